@@ -1,0 +1,3 @@
+import { runBackupDb } from "./run.js";
+
+await runBackupDb();

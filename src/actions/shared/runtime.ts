@@ -1,0 +1,52 @@
+import * as core from "@actions/core";
+import { passwordsIn } from "../../config/database-url.js";
+import { UserError } from "../../config/errors.js";
+import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
+import type { LogSink } from "../../log/logger.js";
+
+/** Log lines into the runner's log, warnings and errors as annotations. */
+export function actionsLogSink(): LogSink {
+  return {
+    write(level, message) {
+      if (level === "debug") core.debug(message);
+      else if (level === "warn") core.warning(message);
+      else if (level === "error") core.error(message);
+      else core.info(message);
+    },
+  };
+}
+
+/** Input first (kebab-case, as in action.yml); when empty, the runbook's environment variable. */
+export function actionLookup(env: NodeJS.ProcessEnv = process.env): SettingLookup {
+  const inputs: SettingLookup = (spec) => {
+    const value = core.getInput(spec.input);
+    return value === "" ? undefined : { value, source: `input '${spec.input}'` };
+  };
+  return firstOf(inputs, environmentLookup(env));
+}
+
+/** Masks every secret a run may meet before anything is logged. */
+export function maskConnectionSecrets(lookup: SettingLookup): void {
+  const url = lookup({ env: "DATABASE_URL", input: "database-url", description: "", parse: String });
+  for (const password of url ? passwordsIn(url.value) : []) core.setSecret(password);
+  if (process.env.PGPASSWORD) core.setSecret(process.env.PGPASSWORD);
+}
+
+/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+export function cancellationSignal(): AbortSignal {
+  const controller = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => controller.abort(new Error(sig)));
+  return controller.signal;
+}
+
+/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
+export function failureMessage(err: unknown): string {
+  if (err instanceof UserError) return err.message;
+  const parts: string[] = [];
+  let current: unknown = err;
+  while (current instanceof Error && parts.length < 4) {
+    parts.push(current.message);
+    current = current.cause;
+  }
+  return parts.length ? parts.join(" — caused by: ") : String(err);
+}

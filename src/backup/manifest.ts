@@ -1,0 +1,31 @@
+import type { Extension, Tier } from "./backup-name.js";
+
+/** The JSON written beside each backup (`<file>.manifest.json`): what it holds and how it was made. */
+export interface BackupManifest {
+  readonly manifestVersion: 1;
+  readonly tool: { readonly name: "lifeline"; readonly version: string };
+  readonly file: string;
+  readonly tier: Tier;
+  readonly database: string;
+  readonly server: { readonly version: string; readonly versionNum: number; readonly target: string };
+  readonly pgDump: { readonly version: string; readonly path: string };
+  readonly format: "plain";
+  readonly extension: Extension;
+  readonly compression: { readonly algorithm: "gzip"; readonly level: number };
+  readonly encryption: null;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationSeconds: number;
+  /** Bytes pg_dump produced (uncompressed) and bytes in the file. */
+  readonly dumpBytes: number;
+  readonly sizeBytes: number;
+  readonly sha256: string;
+}
+
+export const MANIFEST_SUFFIX = ".manifest.json";
+export const CHECKSUM_SUFFIX = ".sha256";
+
+/** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
+export function checksumLine(sha256: string, fileName: string): string {
+  return `${sha256}  ${fileName}\n`;
+}

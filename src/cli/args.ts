@@ -1,0 +1,54 @@
+import { parseArgs } from "node:util";
+import { UserError } from "../config/errors.js";
+import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
+
+/** A usage error: unknown flag or missing value. The CLI exits 64 (EX_USAGE) for it. */
+export class UsageError extends UserError {
+  override readonly name = "UsageError";
+}
+
+export interface ParsedFlags {
+  readonly lookup: SettingLookup;
+  readonly switches: Readonly<Record<string, boolean>>;
+}
+
+/**
+ * Parses `--<input-name> value` flags for a table of settings (the same kebab-case names as the action
+ * inputs; boolean settings are bare switches such as `--encrypt`), plus extra switches of the command.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  settings: Readonly<Record<string, SettingSpec<unknown>>>,
+  extraSwitches: readonly string[],
+): ParsedFlags {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const spec of Object.values(settings)) {
+    options[spec.input] = { type: spec.parse === parseBoolean ? "boolean" : "string" };
+  }
+  for (const name of extraSwitches) options[name] = { type: "boolean" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}. Run with --help for the accepted flags`, { cause: err });
+  }
+  const lookup: SettingLookup = (spec) => {
+    const value = values[spec.input];
+    if (value === undefined || value === "") return undefined;
+    return { value: String(value), source: `--${spec.input}` };
+  };
+  const switches: Record<string, boolean> = {};
+  for (const name of extraSwitches) switches[name] = values[name] === true;
+  return { lookup, switches };
+}
+
+/** Help text lines for a table of settings: flag, environment variable, default, description. */
+export function settingsHelp(settings: Readonly<Record<string, SettingSpec<unknown>>>): string {
+  return Object.values(settings)
+    .map((spec) => {
+      const flag = spec.parse === parseBoolean ? `--${spec.input}` : `--${spec.input} <value>`;
+      const dflt = spec.default !== undefined ? ` (default: ${spec.default})` : "";
+      return `  ${flag.padEnd(30)} ${spec.env}: ${spec.description}${dflt}`;
+    })
+    .join("\n");
+}

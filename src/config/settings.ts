@@ -1,0 +1,97 @@
+import { ConfigError } from "./errors.js";
+
+/**
+ * One configuration setting, known by three names: the runbook's environment variable, the action
+ * input (kebab-case) and the CLI flag. Every adapter resolves settings through the same table.
+ */
+export interface SettingSpec<T> {
+  readonly env: string;
+  readonly input: string;
+  readonly description: string;
+  /** Default as shown to users; `parse` receives it when nothing is set. */
+  readonly default?: string;
+  readonly parse: (raw: string, source: string) => T;
+}
+
+/** Where a raw value came from, named the way the user set it ("input 'backup-dir'", "BACKUP_DIR"). */
+export interface RawValue {
+  readonly value: string;
+  readonly source: string;
+}
+
+/** Finds the raw value of a setting, or undefined when it is not set (empty counts as not set). */
+export type SettingLookup = (spec: SettingSpec<unknown>) => RawValue | undefined;
+
+/** Looks a setting up in an environment by its runbook variable name. */
+export function environmentLookup(env: NodeJS.ProcessEnv): SettingLookup {
+  return (spec) => {
+    const value = env[spec.env];
+    return value === undefined || value === "" ? undefined : { value, source: spec.env };
+  };
+}
+
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+export function firstOf(...lookups: SettingLookup[]): SettingLookup {
+  return (spec) => {
+    for (const lookup of lookups) {
+      const found = lookup(spec);
+      if (found) return found;
+    }
+    return undefined;
+  };
+}
+
+/** Resolves one setting: the value found, else the default, else undefined. */
+export function resolve<T>(spec: SettingSpec<T>, lookup: SettingLookup): T | undefined {
+  const found = lookup(spec as SettingSpec<unknown>);
+  if (found) return spec.parse(found.value.trim(), found.source);
+  if (spec.default !== undefined) return spec.parse(spec.default, `default of ${spec.env}`);
+  return undefined;
+}
+
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+export function require<T>(spec: SettingSpec<T>, lookup: SettingLookup, hint = ""): T {
+  const value = resolve(spec, lookup);
+  if (value === undefined) {
+    throw new ConfigError(
+      `${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`,
+    );
+  }
+  return value;
+}
+
+export const parseString = (raw: string): string => raw;
+
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+
+export function parseBoolean(raw: string, source: string): boolean {
+  const value = raw.toLowerCase();
+  if (TRUE.has(value)) return true;
+  if (FALSE.has(value)) return false;
+  throw new ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+export function integerIn(min: number, max: number, unit = ""): (raw: string, source: string) => number {
+  return (raw, source) => {
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ConfigError(
+        `Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`,
+      );
+    }
+    return value;
+  };
+}
+
+/** A parser for one of a fixed set of words. */
+export function oneOf<const T extends string>(choices: readonly T[]): (raw: string, source: string) => T {
+  return (raw, source) => {
+    const value = raw.toLowerCase() as T;
+    if (!choices.includes(value)) {
+      throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+    }
+    return value;
+  };
+}

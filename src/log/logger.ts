@@ -1,0 +1,100 @@
+import { closeSync, openSync, writeSync } from "node:fs";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Where log lines go: the terminal, the runner's log, a file. */
+export interface LogSink {
+  write(level: LogLevel, message: string, at: Date): void;
+  close?(): void;
+}
+
+/**
+ * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
+ * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
+ */
+export class Logger {
+  private readonly sinks: LogSink[];
+  private readonly secrets = new Set<string>();
+
+  constructor(...sinks: LogSink[]) {
+    this.sinks = sinks;
+  }
+
+  addSink(sink: LogSink): void {
+    this.sinks.push(sink);
+  }
+
+  removeSink(sink: LogSink): void {
+    const i = this.sinks.indexOf(sink);
+    if (i >= 0) this.sinks.splice(i, 1);
+    sink.close?.();
+  }
+
+  /** Registers a value that must never be written (a password, a token). */
+  addSecret(secret: string | undefined): void {
+    if (secret && secret.length >= 3) this.secrets.add(secret);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) {
+      out = out.split(secret).join("***");
+      const encoded = encodeURIComponent(secret);
+      if (encoded !== secret) out = out.split(encoded).join("***");
+    }
+    return out;
+  }
+
+  private emit(level: LogLevel, message: string): void {
+    const at = new Date();
+    const line = this.redact(message);
+    for (const sink of this.sinks) sink.write(level, line, at);
+  }
+
+  debug(message: string): void {
+    this.emit("debug", message);
+  }
+  info(message: string): void {
+    this.emit("info", message);
+  }
+  warn(message: string): void {
+    this.emit("warn", message);
+  }
+  error(message: string): void {
+    this.emit("error", message);
+  }
+}
+
+const formatLine = (level: LogLevel, message: string, at: Date): string =>
+  `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
+
+/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
+export function streamSink(stream: NodeJS.WritableStream, minLevel: LogLevel = "info"): LogSink {
+  const order: LogLevel[] = ["debug", "info", "warn", "error"];
+  return {
+    write(level, message, at) {
+      if (order.indexOf(level) >= order.indexOf(minLevel)) stream.write(formatLine(level, message, at));
+    },
+  };
+}
+
+/**
+ * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
+ * crash still leaves every line before it on disk, in order.
+ */
+export class FileSink implements LogSink {
+  private fd: number | undefined;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, "a", 0o640);
+  }
+
+  write(level: LogLevel, message: string, at: Date): void {
+    if (this.fd !== undefined) writeSync(this.fd, formatLine(level, message, at));
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

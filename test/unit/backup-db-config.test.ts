@@ -1,0 +1,112 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { BACKUP_DB_SETTINGS, loadBackupDbConfig } from "../../src/config/backup-db-config.js";
+import { ConfigError } from "../../src/config/errors.js";
+import { environmentLookup, firstOf, type SettingLookup } from "../../src/config/settings.js";
+import { LIFELINE_VERSION } from "../../src/version.js";
+
+const env = (vars: Record<string, string>): SettingLookup => environmentLookup(vars);
+const URL = "postgresql://u:p@h/transcripts";
+
+describe("loadBackupDbConfig", () => {
+  it("applies the runbook's defaults", () => {
+    const c = loadBackupDbConfig(env({ DATABASE_URL: URL }));
+    expect(c.backupDir).toBe("/backups");
+    expect(c.compressionLevel).toBe(6);
+    expect(c.retention).toEqual({ daily: 7, weekly: 4, monthly: 12 });
+    expect(c.prefix).toBeUndefined();
+    expect(c.connection.database).toBe("transcripts");
+  });
+
+  it("reads the runbook's environment variables", () => {
+    const c = loadBackupDbConfig(
+      env({
+        DATABASE_URL: URL,
+        BACKUP_DIR: "/srv/b",
+        BACKUP_RETENTION_DAILY: "14",
+        BACKUP_RETENTION_WEEKLY: "8",
+        BACKUP_RETENTION_MONTHLY: "24",
+        BACKUP_PREFIX: "prod-db",
+      }),
+    );
+    expect(c).toMatchObject({
+      backupDir: "/srv/b",
+      prefix: "prod-db",
+      retention: { daily: 14, weekly: 8, monthly: 24 },
+    });
+  });
+
+  it("lets an earlier source (an input or flag) win over the environment", () => {
+    const inputs: SettingLookup = (spec) =>
+      spec.input === "backup-dir" ? { value: "/in", source: "input 'backup-dir'" } : undefined;
+    expect(
+      loadBackupDbConfig(firstOf(inputs, env({ DATABASE_URL: URL, BACKUP_DIR: "/env" }))).backupDir,
+    ).toBe("/in");
+  });
+
+  it("treats an empty variable as unset", () => {
+    expect(loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_DIR: "" })).backupDir).toBe("/backups");
+  });
+
+  it("names every way to set a missing DATABASE_URL", () => {
+    expect(() => loadBackupDbConfig(env({}))).toThrow(ConfigError);
+    expect(() => loadBackupDbConfig(env({}))).toThrow(
+      /DATABASE_URL is not set: set the environment variable DATABASE_URL or the input 'database-url'/,
+    );
+  });
+
+  it.each([
+    [
+      "BACKUP_RETENTION_DAILY",
+      "seven",
+      /Invalid BACKUP_RETENTION_DAILY 'seven'. Expected a whole number from 1 to 36500 \(days\)/,
+    ],
+    ["BACKUP_RETENTION_DAILY", "0", /Invalid BACKUP_RETENTION_DAILY '0'/],
+    ["BACKUP_RETENTION_WEEKLY", "-1", /Invalid BACKUP_RETENTION_WEEKLY '-1'/],
+    ["BACKUP_RETENTION_MONTHLY", "1.5", /Invalid BACKUP_RETENTION_MONTHLY '1.5'/],
+    [
+      "BACKUP_COMPRESSION_LEVEL",
+      "10",
+      /Invalid BACKUP_COMPRESSION_LEVEL '10'. Expected a whole number from 1 to 9/,
+    ],
+    ["BACKUP_ENCRYPT", "maybe", /Invalid BACKUP_ENCRYPT 'maybe'. Expected true or false/],
+    ["BACKUP_PREFIX", "../etc", /Invalid BACKUP_PREFIX '..\/etc'/],
+  ])("rejects %s=%s", (name, value, message) => {
+    expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, [name]: value }))).toThrow(message);
+  });
+
+  it.each([
+    ["BACKUP_ENCRYPT", "true"],
+    ["BACKUP_GPG_RECIPIENT", "backup@example.com"],
+    ["BACKUP_S3_BUCKET", "b"],
+    ["BACKUP_GCS_BUCKET", "b"],
+    ["BACKUP_AZURE_CONTAINER", "c"],
+  ])("refuses %s rather than silently ignoring a feature not built yet", (name, value) => {
+    expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, [name]: value }))).toThrow(
+      /not available in this version/,
+    );
+  });
+});
+
+describe("action metadata", () => {
+  const inputsOf = (file: string) => Object.keys(parse(readFileSync(file, "utf8")).inputs as object);
+  const expected = Object.values(BACKUP_DB_SETTINGS).map((s) => s.input);
+
+  it("actions/backup-db/action.yml declares exactly the settings, without defaults that would hide env vars", () => {
+    const meta = parse(readFileSync("actions/backup-db/action.yml", "utf8"));
+    expect(inputsOf("actions/backup-db/action.yml").sort()).toEqual([...expected].sort());
+    for (const input of Object.values(meta.inputs as Record<string, { default?: string }>)) {
+      expect(input.default).toBeUndefined();
+    }
+    expect(meta.runs).toEqual({ using: "node24", main: "../../dist/backup-db/index.js" });
+  });
+
+  it("the root action.yml takes command plus every backup-db setting", () => {
+    expect(inputsOf("action.yml").sort()).toEqual(["command", ...expected].sort());
+  });
+
+  it("keeps src/version.ts equal to package.json", () => {
+    expect(LIFELINE_VERSION).toBe(JSON.parse(readFileSync("package.json", "utf8")).version);
+  });
+});

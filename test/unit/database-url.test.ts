@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import {
+  describeTarget,
+  libpqEnvironment,
+  parseDatabaseUrl,
+  passwordsIn,
+  redactUrl,
+} from "../../src/config/database-url.js";
+import { ConfigError } from "../../src/config/errors.js";
+
+describe("parseDatabaseUrl", () => {
+  it("parses the runbook's SQLAlchemy form", () => {
+    const s = parseDatabaseUrl("postgresql+psycopg://postgres:postgres@localhost:5432/transcripts");
+    expect(s).toEqual({
+      host: "localhost",
+      port: 5432,
+      user: "postgres",
+      password: "postgres",
+      database: "transcripts",
+      params: {},
+    });
+  });
+
+  it.each([
+    "postgres://u:p@h/db",
+    "postgresql://u:p@h/db",
+    "postgresql+psycopg2://u:p@h/db",
+    "postgresql+asyncpg://u:p@h/db",
+  ])("accepts %s", (url) => {
+    expect(parseDatabaseUrl(url)).toMatchObject({ host: "h", user: "u", password: "p", database: "db" });
+  });
+
+  it("decodes percent-encoded user, password and database", () => {
+    const s = parseDatabaseUrl("postgresql://us%40er:p%40ss%2Fw%3Ard%25@db.example.com/my%20db");
+    expect(s).toMatchObject({ user: "us@er", password: "p@ss/w:rd%", database: "my db" });
+  });
+
+  it("keeps libpq query parameters and maps them to PG* variables", () => {
+    const s = parseDatabaseUrl(
+      "postgresql://u@h:6543/db?sslmode=require&connect_timeout=5&application_name=lifeline",
+    );
+    expect(s.params).toEqual({ sslmode: "require", connect_timeout: "5", application_name: "lifeline" });
+    const env = libpqEnvironment(s, {});
+    expect(env).toEqual({
+      PGHOST: "h",
+      PGPORT: "6543",
+      PGUSER: "u",
+      PGDATABASE: "db",
+      PGSSLMODE: "require",
+      PGCONNECT_TIMEOUT: "5",
+      PGAPPNAME: "lifeline",
+    });
+  });
+
+  it("accepts a unix socket directory as an encoded host or a host parameter", () => {
+    expect(parseDatabaseUrl("postgresql://u@%2Fvar%2Frun%2Fpostgresql/db").host).toBe("/var/run/postgresql");
+    expect(parseDatabaseUrl("postgresql:///db?host=/tmp/sock").host).toBe("/tmp/sock");
+  });
+
+  it("accepts IPv6 literals", () => {
+    expect(parseDatabaseUrl("postgresql://u:p@[::1]:5433/db")).toMatchObject({ host: "::1", port: 5433 });
+  });
+
+  it("leaves absent parts to the PG* environment", () => {
+    const s = parseDatabaseUrl("postgresql:///transcripts");
+    expect(s).toEqual({ database: "transcripts", params: {} });
+    const env = libpqEnvironment(s, { PGHOST: "db", PGUSER: "backup", PGPASSWORD: "fromenv" });
+    expect(env).toMatchObject({
+      PGHOST: "db",
+      PGUSER: "backup",
+      PGPASSWORD: "fromenv",
+      PGDATABASE: "transcripts",
+    });
+    expect(describeTarget(s, { PGHOST: "db", PGPORT: "6000" })).toBe('db:6000, database "transcripts"');
+  });
+
+  it.each([
+    ["mysql://u:p@h/db", /unsupported scheme 'mysql:'/],
+    ["localhost:5432/db", /does not start with postgresql:\/\//],
+    ["postgresql://u:p@h:99999/db", /port '99999' is not a number from 1 to 65535/],
+    ["postgresql://u:p@h/db?sslmod=require", /unknown query parameter 'sslmod'/],
+    ["postgresql://u:p@h/a/b", /database name must not contain/],
+    ["postgresql://u:p@h1:5432,h2:5432/db", /several hosts/],
+  ])("rejects %s with a message naming the problem", (url, why) => {
+    expect(() => parseDatabaseUrl(url)).toThrow(ConfigError);
+    expect(() => parseDatabaseUrl(url)).toThrow(why);
+    expect(() => parseDatabaseUrl(url)).toThrow(/DATABASE_URL is not a valid PostgreSQL URL/);
+  });
+
+  it("never puts the password in its error messages", () => {
+    const secret = "hunter2-very-secret";
+    for (const url of [
+      `postgresql://u:${secret}@h:notaport/db`,
+      `postgresql://u:${secret}@h/db?bogus=1`,
+      `mysql://u:${secret}@h/db`,
+    ]) {
+      let message = "";
+      try {
+        parseDatabaseUrl(url);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/not a valid PostgreSQL URL/);
+      expect(message).not.toContain(secret);
+      expect(message).toContain("***");
+    }
+  });
+});
+
+describe("redactUrl and passwordsIn", () => {
+  it("redact only the password", () => {
+    expect(redactUrl("postgresql://bob:pw@h/db")).toBe("postgresql://bob:***@h/db");
+    expect(redactUrl("postgresql://bob@h/db")).toBe("postgresql://bob@h/db");
+  });
+  it("find raw and decoded forms of the password", () => {
+    expect(passwordsIn("postgresql://bob:p%40ss@h/db")).toEqual(["p%40ss", "p@ss"]);
+    expect(passwordsIn("postgresql://bob@h/db")).toEqual([]);
+  });
+});
