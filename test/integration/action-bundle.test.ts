@@ -1,0 +1,125 @@
+import { execFile } from "node:child_process";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { listTree, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { NODE24, runAction, unescapeCommand, withoutMaskCommands } from "../support/run-action.js";
+import { seedTranscripts } from "../support/seed.js";
+
+const execFileAsync = promisify(execFile);
+const postgres = usePostgres();
+const tempDir = useTempDirs();
+
+describe("the committed dist/backup-db bundle, run as the runner runs it", () => {
+  it("runs under Node 24", async () => {
+    const { stdout } = await execFileAsync(NODE24, ["--version"]);
+    expect(stdout).toMatch(/^v24\./);
+  });
+
+  it("backs up, sets outputs and writes the job summary", async () => {
+    const pg = postgres();
+    await pg.createDatabase("transcripts");
+    await seedTranscripts(pg, "transcripts", 500);
+    const dir = await tempDir("action");
+
+    const run = await runAction("actions/backup-db/action.yml", {
+      "database-url": pg.url("transcripts"),
+      "backup-dir": dir,
+    });
+
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.outputs["backup-file"]).toMatch(
+      new RegExp(`^${dir}/daily/transcripts_daily_\\d{8}_\\d{6}\\.sql\\.gz$`),
+    );
+    const file = run.outputs["backup-file"]!;
+    expect(run.outputs["size-bytes"]).toBe(String((await stat(file)).size));
+    expect(run.outputs.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const check = await execFileAsync("sha256sum", ["-c", `${path.basename(file)}.sha256`], {
+      cwd: path.dirname(file),
+    });
+    expect(check.stdout).toContain(": OK");
+    expect(run.outputs.sha256).toBe((await execFileAsync("sha256sum", [file])).stdout.split(" ")[0]);
+    expect(Number(run.outputs["duration-seconds"])).toBeGreaterThan(0);
+    expect(run.outputs["manifest-file"]).toBe(`${file}.manifest.json`);
+
+    expect(run.summary).toContain("## ✅ Lifeline backup-db: transcripts");
+    expect(run.summary).toMatch(/\| File \| Size \| Duration \| Throughput \| Compression \|/);
+    expect(run.summary).toContain(path.basename(file));
+    expect(run.summary).toContain(run.outputs.sha256);
+
+    // The password is masked for the runner before anything else is printed, and never printed otherwise.
+    const lines = run.stdout.split("\n");
+    const firstOther = lines.findIndex((l) => !l.startsWith("::add-mask::"));
+    const masked = lines.slice(0, firstOther).map((l) => unescapeCommand(l.slice("::add-mask::".length)));
+    expect(masked).toContain(pg.password);
+    expect(withoutMaskCommands(run.stdout)).not.toContain(pg.password);
+    expect(run.summary).not.toContain(pg.password);
+  });
+
+  it("falls back to the runbook's environment variables when inputs are empty", async () => {
+    const pg = postgres();
+    const dir = await tempDir("envfallback");
+    const run = await runAction(
+      "actions/backup-db/action.yml",
+      {},
+      { DATABASE_URL: pg.url("postgres"), BACKUP_DIR: dir },
+    );
+    expect(run.code).toBe(0);
+    expect(run.outputs["backup-file"]).toMatch(new RegExp(`^${dir}/daily/postgres_daily_`));
+  });
+
+  it("fails with the cause in an error annotation and a failure summary, leaving no file", async () => {
+    const pg = postgres();
+    const dir = await tempDir("actionfail");
+    const wrong = "definitely-wrong-pw";
+    const run = await runAction("actions/backup-db/action.yml", {
+      "database-url": `postgresql+psycopg://${pg.user}:${wrong}@${pg.host}:${pg.port}/postgres`,
+      "backup-dir": dir,
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /::error::Cannot connect to PostgreSQL at 127\.0\.0\.1:\d+, database "postgres": password authentication failed/,
+    );
+    expect(run.summary).toContain("## ❌ Lifeline backup-db failed");
+    expect(run.summary).toContain("password authentication failed");
+    expect(run.outputs).toEqual({});
+    expect((await listTree(path.join(dir, "daily"))).length).toBe(0);
+    expect(withoutMaskCommands(run.stdout)).not.toContain(wrong);
+    expect(run.summary).not.toContain(wrong);
+  });
+
+  it("names a bad input in the failure", async () => {
+    const run = await runAction("actions/backup-db/action.yml", {
+      "database-url": "postgresql://u:p@h/db",
+      "retention-daily": "a week",
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      "::error::Invalid input 'retention-daily' 'a week'. Expected a whole number from 1 to 36500 (days)",
+    );
+  });
+});
+
+describe("the root action dispatches on command", () => {
+  it("runs backup-db", async () => {
+    const pg = postgres();
+    const dir = await tempDir("root");
+    const run = await runAction("action.yml", {
+      command: "backup-db",
+      "database-url": pg.url("postgres"),
+      "backup-dir": dir,
+    });
+    expect(run.code).toBe(0);
+    expect(run.outputs["backup-file"]).toMatch(/postgres_daily_\d{8}_\d{6}\.sql\.gz$/);
+  });
+
+  it("refuses an unknown command, naming the valid ones", async () => {
+    const run = await runAction("action.yml", { command: "backup-everything" });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      "::error::Invalid input 'command': 'backup-everything'. Expected one of: backup-db",
+    );
+  });
+});

@@ -1,0 +1,80 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { usePostgres, useTempDirs } from "../support/fixtures.js";
+import { NODE24 } from "../support/run-action.js";
+
+const execFileAsync = promisify(execFile);
+const postgres = usePostgres();
+const tempDir = useTempDirs();
+
+/** Runs the committed CLI bundle; resolves with its exit code and streams. */
+async function lifeline(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await execFileAsync(NODE24, ["dist/cli/index.js", ...args], {
+      env: { PATH: process.env.PATH ?? "", ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("lifeline CLI", () => {
+  it("prints help naming every flag with its runbook variable", async () => {
+    const r = await lifeline(["backup-db", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--database-url <value>\s+DATABASE_URL/);
+    expect(r.stdout).toMatch(/--backup-dir <value>\s+BACKUP_DIR: .*\(default: \/backups\)/);
+    expect(r.stdout).toMatch(/--retention-daily <value>\s+BACKUP_RETENTION_DAILY/);
+  });
+
+  it("backs up with flags, printing the file on stdout and logs on stderr", async () => {
+    const pg = postgres();
+    const dir = await tempDir("cli");
+    const r = await lifeline(["backup-db", "--backup-dir", dir, "--prefix", "nightly"], {
+      DATABASE_URL: pg.url("postgres"),
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${dir}/daily/nightly_daily_\\d{8}_\\d{6}\\.sql\\.gz\\n$`));
+    expect(r.stderr).toMatch(/INFO {2}Backup written/);
+    expect(r.stderr).not.toContain(pg.password);
+  });
+
+  it("--json prints a machine-readable result", async () => {
+    const pg = postgres();
+    const dir = await tempDir("clijson");
+    const r = await lifeline([
+      "backup-db",
+      "--json",
+      "--database-url",
+      pg.url("postgres"),
+      "--backup-dir",
+      dir,
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      sizeBytes: expect.any(Number),
+    });
+  });
+
+  it("exits 1 with a one-line cause on failure", async () => {
+    const r = await lifeline(["backup-db", "--backup-dir", "/tmp/never"], {});
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "lifeline backup-db: DATABASE_URL is not set: set the environment variable DATABASE_URL or the input 'database-url' " +
+        "(PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts)",
+    ]);
+  });
+
+  it("exits 64 on an unknown flag or command", async () => {
+    const flag = await lifeline(["backup-db", "--verify-everything"]);
+    expect(flag.code).toBe(64);
+    expect(flag.stderr).toMatch(/Unknown option '--verify-everything'. Run with --help/);
+    const command = await lifeline(["backup-all"]);
+    expect(command.code).toBe(64);
+    expect(command.stderr).toContain("unknown command 'backup-all'. Expected one of: backup-db");
+  });
+});
