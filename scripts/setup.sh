@@ -11,9 +11,12 @@ log() { printf 'setup: %s\n' "$*"; }
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# The PostgreSQL major the private test clusters run (15 as in production; GitHub's Ubuntu runners
+# ship 16, so the workflow there sets LIFELINE_PG_MAJOR=16).
+PG_MAJOR="${LIFELINE_PG_MAJOR:-15}"
 missing=()
-[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
-[ -x /usr/lib/postgresql/15/bin/pg_dump ] || missing+=(postgresql-client-15)
+[ -x "/usr/lib/postgresql/$PG_MAJOR/bin/initdb" ] || missing+=("postgresql-$PG_MAJOR")
+[ -x "/usr/lib/postgresql/$PG_MAJOR/bin/pg_dump" ] || missing+=("postgresql-client-$PG_MAJOR")
 command -v gpg >/dev/null || missing+=(gnupg)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v pigz >/dev/null || missing+=(pigz)
@@ -31,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  log "Debian packages present (postgresql-15, gnupg, zstd, pigz)"
+  log "Debian packages present (postgresql-$PG_MAJOR, gnupg, zstd, pigz)"
 fi
 id -u postgres >/dev/null 2>&1 || { log "creating the postgres system user"; $SUDO useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres; }
 
@@ -43,4 +46,4 @@ else
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.lifeline-lock
 fi
-log "ready: $(node_modules/node24/bin/node --version) for actions, pg_dump $(/usr/lib/postgresql/15/bin/pg_dump --version | awk '{print $3}')"
+log "ready: $(node_modules/node24/bin/node --version) for actions, pg_dump $("/usr/lib/postgresql/$PG_MAJOR/bin/pg_dump" --version | awk '{print $3}')"

@@ -1,0 +1,35 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+
+const dir = ".github/workflows";
+const workflows = readdirSync(dir).filter((f) => f.endsWith(".yml"));
+
+/** Every `uses:` value in a parsed workflow. */
+function usesOf(node: unknown): string[] {
+  if (Array.isArray(node)) return node.flatMap(usesOf);
+  if (node && typeof node === "object") {
+    return Object.entries(node).flatMap(([k, v]) =>
+      k === "uses" && typeof v === "string" ? [v] : usesOf(v),
+    );
+  }
+  return [];
+}
+
+describe("workflows", () => {
+  it.each(workflows)("%s parses and every local action it uses exists", (file) => {
+    const wf = parse(readFileSync(path.join(dir, file), "utf8"));
+    expect(wf.jobs).toBeTypeOf("object");
+    for (const uses of usesOf(wf).filter((u) => u.startsWith("./"))) {
+      expect(existsSync(path.join(uses, "action.yml")), `${file}: ${uses}/action.yml`).toBe(true);
+    }
+  });
+
+  it("backup-db runs daily at 02:00 UTC, on demand and as a reusable workflow", () => {
+    const wf = parse(readFileSync(path.join(dir, "backup-db.yml"), "utf8"));
+    expect(wf.on.schedule).toEqual([{ cron: "0 2 * * *" }]);
+    expect(wf.on).toHaveProperty("workflow_dispatch");
+    expect(wf.on).toHaveProperty("workflow_call");
+  });
+});
