@@ -30,7 +30,12 @@ interface Sample {
 }
 
 /** Runs a command, returning wall time and (when asked) the peak RSS of the process, from /proc. */
-function timed(command: string, args: readonly string[], env: NodeJS.ProcessEnv, trackRss = false): Promise<Sample> {
+function timed(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  trackRss = false,
+): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { env, stdio: ["ignore", "ignore", "pipe"] });
