@@ -29,3 +29,9 @@ export const CHECKSUM_SUFFIX = ".sha256";
 export function checksumLine(sha256: string, fileName: string): string {
   return `${sha256}  ${fileName}\n`;
 }
+
+/** Parses the first line of a `sha256sum` file (text or binary mode, bare or absolute name). */
+export function parseChecksumLine(text: string): { sha256: string; fileName: string } | undefined {
+  const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(text.split(/\r?\n/)[0] ?? "");
+  return m ? { sha256: m[1]!.toLowerCase(), fileName: m[2]!.split("/").pop()! } : undefined;
+}

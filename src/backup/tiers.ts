@@ -1,0 +1,72 @@
+import { copyFile, link, mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { writeFileAtomic } from "../fs/atomic-file.js";
+import { monthPeriodStart, weekPeriodStart } from "../retention/calendar.js";
+import { listLocalBackups } from "../retention/local-catalog.js";
+import type { StoredBackup } from "../retention/plan.js";
+import type { BackupName, Tier } from "./backup-name.js";
+import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+
+export interface PromotionSchedule {
+  /** Day of the week weekly backups are taken, 0 = Sunday (runbook default). */
+  readonly weeklyDay: number;
+  /** Day of the month monthly backups are taken, 1–28 (default 1). */
+  readonly monthlyDay: number;
+}
+
+/**
+ * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
+ * period (the week since the last weekly day, the month since the last monthly day) has no valid
+ * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
+ */
+export async function tiersDue(backupDir: string, prefix: string, at: Date, schedule: PromotionSchedule): Promise<Tier[]> {
+  const due: Tier[] = [];
+  for (const tier of PROMOTED_TIERS) {
+    const existing = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
+    if (isTierDue(tier, existing, at, schedule)) due.push(tier);
+  }
+  return due;
+}
+
+/** Tiers a daily backup can be promoted to. */
+export const PROMOTED_TIERS = ["weekly", "monthly"] as const;
+
+/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
+export function isTierDue(
+  tier: (typeof PROMOTED_TIERS)[number],
+  existing: readonly StoredBackup[],
+  at: Date,
+  schedule: PromotionSchedule,
+): boolean {
+  const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
+  return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
+}
+
+/**
+ * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
+ * not possible), plus its own sidecar and manifest naming the tier's file.
+ */
+export async function fileUnderTier(
+  backupDir: string,
+  dailyFile: string,
+  name: BackupName,
+  tier: Tier,
+  sha256: string,
+): Promise<string> {
+  const dir = path.join(backupDir, tier);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const tierName = name.withTier(tier).toString();
+  const target = path.join(dir, tierName);
+  try {
+    await link(dailyFile, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+    if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+    await copyFile(dailyFile, target, 1 /* COPYFILE_EXCL */);
+  }
+  const manifest = JSON.parse(await readFile(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8")) as Record<string, unknown>;
+  await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
+  await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
+  return target;
+}

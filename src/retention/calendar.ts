@@ -1,0 +1,26 @@
+/** UTC calendar arithmetic for tiers and retention: whole days and months, immune to time-of-day jitter. */
+
+const DAY_MS = 86_400_000;
+
+/** Days since the epoch of the UTC date of `at`. */
+export function dayNumber(at: Date): number {
+  return Math.floor(at.getTime() / DAY_MS);
+}
+
+/** Months since the epoch of the UTC month of `at`. */
+export function monthNumber(at: Date): number {
+  return at.getUTCFullYear() * 12 + at.getUTCMonth();
+}
+
+/** Start (00:00 UTC) of the weekly period containing `at`: the latest `weekday` (0 = Sunday) on or before it. */
+export function weekPeriodStart(at: Date, weekday: number): Date {
+  const back = (at.getUTCDay() - weekday + 7) % 7;
+  return new Date((dayNumber(at) - back) * DAY_MS);
+}
+
+/** Start (00:00 UTC) of the monthly period containing `at`: the latest day-of-month `day` (1–28) on or before it. */
+export function monthPeriodStart(at: Date, day: number): Date {
+  const y = at.getUTCFullYear();
+  const m = at.getUTCMonth();
+  return at.getUTCDate() >= day ? new Date(Date.UTC(y, m, day)) : new Date(Date.UTC(y, m - 1, day));
+}

@@ -1,0 +1,74 @@
+import type { BackupName, Tier } from "../backup/backup-name.js";
+import { dayNumber, monthNumber } from "./calendar.js";
+
+/** How long each tier is kept, in the runbook's units. */
+export interface RetentionPolicy {
+  /** Daily backups of the last N UTC calendar days (today included) are kept. */
+  readonly daily: number;
+  /** Weekly backups of the last N weeks (7·N days) are kept. */
+  readonly weekly: number;
+  /** Monthly backups of the last N UTC calendar months (this month included) are kept. */
+  readonly monthly: number;
+}
+
+/** A backup as found in a tier's directory or bucket prefix, with the files that belong to it. */
+export interface StoredBackup {
+  /** File or object name of the backup data. */
+  readonly fileName: string;
+  readonly name: BackupName;
+  /** Whether it counts as a backup: data present and non-empty, and a well-formed sidecar naming it. */
+  readonly valid: boolean;
+  /** Why it does not count, when not valid. */
+  readonly problem?: string;
+  /** The sidecar and manifest names that go with it (deleted together). */
+  readonly companions: readonly string[];
+}
+
+export type RetentionAction = "keep" | "delete" | "report";
+
+export interface RetentionDecision {
+  readonly backup: StoredBackup;
+  readonly action: RetentionAction;
+  readonly reason: string;
+}
+
+export interface RetentionPlan {
+  readonly tier: Tier;
+  readonly decisions: readonly RetentionDecision[];
+}
+
+const UNITS: Record<Tier, string> = { daily: "day", weekly: "week", monthly: "month" };
+
+/** How many retention units old a backup is: 0 for today / this week / this month. */
+function ageInUnits(tier: Tier, takenAt: Date, now: Date): number {
+  if (tier === "monthly") return monthNumber(now) - monthNumber(takenAt);
+  const days = dayNumber(now) - dayNumber(takenAt);
+  return tier === "weekly" ? Math.floor(days / 7) : days;
+}
+
+/**
+ * Decides, for one tier, which backups to keep and which to delete. Safety rules, in order:
+ * a backup that does not count (no valid sidecar, empty) is reported and never deleted nor counted;
+ * the newest valid backup is always kept, however old; a backup dated in the future (clock skew) is
+ * kept; the rest are kept while younger than the policy's count of units.
+ */
+export function planRetention(tier: Tier, backups: readonly StoredBackup[], policy: RetentionPolicy, now: Date): RetentionPlan {
+  const limit = policy[tier];
+  const unit = UNITS[tier];
+  const newestFirst = [...backups].sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime());
+  const newestValid = newestFirst.find((b) => b.valid && b.name.takenAt.getTime() <= now.getTime());
+  const decisions = newestFirst.map((backup): RetentionDecision => {
+    if (!backup.valid) {
+      return { backup, action: "report", reason: `does not count as a backup (${backup.problem ?? "invalid"}); left in place` };
+    }
+    if (backup.name.takenAt.getTime() > now.getTime()) {
+      return { backup, action: "keep", reason: "dated in the future (clock skew?); kept" };
+    }
+    if (backup === newestValid) return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
+    const age = ageInUnits(tier, backup.name.takenAt, now);
+    return age < limit
+      ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }
+      : { backup, action: "delete", reason: `${age} ${unit}(s) old, beyond ${limit}` };
+  });
+  return { tier, decisions };
+}
