@@ -34982,7 +34982,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 487:
+/***/ 3841:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34998,20 +34998,16 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./src/config/errors.ts
 /**
  * An error the operator can fix: it names the input, what was wrong and what to do next.
  * Adapters print its message alone (no stack), and exit non-zero.
  */
-class UserError extends Error {
+class errors_UserError extends Error {
     name = "UserError";
 }
 /** Invalid configuration: a setting is missing or malformed. */
-class errors_ConfigError extends UserError {
+class ConfigError extends errors_UserError {
     name = "ConfigError";
 }
 
@@ -35053,7 +35049,7 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors_ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
     if (scheme === undefined)
@@ -35167,46 +35163,45 @@ function passwordsIn(raw) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/db/pg-dump.ts
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/process/child-stage.ts
 
 const STDERR_LIMIT = 16 * 1024;
-/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
-const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
-/**
- * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
- * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
- */
-const TRAILER_WINDOW = 512;
-class PgDumpError extends Error {
-    name = "PgDumpError";
+class ChildStageError extends Error {
+    name = "ChildStageError";
 }
 /**
- * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
- * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
+ * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
-function startPgDump(tool, args, env) {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(tool.path, ["--no-password", ...args], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
+function startChildStage(label, command, args, options = {}) {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
+        env: options.env ?? process.env,
+        stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     });
     let stderr = "";
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (text) => {
         stderr = (stderr + text).slice(-STDERR_LIMIT);
     });
+    // EPIPE on stdin when the child dies early is reported through `exited`, not as a crash.
+    child.stdin?.on("error", () => { });
     const exited = new Promise((resolve, reject) => {
-        child.once("error", (err) => reject(new PgDumpError(`Could not start ${tool.path}: ${err.message}`, { cause: err })));
+        child.once("error", (err) => reject(new ChildStageError(`Could not start ${label} (${command}): ${err.message}`, { cause: err })));
         child.once("close", (code, signal) => {
             if (code === 0)
                 return resolve();
             const said = stderr.trim().split("\n").slice(-5).join(" | ");
             const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-            reject(new PgDumpError(`pg_dump ${how}${said ? `: ${said}` : ""}`));
+            reject(new ChildStageError(`${label} ${how}${said ? `: ${said}` : ""}`));
         });
     });
-    // The caller may stop listening once another failure is known; do not let this one go unhandled.
-    exited.catch(() => { });
+    exited.catch(() => { }); // observed by the caller; never an unhandled rejection
     return {
+        stdin: child.stdin,
         stdout: child.stdout,
         exited,
         kill: () => {
@@ -35216,15 +35211,140 @@ function startPgDump(tool, args, env) {
     };
 }
 
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
-;// CONCATENATED MODULE: ./src/db/pg-tools.ts
+;// CONCATENATED MODULE: ./src/crypto/gpg.ts
+
+
 
 
 
 
 
 const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+/** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
+async function gpg(home, args, input) {
+    const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
+    return new Promise((resolve, reject) => {
+        const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+        child.child.stdin?.end(input ?? "");
+        child.then(({ stdout }) => resolve(stdout), (err) => {
+            if (err.code === "ENOENT")
+                reject(new errors_UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+            else
+                reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
+        });
+    });
+}
+/**
+ * The keyring backups are encrypted with: the user's own (GNUPGHOME or ~/.gnupg), or a temporary one
+ * holding a public key given as ASCII armour. `prepare` proves the recipient usable before any dump.
+ */
+class GpgEncryptor {
+    recipient;
+    fingerprint;
+    home;
+    temporary;
+    constructor(
+    /** Fingerprint or name of the recipient, as gpg will be given it. */
+    recipient, 
+    /** Fingerprint of the recipient's primary key, for the manifest. */
+    fingerprint, home, temporary) {
+        this.recipient = recipient;
+        this.fingerprint = fingerprint;
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(options) {
+        let home = process.env.GNUPGHOME;
+        let temporary = false;
+        let recipient = options.recipient;
+        if (options.publicKey !== undefined) {
+            home = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join((0,external_node_os_namespaceObject.tmpdir)(), "lifeline-gnupg-"));
+            temporary = true;
+            try {
+                await gpg(home, ["--import"], options.publicKey);
+            }
+            catch (err) {
+                await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
+                if (err instanceof errors_UserError)
+                    throw err;
+                throw new errors_UserError(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                    "Give the key as exported by 'gpg --armor --export <recipient>'");
+            }
+        }
+        try {
+            if (recipient === undefined) {
+                const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
+                if (imported.length !== 1) {
+                    throw new errors_UserError(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                }
+                recipient = imported[0];
+            }
+            const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
+            const fingerprint = parseFingerprints(listed)[0];
+            if (!fingerprint) {
+                throw new errors_UserError(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                    "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
+            }
+            // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
+            await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
+                throw new errors_UserError(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+                    "encryption subkey; renew it or use another recipient");
+            });
+            return new GpgEncryptor(recipient, fingerprint, home, temporary);
+        }
+        catch (err) {
+            if (temporary && home)
+                await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
+            throw err;
+        }
+    }
+    /** A gpg process that encrypts stdin to stdout. */
+    start() {
+        const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+        return startChildStage("gpg", "gpg", ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient], {
+            env,
+            stdin: true,
+        });
+    }
+    async dispose() {
+        if (this.temporary && this.home)
+            await (0,promises_namespaceObject.rm)(this.home, { recursive: true, force: true });
+    }
+}
+/** Data is compressed before encryption; gpg compressing again would only cost time. */
+const ENCRYPT_ARGS = [
+    "--quiet",
+    "--trust-model",
+    "always",
+    "--compress-algo",
+    "none",
+    "--encrypt",
+    "--output",
+    "-",
+];
+/** Primary-key fingerprints from `gpg --with-colons` output. */
+function parseFingerprints(colons) {
+    const out = [];
+    let expectFpr = false;
+    for (const line of colons.split("\n")) {
+        const fields = line.split(":");
+        if (fields[0] === "pub")
+            expectFpr = true;
+        else if (fields[0] === "fpr" && expectFpr) {
+            out.push(fields[9]);
+            expectFpr = false;
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/db/pg-tools.ts
+
+
+
+
+
+const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
 /** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
 async function candidateDirs(binDir) {
     if (binDir)
@@ -35244,7 +35364,7 @@ async function candidateDirs(binDir) {
 async function probe(file) {
     try {
         await (0,promises_namespaceObject.access)(file, promises_namespaceObject.constants.X_OK);
-        const { stdout } = await execFileAsync(file, ["--version"], { timeout: 10_000 });
+        const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
             return undefined;
@@ -35279,7 +35399,7 @@ async function choosePgTool(name, serverMajor, binDir) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new errors_UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -35347,7 +35467,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors_UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -35410,6 +35530,76 @@ async function inspectServer(settings) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/db/snapshot.ts
+
+
+
+
+const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
+const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
+/**
+ * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
+ * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ */
+class ExportedSnapshot {
+    client;
+    id;
+    constructor(client, id) {
+        this.client = client;
+        this.id = id;
+    }
+    static async open(settings) {
+        const client = new esm.Client({ ...clientConfig(settings), application_name: "lifeline-snapshot" });
+        client.on("error", () => { });
+        try {
+            await client.connect();
+        }
+        catch (err) {
+            await client.end().catch(() => { });
+            throw connectionError(err, describeTarget(settings));
+        }
+        try {
+            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
+            return new ExportedSnapshot(client, rows[0].id);
+        }
+        catch (err) {
+            await client.end().catch(() => { });
+            throw err;
+        }
+    }
+    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
+    async catalog(mode) {
+        const q = async (sql) => (await this.client.query(sql)).rows;
+        const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
+        const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+        const tables = [];
+        for (const t of tableRows) {
+            let rows = null;
+            if (mode === "exact") {
+                const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+                rows = Number(r.n);
+            }
+            else if (mode === "estimated") {
+                rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+            }
+            tables.push({ name: `${t.schema}.${t.name}`, rows });
+        }
+        const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+        const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
+        return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode };
+    }
+    async close() {
+        await this.client.query("COMMIT").catch(() => { });
+        await this.client.end().catch(() => { });
+    }
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:events"
@@ -35448,7 +35638,7 @@ async function publish(tempPath, finalPath) {
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -35456,7 +35646,7 @@ async function publish(tempPath, finalPath) {
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
         if (await (0,promises_namespaceObject.stat)(finalPath).then(() => true, () => false)) {
-            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -35547,6 +35737,116 @@ async function removeStalePartials(dir) {
     return removed;
 }
 
+;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
+
+
+
+
+
+
+const LOCK_FILE = ".lifeline.lock";
+function procStart(pid) {
+    try {
+        const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    }
+    catch {
+        return undefined;
+    }
+}
+function dir_lock_isAlive(holder) {
+    try {
+        process.kill(holder.pid, 0);
+    }
+    catch (err) {
+        if (err.code !== "EPERM")
+            return false;
+    }
+    const now = procStart(holder.pid);
+    return holder.procStart === undefined || now === undefined || now === holder.procStart;
+}
+/**
+ * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
+ * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
+ * warning. A lock from another host (shared storage) is never taken over automatically.
+ */
+class DirectoryLock {
+    file;
+    token;
+    constructor(file, token) {
+        this.file = file;
+        this.token = token;
+    }
+    static async acquire(dir, command, logger) {
+        const file = external_node_path_default().join(dir, LOCK_FILE);
+        const token = (0,external_node_crypto_.randomBytes)(8).toString("hex");
+        const me = {
+            pid: process.pid,
+            host: (0,external_node_os_namespaceObject.hostname)(),
+            startedAt: new Date().toISOString(),
+            command,
+            token,
+            ...(procStart(process.pid) ? { procStart: procStart(process.pid) } : {}),
+        };
+        for (let attempt = 0; attempt < 2; attempt++) {
+            try {
+                await (0,promises_namespaceObject.writeFile)(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
+                return new DirectoryLock(file, token);
+            }
+            catch (err) {
+                if (err.code !== "EEXIST")
+                    throw err;
+            }
+            const holder = await readHolder(file);
+            if (holder === "gone")
+                continue;
+            if (holder === "unreadable") {
+                const age = Date.now() - (await (0,promises_namespaceObject.stat)(file)).mtimeMs;
+                if (age < 60_000)
+                    throw new errors_UserError(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
+                logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
+            }
+            else if (holder.host !== (0,external_node_os_namespaceObject.hostname)()) {
+                throw new errors_UserError(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                    `If that run is gone, remove ${file}`);
+            }
+            else if (dir_lock_isAlive(holder)) {
+                throw new errors_UserError(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                    "Wait for it to finish; runs of one backup directory never overlap");
+            }
+            else {
+                logger.warn(`Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`);
+            }
+            await (0,promises_namespaceObject.unlink)(file).catch(() => { });
+        }
+        throw new errors_UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+    }
+    /** Releases the lock if it is still ours. */
+    async release() {
+        const holder = await readHolder(this.file);
+        if (typeof holder === "object" && holder.token === this.token)
+            await (0,promises_namespaceObject.unlink)(this.file).catch(() => { });
+    }
+}
+async function readHolder(file) {
+    let text;
+    try {
+        text = await (0,promises_namespaceObject.readFile)(file, "utf8");
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return "gone";
+        throw err;
+    }
+    try {
+        const holder = JSON.parse(text);
+        return typeof holder.pid === "number" && typeof holder.host === "string" ? holder : "unreadable";
+    }
+    catch {
+        return "unreadable";
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/log/logger.ts
 
 /**
@@ -35635,9 +35935,186 @@ class FileSink {
     }
 }
 
-;// CONCATENATED MODULE: ./src/version.ts
-/** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
-const LIFELINE_VERSION = "0.1.0";
+;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
+/** The runbook's metric names, with `type` as its label ("database", later "media"). */
+function backupSamples(type, run) {
+    const labels = { type };
+    const at = Math.floor(run.finishedAt.getTime() / 1000);
+    const samples = [
+        {
+            name: "backup_last_status",
+            help: "Exit status of last backup (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_last_run_timestamp",
+            help: "Unix timestamp of the last backup attempt",
+            type: "gauge",
+            labels,
+            value: at,
+        },
+        {
+            name: "backup_duration_seconds",
+            help: "Wall time of the last backup attempt",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.ok) {
+        samples.push({
+            name: "backup_last_success_timestamp",
+            help: "Unix timestamp of last successful backup",
+            type: "gauge",
+            labels,
+            value: at,
+        }, {
+            name: "backup_size_bytes",
+            help: "Size of latest backup in bytes",
+            type: "gauge",
+            labels,
+            value: run.sizeBytes ?? 0,
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/exposition.ts
+const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+function seriesKey(name, labels) {
+    const inner = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}="${escapeLabel(labels[k])}"`)
+        .join(",");
+    return inner ? `${name}{${inner}}` : name;
+}
+/** Renders samples as text format 0.0.4: HELP and TYPE once per metric name, then its series. */
+function renderExposition(samples) {
+    const byName = new Map();
+    for (const s of samples)
+        byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+    const lines = [];
+    for (const [name, series] of byName) {
+        lines.push(`# HELP ${name} ${series[0].help}`, `# TYPE ${name} ${series[0].type}`);
+        for (const s of series)
+            lines.push(`${seriesKey(name, s.labels)} ${Number.isInteger(s.value) ? s.value : s.value.toFixed(3)}`);
+    }
+    return `${lines.join("\n")}\n`;
+}
+/** Reads back the samples of a text exposition (as written by `renderExposition`). */
+function parseExposition(text) {
+    const help = new Map();
+    const type = new Map();
+    const samples = [];
+    for (const line of text.split("\n")) {
+        const h = /^# HELP (\S+) (.*)$/.exec(line);
+        if (h)
+            help.set(h[1], h[2]);
+        const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
+        if (t)
+            type.set(t[1], t[2]);
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+        if (!m || line.startsWith("#"))
+            continue;
+        const labels = {};
+        for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+            labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
+        }
+        samples.push({
+            name: m[1],
+            help: help.get(m[1]) ?? m[1],
+            type: type.get(m[1]) ?? "gauge",
+            labels,
+            value: Number(m[3]),
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/publish.ts
+
+
+
+const PUSH_TIMEOUT_MS = 10_000;
+const PUSH_ATTEMPTS = 3;
+/**
+ * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
+ * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
+ * a failed run that sends no success timestamp leaves the last one in place.
+ */
+async function pushToGateway(url, job, group, samples) {
+    const groupPath = Object.entries(group)
+        .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
+        .join("");
+    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    let lastError;
+    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+        try {
+            const response = await fetch(target, {
+                method: "POST",
+                headers: { "Content-Type": "text/plain; version=0.0.4" },
+                body: renderExposition(samples),
+                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+            });
+            if (response.ok)
+                return;
+            const body = (await response.text()).trim().slice(0, 300);
+            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
+            if (response.status < 500)
+                break; // a 4xx will not improve with retries
+        }
+        catch (err) {
+            lastError = err.cause instanceof Error ? err.cause : err;
+        }
+        if (attempt < PUSH_ATTEMPTS)
+            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+    throw new Error(`Could not push metrics to ${target}: ${lastError?.message ?? lastError}`);
+}
+/**
+ * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
+ * the file that this run does not replace — e.g. the last success timestamp when this run failed.
+ */
+async function writeTextfile(file, samples) {
+    const previous = parseExposition(await (0,promises_namespaceObject.readFile)(file, "utf8").catch(() => ""));
+    const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
+    for (const s of samples)
+        merged.set(seriesKey(s.name, s.labels), s);
+    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
+    await (0,promises_namespaceObject.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
+    await (0,promises_namespaceObject.rename)(temp, file);
+}
+/**
+ * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
+ * not fail a good backup; the outcome says what happened, for the summary.
+ */
+async function publishMetrics(settings, group, samples, logger) {
+    const outcome = {};
+    if (settings.pushgatewayUrl) {
+        try {
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
+            outcome.pushgateway = "pushed";
+            logger.info(`Metrics pushed to ${settings.pushgatewayUrl} (job ${settings.job})`);
+        }
+        catch (err) {
+            outcome.pushgateway = err.message;
+            logger.warn(`${err.message}; the backup itself is not affected`);
+        }
+    }
+    if (settings.textfile) {
+        try {
+            await writeTextfile(settings.textfile, samples);
+            outcome.textfile = "written";
+        }
+        catch (err) {
+            outcome.textfile = `Could not write ${settings.textfile}: ${err.message}`;
+            logger.warn(`${outcome.textfile}; the backup itself is not affected`);
+        }
+    }
+    return outcome;
+}
 
 ;// CONCATENATED MODULE: ./src/backup/backup-name.ts
 /** Backup tiers of the runbook, each with its own directory and retention. */
@@ -35703,9 +36180,322 @@ const CHECKSUM_SUFFIX = ".sha256";
 function checksumLine(sha256, fileName) {
     return `${sha256}  ${fileName}\n`;
 }
+/** Parses the first line of a `sha256sum` file (text or binary mode, bare or absolute name). */
+function parseChecksumLine(text) {
+    const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(text.split(/\r?\n/)[0] ?? "");
+    return m ? { sha256: m[1].toLowerCase(), fileName: m[2].split("/").pop() } : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/retention/local-catalog.ts
+
+
+
+
+/**
+ * Lists the backups of one tier directory with the given prefix, judging each: data non-empty and a
+ * well-formed sidecar that names it. Hidden partial files and other names are not backups and are skipped.
+ */
+async function listLocalBackups(dir, tier, prefix) {
+    const names = await (0,promises_namespaceObject.readdir)(dir).catch((err) => {
+        if (err.code === "ENOENT")
+            return [];
+        throw err;
+    });
+    const present = new Set(names);
+    const backups = [];
+    for (const fileName of names) {
+        const name = BackupName.parse(fileName);
+        if (!name || name.tier !== tier || name.prefix !== prefix)
+            continue;
+        const companions = [`${fileName}${CHECKSUM_SUFFIX}`, `${fileName}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+        const problem = await judge(dir, fileName, present);
+        backups.push({
+            fileName,
+            name,
+            valid: problem === undefined,
+            companions,
+            ...(problem ? { problem } : {}),
+        });
+    }
+    return backups;
+}
+async function judge(dir, fileName, present) {
+    const size = (await (0,promises_namespaceObject.stat)(external_node_path_default().join(dir, fileName))).size;
+    if (size === 0)
+        return "empty file";
+    if (!present.has(`${fileName}${CHECKSUM_SUFFIX}`))
+        return `no ${CHECKSUM_SUFFIX} sidecar`;
+    const sidecar = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
+    const parsed = parseChecksumLine(sidecar);
+    if (!parsed)
+        return `malformed ${CHECKSUM_SUFFIX} sidecar`;
+    if (parsed.fileName !== fileName)
+        return `${CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/retention/calendar.ts
+/** UTC calendar arithmetic for tiers and retention: whole days and months, immune to time-of-day jitter. */
+const DAY_MS = 86_400_000;
+/** Days since the epoch of the UTC date of `at`. */
+function dayNumber(at) {
+    return Math.floor(at.getTime() / DAY_MS);
+}
+/** Months since the epoch of the UTC month of `at`. */
+function monthNumber(at) {
+    return at.getUTCFullYear() * 12 + at.getUTCMonth();
+}
+/** Start (00:00 UTC) of the weekly period containing `at`: the latest `weekday` (0 = Sunday) on or before it. */
+function weekPeriodStart(at, weekday) {
+    const back = (at.getUTCDay() - weekday + 7) % 7;
+    return new Date((dayNumber(at) - back) * DAY_MS);
+}
+/** Start (00:00 UTC) of the monthly period containing `at`: the latest day-of-month `day` (1–28) on or before it. */
+function monthPeriodStart(at, day) {
+    const y = at.getUTCFullYear();
+    const m = at.getUTCMonth();
+    return at.getUTCDate() >= day ? new Date(Date.UTC(y, m, day)) : new Date(Date.UTC(y, m - 1, day));
+}
+
+;// CONCATENATED MODULE: ./src/retention/plan.ts
+
+const UNITS = { daily: "day", weekly: "week", monthly: "month" };
+/** How many retention units old a backup is: 0 for today / this week / this month. */
+function ageInUnits(tier, takenAt, now) {
+    if (tier === "monthly")
+        return monthNumber(now) - monthNumber(takenAt);
+    const days = dayNumber(now) - dayNumber(takenAt);
+    return tier === "weekly" ? Math.floor(days / 7) : days;
+}
+/**
+ * Decides, for one tier, which backups to keep and which to delete. Safety rules, in order:
+ * a backup that does not count (no valid sidecar, empty) is reported and never deleted nor counted;
+ * the newest valid backup is always kept, however old; a backup dated in the future (clock skew) is
+ * kept; the rest are kept while younger than the policy's count of units.
+ */
+function planRetention(tier, backups, policy, now) {
+    const limit = policy[tier];
+    const unit = UNITS[tier];
+    const newestFirst = [...backups].sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime());
+    const newestValid = newestFirst.find((b) => b.valid && b.name.takenAt.getTime() <= now.getTime());
+    const decisions = newestFirst.map((backup) => {
+        if (!backup.valid) {
+            return {
+                backup,
+                action: "report",
+                reason: `does not count as a backup (${backup.problem ?? "invalid"}); left in place`,
+            };
+        }
+        if (backup.name.takenAt.getTime() > now.getTime()) {
+            return { backup, action: "keep", reason: "dated in the future (clock skew?); kept" };
+        }
+        if (backup === newestValid)
+            return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
+        const age = ageInUnits(tier, backup.name.takenAt, now);
+        return age < limit
+            ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }
+            : { backup, action: "delete", reason: `${age} ${unit}(s) old, beyond ${limit}` };
+    });
+    return { tier, decisions };
+}
+
+;// CONCATENATED MODULE: ./src/retention/apply.ts
+
+
+
+
+/**
+ * Applies the retention policy to every tier directory of `backupDir` for one prefix, logging each
+ * decision. Runs only after a new backup succeeded (the caller's duty). With `dryRun`, deletes nothing.
+ */
+async function applyLocalRetention(backupDir, prefix, policy, now, options) {
+    const plans = [];
+    const removed = [];
+    for (const tier of options.tiers) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now);
+        plans.push(plan);
+        for (const d of plan.decisions) {
+            const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
+            const line = `retention ${tier}: ${verb} ${d.backup.fileName}: ${d.reason}`;
+            if (d.action === "report")
+                options.logger.warn(line);
+            else
+                options.logger.info(line);
+            if (d.action !== "delete" || options.dryRun)
+                continue;
+            // Data first: a crash in between leaves an orphan sidecar, never a backup without its checksum.
+            for (const file of [d.backup.fileName, ...d.backup.companions]) {
+                await (0,promises_namespaceObject.unlink)(external_node_path_default().join(dir, file)).then(() => removed.push(external_node_path_default().join(tier, file)), (err) => {
+                    if (err.code !== "ENOENT")
+                        throw err;
+                });
+            }
+        }
+    }
+    return { plans, dryRun: options.dryRun, removed };
+}
+
+;// CONCATENATED MODULE: ./src/version.ts
+/** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
+const LIFELINE_VERSION = "0.1.0";
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
+
+
+
+
+const gzip = (0,external_node_util_.promisify)((external_node_zlib_default()).gzip);
+/** Input block compressed as one gzip member; 1 MiB keeps the ratio within ~1% of a single stream. */
+const DEFAULT_BLOCK_SIZE = 1 << 20;
+/**
+ * gzip at pigz speed without pigz: the input is cut into blocks, each compressed as an independent
+ * gzip member on the thread pool, and the members are written in order. Concatenated members are one
+ * valid .gz file (RFC 1952 §2.2) that stock gunzip, zcat and gzip -t read. Memory stays bounded at
+ * about concurrency × 2 × blockSize; a slow reader holds back the writer.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    level;
+    blockSize;
+    concurrency;
+    pending = [];
+    pendingBytes = 0;
+    inFlight = [];
+    emittedAny = false;
+    constructor(options) {
+        super();
+        if (!Number.isInteger(options.level) || options.level < 0 || options.level > 9) {
+            throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
+        }
+        this.level = options.level;
+        this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_namespaceObject.availableParallelism)() + 1);
+    }
+    _transform(chunk, _encoding, done) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        this.drainFullBlocks().then(() => done(), done);
+    }
+    _flush(done) {
+        (async () => {
+            await this.drainFullBlocks();
+            // An empty input still yields one (empty) member, so the output is a valid .gz file.
+            if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0))
+                await this.submit(this.takeBlock(this.pendingBytes));
+            while (this.inFlight.length > 0)
+                this.emit1(await this.inFlight.shift());
+        })().then(() => done(), done);
+    }
+    async drainFullBlocks() {
+        while (this.pendingBytes >= this.blockSize)
+            await this.submit(this.takeBlock(this.blockSize));
+    }
+    takeBlock(size) {
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+        const block = all.subarray(0, size);
+        const rest = all.subarray(size);
+        this.pending = rest.length > 0 ? [rest] : [];
+        this.pendingBytes = rest.length;
+        return block;
+    }
+    async submit(block) {
+        const job = gzip(block, { level: this.level });
+        job.catch(() => { }); // awaited in order below; this only keeps an early failure from going unhandled
+        this.inFlight.push(job);
+        while (this.inFlight.length >= this.concurrency)
+            this.emit1(await this.inFlight.shift());
+    }
+    emit1(member) {
+        this.emittedAny = true;
+        this.push(member);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backup/compression.ts
+
+
+
+
+const COMPRESSIONS = ["gzip", "zstd", "none"];
+const FORMATS = ["plain", "custom"];
+/** Valid levels and the default for each compression. */
+const LEVELS = {
+    gzip: { min: 1, max: 9, default: 6 },
+    zstd: { min: 1, max: 19, default: 3 },
+    none: { min: 0, max: 0, default: 0 },
+};
+/** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
+const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
+/** Compressor for the plain-format stream. zstd uses its own worker threads (`threads`). */
+function createCompressor(compression, level, threads) {
+    switch (compression) {
+        case "gzip":
+            return new ParallelGzip({ level });
+        case "zstd":
+            if (!hasZstd) {
+                throw new errors_UserError(`Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`);
+            }
+            return external_node_zlib_default().createZstdCompress({
+                params: {
+                    [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level,
+                    [(external_node_zlib_default()).constants.ZSTD_c_nbWorkers]: threads,
+                    [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1,
+                },
+            });
+        case "none":
+            return new external_node_stream_.PassThrough();
+    }
+}
+/** Decompressor matching a file's compression, for verification. */
+function createDecompressor(compression) {
+    switch (compression) {
+        case "gzip":
+            return zlib.createGunzip();
+        case "zstd":
+            if (!hasZstd)
+                throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+            return zlib.createZstdDecompress();
+        case "none":
+            return new PassThrough();
+    }
+}
+/** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
+function extensionFor(format, compression) {
+    if (format === "custom")
+        return "dump";
+    return compression === "gzip" ? "sql.gz" : compression === "zstd" ? "sql.zst" : "sql";
+}
+/** The compression of a file, from its extension; custom-format dumps compress inside. */
+function compressionOfExtension(extension) {
+    return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
+}
+
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/db/pg-dump.ts
+
+/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
+const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
+/** The magic bytes a custom-format archive starts with. */
+const CUSTOM_DUMP_MAGIC = "PGDMP";
+/**
+ * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
+ * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
+ */
+const TRAILER_WINDOW = 512;
+/**
+ * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
+ * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
+ */
+function startPgDump(tool, args, env) {
+    return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
+}
+
 ;// CONCATENATED MODULE: ./src/backup/stream-taps.ts
 
 
@@ -35723,16 +36513,25 @@ class DigestTap extends external_node_stream_.Transform {
         return this.hash.digest("hex");
     }
 }
-/** Passes bytes through unchanged, counting them and keeping the last `tailSize` bytes. */
-class TailTap extends external_node_stream_.Transform {
+/** Passes bytes through unchanged, counting them and keeping the first and last bytes (format checks). */
+class EdgeTap extends external_node_stream_.Transform {
     tailSize;
+    headSize;
     bytes = 0;
     tailBuffer = Buffer.alloc(0);
-    constructor(tailSize = 256) {
+    headBuffer = Buffer.alloc(0);
+    constructor(tailSize = 256, headSize = 16) {
         super();
         this.tailSize = tailSize;
+        this.headSize = headSize;
     }
     _transform(chunk, _encoding, done) {
+        if (this.headBuffer.length < this.headSize) {
+            this.headBuffer = Buffer.concat([
+                this.headBuffer,
+                chunk.subarray(0, this.headSize - this.headBuffer.length),
+            ]);
+        }
         this.bytes += chunk.length;
         const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
         this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
@@ -35741,6 +36540,137 @@ class TailTap extends external_node_stream_.Transform {
     tail() {
         return this.tailBuffer;
     }
+    head() {
+        return this.headBuffer;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backup/dump-pipeline.ts
+
+
+
+
+
+
+/** Rewrites a failure while writing the backup so that it says what happened to which file. */
+function writeFailure(err, tempPath, backupDir) {
+    const e = err;
+    if (e.code === "ENOSPC" || e.code === "EDQUOT") {
+        return new errors_UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+            `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
+    }
+    if (e.code === "EIO" || e.code === "EROFS") {
+        return new errors_UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+}
+/**
+ * pg_dump → [compressor] → [gpg] → sha256 → partial file, in one streamed pass with backpressure end to
+ * end. Resolves only when every stage succeeded and the dump is complete (plain: pg_dump's trailer;
+ * custom: the archive magic); the caller then commits the file. On any failure every child is stopped.
+ */
+async function runDumpPipeline(options) {
+    const dump = startPgDump(options.pgDump, options.args, options.env);
+    const gpg = options.encryptor?.start();
+    const children = [dump, ...(gpg ? [gpg] : [])];
+    const stopAll = () => {
+        for (const c of children)
+            c.kill();
+    };
+    options.signal?.addEventListener("abort", stopAll, { once: true });
+    const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
+    const digest = new DigestTap();
+    const stages = [edge];
+    if (options.compressor)
+        stages.push(options.compressor);
+    if (gpg)
+        stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
+    stages.push(digest);
+    try {
+        const written = (0,external_node_stream_promises_namespaceObject.pipeline)(dump.stdout, ...stages, options.output.stream);
+        // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure is
+        // reported in its own words even though the pipeline then ends normally.
+        await Promise.all([
+            written.catch((err) => {
+                stopAll();
+                throw writeFailure(err, options.output.tempPath, options.backupDir);
+            }),
+            ...children.map((c) => c.exited),
+        ]);
+    }
+    catch (err) {
+        stopAll();
+        if (options.signal?.aborted) {
+            throw new errors_UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+        }
+        throw err;
+    }
+    finally {
+        options.signal?.removeEventListener("abort", stopAll);
+    }
+    if (edge.bytes === 0)
+        throw new Error("pg_dump exited 0 but wrote nothing; no backup file was written");
+    if (options.format === "plain" && !edge.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
+        throw new Error(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${edge.bytes} bytes: the dump is incomplete`);
+    }
+    if (options.format === "custom" && edge.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
+        throw new Error(`pg_dump's output does not start with the custom-format magic '${CUSTOM_DUMP_MAGIC}'`);
+    }
+    return { dumpBytes: edge.bytes, sha256: digest.hex(), fileBytes: digest.bytes };
+}
+
+;// CONCATENATED MODULE: ./src/backup/tiers.ts
+
+
+
+
+
+
+/**
+ * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
+ * period (the week since the last weekly day, the month since the last monthly day) has no valid
+ * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
+ */
+async function tiersDue(backupDir, prefix, at, schedule) {
+    const due = [];
+    for (const tier of PROMOTED_TIERS) {
+        const existing = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
+        if (isTierDue(tier, existing, at, schedule))
+            due.push(tier);
+    }
+    return due;
+}
+/** Tiers a daily backup can be promoted to. */
+const PROMOTED_TIERS = ["weekly", "monthly"];
+/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
+function isTierDue(tier, existing, at, schedule) {
+    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
+    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
+}
+/**
+ * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
+ * not possible), plus its own sidecar and manifest naming the tier's file.
+ */
+async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
+    const dir = external_node_path_default().join(backupDir, tier);
+    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o750 });
+    const tierName = name.withTier(tier).toString();
+    const target = external_node_path_default().join(dir, tierName);
+    try {
+        await (0,promises_namespaceObject.link)(dailyFile, target);
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "EEXIST")
+            throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
+            throw err;
+        await (0,promises_namespaceObject.copyFile)(dailyFile, target, 1 /* COPYFILE_EXCL */);
+    }
+    const manifest = JSON.parse(await (0,promises_namespaceObject.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
+    await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
+    await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
+    return target;
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-db.ts
@@ -35759,9 +36689,15 @@ class TailTap extends external_node_stream_.Transform {
 
 
 
+
+
+
+
+
+
 const ymd = (at) => formatTimestamp(at).slice(0, 8);
-/** Creates a directory (and parents), turning permission and filesystem errors into advice. */
-async function ensureDirectory(dir, what) {
+/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
+async function ensureWritableDirectory(dir, what) {
     try {
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o750 });
         const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
@@ -35769,98 +36705,113 @@ async function ensureDirectory(dir, what) {
     }
     catch (err) {
         const e = err;
-        throw new UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new errors_UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
-/** Rewrites a failure while writing the backup so that it says what happened to which file. */
-function writeFailure(err, tempPath, backupDir) {
-    const e = err;
-    if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
-            `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
-    }
-    if (e.code === "EIO" || e.code === "EROFS") {
-        return new UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, {
-            cause: err,
-        });
-    }
-    return err instanceof Error ? err : new Error(String(err));
-}
 /**
- * Takes one database backup into BACKUP_DIR/daily: pg_dump → gzip → file in a single streamed pass,
- * with the SHA-256 computed on the way. The file appears under its final name only when pg_dump has
- * exited 0, the dump is complete, and the bytes are on disk; any failure leaves earlier backups untouched.
+ * Takes one database backup (runbook: backup_db.sh): pg_dump → compression → optional GPG → file in a
+ * single streamed pass, with the SHA-256 computed on the way and per-table row counts read in the
+ * dump's own snapshot. The file appears under its final name only when every stage succeeded; then
+ * it is filed under weekly/monthly when due, retention runs, and metrics are published either way.
  */
 async function backupDatabase(config, options) {
-    const { logger } = options;
     const now = options.now ?? (() => new Date());
     const startedAt = now();
+    try {
+        const partial = await takeBackup(config, options, startedAt, now);
+        const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
+            ok: true,
+            finishedAt: partial.finishedAt,
+            durationSeconds: partial.durationSeconds,
+            sizeBytes: partial.sizeBytes,
+        }), options.logger);
+        return { ...partial, metrics };
+    }
+    catch (err) {
+        const finishedAt = now();
+        await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
+            ok: false,
+            finishedAt,
+            durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+        }), options.logger);
+        throw err;
+    }
+}
+async function takeBackup(config, options, startedAt, now) {
+    const { logger } = options;
     logger.addSecret(config.connection.password);
     const dailyDir = external_node_path_default().join(config.backupDir, "daily");
     const logsDir = external_node_path_default().join(config.backupDir, "logs");
-    await ensureDirectory(config.backupDir, "BACKUP_DIR");
-    await ensureDirectory(dailyDir, "Backup directory");
-    await ensureDirectory(logsDir, "Log directory");
+    await ensureWritableDirectory(config.backupDir, "BACKUP_DIR");
+    await ensureWritableDirectory(dailyDir, "Backup directory");
+    await ensureWritableDirectory(logsDir, "Log directory");
     const logFile = external_node_path_default().join(logsDir, `backup_${ymd(startedAt)}.log`);
     const fileSink = new FileSink(logFile);
     logger.addSink(fileSink);
+    let lock;
+    let encryptor;
     try {
+        lock = await DirectoryLock.acquire(config.backupDir, "backup-db", logger);
         const target = describeTarget(config.connection);
         logger.info(`Backing up ${target} into ${dailyDir}`);
+        // Everything that can be refused is checked before the dump: key, server, pg_dump version.
+        if (config.encryption) {
+            encryptor = await GpgEncryptor.prepare(config.encryption);
+            logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
+        }
         const server = await inspectServer(config.connection);
         const pgDump = await choosePgTool("pg_dump", server.major, config.pgBinDir);
         logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
         for (const stale of await removeStalePartials(dailyDir)) {
             logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
         }
-        const name = new BackupName(config.prefix ?? server.database, "daily", startedAt, "sql.gz");
+        const prefix = config.prefix ?? server.database;
+        const previous = (await listLocalBackups(dailyDir, "daily", prefix))
+            .filter((b) => b.valid)
+            .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+        const previousSizeBytes = previous
+            ? (await (0,promises_namespaceObject.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
+            : undefined;
+        const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
-        const dump = startPgDump(pgDump, ["--format=plain"], libpqEnvironment(config.connection));
-        const onAbort = () => dump.kill();
-        options.signal?.addEventListener("abort", onAbort, { once: true });
-        const raw = new TailTap(TRAILER_WINDOW);
-        const digest = new DigestTap();
+        let snapshot;
+        let pipelineResult;
+        let catalog;
         try {
-            const written = (0,external_node_stream_promises_namespaceObject.pipeline)(dump.stdout, raw, (0,external_node_zlib_.createGzip)({
-                level: config.compressionLevel,
-                chunkSize: 64 * 1024,
-                strategy: external_node_zlib_.constants.Z_DEFAULT_STRATEGY,
-            }), digest, output.stream);
-            // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure
-            // is reported in its own words even though the pipeline then ends normally.
-            await Promise.all([
-                written.catch((err) => {
-                    dump.kill();
-                    throw writeFailure(err, output.tempPath, config.backupDir);
+            snapshot = await ExportedSnapshot.open(config.connection);
+            const dumpArgs = config.format === "custom"
+                ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
+                : ["--format=plain"];
+            const catalogRead = snapshot.catalog(config.rowCounts);
+            catalogRead.catch(() => { });
+            [pipelineResult, catalog] = await Promise.all([
+                runDumpPipeline({
+                    pgDump,
+                    args: [...dumpArgs, `--snapshot=${snapshot.id}`],
+                    env: libpqEnvironment(config.connection),
+                    format: config.format,
+                    compressor: config.format === "plain"
+                        ? createCompressor(config.compression, config.compressionLevel, 2)
+                        : undefined,
+                    encryptor,
+                    output,
+                    backupDir: config.backupDir,
+                    ...(options.signal ? { signal: options.signal } : {}),
                 }),
-                dump.exited,
+                catalogRead,
             ]);
-            if (raw.bytes === 0)
-                throw new PgDumpError("pg_dump exited 0 but wrote nothing; no backup file was written");
-            if (!raw.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
-                throw new PgDumpError(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${raw.bytes} bytes: the dump is incomplete`);
-            }
             await output.commit();
         }
         catch (err) {
             await output.abort();
-            dump.kill();
-            if (options.signal?.aborted) {
-                throw new UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", {
-                    cause: err,
-                });
-            }
-            throw err instanceof UserError || err instanceof PgDumpError
-                ? err
-                : new Error(`Backup of ${target} failed: ${err.message}`, { cause: err });
+            throw err;
         }
         finally {
-            options.signal?.removeEventListener("abort", onAbort);
+            await snapshot?.close();
         }
         const finishedAt = now();
-        const sha256 = digest.hex();
         const sizeBytes = (await (0,promises_namespaceObject.stat)(file)).size;
         const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
         const manifest = {
@@ -35871,30 +36822,55 @@ async function backupDatabase(config, options) {
             database: server.database,
             server: { version: server.version, versionNum: server.versionNum, target },
             pgDump: { version: pgDump.version, path: pgDump.path },
-            format: "plain",
+            format: config.format,
             extension: name.extension,
-            compression: { algorithm: "gzip", level: config.compressionLevel },
-            encryption: null,
+            compression: {
+                algorithm: config.compression,
+                level: config.compression === "none" ? 0 : config.compressionLevel,
+            },
+            encryption: encryptor
+                ? { method: "gpg", recipient: encryptor.recipient, fingerprint: encryptor.fingerprint }
+                : null,
             startedAt: startedAt.toISOString(),
             finishedAt: finishedAt.toISOString(),
             durationSeconds,
-            dumpBytes: raw.bytes,
+            dumpBytes: pipelineResult.dumpBytes,
             sizeBytes,
-            sha256,
+            sha256: pipelineResult.sha256,
+            catalog,
         };
         const manifestFile = `${file}${MANIFEST_SUFFIX}`;
         const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
         await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
         // The sidecar is written last: its presence marks a backup as complete.
-        await writeFileAtomic(sidecarFile, checksumLine(sha256, name.toString()));
-        logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${raw.bytes} bytes uncompressed, ${durationSeconds.toFixed(1)} s, sha256 ${sha256})`);
+        await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
+        logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
+        const tiers = [{ tier: "daily", file }];
+        for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
+            const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
+            tiers.push({ tier, file: tierFile });
+            logger.info(`Filed as ${tier}: ${tierFile}`);
+        }
+        // Retention only after the new backup is safely in place; its failure is loud but does not undo the backup.
+        let retention;
+        try {
+            retention = await applyLocalRetention(config.backupDir, prefix, config.retention, now(), {
+                dryRun: config.retentionDryRun,
+                logger,
+                tiers: ["daily", "weekly", "monthly"],
+            });
+        }
+        catch (err) {
+            retention = { error: err.message };
+            logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
+        }
         return {
             file,
             sidecarFile,
             manifestFile,
-            sha256,
+            sha256: pipelineResult.sha256,
             sizeBytes,
-            dumpBytes: raw.bytes,
+            dumpBytes: pipelineResult.dumpBytes,
             durationSeconds,
             startedAt,
             finishedAt,
@@ -35903,6 +36879,9 @@ async function backupDatabase(config, options) {
             pgDump,
             logFile,
             manifest,
+            tiers,
+            previousSizeBytes,
+            retention,
         };
     }
     catch (err) {
@@ -35911,6 +36890,8 @@ async function backupDatabase(config, options) {
         throw err;
     }
     finally {
+        await encryptor?.dispose();
+        await lock?.release();
         logger.removeSink(fileSink);
     }
 }
@@ -35948,7 +36929,7 @@ function resolve(spec, lookup) {
 function settings_require(spec, lookup, hint = "") {
     const value = resolve(spec, lookup);
     if (value === undefined) {
-        throw new errors_ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+        throw new ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
     }
     return value;
 }
@@ -35961,14 +36942,14 @@ function parseBoolean(raw, source) {
         return true;
     if (FALSE.has(value))
         return false;
-    throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
+    throw new ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
 }
 /** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
 function integerIn(min, max, unit = "") {
     return (raw, source) => {
         const value = Number(raw);
         if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+            throw new ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
         }
         return value;
     };
@@ -35988,6 +36969,37 @@ function oneOf(choices) {
 
 
 
+
+const ROW_COUNT_MODES = ["exact", "estimated", "off"];
+const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+function parseWeekday(raw, source) {
+    const value = raw.toLowerCase();
+    const index = /^[0-6]$/.test(value)
+        ? Number(value)
+        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
+    if (index < 0)
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+    return index;
+}
+function parseHttpUrl(raw, source) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    return raw.replace(/\/+$/, "");
+}
+function parseLabelValue(raw, source) {
+    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
 /** The settings of backup-db, named as in the runbook's backup_db.sh. */
 const BACKUP_DB_SETTINGS = {
     databaseUrl: {
@@ -36009,17 +37021,30 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) {
-                throw new errors_ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
     },
+    compression: {
+        env: "BACKUP_COMPRESSION",
+        input: "compression",
+        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
+        default: "gzip",
+        parse: oneOf(COMPRESSIONS),
+    },
     compressionLevel: {
         env: "BACKUP_COMPRESSION_LEVEL",
         input: "compression-level",
-        description: "gzip level, 1 (fastest) to 9 (smallest)",
-        default: "6",
-        parse: integerIn(1, 9),
+        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
+        parse: integerIn(0, 19),
+    },
+    format: {
+        env: "BACKUP_FORMAT",
+        input: "format",
+        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
+        default: "plain",
+        parse: oneOf(FORMATS),
     },
     pgBinDir: {
         env: "PG_BIN_DIR",
@@ -36030,14 +37055,20 @@ const BACKUP_DB_SETTINGS = {
     encrypt: {
         env: "BACKUP_ENCRYPT",
         input: "encrypt",
-        description: "encrypt backups with GPG (not in this version yet: true fails the run)",
+        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
         default: "false",
         parse: parseBoolean,
     },
     gpgRecipient: {
         env: "BACKUP_GPG_RECIPIENT",
         input: "gpg-recipient",
-        description: "GPG recipient (key id or email) backups are encrypted to (not in this version yet)",
+        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
+        parse: parseString,
+    },
+    gpgPublicKey: {
+        env: "BACKUP_GPG_PUBLIC_KEY",
+        input: "gpg-public-key",
+        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
         parse: parseString,
     },
     retentionDaily: {
@@ -36060,6 +37091,67 @@ const BACKUP_DB_SETTINGS = {
         description: "months to keep monthly backups",
         default: "12",
         parse: integerIn(1, 1200, " (months)"),
+    },
+    retentionDryRun: {
+        env: "BACKUP_RETENTION_DRY_RUN",
+        input: "retention-dry-run",
+        description: "log and summarise the retention plan without deleting anything",
+        default: "false",
+        parse: parseBoolean,
+    },
+    weeklyDay: {
+        env: "BACKUP_WEEKLY_DAY",
+        input: "weekly-day",
+        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
+        default: "sunday",
+        parse: parseWeekday,
+    },
+    monthlyDay: {
+        env: "BACKUP_MONTHLY_DAY",
+        input: "monthly-day",
+        description: "day of the month whose backup is also filed as monthly, 1-28",
+        default: "1",
+        parse: integerIn(1, 28),
+    },
+    rowCounts: {
+        env: "BACKUP_ROW_COUNTS",
+        input: "row-counts",
+        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
+        default: "exact",
+        parse: oneOf(ROW_COUNT_MODES),
+    },
+    verifyOnly: {
+        env: "BACKUP_VERIFY_ONLY",
+        input: "verify-only",
+        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
+        default: "false",
+        parse: parseBoolean,
+    },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "with verify-only: the newest daily backup older than this exits 2",
+        default: "26",
+        parse: integerIn(1, 87600, " (hours)"),
+    },
+    pushgatewayUrl: {
+        env: "PUSHGATEWAY_URL",
+        input: "pushgateway-url",
+        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
+        parse: parseHttpUrl,
+    },
+    pushgatewayJob: {
+        env: "PUSHGATEWAY_JOB",
+        input: "pushgateway-job",
+        description: "job label of the pushed metrics",
+        default: "lifeline",
+        parse: parseLabelValue,
+    },
+    metricsTextfile: {
+        env: "BACKUP_METRICS_TEXTFILE",
+        input: "metrics-textfile",
+        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
+        parse: parseString,
     },
     s3Bucket: {
         env: "BACKUP_S3_BUCKET",
@@ -36085,27 +37177,61 @@ function loadBackupDbConfig(lookup) {
     const s = BACKUP_DB_SETTINGS;
     const rawUrl = settings_require(s.databaseUrl, lookup);
     const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl)?.source);
-    // Features of later milestones are refused rather than silently ignored: an operator who asked
-    // for encryption or an off-site copy must not believe they have one.
-    if (resolve(s.encrypt, lookup) || resolve(s.gpgRecipient, lookup) !== undefined) {
-        throw new errors_ConfigError("BACKUP_ENCRYPT / BACKUP_GPG_RECIPIENT: GPG encryption is not available in this version of Lifeline yet; " +
-            "unset them to take an unencrypted backup");
-    }
+    // Cloud uploads arrive with their milestone; until then they are refused rather than silently
+    // ignored: an operator who asked for an off-site copy must not believe they have one.
     for (const spec of [s.s3Bucket, s.gcsBucket, s.azureContainer]) {
         if (resolve(spec, lookup) !== undefined) {
-            throw new errors_ConfigError(`${spec.env}: cloud uploads are not available in this version of Lifeline yet; unset it to back up locally`);
+            throw new ConfigError(`${spec.env}: cloud uploads are not available in this version of Lifeline yet; unset it to back up locally`);
         }
+    }
+    const compression = settings_require(s.compression, lookup);
+    const format = settings_require(s.format, lookup);
+    const range = LEVELS[compression];
+    const level = resolve(s.compressionLevel, lookup);
+    if (level !== undefined && (level < range.min || level > range.max)) {
+        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
+        throw new ConfigError(compression === "none"
+            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
+            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
+    }
+    if (format === "custom" && compression === "zstd") {
+        throw new ConfigError("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
+    }
+    const encrypt = settings_require(s.encrypt, lookup);
+    const recipient = resolve(s.gpgRecipient, lookup);
+    const publicKey = resolve(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new ConfigError("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        throw new ConfigError("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
     }
     return {
         connection,
         backupDir: settings_require(s.backupDir, lookup),
         prefix: resolve(s.prefix, lookup),
-        compressionLevel: settings_require(s.compressionLevel, lookup),
+        format,
+        compression,
+        compressionLevel: level ?? range.default,
         pgBinDir: resolve(s.pgBinDir, lookup),
+        encryption: encrypt ? { recipient, publicKey } : undefined,
         retention: {
             daily: settings_require(s.retentionDaily, lookup),
             weekly: settings_require(s.retentionWeekly, lookup),
             monthly: settings_require(s.retentionMonthly, lookup),
+        },
+        retentionDryRun: settings_require(s.retentionDryRun, lookup),
+        schedule: { weeklyDay: settings_require(s.weeklyDay, lookup), monthlyDay: settings_require(s.monthlyDay, lookup) },
+        rowCounts: settings_require(s.rowCounts, lookup),
+        verifyOnly: settings_require(s.verifyOnly, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+        metrics: {
+            pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
+            job: settings_require(s.pushgatewayJob, lookup),
+            textfile: resolve(s.metricsTextfile, lookup),
         },
     };
 }
@@ -36125,16 +37251,16 @@ function table(header, rows) {
     const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
     return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+const markdown_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 /** 1536 → "1.5 KiB". */
 function formatBytes(bytes) {
     let value = bytes;
     let unit = 0;
-    while (value >= 1024 && unit < UNITS.length - 1) {
+    while (value >= 1024 && unit < markdown_UNITS.length - 1) {
         value /= 1024;
         unit++;
     }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${markdown_UNITS[unit]}`;
 }
 /** 83.2 → "1 min 23.2 s". */
 function formatDuration(seconds) {
@@ -36233,7 +37359,7 @@ function cancellationSignal() {
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof UserError)
+    if (err instanceof errors_UserError)
         return err.message;
     const parts = [];
     let current = err;
@@ -36290,7 +37416,7 @@ async function runBackupDb() {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1804);
-/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(487);
+/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3841);
 
 
 /** Commands of the root action; the others arrive with their milestones. */

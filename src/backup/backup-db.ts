@@ -1,19 +1,25 @@
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGzip, constants as zlibConstants } from "node:zlib";
 import type { BackupDbConfig } from "../config/backup-db-config.js";
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
 import { UserError } from "../config/errors.js";
-import { PgDumpError, PLAIN_DUMP_TRAILER, startPgDump, TRAILER_WINDOW } from "../db/pg-dump.js";
+import { GpgEncryptor } from "../crypto/gpg.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
+import { ExportedSnapshot } from "../db/snapshot.js";
 import { AtomicFile, removeStalePartials, writeFileAtomic } from "../fs/atomic-file.js";
+import { DirectoryLock } from "../fs/dir-lock.js";
 import { FileSink, type Logger } from "../log/logger.js";
+import { backupSamples } from "../metrics/backup-metrics.js";
+import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
+import { applyLocalRetention, type RetentionOutcome } from "../retention/apply.js";
+import { listLocalBackups } from "../retention/local-catalog.js";
 import { LIFELINE_VERSION } from "../version.js";
-import { BackupName, formatTimestamp } from "./backup-name.js";
+import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
+import { createCompressor, extensionFor } from "./compression.js";
+import { runDumpPipeline } from "./dump-pipeline.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
-import { DigestTap, TailTap } from "./stream-taps.js";
+import { fileUnderTier, tiersDue } from "./tiers.js";
 
 export interface BackupDbResult {
   readonly file: string;
@@ -30,6 +36,12 @@ export interface BackupDbResult {
   readonly pgDump: PgTool;
   readonly logFile: string;
   readonly manifest: BackupManifest;
+  /** Every tier the backup was filed under, with its path: daily always, weekly/monthly when due. */
+  readonly tiers: readonly { readonly tier: Tier; readonly file: string }[];
+  /** Size of the newest earlier valid daily backup, for the size trend. */
+  readonly previousSizeBytes: number | undefined;
+  readonly retention: RetentionOutcome | { readonly error: string };
+  readonly metrics: PublishOutcome;
 }
 
 export interface BackupDbOptions {
@@ -42,8 +54,8 @@ export interface BackupDbOptions {
 
 const ymd = (at: Date): string => formatTimestamp(at).slice(0, 8);
 
-/** Creates a directory (and parents), turning permission and filesystem errors into advice. */
-async function ensureDirectory(dir: string, what: string): Promise<void> {
+/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
+export async function ensureWritableDirectory(dir: string, what: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o750 });
     const probe = await AtomicFile.create(path.join(dir, ".lifeline-write-test"));
@@ -58,53 +70,77 @@ async function ensureDirectory(dir: string, what: string): Promise<void> {
   }
 }
 
-/** Rewrites a failure while writing the backup so that it says what happened to which file. */
-function writeFailure(err: unknown, tempPath: string, backupDir: string): Error {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-    return new UserError(
-      `No space left on the device of BACKUP_DIR '${backupDir}' while writing ${path.basename(tempPath)}: ` +
-        `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`,
-      { cause: err },
-    );
-  }
-  if (e.code === "EIO" || e.code === "EROFS") {
-    return new UserError(
-      `Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`,
-      {
-        cause: err,
-      },
-    );
-  }
-  return err instanceof Error ? err : new Error(String(err));
-}
-
 /**
- * Takes one database backup into BACKUP_DIR/daily: pg_dump → gzip → file in a single streamed pass,
- * with the SHA-256 computed on the way. The file appears under its final name only when pg_dump has
- * exited 0, the dump is complete, and the bytes are on disk; any failure leaves earlier backups untouched.
+ * Takes one database backup (runbook: backup_db.sh): pg_dump → compression → optional GPG → file in a
+ * single streamed pass, with the SHA-256 computed on the way and per-table row counts read in the
+ * dump's own snapshot. The file appears under its final name only when every stage succeeded; then
+ * it is filed under weekly/monthly when due, retention runs, and metrics are published either way.
  */
 export async function backupDatabase(
   config: BackupDbConfig,
   options: BackupDbOptions,
 ): Promise<BackupDbResult> {
-  const { logger } = options;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
+  try {
+    const partial = await takeBackup(config, options, startedAt, now);
+    const metrics = await publishMetrics(
+      config.metrics,
+      { type: "database" },
+      backupSamples("database", {
+        ok: true,
+        finishedAt: partial.finishedAt,
+        durationSeconds: partial.durationSeconds,
+        sizeBytes: partial.sizeBytes,
+      }),
+      options.logger,
+    );
+    return { ...partial, metrics };
+  } catch (err) {
+    const finishedAt = now();
+    await publishMetrics(
+      config.metrics,
+      { type: "database" },
+      backupSamples("database", {
+        ok: false,
+        finishedAt,
+        durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+      }),
+      options.logger,
+    );
+    throw err;
+  }
+}
+
+async function takeBackup(
+  config: BackupDbConfig,
+  options: BackupDbOptions,
+  startedAt: Date,
+  now: () => Date,
+): Promise<Omit<BackupDbResult, "metrics">> {
+  const { logger } = options;
   logger.addSecret(config.connection.password);
 
   const dailyDir = path.join(config.backupDir, "daily");
   const logsDir = path.join(config.backupDir, "logs");
-  await ensureDirectory(config.backupDir, "BACKUP_DIR");
-  await ensureDirectory(dailyDir, "Backup directory");
-  await ensureDirectory(logsDir, "Log directory");
+  await ensureWritableDirectory(config.backupDir, "BACKUP_DIR");
+  await ensureWritableDirectory(dailyDir, "Backup directory");
+  await ensureWritableDirectory(logsDir, "Log directory");
   const logFile = path.join(logsDir, `backup_${ymd(startedAt)}.log`);
   const fileSink = new FileSink(logFile);
   logger.addSink(fileSink);
 
+  let lock: DirectoryLock | undefined;
+  let encryptor: GpgEncryptor | undefined;
   try {
+    lock = await DirectoryLock.acquire(config.backupDir, "backup-db", logger);
     const target = describeTarget(config.connection);
     logger.info(`Backing up ${target} into ${dailyDir}`);
+    // Everything that can be refused is checked before the dump: key, server, pg_dump version.
+    if (config.encryption) {
+      encryptor = await GpgEncryptor.prepare(config.encryption);
+      logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
+    }
     const server = await inspectServer(config.connection);
     const pgDump = await choosePgTool("pg_dump", server.major, config.pgBinDir);
     logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
@@ -112,65 +148,60 @@ export async function backupDatabase(
     for (const stale of await removeStalePartials(dailyDir)) {
       logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
     }
+    const prefix = config.prefix ?? server.database;
+    const previous = (await listLocalBackups(dailyDir, "daily", prefix))
+      .filter((b) => b.valid)
+      .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+    const previousSizeBytes = previous
+      ? (await stat(path.join(dailyDir, previous.fileName))).size
+      : undefined;
 
-    const name = new BackupName(config.prefix ?? server.database, "daily", startedAt, "sql.gz");
+    const name = new BackupName(
+      prefix,
+      "daily",
+      startedAt,
+      extensionFor(config.format, config.compression),
+      !!encryptor,
+    );
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);
-    const dump = startPgDump(pgDump, ["--format=plain"], libpqEnvironment(config.connection));
-    const onAbort = () => dump.kill();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-
-    const raw = new TailTap(TRAILER_WINDOW);
-    const digest = new DigestTap();
+    let snapshot: ExportedSnapshot | undefined;
+    let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
+    let catalog: BackupManifest["catalog"];
     try {
-      const written = pipeline(
-        dump.stdout,
-        raw,
-        createGzip({
-          level: config.compressionLevel,
-          chunkSize: 64 * 1024,
-          strategy: zlibConstants.Z_DEFAULT_STRATEGY,
+      snapshot = await ExportedSnapshot.open(config.connection);
+      const dumpArgs =
+        config.format === "custom"
+          ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
+          : ["--format=plain"];
+      const catalogRead = snapshot.catalog(config.rowCounts);
+      catalogRead.catch(() => {});
+      [pipelineResult, catalog] = await Promise.all([
+        runDumpPipeline({
+          pgDump,
+          args: [...dumpArgs, `--snapshot=${snapshot.id}`],
+          env: libpqEnvironment(config.connection),
+          format: config.format,
+          compressor:
+            config.format === "plain"
+              ? createCompressor(config.compression, config.compressionLevel, 2)
+              : undefined,
+          encryptor,
+          output,
+          backupDir: config.backupDir,
+          ...(options.signal ? { signal: options.signal } : {}),
         }),
-        digest,
-        output.stream,
-      );
-      // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure
-      // is reported in its own words even though the pipeline then ends normally.
-      await Promise.all([
-        written.catch((err: unknown) => {
-          dump.kill();
-          throw writeFailure(err, output.tempPath, config.backupDir);
-        }),
-        dump.exited,
+        catalogRead,
       ]);
-      if (raw.bytes === 0)
-        throw new PgDumpError("pg_dump exited 0 but wrote nothing; no backup file was written");
-      if (!raw.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
-        throw new PgDumpError(
-          `pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${raw.bytes} bytes: the dump is incomplete`,
-        );
-      }
       await output.commit();
     } catch (err) {
       await output.abort();
-      dump.kill();
-      if (options.signal?.aborted) {
-        throw new UserError(
-          "The backup was cancelled; the partial file was removed and earlier backups are untouched",
-          {
-            cause: err,
-          },
-        );
-      }
-      throw err instanceof UserError || err instanceof PgDumpError
-        ? err
-        : new Error(`Backup of ${target} failed: ${(err as Error).message}`, { cause: err });
+      throw err;
     } finally {
-      options.signal?.removeEventListener("abort", onAbort);
+      await snapshot?.close();
     }
 
     const finishedAt = now();
-    const sha256 = digest.hex();
     const sizeBytes = (await stat(file)).size;
     const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
     const manifest: BackupManifest = {
@@ -181,32 +212,59 @@ export async function backupDatabase(
       database: server.database,
       server: { version: server.version, versionNum: server.versionNum, target },
       pgDump: { version: pgDump.version, path: pgDump.path },
-      format: "plain",
+      format: config.format,
       extension: name.extension,
-      compression: { algorithm: "gzip", level: config.compressionLevel },
-      encryption: null,
+      compression: {
+        algorithm: config.compression,
+        level: config.compression === "none" ? 0 : config.compressionLevel,
+      },
+      encryption: encryptor
+        ? { method: "gpg", recipient: encryptor.recipient, fingerprint: encryptor.fingerprint }
+        : null,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds,
-      dumpBytes: raw.bytes,
+      dumpBytes: pipelineResult.dumpBytes,
       sizeBytes,
-      sha256,
+      sha256: pipelineResult.sha256,
+      catalog,
     };
     const manifestFile = `${file}${MANIFEST_SUFFIX}`;
     const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
     await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
     // The sidecar is written last: its presence marks a backup as complete.
-    await writeFileAtomic(sidecarFile, checksumLine(sha256, name.toString()));
+    await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
     logger.info(
-      `Backup written: ${file} (${sizeBytes} bytes, ${raw.bytes} bytes uncompressed, ${durationSeconds.toFixed(1)} s, sha256 ${sha256})`,
+      `Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`,
     );
+
+    const tiers: { tier: Tier; file: string }[] = [{ tier: "daily", file }];
+    for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
+      const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
+      tiers.push({ tier, file: tierFile });
+      logger.info(`Filed as ${tier}: ${tierFile}`);
+    }
+
+    // Retention only after the new backup is safely in place; its failure is loud but does not undo the backup.
+    let retention: RetentionOutcome | { error: string };
+    try {
+      retention = await applyLocalRetention(config.backupDir, prefix, config.retention, now(), {
+        dryRun: config.retentionDryRun,
+        logger,
+        tiers: ["daily", "weekly", "monthly"],
+      });
+    } catch (err) {
+      retention = { error: (err as Error).message };
+      logger.error(`Retention failed, nothing more was deleted: ${(err as Error).message}`);
+    }
+
     return {
       file,
       sidecarFile,
       manifestFile,
-      sha256,
+      sha256: pipelineResult.sha256,
       sizeBytes,
-      dumpBytes: raw.bytes,
+      dumpBytes: pipelineResult.dumpBytes,
       durationSeconds,
       startedAt,
       finishedAt,
@@ -215,12 +273,17 @@ export async function backupDatabase(
       pgDump,
       logFile,
       manifest,
+      tiers,
+      previousSizeBytes,
+      retention,
     };
   } catch (err) {
     // The adapter reports the failure to the operator; the day's log file keeps it too.
     fileSink.write("error", logger.redact((err as Error).message), new Date());
     throw err;
   } finally {
+    await encryptor?.dispose();
+    await lock?.release();
     logger.removeSink(fileSink);
   }
 }

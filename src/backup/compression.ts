@@ -48,7 +48,8 @@ export function createDecompressor(compression: Compression): Transform {
     case "gzip":
       return zlib.createGunzip();
     case "zstd":
-      if (!hasZstd) throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+      if (!hasZstd)
+        throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
       return zlib.createZstdDecompress();
     case "none":
       return new PassThrough();
@@ -56,7 +57,10 @@ export function createDecompressor(compression: Compression): Transform {
 }
 
 /** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
-export function extensionFor(format: DumpFormat, compression: Compression): "sql.gz" | "sql.zst" | "sql" | "dump" {
+export function extensionFor(
+  format: DumpFormat,
+  compression: Compression,
+): "sql.gz" | "sql.zst" | "sql" | "dump" {
   if (format === "custom") return "dump";
   return compression === "gzip" ? "sql.gz" : compression === "zstd" ? "sql.zst" : "sql";
 }

@@ -1,4 +1,6 @@
+import type { SnapshotCatalog } from "../db/snapshot.js";
 import type { Extension, Tier } from "./backup-name.js";
+import type { Compression, DumpFormat } from "./compression.js";
 
 /** The JSON written beside each backup (`<file>.manifest.json`): what it holds and how it was made. */
 export interface BackupManifest {
@@ -9,17 +11,24 @@ export interface BackupManifest {
   readonly database: string;
   readonly server: { readonly version: string; readonly versionNum: number; readonly target: string };
   readonly pgDump: { readonly version: string; readonly path: string };
-  readonly format: "plain";
+  readonly format: DumpFormat;
   readonly extension: Extension;
-  readonly compression: { readonly algorithm: "gzip"; readonly level: number };
-  readonly encryption: null;
+  /** For custom format, the compression pg_dump applied inside the archive. */
+  readonly compression: { readonly algorithm: Compression; readonly level: number };
+  readonly encryption: {
+    readonly method: "gpg";
+    readonly recipient: string;
+    readonly fingerprint: string;
+  } | null;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationSeconds: number;
-  /** Bytes pg_dump produced (uncompressed) and bytes in the file. */
+  /** Bytes pg_dump produced and bytes in the file. */
   readonly dumpBytes: number;
   readonly sizeBytes: number;
   readonly sha256: string;
+  /** Schemas, tables with row counts, sequences and extensions, read in the dump's own snapshot. */
+  readonly catalog: SnapshotCatalog;
 }
 
 export const MANIFEST_SUFFIX = ".manifest.json";

@@ -50,7 +50,8 @@ export class ParallelGzip extends Transform {
     (async () => {
       await this.drainFullBlocks();
       // An empty input still yields one (empty) member, so the output is a valid .gz file.
-      if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0)) await this.submit(this.takeBlock(this.pendingBytes));
+      if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0))
+        await this.submit(this.takeBlock(this.pendingBytes));
       while (this.inFlight.length > 0) this.emit1(await this.inFlight.shift()!);
     })().then(() => done(), done);
   }

@@ -18,16 +18,26 @@ export class DigestTap extends Transform {
   }
 }
 
-/** Passes bytes through unchanged, counting them and keeping the last `tailSize` bytes. */
-export class TailTap extends Transform {
+/** Passes bytes through unchanged, counting them and keeping the first and last bytes (format checks). */
+export class EdgeTap extends Transform {
   bytes = 0;
   private tailBuffer = Buffer.alloc(0);
+  private headBuffer = Buffer.alloc(0);
 
-  constructor(private readonly tailSize = 256) {
+  constructor(
+    private readonly tailSize = 256,
+    private readonly headSize = 16,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.headBuffer.length < this.headSize) {
+      this.headBuffer = Buffer.concat([
+        this.headBuffer,
+        chunk.subarray(0, this.headSize - this.headBuffer.length),
+      ]);
+    }
     this.bytes += chunk.length;
     const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
     this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
@@ -36,5 +46,9 @@ export class TailTap extends Transform {
 
   tail(): Buffer {
     return this.tailBuffer;
+  }
+
+  head(): Buffer {
+    return this.headBuffer;
   }
 }

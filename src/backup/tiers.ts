@@ -19,7 +19,12 @@ export interface PromotionSchedule {
  * period (the week since the last weekly day, the month since the last monthly day) has no valid
  * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
  */
-export async function tiersDue(backupDir: string, prefix: string, at: Date, schedule: PromotionSchedule): Promise<Tier[]> {
+export async function tiersDue(
+  backupDir: string,
+  prefix: string,
+  at: Date,
+  schedule: PromotionSchedule,
+): Promise<Tier[]> {
   const due: Tier[] = [];
   for (const tier of PROMOTED_TIERS) {
     const existing = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
@@ -38,7 +43,8 @@ export function isTierDue(
   at: Date,
   schedule: PromotionSchedule,
 ): boolean {
-  const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
+  const start =
+    tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
   return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
 }
 
@@ -61,12 +67,19 @@ export async function fileUnderTier(
     await link(dailyFile, target);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+    if (code === "EEXIST")
+      throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
     if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
     await copyFile(dailyFile, target, 1 /* COPYFILE_EXCL */);
   }
-  const manifest = JSON.parse(await readFile(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8")) as Record<string, unknown>;
-  await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
+  const manifest = JSON.parse(await readFile(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8")) as Record<
+    string,
+    unknown
+  >;
+  await writeFileAtomic(
+    `${target}${MANIFEST_SUFFIX}`,
+    `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+  );
   await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
   return target;
 }

@@ -1,7 +1,9 @@
+import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../backup/compression.js";
 import { type ConnectionSettings, parseDatabaseUrl } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import {
   integerIn,
+  oneOf,
   parseBoolean,
   parseString,
   require,
@@ -9,6 +11,45 @@ import {
   type SettingLookup,
   type SettingSpec,
 } from "./settings.js";
+
+export const ROW_COUNT_MODES = ["exact", "estimated", "off"] as const;
+export type RowCountMode = (typeof ROW_COUNT_MODES)[number];
+
+const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+
+function parseWeekday(raw: string, source: string): number {
+  const value = raw.toLowerCase();
+  const index = /^[0-6]$/.test(value)
+    ? Number(value)
+    : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
+  if (index < 0)
+    throw new ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+  return index;
+}
+
+function parseHttpUrl(raw: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      `Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(
+      `Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`,
+    );
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+function parseLabelValue(raw: string, source: string): string {
+  if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
+    throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+  }
+  return raw;
+}
 
 /** The settings of backup-db, named as in the runbook's backup_db.sh. */
 export const BACKUP_DB_SETTINGS = {
@@ -36,12 +77,26 @@ export const BACKUP_DB_SETTINGS = {
       return raw;
     },
   },
+  compression: {
+    env: "BACKUP_COMPRESSION",
+    input: "compression",
+    description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
+    default: "gzip",
+    parse: oneOf(COMPRESSIONS),
+  },
   compressionLevel: {
     env: "BACKUP_COMPRESSION_LEVEL",
     input: "compression-level",
-    description: "gzip level, 1 (fastest) to 9 (smallest)",
-    default: "6",
-    parse: integerIn(1, 9),
+    description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
+    parse: integerIn(0, 19),
+  },
+  format: {
+    env: "BACKUP_FORMAT",
+    input: "format",
+    description:
+      "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
+    default: "plain",
+    parse: oneOf(FORMATS),
   },
   pgBinDir: {
     env: "PG_BIN_DIR",
@@ -52,14 +107,21 @@ export const BACKUP_DB_SETTINGS = {
   encrypt: {
     env: "BACKUP_ENCRYPT",
     input: "encrypt",
-    description: "encrypt backups with GPG (not in this version yet: true fails the run)",
+    description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
     default: "false",
     parse: parseBoolean,
   },
   gpgRecipient: {
     env: "BACKUP_GPG_RECIPIENT",
     input: "gpg-recipient",
-    description: "GPG recipient (key id or email) backups are encrypted to (not in this version yet)",
+    description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
+    parse: parseString,
+  },
+  gpgPublicKey: {
+    env: "BACKUP_GPG_PUBLIC_KEY",
+    input: "gpg-public-key",
+    description:
+      "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
     parse: parseString,
   },
   retentionDaily: {
@@ -82,6 +144,68 @@ export const BACKUP_DB_SETTINGS = {
     description: "months to keep monthly backups",
     default: "12",
     parse: integerIn(1, 1200, " (months)"),
+  },
+  retentionDryRun: {
+    env: "BACKUP_RETENTION_DRY_RUN",
+    input: "retention-dry-run",
+    description: "log and summarise the retention plan without deleting anything",
+    default: "false",
+    parse: parseBoolean,
+  },
+  weeklyDay: {
+    env: "BACKUP_WEEKLY_DAY",
+    input: "weekly-day",
+    description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
+    default: "sunday",
+    parse: parseWeekday,
+  },
+  monthlyDay: {
+    env: "BACKUP_MONTHLY_DAY",
+    input: "monthly-day",
+    description: "day of the month whose backup is also filed as monthly, 1-28",
+    default: "1",
+    parse: integerIn(1, 28),
+  },
+  rowCounts: {
+    env: "BACKUP_ROW_COUNTS",
+    input: "row-counts",
+    description:
+      "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
+    default: "exact",
+    parse: oneOf(ROW_COUNT_MODES),
+  },
+  verifyOnly: {
+    env: "BACKUP_VERIFY_ONLY",
+    input: "verify-only",
+    description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
+    default: "false",
+    parse: parseBoolean,
+  },
+  maxAgeHours: {
+    env: "BACKUP_MAX_AGE_HOURS",
+    input: "max-age-hours",
+    description: "with verify-only: the newest daily backup older than this exits 2",
+    default: "26",
+    parse: integerIn(1, 87600, " (hours)"),
+  },
+  pushgatewayUrl: {
+    env: "PUSHGATEWAY_URL",
+    input: "pushgateway-url",
+    description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
+    parse: parseHttpUrl,
+  },
+  pushgatewayJob: {
+    env: "PUSHGATEWAY_JOB",
+    input: "pushgateway-job",
+    description: "job label of the pushed metrics",
+    default: "lifeline",
+    parse: parseLabelValue,
+  },
+  metricsTextfile: {
+    env: "BACKUP_METRICS_TEXTFILE",
+    input: "metrics-textfile",
+    description: "also write the metrics to this node_exporter textfile (.prom), atomically",
+    parse: parseString,
   },
   s3Bucket: {
     env: "BACKUP_S3_BUCKET",
@@ -109,13 +233,34 @@ export interface RetentionSettings {
   readonly monthly: number;
 }
 
+export interface EncryptionSettings {
+  /** Key id, fingerprint or email; undefined when the imported public key alone names the recipient. */
+  readonly recipient: string | undefined;
+  readonly publicKey: string | undefined;
+}
+
+export interface MetricsSettings {
+  readonly pushgatewayUrl: string | undefined;
+  readonly job: string;
+  readonly textfile: string | undefined;
+}
+
 export interface BackupDbConfig {
   readonly connection: ConnectionSettings;
   readonly backupDir: string;
   readonly prefix: string | undefined;
+  readonly format: DumpFormat;
+  readonly compression: Compression;
   readonly compressionLevel: number;
   readonly pgBinDir: string | undefined;
+  readonly encryption: EncryptionSettings | undefined;
   readonly retention: RetentionSettings;
+  readonly retentionDryRun: boolean;
+  readonly schedule: { readonly weeklyDay: number; readonly monthlyDay: number };
+  readonly rowCounts: RowCountMode;
+  readonly verifyOnly: boolean;
+  readonly maxAgeHours: number;
+  readonly metrics: MetricsSettings;
 }
 
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -124,14 +269,8 @@ export function loadBackupDbConfig(lookup: SettingLookup): BackupDbConfig {
   const rawUrl = require(s.databaseUrl, lookup);
   const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl as SettingSpec<unknown>)?.source);
 
-  // Features of later milestones are refused rather than silently ignored: an operator who asked
-  // for encryption or an off-site copy must not believe they have one.
-  if (resolve(s.encrypt, lookup) || resolve(s.gpgRecipient, lookup) !== undefined) {
-    throw new ConfigError(
-      "BACKUP_ENCRYPT / BACKUP_GPG_RECIPIENT: GPG encryption is not available in this version of Lifeline yet; " +
-        "unset them to take an unencrypted backup",
-    );
-  }
+  // Cloud uploads arrive with their milestone; until then they are refused rather than silently
+  // ignored: an operator who asked for an off-site copy must not believe they have one.
   for (const spec of [s.s3Bucket, s.gcsBucket, s.azureContainer]) {
     if (resolve(spec, lookup) !== undefined) {
       throw new ConfigError(
@@ -140,16 +279,64 @@ export function loadBackupDbConfig(lookup: SettingLookup): BackupDbConfig {
     }
   }
 
+  const compression = require(s.compression, lookup);
+  const format = require(s.format, lookup);
+  const range = LEVELS[compression];
+  const level = resolve(s.compressionLevel, lookup);
+  if (level !== undefined && (level < range.min || level > range.max)) {
+    const where = lookup(s.compressionLevel as SettingSpec<unknown>)?.source ?? s.compressionLevel.env;
+    throw new ConfigError(
+      compression === "none"
+        ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
+        : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`,
+    );
+  }
+  if (format === "custom" && compression === "zstd") {
+    throw new ConfigError(
+      "BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+        "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd",
+    );
+  }
+
+  const encrypt = require(s.encrypt, lookup);
+  const recipient = resolve(s.gpgRecipient, lookup);
+  const publicKey = resolve(s.gpgPublicKey, lookup);
+  if (encrypt && recipient === undefined && publicKey === undefined) {
+    throw new ConfigError(
+      "BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+        "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+    );
+  }
+  if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+    throw new ConfigError(
+      "A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+        "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY",
+    );
+  }
+
   return {
     connection,
     backupDir: require(s.backupDir, lookup),
     prefix: resolve(s.prefix, lookup),
-    compressionLevel: require(s.compressionLevel, lookup),
+    format,
+    compression,
+    compressionLevel: level ?? range.default,
     pgBinDir: resolve(s.pgBinDir, lookup),
+    encryption: encrypt ? { recipient, publicKey } : undefined,
     retention: {
       daily: require(s.retentionDaily, lookup),
       weekly: require(s.retentionWeekly, lookup),
       monthly: require(s.retentionMonthly, lookup),
+    },
+    retentionDryRun: require(s.retentionDryRun, lookup),
+    schedule: { weeklyDay: require(s.weeklyDay, lookup), monthlyDay: require(s.monthlyDay, lookup) },
+    rowCounts: require(s.rowCounts, lookup),
+    verifyOnly: require(s.verifyOnly, lookup),
+    maxAgeHours: require(s.maxAgeHours, lookup),
+    metrics: {
+      pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
+      job: require(s.pushgatewayJob, lookup),
+      textfile: resolve(s.metricsTextfile, lookup),
     },
   };
 }

@@ -18,9 +18,17 @@ export async function listLocalBackups(dir: string, tier: Tier, prefix: string):
   for (const fileName of names) {
     const name = BackupName.parse(fileName);
     if (!name || name.tier !== tier || name.prefix !== prefix) continue;
-    const companions = [`${fileName}${CHECKSUM_SUFFIX}`, `${fileName}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+    const companions = [`${fileName}${CHECKSUM_SUFFIX}`, `${fileName}${MANIFEST_SUFFIX}`].filter((c) =>
+      present.has(c),
+    );
     const problem = await judge(dir, fileName, present);
-    backups.push({ fileName, name, valid: problem === undefined, companions, ...(problem ? { problem } : {}) });
+    backups.push({
+      fileName,
+      name,
+      valid: problem === undefined,
+      companions,
+      ...(problem ? { problem } : {}),
+    });
   }
   return backups;
 }

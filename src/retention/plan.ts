@@ -52,19 +52,29 @@ function ageInUnits(tier: Tier, takenAt: Date, now: Date): number {
  * the newest valid backup is always kept, however old; a backup dated in the future (clock skew) is
  * kept; the rest are kept while younger than the policy's count of units.
  */
-export function planRetention(tier: Tier, backups: readonly StoredBackup[], policy: RetentionPolicy, now: Date): RetentionPlan {
+export function planRetention(
+  tier: Tier,
+  backups: readonly StoredBackup[],
+  policy: RetentionPolicy,
+  now: Date,
+): RetentionPlan {
   const limit = policy[tier];
   const unit = UNITS[tier];
   const newestFirst = [...backups].sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime());
   const newestValid = newestFirst.find((b) => b.valid && b.name.takenAt.getTime() <= now.getTime());
   const decisions = newestFirst.map((backup): RetentionDecision => {
     if (!backup.valid) {
-      return { backup, action: "report", reason: `does not count as a backup (${backup.problem ?? "invalid"}); left in place` };
+      return {
+        backup,
+        action: "report",
+        reason: `does not count as a backup (${backup.problem ?? "invalid"}); left in place`,
+      };
     }
     if (backup.name.takenAt.getTime() > now.getTime()) {
       return { backup, action: "keep", reason: "dated in the future (clock skew?); kept" };
     }
-    if (backup === newestValid) return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
+    if (backup === newestValid)
+      return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
     const age = ageInUnits(tier, backup.name.takenAt, now);
     return age < limit
       ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }

@@ -55,12 +55,20 @@ describe("backup-db against a real PostgreSQL", () => {
 
     expect(path.basename(result.file)).toBe("transcripts_daily_20241026_020000.sql.gz");
     expect(path.dirname(result.file)).toBe(path.join(dir, "daily"));
+    // The first backup is also the first weekly and monthly one: the same bytes, filed three times.
     expect(await listTree(dir)).toEqual([
       "daily/transcripts_daily_20241026_020000.sql.gz",
       "daily/transcripts_daily_20241026_020000.sql.gz.manifest.json",
       "daily/transcripts_daily_20241026_020000.sql.gz.sha256",
       "logs/backup_20241026.log",
+      "monthly/transcripts_monthly_20241026_020000.sql.gz",
+      "monthly/transcripts_monthly_20241026_020000.sql.gz.manifest.json",
+      "monthly/transcripts_monthly_20241026_020000.sql.gz.sha256",
+      "weekly/transcripts_weekly_20241026_020000.sql.gz",
+      "weekly/transcripts_weekly_20241026_020000.sql.gz.manifest.json",
+      "weekly/transcripts_weekly_20241026_020000.sql.gz.sha256",
     ]);
+    expect(result.tiers.map((t) => t.tier)).toEqual(["daily", "weekly", "monthly"]);
 
     // sha256sum -c, run the way an operator would, accepts the sidecar.
     const check = await execFileAsync("sha256sum", ["-c", path.basename(result.sidecarFile)], {

@@ -72,13 +72,23 @@ describe("loadBackupDbConfig", () => {
     ],
     ["BACKUP_ENCRYPT", "maybe", /Invalid BACKUP_ENCRYPT 'maybe'. Expected true or false/],
     ["BACKUP_PREFIX", "../etc", /Invalid BACKUP_PREFIX '..\/etc'/],
+    ["BACKUP_COMPRESSION", "lz4", /Invalid BACKUP_COMPRESSION 'lz4'. Expected one of: gzip, zstd, none/],
+    ["BACKUP_FORMAT", "tar", /Invalid BACKUP_FORMAT 'tar'. Expected one of: plain, custom/],
+    ["BACKUP_ROW_COUNTS", "some", /Invalid BACKUP_ROW_COUNTS 'some'. Expected one of: exact, estimated, off/],
+    ["BACKUP_WEEKLY_DAY", "funday", /Invalid BACKUP_WEEKLY_DAY 'funday'. Expected a day name/],
+    ["BACKUP_MONTHLY_DAY", "31", /Invalid BACKUP_MONTHLY_DAY '31'. Expected a whole number from 1 to 28/],
+    [
+      "PUSHGATEWAY_URL",
+      "pushgateway:9091",
+      /Invalid PUSHGATEWAY_URL 'pushgateway:9091'. Expected an http\(s\) URL/,
+    ],
+    ["PUSHGATEWAY_JOB", "my job", /Invalid PUSHGATEWAY_JOB 'my job'/],
+    ["BACKUP_MAX_AGE_HOURS", "0", /Invalid BACKUP_MAX_AGE_HOURS '0'/],
   ])("rejects %s=%s", (name, value, message) => {
     expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, [name]: value }))).toThrow(message);
   });
 
   it.each([
-    ["BACKUP_ENCRYPT", "true"],
-    ["BACKUP_GPG_RECIPIENT", "backup@example.com"],
     ["BACKUP_S3_BUCKET", "b"],
     ["BACKUP_GCS_BUCKET", "b"],
     ["BACKUP_AZURE_CONTAINER", "c"],
@@ -86,6 +96,61 @@ describe("loadBackupDbConfig", () => {
     expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, [name]: value }))).toThrow(
       /not available in this version/,
     );
+  });
+});
+
+describe("compression, format and encryption settings", () => {
+  it("defaults the level by compression and checks it against that compression's range", () => {
+    expect(loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_COMPRESSION: "zstd" })).compressionLevel).toBe(
+      3,
+    );
+    expect(
+      loadBackupDbConfig(
+        env({ DATABASE_URL: URL, BACKUP_COMPRESSION: "zstd", BACKUP_COMPRESSION_LEVEL: "19" }),
+      ).compressionLevel,
+    ).toBe(19);
+    expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_COMPRESSION_LEVEL: "12" }))).toThrow(
+      "Invalid BACKUP_COMPRESSION_LEVEL '12'. Expected a whole number from 1 to 9 for gzip",
+    );
+    expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_COMPRESSION_LEVEL: "abc" }))).toThrow(
+      "Invalid BACKUP_COMPRESSION_LEVEL 'abc'",
+    );
+    expect(() =>
+      loadBackupDbConfig(
+        env({ DATABASE_URL: URL, BACKUP_COMPRESSION: "none", BACKUP_COMPRESSION_LEVEL: "3" }),
+      ),
+    ).toThrow(/compression is none, so no level applies/);
+  });
+
+  it("refuses custom format with zstd, which pg_dump 15 cannot write", () => {
+    expect(() =>
+      loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_FORMAT: "custom", BACKUP_COMPRESSION: "zstd" })),
+    ).toThrow(/custom-format dumps are compressed by pg_dump itself/);
+  });
+
+  it("needs a recipient or a public key to encrypt, and refuses a recipient without encryption", () => {
+    expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_ENCRYPT: "true" }))).toThrow(
+      /BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT/,
+    );
+    expect(() =>
+      loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_GPG_RECIPIENT: "ops@example.com" })),
+    ).toThrow(/BACKUP_ENCRYPT is not true/);
+    expect(
+      loadBackupDbConfig(
+        env({ DATABASE_URL: URL, BACKUP_ENCRYPT: "yes", BACKUP_GPG_RECIPIENT: "ops@example.com" }),
+      ).encryption,
+    ).toEqual({
+      recipient: "ops@example.com",
+      publicKey: undefined,
+    });
+  });
+
+  it("reads weekday names and numbers", () => {
+    expect(loadBackupDbConfig(env({ DATABASE_URL: URL })).schedule).toEqual({ weeklyDay: 0, monthlyDay: 1 });
+    expect(loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_WEEKLY_DAY: "Sat" })).schedule.weeklyDay).toBe(
+      6,
+    );
+    expect(loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_WEEKLY_DAY: "3" })).schedule.weeklyDay).toBe(3);
   });
 });
 

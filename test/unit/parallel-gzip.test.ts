@@ -18,7 +18,11 @@ function sample(bytes: number): Buffer {
   return Buffer.from(lines.join("")).subarray(0, bytes);
 }
 
-async function compress(input: Buffer, options: ConstructorParameters<typeof ParallelGzip>[0], chunk = 65536): Promise<Buffer> {
+async function compress(
+  input: Buffer,
+  options: ConstructorParameters<typeof ParallelGzip>[0],
+  chunk = 65536,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for (let i = 0; i < input.length; i += chunk) chunks.push(input.subarray(i, i + chunk));
   const gz = new ParallelGzip(options);
@@ -28,21 +32,25 @@ async function compress(input: Buffer, options: ConstructorParameters<typeof Par
 }
 
 describe("ParallelGzip", () => {
-  it.each([0, 1, 1000, 1 << 20, (1 << 20) + 1, 5 * (1 << 20) + 12345])("round-trips %i bytes through stock gunzip", async (size) => {
-    const input = sample(size);
-    const gz = await compress(input, { level: 6 });
-    const stock = spawnSync("gunzip", ["-c"], { input: gz, maxBuffer: 64 << 20 });
-    expect(stock.status).toBe(0);
-    expect(stock.stdout.equals(input)).toBe(true);
-    expect(zlib.gunzipSync(gz).equals(input)).toBe(true);
-    expect(spawnSync("gzip", ["-t"], { input: gz }).status).toBe(0);
-  });
+  it.each([0, 1, 1000, 1 << 20, (1 << 20) + 1, 5 * (1 << 20) + 12345])(
+    "round-trips %i bytes through stock gunzip",
+    async (size) => {
+      const input = sample(size);
+      const gz = await compress(input, { level: 6 });
+      const stock = spawnSync("gunzip", ["-c"], { input: gz, maxBuffer: 64 << 20 });
+      expect(stock.status).toBe(0);
+      expect(stock.stdout.equals(input)).toBe(true);
+      expect(zlib.gunzipSync(gz).equals(input)).toBe(true);
+      expect(spawnSync("gzip", ["-t"], { input: gz }).status).toBe(0);
+    },
+  );
 
   it("writes one member per block, in input order, whatever order the thread pool finishes in", async () => {
     const input = sample(10 * 65536);
     const gz = await compress(input, { level: 1, blockSize: 65536, concurrency: 8 }, 4096);
     let members = 0;
-    for (let i = 0; i + 1 < gz.length; i++) if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
+    for (let i = 0; i + 1 < gz.length; i++)
+      if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
     expect(members).toBeGreaterThanOrEqual(10);
     expect(zlib.gunzipSync(gz).equals(input)).toBe(true);
   });
@@ -55,6 +63,8 @@ describe("ParallelGzip", () => {
   });
 
   it("rejects an invalid level naming it", () => {
-    expect(() => new ParallelGzip({ level: 12 })).toThrow("gzip level must be a whole number from 0 to 9, got 12");
+    expect(() => new ParallelGzip({ level: 12 })).toThrow(
+      "gzip level must be a whole number from 0 to 9, got 12",
+    );
   });
 });

@@ -1,0 +1,143 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { UserError } from "../config/errors.js";
+import { type ChildStage, startChildStage } from "../process/child-stage.js";
+
+const execFileAsync = promisify(execFile);
+
+/** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
+async function gpg(home: string | undefined, args: string[], input?: string): Promise<string> {
+  const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
+  return new Promise((resolve, reject) => {
+    const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+    child.child.stdin?.end(input ?? "");
+    child.then(
+      ({ stdout }) => resolve(stdout),
+      (err: NodeJS.ErrnoException & { stderr?: string }) => {
+        if (err.code === "ENOENT")
+          reject(
+            new UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"),
+          );
+        else reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
+      },
+    );
+  });
+}
+
+/**
+ * The keyring backups are encrypted with: the user's own (GNUPGHOME or ~/.gnupg), or a temporary one
+ * holding a public key given as ASCII armour. `prepare` proves the recipient usable before any dump.
+ */
+export class GpgEncryptor {
+  private constructor(
+    /** Fingerprint or name of the recipient, as gpg will be given it. */
+    readonly recipient: string,
+    /** Fingerprint of the recipient's primary key, for the manifest. */
+    readonly fingerprint: string,
+    private readonly home: string | undefined,
+    private readonly temporary: boolean,
+  ) {}
+
+  static async prepare(options: {
+    recipient: string | undefined;
+    publicKey: string | undefined;
+  }): Promise<GpgEncryptor> {
+    let home: string | undefined = process.env.GNUPGHOME;
+    let temporary = false;
+    let recipient = options.recipient;
+    if (options.publicKey !== undefined) {
+      home = await mkdtemp(path.join(tmpdir(), "lifeline-gnupg-"));
+      temporary = true;
+      try {
+        await gpg(home, ["--import"], options.publicKey);
+      } catch (err) {
+        await rm(home, { recursive: true, force: true });
+        if (err instanceof UserError) throw err;
+        throw new UserError(
+          `The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${(err as Error).message}. ` +
+            "Give the key as exported by 'gpg --armor --export <recipient>'",
+        );
+      }
+    }
+    try {
+      if (recipient === undefined) {
+        const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
+        if (imported.length !== 1) {
+          throw new UserError(
+            `BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`,
+          );
+        }
+        recipient = imported[0]!;
+      }
+      const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
+      const fingerprint = parseFingerprints(listed)[0];
+      if (!fingerprint) {
+        throw new UserError(
+          `No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+            "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+        );
+      }
+      // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
+      await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch(
+        (err: Error) => {
+          throw new UserError(
+            `The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+              "encryption subkey; renew it or use another recipient",
+          );
+        },
+      );
+      return new GpgEncryptor(recipient, fingerprint, home, temporary);
+    } catch (err) {
+      if (temporary && home) await rm(home, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** A gpg process that encrypts stdin to stdout. */
+  start(): ChildStage {
+    const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+    return startChildStage(
+      "gpg",
+      "gpg",
+      ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient],
+      {
+        env,
+        stdin: true,
+      },
+    );
+  }
+
+  async dispose(): Promise<void> {
+    if (this.temporary && this.home) await rm(this.home, { recursive: true, force: true });
+  }
+}
+
+/** Data is compressed before encryption; gpg compressing again would only cost time. */
+const ENCRYPT_ARGS = [
+  "--quiet",
+  "--trust-model",
+  "always",
+  "--compress-algo",
+  "none",
+  "--encrypt",
+  "--output",
+  "-",
+];
+
+/** Primary-key fingerprints from `gpg --with-colons` output. */
+function parseFingerprints(colons: string): string[] {
+  const out: string[] = [];
+  let expectFpr = false;
+  for (const line of colons.split("\n")) {
+    const fields = line.split(":");
+    if (fields[0] === "pub") expectFpr = true;
+    else if (fields[0] === "fpr" && expectFpr) {
+      out.push(fields[9]!);
+      expectFpr = false;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,95 @@
+import type pg from "pg";
+import pgDefault from "pg";
+import type { RowCountMode } from "../config/backup-db-config.js";
+import type { ConnectionSettings } from "../config/database-url.js";
+import { describeTarget } from "../config/database-url.js";
+import { connectionError } from "./connection-error.js";
+import { clientConfig } from "./server-info.js";
+
+/** What the dump saw, taken in the same snapshot: a restore is proven against this. */
+export interface SnapshotCatalog {
+  readonly snapshot: string;
+  readonly schemas: readonly string[];
+  /** Tables pg_dump dumps data of ("schema.table"), with their row counts in the snapshot. */
+  readonly tables: readonly { readonly name: string; readonly rows: number | null }[];
+  readonly sequences: readonly string[];
+  readonly extensions: readonly { readonly name: string; readonly version: string }[];
+  readonly rowCounts: RowCountMode;
+}
+
+const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
+const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+
+const quoteIdent = (id: string) => `"${id.replace(/"/g, '""')}"`;
+
+/**
+ * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
+ * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ */
+export class ExportedSnapshot {
+  private constructor(
+    private readonly client: pg.Client,
+    readonly id: string,
+  ) {}
+
+  static async open(settings: ConnectionSettings): Promise<ExportedSnapshot> {
+    const client = new pgDefault.Client({ ...clientConfig(settings), application_name: "lifeline-snapshot" });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw connectionError(err, describeTarget(settings));
+    }
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      const { rows } = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+      return new ExportedSnapshot(client, rows[0]!.id);
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
+  async catalog(mode: RowCountMode): Promise<SnapshotCatalog> {
+    const q = async <T extends pg.QueryResultRow>(sql: string) => (await this.client.query<T>(sql)).rows;
+    const schemas = (
+      await q<{ s: string }>(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)
+    ).map((r) => r.s);
+    const tableRows = await q<{ schema: string; name: string; estimate: string }>(
+      `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`,
+    );
+    const tables: { name: string; rows: number | null }[] = [];
+    for (const t of tableRows) {
+      let rows: number | null = null;
+      if (mode === "exact") {
+        const [r] = await q<{ n: string }>(
+          `SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+        );
+        rows = Number(r!.n);
+      } else if (mode === "estimated") {
+        rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+      }
+      tables.push({ name: `${t.schema}.${t.name}`, rows });
+    }
+    const sequences = (
+      await q<{ s: string }>(
+        `SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`,
+      )
+    ).map((r) => r.s);
+    const extensions = await q<{ name: string; version: string }>(
+      "SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1",
+    );
+    return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode };
+  }
+
+  async close(): Promise<void> {
+    await this.client.query("COMMIT").catch(() => {});
+    await this.client.end().catch(() => {});
+  }
+}

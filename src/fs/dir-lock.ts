@@ -1,0 +1,119 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import { UserError } from "../config/errors.js";
+import type { Logger } from "../log/logger.js";
+
+export const LOCK_FILE = ".lifeline.lock";
+
+interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly startedAt: string;
+  readonly command: string;
+  /** Kernel start time of the process (/proc/PID/stat field 22): tells a live holder from a reused pid. */
+  readonly procStart?: string;
+  readonly token: string;
+}
+
+function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(holder: LockHolder): boolean {
+  try {
+    process.kill(holder.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  const now = procStart(holder.pid);
+  return holder.procStart === undefined || now === undefined || now === holder.procStart;
+}
+
+/**
+ * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
+ * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
+ * warning. A lock from another host (shared storage) is never taken over automatically.
+ */
+export class DirectoryLock {
+  private constructor(
+    readonly file: string,
+    private readonly token: string,
+  ) {}
+
+  static async acquire(dir: string, command: string, logger: Logger): Promise<DirectoryLock> {
+    const file = path.join(dir, LOCK_FILE);
+    const token = randomBytes(8).toString("hex");
+    const me: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      command,
+      token,
+      ...(procStart(process.pid) ? { procStart: procStart(process.pid)! } : {}),
+    };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
+        return new DirectoryLock(file, token);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      const holder = await readHolder(file);
+      if (holder === "gone") continue;
+      if (holder === "unreadable") {
+        const age = Date.now() - (await stat(file)).mtimeMs;
+        if (age < 60_000)
+          throw new UserError(
+            `${file} exists but is unreadable; another run may be starting. Retry in a minute`,
+          );
+        logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
+      } else if (holder.host !== hostname()) {
+        throw new UserError(
+          `${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+            `If that run is gone, remove ${file}`,
+        );
+      } else if (isAlive(holder)) {
+        throw new UserError(
+          `Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+            "Wait for it to finish; runs of one backup directory never overlap",
+        );
+      } else {
+        logger.warn(
+          `Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`,
+        );
+      }
+      await unlink(file).catch(() => {});
+    }
+    throw new UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+  }
+
+  /** Releases the lock if it is still ours. */
+  async release(): Promise<void> {
+    const holder = await readHolder(this.file);
+    if (typeof holder === "object" && holder.token === this.token) await unlink(this.file).catch(() => {});
+  }
+}
+
+async function readHolder(file: string): Promise<LockHolder | "gone" | "unreadable"> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
+    throw err;
+  }
+  try {
+    const holder = JSON.parse(text) as LockHolder;
+    return typeof holder.pid === "number" && typeof holder.host === "string" ? holder : "unreadable";
+  } catch {
+    return "unreadable";
+  }
+}

@@ -1,0 +1,64 @@
+import { spawn } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+
+const STDERR_LIMIT = 16 * 1024;
+
+/** A child process used as one stage of a stream pipeline (pg_dump, gpg, psql...). */
+export interface ChildStage {
+  /** The child's stdin, when it reads one. */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable;
+  /** Resolves when the child exits 0; rejects with its own last words otherwise. */
+  readonly exited: Promise<void>;
+  /** Stops the child (SIGTERM) if it is still running. */
+  kill(): void;
+}
+
+export class ChildStageError extends Error {
+  override readonly name = "ChildStageError";
+}
+
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * is kept (last 16 KiB) so that a failure is reported in the program's own words.
+ */
+export function startChildStage(
+  label: string,
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; stdin?: boolean } = {},
+): ChildStage {
+  const child = spawn(command, [...args], {
+    env: options.env ?? process.env,
+    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (text: string) => {
+    stderr = (stderr + text).slice(-STDERR_LIMIT);
+  });
+  // EPIPE on stdin when the child dies early is reported through `exited`, not as a crash.
+  child.stdin?.on("error", () => {});
+
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once("error", (err) =>
+      reject(new ChildStageError(`Could not start ${label} (${command}): ${err.message}`, { cause: err })),
+    );
+    child.once("close", (code, signal) => {
+      if (code === 0) return resolve();
+      const said = stderr.trim().split("\n").slice(-5).join(" | ");
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      reject(new ChildStageError(`${label} ${how}${said ? `: ${said}` : ""}`));
+    });
+  });
+  exited.catch(() => {}); // observed by the caller; never an unhandled rejection
+
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout!,
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    },
+  };
+}
