@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7069);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9317);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7069:
+/***/ 9317:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36400,7 +36400,7 @@ const _summary = new Summary();
  * @deprecated use `core.summary`
  */
 const markdownSummary = (/* unused pure expression or super */ null && (_summary));
-const summary = _summary;
+const summary_summary = _summary;
 //# sourceMappingURL=summary.js.map
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/path-utils.js
 
@@ -37959,11 +37959,11 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
  * An error the operator can fix: it names the input, what was wrong and what to do next.
  * Adapters print its message alone (no stack), and exit non-zero.
  */
-class errors_UserError extends Error {
+class UserError extends Error {
     name = "UserError";
 }
 /** Invalid configuration: a setting is missing or malformed. */
-class ConfigError extends errors_UserError {
+class ConfigError extends UserError {
     name = "ConfigError";
 }
 
@@ -38181,10 +38181,12 @@ async function gpg(home, args, input) {
     const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
     return new Promise((resolve, reject) => {
         const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+        // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
+        child.child.stdin?.on("error", () => { });
         child.child.stdin?.end(input ?? "");
         child.then(({ stdout }) => resolve(stdout), (err) => {
             if (err.code === "ENOENT")
-                reject(new errors_UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+                reject(new UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
             else
                 reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
         });
@@ -38221,9 +38223,9 @@ class GpgEncryptor {
             }
             catch (err) {
                 await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
-                if (err instanceof errors_UserError)
+                if (err instanceof UserError)
                     throw err;
-                throw new errors_UserError(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                throw new UserError(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
                     "Give the key as exported by 'gpg --armor --export <recipient>'");
             }
         }
@@ -38231,19 +38233,19 @@ class GpgEncryptor {
             if (recipient === undefined) {
                 const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
                 if (imported.length !== 1) {
-                    throw new errors_UserError(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                    throw new UserError(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
                 }
                 recipient = imported[0];
             }
             const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
             const fingerprint = parseFingerprints(listed)[0];
             if (!fingerprint) {
-                throw new errors_UserError(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                throw new UserError(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
                     "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
             }
             // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
             await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
-                throw new errors_UserError(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+                throw new UserError(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
                     "encryption subkey; renew it or use another recipient");
             });
             return new GpgEncryptor(recipient, fingerprint, home, temporary);
@@ -38355,7 +38357,7 @@ async function choosePgTool(name, serverMajor, binDir) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors_UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -38423,7 +38425,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors_UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -38594,7 +38596,7 @@ async function publish(tempPath, finalPath) {
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -38602,7 +38604,7 @@ async function publish(tempPath, finalPath) {
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
         if (await (0,promises_namespaceObject.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -38759,15 +38761,15 @@ class DirectoryLock {
             if (holder === "unreadable") {
                 const age = Date.now() - (await (0,promises_namespaceObject.stat)(file)).mtimeMs;
                 if (age < 60_000)
-                    throw new errors_UserError(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
+                    throw new UserError(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
                 logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
             }
             else if (holder.host !== (0,external_node_os_namespaceObject.hostname)()) {
-                throw new errors_UserError(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                throw new UserError(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
             else if (dir_lock_isAlive(holder)) {
-                throw new errors_UserError(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                throw new UserError(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                     "Wait for it to finish; runs of one backup directory never overlap");
             }
             else {
@@ -38775,7 +38777,7 @@ class DirectoryLock {
             }
             await (0,promises_namespaceObject.unlink)(file).catch(() => { });
         }
-        throw new errors_UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        throw new UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
     /** Releases the lock if it is still ours. */
     async release() {
@@ -39394,7 +39396,7 @@ function createCompressor(compression, level, threads) {
             return new ParallelGzip({ level });
         case "zstd":
             if (!hasZstd) {
-                throw new errors_UserError(`Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`);
+                throw new UserError(`Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`);
             }
             return external_node_zlib_default().createZstdCompress({
                 params: {
@@ -39411,13 +39413,13 @@ function createCompressor(compression, level, threads) {
 function createDecompressor(compression) {
     switch (compression) {
         case "gzip":
-            return zlib.createGunzip();
+            return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
                 throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
-            return zlib.createZstdDecompress();
+            return external_node_zlib_default().createZstdDecompress();
         case "none":
-            return new PassThrough();
+            return new external_node_stream_.PassThrough();
     }
 }
 /** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
@@ -39512,11 +39514,11 @@ class EdgeTap extends external_node_stream_.Transform {
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new errors_UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new errors_UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -39557,7 +39559,7 @@ async function runDumpPipeline(options) {
     catch (err) {
         stopAll();
         if (options.signal?.aborted) {
-            throw new errors_UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         throw err;
     }
@@ -39661,7 +39663,7 @@ async function ensureWritableDirectory(dir, what) {
     }
     catch (err) {
         const e = err;
-        throw new errors_UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
@@ -40191,6 +40193,19 @@ function loadBackupDbConfig(lookup) {
         },
     };
 }
+/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
+function isVerifyOnly(lookup) {
+    return settings_require(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+}
+/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
+function loadVerifyOnlyConfig(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        backupDir: settings_require(s.backupDir, lookup),
+        prefix: resolve(s.prefix, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/summary/markdown.ts
 /** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
@@ -40229,6 +40244,12 @@ function formatDuration(seconds) {
 ;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
 
 
+function sizeChange(current, previous) {
+    if (previous === undefined || previous === 0)
+        return "first backup";
+    const pct = ((current - previous) / previous) * 100;
+    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
+}
 /**
  * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
  * explains the run: what failed and what to do.
@@ -40240,34 +40261,293 @@ function backupDbSummary(outcome) {
             "",
             `**Cause:** ${cell(outcome.error.message)}`,
             "",
-            "No backup file was written under a final name; earlier backups were not touched.",
+            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
             "",
         ].join("\n");
     }
     const r = outcome.result;
+    const m = r.manifest;
     const ratio = r.sizeBytes > 0 ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
-    return [
+    const compression = m.format === "custom"
+        ? `custom format, pg_dump gzip ${m.compression.level}`
+        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+    const lines = [
         `## ✅ Lifeline backup-db: ${cell(r.database)}`,
         "",
-        table(["File", "Size", "Duration", "Throughput", "Compression"], [
+        table(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
             [
                 external_node_path_default().basename(r.file),
                 formatBytes(r.sizeBytes),
                 formatDuration(r.durationSeconds),
                 `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
-                `gzip ${r.manifest.compression.level}, ${ratio}× (${formatBytes(r.dumpBytes)} uncompressed)`,
+                `${compression}, ${ratio}× (${formatBytes(r.dumpBytes)} dumped)`,
+                sizeChange(r.sizeBytes, r.previousSizeBytes),
             ],
         ]),
         "",
         table(["Detail", "Value"], [
-            ["Path", r.file],
+            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
+            [
+                "Encryption",
+                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
+            ],
             ["SHA-256", r.sha256],
+            [
+                "Tables / rows",
+                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
+            ],
             ["Server", `PostgreSQL ${r.server.version}`],
             ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
+            [
+                "Metrics",
+                [
+                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
+                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
+                ]
+                    .filter(Boolean)
+                    .join("; ") || "not configured",
+            ],
             ["Started", r.startedAt.toISOString()],
         ]),
         "",
+    ];
+    if ("error" in r.retention) {
+        lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
+    }
+    else {
+        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
+            p.tier,
+            d.backup.fileName,
+            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
+                ? "would delete"
+                : d.action,
+            d.reason,
+        ]));
+        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? table(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+    }
+    return lines.join("\n");
+}
+/** The job summary of `backup-db --verify-only`: one row per backup checked. */
+function verifySummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "none"
+        : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
+    return [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
+        `Newest good daily backup: ${age}`,
+        "",
+        report.checks.length
+            ? table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+                external_node_path_default().basename(c.file),
+                c.name.tier,
+                formatBytes(c.sizeBytes),
+                c.ok ? "✅ OK" : `❌ ${c.problem}`,
+                c.passed.join(", "),
+                c.notes.join("; "),
+            ]))
+            : "No backups found.",
+        "",
     ].join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/verify/verify-file.ts
+
+
+
+
+
+
+
+
+
+
+const discard = () => new external_node_stream_.Writable({
+    write(_chunk, _enc, done) {
+        done();
+    },
+});
+/**
+ * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
+ * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
+ * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ */
+async function verifyBackupFile(dir, name) {
+    const fileName = name.toString();
+    const file = external_node_path_default().join(dir, fileName);
+    const sizeBytes = (await (0,promises_namespaceObject.stat)(file)).size;
+    const passed = [];
+    const notes = [];
+    const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
+    const sidecarText = await (0,promises_namespaceObject.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+    if (sidecarText === undefined)
+        return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
+    const sidecar = parseChecksumLine(sidecarText);
+    if (!sidecar)
+        return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
+    if (sidecar.fileName !== fileName)
+        return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
+    if (sizeBytes === 0)
+        return fail("empty file");
+    let decrypt = name.encrypted;
+    let content;
+    try {
+        content = await readThrough(file, name, decrypt);
+    }
+    catch (err) {
+        const message = err.message;
+        if (decrypt && /no secret key|secret key not available/i.test(message)) {
+            decrypt = false;
+            notes.push("not decrypted: no secret key for it here (give one to check the contents)");
+            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+        }
+        else {
+            content = { error: message };
+        }
+    }
+    if ("error" in content) {
+        // The digest may be incomplete when reading failed, so the sha256 is judged separately.
+        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
+            return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
+        }
+        return fail(content.error);
+    }
+    if (content.sha256 !== sidecar.sha256)
+        return fail(`sha256 mismatch: file has ${content.sha256}, sidecar says ${sidecar.sha256}`);
+    passed.push("sha256");
+    if (decrypt)
+        passed.push("gpg");
+    if (content.checkedContent) {
+        const compression = compressionOfExtension(name.extension);
+        if (compression !== "none")
+            passed.push(compression);
+        if (name.extension === "dump") {
+            if (content.head !== CUSTOM_DUMP_MAGIC)
+                return fail(`not a pg_dump custom archive (no ${CUSTOM_DUMP_MAGIC} magic)`);
+            passed.push("archive magic");
+        }
+        else {
+            if (!content.tail.includes(PLAIN_DUMP_TRAILER))
+                return fail(`dump is incomplete: no '${PLAIN_DUMP_TRAILER}' at its end`);
+            passed.push("dump trailer");
+        }
+    }
+    const manifestText = await (0,promises_namespaceObject.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+    if (manifestText === undefined) {
+        notes.push("no manifest");
+    }
+    else {
+        let manifest;
+        try {
+            manifest = JSON.parse(manifestText);
+        }
+        catch {
+            return fail(`${MANIFEST_SUFFIX} is not valid JSON`);
+        }
+        if (manifest.sha256 !== content.sha256)
+            return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
+        if (manifest.sizeBytes !== sizeBytes)
+            return fail(`manifest size ${manifest.sizeBytes} differs from the file's ${sizeBytes}`);
+        passed.push("manifest");
+    }
+    return { file, name, sizeBytes, ok: true, passed, notes };
+}
+/** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
+async function readThrough(file, name, decrypt, digestOnly = false) {
+    const digest = new DigestTap();
+    const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
+    const checkContent = !digestOnly && (!name.encrypted || decrypt);
+    const stages = [digest];
+    const gpg = checkContent && decrypt
+        ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+            stdin: true,
+        })
+        : undefined;
+    if (gpg)
+        stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
+    if (checkContent)
+        stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
+    try {
+        await Promise.all([
+            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            ...(gpg ? [gpg.exited] : []),
+        ]);
+    }
+    catch (err) {
+        // When gpg fails (no secret key, bad data) the decompressor only sees input end early: gpg's own
+        // words are the cause.
+        const gpgFailure = gpg
+            ? await gpg.exited.then(() => undefined, (e) => e)
+            : undefined;
+        gpg?.kill();
+        if (gpgFailure)
+            throw gpgFailure;
+        const e = err;
+        const what = e.code?.startsWith("Z_") || /incorrect header|unexpected end|invalid|corrupt/i.test(e.message)
+            ? "decompression failed"
+            : "read failed";
+        throw new Error(gpg && /gpg/.test(e.message) ? e.message : `${what}: ${e.message}`);
+    }
+    return {
+        sha256: digest.hex(),
+        checkedContent: checkContent,
+        head: edge.head().toString("latin1"),
+        tail: edge.tail().toString("utf8"),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/verify/verify-local.ts
+
+
+
+
+/** The runbook's verify_backup.sh exit codes. */
+const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/**
+ * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
+ * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
+ * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
+ */
+async function verifyLocalBackups(backupDir, options) {
+    const checks = [];
+    for (const tier of TIERS) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        const names = (await (0,promises_namespaceObject.readdir)(dir).catch(() => []))
+            .map((f) => BackupName.parse(f))
+            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
+            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            const check = await verifyBackupFile(dir, name);
+            checks.push(check);
+            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+            if (check.ok)
+                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
+            else
+                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
+        }
+    }
+    const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
+    const newestAgeHours = newestDaily
+        ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
+        : undefined;
+    const reasons = [];
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length)
+        reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+    if (newestAgeHours === undefined)
+        reasons.push(`no good daily backup in ${external_node_path_default().join(backupDir, "daily")}`);
+    else if (newestAgeHours > options.maxAgeHours) {
+        reasons.push(`the newest good daily backup is ${newestAgeHours.toFixed(1)} h old, over the ${options.maxAgeHours} h limit`);
+    }
+    const exitCode = failed.length
+        ? VERIFY_EXIT.failures
+        : reasons.length
+            ? VERIFY_EXIT.tooOldOrMissing
+            : VERIFY_EXIT.ok;
+    return { checks, newestAgeHours, maxAgeHours: options.maxAgeHours, exitCode, reasons };
 }
 
 ;// CONCATENATED MODULE: ./src/actions/shared/runtime.ts
@@ -40315,7 +40595,7 @@ function cancellationSignal() {
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof errors_UserError)
+    if (err instanceof UserError)
         return err.message;
     const parts = [];
     let current = err;
@@ -40333,13 +40613,28 @@ function failureMessage(err) {
 
 
 
+
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 async function runBackupDb() {
     const lookup = actionLookup();
     maskConnectionSecrets(lookup);
     const logger = new Logger(actionsLogSink());
-    let outcome;
+    let summary = "";
     try {
+        if (isVerifyOnly(lookup)) {
+            const config = loadVerifyOnlyConfig(lookup);
+            const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+            summary = verifySummary(report);
+            setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
+            setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
+            setOutput("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+            setOutput("exit-code", String(report.exitCode));
+            if (report.exitCode !== 0) {
+                setFailed(report.reasons.join("; "));
+                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+            }
+            return;
+        }
         const config = loadBackupDbConfig(lookup);
         const result = await backupDatabase(config, { logger, signal: cancellationSignal() });
         setOutput("backup-file", result.file);
@@ -40347,16 +40642,18 @@ async function runBackupDb() {
         setOutput("size-bytes", String(result.sizeBytes));
         setOutput("duration-seconds", result.durationSeconds.toFixed(3));
         setOutput("manifest-file", result.manifestFile);
-        outcome = { result };
+        setOutput("tiers", result.tiers.map((t) => t.tier).join(","));
+        summary = backupDbSummary({ result });
     }
     catch (err) {
-        outcome = { error: new Error(logger.redact(failureMessage(err))) };
-        setFailed(outcome.error.message);
+        const error = new Error(logger.redact(failureMessage(err)));
+        summary = backupDbSummary({ error });
+        setFailed(error.message);
     }
     finally {
         // Written in finally so that a failed run still explains itself on the run page.
         try {
-            await summary.addRaw(backupDbSummary(outcome)).write();
+            await summary_summary.addRaw(summary).write();
         }
         catch (err) {
             warning(`Could not write the job summary: ${err.message}`);

@@ -6618,7 +6618,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7155);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9390);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6627,7 +6627,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7155:
+/***/ 9390:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -6641,11 +6641,11 @@ __nccwpck_require__.d(__webpack_exports__, {
  * An error the operator can fix: it names the input, what was wrong and what to do next.
  * Adapters print its message alone (no stack), and exit non-zero.
  */
-class errors_UserError extends Error {
+class UserError extends Error {
     name = "UserError";
 }
 /** Invalid configuration: a setting is missing or malformed. */
-class ConfigError extends errors_UserError {
+class ConfigError extends UserError {
     name = "ConfigError";
 }
 
@@ -6819,7 +6819,7 @@ function oneOf(choices) {
 
 
 /** A usage error: unknown flag or missing value. The CLI exits 64 (EX_USAGE) for it. */
-class UsageError extends errors_UserError {
+class UsageError extends UserError {
     name = "UsageError";
 }
 /**
@@ -7079,10 +7079,12 @@ async function gpg(home, args, input) {
     const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
     return new Promise((resolve, reject) => {
         const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+        // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
+        child.child.stdin?.on("error", () => { });
         child.child.stdin?.end(input ?? "");
         child.then(({ stdout }) => resolve(stdout), (err) => {
             if (err.code === "ENOENT")
-                reject(new errors_UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+                reject(new UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
             else
                 reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
         });
@@ -7119,9 +7121,9 @@ class GpgEncryptor {
             }
             catch (err) {
                 await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
-                if (err instanceof errors_UserError)
+                if (err instanceof UserError)
                     throw err;
-                throw new errors_UserError(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                throw new UserError(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
                     "Give the key as exported by 'gpg --armor --export <recipient>'");
             }
         }
@@ -7129,19 +7131,19 @@ class GpgEncryptor {
             if (recipient === undefined) {
                 const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
                 if (imported.length !== 1) {
-                    throw new errors_UserError(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                    throw new UserError(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
                 }
                 recipient = imported[0];
             }
             const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
             const fingerprint = parseFingerprints(listed)[0];
             if (!fingerprint) {
-                throw new errors_UserError(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                throw new UserError(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
                     "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
             }
             // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
             await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
-                throw new errors_UserError(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+                throw new UserError(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
                     "encryption subkey; renew it or use another recipient");
             });
             return new GpgEncryptor(recipient, fingerprint, home, temporary);
@@ -7253,7 +7255,7 @@ async function choosePgTool(name, serverMajor, binDir) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors_UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -7321,7 +7323,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors_UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -7490,7 +7492,7 @@ async function publish(tempPath, finalPath) {
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -7498,7 +7500,7 @@ async function publish(tempPath, finalPath) {
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
         if (await (0,promises_namespaceObject.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -7655,15 +7657,15 @@ class DirectoryLock {
             if (holder === "unreadable") {
                 const age = Date.now() - (await (0,promises_namespaceObject.stat)(file)).mtimeMs;
                 if (age < 60_000)
-                    throw new errors_UserError(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
+                    throw new UserError(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
                 logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
             }
             else if (holder.host !== (0,external_node_os_namespaceObject.hostname)()) {
-                throw new errors_UserError(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                throw new UserError(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
             else if (dir_lock_isAlive(holder)) {
-                throw new errors_UserError(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                throw new UserError(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                     "Wait for it to finish; runs of one backup directory never overlap");
             }
             else {
@@ -7671,7 +7673,7 @@ class DirectoryLock {
             }
             await (0,promises_namespaceObject.unlink)(file).catch(() => { });
         }
-        throw new errors_UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        throw new UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
     /** Releases the lock if it is still ours. */
     async release() {
@@ -8198,7 +8200,7 @@ function createCompressor(compression, level, threads) {
             return new ParallelGzip({ level });
         case "zstd":
             if (!hasZstd) {
-                throw new errors_UserError(`Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`);
+                throw new UserError(`Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`);
             }
             return external_node_zlib_default().createZstdCompress({
                 params: {
@@ -8215,13 +8217,13 @@ function createCompressor(compression, level, threads) {
 function createDecompressor(compression) {
     switch (compression) {
         case "gzip":
-            return zlib.createGunzip();
+            return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
                 throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
-            return zlib.createZstdDecompress();
+            return external_node_zlib_default().createZstdDecompress();
         case "none":
-            return new PassThrough();
+            return new external_node_stream_namespaceObject.PassThrough();
     }
 }
 /** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
@@ -8316,11 +8318,11 @@ class EdgeTap extends external_node_stream_namespaceObject.Transform {
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new errors_UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new errors_UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -8361,7 +8363,7 @@ async function runDumpPipeline(options) {
     catch (err) {
         stopAll();
         if (options.signal?.aborted) {
-            throw new errors_UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         throw err;
     }
@@ -8465,7 +8467,7 @@ async function ensureWritableDirectory(dir, what) {
     }
     catch (err) {
         const e = err;
-        throw new errors_UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
@@ -8926,16 +8928,375 @@ function loadBackupDbConfig(lookup) {
         },
     };
 }
+/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
+function isVerifyOnly(lookup) {
+    return settings_require(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+}
+/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
+function loadVerifyOnlyConfig(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        backupDir: settings_require(s.backupDir, lookup),
+        prefix: resolve(s.prefix, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/summary/markdown.ts
+/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
+function markdown_cell(text) {
+    return String(text)
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/\|/g, "&#124;")
+        .replace(/\r?\n/g, " ");
+}
+/** A Markdown table from a header row and body rows; every cell is escaped. */
+function markdown_table(header, rows) {
+    const line = (cells) => `| ${cells.map(markdown_cell).join(" | ")} |`;
+    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+const markdown_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+/** 1536 → "1.5 KiB". */
+function markdown_formatBytes(bytes) {
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < markdown_UNITS.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${markdown_UNITS[unit]}`;
+}
+/** 83.2 → "1 min 23.2 s". */
+function markdown_formatDuration(seconds) {
+    if (seconds < 60)
+        return `${seconds.toFixed(1)} s`;
+    const minutes = Math.floor(seconds / 60);
+    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
+}
+
+;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
+
+
+function sizeChange(current, previous) {
+    if (previous === undefined || previous === 0)
+        return "first backup";
+    const pct = ((current - previous) / previous) * 100;
+    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
+}
+/**
+ * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
+ * explains the run: what failed and what to do.
+ */
+function backupDbSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline backup-db failed",
+            "",
+            `**Cause:** ${cell(outcome.error.message)}`,
+            "",
+            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const m = r.manifest;
+    const ratio = r.sizeBytes > 0 ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
+    const compression = m.format === "custom"
+        ? `custom format, pg_dump gzip ${m.compression.level}`
+        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+    const lines = [
+        `## ✅ Lifeline backup-db: ${cell(r.database)}`,
+        "",
+        table(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
+            [
+                path.basename(r.file),
+                formatBytes(r.sizeBytes),
+                formatDuration(r.durationSeconds),
+                `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
+                `${compression}, ${ratio}× (${formatBytes(r.dumpBytes)} dumped)`,
+                sizeChange(r.sizeBytes, r.previousSizeBytes),
+            ],
+        ]),
+        "",
+        table(["Detail", "Value"], [
+            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${path.basename(t.file)}`).join("; ")],
+            [
+                "Encryption",
+                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
+            ],
+            ["SHA-256", r.sha256],
+            [
+                "Tables / rows",
+                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
+            ],
+            ["Server", `PostgreSQL ${r.server.version}`],
+            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
+            [
+                "Metrics",
+                [
+                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
+                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
+                ]
+                    .filter(Boolean)
+                    .join("; ") || "not configured",
+            ],
+            ["Started", r.startedAt.toISOString()],
+        ]),
+        "",
+    ];
+    if ("error" in r.retention) {
+        lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
+    }
+    else {
+        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
+            p.tier,
+            d.backup.fileName,
+            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
+                ? "would delete"
+                : d.action,
+            d.reason,
+        ]));
+        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? table(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+    }
+    return lines.join("\n");
+}
+/** The job summary of `backup-db --verify-only`: one row per backup checked. */
+function verifySummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "none"
+        : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
+    return [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
+        `Newest good daily backup: ${age}`,
+        "",
+        report.checks.length
+            ? markdown_table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+                external_node_path_default().basename(c.file),
+                c.name.tier,
+                markdown_formatBytes(c.sizeBytes),
+                c.ok ? "✅ OK" : `❌ ${c.problem}`,
+                c.passed.join(", "),
+                c.notes.join("; "),
+            ]))
+            : "No backups found.",
+        "",
+    ].join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/verify/verify-file.ts
+
+
+
+
+
+
+
+
+
+
+const discard = () => new external_node_stream_namespaceObject.Writable({
+    write(_chunk, _enc, done) {
+        done();
+    },
+});
+/**
+ * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
+ * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
+ * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ */
+async function verifyBackupFile(dir, name) {
+    const fileName = name.toString();
+    const file = external_node_path_default().join(dir, fileName);
+    const sizeBytes = (await (0,promises_namespaceObject.stat)(file)).size;
+    const passed = [];
+    const notes = [];
+    const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
+    const sidecarText = await (0,promises_namespaceObject.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+    if (sidecarText === undefined)
+        return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
+    const sidecar = parseChecksumLine(sidecarText);
+    if (!sidecar)
+        return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
+    if (sidecar.fileName !== fileName)
+        return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
+    if (sizeBytes === 0)
+        return fail("empty file");
+    let decrypt = name.encrypted;
+    let content;
+    try {
+        content = await readThrough(file, name, decrypt);
+    }
+    catch (err) {
+        const message = err.message;
+        if (decrypt && /no secret key|secret key not available/i.test(message)) {
+            decrypt = false;
+            notes.push("not decrypted: no secret key for it here (give one to check the contents)");
+            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+        }
+        else {
+            content = { error: message };
+        }
+    }
+    if ("error" in content) {
+        // The digest may be incomplete when reading failed, so the sha256 is judged separately.
+        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
+            return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
+        }
+        return fail(content.error);
+    }
+    if (content.sha256 !== sidecar.sha256)
+        return fail(`sha256 mismatch: file has ${content.sha256}, sidecar says ${sidecar.sha256}`);
+    passed.push("sha256");
+    if (decrypt)
+        passed.push("gpg");
+    if (content.checkedContent) {
+        const compression = compressionOfExtension(name.extension);
+        if (compression !== "none")
+            passed.push(compression);
+        if (name.extension === "dump") {
+            if (content.head !== CUSTOM_DUMP_MAGIC)
+                return fail(`not a pg_dump custom archive (no ${CUSTOM_DUMP_MAGIC} magic)`);
+            passed.push("archive magic");
+        }
+        else {
+            if (!content.tail.includes(PLAIN_DUMP_TRAILER))
+                return fail(`dump is incomplete: no '${PLAIN_DUMP_TRAILER}' at its end`);
+            passed.push("dump trailer");
+        }
+    }
+    const manifestText = await (0,promises_namespaceObject.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+    if (manifestText === undefined) {
+        notes.push("no manifest");
+    }
+    else {
+        let manifest;
+        try {
+            manifest = JSON.parse(manifestText);
+        }
+        catch {
+            return fail(`${MANIFEST_SUFFIX} is not valid JSON`);
+        }
+        if (manifest.sha256 !== content.sha256)
+            return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
+        if (manifest.sizeBytes !== sizeBytes)
+            return fail(`manifest size ${manifest.sizeBytes} differs from the file's ${sizeBytes}`);
+        passed.push("manifest");
+    }
+    return { file, name, sizeBytes, ok: true, passed, notes };
+}
+/** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
+async function readThrough(file, name, decrypt, digestOnly = false) {
+    const digest = new DigestTap();
+    const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
+    const checkContent = !digestOnly && (!name.encrypted || decrypt);
+    const stages = [digest];
+    const gpg = checkContent && decrypt
+        ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+            stdin: true,
+        })
+        : undefined;
+    if (gpg)
+        stages.push(external_node_stream_namespaceObject.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
+    if (checkContent)
+        stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
+    try {
+        await Promise.all([
+            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            ...(gpg ? [gpg.exited] : []),
+        ]);
+    }
+    catch (err) {
+        // When gpg fails (no secret key, bad data) the decompressor only sees input end early: gpg's own
+        // words are the cause.
+        const gpgFailure = gpg
+            ? await gpg.exited.then(() => undefined, (e) => e)
+            : undefined;
+        gpg?.kill();
+        if (gpgFailure)
+            throw gpgFailure;
+        const e = err;
+        const what = e.code?.startsWith("Z_") || /incorrect header|unexpected end|invalid|corrupt/i.test(e.message)
+            ? "decompression failed"
+            : "read failed";
+        throw new Error(gpg && /gpg/.test(e.message) ? e.message : `${what}: ${e.message}`);
+    }
+    return {
+        sha256: digest.hex(),
+        checkedContent: checkContent,
+        head: edge.head().toString("latin1"),
+        tail: edge.tail().toString("utf8"),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/verify/verify-local.ts
+
+
+
+
+/** The runbook's verify_backup.sh exit codes. */
+const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/**
+ * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
+ * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
+ * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
+ */
+async function verifyLocalBackups(backupDir, options) {
+    const checks = [];
+    for (const tier of TIERS) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        const names = (await (0,promises_namespaceObject.readdir)(dir).catch(() => []))
+            .map((f) => BackupName.parse(f))
+            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
+            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            const check = await verifyBackupFile(dir, name);
+            checks.push(check);
+            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+            if (check.ok)
+                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
+            else
+                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
+        }
+    }
+    const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
+    const newestAgeHours = newestDaily
+        ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
+        : undefined;
+    const reasons = [];
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length)
+        reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+    if (newestAgeHours === undefined)
+        reasons.push(`no good daily backup in ${external_node_path_default().join(backupDir, "daily")}`);
+    else if (newestAgeHours > options.maxAgeHours) {
+        reasons.push(`the newest good daily backup is ${newestAgeHours.toFixed(1)} h old, over the ${options.maxAgeHours} h limit`);
+    }
+    const exitCode = failed.length
+        ? VERIFY_EXIT.failures
+        : reasons.length
+            ? VERIFY_EXIT.tooOldOrMissing
+            : VERIFY_EXIT.ok;
+    return { checks, newestAgeHours, maxAgeHours: options.maxAgeHours, exitCode, reasons };
+}
 
 ;// CONCATENATED MODULE: ./src/cli/backup-db-command.ts
 
 
 
 
+
+
 const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
-Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh):
-pg_dump → gzip → file in one streamed pass, with a .sha256 sidecar and a .manifest.json.
+Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh): pg_dump → compression →
+optional GPG → file in one streamed pass, with a .sha256 sidecar and a .manifest.json; files it as
+weekly/monthly when due; applies retention. With --verify-only, checks existing backups instead.
 Every option can also be given by its environment variable; a flag wins over the variable.
 
 Options:
@@ -8943,28 +9304,29 @@ ${settingsHelp(BACKUP_DB_SETTINGS)}
   --json                         print the result as JSON on stdout
   --help                         show this help
 
-Exit status: 0 backup written; 1 backup failed (cause on stderr); 64 invalid usage.
+Exit status: 0 backup written (verify-only: all good); 1 failed (verify-only: a backup failed
+verification); 2 verify-only: newest backup too old or none; 64 invalid usage.
 `;
 /** `lifeline backup-db`: returns the exit code. */
 async function backupDbCommand(argv, logger, signal, out) {
-    const { lookup, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
+    const { lookup: flags, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
     if (switches.help) {
         out.write(BACKUP_DB_HELP);
         return 0;
     }
-    const config = loadBackupDbConfig(firstOf(lookup, environmentLookup(process.env)));
-    const result = await backupDatabase(config, { logger, signal });
+    const lookup = firstOf(flags, environmentLookup(process.env));
+    if (isVerifyOnly(lookup)) {
+        const config = loadVerifyOnlyConfig(lookup);
+        const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+        for (const reason of report.reasons)
+            logger.error(reason);
+        out.write(switches.json ? `${JSON.stringify(report, null, 2)}\n` : verifySummary(report));
+        return report.exitCode;
+    }
+    const result = await backupDatabase(loadBackupDbConfig(lookup), { logger, signal });
     if (switches.json) {
-        out.write(`${JSON.stringify({
-            file: result.file,
-            sha256: result.sha256,
-            sizeBytes: result.sizeBytes,
-            dumpBytes: result.dumpBytes,
-            durationSeconds: result.durationSeconds,
-            sidecarFile: result.sidecarFile,
-            manifestFile: result.manifestFile,
-            logFile: result.logFile,
-        }, null, 2)}\n`);
+        const { server: _s, pgDump: _p, manifest: _m, ...brief } = result;
+        out.write(`${JSON.stringify(brief, null, 2)}\n`);
     }
     else {
         out.write(`${result.file}\n`);
@@ -9031,7 +9393,7 @@ async function main(argv, io = {
     catch (err) {
         const message = logger.redact(err instanceof Error ? err.message : String(err));
         io.err.write(`lifeline ${name}: ${message}\n`);
-        if (!(err instanceof errors_UserError) && err instanceof Error && err.cause instanceof Error) {
+        if (!(err instanceof UserError) && err instanceof Error && err.cause instanceof Error) {
             io.err.write(`  caused by: ${logger.redact(err.cause.message)}\n`);
         }
         return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;

@@ -1,13 +1,21 @@
 import { backupDatabase } from "../backup/backup-db.js";
-import { BACKUP_DB_SETTINGS, loadBackupDbConfig } from "../config/backup-db-config.js";
+import {
+  BACKUP_DB_SETTINGS,
+  isVerifyOnly,
+  loadBackupDbConfig,
+  loadVerifyOnlyConfig,
+} from "../config/backup-db-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { verifySummary } from "../summary/backup-db-summary.js";
+import { verifyLocalBackups } from "../verify/verify-local.js";
 import { parseFlags, settingsHelp } from "./args.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
-Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh):
-pg_dump → gzip → file in one streamed pass, with a .sha256 sidecar and a .manifest.json.
+Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh): pg_dump → compression →
+optional GPG → file in one streamed pass, with a .sha256 sidecar and a .manifest.json; files it as
+weekly/monthly when due; applies retention. With --verify-only, checks existing backups instead.
 Every option can also be given by its environment variable; a flag wins over the variable.
 
 Options:
@@ -15,7 +23,8 @@ ${settingsHelp(BACKUP_DB_SETTINGS)}
   --json                         print the result as JSON on stdout
   --help                         show this help
 
-Exit status: 0 backup written; 1 backup failed (cause on stderr); 64 invalid usage.
+Exit status: 0 backup written (verify-only: all good); 1 failed (verify-only: a backup failed
+verification); 2 verify-only: newest backup too old or none; 64 invalid usage.
 `;
 
 /** `lifeline backup-db`: returns the exit code. */
@@ -25,30 +34,23 @@ export async function backupDbCommand(
   signal: AbortSignal,
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const { lookup, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
+  const { lookup: flags, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
   if (switches.help) {
     out.write(BACKUP_DB_HELP);
     return 0;
   }
-  const config = loadBackupDbConfig(firstOf(lookup, environmentLookup(process.env)));
-  const result = await backupDatabase(config, { logger, signal });
+  const lookup = firstOf(flags, environmentLookup(process.env));
+  if (isVerifyOnly(lookup)) {
+    const config = loadVerifyOnlyConfig(lookup);
+    const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+    for (const reason of report.reasons) logger.error(reason);
+    out.write(switches.json ? `${JSON.stringify(report, null, 2)}\n` : verifySummary(report));
+    return report.exitCode;
+  }
+  const result = await backupDatabase(loadBackupDbConfig(lookup), { logger, signal });
   if (switches.json) {
-    out.write(
-      `${JSON.stringify(
-        {
-          file: result.file,
-          sha256: result.sha256,
-          sizeBytes: result.sizeBytes,
-          dumpBytes: result.dumpBytes,
-          durationSeconds: result.durationSeconds,
-          sidecarFile: result.sidecarFile,
-          manifestFile: result.manifestFile,
-          logFile: result.logFile,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const { server: _s, pgDump: _p, manifest: _m, ...brief } = result;
+    out.write(`${JSON.stringify(brief, null, 2)}\n`);
   } else {
     out.write(`${result.file}\n`);
   }

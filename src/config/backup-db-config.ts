@@ -340,3 +340,24 @@ export function loadBackupDbConfig(lookup: SettingLookup): BackupDbConfig {
     },
   };
 }
+
+export interface VerifyOnlyConfig {
+  readonly backupDir: string;
+  readonly prefix: string | undefined;
+  readonly maxAgeHours: number;
+}
+
+/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
+export function isVerifyOnly(lookup: SettingLookup): boolean {
+  return require(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+}
+
+/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
+export function loadVerifyOnlyConfig(lookup: SettingLookup): VerifyOnlyConfig {
+  const s = BACKUP_DB_SETTINGS;
+  return {
+    backupDir: require(s.backupDir, lookup),
+    prefix: resolve(s.prefix, lookup),
+    maxAgeHours: require(s.maxAgeHours, lookup),
+  };
+}

@@ -13,6 +13,8 @@ async function gpg(home: string | undefined, args: string[], input?: string): Pr
   const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
   return new Promise((resolve, reject) => {
     const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+    // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
+    child.child.stdin?.on("error", () => {});
     child.child.stdin?.end(input ?? "");
     child.then(
       ({ stdout }) => resolve(stdout),

@@ -1,6 +1,13 @@
 import path from "node:path";
 import type { BackupDbResult } from "../backup/backup-db.js";
+import type { VerifyReport } from "../verify/verify-local.js";
 import { cell, formatBytes, formatDuration, table } from "./markdown.js";
+
+function sizeChange(current: number, previous: number | undefined): string {
+  if (previous === undefined || previous === 0) return "first backup";
+  const pct = ((current - previous) / previous) * 100;
+  return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
+}
 
 /**
  * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
@@ -13,24 +20,30 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
       "",
       `**Cause:** ${cell(outcome.error.message)}`,
       "",
-      "No backup file was written under a final name; earlier backups were not touched.",
+      "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
       "",
     ].join("\n");
   }
   const r = outcome.result;
+  const m = r.manifest;
   const ratio = r.sizeBytes > 0 ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
-  return [
+  const compression =
+    m.format === "custom"
+      ? `custom format, pg_dump gzip ${m.compression.level}`
+      : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+  const lines = [
     `## ✅ Lifeline backup-db: ${cell(r.database)}`,
     "",
     table(
-      ["File", "Size", "Duration", "Throughput", "Compression"],
+      ["File", "Size", "Duration", "Throughput", "Compression", "Size trend"],
       [
         [
           path.basename(r.file),
           formatBytes(r.sizeBytes),
           formatDuration(r.durationSeconds),
           `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
-          `gzip ${r.manifest.compression.level}, ${ratio}× (${formatBytes(r.dumpBytes)} uncompressed)`,
+          `${compression}, ${ratio}× (${formatBytes(r.dumpBytes)} dumped)`,
+          sizeChange(r.sizeBytes, r.previousSizeBytes),
         ],
       ],
     ),
@@ -38,13 +51,81 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
     table(
       ["Detail", "Value"],
       [
-        ["Path", r.file],
+        ["Tiers written", r.tiers.map((t) => `${t.tier}: ${path.basename(t.file)}`).join("; ")],
+        [
+          "Encryption",
+          m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
+        ],
         ["SHA-256", r.sha256],
+        [
+          "Tables / rows",
+          `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
+        ],
         ["Server", `PostgreSQL ${r.server.version}`],
         ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
+        [
+          "Metrics",
+          [
+            r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
+            r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
+          ]
+            .filter(Boolean)
+            .join("; ") || "not configured",
+        ],
         ["Started", r.startedAt.toISOString()],
       ],
     ),
+    "",
+  ];
+  if ("error" in r.retention) {
+    lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
+  } else {
+    const rows = r.retention.plans.flatMap((p) =>
+      p.decisions.map((d) => [
+        p.tier,
+        d.backup.fileName,
+        d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
+          ? "would delete"
+          : d.action,
+        d.reason,
+      ]),
+    );
+    lines.push(
+      `### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`,
+      "",
+      rows.length ? table(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.",
+      "",
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The job summary of `backup-db --verify-only`: one row per backup checked. */
+export function verifySummary(report: VerifyReport): string {
+  const icon = report.exitCode === 0 ? "✅" : "❌";
+  const age =
+    report.newestAgeHours === undefined
+      ? "none"
+      : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
+  return [
+    `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+    "",
+    ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
+    `Newest good daily backup: ${age}`,
+    "",
+    report.checks.length
+      ? table(
+          ["Backup", "Tier", "Size", "Result", "Checked", "Notes"],
+          report.checks.map((c) => [
+            path.basename(c.file),
+            c.name.tier,
+            formatBytes(c.sizeBytes),
+            c.ok ? "✅ OK" : `❌ ${c.problem}`,
+            c.passed.join(", "),
+            c.notes.join("; "),
+          ]),
+        )
+      : "No backups found.",
     "",
   ].join("\n");
 }

@@ -118,3 +118,23 @@ export async function restoreWithStockTools(
 export async function readText(file: string): Promise<string> {
   return readFile(file, "utf8");
 }
+
+/** Runs a shell pipeline (bash -o pipefail) with the server's credentials in the environment. */
+export async function shell(
+  server: PostgresServer,
+  script: string,
+  extraEnv: Record<string, string> = {},
+): Promise<string> {
+  const { stdout } = await execFileAsync("bash", ["-o", "pipefail", "-c", script], {
+    env: {
+      ...process.env,
+      PGHOST: server.host,
+      PGPORT: String(server.port),
+      PGUSER: server.user,
+      PGPASSWORD: server.password,
+      ...extraEnv,
+    },
+    maxBuffer: 64 << 20,
+  });
+  return stdout;
+}

@@ -1,8 +1,9 @@
 import * as core from "@actions/core";
 import { type BackupDbResult, backupDatabase } from "../../backup/backup-db.js";
-import { loadBackupDbConfig } from "../../config/backup-db-config.js";
+import { isVerifyOnly, loadBackupDbConfig, loadVerifyOnlyConfig } from "../../config/backup-db-config.js";
 import { Logger } from "../../log/logger.js";
-import { backupDbSummary } from "../../summary/backup-db-summary.js";
+import { backupDbSummary, verifySummary } from "../../summary/backup-db-summary.js";
+import { verifyLocalBackups } from "../../verify/verify-local.js";
 import {
   actionLookup,
   actionsLogSink,
@@ -16,23 +17,42 @@ export async function runBackupDb(): Promise<void> {
   const lookup = actionLookup();
   maskConnectionSecrets(lookup);
   const logger = new Logger(actionsLogSink());
-  let outcome: { result: BackupDbResult } | { error: Error };
+  let summary = "";
   try {
+    if (isVerifyOnly(lookup)) {
+      const config = loadVerifyOnlyConfig(lookup);
+      const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+      summary = verifySummary(report);
+      core.setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
+      core.setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
+      core.setOutput(
+        "newest-age-hours",
+        report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2),
+      );
+      core.setOutput("exit-code", String(report.exitCode));
+      if (report.exitCode !== 0) {
+        core.setFailed(report.reasons.join("; "));
+        process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+      }
+      return;
+    }
     const config = loadBackupDbConfig(lookup);
-    const result = await backupDatabase(config, { logger, signal: cancellationSignal() });
+    const result: BackupDbResult = await backupDatabase(config, { logger, signal: cancellationSignal() });
     core.setOutput("backup-file", result.file);
     core.setOutput("sha256", result.sha256);
     core.setOutput("size-bytes", String(result.sizeBytes));
     core.setOutput("duration-seconds", result.durationSeconds.toFixed(3));
     core.setOutput("manifest-file", result.manifestFile);
-    outcome = { result };
+    core.setOutput("tiers", result.tiers.map((t) => t.tier).join(","));
+    summary = backupDbSummary({ result });
   } catch (err) {
-    outcome = { error: new Error(logger.redact(failureMessage(err))) };
-    core.setFailed(outcome.error.message);
+    const error = new Error(logger.redact(failureMessage(err)));
+    summary = backupDbSummary({ error });
+    core.setFailed(error.message);
   } finally {
     // Written in finally so that a failed run still explains itself on the run page.
     try {
-      await core.summary.addRaw(backupDbSummary(outcome!)).write();
+      await core.summary.addRaw(summary).write();
     } catch (err) {
       core.warning(`Could not write the job summary: ${(err as Error).message}`);
     }

@@ -1,0 +1,177 @@
+import { createReadStream } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { Duplex, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { BackupName } from "../backup/backup-name.js";
+import { compressionOfExtension, createDecompressor } from "../backup/compression.js";
+import {
+  type BackupManifest,
+  CHECKSUM_SUFFIX,
+  MANIFEST_SUFFIX,
+  parseChecksumLine,
+} from "../backup/manifest.js";
+import { DigestTap, EdgeTap } from "../backup/stream-taps.js";
+import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, TRAILER_WINDOW } from "../db/pg-dump.js";
+import { startChildStage } from "../process/child-stage.js";
+
+export interface FileCheck {
+  readonly file: string;
+  readonly name: BackupName;
+  readonly sizeBytes: number;
+  readonly ok: boolean;
+  /** What was checked and passed, e.g. "sha256", "gzip", "trailer", "manifest". */
+  readonly passed: readonly string[];
+  /** What could not be checked and why (not a failure), e.g. "not decrypted: no secret key". */
+  readonly notes: readonly string[];
+  /** Why it failed, when not ok. */
+  readonly problem?: string;
+}
+
+const discard = () =>
+  new Writable({
+    write(_chunk, _enc, done) {
+      done();
+    },
+  });
+
+/**
+ * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
+ * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
+ * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ */
+export async function verifyBackupFile(dir: string, name: BackupName): Promise<FileCheck> {
+  const fileName = name.toString();
+  const file = path.join(dir, fileName);
+  const sizeBytes = (await stat(file)).size;
+  const passed: string[] = [];
+  const notes: string[] = [];
+  const fail = (problem: string): FileCheck => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
+
+  const sidecarText = await readFile(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+  if (sidecarText === undefined) return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
+  const sidecar = parseChecksumLine(sidecarText);
+  if (!sidecar) return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
+  if (sidecar.fileName !== fileName)
+    return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
+  if (sizeBytes === 0) return fail("empty file");
+
+  let decrypt = name.encrypted;
+  let content: ReadResult | { error: string };
+  try {
+    content = await readThrough(file, name, decrypt);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (decrypt && /no secret key|secret key not available/i.test(message)) {
+      decrypt = false;
+      notes.push("not decrypted: no secret key for it here (give one to check the contents)");
+      content = await readThrough(file, name, false).catch((e: Error) => ({ error: e.message }));
+    } else {
+      content = { error: message };
+    }
+  }
+  if ("error" in content) {
+    // The digest may be incomplete when reading failed, so the sha256 is judged separately.
+    const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+    if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
+      return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
+    }
+    return fail(content.error);
+  }
+  if (content.sha256 !== sidecar.sha256)
+    return fail(`sha256 mismatch: file has ${content.sha256}, sidecar says ${sidecar.sha256}`);
+  passed.push("sha256");
+  if (decrypt) passed.push("gpg");
+  if (content.checkedContent) {
+    const compression = compressionOfExtension(name.extension);
+    if (compression !== "none") passed.push(compression);
+    if (name.extension === "dump") {
+      if (content.head !== CUSTOM_DUMP_MAGIC)
+        return fail(`not a pg_dump custom archive (no ${CUSTOM_DUMP_MAGIC} magic)`);
+      passed.push("archive magic");
+    } else {
+      if (!content.tail.includes(PLAIN_DUMP_TRAILER))
+        return fail(`dump is incomplete: no '${PLAIN_DUMP_TRAILER}' at its end`);
+      passed.push("dump trailer");
+    }
+  }
+
+  const manifestText = await readFile(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+  if (manifestText === undefined) {
+    notes.push("no manifest");
+  } else {
+    let manifest: BackupManifest;
+    try {
+      manifest = JSON.parse(manifestText) as BackupManifest;
+    } catch {
+      return fail(`${MANIFEST_SUFFIX} is not valid JSON`);
+    }
+    if (manifest.sha256 !== content.sha256)
+      return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
+    if (manifest.sizeBytes !== sizeBytes)
+      return fail(`manifest size ${manifest.sizeBytes} differs from the file's ${sizeBytes}`);
+    passed.push("manifest");
+  }
+  return { file, name, sizeBytes, ok: true, passed, notes };
+}
+
+interface ReadResult {
+  readonly sha256: string;
+  readonly checkedContent: boolean;
+  readonly head: string;
+  readonly tail: string;
+}
+
+/** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
+async function readThrough(
+  file: string,
+  name: BackupName,
+  decrypt: boolean,
+  digestOnly = false,
+): Promise<ReadResult> {
+  const digest = new DigestTap();
+  const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
+  const checkContent = !digestOnly && (!name.encrypted || decrypt);
+  const stages: NodeJS.ReadWriteStream[] = [digest];
+  const gpg =
+    checkContent && decrypt
+      ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+          stdin: true,
+        })
+      : undefined;
+  if (gpg) stages.push(Duplex.from({ writable: gpg.stdin!, readable: gpg.stdout }));
+  if (checkContent) stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
+  try {
+    await Promise.all([
+      pipeline(
+        createReadStream(file, { highWaterMark: 1 << 20 }),
+        ...(stages as [NodeJS.ReadWriteStream]),
+        discard(),
+      ),
+      ...(gpg ? [gpg.exited] : []),
+    ]);
+  } catch (err) {
+    // When gpg fails (no secret key, bad data) the decompressor only sees input end early: gpg's own
+    // words are the cause.
+    const gpgFailure = gpg
+      ? await gpg.exited.then(
+          () => undefined,
+          (e: Error) => e,
+        )
+      : undefined;
+    gpg?.kill();
+    if (gpgFailure) throw gpgFailure;
+    const e = err as NodeJS.ErrnoException;
+    const what =
+      e.code?.startsWith("Z_") || /incorrect header|unexpected end|invalid|corrupt/i.test(e.message)
+        ? "decompression failed"
+        : "read failed";
+    throw new Error(gpg && /gpg/.test(e.message) ? e.message : `${what}: ${e.message}`);
+  }
+  return {
+    sha256: digest.hex(),
+    checkedContent: checkContent,
+    head: edge.head().toString("latin1"),
+    tail: edge.tail().toString("utf8"),
+  };
+}
