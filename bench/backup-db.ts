@@ -100,11 +100,9 @@ try {
 
   const out = path.join(work, "out");
   const sh = (pipeline: string) => ["bash", ["-o", "pipefail", "-c", pipeline]] as const;
-  const variants: Record<string, () => Promise<Sample>> = {
-    "pg_dump > /dev/null": () => timed(...sh(`${pgDump} -Fp > /dev/null`), env),
-    "pg_dump | gzip -6 > f": () => timed(...sh(`${pgDump} -Fp | gzip -6 > ${out}.gz`), env),
-    "pg_dump | pigz -p 2 > f": () => timed(...sh(`${pgDump} -Fp | pigz -6 -p 2 > ${out}.pigz.gz`), env),
-    "lifeline backup-db (gzip 6)": async () => {
+  const lifeline =
+    (...flags: string[]) =>
+    async () => {
       rmSync(path.join(work, "backups"), { recursive: true, force: true });
       return timed(
         NODE24,
@@ -115,11 +113,20 @@ try {
           path.join(work, "backups"),
           "--pg-bin-dir",
           pg.binDir,
+          ...flags,
         ],
         { PATH: process.env.PATH, DATABASE_URL: pg.url("bench") },
         true,
       );
-    },
+    };
+  const variants: Record<string, () => Promise<Sample>> = {
+    "pg_dump > /dev/null": () => timed(...sh(`${pgDump} -Fp > /dev/null`), env),
+    "pg_dump | gzip -6 > f": () => timed(...sh(`${pgDump} -Fp | gzip -6 > ${out}.gz`), env),
+    "pg_dump | pigz -p 2 > f": () => timed(...sh(`${pgDump} -Fp | pigz -6 -p 2 > ${out}.pigz.gz`), env),
+    "pg_dump | zstd -3 -T2 > f": () => timed(...sh(`${pgDump} -Fp | zstd -q -3 -T2 > ${out}.zst`), env),
+    "lifeline gzip": lifeline("--compression", "gzip"),
+    "lifeline zstd": lifeline("--compression", "zstd"),
+    "lifeline zstd, row counts off": lifeline("--compression", "zstd", "--row-counts", "off"),
   };
   const samples: Record<string, Sample[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   for (let r = 0; r < repeats; r++) {
@@ -127,18 +134,37 @@ try {
       const s = await run();
       samples[name]!.push(s);
       console.log(
-        `  repeat ${r + 1}: ${name.padEnd(30)} ${s.seconds.toFixed(2)} s${s.peakRssKb ? `, peak RSS ${(s.peakRssKb / 1024).toFixed(0)} MB` : ""}`,
+        `  repeat ${r + 1}: ${name.padEnd(32)} ${s.seconds.toFixed(2)} s${s.peakRssKb ? `, peak RSS ${(s.peakRssKb / 1024).toFixed(0)} MB` : ""}`,
       );
     }
   }
   const t = (name: string) => median(samples[name]!.map((s) => s.seconds));
-  const lifeline = t("lifeline backup-db (gzip 6)");
-  console.log("\n| variant | median wall time | lifeline ÷ variant |\n| --- | --- | --- |");
+  console.log("\n| variant | median wall time | peak RSS |\n| --- | --- | --- |");
   for (const name of Object.keys(variants)) {
-    console.log(`| ${name} | ${t(name).toFixed(2)} s | ${(lifeline / t(name)).toFixed(2)}× |`);
+    const rss = Math.max(...samples[name]!.map((s) => s.peakRssKb ?? 0));
+    console.log(`| ${name} | ${t(name).toFixed(2)} s | ${rss ? `${(rss / 1024).toFixed(0)} MB` : "—"} |`);
   }
-  const peak = Math.max(...samples["lifeline backup-db (gzip 6)"]!.map((s) => s.peakRssKb ?? 0));
-  console.log(`\nlifeline backup-db peak RSS: ${(peak / 1024).toFixed(0)} MB (database ${size})`);
+  const peak = Math.max(
+    ...Object.keys(variants)
+      .filter((n) => n.startsWith("lifeline"))
+      .flatMap((n) => samples[n]!.map((s) => s.peakRssKb ?? 0)),
+  );
+  const targets: [string, number, number][] = [
+    ["lifeline zstd ÷ pg_dump | zstd -3 -T2", t("lifeline zstd") / t("pg_dump | zstd -3 -T2 > f"), 1.05],
+    ["lifeline zstd ÷ raw pg_dump", t("lifeline zstd") / t("pg_dump > /dev/null"), 1.15],
+    [
+      "lifeline zstd (no counts) ÷ pg_dump | zstd",
+      t("lifeline zstd, row counts off") / t("pg_dump | zstd -3 -T2 > f"),
+      1.05,
+    ],
+    ["lifeline gzip ÷ pg_dump | pigz -p 2", t("lifeline gzip") / t("pg_dump | pigz -p 2 > f"), 1.0],
+    ["lifeline gzip ÷ pg_dump | gzip -6", t("lifeline gzip") / t("pg_dump | gzip -6 > f"), 1.0],
+    ["lifeline peak RSS (MB)", peak / 1024, 100],
+  ];
+  console.log(`\n# Database ${size}\n| ratio | measured | target | |\n| --- | --- | --- | --- |`);
+  for (const [label, value, target] of targets) {
+    console.log(`| ${label} | ${value.toFixed(2)} | ≤ ${target} | ${value <= target ? "met" : "NOT met"} |`);
+  }
 } finally {
   await pg.stop();
   rmSync(work, { recursive: true, force: true });

@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9317);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9414);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9317:
+/***/ 9414:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37951,6 +37951,8 @@ function getIDToken(aud) {
 //# sourceMappingURL=core.js.map
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
@@ -38119,8 +38121,6 @@ function passwordsIn(raw) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
@@ -39379,6 +39379,8 @@ class ParallelGzip extends external_node_stream_.Transform {
 
 
 
+
+
 const COMPRESSIONS = ["gzip", "zstd", "none"];
 const FORMATS = ["plain", "custom"];
 /** Valid levels and the default for each compression. */
@@ -39389,24 +39391,50 @@ const LEVELS = {
 };
 /** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
 const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
-/** Compressor for the plain-format stream. zstd uses its own worker threads (`threads`). */
+let zstdBinary;
+function hasZstdBinary() {
+    if (zstdBinary === undefined) {
+        try {
+            (0,external_node_child_process_namespaceObject.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
+            zstdBinary = true;
+        }
+        catch {
+            zstdBinary = false;
+        }
+    }
+    return zstdBinary;
+}
+/**
+ * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
+ * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
+ * data-end flushes when multithreaded (ERR_STREAM_PUSH_AFTER_EOF), so it is only the single-threaded
+ * fallback.
+ */
 function createCompressor(compression, level, threads) {
     switch (compression) {
         case "gzip":
-            return new ParallelGzip({ level });
-        case "zstd":
-            if (!hasZstd) {
-                throw new UserError(`Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`);
+            return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
+        case "zstd": {
+            if (hasZstdBinary()) {
+                const child = startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
+                    stdin: true,
+                });
+                return {
+                    stream: external_node_stream_.Duplex.from({ writable: child.stdin, readable: child.stdout }),
+                    child,
+                    description: `zstd -${level} -T${threads}`,
+                };
             }
-            return external_node_zlib_default().createZstdCompress({
-                params: {
-                    [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level,
-                    [(external_node_zlib_default()).constants.ZSTD_c_nbWorkers]: threads,
-                    [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1,
-                },
+            if (!hasZstd) {
+                throw new UserError(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+            }
+            const stream = external_node_zlib_default().createZstdCompress({
+                params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
             });
+            return { stream, description: `zstd -${level} (Node, single-threaded: install zstd for more)` };
+        }
         case "none":
-            return new external_node_stream_.PassThrough();
+            return { stream: new external_node_stream_.PassThrough(), description: "none" };
     }
 }
 /** Decompressor matching a file's compression, for verification. */
@@ -39452,6 +39480,50 @@ const TRAILER_WINDOW = 512;
  */
 function startPgDump(tool, args, env) {
     return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
+}
+
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_vm_namespaceObject);
+;// CONCATENATED MODULE: ./src/backup/memory-bound.ts
+
+
+
+/** Bytes between two young-generation collections. */
+const GC_INTERVAL_BYTES = 16 << 20;
+let gcFunction;
+/** V8's gc() without starting Node with --expose-gc; null where the runtime refuses. */
+function obtainGc() {
+    if (gcFunction === undefined) {
+        try {
+            external_node_v8_default().setFlagsFromString("--expose-gc");
+            gcFunction = external_node_vm_default().runInNewContext("gc");
+        }
+        catch {
+            gcFunction = null;
+        }
+    }
+    return gcFunction;
+}
+/**
+ * Keeps peak memory flat however large the dump: every chunk read from a pipe is a fresh Buffer, and
+ * V8 lets ~64 MiB of such external garbage pile up before it collects. A minor (young-generation) GC
+ * every 16 MiB frees them early: measured, 149 → 73 MB peak RSS on 1 GB streamed, and no slower.
+ */
+class MemoryBound extends external_node_stream_.Transform {
+    sinceGc = 0;
+    gc = obtainGc();
+    _transform(chunk, _encoding, done) {
+        this.sinceGc += chunk.length;
+        if (this.gc && this.sinceGc >= GC_INTERVAL_BYTES) {
+            this.sinceGc = 0;
+            this.gc({ type: "minor" });
+        }
+        done(null, chunk);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/backup/stream-taps.ts
@@ -39510,6 +39582,7 @@ class EdgeTap extends external_node_stream_.Transform {
 
 
 
+
 /** Rewrites a failure while writing the backup so that it says what happened to which file. */
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
@@ -39530,7 +39603,11 @@ function writeFailure(err, tempPath, backupDir) {
 async function runDumpPipeline(options) {
     const dump = startPgDump(options.pgDump, options.args, options.env);
     const gpg = options.encryptor?.start();
-    const children = [dump, ...(gpg ? [gpg] : [])];
+    const children = [
+        dump,
+        ...(options.compressor?.child ? [options.compressor.child] : []),
+        ...(gpg ? [gpg] : []),
+    ];
     const stopAll = () => {
         for (const c of children)
             c.kill();
@@ -39538,9 +39615,9 @@ async function runDumpPipeline(options) {
     options.signal?.addEventListener("abort", stopAll, { once: true });
     const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
     const digest = new DigestTap();
-    const stages = [edge];
+    const stages = [new MemoryBound(), edge];
     if (options.compressor)
-        stages.push(options.compressor);
+        stages.push(options.compressor.stream);
     if (gpg)
         stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
     stages.push(digest);
@@ -39632,6 +39709,7 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-db.ts
+
 
 
 
@@ -39751,7 +39829,7 @@ async function takeBackup(config, options, startedAt, now) {
                     env: libpqEnvironment(config.connection),
                     format: config.format,
                     compressor: config.format === "plain"
-                        ? createCompressor(config.compression, config.compressionLevel, 2)
+                        ? createCompressor(config.compression, config.compressionLevel, (0,external_node_os_namespaceObject.availableParallelism)())
                         : undefined,
                     encryptor,
                     output,

@@ -1,4 +1,5 @@
 import { mkdir, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import type { BackupDbConfig } from "../config/backup-db-config.js";
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
@@ -184,7 +185,7 @@ async function takeBackup(
           format: config.format,
           compressor:
             config.format === "plain"
-              ? createCompressor(config.compression, config.compressionLevel, 2)
+              ? createCompressor(config.compression, config.compressionLevel, availableParallelism())
               : undefined,
           encryptor,
           output,

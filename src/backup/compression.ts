@@ -1,6 +1,8 @@
-import { PassThrough, type Transform } from "node:stream";
+import { execFileSync } from "node:child_process";
+import { Duplex, PassThrough, type Transform } from "node:stream";
 import zlib from "node:zlib";
 import { UserError } from "../config/errors.js";
+import { type ChildStage, startChildStage } from "../process/child-stage.js";
 import { ParallelGzip } from "./parallel-gzip.js";
 
 export const COMPRESSIONS = ["gzip", "zstd", "none"] as const;
@@ -19,26 +21,59 @@ export const LEVELS: Record<Compression, { min: number; max: number; default: nu
 /** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
 export const hasZstd = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === "function";
 
-/** Compressor for the plain-format stream. zstd uses its own worker threads (`threads`). */
-export function createCompressor(compression: Compression, level: number, threads: number): Transform {
+let zstdBinary: boolean | undefined;
+function hasZstdBinary(): boolean {
+  if (zstdBinary === undefined) {
+    try {
+      execFileSync("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
+      zstdBinary = true;
+    } catch {
+      zstdBinary = false;
+    }
+  }
+  return zstdBinary;
+}
+
+/** One stage of the dump pipeline: a stream, and the child process behind it when there is one. */
+export interface PipelineStage {
+  readonly stream: Duplex;
+  readonly child?: ChildStage;
+  readonly description: string;
+}
+
+/**
+ * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
+ * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
+ * data-end flushes when multithreaded (ERR_STREAM_PUSH_AFTER_EOF), so it is only the single-threaded
+ * fallback.
+ */
+export function createCompressor(compression: Compression, level: number, threads: number): PipelineStage {
   switch (compression) {
     case "gzip":
-      return new ParallelGzip({ level });
-    case "zstd":
+      return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
+    case "zstd": {
+      if (hasZstdBinary()) {
+        const child = startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
+          stdin: true,
+        });
+        return {
+          stream: Duplex.from({ writable: child.stdin!, readable: child.stdout }),
+          child,
+          description: `zstd -${level} -T${threads}`,
+        };
+      }
       if (!hasZstd) {
         throw new UserError(
-          `Compression zstd needs Node.js 22.15 or newer (this is ${process.version}); use gzip or a newer Node`,
+          `Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`,
         );
       }
-      return zlib.createZstdCompress({
-        params: {
-          [zlib.constants.ZSTD_c_compressionLevel]: level,
-          [zlib.constants.ZSTD_c_nbWorkers]: threads,
-          [zlib.constants.ZSTD_c_checksumFlag]: 1,
-        },
+      const stream: Transform = zlib.createZstdCompress({
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
       });
+      return { stream, description: `zstd -${level} (Node, single-threaded: install zstd for more)` };
+    }
     case "none":
-      return new PassThrough();
+      return { stream: new PassThrough(), description: "none" };
   }
 }
 

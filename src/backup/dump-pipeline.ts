@@ -7,7 +7,8 @@ import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, startPgDump, TRAILER_WINDOW } fr
 import type { PgTool } from "../db/pg-tools.js";
 import type { AtomicFile } from "../fs/atomic-file.js";
 import type { ChildStage } from "../process/child-stage.js";
-import type { DumpFormat } from "./compression.js";
+import type { DumpFormat, PipelineStage } from "./compression.js";
+import { MemoryBound } from "./memory-bound.js";
 import { DigestTap, EdgeTap } from "./stream-taps.js";
 
 export interface DumpPipelineResult {
@@ -23,7 +24,7 @@ export interface DumpPipelineOptions {
   readonly args: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly format: DumpFormat;
-  readonly compressor: Transform | undefined;
+  readonly compressor: PipelineStage | undefined;
   readonly encryptor: GpgEncryptor | undefined;
   readonly output: AtomicFile;
   readonly backupDir: string;
@@ -57,7 +58,11 @@ function writeFailure(err: unknown, tempPath: string, backupDir: string): Error 
 export async function runDumpPipeline(options: DumpPipelineOptions): Promise<DumpPipelineResult> {
   const dump = startPgDump(options.pgDump, options.args, options.env);
   const gpg: ChildStage | undefined = options.encryptor?.start();
-  const children = [dump, ...(gpg ? [gpg] : [])];
+  const children = [
+    dump,
+    ...(options.compressor?.child ? [options.compressor.child] : []),
+    ...(gpg ? [gpg] : []),
+  ];
   const stopAll = () => {
     for (const c of children) c.kill();
   };
@@ -65,8 +70,8 @@ export async function runDumpPipeline(options: DumpPipelineOptions): Promise<Dum
 
   const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
   const digest = new DigestTap();
-  const stages: NodeJS.ReadWriteStream[] = [edge];
-  if (options.compressor) stages.push(options.compressor);
+  const stages: NodeJS.ReadWriteStream[] = [new MemoryBound(), edge];
+  if (options.compressor) stages.push(options.compressor.stream);
   if (gpg) stages.push(Duplex.from({ writable: gpg.stdin!, readable: gpg.stdout }));
   stages.push(digest);
   try {
