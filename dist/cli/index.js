@@ -6618,7 +6618,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5800);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2478);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6627,7 +6627,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5800:
+/***/ 2478:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -7031,10 +7031,13 @@ class ChildStageError extends Error {
  * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
-function startChildStage(label, command, args, options = {}) {
+function startChildStage(label, command, args, 
+/** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
+options = {}) {
+    const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
         env: options.env ?? process.env,
-        stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+        stdio: [stdin, "pipe", "pipe"],
     });
     let stderr = "";
     child.stderr.setEncoding("utf8");
@@ -7058,6 +7061,7 @@ function startChildStage(label, command, args, options = {}) {
         stdin: child.stdin,
         stdout: child.stdout,
         exited,
+        stderr: () => stderr,
         kill: () => {
             if (child.exitCode === null && child.signalCode === null)
                 child.kill("SIGTERM");
@@ -7448,7 +7452,8 @@ class ExportedSnapshot {
         const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
         const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
-        return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode };
+        const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+        return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
     }
     async close() {
         await this.client.query("COMMIT").catch(() => { });
@@ -8264,6 +8269,29 @@ function extensionFor(format, compression) {
 function compressionOfExtension(extension) {
     return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
 }
+/**
+ * zstd reading straight from another process's stdout through a kernel pipe, as `pg_dump | zstd` does:
+ * the raw dump never passes through Node. `-vv` makes zstd report the exact byte counts on stderr.
+ * Undefined when the zstd program is not installed.
+ */
+function startDirectZstd(source, level, threads) {
+    if (!hasZstdBinary())
+        return undefined;
+    const child = startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
+        stdin: source,
+    });
+    // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
+    // stream keeps pg_dump's 'close' event from ever firing.
+    source.destroy();
+    return {
+        child,
+        description: `zstd -${level} -T${threads}, reading pg_dump directly`,
+        inputBytes: () => {
+            const m = /\(\s*(\d+) B =>\s*(\d+) B/.exec(child.stderr());
+            return m ? Number(m[1]) : undefined;
+        },
+    };
+}
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
@@ -8286,6 +8314,134 @@ function startPgDump(tool, args, env) {
     return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
 }
 
+;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
+const NOT_COPY = "#";
+/**
+ * Counts the rows of every table in a plain-format dump as it streams by: pg_dump writes each table's
+ * data as `COPY schema.table (cols) FROM stdin;`, one line per row (newlines inside values are escaped
+ * as \n), ended by a line `\.`. These counts describe exactly what the file holds, and cost the live
+ * database nothing, unlike a count(*) per table.
+ */
+class CopyRowCounter {
+    counts = new Map();
+    inData = false;
+    table = "";
+    rows = 0;
+    /** Text mode: the partial line carried over from the previous chunk (bounded). */
+    carry = "";
+    /** Data mode: first bytes of a row split across chunks, enough to recognise `\.`. */
+    partial = [];
+    partialOpen = false;
+    static MAX_CARRY = 1 << 20;
+    write(chunk) {
+        let pos = 0;
+        while (pos < chunk.length) {
+            if (this.inData)
+                pos = this.scanData(chunk, pos);
+            else
+                pos = this.scanText(chunk, pos);
+        }
+    }
+    scanText(chunk, from) {
+        const nl = chunk.indexOf(10, from);
+        // Only lines that may be COPY headers are decoded; other lines are skipped unread ("#" marks one).
+        const mayBeCopy = this.carry.length > 0
+            ? this.carry !== NOT_COPY && ("COPY ".startsWith(this.carry) || this.carry.startsWith("COPY "))
+            : chunk[from] === 0x43; // 'C'
+        if (nl === -1) {
+            if (!mayBeCopy)
+                this.carry = NOT_COPY;
+            else if (this.carry.length < CopyRowCounter.MAX_CARRY)
+                this.carry += chunk.toString("latin1", from);
+            return chunk.length;
+        }
+        if (mayBeCopy) {
+            const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
+            const m = /^COPY (.+?)(?: \(.*\))? FROM stdin;$/.exec(line);
+            if (m) {
+                this.inData = true;
+                this.table = unquoteQualified(m[1]);
+                this.rows = 0;
+                this.partial = [];
+                this.partialOpen = false;
+            }
+        }
+        this.carry = "";
+        return nl + 1;
+    }
+    scanData(chunk, from) {
+        let start = from;
+        if (this.partialOpen) {
+            // Complete the row begun in the previous chunk.
+            const nl = chunk.indexOf(10, start);
+            const end = nl === -1 ? chunk.length : nl;
+            for (let i = start; i < end && this.partial.length < 3; i++)
+                this.partial.push(chunk[i]);
+            if (nl === -1)
+                return chunk.length;
+            if (this.endsSection(this.partial, this.partial.length))
+                return this.closeSection(nl + 1);
+            this.rows++;
+            this.partialOpen = false;
+            this.partial = [];
+            start = nl + 1;
+        }
+        let nl = chunk.indexOf(10, start);
+        while (nl !== -1) {
+            if (nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)
+                return this.closeSection(nl + 1); // "\."
+            this.rows++;
+            start = nl + 1;
+            nl = chunk.indexOf(10, start);
+        }
+        if (start < chunk.length) {
+            this.partialOpen = true;
+            this.partial = [...chunk.subarray(start, Math.min(chunk.length, start + 3))];
+        }
+        return chunk.length;
+    }
+    endsSection(bytes, length) {
+        return length === 2 && bytes[0] === 0x5c && bytes[1] === 0x2e;
+    }
+    closeSection(next) {
+        this.counts.set(this.table, (this.counts.get(this.table) ?? 0) + this.rows);
+        this.inData = false;
+        this.partialOpen = false;
+        this.partial = [];
+        return next;
+    }
+}
+/** `public."Weird ""Name"""` → `public.Weird "Name"`: the form the catalog query reports. */
+function unquoteQualified(name) {
+    const parts = [];
+    let i = 0;
+    while (i < name.length) {
+        if (name[i] === '"') {
+            let j = i + 1;
+            let part = "";
+            while (j < name.length) {
+                if (name[j] === '"' && name[j + 1] === '"') {
+                    part += '"';
+                    j += 2;
+                }
+                else if (name[j] === '"')
+                    break;
+                else
+                    part += name[j++];
+            }
+            parts.push(part);
+            i = j + 2; // closing quote and the dot
+        }
+        else {
+            const dot = name.indexOf(".", i);
+            const end = dot === -1 ? name.length : dot;
+            parts.push(name.slice(i, end));
+            i = end + 1;
+        }
+    }
+    return parts.join(".");
+}
+
 ;// CONCATENATED MODULE: external "node:v8"
 const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
 var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
@@ -8295,9 +8451,10 @@ var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: ./src/backup/memory-bound.ts
 
 
-
 /** Bytes between two young-generation collections. */
 const GC_INTERVAL_BYTES = 16 << 20;
+/** Bytes between two full collections. */
+const MAJOR_GC_INTERVAL_BYTES = 128 << 20;
 let gcFunction;
 /** V8's gc() without starting Node with --expose-gc; null where the runtime refuses. */
 function obtainGc() {
@@ -8317,20 +8474,31 @@ function obtainGc() {
  * V8 lets ~64 MiB of such external garbage pile up before it collects. A minor (young-generation) GC
  * every 16 MiB frees them early: measured, 149 → 73 MB peak RSS on 1 GB streamed, and no slower.
  */
-class MemoryBound extends external_node_stream_namespaceObject.Transform {
+class MemoryBound {
     sinceGc = 0;
+    sinceMajor = 0;
     gc = obtainGc();
-    _transform(chunk, _encoding, done) {
-        this.sinceGc += chunk.length;
-        if (this.gc && this.sinceGc >= GC_INTERVAL_BYTES) {
-            this.sinceGc = 0;
+    /** Call with the size of every chunk that passes. */
+    observe(bytes) {
+        this.sinceGc += bytes;
+        if (!this.gc || this.sinceGc < GC_INTERVAL_BYTES)
+            return;
+        this.sinceGc = 0;
+        this.sinceMajor += GC_INTERVAL_BYTES;
+        // Buffers that live across scavenges (e.g. blocks queued for compression) reach the old
+        // generation; a full GC of this small heap every 128 MiB frees those too, in about a millisecond.
+        if (this.sinceMajor >= MAJOR_GC_INTERVAL_BYTES) {
+            this.sinceMajor = 0;
+            this.gc({ type: "major" });
+        }
+        else {
             this.gc({ type: "minor" });
         }
-        done(null, chunk);
     }
 }
 
 ;// CONCATENATED MODULE: ./src/backup/stream-taps.ts
+
 
 
 /** Passes bytes through unchanged while computing their SHA-256 and counting them. */
@@ -8360,6 +8528,11 @@ class EdgeTap extends external_node_stream_namespaceObject.Transform {
         this.headSize = headSize;
     }
     _transform(chunk, _encoding, done) {
+        this.observe(chunk);
+        done(null, chunk);
+    }
+    /** Records a chunk without passing it on (for use inside another stage). */
+    observe(chunk) {
         if (this.headBuffer.length < this.headSize) {
             this.headBuffer = Buffer.concat([
                 this.headBuffer,
@@ -8369,7 +8542,6 @@ class EdgeTap extends external_node_stream_namespaceObject.Transform {
         this.bytes += chunk.length;
         const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
         this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
-        done(null, chunk);
     }
     tail() {
         return this.tailBuffer;
@@ -8378,8 +8550,39 @@ class EdgeTap extends external_node_stream_namespaceObject.Transform {
         return this.headBuffer;
     }
 }
+/**
+ * The one tap raw dump bytes pass through (kept to one stage: every stage costs per-chunk overhead on a
+ * path that carries gigabytes): counts bytes, keeps the first and last bytes for format checks, counts
+ * COPY rows per table when asked, and keeps memory flat with a young-generation GC every 16 MiB.
+ */
+class DumpStreamTap extends external_node_stream_namespaceObject.Transform {
+    rowCounter;
+    bytes = 0;
+    edges;
+    bound = new MemoryBound();
+    constructor(rowCounter, tailSize, headSize) {
+        super();
+        this.rowCounter = rowCounter;
+        this.edges = new EdgeTap(tailSize, headSize);
+    }
+    _transform(chunk, _encoding, done) {
+        this.bytes += chunk.length;
+        this.edges.observe(chunk);
+        this.rowCounter?.write(chunk);
+        this.bound.observe(chunk.length);
+        done(null, chunk);
+    }
+    head() {
+        return this.edges.head();
+    }
+    tail() {
+        return this.edges.tail();
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/backup/dump-pipeline.ts
+
+
 
 
 
@@ -8399,17 +8602,36 @@ function writeFailure(err, tempPath, backupDir) {
     }
     return err instanceof Error ? err : new Error(String(err));
 }
+/** A pass-through stage that only keeps memory flat (for compressed bytes, which need no inspection). */
+class BoundedPassThrough extends external_node_stream_namespaceObject.Transform {
+    bound = new MemoryBound();
+    _transform(chunk, _encoding, done) {
+        this.bound.observe(chunk.length);
+        done(null, chunk);
+    }
+}
 /**
- * pg_dump → [compressor] → [gpg] → sha256 → partial file, in one streamed pass with backpressure end to
- * end. Resolves only when every stage succeeded and the dump is complete (plain: pg_dump's trailer;
- * custom: the archive magic); the caller then commits the file. On any failure every child is stopped.
+ * pg_dump → compression → [gpg] → sha256 → partial file, in one streamed pass with backpressure end to
+ * end. Two topologies:
+ * - raw bytes through Node (gzip, none, or any plain dump whose rows are counted): one tap checks
+ *   pg_dump's completion trailer (plain) or archive magic (custom) and counts COPY rows;
+ * - zstd without row counting: pg_dump's stdout feeds the zstd program through a kernel pipe, exactly
+ *   like `pg_dump | zstd`, and Node sees only compressed bytes; pg_dump's and zstd's exit statuses
+ *   vouch for completeness, and zstd reports the byte count.
+ * Resolves only when every stage succeeded; on any failure every child is stopped.
  */
 async function runDumpPipeline(options) {
     const dump = startPgDump(options.pgDump, options.args, options.env);
+    const plain = options.format === "plain";
+    const direct = plain && options.compression === "zstd" && !options.countRows
+        ? startDirectZstd(dump.stdout, options.level, options.threads)
+        : undefined;
+    const inNode = plain && !direct ? createCompressor(options.compression, options.level, options.threads) : undefined;
     const gpg = options.encryptor?.start();
     const children = [
         dump,
-        ...(options.compressor?.child ? [options.compressor.child] : []),
+        ...(direct ? [direct.child] : []),
+        ...(inNode?.child ? [inNode.child] : []),
         ...(gpg ? [gpg] : []),
     ];
     const stopAll = () => {
@@ -8417,16 +8639,19 @@ async function runDumpPipeline(options) {
             c.kill();
     };
     options.signal?.addEventListener("abort", stopAll, { once: true });
-    const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
+    const tap = direct
+        ? undefined
+        : new DumpStreamTap(plain && options.countRows ? new CopyRowCounter() : undefined, TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
     const digest = new DigestTap();
-    const stages = [new MemoryBound(), edge];
-    if (options.compressor)
-        stages.push(options.compressor.stream);
+    const source = direct ? direct.child.stdout : dump.stdout;
+    const stages = [tap ?? new BoundedPassThrough()];
+    if (inNode)
+        stages.push(inNode.stream);
     if (gpg)
         stages.push(external_node_stream_namespaceObject.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
     stages.push(digest);
     try {
-        const written = (0,external_node_stream_promises_namespaceObject.pipeline)(dump.stdout, ...stages, options.output.stream);
+        const written = (0,external_node_stream_promises_namespaceObject.pipeline)(source, ...stages, options.output.stream);
         // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure is
         // reported in its own words even though the pipeline then ends normally.
         await Promise.all([
@@ -8447,15 +8672,26 @@ async function runDumpPipeline(options) {
     finally {
         options.signal?.removeEventListener("abort", stopAll);
     }
-    if (edge.bytes === 0)
-        throw new Error("pg_dump exited 0 but wrote nothing; no backup file was written");
-    if (options.format === "plain" && !edge.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
-        throw new Error(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${edge.bytes} bytes: the dump is incomplete`);
+    const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? 0);
+    if (dumpBytes === 0) {
+        const zstdSaid = direct
+            ? ` (zstd reported: ${direct.child.stderr().trim().split("\n").slice(-2).join(" | ")})`
+            : "";
+        throw new Error(`pg_dump exited 0 but wrote nothing; no backup file was written${zstdSaid}`);
     }
-    if (options.format === "custom" && edge.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
+    if (tap && plain && !tap.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
+        throw new Error(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes} bytes: the dump is incomplete`);
+    }
+    if (tap && !plain && tap.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
         throw new Error(`pg_dump's output does not start with the custom-format magic '${CUSTOM_DUMP_MAGIC}'`);
     }
-    return { dumpBytes: edge.bytes, sha256: digest.hex(), fileBytes: digest.bytes };
+    return {
+        dumpBytes,
+        sha256: digest.hex(),
+        fileBytes: digest.bytes,
+        rowCounts: tap?.rowCounter?.counts,
+        topology: direct?.description ?? inNode?.description ?? "custom format, compressed by pg_dump",
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/backup/tiers.ts
@@ -8536,6 +8772,15 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 
 
 const ymd = (at) => formatTimestamp(at).slice(0, 8);
+/** The snapshot's catalog with each table's rows as counted in the dump stream. */
+function withStreamCounts(catalog, counts) {
+    return {
+        ...catalog,
+        rowCounts: "exact",
+        rowCountSource: "dump stream",
+        tables: catalog.tables.map((t) => ({ name: t.name, rows: counts.get(t.name) ?? null })),
+    };
+}
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
     try {
@@ -8624,17 +8869,21 @@ async function takeBackup(config, options, startedAt, now) {
             const dumpArgs = config.format === "custom"
                 ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
                 : ["--format=plain"];
-            const catalogRead = snapshot.catalog(config.rowCounts);
+            // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
+            // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
+            const countInStream = config.format === "plain" && config.rowCounts === "exact";
+            const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts);
             catalogRead.catch(() => { });
-            [pipelineResult, catalog] = await Promise.all([
+            const [dumped, sqlCatalog] = await Promise.all([
                 runDumpPipeline({
                     pgDump,
                     args: [...dumpArgs, `--snapshot=${snapshot.id}`],
                     env: libpqEnvironment(config.connection),
                     format: config.format,
-                    compressor: config.format === "plain"
-                        ? createCompressor(config.compression, config.compressionLevel, (0,external_node_os_namespaceObject.availableParallelism)())
-                        : undefined,
+                    compression: config.compression,
+                    level: config.compressionLevel,
+                    threads: (0,external_node_os_namespaceObject.availableParallelism)(),
+                    countRows: countInStream,
                     encryptor,
                     output,
                     backupDir: config.backupDir,
@@ -8642,6 +8891,9 @@ async function takeBackup(config, options, startedAt, now) {
                 }),
                 catalogRead,
             ]);
+            pipelineResult = dumped;
+            catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
+            logger.info(`Dumped ${dumped.dumpBytes} bytes via ${dumped.topology}`);
             await output.commit();
         }
         catch (err) {

@@ -7,7 +7,7 @@ import { UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
-import { ExportedSnapshot } from "../db/snapshot.js";
+import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
 import { AtomicFile, removeStalePartials, writeFileAtomic } from "../fs/atomic-file.js";
 import { DirectoryLock } from "../fs/dir-lock.js";
 import { FileSink, type Logger } from "../log/logger.js";
@@ -17,7 +17,7 @@ import { applyLocalRetention, type RetentionOutcome } from "../retention/apply.j
 import { listLocalBackups } from "../retention/local-catalog.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
-import { createCompressor, extensionFor } from "./compression.js";
+import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 import { fileUnderTier, tiersDue } from "./tiers.js";
@@ -54,6 +54,16 @@ export interface BackupDbOptions {
 }
 
 const ymd = (at: Date): string => formatTimestamp(at).slice(0, 8);
+
+/** The snapshot's catalog with each table's rows as counted in the dump stream. */
+function withStreamCounts(catalog: SnapshotCatalog, counts: ReadonlyMap<string, number>): SnapshotCatalog {
+  return {
+    ...catalog,
+    rowCounts: "exact",
+    rowCountSource: "dump stream",
+    tables: catalog.tables.map((t) => ({ name: t.name, rows: counts.get(t.name) ?? null })),
+  };
+}
 
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 export async function ensureWritableDirectory(dir: string, what: string): Promise<void> {
@@ -175,18 +185,21 @@ async function takeBackup(
         config.format === "custom"
           ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
           : ["--format=plain"];
-      const catalogRead = snapshot.catalog(config.rowCounts);
+      // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
+      // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
+      const countInStream = config.format === "plain" && config.rowCounts === "exact";
+      const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts);
       catalogRead.catch(() => {});
-      [pipelineResult, catalog] = await Promise.all([
+      const [dumped, sqlCatalog] = await Promise.all([
         runDumpPipeline({
           pgDump,
           args: [...dumpArgs, `--snapshot=${snapshot.id}`],
           env: libpqEnvironment(config.connection),
           format: config.format,
-          compressor:
-            config.format === "plain"
-              ? createCompressor(config.compression, config.compressionLevel, availableParallelism())
-              : undefined,
+          compression: config.compression,
+          level: config.compressionLevel,
+          threads: availableParallelism(),
+          countRows: countInStream,
           encryptor,
           output,
           backupDir: config.backupDir,
@@ -194,6 +207,9 @@ async function takeBackup(
         }),
         catalogRead,
       ]);
+      pipelineResult = dumped;
+      catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
+      logger.info(`Dumped ${dumped.dumpBytes} bytes via ${dumped.topology}`);
       await output.commit();
     } catch (err) {
       await output.abort();

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { Duplex, PassThrough, type Transform } from "node:stream";
+import { Duplex, PassThrough, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
 import { UserError } from "../config/errors.js";
 import { type ChildStage, startChildStage } from "../process/child-stage.js";
@@ -103,4 +103,38 @@ export function extensionFor(
 /** The compression of a file, from its extension; custom-format dumps compress inside. */
 export function compressionOfExtension(extension: string): Compression {
   return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
+}
+
+/**
+ * zstd reading straight from another process's stdout through a kernel pipe, as `pg_dump | zstd` does:
+ * the raw dump never passes through Node. `-vv` makes zstd report the exact byte counts on stderr.
+ * Undefined when the zstd program is not installed.
+ */
+export function startDirectZstd(
+  source: Readable,
+  level: number,
+  threads: number,
+): DirectCompressor | undefined {
+  if (!hasZstdBinary()) return undefined;
+  const child = startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
+    stdin: source,
+  });
+  // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
+  // stream keeps pg_dump's 'close' event from ever firing.
+  source.destroy();
+  return {
+    child,
+    description: `zstd -${level} -T${threads}, reading pg_dump directly`,
+    inputBytes: () => {
+      const m = /\(\s*(\d+) B =>\s*(\d+) B/.exec(child.stderr());
+      return m ? Number(m[1]) : undefined;
+    },
+  };
+}
+
+export interface DirectCompressor {
+  readonly child: ChildStage;
+  readonly description: string;
+  /** Bytes zstd read, from its own report; call after it exited. */
+  inputBytes(): number | undefined;
 }

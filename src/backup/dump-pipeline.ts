@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Duplex, type Transform } from "node:stream";
+import { Duplex, type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { UserError } from "../config/errors.js";
 import type { GpgEncryptor } from "../crypto/gpg.js";
@@ -7,9 +7,10 @@ import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, startPgDump, TRAILER_WINDOW } fr
 import type { PgTool } from "../db/pg-tools.js";
 import type { AtomicFile } from "../fs/atomic-file.js";
 import type { ChildStage } from "../process/child-stage.js";
-import type { DumpFormat, PipelineStage } from "./compression.js";
+import { type Compression, createCompressor, type DumpFormat, startDirectZstd } from "./compression.js";
+import { CopyRowCounter } from "./copy-row-counter.js";
 import { MemoryBound } from "./memory-bound.js";
-import { DigestTap, EdgeTap } from "./stream-taps.js";
+import { DigestTap, DumpStreamTap } from "./stream-taps.js";
 
 export interface DumpPipelineResult {
   /** Bytes pg_dump produced. */
@@ -17,6 +18,10 @@ export interface DumpPipelineResult {
   /** SHA-256 and size of the final file (after compression and encryption). */
   readonly sha256: string;
   readonly fileBytes: number;
+  /** Rows per table ("schema.table") counted in the dump stream, when asked. */
+  readonly rowCounts: ReadonlyMap<string, number> | undefined;
+  /** How the bytes travelled, for the log. */
+  readonly topology: string;
 }
 
 export interface DumpPipelineOptions {
@@ -24,7 +29,12 @@ export interface DumpPipelineOptions {
   readonly args: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly format: DumpFormat;
-  readonly compressor: PipelineStage | undefined;
+  /** Compression of the plain format (custom-format archives compress inside pg_dump). */
+  readonly compression: Compression;
+  readonly level: number;
+  readonly threads: number;
+  /** Count COPY rows in the stream (plain format only). */
+  readonly countRows: boolean;
   readonly encryptor: GpgEncryptor | undefined;
   readonly output: AtomicFile;
   readonly backupDir: string;
@@ -50,17 +60,39 @@ function writeFailure(err: unknown, tempPath: string, backupDir: string): Error 
   return err instanceof Error ? err : new Error(String(err));
 }
 
+/** A pass-through stage that only keeps memory flat (for compressed bytes, which need no inspection). */
+class BoundedPassThrough extends Transform {
+  private readonly bound = new MemoryBound();
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bound.observe(chunk.length);
+    done(null, chunk);
+  }
+}
+
 /**
- * pg_dump → [compressor] → [gpg] → sha256 → partial file, in one streamed pass with backpressure end to
- * end. Resolves only when every stage succeeded and the dump is complete (plain: pg_dump's trailer;
- * custom: the archive magic); the caller then commits the file. On any failure every child is stopped.
+ * pg_dump → compression → [gpg] → sha256 → partial file, in one streamed pass with backpressure end to
+ * end. Two topologies:
+ * - raw bytes through Node (gzip, none, or any plain dump whose rows are counted): one tap checks
+ *   pg_dump's completion trailer (plain) or archive magic (custom) and counts COPY rows;
+ * - zstd without row counting: pg_dump's stdout feeds the zstd program through a kernel pipe, exactly
+ *   like `pg_dump | zstd`, and Node sees only compressed bytes; pg_dump's and zstd's exit statuses
+ *   vouch for completeness, and zstd reports the byte count.
+ * Resolves only when every stage succeeded; on any failure every child is stopped.
  */
 export async function runDumpPipeline(options: DumpPipelineOptions): Promise<DumpPipelineResult> {
   const dump = startPgDump(options.pgDump, options.args, options.env);
+  const plain = options.format === "plain";
+  const direct =
+    plain && options.compression === "zstd" && !options.countRows
+      ? startDirectZstd(dump.stdout, options.level, options.threads)
+      : undefined;
+  const inNode =
+    plain && !direct ? createCompressor(options.compression, options.level, options.threads) : undefined;
   const gpg: ChildStage | undefined = options.encryptor?.start();
   const children = [
     dump,
-    ...(options.compressor?.child ? [options.compressor.child] : []),
+    ...(direct ? [direct.child] : []),
+    ...(inNode?.child ? [inNode.child] : []),
     ...(gpg ? [gpg] : []),
   ];
   const stopAll = () => {
@@ -68,14 +100,21 @@ export async function runDumpPipeline(options: DumpPipelineOptions): Promise<Dum
   };
   options.signal?.addEventListener("abort", stopAll, { once: true });
 
-  const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
+  const tap = direct
+    ? undefined
+    : new DumpStreamTap(
+        plain && options.countRows ? new CopyRowCounter() : undefined,
+        TRAILER_WINDOW,
+        CUSTOM_DUMP_MAGIC.length,
+      );
   const digest = new DigestTap();
-  const stages: NodeJS.ReadWriteStream[] = [new MemoryBound(), edge];
-  if (options.compressor) stages.push(options.compressor.stream);
+  const source: Readable = direct ? direct.child.stdout : dump.stdout;
+  const stages: NodeJS.ReadWriteStream[] = [tap ?? new BoundedPassThrough()];
+  if (inNode) stages.push(inNode.stream);
   if (gpg) stages.push(Duplex.from({ writable: gpg.stdin!, readable: gpg.stdout }));
   stages.push(digest);
   try {
-    const written = pipeline(dump.stdout, ...(stages as [Transform]), options.output.stream);
+    const written = pipeline(source, ...(stages as [Transform]), options.output.stream);
     // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure is
     // reported in its own words even though the pipeline then ends normally.
     await Promise.all([
@@ -98,14 +137,26 @@ export async function runDumpPipeline(options: DumpPipelineOptions): Promise<Dum
     options.signal?.removeEventListener("abort", stopAll);
   }
 
-  if (edge.bytes === 0) throw new Error("pg_dump exited 0 but wrote nothing; no backup file was written");
-  if (options.format === "plain" && !edge.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
+  const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? 0);
+  if (dumpBytes === 0) {
+    const zstdSaid = direct
+      ? ` (zstd reported: ${direct.child.stderr().trim().split("\n").slice(-2).join(" | ")})`
+      : "";
+    throw new Error(`pg_dump exited 0 but wrote nothing; no backup file was written${zstdSaid}`);
+  }
+  if (tap && plain && !tap.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
     throw new Error(
-      `pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${edge.bytes} bytes: the dump is incomplete`,
+      `pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes} bytes: the dump is incomplete`,
     );
   }
-  if (options.format === "custom" && edge.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
+  if (tap && !plain && tap.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
     throw new Error(`pg_dump's output does not start with the custom-format magic '${CUSTOM_DUMP_MAGIC}'`);
   }
-  return { dumpBytes: edge.bytes, sha256: digest.hex(), fileBytes: digest.bytes };
+  return {
+    dumpBytes,
+    sha256: digest.hex(),
+    fileBytes: digest.bytes,
+    rowCounts: tap?.rowCounter?.counts,
+    topology: direct?.description ?? inNode?.description ?? "custom format, compressed by pg_dump",
+  };
 }

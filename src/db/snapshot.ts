@@ -15,6 +15,8 @@ export interface SnapshotCatalog {
   readonly sequences: readonly string[];
   readonly extensions: readonly { readonly name: string; readonly version: string }[];
   readonly rowCounts: RowCountMode;
+  /** Where the counts come from: the dump stream, count(*) in the snapshot, planner statistics, or none. */
+  readonly rowCountSource: "dump stream" | "count(*) in snapshot" | "planner statistics" | "none";
 }
 
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
@@ -85,7 +87,9 @@ export class ExportedSnapshot {
     const extensions = await q<{ name: string; version: string }>(
       "SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1",
     );
-    return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode };
+    const rowCountSource =
+      mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+    return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,8 @@ export interface ChildStage {
   readonly exited: Promise<void>;
   /** Stops the child (SIGTERM) if it is still running. */
   kill(): void;
+  /** What the child has written to stderr so far (its last 16 KiB). */
+  stderr(): string;
 }
 
 export class ChildStageError extends Error {
@@ -26,11 +28,13 @@ export function startChildStage(
   label: string,
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; stdin?: boolean } = {},
+  /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
+  options: { env?: NodeJS.ProcessEnv; stdin?: boolean | Readable } = {},
 ): ChildStage {
+  const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
   const child = spawn(command, [...args], {
     env: options.env ?? process.env,
-    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    stdio: [stdin, "pipe", "pipe"],
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8");
@@ -57,6 +61,7 @@ export function startChildStage(
     stdin: child.stdin,
     stdout: child.stdout!,
     exited,
+    stderr: () => stderr,
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     },
