@@ -36367,12 +36367,15 @@ const MEMBER_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
  */
 class DeflateSlot {
     deflate;
+    closed = false;
     constructor(level) {
         this.deflate = external_node_zlib_default().createDeflateRaw({ level, chunkSize: 128 << 10 });
     }
     /** Compresses `block` as one complete gzip member (header, deflate stream, CRC-32, size). */
     compress(block) {
         return new Promise((resolve, reject) => {
+            if (this.closed)
+                return reject(new Error("gzip slot closed: the stream was destroyed"));
             const chunks = [MEMBER_HEADER];
             const onData = (chunk) => chunks.push(chunk);
             this.deflate.on("data", onData);
@@ -36381,6 +36384,9 @@ class DeflateSlot {
             this.deflate.flush((external_node_zlib_default()).constants.Z_FINISH, () => {
                 this.deflate.off("data", onData);
                 this.deflate.off("error", reject);
+                // Destroyed mid-block (e.g. the disk filled up): the context is gone, and so is this member.
+                if (this.closed)
+                    return reject(new Error("gzip slot closed: the stream was destroyed"));
                 this.deflate.reset();
                 const trailer = Buffer.allocUnsafe(8);
                 trailer.writeUInt32LE(external_node_zlib_default().crc32(block), 0);
@@ -36391,6 +36397,9 @@ class DeflateSlot {
         });
     }
     close() {
+        if (this.closed)
+            return;
+        this.closed = true;
         this.deflate.close();
     }
 }

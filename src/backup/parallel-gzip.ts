@@ -22,6 +22,7 @@ export interface ParallelGzipOptions {
  */
 class DeflateSlot {
   private readonly deflate: zlib.DeflateRaw;
+  private closed = false;
 
   constructor(level: number) {
     this.deflate = zlib.createDeflateRaw({ level, chunkSize: 128 << 10 });
@@ -30,6 +31,7 @@ class DeflateSlot {
   /** Compresses `block` as one complete gzip member (header, deflate stream, CRC-32, size). */
   compress(block: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error("gzip slot closed: the stream was destroyed"));
       const chunks: Buffer[] = [MEMBER_HEADER];
       const onData = (chunk: Buffer) => chunks.push(chunk);
       this.deflate.on("data", onData);
@@ -38,6 +40,8 @@ class DeflateSlot {
       this.deflate.flush(zlib.constants.Z_FINISH, () => {
         this.deflate.off("data", onData);
         this.deflate.off("error", reject);
+        // Destroyed mid-block (e.g. the disk filled up): the context is gone, and so is this member.
+        if (this.closed) return reject(new Error("gzip slot closed: the stream was destroyed"));
         this.deflate.reset();
         const trailer = Buffer.allocUnsafe(8);
         trailer.writeUInt32LE(zlib.crc32(block), 0);
@@ -49,6 +53,8 @@ class DeflateSlot {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.deflate.close();
   }
 }

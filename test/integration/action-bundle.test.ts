@@ -122,4 +122,13 @@ describe("the root action dispatches on command", () => {
       "::error::Invalid input 'command': 'backup-everything'. Expected one of: backup-db",
     );
   });
+
+  it("verify-only sets outputs and fails with the runbook's exit code when backups are missing", async () => {
+    const dir = await tempDir("actionverify");
+    const run = await runAction("actions/backup-db/action.yml", { "verify-only": "true", "backup-dir": dir });
+    expect(run.code).toBe(2);
+    expect(run.outputs).toMatchObject({ "verified-count": "0", "failed-count": "0", "exit-code": "2" });
+    expect(run.stdout).toMatch(/::error::no good daily backup in /);
+    expect(run.summary).toContain("## ❌ Lifeline verify: 0 of 0 backups good, exit 2");
+  });
 });

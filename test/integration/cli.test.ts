@@ -77,4 +77,25 @@ describe("lifeline CLI", () => {
     expect(command.code).toBe(64);
     expect(command.stderr).toContain("unknown command 'backup-all'. Expected one of: backup-db");
   });
+
+  it("--verify-only needs no database and exits with the runbook's codes", async () => {
+    const pg = postgres();
+    const dir = await tempDir("cliverify");
+    const empty = await lifeline(["backup-db", "--verify-only", "--backup-dir", dir]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/no good daily backup in /);
+    expect(
+      (await lifeline(["backup-db", "--backup-dir", dir], { DATABASE_URL: pg.url("postgres") })).code,
+    ).toBe(0);
+    const good = await lifeline(["backup-db", "--verify-only", "--backup-dir", dir]);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/## ✅ Lifeline verify: 3 of 3 backups good, exit 0/);
+    // Truncate the daily backup: exit 1, naming the file.
+    const { readdir, truncate } = await import("node:fs/promises");
+    const daily = (await readdir(`${dir}/daily`)).find((f) => f.endsWith(".sql.gz"))!;
+    await truncate(`${dir}/daily/${daily}`, 100);
+    const bad = await lifeline(["backup-db", "--verify-only", "--backup-dir", dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`verify daily/${daily}: FAILED: sha256 mismatch`);
+  });
 });
