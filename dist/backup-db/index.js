@@ -38454,9 +38454,12 @@ function clientConfig(settings) {
         connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
     };
 }
-/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-async function withClient(settings, fn) {
-    const client = new esm.Client(clientConfig(settings));
+/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
+async function connectClient(settings, applicationName) {
+    const client = new esm.Client({
+        ...clientConfig(settings),
+        ...(applicationName ? { application_name: applicationName } : {}),
+    });
     // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
     client.on("error", () => { });
     try {
@@ -38466,6 +38469,11 @@ async function withClient(settings, fn) {
         await client.end().catch(() => { });
         throw connectionError(err, describeTarget(settings));
     }
+    return client;
+}
+/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
+async function withClient(settings, fn) {
+    const client = await connectClient(settings);
     try {
         return await fn(client);
     }
@@ -38494,9 +38502,6 @@ async function inspectServer(settings) {
 
 ;// CONCATENATED MODULE: ./src/db/snapshot.ts
 
-
-
-
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
 const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
@@ -38513,15 +38518,7 @@ class ExportedSnapshot {
         this.id = id;
     }
     static async open(settings) {
-        const client = new esm.Client({ ...clientConfig(settings), application_name: "lifeline-snapshot" });
-        client.on("error", () => { });
-        try {
-            await client.connect();
-        }
-        catch (err) {
-            await client.end().catch(() => { });
-            throw connectionError(err, describeTarget(settings));
-        }
+        const client = await connectClient(settings, "lifeline-snapshot");
         try {
             await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
             const { rows } = await client.query("SELECT pg_export_snapshot() AS id");

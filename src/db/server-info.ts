@@ -32,12 +32,15 @@ export function clientConfig(settings: ConnectionSettings): pg.ClientConfig {
   };
 }
 
-/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-export async function withClient<T>(
+/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
+export async function connectClient(
   settings: ConnectionSettings,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = new pg.Client(clientConfig(settings));
+  applicationName?: string,
+): Promise<pg.Client> {
+  const client = new pg.Client({
+    ...clientConfig(settings),
+    ...(applicationName ? { application_name: applicationName } : {}),
+  });
   // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
   client.on("error", () => {});
   try {
@@ -46,6 +49,15 @@ export async function withClient<T>(
     await client.end().catch(() => {});
     throw connectionError(err, describeTarget(settings));
   }
+  return client;
+}
+
+/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
+export async function withClient<T>(
+  settings: ConnectionSettings,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = await connectClient(settings);
   try {
     return await fn(client);
   } finally {

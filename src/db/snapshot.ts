@@ -1,10 +1,7 @@
 import type pg from "pg";
-import pgDefault from "pg";
 import type { RowCountMode } from "../config/backup-db-config.js";
 import type { ConnectionSettings } from "../config/database-url.js";
-import { describeTarget } from "../config/database-url.js";
-import { connectionError } from "./connection-error.js";
-import { clientConfig } from "./server-info.js";
+import { connectClient } from "./server-info.js";
 
 /** What the dump saw, taken in the same snapshot: a restore is proven against this. */
 export interface SnapshotCatalog {
@@ -36,14 +33,7 @@ export class ExportedSnapshot {
   ) {}
 
   static async open(settings: ConnectionSettings): Promise<ExportedSnapshot> {
-    const client = new pgDefault.Client({ ...clientConfig(settings), application_name: "lifeline-snapshot" });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-    } catch (err) {
-      await client.end().catch(() => {});
-      throw connectionError(err, describeTarget(settings));
-    }
+    const client = await connectClient(settings, "lifeline-snapshot");
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
       const { rows } = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id");

@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -82,36 +82,9 @@ export async function restoreWithStockTools(
   file: string,
   database: string,
 ): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(
-      "bash",
-      [
-        "-o",
-        "pipefail",
-        "-c",
-        'gunzip -c "$1" | psql -X -q -v ON_ERROR_STOP=1 -d "$2" >/dev/null',
-        "restore",
-        file,
-        database,
-      ],
-      {
-        env: {
-          ...process.env,
-          PGHOST: server.host,
-          PGPORT: String(server.port),
-          PGUSER: server.user,
-          PGPASSWORD: server.password,
-        },
-        stdio: ["ignore", "ignore", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (code) =>
-      code === 0 ? resolve() : reject(new Error(`restore failed (${code}): ${stderr}`)),
-    );
+  await shell(server, 'gunzip -c "$F" | psql -X -q -v ON_ERROR_STOP=1 -d "$D" >/dev/null', {
+    F: file,
+    D: database,
   });
 }
 
