@@ -32,4 +32,10 @@ describe("workflows", () => {
     expect(wf.on).toHaveProperty("workflow_dispatch");
     expect(wf.on).toHaveProperty("workflow_call");
   });
+
+  it("verify runs on Sundays at 04:00 UTC in verify-only mode", () => {
+    const wf = parse(readFileSync(path.join(dir, "verify.yml"), "utf8"));
+    expect(wf.on.schedule).toEqual([{ cron: "0 4 * * 0" }]);
+    expect(wf.jobs.verify.steps[1].with["verify-only"]).toBe("true");
+  });
 });
