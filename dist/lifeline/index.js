@@ -35000,6 +35000,13 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
 ;// CONCATENATED MODULE: ./src/config/errors.ts
 /**
  * An error the operator can fix: it names the input, what was wrong and what to do next.
@@ -35013,160 +35020,6 @@ class ConfigError extends UserError {
     name = "ConfigError";
 }
 
-;// CONCATENATED MODULE: ./src/config/database-url.ts
-
-/** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
-const LIBPQ_PARAMS = {
-    host: "PGHOST",
-    hostaddr: "PGHOSTADDR",
-    port: "PGPORT",
-    user: "PGUSER",
-    dbname: "PGDATABASE",
-    sslmode: "PGSSLMODE",
-    sslrootcert: "PGSSLROOTCERT",
-    sslcert: "PGSSLCERT",
-    sslkey: "PGSSLKEY",
-    sslcrl: "PGSSLCRL",
-    sslnegotiation: "PGSSLNEGOTIATION",
-    requiressl: "PGREQUIRESSL",
-    connect_timeout: "PGCONNECT_TIMEOUT",
-    application_name: "PGAPPNAME",
-    options: "PGOPTIONS",
-    target_session_attrs: "PGTARGETSESSIONATTRS",
-    gssencmode: "PGGSSENCMODE",
-    channel_binding: "PGCHANNELBINDING",
-    service: "PGSERVICE",
-};
-const EXPECTED_FORM = "postgresql://user:password@host:5432/dbname";
-/** Replaces the password of a URL-looking string with *** so the value can be quoted in an error. */
-function redactUrl(raw) {
-    return raw.replace(/^([a-z0-9+.-]*:\/\/[^:/@?#]*:)[^@/?#]*@/i, "$1***@");
-}
-/**
- * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
- * runbook uses (`postgresql+psycopg://`), percent-encoded user, password and socket paths, and libpq
- * query parameters such as `sslmode`.
- */
-function parseDatabaseUrl(raw, name = "DATABASE_URL") {
-    const value = raw.trim();
-    const shown = redactUrl(value);
-    const fail = (why) => {
-        throw new ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
-    };
-    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-    if (scheme === undefined)
-        fail("it does not start with postgresql://");
-    const base = scheme.split("+")[0];
-    if (base !== "postgresql" && base !== "postgres")
-        fail(`unsupported scheme '${scheme}:'`);
-    // Swap the scheme for one WHATWG URL treats generically; everything after '://' is parsed as-is.
-    let url;
-    try {
-        url = new URL(`lifeline-pg${value.slice(scheme.length)}`);
-    }
-    catch {
-        if (/^[^/]*\/\/[^/?#]*,/.test(value))
-            fail("several hosts in one URL are not supported; name one host");
-        const port = /^[^/]*\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):([^/?#]*)/.exec(value)?.[1];
-        if (port !== undefined)
-            fail(`port '${port}' is not a number from 1 to 65535`);
-        return fail("it could not be parsed; percent-encode special characters in the password, e.g. @ as %40");
-    }
-    const decode = (part, what) => {
-        try {
-            return decodeURIComponent(part);
-        }
-        catch {
-            return fail(`the ${what} has an invalid percent-encoding`);
-        }
-    };
-    const params = {};
-    for (const [key, val] of url.searchParams) {
-        if (!(key in LIBPQ_PARAMS)) {
-            fail(`unknown query parameter '${key}'; libpq accepts ${Object.keys(LIBPQ_PARAMS).join(", ")}`);
-        }
-        params[key] = val;
-    }
-    let host = url.hostname ? decode(url.hostname, "host") : undefined;
-    if (host?.startsWith("[") && host.endsWith("]"))
-        host = host.slice(1, -1);
-    host ??= params.host;
-    let port;
-    const rawPort = url.port || params.port;
-    if (rawPort) {
-        port = Number(rawPort);
-        if (!Number.isInteger(port) || port < 1 || port > 65535)
-            fail(`port '${rawPort}' is not a number from 1 to 65535`);
-    }
-    const path = url.pathname.replace(/^\//, "");
-    if (path.includes("/"))
-        fail("the database name must not contain '/'");
-    const database = path ? decode(path, "database name") : params.dbname;
-    const settings = {
-        params,
-        ...(host ? { host } : {}),
-        ...(port !== undefined ? { port } : {}),
-        ...(url.username
-            ? { user: decode(url.username, "user name") }
-            : params.user
-                ? { user: params.user }
-                : {}),
-        ...(url.password ? { password: decode(url.password, "password") } : {}),
-        ...(database ? { database } : {}),
-    };
-    return settings;
-}
-/**
- * The environment for libpq programs (pg_dump, psql): the caller's environment with the URL's parts
- * laid over it. The password travels in PGPASSWORD, never in argv.
- */
-function libpqEnvironment(settings, base = process.env) {
-    const env = { ...base };
-    for (const [key, val] of Object.entries(settings.params)) {
-        const variable = LIBPQ_PARAMS[key];
-        if (variable)
-            env[variable] = val;
-    }
-    if (settings.host !== undefined)
-        env.PGHOST = settings.host;
-    if (settings.port !== undefined)
-        env.PGPORT = String(settings.port);
-    if (settings.user !== undefined)
-        env.PGUSER = settings.user;
-    if (settings.database !== undefined)
-        env.PGDATABASE = settings.database;
-    if (settings.password !== undefined)
-        env.PGPASSWORD = settings.password;
-    return env;
-}
-/** Where the connection goes, for messages: host:port/database, never the password. */
-function describeTarget(settings, env = process.env) {
-    const host = settings.host ?? env.PGHOST ?? "localhost";
-    const port = settings.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
-    const database = settings.database ?? env.PGDATABASE ?? settings.user ?? env.PGUSER ?? "(default)";
-    const where = host.startsWith("/") ? `socket ${host} port ${port}` : `${host}:${port}`;
-    return `${where}, database "${database}"`;
-}
-/**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
- */
-function passwordsIn(raw) {
-    const m = /^[a-z0-9+.-]*:\/\/[^:/@?#]*:([^@/?#]*)@/i.exec(raw.trim());
-    if (!m?.[1])
-        return [];
-    try {
-        return [...new Set([m[1], decodeURIComponent(m[1])])];
-    }
-    catch {
-        return [m[1]];
-    }
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
 
 const STDERR_LIMIT = 16 * 1024;
@@ -35215,6 +35068,800 @@ options = {}) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
+
+
+
+/** Input block compressed as one gzip member; 1 MiB keeps the ratio within ~1% of a single stream. */
+const DEFAULT_BLOCK_SIZE = 1 << 20;
+/** RFC 1952 member header: magic, deflate, no flags, no mtime, no extra flags, OS "Unix". */
+const MEMBER_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+/**
+ * One reusable raw-deflate context. Reusing it (Z_FINISH, then reset) instead of a fresh zlib.gzip()
+ * per block matters for memory: each fresh context's native state is freed only when its JS handle is
+ * garbage-collected, and those handles outlive young-generation GCs — measured, 132 → 76 MB peak RSS.
+ */
+class DeflateSlot {
+    deflate;
+    closed = false;
+    constructor(level) {
+        this.deflate = external_node_zlib_default().createDeflateRaw({ level, chunkSize: 128 << 10 });
+    }
+    /** Compresses `block` as one complete gzip member (header, deflate stream, CRC-32, size). */
+    compress(block) {
+        return new Promise((resolve, reject) => {
+            if (this.closed)
+                return reject(new Error("gzip slot closed: the stream was destroyed"));
+            const chunks = [MEMBER_HEADER];
+            const onData = (chunk) => chunks.push(chunk);
+            this.deflate.on("data", onData);
+            this.deflate.once("error", reject);
+            this.deflate.write(block);
+            this.deflate.flush((external_node_zlib_default()).constants.Z_FINISH, () => {
+                this.deflate.off("data", onData);
+                this.deflate.off("error", reject);
+                // Destroyed mid-block (e.g. the disk filled up): the context is gone, and so is this member.
+                if (this.closed)
+                    return reject(new Error("gzip slot closed: the stream was destroyed"));
+                this.deflate.reset();
+                const trailer = Buffer.allocUnsafe(8);
+                trailer.writeUInt32LE(external_node_zlib_default().crc32(block), 0);
+                trailer.writeUInt32LE(block.length >>> 0, 4);
+                chunks.push(trailer);
+                resolve(Buffer.concat(chunks));
+            });
+        });
+    }
+    close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        this.deflate.close();
+    }
+}
+/**
+ * gzip at pigz speed without pigz: the input is cut into blocks, each compressed as an independent
+ * gzip member on the thread pool, and the members are written in order. Concatenated members are one
+ * valid .gz file (RFC 1952 §2.2) that stock gunzip, zcat and gzip -t read. Memory stays bounded at
+ * about concurrency × 2 × blockSize; a slow reader holds back the writer.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    blockSize;
+    concurrency;
+    slots;
+    pending = [];
+    pendingBytes = 0;
+    inFlight = [];
+    submitted = 0;
+    emittedAny = false;
+    constructor(options) {
+        super();
+        if (!Number.isInteger(options.level) || options.level < 0 || options.level > 9) {
+            throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
+        }
+        this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_namespaceObject.availableParallelism)() + 1);
+        this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
+    }
+    _transform(chunk, _encoding, done) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        this.drainFullBlocks().then(() => done(), done);
+    }
+    _flush(done) {
+        (async () => {
+            await this.drainFullBlocks();
+            // An empty input still yields one (empty) member, so the output is a valid .gz file.
+            if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0)) {
+                await this.submit(this.takeBlock(this.pendingBytes));
+            }
+            while (this.inFlight.length > 0)
+                this.emitMember(await this.inFlight.shift());
+            this.closeSlots();
+        })().then(() => done(), done);
+    }
+    _destroy(error, callback) {
+        this.closeSlots();
+        callback(error);
+    }
+    closeSlots() {
+        for (const slot of this.slots)
+            slot.close();
+    }
+    async drainFullBlocks() {
+        while (this.pendingBytes >= this.blockSize)
+            await this.submit(this.takeBlock(this.blockSize));
+    }
+    takeBlock(size) {
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+        const block = all.subarray(0, size);
+        const rest = all.subarray(size);
+        this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+        this.pendingBytes = rest.length;
+        return block;
+    }
+    async submit(block) {
+        // Blocks take slots in turn; block n's slot was last used by block n − concurrency, which has
+        // been emitted before this submit (at most `concurrency` blocks are ever in flight).
+        const job = this.slots[this.submitted++ % this.concurrency].compress(block);
+        job.catch(() => { }); // awaited in order below; this only keeps an early failure from going unhandled
+        this.inFlight.push(job);
+        while (this.inFlight.length >= this.concurrency)
+            this.emitMember(await this.inFlight.shift());
+    }
+    emitMember(member) {
+        this.emittedAny = true;
+        this.push(member);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backup/compression.ts
+
+
+
+
+
+
+const COMPRESSIONS = ["gzip", "zstd", "none"];
+const FORMATS = ["plain", "custom"];
+/** Valid levels and the default for each compression. */
+const LEVELS = {
+    gzip: { min: 1, max: 9, default: 6 },
+    zstd: { min: 1, max: 19, default: 3 },
+    none: { min: 0, max: 0, default: 0 },
+};
+/** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
+const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
+let zstdBinary;
+function hasZstdBinary() {
+    if (zstdBinary === undefined) {
+        try {
+            (0,external_node_child_process_namespaceObject.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
+            zstdBinary = true;
+        }
+        catch {
+            zstdBinary = false;
+        }
+    }
+    return zstdBinary;
+}
+/**
+ * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
+ * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
+ * data-end flushes when multithreaded (ERR_STREAM_PUSH_AFTER_EOF), so it is only the single-threaded
+ * fallback.
+ */
+function createCompressor(compression, level, threads) {
+    switch (compression) {
+        case "gzip":
+            return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
+        case "zstd": {
+            if (hasZstdBinary()) {
+                const child = startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
+                    stdin: true,
+                });
+                return {
+                    stream: external_node_stream_.Duplex.from({ writable: child.stdin, readable: child.stdout }),
+                    child,
+                    description: `zstd -${level} -T${threads}`,
+                };
+            }
+            if (!hasZstd) {
+                throw new UserError(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+            }
+            const stream = external_node_zlib_default().createZstdCompress({
+                params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
+            });
+            return { stream, description: `zstd -${level} (Node, single-threaded: install zstd for more)` };
+        }
+        case "none":
+            return { stream: new external_node_stream_.PassThrough(), description: "none" };
+    }
+}
+/** Decompressor matching a file's compression, for verification. */
+function createDecompressor(compression) {
+    switch (compression) {
+        case "gzip":
+            return external_node_zlib_default().createGunzip();
+        case "zstd":
+            if (!hasZstd)
+                throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+            return external_node_zlib_default().createZstdDecompress();
+        case "none":
+            return new external_node_stream_.PassThrough();
+    }
+}
+/** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
+function extensionFor(format, compression) {
+    if (format === "custom")
+        return "dump";
+    return compression === "gzip" ? "sql.gz" : compression === "zstd" ? "sql.zst" : "sql";
+}
+/** The compression of a file, from its extension; custom-format dumps compress inside. */
+function compressionOfExtension(extension) {
+    return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
+}
+/**
+ * zstd reading straight from another process's stdout through a kernel pipe, as `pg_dump | zstd` does:
+ * the raw dump never passes through Node. `-vv` makes zstd report the exact byte counts on stderr.
+ * Undefined when the zstd program is not installed.
+ */
+function startDirectZstd(source, level, threads) {
+    if (!hasZstdBinary())
+        return undefined;
+    const child = startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
+        stdin: source,
+    });
+    // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
+    // stream keeps pg_dump's 'close' event from ever firing.
+    source.destroy();
+    return {
+        child,
+        description: `zstd -${level} -T${threads}, reading pg_dump directly`,
+        inputBytes: () => parseZstdInputBytes(child.stderr()),
+    };
+}
+/**
+ * The input size from zstd's own summary line: `(1249332491 B => 67180555 B, …)` with -vv in 1.5.x,
+ * `(1249332491 => 67180555 bytes, …)` in 1.4.x. Undefined when neither is found.
+ */
+function parseZstdInputBytes(report) {
+    const m = /\(\s*(\d+)(?: B)? =>\s*\d+(?: B| bytes)/.exec(report);
+    return m ? Number(m[1]) : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/config/database-url.ts
+
+/** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
+const LIBPQ_PARAMS = {
+    host: "PGHOST",
+    hostaddr: "PGHOSTADDR",
+    port: "PGPORT",
+    user: "PGUSER",
+    dbname: "PGDATABASE",
+    password: "PGPASSWORD",
+    sslmode: "PGSSLMODE",
+    sslrootcert: "PGSSLROOTCERT",
+    sslcert: "PGSSLCERT",
+    sslkey: "PGSSLKEY",
+    sslcrl: "PGSSLCRL",
+    sslnegotiation: "PGSSLNEGOTIATION",
+    requiressl: "PGREQUIRESSL",
+    connect_timeout: "PGCONNECT_TIMEOUT",
+    application_name: "PGAPPNAME",
+    options: "PGOPTIONS",
+    target_session_attrs: "PGTARGETSESSIONATTRS",
+    gssencmode: "PGGSSENCMODE",
+    channel_binding: "PGCHANNELBINDING",
+    service: "PGSERVICE",
+};
+const EXPECTED_FORM = "postgresql://user:password@host:5432/dbname";
+/** Splits `scheme://userinfo@rest` at the last '@', so that a password with an unencoded @ / ? # stays whole. */
+function splitAuthority(raw) {
+    const m = /^([a-z0-9+.-]*:\/\/)(.*)$/is.exec(raw);
+    if (!m)
+        return undefined;
+    const body = m[2];
+    const at = body.lastIndexOf("@");
+    return at < 0
+        ? { scheme: m[1], userinfo: undefined, rest: body }
+        : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
+}
+/**
+ * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
+ * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
+ * `password=` query parameter.
+ */
+function redactUrl(raw) {
+    const parts = splitAuthority(raw);
+    let out = raw;
+    if (parts?.userinfo !== undefined) {
+        const colon = parts.userinfo.indexOf(":");
+        const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
+        out = `${parts.scheme}${user}@${parts.rest}`;
+    }
+    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+}
+/**
+ * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
+ * runbook uses (`postgresql+psycopg://`), percent-encoded user, password and socket paths, and libpq
+ * query parameters such as `sslmode`.
+ */
+function parseDatabaseUrl(raw, name = "DATABASE_URL") {
+    const value = raw.trim();
+    const shown = redactUrl(value);
+    const fail = (why) => {
+        throw new ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+    };
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+    if (scheme === undefined)
+        fail("it does not start with postgresql://");
+    const base = scheme.split("+")[0];
+    if (base !== "postgresql" && base !== "postgres")
+        fail(`unsupported scheme '${scheme}:'`);
+    // Swap the scheme for one WHATWG URL treats generically; everything after '://' is parsed as-is.
+    let url;
+    try {
+        url = new URL(`lifeline-pg${value.slice(scheme.length)}`);
+    }
+    catch {
+        if (/^[^/]*\/\/[^/?#]*,/.test(value))
+            fail("several hosts in one URL are not supported; name one host");
+        const parts = splitAuthority(value);
+        if (parts?.userinfo !== undefined && /[/?#]/.test(parts.userinfo)) {
+            fail("the user or password holds an unencoded / ? or #; percent-encode them: / as %2F, ? as %3F, # as %23");
+        }
+        const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
+        const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
+        if (port !== undefined)
+            fail(`port '${port}' is not a number from 1 to 65535`);
+        return fail("it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A");
+    }
+    const decode = (part, what) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return fail(`the ${what} has an invalid percent-encoding`);
+        }
+    };
+    const params = {};
+    for (const [key, val] of url.searchParams) {
+        if (!(key in LIBPQ_PARAMS)) {
+            fail(`unknown query parameter '${key}'; libpq accepts ${Object.keys(LIBPQ_PARAMS).join(", ")}`);
+        }
+        params[key] = val;
+    }
+    let host = url.hostname ? decode(url.hostname, "host") : undefined;
+    if (host?.startsWith("[") && host.endsWith("]"))
+        host = host.slice(1, -1);
+    host ??= params.host;
+    let port;
+    const rawPort = url.port || params.port;
+    if (rawPort) {
+        port = Number(rawPort);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+            fail(`port '${rawPort}' is not a number from 1 to 65535`);
+    }
+    const path = url.pathname.replace(/^\//, "");
+    if (path.includes("/"))
+        fail("the database name must not contain '/'");
+    const database = path ? decode(path, "database name") : params.dbname;
+    const settings = {
+        params,
+        ...(host ? { host } : {}),
+        ...(port !== undefined ? { port } : {}),
+        ...(url.username
+            ? { user: decode(url.username, "user name") }
+            : params.user
+                ? { user: params.user }
+                : {}),
+        ...(url.password
+            ? { password: decode(url.password, "password") }
+            : params.password
+                ? { password: params.password }
+                : {}),
+        ...(database ? { database } : {}),
+    };
+    return settings;
+}
+/**
+ * The environment for libpq programs (pg_dump, psql): the caller's environment with the URL's parts
+ * laid over it. The password travels in PGPASSWORD, never in argv.
+ */
+function libpqEnvironment(settings, base = process.env) {
+    const env = { ...base };
+    for (const [key, val] of Object.entries(settings.params)) {
+        const variable = LIBPQ_PARAMS[key];
+        if (variable)
+            env[variable] = val;
+    }
+    if (settings.host !== undefined)
+        env.PGHOST = settings.host;
+    if (settings.port !== undefined)
+        env.PGPORT = String(settings.port);
+    if (settings.user !== undefined)
+        env.PGUSER = settings.user;
+    if (settings.database !== undefined)
+        env.PGDATABASE = settings.database;
+    if (settings.password !== undefined)
+        env.PGPASSWORD = settings.password;
+    return env;
+}
+/** Where the connection goes, for messages: host:port/database, never the password. */
+function describeTarget(settings, env = process.env) {
+    const host = settings.host ?? env.PGHOST ?? "localhost";
+    const port = settings.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
+    const database = settings.database ?? env.PGDATABASE ?? settings.user ?? env.PGUSER ?? "(default)";
+    const where = host.startsWith("/") ? `socket ${host} port ${port}` : `${host}:${port}`;
+    return `${where}, database "${database}"`;
+}
+/**
+ * The password of a URL-looking string, found without fully parsing it, so that it can be registered
+ * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ */
+function passwordsIn(raw) {
+    const value = raw.trim();
+    const found = [];
+    const userinfo = splitAuthority(value)?.userinfo;
+    const colon = userinfo?.indexOf(":") ?? -1;
+    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
+        found.push(userinfo.slice(colon + 1));
+    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
+        if (m[1])
+            found.push(m[1]);
+    const all = new Set();
+    for (const p of found) {
+        all.add(p);
+        try {
+            all.add(decodeURIComponent(p));
+        }
+        catch {
+            // not percent-encoded: the raw form is enough
+        }
+    }
+    return [...all];
+}
+
+;// CONCATENATED MODULE: ./src/config/settings.ts
+
+/** Looks a setting up in an environment by its runbook variable name. */
+function environmentLookup(env) {
+    return (spec) => {
+        const value = env[spec.env];
+        return value === undefined || value === "" ? undefined : { value, source: spec.env };
+    };
+}
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+function firstOf(...lookups) {
+    return (spec) => {
+        for (const lookup of lookups) {
+            const found = lookup(spec);
+            if (found)
+                return found;
+        }
+        return undefined;
+    };
+}
+/** Resolves one setting: the value found, else the default, else undefined. */
+function resolve(spec, lookup) {
+    const found = lookup(spec);
+    if (found)
+        return spec.parse(found.value.trim(), found.source);
+    if (spec.default !== undefined)
+        return spec.parse(spec.default, `default of ${spec.env}`);
+    return undefined;
+}
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+function settings_require(spec, lookup, hint = "") {
+    const value = resolve(spec, lookup);
+    if (value === undefined) {
+        throw new ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+    }
+    return value;
+}
+const parseString = (raw) => raw;
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function parseBoolean(raw, source) {
+    const value = raw.toLowerCase();
+    if (TRUE.has(value))
+        return true;
+    if (FALSE.has(value))
+        return false;
+    throw new ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+function integerIn(min, max, unit = "") {
+    return (raw, source) => {
+        const value = Number(raw);
+        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+            throw new ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+        }
+        return value;
+    };
+}
+/** A parser for one of a fixed set of words. */
+function oneOf(choices) {
+    return (raw, source) => {
+        const value = raw.toLowerCase();
+        if (!choices.includes(value)) {
+            throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        }
+        return value;
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
+
+
+
+
+/** Whether a name can start a backup file name that BackupName.parse reads back. */
+function isValidPrefix(prefix) {
+    return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
+}
+const ROW_COUNT_MODES = ["exact", "estimated", "off"];
+const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+function parseWeekday(raw, source) {
+    const value = raw.toLowerCase();
+    const index = /^[0-6]$/.test(value)
+        ? Number(value)
+        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
+    if (index < 0)
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+    return index;
+}
+function parseHttpUrl(raw, source) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    return raw.replace(/\/+$/, "");
+}
+function parseLabelValue(raw, source) {
+    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** The settings of backup-db, named as in the runbook's backup_db.sh. */
+const BACKUP_DB_SETTINGS = {
+    databaseUrl: {
+        env: "DATABASE_URL",
+        input: "database-url",
+        description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
+        parse: parseString,
+    },
+    backupDir: {
+        env: "BACKUP_DIR",
+        input: "backup-dir",
+        description: "directory that holds daily/, weekly/, monthly/ and logs/",
+        default: "/backups",
+        parse: parseString,
+    },
+    prefix: {
+        env: "BACKUP_PREFIX",
+        input: "prefix",
+        description: "first part of backup file names; defaults to the database name",
+        parse: (raw, source) => {
+            if (!isValidPrefix(raw)) {
+                throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+            }
+            return raw;
+        },
+    },
+    compression: {
+        env: "BACKUP_COMPRESSION",
+        input: "compression",
+        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
+        default: "gzip",
+        parse: oneOf(COMPRESSIONS),
+    },
+    compressionLevel: {
+        env: "BACKUP_COMPRESSION_LEVEL",
+        input: "compression-level",
+        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
+        parse: integerIn(0, 19),
+    },
+    format: {
+        env: "BACKUP_FORMAT",
+        input: "format",
+        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
+        default: "plain",
+        parse: oneOf(FORMATS),
+    },
+    pgBinDir: {
+        env: "PG_BIN_DIR",
+        input: "pg-bin-dir",
+        description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
+        parse: parseString,
+    },
+    encrypt: {
+        env: "BACKUP_ENCRYPT",
+        input: "encrypt",
+        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
+        default: "false",
+        parse: parseBoolean,
+    },
+    gpgRecipient: {
+        env: "BACKUP_GPG_RECIPIENT",
+        input: "gpg-recipient",
+        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
+        parse: parseString,
+    },
+    gpgPublicKey: {
+        env: "BACKUP_GPG_PUBLIC_KEY",
+        input: "gpg-public-key",
+        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
+        parse: parseString,
+    },
+    retentionDaily: {
+        env: "BACKUP_RETENTION_DAILY",
+        input: "retention-daily",
+        description: "days to keep daily backups",
+        default: "7",
+        parse: integerIn(1, 36500, " (days)"),
+    },
+    retentionWeekly: {
+        env: "BACKUP_RETENTION_WEEKLY",
+        input: "retention-weekly",
+        description: "weeks to keep weekly backups",
+        default: "4",
+        parse: integerIn(1, 5200, " (weeks)"),
+    },
+    retentionMonthly: {
+        env: "BACKUP_RETENTION_MONTHLY",
+        input: "retention-monthly",
+        description: "months to keep monthly backups",
+        default: "12",
+        parse: integerIn(1, 1200, " (months)"),
+    },
+    retentionDryRun: {
+        env: "BACKUP_RETENTION_DRY_RUN",
+        input: "retention-dry-run",
+        description: "log and summarise the retention plan without deleting anything",
+        default: "false",
+        parse: parseBoolean,
+    },
+    weeklyDay: {
+        env: "BACKUP_WEEKLY_DAY",
+        input: "weekly-day",
+        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
+        default: "sunday",
+        parse: parseWeekday,
+    },
+    monthlyDay: {
+        env: "BACKUP_MONTHLY_DAY",
+        input: "monthly-day",
+        description: "day of the month whose backup is also filed as monthly, 1-28",
+        default: "1",
+        parse: integerIn(1, 28),
+    },
+    rowCounts: {
+        env: "BACKUP_ROW_COUNTS",
+        input: "row-counts",
+        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
+        default: "exact",
+        parse: oneOf(ROW_COUNT_MODES),
+    },
+    verifyOnly: {
+        env: "BACKUP_VERIFY_ONLY",
+        input: "verify-only",
+        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
+        default: "false",
+        parse: parseBoolean,
+    },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "with verify-only: the newest daily backup older than this exits 2",
+        default: "26",
+        parse: integerIn(1, 87600, " (hours)"),
+    },
+    pushgatewayUrl: {
+        env: "PUSHGATEWAY_URL",
+        input: "pushgateway-url",
+        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
+        parse: parseHttpUrl,
+    },
+    pushgatewayJob: {
+        env: "PUSHGATEWAY_JOB",
+        input: "pushgateway-job",
+        description: "job label of the pushed metrics",
+        default: "lifeline",
+        parse: parseLabelValue,
+    },
+    metricsTextfile: {
+        env: "BACKUP_METRICS_TEXTFILE",
+        input: "metrics-textfile",
+        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
+        parse: parseString,
+    },
+    s3Bucket: {
+        env: "BACKUP_S3_BUCKET",
+        input: "s3-bucket",
+        description: "S3 bucket for remote copies (not in this version yet: setting it fails the run)",
+        parse: parseString,
+    },
+    gcsBucket: {
+        env: "BACKUP_GCS_BUCKET",
+        input: "gcs-bucket",
+        description: "GCS bucket for remote copies (not in this version yet: setting it fails the run)",
+        parse: parseString,
+    },
+    azureContainer: {
+        env: "BACKUP_AZURE_CONTAINER",
+        input: "azure-container",
+        description: "Azure Blob container for remote copies (not in this version yet: setting it fails the run)",
+        parse: parseString,
+    },
+};
+/** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
+function loadBackupDbConfig(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const rawUrl = settings_require(s.databaseUrl, lookup);
+    const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl)?.source);
+    // Cloud uploads arrive with their milestone; until then they are refused rather than silently
+    // ignored: an operator who asked for an off-site copy must not believe they have one.
+    for (const spec of [s.s3Bucket, s.gcsBucket, s.azureContainer]) {
+        if (resolve(spec, lookup) !== undefined) {
+            throw new ConfigError(`${spec.env}: cloud uploads are not available in this version of Lifeline yet; unset it to back up locally`);
+        }
+    }
+    const compression = settings_require(s.compression, lookup);
+    const format = settings_require(s.format, lookup);
+    const range = LEVELS[compression];
+    const level = resolve(s.compressionLevel, lookup);
+    if (level !== undefined && (level < range.min || level > range.max)) {
+        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
+        throw new ConfigError(compression === "none"
+            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
+            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
+    }
+    if (format === "custom" && compression === "zstd") {
+        throw new ConfigError("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
+    }
+    const encrypt = settings_require(s.encrypt, lookup);
+    const recipient = resolve(s.gpgRecipient, lookup);
+    const publicKey = resolve(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new ConfigError("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        throw new ConfigError("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
+    }
+    return {
+        connection,
+        backupDir: settings_require(s.backupDir, lookup),
+        prefix: resolve(s.prefix, lookup),
+        format,
+        compression,
+        compressionLevel: level ?? range.default,
+        pgBinDir: resolve(s.pgBinDir, lookup),
+        encryption: encrypt ? { recipient, publicKey } : undefined,
+        retention: {
+            daily: settings_require(s.retentionDaily, lookup),
+            weekly: settings_require(s.retentionWeekly, lookup),
+            monthly: settings_require(s.retentionMonthly, lookup),
+        },
+        retentionDryRun: settings_require(s.retentionDryRun, lookup),
+        schedule: { weeklyDay: settings_require(s.weeklyDay, lookup), monthlyDay: settings_require(s.monthlyDay, lookup) },
+        rowCounts: settings_require(s.rowCounts, lookup),
+        verifyOnly: settings_require(s.verifyOnly, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+        metrics: {
+            pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
+            job: settings_require(s.pushgatewayJob, lookup),
+            textfile: resolve(s.metricsTextfile, lookup),
+        },
+    };
+}
+/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
+function isVerifyOnly(lookup) {
+    return settings_require(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+}
+/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
+function loadVerifyOnlyConfig(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        backupDir: settings_require(s.backupDir, lookup),
+        prefix: resolve(s.prefix, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+    };
+}
+
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/crypto/gpg.ts
 
 
@@ -35546,6 +36193,19 @@ async function inspectServer(settings) {
 
 ;// CONCATENATED MODULE: ./src/db/snapshot.ts
 
+/** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
+function unreadableCatalog(snapshot, err) {
+    return {
+        snapshot,
+        schemas: [],
+        tables: [],
+        sequences: [],
+        extensions: [],
+        rowCounts: "off",
+        rowCountSource: "none",
+        error: err.message ?? String(err),
+    };
+}
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
 const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
@@ -35565,6 +36225,9 @@ class ExportedSnapshot {
         const client = await connectClient(settings, "lifeline-snapshot");
         try {
             await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
             const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
             return new ExportedSnapshot(client, rows[0].id);
         }
@@ -35701,6 +36364,25 @@ class AtomicFile {
         await (0,promises_namespaceObject.unlink)(this.tempPath).catch(() => { });
     }
 }
+/** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
+async function copyFileAtomic(source, finalPath) {
+    const tempPath = partialPath(finalPath);
+    try {
+        await (0,promises_namespaceObject.copyFile)(source, tempPath, external_node_fs_namespaceObject.constants.COPYFILE_EXCL);
+        const handle = await (0,promises_namespaceObject.open)(tempPath, "r+");
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await publish(tempPath, finalPath);
+    }
+    catch (err) {
+        await (0,promises_namespaceObject.unlink)(tempPath).catch(() => { });
+        throw err;
+    }
+}
 /** Writes a small file atomically (manifest, checksum sidecar). */
 async function writeFileAtomic(finalPath, data, mode = 0o600) {
     const tempPath = partialPath(finalPath);
@@ -35821,7 +36503,7 @@ class DirectoryLock {
             else {
                 logger.warn(`Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`);
             }
-            await (0,promises_namespaceObject.unlink)(file).catch(() => { });
+            await takeOver(file, holder, token);
         }
         throw new UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
@@ -35831,6 +36513,32 @@ class DirectoryLock {
         if (typeof holder === "object" && holder.token === this.token)
             await (0,promises_namespaceObject.unlink)(this.file).catch(() => { });
     }
+}
+/**
+ * Removes a lock judged stale, without ever removing a fresh one: two runs may judge the same stale lock
+ * at once, and the second must not delete the first's new lock. The file is renamed aside (atomic), and
+ * only if it is still the lock that was judged is it dropped; otherwise it is put back.
+ */
+async function takeOver(file, judged, token) {
+    const aside = `${file}.stale-${process.pid}-${token}`;
+    try {
+        await (0,promises_namespaceObject.rename)(file, aside);
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return; // someone else removed it: try again
+        throw err;
+    }
+    const moved = await readHolder(aside);
+    const same = judged === "unreadable"
+        ? moved === "unreadable"
+        : typeof moved === "object" && moved.token === judged.token;
+    if (!same) {
+        await (0,promises_namespaceObject.link)(aside, file).catch(() => { });
+        await (0,promises_namespaceObject.unlink)(aside).catch(() => { });
+        throw new UserError(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+    }
+    await (0,promises_namespaceObject.unlink)(aside).catch(() => { });
 }
 async function readHolder(file) {
     let text;
@@ -36041,6 +36749,7 @@ function parseExposition(text) {
 
 
 
+
 const PUSH_TIMEOUT_MS = 10_000;
 const PUSH_ATTEMPTS = 3;
 /**
@@ -36075,7 +36784,7 @@ async function pushToGateway(url, job, group, samples) {
         if (attempt < PUSH_ATTEMPTS)
             await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
     }
-    throw new Error(`Could not push metrics to ${target}: ${lastError?.message ?? lastError}`);
+    throw new Error(`Could not push metrics to ${redactUrl(target)}: ${lastError?.message ?? lastError}`);
 }
 /**
  * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
@@ -36100,7 +36809,7 @@ async function publishMetrics(settings, group, samples, logger) {
         try {
             await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
             outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${settings.pushgatewayUrl} (job ${settings.job})`);
+            logger.info(`Metrics pushed to ${redactUrl(settings.pushgatewayUrl)} (job ${settings.job})`);
         }
         catch (err) {
             outcome.pushgateway = err.message;
@@ -36344,248 +37053,6 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
 /** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
 const LIFELINE_VERSION = "0.1.0";
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
-
-
-
-/** Input block compressed as one gzip member; 1 MiB keeps the ratio within ~1% of a single stream. */
-const DEFAULT_BLOCK_SIZE = 1 << 20;
-/** RFC 1952 member header: magic, deflate, no flags, no mtime, no extra flags, OS "Unix". */
-const MEMBER_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
-/**
- * One reusable raw-deflate context. Reusing it (Z_FINISH, then reset) instead of a fresh zlib.gzip()
- * per block matters for memory: each fresh context's native state is freed only when its JS handle is
- * garbage-collected, and those handles outlive young-generation GCs — measured, 132 → 76 MB peak RSS.
- */
-class DeflateSlot {
-    deflate;
-    closed = false;
-    constructor(level) {
-        this.deflate = external_node_zlib_default().createDeflateRaw({ level, chunkSize: 128 << 10 });
-    }
-    /** Compresses `block` as one complete gzip member (header, deflate stream, CRC-32, size). */
-    compress(block) {
-        return new Promise((resolve, reject) => {
-            if (this.closed)
-                return reject(new Error("gzip slot closed: the stream was destroyed"));
-            const chunks = [MEMBER_HEADER];
-            const onData = (chunk) => chunks.push(chunk);
-            this.deflate.on("data", onData);
-            this.deflate.once("error", reject);
-            this.deflate.write(block);
-            this.deflate.flush((external_node_zlib_default()).constants.Z_FINISH, () => {
-                this.deflate.off("data", onData);
-                this.deflate.off("error", reject);
-                // Destroyed mid-block (e.g. the disk filled up): the context is gone, and so is this member.
-                if (this.closed)
-                    return reject(new Error("gzip slot closed: the stream was destroyed"));
-                this.deflate.reset();
-                const trailer = Buffer.allocUnsafe(8);
-                trailer.writeUInt32LE(external_node_zlib_default().crc32(block), 0);
-                trailer.writeUInt32LE(block.length >>> 0, 4);
-                chunks.push(trailer);
-                resolve(Buffer.concat(chunks));
-            });
-        });
-    }
-    close() {
-        if (this.closed)
-            return;
-        this.closed = true;
-        this.deflate.close();
-    }
-}
-/**
- * gzip at pigz speed without pigz: the input is cut into blocks, each compressed as an independent
- * gzip member on the thread pool, and the members are written in order. Concatenated members are one
- * valid .gz file (RFC 1952 §2.2) that stock gunzip, zcat and gzip -t read. Memory stays bounded at
- * about concurrency × 2 × blockSize; a slow reader holds back the writer.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    blockSize;
-    concurrency;
-    slots;
-    pending = [];
-    pendingBytes = 0;
-    inFlight = [];
-    submitted = 0;
-    emittedAny = false;
-    constructor(options) {
-        super();
-        if (!Number.isInteger(options.level) || options.level < 0 || options.level > 9) {
-            throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
-        }
-        this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_namespaceObject.availableParallelism)() + 1);
-        this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
-    }
-    _transform(chunk, _encoding, done) {
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
-        this.drainFullBlocks().then(() => done(), done);
-    }
-    _flush(done) {
-        (async () => {
-            await this.drainFullBlocks();
-            // An empty input still yields one (empty) member, so the output is a valid .gz file.
-            if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0)) {
-                await this.submit(this.takeBlock(this.pendingBytes));
-            }
-            while (this.inFlight.length > 0)
-                this.emitMember(await this.inFlight.shift());
-            this.closeSlots();
-        })().then(() => done(), done);
-    }
-    _destroy(error, callback) {
-        this.closeSlots();
-        callback(error);
-    }
-    closeSlots() {
-        for (const slot of this.slots)
-            slot.close();
-    }
-    async drainFullBlocks() {
-        while (this.pendingBytes >= this.blockSize)
-            await this.submit(this.takeBlock(this.blockSize));
-    }
-    takeBlock(size) {
-        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-        const block = all.subarray(0, size);
-        const rest = all.subarray(size);
-        this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-        this.pendingBytes = rest.length;
-        return block;
-    }
-    async submit(block) {
-        // Blocks take slots in turn; block n's slot was last used by block n − concurrency, which has
-        // been emitted before this submit (at most `concurrency` blocks are ever in flight).
-        const job = this.slots[this.submitted++ % this.concurrency].compress(block);
-        job.catch(() => { }); // awaited in order below; this only keeps an early failure from going unhandled
-        this.inFlight.push(job);
-        while (this.inFlight.length >= this.concurrency)
-            this.emitMember(await this.inFlight.shift());
-    }
-    emitMember(member) {
-        this.emittedAny = true;
-        this.push(member);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/backup/compression.ts
-
-
-
-
-
-
-const COMPRESSIONS = ["gzip", "zstd", "none"];
-const FORMATS = ["plain", "custom"];
-/** Valid levels and the default for each compression. */
-const LEVELS = {
-    gzip: { min: 1, max: 9, default: 6 },
-    zstd: { min: 1, max: 19, default: 3 },
-    none: { min: 0, max: 0, default: 0 },
-};
-/** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
-const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
-let zstdBinary;
-function hasZstdBinary() {
-    if (zstdBinary === undefined) {
-        try {
-            (0,external_node_child_process_namespaceObject.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
-            zstdBinary = true;
-        }
-        catch {
-            zstdBinary = false;
-        }
-    }
-    return zstdBinary;
-}
-/**
- * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
- * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
- * data-end flushes when multithreaded (ERR_STREAM_PUSH_AFTER_EOF), so it is only the single-threaded
- * fallback.
- */
-function createCompressor(compression, level, threads) {
-    switch (compression) {
-        case "gzip":
-            return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
-        case "zstd": {
-            if (hasZstdBinary()) {
-                const child = startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
-                    stdin: true,
-                });
-                return {
-                    stream: external_node_stream_.Duplex.from({ writable: child.stdin, readable: child.stdout }),
-                    child,
-                    description: `zstd -${level} -T${threads}`,
-                };
-            }
-            if (!hasZstd) {
-                throw new UserError(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
-            }
-            const stream = external_node_zlib_default().createZstdCompress({
-                params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
-            });
-            return { stream, description: `zstd -${level} (Node, single-threaded: install zstd for more)` };
-        }
-        case "none":
-            return { stream: new external_node_stream_.PassThrough(), description: "none" };
-    }
-}
-/** Decompressor matching a file's compression, for verification. */
-function createDecompressor(compression) {
-    switch (compression) {
-        case "gzip":
-            return external_node_zlib_default().createGunzip();
-        case "zstd":
-            if (!hasZstd)
-                throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
-            return external_node_zlib_default().createZstdDecompress();
-        case "none":
-            return new external_node_stream_.PassThrough();
-    }
-}
-/** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
-function extensionFor(format, compression) {
-    if (format === "custom")
-        return "dump";
-    return compression === "gzip" ? "sql.gz" : compression === "zstd" ? "sql.zst" : "sql";
-}
-/** The compression of a file, from its extension; custom-format dumps compress inside. */
-function compressionOfExtension(extension) {
-    return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
-}
-/**
- * zstd reading straight from another process's stdout through a kernel pipe, as `pg_dump | zstd` does:
- * the raw dump never passes through Node. `-vv` makes zstd report the exact byte counts on stderr.
- * Undefined when the zstd program is not installed.
- */
-function startDirectZstd(source, level, threads) {
-    if (!hasZstdBinary())
-        return undefined;
-    const child = startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
-        stdin: source,
-    });
-    // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
-    // stream keeps pg_dump's 'close' event from ever firing.
-    source.destroy();
-    return {
-        child,
-        description: `zstd -${level} -T${threads}, reading pg_dump directly`,
-        inputBytes: () => {
-            const m = /\(\s*(\d+) B =>\s*(\d+) B/.exec(child.stderr());
-            return m ? Number(m[1]) : undefined;
-        },
-    };
-}
-
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 ;// CONCATENATED MODULE: ./src/db/pg-dump.ts
@@ -36650,10 +37117,10 @@ class CopyRowCounter {
         }
         if (mayBeCopy) {
             const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
-            const m = /^COPY (.+?)(?: \(.*\))? FROM stdin;$/.exec(line);
-            if (m) {
+            const table = parseCopyHeader(line);
+            if (table !== undefined) {
                 this.inData = true;
-                this.table = unquoteQualified(m[1]);
+                this.table = table;
                 this.rows = 0;
                 this.partial = [];
                 this.partialOpen = false;
@@ -36704,35 +37171,49 @@ class CopyRowCounter {
         return next;
     }
 }
-/** `public."Weird ""Name"""` → `public.Weird "Name"`: the form the catalog query reports. */
-function unquoteQualified(name) {
+/**
+ * The table of a pg_dump COPY header — `COPY public.t (a, b) FROM stdin;`, `COPY s."x (y)" FROM stdin;`,
+ * or for a table without columns `COPY public.t  FROM stdin;` — in the catalog's unquoted form, or
+ * undefined when the line is not a COPY header. Identifiers are read one by one, so quoted names may
+ * hold spaces, dots, parentheses and doubled quotes.
+ */
+function parseCopyHeader(line) {
+    if (!line.startsWith("COPY ") || !line.endsWith(" FROM stdin;"))
+        return undefined;
     const parts = [];
-    let i = 0;
-    while (i < name.length) {
-        if (name[i] === '"') {
-            let j = i + 1;
+    let i = 5;
+    for (;;) {
+        if (line[i] === '"') {
             let part = "";
-            while (j < name.length) {
-                if (name[j] === '"' && name[j + 1] === '"') {
+            let j = i + 1;
+            for (;;) {
+                if (j >= line.length)
+                    return undefined;
+                if (line[j] === '"' && line[j + 1] === '"') {
                     part += '"';
                     j += 2;
                 }
-                else if (name[j] === '"')
+                else if (line[j] === '"')
                     break;
                 else
-                    part += name[j++];
+                    part += line[j++];
             }
             parts.push(part);
-            i = j + 2; // closing quote and the dot
+            i = j + 1;
         }
         else {
-            const dot = name.indexOf(".", i);
-            const end = dot === -1 ? name.length : dot;
-            parts.push(name.slice(i, end));
-            i = end + 1;
+            const m = /^[^\s."(]+/.exec(line.slice(i));
+            if (!m)
+                return undefined;
+            parts.push(m[0]);
+            i += m[0].length;
         }
+        if (line[i] !== ".")
+            break;
+        i++;
     }
-    return parts.join(".");
+    // What follows the name: an optional column list, then FROM stdin;
+    return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
 }
 
 ;// CONCATENATED MODULE: external "node:v8"
@@ -36895,6 +37376,10 @@ function writeFailure(err, tempPath, backupDir) {
     }
     return err instanceof Error ? err : new Error(String(err));
 }
+function isPipeError(err) {
+    const code = err?.code;
+    return code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ERR_STREAM_DESTROYED";
+}
 /** A pass-through stage that only keeps memory flat (for compressed bytes, which need no inspection). */
 class BoundedPassThrough extends external_node_stream_.Transform {
     bound = new MemoryBound();
@@ -36932,6 +37417,8 @@ async function runDumpPipeline(options) {
             c.kill();
     };
     options.signal?.addEventListener("abort", stopAll, { once: true });
+    if (options.signal?.aborted)
+        stopAll(); // cancelled while the children were starting
     const tap = direct
         ? undefined
         : new DumpStreamTap(plain && options.countRows ? new CopyRowCounter() : undefined, TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
@@ -36957,23 +37444,31 @@ async function runDumpPipeline(options) {
     }
     catch (err) {
         stopAll();
+        // Every child is gone before we return: the caller then releases the lock and removes the temporary
+        // GPG home, which must not happen under a still-running pg_dump or gpg.
+        const settled = await Promise.allSettled(children.map((c) => c.exited));
         if (options.signal?.aborted) {
             throw new UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+        }
+        // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
+        // exit status and stderr say what really happened.
+        if (isPipeError(err)) {
+            const own = settled.find((r) => r.status === "rejected" && !/killed by SIGTERM/.test(r.reason.message));
+            if (own)
+                throw own.reason;
         }
         throw err;
     }
     finally {
         options.signal?.removeEventListener("abort", stopAll);
     }
-    const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? 0);
-    if (dumpBytes === 0) {
-        const zstdSaid = direct
-            ? ` (zstd reported: ${direct.child.stderr().trim().split("\n").slice(-2).join(" | ")})`
-            : "";
-        throw new Error(`pg_dump exited 0 but wrote nothing; no backup file was written${zstdSaid}`);
-    }
+    // With zstd reading pg_dump directly, both exit statuses vouch for completeness; the byte count is
+    // zstd's report, recorded as unknown when an unfamiliar zstd words it differently.
+    const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? null);
+    if (dumpBytes === 0)
+        throw new Error("pg_dump exited 0 but wrote nothing; no backup file was written");
     if (tap && plain && !tap.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
-        throw new Error(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes} bytes: the dump is incomplete`);
+        throw new Error(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes ?? "?"} bytes: the dump is incomplete`);
     }
     if (tap && !plain && tap.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
         throw new Error(`pg_dump's output does not start with the custom-format magic '${CUSTOM_DUMP_MAGIC}'`);
@@ -37033,7 +37528,7 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
             throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
         if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
             throw err;
-        await (0,promises_namespaceObject.copyFile)(dailyFile, target, 1 /* COPYFILE_EXCL */);
+        await copyFileAtomic(dailyFile, target);
     }
     const manifest = JSON.parse(await (0,promises_namespaceObject.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
     await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
@@ -37064,9 +37559,12 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 
 
 
+
 const ymd = (at) => formatTimestamp(at).slice(0, 8);
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
 function withStreamCounts(catalog, counts) {
+    if (catalog.error)
+        return catalog;
     return {
         ...catalog,
         rowCounts: "exact",
@@ -37145,12 +37643,20 @@ async function takeBackup(config, options, startedAt, now) {
             logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
         }
         const prefix = config.prefix ?? server.database;
+        if (!isValidPrefix(prefix)) {
+            // Files named after it could not be read back: retention, tiers and verify would not see them.
+            throw new UserError(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+                "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can");
+        }
         const previous = (await listLocalBackups(dailyDir, "daily", prefix))
             .filter((b) => b.valid)
             .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
         const previousSizeBytes = previous
             ? (await (0,promises_namespaceObject.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
+        if (options.signal?.aborted) {
+            throw new UserError("The backup was cancelled before the dump started; nothing was written");
+        }
         const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
@@ -37165,8 +37671,12 @@ async function takeBackup(config, options, startedAt, now) {
             // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
             // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
             const countInStream = config.format === "plain" && config.rowCounts === "exact";
-            const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts);
-            catalogRead.catch(() => { });
+            const snapshotId = snapshot.id;
+            // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
+            const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err) => {
+                logger.warn(`Could not read the catalog for the manifest: ${err.message}; the backup continues without it`);
+                return unreadableCatalog(snapshotId, err);
+            });
             const [dumped, sqlCatalog] = await Promise.all([
                 runDumpPipeline({
                     pgDump,
@@ -37186,7 +37696,7 @@ async function takeBackup(config, options, startedAt, now) {
             ]);
             pipelineResult = dumped;
             catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
-            logger.info(`Dumped ${dumped.dumpBytes} bytes via ${dumped.topology}`);
+            logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
             await output.commit();
         }
         catch (err) {
@@ -37229,12 +37739,19 @@ async function takeBackup(config, options, startedAt, now) {
         await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
         // The sidecar is written last: its presence marks a backup as complete.
         await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
-        logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
+        logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
         const tiers = [{ tier: "daily", file }];
-        for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
-            const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
-            tiers.push({ tier, file: tierFile });
-            logger.info(`Filed as ${tier}: ${tierFile}`);
+        // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
+        // failure is loud (log, summary) but never undoes or fails that backup.
+        try {
+            for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
+                const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
+                tiers.push({ tier, file: tierFile });
+                logger.info(`Filed as ${tier}: ${tierFile}`);
+            }
+        }
+        catch (err) {
+            logger.error(`Could not file the backup under weekly/monthly: ${err.message}; the daily backup is intact`);
         }
         // Retention only after the new backup is safely in place; its failure is loud but does not undo the backup.
         let retention;
@@ -37279,359 +37796,6 @@ async function takeBackup(config, options, startedAt, now) {
         await lock?.release();
         logger.removeSink(fileSink);
     }
-}
-
-;// CONCATENATED MODULE: ./src/config/settings.ts
-
-/** Looks a setting up in an environment by its runbook variable name. */
-function environmentLookup(env) {
-    return (spec) => {
-        const value = env[spec.env];
-        return value === undefined || value === "" ? undefined : { value, source: spec.env };
-    };
-}
-/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
-function firstOf(...lookups) {
-    return (spec) => {
-        for (const lookup of lookups) {
-            const found = lookup(spec);
-            if (found)
-                return found;
-        }
-        return undefined;
-    };
-}
-/** Resolves one setting: the value found, else the default, else undefined. */
-function resolve(spec, lookup) {
-    const found = lookup(spec);
-    if (found)
-        return spec.parse(found.value.trim(), found.source);
-    if (spec.default !== undefined)
-        return spec.parse(spec.default, `default of ${spec.env}`);
-    return undefined;
-}
-/** Resolves a setting that must be present, failing with a message that names every way to set it. */
-function settings_require(spec, lookup, hint = "") {
-    const value = resolve(spec, lookup);
-    if (value === undefined) {
-        throw new ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
-    }
-    return value;
-}
-const parseString = (raw) => raw;
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-function parseBoolean(raw, source) {
-    const value = raw.toLowerCase();
-    if (TRUE.has(value))
-        return true;
-    if (FALSE.has(value))
-        return false;
-    throw new ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
-}
-/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
-function integerIn(min, max, unit = "") {
-    return (raw, source) => {
-        const value = Number(raw);
-        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
-        }
-        return value;
-    };
-}
-/** A parser for one of a fixed set of words. */
-function oneOf(choices) {
-    return (raw, source) => {
-        const value = raw.toLowerCase();
-        if (!choices.includes(value)) {
-            throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        }
-        return value;
-    };
-}
-
-;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
-
-
-
-
-const ROW_COUNT_MODES = ["exact", "estimated", "off"];
-const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-function parseWeekday(raw, source) {
-    const value = raw.toLowerCase();
-    const index = /^[0-6]$/.test(value)
-        ? Number(value)
-        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
-    if (index < 0)
-        throw new ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
-    return index;
-}
-function parseHttpUrl(raw, source) {
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    return raw.replace(/\/+$/, "");
-}
-function parseLabelValue(raw, source) {
-    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
-    }
-    return raw;
-}
-/** The settings of backup-db, named as in the runbook's backup_db.sh. */
-const BACKUP_DB_SETTINGS = {
-    databaseUrl: {
-        env: "DATABASE_URL",
-        input: "database-url",
-        description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
-        parse: parseString,
-    },
-    backupDir: {
-        env: "BACKUP_DIR",
-        input: "backup-dir",
-        description: "directory that holds daily/, weekly/, monthly/ and logs/",
-        default: "/backups",
-        parse: parseString,
-    },
-    prefix: {
-        env: "BACKUP_PREFIX",
-        input: "prefix",
-        description: "first part of backup file names; defaults to the database name",
-        parse: (raw, source) => {
-            if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) {
-                throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
-            }
-            return raw;
-        },
-    },
-    compression: {
-        env: "BACKUP_COMPRESSION",
-        input: "compression",
-        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
-        default: "gzip",
-        parse: oneOf(COMPRESSIONS),
-    },
-    compressionLevel: {
-        env: "BACKUP_COMPRESSION_LEVEL",
-        input: "compression-level",
-        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
-        parse: integerIn(0, 19),
-    },
-    format: {
-        env: "BACKUP_FORMAT",
-        input: "format",
-        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
-        default: "plain",
-        parse: oneOf(FORMATS),
-    },
-    pgBinDir: {
-        env: "PG_BIN_DIR",
-        input: "pg-bin-dir",
-        description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
-        parse: parseString,
-    },
-    encrypt: {
-        env: "BACKUP_ENCRYPT",
-        input: "encrypt",
-        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
-        default: "false",
-        parse: parseBoolean,
-    },
-    gpgRecipient: {
-        env: "BACKUP_GPG_RECIPIENT",
-        input: "gpg-recipient",
-        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
-        parse: parseString,
-    },
-    gpgPublicKey: {
-        env: "BACKUP_GPG_PUBLIC_KEY",
-        input: "gpg-public-key",
-        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: parseString,
-    },
-    retentionDaily: {
-        env: "BACKUP_RETENTION_DAILY",
-        input: "retention-daily",
-        description: "days to keep daily backups",
-        default: "7",
-        parse: integerIn(1, 36500, " (days)"),
-    },
-    retentionWeekly: {
-        env: "BACKUP_RETENTION_WEEKLY",
-        input: "retention-weekly",
-        description: "weeks to keep weekly backups",
-        default: "4",
-        parse: integerIn(1, 5200, " (weeks)"),
-    },
-    retentionMonthly: {
-        env: "BACKUP_RETENTION_MONTHLY",
-        input: "retention-monthly",
-        description: "months to keep monthly backups",
-        default: "12",
-        parse: integerIn(1, 1200, " (months)"),
-    },
-    retentionDryRun: {
-        env: "BACKUP_RETENTION_DRY_RUN",
-        input: "retention-dry-run",
-        description: "log and summarise the retention plan without deleting anything",
-        default: "false",
-        parse: parseBoolean,
-    },
-    weeklyDay: {
-        env: "BACKUP_WEEKLY_DAY",
-        input: "weekly-day",
-        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
-        default: "sunday",
-        parse: parseWeekday,
-    },
-    monthlyDay: {
-        env: "BACKUP_MONTHLY_DAY",
-        input: "monthly-day",
-        description: "day of the month whose backup is also filed as monthly, 1-28",
-        default: "1",
-        parse: integerIn(1, 28),
-    },
-    rowCounts: {
-        env: "BACKUP_ROW_COUNTS",
-        input: "row-counts",
-        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
-        default: "exact",
-        parse: oneOf(ROW_COUNT_MODES),
-    },
-    verifyOnly: {
-        env: "BACKUP_VERIFY_ONLY",
-        input: "verify-only",
-        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
-        default: "false",
-        parse: parseBoolean,
-    },
-    maxAgeHours: {
-        env: "BACKUP_MAX_AGE_HOURS",
-        input: "max-age-hours",
-        description: "with verify-only: the newest daily backup older than this exits 2",
-        default: "26",
-        parse: integerIn(1, 87600, " (hours)"),
-    },
-    pushgatewayUrl: {
-        env: "PUSHGATEWAY_URL",
-        input: "pushgateway-url",
-        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-        parse: parseHttpUrl,
-    },
-    pushgatewayJob: {
-        env: "PUSHGATEWAY_JOB",
-        input: "pushgateway-job",
-        description: "job label of the pushed metrics",
-        default: "lifeline",
-        parse: parseLabelValue,
-    },
-    metricsTextfile: {
-        env: "BACKUP_METRICS_TEXTFILE",
-        input: "metrics-textfile",
-        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
-        parse: parseString,
-    },
-    s3Bucket: {
-        env: "BACKUP_S3_BUCKET",
-        input: "s3-bucket",
-        description: "S3 bucket for remote copies (not in this version yet: setting it fails the run)",
-        parse: parseString,
-    },
-    gcsBucket: {
-        env: "BACKUP_GCS_BUCKET",
-        input: "gcs-bucket",
-        description: "GCS bucket for remote copies (not in this version yet: setting it fails the run)",
-        parse: parseString,
-    },
-    azureContainer: {
-        env: "BACKUP_AZURE_CONTAINER",
-        input: "azure-container",
-        description: "Azure Blob container for remote copies (not in this version yet: setting it fails the run)",
-        parse: parseString,
-    },
-};
-/** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
-function loadBackupDbConfig(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    const rawUrl = settings_require(s.databaseUrl, lookup);
-    const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl)?.source);
-    // Cloud uploads arrive with their milestone; until then they are refused rather than silently
-    // ignored: an operator who asked for an off-site copy must not believe they have one.
-    for (const spec of [s.s3Bucket, s.gcsBucket, s.azureContainer]) {
-        if (resolve(spec, lookup) !== undefined) {
-            throw new ConfigError(`${spec.env}: cloud uploads are not available in this version of Lifeline yet; unset it to back up locally`);
-        }
-    }
-    const compression = settings_require(s.compression, lookup);
-    const format = settings_require(s.format, lookup);
-    const range = LEVELS[compression];
-    const level = resolve(s.compressionLevel, lookup);
-    if (level !== undefined && (level < range.min || level > range.max)) {
-        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new ConfigError(compression === "none"
-            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
-            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
-    }
-    if (format === "custom" && compression === "zstd") {
-        throw new ConfigError("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
-            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
-    }
-    const encrypt = settings_require(s.encrypt, lookup);
-    const recipient = resolve(s.gpgRecipient, lookup);
-    const publicKey = resolve(s.gpgPublicKey, lookup);
-    if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new ConfigError("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
-            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
-    }
-    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new ConfigError("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
-            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
-    }
-    return {
-        connection,
-        backupDir: settings_require(s.backupDir, lookup),
-        prefix: resolve(s.prefix, lookup),
-        format,
-        compression,
-        compressionLevel: level ?? range.default,
-        pgBinDir: resolve(s.pgBinDir, lookup),
-        encryption: encrypt ? { recipient, publicKey } : undefined,
-        retention: {
-            daily: settings_require(s.retentionDaily, lookup),
-            weekly: settings_require(s.retentionWeekly, lookup),
-            monthly: settings_require(s.retentionMonthly, lookup),
-        },
-        retentionDryRun: settings_require(s.retentionDryRun, lookup),
-        schedule: { weeklyDay: settings_require(s.weeklyDay, lookup), monthlyDay: settings_require(s.monthlyDay, lookup) },
-        rowCounts: settings_require(s.rowCounts, lookup),
-        verifyOnly: settings_require(s.verifyOnly, lookup),
-        maxAgeHours: settings_require(s.maxAgeHours, lookup),
-        metrics: {
-            pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
-            job: settings_require(s.pushgatewayJob, lookup),
-            textfile: resolve(s.metricsTextfile, lookup),
-        },
-    };
-}
-/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
-function isVerifyOnly(lookup) {
-    return settings_require(BACKUP_DB_SETTINGS.verifyOnly, lookup);
-}
-/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
-function loadVerifyOnlyConfig(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    return {
-        backupDir: settings_require(s.backupDir, lookup),
-        prefix: resolve(s.prefix, lookup),
-        maxAgeHours: settings_require(s.maxAgeHours, lookup),
-    };
 }
 
 ;// CONCATENATED MODULE: ./src/summary/markdown.ts
@@ -37694,7 +37858,7 @@ function backupDbSummary(outcome) {
     }
     const r = outcome.result;
     const m = r.manifest;
-    const ratio = r.sizeBytes > 0 ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
+    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
     const compression = m.format === "custom"
         ? `custom format, pg_dump gzip ${m.compression.level}`
         : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
@@ -37706,8 +37870,8 @@ function backupDbSummary(outcome) {
                 external_node_path_default().basename(r.file),
                 formatBytes(r.sizeBytes),
                 formatDuration(r.durationSeconds),
-                `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
-                `${compression}, ${ratio}× (${formatBytes(r.dumpBytes)} dumped)`,
+                r.dumpBytes === null ? "n/a" : `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
+                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${formatBytes(r.dumpBytes)} dumped)`}`,
                 sizeChange(r.sizeBytes, r.previousSizeBytes),
             ],
         ]),
@@ -38007,9 +38171,14 @@ function actionLookup(env = process.env) {
 }
 /** Masks every secret a run may meet before anything is logged. */
 function maskConnectionSecrets(lookup) {
-    const url = lookup({ env: "DATABASE_URL", input: "database-url", description: "", parse: String });
-    for (const password of url ? passwordsIn(url.value) : [])
-        core/* setSecret */.Pq(password);
+    for (const [env, input] of [
+        ["DATABASE_URL", "database-url"],
+        ["PUSHGATEWAY_URL", "pushgateway-url"],
+    ]) {
+        const url = lookup({ env: env, input: input, description: "", parse: String });
+        for (const password of url ? passwordsIn(url.value) : [])
+            core/* setSecret */.Pq(password);
+    }
     if (process.env.PGPASSWORD)
         core/* setSecret */.Pq(process.env.PGPASSWORD);
 }

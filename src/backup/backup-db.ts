@@ -1,13 +1,13 @@
 import { mkdir, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
-import type { BackupDbConfig } from "../config/backup-db-config.js";
+import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.js";
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
 import { UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
-import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
+import { ExportedSnapshot, type SnapshotCatalog, unreadableCatalog } from "../db/snapshot.js";
 import { AtomicFile, removeStalePartials, writeFileAtomic } from "../fs/atomic-file.js";
 import { DirectoryLock } from "../fs/dir-lock.js";
 import { FileSink, type Logger } from "../log/logger.js";
@@ -28,7 +28,7 @@ export interface BackupDbResult {
   readonly manifestFile: string;
   readonly sha256: string;
   readonly sizeBytes: number;
-  readonly dumpBytes: number;
+  readonly dumpBytes: number | null;
   readonly durationSeconds: number;
   readonly startedAt: Date;
   readonly finishedAt: Date;
@@ -57,6 +57,7 @@ const ymd = (at: Date): string => formatTimestamp(at).slice(0, 8);
 
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
 function withStreamCounts(catalog: SnapshotCatalog, counts: ReadonlyMap<string, number>): SnapshotCatalog {
+  if (catalog.error) return catalog;
   return {
     ...catalog,
     rowCounts: "exact",
@@ -160,12 +161,22 @@ async function takeBackup(
       logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
     }
     const prefix = config.prefix ?? server.database;
+    if (!isValidPrefix(prefix)) {
+      // Files named after it could not be read back: retention, tiers and verify would not see them.
+      throw new UserError(
+        `The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+          "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can",
+      );
+    }
     const previous = (await listLocalBackups(dailyDir, "daily", prefix))
       .filter((b) => b.valid)
       .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
     const previousSizeBytes = previous
       ? (await stat(path.join(dailyDir, previous.fileName))).size
       : undefined;
+    if (options.signal?.aborted) {
+      throw new UserError("The backup was cancelled before the dump started; nothing was written");
+    }
 
     const name = new BackupName(
       prefix,
@@ -188,8 +199,14 @@ async function takeBackup(
       // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
       // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
       const countInStream = config.format === "plain" && config.rowCounts === "exact";
-      const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts);
-      catalogRead.catch(() => {});
+      const snapshotId = snapshot.id;
+      // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
+      const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err: unknown) => {
+        logger.warn(
+          `Could not read the catalog for the manifest: ${(err as Error).message}; the backup continues without it`,
+        );
+        return unreadableCatalog(snapshotId, err);
+      });
       const [dumped, sqlCatalog] = await Promise.all([
         runDumpPipeline({
           pgDump,
@@ -209,7 +226,7 @@ async function takeBackup(
       ]);
       pipelineResult = dumped;
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
-      logger.info(`Dumped ${dumped.dumpBytes} bytes via ${dumped.topology}`);
+      logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
       await output.commit();
     } catch (err) {
       await output.abort();
@@ -252,14 +269,22 @@ async function takeBackup(
     // The sidecar is written last: its presence marks a backup as complete.
     await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
     logger.info(
-      `Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`,
+      `Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`,
     );
 
     const tiers: { tier: Tier; file: string }[] = [{ tier: "daily", file }];
-    for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
-      const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
-      tiers.push({ tier, file: tierFile });
-      logger.info(`Filed as ${tier}: ${tierFile}`);
+    // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
+    // failure is loud (log, summary) but never undoes or fails that backup.
+    try {
+      for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
+        const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
+        tiers.push({ tier, file: tierFile });
+        logger.info(`Filed as ${tier}: ${tierFile}`);
+      }
+    } catch (err) {
+      logger.error(
+        `Could not file the backup under weekly/monthly: ${(err as Error).message}; the daily backup is intact`,
+      );
     }
 
     // Retention only after the new backup is safely in place; its failure is loud but does not undo the backup.

@@ -125,10 +125,7 @@ export function startDirectZstd(
   return {
     child,
     description: `zstd -${level} -T${threads}, reading pg_dump directly`,
-    inputBytes: () => {
-      const m = /\(\s*(\d+) B =>\s*(\d+) B/.exec(child.stderr());
-      return m ? Number(m[1]) : undefined;
-    },
+    inputBytes: () => parseZstdInputBytes(child.stderr()),
   };
 }
 
@@ -137,4 +134,13 @@ export interface DirectCompressor {
   readonly description: string;
   /** Bytes zstd read, from its own report; call after it exited. */
   inputBytes(): number | undefined;
+}
+
+/**
+ * The input size from zstd's own summary line: `(1249332491 B => 67180555 B, …)` with -vv in 1.5.x,
+ * `(1249332491 => 67180555 bytes, …)` in 1.4.x. Undefined when neither is found.
+ */
+export function parseZstdInputBytes(report: string): number | undefined {
+  const m = /\(\s*(\d+)(?: B)? =>\s*\d+(?: B| bytes)/.exec(report);
+  return m ? Number(m[1]) : undefined;
 }

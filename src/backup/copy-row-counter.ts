@@ -41,10 +41,10 @@ export class CopyRowCounter {
     }
     if (mayBeCopy) {
       const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
-      const m = /^COPY (.+?)(?: \(.*\))? FROM stdin;$/.exec(line);
-      if (m) {
+      const table = parseCopyHeader(line);
+      if (table !== undefined) {
         this.inData = true;
-        this.table = unquoteQualified(m[1]!);
+        this.table = table;
         this.rows = 0;
         this.partial = [];
         this.partialOpen = false;
@@ -96,29 +96,39 @@ export class CopyRowCounter {
   }
 }
 
-/** `public."Weird ""Name"""` → `public.Weird "Name"`: the form the catalog query reports. */
-export function unquoteQualified(name: string): string {
+/**
+ * The table of a pg_dump COPY header — `COPY public.t (a, b) FROM stdin;`, `COPY s."x (y)" FROM stdin;`,
+ * or for a table without columns `COPY public.t  FROM stdin;` — in the catalog's unquoted form, or
+ * undefined when the line is not a COPY header. Identifiers are read one by one, so quoted names may
+ * hold spaces, dots, parentheses and doubled quotes.
+ */
+export function parseCopyHeader(line: string): string | undefined {
+  if (!line.startsWith("COPY ") || !line.endsWith(" FROM stdin;")) return undefined;
   const parts: string[] = [];
-  let i = 0;
-  while (i < name.length) {
-    if (name[i] === '"') {
-      let j = i + 1;
+  let i = 5;
+  for (;;) {
+    if (line[i] === '"') {
       let part = "";
-      while (j < name.length) {
-        if (name[j] === '"' && name[j + 1] === '"') {
+      let j = i + 1;
+      for (;;) {
+        if (j >= line.length) return undefined;
+        if (line[j] === '"' && line[j + 1] === '"') {
           part += '"';
           j += 2;
-        } else if (name[j] === '"') break;
-        else part += name[j++];
+        } else if (line[j] === '"') break;
+        else part += line[j++];
       }
       parts.push(part);
-      i = j + 2; // closing quote and the dot
+      i = j + 1;
     } else {
-      const dot = name.indexOf(".", i);
-      const end = dot === -1 ? name.length : dot;
-      parts.push(name.slice(i, end));
-      i = end + 1;
+      const m = /^[^\s."(]+/.exec(line.slice(i));
+      if (!m) return undefined;
+      parts.push(m[0]);
+      i += m[0].length;
     }
+    if (line[i] !== ".") break;
+    i++;
   }
-  return parts.join(".");
+  // What follows the name: an optional column list, then FROM stdin;
+  return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
 }

@@ -13,8 +13,8 @@ import { MemoryBound } from "./memory-bound.js";
 import { DigestTap, DumpStreamTap } from "./stream-taps.js";
 
 export interface DumpPipelineResult {
-  /** Bytes pg_dump produced. */
-  readonly dumpBytes: number;
+  /** Bytes pg_dump produced; null when zstd read them directly and its report could not be read. */
+  readonly dumpBytes: number | null;
   /** SHA-256 and size of the final file (after compression and encryption). */
   readonly sha256: string;
   readonly fileBytes: number;
@@ -60,6 +60,11 @@ function writeFailure(err: unknown, tempPath: string, backupDir: string): Error 
   return err instanceof Error ? err : new Error(String(err));
 }
 
+function isPipeError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ERR_STREAM_DESTROYED";
+}
+
 /** A pass-through stage that only keeps memory flat (for compressed bytes, which need no inspection). */
 class BoundedPassThrough extends Transform {
   private readonly bound = new MemoryBound();
@@ -99,6 +104,7 @@ export async function runDumpPipeline(options: DumpPipelineOptions): Promise<Dum
     for (const c of children) c.kill();
   };
   options.signal?.addEventListener("abort", stopAll, { once: true });
+  if (options.signal?.aborted) stopAll(); // cancelled while the children were starting
 
   const tap = direct
     ? undefined
@@ -126,27 +132,36 @@ export async function runDumpPipeline(options: DumpPipelineOptions): Promise<Dum
     ]);
   } catch (err) {
     stopAll();
+    // Every child is gone before we return: the caller then releases the lock and removes the temporary
+    // GPG home, which must not happen under a still-running pg_dump or gpg.
+    const settled = await Promise.allSettled(children.map((c) => c.exited));
     if (options.signal?.aborted) {
       throw new UserError(
         "The backup was cancelled; the partial file was removed and earlier backups are untouched",
         { cause: err },
       );
     }
+    // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
+    // exit status and stderr say what really happened.
+    if (isPipeError(err)) {
+      const own = settled.find(
+        (r): r is PromiseRejectedResult =>
+          r.status === "rejected" && !/killed by SIGTERM/.test((r.reason as Error).message),
+      );
+      if (own) throw own.reason;
+    }
     throw err;
   } finally {
     options.signal?.removeEventListener("abort", stopAll);
   }
 
-  const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? 0);
-  if (dumpBytes === 0) {
-    const zstdSaid = direct
-      ? ` (zstd reported: ${direct.child.stderr().trim().split("\n").slice(-2).join(" | ")})`
-      : "";
-    throw new Error(`pg_dump exited 0 but wrote nothing; no backup file was written${zstdSaid}`);
-  }
+  // With zstd reading pg_dump directly, both exit statuses vouch for completeness; the byte count is
+  // zstd's report, recorded as unknown when an unfamiliar zstd words it differently.
+  const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? null);
+  if (dumpBytes === 0) throw new Error("pg_dump exited 0 but wrote nothing; no backup file was written");
   if (tap && plain && !tap.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
     throw new Error(
-      `pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes} bytes: the dump is incomplete`,
+      `pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes ?? "?"} bytes: the dump is incomplete`,
     );
   }
   if (tap && !plain && tap.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {

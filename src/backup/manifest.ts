@@ -24,7 +24,7 @@ export interface BackupManifest {
   readonly finishedAt: string;
   readonly durationSeconds: number;
   /** Bytes pg_dump produced and bytes in the file. */
-  readonly dumpBytes: number;
+  readonly dumpBytes: number | null;
   readonly sizeBytes: number;
   readonly sha256: string;
   /** Schemas, tables with row counts, sequences and extensions, read in the dump's own snapshot. */

@@ -1,6 +1,6 @@
-import { copyFile, link, mkdir, readFile } from "node:fs/promises";
+import { link, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "../fs/atomic-file.js";
+import { copyFileAtomic, writeFileAtomic } from "../fs/atomic-file.js";
 import { monthPeriodStart, weekPeriodStart } from "../retention/calendar.js";
 import { listLocalBackups } from "../retention/local-catalog.js";
 import type { StoredBackup } from "../retention/plan.js";
@@ -70,7 +70,7 @@ export async function fileUnderTier(
     if (code === "EEXIST")
       throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
     if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
-    await copyFile(dailyFile, target, 1 /* COPYFILE_EXCL */);
+    await copyFileAtomic(dailyFile, target);
   }
   const manifest = JSON.parse(await readFile(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8")) as Record<
     string,

@@ -62,7 +62,11 @@ export async function main(
   const logger = new Logger(streamSink(io.err));
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
-    logger.warn(`Received ${sig}: stopping and cleaning up`);
+    if (controller.signal.aborted) {
+      // A second signal while cleaning up: the operator insists. Partial files are removed by the next run.
+      process.exit(sig === "SIGINT" ? 130 : 143);
+    }
+    logger.warn(`Received ${sig}: stopping and cleaning up (send it again to exit at once)`);
     controller.abort(new Error(sig));
   };
   process.on("SIGINT", onSignal);

@@ -1,5 +1,5 @@
 import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../backup/compression.js";
-import { type ConnectionSettings, parseDatabaseUrl } from "./database-url.js";
+import { type ConnectionSettings, parseDatabaseUrl, redactUrl } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import {
   integerIn,
@@ -11,6 +11,11 @@ import {
   type SettingLookup,
   type SettingSpec,
 } from "./settings.js";
+
+/** Whether a name can start a backup file name that BackupName.parse reads back. */
+export function isValidPrefix(prefix: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
+}
 
 export const ROW_COUNT_MODES = ["exact", "estimated", "off"] as const;
 export type RowCountMode = (typeof ROW_COUNT_MODES)[number];
@@ -71,7 +76,7 @@ export const BACKUP_DB_SETTINGS = {
     input: "prefix",
     description: "first part of backup file names; defaults to the database name",
     parse: (raw: string, source: string) => {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) {
+      if (!isValidPrefix(raw)) {
         throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
       }
       return raw;

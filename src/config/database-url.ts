@@ -21,6 +21,7 @@ const LIBPQ_PARAMS: Readonly<Record<string, string>> = {
   port: "PGPORT",
   user: "PGUSER",
   dbname: "PGDATABASE",
+  password: "PGPASSWORD",
   sslmode: "PGSSLMODE",
   sslrootcert: "PGSSLROOTCERT",
   sslcert: "PGSSLCERT",
@@ -39,9 +40,33 @@ const LIBPQ_PARAMS: Readonly<Record<string, string>> = {
 
 const EXPECTED_FORM = "postgresql://user:password@host:5432/dbname";
 
-/** Replaces the password of a URL-looking string with *** so the value can be quoted in an error. */
+/** Splits `scheme://userinfo@rest` at the last '@', so that a password with an unencoded @ / ? # stays whole. */
+function splitAuthority(
+  raw: string,
+): { scheme: string; userinfo: string | undefined; rest: string } | undefined {
+  const m = /^([a-z0-9+.-]*:\/\/)(.*)$/is.exec(raw);
+  if (!m) return undefined;
+  const body = m[2]!;
+  const at = body.lastIndexOf("@");
+  return at < 0
+    ? { scheme: m[1]!, userinfo: undefined, rest: body }
+    : { scheme: m[1]!, userinfo: body.slice(0, at), rest: body.slice(at + 1) };
+}
+
+/**
+ * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
+ * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
+ * `password=` query parameter.
+ */
 export function redactUrl(raw: string): string {
-  return raw.replace(/^([a-z0-9+.-]*:\/\/[^:/@?#]*:)[^@/?#]*@/i, "$1***@");
+  const parts = splitAuthority(raw);
+  let out = raw;
+  if (parts?.userinfo !== undefined) {
+    const colon = parts.userinfo.indexOf(":");
+    const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
+    out = `${parts.scheme}${user}@${parts.rest}`;
+  }
+  return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
 }
 
 /**
@@ -69,9 +94,18 @@ export function parseDatabaseUrl(raw: string, name = "DATABASE_URL"): Connection
     url = new URL(`lifeline-pg${value.slice(scheme!.length)}`);
   } catch {
     if (/^[^/]*\/\/[^/?#]*,/.test(value)) fail("several hosts in one URL are not supported; name one host");
-    const port = /^[^/]*\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):([^/?#]*)/.exec(value)?.[1];
+    const parts = splitAuthority(value);
+    if (parts?.userinfo !== undefined && /[/?#]/.test(parts.userinfo)) {
+      fail(
+        "the user or password holds an unencoded / ? or #; percent-encode them: / as %2F, ? as %3F, # as %23",
+      );
+    }
+    const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
+    const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
     if (port !== undefined) fail(`port '${port}' is not a number from 1 to 65535`);
-    return fail("it could not be parsed; percent-encode special characters in the password, e.g. @ as %40");
+    return fail(
+      "it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A",
+    );
   }
 
   const decode = (part: string, what: string): string => {
@@ -115,7 +149,11 @@ export function parseDatabaseUrl(raw: string, name = "DATABASE_URL"): Connection
       : params.user
         ? { user: params.user }
         : {}),
-    ...(url.password ? { password: decode(url.password, "password") } : {}),
+    ...(url.password
+      ? { password: decode(url.password, "password") }
+      : params.password
+        ? { password: params.password }
+        : {}),
     ...(database ? { database } : {}),
   };
   return settings;
@@ -156,11 +194,21 @@ export function describeTarget(settings: ConnectionSettings, env: NodeJS.Process
  * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
  */
 export function passwordsIn(raw: string): string[] {
-  const m = /^[a-z0-9+.-]*:\/\/[^:/@?#]*:([^@/?#]*)@/i.exec(raw.trim());
-  if (!m?.[1]) return [];
-  try {
-    return [...new Set([m[1], decodeURIComponent(m[1])])];
-  } catch {
-    return [m[1]];
+  const value = raw.trim();
+  const found: string[] = [];
+  const userinfo = splitAuthority(value)?.userinfo;
+  const colon = userinfo?.indexOf(":") ?? -1;
+  if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
+    found.push(userinfo.slice(colon + 1));
+  for (const m of value.matchAll(/[?&]password=([^&#]*)/gi)) if (m[1]) found.push(m[1]);
+  const all = new Set<string>();
+  for (const p of found) {
+    all.add(p);
+    try {
+      all.add(decodeURIComponent(p));
+    } catch {
+      // not percent-encoded: the raw form is enough
+    }
   }
+  return [...all];
 }

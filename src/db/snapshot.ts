@@ -14,6 +14,22 @@ export interface SnapshotCatalog {
   readonly rowCounts: RowCountMode;
   /** Where the counts come from: the dump stream, count(*) in the snapshot, planner statistics, or none. */
   readonly rowCountSource: "dump stream" | "count(*) in snapshot" | "planner statistics" | "none";
+  /** Set when the catalog could not be read; the backup itself is still good. */
+  readonly error?: string;
+}
+
+/** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
+export function unreadableCatalog(snapshot: string, err: unknown): SnapshotCatalog {
+  return {
+    snapshot,
+    schemas: [],
+    tables: [],
+    sequences: [],
+    extensions: [],
+    rowCounts: "off",
+    rowCountSource: "none",
+    error: (err as Error).message ?? String(err),
+  };
 }
 
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
@@ -36,6 +52,11 @@ export class ExportedSnapshot {
     const client = await connectClient(settings, "lifeline-snapshot");
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+      // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+      await client.query(
+        "SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0",
+      );
       const { rows } = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
       return new ExportedSnapshot(client, rows[0]!.id);
     } catch (err) {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createWriteStream, type WriteStream } from "node:fs";
-import { link, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { createWriteStream, constants as fsConstants, type WriteStream } from "node:fs";
+import { copyFile, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../config/errors.js";
 
@@ -94,6 +94,24 @@ export class AtomicFile {
       await closed;
     }
     await unlink(this.tempPath).catch(() => {});
+  }
+}
+
+/** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
+export async function copyFileAtomic(source: string, finalPath: string): Promise<void> {
+  const tempPath = partialPath(finalPath);
+  try {
+    await copyFile(source, tempPath, fsConstants.COPYFILE_EXCL);
+    const handle = await open(tempPath, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await publish(tempPath, finalPath);
+  } catch (err) {
+    await unlink(tempPath).catch(() => {});
+    throw err;
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { UserError } from "../config/errors.js";
@@ -90,7 +90,7 @@ export class DirectoryLock {
           `Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`,
         );
       }
-      await unlink(file).catch(() => {});
+      await takeOver(file, holder, token);
     }
     throw new UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
   }
@@ -100,6 +100,34 @@ export class DirectoryLock {
     const holder = await readHolder(this.file);
     if (typeof holder === "object" && holder.token === this.token) await unlink(this.file).catch(() => {});
   }
+}
+
+/**
+ * Removes a lock judged stale, without ever removing a fresh one: two runs may judge the same stale lock
+ * at once, and the second must not delete the first's new lock. The file is renamed aside (atomic), and
+ * only if it is still the lock that was judged is it dropped; otherwise it is put back.
+ */
+async function takeOver(file: string, judged: LockHolder | "unreadable", token: string): Promise<void> {
+  const aside = `${file}.stale-${process.pid}-${token}`;
+  try {
+    await rename(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return; // someone else removed it: try again
+    throw err;
+  }
+  const moved = await readHolder(aside);
+  const same =
+    judged === "unreadable"
+      ? moved === "unreadable"
+      : typeof moved === "object" && moved.token === judged.token;
+  if (!same) {
+    await link(aside, file).catch(() => {});
+    await unlink(aside).catch(() => {});
+    throw new UserError(
+      `Could not lock ${path.dirname(file)}: another run took the lock at the same moment; retry`,
+    );
+  }
+  await unlink(aside).catch(() => {});
 }
 
 async function readHolder(file: string): Promise<LockHolder | "gone" | "unreadable"> {

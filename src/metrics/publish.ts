@@ -1,6 +1,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { MetricsSettings } from "../config/backup-db-config.js";
+import { redactUrl } from "../config/database-url.js";
 import type { Logger } from "../log/logger.js";
 import { parseExposition, renderExposition, type Sample, seriesKey } from "./exposition.js";
 
@@ -45,7 +46,9 @@ export async function pushToGateway(
     }
     if (attempt < PUSH_ATTEMPTS) await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
   }
-  throw new Error(`Could not push metrics to ${target}: ${(lastError as Error)?.message ?? lastError}`);
+  throw new Error(
+    `Could not push metrics to ${redactUrl(target)}: ${(lastError as Error)?.message ?? lastError}`,
+  );
 }
 
 /**
@@ -76,7 +79,7 @@ export async function publishMetrics(
     try {
       await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
       outcome.pushgateway = "pushed";
-      logger.info(`Metrics pushed to ${settings.pushgatewayUrl} (job ${settings.job})`);
+      logger.info(`Metrics pushed to ${redactUrl(settings.pushgatewayUrl)} (job ${settings.job})`);
     } catch (err) {
       outcome.pushgateway = (err as Error).message;
       logger.warn(`${(err as Error).message}; the backup itself is not affected`);

@@ -26,7 +26,7 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
   }
   const r = outcome.result;
   const m = r.manifest;
-  const ratio = r.sizeBytes > 0 ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
+  const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
   const compression =
     m.format === "custom"
       ? `custom format, pg_dump gzip ${m.compression.level}`
@@ -41,8 +41,8 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
           path.basename(r.file),
           formatBytes(r.sizeBytes),
           formatDuration(r.durationSeconds),
-          `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
-          `${compression}, ${ratio}× (${formatBytes(r.dumpBytes)} dumped)`,
+          r.dumpBytes === null ? "n/a" : `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
+          `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${formatBytes(r.dumpBytes)} dumped)`}`,
           sizeChange(r.sizeBytes, r.previousSizeBytes),
         ],
       ],

@@ -197,6 +197,23 @@ describe("backup-db refuses bad input clearly and loses nothing", () => {
     await earlier.assertIntact();
   });
 
+  it("a database name that cannot start a file name, unless BACKUP_PREFIX is set", async () => {
+    const pg = postgres();
+    await pg.createDatabase("_stage db");
+    const dir = await tempDir("badprefix");
+    const { error } = await failingBackup({ DATABASE_URL: pg.url("_stage db"), BACKUP_DIR: dir });
+    expect(error.message).toMatch(
+      /The database name '_stage db' cannot start a backup file name .*set BACKUP_PREFIX/,
+    );
+    expect((await listTree(path.join(dir, "daily"))).length).toBe(0);
+    const { logger } = capturingLogger();
+    const ok = await backupDatabase(
+      config({ DATABASE_URL: pg.url("_stage db"), BACKUP_DIR: dir, BACKUP_PREFIX: "stage" }),
+      { logger },
+    );
+    expect(path.basename(ok.file)).toMatch(/^stage_daily_/);
+  });
+
   it("BACKUP_DIR under a regular file", async () => {
     const pg = postgres();
     const dir = await tempDir("notdir");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CopyRowCounter, unquoteQualified } from "../../src/backup/copy-row-counter.js";
+import { CopyRowCounter, parseCopyHeader } from "../../src/backup/copy-row-counter.js";
 
 const DUMP = [
   "--",
@@ -15,6 +15,13 @@ const DUMP = [
   "",
   'COPY audit."Weird ""Name""" (x) FROM stdin;',
   "\\.",
+  "COPY public.nocols  FROM stdin;",
+  "",
+  "",
+  "\\.",
+  'COPY public."odd (name)" (x) FROM stdin;',
+  "1",
+  "\\.",
   "COPY public.segments (id, text) FROM stdin;",
   ...Array.from({ length: 40 }, (_, i) => `${i}\t${"é".repeat(i % 7)} row`),
   "\\.",
@@ -29,7 +36,13 @@ function countIn(chunks: Buffer[]): Record<string, number> {
   return Object.fromEntries(counter.counts);
 }
 
-const EXPECTED = { "public.videos": 3, 'audit.Weird "Name"': 0, "public.segments": 40 };
+const EXPECTED = {
+  "public.videos": 3,
+  'audit.Weird "Name"': 0,
+  "public.nocols": 2,
+  "public.odd (name)": 1,
+  "public.segments": 40,
+};
 
 describe("CopyRowCounter", () => {
   it("counts rows per COPY section, ignoring escaped newlines, \\\\. data and COPY text outside headers", () => {
@@ -45,9 +58,13 @@ describe("CopyRowCounter", () => {
     }
   });
 
-  it("unquotes qualified names as the catalog reports them", () => {
-    expect(unquoteQualified("public.videos")).toBe("public.videos");
-    expect(unquoteQualified('"My Schema"."T"')).toBe("My Schema.T");
-    expect(unquoteQualified('s."a.b"')).toBe("s.a.b");
+  it("reads COPY headers as the catalog names tables", () => {
+    expect(parseCopyHeader("COPY public.videos (id, title) FROM stdin;")).toBe("public.videos");
+    expect(parseCopyHeader("COPY public.t  FROM stdin;")).toBe("public.t");
+    expect(parseCopyHeader('COPY "My Schema"."T" (x) FROM stdin;')).toBe("My Schema.T");
+    expect(parseCopyHeader('COPY s."a.b" (x) FROM stdin;')).toBe("s.a.b");
+    expect(parseCopyHeader('COPY s."x (y) FROM stdin;" (x) FROM stdin;')).toBe("s.x (y) FROM stdin;");
+    expect(parseCopyHeader("COPY public.t (x) TO stdout;")).toBeUndefined();
+    expect(parseCopyHeader("-- COPY public.t FROM stdin;")).toBeUndefined();
   });
 });

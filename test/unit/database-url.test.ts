@@ -117,3 +117,30 @@ describe("redactUrl and passwordsIn", () => {
     expect(passwordsIn("postgresql://bob@h/db")).toEqual([]);
   });
 });
+
+describe("passwords with characters that break URL parsing never reach a message", () => {
+  it.each([
+    "postgresql://user:pa/ss@host:5432/db",
+    "postgresql://user:pa?ss@host/db",
+    "postgresql://user:pa#ss@host/db",
+    "postgresql://user:p@ss@host/db?bogus=1",
+    "postgresql://user@host/db?password=pa/ss&bogus=1",
+  ])("%s", (url) => {
+    const secret = url.includes("password=") ? "pa/ss" : /:([^:]*)@host/.exec(url)![1]!;
+    let message = "";
+    try {
+      parseDatabaseUrl(url);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/DATABASE_URL is not a valid PostgreSQL URL/);
+    expect(message).not.toContain(secret);
+    expect(message).not.toMatch(/port 'pa'/);
+    expect(passwordsIn(url)).toContain(secret);
+  });
+
+  it("accepts the password as a query parameter, as libpq does", () => {
+    expect(parseDatabaseUrl("postgresql://u@h/db?password=s3cr%2Ft").password).toBe("s3cr/t");
+    expect(redactUrl("http://ops:tok@gw:9091/x")).toBe("http://ops:***@gw:9091/x");
+  });
+});

@@ -68,3 +68,16 @@ describe("ParallelGzip", () => {
     );
   });
 });
+
+describe("zstd's own report", () => {
+  it("gives the input size in the 1.5 and 1.4 wordings, and nothing for anything else", async () => {
+    const { parseZstdInputBytes } = await import("../../src/backup/compression.js");
+    expect(parseZstdInputBytes("/*stdin*\\            : 25.06%   (351036 B =>  87977 B, /*stdout*\\)")).toBe(
+      351036,
+    );
+    expect(
+      parseZstdInputBytes("/*stdin*\\            : 25.06%   (351036 =>  87977 bytes, /*stdout*\\)"),
+    ).toBe(351036);
+    expect(parseZstdInputBytes("Completed in 0.05 sec")).toBeUndefined();
+  });
+});

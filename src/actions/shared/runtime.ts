@@ -27,8 +27,13 @@ export function actionLookup(env: NodeJS.ProcessEnv = process.env): SettingLooku
 
 /** Masks every secret a run may meet before anything is logged. */
 export function maskConnectionSecrets(lookup: SettingLookup): void {
-  const url = lookup({ env: "DATABASE_URL", input: "database-url", description: "", parse: String });
-  for (const password of url ? passwordsIn(url.value) : []) core.setSecret(password);
+  for (const [env, input] of [
+    ["DATABASE_URL", "database-url"],
+    ["PUSHGATEWAY_URL", "pushgateway-url"],
+  ]) {
+    const url = lookup({ env: env!, input: input!, description: "", parse: String });
+    for (const password of url ? passwordsIn(url.value) : []) core.setSecret(password);
+  }
   if (process.env.PGPASSWORD) core.setSecret(process.env.PGPASSWORD);
 }
 
