@@ -98,4 +98,46 @@ describe("lifeline CLI", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(`verify daily/${daily}: FAILED: sha256 mismatch`);
   });
+
+  it("a SIGTERM mid-dump cancels cleanly: no partial file, lock released, earlier backups intact, exit 1", async () => {
+    const pg = postgres();
+    await pg.createDatabase("cancelme");
+    await pg.query(
+      "cancelme",
+      "CREATE TABLE big AS SELECT g, repeat(md5(g::text), 8) AS t FROM generate_series(1, 400000) g",
+    );
+    const dir = await tempDir("clicancel");
+    const { spawn } = await import("node:child_process");
+    const { readdir, stat } = await import("node:fs/promises");
+    const child = spawn(
+      NODE24,
+      ["dist/cli/index.js", "backup-db", "--backup-dir", dir, "--compression-level", "9"],
+      {
+        env: { PATH: process.env.PATH ?? "", DATABASE_URL: pg.url("cancelme") },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    // Wait until the dump is streaming into its partial file, then cancel as the runner would.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const names = await readdir(`${dir}/daily`).catch(() => [] as string[]);
+      const partial = names.find((n) => n.includes(".partial-"));
+      if (partial && (await stat(`${dir}/daily/${partial}`).catch(() => ({ size: 0 }))).size > 0) break;
+      if (Date.now() > deadline) throw new Error(`no partial file appeared: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill("SIGTERM");
+    expect(await exited).toBe(1);
+    expect(stderr).toContain("Received SIGTERM: stopping and cleaning up");
+    expect(stderr).toContain(
+      "lifeline backup-db: The backup was cancelled; the partial file was removed and earlier backups are untouched",
+    );
+    expect(await readdir(`${dir}/daily`)).toEqual([]);
+    expect(await readdir(dir)).not.toContain(".lifeline.lock");
+  });
 });
