@@ -38815,6 +38815,19 @@ function loadVerifyOnlyConfig(lookup) {
         maxAgeHours: settings_require(s.maxAgeHours, lookup),
     };
 }
+/**
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
+ * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ */
+function credentialsIn(lookup, env = process.env) {
+    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
+        const raw = lookup(spec);
+        return raw ? passwordsIn(raw.value) : [];
+    });
+    if (env.PGPASSWORD)
+        found.push(env.PGPASSWORD);
+    return found;
+}
 
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
@@ -41127,16 +41140,8 @@ function actionLookup(env = process.env) {
 }
 /** Masks every secret a run may meet before anything is logged. */
 function maskConnectionSecrets(lookup) {
-    for (const [env, input] of [
-        ["DATABASE_URL", "database-url"],
-        ["PUSHGATEWAY_URL", "pushgateway-url"],
-    ]) {
-        const url = lookup({ env: env, input: input, description: "", parse: String });
-        for (const password of url ? passwordsIn(url.value) : [])
-            core_setSecret(password);
-    }
-    if (process.env.PGPASSWORD)
-        core_setSecret(process.env.PGPASSWORD);
+    for (const secret of credentialsIn(lookup))
+        core_setSecret(secret);
 }
 /** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
 function cancellationSignal() {

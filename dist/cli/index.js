@@ -7646,6 +7646,19 @@ function loadVerifyOnlyConfig(lookup) {
         maxAgeHours: settings_require(s.maxAgeHours, lookup),
     };
 }
+/**
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
+ * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ */
+function credentialsIn(lookup, env = process.env) {
+    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
+        const raw = lookup(spec);
+        return raw ? passwordsIn(raw.value) : [];
+    });
+    if (env.PGPASSWORD)
+        found.push(env.PGPASSWORD);
+    return found;
+}
 
 ;// CONCATENATED MODULE: ./src/crypto/gpg.ts
 
@@ -9839,7 +9852,6 @@ async function verifyLocalBackups(backupDir, options) {
 
 
 
-
 const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
 Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh): pg_dump → compression →
@@ -9864,12 +9876,8 @@ async function backupDbCommand(argv, logger, signal, out) {
     }
     const lookup = firstOf(flags, environmentLookup(process.env));
     // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-    const rawUrl = lookup(BACKUP_DB_SETTINGS.databaseUrl);
-    for (const secret of rawUrl ? passwordsIn(rawUrl.value) : [])
+    for (const secret of credentialsIn(lookup))
         logger.addSecret(secret);
-    for (const secret of passwordsIn(lookup(BACKUP_DB_SETTINGS.pushgatewayUrl)?.value ?? "")) {
-        logger.addSecret(secret);
-    }
     if (isVerifyOnly(lookup)) {
         const config = loadVerifyOnlyConfig(lookup);
         const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });

@@ -1,12 +1,12 @@
 import { backupDatabase } from "../backup/backup-db.js";
 import {
   BACKUP_DB_SETTINGS,
+  credentialsIn,
   isVerifyOnly,
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
 } from "../config/backup-db-config.js";
-import { passwordsIn } from "../config/database-url.js";
-import { environmentLookup, firstOf, type SettingSpec } from "../config/settings.js";
+import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { verifySummary } from "../summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
@@ -42,13 +42,7 @@ export async function backupDbCommand(
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
   // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-  const rawUrl = lookup(BACKUP_DB_SETTINGS.databaseUrl as SettingSpec<unknown>);
-  for (const secret of rawUrl ? passwordsIn(rawUrl.value) : []) logger.addSecret(secret);
-  for (const secret of passwordsIn(
-    lookup(BACKUP_DB_SETTINGS.pushgatewayUrl as SettingSpec<unknown>)?.value ?? "",
-  )) {
-    logger.addSecret(secret);
-  }
+  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
   if (isVerifyOnly(lookup)) {
     const config = loadVerifyOnlyConfig(lookup);
     const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });

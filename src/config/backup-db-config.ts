@@ -1,5 +1,5 @@
 import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../backup/compression.js";
-import { type ConnectionSettings, parseDatabaseUrl, redactUrl } from "./database-url.js";
+import { type ConnectionSettings, parseDatabaseUrl, passwordsIn, redactUrl } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import {
   integerIn,
@@ -365,4 +365,17 @@ export function loadVerifyOnlyConfig(lookup: SettingLookup): VerifyOnlyConfig {
     prefix: resolve(s.prefix, lookup),
     maxAgeHours: require(s.maxAgeHours, lookup),
   };
+}
+
+/**
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
+ * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ */
+export function credentialsIn(lookup: SettingLookup, env: NodeJS.ProcessEnv = process.env): string[] {
+  const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
+    const raw = lookup(spec as SettingSpec<unknown>);
+    return raw ? passwordsIn(raw.value) : [];
+  });
+  if (env.PGPASSWORD) found.push(env.PGPASSWORD);
+  return found;
 }

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { BackupName, TIERS, type Tier } from "../backup/backup-name.js";
+import { BackupName, TIERS } from "../backup/backup-name.js";
 import type { Logger } from "../log/logger.js";
 import { type FileCheck, verifyBackupFile } from "./verify-file.js";
 
@@ -44,7 +44,7 @@ export async function verifyLocalBackups(
       else options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
     }
   }
-  const newestDaily = checks.find((c) => c.ok && c.name.tier === ("daily" satisfies Tier));
+  const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
   const newestAgeHours = newestDaily
     ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
     : undefined;

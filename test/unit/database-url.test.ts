@@ -144,3 +144,16 @@ describe("passwords with characters that break URL parsing never reach a message
     expect(redactUrl("http://ops:tok@gw:9091/x")).toBe("http://ops:***@gw:9091/x");
   });
 });
+
+describe("credentialsIn", () => {
+  it("finds the passwords of DATABASE_URL, PUSHGATEWAY_URL and PGPASSWORD before any parsing", async () => {
+    const { credentialsIn } = await import("../../src/config/backup-db-config.js");
+    const { environmentLookup } = await import("../../src/config/settings.js");
+    const env = {
+      DATABASE_URL: "postgresql://u:pa/ss@h/db",
+      PUSHGATEWAY_URL: "http://ops:tok@gw:9091",
+      PGPASSWORD: "pgpw",
+    };
+    expect(credentialsIn(environmentLookup(env), env)).toEqual(["pa/ss", "tok", "pgpw"]);
+  });
+});

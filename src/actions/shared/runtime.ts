@@ -1,5 +1,5 @@
 import * as core from "@actions/core";
-import { passwordsIn } from "../../config/database-url.js";
+import { credentialsIn } from "../../config/backup-db-config.js";
 import { UserError } from "../../config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
 import type { LogSink } from "../../log/logger.js";
@@ -27,14 +27,7 @@ export function actionLookup(env: NodeJS.ProcessEnv = process.env): SettingLooku
 
 /** Masks every secret a run may meet before anything is logged. */
 export function maskConnectionSecrets(lookup: SettingLookup): void {
-  for (const [env, input] of [
-    ["DATABASE_URL", "database-url"],
-    ["PUSHGATEWAY_URL", "pushgateway-url"],
-  ]) {
-    const url = lookup({ env: env!, input: input!, description: "", parse: String });
-    for (const password of url ? passwordsIn(url.value) : []) core.setSecret(password);
-  }
-  if (process.env.PGPASSWORD) core.setSecret(process.env.PGPASSWORD);
+  for (const secret of credentialsIn(lookup)) core.setSecret(secret);
 }
 
 /** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
