@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8968);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9657);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8968:
+/***/ 9657:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35004,8 +35004,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   e: () => (/* binding */ runBackupDb)
 });
 
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -35080,7 +35080,7 @@ function utils_toCommandProperties(annotationProperties) {
  */
 function command_issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + external_os_namespaceObject.EOL);
+    process.stdout.write(cmd.toString() + external_os_.EOL);
 }
 function command_issue(name, message = '') {
     command_issueCommand(name, {}, message);
@@ -35154,7 +35154,7 @@ function file_command_issueFileCommand(command, message) {
     if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
@@ -35170,7 +35170,7 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
 // EXTERNAL MODULE: external "path"
@@ -36252,7 +36252,7 @@ class Summary {
      * @returns {Summary} summary instance
      */
     addEOL() {
-        return this.addRaw(external_os_namespaceObject.EOL);
+        return this.addRaw(external_os_.EOL);
     }
     /**
      * Adds an HTML codeblock to the summary buffer
@@ -36440,8 +36440,8 @@ function toPlatformPath(pth) {
 var external_string_decoder_ = __nccwpck_require__(3193);
 // EXTERNAL MODULE: external "events"
 var external_events_ = __nccwpck_require__(4434);
-;// CONCATENATED MODULE: external "child_process"
-const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(5317);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
 ;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
@@ -36976,13 +36976,13 @@ class ToolRunner extends external_events_.EventEmitter {
     _processLineBuffer(data, strBuffer, onLine) {
         try {
             let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
+            let n = s.indexOf(external_os_.EOL);
             while (n > -1) {
                 const line = s.substring(0, n);
                 onLine(line);
                 // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
             }
             return s;
         }
@@ -37273,7 +37273,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 }
                 const optionsNonNull = this._cloneExecOptions(this.options);
                 if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
                 }
                 const state = new ExecState(optionsNonNull, this.toolPath);
                 state.on('debug', (message) => {
@@ -37283,7 +37283,7 @@ class ToolRunner extends external_events_.EventEmitter {
                     return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
                 }
                 const fileName = this._getSpawnFileName();
-                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
                 let stdbuffer = '';
                 if (cp.stdout) {
                     cp.stdout.on('data', (data) => {
@@ -37612,8 +37612,8 @@ const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
         version
     };
 });
-const platform = external_os_namespaceObject.platform();
-const arch = external_os_namespaceObject.arch();
+const platform = external_os_.platform();
+const arch = external_os_.arch();
 const isWindows = platform === 'win32';
 const isMacOS = platform === 'darwin';
 const isLinux = platform === 'linux';
@@ -37794,7 +37794,7 @@ function setOutput(name, value) {
     if (filePath) {
         return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
-    process.stdout.write(external_os_namespaceObject.EOL);
+    process.stdout.write(external_os_.EOL);
     command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
@@ -37862,7 +37862,7 @@ function notice(message, properties = {}) {
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + external_os_namespaceObject.EOL);
+    process.stdout.write(message + external_os_.EOL);
 }
 /**
  * Begin an output group.
@@ -37949,33 +37949,22 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(1421);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: ./src/config/errors.ts
-/**
- * An error the operator can fix: it names the input, what was wrong and what to do next.
- * Adapters print its message alone (no stack), and exit non-zero.
- */
-class UserError extends Error {
-    name = "UserError";
-}
-/** Invalid configuration: a setting is missing or malformed. */
-class ConfigError extends UserError {
-    name = "ConfigError";
-}
-
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(7827);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
 
 const STDERR_LIMIT = 16 * 1024;
@@ -37990,7 +37979,7 @@ function startChildStage(label, command, args,
 /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
-    const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
+    const child = (0,external_node_child_process_.spawn)(command, [...args], {
         env: options.env ?? process.env,
         stdio: [stdin, "pipe", "pipe"],
     });
@@ -38096,7 +38085,7 @@ class ParallelGzip extends external_node_stream_.Transform {
             throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
         }
         this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_namespaceObject.availableParallelism)() + 1);
+        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_.availableParallelism)() + 1);
         this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
     }
     _transform(chunk, _encoding, done) {
@@ -38172,7 +38161,7 @@ let zstdBinary;
 function hasZstdBinary() {
     if (zstdBinary === undefined) {
         try {
-            (0,external_node_child_process_namespaceObject.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
             zstdBinary = true;
         }
         catch {
@@ -38203,7 +38192,7 @@ function createCompressor(compression, level, threads) {
                 };
             }
             if (!hasZstd) {
-                throw new UserError(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+                throw new errors/* UserError */.y(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
             }
             const stream = external_node_zlib_default().createZstdCompress({
                 params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
@@ -38221,7 +38210,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -38264,6 +38253,349 @@ function startDirectZstd(source, level, threads) {
 function parseZstdInputBytes(report) {
     const m = /\(\s*(\d+)(?: B)? =>\s*\d+(?: B| bytes)/.exec(report);
     return m ? Number(m[1]) : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/storage/storage-classes.ts
+/** Storage classes / access tiers each provider accepts (kept apart so config does not load the SDKs). */
+const S3_STORAGE_CLASSES = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+];
+const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
+const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
+
+;// CONCATENATED MODULE: ./src/storage/transfer.ts
+const MIB = 1024 * 1024;
+const DEFAULT_TRANSFER = {
+    partSizeBytes: 8 * MIB,
+    concurrency: 2,
+    attempts: 4,
+    cleanupAttempts: 6,
+    requestTimeoutMs: 120_000,
+    stallTimeoutMs: 300_000,
+};
+/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
+function uploadMemoryBound(t) {
+    return t.partSizeBytes * (t.concurrency + 1);
+}
+
+;// CONCATENATED MODULE: ./src/config/settings.ts
+
+/** Looks a setting up in an environment by its runbook variable name. */
+function environmentLookup(env) {
+    return (spec) => {
+        const value = env[spec.env];
+        return value === undefined || value === "" ? undefined : { value, source: spec.env };
+    };
+}
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+function firstOf(...lookups) {
+    return (spec) => {
+        for (const lookup of lookups) {
+            const found = lookup(spec);
+            if (found)
+                return found;
+        }
+        return undefined;
+    };
+}
+/** Resolves one setting: the value found, else the default, else undefined. */
+function resolve(spec, lookup) {
+    const found = lookup(spec);
+    if (found)
+        return spec.parse(found.value.trim(), found.source);
+    if (spec.default !== undefined)
+        return spec.parse(spec.default, `default of ${spec.env}`);
+    return undefined;
+}
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+function settings_require(spec, lookup, hint = "") {
+    const value = resolve(spec, lookup);
+    if (value === undefined) {
+        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+    }
+    return value;
+}
+const parseString = (raw) => raw;
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function parseBoolean(raw, source) {
+    const value = raw.toLowerCase();
+    if (TRUE.has(value))
+        return true;
+    if (FALSE.has(value))
+        return false;
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+function integerIn(min, max, unit = "") {
+    return (raw, source) => {
+        const value = Number(raw);
+        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+        }
+        return value;
+    };
+}
+/** A parser for one of a fixed set of words. */
+function oneOf(choices) {
+    return (raw, source) => {
+        const value = raw.toLowerCase();
+        if (!choices.includes(value)) {
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        }
+        return value;
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/cloud-config.ts
+
+
+
+
+function parseEndpoint(raw, source) {
+    try {
+        const url = new URL(raw);
+        if (url.protocol === "http:" || url.protocol === "https:")
+            return raw.replace(/\/+$/, "");
+    }
+    catch { }
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
+}
+/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
+function parseKeyPrefix(raw, source) {
+    const trimmed = raw.replace(/^\/+/, "");
+    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+    }
+    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
+}
+/** Case-insensitive choice that returns the provider's own spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
+function parseBucket(raw, source) {
+    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+    }
+    return raw;
+}
+/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+const CLOUD_SETTINGS = {
+    s3Bucket: {
+        env: "BACKUP_S3_BUCKET",
+        input: "s3-bucket",
+        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+        parse: parseBucket,
+    },
+    s3StorageClass: {
+        env: "BACKUP_S3_STORAGE_CLASS",
+        input: "s3-storage-class",
+        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(S3_STORAGE_CLASSES),
+    },
+    s3Region: {
+        env: "BACKUP_S3_REGION",
+        input: "s3-region",
+        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
+        parse: parseString,
+    },
+    s3Endpoint: {
+        env: "BACKUP_S3_ENDPOINT",
+        input: "s3-endpoint",
+        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+        parse: parseEndpoint,
+    },
+    s3ForcePathStyle: {
+        env: "BACKUP_S3_FORCE_PATH_STYLE",
+        input: "s3-force-path-style",
+        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
+        parse: parseBoolean,
+    },
+    gcsBucket: {
+        env: "BACKUP_GCS_BUCKET",
+        input: "gcs-bucket",
+        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+        parse: parseBucket,
+    },
+    gcsStorageClass: {
+        env: "BACKUP_GCS_STORAGE_CLASS",
+        input: "gcs-storage-class",
+        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(GCS_STORAGE_CLASSES),
+    },
+    gcsEndpoint: {
+        env: "BACKUP_GCS_ENDPOINT",
+        input: "gcs-endpoint",
+        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        parse: parseEndpoint,
+    },
+    azureContainer: {
+        env: "BACKUP_AZURE_CONTAINER",
+        input: "azure-container",
+        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+        parse: parseBucket,
+    },
+    azureTier: {
+        env: "BACKUP_AZURE_TIER",
+        input: "azure-tier",
+        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
+        default: "Hot",
+        parse: choiceOf(AZURE_TIERS),
+    },
+    azureAccount: {
+        env: "AZURE_STORAGE_ACCOUNT",
+        input: "azure-account",
+        description: "storage account name, when no connection string is given",
+        parse: parseString,
+    },
+    azureEndpoint: {
+        env: "BACKUP_AZURE_ENDPOINT",
+        input: "azure-endpoint",
+        description: "blob service URL; default https://<account>.blob.core.windows.net",
+        parse: parseEndpoint,
+    },
+    remotePrefix: {
+        env: "BACKUP_REMOTE_PREFIX",
+        input: "remote-prefix",
+        description: "key prefix of backups in every bucket/container",
+        default: "backups/postgres/",
+        parse: parseKeyPrefix,
+    },
+    uploadPartSizeMb: {
+        env: "BACKUP_UPLOAD_PART_SIZE_MB",
+        input: "upload-part-size-mb",
+        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
+        default: "8",
+        parse: integerIn(5, 512, " (MiB)"),
+    },
+    uploadConcurrency: {
+        env: "BACKUP_UPLOAD_CONCURRENCY",
+        input: "upload-concurrency",
+        description: "parts in flight per upload",
+        default: "2",
+        parse: integerIn(1, 16),
+    },
+};
+const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+function azureAuth(lookup, env) {
+    const s = CLOUD_SETTINGS;
+    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
+    if (connectionString)
+        return { kind: "connection-string", connectionString };
+    const account = resolve(s.azureAccount, lookup);
+    const endpoint = resolve(s.azureEndpoint, lookup);
+    if (!account && !endpoint) {
+        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
+    }
+    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
+    const key = firstSet(env, "AZURE_STORAGE_KEY");
+    if (key) {
+        if (!account)
+            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+        return { kind: "shared-key", account, key, url };
+    }
+    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
+    if (sas)
+        return { kind: "sas", url, sas };
+    return { kind: "default-credential", url };
+}
+/** The configured cloud destinations (none, one or several), validated before any work. */
+function loadDestinations(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const prefix = settings_require(s.remotePrefix, lookup);
+    const transfer = {
+        ...DEFAULT_TRANSFER,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * MIB,
+        concurrency: settings_require(s.uploadConcurrency, lookup),
+    };
+    const destinations = [];
+    const s3Bucket = resolve(s.s3Bucket, lookup);
+    if (s3Bucket) {
+        const endpoint = resolve(s.s3Endpoint, lookup) ??
+            (() => {
+                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
+            })();
+        destinations.push({
+            kind: "s3",
+            settings: {
+                bucket: s3Bucket,
+                prefix,
+                storageClass: settings_require(s.s3StorageClass, lookup),
+                region: resolve(s.s3Region, lookup),
+                endpoint,
+                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
+                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                transfer,
+            },
+        });
+    }
+    const gcsBucket = resolve(s.gcsBucket, lookup);
+    if (gcsBucket) {
+        destinations.push({
+            kind: "gcs",
+            settings: {
+                bucket: gcsBucket,
+                prefix,
+                storageClass: settings_require(s.gcsStorageClass, lookup),
+                endpoint: resolve(s.gcsEndpoint, lookup),
+                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+                transfer,
+            },
+        });
+    }
+    const azureContainer = resolve(s.azureContainer, lookup);
+    if (azureContainer) {
+        destinations.push({
+            kind: "azure",
+            settings: {
+                container: azureContainer,
+                prefix,
+                tier: settings_require(s.azureTier, lookup),
+                auth: azureAuth(lookup, env),
+                transfer,
+            },
+        });
+    }
+    return destinations;
+}
+/** Cloud secrets found in the environment, for masking before anything is logged. */
+function cloudSecretsIn(env) {
+    const secrets = [];
+    for (const name of [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+    ]) {
+        const v = env[name];
+        if (v)
+            secrets.push(v);
+    }
+    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
+    if (cs) {
+        for (const part of cs.split(";")) {
+            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
+            if (m?.[2])
+                secrets.push(m[2]);
+        }
+    }
+    return secrets;
 }
 
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
@@ -38327,7 +38659,7 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
     if (scheme === undefined)
@@ -38459,76 +38791,8 @@ function passwordsIn(raw) {
     return [...all];
 }
 
-;// CONCATENATED MODULE: ./src/config/settings.ts
-
-/** Looks a setting up in an environment by its runbook variable name. */
-function environmentLookup(env) {
-    return (spec) => {
-        const value = env[spec.env];
-        return value === undefined || value === "" ? undefined : { value, source: spec.env };
-    };
-}
-/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
-function firstOf(...lookups) {
-    return (spec) => {
-        for (const lookup of lookups) {
-            const found = lookup(spec);
-            if (found)
-                return found;
-        }
-        return undefined;
-    };
-}
-/** Resolves one setting: the value found, else the default, else undefined. */
-function resolve(spec, lookup) {
-    const found = lookup(spec);
-    if (found)
-        return spec.parse(found.value.trim(), found.source);
-    if (spec.default !== undefined)
-        return spec.parse(spec.default, `default of ${spec.env}`);
-    return undefined;
-}
-/** Resolves a setting that must be present, failing with a message that names every way to set it. */
-function settings_require(spec, lookup, hint = "") {
-    const value = resolve(spec, lookup);
-    if (value === undefined) {
-        throw new ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
-    }
-    return value;
-}
-const parseString = (raw) => raw;
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-function parseBoolean(raw, source) {
-    const value = raw.toLowerCase();
-    if (TRUE.has(value))
-        return true;
-    if (FALSE.has(value))
-        return false;
-    throw new ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
-}
-/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
-function integerIn(min, max, unit = "") {
-    return (raw, source) => {
-        const value = Number(raw);
-        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
-        }
-        return value;
-    };
-}
-/** A parser for one of a fixed set of words. */
-function oneOf(choices) {
-    return (raw, source) => {
-        const value = raw.toLowerCase();
-        if (!choices.includes(value)) {
-            throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        }
-        return value;
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
+
 
 
 
@@ -38545,7 +38809,7 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseHttpUrl(raw, source) {
@@ -38554,16 +38818,16 @@ function parseHttpUrl(raw, source) {
         url = new URL(raw);
     }
     catch {
-        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
     }
     return raw.replace(/\/+$/, "");
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
     }
     return raw;
 }
@@ -38588,7 +38852,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!isValidPrefix(raw)) {
-                throw new ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -38720,60 +38984,36 @@ const BACKUP_DB_SETTINGS = {
         description: "also write the metrics to this node_exporter textfile (.prom), atomically",
         parse: parseString,
     },
-    s3Bucket: {
-        env: "BACKUP_S3_BUCKET",
-        input: "s3-bucket",
-        description: "S3 bucket for remote copies (not in this version yet: setting it fails the run)",
-        parse: parseString,
-    },
-    gcsBucket: {
-        env: "BACKUP_GCS_BUCKET",
-        input: "gcs-bucket",
-        description: "GCS bucket for remote copies (not in this version yet: setting it fails the run)",
-        parse: parseString,
-    },
-    azureContainer: {
-        env: "BACKUP_AZURE_CONTAINER",
-        input: "azure-container",
-        description: "Azure Blob container for remote copies (not in this version yet: setting it fails the run)",
-        parse: parseString,
-    },
+    ...CLOUD_SETTINGS,
 };
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
-function loadBackupDbConfig(lookup) {
+function loadBackupDbConfig(lookup, env = process.env) {
     const s = BACKUP_DB_SETTINGS;
     const rawUrl = settings_require(s.databaseUrl, lookup);
     const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl)?.source);
-    // Cloud uploads arrive with their milestone; until then they are refused rather than silently
-    // ignored: an operator who asked for an off-site copy must not believe they have one.
-    for (const spec of [s.s3Bucket, s.gcsBucket, s.azureContainer]) {
-        if (resolve(spec, lookup) !== undefined) {
-            throw new ConfigError(`${spec.env}: cloud uploads are not available in this version of Lifeline yet; unset it to back up locally`);
-        }
-    }
     const compression = settings_require(s.compression, lookup);
     const format = settings_require(s.format, lookup);
     const range = LEVELS[compression];
     const level = resolve(s.compressionLevel, lookup);
     if (level !== undefined && (level < range.min || level > range.max)) {
         const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new ConfigError(compression === "none"
+        throw new errors/* ConfigError */.x(compression === "none"
             ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
             : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
     }
     if (format === "custom" && compression === "zstd") {
-        throw new ConfigError("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+        throw new errors/* ConfigError */.x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
     const encrypt = settings_require(s.encrypt, lookup);
     const recipient = resolve(s.gpgRecipient, lookup);
     const publicKey = resolve(s.gpgPublicKey, lookup);
     if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new ConfigError("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+        throw new errors/* ConfigError */.x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
             "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
     }
     if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new ConfigError("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+        throw new errors/* ConfigError */.x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
             "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
     }
     return {
@@ -38800,6 +39040,7 @@ function loadBackupDbConfig(lookup) {
             job: settings_require(s.pushgatewayJob, lookup),
             textfile: resolve(s.metricsTextfile, lookup),
         },
+        destinations: loadDestinations(lookup, env),
     };
 }
 /** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
@@ -38826,6 +39067,7 @@ function credentialsIn(lookup, env = process.env) {
     });
     if (env.PGPASSWORD)
         found.push(env.PGPASSWORD);
+    found.push(...cloudSecretsIn(env));
     return found;
 }
 
@@ -38839,7 +39081,7 @@ var external_node_util_ = __nccwpck_require__(7975);
 
 
 
-const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
 async function gpg(home, args, input) {
     const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
@@ -38850,7 +39092,7 @@ async function gpg(home, args, input) {
         child.child.stdin?.end(input ?? "");
         child.then(({ stdout }) => resolve(stdout), (err) => {
             if (err.code === "ENOENT")
-                reject(new UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+                reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
             else
                 reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
         });
@@ -38880,16 +39122,16 @@ class GpgEncryptor {
         let temporary = false;
         let recipient = options.recipient;
         if (options.publicKey !== undefined) {
-            home = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join((0,external_node_os_namespaceObject.tmpdir)(), "lifeline-gnupg-"));
+            home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
             temporary = true;
             try {
                 await gpg(home, ["--import"], options.publicKey);
             }
             catch (err) {
-                await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
-                if (err instanceof UserError)
+                await (0,promises_.rm)(home, { recursive: true, force: true });
+                if (err instanceof errors/* UserError */.y)
                     throw err;
-                throw new UserError(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                throw new errors/* UserError */.y(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
                     "Give the key as exported by 'gpg --armor --export <recipient>'");
             }
         }
@@ -38897,26 +39139,26 @@ class GpgEncryptor {
             if (recipient === undefined) {
                 const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
                 if (imported.length !== 1) {
-                    throw new UserError(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                    throw new errors/* UserError */.y(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
                 }
                 recipient = imported[0];
             }
             const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
             const fingerprint = parseFingerprints(listed)[0];
             if (!fingerprint) {
-                throw new UserError(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                throw new errors/* UserError */.y(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
                     "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
             }
             // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
             await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
-                throw new UserError(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+                throw new errors/* UserError */.y(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
                     "encryption subkey; renew it or use another recipient");
             });
             return new GpgEncryptor(recipient, fingerprint, home, temporary);
         }
         catch (err) {
             if (temporary && home)
-                await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
+                await (0,promises_.rm)(home, { recursive: true, force: true });
             throw err;
         }
     }
@@ -38930,7 +39172,7 @@ class GpgEncryptor {
     }
     async dispose() {
         if (this.temporary && this.home)
-            await (0,promises_namespaceObject.rm)(this.home, { recursive: true, force: true });
+            await (0,promises_.rm)(this.home, { recursive: true, force: true });
     }
 }
 /** Data is compressed before encryption; gpg compressing again would only cost time. */
@@ -38966,18 +39208,18 @@ function parseFingerprints(colons) {
 
 
 
-const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
 async function candidateDirs(binDir) {
     if (binDir)
         return [binDir];
     const dirs = (process.env.PATH ?? "").split((external_node_path_default()).delimiter).filter(Boolean);
     for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
-        const versions = await (0,promises_namespaceObject.readdir)(root).catch(() => []);
+        const versions = await (0,promises_.readdir)(root).catch(() => []);
         for (const v of versions)
             dirs.push(external_node_path_default().join(root, v, "bin"));
     }
-    for (const dir of await (0,promises_namespaceObject.readdir)("/usr").catch(() => [])) {
+    for (const dir of await (0,promises_.readdir)("/usr").catch(() => [])) {
         if (/^pgsql-\d+$/.test(dir))
             dirs.push(external_node_path_default().join("/usr", dir, "bin"));
     }
@@ -38985,7 +39227,7 @@ async function candidateDirs(binDir) {
 }
 async function probe(file) {
     try {
-        await (0,promises_namespaceObject.access)(file, promises_namespaceObject.constants.X_OK);
+        await (0,promises_.access)(file, promises_.constants.X_OK);
         const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
@@ -39021,7 +39263,7 @@ async function choosePgTool(name, serverMajor, binDir) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -39089,7 +39331,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -39240,8 +39482,8 @@ class ExportedSnapshot {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/fs/atomic-file.ts
 
 
@@ -39256,7 +39498,7 @@ function partialPath(finalPath) {
     return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
 }
 async function fsyncDirectory(dir) {
-    const handle = await (0,promises_namespaceObject.open)(dir, "r").catch(() => undefined);
+    const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
     if (!handle)
         return;
     await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
@@ -39268,25 +39510,25 @@ async function fsyncDirectory(dir) {
  */
 async function publish(tempPath, finalPath) {
     try {
-        await (0,promises_namespaceObject.link)(tempPath, finalPath);
-        await (0,promises_namespaceObject.unlink)(tempPath);
+        await (0,promises_.link)(tempPath, finalPath);
+        await (0,promises_.unlink)(tempPath);
     }
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
         if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
-        if (await (0,promises_namespaceObject.stat)(finalPath).then(() => true, () => false)) {
-            throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+        if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
+            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
-        await (0,promises_namespaceObject.rename)(tempPath, finalPath);
+        await (0,promises_.rename)(tempPath, finalPath);
     }
     await fsyncDirectory(external_node_path_default().dirname(finalPath));
 }
@@ -39305,7 +39547,7 @@ class AtomicFile {
     }
     static async create(finalPath, mode = 0o600) {
         const tempPath = partialPath(finalPath);
-        const stream = (0,external_node_fs_namespaceObject.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
+        const stream = (0,external_node_fs_.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
         await (0,external_node_events_.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
         return new AtomicFile(finalPath, tempPath, stream);
     }
@@ -39314,7 +39556,7 @@ class AtomicFile {
         if (!this.stream.closed)
             await (0,external_node_events_.once)(this.stream, "close");
         // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
-        const handle = await (0,promises_namespaceObject.open)(this.tempPath, "r+");
+        const handle = await (0,promises_.open)(this.tempPath, "r+");
         try {
             await handle.sync();
         }
@@ -39330,15 +39572,15 @@ class AtomicFile {
             this.stream.destroy();
             await closed;
         }
-        await (0,promises_namespaceObject.unlink)(this.tempPath).catch(() => { });
+        await (0,promises_.unlink)(this.tempPath).catch(() => { });
     }
 }
 /** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
 async function copyFileAtomic(source, finalPath) {
     const tempPath = partialPath(finalPath);
     try {
-        await (0,promises_namespaceObject.copyFile)(source, tempPath, external_node_fs_namespaceObject.constants.COPYFILE_EXCL);
-        const handle = await (0,promises_namespaceObject.open)(tempPath, "r+");
+        await (0,promises_.copyFile)(source, tempPath, external_node_fs_.constants.COPYFILE_EXCL);
+        const handle = await (0,promises_.open)(tempPath, "r+");
         try {
             await handle.sync();
         }
@@ -39348,14 +39590,14 @@ async function copyFileAtomic(source, finalPath) {
         await publish(tempPath, finalPath);
     }
     catch (err) {
-        await (0,promises_namespaceObject.unlink)(tempPath).catch(() => { });
+        await (0,promises_.unlink)(tempPath).catch(() => { });
         throw err;
     }
 }
 /** Writes a small file atomically (manifest, checksum sidecar). */
 async function writeFileAtomic(finalPath, data, mode = 0o600) {
     const tempPath = partialPath(finalPath);
-    const handle = await (0,promises_namespaceObject.open)(tempPath, "wx", mode);
+    const handle = await (0,promises_.open)(tempPath, "wx", mode);
     try {
         await handle.writeFile(data);
         await handle.sync();
@@ -39364,7 +39606,7 @@ async function writeFileAtomic(finalPath, data, mode = 0o600) {
     }
     catch (err) {
         await handle.close().catch(() => { });
-        await (0,promises_namespaceObject.unlink)(tempPath).catch(() => { });
+        await (0,promises_.unlink)(tempPath).catch(() => { });
         throw err;
     }
 }
@@ -39383,11 +39625,11 @@ function isAlive(pid) {
  */
 async function removeStalePartials(dir) {
     const removed = [];
-    for (const name of await (0,promises_namespaceObject.readdir)(dir).catch(() => [])) {
+    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
         const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
         if (!m || isAlive(Number(m[1])))
             continue;
-        await (0,promises_namespaceObject.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
+        await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
     }
     return removed;
 }
@@ -39402,7 +39644,7 @@ async function removeStalePartials(dir) {
 const LOCK_FILE = ".lifeline.lock";
 function procStart(pid) {
     try {
-        const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/stat`, "utf8");
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
         return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
     }
     catch {
@@ -39437,7 +39679,7 @@ class DirectoryLock {
         const token = (0,external_node_crypto_.randomBytes)(8).toString("hex");
         const me = {
             pid: process.pid,
-            host: (0,external_node_os_namespaceObject.hostname)(),
+            host: (0,external_node_os_.hostname)(),
             startedAt: new Date().toISOString(),
             command,
             token,
@@ -39445,7 +39687,7 @@ class DirectoryLock {
         };
         for (let attempt = 0; attempt < 2; attempt++) {
             try {
-                await (0,promises_namespaceObject.writeFile)(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
+                await (0,promises_.writeFile)(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
                 return new DirectoryLock(file, token);
             }
             catch (err) {
@@ -39456,17 +39698,17 @@ class DirectoryLock {
             if (holder === "gone")
                 continue;
             if (holder === "unreadable") {
-                const age = Date.now() - (await (0,promises_namespaceObject.stat)(file)).mtimeMs;
+                const age = Date.now() - (await (0,promises_.stat)(file)).mtimeMs;
                 if (age < 60_000)
-                    throw new UserError(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
+                    throw new errors/* UserError */.y(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
                 logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
             }
-            else if (holder.host !== (0,external_node_os_namespaceObject.hostname)()) {
-                throw new UserError(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+            else if (holder.host !== (0,external_node_os_.hostname)()) {
+                throw new errors/* UserError */.y(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
             else if (dir_lock_isAlive(holder)) {
-                throw new UserError(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                throw new errors/* UserError */.y(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                     "Wait for it to finish; runs of one backup directory never overlap");
             }
             else {
@@ -39474,13 +39716,13 @@ class DirectoryLock {
             }
             await takeOver(file, holder, token);
         }
-        throw new UserError(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        throw new errors/* UserError */.y(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
     /** Releases the lock if it is still ours. */
     async release() {
         const holder = await readHolder(this.file);
         if (typeof holder === "object" && holder.token === this.token)
-            await (0,promises_namespaceObject.unlink)(this.file).catch(() => { });
+            await (0,promises_.unlink)(this.file).catch(() => { });
     }
 }
 /**
@@ -39491,7 +39733,7 @@ class DirectoryLock {
 async function takeOver(file, judged, token) {
     const aside = `${file}.stale-${process.pid}-${token}`;
     try {
-        await (0,promises_namespaceObject.rename)(file, aside);
+        await (0,promises_.rename)(file, aside);
     }
     catch (err) {
         if (err.code === "ENOENT")
@@ -39503,16 +39745,16 @@ async function takeOver(file, judged, token) {
         ? moved === "unreadable"
         : typeof moved === "object" && moved.token === judged.token;
     if (!same) {
-        await (0,promises_namespaceObject.link)(aside, file).catch(() => { });
-        await (0,promises_namespaceObject.unlink)(aside).catch(() => { });
-        throw new UserError(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+        await (0,promises_.link)(aside, file).catch(() => { });
+        await (0,promises_.unlink)(aside).catch(() => { });
+        throw new errors/* UserError */.y(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
     }
-    await (0,promises_namespaceObject.unlink)(aside).catch(() => { });
+    await (0,promises_.unlink)(aside).catch(() => { });
 }
 async function readHolder(file) {
     let text;
     try {
-        text = await (0,promises_namespaceObject.readFile)(file, "utf8");
+        text = await (0,promises_.readFile)(file, "utf8");
     }
     catch (err) {
         if (err.code === "ENOENT")
@@ -39603,22 +39845,27 @@ class FileSink {
     fd;
     constructor(path) {
         this.path = path;
-        this.fd = (0,external_node_fs_namespaceObject.openSync)(path, "a", 0o640);
+        this.fd = (0,external_node_fs_.openSync)(path, "a", 0o640);
     }
     write(level, message, at) {
         if (this.fd !== undefined)
-            (0,external_node_fs_namespaceObject.writeSync)(this.fd, formatLine(level, message, at));
+            (0,external_node_fs_.writeSync)(this.fd, formatLine(level, message, at));
     }
     close() {
         if (this.fd !== undefined)
-            (0,external_node_fs_namespaceObject.closeSync)(this.fd);
+            (0,external_node_fs_.closeSync)(this.fd);
         this.fd = undefined;
     }
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
-/** The runbook's metric names, with `type` as its label ("database", later "media"). */
-function backupSamples(type, run) {
+/**
+ * The runbook's metric names, with `type` as its label ("database", later "media"). A run whose local
+ * backup landed but whose off-site copy failed reports status 1 (it exits 1, and BackupFailed fires)
+ * while its success timestamp and size still advance: the backup exists. Each destination gets its own
+ * `backup_upload_*` series.
+ */
+function backupSamples(type, run, destinations = []) {
     const labels = { type };
     const at = Math.floor(run.finishedAt.getTime() / 1000);
     const samples = [
@@ -39644,7 +39891,39 @@ function backupSamples(type, run) {
             value: run.durationSeconds,
         },
     ];
-    if (run.ok) {
+    for (const d of destinations) {
+        const dl = { type, destination: d.kind, location: d.location };
+        samples.push({
+            name: "backup_upload_last_status",
+            help: "Status of the last upload to an off-site destination (0=success)",
+            type: "gauge",
+            labels: dl,
+            value: d.ok ? 0 : 1,
+        }, {
+            name: "backup_upload_duration_seconds",
+            help: "Wall time of the last upload to an off-site destination",
+            type: "gauge",
+            labels: dl,
+            value: d.seconds,
+        });
+        if (d.ok) {
+            samples.push({
+                name: "backup_upload_last_success_timestamp",
+                help: "Unix timestamp of the last successful upload to an off-site destination",
+                type: "gauge",
+                labels: dl,
+                value: at,
+            }, {
+                name: "backup_upload_bytes",
+                help: "Bytes of the last successful upload to an off-site destination",
+                type: "gauge",
+                labels: dl,
+                value: d.bytes,
+            });
+        }
+    }
+    // The backup exists when its size is known, even if an off-site copy failed and the run exits 1.
+    if (run.sizeBytes !== undefined) {
         samples.push({
             name: "backup_last_success_timestamp",
             help: "Unix timestamp of last successful backup",
@@ -39760,13 +40039,13 @@ async function pushToGateway(url, job, group, samples) {
  * the file that this run does not replace — e.g. the last success timestamp when this run failed.
  */
 async function writeTextfile(file, samples) {
-    const previous = parseExposition(await (0,promises_namespaceObject.readFile)(file, "utf8").catch(() => ""));
+    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
     const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
     for (const s of samples)
         merged.set(seriesKey(s.name, s.labels), s);
     const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
-    await (0,promises_namespaceObject.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
-    await (0,promises_namespaceObject.rename)(temp, file);
+    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
+    await (0,promises_.rename)(temp, file);
 }
 /**
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
@@ -39878,7 +40157,7 @@ function parseChecksumLine(text) {
  * well-formed sidecar that names it. Hidden partial files and other names are not backups and are skipped.
  */
 async function listLocalBackups(dir, tier, prefix) {
-    const names = await (0,promises_namespaceObject.readdir)(dir).catch((err) => {
+    const names = await (0,promises_.readdir)(dir).catch((err) => {
         if (err.code === "ENOENT")
             return [];
         throw err;
@@ -39902,12 +40181,12 @@ async function listLocalBackups(dir, tier, prefix) {
     return backups;
 }
 async function judge(dir, fileName, present) {
-    const size = (await (0,promises_namespaceObject.stat)(external_node_path_default().join(dir, fileName))).size;
+    const size = (await (0,promises_.stat)(external_node_path_default().join(dir, fileName))).size;
     if (size === 0)
         return "empty file";
     if (!present.has(`${fileName}${CHECKSUM_SUFFIX}`))
         return `no ${CHECKSUM_SUFFIX} sidecar`;
-    const sidecar = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
+    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
     const parsed = parseChecksumLine(sidecar);
     if (!parsed)
         return `malformed ${CHECKSUM_SUFFIX} sidecar`;
@@ -40008,7 +40287,7 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
                 continue;
             // Data first: a crash in between leaves an orphan sidecar, never a backup without its checksum.
             for (const file of [d.backup.fileName, ...d.backup.companions]) {
-                await (0,promises_namespaceObject.unlink)(external_node_path_default().join(dir, file)).then(() => removed.push(external_node_path_default().join(tier, file)), (err) => {
+                await (0,promises_.unlink)(external_node_path_default().join(dir, file)).then(() => removed.push(external_node_path_default().join(tier, file)), (err) => {
                     if (err.code !== "ENOENT")
                         throw err;
                 });
@@ -40016,6 +40295,237 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
         }
     }
     return { plans, dryRun: options.dryRun, removed };
+}
+
+;// CONCATENATED MODULE: ./src/retention/remote-catalog.ts
+
+
+/**
+ * Lists the backups of one tier under a store's prefix, judged as local ones are: data non-empty and
+ * a well-formed sidecar that names it (one small read per backup). Other names are not touched.
+ */
+async function listRemoteBackups(store, tier, prefix, objects) {
+    const all = objects ?? (await store.list());
+    const present = new Set(all.map((o) => o.name));
+    const backups = [];
+    for (const object of all) {
+        const name = BackupName.parse(object.name);
+        if (!name || name.tier !== tier || name.prefix !== prefix)
+            continue;
+        const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+        const problem = await remote_catalog_judge(store, object, present);
+        backups.push({
+            fileName: object.name,
+            name,
+            object,
+            valid: problem === undefined,
+            companions,
+            ...(problem ? { problem } : {}),
+        });
+    }
+    return backups;
+}
+async function remote_catalog_judge(store, object, present) {
+    if (object.sizeBytes === 0)
+        return "empty object";
+    const sidecarName = `${object.name}${CHECKSUM_SUFFIX}`;
+    if (!present.has(sidecarName))
+        return `no ${CHECKSUM_SUFFIX} sidecar`;
+    const parsed = parseChecksumLine((await store.getText(sidecarName)) ?? "");
+    if (!parsed)
+        return `malformed ${CHECKSUM_SUFFIX} sidecar`;
+    if (parsed.fileName !== object.name)
+        return `${CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/retention/remote-apply.ts
+
+
+/**
+ * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups
+ * reported and kept, the newest valid kept, future-dated kept). Lists once; deletes data first, then
+ * its sidecar and manifest. With `dryRun`, deletes nothing.
+ */
+async function applyRemoteRetention(store, prefix, policy, now, options) {
+    const objects = await store.list();
+    const plans = [];
+    const removed = [];
+    for (const tier of options.tiers) {
+        const plan = planRetention(tier, await listRemoteBackups(store, tier, prefix, objects), policy, now);
+        plans.push(plan);
+        for (const d of plan.decisions) {
+            const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
+            const line = `retention ${store.location} ${tier}: ${verb} ${d.backup.fileName}: ${d.reason}`;
+            if (d.action === "report")
+                options.logger.warn(line);
+            else
+                options.logger.info(line);
+            if (d.action !== "delete" || options.dryRun)
+                continue;
+            for (const name of [d.backup.fileName, ...d.backup.companions]) {
+                await store.delete(name);
+                removed.push(store.uri(name));
+            }
+        }
+    }
+    return { plans, dryRun: options.dryRun, removed };
+}
+
+// EXTERNAL MODULE: ./src/storage/destination-error.ts
+var destination_error = __nccwpck_require__(6822);
+;// CONCATENATED MODULE: ./src/storage/fan-out.ts
+
+
+/**
+ * Writes every chunk to the primary destination (the local file) and to each upload, concurrently,
+ * and takes the next chunk only when all of them have room: the slowest destination sets the pace,
+ * so memory stays bounded by the uploads' own buffers. A failing upload is cut loose (aborted, its
+ * error kept) and the others go on; a failing primary fails the whole stream and aborts every upload.
+ */
+class FanOut extends external_node_stream_.Writable {
+    primary;
+    options;
+    branches;
+    started = Date.now();
+    finishedAt = new Map();
+    constructor(primary, uploads, options) {
+        super({ highWaterMark: 1 << 20 });
+        this.primary = primary;
+        this.options = options;
+        this.branches = uploads.map(({ upload, uri }) => ({
+            upload,
+            uri,
+            bytes: 0,
+            error: undefined,
+            release: undefined,
+            aborting: undefined,
+        }));
+        primary.on("error", (err) => this.destroy(err));
+        for (const branch of this.branches) {
+            // Errors on the body stream follow from the upload failing; `done` carries the real cause.
+            branch.upload.stream.on("error", () => { });
+            branch.upload.done.then(() => this.finishedAt.set(branch, Date.now()), (err) => this.fail(branch, err));
+        }
+    }
+    fail(branch, error) {
+        if (branch.error)
+            return;
+        branch.error = error;
+        this.finishedAt.set(branch, Date.now());
+        branch.release?.();
+        branch.aborting = branch.upload.abort(error);
+        this.options.onBranchFailure?.(branch.uri, error);
+    }
+    live() {
+        return this.branches.filter((b) => !b.error);
+    }
+    /** Resolves when the stream has room again, or the branch failed (then it no longer counts). */
+    drained(branch) {
+        return new Promise((resolve) => {
+            const stream = branch.upload.stream;
+            const timer = setTimeout(() => {
+                this.fail(branch, new destination_error/* DestinationError */.lt(branch.uri, `Upload to ${branch.uri} made no progress for ${this.options.stallTimeoutMs / 1000} s: it was abandoned so that ` +
+                    "the local backup could finish; check the network and the destination"));
+            }, this.options.stallTimeoutMs);
+            const done = () => {
+                clearTimeout(timer);
+                stream.off("drain", done);
+                branch.release = undefined;
+                resolve();
+            };
+            branch.release = done;
+            stream.once("drain", done);
+        });
+    }
+    _write(chunk, _encoding, callback) {
+        const waits = [];
+        if (!this.primary.write(chunk)) {
+            waits.push(new Promise((resolve) => {
+                const done = () => {
+                    this.primary.off("drain", done);
+                    this.primary.off("close", done);
+                    resolve();
+                };
+                this.primary.once("drain", done);
+                this.primary.once("close", done); // destroyed on error: the error handler fails us
+            }));
+        }
+        for (const branch of this.live()) {
+            branch.bytes += chunk.length;
+            if (!branch.upload.stream.write(chunk))
+                waits.push(this.drained(branch));
+        }
+        if (waits.length === 0)
+            callback();
+        else
+            Promise.all(waits).then(() => callback(), callback);
+    }
+    _final(callback) {
+        for (const branch of this.live())
+            branch.upload.stream.end();
+        this.primary.end();
+        const settle = (err) => {
+            this.primary.off("finish", settle);
+            this.primary.off("error", settle);
+            callback(err ?? null);
+        };
+        this.primary.once("finish", settle);
+        this.primary.once("error", settle);
+    }
+    _destroy(error, callback) {
+        // pipeline() destroys every stream once it is done: after a clean finish the uploads go on completing.
+        if (error || !this.writableFinished) {
+            const reason = error ?? new Error("The backup stream was stopped before it ended");
+            for (const branch of this.live())
+                this.fail(branch, reason);
+        }
+        if (!this.primary.destroyed)
+            this.primary.destroy(error ?? undefined);
+        callback(error);
+    }
+    /**
+     * Waits until every upload has completed or been aborted (leftovers removed) and says how each went.
+     * Call after the stream finished, or after it failed.
+     */
+    async outcomes() {
+        return Promise.all(this.branches.map(async (branch) => {
+            const error = await branch.upload.done.then(() => undefined, (err) => err);
+            if (error)
+                this.fail(branch, error);
+            await branch.aborting;
+            const end = this.finishedAt.get(branch) ?? Date.now();
+            return {
+                upload: branch.upload,
+                uri: branch.uri,
+                bytes: branch.bytes,
+                seconds: (end - this.started) / 1000,
+                ...(branch.error ? { error: branch.error } : {}),
+            };
+        }));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/open-store.ts
+/**
+ * The store behind one configured destination. Each SDK is loaded only when its destination is
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ */
+async function openStore(destination, logger) {
+    switch (destination.kind) {
+        case "s3": {
+            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
+            return new S3Store(destination.settings, logger);
+        }
+        case "gcs": {
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
+            return new GcsStore(destination.settings, logger);
+        }
+        case "azure": {
+            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
+            return new AzureStore(destination.settings, logger);
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/version.ts
@@ -40337,11 +40847,11 @@ class DumpStreamTap extends external_node_stream_.Transform {
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new UserError(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new errors/* UserError */.y(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new UserError(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new errors/* UserError */.y(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -40400,7 +40910,7 @@ async function runDumpPipeline(options) {
         stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
     stages.push(digest);
     try {
-        const written = (0,external_node_stream_promises_namespaceObject.pipeline)(source, ...stages, options.output.stream);
+        const written = (0,external_node_stream_promises_namespaceObject.pipeline)(source, ...stages, options.sink ?? options.output.stream);
         // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure is
         // reported in its own words even though the pipeline then ends normally.
         await Promise.all([
@@ -40417,7 +40927,7 @@ async function runDumpPipeline(options) {
         // GPG home, which must not happen under a still-running pg_dump or gpg.
         const settled = await Promise.allSettled(children.map((c) => c.exited));
         if (options.signal?.aborted) {
-            throw new UserError("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new errors/* UserError */.y("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
         // exit status and stderr say what really happened.
@@ -40449,6 +40959,117 @@ async function runDumpPipeline(options) {
         rowCounts: tap?.rowCounter?.counts,
         topology: direct?.description ?? inNode?.description ?? "custom format, compressed by pg_dump",
     };
+}
+
+;// CONCATENATED MODULE: ./src/backup/offsite.ts
+
+
+/**
+ * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
+ * A destination that fails is reported and skipped; the local backup goes ahead without it.
+ */
+async function preflightDestinations(stores, logger) {
+    const results = await Promise.all(stores.map(async (store) => {
+        try {
+            await store.preflight();
+            logger.info(`Destination ready: ${store.location}`);
+            return { store, error: undefined };
+        }
+        catch (err) {
+            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            return { store, error: (0,destination_error/* briefly */.m_)(err) };
+        }
+    }));
+    return {
+        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
+        failed: results
+            .filter((r) => r.error !== undefined)
+            .map((r) => ({
+            kind: r.store.kind,
+            location: r.store.location,
+            uris: [],
+            ok: false,
+            error: r.error,
+            stage: "preflight",
+            bytes: 0,
+            seconds: 0,
+        })),
+    };
+}
+/** Starts one streamed upload per destination and name; those that cannot start are reported. */
+async function startUploads(stores, names, contentType, logger) {
+    const started = [];
+    const failed = [];
+    for (const store of stores) {
+        const mine = [];
+        try {
+            for (const name of names) {
+                mine.push({ store, upload: await store.upload(name, { contentType }), uri: store.uri(name) });
+            }
+            started.push(...mine);
+        }
+        catch (err) {
+            for (const m of mine)
+                await m.upload.abort(err);
+            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            failed.push({
+                kind: store.kind,
+                location: store.location,
+                uris: [],
+                ok: false,
+                error: (0,destination_error/* briefly */.m_)(err),
+                stage: "upload",
+                bytes: 0,
+                seconds: 0,
+            });
+        }
+    }
+    return { started, failed };
+}
+/**
+ * After the data objects are stored: per object its manifest, the checksum on the object itself, and
+ * the sidecar last (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ */
+async function completeUploads(started, outcomes, manifest, logger) {
+    const byStore = new Map();
+    for (const [i, s] of started.entries()) {
+        const outcome = outcomes[i];
+        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
+        byStore.set(s.store, entry);
+        if (!outcome)
+            continue;
+        entry.bytes += outcome.bytes;
+        entry.seconds = Math.max(entry.seconds, outcome.seconds);
+        if (outcome.error) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
+            continue;
+        }
+        const name = s.upload.name;
+        const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
+        try {
+            await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
+            await s.store.recordChecksum(name, manifest.sha256);
+            await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
+            entry.uris.push(s.uri);
+            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
+        }
+        catch (err) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(err));
+        }
+    }
+    return [...byStore.entries()].map(([store, e]) => {
+        for (const error of e.errors)
+            logger.error(`Off-site copy failed: ${error}`);
+        return {
+            kind: store.kind,
+            location: store.location,
+            uris: e.uris,
+            ok: e.errors.length === 0,
+            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
+            bytes: e.bytes,
+            seconds: e.seconds,
+        };
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/backup/tiers.ts
@@ -40485,11 +41106,11 @@ function isTierDue(tier, existing, at, schedule) {
  */
 async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
     const dir = external_node_path_default().join(backupDir, tier);
-    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o750 });
+    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
     const tierName = name.withTier(tier).toString();
     const target = external_node_path_default().join(dir, tierName);
     try {
-        await (0,promises_namespaceObject.link)(dailyFile, target);
+        await (0,promises_.link)(dailyFile, target);
     }
     catch (err) {
         const code = err.code;
@@ -40499,13 +41120,18 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
             throw err;
         await copyFileAtomic(dailyFile, target);
     }
-    const manifest = JSON.parse(await (0,promises_namespaceObject.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
+    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
     await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
     await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
     return target;
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-db.ts
+
+
+
+
+
 
 
 
@@ -40544,13 +41170,13 @@ function withStreamCounts(catalog, counts) {
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
     try {
-        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o750 });
+        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
         const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
         await probe.abort();
     }
     catch (err) {
         const e = err;
-        throw new UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
@@ -40566,11 +41192,11 @@ async function backupDatabase(config, options) {
     try {
         const partial = await takeBackup(config, options, startedAt, now);
         const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: true,
+            ok: partial.offsite.every((o) => o.ok),
             finishedAt: partial.finishedAt,
             durationSeconds: partial.durationSeconds,
             sizeBytes: partial.sizeBytes,
-        }), options.logger);
+        }, partial.offsite), options.logger);
         return { ...partial, metrics };
     }
     catch (err) {
@@ -40614,21 +41240,33 @@ async function takeBackup(config, options, startedAt, now) {
         const prefix = config.prefix ?? server.database;
         if (!isValidPrefix(prefix)) {
             // Files named after it could not be read back: retention, tiers and verify would not see them.
-            throw new UserError(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+            throw new errors/* UserError */.y(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
                 "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can");
         }
         const previous = (await listLocalBackups(dailyDir, "daily", prefix))
             .filter((b) => b.valid)
             .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
         const previousSizeBytes = previous
-            ? (await (0,promises_namespaceObject.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
+            ? (await (0,promises_.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
+        // Every destination is proven usable before the dump; one that is not is reported and skipped.
+        const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
+        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
+        // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
+        const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
         if (options.signal?.aborted) {
-            throw new UserError("The backup was cancelled before the dump started; nothing was written");
+            throw new errors/* UserError */.y("The backup was cancelled before the dump started; nothing was written");
         }
         const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
+        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger);
+        const fanOut = uploads.started.length > 0
+            ? new FanOut(output.stream, uploads.started, {
+                stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+                onBranchFailure: (uri, error) => logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
+            })
+            : undefined;
         let snapshot;
         let pipelineResult;
         let catalog;
@@ -40654,10 +41292,11 @@ async function takeBackup(config, options, startedAt, now) {
                     format: config.format,
                     compression: config.compression,
                     level: config.compressionLevel,
-                    threads: (0,external_node_os_namespaceObject.availableParallelism)(),
+                    threads: (0,external_node_os_.availableParallelism)(),
                     countRows: countInStream,
                     encryptor,
                     output,
+                    ...(fanOut ? { sink: fanOut } : {}),
                     backupDir: config.backupDir,
                     ...(options.signal ? { signal: options.signal } : {}),
                 }),
@@ -40670,13 +41309,18 @@ async function takeBackup(config, options, startedAt, now) {
         }
         catch (err) {
             await output.abort();
+            // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed.
+            if (fanOut) {
+                fanOut.destroy(err);
+                await fanOut.outcomes();
+            }
             throw err;
         }
         finally {
             await snapshot?.close();
         }
         const finishedAt = now();
-        const sizeBytes = (await (0,promises_namespaceObject.stat)(file)).size;
+        const sizeBytes = (await (0,promises_.stat)(file)).size;
         const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
         const manifest = {
             manifestVersion: 1,
@@ -40713,7 +41357,7 @@ async function takeBackup(config, options, startedAt, now) {
         // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
         // failure is loud (log, summary) but never undoes or fails that backup.
         try {
-            for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
+            for (const tier of due) {
                 const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
                 tiers.push({ tier, file: tierFile });
                 logger.info(`Filed as ${tier}: ${tierFile}`);
@@ -40735,6 +41379,29 @@ async function takeBackup(config, options, startedAt, now) {
             retention = { error: err.message };
             logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
         }
+        const offsite = [
+            ...preflightFailures,
+            ...uploads.failed,
+            ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+        ];
+        // Remote retention, like local, only where today's backup safely arrived.
+        for (const [i, report] of offsite.entries()) {
+            const store = stores.find((s) => s.location === report.location);
+            if (!report.ok || !store)
+                continue;
+            try {
+                const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
+                    dryRun: config.retentionDryRun,
+                    logger,
+                    tiers: ["daily", "weekly", "monthly"],
+                });
+                offsite[i] = { ...report, retention: outcome };
+            }
+            catch (err) {
+                logger.error(`Retention in ${report.location} failed, nothing more was deleted there: ${err.message}`);
+                offsite[i] = { ...report, retention: { error: err.message } };
+            }
+        }
         return {
             file,
             sidecarFile,
@@ -40753,6 +41420,7 @@ async function takeBackup(config, options, startedAt, now) {
             tiers,
             previousSizeBytes,
             retention,
+            offsite,
         };
     }
     catch (err) {
@@ -40831,8 +41499,11 @@ function backupDbSummary(outcome) {
     const compression = m.format === "custom"
         ? `custom format, pg_dump gzip ${m.compression.level}`
         : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+    const offsiteFailed = r.offsite.some((o) => !o.ok);
     const lines = [
-        `## ✅ Lifeline backup-db: ${cell(r.database)}`,
+        offsiteFailed
+            ? `## ⚠️ Lifeline backup-db: ${cell(r.database)}: written locally, an off-site copy FAILED`
+            : `## ✅ Lifeline backup-db: ${cell(r.database)}`,
         "",
         table(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
             [
@@ -40871,6 +41542,22 @@ function backupDbSummary(outcome) {
         ]),
         "",
     ];
+    if (r.offsite.length > 0) {
+        lines.push("### Off-site copies", "", table(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+            o.location,
+            o.ok
+                ? "✅ stored, sidecar + manifest + checksum metadata"
+                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
+            formatBytes(o.bytes),
+            formatDuration(o.seconds),
+            !o.retention
+                ? "not run"
+                : "error" in o.retention
+                    ? `failed: ${o.retention.error}`
+                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
+        ])), "");
+    }
     if ("error" in r.retention) {
         lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
     }
@@ -40937,11 +41624,11 @@ const discard = () => new external_node_stream_.Writable({
 async function verifyBackupFile(dir, name) {
     const fileName = name.toString();
     const file = external_node_path_default().join(dir, fileName);
-    const sizeBytes = (await (0,promises_namespaceObject.stat)(file)).size;
+    const sizeBytes = (await (0,promises_.stat)(file)).size;
     const passed = [];
     const notes = [];
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
-    const sidecarText = await (0,promises_namespaceObject.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+    const sidecarText = await (0,promises_.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
     if (sidecarText === undefined)
         return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
     const sidecar = parseChecksumLine(sidecarText);
@@ -40995,7 +41682,7 @@ async function verifyBackupFile(dir, name) {
             passed.push("dump trailer");
         }
     }
-    const manifestText = await (0,promises_namespaceObject.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+    const manifestText = await (0,promises_.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
     if (manifestText === undefined) {
         notes.push("no manifest");
     }
@@ -41032,7 +41719,7 @@ async function readThrough(file, name, decrypt, digestOnly = false) {
         stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
     try {
         await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -41075,7 +41762,7 @@ async function verifyLocalBackups(backupDir, options) {
     const checks = [];
     for (const tier of TIERS) {
         const dir = external_node_path_default().join(backupDir, tier);
-        const names = (await (0,promises_namespaceObject.readdir)(dir).catch(() => []))
+        const names = (await (0,promises_.readdir)(dir).catch(() => []))
             .map((f) => BackupName.parse(f))
             .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
             .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
@@ -41152,7 +41839,7 @@ function cancellationSignal() {
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof UserError)
+    if (err instanceof errors/* UserError */.y)
         return err.message;
     const parts = [];
     let current = err;
@@ -41200,7 +41887,13 @@ async function runBackupDb() {
         setOutput("duration-seconds", result.durationSeconds.toFixed(3));
         setOutput("manifest-file", result.manifestFile);
         setOutput("tiers", result.tiers.map((t) => t.tier).join(","));
+        setOutput("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
         summary = backupDbSummary({ result });
+        const failed = result.offsite.filter((o) => !o.ok);
+        if (failed.length > 0) {
+            setFailed(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
+                failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
+        }
     }
     catch (err) {
         const error = new Error(logger.redact(failureMessage(err)));
@@ -41221,6 +41914,86 @@ async function runBackupDb() {
 
 /***/ }),
 
+/***/ 7827:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   x: () => (/* binding */ ConfigError),
+/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */ });
+/**
+ * An error the operator can fix: it names the input, what was wrong and what to do next.
+ * Adapters print its message alone (no stack), and exit non-zero.
+ */
+class UserError extends Error {
+    name = "UserError";
+}
+/** Invalid configuration: a setting is missing or malformed. */
+class ConfigError extends UserError {
+    name = "ConfigError";
+}
+
+
+/***/ }),
+
+/***/ 6822:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e8: () => (/* binding */ networkCode),
+/* harmony export */   lt: () => (/* binding */ DestinationError),
+/* harmony export */   m_: () => (/* binding */ briefly)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+
+/** A failure at one destination: the message names the destination, the object and what to do. */
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+    where;
+    name = "DestinationError";
+    constructor(
+    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
+    where, message, options) {
+        super(message, options);
+        this.where = where;
+    }
+}
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
+function networkCode(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
+            return e.code;
+        const errors = e.errors;
+        if (Array.isArray(errors)) {
+            const inner = errors.map(networkCode).find((c) => c !== undefined);
+            if (inner)
+                return inner;
+        }
+        e = e.cause;
+    }
+    return undefined;
+}
+/** The message of an SDK error, one line, without the noise some SDKs put around it. */
+function briefly(err) {
+    const e = err;
+    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
+    return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
 /***/ 4390:
 /***/ ((module) => {
 
@@ -41233,6 +42006,20 @@ module.exports = eval("require")("pg-native");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
+/***/ 5317:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 
 /***/ }),
 
@@ -41306,6 +42093,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer"
 
 /***/ }),
 
+/***/ 1421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+
+/***/ }),
+
 /***/ 7540:
 /***/ ((module) => {
 
@@ -41341,6 +42135,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -41355,6 +42163,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 
 /***/ }),
 
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
 /***/ 7030:
 /***/ ((module) => {
 
@@ -41362,10 +42177,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
 /***/ 643:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 
 /***/ }),
 
@@ -41380,6 +42216,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:queryst
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 7830:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/web");
+
+/***/ }),
+
+/***/ 8500:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 
 /***/ }),
 
@@ -41425,10 +42275,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
 /***/ 6928:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
+/***/ 3480:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("querystring");
 
 /***/ }),
 
@@ -41453,6 +42324,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 2018:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
+
+/***/ }),
+
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
@@ -41464,6 +42349,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 8167:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("worker_threads");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 
@@ -41489,7 +42388,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];
@@ -41498,6 +42397,9 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Return the exports of the module
 /******/ 	return module.exports;
 /******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
 /******/ 
 /************************************************************************/
 /******/ /* webpack/runtime/asset-relocator-loader */
@@ -41584,6 +42486,36 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -41596,9 +42528,105 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
 /******/ })();
 /******/ 
 /************************************************************************/

@@ -15,11 +15,16 @@ import { backupSamples } from "../metrics/backup-metrics.js";
 import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { applyLocalRetention, type RetentionOutcome } from "../retention/apply.js";
 import { listLocalBackups } from "../retention/local-catalog.js";
+import { applyRemoteRetention } from "../retention/remote-apply.js";
+import { FanOut } from "../storage/fan-out.js";
+import { openStore } from "../storage/open-store.js";
+import { DEFAULT_TRANSFER } from "../storage/transfer.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
 import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
 import { fileUnderTier, tiersDue } from "./tiers.js";
 
 export interface BackupDbResult {
@@ -42,6 +47,8 @@ export interface BackupDbResult {
   /** Size of the newest earlier valid daily backup, for the size trend. */
   readonly previousSizeBytes: number | undefined;
   readonly retention: RetentionOutcome | { readonly error: string };
+  /** One report per configured cloud destination; a failed one makes the run fail after the local backup. */
+  readonly offsite: readonly OffsiteReport[];
   readonly metrics: PublishOutcome;
 }
 
@@ -99,12 +106,16 @@ export async function backupDatabase(
     const metrics = await publishMetrics(
       config.metrics,
       { type: "database" },
-      backupSamples("database", {
-        ok: true,
-        finishedAt: partial.finishedAt,
-        durationSeconds: partial.durationSeconds,
-        sizeBytes: partial.sizeBytes,
-      }),
+      backupSamples(
+        "database",
+        {
+          ok: partial.offsite.every((o) => o.ok),
+          finishedAt: partial.finishedAt,
+          durationSeconds: partial.durationSeconds,
+          sizeBytes: partial.sizeBytes,
+        },
+        partial.offsite,
+      ),
       options.logger,
     );
     return { ...partial, metrics };
@@ -174,6 +185,11 @@ async function takeBackup(
     const previousSizeBytes = previous
       ? (await stat(path.join(dailyDir, previous.fileName))).size
       : undefined;
+    // Every destination is proven usable before the dump; one that is not is reported and skipped.
+    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
+    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
+    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
+    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
     if (options.signal?.aborted) {
       throw new UserError("The backup was cancelled before the dump started; nothing was written");
     }
@@ -187,6 +203,21 @@ async function takeBackup(
     );
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);
+    const uploads = await startUploads(
+      ready,
+      [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()),
+      encryptor ? "application/pgp-encrypted" : "application/octet-stream",
+      logger,
+    );
+    const fanOut =
+      uploads.started.length > 0
+        ? new FanOut(output.stream, uploads.started, {
+            stallTimeoutMs:
+              config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+            onBranchFailure: (uri, error) =>
+              logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
+          })
+        : undefined;
     let snapshot: ExportedSnapshot | undefined;
     let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
     let catalog: BackupManifest["catalog"];
@@ -219,6 +250,7 @@ async function takeBackup(
           countRows: countInStream,
           encryptor,
           output,
+          ...(fanOut ? { sink: fanOut } : {}),
           backupDir: config.backupDir,
           ...(options.signal ? { signal: options.signal } : {}),
         }),
@@ -230,6 +262,11 @@ async function takeBackup(
       await output.commit();
     } catch (err) {
       await output.abort();
+      // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed.
+      if (fanOut) {
+        fanOut.destroy(err as Error);
+        await fanOut.outcomes();
+      }
       throw err;
     } finally {
       await snapshot?.close();
@@ -276,7 +313,7 @@ async function takeBackup(
     // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
     // failure is loud (log, summary) but never undoes or fails that backup.
     try {
-      for (const tier of await tiersDue(config.backupDir, prefix, startedAt, config.schedule)) {
+      for (const tier of due) {
         const tierFile = await fileUnderTier(config.backupDir, file, name, tier, pipelineResult.sha256);
         tiers.push({ tier, file: tierFile });
         logger.info(`Filed as ${tier}: ${tierFile}`);
@@ -300,6 +337,30 @@ async function takeBackup(
       logger.error(`Retention failed, nothing more was deleted: ${(err as Error).message}`);
     }
 
+    const offsite: OffsiteReport[] = [
+      ...preflightFailures,
+      ...uploads.failed,
+      ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+    ];
+    // Remote retention, like local, only where today's backup safely arrived.
+    for (const [i, report] of offsite.entries()) {
+      const store = stores.find((s) => s.location === report.location);
+      if (!report.ok || !store) continue;
+      try {
+        const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
+          dryRun: config.retentionDryRun,
+          logger,
+          tiers: ["daily", "weekly", "monthly"],
+        });
+        offsite[i] = { ...report, retention: outcome };
+      } catch (err) {
+        logger.error(
+          `Retention in ${report.location} failed, nothing more was deleted there: ${(err as Error).message}`,
+        );
+        offsite[i] = { ...report, retention: { error: (err as Error).message } };
+      }
+    }
+
     return {
       file,
       sidecarFile,
@@ -318,6 +379,7 @@ async function takeBackup(
       tiers,
       previousSizeBytes,
       retention,
+      offsite,
     };
   } catch (err) {
     // The adapter reports the failure to the operator; the day's log file keeps it too.

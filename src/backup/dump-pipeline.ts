@@ -37,6 +37,8 @@ export interface DumpPipelineOptions {
   readonly countRows: boolean;
   readonly encryptor: GpgEncryptor | undefined;
   readonly output: AtomicFile;
+  /** Where the final bytes go when not only to the output file (a FanOut to the clouds as well). */
+  readonly sink?: NodeJS.WritableStream;
   readonly backupDir: string;
   readonly signal?: AbortSignal;
 }
@@ -120,7 +122,7 @@ export async function runDumpPipeline(options: DumpPipelineOptions): Promise<Dum
   if (gpg) stages.push(Duplex.from({ writable: gpg.stdin!, readable: gpg.stdout }));
   stages.push(digest);
   try {
-    const written = pipeline(source, ...(stages as [Transform]), options.output.stream);
+    const written = pipeline(source, ...(stages as [Transform]), options.sink ?? options.output.stream);
     // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure is
     // reported in its own words even though the pipeline then ends normally.
     await Promise.all([

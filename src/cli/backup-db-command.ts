@@ -57,5 +57,11 @@ export async function backupDbCommand(
   } else {
     out.write(`${result.file}\n`);
   }
-  return 0;
+  const failed = result.offsite.filter((o) => !o.ok);
+  for (const o of failed) {
+    logger.error(
+      `The backup is in ${result.file}, but its off-site copy to ${o.location} failed: ${o.error ?? "unknown error"}`,
+    );
+  }
+  return failed.length > 0 ? 1 : 0;
 }

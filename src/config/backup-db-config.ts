@@ -1,5 +1,6 @@
 import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../backup/compression.js";
-import { type ConnectionSettings, parseDatabaseUrl, passwordsIn, redactUrl } from "./database-url.js";
+import { CLOUD_SETTINGS, cloudSecretsIn, type Destination, loadDestinations } from "./cloud-config.js";
+import { type ConnectionSettings, parseDatabaseUrl, passwordsIn } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import {
   integerIn,
@@ -212,24 +213,7 @@ export const BACKUP_DB_SETTINGS = {
     description: "also write the metrics to this node_exporter textfile (.prom), atomically",
     parse: parseString,
   },
-  s3Bucket: {
-    env: "BACKUP_S3_BUCKET",
-    input: "s3-bucket",
-    description: "S3 bucket for remote copies (not in this version yet: setting it fails the run)",
-    parse: parseString,
-  },
-  gcsBucket: {
-    env: "BACKUP_GCS_BUCKET",
-    input: "gcs-bucket",
-    description: "GCS bucket for remote copies (not in this version yet: setting it fails the run)",
-    parse: parseString,
-  },
-  azureContainer: {
-    env: "BACKUP_AZURE_CONTAINER",
-    input: "azure-container",
-    description: "Azure Blob container for remote copies (not in this version yet: setting it fails the run)",
-    parse: parseString,
-  },
+  ...CLOUD_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export interface RetentionSettings {
@@ -266,23 +250,18 @@ export interface BackupDbConfig {
   readonly verifyOnly: boolean;
   readonly maxAgeHours: number;
   readonly metrics: MetricsSettings;
+  /** Cloud destinations every backup is streamed to, besides BACKUP_DIR. */
+  readonly destinations: readonly Destination[];
 }
 
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
-export function loadBackupDbConfig(lookup: SettingLookup): BackupDbConfig {
+export function loadBackupDbConfig(
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): BackupDbConfig {
   const s = BACKUP_DB_SETTINGS;
   const rawUrl = require(s.databaseUrl, lookup);
   const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl as SettingSpec<unknown>)?.source);
-
-  // Cloud uploads arrive with their milestone; until then they are refused rather than silently
-  // ignored: an operator who asked for an off-site copy must not believe they have one.
-  for (const spec of [s.s3Bucket, s.gcsBucket, s.azureContainer]) {
-    if (resolve(spec, lookup) !== undefined) {
-      throw new ConfigError(
-        `${spec.env}: cloud uploads are not available in this version of Lifeline yet; unset it to back up locally`,
-      );
-    }
-  }
 
   const compression = require(s.compression, lookup);
   const format = require(s.format, lookup);
@@ -343,6 +322,7 @@ export function loadBackupDbConfig(lookup: SettingLookup): BackupDbConfig {
       job: require(s.pushgatewayJob, lookup),
       textfile: resolve(s.metricsTextfile, lookup),
     },
+    destinations: loadDestinations(lookup, env),
   };
 }
 
@@ -377,5 +357,6 @@ export function credentialsIn(lookup: SettingLookup, env: NodeJS.ProcessEnv = pr
     return raw ? passwordsIn(raw.value) : [];
   });
   if (env.PGPASSWORD) found.push(env.PGPASSWORD);
+  found.push(...cloudSecretsIn(env));
   return found;
 }

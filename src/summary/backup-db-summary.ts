@@ -31,8 +31,11 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
     m.format === "custom"
       ? `custom format, pg_dump gzip ${m.compression.level}`
       : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+  const offsiteFailed = r.offsite.some((o) => !o.ok);
   const lines = [
-    `## ✅ Lifeline backup-db: ${cell(r.database)}`,
+    offsiteFailed
+      ? `## ⚠️ Lifeline backup-db: ${cell(r.database)}: written locally, an off-site copy FAILED`
+      : `## ✅ Lifeline backup-db: ${cell(r.database)}`,
     "",
     table(
       ["File", "Size", "Duration", "Throughput", "Compression", "Size trend"],
@@ -77,6 +80,30 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
     ),
     "",
   ];
+  if (r.offsite.length > 0) {
+    lines.push(
+      "### Off-site copies",
+      "",
+      table(
+        ["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"],
+        r.offsite.map((o) => [
+          o.location,
+          o.ok
+            ? "✅ stored, sidecar + manifest + checksum metadata"
+            : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+          o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
+          formatBytes(o.bytes),
+          formatDuration(o.seconds),
+          !o.retention
+            ? "not run"
+            : "error" in o.retention
+              ? `failed: ${o.retention.error}`
+              : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
+        ]),
+      ),
+      "",
+    );
+  }
   if ("error" in r.retention) {
     lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
   } else {

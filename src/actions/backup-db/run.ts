@@ -44,7 +44,15 @@ export async function runBackupDb(): Promise<void> {
     core.setOutput("duration-seconds", result.durationSeconds.toFixed(3));
     core.setOutput("manifest-file", result.manifestFile);
     core.setOutput("tiers", result.tiers.map((t) => t.tier).join(","));
+    core.setOutput("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
     summary = backupDbSummary({ result });
+    const failed = result.offsite.filter((o) => !o.ok);
+    if (failed.length > 0) {
+      core.setFailed(
+        `The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
+          failed.map((o) => logger.redact(o.error ?? o.location)).join("; "),
+      );
+    }
   } catch (err) {
     const error = new Error(logger.redact(failureMessage(err)));
     summary = backupDbSummary({ error });

@@ -1,0 +1,154 @@
+import type { Logger } from "../log/logger.js";
+import type { RetentionOutcome } from "../retention/apply.js";
+import { briefly } from "../storage/destination-error.js";
+import type { BranchOutcome } from "../storage/fan-out.js";
+import type { BackupStore, StreamUpload } from "../storage/store.js";
+import type { BackupManifest } from "./manifest.js";
+import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+
+/** How one cloud destination fared in a backup run. */
+export interface OffsiteReport {
+  readonly kind: BackupStore["kind"];
+  readonly location: string;
+  /** URIs of the data objects written (the daily one, plus weekly/monthly when due). */
+  readonly uris: readonly string[];
+  readonly ok: boolean;
+  readonly error?: string;
+  /** When it failed: before the dump (misconfigured) or while/after uploading. */
+  readonly stage?: "preflight" | "upload";
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly retention?: RetentionOutcome | { readonly error: string };
+}
+
+export interface StartedUpload {
+  readonly store: BackupStore;
+  readonly upload: StreamUpload;
+  readonly uri: string;
+}
+
+/**
+ * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
+ * A destination that fails is reported and skipped; the local backup goes ahead without it.
+ */
+export async function preflightDestinations(
+  stores: readonly BackupStore[],
+  logger: Logger,
+): Promise<{ ready: BackupStore[]; failed: OffsiteReport[] }> {
+  const results = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        await store.preflight();
+        logger.info(`Destination ready: ${store.location}`);
+        return { store, error: undefined };
+      } catch (err) {
+        logger.error(`${briefly(err)} — this destination is skipped; the local backup goes ahead`);
+        return { store, error: briefly(err) };
+      }
+    }),
+  );
+  return {
+    ready: results.filter((r) => r.error === undefined).map((r) => r.store),
+    failed: results
+      .filter((r) => r.error !== undefined)
+      .map((r) => ({
+        kind: r.store.kind,
+        location: r.store.location,
+        uris: [],
+        ok: false,
+        error: r.error,
+        stage: "preflight" as const,
+        bytes: 0,
+        seconds: 0,
+      })),
+  };
+}
+
+/** Starts one streamed upload per destination and name; those that cannot start are reported. */
+export async function startUploads(
+  stores: readonly BackupStore[],
+  names: readonly string[],
+  contentType: string,
+  logger: Logger,
+): Promise<{ started: StartedUpload[]; failed: OffsiteReport[] }> {
+  const started: StartedUpload[] = [];
+  const failed: OffsiteReport[] = [];
+  for (const store of stores) {
+    const mine: StartedUpload[] = [];
+    try {
+      for (const name of names) {
+        mine.push({ store, upload: await store.upload(name, { contentType }), uri: store.uri(name) });
+      }
+      started.push(...mine);
+    } catch (err) {
+      for (const m of mine) await m.upload.abort(err as Error);
+      logger.error(`${briefly(err)} — this destination is skipped; the local backup goes ahead`);
+      failed.push({
+        kind: store.kind,
+        location: store.location,
+        uris: [],
+        ok: false,
+        error: briefly(err),
+        stage: "upload",
+        bytes: 0,
+        seconds: 0,
+      });
+    }
+  }
+  return { started, failed };
+}
+
+/**
+ * After the data objects are stored: per object its manifest, the checksum on the object itself, and
+ * the sidecar last (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ */
+export async function completeUploads(
+  started: readonly StartedUpload[],
+  outcomes: readonly BranchOutcome[],
+  manifest: BackupManifest,
+  logger: Logger,
+): Promise<OffsiteReport[]> {
+  const byStore = new Map<
+    BackupStore,
+    { uris: string[]; errors: string[]; bytes: number; seconds: number }
+  >();
+  for (const [i, s] of started.entries()) {
+    const outcome = outcomes[i];
+    const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
+    byStore.set(s.store, entry);
+    if (!outcome) continue;
+    entry.bytes += outcome.bytes;
+    entry.seconds = Math.max(entry.seconds, outcome.seconds);
+    if (outcome.error) {
+      entry.errors.push(briefly(outcome.error));
+      continue;
+    }
+    const name = s.upload.name;
+    const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
+    try {
+      await s.store.put(
+        `${name}${MANIFEST_SUFFIX}`,
+        `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`,
+        { contentType: "application/json" },
+      );
+      await s.store.recordChecksum(name, manifest.sha256);
+      await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
+      entry.uris.push(s.uri);
+      logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
+    } catch (err) {
+      entry.errors.push(briefly(err));
+    }
+  }
+  return [...byStore.entries()].map(([store, e]) => {
+    for (const error of e.errors) logger.error(`Off-site copy failed: ${error}`);
+    return {
+      kind: store.kind,
+      location: store.location,
+      uris: e.uris,
+      ok: e.errors.length === 0,
+      ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" as const } : {}),
+      bytes: e.bytes,
+      seconds: e.seconds,
+    };
+  });
+}

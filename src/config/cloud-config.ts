@@ -1,0 +1,270 @@
+import type { AzureAuth, AzureStoreSettings } from "../storage/azure-store.js";
+import type { GcsStoreSettings } from "../storage/gcs-store.js";
+import type { S3StoreSettings } from "../storage/s3-store.js";
+import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
+import { DEFAULT_TRANSFER, MIB, type TransferSettings } from "../storage/transfer.js";
+import { ConfigError } from "./errors.js";
+import {
+  integerIn,
+  parseBoolean,
+  parseString,
+  require,
+  resolve,
+  type SettingLookup,
+  type SettingSpec,
+} from "./settings.js";
+
+function parseEndpoint(raw: string, source: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "http:" || url.protocol === "https:") return raw.replace(/\/+$/, "");
+  } catch {}
+  throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
+}
+
+/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
+function parseKeyPrefix(raw: string, source: string): string {
+  const trimmed = raw.replace(/^\/+/, "");
+  if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
+    throw new ConfigError(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+  }
+  return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
+}
+
+/** Case-insensitive choice that returns the provider's own spelling (GLACIER, Cool). */
+function choiceOf<const T extends string>(choices: readonly T[]): (raw: string, source: string) => T {
+  return (raw, source) => {
+    const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+    if (!found) throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+    return found;
+  };
+}
+
+function parseBucket(raw: string, source: string): string {
+  if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
+    throw new ConfigError(
+      `Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`,
+    );
+  }
+  return raw;
+}
+
+/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+export const CLOUD_SETTINGS = {
+  s3Bucket: {
+    env: "BACKUP_S3_BUCKET",
+    input: "s3-bucket",
+    description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+    parse: parseBucket,
+  },
+  s3StorageClass: {
+    env: "BACKUP_S3_STORAGE_CLASS",
+    input: "s3-storage-class",
+    description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
+    default: "STANDARD",
+    parse: choiceOf(S3_STORAGE_CLASSES),
+  },
+  s3Region: {
+    env: "BACKUP_S3_REGION",
+    input: "s3-region",
+    description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
+    parse: parseString,
+  },
+  s3Endpoint: {
+    env: "BACKUP_S3_ENDPOINT",
+    input: "s3-endpoint",
+    description:
+      "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+    parse: parseEndpoint,
+  },
+  s3ForcePathStyle: {
+    env: "BACKUP_S3_FORCE_PATH_STYLE",
+    input: "s3-force-path-style",
+    description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
+    parse: parseBoolean,
+  },
+  gcsBucket: {
+    env: "BACKUP_GCS_BUCKET",
+    input: "gcs-bucket",
+    description:
+      "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+    parse: parseBucket,
+  },
+  gcsStorageClass: {
+    env: "BACKUP_GCS_STORAGE_CLASS",
+    input: "gcs-storage-class",
+    description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
+    default: "STANDARD",
+    parse: choiceOf(GCS_STORAGE_CLASSES),
+  },
+  gcsEndpoint: {
+    env: "BACKUP_GCS_ENDPOINT",
+    input: "gcs-endpoint",
+    description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+    parse: parseEndpoint,
+  },
+  azureContainer: {
+    env: "BACKUP_AZURE_CONTAINER",
+    input: "azure-container",
+    description:
+      "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+    parse: parseBucket,
+  },
+  azureTier: {
+    env: "BACKUP_AZURE_TIER",
+    input: "azure-tier",
+    description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
+    default: "Hot",
+    parse: choiceOf(AZURE_TIERS),
+  },
+  azureAccount: {
+    env: "AZURE_STORAGE_ACCOUNT",
+    input: "azure-account",
+    description: "storage account name, when no connection string is given",
+    parse: parseString,
+  },
+  azureEndpoint: {
+    env: "BACKUP_AZURE_ENDPOINT",
+    input: "azure-endpoint",
+    description: "blob service URL; default https://<account>.blob.core.windows.net",
+    parse: parseEndpoint,
+  },
+  remotePrefix: {
+    env: "BACKUP_REMOTE_PREFIX",
+    input: "remote-prefix",
+    description: "key prefix of backups in every bucket/container",
+    default: "backups/postgres/",
+    parse: parseKeyPrefix,
+  },
+  uploadPartSizeMb: {
+    env: "BACKUP_UPLOAD_PART_SIZE_MB",
+    input: "upload-part-size-mb",
+    description:
+      "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
+    default: "8",
+    parse: integerIn(5, 512, " (MiB)"),
+  },
+  uploadConcurrency: {
+    env: "BACKUP_UPLOAD_CONCURRENCY",
+    input: "upload-concurrency",
+    description: "parts in flight per upload",
+    default: "2",
+    parse: integerIn(1, 16),
+  },
+} satisfies Record<string, SettingSpec<unknown>>;
+
+export type Destination =
+  | { readonly kind: "s3"; readonly settings: S3StoreSettings }
+  | { readonly kind: "gcs"; readonly settings: GcsStoreSettings }
+  | { readonly kind: "azure"; readonly settings: AzureStoreSettings };
+
+const firstSet = (env: NodeJS.ProcessEnv, ...names: string[]): string | undefined =>
+  names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+
+function azureAuth(lookup: SettingLookup, env: NodeJS.ProcessEnv): AzureAuth {
+  const s = CLOUD_SETTINGS;
+  const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
+  if (connectionString) return { kind: "connection-string", connectionString };
+  const account = resolve(s.azureAccount, lookup);
+  const endpoint = resolve(s.azureEndpoint, lookup);
+  if (!account && !endpoint) {
+    throw new ConfigError(
+      "BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+        "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in",
+    );
+  }
+  const url = endpoint ?? `https://${account}.blob.core.windows.net`;
+  const key = firstSet(env, "AZURE_STORAGE_KEY");
+  if (key) {
+    if (!account)
+      throw new ConfigError("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+    return { kind: "shared-key", account, key, url };
+  }
+  const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
+  if (sas) return { kind: "sas", url, sas };
+  return { kind: "default-credential", url };
+}
+
+/** The configured cloud destinations (none, one or several), validated before any work. */
+export function loadDestinations(lookup: SettingLookup, env: NodeJS.ProcessEnv = process.env): Destination[] {
+  const s = CLOUD_SETTINGS;
+  const prefix = require(s.remotePrefix, lookup);
+  const transfer: TransferSettings = {
+    ...DEFAULT_TRANSFER,
+    partSizeBytes: require(s.uploadPartSizeMb, lookup) * MIB,
+    concurrency: require(s.uploadConcurrency, lookup),
+  };
+  const destinations: Destination[] = [];
+  const s3Bucket = resolve(s.s3Bucket, lookup);
+  if (s3Bucket) {
+    const endpoint =
+      resolve(s.s3Endpoint, lookup) ??
+      (() => {
+        const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+        return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
+      })();
+    destinations.push({
+      kind: "s3",
+      settings: {
+        bucket: s3Bucket,
+        prefix,
+        storageClass: require(s.s3StorageClass, lookup),
+        region: resolve(s.s3Region, lookup),
+        endpoint,
+        // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
+        forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+        transfer,
+      },
+    });
+  }
+  const gcsBucket = resolve(s.gcsBucket, lookup);
+  if (gcsBucket) {
+    destinations.push({
+      kind: "gcs",
+      settings: {
+        bucket: gcsBucket,
+        prefix,
+        storageClass: require(s.gcsStorageClass, lookup),
+        endpoint: resolve(s.gcsEndpoint, lookup),
+        projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+        transfer,
+      },
+    });
+  }
+  const azureContainer = resolve(s.azureContainer, lookup);
+  if (azureContainer) {
+    destinations.push({
+      kind: "azure",
+      settings: {
+        container: azureContainer,
+        prefix,
+        tier: require(s.azureTier, lookup),
+        auth: azureAuth(lookup, env),
+        transfer,
+      },
+    });
+  }
+  return destinations;
+}
+
+/** Cloud secrets found in the environment, for masking before anything is logged. */
+export function cloudSecretsIn(env: NodeJS.ProcessEnv): string[] {
+  const secrets: string[] = [];
+  for (const name of [
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+  ]) {
+    const v = env[name];
+    if (v) secrets.push(v);
+  }
+  const cs = env.AZURE_STORAGE_CONNECTION_STRING;
+  if (cs) {
+    for (const part of cs.split(";")) {
+      const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
+      if (m?.[2]) secrets.push(m[2]);
+    }
+  }
+  return secrets;
+}

@@ -1,0 +1,39 @@
+import type { Tier } from "../backup/backup-name.js";
+import type { Logger } from "../log/logger.js";
+import type { BackupStore } from "../storage/store.js";
+import type { RetentionOutcome } from "./apply.js";
+import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
+import { listRemoteBackups } from "./remote-catalog.js";
+
+/**
+ * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups
+ * reported and kept, the newest valid kept, future-dated kept). Lists once; deletes data first, then
+ * its sidecar and manifest. With `dryRun`, deletes nothing.
+ */
+export async function applyRemoteRetention(
+  store: BackupStore,
+  prefix: string,
+  policy: RetentionPolicy,
+  now: Date,
+  options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[] },
+): Promise<RetentionOutcome> {
+  const objects = await store.list();
+  const plans: RetentionPlan[] = [];
+  const removed: string[] = [];
+  for (const tier of options.tiers) {
+    const plan = planRetention(tier, await listRemoteBackups(store, tier, prefix, objects), policy, now);
+    plans.push(plan);
+    for (const d of plan.decisions) {
+      const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
+      const line = `retention ${store.location} ${tier}: ${verb} ${d.backup.fileName}: ${d.reason}`;
+      if (d.action === "report") options.logger.warn(line);
+      else options.logger.info(line);
+      if (d.action !== "delete" || options.dryRun) continue;
+      for (const name of [d.backup.fileName, ...d.backup.companions]) {
+        await store.delete(name);
+        removed.push(store.uri(name));
+      }
+    }
+  }
+  return { plans, dryRun: options.dryRun, removed };
+}

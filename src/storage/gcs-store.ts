@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import { PassThrough, type Readable } from "node:stream";
+import { type File, Storage } from "@google-cloud/storage";
+import type { Logger } from "../log/logger.js";
+import { briefly, DestinationError, networkCode } from "./destination-error.js";
+import { withRetry } from "./retry.js";
+import type { GcsStorageClass } from "./storage-classes.js";
+import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import type { TransferSettings } from "./transfer.js";
+
+export interface GcsStoreSettings {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly storageClass: GcsStorageClass;
+  /** API endpoint override (an emulator); STORAGE_EMULATOR_HOST is honoured by the SDK itself. */
+  readonly endpoint: string | undefined;
+  readonly projectId: string | undefined;
+  readonly transfer: TransferSettings;
+}
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
+/** Google Cloud Storage through @google-cloud/storage: resumable uploads in chunks of the part size. */
+export class GcsStore implements BackupStore {
+  readonly kind = "gcs";
+  readonly location: string;
+  private readonly storage: Storage;
+
+  constructor(
+    private readonly settings: GcsStoreSettings,
+    private readonly logger?: Logger,
+  ) {
+    this.location = `gs://${settings.bucket}/${settings.prefix}`;
+    this.storage = new Storage({
+      ...(settings.endpoint ? { apiEndpoint: settings.endpoint } : {}),
+      ...(settings.projectId ? { projectId: settings.projectId } : {}),
+      // The SDK retries 408/429/5xx and network errors with exponential backoff; idempotent calls only
+      // by default, which covers resumable chunks (they carry their offset).
+      retryOptions: { autoRetry: true, maxRetries: settings.transfer.attempts - 1 },
+    });
+  }
+
+  uri(name: string): string {
+    return `${this.location}${name}`;
+  }
+
+  private file(name: string): File {
+    return this.storage.bucket(this.settings.bucket).file(`${this.settings.prefix}${name}`);
+  }
+
+  private explain(action: string, name: string | undefined, err: unknown): DestinationError {
+    const where = name === undefined ? this.location : this.uri(name);
+    const status = statusOf(err);
+    const net = networkCode(err);
+    const message = briefly(err);
+    let advice: string;
+    if (net) {
+      advice = `cannot reach ${this.settings.endpoint ?? "storage.googleapis.com"} (${net}): check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
+    } else if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
+      advice =
+        "no Google credentials were found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or use " +
+        "workload identity (google-github-actions/auth in a workflow)";
+    } else if (status === 404 && action === "check the bucket") {
+      advice = `bucket '${this.settings.bucket}' does not exist: create it (gcloud storage buckets create gs://${this.settings.bucket}) or fix BACKUP_GCS_BUCKET`;
+    } else if (status === 401 || status === 403) {
+      advice = `access denied (${status}): the account needs roles/storage.objectAdmin on the bucket (${message})`;
+    } else if (status === 412) {
+      advice = "an object with this name already exists; Lifeline never overwrites a backup";
+    } else {
+      advice = message;
+    }
+    return new DestinationError(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await this.storage.bucket(this.settings.bucket).getMetadata();
+    } catch (err) {
+      throw this.explain("check the bucket", undefined, err);
+    }
+    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
+    await this.put(probe, "lifeline write probe\n");
+    await this.delete(probe);
+  }
+
+  /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */
+  private async cancelSession(sessionUri: string): Promise<void> {
+    await withRetry(
+      async () => {
+        const response = await fetch(sessionUri, { method: "DELETE" });
+        // 499 is GCS's "cancelled"; 404/410: the session is already gone.
+        if (response.status >= 500) throw new Error(`HTTP ${response.status}`);
+      },
+      { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 },
+    ).catch((err: unknown) =>
+      this.logger?.warn(
+        `Could not cancel the resumable upload session for ${this.location}: ${briefly(err)}; GCS expires it within a week and it holds no object`,
+      ),
+    );
+  }
+
+  async upload(name: string, options: PutOptions = {}): Promise<StreamUpload> {
+    const file = this.file(name);
+    const metadata = {
+      contentType: options.contentType ?? "application/octet-stream",
+      storageClass: this.settings.storageClass,
+    };
+    let sessionUri: string;
+    try {
+      // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
+      [sessionUri] = await file.createResumableUpload({
+        metadata,
+        preconditionOpts: { ifGenerationMatch: 0 },
+      });
+    } catch (err) {
+      throw this.explain("start the upload", name, err);
+    }
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const sink = file.createWriteStream({
+      uri: sessionUri,
+      resumable: true,
+      chunkSize: this.settings.transfer.partSizeBytes,
+      metadata,
+      preconditionOpts: { ifGenerationMatch: 0 },
+    });
+    let aborted: Error | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      sink.once("finish", () => resolve());
+      sink.once("error", reject);
+      body.once("error", reject);
+    }).catch(async (err: unknown) => {
+      sink.destroy();
+      await this.cancelSession(sessionUri);
+      throw aborted ?? this.explain("upload", name, err);
+    });
+    done.catch(() => {});
+    body.pipe(sink);
+    return {
+      name,
+      stream: body,
+      done,
+      abort: async (reason: Error) => {
+        aborted ??= reason;
+        body.destroy(reason);
+        await done.catch(() => {});
+      },
+    };
+  }
+
+  async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
+    try {
+      await this.file(name).save(body, {
+        resumable: false,
+        // The bucket's default class: sidecars and manifests are read often and are tiny.
+        metadata: { contentType: options.contentType ?? "text/plain; charset=utf-8" },
+        preconditionOpts: { ifGenerationMatch: 0 },
+      });
+    } catch (err) {
+      throw this.explain("put", name, err);
+    }
+  }
+
+  async recordChecksum(name: string, sha256: string): Promise<void> {
+    try {
+      await this.file(name).setMetadata({ metadata: { sha256 } });
+    } catch (err) {
+      throw this.explain("set metadata", name, err);
+    }
+  }
+
+  async list(): Promise<StoredObject[]> {
+    try {
+      const [files] = await this.storage
+        .bucket(this.settings.bucket)
+        .getFiles({ prefix: this.settings.prefix, delimiter: "/", autoPaginate: true });
+      return files.map((f) => this.describe(f.name.slice(this.settings.prefix.length), f.metadata));
+    } catch (err) {
+      throw this.explain("list", undefined, err);
+    }
+  }
+
+  private describe(name: string, m: File["metadata"]): StoredObject {
+    const sha = m.metadata?.sha256;
+    return {
+      name,
+      sizeBytes: Number(m.size ?? 0),
+      lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
+      ...(m.storageClass ? { storageClass: m.storageClass } : {}),
+      ...(typeof sha === "string" ? { sha256: sha } : {}),
+    };
+  }
+
+  async stat(name: string): Promise<StoredObject | undefined> {
+    try {
+      const [m] = await this.file(name).getMetadata();
+      return this.describe(name, m);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw this.explain("stat", name, err);
+    }
+  }
+
+  async get(name: string): Promise<Readable> {
+    // Existence first, so that a missing object fails here with advice rather than mid-stream.
+    if (!(await this.stat(name))) {
+      throw new DestinationError(this.uri(name), `${this.uri(name)} does not exist`);
+    }
+    // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
+    return this.file(name).createReadStream({ validation: false });
+  }
+
+  async getText(name: string): Promise<string | undefined> {
+    try {
+      const [data] = await this.file(name).download();
+      return data.toString("utf8");
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw this.explain("download", name, err);
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.file(name).delete({ ignoreNotFound: true });
+    } catch (err) {
+      throw this.explain("delete", name, err);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import type { Destination } from "../config/cloud-config.js";
+import type { Logger } from "../log/logger.js";
+import type { BackupStore } from "./store.js";
+
+/**
+ * The store behind one configured destination. Each SDK is loaded only when its destination is
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ */
+export async function openStore(destination: Destination, logger?: Logger): Promise<BackupStore> {
+  switch (destination.kind) {
+    case "s3": {
+      const { S3Store } = await import("./s3-store.js");
+      return new S3Store(destination.settings, logger);
+    }
+    case "gcs": {
+      const { GcsStore } = await import("./gcs-store.js");
+      return new GcsStore(destination.settings, logger);
+    }
+    case "azure": {
+      const { AzureStore } = await import("./azure-store.js");
+      return new AzureStore(destination.settings, logger);
+    }
+  }
+}

@@ -1,0 +1,335 @@
+import { randomBytes } from "node:crypto";
+import { PassThrough, Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+  type StorageClass,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import type { Logger } from "../log/logger.js";
+import { briefly, DestinationError, networkCode } from "./destination-error.js";
+import { withRetry } from "./retry.js";
+import type { S3StorageClass } from "./storage-classes.js";
+import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import type { TransferSettings } from "./transfer.js";
+
+export interface S3StoreSettings {
+  readonly bucket: string;
+  /** Key prefix ending in '/', e.g. `backups/postgres/`; may be empty. */
+  readonly prefix: string;
+  readonly storageClass: S3StorageClass;
+  /** Undefined: the SDK's chain (AWS_REGION, profile); with a custom endpoint, us-east-1. */
+  readonly region: string | undefined;
+  /** S3-compatible endpoint (MinIO, R2, Ceph); undefined for AWS. */
+  readonly endpoint: string | undefined;
+  readonly forcePathStyle: boolean;
+  readonly transfer: TransferSettings;
+}
+
+/** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
+const STALE_MULTIPART_MS = 24 * 3600_000;
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+/** S3 (and S3-compatible stores) through the AWS SDK v3: lib-storage `Upload` for streamed multipart. */
+export class S3Store implements BackupStore {
+  readonly kind = "s3";
+  readonly location: string;
+  private readonly client: S3Client;
+
+  constructor(
+    private readonly settings: S3StoreSettings,
+    private readonly logger?: Logger,
+  ) {
+    this.location = `s3://${settings.bucket}/${settings.prefix}`;
+    this.client = new S3Client({
+      ...(settings.region ? { region: settings.region } : settings.endpoint ? { region: "us-east-1" } : {}),
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      forcePathStyle: settings.forcePathStyle,
+      // The SDK retries throttling, 5xx and network errors with exponential backoff and jitter.
+      maxAttempts: settings.transfer.attempts,
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: settings.transfer.requestTimeoutMs },
+    });
+  }
+
+  uri(name: string): string {
+    return `${this.location}${name}`;
+  }
+
+  private key(name: string): string {
+    return `${this.settings.prefix}${name}`;
+  }
+
+  /** Turns an SDK error into one that names the destination and says what to do. */
+  private explain(action: string, name: string | undefined, err: unknown): DestinationError {
+    const where = name === undefined ? this.location : this.uri(name);
+    const status = statusOf(err);
+    const code = (err as { name?: string })?.name ?? "";
+    const net = networkCode(err);
+    const endpoint = this.settings.endpoint ?? "AWS S3";
+    let advice: string;
+    if (net) {
+      advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
+    } else if (
+      code === "CredentialsProviderError" ||
+      (/credential/i.test(briefly(err)) && status === undefined)
+    ) {
+      advice =
+        "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
+        "(aws-actions/configure-aws-credentials in a workflow)";
+    } else if (code === "NoSuchBucket" || (status === 404 && action === "check the bucket")) {
+      advice = `bucket '${this.settings.bucket}' does not exist at ${endpoint}: create it or fix BACKUP_S3_BUCKET`;
+    } else if (
+      status === 403 ||
+      ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"].includes(code)
+    ) {
+      advice =
+        `access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
+        "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
+    } else if (status === 412 || code === "PreconditionFailed") {
+      advice = "an object with this name already exists; Lifeline never overwrites a backup";
+    } else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
+      advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
+    } else {
+      advice = briefly(err);
+    }
+    return new DestinationError(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }));
+    } catch (err) {
+      throw this.explain("check the bucket", undefined, err);
+    }
+    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
+    await this.put(probe, "lifeline write probe\n");
+    await this.delete(probe);
+    await this.abortStaleUploads();
+  }
+
+  /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
+  private async abortStaleUploads(): Promise<void> {
+    const cutoff = Date.now() - STALE_MULTIPART_MS;
+    const uploads = await this.client
+      .send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
+      .catch((err: unknown) => {
+        this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${briefly(err)}`);
+        return { Uploads: [] };
+      });
+    for (const u of uploads.Uploads ?? []) {
+      if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
+      await this.client
+        .send(
+          new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }),
+        )
+        .then(
+          () =>
+            this.logger?.warn(
+              `Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`,
+            ),
+          (err: unknown) =>
+            this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${briefly(err)}`),
+        );
+    }
+  }
+
+  /**
+   * Removes every incomplete multipart upload of one key. lib-storage aborts its own upload on failure,
+   * but not when the server was unreachable at that moment: this outlasts a restart.
+   */
+  private async abortIncomplete(key: string): Promise<void> {
+    await withRetry(
+      async () => {
+        const listed = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }),
+        );
+        for (const u of listed.Uploads ?? []) {
+          if (u.Key !== key || !u.UploadId) continue;
+          await this.client.send(
+            new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: u.UploadId }),
+          );
+        }
+      },
+      { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 },
+    ).catch((err: unknown) => {
+      this.logger?.error(
+        `Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${briefly(err)}; ` +
+          "the next run's check aborts it, and the lifecycle rule AbortIncompleteMultipartUpload removes it too",
+      );
+    });
+  }
+
+  async upload(name: string, options: PutOptions = {}): Promise<StreamUpload> {
+    const key = this.key(name);
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.settings.bucket,
+        Key: key,
+        Body: body,
+        StorageClass: this.settings.storageClass as StorageClass,
+        ContentType: options.contentType ?? "application/octet-stream",
+        // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
+        IfNoneMatch: "*",
+      },
+      partSize: this.settings.transfer.partSizeBytes,
+      queueSize: this.settings.transfer.concurrency,
+    });
+    let aborted: Error | undefined;
+    const done = upload.done().then(
+      () => undefined,
+      async (err: unknown) => {
+        await this.abortIncomplete(key);
+        throw aborted ?? this.explain("upload", name, err);
+      },
+    );
+    done.catch(() => {}); // the caller awaits it; until then a rejection is not unhandled
+    return {
+      name,
+      stream: body,
+      done,
+      abort: async (reason: Error) => {
+        aborted ??= reason;
+        // An error, not a plain end: a body that just ends would complete the upload with partial data.
+        body.destroy(reason);
+        await done.catch(() => {});
+      },
+    };
+  }
+
+  async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.key(name),
+          Body: body,
+          ContentType: options.contentType ?? "text/plain; charset=utf-8",
+          // Sidecars and manifests stay in the default class: they must be readable at once, even
+          // when the data sits in GLACIER (listing, retention and verify read them).
+          IfNoneMatch: "*",
+        }),
+        options.signal ? { abortSignal: options.signal } : {},
+      );
+    } catch (err) {
+      throw this.explain("put", name, err);
+    }
+  }
+
+  /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
+  async recordChecksum(name: string, sha256: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.settings.bucket,
+          Key: this.key(name),
+          Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
+        }),
+      );
+    } catch (err) {
+      throw this.explain("tag", name, err);
+    }
+  }
+
+  async list(): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page: ListObjectsV2CommandOutput = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.settings.bucket,
+            Prefix: this.settings.prefix,
+            Delimiter: "/",
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+        for (const o of page.Contents ?? []) {
+          if (!o.Key) continue;
+          out.push({
+            name: o.Key.slice(this.settings.prefix.length),
+            sizeBytes: o.Size ?? 0,
+            lastModified: o.LastModified ?? new Date(0),
+            ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
+          });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.explain("list", undefined, err);
+    }
+    return out;
+  }
+
+  async stat(name: string): Promise<StoredObject | undefined> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
+      );
+      return {
+        name,
+        sizeBytes: head.ContentLength ?? 0,
+        lastModified: head.LastModified ?? new Date(0),
+        storageClass: head.StorageClass ?? "STANDARD",
+      };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw this.explain("stat", name, err);
+    }
+  }
+
+  async get(name: string, signal?: AbortSignal): Promise<Readable> {
+    try {
+      const got = await this.client.send(
+        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
+        signal ? { abortSignal: signal } : {},
+      );
+      if (!(got.Body instanceof Readable)) throw new Error("the SDK returned no Node.js stream");
+      return got.Body;
+    } catch (err) {
+      if ((err as { name?: string }).name === "InvalidObjectState") {
+        throw new DestinationError(
+          this.uri(name),
+          `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
+            `(aws s3api restore-object --bucket ${this.settings.bucket} --key ${this.key(name)} ...) and retry when it is readable`,
+          { cause: err },
+        );
+      }
+      throw this.explain("download", name, err);
+    }
+  }
+
+  async getText(name: string): Promise<string | undefined> {
+    try {
+      const got = await this.client.send(
+        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
+      );
+      return (await got.Body?.transformToString("utf8")) ?? "";
+    } catch (err) {
+      if (statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchKey") return undefined;
+      throw this.explain("download", name, err);
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw this.explain("delete", name, err);
+    }
+  }
+}
