@@ -46,6 +46,9 @@ function serviceClient(auth: AzureAuth, attempts: number, timeoutMs: number): Bl
   }
 }
 
+/** How long blocks sent before a failure may take to land (bounded by one block's transfer). */
+const BLOCKS_SETTLE_MS = 2000;
+
 function statusOf(err: unknown): number | undefined {
   const s = (err as { statusCode?: unknown })?.statusCode;
   return typeof s === "number" ? s : undefined;
@@ -120,6 +123,8 @@ export class AzureStore implements BackupStore {
    */
   private async discardStagedBlocks(name: string): Promise<void> {
     const blob = this.blob(name);
+    // uploadStream rejects at once while blocks already sent may still land: wait for them first.
+    await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
     await withRetry(
       async () => {
         const staged = await blob.getBlockList("uncommitted").catch((err: unknown) => {
@@ -153,8 +158,7 @@ export class AzureStore implements BackupStore {
       })
       .then(
         () => undefined,
-        async (err: unknown) => {
-          await this.discardStagedBlocks(name);
+        (err: unknown) => {
           throw aborted ?? this.explain("upload", name, err);
         },
       );
@@ -168,6 +172,7 @@ export class AzureStore implements BackupStore {
         controller.abort();
         body.destroy(reason);
         await done.catch(() => {});
+        await this.discardStagedBlocks(name);
       },
     };
   }

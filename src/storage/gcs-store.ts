@@ -108,32 +108,25 @@ export class GcsStore implements BackupStore {
       contentType: options.contentType ?? "application/octet-stream",
       storageClass: this.settings.storageClass,
     };
-    let sessionUri: string;
-    try {
-      // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
-      [sessionUri] = await file.createResumableUpload({
-        metadata,
-        preconditionOpts: { ifGenerationMatch: 0 },
-      });
-    } catch (err) {
-      throw this.explain("start the upload", name, err);
-    }
     const body = new PassThrough({ highWaterMark: 1 << 20 });
     const sink = file.createWriteStream({
-      uri: sessionUri,
       resumable: true,
       chunkSize: this.settings.transfer.partSizeBytes,
       metadata,
+      // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
       preconditionOpts: { ifGenerationMatch: 0 },
+    });
+    let sessionUri: string | undefined;
+    sink.on("uri", (uri: string) => {
+      sessionUri = uri;
     });
     let aborted: Error | undefined;
     const done = new Promise<void>((resolve, reject) => {
       sink.once("finish", () => resolve());
       sink.once("error", reject);
       body.once("error", reject);
-    }).catch(async (err: unknown) => {
+    }).catch((err: unknown) => {
       sink.destroy();
-      await this.cancelSession(sessionUri);
       throw aborted ?? this.explain("upload", name, err);
     });
     done.catch(() => {});
@@ -146,6 +139,7 @@ export class GcsStore implements BackupStore {
         aborted ??= reason;
         body.destroy(reason);
         await done.catch(() => {});
+        if (sessionUri) await this.cancelSession(sessionUri);
       },
     };
   }

@@ -189,10 +189,10 @@ export class S3Store implements BackupStore {
       queueSize: this.settings.transfer.concurrency,
     });
     let aborted: Error | undefined;
+    // Fails as soon as the upload does; removing its leftovers is abort()'s job, which the caller runs.
     const done = upload.done().then(
       () => undefined,
-      async (err: unknown) => {
-        await this.abortIncomplete(key);
+      (err: unknown) => {
         throw aborted ?? this.explain("upload", name, err);
       },
     );
@@ -206,6 +206,7 @@ export class S3Store implements BackupStore {
         // An error, not a plain end: a body that just ends would complete the upload with partial data.
         body.destroy(reason);
         await done.catch(() => {});
+        await this.abortIncomplete(key);
       },
     };
   }

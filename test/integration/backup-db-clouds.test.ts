@@ -1,0 +1,260 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { GetObjectTaggingCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
+import { beforeAll, describe, expect, it } from "vitest";
+import { backupDatabase } from "../../src/backup/backup-db.js";
+import { formatTimestamp } from "../../src/backup/backup-name.js";
+import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "../../src/backup/manifest.js";
+import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
+import { environmentLookup } from "../../src/config/settings.js";
+import { openStore } from "../../src/storage/open-store.js";
+import type { BackupStore } from "../../src/storage/store.js";
+import { backupDbSummary } from "../../src/summary/backup-db-summary.js";
+import { useAzurite, useFakeGcs, useMinio } from "../support/cloud-fixtures.js";
+import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { freePort, waitUntil } from "../support/services/service.js";
+
+const postgres = usePostgres();
+const tempDir = useTempDirs();
+const minio = useMinio();
+const gcs = useFakeGcs();
+const azurite = useAzurite();
+
+const MIB = 1024 * 1024;
+
+beforeAll(async () => {
+  delete process.env.STORAGE_EMULATOR_HOST;
+  // The AWS SDK's default credential chain reads these, as it would on a runner.
+  process.env.AWS_ACCESS_KEY_ID = minio().accessKey;
+  process.env.AWS_SECRET_ACCESS_KEY = minio().secretKey;
+  await postgres().createDatabase("transcripts");
+  // ≈ 45 MiB of plain SQL: big enough for several 8 MiB parts / chunks / blocks everywhere.
+  await postgres().query(
+    "transcripts",
+    "create table segments as select g as id, repeat(md5(g::text), 9) as body from generate_series(1, 150000) g",
+  );
+});
+
+function cloudEnv(bucket: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: postgres().url("transcripts"),
+    BACKUP_COMPRESSION: "none",
+    BACKUP_S3_BUCKET: bucket,
+    BACKUP_S3_ENDPOINT: minio().endpoint,
+    BACKUP_S3_STORAGE_CLASS: "REDUCED_REDUNDANCY", // the class MinIO implements besides STANDARD
+    BACKUP_GCS_BUCKET: bucket,
+    BACKUP_GCS_ENDPOINT: gcs().endpoint,
+    BACKUP_GCS_STORAGE_CLASS: "NEARLINE",
+    BACKUP_AZURE_CONTAINER: bucket,
+    BACKUP_AZURE_TIER: "Cool",
+    AZURE_STORAGE_CONNECTION_STRING: azurite().connectionString,
+    ...extra,
+  };
+}
+
+const load = (vars: Record<string, string>) => loadBackupDbConfig(environmentLookup(vars), vars);
+
+async function sha256Of(stream: NodeJS.ReadableStream): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { sha256: hash.digest("hex"), bytes };
+}
+
+/** A backup of `days` ago as an earlier run would have left it in a bucket (tiny data, real sidecar). */
+async function pastRemoteBackup(
+  store: BackupStore,
+  now: Date,
+  days: number,
+  sidecar = true,
+): Promise<string> {
+  const name = `transcripts_daily_${formatTimestamp(new Date(now.getTime() - days * 86_400_000))}.sql`;
+  const body = `-- old backup ${name}\n`;
+  await store.put(name, body);
+  if (sidecar) {
+    await store.put(
+      `${name}${CHECKSUM_SUFFIX}`,
+      checksumLine(createHash("sha256").update(body).digest("hex"), name),
+    );
+  }
+  return name;
+}
+
+describe("backup-db to S3, GCS and Azure in one pass", () => {
+  it("streams one dump to the local file and all three clouds, with sidecars, metadata, classes and remote retention", async () => {
+    const bucket = "nightly";
+    await minio().createBucket(bucket);
+    await gcs().createBucket(bucket);
+    await azurite().createContainer(bucket);
+    const vars = cloudEnv(bucket, { BACKUP_DIR: await tempDir("clouds") });
+    const config = load(vars);
+    const stores = await Promise.all(config.destinations.map((d) => openStore(d)));
+    const now = new Date();
+    // Earlier runs: two expired daily backups, one recent, and one broken (no sidecar) in each bucket.
+    const past = new Map<BackupStore, { expired: string[]; recent: string; broken: string }>();
+    for (const store of stores) {
+      past.set(store, {
+        expired: [await pastRemoteBackup(store, now, 20), await pastRemoteBackup(store, now, 9)],
+        recent: await pastRemoteBackup(store, now, 2),
+        broken: await pastRemoteBackup(store, now, 30, false),
+      });
+    }
+
+    const { logger, lines } = capturingLogger();
+    const result = await backupDatabase(config, { logger });
+    expect(result.offsite.map((o) => [o.kind, o.ok, o.error])).toEqual([
+      ["s3", true, undefined],
+      ["gcs", true, undefined],
+      ["azure", true, undefined],
+    ]);
+    expect(result.sizeBytes).toBeGreaterThan(40 * MIB);
+    const daily = path.basename(result.file);
+    const localSha = (await readFile(result.sidecarFile, "utf8")).split(" ")[0];
+    expect(localSha).toBe(result.sha256);
+
+    for (const [i, store] of stores.entries()) {
+      const report = result.offsite[i];
+      // The first backup into an empty BACKUP_DIR also opens the weekly and monthly tiers, remotely too.
+      expect(report?.uris.map((u) => path.basename(u)).sort()).toEqual(
+        result.tiers.map((t) => path.basename(t.file)).sort(),
+      );
+      const listed = await store.list();
+      const names = listed.map((o) => o.name);
+      expect(names).toEqual(
+        expect.arrayContaining([daily, `${daily}${CHECKSUM_SUFFIX}`, `${daily}${MANIFEST_SUFFIX}`]),
+      );
+      // Bytes downloaded equal the local file's; the sidecar names the object; the manifest says the same.
+      const downloaded = await sha256Of(await store.get(daily));
+      expect(downloaded).toEqual({ sha256: result.sha256, bytes: result.sizeBytes });
+      expect(await store.getText(`${daily}${CHECKSUM_SUFFIX}`)).toBe(checksumLine(result.sha256, daily));
+      const manifest = JSON.parse((await store.getText(`${daily}${MANIFEST_SUFFIX}`)) ?? "{}");
+      expect(manifest).toMatchObject({ file: daily, tier: "daily", sha256: result.sha256 });
+      // Storage class / tier as configured, and the checksum on the object itself.
+      const object = listed.find((o) => o.name === daily);
+      expect(object?.storageClass).toBe(["REDUCED_REDUNDANCY", "NEARLINE", "Cool"][i]);
+      if (store.kind === "s3") {
+        const tags = await minio()
+          .client()
+          .send(new GetObjectTaggingCommand({ Bucket: bucket, Key: `backups/postgres/${daily}` }));
+        expect(tags.TagSet).toEqual([{ Key: "sha256", Value: result.sha256 }]);
+      } else {
+        expect((await store.stat(daily))?.sha256).toBe(result.sha256);
+      }
+      // Remote retention: expired dailies and their sidecars gone, the recent one kept, the broken one reported and kept.
+      const p = past.get(store);
+      for (const gone of p?.expired ?? []) {
+        expect(names).not.toContain(gone);
+        expect(names).not.toContain(`${gone}${CHECKSUM_SUFFIX}`);
+      }
+      expect(names).toContain(p?.recent);
+      expect(names).toContain(p?.broken);
+      expect(
+        lines.some(
+          (l) => l.startsWith("warn:") && l.includes(store.location) && l.includes(p?.broken ?? "?"),
+        ),
+      ).toBe(true);
+    }
+    const summary = backupDbSummary({ result });
+    expect(summary).toContain("### Off-site copies");
+    expect(summary).toContain("s3://nightly/backups/postgres/");
+  });
+
+  it("a misconfigured destination is found before the dump, named, and skipped; the local backup still lands", async () => {
+    await minio().createBucket("present");
+    const { logger, lines } = capturingLogger();
+    const result = await backupDatabase(
+      load({
+        DATABASE_URL: postgres().url("transcripts"),
+        BACKUP_DIR: await tempDir("missing-bucket"),
+        BACKUP_COMPRESSION: "zstd",
+        BACKUP_S3_BUCKET: "no-such-bucket",
+        BACKUP_S3_ENDPOINT: minio().endpoint,
+        BACKUP_AZURE_CONTAINER: "present",
+        AZURE_STORAGE_CONNECTION_STRING: azurite().connectionString.replace(
+          /AccountKey=[^;]+/,
+          "AccountKey=d3Jvbmc=",
+        ),
+        BACKUP_GCS_BUCKET: "present",
+        BACKUP_GCS_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      }),
+      { logger },
+    );
+    const [s3, gcsReport, azure] = result.offsite;
+    expect(s3).toMatchObject({ ok: false, stage: "preflight" });
+    expect(s3?.error).toMatch(
+      /s3:\/\/no-such-bucket\/backups\/postgres\/: bucket 'no-such-bucket' does not exist/,
+    );
+    expect(gcsReport).toMatchObject({ ok: false, stage: "preflight" });
+    expect(gcsReport?.error).toMatch(
+      /gs:\/\/present\/backups\/postgres\/: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    );
+    expect(azure).toMatchObject({ ok: false, stage: "preflight" });
+    expect(azure?.error).toMatch(/azure:\/\/present\/backups\/postgres\/: access denied/);
+    // Reported before pg_dump started.
+    const firstDump = lines.findIndex((l) => l.includes("Dumped"));
+    const firstSkip = lines.findIndex((l) => l.includes("this destination is skipped"));
+    expect(firstSkip).toBeGreaterThanOrEqual(0);
+    expect(firstSkip).toBeLessThan(firstDump);
+    expect((await readFile(result.sidecarFile, "utf8")).startsWith(result.sha256)).toBe(true);
+    expect(lines.join("\n")).not.toContain("d3Jvbmc=");
+  });
+
+  it("MinIO killed mid-upload: the error names the object, no multipart upload is left, the local backup is intact", async () => {
+    const bucket = "crash";
+    await minio().createBucket(bucket);
+    const at = new Date(Date.UTC(2026, 10, 17, 2, 0, 0)); // a Tuesday: daily only
+    const key = `backups/postgres/transcripts_daily_${formatTimestamp(at)}.sql`;
+    const s3 = minio().client();
+    const { logger, lines } = capturingLogger();
+    const running = backupDatabase(
+      load({
+        DATABASE_URL: postgres().url("transcripts"),
+        BACKUP_DIR: await tempDir("crash"),
+        BACKUP_COMPRESSION: "none",
+        BACKUP_S3_BUCKET: bucket,
+        BACKUP_S3_ENDPOINT: minio().endpoint,
+        BACKUP_UPLOAD_PART_SIZE_MB: "5",
+        BACKUP_UPLOAD_CONCURRENCY: "1",
+      }),
+      { logger, now: () => at },
+    );
+    // Kill the server once the multipart upload has begun (MinIO lists it only by its exact key).
+    await waitUntil(
+      "a multipart upload in progress",
+      async () =>
+        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? [])
+          .length > 0,
+      20_000,
+    );
+    await minio().kill();
+    await waitUntil(
+      "the upload to fail",
+      async () => lines.some((l) => l.includes(`Upload to s3://${bucket}/${key} failed`)),
+      30_000,
+    );
+    await minio().restart();
+    const result = await running;
+
+    const [report] = result.offsite;
+    expect(report).toMatchObject({ ok: false, stage: "upload" });
+    expect(report?.error).toContain(`s3://${bucket}/${key}`);
+    const left = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+    expect(left.Uploads ?? []).toEqual([]);
+    const store = await openStore(
+      load({
+        BACKUP_S3_BUCKET: bucket,
+        BACKUP_S3_ENDPOINT: minio().endpoint,
+        DATABASE_URL: "postgresql://x@h/d",
+      }).destinations[0]!,
+    );
+    expect(await store.stat(path.basename(key))).toBeUndefined();
+    // The local backup is whole: its bytes hash to its sidecar.
+    const local = await sha256Of((await import("node:fs")).createReadStream(result.file));
+    expect(local.sha256).toBe(result.sha256);
+    expect(local.bytes).toBeGreaterThan(40 * MIB);
+  }, 90_000);
+});
