@@ -37,6 +37,8 @@ function serviceClient(auth, attempts, timeoutMs) {
             return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_2__/* .DefaultAzureCredential */ .gv(), options);
     }
 }
+/** How long blocks sent before a failure may take to land (bounded by one block's transfer). */
+const BLOCKS_SETTLE_MS = 2000;
 function statusOf(err) {
     const s = err?.statusCode;
     return typeof s === "number" ? s : undefined;
@@ -107,6 +109,8 @@ class AzureStore {
      */
     async discardStagedBlocks(name) {
         const blob = this.blob(name);
+        // uploadStream rejects at once while blocks already sent may still land: wait for them first.
+        await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
         await (0,_retry_js__WEBPACK_IMPORTED_MODULE_5__/* .withRetry */ .b)(async () => {
             const staged = await blob.getBlockList("uncommitted").catch((err) => {
                 if (statusOf(err) === 404)
@@ -132,8 +136,7 @@ class AzureStore {
             blobHTTPHeaders: { blobContentType: options.contentType ?? "application/octet-stream" },
             conditions: { ifNoneMatch: "*" }, // never overwrite an existing backup
         })
-            .then(() => undefined, async (err) => {
-            await this.discardStagedBlocks(name);
+            .then(() => undefined, (err) => {
             throw aborted ?? this.explain("upload", name, err);
         });
         done.catch(() => { });
@@ -146,6 +149,7 @@ class AzureStore {
                 controller.abort();
                 body.destroy(reason);
                 await done.catch(() => { });
+                await this.discardStagedBlocks(name);
             },
         };
     }

@@ -103,33 +103,25 @@ class GcsStore {
             contentType: options.contentType ?? "application/octet-stream",
             storageClass: this.settings.storageClass,
         };
-        let sessionUri;
-        try {
-            // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
-            [sessionUri] = await file.createResumableUpload({
-                metadata,
-                preconditionOpts: { ifGenerationMatch: 0 },
-            });
-        }
-        catch (err) {
-            throw this.explain("start the upload", name, err);
-        }
         const body = new node_stream__WEBPACK_IMPORTED_MODULE_1__.PassThrough({ highWaterMark: 1 << 20 });
         const sink = file.createWriteStream({
-            uri: sessionUri,
             resumable: true,
             chunkSize: this.settings.transfer.partSizeBytes,
             metadata,
+            // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
             preconditionOpts: { ifGenerationMatch: 0 },
+        });
+        let sessionUri;
+        sink.on("uri", (uri) => {
+            sessionUri = uri;
         });
         let aborted;
         const done = new Promise((resolve, reject) => {
             sink.once("finish", () => resolve());
             sink.once("error", reject);
             body.once("error", reject);
-        }).catch(async (err) => {
+        }).catch((err) => {
             sink.destroy();
-            await this.cancelSession(sessionUri);
             throw aborted ?? this.explain("upload", name, err);
         });
         done.catch(() => { });
@@ -142,6 +134,8 @@ class GcsStore {
                 aborted ??= reason;
                 body.destroy(reason);
                 await done.catch(() => { });
+                if (sessionUri)
+                    await this.cancelSession(sessionUri);
             },
         };
     }

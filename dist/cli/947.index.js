@@ -192,8 +192,8 @@ class S3Store {
             queueSize: this.settings.transfer.concurrency,
         });
         let aborted;
-        const done = upload.done().then(() => undefined, async (err) => {
-            await this.abortIncomplete(key);
+        // Fails as soon as the upload does; removing its leftovers is abort()'s job, which the caller runs.
+        const done = upload.done().then(() => undefined, (err) => {
             throw aborted ?? this.explain("upload", name, err);
         });
         done.catch(() => { }); // the caller awaits it; until then a rejection is not unhandled
@@ -206,6 +206,7 @@ class S3Store {
                 // An error, not a plain end: a body that just ends would complete the upload with partial data.
                 body.destroy(reason);
                 await done.catch(() => { });
+                await this.abortIncomplete(key);
             },
         };
     }
