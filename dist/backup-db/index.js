@@ -40377,6 +40377,8 @@ var destination_error = __nccwpck_require__(6822);
 ;// CONCATENATED MODULE: ./src/storage/fan-out.ts
 
 
+/** How long to wait for an aborted upload to clean up before reporting anyway (a hung SDK call). */
+const ABORT_WAIT_CAP_MS = 60_000;
 /**
  * Writes every chunk to the primary destination (the local file) and to each upload, concurrently,
  * and takes the next chunk only when all of them have room: the slowest destination sets the pace,
@@ -40393,14 +40395,22 @@ class FanOut extends external_node_stream_.Writable {
         super({ highWaterMark: 1 << 20 });
         this.primary = primary;
         this.options = options;
-        this.branches = uploads.map(({ upload, uri }) => ({
-            upload,
-            uri,
-            bytes: 0,
-            error: undefined,
-            release: undefined,
-            aborting: undefined,
-        }));
+        this.branches = uploads.map(({ upload, uri }) => {
+            let markFailed = () => { };
+            const failed = new Promise((resolve) => {
+                markFailed = resolve;
+            });
+            return {
+                upload,
+                uri,
+                bytes: 0,
+                error: undefined,
+                release: undefined,
+                aborting: undefined,
+                failed,
+                markFailed,
+            };
+        });
         primary.on("error", (err) => this.destroy(err));
         for (const branch of this.branches) {
             // Errors on the body stream follow from the upload failing; `done` carries the real cause.
@@ -40414,6 +40424,7 @@ class FanOut extends external_node_stream_.Writable {
         branch.error = error;
         this.finishedAt.set(branch, Date.now());
         branch.release?.();
+        branch.markFailed();
         branch.aborting = branch.upload.abort(error);
         this.options.onBranchFailure?.(branch.uri, error);
     }
@@ -40490,10 +40501,21 @@ class FanOut extends external_node_stream_.Writable {
      */
     async outcomes() {
         return Promise.all(this.branches.map(async (branch) => {
-            const error = await branch.upload.done.then(() => undefined, (err) => err);
+            // A failed branch is not waited for: a stalled upload may never settle on its own.
+            const error = await Promise.race([
+                branch.upload.done.then(() => undefined, (err) => err),
+                branch.failed.then(() => branch.error),
+            ]);
             if (error)
                 this.fail(branch, error);
-            await branch.aborting;
+            let timer;
+            await Promise.race([
+                branch.aborting,
+                new Promise((resolve) => {
+                    timer = setTimeout(resolve, Math.min(ABORT_WAIT_CAP_MS, this.options.stallTimeoutMs));
+                }),
+            ]);
+            clearTimeout(timer);
             const end = this.finishedAt.get(branch) ?? Date.now();
             return {
                 upload: branch.upload,

@@ -6618,7 +6618,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8925);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3793);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6627,7 +6627,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8925:
+/***/ 3793:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -9116,6 +9116,8 @@ var destination_error = __nccwpck_require__(6822);
 ;// CONCATENATED MODULE: ./src/storage/fan-out.ts
 
 
+/** How long to wait for an aborted upload to clean up before reporting anyway (a hung SDK call). */
+const ABORT_WAIT_CAP_MS = 60_000;
 /**
  * Writes every chunk to the primary destination (the local file) and to each upload, concurrently,
  * and takes the next chunk only when all of them have room: the slowest destination sets the pace,
@@ -9132,14 +9134,22 @@ class FanOut extends external_node_stream_.Writable {
         super({ highWaterMark: 1 << 20 });
         this.primary = primary;
         this.options = options;
-        this.branches = uploads.map(({ upload, uri }) => ({
-            upload,
-            uri,
-            bytes: 0,
-            error: undefined,
-            release: undefined,
-            aborting: undefined,
-        }));
+        this.branches = uploads.map(({ upload, uri }) => {
+            let markFailed = () => { };
+            const failed = new Promise((resolve) => {
+                markFailed = resolve;
+            });
+            return {
+                upload,
+                uri,
+                bytes: 0,
+                error: undefined,
+                release: undefined,
+                aborting: undefined,
+                failed,
+                markFailed,
+            };
+        });
         primary.on("error", (err) => this.destroy(err));
         for (const branch of this.branches) {
             // Errors on the body stream follow from the upload failing; `done` carries the real cause.
@@ -9153,6 +9163,7 @@ class FanOut extends external_node_stream_.Writable {
         branch.error = error;
         this.finishedAt.set(branch, Date.now());
         branch.release?.();
+        branch.markFailed();
         branch.aborting = branch.upload.abort(error);
         this.options.onBranchFailure?.(branch.uri, error);
     }
@@ -9229,10 +9240,21 @@ class FanOut extends external_node_stream_.Writable {
      */
     async outcomes() {
         return Promise.all(this.branches.map(async (branch) => {
-            const error = await branch.upload.done.then(() => undefined, (err) => err);
+            // A failed branch is not waited for: a stalled upload may never settle on its own.
+            const error = await Promise.race([
+                branch.upload.done.then(() => undefined, (err) => err),
+                branch.failed.then(() => branch.error),
+            ]);
             if (error)
                 this.fail(branch, error);
-            await branch.aborting;
+            let timer;
+            await Promise.race([
+                branch.aborting,
+                new Promise((resolve) => {
+                    timer = setTimeout(resolve, Math.min(ABORT_WAIT_CAP_MS, this.options.stallTimeoutMs));
+                }),
+            ]);
+            clearTimeout(timer);
             const end = this.finishedAt.get(branch) ?? Date.now();
             return {
                 upload: branch.upload,
@@ -10588,7 +10610,210 @@ async function backupDbCommand(argv, logger, signal, out) {
     return failed.length > 0 ? 1 : 0;
 }
 
+;// CONCATENATED MODULE: ./src/storage/lifecycle.ts
+/** Backups are far bigger than this; sidecars and manifests far smaller (they must stay readable). */
+const SIDECAR_MAX_BYTES = 128 * 1024;
+const monthlyPrefix = (o) => `${o.keyPrefix}${o.backupPrefix}_monthly_`;
+/** `aws s3api put-bucket-lifecycle-configuration --lifecycle-configuration file://s3-lifecycle.json` */
+function s3Lifecycle(o) {
+    return {
+        Rules: [
+            {
+                ID: "lifeline-abort-incomplete-multipart-uploads",
+                Status: "Enabled",
+                Filter: { Prefix: o.keyPrefix },
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            },
+            {
+                ID: "lifeline-monthly-to-colder-class",
+                Status: "Enabled",
+                // Size filter: the .sha256 and .manifest.json beside each backup stay readable at once.
+                Filter: { And: { Prefix: monthlyPrefix(o), ObjectSizeGreaterThan: SIDECAR_MAX_BYTES } },
+                Transitions: [{ Days: o.transitionDays, StorageClass: o.s3Class }],
+            },
+        ],
+    };
+}
+/** `gcloud storage buckets update gs://BUCKET --lifecycle-file=gcs-lifecycle.json` */
+function gcsLifecycle(o) {
+    return {
+        rule: [
+            {
+                action: { type: "AbortIncompleteMultipartUpload" },
+                condition: { age: 1, matchesPrefix: [o.keyPrefix] },
+            },
+            {
+                action: { type: "SetStorageClass", storageClass: o.gcsClass },
+                condition: {
+                    age: o.transitionDays,
+                    matchesPrefix: [monthlyPrefix(o)],
+                    // Data objects only: sidecars end in .sha256, manifests in .json.
+                    matchesSuffix: [".sql", ".sql.gz", ".sql.zst", ".dump", ".gpg"],
+                },
+            },
+        ],
+    };
+}
+/**
+ * `az storage account management-policy create --account-name ACCOUNT --policy @azure-lifecycle.json`.
+ * Uncommitted blocks of failed uploads are dropped by Azure itself after 7 days; Azure filters cannot
+ * skip small blobs, so the default tier stays online (Cold), never Archive, or sidecars turn unreadable.
+ */
+function azureLifecycle(o) {
+    const tierAction = `tierTo${o.azureTier}`;
+    return {
+        rules: [
+            {
+                enabled: true,
+                name: "lifeline-monthly-to-colder-tier",
+                type: "Lifecycle",
+                definition: {
+                    actions: { baseBlob: { [tierAction]: { daysAfterModificationGreaterThan: o.transitionDays } } },
+                    filters: { blobTypes: ["blockBlob"], prefixMatch: [`${o.azureContainer}/${monthlyPrefix(o)}`] },
+                },
+            },
+        ],
+    };
+}
+
+;// CONCATENATED MODULE: ./src/cli/lifecycle-command.ts
+
+
+
+
+
+
+
+
+function choice(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
+const LIFECYCLE_SETTINGS = {
+    databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
+    prefix: BACKUP_DB_SETTINGS.prefix,
+    ...CLOUD_SETTINGS,
+    transitionDays: {
+        env: "BACKUP_LIFECYCLE_TRANSITION_DAYS",
+        input: "transition-days",
+        description: "age in days at which monthly backups move to the colder class",
+        default: "30",
+        parse: integerIn(1, 3650, " (days)"),
+    },
+    s3MonthlyClass: {
+        env: "BACKUP_LIFECYCLE_S3_CLASS",
+        input: "s3-monthly-class",
+        description: "S3 class for monthly backups (GLACIER_IR restores at once; GLACIER needs a restore first)",
+        default: "GLACIER_IR",
+        parse: choice(S3_STORAGE_CLASSES),
+    },
+    gcsMonthlyClass: {
+        env: "BACKUP_LIFECYCLE_GCS_CLASS",
+        input: "gcs-monthly-class",
+        description: "GCS class for monthly backups",
+        default: "COLDLINE",
+        parse: choice(GCS_STORAGE_CLASSES),
+    },
+    azureMonthlyTier: {
+        env: "BACKUP_LIFECYCLE_AZURE_TIER",
+        input: "azure-monthly-tier",
+        description: "Azure tier for monthly backups (Cool or Cold: Archive would make sidecars unreadable)",
+        default: "Cold",
+        parse: choice(AZURE_TIERS.filter((t) => t !== "Archive" && t !== "Hot")),
+    },
+};
+const LIFECYCLE_HELP = `Usage: lifeline lifecycle [options] [--apply]
+
+Prints the bucket lifecycle policies that go with Lifeline's retention (runbook: "Configure lifecycle
+policy") for every configured destination (BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET, BACKUP_AZURE_CONTAINER):
+abort incomplete multipart uploads after 1 day, and move monthly backups to a colder class after
+--transition-days. They never expire backups: Lifeline's retention deletes them, with its safety rules.
+With --apply, sets them on S3 and GCS buckets (replacing the bucket's existing rules); Azure policies
+belong to the storage account's management plane: apply the printed JSON with the az command shown.
+
+Options:
+${settingsHelp(LIFECYCLE_SETTINGS)}
+  --apply                        set the policies on the buckets (S3, GCS)
+  --help                         show this help
+`;
+function lifecycleOptions(lookup, container) {
+    const s = LIFECYCLE_SETTINGS;
+    let backupPrefix = resolve(s.prefix, lookup);
+    if (backupPrefix === undefined) {
+        const url = resolve(s.databaseUrl, lookup);
+        if (url === undefined) {
+            throw new errors/* ConfigError */.x("lifecycle needs the backups' name prefix to target monthly backups: set BACKUP_PREFIX (--prefix) or DATABASE_URL");
+        }
+        backupPrefix = parseDatabaseUrl(url).database;
+        if (backupPrefix === undefined) {
+            throw new errors/* ConfigError */.x("DATABASE_URL names no database: set BACKUP_PREFIX (--prefix) to the backups' name prefix");
+        }
+    }
+    return {
+        keyPrefix: settings_require(s.remotePrefix, lookup),
+        backupPrefix,
+        transitionDays: settings_require(s.transitionDays, lookup),
+        s3Class: settings_require(s.s3MonthlyClass, lookup),
+        gcsClass: settings_require(s.gcsMonthlyClass, lookup),
+        azureTier: settings_require(s.azureMonthlyTier, lookup),
+        azureContainer: container,
+    };
+}
+/** `lifeline lifecycle`: prints (and with --apply, sets) lifecycle policies. Returns the exit code. */
+async function lifecycleCommand(argv, logger, _signal, out) {
+    const { lookup: flags, switches } = parseFlags(argv, LIFECYCLE_SETTINGS, ["apply", "help"]);
+    if (switches.help) {
+        out.write(LIFECYCLE_HELP);
+        return 0;
+    }
+    const lookup = firstOf(flags, environmentLookup(process.env));
+    for (const secret of credentialsIn(lookup))
+        logger.addSecret(secret);
+    const destinations = loadDestinations(lookup);
+    if (destinations.length === 0) {
+        throw new errors/* ConfigError */.x("No destination is configured: set BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET or BACKUP_AZURE_CONTAINER (or their flags)");
+    }
+    for (const d of destinations) {
+        const options = lifecycleOptions(lookup, d.kind === "azure" ? d.settings.container : "");
+        if (d.kind === "s3") {
+            const policy = s3Lifecycle(options);
+            out.write(`# S3 s3://${d.settings.bucket}: aws s3api put-bucket-lifecycle-configuration --bucket ${d.settings.bucket} --lifecycle-configuration file://s3-lifecycle.json\n${JSON.stringify(policy, null, 2)}\n`);
+            if (switches.apply) {
+                const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
+                const store = new S3Store(d.settings, logger);
+                await store.applyLifecycle(policy);
+                logger.info(`Applied the lifecycle configuration to s3://${d.settings.bucket} (${(await store.lifecycleRules()).length} rules now)`);
+            }
+        }
+        else if (d.kind === "gcs") {
+            const policy = gcsLifecycle(options);
+            out.write(`# GCS gs://${d.settings.bucket}: gcloud storage buckets update gs://${d.settings.bucket} --lifecycle-file=gcs-lifecycle.json\n${JSON.stringify(policy, null, 2)}\n`);
+            if (switches.apply) {
+                const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
+                const store = new GcsStore(d.settings, logger);
+                await store.applyLifecycle(policy);
+                logger.info(`Applied the lifecycle rules to gs://${d.settings.bucket} (${(await store.lifecycleRules()).length} rules now)`);
+            }
+        }
+        else {
+            const policy = azureLifecycle(options);
+            const account = resolve(LIFECYCLE_SETTINGS.azureAccount, lookup) ??
+                (d.settings.auth.kind === "shared-key" ? d.settings.auth.account : "<account>");
+            out.write(`# Azure container ${d.settings.container}: az storage account management-policy create --account-name ${account} --resource-group <group> --policy @azure-lifecycle.json\n${JSON.stringify(policy, null, 2)}\n`);
+            if (switches.apply) {
+                logger.warn("Azure lifecycle policies belong to the storage account (management plane) and were NOT applied: run the az command above");
+            }
+        }
+    }
+    return 0;
+}
+
 ;// CONCATENATED MODULE: ./src/cli/main.ts
+
 
 
 
@@ -10599,6 +10824,11 @@ const COMMANDS = {
         run: backupDbCommand,
         summary: "take a database backup (runbook: backup_db.sh)",
         help: BACKUP_DB_HELP,
+    },
+    lifecycle: {
+        run: lifecycleCommand,
+        summary: "print or apply the buckets' lifecycle policies (runbook: Configure lifecycle policy)",
+        help: LIFECYCLE_HELP,
     },
 };
 const HELP = `Usage: lifeline <command> [options]

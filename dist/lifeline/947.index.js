@@ -320,6 +320,30 @@ class S3Store {
             throw this.explain("delete", name, err);
         }
     }
+    /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
+    async applyLifecycle(configuration) {
+        try {
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutBucketLifecycleConfigurationCommand({
+                Bucket: this.settings.bucket,
+                LifecycleConfiguration: configuration,
+            }));
+        }
+        catch (err) {
+            throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
+        }
+    }
+    /** The bucket's lifecycle rules as S3 reports them (empty when none). */
+    async lifecycleRules() {
+        try {
+            return ((await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
+                .Rules ?? []);
+        }
+        catch (err) {
+            if (err.name === "NoSuchLifecycleConfiguration")
+                return [];
+            throw this.explain("get-bucket-lifecycle-configuration", undefined, err);
+        }
+    }
 }
 
 

@@ -3,6 +3,7 @@ import { Logger, streamSink } from "../log/logger.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { UsageError } from "./args.js";
 import { BACKUP_DB_HELP, backupDbCommand } from "./backup-db-command.js";
+import { LIFECYCLE_HELP, lifecycleCommand } from "./lifecycle-command.js";
 
 type Command = (
   argv: readonly string[],
@@ -16,6 +17,11 @@ const COMMANDS: Record<string, { run: Command; summary: string; help: string }> 
     run: backupDbCommand,
     summary: "take a database backup (runbook: backup_db.sh)",
     help: BACKUP_DB_HELP,
+  },
+  lifecycle: {
+    run: lifecycleCommand,
+    summary: "print or apply the buckets' lifecycle policies (runbook: Configure lifecycle policy)",
+    help: LIFECYCLE_HELP,
   },
 };
 

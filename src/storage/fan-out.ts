@@ -20,7 +20,13 @@ interface Branch {
   /** Resolves the pending drain wait, if any, when the branch fails. */
   release: (() => void) | undefined;
   aborting: Promise<void> | undefined;
+  /** Resolves when the branch is failed (by its upload, a stall, or the primary). */
+  readonly failed: Promise<void>;
+  markFailed: () => void;
 }
+
+/** How long to wait for an aborted upload to clean up before reporting anyway (a hung SDK call). */
+const ABORT_WAIT_CAP_MS = 60_000;
 
 export interface FanOutOptions {
   /** A branch that accepts no bytes for this long is failed so that it cannot stall the backup. */
@@ -46,14 +52,22 @@ export class FanOut extends Writable {
     private readonly options: FanOutOptions,
   ) {
     super({ highWaterMark: 1 << 20 });
-    this.branches = uploads.map(({ upload, uri }) => ({
-      upload,
-      uri,
-      bytes: 0,
-      error: undefined,
-      release: undefined,
-      aborting: undefined,
-    }));
+    this.branches = uploads.map(({ upload, uri }) => {
+      let markFailed = () => {};
+      const failed = new Promise<void>((resolve) => {
+        markFailed = resolve;
+      });
+      return {
+        upload,
+        uri,
+        bytes: 0,
+        error: undefined,
+        release: undefined,
+        aborting: undefined,
+        failed,
+        markFailed,
+      };
+    });
     primary.on("error", (err) => this.destroy(err));
     for (const branch of this.branches) {
       // Errors on the body stream follow from the upload failing; `done` carries the real cause.
@@ -70,6 +84,7 @@ export class FanOut extends Writable {
     branch.error = error;
     this.finishedAt.set(branch, Date.now());
     branch.release?.();
+    branch.markFailed();
     branch.aborting = branch.upload.abort(error);
     this.options.onBranchFailure?.(branch.uri, error);
   }
@@ -155,12 +170,23 @@ export class FanOut extends Writable {
   async outcomes(): Promise<BranchOutcome[]> {
     return Promise.all(
       this.branches.map(async (branch): Promise<BranchOutcome> => {
-        const error = await branch.upload.done.then(
-          () => undefined,
-          (err: unknown) => err as Error,
-        );
+        // A failed branch is not waited for: a stalled upload may never settle on its own.
+        const error = await Promise.race([
+          branch.upload.done.then(
+            () => undefined,
+            (err: unknown) => err as Error,
+          ),
+          branch.failed.then(() => branch.error),
+        ]);
         if (error) this.fail(branch, error);
-        await branch.aborting;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          branch.aborting,
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, Math.min(ABORT_WAIT_CAP_MS, this.options.stallTimeoutMs));
+          }),
+        ]);
+        clearTimeout(timer);
         const end = this.finishedAt.get(branch) ?? Date.now();
         return {
           upload: branch.upload,

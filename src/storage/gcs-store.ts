@@ -223,4 +223,27 @@ export class GcsStore implements BackupStore {
       throw this.explain("delete", name, err);
     }
   }
+
+  /** Sets the bucket's lifecycle rules (replacing the whole of them). */
+  async applyLifecycle(lifecycle: { rule: unknown[] }): Promise<void> {
+    try {
+      await this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle } as never);
+    } catch (err) {
+      throw this.explain("set the bucket lifecycle", undefined, err);
+    }
+    // Read back: a server that accepts the call but drops the rules (some emulators) must not pass.
+    const kept = await this.lifecycleRules();
+    if (kept.length !== lifecycle.rule.length) {
+      throw new DestinationError(
+        this.location,
+        `GCS set the bucket lifecycle for ${this.location}: the call succeeded but the bucket reports ${kept.length} of ${lifecycle.rule.length} rules; set them with gcloud (command above)`,
+      );
+    }
+  }
+
+  /** The bucket's lifecycle rules as GCS reports them. */
+  async lifecycleRules(): Promise<unknown[]> {
+    const [m] = await this.storage.bucket(this.settings.bucket).getMetadata();
+    return (m.lifecycle?.rule as unknown[] | undefined) ?? [];
+  }
 }

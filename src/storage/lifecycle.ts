@@ -1,3 +1,5 @@
+import type { BucketLifecycleConfiguration, TransitionStorageClass } from "@aws-sdk/client-s3";
+
 /**
  * Bucket lifecycle policies that go with Lifeline's own retention (runbook: "Configure lifecycle
  * policy"). Lifeline deletes expired backups itself, with its safety rules (the newest valid backup is
@@ -25,7 +27,7 @@ const SIDECAR_MAX_BYTES = 128 * 1024;
 const monthlyPrefix = (o: LifecycleOptions) => `${o.keyPrefix}${o.backupPrefix}_monthly_`;
 
 /** `aws s3api put-bucket-lifecycle-configuration --lifecycle-configuration file://s3-lifecycle.json` */
-export function s3Lifecycle(o: LifecycleOptions) {
+export function s3Lifecycle(o: LifecycleOptions): BucketLifecycleConfiguration {
   return {
     Rules: [
       {
@@ -39,7 +41,7 @@ export function s3Lifecycle(o: LifecycleOptions) {
         Status: "Enabled",
         // Size filter: the .sha256 and .manifest.json beside each backup stay readable at once.
         Filter: { And: { Prefix: monthlyPrefix(o), ObjectSizeGreaterThan: SIDECAR_MAX_BYTES } },
-        Transitions: [{ Days: o.transitionDays, StorageClass: o.s3Class }],
+        Transitions: [{ Days: o.transitionDays, StorageClass: o.s3Class as TransitionStorageClass }],
       },
     ],
   };

@@ -3,12 +3,15 @@ import { PassThrough, Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  PutBucketLifecycleConfigurationCommand,
+  type PutBucketLifecycleConfigurationCommandInput,
   PutObjectCommand,
   PutObjectTaggingCommand,
   S3Client,
@@ -331,6 +334,35 @@ export class S3Store implements BackupStore {
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw this.explain("delete", name, err);
+    }
+  }
+
+  /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
+  async applyLifecycle(
+    configuration: NonNullable<PutBucketLifecycleConfigurationCommandInput["LifecycleConfiguration"]>,
+  ): Promise<void> {
+    try {
+      await this.client.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: this.settings.bucket,
+          LifecycleConfiguration: configuration,
+        }),
+      );
+    } catch (err) {
+      throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
+    }
+  }
+
+  /** The bucket's lifecycle rules as S3 reports them (empty when none). */
+  async lifecycleRules(): Promise<unknown[]> {
+    try {
+      return (
+        (await this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
+          .Rules ?? []
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchLifecycleConfiguration") return [];
+      throw this.explain("get-bucket-lifecycle-configuration", undefined, err);
     }
   }
 }

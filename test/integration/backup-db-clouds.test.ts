@@ -258,3 +258,68 @@ describe("backup-db to S3, GCS and Azure in one pass", () => {
     expect(local.bytes).toBeGreaterThan(40 * MIB);
   }, 90_000);
 });
+
+describe("lifecycle --apply", () => {
+  async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const { main } = await import("../../src/cli/main.js");
+    let out = "";
+    let err = "";
+    const code = await main(["lifecycle", ...args], {
+      out: { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream,
+      err: { write: (s: string) => ((err += s), true) } as unknown as NodeJS.WritableStream,
+    });
+    return { code, out, err };
+  }
+
+  it("reads the rules back after setting them (fake-gcs-server drops them: caught) and prints the Azure policy with the az command", async () => {
+    await gcs().createBucket("lifecycle");
+    const r = await run([
+      "--apply",
+      "--prefix",
+      "transcripts",
+      "--azure-container",
+      "backups",
+      "--azure-account",
+      "acct",
+      "--gcs-bucket",
+      "lifecycle",
+      "--gcs-endpoint",
+      gcs().endpoint,
+    ]);
+    expect(r.out).toContain('"matchesPrefix"');
+    // The emulator answers 200 and keeps nothing: the command must not report success.
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("the call succeeded but the bucket reports 0 of 2 rules");
+    const azure = await run([
+      "--apply",
+      "--prefix",
+      "transcripts",
+      "--azure-container",
+      "backups",
+      "--azure-account",
+      "acct",
+    ]);
+    expect(azure.code).toBe(0);
+    expect(azure.out).toContain("az storage account management-policy create --account-name acct");
+    expect(azure.out).toContain('"tierToCold"');
+    expect(azure.err).toContain("were NOT applied");
+  });
+
+  it("an S3 store that refuses the policy is named with its reason (MinIO implements neither AbortIncompleteMultipartUpload nor GLACIER_IR)", async () => {
+    await minio().createBucket("lifecycle");
+    const r = await run([
+      "--apply",
+      "--prefix",
+      "transcripts",
+      "--s3-bucket",
+      "lifecycle",
+      "--s3-endpoint",
+      minio().endpoint,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /S3 put-bucket-lifecycle-configuration failed for s3:\/\/lifecycle\/backups\/postgres\/: /,
+    );
+    expect(r.out).toContain('"AbortIncompleteMultipartUpload"');
+  });
+});
