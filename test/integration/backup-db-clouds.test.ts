@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { PassThrough } from "node:stream";
 import { GetObjectTaggingCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
@@ -262,13 +263,12 @@ describe("backup-db to S3, GCS and Azure in one pass", () => {
 describe("lifecycle --apply", () => {
   async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
     const { main } = await import("../../src/cli/main.js");
-    let out = "";
-    let err = "";
-    const code = await main(["lifecycle", ...args], {
-      out: { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream,
-      err: { write: (s: string) => ((err += s), true) } as unknown as NodeJS.WritableStream,
-    });
-    return { code, out, err };
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const code = await main(["lifecycle", ...args], { out, err });
+    out.end();
+    err.end();
+    return { code, out: out.read()?.toString() ?? "", err: err.read()?.toString() ?? "" };
   }
 
   it("reads the rules back after setting them (fake-gcs-server drops them: caught) and prints the Azure policy with the az command", async () => {
