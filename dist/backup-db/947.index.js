@@ -46,14 +46,13 @@ async function withRetry(operation, options) {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   S3Store: () => (/* binding */ S3Store)
 /* harmony export */ });
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(3711);
-/* harmony import */ var _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(2358);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(6822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(3091);
+/* harmony import */ var _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(2358);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(3091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6336);
 
 
 
@@ -96,14 +95,14 @@ class S3Store {
         const where = name === undefined ? this.location : this.uri(name);
         const status = statusOf(err);
         const code = err?.name ?? "";
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .networkCode */ .e8)(err);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
         const endpoint = this.settings.endpoint ?? "AWS S3";
         let advice;
         if (net) {
             advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
         }
         else if (code === "CredentialsProviderError" ||
-            (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)) && status === undefined)) {
+            (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)) && status === undefined)) {
             advice =
                 "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
                     "(aws-actions/configure-aws-credentials in a workflow)";
@@ -124,9 +123,9 @@ class S3Store {
             advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
         }
         else {
-            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err);
+            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err);
         }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
     }
     async preflight() {
         try {
@@ -135,9 +134,7 @@ class S3Store {
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
         }
-        const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-        await this.put(probe, "lifeline write probe\n");
-        await this.delete(probe);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._)(this);
         await this.abortStaleUploads();
     }
     /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
@@ -146,7 +143,7 @@ class S3Store {
         const uploads = await this.client
             .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
             .catch((err) => {
-            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}`);
+            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`);
             return { Uploads: [] };
         });
         for (const u of uploads.Uploads ?? []) {
@@ -154,7 +151,7 @@ class S3Store {
                 continue;
             await this.client
                 .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }))
-                .then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}`));
+                .then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`));
         }
     }
     /**
@@ -162,7 +159,7 @@ class S3Store {
      * but not when the server was unreachable at that moment: this outlasts a restart.
      */
     async abortIncomplete(key) {
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .b)(async () => {
             const listed = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }));
             for (const u of listed.Uploads ?? []) {
                 if (u.Key !== key || !u.UploadId)
@@ -170,14 +167,14 @@ class S3Store {
                 await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: u.UploadId }));
             }
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => {
-            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; ` +
+            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}; ` +
                 "the next run's check aborts it, and the lifecycle rule AbortIncompleteMultipartUpload removes it too");
         });
     }
     async upload(name, options = {}) {
         const key = this.key(name);
-        const body = new node_stream__WEBPACK_IMPORTED_MODULE_1__.PassThrough({ highWaterMark: 1 << 20 });
-        const upload = new _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_2__/* .Upload */ ._({
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
+        const upload = new _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__/* .Upload */ ._({
             client: this.client,
             params: {
                 Bucket: this.settings.bucket,
@@ -287,13 +284,13 @@ class S3Store {
     async get(name, signal) {
         try {
             const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
-            if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_1__.Readable))
+            if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
                 throw new Error("the SDK returned no Node.js stream");
             return got.Body;
         }
         catch (err) {
             if (err.name === "InvalidObjectState") {
-                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
                     `(aws s3api restore-object --bucket ${this.settings.bucket} --key ${this.key(name)} ...) and retry when it is readable`, { cause: err });
             }
             throw this.explain("download", name, err);
@@ -344,6 +341,34 @@ class S3Store {
             throw this.explain("get-bucket-lifecycle-configuration", undefined, err);
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite)
+/* harmony export */ });
+/* unused harmony export parseBackupUri */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
 }
 
 

@@ -38353,6 +38353,15 @@ function oneOf(choices) {
         return value;
     };
 }
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/config/cloud-config.ts
 
@@ -38375,15 +38384,6 @@ function parseKeyPrefix(raw, source) {
         throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
     }
     return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-/** Case-insensitive choice that returns the provider's own spelling (GLACIER, Cool). */
-function choiceOf(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
 }
 function parseBucket(raw, source) {
     if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {

@@ -8,14 +8,13 @@ export const modules = {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   AzureStore: () => (/* binding */ AzureStore)
 /* harmony export */ });
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(3016);
-/* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(728);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(3091);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3016);
+/* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(728);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(6822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(3091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(6336);
 
 
 
@@ -28,13 +27,13 @@ function serviceClient(auth, attempts, timeoutMs) {
     };
     switch (auth.kind) {
         case "connection-string":
-            return _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__/* .BlobServiceClient */ .wS.fromConnectionString(auth.connectionString, options);
+            return _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS.fromConnectionString(auth.connectionString, options);
         case "shared-key":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__/* .BlobServiceClient */ .wS(auth.url, new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__/* .StorageSharedKeyCredential */ .Z3(auth.account, auth.key), options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(auth.url, new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .StorageSharedKeyCredential */ .Z3(auth.account, auth.key), options);
         case "sas":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__/* .BlobServiceClient */ .wS(`${auth.url}?${auth.sas.replace(/^\?/, "")}`, undefined, options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(`${auth.url}?${auth.sas.replace(/^\?/, "")}`, undefined, options);
         case "default-credential":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_3__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_2__/* .DefaultAzureCredential */ .gv(), options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_1__/* .DefaultAzureCredential */ .gv(), options);
     }
 }
 /** How long blocks sent before a failure may take to land (bounded by one block's transfer). */
@@ -66,7 +65,7 @@ class AzureStore {
         const where = name === undefined ? this.location : this.uri(name);
         const status = statusOf(err);
         const code = err?.code;
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .networkCode */ .e8)(err);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .networkCode */ .e8)(err);
         let advice;
         if (net) {
             advice = `cannot reach ${this.container.url.replace(/\?.*$/, "")} (${net}): check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
@@ -88,9 +87,9 @@ class AzureStore {
             advice = "a blob with this name already exists; Lifeline never overwrites a backup";
         }
         else {
-            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err);
+            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err);
         }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(where, `Azure ${action} failed for ${where}: ${advice}`, { cause: err });
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(where, `Azure ${action} failed for ${where}: ${advice}`, { cause: err });
     }
     async preflight() {
         try {
@@ -99,9 +98,7 @@ class AzureStore {
         catch (err) {
             throw this.explain("check the container", undefined, err);
         }
-        const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-        await this.put(probe, "lifeline write probe\n");
-        await this.delete(probe);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_5__/* .probeWrite */ ._)(this);
     }
     /**
      * Discards the blocks a failed upload staged: committing an empty block list drops every
@@ -111,7 +108,7 @@ class AzureStore {
         const blob = this.blob(name);
         // uploadStream rejects at once while blocks already sent may still land: wait for them first.
         await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_5__/* .withRetry */ .b)(async () => {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
             const staged = await blob.getBlockList("uncommitted").catch((err) => {
                 if (statusOf(err) === 404)
                     return { uncommittedBlocks: [] };
@@ -121,10 +118,10 @@ class AzureStore {
                 return;
             await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" } });
             await blob.deleteIfExists();
-        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
+        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
     }
     async upload(name, options = {}) {
-        const body = new node_stream__WEBPACK_IMPORTED_MODULE_1__.PassThrough({ highWaterMark: 1 << 20 });
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
         const controller = new AbortController();
         // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
         const tier = this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
@@ -231,7 +228,7 @@ class AzureStore {
         }
         catch (err) {
             if (err.code === "BlobArchived") {
-                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is in the Archive tier: rehydrate it (az storage blob set-tier --tier Cool --rehydrate-priority High) and retry when it is readable`, { cause: err });
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is in the Archive tier: rehydrate it (az storage blob set-tier --tier Cool --rehydrate-priority High) and retry when it is readable`, { cause: err });
             }
             throw this.explain("download", name, err);
         }
@@ -292,6 +289,34 @@ async function withRetry(operation, options) {
             delay = Math.min(delay * 2, options.maxDelayMs ?? 30_000);
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite)
+/* harmony export */ });
+/* unused harmony export parseBackupUri */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
 }
 
 

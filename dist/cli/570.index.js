@@ -8,13 +8,12 @@ export const modules = {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   GcsStore: () => (/* binding */ GcsStore)
 /* harmony export */ });
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _google_cloud_storage__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(3923);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(6822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(3091);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _google_cloud_storage__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3923);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(3091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6336);
 
 
 
@@ -35,7 +34,7 @@ class GcsStore {
         this.settings = settings;
         this.logger = logger;
         this.location = `gs://${settings.bucket}/${settings.prefix}`;
-        this.storage = new _google_cloud_storage__WEBPACK_IMPORTED_MODULE_2__/* .Storage */ .wc({
+        this.storage = new _google_cloud_storage__WEBPACK_IMPORTED_MODULE_1__/* .Storage */ .wc({
             ...(settings.endpoint ? { apiEndpoint: settings.endpoint } : {}),
             ...(settings.projectId ? { projectId: settings.projectId } : {}),
             // The SDK retries 408/429/5xx and network errors with exponential backoff; idempotent calls only
@@ -52,8 +51,8 @@ class GcsStore {
     explain(action, name, err) {
         const where = name === undefined ? this.location : this.uri(name);
         const status = statusOf(err);
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .networkCode */ .e8)(err);
-        const message = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
+        const message = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err);
         let advice;
         if (net) {
             advice = `cannot reach ${this.settings.endpoint ?? "storage.googleapis.com"} (${net}): check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
@@ -75,7 +74,7 @@ class GcsStore {
         else {
             advice = message;
         }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
     }
     async preflight() {
         try {
@@ -84,18 +83,16 @@ class GcsStore {
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
         }
-        const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-        await this.put(probe, "lifeline write probe\n");
-        await this.delete(probe);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._)(this);
     }
     /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */
     async cancelSession(sessionUri) {
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .b)(async () => {
             const response = await fetch(sessionUri, { method: "DELETE" });
             // 499 is GCS's "cancelled"; 404/410: the session is already gone.
             if (response.status >= 500)
                 throw new Error(`HTTP ${response.status}`);
-        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.warn(`Could not cancel the resumable upload session for ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; GCS expires it within a week and it holds no object`));
+        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.warn(`Could not cancel the resumable upload session for ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}; GCS expires it within a week and it holds no object`));
     }
     async upload(name, options = {}) {
         const file = this.file(name);
@@ -103,7 +100,7 @@ class GcsStore {
             contentType: options.contentType ?? "application/octet-stream",
             storageClass: this.settings.storageClass,
         };
-        const body = new node_stream__WEBPACK_IMPORTED_MODULE_1__.PassThrough({ highWaterMark: 1 << 20 });
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
         const sink = file.createWriteStream({
             resumable: true,
             chunkSize: this.settings.transfer.partSizeBytes,
@@ -195,7 +192,7 @@ class GcsStore {
     async get(name) {
         // Existence first, so that a missing object fails here with advice rather than mid-stream.
         if (!(await this.stat(name))) {
-            throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} does not exist`);
+            throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} does not exist`);
         }
         // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
         return this.file(name).createReadStream({ validation: false });
@@ -230,7 +227,7 @@ class GcsStore {
         // Read back: a server that accepts the call but drops the rules (some emulators) must not pass.
         const kept = await this.lifecycleRules();
         if (kept.length !== lifecycle.rule.length) {
-            throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.location, `GCS set the bucket lifecycle for ${this.location}: the call succeeded but the bucket reports ${kept.length} of ${lifecycle.rule.length} rules; set them with gcloud (command above)`);
+            throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.location, `GCS set the bucket lifecycle for ${this.location}: the call succeeded but the bucket reports ${kept.length} of ${lifecycle.rule.length} rules; set them with gcloud (command above)`);
         }
     }
     /** The bucket's lifecycle rules as GCS reports them. */
@@ -276,6 +273,34 @@ async function withRetry(operation, options) {
             delay = Math.min(delay * 2, options.maxDelayMs ?? 30_000);
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite)
+/* harmony export */ });
+/* unused harmony export parseBackupUri */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
 }
 
 

@@ -6802,6 +6802,15 @@ function oneOf(choices) {
         return value;
     };
 }
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/cli/args.ts
 
@@ -7206,15 +7215,6 @@ function parseKeyPrefix(raw, source) {
         throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
     }
     return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-/** Case-insensitive choice that returns the provider's own spelling (GLACIER, Cool). */
-function choiceOf(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
 }
 function parseBucket(raw, source) {
     if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
@@ -10685,14 +10685,6 @@ function azureLifecycle(o) {
 
 
 
-function choice(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
-}
 const LIFECYCLE_SETTINGS = {
     databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
     prefix: BACKUP_DB_SETTINGS.prefix,
@@ -10709,21 +10701,21 @@ const LIFECYCLE_SETTINGS = {
         input: "s3-monthly-class",
         description: "S3 class for monthly backups (GLACIER_IR restores at once; GLACIER needs a restore first)",
         default: "GLACIER_IR",
-        parse: choice(S3_STORAGE_CLASSES),
+        parse: choiceOf(S3_STORAGE_CLASSES),
     },
     gcsMonthlyClass: {
         env: "BACKUP_LIFECYCLE_GCS_CLASS",
         input: "gcs-monthly-class",
         description: "GCS class for monthly backups",
         default: "COLDLINE",
-        parse: choice(GCS_STORAGE_CLASSES),
+        parse: choiceOf(GCS_STORAGE_CLASSES),
     },
     azureMonthlyTier: {
         env: "BACKUP_LIFECYCLE_AZURE_TIER",
         input: "azure-monthly-tier",
         description: "Azure tier for monthly backups (Cool or Cold: Archive would make sidecars unreadable)",
         default: "Cold",
-        parse: choice(AZURE_TIERS.filter((t) => t !== "Archive" && t !== "Hot")),
+        parse: choiceOf(AZURE_TIERS.filter((t) => t !== "Archive" && t !== "Hot")),
     },
 };
 const LIFECYCLE_HELP = `Usage: lifeline lifecycle [options] [--apply]

@@ -3,6 +3,7 @@ import { CLOUD_SETTINGS, loadDestinations } from "../config/cloud-config.js";
 import { parseDatabaseUrl } from "../config/database-url.js";
 import { ConfigError } from "../config/errors.js";
 import {
+  choiceOf,
   environmentLookup,
   firstOf,
   integerIn,
@@ -15,14 +16,6 @@ import type { Logger } from "../log/logger.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
 import { parseFlags, settingsHelp } from "./args.js";
-
-function choice<const T extends string>(choices: readonly T[]) {
-  return (raw: string, source: string): T => {
-    const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-    if (!found) throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-    return found;
-  };
-}
 
 export const LIFECYCLE_SETTINGS = {
   databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
@@ -40,21 +33,21 @@ export const LIFECYCLE_SETTINGS = {
     input: "s3-monthly-class",
     description: "S3 class for monthly backups (GLACIER_IR restores at once; GLACIER needs a restore first)",
     default: "GLACIER_IR",
-    parse: choice(S3_STORAGE_CLASSES),
+    parse: choiceOf(S3_STORAGE_CLASSES),
   },
   gcsMonthlyClass: {
     env: "BACKUP_LIFECYCLE_GCS_CLASS",
     input: "gcs-monthly-class",
     description: "GCS class for monthly backups",
     default: "COLDLINE",
-    parse: choice(GCS_STORAGE_CLASSES),
+    parse: choiceOf(GCS_STORAGE_CLASSES),
   },
   azureMonthlyTier: {
     env: "BACKUP_LIFECYCLE_AZURE_TIER",
     input: "azure-monthly-tier",
     description: "Azure tier for monthly backups (Cool or Cold: Archive would make sidecars unreadable)",
     default: "Cold",
-    parse: choice(AZURE_TIERS.filter((t) => t !== "Archive" && t !== "Hot")),
+    parse: choiceOf(AZURE_TIERS.filter((t) => t !== "Archive" && t !== "Hot")),
   },
 } satisfies Record<string, SettingSpec<unknown>>;
 

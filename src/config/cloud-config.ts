@@ -5,6 +5,7 @@ import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage
 import { DEFAULT_TRANSFER, MIB, type TransferSettings } from "../storage/transfer.js";
 import { ConfigError } from "./errors.js";
 import {
+  choiceOf,
   integerIn,
   parseBoolean,
   parseString,
@@ -29,15 +30,6 @@ function parseKeyPrefix(raw: string, source: string): string {
     throw new ConfigError(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
   }
   return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-
-/** Case-insensitive choice that returns the provider's own spelling (GLACIER, Cool). */
-function choiceOf<const T extends string>(choices: readonly T[]): (raw: string, source: string) => T {
-  return (raw, source) => {
-    const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-    if (!found) throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-    return found;
-  };
 }
 
 function parseBucket(raw: string, source: string): string {

@@ -95,3 +95,12 @@ export function oneOf<const T extends string>(choices: readonly T[]): (raw: stri
     return value;
   };
 }
+
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+export function choiceOf<const T extends string>(choices: readonly T[]): (raw: string, source: string) => T {
+  return (raw, source) => {
+    const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+    if (!found) throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+    return found;
+  };
+}

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
 import { DefaultAzureCredential } from "@azure/identity";
 import {
@@ -12,7 +11,13 @@ import type { Logger } from "../log/logger.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { AzureTier } from "./storage-classes.js";
-import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import {
+  type BackupStore,
+  type PutOptions,
+  probeWrite,
+  type StoredObject,
+  type StreamUpload,
+} from "./store.js";
 import type { TransferSettings } from "./transfer.js";
 
 /** How we authenticate, in the order the runbook's operators set things up. */
@@ -112,9 +117,7 @@ export class AzureStore implements BackupStore {
     } catch (err) {
       throw this.explain("check the container", undefined, err);
     }
-    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
-    await this.put(probe, "lifeline write probe\n");
-    await this.delete(probe);
+    await probeWrite(this);
   }
 
   /**

@@ -1,11 +1,16 @@
-import { randomBytes } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
 import { type File, Storage } from "@google-cloud/storage";
 import type { Logger } from "../log/logger.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
-import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import {
+  type BackupStore,
+  type PutOptions,
+  probeWrite,
+  type StoredObject,
+  type StreamUpload,
+} from "./store.js";
 import type { TransferSettings } from "./transfer.js";
 
 export interface GcsStoreSettings {
@@ -81,9 +86,7 @@ export class GcsStore implements BackupStore {
     } catch (err) {
       throw this.explain("check the bucket", undefined, err);
     }
-    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
-    await this.put(probe, "lifeline write probe\n");
-    await this.delete(probe);
+    await probeWrite(this);
   }
 
   /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -22,7 +21,13 @@ import type { Logger } from "../log/logger.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { S3StorageClass } from "./storage-classes.js";
-import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import {
+  type BackupStore,
+  type PutOptions,
+  probeWrite,
+  type StoredObject,
+  type StreamUpload,
+} from "./store.js";
 import type { TransferSettings } from "./transfer.js";
 
 export interface S3StoreSettings {
@@ -116,9 +121,7 @@ export class S3Store implements BackupStore {
     } catch (err) {
       throw this.explain("check the bucket", undefined, err);
     }
-    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
-    await this.put(probe, "lifeline write probe\n");
-    await this.delete(probe);
+    await probeWrite(this);
     await this.abortStaleUploads();
   }
 

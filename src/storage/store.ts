@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 
 /** Where a backup can live: the local directory or one of the three clouds. */
@@ -74,4 +75,11 @@ export function parseBackupUri(
   if (!m) return { kind: "local", path: uri };
   const kind: StoreKind = m[1] === "gs" ? "gcs" : (m[1] as StoreKind);
   return { kind, bucket: m[2] as string, key: m[3] as string };
+}
+
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+export async function probeWrite(store: Pick<BackupStore, "put" | "delete">): Promise<void> {
+  const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
+  await store.put(probe, "lifeline write probe\n");
+  await store.delete(probe);
 }
