@@ -14,6 +14,7 @@ import type { BackupStore } from "../../src/storage/store.js";
 import { backupDbSummary } from "../../src/summary/backup-db-summary.js";
 import { useAzurite, useFakeGcs, useMinio } from "../support/cloud-fixtures.js";
 import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { runAction, unescapeCommand, withoutMaskCommands } from "../support/run-action.js";
 import { freePort, waitUntil } from "../support/services/service.js";
 
 const postgres = usePostgres();
@@ -322,4 +323,52 @@ describe("lifecycle --apply", () => {
     );
     expect(r.out).toContain('"AbortIncompleteMultipartUpload"');
   });
+});
+
+describe("the committed action bundle with clouds, under Node 24", () => {
+  it("loads each SDK's chunk, uploads to all three, masks the secrets, and fails naming a bucket that is gone", async () => {
+    const bucket = "bundle";
+    await minio().createBucket(bucket);
+    await gcs().createBucket(bucket);
+    await azurite().createContainer(bucket);
+    const env = {
+      AWS_ACCESS_KEY_ID: minio().accessKey,
+      AWS_SECRET_ACCESS_KEY: minio().secretKey,
+      AZURE_STORAGE_CONNECTION_STRING: azurite().connectionString,
+    };
+    const inputs = {
+      "database-url": postgres().url("transcripts"),
+      "backup-dir": await tempDir("bundle"),
+      compression: "zstd",
+      "s3-bucket": bucket,
+      "s3-endpoint": minio().endpoint,
+      "gcs-bucket": bucket,
+      "gcs-endpoint": gcs().endpoint,
+      "azure-container": bucket,
+    };
+    const run = await runAction("actions/backup-db/action.yml", inputs, env);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.outputs.offsite).toBe(
+      `s3://${bucket}/backups/postgres/=ok,gs://${bucket}/backups/postgres/=ok,azure://${bucket}/backups/postgres/=ok`,
+    );
+    expect(run.summary).toContain("### Off-site copies");
+    const masked = run.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("::add-mask::"))
+      .map((l) => unescapeCommand(l.slice("::add-mask::".length)));
+    expect(masked).toEqual(expect.arrayContaining([minio().secretKey, azurite().accountKey]));
+    expect(withoutMaskCommands(run.stdout)).not.toContain(azurite().accountKey);
+
+    const failed = await runAction(
+      "actions/backup-db/action.yml",
+      { ...inputs, "s3-bucket": "gone-bucket", "gcs-bucket": "", "azure-container": "" },
+      env,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(
+      /::error::The backup was written locally \(.*\) but 1 off-site copy failed: S3 check the bucket failed for s3:\/\/gone-bucket\/backups\/postgres\/: bucket 'gone-bucket' does not exist/,
+    );
+    expect(failed.summary).toContain("written locally, an off-site copy FAILED");
+  }, 90_000);
 });
