@@ -10746,22 +10746,30 @@ function compareCatalogs(expected, actual) {
 
 /** A child failure that only follows from another stage dying (a broken pipe) is never the cause. */
 const isConsequence = (err) => /SIGPIPE|EPIPE|Broken pipe|write error/i.test(err.message);
-/** Waits for every stage; on failure stops the others and reports the failure that is the cause. */
+/**
+ * Waits for every stage; on failure stops the others and reports the failure that is the cause: the
+ * first to arrive that is not a broken pipe, nor a stage we stopped ourselves because of it.
+ */
 async function settle(node, children) {
-    const stop = () => {
-        for (const c of children)
-            c.kill();
-    };
+    const arrived = [];
+    let stopped = false;
     const all = [node, ...children.map((c) => c.exited)];
-    for (const p of all)
-        p.catch(stop);
-    const results = await Promise.allSettled(all);
-    const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
-    if (!failures.length)
+    for (const p of all) {
+        p.catch((error) => {
+            arrived.push({ error, afterStop: stopped });
+            if (!stopped) {
+                stopped = true;
+                for (const c of children)
+                    c.kill();
+            }
+        });
+    }
+    await Promise.allSettled(all);
+    if (!arrived.length)
         return;
-    // The last child is the restore program: its SQL error is the cause when the producers were only cut off.
-    const cause = failures.find((e) => !isConsequence(e)) ?? failures[0];
-    throw cause;
+    const cause = arrived.find((f) => !isConsequence(f.error) && !(f.afterStop && /SIGTERM/.test(f.error.message))) ??
+        arrived[0];
+    throw cause.error;
 }
 /**
  * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
