@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ENTRIES = {
   "backup-db": "src/actions/backup-db/index.ts",
+  verify: "src/actions/verify/index.ts",
+  restore: "src/actions/restore/index.ts",
   lifeline: "src/actions/lifeline/index.ts",
   cli: "src/cli/index.ts",
 };

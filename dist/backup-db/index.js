@@ -38157,19 +38157,23 @@ const LEVELS = {
 };
 /** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
 const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
-let zstdBinary;
-function hasZstdBinary() {
-    if (zstdBinary === undefined) {
+const installed = new Map();
+/** Whether a program runs here (`<name> --version` exits 0); probed once per name. */
+function hasProgram(name) {
+    let found = installed.get(name);
+    if (found === undefined) {
         try {
-            (0,external_node_child_process_.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
-            zstdBinary = true;
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            found = true;
         }
         catch {
-            zstdBinary = false;
+            found = false;
         }
+        installed.set(name, found);
     }
-    return zstdBinary;
+    return found;
 }
+const hasZstdBinary = () => hasProgram("zstd");
 /**
  * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
  * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
@@ -38215,6 +38219,23 @@ function createDecompressor(compression) {
         case "none":
             return new external_node_stream_.PassThrough();
     }
+}
+/**
+ * The program that decompresses fastest here, reading stdin and writing stdout, for restores: the
+ * child's stdout can feed psql through a kernel pipe, so decompressed data never passes through Node.
+ * pigz decompresses with helper threads for reading, writing and checking; zstd is fast alone.
+ * Undefined for `none`, or when no program is installed (then use `createDecompressor`).
+ */
+function decompressorProgram(compression) {
+    if (compression === "gzip") {
+        if (hasProgram("pigz"))
+            return { command: "pigz", args: ["-dc"] };
+        if (hasProgram("gzip"))
+            return { command: "gzip", args: ["-dc"] };
+    }
+    if (compression === "zstd" && hasZstdBinary())
+        return { command: "zstd", args: ["-dcq"] };
+    return undefined;
 }
 /** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
 function extensionFor(format, compression) {
@@ -39449,33 +39470,40 @@ class ExportedSnapshot {
     }
     /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
     async catalog(mode) {
-        const q = async (sql) => (await this.client.query(sql)).rows;
-        const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-        const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
-        const tables = [];
-        for (const t of tableRows) {
-            let rows = null;
-            if (mode === "exact") {
-                const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-                rows = Number(r.n);
-            }
-            else if (mode === "estimated") {
-                rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
-            }
-            tables.push({ name: `${t.schema}.${t.name}`, rows });
-        }
-        const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
-        const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
-        const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-        return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+        return readCatalog(this.client, mode, this.id);
     }
     async close() {
         await this.client.query("COMMIT").catch(() => { });
         await this.client.end().catch(() => { });
     }
+}
+/**
+ * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ */
+async function readCatalog(client, mode, snapshot) {
+    const q = async (sql) => (await client.query(sql)).rows;
+    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
+    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+    const tables = [];
+    for (const t of tableRows) {
+        let rows = null;
+        if (mode === "exact") {
+            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+            rows = Number(r.n);
+        }
+        else if (mode === "estimated") {
+            rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+        }
+        tables.push({ name: `${t.schema}.${t.name}`, rows });
+    }
+    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+    const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
+    const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -41643,7 +41671,7 @@ const discard = () => new external_node_stream_.Writable({
  * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
  * (plain) or archive magic (custom), and agreement with its manifest when there is one.
  */
-async function verifyBackupFile(dir, name) {
+async function verifyBackupFile(dir, name, options = {}) {
     const fileName = name.toString();
     const file = external_node_path_default().join(dir, fileName);
     const sizeBytes = (await (0,promises_.stat)(file)).size;
@@ -41663,11 +41691,14 @@ async function verifyBackupFile(dir, name) {
     let decrypt = name.encrypted;
     let content;
     try {
-        content = await readThrough(file, name, decrypt);
+        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
     }
     catch (err) {
         const message = err.message;
-        if (decrypt && /no secret key|secret key not available/i.test(message)) {
+        if (decrypt && options.requireDecryption && /no secret key|secret key not available/i.test(message)) {
+            content = { error: `gpg cannot decrypt it with the key given (wrong key?): ${message}` };
+        }
+        else if (decrypt && /no secret key|secret key not available/i.test(message)) {
             decrypt = false;
             notes.push("not decrypted: no secret key for it here (give one to check the contents)");
             content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
@@ -41725,7 +41756,7 @@ async function verifyBackupFile(dir, name) {
     return { file, name, sizeBytes, ok: true, passed, notes };
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false) {
+async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
     const digest = new DigestTap();
     const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
@@ -41733,6 +41764,7 @@ async function readThrough(file, name, decrypt, digestOnly = false) {
     const gpg = checkContent && decrypt
         ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
             stdin: true,
+            env: gpgEnv,
         })
         : undefined;
     if (gpg)

@@ -6618,7 +6618,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3793);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3661);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6627,7 +6627,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3793:
+/***/ 3661:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -7066,19 +7066,23 @@ const LEVELS = {
 };
 /** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
 const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
-let zstdBinary;
-function hasZstdBinary() {
-    if (zstdBinary === undefined) {
+const installed = new Map();
+/** Whether a program runs here (`<name> --version` exits 0); probed once per name. */
+function hasProgram(name) {
+    let found = installed.get(name);
+    if (found === undefined) {
         try {
-            (0,external_node_child_process_.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
-            zstdBinary = true;
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            found = true;
         }
         catch {
-            zstdBinary = false;
+            found = false;
         }
+        installed.set(name, found);
     }
-    return zstdBinary;
+    return found;
 }
+const hasZstdBinary = () => hasProgram("zstd");
 /**
  * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
  * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
@@ -7124,6 +7128,23 @@ function createDecompressor(compression) {
         case "none":
             return new external_node_stream_.PassThrough();
     }
+}
+/**
+ * The program that decompresses fastest here, reading stdin and writing stdout, for restores: the
+ * child's stdout can feed psql through a kernel pipe, so decompressed data never passes through Node.
+ * pigz decompresses with helper threads for reading, writing and checking; zstd is fast alone.
+ * Undefined for `none`, or when no program is installed (then use `createDecompressor`).
+ */
+function decompressorProgram(compression) {
+    if (compression === "gzip") {
+        if (hasProgram("pigz"))
+            return { command: "pigz", args: ["-dc"] };
+        if (hasProgram("gzip"))
+            return { command: "gzip", args: ["-dc"] };
+    }
+    if (compression === "zstd" && hasZstdBinary())
+        return { command: "zstd", args: ["-dcq"] };
+    return undefined;
 }
 /** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
 function extensionFor(format, compression) {
@@ -8278,33 +8299,40 @@ class ExportedSnapshot {
     }
     /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
     async catalog(mode) {
-        const q = async (sql) => (await this.client.query(sql)).rows;
-        const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-        const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
-        const tables = [];
-        for (const t of tableRows) {
-            let rows = null;
-            if (mode === "exact") {
-                const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-                rows = Number(r.n);
-            }
-            else if (mode === "estimated") {
-                rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
-            }
-            tables.push({ name: `${t.schema}.${t.name}`, rows });
-        }
-        const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
-        const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
-        const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-        return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+        return readCatalog(this.client, mode, this.id);
     }
     async close() {
         await this.client.query("COMMIT").catch(() => { });
         await this.client.end().catch(() => { });
     }
+}
+/**
+ * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ */
+async function readCatalog(client, mode, snapshot) {
+    const q = async (sql) => (await client.query(sql)).rows;
+    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
+    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+    const tables = [];
+    for (const t of tableRows) {
+        let rows = null;
+        if (mode === "exact") {
+            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+            rows = Number(r.n);
+        }
+        else if (mode === "estimated") {
+            rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+        }
+        tables.push({ name: `${t.schema}.${t.name}`, rows });
+    }
+    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+    const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
+    const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -10378,7 +10406,7 @@ const discard = () => new external_node_stream_.Writable({
  * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
  * (plain) or archive magic (custom), and agreement with its manifest when there is one.
  */
-async function verifyBackupFile(dir, name) {
+async function verifyBackupFile(dir, name, options = {}) {
     const fileName = name.toString();
     const file = external_node_path_default().join(dir, fileName);
     const sizeBytes = (await (0,promises_.stat)(file)).size;
@@ -10398,11 +10426,14 @@ async function verifyBackupFile(dir, name) {
     let decrypt = name.encrypted;
     let content;
     try {
-        content = await readThrough(file, name, decrypt);
+        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
     }
     catch (err) {
         const message = err.message;
-        if (decrypt && /no secret key|secret key not available/i.test(message)) {
+        if (decrypt && options.requireDecryption && /no secret key|secret key not available/i.test(message)) {
+            content = { error: `gpg cannot decrypt it with the key given (wrong key?): ${message}` };
+        }
+        else if (decrypt && /no secret key|secret key not available/i.test(message)) {
             decrypt = false;
             notes.push("not decrypted: no secret key for it here (give one to check the contents)");
             content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
@@ -10460,7 +10491,7 @@ async function verifyBackupFile(dir, name) {
     return { file, name, sizeBytes, ok: true, passed, notes };
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false) {
+async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
     const digest = new DigestTap();
     const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
@@ -10468,6 +10499,7 @@ async function readThrough(file, name, decrypt, digestOnly = false) {
     const gpg = checkContent && decrypt
         ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
             stdin: true,
+            env: gpgEnv,
         })
         : undefined;
     if (gpg)
@@ -10804,7 +10836,1771 @@ async function lifecycleCommand(argv, logger, _signal, out) {
     return 0;
 }
 
+;// CONCATENATED MODULE: external "node:readline/promises"
+const external_node_readline_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline/promises");
+;// CONCATENATED MODULE: ./src/config/restore-config.ts
+
+
+
+
+
+const shared = BACKUP_DB_SETTINGS;
+/**
+ * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
+ * (backup names are UTC too, so the two compare without a time-zone guess).
+ */
+function parseTargetTime(raw, source) {
+    const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}:?\d{2}|UTC)?$/i.exec(raw.trim());
+    const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
+    const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
+    if (!at || Number.isNaN(at.getTime())) {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+    }
+    return at;
+}
+/** The settings shared by restore and verify's test restore. */
+const RESTORE_COMMON_SETTINGS = {
+    backupFile: {
+        env: "BACKUP_FILE",
+        input: "backup-file",
+        description: "the backup to restore: a path such as /backups/daily/transcripts_daily_20241026_020000.sql.gz",
+        parse: parseString,
+    },
+    jobs: {
+        env: "RESTORE_JOBS",
+        input: "jobs",
+        description: "parallel jobs of pg_restore -j for custom-format backups; default: the number of CPU cores",
+        parse: integerIn(1, 64),
+    },
+    gpgPrivateKey: {
+        env: "BACKUP_GPG_PRIVATE_KEY",
+        input: "gpg-private-key",
+        description: "secret key to decrypt .gpg backups, ASCII-armoured and without passphrase (e.g. from a secret); else GNUPGHOME's keys",
+        parse: parseString,
+    },
+};
+/** The settings of restore, named as in the runbook's restore_db.sh. */
+const RESTORE_SETTINGS = {
+    databaseUrl: {
+        ...shared.databaseUrl,
+        description: "the database to restore, e.g. postgresql://user:password@host:5432/transcripts (replaced by the backup)",
+    },
+    backupDir: shared.backupDir,
+    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    listBackups: {
+        env: "RESTORE_LIST_BACKUPS",
+        input: "list-backups",
+        description: "list the backups, newest first, and restore nothing",
+        default: "false",
+        parse: parseBoolean,
+    },
+    backupFile: RESTORE_COMMON_SETTINGS.backupFile,
+    pitr: {
+        env: "RESTORE_PITR",
+        input: "pitr",
+        description: "restore the newest backup taken before target-time, then print how to replay WAL to it",
+        default: "false",
+        parse: parseBoolean,
+    },
+    targetTime: {
+        env: "RESTORE_TARGET_TIME",
+        input: "target-time",
+        description: "with pitr: the time to recover to, e.g. '2024-10-26 01:30:00' (UTC unless an offset is given)",
+        parse: parseTargetTime,
+    },
+    confirm: {
+        env: "RESTORE_CONFIRM",
+        input: "confirm",
+        description: "the target database's name, typed out: the restore refuses unless it matches",
+        parse: parseString,
+    },
+    force: {
+        env: "RESTORE_FORCE",
+        input: "force",
+        description: "skip the confirmation (runbook: --force); the action always requires confirm",
+        default: "false",
+        parse: parseBoolean,
+        cliOnly: true,
+    },
+    dropOld: {
+        env: "RESTORE_DROP_OLD",
+        input: "drop-old",
+        description: "drop the replaced database after a proven swap instead of keeping it as <db>_pre_restore_<time>",
+        default: "false",
+        parse: parseBoolean,
+    },
+    jobs: RESTORE_COMMON_SETTINGS.jobs,
+    gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
+    pgBinDir: {
+        ...shared.pgBinDir,
+        description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+};
+/** The database a connection names, as libpq would pick it. */
+function targetDatabase(connection, env = process.env) {
+    const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
+    if (!name)
+        throw new errors/* ConfigError */.x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
+    return name;
+}
+function metricsSettings(lookup) {
+    return {
+        pushgatewayUrl: resolve(shared.pushgatewayUrl, lookup),
+        job: settings_require(shared.pushgatewayJob, lookup),
+        textfile: resolve(shared.metricsTextfile, lookup),
+    };
+}
+/** Whether the run only lists backups; then no database is needed. */
+function isListOnly(lookup) {
+    return settings_require(RESTORE_SETTINGS.listBackups, lookup);
+}
+/** Reads and validates every restore setting before anything is touched. */
+function loadRestoreConfig(lookup) {
+    const s = RESTORE_SETTINGS;
+    const connection = parseDatabaseUrl(settings_require(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
+    const pitr = settings_require(s.pitr, lookup);
+    const targetTime = resolve(s.targetTime, lookup);
+    const backupFile = resolve(s.backupFile, lookup);
+    if (pitr && targetTime === undefined) {
+        throw new errors/* ConfigError */.x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
+    }
+    if (!pitr && targetTime !== undefined) {
+        throw new errors/* ConfigError */.x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+    }
+    if (pitr && backupFile !== undefined) {
+        throw new errors/* ConfigError */.x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
+    }
+    if (!pitr && backupFile === undefined) {
+        throw new errors/* ConfigError */.x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
+    }
+    return {
+        connection,
+        database: targetDatabase(connection),
+        backupDir: settings_require(s.backupDir, lookup),
+        prefix: resolve(s.prefix, lookup),
+        backupFile,
+        pitrTarget: pitr ? targetTime : undefined,
+        confirm: resolve(s.confirm, lookup),
+        force: settings_require(s.force, lookup),
+        dropOld: settings_require(s.dropOld, lookup),
+        jobs: resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
+        gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
+        pgBinDir: resolve(s.pgBinDir, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/storage/local-store.ts
+
+
+
+
+
+
+/**
+ * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ */
+class LocalStore {
+    dir;
+    kind = "local";
+    constructor(dir) {
+        this.dir = dir;
+    }
+    get location() {
+        return `${external_node_path_default().resolve(this.dir)}/`;
+    }
+    uri(name) {
+        return external_node_path_default().join(external_node_path_default().resolve(this.dir), name);
+    }
+    async preflight() {
+        await ensureWritableDirectory(this.dir, "Backup directory");
+    }
+    async upload(name, options = {}) {
+        const file = await AtomicFile.create(this.uri(name));
+        const abort = async (_reason) => {
+            await file.abort();
+        };
+        options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
+        const done = (async () => {
+            try {
+                if (!file.stream.writableFinished)
+                    await (0,external_node_events_namespaceObject.once)(file.stream, "finish");
+                await file.commit();
+            }
+            catch (err) {
+                await file.abort();
+                throw err;
+            }
+        })();
+        done.catch(() => { }); // observed by the caller through `done`
+        return { name, stream: file.stream, done, abort };
+    }
+    /** Replaces the file atomically (write a hidden temp file, fsync, rename), as a cloud PUT would. */
+    async put(name, body) {
+        const final = this.uri(name);
+        const temp = external_node_path_default().join(this.dir, `.${name}.put-${process.pid}`);
+        const handle = await (0,promises_.open)(temp, "w", 0o600);
+        try {
+            await handle.writeFile(body);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await (0,promises_.rename)(temp, final).catch(async (err) => {
+            await (0,promises_.unlink)(temp).catch(() => { });
+            throw err;
+        });
+    }
+    /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
+    async recordChecksum(_name, _sha256) { }
+    async list() {
+        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
+            if (err.code === "ENOENT")
+                return [];
+            throw err;
+        });
+        const out = [];
+        for (const entry of entries) {
+            if (!entry.isFile() || entry.name.startsWith("."))
+                continue;
+            const found = await this.stat(entry.name);
+            if (found)
+                out.push(found);
+        }
+        return out;
+    }
+    async stat(name) {
+        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
+        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+    }
+    async get(name, signal) {
+        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
+            highWaterMark: 1 << 20,
+            ...(signal ? { signal } : {}),
+        });
+        await (0,external_node_events_namespaceObject.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
+        return stream;
+    }
+    async getText(name) {
+        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
+            if (err.code === "ENOENT")
+                return undefined;
+            throw err;
+        });
+    }
+    async delete(name) {
+        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
+            if (err.code !== "ENOENT")
+                throw err;
+        });
+    }
+}
+
+// EXTERNAL MODULE: ./src/storage/store.ts
+var store = __nccwpck_require__(6336);
+;// CONCATENATED MODULE: ./src/restore/backup-source.ts
+
+
+
+
+
+
+
+/** Format, compression and encryption from a file name: `.sql.gz`, `.sql.zst`, `.sql`, `.dump`, each `[.gpg]`. */
+function kindOfFileName(fileName) {
+    const encrypted = fileName.endsWith(".gpg");
+    const bare = encrypted ? fileName.slice(0, -4) : fileName;
+    const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
+    if (!ext)
+        return undefined;
+    return {
+        format: ext === "dump" ? "custom" : "plain",
+        compression: ext === "dump" ? "none" : compressionOfExtension(ext),
+        encrypted,
+    };
+}
+/** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
+function localTierStores(backupDir) {
+    return TIERS.map((tier) => new LocalStore(external_node_path_default().join(backupDir, tier)));
+}
+/**
+ * Every backup in the given stores (optionally of one prefix), newest first. Companion files
+ * (`.sha256`, `.manifest.json`), hidden partial files and unrelated names are not backups.
+ */
+async function listBackups(stores, prefix) {
+    const out = [];
+    for (const store of stores) {
+        const objects = await store.list();
+        const present = new Set(objects.map((o) => o.name));
+        for (const object of objects) {
+            const name = BackupName.parse(object.name);
+            if (!name || (prefix !== undefined && name.prefix !== prefix))
+                continue;
+            out.push(entryOf(store, object.name, name, object.sizeBytes, object.lastModified, present));
+        }
+    }
+    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.uri.localeCompare(b.uri));
+}
+function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
+    const kind = kindOfFileName(fileName);
+    return {
+        store,
+        fileName,
+        uri: store.uri(fileName),
+        name,
+        tier: name?.tier,
+        takenAt: name?.takenAt ?? lastModified,
+        sizeBytes,
+        ...kind,
+        hasSidecar: present.has(`${fileName}${CHECKSUM_SUFFIX}`),
+        hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+    };
+}
+/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
+function storeForUri(uri) {
+    const parsed = (0,store/* parseBackupUri */.i)(uri);
+    if (!("path" in parsed)) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
+            "download the backup and its .sha256 (and .manifest.json) and give the local path");
+    }
+    return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+}
+/** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
+async function findBackup(uri) {
+    const { store, fileName } = storeForUri(uri);
+    if (!kindOfFileName(fileName)) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+            "or .dump, optionally followed by .gpg");
+    }
+    const object = await store.stat(fileName);
+    if (!object) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+    }
+    const companions = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
+    return entryOf(store, fileName, BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
+}
+/** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
+async function expectedSha256(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
+    const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
+    if (text === undefined) {
+        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
+    }
+    const parsed = parseChecksumLine(text);
+    if (!parsed)
+        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+    if (parsed.fileName !== entry.fileName) {
+        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+    }
+    return parsed.sha256;
+}
+/** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
+async function readManifest(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
+    if (text === undefined)
+        return undefined;
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new errors/* UserError */.y(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/restore/pitr.ts
+/** The newest backup taken at or before `target` (by the time in its name), or undefined. */
+function newestBefore(entries, target) {
+    return entries
+        .filter((e) => e.takenAt.getTime() <= target.getTime())
+        .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
+}
+/**
+ * What an operator must know after `--pitr`: a logical dump restores the database as it was when the
+ * dump's snapshot was taken, and nothing later. Reaching the target time needs a physical base backup
+ * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
+ */
+function pitrGuidance(options) {
+    const target = options.target
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.000Z$/, " UTC");
+    const restoredLine = options.restored
+        ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
+            .toISOString()
+            .replace("T", " ")
+            .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
+        : `No backup was taken before ${target}: nothing was restored.`;
+    const gap = options.restored
+        ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
+        : "";
+    return `Point-in-time recovery to ${target}
+${restoredLine}
+${gap}
+
+The honest limit: this backup is a logical dump (pg_dump). WAL cannot be replayed on top of it: replay
+needs a physical base backup of the whole cluster (pg_basebackup) taken before the target, plus every WAL
+segment from then to the target. Lifeline did not pretend to do that.
+
+To be able to recover to any moment next time, on the PostgreSQL server:
+  1. postgresql.conf:
+       wal_level = replica
+       archive_mode = on
+       archive_command = 'test ! -f /backups/wal/%f && cp %p /backups/wal/%f'
+     (restart the server; check pg_stat_archiver for failures)
+  2. Take a base backup regularly:  pg_basebackup -D /backups/base/$(date +%Y%m%d) -Ft -z -X stream -P
+To recover to ${target} from those:
+  3. Stop PostgreSQL; move the data directory aside; unpack the newest base backup taken BEFORE the target.
+  4. In postgresql.conf (PostgreSQL 12+):
+       restore_command = 'cp /backups/wal/%f %p'
+       recovery_target_time = '${target}'
+       recovery_target_action = 'promote'
+     and create an empty recovery.signal file in the data directory.
+  5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
+     "recovery stopping before commit" and "archive recovery complete".
+`;
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
+
+
+
+
+
+
+/**
+ * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again by `dispose`.
+ */
+class GpgDecryptKeyring {
+    home;
+    temporary;
+    constructor(
+    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
+    home, temporary) {
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
+        if (privateKey === undefined)
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
+        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
+        await (0,promises_.chmod)(home, 0o700);
+        try {
+            await new Promise((resolve, reject) => {
+                const child = (0,external_node_child_process_.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
+                    if (!err)
+                        return resolve();
+                    if (err.code === "ENOENT")
+                        return reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new errors/* UserError */.y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
+                });
+                child.stdin?.on("error", () => { });
+                child.stdin?.end(privateKey);
+            });
+        }
+        catch (err) {
+            await (0,promises_.rm)(home, { recursive: true, force: true });
+            throw err;
+        }
+        return new GpgDecryptKeyring(home, true);
+    }
+    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
+    startDecrypt(stdin = true) {
+        return startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "error", "--decrypt"], {
+            env: this.env(),
+            stdin,
+        });
+    }
+    env() {
+        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+    }
+    async dispose() {
+        if (this.temporary && this.home)
+            await (0,promises_.rm)(this.home, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
+/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
+function verifySamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_verify_last_status",
+            help: "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
+            type: "gauge",
+            labels,
+            value: run.exitCode,
+        },
+        {
+            name: "backup_verify_duration_seconds",
+            help: "Wall time of the last backup verification",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.newestAgeHours !== undefined) {
+        samples.push({
+            name: "backup_verify_newest_age_seconds",
+            help: "Age of the newest good daily backup when last verified",
+            type: "gauge",
+            labels,
+            value: Math.round(run.newestAgeHours * 3600),
+        });
+    }
+    if (run.ok) {
+        samples.push({
+            name: "backup_verify_last_success_timestamp",
+            help: "Unix timestamp of the last verification that passed",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+/** Samples of a restore run. */
+function restoreSamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_restore_last_status",
+            help: "Exit status of the last restore (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_restore_duration_seconds",
+            help: "Wall time of the last restore",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.ok) {
+        samples.push({
+            name: "backup_restore_last_success_timestamp",
+            help: "Unix timestamp of the last successful restore",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/restore/databases.ts
+
+
+
+/** PostgreSQL truncates identifiers to 63 bytes; derived names must fit so that they stay distinct. */
+const MAX_IDENTIFIER_BYTES = 63;
+const SESSION_DRAIN_MS = 15_000;
+const databases_quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
+/** `<base><suffix>`, shortening `base` (never the suffix) to fit in 63 bytes. */
+function derivedName(base, suffix) {
+    let head = base;
+    while (Buffer.byteLength(head + suffix) > MAX_IDENTIFIER_BYTES)
+        head = head.slice(0, -1);
+    return head + suffix;
+}
+/** The database a restore is built in before it replaces `live`: `<live>_lifeline_restore_<UTC time>`. */
+const restoreDatabaseName = (live, at) => derivedName(live, `_lifeline_restore_${formatTimestamp(at)}`);
+/** The name the replaced database is kept under: `<live>_pre_restore_<UTC time>`. */
+const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${formatTimestamp(at)}`);
+/**
+ * A connection to the server's maintenance database (postgres, or template1 when the target is itself
+ * `postgres`): databases are created, renamed and dropped from outside them.
+ */
+async function connectMaintenance(connection, target) {
+    return connectClient({ ...connection, database: target === "postgres" ? "template1" : "postgres" }, "lifeline-restore");
+}
+async function describeDatabase(client, name) {
+    const { rows } = await client.query(`SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
+            datcollate AS collate, datctype AS ctype
+     FROM pg_database WHERE datname = $1`, [name]);
+    return rows[0];
+}
+/**
+ * Creates an empty database from template0 (a dump must not meet objects added to template1), with the
+ * encoding, locale and owner of `like` when given, so that the restored copy can take its place.
+ */
+async function createEmptyDatabase(client, name, like) {
+    const base = `CREATE DATABASE ${databases_quoteIdent(name)} TEMPLATE template0`;
+    const withLocale = like
+        ? `${base} ENCODING ${literal(like.encoding)} LC_COLLATE ${literal(like.collate)} LC_CTYPE ${literal(like.ctype)}`
+        : base;
+    try {
+        await client.query(like ? `${withLocale} OWNER ${databases_quoteIdent(like.owner)}` : withLocale);
+    }
+    catch (err) {
+        const e = err;
+        if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
+            throw new errors/* UserError */.y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+                "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
+        }
+        if (!like || e.code !== "42501")
+            throw err;
+        // Not a member of the owner role: keep our own ownership rather than fail the restore.
+        await client.query(withLocale);
+    }
+}
+const literal = (s) => `'${s.replace(/'/g, "''")}'`;
+/** Drops a database, ending its sessions first (WITH (FORCE) on PostgreSQL 13+). */
+async function dropDatabase(client, name) {
+    const major = Math.floor(Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v) / 10000);
+    if (major < 13)
+        await terminateSessions(client, name);
+    await client.query(`DROP DATABASE IF EXISTS ${databases_quoteIdent(name)}${major >= 13 ? " WITH (FORCE)" : ""}`);
+}
+async function terminateSessions(client, name) {
+    const { rows } = await client.query("SELECT count(pg_terminate_backend(pid))::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+    return Number(rows[0].n);
+}
+async function otherSessions(client, name) {
+    const { rows } = await client.query("SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+    return Number(rows[0].n);
+}
+/**
+ * Puts `fresh` in the place of `live` in one short step: new connections to `live` are refused, its
+ * sessions ended, then both renames happen in one transaction (all or nothing), so `live` always names
+ * a complete database. When `live` does not exist the fresh one is just renamed. Returns the name the
+ * old database is kept under, or undefined when there was none.
+ */
+async function swapInto(client, names) {
+    const { live, fresh, previous } = names;
+    const exists = (await describeDatabase(client, live)) !== undefined;
+    if (!exists) {
+        await client.query(`ALTER DATABASE ${databases_quoteIdent(fresh)} RENAME TO ${databases_quoteIdent(live)}`);
+        return { previous: undefined, terminated: 0 };
+    }
+    await client.query(`ALTER DATABASE ${databases_quoteIdent(live)} ALLOW_CONNECTIONS false`);
+    let swapped = false;
+    let terminated = 0;
+    try {
+        const deadline = Date.now() + SESSION_DRAIN_MS;
+        for (;;) {
+            terminated += await terminateSessions(client, live);
+            if ((await otherSessions(client, live)) === 0)
+                break;
+            if (Date.now() > deadline) {
+                throw new errors/* UserError */.y(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
+                    `nothing was swapped; '${live}' is unchanged. Stop the clients holding it and run the restore again`);
+            }
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        await client.query("BEGIN");
+        try {
+            await client.query(`ALTER DATABASE ${databases_quoteIdent(live)} RENAME TO ${databases_quoteIdent(previous)}`);
+            await client.query(`ALTER DATABASE ${databases_quoteIdent(fresh)} RENAME TO ${databases_quoteIdent(live)}`);
+            await client.query("COMMIT");
+            swapped = true;
+        }
+        catch (err) {
+            await client.query("ROLLBACK").catch(() => { });
+            throw err;
+        }
+    }
+    finally {
+        // The kept copy (or, when the swap failed, the untouched live database) accepts connections again.
+        await client
+            .query(`ALTER DATABASE ${databases_quoteIdent(swapped ? previous : live)} ALLOW_CONNECTIONS true`)
+            .catch(() => { });
+    }
+    return { previous, terminated };
+}
+
+;// CONCATENATED MODULE: ./src/verify/check-sql.ts
+
+
+/**
+ * Reads a check file (BACKUP_CHECK_SQL): SQL statements, each ended by a `;` at the end of a line;
+ * `--` comment lines are ignored. Each statement must return at least one row whose first column is
+ * neither false nor NULL nor an empty string — e.g. `SELECT count(*) > 0 FROM videos;`.
+ */
+async function readCheckSql(file) {
+    const text = await (0,promises_.readFile)(file, "utf8").catch((err) => {
+        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+    });
+    const statements = text
+        .split("\n")
+        .filter((line) => !/^\s*--/.test(line))
+        .join("\n")
+        .split(/;[ \t]*(?:\r?\n|$)/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+    if (!statements.length) {
+        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+    }
+    return statements;
+}
+/** Runs each check in a read-only transaction, so that a check can never change the copy it judges. */
+async function runSqlChecks(client, statements) {
+    const results = [];
+    for (const sql of statements) {
+        try {
+            await client.query("BEGIN READ ONLY");
+            const res = await client.query({ text: sql, rowMode: "array" });
+            const value = res.rows[0]?.[0];
+            const ok = res.rows.length > 0 && value !== null && value !== undefined && value !== false && value !== "";
+            results.push({
+                sql,
+                ok,
+                detail: res.rows.length === 0 ? "no rows returned" : value === null ? "NULL" : String(value),
+            });
+        }
+        catch (err) {
+            results.push({ sql, ok: false, detail: `error: ${err.message}` });
+        }
+        finally {
+            await client.query("ROLLBACK").catch(() => { });
+        }
+    }
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/restore/catalog-compare.ts
+function presence(kind, expected, actual) {
+    const have = new Set(actual);
+    const want = new Set(expected);
+    return [...new Set([...expected, ...actual])].sort().map((name) => ({
+        kind,
+        name,
+        expected: want.has(name) ? "present" : "absent",
+        actual: have.has(name) ? "present" : "absent",
+        ok: want.has(name) === have.has(name),
+    }));
+}
+/**
+ * Compares the manifest's catalog with the restored database's, exactly: the same schemas, tables,
+ * sequences and extensions, and every table's row count when the manifest has exact counts.
+ * Extension versions are compared as notes only: a dump re-creates extensions at the server's
+ * default version, so a restore onto a newer server legitimately differs there.
+ */
+function compareCatalogs(expected, actual) {
+    const notes = [];
+    const rows = [...presence("schema", expected.schemas, actual.schemas)];
+    const actualRows = new Map(actual.tables.map((t) => [t.name, t.rows]));
+    const expectedRows = new Map(expected.tables.map((t) => [t.name, t.rows]));
+    const exact = expected.rowCounts === "exact";
+    if (!exact)
+        notes.push(`row counts not compared: the manifest's are ${expected.rowCounts === "off" ? "off" : "estimated"}`);
+    for (const name of [...new Set([...expectedRows.keys(), ...actualRows.keys()])].sort()) {
+        const want = expectedRows.get(name);
+        const have = actualRows.get(name);
+        if (!expectedRows.has(name) || !actualRows.has(name)) {
+            rows.push({
+                kind: "table",
+                name,
+                expected: expectedRows.has(name) ? "present" : "absent",
+                actual: actualRows.has(name) ? "present" : "absent",
+                ok: false,
+            });
+            continue;
+        }
+        const compare = exact && want !== null && want !== undefined;
+        rows.push({
+            kind: "table",
+            name,
+            expected: compare ? String(want) : "present",
+            actual: compare ? String(have) : "present",
+            ok: !compare || want === have,
+        });
+    }
+    rows.push(...presence("sequence", expected.sequences, actual.sequences));
+    rows.push(...presence("extension", expected.extensions.map((e) => e.name), actual.extensions.map((e) => e.name)));
+    const actualVersions = new Map(actual.extensions.map((e) => [e.name, e.version]));
+    for (const e of expected.extensions) {
+        const v = actualVersions.get(e.name);
+        if (v !== undefined && v !== e.version)
+            notes.push(`extension ${e.name}: ${e.version} in the dump, ${v} restored`);
+    }
+    const mismatches = rows
+        .filter((r) => !r.ok)
+        .map((r) => r.kind === "table" && r.expected !== "present" && r.expected !== "absent" && r.actual !== "absent"
+        ? `table ${r.name}: ${r.expected} rows in the manifest, ${r.actual} restored`
+        : `${r.kind} ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
+    return { ok: mismatches.length === 0, rows, notes, mismatches };
+}
+
+;// CONCATENATED MODULE: ./src/restore/restore-stream.ts
+
+
+
+
+
+
+
+
+
+
+/** A child failure that only follows from another stage dying (a broken pipe) is never the cause. */
+const isConsequence = (err) => /SIGPIPE|EPIPE|Broken pipe|write error|Premature close|write after end|destroyed/i.test(err.message) ||
+    ["EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"].includes(err.code ?? "");
+/**
+ * Waits for every stage; on failure stops the others and reports the failure that is the cause: the
+ * first to arrive that is not a broken pipe, nor a stage we stopped ourselves because of it.
+ */
+async function settle(node, children) {
+    const arrived = [];
+    let stopped = false;
+    const all = [node, ...children.map((c) => c.exited)];
+    for (const p of all) {
+        p.catch((error) => {
+            arrived.push({ error, afterStop: stopped });
+            if (!stopped) {
+                stopped = true;
+                for (const c of children)
+                    c.kill();
+            }
+        });
+    }
+    await Promise.allSettled(all);
+    if (!arrived.length)
+        return;
+    const cause = arrived.find((f) => !isConsequence(f.error) && !(f.afterStop && /SIGTERM/.test(f.error.message))) ??
+        arrived[0];
+    throw cause.error;
+}
+/**
+ * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
+ * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
+ * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
+ * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * The caller compares the returned SHA-256 with the sidecar before trusting the result.
+ */
+async function streamBackupInto(options) {
+    const { entry } = options;
+    const env = { ...options.env, PGAPPNAME: "lifeline-restore" };
+    const digest = new DigestTap();
+    if (entry.format === "custom") {
+        // An unencrypted local archive is restored from the file itself while it is hashed (the page cache
+        // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
+        if (!entry.encrypted && entry.store instanceof LocalStore) {
+            const file = entry.store.uri(entry.fileName);
+            const restore = startPgRestore(options, env, file);
+            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            return {
+                sha256: digest.hex(),
+                bytesRead: digest.bytes,
+                topology: `pg_restore -j ${options.jobs} (file)`,
+            };
+        }
+        const dir = await (0,promises_.mkdtemp)(external_node_path_default().join(options.tempDir ?? (0,external_node_os_.tmpdir)(), "lifeline-restore-"));
+        try {
+            const file = external_node_path_default().join(dir, "archive.dump");
+            const input = await entry.store.get(entry.fileName, options.signal);
+            const gpg = entry.encrypted ? requireKeyring(options).startDecrypt() : undefined;
+            const out = (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 });
+            await settle(gpg
+                ? Promise.all([(0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, gpg.stdin), (0,external_node_stream_promises_namespaceObject.pipeline)(gpg.stdout, out)])
+                : (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, out), gpg ? [gpg] : []);
+            const restore = startPgRestore(options, env, file);
+            await settle(Promise.resolve(), [restore]);
+            return {
+                sha256: digest.hex(),
+                bytesRead: digest.bytes,
+                topology: `${gpg ? "gpg --decrypt > temp file, " : "temp file, "}pg_restore -j ${options.jobs}`,
+            };
+        }
+        finally {
+            await (0,promises_.rm)(dir, { recursive: true, force: true });
+        }
+    }
+    const input = await entry.store.get(entry.fileName, options.signal);
+    const children = [];
+    const names = [];
+    try {
+        // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+        let upstream;
+        const chain = (stage, name) => {
+            children.push(stage);
+            names.push(name);
+            if (upstream)
+                upstream.destroy(); // the child holds its own copy of the pipe now
+            upstream = stage.stdout;
+        };
+        if (entry.encrypted)
+            chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
+        const program = decompressorProgram(entry.compression);
+        const nodeStages = [digest];
+        if (program) {
+            chain(startChildStage(program.command, program.command, program.args, { stdin: upstream ?? true }), `${program.command} ${program.args.join(" ")}`);
+        }
+        else if (entry.compression !== "none") {
+            if (entry.encrypted)
+                throw new Error(`${entry.compression} restores of encrypted backups need the ${entry.compression} program`);
+            nodeStages.push(createDecompressor(entry.compression));
+            names.push(`node ${entry.compression}`);
+        }
+        const psql = startChildStage("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: upstream ?? true });
+        if (upstream)
+            upstream.destroy();
+        psql.stdout.resume();
+        children.push(psql);
+        names.push("psql --single-transaction");
+        const first = children[0];
+        await settle((0,external_node_stream_promises_namespaceObject.pipeline)(input, ...nodeStages, first.stdin), children);
+        return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
+    }
+    catch (err) {
+        input.destroy();
+        for (const c of children)
+            c.kill();
+        throw err;
+    }
+}
+function startPgRestore(options, env, file) {
+    const stage = startChildStage("pg_restore", options.pgRestore.path, ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file], { env });
+    stage.stdout.resume();
+    return stage;
+}
+function requireKeyring(options) {
+    if (!options.keyring)
+        throw new Error(`${options.entry.uri} is encrypted but no GPG keyring was prepared`);
+    return options.keyring;
+}
+const sink = () => new external_node_stream_.Writable({
+    write(_chunk, _encoding, done) {
+        done();
+    },
+});
+
+;// CONCATENATED MODULE: ./src/restore/restore-and-prove.ts
+
+
+
+
+
+
+
+/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+async function chooseRestoreTools(client, pgBinDir) {
+    const num = Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
+    const serverMajor = Math.floor(num / 10000);
+    const [psql, pgRestore] = await Promise.all([
+        choosePgTool("psql", serverMajor, pgBinDir),
+        choosePgTool("pg_restore", serverMajor, pgBinDir),
+    ]);
+    return { serverMajor, psql, pgRestore };
+}
+/**
+ * Restores a backup into `database` and proves it: the file's SHA-256 against its sidecar, then the
+ * catalog (schemas, tables and row counts, sequences, extensions) against the manifest, then any
+ * extra SQL checks. Restore errors throw; proof failures come back as `problems`.
+ */
+async function restoreAndProve(options) {
+    const { entry, logger } = options;
+    const started = performance.now();
+    logger.info(`Restoring ${entry.uri} into the new database "${options.database}"`);
+    const streamed = await streamBackupInto({
+        entry,
+        env: libpqEnvironment({ ...options.connection, database: options.database }),
+        psql: options.tools.psql,
+        pgRestore: options.tools.pgRestore,
+        jobs: options.jobs,
+        keyring: options.keyring,
+        tempDir: options.tempDir,
+        signal: options.signal,
+    });
+    const restoreSeconds = (performance.now() - started) / 1000;
+    logger.info(`Restored ${streamed.bytesRead} bytes in ${restoreSeconds.toFixed(1)} s via ${streamed.topology}`);
+    const problems = [];
+    if (streamed.sha256 !== options.expectedSha256) {
+        problems.push(`sha256 mismatch: ${entry.fileName} has ${streamed.sha256}, its sidecar says ${options.expectedSha256}`);
+        return {
+            sha256: streamed.sha256,
+            topology: streamed.topology,
+            comparison: undefined,
+            checks: [],
+            problems,
+            restoreSeconds,
+        };
+    }
+    logger.info(`sha256 ${streamed.sha256} matches the sidecar`);
+    const client = await connectClient({ ...options.connection, database: options.database }, "lifeline-restore-check");
+    try {
+        await options.afterRestoreHook?.(client);
+        let comparison;
+        const expected = options.manifest?.catalog;
+        if (!options.manifest) {
+            logger.warn(`${entry.fileName} has no manifest: nothing to compare the restore with beyond psql's success`);
+        }
+        else if (!expected || expected.error) {
+            logger.warn(`The manifest of ${entry.fileName} has no readable catalog (${expected?.error ?? "missing"}): not compared`);
+        }
+        else {
+            const actual = await readCatalog(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
+            comparison = compareCatalogs(expected, actual);
+            for (const note of comparison.notes)
+                logger.info(`compare: ${note}`);
+            if (comparison.ok) {
+                logger.info(`The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
+                    `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`);
+            }
+            for (const m of comparison.mismatches) {
+                problems.push(`restore differs from the manifest: ${m}`);
+                logger.error(`compare: ${m}`);
+            }
+        }
+        const checks = options.checkSql?.length ? await runSqlChecks(client, options.checkSql) : [];
+        for (const c of checks) {
+            if (c.ok)
+                logger.info(`check OK: ${c.sql} → ${c.detail}`);
+            else {
+                problems.push(`SQL check failed: ${c.sql} → ${c.detail}`);
+                logger.error(`check FAILED: ${c.sql} → ${c.detail}`);
+            }
+        }
+        return {
+            sha256: streamed.sha256,
+            topology: streamed.topology,
+            comparison,
+            checks,
+            problems,
+            restoreSeconds,
+        };
+    }
+    finally {
+        await client.end().catch(() => { });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/restore/restore-db.ts
+
+
+
+
+
+
+
+
+/** A restore that failed, with the proof so far (for the summary's comparison table). */
+class RestoreFailedError extends errors/* UserError */.y {
+    proof;
+    constructor(message, proof, options) {
+        super(message, options);
+        this.proof = proof;
+    }
+}
+/** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
+async function chooseBackup(config) {
+    if (config.backupFile !== undefined)
+        return findBackup(config.backupFile);
+    const target = config.pitrTarget;
+    const all = await listBackups(localTierStores(config.backupDir), config.prefix);
+    const chosen = newestBefore(all, target);
+    if (!chosen) {
+        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
+            "(list them with --list-backups)");
+    }
+    return chosen;
+}
+/**
+ * Restores a backup over a live database without ever risking it (runbook: restore_db.sh): the backup is
+ * restored into a new database, proven (SHA-256 against the sidecar, catalog and row counts against the
+ * manifest), and only then swapped in by renaming; the old database is kept as `<db>_pre_restore_<time>`
+ * unless `dropOld`. Any failure before the swap drops the new database and leaves the live one as it was.
+ * The caller has obtained the operator's confirmation.
+ */
+async function restoreDatabase(config, entry, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    logger.addSecret(config.connection.password);
+    try {
+        const result = await restore(config, entry, options, started);
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+        const metrics = await publishMetrics(config.metrics, { type: "database" }, restoreSamples("database", { ok: true, finishedAt, durationSeconds }), logger);
+        return { ...result, durationSeconds, metrics };
+    }
+    catch (err) {
+        const finishedAt = now();
+        await publishMetrics(config.metrics, { type: "database" }, restoreSamples("database", {
+            ok: false,
+            finishedAt,
+            durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
+        }), logger);
+        throw err;
+    }
+}
+async function restore(config, entry, options, started) {
+    const { logger } = options;
+    const live = config.database;
+    // Everything that can be refused is refused before a database is created.
+    const sha256 = await expectedSha256(entry);
+    const manifest = await readManifest(entry);
+    const keyring = entry.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+    const admin = await connectMaintenance(config.connection, live);
+    const fresh = restoreDatabaseName(live, started);
+    let created = false;
+    let swapped = false;
+    let proof;
+    try {
+        const tools = await chooseRestoreTools(admin, config.pgBinDir);
+        const liveInfo = await describeDatabase(admin, live);
+        logger.info(liveInfo
+            ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
+            : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
+        await createEmptyDatabase(admin, fresh, liveInfo);
+        created = true;
+        try {
+            proof = await restoreAndProve({
+                entry,
+                expectedSha256: sha256,
+                manifest,
+                connection: config.connection,
+                database: fresh,
+                tools,
+                jobs: config.jobs,
+                keyring,
+                signal: options.signal,
+                logger,
+                afterRestoreHook: options.afterRestoreHook,
+            });
+        }
+        catch (err) {
+            throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
+        }
+        if (proof.problems.length) {
+            throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
+        }
+        if (options.signal?.aborted)
+            throw new RestoreFailedError(`The restore was cancelled before the swap; "${live}" was not touched`, proof);
+        const previous = previousDatabaseName(live, started);
+        const swap = await swapInto(admin, { live, fresh, previous });
+        swapped = true;
+        logger.info(swap.previous
+            ? `Swapped: "${live}" is now the restored database; the old one is kept as "${swap.previous}"` +
+                (swap.terminated ? ` (${swap.terminated} session(s) on it were ended)` : "")
+            : `"${live}" now holds the restored database`);
+        let droppedPrevious = false;
+        if (swap.previous && config.dropOld) {
+            await dropDatabase(admin, swap.previous);
+            droppedPrevious = true;
+            logger.info(`Dropped the replaced database "${swap.previous}" (drop-old)`);
+        }
+        return {
+            database: live,
+            source: entry,
+            sha256: proof.sha256,
+            topology: proof.topology,
+            proof,
+            previousDatabase: droppedPrevious ? undefined : swap.previous,
+            droppedPrevious,
+        };
+    }
+    finally {
+        if (created && !swapped) {
+            await dropUnfinished(config, admin, fresh, logger);
+        }
+        await admin.end().catch(() => { });
+        await keyring?.dispose();
+    }
+}
+const RECONNECT_ATTEMPTS = 20;
+/**
+ * Drops the half-restored database. After a server crash the old connection is gone and the server
+ * is still recovering, so this reconnects for a while before giving up and saying what to drop by hand.
+ */
+async function dropUnfinished(config, admin, fresh, logger) {
+    let lastError;
+    for (let attempt = 0; attempt < RECONNECT_ATTEMPTS; attempt++) {
+        const client = attempt === 0
+            ? admin
+            : await connectMaintenance(config.connection, config.database).catch(() => undefined);
+        if (client) {
+            try {
+                await dropDatabase(client, fresh);
+                logger.info(`Dropped the unfinished database "${fresh}"`);
+                return;
+            }
+            catch (err) {
+                lastError = err;
+            }
+            finally {
+                if (client !== admin)
+                    await client.end().catch(() => { });
+            }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
+}
+
+;// CONCATENATED MODULE: ./src/summary/restore-summary.ts
+
+/** "3.2 h", "4.1 d": how long ago a backup was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
+/** The plain data of one listed backup, for --json and the tables. */
+function listedBackup(entry, now) {
+    return {
+        file: entry.fileName,
+        uri: entry.uri,
+        tier: entry.tier ?? null,
+        takenAt: entry.takenAt.toISOString(),
+        ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
+        sizeBytes: entry.sizeBytes,
+        format: entry.format,
+        compression: entry.compression,
+        encrypted: entry.encrypted,
+        sidecar: entry.hasSidecar,
+        manifest: entry.hasManifest,
+    };
+}
+const integrity = (e) => `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.hasManifest ? ", manifest" : ""}`;
+/** The backups as rows: newest first, with tier, size, age, encryption and what can prove them. */
+function backupRows(entries, now) {
+    return entries.map((e) => [
+        e.fileName,
+        e.tier ?? "—",
+        markdown_formatBytes(e.sizeBytes),
+        formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
+        e.encrypted ? "gpg" : "none",
+        integrity(e),
+    ]);
+}
+const HEADER = ["Backup", "Tier", "Size", "Age", "Encryption", "Integrity"];
+/** `--list-backups` on a terminal: aligned columns. */
+function backupListText(entries, now, where) {
+    if (!entries.length)
+        return `No backups in ${where}\n`;
+    const rows = [HEADER, ...backupRows(entries, now)];
+    const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    return `${rows
+        .map((r) => r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd())
+        .join("\n")}\n`;
+}
+/** `--list-backups` in the job summary. */
+function backupListSummary(entries, now, where) {
+    return [
+        `## Lifeline backups in ${cell(where)}: ${entries.length}`,
+        "",
+        entries.length ? table(HEADER, backupRows(entries, now)) : "No backups found.",
+        "",
+    ].join("\n");
+}
+/** The comparison of a restored copy with its manifest, mismatches first. */
+function comparisonTable(comparison) {
+    const rows = [...comparison.rows]
+        .sort((a, b) => Number(a.ok) - Number(b.ok))
+        .map((r) => [r.ok ? "✅" : "❌", r.kind, r.name, r.expected, r.actual]);
+    return [
+        markdown_table(["", "Kind", "Name", "Manifest", "Restored"], rows),
+        ...(comparison.notes.length ? ["", ...comparison.notes.map((n) => `- ${markdown_cell(n)}`)] : []),
+    ].join("\n");
+}
+/** The job summary of a restore, also when it failed (the live database's state is stated either way). */
+function restoreSummary(outcome, database, guidance) {
+    const tail = guidance
+        ? ["", "### Point-in-time recovery", "", "```text", guidance.trimEnd(), "```", ""]
+        : [];
+    if ("error" in outcome) {
+        return [
+            `## ❌ Lifeline restore of ${cell(database)} failed`,
+            "",
+            `**Cause:** ${cell(outcome.error.message)}`,
+            "",
+            `The live database was not replaced: a restore only swaps in after it is complete and proven.`,
+            ...(outcome.comparison
+                ? ["", "### Comparison with the manifest", "", comparisonTable(outcome.comparison)]
+                : []),
+            ...tail,
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    return [
+        `## ✅ Lifeline restore: ${cell(r.database)} from ${cell(r.source.fileName)}`,
+        "",
+        table(["Detail", "Value"], [
+            ["Source", r.source.uri],
+            ["Taken", r.source.takenAt.toISOString()],
+            ["SHA-256", `${r.sha256} (matches the sidecar)`],
+            ["Pipeline", r.topology],
+            ["Duration", `${formatDuration(r.durationSeconds)} (data ${formatDuration(r.proof.restoreSeconds)})`],
+            [
+                "Replaced database",
+                r.previousDatabase
+                    ? `kept as ${r.previousDatabase}`
+                    : r.droppedPrevious
+                        ? "dropped (drop-old)"
+                        : "none existed",
+            ],
+        ]),
+        "",
+        "### Comparison with the manifest",
+        "",
+        r.proof.comparison
+            ? comparisonTable(r.proof.comparison)
+            : "No manifest: only psql's success and the sha256 prove this restore.",
+        ...tail,
+        "",
+    ].join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/cli/restore-command.ts
+
+
+
+
+
+
+
+
+
+
+const RESTORE_HELP = `Usage: lifeline restore [options]
+
+Restores a backup over the database in DATABASE_URL (runbook: restore_db.sh) without risking it: the
+backup is restored into a new database, proven against its .sha256 sidecar and manifest (schemas,
+tables and row counts, sequences, extensions), and only then swapped in by renaming. The replaced
+database is kept as <db>_pre_restore_<time> unless --drop-old. A failed restore changes nothing.
+
+  lifeline restore --list-backups [--json]
+  lifeline restore --backup-file /backups/daily/transcripts_daily_20241026_020000.sql.gz [--force]
+  lifeline restore --pitr --target-time '2024-10-26 01:30:00'
+
+On a terminal you are asked to type the database name; --force skips that, --confirm <db> answers it.
+Without a terminal, one of them is required.
+
+Options:
+${settingsHelp(RESTORE_SETTINGS)}
+  --json                         with --list-backups: print JSON on stdout
+  --help                         show this help
+
+Exit status: 0 restored (or listed); 1 failed, nothing replaced; 64 invalid usage.
+`;
+/** Asks the operator to type the database name; true only for an exact match. */
+async function askOnTerminal(database, entry) {
+    const rl = (0,external_node_readline_promises_namespaceObject.createInterface)({ input: process.stdin, output: process.stderr });
+    try {
+        const answer = await rl.question(`This replaces the database "${database}" with ${entry.fileName} (taken ${entry.takenAt.toISOString()}).\n` +
+            `The current one is kept as ${database}_pre_restore_<time>. Type the database name to go on: `);
+        return answer.trim() === database;
+    }
+    finally {
+        rl.close();
+    }
+}
+/**
+ * The runbook's confirmation: `--confirm <db>` must name the database; else `--force`; else a terminal
+ * where the operator types it. Without any of these, refuse before anything is touched.
+ */
+async function confirmRestore(config, entry, isTerminal, ask = askOnTerminal) {
+    if (config.confirm !== undefined) {
+        if (config.confirm === config.database)
+            return;
+        throw new errors/* UserError */.y(`RESTORE_CONFIRM (--confirm) is '${config.confirm}' but the target database is '${config.database}': nothing was restored. Give the target's exact name`);
+    }
+    if (config.force)
+        return;
+    if (!isTerminal) {
+        throw new errors/* UserError */.y(`Refusing to replace the database '${config.database}' without confirmation, and there is no terminal to ask on: ` +
+            `add --confirm ${config.database} (or --force, as in the runbook). Nothing was changed`);
+    }
+    if (!(await ask(config.database, entry))) {
+        throw new errors/* UserError */.y(`The name typed did not match '${config.database}': nothing was restored`);
+    }
+}
+/** `lifeline restore`: returns the exit code. */
+async function restoreCommand(argv, logger, signal, out) {
+    const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
+    if (switches.help) {
+        out.write(RESTORE_HELP);
+        return 0;
+    }
+    const lookup = firstOf(flags, environmentLookup(process.env));
+    for (const secret of credentialsIn(lookup))
+        logger.addSecret(secret);
+    const now = new Date();
+    if (isListOnly(lookup)) {
+        const backupDir = settings_require(RESTORE_SETTINGS.backupDir, lookup);
+        const entries = await listBackups(localTierStores(backupDir), resolve(RESTORE_SETTINGS.prefix, lookup));
+        out.write(switches.json
+            ? `${JSON.stringify(entries.map((e) => listedBackup(e, now)), null, 2)}\n`
+            : backupListText(entries, now, backupDir));
+        return 0;
+    }
+    const config = loadRestoreConfig(lookup);
+    const entry = await chooseBackup(config);
+    if (config.pitrTarget)
+        logger.info(`--pitr: the newest backup before ${config.pitrTarget.toISOString()} is ${entry.uri}`);
+    await confirmRestore(config, entry, process.stdin.isTTY === true && process.stderr.isTTY === true);
+    const result = await restoreDatabase(config, entry, { logger, signal });
+    out.write(`Restored "${result.database}" from ${entry.fileName}` +
+        (result.previousDatabase ? `; the replaced database is kept as "${result.previousDatabase}"\n` : "\n"));
+    if (config.pitrTarget)
+        out.write(`\n${pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database })}`);
+    return 0;
+}
+
+;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
+
+
+
+
+
+const verify_config_shared = BACKUP_DB_SETTINGS;
+/** The settings of verify, named as in the runbook's verify_backup.sh. */
+const VERIFY_SETTINGS = {
+    databaseUrl: {
+        ...verify_config_shared.databaseUrl,
+        description: "with test-restore: the server the scratch database is created on (the live database is not touched)",
+    },
+    backupDir: verify_config_shared.backupDir,
+    prefix: { ...verify_config_shared.prefix, description: "only backups whose names start with this; default: all" },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
+        default: "26",
+        parse: integerIn(1, 87600, " (hours)"),
+    },
+    testRestore: {
+        env: "BACKUP_TEST_RESTORE",
+        input: "test-restore",
+        description: "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
+        default: "false",
+        parse: parseBoolean,
+    },
+    backupFile: {
+        ...RESTORE_COMMON_SETTINGS.backupFile,
+        description: "with test-restore: the backup to restore instead of the newest good one",
+    },
+    checkSql: {
+        env: "BACKUP_CHECK_SQL",
+        input: "check-sql",
+        description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
+        parse: parseString,
+    },
+    jobs: RESTORE_COMMON_SETTINGS.jobs,
+    gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
+    pgBinDir: {
+        ...verify_config_shared.pgBinDir,
+        description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+    },
+    pushgatewayUrl: verify_config_shared.pushgatewayUrl,
+    pushgatewayJob: verify_config_shared.pushgatewayJob,
+    metricsTextfile: verify_config_shared.metricsTextfile,
+};
+function loadVerifyConfig(lookup) {
+    const s = VERIFY_SETTINGS;
+    const testRestore = settings_require(s.testRestore, lookup);
+    const backupFile = resolve(s.backupFile, lookup);
+    const checkSql = resolve(s.checkSql, lookup);
+    if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
+        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
+    }
+    return {
+        backupDir: settings_require(s.backupDir, lookup),
+        prefix: resolve(s.prefix, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+        testRestore: testRestore
+            ? {
+                connection: parseDatabaseUrl(settings_require(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"), lookup(s.databaseUrl)?.source),
+                backupFile,
+                checkSql,
+            }
+            : undefined,
+        jobs: resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
+        gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
+        pgBinDir: resolve(s.pgBinDir, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
+
+
+
+/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
+function verifyBackupsSummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const lines = [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
+        markdown_table(["Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.tier,
+            a.newest ?? "none",
+            a.ageHours === undefined ? "—" : formatAge(a.ageHours),
+            `${a.limitHours} h`,
+            a.ok ? "✅" : "❌",
+        ])),
+        "",
+        report.checks.length
+            ? markdown_table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+                external_node_path_default().basename(c.file),
+                c.name.tier,
+                markdown_formatBytes(c.sizeBytes),
+                c.ok ? "✅ OK" : `❌ ${c.problem}`,
+                c.passed.join(", "),
+                c.notes.join("; "),
+            ]))
+            : "No backups found.",
+        "",
+    ];
+    const t = report.testRestore;
+    if (t) {
+        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${markdown_cell(t.backup)}`, "", `Scratch database \`${markdown_cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
+            (t.proof
+                ? `; restored in ${markdown_formatDuration(t.proof.restoreSeconds)} via ${markdown_cell(t.proof.topology)}`
+                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
+        if (t.proof?.checks.length) {
+            lines.push(markdown_table(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
+        }
+    }
+    return lines.join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/verify/verify-backups.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
+const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
+/**
+ * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
+ * key is at hand, completeness, manifest), judges each tier's newest backup's age, and with test-restore
+ * restores one into a scratch database, proves it against its manifest and the extra SQL checks, and
+ * drops it. Exit code 1 for any failure, else 2 when too old or missing, else 0.
+ */
+async function verifyBackups(config, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    if (config.testRestore)
+        logger.addSecret(config.testRestore.connection.password);
+    const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
+    try {
+        const checks = [];
+        for (const tier of TIERS) {
+            const dir = external_node_path_default().join(config.backupDir, tier);
+            const entries = (await listBackups([new LocalStore(dir)], config.prefix)).filter((e) => e.tier === tier);
+            for (const entry of entries) {
+                const check = await verifyBackupFile(dir, entry.name, {
+                    gpgEnv: keyring.env(),
+                    requireDecryption: config.gpgPrivateKey !== undefined,
+                });
+                checks.push(check);
+                const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+                if (check.ok)
+                    logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
+                else
+                    logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+            }
+        }
+        const at = now();
+        const ages = TIERS.map((tier) => {
+            const newest = checks.find((c) => c.ok && c.name.tier === tier);
+            const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
+            const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
+            // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
+            const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
+            return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+        });
+        let testRestore;
+        if (config.testRestore) {
+            testRestore = await runTestRestore(config, checks, keyring, options, started);
+        }
+        const reasons = [];
+        const failed = checks.filter((c) => !c.ok);
+        if (failed.length)
+            reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+        if (testRestore && !testRestore.ok)
+            reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
+        for (const a of ages.filter((x) => !x.ok)) {
+            reasons.push(a.ageHours === undefined
+                ? `no good ${a.tier} backup in ${external_node_path_default().join(config.backupDir, a.tier)}`
+                : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
+        }
+        const exitCode = failed.length || (testRestore && !testRestore.ok)
+            ? VERIFY_EXIT.failures
+            : reasons.length
+                ? VERIFY_EXIT.tooOldOrMissing
+                : VERIFY_EXIT.ok;
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+        const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+        const metrics = await publishMetrics(config.metrics, { type: "database" }, verifySamples("database", {
+            ok: exitCode === 0,
+            exitCode,
+            finishedAt,
+            durationSeconds,
+            newestAgeHours,
+        }), logger);
+        return {
+            checks,
+            ages,
+            newestAgeHours,
+            maxAgeHours: config.maxAgeHours,
+            testRestore,
+            exitCode,
+            reasons,
+            durationSeconds,
+            metrics,
+        };
+    }
+    finally {
+        await keyring.dispose();
+    }
+}
+/** The scratch database of one verification: unique, and recognisably Lifeline's. */
+const scratchDatabaseName = (at) => `lifeline_verify_${formatTimestamp(at)}_${(0,external_node_crypto_.randomBytes)(3).toString("hex")}`;
+async function runTestRestore(config, checks, keyring, options, started) {
+    const settings = config.testRestore;
+    const { logger } = options;
+    let entry;
+    if (settings.backupFile !== undefined) {
+        entry = await findBackup(settings.backupFile);
+    }
+    else {
+        const newest = [...checks]
+            .filter((c) => c.ok)
+            .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+        if (!newest) {
+            return {
+                backup: "(none)",
+                database: "",
+                ok: false,
+                proof: undefined,
+                problems: ["no good backup to restore"],
+                dropped: true,
+            };
+        }
+        entry = await findBackup(newest.file);
+    }
+    const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
+    const database = scratchDatabaseName(started);
+    const admin = await connectMaintenance(settings.connection, database);
+    let created = false;
+    let dropped = false;
+    let proof;
+    const problems = [];
+    try {
+        const tools = await chooseRestoreTools(admin, config.pgBinDir);
+        await createEmptyDatabase(admin, database, undefined);
+        created = true;
+        logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
+        proof = await restoreAndProve({
+            entry,
+            expectedSha256: await expectedSha256(entry),
+            manifest: await readManifest(entry),
+            connection: settings.connection,
+            database,
+            tools,
+            jobs: config.jobs,
+            keyring: entry.encrypted ? keyring : undefined,
+            signal: options.signal,
+            logger,
+            checkSql,
+            afterRestoreHook: options.afterRestoreHook,
+        });
+        problems.push(...proof.problems);
+    }
+    catch (err) {
+        if (err instanceof errors/* UserError */.y && !created)
+            throw err;
+        problems.push(err.message);
+        logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
+    }
+    finally {
+        if (created) {
+            await dropDatabase(admin, database).then(() => {
+                dropped = true;
+                logger.info(`Dropped the scratch database "${database}"`);
+            }, (err) => logger.error(`Could not drop the scratch database "${database}" (${err.message}): drop it by hand`));
+        }
+        await admin.end().catch(() => { });
+    }
+    if (!problems.length)
+        logger.info(`Test restore of ${entry.fileName}: proven`);
+    return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
+}
+
+;// CONCATENATED MODULE: ./src/cli/verify-command.ts
+
+
+
+
+
+
+const VERIFY_HELP = `Usage: lifeline verify [options]
+
+Verifies every backup under BACKUP_DIR/{daily,weekly,monthly} (runbook: verify_backup.sh): the .sha256
+sidecar, a full streamed decompression, gpg decryption when a secret key is at hand, pg_dump's
+completion marker, and the manifest. With --test-restore, also restores the newest good backup (or
+--backup-file) into a scratch database, compares it with its manifest (schemas, tables and row counts,
+sequences, extensions), runs the --check-sql checks, and drops the scratch database.
+
+  lifeline verify
+  lifeline verify --test-restore --check-sql checks.sql
+  lifeline verify --max-age-hours 48
+
+Options:
+${settingsHelp(VERIFY_SETTINGS)}
+  --json                         print the report as JSON on stdout
+  --help                         show this help
+
+Exit status (the runbook's): 0 all verifications passed; 1 verification failures; 2 backups too old
+or missing; 64 invalid usage.
+`;
+/** `lifeline verify`: returns the runbook's exit code. */
+async function verifyCommand(argv, logger, signal, out) {
+    const { lookup: flags, switches } = parseFlags(argv, VERIFY_SETTINGS, ["json", "help"]);
+    if (switches.help) {
+        out.write(VERIFY_HELP);
+        return 0;
+    }
+    const lookup = firstOf(flags, environmentLookup(process.env));
+    for (const secret of credentialsIn(lookup))
+        logger.addSecret(secret);
+    const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
+    for (const reason of report.reasons)
+        logger.error(reason);
+    if (switches.json) {
+        out.write(`${JSON.stringify({
+            ...report,
+            checks: report.checks.map(({ name, ...c }) => ({ ...c, tier: name.tier })),
+        }, null, 2)}\n`);
+    }
+    else {
+        out.write(verifyBackupsSummary(report));
+    }
+    return report.exitCode;
+}
+
 ;// CONCATENATED MODULE: ./src/cli/main.ts
+
+
 
 
 
@@ -10816,6 +12612,16 @@ const COMMANDS = {
         run: backupDbCommand,
         summary: "take a database backup (runbook: backup_db.sh)",
         help: BACKUP_DB_HELP,
+    },
+    verify: {
+        run: verifyCommand,
+        summary: "verify backups: checksums, decompression, gpg, age, test restore (runbook: verify_backup.sh)",
+        help: VERIFY_HELP,
+    },
+    restore: {
+        run: restoreCommand,
+        summary: "list backups or restore one without risking the live database (runbook: restore_db.sh)",
+        help: RESTORE_HELP,
     },
     lifecycle: {
         run: lifecycleCommand,
@@ -10962,6 +12768,34 @@ function briefly(err) {
     const e = err;
     const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
     return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite),
+/* harmony export */   i: () => (/* binding */ parseBackupUri)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
 }
 
 

@@ -13,7 +13,7 @@ exports["default"] = {};
 
 /***/ }),
 
-/***/ 6122:
+/***/ 26122:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -103,7 +103,7 @@ function parse(str, options = {}) {
   }
 
   // Only try to load fs if we expect to read from the disk
-  const fs = config.sslcert || config.sslkey || config.sslrootcert ? __nccwpck_require__(9896) : null
+  const fs = config.sslcert || config.sslkey || config.sslrootcert ? __nccwpck_require__(79896) : null
 
   if (config.sslcert) {
     config.ssl.cert = fs.readFileSync(config.sslcert).toString()
@@ -257,7 +257,7 @@ parse.parseIntoClientConfig = parseIntoClientConfig
 
 /***/ }),
 
-/***/ 2299:
+/***/ 62299:
 /***/ ((module) => {
 
 
@@ -364,11 +364,11 @@ module.exports = readInt8;
 
 /***/ }),
 
-/***/ 7558:
+/***/ 17558:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const EventEmitter = (__nccwpck_require__(4434).EventEmitter)
+const EventEmitter = (__nccwpck_require__(24434).EventEmitter)
 
 const NOOP = function () {}
 
@@ -461,7 +461,7 @@ class Pool extends EventEmitter {
     this.options.allowExitOnIdle = this.options.allowExitOnIdle || false
     this.options.maxLifetimeSeconds = this.options.maxLifetimeSeconds || 0
     this.log = this.options.log || function () {}
-    this.Client = this.options.Client || Client || (__nccwpck_require__(3273).Client)
+    this.Client = this.options.Client || Client || (__nccwpck_require__(13273).Client)
     this.Promise = this.options.Promise || global.Promise
 
     if (typeof this.options.idleTimeoutMillis === 'undefined') {
@@ -888,7 +888,7 @@ module.exports = Pool
 
 /***/ }),
 
-/***/ 9971:
+/***/ 19971:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -949,7 +949,7 @@ exports.BufferReader = BufferReader;
 
 /***/ }),
 
-/***/ 9315:
+/***/ 49315:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1068,18 +1068,18 @@ exports.Writer = Writer;
 
 /***/ }),
 
-/***/ 4233:
+/***/ 74233:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.DatabaseError = exports.serialize = void 0;
 exports.parse = parse;
-const messages_1 = __nccwpck_require__(5809);
+const messages_1 = __nccwpck_require__(85809);
 Object.defineProperty(exports, "DatabaseError", ({ enumerable: true, get: function () { return messages_1.DatabaseError; } }));
-const serializer_1 = __nccwpck_require__(6513);
+const serializer_1 = __nccwpck_require__(76513);
 Object.defineProperty(exports, "serialize", ({ enumerable: true, get: function () { return serializer_1.serialize; } }));
-const parser_1 = __nccwpck_require__(3318);
+const parser_1 = __nccwpck_require__(43318);
 function parse(stream, callback) {
     const parser = new parser_1.Parser();
     stream.on('data', (buffer) => parser.parse(buffer, callback));
@@ -1089,7 +1089,7 @@ function parse(stream, callback) {
 
 /***/ }),
 
-/***/ 5809:
+/***/ 85809:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -1255,14 +1255,14 @@ exports.NoticeMessage = NoticeMessage;
 
 /***/ }),
 
-/***/ 3318:
+/***/ 43318:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.Parser = void 0;
-const messages_1 = __nccwpck_require__(5809);
-const buffer_reader_1 = __nccwpck_require__(9971);
+const messages_1 = __nccwpck_require__(85809);
+const buffer_reader_1 = __nccwpck_require__(19971);
 // every message is prefixed with a single byte
 const CODE_LENGTH = 1;
 // every message has an int32 length which includes itself but does
@@ -1586,13 +1586,13 @@ const parseErrorMessage = (reader, name) => {
 
 /***/ }),
 
-/***/ 6513:
+/***/ 76513:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.serialize = void 0;
-const buffer_writer_1 = __nccwpck_require__(9315);
+const buffer_writer_1 = __nccwpck_require__(49315);
 const writer = new buffer_writer_1.Writer();
 const startup = (opts) => {
     // protocol version
@@ -1790,13 +1790,13 @@ exports.serialize = serialize;
 
 /***/ }),
 
-/***/ 1549:
+/***/ 11549:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-var textParsers = __nccwpck_require__(4784);
-var binaryParsers = __nccwpck_require__(7522);
-var arrayParser = __nccwpck_require__(6471);
-var builtinTypes = __nccwpck_require__(6345);
+var textParsers = __nccwpck_require__(74784);
+var binaryParsers = __nccwpck_require__(87522);
+var arrayParser = __nccwpck_require__(76471);
+var builtinTypes = __nccwpck_require__(16345);
 
 exports.getTypeParser = getTypeParser;
 exports.setTypeParser = setTypeParser;
@@ -1844,7 +1844,7 @@ binaryParsers.init(function(oid, converter) {
 
 /***/ }),
 
-/***/ 6471:
+/***/ 76471:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var array = __nccwpck_require__(3879);
@@ -1862,10 +1862,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7522:
+/***/ 87522:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-var parseInt64 = __nccwpck_require__(2299);
+var parseInt64 = __nccwpck_require__(62299);
 
 var parseBits = function(data, bits, offset, invert, callback) {
   offset = offset || 0;
@@ -2126,7 +2126,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6345:
+/***/ 16345:
 /***/ ((module) => {
 
 /**
@@ -2206,13 +2206,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4784:
+/***/ 74784:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var array = __nccwpck_require__(3879)
-var arrayParser = __nccwpck_require__(6471);
-var parseDate = __nccwpck_require__(2690);
-var parseInterval = __nccwpck_require__(8755);
+var arrayParser = __nccwpck_require__(76471);
+var parseDate = __nccwpck_require__(92690);
+var parseInterval = __nccwpck_require__(68755);
 var parseByteA = __nccwpck_require__(463);
 
 function allowNull (fn) {
@@ -2428,20 +2428,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5042:
+/***/ 75042:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const EventEmitter = (__nccwpck_require__(4434).EventEmitter)
-const utils = __nccwpck_require__(9652)
-const nodeUtils = __nccwpck_require__(9023)
-const sasl = __nccwpck_require__(948)
-const TypeOverrides = __nccwpck_require__(365)
+const EventEmitter = (__nccwpck_require__(24434).EventEmitter)
+const utils = __nccwpck_require__(69652)
+const nodeUtils = __nccwpck_require__(39023)
+const sasl = __nccwpck_require__(20948)
+const TypeOverrides = __nccwpck_require__(50365)
 
 const ConnectionParameters = __nccwpck_require__(646)
-const Query = __nccwpck_require__(4473)
-const defaults = __nccwpck_require__(8995)
+const Query = __nccwpck_require__(84473)
+const defaults = __nccwpck_require__(68995)
 const Connection = __nccwpck_require__(9809)
-const crypto = __nccwpck_require__(4150)
+const crypto = __nccwpck_require__(84150)
 
 const activeQueryDeprecationNotice = nodeUtils.deprecate(
   () => {},
@@ -2729,7 +2729,7 @@ class Client extends EventEmitter {
       cb()
     } else {
       try {
-        const pgPass = __nccwpck_require__(3272)
+        const pgPass = __nccwpck_require__(13272)
         pgPass(this.connectionParameters, (pass) => {
           if (undefined !== pass) {
             pgPassDeprecationNotice()
@@ -3286,11 +3286,11 @@ module.exports = Client
 
 
 
-const dns = __nccwpck_require__(2250)
+const dns = __nccwpck_require__(72250)
 
-const defaults = __nccwpck_require__(8995)
+const defaults = __nccwpck_require__(68995)
 
-const parse = (__nccwpck_require__(6122).parse) // parses a connection string
+const parse = (__nccwpck_require__(26122).parse) // parses a connection string
 
 const val = function (key, config, envVar) {
   if (config[key]) {
@@ -3477,10 +3477,10 @@ module.exports = ConnectionParameters
 
 
 
-const EventEmitter = (__nccwpck_require__(4434).EventEmitter)
+const EventEmitter = (__nccwpck_require__(24434).EventEmitter)
 
-const { parse, serialize } = __nccwpck_require__(4233)
-const stream = __nccwpck_require__(829)
+const { parse, serialize } = __nccwpck_require__(74233)
+const stream = __nccwpck_require__(30829)
 const { getStream } = stream
 
 const flushBuffer = serialize.flush()
@@ -3596,7 +3596,7 @@ class Connection extends EventEmitter {
     }
 
     // SNI must not be set to an IP address (RFC 6066 section 3)
-    const net = __nccwpck_require__(9278)
+    const net = __nccwpck_require__(69278)
     if (net.isIP && net.isIP(host) === 0) {
       options.servername = host
     }
@@ -3858,11 +3858,11 @@ module.exports = { signatureAlgorithmHashFromCertificate }
 
 /***/ }),
 
-/***/ 948:
+/***/ 20948:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const crypto = __nccwpck_require__(4150)
+const crypto = __nccwpck_require__(84150)
 const { signatureAlgorithmHashFromCertificate } = __nccwpck_require__(9765)
 
 // SASLprep (RFC 4013) — minimal in-tree implementation.
@@ -4127,10 +4127,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4150:
+/***/ 84150:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const nodeCrypto = __nccwpck_require__(6982)
+const nodeCrypto = __nccwpck_require__(76982)
 
 module.exports = {
   postgresMd5PasswordHash,
@@ -4223,7 +4223,7 @@ async function deriveKey(password, salt, iterations) {
 
 /***/ }),
 
-/***/ 8995:
+/***/ 68995:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -4310,7 +4310,7 @@ module.exports = {
   keepalives_idle: 0,
 }
 
-const pgTypes = __nccwpck_require__(1549)
+const pgTypes = __nccwpck_require__(11549)
 // save default parsers
 const parseBigInteger = pgTypes.getTypeParser(20, 'text')
 const parseBigIntegerArray = pgTypes.getTypeParser(1016, 'text')
@@ -4324,20 +4324,20 @@ module.exports.__defineSetter__('parseInt8', function (val) {
 
 /***/ }),
 
-/***/ 3273:
+/***/ 13273:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const Client = __nccwpck_require__(5042)
-const defaults = __nccwpck_require__(8995)
+const Client = __nccwpck_require__(75042)
+const defaults = __nccwpck_require__(68995)
 const Connection = __nccwpck_require__(9809)
-const Result = __nccwpck_require__(6424)
-const utils = __nccwpck_require__(9652)
-const Pool = __nccwpck_require__(7558)
-const TypeOverrides = __nccwpck_require__(365)
-const { DatabaseError } = __nccwpck_require__(4233)
-const { escapeIdentifier, escapeLiteral } = __nccwpck_require__(9652)
+const Result = __nccwpck_require__(26424)
+const utils = __nccwpck_require__(69652)
+const Pool = __nccwpck_require__(17558)
+const TypeOverrides = __nccwpck_require__(50365)
+const { DatabaseError } = __nccwpck_require__(74233)
+const { escapeIdentifier, escapeLiteral } = __nccwpck_require__(69652)
 
 const poolFactory = (Client) => {
   return class BoundPool extends Pool {
@@ -4354,7 +4354,7 @@ const PG = function (clientConstructor) {
   this.Pool = poolFactory(this.Client)
   this._pools = []
   this.Connection = Connection
-  this.types = __nccwpck_require__(1549)
+  this.types = __nccwpck_require__(11549)
   this.DatabaseError = DatabaseError
   this.TypeOverrides = TypeOverrides
   this.escapeIdentifier = escapeIdentifier
@@ -4373,7 +4373,7 @@ try {
 }
 
 if (forceNative) {
-  clientConstructor = __nccwpck_require__(5301)
+  clientConstructor = __nccwpck_require__(45301)
 }
 
 module.exports = new PG(clientConstructor)
@@ -4385,7 +4385,7 @@ Object.defineProperty(module.exports, "native", ({
   get() {
     let native = null
     try {
-      native = new PG(__nccwpck_require__(5301))
+      native = new PG(__nccwpck_require__(45301))
     } catch (err) {
       if (err.code !== 'MODULE_NOT_FOUND') {
         throw err
@@ -4404,25 +4404,25 @@ Object.defineProperty(module.exports, "native", ({
 
 /***/ }),
 
-/***/ 8942:
+/***/ 28942:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const nodeUtils = __nccwpck_require__(9023)
+const nodeUtils = __nccwpck_require__(39023)
 // eslint-disable-next-line
 var Native
 // eslint-disable-next-line no-useless-catch
 try {
   // Wrap this `require()` in a try-catch to avoid upstream bundlers from complaining that this might not be available since it is an optional import
-  Native = __nccwpck_require__(4390)
+  Native = __nccwpck_require__(84390)
 } catch (e) {
   throw e
 }
-const TypeOverrides = __nccwpck_require__(365)
-const EventEmitter = (__nccwpck_require__(4434).EventEmitter)
-const util = __nccwpck_require__(9023)
+const TypeOverrides = __nccwpck_require__(50365)
+const EventEmitter = (__nccwpck_require__(24434).EventEmitter)
+const util = __nccwpck_require__(39023)
 const ConnectionParameters = __nccwpck_require__(646)
 
-const NativeQuery = __nccwpck_require__(7581)
+const NativeQuery = __nccwpck_require__(17581)
 
 const queryQueueLengthDeprecationNotice = nodeUtils.deprecate(
   () => {},
@@ -4738,7 +4738,7 @@ Client.prototype._pulsePipelinedQueryQueue = function () {
   const self = this
   const queries = []
   const nativeQueries = []
-  const utils = __nccwpck_require__(9652)
+  const utils = __nccwpck_require__(69652)
 
   while (this._queryQueue.length > 0) {
     const query = this._queryQueue.shift()
@@ -4839,23 +4839,23 @@ Client.prototype.getTransactionStatus = function () {
 
 /***/ }),
 
-/***/ 5301:
+/***/ 45301:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-module.exports = __nccwpck_require__(8942)
+module.exports = __nccwpck_require__(28942)
 
 
 /***/ }),
 
-/***/ 7581:
+/***/ 17581:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const EventEmitter = (__nccwpck_require__(4434).EventEmitter)
-const util = __nccwpck_require__(9023)
-const utils = __nccwpck_require__(9652)
+const EventEmitter = (__nccwpck_require__(24434).EventEmitter)
+const util = __nccwpck_require__(39023)
+const utils = __nccwpck_require__(69652)
 
 const NativeQuery = (module.exports = function (config, values, callback) {
   EventEmitter.call(this)
@@ -5022,15 +5022,15 @@ NativeQuery.prototype.submit = function (client) {
 
 /***/ }),
 
-/***/ 4473:
+/***/ 84473:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { EventEmitter } = __nccwpck_require__(4434)
+const { EventEmitter } = __nccwpck_require__(24434)
 
-const Result = __nccwpck_require__(6424)
-const utils = __nccwpck_require__(9652)
+const Result = __nccwpck_require__(26424)
+const utils = __nccwpck_require__(69652)
 
 class Query extends EventEmitter {
   constructor(config, values, callback) {
@@ -5292,12 +5292,12 @@ module.exports = Query
 
 /***/ }),
 
-/***/ 6424:
+/***/ 26424:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const types = __nccwpck_require__(1549)
+const types = __nccwpck_require__(11549)
 
 const matchRegexp = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/
 
@@ -5408,7 +5408,7 @@ module.exports = Result
 
 /***/ }),
 
-/***/ 829:
+/***/ 30829:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const { getStream, getSecureStream } = getStreamFuncs()
@@ -5432,12 +5432,12 @@ module.exports = {
  */
 function getNodejsStreamFuncs() {
   function getStream(ssl) {
-    const net = __nccwpck_require__(9278)
+    const net = __nccwpck_require__(69278)
     return new net.Socket()
   }
 
   function getSecureStream(options) {
-    const tls = __nccwpck_require__(4756)
+    const tls = __nccwpck_require__(64756)
     return tls.connect(options)
   }
   return {
@@ -5498,12 +5498,12 @@ function getStreamFuncs() {
 
 /***/ }),
 
-/***/ 365:
+/***/ 50365:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const types = __nccwpck_require__(1549)
+const types = __nccwpck_require__(11549)
 
 function TypeOverrides(userTypes) {
   this._types = userTypes || types
@@ -5540,15 +5540,15 @@ module.exports = TypeOverrides
 
 /***/ }),
 
-/***/ 9652:
+/***/ 69652:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const defaults = __nccwpck_require__(8995)
-const nodeUtils = __nccwpck_require__(9023)
+const defaults = __nccwpck_require__(68995)
+const nodeUtils = __nccwpck_require__(39023)
 
-const { isDate } = __nccwpck_require__(8253)
+const { isDate } = __nccwpck_require__(98253)
 
 const invalidDateDeprecationNotice = nodeUtils.deprecate(
   () => {},
@@ -5772,15 +5772,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8702:
+/***/ 98702:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-var path = __nccwpck_require__(6928)
+var path = __nccwpck_require__(16928)
   , Stream = (__nccwpck_require__(2203).Stream)
-  , split = __nccwpck_require__(5286)
-  , util = __nccwpck_require__(9023)
+  , split = __nccwpck_require__(35286)
+  , util = __nccwpck_require__(39023)
   , defaultPort = 5432
   , isWin = (process.platform === 'win32')
   , warnStream = process.stderr
@@ -6012,14 +6012,14 @@ var isValidEntry = module.exports.isValidEntry = function(entry){
 
 /***/ }),
 
-/***/ 3272:
+/***/ 13272:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-var path = __nccwpck_require__(6928)
-  , fs = __nccwpck_require__(9896)
-  , helper = __nccwpck_require__(8702)
+var path = __nccwpck_require__(16928)
+  , fs = __nccwpck_require__(79896)
+  , helper = __nccwpck_require__(98702)
 ;
 
 
@@ -6186,7 +6186,7 @@ module.exports = function parseBytea (input) {
 
 /***/ }),
 
-/***/ 2690:
+/***/ 92690:
 /***/ ((module) => {
 
 
@@ -6309,12 +6309,12 @@ function is0To99 (num) {
 
 /***/ }),
 
-/***/ 8755:
+/***/ 68755:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-var extend = __nccwpck_require__(223)
+var extend = __nccwpck_require__(80223)
 
 module.exports = PostgresInterval
 
@@ -6441,7 +6441,7 @@ function parse (interval) {
 
 /***/ }),
 
-/***/ 5286:
+/***/ 35286:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 /*
@@ -6463,7 +6463,7 @@ IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
 
 
 const { Transform } = __nccwpck_require__(2203)
-const { StringDecoder } = __nccwpck_require__(3193)
+const { StringDecoder } = __nccwpck_require__(13193)
 const kLast = Symbol('last')
 const kDecoder = Symbol('decoder')
 
@@ -6589,27 +6589,27 @@ module.exports = split
 
 /***/ }),
 
-/***/ 770:
+/***/ 20770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+/* unused reexport */ __nccwpck_require__(20218);
 
 
 /***/ }),
 
-/***/ 218:
+/***/ 20218:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-var net = __nccwpck_require__(9278);
-var tls = __nccwpck_require__(4756);
-var http = __nccwpck_require__(8611);
-var https = __nccwpck_require__(5692);
-var events = __nccwpck_require__(4434);
-var assert = __nccwpck_require__(2613);
-var util = __nccwpck_require__(9023);
+var net = __nccwpck_require__(69278);
+var tls = __nccwpck_require__(64756);
+var http = __nccwpck_require__(58611);
+var https = __nccwpck_require__(65692);
+var events = __nccwpck_require__(24434);
+var assert = __nccwpck_require__(42613);
+var util = __nccwpck_require__(39023);
 
 
 __webpack_unused_export__ = httpOverHttp;
@@ -6869,34 +6869,34 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 6752:
+/***/ 46752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-const Client = __nccwpck_require__(3701)
-const Dispatcher = __nccwpck_require__(883)
-const Pool = __nccwpck_require__(628)
+const Client = __nccwpck_require__(23701)
+const Dispatcher = __nccwpck_require__(30883)
+const Pool = __nccwpck_require__(30628)
 const BalancedPool = __nccwpck_require__(837)
-const Agent = __nccwpck_require__(7405)
-const ProxyAgent = __nccwpck_require__(6672)
-const EnvHttpProxyAgent = __nccwpck_require__(3137)
-const RetryAgent = __nccwpck_require__(50)
-const errors = __nccwpck_require__(8707)
+const Agent = __nccwpck_require__(57405)
+const ProxyAgent = __nccwpck_require__(76672)
+const EnvHttpProxyAgent = __nccwpck_require__(53137)
+const RetryAgent = __nccwpck_require__(30050)
+const errors = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
 const { InvalidArgumentError } = errors
-const api = __nccwpck_require__(6615)
-const buildConnector = __nccwpck_require__(9136)
-const MockClient = __nccwpck_require__(7365)
-const MockAgent = __nccwpck_require__(7501)
-const MockPool = __nccwpck_require__(4004)
-const mockErrors = __nccwpck_require__(2429)
-const RetryHandler = __nccwpck_require__(7816)
-const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(2581)
-const DecoratorHandler = __nccwpck_require__(8155)
+const api = __nccwpck_require__(56615)
+const buildConnector = __nccwpck_require__(59136)
+const MockClient = __nccwpck_require__(47365)
+const MockAgent = __nccwpck_require__(47501)
+const MockPool = __nccwpck_require__(94004)
+const mockErrors = __nccwpck_require__(52429)
+const RetryHandler = __nccwpck_require__(17816)
+const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(32581)
+const DecoratorHandler = __nccwpck_require__(58155)
 const RedirectHandler = __nccwpck_require__(8754)
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const createRedirectInterceptor = __nccwpck_require__(25092)
 
 Object.assign(Dispatcher.prototype, api)
 
@@ -6914,10 +6914,10 @@ __webpack_unused_export__ = DecoratorHandler
 __webpack_unused_export__ = RedirectHandler
 __webpack_unused_export__ = createRedirectInterceptor
 __webpack_unused_export__ = {
-  redirect: __nccwpck_require__(1514),
-  retry: __nccwpck_require__(2026),
-  dump: __nccwpck_require__(8060),
-  dns: __nccwpck_require__(379)
+  redirect: __nccwpck_require__(21514),
+  retry: __nccwpck_require__(92026),
+  dump: __nccwpck_require__(88060),
+  dns: __nccwpck_require__(70379)
 }
 
 __webpack_unused_export__ = buildConnector
@@ -6979,7 +6979,7 @@ function makeDispatcher (fn) {
 __webpack_unused_export__ = setGlobalDispatcher
 __webpack_unused_export__ = getGlobalDispatcher
 
-const fetchImpl = (__nccwpck_require__(4398).fetch)
+const fetchImpl = (__nccwpck_require__(54398).fetch)
 __webpack_unused_export__ = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
@@ -6991,39 +6991,39 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(660).Headers
-/* unused reexport */ __nccwpck_require__(9051).Response
+/* unused reexport */ __nccwpck_require__(60660).Headers
+/* unused reexport */ __nccwpck_require__(99051).Response
 /* unused reexport */ __nccwpck_require__(9967).Request
-/* unused reexport */ __nccwpck_require__(5910).FormData
+/* unused reexport */ __nccwpck_require__(35910).FormData
 __webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(8355).FileReader
+/* unused reexport */ __nccwpck_require__(48355).FileReader
 
-const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(1059)
+const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(51059)
 
 __webpack_unused_export__ = setGlobalOrigin
 __webpack_unused_export__ = getGlobalOrigin
 
 const { CacheStorage } = __nccwpck_require__(3245)
-const { kConstruct } = __nccwpck_require__(109)
+const { kConstruct } = __nccwpck_require__(20109)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
 __webpack_unused_export__ = new CacheStorage(kConstruct)
 
-const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(9061)
+const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(79061)
 
 __webpack_unused_export__ = deleteCookie
 __webpack_unused_export__ = getCookies
 __webpack_unused_export__ = getSetCookies
 __webpack_unused_export__ = setCookie
 
-const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(1900)
+const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(51900)
 
 __webpack_unused_export__ = parseMIMEType
 __webpack_unused_export__ = serializeAMimeType
 
-const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(5188)
-/* unused reexport */ __nccwpck_require__(3726).WebSocket
+const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(15188)
+/* unused reexport */ __nccwpck_require__(13726).WebSocket
 __webpack_unused_export__ = CloseEvent
 __webpack_unused_export__ = ErrorEvent
 __webpack_unused_export__ = MessageEvent
@@ -7039,18 +7039,18 @@ __webpack_unused_export__ = MockPool
 __webpack_unused_export__ = MockAgent
 __webpack_unused_export__ = mockErrors
 
-const { EventSource } = __nccwpck_require__(1238)
+const { EventSource } = __nccwpck_require__(21238)
 
 __webpack_unused_export__ = EventSource
 
 
 /***/ }),
 
-/***/ 158:
+/***/ 80158:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const { addAbortListener } = __nccwpck_require__(3440)
-const { RequestAbortedError } = __nccwpck_require__(8707)
+const { RequestAbortedError } = __nccwpck_require__(68707)
 
 const kListener = Symbol('kListener')
 const kSignal = Symbol('kSignal')
@@ -7110,16 +7110,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2279:
+/***/ 34660:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const assert = __nccwpck_require__(4589)
-const { AsyncResource } = __nccwpck_require__(6698)
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(8707)
+const assert = __nccwpck_require__(34589)
+const { AsyncResource } = __nccwpck_require__(16698)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(80158)
 
 class ConnectHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -7225,7 +7225,7 @@ module.exports = connect
 
 /***/ }),
 
-/***/ 6862:
+/***/ 76862:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -7234,16 +7234,16 @@ const {
   Readable,
   Duplex,
   PassThrough
-} = __nccwpck_require__(7075)
+} = __nccwpck_require__(57075)
 const {
   InvalidArgumentError,
   InvalidReturnValueError,
   RequestAbortedError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
-const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
-const assert = __nccwpck_require__(4589)
+const { AsyncResource } = __nccwpck_require__(16698)
+const { addSignal, removeSignal } = __nccwpck_require__(80158)
+const assert = __nccwpck_require__(34589)
 
 const kResume = Symbol('resume')
 
@@ -7483,17 +7483,17 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 14043:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const assert = __nccwpck_require__(4589)
-const { Readable } = __nccwpck_require__(9927)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
+const assert = __nccwpck_require__(34589)
+const { Readable } = __nccwpck_require__(49927)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
-const { AsyncResource } = __nccwpck_require__(6698)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(87655)
+const { AsyncResource } = __nccwpck_require__(16698)
 
 class RequestHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -7709,13 +7709,13 @@ module.exports.RequestHandler = RequestHandler
 
 
 
-const assert = __nccwpck_require__(4589)
-const { finished, PassThrough } = __nccwpck_require__(7075)
-const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(8707)
+const assert = __nccwpck_require__(34589)
+const { finished, PassThrough } = __nccwpck_require__(57075)
+const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
-const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(87655)
+const { AsyncResource } = __nccwpck_require__(16698)
+const { addSignal, removeSignal } = __nccwpck_require__(80158)
 
 class StreamHandler extends AsyncResource {
   constructor (opts, factory, callback) {
@@ -7931,16 +7931,16 @@ module.exports = stream
 
 /***/ }),
 
-/***/ 1882:
+/***/ 61882:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(8707)
-const { AsyncResource } = __nccwpck_require__(6698)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(68707)
+const { AsyncResource } = __nccwpck_require__(16698)
 const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
-const assert = __nccwpck_require__(4589)
+const { addSignal, removeSignal } = __nccwpck_require__(80158)
+const assert = __nccwpck_require__(34589)
 
 class UpgradeHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -8046,30 +8046,30 @@ module.exports = upgrade
 
 /***/ }),
 
-/***/ 6615:
+/***/ 56615:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-module.exports.request = __nccwpck_require__(4043)
+module.exports.request = __nccwpck_require__(14043)
 module.exports.stream = __nccwpck_require__(3560)
-module.exports.pipeline = __nccwpck_require__(6862)
-module.exports.upgrade = __nccwpck_require__(1882)
-module.exports.connect = __nccwpck_require__(2279)
+module.exports.pipeline = __nccwpck_require__(76862)
+module.exports.upgrade = __nccwpck_require__(61882)
+module.exports.connect = __nccwpck_require__(34660)
 
 
 /***/ }),
 
-/***/ 9927:
+/***/ 49927:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Ported from https://github.com/nodejs/undici/pull/907
 
 
 
-const assert = __nccwpck_require__(4589)
-const { Readable } = __nccwpck_require__(7075)
-const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(8707)
+const assert = __nccwpck_require__(34589)
+const { Readable } = __nccwpck_require__(57075)
+const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
 const { ReadableStreamFrom } = __nccwpck_require__(3440)
 
@@ -8452,15 +8452,15 @@ module.exports = { Readable: BodyReadable, chunksDecode }
 
 /***/ }),
 
-/***/ 7655:
+/***/ 87655:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const assert = __nccwpck_require__(4589)
+const assert = __nccwpck_require__(34589)
 const {
   ResponseStatusCodeError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(68707)
 
-const { chunksDecode } = __nccwpck_require__(9927)
+const { chunksDecode } = __nccwpck_require__(49927)
 const CHUNK_LIMIT = 128 * 1024
 
 async function getResolveErrorBodyCallback ({ callback, body, contentType, statusCode, statusMessage, headers }) {
@@ -8552,16 +8552,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9136:
+/***/ 59136:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const net = __nccwpck_require__(7030)
-const assert = __nccwpck_require__(4589)
+const net = __nccwpck_require__(77030)
+const assert = __nccwpck_require__(34589)
 const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(8707)
-const timers = __nccwpck_require__(6603)
+const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(68707)
+const timers = __nccwpck_require__(96603)
 
 function noop () {}
 
@@ -8646,7 +8646,7 @@ function buildConnector ({ allowH2, maxCachedSessions, socketPath, timeout, sess
     let socket
     if (protocol === 'https:') {
       if (!tls) {
-        tls = __nccwpck_require__(1692)
+        tls = __nccwpck_require__(41692)
       }
       servername = servername || options.servername || util.getServerName(host) || null
 
@@ -8799,7 +8799,7 @@ module.exports = buildConnector
 
 /***/ }),
 
-/***/ 735:
+/***/ 10735:
 /***/ ((module) => {
 
 
@@ -8924,12 +8924,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2414:
+/***/ 42414:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const diagnosticsChannel = __nccwpck_require__(3053)
-const util = __nccwpck_require__(7975)
+const diagnosticsChannel = __nccwpck_require__(53053)
+const util = __nccwpck_require__(57975)
 
 const undiciDebugLog = util.debuglog('undici')
 const fetchDebuglog = util.debuglog('fetch')
@@ -9133,7 +9133,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8707:
+/***/ 68707:
 /***/ ((module) => {
 
 
@@ -9565,7 +9565,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4655:
+/***/ 44655:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -9573,8 +9573,8 @@ module.exports = {
 const {
   InvalidArgumentError,
   NotSupportedError
-} = __nccwpck_require__(8707)
-const assert = __nccwpck_require__(4589)
+} = __nccwpck_require__(68707)
+const assert = __nccwpck_require__(34589)
 const {
   isValidHTTPToken,
   isValidHeaderValue,
@@ -9589,8 +9589,8 @@ const {
   getServerName,
   normalizedMethodRecords
 } = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
+const { channels } = __nccwpck_require__(42414)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(10735)
 
 // Verifies that a given path is valid does not contain control chars \x00 to \x20
 const invalidPathRegex = /[^\u0021-\u00ff]/
@@ -10054,7 +10054,7 @@ module.exports = Request
 
 /***/ }),
 
-/***/ 6443:
+/***/ 36443:
 /***/ ((module) => {
 
 module.exports = {
@@ -10128,7 +10128,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7752:
+/***/ 67752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -10136,7 +10136,7 @@ module.exports = {
 const {
   wellknownHeaderNames,
   headerNameLowerCasedRecord
-} = __nccwpck_require__(735)
+} = __nccwpck_require__(10735)
 
 class TstNode {
   /** @type {any} */
@@ -10292,18 +10292,18 @@ module.exports = {
 
 
 
-const assert = __nccwpck_require__(4589)
-const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(6443)
-const { IncomingMessage } = __nccwpck_require__(7067)
-const stream = __nccwpck_require__(7075)
-const net = __nccwpck_require__(7030)
+const assert = __nccwpck_require__(34589)
+const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(36443)
+const { IncomingMessage } = __nccwpck_require__(37067)
+const stream = __nccwpck_require__(57075)
+const net = __nccwpck_require__(77030)
 const { Blob } = __nccwpck_require__(4573)
-const nodeUtil = __nccwpck_require__(7975)
-const { stringify } = __nccwpck_require__(1792)
-const { EventEmitter: EE } = __nccwpck_require__(8474)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
-const { tree } = __nccwpck_require__(7752)
+const nodeUtil = __nccwpck_require__(57975)
+const { stringify } = __nccwpck_require__(41792)
+const { EventEmitter: EE } = __nccwpck_require__(78474)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(10735)
+const { tree } = __nccwpck_require__(67752)
 
 const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(v => Number(v))
 
@@ -11013,18 +11013,18 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7405:
+/***/ 57405:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
-const DispatcherBase = __nccwpck_require__(1841)
-const Pool = __nccwpck_require__(628)
-const Client = __nccwpck_require__(3701)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
+const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(36443)
+const DispatcherBase = __nccwpck_require__(21841)
+const Pool = __nccwpck_require__(30628)
+const Client = __nccwpck_require__(23701)
 const util = __nccwpck_require__(3440)
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const createRedirectInterceptor = __nccwpck_require__(25092)
 
 const kOnConnect = Symbol('onConnect')
 const kOnDisconnect = Symbol('onDisconnect')
@@ -11161,7 +11161,7 @@ module.exports = Agent
 const {
   BalancedPoolMissingUpstreamError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(68707)
 const {
   PoolBase,
   kClients,
@@ -11169,9 +11169,9 @@ const {
   kAddClient,
   kRemoveClient,
   kGetDispatcher
-} = __nccwpck_require__(2128)
-const Pool = __nccwpck_require__(628)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
+} = __nccwpck_require__(42128)
+const Pool = __nccwpck_require__(30628)
+const { kUrl, kInterceptors } = __nccwpck_require__(36443)
 const { parseOrigin } = __nccwpck_require__(3440)
 const kFactory = Symbol('factory')
 
@@ -11376,10 +11376,10 @@ module.exports = BalancedPool
 
 /* global WebAssembly */
 
-const assert = __nccwpck_require__(4589)
+const assert = __nccwpck_require__(34589)
 const util = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const timers = __nccwpck_require__(6603)
+const { channels } = __nccwpck_require__(42414)
+const timers = __nccwpck_require__(96603)
 const {
   RequestContentLengthMismatchError,
   ResponseContentLengthMismatchError,
@@ -11392,7 +11392,7 @@ const {
   BodyTimeoutError,
   HTTPParserError,
   ResponseExceededMaxSizeError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(68707)
 const {
   kUrl,
   kReset,
@@ -11425,9 +11425,9 @@ const {
   kOnError,
   kResume,
   kHTTPContext
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(36443)
 
-const constants = __nccwpck_require__(2824)
+const constants = __nccwpck_require__(52824)
 const EMPTY_BUF = Buffer.alloc(0)
 const FastBuffer = Buffer[Symbol.species]
 const addListener = util.addListener
@@ -11439,11 +11439,11 @@ const kSocketUsed = Symbol('kSocketUsed')
 let extractBody
 
 async function lazyllhttp () {
-  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(3870) : undefined
+  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(63870) : undefined
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(3434))
+    mod = await WebAssembly.compile(__nccwpck_require__(53434))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -11451,7 +11451,7 @@ async function lazyllhttp () {
     // being enabled, but the occurring of this other error
     // * https://github.com/emscripten-core/emscripten/issues/11495
     // got me to remove that check to avoid breaking Node 12.
-    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(3870))
+    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(63870))
   }
 
   return await WebAssembly.instantiate(mod, {
@@ -12366,7 +12366,7 @@ function writeH1 (client, request) {
 
   if (util.isFormDataLike(body)) {
     if (!extractBody) {
-      extractBody = (__nccwpck_require__(4492).extractBody)
+      extractBody = (__nccwpck_require__(84492).extractBody)
     }
 
     const [bodyStream, contentType] = extractBody(body)
@@ -12889,21 +12889,21 @@ module.exports = connectH1
 
 /***/ }),
 
-/***/ 8788:
+/***/ 88788:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const assert = __nccwpck_require__(4589)
-const { errorMonitor } = __nccwpck_require__(8474)
-const { pipeline } = __nccwpck_require__(7075)
+const assert = __nccwpck_require__(34589)
+const { errorMonitor } = __nccwpck_require__(78474)
+const { pipeline } = __nccwpck_require__(57075)
 const util = __nccwpck_require__(3440)
 const {
   RequestContentLengthMismatchError,
   RequestAbortedError,
   SocketError,
   InformationalError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(68707)
 const {
   kUrl,
   kReset,
@@ -12922,7 +12922,7 @@ const {
   kResume,
   kSize,
   kHTTPContext
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(36443)
 
 const kOpenStreams = Symbol('open streams')
 
@@ -12934,7 +12934,7 @@ let h2ExperimentalWarned = false
 /** @type {import('http2')} */
 let http2
 try {
-  http2 = __nccwpck_require__(2467)
+  http2 = __nccwpck_require__(32467)
 } catch {
   // @ts-ignore
   http2 = { constants: {} }
@@ -13328,7 +13328,7 @@ function writeH2 (client, request) {
   let contentLength = util.bodyLength(body)
 
   if (util.isFormDataLike(body)) {
-    extractBody ??= (__nccwpck_require__(4492).extractBody)
+    extractBody ??= (__nccwpck_require__(84492).extractBody)
 
     const [bodyStream, contentType] = extractBody(body)
     headers['content-type'] = contentType
@@ -13688,26 +13688,26 @@ module.exports = connectH2
 
 /***/ }),
 
-/***/ 3701:
+/***/ 23701:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // @ts-check
 
 
 
-const assert = __nccwpck_require__(4589)
-const net = __nccwpck_require__(7030)
-const http = __nccwpck_require__(7067)
+const assert = __nccwpck_require__(34589)
+const net = __nccwpck_require__(77030)
+const http = __nccwpck_require__(37067)
 const util = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const Request = __nccwpck_require__(4655)
-const DispatcherBase = __nccwpck_require__(1841)
+const { channels } = __nccwpck_require__(42414)
+const Request = __nccwpck_require__(44655)
+const DispatcherBase = __nccwpck_require__(21841)
 const {
   InvalidArgumentError,
   InformationalError,
   ClientDestroyedError
-} = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(68707)
+const buildConnector = __nccwpck_require__(59136)
 const {
   kUrl,
   kServerName,
@@ -13749,9 +13749,9 @@ const {
   kHTTPContext,
   kMaxConcurrentStreams,
   kResume
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(36443)
 const connectH1 = __nccwpck_require__(637)
-const connectH2 = __nccwpck_require__(8788)
+const connectH2 = __nccwpck_require__(88788)
 let deprecatedInterceptorWarned = false
 
 const kClosedResolve = Symbol('kClosedResolve')
@@ -14059,7 +14059,7 @@ class Client extends DispatcherBase {
   }
 }
 
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const createRedirectInterceptor = __nccwpck_require__(25092)
 
 function onError (client, err) {
   if (
@@ -14319,19 +14319,19 @@ module.exports = Client
 
 /***/ }),
 
-/***/ 1841:
+/***/ 21841:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const buffer = __nccwpck_require__(4573)
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(30883)
 const {
   ClientDestroyedError,
   ClientClosedError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(6443)
+} = __nccwpck_require__(68707)
+const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(36443)
 
 const kOnDestroyed = Symbol('onDestroyed')
 const kOnClosed = Symbol('onClosed')
@@ -14534,11 +14534,11 @@ module.exports = DispatcherBase
 
 /***/ }),
 
-/***/ 883:
+/***/ 30883:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const EventEmitter = __nccwpck_require__(8474)
+const EventEmitter = __nccwpck_require__(78474)
 
 class Dispatcher extends EventEmitter {
   dispatch () {
@@ -14606,15 +14606,15 @@ module.exports = Dispatcher
 
 /***/ }),
 
-/***/ 3137:
+/***/ 53137:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(1841)
-const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(6443)
-const ProxyAgent = __nccwpck_require__(6672)
-const Agent = __nccwpck_require__(7405)
+const DispatcherBase = __nccwpck_require__(21841)
+const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(36443)
+const ProxyAgent = __nccwpck_require__(76672)
+const Agent = __nccwpck_require__(57405)
 
 const DEFAULT_PORTS = {
   'http:': 80,
@@ -14773,7 +14773,7 @@ module.exports = EnvHttpProxyAgent
 
 /***/ }),
 
-/***/ 4660:
+/***/ 64660:
 /***/ ((module) => {
 
 /* eslint-disable */
@@ -14897,15 +14897,15 @@ module.exports = class FixedQueue {
 
 /***/ }),
 
-/***/ 2128:
+/***/ 42128:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(1841)
-const FixedQueue = __nccwpck_require__(4660)
-const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(6443)
-const PoolStats = __nccwpck_require__(3246)
+const DispatcherBase = __nccwpck_require__(21841)
+const FixedQueue = __nccwpck_require__(64660)
+const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(36443)
+const PoolStats = __nccwpck_require__(43246)
 
 const kClients = Symbol('clients')
 const kNeedDrain = Symbol('needDrain')
@@ -15098,10 +15098,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3246:
+/***/ 43246:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(6443)
+const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(36443)
 const kPool = Symbol('pool')
 
 class PoolStats {
@@ -15139,7 +15139,7 @@ module.exports = PoolStats
 
 /***/ }),
 
-/***/ 628:
+/***/ 30628:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -15150,14 +15150,14 @@ const {
   kNeedDrain,
   kAddClient,
   kGetDispatcher
-} = __nccwpck_require__(2128)
-const Client = __nccwpck_require__(3701)
+} = __nccwpck_require__(42128)
+const Client = __nccwpck_require__(23701)
 const {
   InvalidArgumentError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(68707)
 const util = __nccwpck_require__(3440)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const buildConnector = __nccwpck_require__(9136)
+const { kUrl, kInterceptors } = __nccwpck_require__(36443)
+const buildConnector = __nccwpck_require__(59136)
 
 const kOptions = Symbol('options')
 const kConnections = Symbol('connections')
@@ -15253,19 +15253,19 @@ module.exports = Pool
 
 /***/ }),
 
-/***/ 6672:
+/***/ 76672:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
-const { URL } = __nccwpck_require__(3136)
-const Agent = __nccwpck_require__(7405)
-const Pool = __nccwpck_require__(628)
-const DispatcherBase = __nccwpck_require__(1841)
-const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
-const Client = __nccwpck_require__(3701)
+const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(36443)
+const { URL } = __nccwpck_require__(73136)
+const Agent = __nccwpck_require__(57405)
+const Pool = __nccwpck_require__(30628)
+const DispatcherBase = __nccwpck_require__(21841)
+const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(68707)
+const buildConnector = __nccwpck_require__(59136)
+const Client = __nccwpck_require__(23701)
 
 const kAgent = Symbol('proxy agent')
 const kClient = Symbol('proxy client')
@@ -15534,13 +15534,13 @@ module.exports = ProxyAgent
 
 /***/ }),
 
-/***/ 50:
+/***/ 30050:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const Dispatcher = __nccwpck_require__(883)
-const RetryHandler = __nccwpck_require__(7816)
+const Dispatcher = __nccwpck_require__(30883)
+const RetryHandler = __nccwpck_require__(17816)
 
 class RetryAgent extends Dispatcher {
   #agent = null
@@ -15576,7 +15576,7 @@ module.exports = RetryAgent
 
 /***/ }),
 
-/***/ 2581:
+/***/ 32581:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -15584,8 +15584,8 @@ module.exports = RetryAgent
 // We include a version number for the Dispatcher API. In case of breaking changes,
 // this version number must be increased to avoid conflicts.
 const globalDispatcher = Symbol.for('undici.globalDispatcher.1')
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const Agent = __nccwpck_require__(7405)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
+const Agent = __nccwpck_require__(57405)
 
 if (getGlobalDispatcher() === undefined) {
   setGlobalDispatcher(new Agent())
@@ -15615,7 +15615,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8155:
+/***/ 58155:
 /***/ ((module) => {
 
 
@@ -15672,10 +15672,10 @@ module.exports = class DecoratorHandler {
 
 
 const util = __nccwpck_require__(3440)
-const { kBodyUsed } = __nccwpck_require__(6443)
-const assert = __nccwpck_require__(4589)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const EE = __nccwpck_require__(8474)
+const { kBodyUsed } = __nccwpck_require__(36443)
+const assert = __nccwpck_require__(34589)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
+const EE = __nccwpck_require__(78474)
 
 const redirectableStatusCodes = [300, 301, 302, 303, 307, 308]
 
@@ -15905,14 +15905,14 @@ module.exports = RedirectHandler
 
 /***/ }),
 
-/***/ 7816:
+/***/ 17816:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const assert = __nccwpck_require__(4589)
+const assert = __nccwpck_require__(34589)
 
-const { kRetryHandlerDefaultRetry } = __nccwpck_require__(6443)
-const { RequestRetryError } = __nccwpck_require__(8707)
+const { kRetryHandlerDefaultRetry } = __nccwpck_require__(36443)
+const { RequestRetryError } = __nccwpck_require__(68707)
 const {
   isDisturbed,
   parseHeaders,
@@ -16349,14 +16349,14 @@ module.exports = RetryHandler
 
 /***/ }),
 
-/***/ 379:
+/***/ 70379:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const { isIP } = __nccwpck_require__(7030)
-const { lookup } = __nccwpck_require__(610)
-const DecoratorHandler = __nccwpck_require__(8155)
-const { InvalidArgumentError, InformationalError } = __nccwpck_require__(8707)
+const { isIP } = __nccwpck_require__(77030)
+const { lookup } = __nccwpck_require__(40610)
+const DecoratorHandler = __nccwpck_require__(58155)
+const { InvalidArgumentError, InformationalError } = __nccwpck_require__(68707)
 const maxInt = Math.pow(2, 31) - 1
 
 class DNSInstance {
@@ -16731,14 +16731,14 @@ module.exports = interceptorOpts => {
 
 /***/ }),
 
-/***/ 8060:
+/***/ 88060:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
-const DecoratorHandler = __nccwpck_require__(8155)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(68707)
+const DecoratorHandler = __nccwpck_require__(58155)
 
 class DumpHandler extends DecoratorHandler {
   #maxSize = 1024 * 1024
@@ -16861,7 +16861,7 @@ module.exports = createDumpInterceptor
 
 /***/ }),
 
-/***/ 5092:
+/***/ 25092:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -16889,7 +16889,7 @@ module.exports = createRedirectInterceptor
 
 /***/ }),
 
-/***/ 1514:
+/***/ 21514:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -16920,11 +16920,11 @@ module.exports = opts => {
 
 /***/ }),
 
-/***/ 2026:
+/***/ 92026:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RetryHandler = __nccwpck_require__(7816)
+const RetryHandler = __nccwpck_require__(17816)
 
 module.exports = globalOpts => {
   return dispatch => {
@@ -16946,13 +16946,13 @@ module.exports = globalOpts => {
 
 /***/ }),
 
-/***/ 2824:
+/***/ 52824:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SPECIAL_HEADERS = exports.HEADER_STATE = exports.MINOR = exports.MAJOR = exports.CONNECTION_TOKEN_CHARS = exports.HEADER_CHARS = exports.TOKEN = exports.STRICT_TOKEN = exports.HEX = exports.URL_CHAR = exports.STRICT_URL_CHAR = exports.USERINFO_CHARS = exports.MARK = exports.ALPHANUM = exports.NUM = exports.HEX_MAP = exports.NUM_MAP = exports.ALPHA = exports.FINISH = exports.H_METHOD_MAP = exports.METHOD_MAP = exports.METHODS_RTSP = exports.METHODS_ICE = exports.METHODS_HTTP = exports.METHODS = exports.LENIENT_FLAGS = exports.FLAGS = exports.TYPE = exports.ERROR = void 0;
-const utils_1 = __nccwpck_require__(172);
+const utils_1 = __nccwpck_require__(50172);
 // C headers
 var ERROR;
 (function (ERROR) {
@@ -17230,7 +17230,7 @@ exports.SPECIAL_HEADERS = {
 
 /***/ }),
 
-/***/ 3870:
+/***/ 63870:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -17242,7 +17242,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 3434:
+/***/ 53434:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -17254,7 +17254,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 172:
+/***/ 50172:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -17275,13 +17275,13 @@ exports.enumToMap = enumToMap;
 
 /***/ }),
 
-/***/ 7501:
+/***/ 47501:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kClients } = __nccwpck_require__(6443)
-const Agent = __nccwpck_require__(7405)
+const { kClients } = __nccwpck_require__(36443)
+const Agent = __nccwpck_require__(57405)
 const {
   kAgent,
   kMockAgentSet,
@@ -17292,14 +17292,14 @@ const {
   kGetNetConnect,
   kOptions,
   kFactory
-} = __nccwpck_require__(1117)
-const MockClient = __nccwpck_require__(7365)
-const MockPool = __nccwpck_require__(4004)
-const { matchValue, buildMockOptions } = __nccwpck_require__(3397)
-const { InvalidArgumentError, UndiciError } = __nccwpck_require__(8707)
-const Dispatcher = __nccwpck_require__(883)
-const Pluralizer = __nccwpck_require__(1529)
-const PendingInterceptorsFormatter = __nccwpck_require__(6142)
+} = __nccwpck_require__(91117)
+const MockClient = __nccwpck_require__(47365)
+const MockPool = __nccwpck_require__(94004)
+const { matchValue, buildMockOptions } = __nccwpck_require__(53397)
+const { InvalidArgumentError, UndiciError } = __nccwpck_require__(68707)
+const Dispatcher = __nccwpck_require__(30883)
+const Pluralizer = __nccwpck_require__(91529)
+const PendingInterceptorsFormatter = __nccwpck_require__(56142)
 
 class MockAgent extends Dispatcher {
   constructor (opts) {
@@ -17442,14 +17442,14 @@ module.exports = MockAgent
 
 /***/ }),
 
-/***/ 7365:
+/***/ 47365:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { promisify } = __nccwpck_require__(7975)
-const Client = __nccwpck_require__(3701)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const { promisify } = __nccwpck_require__(57975)
+const Client = __nccwpck_require__(23701)
+const { buildMockDispatch } = __nccwpck_require__(53397)
 const {
   kDispatches,
   kMockAgent,
@@ -17458,10 +17458,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(91117)
+const { MockInterceptor } = __nccwpck_require__(31511)
+const Symbols = __nccwpck_require__(36443)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
 
 /**
  * MockClient provides an API that extends the Client to influence the mockDispatches.
@@ -17508,12 +17508,12 @@ module.exports = MockClient
 
 /***/ }),
 
-/***/ 2429:
+/***/ 52429:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { UndiciError } = __nccwpck_require__(8707)
+const { UndiciError } = __nccwpck_require__(68707)
 
 const kMockNotMatchedError = Symbol.for('undici.error.UND_MOCK_ERR_MOCK_NOT_MATCHED')
 
@@ -17543,12 +17543,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1511:
+/***/ 31511:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(3397)
+const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(53397)
 const {
   kDispatches,
   kDispatchKey,
@@ -17556,8 +17556,8 @@ const {
   kDefaultTrailers,
   kContentLength,
   kMockDispatch
-} = __nccwpck_require__(1117)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(91117)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
 const { buildURL } = __nccwpck_require__(3440)
 
 /**
@@ -17757,14 +17757,14 @@ module.exports.MockScope = MockScope
 
 /***/ }),
 
-/***/ 4004:
+/***/ 94004:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { promisify } = __nccwpck_require__(7975)
-const Pool = __nccwpck_require__(628)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const { promisify } = __nccwpck_require__(57975)
+const Pool = __nccwpck_require__(30628)
+const { buildMockDispatch } = __nccwpck_require__(53397)
 const {
   kDispatches,
   kMockAgent,
@@ -17773,10 +17773,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(91117)
+const { MockInterceptor } = __nccwpck_require__(31511)
+const Symbols = __nccwpck_require__(36443)
+const { InvalidArgumentError } = __nccwpck_require__(68707)
 
 /**
  * MockPool provides an API that extends the Pool to influence the mockDispatches.
@@ -17823,7 +17823,7 @@ module.exports = MockPool
 
 /***/ }),
 
-/***/ 1117:
+/***/ 91117:
 /***/ ((module) => {
 
 
@@ -17853,26 +17853,26 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3397:
+/***/ 53397:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { MockNotMatchedError } = __nccwpck_require__(2429)
+const { MockNotMatchedError } = __nccwpck_require__(52429)
 const {
   kDispatches,
   kMockAgent,
   kOriginalDispatch,
   kOrigin,
   kGetNetConnect
-} = __nccwpck_require__(1117)
+} = __nccwpck_require__(91117)
 const { buildURL } = __nccwpck_require__(3440)
-const { STATUS_CODES } = __nccwpck_require__(7067)
+const { STATUS_CODES } = __nccwpck_require__(37067)
 const {
   types: {
     isPromise
   }
-} = __nccwpck_require__(7975)
+} = __nccwpck_require__(57975)
 
 function matchValue (match, value) {
   if (typeof match === 'string') {
@@ -18227,13 +18227,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6142:
+/***/ 56142:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Transform } = __nccwpck_require__(7075)
-const { Console } = __nccwpck_require__(7540)
+const { Transform } = __nccwpck_require__(57075)
+const { Console } = __nccwpck_require__(37540)
 
 const PERSISTENT = process.versions.icu ? '✅' : 'Y '
 const NOT_PERSISTENT = process.versions.icu ? '❌' : 'N '
@@ -18277,7 +18277,7 @@ module.exports = class PendingInterceptorsFormatter {
 
 /***/ }),
 
-/***/ 1529:
+/***/ 91529:
 /***/ ((module) => {
 
 
@@ -18313,7 +18313,7 @@ module.exports = class Pluralizer {
 
 /***/ }),
 
-/***/ 6603:
+/***/ 96603:
 /***/ ((module) => {
 
 
@@ -18743,21 +18743,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9634:
+/***/ 89634:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(109)
-const { urlEquals, getFieldValues } = __nccwpck_require__(6798)
+const { kConstruct } = __nccwpck_require__(20109)
+const { urlEquals, getFieldValues } = __nccwpck_require__(76798)
 const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(3440)
-const { webidl } = __nccwpck_require__(5893)
-const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(9051)
+const { webidl } = __nccwpck_require__(45893)
+const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(99051)
 const { Request, fromInnerRequest } = __nccwpck_require__(9967)
-const { kState } = __nccwpck_require__(3627)
-const { fetching } = __nccwpck_require__(4398)
-const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(3168)
-const assert = __nccwpck_require__(4589)
+const { kState } = __nccwpck_require__(93627)
+const { fetching } = __nccwpck_require__(54398)
+const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(73168)
+const assert = __nccwpck_require__(34589)
 
 /**
  * @see https://w3c.github.io/ServiceWorker/#dfn-cache-batch-operation
@@ -19614,9 +19614,9 @@ module.exports = {
 
 
 
-const { kConstruct } = __nccwpck_require__(109)
-const { Cache } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(5893)
+const { kConstruct } = __nccwpck_require__(20109)
+const { Cache } = __nccwpck_require__(89634)
+const { webidl } = __nccwpck_require__(45893)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
 
 class CacheStorage {
@@ -19768,26 +19768,26 @@ module.exports = {
 
 /***/ }),
 
-/***/ 109:
+/***/ 20109:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 module.exports = {
-  kConstruct: (__nccwpck_require__(6443).kConstruct)
+  kConstruct: (__nccwpck_require__(36443).kConstruct)
 }
 
 
 /***/ }),
 
-/***/ 6798:
+/***/ 76798:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const assert = __nccwpck_require__(4589)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { isValidHeaderName } = __nccwpck_require__(3168)
+const assert = __nccwpck_require__(34589)
+const { URLSerializer } = __nccwpck_require__(51900)
+const { isValidHeaderName } = __nccwpck_require__(73168)
 
 /**
  * @see https://url.spec.whatwg.org/#concept-url-equals
@@ -19832,7 +19832,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1276:
+/***/ 71276:
 /***/ ((module) => {
 
 
@@ -19851,15 +19851,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9061:
+/***/ 79061:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { parseSetCookie } = __nccwpck_require__(1978)
-const { stringify } = __nccwpck_require__(7797)
-const { webidl } = __nccwpck_require__(5893)
-const { Headers } = __nccwpck_require__(660)
+const { parseSetCookie } = __nccwpck_require__(11978)
+const { stringify } = __nccwpck_require__(57797)
+const { webidl } = __nccwpck_require__(45893)
+const { Headers } = __nccwpck_require__(60660)
 
 /**
  * @typedef {Object} Cookie
@@ -20042,15 +20042,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1978:
+/***/ 11978:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(1276)
-const { isCTLExcludingHtab } = __nccwpck_require__(7797)
-const { collectASequenceOfCodePointsFast } = __nccwpck_require__(1900)
-const assert = __nccwpck_require__(4589)
+const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(71276)
+const { isCTLExcludingHtab } = __nccwpck_require__(57797)
+const { collectASequenceOfCodePointsFast } = __nccwpck_require__(51900)
+const assert = __nccwpck_require__(34589)
 
 /**
  * @description Parses the field-value attributes of a set-cookie header string.
@@ -20359,7 +20359,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7797:
+/***/ 57797:
 /***/ ((module) => {
 
 
@@ -20718,13 +20718,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4031:
+/***/ 24031:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const buffer = __nccwpck_require__(4573)
-const { Transform } = __nccwpck_require__(7075)
-const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(4811)
+const { Transform } = __nccwpck_require__(57075)
+const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(94811)
 
 /**
  * @type {number[]} BOM
@@ -21299,23 +21299,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1238:
+/***/ 21238:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { pipeline } = __nccwpck_require__(7075)
-const { fetching } = __nccwpck_require__(4398)
+const { pipeline } = __nccwpck_require__(57075)
+const { fetching } = __nccwpck_require__(54398)
 const { makeRequest } = __nccwpck_require__(9967)
-const { webidl } = __nccwpck_require__(5893)
-const { EventSourceStream } = __nccwpck_require__(4031)
-const { parseMIMEType } = __nccwpck_require__(1900)
-const { createFastMessageEvent } = __nccwpck_require__(5188)
-const { isNetworkError } = __nccwpck_require__(9051)
-const { delay } = __nccwpck_require__(4811)
+const { webidl } = __nccwpck_require__(45893)
+const { EventSourceStream } = __nccwpck_require__(24031)
+const { parseMIMEType } = __nccwpck_require__(51900)
+const { createFastMessageEvent } = __nccwpck_require__(15188)
+const { isNetworkError } = __nccwpck_require__(99051)
+const { delay } = __nccwpck_require__(94811)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { environmentSettingsObject } = __nccwpck_require__(3168)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+const { environmentSettingsObject } = __nccwpck_require__(73168)
+const { getGlobalDispatcher } = __nccwpck_require__(32581)
 
 let experimentalWarned = false
 
@@ -21789,7 +21789,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4811:
+/***/ 94811:
 /***/ ((module) => {
 
 
@@ -21833,7 +21833,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4492:
+/***/ 84492:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -21848,20 +21848,20 @@ const {
   fullyReadBody,
   extractMimeType,
   utf8DecodeBytes
-} = __nccwpck_require__(3168)
-const { FormData } = __nccwpck_require__(5910)
-const { kState } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
+} = __nccwpck_require__(73168)
+const { FormData } = __nccwpck_require__(35910)
+const { kState } = __nccwpck_require__(93627)
+const { webidl } = __nccwpck_require__(45893)
 const { Blob } = __nccwpck_require__(4573)
-const assert = __nccwpck_require__(4589)
-const { isErrored, isDisturbed } = __nccwpck_require__(7075)
-const { isArrayBuffer } = __nccwpck_require__(3429)
-const { serializeAMimeType } = __nccwpck_require__(1900)
-const { multipartFormDataParser } = __nccwpck_require__(116)
+const assert = __nccwpck_require__(34589)
+const { isErrored, isDisturbed } = __nccwpck_require__(57075)
+const { isArrayBuffer } = __nccwpck_require__(73429)
+const { serializeAMimeType } = __nccwpck_require__(51900)
+const { multipartFormDataParser } = __nccwpck_require__(50116)
 let random
 
 try {
-  const crypto = __nccwpck_require__(7598)
+  const crypto = __nccwpck_require__(77598)
   random = (max) => crypto.randomInt(0, max)
 } catch {
   random = (max) => Math.floor(Math.random(max))
@@ -22500,12 +22500,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1900:
+/***/ 51900:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const assert = __nccwpck_require__(4589)
+const assert = __nccwpck_require__(34589)
 
 const encoder = new TextEncoder()
 
@@ -23251,12 +23251,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6653:
+/***/ 66653:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConnected, kSize } = __nccwpck_require__(6443)
+const { kConnected, kSize } = __nccwpck_require__(36443)
 
 class CompatWeakRef {
   constructor (value) {
@@ -23304,14 +23304,14 @@ module.exports = function () {
 
 /***/ }),
 
-/***/ 7114:
+/***/ 27114:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Blob, File } = __nccwpck_require__(4573)
-const { kState } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
+const { kState } = __nccwpck_require__(93627)
+const { webidl } = __nccwpck_require__(45893)
 
 // TODO(@KhafraDev): remove
 class FileLike {
@@ -23437,17 +23437,17 @@ module.exports = { FileLike, isFileLike }
 
 /***/ }),
 
-/***/ 116:
+/***/ 50116:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(3440)
-const { utf8DecodeBytes } = __nccwpck_require__(3168)
-const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(1900)
-const { isFileLike } = __nccwpck_require__(7114)
-const { makeEntry } = __nccwpck_require__(5910)
-const assert = __nccwpck_require__(4589)
+const { utf8DecodeBytes } = __nccwpck_require__(73168)
+const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(51900)
+const { isFileLike } = __nccwpck_require__(27114)
+const { makeEntry } = __nccwpck_require__(35910)
+const assert = __nccwpck_require__(34589)
 const { File: NodeFile } = __nccwpck_require__(4573)
 
 const File = globalThis.File ?? NodeFile
@@ -23918,18 +23918,18 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5910:
+/***/ 35910:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isBlobLike, iteratorMixin } = __nccwpck_require__(3168)
-const { kState } = __nccwpck_require__(3627)
+const { isBlobLike, iteratorMixin } = __nccwpck_require__(73168)
+const { kState } = __nccwpck_require__(93627)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { FileLike, isFileLike } = __nccwpck_require__(7114)
-const { webidl } = __nccwpck_require__(5893)
+const { FileLike, isFileLike } = __nccwpck_require__(27114)
+const { webidl } = __nccwpck_require__(45893)
 const { File: NativeFile } = __nccwpck_require__(4573)
-const nodeUtil = __nccwpck_require__(7975)
+const nodeUtil = __nccwpck_require__(57975)
 
 /** @type {globalThis['File']} */
 const File = globalThis.File ?? NativeFile
@@ -24177,7 +24177,7 @@ module.exports = { FormData, makeEntry }
 
 /***/ }),
 
-/***/ 1059:
+/***/ 51059:
 /***/ ((module) => {
 
 
@@ -24224,23 +24224,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 660:
+/***/ 60660:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
 
 
 
-const { kConstruct } = __nccwpck_require__(6443)
+const { kConstruct } = __nccwpck_require__(36443)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
 const {
   iteratorMixin,
   isValidHeaderName,
   isValidHeaderValue
-} = __nccwpck_require__(3168)
-const { webidl } = __nccwpck_require__(5893)
-const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(7975)
+} = __nccwpck_require__(73168)
+const { webidl } = __nccwpck_require__(45893)
+const assert = __nccwpck_require__(34589)
+const util = __nccwpck_require__(57975)
 
 const kHeadersMap = Symbol('headers map')
 const kHeadersSortedMap = Symbol('headers map sorted')
@@ -24918,7 +24918,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4398:
+/***/ 54398:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
@@ -24931,10 +24931,10 @@ const {
   filterResponse,
   makeResponse,
   fromInnerResponse
-} = __nccwpck_require__(9051)
-const { HeadersList } = __nccwpck_require__(660)
+} = __nccwpck_require__(99051)
+const { HeadersList } = __nccwpck_require__(60660)
 const { Request, cloneRequest } = __nccwpck_require__(9967)
-const zlib = __nccwpck_require__(8522)
+const zlib = __nccwpck_require__(38522)
 const {
   bytesMatch,
   makePolicyContainer,
@@ -24969,10 +24969,10 @@ const {
   buildContentRange,
   createInflate,
   extractMimeType
-} = __nccwpck_require__(3168)
-const { kState, kDispatcher } = __nccwpck_require__(3627)
-const assert = __nccwpck_require__(4589)
-const { safelyExtractBody, extractBody } = __nccwpck_require__(4492)
+} = __nccwpck_require__(73168)
+const { kState, kDispatcher } = __nccwpck_require__(93627)
+const assert = __nccwpck_require__(34589)
+const { safelyExtractBody, extractBody } = __nccwpck_require__(84492)
 const {
   redirectStatusSet,
   nullBodyStatus,
@@ -24980,13 +24980,13 @@ const {
   requestBodyHeader,
   subresourceSet
 } = __nccwpck_require__(4495)
-const EE = __nccwpck_require__(8474)
-const { Readable, pipeline, finished } = __nccwpck_require__(7075)
+const EE = __nccwpck_require__(78474)
+const { Readable, pipeline, finished } = __nccwpck_require__(57075)
 const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(3440)
-const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(1900)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { webidl } = __nccwpck_require__(5893)
-const { STATUS_CODES } = __nccwpck_require__(7067)
+const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(51900)
+const { getGlobalDispatcher } = __nccwpck_require__(32581)
+const { webidl } = __nccwpck_require__(45893)
+const { STATUS_CODES } = __nccwpck_require__(37067)
 const GET_OR_HEAD = ['GET', 'HEAD']
 
 const defaultUserAgent = typeof __UNDICI_IS_NODE__ !== 'undefined' || typeof esbuildDetection !== 'undefined'
@@ -27202,16 +27202,16 @@ module.exports = {
 
 
 
-const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(4492)
-const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(660)
-const { FinalizationRegistry } = __nccwpck_require__(6653)()
+const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(84492)
+const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(60660)
+const { FinalizationRegistry } = __nccwpck_require__(66653)()
 const util = __nccwpck_require__(3440)
-const nodeUtil = __nccwpck_require__(7975)
+const nodeUtil = __nccwpck_require__(57975)
 const {
   isValidHTTPToken,
   sameOrigin,
   environmentSettingsObject
-} = __nccwpck_require__(3168)
+} = __nccwpck_require__(73168)
 const {
   forbiddenMethodsSet,
   corsSafeListedMethodsSet,
@@ -27223,12 +27223,12 @@ const {
   requestDuplex
 } = __nccwpck_require__(4495)
 const { kEnumerableProperty, normalizedMethodRecordsBase, normalizedMethodRecords } = util
-const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { kConstruct } = __nccwpck_require__(6443)
-const assert = __nccwpck_require__(4589)
-const { getMaxListeners, setMaxListeners, getEventListeners, defaultMaxListeners } = __nccwpck_require__(8474)
+const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(93627)
+const { webidl } = __nccwpck_require__(45893)
+const { URLSerializer } = __nccwpck_require__(51900)
+const { kConstruct } = __nccwpck_require__(36443)
+const assert = __nccwpck_require__(34589)
+const { getMaxListeners, setMaxListeners, getEventListeners, defaultMaxListeners } = __nccwpck_require__(78474)
 
 const kAbortController = Symbol('abortController')
 
@@ -28239,15 +28239,15 @@ module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest }
 
 /***/ }),
 
-/***/ 9051:
+/***/ 99051:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(660)
-const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(4492)
+const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(60660)
+const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(84492)
 const util = __nccwpck_require__(3440)
-const nodeUtil = __nccwpck_require__(7975)
+const nodeUtil = __nccwpck_require__(57975)
 const { kEnumerableProperty } = util
 const {
   isValidReasonPhrase,
@@ -28258,18 +28258,18 @@ const {
   isErrorLike,
   isomorphicEncode,
   environmentSettingsObject: relevantRealm
-} = __nccwpck_require__(3168)
+} = __nccwpck_require__(73168)
 const {
   redirectStatusSet,
   nullBodyStatus
 } = __nccwpck_require__(4495)
-const { kState, kHeaders } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
-const { FormData } = __nccwpck_require__(5910)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { kConstruct } = __nccwpck_require__(6443)
-const assert = __nccwpck_require__(4589)
-const { types } = __nccwpck_require__(7975)
+const { kState, kHeaders } = __nccwpck_require__(93627)
+const { webidl } = __nccwpck_require__(45893)
+const { FormData } = __nccwpck_require__(35910)
+const { URLSerializer } = __nccwpck_require__(51900)
+const { kConstruct } = __nccwpck_require__(36443)
+const assert = __nccwpck_require__(34589)
+const { types } = __nccwpck_require__(57975)
 
 const textEncoder = new TextEncoder('utf-8')
 
@@ -28856,7 +28856,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3627:
+/***/ 93627:
 /***/ ((module) => {
 
 
@@ -28872,21 +28872,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3168:
+/***/ 73168:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Transform } = __nccwpck_require__(7075)
-const zlib = __nccwpck_require__(8522)
+const { Transform } = __nccwpck_require__(57075)
+const zlib = __nccwpck_require__(38522)
 const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(4495)
-const { getGlobalOrigin } = __nccwpck_require__(1059)
-const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(1900)
+const { getGlobalOrigin } = __nccwpck_require__(51059)
+const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(51900)
 const { performance } = __nccwpck_require__(643)
 const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(3440)
-const assert = __nccwpck_require__(4589)
-const { isUint8Array } = __nccwpck_require__(3429)
-const { webidl } = __nccwpck_require__(5893)
+const assert = __nccwpck_require__(34589)
+const { isUint8Array } = __nccwpck_require__(73429)
+const { webidl } = __nccwpck_require__(45893)
 
 let supportedHashes = []
 
@@ -28894,7 +28894,7 @@ let supportedHashes = []
 /** @type {import('crypto')} */
 let crypto
 try {
-  crypto = __nccwpck_require__(7598)
+  crypto = __nccwpck_require__(77598)
   const possibleRelevantHashes = ['sha256', 'sha384', 'sha512']
   supportedHashes = crypto.getHashes().filter((hash) => possibleRelevantHashes.includes(hash))
 /* c8 ignore next 3 */
@@ -30511,13 +30511,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5893:
+/***/ 45893:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { types, inspect } = __nccwpck_require__(7975)
-const { markAsUncloneable } = __nccwpck_require__(5919)
+const { types, inspect } = __nccwpck_require__(57975)
+const { markAsUncloneable } = __nccwpck_require__(75919)
 const { toUSVString } = __nccwpck_require__(3440)
 
 /** @type {import('../../../types/webidl').Webidl} */
@@ -31213,7 +31213,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2607:
+/***/ 22607:
 /***/ ((module) => {
 
 
@@ -31510,7 +31510,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8355:
+/***/ 48355:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -31519,15 +31519,15 @@ const {
   staticPropertyDescriptors,
   readOperation,
   fireAProgressEvent
-} = __nccwpck_require__(3610)
+} = __nccwpck_require__(53610)
 const {
   kState,
   kError,
   kResult,
   kEvents,
   kAborted
-} = __nccwpck_require__(961)
-const { webidl } = __nccwpck_require__(5893)
+} = __nccwpck_require__(20961)
+const { webidl } = __nccwpck_require__(45893)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
 
 class FileReader extends EventTarget {
@@ -31861,12 +31861,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8573:
+/***/ 88573:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
+const { webidl } = __nccwpck_require__(45893)
 
 const kState = Symbol('ProgressEvent state')
 
@@ -31946,7 +31946,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 961:
+/***/ 20961:
 /***/ ((module) => {
 
 
@@ -31963,7 +31963,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3610:
+/***/ 53610:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -31974,12 +31974,12 @@ const {
   kResult,
   kAborted,
   kLastProgressEventFired
-} = __nccwpck_require__(961)
-const { ProgressEvent } = __nccwpck_require__(8573)
-const { getEncoding } = __nccwpck_require__(2607)
-const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(1900)
-const { types } = __nccwpck_require__(7975)
-const { StringDecoder } = __nccwpck_require__(3193)
+} = __nccwpck_require__(20961)
+const { ProgressEvent } = __nccwpck_require__(88573)
+const { getEncoding } = __nccwpck_require__(22607)
+const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(51900)
+const { types } = __nccwpck_require__(57975)
+const { StringDecoder } = __nccwpck_require__(13193)
 const { btoa } = __nccwpck_require__(4573)
 
 /** @type {PropertyDescriptor} */
@@ -32361,32 +32361,32 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6897:
+/***/ 86897:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(736)
+const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(20736)
 const {
   kReadyState,
   kSentClose,
   kByteParser,
   kReceivedClose,
   kResponse
-} = __nccwpck_require__(1216)
-const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(8625)
-const { channels } = __nccwpck_require__(2414)
-const { CloseEvent } = __nccwpck_require__(5188)
+} = __nccwpck_require__(61216)
+const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(98625)
+const { channels } = __nccwpck_require__(42414)
+const { CloseEvent } = __nccwpck_require__(15188)
 const { makeRequest } = __nccwpck_require__(9967)
-const { fetching } = __nccwpck_require__(4398)
-const { Headers, getHeadersList } = __nccwpck_require__(660)
-const { getDecodeSplit } = __nccwpck_require__(3168)
+const { fetching } = __nccwpck_require__(54398)
+const { Headers, getHeadersList } = __nccwpck_require__(60660)
+const { getDecodeSplit } = __nccwpck_require__(73168)
 const { WebsocketFrameSend } = __nccwpck_require__(3264)
 
 /** @type {import('crypto')} */
 let crypto
 try {
-  crypto = __nccwpck_require__(7598)
+  crypto = __nccwpck_require__(77598)
 /* c8 ignore next 3 */
 } catch {
 
@@ -32739,7 +32739,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 736:
+/***/ 20736:
 /***/ ((module) => {
 
 
@@ -32812,15 +32812,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5188:
+/***/ 15188:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
+const { webidl } = __nccwpck_require__(45893)
 const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { kConstruct } = __nccwpck_require__(6443)
-const { MessagePort } = __nccwpck_require__(5919)
+const { kConstruct } = __nccwpck_require__(36443)
+const { MessagePort } = __nccwpck_require__(75919)
 
 /**
  * @see https://html.spec.whatwg.org/multipage/comms.html#messageevent
@@ -33153,7 +33153,7 @@ module.exports = {
 
 
 
-const { maxUnsigned16Bit } = __nccwpck_require__(736)
+const { maxUnsigned16Bit } = __nccwpck_require__(20736)
 
 const BUFFER_SIZE = 16386
 
@@ -33163,7 +33163,7 @@ let buffer = null
 let bufIdx = BUFFER_SIZE
 
 try {
-  crypto = __nccwpck_require__(7598)
+  crypto = __nccwpck_require__(77598)
 /* c8 ignore next 3 */
 } catch {
   crypto = {
@@ -33251,14 +33251,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9469:
+/***/ 19469:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { createInflateRaw, Z_DEFAULT_WINDOWBITS } = __nccwpck_require__(8522)
-const { isValidClientWindowBits } = __nccwpck_require__(8625)
-const { MessageSizeExceededError } = __nccwpck_require__(8707)
+const { createInflateRaw, Z_DEFAULT_WINDOWBITS } = __nccwpck_require__(38522)
+const { isValidClientWindowBits } = __nccwpck_require__(98625)
+const { MessageSizeExceededError } = __nccwpck_require__(68707)
 
 const tail = Buffer.from([0x00, 0x00, 0xff, 0xff])
 const kBuffer = Symbol('kBuffer')
@@ -33363,16 +33363,16 @@ module.exports = { PerMessageDeflate }
 
 /***/ }),
 
-/***/ 1652:
+/***/ 81652:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Writable } = __nccwpck_require__(7075)
-const assert = __nccwpck_require__(4589)
-const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(736)
-const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(1216)
-const { channels } = __nccwpck_require__(2414)
+const { Writable } = __nccwpck_require__(57075)
+const assert = __nccwpck_require__(34589)
+const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(20736)
+const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(61216)
+const { channels } = __nccwpck_require__(42414)
 const {
   isValidStatusCode,
   isValidOpcode,
@@ -33382,11 +33382,11 @@ const {
   isControlFrame,
   isTextBinaryFrame,
   isContinuationFrame
-} = __nccwpck_require__(8625)
+} = __nccwpck_require__(98625)
 const { WebsocketFrameSend } = __nccwpck_require__(3264)
-const { closeWebSocketConnection } = __nccwpck_require__(6897)
-const { PerMessageDeflate } = __nccwpck_require__(9469)
-const { MessageSizeExceededError } = __nccwpck_require__(8707)
+const { closeWebSocketConnection } = __nccwpck_require__(86897)
+const { PerMessageDeflate } = __nccwpck_require__(19469)
+const { MessageSizeExceededError } = __nccwpck_require__(68707)
 
 function failWebsocketConnectionWithCode (ws, code, reason) {
   closeWebSocketConnection(ws, code, reason, Buffer.byteLength(reason))
@@ -33897,14 +33897,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3900:
+/***/ 13900:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { WebsocketFrameSend } = __nccwpck_require__(3264)
-const { opcodes, sendHints } = __nccwpck_require__(736)
-const FixedQueue = __nccwpck_require__(4660)
+const { opcodes, sendHints } = __nccwpck_require__(20736)
+const FixedQueue = __nccwpck_require__(64660)
 
 /** @type {typeof Uint8Array} */
 const FastBuffer = Buffer[Symbol.species]
@@ -34008,7 +34008,7 @@ module.exports = { SendQueue }
 
 /***/ }),
 
-/***/ 1216:
+/***/ 61216:
 /***/ ((module) => {
 
 
@@ -34027,16 +34027,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8625:
+/***/ 98625:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(1216)
-const { states, opcodes } = __nccwpck_require__(736)
-const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(5188)
+const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(61216)
+const { states, opcodes } = __nccwpck_require__(20736)
+const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(15188)
 const { isUtf8 } = __nccwpck_require__(4573)
-const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(1900)
+const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(51900)
 
 /* globals Blob */
 
@@ -34356,15 +34356,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3726:
+/***/ 13726:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { environmentSettingsObject } = __nccwpck_require__(3168)
-const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(736)
+const { webidl } = __nccwpck_require__(45893)
+const { URLSerializer } = __nccwpck_require__(51900)
+const { environmentSettingsObject } = __nccwpck_require__(73168)
+const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(20736)
 const {
   kWebSocketURL,
   kReadyState,
@@ -34373,21 +34373,21 @@ const {
   kResponse,
   kSentClose,
   kByteParser
-} = __nccwpck_require__(1216)
+} = __nccwpck_require__(61216)
 const {
   isConnecting,
   isEstablished,
   isClosing,
   isValidSubprotocol,
   fireEvent
-} = __nccwpck_require__(8625)
-const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(6897)
-const { ByteParser } = __nccwpck_require__(1652)
+} = __nccwpck_require__(98625)
+const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(86897)
+const { ByteParser } = __nccwpck_require__(81652)
 const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(3440)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { types } = __nccwpck_require__(7975)
-const { ErrorEvent, CloseEvent } = __nccwpck_require__(5188)
-const { SendQueue } = __nccwpck_require__(3900)
+const { getGlobalDispatcher } = __nccwpck_require__(32581)
+const { types } = __nccwpck_require__(57975)
+const { ErrorEvent, CloseEvent } = __nccwpck_require__(15188)
+const { SendQueue } = __nccwpck_require__(13900)
 
 // https://websockets.spec.whatwg.org/#interface-definition
 class WebSocket extends EventTarget {
@@ -34958,7 +34958,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 223:
+/***/ 80223:
 /***/ ((module) => {
 
 module.exports = extend
@@ -34982,7 +34982,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 4871:
+/***/ 88498:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34992,1131 +34992,1073 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
-var core = __nccwpck_require__(4116);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/backup/backup-db.ts + 16 modules
+var backup_db = __nccwpck_require__(29580);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts + 2 modules
+var backup_db_config = __nccwpck_require__(20640);
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
 // EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_ = __nccwpck_require__(76760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __nccwpck_require__(1421);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-// EXTERNAL MODULE: ./src/config/errors.ts
-var errors = __nccwpck_require__(7827);
-;// CONCATENATED MODULE: ./src/process/child-stage.ts
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
 
-const STDERR_LIMIT = 16 * 1024;
-class ChildStageError extends Error {
-    name = "ChildStageError";
+
+function sizeChange(current, previous) {
+    if (previous === undefined || previous === 0)
+        return "first backup";
+    const pct = ((current - previous) / previous) * 100;
+    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${(0,markdown/* formatBytes */.z3)(previous)})`;
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
- * is kept (last 16 KiB) so that a failure is reported in the program's own words.
+ * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
+ * explains the run: what failed and what to do.
  */
-function startChildStage(label, command, args, 
-/** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
-options = {}) {
-    const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
-    const child = (0,external_node_child_process_.spawn)(command, [...args], {
-        env: options.env ?? process.env,
-        stdio: [stdin, "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (text) => {
-        stderr = (stderr + text).slice(-STDERR_LIMIT);
-    });
-    // EPIPE on stdin when the child dies early is reported through `exited`, not as a crash.
-    child.stdin?.on("error", () => { });
-    const exited = new Promise((resolve, reject) => {
-        child.once("error", (err) => reject(new ChildStageError(`Could not start ${label} (${command}): ${err.message}`, { cause: err })));
-        child.once("close", (code, signal) => {
-            if (code === 0)
-                return resolve();
-            const said = stderr.trim().split("\n").slice(-5).join(" | ");
-            const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-            reject(new ChildStageError(`${label} ${how}${said ? `: ${said}` : ""}`));
-        });
-    });
-    exited.catch(() => { }); // observed by the caller; never an unhandled rejection
-    return {
-        stdin: child.stdin,
-        stdout: child.stdout,
-        exited,
-        stderr: () => stderr,
-        kill: () => {
-            if (child.exitCode === null && child.signalCode === null)
-                child.kill("SIGTERM");
-        },
-    };
+function backupDbSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline backup-db failed",
+            "",
+            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
+            "",
+            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const m = r.manifest;
+    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
+    const compression = m.format === "custom"
+        ? `custom format, pg_dump gzip ${m.compression.level}`
+        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+    const offsiteFailed = r.offsite.some((o) => !o.ok);
+    const lines = [
+        offsiteFailed
+            ? `## ⚠️ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}: written locally, an off-site copy FAILED`
+            : `## ✅ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}`,
+        "",
+        (0,markdown/* table */.tp)(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
+            [
+                external_node_path_default().basename(r.file),
+                (0,markdown/* formatBytes */.z3)(r.sizeBytes),
+                (0,markdown/* formatDuration */.a3)(r.durationSeconds),
+                r.dumpBytes === null ? "n/a" : `${(0,markdown/* formatBytes */.z3)(r.dumpBytes / r.durationSeconds)}/s of dump`,
+                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${(0,markdown/* formatBytes */.z3)(r.dumpBytes)} dumped)`}`,
+                sizeChange(r.sizeBytes, r.previousSizeBytes),
+            ],
+        ]),
+        "",
+        (0,markdown/* table */.tp)(["Detail", "Value"], [
+            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
+            [
+                "Encryption",
+                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
+            ],
+            ["SHA-256", r.sha256],
+            [
+                "Tables / rows",
+                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
+            ],
+            ["Server", `PostgreSQL ${r.server.version}`],
+            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
+            [
+                "Metrics",
+                [
+                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
+                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
+                ]
+                    .filter(Boolean)
+                    .join("; ") || "not configured",
+            ],
+            ["Started", r.startedAt.toISOString()],
+        ]),
+        "",
+    ];
+    if (r.offsite.length > 0) {
+        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+            o.location,
+            o.ok
+                ? "✅ stored, sidecar + manifest + checksum metadata"
+                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
+            (0,markdown/* formatBytes */.z3)(o.bytes),
+            (0,markdown/* formatDuration */.a3)(o.seconds),
+            !o.retention
+                ? "not run"
+                : "error" in o.retention
+                    ? `failed: ${o.retention.error}`
+                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
+        ])), "");
+    }
+    if ("error" in r.retention) {
+        lines.push(`### ⚠️ Retention failed`, "", (0,markdown/* cell */.Hn)(r.retention.error), "");
+    }
+    else {
+        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
+            p.tier,
+            d.backup.fileName,
+            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
+                ? "would delete"
+                : d.action,
+            d.reason,
+        ]));
+        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? (0,markdown/* table */.tp)(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+    }
+    return lines.join("\n");
+}
+/** The job summary of `backup-db --verify-only`: one row per backup checked. */
+function verifySummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "none"
+        : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
+    return [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
+        `Newest good daily backup: ${age}`,
+        "",
+        report.checks.length
+            ? (0,markdown/* table */.tp)(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+                external_node_path_default().basename(c.file),
+                c.name.tier,
+                (0,markdown/* formatBytes */.z3)(c.sizeBytes),
+                c.ok ? "✅ OK" : `❌ ${c.problem}`,
+                c.passed.join(", "),
+                c.notes.join("; "),
+            ]))
+            : "No backups found.",
+        "",
+    ].join("\n");
 }
 
-;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
+// EXTERNAL MODULE: ./src/verify/verify-local.ts
+var verify_local = __nccwpck_require__(26502);
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
 
 
 
-/** Input block compressed as one gzip member; 1 MiB keeps the ratio within ~1% of a single stream. */
-const DEFAULT_BLOCK_SIZE = 1 << 20;
-/** RFC 1952 member header: magic, deflate, no flags, no mtime, no extra flags, OS "Unix". */
-const MEMBER_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
-/**
- * One reusable raw-deflate context. Reusing it (Z_FINISH, then reset) instead of a fresh zlib.gzip()
- * per block matters for memory: each fresh context's native state is freed only when its JS handle is
- * garbage-collected, and those handles outlive young-generation GCs — measured, 132 → 76 MB peak RSS.
- */
-class DeflateSlot {
-    deflate;
-    closed = false;
-    constructor(level) {
-        this.deflate = external_node_zlib_default().createDeflateRaw({ level, chunkSize: 128 << 10 });
-    }
-    /** Compresses `block` as one complete gzip member (header, deflate stream, CRC-32, size). */
-    compress(block) {
-        return new Promise((resolve, reject) => {
-            if (this.closed)
-                return reject(new Error("gzip slot closed: the stream was destroyed"));
-            const chunks = [MEMBER_HEADER];
-            const onData = (chunk) => chunks.push(chunk);
-            this.deflate.on("data", onData);
-            this.deflate.once("error", reject);
-            this.deflate.write(block);
-            this.deflate.flush((external_node_zlib_default()).constants.Z_FINISH, () => {
-                this.deflate.off("data", onData);
-                this.deflate.off("error", reject);
-                // Destroyed mid-block (e.g. the disk filled up): the context is gone, and so is this member.
-                if (this.closed)
-                    return reject(new Error("gzip slot closed: the stream was destroyed"));
-                this.deflate.reset();
-                const trailer = Buffer.allocUnsafe(8);
-                trailer.writeUInt32LE(external_node_zlib_default().crc32(block), 0);
-                trailer.writeUInt32LE(block.length >>> 0, 4);
-                chunks.push(trailer);
-                resolve(Buffer.concat(chunks));
-            });
-        });
-    }
-    close() {
-        if (this.closed)
+
+
+
+
+/** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
+async function runBackupDb() {
+    const lookup = (0,runtime/* actionLookup */.ly)();
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup);
+    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    let summary = "";
+    try {
+        if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
+            const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
+            const report = await (0,verify_local/* verifyLocalBackups */.M)(config.backupDir, { ...config, now: new Date(), logger });
+            summary = verifySummary(report);
+            core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
+            core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
+            core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+            core/* setOutput */.uH("exit-code", String(report.exitCode));
+            if (report.exitCode !== 0) {
+                core/* setFailed */.C1(report.reasons.join("; "));
+                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+            }
             return;
-        this.closed = true;
-        this.deflate.close();
-    }
-}
-/**
- * gzip at pigz speed without pigz: the input is cut into blocks, each compressed as an independent
- * gzip member on the thread pool, and the members are written in order. Concatenated members are one
- * valid .gz file (RFC 1952 §2.2) that stock gunzip, zcat and gzip -t read. Memory stays bounded at
- * about concurrency × 2 × blockSize; a slow reader holds back the writer.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    blockSize;
-    concurrency;
-    slots;
-    pending = [];
-    pendingBytes = 0;
-    inFlight = [];
-    submitted = 0;
-    emittedAny = false;
-    constructor(options) {
-        super();
-        if (!Number.isInteger(options.level) || options.level < 0 || options.level > 9) {
-            throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
         }
-        this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_.availableParallelism)() + 1);
-        this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
+        const config = (0,backup_db_config/* loadBackupDbConfig */.Nz)(lookup);
+        const result = await (0,backup_db/* backupDatabase */._)(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        core/* setOutput */.uH("backup-file", result.file);
+        core/* setOutput */.uH("sha256", result.sha256);
+        core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
+        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+        core/* setOutput */.uH("manifest-file", result.manifestFile);
+        core/* setOutput */.uH("tiers", result.tiers.map((t) => t.tier).join(","));
+        core/* setOutput */.uH("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
+        summary = backupDbSummary({ result });
+        const failed = result.offsite.filter((o) => !o.ok);
+        if (failed.length > 0) {
+            core/* setFailed */.C1(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
+                failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
+        }
     }
-    _transform(chunk, _encoding, done) {
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
-        this.drainFullBlocks().then(() => done(), done);
+    catch (err) {
+        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
+        summary = backupDbSummary({ error });
+        core/* setFailed */.C1(error.message);
     }
-    _flush(done) {
-        (async () => {
-            await this.drainFullBlocks();
-            // An empty input still yields one (empty) member, so the output is a valid .gz file.
-            if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0)) {
-                await this.submit(this.takeBlock(this.pendingBytes));
-            }
-            while (this.inFlight.length > 0)
-                this.emitMember(await this.inFlight.shift());
-            this.closeSlots();
-        })().then(() => done(), done);
-    }
-    _destroy(error, callback) {
-        this.closeSlots();
-        callback(error);
-    }
-    closeSlots() {
-        for (const slot of this.slots)
-            slot.close();
-    }
-    async drainFullBlocks() {
-        while (this.pendingBytes >= this.blockSize)
-            await this.submit(this.takeBlock(this.blockSize));
-    }
-    takeBlock(size) {
-        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-        const block = all.subarray(0, size);
-        const rest = all.subarray(size);
-        this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-        this.pendingBytes = rest.length;
-        return block;
-    }
-    async submit(block) {
-        // Blocks take slots in turn; block n's slot was last used by block n − concurrency, which has
-        // been emitted before this submit (at most `concurrency` blocks are ever in flight).
-        const job = this.slots[this.submitted++ % this.concurrency].compress(block);
-        job.catch(() => { }); // awaited in order below; this only keeps an early failure from going unhandled
-        this.inFlight.push(job);
-        while (this.inFlight.length >= this.concurrency)
-            this.emitMember(await this.inFlight.shift());
-    }
-    emitMember(member) {
-        this.emittedAny = true;
-        this.push(member);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/backup/compression.ts
-
-
-
-
-
-
-const COMPRESSIONS = ["gzip", "zstd", "none"];
-const FORMATS = ["plain", "custom"];
-/** Valid levels and the default for each compression. */
-const LEVELS = {
-    gzip: { min: 1, max: 9, default: 6 },
-    zstd: { min: 1, max: 19, default: 3 },
-    none: { min: 0, max: 0, default: 0 },
-};
-/** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
-const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
-let zstdBinary;
-function hasZstdBinary() {
-    if (zstdBinary === undefined) {
+    finally {
+        // Written in finally so that a failed run still explains itself on the run page.
         try {
-            (0,external_node_child_process_.execFileSync)("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
-            zstdBinary = true;
+            await core/* summary */.z.addRaw(summary).write();
         }
-        catch {
-            zstdBinary = false;
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
         }
     }
-    return zstdBinary;
+}
+
+
+/***/ }),
+
+/***/ 83684:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
+/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(88498);
+/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(34199);
+/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(87245);
+
+
+
+
+/** Commands of the root action; the others arrive with their milestones. */
+const COMMANDS = {
+    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBackupDb */ .e,
+    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runVerify */ .R,
+    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runRestore */ .Y,
+};
+const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
+const run = COMMANDS[command];
+if (run) {
+    await run();
+}
+else {
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
+        "(backup-media is not available in this version yet)");
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 34199:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Y: () => (/* binding */ runRestore)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
+// EXTERNAL MODULE: ./src/restore/backup-source.ts
+var backup_source = __nccwpck_require__(14354);
+;// CONCATENATED MODULE: ./src/restore/pitr.ts
+/** The newest backup taken at or before `target` (by the time in its name), or undefined. */
+function newestBefore(entries, target) {
+    return entries
+        .filter((e) => e.takenAt.getTime() <= target.getTime())
+        .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
 }
 /**
- * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
- * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
- * data-end flushes when multithreaded (ERR_STREAM_PUSH_AFTER_EOF), so it is only the single-threaded
- * fallback.
+ * What an operator must know after `--pitr`: a logical dump restores the database as it was when the
+ * dump's snapshot was taken, and nothing later. Reaching the target time needs a physical base backup
+ * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
  */
-function createCompressor(compression, level, threads) {
-    switch (compression) {
-        case "gzip":
-            return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
-        case "zstd": {
-            if (hasZstdBinary()) {
-                const child = startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
-                    stdin: true,
-                });
-                return {
-                    stream: external_node_stream_.Duplex.from({ writable: child.stdin, readable: child.stdout }),
-                    child,
-                    description: `zstd -${level} -T${threads}`,
-                };
-            }
-            if (!hasZstd) {
-                throw new errors/* UserError */.y(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
-            }
-            const stream = external_node_zlib_default().createZstdCompress({
-                params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
+function pitrGuidance(options) {
+    const target = options.target
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.000Z$/, " UTC");
+    const restoredLine = options.restored
+        ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
+            .toISOString()
+            .replace("T", " ")
+            .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
+        : `No backup was taken before ${target}: nothing was restored.`;
+    const gap = options.restored
+        ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
+        : "";
+    return `Point-in-time recovery to ${target}
+${restoredLine}
+${gap}
+
+The honest limit: this backup is a logical dump (pg_dump). WAL cannot be replayed on top of it: replay
+needs a physical base backup of the whole cluster (pg_basebackup) taken before the target, plus every WAL
+segment from then to the target. Lifeline did not pretend to do that.
+
+To be able to recover to any moment next time, on the PostgreSQL server:
+  1. postgresql.conf:
+       wal_level = replica
+       archive_mode = on
+       archive_command = 'test ! -f /backups/wal/%f && cp %p /backups/wal/%f'
+     (restart the server; check pg_stat_archiver for failures)
+  2. Take a base backup regularly:  pg_basebackup -D /backups/base/$(date +%Y%m%d) -Ft -z -X stream -P
+To recover to ${target} from those:
+  3. Stop PostgreSQL; move the data directory aside; unpack the newest base backup taken BEFORE the target.
+  4. In postgresql.conf (PostgreSQL 12+):
+       restore_command = 'cp /backups/wal/%f %p'
+       recovery_target_time = '${target}'
+       recovery_target_action = 'promote'
+     and create an empty recovery.signal file in the data directory.
+  5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
+     "recovery stopping before commit" and "archive recovery complete".
+`;
+}
+
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
+// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
+var publish = __nccwpck_require__(77660);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+// EXTERNAL MODULE: ./src/restore/databases.ts
+var databases = __nccwpck_require__(78136);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
+var restore_and_prove = __nccwpck_require__(89797);
+;// CONCATENATED MODULE: ./src/restore/restore-db.ts
+
+
+
+
+
+
+
+
+/** A restore that failed, with the proof so far (for the summary's comparison table). */
+class RestoreFailedError extends errors/* UserError */.y {
+    proof;
+    constructor(message, proof, options) {
+        super(message, options);
+        this.proof = proof;
+    }
+}
+/** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
+async function chooseBackup(config) {
+    if (config.backupFile !== undefined)
+        return (0,backup_source/* findBackup */.SC)(config.backupFile);
+    const target = config.pitrTarget;
+    const all = await (0,backup_source/* listBackups */.Cw)((0,backup_source/* localTierStores */.gK)(config.backupDir), config.prefix);
+    const chosen = newestBefore(all, target);
+    if (!chosen) {
+        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
+            "(list them with --list-backups)");
+    }
+    return chosen;
+}
+/**
+ * Restores a backup over a live database without ever risking it (runbook: restore_db.sh): the backup is
+ * restored into a new database, proven (SHA-256 against the sidecar, catalog and row counts against the
+ * manifest), and only then swapped in by renaming; the old database is kept as `<db>_pre_restore_<time>`
+ * unless `dropOld`. Any failure before the swap drops the new database and leaves the live one as it was.
+ * The caller has obtained the operator's confirmation.
+ */
+async function restoreDatabase(config, entry, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    logger.addSecret(config.connection.password);
+    try {
+        const result = await restore(config, entry, options, started);
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
+        return { ...result, durationSeconds, metrics };
+    }
+    catch (err) {
+        const finishedAt = now();
+        await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", {
+            ok: false,
+            finishedAt,
+            durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
+        }), logger);
+        throw err;
+    }
+}
+async function restore(config, entry, options, started) {
+    const { logger } = options;
+    const live = config.database;
+    // Everything that can be refused is refused before a database is created.
+    const sha256 = await (0,backup_source/* expectedSha256 */.UY)(entry);
+    const manifest = await (0,backup_source/* readManifest */.WI)(entry);
+    const keyring = entry.encrypted ? await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey) : undefined;
+    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, live);
+    const fresh = (0,databases/* restoreDatabaseName */.N1)(live, started);
+    let created = false;
+    let swapped = false;
+    let proof;
+    try {
+        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+        const liveInfo = await (0,databases/* describeDatabase */.DZ)(admin, live);
+        logger.info(liveInfo
+            ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
+            : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
+        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo);
+        created = true;
+        try {
+            proof = await (0,restore_and_prove/* restoreAndProve */.K)({
+                entry,
+                expectedSha256: sha256,
+                manifest,
+                connection: config.connection,
+                database: fresh,
+                tools,
+                jobs: config.jobs,
+                keyring,
+                signal: options.signal,
+                logger,
+                afterRestoreHook: options.afterRestoreHook,
             });
-            return { stream, description: `zstd -${level} (Node, single-threaded: install zstd for more)` };
         }
-        case "none":
-            return { stream: new external_node_stream_.PassThrough(), description: "none" };
+        catch (err) {
+            throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
+        }
+        if (proof.problems.length) {
+            throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
+        }
+        if (options.signal?.aborted)
+            throw new RestoreFailedError(`The restore was cancelled before the swap; "${live}" was not touched`, proof);
+        const previous = (0,databases/* previousDatabaseName */.uD)(live, started);
+        const swap = await (0,databases/* swapInto */.q4)(admin, { live, fresh, previous });
+        swapped = true;
+        logger.info(swap.previous
+            ? `Swapped: "${live}" is now the restored database; the old one is kept as "${swap.previous}"` +
+                (swap.terminated ? ` (${swap.terminated} session(s) on it were ended)` : "")
+            : `"${live}" now holds the restored database`);
+        let droppedPrevious = false;
+        if (swap.previous && config.dropOld) {
+            await (0,databases/* dropDatabase */.Zi)(admin, swap.previous);
+            droppedPrevious = true;
+            logger.info(`Dropped the replaced database "${swap.previous}" (drop-old)`);
+        }
+        return {
+            database: live,
+            source: entry,
+            sha256: proof.sha256,
+            topology: proof.topology,
+            proof,
+            previousDatabase: droppedPrevious ? undefined : swap.previous,
+            droppedPrevious,
+        };
+    }
+    finally {
+        if (created && !swapped) {
+            await dropUnfinished(config, admin, fresh, logger);
+        }
+        await admin.end().catch(() => { });
+        await keyring?.dispose();
     }
 }
-/** Decompressor matching a file's compression, for verification. */
-function createDecompressor(compression) {
-    switch (compression) {
-        case "gzip":
-            return external_node_zlib_default().createGunzip();
-        case "zstd":
-            if (!hasZstd)
-                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
-            return external_node_zlib_default().createZstdDecompress();
-        case "none":
-            return new external_node_stream_.PassThrough();
-    }
-}
-/** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
-function extensionFor(format, compression) {
-    if (format === "custom")
-        return "dump";
-    return compression === "gzip" ? "sql.gz" : compression === "zstd" ? "sql.zst" : "sql";
-}
-/** The compression of a file, from its extension; custom-format dumps compress inside. */
-function compressionOfExtension(extension) {
-    return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
-}
+const RECONNECT_ATTEMPTS = 20;
 /**
- * zstd reading straight from another process's stdout through a kernel pipe, as `pg_dump | zstd` does:
- * the raw dump never passes through Node. `-vv` makes zstd report the exact byte counts on stderr.
- * Undefined when the zstd program is not installed.
+ * Drops the half-restored database. After a server crash the old connection is gone and the server
+ * is still recovering, so this reconnects for a while before giving up and saying what to drop by hand.
  */
-function startDirectZstd(source, level, threads) {
-    if (!hasZstdBinary())
-        return undefined;
-    const child = startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
-        stdin: source,
-    });
-    // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
-    // stream keeps pg_dump's 'close' event from ever firing.
-    source.destroy();
-    return {
-        child,
-        description: `zstd -${level} -T${threads}, reading pg_dump directly`,
-        inputBytes: () => parseZstdInputBytes(child.stderr()),
-    };
-}
-/**
- * The input size from zstd's own summary line: `(1249332491 B => 67180555 B, …)` with -vv in 1.5.x,
- * `(1249332491 => 67180555 bytes, …)` in 1.4.x. Undefined when neither is found.
- */
-function parseZstdInputBytes(report) {
-    const m = /\(\s*(\d+)(?: B)? =>\s*\d+(?: B| bytes)/.exec(report);
-    return m ? Number(m[1]) : undefined;
-}
-
-;// CONCATENATED MODULE: ./src/storage/storage-classes.ts
-/** Storage classes / access tiers each provider accepts (kept apart so config does not load the SDKs). */
-const S3_STORAGE_CLASSES = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER_IR",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-];
-const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
-const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
-
-;// CONCATENATED MODULE: ./src/storage/transfer.ts
-const MIB = 1024 * 1024;
-const DEFAULT_TRANSFER = {
-    partSizeBytes: 8 * MIB,
-    concurrency: 2,
-    attempts: 4,
-    cleanupAttempts: 6,
-    requestTimeoutMs: 120_000,
-    stallTimeoutMs: 300_000,
-};
-/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
-function uploadMemoryBound(t) {
-    return t.partSizeBytes * (t.concurrency + 1);
-}
-
-;// CONCATENATED MODULE: ./src/config/settings.ts
-
-/** Looks a setting up in an environment by its runbook variable name. */
-function environmentLookup(env) {
-    return (spec) => {
-        const value = env[spec.env];
-        return value === undefined || value === "" ? undefined : { value, source: spec.env };
-    };
-}
-/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
-function firstOf(...lookups) {
-    return (spec) => {
-        for (const lookup of lookups) {
-            const found = lookup(spec);
-            if (found)
-                return found;
-        }
-        return undefined;
-    };
-}
-/** Resolves one setting: the value found, else the default, else undefined. */
-function resolve(spec, lookup) {
-    const found = lookup(spec);
-    if (found)
-        return spec.parse(found.value.trim(), found.source);
-    if (spec.default !== undefined)
-        return spec.parse(spec.default, `default of ${spec.env}`);
-    return undefined;
-}
-/** Resolves a setting that must be present, failing with a message that names every way to set it. */
-function settings_require(spec, lookup, hint = "") {
-    const value = resolve(spec, lookup);
-    if (value === undefined) {
-        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
-    }
-    return value;
-}
-const parseString = (raw) => raw;
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-function parseBoolean(raw, source) {
-    const value = raw.toLowerCase();
-    if (TRUE.has(value))
-        return true;
-    if (FALSE.has(value))
-        return false;
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
-}
-/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
-function integerIn(min, max, unit = "") {
-    return (raw, source) => {
-        const value = Number(raw);
-        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
-        }
-        return value;
-    };
-}
-/** A parser for one of a fixed set of words. */
-function oneOf(choices) {
-    return (raw, source) => {
-        const value = raw.toLowerCase();
-        if (!choices.includes(value)) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        }
-        return value;
-    };
-}
-/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
-function choiceOf(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
-}
-
-;// CONCATENATED MODULE: ./src/config/cloud-config.ts
-
-
-
-
-function parseEndpoint(raw, source) {
-    try {
-        const url = new URL(raw);
-        if (url.protocol === "http:" || url.protocol === "https:")
-            return raw.replace(/\/+$/, "");
-    }
-    catch { }
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
-}
-/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
-function parseKeyPrefix(raw, source) {
-    const trimmed = raw.replace(/^\/+/, "");
-    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
-    }
-    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-function parseBucket(raw, source) {
-    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
-    }
-    return raw;
-}
-/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
-const CLOUD_SETTINGS = {
-    s3Bucket: {
-        env: "BACKUP_S3_BUCKET",
-        input: "s3-bucket",
-        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
-        parse: parseBucket,
-    },
-    s3StorageClass: {
-        env: "BACKUP_S3_STORAGE_CLASS",
-        input: "s3-storage-class",
-        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(S3_STORAGE_CLASSES),
-    },
-    s3Region: {
-        env: "BACKUP_S3_REGION",
-        input: "s3-region",
-        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
-        parse: parseString,
-    },
-    s3Endpoint: {
-        env: "BACKUP_S3_ENDPOINT",
-        input: "s3-endpoint",
-        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
-        parse: parseEndpoint,
-    },
-    s3ForcePathStyle: {
-        env: "BACKUP_S3_FORCE_PATH_STYLE",
-        input: "s3-force-path-style",
-        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
-        parse: parseBoolean,
-    },
-    gcsBucket: {
-        env: "BACKUP_GCS_BUCKET",
-        input: "gcs-bucket",
-        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
-        parse: parseBucket,
-    },
-    gcsStorageClass: {
-        env: "BACKUP_GCS_STORAGE_CLASS",
-        input: "gcs-storage-class",
-        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(GCS_STORAGE_CLASSES),
-    },
-    gcsEndpoint: {
-        env: "BACKUP_GCS_ENDPOINT",
-        input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
-        parse: parseEndpoint,
-    },
-    azureContainer: {
-        env: "BACKUP_AZURE_CONTAINER",
-        input: "azure-container",
-        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
-        parse: parseBucket,
-    },
-    azureTier: {
-        env: "BACKUP_AZURE_TIER",
-        input: "azure-tier",
-        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
-        default: "Hot",
-        parse: choiceOf(AZURE_TIERS),
-    },
-    azureAccount: {
-        env: "AZURE_STORAGE_ACCOUNT",
-        input: "azure-account",
-        description: "storage account name, when no connection string is given",
-        parse: parseString,
-    },
-    azureEndpoint: {
-        env: "BACKUP_AZURE_ENDPOINT",
-        input: "azure-endpoint",
-        description: "blob service URL; default https://<account>.blob.core.windows.net",
-        parse: parseEndpoint,
-    },
-    remotePrefix: {
-        env: "BACKUP_REMOTE_PREFIX",
-        input: "remote-prefix",
-        description: "key prefix of backups in every bucket/container",
-        default: "backups/postgres/",
-        parse: parseKeyPrefix,
-    },
-    uploadPartSizeMb: {
-        env: "BACKUP_UPLOAD_PART_SIZE_MB",
-        input: "upload-part-size-mb",
-        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
-        default: "8",
-        parse: integerIn(5, 512, " (MiB)"),
-    },
-    uploadConcurrency: {
-        env: "BACKUP_UPLOAD_CONCURRENCY",
-        input: "upload-concurrency",
-        description: "parts in flight per upload",
-        default: "2",
-        parse: integerIn(1, 16),
-    },
-};
-const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
-function azureAuth(lookup, env) {
-    const s = CLOUD_SETTINGS;
-    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
-    if (connectionString)
-        return { kind: "connection-string", connectionString };
-    const account = resolve(s.azureAccount, lookup);
-    const endpoint = resolve(s.azureEndpoint, lookup);
-    if (!account && !endpoint) {
-        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
-            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
-    }
-    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
-    const key = firstSet(env, "AZURE_STORAGE_KEY");
-    if (key) {
-        if (!account)
-            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
-        return { kind: "shared-key", account, key, url };
-    }
-    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
-    if (sas)
-        return { kind: "sas", url, sas };
-    return { kind: "default-credential", url };
-}
-/** The configured cloud destinations (none, one or several), validated before any work. */
-function loadDestinations(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const prefix = settings_require(s.remotePrefix, lookup);
-    const transfer = {
-        ...DEFAULT_TRANSFER,
-        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * MIB,
-        concurrency: settings_require(s.uploadConcurrency, lookup),
-    };
-    const destinations = [];
-    const s3Bucket = resolve(s.s3Bucket, lookup);
-    if (s3Bucket) {
-        const endpoint = resolve(s.s3Endpoint, lookup) ??
-            (() => {
-                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
-                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
-            })();
-        destinations.push({
-            kind: "s3",
-            settings: {
-                bucket: s3Bucket,
-                prefix,
-                storageClass: settings_require(s.s3StorageClass, lookup),
-                region: resolve(s.s3Region, lookup),
-                endpoint,
-                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
-                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
-                transfer,
-            },
-        });
-    }
-    const gcsBucket = resolve(s.gcsBucket, lookup);
-    if (gcsBucket) {
-        destinations.push({
-            kind: "gcs",
-            settings: {
-                bucket: gcsBucket,
-                prefix,
-                storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup),
-                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-                transfer,
-            },
-        });
-    }
-    const azureContainer = resolve(s.azureContainer, lookup);
-    if (azureContainer) {
-        destinations.push({
-            kind: "azure",
-            settings: {
-                container: azureContainer,
-                prefix,
-                tier: settings_require(s.azureTier, lookup),
-                auth: azureAuth(lookup, env),
-                transfer,
-            },
-        });
-    }
-    return destinations;
-}
-/** Cloud secrets found in the environment, for masking before anything is logged. */
-function cloudSecretsIn(env) {
-    const secrets = [];
-    for (const name of [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AZURE_STORAGE_KEY",
-        "AZURE_STORAGE_SAS_TOKEN",
-    ]) {
-        const v = env[name];
-        if (v)
-            secrets.push(v);
-    }
-    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
-    if (cs) {
-        for (const part of cs.split(";")) {
-            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
-            if (m?.[2])
-                secrets.push(m[2]);
-        }
-    }
-    return secrets;
-}
-
-;// CONCATENATED MODULE: ./src/config/database-url.ts
-
-/** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
-const LIBPQ_PARAMS = {
-    host: "PGHOST",
-    hostaddr: "PGHOSTADDR",
-    port: "PGPORT",
-    user: "PGUSER",
-    dbname: "PGDATABASE",
-    password: "PGPASSWORD",
-    sslmode: "PGSSLMODE",
-    sslrootcert: "PGSSLROOTCERT",
-    sslcert: "PGSSLCERT",
-    sslkey: "PGSSLKEY",
-    sslcrl: "PGSSLCRL",
-    sslnegotiation: "PGSSLNEGOTIATION",
-    requiressl: "PGREQUIRESSL",
-    connect_timeout: "PGCONNECT_TIMEOUT",
-    application_name: "PGAPPNAME",
-    options: "PGOPTIONS",
-    target_session_attrs: "PGTARGETSESSIONATTRS",
-    gssencmode: "PGGSSENCMODE",
-    channel_binding: "PGCHANNELBINDING",
-    service: "PGSERVICE",
-};
-const EXPECTED_FORM = "postgresql://user:password@host:5432/dbname";
-/** Splits `scheme://userinfo@rest` at the last '@', so that a password with an unencoded @ / ? # stays whole. */
-function splitAuthority(raw) {
-    const m = /^([a-z0-9+.-]*:\/\/)(.*)$/is.exec(raw);
-    if (!m)
-        return undefined;
-    const body = m[2];
-    const at = body.lastIndexOf("@");
-    return at < 0
-        ? { scheme: m[1], userinfo: undefined, rest: body }
-        : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
-}
-/**
- * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
- * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
- * `password=` query parameter.
- */
-function redactUrl(raw) {
-    const parts = splitAuthority(raw);
-    let out = raw;
-    if (parts?.userinfo !== undefined) {
-        const colon = parts.userinfo.indexOf(":");
-        const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
-        out = `${parts.scheme}${user}@${parts.rest}`;
-    }
-    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
-}
-/**
- * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
- * runbook uses (`postgresql+psycopg://`), percent-encoded user, password and socket paths, and libpq
- * query parameters such as `sslmode`.
- */
-function parseDatabaseUrl(raw, name = "DATABASE_URL") {
-    const value = raw.trim();
-    const shown = redactUrl(value);
-    const fail = (why) => {
-        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
-    };
-    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-    if (scheme === undefined)
-        fail("it does not start with postgresql://");
-    const base = scheme.split("+")[0];
-    if (base !== "postgresql" && base !== "postgres")
-        fail(`unsupported scheme '${scheme}:'`);
-    // Swap the scheme for one WHATWG URL treats generically; everything after '://' is parsed as-is.
-    let url;
-    try {
-        url = new URL(`lifeline-pg${value.slice(scheme.length)}`);
-    }
-    catch {
-        if (/^[^/]*\/\/[^/?#]*,/.test(value))
-            fail("several hosts in one URL are not supported; name one host");
-        const parts = splitAuthority(value);
-        if (parts?.userinfo !== undefined && /[/?#]/.test(parts.userinfo)) {
-            fail("the user or password holds an unencoded / ? or #; percent-encode them: / as %2F, ? as %3F, # as %23");
-        }
-        const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
-        const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
-        if (port !== undefined)
-            fail(`port '${port}' is not a number from 1 to 65535`);
-        return fail("it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A");
-    }
-    const decode = (part, what) => {
-        try {
-            return decodeURIComponent(part);
-        }
-        catch {
-            return fail(`the ${what} has an invalid percent-encoding`);
-        }
-    };
-    const params = {};
-    for (const [key, val] of url.searchParams) {
-        if (!(key in LIBPQ_PARAMS)) {
-            fail(`unknown query parameter '${key}'; libpq accepts ${Object.keys(LIBPQ_PARAMS).join(", ")}`);
-        }
-        params[key] = val;
-    }
-    let host = url.hostname ? decode(url.hostname, "host") : undefined;
-    if (host?.startsWith("[") && host.endsWith("]"))
-        host = host.slice(1, -1);
-    host ??= params.host;
-    let port;
-    const rawPort = url.port || params.port;
-    if (rawPort) {
-        port = Number(rawPort);
-        if (!Number.isInteger(port) || port < 1 || port > 65535)
-            fail(`port '${rawPort}' is not a number from 1 to 65535`);
-    }
-    const path = url.pathname.replace(/^\//, "");
-    if (path.includes("/"))
-        fail("the database name must not contain '/'");
-    const database = path ? decode(path, "database name") : params.dbname;
-    const settings = {
-        params,
-        ...(host ? { host } : {}),
-        ...(port !== undefined ? { port } : {}),
-        ...(url.username
-            ? { user: decode(url.username, "user name") }
-            : params.user
-                ? { user: params.user }
-                : {}),
-        ...(url.password
-            ? { password: decode(url.password, "password") }
-            : params.password
-                ? { password: params.password }
-                : {}),
-        ...(database ? { database } : {}),
-    };
-    return settings;
-}
-/**
- * The environment for libpq programs (pg_dump, psql): the caller's environment with the URL's parts
- * laid over it. The password travels in PGPASSWORD, never in argv.
- */
-function libpqEnvironment(settings, base = process.env) {
-    const env = { ...base };
-    for (const [key, val] of Object.entries(settings.params)) {
-        const variable = LIBPQ_PARAMS[key];
-        if (variable)
-            env[variable] = val;
-    }
-    if (settings.host !== undefined)
-        env.PGHOST = settings.host;
-    if (settings.port !== undefined)
-        env.PGPORT = String(settings.port);
-    if (settings.user !== undefined)
-        env.PGUSER = settings.user;
-    if (settings.database !== undefined)
-        env.PGDATABASE = settings.database;
-    if (settings.password !== undefined)
-        env.PGPASSWORD = settings.password;
-    return env;
-}
-/** Where the connection goes, for messages: host:port/database, never the password. */
-function describeTarget(settings, env = process.env) {
-    const host = settings.host ?? env.PGHOST ?? "localhost";
-    const port = settings.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
-    const database = settings.database ?? env.PGDATABASE ?? settings.user ?? env.PGUSER ?? "(default)";
-    const where = host.startsWith("/") ? `socket ${host} port ${port}` : `${host}:${port}`;
-    return `${where}, database "${database}"`;
-}
-/**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
- */
-function passwordsIn(raw) {
-    const value = raw.trim();
-    const found = [];
-    const userinfo = splitAuthority(value)?.userinfo;
-    const colon = userinfo?.indexOf(":") ?? -1;
-    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
-        found.push(userinfo.slice(colon + 1));
-    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
-        if (m[1])
-            found.push(m[1]);
-    const all = new Set();
-    for (const p of found) {
-        all.add(p);
-        try {
-            all.add(decodeURIComponent(p));
-        }
-        catch {
-            // not percent-encoded: the raw form is enough
-        }
-    }
-    return [...all];
-}
-
-;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
-
-
-
-
-
-/** Whether a name can start a backup file name that BackupName.parse reads back. */
-function isValidPrefix(prefix) {
-    return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
-}
-const ROW_COUNT_MODES = ["exact", "estimated", "off"];
-const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-function parseWeekday(raw, source) {
-    const value = raw.toLowerCase();
-    const index = /^[0-6]$/.test(value)
-        ? Number(value)
-        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
-    if (index < 0)
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
-    return index;
-}
-function parseHttpUrl(raw, source) {
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    return raw.replace(/\/+$/, "");
-}
-function parseLabelValue(raw, source) {
-    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
-    }
-    return raw;
-}
-/** The settings of backup-db, named as in the runbook's backup_db.sh. */
-const BACKUP_DB_SETTINGS = {
-    databaseUrl: {
-        env: "DATABASE_URL",
-        input: "database-url",
-        description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
-        parse: parseString,
-    },
-    backupDir: {
-        env: "BACKUP_DIR",
-        input: "backup-dir",
-        description: "directory that holds daily/, weekly/, monthly/ and logs/",
-        default: "/backups",
-        parse: parseString,
-    },
-    prefix: {
-        env: "BACKUP_PREFIX",
-        input: "prefix",
-        description: "first part of backup file names; defaults to the database name",
-        parse: (raw, source) => {
-            if (!isValidPrefix(raw)) {
-                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+async function dropUnfinished(config, admin, fresh, logger) {
+    let lastError;
+    for (let attempt = 0; attempt < RECONNECT_ATTEMPTS; attempt++) {
+        const client = attempt === 0
+            ? admin
+            : await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch(() => undefined);
+        if (client) {
+            try {
+                await (0,databases/* dropDatabase */.Zi)(client, fresh);
+                logger.info(`Dropped the unfinished database "${fresh}"`);
+                return;
             }
-            return raw;
+            catch (err) {
+                lastError = err;
+            }
+            finally {
+                if (client !== admin)
+                    await client.end().catch(() => { });
+            }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
+}
+
+// EXTERNAL MODULE: ./src/summary/restore-summary.ts
+var restore_summary = __nccwpck_require__(47663);
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/restore/run.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
+ * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
+ */
+async function runRestore() {
+    const lookup = (0,runtime/* actionLookup */.ly)();
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup);
+    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    let summary = "";
+    let database = "(unknown)";
+    let guidance;
+    try {
+        const now = new Date();
+        if ((0,restore_config/* isListOnly */.LA)(lookup)) {
+            const backupDir = settings/* require */.Yp(restore_config/* RESTORE_SETTINGS */.jM.backupDir, lookup);
+            const entries = await (0,backup_source/* listBackups */.Cw)((0,backup_source/* localTierStores */.gK)(backupDir), (0,settings/* resolve */.hd)(restore_config/* RESTORE_SETTINGS */.jM.prefix, lookup));
+            summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
+            core/* setOutput */.uH("backups-json", JSON.stringify(entries.map((e) => (0,restore_summary/* listedBackup */.EU)(e, now))));
+            core/* info */.pq(`${entries.length} backup(s) in ${backupDir}`);
+            return;
+        }
+        const config = (0,restore_config/* loadRestoreConfig */.xb)(lookup);
+        database = config.database;
+        if (config.gpgPrivateKey)
+            core/* setSecret */.Pq(config.gpgPrivateKey);
+        if (config.confirm !== config.database) {
+            throw new errors/* UserError */.y(config.confirm === undefined
+                ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
+                : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
+        }
+        const entry = await chooseBackup(config);
+        const result = await restoreDatabase(config, entry, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        if (config.pitrTarget) {
+            guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
+            core/* info */.pq(guidance);
+        }
+        core/* setOutput */.uH("restored-database", result.database);
+        core/* setOutput */.uH("source-backup", entry.uri);
+        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+        core/* setOutput */.uH("previous-database", result.previousDatabase ?? "");
+        summary = (0,restore_summary/* restoreSummary */.rk)({ result }, database, guidance);
+    }
+    catch (err) {
+        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
+        const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
+        summary = (0,restore_summary/* restoreSummary */.rk)({ error, comparison }, database, guidance);
+        core/* setFailed */.C1(error.message);
+    }
+    finally {
+        try {
+            await core/* summary */.z.addRaw(summary).write();
+        }
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 30109:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   eT: () => (/* binding */ maskConnectionSecrets),
+/* harmony export */   ly: () => (/* binding */ actionLookup),
+/* harmony export */   oh: () => (/* binding */ failureMessage),
+/* harmony export */   vd: () => (/* binding */ actionsLogSink),
+/* harmony export */   w6: () => (/* binding */ cancellationSignal)
+/* harmony export */ });
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
+/* harmony import */ var _config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(20640);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
+/* harmony import */ var _config_settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54661);
+
+
+
+
+/** Log lines into the runner's log, warnings and errors as annotations. */
+function actionsLogSink() {
+    return {
+        write(level, message) {
+            if (level === "debug")
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(message);
+            else if (level === "warn")
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(message);
+            else if (level === "error")
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(message);
+            else
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(message);
         },
+    };
+}
+/** Input first (kebab-case, as in action.yml); when empty, the runbook's environment variable. */
+function actionLookup(env = process.env) {
+    const inputs = (spec) => {
+        const value = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(spec.input);
+        return value === "" ? undefined : { value, source: `input '${spec.input}'` };
+    };
+    return (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .firstOf */ .Ku)(inputs, (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .environmentLookup */ .Mn)(env));
+}
+/** Masks every secret a run may meet before anything is logged. */
+function maskConnectionSecrets(lookup) {
+    for (const secret of (0,_config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .credentialsIn */ .Wr)(lookup))
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(secret);
+}
+/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+function cancellationSignal() {
+    const controller = new AbortController();
+    for (const sig of ["SIGINT", "SIGTERM"])
+        process.once(sig, () => controller.abort(new Error(sig)));
+    return controller.signal;
+}
+/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
+function failureMessage(err) {
+    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y)
+        return err.message;
+    const parts = [];
+    let current = err;
+    while (current instanceof Error && parts.length < 4) {
+        parts.push(current.message);
+        current = current.cause;
+    }
+    return parts.length ? parts.join(" — caused by: ") : String(err);
+}
+
+
+/***/ }),
+
+/***/ 87245:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  R: () => (/* binding */ runVerify)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts + 2 modules
+var backup_db_config = __nccwpck_require__(20640);
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
+
+
+
+
+
+const shared = backup_db_config/* BACKUP_DB_SETTINGS */.Y2;
+/** The settings of verify, named as in the runbook's verify_backup.sh. */
+const VERIFY_SETTINGS = {
+    databaseUrl: {
+        ...shared.databaseUrl,
+        description: "with test-restore: the server the scratch database is created on (the live database is not touched)",
     },
-    compression: {
-        env: "BACKUP_COMPRESSION",
-        input: "compression",
-        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
-        default: "gzip",
-        parse: oneOf(COMPRESSIONS),
-    },
-    compressionLevel: {
-        env: "BACKUP_COMPRESSION_LEVEL",
-        input: "compression-level",
-        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
-        parse: integerIn(0, 19),
-    },
-    format: {
-        env: "BACKUP_FORMAT",
-        input: "format",
-        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
-        default: "plain",
-        parse: oneOf(FORMATS),
-    },
-    pgBinDir: {
-        env: "PG_BIN_DIR",
-        input: "pg-bin-dir",
-        description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
-        parse: parseString,
-    },
-    encrypt: {
-        env: "BACKUP_ENCRYPT",
-        input: "encrypt",
-        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
-        default: "false",
-        parse: parseBoolean,
-    },
-    gpgRecipient: {
-        env: "BACKUP_GPG_RECIPIENT",
-        input: "gpg-recipient",
-        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
-        parse: parseString,
-    },
-    gpgPublicKey: {
-        env: "BACKUP_GPG_PUBLIC_KEY",
-        input: "gpg-public-key",
-        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: parseString,
-    },
-    retentionDaily: {
-        env: "BACKUP_RETENTION_DAILY",
-        input: "retention-daily",
-        description: "days to keep daily backups",
-        default: "7",
-        parse: integerIn(1, 36500, " (days)"),
-    },
-    retentionWeekly: {
-        env: "BACKUP_RETENTION_WEEKLY",
-        input: "retention-weekly",
-        description: "weeks to keep weekly backups",
-        default: "4",
-        parse: integerIn(1, 5200, " (weeks)"),
-    },
-    retentionMonthly: {
-        env: "BACKUP_RETENTION_MONTHLY",
-        input: "retention-monthly",
-        description: "months to keep monthly backups",
-        default: "12",
-        parse: integerIn(1, 1200, " (months)"),
-    },
-    retentionDryRun: {
-        env: "BACKUP_RETENTION_DRY_RUN",
-        input: "retention-dry-run",
-        description: "log and summarise the retention plan without deleting anything",
-        default: "false",
-        parse: parseBoolean,
-    },
-    weeklyDay: {
-        env: "BACKUP_WEEKLY_DAY",
-        input: "weekly-day",
-        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
-        default: "sunday",
-        parse: parseWeekday,
-    },
-    monthlyDay: {
-        env: "BACKUP_MONTHLY_DAY",
-        input: "monthly-day",
-        description: "day of the month whose backup is also filed as monthly, 1-28",
-        default: "1",
-        parse: integerIn(1, 28),
-    },
-    rowCounts: {
-        env: "BACKUP_ROW_COUNTS",
-        input: "row-counts",
-        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
-        default: "exact",
-        parse: oneOf(ROW_COUNT_MODES),
-    },
-    verifyOnly: {
-        env: "BACKUP_VERIFY_ONLY",
-        input: "verify-only",
-        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
-        default: "false",
-        parse: parseBoolean,
-    },
+    backupDir: shared.backupDir,
+    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
     maxAgeHours: {
         env: "BACKUP_MAX_AGE_HOURS",
         input: "max-age-hours",
-        description: "with verify-only: the newest daily backup older than this exits 2",
+        description: "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
         default: "26",
-        parse: integerIn(1, 87600, " (hours)"),
+        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
     },
-    pushgatewayUrl: {
-        env: "PUSHGATEWAY_URL",
-        input: "pushgateway-url",
-        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-        parse: parseHttpUrl,
+    testRestore: {
+        env: "BACKUP_TEST_RESTORE",
+        input: "test-restore",
+        description: "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
+        default: "false",
+        parse: settings/* parseBoolean */.yG,
     },
-    pushgatewayJob: {
-        env: "PUSHGATEWAY_JOB",
-        input: "pushgateway-job",
-        description: "job label of the pushed metrics",
-        default: "lifeline",
-        parse: parseLabelValue,
+    backupFile: {
+        ...restore_config/* RESTORE_COMMON_SETTINGS */.vP.backupFile,
+        description: "with test-restore: the backup to restore instead of the newest good one",
     },
-    metricsTextfile: {
-        env: "BACKUP_METRICS_TEXTFILE",
-        input: "metrics-textfile",
-        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
-        parse: parseString,
+    checkSql: {
+        env: "BACKUP_CHECK_SQL",
+        input: "check-sql",
+        description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
+        parse: settings/* parseString */.$l,
     },
-    ...CLOUD_SETTINGS,
+    jobs: restore_config/* RESTORE_COMMON_SETTINGS */.vP.jobs,
+    gpgPrivateKey: restore_config/* RESTORE_COMMON_SETTINGS */.vP.gpgPrivateKey,
+    pgBinDir: {
+        ...shared.pgBinDir,
+        description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
 };
-/** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
-function loadBackupDbConfig(lookup, env = process.env) {
-    const s = BACKUP_DB_SETTINGS;
-    const rawUrl = settings_require(s.databaseUrl, lookup);
-    const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl)?.source);
-    const compression = settings_require(s.compression, lookup);
-    const format = settings_require(s.format, lookup);
-    const range = LEVELS[compression];
-    const level = resolve(s.compressionLevel, lookup);
-    if (level !== undefined && (level < range.min || level > range.max)) {
-        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new errors/* ConfigError */.x(compression === "none"
-            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
-            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
-    }
-    if (format === "custom" && compression === "zstd") {
-        throw new errors/* ConfigError */.x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
-            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
-    }
-    const encrypt = settings_require(s.encrypt, lookup);
-    const recipient = resolve(s.gpgRecipient, lookup);
-    const publicKey = resolve(s.gpgPublicKey, lookup);
-    if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new errors/* ConfigError */.x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
-            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
-    }
-    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new errors/* ConfigError */.x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
-            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
+function loadVerifyConfig(lookup) {
+    const s = VERIFY_SETTINGS;
+    const testRestore = settings/* require */.Yp(s.testRestore, lookup);
+    const backupFile = (0,settings/* resolve */.hd)(s.backupFile, lookup);
+    const checkSql = (0,settings/* resolve */.hd)(s.checkSql, lookup);
+    if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
+        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
     }
     return {
-        connection,
-        backupDir: settings_require(s.backupDir, lookup),
-        prefix: resolve(s.prefix, lookup),
-        format,
-        compression,
-        compressionLevel: level ?? range.default,
-        pgBinDir: resolve(s.pgBinDir, lookup),
-        encryption: encrypt ? { recipient, publicKey } : undefined,
-        retention: {
-            daily: settings_require(s.retentionDaily, lookup),
-            weekly: settings_require(s.retentionWeekly, lookup),
-            monthly: settings_require(s.retentionMonthly, lookup),
-        },
-        retentionDryRun: settings_require(s.retentionDryRun, lookup),
-        schedule: { weeklyDay: settings_require(s.weeklyDay, lookup), monthlyDay: settings_require(s.monthlyDay, lookup) },
-        rowCounts: settings_require(s.rowCounts, lookup),
-        verifyOnly: settings_require(s.verifyOnly, lookup),
-        maxAgeHours: settings_require(s.maxAgeHours, lookup),
-        metrics: {
-            pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
-            job: settings_require(s.pushgatewayJob, lookup),
-            textfile: resolve(s.metricsTextfile, lookup),
-        },
-        destinations: loadDestinations(lookup, env),
+        backupDir: settings/* require */.Yp(s.backupDir, lookup),
+        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
+        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
+        testRestore: testRestore
+            ? {
+                connection: (0,database_url/* parseDatabaseUrl */.mx)(settings/* require */.Yp(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"), lookup(s.databaseUrl)?.source),
+                backupFile,
+                checkSql,
+            }
+            : undefined,
+        jobs: (0,settings/* resolve */.hd)(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
+        gpgPrivateKey: (0,settings/* resolve */.hd)(s.gpgPrivateKey, lookup),
+        pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
+        metrics: (0,restore_config/* metricsSettings */.j)(lookup),
     };
-}
-/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
-function isVerifyOnly(lookup) {
-    return settings_require(BACKUP_DB_SETTINGS.verifyOnly, lookup);
-}
-/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
-function loadVerifyOnlyConfig(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    return {
-        backupDir: settings_require(s.backupDir, lookup),
-        prefix: resolve(s.prefix, lookup),
-        maxAgeHours: settings_require(s.maxAgeHours, lookup),
-    };
-}
-/**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
- */
-function credentialsIn(lookup, env = process.env) {
-    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-        const raw = lookup(spec);
-        return raw ? passwordsIn(raw.value) : [];
-    });
-    if (env.PGPASSWORD)
-        found.push(env.PGPASSWORD);
-    found.push(...cloudSecretsIn(env));
-    return found;
 }
 
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/summary/restore-summary.ts
+var restore_summary = __nccwpck_require__(47663);
+;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
+
+
+
+/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
+function verifyBackupsSummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const lines = [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
+        (0,markdown/* table */.tp)(["Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.tier,
+            a.newest ?? "none",
+            a.ageHours === undefined ? "—" : (0,restore_summary/* formatAge */.nV)(a.ageHours),
+            `${a.limitHours} h`,
+            a.ok ? "✅" : "❌",
+        ])),
+        "",
+        report.checks.length
+            ? (0,markdown/* table */.tp)(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+                external_node_path_default().basename(c.file),
+                c.name.tier,
+                (0,markdown/* formatBytes */.z3)(c.sizeBytes),
+                c.ok ? "✅ OK" : `❌ ${c.problem}`,
+                c.passed.join(", "),
+                c.notes.join("; "),
+            ]))
+            : "No backups found.",
+        "",
+    ];
+    const t = report.testRestore;
+    if (t) {
+        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${(0,markdown/* cell */.Hn)(t.backup)}`, "", `Scratch database \`${(0,markdown/* cell */.Hn)(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
+            (t.proof
+                ? `; restored in ${(0,markdown/* formatDuration */.a3)(t.proof.restoreSeconds)} via ${(0,markdown/* cell */.Hn)(t.proof.topology)}`
+                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${(0,markdown/* cell */.Hn)(p)}`).join("\n"), ""] : []), t.proof?.comparison ? (0,restore_summary/* comparisonTable */.Qv)(t.proof.comparison) : "No manifest to compare with.", "");
+        if (t.proof?.checks.length) {
+            lines.push((0,markdown/* table */.tp)(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
+        }
+    }
+    return lines.join("\n");
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: ./src/backup/backup-name.ts
+var backup_name = __nccwpck_require__(64808);
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
+// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
+var publish = __nccwpck_require__(77660);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+// EXTERNAL MODULE: ./src/restore/backup-source.ts
+var backup_source = __nccwpck_require__(14354);
+// EXTERNAL MODULE: ./src/restore/databases.ts
+var databases = __nccwpck_require__(78136);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
+var restore_and_prove = __nccwpck_require__(89797);
+// EXTERNAL MODULE: ./src/storage/local-store.ts
+var local_store = __nccwpck_require__(90226);
+// EXTERNAL MODULE: ./src/verify/check-sql.ts
+var check_sql = __nccwpck_require__(75996);
+// EXTERNAL MODULE: ./src/verify/verify-file.ts
+var verify_file = __nccwpck_require__(20907);
+// EXTERNAL MODULE: ./src/verify/verify-local.ts
+var verify_local = __nccwpck_require__(26502);
+;// CONCATENATED MODULE: ./src/verify/verify-backups.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
+const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
+/**
+ * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
+ * key is at hand, completeness, manifest), judges each tier's newest backup's age, and with test-restore
+ * restores one into a scratch database, proves it against its manifest and the extra SQL checks, and
+ * drops it. Exit code 1 for any failure, else 2 when too old or missing, else 0.
+ */
+async function verifyBackups(config, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    if (config.testRestore)
+        logger.addSecret(config.testRestore.connection.password);
+    const keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
+    try {
+        const checks = [];
+        for (const tier of backup_name/* TIERS */.iB) {
+            const dir = external_node_path_default().join(config.backupDir, tier);
+            const entries = (await (0,backup_source/* listBackups */.Cw)([new local_store/* LocalStore */.V(dir)], config.prefix)).filter((e) => e.tier === tier);
+            for (const entry of entries) {
+                const check = await (0,verify_file/* verifyBackupFile */.W)(dir, entry.name, {
+                    gpgEnv: keyring.env(),
+                    requireDecryption: config.gpgPrivateKey !== undefined,
+                });
+                checks.push(check);
+                const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+                if (check.ok)
+                    logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
+                else
+                    logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+            }
+        }
+        const at = now();
+        const ages = backup_name/* TIERS */.iB.map((tier) => {
+            const newest = checks.find((c) => c.ok && c.name.tier === tier);
+            const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
+            const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
+            // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
+            const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
+            return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+        });
+        let testRestore;
+        if (config.testRestore) {
+            testRestore = await runTestRestore(config, checks, keyring, options, started);
+        }
+        const reasons = [];
+        const failed = checks.filter((c) => !c.ok);
+        if (failed.length)
+            reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+        if (testRestore && !testRestore.ok)
+            reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
+        for (const a of ages.filter((x) => !x.ok)) {
+            reasons.push(a.ageHours === undefined
+                ? `no good ${a.tier} backup in ${external_node_path_default().join(config.backupDir, a.tier)}`
+                : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
+        }
+        const exitCode = failed.length || (testRestore && !testRestore.ok)
+            ? verify_local/* VERIFY_EXIT */.B.failures
+            : reasons.length
+                ? verify_local/* VERIFY_EXIT */.B.tooOldOrMissing
+                : verify_local/* VERIFY_EXIT */.B.ok;
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+        const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* verifySamples */.X)("database", {
+            ok: exitCode === 0,
+            exitCode,
+            finishedAt,
+            durationSeconds,
+            newestAgeHours,
+        }), logger);
+        return {
+            checks,
+            ages,
+            newestAgeHours,
+            maxAgeHours: config.maxAgeHours,
+            testRestore,
+            exitCode,
+            reasons,
+            durationSeconds,
+            metrics,
+        };
+    }
+    finally {
+        await keyring.dispose();
+    }
+}
+/** The scratch database of one verification: unique, and recognisably Lifeline's. */
+const scratchDatabaseName = (at) => `lifeline_verify_${(0,backup_name/* formatTimestamp */.Ey)(at)}_${(0,external_node_crypto_.randomBytes)(3).toString("hex")}`;
+async function runTestRestore(config, checks, keyring, options, started) {
+    const settings = config.testRestore;
+    const { logger } = options;
+    let entry;
+    if (settings.backupFile !== undefined) {
+        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile);
+    }
+    else {
+        const newest = [...checks]
+            .filter((c) => c.ok)
+            .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+        if (!newest) {
+            return {
+                backup: "(none)",
+                database: "",
+                ok: false,
+                proof: undefined,
+                problems: ["no good backup to restore"],
+                dropped: true,
+            };
+        }
+        entry = await (0,backup_source/* findBackup */.SC)(newest.file);
+    }
+    const checkSql = settings.checkSql !== undefined ? await (0,check_sql/* readCheckSql */.H)(settings.checkSql) : undefined;
+    const database = scratchDatabaseName(started);
+    const admin = await (0,databases/* connectMaintenance */.kJ)(settings.connection, database);
+    let created = false;
+    let dropped = false;
+    let proof;
+    const problems = [];
+    try {
+        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+        await (0,databases/* createEmptyDatabase */.bi)(admin, database, undefined);
+        created = true;
+        logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
+        proof = await (0,restore_and_prove/* restoreAndProve */.K)({
+            entry,
+            expectedSha256: await (0,backup_source/* expectedSha256 */.UY)(entry),
+            manifest: await (0,backup_source/* readManifest */.WI)(entry),
+            connection: settings.connection,
+            database,
+            tools,
+            jobs: config.jobs,
+            keyring: entry.encrypted ? keyring : undefined,
+            signal: options.signal,
+            logger,
+            checkSql,
+            afterRestoreHook: options.afterRestoreHook,
+        });
+        problems.push(...proof.problems);
+    }
+    catch (err) {
+        if (err instanceof errors/* UserError */.y && !created)
+            throw err;
+        problems.push(err.message);
+        logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
+    }
+    finally {
+        if (created) {
+            await (0,databases/* dropDatabase */.Zi)(admin, database).then(() => {
+                dropped = true;
+                logger.info(`Dropped the scratch database "${database}"`);
+            }, (err) => logger.error(`Could not drop the scratch database "${database}" (${err.message}): drop it by hand`));
+        }
+        await admin.end().catch(() => { });
+    }
+    if (!problems.length)
+        logger.info(`Test restore of ${entry.fileName}: proven`);
+    return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
+}
+
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/verify/run.ts
+
+
+
+
+
+
+
+/** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
+async function runVerify() {
+    const lookup = (0,runtime/* actionLookup */.ly)();
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup);
+    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    let summary = "";
+    try {
+        const config = loadVerifyConfig(lookup);
+        if (config.gpgPrivateKey)
+            core/* setSecret */.Pq(config.gpgPrivateKey);
+        const report = await verifyBackups(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        summary = verifyBackupsSummary(report);
+        core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
+        core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
+        core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+        core/* setOutput */.uH("test-restore", report.testRestore ? (report.testRestore.ok ? "passed" : "failed") : "skipped");
+        core/* setOutput */.uH("exit-code", String(report.exitCode));
+        if (report.exitCode !== 0) {
+            core/* setFailed */.C1(report.reasons.join("; "));
+            process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+        }
+    }
+    catch (err) {
+        const message = logger.redact((0,runtime/* failureMessage */.oh)(err));
+        summary = `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)}\n`;
+        core/* setFailed */.C1(message);
+    }
+    finally {
+        try {
+            await core/* summary */.z.addRaw(summary).write();
+        }
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 29580:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  _: () => (/* binding */ backupDatabase),
+  W: () => (/* binding */ ensureWritableDirectory)
+});
+
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts + 2 modules
+var backup_db_config = __nccwpck_require__(20640);
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
 // EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
+var external_node_util_ = __nccwpck_require__(57975);
+// EXTERNAL MODULE: ./src/process/child-stage.ts
+var child_stage = __nccwpck_require__(32144);
 ;// CONCATENATED MODULE: ./src/crypto/gpg.ts
 
 
@@ -36209,7 +36151,7 @@ class GpgEncryptor {
     /** A gpg process that encrypts stdin to stdout. */
     start() {
         const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-        return startChildStage("gpg", "gpg", ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient], {
+        return (0,child_stage/* startChildStage */.f)("gpg", "gpg", ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient], {
             env,
             stdin: true,
         });
@@ -36246,438 +36188,18 @@ function parseFingerprints(colons) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/db/pg-tools.ts
-
-
-
-
-
-const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
-/** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
-async function candidateDirs(binDir) {
-    if (binDir)
-        return [binDir];
-    const dirs = (process.env.PATH ?? "").split((external_node_path_default()).delimiter).filter(Boolean);
-    for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
-        const versions = await (0,promises_.readdir)(root).catch(() => []);
-        for (const v of versions)
-            dirs.push(external_node_path_default().join(root, v, "bin"));
-    }
-    for (const dir of await (0,promises_.readdir)("/usr").catch(() => [])) {
-        if (/^pgsql-\d+$/.test(dir))
-            dirs.push(external_node_path_default().join("/usr", dir, "bin"));
-    }
-    return [...new Set(dirs)];
-}
-async function probe(file) {
-    try {
-        await (0,promises_.access)(file, promises_.constants.X_OK);
-        const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
-        const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
-        if (!match)
-            return undefined;
-        return { path: file, version: match[2] ? `${match[1]}.${match[2]}` : match[1], major: Number(match[1]) };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Every installed copy of a PostgreSQL client program, one per real path. */
-async function findPgTools(name, binDir) {
-    const found = new Map();
-    for (const dir of await candidateDirs(binDir)) {
-        const tool = await probe(external_node_path_default().join(dir, name));
-        if (tool && ![...found.values()].some((t) => t.version === tool.version && t.major === tool.major)) {
-            found.set(tool.path, tool);
-        }
-    }
-    return [...found.values()];
-}
-/**
- * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
- * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
- * (e.g. transaction_timeout in 17) that older servers reject on restore.
- */
-async function choosePgTool(name, serverMajor, binDir) {
-    const tools = await findPgTools(name, binDir);
-    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
-    const chosen = usable[0];
-    if (chosen)
-        return chosen;
-    const seen = tools.length
-        ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
-        : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
-        `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
-        "or set PG_BIN_DIR to its bin directory");
-}
-
-// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
-var lib = __nccwpck_require__(3273);
-;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
-// ESM wrapper for pg
-
-
-// Re-export all the properties
-const Client = lib.Client
-const Pool = lib.Pool
-const Connection = lib.Connection
-const types = lib.types
-const Query = lib.Query
-const DatabaseError = lib.DatabaseError
-const escapeIdentifier = lib.escapeIdentifier
-const escapeLiteral = lib.escapeLiteral
-const Result = lib.Result
-const TypeOverrides = lib.TypeOverrides
-
-// Also export the defaults
-const defaults = lib.defaults
-
-// Re-export the default
-/* harmony default export */ const esm = (lib);
-
-;// CONCATENATED MODULE: ./src/db/connection-error.ts
-
-/**
- * Turns a connection failure (from node-postgres or libpq's stderr) into a message that says what
- * went wrong, where, and what to check next. Never includes the password.
- */
-function connectionError(cause, target) {
-    const err = (cause ?? {});
-    const code = err.code ?? "";
-    const text = err.message ?? String(cause);
-    let why;
-    switch (true) {
-        case code === "ECONNREFUSED" || /Connection refused/i.test(text):
-            why =
-                "connection refused: is PostgreSQL running and listening there? Check the host and port in DATABASE_URL (test with pg_isready)";
-            break;
-        case code === "ENOTFOUND" || code === "EAI_AGAIN" || /could not translate host name/i.test(text):
-            why = "the host name does not resolve: check the host in DATABASE_URL";
-            break;
-        case code === "ETIMEDOUT" || /timeout/i.test(text):
-            why = "the connection timed out: check the host, port and any firewall between here and the server";
-            break;
-        case code === "28P01" || /password authentication failed/i.test(text):
-            why =
-                "password authentication failed: check the user and password in DATABASE_URL (or PGPASSWORD / PGPASSFILE)";
-            break;
-        case code === "28000":
-            why = `the server refused the login (${text}): check pg_hba.conf and the user in DATABASE_URL`;
-            break;
-        case code === "3D000" || /database .* does not exist/i.test(text):
-            why =
-                "that database does not exist: check the database name in DATABASE_URL (list databases with psql -l)";
-            break;
-        case code === "ENOENT" && /\.s\.PGSQL/.test(text):
-            why = "no server socket at that path: is PostgreSQL running, and is the socket directory right?";
-            break;
-        default:
-            why = text;
-    }
-    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
-}
-
-;// CONCATENATED MODULE: ./src/db/server-info.ts
-
-
-
-const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
-/** node-postgres client options for the same target libpq programs will reach. */
-function clientConfig(settings) {
-    const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
-    const sslmode = settings.params.sslmode ?? process.env.PGSSLMODE;
-    return {
-        ...(settings.host !== undefined ? { host: settings.host } : {}),
-        ...(settings.port !== undefined ? { port: settings.port } : {}),
-        ...(settings.user !== undefined ? { user: settings.user } : {}),
-        ...(settings.password !== undefined ? { password: settings.password } : {}),
-        ...(settings.database !== undefined ? { database: settings.database } : {}),
-        ...(settings.params.application_name ? { application_name: settings.params.application_name } : {}),
-        ...(sslmode && sslmode !== "disable" && sslmode !== "allow" && sslmode !== "prefer"
-            ? { ssl: { rejectUnauthorized: sslmode === "verify-ca" || sslmode === "verify-full" } }
-            : {}),
-        connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
-    };
-}
-/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
-async function connectClient(settings, applicationName) {
-    const client = new esm.Client({
-        ...clientConfig(settings),
-        ...(applicationName ? { application_name: applicationName } : {}),
-    });
-    // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
-    client.on("error", () => { });
-    try {
-        await client.connect();
-    }
-    catch (err) {
-        await client.end().catch(() => { });
-        throw connectionError(err, describeTarget(settings));
-    }
-    return client;
-}
-/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-async function withClient(settings, fn) {
-    const client = await connectClient(settings);
-    try {
-        return await fn(client);
-    }
-    finally {
-        await client.end().catch(() => { });
-    }
-}
-/** Connects once before dumping: proves the credentials and learns the server's version. */
-async function inspectServer(settings) {
-    return withClient(settings, async (client) => {
-        const { rows } = await client.query(`SELECT current_setting('server_version') AS version,
-              current_setting('server_version_num') AS num,
-              current_database() AS db,
-              pg_database_size(current_database())::text AS size`);
-        const row = rows[0];
-        const versionNum = Number(row.num);
-        return {
-            version: row.version,
-            versionNum,
-            major: Math.floor(versionNum / 10000),
-            database: row.db,
-            databaseSizeBytes: Number(row.size),
-        };
-    });
-}
-
-;// CONCATENATED MODULE: ./src/db/snapshot.ts
-
-/** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
-function unreadableCatalog(snapshot, err) {
-    return {
-        snapshot,
-        schemas: [],
-        tables: [],
-        sequences: [],
-        extensions: [],
-        rowCounts: "off",
-        rowCountSource: "none",
-        error: err.message ?? String(err),
-    };
-}
-const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
-const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
-const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
-/**
- * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
- * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
- */
-class ExportedSnapshot {
-    client;
-    id;
-    constructor(client, id) {
-        this.client = client;
-        this.id = id;
-    }
-    static async open(settings) {
-        const client = await connectClient(settings, "lifeline-snapshot");
-        try {
-            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
-            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
-            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
-            return new ExportedSnapshot(client, rows[0].id);
-        }
-        catch (err) {
-            await client.end().catch(() => { });
-            throw err;
-        }
-    }
-    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
-    async catalog(mode) {
-        const q = async (sql) => (await this.client.query(sql)).rows;
-        const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-        const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
-        const tables = [];
-        for (const t of tableRows) {
-            let rows = null;
-            if (mode === "exact") {
-                const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-                rows = Number(r.n);
-            }
-            else if (mode === "estimated") {
-                rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
-            }
-            tables.push({ name: `${t.schema}.${t.name}`, rows });
-        }
-        const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
-        const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
-        const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-        return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
-    }
-    async close() {
-        await this.client.query("COMMIT").catch(() => { });
-        await this.client.end().catch(() => { });
-    }
-}
-
+// EXTERNAL MODULE: ./src/db/pg-tools.ts
+var pg_tools = __nccwpck_require__(43983);
+// EXTERNAL MODULE: ./src/db/server-info.ts + 2 modules
+var server_info = __nccwpck_require__(8166);
+// EXTERNAL MODULE: ./src/db/snapshot.ts
+var db_snapshot = __nccwpck_require__(41436);
+// EXTERNAL MODULE: ./src/fs/atomic-file.ts
+var atomic_file = __nccwpck_require__(5105);
 // EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: external "node:events"
-var external_node_events_ = __nccwpck_require__(8474);
+var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: ./src/fs/atomic-file.ts
-
-
-
-
-
-
-const PARTIAL_MARK = ".partial-";
-/** The hidden temporary name a file is written under until it is complete. */
-function partialPath(finalPath) {
-    const dir = external_node_path_default().dirname(finalPath);
-    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
-}
-async function fsyncDirectory(dir) {
-    const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
-    if (!handle)
-        return;
-    await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
-    await handle.close();
-}
-/**
- * Publishes `tempPath` as `finalPath` without ever replacing an existing file: a hard link fails with
- * EEXIST where a rename would silently overwrite an earlier backup.
- */
-async function publish(tempPath, finalPath) {
-    try {
-        await (0,promises_.link)(tempPath, finalPath);
-        await (0,promises_.unlink)(tempPath);
-    }
-    catch (err) {
-        const code = err.code;
-        if (code === "EEXIST") {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
-                cause: err,
-            });
-        }
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
-            throw err;
-        // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
-        if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
-                cause: err,
-            });
-        }
-        await (0,promises_.rename)(tempPath, finalPath);
-    }
-    await fsyncDirectory(external_node_path_default().dirname(finalPath));
-}
-/**
- * A file that appears under its final name only once it is complete and on disk: written to a hidden
- * temporary name in the same directory, fsynced, then published. Until `commit`, readers see nothing.
- */
-class AtomicFile {
-    finalPath;
-    tempPath;
-    stream;
-    constructor(finalPath, tempPath, stream) {
-        this.finalPath = finalPath;
-        this.tempPath = tempPath;
-        this.stream = stream;
-    }
-    static async create(finalPath, mode = 0o600) {
-        const tempPath = partialPath(finalPath);
-        const stream = (0,external_node_fs_.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
-        await (0,external_node_events_.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
-        return new AtomicFile(finalPath, tempPath, stream);
-    }
-    /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
-    async commit() {
-        if (!this.stream.closed)
-            await (0,external_node_events_.once)(this.stream, "close");
-        // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
-        const handle = await (0,promises_.open)(this.tempPath, "r+");
-        try {
-            await handle.sync();
-        }
-        finally {
-            await handle.close();
-        }
-        await publish(this.tempPath, this.finalPath);
-    }
-    /** Discards the partial file. Safe to call more than once and after a failed commit. */
-    async abort() {
-        if (!this.stream.closed) {
-            const closed = (0,external_node_events_.once)(this.stream, "close").catch(() => { });
-            this.stream.destroy();
-            await closed;
-        }
-        await (0,promises_.unlink)(this.tempPath).catch(() => { });
-    }
-}
-/** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
-async function copyFileAtomic(source, finalPath) {
-    const tempPath = partialPath(finalPath);
-    try {
-        await (0,promises_.copyFile)(source, tempPath, external_node_fs_.constants.COPYFILE_EXCL);
-        const handle = await (0,promises_.open)(tempPath, "r+");
-        try {
-            await handle.sync();
-        }
-        finally {
-            await handle.close();
-        }
-        await publish(tempPath, finalPath);
-    }
-    catch (err) {
-        await (0,promises_.unlink)(tempPath).catch(() => { });
-        throw err;
-    }
-}
-/** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
-    const tempPath = partialPath(finalPath);
-    const handle = await (0,promises_.open)(tempPath, "wx", mode);
-    try {
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        await publish(tempPath, finalPath);
-    }
-    catch (err) {
-        await handle.close().catch(() => { });
-        await (0,promises_.unlink)(tempPath).catch(() => { });
-        throw err;
-    }
-}
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (err) {
-        return err.code === "EPERM";
-    }
-}
-/**
- * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
- * is still alive are left alone. Returns the names removed.
- */
-async function removeStalePartials(dir) {
-    const removed = [];
-    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
-        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-        if (!m || isAlive(Number(m[1])))
-            continue;
-        await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
-    }
-    return removed;
-}
-
+var external_node_fs_ = __nccwpck_require__(73024);
 ;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
 
 
@@ -36695,7 +36217,7 @@ function procStart(pid) {
         return undefined;
     }
 }
-function dir_lock_isAlive(holder) {
+function isAlive(holder) {
     try {
         process.kill(holder.pid, 0);
     }
@@ -36751,7 +36273,7 @@ class DirectoryLock {
                 throw new errors/* UserError */.y(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
-            else if (dir_lock_isAlive(holder)) {
+            else if (isAlive(holder)) {
                 throw new errors/* UserError */.y(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                     "Wait for it to finish; runs of one backup directory never overlap");
             }
@@ -36814,94 +36336,8 @@ async function readHolder(file) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/log/logger.ts
-
-/**
- * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
- * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
- */
-class Logger {
-    sinks;
-    secrets = new Set();
-    constructor(...sinks) {
-        this.sinks = sinks;
-    }
-    addSink(sink) {
-        this.sinks.push(sink);
-    }
-    removeSink(sink) {
-        const i = this.sinks.indexOf(sink);
-        if (i >= 0)
-            this.sinks.splice(i, 1);
-        sink.close?.();
-    }
-    /** Registers a value that must never be written (a password, a token). */
-    addSecret(secret) {
-        if (secret && secret.length >= 3)
-            this.secrets.add(secret);
-    }
-    redact(text) {
-        let out = text;
-        for (const secret of this.secrets) {
-            out = out.split(secret).join("***");
-            const encoded = encodeURIComponent(secret);
-            if (encoded !== secret)
-                out = out.split(encoded).join("***");
-        }
-        return out;
-    }
-    emit(level, message) {
-        const at = new Date();
-        const line = this.redact(message);
-        for (const sink of this.sinks)
-            sink.write(level, line, at);
-    }
-    debug(message) {
-        this.emit("debug", message);
-    }
-    info(message) {
-        this.emit("info", message);
-    }
-    warn(message) {
-        this.emit("warn", message);
-    }
-    error(message) {
-        this.emit("error", message);
-    }
-}
-const formatLine = (level, message, at) => `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
-/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
-function streamSink(stream, minLevel = "info") {
-    const order = ["debug", "info", "warn", "error"];
-    return {
-        write(level, message, at) {
-            if (order.indexOf(level) >= order.indexOf(minLevel))
-                stream.write(formatLine(level, message, at));
-        },
-    };
-}
-/**
- * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
- * crash still leaves every line before it on disk, in order.
- */
-class FileSink {
-    path;
-    fd;
-    constructor(path) {
-        this.path = path;
-        this.fd = (0,external_node_fs_.openSync)(path, "a", 0o640);
-    }
-    write(level, message, at) {
-        if (this.fd !== undefined)
-            (0,external_node_fs_.writeSync)(this.fd, formatLine(level, message, at));
-    }
-    close() {
-        if (this.fd !== undefined)
-            (0,external_node_fs_.closeSync)(this.fd);
-        this.fd = undefined;
-    }
-}
-
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
 ;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
 /**
  * The runbook's metric names, with `type` as its label ("database", later "media"). A run whose local
@@ -36985,212 +36421,12 @@ function backupSamples(type, run, destinations = []) {
     return samples;
 }
 
-;// CONCATENATED MODULE: ./src/metrics/exposition.ts
-const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-function seriesKey(name, labels) {
-    const inner = Object.keys(labels)
-        .sort()
-        .map((k) => `${k}="${escapeLabel(labels[k])}"`)
-        .join(",");
-    return inner ? `${name}{${inner}}` : name;
-}
-/** Renders samples as text format 0.0.4: HELP and TYPE once per metric name, then its series. */
-function renderExposition(samples) {
-    const byName = new Map();
-    for (const s of samples)
-        byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
-    const lines = [];
-    for (const [name, series] of byName) {
-        lines.push(`# HELP ${name} ${series[0].help}`, `# TYPE ${name} ${series[0].type}`);
-        for (const s of series)
-            lines.push(`${seriesKey(name, s.labels)} ${Number.isInteger(s.value) ? s.value : s.value.toFixed(3)}`);
-    }
-    return `${lines.join("\n")}\n`;
-}
-/** Reads back the samples of a text exposition (as written by `renderExposition`). */
-function parseExposition(text) {
-    const help = new Map();
-    const type = new Map();
-    const samples = [];
-    for (const line of text.split("\n")) {
-        const h = /^# HELP (\S+) (.*)$/.exec(line);
-        if (h)
-            help.set(h[1], h[2]);
-        const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
-        if (t)
-            type.set(t[1], t[2]);
-        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-        if (!m || line.startsWith("#"))
-            continue;
-        const labels = {};
-        for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-            labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
-        }
-        samples.push({
-            name: m[1],
-            help: help.get(m[1]) ?? m[1],
-            type: type.get(m[1]) ?? "gauge",
-            labels,
-            value: Number(m[3]),
-        });
-    }
-    return samples;
-}
-
-;// CONCATENATED MODULE: ./src/metrics/publish.ts
-
-
-
-
-const PUSH_TIMEOUT_MS = 10_000;
-const PUSH_ATTEMPTS = 3;
-/**
- * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
- * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
- * a failed run that sends no success timestamp leaves the last one in place.
- */
-async function pushToGateway(url, job, group, samples) {
-    const groupPath = Object.entries(group)
-        .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
-        .join("");
-    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
-    let lastError;
-    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        try {
-            const response = await fetch(target, {
-                method: "POST",
-                headers: { "Content-Type": "text/plain; version=0.0.4" },
-                body: renderExposition(samples),
-                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-            });
-            if (response.ok)
-                return;
-            const body = (await response.text()).trim().slice(0, 300);
-            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
-            if (response.status < 500)
-                break; // a 4xx will not improve with retries
-        }
-        catch (err) {
-            lastError = err.cause instanceof Error ? err.cause : err;
-        }
-        if (attempt < PUSH_ATTEMPTS)
-            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
-    }
-    throw new Error(`Could not push metrics to ${redactUrl(target)}: ${lastError?.message ?? lastError}`);
-}
-/**
- * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
- * the file that this run does not replace — e.g. the last success timestamp when this run failed.
- */
-async function writeTextfile(file, samples) {
-    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
-    const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
-    for (const s of samples)
-        merged.set(seriesKey(s.name, s.labels), s);
-    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
-    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
-    await (0,promises_.rename)(temp, file);
-}
-/**
- * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
- * not fail a good backup; the outcome says what happened, for the summary.
- */
-async function publishMetrics(settings, group, samples, logger) {
-    const outcome = {};
-    if (settings.pushgatewayUrl) {
-        try {
-            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
-            outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${redactUrl(settings.pushgatewayUrl)} (job ${settings.job})`);
-        }
-        catch (err) {
-            outcome.pushgateway = err.message;
-            logger.warn(`${err.message}; the backup itself is not affected`);
-        }
-    }
-    if (settings.textfile) {
-        try {
-            await writeTextfile(settings.textfile, samples);
-            outcome.textfile = "written";
-        }
-        catch (err) {
-            outcome.textfile = `Could not write ${settings.textfile}: ${err.message}`;
-            logger.warn(`${outcome.textfile}; the backup itself is not affected`);
-        }
-    }
-    return outcome;
-}
-
-;// CONCATENATED MODULE: ./src/backup/backup-name.ts
-/** Backup tiers of the runbook, each with its own directory and retention. */
-const TIERS = ["daily", "weekly", "monthly"];
-/** File extensions Lifeline writes and recognises, longest first so that parsing is unambiguous. */
-const EXTENSIONS = ["sql.gz", "sql.zst", "sql", "dump"];
-const PATTERN = new RegExp(`^(?<prefix>[A-Za-z0-9][A-Za-z0-9._-]*?)_(?<tier>${TIERS.join("|")})_(?<ts>\\d{8}_\\d{6})\\.(?<ext>${EXTENSIONS.map((e) => e.replace(".", "\\.")).join("|")})(?<gpg>\\.gpg)?$`);
-const pad = (n, width = 2) => String(n).padStart(width, "0");
-/** Formats a UTC instant as the runbook's YYYYMMDD_HHMMSS. */
-function formatTimestamp(at) {
-    return (`${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}_` +
-        `${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`);
-}
-function parseTimestamp(ts) {
-    const m = /^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/.exec(ts);
-    if (!m)
-        return undefined;
-    const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
-    const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-    // Reject impossible dates such as 20240231 instead of letting Date roll them over.
-    return formatTimestamp(at) === ts ? at : undefined;
-}
-/**
- * The runbook's backup file name: `{prefix}_{tier}_{YYYYMMDD_HHMMSS}.sql.gz[.gpg]`, e.g.
- * `transcripts_daily_20241026_020000.sql.gz`. Timestamps are UTC.
- */
-class BackupName {
-    prefix;
-    tier;
-    takenAt;
-    extension;
-    encrypted;
-    constructor(prefix, tier, takenAt, extension, encrypted = false) {
-        this.prefix = prefix;
-        this.tier = tier;
-        this.takenAt = takenAt;
-        this.extension = extension;
-        this.encrypted = encrypted;
-    }
-    /** Parses a file name (not a path); undefined for anything that is not a backup name. */
-    static parse(fileName) {
-        const m = PATTERN.exec(fileName);
-        if (!m?.groups)
-            return undefined;
-        const takenAt = parseTimestamp(m.groups.ts);
-        if (!takenAt)
-            return undefined;
-        return new BackupName(m.groups.prefix, m.groups.tier, takenAt, m.groups.ext, !!m.groups.gpg);
-    }
-    /** The same backup filed under another tier (weekly and monthly copies share the daily's bytes). */
-    withTier(tier) {
-        return new BackupName(this.prefix, tier, this.takenAt, this.extension, this.encrypted);
-    }
-    toString() {
-        return `${this.prefix}_${this.tier}_${formatTimestamp(this.takenAt)}.${this.extension}${this.encrypted ? ".gpg" : ""}`;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/backup/manifest.ts
-const MANIFEST_SUFFIX = ".manifest.json";
-const CHECKSUM_SUFFIX = ".sha256";
-/** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
-function checksumLine(sha256, fileName) {
-    return `${sha256}  ${fileName}\n`;
-}
-/** Parses the first line of a `sha256sum` file (text or binary mode, bare or absolute name). */
-function parseChecksumLine(text) {
-    const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(text.split(/\r?\n/)[0] ?? "");
-    return m ? { sha256: m[1].toLowerCase(), fileName: m[2].split("/").pop() } : undefined;
-}
-
+// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
+var publish = __nccwpck_require__(77660);
+// EXTERNAL MODULE: ./src/backup/backup-name.ts
+var backup_name = __nccwpck_require__(64808);
+// EXTERNAL MODULE: ./src/backup/manifest.ts
+var backup_manifest = __nccwpck_require__(6345);
 ;// CONCATENATED MODULE: ./src/retention/local-catalog.ts
 
 
@@ -37209,10 +36445,10 @@ async function listLocalBackups(dir, tier, prefix) {
     const present = new Set(names);
     const backups = [];
     for (const fileName of names) {
-        const name = BackupName.parse(fileName);
+        const name = backup_name/* BackupName */.wv.parse(fileName);
         if (!name || name.tier !== tier || name.prefix !== prefix)
             continue;
-        const companions = [`${fileName}${CHECKSUM_SUFFIX}`, `${fileName}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+        const companions = [`${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, `${fileName}${backup_manifest/* MANIFEST_SUFFIX */.OK}`].filter((c) => present.has(c));
         const problem = await judge(dir, fileName, present);
         backups.push({
             fileName,
@@ -37228,14 +36464,14 @@ async function judge(dir, fileName, present) {
     const size = (await (0,promises_.stat)(external_node_path_default().join(dir, fileName))).size;
     if (size === 0)
         return "empty file";
-    if (!present.has(`${fileName}${CHECKSUM_SUFFIX}`))
-        return `no ${CHECKSUM_SUFFIX} sidecar`;
-    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
-    const parsed = parseChecksumLine(sidecar);
+    if (!present.has(`${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`))
+        return `no ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`;
+    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`), "utf8").catch(() => "");
+    const parsed = (0,backup_manifest/* parseChecksumLine */.DB)(sidecar);
     if (!parsed)
-        return `malformed ${CHECKSUM_SUFFIX} sidecar`;
+        return `malformed ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`;
     if (parsed.fileName !== fileName)
-        return `${CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
+        return `${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar names '${parsed.fileName}'`;
     return undefined;
 }
 
@@ -37353,10 +36589,10 @@ async function listRemoteBackups(store, tier, prefix, objects) {
     const present = new Set(all.map((o) => o.name));
     const backups = [];
     for (const object of all) {
-        const name = BackupName.parse(object.name);
+        const name = backup_name/* BackupName */.wv.parse(object.name);
         if (!name || name.tier !== tier || name.prefix !== prefix)
             continue;
-        const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+        const companions = [`${object.name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, `${object.name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`].filter((c) => present.has(c));
         const problem = await remote_catalog_judge(store, object, present);
         backups.push({
             fileName: object.name,
@@ -37372,14 +36608,14 @@ async function listRemoteBackups(store, tier, prefix, objects) {
 async function remote_catalog_judge(store, object, present) {
     if (object.sizeBytes === 0)
         return "empty object";
-    const sidecarName = `${object.name}${CHECKSUM_SUFFIX}`;
+    const sidecarName = `${object.name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`;
     if (!present.has(sidecarName))
-        return `no ${CHECKSUM_SUFFIX} sidecar`;
-    const parsed = parseChecksumLine((await store.getText(sidecarName)) ?? "");
+        return `no ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`;
+    const parsed = (0,backup_manifest/* parseChecksumLine */.DB)((await store.getText(sidecarName)) ?? "");
     if (!parsed)
-        return `malformed ${CHECKSUM_SUFFIX} sidecar`;
+        return `malformed ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`;
     if (parsed.fileName !== object.name)
-        return `${CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
+        return `${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar names '${parsed.fileName}'`;
     return undefined;
 }
 
@@ -37416,8 +36652,10 @@ async function applyRemoteRetention(store, prefix, policy, now, options) {
     return { plans, dryRun: options.dryRun, removed };
 }
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
 // EXTERNAL MODULE: ./src/storage/destination-error.ts
-var destination_error = __nccwpck_require__(6822);
+var destination_error = __nccwpck_require__(46822);
 ;// CONCATENATED MODULE: ./src/storage/fan-out.ts
 
 
@@ -37580,7 +36818,7 @@ class FanOut extends external_node_stream_.Writable {
 async function openStore(destination, logger) {
     switch (destination.kind) {
         case "s3": {
-            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
+            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 98947));
             return new S3Store(destination.settings, logger);
         }
         case "gcs": {
@@ -37588,37 +36826,24 @@ async function openStore(destination, logger) {
             return new GcsStore(destination.settings, logger);
         }
         case "azure": {
-            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
+            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 65342));
             return new AzureStore(destination.settings, logger);
         }
     }
 }
 
+// EXTERNAL MODULE: ./src/storage/transfer.ts
+var transfer = __nccwpck_require__(48130);
 ;// CONCATENATED MODULE: ./src/version.ts
 /** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
 const LIFELINE_VERSION = "0.1.0";
 
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/db/pg-dump.ts
-
-/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
-const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
-/** The magic bytes a custom-format archive starts with. */
-const CUSTOM_DUMP_MAGIC = "PGDMP";
-/**
- * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
- * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
- */
-const TRAILER_WINDOW = 512;
-/**
- * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
- * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
- */
-function startPgDump(tool, args, env) {
-    return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
-}
-
+// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
+var compression = __nccwpck_require__(90298);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: ./src/db/pg-dump.ts
+var pg_dump = __nccwpck_require__(55448);
 ;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
 const NOT_COPY = "#";
 /**
@@ -37761,144 +36986,10 @@ function parseCopyHeader(line) {
     return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
 }
 
-;// CONCATENATED MODULE: external "node:v8"
-const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
-var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
-;// CONCATENATED MODULE: external "node:vm"
-const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
-var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_vm_namespaceObject);
-;// CONCATENATED MODULE: ./src/backup/memory-bound.ts
-
-
-/** Bytes between two young-generation collections (measured on 1.25 GB: 16 MiB → 116 MB peak, 4 MiB → 90 MB, same speed). */
-const GC_INTERVAL_BYTES = 4 << 20;
-/** Bytes between two full collections. */
-const MAJOR_GC_INTERVAL_BYTES = 128 << 20;
-let gcFunction;
-/** V8's gc() without starting Node with --expose-gc; null where the runtime refuses. */
-function obtainGc() {
-    if (gcFunction === undefined) {
-        try {
-            external_node_v8_default().setFlagsFromString("--expose-gc");
-            gcFunction = external_node_vm_default().runInNewContext("gc");
-        }
-        catch {
-            gcFunction = null;
-        }
-    }
-    return gcFunction;
-}
-/**
- * Keeps peak memory flat however large the dump: every chunk read from a pipe is a fresh Buffer, and
- * V8 lets ~64 MiB of such external garbage pile up before it collects. A minor (young-generation) GC
- * every 4 MiB frees them early: measured, 149 → 73 MB peak RSS on 1 GB streamed, and no slower.
- */
-class MemoryBound {
-    sinceGc = 0;
-    sinceMajor = 0;
-    gc = obtainGc();
-    /** Call with the size of every chunk that passes. */
-    observe(bytes) {
-        this.sinceGc += bytes;
-        if (!this.gc || this.sinceGc < GC_INTERVAL_BYTES)
-            return;
-        this.sinceGc = 0;
-        this.sinceMajor += GC_INTERVAL_BYTES;
-        // Buffers that live across scavenges (e.g. blocks queued for compression) reach the old
-        // generation; a full GC of this small heap every 128 MiB frees those too, in a few milliseconds.
-        if (this.sinceMajor >= MAJOR_GC_INTERVAL_BYTES) {
-            this.sinceMajor = 0;
-            this.gc({ type: "major" });
-        }
-        else {
-            this.gc({ type: "minor" });
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/backup/stream-taps.ts
-
-
-
-/** Passes bytes through unchanged while computing their SHA-256 and counting them. */
-class DigestTap extends external_node_stream_.Transform {
-    hash = (0,external_node_crypto_.createHash)("sha256");
-    bytes = 0;
-    _transform(chunk, _encoding, done) {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-    /** The hex digest; call once, after the stream has ended. */
-    hex() {
-        return this.hash.digest("hex");
-    }
-}
-/** Passes bytes through unchanged, counting them and keeping the first and last bytes (format checks). */
-class EdgeTap extends external_node_stream_.Transform {
-    tailSize;
-    headSize;
-    bytes = 0;
-    tailBuffer = Buffer.alloc(0);
-    headBuffer = Buffer.alloc(0);
-    constructor(tailSize = 256, headSize = 16) {
-        super();
-        this.tailSize = tailSize;
-        this.headSize = headSize;
-    }
-    _transform(chunk, _encoding, done) {
-        this.observe(chunk);
-        done(null, chunk);
-    }
-    /** Records a chunk without passing it on (for use inside another stage). */
-    observe(chunk) {
-        if (this.headBuffer.length < this.headSize) {
-            this.headBuffer = Buffer.concat([
-                this.headBuffer,
-                chunk.subarray(0, this.headSize - this.headBuffer.length),
-            ]);
-        }
-        this.bytes += chunk.length;
-        const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
-        this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
-    }
-    tail() {
-        return this.tailBuffer;
-    }
-    head() {
-        return this.headBuffer;
-    }
-}
-/**
- * The one tap raw dump bytes pass through (kept to one stage: every stage costs per-chunk overhead on a
- * path that carries gigabytes): counts bytes, keeps the first and last bytes for format checks, counts
- * COPY rows per table when asked, and keeps memory flat with a young-generation GC every 16 MiB.
- */
-class DumpStreamTap extends external_node_stream_.Transform {
-    rowCounter;
-    bytes = 0;
-    edges;
-    bound = new MemoryBound();
-    constructor(rowCounter, tailSize, headSize) {
-        super();
-        this.rowCounter = rowCounter;
-        this.edges = new EdgeTap(tailSize, headSize);
-    }
-    _transform(chunk, _encoding, done) {
-        this.bytes += chunk.length;
-        this.edges.observe(chunk);
-        this.rowCounter?.write(chunk);
-        this.bound.observe(chunk.length);
-        done(null, chunk);
-    }
-    head() {
-        return this.edges.head();
-    }
-    tail() {
-        return this.edges.tail();
-    }
-}
-
+// EXTERNAL MODULE: ./src/backup/memory-bound.ts + 2 modules
+var memory_bound = __nccwpck_require__(30867);
+// EXTERNAL MODULE: ./src/backup/stream-taps.ts
+var stream_taps = __nccwpck_require__(71119);
 ;// CONCATENATED MODULE: ./src/backup/dump-pipeline.ts
 
 
@@ -37927,7 +37018,7 @@ function isPipeError(err) {
 }
 /** A pass-through stage that only keeps memory flat (for compressed bytes, which need no inspection). */
 class BoundedPassThrough extends external_node_stream_.Transform {
-    bound = new MemoryBound();
+    bound = new memory_bound/* MemoryBound */.i3();
     _transform(chunk, _encoding, done) {
         this.bound.observe(chunk.length);
         done(null, chunk);
@@ -37944,12 +37035,12 @@ class BoundedPassThrough extends external_node_stream_.Transform {
  * Resolves only when every stage succeeded; on any failure every child is stopped.
  */
 async function runDumpPipeline(options) {
-    const dump = startPgDump(options.pgDump, options.args, options.env);
+    const dump = (0,pg_dump/* startPgDump */.Yt)(options.pgDump, options.args, options.env);
     const plain = options.format === "plain";
     const direct = plain && options.compression === "zstd" && !options.countRows
-        ? startDirectZstd(dump.stdout, options.level, options.threads)
+        ? (0,compression/* startDirectZstd */.dQ)(dump.stdout, options.level, options.threads)
         : undefined;
-    const inNode = plain && !direct ? createCompressor(options.compression, options.level, options.threads) : undefined;
+    const inNode = plain && !direct ? (0,compression/* createCompressor */._S)(options.compression, options.level, options.threads) : undefined;
     const gpg = options.encryptor?.start();
     const children = [
         dump,
@@ -37966,8 +37057,8 @@ async function runDumpPipeline(options) {
         stopAll(); // cancelled while the children were starting
     const tap = direct
         ? undefined
-        : new DumpStreamTap(plain && options.countRows ? new CopyRowCounter() : undefined, TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
-    const digest = new DigestTap();
+        : new stream_taps/* DumpStreamTap */.I5(plain && options.countRows ? new CopyRowCounter() : undefined, pg_dump/* TRAILER_WINDOW */.x8, pg_dump/* CUSTOM_DUMP_MAGIC */.vZ.length);
+    const digest = new stream_taps/* DigestTap */.Ey();
     const source = direct ? direct.child.stdout : dump.stdout;
     const stages = [tap ?? new BoundedPassThrough()];
     if (inNode)
@@ -37976,7 +37067,7 @@ async function runDumpPipeline(options) {
         stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
     stages.push(digest);
     try {
-        const written = (0,external_node_stream_promises_namespaceObject.pipeline)(source, ...stages, options.sink ?? options.output.stream);
+        const written = (0,external_node_stream_promises_.pipeline)(source, ...stages, options.sink ?? options.output.stream);
         // Whichever fails first is the cause: a write error (disk full) stops pg_dump; a pg_dump failure is
         // reported in its own words even though the pipeline then ends normally.
         await Promise.all([
@@ -38012,11 +37103,11 @@ async function runDumpPipeline(options) {
     const dumpBytes = tap ? tap.bytes : (direct?.inputBytes() ?? null);
     if (dumpBytes === 0)
         throw new Error("pg_dump exited 0 but wrote nothing; no backup file was written");
-    if (tap && plain && !tap.tail().toString("utf8").includes(PLAIN_DUMP_TRAILER)) {
-        throw new Error(`pg_dump's output ended without '${PLAIN_DUMP_TRAILER}' after ${dumpBytes ?? "?"} bytes: the dump is incomplete`);
+    if (tap && plain && !tap.tail().toString("utf8").includes(pg_dump/* PLAIN_DUMP_TRAILER */.Um)) {
+        throw new Error(`pg_dump's output ended without '${pg_dump/* PLAIN_DUMP_TRAILER */.Um}' after ${dumpBytes ?? "?"} bytes: the dump is incomplete`);
     }
-    if (tap && !plain && tap.head().toString("latin1") !== CUSTOM_DUMP_MAGIC) {
-        throw new Error(`pg_dump's output does not start with the custom-format magic '${CUSTOM_DUMP_MAGIC}'`);
+    if (tap && !plain && tap.head().toString("latin1") !== pg_dump/* CUSTOM_DUMP_MAGIC */.vZ) {
+        throw new Error(`pg_dump's output does not start with the custom-format magic '${pg_dump/* CUSTOM_DUMP_MAGIC */.vZ}'`);
     }
     return {
         dumpBytes,
@@ -38113,9 +37204,9 @@ async function completeUploads(started, outcomes, manifest, logger) {
         const name = s.upload.name;
         const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
         try {
-            await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
+            await s.store.put(`${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
             await s.store.recordChecksum(name, manifest.sha256);
-            await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
+            await s.store.put(`${name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, (0,backup_manifest/* checksumLine */.Ut)(manifest.sha256, name));
             entry.uris.push(s.uri);
             logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
         }
@@ -38184,11 +37275,11 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
             throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
         if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
             throw err;
-        await copyFileAtomic(dailyFile, target);
+        await (0,atomic_file/* copyFileAtomic */.Vh)(dailyFile, target);
     }
-    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
-    await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
-    await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
+    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, "utf8"));
+    await (0,atomic_file/* writeFileAtomic */.Zf)(`${target}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
+    await (0,atomic_file/* writeFileAtomic */.Zf)(`${target}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, (0,backup_manifest/* checksumLine */.Ut)(sha256, tierName));
     return target;
 }
 
@@ -38221,7 +37312,7 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 
 
 
-const ymd = (at) => formatTimestamp(at).slice(0, 8);
+const ymd = (at) => (0,backup_name/* formatTimestamp */.Ey)(at).slice(0, 8);
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
 function withStreamCounts(catalog, counts) {
     if (catalog.error)
@@ -38237,7 +37328,7 @@ function withStreamCounts(catalog, counts) {
 async function ensureWritableDirectory(dir, what) {
     try {
         await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-        const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
+        const probe = await atomic_file/* AtomicFile */.A0.create(external_node_path_default().join(dir, ".lifeline-write-test"));
         await probe.abort();
     }
     catch (err) {
@@ -38257,7 +37348,7 @@ async function backupDatabase(config, options) {
     const startedAt = now();
     try {
         const partial = await takeBackup(config, options, startedAt, now);
-        const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
+        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, backupSamples("database", {
             ok: partial.offsite.every((o) => o.ok),
             finishedAt: partial.finishedAt,
             durationSeconds: partial.durationSeconds,
@@ -38267,7 +37358,7 @@ async function backupDatabase(config, options) {
     }
     catch (err) {
         const finishedAt = now();
-        await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
+        await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, backupSamples("database", {
             ok: false,
             finishedAt,
             durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
@@ -38284,27 +37375,27 @@ async function takeBackup(config, options, startedAt, now) {
     await ensureWritableDirectory(dailyDir, "Backup directory");
     await ensureWritableDirectory(logsDir, "Log directory");
     const logFile = external_node_path_default().join(logsDir, `backup_${ymd(startedAt)}.log`);
-    const fileSink = new FileSink(logFile);
+    const fileSink = new log_logger/* FileSink */.UP(logFile);
     logger.addSink(fileSink);
     let lock;
     let encryptor;
     try {
         lock = await DirectoryLock.acquire(config.backupDir, "backup-db", logger);
-        const target = describeTarget(config.connection);
+        const target = (0,database_url/* describeTarget */.ff)(config.connection);
         logger.info(`Backing up ${target} into ${dailyDir}`);
         // Everything that can be refused is checked before the dump: key, server, pg_dump version.
         if (config.encryption) {
             encryptor = await GpgEncryptor.prepare(config.encryption);
             logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
         }
-        const server = await inspectServer(config.connection);
-        const pgDump = await choosePgTool("pg_dump", server.major, config.pgBinDir);
+        const server = await (0,server_info/* inspectServer */.Eb)(config.connection);
+        const pgDump = await (0,pg_tools/* choosePgTool */.d)("pg_dump", server.major, config.pgBinDir);
         logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
-        for (const stale of await removeStalePartials(dailyDir)) {
+        for (const stale of await (0,atomic_file/* removeStalePartials */.sV)(dailyDir)) {
             logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
         }
         const prefix = config.prefix ?? server.database;
-        if (!isValidPrefix(prefix)) {
+        if (!(0,backup_db_config/* isValidPrefix */.Vi)(prefix)) {
             // Files named after it could not be read back: retention, tiers and verify would not see them.
             throw new errors/* UserError */.y(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
                 "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can");
@@ -38323,13 +37414,13 @@ async function takeBackup(config, options, startedAt, now) {
         if (options.signal?.aborted) {
             throw new errors/* UserError */.y("The backup was cancelled before the dump started; nothing was written");
         }
-        const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
+        const name = new backup_name/* BackupName */.wv(prefix, "daily", startedAt, (0,compression/* extensionFor */.ly)(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
-        const output = await AtomicFile.create(file);
+        const output = await atomic_file/* AtomicFile */.A0.create(file);
         const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
-                stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+                stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
                 onBranchFailure: (uri, error) => logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
             })
             : undefined;
@@ -38337,7 +37428,7 @@ async function takeBackup(config, options, startedAt, now) {
         let pipelineResult;
         let catalog;
         try {
-            snapshot = await ExportedSnapshot.open(config.connection);
+            snapshot = await db_snapshot/* ExportedSnapshot */.G$.open(config.connection);
             const dumpArgs = config.format === "custom"
                 ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
                 : ["--format=plain"];
@@ -38348,13 +37439,13 @@ async function takeBackup(config, options, startedAt, now) {
             // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
             const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err) => {
                 logger.warn(`Could not read the catalog for the manifest: ${err.message}; the backup continues without it`);
-                return unreadableCatalog(snapshotId, err);
+                return (0,db_snapshot/* unreadableCatalog */.nV)(snapshotId, err);
             });
             const [dumped, sqlCatalog] = await Promise.all([
                 runDumpPipeline({
                     pgDump,
                     args: [...dumpArgs, `--snapshot=${snapshot.id}`],
-                    env: libpqEnvironment(config.connection),
+                    env: (0,database_url/* libpqEnvironment */.SQ)(config.connection),
                     format: config.format,
                     compression: config.compression,
                     level: config.compressionLevel,
@@ -38413,11 +37504,11 @@ async function takeBackup(config, options, startedAt, now) {
             sha256: pipelineResult.sha256,
             catalog,
         };
-        const manifestFile = `${file}${MANIFEST_SUFFIX}`;
-        const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
-        await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
+        const manifestFile = `${file}${backup_manifest/* MANIFEST_SUFFIX */.OK}`;
+        const sidecarFile = `${file}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`;
+        await (0,atomic_file/* writeFileAtomic */.Zf)(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
         // The sidecar is written last: its presence marks a backup as complete.
-        await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
+        await (0,atomic_file/* writeFileAtomic */.Zf)(sidecarFile, (0,backup_manifest/* checksumLine */.Ut)(pipelineResult.sha256, name.toString()));
         logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
         const tiers = [{ tier: "daily", file }];
         // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
@@ -38501,478 +37592,461 @@ async function takeBackup(config, options, startedAt, now) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/summary/markdown.ts
-/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
-function cell(text) {
-    return String(text)
-        .replace(/&/g, "&amp;")
-        .replace(/</g, "&lt;")
-        .replace(/>/g, "&gt;")
-        .replace(/\|/g, "&#124;")
-        .replace(/\r?\n/g, " ");
-}
-/** A Markdown table from a header row and body rows; every cell is escaped. */
-function table(header, rows) {
-    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
-    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
-}
-const markdown_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-/** 1536 → "1.5 KiB". */
-function formatBytes(bytes) {
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < markdown_UNITS.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${markdown_UNITS[unit]}`;
-}
-/** 83.2 → "1 min 23.2 s". */
-function formatDuration(seconds) {
-    if (seconds < 60)
-        return `${seconds.toFixed(1)} s`;
-    const minutes = Math.floor(seconds / 60);
-    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
-}
 
-;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
+/***/ }),
 
+/***/ 64808:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-function sizeChange(current, previous) {
-    if (previous === undefined || previous === 0)
-        return "first backup";
-    const pct = ((current - previous) / previous) * 100;
-    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ey: () => (/* binding */ formatTimestamp),
+/* harmony export */   iB: () => (/* binding */ TIERS),
+/* harmony export */   wv: () => (/* binding */ BackupName)
+/* harmony export */ });
+/* unused harmony export EXTENSIONS */
+/** Backup tiers of the runbook, each with its own directory and retention. */
+const TIERS = ["daily", "weekly", "monthly"];
+/** File extensions Lifeline writes and recognises, longest first so that parsing is unambiguous. */
+const EXTENSIONS = ["sql.gz", "sql.zst", "sql", "dump"];
+const PATTERN = new RegExp(`^(?<prefix>[A-Za-z0-9][A-Za-z0-9._-]*?)_(?<tier>${TIERS.join("|")})_(?<ts>\\d{8}_\\d{6})\\.(?<ext>${EXTENSIONS.map((e) => e.replace(".", "\\.")).join("|")})(?<gpg>\\.gpg)?$`);
+const pad = (n, width = 2) => String(n).padStart(width, "0");
+/** Formats a UTC instant as the runbook's YYYYMMDD_HHMMSS. */
+function formatTimestamp(at) {
+    return (`${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}_` +
+        `${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`);
+}
+function parseTimestamp(ts) {
+    const m = /^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/.exec(ts);
+    if (!m)
+        return undefined;
+    const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+    const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+    // Reject impossible dates such as 20240231 instead of letting Date roll them over.
+    return formatTimestamp(at) === ts ? at : undefined;
 }
 /**
- * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
- * explains the run: what failed and what to do.
+ * The runbook's backup file name: `{prefix}_{tier}_{YYYYMMDD_HHMMSS}.sql.gz[.gpg]`, e.g.
+ * `transcripts_daily_20241026_020000.sql.gz`. Timestamps are UTC.
  */
-function backupDbSummary(outcome) {
-    if ("error" in outcome) {
-        return [
-            "## ❌ Lifeline backup-db failed",
-            "",
-            `**Cause:** ${cell(outcome.error.message)}`,
-            "",
-            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
-            "",
-        ].join("\n");
+class BackupName {
+    prefix;
+    tier;
+    takenAt;
+    extension;
+    encrypted;
+    constructor(prefix, tier, takenAt, extension, encrypted = false) {
+        this.prefix = prefix;
+        this.tier = tier;
+        this.takenAt = takenAt;
+        this.extension = extension;
+        this.encrypted = encrypted;
     }
-    const r = outcome.result;
-    const m = r.manifest;
-    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
-    const compression = m.format === "custom"
-        ? `custom format, pg_dump gzip ${m.compression.level}`
-        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
-    const offsiteFailed = r.offsite.some((o) => !o.ok);
-    const lines = [
-        offsiteFailed
-            ? `## ⚠️ Lifeline backup-db: ${cell(r.database)}: written locally, an off-site copy FAILED`
-            : `## ✅ Lifeline backup-db: ${cell(r.database)}`,
-        "",
-        table(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
-            [
-                external_node_path_default().basename(r.file),
-                formatBytes(r.sizeBytes),
-                formatDuration(r.durationSeconds),
-                r.dumpBytes === null ? "n/a" : `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
-                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${formatBytes(r.dumpBytes)} dumped)`}`,
-                sizeChange(r.sizeBytes, r.previousSizeBytes),
-            ],
-        ]),
-        "",
-        table(["Detail", "Value"], [
-            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
-            [
-                "Encryption",
-                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
-            ],
-            ["SHA-256", r.sha256],
-            [
-                "Tables / rows",
-                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
-            ],
-            ["Server", `PostgreSQL ${r.server.version}`],
-            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
-            [
-                "Metrics",
-                [
-                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
-                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
-                ]
-                    .filter(Boolean)
-                    .join("; ") || "not configured",
-            ],
-            ["Started", r.startedAt.toISOString()],
-        ]),
-        "",
-    ];
-    if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", table(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
-            o.location,
-            o.ok
-                ? "✅ stored, sidecar + manifest + checksum metadata"
-                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
-            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
-            formatBytes(o.bytes),
-            formatDuration(o.seconds),
-            !o.retention
-                ? "not run"
-                : "error" in o.retention
-                    ? `failed: ${o.retention.error}`
-                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
-        ])), "");
+    /** Parses a file name (not a path); undefined for anything that is not a backup name. */
+    static parse(fileName) {
+        const m = PATTERN.exec(fileName);
+        if (!m?.groups)
+            return undefined;
+        const takenAt = parseTimestamp(m.groups.ts);
+        if (!takenAt)
+            return undefined;
+        return new BackupName(m.groups.prefix, m.groups.tier, takenAt, m.groups.ext, !!m.groups.gpg);
     }
-    if ("error" in r.retention) {
-        lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
+    /** The same backup filed under another tier (weekly and monthly copies share the daily's bytes). */
+    withTier(tier) {
+        return new BackupName(this.prefix, tier, this.takenAt, this.extension, this.encrypted);
     }
-    else {
-        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
-            p.tier,
-            d.backup.fileName,
-            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
-                ? "would delete"
-                : d.action,
-            d.reason,
-        ]));
-        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? table(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+    toString() {
+        return `${this.prefix}_${this.tier}_${formatTimestamp(this.takenAt)}.${this.extension}${this.encrypted ? ".gpg" : ""}`;
     }
-    return lines.join("\n");
-}
-/** The job summary of `backup-db --verify-only`: one row per backup checked. */
-function verifySummary(report) {
-    const icon = report.exitCode === 0 ? "✅" : "❌";
-    const age = report.newestAgeHours === undefined
-        ? "none"
-        : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
-    return [
-        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
-        "",
-        ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
-        `Newest good daily backup: ${age}`,
-        "",
-        report.checks.length
-            ? table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.name.tier,
-                formatBytes(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
-        "",
-    ].join("\n");
 }
 
-;// CONCATENATED MODULE: ./src/verify/verify-file.ts
+
+/***/ }),
+
+/***/ 90298:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
-
-
-
-
-
-
-
-
-const discard = () => new external_node_stream_.Writable({
-    write(_chunk, _enc, done) {
-        done();
-    },
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  _7: () => (/* binding */ COMPRESSIONS),
+  hR: () => (/* binding */ FORMATS),
+  A_: () => (/* binding */ LEVELS),
+  rD: () => (/* binding */ compressionOfExtension),
+  _S: () => (/* binding */ createCompressor),
+  Li: () => (/* binding */ createDecompressor),
+  Xd: () => (/* binding */ decompressorProgram),
+  ly: () => (/* binding */ extensionFor),
+  dQ: () => (/* binding */ startDirectZstd)
 });
+
+// UNUSED EXPORTS: hasZstd, parseZstdInputBytes
+
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(38522);
+var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/process/child-stage.ts
+var child_stage = __nccwpck_require__(32144);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
+
+
+
+/** Input block compressed as one gzip member; 1 MiB keeps the ratio within ~1% of a single stream. */
+const DEFAULT_BLOCK_SIZE = 1 << 20;
+/** RFC 1952 member header: magic, deflate, no flags, no mtime, no extra flags, OS "Unix". */
+const MEMBER_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 /**
- * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
- * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
- * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ * One reusable raw-deflate context. Reusing it (Z_FINISH, then reset) instead of a fresh zlib.gzip()
+ * per block matters for memory: each fresh context's native state is freed only when its JS handle is
+ * garbage-collected, and those handles outlive young-generation GCs — measured, 132 → 76 MB peak RSS.
  */
-async function verifyBackupFile(dir, name) {
-    const fileName = name.toString();
-    const file = external_node_path_default().join(dir, fileName);
-    const sizeBytes = (await (0,promises_.stat)(file)).size;
-    const passed = [];
-    const notes = [];
-    const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
-    const sidecarText = await (0,promises_.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
-    if (sidecarText === undefined)
-        return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
-    const sidecar = parseChecksumLine(sidecarText);
-    if (!sidecar)
-        return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
-    if (sidecar.fileName !== fileName)
-        return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
-    if (sizeBytes === 0)
-        return fail("empty file");
-    let decrypt = name.encrypted;
-    let content;
-    try {
-        content = await readThrough(file, name, decrypt);
+class DeflateSlot {
+    deflate;
+    closed = false;
+    constructor(level) {
+        this.deflate = external_node_zlib_default().createDeflateRaw({ level, chunkSize: 128 << 10 });
     }
-    catch (err) {
-        const message = err.message;
-        if (decrypt && /no secret key|secret key not available/i.test(message)) {
-            decrypt = false;
-            notes.push("not decrypted: no secret key for it here (give one to check the contents)");
-            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
-        }
-        else {
-            content = { error: message };
-        }
+    /** Compresses `block` as one complete gzip member (header, deflate stream, CRC-32, size). */
+    compress(block) {
+        return new Promise((resolve, reject) => {
+            if (this.closed)
+                return reject(new Error("gzip slot closed: the stream was destroyed"));
+            const chunks = [MEMBER_HEADER];
+            const onData = (chunk) => chunks.push(chunk);
+            this.deflate.on("data", onData);
+            this.deflate.once("error", reject);
+            this.deflate.write(block);
+            this.deflate.flush((external_node_zlib_default()).constants.Z_FINISH, () => {
+                this.deflate.off("data", onData);
+                this.deflate.off("error", reject);
+                // Destroyed mid-block (e.g. the disk filled up): the context is gone, and so is this member.
+                if (this.closed)
+                    return reject(new Error("gzip slot closed: the stream was destroyed"));
+                this.deflate.reset();
+                const trailer = Buffer.allocUnsafe(8);
+                trailer.writeUInt32LE(external_node_zlib_default().crc32(block), 0);
+                trailer.writeUInt32LE(block.length >>> 0, 4);
+                chunks.push(trailer);
+                resolve(Buffer.concat(chunks));
+            });
+        });
     }
-    if ("error" in content) {
-        // The digest may be incomplete when reading failed, so the sha256 is judged separately.
-        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
-        if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
-            return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
-        }
-        return fail(content.error);
+    close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        this.deflate.close();
     }
-    if (content.sha256 !== sidecar.sha256)
-        return fail(`sha256 mismatch: file has ${content.sha256}, sidecar says ${sidecar.sha256}`);
-    passed.push("sha256");
-    if (decrypt)
-        passed.push("gpg");
-    if (content.checkedContent) {
-        const compression = compressionOfExtension(name.extension);
-        if (compression !== "none")
-            passed.push(compression);
-        if (name.extension === "dump") {
-            if (content.head !== CUSTOM_DUMP_MAGIC)
-                return fail(`not a pg_dump custom archive (no ${CUSTOM_DUMP_MAGIC} magic)`);
-            passed.push("archive magic");
+}
+/**
+ * gzip at pigz speed without pigz: the input is cut into blocks, each compressed as an independent
+ * gzip member on the thread pool, and the members are written in order. Concatenated members are one
+ * valid .gz file (RFC 1952 §2.2) that stock gunzip, zcat and gzip -t read. Memory stays bounded at
+ * about concurrency × 2 × blockSize; a slow reader holds back the writer.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    blockSize;
+    concurrency;
+    slots;
+    pending = [];
+    pendingBytes = 0;
+    inFlight = [];
+    submitted = 0;
+    emittedAny = false;
+    constructor(options) {
+        super();
+        if (!Number.isInteger(options.level) || options.level < 0 || options.level > 9) {
+            throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
         }
-        else {
-            if (!content.tail.includes(PLAIN_DUMP_TRAILER))
-                return fail(`dump is incomplete: no '${PLAIN_DUMP_TRAILER}' at its end`);
-            passed.push("dump trailer");
-        }
+        this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_.availableParallelism)() + 1);
+        this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
     }
-    const manifestText = await (0,promises_.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
-    if (manifestText === undefined) {
-        notes.push("no manifest");
+    _transform(chunk, _encoding, done) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        this.drainFullBlocks().then(() => done(), done);
     }
-    else {
-        let manifest;
+    _flush(done) {
+        (async () => {
+            await this.drainFullBlocks();
+            // An empty input still yields one (empty) member, so the output is a valid .gz file.
+            if (this.pendingBytes > 0 || (!this.emittedAny && this.inFlight.length === 0)) {
+                await this.submit(this.takeBlock(this.pendingBytes));
+            }
+            while (this.inFlight.length > 0)
+                this.emitMember(await this.inFlight.shift());
+            this.closeSlots();
+        })().then(() => done(), done);
+    }
+    _destroy(error, callback) {
+        this.closeSlots();
+        callback(error);
+    }
+    closeSlots() {
+        for (const slot of this.slots)
+            slot.close();
+    }
+    async drainFullBlocks() {
+        while (this.pendingBytes >= this.blockSize)
+            await this.submit(this.takeBlock(this.blockSize));
+    }
+    takeBlock(size) {
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+        const block = all.subarray(0, size);
+        const rest = all.subarray(size);
+        this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+        this.pendingBytes = rest.length;
+        return block;
+    }
+    async submit(block) {
+        // Blocks take slots in turn; block n's slot was last used by block n − concurrency, which has
+        // been emitted before this submit (at most `concurrency` blocks are ever in flight).
+        const job = this.slots[this.submitted++ % this.concurrency].compress(block);
+        job.catch(() => { }); // awaited in order below; this only keeps an early failure from going unhandled
+        this.inFlight.push(job);
+        while (this.inFlight.length >= this.concurrency)
+            this.emitMember(await this.inFlight.shift());
+    }
+    emitMember(member) {
+        this.emittedAny = true;
+        this.push(member);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backup/compression.ts
+
+
+
+
+
+
+const COMPRESSIONS = ["gzip", "zstd", "none"];
+const FORMATS = ["plain", "custom"];
+/** Valid levels and the default for each compression. */
+const LEVELS = {
+    gzip: { min: 1, max: 9, default: 6 },
+    zstd: { min: 1, max: 19, default: 3 },
+    none: { min: 0, max: 0, default: 0 },
+};
+/** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
+const hasZstd = typeof (external_node_zlib_default()).createZstdCompress === "function";
+const installed = new Map();
+/** Whether a program runs here (`<name> --version` exits 0); probed once per name. */
+function hasProgram(name) {
+    let found = installed.get(name);
+    if (found === undefined) {
         try {
-            manifest = JSON.parse(manifestText);
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            found = true;
         }
         catch {
-            return fail(`${MANIFEST_SUFFIX} is not valid JSON`);
+            found = false;
         }
-        if (manifest.sha256 !== content.sha256)
-            return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
-        if (manifest.sizeBytes !== sizeBytes)
-            return fail(`manifest size ${manifest.sizeBytes} differs from the file's ${sizeBytes}`);
-        passed.push("manifest");
+        installed.set(name, found);
     }
-    return { file, name, sizeBytes, ok: true, passed, notes };
+    return found;
 }
-/** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false) {
-    const digest = new DigestTap();
-    const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
-    const checkContent = !digestOnly && (!name.encrypted || decrypt);
-    const stages = [digest];
-    const gpg = checkContent && decrypt
-        ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
-            stdin: true,
-        })
-        : undefined;
-    if (gpg)
-        stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
-    if (checkContent)
-        stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
-    try {
-        await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
-            ...(gpg ? [gpg.exited] : []),
-        ]);
-    }
-    catch (err) {
-        // When gpg fails (no secret key, bad data) the decompressor only sees input end early: gpg's own
-        // words are the cause.
-        const gpgFailure = gpg
-            ? await gpg.exited.then(() => undefined, (e) => e)
-            : undefined;
-        gpg?.kill();
-        if (gpgFailure)
-            throw gpgFailure;
-        const e = err;
-        const what = e.code?.startsWith("Z_") || /incorrect header|unexpected end|invalid|corrupt/i.test(e.message)
-            ? "decompression failed"
-            : "read failed";
-        throw new Error(gpg && /gpg/.test(e.message) ? e.message : `${what}: ${e.message}`);
-    }
-    return {
-        sha256: digest.hex(),
-        checkedContent: checkContent,
-        head: edge.head().toString("latin1"),
-        tail: edge.tail().toString("utf8"),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/verify/verify-local.ts
-
-
-
-
-/** The runbook's verify_backup.sh exit codes. */
-const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+const hasZstdBinary = () => hasProgram("zstd");
 /**
- * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
- * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
- * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
+ * Compressor for the plain-format stream. gzip: independent members compressed in parallel on the
+ * thread pool. zstd: the zstd program with `threads` workers when installed — Node's own zstd loses
+ * data-end flushes when multithreaded (ERR_STREAM_PUSH_AFTER_EOF), so it is only the single-threaded
+ * fallback.
  */
-async function verifyLocalBackups(backupDir, options) {
-    const checks = [];
-    for (const tier of TIERS) {
-        const dir = external_node_path_default().join(backupDir, tier);
-        const names = (await (0,promises_.readdir)(dir).catch(() => []))
-            .map((f) => BackupName.parse(f))
-            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
-            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-        for (const name of names) {
-            const check = await verifyBackupFile(dir, name);
-            checks.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
-        }
-    }
-    const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
-    const newestAgeHours = newestDaily
-        ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
-        : undefined;
-    const reasons = [];
-    const failed = checks.filter((c) => !c.ok);
-    if (failed.length)
-        reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
-    if (newestAgeHours === undefined)
-        reasons.push(`no good daily backup in ${external_node_path_default().join(backupDir, "daily")}`);
-    else if (newestAgeHours > options.maxAgeHours) {
-        reasons.push(`the newest good daily backup is ${newestAgeHours.toFixed(1)} h old, over the ${options.maxAgeHours} h limit`);
-    }
-    const exitCode = failed.length
-        ? VERIFY_EXIT.failures
-        : reasons.length
-            ? VERIFY_EXIT.tooOldOrMissing
-            : VERIFY_EXIT.ok;
-    return { checks, newestAgeHours, maxAgeHours: options.maxAgeHours, exitCode, reasons };
-}
-
-;// CONCATENATED MODULE: ./src/actions/shared/runtime.ts
-
-
-
-
-/** Log lines into the runner's log, warnings and errors as annotations. */
-function actionsLogSink() {
-    return {
-        write(level, message) {
-            if (level === "debug")
-                core/* debug */.Yz(message);
-            else if (level === "warn")
-                core/* warning */.$e(message);
-            else if (level === "error")
-                core/* error */.z3(message);
-            else
-                core/* info */.pq(message);
-        },
-    };
-}
-/** Input first (kebab-case, as in action.yml); when empty, the runbook's environment variable. */
-function actionLookup(env = process.env) {
-    const inputs = (spec) => {
-        const value = core/* getInput */.V4(spec.input);
-        return value === "" ? undefined : { value, source: `input '${spec.input}'` };
-    };
-    return firstOf(inputs, environmentLookup(env));
-}
-/** Masks every secret a run may meet before anything is logged. */
-function maskConnectionSecrets(lookup) {
-    for (const secret of credentialsIn(lookup))
-        core/* setSecret */.Pq(secret);
-}
-/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
-function cancellationSignal() {
-    const controller = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"])
-        process.once(sig, () => controller.abort(new Error(sig)));
-    return controller.signal;
-}
-/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
-function failureMessage(err) {
-    if (err instanceof errors/* UserError */.y)
-        return err.message;
-    const parts = [];
-    let current = err;
-    while (current instanceof Error && parts.length < 4) {
-        parts.push(current.message);
-        current = current.cause;
-    }
-    return parts.length ? parts.join(" — caused by: ") : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
-
-
-
-
-
-
-
-/** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
-async function runBackupDb() {
-    const lookup = actionLookup();
-    maskConnectionSecrets(lookup);
-    const logger = new Logger(actionsLogSink());
-    let summary = "";
-    try {
-        if (isVerifyOnly(lookup)) {
-            const config = loadVerifyOnlyConfig(lookup);
-            const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
-            summary = verifySummary(report);
-            core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
-            core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
-            core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
-            core/* setOutput */.uH("exit-code", String(report.exitCode));
-            if (report.exitCode !== 0) {
-                core/* setFailed */.C1(report.reasons.join("; "));
-                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+function createCompressor(compression, level, threads) {
+    switch (compression) {
+        case "gzip":
+            return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
+        case "zstd": {
+            if (hasZstdBinary()) {
+                const child = (0,child_stage/* startChildStage */.f)("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
+                    stdin: true,
+                });
+                return {
+                    stream: external_node_stream_.Duplex.from({ writable: child.stdin, readable: child.stdout }),
+                    child,
+                    description: `zstd -${level} -T${threads}`,
+                };
             }
-            return;
+            if (!hasZstd) {
+                throw new errors/* UserError */.y(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+            }
+            const stream = external_node_zlib_default().createZstdCompress({
+                params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
+            });
+            return { stream, description: `zstd -${level} (Node, single-threaded: install zstd for more)` };
         }
-        const config = loadBackupDbConfig(lookup);
-        const result = await backupDatabase(config, { logger, signal: cancellationSignal() });
-        core/* setOutput */.uH("backup-file", result.file);
-        core/* setOutput */.uH("sha256", result.sha256);
-        core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
-        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
-        core/* setOutput */.uH("manifest-file", result.manifestFile);
-        core/* setOutput */.uH("tiers", result.tiers.map((t) => t.tier).join(","));
-        core/* setOutput */.uH("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
-        summary = backupDbSummary({ result });
-        const failed = result.offsite.filter((o) => !o.ok);
-        if (failed.length > 0) {
-            core/* setFailed */.C1(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
-                failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
-        }
+        case "none":
+            return { stream: new external_node_stream_.PassThrough(), description: "none" };
     }
-    catch (err) {
-        const error = new Error(logger.redact(failureMessage(err)));
-        summary = backupDbSummary({ error });
-        core/* setFailed */.C1(error.message);
+}
+/** Decompressor matching a file's compression, for verification. */
+function createDecompressor(compression) {
+    switch (compression) {
+        case "gzip":
+            return external_node_zlib_default().createGunzip();
+        case "zstd":
+            if (!hasZstd)
+                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+            return external_node_zlib_default().createZstdDecompress();
+        case "none":
+            return new external_node_stream_.PassThrough();
     }
-    finally {
-        // Written in finally so that a failed run still explains itself on the run page.
+}
+/**
+ * The program that decompresses fastest here, reading stdin and writing stdout, for restores: the
+ * child's stdout can feed psql through a kernel pipe, so decompressed data never passes through Node.
+ * pigz decompresses with helper threads for reading, writing and checking; zstd is fast alone.
+ * Undefined for `none`, or when no program is installed (then use `createDecompressor`).
+ */
+function decompressorProgram(compression) {
+    if (compression === "gzip") {
+        if (hasProgram("pigz"))
+            return { command: "pigz", args: ["-dc"] };
+        if (hasProgram("gzip"))
+            return { command: "gzip", args: ["-dc"] };
+    }
+    if (compression === "zstd" && hasZstdBinary())
+        return { command: "zstd", args: ["-dcq"] };
+    return undefined;
+}
+/** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */
+function extensionFor(format, compression) {
+    if (format === "custom")
+        return "dump";
+    return compression === "gzip" ? "sql.gz" : compression === "zstd" ? "sql.zst" : "sql";
+}
+/** The compression of a file, from its extension; custom-format dumps compress inside. */
+function compressionOfExtension(extension) {
+    return extension === "sql.gz" ? "gzip" : extension === "sql.zst" ? "zstd" : "none";
+}
+/**
+ * zstd reading straight from another process's stdout through a kernel pipe, as `pg_dump | zstd` does:
+ * the raw dump never passes through Node. `-vv` makes zstd report the exact byte counts on stderr.
+ * Undefined when the zstd program is not installed.
+ */
+function startDirectZstd(source, level, threads) {
+    if (!hasZstdBinary())
+        return undefined;
+    const child = (0,child_stage/* startChildStage */.f)("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
+        stdin: source,
+    });
+    // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
+    // stream keeps pg_dump's 'close' event from ever firing.
+    source.destroy();
+    return {
+        child,
+        description: `zstd -${level} -T${threads}, reading pg_dump directly`,
+        inputBytes: () => parseZstdInputBytes(child.stderr()),
+    };
+}
+/**
+ * The input size from zstd's own summary line: `(1249332491 B => 67180555 B, …)` with -vv in 1.5.x,
+ * `(1249332491 => 67180555 bytes, …)` in 1.4.x. Undefined when neither is found.
+ */
+function parseZstdInputBytes(report) {
+    const m = /\(\s*(\d+)(?: B)? =>\s*\d+(?: B| bytes)/.exec(report);
+    return m ? Number(m[1]) : undefined;
+}
+
+
+/***/ }),
+
+/***/ 6345:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   DB: () => (/* binding */ parseChecksumLine),
+/* harmony export */   OK: () => (/* binding */ MANIFEST_SUFFIX),
+/* harmony export */   Ut: () => (/* binding */ checksumLine),
+/* harmony export */   qP: () => (/* binding */ CHECKSUM_SUFFIX)
+/* harmony export */ });
+const MANIFEST_SUFFIX = ".manifest.json";
+const CHECKSUM_SUFFIX = ".sha256";
+/** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
+function checksumLine(sha256, fileName) {
+    return `${sha256}  ${fileName}\n`;
+}
+/** Parses the first line of a `sha256sum` file (text or binary mode, bare or absolute name). */
+function parseChecksumLine(text) {
+    const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(text.split(/\r?\n/)[0] ?? "");
+    return m ? { sha256: m[1].toLowerCase(), fileName: m[2].split("/").pop() } : undefined;
+}
+
+
+/***/ }),
+
+/***/ 30867:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  i3: () => (/* binding */ MemoryBound)
+});
+
+// UNUSED EXPORTS: GC_INTERVAL_BYTES, MAJOR_GC_INTERVAL_BYTES
+
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_vm_namespaceObject);
+;// CONCATENATED MODULE: ./src/backup/memory-bound.ts
+
+
+/** Bytes between two young-generation collections (measured on 1.25 GB: 16 MiB → 116 MB peak, 4 MiB → 90 MB, same speed). */
+const GC_INTERVAL_BYTES = 4 << 20;
+/** Bytes between two full collections. */
+const MAJOR_GC_INTERVAL_BYTES = 128 << 20;
+let gcFunction;
+/** V8's gc() without starting Node with --expose-gc; null where the runtime refuses. */
+function obtainGc() {
+    if (gcFunction === undefined) {
         try {
-            await core/* summary */.z.addRaw(summary).write();
+            external_node_v8_default().setFlagsFromString("--expose-gc");
+            gcFunction = external_node_vm_default().runInNewContext("gc");
         }
-        catch (err) {
-            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        catch {
+            gcFunction = null;
+        }
+    }
+    return gcFunction;
+}
+/**
+ * Keeps peak memory flat however large the dump: every chunk read from a pipe is a fresh Buffer, and
+ * V8 lets ~64 MiB of such external garbage pile up before it collects. A minor (young-generation) GC
+ * every 4 MiB frees them early: measured, 149 → 73 MB peak RSS on 1 GB streamed, and no slower.
+ */
+class MemoryBound {
+    sinceGc = 0;
+    sinceMajor = 0;
+    gc = obtainGc();
+    /** Call with the size of every chunk that passes. */
+    observe(bytes) {
+        this.sinceGc += bytes;
+        if (!this.gc || this.sinceGc < GC_INTERVAL_BYTES)
+            return;
+        this.sinceGc = 0;
+        this.sinceMajor += GC_INTERVAL_BYTES;
+        // Buffers that live across scavenges (e.g. blocks queued for compression) reach the old
+        // generation; a full GC of this small heap every 128 MiB frees those too, in a few milliseconds.
+        if (this.sinceMajor >= MAJOR_GC_INTERVAL_BYTES) {
+            this.sinceMajor = 0;
+            this.gc({ type: "major" });
+        }
+        else {
+            this.gc({ type: "minor" });
         }
     }
 }
@@ -38980,34 +38054,870 @@ async function runBackupDb() {
 
 /***/ }),
 
-/***/ 3684:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+/***/ 71119:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4116);
-/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4871);
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ey: () => (/* binding */ DigestTap),
+/* harmony export */   I5: () => (/* binding */ DumpStreamTap),
+/* harmony export */   di: () => (/* binding */ EdgeTap)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _memory_bound_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(30867);
 
 
-/** Commands of the root action; the others arrive with their milestones. */
-const COMMANDS = {
-    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBackupDb */ .e,
-};
-const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
-const run = COMMANDS[command];
-if (run) {
-    await run();
+
+/** Passes bytes through unchanged while computing their SHA-256 and counting them. */
+class DigestTap extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
+    hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
+    bytes = 0;
+    _transform(chunk, _encoding, done) {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        done(null, chunk);
+    }
+    /** The hex digest; call once, after the stream has ended. */
+    hex() {
+        return this.hash.digest("hex");
+    }
 }
-else {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
-        "(backup-media, verify and restore are not available in this version yet)");
+/** Passes bytes through unchanged, counting them and keeping the first and last bytes (format checks). */
+class EdgeTap extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
+    tailSize;
+    headSize;
+    bytes = 0;
+    tailBuffer = Buffer.alloc(0);
+    headBuffer = Buffer.alloc(0);
+    constructor(tailSize = 256, headSize = 16) {
+        super();
+        this.tailSize = tailSize;
+        this.headSize = headSize;
+    }
+    _transform(chunk, _encoding, done) {
+        this.observe(chunk);
+        done(null, chunk);
+    }
+    /** Records a chunk without passing it on (for use inside another stage). */
+    observe(chunk) {
+        if (this.headBuffer.length < this.headSize) {
+            this.headBuffer = Buffer.concat([
+                this.headBuffer,
+                chunk.subarray(0, this.headSize - this.headBuffer.length),
+            ]);
+        }
+        this.bytes += chunk.length;
+        const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
+        this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
+    }
+    tail() {
+        return this.tailBuffer;
+    }
+    head() {
+        return this.headBuffer;
+    }
+}
+/**
+ * The one tap raw dump bytes pass through (kept to one stage: every stage costs per-chunk overhead on a
+ * path that carries gigabytes): counts bytes, keeps the first and last bytes for format checks, counts
+ * COPY rows per table when asked, and keeps memory flat with a young-generation GC every 16 MiB.
+ */
+class DumpStreamTap extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
+    rowCounter;
+    bytes = 0;
+    edges;
+    bound = new _memory_bound_js__WEBPACK_IMPORTED_MODULE_2__/* .MemoryBound */ .i3();
+    constructor(rowCounter, tailSize, headSize) {
+        super();
+        this.rowCounter = rowCounter;
+        this.edges = new EdgeTap(tailSize, headSize);
+    }
+    _transform(chunk, _encoding, done) {
+        this.bytes += chunk.length;
+        this.edges.observe(chunk);
+        this.rowCounter?.write(chunk);
+        this.bound.observe(chunk.length);
+        done(null, chunk);
+    }
+    head() {
+        return this.edges.head();
+    }
+    tail() {
+        return this.edges.tail();
+    }
 }
 
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 7827:
+/***/ 20640:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Y2: () => (/* binding */ BACKUP_DB_SETTINGS),
+  Wr: () => (/* binding */ credentialsIn),
+  Vi: () => (/* binding */ isValidPrefix),
+  KX: () => (/* binding */ isVerifyOnly),
+  Nz: () => (/* binding */ loadBackupDbConfig),
+  Go: () => (/* binding */ loadVerifyOnlyConfig)
+});
+
+// UNUSED EXPORTS: ROW_COUNT_MODES
+
+// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
+var backup_compression = __nccwpck_require__(90298);
+;// CONCATENATED MODULE: ./src/storage/storage-classes.ts
+/** Storage classes / access tiers each provider accepts (kept apart so config does not load the SDKs). */
+const S3_STORAGE_CLASSES = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+];
+const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
+const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
+
+// EXTERNAL MODULE: ./src/storage/transfer.ts
+var storage_transfer = __nccwpck_require__(48130);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+;// CONCATENATED MODULE: ./src/config/cloud-config.ts
+
+
+
+
+function parseEndpoint(raw, source) {
+    try {
+        const url = new URL(raw);
+        if (url.protocol === "http:" || url.protocol === "https:")
+            return raw.replace(/\/+$/, "");
+    }
+    catch { }
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
+}
+/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
+function parseKeyPrefix(raw, source) {
+    const trimmed = raw.replace(/^\/+/, "");
+    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+    }
+    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
+}
+function parseBucket(raw, source) {
+    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+    }
+    return raw;
+}
+/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+const CLOUD_SETTINGS = {
+    s3Bucket: {
+        env: "BACKUP_S3_BUCKET",
+        input: "s3-bucket",
+        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+        parse: parseBucket,
+    },
+    s3StorageClass: {
+        env: "BACKUP_S3_STORAGE_CLASS",
+        input: "s3-storage-class",
+        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: (0,settings/* choiceOf */.FH)(S3_STORAGE_CLASSES),
+    },
+    s3Region: {
+        env: "BACKUP_S3_REGION",
+        input: "s3-region",
+        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
+        parse: settings/* parseString */.$l,
+    },
+    s3Endpoint: {
+        env: "BACKUP_S3_ENDPOINT",
+        input: "s3-endpoint",
+        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+        parse: parseEndpoint,
+    },
+    s3ForcePathStyle: {
+        env: "BACKUP_S3_FORCE_PATH_STYLE",
+        input: "s3-force-path-style",
+        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
+        parse: settings/* parseBoolean */.yG,
+    },
+    gcsBucket: {
+        env: "BACKUP_GCS_BUCKET",
+        input: "gcs-bucket",
+        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+        parse: parseBucket,
+    },
+    gcsStorageClass: {
+        env: "BACKUP_GCS_STORAGE_CLASS",
+        input: "gcs-storage-class",
+        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: (0,settings/* choiceOf */.FH)(GCS_STORAGE_CLASSES),
+    },
+    gcsEndpoint: {
+        env: "BACKUP_GCS_ENDPOINT",
+        input: "gcs-endpoint",
+        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        parse: parseEndpoint,
+    },
+    azureContainer: {
+        env: "BACKUP_AZURE_CONTAINER",
+        input: "azure-container",
+        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+        parse: parseBucket,
+    },
+    azureTier: {
+        env: "BACKUP_AZURE_TIER",
+        input: "azure-tier",
+        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
+        default: "Hot",
+        parse: (0,settings/* choiceOf */.FH)(AZURE_TIERS),
+    },
+    azureAccount: {
+        env: "AZURE_STORAGE_ACCOUNT",
+        input: "azure-account",
+        description: "storage account name, when no connection string is given",
+        parse: settings/* parseString */.$l,
+    },
+    azureEndpoint: {
+        env: "BACKUP_AZURE_ENDPOINT",
+        input: "azure-endpoint",
+        description: "blob service URL; default https://<account>.blob.core.windows.net",
+        parse: parseEndpoint,
+    },
+    remotePrefix: {
+        env: "BACKUP_REMOTE_PREFIX",
+        input: "remote-prefix",
+        description: "key prefix of backups in every bucket/container",
+        default: "backups/postgres/",
+        parse: parseKeyPrefix,
+    },
+    uploadPartSizeMb: {
+        env: "BACKUP_UPLOAD_PART_SIZE_MB",
+        input: "upload-part-size-mb",
+        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
+        default: "8",
+        parse: (0,settings/* integerIn */.wo)(5, 512, " (MiB)"),
+    },
+    uploadConcurrency: {
+        env: "BACKUP_UPLOAD_CONCURRENCY",
+        input: "upload-concurrency",
+        description: "parts in flight per upload",
+        default: "2",
+        parse: (0,settings/* integerIn */.wo)(1, 16),
+    },
+};
+const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+function azureAuth(lookup, env) {
+    const s = CLOUD_SETTINGS;
+    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
+    if (connectionString)
+        return { kind: "connection-string", connectionString };
+    const account = (0,settings/* resolve */.hd)(s.azureAccount, lookup);
+    const endpoint = (0,settings/* resolve */.hd)(s.azureEndpoint, lookup);
+    if (!account && !endpoint) {
+        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
+    }
+    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
+    const key = firstSet(env, "AZURE_STORAGE_KEY");
+    if (key) {
+        if (!account)
+            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+        return { kind: "shared-key", account, key, url };
+    }
+    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
+    if (sas)
+        return { kind: "sas", url, sas };
+    return { kind: "default-credential", url };
+}
+/** The configured cloud destinations (none, one or several), validated before any work. */
+function loadDestinations(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const prefix = settings/* require */.Yp(s.remotePrefix, lookup);
+    const transfer = {
+        ...storage_transfer/* DEFAULT_TRANSFER */._M,
+        partSizeBytes: settings/* require */.Yp(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
+        concurrency: settings/* require */.Yp(s.uploadConcurrency, lookup),
+    };
+    const destinations = [];
+    const s3Bucket = (0,settings/* resolve */.hd)(s.s3Bucket, lookup);
+    if (s3Bucket) {
+        const endpoint = (0,settings/* resolve */.hd)(s.s3Endpoint, lookup) ??
+            (() => {
+                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
+            })();
+        destinations.push({
+            kind: "s3",
+            settings: {
+                bucket: s3Bucket,
+                prefix,
+                storageClass: settings/* require */.Yp(s.s3StorageClass, lookup),
+                region: (0,settings/* resolve */.hd)(s.s3Region, lookup),
+                endpoint,
+                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
+                forcePathStyle: (0,settings/* resolve */.hd)(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                transfer,
+            },
+        });
+    }
+    const gcsBucket = (0,settings/* resolve */.hd)(s.gcsBucket, lookup);
+    if (gcsBucket) {
+        destinations.push({
+            kind: "gcs",
+            settings: {
+                bucket: gcsBucket,
+                prefix,
+                storageClass: settings/* require */.Yp(s.gcsStorageClass, lookup),
+                endpoint: (0,settings/* resolve */.hd)(s.gcsEndpoint, lookup),
+                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+                transfer,
+            },
+        });
+    }
+    const azureContainer = (0,settings/* resolve */.hd)(s.azureContainer, lookup);
+    if (azureContainer) {
+        destinations.push({
+            kind: "azure",
+            settings: {
+                container: azureContainer,
+                prefix,
+                tier: settings/* require */.Yp(s.azureTier, lookup),
+                auth: azureAuth(lookup, env),
+                transfer,
+            },
+        });
+    }
+    return destinations;
+}
+/** Cloud secrets found in the environment, for masking before anything is logged. */
+function cloudSecretsIn(env) {
+    const secrets = [];
+    for (const name of [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+    ]) {
+        const v = env[name];
+        if (v)
+            secrets.push(v);
+    }
+    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
+    if (cs) {
+        for (const part of cs.split(";")) {
+            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
+            if (m?.[2])
+                secrets.push(m[2]);
+        }
+    }
+    return secrets;
+}
+
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
+
+
+
+
+
+/** Whether a name can start a backup file name that BackupName.parse reads back. */
+function isValidPrefix(prefix) {
+    return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
+}
+const ROW_COUNT_MODES = ["exact", "estimated", "off"];
+const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+function parseWeekday(raw, source) {
+    const value = raw.toLowerCase();
+    const index = /^[0-6]$/.test(value)
+        ? Number(value)
+        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
+    if (index < 0)
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+    return index;
+}
+function parseHttpUrl(raw, source) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    return raw.replace(/\/+$/, "");
+}
+function parseLabelValue(raw, source) {
+    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** The settings of backup-db, named as in the runbook's backup_db.sh. */
+const BACKUP_DB_SETTINGS = {
+    databaseUrl: {
+        env: "DATABASE_URL",
+        input: "database-url",
+        description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
+        parse: settings/* parseString */.$l,
+    },
+    backupDir: {
+        env: "BACKUP_DIR",
+        input: "backup-dir",
+        description: "directory that holds daily/, weekly/, monthly/ and logs/",
+        default: "/backups",
+        parse: settings/* parseString */.$l,
+    },
+    prefix: {
+        env: "BACKUP_PREFIX",
+        input: "prefix",
+        description: "first part of backup file names; defaults to the database name",
+        parse: (raw, source) => {
+            if (!isValidPrefix(raw)) {
+                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+            }
+            return raw;
+        },
+    },
+    compression: {
+        env: "BACKUP_COMPRESSION",
+        input: "compression",
+        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
+        default: "gzip",
+        parse: (0,settings/* oneOf */.yL)(backup_compression/* COMPRESSIONS */._7),
+    },
+    compressionLevel: {
+        env: "BACKUP_COMPRESSION_LEVEL",
+        input: "compression-level",
+        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
+        parse: (0,settings/* integerIn */.wo)(0, 19),
+    },
+    format: {
+        env: "BACKUP_FORMAT",
+        input: "format",
+        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
+        default: "plain",
+        parse: (0,settings/* oneOf */.yL)(backup_compression/* FORMATS */.hR),
+    },
+    pgBinDir: {
+        env: "PG_BIN_DIR",
+        input: "pg-bin-dir",
+        description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
+        parse: settings/* parseString */.$l,
+    },
+    encrypt: {
+        env: "BACKUP_ENCRYPT",
+        input: "encrypt",
+        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
+        default: "false",
+        parse: settings/* parseBoolean */.yG,
+    },
+    gpgRecipient: {
+        env: "BACKUP_GPG_RECIPIENT",
+        input: "gpg-recipient",
+        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
+        parse: settings/* parseString */.$l,
+    },
+    gpgPublicKey: {
+        env: "BACKUP_GPG_PUBLIC_KEY",
+        input: "gpg-public-key",
+        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
+        parse: settings/* parseString */.$l,
+    },
+    retentionDaily: {
+        env: "BACKUP_RETENTION_DAILY",
+        input: "retention-daily",
+        description: "days to keep daily backups",
+        default: "7",
+        parse: (0,settings/* integerIn */.wo)(1, 36500, " (days)"),
+    },
+    retentionWeekly: {
+        env: "BACKUP_RETENTION_WEEKLY",
+        input: "retention-weekly",
+        description: "weeks to keep weekly backups",
+        default: "4",
+        parse: (0,settings/* integerIn */.wo)(1, 5200, " (weeks)"),
+    },
+    retentionMonthly: {
+        env: "BACKUP_RETENTION_MONTHLY",
+        input: "retention-monthly",
+        description: "months to keep monthly backups",
+        default: "12",
+        parse: (0,settings/* integerIn */.wo)(1, 1200, " (months)"),
+    },
+    retentionDryRun: {
+        env: "BACKUP_RETENTION_DRY_RUN",
+        input: "retention-dry-run",
+        description: "log and summarise the retention plan without deleting anything",
+        default: "false",
+        parse: settings/* parseBoolean */.yG,
+    },
+    weeklyDay: {
+        env: "BACKUP_WEEKLY_DAY",
+        input: "weekly-day",
+        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
+        default: "sunday",
+        parse: parseWeekday,
+    },
+    monthlyDay: {
+        env: "BACKUP_MONTHLY_DAY",
+        input: "monthly-day",
+        description: "day of the month whose backup is also filed as monthly, 1-28",
+        default: "1",
+        parse: (0,settings/* integerIn */.wo)(1, 28),
+    },
+    rowCounts: {
+        env: "BACKUP_ROW_COUNTS",
+        input: "row-counts",
+        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
+        default: "exact",
+        parse: (0,settings/* oneOf */.yL)(ROW_COUNT_MODES),
+    },
+    verifyOnly: {
+        env: "BACKUP_VERIFY_ONLY",
+        input: "verify-only",
+        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
+        default: "false",
+        parse: settings/* parseBoolean */.yG,
+    },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "with verify-only: the newest daily backup older than this exits 2",
+        default: "26",
+        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
+    },
+    pushgatewayUrl: {
+        env: "PUSHGATEWAY_URL",
+        input: "pushgateway-url",
+        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
+        parse: parseHttpUrl,
+    },
+    pushgatewayJob: {
+        env: "PUSHGATEWAY_JOB",
+        input: "pushgateway-job",
+        description: "job label of the pushed metrics",
+        default: "lifeline",
+        parse: parseLabelValue,
+    },
+    metricsTextfile: {
+        env: "BACKUP_METRICS_TEXTFILE",
+        input: "metrics-textfile",
+        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
+        parse: settings/* parseString */.$l,
+    },
+    ...CLOUD_SETTINGS,
+};
+/** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
+function loadBackupDbConfig(lookup, env = process.env) {
+    const s = BACKUP_DB_SETTINGS;
+    const rawUrl = settings/* require */.Yp(s.databaseUrl, lookup);
+    const connection = (0,database_url/* parseDatabaseUrl */.mx)(rawUrl, lookup(s.databaseUrl)?.source);
+    const compression = settings/* require */.Yp(s.compression, lookup);
+    const format = settings/* require */.Yp(s.format, lookup);
+    const range = backup_compression/* LEVELS */.A_[compression];
+    const level = (0,settings/* resolve */.hd)(s.compressionLevel, lookup);
+    if (level !== undefined && (level < range.min || level > range.max)) {
+        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
+        throw new errors/* ConfigError */.x(compression === "none"
+            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
+            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
+    }
+    if (format === "custom" && compression === "zstd") {
+        throw new errors/* ConfigError */.x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
+    }
+    const encrypt = settings/* require */.Yp(s.encrypt, lookup);
+    const recipient = (0,settings/* resolve */.hd)(s.gpgRecipient, lookup);
+    const publicKey = (0,settings/* resolve */.hd)(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new errors/* ConfigError */.x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        throw new errors/* ConfigError */.x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
+    }
+    return {
+        connection,
+        backupDir: settings/* require */.Yp(s.backupDir, lookup),
+        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
+        format,
+        compression,
+        compressionLevel: level ?? range.default,
+        pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
+        encryption: encrypt ? { recipient, publicKey } : undefined,
+        retention: {
+            daily: settings/* require */.Yp(s.retentionDaily, lookup),
+            weekly: settings/* require */.Yp(s.retentionWeekly, lookup),
+            monthly: settings/* require */.Yp(s.retentionMonthly, lookup),
+        },
+        retentionDryRun: settings/* require */.Yp(s.retentionDryRun, lookup),
+        schedule: { weeklyDay: settings/* require */.Yp(s.weeklyDay, lookup), monthlyDay: settings/* require */.Yp(s.monthlyDay, lookup) },
+        rowCounts: settings/* require */.Yp(s.rowCounts, lookup),
+        verifyOnly: settings/* require */.Yp(s.verifyOnly, lookup),
+        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
+        metrics: {
+            pushgatewayUrl: (0,settings/* resolve */.hd)(s.pushgatewayUrl, lookup),
+            job: settings/* require */.Yp(s.pushgatewayJob, lookup),
+            textfile: (0,settings/* resolve */.hd)(s.metricsTextfile, lookup),
+        },
+        destinations: loadDestinations(lookup, env),
+    };
+}
+/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
+function isVerifyOnly(lookup) {
+    return settings/* require */.Yp(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+}
+/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
+function loadVerifyOnlyConfig(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        backupDir: settings/* require */.Yp(s.backupDir, lookup),
+        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
+        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
+    };
+}
+/**
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
+ * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ */
+function credentialsIn(lookup, env = process.env) {
+    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
+        const raw = lookup(spec);
+        return raw ? (0,database_url/* passwordsIn */.gW)(raw.value) : [];
+    });
+    if (env.PGPASSWORD)
+        found.push(env.PGPASSWORD);
+    found.push(...cloudSecretsIn(env));
+    return found;
+}
+
+
+/***/ }),
+
+/***/ 54877:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BO: () => (/* binding */ redactUrl),
+/* harmony export */   SQ: () => (/* binding */ libpqEnvironment),
+/* harmony export */   ff: () => (/* binding */ describeTarget),
+/* harmony export */   gW: () => (/* binding */ passwordsIn),
+/* harmony export */   mx: () => (/* binding */ parseDatabaseUrl)
+/* harmony export */ });
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
+
+/** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
+const LIBPQ_PARAMS = {
+    host: "PGHOST",
+    hostaddr: "PGHOSTADDR",
+    port: "PGPORT",
+    user: "PGUSER",
+    dbname: "PGDATABASE",
+    password: "PGPASSWORD",
+    sslmode: "PGSSLMODE",
+    sslrootcert: "PGSSLROOTCERT",
+    sslcert: "PGSSLCERT",
+    sslkey: "PGSSLKEY",
+    sslcrl: "PGSSLCRL",
+    sslnegotiation: "PGSSLNEGOTIATION",
+    requiressl: "PGREQUIRESSL",
+    connect_timeout: "PGCONNECT_TIMEOUT",
+    application_name: "PGAPPNAME",
+    options: "PGOPTIONS",
+    target_session_attrs: "PGTARGETSESSIONATTRS",
+    gssencmode: "PGGSSENCMODE",
+    channel_binding: "PGCHANNELBINDING",
+    service: "PGSERVICE",
+};
+const EXPECTED_FORM = "postgresql://user:password@host:5432/dbname";
+/** Splits `scheme://userinfo@rest` at the last '@', so that a password with an unencoded @ / ? # stays whole. */
+function splitAuthority(raw) {
+    const m = /^([a-z0-9+.-]*:\/\/)(.*)$/is.exec(raw);
+    if (!m)
+        return undefined;
+    const body = m[2];
+    const at = body.lastIndexOf("@");
+    return at < 0
+        ? { scheme: m[1], userinfo: undefined, rest: body }
+        : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
+}
+/**
+ * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
+ * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
+ * `password=` query parameter.
+ */
+function redactUrl(raw) {
+    const parts = splitAuthority(raw);
+    let out = raw;
+    if (parts?.userinfo !== undefined) {
+        const colon = parts.userinfo.indexOf(":");
+        const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
+        out = `${parts.scheme}${user}@${parts.rest}`;
+    }
+    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+}
+/**
+ * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
+ * runbook uses (`postgresql+psycopg://`), percent-encoded user, password and socket paths, and libpq
+ * query parameters such as `sslmode`.
+ */
+function parseDatabaseUrl(raw, name = "DATABASE_URL") {
+    const value = raw.trim();
+    const shown = redactUrl(value);
+    const fail = (why) => {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+    };
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+    if (scheme === undefined)
+        fail("it does not start with postgresql://");
+    const base = scheme.split("+")[0];
+    if (base !== "postgresql" && base !== "postgres")
+        fail(`unsupported scheme '${scheme}:'`);
+    // Swap the scheme for one WHATWG URL treats generically; everything after '://' is parsed as-is.
+    let url;
+    try {
+        url = new URL(`lifeline-pg${value.slice(scheme.length)}`);
+    }
+    catch {
+        if (/^[^/]*\/\/[^/?#]*,/.test(value))
+            fail("several hosts in one URL are not supported; name one host");
+        const parts = splitAuthority(value);
+        if (parts?.userinfo !== undefined && /[/?#]/.test(parts.userinfo)) {
+            fail("the user or password holds an unencoded / ? or #; percent-encode them: / as %2F, ? as %3F, # as %23");
+        }
+        const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
+        const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
+        if (port !== undefined)
+            fail(`port '${port}' is not a number from 1 to 65535`);
+        return fail("it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A");
+    }
+    const decode = (part, what) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return fail(`the ${what} has an invalid percent-encoding`);
+        }
+    };
+    const params = {};
+    for (const [key, val] of url.searchParams) {
+        if (!(key in LIBPQ_PARAMS)) {
+            fail(`unknown query parameter '${key}'; libpq accepts ${Object.keys(LIBPQ_PARAMS).join(", ")}`);
+        }
+        params[key] = val;
+    }
+    let host = url.hostname ? decode(url.hostname, "host") : undefined;
+    if (host?.startsWith("[") && host.endsWith("]"))
+        host = host.slice(1, -1);
+    host ??= params.host;
+    let port;
+    const rawPort = url.port || params.port;
+    if (rawPort) {
+        port = Number(rawPort);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+            fail(`port '${rawPort}' is not a number from 1 to 65535`);
+    }
+    const path = url.pathname.replace(/^\//, "");
+    if (path.includes("/"))
+        fail("the database name must not contain '/'");
+    const database = path ? decode(path, "database name") : params.dbname;
+    const settings = {
+        params,
+        ...(host ? { host } : {}),
+        ...(port !== undefined ? { port } : {}),
+        ...(url.username
+            ? { user: decode(url.username, "user name") }
+            : params.user
+                ? { user: params.user }
+                : {}),
+        ...(url.password
+            ? { password: decode(url.password, "password") }
+            : params.password
+                ? { password: params.password }
+                : {}),
+        ...(database ? { database } : {}),
+    };
+    return settings;
+}
+/**
+ * The environment for libpq programs (pg_dump, psql): the caller's environment with the URL's parts
+ * laid over it. The password travels in PGPASSWORD, never in argv.
+ */
+function libpqEnvironment(settings, base = process.env) {
+    const env = { ...base };
+    for (const [key, val] of Object.entries(settings.params)) {
+        const variable = LIBPQ_PARAMS[key];
+        if (variable)
+            env[variable] = val;
+    }
+    if (settings.host !== undefined)
+        env.PGHOST = settings.host;
+    if (settings.port !== undefined)
+        env.PGPORT = String(settings.port);
+    if (settings.user !== undefined)
+        env.PGUSER = settings.user;
+    if (settings.database !== undefined)
+        env.PGDATABASE = settings.database;
+    if (settings.password !== undefined)
+        env.PGPASSWORD = settings.password;
+    return env;
+}
+/** Where the connection goes, for messages: host:port/database, never the password. */
+function describeTarget(settings, env = process.env) {
+    const host = settings.host ?? env.PGHOST ?? "localhost";
+    const port = settings.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
+    const database = settings.database ?? env.PGDATABASE ?? settings.user ?? env.PGUSER ?? "(default)";
+    const where = host.startsWith("/") ? `socket ${host} port ${port}` : `${host}:${port}`;
+    return `${where}, database "${database}"`;
+}
+/**
+ * The password of a URL-looking string, found without fully parsing it, so that it can be registered
+ * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ */
+function passwordsIn(raw) {
+    const value = raw.trim();
+    const found = [];
+    const userinfo = splitAuthority(value)?.userinfo;
+    const colon = userinfo?.indexOf(":") ?? -1;
+    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
+        found.push(userinfo.slice(colon + 1));
+    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
+        if (m[1])
+            found.push(m[1]);
+    const all = new Set();
+    for (const p of found) {
+        all.add(p);
+        try {
+            all.add(decodeURIComponent(p));
+        }
+        catch {
+            // not percent-encoded: the raw form is enough
+        }
+    }
+    return [...all];
+}
+
+
+/***/ }),
+
+/***/ 37827:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -39029,7 +38939,1906 @@ class ConfigError extends UserError {
 
 /***/ }),
 
-/***/ 6822:
+/***/ 9847:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   LA: () => (/* binding */ isListOnly),
+/* harmony export */   j: () => (/* binding */ metricsSettings),
+/* harmony export */   jM: () => (/* binding */ RESTORE_SETTINGS),
+/* harmony export */   vP: () => (/* binding */ RESTORE_COMMON_SETTINGS),
+/* harmony export */   xb: () => (/* binding */ loadRestoreConfig)
+/* harmony export */ });
+/* unused harmony exports parseTargetTime, targetDatabase */
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(20640);
+/* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54877);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54661);
+
+
+
+
+
+const shared = _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .BACKUP_DB_SETTINGS */ .Y2;
+/**
+ * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
+ * (backup names are UTC too, so the two compare without a time-zone guess).
+ */
+function parseTargetTime(raw, source) {
+    const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}:?\d{2}|UTC)?$/i.exec(raw.trim());
+    const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
+    const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
+    if (!at || Number.isNaN(at.getTime())) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+    }
+    return at;
+}
+/** The settings shared by restore and verify's test restore. */
+const RESTORE_COMMON_SETTINGS = {
+    backupFile: {
+        env: "BACKUP_FILE",
+        input: "backup-file",
+        description: "the backup to restore: a path such as /backups/daily/transcripts_daily_20241026_020000.sql.gz",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    jobs: {
+        env: "RESTORE_JOBS",
+        input: "jobs",
+        description: "parallel jobs of pg_restore -j for custom-format backups; default: the number of CPU cores",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 64),
+    },
+    gpgPrivateKey: {
+        env: "BACKUP_GPG_PRIVATE_KEY",
+        input: "gpg-private-key",
+        description: "secret key to decrypt .gpg backups, ASCII-armoured and without passphrase (e.g. from a secret); else GNUPGHOME's keys",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+};
+/** The settings of restore, named as in the runbook's restore_db.sh. */
+const RESTORE_SETTINGS = {
+    databaseUrl: {
+        ...shared.databaseUrl,
+        description: "the database to restore, e.g. postgresql://user:password@host:5432/transcripts (replaced by the backup)",
+    },
+    backupDir: shared.backupDir,
+    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    listBackups: {
+        env: "RESTORE_LIST_BACKUPS",
+        input: "list-backups",
+        description: "list the backups, newest first, and restore nothing",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    backupFile: RESTORE_COMMON_SETTINGS.backupFile,
+    pitr: {
+        env: "RESTORE_PITR",
+        input: "pitr",
+        description: "restore the newest backup taken before target-time, then print how to replay WAL to it",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    targetTime: {
+        env: "RESTORE_TARGET_TIME",
+        input: "target-time",
+        description: "with pitr: the time to recover to, e.g. '2024-10-26 01:30:00' (UTC unless an offset is given)",
+        parse: parseTargetTime,
+    },
+    confirm: {
+        env: "RESTORE_CONFIRM",
+        input: "confirm",
+        description: "the target database's name, typed out: the restore refuses unless it matches",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    force: {
+        env: "RESTORE_FORCE",
+        input: "force",
+        description: "skip the confirmation (runbook: --force); the action always requires confirm",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        cliOnly: true,
+    },
+    dropOld: {
+        env: "RESTORE_DROP_OLD",
+        input: "drop-old",
+        description: "drop the replaced database after a proven swap instead of keeping it as <db>_pre_restore_<time>",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    jobs: RESTORE_COMMON_SETTINGS.jobs,
+    gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
+    pgBinDir: {
+        ...shared.pgBinDir,
+        description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+};
+/** The database a connection names, as libpq would pick it. */
+function targetDatabase(connection, env = process.env) {
+    const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
+    if (!name)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
+    return name;
+}
+function metricsSettings(lookup) {
+    return {
+        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(shared.pushgatewayUrl, lookup),
+        job: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(shared.pushgatewayJob, lookup),
+        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(shared.metricsTextfile, lookup),
+    };
+}
+/** Whether the run only lists backups; then no database is needed. */
+function isListOnly(lookup) {
+    return _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
+}
+/** Reads and validates every restore setting before anything is touched. */
+function loadRestoreConfig(lookup) {
+    const s = RESTORE_SETTINGS;
+    const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
+    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.pitr, lookup);
+    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.targetTime, lookup);
+    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.backupFile, lookup);
+    if (pitr && targetTime === undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
+    }
+    if (!pitr && targetTime !== undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+    }
+    if (pitr && backupFile !== undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
+    }
+    if (!pitr && backupFile === undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
+    }
+    return {
+        connection,
+        database: targetDatabase(connection),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.prefix, lookup),
+        backupFile,
+        pitrTarget: pitr ? targetTime : undefined,
+        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.confirm, lookup),
+        force: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.force, lookup),
+        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.dropOld, lookup),
+        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
+        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
+        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.pgBinDir, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+
+
+/***/ }),
+
+/***/ 54661:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $l: () => (/* binding */ parseString),
+/* harmony export */   FH: () => (/* binding */ choiceOf),
+/* harmony export */   Ku: () => (/* binding */ firstOf),
+/* harmony export */   Mn: () => (/* binding */ environmentLookup),
+/* harmony export */   Yp: () => (/* binding */ require),
+/* harmony export */   hd: () => (/* binding */ resolve),
+/* harmony export */   wo: () => (/* binding */ integerIn),
+/* harmony export */   yG: () => (/* binding */ parseBoolean),
+/* harmony export */   yL: () => (/* binding */ oneOf)
+/* harmony export */ });
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
+
+/** Looks a setting up in an environment by its runbook variable name. */
+function environmentLookup(env) {
+    return (spec) => {
+        const value = env[spec.env];
+        return value === undefined || value === "" ? undefined : { value, source: spec.env };
+    };
+}
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+function firstOf(...lookups) {
+    return (spec) => {
+        for (const lookup of lookups) {
+            const found = lookup(spec);
+            if (found)
+                return found;
+        }
+        return undefined;
+    };
+}
+/** Resolves one setting: the value found, else the default, else undefined. */
+function resolve(spec, lookup) {
+    const found = lookup(spec);
+    if (found)
+        return spec.parse(found.value.trim(), found.source);
+    if (spec.default !== undefined)
+        return spec.parse(spec.default, `default of ${spec.env}`);
+    return undefined;
+}
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+function require(spec, lookup, hint = "") {
+    const value = resolve(spec, lookup);
+    if (value === undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+    }
+    return value;
+}
+const parseString = (raw) => raw;
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function parseBoolean(raw, source) {
+    const value = raw.toLowerCase();
+    if (TRUE.has(value))
+        return true;
+    if (FALSE.has(value))
+        return false;
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+function integerIn(min, max, unit = "") {
+    return (raw, source) => {
+        const value = Number(raw);
+        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+        }
+        return value;
+    };
+}
+/** A parser for one of a fixed set of words. */
+function oneOf(choices) {
+    return (raw, source) => {
+        const value = raw.toLowerCase();
+        if (!choices.includes(value)) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        }
+        return value;
+    };
+}
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
+
+
+/***/ }),
+
+/***/ 88189:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B: () => (/* binding */ GpgDecryptKeyring)
+/* harmony export */ });
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(37827);
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(32144);
+
+
+
+
+
+
+/**
+ * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again by `dispose`.
+ */
+class GpgDecryptKeyring {
+    home;
+    temporary;
+    constructor(
+    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
+    home, temporary) {
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
+        if (privateKey === undefined)
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
+        const home = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_3___default().join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.tmpdir)(), "lifeline-gnupg-"));
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.chmod)(home, 0o700);
+        try {
+            await new Promise((resolve, reject) => {
+                const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
+                    if (!err)
+                        return resolve();
+                    if (err.code === "ENOENT")
+                        return reject(new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
+                });
+                child.stdin?.on("error", () => { });
+                child.stdin?.end(privateKey);
+            });
+        }
+        catch (err) {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(home, { recursive: true, force: true });
+            throw err;
+        }
+        return new GpgDecryptKeyring(home, true);
+    }
+    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
+    startDecrypt(stdin = true) {
+        return (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_4__/* .startChildStage */ .f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "error", "--decrypt"], {
+            env: this.env(),
+            stdin,
+        });
+    }
+    env() {
+        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+    }
+    async dispose() {
+        if (this.temporary && this.home)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(this.home, { recursive: true, force: true });
+    }
+}
+
+
+/***/ }),
+
+/***/ 55448:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Um: () => (/* binding */ PLAIN_DUMP_TRAILER),
+/* harmony export */   Yt: () => (/* binding */ startPgDump),
+/* harmony export */   vZ: () => (/* binding */ CUSTOM_DUMP_MAGIC),
+/* harmony export */   x8: () => (/* binding */ TRAILER_WINDOW)
+/* harmony export */ });
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(32144);
+
+/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
+const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
+/** The magic bytes a custom-format archive starts with. */
+const CUSTOM_DUMP_MAGIC = "PGDMP";
+/**
+ * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
+ * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
+ */
+const TRAILER_WINDOW = 512;
+/**
+ * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
+ * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
+ */
+function startPgDump(tool, args, env) {
+    return (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_0__/* .startChildStage */ .f)("pg_dump", tool.path, ["--no-password", ...args], { env });
+}
+
+
+/***/ }),
+
+/***/ 43983:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   d: () => (/* binding */ choosePgTool)
+/* harmony export */ });
+/* unused harmony export findPgTools */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57975);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
+
+
+
+
+
+const execFileAsync = (0,node_util__WEBPACK_IMPORTED_MODULE_3__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile);
+/** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
+async function candidateDirs(binDir) {
+    if (binDir)
+        return [binDir];
+    const dirs = (process.env.PATH ?? "").split((node_path__WEBPACK_IMPORTED_MODULE_2___default().delimiter)).filter(Boolean);
+    for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
+        const versions = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readdir)(root).catch(() => []);
+        for (const v of versions)
+            dirs.push(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(root, v, "bin"));
+    }
+    for (const dir of await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readdir)("/usr").catch(() => [])) {
+        if (/^pgsql-\d+$/.test(dir))
+            dirs.push(node_path__WEBPACK_IMPORTED_MODULE_2___default().join("/usr", dir, "bin"));
+    }
+    return [...new Set(dirs)];
+}
+async function probe(file) {
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.access)(file, node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.constants.X_OK);
+        const { stdout } = await execFileAsync(file, ["--version"], { timeout: 10_000 });
+        const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
+        if (!match)
+            return undefined;
+        return { path: file, version: match[2] ? `${match[1]}.${match[2]}` : match[1], major: Number(match[1]) };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Every installed copy of a PostgreSQL client program, one per real path. */
+async function findPgTools(name, binDir) {
+    const found = new Map();
+    for (const dir of await candidateDirs(binDir)) {
+        const tool = await probe(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, name));
+        if (tool && ![...found.values()].some((t) => t.version === tool.version && t.major === tool.major)) {
+            found.set(tool.path, tool);
+        }
+    }
+    return [...found.values()];
+}
+/**
+ * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
+ * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
+ * (e.g. transaction_timeout in 17) that older servers reject on restore.
+ */
+async function choosePgTool(name, serverMajor, binDir) {
+    const tools = await findPgTools(name, binDir);
+    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+    const chosen = usable[0];
+    if (chosen)
+        return chosen;
+    const seen = tools.length
+        ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
+        : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
+    throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+        `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
+        "or set PG_BIN_DIR to its bin directory");
+}
+
+
+/***/ }),
+
+/***/ 8166:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  mh: () => (/* binding */ connectClient),
+  Eb: () => (/* binding */ inspectServer)
+});
+
+// UNUSED EXPORTS: clientConfig, withClient
+
+// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
+var lib = __nccwpck_require__(13273);
+;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
+// ESM wrapper for pg
+
+
+// Re-export all the properties
+const Client = lib.Client
+const Pool = lib.Pool
+const Connection = lib.Connection
+const types = lib.types
+const Query = lib.Query
+const DatabaseError = lib.DatabaseError
+const escapeIdentifier = lib.escapeIdentifier
+const escapeLiteral = lib.escapeLiteral
+const Result = lib.Result
+const TypeOverrides = lib.TypeOverrides
+
+// Also export the defaults
+const defaults = lib.defaults
+
+// Re-export the default
+/* harmony default export */ const esm = (lib);
+
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+;// CONCATENATED MODULE: ./src/db/connection-error.ts
+
+/**
+ * Turns a connection failure (from node-postgres or libpq's stderr) into a message that says what
+ * went wrong, where, and what to check next. Never includes the password.
+ */
+function connectionError(cause, target) {
+    const err = (cause ?? {});
+    const code = err.code ?? "";
+    const text = err.message ?? String(cause);
+    let why;
+    switch (true) {
+        case code === "ECONNREFUSED" || /Connection refused/i.test(text):
+            why =
+                "connection refused: is PostgreSQL running and listening there? Check the host and port in DATABASE_URL (test with pg_isready)";
+            break;
+        case code === "ENOTFOUND" || code === "EAI_AGAIN" || /could not translate host name/i.test(text):
+            why = "the host name does not resolve: check the host in DATABASE_URL";
+            break;
+        case code === "ETIMEDOUT" || /timeout/i.test(text):
+            why = "the connection timed out: check the host, port and any firewall between here and the server";
+            break;
+        case code === "28P01" || /password authentication failed/i.test(text):
+            why =
+                "password authentication failed: check the user and password in DATABASE_URL (or PGPASSWORD / PGPASSFILE)";
+            break;
+        case code === "28000":
+            why = `the server refused the login (${text}): check pg_hba.conf and the user in DATABASE_URL`;
+            break;
+        case code === "3D000" || /database .* does not exist/i.test(text):
+            why =
+                "that database does not exist: check the database name in DATABASE_URL (list databases with psql -l)";
+            break;
+        case code === "ENOENT" && /\.s\.PGSQL/.test(text):
+            why = "no server socket at that path: is PostgreSQL running, and is the socket directory right?";
+            break;
+        default:
+            why = text;
+    }
+    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+}
+
+;// CONCATENATED MODULE: ./src/db/server-info.ts
+
+
+
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** node-postgres client options for the same target libpq programs will reach. */
+function clientConfig(settings) {
+    const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
+    const sslmode = settings.params.sslmode ?? process.env.PGSSLMODE;
+    return {
+        ...(settings.host !== undefined ? { host: settings.host } : {}),
+        ...(settings.port !== undefined ? { port: settings.port } : {}),
+        ...(settings.user !== undefined ? { user: settings.user } : {}),
+        ...(settings.password !== undefined ? { password: settings.password } : {}),
+        ...(settings.database !== undefined ? { database: settings.database } : {}),
+        ...(settings.params.application_name ? { application_name: settings.params.application_name } : {}),
+        ...(sslmode && sslmode !== "disable" && sslmode !== "allow" && sslmode !== "prefer"
+            ? { ssl: { rejectUnauthorized: sslmode === "verify-ca" || sslmode === "verify-full" } }
+            : {}),
+        connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
+    };
+}
+/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
+async function connectClient(settings, applicationName) {
+    const client = new esm.Client({
+        ...clientConfig(settings),
+        ...(applicationName ? { application_name: applicationName } : {}),
+    });
+    // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
+    client.on("error", () => { });
+    try {
+        await client.connect();
+    }
+    catch (err) {
+        await client.end().catch(() => { });
+        throw connectionError(err, (0,database_url/* describeTarget */.ff)(settings));
+    }
+    return client;
+}
+/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
+async function withClient(settings, fn) {
+    const client = await connectClient(settings);
+    try {
+        return await fn(client);
+    }
+    finally {
+        await client.end().catch(() => { });
+    }
+}
+/** Connects once before dumping: proves the credentials and learns the server's version. */
+async function inspectServer(settings) {
+    return withClient(settings, async (client) => {
+        const { rows } = await client.query(`SELECT current_setting('server_version') AS version,
+              current_setting('server_version_num') AS num,
+              current_database() AS db,
+              pg_database_size(current_database())::text AS size`);
+        const row = rows[0];
+        const versionNum = Number(row.num);
+        return {
+            version: row.version,
+            versionNum,
+            major: Math.floor(versionNum / 10000),
+            database: row.db,
+            databaseSizeBytes: Number(row.size),
+        };
+    });
+}
+
+
+/***/ }),
+
+/***/ 41436:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   G$: () => (/* binding */ ExportedSnapshot),
+/* harmony export */   nV: () => (/* binding */ unreadableCatalog),
+/* harmony export */   uM: () => (/* binding */ readCatalog)
+/* harmony export */ });
+/* harmony import */ var _server_info_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8166);
+
+/** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
+function unreadableCatalog(snapshot, err) {
+    return {
+        snapshot,
+        schemas: [],
+        tables: [],
+        sequences: [],
+        extensions: [],
+        rowCounts: "off",
+        rowCountSource: "none",
+        error: err.message ?? String(err),
+    };
+}
+const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
+const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
+/**
+ * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
+ * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ */
+class ExportedSnapshot {
+    client;
+    id;
+    constructor(client, id) {
+        this.client = client;
+        this.id = id;
+    }
+    static async open(settings) {
+        const client = await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_0__/* .connectClient */ .mh)(settings, "lifeline-snapshot");
+        try {
+            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
+            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
+            return new ExportedSnapshot(client, rows[0].id);
+        }
+        catch (err) {
+            await client.end().catch(() => { });
+            throw err;
+        }
+    }
+    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
+    async catalog(mode) {
+        return readCatalog(this.client, mode, this.id);
+    }
+    async close() {
+        await this.client.query("COMMIT").catch(() => { });
+        await this.client.end().catch(() => { });
+    }
+}
+/**
+ * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ */
+async function readCatalog(client, mode, snapshot) {
+    const q = async (sql) => (await client.query(sql)).rows;
+    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
+    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+    const tables = [];
+    for (const t of tableRows) {
+        let rows = null;
+        if (mode === "exact") {
+            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+            rows = Number(r.n);
+        }
+        else if (mode === "estimated") {
+            rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+        }
+        tables.push({ name: `${t.schema}.${t.name}`, rows });
+    }
+    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+    const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
+    const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+}
+
+
+/***/ }),
+
+/***/ 5105:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   A0: () => (/* binding */ AtomicFile),
+/* harmony export */   Vh: () => (/* binding */ copyFileAtomic),
+/* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
+/* harmony export */   sV: () => (/* binding */ removeStalePartials)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(78474);
+/* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_events__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(37827);
+
+
+
+
+
+
+const PARTIAL_MARK = ".partial-";
+/** The hidden temporary name a file is written under until it is complete. */
+function partialPath(finalPath) {
+    const dir = node_path__WEBPACK_IMPORTED_MODULE_4___default().dirname(finalPath);
+    return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, `.${node_path__WEBPACK_IMPORTED_MODULE_4___default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(4).toString("hex")}`);
+}
+async function fsyncDirectory(dir) {
+    const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(dir, "r").catch(() => undefined);
+    if (!handle)
+        return;
+    await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
+    await handle.close();
+}
+/**
+ * Publishes `tempPath` as `finalPath` without ever replacing an existing file: a hard link fails with
+ * EEXIST where a rename would silently overwrite an earlier backup.
+ */
+async function publish(tempPath, finalPath) {
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.link)(tempPath, finalPath);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(tempPath);
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "EEXIST") {
+            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+                cause: err,
+            });
+        }
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+            throw err;
+        // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
+        if (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.stat)(finalPath).then(() => true, () => false)) {
+            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+                cause: err,
+            });
+        }
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.rename)(tempPath, finalPath);
+    }
+    await fsyncDirectory(node_path__WEBPACK_IMPORTED_MODULE_4___default().dirname(finalPath));
+}
+/**
+ * A file that appears under its final name only once it is complete and on disk: written to a hidden
+ * temporary name in the same directory, fsynced, then published. Until `commit`, readers see nothing.
+ */
+class AtomicFile {
+    finalPath;
+    tempPath;
+    stream;
+    constructor(finalPath, tempPath, stream) {
+        this.finalPath = finalPath;
+        this.tempPath = tempPath;
+        this.stream = stream;
+    }
+    static async create(finalPath, mode = 0o600) {
+        const tempPath = partialPath(finalPath);
+        const stream = (0,node_fs__WEBPACK_IMPORTED_MODULE_2__.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
+        await (0,node_events__WEBPACK_IMPORTED_MODULE_1__.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
+        return new AtomicFile(finalPath, tempPath, stream);
+    }
+    /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
+    async commit() {
+        if (!this.stream.closed)
+            await (0,node_events__WEBPACK_IMPORTED_MODULE_1__.once)(this.stream, "close");
+        // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
+        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(this.tempPath, "r+");
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await publish(this.tempPath, this.finalPath);
+    }
+    /** Discards the partial file. Safe to call more than once and after a failed commit. */
+    async abort() {
+        if (!this.stream.closed) {
+            const closed = (0,node_events__WEBPACK_IMPORTED_MODULE_1__.once)(this.stream, "close").catch(() => { });
+            this.stream.destroy();
+            await closed;
+        }
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(this.tempPath).catch(() => { });
+    }
+}
+/** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
+async function copyFileAtomic(source, finalPath) {
+    const tempPath = partialPath(finalPath);
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.copyFile)(source, tempPath, node_fs__WEBPACK_IMPORTED_MODULE_2__.constants.COPYFILE_EXCL);
+        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(tempPath, "r+");
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await publish(tempPath, finalPath);
+    }
+    catch (err) {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(tempPath).catch(() => { });
+        throw err;
+    }
+}
+/** Writes a small file atomically (manifest, checksum sidecar). */
+async function writeFileAtomic(finalPath, data, mode = 0o600) {
+    const tempPath = partialPath(finalPath);
+    const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(tempPath, "wx", mode);
+    try {
+        await handle.writeFile(data);
+        await handle.sync();
+        await handle.close();
+        await publish(tempPath, finalPath);
+    }
+    catch (err) {
+        await handle.close().catch(() => { });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(tempPath).catch(() => { });
+        throw err;
+    }
+}
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+}
+/**
+ * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
+ * is still alive are left alone. Returns the names removed.
+ */
+async function removeStalePartials(dir) {
+    const removed = [];
+    for (const name of await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.readdir)(dir).catch(() => [])) {
+        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
+        if (!m || isAlive(Number(m[1])))
+            continue;
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, name)).then(() => removed.push(name), () => { });
+    }
+    return removed;
+}
+
+
+/***/ }),
+
+/***/ 38988:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   UP: () => (/* binding */ FileSink),
+/* harmony export */   Vy: () => (/* binding */ Logger)
+/* harmony export */ });
+/* unused harmony export streamSink */
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+
+/**
+ * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
+ * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
+ */
+class Logger {
+    sinks;
+    secrets = new Set();
+    constructor(...sinks) {
+        this.sinks = sinks;
+    }
+    addSink(sink) {
+        this.sinks.push(sink);
+    }
+    removeSink(sink) {
+        const i = this.sinks.indexOf(sink);
+        if (i >= 0)
+            this.sinks.splice(i, 1);
+        sink.close?.();
+    }
+    /** Registers a value that must never be written (a password, a token). */
+    addSecret(secret) {
+        if (secret && secret.length >= 3)
+            this.secrets.add(secret);
+    }
+    redact(text) {
+        let out = text;
+        for (const secret of this.secrets) {
+            out = out.split(secret).join("***");
+            const encoded = encodeURIComponent(secret);
+            if (encoded !== secret)
+                out = out.split(encoded).join("***");
+        }
+        return out;
+    }
+    emit(level, message) {
+        const at = new Date();
+        const line = this.redact(message);
+        for (const sink of this.sinks)
+            sink.write(level, line, at);
+    }
+    debug(message) {
+        this.emit("debug", message);
+    }
+    info(message) {
+        this.emit("info", message);
+    }
+    warn(message) {
+        this.emit("warn", message);
+    }
+    error(message) {
+        this.emit("error", message);
+    }
+}
+const formatLine = (level, message, at) => `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
+/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
+function streamSink(stream, minLevel = "info") {
+    const order = ["debug", "info", "warn", "error"];
+    return {
+        write(level, message, at) {
+            if (order.indexOf(level) >= order.indexOf(minLevel))
+                stream.write(formatLine(level, message, at));
+        },
+    };
+}
+/**
+ * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
+ * crash still leaves every line before it on disk, in order.
+ */
+class FileSink {
+    path;
+    fd;
+    constructor(path) {
+        this.path = path;
+        this.fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.openSync)(path, "a", 0o640);
+    }
+    write(level, message, at) {
+        if (this.fd !== undefined)
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.writeSync)(this.fd, formatLine(level, message, at));
+    }
+    close() {
+        if (this.fd !== undefined)
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.closeSync)(this.fd);
+        this.fd = undefined;
+    }
+}
+
+
+/***/ }),
+
+/***/ 77660:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  vR: () => (/* binding */ publishMetrics)
+});
+
+// UNUSED EXPORTS: pushToGateway, writeTextfile
+
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+;// CONCATENATED MODULE: ./src/metrics/exposition.ts
+const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+function seriesKey(name, labels) {
+    const inner = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}="${escapeLabel(labels[k])}"`)
+        .join(",");
+    return inner ? `${name}{${inner}}` : name;
+}
+/** Renders samples as text format 0.0.4: HELP and TYPE once per metric name, then its series. */
+function renderExposition(samples) {
+    const byName = new Map();
+    for (const s of samples)
+        byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+    const lines = [];
+    for (const [name, series] of byName) {
+        lines.push(`# HELP ${name} ${series[0].help}`, `# TYPE ${name} ${series[0].type}`);
+        for (const s of series)
+            lines.push(`${seriesKey(name, s.labels)} ${Number.isInteger(s.value) ? s.value : s.value.toFixed(3)}`);
+    }
+    return `${lines.join("\n")}\n`;
+}
+/** Reads back the samples of a text exposition (as written by `renderExposition`). */
+function parseExposition(text) {
+    const help = new Map();
+    const type = new Map();
+    const samples = [];
+    for (const line of text.split("\n")) {
+        const h = /^# HELP (\S+) (.*)$/.exec(line);
+        if (h)
+            help.set(h[1], h[2]);
+        const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
+        if (t)
+            type.set(t[1], t[2]);
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+        if (!m || line.startsWith("#"))
+            continue;
+        const labels = {};
+        for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+            labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
+        }
+        samples.push({
+            name: m[1],
+            help: help.get(m[1]) ?? m[1],
+            type: type.get(m[1]) ?? "gauge",
+            labels,
+            value: Number(m[3]),
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/publish.ts
+
+
+
+
+const PUSH_TIMEOUT_MS = 10_000;
+const PUSH_ATTEMPTS = 3;
+/**
+ * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
+ * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
+ * a failed run that sends no success timestamp leaves the last one in place.
+ */
+async function pushToGateway(url, job, group, samples) {
+    const groupPath = Object.entries(group)
+        .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
+        .join("");
+    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    let lastError;
+    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+        try {
+            const response = await fetch(target, {
+                method: "POST",
+                headers: { "Content-Type": "text/plain; version=0.0.4" },
+                body: renderExposition(samples),
+                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+            });
+            if (response.ok)
+                return;
+            const body = (await response.text()).trim().slice(0, 300);
+            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
+            if (response.status < 500)
+                break; // a 4xx will not improve with retries
+        }
+        catch (err) {
+            lastError = err.cause instanceof Error ? err.cause : err;
+        }
+        if (attempt < PUSH_ATTEMPTS)
+            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+    throw new Error(`Could not push metrics to ${(0,database_url/* redactUrl */.BO)(target)}: ${lastError?.message ?? lastError}`);
+}
+/**
+ * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
+ * the file that this run does not replace — e.g. the last success timestamp when this run failed.
+ */
+async function writeTextfile(file, samples) {
+    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
+    const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
+    for (const s of samples)
+        merged.set(seriesKey(s.name, s.labels), s);
+    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
+    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
+    await (0,promises_.rename)(temp, file);
+}
+/**
+ * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
+ * not fail a good backup; the outcome says what happened, for the summary.
+ */
+async function publishMetrics(settings, group, samples, logger) {
+    const outcome = {};
+    if (settings.pushgatewayUrl) {
+        try {
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
+            outcome.pushgateway = "pushed";
+            logger.info(`Metrics pushed to ${(0,database_url/* redactUrl */.BO)(settings.pushgatewayUrl)} (job ${settings.job})`);
+        }
+        catch (err) {
+            outcome.pushgateway = err.message;
+            logger.warn(`${err.message}; the backup itself is not affected`);
+        }
+    }
+    if (settings.textfile) {
+        try {
+            await writeTextfile(settings.textfile, samples);
+            outcome.textfile = "written";
+        }
+        catch (err) {
+            outcome.textfile = `Could not write ${settings.textfile}: ${err.message}`;
+            logger.warn(`${outcome.textfile}; the backup itself is not affected`);
+        }
+    }
+    return outcome;
+}
+
+
+/***/ }),
+
+/***/ 59431:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   U: () => (/* binding */ restoreSamples),
+/* harmony export */   X: () => (/* binding */ verifySamples)
+/* harmony export */ });
+/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
+function verifySamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_verify_last_status",
+            help: "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
+            type: "gauge",
+            labels,
+            value: run.exitCode,
+        },
+        {
+            name: "backup_verify_duration_seconds",
+            help: "Wall time of the last backup verification",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.newestAgeHours !== undefined) {
+        samples.push({
+            name: "backup_verify_newest_age_seconds",
+            help: "Age of the newest good daily backup when last verified",
+            type: "gauge",
+            labels,
+            value: Math.round(run.newestAgeHours * 3600),
+        });
+    }
+    if (run.ok) {
+        samples.push({
+            name: "backup_verify_last_success_timestamp",
+            help: "Unix timestamp of the last verification that passed",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+/** Samples of a restore run. */
+function restoreSamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_restore_last_status",
+            help: "Exit status of the last restore (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_restore_duration_seconds",
+            help: "Wall time of the last restore",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.ok) {
+        samples.push({
+            name: "backup_restore_last_success_timestamp",
+            help: "Unix timestamp of the last successful restore",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+
+
+/***/ }),
+
+/***/ 32144:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   f: () => (/* binding */ startChildStage)
+/* harmony export */ });
+/* unused harmony export ChildStageError */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+
+const STDERR_LIMIT = 16 * 1024;
+class ChildStageError extends Error {
+    name = "ChildStageError";
+}
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * is kept (last 16 KiB) so that a failure is reported in the program's own words.
+ */
+function startChildStage(label, command, args, 
+/** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
+options = {}) {
+    const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
+    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(command, [...args], {
+        env: options.env ?? process.env,
+        stdio: [stdin, "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (text) => {
+        stderr = (stderr + text).slice(-STDERR_LIMIT);
+    });
+    // EPIPE on stdin when the child dies early is reported through `exited`, not as a crash.
+    child.stdin?.on("error", () => { });
+    const exited = new Promise((resolve, reject) => {
+        child.once("error", (err) => reject(new ChildStageError(`Could not start ${label} (${command}): ${err.message}`, { cause: err })));
+        child.once("close", (code, signal) => {
+            if (code === 0)
+                return resolve();
+            const said = stderr.trim().split("\n").slice(-5).join(" | ");
+            const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+            reject(new ChildStageError(`${label} ${how}${said ? `: ${said}` : ""}`));
+        });
+    });
+    exited.catch(() => { }); // observed by the caller; never an unhandled rejection
+    return {
+        stdin: child.stdin,
+        stdout: child.stdout,
+        exited,
+        stderr: () => stderr,
+        kill: () => {
+            if (child.exitCode === null && child.signalCode === null)
+                child.kill("SIGTERM");
+        },
+    };
+}
+
+
+/***/ }),
+
+/***/ 14354:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Cw: () => (/* binding */ listBackups),
+/* harmony export */   SC: () => (/* binding */ findBackup),
+/* harmony export */   UY: () => (/* binding */ expectedSha256),
+/* harmony export */   WI: () => (/* binding */ readManifest),
+/* harmony export */   gK: () => (/* binding */ localTierStores)
+/* harmony export */ });
+/* unused harmony exports kindOfFileName, storeForUri */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(64808);
+/* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90298);
+/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6345);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(37827);
+/* harmony import */ var _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(90226);
+/* harmony import */ var _storage_store_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76336);
+
+
+
+
+
+
+
+/** Format, compression and encryption from a file name: `.sql.gz`, `.sql.zst`, `.sql`, `.dump`, each `[.gpg]`. */
+function kindOfFileName(fileName) {
+    const encrypted = fileName.endsWith(".gpg");
+    const bare = encrypted ? fileName.slice(0, -4) : fileName;
+    const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
+    if (!ext)
+        return undefined;
+    return {
+        format: ext === "dump" ? "custom" : "plain",
+        compression: ext === "dump" ? "none" : (0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .compressionOfExtension */ .rD)(ext),
+        encrypted,
+    };
+}
+/** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
+function localTierStores(backupDir) {
+    return _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .TIERS */ .iB.map((tier) => new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().join(backupDir, tier)));
+}
+/**
+ * Every backup in the given stores (optionally of one prefix), newest first. Companion files
+ * (`.sha256`, `.manifest.json`), hidden partial files and unrelated names are not backups.
+ */
+async function listBackups(stores, prefix) {
+    const out = [];
+    for (const store of stores) {
+        const objects = await store.list();
+        const present = new Set(objects.map((o) => o.name));
+        for (const object of objects) {
+            const name = _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .BackupName */ .wv.parse(object.name);
+            if (!name || (prefix !== undefined && name.prefix !== prefix))
+                continue;
+            out.push(entryOf(store, object.name, name, object.sizeBytes, object.lastModified, present));
+        }
+    }
+    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.uri.localeCompare(b.uri));
+}
+function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
+    const kind = kindOfFileName(fileName);
+    return {
+        store,
+        fileName,
+        uri: store.uri(fileName),
+        name,
+        tier: name?.tier,
+        takenAt: name?.takenAt ?? lastModified,
+        sizeBytes,
+        ...kind,
+        hasSidecar: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}`),
+        hasManifest: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK}`),
+    };
+}
+/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
+function storeForUri(uri) {
+    const parsed = (0,_storage_store_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBackupUri */ .i)(uri);
+    if (!("path" in parsed)) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
+            "download the backup and its .sha256 (and .manifest.json) and give the local path");
+    }
+    return { store: new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(parsed.path)), fileName: node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(parsed.path) };
+}
+/** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
+async function findBackup(uri) {
+    const { store, fileName } = storeForUri(uri);
+    if (!kindOfFileName(fileName)) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+            "or .dump, optionally followed by .gpg");
+    }
+    const object = await store.stat(fileName);
+    if (!object) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+    }
+    const companions = await Promise.all([_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP, _backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
+    return entryOf(store, fileName, _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .BackupName */ .wv.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
+}
+/** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
+async function expectedSha256(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}`);
+    const sidecar = `${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}`;
+    if (text === undefined) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}' in its directory`);
+    }
+    const parsed = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .parseChecksumLine */ .DB)(text);
+    if (!parsed)
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+    if (parsed.fileName !== entry.fileName) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+    }
+    return parsed.sha256;
+}
+/** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
+async function readManifest(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK}`);
+    if (text === undefined)
+        return undefined;
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`The manifest ${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+    }
+}
+
+
+/***/ }),
+
+/***/ 78136:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   DZ: () => (/* binding */ describeDatabase),
+/* harmony export */   N1: () => (/* binding */ restoreDatabaseName),
+/* harmony export */   Zi: () => (/* binding */ dropDatabase),
+/* harmony export */   bi: () => (/* binding */ createEmptyDatabase),
+/* harmony export */   kJ: () => (/* binding */ connectMaintenance),
+/* harmony export */   q4: () => (/* binding */ swapInto),
+/* harmony export */   uD: () => (/* binding */ previousDatabaseName)
+/* harmony export */ });
+/* unused harmony exports quoteIdent, derivedName */
+/* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(64808);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(37827);
+/* harmony import */ var _db_server_info_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8166);
+
+
+
+/** PostgreSQL truncates identifiers to 63 bytes; derived names must fit so that they stay distinct. */
+const MAX_IDENTIFIER_BYTES = 63;
+const SESSION_DRAIN_MS = 15_000;
+const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
+/** `<base><suffix>`, shortening `base` (never the suffix) to fit in 63 bytes. */
+function derivedName(base, suffix) {
+    let head = base;
+    while (Buffer.byteLength(head + suffix) > MAX_IDENTIFIER_BYTES)
+        head = head.slice(0, -1);
+    return head + suffix;
+}
+/** The database a restore is built in before it replaces `live`: `<live>_lifeline_restore_<UTC time>`. */
+const restoreDatabaseName = (live, at) => derivedName(live, `_lifeline_restore_${(0,_backup_backup_name_js__WEBPACK_IMPORTED_MODULE_0__/* .formatTimestamp */ .Ey)(at)}`);
+/** The name the replaced database is kept under: `<live>_pre_restore_<UTC time>`. */
+const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${(0,_backup_backup_name_js__WEBPACK_IMPORTED_MODULE_0__/* .formatTimestamp */ .Ey)(at)}`);
+/**
+ * A connection to the server's maintenance database (postgres, or template1 when the target is itself
+ * `postgres`): databases are created, renamed and dropped from outside them.
+ */
+async function connectMaintenance(connection, target) {
+    return (0,_db_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .connectClient */ .mh)({ ...connection, database: target === "postgres" ? "template1" : "postgres" }, "lifeline-restore");
+}
+async function describeDatabase(client, name) {
+    const { rows } = await client.query(`SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
+            datcollate AS collate, datctype AS ctype
+     FROM pg_database WHERE datname = $1`, [name]);
+    return rows[0];
+}
+/**
+ * Creates an empty database from template0 (a dump must not meet objects added to template1), with the
+ * encoding, locale and owner of `like` when given, so that the restored copy can take its place.
+ */
+async function createEmptyDatabase(client, name, like) {
+    const base = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`;
+    const withLocale = like
+        ? `${base} ENCODING ${literal(like.encoding)} LC_COLLATE ${literal(like.collate)} LC_CTYPE ${literal(like.ctype)}`
+        : base;
+    try {
+        await client.query(like ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
+    }
+    catch (err) {
+        const e = err;
+        if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
+            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+                "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
+        }
+        if (!like || e.code !== "42501")
+            throw err;
+        // Not a member of the owner role: keep our own ownership rather than fail the restore.
+        await client.query(withLocale);
+    }
+}
+const literal = (s) => `'${s.replace(/'/g, "''")}'`;
+/** Drops a database, ending its sessions first (WITH (FORCE) on PostgreSQL 13+). */
+async function dropDatabase(client, name) {
+    const major = Math.floor(Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v) / 10000);
+    if (major < 13)
+        await terminateSessions(client, name);
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}${major >= 13 ? " WITH (FORCE)" : ""}`);
+}
+async function terminateSessions(client, name) {
+    const { rows } = await client.query("SELECT count(pg_terminate_backend(pid))::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+    return Number(rows[0].n);
+}
+async function otherSessions(client, name) {
+    const { rows } = await client.query("SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+    return Number(rows[0].n);
+}
+/**
+ * Puts `fresh` in the place of `live` in one short step: new connections to `live` are refused, its
+ * sessions ended, then both renames happen in one transaction (all or nothing), so `live` always names
+ * a complete database. When `live` does not exist the fresh one is just renamed. Returns the name the
+ * old database is kept under, or undefined when there was none.
+ */
+async function swapInto(client, names) {
+    const { live, fresh, previous } = names;
+    const exists = (await describeDatabase(client, live)) !== undefined;
+    if (!exists) {
+        await client.query(`ALTER DATABASE ${quoteIdent(fresh)} RENAME TO ${quoteIdent(live)}`);
+        return { previous: undefined, terminated: 0 };
+    }
+    await client.query(`ALTER DATABASE ${quoteIdent(live)} ALLOW_CONNECTIONS false`);
+    let swapped = false;
+    let terminated = 0;
+    try {
+        const deadline = Date.now() + SESSION_DRAIN_MS;
+        for (;;) {
+            terminated += await terminateSessions(client, live);
+            if ((await otherSessions(client, live)) === 0)
+                break;
+            if (Date.now() > deadline) {
+                throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
+                    `nothing was swapped; '${live}' is unchanged. Stop the clients holding it and run the restore again`);
+            }
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        await client.query("BEGIN");
+        try {
+            await client.query(`ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(previous)}`);
+            await client.query(`ALTER DATABASE ${quoteIdent(fresh)} RENAME TO ${quoteIdent(live)}`);
+            await client.query("COMMIT");
+            swapped = true;
+        }
+        catch (err) {
+            await client.query("ROLLBACK").catch(() => { });
+            throw err;
+        }
+    }
+    finally {
+        // The kept copy (or, when the swap failed, the untouched live database) accepts connections again.
+        await client
+            .query(`ALTER DATABASE ${quoteIdent(swapped ? previous : live)} ALLOW_CONNECTIONS true`)
+            .catch(() => { });
+    }
+    return { previous, terminated };
+}
+
+
+/***/ }),
+
+/***/ 89797:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  B: () => (/* binding */ chooseRestoreTools),
+  K: () => (/* binding */ restoreAndProve)
+});
+
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/db/pg-tools.ts
+var pg_tools = __nccwpck_require__(43983);
+// EXTERNAL MODULE: ./src/db/server-info.ts + 2 modules
+var server_info = __nccwpck_require__(8166);
+// EXTERNAL MODULE: ./src/db/snapshot.ts
+var snapshot = __nccwpck_require__(41436);
+// EXTERNAL MODULE: ./src/verify/check-sql.ts
+var check_sql = __nccwpck_require__(75996);
+;// CONCATENATED MODULE: ./src/restore/catalog-compare.ts
+function presence(kind, expected, actual) {
+    const have = new Set(actual);
+    const want = new Set(expected);
+    return [...new Set([...expected, ...actual])].sort().map((name) => ({
+        kind,
+        name,
+        expected: want.has(name) ? "present" : "absent",
+        actual: have.has(name) ? "present" : "absent",
+        ok: want.has(name) === have.has(name),
+    }));
+}
+/**
+ * Compares the manifest's catalog with the restored database's, exactly: the same schemas, tables,
+ * sequences and extensions, and every table's row count when the manifest has exact counts.
+ * Extension versions are compared as notes only: a dump re-creates extensions at the server's
+ * default version, so a restore onto a newer server legitimately differs there.
+ */
+function compareCatalogs(expected, actual) {
+    const notes = [];
+    const rows = [...presence("schema", expected.schemas, actual.schemas)];
+    const actualRows = new Map(actual.tables.map((t) => [t.name, t.rows]));
+    const expectedRows = new Map(expected.tables.map((t) => [t.name, t.rows]));
+    const exact = expected.rowCounts === "exact";
+    if (!exact)
+        notes.push(`row counts not compared: the manifest's are ${expected.rowCounts === "off" ? "off" : "estimated"}`);
+    for (const name of [...new Set([...expectedRows.keys(), ...actualRows.keys()])].sort()) {
+        const want = expectedRows.get(name);
+        const have = actualRows.get(name);
+        if (!expectedRows.has(name) || !actualRows.has(name)) {
+            rows.push({
+                kind: "table",
+                name,
+                expected: expectedRows.has(name) ? "present" : "absent",
+                actual: actualRows.has(name) ? "present" : "absent",
+                ok: false,
+            });
+            continue;
+        }
+        const compare = exact && want !== null && want !== undefined;
+        rows.push({
+            kind: "table",
+            name,
+            expected: compare ? String(want) : "present",
+            actual: compare ? String(have) : "present",
+            ok: !compare || want === have,
+        });
+    }
+    rows.push(...presence("sequence", expected.sequences, actual.sequences));
+    rows.push(...presence("extension", expected.extensions.map((e) => e.name), actual.extensions.map((e) => e.name)));
+    const actualVersions = new Map(actual.extensions.map((e) => [e.name, e.version]));
+    for (const e of expected.extensions) {
+        const v = actualVersions.get(e.name);
+        if (v !== undefined && v !== e.version)
+            notes.push(`extension ${e.name}: ${e.version} in the dump, ${v} restored`);
+    }
+    const mismatches = rows
+        .filter((r) => !r.ok)
+        .map((r) => r.kind === "table" && r.expected !== "present" && r.expected !== "absent" && r.actual !== "absent"
+        ? `table ${r.name}: ${r.expected} rows in the manifest, ${r.actual} restored`
+        : `${r.kind} ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
+    return { ok: mismatches.length === 0, rows, notes, mismatches };
+}
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
+var compression = __nccwpck_require__(90298);
+// EXTERNAL MODULE: ./src/backup/stream-taps.ts
+var stream_taps = __nccwpck_require__(71119);
+// EXTERNAL MODULE: ./src/process/child-stage.ts
+var child_stage = __nccwpck_require__(32144);
+// EXTERNAL MODULE: ./src/storage/local-store.ts
+var local_store = __nccwpck_require__(90226);
+;// CONCATENATED MODULE: ./src/restore/restore-stream.ts
+
+
+
+
+
+
+
+
+
+
+/** A child failure that only follows from another stage dying (a broken pipe) is never the cause. */
+const isConsequence = (err) => /SIGPIPE|EPIPE|Broken pipe|write error|Premature close|write after end|destroyed/i.test(err.message) ||
+    ["EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"].includes(err.code ?? "");
+/**
+ * Waits for every stage; on failure stops the others and reports the failure that is the cause: the
+ * first to arrive that is not a broken pipe, nor a stage we stopped ourselves because of it.
+ */
+async function settle(node, children) {
+    const arrived = [];
+    let stopped = false;
+    const all = [node, ...children.map((c) => c.exited)];
+    for (const p of all) {
+        p.catch((error) => {
+            arrived.push({ error, afterStop: stopped });
+            if (!stopped) {
+                stopped = true;
+                for (const c of children)
+                    c.kill();
+            }
+        });
+    }
+    await Promise.allSettled(all);
+    if (!arrived.length)
+        return;
+    const cause = arrived.find((f) => !isConsequence(f.error) && !(f.afterStop && /SIGTERM/.test(f.error.message))) ??
+        arrived[0];
+    throw cause.error;
+}
+/**
+ * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
+ * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
+ * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
+ * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * The caller compares the returned SHA-256 with the sidecar before trusting the result.
+ */
+async function streamBackupInto(options) {
+    const { entry } = options;
+    const env = { ...options.env, PGAPPNAME: "lifeline-restore" };
+    const digest = new stream_taps/* DigestTap */.Ey();
+    if (entry.format === "custom") {
+        // An unencrypted local archive is restored from the file itself while it is hashed (the page cache
+        // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
+        if (!entry.encrypted && entry.store instanceof local_store/* LocalStore */.V) {
+            const file = entry.store.uri(entry.fileName);
+            const restore = startPgRestore(options, env, file);
+            await settle((0,external_node_stream_promises_.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            return {
+                sha256: digest.hex(),
+                bytesRead: digest.bytes,
+                topology: `pg_restore -j ${options.jobs} (file)`,
+            };
+        }
+        const dir = await (0,promises_.mkdtemp)(external_node_path_default().join(options.tempDir ?? (0,external_node_os_.tmpdir)(), "lifeline-restore-"));
+        try {
+            const file = external_node_path_default().join(dir, "archive.dump");
+            const input = await entry.store.get(entry.fileName, options.signal);
+            const gpg = entry.encrypted ? requireKeyring(options).startDecrypt() : undefined;
+            const out = (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 });
+            await settle(gpg
+                ? Promise.all([(0,external_node_stream_promises_.pipeline)(input, digest, gpg.stdin), (0,external_node_stream_promises_.pipeline)(gpg.stdout, out)])
+                : (0,external_node_stream_promises_.pipeline)(input, digest, out), gpg ? [gpg] : []);
+            const restore = startPgRestore(options, env, file);
+            await settle(Promise.resolve(), [restore]);
+            return {
+                sha256: digest.hex(),
+                bytesRead: digest.bytes,
+                topology: `${gpg ? "gpg --decrypt > temp file, " : "temp file, "}pg_restore -j ${options.jobs}`,
+            };
+        }
+        finally {
+            await (0,promises_.rm)(dir, { recursive: true, force: true });
+        }
+    }
+    const input = await entry.store.get(entry.fileName, options.signal);
+    const children = [];
+    const names = [];
+    try {
+        // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+        let upstream;
+        const chain = (stage, name) => {
+            children.push(stage);
+            names.push(name);
+            if (upstream)
+                upstream.destroy(); // the child holds its own copy of the pipe now
+            upstream = stage.stdout;
+        };
+        if (entry.encrypted)
+            chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
+        const program = (0,compression/* decompressorProgram */.Xd)(entry.compression);
+        const nodeStages = [digest];
+        if (program) {
+            chain((0,child_stage/* startChildStage */.f)(program.command, program.command, program.args, { stdin: upstream ?? true }), `${program.command} ${program.args.join(" ")}`);
+        }
+        else if (entry.compression !== "none") {
+            if (entry.encrypted)
+                throw new Error(`${entry.compression} restores of encrypted backups need the ${entry.compression} program`);
+            nodeStages.push((0,compression/* createDecompressor */.Li)(entry.compression));
+            names.push(`node ${entry.compression}`);
+        }
+        const psql = (0,child_stage/* startChildStage */.f)("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: upstream ?? true });
+        if (upstream)
+            upstream.destroy();
+        psql.stdout.resume();
+        children.push(psql);
+        names.push("psql --single-transaction");
+        const first = children[0];
+        await settle((0,external_node_stream_promises_.pipeline)(input, ...nodeStages, first.stdin), children);
+        return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
+    }
+    catch (err) {
+        input.destroy();
+        for (const c of children)
+            c.kill();
+        throw err;
+    }
+}
+function startPgRestore(options, env, file) {
+    const stage = (0,child_stage/* startChildStage */.f)("pg_restore", options.pgRestore.path, ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file], { env });
+    stage.stdout.resume();
+    return stage;
+}
+function requireKeyring(options) {
+    if (!options.keyring)
+        throw new Error(`${options.entry.uri} is encrypted but no GPG keyring was prepared`);
+    return options.keyring;
+}
+const sink = () => new external_node_stream_.Writable({
+    write(_chunk, _encoding, done) {
+        done();
+    },
+});
+
+;// CONCATENATED MODULE: ./src/restore/restore-and-prove.ts
+
+
+
+
+
+
+
+/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+async function chooseRestoreTools(client, pgBinDir) {
+    const num = Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
+    const serverMajor = Math.floor(num / 10000);
+    const [psql, pgRestore] = await Promise.all([
+        (0,pg_tools/* choosePgTool */.d)("psql", serverMajor, pgBinDir),
+        (0,pg_tools/* choosePgTool */.d)("pg_restore", serverMajor, pgBinDir),
+    ]);
+    return { serverMajor, psql, pgRestore };
+}
+/**
+ * Restores a backup into `database` and proves it: the file's SHA-256 against its sidecar, then the
+ * catalog (schemas, tables and row counts, sequences, extensions) against the manifest, then any
+ * extra SQL checks. Restore errors throw; proof failures come back as `problems`.
+ */
+async function restoreAndProve(options) {
+    const { entry, logger } = options;
+    const started = performance.now();
+    logger.info(`Restoring ${entry.uri} into the new database "${options.database}"`);
+    const streamed = await streamBackupInto({
+        entry,
+        env: (0,database_url/* libpqEnvironment */.SQ)({ ...options.connection, database: options.database }),
+        psql: options.tools.psql,
+        pgRestore: options.tools.pgRestore,
+        jobs: options.jobs,
+        keyring: options.keyring,
+        tempDir: options.tempDir,
+        signal: options.signal,
+    });
+    const restoreSeconds = (performance.now() - started) / 1000;
+    logger.info(`Restored ${streamed.bytesRead} bytes in ${restoreSeconds.toFixed(1)} s via ${streamed.topology}`);
+    const problems = [];
+    if (streamed.sha256 !== options.expectedSha256) {
+        problems.push(`sha256 mismatch: ${entry.fileName} has ${streamed.sha256}, its sidecar says ${options.expectedSha256}`);
+        return {
+            sha256: streamed.sha256,
+            topology: streamed.topology,
+            comparison: undefined,
+            checks: [],
+            problems,
+            restoreSeconds,
+        };
+    }
+    logger.info(`sha256 ${streamed.sha256} matches the sidecar`);
+    const client = await (0,server_info/* connectClient */.mh)({ ...options.connection, database: options.database }, "lifeline-restore-check");
+    try {
+        await options.afterRestoreHook?.(client);
+        let comparison;
+        const expected = options.manifest?.catalog;
+        if (!options.manifest) {
+            logger.warn(`${entry.fileName} has no manifest: nothing to compare the restore with beyond psql's success`);
+        }
+        else if (!expected || expected.error) {
+            logger.warn(`The manifest of ${entry.fileName} has no readable catalog (${expected?.error ?? "missing"}): not compared`);
+        }
+        else {
+            const actual = await (0,snapshot/* readCatalog */.uM)(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
+            comparison = compareCatalogs(expected, actual);
+            for (const note of comparison.notes)
+                logger.info(`compare: ${note}`);
+            if (comparison.ok) {
+                logger.info(`The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
+                    `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`);
+            }
+            for (const m of comparison.mismatches) {
+                problems.push(`restore differs from the manifest: ${m}`);
+                logger.error(`compare: ${m}`);
+            }
+        }
+        const checks = options.checkSql?.length ? await (0,check_sql/* runSqlChecks */.N)(client, options.checkSql) : [];
+        for (const c of checks) {
+            if (c.ok)
+                logger.info(`check OK: ${c.sql} → ${c.detail}`);
+            else {
+                problems.push(`SQL check failed: ${c.sql} → ${c.detail}`);
+                logger.error(`check FAILED: ${c.sql} → ${c.detail}`);
+            }
+        }
+        return {
+            sha256: streamed.sha256,
+            topology: streamed.topology,
+            comparison,
+            checks,
+            problems,
+            restoreSeconds,
+        };
+    }
+    finally {
+        await client.end().catch(() => { });
+    }
+}
+
+
+/***/ }),
+
+/***/ 46822:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -39037,7 +40846,7 @@ class ConfigError extends UserError {
 /* harmony export */   lt: () => (/* binding */ DestinationError),
 /* harmony export */   m_: () => (/* binding */ briefly)
 /* harmony export */ });
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
 class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
@@ -39087,7 +40896,661 @@ function briefly(err) {
 
 /***/ }),
 
-/***/ 4390:
+/***/ 90226:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   V: () => (/* binding */ LocalStore)
+/* harmony export */ });
+/* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(78474);
+/* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_events__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _backup_backup_db_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(29580);
+/* harmony import */ var _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(5105);
+
+
+
+
+
+
+/**
+ * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ */
+class LocalStore {
+    dir;
+    kind = "local";
+    constructor(dir) {
+        this.dir = dir;
+    }
+    get location() {
+        return `${node_path__WEBPACK_IMPORTED_MODULE_3___default().resolve(this.dir)}/`;
+    }
+    uri(name) {
+        return node_path__WEBPACK_IMPORTED_MODULE_3___default().join(node_path__WEBPACK_IMPORTED_MODULE_3___default().resolve(this.dir), name);
+    }
+    async preflight() {
+        await (0,_backup_backup_db_js__WEBPACK_IMPORTED_MODULE_4__/* .ensureWritableDirectory */ .W)(this.dir, "Backup directory");
+    }
+    async upload(name, options = {}) {
+        const file = await _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__/* .AtomicFile */ .A0.create(this.uri(name));
+        const abort = async (_reason) => {
+            await file.abort();
+        };
+        options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
+        const done = (async () => {
+            try {
+                if (!file.stream.writableFinished)
+                    await (0,node_events__WEBPACK_IMPORTED_MODULE_0__.once)(file.stream, "finish");
+                await file.commit();
+            }
+            catch (err) {
+                await file.abort();
+                throw err;
+            }
+        })();
+        done.catch(() => { }); // observed by the caller through `done`
+        return { name, stream: file.stream, done, abort };
+    }
+    /** Replaces the file atomically (write a hidden temp file, fsync, rename), as a cloud PUT would. */
+    async put(name, body) {
+        const final = this.uri(name);
+        const temp = node_path__WEBPACK_IMPORTED_MODULE_3___default().join(this.dir, `.${name}.put-${process.pid}`);
+        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(temp, "w", 0o600);
+        try {
+            await handle.writeFile(body);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(temp, final).catch(async (err) => {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink)(temp).catch(() => { });
+            throw err;
+        });
+    }
+    /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
+    async recordChecksum(_name, _sha256) { }
+    async list() {
+        const entries = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
+            if (err.code === "ENOENT")
+                return [];
+            throw err;
+        });
+        const out = [];
+        for (const entry of entries) {
+            if (!entry.isFile() || entry.name.startsWith("."))
+                continue;
+            const found = await this.stat(entry.name);
+            if (found)
+                out.push(found);
+        }
+        return out;
+    }
+    async stat(name) {
+        const s = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(this.uri(name)).catch(() => undefined);
+        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+    }
+    async get(name, signal) {
+        const stream = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(this.uri(name), {
+            highWaterMark: 1 << 20,
+            ...(signal ? { signal } : {}),
+        });
+        await (0,node_events__WEBPACK_IMPORTED_MODULE_0__.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
+        return stream;
+    }
+    async getText(name) {
+        return (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readFile)(this.uri(name), "utf8").catch((err) => {
+            if (err.code === "ENOENT")
+                return undefined;
+            throw err;
+        });
+    }
+    async delete(name) {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink)(this.uri(name)).catch((err) => {
+            if (err.code !== "ENOENT")
+                throw err;
+        });
+    }
+}
+
+
+/***/ }),
+
+/***/ 76336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite),
+/* harmony export */   i: () => (/* binding */ parseBackupUri)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
+}
+
+
+/***/ }),
+
+/***/ 48130:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D6: () => (/* binding */ MIB),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */ });
+/* unused harmony export uploadMemoryBound */
+const MIB = 1024 * 1024;
+const DEFAULT_TRANSFER = {
+    partSizeBytes: 8 * MIB,
+    concurrency: 2,
+    attempts: 4,
+    cleanupAttempts: 6,
+    requestTimeoutMs: 120_000,
+    stallTimeoutMs: 300_000,
+};
+/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
+function uploadMemoryBound(t) {
+    return t.partSizeBytes * (t.concurrency + 1);
+}
+
+
+/***/ }),
+
+/***/ 97175:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Hn: () => (/* binding */ cell),
+/* harmony export */   a3: () => (/* binding */ formatDuration),
+/* harmony export */   tp: () => (/* binding */ table),
+/* harmony export */   z3: () => (/* binding */ formatBytes)
+/* harmony export */ });
+/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
+function cell(text) {
+    return String(text)
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/\|/g, "&#124;")
+        .replace(/\r?\n/g, " ");
+}
+/** A Markdown table from a header row and body rows; every cell is escaped. */
+function table(header, rows) {
+    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
+    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+/** 1536 → "1.5 KiB". */
+function formatBytes(bytes) {
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < UNITS.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+/** 83.2 → "1 min 23.2 s". */
+function formatDuration(seconds) {
+    if (seconds < 60)
+        return `${seconds.toFixed(1)} s`;
+    const minutes = Math.floor(seconds / 60);
+    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
+}
+
+
+/***/ }),
+
+/***/ 47663:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   EU: () => (/* binding */ listedBackup),
+/* harmony export */   Qv: () => (/* binding */ comparisonTable),
+/* harmony export */   l0: () => (/* binding */ backupListSummary),
+/* harmony export */   nV: () => (/* binding */ formatAge),
+/* harmony export */   rk: () => (/* binding */ restoreSummary)
+/* harmony export */ });
+/* unused harmony exports backupRows, backupListText */
+/* harmony import */ var _markdown_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(97175);
+
+/** "3.2 h", "4.1 d": how long ago a backup was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
+/** The plain data of one listed backup, for --json and the tables. */
+function listedBackup(entry, now) {
+    return {
+        file: entry.fileName,
+        uri: entry.uri,
+        tier: entry.tier ?? null,
+        takenAt: entry.takenAt.toISOString(),
+        ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
+        sizeBytes: entry.sizeBytes,
+        format: entry.format,
+        compression: entry.compression,
+        encrypted: entry.encrypted,
+        sidecar: entry.hasSidecar,
+        manifest: entry.hasManifest,
+    };
+}
+const integrity = (e) => `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.hasManifest ? ", manifest" : ""}`;
+/** The backups as rows: newest first, with tier, size, age, encryption and what can prove them. */
+function backupRows(entries, now) {
+    return entries.map((e) => [
+        e.fileName,
+        e.tier ?? "—",
+        (0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .formatBytes */ .z3)(e.sizeBytes),
+        formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
+        e.encrypted ? "gpg" : "none",
+        integrity(e),
+    ]);
+}
+const HEADER = ["Backup", "Tier", "Size", "Age", "Encryption", "Integrity"];
+/** `--list-backups` on a terminal: aligned columns. */
+function backupListText(entries, now, where) {
+    if (!entries.length)
+        return `No backups in ${where}\n`;
+    const rows = [HEADER, ...backupRows(entries, now)];
+    const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    return `${rows
+        .map((r) => r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd())
+        .join("\n")}\n`;
+}
+/** `--list-backups` in the job summary. */
+function backupListSummary(entries, now, where) {
+    return [
+        `## Lifeline backups in ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(where)}: ${entries.length}`,
+        "",
+        entries.length ? (0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .table */ .tp)(HEADER, backupRows(entries, now)) : "No backups found.",
+        "",
+    ].join("\n");
+}
+/** The comparison of a restored copy with its manifest, mismatches first. */
+function comparisonTable(comparison) {
+    const rows = [...comparison.rows]
+        .sort((a, b) => Number(a.ok) - Number(b.ok))
+        .map((r) => [r.ok ? "✅" : "❌", r.kind, r.name, r.expected, r.actual]);
+    return [
+        (0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .table */ .tp)(["", "Kind", "Name", "Manifest", "Restored"], rows),
+        ...(comparison.notes.length ? ["", ...comparison.notes.map((n) => `- ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(n)}`)] : []),
+    ].join("\n");
+}
+/** The job summary of a restore, also when it failed (the live database's state is stated either way). */
+function restoreSummary(outcome, database, guidance) {
+    const tail = guidance
+        ? ["", "### Point-in-time recovery", "", "```text", guidance.trimEnd(), "```", ""]
+        : [];
+    if ("error" in outcome) {
+        return [
+            `## ❌ Lifeline restore of ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(database)} failed`,
+            "",
+            `**Cause:** ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(outcome.error.message)}`,
+            "",
+            `The live database was not replaced: a restore only swaps in after it is complete and proven.`,
+            ...(outcome.comparison
+                ? ["", "### Comparison with the manifest", "", comparisonTable(outcome.comparison)]
+                : []),
+            ...tail,
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    return [
+        `## ✅ Lifeline restore: ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(r.database)} from ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(r.source.fileName)}`,
+        "",
+        (0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .table */ .tp)(["Detail", "Value"], [
+            ["Source", r.source.uri],
+            ["Taken", r.source.takenAt.toISOString()],
+            ["SHA-256", `${r.sha256} (matches the sidecar)`],
+            ["Pipeline", r.topology],
+            ["Duration", `${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .formatDuration */ .a3)(r.durationSeconds)} (data ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .formatDuration */ .a3)(r.proof.restoreSeconds)})`],
+            [
+                "Replaced database",
+                r.previousDatabase
+                    ? `kept as ${r.previousDatabase}`
+                    : r.droppedPrevious
+                        ? "dropped (drop-old)"
+                        : "none existed",
+            ],
+        ]),
+        "",
+        "### Comparison with the manifest",
+        "",
+        r.proof.comparison
+            ? comparisonTable(r.proof.comparison)
+            : "No manifest: only psql's success and the sha256 prove this restore.",
+        ...tail,
+        "",
+    ].join("\n");
+}
+
+
+/***/ }),
+
+/***/ 75996:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   H: () => (/* binding */ readCheckSql),
+/* harmony export */   N: () => (/* binding */ runSqlChecks)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37827);
+
+
+/**
+ * Reads a check file (BACKUP_CHECK_SQL): SQL statements, each ended by a `;` at the end of a line;
+ * `--` comment lines are ignored. Each statement must return at least one row whose first column is
+ * neither false nor NULL nor an empty string — e.g. `SELECT count(*) > 0 FROM videos;`.
+ */
+async function readCheckSql(file) {
+    const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(file, "utf8").catch((err) => {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+    });
+    const statements = text
+        .split("\n")
+        .filter((line) => !/^\s*--/.test(line))
+        .join("\n")
+        .split(/;[ \t]*(?:\r?\n|$)/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+    if (!statements.length) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+    }
+    return statements;
+}
+/** Runs each check in a read-only transaction, so that a check can never change the copy it judges. */
+async function runSqlChecks(client, statements) {
+    const results = [];
+    for (const sql of statements) {
+        try {
+            await client.query("BEGIN READ ONLY");
+            const res = await client.query({ text: sql, rowMode: "array" });
+            const value = res.rows[0]?.[0];
+            const ok = res.rows.length > 0 && value !== null && value !== undefined && value !== false && value !== "";
+            results.push({
+                sql,
+                ok,
+                detail: res.rows.length === 0 ? "no rows returned" : value === null ? "NULL" : String(value),
+            });
+        }
+        catch (err) {
+            results.push({ sql, ok: false, detail: `error: ${err.message}` });
+        }
+        finally {
+            await client.query("ROLLBACK").catch(() => { });
+        }
+    }
+    return results;
+}
+
+
+/***/ }),
+
+/***/ 20907:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   W: () => (/* binding */ verifyBackupFile)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(90298);
+/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(6345);
+/* harmony import */ var _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(71119);
+/* harmony import */ var _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(55448);
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(32144);
+
+
+
+
+
+
+
+
+
+
+const discard = () => new node_stream__WEBPACK_IMPORTED_MODULE_3__.Writable({
+    write(_chunk, _enc, done) {
+        done();
+    },
+});
+/**
+ * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
+ * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
+ * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ */
+async function verifyBackupFile(dir, name, options = {}) {
+    const fileName = name.toString();
+    const file = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, fileName);
+    const sizeBytes = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(file)).size;
+    const passed = [];
+    const notes = [];
+    const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
+    const sidecarText = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(`${file}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP}`, "utf8").catch(() => undefined);
+    if (sidecarText === undefined)
+        return fail(`no ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
+    const sidecar = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .parseChecksumLine */ .DB)(sidecarText);
+    if (!sidecar)
+        return fail(`malformed ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
+    if (sidecar.fileName !== fileName)
+        return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP} sidecar names another file, '${sidecar.fileName}'`);
+    if (sizeBytes === 0)
+        return fail("empty file");
+    let decrypt = name.encrypted;
+    let content;
+    try {
+        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
+    }
+    catch (err) {
+        const message = err.message;
+        if (decrypt && options.requireDecryption && /no secret key|secret key not available/i.test(message)) {
+            content = { error: `gpg cannot decrypt it with the key given (wrong key?): ${message}` };
+        }
+        else if (decrypt && /no secret key|secret key not available/i.test(message)) {
+            decrypt = false;
+            notes.push("not decrypted: no secret key for it here (give one to check the contents)");
+            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+        }
+        else {
+            content = { error: message };
+        }
+    }
+    if ("error" in content) {
+        // The digest may be incomplete when reading failed, so the sha256 is judged separately.
+        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
+            return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
+        }
+        return fail(content.error);
+    }
+    if (content.sha256 !== sidecar.sha256)
+        return fail(`sha256 mismatch: file has ${content.sha256}, sidecar says ${sidecar.sha256}`);
+    passed.push("sha256");
+    if (decrypt)
+        passed.push("gpg");
+    if (content.checkedContent) {
+        const compression = (0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_5__/* .compressionOfExtension */ .rD)(name.extension);
+        if (compression !== "none")
+            passed.push(compression);
+        if (name.extension === "dump") {
+            if (content.head !== _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .CUSTOM_DUMP_MAGIC */ .vZ)
+                return fail(`not a pg_dump custom archive (no ${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .CUSTOM_DUMP_MAGIC */ .vZ} magic)`);
+            passed.push("archive magic");
+        }
+        else {
+            if (!content.tail.includes(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .PLAIN_DUMP_TRAILER */ .Um))
+                return fail(`dump is incomplete: no '${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .PLAIN_DUMP_TRAILER */ .Um}' at its end`);
+            passed.push("dump trailer");
+        }
+    }
+    const manifestText = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(`${file}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .MANIFEST_SUFFIX */ .OK}`, "utf8").catch(() => undefined);
+    if (manifestText === undefined) {
+        notes.push("no manifest");
+    }
+    else {
+        let manifest;
+        try {
+            manifest = JSON.parse(manifestText);
+        }
+        catch {
+            return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON`);
+        }
+        if (manifest.sha256 !== content.sha256)
+            return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
+        if (manifest.sizeBytes !== sizeBytes)
+            return fail(`manifest size ${manifest.sizeBytes} differs from the file's ${sizeBytes}`);
+        passed.push("manifest");
+    }
+    return { file, name, sizeBytes, ok: true, passed, notes };
+}
+/** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
+async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
+    const digest = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_6__/* .DigestTap */ .Ey();
+    const edge = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_6__/* .EdgeTap */ .di(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .TRAILER_WINDOW */ .x8, _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .CUSTOM_DUMP_MAGIC */ .vZ.length);
+    const checkContent = !digestOnly && (!name.encrypted || decrypt);
+    const stages = [digest];
+    const gpg = checkContent && decrypt
+        ? (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_8__/* .startChildStage */ .f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+            stdin: true,
+            env: gpgEnv,
+        })
+        : undefined;
+    if (gpg)
+        stages.push(node_stream__WEBPACK_IMPORTED_MODULE_3__.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
+    if (checkContent)
+        stages.push((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_5__/* .createDecompressor */ .Li)((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_5__/* .compressionOfExtension */ .rD)(name.extension)), edge);
+    try {
+        await Promise.all([
+            (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            ...(gpg ? [gpg.exited] : []),
+        ]);
+    }
+    catch (err) {
+        // When gpg fails (no secret key, bad data) the decompressor only sees input end early: gpg's own
+        // words are the cause.
+        const gpgFailure = gpg
+            ? await gpg.exited.then(() => undefined, (e) => e)
+            : undefined;
+        gpg?.kill();
+        if (gpgFailure)
+            throw gpgFailure;
+        const e = err;
+        const what = e.code?.startsWith("Z_") || /incorrect header|unexpected end|invalid|corrupt/i.test(e.message)
+            ? "decompression failed"
+            : "read failed";
+        throw new Error(gpg && /gpg/.test(e.message) ? e.message : `${what}: ${e.message}`);
+    }
+    return {
+        sha256: digest.hex(),
+        checkedContent: checkContent,
+        head: edge.head().toString("latin1"),
+        tail: edge.tail().toString("utf8"),
+    };
+}
+
+
+/***/ }),
+
+/***/ 26502:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B: () => (/* binding */ VERIFY_EXIT),
+/* harmony export */   M: () => (/* binding */ verifyLocalBackups)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(64808);
+/* harmony import */ var _verify_file_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(20907);
+
+
+
+
+/** The runbook's verify_backup.sh exit codes. */
+const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/**
+ * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
+ * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
+ * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
+ */
+async function verifyLocalBackups(backupDir, options) {
+    const checks = [];
+    for (const tier of _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__/* .TIERS */ .iB) {
+        const dir = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, tier);
+        const names = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(dir).catch(() => []))
+            .map((f) => _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__/* .BackupName */ .wv.parse(f))
+            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
+            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            const check = await (0,_verify_file_js__WEBPACK_IMPORTED_MODULE_3__/* .verifyBackupFile */ .W)(dir, name);
+            checks.push(check);
+            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+            if (check.ok)
+                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
+            else
+                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
+        }
+    }
+    const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
+    const newestAgeHours = newestDaily
+        ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
+        : undefined;
+    const reasons = [];
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length)
+        reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+    if (newestAgeHours === undefined)
+        reasons.push(`no good daily backup in ${node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, "daily")}`);
+    else if (newestAgeHours > options.maxAgeHours) {
+        reasons.push(`the newest good daily backup is ${newestAgeHours.toFixed(1)} h old, over the ${options.maxAgeHours} h limit`);
+    }
+    const exitCode = failed.length
+        ? VERIFY_EXIT.failures
+        : reasons.length
+            ? VERIFY_EXIT.tooOldOrMissing
+            : VERIFY_EXIT.ok;
+    return { checks, newestAgeHours, maxAgeHours: options.maxAgeHours, exitCode, reasons };
+}
+
+
+/***/ }),
+
+/***/ 84390:
 /***/ ((module) => {
 
 module.exports = eval("require")("pg-native");
@@ -39095,84 +41558,84 @@ module.exports = eval("require")("pg-native");
 
 /***/ }),
 
-/***/ 2613:
+/***/ 42613:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 
 /***/ }),
 
-/***/ 181:
+/***/ 20181:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
 
 /***/ }),
 
-/***/ 5317:
+/***/ 35317:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 
 /***/ }),
 
-/***/ 6982:
+/***/ 76982:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
 
 /***/ }),
 
-/***/ 2250:
+/***/ 72250:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("dns");
 
 /***/ }),
 
-/***/ 4434:
+/***/ 24434:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
 
 /***/ }),
 
-/***/ 9896:
+/***/ 79896:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 
 /***/ }),
 
-/***/ 8611:
+/***/ 58611:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("http");
 
 /***/ }),
 
-/***/ 5692:
+/***/ 65692:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("https");
 
 /***/ }),
 
-/***/ 9278:
+/***/ 69278:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
 
 /***/ }),
 
-/***/ 4589:
+/***/ 34589:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:assert");
 
 /***/ }),
 
-/***/ 6698:
+/***/ 16698:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:async_hooks");
@@ -39186,98 +41649,98 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer"
 
 /***/ }),
 
-/***/ 1421:
+/***/ 31421:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 
 /***/ }),
 
-/***/ 7540:
+/***/ 37540:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:console");
 
 /***/ }),
 
-/***/ 7598:
+/***/ 77598:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 
 /***/ }),
 
-/***/ 3053:
+/***/ 53053:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:diagnostics_channel");
 
 /***/ }),
 
-/***/ 610:
+/***/ 40610:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:dns");
 
 /***/ }),
 
-/***/ 8474:
+/***/ 78474:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
 
 /***/ }),
 
-/***/ 3024:
+/***/ 73024:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 
 /***/ }),
 
-/***/ 1455:
+/***/ 51455:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 
 /***/ }),
 
-/***/ 7067:
+/***/ 37067:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
 
 /***/ }),
 
-/***/ 2467:
+/***/ 32467:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2");
 
 /***/ }),
 
-/***/ 4708:
+/***/ 44708:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 
 /***/ }),
 
-/***/ 7030:
+/***/ 77030:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
-/***/ 8161:
+/***/ 48161:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 
 /***/ }),
 
-/***/ 6760:
+/***/ 76760:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
@@ -39298,84 +41761,91 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process
 
 /***/ }),
 
-/***/ 1792:
+/***/ 41792:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:querystring");
 
 /***/ }),
 
-/***/ 7075:
+/***/ 57075:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
 
 /***/ }),
 
-/***/ 7830:
+/***/ 46466:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+
+/***/ }),
+
+/***/ 37830:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/web");
 
 /***/ }),
 
-/***/ 8500:
+/***/ 58500:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 
 /***/ }),
 
-/***/ 1692:
+/***/ 41692:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
 
 /***/ }),
 
-/***/ 3136:
+/***/ 73136:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
 
 /***/ }),
 
-/***/ 7975:
+/***/ 57975:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
 
 /***/ }),
 
-/***/ 3429:
+/***/ 73429:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util/types");
 
 /***/ }),
 
-/***/ 5919:
+/***/ 75919:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
 
 /***/ }),
 
-/***/ 8522:
+/***/ 38522:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
-/***/ 857:
+/***/ 70857:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 
 /***/ }),
 
-/***/ 6928:
+/***/ 16928:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
@@ -39389,7 +41859,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
 
 /***/ }),
 
-/***/ 3480:
+/***/ 83480:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("querystring");
@@ -39403,63 +41873,63 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
 
 /***/ }),
 
-/***/ 3193:
+/***/ 13193:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
 
 /***/ }),
 
-/***/ 4756:
+/***/ 64756:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
-/***/ 2018:
+/***/ 52018:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
 
 /***/ }),
 
-/***/ 7016:
+/***/ 87016:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
 
 /***/ }),
 
-/***/ 9023:
+/***/ 39023:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 
 /***/ }),
 
-/***/ 8253:
+/***/ 98253:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
 
 /***/ }),
 
-/***/ 8167:
+/***/ 28167:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("worker_threads");
 
 /***/ }),
 
-/***/ 3106:
+/***/ 43106:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 4116:
+/***/ 14116:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39479,7 +41949,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 // UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getMultilineInput, getState, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
-var external_os_ = __nccwpck_require__(857);
+var external_os_ = __nccwpck_require__(70857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -39609,9 +42079,9 @@ function escapeProperty(s) {
 }
 //# sourceMappingURL=command.js.map
 // EXTERNAL MODULE: external "crypto"
-var external_crypto_ = __nccwpck_require__(6982);
+var external_crypto_ = __nccwpck_require__(76982);
 // EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(9896);
+var external_fs_ = __nccwpck_require__(79896);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
 // For internal use, subject to change.
 // We use any as a valid input type
@@ -39648,11 +42118,11 @@ function file_command_prepareKeyValueMessage(key, value) {
 }
 //# sourceMappingURL=file-command.js.map
 // EXTERNAL MODULE: external "path"
-var external_path_ = __nccwpck_require__(6928);
+var external_path_ = __nccwpck_require__(16928);
 // EXTERNAL MODULE: external "http"
-var external_http_ = __nccwpck_require__(8611);
+var external_http_ = __nccwpck_require__(58611);
 // EXTERNAL MODULE: external "https"
-var external_https_ = __nccwpck_require__(5692);
+var external_https_ = __nccwpck_require__(65692);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
@@ -39745,9 +42215,9 @@ class DecodedURL extends URL {
 }
 //# sourceMappingURL=proxy.js.map
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
+var node_modules_tunnel = __nccwpck_require__(20770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
+var undici = __nccwpck_require__(46752);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -40911,13 +43381,13 @@ function toPlatformPath(pth) {
 }
 //# sourceMappingURL=path-utils.js.map
 // EXTERNAL MODULE: external "string_decoder"
-var external_string_decoder_ = __nccwpck_require__(3193);
+var external_string_decoder_ = __nccwpck_require__(13193);
 // EXTERNAL MODULE: external "events"
-var external_events_ = __nccwpck_require__(4434);
+var external_events_ = __nccwpck_require__(24434);
 // EXTERNAL MODULE: external "child_process"
-var external_child_process_ = __nccwpck_require__(5317);
+var external_child_process_ = __nccwpck_require__(35317);
 // EXTERNAL MODULE: external "assert"
-var external_assert_ = __nccwpck_require__(2613);
+var external_assert_ = __nccwpck_require__(42613);
 ;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
 var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -42694,6 +45164,6 @@ function getIDToken(aud) {
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(3684);
+/******/ var __webpack_exports__ = __nccwpck_require__(83684);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -21,18 +21,22 @@ export const LEVELS: Record<Compression, { min: number; max: number; default: nu
 /** Whether this Node has zstd in zlib (22.15+, 23.8+; always on the node24 action runtime). */
 export const hasZstd = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === "function";
 
-let zstdBinary: boolean | undefined;
-function hasZstdBinary(): boolean {
-  if (zstdBinary === undefined) {
+const installed = new Map<string, boolean>();
+/** Whether a program runs here (`<name> --version` exits 0); probed once per name. */
+function hasProgram(name: string): boolean {
+  let found = installed.get(name);
+  if (found === undefined) {
     try {
-      execFileSync("zstd", ["--version"], { stdio: "ignore", timeout: 5000 });
-      zstdBinary = true;
+      execFileSync(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+      found = true;
     } catch {
-      zstdBinary = false;
+      found = false;
     }
+    installed.set(name, found);
   }
-  return zstdBinary;
+  return found;
 }
+const hasZstdBinary = () => hasProgram("zstd");
 
 /** One stage of the dump pipeline: a stream, and the child process behind it when there is one. */
 export interface PipelineStage {
@@ -89,6 +93,23 @@ export function createDecompressor(compression: Compression): Transform {
     case "none":
       return new PassThrough();
   }
+}
+
+/**
+ * The program that decompresses fastest here, reading stdin and writing stdout, for restores: the
+ * child's stdout can feed psql through a kernel pipe, so decompressed data never passes through Node.
+ * pigz decompresses with helper threads for reading, writing and checking; zstd is fast alone.
+ * Undefined for `none`, or when no program is installed (then use `createDecompressor`).
+ */
+export function decompressorProgram(
+  compression: Compression,
+): { command: string; args: string[] } | undefined {
+  if (compression === "gzip") {
+    if (hasProgram("pigz")) return { command: "pigz", args: ["-dc"] };
+    if (hasProgram("gzip")) return { command: "gzip", args: ["-dc"] };
+  }
+  if (compression === "zstd" && hasZstdBinary()) return { command: "zstd", args: ["-dcq"] };
+  return undefined;
 }
 
 /** The file extension of a backup: the runbook's .sql.gz, or .sql.zst, .sql, .dump (custom format). */

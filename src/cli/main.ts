@@ -4,6 +4,8 @@ import { LIFELINE_VERSION } from "../version.js";
 import { UsageError } from "./args.js";
 import { BACKUP_DB_HELP, backupDbCommand } from "./backup-db-command.js";
 import { LIFECYCLE_HELP, lifecycleCommand } from "./lifecycle-command.js";
+import { RESTORE_HELP, restoreCommand } from "./restore-command.js";
+import { VERIFY_HELP, verifyCommand } from "./verify-command.js";
 
 type Command = (
   argv: readonly string[],
@@ -17,6 +19,16 @@ const COMMANDS: Record<string, { run: Command; summary: string; help: string }> 
     run: backupDbCommand,
     summary: "take a database backup (runbook: backup_db.sh)",
     help: BACKUP_DB_HELP,
+  },
+  verify: {
+    run: verifyCommand,
+    summary: "verify backups: checksums, decompression, gpg, age, test restore (runbook: verify_backup.sh)",
+    help: VERIFY_HELP,
+  },
+  restore: {
+    run: restoreCommand,
+    summary: "list backups or restore one without risking the live database (runbook: restore_db.sh)",
+    help: RESTORE_HELP,
   },
   lifecycle: {
     run: lifecycleCommand,

@@ -11,6 +11,8 @@ export interface SettingSpec<T> {
   /** Default as shown to users; `parse` receives it when nothing is set. */
   readonly default?: string;
   readonly parse: (raw: string, source: string) => T;
+  /** Only a command-line flag (e.g. restore's --force): not an action input, since an action has its own guard. */
+  readonly cliOnly?: true;
 }
 
 /** Where a raw value came from, named the way the user set it ("input 'backup-dir'", "BACKUP_DIR"). */

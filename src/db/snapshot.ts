@@ -67,44 +67,56 @@ export class ExportedSnapshot {
 
   /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
   async catalog(mode: RowCountMode): Promise<SnapshotCatalog> {
-    const q = async <T extends pg.QueryResultRow>(sql: string) => (await this.client.query<T>(sql)).rows;
-    const schemas = (
-      await q<{ s: string }>(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)
-    ).map((r) => r.s);
-    const tableRows = await q<{ schema: string; name: string; estimate: string }>(
-      `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`,
-    );
-    const tables: { name: string; rows: number | null }[] = [];
-    for (const t of tableRows) {
-      let rows: number | null = null;
-      if (mode === "exact") {
-        const [r] = await q<{ n: string }>(
-          `SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
-        );
-        rows = Number(r!.n);
-      } else if (mode === "estimated") {
-        rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
-      }
-      tables.push({ name: `${t.schema}.${t.name}`, rows });
-    }
-    const sequences = (
-      await q<{ s: string }>(
-        `SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`,
-      )
-    ).map((r) => r.s);
-    const extensions = await q<{ name: string; version: string }>(
-      "SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1",
-    );
-    const rowCountSource =
-      mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-    return { snapshot: this.id, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+    return readCatalog(this.client, mode, this.id);
   }
 
   async close(): Promise<void> {
     await this.client.query("COMMIT").catch(() => {});
     await this.client.end().catch(() => {});
   }
+}
+
+/**
+ * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ */
+export async function readCatalog(
+  client: pg.Client,
+  mode: RowCountMode,
+  snapshot: string,
+): Promise<SnapshotCatalog> {
+  const q = async <T extends pg.QueryResultRow>(sql: string) => (await client.query<T>(sql)).rows;
+  const schemas = (
+    await q<{ s: string }>(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)
+  ).map((r) => r.s);
+  const tableRows = await q<{ schema: string; name: string; estimate: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`,
+  );
+  const tables: { name: string; rows: number | null }[] = [];
+  for (const t of tableRows) {
+    let rows: number | null = null;
+    if (mode === "exact") {
+      const [r] = await q<{ n: string }>(
+        `SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+      );
+      rows = Number(r!.n);
+    } else if (mode === "estimated") {
+      rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+    }
+    tables.push({ name: `${t.schema}.${t.name}`, rows });
+  }
+  const sequences = (
+    await q<{ s: string }>(
+      `SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`,
+    )
+  ).map((r) => r.s);
+  const extensions = await q<{ name: string; version: string }>(
+    "SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1",
+  );
+  const rowCountSource =
+    mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+  return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
 }

@@ -28,6 +28,13 @@ export interface FileCheck {
   readonly problem?: string;
 }
 
+export interface VerifyFileOptions {
+  /** Environment for gpg (GNUPGHOME of the keyring holding the secret key). */
+  readonly gpgEnv?: NodeJS.ProcessEnv | undefined;
+  /** A secret key was given on purpose: failing to decrypt with it is a failure, not a note. */
+  readonly requireDecryption?: boolean | undefined;
+}
+
 const discard = () =>
   new Writable({
     write(_chunk, _enc, done) {
@@ -40,7 +47,11 @@ const discard = () =>
  * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
  * (plain) or archive magic (custom), and agreement with its manifest when there is one.
  */
-export async function verifyBackupFile(dir: string, name: BackupName): Promise<FileCheck> {
+export async function verifyBackupFile(
+  dir: string,
+  name: BackupName,
+  options: VerifyFileOptions = {},
+): Promise<FileCheck> {
   const fileName = name.toString();
   const file = path.join(dir, fileName);
   const sizeBytes = (await stat(file)).size;
@@ -59,10 +70,12 @@ export async function verifyBackupFile(dir: string, name: BackupName): Promise<F
   let decrypt = name.encrypted;
   let content: ReadResult | { error: string };
   try {
-    content = await readThrough(file, name, decrypt);
+    content = await readThrough(file, name, decrypt, false, options.gpgEnv);
   } catch (err) {
     const message = (err as Error).message;
-    if (decrypt && /no secret key|secret key not available/i.test(message)) {
+    if (decrypt && options.requireDecryption && /no secret key|secret key not available/i.test(message)) {
+      content = { error: `gpg cannot decrypt it with the key given (wrong key?): ${message}` };
+    } else if (decrypt && /no secret key|secret key not available/i.test(message)) {
       decrypt = false;
       notes.push("not decrypted: no secret key for it here (give one to check the contents)");
       content = await readThrough(file, name, false).catch((e: Error) => ({ error: e.message }));
@@ -128,6 +141,7 @@ async function readThrough(
   name: BackupName,
   decrypt: boolean,
   digestOnly = false,
+  gpgEnv: NodeJS.ProcessEnv = process.env,
 ): Promise<ReadResult> {
   const digest = new DigestTap();
   const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
@@ -137,6 +151,7 @@ async function readThrough(
     checkContent && decrypt
       ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
           stdin: true,
+          env: gpgEnv,
         })
       : undefined;
   if (gpg) stages.push(Duplex.from({ writable: gpg.stdin!, readable: gpg.stdout }));

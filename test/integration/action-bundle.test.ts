@@ -119,7 +119,7 @@ describe("the root action dispatches on command", () => {
     const run = await runAction("action.yml", { command: "backup-everything" });
     expect(run.code).toBe(1);
     expect(run.stdout).toContain(
-      "::error::Invalid input 'command': 'backup-everything'. Expected one of: backup-db",
+      "::error::Invalid input 'command': 'backup-everything'. Expected one of: backup-db, verify, restore",
     );
   });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { ACTION_SETTINGS } from "../../scripts/gen-action-inputs.js";
 import { BACKUP_DB_SETTINGS, loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { ConfigError } from "../../src/config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../src/config/settings.js";
@@ -161,8 +162,10 @@ describe("action metadata", () => {
     expect(meta.runs).toEqual({ using: "node24", main: "../../dist/backup-db/index.js" });
   });
 
-  it("the root action.yml takes command plus every backup-db setting", () => {
-    expect(inputsOf("action.yml").sort()).toEqual(["command", ...expected].sort());
+  it("the root action.yml takes command plus every setting of every command, once each", () => {
+    const all = ACTION_SETTINGS["action.yml"]!.map((s) => s.input);
+    expect(inputsOf("action.yml").sort()).toEqual(["command", ...all].sort());
+    for (const input of expected) expect(all).toContain(input);
   });
 
   it("keeps src/version.ts equal to package.json", () => {

@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { configTable } from "../../scripts/gen-readme-config.js";
+import { configTable, README_TABLES } from "../../scripts/gen-readme-config.js";
 
 describe("README", () => {
   it("documents every setting with the names and defaults the code reads (npx tsx scripts/gen-readme-config.ts)", () => {
     const readme = readFileSync("README.md", "utf8");
-    expect(readme).toContain(configTable());
+    for (const { begin, end, settings } of README_TABLES) {
+      expect(readme).toContain(`${begin}\n${configTable(settings)}\n${end}`);
+    }
   });
 
   it("opens with the two command lines", () => {

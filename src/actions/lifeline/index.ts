@@ -1,9 +1,13 @@
 import * as core from "@actions/core";
 import { runBackupDb } from "../backup-db/run.js";
+import { runRestore } from "../restore/run.js";
+import { runVerify } from "../verify/run.js";
 
 /** Commands of the root action; the others arrive with their milestones. */
 const COMMANDS: Record<string, () => Promise<void>> = {
   "backup-db": runBackupDb,
+  verify: runVerify,
+  restore: runRestore,
 };
 
 const command = core.getInput("command").trim();
@@ -13,6 +17,6 @@ if (run) {
 } else {
   core.setFailed(
     `Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
-      "(backup-media, verify and restore are not available in this version yet)",
+      "(backup-media is not available in this version yet)",
   );
 }

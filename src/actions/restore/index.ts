@@ -1,0 +1,3 @@
+import { runRestore } from "./run.js";
+
+await runRestore();

@@ -1,0 +1,72 @@
+import * as core from "@actions/core";
+import { UserError } from "../../config/errors.js";
+import { isListOnly, loadRestoreConfig, RESTORE_SETTINGS } from "../../config/restore-config.js";
+import { require, resolve } from "../../config/settings.js";
+import { Logger } from "../../log/logger.js";
+import { listBackups, localTierStores } from "../../restore/backup-source.js";
+import { pitrGuidance } from "../../restore/pitr.js";
+import { chooseBackup, RestoreFailedError, restoreDatabase } from "../../restore/restore-db.js";
+import { backupListSummary, listedBackup, restoreSummary } from "../../summary/restore-summary.js";
+import {
+  actionLookup,
+  actionsLogSink,
+  cancellationSignal,
+  failureMessage,
+  maskConnectionSecrets,
+} from "../shared/runtime.js";
+
+/**
+ * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
+ * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
+ */
+export async function runRestore(): Promise<void> {
+  const lookup = actionLookup();
+  maskConnectionSecrets(lookup);
+  const logger = new Logger(actionsLogSink());
+  let summary = "";
+  let database = "(unknown)";
+  let guidance: string | undefined;
+  try {
+    const now = new Date();
+    if (isListOnly(lookup)) {
+      const backupDir = require(RESTORE_SETTINGS.backupDir, lookup);
+      const entries = await listBackups(localTierStores(backupDir), resolve(RESTORE_SETTINGS.prefix, lookup));
+      summary = backupListSummary(entries, now, backupDir);
+      core.setOutput("backups-json", JSON.stringify(entries.map((e) => listedBackup(e, now))));
+      core.info(`${entries.length} backup(s) in ${backupDir}`);
+      return;
+    }
+    const config = loadRestoreConfig(lookup);
+    database = config.database;
+    if (config.gpgPrivateKey) core.setSecret(config.gpgPrivateKey);
+    if (config.confirm !== config.database) {
+      throw new UserError(
+        config.confirm === undefined
+          ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
+          : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`,
+      );
+    }
+    const entry = await chooseBackup(config);
+    const result = await restoreDatabase(config, entry, { logger, signal: cancellationSignal() });
+    if (config.pitrTarget) {
+      guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
+      core.info(guidance);
+    }
+    core.setOutput("restored-database", result.database);
+    core.setOutput("source-backup", entry.uri);
+    core.setOutput("duration-seconds", result.durationSeconds.toFixed(3));
+    core.setOutput("previous-database", result.previousDatabase ?? "");
+    summary = restoreSummary({ result }, database, guidance);
+  } catch (err) {
+    const error = new Error(logger.redact(failureMessage(err)));
+    const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
+    summary = restoreSummary({ error, comparison }, database, guidance);
+    core.setFailed(error.message);
+  } finally {
+    try {
+      await core.summary.addRaw(summary).write();
+    } catch (err) {
+      core.warning(`Could not write the job summary: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import { runVerify } from "./run.js";
+
+await runVerify();

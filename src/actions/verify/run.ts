@@ -1,0 +1,52 @@
+import * as core from "@actions/core";
+import { loadVerifyConfig } from "../../config/verify-config.js";
+import { Logger } from "../../log/logger.js";
+import { cell } from "../../summary/markdown.js";
+import { verifyBackupsSummary } from "../../summary/verify-summary.js";
+import { verifyBackups } from "../../verify/verify-backups.js";
+import {
+  actionLookup,
+  actionsLogSink,
+  cancellationSignal,
+  failureMessage,
+  maskConnectionSecrets,
+} from "../shared/runtime.js";
+
+/** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
+export async function runVerify(): Promise<void> {
+  const lookup = actionLookup();
+  maskConnectionSecrets(lookup);
+  const logger = new Logger(actionsLogSink());
+  let summary = "";
+  try {
+    const config = loadVerifyConfig(lookup);
+    if (config.gpgPrivateKey) core.setSecret(config.gpgPrivateKey);
+    const report = await verifyBackups(config, { logger, signal: cancellationSignal() });
+    summary = verifyBackupsSummary(report);
+    core.setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
+    core.setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
+    core.setOutput(
+      "newest-age-hours",
+      report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2),
+    );
+    core.setOutput(
+      "test-restore",
+      report.testRestore ? (report.testRestore.ok ? "passed" : "failed") : "skipped",
+    );
+    core.setOutput("exit-code", String(report.exitCode));
+    if (report.exitCode !== 0) {
+      core.setFailed(report.reasons.join("; "));
+      process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+    }
+  } catch (err) {
+    const message = logger.redact(failureMessage(err));
+    summary = `## ❌ Lifeline verify failed\n\n**Cause:** ${cell(message)}\n`;
+    core.setFailed(message);
+  } finally {
+    try {
+      await core.summary.addRaw(summary).write();
+    } catch (err) {
+      core.warning(`Could not write the job summary: ${(err as Error).message}`);
+    }
+  }
+}

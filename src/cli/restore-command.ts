@@ -1,0 +1,124 @@
+import { createInterface } from "node:readline/promises";
+import { credentialsIn } from "../config/backup-db-config.js";
+import { UserError } from "../config/errors.js";
+import {
+  isListOnly,
+  loadRestoreConfig,
+  RESTORE_SETTINGS,
+  type RestoreConfig,
+} from "../config/restore-config.js";
+import { environmentLookup, firstOf, require, resolve } from "../config/settings.js";
+import type { Logger } from "../log/logger.js";
+import { type BackupEntry, listBackups, localTierStores } from "../restore/backup-source.js";
+import { pitrGuidance } from "../restore/pitr.js";
+import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
+import { backupListText, listedBackup } from "../summary/restore-summary.js";
+import { parseFlags, settingsHelp } from "./args.js";
+
+export const RESTORE_HELP = `Usage: lifeline restore [options]
+
+Restores a backup over the database in DATABASE_URL (runbook: restore_db.sh) without risking it: the
+backup is restored into a new database, proven against its .sha256 sidecar and manifest (schemas,
+tables and row counts, sequences, extensions), and only then swapped in by renaming. The replaced
+database is kept as <db>_pre_restore_<time> unless --drop-old. A failed restore changes nothing.
+
+  lifeline restore --list-backups [--json]
+  lifeline restore --backup-file /backups/daily/transcripts_daily_20241026_020000.sql.gz [--force]
+  lifeline restore --pitr --target-time '2024-10-26 01:30:00'
+
+On a terminal you are asked to type the database name; --force skips that, --confirm <db> answers it.
+Without a terminal, one of them is required.
+
+Options:
+${settingsHelp(RESTORE_SETTINGS)}
+  --json                         with --list-backups: print JSON on stdout
+  --help                         show this help
+
+Exit status: 0 restored (or listed); 1 failed, nothing replaced; 64 invalid usage.
+`;
+
+/** Asks the operator to type the database name; true only for an exact match. */
+async function askOnTerminal(database: string, entry: BackupEntry): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(
+      `This replaces the database "${database}" with ${entry.fileName} (taken ${entry.takenAt.toISOString()}).\n` +
+        `The current one is kept as ${database}_pre_restore_<time>. Type the database name to go on: `,
+    );
+    return answer.trim() === database;
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * The runbook's confirmation: `--confirm <db>` must name the database; else `--force`; else a terminal
+ * where the operator types it. Without any of these, refuse before anything is touched.
+ */
+export async function confirmRestore(
+  config: RestoreConfig,
+  entry: BackupEntry,
+  isTerminal: boolean,
+  ask: (database: string, entry: BackupEntry) => Promise<boolean> = askOnTerminal,
+): Promise<void> {
+  if (config.confirm !== undefined) {
+    if (config.confirm === config.database) return;
+    throw new UserError(
+      `RESTORE_CONFIRM (--confirm) is '${config.confirm}' but the target database is '${config.database}': nothing was restored. Give the target's exact name`,
+    );
+  }
+  if (config.force) return;
+  if (!isTerminal) {
+    throw new UserError(
+      `Refusing to replace the database '${config.database}' without confirmation, and there is no terminal to ask on: ` +
+        `add --confirm ${config.database} (or --force, as in the runbook). Nothing was changed`,
+    );
+  }
+  if (!(await ask(config.database, entry))) {
+    throw new UserError(`The name typed did not match '${config.database}': nothing was restored`);
+  }
+}
+
+/** `lifeline restore`: returns the exit code. */
+export async function restoreCommand(
+  argv: readonly string[],
+  logger: Logger,
+  signal: AbortSignal,
+  out: NodeJS.WritableStream,
+): Promise<number> {
+  const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
+  if (switches.help) {
+    out.write(RESTORE_HELP);
+    return 0;
+  }
+  const lookup = firstOf(flags, environmentLookup(process.env));
+  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  const now = new Date();
+  if (isListOnly(lookup)) {
+    const backupDir = require(RESTORE_SETTINGS.backupDir, lookup);
+    const entries = await listBackups(localTierStores(backupDir), resolve(RESTORE_SETTINGS.prefix, lookup));
+    out.write(
+      switches.json
+        ? `${JSON.stringify(
+            entries.map((e) => listedBackup(e, now)),
+            null,
+            2,
+          )}\n`
+        : backupListText(entries, now, backupDir),
+    );
+    return 0;
+  }
+  const config = loadRestoreConfig(lookup);
+  const entry = await chooseBackup(config);
+  if (config.pitrTarget)
+    logger.info(`--pitr: the newest backup before ${config.pitrTarget.toISOString()} is ${entry.uri}`);
+  await confirmRestore(config, entry, process.stdin.isTTY === true && process.stderr.isTTY === true);
+  const result = await restoreDatabase(config, entry, { logger, signal });
+  out.write(
+    `Restored "${result.database}" from ${entry.fileName}` +
+      (result.previousDatabase ? `; the replaced database is kept as "${result.previousDatabase}"\n` : "\n"),
+  );
+  if (config.pitrTarget)
+    out.write(`\n${pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database })}`);
+  return 0;
+}

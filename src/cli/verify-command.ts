@@ -1,0 +1,61 @@
+import { credentialsIn } from "../config/backup-db-config.js";
+import { environmentLookup, firstOf } from "../config/settings.js";
+import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
+import type { Logger } from "../log/logger.js";
+import { verifyBackupsSummary } from "../summary/verify-summary.js";
+import { verifyBackups } from "../verify/verify-backups.js";
+import { parseFlags, settingsHelp } from "./args.js";
+
+export const VERIFY_HELP = `Usage: lifeline verify [options]
+
+Verifies every backup under BACKUP_DIR/{daily,weekly,monthly} (runbook: verify_backup.sh): the .sha256
+sidecar, a full streamed decompression, gpg decryption when a secret key is at hand, pg_dump's
+completion marker, and the manifest. With --test-restore, also restores the newest good backup (or
+--backup-file) into a scratch database, compares it with its manifest (schemas, tables and row counts,
+sequences, extensions), runs the --check-sql checks, and drops the scratch database.
+
+  lifeline verify
+  lifeline verify --test-restore --check-sql checks.sql
+  lifeline verify --max-age-hours 48
+
+Options:
+${settingsHelp(VERIFY_SETTINGS)}
+  --json                         print the report as JSON on stdout
+  --help                         show this help
+
+Exit status (the runbook's): 0 all verifications passed; 1 verification failures; 2 backups too old
+or missing; 64 invalid usage.
+`;
+
+/** `lifeline verify`: returns the runbook's exit code. */
+export async function verifyCommand(
+  argv: readonly string[],
+  logger: Logger,
+  signal: AbortSignal,
+  out: NodeJS.WritableStream,
+): Promise<number> {
+  const { lookup: flags, switches } = parseFlags(argv, VERIFY_SETTINGS, ["json", "help"]);
+  if (switches.help) {
+    out.write(VERIFY_HELP);
+    return 0;
+  }
+  const lookup = firstOf(flags, environmentLookup(process.env));
+  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
+  for (const reason of report.reasons) logger.error(reason);
+  if (switches.json) {
+    out.write(
+      `${JSON.stringify(
+        {
+          ...report,
+          checks: report.checks.map(({ name, ...c }) => ({ ...c, tier: name.tier })),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    out.write(verifyBackupsSummary(report));
+  }
+  return report.exitCode;
+}

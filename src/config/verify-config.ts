@@ -1,0 +1,112 @@
+import { availableParallelism } from "node:os";
+import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
+import { type ConnectionSettings, parseDatabaseUrl } from "./database-url.js";
+import { ConfigError } from "./errors.js";
+import { metricsSettings, RESTORE_COMMON_SETTINGS } from "./restore-config.js";
+import {
+  integerIn,
+  parseBoolean,
+  parseString,
+  require,
+  resolve,
+  type SettingLookup,
+  type SettingSpec,
+} from "./settings.js";
+
+const shared = BACKUP_DB_SETTINGS;
+
+/** The settings of verify, named as in the runbook's verify_backup.sh. */
+export const VERIFY_SETTINGS = {
+  databaseUrl: {
+    ...shared.databaseUrl,
+    description:
+      "with test-restore: the server the scratch database is created on (the live database is not touched)",
+  },
+  backupDir: shared.backupDir,
+  prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+  maxAgeHours: {
+    env: "BACKUP_MAX_AGE_HOURS",
+    input: "max-age-hours",
+    description:
+      "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
+    default: "26",
+    parse: integerIn(1, 87600, " (hours)"),
+  },
+  testRestore: {
+    env: "BACKUP_TEST_RESTORE",
+    input: "test-restore",
+    description:
+      "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
+    default: "false",
+    parse: parseBoolean,
+  },
+  backupFile: {
+    ...RESTORE_COMMON_SETTINGS.backupFile,
+    description: "with test-restore: the backup to restore instead of the newest good one",
+  },
+  checkSql: {
+    env: "BACKUP_CHECK_SQL",
+    input: "check-sql",
+    description:
+      "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
+    parse: parseString,
+  },
+  jobs: RESTORE_COMMON_SETTINGS.jobs,
+  gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
+  pgBinDir: {
+    ...shared.pgBinDir,
+    description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+  },
+  pushgatewayUrl: shared.pushgatewayUrl,
+  pushgatewayJob: shared.pushgatewayJob,
+  metricsTextfile: shared.metricsTextfile,
+} satisfies Record<string, SettingSpec<unknown>>;
+
+export interface VerifyConfig {
+  readonly backupDir: string;
+  readonly prefix: string | undefined;
+  readonly maxAgeHours: number;
+  /** Set with test-restore: where the scratch database is created. */
+  readonly testRestore:
+    | {
+        readonly connection: ConnectionSettings;
+        readonly backupFile: string | undefined;
+        readonly checkSql: string | undefined;
+      }
+    | undefined;
+  readonly jobs: number;
+  readonly gpgPrivateKey: string | undefined;
+  readonly pgBinDir: string | undefined;
+  readonly metrics: MetricsSettings;
+}
+
+export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
+  const s = VERIFY_SETTINGS;
+  const testRestore = require(s.testRestore, lookup);
+  const backupFile = resolve(s.backupFile, lookup);
+  const checkSql = resolve(s.checkSql, lookup);
+  if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
+    throw new ConfigError(
+      `${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`,
+    );
+  }
+  return {
+    backupDir: require(s.backupDir, lookup),
+    prefix: resolve(s.prefix, lookup),
+    maxAgeHours: require(s.maxAgeHours, lookup),
+    testRestore: testRestore
+      ? {
+          connection: parseDatabaseUrl(
+            require(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"),
+            lookup(s.databaseUrl as SettingSpec<unknown>)?.source,
+          ),
+          backupFile,
+          checkSql,
+        }
+      : undefined,
+    jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
+    gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
+    pgBinDir: resolve(s.pgBinDir, lookup),
+    metrics: metricsSettings(lookup),
+  };
+}

@@ -1,0 +1,155 @@
+import type pg from "pg";
+import type { BackupManifest } from "../backup/manifest.js";
+import { type ConnectionSettings, libpqEnvironment } from "../config/database-url.js";
+import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import { choosePgTool, type PgTool } from "../db/pg-tools.js";
+import { connectClient } from "../db/server-info.js";
+import { readCatalog } from "../db/snapshot.js";
+import type { Logger } from "../log/logger.js";
+import { runSqlChecks, type SqlCheckResult } from "../verify/check-sql.js";
+import type { BackupEntry } from "./backup-source.js";
+import { type CatalogComparison, compareCatalogs } from "./catalog-compare.js";
+import { streamBackupInto } from "./restore-stream.js";
+
+export interface RestoreTools {
+  readonly serverMajor: number;
+  readonly psql: PgTool;
+  readonly pgRestore: PgTool;
+}
+
+/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+export async function chooseRestoreTools(
+  client: pg.Client,
+  pgBinDir: string | undefined,
+): Promise<RestoreTools> {
+  const num = Number(
+    (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v,
+  );
+  const serverMajor = Math.floor(num / 10000);
+  const [psql, pgRestore] = await Promise.all([
+    choosePgTool("psql", serverMajor, pgBinDir),
+    choosePgTool("pg_restore", serverMajor, pgBinDir),
+  ]);
+  return { serverMajor, psql, pgRestore };
+}
+
+export interface ProveOptions {
+  readonly entry: BackupEntry;
+  readonly expectedSha256: string;
+  readonly manifest: BackupManifest | undefined;
+  readonly connection: ConnectionSettings;
+  /** An empty database created for this restore; never the live one. */
+  readonly database: string;
+  readonly tools: RestoreTools;
+  readonly jobs: number;
+  readonly keyring: GpgDecryptKeyring | undefined;
+  readonly tempDir?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+  readonly logger: Logger;
+  /** Extra SQL checks (verify --check-sql), run in the restored copy. */
+  readonly checkSql?: readonly string[] | undefined;
+  /** For tests: runs after the data is in and before it is compared (e.g. deletes rows). */
+  readonly afterRestoreHook?: ((client: pg.Client) => Promise<void>) | undefined;
+}
+
+export interface ProveResult {
+  readonly sha256: string;
+  readonly topology: string;
+  /** Undefined when the backup has no manifest (the runbook's shell backups) or an unreadable catalog. */
+  readonly comparison: CatalogComparison | undefined;
+  readonly checks: readonly SqlCheckResult[];
+  /** Every reason the restored copy must not be trusted; empty when proven. */
+  readonly problems: readonly string[];
+  readonly restoreSeconds: number;
+}
+
+/**
+ * Restores a backup into `database` and proves it: the file's SHA-256 against its sidecar, then the
+ * catalog (schemas, tables and row counts, sequences, extensions) against the manifest, then any
+ * extra SQL checks. Restore errors throw; proof failures come back as `problems`.
+ */
+export async function restoreAndProve(options: ProveOptions): Promise<ProveResult> {
+  const { entry, logger } = options;
+  const started = performance.now();
+  logger.info(`Restoring ${entry.uri} into the new database "${options.database}"`);
+  const streamed = await streamBackupInto({
+    entry,
+    env: libpqEnvironment({ ...options.connection, database: options.database }),
+    psql: options.tools.psql,
+    pgRestore: options.tools.pgRestore,
+    jobs: options.jobs,
+    keyring: options.keyring,
+    tempDir: options.tempDir,
+    signal: options.signal,
+  });
+  const restoreSeconds = (performance.now() - started) / 1000;
+  logger.info(
+    `Restored ${streamed.bytesRead} bytes in ${restoreSeconds.toFixed(1)} s via ${streamed.topology}`,
+  );
+  const problems: string[] = [];
+  if (streamed.sha256 !== options.expectedSha256) {
+    problems.push(
+      `sha256 mismatch: ${entry.fileName} has ${streamed.sha256}, its sidecar says ${options.expectedSha256}`,
+    );
+    return {
+      sha256: streamed.sha256,
+      topology: streamed.topology,
+      comparison: undefined,
+      checks: [],
+      problems,
+      restoreSeconds,
+    };
+  }
+  logger.info(`sha256 ${streamed.sha256} matches the sidecar`);
+
+  const client = await connectClient(
+    { ...options.connection, database: options.database },
+    "lifeline-restore-check",
+  );
+  try {
+    await options.afterRestoreHook?.(client);
+    let comparison: CatalogComparison | undefined;
+    const expected = options.manifest?.catalog;
+    if (!options.manifest) {
+      logger.warn(
+        `${entry.fileName} has no manifest: nothing to compare the restore with beyond psql's success`,
+      );
+    } else if (!expected || expected.error) {
+      logger.warn(
+        `The manifest of ${entry.fileName} has no readable catalog (${expected?.error ?? "missing"}): not compared`,
+      );
+    } else {
+      const actual = await readCatalog(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
+      comparison = compareCatalogs(expected, actual);
+      for (const note of comparison.notes) logger.info(`compare: ${note}`);
+      if (comparison.ok) {
+        logger.info(
+          `The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
+            `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`,
+        );
+      }
+      for (const m of comparison.mismatches) {
+        problems.push(`restore differs from the manifest: ${m}`);
+        logger.error(`compare: ${m}`);
+      }
+    }
+    const checks = options.checkSql?.length ? await runSqlChecks(client, options.checkSql) : [];
+    for (const c of checks) {
+      if (c.ok) logger.info(`check OK: ${c.sql} → ${c.detail}`);
+      else {
+        problems.push(`SQL check failed: ${c.sql} → ${c.detail}`);
+        logger.error(`check FAILED: ${c.sql} → ${c.detail}`);
+      }
+    }
+    return {
+      sha256: streamed.sha256,
+      topology: streamed.topology,
+      comparison,
+      checks,
+      problems,
+      restoreSeconds,
+    };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

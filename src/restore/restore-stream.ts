@@ -1,0 +1,190 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createDecompressor, decompressorProgram } from "../backup/compression.js";
+import { DigestTap } from "../backup/stream-taps.js";
+import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import type { PgTool } from "../db/pg-tools.js";
+import { type ChildStage, startChildStage } from "../process/child-stage.js";
+import { LocalStore } from "../storage/local-store.js";
+import type { BackupEntry } from "./backup-source.js";
+
+export interface RestoreStreamOptions {
+  readonly entry: BackupEntry;
+  /** libpq environment naming the database to restore into (PGDATABASE), password in PGPASSWORD. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly psql: PgTool;
+  readonly pgRestore: PgTool;
+  /** pg_restore -j for custom-format archives. */
+  readonly jobs: number;
+  /** Needed for .gpg backups. */
+  readonly keyring: GpgDecryptKeyring | undefined;
+  /** Where an encrypted custom archive is decrypted to, since pg_restore -j needs a seekable file. */
+  readonly tempDir?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface RestoreStreamResult {
+  /** SHA-256 of the backup file's bytes as read. */
+  readonly sha256: string;
+  readonly bytesRead: number;
+  /** How the data went in, for logs and summaries, e.g. "pigz -dc | psql --single-transaction". */
+  readonly topology: string;
+}
+
+/** A child failure that only follows from another stage dying (a broken pipe) is never the cause. */
+const isConsequence = (err: Error) =>
+  /SIGPIPE|EPIPE|Broken pipe|write error|Premature close|write after end|destroyed/i.test(err.message) ||
+  ["EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"].includes(
+    (err as NodeJS.ErrnoException).code ?? "",
+  );
+
+/**
+ * Waits for every stage; on failure stops the others and reports the failure that is the cause: the
+ * first to arrive that is not a broken pipe, nor a stage we stopped ourselves because of it.
+ */
+async function settle(node: Promise<unknown>, children: readonly ChildStage[]): Promise<void> {
+  const arrived: { error: Error; afterStop: boolean }[] = [];
+  let stopped = false;
+  const all = [node, ...children.map((c) => c.exited)];
+  for (const p of all) {
+    p.catch((error: Error) => {
+      arrived.push({ error, afterStop: stopped });
+      if (!stopped) {
+        stopped = true;
+        for (const c of children) c.kill();
+      }
+    });
+  }
+  await Promise.allSettled(all);
+  if (!arrived.length) return;
+  const cause =
+    arrived.find((f) => !isConsequence(f.error) && !(f.afterStop && /SIGTERM/.test(f.error.message))) ??
+    arrived[0]!;
+  throw cause.error;
+}
+
+/**
+ * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
+ * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
+ * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
+ * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * The caller compares the returned SHA-256 with the sidecar before trusting the result.
+ */
+export async function streamBackupInto(options: RestoreStreamOptions): Promise<RestoreStreamResult> {
+  const { entry } = options;
+  const env = { ...options.env, PGAPPNAME: "lifeline-restore" };
+  const digest = new DigestTap();
+  if (entry.format === "custom") {
+    // An unencrypted local archive is restored from the file itself while it is hashed (the page cache
+    // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
+    if (!entry.encrypted && entry.store instanceof LocalStore) {
+      const file = entry.store.uri(entry.fileName);
+      const restore = startPgRestore(options, env, file);
+      await settle(pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+      return {
+        sha256: digest.hex(),
+        bytesRead: digest.bytes,
+        topology: `pg_restore -j ${options.jobs} (file)`,
+      };
+    }
+    const dir = await mkdtemp(path.join(options.tempDir ?? tmpdir(), "lifeline-restore-"));
+    try {
+      const file = path.join(dir, "archive.dump");
+      const input = await entry.store.get(entry.fileName, options.signal);
+      const gpg = entry.encrypted ? requireKeyring(options).startDecrypt() : undefined;
+      const out = createWriteStream(file, { mode: 0o600 });
+      await settle(
+        gpg
+          ? Promise.all([pipeline(input, digest, gpg.stdin!), pipeline(gpg.stdout, out)])
+          : pipeline(input, digest, out),
+        gpg ? [gpg] : [],
+      );
+      const restore = startPgRestore(options, env, file);
+      await settle(Promise.resolve(), [restore]);
+      return {
+        sha256: digest.hex(),
+        bytesRead: digest.bytes,
+        topology: `${gpg ? "gpg --decrypt > temp file, " : "temp file, "}pg_restore -j ${options.jobs}`,
+      };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  const input = await entry.store.get(entry.fileName, options.signal);
+  const children: ChildStage[] = [];
+  const names: string[] = [];
+  try {
+    // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+    let upstream: Readable | undefined;
+    const chain = (stage: ChildStage, name: string) => {
+      children.push(stage);
+      names.push(name);
+      if (upstream) upstream.destroy(); // the child holds its own copy of the pipe now
+      upstream = stage.stdout;
+    };
+    if (entry.encrypted) chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
+    const program = decompressorProgram(entry.compression);
+    const nodeStages: NodeJS.ReadWriteStream[] = [digest];
+    if (program) {
+      chain(
+        startChildStage(program.command, program.command, program.args, { stdin: upstream ?? true }),
+        `${program.command} ${program.args.join(" ")}`,
+      );
+    } else if (entry.compression !== "none") {
+      if (entry.encrypted)
+        throw new Error(
+          `${entry.compression} restores of encrypted backups need the ${entry.compression} program`,
+        );
+      nodeStages.push(createDecompressor(entry.compression));
+      names.push(`node ${entry.compression}`);
+    }
+    const psql = startChildStage(
+      "psql",
+      options.psql.path,
+      ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"],
+      { env, stdin: upstream ?? true },
+    );
+    if (upstream) upstream.destroy();
+    psql.stdout.resume();
+    children.push(psql);
+    names.push("psql --single-transaction");
+    const first = children[0]!;
+    await settle(
+      pipeline(input, ...(nodeStages as [NodeJS.ReadWriteStream]), first.stdin as Writable),
+      children,
+    );
+    return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
+  } catch (err) {
+    input.destroy();
+    for (const c of children) c.kill();
+    throw err;
+  }
+}
+
+function startPgRestore(options: RestoreStreamOptions, env: NodeJS.ProcessEnv, file: string): ChildStage {
+  const stage = startChildStage(
+    "pg_restore",
+    options.pgRestore.path,
+    ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file],
+    { env },
+  );
+  stage.stdout.resume();
+  return stage;
+}
+
+function requireKeyring(options: RestoreStreamOptions): GpgDecryptKeyring {
+  if (!options.keyring) throw new Error(`${options.entry.uri} is encrypted but no GPG keyring was prepared`);
+  return options.keyring;
+}
+
+const sink = (): Writable =>
+  new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });

@@ -1,0 +1,135 @@
+import type { BackupEntry } from "../restore/backup-source.js";
+import type { CatalogComparison } from "../restore/catalog-compare.js";
+import type { RestoreResult } from "../restore/restore-db.js";
+import { cell, formatBytes, formatDuration, table } from "./markdown.js";
+
+/** "3.2 h", "4.1 d": how long ago a backup was taken. */
+export function formatAge(hours: number): string {
+  return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
+
+/** The plain data of one listed backup, for --json and the tables. */
+export function listedBackup(entry: BackupEntry, now: Date) {
+  return {
+    file: entry.fileName,
+    uri: entry.uri,
+    tier: entry.tier ?? null,
+    takenAt: entry.takenAt.toISOString(),
+    ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
+    sizeBytes: entry.sizeBytes,
+    format: entry.format,
+    compression: entry.compression,
+    encrypted: entry.encrypted,
+    sidecar: entry.hasSidecar,
+    manifest: entry.hasManifest,
+  };
+}
+
+const integrity = (e: BackupEntry) =>
+  `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.hasManifest ? ", manifest" : ""}`;
+
+/** The backups as rows: newest first, with tier, size, age, encryption and what can prove them. */
+export function backupRows(entries: readonly BackupEntry[], now: Date): string[][] {
+  return entries.map((e) => [
+    e.fileName,
+    e.tier ?? "—",
+    formatBytes(e.sizeBytes),
+    formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
+    e.encrypted ? "gpg" : "none",
+    integrity(e),
+  ]);
+}
+
+const HEADER = ["Backup", "Tier", "Size", "Age", "Encryption", "Integrity"];
+
+/** `--list-backups` on a terminal: aligned columns. */
+export function backupListText(entries: readonly BackupEntry[], now: Date, where: string): string {
+  if (!entries.length) return `No backups in ${where}\n`;
+  const rows = [HEADER, ...backupRows(entries, now)];
+  const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}
+
+/** `--list-backups` in the job summary. */
+export function backupListSummary(entries: readonly BackupEntry[], now: Date, where: string): string {
+  return [
+    `## Lifeline backups in ${cell(where)}: ${entries.length}`,
+    "",
+    entries.length ? table(HEADER, backupRows(entries, now)) : "No backups found.",
+    "",
+  ].join("\n");
+}
+
+/** The comparison of a restored copy with its manifest, mismatches first. */
+export function comparisonTable(comparison: CatalogComparison): string {
+  const rows = [...comparison.rows]
+    .sort((a, b) => Number(a.ok) - Number(b.ok))
+    .map((r) => [r.ok ? "✅" : "❌", r.kind, r.name, r.expected, r.actual]);
+  return [
+    table(["", "Kind", "Name", "Manifest", "Restored"], rows),
+    ...(comparison.notes.length ? ["", ...comparison.notes.map((n) => `- ${cell(n)}`)] : []),
+  ].join("\n");
+}
+
+/** The job summary of a restore, also when it failed (the live database's state is stated either way). */
+export function restoreSummary(
+  outcome: { result: RestoreResult } | { error: Error; comparison?: CatalogComparison | undefined },
+  database: string,
+  guidance?: string,
+): string {
+  const tail = guidance
+    ? ["", "### Point-in-time recovery", "", "```text", guidance.trimEnd(), "```", ""]
+    : [];
+  if ("error" in outcome) {
+    return [
+      `## ❌ Lifeline restore of ${cell(database)} failed`,
+      "",
+      `**Cause:** ${cell(outcome.error.message)}`,
+      "",
+      `The live database was not replaced: a restore only swaps in after it is complete and proven.`,
+      ...(outcome.comparison
+        ? ["", "### Comparison with the manifest", "", comparisonTable(outcome.comparison)]
+        : []),
+      ...tail,
+      "",
+    ].join("\n");
+  }
+  const r = outcome.result;
+  return [
+    `## ✅ Lifeline restore: ${cell(r.database)} from ${cell(r.source.fileName)}`,
+    "",
+    table(
+      ["Detail", "Value"],
+      [
+        ["Source", r.source.uri],
+        ["Taken", r.source.takenAt.toISOString()],
+        ["SHA-256", `${r.sha256} (matches the sidecar)`],
+        ["Pipeline", r.topology],
+        ["Duration", `${formatDuration(r.durationSeconds)} (data ${formatDuration(r.proof.restoreSeconds)})`],
+        [
+          "Replaced database",
+          r.previousDatabase
+            ? `kept as ${r.previousDatabase}`
+            : r.droppedPrevious
+              ? "dropped (drop-old)"
+              : "none existed",
+        ],
+      ],
+    ),
+    "",
+    "### Comparison with the manifest",
+    "",
+    r.proof.comparison
+      ? comparisonTable(r.proof.comparison)
+      : "No manifest: only psql's success and the sha256 prove this restore.",
+    ...tail,
+    "",
+  ].join("\n");
+}

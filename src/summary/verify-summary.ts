@@ -1,0 +1,64 @@
+import path from "node:path";
+import type { VerifyBackupsReport } from "../verify/verify-backups.js";
+import { cell, formatBytes, formatDuration, table } from "./markdown.js";
+import { comparisonTable, formatAge } from "./restore-summary.js";
+
+/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
+export function verifyBackupsSummary(report: VerifyBackupsReport): string {
+  const icon = report.exitCode === 0 ? "✅" : "❌";
+  const lines = [
+    `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+    "",
+    ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
+    table(
+      ["Tier", "Newest good backup", "Age", "Limit", ""],
+      report.ages.map((a) => [
+        a.tier,
+        a.newest ?? "none",
+        a.ageHours === undefined ? "—" : formatAge(a.ageHours),
+        `${a.limitHours} h`,
+        a.ok ? "✅" : "❌",
+      ]),
+    ),
+    "",
+    report.checks.length
+      ? table(
+          ["Backup", "Tier", "Size", "Result", "Checked", "Notes"],
+          report.checks.map((c) => [
+            path.basename(c.file),
+            c.name.tier,
+            formatBytes(c.sizeBytes),
+            c.ok ? "✅ OK" : `❌ ${c.problem}`,
+            c.passed.join(", "),
+            c.notes.join("; "),
+          ]),
+        )
+      : "No backups found.",
+    "",
+  ];
+  const t = report.testRestore;
+  if (t) {
+    lines.push(
+      `### ${t.ok ? "✅" : "❌"} Test restore of ${cell(t.backup)}`,
+      "",
+      `Scratch database \`${cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
+        (t.proof
+          ? `; restored in ${formatDuration(t.proof.restoreSeconds)} via ${cell(t.proof.topology)}`
+          : ""),
+      "",
+      ...(t.problems.length ? [t.problems.map((p) => `- ${cell(p)}`).join("\n"), ""] : []),
+      t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.",
+      "",
+    );
+    if (t.proof?.checks.length) {
+      lines.push(
+        table(
+          ["", "SQL check", "Result"],
+          t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail]),
+        ),
+        "",
+      );
+    }
+  }
+  return lines.join("\n");
+}

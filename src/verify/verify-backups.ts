@@ -1,0 +1,241 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import type pg from "pg";
+import { formatTimestamp, TIERS, type Tier } from "../backup/backup-name.js";
+import { UserError } from "../config/errors.js";
+import type { VerifyConfig } from "../config/verify-config.js";
+import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import type { Logger } from "../log/logger.js";
+import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
+import { verifySamples } from "../metrics/restore-metrics.js";
+import {
+  type BackupEntry,
+  expectedSha256,
+  findBackup,
+  listBackups,
+  readManifest,
+} from "../restore/backup-source.js";
+import { connectMaintenance, createEmptyDatabase, dropDatabase } from "../restore/databases.js";
+import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
+import { LocalStore } from "../storage/local-store.js";
+import { readCheckSql } from "./check-sql.js";
+import { type FileCheck, verifyBackupFile } from "./verify-file.js";
+import { VERIFY_EXIT } from "./verify-local.js";
+
+/** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
+export const TIER_GRACE_HOURS: Record<Tier, number> = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
+
+export interface TierAge {
+  readonly tier: Tier;
+  readonly newest: string | undefined;
+  readonly ageHours: number | undefined;
+  readonly limitHours: number;
+  readonly ok: boolean;
+}
+
+export interface TestRestoreReport {
+  readonly backup: string;
+  readonly database: string;
+  readonly ok: boolean;
+  readonly proof: ProveResult | undefined;
+  readonly problems: readonly string[];
+  readonly dropped: boolean;
+}
+
+export interface VerifyBackupsReport {
+  readonly checks: readonly FileCheck[];
+  readonly ages: readonly TierAge[];
+  readonly newestAgeHours: number | undefined;
+  readonly maxAgeHours: number;
+  readonly testRestore: TestRestoreReport | undefined;
+  readonly exitCode: 0 | 1 | 2;
+  readonly reasons: readonly string[];
+  readonly durationSeconds: number;
+  readonly metrics: PublishOutcome;
+}
+
+export interface VerifyBackupsOptions {
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  readonly signal?: AbortSignal;
+  /** For tests: runs in the scratch copy before the comparison (e.g. deletes rows). */
+  readonly afterRestoreHook?: (client: pg.Client) => Promise<void>;
+}
+
+/**
+ * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
+ * key is at hand, completeness, manifest), judges each tier's newest backup's age, and with test-restore
+ * restores one into a scratch database, proves it against its manifest and the extra SQL checks, and
+ * drops it. Exit code 1 for any failure, else 2 when too old or missing, else 0.
+ */
+export async function verifyBackups(
+  config: VerifyConfig,
+  options: VerifyBackupsOptions,
+): Promise<VerifyBackupsReport> {
+  const now = options.now ?? (() => new Date());
+  const started = now();
+  const { logger } = options;
+  if (config.testRestore) logger.addSecret(config.testRestore.connection.password);
+  const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
+  try {
+    const checks: FileCheck[] = [];
+    for (const tier of TIERS) {
+      const dir = path.join(config.backupDir, tier);
+      const entries = (await listBackups([new LocalStore(dir)], config.prefix)).filter(
+        (e) => e.tier === tier,
+      );
+      for (const entry of entries) {
+        const check = await verifyBackupFile(dir, entry.name!, {
+          gpgEnv: keyring.env(),
+          requireDecryption: config.gpgPrivateKey !== undefined,
+        });
+        checks.push(check);
+        const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+        if (check.ok)
+          logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
+        else logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+      }
+    }
+    const at = now();
+    const ages = TIERS.map((tier): TierAge => {
+      const newest = checks.find((c) => c.ok && c.name.tier === tier);
+      const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
+      const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
+      // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
+      const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
+      return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+    });
+
+    let testRestore: TestRestoreReport | undefined;
+    if (config.testRestore) {
+      testRestore = await runTestRestore(config, checks, keyring, options, started);
+    }
+
+    const reasons: string[] = [];
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length) reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+    if (testRestore && !testRestore.ok)
+      reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
+    for (const a of ages.filter((x) => !x.ok)) {
+      reasons.push(
+        a.ageHours === undefined
+          ? `no good ${a.tier} backup in ${path.join(config.backupDir, a.tier)}`
+          : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`,
+      );
+    }
+    const exitCode =
+      failed.length || (testRestore && !testRestore.ok)
+        ? VERIFY_EXIT.failures
+        : reasons.length
+          ? VERIFY_EXIT.tooOldOrMissing
+          : VERIFY_EXIT.ok;
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+    const metrics = await publishMetrics(
+      config.metrics,
+      { type: "database" },
+      verifySamples("database", {
+        ok: exitCode === 0,
+        exitCode,
+        finishedAt,
+        durationSeconds,
+        newestAgeHours,
+      }),
+      logger,
+    );
+    return {
+      checks,
+      ages,
+      newestAgeHours,
+      maxAgeHours: config.maxAgeHours,
+      testRestore,
+      exitCode,
+      reasons,
+      durationSeconds,
+      metrics,
+    };
+  } finally {
+    await keyring.dispose();
+  }
+}
+
+/** The scratch database of one verification: unique, and recognisably Lifeline's. */
+export const scratchDatabaseName = (at: Date): string =>
+  `lifeline_verify_${formatTimestamp(at)}_${randomBytes(3).toString("hex")}`;
+
+async function runTestRestore(
+  config: VerifyConfig,
+  checks: readonly FileCheck[],
+  keyring: GpgDecryptKeyring,
+  options: VerifyBackupsOptions,
+  started: Date,
+): Promise<TestRestoreReport> {
+  const settings = config.testRestore!;
+  const { logger } = options;
+  let entry: BackupEntry;
+  if (settings.backupFile !== undefined) {
+    entry = await findBackup(settings.backupFile);
+  } else {
+    const newest = [...checks]
+      .filter((c) => c.ok)
+      .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+    if (!newest) {
+      return {
+        backup: "(none)",
+        database: "",
+        ok: false,
+        proof: undefined,
+        problems: ["no good backup to restore"],
+        dropped: true,
+      };
+    }
+    entry = await findBackup(newest.file);
+  }
+  const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
+  const database = scratchDatabaseName(started);
+  const admin = await connectMaintenance(settings.connection, database);
+  let created = false;
+  let dropped = false;
+  let proof: ProveResult | undefined;
+  const problems: string[] = [];
+  try {
+    const tools = await chooseRestoreTools(admin, config.pgBinDir);
+    await createEmptyDatabase(admin, database, undefined);
+    created = true;
+    logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
+    proof = await restoreAndProve({
+      entry,
+      expectedSha256: await expectedSha256(entry),
+      manifest: await readManifest(entry),
+      connection: settings.connection,
+      database,
+      tools,
+      jobs: config.jobs,
+      keyring: entry.encrypted ? keyring : undefined,
+      signal: options.signal,
+      logger,
+      checkSql,
+      afterRestoreHook: options.afterRestoreHook,
+    });
+    problems.push(...proof.problems);
+  } catch (err) {
+    if (err instanceof UserError && !created) throw err;
+    problems.push((err as Error).message);
+    logger.error(`Test restore of ${entry.fileName} failed: ${(err as Error).message}`);
+  } finally {
+    if (created) {
+      await dropDatabase(admin, database).then(
+        () => {
+          dropped = true;
+          logger.info(`Dropped the scratch database "${database}"`);
+        },
+        (err: Error) =>
+          logger.error(`Could not drop the scratch database "${database}" (${err.message}): drop it by hand`),
+      );
+    }
+    await admin.end().catch(() => {});
+  }
+  if (!problems.length) logger.info(`Test restore of ${entry.fileName}: proven`);
+  return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
+}
