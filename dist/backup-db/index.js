@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9657);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7140);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9657:
+/***/ 7140:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38618,6 +38618,46 @@ function cloudSecretsIn(env) {
     }
     return secrets;
 }
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = loadDestinations(override, env);
+            if (!destination)
+                throw new ConfigError(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
 
@@ -41650,6 +41690,114 @@ function verifySummary(report) {
     ].join("\n");
 }
 
+;// CONCATENATED MODULE: ./src/storage/local-store.ts
+
+
+
+
+
+
+/**
+ * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ */
+class LocalStore {
+    dir;
+    kind = "local";
+    constructor(dir) {
+        this.dir = dir;
+    }
+    get location() {
+        return `${external_node_path_default().resolve(this.dir)}/`;
+    }
+    uri(name) {
+        return external_node_path_default().join(external_node_path_default().resolve(this.dir), name);
+    }
+    async preflight() {
+        await ensureWritableDirectory(this.dir, "Backup directory");
+    }
+    async upload(name, options = {}) {
+        const file = await AtomicFile.create(this.uri(name));
+        const abort = async (_reason) => {
+            await file.abort();
+        };
+        options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
+        const done = (async () => {
+            try {
+                if (!file.stream.writableFinished)
+                    await (0,external_node_events_.once)(file.stream, "finish");
+                await file.commit();
+            }
+            catch (err) {
+                await file.abort();
+                throw err;
+            }
+        })();
+        done.catch(() => { }); // observed by the caller through `done`
+        return { name, stream: file.stream, done, abort };
+    }
+    /** Replaces the file atomically (write a hidden temp file, fsync, rename), as a cloud PUT would. */
+    async put(name, body) {
+        const final = this.uri(name);
+        const temp = external_node_path_default().join(this.dir, `.${name}.put-${process.pid}`);
+        const handle = await (0,promises_.open)(temp, "w", 0o600);
+        try {
+            await handle.writeFile(body);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await (0,promises_.rename)(temp, final).catch(async (err) => {
+            await (0,promises_.unlink)(temp).catch(() => { });
+            throw err;
+        });
+    }
+    /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
+    async recordChecksum(_name, _sha256) { }
+    async list() {
+        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
+            if (err.code === "ENOENT")
+                return [];
+            throw err;
+        });
+        const out = [];
+        for (const entry of entries) {
+            if (!entry.isFile() || entry.name.startsWith("."))
+                continue;
+            const found = await this.stat(entry.name);
+            if (found)
+                out.push(found);
+        }
+        return out;
+    }
+    async stat(name) {
+        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
+        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+    }
+    async get(name, signal) {
+        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
+            highWaterMark: 1 << 20,
+            ...(signal ? { signal } : {}),
+        });
+        await (0,external_node_events_.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
+        return stream;
+    }
+    async getText(name) {
+        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
+            if (err.code === "ENOENT")
+                return undefined;
+            throw err;
+        });
+    }
+    async delete(name) {
+        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
+            if (err.code !== "ENOENT")
+                throw err;
+        });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
 
 
@@ -41658,27 +41806,31 @@ function verifySummary(report) {
 
 
 
-
-
-
+/** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
+const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
 const discard = () => new external_node_stream_.Writable({
     write(_chunk, _enc, done) {
         done();
     },
 });
 /**
- * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
- * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
- * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ * Checks one backup in a single streamed read, wherever it is stored (a directory or a bucket):
+ * SHA-256 against its sidecar, GPG decryption (when a secret key is at hand), a full decompression
+ * (gzip/zstd checksums), pg_dump's completion trailer (plain) or archive magic (custom), and agreement
+ * with its manifest when there is one. Objects in an archive class are not downloaded: their sidecar,
+ * manifest and recorded checksum are checked, and a note says the contents were not read.
  */
-async function verifyBackupFile(dir, name, options = {}) {
+async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
-    const file = external_node_path_default().join(dir, fileName);
-    const sizeBytes = (await (0,promises_.stat)(file)).size;
+    const file = store.uri(fileName);
+    const object = await store.stat(fileName);
+    const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
-    const sidecarText = await (0,promises_.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+    if (!object)
+        return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
+    const sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`).catch(() => undefined);
     if (sidecarText === undefined)
         return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
     const sidecar = parseChecksumLine(sidecarText);
@@ -41688,10 +41840,17 @@ async function verifyBackupFile(dir, name, options = {}) {
         return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
     if (sizeBytes === 0)
         return fail("empty file");
+    if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
+        if (object.sha256 !== undefined && object.sha256 !== sidecar.sha256)
+            return fail(`the object's recorded sha256 ${object.sha256} differs from its sidecar's ${sidecar.sha256}`);
+        notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
+        return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
+    }
+    const open = () => store.get(fileName);
     let decrypt = name.encrypted;
     let content;
     try {
-        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
+        content = await readThrough(open, name, decrypt, false, options.gpgEnv);
     }
     catch (err) {
         const message = err.message;
@@ -41701,7 +41860,7 @@ async function verifyBackupFile(dir, name, options = {}) {
         else if (decrypt && /no secret key|secret key not available/i.test(message)) {
             decrypt = false;
             notes.push("not decrypted: no secret key for it here (give one to check the contents)");
-            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+            content = await readThrough(open, name, false).catch((e) => ({ error: e.message }));
         }
         else {
             content = { error: message };
@@ -41709,7 +41868,7 @@ async function verifyBackupFile(dir, name, options = {}) {
     }
     if ("error" in content) {
         // The digest may be incomplete when reading failed, so the sha256 is judged separately.
-        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        const digestOnly = await readThrough(open, name, false, true).catch(() => undefined);
         if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
             return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
         }
@@ -41735,7 +41894,7 @@ async function verifyBackupFile(dir, name, options = {}) {
             passed.push("dump trailer");
         }
     }
-    const manifestText = await (0,promises_.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+    const manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`).catch(() => undefined);
     if (manifestText === undefined) {
         notes.push("no manifest");
     }
@@ -41756,7 +41915,7 @@ async function verifyBackupFile(dir, name, options = {}) {
     return { file, name, sizeBytes, ok: true, passed, notes };
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
+async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = process.env) {
     const digest = new DigestTap();
     const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
@@ -41773,7 +41932,7 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
         stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
     try {
         await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -41805,6 +41964,7 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /**
@@ -41821,7 +41981,7 @@ async function verifyLocalBackups(backupDir, options) {
             .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
             .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
         for (const name of names) {
-            const check = await verifyBackupFile(dir, name);
+            const check = await verifyBackupFile(new LocalStore(dir), name);
             checks.push(check);
             const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
             if (check.ok)

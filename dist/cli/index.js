@@ -7449,6 +7449,46 @@ function cloudSecretsIn(env) {
     }
     return secrets;
 }
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = loadDestinations(override, env);
+            if (!destination)
+                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
 
@@ -10385,6 +10425,114 @@ function verifySummary(report) {
     ].join("\n");
 }
 
+;// CONCATENATED MODULE: ./src/storage/local-store.ts
+
+
+
+
+
+
+/**
+ * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ */
+class LocalStore {
+    dir;
+    kind = "local";
+    constructor(dir) {
+        this.dir = dir;
+    }
+    get location() {
+        return `${external_node_path_default().resolve(this.dir)}/`;
+    }
+    uri(name) {
+        return external_node_path_default().join(external_node_path_default().resolve(this.dir), name);
+    }
+    async preflight() {
+        await ensureWritableDirectory(this.dir, "Backup directory");
+    }
+    async upload(name, options = {}) {
+        const file = await AtomicFile.create(this.uri(name));
+        const abort = async (_reason) => {
+            await file.abort();
+        };
+        options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
+        const done = (async () => {
+            try {
+                if (!file.stream.writableFinished)
+                    await (0,external_node_events_namespaceObject.once)(file.stream, "finish");
+                await file.commit();
+            }
+            catch (err) {
+                await file.abort();
+                throw err;
+            }
+        })();
+        done.catch(() => { }); // observed by the caller through `done`
+        return { name, stream: file.stream, done, abort };
+    }
+    /** Replaces the file atomically (write a hidden temp file, fsync, rename), as a cloud PUT would. */
+    async put(name, body) {
+        const final = this.uri(name);
+        const temp = external_node_path_default().join(this.dir, `.${name}.put-${process.pid}`);
+        const handle = await (0,promises_.open)(temp, "w", 0o600);
+        try {
+            await handle.writeFile(body);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await (0,promises_.rename)(temp, final).catch(async (err) => {
+            await (0,promises_.unlink)(temp).catch(() => { });
+            throw err;
+        });
+    }
+    /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
+    async recordChecksum(_name, _sha256) { }
+    async list() {
+        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
+            if (err.code === "ENOENT")
+                return [];
+            throw err;
+        });
+        const out = [];
+        for (const entry of entries) {
+            if (!entry.isFile() || entry.name.startsWith("."))
+                continue;
+            const found = await this.stat(entry.name);
+            if (found)
+                out.push(found);
+        }
+        return out;
+    }
+    async stat(name) {
+        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
+        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+    }
+    async get(name, signal) {
+        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
+            highWaterMark: 1 << 20,
+            ...(signal ? { signal } : {}),
+        });
+        await (0,external_node_events_namespaceObject.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
+        return stream;
+    }
+    async getText(name) {
+        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
+            if (err.code === "ENOENT")
+                return undefined;
+            throw err;
+        });
+    }
+    async delete(name) {
+        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
+            if (err.code !== "ENOENT")
+                throw err;
+        });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
 
 
@@ -10393,27 +10541,31 @@ function verifySummary(report) {
 
 
 
-
-
-
+/** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
+const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
 const discard = () => new external_node_stream_.Writable({
     write(_chunk, _enc, done) {
         done();
     },
 });
 /**
- * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
- * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
- * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ * Checks one backup in a single streamed read, wherever it is stored (a directory or a bucket):
+ * SHA-256 against its sidecar, GPG decryption (when a secret key is at hand), a full decompression
+ * (gzip/zstd checksums), pg_dump's completion trailer (plain) or archive magic (custom), and agreement
+ * with its manifest when there is one. Objects in an archive class are not downloaded: their sidecar,
+ * manifest and recorded checksum are checked, and a note says the contents were not read.
  */
-async function verifyBackupFile(dir, name, options = {}) {
+async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
-    const file = external_node_path_default().join(dir, fileName);
-    const sizeBytes = (await (0,promises_.stat)(file)).size;
+    const file = store.uri(fileName);
+    const object = await store.stat(fileName);
+    const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
-    const sidecarText = await (0,promises_.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+    if (!object)
+        return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
+    const sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`).catch(() => undefined);
     if (sidecarText === undefined)
         return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
     const sidecar = parseChecksumLine(sidecarText);
@@ -10423,10 +10575,17 @@ async function verifyBackupFile(dir, name, options = {}) {
         return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
     if (sizeBytes === 0)
         return fail("empty file");
+    if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
+        if (object.sha256 !== undefined && object.sha256 !== sidecar.sha256)
+            return fail(`the object's recorded sha256 ${object.sha256} differs from its sidecar's ${sidecar.sha256}`);
+        notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
+        return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
+    }
+    const open = () => store.get(fileName);
     let decrypt = name.encrypted;
     let content;
     try {
-        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
+        content = await readThrough(open, name, decrypt, false, options.gpgEnv);
     }
     catch (err) {
         const message = err.message;
@@ -10436,7 +10595,7 @@ async function verifyBackupFile(dir, name, options = {}) {
         else if (decrypt && /no secret key|secret key not available/i.test(message)) {
             decrypt = false;
             notes.push("not decrypted: no secret key for it here (give one to check the contents)");
-            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+            content = await readThrough(open, name, false).catch((e) => ({ error: e.message }));
         }
         else {
             content = { error: message };
@@ -10444,7 +10603,7 @@ async function verifyBackupFile(dir, name, options = {}) {
     }
     if ("error" in content) {
         // The digest may be incomplete when reading failed, so the sha256 is judged separately.
-        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        const digestOnly = await readThrough(open, name, false, true).catch(() => undefined);
         if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
             return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
         }
@@ -10470,7 +10629,7 @@ async function verifyBackupFile(dir, name, options = {}) {
             passed.push("dump trailer");
         }
     }
-    const manifestText = await (0,promises_.readFile)(`${file}${MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+    const manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`).catch(() => undefined);
     if (manifestText === undefined) {
         notes.push("no manifest");
     }
@@ -10491,7 +10650,7 @@ async function verifyBackupFile(dir, name, options = {}) {
     return { file, name, sizeBytes, ok: true, passed, notes };
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
+async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = process.env) {
     const digest = new DigestTap();
     const edge = new EdgeTap(TRAILER_WINDOW, CUSTOM_DUMP_MAGIC.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
@@ -10508,7 +10667,7 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
         stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
     try {
         await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -10540,6 +10699,7 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /**
@@ -10556,7 +10716,7 @@ async function verifyLocalBackups(backupDir, options) {
             .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
             .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
         for (const name of names) {
-            const check = await verifyBackupFile(dir, name);
+            const check = await verifyBackupFile(new LocalStore(dir), name);
             checks.push(check);
             const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
             if (check.ok)
@@ -10844,6 +11004,7 @@ const external_node_readline_promises_namespaceObject = __WEBPACK_EXTERNAL_creat
 
 
 
+
 const shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
@@ -10935,6 +11096,7 @@ const RESTORE_SETTINGS = {
         ...shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ...CLOUD_READ_SETTINGS,
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
@@ -10990,120 +11152,22 @@ function loadRestoreConfig(lookup) {
         gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
         pgBinDir: resolve(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
+        ...loadCloudReading(lookup),
+    };
+}
+/** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
+function loadListConfig(lookup) {
+    return {
+        backupDir: settings_require(RESTORE_SETTINGS.backupDir, lookup),
+        prefix: resolve(RESTORE_SETTINGS.prefix, lookup),
+        destinations: loadCloudReading(lookup).destinations,
     };
 }
 
-;// CONCATENATED MODULE: ./src/storage/local-store.ts
-
-
-
-
-
-
-/**
- * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
- * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
- */
-class LocalStore {
-    dir;
-    kind = "local";
-    constructor(dir) {
-        this.dir = dir;
-    }
-    get location() {
-        return `${external_node_path_default().resolve(this.dir)}/`;
-    }
-    uri(name) {
-        return external_node_path_default().join(external_node_path_default().resolve(this.dir), name);
-    }
-    async preflight() {
-        await ensureWritableDirectory(this.dir, "Backup directory");
-    }
-    async upload(name, options = {}) {
-        const file = await AtomicFile.create(this.uri(name));
-        const abort = async (_reason) => {
-            await file.abort();
-        };
-        options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
-        const done = (async () => {
-            try {
-                if (!file.stream.writableFinished)
-                    await (0,external_node_events_namespaceObject.once)(file.stream, "finish");
-                await file.commit();
-            }
-            catch (err) {
-                await file.abort();
-                throw err;
-            }
-        })();
-        done.catch(() => { }); // observed by the caller through `done`
-        return { name, stream: file.stream, done, abort };
-    }
-    /** Replaces the file atomically (write a hidden temp file, fsync, rename), as a cloud PUT would. */
-    async put(name, body) {
-        const final = this.uri(name);
-        const temp = external_node_path_default().join(this.dir, `.${name}.put-${process.pid}`);
-        const handle = await (0,promises_.open)(temp, "w", 0o600);
-        try {
-            await handle.writeFile(body);
-            await handle.sync();
-        }
-        finally {
-            await handle.close();
-        }
-        await (0,promises_.rename)(temp, final).catch(async (err) => {
-            await (0,promises_.unlink)(temp).catch(() => { });
-            throw err;
-        });
-    }
-    /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
-    async recordChecksum(_name, _sha256) { }
-    async list() {
-        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
-            if (err.code === "ENOENT")
-                return [];
-            throw err;
-        });
-        const out = [];
-        for (const entry of entries) {
-            if (!entry.isFile() || entry.name.startsWith("."))
-                continue;
-            const found = await this.stat(entry.name);
-            if (found)
-                out.push(found);
-        }
-        return out;
-    }
-    async stat(name) {
-        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
-        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
-    }
-    async get(name, signal) {
-        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
-            highWaterMark: 1 << 20,
-            ...(signal ? { signal } : {}),
-        });
-        await (0,external_node_events_namespaceObject.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
-        return stream;
-    }
-    async getText(name) {
-        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
-            if (err.code === "ENOENT")
-                return undefined;
-            throw err;
-        });
-    }
-    async delete(name) {
-        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
-            if (err.code !== "ENOENT")
-                throw err;
-        });
-    }
-}
-
 // EXTERNAL MODULE: ./src/storage/store.ts
-var store = __nccwpck_require__(6336);
+var storage_store = __nccwpck_require__(6336);
 ;// CONCATENATED MODULE: ./src/restore/backup-source.ts
+
 
 
 
@@ -11127,6 +11191,13 @@ function kindOfFileName(fileName) {
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 function localTierStores(backupDir) {
     return TIERS.map((tier) => new LocalStore(external_node_path_default().join(backupDir, tier)));
+}
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+async function backupStores(backupDir, destinations, logger) {
+    return [
+        ...localTierStores(backupDir),
+        ...(await Promise.all(destinations.map((d) => openStore(d, logger)))),
+    ];
 }
 /**
  * Every backup in the given stores (optionally of one prefix), newest first. Companion files
@@ -11161,18 +11232,26 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
         hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
     };
 }
-/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
-function storeForUri(uri) {
-    const parsed = (0,store/* parseBackupUri */.i)(uri);
-    if (!("path" in parsed)) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
-            "download the backup and its .sha256 (and .manifest.json) and give the local path");
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+async function storeForUri(uri, cloud) {
+    const parsed = (0,storage_store/* parseBackupUri */.i)(uri);
+    if ("path" in parsed) {
+        return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
     }
-    return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+    if (!cloud) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    }
+    const slash = parsed.key.lastIndexOf("/");
+    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+    const store = await openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri) {
-    const { store, fileName } = storeForUri(uri);
+async function findBackup(uri, cloud) {
+    const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
         throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
@@ -11895,9 +11974,9 @@ class RestoreFailedError extends errors/* UserError */.y {
 /** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
 async function chooseBackup(config) {
     if (config.backupFile !== undefined)
-        return findBackup(config.backupFile);
+        return findBackup(config.backupFile, config.destinationForUri);
     const target = config.pitrTarget;
-    const all = await listBackups(localTierStores(config.backupDir), config.prefix);
+    const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
     const chosen = newestBefore(all, target);
     if (!chosen) {
         throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
@@ -12230,8 +12309,8 @@ async function restoreCommand(argv, logger, signal, out) {
         logger.addSecret(secret);
     const now = new Date();
     if (isListOnly(lookup)) {
-        const backupDir = settings_require(RESTORE_SETTINGS.backupDir, lookup);
-        const entries = await listBackups(localTierStores(backupDir), resolve(RESTORE_SETTINGS.prefix, lookup));
+        const { backupDir, prefix, destinations } = loadListConfig(lookup);
+        const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
         out.write(switches.json
             ? `${JSON.stringify(entries.map((e) => listedBackup(e, now)), null, 2)}\n`
             : backupListText(entries, now, backupDir));
@@ -12251,6 +12330,7 @@ async function restoreCommand(argv, logger, signal, out) {
 }
 
 ;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
 
 
 
@@ -12296,6 +12376,7 @@ const VERIFY_SETTINGS = {
         ...verify_config_shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ...CLOUD_READ_SETTINGS,
     pushgatewayUrl: verify_config_shared.pushgatewayUrl,
     pushgatewayJob: verify_config_shared.pushgatewayJob,
     metricsTextfile: verify_config_shared.metricsTextfile,
@@ -12323,6 +12404,7 @@ function loadVerifyConfig(lookup) {
         gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
         pgBinDir: resolve(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
+        ...loadCloudReading(lookup),
     };
 }
 
@@ -12337,7 +12419,8 @@ function verifyBackupsSummary(report) {
         `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
         "",
         ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
-        markdown_table(["Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+        markdown_table(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.location,
             a.tier,
             a.newest ?? "none",
             a.ageHours === undefined ? "—" : formatAge(a.ageHours),
@@ -12346,8 +12429,9 @@ function verifyBackupsSummary(report) {
         ])),
         "",
         report.checks.length
-            ? markdown_table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+            ? markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
                 external_node_path_default().basename(c.file),
+                c.file.includes("://") ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length) : "local",
                 c.name.tier,
                 markdown_formatBytes(c.sizeBytes),
                 c.ok ? "✅ OK" : `❌ ${c.problem}`,
@@ -12385,6 +12469,7 @@ function verifyBackupsSummary(report) {
 
 
 
+
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
 const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 /**
@@ -12402,31 +12487,48 @@ async function verifyBackups(config, options) {
     const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     try {
         const checks = [];
+        const locations = [
+            { location: config.backupDir, checks: [] },
+        ];
+        const verifyOne = async (store, entry, label, into) => {
+            const check = await verifyBackupFile(store, entry.name, {
+                gpgEnv: keyring.env(),
+                requireDecryption: config.gpgPrivateKey !== undefined,
+            });
+            checks.push(check);
+            into.push(check);
+            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+            if (check.ok)
+                logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+            else
+                logger.error(`verify ${label}: FAILED: ${check.problem}`);
+        };
         for (const tier of TIERS) {
-            const dir = external_node_path_default().join(config.backupDir, tier);
-            const entries = (await listBackups([new LocalStore(dir)], config.prefix)).filter((e) => e.tier === tier);
-            for (const entry of entries) {
-                const check = await verifyBackupFile(dir, entry.name, {
-                    gpgEnv: keyring.env(),
-                    requireDecryption: config.gpgPrivateKey !== undefined,
-                });
-                checks.push(check);
-                const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-                if (check.ok)
-                    logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
-                else
-                    logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+            const store = new LocalStore(external_node_path_default().join(config.backupDir, tier));
+            for (const entry of (await listBackups([store], config.prefix)).filter((e) => e.tier === tier)) {
+                await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0].checks);
+            }
+        }
+        // Every configured bucket is checked the same way: its copies are what a lost host leaves.
+        for (const destination of config.destinations) {
+            const store = await openStore(destination, logger);
+            const here = { location: store.location, checks: [] };
+            locations.push(here);
+            for (const entry of await listBackups([store], config.prefix)) {
+                await verifyOne(store, entry, entry.uri, here.checks);
             }
         }
         const at = now();
-        const ages = TIERS.map((tier) => {
-            const newest = checks.find((c) => c.ok && c.name.tier === tier);
+        const ages = locations.flatMap(({ location, checks: found }) => TIERS.map((tier) => {
+            const newest = found
+                .filter((c) => c.ok && c.name.tier === tier)
+                .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
             const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
             const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
             // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
             const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
-            return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
-        });
+            return { location, tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+        }));
         let testRestore;
         if (config.testRestore) {
             testRestore = await runTestRestore(config, checks, keyring, options, started);
@@ -12439,8 +12541,8 @@ async function verifyBackups(config, options) {
             reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
         for (const a of ages.filter((x) => !x.ok)) {
             reasons.push(a.ageHours === undefined
-                ? `no good ${a.tier} backup in ${external_node_path_default().join(config.backupDir, a.tier)}`
-                : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
+                ? `no good ${a.tier} backup in ${a.location === config.backupDir ? external_node_path_default().join(config.backupDir, a.tier) : a.location}`
+                : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
         }
         const exitCode = failed.length || (testRestore && !testRestore.ok)
             ? VERIFY_EXIT.failures
@@ -12449,7 +12551,7 @@ async function verifyBackups(config, options) {
                 : VERIFY_EXIT.ok;
         const finishedAt = now();
         const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+        const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
         const metrics = await publishMetrics(config.metrics, { type: "database" }, verifySamples("database", {
             ok: exitCode === 0,
             exitCode,
@@ -12480,7 +12582,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const { logger } = options;
     let entry;
     if (settings.backupFile !== undefined) {
-        entry = await findBackup(settings.backupFile);
+        entry = await findBackup(settings.backupFile, config.destinationForUri);
     }
     else {
         const newest = [...checks]
@@ -12496,7 +12598,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
                 dropped: true,
             };
         }
-        entry = await findBackup(newest.file);
+        entry = await findBackup(newest.file, config.destinationForUri);
     }
     const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
     const database = scratchDatabaseName(started);

@@ -34993,10 +34993,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
 var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: ./src/backup/backup-db.ts + 16 modules
-var backup_db = __nccwpck_require__(29580);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts + 2 modules
-var backup_db_config = __nccwpck_require__(20640);
+// EXTERNAL MODULE: ./src/backup/backup-db.ts + 15 modules
+var backup_db = __nccwpck_require__(57832);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts
+var backup_db_config = __nccwpck_require__(35436);
 // EXTERNAL MODULE: ./src/log/logger.ts
 var log_logger = __nccwpck_require__(38988);
 // EXTERNAL MODULE: external "node:path"
@@ -35251,8 +35251,6 @@ var core = __nccwpck_require__(14116);
 var errors = __nccwpck_require__(37827);
 // EXTERNAL MODULE: ./src/config/restore-config.ts
 var restore_config = __nccwpck_require__(9847);
-// EXTERNAL MODULE: ./src/config/settings.ts
-var settings = __nccwpck_require__(54661);
 // EXTERNAL MODULE: ./src/log/logger.ts
 var log_logger = __nccwpck_require__(38988);
 // EXTERNAL MODULE: ./src/restore/backup-source.ts
@@ -35340,9 +35338,9 @@ class RestoreFailedError extends errors/* UserError */.y {
 /** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
 async function chooseBackup(config) {
     if (config.backupFile !== undefined)
-        return (0,backup_source/* findBackup */.SC)(config.backupFile);
+        return (0,backup_source/* findBackup */.SC)(config.backupFile, config.destinationForUri);
     const target = config.pitrTarget;
-    const all = await (0,backup_source/* listBackups */.Cw)((0,backup_source/* localTierStores */.gK)(config.backupDir), config.prefix);
+    const all = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(config.backupDir, config.destinations), config.prefix);
     const chosen = newestBefore(all, target);
     if (!chosen) {
         throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
@@ -35497,7 +35495,6 @@ var runtime = __nccwpck_require__(30109);
 
 
 
-
 /**
  * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
  * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
@@ -35512,8 +35509,8 @@ async function runRestore() {
     try {
         const now = new Date();
         if ((0,restore_config/* isListOnly */.LA)(lookup)) {
-            const backupDir = settings/* require */.Yp(restore_config/* RESTORE_SETTINGS */.jM.backupDir, lookup);
-            const entries = await (0,backup_source/* listBackups */.Cw)((0,backup_source/* localTierStores */.gK)(backupDir), (0,settings/* resolve */.hd)(restore_config/* RESTORE_SETTINGS */.jM.prefix, lookup));
+            const { backupDir, prefix, destinations } = (0,restore_config/* loadListConfig */.Fj)(lookup);
+            const entries = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(backupDir, destinations, logger), prefix);
             summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
             core/* setOutput */.uH("backups-json", JSON.stringify(entries.map((e) => (0,restore_summary/* listedBackup */.EU)(e, now))));
             core/* info */.pq(`${entries.length} backup(s) in ${backupDir}`);
@@ -35570,7 +35567,7 @@ async function runRestore() {
 /* harmony export */   w6: () => (/* binding */ cancellationSignal)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
-/* harmony import */ var _config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(20640);
+/* harmony import */ var _config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
 /* harmony import */ var _config_settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54661);
 
@@ -35641,8 +35638,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(14116);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts + 2 modules
-var backup_db_config = __nccwpck_require__(20640);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts
+var backup_db_config = __nccwpck_require__(35436);
+// EXTERNAL MODULE: ./src/config/cloud-config.ts + 1 modules
+var cloud_config = __nccwpck_require__(58840);
 // EXTERNAL MODULE: ./src/config/database-url.ts
 var database_url = __nccwpck_require__(54877);
 // EXTERNAL MODULE: ./src/config/errors.ts
@@ -35652,6 +35651,7 @@ var restore_config = __nccwpck_require__(9847);
 // EXTERNAL MODULE: ./src/config/settings.ts
 var settings = __nccwpck_require__(54661);
 ;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
 
 
 
@@ -35697,6 +35697,7 @@ const VERIFY_SETTINGS = {
         ...shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ...cloud_config/* CLOUD_READ_SETTINGS */.rf,
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
@@ -35724,6 +35725,7 @@ function loadVerifyConfig(lookup) {
         gpgPrivateKey: (0,settings/* resolve */.hd)(s.gpgPrivateKey, lookup),
         pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
         metrics: (0,restore_config/* metricsSettings */.j)(lookup),
+        ...(0,cloud_config/* loadCloudReading */.wM)(lookup),
     };
 }
 
@@ -35747,7 +35749,8 @@ function verifyBackupsSummary(report) {
         `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
         "",
         ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
-        (0,markdown/* table */.tp)(["Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+        (0,markdown/* table */.tp)(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.location,
             a.tier,
             a.newest ?? "none",
             a.ageHours === undefined ? "—" : (0,restore_summary/* formatAge */.nV)(a.ageHours),
@@ -35756,8 +35759,9 @@ function verifyBackupsSummary(report) {
         ])),
         "",
         report.checks.length
-            ? (0,markdown/* table */.tp)(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+            ? (0,markdown/* table */.tp)(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
                 external_node_path_default().basename(c.file),
+                c.file.includes("://") ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length) : "local",
                 c.name.tier,
                 (0,markdown/* formatBytes */.z3)(c.sizeBytes),
                 c.ok ? "✅ OK" : `❌ ${c.problem}`,
@@ -35798,6 +35802,8 @@ var databases = __nccwpck_require__(78136);
 var restore_and_prove = __nccwpck_require__(89797);
 // EXTERNAL MODULE: ./src/storage/local-store.ts
 var local_store = __nccwpck_require__(90226);
+// EXTERNAL MODULE: ./src/storage/open-store.ts
+var open_store = __nccwpck_require__(86929);
 // EXTERNAL MODULE: ./src/verify/check-sql.ts
 var check_sql = __nccwpck_require__(75996);
 // EXTERNAL MODULE: ./src/verify/verify-file.ts
@@ -35805,6 +35811,7 @@ var verify_file = __nccwpck_require__(20907);
 // EXTERNAL MODULE: ./src/verify/verify-local.ts
 var verify_local = __nccwpck_require__(26502);
 ;// CONCATENATED MODULE: ./src/verify/verify-backups.ts
+
 
 
 
@@ -35836,31 +35843,48 @@ async function verifyBackups(config, options) {
     const keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
     try {
         const checks = [];
+        const locations = [
+            { location: config.backupDir, checks: [] },
+        ];
+        const verifyOne = async (store, entry, label, into) => {
+            const check = await (0,verify_file/* verifyBackupFile */.W)(store, entry.name, {
+                gpgEnv: keyring.env(),
+                requireDecryption: config.gpgPrivateKey !== undefined,
+            });
+            checks.push(check);
+            into.push(check);
+            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+            if (check.ok)
+                logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+            else
+                logger.error(`verify ${label}: FAILED: ${check.problem}`);
+        };
         for (const tier of backup_name/* TIERS */.iB) {
-            const dir = external_node_path_default().join(config.backupDir, tier);
-            const entries = (await (0,backup_source/* listBackups */.Cw)([new local_store/* LocalStore */.V(dir)], config.prefix)).filter((e) => e.tier === tier);
-            for (const entry of entries) {
-                const check = await (0,verify_file/* verifyBackupFile */.W)(dir, entry.name, {
-                    gpgEnv: keyring.env(),
-                    requireDecryption: config.gpgPrivateKey !== undefined,
-                });
-                checks.push(check);
-                const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-                if (check.ok)
-                    logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
-                else
-                    logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+            const store = new local_store/* LocalStore */.V(external_node_path_default().join(config.backupDir, tier));
+            for (const entry of (await (0,backup_source/* listBackups */.Cw)([store], config.prefix)).filter((e) => e.tier === tier)) {
+                await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0].checks);
+            }
+        }
+        // Every configured bucket is checked the same way: its copies are what a lost host leaves.
+        for (const destination of config.destinations) {
+            const store = await (0,open_store/* openStore */.C)(destination, logger);
+            const here = { location: store.location, checks: [] };
+            locations.push(here);
+            for (const entry of await (0,backup_source/* listBackups */.Cw)([store], config.prefix)) {
+                await verifyOne(store, entry, entry.uri, here.checks);
             }
         }
         const at = now();
-        const ages = backup_name/* TIERS */.iB.map((tier) => {
-            const newest = checks.find((c) => c.ok && c.name.tier === tier);
+        const ages = locations.flatMap(({ location, checks: found }) => backup_name/* TIERS */.iB.map((tier) => {
+            const newest = found
+                .filter((c) => c.ok && c.name.tier === tier)
+                .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
             const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
             const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
             // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
             const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
-            return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
-        });
+            return { location, tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+        }));
         let testRestore;
         if (config.testRestore) {
             testRestore = await runTestRestore(config, checks, keyring, options, started);
@@ -35873,8 +35897,8 @@ async function verifyBackups(config, options) {
             reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
         for (const a of ages.filter((x) => !x.ok)) {
             reasons.push(a.ageHours === undefined
-                ? `no good ${a.tier} backup in ${external_node_path_default().join(config.backupDir, a.tier)}`
-                : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
+                ? `no good ${a.tier} backup in ${a.location === config.backupDir ? external_node_path_default().join(config.backupDir, a.tier) : a.location}`
+                : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
         }
         const exitCode = failed.length || (testRestore && !testRestore.ok)
             ? verify_local/* VERIFY_EXIT */.B.failures
@@ -35883,7 +35907,7 @@ async function verifyBackups(config, options) {
                 : verify_local/* VERIFY_EXIT */.B.ok;
         const finishedAt = now();
         const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+        const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
         const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* verifySamples */.X)("database", {
             ok: exitCode === 0,
             exitCode,
@@ -35914,7 +35938,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const { logger } = options;
     let entry;
     if (settings.backupFile !== undefined) {
-        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile);
+        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile, config.destinationForUri);
     }
     else {
         const newest = [...checks]
@@ -35930,7 +35954,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
                 dropped: true,
             };
         }
-        entry = await (0,backup_source/* findBackup */.SC)(newest.file);
+        entry = await (0,backup_source/* findBackup */.SC)(newest.file, config.destinationForUri);
     }
     const checkSql = settings.checkSql !== undefined ? await (0,check_sql/* readCheckSql */.H)(settings.checkSql) : undefined;
     const database = scratchDatabaseName(started);
@@ -36030,7 +36054,7 @@ async function runVerify() {
 
 /***/ }),
 
-/***/ 29580:
+/***/ 57832:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36047,8 +36071,8 @@ var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts + 2 modules
-var backup_db_config = __nccwpck_require__(20640);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts
+var backup_db_config = __nccwpck_require__(35436);
 // EXTERNAL MODULE: ./src/config/database-url.ts
 var database_url = __nccwpck_require__(54877);
 // EXTERNAL MODULE: ./src/config/errors.ts
@@ -36810,28 +36834,8 @@ class FanOut extends external_node_stream_.Writable {
     }
 }
 
-;// CONCATENATED MODULE: ./src/storage/open-store.ts
-/**
- * The store behind one configured destination. Each SDK is loaded only when its destination is
- * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
- */
-async function openStore(destination, logger) {
-    switch (destination.kind) {
-        case "s3": {
-            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 98947));
-            return new S3Store(destination.settings, logger);
-        }
-        case "gcs": {
-            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
-            return new GcsStore(destination.settings, logger);
-        }
-        case "azure": {
-            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 65342));
-            return new AzureStore(destination.settings, logger);
-        }
-    }
-}
-
+// EXTERNAL MODULE: ./src/storage/open-store.ts
+var open_store = __nccwpck_require__(86929);
 // EXTERNAL MODULE: ./src/storage/transfer.ts
 var transfer = __nccwpck_require__(48130);
 ;// CONCATENATED MODULE: ./src/version.ts
@@ -37407,7 +37411,7 @@ async function takeBackup(config, options, startedAt, now) {
             ? (await (0,promises_.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
         // Every destination is proven usable before the dump; one that is not is reported and skipped.
-        const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
+        const stores = await Promise.all(config.destinations.map((d) => (0,open_store/* openStore */.C)(d, logger)));
         const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
         // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
         const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
@@ -38152,24 +38156,318 @@ class DumpStreamTap extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
 
 /***/ }),
 
-/***/ 20640:
+/***/ 35436:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Go: () => (/* binding */ loadVerifyOnlyConfig),
+/* harmony export */   KX: () => (/* binding */ isVerifyOnly),
+/* harmony export */   Nz: () => (/* binding */ loadBackupDbConfig),
+/* harmony export */   Vi: () => (/* binding */ isValidPrefix),
+/* harmony export */   Wr: () => (/* binding */ credentialsIn),
+/* harmony export */   Y2: () => (/* binding */ BACKUP_DB_SETTINGS)
+/* harmony export */ });
+/* unused harmony export ROW_COUNT_MODES */
+/* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(90298);
+/* harmony import */ var _cloud_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(58840);
+/* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54877);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54661);
+
+
+
+
+
+/** Whether a name can start a backup file name that BackupName.parse reads back. */
+function isValidPrefix(prefix) {
+    return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
+}
+const ROW_COUNT_MODES = ["exact", "estimated", "off"];
+const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+function parseWeekday(raw, source) {
+    const value = raw.toLowerCase();
+    const index = /^[0-6]$/.test(value)
+        ? Number(value)
+        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
+    if (index < 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+    return index;
+}
+function parseHttpUrl(raw, source) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+    }
+    return raw.replace(/\/+$/, "");
+}
+function parseLabelValue(raw, source) {
+    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** The settings of backup-db, named as in the runbook's backup_db.sh. */
+const BACKUP_DB_SETTINGS = {
+    databaseUrl: {
+        env: "DATABASE_URL",
+        input: "database-url",
+        description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    backupDir: {
+        env: "BACKUP_DIR",
+        input: "backup-dir",
+        description: "directory that holds daily/, weekly/, monthly/ and logs/",
+        default: "/backups",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    prefix: {
+        env: "BACKUP_PREFIX",
+        input: "prefix",
+        description: "first part of backup file names; defaults to the database name",
+        parse: (raw, source) => {
+            if (!isValidPrefix(raw)) {
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+            }
+            return raw;
+        },
+    },
+    compression: {
+        env: "BACKUP_COMPRESSION",
+        input: "compression",
+        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
+        default: "gzip",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .oneOf */ .yL)(_backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .COMPRESSIONS */ ._7),
+    },
+    compressionLevel: {
+        env: "BACKUP_COMPRESSION_LEVEL",
+        input: "compression-level",
+        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(0, 19),
+    },
+    format: {
+        env: "BACKUP_FORMAT",
+        input: "format",
+        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
+        default: "plain",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .oneOf */ .yL)(_backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .FORMATS */ .hR),
+    },
+    pgBinDir: {
+        env: "PG_BIN_DIR",
+        input: "pg-bin-dir",
+        description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    encrypt: {
+        env: "BACKUP_ENCRYPT",
+        input: "encrypt",
+        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    gpgRecipient: {
+        env: "BACKUP_GPG_RECIPIENT",
+        input: "gpg-recipient",
+        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    gpgPublicKey: {
+        env: "BACKUP_GPG_PUBLIC_KEY",
+        input: "gpg-public-key",
+        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    retentionDaily: {
+        env: "BACKUP_RETENTION_DAILY",
+        input: "retention-daily",
+        description: "days to keep daily backups",
+        default: "7",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 36500, " (days)"),
+    },
+    retentionWeekly: {
+        env: "BACKUP_RETENTION_WEEKLY",
+        input: "retention-weekly",
+        description: "weeks to keep weekly backups",
+        default: "4",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 5200, " (weeks)"),
+    },
+    retentionMonthly: {
+        env: "BACKUP_RETENTION_MONTHLY",
+        input: "retention-monthly",
+        description: "months to keep monthly backups",
+        default: "12",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 1200, " (months)"),
+    },
+    retentionDryRun: {
+        env: "BACKUP_RETENTION_DRY_RUN",
+        input: "retention-dry-run",
+        description: "log and summarise the retention plan without deleting anything",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    weeklyDay: {
+        env: "BACKUP_WEEKLY_DAY",
+        input: "weekly-day",
+        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
+        default: "sunday",
+        parse: parseWeekday,
+    },
+    monthlyDay: {
+        env: "BACKUP_MONTHLY_DAY",
+        input: "monthly-day",
+        description: "day of the month whose backup is also filed as monthly, 1-28",
+        default: "1",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 28),
+    },
+    rowCounts: {
+        env: "BACKUP_ROW_COUNTS",
+        input: "row-counts",
+        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
+        default: "exact",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .oneOf */ .yL)(ROW_COUNT_MODES),
+    },
+    verifyOnly: {
+        env: "BACKUP_VERIFY_ONLY",
+        input: "verify-only",
+        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "with verify-only: the newest daily backup older than this exits 2",
+        default: "26",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 87600, " (hours)"),
+    },
+    pushgatewayUrl: {
+        env: "PUSHGATEWAY_URL",
+        input: "pushgateway-url",
+        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
+        parse: parseHttpUrl,
+    },
+    pushgatewayJob: {
+        env: "PUSHGATEWAY_JOB",
+        input: "pushgateway-job",
+        description: "job label of the pushed metrics",
+        default: "lifeline",
+        parse: parseLabelValue,
+    },
+    metricsTextfile: {
+        env: "BACKUP_METRICS_TEXTFILE",
+        input: "metrics-textfile",
+        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    ..._cloud_config_js__WEBPACK_IMPORTED_MODULE_1__/* .CLOUD_SETTINGS */ .K5,
+};
+/** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
+function loadBackupDbConfig(lookup, env = process.env) {
+    const s = BACKUP_DB_SETTINGS;
+    const rawUrl = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.databaseUrl, lookup);
+    const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .parseDatabaseUrl */ .mx)(rawUrl, lookup(s.databaseUrl)?.source);
+    const compression = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.compression, lookup);
+    const format = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.format, lookup);
+    const range = _backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .LEVELS */ .A_[compression];
+    const level = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.compressionLevel, lookup);
+    if (level !== undefined && (level < range.min || level > range.max)) {
+        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(compression === "none"
+            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
+            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
+    }
+    if (format === "custom" && compression === "zstd") {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
+    }
+    const encrypt = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.encrypt, lookup);
+    const recipient = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.gpgRecipient, lookup);
+    const publicKey = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
+    }
+    return {
+        connection,
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.prefix, lookup),
+        format,
+        compression,
+        compressionLevel: level ?? range.default,
+        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.pgBinDir, lookup),
+        encryption: encrypt ? { recipient, publicKey } : undefined,
+        retention: {
+            daily: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionDaily, lookup),
+            weekly: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionWeekly, lookup),
+            monthly: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionMonthly, lookup),
+        },
+        retentionDryRun: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionDryRun, lookup),
+        schedule: { weeklyDay: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.weeklyDay, lookup), monthlyDay: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.monthlyDay, lookup) },
+        rowCounts: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.rowCounts, lookup),
+        verifyOnly: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.verifyOnly, lookup),
+        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.maxAgeHours, lookup),
+        metrics: {
+            pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.pushgatewayUrl, lookup),
+            job: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.pushgatewayJob, lookup),
+            textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.metricsTextfile, lookup),
+        },
+        destinations: (0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_1__/* .loadDestinations */ .sv)(lookup, env),
+    };
+}
+/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
+function isVerifyOnly(lookup) {
+    return _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+}
+/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
+function loadVerifyOnlyConfig(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.prefix, lookup),
+        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.maxAgeHours, lookup),
+    };
+}
+/**
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
+ * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ */
+function credentialsIn(lookup, env = process.env) {
+    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
+        const raw = lookup(spec);
+        return raw ? (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .passwordsIn */ .gW)(raw.value) : [];
+    });
+    if (env.PGPASSWORD)
+        found.push(env.PGPASSWORD);
+    found.push(...(0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_1__/* .cloudSecretsIn */ .QR)(env));
+    return found;
+}
+
+
+/***/ }),
+
+/***/ 58840:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Y2: () => (/* binding */ BACKUP_DB_SETTINGS),
-  Wr: () => (/* binding */ credentialsIn),
-  Vi: () => (/* binding */ isValidPrefix),
-  KX: () => (/* binding */ isVerifyOnly),
-  Nz: () => (/* binding */ loadBackupDbConfig),
-  Go: () => (/* binding */ loadVerifyOnlyConfig)
+  rf: () => (/* binding */ CLOUD_READ_SETTINGS),
+  K5: () => (/* binding */ CLOUD_SETTINGS),
+  QR: () => (/* binding */ cloudSecretsIn),
+  wM: () => (/* binding */ loadCloudReading),
+  sv: () => (/* binding */ loadDestinations)
 });
 
-// UNUSED EXPORTS: ROW_COUNT_MODES
-
-// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
-var backup_compression = __nccwpck_require__(90298);
 ;// CONCATENATED MODULE: ./src/storage/storage-classes.ts
 /** Storage classes / access tiers each provider accepts (kept apart so config does not load the SDKs). */
 const S3_STORAGE_CLASSES = [
@@ -38425,287 +38723,45 @@ function cloudSecretsIn(env) {
     }
     return secrets;
 }
-
-// EXTERNAL MODULE: ./src/config/database-url.ts
-var database_url = __nccwpck_require__(54877);
-;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
-
-
-
-
-
-/** Whether a name can start a backup file name that BackupName.parse reads back. */
-function isValidPrefix(prefix) {
-    return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
-}
-const ROW_COUNT_MODES = ["exact", "estimated", "off"];
-const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-function parseWeekday(raw, source) {
-    const value = raw.toLowerCase();
-    const index = /^[0-6]$/.test(value)
-        ? Number(value)
-        : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
-    if (index < 0)
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
-    return index;
-}
-function parseHttpUrl(raw, source) {
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    return raw.replace(/\/+$/, "");
-}
-function parseLabelValue(raw, source) {
-    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
-    }
-    return raw;
-}
-/** The settings of backup-db, named as in the runbook's backup_db.sh. */
-const BACKUP_DB_SETTINGS = {
-    databaseUrl: {
-        env: "DATABASE_URL",
-        input: "database-url",
-        description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
-        parse: settings/* parseString */.$l,
-    },
-    backupDir: {
-        env: "BACKUP_DIR",
-        input: "backup-dir",
-        description: "directory that holds daily/, weekly/, monthly/ and logs/",
-        default: "/backups",
-        parse: settings/* parseString */.$l,
-    },
-    prefix: {
-        env: "BACKUP_PREFIX",
-        input: "prefix",
-        description: "first part of backup file names; defaults to the database name",
-        parse: (raw, source) => {
-            if (!isValidPrefix(raw)) {
-                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
-            }
-            return raw;
-        },
-    },
-    compression: {
-        env: "BACKUP_COMPRESSION",
-        input: "compression",
-        description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
-        default: "gzip",
-        parse: (0,settings/* oneOf */.yL)(backup_compression/* COMPRESSIONS */._7),
-    },
-    compressionLevel: {
-        env: "BACKUP_COMPRESSION_LEVEL",
-        input: "compression-level",
-        description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
-        parse: (0,settings/* integerIn */.wo)(0, 19),
-    },
-    format: {
-        env: "BACKUP_FORMAT",
-        input: "format",
-        description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
-        default: "plain",
-        parse: (0,settings/* oneOf */.yL)(backup_compression/* FORMATS */.hR),
-    },
-    pgBinDir: {
-        env: "PG_BIN_DIR",
-        input: "pg-bin-dir",
-        description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
-        parse: settings/* parseString */.$l,
-    },
-    encrypt: {
-        env: "BACKUP_ENCRYPT",
-        input: "encrypt",
-        description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
-        default: "false",
-        parse: settings/* parseBoolean */.yG,
-    },
-    gpgRecipient: {
-        env: "BACKUP_GPG_RECIPIENT",
-        input: "gpg-recipient",
-        description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
-        parse: settings/* parseString */.$l,
-    },
-    gpgPublicKey: {
-        env: "BACKUP_GPG_PUBLIC_KEY",
-        input: "gpg-public-key",
-        description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: settings/* parseString */.$l,
-    },
-    retentionDaily: {
-        env: "BACKUP_RETENTION_DAILY",
-        input: "retention-daily",
-        description: "days to keep daily backups",
-        default: "7",
-        parse: (0,settings/* integerIn */.wo)(1, 36500, " (days)"),
-    },
-    retentionWeekly: {
-        env: "BACKUP_RETENTION_WEEKLY",
-        input: "retention-weekly",
-        description: "weeks to keep weekly backups",
-        default: "4",
-        parse: (0,settings/* integerIn */.wo)(1, 5200, " (weeks)"),
-    },
-    retentionMonthly: {
-        env: "BACKUP_RETENTION_MONTHLY",
-        input: "retention-monthly",
-        description: "months to keep monthly backups",
-        default: "12",
-        parse: (0,settings/* integerIn */.wo)(1, 1200, " (months)"),
-    },
-    retentionDryRun: {
-        env: "BACKUP_RETENTION_DRY_RUN",
-        input: "retention-dry-run",
-        description: "log and summarise the retention plan without deleting anything",
-        default: "false",
-        parse: settings/* parseBoolean */.yG,
-    },
-    weeklyDay: {
-        env: "BACKUP_WEEKLY_DAY",
-        input: "weekly-day",
-        description: "day whose backup is also filed as weekly: sunday..saturday or 0-6",
-        default: "sunday",
-        parse: parseWeekday,
-    },
-    monthlyDay: {
-        env: "BACKUP_MONTHLY_DAY",
-        input: "monthly-day",
-        description: "day of the month whose backup is also filed as monthly, 1-28",
-        default: "1",
-        parse: (0,settings/* integerIn */.wo)(1, 28),
-    },
-    rowCounts: {
-        env: "BACKUP_ROW_COUNTS",
-        input: "row-counts",
-        description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
-        default: "exact",
-        parse: (0,settings/* oneOf */.yL)(ROW_COUNT_MODES),
-    },
-    verifyOnly: {
-        env: "BACKUP_VERIFY_ONLY",
-        input: "verify-only",
-        description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
-        default: "false",
-        parse: settings/* parseBoolean */.yG,
-    },
-    maxAgeHours: {
-        env: "BACKUP_MAX_AGE_HOURS",
-        input: "max-age-hours",
-        description: "with verify-only: the newest daily backup older than this exits 2",
-        default: "26",
-        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
-    },
-    pushgatewayUrl: {
-        env: "PUSHGATEWAY_URL",
-        input: "pushgateway-url",
-        description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-        parse: parseHttpUrl,
-    },
-    pushgatewayJob: {
-        env: "PUSHGATEWAY_JOB",
-        input: "pushgateway-job",
-        description: "job label of the pushed metrics",
-        default: "lifeline",
-        parse: parseLabelValue,
-    },
-    metricsTextfile: {
-        env: "BACKUP_METRICS_TEXTFILE",
-        input: "metrics-textfile",
-        description: "also write the metrics to this node_exporter textfile (.prom), atomically",
-        parse: settings/* parseString */.$l,
-    },
-    ...CLOUD_SETTINGS,
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
 };
-/** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
-function loadBackupDbConfig(lookup, env = process.env) {
-    const s = BACKUP_DB_SETTINGS;
-    const rawUrl = settings/* require */.Yp(s.databaseUrl, lookup);
-    const connection = (0,database_url/* parseDatabaseUrl */.mx)(rawUrl, lookup(s.databaseUrl)?.source);
-    const compression = settings/* require */.Yp(s.compression, lookup);
-    const format = settings/* require */.Yp(s.format, lookup);
-    const range = backup_compression/* LEVELS */.A_[compression];
-    const level = (0,settings/* resolve */.hd)(s.compressionLevel, lookup);
-    if (level !== undefined && (level < range.min || level > range.max)) {
-        const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new errors/* ConfigError */.x(compression === "none"
-            ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
-            : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
-    }
-    if (format === "custom" && compression === "zstd") {
-        throw new errors/* ConfigError */.x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
-            "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
-    }
-    const encrypt = settings/* require */.Yp(s.encrypt, lookup);
-    const recipient = (0,settings/* resolve */.hd)(s.gpgRecipient, lookup);
-    const publicKey = (0,settings/* resolve */.hd)(s.gpgPublicKey, lookup);
-    if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new errors/* ConfigError */.x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
-            "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
-    }
-    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new errors/* ConfigError */.x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
-            "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
-    }
-    return {
-        connection,
-        backupDir: settings/* require */.Yp(s.backupDir, lookup),
-        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
-        format,
-        compression,
-        compressionLevel: level ?? range.default,
-        pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
-        encryption: encrypt ? { recipient, publicKey } : undefined,
-        retention: {
-            daily: settings/* require */.Yp(s.retentionDaily, lookup),
-            weekly: settings/* require */.Yp(s.retentionWeekly, lookup),
-            monthly: settings/* require */.Yp(s.retentionMonthly, lookup),
-        },
-        retentionDryRun: settings/* require */.Yp(s.retentionDryRun, lookup),
-        schedule: { weeklyDay: settings/* require */.Yp(s.weeklyDay, lookup), monthlyDay: settings/* require */.Yp(s.monthlyDay, lookup) },
-        rowCounts: settings/* require */.Yp(s.rowCounts, lookup),
-        verifyOnly: settings/* require */.Yp(s.verifyOnly, lookup),
-        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
-        metrics: {
-            pushgatewayUrl: (0,settings/* resolve */.hd)(s.pushgatewayUrl, lookup),
-            job: settings/* require */.Yp(s.pushgatewayJob, lookup),
-            textfile: (0,settings/* resolve */.hd)(s.metricsTextfile, lookup),
-        },
-        destinations: loadDestinations(lookup, env),
-    };
-}
-/** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
-function isVerifyOnly(lookup) {
-    return settings/* require */.Yp(BACKUP_DB_SETTINGS.verifyOnly, lookup);
-}
-/** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
-function loadVerifyOnlyConfig(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    return {
-        backupDir: settings/* require */.Yp(s.backupDir, lookup),
-        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
-        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
-    };
-}
 /**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
  */
-function credentialsIn(lookup, env = process.env) {
-    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-        const raw = lookup(spec);
-        return raw ? (0,database_url/* passwordsIn */.gW)(raw.value) : [];
-    });
-    if (env.PGPASSWORD)
-        found.push(env.PGPASSWORD);
-    found.push(...cloudSecretsIn(env));
-    return found;
+function loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = loadDestinations(override, env);
+            if (!destination)
+                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
 }
 
 
@@ -38943,19 +38999,21 @@ class ConfigError extends UserError {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Fj: () => (/* binding */ loadListConfig),
 /* harmony export */   LA: () => (/* binding */ isListOnly),
 /* harmony export */   j: () => (/* binding */ metricsSettings),
-/* harmony export */   jM: () => (/* binding */ RESTORE_SETTINGS),
 /* harmony export */   vP: () => (/* binding */ RESTORE_COMMON_SETTINGS),
 /* harmony export */   xb: () => (/* binding */ loadRestoreConfig)
 /* harmony export */ });
-/* unused harmony exports parseTargetTime, targetDatabase */
+/* unused harmony exports parseTargetTime, RESTORE_SETTINGS, targetDatabase */
 /* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(48161);
 /* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(20640);
-/* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54877);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54661);
+/* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
+/* harmony import */ var _cloud_config_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(58840);
+/* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54877);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(37827);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(54661);
+
 
 
 
@@ -38971,7 +39029,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -38981,19 +39039,19 @@ const RESTORE_COMMON_SETTINGS = {
         env: "BACKUP_FILE",
         input: "backup-file",
         description: "the backup to restore: a path such as /backups/daily/transcripts_daily_20241026_020000.sql.gz",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
     jobs: {
         env: "RESTORE_JOBS",
         input: "jobs",
         description: "parallel jobs of pg_restore -j for custom-format backups; default: the number of CPU cores",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 64),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 64),
     },
     gpgPrivateKey: {
         env: "BACKUP_GPG_PRIVATE_KEY",
         input: "gpg-private-key",
         description: "secret key to decrypt .gpg backups, ASCII-armoured and without passphrase (e.g. from a secret); else GNUPGHOME's keys",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
 };
 /** The settings of restore, named as in the runbook's restore_db.sh. */
@@ -39009,7 +39067,7 @@ const RESTORE_SETTINGS = {
         input: "list-backups",
         description: "list the backups, newest first, and restore nothing",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
     },
     backupFile: RESTORE_COMMON_SETTINGS.backupFile,
     pitr: {
@@ -39017,7 +39075,7 @@ const RESTORE_SETTINGS = {
         input: "pitr",
         description: "restore the newest backup taken before target-time, then print how to replay WAL to it",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
     },
     targetTime: {
         env: "RESTORE_TARGET_TIME",
@@ -39029,14 +39087,14 @@ const RESTORE_SETTINGS = {
         env: "RESTORE_CONFIRM",
         input: "confirm",
         description: "the target database's name, typed out: the restore refuses unless it matches",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
     force: {
         env: "RESTORE_FORCE",
         input: "force",
         description: "skip the confirmation (runbook: --force); the action always requires confirm",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
         cliOnly: true,
     },
     dropOld: {
@@ -39044,7 +39102,7 @@ const RESTORE_SETTINGS = {
         input: "drop-old",
         description: "drop the replaced database after a proven swap instead of keeping it as <db>_pre_restore_<time>",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
     },
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
@@ -39052,6 +39110,7 @@ const RESTORE_SETTINGS = {
         ...shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ..._cloud_config_js__WEBPACK_IMPORTED_MODULE_2__/* .CLOUD_READ_SETTINGS */ .rf,
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
@@ -39060,53 +39119,62 @@ const RESTORE_SETTINGS = {
 function targetDatabase(connection, env = process.env) {
     const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
     if (!name)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
     return name;
 }
 function metricsSettings(lookup) {
     return {
-        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(shared.pushgatewayUrl, lookup),
-        job: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(shared.pushgatewayJob, lookup),
-        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(shared.metricsTextfile, lookup),
+        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(shared.pushgatewayUrl, lookup),
+        job: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(shared.pushgatewayJob, lookup),
+        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(shared.metricsTextfile, lookup),
     };
 }
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
-    return _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
+    return _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
 }
 /** Reads and validates every restore setting before anything is touched. */
 function loadRestoreConfig(lookup) {
     const s = RESTORE_SETTINGS;
-    const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
-    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.pitr, lookup);
-    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.targetTime, lookup);
-    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.backupFile, lookup);
+    const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_3__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
+    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.pitr, lookup);
+    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.targetTime, lookup);
+    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.backupFile, lookup);
     if (pitr && targetTime === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
     }
     if (!pitr && targetTime !== undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
     }
     if (pitr && backupFile !== undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
     }
     if (!pitr && backupFile === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
     }
     return {
         connection,
         database: targetDatabase(connection),
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.prefix, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.prefix, lookup),
         backupFile,
         pitrTarget: pitr ? targetTime : undefined,
-        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.confirm, lookup),
-        force: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.force, lookup),
-        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.dropOld, lookup),
-        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
-        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
-        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.pgBinDir, lookup),
+        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.confirm, lookup),
+        force: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.force, lookup),
+        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.dropOld, lookup),
+        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
+        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
+        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
+        ...(0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_2__/* .loadCloudReading */ .wM)(lookup),
+    };
+}
+/** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
+function loadListConfig(lookup) {
+    return {
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(RESTORE_SETTINGS.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(RESTORE_SETTINGS.prefix, lookup),
+        destinations: (0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_2__/* .loadCloudReading */ .wM)(lookup).destinations,
     };
 }
 
@@ -40222,20 +40290,22 @@ options = {}) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Cw: () => (/* binding */ listBackups),
+/* harmony export */   R8: () => (/* binding */ backupStores),
 /* harmony export */   SC: () => (/* binding */ findBackup),
 /* harmony export */   UY: () => (/* binding */ expectedSha256),
-/* harmony export */   WI: () => (/* binding */ readManifest),
-/* harmony export */   gK: () => (/* binding */ localTierStores)
+/* harmony export */   WI: () => (/* binding */ readManifest)
 /* harmony export */ });
-/* unused harmony exports kindOfFileName, storeForUri */
+/* unused harmony exports kindOfFileName, localTierStores, storeForUri */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(64808);
 /* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90298);
-/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6345);
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(37827);
+/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(6345);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(37827);
 /* harmony import */ var _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(90226);
+/* harmony import */ var _storage_open_store_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(86929);
 /* harmony import */ var _storage_store_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76336);
+
 
 
 
@@ -40259,6 +40329,13 @@ function kindOfFileName(fileName) {
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 function localTierStores(backupDir) {
     return _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .TIERS */ .iB.map((tier) => new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().join(backupDir, tier)));
+}
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+async function backupStores(backupDir, destinations, logger) {
+    return [
+        ...localTierStores(backupDir),
+        ...(await Promise.all(destinations.map((d) => (0,_storage_open_store_js__WEBPACK_IMPORTED_MODULE_5__/* .openStore */ .C)(d, logger)))),
+    ];
 }
 /**
  * Every backup in the given stores (optionally of one prefix), newest first. Companion files
@@ -40289,59 +40366,67 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
         takenAt: name?.takenAt ?? lastModified,
         sizeBytes,
         ...kind,
-        hasSidecar: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}`),
-        hasManifest: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK}`),
+        hasSidecar: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`),
+        hasManifest: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`),
     };
 }
-/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
-function storeForUri(uri) {
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+async function storeForUri(uri, cloud) {
     const parsed = (0,_storage_store_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBackupUri */ .i)(uri);
-    if (!("path" in parsed)) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
-            "download the backup and its .sha256 (and .manifest.json) and give the local path");
+    if ("path" in parsed) {
+        return { store: new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(parsed.path)), fileName: node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(parsed.path) };
     }
-    return { store: new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(parsed.path)), fileName: node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(parsed.path) };
+    if (!cloud) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    }
+    const slash = parsed.key.lastIndexOf("/");
+    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+    const store = await (0,_storage_open_store_js__WEBPACK_IMPORTED_MODULE_5__/* .openStore */ .C)(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri) {
-    const { store, fileName } = storeForUri(uri);
+async function findBackup(uri, cloud) {
+    const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
     }
-    const companions = await Promise.all([_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP, _backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
+    const companions = await Promise.all([_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP, _backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
     return entryOf(store, fileName, _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .BackupName */ .wv.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
 }
 /** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
 async function expectedSha256(entry) {
-    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}`);
-    const sidecar = `${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}`;
+    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`);
+    const sidecar = `${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`;
     if (text === undefined) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
-            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .CHECKSUM_SUFFIX */ .qP}' in its directory`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}' in its directory`);
     }
-    const parsed = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .parseChecksumLine */ .DB)(text);
+    const parsed = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .parseChecksumLine */ .DB)(text);
     if (!parsed)
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
     if (parsed.fileName !== entry.fileName) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
     }
     return parsed.sha256;
 }
 /** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
 async function readManifest(entry) {
-    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK}`);
+    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`);
     if (text === undefined)
         return undefined;
     try {
         return JSON.parse(text);
     }
     catch (err) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .y(`The manifest ${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`The manifest ${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
 }
 
@@ -40910,7 +40995,7 @@ function briefly(err) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var _backup_backup_db_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(29580);
+/* harmony import */ var _backup_backup_db_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(57832);
 /* harmony import */ var _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(5105);
 
 
@@ -41016,6 +41101,36 @@ class LocalStore {
             if (err.code !== "ENOENT")
                 throw err;
         });
+    }
+}
+
+
+/***/ }),
+
+/***/ 86929:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   C: () => (/* binding */ openStore)
+/* harmony export */ });
+/**
+ * The store behind one configured destination. Each SDK is loaded only when its destination is
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ */
+async function openStore(destination, logger) {
+    switch (destination.kind) {
+        case "s3": {
+            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 98947));
+            return new S3Store(destination.settings, logger);
+        }
+        case "gcs": {
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
+            return new GcsStore(destination.settings, logger);
+        }
+        case "azure": {
+            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 65342));
+            return new AzureStore(destination.settings, logger);
+        }
     }
 }
 
@@ -41317,21 +41432,15 @@ async function runSqlChecks(client, statements) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   W: () => (/* binding */ verifyBackupFile)
 /* harmony export */ });
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(90298);
-/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(6345);
-/* harmony import */ var _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(71119);
-/* harmony import */ var _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(55448);
-/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(32144);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90298);
+/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(6345);
+/* harmony import */ var _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(71119);
+/* harmony import */ var _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(55448);
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(32144);
 
 
 
@@ -41339,40 +41448,51 @@ async function runSqlChecks(client, statements) {
 
 
 
-
-
-
-const discard = () => new node_stream__WEBPACK_IMPORTED_MODULE_3__.Writable({
+/** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
+const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
+const discard = () => new node_stream__WEBPACK_IMPORTED_MODULE_0__.Writable({
     write(_chunk, _enc, done) {
         done();
     },
 });
 /**
- * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
- * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
- * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ * Checks one backup in a single streamed read, wherever it is stored (a directory or a bucket):
+ * SHA-256 against its sidecar, GPG decryption (when a secret key is at hand), a full decompression
+ * (gzip/zstd checksums), pg_dump's completion trailer (plain) or archive magic (custom), and agreement
+ * with its manifest when there is one. Objects in an archive class are not downloaded: their sidecar,
+ * manifest and recorded checksum are checked, and a note says the contents were not read.
  */
-async function verifyBackupFile(dir, name, options = {}) {
+async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
-    const file = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(dir, fileName);
-    const sizeBytes = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(file)).size;
+    const file = store.uri(fileName);
+    const object = await store.stat(fileName);
+    const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
-    const sidecarText = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(`${file}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP}`, "utf8").catch(() => undefined);
+    if (!object)
+        return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
+    const sidecarText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`).catch(() => undefined);
     if (sidecarText === undefined)
-        return fail(`no ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
-    const sidecar = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .parseChecksumLine */ .DB)(sidecarText);
+        return fail(`no ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
+    const sidecar = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .parseChecksumLine */ .DB)(sidecarText);
     if (!sidecar)
-        return fail(`malformed ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
+        return fail(`malformed ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
     if (sidecar.fileName !== fileName)
-        return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP} sidecar names another file, '${sidecar.fileName}'`);
+        return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar names another file, '${sidecar.fileName}'`);
     if (sizeBytes === 0)
         return fail("empty file");
+    if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
+        if (object.sha256 !== undefined && object.sha256 !== sidecar.sha256)
+            return fail(`the object's recorded sha256 ${object.sha256} differs from its sidecar's ${sidecar.sha256}`);
+        notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
+        return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
+    }
+    const open = () => store.get(fileName);
     let decrypt = name.encrypted;
     let content;
     try {
-        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
+        content = await readThrough(open, name, decrypt, false, options.gpgEnv);
     }
     catch (err) {
         const message = err.message;
@@ -41382,7 +41502,7 @@ async function verifyBackupFile(dir, name, options = {}) {
         else if (decrypt && /no secret key|secret key not available/i.test(message)) {
             decrypt = false;
             notes.push("not decrypted: no secret key for it here (give one to check the contents)");
-            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+            content = await readThrough(open, name, false).catch((e) => ({ error: e.message }));
         }
         else {
             content = { error: message };
@@ -41390,7 +41510,7 @@ async function verifyBackupFile(dir, name, options = {}) {
     }
     if ("error" in content) {
         // The digest may be incomplete when reading failed, so the sha256 is judged separately.
-        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        const digestOnly = await readThrough(open, name, false, true).catch(() => undefined);
         if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
             return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
         }
@@ -41402,21 +41522,21 @@ async function verifyBackupFile(dir, name, options = {}) {
     if (decrypt)
         passed.push("gpg");
     if (content.checkedContent) {
-        const compression = (0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_5__/* .compressionOfExtension */ .rD)(name.extension);
+        const compression = (0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .compressionOfExtension */ .rD)(name.extension);
         if (compression !== "none")
             passed.push(compression);
         if (name.extension === "dump") {
-            if (content.head !== _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .CUSTOM_DUMP_MAGIC */ .vZ)
-                return fail(`not a pg_dump custom archive (no ${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .CUSTOM_DUMP_MAGIC */ .vZ} magic)`);
+            if (content.head !== _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .CUSTOM_DUMP_MAGIC */ .vZ)
+                return fail(`not a pg_dump custom archive (no ${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .CUSTOM_DUMP_MAGIC */ .vZ} magic)`);
             passed.push("archive magic");
         }
         else {
-            if (!content.tail.includes(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .PLAIN_DUMP_TRAILER */ .Um))
-                return fail(`dump is incomplete: no '${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .PLAIN_DUMP_TRAILER */ .Um}' at its end`);
+            if (!content.tail.includes(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .PLAIN_DUMP_TRAILER */ .Um))
+                return fail(`dump is incomplete: no '${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .PLAIN_DUMP_TRAILER */ .Um}' at its end`);
             passed.push("dump trailer");
         }
     }
-    const manifestText = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(`${file}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .MANIFEST_SUFFIX */ .OK}`, "utf8").catch(() => undefined);
+    const manifestText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`).catch(() => undefined);
     if (manifestText === undefined) {
         notes.push("no manifest");
     }
@@ -41426,7 +41546,7 @@ async function verifyBackupFile(dir, name, options = {}) {
             manifest = JSON.parse(manifestText);
         }
         catch {
-            return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON`);
+            return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON`);
         }
         if (manifest.sha256 !== content.sha256)
             return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
@@ -41437,24 +41557,24 @@ async function verifyBackupFile(dir, name, options = {}) {
     return { file, name, sizeBytes, ok: true, passed, notes };
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
-    const digest = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_6__/* .DigestTap */ .Ey();
-    const edge = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_6__/* .EdgeTap */ .di(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .TRAILER_WINDOW */ .x8, _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .CUSTOM_DUMP_MAGIC */ .vZ.length);
+async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = process.env) {
+    const digest = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_3__/* .DigestTap */ .Ey();
+    const edge = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_3__/* .EdgeTap */ .di(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .TRAILER_WINDOW */ .x8, _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .CUSTOM_DUMP_MAGIC */ .vZ.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
     const stages = [digest];
     const gpg = checkContent && decrypt
-        ? (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_8__/* .startChildStage */ .f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+        ? (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__/* .startChildStage */ .f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
             stdin: true,
             env: gpgEnv,
         })
         : undefined;
     if (gpg)
-        stages.push(node_stream__WEBPACK_IMPORTED_MODULE_3__.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
+        stages.push(node_stream__WEBPACK_IMPORTED_MODULE_0__.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
     if (checkContent)
-        stages.push((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_5__/* .createDecompressor */ .Li)((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_5__/* .compressionOfExtension */ .rD)(name.extension)), edge);
+        stages.push((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .createDecompressor */ .Li)((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .compressionOfExtension */ .rD)(name.extension)), edge);
     try {
         await Promise.all([
-            (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_1__.pipeline)(await open(), ...stages, discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -41496,7 +41616,9 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(64808);
-/* harmony import */ var _verify_file_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(20907);
+/* harmony import */ var _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(90226);
+/* harmony import */ var _verify_file_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(20907);
+
 
 
 
@@ -41517,7 +41639,7 @@ async function verifyLocalBackups(backupDir, options) {
             .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
             .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
         for (const name of names) {
-            const check = await (0,_verify_file_js__WEBPACK_IMPORTED_MODULE_3__/* .verifyBackupFile */ .W)(dir, name);
+            const check = await (0,_verify_file_js__WEBPACK_IMPORTED_MODULE_4__/* .verifyBackupFile */ .W)(new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(dir), name);
             checks.push(check);
             const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
             if (check.ok)

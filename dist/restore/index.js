@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8769);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8111);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runRestore */ .Y)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8769:
+/***/ 8111:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35004,8 +35004,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   Y: () => (/* binding */ runRestore)
 });
 
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -35080,7 +35080,7 @@ function utils_toCommandProperties(annotationProperties) {
  */
 function command_issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + external_os_namespaceObject.EOL);
+    process.stdout.write(cmd.toString() + external_os_.EOL);
 }
 function command_issue(name, message = '') {
     command_issueCommand(name, {}, message);
@@ -35154,7 +35154,7 @@ function file_command_issueFileCommand(command, message) {
     if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
@@ -35170,7 +35170,7 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
 // EXTERNAL MODULE: external "path"
@@ -36252,7 +36252,7 @@ class Summary {
      * @returns {Summary} summary instance
      */
     addEOL() {
-        return this.addRaw(external_os_namespaceObject.EOL);
+        return this.addRaw(external_os_.EOL);
     }
     /**
      * Adds an HTML codeblock to the summary buffer
@@ -36440,8 +36440,8 @@ function toPlatformPath(pth) {
 var external_string_decoder_ = __nccwpck_require__(3193);
 // EXTERNAL MODULE: external "events"
 var external_events_ = __nccwpck_require__(4434);
-;// CONCATENATED MODULE: external "child_process"
-const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(5317);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
 ;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
@@ -36976,13 +36976,13 @@ class ToolRunner extends external_events_.EventEmitter {
     _processLineBuffer(data, strBuffer, onLine) {
         try {
             let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
+            let n = s.indexOf(external_os_.EOL);
             while (n > -1) {
                 const line = s.substring(0, n);
                 onLine(line);
                 // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
             }
             return s;
         }
@@ -37273,7 +37273,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 }
                 const optionsNonNull = this._cloneExecOptions(this.options);
                 if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
                 }
                 const state = new ExecState(optionsNonNull, this.toolPath);
                 state.on('debug', (message) => {
@@ -37283,7 +37283,7 @@ class ToolRunner extends external_events_.EventEmitter {
                     return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
                 }
                 const fileName = this._getSpawnFileName();
-                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
                 let stdbuffer = '';
                 if (cp.stdout) {
                     cp.stdout.on('data', (data) => {
@@ -37612,8 +37612,8 @@ const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
         version
     };
 });
-const platform = external_os_namespaceObject.platform();
-const arch = external_os_namespaceObject.arch();
+const platform = external_os_.platform();
+const arch = external_os_.arch();
 const isWindows = platform === 'win32';
 const isMacOS = platform === 'darwin';
 const isLinux = platform === 'linux';
@@ -37794,7 +37794,7 @@ function setOutput(name, value) {
     if (filePath) {
         return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
-    process.stdout.write(external_os_namespaceObject.EOL);
+    process.stdout.write(external_os_.EOL);
     command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
@@ -37862,7 +37862,7 @@ function notice(message, properties = {}) {
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + external_os_namespaceObject.EOL);
+    process.stdout.write(message + external_os_.EOL);
 }
 /**
  * Begin an output group.
@@ -37949,23 +37949,12 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./src/config/errors.ts
-/**
- * An error the operator can fix: it names the input, what was wrong and what to do next.
- * Adapters print its message alone (no stack), and exit non-zero.
- */
-class errors_UserError extends Error {
-    name = "UserError";
-}
-/** Invalid configuration: a setting is missing or malformed. */
-class errors_ConfigError extends errors_UserError {
-    name = "ConfigError";
-}
-
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(7827);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(1421);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
@@ -37985,7 +37974,7 @@ function child_stage_startChildStage(label, command, args,
 /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
-    const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
+    const child = (0,external_node_child_process_.spawn)(command, [...args], {
         env: options.env ?? process.env,
         stdio: [stdin, "pipe", "pipe"],
     });
@@ -38091,7 +38080,7 @@ class parallel_gzip_ParallelGzip extends external_node_stream_.Transform {
             throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
         }
         this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_namespaceObject.availableParallelism)() + 1);
+        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_.availableParallelism)() + 1);
         this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
     }
     _transform(chunk, _encoding, done) {
@@ -38169,7 +38158,7 @@ function hasProgram(name) {
     let found = installed.get(name);
     if (found === undefined) {
         try {
-            (0,external_node_child_process_namespaceObject.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
             found = true;
         }
         catch {
@@ -38220,7 +38209,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors_UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -38298,9 +38287,9 @@ const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
 const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
 ;// CONCATENATED MODULE: ./src/storage/transfer.ts
-const transfer_MIB = 1024 * 1024;
+const MIB = 1024 * 1024;
 const transfer_DEFAULT_TRANSFER = {
-    partSizeBytes: 8 * transfer_MIB,
+    partSizeBytes: 8 * MIB,
     concurrency: 2,
     attempts: 4,
     cleanupAttempts: 6,
@@ -38345,7 +38334,7 @@ function settings_resolve(spec, lookup) {
 function settings_require(spec, lookup, hint = "") {
     const value = settings_resolve(spec, lookup);
     if (value === undefined) {
-        throw new errors_ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
     }
     return value;
 }
@@ -38358,14 +38347,14 @@ function parseBoolean(raw, source) {
         return true;
     if (FALSE.has(value))
         return false;
-    throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
 }
 /** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
 function integerIn(min, max, unit = "") {
     return (raw, source) => {
         const value = Number(raw);
         if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
         }
         return value;
     };
@@ -38375,7 +38364,7 @@ function oneOf(choices) {
     return (raw, source) => {
         const value = raw.toLowerCase();
         if (!choices.includes(value)) {
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         }
         return value;
     };
@@ -38385,7 +38374,7 @@ function choiceOf(choices) {
     return (raw, source) => {
         const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
         if (!found)
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         return found;
     };
 }
@@ -38402,19 +38391,19 @@ function parseEndpoint(raw, source) {
             return raw.replace(/\/+$/, "");
     }
     catch { }
-    throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
 }
 /** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
 function parseKeyPrefix(raw, source) {
     const trimmed = raw.replace(/^\/+/, "");
     if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
     }
     return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
 }
 function parseBucket(raw, source) {
     if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
     }
     return raw;
 }
@@ -38523,17 +38512,17 @@ function azureAuth(lookup, env) {
     const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
     if (connectionString)
         return { kind: "connection-string", connectionString };
-    const account = resolve(s.azureAccount, lookup);
-    const endpoint = resolve(s.azureEndpoint, lookup);
+    const account = settings_resolve(s.azureAccount, lookup);
+    const endpoint = settings_resolve(s.azureEndpoint, lookup);
     if (!account && !endpoint) {
-        throw new ConfigError("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
             "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
     }
     const url = endpoint ?? `https://${account}.blob.core.windows.net`;
     const key = firstSet(env, "AZURE_STORAGE_KEY");
     if (key) {
         if (!account)
-            throw new ConfigError("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
         return { kind: "shared-key", account, key, url };
     }
     const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
@@ -38544,16 +38533,16 @@ function azureAuth(lookup, env) {
 /** The configured cloud destinations (none, one or several), validated before any work. */
 function cloud_config_loadDestinations(lookup, env = process.env) {
     const s = CLOUD_SETTINGS;
-    const prefix = require(s.remotePrefix, lookup);
+    const prefix = settings_require(s.remotePrefix, lookup);
     const transfer = {
-        ...DEFAULT_TRANSFER,
-        partSizeBytes: require(s.uploadPartSizeMb, lookup) * MIB,
-        concurrency: require(s.uploadConcurrency, lookup),
+        ...transfer_DEFAULT_TRANSFER,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * MIB,
+        concurrency: settings_require(s.uploadConcurrency, lookup),
     };
     const destinations = [];
-    const s3Bucket = resolve(s.s3Bucket, lookup);
+    const s3Bucket = settings_resolve(s.s3Bucket, lookup);
     if (s3Bucket) {
-        const endpoint = resolve(s.s3Endpoint, lookup) ??
+        const endpoint = settings_resolve(s.s3Endpoint, lookup) ??
             (() => {
                 const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
                 return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
@@ -38563,37 +38552,37 @@ function cloud_config_loadDestinations(lookup, env = process.env) {
             settings: {
                 bucket: s3Bucket,
                 prefix,
-                storageClass: require(s.s3StorageClass, lookup),
-                region: resolve(s.s3Region, lookup),
+                storageClass: settings_require(s.s3StorageClass, lookup),
+                region: settings_resolve(s.s3Region, lookup),
                 endpoint,
                 // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
-                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                forcePathStyle: settings_resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
                 transfer,
             },
         });
     }
-    const gcsBucket = resolve(s.gcsBucket, lookup);
+    const gcsBucket = settings_resolve(s.gcsBucket, lookup);
     if (gcsBucket) {
         destinations.push({
             kind: "gcs",
             settings: {
                 bucket: gcsBucket,
                 prefix,
-                storageClass: require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup),
+                storageClass: settings_require(s.gcsStorageClass, lookup),
+                endpoint: settings_resolve(s.gcsEndpoint, lookup),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },
         });
     }
-    const azureContainer = resolve(s.azureContainer, lookup);
+    const azureContainer = settings_resolve(s.azureContainer, lookup);
     if (azureContainer) {
         destinations.push({
             kind: "azure",
             settings: {
                 container: azureContainer,
                 prefix,
-                tier: require(s.azureTier, lookup),
+                tier: settings_require(s.azureTier, lookup),
                 auth: azureAuth(lookup, env),
                 transfer,
             },
@@ -38623,6 +38612,46 @@ function cloudSecretsIn(env) {
         }
     }
     return secrets;
+}
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: cloud_config_loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = cloud_config_loadDestinations(override, env);
+            if (!destination)
+                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
@@ -38686,7 +38715,7 @@ function database_url_parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors_ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
     if (scheme === undefined)
@@ -38836,7 +38865,7 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseHttpUrl(raw, source) {
@@ -38845,16 +38874,16 @@ function parseHttpUrl(raw, source) {
         url = new URL(raw);
     }
     catch {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
     }
     return raw.replace(/\/+$/, "");
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
     }
     return raw;
 }
@@ -38879,7 +38908,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!backup_db_config_isValidPrefix(raw)) {
-                throw new errors_ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -39104,6 +39133,7 @@ function credentialsIn(lookup, env = process.env) {
 
 
 
+
 const shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
@@ -39114,7 +39144,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -39195,6 +39225,7 @@ const RESTORE_SETTINGS = {
         ...shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ...CLOUD_READ_SETTINGS,
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
@@ -39203,7 +39234,7 @@ const RESTORE_SETTINGS = {
 function targetDatabase(connection, env = process.env) {
     const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
     if (!name)
-        throw new errors_ConfigError("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
+        throw new errors/* ConfigError */.x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
     return name;
 }
 function metricsSettings(lookup) {
@@ -39225,16 +39256,16 @@ function loadRestoreConfig(lookup) {
     const targetTime = settings_resolve(s.targetTime, lookup);
     const backupFile = settings_resolve(s.backupFile, lookup);
     if (pitr && targetTime === undefined) {
-        throw new errors_ConfigError("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
+        throw new errors/* ConfigError */.x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
     }
     if (!pitr && targetTime !== undefined) {
-        throw new errors_ConfigError("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+        throw new errors/* ConfigError */.x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
     }
     if (pitr && backupFile !== undefined) {
-        throw new errors_ConfigError("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
+        throw new errors/* ConfigError */.x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
     }
     if (!pitr && backupFile === undefined) {
-        throw new errors_ConfigError("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
+        throw new errors/* ConfigError */.x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
     }
     return {
         connection,
@@ -39246,15 +39277,24 @@ function loadRestoreConfig(lookup) {
         confirm: settings_resolve(s.confirm, lookup),
         force: settings_require(s.force, lookup),
         dropOld: settings_require(s.dropOld, lookup),
-        jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_namespaceObject.availableParallelism)(),
+        jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: settings_resolve(s.gpgPrivateKey, lookup),
         pgBinDir: settings_resolve(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
+        ...loadCloudReading(lookup),
+    };
+}
+/** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
+function loadListConfig(lookup) {
+    return {
+        backupDir: settings_require(RESTORE_SETTINGS.backupDir, lookup),
+        prefix: settings_resolve(RESTORE_SETTINGS.prefix, lookup),
+        destinations: loadCloudReading(lookup).destinations,
     };
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/log/logger.ts
 
 /**
@@ -39343,9 +39383,9 @@ class logger_FileSink {
     }
 }
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/backup/backup-name.ts
 /** Backup tiers of the runbook, each with its own directory and retention. */
 const TIERS = ["daily", "weekly", "monthly"];
@@ -39418,8 +39458,8 @@ function manifest_parseChecksumLine(text) {
 
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/crypto/gpg.ts
@@ -39430,7 +39470,7 @@ var external_node_util_ = __nccwpck_require__(7975);
 
 
 
-const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
 async function gpg(home, args, input) {
     const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
@@ -39557,18 +39597,18 @@ function parseFingerprints(colons) {
 
 
 
-const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
 async function candidateDirs(binDir) {
     if (binDir)
         return [binDir];
     const dirs = (process.env.PATH ?? "").split((external_node_path_default()).delimiter).filter(Boolean);
     for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
-        const versions = await (0,promises_namespaceObject.readdir)(root).catch(() => []);
+        const versions = await (0,promises_.readdir)(root).catch(() => []);
         for (const v of versions)
             dirs.push(external_node_path_default().join(root, v, "bin"));
     }
-    for (const dir of await (0,promises_namespaceObject.readdir)("/usr").catch(() => [])) {
+    for (const dir of await (0,promises_.readdir)("/usr").catch(() => [])) {
         if (/^pgsql-\d+$/.test(dir))
             dirs.push(external_node_path_default().join("/usr", dir, "bin"));
     }
@@ -39576,7 +39616,7 @@ async function candidateDirs(binDir) {
 }
 async function probe(file) {
     try {
-        await (0,promises_namespaceObject.access)(file, promises_namespaceObject.constants.X_OK);
+        await (0,promises_.access)(file, promises_.constants.X_OK);
         const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
@@ -39612,7 +39652,7 @@ async function pg_tools_choosePgTool(name, serverMajor, binDir) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors_UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -39680,7 +39720,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors_UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -39850,7 +39890,7 @@ function partialPath(finalPath) {
     return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
 }
 async function fsyncDirectory(dir) {
-    const handle = await (0,promises_namespaceObject.open)(dir, "r").catch(() => undefined);
+    const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
     if (!handle)
         return;
     await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
@@ -39862,25 +39902,25 @@ async function fsyncDirectory(dir) {
  */
 async function publish(tempPath, finalPath) {
     try {
-        await (0,promises_namespaceObject.link)(tempPath, finalPath);
-        await (0,promises_namespaceObject.unlink)(tempPath);
+        await (0,promises_.link)(tempPath, finalPath);
+        await (0,promises_.unlink)(tempPath);
     }
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
         if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
-        if (await (0,promises_namespaceObject.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+        if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
+            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
-        await (0,promises_namespaceObject.rename)(tempPath, finalPath);
+        await (0,promises_.rename)(tempPath, finalPath);
     }
     await fsyncDirectory(external_node_path_default().dirname(finalPath));
 }
@@ -39899,7 +39939,7 @@ class atomic_file_AtomicFile {
     }
     static async create(finalPath, mode = 0o600) {
         const tempPath = partialPath(finalPath);
-        const stream = (0,external_node_fs_namespaceObject.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
+        const stream = (0,external_node_fs_.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
         await (0,external_node_events_.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
         return new atomic_file_AtomicFile(finalPath, tempPath, stream);
     }
@@ -39908,7 +39948,7 @@ class atomic_file_AtomicFile {
         if (!this.stream.closed)
             await (0,external_node_events_.once)(this.stream, "close");
         // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
-        const handle = await (0,promises_namespaceObject.open)(this.tempPath, "r+");
+        const handle = await (0,promises_.open)(this.tempPath, "r+");
         try {
             await handle.sync();
         }
@@ -39924,7 +39964,7 @@ class atomic_file_AtomicFile {
             this.stream.destroy();
             await closed;
         }
-        await (0,promises_namespaceObject.unlink)(this.tempPath).catch(() => { });
+        await (0,promises_.unlink)(this.tempPath).catch(() => { });
     }
 }
 /** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
@@ -40220,13 +40260,13 @@ async function pushToGateway(url, job, group, samples) {
  * the file that this run does not replace — e.g. the last success timestamp when this run failed.
  */
 async function writeTextfile(file, samples) {
-    const previous = parseExposition(await (0,promises_namespaceObject.readFile)(file, "utf8").catch(() => ""));
+    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
     const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
     for (const s of samples)
         merged.set(seriesKey(s.name, s.labels), s);
     const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
-    await (0,promises_namespaceObject.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
-    await (0,promises_namespaceObject.rename)(temp, file);
+    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
+    await (0,promises_.rename)(temp, file);
 }
 /**
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
@@ -40460,53 +40500,8 @@ async function remote_apply_applyRemoteRetention(store, prefix, policy, now, opt
     return { plans, dryRun: options.dryRun, removed };
 }
 
-;// CONCATENATED MODULE: ./src/storage/destination-error.ts
-
-/** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends errors_UserError {
-    where;
-    name = "DestinationError";
-    constructor(
-    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
-    where, message, options) {
-        super(message, options);
-        this.where = where;
-    }
-}
-const NETWORK_CODES = new Set([
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "ENOTFOUND",
-    "EAI_AGAIN",
-    "ETIMEDOUT",
-    "EHOSTUNREACH",
-    "ENETUNREACH",
-    "EPIPE",
-    "UND_ERR_SOCKET",
-    "UND_ERR_CONNECT_TIMEOUT",
-]);
-/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
-function networkCode(err) {
-    for (let e = err, depth = 0; e && depth < 5; depth++) {
-        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
-            return e.code;
-        const errors = e.errors;
-        if (Array.isArray(errors)) {
-            const inner = errors.map(networkCode).find((c) => c !== undefined);
-            if (inner)
-                return inner;
-        }
-        e = e.cause;
-    }
-    return undefined;
-}
-/** The message of an SDK error, one line, without the noise some SDKs put around it. */
-function destination_error_briefly(err) {
-    const e = err;
-    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
-    return message.split("\n")[0]?.slice(0, 300) ?? message;
-}
-
+// EXTERNAL MODULE: ./src/storage/destination-error.ts
+var destination_error = __nccwpck_require__(6822);
 ;// CONCATENATED MODULE: ./src/storage/fan-out.ts
 
 
@@ -40569,7 +40564,7 @@ class fan_out_FanOut extends external_node_stream_.Writable {
         return new Promise((resolve) => {
             const stream = branch.upload.stream;
             const timer = setTimeout(() => {
-                this.fail(branch, new DestinationError(branch.uri, `Upload to ${branch.uri} made no progress for ${this.options.stallTimeoutMs / 1000} s: it was abandoned so that ` +
+                this.fail(branch, new destination_error/* DestinationError */.lt(branch.uri, `Upload to ${branch.uri} made no progress for ${this.options.stallTimeoutMs / 1000} s: it was abandoned so that ` +
                     "the local backup could finish; check the network and the destination"));
             }, this.options.stallTimeoutMs);
             const done = () => {
@@ -41157,13 +41152,13 @@ function withStreamCounts(catalog, counts) {
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
     try {
-        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o750 });
+        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
         const probe = await atomic_file_AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
         await probe.abort();
     }
     catch (err) {
         const e = err;
-        throw new errors_UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
@@ -41472,7 +41467,7 @@ class LocalStore {
     async put(name, body) {
         const final = this.uri(name);
         const temp = external_node_path_default().join(this.dir, `.${name}.put-${process.pid}`);
-        const handle = await (0,promises_namespaceObject.open)(temp, "w", 0o600);
+        const handle = await (0,promises_.open)(temp, "w", 0o600);
         try {
             await handle.writeFile(body);
             await handle.sync();
@@ -41480,15 +41475,15 @@ class LocalStore {
         finally {
             await handle.close();
         }
-        await (0,promises_namespaceObject.rename)(temp, final).catch(async (err) => {
-            await (0,promises_namespaceObject.unlink)(temp).catch(() => { });
+        await (0,promises_.rename)(temp, final).catch(async (err) => {
+            await (0,promises_.unlink)(temp).catch(() => { });
             throw err;
         });
     }
     /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
     async recordChecksum(_name, _sha256) { }
     async list() {
-        const entries = await (0,promises_namespaceObject.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
+        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
             if (err.code === "ENOENT")
                 return [];
             throw err;
@@ -41504,11 +41499,11 @@ class LocalStore {
         return out;
     }
     async stat(name) {
-        const s = await (0,promises_namespaceObject.stat)(this.uri(name)).catch(() => undefined);
+        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
         return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
     async get(name, signal) {
-        const stream = (0,external_node_fs_namespaceObject.createReadStream)(this.uri(name), {
+        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
             highWaterMark: 1 << 20,
             ...(signal ? { signal } : {}),
         });
@@ -41516,38 +41511,46 @@ class LocalStore {
         return stream;
     }
     async getText(name) {
-        return (0,promises_namespaceObject.readFile)(this.uri(name), "utf8").catch((err) => {
+        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
         });
     }
     async delete(name) {
-        await (0,promises_namespaceObject.unlink)(this.uri(name)).catch((err) => {
+        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
             if (err.code !== "ENOENT")
                 throw err;
         });
     }
 }
 
-;// CONCATENATED MODULE: ./src/storage/store.ts
-
-/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
-function parseBackupUri(uri) {
-    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
-    if (!m)
-        return { kind: "local", path: uri };
-    const kind = m[1] === "gs" ? "gcs" : m[1];
-    return { kind, bucket: m[2], key: m[3] };
+;// CONCATENATED MODULE: ./src/storage/open-store.ts
+/**
+ * The store behind one configured destination. Each SDK is loaded only when its destination is
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ */
+async function open_store_openStore(destination, logger) {
+    switch (destination.kind) {
+        case "s3": {
+            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
+            return new S3Store(destination.settings, logger);
+        }
+        case "gcs": {
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
+            return new GcsStore(destination.settings, logger);
+        }
+        case "azure": {
+            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
+            return new AzureStore(destination.settings, logger);
+        }
+    }
 }
-/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
-    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
-}
 
+// EXTERNAL MODULE: ./src/storage/store.ts
+var storage_store = __nccwpck_require__(6336);
 ;// CONCATENATED MODULE: ./src/restore/backup-source.ts
+
 
 
 
@@ -41571,6 +41574,13 @@ function kindOfFileName(fileName) {
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 function localTierStores(backupDir) {
     return TIERS.map((tier) => new LocalStore(external_node_path_default().join(backupDir, tier)));
+}
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+async function backupStores(backupDir, destinations, logger) {
+    return [
+        ...localTierStores(backupDir),
+        ...(await Promise.all(destinations.map((d) => open_store_openStore(d, logger)))),
+    ];
 }
 /**
  * Every backup in the given stores (optionally of one prefix), newest first. Companion files
@@ -41605,25 +41615,33 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
         hasManifest: present.has(`${fileName}${manifest_MANIFEST_SUFFIX}`),
     };
 }
-/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
-function storeForUri(uri) {
-    const parsed = parseBackupUri(uri);
-    if (!("path" in parsed)) {
-        throw new errors_UserError(`BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
-            "download the backup and its .sha256 (and .manifest.json) and give the local path");
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+async function storeForUri(uri, cloud) {
+    const parsed = (0,storage_store/* parseBackupUri */.i)(uri);
+    if ("path" in parsed) {
+        return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
     }
-    return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+    if (!cloud) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    }
+    const slash = parsed.key.lastIndexOf("/");
+    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+    const store = await open_store_openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri) {
-    const { store, fileName } = storeForUri(uri);
+async function findBackup(uri, cloud) {
+    const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors_UserError(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors_UserError(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
     }
     const companions = await Promise.all([manifest_CHECKSUM_SUFFIX, manifest_MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
     return entryOf(store, fileName, backup_name_BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
@@ -41633,14 +41651,14 @@ async function expectedSha256(entry) {
     const text = await entry.store.getText(`${entry.fileName}${manifest_CHECKSUM_SUFFIX}`);
     const sidecar = `${entry.uri}${manifest_CHECKSUM_SUFFIX}`;
     if (text === undefined) {
-        throw new errors_UserError(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
             `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${manifest_CHECKSUM_SUFFIX}' in its directory`);
     }
     const parsed = manifest_parseChecksumLine(text);
     if (!parsed)
-        throw new errors_UserError(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
     if (parsed.fileName !== entry.fileName) {
-        throw new errors_UserError(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
     }
     return parsed.sha256;
 }
@@ -41653,7 +41671,7 @@ async function readManifest(entry) {
         return JSON.parse(text);
     }
     catch (err) {
-        throw new errors_UserError(`The manifest ${entry.uri}${manifest_MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new errors/* UserError */.y(`The manifest ${entry.uri}${manifest_MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
 }
 
@@ -41733,16 +41751,16 @@ class GpgDecryptKeyring {
     static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
         if (privateKey === undefined)
             return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
-        const home = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join((0,external_node_os_namespaceObject.tmpdir)(), "lifeline-gnupg-"));
-        await (0,promises_namespaceObject.chmod)(home, 0o700);
+        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
+        await (0,promises_.chmod)(home, 0o700);
         try {
             await new Promise((resolve, reject) => {
-                const child = (0,external_node_child_process_namespaceObject.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
+                const child = (0,external_node_child_process_.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
                     if (!err)
                         return resolve();
                     if (err.code === "ENOENT")
-                        return reject(new errors_UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new errors_UserError(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        return reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new errors/* UserError */.y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
                         "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
                 });
                 child.stdin?.on("error", () => { });
@@ -41750,7 +41768,7 @@ class GpgDecryptKeyring {
             });
         }
         catch (err) {
-            await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
+            await (0,promises_.rm)(home, { recursive: true, force: true });
             throw err;
         }
         return new GpgDecryptKeyring(home, true);
@@ -41767,7 +41785,7 @@ class GpgDecryptKeyring {
     }
     async dispose() {
         if (this.temporary && this.home)
-            await (0,promises_namespaceObject.rm)(this.home, { recursive: true, force: true });
+            await (0,promises_.rm)(this.home, { recursive: true, force: true });
     }
 }
 
@@ -41889,7 +41907,7 @@ async function createEmptyDatabase(client, name, like) {
     catch (err) {
         const e = err;
         if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
-            throw new errors_UserError(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+            throw new errors/* UserError */.y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
                 "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
         }
         if (!like || e.code !== "42501")
@@ -41937,7 +41955,7 @@ async function swapInto(client, names) {
             if ((await otherSessions(client, live)) === 0)
                 break;
             if (Date.now() > deadline) {
-                throw new errors_UserError(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
+                throw new errors/* UserError */.y(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
                     `nothing was swapped; '${live}' is unchanged. Stop the clients holding it and run the restore again`);
             }
             await new Promise((r) => setTimeout(r, 100));
@@ -42132,19 +42150,19 @@ async function streamBackupInto(options) {
         if (!entry.encrypted && entry.store instanceof LocalStore) {
             const file = entry.store.uri(entry.fileName);
             const restore = startPgRestore(options, env, file);
-            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
             return {
                 sha256: digest.hex(),
                 bytesRead: digest.bytes,
                 topology: `pg_restore -j ${options.jobs} (file)`,
             };
         }
-        const dir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(options.tempDir ?? (0,external_node_os_namespaceObject.tmpdir)(), "lifeline-restore-"));
+        const dir = await (0,promises_.mkdtemp)(external_node_path_default().join(options.tempDir ?? (0,external_node_os_.tmpdir)(), "lifeline-restore-"));
         try {
             const file = external_node_path_default().join(dir, "archive.dump");
             const input = await entry.store.get(entry.fileName, options.signal);
             const gpg = entry.encrypted ? requireKeyring(options).startDecrypt() : undefined;
-            const out = (0,external_node_fs_namespaceObject.createWriteStream)(file, { mode: 0o600 });
+            const out = (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 });
             await settle(gpg
                 ? Promise.all([(0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, gpg.stdin), (0,external_node_stream_promises_namespaceObject.pipeline)(gpg.stdout, out)])
                 : (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, out), gpg ? [gpg] : []);
@@ -42157,7 +42175,7 @@ async function streamBackupInto(options) {
             };
         }
         finally {
-            await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+            await (0,promises_.rm)(dir, { recursive: true, force: true });
         }
     }
     const input = await entry.store.get(entry.fileName, options.signal);
@@ -42329,7 +42347,7 @@ async function restoreAndProve(options) {
 
 
 /** A restore that failed, with the proof so far (for the summary's comparison table). */
-class RestoreFailedError extends errors_UserError {
+class RestoreFailedError extends errors/* UserError */.y {
     proof;
     constructor(message, proof, options) {
         super(message, options);
@@ -42339,12 +42357,12 @@ class RestoreFailedError extends errors_UserError {
 /** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
 async function chooseBackup(config) {
     if (config.backupFile !== undefined)
-        return findBackup(config.backupFile);
+        return findBackup(config.backupFile, config.destinationForUri);
     const target = config.pitrTarget;
-    const all = await listBackups(localTierStores(config.backupDir), config.prefix);
+    const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
     const chosen = newestBefore(all, target);
     if (!chosen) {
-        throw new errors_UserError(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
+        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
             "(list them with --list-backups)");
     }
     return chosen;
@@ -42674,7 +42692,7 @@ function cancellationSignal() {
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof errors_UserError)
+    if (err instanceof errors/* UserError */.y)
         return err.message;
     const parts = [];
     let current = err;
@@ -42686,7 +42704,6 @@ function failureMessage(err) {
 }
 
 ;// CONCATENATED MODULE: ./src/actions/restore/run.ts
-
 
 
 
@@ -42710,8 +42727,8 @@ async function runRestore() {
     try {
         const now = new Date();
         if (isListOnly(lookup)) {
-            const backupDir = settings_require(RESTORE_SETTINGS.backupDir, lookup);
-            const entries = await listBackups(localTierStores(backupDir), settings_resolve(RESTORE_SETTINGS.prefix, lookup));
+            const { backupDir, prefix, destinations } = loadListConfig(lookup);
+            const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
             summary = backupListSummary(entries, now, backupDir);
             setOutput("backups-json", JSON.stringify(entries.map((e) => listedBackup(e, now))));
             info(`${entries.length} backup(s) in ${backupDir}`);
@@ -42722,7 +42739,7 @@ async function runRestore() {
         if (config.gpgPrivateKey)
             core_setSecret(config.gpgPrivateKey);
         if (config.confirm !== config.database) {
-            throw new errors_UserError(config.confirm === undefined
+            throw new errors/* UserError */.y(config.confirm === undefined
                 ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
                 : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
         }
@@ -42757,6 +42774,114 @@ async function runRestore() {
 
 /***/ }),
 
+/***/ 7827:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   x: () => (/* binding */ ConfigError),
+/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */ });
+/**
+ * An error the operator can fix: it names the input, what was wrong and what to do next.
+ * Adapters print its message alone (no stack), and exit non-zero.
+ */
+class UserError extends Error {
+    name = "UserError";
+}
+/** Invalid configuration: a setting is missing or malformed. */
+class ConfigError extends UserError {
+    name = "ConfigError";
+}
+
+
+/***/ }),
+
+/***/ 6822:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e8: () => (/* binding */ networkCode),
+/* harmony export */   lt: () => (/* binding */ DestinationError),
+/* harmony export */   m_: () => (/* binding */ briefly)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+
+/** A failure at one destination: the message names the destination, the object and what to do. */
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+    where;
+    name = "DestinationError";
+    constructor(
+    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
+    where, message, options) {
+        super(message, options);
+        this.where = where;
+    }
+}
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
+function networkCode(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
+            return e.code;
+        const errors = e.errors;
+        if (Array.isArray(errors)) {
+            const inner = errors.map(networkCode).find((c) => c !== undefined);
+            if (inner)
+                return inner;
+        }
+        e = e.cause;
+    }
+    return undefined;
+}
+/** The message of an SDK error, one line, without the noise some SDKs put around it. */
+function briefly(err) {
+    const e = err;
+    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
+    return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite),
+/* harmony export */   i: () => (/* binding */ parseBackupUri)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
+}
+
+
+/***/ }),
+
 /***/ 4390:
 /***/ ((module) => {
 
@@ -42769,6 +42894,20 @@ module.exports = eval("require")("pg-native");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
+/***/ 5317:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 
 /***/ }),
 
@@ -42842,6 +42981,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer"
 
 /***/ }),
 
+/***/ 1421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+
+/***/ }),
+
 /***/ 7540:
 /***/ ((module) => {
 
@@ -42877,6 +43023,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -42891,6 +43051,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 
 /***/ }),
 
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
 /***/ 7030:
 /***/ ((module) => {
 
@@ -42898,10 +43065,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
 /***/ 643:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 
 /***/ }),
 
@@ -42916,6 +43104,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:queryst
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 7830:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/web");
+
+/***/ }),
+
+/***/ 8500:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 
 /***/ }),
 
@@ -42961,10 +43163,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
 /***/ 6928:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
+/***/ 3480:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("querystring");
 
 /***/ }),
 
@@ -42989,6 +43212,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 2018:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
+
+/***/ }),
+
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
@@ -43000,6 +43237,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 8167:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("worker_threads");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 
@@ -43025,7 +43276,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];
@@ -43034,6 +43285,9 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Return the exports of the module
 /******/ 	return module.exports;
 /******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
 /******/ 
 /************************************************************************/
 /******/ /* webpack/runtime/asset-relocator-loader */
@@ -43120,6 +43374,36 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -43132,9 +43416,105 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
 /******/ })();
 /******/ 
 /************************************************************************/

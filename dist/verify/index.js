@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7046);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5733);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runVerify */ .R)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7046:
+/***/ 5733:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35004,8 +35004,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   R: () => (/* binding */ runVerify)
 });
 
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -35080,7 +35080,7 @@ function utils_toCommandProperties(annotationProperties) {
  */
 function command_issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + external_os_namespaceObject.EOL);
+    process.stdout.write(cmd.toString() + external_os_.EOL);
 }
 function command_issue(name, message = '') {
     command_issueCommand(name, {}, message);
@@ -35154,7 +35154,7 @@ function file_command_issueFileCommand(command, message) {
     if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
@@ -35170,7 +35170,7 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
 // EXTERNAL MODULE: external "path"
@@ -36252,7 +36252,7 @@ class Summary {
      * @returns {Summary} summary instance
      */
     addEOL() {
-        return this.addRaw(external_os_namespaceObject.EOL);
+        return this.addRaw(external_os_.EOL);
     }
     /**
      * Adds an HTML codeblock to the summary buffer
@@ -36440,8 +36440,8 @@ function toPlatformPath(pth) {
 var external_string_decoder_ = __nccwpck_require__(3193);
 // EXTERNAL MODULE: external "events"
 var external_events_ = __nccwpck_require__(4434);
-;// CONCATENATED MODULE: external "child_process"
-const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(5317);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
 ;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
@@ -36976,13 +36976,13 @@ class ToolRunner extends external_events_.EventEmitter {
     _processLineBuffer(data, strBuffer, onLine) {
         try {
             let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
+            let n = s.indexOf(external_os_.EOL);
             while (n > -1) {
                 const line = s.substring(0, n);
                 onLine(line);
                 // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
             }
             return s;
         }
@@ -37273,7 +37273,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 }
                 const optionsNonNull = this._cloneExecOptions(this.options);
                 if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
                 }
                 const state = new ExecState(optionsNonNull, this.toolPath);
                 state.on('debug', (message) => {
@@ -37283,7 +37283,7 @@ class ToolRunner extends external_events_.EventEmitter {
                     return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
                 }
                 const fileName = this._getSpawnFileName();
-                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
                 let stdbuffer = '';
                 if (cp.stdout) {
                     cp.stdout.on('data', (data) => {
@@ -37612,8 +37612,8 @@ const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
         version
     };
 });
-const platform = external_os_namespaceObject.platform();
-const arch = external_os_namespaceObject.arch();
+const platform = external_os_.platform();
+const arch = external_os_.arch();
 const isWindows = platform === 'win32';
 const isMacOS = platform === 'darwin';
 const isLinux = platform === 'linux';
@@ -37794,7 +37794,7 @@ function setOutput(name, value) {
     if (filePath) {
         return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
-    process.stdout.write(external_os_namespaceObject.EOL);
+    process.stdout.write(external_os_.EOL);
     command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
@@ -37862,7 +37862,7 @@ function notice(message, properties = {}) {
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + external_os_namespaceObject.EOL);
+    process.stdout.write(message + external_os_.EOL);
 }
 /**
  * Begin an output group.
@@ -37949,28 +37949,17 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(1421);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-;// CONCATENATED MODULE: ./src/config/errors.ts
-/**
- * An error the operator can fix: it names the input, what was wrong and what to do next.
- * Adapters print its message alone (no stack), and exit non-zero.
- */
-class errors_UserError extends Error {
-    name = "UserError";
-}
-/** Invalid configuration: a setting is missing or malformed. */
-class errors_ConfigError extends errors_UserError {
-    name = "ConfigError";
-}
-
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(7827);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
 
 const STDERR_LIMIT = 16 * 1024;
@@ -37985,7 +37974,7 @@ function child_stage_startChildStage(label, command, args,
 /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
-    const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
+    const child = (0,external_node_child_process_.spawn)(command, [...args], {
         env: options.env ?? process.env,
         stdio: [stdin, "pipe", "pipe"],
     });
@@ -38091,7 +38080,7 @@ class parallel_gzip_ParallelGzip extends external_node_stream_.Transform {
             throw new RangeError(`gzip level must be a whole number from 0 to 9, got ${options.level}`);
         }
         this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_namespaceObject.availableParallelism)() + 1);
+        this.concurrency = options.concurrency ?? Math.max(2, (0,external_node_os_.availableParallelism)() + 1);
         this.slots = Array.from({ length: this.concurrency }, () => new DeflateSlot(options.level));
     }
     _transform(chunk, _encoding, done) {
@@ -38169,7 +38158,7 @@ function hasProgram(name) {
     let found = installed.get(name);
     if (found === undefined) {
         try {
-            (0,external_node_child_process_namespaceObject.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
             found = true;
         }
         catch {
@@ -38220,7 +38209,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors_UserError(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -38298,9 +38287,9 @@ const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
 const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
 ;// CONCATENATED MODULE: ./src/storage/transfer.ts
-const transfer_MIB = 1024 * 1024;
+const MIB = 1024 * 1024;
 const transfer_DEFAULT_TRANSFER = {
-    partSizeBytes: 8 * transfer_MIB,
+    partSizeBytes: 8 * MIB,
     concurrency: 2,
     attempts: 4,
     cleanupAttempts: 6,
@@ -38345,7 +38334,7 @@ function settings_resolve(spec, lookup) {
 function settings_require(spec, lookup, hint = "") {
     const value = settings_resolve(spec, lookup);
     if (value === undefined) {
-        throw new errors_ConfigError(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
     }
     return value;
 }
@@ -38358,14 +38347,14 @@ function parseBoolean(raw, source) {
         return true;
     if (FALSE.has(value))
         return false;
-    throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected true or false`);
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
 }
 /** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
 function integerIn(min, max, unit = "") {
     return (raw, source) => {
         const value = Number(raw);
         if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
         }
         return value;
     };
@@ -38375,7 +38364,7 @@ function oneOf(choices) {
     return (raw, source) => {
         const value = raw.toLowerCase();
         if (!choices.includes(value)) {
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         }
         return value;
     };
@@ -38385,7 +38374,7 @@ function choiceOf(choices) {
     return (raw, source) => {
         const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
         if (!found)
-            throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         return found;
     };
 }
@@ -38402,19 +38391,19 @@ function parseEndpoint(raw, source) {
             return raw.replace(/\/+$/, "");
     }
     catch { }
-    throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
+    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
 }
 /** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
 function parseKeyPrefix(raw, source) {
     const trimmed = raw.replace(/^\/+/, "");
     if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
     }
     return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
 }
 function parseBucket(raw, source) {
     if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
     }
     return raw;
 }
@@ -38523,17 +38512,17 @@ function azureAuth(lookup, env) {
     const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
     if (connectionString)
         return { kind: "connection-string", connectionString };
-    const account = resolve(s.azureAccount, lookup);
-    const endpoint = resolve(s.azureEndpoint, lookup);
+    const account = settings_resolve(s.azureAccount, lookup);
+    const endpoint = settings_resolve(s.azureEndpoint, lookup);
     if (!account && !endpoint) {
-        throw new ConfigError("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
             "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
     }
     const url = endpoint ?? `https://${account}.blob.core.windows.net`;
     const key = firstSet(env, "AZURE_STORAGE_KEY");
     if (key) {
         if (!account)
-            throw new ConfigError("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
         return { kind: "shared-key", account, key, url };
     }
     const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
@@ -38544,16 +38533,16 @@ function azureAuth(lookup, env) {
 /** The configured cloud destinations (none, one or several), validated before any work. */
 function cloud_config_loadDestinations(lookup, env = process.env) {
     const s = CLOUD_SETTINGS;
-    const prefix = require(s.remotePrefix, lookup);
+    const prefix = settings_require(s.remotePrefix, lookup);
     const transfer = {
-        ...DEFAULT_TRANSFER,
-        partSizeBytes: require(s.uploadPartSizeMb, lookup) * MIB,
-        concurrency: require(s.uploadConcurrency, lookup),
+        ...transfer_DEFAULT_TRANSFER,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * MIB,
+        concurrency: settings_require(s.uploadConcurrency, lookup),
     };
     const destinations = [];
-    const s3Bucket = resolve(s.s3Bucket, lookup);
+    const s3Bucket = settings_resolve(s.s3Bucket, lookup);
     if (s3Bucket) {
-        const endpoint = resolve(s.s3Endpoint, lookup) ??
+        const endpoint = settings_resolve(s.s3Endpoint, lookup) ??
             (() => {
                 const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
                 return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
@@ -38563,37 +38552,37 @@ function cloud_config_loadDestinations(lookup, env = process.env) {
             settings: {
                 bucket: s3Bucket,
                 prefix,
-                storageClass: require(s.s3StorageClass, lookup),
-                region: resolve(s.s3Region, lookup),
+                storageClass: settings_require(s.s3StorageClass, lookup),
+                region: settings_resolve(s.s3Region, lookup),
                 endpoint,
                 // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
-                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                forcePathStyle: settings_resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
                 transfer,
             },
         });
     }
-    const gcsBucket = resolve(s.gcsBucket, lookup);
+    const gcsBucket = settings_resolve(s.gcsBucket, lookup);
     if (gcsBucket) {
         destinations.push({
             kind: "gcs",
             settings: {
                 bucket: gcsBucket,
                 prefix,
-                storageClass: require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup),
+                storageClass: settings_require(s.gcsStorageClass, lookup),
+                endpoint: settings_resolve(s.gcsEndpoint, lookup),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },
         });
     }
-    const azureContainer = resolve(s.azureContainer, lookup);
+    const azureContainer = settings_resolve(s.azureContainer, lookup);
     if (azureContainer) {
         destinations.push({
             kind: "azure",
             settings: {
                 container: azureContainer,
                 prefix,
-                tier: require(s.azureTier, lookup),
+                tier: settings_require(s.azureTier, lookup),
                 auth: azureAuth(lookup, env),
                 transfer,
             },
@@ -38623,6 +38612,46 @@ function cloudSecretsIn(env) {
         }
     }
     return secrets;
+}
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function cloud_config_loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: cloud_config_loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = cloud_config_loadDestinations(override, env);
+            if (!destination)
+                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
@@ -38686,7 +38715,7 @@ function database_url_parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors_ConfigError(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
     if (scheme === undefined)
@@ -38836,7 +38865,7 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseHttpUrl(raw, source) {
@@ -38845,16 +38874,16 @@ function parseHttpUrl(raw, source) {
         url = new URL(raw);
     }
     catch {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
     }
     return raw.replace(/\/+$/, "");
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
     }
     return raw;
 }
@@ -38879,7 +38908,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!backup_db_config_isValidPrefix(raw)) {
-                throw new errors_ConfigError(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -39104,6 +39133,7 @@ function credentialsIn(lookup, env = process.env) {
 
 
 
+
 const shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
@@ -39114,7 +39144,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -39195,6 +39225,7 @@ const RESTORE_SETTINGS = {
         ...shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ...CLOUD_READ_SETTINGS,
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
@@ -39250,10 +39281,20 @@ function loadRestoreConfig(lookup) {
         gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
         pgBinDir: resolve(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
+        ...loadCloudReading(lookup),
+    };
+}
+/** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
+function loadListConfig(lookup) {
+    return {
+        backupDir: require(RESTORE_SETTINGS.backupDir, lookup),
+        prefix: resolve(RESTORE_SETTINGS.prefix, lookup),
+        destinations: loadCloudReading(lookup).destinations,
     };
 }
 
 ;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
 
 
 
@@ -39299,6 +39340,7 @@ const VERIFY_SETTINGS = {
         ...verify_config_shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
+    ...CLOUD_READ_SETTINGS,
     pushgatewayUrl: verify_config_shared.pushgatewayUrl,
     pushgatewayJob: verify_config_shared.pushgatewayJob,
     metricsTextfile: verify_config_shared.metricsTextfile,
@@ -39309,7 +39351,7 @@ function loadVerifyConfig(lookup) {
     const backupFile = settings_resolve(s.backupFile, lookup);
     const checkSql = settings_resolve(s.checkSql, lookup);
     if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors_ConfigError(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
+        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
     }
     return {
         backupDir: settings_require(s.backupDir, lookup),
@@ -39322,15 +39364,16 @@ function loadVerifyConfig(lookup) {
                 checkSql,
             }
             : undefined,
-        jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_namespaceObject.availableParallelism)(),
+        jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: settings_resolve(s.gpgPrivateKey, lookup),
         pgBinDir: settings_resolve(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
+        ...cloud_config_loadCloudReading(lookup),
     };
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/log/logger.ts
 
 /**
@@ -39453,9 +39496,9 @@ function markdown_formatDuration(seconds) {
     return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
 }
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/summary/restore-summary.ts
 
 /** "3.2 h", "4.1 d": how long ago a backup was taken. */
@@ -39583,7 +39626,8 @@ function verifyBackupsSummary(report) {
         `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
         "",
         ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
-        markdown_table(["Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+        markdown_table(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.location,
             a.tier,
             a.newest ?? "none",
             a.ageHours === undefined ? "—" : formatAge(a.ageHours),
@@ -39592,8 +39636,9 @@ function verifyBackupsSummary(report) {
         ])),
         "",
         report.checks.length
-            ? markdown_table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
+            ? markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
                 external_node_path_default().basename(c.file),
+                c.file.includes("://") ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length) : "local",
                 c.name.tier,
                 markdown_formatBytes(c.sizeBytes),
                 c.ok ? "✅ OK" : `❌ ${c.problem}`,
@@ -39675,8 +39720,8 @@ class backup_name_BackupName {
     }
 }
 
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 ;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
 
 
@@ -39700,16 +39745,16 @@ class GpgDecryptKeyring {
     static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
         if (privateKey === undefined)
             return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
-        const home = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join((0,external_node_os_namespaceObject.tmpdir)(), "lifeline-gnupg-"));
-        await (0,promises_namespaceObject.chmod)(home, 0o700);
+        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
+        await (0,promises_.chmod)(home, 0o700);
         try {
             await new Promise((resolve, reject) => {
-                const child = (0,external_node_child_process_namespaceObject.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
+                const child = (0,external_node_child_process_.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
                     if (!err)
                         return resolve();
                     if (err.code === "ENOENT")
-                        return reject(new errors_UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new errors_UserError(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        return reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new errors/* UserError */.y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
                         "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
                 });
                 child.stdin?.on("error", () => { });
@@ -39717,7 +39762,7 @@ class GpgDecryptKeyring {
             });
         }
         catch (err) {
-            await (0,promises_namespaceObject.rm)(home, { recursive: true, force: true });
+            await (0,promises_.rm)(home, { recursive: true, force: true });
             throw err;
         }
         return new GpgDecryptKeyring(home, true);
@@ -39734,7 +39779,7 @@ class GpgDecryptKeyring {
     }
     async dispose() {
         if (this.temporary && this.home)
-            await (0,promises_namespaceObject.rm)(this.home, { recursive: true, force: true });
+            await (0,promises_.rm)(this.home, { recursive: true, force: true });
     }
 }
 
@@ -39836,13 +39881,13 @@ async function pushToGateway(url, job, group, samples) {
  * the file that this run does not replace — e.g. the last success timestamp when this run failed.
  */
 async function writeTextfile(file, samples) {
-    const previous = parseExposition(await (0,promises_namespaceObject.readFile)(file, "utf8").catch(() => ""));
+    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
     const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
     for (const s of samples)
         merged.set(seriesKey(s.name, s.labels), s);
     const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
-    await (0,promises_namespaceObject.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
-    await (0,promises_namespaceObject.rename)(temp, file);
+    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
+    await (0,promises_.rename)(temp, file);
 }
 /**
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
@@ -39970,7 +40015,7 @@ var external_node_util_ = __nccwpck_require__(7975);
 
 
 
-const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
 async function gpg(home, args, input) {
     const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
@@ -40097,18 +40142,18 @@ function parseFingerprints(colons) {
 
 
 
-const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_namespaceObject.execFile);
+const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
 async function candidateDirs(binDir) {
     if (binDir)
         return [binDir];
     const dirs = (process.env.PATH ?? "").split((external_node_path_default()).delimiter).filter(Boolean);
     for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
-        const versions = await (0,promises_namespaceObject.readdir)(root).catch(() => []);
+        const versions = await (0,promises_.readdir)(root).catch(() => []);
         for (const v of versions)
             dirs.push(external_node_path_default().join(root, v, "bin"));
     }
-    for (const dir of await (0,promises_namespaceObject.readdir)("/usr").catch(() => [])) {
+    for (const dir of await (0,promises_.readdir)("/usr").catch(() => [])) {
         if (/^pgsql-\d+$/.test(dir))
             dirs.push(external_node_path_default().join("/usr", dir, "bin"));
     }
@@ -40116,7 +40161,7 @@ async function candidateDirs(binDir) {
 }
 async function probe(file) {
     try {
-        await (0,promises_namespaceObject.access)(file, promises_namespaceObject.constants.X_OK);
+        await (0,promises_.access)(file, promises_.constants.X_OK);
         const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
@@ -40152,7 +40197,7 @@ async function pg_tools_choosePgTool(name, serverMajor, binDir) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors_UserError(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -40220,7 +40265,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors_UserError(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -40388,7 +40433,7 @@ function partialPath(finalPath) {
     return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
 }
 async function fsyncDirectory(dir) {
-    const handle = await (0,promises_namespaceObject.open)(dir, "r").catch(() => undefined);
+    const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
     if (!handle)
         return;
     await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
@@ -40400,25 +40445,25 @@ async function fsyncDirectory(dir) {
  */
 async function publish(tempPath, finalPath) {
     try {
-        await (0,promises_namespaceObject.link)(tempPath, finalPath);
-        await (0,promises_namespaceObject.unlink)(tempPath);
+        await (0,promises_.link)(tempPath, finalPath);
+        await (0,promises_.unlink)(tempPath);
     }
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
         if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
-        if (await (0,promises_namespaceObject.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors_UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+        if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
+            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
-        await (0,promises_namespaceObject.rename)(tempPath, finalPath);
+        await (0,promises_.rename)(tempPath, finalPath);
     }
     await fsyncDirectory(external_node_path_default().dirname(finalPath));
 }
@@ -40437,7 +40482,7 @@ class atomic_file_AtomicFile {
     }
     static async create(finalPath, mode = 0o600) {
         const tempPath = partialPath(finalPath);
-        const stream = (0,external_node_fs_namespaceObject.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
+        const stream = (0,external_node_fs_.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
         await (0,external_node_events_.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
         return new atomic_file_AtomicFile(finalPath, tempPath, stream);
     }
@@ -40446,7 +40491,7 @@ class atomic_file_AtomicFile {
         if (!this.stream.closed)
             await (0,external_node_events_.once)(this.stream, "close");
         // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
-        const handle = await (0,promises_namespaceObject.open)(this.tempPath, "r+");
+        const handle = await (0,promises_.open)(this.tempPath, "r+");
         try {
             await handle.sync();
         }
@@ -40462,7 +40507,7 @@ class atomic_file_AtomicFile {
             this.stream.destroy();
             await closed;
         }
-        await (0,promises_namespaceObject.unlink)(this.tempPath).catch(() => { });
+        await (0,promises_.unlink)(this.tempPath).catch(() => { });
     }
 }
 /** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
@@ -40862,53 +40907,8 @@ async function remote_apply_applyRemoteRetention(store, prefix, policy, now, opt
     return { plans, dryRun: options.dryRun, removed };
 }
 
-;// CONCATENATED MODULE: ./src/storage/destination-error.ts
-
-/** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends errors_UserError {
-    where;
-    name = "DestinationError";
-    constructor(
-    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
-    where, message, options) {
-        super(message, options);
-        this.where = where;
-    }
-}
-const NETWORK_CODES = new Set([
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "ENOTFOUND",
-    "EAI_AGAIN",
-    "ETIMEDOUT",
-    "EHOSTUNREACH",
-    "ENETUNREACH",
-    "EPIPE",
-    "UND_ERR_SOCKET",
-    "UND_ERR_CONNECT_TIMEOUT",
-]);
-/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
-function networkCode(err) {
-    for (let e = err, depth = 0; e && depth < 5; depth++) {
-        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
-            return e.code;
-        const errors = e.errors;
-        if (Array.isArray(errors)) {
-            const inner = errors.map(networkCode).find((c) => c !== undefined);
-            if (inner)
-                return inner;
-        }
-        e = e.cause;
-    }
-    return undefined;
-}
-/** The message of an SDK error, one line, without the noise some SDKs put around it. */
-function destination_error_briefly(err) {
-    const e = err;
-    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
-    return message.split("\n")[0]?.slice(0, 300) ?? message;
-}
-
+// EXTERNAL MODULE: ./src/storage/destination-error.ts
+var destination_error = __nccwpck_require__(6822);
 ;// CONCATENATED MODULE: ./src/storage/fan-out.ts
 
 
@@ -40971,7 +40971,7 @@ class fan_out_FanOut extends external_node_stream_.Writable {
         return new Promise((resolve) => {
             const stream = branch.upload.stream;
             const timer = setTimeout(() => {
-                this.fail(branch, new DestinationError(branch.uri, `Upload to ${branch.uri} made no progress for ${this.options.stallTimeoutMs / 1000} s: it was abandoned so that ` +
+                this.fail(branch, new destination_error/* DestinationError */.lt(branch.uri, `Upload to ${branch.uri} made no progress for ${this.options.stallTimeoutMs / 1000} s: it was abandoned so that ` +
                     "the local backup could finish; check the network and the destination"));
             }, this.options.stallTimeoutMs);
             const done = () => {
@@ -41559,13 +41559,13 @@ function withStreamCounts(catalog, counts) {
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
     try {
-        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o750 });
+        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
         const probe = await atomic_file_AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
         await probe.abort();
     }
     catch (err) {
         const e = err;
-        throw new errors_UserError(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
@@ -41874,7 +41874,7 @@ class local_store_LocalStore {
     async put(name, body) {
         const final = this.uri(name);
         const temp = external_node_path_default().join(this.dir, `.${name}.put-${process.pid}`);
-        const handle = await (0,promises_namespaceObject.open)(temp, "w", 0o600);
+        const handle = await (0,promises_.open)(temp, "w", 0o600);
         try {
             await handle.writeFile(body);
             await handle.sync();
@@ -41882,15 +41882,15 @@ class local_store_LocalStore {
         finally {
             await handle.close();
         }
-        await (0,promises_namespaceObject.rename)(temp, final).catch(async (err) => {
-            await (0,promises_namespaceObject.unlink)(temp).catch(() => { });
+        await (0,promises_.rename)(temp, final).catch(async (err) => {
+            await (0,promises_.unlink)(temp).catch(() => { });
             throw err;
         });
     }
     /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
     async recordChecksum(_name, _sha256) { }
     async list() {
-        const entries = await (0,promises_namespaceObject.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
+        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
             if (err.code === "ENOENT")
                 return [];
             throw err;
@@ -41906,11 +41906,11 @@ class local_store_LocalStore {
         return out;
     }
     async stat(name) {
-        const s = await (0,promises_namespaceObject.stat)(this.uri(name)).catch(() => undefined);
+        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
         return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
     async get(name, signal) {
-        const stream = (0,external_node_fs_namespaceObject.createReadStream)(this.uri(name), {
+        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
             highWaterMark: 1 << 20,
             ...(signal ? { signal } : {}),
         });
@@ -41918,38 +41918,46 @@ class local_store_LocalStore {
         return stream;
     }
     async getText(name) {
-        return (0,promises_namespaceObject.readFile)(this.uri(name), "utf8").catch((err) => {
+        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
         });
     }
     async delete(name) {
-        await (0,promises_namespaceObject.unlink)(this.uri(name)).catch((err) => {
+        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
             if (err.code !== "ENOENT")
                 throw err;
         });
     }
 }
 
-;// CONCATENATED MODULE: ./src/storage/store.ts
-
-/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
-function parseBackupUri(uri) {
-    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
-    if (!m)
-        return { kind: "local", path: uri };
-    const kind = m[1] === "gs" ? "gcs" : m[1];
-    return { kind, bucket: m[2], key: m[3] };
+;// CONCATENATED MODULE: ./src/storage/open-store.ts
+/**
+ * The store behind one configured destination. Each SDK is loaded only when its destination is
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ */
+async function open_store_openStore(destination, logger) {
+    switch (destination.kind) {
+        case "s3": {
+            const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
+            return new S3Store(destination.settings, logger);
+        }
+        case "gcs": {
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
+            return new GcsStore(destination.settings, logger);
+        }
+        case "azure": {
+            const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
+            return new AzureStore(destination.settings, logger);
+        }
+    }
 }
-/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
-    const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
-}
 
+// EXTERNAL MODULE: ./src/storage/store.ts
+var storage_store = __nccwpck_require__(6336);
 ;// CONCATENATED MODULE: ./src/restore/backup-source.ts
+
 
 
 
@@ -41973,6 +41981,13 @@ function kindOfFileName(fileName) {
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 function localTierStores(backupDir) {
     return TIERS.map((tier) => new LocalStore(path.join(backupDir, tier)));
+}
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+async function backupStores(backupDir, destinations, logger) {
+    return [
+        ...localTierStores(backupDir),
+        ...(await Promise.all(destinations.map((d) => openStore(d, logger)))),
+    ];
 }
 /**
  * Every backup in the given stores (optionally of one prefix), newest first. Companion files
@@ -42007,25 +42022,33 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
         hasManifest: present.has(`${fileName}${manifest_MANIFEST_SUFFIX}`),
     };
 }
-/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
-function storeForUri(uri) {
-    const parsed = parseBackupUri(uri);
-    if (!("path" in parsed)) {
-        throw new errors_UserError(`BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
-            "download the backup and its .sha256 (and .manifest.json) and give the local path");
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+async function storeForUri(uri, cloud) {
+    const parsed = (0,storage_store/* parseBackupUri */.i)(uri);
+    if ("path" in parsed) {
+        return { store: new local_store_LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
     }
-    return { store: new local_store_LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+    if (!cloud) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    }
+    const slash = parsed.key.lastIndexOf("/");
+    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+    const store = await open_store_openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri) {
-    const { store, fileName } = storeForUri(uri);
+async function findBackup(uri, cloud) {
+    const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors_UserError(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors_UserError(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
     }
     const companions = await Promise.all([manifest_CHECKSUM_SUFFIX, manifest_MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
     return entryOf(store, fileName, backup_name_BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
@@ -42035,14 +42058,14 @@ async function expectedSha256(entry) {
     const text = await entry.store.getText(`${entry.fileName}${manifest_CHECKSUM_SUFFIX}`);
     const sidecar = `${entry.uri}${manifest_CHECKSUM_SUFFIX}`;
     if (text === undefined) {
-        throw new errors_UserError(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
             `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${manifest_CHECKSUM_SUFFIX}' in its directory`);
     }
     const parsed = manifest_parseChecksumLine(text);
     if (!parsed)
-        throw new errors_UserError(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
     if (parsed.fileName !== entry.fileName) {
-        throw new errors_UserError(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
     }
     return parsed.sha256;
 }
@@ -42055,7 +42078,7 @@ async function readManifest(entry) {
         return JSON.parse(text);
     }
     catch (err) {
-        throw new errors_UserError(`The manifest ${entry.uri}${manifest_MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new errors/* UserError */.y(`The manifest ${entry.uri}${manifest_MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
 }
 
@@ -42106,7 +42129,7 @@ async function createEmptyDatabase(client, name, like) {
     catch (err) {
         const e = err;
         if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
-            throw new errors_UserError(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+            throw new errors/* UserError */.y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
                 "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
         }
         if (!like || e.code !== "42501")
@@ -42189,8 +42212,8 @@ async function swapInto(client, names) {
  * neither false nor NULL nor an empty string — e.g. `SELECT count(*) > 0 FROM videos;`.
  */
 async function readCheckSql(file) {
-    const text = await (0,promises_namespaceObject.readFile)(file, "utf8").catch((err) => {
-        throw new errors_UserError(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+    const text = await (0,promises_.readFile)(file, "utf8").catch((err) => {
+        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
     });
     const statements = text
         .split("\n")
@@ -42200,7 +42223,7 @@ async function readCheckSql(file) {
         .map((s) => s.trim())
         .filter(Boolean);
     if (!statements.length) {
-        throw new errors_UserError(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
     }
     return statements;
 }
@@ -42349,19 +42372,19 @@ async function streamBackupInto(options) {
         if (!entry.encrypted && entry.store instanceof local_store_LocalStore) {
             const file = entry.store.uri(entry.fileName);
             const restore = startPgRestore(options, env, file);
-            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
             return {
                 sha256: digest.hex(),
                 bytesRead: digest.bytes,
                 topology: `pg_restore -j ${options.jobs} (file)`,
             };
         }
-        const dir = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(options.tempDir ?? (0,external_node_os_namespaceObject.tmpdir)(), "lifeline-restore-"));
+        const dir = await (0,promises_.mkdtemp)(external_node_path_default().join(options.tempDir ?? (0,external_node_os_.tmpdir)(), "lifeline-restore-"));
         try {
             const file = external_node_path_default().join(dir, "archive.dump");
             const input = await entry.store.get(entry.fileName, options.signal);
             const gpg = entry.encrypted ? requireKeyring(options).startDecrypt() : undefined;
-            const out = (0,external_node_fs_namespaceObject.createWriteStream)(file, { mode: 0o600 });
+            const out = (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 });
             await settle(gpg
                 ? Promise.all([(0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, gpg.stdin), (0,external_node_stream_promises_namespaceObject.pipeline)(gpg.stdout, out)])
                 : (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, out), gpg ? [gpg] : []);
@@ -42374,7 +42397,7 @@ async function streamBackupInto(options) {
             };
         }
         finally {
-            await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true });
+            await (0,promises_.rm)(dir, { recursive: true, force: true });
         }
     }
     const input = await entry.store.get(entry.fileName, options.signal);
@@ -42544,27 +42567,31 @@ async function restoreAndProve(options) {
 
 
 
-
-
-
+/** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
+const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
 const discard = () => new external_node_stream_.Writable({
     write(_chunk, _enc, done) {
         done();
     },
 });
 /**
- * Checks one backup file in a single streamed read: SHA-256 against its sidecar, GPG decryption (when
- * a secret key is at hand), a full decompression (gzip/zstd checksums), pg_dump's completion trailer
- * (plain) or archive magic (custom), and agreement with its manifest when there is one.
+ * Checks one backup in a single streamed read, wherever it is stored (a directory or a bucket):
+ * SHA-256 against its sidecar, GPG decryption (when a secret key is at hand), a full decompression
+ * (gzip/zstd checksums), pg_dump's completion trailer (plain) or archive magic (custom), and agreement
+ * with its manifest when there is one. Objects in an archive class are not downloaded: their sidecar,
+ * manifest and recorded checksum are checked, and a note says the contents were not read.
  */
-async function verify_file_verifyBackupFile(dir, name, options = {}) {
+async function verify_file_verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
-    const file = external_node_path_default().join(dir, fileName);
-    const sizeBytes = (await (0,promises_namespaceObject.stat)(file)).size;
+    const file = store.uri(fileName);
+    const object = await store.stat(fileName);
+    const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
-    const sidecarText = await (0,promises_namespaceObject.readFile)(`${file}${manifest_CHECKSUM_SUFFIX}`, "utf8").catch(() => undefined);
+    if (!object)
+        return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
+    const sidecarText = await store.getText(`${fileName}${manifest_CHECKSUM_SUFFIX}`).catch(() => undefined);
     if (sidecarText === undefined)
         return fail(`no ${manifest_CHECKSUM_SUFFIX} sidecar`);
     const sidecar = manifest_parseChecksumLine(sidecarText);
@@ -42574,10 +42601,17 @@ async function verify_file_verifyBackupFile(dir, name, options = {}) {
         return fail(`${manifest_CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
     if (sizeBytes === 0)
         return fail("empty file");
+    if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
+        if (object.sha256 !== undefined && object.sha256 !== sidecar.sha256)
+            return fail(`the object's recorded sha256 ${object.sha256} differs from its sidecar's ${sidecar.sha256}`);
+        notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
+        return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
+    }
+    const open = () => store.get(fileName);
     let decrypt = name.encrypted;
     let content;
     try {
-        content = await readThrough(file, name, decrypt, false, options.gpgEnv);
+        content = await readThrough(open, name, decrypt, false, options.gpgEnv);
     }
     catch (err) {
         const message = err.message;
@@ -42587,7 +42621,7 @@ async function verify_file_verifyBackupFile(dir, name, options = {}) {
         else if (decrypt && /no secret key|secret key not available/i.test(message)) {
             decrypt = false;
             notes.push("not decrypted: no secret key for it here (give one to check the contents)");
-            content = await readThrough(file, name, false).catch((e) => ({ error: e.message }));
+            content = await readThrough(open, name, false).catch((e) => ({ error: e.message }));
         }
         else {
             content = { error: message };
@@ -42595,7 +42629,7 @@ async function verify_file_verifyBackupFile(dir, name, options = {}) {
     }
     if ("error" in content) {
         // The digest may be incomplete when reading failed, so the sha256 is judged separately.
-        const digestOnly = await readThrough(file, name, false, true).catch(() => undefined);
+        const digestOnly = await readThrough(open, name, false, true).catch(() => undefined);
         if (digestOnly && !("error" in digestOnly) && digestOnly.sha256 !== sidecar.sha256) {
             return fail(`sha256 mismatch: file has ${digestOnly.sha256}, sidecar says ${sidecar.sha256}`);
         }
@@ -42621,7 +42655,7 @@ async function verify_file_verifyBackupFile(dir, name, options = {}) {
             passed.push("dump trailer");
         }
     }
-    const manifestText = await (0,promises_namespaceObject.readFile)(`${file}${manifest_MANIFEST_SUFFIX}`, "utf8").catch(() => undefined);
+    const manifestText = await store.getText(`${fileName}${manifest_MANIFEST_SUFFIX}`).catch(() => undefined);
     if (manifestText === undefined) {
         notes.push("no manifest");
     }
@@ -42642,7 +42676,7 @@ async function verify_file_verifyBackupFile(dir, name, options = {}) {
     return { file, name, sizeBytes, ok: true, passed, notes };
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
-async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = process.env) {
+async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = process.env) {
     const digest = new stream_taps_DigestTap();
     const edge = new EdgeTap(pg_dump_TRAILER_WINDOW, pg_dump_CUSTOM_DUMP_MAGIC.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
@@ -42659,7 +42693,7 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
         stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
     try {
         await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 }), ...stages, discard()),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -42691,6 +42725,7 @@ async function readThrough(file, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /**
@@ -42707,7 +42742,7 @@ async function verifyLocalBackups(backupDir, options) {
             .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
             .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
         for (const name of names) {
-            const check = await verifyBackupFile(dir, name);
+            const check = await verifyBackupFile(new LocalStore(dir), name);
             checks.push(check);
             const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
             if (check.ok)
@@ -42752,6 +42787,7 @@ async function verifyLocalBackups(backupDir, options) {
 
 
 
+
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
 const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 /**
@@ -42769,31 +42805,48 @@ async function verifyBackups(config, options) {
     const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     try {
         const checks = [];
+        const locations = [
+            { location: config.backupDir, checks: [] },
+        ];
+        const verifyOne = async (store, entry, label, into) => {
+            const check = await verify_file_verifyBackupFile(store, entry.name, {
+                gpgEnv: keyring.env(),
+                requireDecryption: config.gpgPrivateKey !== undefined,
+            });
+            checks.push(check);
+            into.push(check);
+            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+            if (check.ok)
+                logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+            else
+                logger.error(`verify ${label}: FAILED: ${check.problem}`);
+        };
         for (const tier of backup_name_TIERS) {
-            const dir = external_node_path_default().join(config.backupDir, tier);
-            const entries = (await listBackups([new local_store_LocalStore(dir)], config.prefix)).filter((e) => e.tier === tier);
-            for (const entry of entries) {
-                const check = await verify_file_verifyBackupFile(dir, entry.name, {
-                    gpgEnv: keyring.env(),
-                    requireDecryption: config.gpgPrivateKey !== undefined,
-                });
-                checks.push(check);
-                const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-                if (check.ok)
-                    logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
-                else
-                    logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+            const store = new local_store_LocalStore(external_node_path_default().join(config.backupDir, tier));
+            for (const entry of (await listBackups([store], config.prefix)).filter((e) => e.tier === tier)) {
+                await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0].checks);
+            }
+        }
+        // Every configured bucket is checked the same way: its copies are what a lost host leaves.
+        for (const destination of config.destinations) {
+            const store = await open_store_openStore(destination, logger);
+            const here = { location: store.location, checks: [] };
+            locations.push(here);
+            for (const entry of await listBackups([store], config.prefix)) {
+                await verifyOne(store, entry, entry.uri, here.checks);
             }
         }
         const at = now();
-        const ages = backup_name_TIERS.map((tier) => {
-            const newest = checks.find((c) => c.ok && c.name.tier === tier);
+        const ages = locations.flatMap(({ location, checks: found }) => backup_name_TIERS.map((tier) => {
+            const newest = found
+                .filter((c) => c.ok && c.name.tier === tier)
+                .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
             const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
             const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
             // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
             const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
-            return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
-        });
+            return { location, tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+        }));
         let testRestore;
         if (config.testRestore) {
             testRestore = await runTestRestore(config, checks, keyring, options, started);
@@ -42806,8 +42859,8 @@ async function verifyBackups(config, options) {
             reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
         for (const a of ages.filter((x) => !x.ok)) {
             reasons.push(a.ageHours === undefined
-                ? `no good ${a.tier} backup in ${external_node_path_default().join(config.backupDir, a.tier)}`
-                : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
+                ? `no good ${a.tier} backup in ${a.location === config.backupDir ? external_node_path_default().join(config.backupDir, a.tier) : a.location}`
+                : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
         }
         const exitCode = failed.length || (testRestore && !testRestore.ok)
             ? VERIFY_EXIT.failures
@@ -42816,7 +42869,7 @@ async function verifyBackups(config, options) {
                 : VERIFY_EXIT.ok;
         const finishedAt = now();
         const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+        const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
         const metrics = await publish_publishMetrics(config.metrics, { type: "database" }, verifySamples("database", {
             ok: exitCode === 0,
             exitCode,
@@ -42847,7 +42900,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const { logger } = options;
     let entry;
     if (settings.backupFile !== undefined) {
-        entry = await findBackup(settings.backupFile);
+        entry = await findBackup(settings.backupFile, config.destinationForUri);
     }
     else {
         const newest = [...checks]
@@ -42863,7 +42916,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
                 dropped: true,
             };
         }
-        entry = await findBackup(newest.file);
+        entry = await findBackup(newest.file, config.destinationForUri);
     }
     const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
     const database = scratchDatabaseName(started);
@@ -42894,7 +42947,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
         problems.push(...proof.problems);
     }
     catch (err) {
-        if (err instanceof errors_UserError && !created)
+        if (err instanceof errors/* UserError */.y && !created)
             throw err;
         problems.push(err.message);
         logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
@@ -42955,7 +43008,7 @@ function cancellationSignal() {
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof errors_UserError)
+    if (err instanceof errors/* UserError */.y)
         return err.message;
     const parts = [];
     let current = err;
@@ -43014,6 +43067,114 @@ async function runVerify() {
 
 /***/ }),
 
+/***/ 7827:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   x: () => (/* binding */ ConfigError),
+/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */ });
+/**
+ * An error the operator can fix: it names the input, what was wrong and what to do next.
+ * Adapters print its message alone (no stack), and exit non-zero.
+ */
+class UserError extends Error {
+    name = "UserError";
+}
+/** Invalid configuration: a setting is missing or malformed. */
+class ConfigError extends UserError {
+    name = "ConfigError";
+}
+
+
+/***/ }),
+
+/***/ 6822:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e8: () => (/* binding */ networkCode),
+/* harmony export */   lt: () => (/* binding */ DestinationError),
+/* harmony export */   m_: () => (/* binding */ briefly)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+
+/** A failure at one destination: the message names the destination, the object and what to do. */
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+    where;
+    name = "DestinationError";
+    constructor(
+    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
+    where, message, options) {
+        super(message, options);
+        this.where = where;
+    }
+}
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
+function networkCode(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
+            return e.code;
+        const errors = e.errors;
+        if (Array.isArray(errors)) {
+            const inner = errors.map(networkCode).find((c) => c !== undefined);
+            if (inner)
+                return inner;
+        }
+        e = e.cause;
+    }
+    return undefined;
+}
+/** The message of an SDK error, one line, without the noise some SDKs put around it. */
+function briefly(err) {
+    const e = err;
+    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
+    return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite),
+/* harmony export */   i: () => (/* binding */ parseBackupUri)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
+}
+
+
+/***/ }),
+
 /***/ 4390:
 /***/ ((module) => {
 
@@ -43026,6 +43187,20 @@ module.exports = eval("require")("pg-native");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
+/***/ 5317:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 
 /***/ }),
 
@@ -43099,6 +43274,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer"
 
 /***/ }),
 
+/***/ 1421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+
+/***/ }),
+
 /***/ 7540:
 /***/ ((module) => {
 
@@ -43134,6 +43316,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -43148,6 +43344,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 
 /***/ }),
 
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
 /***/ 7030:
 /***/ ((module) => {
 
@@ -43155,10 +43358,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
 /***/ 643:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 
 /***/ }),
 
@@ -43173,6 +43397,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:queryst
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 7830:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/web");
+
+/***/ }),
+
+/***/ 8500:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 
 /***/ }),
 
@@ -43218,10 +43456,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
 /***/ 6928:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
+/***/ 932:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
+/***/ 3480:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("querystring");
 
 /***/ }),
 
@@ -43246,6 +43505,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 2018:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
+
+/***/ }),
+
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
@@ -43257,6 +43530,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types");
+
+/***/ }),
+
+/***/ 8167:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("worker_threads");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 
@@ -43282,7 +43569,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];
@@ -43291,6 +43578,9 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Return the exports of the module
 /******/ 	return module.exports;
 /******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
 /******/ 
 /************************************************************************/
 /******/ /* webpack/runtime/asset-relocator-loader */
@@ -43377,6 +43667,36 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -43389,9 +43709,105 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
 /******/ })();
 /******/ 
 /************************************************************************/

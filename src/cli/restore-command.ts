@@ -3,13 +3,14 @@ import { credentialsIn } from "../config/backup-db-config.js";
 import { UserError } from "../config/errors.js";
 import {
   isListOnly,
+  loadListConfig,
   loadRestoreConfig,
   RESTORE_SETTINGS,
   type RestoreConfig,
 } from "../config/restore-config.js";
-import { environmentLookup, firstOf, require, resolve } from "../config/settings.js";
+import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
-import { type BackupEntry, listBackups, localTierStores } from "../restore/backup-source.js";
+import { type BackupEntry, backupStores, listBackups } from "../restore/backup-source.js";
 import { pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { backupListText, listedBackup } from "../summary/restore-summary.js";
@@ -95,8 +96,8 @@ export async function restoreCommand(
   for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
   const now = new Date();
   if (isListOnly(lookup)) {
-    const backupDir = require(RESTORE_SETTINGS.backupDir, lookup);
-    const entries = await listBackups(localTierStores(backupDir), resolve(RESTORE_SETTINGS.prefix, lookup));
+    const { backupDir, prefix, destinations } = loadListConfig(lookup);
+    const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
     out.write(
       switches.json
         ? `${JSON.stringify(

@@ -260,3 +260,47 @@ export function cloudSecretsIn(env: NodeJS.ProcessEnv): string[] {
   }
   return secrets;
 }
+
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+export const CLOUD_READ_SETTINGS = {
+  s3Bucket: CLOUD_SETTINGS.s3Bucket,
+  s3Region: CLOUD_SETTINGS.s3Region,
+  s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+  s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+  gcsBucket: CLOUD_SETTINGS.gcsBucket,
+  gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+  azureContainer: CLOUD_SETTINGS.azureContainer,
+  azureAccount: CLOUD_SETTINGS.azureAccount,
+  azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+  remotePrefix: CLOUD_SETTINGS.remotePrefix,
+} satisfies Record<string, SettingSpec<unknown>>;
+
+/** Opens the destination behind a backup URI's bucket and key prefix, with the configured endpoints and credentials. */
+export type DestinationForUri = (kind: Destination["kind"], bucket: string, keyPrefix: string) => Destination;
+
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+export function loadCloudReading(
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): { destinations: Destination[]; destinationForUri: DestinationForUri } {
+  const s = CLOUD_SETTINGS;
+  const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+  return {
+    destinations: loadDestinations(lookup, env),
+    destinationForUri: (kind, bucket, keyPrefix) => {
+      const source = "the backup URI";
+      const override: SettingLookup = (spec) => {
+        if (spec.env === bucketSpec[kind].env) return { value: bucket, source };
+        if (spec.env === s.remotePrefix.env) return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+        if (Object.values(bucketSpec).some((b) => b.env === spec.env)) return undefined;
+        return lookup(spec);
+      };
+      const [destination] = loadDestinations(override, env);
+      if (!destination) throw new ConfigError(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+      return destination;
+    },
+  };
+}

@@ -1,5 +1,11 @@
 import { availableParallelism } from "node:os";
 import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
+import {
+  CLOUD_READ_SETTINGS,
+  type Destination,
+  type DestinationForUri,
+  loadCloudReading,
+} from "./cloud-config.js";
 import { type ConnectionSettings, parseDatabaseUrl } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import {
@@ -115,6 +121,7 @@ export const RESTORE_SETTINGS = {
     ...shared.pgBinDir,
     description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
   },
+  ...CLOUD_READ_SETTINGS,
   pushgatewayUrl: shared.pushgatewayUrl,
   pushgatewayJob: shared.pushgatewayJob,
   metricsTextfile: shared.metricsTextfile,
@@ -135,6 +142,10 @@ export interface RestoreConfig {
   readonly gpgPrivateKey: string | undefined;
   readonly pgBinDir: string | undefined;
   readonly metrics: MetricsSettings;
+  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
+  readonly destinations: readonly Destination[];
+  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
+  readonly destinationForUri: DestinationForUri;
 }
 
 /** The database a connection names, as libpq would pick it. */
@@ -204,5 +215,19 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
     gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
     pgBinDir: resolve(s.pgBinDir, lookup),
     metrics: metricsSettings(lookup),
+    ...loadCloudReading(lookup),
+  };
+}
+
+/** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
+export function loadListConfig(lookup: SettingLookup): {
+  backupDir: string;
+  prefix: string | undefined;
+  destinations: Destination[];
+} {
+  return {
+    backupDir: require(RESTORE_SETTINGS.backupDir, lookup),
+    prefix: resolve(RESTORE_SETTINGS.prefix, lookup),
+    destinations: loadCloudReading(lookup).destinations,
   };
 }

@@ -1,5 +1,11 @@
 import { availableParallelism } from "node:os";
 import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
+import {
+  CLOUD_READ_SETTINGS,
+  type Destination,
+  type DestinationForUri,
+  loadCloudReading,
+} from "./cloud-config.js";
 import { type ConnectionSettings, parseDatabaseUrl } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import { metricsSettings, RESTORE_COMMON_SETTINGS } from "./restore-config.js";
@@ -57,6 +63,7 @@ export const VERIFY_SETTINGS = {
     ...shared.pgBinDir,
     description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
   },
+  ...CLOUD_READ_SETTINGS,
   pushgatewayUrl: shared.pushgatewayUrl,
   pushgatewayJob: shared.pushgatewayJob,
   metricsTextfile: shared.metricsTextfile,
@@ -78,6 +85,10 @@ export interface VerifyConfig {
   readonly gpgPrivateKey: string | undefined;
   readonly pgBinDir: string | undefined;
   readonly metrics: MetricsSettings;
+  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
+  readonly destinations: readonly Destination[];
+  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
+  readonly destinationForUri: DestinationForUri;
 }
 
 export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
@@ -108,5 +119,6 @@ export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
     gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
     pgBinDir: resolve(s.pgBinDir, lookup),
     metrics: metricsSettings(lookup),
+    ...loadCloudReading(lookup),
   };
 }

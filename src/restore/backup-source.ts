@@ -7,8 +7,11 @@ import {
   MANIFEST_SUFFIX,
   parseChecksumLine,
 } from "../backup/manifest.js";
+import type { Destination, DestinationForUri } from "../config/cloud-config.js";
 import { UserError } from "../config/errors.js";
+import type { Logger } from "../log/logger.js";
 import { LocalStore } from "../storage/local-store.js";
+import { openStore } from "../storage/open-store.js";
 import { type BackupStore, parseBackupUri } from "../storage/store.js";
 
 /** One backup as found in a store: where it is, what it is, and which companions it has. */
@@ -47,6 +50,18 @@ export function kindOfFileName(
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 export function localTierStores(backupDir: string): BackupStore[] {
   return TIERS.map((tier) => new LocalStore(path.join(backupDir, tier)));
+}
+
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+export async function backupStores(
+  backupDir: string,
+  destinations: readonly Destination[],
+  logger?: Logger,
+): Promise<BackupStore[]> {
+  return [
+    ...localTierStores(backupDir),
+    ...(await Promise.all(destinations.map((d) => openStore(d, logger)))),
+  ];
 }
 
 /**
@@ -93,21 +108,30 @@ function entryOf(
   };
 }
 
-/** The store behind a `--backup-file` value. Cloud URIs get their store with the cloud milestone. */
-export function storeForUri(uri: string): { store: BackupStore; fileName: string } {
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+export async function storeForUri(
+  uri: string,
+  cloud?: DestinationForUri,
+): Promise<{ store: BackupStore; fileName: string }> {
   const parsed = parseBackupUri(uri);
-  if (!("path" in parsed)) {
-    throw new UserError(
-      `BACKUP_FILE '${uri}': reading from ${parsed.kind} is not available in this version of Lifeline yet; ` +
-        "download the backup and its .sha256 (and .manifest.json) and give the local path",
-    );
+  if ("path" in parsed) {
+    return { store: new LocalStore(path.dirname(parsed.path)), fileName: path.basename(parsed.path) };
   }
-  return { store: new LocalStore(path.dirname(parsed.path)), fileName: path.basename(parsed.path) };
+  if (!cloud) {
+    throw new UserError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+  }
+  const slash = parsed.key.lastIndexOf("/");
+  const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+  const store = await openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
+  return { store, fileName: parsed.key.slice(slash + 1) };
 }
 
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-export async function findBackup(uri: string): Promise<BackupEntry> {
-  const { store, fileName } = storeForUri(uri);
+export async function findBackup(uri: string, cloud?: DestinationForUri): Promise<BackupEntry> {
+  const { store, fileName } = await storeForUri(uri, cloud);
   if (!kindOfFileName(fileName)) {
     throw new UserError(
       `BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +

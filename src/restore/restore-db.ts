@@ -7,10 +7,10 @@ import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { restoreSamples } from "../metrics/restore-metrics.js";
 import {
   type BackupEntry,
+  backupStores,
   expectedSha256,
   findBackup,
   listBackups,
-  localTierStores,
   readManifest,
 } from "./backup-source.js";
 import {
@@ -59,9 +59,9 @@ export class RestoreFailedError extends UserError {
 
 /** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
 export async function chooseBackup(config: RestoreConfig): Promise<BackupEntry> {
-  if (config.backupFile !== undefined) return findBackup(config.backupFile);
+  if (config.backupFile !== undefined) return findBackup(config.backupFile, config.destinationForUri);
   const target = config.pitrTarget!;
-  const all = await listBackups(localTierStores(config.backupDir), config.prefix);
+  const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
   const chosen = newestBefore(all, target);
   if (!chosen) {
     throw new UserError(

@@ -70,10 +70,10 @@ export interface BackupStore {
 /** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
 export function parseBackupUri(
   uri: string,
-): { kind: StoreKind; bucket: string; key: string } | { kind: "local"; path: string } {
+): { kind: Exclude<StoreKind, "local">; bucket: string; key: string } | { kind: "local"; path: string } {
   const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
   if (!m) return { kind: "local", path: uri };
-  const kind: StoreKind = m[1] === "gs" ? "gcs" : (m[1] as StoreKind);
+  const kind = m[1] === "gs" ? "gcs" : (m[1] as "s3" | "azure");
   return { kind, bucket: m[2] as string, key: m[3] as string };
 }
 

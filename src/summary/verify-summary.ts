@@ -11,8 +11,9 @@ export function verifyBackupsSummary(report: VerifyBackupsReport): string {
     "",
     ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
     table(
-      ["Tier", "Newest good backup", "Age", "Limit", ""],
+      ["Where", "Tier", "Newest good backup", "Age", "Limit", ""],
       report.ages.map((a) => [
+        a.location,
         a.tier,
         a.newest ?? "none",
         a.ageHours === undefined ? "—" : formatAge(a.ageHours),
@@ -23,9 +24,10 @@ export function verifyBackupsSummary(report: VerifyBackupsReport): string {
     "",
     report.checks.length
       ? table(
-          ["Backup", "Tier", "Size", "Result", "Checked", "Notes"],
+          ["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"],
           report.checks.map((c) => [
             path.basename(c.file),
+            c.file.includes("://") ? c.file.slice(0, c.file.length - path.basename(c.file).length) : "local",
             c.name.tier,
             formatBytes(c.sizeBytes),
             c.ok ? "✅ OK" : `❌ ${c.problem}`,

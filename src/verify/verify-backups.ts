@@ -18,6 +18,8 @@ import {
 import { connectMaintenance, createEmptyDatabase, dropDatabase } from "../restore/databases.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
 import { LocalStore } from "../storage/local-store.js";
+import { openStore } from "../storage/open-store.js";
+import type { BackupStore } from "../storage/store.js";
 import { readCheckSql } from "./check-sql.js";
 import { type FileCheck, verifyBackupFile } from "./verify-file.js";
 import { VERIFY_EXIT } from "./verify-local.js";
@@ -26,6 +28,8 @@ import { VERIFY_EXIT } from "./verify-local.js";
 export const TIER_GRACE_HOURS: Record<Tier, number> = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 
 export interface TierAge {
+  /** BACKUP_DIR, or a bucket's location such as `s3://bucket/backups/postgres/`. */
+  readonly location: string;
   readonly tier: Tier;
   readonly newest: string | undefined;
   readonly ageHours: number | undefined;
@@ -79,32 +83,48 @@ export async function verifyBackups(
   const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
   try {
     const checks: FileCheck[] = [];
+    const locations: { location: string; checks: FileCheck[] }[] = [
+      { location: config.backupDir, checks: [] },
+    ];
+    const verifyOne = async (store: BackupStore, entry: BackupEntry, label: string, into: FileCheck[]) => {
+      const check = await verifyBackupFile(store, entry.name!, {
+        gpgEnv: keyring.env(),
+        requireDecryption: config.gpgPrivateKey !== undefined,
+      });
+      checks.push(check);
+      into.push(check);
+      const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+      if (check.ok) logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+      else logger.error(`verify ${label}: FAILED: ${check.problem}`);
+    };
     for (const tier of TIERS) {
-      const dir = path.join(config.backupDir, tier);
-      const entries = (await listBackups([new LocalStore(dir)], config.prefix)).filter(
-        (e) => e.tier === tier,
-      );
-      for (const entry of entries) {
-        const check = await verifyBackupFile(dir, entry.name!, {
-          gpgEnv: keyring.env(),
-          requireDecryption: config.gpgPrivateKey !== undefined,
-        });
-        checks.push(check);
-        const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-        if (check.ok)
-          logger.info(`verify ${tier}/${entry.fileName}: OK [${check.passed.join(", ")}]${notes}`);
-        else logger.error(`verify ${tier}/${entry.fileName}: FAILED: ${check.problem}`);
+      const store = new LocalStore(path.join(config.backupDir, tier));
+      for (const entry of (await listBackups([store], config.prefix)).filter((e) => e.tier === tier)) {
+        await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0]!.checks);
+      }
+    }
+    // Every configured bucket is checked the same way: its copies are what a lost host leaves.
+    for (const destination of config.destinations) {
+      const store = await openStore(destination, logger);
+      const here = { location: store.location, checks: [] as FileCheck[] };
+      locations.push(here);
+      for (const entry of await listBackups([store], config.prefix)) {
+        await verifyOne(store, entry, entry.uri, here.checks);
       }
     }
     const at = now();
-    const ages = TIERS.map((tier): TierAge => {
-      const newest = checks.find((c) => c.ok && c.name.tier === tier);
-      const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
-      const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
-      // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
-      const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
-      return { tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
-    });
+    const ages = locations.flatMap(({ location, checks: found }) =>
+      TIERS.map((tier): TierAge => {
+        const newest = found
+          .filter((c) => c.ok && c.name.tier === tier)
+          .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+        const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
+        const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
+        // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
+        const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
+        return { location, tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+      }),
+    );
 
     let testRestore: TestRestoreReport | undefined;
     if (config.testRestore) {
@@ -119,8 +139,8 @@ export async function verifyBackups(
     for (const a of ages.filter((x) => !x.ok)) {
       reasons.push(
         a.ageHours === undefined
-          ? `no good ${a.tier} backup in ${path.join(config.backupDir, a.tier)}`
-          : `the newest good ${a.tier} backup is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`,
+          ? `no good ${a.tier} backup in ${a.location === config.backupDir ? path.join(config.backupDir, a.tier) : a.location}`
+          : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`,
       );
     }
     const exitCode =
@@ -131,7 +151,7 @@ export async function verifyBackups(
           : VERIFY_EXIT.ok;
     const finishedAt = now();
     const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-    const newestAgeHours = ages.find((a) => a.tier === "daily")?.ageHours;
+    const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
     const metrics = await publishMetrics(
       config.metrics,
       { type: "database" },
@@ -175,7 +195,7 @@ async function runTestRestore(
   const { logger } = options;
   let entry: BackupEntry;
   if (settings.backupFile !== undefined) {
-    entry = await findBackup(settings.backupFile);
+    entry = await findBackup(settings.backupFile, config.destinationForUri);
   } else {
     const newest = [...checks]
       .filter((c) => c.ok)
@@ -190,7 +210,7 @@ async function runTestRestore(
         dropped: true,
       };
     }
-    entry = await findBackup(newest.file);
+    entry = await findBackup(newest.file, config.destinationForUri);
   }
   const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
   const database = scratchDatabaseName(started);

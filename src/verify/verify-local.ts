@@ -2,6 +2,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { BackupName, TIERS } from "../backup/backup-name.js";
 import type { Logger } from "../log/logger.js";
+import { LocalStore } from "../storage/local-store.js";
 import { type FileCheck, verifyBackupFile } from "./verify-file.js";
 
 /** The runbook's verify_backup.sh exit codes. */
@@ -37,7 +38,7 @@ export async function verifyLocalBackups(
       )
       .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
     for (const name of names) {
-      const check = await verifyBackupFile(dir, name);
+      const check = await verifyBackupFile(new LocalStore(dir), name);
       checks.push(check);
       const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
       if (check.ok) options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);

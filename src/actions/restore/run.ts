@@ -1,9 +1,8 @@
 import * as core from "@actions/core";
 import { UserError } from "../../config/errors.js";
-import { isListOnly, loadRestoreConfig, RESTORE_SETTINGS } from "../../config/restore-config.js";
-import { require, resolve } from "../../config/settings.js";
+import { isListOnly, loadListConfig, loadRestoreConfig } from "../../config/restore-config.js";
 import { Logger } from "../../log/logger.js";
-import { listBackups, localTierStores } from "../../restore/backup-source.js";
+import { backupStores, listBackups } from "../../restore/backup-source.js";
 import { pitrGuidance } from "../../restore/pitr.js";
 import { chooseBackup, RestoreFailedError, restoreDatabase } from "../../restore/restore-db.js";
 import { backupListSummary, listedBackup, restoreSummary } from "../../summary/restore-summary.js";
@@ -29,8 +28,8 @@ export async function runRestore(): Promise<void> {
   try {
     const now = new Date();
     if (isListOnly(lookup)) {
-      const backupDir = require(RESTORE_SETTINGS.backupDir, lookup);
-      const entries = await listBackups(localTierStores(backupDir), resolve(RESTORE_SETTINGS.prefix, lookup));
+      const { backupDir, prefix, destinations } = loadListConfig(lookup);
+      const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
       summary = backupListSummary(entries, now, backupDir);
       core.setOutput("backups-json", JSON.stringify(entries.map((e) => listedBackup(e, now))));
       core.info(`${entries.length} backup(s) in ${backupDir}`);

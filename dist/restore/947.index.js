@@ -1,0 +1,349 @@
+export const id = 947;
+export const ids = [947];
+export const modules = {
+
+/***/ 3091:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   b: () => (/* binding */ withRetry)
+/* harmony export */ });
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8500);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_0__);
+
+/**
+ * Runs `operation` until it succeeds or the attempts run out, backing off exponentially with jitter.
+ * Used for the few calls the SDKs do not retry on their own terms: cleanup after a failed upload must
+ * outlast a server that is restarting.
+ */
+async function withRetry(operation, options) {
+    if (!Number.isInteger(options.attempts) || options.attempts < 1) {
+        throw new TypeError(`withRetry: attempts must be a whole number ≥ 1, got ${options.attempts}`);
+    }
+    let delay = options.baseDelayMs;
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await operation(attempt);
+        }
+        catch (err) {
+            const retryable = options.retryable?.(err) ?? true;
+            if (attempt >= options.attempts || !retryable || options.signal?.aborted)
+                throw err;
+            const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+            options.onRetry?.(err, attempt, jittered);
+            await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_0__.setTimeout)(jittered, undefined, options.signal ? { signal: options.signal } : undefined);
+            delay = Math.min(delay * 2, options.maxDelayMs ?? 30_000);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 8947:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   S3Store: () => (/* binding */ S3Store)
+/* harmony export */ });
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(3711);
+/* harmony import */ var _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(2358);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(3091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6336);
+
+
+
+
+
+
+/** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
+const STALE_MULTIPART_MS = 24 * 3600_000;
+function statusOf(err) {
+    return err?.$metadata?.httpStatusCode;
+}
+/** S3 (and S3-compatible stores) through the AWS SDK v3: lib-storage `Upload` for streamed multipart. */
+class S3Store {
+    settings;
+    logger;
+    kind = "s3";
+    location;
+    client;
+    constructor(settings, logger) {
+        this.settings = settings;
+        this.logger = logger;
+        this.location = `s3://${settings.bucket}/${settings.prefix}`;
+        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.S3Client({
+            ...(settings.region ? { region: settings.region } : settings.endpoint ? { region: "us-east-1" } : {}),
+            ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+            forcePathStyle: settings.forcePathStyle,
+            // The SDK retries throttling, 5xx and network errors with exponential backoff and jitter.
+            maxAttempts: settings.transfer.attempts,
+            requestHandler: { connectionTimeout: 10_000, requestTimeout: settings.transfer.requestTimeoutMs },
+        });
+    }
+    uri(name) {
+        return `${this.location}${name}`;
+    }
+    key(name) {
+        return `${this.settings.prefix}${name}`;
+    }
+    /** Turns an SDK error into one that names the destination and says what to do. */
+    explain(action, name, err) {
+        const where = name === undefined ? this.location : this.uri(name);
+        const status = statusOf(err);
+        const code = err?.name ?? "";
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
+        const endpoint = this.settings.endpoint ?? "AWS S3";
+        let advice;
+        if (net) {
+            advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
+        }
+        else if (code === "CredentialsProviderError" ||
+            (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)) && status === undefined)) {
+            advice =
+                "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
+                    "(aws-actions/configure-aws-credentials in a workflow)";
+        }
+        else if (code === "NoSuchBucket" || (status === 404 && action === "check the bucket")) {
+            advice = `bucket '${this.settings.bucket}' does not exist at ${endpoint}: create it or fix BACKUP_S3_BUCKET`;
+        }
+        else if (status === 403 ||
+            ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"].includes(code)) {
+            advice =
+                `access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
+                    "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
+        }
+        else if (status === 412 || code === "PreconditionFailed") {
+            advice = "an object with this name already exists; Lifeline never overwrites a backup";
+        }
+        else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
+            advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
+        }
+        else {
+            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err);
+        }
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
+    }
+    async preflight() {
+        try {
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.HeadBucketCommand({ Bucket: this.settings.bucket }));
+        }
+        catch (err) {
+            throw this.explain("check the bucket", undefined, err);
+        }
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._)(this);
+        await this.abortStaleUploads();
+    }
+    /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
+    async abortStaleUploads() {
+        const cutoff = Date.now() - STALE_MULTIPART_MS;
+        const uploads = await this.client
+            .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
+            .catch((err) => {
+            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`);
+            return { Uploads: [] };
+        });
+        for (const u of uploads.Uploads ?? []) {
+            if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff))
+                continue;
+            await this.client
+                .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }))
+                .then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`));
+        }
+    }
+    /**
+     * Removes every incomplete multipart upload of one key. lib-storage aborts its own upload on failure,
+     * but not when the server was unreachable at that moment: this outlasts a restart.
+     */
+    async abortIncomplete(key) {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .b)(async () => {
+            const listed = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }));
+            for (const u of listed.Uploads ?? []) {
+                if (u.Key !== key || !u.UploadId)
+                    continue;
+                await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: u.UploadId }));
+            }
+        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => {
+            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}; ` +
+                "the next run's check aborts it, and the lifecycle rule AbortIncompleteMultipartUpload removes it too");
+        });
+    }
+    async upload(name, options = {}) {
+        const key = this.key(name);
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
+        const upload = new _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__/* .Upload */ ._({
+            client: this.client,
+            params: {
+                Bucket: this.settings.bucket,
+                Key: key,
+                Body: body,
+                StorageClass: this.settings.storageClass,
+                ContentType: options.contentType ?? "application/octet-stream",
+                // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
+                IfNoneMatch: "*",
+            },
+            partSize: this.settings.transfer.partSizeBytes,
+            queueSize: this.settings.transfer.concurrency,
+        });
+        let aborted;
+        // Fails as soon as the upload does; removing its leftovers is abort()'s job, which the caller runs.
+        const done = upload.done().then(() => undefined, (err) => {
+            throw aborted ?? this.explain("upload", name, err);
+        });
+        done.catch(() => { }); // the caller awaits it; until then a rejection is not unhandled
+        return {
+            name,
+            stream: body,
+            done,
+            abort: async (reason) => {
+                aborted ??= reason;
+                // An error, not a plain end: a body that just ends would complete the upload with partial data.
+                body.destroy(reason);
+                await done.catch(() => { });
+                await this.abortIncomplete(key);
+            },
+        };
+    }
+    async put(name, body, options = {}) {
+        try {
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutObjectCommand({
+                Bucket: this.settings.bucket,
+                Key: this.key(name),
+                Body: body,
+                ContentType: options.contentType ?? "text/plain; charset=utf-8",
+                // Sidecars and manifests stay in the default class: they must be readable at once, even
+                // when the data sits in GLACIER (listing, retention and verify read them).
+                IfNoneMatch: "*",
+            }), options.signal ? { abortSignal: options.signal } : {});
+        }
+        catch (err) {
+            throw this.explain("put", name, err);
+        }
+    }
+    /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
+    async recordChecksum(name, sha256) {
+        try {
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutObjectTaggingCommand({
+                Bucket: this.settings.bucket,
+                Key: this.key(name),
+                Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
+            }));
+        }
+        catch (err) {
+            throw this.explain("tag", name, err);
+        }
+    }
+    async list() {
+        const out = [];
+        let token;
+        try {
+            do {
+                const page = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListObjectsV2Command({
+                    Bucket: this.settings.bucket,
+                    Prefix: this.settings.prefix,
+                    Delimiter: "/",
+                    ...(token ? { ContinuationToken: token } : {}),
+                }));
+                for (const o of page.Contents ?? []) {
+                    if (!o.Key)
+                        continue;
+                    out.push({
+                        name: o.Key.slice(this.settings.prefix.length),
+                        sizeBytes: o.Size ?? 0,
+                        lastModified: o.LastModified ?? new Date(0),
+                        ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
+                    });
+                }
+                token = page.IsTruncated ? page.NextContinuationToken : undefined;
+            } while (token);
+        }
+        catch (err) {
+            throw this.explain("list", undefined, err);
+        }
+        return out;
+    }
+    async stat(name) {
+        try {
+            const head = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            return {
+                name,
+                sizeBytes: head.ContentLength ?? 0,
+                lastModified: head.LastModified ?? new Date(0),
+                storageClass: head.StorageClass ?? "STANDARD",
+            };
+        }
+        catch (err) {
+            if (statusOf(err) === 404)
+                return undefined;
+            throw this.explain("stat", name, err);
+        }
+    }
+    async get(name, signal) {
+        try {
+            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
+            if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
+                throw new Error("the SDK returned no Node.js stream");
+            return got.Body;
+        }
+        catch (err) {
+            if (err.name === "InvalidObjectState") {
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
+                    `(aws s3api restore-object --bucket ${this.settings.bucket} --key ${this.key(name)} ...) and retry when it is readable`, { cause: err });
+            }
+            throw this.explain("download", name, err);
+        }
+    }
+    async getText(name) {
+        try {
+            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            return (await got.Body?.transformToString("utf8")) ?? "";
+        }
+        catch (err) {
+            if (statusOf(err) === 404 || err.name === "NoSuchKey")
+                return undefined;
+            throw this.explain("download", name, err);
+        }
+    }
+    async delete(name) {
+        try {
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+        }
+        catch (err) {
+            if (statusOf(err) === 404)
+                return;
+            throw this.explain("delete", name, err);
+        }
+    }
+    /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
+    async applyLifecycle(configuration) {
+        try {
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutBucketLifecycleConfigurationCommand({
+                Bucket: this.settings.bucket,
+                LifecycleConfiguration: configuration,
+            }));
+        }
+        catch (err) {
+            throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
+        }
+    }
+    /** The bucket's lifecycle rules as S3 reports them (empty when none). */
+    async lifecycleRules() {
+        try {
+            return ((await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
+                .Rules ?? []);
+        }
+        catch (err) {
+            if (err.name === "NoSuchLifecycleConfiguration")
+                return [];
+            throw this.explain("get-bucket-lifecycle-configuration", undefined, err);
+        }
+    }
+}
+
+
+/***/ })
+
+};
