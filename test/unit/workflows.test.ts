@@ -33,9 +33,27 @@ describe("workflows", () => {
     expect(wf.on).toHaveProperty("workflow_call");
   });
 
-  it("verify runs on Sundays at 04:00 UTC in verify-only mode", () => {
+  it("verify runs on Sundays at 04:00 UTC with the verify action, test-restoring on schedule", () => {
     const wf = parse(readFileSync(path.join(dir, "verify.yml"), "utf8"));
     expect(wf.on.schedule).toEqual([{ cron: "0 4 * * 0" }]);
-    expect(wf.jobs.verify.steps[1].with["verify-only"]).toBe("true");
+    expect(wf.jobs.verify.steps[1].uses).toBe("./actions/verify");
+    expect(wf.jobs.verify.steps[1].with["test-restore"]).toContain("github.event_name == 'schedule' && 'true'");
+  });
+
+  it("restore is manual only and passes confirm through", () => {
+    const wf = parse(readFileSync(path.join(dir, "restore.yml"), "utf8"));
+    expect(Object.keys(wf.on)).toEqual(["workflow_dispatch"]);
+    expect(wf.jobs.restore.steps[1].with.confirm).toBe("${{ inputs.confirm }}");
+  });
+
+  it("the PR check test-restores into the postgres service container", () => {
+    const wf = parse(readFileSync(path.join(dir, "ci.yml"), "utf8"));
+    const steps = wf.jobs["self-test"].steps as { uses?: string; with?: Record<string, string> }[];
+    expect(wf.jobs["self-test"].services.postgres.image).toMatch(/^postgres:/);
+    expect(steps.find((s) => s.uses === "./actions/verify")?.with?.["test-restore"]).toBe("true");
+    expect(steps.filter((s) => s.uses === "./actions/restore").map((s) => s.with?.confirm)).toEqual([
+      "not-transcripts",
+      "transcripts",
+    ]);
   });
 });
