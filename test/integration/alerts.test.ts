@@ -4,10 +4,10 @@ import { execFileAsync } from "../support/services/service.js";
 describe("monitoring/alerts.yml", () => {
   it("is valid for promtool", async () => {
     const { stdout } = await execFileAsync("promtool", ["check", "rules", "monitoring/alerts.yml"]);
-    expect(stdout).toContain("SUCCESS: 4 rules found");
+    expect(stdout).toContain("SUCCESS: 7 rules found");
   });
 
-  it("fires as the runbook intends (BackupTooOld after 26 h, BackupFailed, BackupSizeIncrease): promtool test rules", async () => {
+  it("fires as the runbook intends (BackupTooOld after 26 h, BackupFailed, BackupSizeIncrease, BackupUploadFailed, BackupVerifyFailed, BackupVerifyMissing): promtool test rules", async () => {
     const { stdout } = await execFileAsync("promtool", ["test", "rules", "monitoring/alerts.test.yml"]);
     expect(stdout).toContain("SUCCESS");
   });

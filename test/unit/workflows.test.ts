@@ -37,7 +37,9 @@ describe("workflows", () => {
     const wf = parse(readFileSync(path.join(dir, "verify.yml"), "utf8"));
     expect(wf.on.schedule).toEqual([{ cron: "0 4 * * 0" }]);
     expect(wf.jobs.verify.steps[1].uses).toBe("./actions/verify");
-    expect(wf.jobs.verify.steps[1].with["test-restore"]).toContain("github.event_name == 'schedule' && 'true'");
+    expect(wf.jobs.verify.steps[1].with["test-restore"]).toContain(
+      "github.event_name == 'schedule' && 'true'",
+    );
   });
 
   it("restore is manual only and passes confirm through", () => {
