@@ -1,12 +1,13 @@
-// The README's first command: a throwaway PostgreSQL with a small transcripts schema, backed up by
-// the committed CLI bundle under Node 24, checked (sha256sum -c, gzip -t) and restored with stock
-// tools into a second database whose rows are compared with the source.
+// The README's first command: a throwaway PostgreSQL with a small transcripts schema and a throwaway
+// MinIO as the off-site bucket; the committed CLI bundle under Node 24 backs up (local + S3 in one
+// pass), verifies with a test restore, lists, and restores from the bucket over the live database after
+// it was damaged, and the rows are compared with the source. Stock sha256sum checks the sidecar too.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { restoreWithStockTools } from "../test/support/fixtures.js";
 import { NODE24 } from "../test/support/run-action.js";
 import { fingerprint, seedTranscripts } from "../test/support/seed.js";
+import { startMinio } from "../test/support/services/minio.js";
 import { startPostgres } from "../test/support/services/postgres.js";
 
 const backupDir = path.resolve(".tmp/demo/backups");
@@ -15,49 +16,68 @@ const step = (text: string) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
 rmSync(backupDir, { recursive: true, force: true });
 mkdirSync(backupDir, { recursive: true });
 
-step("Starting a throwaway PostgreSQL 15 (private cluster, scram-sha-256 password auth)");
+step("Starting a throwaway PostgreSQL 15 (private cluster, scram-sha-256) and a throwaway MinIO (S3)");
 const pg = await startPostgres();
+const minio = await startMinio();
 let ok = false;
 try {
+  await minio.createBucket("offsite");
   await pg.createDatabase("transcripts");
   await seedTranscripts(pg, "transcripts", 5000);
   const source = await fingerprint(pg, "transcripts");
   console.log(
-    `listening on ${pg.host}:${pg.port}; tables: ${Object.entries(source)
+    `PostgreSQL on ${pg.host}:${pg.port}, MinIO on ${minio.endpoint}; tables: ${Object.entries(source)
       .map(([t, f]) => `${t}=${f.split(":")[0]} rows`)
       .join(", ")}`,
   );
+  // The runbook's environment: DATABASE_URL in its SQLAlchemy form, BACKUP_DIR, BACKUP_S3_BUCKET.
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: pg.url("transcripts").replace("postgresql://", "postgresql+psycopg://"),
+    BACKUP_DIR: backupDir,
+    BACKUP_S3_BUCKET: "offsite",
+    BACKUP_S3_ENDPOINT: minio.endpoint,
+    AWS_ACCESS_KEY_ID: minio.accessKey,
+    AWS_SECRET_ACCESS_KEY: minio.secretKey,
+  };
+  const lifeline = (...args: string[]) =>
+    execFileSync(NODE24, ["dist/cli/index.js", ...args], {
+      env,
+      stdio: ["ignore", "pipe", "inherit"],
+      encoding: "utf8",
+    });
 
-  step("lifeline backup-db (dist/cli/index.js under Node 24), DATABASE_URL in the runbook's SQLAlchemy form");
-  const url = pg.url("transcripts").replace("postgresql://", "postgresql+psycopg://");
-  const out = execFileSync(NODE24, ["dist/cli/index.js", "backup-db", "--json"], {
-    env: { PATH: process.env.PATH, DATABASE_URL: url, BACKUP_DIR: backupDir },
-    stdio: ["ignore", "pipe", "inherit"],
-    encoding: "utf8",
-  });
-  const result = JSON.parse(out) as { file: string; sidecarFile: string; manifestFile: string };
+  step("lifeline backup-db: one streamed pass to BACKUP_DIR and s3://offsite/backups/postgres/");
+  const result = JSON.parse(lifeline("backup-db", "--json")) as {
+    file: string;
+    sidecarFile: string;
+    offsite: { location: string; ok: boolean; uris: string[] }[];
+  };
+  for (const o of result.offsite) console.log(`${o.ok ? "OK " : "FAILED"} ${o.uris.join(", ")}`);
 
-  step("Backup directory");
-  console.log(execFileSync("ls", ["-lR", backupDir], { encoding: "utf8" }));
-
-  step("Checksum sidecar, checked by stock sha256sum -c and gzip -t");
-  console.log(readFileSync(result.sidecarFile, "utf8").trim());
+  step("The sidecar, checked by stock sha256sum -c");
   console.log(
     execFileSync("sha256sum", ["-c", path.basename(result.sidecarFile)], {
       cwd: path.dirname(result.file),
       encoding: "utf8",
     }).trim(),
   );
-  execFileSync("gzip", ["-t", result.file]);
-  console.log(`gzip -t ${path.basename(result.file)}: OK`);
 
-  step("Manifest");
-  console.log(readFileSync(result.manifestFile, "utf8").trim());
+  step("lifeline verify --test-restore: every copy checked, the newest restored into a scratch database");
+  console.log(lifeline("verify", "--test-restore"));
 
-  step("Restore with stock tools (gunzip -c | psql) into transcripts_restored, then compare every table");
-  await pg.createDatabase("transcripts_restored");
-  await restoreWithStockTools(pg, result.file, "transcripts_restored");
-  const restored = await fingerprint(pg, "transcripts_restored");
+  step("lifeline restore --list-backups");
+  console.log(lifeline("restore", "--list-backups"));
+
+  step("Damage the live database (delete a third of the segments), then restore it from the bucket");
+  await pg.query("transcripts", "DELETE FROM segments WHERE id % 3 = 0");
+  const daily = result.offsite[0]?.uris.find((u) => u.includes("_daily_"));
+  if (!daily) throw new Error("no off-site copy to restore from");
+  lifeline("restore", "--backup-file", daily, "--force", "--drop-old");
+
+  step("Compare every table with the source");
+  const restored = await fingerprint(pg, "transcripts");
   for (const [table, print] of Object.entries(source)) {
     const same = restored[table] === print;
     console.log(
@@ -67,11 +87,13 @@ try {
   ok = JSON.stringify(restored) === JSON.stringify(source);
   console.log(
     ok
-      ? "\nDemo passed: backed up, verified and restored; the restored data equals the source."
+      ? "\nDemo passed: backed up (local + S3), verified, restored from S3; the data equals the source."
       : "\nDemo FAILED: data differs",
   );
-  console.log(`Backups kept in ${backupDir}; the throwaway cluster is removed.`);
+  console.log(`Backups kept in ${backupDir}; the throwaway servers are removed.`);
+  console.log(readFileSync(`${result.file}.sha256`, "utf8").trim());
 } finally {
   await pg.stop();
+  await minio.stop();
 }
 process.exit(ok ? 0 : 1);

@@ -41257,6 +41257,7 @@ function listedBackup(entry, now) {
     return {
         file: entry.fileName,
         uri: entry.uri,
+        location: entry.store.location,
         tier: entry.tier ?? null,
         takenAt: entry.takenAt.toISOString(),
         ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
@@ -41273,6 +41274,7 @@ const integrity = (e) => `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.h
 function backupRows(entries, now) {
     return entries.map((e) => [
         e.fileName,
+        e.store.location,
         e.tier ?? "—",
         (0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .formatBytes */ .z3)(e.sizeBytes),
         formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
@@ -41280,7 +41282,7 @@ function backupRows(entries, now) {
         integrity(e),
     ]);
 }
-const HEADER = ["Backup", "Tier", "Size", "Age", "Encryption", "Integrity"];
+const HEADER = ["Backup", "Where", "Tier", "Size", "Age", "Encryption", "Integrity"];
 /** `--list-backups` on a terminal: aligned columns. */
 function backupListText(entries, now, where) {
     if (!entries.length)

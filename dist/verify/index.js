@@ -39510,6 +39510,7 @@ function listedBackup(entry, now) {
     return {
         file: entry.fileName,
         uri: entry.uri,
+        location: entry.store.location,
         tier: entry.tier ?? null,
         takenAt: entry.takenAt.toISOString(),
         ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
@@ -39526,6 +39527,7 @@ const integrity = (e) => `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.h
 function backupRows(entries, now) {
     return entries.map((e) => [
         e.fileName,
+        e.store.location,
         e.tier ?? "—",
         formatBytes(e.sizeBytes),
         formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
@@ -39533,7 +39535,7 @@ function backupRows(entries, now) {
         integrity(e),
     ]);
 }
-const HEADER = (/* unused pure expression or super */ null && (["Backup", "Tier", "Size", "Age", "Encryption", "Integrity"]));
+const HEADER = (/* unused pure expression or super */ null && (["Backup", "Where", "Tier", "Size", "Age", "Encryption", "Integrity"]));
 /** `--list-backups` on a terminal: aligned columns. */
 function backupListText(entries, now, where) {
     if (!entries.length)

@@ -13,6 +13,7 @@ export function listedBackup(entry: BackupEntry, now: Date) {
   return {
     file: entry.fileName,
     uri: entry.uri,
+    location: entry.store.location,
     tier: entry.tier ?? null,
     takenAt: entry.takenAt.toISOString(),
     ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
@@ -32,6 +33,7 @@ const integrity = (e: BackupEntry) =>
 export function backupRows(entries: readonly BackupEntry[], now: Date): string[][] {
   return entries.map((e) => [
     e.fileName,
+    e.store.location,
     e.tier ?? "—",
     formatBytes(e.sizeBytes),
     formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
@@ -40,7 +42,7 @@ export function backupRows(entries: readonly BackupEntry[], now: Date): string[]
   ]);
 }
 
-const HEADER = ["Backup", "Tier", "Size", "Age", "Encryption", "Integrity"];
+const HEADER = ["Backup", "Where", "Tier", "Size", "Age", "Encryption", "Integrity"];
 
 /** `--list-backups` on a terminal: aligned columns. */
 export function backupListText(entries: readonly BackupEntry[], now: Date, where: string): string {

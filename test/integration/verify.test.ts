@@ -165,7 +165,7 @@ describe("verify (runbook: verify_backup.sh)", () => {
     const table = await run("restore", "--list-backups", "--backup-dir", dir);
     expect(table.out).toMatch(
       new RegExp(
-        `^Backup\\s+Tier\\s+Size\\s+Age\\s+Encryption\\s+Integrity\\n${name.replace(/\./g, "\\.")}\\s+daily`,
+        `^Backup\\s+Where\\s+Tier\\s+Size\\s+Age\\s+Encryption\\s+Integrity\\n${name.replace(/\./g, "\\.")}\\s+\\S+/daily/\\s+daily`,
       ),
     );
     const verified = await run(

@@ -45,7 +45,7 @@ describe("workflows", () => {
   it("restore is manual only and passes confirm through", () => {
     const wf = parse(readFileSync(path.join(dir, "restore.yml"), "utf8"));
     expect(Object.keys(wf.on)).toEqual(["workflow_dispatch"]);
-    expect(wf.jobs.restore.steps[1].with.confirm).toBe("${{ inputs.confirm }}");
+    expect(wf.jobs.restore.steps[1].with.confirm).toBe(`${"$"}{{ inputs.confirm }}`);
   });
 
   it("the PR check test-restores into the postgres service container", () => {
