@@ -92,7 +92,8 @@ export const CLOUD_SETTINGS = {
   gcsEndpoint: {
     env: "BACKUP_GCS_ENDPOINT",
     input: "gcs-endpoint",
-    description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+    description:
+      "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
     parse: parseEndpoint,
   },
   azureContainer: {
@@ -217,7 +218,14 @@ export function loadDestinations(lookup: SettingLookup, env: NodeJS.ProcessEnv =
         bucket: gcsBucket,
         prefix,
         storageClass: require(s.gcsStorageClass, lookup),
-        endpoint: resolve(s.gcsEndpoint, lookup),
+        endpoint:
+          resolve(s.gcsEndpoint, lookup) ??
+          (() => {
+            const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+            if (!host) return undefined;
+            const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+            return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+          })(),
         projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
         transfer,
       },

@@ -372,3 +372,28 @@ describe("the committed action bundle with clouds, under Node 24", () => {
     expect(failed.summary).toContain("written locally, an off-site copy FAILED");
   }, 90_000);
 });
+
+describe("STORAGE_EMULATOR_HOST", () => {
+  it.each(["", "/storage/v1"])(
+    "works as the GCS endpoint when given as host%s, for the JSON API and resumable uploads",
+    async (suffix) => {
+      const bucket = `emulator-host${suffix ? "-v1" : ""}`;
+      await gcs().createBucket(bucket);
+      const host = `${gcs().endpoint.replace("http://", "")}${suffix}`;
+      process.env.STORAGE_EMULATOR_HOST = host;
+      try {
+        const vars = { BACKUP_GCS_BUCKET: bucket, STORAGE_EMULATOR_HOST: host };
+        const [destination] = load({ DATABASE_URL: "postgresql://u@h/d", ...vars }).destinations;
+        const store = await openStore(destination!);
+        await store.preflight();
+        const upload = await store.upload("x.sql");
+        upload.stream.end(Buffer.alloc(9 * MIB, 1)); // two resumable chunks
+        await upload.done;
+        expect((await store.stat("x.sql"))?.sizeBytes).toBe(9 * MIB);
+        expect(process.env.STORAGE_EMULATOR_HOST).toBe(host);
+      } finally {
+        delete process.env.STORAGE_EMULATOR_HOST;
+      }
+    },
+  );
+});

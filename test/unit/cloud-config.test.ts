@@ -112,3 +112,19 @@ describe("cloudSecretsIn", () => {
     ).toEqual(["Eby8vd==", "aws-secret", "aws-token", "sv=2024&sig=abc"]);
   });
 });
+
+describe("STORAGE_EMULATOR_HOST", () => {
+  it.each([
+    ["localhost:4443", "http://localhost:4443"],
+    ["http://localhost:4443/storage/v1", "http://localhost:4443"],
+    ["https://gcs.test/storage/v1/", "https://gcs.test"],
+  ])("%s → endpoint %s (BACKUP_GCS_ENDPOINT wins over it)", (host, endpoint) => {
+    expect(load({ BACKUP_GCS_BUCKET: "b-1", STORAGE_EMULATOR_HOST: host })[0]?.settings).toMatchObject({
+      endpoint,
+    });
+    expect(
+      load({ BACKUP_GCS_BUCKET: "b-1", STORAGE_EMULATOR_HOST: host, BACKUP_GCS_ENDPOINT: "http://x:1" })[0]
+        ?.settings,
+    ).toMatchObject({ endpoint: "http://x:1" });
+  });
+});
