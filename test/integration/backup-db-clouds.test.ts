@@ -261,6 +261,37 @@ describe("backup-db to S3, GCS and Azure in one pass", () => {
   }, 90_000);
 });
 
+describe("remote retention dry run", () => {
+  it("plans deletions in the bucket but deletes nothing, and says so in the summary", async () => {
+    await minio().createBucket("dry-run");
+    const vars = {
+      DATABASE_URL: postgres().url("transcripts"),
+      BACKUP_DIR: await tempDir("dry"),
+      BACKUP_COMPRESSION: "zstd",
+      BACKUP_S3_BUCKET: "dry-run",
+      BACKUP_S3_ENDPOINT: minio().endpoint,
+      BACKUP_RETENTION_DRY_RUN: "true",
+    };
+    const config = load(vars);
+    const store = await openStore(config.destinations[0]!);
+    const expired = await pastRemoteBackup(store, new Date(), 15);
+    const { logger, lines } = capturingLogger();
+    const result = await backupDatabase(config, { logger });
+    const retention = result.offsite[0]?.retention;
+    if (!retention || "error" in retention) throw new Error("no remote retention outcome");
+    expect(retention.dryRun).toBe(true);
+    expect(retention.removed).toEqual([]);
+    expect(
+      retention.plans.flatMap((p) => p.decisions).find((d) => d.backup.fileName === expired)?.action,
+    ).toBe("delete");
+    expect((await store.list()).map((o) => o.name)).toContain(expired);
+    expect(lines).toContain(
+      `info: retention s3://dry-run/backups/postgres/ daily: would delete ${expired}: 15 day(s) old, beyond 7`,
+    );
+    expect(backupDbSummary({ result })).toContain("dry run, would delete 1");
+  });
+});
+
 describe("lifecycle --apply", () => {
   async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
     const { main } = await import("../../src/cli/main.js");
