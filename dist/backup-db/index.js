@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7140);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2546);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7140:
+/***/ 2546:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38461,7 +38461,7 @@ const CLOUD_SETTINGS = {
     gcsEndpoint: {
         env: "BACKUP_GCS_ENDPOINT",
         input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
         parse: parseEndpoint,
     },
     azureContainer: {
@@ -38574,7 +38574,14 @@ function loadDestinations(lookup, env = process.env) {
                 bucket: gcsBucket,
                 prefix,
                 storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup),
+                endpoint: resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },
@@ -41527,7 +41534,7 @@ async function takeBackup(config, options, startedAt, now) {
 
 ;// CONCATENATED MODULE: ./src/summary/markdown.ts
 /** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
-function cell(text) {
+function markdown_cell(text) {
     return String(text)
         .replace(/&/g, "&amp;")
         .replace(/</g, "&lt;")
@@ -41536,8 +41543,8 @@ function cell(text) {
         .replace(/\r?\n/g, " ");
 }
 /** A Markdown table from a header row and body rows; every cell is escaped. */
-function table(header, rows) {
-    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
+function markdown_table(header, rows) {
+    const line = (cells) => `| ${cells.map(markdown_cell).join(" | ")} |`;
     return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 const markdown_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -41552,14 +41559,67 @@ function formatBytes(bytes) {
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${markdown_UNITS[unit]}`;
 }
 /** 83.2 → "1 min 23.2 s". */
-function formatDuration(seconds) {
+function markdown_formatDuration(seconds) {
     if (seconds < 60)
         return `${seconds.toFixed(1)} s`;
     const minutes = Math.floor(seconds / 60);
     return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
 }
 
+;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
+
+
+
+/** One row per backup checked: where it is, what passed, why it failed. */
+function fileChecksTable(checks) {
+    if (!checks.length)
+        return "No backups found.";
+    return markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], checks.map((c) => [
+        external_node_path_default().basename(c.file),
+        c.file.includes("://")
+            ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length)
+            : external_node_path_default().dirname(c.file),
+        c.name.tier,
+        formatBytes(c.sizeBytes),
+        c.ok ? "✅ OK" : `❌ ${c.problem}`,
+        c.passed.join(", "),
+        c.notes.join("; "),
+    ]));
+}
+/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
+function verifyBackupsSummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const lines = [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
+        table(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.location,
+            a.tier,
+            a.newest ?? "none",
+            a.ageHours === undefined ? "—" : formatAge(a.ageHours),
+            `${a.limitHours} h`,
+            a.ok ? "✅" : "❌",
+        ])),
+        "",
+        fileChecksTable(report.checks),
+        "",
+    ];
+    const t = report.testRestore;
+    if (t) {
+        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${cell(t.backup)}`, "", `Scratch database \`${cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
+            (t.proof
+                ? `; restored in ${formatDuration(t.proof.restoreSeconds)} via ${cell(t.proof.topology)}`
+                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
+        if (t.proof?.checks.length) {
+            lines.push(table(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
+        }
+    }
+    return lines.join("\n");
+}
+
 ;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
+
 
 
 function sizeChange(current, previous) {
@@ -41577,7 +41637,7 @@ function backupDbSummary(outcome) {
         return [
             "## ❌ Lifeline backup-db failed",
             "",
-            `**Cause:** ${cell(outcome.error.message)}`,
+            `**Cause:** ${markdown_cell(outcome.error.message)}`,
             "",
             "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
             "",
@@ -41592,21 +41652,21 @@ function backupDbSummary(outcome) {
     const offsiteFailed = r.offsite.some((o) => !o.ok);
     const lines = [
         offsiteFailed
-            ? `## ⚠️ Lifeline backup-db: ${cell(r.database)}: written locally, an off-site copy FAILED`
-            : `## ✅ Lifeline backup-db: ${cell(r.database)}`,
+            ? `## ⚠️ Lifeline backup-db: ${markdown_cell(r.database)}: written locally, an off-site copy FAILED`
+            : `## ✅ Lifeline backup-db: ${markdown_cell(r.database)}`,
         "",
-        table(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
+        markdown_table(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
             [
                 external_node_path_default().basename(r.file),
                 formatBytes(r.sizeBytes),
-                formatDuration(r.durationSeconds),
+                markdown_formatDuration(r.durationSeconds),
                 r.dumpBytes === null ? "n/a" : `${formatBytes(r.dumpBytes / r.durationSeconds)}/s of dump`,
                 `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${formatBytes(r.dumpBytes)} dumped)`}`,
                 sizeChange(r.sizeBytes, r.previousSizeBytes),
             ],
         ]),
         "",
-        table(["Detail", "Value"], [
+        markdown_table(["Detail", "Value"], [
             ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
             [
                 "Encryption",
@@ -41633,14 +41693,14 @@ function backupDbSummary(outcome) {
         "",
     ];
     if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", table(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+        lines.push("### Off-site copies", "", markdown_table(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
             o.location,
             o.ok
                 ? "✅ stored, sidecar + manifest + checksum metadata"
                 : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
             o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
             formatBytes(o.bytes),
-            formatDuration(o.seconds),
+            markdown_formatDuration(o.seconds),
             !o.retention
                 ? "not run"
                 : "error" in o.retention
@@ -41649,7 +41709,7 @@ function backupDbSummary(outcome) {
         ])), "");
     }
     if ("error" in r.retention) {
-        lines.push(`### ⚠️ Retention failed`, "", cell(r.retention.error), "");
+        lines.push(`### ⚠️ Retention failed`, "", markdown_cell(r.retention.error), "");
     }
     else {
         const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
@@ -41660,7 +41720,7 @@ function backupDbSummary(outcome) {
                 : d.action,
             d.reason,
         ]));
-        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? table(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? markdown_table(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
     }
     return lines.join("\n");
 }
@@ -41673,19 +41733,10 @@ function verifySummary(report) {
     return [
         `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
         "",
-        ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
         `Newest good daily backup: ${age}`,
         "",
-        report.checks.length
-            ? table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.name.tier,
-                formatBytes(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
+        fileChecksTable(report.checks),
         "",
     ].join("\n");
 }

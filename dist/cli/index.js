@@ -7292,7 +7292,7 @@ const CLOUD_SETTINGS = {
     gcsEndpoint: {
         env: "BACKUP_GCS_ENDPOINT",
         input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
         parse: parseEndpoint,
     },
     azureContainer: {
@@ -7405,7 +7405,14 @@ function loadDestinations(lookup, env = process.env) {
                 bucket: gcsBucket,
                 prefix,
                 storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup),
+                endpoint: resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },
@@ -10294,7 +10301,178 @@ function markdown_formatDuration(seconds) {
     return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
 }
 
+;// CONCATENATED MODULE: ./src/summary/restore-summary.ts
+
+/** "3.2 h", "4.1 d": how long ago a backup was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
+/** The plain data of one listed backup, for --json and the tables. */
+function listedBackup(entry, now) {
+    return {
+        file: entry.fileName,
+        uri: entry.uri,
+        location: entry.store.location,
+        tier: entry.tier ?? null,
+        takenAt: entry.takenAt.toISOString(),
+        ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
+        sizeBytes: entry.sizeBytes,
+        format: entry.format,
+        compression: entry.compression,
+        encrypted: entry.encrypted,
+        sidecar: entry.hasSidecar,
+        manifest: entry.hasManifest,
+    };
+}
+const integrity = (e) => `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.hasManifest ? ", manifest" : ""}`;
+/** The backups as rows: newest first, with tier, size, age, encryption and what can prove them. */
+function backupRows(entries, now) {
+    return entries.map((e) => [
+        e.fileName,
+        e.store.location,
+        e.tier ?? "—",
+        markdown_formatBytes(e.sizeBytes),
+        formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
+        e.encrypted ? "gpg" : "none",
+        integrity(e),
+    ]);
+}
+const HEADER = ["Backup", "Where", "Tier", "Size", "Age", "Encryption", "Integrity"];
+/** `--list-backups` on a terminal: aligned columns. */
+function backupListText(entries, now, where) {
+    if (!entries.length)
+        return `No backups in ${where}\n`;
+    const rows = [HEADER, ...backupRows(entries, now)];
+    const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    return `${rows
+        .map((r) => r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd())
+        .join("\n")}\n`;
+}
+/** `--list-backups` in the job summary. */
+function backupListSummary(entries, now, where) {
+    return [
+        `## Lifeline backups in ${cell(where)}: ${entries.length}`,
+        "",
+        entries.length ? table(HEADER, backupRows(entries, now)) : "No backups found.",
+        "",
+    ].join("\n");
+}
+/** The comparison of a restored copy with its manifest, mismatches first. */
+function comparisonTable(comparison) {
+    const rows = [...comparison.rows]
+        .sort((a, b) => Number(a.ok) - Number(b.ok))
+        .map((r) => [r.ok ? "✅" : "❌", r.kind, r.name, r.expected, r.actual]);
+    return [
+        markdown_table(["", "Kind", "Name", "Manifest", "Restored"], rows),
+        ...(comparison.notes.length ? ["", ...comparison.notes.map((n) => `- ${markdown_cell(n)}`)] : []),
+    ].join("\n");
+}
+/** The job summary of a restore, also when it failed (the live database's state is stated either way). */
+function restoreSummary(outcome, database, guidance) {
+    const tail = guidance
+        ? ["", "### Point-in-time recovery", "", "```text", guidance.trimEnd(), "```", ""]
+        : [];
+    if ("error" in outcome) {
+        return [
+            `## ❌ Lifeline restore of ${cell(database)} failed`,
+            "",
+            `**Cause:** ${cell(outcome.error.message)}`,
+            "",
+            `The live database was not replaced: a restore only swaps in after it is complete and proven.`,
+            ...(outcome.comparison
+                ? ["", "### Comparison with the manifest", "", comparisonTable(outcome.comparison)]
+                : []),
+            ...tail,
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    return [
+        `## ✅ Lifeline restore: ${cell(r.database)} from ${cell(r.source.fileName)}`,
+        "",
+        table(["Detail", "Value"], [
+            ["Source", r.source.uri],
+            ["Taken", r.source.takenAt.toISOString()],
+            ["SHA-256", `${r.sha256} (matches the sidecar)`],
+            ["Pipeline", r.topology],
+            ["Duration", `${formatDuration(r.durationSeconds)} (data ${formatDuration(r.proof.restoreSeconds)})`],
+            [
+                "Replaced database",
+                r.previousDatabase
+                    ? `kept as ${r.previousDatabase}`
+                    : r.droppedPrevious
+                        ? "dropped (drop-old)"
+                        : "none existed",
+            ],
+        ]),
+        "",
+        "### Comparison with the manifest",
+        "",
+        r.proof.comparison
+            ? comparisonTable(r.proof.comparison)
+            : "No manifest: only psql's success and the sha256 prove this restore.",
+        ...tail,
+        "",
+    ].join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
+
+
+
+/** One row per backup checked: where it is, what passed, why it failed. */
+function fileChecksTable(checks) {
+    if (!checks.length)
+        return "No backups found.";
+    return markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], checks.map((c) => [
+        external_node_path_default().basename(c.file),
+        c.file.includes("://")
+            ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length)
+            : external_node_path_default().dirname(c.file),
+        c.name.tier,
+        markdown_formatBytes(c.sizeBytes),
+        c.ok ? "✅ OK" : `❌ ${c.problem}`,
+        c.passed.join(", "),
+        c.notes.join("; "),
+    ]));
+}
+/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
+function verifyBackupsSummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const lines = [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
+        markdown_table(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.location,
+            a.tier,
+            a.newest ?? "none",
+            a.ageHours === undefined ? "—" : formatAge(a.ageHours),
+            `${a.limitHours} h`,
+            a.ok ? "✅" : "❌",
+        ])),
+        "",
+        fileChecksTable(report.checks),
+        "",
+    ];
+    const t = report.testRestore;
+    if (t) {
+        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${markdown_cell(t.backup)}`, "", `Scratch database \`${markdown_cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
+            (t.proof
+                ? `; restored in ${markdown_formatDuration(t.proof.restoreSeconds)} via ${markdown_cell(t.proof.topology)}`
+                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
+        if (t.proof?.checks.length) {
+            lines.push(markdown_table(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
+        }
+    }
+    return lines.join("\n");
+}
+
 ;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
+
 
 
 function sizeChange(current, previous) {
@@ -10411,16 +10589,7 @@ function verifySummary(report) {
         ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
         `Newest good daily backup: ${age}`,
         "",
-        report.checks.length
-            ? markdown_table(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.name.tier,
-                markdown_formatBytes(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
+        fileChecksTable(report.checks),
         "",
     ].join("\n");
 }
@@ -12117,124 +12286,6 @@ async function dropUnfinished(config, admin, fresh, logger) {
     logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
 }
 
-;// CONCATENATED MODULE: ./src/summary/restore-summary.ts
-
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-function formatAge(hours) {
-    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
-/** The plain data of one listed backup, for --json and the tables. */
-function listedBackup(entry, now) {
-    return {
-        file: entry.fileName,
-        uri: entry.uri,
-        location: entry.store.location,
-        tier: entry.tier ?? null,
-        takenAt: entry.takenAt.toISOString(),
-        ageHours: Number(((now.getTime() - entry.takenAt.getTime()) / 3_600_000).toFixed(2)),
-        sizeBytes: entry.sizeBytes,
-        format: entry.format,
-        compression: entry.compression,
-        encrypted: entry.encrypted,
-        sidecar: entry.hasSidecar,
-        manifest: entry.hasManifest,
-    };
-}
-const integrity = (e) => `${e.hasSidecar ? "sha256 sidecar" : "NO sidecar"}${e.hasManifest ? ", manifest" : ""}`;
-/** The backups as rows: newest first, with tier, size, age, encryption and what can prove them. */
-function backupRows(entries, now) {
-    return entries.map((e) => [
-        e.fileName,
-        e.store.location,
-        e.tier ?? "—",
-        markdown_formatBytes(e.sizeBytes),
-        formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
-        e.encrypted ? "gpg" : "none",
-        integrity(e),
-    ]);
-}
-const HEADER = ["Backup", "Where", "Tier", "Size", "Age", "Encryption", "Integrity"];
-/** `--list-backups` on a terminal: aligned columns. */
-function backupListText(entries, now, where) {
-    if (!entries.length)
-        return `No backups in ${where}\n`;
-    const rows = [HEADER, ...backupRows(entries, now)];
-    const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    return `${rows
-        .map((r) => r
-        .map((c, i) => c.padEnd(widths[i]))
-        .join("  ")
-        .trimEnd())
-        .join("\n")}\n`;
-}
-/** `--list-backups` in the job summary. */
-function backupListSummary(entries, now, where) {
-    return [
-        `## Lifeline backups in ${cell(where)}: ${entries.length}`,
-        "",
-        entries.length ? table(HEADER, backupRows(entries, now)) : "No backups found.",
-        "",
-    ].join("\n");
-}
-/** The comparison of a restored copy with its manifest, mismatches first. */
-function comparisonTable(comparison) {
-    const rows = [...comparison.rows]
-        .sort((a, b) => Number(a.ok) - Number(b.ok))
-        .map((r) => [r.ok ? "✅" : "❌", r.kind, r.name, r.expected, r.actual]);
-    return [
-        markdown_table(["", "Kind", "Name", "Manifest", "Restored"], rows),
-        ...(comparison.notes.length ? ["", ...comparison.notes.map((n) => `- ${markdown_cell(n)}`)] : []),
-    ].join("\n");
-}
-/** The job summary of a restore, also when it failed (the live database's state is stated either way). */
-function restoreSummary(outcome, database, guidance) {
-    const tail = guidance
-        ? ["", "### Point-in-time recovery", "", "```text", guidance.trimEnd(), "```", ""]
-        : [];
-    if ("error" in outcome) {
-        return [
-            `## ❌ Lifeline restore of ${cell(database)} failed`,
-            "",
-            `**Cause:** ${cell(outcome.error.message)}`,
-            "",
-            `The live database was not replaced: a restore only swaps in after it is complete and proven.`,
-            ...(outcome.comparison
-                ? ["", "### Comparison with the manifest", "", comparisonTable(outcome.comparison)]
-                : []),
-            ...tail,
-            "",
-        ].join("\n");
-    }
-    const r = outcome.result;
-    return [
-        `## ✅ Lifeline restore: ${cell(r.database)} from ${cell(r.source.fileName)}`,
-        "",
-        table(["Detail", "Value"], [
-            ["Source", r.source.uri],
-            ["Taken", r.source.takenAt.toISOString()],
-            ["SHA-256", `${r.sha256} (matches the sidecar)`],
-            ["Pipeline", r.topology],
-            ["Duration", `${formatDuration(r.durationSeconds)} (data ${formatDuration(r.proof.restoreSeconds)})`],
-            [
-                "Replaced database",
-                r.previousDatabase
-                    ? `kept as ${r.previousDatabase}`
-                    : r.droppedPrevious
-                        ? "dropped (drop-old)"
-                        : "none existed",
-            ],
-        ]),
-        "",
-        "### Comparison with the manifest",
-        "",
-        r.proof.comparison
-            ? comparisonTable(r.proof.comparison)
-            : "No manifest: only psql's success and the sha256 prove this restore.",
-        ...tail,
-        "",
-    ].join("\n");
-}
-
 ;// CONCATENATED MODULE: ./src/cli/restore-command.ts
 
 
@@ -12408,52 +12459,6 @@ function loadVerifyConfig(lookup) {
         metrics: metricsSettings(lookup),
         ...loadCloudReading(lookup),
     };
-}
-
-;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
-
-
-
-/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
-function verifyBackupsSummary(report) {
-    const icon = report.exitCode === 0 ? "✅" : "❌";
-    const lines = [
-        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
-        "",
-        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
-        markdown_table(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
-            a.location,
-            a.tier,
-            a.newest ?? "none",
-            a.ageHours === undefined ? "—" : formatAge(a.ageHours),
-            `${a.limitHours} h`,
-            a.ok ? "✅" : "❌",
-        ])),
-        "",
-        report.checks.length
-            ? markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.file.includes("://") ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length) : "local",
-                c.name.tier,
-                markdown_formatBytes(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
-        "",
-    ];
-    const t = report.testRestore;
-    if (t) {
-        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${markdown_cell(t.backup)}`, "", `Scratch database \`${markdown_cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
-            (t.proof
-                ? `; restored in ${markdown_formatDuration(t.proof.restoreSeconds)} via ${markdown_cell(t.proof.topology)}`
-                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
-        if (t.proof?.checks.length) {
-            lines.push(markdown_table(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
-        }
-    }
-    return lines.join("\n");
 }
 
 ;// CONCATENATED MODULE: ./src/verify/verify-backups.ts

@@ -35004,7 +35004,10 @@ var external_node_path_ = __nccwpck_require__(76760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/summary/markdown.ts
 var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/summary/verify-summary.ts
+var verify_summary = __nccwpck_require__(18462);
 ;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
+
 
 
 function sizeChange(current, previous) {
@@ -35121,16 +35124,7 @@ function verifySummary(report) {
         ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
         `Newest good daily backup: ${age}`,
         "",
-        report.checks.length
-            ? (0,markdown/* table */.tp)(["Backup", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.name.tier,
-                (0,markdown/* formatBytes */.z3)(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
+        (0,verify_summary/* fileChecksTable */.A)(report.checks),
         "",
     ].join("\n");
 }
@@ -35210,7 +35204,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
 /* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(88498);
 /* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(34199);
-/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(87245);
+/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(27397);
 
 
 
@@ -35625,7 +35619,7 @@ function failureMessage(err) {
 
 /***/ }),
 
-/***/ 87245:
+/***/ 27397:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35733,59 +35727,13 @@ function loadVerifyConfig(lookup) {
 var log_logger = __nccwpck_require__(38988);
 // EXTERNAL MODULE: ./src/summary/markdown.ts
 var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/summary/verify-summary.ts
+var verify_summary = __nccwpck_require__(18462);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/summary/restore-summary.ts
-var restore_summary = __nccwpck_require__(47663);
-;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
-
-
-
-/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
-function verifyBackupsSummary(report) {
-    const icon = report.exitCode === 0 ? "✅" : "❌";
-    const lines = [
-        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
-        "",
-        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
-        (0,markdown/* table */.tp)(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
-            a.location,
-            a.tier,
-            a.newest ?? "none",
-            a.ageHours === undefined ? "—" : (0,restore_summary/* formatAge */.nV)(a.ageHours),
-            `${a.limitHours} h`,
-            a.ok ? "✅" : "❌",
-        ])),
-        "",
-        report.checks.length
-            ? (0,markdown/* table */.tp)(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.file.includes("://") ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length) : "local",
-                c.name.tier,
-                (0,markdown/* formatBytes */.z3)(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
-        "",
-    ];
-    const t = report.testRestore;
-    if (t) {
-        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${(0,markdown/* cell */.Hn)(t.backup)}`, "", `Scratch database \`${(0,markdown/* cell */.Hn)(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
-            (t.proof
-                ? `; restored in ${(0,markdown/* formatDuration */.a3)(t.proof.restoreSeconds)} via ${(0,markdown/* cell */.Hn)(t.proof.topology)}`
-                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${(0,markdown/* cell */.Hn)(p)}`).join("\n"), ""] : []), t.proof?.comparison ? (0,restore_summary/* comparisonTable */.Qv)(t.proof.comparison) : "No manifest to compare with.", "");
-        if (t.proof?.checks.length) {
-            lines.push((0,markdown/* table */.tp)(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
-        }
-    }
-    return lines.join("\n");
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: ./src/backup/backup-name.ts
 var backup_name = __nccwpck_require__(64808);
 // EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
@@ -36025,7 +35973,7 @@ async function runVerify() {
         if (config.gpgPrivateKey)
             core/* setSecret */.Pq(config.gpgPrivateKey);
         const report = await verifyBackups(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
-        summary = verifyBackupsSummary(report);
+        summary = (0,verify_summary/* verifyBackupsSummary */.$)(report);
         core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
         core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
         core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
@@ -38566,7 +38514,7 @@ const CLOUD_SETTINGS = {
     gcsEndpoint: {
         env: "BACKUP_GCS_ENDPOINT",
         input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
         parse: parseEndpoint,
     },
     azureContainer: {
@@ -38679,7 +38627,14 @@ function loadDestinations(lookup, env = process.env) {
                 bucket: gcsBucket,
                 prefix,
                 storageClass: settings/* require */.Yp(s.gcsStorageClass, lookup),
-                endpoint: (0,settings/* resolve */.hd)(s.gcsEndpoint, lookup),
+                endpoint: (0,settings/* resolve */.hd)(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },
@@ -41362,6 +41317,71 @@ function restoreSummary(outcome, database, guidance) {
         ...tail,
         "",
     ].join("\n");
+}
+
+
+/***/ }),
+
+/***/ 18462:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $: () => (/* binding */ verifyBackupsSummary),
+/* harmony export */   A: () => (/* binding */ fileChecksTable)
+/* harmony export */ });
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _markdown_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(97175);
+/* harmony import */ var _restore_summary_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(47663);
+
+
+
+/** One row per backup checked: where it is, what passed, why it failed. */
+function fileChecksTable(checks) {
+    if (!checks.length)
+        return "No backups found.";
+    return (0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .table */ .tp)(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], checks.map((c) => [
+        node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(c.file),
+        c.file.includes("://")
+            ? c.file.slice(0, c.file.length - node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(c.file).length)
+            : node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(c.file),
+        c.name.tier,
+        (0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(c.sizeBytes),
+        c.ok ? "✅ OK" : `❌ ${c.problem}`,
+        c.passed.join(", "),
+        c.notes.join("; "),
+    ]));
+}
+/** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
+function verifyBackupsSummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const lines = [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .cell */ .Hn)(r)}`).join("\n"), ""] : []),
+        (0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .table */ .tp)(["Where", "Tier", "Newest good backup", "Age", "Limit", ""], report.ages.map((a) => [
+            a.location,
+            a.tier,
+            a.newest ?? "none",
+            a.ageHours === undefined ? "—" : (0,_restore_summary_js__WEBPACK_IMPORTED_MODULE_2__/* .formatAge */ .nV)(a.ageHours),
+            `${a.limitHours} h`,
+            a.ok ? "✅" : "❌",
+        ])),
+        "",
+        fileChecksTable(report.checks),
+        "",
+    ];
+    const t = report.testRestore;
+    if (t) {
+        lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .cell */ .Hn)(t.backup)}`, "", `Scratch database \`${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .cell */ .Hn)(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
+            (t.proof
+                ? `; restored in ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatDuration */ .a3)(t.proof.restoreSeconds)} via ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .cell */ .Hn)(t.proof.topology)}`
+                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .cell */ .Hn)(p)}`).join("\n"), ""] : []), t.proof?.comparison ? (0,_restore_summary_js__WEBPACK_IMPORTED_MODULE_2__/* .comparisonTable */ .Qv)(t.proof.comparison) : "No manifest to compare with.", "");
+        if (t.proof?.checks.length) {
+            lines.push((0,_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .table */ .tp)(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
+        }
+    }
+    return lines.join("\n");
 }
 
 

@@ -34,6 +34,12 @@ class GcsStore {
         this.settings = settings;
         this.logger = logger;
         this.location = `gs://${settings.bucket}/${settings.prefix}`;
+        // The SDK reads STORAGE_EMULATOR_HOST itself and then uses one URL for both the JSON API and
+        // resumable uploads, which fits no emulator; the endpoint derived from it in the config is used
+        // instead, so the variable is hidden while the client is built.
+        const emulatorHost = process.env.STORAGE_EMULATOR_HOST;
+        if (settings.endpoint)
+            delete process.env.STORAGE_EMULATOR_HOST;
         this.storage = new _google_cloud_storage__WEBPACK_IMPORTED_MODULE_1__/* .Storage */ .wc({
             ...(settings.endpoint ? { apiEndpoint: settings.endpoint } : {}),
             ...(settings.projectId ? { projectId: settings.projectId } : {}),
@@ -41,6 +47,8 @@ class GcsStore {
             // by default, which covers resumable chunks (they carry their offset).
             retryOptions: { autoRetry: true, maxRetries: settings.transfer.attempts - 1 },
         });
+        if (emulatorHost !== undefined)
+            process.env.STORAGE_EMULATOR_HOST = emulatorHost;
     }
     uri(name) {
         return `${this.location}${name}`;

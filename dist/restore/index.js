@@ -38456,7 +38456,7 @@ const CLOUD_SETTINGS = {
     gcsEndpoint: {
         env: "BACKUP_GCS_ENDPOINT",
         input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
         parse: parseEndpoint,
     },
     azureContainer: {
@@ -38569,7 +38569,14 @@ function cloud_config_loadDestinations(lookup, env = process.env) {
                 bucket: gcsBucket,
                 prefix,
                 storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: settings_resolve(s.gcsEndpoint, lookup),
+                endpoint: settings_resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },

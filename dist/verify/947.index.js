@@ -59,6 +59,8 @@ async function withRetry(operation, options) {
 
 
 
+/** Requests whose bodies are backup data: signed without hashing the payload (see the constructor). */
+const UNSIGNED_COMMANDS = new Set(["UploadPartCommand", "PutObjectCommand"]);
 /** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
 const STALE_MULTIPART_MS = 24 * 3600_000;
 function statusOf(err) {
@@ -83,6 +85,17 @@ class S3Store {
             maxAttempts: settings.transfer.attempts,
             requestHandler: { connectionTimeout: 10_000, requestTimeout: settings.transfer.requestTimeoutMs },
         });
+        // Data parts carry a CRC32 that S3 verifies (the SDK's default flexible checksum, native speed);
+        // signing their payload too would hash every byte again with SHA-256 on the CPU the compressor
+        // needs (measured: 0.5 s per 177 MB on 2 cores). As the AWS CLI does, such requests are signed with
+        // UNSIGNED-PAYLOAD: integrity by the CRC32 and Lifeline's end-to-end SHA-256, transport by TLS.
+        this.client.middlewareStack.add((next, context) => async (args) => {
+            const request = args.request;
+            if (UNSIGNED_COMMANDS.has(context.commandName ?? "") && request.headers) {
+                request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+            }
+            return next(args);
+        }, { step: "build", name: "lifelineUnsignedPayload" });
     }
     uri(name) {
         return `${this.location}${name}`;

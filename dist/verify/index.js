@@ -38456,7 +38456,7 @@ const CLOUD_SETTINGS = {
     gcsEndpoint: {
         env: "BACKUP_GCS_ENDPOINT",
         input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); STORAGE_EMULATOR_HOST works too",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
         parse: parseEndpoint,
     },
     azureContainer: {
@@ -38569,7 +38569,14 @@ function cloud_config_loadDestinations(lookup, env = process.env) {
                 bucket: gcsBucket,
                 prefix,
                 storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: settings_resolve(s.gcsEndpoint, lookup),
+                endpoint: settings_resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
                 projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
                 transfer,
             },
@@ -39621,6 +39628,22 @@ function restoreSummary(outcome, database, guidance) {
 
 
 
+/** One row per backup checked: where it is, what passed, why it failed. */
+function fileChecksTable(checks) {
+    if (!checks.length)
+        return "No backups found.";
+    return markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], checks.map((c) => [
+        external_node_path_default().basename(c.file),
+        c.file.includes("://")
+            ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length)
+            : external_node_path_default().dirname(c.file),
+        c.name.tier,
+        markdown_formatBytes(c.sizeBytes),
+        c.ok ? "✅ OK" : `❌ ${c.problem}`,
+        c.passed.join(", "),
+        c.notes.join("; "),
+    ]));
+}
 /** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
 function verifyBackupsSummary(report) {
     const icon = report.exitCode === 0 ? "✅" : "❌";
@@ -39637,17 +39660,7 @@ function verifyBackupsSummary(report) {
             a.ok ? "✅" : "❌",
         ])),
         "",
-        report.checks.length
-            ? markdown_table(["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"], report.checks.map((c) => [
-                external_node_path_default().basename(c.file),
-                c.file.includes("://") ? c.file.slice(0, c.file.length - external_node_path_default().basename(c.file).length) : "local",
-                c.name.tier,
-                markdown_formatBytes(c.sizeBytes),
-                c.ok ? "✅ OK" : `❌ ${c.problem}`,
-                c.passed.join(", "),
-                c.notes.join("; "),
-            ]))
-            : "No backups found.",
+        fileChecksTable(report.checks),
         "",
     ];
     const t = report.testRestore;

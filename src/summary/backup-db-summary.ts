@@ -2,6 +2,7 @@ import path from "node:path";
 import type { BackupDbResult } from "../backup/backup-db.js";
 import type { VerifyReport } from "../verify/verify-local.js";
 import { cell, formatBytes, formatDuration, table } from "./markdown.js";
+import { fileChecksTable } from "./verify-summary.js";
 
 function sizeChange(current: number, previous: number | undefined): string {
   if (previous === undefined || previous === 0) return "first backup";
@@ -140,19 +141,7 @@ export function verifySummary(report: VerifyReport): string {
     ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
     `Newest good daily backup: ${age}`,
     "",
-    report.checks.length
-      ? table(
-          ["Backup", "Tier", "Size", "Result", "Checked", "Notes"],
-          report.checks.map((c) => [
-            path.basename(c.file),
-            c.name.tier,
-            formatBytes(c.sizeBytes),
-            c.ok ? "✅ OK" : `❌ ${c.problem}`,
-            c.passed.join(", "),
-            c.notes.join("; "),
-          ]),
-        )
-      : "No backups found.",
+    fileChecksTable(report.checks),
     "",
   ].join("\n");
 }

@@ -1,7 +1,27 @@
 import path from "node:path";
 import type { VerifyBackupsReport } from "../verify/verify-backups.js";
+import type { FileCheck } from "../verify/verify-file.js";
 import { cell, formatBytes, formatDuration, table } from "./markdown.js";
 import { comparisonTable, formatAge } from "./restore-summary.js";
+
+/** One row per backup checked: where it is, what passed, why it failed. */
+export function fileChecksTable(checks: readonly FileCheck[]): string {
+  if (!checks.length) return "No backups found.";
+  return table(
+    ["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"],
+    checks.map((c) => [
+      path.basename(c.file),
+      c.file.includes("://")
+        ? c.file.slice(0, c.file.length - path.basename(c.file).length)
+        : path.dirname(c.file),
+      c.name.tier,
+      formatBytes(c.sizeBytes),
+      c.ok ? "✅ OK" : `❌ ${c.problem}`,
+      c.passed.join(", "),
+      c.notes.join("; "),
+    ]),
+  );
+}
 
 /** The job summary of a verify run: a row per backup checked, tier ages, and the test restore's comparison. */
 export function verifyBackupsSummary(report: VerifyBackupsReport): string {
@@ -22,20 +42,7 @@ export function verifyBackupsSummary(report: VerifyBackupsReport): string {
       ]),
     ),
     "",
-    report.checks.length
-      ? table(
-          ["Backup", "Where", "Tier", "Size", "Result", "Checked", "Notes"],
-          report.checks.map((c) => [
-            path.basename(c.file),
-            c.file.includes("://") ? c.file.slice(0, c.file.length - path.basename(c.file).length) : "local",
-            c.name.tier,
-            formatBytes(c.sizeBytes),
-            c.ok ? "✅ OK" : `❌ ${c.problem}`,
-            c.passed.join(", "),
-            c.notes.join("; "),
-          ]),
-        )
-      : "No backups found.",
+    fileChecksTable(report.checks),
     "",
   ];
   const t = report.testRestore;
