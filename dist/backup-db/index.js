@@ -40466,6 +40466,7 @@ class FanOut extends external_node_stream_.Writable {
     branches;
     started = Date.now();
     finishedAt = new Map();
+    finishing;
     constructor(primary, uploads, options) {
         super({ highWaterMark: 1 << 20 });
         this.primary = primary;
@@ -40547,9 +40548,10 @@ class FanOut extends external_node_stream_.Writable {
         else
             Promise.all(waits).then(() => callback(), callback);
     }
+    // The uploads are NOT ended here: the end of the stream only means pg_dump stopped writing, not that
+    // the dump is complete (its exit status and trailer are judged after). Ending an upload stores the
+    // object under its final name, so that waits for finishUploads(), after the local file is committed.
     _final(callback) {
-        for (const branch of this.live())
-            branch.upload.stream.end();
         this.primary.end();
         const settle = (err) => {
             this.primary.off("finish", settle);
@@ -40559,8 +40561,20 @@ class FanOut extends external_node_stream_.Writable {
         this.primary.once("finish", settle);
         this.primary.once("error", settle);
     }
+    /** Completes every upload still going: call only once the backup is known good and committed locally. */
+    finishUploads() {
+        this.finishing = Date.now();
+        for (const branch of this.live())
+            branch.upload.stream.end();
+    }
+    /** Aborts every upload still going (also after the stream finished): the backup is not good. */
+    abortUploads(reason) {
+        for (const branch of this.live())
+            this.fail(branch, reason);
+    }
     _destroy(error, callback) {
-        // pipeline() destroys every stream once it is done: after a clean finish the uploads go on completing.
+        // pipeline() destroys every stream once it is done: after a clean finish the uploads wait for
+        // finishUploads() or abortUploads().
         if (error || !this.writableFinished) {
             const reason = error ?? new Error("The backup stream was stopped before it ended");
             for (const branch of this.live())
@@ -40572,15 +40586,22 @@ class FanOut extends external_node_stream_.Writable {
     }
     /**
      * Waits until every upload has completed or been aborted (leftovers removed) and says how each went.
-     * Call after the stream finished, or after it failed.
+     * Call after finishUploads() or abortUploads().
      */
     async outcomes() {
         return Promise.all(this.branches.map(async (branch) => {
             // A failed branch is not waited for: a stalled upload may never settle on its own.
+            let deadline;
             const error = await Promise.race([
                 branch.upload.done.then(() => undefined, (err) => err),
                 branch.failed.then(() => branch.error),
+                // After the last byte, only the parts in flight remain: an upload that does not complete
+                // within the stall timeout is hung (a black-holed connection) and is given up.
+                new Promise((resolve) => {
+                    deadline = setTimeout(() => resolve(new destination_error/* DestinationError */.lt(branch.uri, `Upload to ${branch.uri} did not complete within ${this.options.stallTimeoutMs / 1000} s after its last byte; it was abandoned`)), this.options.stallTimeoutMs);
+                }),
             ]);
+            clearTimeout(deadline);
             if (error)
                 this.fail(branch, error);
             let timer;
@@ -41403,12 +41424,16 @@ async function takeBackup(config, options, startedAt, now) {
             catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
             logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
             await output.commit();
+            // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+            // store their objects under the final names.
+            fanOut?.finishUploads();
         }
         catch (err) {
             await output.abort();
-            // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed.
+            // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
+            // none was ended, so no object of this failed backup exists in any bucket.
             if (fanOut) {
-                fanOut.destroy(err);
+                fanOut.abortUploads(err);
                 await fanOut.outcomes();
             }
             throw err;

@@ -260,11 +260,15 @@ async function takeBackup(
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
       logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
       await output.commit();
+      // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+      // store their objects under the final names.
+      fanOut?.finishUploads();
     } catch (err) {
       await output.abort();
-      // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed.
+      // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
+      // none was ended, so no object of this failed backup exists in any bucket.
       if (fanOut) {
-        fanOut.destroy(err as Error);
+        fanOut.abortUploads(err as Error);
         await fanOut.outcomes();
       }
       throw err;

@@ -45,6 +45,7 @@ export class FanOut extends Writable {
   private readonly branches: Branch[];
   private readonly started = Date.now();
   private readonly finishedAt = new Map<Branch, number>();
+  private finishing: number | undefined;
 
   constructor(
     private readonly primary: Writable,
@@ -141,8 +142,10 @@ export class FanOut extends Writable {
     else Promise.all(waits).then(() => callback(), callback);
   }
 
+  // The uploads are NOT ended here: the end of the stream only means pg_dump stopped writing, not that
+  // the dump is complete (its exit status and trailer are judged after). Ending an upload stores the
+  // object under its final name, so that waits for finishUploads(), after the local file is committed.
   override _final(callback: (error?: Error | null) => void): void {
-    for (const branch of this.live()) branch.upload.stream.end();
     this.primary.end();
     const settle = (err?: Error | null) => {
       this.primary.off("finish", settle);
@@ -153,8 +156,20 @@ export class FanOut extends Writable {
     this.primary.once("error", settle);
   }
 
+  /** Completes every upload still going: call only once the backup is known good and committed locally. */
+  finishUploads(): void {
+    this.finishing = Date.now();
+    for (const branch of this.live()) branch.upload.stream.end();
+  }
+
+  /** Aborts every upload still going (also after the stream finished): the backup is not good. */
+  abortUploads(reason: Error): void {
+    for (const branch of this.live()) this.fail(branch, reason);
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // pipeline() destroys every stream once it is done: after a clean finish the uploads go on completing.
+    // pipeline() destroys every stream once it is done: after a clean finish the uploads wait for
+    // finishUploads() or abortUploads().
     if (error || !this.writableFinished) {
       const reason = error ?? new Error("The backup stream was stopped before it ended");
       for (const branch of this.live()) this.fail(branch, reason);
@@ -165,19 +180,35 @@ export class FanOut extends Writable {
 
   /**
    * Waits until every upload has completed or been aborted (leftovers removed) and says how each went.
-   * Call after the stream finished, or after it failed.
+   * Call after finishUploads() or abortUploads().
    */
   async outcomes(): Promise<BranchOutcome[]> {
     return Promise.all(
       this.branches.map(async (branch): Promise<BranchOutcome> => {
         // A failed branch is not waited for: a stalled upload may never settle on its own.
+        let deadline: NodeJS.Timeout | undefined;
         const error = await Promise.race([
           branch.upload.done.then(
             () => undefined,
             (err: unknown) => err as Error,
           ),
           branch.failed.then(() => branch.error),
+          // After the last byte, only the parts in flight remain: an upload that does not complete
+          // within the stall timeout is hung (a black-holed connection) and is given up.
+          new Promise<Error>((resolve) => {
+            deadline = setTimeout(
+              () =>
+                resolve(
+                  new DestinationError(
+                    branch.uri,
+                    `Upload to ${branch.uri} did not complete within ${this.options.stallTimeoutMs / 1000} s after its last byte; it was abandoned`,
+                  ),
+                ),
+              this.options.stallTimeoutMs,
+            );
+          }),
         ]);
+        clearTimeout(deadline);
         if (error) this.fail(branch, error);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([

@@ -261,6 +261,49 @@ describe("backup-db to S3, GCS and Azure in one pass", () => {
   }, 90_000);
 });
 
+describe("a backup that fails after pg_dump's output ended", () => {
+  it("leaves no object in the bucket: uploads complete only once the dump is proven and committed locally", async () => {
+    const bucket = "cancelled";
+    await minio().createBucket(bucket);
+    const at = new Date(Date.UTC(2026, 10, 18, 2, 0, 0));
+    const key = `backups/postgres/transcripts_daily_${formatTimestamp(at)}.sql`;
+    const s3 = minio().client();
+    const controller = new AbortController();
+    const { logger } = capturingLogger();
+    const running = backupDatabase(
+      load({
+        DATABASE_URL: postgres().url("transcripts"),
+        BACKUP_DIR: await tempDir("cancelled"),
+        BACKUP_COMPRESSION: "none",
+        BACKUP_S3_BUCKET: bucket,
+        BACKUP_S3_ENDPOINT: minio().endpoint,
+        BACKUP_UPLOAD_PART_SIZE_MB: "5",
+      }),
+      { logger, now: () => at, signal: controller.signal },
+    );
+    await waitUntil(
+      "a multipart upload in progress",
+      async () =>
+        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? [])
+          .length > 0,
+      20_000,
+    );
+    // SIGTERM to pg_dump: its output just ends, as it would when pg_dump dies of an error.
+    controller.abort(new Error("SIGTERM"));
+    await expect(running).rejects.toThrow(/cancelled/);
+    const store = await openStore(
+      load({
+        DATABASE_URL: "postgresql://x@h/d",
+        BACKUP_S3_BUCKET: bucket,
+        BACKUP_S3_ENDPOINT: minio().endpoint,
+      }).destinations[0]!,
+    );
+    expect((await store.list()).map((o) => o.name)).toEqual([]);
+    const left = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+    expect(left.Uploads ?? []).toEqual([]);
+  });
+});
+
 describe("remote retention dry run", () => {
   it("plans deletions in the bucket but deletes nothing, and says so in the summary", async () => {
     await minio().createBucket("dry-run");

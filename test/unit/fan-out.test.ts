@@ -78,6 +78,7 @@ describe("FanOut", () => {
       },
     );
     await pipeline(source(3 * 1024 * 1024), fan);
+    fan.finishUploads();
     const outcomes = await fan.outcomes();
     expect(outcomes.map((o) => [o.uri, o.bytes, o.error])).toEqual([
       ["mem://a", 3 * 1024 * 1024, undefined],
@@ -96,6 +97,7 @@ describe("FanOut", () => {
       maxAhead = Math.max(maxAhead, primary.bytes().length - slow.received().length);
     }, 2);
     await pipeline(source(2 * 1024 * 1024), fan);
+    fan.finishUploads();
     await fan.outcomes();
     clearInterval(timer);
     // Buffers between them: FanOut (1 MiB high-water mark) + the upload body (64 KiB) + one chunk.
@@ -120,6 +122,7 @@ describe("FanOut", () => {
       },
     );
     await pipeline(source(2 * 1024 * 1024), fan);
+    fan.finishUploads();
     const [g, b] = await fan.outcomes();
     expect(g?.error).toBeUndefined();
     expect(b?.error?.message).toBe("bad broke");
@@ -134,6 +137,7 @@ describe("FanOut", () => {
     const stuck = upload("stuck", { stall: true });
     const fan = new FanOut(primary.sink, [{ upload: stuck.u, uri: "mem://stuck" }], { stallTimeoutMs: 200 });
     await pipeline(source(1024 * 1024), fan);
+    fan.finishUploads();
     const [o] = await fan.outcomes();
     expect(o?.error?.message).toMatch(/Upload to mem:\/\/stuck made no progress for 0.2 s/);
     expect(primary.bytes().length).toBe(1024 * 1024);
@@ -153,5 +157,40 @@ describe("FanOut", () => {
     const [o] = await fan.outcomes();
     expect(o?.error?.message).toBe("no space");
     expect(a.aborted()?.message).toBe("no space");
+  });
+
+  it("an upload is ended only by finishUploads(): a stream that ended but is then judged bad is aborted, never completed", async () => {
+    const primary = collector();
+    const a = upload("a");
+    let ended = false;
+    a.body.on("end", () => {
+      ended = true;
+    });
+    const fan = new FanOut(primary.sink, [{ upload: a.u, uri: "mem://a" }], { stallTimeoutMs: 10_000 });
+    await pipeline(source(512 * 1024), fan);
+    await sleep(20);
+    expect(ended).toBe(false); // pg_dump's output ended; whether the dump is complete is not known yet
+    fan.abortUploads(new Error("pg_dump exited with code 1"));
+    const [o] = await fan.outcomes();
+    expect(o?.error?.message).toBe("pg_dump exited with code 1");
+    expect(a.aborted()?.message).toBe("pg_dump exited with code 1");
+    expect(ended).toBe(false);
+  });
+
+  it("an upload that does not complete after its last byte is given up after the stall timeout", async () => {
+    const primary = collector();
+    const body = new PassThrough();
+    body.resume();
+    const hung: StreamUpload = {
+      name: "hung",
+      stream: body,
+      done: new Promise(() => {}),
+      abort: async () => {},
+    };
+    const fan = new FanOut(primary.sink, [{ upload: hung, uri: "mem://hung" }], { stallTimeoutMs: 150 });
+    await pipeline(source(64 * 1024), fan);
+    fan.finishUploads();
+    const [o] = await fan.outcomes();
+    expect(o?.error?.message).toMatch(/did not complete within 0.15 s after its last byte/);
   });
 });
