@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2546);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6555);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2546:
+/***/ 6555:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38291,21 +38291,8 @@ const S3_STORAGE_CLASSES = [
 const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
 const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
-;// CONCATENATED MODULE: ./src/storage/transfer.ts
-const MIB = 1024 * 1024;
-const DEFAULT_TRANSFER = {
-    partSizeBytes: 8 * MIB,
-    concurrency: 2,
-    attempts: 4,
-    cleanupAttempts: 6,
-    requestTimeoutMs: 120_000,
-    stallTimeoutMs: 300_000,
-};
-/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
-function uploadMemoryBound(t) {
-    return t.partSizeBytes * (t.concurrency + 1);
-}
-
+// EXTERNAL MODULE: ./src/storage/transfer.ts
+var storage_transfer = __nccwpck_require__(8130);
 ;// CONCATENATED MODULE: ./src/config/settings.ts
 
 /** Looks a setting up in an environment by its runbook variable name. */
@@ -38540,8 +38527,8 @@ function loadDestinations(lookup, env = process.env) {
     const s = CLOUD_SETTINGS;
     const prefix = settings_require(s.remotePrefix, lookup);
     const transfer = {
-        ...DEFAULT_TRANSFER,
-        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * MIB,
+        ...storage_transfer/* DEFAULT_TRANSFER */._M,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
         concurrency: settings_require(s.uploadConcurrency, lookup),
     };
     const destinations = [];
@@ -41115,14 +41102,18 @@ async function preflightDestinations(stores, logger) {
     };
 }
 /** Starts one streamed upload per destination and name; those that cannot start are reported. */
-async function startUploads(stores, names, contentType, logger) {
+async function startUploads(stores, names, contentType, logger, expectedBytes) {
     const started = [];
     const failed = [];
     for (const store of stores) {
         const mine = [];
         try {
             for (const name of names) {
-                mine.push({ store, upload: await store.upload(name, { contentType }), uri: store.uri(name) });
+                mine.push({
+                    store,
+                    upload: await store.upload(name, { contentType, expectedBytes }),
+                    uri: store.uri(name),
+                });
             }
             started.push(...mine);
         }
@@ -41166,13 +41157,23 @@ async function completeUploads(started, outcomes, manifest, logger) {
         const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
         try {
             await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
-            await s.store.recordChecksum(name, manifest.sha256);
+            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+            await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
+                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
+            });
             await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
             entry.uris.push(s.uri);
             logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
         }
         catch (err) {
             entry.errors.push((0,destination_error/* briefly */.m_)(err));
+            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+            // verify and retention would report every night.
+            for (const orphan of [name, `${name}${MANIFEST_SUFFIX}`]) {
+                await s.store.delete(orphan).catch((e) => {
+                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
+                });
+            }
         }
     }
     return [...byStore.entries()].map(([store, e]) => {
@@ -41378,10 +41379,10 @@ async function takeBackup(config, options, startedAt, now) {
         const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
-        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger);
+        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
-                stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+                stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
                 onBranchFailure: (uri, error) => logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
             })
             : undefined;
@@ -41906,7 +41907,13 @@ async function verifyBackupFile(store, name, options = {}) {
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
     if (!object)
         return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
-    const sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`).catch(() => undefined);
+    let sidecarText;
+    try {
+        sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`);
+    }
+    catch (err) {
+        return fail(`cannot read its ${CHECKSUM_SUFFIX} sidecar: ${err.message}`);
+    }
     if (sidecarText === undefined)
         return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
     const sidecar = parseChecksumLine(sidecarText);
@@ -41970,7 +41977,13 @@ async function verifyBackupFile(store, name, options = {}) {
             passed.push("dump trailer");
         }
     }
-    const manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`).catch(() => undefined);
+    let manifestText;
+    try {
+        manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`);
+    }
+    catch (err) {
+        return fail(`cannot read its ${MANIFEST_SUFFIX}: ${err.message}`);
+    }
     if (manifestText === undefined) {
         notes.push("no manifest");
     }
@@ -42115,10 +42128,15 @@ function actionLookup(env = process.env) {
     };
     return firstOf(inputs, environmentLookup(env));
 }
-/** Masks every secret a run may meet before anything is logged. */
-function maskConnectionSecrets(lookup) {
-    for (const secret of credentialsIn(lookup))
+/**
+ * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ */
+function maskConnectionSecrets(lookup, logger) {
+    for (const secret of credentialsIn(lookup)) {
         core_setSecret(secret);
+        logger?.addSecret(secret);
+    }
 }
 /** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
 function cancellationSignal() {
@@ -42151,8 +42169,8 @@ function failureMessage(err) {
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 async function runBackupDb() {
     const lookup = actionLookup();
-    maskConnectionSecrets(lookup);
     const logger = new Logger(actionsLogSink());
+    maskConnectionSecrets(lookup, logger);
     let summary = "";
     try {
         if (isVerifyOnly(lookup)) {
@@ -42279,6 +42297,31 @@ function briefly(err) {
     const e = err;
     const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
     return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
+/***/ 8130:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D6: () => (/* binding */ MIB),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */ });
+/* unused harmony export uploadMemoryBound */
+const MIB = 1024 * 1024;
+const DEFAULT_TRANSFER = {
+    partSizeBytes: 8 * MIB,
+    concurrency: 2,
+    attempts: 4,
+    cleanupAttempts: 6,
+    requestTimeoutMs: 120_000,
+    stallTimeoutMs: 300_000,
+};
+/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
+function uploadMemoryBound(t) {
+    return t.partSizeBytes * (t.concurrency + 1);
 }
 
 

@@ -93,7 +93,8 @@ class AzureStore {
     }
     async preflight() {
         try {
-            await this.container.getProperties();
+            // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
+            await this.container.listBlobsFlat({ prefix: this.settings.prefix }).byPage({ maxPageSize: 1 }).next();
         }
         catch (err) {
             throw this.explain("check the container", undefined, err);
@@ -109,15 +110,18 @@ class AzureStore {
         // uploadStream rejects at once while blocks already sent may still land: wait for them first.
         await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
         await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
-            const staged = await blob.getBlockList("uncommitted").catch((err) => {
+            const staged = await blob.getBlockList("all").catch((err) => {
                 if (statusOf(err) === 404)
-                    return { uncommittedBlocks: [] };
+                    return { uncommittedBlocks: [], committedBlocks: [] };
                 throw err;
             });
-            if ((staged.uncommittedBlocks ?? []).length === 0)
-                return;
-            await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" } });
+            // An empty commit drops the uncommitted blocks; the empty blob it leaves is ours (uploads
+            // never overwrite), and is deleted; done only when nothing of this name is left.
+            if ((staged.uncommittedBlocks ?? []).length > 0)
+                await blob.commitBlockList([]);
             await blob.deleteIfExists();
+            if (await blob.exists())
+                throw new Error("the blob is still there");
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
     }
     async upload(name, options = {}) {
@@ -126,6 +130,7 @@ class AzureStore {
         // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
         const tier = this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
         let aborted;
+        let conflict = false;
         const done = this.blob(name)
             .uploadStream(body, this.settings.transfer.partSizeBytes, this.settings.transfer.concurrency, {
             abortSignal: controller.signal,
@@ -134,6 +139,8 @@ class AzureStore {
             conditions: { ifNoneMatch: "*" }, // never overwrite an existing backup
         })
             .then(() => undefined, (err) => {
+            // A blob of this name existed already: it is not ours, so cleanup must not touch it.
+            conflict = statusOf(err) === 409 || statusOf(err) === 412;
             throw aborted ?? this.explain("upload", name, err);
         });
         done.catch(() => { });
@@ -146,7 +153,8 @@ class AzureStore {
                 controller.abort();
                 body.destroy(reason);
                 await done.catch(() => { });
-                await this.discardStagedBlocks(name);
+                if (!conflict)
+                    await this.discardStagedBlocks(name);
             },
         };
     }

@@ -35144,8 +35144,8 @@ var runtime = __nccwpck_require__(30109);
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 async function runBackupDb() {
     const lookup = (0,runtime/* actionLookup */.ly)();
-    (0,runtime/* maskConnectionSecrets */.eT)(lookup);
     const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
     let summary = "";
     try {
         if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
@@ -35495,8 +35495,8 @@ var runtime = __nccwpck_require__(30109);
  */
 async function runRestore() {
     const lookup = (0,runtime/* actionLookup */.ly)();
-    (0,runtime/* maskConnectionSecrets */.eT)(lookup);
     const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
     let summary = "";
     let database = "(unknown)";
     let guidance;
@@ -35591,10 +35591,15 @@ function actionLookup(env = process.env) {
     };
     return (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .firstOf */ .Ku)(inputs, (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .environmentLookup */ .Mn)(env));
 }
-/** Masks every secret a run may meet before anything is logged. */
-function maskConnectionSecrets(lookup) {
-    for (const secret of (0,_config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .credentialsIn */ .Wr)(lookup))
+/**
+ * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ */
+function maskConnectionSecrets(lookup, logger) {
+    for (const secret of (0,_config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .credentialsIn */ .Wr)(lookup)) {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(secret);
+        logger?.addSecret(secret);
+    }
 }
 /** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
 function cancellationSignal() {
@@ -35965,8 +35970,8 @@ var runtime = __nccwpck_require__(30109);
 /** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
 async function runVerify() {
     const lookup = (0,runtime/* actionLookup */.ly)();
-    (0,runtime/* maskConnectionSecrets */.eT)(lookup);
     const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
     let summary = "";
     try {
         const config = loadVerifyConfig(lookup);
@@ -37127,14 +37132,18 @@ async function preflightDestinations(stores, logger) {
     };
 }
 /** Starts one streamed upload per destination and name; those that cannot start are reported. */
-async function startUploads(stores, names, contentType, logger) {
+async function startUploads(stores, names, contentType, logger, expectedBytes) {
     const started = [];
     const failed = [];
     for (const store of stores) {
         const mine = [];
         try {
             for (const name of names) {
-                mine.push({ store, upload: await store.upload(name, { contentType }), uri: store.uri(name) });
+                mine.push({
+                    store,
+                    upload: await store.upload(name, { contentType, expectedBytes }),
+                    uri: store.uri(name),
+                });
             }
             started.push(...mine);
         }
@@ -37178,13 +37187,23 @@ async function completeUploads(started, outcomes, manifest, logger) {
         const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
         try {
             await s.store.put(`${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
-            await s.store.recordChecksum(name, manifest.sha256);
+            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+            await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
+                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
+            });
             await s.store.put(`${name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, (0,backup_manifest/* checksumLine */.Ut)(manifest.sha256, name));
             entry.uris.push(s.uri);
             logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
         }
         catch (err) {
             entry.errors.push((0,destination_error/* briefly */.m_)(err));
+            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+            // verify and retention would report every night.
+            for (const orphan of [name, `${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`]) {
+                await s.store.delete(orphan).catch((e) => {
+                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
+                });
+            }
         }
     }
     return [...byStore.entries()].map(([store, e]) => {
@@ -37390,7 +37409,7 @@ async function takeBackup(config, options, startedAt, now) {
         const name = new backup_name/* BackupName */.wv(prefix, "daily", startedAt, (0,compression/* extensionFor */.ly)(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await atomic_file/* AtomicFile */.A0.create(file);
-        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger);
+        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
                 stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
@@ -41519,7 +41538,13 @@ async function verifyBackupFile(store, name, options = {}) {
     const fail = (problem) => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
     if (!object)
         return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
-    const sidecarText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`).catch(() => undefined);
+    let sidecarText;
+    try {
+        sidecarText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`);
+    }
+    catch (err) {
+        return fail(`cannot read its ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar: ${err.message}`);
+    }
     if (sidecarText === undefined)
         return fail(`no ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
     const sidecar = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .parseChecksumLine */ .DB)(sidecarText);
@@ -41583,7 +41608,13 @@ async function verifyBackupFile(store, name, options = {}) {
             passed.push("dump trailer");
         }
     }
-    const manifestText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`).catch(() => undefined);
+    let manifestText;
+    try {
+        manifestText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`);
+    }
+    catch (err) {
+        return fail(`cannot read its ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}: ${err.message}`);
+    }
     if (manifestText === undefined) {
         notes.push("no manifest");
     }

@@ -46,13 +46,16 @@ async function withRetry(operation, options) {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   S3Store: () => (/* binding */ S3Store)
 /* harmony export */ });
+/* unused harmony export partSizeFor */
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(3711);
+/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(3711);
 /* harmony import */ var _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(2358);
 /* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(3091);
 /* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6336);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(8130);
+
 
 
 
@@ -61,6 +64,18 @@ async function withRetry(operation, options) {
 
 /** Requests whose bodies are backup data: signed without hashing the payload (see the constructor). */
 const UNSIGNED_COMMANDS = new Set(["UploadPartCommand", "PutObjectCommand"]);
+/** S3's limit on parts per upload. */
+const MAX_PARTS = 10_000;
+/**
+ * The part size for a stream of unknown length: the configured one, raised (in whole MiB) so that
+ * twice the expected size still fits in S3's 10,000 parts — a backup may grow, a stream cannot be re-cut.
+ */
+function partSizeFor(configured, expectedBytes) {
+    if (!expectedBytes)
+        return configured;
+    const needed = Math.ceil((expectedBytes * 2) / MAX_PARTS / _transfer_js__WEBPACK_IMPORTED_MODULE_5__/* .MIB */ .D6) * _transfer_js__WEBPACK_IMPORTED_MODULE_5__/* .MIB */ .D6;
+    return Math.max(configured, needed);
+}
 /** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
 const STALE_MULTIPART_MS = 24 * 3600_000;
 function statusOf(err) {
@@ -77,7 +92,7 @@ class S3Store {
         this.settings = settings;
         this.logger = logger;
         this.location = `s3://${settings.bucket}/${settings.prefix}`;
-        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.S3Client({
+        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.S3Client({
             ...(settings.region ? { region: settings.region } : settings.endpoint ? { region: "us-east-1" } : {}),
             ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
             forcePathStyle: settings.forcePathStyle,
@@ -132,6 +147,9 @@ class S3Store {
         else if (status === 412 || code === "PreconditionFailed") {
             advice = "an object with this name already exists; Lifeline never overwrites a backup";
         }
+        else if (/Exceeded \d+ parts/.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err))) {
+            advice = `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
+        }
         else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
             advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
         }
@@ -142,7 +160,7 @@ class S3Store {
     }
     async preflight() {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.HeadBucketCommand({ Bucket: this.settings.bucket }));
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.HeadBucketCommand({ Bucket: this.settings.bucket }));
         }
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
@@ -152,9 +170,12 @@ class S3Store {
     }
     /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
     async abortStaleUploads() {
+        // With no prefix the sweep would reach every application's uploads in the bucket: leave them.
+        if (this.settings.prefix === "")
+            return;
         const cutoff = Date.now() - STALE_MULTIPART_MS;
         const uploads = await this.client
-            .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
+            .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
             .catch((err) => {
             this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`);
             return { Uploads: [] };
@@ -162,8 +183,10 @@ class S3Store {
         for (const u of uploads.Uploads ?? []) {
             if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff))
                 continue;
+            if (u.Key.slice(this.settings.prefix.length).includes("/"))
+                continue; // not at our level
             await this.client
-                .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }))
+                .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }))
                 .then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`));
         }
     }
@@ -173,11 +196,21 @@ class S3Store {
      */
     async abortIncomplete(key) {
         await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .b)(async () => {
-            const listed = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }));
+            const listed = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }));
             for (const u of listed.Uploads ?? []) {
                 if (u.Key !== key || !u.UploadId)
                     continue;
-                await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: u.UploadId }));
+                await this.client
+                    .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.AbortMultipartUploadCommand({
+                    Bucket: this.settings.bucket,
+                    Key: key,
+                    UploadId: u.UploadId,
+                }))
+                    .catch((err) => {
+                    // Already gone (lib-storage aborted it itself): that is the goal.
+                    if (err.name !== "NoSuchUpload" && statusOf(err) !== 404)
+                        throw err;
+                });
             }
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => {
             this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}; ` +
@@ -198,7 +231,7 @@ class S3Store {
                 // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
                 IfNoneMatch: "*",
             },
-            partSize: this.settings.transfer.partSizeBytes,
+            partSize: partSizeFor(this.settings.transfer.partSizeBytes, options.expectedBytes),
             queueSize: this.settings.transfer.concurrency,
         });
         let aborted;
@@ -222,7 +255,7 @@ class S3Store {
     }
     async put(name, body, options = {}) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutObjectCommand({
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.PutObjectCommand({
                 Bucket: this.settings.bucket,
                 Key: this.key(name),
                 Body: body,
@@ -239,7 +272,7 @@ class S3Store {
     /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
     async recordChecksum(name, sha256) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutObjectTaggingCommand({
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.PutObjectTaggingCommand({
                 Bucket: this.settings.bucket,
                 Key: this.key(name),
                 Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
@@ -254,7 +287,7 @@ class S3Store {
         let token;
         try {
             do {
-                const page = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.ListObjectsV2Command({
+                const page = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.ListObjectsV2Command({
                     Bucket: this.settings.bucket,
                     Prefix: this.settings.prefix,
                     Delimiter: "/",
@@ -280,7 +313,7 @@ class S3Store {
     }
     async stat(name) {
         try {
-            const head = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            const head = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
             return {
                 name,
                 sizeBytes: head.ContentLength ?? 0,
@@ -296,7 +329,7 @@ class S3Store {
     }
     async get(name, signal) {
         try {
-            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
+            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
             if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
                 throw new Error("the SDK returned no Node.js stream");
             return got.Body;
@@ -311,7 +344,7 @@ class S3Store {
     }
     async getText(name) {
         try {
-            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
             return (await got.Body?.transformToString("utf8")) ?? "";
         }
         catch (err) {
@@ -322,7 +355,7 @@ class S3Store {
     }
     async delete(name) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
         }
         catch (err) {
             if (statusOf(err) === 404)
@@ -333,7 +366,7 @@ class S3Store {
     /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
     async applyLifecycle(configuration) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.PutBucketLifecycleConfigurationCommand({
+            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.PutBucketLifecycleConfigurationCommand({
                 Bucket: this.settings.bucket,
                 LifecycleConfiguration: configuration,
             }));
@@ -345,7 +378,7 @@ class S3Store {
     /** The bucket's lifecycle rules as S3 reports them (empty when none). */
     async lifecycleRules() {
         try {
-            return ((await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_5__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
+            return ((await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
                 .Rules ?? []);
         }
         catch (err) {

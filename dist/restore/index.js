@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8111);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9942);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runRestore */ .Y)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8111:
+/***/ 9942:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38286,21 +38286,8 @@ const S3_STORAGE_CLASSES = [
 const GCS_STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"];
 const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
-;// CONCATENATED MODULE: ./src/storage/transfer.ts
-const MIB = 1024 * 1024;
-const transfer_DEFAULT_TRANSFER = {
-    partSizeBytes: 8 * MIB,
-    concurrency: 2,
-    attempts: 4,
-    cleanupAttempts: 6,
-    requestTimeoutMs: 120_000,
-    stallTimeoutMs: 300_000,
-};
-/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
-function uploadMemoryBound(t) {
-    return t.partSizeBytes * (t.concurrency + 1);
-}
-
+// EXTERNAL MODULE: ./src/storage/transfer.ts
+var storage_transfer = __nccwpck_require__(8130);
 ;// CONCATENATED MODULE: ./src/config/settings.ts
 
 /** Looks a setting up in an environment by its runbook variable name. */
@@ -38535,8 +38522,8 @@ function cloud_config_loadDestinations(lookup, env = process.env) {
     const s = CLOUD_SETTINGS;
     const prefix = settings_require(s.remotePrefix, lookup);
     const transfer = {
-        ...transfer_DEFAULT_TRANSFER,
-        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * MIB,
+        ...storage_transfer/* DEFAULT_TRANSFER */._M,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
         concurrency: settings_require(s.uploadConcurrency, lookup),
     };
     const destinations = [];
@@ -41007,14 +40994,18 @@ async function offsite_preflightDestinations(stores, logger) {
     };
 }
 /** Starts one streamed upload per destination and name; those that cannot start are reported. */
-async function offsite_startUploads(stores, names, contentType, logger) {
+async function offsite_startUploads(stores, names, contentType, logger, expectedBytes) {
     const started = [];
     const failed = [];
     for (const store of stores) {
         const mine = [];
         try {
             for (const name of names) {
-                mine.push({ store, upload: await store.upload(name, { contentType }), uri: store.uri(name) });
+                mine.push({
+                    store,
+                    upload: await store.upload(name, { contentType, expectedBytes }),
+                    uri: store.uri(name),
+                });
             }
             started.push(...mine);
         }
@@ -41058,13 +41049,23 @@ async function offsite_completeUploads(started, outcomes, manifest, logger) {
         const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
         try {
             await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
-            await s.store.recordChecksum(name, manifest.sha256);
+            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+            await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
+                logger.warn(`${briefly(err)} — the .sha256 sidecar still records it`);
+            });
             await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
             entry.uris.push(s.uri);
             logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
         }
         catch (err) {
             entry.errors.push(briefly(err));
+            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+            // verify and retention would report every night.
+            for (const orphan of [name, `${name}${MANIFEST_SUFFIX}`]) {
+                await s.store.delete(orphan).catch((e) => {
+                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${briefly(e)}`);
+                });
+            }
         }
     }
     return [...byStore.entries()].map(([store, e]) => {
@@ -41270,7 +41271,7 @@ async function takeBackup(config, options, startedAt, now) {
         const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
         const file = path.join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
-        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger);
+        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
                 stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
@@ -42712,10 +42713,15 @@ function actionLookup(env = process.env) {
     };
     return firstOf(inputs, environmentLookup(env));
 }
-/** Masks every secret a run may meet before anything is logged. */
-function maskConnectionSecrets(lookup) {
-    for (const secret of credentialsIn(lookup))
+/**
+ * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ */
+function maskConnectionSecrets(lookup, logger) {
+    for (const secret of credentialsIn(lookup)) {
         core_setSecret(secret);
+        logger?.addSecret(secret);
+    }
 }
 /** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
 function cancellationSignal() {
@@ -42753,8 +42759,8 @@ function failureMessage(err) {
  */
 async function runRestore() {
     const lookup = actionLookup();
-    maskConnectionSecrets(lookup);
     const logger = new Logger(actionsLogSink());
+    maskConnectionSecrets(lookup, logger);
     let summary = "";
     let database = "(unknown)";
     let guidance;
@@ -42911,6 +42917,31 @@ async function probeWrite(store) {
     const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
     await store.put(probe, "lifeline write probe\n");
     await store.delete(probe);
+}
+
+
+/***/ }),
+
+/***/ 8130:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D6: () => (/* binding */ MIB),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */ });
+/* unused harmony export uploadMemoryBound */
+const MIB = 1024 * 1024;
+const DEFAULT_TRANSFER = {
+    partSizeBytes: 8 * MIB,
+    concurrency: 2,
+    attempts: 4,
+    cleanupAttempts: 6,
+    requestTimeoutMs: 120_000,
+    stallTimeoutMs: 300_000,
+};
+/** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
+function uploadMemoryBound(t) {
+    return t.partSizeBytes * (t.concurrency + 1);
 }
 
 

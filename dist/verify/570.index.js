@@ -86,7 +86,11 @@ class GcsStore {
     }
     async preflight() {
         try {
-            await this.storage.bucket(this.settings.bucket).getMetadata();
+            // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
+            // bucket's metadata would need storage.buckets.get, which it does not.
+            await this.storage
+                .bucket(this.settings.bucket)
+                .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false });
         }
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
@@ -112,6 +116,7 @@ class GcsStore {
         const sink = file.createWriteStream({
             resumable: true,
             chunkSize: this.settings.transfer.partSizeBytes,
+            timeout: this.settings.transfer.requestTimeoutMs,
             metadata,
             // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
             preconditionOpts: { ifGenerationMatch: 0 },

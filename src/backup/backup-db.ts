@@ -208,6 +208,7 @@ async function takeBackup(
       [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()),
       encryptor ? "application/pgp-encrypted" : "application/octet-stream",
       logger,
+      previousSizeBytes,
     );
     const fanOut =
       uploads.started.length > 0

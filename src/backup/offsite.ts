@@ -70,6 +70,7 @@ export async function startUploads(
   names: readonly string[],
   contentType: string,
   logger: Logger,
+  expectedBytes?: number,
 ): Promise<{ started: StartedUpload[]; failed: OffsiteReport[] }> {
   const started: StartedUpload[] = [];
   const failed: OffsiteReport[] = [];
@@ -77,7 +78,11 @@ export async function startUploads(
     const mine: StartedUpload[] = [];
     try {
       for (const name of names) {
-        mine.push({ store, upload: await store.upload(name, { contentType }), uri: store.uri(name) });
+        mine.push({
+          store,
+          upload: await store.upload(name, { contentType, expectedBytes }),
+          uri: store.uri(name),
+        });
       }
       started.push(...mine);
     } catch (err) {
@@ -131,12 +136,22 @@ export async function completeUploads(
         `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`,
         { contentType: "application/json" },
       );
-      await s.store.recordChecksum(name, manifest.sha256);
+      // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+      await s.store.recordChecksum(name, manifest.sha256).catch((err: unknown) => {
+        logger.warn(`${briefly(err)} — the .sha256 sidecar still records it`);
+      });
       await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
       entry.uris.push(s.uri);
       logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
     } catch (err) {
       entry.errors.push(briefly(err));
+      // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+      // verify and retention would report every night.
+      for (const orphan of [name, `${name}${MANIFEST_SUFFIX}`]) {
+        await s.store.delete(orphan).catch((e: unknown) => {
+          logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${briefly(e)}`);
+        });
+      }
     }
   }
   return [...byStore.entries()].map(([store, e]) => {

@@ -113,7 +113,8 @@ export class AzureStore implements BackupStore {
 
   async preflight(): Promise<void> {
     try {
-      await this.container.getProperties();
+      // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
+      await this.container.listBlobsFlat({ prefix: this.settings.prefix }).byPage({ maxPageSize: 1 }).next();
     } catch (err) {
       throw this.explain("check the container", undefined, err);
     }
@@ -130,13 +131,15 @@ export class AzureStore implements BackupStore {
     await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
     await withRetry(
       async () => {
-        const staged = await blob.getBlockList("uncommitted").catch((err: unknown) => {
-          if (statusOf(err) === 404) return { uncommittedBlocks: [] };
+        const staged = await blob.getBlockList("all").catch((err: unknown) => {
+          if (statusOf(err) === 404) return { uncommittedBlocks: [], committedBlocks: [] };
           throw err;
         });
-        if ((staged.uncommittedBlocks ?? []).length === 0) return;
-        await blob.commitBlockList([], { conditions: { ifNoneMatch: "*" } });
+        // An empty commit drops the uncommitted blocks; the empty blob it leaves is ours (uploads
+        // never overwrite), and is deleted; done only when nothing of this name is left.
+        if ((staged.uncommittedBlocks ?? []).length > 0) await blob.commitBlockList([]);
         await blob.deleteIfExists();
+        if (await blob.exists()) throw new Error("the blob is still there");
       },
       { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 },
     ).catch((err: unknown) =>
@@ -152,6 +155,7 @@ export class AzureStore implements BackupStore {
     // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
     const tier = this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
     let aborted: Error | undefined;
+    let conflict = false;
     const done = this.blob(name)
       .uploadStream(body, this.settings.transfer.partSizeBytes, this.settings.transfer.concurrency, {
         abortSignal: controller.signal,
@@ -162,6 +166,8 @@ export class AzureStore implements BackupStore {
       .then(
         () => undefined,
         (err: unknown) => {
+          // A blob of this name existed already: it is not ours, so cleanup must not touch it.
+          conflict = statusOf(err) === 409 || statusOf(err) === 412;
           throw aborted ?? this.explain("upload", name, err);
         },
       );
@@ -175,7 +181,7 @@ export class AzureStore implements BackupStore {
         controller.abort();
         body.destroy(reason);
         await done.catch(() => {});
-        await this.discardStagedBlocks(name);
+        if (!conflict) await this.discardStagedBlocks(name);
       },
     };
   }

@@ -88,7 +88,11 @@ export class GcsStore implements BackupStore {
 
   async preflight(): Promise<void> {
     try {
-      await this.storage.bucket(this.settings.bucket).getMetadata();
+      // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
+      // bucket's metadata would need storage.buckets.get, which it does not.
+      await this.storage
+        .bucket(this.settings.bucket)
+        .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false });
     } catch (err) {
       throw this.explain("check the bucket", undefined, err);
     }
@@ -121,6 +125,7 @@ export class GcsStore implements BackupStore {
     const sink = file.createWriteStream({
       resumable: true,
       chunkSize: this.settings.transfer.partSizeBytes,
+      timeout: this.settings.transfer.requestTimeoutMs,
       metadata,
       // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
       preconditionOpts: { ifGenerationMatch: 0 },

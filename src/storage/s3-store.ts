@@ -28,7 +28,7 @@ import {
   type StoredObject,
   type StreamUpload,
 } from "./store.js";
-import type { TransferSettings } from "./transfer.js";
+import { MIB, type TransferSettings } from "./transfer.js";
 
 export interface S3StoreSettings {
   readonly bucket: string;
@@ -45,6 +45,19 @@ export interface S3StoreSettings {
 
 /** Requests whose bodies are backup data: signed without hashing the payload (see the constructor). */
 const UNSIGNED_COMMANDS = new Set(["UploadPartCommand", "PutObjectCommand"]);
+
+/** S3's limit on parts per upload. */
+const MAX_PARTS = 10_000;
+
+/**
+ * The part size for a stream of unknown length: the configured one, raised (in whole MiB) so that
+ * twice the expected size still fits in S3's 10,000 parts — a backup may grow, a stream cannot be re-cut.
+ */
+export function partSizeFor(configured: number, expectedBytes: number | undefined): number {
+  if (!expectedBytes) return configured;
+  const needed = Math.ceil((expectedBytes * 2) / MAX_PARTS / MIB) * MIB;
+  return Math.max(configured, needed);
+}
 
 /** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
 const STALE_MULTIPART_MS = 24 * 3600_000;
@@ -124,6 +137,8 @@ export class S3Store implements BackupStore {
         "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
     } else if (status === 412 || code === "PreconditionFailed") {
       advice = "an object with this name already exists; Lifeline never overwrites a backup";
+    } else if (/Exceeded \d+ parts/.test(briefly(err))) {
+      advice = `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
     } else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
       advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
     } else {
@@ -144,6 +159,8 @@ export class S3Store implements BackupStore {
 
   /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
   private async abortStaleUploads(): Promise<void> {
+    // With no prefix the sweep would reach every application's uploads in the bucket: leave them.
+    if (this.settings.prefix === "") return;
     const cutoff = Date.now() - STALE_MULTIPART_MS;
     const uploads = await this.client
       .send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
@@ -153,6 +170,7 @@ export class S3Store implements BackupStore {
       });
     for (const u of uploads.Uploads ?? []) {
       if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
+      if (u.Key.slice(this.settings.prefix.length).includes("/")) continue; // not at our level
       await this.client
         .send(
           new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }),
@@ -180,9 +198,18 @@ export class S3Store implements BackupStore {
         );
         for (const u of listed.Uploads ?? []) {
           if (u.Key !== key || !u.UploadId) continue;
-          await this.client.send(
-            new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId: u.UploadId }),
-          );
+          await this.client
+            .send(
+              new AbortMultipartUploadCommand({
+                Bucket: this.settings.bucket,
+                Key: key,
+                UploadId: u.UploadId,
+              }),
+            )
+            .catch((err: unknown) => {
+              // Already gone (lib-storage aborted it itself): that is the goal.
+              if ((err as { name?: string }).name !== "NoSuchUpload" && statusOf(err) !== 404) throw err;
+            });
         }
       },
       { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 },
@@ -208,7 +235,7 @@ export class S3Store implements BackupStore {
         // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
         IfNoneMatch: "*",
       },
-      partSize: this.settings.transfer.partSizeBytes,
+      partSize: partSizeFor(this.settings.transfer.partSizeBytes, options.expectedBytes),
       queueSize: this.settings.transfer.concurrency,
     });
     let aborted: Error | undefined;

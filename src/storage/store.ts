@@ -18,6 +18,8 @@ export interface StoredObject {
 
 export interface PutOptions {
   readonly contentType?: string;
+  /** The size the data is expected to have (e.g. the previous backup's), to size multipart parts. */
+  readonly expectedBytes?: number | undefined;
   /** Aborting cancels the transfer and removes whatever was partly stored. */
   readonly signal?: AbortSignal;
 }

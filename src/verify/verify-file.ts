@@ -64,7 +64,12 @@ export async function verifyBackupFile(
   const fail = (problem: string): FileCheck => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
 
   if (!object) return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
-  const sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`).catch(() => undefined);
+  let sidecarText: string | undefined;
+  try {
+    sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`);
+  } catch (err) {
+    return fail(`cannot read its ${CHECKSUM_SUFFIX} sidecar: ${(err as Error).message}`);
+  }
   if (sidecarText === undefined) return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
   const sidecar = parseChecksumLine(sidecarText);
   if (!sidecar) return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
@@ -123,7 +128,12 @@ export async function verifyBackupFile(
     }
   }
 
-  const manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`).catch(() => undefined);
+  let manifestText: string | undefined;
+  try {
+    manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`);
+  } catch (err) {
+    return fail(`cannot read its ${MANIFEST_SUFFIX}: ${(err as Error).message}`);
+  }
   if (manifestText === undefined) {
     notes.push("no manifest");
   } else {

@@ -128,3 +128,16 @@ describe("STORAGE_EMULATOR_HOST", () => {
     ).toMatchObject({ endpoint: "http://x:1" });
   });
 });
+
+describe("S3 part size", () => {
+  it("stays as configured for small backups and grows so that twice the expected size fits in 10,000 parts", async () => {
+    const { partSizeFor } = await import("../../src/storage/s3-store.js");
+    const MiB = 1024 * 1024;
+    expect(partSizeFor(8 * MiB, undefined)).toBe(8 * MiB);
+    expect(partSizeFor(8 * MiB, 2 * 1024 * MiB)).toBe(8 * MiB);
+    // 100 GiB expected: 200 GiB / 10,000 = 20.5 MiB → 21 MiB parts; 10,000 × 21 MiB ≥ 200 GiB.
+    const size = partSizeFor(8 * MiB, 100 * 1024 * MiB);
+    expect(size).toBe(21 * MiB);
+    expect(size * 10_000).toBeGreaterThanOrEqual(200 * 1024 * MiB);
+  });
+});

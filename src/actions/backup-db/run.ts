@@ -15,8 +15,8 @@ import {
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 export async function runBackupDb(): Promise<void> {
   const lookup = actionLookup();
-  maskConnectionSecrets(lookup);
   const logger = new Logger(actionsLogSink());
+  maskConnectionSecrets(lookup, logger);
   let summary = "";
   try {
     if (isVerifyOnly(lookup)) {

@@ -20,8 +20,8 @@ import {
  */
 export async function runRestore(): Promise<void> {
   const lookup = actionLookup();
-  maskConnectionSecrets(lookup);
   const logger = new Logger(actionsLogSink());
+  maskConnectionSecrets(lookup, logger);
   let summary = "";
   let database = "(unknown)";
   let guidance: string | undefined;

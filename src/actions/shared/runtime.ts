@@ -25,9 +25,18 @@ export function actionLookup(env: NodeJS.ProcessEnv = process.env): SettingLooku
   return firstOf(inputs, environmentLookup(env));
 }
 
-/** Masks every secret a run may meet before anything is logged. */
-export function maskConnectionSecrets(lookup: SettingLookup): void {
-  for (const secret of credentialsIn(lookup)) core.setSecret(secret);
+/**
+ * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ */
+export function maskConnectionSecrets(
+  lookup: SettingLookup,
+  logger?: { addSecret(secret: string): void },
+): void {
+  for (const secret of credentialsIn(lookup)) {
+    core.setSecret(secret);
+    logger?.addSecret(secret);
+  }
 }
 
 /** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */

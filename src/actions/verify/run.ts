@@ -15,8 +15,8 @@ import {
 /** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
 export async function runVerify(): Promise<void> {
   const lookup = actionLookup();
-  maskConnectionSecrets(lookup);
   const logger = new Logger(actionsLogSink());
+  maskConnectionSecrets(lookup, logger);
   let summary = "";
   try {
     const config = loadVerifyConfig(lookup);
