@@ -261,6 +261,30 @@ describe("backup-db to S3, GCS and Azure in one pass", () => {
   }, 90_000);
 });
 
+describe("preflight by listing", () => {
+  it("names a missing GCS bucket and a missing Azure container with the command that creates them", async () => {
+    const vars = {
+      DATABASE_URL: "postgresql://u@h/d",
+      BACKUP_GCS_BUCKET: "no-such-gcs-bucket",
+      BACKUP_GCS_ENDPOINT: gcs().endpoint,
+      BACKUP_AZURE_CONTAINER: "no-such-container",
+      AZURE_STORAGE_CONNECTION_STRING: azurite().connectionString,
+    };
+    const messages: string[] = [];
+    for (const d of load(vars).destinations) {
+      await (await openStore(d)).preflight().catch((e: Error) => messages.push(e.message));
+    }
+    expect(messages).toEqual([
+      expect.stringContaining(
+        "bucket 'no-such-gcs-bucket' does not exist: create it (gcloud storage buckets create gs://no-such-gcs-bucket)",
+      ),
+      expect.stringContaining(
+        "container 'no-such-container' does not exist: create it (az storage container create --name no-such-container)",
+      ),
+    ]);
+  });
+});
+
 describe("a backup that fails after pg_dump's output ended", () => {
   it("leaves no object in the bucket: uploads complete only once the dump is proven and committed locally", async () => {
     const bucket = "cancelled";
