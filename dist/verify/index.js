@@ -40928,7 +40928,6 @@ class fan_out_FanOut extends external_node_stream_.Writable {
     branches;
     started = Date.now();
     finishedAt = new Map();
-    finishing;
     constructor(primary, uploads, options) {
         super({ highWaterMark: 1 << 20 });
         this.primary = primary;
@@ -41025,7 +41024,6 @@ class fan_out_FanOut extends external_node_stream_.Writable {
     }
     /** Completes every upload still going: call only once the backup is known good and committed locally. */
     finishUploads() {
-        this.finishing = Date.now();
         for (const branch of this.live())
             branch.upload.stream.end();
     }

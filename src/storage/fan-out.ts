@@ -45,7 +45,6 @@ export class FanOut extends Writable {
   private readonly branches: Branch[];
   private readonly started = Date.now();
   private readonly finishedAt = new Map<Branch, number>();
-  private finishing: number | undefined;
 
   constructor(
     private readonly primary: Writable,
@@ -158,7 +157,6 @@ export class FanOut extends Writable {
 
   /** Completes every upload still going: call only once the backup is known good and committed locally. */
   finishUploads(): void {
-    this.finishing = Date.now();
     for (const branch of this.live()) branch.upload.stream.end();
   }
 

@@ -86,6 +86,42 @@ async function pastRemoteBackup(
   return name;
 }
 
+/** Starts an S3-only backup of ≈45 MiB at a fixed time and waits until its multipart upload is under way. */
+async function backupWithUploadUnderWay(
+  bucket: string,
+  at: Date,
+  options: {
+    logger: ReturnType<typeof capturingLogger>["logger"];
+    signal?: AbortSignal;
+    extra?: Record<string, string>;
+  },
+) {
+  const key = `backups/postgres/transcripts_daily_${formatTimestamp(at)}.sql`;
+  const s3 = minio().client();
+  const running = backupDatabase(
+    load({
+      DATABASE_URL: postgres().url("transcripts"),
+      BACKUP_DIR: await tempDir("underway"),
+      BACKUP_COMPRESSION: "none",
+      BACKUP_S3_BUCKET: bucket,
+      BACKUP_S3_ENDPOINT: minio().endpoint,
+      BACKUP_UPLOAD_PART_SIZE_MB: "5",
+      ...options.extra,
+    }),
+    { logger: options.logger, now: () => at, ...(options.signal ? { signal: options.signal } : {}) },
+  );
+  running.catch(() => {}); // awaited by the caller
+  // MinIO lists an upload only by its exact key.
+  await waitUntil(
+    "a multipart upload in progress",
+    async () =>
+      ((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? [])
+        .length > 0,
+    20_000,
+  );
+  return { running, key, s3 };
+}
+
 describe("backup-db to S3, GCS and Azure in one pass", () => {
   it("streams one dump to the local file and all three clouds, with sidecars, metadata, classes and remote retention", async () => {
     const bucket = "nightly";
@@ -209,29 +245,11 @@ describe("backup-db to S3, GCS and Azure in one pass", () => {
     const bucket = "crash";
     await minio().createBucket(bucket);
     const at = new Date(Date.UTC(2026, 10, 17, 2, 0, 0)); // a Tuesday: daily only
-    const key = `backups/postgres/transcripts_daily_${formatTimestamp(at)}.sql`;
-    const s3 = minio().client();
     const { logger, lines } = capturingLogger();
-    const running = backupDatabase(
-      load({
-        DATABASE_URL: postgres().url("transcripts"),
-        BACKUP_DIR: await tempDir("crash"),
-        BACKUP_COMPRESSION: "none",
-        BACKUP_S3_BUCKET: bucket,
-        BACKUP_S3_ENDPOINT: minio().endpoint,
-        BACKUP_UPLOAD_PART_SIZE_MB: "5",
-        BACKUP_UPLOAD_CONCURRENCY: "1",
-      }),
-      { logger, now: () => at },
-    );
-    // Kill the server once the multipart upload has begun (MinIO lists it only by its exact key).
-    await waitUntil(
-      "a multipart upload in progress",
-      async () =>
-        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? [])
-          .length > 0,
-      20_000,
-    );
+    const { running, key, s3 } = await backupWithUploadUnderWay(bucket, at, {
+      logger,
+      extra: { BACKUP_UPLOAD_CONCURRENCY: "1" },
+    });
     await minio().kill();
     await waitUntil(
       "the upload to fail",
@@ -290,28 +308,12 @@ describe("a backup that fails after pg_dump's output ended", () => {
     const bucket = "cancelled";
     await minio().createBucket(bucket);
     const at = new Date(Date.UTC(2026, 10, 18, 2, 0, 0));
-    const key = `backups/postgres/transcripts_daily_${formatTimestamp(at)}.sql`;
-    const s3 = minio().client();
     const controller = new AbortController();
     const { logger } = capturingLogger();
-    const running = backupDatabase(
-      load({
-        DATABASE_URL: postgres().url("transcripts"),
-        BACKUP_DIR: await tempDir("cancelled"),
-        BACKUP_COMPRESSION: "none",
-        BACKUP_S3_BUCKET: bucket,
-        BACKUP_S3_ENDPOINT: minio().endpoint,
-        BACKUP_UPLOAD_PART_SIZE_MB: "5",
-      }),
-      { logger, now: () => at, signal: controller.signal },
-    );
-    await waitUntil(
-      "a multipart upload in progress",
-      async () =>
-        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? [])
-          .length > 0,
-      20_000,
-    );
+    const { running, key, s3 } = await backupWithUploadUnderWay(bucket, at, {
+      logger,
+      signal: controller.signal,
+    });
     // SIGTERM to pg_dump: its output just ends, as it would when pg_dump dies of an error.
     controller.abort(new Error("SIGTERM"));
     await expect(running).rejects.toThrow(/cancelled/);

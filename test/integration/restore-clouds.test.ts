@@ -12,6 +12,7 @@ import { verifyBackups } from "../../src/verify/verify-backups.js";
 import { useAzurite, useFakeGcs, useMinio } from "../support/cloud-fixtures.js";
 import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
 import { makeGpgKey, type TestKey } from "../support/gpg.js";
+import { BACKUP_KINDS } from "../support/restore.js";
 import { NODE24 } from "../support/run-action.js";
 import { fingerprint, seedTranscripts } from "../support/seed.js";
 import { execFileAsync } from "../support/services/service.js";
@@ -61,20 +62,8 @@ function cloudVars(prefix: string): Record<string, string> {
   };
 }
 
-const combos = [
-  ["plain", "gzip"],
-  ["plain", "zstd"],
-  ["plain", "none"],
-  ["custom", "gzip"],
-  ["custom", "none"],
-] as const;
-
 describe("restore from S3, GCS and Azure", () => {
-  it.each(
-    combos.flatMap(([format, compression]) =>
-      [false, true].map((encrypted) => [format, compression, encrypted] as const),
-    ),
-  )(
+  it.each(BACKUP_KINDS)(
     "%s / %s / encrypted %s: backed up to all three, restored from each, proven",
     async (format, compression, encrypted) => {
       const pg = postgres();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { usePostgres, useTempDirs } from "../support/fixtures.js";
 import { makeGpgKey, type TestKey } from "../support/gpg.js";
-import { restoreFile, takeBackup } from "../support/restore.js";
+import { BACKUP_KINDS, restoreFile, takeBackup } from "../support/restore.js";
 import { fingerprint, seedTranscripts } from "../support/seed.js";
 
 const postgres = usePostgres();
@@ -13,20 +13,8 @@ async function testKey(): Promise<TestKey> {
   return key;
 }
 
-const combos = [
-  ["plain", "gzip"],
-  ["plain", "zstd"],
-  ["plain", "none"],
-  ["custom", "gzip"],
-  ["custom", "none"],
-] as const;
-
 describe("round trip for every format × compression × encryption", () => {
-  it.each(
-    combos.flatMap(([format, compression]) =>
-      [false, true].map((encrypted) => [format, compression, encrypted] as const),
-    ),
-  )("%s / %s / encrypted %s", async (format, compression, encrypted) => {
+  it.each(BACKUP_KINDS)("%s / %s / encrypted %s", async (format, compression, encrypted) => {
     const pg = postgres();
     const db = `rt_${format}_${compression}_${encrypted ? "gpg" : "clear"}`;
     await pg.createDatabase(db);

@@ -58,3 +58,16 @@ export async function databases(pg: PostgresServer): Promise<string[]> {
   );
   return rows.map((r) => r.datname);
 }
+
+/** Every backup kind restore must handle: format × compression (as backup-db allows) × encryption. */
+export const BACKUP_KINDS = (
+  [
+    ["plain", "gzip"],
+    ["plain", "zstd"],
+    ["plain", "none"],
+    ["custom", "gzip"],
+    ["custom", "none"],
+  ] as const
+).flatMap(([format, compression]) =>
+  [false, true].map((encrypted) => [format, compression, encrypted] as const),
+);
