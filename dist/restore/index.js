@@ -42140,16 +42140,18 @@ function compareCatalogs(expected, actual) {
 const isConsequence = (err) => /SIGPIPE|EPIPE|Broken pipe|write error|Premature close|write after end|destroyed/i.test(err.message) ||
     ["EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"].includes(err.code ?? "");
 /**
- * Waits for every stage; on failure stops the others and reports the failure that is the cause: the
- * first to arrive that is not a broken pipe, nor a stage we stopped ourselves because of it.
+ * Waits for every stage; on failure stops the others and reports the failure that is the cause: of
+ * the stages that failed on their own (not a broken pipe, not stopped by us), the one furthest
+ * upstream — a gpg that cannot decrypt starves pigz, whose complaint may well arrive first.
+ * `node` is the reading end (file or bucket → hash → first child), then `children` in pipe order.
  */
 async function settle(node, children) {
     const arrived = [];
     let stopped = false;
     const all = [node, ...children.map((c) => c.exited)];
-    for (const p of all) {
+    for (const [position, p] of all.entries()) {
         p.catch((error) => {
-            arrived.push({ error, afterStop: stopped });
+            arrived.push({ error, afterStop: stopped, position });
             if (!stopped) {
                 stopped = true;
                 for (const c of children)
@@ -42160,9 +42162,10 @@ async function settle(node, children) {
     await Promise.allSettled(all);
     if (!arrived.length)
         return;
-    const cause = arrived.find((f) => !isConsequence(f.error) && !(f.afterStop && /SIGTERM/.test(f.error.message))) ??
-        arrived[0];
-    throw cause.error;
+    const own = arrived
+        .filter((f) => !isConsequence(f.error) && !(f.afterStop && /SIGTERM/.test(f.error.message)))
+        .sort((a, b) => a.position - b.position);
+    throw (own[0] ?? arrived[0]).error;
 }
 /**
  * Streams one backup into the database named by `env`: the file is read once, hashed on the way,

@@ -76,9 +76,8 @@ describe("round trip for every format × compression × encryption", () => {
     const err = await restoreFile(pg, "rt_keyinput", file, { BACKUP_GPG_PRIVATE_KEY: wrong }).catch(
       (e: Error) => e,
     );
-    expect((err as Error).message).toMatch(
-      /gpg --decrypt exited with code 2: .*(No secret key|decryption failed)/,
-    );
+    const message = (err as Error).message;
+    expect(message, message).toMatch(/gpg --decrypt exited with code 2: .*(No secret key|decryption failed)/);
     expect((err as Error).message).toContain('"rt_keyinput" was not touched');
   });
 });
