@@ -35690,6 +35690,13 @@ const VERIFY_SETTINGS = {
         description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
         parse: settings/* parseString */.$l,
     },
+    verifyRemote: {
+        env: "BACKUP_VERIFY_REMOTE",
+        input: "verify-remote",
+        description: "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
+        default: "all",
+        parse: (0,settings/* oneOf */.yL)(["all", "newest"]),
+    },
     jobs: restore_config/* RESTORE_COMMON_SETTINGS */.vP.jobs,
     gpgPrivateKey: restore_config/* RESTORE_COMMON_SETTINGS */.vP.gpgPrivateKey,
     pgBinDir: {
@@ -35720,6 +35727,7 @@ function loadVerifyConfig(lookup) {
                 checkSql,
             }
             : undefined,
+        verifyRemote: settings/* require */.Yp(s.verifyRemote, lookup),
         jobs: (0,settings/* resolve */.hd)(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: (0,settings/* resolve */.hd)(s.gpgPrivateKey, lookup),
         pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
@@ -35823,9 +35831,15 @@ async function verifyBackups(config, options) {
             const store = await (0,open_store/* openStore */.C)(destination, logger);
             const here = { location: store.location, checks: [] };
             locations.push(here);
-            for (const entry of await (0,backup_source/* listBackups */.Cw)([store], config.prefix)) {
-                await verifyOne(store, entry, entry.uri, here.checks);
+            const entries = await (0,backup_source/* listBackups */.Cw)([store], config.prefix); // newest first
+            const chosen = config.verifyRemote === "newest"
+                ? entries.filter((e, i) => entries.findIndex((o) => o.tier === e.tier) === i)
+                : entries;
+            if (chosen.length < entries.length) {
+                logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
             }
+            for (const entry of chosen)
+                await verifyOne(store, entry, entry.uri, here.checks);
         }
         const at = now();
         const ages = locations.flatMap(({ location, checks: found }) => backup_name/* TIERS */.iB.map((tier) => {

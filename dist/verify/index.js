@@ -39328,6 +39328,13 @@ const VERIFY_SETTINGS = {
         description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
         parse: parseString,
     },
+    verifyRemote: {
+        env: "BACKUP_VERIFY_REMOTE",
+        input: "verify-remote",
+        description: "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
+        default: "all",
+        parse: oneOf(["all", "newest"]),
+    },
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
@@ -39358,6 +39365,7 @@ function loadVerifyConfig(lookup) {
                 checkSql,
             }
             : undefined,
+        verifyRemote: settings_require(s.verifyRemote, lookup),
         jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: settings_resolve(s.gpgPrivateKey, lookup),
         pgBinDir: settings_resolve(s.pgBinDir, lookup),
@@ -42886,9 +42894,15 @@ async function verifyBackups(config, options) {
             const store = await open_store_openStore(destination, logger);
             const here = { location: store.location, checks: [] };
             locations.push(here);
-            for (const entry of await listBackups([store], config.prefix)) {
-                await verifyOne(store, entry, entry.uri, here.checks);
+            const entries = await listBackups([store], config.prefix); // newest first
+            const chosen = config.verifyRemote === "newest"
+                ? entries.filter((e, i) => entries.findIndex((o) => o.tier === e.tier) === i)
+                : entries;
+            if (chosen.length < entries.length) {
+                logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
             }
+            for (const entry of chosen)
+                await verifyOne(store, entry, entry.uri, here.checks);
         }
         const at = now();
         const ages = locations.flatMap(({ location, checks: found }) => backup_name_TIERS.map((tier) => {

@@ -11,6 +11,7 @@ import { ConfigError } from "./errors.js";
 import { metricsSettings, RESTORE_COMMON_SETTINGS } from "./restore-config.js";
 import {
   integerIn,
+  oneOf,
   parseBoolean,
   parseString,
   require,
@@ -57,6 +58,14 @@ export const VERIFY_SETTINGS = {
       "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
     parse: parseString,
   },
+  verifyRemote: {
+    env: "BACKUP_VERIFY_REMOTE",
+    input: "verify-remote",
+    description:
+      "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
+    default: "all",
+    parse: oneOf(["all", "newest"] as const),
+  },
   jobs: RESTORE_COMMON_SETTINGS.jobs,
   gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
   pgBinDir: {
@@ -81,6 +90,8 @@ export interface VerifyConfig {
         readonly checkSql: string | undefined;
       }
     | undefined;
+  /** Which bucket copies verify downloads: every one, or each tier's newest. */
+  readonly verifyRemote: "all" | "newest";
   readonly jobs: number;
   readonly gpgPrivateKey: string | undefined;
   readonly pgBinDir: string | undefined;
@@ -115,6 +126,7 @@ export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
           checkSql,
         }
       : undefined,
+    verifyRemote: require(s.verifyRemote, lookup),
     jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
     gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
     pgBinDir: resolve(s.pgBinDir, lookup),

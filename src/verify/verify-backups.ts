@@ -108,9 +108,17 @@ export async function verifyBackups(
       const store = await openStore(destination, logger);
       const here = { location: store.location, checks: [] as FileCheck[] };
       locations.push(here);
-      for (const entry of await listBackups([store], config.prefix)) {
-        await verifyOne(store, entry, entry.uri, here.checks);
+      const entries = await listBackups([store], config.prefix); // newest first
+      const chosen =
+        config.verifyRemote === "newest"
+          ? entries.filter((e, i) => entries.findIndex((o) => o.tier === e.tier) === i)
+          : entries;
+      if (chosen.length < entries.length) {
+        logger.info(
+          `verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`,
+        );
       }
+      for (const entry of chosen) await verifyOne(store, entry, entry.uri, here.checks);
     }
     const at = now();
     const ages = locations.flatMap(({ location, checks: found }) =>

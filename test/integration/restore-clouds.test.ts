@@ -168,6 +168,39 @@ describe("verify and list with buckets configured", () => {
     expect(lines.some((l) => l.includes(`gs://${BUCKET}/verify/${name}: FAILED`))).toBe(true);
   });
 
+  it("BACKUP_VERIFY_REMOTE=newest downloads only each tier's newest copy from the buckets", async () => {
+    const pg = postgres();
+    const db = "cl_newest";
+    await pg.createDatabase(db);
+    await seedTranscripts(pg, db, 100);
+    const vars = { DATABASE_URL: pg.url(db), BACKUP_DIR: await tempDir("cln"), ...cloudVars("newest/") };
+    const { logger } = capturingLogger();
+    await backupDatabase(loadBackupDbConfig(environmentLookup(vars), vars), { logger });
+    // An older daily copy in S3 whose bytes are not gzip: "all" reads and fails it, "newest" leaves it.
+    const s3 = await openStore(
+      loadVerifyConfig(environmentLookup(vars)).destinations.find((d) => d.kind === "s3")!,
+    );
+    const old = "cl_newest_daily_20200101_020000.sql.gz";
+    await s3.put(old, "not gzip\n");
+    const { createHash } = await import("node:crypto");
+    await s3.put(`${old}.sha256`, `${createHash("sha256").update("not gzip\n").digest("hex")}  ${old}\n`);
+
+    const all = await verifyBackups(loadVerifyConfig(environmentLookup(vars)), { logger });
+    expect(all.exitCode).toBe(1);
+    expect(all.checks.filter((c) => !c.ok).map((c) => c.file)).toEqual([`s3://${BUCKET}/newest/${old}`]);
+
+    const { logger: l2, lines } = capturingLogger();
+    const newest = await verifyBackups(
+      loadVerifyConfig(environmentLookup({ ...vars, BACKUP_VERIFY_REMOTE: "newest" })),
+      { logger: l2 },
+    );
+    expect(newest.exitCode).toBe(0);
+    expect(newest.checks.filter((c) => c.file.startsWith("s3://")).length).toBe(3); // daily, weekly, monthly
+    expect(lines).toContain(
+      `info: verify s3://${BUCKET}/newest/: 1 older copy not downloaded (BACKUP_VERIFY_REMOTE=newest)`,
+    );
+  });
+
   it("restore --backup-file s3://… through the CLI bundle refuses without a terminal and without --force, touching nothing", async () => {
     const pg = postgres();
     const db = "cl_refuse";
