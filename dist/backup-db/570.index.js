@@ -289,34 +289,6 @@ async function withRetry(operation, options) {
 }
 
 
-/***/ }),
-
-/***/ 6336:
-/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
-
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   _: () => (/* binding */ probeWrite)
-/* harmony export */ });
-/* unused harmony export parseBackupUri */
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-
-/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
-function parseBackupUri(uri) {
-    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
-    if (!m)
-        return { kind: "local", path: uri };
-    const kind = m[1] === "gs" ? "gcs" : m[1];
-    return { kind, bucket: m[2], key: m[3] };
-}
-/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
-    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
-}
-
-
 /***/ })
 
 };

@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6555);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2565);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6555:
+/***/ 2565:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40141,10 +40141,10 @@ async function publishMetrics(settings, group, samples, logger) {
 
 ;// CONCATENATED MODULE: ./src/backup/backup-name.ts
 /** Backup tiers of the runbook, each with its own directory and retention. */
-const TIERS = ["daily", "weekly", "monthly"];
+const backup_name_TIERS = ["daily", "weekly", "monthly"];
 /** File extensions Lifeline writes and recognises, longest first so that parsing is unambiguous. */
 const EXTENSIONS = ["sql.gz", "sql.zst", "sql", "dump"];
-const PATTERN = new RegExp(`^(?<prefix>[A-Za-z0-9][A-Za-z0-9._-]*?)_(?<tier>${TIERS.join("|")})_(?<ts>\\d{8}_\\d{6})\\.(?<ext>${EXTENSIONS.map((e) => e.replace(".", "\\.")).join("|")})(?<gpg>\\.gpg)?$`);
+const PATTERN = new RegExp(`^(?<prefix>[A-Za-z0-9][A-Za-z0-9._-]*?)_(?<tier>${backup_name_TIERS.join("|")})_(?<ts>\\d{8}_\\d{6})\\.(?<ext>${EXTENSIONS.map((e) => e.replace(".", "\\.")).join("|")})(?<gpg>\\.gpg)?$`);
 const pad = (n, width = 2) => String(n).padStart(width, "0");
 /** Formats a UTC instant as the runbook's YYYYMMDD_HHMMSS. */
 function formatTimestamp(at) {
@@ -40164,7 +40164,7 @@ function parseTimestamp(ts) {
  * The runbook's backup file name: `{prefix}_{tier}_{YYYYMMDD_HHMMSS}.sql.gz[.gpg]`, e.g.
  * `transcripts_daily_20241026_020000.sql.gz`. Timestamps are UTC.
  */
-class BackupName {
+class backup_name_BackupName {
     prefix;
     tier;
     takenAt;
@@ -40185,11 +40185,11 @@ class BackupName {
         const takenAt = parseTimestamp(m.groups.ts);
         if (!takenAt)
             return undefined;
-        return new BackupName(m.groups.prefix, m.groups.tier, takenAt, m.groups.ext, !!m.groups.gpg);
+        return new backup_name_BackupName(m.groups.prefix, m.groups.tier, takenAt, m.groups.ext, !!m.groups.gpg);
     }
     /** The same backup filed under another tier (weekly and monthly copies share the daily's bytes). */
     withTier(tier) {
-        return new BackupName(this.prefix, tier, this.takenAt, this.extension, this.encrypted);
+        return new backup_name_BackupName(this.prefix, tier, this.takenAt, this.extension, this.encrypted);
     }
     toString() {
         return `${this.prefix}_${this.tier}_${formatTimestamp(this.takenAt)}.${this.extension}${this.encrypted ? ".gpg" : ""}`;
@@ -40197,14 +40197,14 @@ class BackupName {
 }
 
 ;// CONCATENATED MODULE: ./src/backup/manifest.ts
-const MANIFEST_SUFFIX = ".manifest.json";
-const CHECKSUM_SUFFIX = ".sha256";
+const manifest_MANIFEST_SUFFIX = ".manifest.json";
+const manifest_CHECKSUM_SUFFIX = ".sha256";
 /** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
 function checksumLine(sha256, fileName) {
     return `${sha256}  ${fileName}\n`;
 }
 /** Parses the first line of a `sha256sum` file (text or binary mode, bare or absolute name). */
-function parseChecksumLine(text) {
+function manifest_parseChecksumLine(text) {
     const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(text.split(/\r?\n/)[0] ?? "");
     return m ? { sha256: m[1].toLowerCase(), fileName: m[2].split("/").pop() } : undefined;
 }
@@ -40227,10 +40227,10 @@ async function listLocalBackups(dir, tier, prefix) {
     const present = new Set(names);
     const backups = [];
     for (const fileName of names) {
-        const name = BackupName.parse(fileName);
+        const name = backup_name_BackupName.parse(fileName);
         if (!name || name.tier !== tier || name.prefix !== prefix)
             continue;
-        const companions = [`${fileName}${CHECKSUM_SUFFIX}`, `${fileName}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+        const companions = [`${fileName}${manifest_CHECKSUM_SUFFIX}`, `${fileName}${manifest_MANIFEST_SUFFIX}`].filter((c) => present.has(c));
         const problem = await judge(dir, fileName, present);
         backups.push({
             fileName,
@@ -40246,14 +40246,14 @@ async function judge(dir, fileName, present) {
     const size = (await (0,promises_.stat)(external_node_path_default().join(dir, fileName))).size;
     if (size === 0)
         return "empty file";
-    if (!present.has(`${fileName}${CHECKSUM_SUFFIX}`))
-        return `no ${CHECKSUM_SUFFIX} sidecar`;
-    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
-    const parsed = parseChecksumLine(sidecar);
+    if (!present.has(`${fileName}${manifest_CHECKSUM_SUFFIX}`))
+        return `no ${manifest_CHECKSUM_SUFFIX} sidecar`;
+    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${manifest_CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
+    const parsed = manifest_parseChecksumLine(sidecar);
     if (!parsed)
-        return `malformed ${CHECKSUM_SUFFIX} sidecar`;
+        return `malformed ${manifest_CHECKSUM_SUFFIX} sidecar`;
     if (parsed.fileName !== fileName)
-        return `${CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
+        return `${manifest_CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
     return undefined;
 }
 
@@ -40371,10 +40371,10 @@ async function listRemoteBackups(store, tier, prefix, objects) {
     const present = new Set(all.map((o) => o.name));
     const backups = [];
     for (const object of all) {
-        const name = BackupName.parse(object.name);
+        const name = backup_name_BackupName.parse(object.name);
         if (!name || name.tier !== tier || name.prefix !== prefix)
             continue;
-        const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+        const companions = [`${object.name}${manifest_CHECKSUM_SUFFIX}`, `${object.name}${manifest_MANIFEST_SUFFIX}`].filter((c) => present.has(c));
         const problem = await remote_catalog_judge(store, object, present);
         backups.push({
             fileName: object.name,
@@ -40390,14 +40390,14 @@ async function listRemoteBackups(store, tier, prefix, objects) {
 async function remote_catalog_judge(store, object, present) {
     if (object.sizeBytes === 0)
         return "empty object";
-    const sidecarName = `${object.name}${CHECKSUM_SUFFIX}`;
+    const sidecarName = `${object.name}${manifest_CHECKSUM_SUFFIX}`;
     if (!present.has(sidecarName))
-        return `no ${CHECKSUM_SUFFIX} sidecar`;
-    const parsed = parseChecksumLine((await store.getText(sidecarName)) ?? "");
+        return `no ${manifest_CHECKSUM_SUFFIX} sidecar`;
+    const parsed = manifest_parseChecksumLine((await store.getText(sidecarName)) ?? "");
     if (!parsed)
-        return `malformed ${CHECKSUM_SUFFIX} sidecar`;
+        return `malformed ${manifest_CHECKSUM_SUFFIX} sidecar`;
     if (parsed.fileName !== object.name)
-        return `${CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
+        return `${manifest_CHECKSUM_SUFFIX} sidecar names '${parsed.fileName}'`;
     return undefined;
 }
 
@@ -40614,7 +40614,7 @@ class FanOut extends external_node_stream_.Writable {
  * The store behind one configured destination. Each SDK is loaded only when its destination is
  * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
  */
-async function openStore(destination, logger) {
+async function open_store_openStore(destination, logger) {
     switch (destination.kind) {
         case "s3": {
             const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
@@ -41154,12 +41154,12 @@ async function completeUploads(started, outcomes, manifest, logger) {
         const name = s.upload.name;
         const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
         try {
-            await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
+            await s.store.put(`${name}${manifest_MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
             // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
             await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
                 logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
             });
-            await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
+            await s.store.put(`${name}${manifest_CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
             entry.uris.push(s.uri);
             logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
         }
@@ -41167,7 +41167,7 @@ async function completeUploads(started, outcomes, manifest, logger) {
             entry.errors.push((0,destination_error/* briefly */.m_)(err));
             // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
             // verify and retention would report every night.
-            for (const orphan of [name, `${name}${MANIFEST_SUFFIX}`]) {
+            for (const orphan of [name, `${name}${manifest_MANIFEST_SUFFIX}`]) {
                 await s.store.delete(orphan).catch((e) => {
                     logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
                 });
@@ -41237,9 +41237,9 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
             throw err;
         await copyFileAtomic(dailyFile, target);
     }
-    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
-    await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
-    await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
+    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${manifest_MANIFEST_SUFFIX}`, "utf8"));
+    await writeFileAtomic(`${target}${manifest_MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
+    await writeFileAtomic(`${target}${manifest_CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
     return target;
 }
 
@@ -41367,14 +41367,14 @@ async function takeBackup(config, options, startedAt, now) {
             ? (await (0,promises_.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
         // Every destination is proven usable before the dump; one that is not is reported and skipped.
-        const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
+        const stores = await Promise.all(config.destinations.map((d) => open_store_openStore(d, logger)));
         const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
         // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
         const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
         if (options.signal?.aborted) {
             throw new errors/* UserError */.y("The backup was cancelled before the dump started; nothing was written");
         }
-        const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
+        const name = new backup_name_BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
         const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
@@ -41468,8 +41468,8 @@ async function takeBackup(config, options, startedAt, now) {
             sha256: pipelineResult.sha256,
             catalog,
         };
-        const manifestFile = `${file}${MANIFEST_SUFFIX}`;
-        const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
+        const manifestFile = `${file}${manifest_MANIFEST_SUFFIX}`;
+        const sidecarFile = `${file}${manifest_CHECKSUM_SUFFIX}`;
         await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
         // The sidecar is written last: its presence marks a backup as complete.
         await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
@@ -41776,7 +41776,7 @@ function verifySummary(report) {
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
  * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
  */
-class LocalStore {
+class local_store_LocalStore {
     dir;
     kind = "local";
     constructor(dir) {
@@ -41873,6 +41873,134 @@ class LocalStore {
     }
 }
 
+// EXTERNAL MODULE: ./src/storage/store.ts
+var store = __nccwpck_require__(6336);
+;// CONCATENATED MODULE: ./src/restore/backup-source.ts
+
+
+
+
+
+
+
+
+/** Format, compression and encryption from a file name: `.sql.gz`, `.sql.zst`, `.sql`, `.dump`, each `[.gpg]`. */
+function kindOfFileName(fileName) {
+    const encrypted = fileName.endsWith(".gpg");
+    const bare = encrypted ? fileName.slice(0, -4) : fileName;
+    const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
+    if (!ext)
+        return undefined;
+    return {
+        format: ext === "dump" ? "custom" : "plain",
+        compression: ext === "dump" ? "none" : compressionOfExtension(ext),
+        encrypted,
+    };
+}
+/** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
+function localTierStores(backupDir) {
+    return TIERS.map((tier) => new LocalStore(path.join(backupDir, tier)));
+}
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+async function backupStores(backupDir, destinations, logger) {
+    return [
+        ...localTierStores(backupDir),
+        ...(await Promise.all(destinations.map((d) => openStore(d, logger)))),
+    ];
+}
+/**
+ * Every backup in the given stores (optionally of one prefix), newest first. Companion files
+ * (`.sha256`, `.manifest.json`), hidden partial files and unrelated names are not backups.
+ */
+async function listBackups(stores, prefix) {
+    const out = [];
+    for (const store of stores) {
+        const objects = await store.list();
+        const present = new Set(objects.map((o) => o.name));
+        for (const object of objects) {
+            const name = backup_name_BackupName.parse(object.name);
+            if (!name || (prefix !== undefined && name.prefix !== prefix))
+                continue;
+            out.push(entryOf(store, object.name, name, object.sizeBytes, object.lastModified, present));
+        }
+    }
+    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.uri.localeCompare(b.uri));
+}
+function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
+    const kind = kindOfFileName(fileName);
+    return {
+        store,
+        fileName,
+        uri: store.uri(fileName),
+        name,
+        tier: name?.tier,
+        takenAt: name?.takenAt ?? lastModified,
+        sizeBytes,
+        ...kind,
+        hasSidecar: present.has(`${fileName}${manifest_CHECKSUM_SUFFIX}`),
+        hasManifest: present.has(`${fileName}${manifest_MANIFEST_SUFFIX}`),
+    };
+}
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+async function storeForUri(uri, cloud) {
+    const parsed = parseBackupUri(uri);
+    if ("path" in parsed) {
+        return { store: new LocalStore(path.dirname(parsed.path)), fileName: path.basename(parsed.path) };
+    }
+    if (!cloud) {
+        throw new UserError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    }
+    const slash = parsed.key.lastIndexOf("/");
+    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+    const store = await openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    return { store, fileName: parsed.key.slice(slash + 1) };
+}
+/** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
+async function findBackup(uri, cloud) {
+    const { store, fileName } = await storeForUri(uri, cloud);
+    if (!kindOfFileName(fileName)) {
+        throw new UserError(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+            "or .dump, optionally followed by .gpg");
+    }
+    const object = await store.stat(fileName);
+    if (!object) {
+        throw new UserError(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+    }
+    const companions = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
+    return entryOf(store, fileName, BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
+}
+/** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
+async function expectedSha256(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
+    const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
+    if (text === undefined) {
+        throw new UserError(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
+    }
+    const parsed = parseChecksumLine(text);
+    if (!parsed)
+        throw new UserError(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+    if (parsed.fileName !== entry.fileName) {
+        throw new UserError(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+    }
+    return parsed.sha256;
+}
+/** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
+async function readManifest(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
+    if (text === undefined)
+        return undefined;
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new UserError(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
 
 
@@ -41907,18 +42035,18 @@ async function verifyBackupFile(store, name, options = {}) {
         return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
     let sidecarText;
     try {
-        sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`);
+        sidecarText = await store.getText(`${fileName}${manifest_CHECKSUM_SUFFIX}`);
     }
     catch (err) {
-        return fail(`cannot read its ${CHECKSUM_SUFFIX} sidecar: ${err.message}`);
+        return fail(`cannot read its ${manifest_CHECKSUM_SUFFIX} sidecar: ${err.message}`);
     }
     if (sidecarText === undefined)
-        return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
-    const sidecar = parseChecksumLine(sidecarText);
+        return fail(`no ${manifest_CHECKSUM_SUFFIX} sidecar`);
+    const sidecar = manifest_parseChecksumLine(sidecarText);
     if (!sidecar)
-        return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
+        return fail(`malformed ${manifest_CHECKSUM_SUFFIX} sidecar`);
     if (sidecar.fileName !== fileName)
-        return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
+        return fail(`${manifest_CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
     if (sizeBytes === 0)
         return fail("empty file");
     if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
@@ -41977,10 +42105,10 @@ async function verifyBackupFile(store, name, options = {}) {
     }
     let manifestText;
     try {
-        manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`);
+        manifestText = await store.getText(`${fileName}${manifest_MANIFEST_SUFFIX}`);
     }
     catch (err) {
-        return fail(`cannot read its ${MANIFEST_SUFFIX}: ${err.message}`);
+        return fail(`cannot read its ${manifest_MANIFEST_SUFFIX}: ${err.message}`);
     }
     if (manifestText === undefined) {
         notes.push("no manifest");
@@ -41991,7 +42119,7 @@ async function verifyBackupFile(store, name, options = {}) {
             manifest = JSON.parse(manifestText);
         }
         catch {
-            return fail(`${MANIFEST_SUFFIX} is not valid JSON`);
+            return fail(`${manifest_MANIFEST_SUFFIX} is not valid JSON`);
         }
         if (manifest.sha256 !== content.sha256)
             return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
@@ -42054,29 +42182,34 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** Checks one backup and logs the result the way every verify run does. */
+async function verifyAndLog(store, name, label, logger, options = {}) {
+    const check = await verifyBackupFile(store, name, options);
+    const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+    if (check.ok)
+        logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+    else
+        logger.error(`verify ${label}: FAILED: ${check.problem}`);
+    return check;
+}
+/** Checks every backup in BACKUP_DIR's tier directories (of one prefix, if given), newest first per tier. */
+async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
+    const checks = [];
+    for (const tier of backup_name_TIERS) {
+        const store = new local_store_LocalStore(external_node_path_default().join(backupDir, tier));
+        for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
+            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        }
+    }
+    return checks;
+}
 /**
  * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
  * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = [];
-    for (const tier of TIERS) {
-        const dir = external_node_path_default().join(backupDir, tier);
-        const names = (await (0,promises_.readdir)(dir).catch(() => []))
-            .map((f) => BackupName.parse(f))
-            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
-            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-        for (const name of names) {
-            const check = await verifyBackupFile(new LocalStore(dir), name);
-            checks.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
-        }
-    }
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -42295,6 +42428,34 @@ function briefly(err) {
     const e = err;
     const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
     return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
+/***/ 6336:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   _: () => (/* binding */ probeWrite)
+/* harmony export */ });
+/* unused harmony export parseBackupUri */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+
+/** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
+function parseBackupUri(uri) {
+    const m = /^(s3|gs|azure):\/\/([^/]+)\/(.+)$/.exec(uri);
+    if (!m)
+        return { kind: "local", path: uri };
+    const kind = m[1] === "gs" ? "gcs" : m[1];
+    return { kind, bucket: m[2], key: m[3] };
+}
+/** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
+async function probeWrite(store) {
+    const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
+    await store.put(probe, "lifeline write probe\n");
+    await store.delete(probe);
 }
 
 

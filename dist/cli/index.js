@@ -10726,6 +10726,134 @@ class LocalStore {
     }
 }
 
+// EXTERNAL MODULE: ./src/storage/store.ts
+var storage_store = __nccwpck_require__(6336);
+;// CONCATENATED MODULE: ./src/restore/backup-source.ts
+
+
+
+
+
+
+
+
+/** Format, compression and encryption from a file name: `.sql.gz`, `.sql.zst`, `.sql`, `.dump`, each `[.gpg]`. */
+function kindOfFileName(fileName) {
+    const encrypted = fileName.endsWith(".gpg");
+    const bare = encrypted ? fileName.slice(0, -4) : fileName;
+    const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
+    if (!ext)
+        return undefined;
+    return {
+        format: ext === "dump" ? "custom" : "plain",
+        compression: ext === "dump" ? "none" : compressionOfExtension(ext),
+        encrypted,
+    };
+}
+/** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
+function localTierStores(backupDir) {
+    return TIERS.map((tier) => new LocalStore(external_node_path_default().join(backupDir, tier)));
+}
+/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
+async function backupStores(backupDir, destinations, logger) {
+    return [
+        ...localTierStores(backupDir),
+        ...(await Promise.all(destinations.map((d) => openStore(d, logger)))),
+    ];
+}
+/**
+ * Every backup in the given stores (optionally of one prefix), newest first. Companion files
+ * (`.sha256`, `.manifest.json`), hidden partial files and unrelated names are not backups.
+ */
+async function listBackups(stores, prefix) {
+    const out = [];
+    for (const store of stores) {
+        const objects = await store.list();
+        const present = new Set(objects.map((o) => o.name));
+        for (const object of objects) {
+            const name = BackupName.parse(object.name);
+            if (!name || (prefix !== undefined && name.prefix !== prefix))
+                continue;
+            out.push(entryOf(store, object.name, name, object.sizeBytes, object.lastModified, present));
+        }
+    }
+    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.uri.localeCompare(b.uri));
+}
+function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
+    const kind = kindOfFileName(fileName);
+    return {
+        store,
+        fileName,
+        uri: store.uri(fileName),
+        name,
+        tier: name?.tier,
+        takenAt: name?.takenAt ?? lastModified,
+        sizeBytes,
+        ...kind,
+        hasSidecar: present.has(`${fileName}${CHECKSUM_SUFFIX}`),
+        hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+    };
+}
+/**
+ * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
+ * `azure://container/key`, opened with the configured endpoints and credentials.
+ */
+async function storeForUri(uri, cloud) {
+    const parsed = (0,storage_store/* parseBackupUri */.i)(uri);
+    if ("path" in parsed) {
+        return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+    }
+    if (!cloud) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    }
+    const slash = parsed.key.lastIndexOf("/");
+    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
+    const store = await openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    return { store, fileName: parsed.key.slice(slash + 1) };
+}
+/** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
+async function findBackup(uri, cloud) {
+    const { store, fileName } = await storeForUri(uri, cloud);
+    if (!kindOfFileName(fileName)) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+            "or .dump, optionally followed by .gpg");
+    }
+    const object = await store.stat(fileName);
+    if (!object) {
+        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+    }
+    const companions = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
+    return entryOf(store, fileName, BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
+}
+/** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
+async function expectedSha256(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
+    const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
+    if (text === undefined) {
+        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
+    }
+    const parsed = parseChecksumLine(text);
+    if (!parsed)
+        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+    if (parsed.fileName !== entry.fileName) {
+        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+    }
+    return parsed.sha256;
+}
+/** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
+async function readManifest(entry) {
+    const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
+    if (text === undefined)
+        return undefined;
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new errors/* UserError */.y(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
 
 
@@ -10907,29 +11035,34 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** Checks one backup and logs the result the way every verify run does. */
+async function verifyAndLog(store, name, label, logger, options = {}) {
+    const check = await verifyBackupFile(store, name, options);
+    const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+    if (check.ok)
+        logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+    else
+        logger.error(`verify ${label}: FAILED: ${check.problem}`);
+    return check;
+}
+/** Checks every backup in BACKUP_DIR's tier directories (of one prefix, if given), newest first per tier. */
+async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
+    const checks = [];
+    for (const tier of TIERS) {
+        const store = new LocalStore(external_node_path_default().join(backupDir, tier));
+        for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
+            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        }
+    }
+    return checks;
+}
 /**
  * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
  * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = [];
-    for (const tier of TIERS) {
-        const dir = external_node_path_default().join(backupDir, tier);
-        const names = (await (0,promises_.readdir)(dir).catch(() => []))
-            .map((f) => BackupName.parse(f))
-            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
-            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-        for (const name of names) {
-            const check = await verifyBackupFile(new LocalStore(dir), name);
-            checks.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
-        }
-    }
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -11367,134 +11500,6 @@ function loadListConfig(lookup) {
         prefix: resolve(RESTORE_SETTINGS.prefix, lookup),
         destinations: loadCloudReading(lookup).destinations,
     };
-}
-
-// EXTERNAL MODULE: ./src/storage/store.ts
-var storage_store = __nccwpck_require__(6336);
-;// CONCATENATED MODULE: ./src/restore/backup-source.ts
-
-
-
-
-
-
-
-
-/** Format, compression and encryption from a file name: `.sql.gz`, `.sql.zst`, `.sql`, `.dump`, each `[.gpg]`. */
-function kindOfFileName(fileName) {
-    const encrypted = fileName.endsWith(".gpg");
-    const bare = encrypted ? fileName.slice(0, -4) : fileName;
-    const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
-    if (!ext)
-        return undefined;
-    return {
-        format: ext === "dump" ? "custom" : "plain",
-        compression: ext === "dump" ? "none" : compressionOfExtension(ext),
-        encrypted,
-    };
-}
-/** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
-function localTierStores(backupDir) {
-    return TIERS.map((tier) => new LocalStore(external_node_path_default().join(backupDir, tier)));
-}
-/** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
-async function backupStores(backupDir, destinations, logger) {
-    return [
-        ...localTierStores(backupDir),
-        ...(await Promise.all(destinations.map((d) => openStore(d, logger)))),
-    ];
-}
-/**
- * Every backup in the given stores (optionally of one prefix), newest first. Companion files
- * (`.sha256`, `.manifest.json`), hidden partial files and unrelated names are not backups.
- */
-async function listBackups(stores, prefix) {
-    const out = [];
-    for (const store of stores) {
-        const objects = await store.list();
-        const present = new Set(objects.map((o) => o.name));
-        for (const object of objects) {
-            const name = BackupName.parse(object.name);
-            if (!name || (prefix !== undefined && name.prefix !== prefix))
-                continue;
-            out.push(entryOf(store, object.name, name, object.sizeBytes, object.lastModified, present));
-        }
-    }
-    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.uri.localeCompare(b.uri));
-}
-function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
-    const kind = kindOfFileName(fileName);
-    return {
-        store,
-        fileName,
-        uri: store.uri(fileName),
-        name,
-        tier: name?.tier,
-        takenAt: name?.takenAt ?? lastModified,
-        sizeBytes,
-        ...kind,
-        hasSidecar: present.has(`${fileName}${CHECKSUM_SUFFIX}`),
-        hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
-    };
-}
-/**
- * The store behind a `--backup-file` value: a local path, or `s3://bucket/key`, `gs://bucket/key`,
- * `azure://container/key`, opened with the configured endpoints and credentials.
- */
-async function storeForUri(uri, cloud) {
-    const parsed = (0,storage_store/* parseBackupUri */.i)(uri);
-    if ("path" in parsed) {
-        return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
-    }
-    if (!cloud) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
-    }
-    const slash = parsed.key.lastIndexOf("/");
-    const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
-    const store = await openStore(cloud(parsed.kind, parsed.bucket, keyPrefix));
-    return { store, fileName: parsed.key.slice(slash + 1) };
-}
-/** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri, cloud) {
-    const { store, fileName } = await storeForUri(uri, cloud);
-    if (!kindOfFileName(fileName)) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
-            "or .dump, optionally followed by .gpg");
-    }
-    const object = await store.stat(fileName);
-    if (!object) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
-    }
-    const companions = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
-    return entryOf(store, fileName, BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
-}
-/** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
-async function expectedSha256(entry) {
-    const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
-    const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
-    if (text === undefined) {
-        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
-            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
-    }
-    const parsed = parseChecksumLine(text);
-    if (!parsed)
-        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
-    if (parsed.fileName !== entry.fileName) {
-        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
-    }
-    return parsed.sha256;
-}
-/** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
-async function readManifest(entry) {
-    const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
-    if (text === undefined)
-        return undefined;
-    try {
-        return JSON.parse(text);
-    }
-    catch (err) {
-        throw new errors/* UserError */.y(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/restore/pitr.ts
@@ -12522,8 +12527,6 @@ function loadVerifyConfig(lookup) {
 
 
 
-
-
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
 const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 /**
@@ -12540,29 +12543,12 @@ async function verifyBackups(config, options) {
         logger.addSecret(config.testRestore.connection.password);
     const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     try {
-        const checks = [];
+        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
+        const checks = [...local];
         const locations = [
-            { location: config.backupDir, checks: [] },
+            { location: config.backupDir, checks: local },
         ];
-        const verifyOne = async (store, entry, label, into) => {
-            const check = await verifyBackupFile(store, entry.name, {
-                gpgEnv: keyring.env(),
-                requireDecryption: config.gpgPrivateKey !== undefined,
-            });
-            checks.push(check);
-            into.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                logger.error(`verify ${label}: FAILED: ${check.problem}`);
-        };
-        for (const tier of TIERS) {
-            const store = new LocalStore(external_node_path_default().join(config.backupDir, tier));
-            for (const entry of (await listBackups([store], config.prefix)).filter((e) => e.tier === tier)) {
-                await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0].checks);
-            }
-        }
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of config.destinations) {
             const store = await openStore(destination, logger);
@@ -12575,8 +12561,10 @@ async function verifyBackups(config, options) {
             if (chosen.length < entries.length) {
                 logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
             }
-            for (const entry of chosen)
-                await verifyOne(store, entry, entry.uri, here.checks);
+            for (const entry of chosen) {
+                here.checks.push(await verifyAndLog(store, entry.name, entry.uri, logger, fileOptions));
+            }
+            checks.push(...here.checks);
         }
         const at = now();
         const ages = locations.flatMap(({ location, checks: found }) => TIERS.map((tier) => {

@@ -35129,8 +35129,8 @@ function verifySummary(report) {
     ].join("\n");
 }
 
-// EXTERNAL MODULE: ./src/verify/verify-local.ts
-var verify_local = __nccwpck_require__(26502);
+// EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
+var verify_local = __nccwpck_require__(20159);
 // EXTERNAL MODULE: ./src/actions/shared/runtime.ts
 var runtime = __nccwpck_require__(30109);
 ;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
@@ -35150,7 +35150,7 @@ async function runBackupDb() {
     try {
         if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
             const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
-            const report = await (0,verify_local/* verifyLocalBackups */.M)(config.backupDir, { ...config, now: new Date(), logger });
+            const report = await (0,verify_local/* verifyLocalBackups */.MG)(config.backupDir, { ...config, now: new Date(), logger });
             summary = verifySummary(report);
             core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
             core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
@@ -35761,19 +35761,13 @@ var backup_source = __nccwpck_require__(14354);
 var databases = __nccwpck_require__(78136);
 // EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
 var restore_and_prove = __nccwpck_require__(89797);
-// EXTERNAL MODULE: ./src/storage/local-store.ts
-var local_store = __nccwpck_require__(90226);
 // EXTERNAL MODULE: ./src/storage/open-store.ts
 var open_store = __nccwpck_require__(86929);
 // EXTERNAL MODULE: ./src/verify/check-sql.ts
 var check_sql = __nccwpck_require__(75996);
-// EXTERNAL MODULE: ./src/verify/verify-file.ts
-var verify_file = __nccwpck_require__(20907);
-// EXTERNAL MODULE: ./src/verify/verify-local.ts
-var verify_local = __nccwpck_require__(26502);
+// EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
+var verify_local = __nccwpck_require__(20159);
 ;// CONCATENATED MODULE: ./src/verify/verify-backups.ts
-
-
 
 
 
@@ -35803,29 +35797,12 @@ async function verifyBackups(config, options) {
         logger.addSecret(config.testRestore.connection.password);
     const keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
     try {
-        const checks = [];
+        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const local = await (0,verify_local/* verifyLocalTiers */.WQ)(config.backupDir, config.prefix, logger, fileOptions);
+        const checks = [...local];
         const locations = [
-            { location: config.backupDir, checks: [] },
+            { location: config.backupDir, checks: local },
         ];
-        const verifyOne = async (store, entry, label, into) => {
-            const check = await (0,verify_file/* verifyBackupFile */.W)(store, entry.name, {
-                gpgEnv: keyring.env(),
-                requireDecryption: config.gpgPrivateKey !== undefined,
-            });
-            checks.push(check);
-            into.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                logger.error(`verify ${label}: FAILED: ${check.problem}`);
-        };
-        for (const tier of backup_name/* TIERS */.iB) {
-            const store = new local_store/* LocalStore */.V(external_node_path_default().join(config.backupDir, tier));
-            for (const entry of (await (0,backup_source/* listBackups */.Cw)([store], config.prefix)).filter((e) => e.tier === tier)) {
-                await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0].checks);
-            }
-        }
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of config.destinations) {
             const store = await (0,open_store/* openStore */.C)(destination, logger);
@@ -35838,8 +35815,10 @@ async function verifyBackups(config, options) {
             if (chosen.length < entries.length) {
                 logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
             }
-            for (const entry of chosen)
-                await verifyOne(store, entry, entry.uri, here.checks);
+            for (const entry of chosen) {
+                here.checks.push(await (0,verify_local/* verifyAndLog */.Lf)(store, entry.name, entry.uri, logger, fileOptions));
+            }
+            checks.push(...here.checks);
         }
         const at = now();
         const ages = locations.flatMap(({ location, checks: found }) => backup_name/* TIERS */.iB.map((tier) => {
@@ -35868,10 +35847,10 @@ async function verifyBackups(config, options) {
                 : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
         }
         const exitCode = failed.length || (testRestore && !testRestore.ok)
-            ? verify_local/* VERIFY_EXIT */.B.failures
+            ? verify_local/* VERIFY_EXIT */.BS.failures
             : reasons.length
-                ? verify_local/* VERIFY_EXIT */.B.tooOldOrMissing
-                : verify_local/* VERIFY_EXIT */.B.ok;
+                ? verify_local/* VERIFY_EXIT */.BS.tooOldOrMissing
+                : verify_local/* VERIFY_EXIT */.BS.ok;
         const finishedAt = now();
         const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
         const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
@@ -41507,21 +41486,42 @@ async function runSqlChecks(client, statements) {
 
 /***/ }),
 
-/***/ 20907:
+/***/ 20159:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   W: () => (/* binding */ verifyBackupFile)
-/* harmony export */ });
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(57075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(46466);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90298);
-/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(6345);
-/* harmony import */ var _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(71119);
-/* harmony import */ var _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(55448);
-/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(32144);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  BS: () => (/* binding */ VERIFY_EXIT),
+  Lf: () => (/* binding */ verifyAndLog),
+  MG: () => (/* binding */ verifyLocalBackups),
+  WQ: () => (/* binding */ verifyLocalTiers)
+});
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/backup/backup-name.ts
+var backup_name = __nccwpck_require__(64808);
+// EXTERNAL MODULE: ./src/restore/backup-source.ts
+var backup_source = __nccwpck_require__(14354);
+// EXTERNAL MODULE: ./src/storage/local-store.ts
+var local_store = __nccwpck_require__(90226);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:stream/promises"
+var promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
+var backup_compression = __nccwpck_require__(90298);
+// EXTERNAL MODULE: ./src/backup/manifest.ts
+var backup_manifest = __nccwpck_require__(6345);
+// EXTERNAL MODULE: ./src/backup/stream-taps.ts
+var stream_taps = __nccwpck_require__(71119);
+// EXTERNAL MODULE: ./src/db/pg-dump.ts
+var pg_dump = __nccwpck_require__(55448);
+// EXTERNAL MODULE: ./src/process/child-stage.ts
+var child_stage = __nccwpck_require__(32144);
+;// CONCATENATED MODULE: ./src/verify/verify-file.ts
 
 
 
@@ -41531,7 +41531,7 @@ async function runSqlChecks(client, statements) {
 
 /** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
 const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
-const discard = () => new node_stream__WEBPACK_IMPORTED_MODULE_0__.Writable({
+const discard = () => new external_node_stream_.Writable({
     write(_chunk, _enc, done) {
         done();
     },
@@ -41555,18 +41555,18 @@ async function verifyBackupFile(store, name, options = {}) {
         return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
     let sidecarText;
     try {
-        sidecarText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`);
+        sidecarText = await store.getText(`${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`);
     }
     catch (err) {
-        return fail(`cannot read its ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar: ${err.message}`);
+        return fail(`cannot read its ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar: ${err.message}`);
     }
     if (sidecarText === undefined)
-        return fail(`no ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
-    const sidecar = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .parseChecksumLine */ .DB)(sidecarText);
+        return fail(`no ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`);
+    const sidecar = (0,backup_manifest/* parseChecksumLine */.DB)(sidecarText);
     if (!sidecar)
-        return fail(`malformed ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar`);
+        return fail(`malformed ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`);
     if (sidecar.fileName !== fileName)
-        return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP} sidecar names another file, '${sidecar.fileName}'`);
+        return fail(`${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar names another file, '${sidecar.fileName}'`);
     if (sizeBytes === 0)
         return fail("empty file");
     if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
@@ -41609,26 +41609,26 @@ async function verifyBackupFile(store, name, options = {}) {
     if (decrypt)
         passed.push("gpg");
     if (content.checkedContent) {
-        const compression = (0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .compressionOfExtension */ .rD)(name.extension);
+        const compression = (0,backup_compression/* compressionOfExtension */.rD)(name.extension);
         if (compression !== "none")
             passed.push(compression);
         if (name.extension === "dump") {
-            if (content.head !== _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .CUSTOM_DUMP_MAGIC */ .vZ)
-                return fail(`not a pg_dump custom archive (no ${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .CUSTOM_DUMP_MAGIC */ .vZ} magic)`);
+            if (content.head !== pg_dump/* CUSTOM_DUMP_MAGIC */.vZ)
+                return fail(`not a pg_dump custom archive (no ${pg_dump/* CUSTOM_DUMP_MAGIC */.vZ} magic)`);
             passed.push("archive magic");
         }
         else {
-            if (!content.tail.includes(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .PLAIN_DUMP_TRAILER */ .Um))
-                return fail(`dump is incomplete: no '${_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .PLAIN_DUMP_TRAILER */ .Um}' at its end`);
+            if (!content.tail.includes(pg_dump/* PLAIN_DUMP_TRAILER */.Um))
+                return fail(`dump is incomplete: no '${pg_dump/* PLAIN_DUMP_TRAILER */.Um}' at its end`);
             passed.push("dump trailer");
         }
     }
     let manifestText;
     try {
-        manifestText = await store.getText(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`);
+        manifestText = await store.getText(`${fileName}${backup_manifest/* MANIFEST_SUFFIX */.OK}`);
     }
     catch (err) {
-        return fail(`cannot read its ${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}: ${err.message}`);
+        return fail(`cannot read its ${backup_manifest/* MANIFEST_SUFFIX */.OK}: ${err.message}`);
     }
     if (manifestText === undefined) {
         notes.push("no manifest");
@@ -41639,7 +41639,7 @@ async function verifyBackupFile(store, name, options = {}) {
             manifest = JSON.parse(manifestText);
         }
         catch {
-            return fail(`${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON`);
+            return fail(`${backup_manifest/* MANIFEST_SUFFIX */.OK} is not valid JSON`);
         }
         if (manifest.sha256 !== content.sha256)
             return fail(`manifest sha256 ${manifest.sha256} differs from the file's`);
@@ -41651,23 +41651,23 @@ async function verifyBackupFile(store, name, options = {}) {
 }
 /** Streams the file once: digest, then (unless digestOnly) decrypt and decompress, keeping head and tail. */
 async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = process.env) {
-    const digest = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_3__/* .DigestTap */ .Ey();
-    const edge = new _backup_stream_taps_js__WEBPACK_IMPORTED_MODULE_3__/* .EdgeTap */ .di(_db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .TRAILER_WINDOW */ .x8, _db_pg_dump_js__WEBPACK_IMPORTED_MODULE_4__/* .CUSTOM_DUMP_MAGIC */ .vZ.length);
+    const digest = new stream_taps/* DigestTap */.Ey();
+    const edge = new stream_taps/* EdgeTap */.di(pg_dump/* TRAILER_WINDOW */.x8, pg_dump/* CUSTOM_DUMP_MAGIC */.vZ.length);
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
     const stages = [digest];
     const gpg = checkContent && decrypt
-        ? (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__/* .startChildStage */ .f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+        ? (0,child_stage/* startChildStage */.f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
             stdin: true,
             env: gpgEnv,
         })
         : undefined;
     if (gpg)
-        stages.push(node_stream__WEBPACK_IMPORTED_MODULE_0__.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
+        stages.push(external_node_stream_.Duplex.from({ writable: gpg.stdin, readable: gpg.stdout }));
     if (checkContent)
-        stages.push((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .createDecompressor */ .Li)((0,_backup_compression_js__WEBPACK_IMPORTED_MODULE_2__/* .compressionOfExtension */ .rD)(name.extension)), edge);
+        stages.push((0,backup_compression/* createDecompressor */.Li)((0,backup_compression/* compressionOfExtension */.rD)(name.extension)), edge);
     try {
         await Promise.all([
-            (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_1__.pipeline)(await open(), ...stages, discard()),
+            (0,promises_.pipeline)(await open(), ...stages, discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -41694,23 +41694,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
     };
 }
 
-
-/***/ }),
-
-/***/ 26502:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   B: () => (/* binding */ VERIFY_EXIT),
-/* harmony export */   M: () => (/* binding */ verifyLocalBackups)
-/* harmony export */ });
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(64808);
-/* harmony import */ var _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(90226);
-/* harmony import */ var _verify_file_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(20907);
+;// CONCATENATED MODULE: ./src/verify/verify-local.ts
 
 
 
@@ -41718,29 +41702,34 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** Checks one backup and logs the result the way every verify run does. */
+async function verifyAndLog(store, name, label, logger, options = {}) {
+    const check = await verifyBackupFile(store, name, options);
+    const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+    if (check.ok)
+        logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+    else
+        logger.error(`verify ${label}: FAILED: ${check.problem}`);
+    return check;
+}
+/** Checks every backup in BACKUP_DIR's tier directories (of one prefix, if given), newest first per tier. */
+async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
+    const checks = [];
+    for (const tier of backup_name/* TIERS */.iB) {
+        const store = new local_store/* LocalStore */.V(external_node_path_default().join(backupDir, tier));
+        for (const entry of (await (0,backup_source/* listBackups */.Cw)([store], prefix)).filter((e) => e.tier === tier)) {
+            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        }
+    }
+    return checks;
+}
 /**
  * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
  * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = [];
-    for (const tier of _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__/* .TIERS */ .iB) {
-        const dir = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, tier);
-        const names = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(dir).catch(() => []))
-            .map((f) => _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_2__/* .BackupName */ .wv.parse(f))
-            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
-            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-        for (const name of names) {
-            const check = await (0,_verify_file_js__WEBPACK_IMPORTED_MODULE_4__/* .verifyBackupFile */ .W)(new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(dir), name);
-            checks.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
-        }
-    }
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -41750,7 +41739,7 @@ async function verifyLocalBackups(backupDir, options) {
     if (failed.length)
         reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
     if (newestAgeHours === undefined)
-        reasons.push(`no good daily backup in ${node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, "daily")}`);
+        reasons.push(`no good daily backup in ${external_node_path_default().join(backupDir, "daily")}`);
     else if (newestAgeHours > options.maxAgeHours) {
         reasons.push(`the newest good daily backup is ${newestAgeHours.toFixed(1)} h old, over the ${options.maxAgeHours} h limit`);
     }

@@ -42631,7 +42631,7 @@ const discard = () => new external_node_stream_.Writable({
  * with its manifest when there is one. Objects in an archive class are not downloaded: their sidecar,
  * manifest and recorded checksum are checked, and a note says the contents were not read.
  */
-async function verify_file_verifyBackupFile(store, name, options = {}) {
+async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
     const file = store.uri(fileName);
     const object = await store.stat(fileName);
@@ -42790,29 +42790,34 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** Checks one backup and logs the result the way every verify run does. */
+async function verifyAndLog(store, name, label, logger, options = {}) {
+    const check = await verifyBackupFile(store, name, options);
+    const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+    if (check.ok)
+        logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+    else
+        logger.error(`verify ${label}: FAILED: ${check.problem}`);
+    return check;
+}
+/** Checks every backup in BACKUP_DIR's tier directories (of one prefix, if given), newest first per tier. */
+async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
+    const checks = [];
+    for (const tier of backup_name_TIERS) {
+        const store = new local_store_LocalStore(external_node_path_default().join(backupDir, tier));
+        for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
+            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        }
+    }
+    return checks;
+}
 /**
  * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
  * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = [];
-    for (const tier of TIERS) {
-        const dir = path.join(backupDir, tier);
-        const names = (await readdir(dir).catch(() => []))
-            .map((f) => BackupName.parse(f))
-            .filter((n) => !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix))
-            .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-        for (const name of names) {
-            const check = await verifyBackupFile(new LocalStore(dir), name);
-            checks.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
-        }
-    }
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -42848,8 +42853,6 @@ async function verifyLocalBackups(backupDir, options) {
 
 
 
-
-
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
 const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 /**
@@ -42866,29 +42869,12 @@ async function verifyBackups(config, options) {
         logger.addSecret(config.testRestore.connection.password);
     const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     try {
-        const checks = [];
+        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
+        const checks = [...local];
         const locations = [
-            { location: config.backupDir, checks: [] },
+            { location: config.backupDir, checks: local },
         ];
-        const verifyOne = async (store, entry, label, into) => {
-            const check = await verify_file_verifyBackupFile(store, entry.name, {
-                gpgEnv: keyring.env(),
-                requireDecryption: config.gpgPrivateKey !== undefined,
-            });
-            checks.push(check);
-            into.push(check);
-            const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-            if (check.ok)
-                logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
-            else
-                logger.error(`verify ${label}: FAILED: ${check.problem}`);
-        };
-        for (const tier of backup_name_TIERS) {
-            const store = new local_store_LocalStore(external_node_path_default().join(config.backupDir, tier));
-            for (const entry of (await listBackups([store], config.prefix)).filter((e) => e.tier === tier)) {
-                await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0].checks);
-            }
-        }
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of config.destinations) {
             const store = await open_store_openStore(destination, logger);
@@ -42901,8 +42887,10 @@ async function verifyBackups(config, options) {
             if (chosen.length < entries.length) {
                 logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
             }
-            for (const entry of chosen)
-                await verifyOne(store, entry, entry.uri, here.checks);
+            for (const entry of chosen) {
+                here.checks.push(await verifyAndLog(store, entry.name, entry.uri, logger, fileOptions));
+            }
+            checks.push(...here.checks);
         }
         const at = now();
         const ages = locations.flatMap(({ location, checks: found }) => backup_name_TIERS.map((tier) => {

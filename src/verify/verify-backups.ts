@@ -17,12 +17,10 @@ import {
 } from "../restore/backup-source.js";
 import { connectMaintenance, createEmptyDatabase, dropDatabase } from "../restore/databases.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
-import { LocalStore } from "../storage/local-store.js";
 import { openStore } from "../storage/open-store.js";
-import type { BackupStore } from "../storage/store.js";
 import { readCheckSql } from "./check-sql.js";
-import { type FileCheck, verifyBackupFile } from "./verify-file.js";
-import { VERIFY_EXIT } from "./verify-local.js";
+import type { FileCheck } from "./verify-file.js";
+import { VERIFY_EXIT, verifyAndLog, verifyLocalTiers } from "./verify-local.js";
 
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
 export const TIER_GRACE_HOURS: Record<Tier, number> = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
@@ -82,27 +80,12 @@ export async function verifyBackups(
   if (config.testRestore) logger.addSecret(config.testRestore.connection.password);
   const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
   try {
-    const checks: FileCheck[] = [];
+    const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+    const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
+    const checks: FileCheck[] = [...local];
     const locations: { location: string; checks: FileCheck[] }[] = [
-      { location: config.backupDir, checks: [] },
+      { location: config.backupDir, checks: local },
     ];
-    const verifyOne = async (store: BackupStore, entry: BackupEntry, label: string, into: FileCheck[]) => {
-      const check = await verifyBackupFile(store, entry.name!, {
-        gpgEnv: keyring.env(),
-        requireDecryption: config.gpgPrivateKey !== undefined,
-      });
-      checks.push(check);
-      into.push(check);
-      const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-      if (check.ok) logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
-      else logger.error(`verify ${label}: FAILED: ${check.problem}`);
-    };
-    for (const tier of TIERS) {
-      const store = new LocalStore(path.join(config.backupDir, tier));
-      for (const entry of (await listBackups([store], config.prefix)).filter((e) => e.tier === tier)) {
-        await verifyOne(store, entry, `${tier}/${entry.fileName}`, locations[0]!.checks);
-      }
-    }
     // Every configured bucket is checked the same way: its copies are what a lost host leaves.
     for (const destination of config.destinations) {
       const store = await openStore(destination, logger);
@@ -118,7 +101,10 @@ export async function verifyBackups(
           `verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`,
         );
       }
-      for (const entry of chosen) await verifyOne(store, entry, entry.uri, here.checks);
+      for (const entry of chosen) {
+        here.checks.push(await verifyAndLog(store, entry.name!, entry.uri, logger, fileOptions));
+      }
+      checks.push(...here.checks);
     }
     const at = now();
     const ages = locations.flatMap(({ location, checks: found }) =>

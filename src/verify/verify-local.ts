@@ -1,9 +1,10 @@
-import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { BackupName, TIERS } from "../backup/backup-name.js";
+import { type BackupName, TIERS } from "../backup/backup-name.js";
 import type { Logger } from "../log/logger.js";
+import { listBackups } from "../restore/backup-source.js";
 import { LocalStore } from "../storage/local-store.js";
-import { type FileCheck, verifyBackupFile } from "./verify-file.js";
+import type { BackupStore } from "../storage/store.js";
+import { type FileCheck, type VerifyFileOptions, verifyBackupFile } from "./verify-file.js";
 
 /** The runbook's verify_backup.sh exit codes. */
 export const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 } as const;
@@ -18,6 +19,38 @@ export interface VerifyReport {
   readonly reasons: readonly string[];
 }
 
+/** Checks one backup and logs the result the way every verify run does. */
+export async function verifyAndLog(
+  store: BackupStore,
+  name: BackupName,
+  label: string,
+  logger: Logger,
+  options: VerifyFileOptions = {},
+): Promise<FileCheck> {
+  const check = await verifyBackupFile(store, name, options);
+  const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+  if (check.ok) logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+  else logger.error(`verify ${label}: FAILED: ${check.problem}`);
+  return check;
+}
+
+/** Checks every backup in BACKUP_DIR's tier directories (of one prefix, if given), newest first per tier. */
+export async function verifyLocalTiers(
+  backupDir: string,
+  prefix: string | undefined,
+  logger: Logger,
+  options: VerifyFileOptions = {},
+): Promise<FileCheck[]> {
+  const checks: FileCheck[] = [];
+  for (const tier of TIERS) {
+    const store = new LocalStore(path.join(backupDir, tier));
+    for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
+      checks.push(await verifyAndLog(store, entry.name!, `${tier}/${entry.fileName}`, logger, options));
+    }
+  }
+  return checks;
+}
+
 /**
  * Verifies every backup under the tier directories of `backupDir` (optionally one prefix only), newest
  * first, and judges the newest good daily backup's age. Exit code 1 when any file fails; else 2 when
@@ -27,24 +60,7 @@ export async function verifyLocalBackups(
   backupDir: string,
   options: { prefix?: string | undefined; maxAgeHours: number; now: Date; logger: Logger },
 ): Promise<VerifyReport> {
-  const checks: FileCheck[] = [];
-  for (const tier of TIERS) {
-    const dir = path.join(backupDir, tier);
-    const names = (await readdir(dir).catch(() => [] as string[]))
-      .map((f) => BackupName.parse(f))
-      .filter(
-        (n): n is BackupName =>
-          !!n && n.tier === tier && (options.prefix === undefined || n.prefix === options.prefix),
-      )
-      .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
-    for (const name of names) {
-      const check = await verifyBackupFile(new LocalStore(dir), name);
-      checks.push(check);
-      const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
-      if (check.ok) options.logger.info(`verify ${tier}/${name}: OK [${check.passed.join(", ")}]${notes}`);
-      else options.logger.error(`verify ${tier}/${name}: FAILED: ${check.problem}`);
-    }
-  }
+  const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
   const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
   const newestAgeHours = newestDaily
     ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
