@@ -6811,6 +6811,18 @@ function choiceOf(choices) {
         return found;
     };
 }
+/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
+function httpUrl(example) {
+    return (raw, source) => {
+        try {
+            const url = new URL(raw);
+            if (url.protocol === "http:" || url.protocol === "https:")
+                return raw.replace(/\/+$/, "");
+        }
+        catch { }
+        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/cli/args.ts
 
@@ -7207,15 +7219,7 @@ var storage_transfer = __nccwpck_require__(8130);
 
 
 
-function parseEndpoint(raw, source) {
-    try {
-        const url = new URL(raw);
-        if (url.protocol === "http:" || url.protocol === "https:")
-            return raw.replace(/\/+$/, "");
-    }
-    catch { }
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
-}
+const parseEndpoint = httpUrl("http://127.0.0.1:9000");
 /** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
 function parseKeyPrefix(raw, source) {
     const trimmed = raw.replace(/^\/+/, "");
@@ -7698,19 +7702,6 @@ function parseWeekday(raw, source) {
         throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
-function parseHttpUrl(raw, source) {
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    return raw.replace(/\/+$/, "");
-}
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
         throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
@@ -7855,7 +7846,7 @@ const BACKUP_DB_SETTINGS = {
         env: "PUSHGATEWAY_URL",
         input: "pushgateway-url",
         description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-        parse: parseHttpUrl,
+        parse: httpUrl("http://pushgateway:9091"),
     },
     pushgatewayJob: {
         env: "PUSHGATEWAY_JOB",
@@ -8521,6 +8512,19 @@ async function removeStalePartials(dir) {
         await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
     }
     return removed;
+}
+/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
+async function ensureWritableDirectory(dir, what) {
+    try {
+        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
+        const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
+        await probe.abort();
+    }
+    catch (err) {
+        const e = err;
+        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+            `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
@@ -9802,6 +9806,7 @@ async function runDumpPipeline(options) {
 ;// CONCATENATED MODULE: ./src/backup/offsite.ts
 
 
+
 /**
  * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
  * A destination that fails is reported and skipped; the local backup goes ahead without it.
@@ -9887,7 +9892,7 @@ async function completeUploads(started, outcomes, manifest, logger) {
             continue;
         }
         const name = s.upload.name;
-        const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
+        const tier = BackupName.parse(name)?.tier ?? manifest.tier;
         try {
             await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
             // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
@@ -10018,19 +10023,6 @@ function withStreamCounts(catalog, counts) {
         rowCountSource: "dump stream",
         tables: catalog.tables.map((t) => ({ name: t.name, rows: counts.get(t.name) ?? null })),
     };
-}
-/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
-async function ensureWritableDirectory(dir, what) {
-    try {
-        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-        const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
-        await probe.abort();
-    }
-    catch (err) {
-        const e = err;
-        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
-            `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
-    }
 }
 /**
  * Takes one database backup (runbook: backup_db.sh): pg_dump → compression → optional GPG → file in a
@@ -10652,8 +10644,8 @@ class LocalStore {
         options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
         const done = (async () => {
             try {
-                if (!file.stream.writableFinished)
-                    await (0,external_node_events_namespaceObject.once)(file.stream, "finish");
+                // Rejects when the stream is destroyed before it ended (abort): never waits forever.
+                await (0,external_node_stream_promises_namespaceObject.finished)(file.stream);
                 await file.commit();
             }
             catch (err) {

@@ -34982,7 +34982,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 88498:
+/***/ 71316:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34993,1023 +34993,6 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
 var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: ./src/backup/backup-db.ts + 15 modules
-var backup_db = __nccwpck_require__(57832);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts
-var backup_db_config = __nccwpck_require__(35436);
-// EXTERNAL MODULE: ./src/log/logger.ts
-var log_logger = __nccwpck_require__(38988);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/summary/markdown.ts
-var markdown = __nccwpck_require__(97175);
-// EXTERNAL MODULE: ./src/summary/verify-summary.ts
-var verify_summary = __nccwpck_require__(18462);
-;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
-
-
-
-function sizeChange(current, previous) {
-    if (previous === undefined || previous === 0)
-        return "first backup";
-    const pct = ((current - previous) / previous) * 100;
-    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${(0,markdown/* formatBytes */.z3)(previous)})`;
-}
-/**
- * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
- * explains the run: what failed and what to do.
- */
-function backupDbSummary(outcome) {
-    if ("error" in outcome) {
-        return [
-            "## ❌ Lifeline backup-db failed",
-            "",
-            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
-            "",
-            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
-            "",
-        ].join("\n");
-    }
-    const r = outcome.result;
-    const m = r.manifest;
-    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
-    const compression = m.format === "custom"
-        ? `custom format, pg_dump gzip ${m.compression.level}`
-        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
-    const offsiteFailed = r.offsite.some((o) => !o.ok);
-    const lines = [
-        offsiteFailed
-            ? `## ⚠️ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}: written locally, an off-site copy FAILED`
-            : `## ✅ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}`,
-        "",
-        (0,markdown/* table */.tp)(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
-            [
-                external_node_path_default().basename(r.file),
-                (0,markdown/* formatBytes */.z3)(r.sizeBytes),
-                (0,markdown/* formatDuration */.a3)(r.durationSeconds),
-                r.dumpBytes === null ? "n/a" : `${(0,markdown/* formatBytes */.z3)(r.dumpBytes / r.durationSeconds)}/s of dump`,
-                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${(0,markdown/* formatBytes */.z3)(r.dumpBytes)} dumped)`}`,
-                sizeChange(r.sizeBytes, r.previousSizeBytes),
-            ],
-        ]),
-        "",
-        (0,markdown/* table */.tp)(["Detail", "Value"], [
-            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
-            [
-                "Encryption",
-                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
-            ],
-            ["SHA-256", r.sha256],
-            [
-                "Tables / rows",
-                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
-            ],
-            ["Server", `PostgreSQL ${r.server.version}`],
-            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
-            [
-                "Metrics",
-                [
-                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
-                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
-                ]
-                    .filter(Boolean)
-                    .join("; ") || "not configured",
-            ],
-            ["Started", r.startedAt.toISOString()],
-        ]),
-        "",
-    ];
-    if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
-            o.location,
-            o.ok
-                ? "✅ stored, sidecar + manifest + checksum metadata"
-                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
-            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
-            (0,markdown/* formatBytes */.z3)(o.bytes),
-            (0,markdown/* formatDuration */.a3)(o.seconds),
-            !o.retention
-                ? "not run"
-                : "error" in o.retention
-                    ? `failed: ${o.retention.error}`
-                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
-        ])), "");
-    }
-    if ("error" in r.retention) {
-        lines.push(`### ⚠️ Retention failed`, "", (0,markdown/* cell */.Hn)(r.retention.error), "");
-    }
-    else {
-        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
-            p.tier,
-            d.backup.fileName,
-            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
-                ? "would delete"
-                : d.action,
-            d.reason,
-        ]));
-        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? (0,markdown/* table */.tp)(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
-    }
-    return lines.join("\n");
-}
-/** The job summary of `backup-db --verify-only`: one row per backup checked. */
-function verifySummary(report) {
-    const icon = report.exitCode === 0 ? "✅" : "❌";
-    const age = report.newestAgeHours === undefined
-        ? "none"
-        : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
-    return [
-        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
-        "",
-        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
-        `Newest good daily backup: ${age}`,
-        "",
-        (0,verify_summary/* fileChecksTable */.A)(report.checks),
-        "",
-    ].join("\n");
-}
-
-// EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
-var verify_local = __nccwpck_require__(20159);
-// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
-var runtime = __nccwpck_require__(30109);
-;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
-
-
-
-
-
-
-
-/** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
-async function runBackupDb() {
-    const lookup = (0,runtime/* actionLookup */.ly)();
-    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
-    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
-    let summary = "";
-    try {
-        if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
-            const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
-            const report = await (0,verify_local/* verifyLocalBackups */.MG)(config.backupDir, { ...config, now: new Date(), logger });
-            summary = verifySummary(report);
-            core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
-            core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
-            core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
-            core/* setOutput */.uH("exit-code", String(report.exitCode));
-            if (report.exitCode !== 0) {
-                core/* setFailed */.C1(report.reasons.join("; "));
-                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
-            }
-            return;
-        }
-        const config = (0,backup_db_config/* loadBackupDbConfig */.Nz)(lookup);
-        const result = await (0,backup_db/* backupDatabase */._)(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
-        core/* setOutput */.uH("backup-file", result.file);
-        core/* setOutput */.uH("sha256", result.sha256);
-        core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
-        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
-        core/* setOutput */.uH("manifest-file", result.manifestFile);
-        core/* setOutput */.uH("tiers", result.tiers.map((t) => t.tier).join(","));
-        core/* setOutput */.uH("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
-        summary = backupDbSummary({ result });
-        const failed = result.offsite.filter((o) => !o.ok);
-        if (failed.length > 0) {
-            core/* setFailed */.C1(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
-                failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
-        }
-    }
-    catch (err) {
-        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
-        summary = backupDbSummary({ error });
-        core/* setFailed */.C1(error.message);
-    }
-    finally {
-        // Written in finally so that a failed run still explains itself on the run page.
-        try {
-            await core/* summary */.z.addRaw(summary).write();
-        }
-        catch (err) {
-            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
-        }
-    }
-}
-
-
-/***/ }),
-
-/***/ 83684:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
-/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(88498);
-/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(34199);
-/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(27397);
-
-
-
-
-/** Commands of the root action; the others arrive with their milestones. */
-const COMMANDS = {
-    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBackupDb */ .e,
-    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runVerify */ .R,
-    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runRestore */ .Y,
-};
-const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
-const run = COMMANDS[command];
-if (run) {
-    await run();
-}
-else {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
-        "(backup-media is not available in this version yet)");
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 34199:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Y: () => (/* binding */ runRestore)
-});
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
-var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: ./src/config/errors.ts
-var errors = __nccwpck_require__(37827);
-// EXTERNAL MODULE: ./src/config/restore-config.ts
-var restore_config = __nccwpck_require__(9847);
-// EXTERNAL MODULE: ./src/log/logger.ts
-var log_logger = __nccwpck_require__(38988);
-// EXTERNAL MODULE: ./src/restore/backup-source.ts
-var backup_source = __nccwpck_require__(14354);
-;// CONCATENATED MODULE: ./src/restore/pitr.ts
-/** The newest backup taken at or before `target` (by the time in its name), or undefined. */
-function newestBefore(entries, target) {
-    return entries
-        .filter((e) => e.takenAt.getTime() <= target.getTime())
-        .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
-}
-/**
- * What an operator must know after `--pitr`: a logical dump restores the database as it was when the
- * dump's snapshot was taken, and nothing later. Reaching the target time needs a physical base backup
- * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
- */
-function pitrGuidance(options) {
-    const target = options.target
-        .toISOString()
-        .replace("T", " ")
-        .replace(/\.000Z$/, " UTC");
-    const restoredLine = options.restored
-        ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
-            .toISOString()
-            .replace("T", " ")
-            .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
-        : `No backup was taken before ${target}: nothing was restored.`;
-    const gap = options.restored
-        ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
-        : "";
-    return `Point-in-time recovery to ${target}
-${restoredLine}
-${gap}
-
-The honest limit: this backup is a logical dump (pg_dump). WAL cannot be replayed on top of it: replay
-needs a physical base backup of the whole cluster (pg_basebackup) taken before the target, plus every WAL
-segment from then to the target. Lifeline did not pretend to do that.
-
-To be able to recover to any moment next time, on the PostgreSQL server:
-  1. postgresql.conf:
-       wal_level = replica
-       archive_mode = on
-       archive_command = 'test ! -f /backups/wal/%f && cp %p /backups/wal/%f'
-     (restart the server; check pg_stat_archiver for failures)
-  2. Take a base backup regularly:  pg_basebackup -D /backups/base/$(date +%Y%m%d) -Ft -z -X stream -P
-To recover to ${target} from those:
-  3. Stop PostgreSQL; move the data directory aside; unpack the newest base backup taken BEFORE the target.
-  4. In postgresql.conf (PostgreSQL 12+):
-       restore_command = 'cp /backups/wal/%f %p'
-       recovery_target_time = '${target}'
-       recovery_target_action = 'promote'
-     and create an empty recovery.signal file in the data directory.
-  5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
-     "recovery stopping before commit" and "archive recovery complete".
-`;
-}
-
-// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
-var gpg_keyring = __nccwpck_require__(88189);
-// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
-var publish = __nccwpck_require__(77660);
-// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
-var restore_metrics = __nccwpck_require__(59431);
-// EXTERNAL MODULE: ./src/restore/databases.ts
-var databases = __nccwpck_require__(78136);
-// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
-var restore_and_prove = __nccwpck_require__(89797);
-;// CONCATENATED MODULE: ./src/restore/restore-db.ts
-
-
-
-
-
-
-
-
-/** A restore that failed, with the proof so far (for the summary's comparison table). */
-class RestoreFailedError extends errors/* UserError */.y {
-    proof;
-    constructor(message, proof, options) {
-        super(message, options);
-        this.proof = proof;
-    }
-}
-/** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
-async function chooseBackup(config) {
-    if (config.backupFile !== undefined)
-        return (0,backup_source/* findBackup */.SC)(config.backupFile, config.destinationForUri);
-    const target = config.pitrTarget;
-    const all = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(config.backupDir, config.destinations), config.prefix);
-    const chosen = newestBefore(all, target);
-    if (!chosen) {
-        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
-            "(list them with --list-backups)");
-    }
-    return chosen;
-}
-/**
- * Restores a backup over a live database without ever risking it (runbook: restore_db.sh): the backup is
- * restored into a new database, proven (SHA-256 against the sidecar, catalog and row counts against the
- * manifest), and only then swapped in by renaming; the old database is kept as `<db>_pre_restore_<time>`
- * unless `dropOld`. Any failure before the swap drops the new database and leaves the live one as it was.
- * The caller has obtained the operator's confirmation.
- */
-async function restoreDatabase(config, entry, options) {
-    const now = options.now ?? (() => new Date());
-    const started = now();
-    const { logger } = options;
-    logger.addSecret(config.connection.password);
-    try {
-        const result = await restore(config, entry, options, started);
-        const finishedAt = now();
-        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
-        return { ...result, durationSeconds, metrics };
-    }
-    catch (err) {
-        const finishedAt = now();
-        await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", {
-            ok: false,
-            finishedAt,
-            durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
-        }), logger);
-        throw err;
-    }
-}
-async function restore(config, entry, options, started) {
-    const { logger } = options;
-    const live = config.database;
-    // Everything that can be refused is refused before a database is created.
-    const sha256 = await (0,backup_source/* expectedSha256 */.UY)(entry);
-    const manifest = await (0,backup_source/* readManifest */.WI)(entry);
-    const keyring = entry.encrypted ? await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey) : undefined;
-    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, live);
-    const fresh = (0,databases/* restoreDatabaseName */.N1)(live, started);
-    let created = false;
-    let swapped = false;
-    let proof;
-    try {
-        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
-        const liveInfo = await (0,databases/* describeDatabase */.DZ)(admin, live);
-        logger.info(liveInfo
-            ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
-            : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
-        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo);
-        created = true;
-        try {
-            proof = await (0,restore_and_prove/* restoreAndProve */.K)({
-                entry,
-                expectedSha256: sha256,
-                manifest,
-                connection: config.connection,
-                database: fresh,
-                tools,
-                jobs: config.jobs,
-                keyring,
-                signal: options.signal,
-                logger,
-                afterRestoreHook: options.afterRestoreHook,
-            });
-        }
-        catch (err) {
-            throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
-        }
-        if (proof.problems.length) {
-            throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
-        }
-        if (options.signal?.aborted)
-            throw new RestoreFailedError(`The restore was cancelled before the swap; "${live}" was not touched`, proof);
-        const previous = (0,databases/* previousDatabaseName */.uD)(live, started);
-        const swap = await (0,databases/* swapInto */.q4)(admin, { live, fresh, previous });
-        swapped = true;
-        logger.info(swap.previous
-            ? `Swapped: "${live}" is now the restored database; the old one is kept as "${swap.previous}"` +
-                (swap.terminated ? ` (${swap.terminated} session(s) on it were ended)` : "")
-            : `"${live}" now holds the restored database`);
-        let droppedPrevious = false;
-        if (swap.previous && config.dropOld) {
-            await (0,databases/* dropDatabase */.Zi)(admin, swap.previous);
-            droppedPrevious = true;
-            logger.info(`Dropped the replaced database "${swap.previous}" (drop-old)`);
-        }
-        return {
-            database: live,
-            source: entry,
-            sha256: proof.sha256,
-            topology: proof.topology,
-            proof,
-            previousDatabase: droppedPrevious ? undefined : swap.previous,
-            droppedPrevious,
-        };
-    }
-    finally {
-        if (created && !swapped) {
-            await dropUnfinished(config, admin, fresh, logger);
-        }
-        await admin.end().catch(() => { });
-        await keyring?.dispose();
-    }
-}
-const RECONNECT_ATTEMPTS = 20;
-/**
- * Drops the half-restored database. After a server crash the old connection is gone and the server
- * is still recovering, so this reconnects for a while before giving up and saying what to drop by hand.
- */
-async function dropUnfinished(config, admin, fresh, logger) {
-    let lastError;
-    for (let attempt = 0; attempt < RECONNECT_ATTEMPTS; attempt++) {
-        const client = attempt === 0
-            ? admin
-            : await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch(() => undefined);
-        if (client) {
-            try {
-                await (0,databases/* dropDatabase */.Zi)(client, fresh);
-                logger.info(`Dropped the unfinished database "${fresh}"`);
-                return;
-            }
-            catch (err) {
-                lastError = err;
-            }
-            finally {
-                if (client !== admin)
-                    await client.end().catch(() => { });
-            }
-        }
-        await new Promise((r) => setTimeout(r, 250));
-    }
-    logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
-}
-
-// EXTERNAL MODULE: ./src/summary/restore-summary.ts
-var restore_summary = __nccwpck_require__(47663);
-// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
-var runtime = __nccwpck_require__(30109);
-;// CONCATENATED MODULE: ./src/actions/restore/run.ts
-
-
-
-
-
-
-
-
-
-/**
- * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
- * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
- */
-async function runRestore() {
-    const lookup = (0,runtime/* actionLookup */.ly)();
-    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
-    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
-    let summary = "";
-    let database = "(unknown)";
-    let guidance;
-    try {
-        const now = new Date();
-        if ((0,restore_config/* isListOnly */.LA)(lookup)) {
-            const { backupDir, prefix, destinations } = (0,restore_config/* loadListConfig */.Fj)(lookup);
-            const entries = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(backupDir, destinations, logger), prefix);
-            summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
-            core/* setOutput */.uH("backups-json", JSON.stringify(entries.map((e) => (0,restore_summary/* listedBackup */.EU)(e, now))));
-            core/* info */.pq(`${entries.length} backup(s) in ${backupDir}`);
-            return;
-        }
-        const config = (0,restore_config/* loadRestoreConfig */.xb)(lookup);
-        database = config.database;
-        if (config.gpgPrivateKey)
-            core/* setSecret */.Pq(config.gpgPrivateKey);
-        if (config.confirm !== config.database) {
-            throw new errors/* UserError */.y(config.confirm === undefined
-                ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
-                : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
-        }
-        const entry = await chooseBackup(config);
-        const result = await restoreDatabase(config, entry, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
-        if (config.pitrTarget) {
-            guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
-            core/* info */.pq(guidance);
-        }
-        core/* setOutput */.uH("restored-database", result.database);
-        core/* setOutput */.uH("source-backup", entry.uri);
-        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
-        core/* setOutput */.uH("previous-database", result.previousDatabase ?? "");
-        summary = (0,restore_summary/* restoreSummary */.rk)({ result }, database, guidance);
-    }
-    catch (err) {
-        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
-        const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
-        summary = (0,restore_summary/* restoreSummary */.rk)({ error, comparison }, database, guidance);
-        core/* setFailed */.C1(error.message);
-    }
-    finally {
-        try {
-            await core/* summary */.z.addRaw(summary).write();
-        }
-        catch (err) {
-            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
-        }
-    }
-}
-
-
-/***/ }),
-
-/***/ 30109:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   eT: () => (/* binding */ maskConnectionSecrets),
-/* harmony export */   ly: () => (/* binding */ actionLookup),
-/* harmony export */   oh: () => (/* binding */ failureMessage),
-/* harmony export */   vd: () => (/* binding */ actionsLogSink),
-/* harmony export */   w6: () => (/* binding */ cancellationSignal)
-/* harmony export */ });
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
-/* harmony import */ var _config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
-/* harmony import */ var _config_settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54661);
-
-
-
-
-/** Log lines into the runner's log, warnings and errors as annotations. */
-function actionsLogSink() {
-    return {
-        write(level, message) {
-            if (level === "debug")
-                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(message);
-            else if (level === "warn")
-                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(message);
-            else if (level === "error")
-                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(message);
-            else
-                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(message);
-        },
-    };
-}
-/** Input first (kebab-case, as in action.yml); when empty, the runbook's environment variable. */
-function actionLookup(env = process.env) {
-    const inputs = (spec) => {
-        const value = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(spec.input);
-        return value === "" ? undefined : { value, source: `input '${spec.input}'` };
-    };
-    return (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .firstOf */ .Ku)(inputs, (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .environmentLookup */ .Mn)(env));
-}
-/**
- * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
- * engine's logger too, whose lines also reach BACKUP_DIR/logs.
- */
-function maskConnectionSecrets(lookup, logger) {
-    for (const secret of (0,_config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .credentialsIn */ .Wr)(lookup)) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(secret);
-        logger?.addSecret(secret);
-    }
-}
-/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
-function cancellationSignal() {
-    const controller = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"])
-        process.once(sig, () => controller.abort(new Error(sig)));
-    return controller.signal;
-}
-/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
-function failureMessage(err) {
-    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y)
-        return err.message;
-    const parts = [];
-    let current = err;
-    while (current instanceof Error && parts.length < 4) {
-        parts.push(current.message);
-        current = current.cause;
-    }
-    return parts.length ? parts.join(" — caused by: ") : String(err);
-}
-
-
-/***/ }),
-
-/***/ 27397:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  R: () => (/* binding */ runVerify)
-});
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
-var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts
-var backup_db_config = __nccwpck_require__(35436);
-// EXTERNAL MODULE: ./src/config/cloud-config.ts + 1 modules
-var cloud_config = __nccwpck_require__(58840);
-// EXTERNAL MODULE: ./src/config/database-url.ts
-var database_url = __nccwpck_require__(54877);
-// EXTERNAL MODULE: ./src/config/errors.ts
-var errors = __nccwpck_require__(37827);
-// EXTERNAL MODULE: ./src/config/restore-config.ts
-var restore_config = __nccwpck_require__(9847);
-// EXTERNAL MODULE: ./src/config/settings.ts
-var settings = __nccwpck_require__(54661);
-;// CONCATENATED MODULE: ./src/config/verify-config.ts
-
-
-
-
-
-
-
-const shared = backup_db_config/* BACKUP_DB_SETTINGS */.Y2;
-/** The settings of verify, named as in the runbook's verify_backup.sh. */
-const VERIFY_SETTINGS = {
-    databaseUrl: {
-        ...shared.databaseUrl,
-        description: "with test-restore: the server the scratch database is created on (the live database is not touched)",
-    },
-    backupDir: shared.backupDir,
-    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
-    maxAgeHours: {
-        env: "BACKUP_MAX_AGE_HOURS",
-        input: "max-age-hours",
-        description: "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
-        default: "26",
-        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
-    },
-    testRestore: {
-        env: "BACKUP_TEST_RESTORE",
-        input: "test-restore",
-        description: "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
-        default: "false",
-        parse: settings/* parseBoolean */.yG,
-    },
-    backupFile: {
-        ...restore_config/* RESTORE_COMMON_SETTINGS */.vP.backupFile,
-        description: "with test-restore: the backup to restore instead of the newest good one",
-    },
-    checkSql: {
-        env: "BACKUP_CHECK_SQL",
-        input: "check-sql",
-        description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
-        parse: settings/* parseString */.$l,
-    },
-    verifyRemote: {
-        env: "BACKUP_VERIFY_REMOTE",
-        input: "verify-remote",
-        description: "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
-        default: "all",
-        parse: (0,settings/* oneOf */.yL)(["all", "newest"]),
-    },
-    jobs: restore_config/* RESTORE_COMMON_SETTINGS */.vP.jobs,
-    gpgPrivateKey: restore_config/* RESTORE_COMMON_SETTINGS */.vP.gpgPrivateKey,
-    pgBinDir: {
-        ...shared.pgBinDir,
-        description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
-    },
-    ...cloud_config/* CLOUD_READ_SETTINGS */.rf,
-    pushgatewayUrl: shared.pushgatewayUrl,
-    pushgatewayJob: shared.pushgatewayJob,
-    metricsTextfile: shared.metricsTextfile,
-};
-function loadVerifyConfig(lookup) {
-    const s = VERIFY_SETTINGS;
-    const testRestore = settings/* require */.Yp(s.testRestore, lookup);
-    const backupFile = (0,settings/* resolve */.hd)(s.backupFile, lookup);
-    const checkSql = (0,settings/* resolve */.hd)(s.checkSql, lookup);
-    if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
-    }
-    return {
-        backupDir: settings/* require */.Yp(s.backupDir, lookup),
-        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
-        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
-        testRestore: testRestore
-            ? {
-                connection: (0,database_url/* parseDatabaseUrl */.mx)(settings/* require */.Yp(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"), lookup(s.databaseUrl)?.source),
-                backupFile,
-                checkSql,
-            }
-            : undefined,
-        verifyRemote: settings/* require */.Yp(s.verifyRemote, lookup),
-        jobs: (0,settings/* resolve */.hd)(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
-        gpgPrivateKey: (0,settings/* resolve */.hd)(s.gpgPrivateKey, lookup),
-        pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
-        metrics: (0,restore_config/* metricsSettings */.j)(lookup),
-        ...(0,cloud_config/* loadCloudReading */.wM)(lookup),
-    };
-}
-
-// EXTERNAL MODULE: ./src/log/logger.ts
-var log_logger = __nccwpck_require__(38988);
-// EXTERNAL MODULE: ./src/summary/markdown.ts
-var markdown = __nccwpck_require__(97175);
-// EXTERNAL MODULE: ./src/summary/verify-summary.ts
-var verify_summary = __nccwpck_require__(18462);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/backup/backup-name.ts
-var backup_name = __nccwpck_require__(64808);
-// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
-var gpg_keyring = __nccwpck_require__(88189);
-// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
-var publish = __nccwpck_require__(77660);
-// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
-var restore_metrics = __nccwpck_require__(59431);
-// EXTERNAL MODULE: ./src/restore/backup-source.ts
-var backup_source = __nccwpck_require__(14354);
-// EXTERNAL MODULE: ./src/restore/databases.ts
-var databases = __nccwpck_require__(78136);
-// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
-var restore_and_prove = __nccwpck_require__(89797);
-// EXTERNAL MODULE: ./src/storage/open-store.ts
-var open_store = __nccwpck_require__(86929);
-// EXTERNAL MODULE: ./src/verify/check-sql.ts
-var check_sql = __nccwpck_require__(75996);
-// EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
-var verify_local = __nccwpck_require__(20159);
-;// CONCATENATED MODULE: ./src/verify/verify-backups.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
-const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
-/**
- * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
- * key is at hand, completeness, manifest), judges each tier's newest backup's age, and with test-restore
- * restores one into a scratch database, proves it against its manifest and the extra SQL checks, and
- * drops it. Exit code 1 for any failure, else 2 when too old or missing, else 0.
- */
-async function verifyBackups(config, options) {
-    const now = options.now ?? (() => new Date());
-    const started = now();
-    const { logger } = options;
-    if (config.testRestore)
-        logger.addSecret(config.testRestore.connection.password);
-    const keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
-    try {
-        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
-        const local = await (0,verify_local/* verifyLocalTiers */.WQ)(config.backupDir, config.prefix, logger, fileOptions);
-        const checks = [...local];
-        const locations = [
-            { location: config.backupDir, checks: local },
-        ];
-        // Every configured bucket is checked the same way: its copies are what a lost host leaves.
-        for (const destination of config.destinations) {
-            const store = await (0,open_store/* openStore */.C)(destination, logger);
-            const here = { location: store.location, checks: [] };
-            locations.push(here);
-            const entries = await (0,backup_source/* listBackups */.Cw)([store], config.prefix); // newest first
-            const chosen = config.verifyRemote === "newest"
-                ? entries.filter((e, i) => entries.findIndex((o) => o.tier === e.tier) === i)
-                : entries;
-            if (chosen.length < entries.length) {
-                logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
-            }
-            for (const entry of chosen) {
-                here.checks.push(await (0,verify_local/* verifyAndLog */.Lf)(store, entry.name, entry.uri, logger, fileOptions));
-            }
-            checks.push(...here.checks);
-        }
-        const at = now();
-        const ages = locations.flatMap(({ location, checks: found }) => backup_name/* TIERS */.iB.map((tier) => {
-            const newest = found
-                .filter((c) => c.ok && c.name.tier === tier)
-                .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
-            const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
-            const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
-            // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
-            const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
-            return { location, tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
-        }));
-        let testRestore;
-        if (config.testRestore) {
-            testRestore = await runTestRestore(config, checks, keyring, options, started);
-        }
-        const reasons = [];
-        const failed = checks.filter((c) => !c.ok);
-        if (failed.length)
-            reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
-        if (testRestore && !testRestore.ok)
-            reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
-        for (const a of ages.filter((x) => !x.ok)) {
-            reasons.push(a.ageHours === undefined
-                ? `no good ${a.tier} backup in ${a.location === config.backupDir ? external_node_path_default().join(config.backupDir, a.tier) : a.location}`
-                : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
-        }
-        const exitCode = failed.length || (testRestore && !testRestore.ok)
-            ? verify_local/* VERIFY_EXIT */.BS.failures
-            : reasons.length
-                ? verify_local/* VERIFY_EXIT */.BS.tooOldOrMissing
-                : verify_local/* VERIFY_EXIT */.BS.ok;
-        const finishedAt = now();
-        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
-        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* verifySamples */.X)("database", {
-            ok: exitCode === 0,
-            exitCode,
-            finishedAt,
-            durationSeconds,
-            newestAgeHours,
-        }), logger);
-        return {
-            checks,
-            ages,
-            newestAgeHours,
-            maxAgeHours: config.maxAgeHours,
-            testRestore,
-            exitCode,
-            reasons,
-            durationSeconds,
-            metrics,
-        };
-    }
-    finally {
-        await keyring.dispose();
-    }
-}
-/** The scratch database of one verification: unique, and recognisably Lifeline's. */
-const scratchDatabaseName = (at) => `lifeline_verify_${(0,backup_name/* formatTimestamp */.Ey)(at)}_${(0,external_node_crypto_.randomBytes)(3).toString("hex")}`;
-async function runTestRestore(config, checks, keyring, options, started) {
-    const settings = config.testRestore;
-    const { logger } = options;
-    let entry;
-    if (settings.backupFile !== undefined) {
-        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile, config.destinationForUri);
-    }
-    else {
-        const newest = [...checks]
-            .filter((c) => c.ok)
-            .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
-        if (!newest) {
-            return {
-                backup: "(none)",
-                database: "",
-                ok: false,
-                proof: undefined,
-                problems: ["no good backup to restore"],
-                dropped: true,
-            };
-        }
-        entry = await (0,backup_source/* findBackup */.SC)(newest.file, config.destinationForUri);
-    }
-    const checkSql = settings.checkSql !== undefined ? await (0,check_sql/* readCheckSql */.H)(settings.checkSql) : undefined;
-    const database = scratchDatabaseName(started);
-    const admin = await (0,databases/* connectMaintenance */.kJ)(settings.connection, database);
-    let created = false;
-    let dropped = false;
-    let proof;
-    const problems = [];
-    try {
-        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
-        await (0,databases/* createEmptyDatabase */.bi)(admin, database, undefined);
-        created = true;
-        logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
-        proof = await (0,restore_and_prove/* restoreAndProve */.K)({
-            entry,
-            expectedSha256: await (0,backup_source/* expectedSha256 */.UY)(entry),
-            manifest: await (0,backup_source/* readManifest */.WI)(entry),
-            connection: settings.connection,
-            database,
-            tools,
-            jobs: config.jobs,
-            keyring: entry.encrypted ? keyring : undefined,
-            signal: options.signal,
-            logger,
-            checkSql,
-            afterRestoreHook: options.afterRestoreHook,
-        });
-        problems.push(...proof.problems);
-    }
-    catch (err) {
-        if (err instanceof errors/* UserError */.y && !created)
-            throw err;
-        problems.push(err.message);
-        logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
-    }
-    finally {
-        if (created) {
-            await (0,databases/* dropDatabase */.Zi)(admin, database).then(() => {
-                dropped = true;
-                logger.info(`Dropped the scratch database "${database}"`);
-            }, (err) => logger.error(`Could not drop the scratch database "${database}" (${err.message}): drop it by hand`));
-        }
-        await admin.end().catch(() => { });
-    }
-    if (!problems.length)
-        logger.info(`Test restore of ${entry.fileName}: proven`);
-    return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
-}
-
-// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
-var runtime = __nccwpck_require__(30109);
-;// CONCATENATED MODULE: ./src/actions/verify/run.ts
-
-
-
-
-
-
-
-/** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
-async function runVerify() {
-    const lookup = (0,runtime/* actionLookup */.ly)();
-    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
-    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
-    let summary = "";
-    try {
-        const config = loadVerifyConfig(lookup);
-        if (config.gpgPrivateKey)
-            core/* setSecret */.Pq(config.gpgPrivateKey);
-        const report = await verifyBackups(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
-        summary = (0,verify_summary/* verifyBackupsSummary */.$)(report);
-        core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
-        core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
-        core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
-        core/* setOutput */.uH("test-restore", report.testRestore ? (report.testRestore.ok ? "passed" : "failed") : "skipped");
-        core/* setOutput */.uH("exit-code", String(report.exitCode));
-        if (report.exitCode !== 0) {
-            core/* setFailed */.C1(report.reasons.join("; "));
-            process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
-        }
-    }
-    catch (err) {
-        const message = logger.redact((0,runtime/* failureMessage */.oh)(err));
-        summary = `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)}\n`;
-        core/* setFailed */.C1(message);
-    }
-    finally {
-        try {
-            await core/* summary */.z.addRaw(summary).write();
-        }
-        catch (err) {
-            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
-        }
-    }
-}
-
-
-/***/ }),
-
-/***/ 57832:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  _: () => (/* binding */ backupDatabase),
-  W: () => (/* binding */ ensureWritableDirectory)
-});
-
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(51455);
 // EXTERNAL MODULE: external "node:os"
@@ -37090,6 +36073,7 @@ async function runDumpPipeline(options) {
 ;// CONCATENATED MODULE: ./src/backup/offsite.ts
 
 
+
 /**
  * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
  * A destination that fails is reported and skipped; the local backup goes ahead without it.
@@ -37175,7 +36159,7 @@ async function completeUploads(started, outcomes, manifest, logger) {
             continue;
         }
         const name = s.upload.name;
-        const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
+        const tier = backup_name/* BackupName */.wv.parse(name)?.tier ?? manifest.tier;
         try {
             await s.store.put(`${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
             // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
@@ -37307,19 +36291,6 @@ function withStreamCounts(catalog, counts) {
         tables: catalog.tables.map((t) => ({ name: t.name, rows: counts.get(t.name) ?? null })),
     };
 }
-/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
-async function ensureWritableDirectory(dir, what) {
-    try {
-        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-        const probe = await atomic_file/* AtomicFile */.A0.create(external_node_path_default().join(dir, ".lifeline-write-test"));
-        await probe.abort();
-    }
-    catch (err) {
-        const e = err;
-        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
-            `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
-    }
-}
 /**
  * Takes one database backup (runbook: backup_db.sh): pg_dump → compression → optional GPG → file in a
  * single streamed pass, with the SHA-256 computed on the way and per-table row counts read in the
@@ -37354,9 +36325,9 @@ async function takeBackup(config, options, startedAt, now) {
     logger.addSecret(config.connection.password);
     const dailyDir = external_node_path_default().join(config.backupDir, "daily");
     const logsDir = external_node_path_default().join(config.backupDir, "logs");
-    await ensureWritableDirectory(config.backupDir, "BACKUP_DIR");
-    await ensureWritableDirectory(dailyDir, "Backup directory");
-    await ensureWritableDirectory(logsDir, "Log directory");
+    await (0,atomic_file/* ensureWritableDirectory */.Wh)(config.backupDir, "BACKUP_DIR");
+    await (0,atomic_file/* ensureWritableDirectory */.Wh)(dailyDir, "Backup directory");
+    await (0,atomic_file/* ensureWritableDirectory */.Wh)(logsDir, "Log directory");
     const logFile = external_node_path_default().join(logsDir, `backup_${ymd(startedAt)}.log`);
     const fileSink = new log_logger/* FileSink */.UP(logFile);
     logger.addSink(fileSink);
@@ -37576,6 +36547,1001 @@ async function takeBackup(config, options, startedAt, now) {
         await encryptor?.dispose();
         await lock?.release();
         logger.removeSink(fileSink);
+    }
+}
+
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/summary/verify-summary.ts
+var verify_summary = __nccwpck_require__(18462);
+;// CONCATENATED MODULE: ./src/summary/backup-db-summary.ts
+
+
+
+function sizeChange(current, previous) {
+    if (previous === undefined || previous === 0)
+        return "first backup";
+    const pct = ((current - previous) / previous) * 100;
+    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${(0,markdown/* formatBytes */.z3)(previous)})`;
+}
+/**
+ * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
+ * explains the run: what failed and what to do.
+ */
+function backupDbSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline backup-db failed",
+            "",
+            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
+            "",
+            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const m = r.manifest;
+    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
+    const compression = m.format === "custom"
+        ? `custom format, pg_dump gzip ${m.compression.level}`
+        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+    const offsiteFailed = r.offsite.some((o) => !o.ok);
+    const lines = [
+        offsiteFailed
+            ? `## ⚠️ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}: written locally, an off-site copy FAILED`
+            : `## ✅ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}`,
+        "",
+        (0,markdown/* table */.tp)(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
+            [
+                external_node_path_default().basename(r.file),
+                (0,markdown/* formatBytes */.z3)(r.sizeBytes),
+                (0,markdown/* formatDuration */.a3)(r.durationSeconds),
+                r.dumpBytes === null ? "n/a" : `${(0,markdown/* formatBytes */.z3)(r.dumpBytes / r.durationSeconds)}/s of dump`,
+                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${(0,markdown/* formatBytes */.z3)(r.dumpBytes)} dumped)`}`,
+                sizeChange(r.sizeBytes, r.previousSizeBytes),
+            ],
+        ]),
+        "",
+        (0,markdown/* table */.tp)(["Detail", "Value"], [
+            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
+            [
+                "Encryption",
+                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
+            ],
+            ["SHA-256", r.sha256],
+            [
+                "Tables / rows",
+                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
+            ],
+            ["Server", `PostgreSQL ${r.server.version}`],
+            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
+            [
+                "Metrics",
+                [
+                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
+                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
+                ]
+                    .filter(Boolean)
+                    .join("; ") || "not configured",
+            ],
+            ["Started", r.startedAt.toISOString()],
+        ]),
+        "",
+    ];
+    if (r.offsite.length > 0) {
+        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+            o.location,
+            o.ok
+                ? "✅ stored, sidecar + manifest + checksum metadata"
+                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
+            (0,markdown/* formatBytes */.z3)(o.bytes),
+            (0,markdown/* formatDuration */.a3)(o.seconds),
+            !o.retention
+                ? "not run"
+                : "error" in o.retention
+                    ? `failed: ${o.retention.error}`
+                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
+        ])), "");
+    }
+    if ("error" in r.retention) {
+        lines.push(`### ⚠️ Retention failed`, "", (0,markdown/* cell */.Hn)(r.retention.error), "");
+    }
+    else {
+        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
+            p.tier,
+            d.backup.fileName,
+            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
+                ? "would delete"
+                : d.action,
+            d.reason,
+        ]));
+        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? (0,markdown/* table */.tp)(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+    }
+    return lines.join("\n");
+}
+/** The job summary of `backup-db --verify-only`: one row per backup checked. */
+function verifySummary(report) {
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "none"
+        : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
+    return [
+        `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
+        `Newest good daily backup: ${age}`,
+        "",
+        (0,verify_summary/* fileChecksTable */.A)(report.checks),
+        "",
+    ].join("\n");
+}
+
+// EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
+var verify_local = __nccwpck_require__(20159);
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
+
+
+
+
+
+
+
+/** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
+async function runBackupDb() {
+    const lookup = (0,runtime/* actionLookup */.ly)();
+    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
+    let summary = "";
+    try {
+        if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
+            const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
+            const report = await (0,verify_local/* verifyLocalBackups */.MG)(config.backupDir, { ...config, now: new Date(), logger });
+            summary = verifySummary(report);
+            core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
+            core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
+            core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+            core/* setOutput */.uH("exit-code", String(report.exitCode));
+            if (report.exitCode !== 0) {
+                core/* setFailed */.C1(report.reasons.join("; "));
+                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+            }
+            return;
+        }
+        const config = (0,backup_db_config/* loadBackupDbConfig */.Nz)(lookup);
+        const result = await backupDatabase(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        core/* setOutput */.uH("backup-file", result.file);
+        core/* setOutput */.uH("sha256", result.sha256);
+        core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
+        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+        core/* setOutput */.uH("manifest-file", result.manifestFile);
+        core/* setOutput */.uH("tiers", result.tiers.map((t) => t.tier).join(","));
+        core/* setOutput */.uH("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
+        summary = backupDbSummary({ result });
+        const failed = result.offsite.filter((o) => !o.ok);
+        if (failed.length > 0) {
+            core/* setFailed */.C1(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
+                failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
+        }
+    }
+    catch (err) {
+        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
+        summary = backupDbSummary({ error });
+        core/* setFailed */.C1(error.message);
+    }
+    finally {
+        // Written in finally so that a failed run still explains itself on the run page.
+        try {
+            await core/* summary */.z.addRaw(summary).write();
+        }
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 83684:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
+/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(71316);
+/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(34199);
+/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(27397);
+
+
+
+
+/** Commands of the root action; the others arrive with their milestones. */
+const COMMANDS = {
+    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBackupDb */ .e,
+    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runVerify */ .R,
+    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runRestore */ .Y,
+};
+const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
+const run = COMMANDS[command];
+if (run) {
+    await run();
+}
+else {
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
+        "(backup-media is not available in this version yet)");
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 34199:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Y: () => (/* binding */ runRestore)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
+// EXTERNAL MODULE: ./src/restore/backup-source.ts
+var backup_source = __nccwpck_require__(14354);
+;// CONCATENATED MODULE: ./src/restore/pitr.ts
+/** The newest backup taken at or before `target` (by the time in its name), or undefined. */
+function newestBefore(entries, target) {
+    return entries
+        .filter((e) => e.takenAt.getTime() <= target.getTime())
+        .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
+}
+/**
+ * What an operator must know after `--pitr`: a logical dump restores the database as it was when the
+ * dump's snapshot was taken, and nothing later. Reaching the target time needs a physical base backup
+ * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
+ */
+function pitrGuidance(options) {
+    const target = options.target
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.000Z$/, " UTC");
+    const restoredLine = options.restored
+        ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
+            .toISOString()
+            .replace("T", " ")
+            .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
+        : `No backup was taken before ${target}: nothing was restored.`;
+    const gap = options.restored
+        ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
+        : "";
+    return `Point-in-time recovery to ${target}
+${restoredLine}
+${gap}
+
+The honest limit: this backup is a logical dump (pg_dump). WAL cannot be replayed on top of it: replay
+needs a physical base backup of the whole cluster (pg_basebackup) taken before the target, plus every WAL
+segment from then to the target. Lifeline did not pretend to do that.
+
+To be able to recover to any moment next time, on the PostgreSQL server:
+  1. postgresql.conf:
+       wal_level = replica
+       archive_mode = on
+       archive_command = 'test ! -f /backups/wal/%f && cp %p /backups/wal/%f'
+     (restart the server; check pg_stat_archiver for failures)
+  2. Take a base backup regularly:  pg_basebackup -D /backups/base/$(date +%Y%m%d) -Ft -z -X stream -P
+To recover to ${target} from those:
+  3. Stop PostgreSQL; move the data directory aside; unpack the newest base backup taken BEFORE the target.
+  4. In postgresql.conf (PostgreSQL 12+):
+       restore_command = 'cp /backups/wal/%f %p'
+       recovery_target_time = '${target}'
+       recovery_target_action = 'promote'
+     and create an empty recovery.signal file in the data directory.
+  5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
+     "recovery stopping before commit" and "archive recovery complete".
+`;
+}
+
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
+// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
+var publish = __nccwpck_require__(77660);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+// EXTERNAL MODULE: ./src/restore/databases.ts
+var databases = __nccwpck_require__(78136);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
+var restore_and_prove = __nccwpck_require__(89797);
+;// CONCATENATED MODULE: ./src/restore/restore-db.ts
+
+
+
+
+
+
+
+
+/** A restore that failed, with the proof so far (for the summary's comparison table). */
+class RestoreFailedError extends errors/* UserError */.y {
+    proof;
+    constructor(message, proof, options) {
+        super(message, options);
+        this.proof = proof;
+    }
+}
+/** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
+async function chooseBackup(config) {
+    if (config.backupFile !== undefined)
+        return (0,backup_source/* findBackup */.SC)(config.backupFile, config.destinationForUri);
+    const target = config.pitrTarget;
+    const all = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(config.backupDir, config.destinations), config.prefix);
+    const chosen = newestBefore(all, target);
+    if (!chosen) {
+        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
+            "(list them with --list-backups)");
+    }
+    return chosen;
+}
+/**
+ * Restores a backup over a live database without ever risking it (runbook: restore_db.sh): the backup is
+ * restored into a new database, proven (SHA-256 against the sidecar, catalog and row counts against the
+ * manifest), and only then swapped in by renaming; the old database is kept as `<db>_pre_restore_<time>`
+ * unless `dropOld`. Any failure before the swap drops the new database and leaves the live one as it was.
+ * The caller has obtained the operator's confirmation.
+ */
+async function restoreDatabase(config, entry, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    logger.addSecret(config.connection.password);
+    try {
+        const result = await restore(config, entry, options, started);
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
+        return { ...result, durationSeconds, metrics };
+    }
+    catch (err) {
+        const finishedAt = now();
+        await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", {
+            ok: false,
+            finishedAt,
+            durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
+        }), logger);
+        throw err;
+    }
+}
+async function restore(config, entry, options, started) {
+    const { logger } = options;
+    const live = config.database;
+    // Everything that can be refused is refused before a database is created.
+    const sha256 = await (0,backup_source/* expectedSha256 */.UY)(entry);
+    const manifest = await (0,backup_source/* readManifest */.WI)(entry);
+    const keyring = entry.encrypted ? await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey) : undefined;
+    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, live);
+    const fresh = (0,databases/* restoreDatabaseName */.N1)(live, started);
+    let created = false;
+    let swapped = false;
+    let proof;
+    try {
+        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+        const liveInfo = await (0,databases/* describeDatabase */.DZ)(admin, live);
+        logger.info(liveInfo
+            ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
+            : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
+        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo);
+        created = true;
+        try {
+            proof = await (0,restore_and_prove/* restoreAndProve */.K)({
+                entry,
+                expectedSha256: sha256,
+                manifest,
+                connection: config.connection,
+                database: fresh,
+                tools,
+                jobs: config.jobs,
+                keyring,
+                signal: options.signal,
+                logger,
+                afterRestoreHook: options.afterRestoreHook,
+            });
+        }
+        catch (err) {
+            throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
+        }
+        if (proof.problems.length) {
+            throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
+        }
+        if (options.signal?.aborted)
+            throw new RestoreFailedError(`The restore was cancelled before the swap; "${live}" was not touched`, proof);
+        const previous = (0,databases/* previousDatabaseName */.uD)(live, started);
+        const swap = await (0,databases/* swapInto */.q4)(admin, { live, fresh, previous });
+        swapped = true;
+        logger.info(swap.previous
+            ? `Swapped: "${live}" is now the restored database; the old one is kept as "${swap.previous}"` +
+                (swap.terminated ? ` (${swap.terminated} session(s) on it were ended)` : "")
+            : `"${live}" now holds the restored database`);
+        let droppedPrevious = false;
+        if (swap.previous && config.dropOld) {
+            await (0,databases/* dropDatabase */.Zi)(admin, swap.previous);
+            droppedPrevious = true;
+            logger.info(`Dropped the replaced database "${swap.previous}" (drop-old)`);
+        }
+        return {
+            database: live,
+            source: entry,
+            sha256: proof.sha256,
+            topology: proof.topology,
+            proof,
+            previousDatabase: droppedPrevious ? undefined : swap.previous,
+            droppedPrevious,
+        };
+    }
+    finally {
+        if (created && !swapped) {
+            await dropUnfinished(config, admin, fresh, logger);
+        }
+        await admin.end().catch(() => { });
+        await keyring?.dispose();
+    }
+}
+const RECONNECT_ATTEMPTS = 20;
+/**
+ * Drops the half-restored database. After a server crash the old connection is gone and the server
+ * is still recovering, so this reconnects for a while before giving up and saying what to drop by hand.
+ */
+async function dropUnfinished(config, admin, fresh, logger) {
+    let lastError;
+    for (let attempt = 0; attempt < RECONNECT_ATTEMPTS; attempt++) {
+        const client = attempt === 0
+            ? admin
+            : await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch(() => undefined);
+        if (client) {
+            try {
+                await (0,databases/* dropDatabase */.Zi)(client, fresh);
+                logger.info(`Dropped the unfinished database "${fresh}"`);
+                return;
+            }
+            catch (err) {
+                lastError = err;
+            }
+            finally {
+                if (client !== admin)
+                    await client.end().catch(() => { });
+            }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
+}
+
+// EXTERNAL MODULE: ./src/summary/restore-summary.ts
+var restore_summary = __nccwpck_require__(47663);
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/restore/run.ts
+
+
+
+
+
+
+
+
+
+/**
+ * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
+ * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
+ */
+async function runRestore() {
+    const lookup = (0,runtime/* actionLookup */.ly)();
+    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
+    let summary = "";
+    let database = "(unknown)";
+    let guidance;
+    try {
+        const now = new Date();
+        if ((0,restore_config/* isListOnly */.LA)(lookup)) {
+            const { backupDir, prefix, destinations } = (0,restore_config/* loadListConfig */.Fj)(lookup);
+            const entries = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(backupDir, destinations, logger), prefix);
+            summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
+            core/* setOutput */.uH("backups-json", JSON.stringify(entries.map((e) => (0,restore_summary/* listedBackup */.EU)(e, now))));
+            core/* info */.pq(`${entries.length} backup(s) in ${backupDir}`);
+            return;
+        }
+        const config = (0,restore_config/* loadRestoreConfig */.xb)(lookup);
+        database = config.database;
+        if (config.gpgPrivateKey)
+            core/* setSecret */.Pq(config.gpgPrivateKey);
+        if (config.confirm !== config.database) {
+            throw new errors/* UserError */.y(config.confirm === undefined
+                ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
+                : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
+        }
+        const entry = await chooseBackup(config);
+        const result = await restoreDatabase(config, entry, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        if (config.pitrTarget) {
+            guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
+            core/* info */.pq(guidance);
+        }
+        core/* setOutput */.uH("restored-database", result.database);
+        core/* setOutput */.uH("source-backup", entry.uri);
+        core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+        core/* setOutput */.uH("previous-database", result.previousDatabase ?? "");
+        summary = (0,restore_summary/* restoreSummary */.rk)({ result }, database, guidance);
+    }
+    catch (err) {
+        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
+        const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
+        summary = (0,restore_summary/* restoreSummary */.rk)({ error, comparison }, database, guidance);
+        core/* setFailed */.C1(error.message);
+    }
+    finally {
+        try {
+            await core/* summary */.z.addRaw(summary).write();
+        }
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 30109:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   eT: () => (/* binding */ maskConnectionSecrets),
+/* harmony export */   ly: () => (/* binding */ actionLookup),
+/* harmony export */   oh: () => (/* binding */ failureMessage),
+/* harmony export */   vd: () => (/* binding */ actionsLogSink),
+/* harmony export */   w6: () => (/* binding */ cancellationSignal)
+/* harmony export */ });
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
+/* harmony import */ var _config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
+/* harmony import */ var _config_settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54661);
+
+
+
+
+/** Log lines into the runner's log, warnings and errors as annotations. */
+function actionsLogSink() {
+    return {
+        write(level, message) {
+            if (level === "debug")
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(message);
+            else if (level === "warn")
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(message);
+            else if (level === "error")
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(message);
+            else
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(message);
+        },
+    };
+}
+/** Input first (kebab-case, as in action.yml); when empty, the runbook's environment variable. */
+function actionLookup(env = process.env) {
+    const inputs = (spec) => {
+        const value = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(spec.input);
+        return value === "" ? undefined : { value, source: `input '${spec.input}'` };
+    };
+    return (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .firstOf */ .Ku)(inputs, (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .environmentLookup */ .Mn)(env));
+}
+/**
+ * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ */
+function maskConnectionSecrets(lookup, logger) {
+    for (const secret of (0,_config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .credentialsIn */ .Wr)(lookup)) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(secret);
+        logger?.addSecret(secret);
+    }
+}
+/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+function cancellationSignal() {
+    const controller = new AbortController();
+    for (const sig of ["SIGINT", "SIGTERM"])
+        process.once(sig, () => controller.abort(new Error(sig)));
+    return controller.signal;
+}
+/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
+function failureMessage(err) {
+    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y)
+        return err.message;
+    const parts = [];
+    let current = err;
+    while (current instanceof Error && parts.length < 4) {
+        parts.push(current.message);
+        current = current.cause;
+    }
+    return parts.length ? parts.join(" — caused by: ") : String(err);
+}
+
+
+/***/ }),
+
+/***/ 27397:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  R: () => (/* binding */ runVerify)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts
+var backup_db_config = __nccwpck_require__(35436);
+// EXTERNAL MODULE: ./src/config/cloud-config.ts + 1 modules
+var cloud_config = __nccwpck_require__(58840);
+// EXTERNAL MODULE: ./src/config/database-url.ts
+var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
+
+
+
+
+
+
+const shared = backup_db_config/* BACKUP_DB_SETTINGS */.Y2;
+/** The settings of verify, named as in the runbook's verify_backup.sh. */
+const VERIFY_SETTINGS = {
+    databaseUrl: {
+        ...shared.databaseUrl,
+        description: "with test-restore: the server the scratch database is created on (the live database is not touched)",
+    },
+    backupDir: shared.backupDir,
+    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
+        default: "26",
+        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
+    },
+    testRestore: {
+        env: "BACKUP_TEST_RESTORE",
+        input: "test-restore",
+        description: "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
+        default: "false",
+        parse: settings/* parseBoolean */.yG,
+    },
+    backupFile: {
+        ...restore_config/* RESTORE_COMMON_SETTINGS */.vP.backupFile,
+        description: "with test-restore: the backup to restore instead of the newest good one",
+    },
+    checkSql: {
+        env: "BACKUP_CHECK_SQL",
+        input: "check-sql",
+        description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
+        parse: settings/* parseString */.$l,
+    },
+    verifyRemote: {
+        env: "BACKUP_VERIFY_REMOTE",
+        input: "verify-remote",
+        description: "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
+        default: "all",
+        parse: (0,settings/* oneOf */.yL)(["all", "newest"]),
+    },
+    jobs: restore_config/* RESTORE_COMMON_SETTINGS */.vP.jobs,
+    gpgPrivateKey: restore_config/* RESTORE_COMMON_SETTINGS */.vP.gpgPrivateKey,
+    pgBinDir: {
+        ...shared.pgBinDir,
+        description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+    },
+    ...cloud_config/* CLOUD_READ_SETTINGS */.rf,
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+};
+function loadVerifyConfig(lookup) {
+    const s = VERIFY_SETTINGS;
+    const testRestore = settings/* require */.Yp(s.testRestore, lookup);
+    const backupFile = (0,settings/* resolve */.hd)(s.backupFile, lookup);
+    const checkSql = (0,settings/* resolve */.hd)(s.checkSql, lookup);
+    if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
+        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
+    }
+    return {
+        backupDir: settings/* require */.Yp(s.backupDir, lookup),
+        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
+        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
+        testRestore: testRestore
+            ? {
+                connection: (0,database_url/* parseDatabaseUrl */.mx)(settings/* require */.Yp(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"), lookup(s.databaseUrl)?.source),
+                backupFile,
+                checkSql,
+            }
+            : undefined,
+        verifyRemote: settings/* require */.Yp(s.verifyRemote, lookup),
+        jobs: (0,settings/* resolve */.hd)(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
+        gpgPrivateKey: (0,settings/* resolve */.hd)(s.gpgPrivateKey, lookup),
+        pgBinDir: (0,settings/* resolve */.hd)(s.pgBinDir, lookup),
+        metrics: (0,restore_config/* metricsSettings */.j)(lookup),
+        ...(0,cloud_config/* loadCloudReading */.wM)(lookup),
+    };
+}
+
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/summary/verify-summary.ts
+var verify_summary = __nccwpck_require__(18462);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/backup/backup-name.ts
+var backup_name = __nccwpck_require__(64808);
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
+// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
+var publish = __nccwpck_require__(77660);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+// EXTERNAL MODULE: ./src/restore/backup-source.ts
+var backup_source = __nccwpck_require__(14354);
+// EXTERNAL MODULE: ./src/restore/databases.ts
+var databases = __nccwpck_require__(78136);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
+var restore_and_prove = __nccwpck_require__(89797);
+// EXTERNAL MODULE: ./src/storage/open-store.ts
+var open_store = __nccwpck_require__(86929);
+// EXTERNAL MODULE: ./src/verify/check-sql.ts
+var check_sql = __nccwpck_require__(75996);
+// EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
+var verify_local = __nccwpck_require__(20159);
+;// CONCATENATED MODULE: ./src/verify/verify-backups.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
+const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
+/**
+ * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
+ * key is at hand, completeness, manifest), judges each tier's newest backup's age, and with test-restore
+ * restores one into a scratch database, proves it against its manifest and the extra SQL checks, and
+ * drops it. Exit code 1 for any failure, else 2 when too old or missing, else 0.
+ */
+async function verifyBackups(config, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    if (config.testRestore)
+        logger.addSecret(config.testRestore.connection.password);
+    const keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
+    try {
+        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const local = await (0,verify_local/* verifyLocalTiers */.WQ)(config.backupDir, config.prefix, logger, fileOptions);
+        const checks = [...local];
+        const locations = [
+            { location: config.backupDir, checks: local },
+        ];
+        // Every configured bucket is checked the same way: its copies are what a lost host leaves.
+        for (const destination of config.destinations) {
+            const store = await (0,open_store/* openStore */.C)(destination, logger);
+            const here = { location: store.location, checks: [] };
+            locations.push(here);
+            const entries = await (0,backup_source/* listBackups */.Cw)([store], config.prefix); // newest first
+            const chosen = config.verifyRemote === "newest"
+                ? entries.filter((e, i) => entries.findIndex((o) => o.tier === e.tier) === i)
+                : entries;
+            if (chosen.length < entries.length) {
+                logger.info(`verify ${store.location}: ${entries.length - chosen.length} older cop${entries.length - chosen.length === 1 ? "y" : "ies"} not downloaded (BACKUP_VERIFY_REMOTE=newest)`);
+            }
+            for (const entry of chosen) {
+                here.checks.push(await (0,verify_local/* verifyAndLog */.Lf)(store, entry.name, entry.uri, logger, fileOptions));
+            }
+            checks.push(...here.checks);
+        }
+        const at = now();
+        const ages = locations.flatMap(({ location, checks: found }) => backup_name/* TIERS */.iB.map((tier) => {
+            const newest = found
+                .filter((c) => c.ok && c.name.tier === tier)
+                .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+            const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
+            const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
+            // Weekly and monthly copies may not be due yet on a new installation: only a missing daily counts.
+            const ok = ageHours === undefined ? tier !== "daily" : ageHours <= limitHours;
+            return { location, tier, newest: newest?.name.toString(), ageHours, limitHours, ok };
+        }));
+        let testRestore;
+        if (config.testRestore) {
+            testRestore = await runTestRestore(config, checks, keyring, options, started);
+        }
+        const reasons = [];
+        const failed = checks.filter((c) => !c.ok);
+        if (failed.length)
+            reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+        if (testRestore && !testRestore.ok)
+            reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
+        for (const a of ages.filter((x) => !x.ok)) {
+            reasons.push(a.ageHours === undefined
+                ? `no good ${a.tier} backup in ${a.location === config.backupDir ? external_node_path_default().join(config.backupDir, a.tier) : a.location}`
+                : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
+        }
+        const exitCode = failed.length || (testRestore && !testRestore.ok)
+            ? verify_local/* VERIFY_EXIT */.BS.failures
+            : reasons.length
+                ? verify_local/* VERIFY_EXIT */.BS.tooOldOrMissing
+                : verify_local/* VERIFY_EXIT */.BS.ok;
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+        const newestAgeHours = ages.find((a) => a.tier === "daily" && a.location === config.backupDir)?.ageHours;
+        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* verifySamples */.X)("database", {
+            ok: exitCode === 0,
+            exitCode,
+            finishedAt,
+            durationSeconds,
+            newestAgeHours,
+        }), logger);
+        return {
+            checks,
+            ages,
+            newestAgeHours,
+            maxAgeHours: config.maxAgeHours,
+            testRestore,
+            exitCode,
+            reasons,
+            durationSeconds,
+            metrics,
+        };
+    }
+    finally {
+        await keyring.dispose();
+    }
+}
+/** The scratch database of one verification: unique, and recognisably Lifeline's. */
+const scratchDatabaseName = (at) => `lifeline_verify_${(0,backup_name/* formatTimestamp */.Ey)(at)}_${(0,external_node_crypto_.randomBytes)(3).toString("hex")}`;
+async function runTestRestore(config, checks, keyring, options, started) {
+    const settings = config.testRestore;
+    const { logger } = options;
+    let entry;
+    if (settings.backupFile !== undefined) {
+        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile, config.destinationForUri);
+    }
+    else {
+        const newest = [...checks]
+            .filter((c) => c.ok)
+            .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+        if (!newest) {
+            return {
+                backup: "(none)",
+                database: "",
+                ok: false,
+                proof: undefined,
+                problems: ["no good backup to restore"],
+                dropped: true,
+            };
+        }
+        entry = await (0,backup_source/* findBackup */.SC)(newest.file, config.destinationForUri);
+    }
+    const checkSql = settings.checkSql !== undefined ? await (0,check_sql/* readCheckSql */.H)(settings.checkSql) : undefined;
+    const database = scratchDatabaseName(started);
+    const admin = await (0,databases/* connectMaintenance */.kJ)(settings.connection, database);
+    let created = false;
+    let dropped = false;
+    let proof;
+    const problems = [];
+    try {
+        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+        await (0,databases/* createEmptyDatabase */.bi)(admin, database, undefined);
+        created = true;
+        logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
+        proof = await (0,restore_and_prove/* restoreAndProve */.K)({
+            entry,
+            expectedSha256: await (0,backup_source/* expectedSha256 */.UY)(entry),
+            manifest: await (0,backup_source/* readManifest */.WI)(entry),
+            connection: settings.connection,
+            database,
+            tools,
+            jobs: config.jobs,
+            keyring: entry.encrypted ? keyring : undefined,
+            signal: options.signal,
+            logger,
+            checkSql,
+            afterRestoreHook: options.afterRestoreHook,
+        });
+        problems.push(...proof.problems);
+    }
+    catch (err) {
+        if (err instanceof errors/* UserError */.y && !created)
+            throw err;
+        problems.push(err.message);
+        logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
+    }
+    finally {
+        if (created) {
+            await (0,databases/* dropDatabase */.Zi)(admin, database).then(() => {
+                dropped = true;
+                logger.info(`Dropped the scratch database "${database}"`);
+            }, (err) => logger.error(`Could not drop the scratch database "${database}" (${err.message}): drop it by hand`));
+        }
+        await admin.end().catch(() => { });
+    }
+    if (!problems.length)
+        logger.info(`Test restore of ${entry.fileName}: proven`);
+    return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
+}
+
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/verify/run.ts
+
+
+
+
+
+
+
+/** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
+async function runVerify() {
+    const lookup = (0,runtime/* actionLookup */.ly)();
+    const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
+    (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
+    let summary = "";
+    try {
+        const config = loadVerifyConfig(lookup);
+        if (config.gpgPrivateKey)
+            core/* setSecret */.Pq(config.gpgPrivateKey);
+        const report = await verifyBackups(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        summary = (0,verify_summary/* verifyBackupsSummary */.$)(report);
+        core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
+        core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
+        core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+        core/* setOutput */.uH("test-restore", report.testRestore ? (report.testRestore.ok ? "passed" : "failed") : "skipped");
+        core/* setOutput */.uH("exit-code", String(report.exitCode));
+        if (report.exitCode !== 0) {
+            core/* setFailed */.C1(report.reasons.join("; "));
+            process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+        }
+    }
+    catch (err) {
+        const message = logger.redact((0,runtime/* failureMessage */.oh)(err));
+        summary = `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)}\n`;
+        core/* setFailed */.C1(message);
+    }
+    finally {
+        try {
+            await core/* summary */.z.addRaw(summary).write();
+        }
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        }
     }
 }
 
@@ -38176,19 +38142,6 @@ function parseWeekday(raw, source) {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
-function parseHttpUrl(raw, source) {
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`);
-    }
-    return raw.replace(/\/+$/, "");
-}
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
@@ -38333,7 +38286,7 @@ const BACKUP_DB_SETTINGS = {
         env: "PUSHGATEWAY_URL",
         input: "pushgateway-url",
         description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-        parse: parseHttpUrl,
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .httpUrl */ .q3)("http://pushgateway:9091"),
     },
     pushgatewayJob: {
         env: "PUSHGATEWAY_JOB",
@@ -38477,15 +38430,7 @@ var settings = __nccwpck_require__(54661);
 
 
 
-function parseEndpoint(raw, source) {
-    try {
-        const url = new URL(raw);
-        if (url.protocol === "http:" || url.protocol === "https:")
-            return raw.replace(/\/+$/, "");
-    }
-    catch { }
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
-}
+const parseEndpoint = (0,settings/* httpUrl */.q3)("http://127.0.0.1:9000");
 /** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
 function parseKeyPrefix(raw, source) {
     const trimmed = raw.replace(/^\/+/, "");
@@ -39181,6 +39126,7 @@ function loadListConfig(lookup) {
 /* harmony export */   Mn: () => (/* binding */ environmentLookup),
 /* harmony export */   Yp: () => (/* binding */ require),
 /* harmony export */   hd: () => (/* binding */ resolve),
+/* harmony export */   q3: () => (/* binding */ httpUrl),
 /* harmony export */   wo: () => (/* binding */ integerIn),
 /* harmony export */   yG: () => (/* binding */ parseBoolean),
 /* harmony export */   yL: () => (/* binding */ oneOf)
@@ -39260,6 +39206,18 @@ function choiceOf(choices) {
         if (!found)
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         return found;
+    };
+}
+/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
+function httpUrl(example) {
+    return (raw, source) => {
+        try {
+            const url = new URL(raw);
+            if (url.protocol === "http:" || url.protocol === "https:")
+                return raw.replace(/\/+$/, "");
+        }
+        catch { }
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
     };
 }
 
@@ -39713,6 +39671,7 @@ async function readCatalog(client, mode, snapshot) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   A0: () => (/* binding */ AtomicFile),
 /* harmony export */   Vh: () => (/* binding */ copyFileAtomic),
+/* harmony export */   Wh: () => (/* binding */ ensureWritableDirectory),
 /* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   sV: () => (/* binding */ removeStalePartials)
 /* harmony export */ });
@@ -39874,6 +39833,19 @@ async function removeStalePartials(dir) {
         await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, name)).then(() => removed.push(name), () => { });
     }
     return removed;
+}
+/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
+async function ensureWritableDirectory(dir, what) {
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.mkdir)(dir, { recursive: true, mode: 0o750 });
+        const probe = await AtomicFile.create(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, ".lifeline-write-test"));
+        await probe.abort();
+    }
+    catch (err) {
+        const e = err;
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+            `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
+    }
 }
 
 
@@ -40988,7 +40960,8 @@ function briefly(err) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var _backup_backup_db_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(57832);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
 /* harmony import */ var _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(5105);
 
 
@@ -41013,7 +40986,7 @@ class LocalStore {
         return node_path__WEBPACK_IMPORTED_MODULE_3___default().join(node_path__WEBPACK_IMPORTED_MODULE_3___default().resolve(this.dir), name);
     }
     async preflight() {
-        await (0,_backup_backup_db_js__WEBPACK_IMPORTED_MODULE_4__/* .ensureWritableDirectory */ .W)(this.dir, "Backup directory");
+        await (0,_fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__/* .ensureWritableDirectory */ .Wh)(this.dir, "Backup directory");
     }
     async upload(name, options = {}) {
         const file = await _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__/* .AtomicFile */ .A0.create(this.uri(name));
@@ -41023,8 +40996,8 @@ class LocalStore {
         options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
         const done = (async () => {
             try {
-                if (!file.stream.writableFinished)
-                    await (0,node_events__WEBPACK_IMPORTED_MODULE_0__.once)(file.stream, "finish");
+                // Rejects when the stream is destroyed before it ended (abort): never waits forever.
+                await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.finished)(file.stream);
                 await file.commit();
             }
             catch (err) {

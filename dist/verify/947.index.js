@@ -2,6 +2,64 @@ export const id = 947;
 export const ids = [947];
 export const modules = {
 
+/***/ 6822:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   e8: () => (/* binding */ networkCode),
+/* harmony export */   lt: () => (/* binding */ DestinationError),
+/* harmony export */   m_: () => (/* binding */ briefly)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7827);
+
+/** A failure at one destination: the message names the destination, the object and what to do. */
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+    where;
+    name = "DestinationError";
+    constructor(
+    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
+    where, message, options) {
+        super(message, options);
+        this.where = where;
+    }
+}
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
+function networkCode(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
+            return e.code;
+        const errors = e.errors;
+        if (Array.isArray(errors)) {
+            const inner = errors.map(networkCode).find((c) => c !== undefined);
+            if (inner)
+                return inner;
+        }
+        e = e.cause;
+    }
+    return undefined;
+}
+/** The message of an SDK error, one line, without the noise some SDKs put around it. */
+function briefly(err) {
+    const e = err;
+    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
+    return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
 /***/ 3091:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 

@@ -1,4 +1,4 @@
-import { mkdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.js";
@@ -8,7 +8,12 @@ import { GpgEncryptor } from "../crypto/gpg.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
 import { ExportedSnapshot, type SnapshotCatalog, unreadableCatalog } from "../db/snapshot.js";
-import { AtomicFile, removeStalePartials, writeFileAtomic } from "../fs/atomic-file.js";
+import {
+  AtomicFile,
+  ensureWritableDirectory,
+  removeStalePartials,
+  writeFileAtomic,
+} from "../fs/atomic-file.js";
 import { DirectoryLock } from "../fs/dir-lock.js";
 import { FileSink, type Logger } from "../log/logger.js";
 import { backupSamples } from "../metrics/backup-metrics.js";
@@ -71,22 +76,6 @@ function withStreamCounts(catalog: SnapshotCatalog, counts: ReadonlyMap<string, 
     rowCountSource: "dump stream",
     tables: catalog.tables.map((t) => ({ name: t.name, rows: counts.get(t.name) ?? null })),
   };
-}
-
-/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
-export async function ensureWritableDirectory(dir: string, what: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-    const probe = await AtomicFile.create(path.join(dir, ".lifeline-write-test"));
-    await probe.abort();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new UserError(
-      `${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
-        `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
-      { cause: err },
-    );
-  }
 }
 
 /**

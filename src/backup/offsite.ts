@@ -3,6 +3,7 @@ import type { RetentionOutcome } from "../retention/apply.js";
 import { briefly } from "../storage/destination-error.js";
 import type { BranchOutcome } from "../storage/fan-out.js";
 import type { BackupStore, StreamUpload } from "../storage/store.js";
+import { BackupName } from "./backup-name.js";
 import type { BackupManifest } from "./manifest.js";
 import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 
@@ -129,7 +130,7 @@ export async function completeUploads(
       continue;
     }
     const name = s.upload.name;
-    const tier = name.includes("_weekly_") ? "weekly" : name.includes("_monthly_") ? "monthly" : "daily";
+    const tier = BackupName.parse(name)?.tier ?? manifest.tier;
     try {
       await s.store.put(
         `${name}${MANIFEST_SUFFIX}`,

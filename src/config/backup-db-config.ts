@@ -3,6 +3,7 @@ import { CLOUD_SETTINGS, cloudSecretsIn, type Destination, loadDestinations } fr
 import { type ConnectionSettings, parseDatabaseUrl, passwordsIn } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 import {
+  httpUrl,
   integerIn,
   oneOf,
   parseBoolean,
@@ -31,23 +32,6 @@ function parseWeekday(raw: string, source: string): number {
   if (index < 0)
     throw new ConfigError(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
   return index;
-}
-
-function parseHttpUrl(raw: string, source: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(
-      `Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`,
-    );
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError(
-      `Invalid ${source} '${raw}'. Expected an http(s) URL such as http://pushgateway:9091`,
-    );
-  }
-  return raw.replace(/\/+$/, "");
 }
 
 function parseLabelValue(raw: string, source: string): string {
@@ -198,7 +182,7 @@ export const BACKUP_DB_SETTINGS = {
     env: "PUSHGATEWAY_URL",
     input: "pushgateway-url",
     description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-    parse: parseHttpUrl,
+    parse: httpUrl("http://pushgateway:9091"),
   },
   pushgatewayJob: {
     env: "PUSHGATEWAY_JOB",

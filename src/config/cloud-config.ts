@@ -6,6 +6,7 @@ import { DEFAULT_TRANSFER, MIB, type TransferSettings } from "../storage/transfe
 import { ConfigError } from "./errors.js";
 import {
   choiceOf,
+  httpUrl,
   integerIn,
   parseBoolean,
   parseString,
@@ -15,13 +16,7 @@ import {
   type SettingSpec,
 } from "./settings.js";
 
-function parseEndpoint(raw: string, source: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.protocol === "http:" || url.protocol === "https:") return raw.replace(/\/+$/, "");
-  } catch {}
-  throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as http://127.0.0.1:9000`);
-}
+const parseEndpoint = httpUrl("http://127.0.0.1:9000");
 
 /** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
 function parseKeyPrefix(raw: string, source: string): string {

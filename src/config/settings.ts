@@ -106,3 +106,14 @@ export function choiceOf<const T extends string>(choices: readonly T[]): (raw: s
     return found;
   };
 }
+
+/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
+export function httpUrl(example: string): (raw: string, source: string) => string {
+  return (raw, source) => {
+    try {
+      const url = new URL(raw);
+      if (url.protocol === "http:" || url.protocol === "https:") return raw.replace(/\/+$/, "");
+    } catch {}
+    throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
+  };
+}

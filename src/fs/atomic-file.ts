@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, constants as fsConstants, type WriteStream } from "node:fs";
-import { copyFile, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { copyFile, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../config/errors.js";
 
@@ -155,4 +155,20 @@ export async function removeStalePartials(dir: string): Promise<string[]> {
     );
   }
   return removed;
+}
+
+/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
+export async function ensureWritableDirectory(dir: string, what: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    const probe = await AtomicFile.create(path.join(dir, ".lifeline-write-test"));
+    await probe.abort();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(
+      `${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+      { cause: err },
+    );
+  }
 }

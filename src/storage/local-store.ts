@@ -3,8 +3,8 @@ import { createReadStream } from "node:fs";
 import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { ensureWritableDirectory } from "../backup/backup-db.js";
-import { AtomicFile } from "../fs/atomic-file.js";
+import { finished } from "node:stream/promises";
+import { AtomicFile, ensureWritableDirectory } from "../fs/atomic-file.js";
 import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
 
 /**
@@ -36,7 +36,8 @@ export class LocalStore implements BackupStore {
     options.signal?.addEventListener("abort", () => void abort(new Error("aborted")), { once: true });
     const done = (async () => {
       try {
-        if (!file.stream.writableFinished) await once(file.stream, "finish");
+        // Rejects when the stream is destroyed before it ended (abort): never waits forever.
+        await finished(file.stream);
         await file.commit();
       } catch (err) {
         await file.abort();
