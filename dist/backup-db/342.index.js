@@ -70,6 +70,10 @@ class AzureStore {
         if (net) {
             advice = `cannot reach ${this.container.url.replace(/\?.*$/, "")} (${net}): check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
         }
+        else if (code === "BlobNotFound" ||
+            (status === 404 && name !== undefined && code !== "ContainerNotFound")) {
+            advice = _store_js__WEBPACK_IMPORTED_MODULE_5__/* .MISSING_OBJECT_ADVICE */ .iE;
+        }
         else if (code === "ContainerNotFound" || (status === 404 && action === "check the container")) {
             advice = `container '${this.settings.container}' does not exist: create it (az storage container create --name ${this.settings.container}) or fix BACKUP_AZURE_CONTAINER`;
         }
@@ -99,7 +103,7 @@ class AzureStore {
         catch (err) {
             throw this.explain("check the container", undefined, err);
         }
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_5__/* .probeWrite */ ._)(this);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_5__/* .probeWrite */ ._w)(this);
     }
     /**
      * Discards the blocks a failed upload staged: committing an empty block list drops every

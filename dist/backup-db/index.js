@@ -42429,7 +42429,8 @@ function briefly(err) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   _: () => (/* binding */ probeWrite)
+/* harmony export */   _w: () => (/* binding */ probeWrite),
+/* harmony export */   iE: () => (/* binding */ MISSING_OBJECT_ADVICE)
 /* harmony export */ });
 /* unused harmony export parseBackupUri */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
@@ -42449,6 +42450,8 @@ async function probeWrite(store) {
     await store.put(probe, "lifeline write probe\n");
     await store.delete(probe);
 }
+/** Advice for a name that is not in a store: what exists can be listed. */
+const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
 
 
 /***/ }),

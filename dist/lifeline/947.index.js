@@ -144,6 +144,9 @@ class S3Store {
                 `access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
                     "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
         }
+        else if (code === "NoSuchKey" || (status === 404 && name !== undefined)) {
+            advice = _store_js__WEBPACK_IMPORTED_MODULE_4__/* .MISSING_OBJECT_ADVICE */ .iE;
+        }
         else if (status === 412 || code === "PreconditionFailed") {
             advice = "an object with this name already exists; Lifeline never overwrites a backup";
         }
@@ -165,7 +168,7 @@ class S3Store {
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
         }
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._)(this);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._w)(this);
         await this.abortStaleUploads();
     }
     /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */

@@ -40337,7 +40337,7 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
  * `azure://container/key`, opened with the configured endpoints and credentials.
  */
 async function storeForUri(uri, cloud) {
-    const parsed = (0,_storage_store_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBackupUri */ .i)(uri);
+    const parsed = (0,_storage_store_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBackupUri */ .iM)(uri);
     if ("path" in parsed) {
         return { store: new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(parsed.path)), fileName: node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(parsed.path) };
     }
@@ -41107,8 +41107,9 @@ async function openStore(destination, logger) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   _: () => (/* binding */ probeWrite),
-/* harmony export */   i: () => (/* binding */ parseBackupUri)
+/* harmony export */   _w: () => (/* binding */ probeWrite),
+/* harmony export */   iE: () => (/* binding */ MISSING_OBJECT_ADVICE),
+/* harmony export */   iM: () => (/* binding */ parseBackupUri)
 /* harmony export */ });
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
@@ -41127,6 +41128,8 @@ async function probeWrite(store) {
     await store.put(probe, "lifeline write probe\n");
     await store.delete(probe);
 }
+/** Advice for a name that is not in a store: what exists can be listed. */
+const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
 
 
 /***/ }),

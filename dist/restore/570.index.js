@@ -153,7 +153,7 @@ class GcsStore {
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
         }
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._)(this);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._w)(this);
     }
     /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */
     async cancelSession(sessionUri) {
@@ -263,7 +263,7 @@ class GcsStore {
     async get(name) {
         // Existence first, so that a missing object fails here with advice rather than mid-stream.
         if (!(await this.stat(name))) {
-            throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} does not exist`);
+            throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.uri(name), `GCS download failed for ${this.uri(name)}: ${_store_js__WEBPACK_IMPORTED_MODULE_4__/* .MISSING_OBJECT_ADVICE */ .iE}`);
         }
         // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
         return this.file(name).createReadStream({ validation: false });

@@ -40374,7 +40374,7 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
  * `azure://container/key`, opened with the configured endpoints and credentials.
  */
 async function storeForUri(uri, cloud) {
-    const parsed = (0,storage_store/* parseBackupUri */.i)(uri);
+    const parsed = (0,storage_store/* parseBackupUri */.iM)(uri);
     if ("path" in parsed) {
         return { store: new local_store_LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
     }
@@ -41896,8 +41896,9 @@ class ConfigError extends UserError {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   _: () => (/* binding */ probeWrite),
-/* harmony export */   i: () => (/* binding */ parseBackupUri)
+/* harmony export */   _w: () => (/* binding */ probeWrite),
+/* harmony export */   iE: () => (/* binding */ MISSING_OBJECT_ADVICE),
+/* harmony export */   iM: () => (/* binding */ parseBackupUri)
 /* harmony export */ });
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
@@ -41916,6 +41917,8 @@ async function probeWrite(store) {
     await store.put(probe, "lifeline write probe\n");
     await store.delete(probe);
 }
+/** Advice for a name that is not in a store: what exists can be listed. */
+const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
 
 
 /***/ }),

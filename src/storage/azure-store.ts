@@ -13,6 +13,7 @@ import { withRetry } from "./retry.js";
 import type { AzureTier } from "./storage-classes.js";
 import {
   type BackupStore,
+  MISSING_OBJECT_ADVICE,
   type PutOptions,
   probeWrite,
   type StoredObject,
@@ -93,6 +94,11 @@ export class AzureStore implements BackupStore {
     let advice: string;
     if (net) {
       advice = `cannot reach ${this.container.url.replace(/\?.*$/, "")} (${net}): check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
+    } else if (
+      code === "BlobNotFound" ||
+      (status === 404 && name !== undefined && code !== "ContainerNotFound")
+    ) {
+      advice = MISSING_OBJECT_ADVICE;
     } else if (code === "ContainerNotFound" || (status === 404 && action === "check the container")) {
       advice = `container '${this.settings.container}' does not exist: create it (az storage container create --name ${this.settings.container}) or fix BACKUP_AZURE_CONTAINER`;
     } else if (status === 403 || code === "AuthenticationFailed" || code === "AuthorizationFailure") {

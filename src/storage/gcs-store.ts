@@ -6,6 +6,7 @@ import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
 import {
   type BackupStore,
+  MISSING_OBJECT_ADVICE,
   type PutOptions,
   probeWrite,
   type StoredObject,
@@ -214,7 +215,10 @@ export class GcsStore implements BackupStore {
   async get(name: string): Promise<Readable> {
     // Existence first, so that a missing object fails here with advice rather than mid-stream.
     if (!(await this.stat(name))) {
-      throw new DestinationError(this.uri(name), `${this.uri(name)} does not exist`);
+      throw new DestinationError(
+        this.uri(name),
+        `GCS download failed for ${this.uri(name)}: ${MISSING_OBJECT_ADVICE}`,
+      );
     }
     // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
     return this.file(name).createReadStream({ validation: false });

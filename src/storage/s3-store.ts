@@ -23,6 +23,7 @@ import { withRetry } from "./retry.js";
 import type { S3StorageClass } from "./storage-classes.js";
 import {
   type BackupStore,
+  MISSING_OBJECT_ADVICE,
   type PutOptions,
   probeWrite,
   type StoredObject,
@@ -135,6 +136,8 @@ export class S3Store implements BackupStore {
       advice =
         `access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
         "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
+    } else if (code === "NoSuchKey" || (status === 404 && name !== undefined)) {
+      advice = MISSING_OBJECT_ADVICE;
     } else if (status === 412 || code === "PreconditionFailed") {
       advice = "an object with this name already exists; Lifeline never overwrites a backup";
     } else if (/Exceeded \d+ parts/.test(briefly(err))) {

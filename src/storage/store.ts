@@ -85,3 +85,7 @@ export async function probeWrite(store: Pick<BackupStore, "put" | "delete">): Pr
   await store.put(probe, "lifeline write probe\n");
   await store.delete(probe);
 }
+
+/** Advice for a name that is not in a store: what exists can be listed. */
+export const MISSING_OBJECT_ADVICE =
+  "it does not exist: list what there is with 'lifeline restore --list-backups'";
