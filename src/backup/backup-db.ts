@@ -175,8 +175,11 @@ async function takeBackup(
       ? (await stat(path.join(dailyDir, previous.fileName))).size
       : undefined;
     // Every destination is proven usable before the dump; one that is not is reported and skipped.
-    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
-    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
+    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger, options.signal)));
+    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger, {
+      timeoutMs: config.destinations[0]?.settings.transfer.preflightTimeoutMs,
+      signal: options.signal,
+    });
     // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
     const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
     if (options.signal?.aborted) {

@@ -1,8 +1,10 @@
 import type { Logger } from "../log/logger.js";
+import { withDeadline } from "../net/deadline.js";
 import type { RetentionOutcome } from "../retention/apply.js";
 import { briefly } from "../storage/destination-error.js";
 import type { BranchOutcome } from "../storage/fan-out.js";
 import type { BackupStore, StreamUpload } from "../storage/store.js";
+import { DEFAULT_TRANSFER, PREFLIGHT_TIMEOUT_SETTING } from "../storage/transfer.js";
 import { BackupName } from "./backup-name.js";
 import type { BackupManifest } from "./manifest.js";
 import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
@@ -29,21 +31,30 @@ export interface StartedUpload {
 }
 
 /**
- * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
- * A destination that fails is reported and skipped; the local backup goes ahead without it.
+ * Proves every destination usable before the dump (bucket exists, credentials work, we may write),
+ * all at once, each within `timeoutMs`: one that fails or does not answer in time is reported and
+ * skipped, and the local backup goes ahead without it. `signal` (the run's) ends every check at once.
  */
 export async function preflightDestinations(
   stores: readonly BackupStore[],
   logger: Logger,
+  options: { readonly timeoutMs?: number; readonly signal?: AbortSignal | undefined } = {},
 ): Promise<{ ready: BackupStore[]; failed: OffsiteReport[] }> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TRANSFER.preflightTimeoutMs;
   const results = await Promise.all(
     stores.map(async (store) => {
       try {
-        await store.preflight();
+        await withDeadline(`The check of ${store.location}`, timeoutMs, (signal) => store.preflight(signal), {
+          signal: options.signal,
+          setting: PREFLIGHT_TIMEOUT_SETTING,
+        });
         logger.info(`Destination ready: ${store.location}`);
         return { store, error: undefined };
       } catch (err) {
-        logger.error(`${briefly(err)} — this destination is skipped; the local backup goes ahead`);
+        // Cancelled: the caller stops the run; no destination failed.
+        if (!options.signal?.aborted) {
+          logger.error(`${briefly(err)} — this destination is skipped; the local backup goes ahead`);
+        }
         return { store, error: briefly(err) };
       }
     }),

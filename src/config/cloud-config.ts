@@ -2,7 +2,13 @@ import type { AzureAuth, AzureStoreSettings } from "../storage/azure-store.js";
 import type { GcsStoreSettings } from "../storage/gcs-store.js";
 import type { S3StoreSettings } from "../storage/s3-store.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
-import { DEFAULT_TRANSFER, MIB, type TransferSettings } from "../storage/transfer.js";
+import {
+  DEFAULT_TRANSFER,
+  MIB,
+  NETWORK_TIMEOUT_SETTING,
+  PREFLIGHT_TIMEOUT_SETTING,
+  type TransferSettings,
+} from "../storage/transfer.js";
 import { ConfigError } from "./errors.js";
 import {
   choiceOf,
@@ -139,6 +145,22 @@ export const CLOUD_SETTINGS = {
     default: "2",
     parse: integerIn(1, 16),
   },
+  networkTimeoutSeconds: {
+    env: NETWORK_TIMEOUT_SETTING,
+    input: "network-timeout-seconds",
+    description:
+      "a request to a bucket or the Pushgateway that gets no answer this long fails; so does a whole listing page, sidecar, delete or download start, retries included",
+    default: "120",
+    parse: integerIn(1, 3600, " (seconds)"),
+  },
+  preflightTimeoutSeconds: {
+    env: PREFLIGHT_TIMEOUT_SETTING,
+    input: "preflight-timeout-seconds",
+    description:
+      "longest check of one destination before the dump (all are checked at once); one that does not answer in time is skipped and the local backup starts",
+    default: "30",
+    parse: integerIn(1, 3600, " (seconds)"),
+  },
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type Destination =
@@ -181,6 +203,8 @@ export function loadDestinations(lookup: SettingLookup, env: NodeJS.ProcessEnv =
     ...DEFAULT_TRANSFER,
     partSizeBytes: require(s.uploadPartSizeMb, lookup) * MIB,
     concurrency: require(s.uploadConcurrency, lookup),
+    requestTimeoutMs: require(s.networkTimeoutSeconds, lookup) * 1000,
+    preflightTimeoutMs: require(s.preflightTimeoutSeconds, lookup) * 1000,
   };
   const destinations: Destination[] = [];
   const s3Bucket = resolve(s.s3Bucket, lookup);
@@ -276,6 +300,7 @@ export const CLOUD_READ_SETTINGS = {
   azureAccount: CLOUD_SETTINGS.azureAccount,
   azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
   remotePrefix: CLOUD_SETTINGS.remotePrefix,
+  networkTimeoutSeconds: CLOUD_SETTINGS.networkTimeoutSeconds,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 /** Opens the destination behind a backup URI's bucket and key prefix, with the configured endpoints and credentials. */

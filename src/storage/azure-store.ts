@@ -8,6 +8,7 @@ import {
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
 import type { Logger } from "../log/logger.js";
+import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { AzureTier } from "./storage-classes.js";
@@ -19,7 +20,7 @@ import {
   type StoredObject,
   type StreamUpload,
 } from "./store.js";
-import type { TransferSettings } from "./transfer.js";
+import { NETWORK_TIMEOUT_SETTING, type TransferSettings } from "./transfer.js";
 
 /** How we authenticate, in the order the runbook's operators set things up. */
 export type AzureAuth =
@@ -69,6 +70,8 @@ export class AzureStore implements BackupStore {
   constructor(
     private readonly settings: AzureStoreSettings,
     private readonly logger?: Logger,
+    /** The run's signal: every request ends when it fires. */
+    private readonly signal?: AbortSignal,
   ) {
     this.location = `azure://${settings.container}/${settings.prefix}`;
     this.container = serviceClient(
@@ -86,13 +89,43 @@ export class AzureStore implements BackupStore {
     return this.container.getBlockBlobClient(`${this.settings.prefix}${name}`);
   }
 
-  private explain(action: string, name: string | undefined, err: unknown): DestinationError {
+  private get endpoint(): string {
+    return this.container.url.replace(/\?.*$/, "");
+  }
+
+  /**
+   * One request (with the SDK's retries) under the network deadline and the run's signal (plus
+   * `signal`, e.g. the preflight's bound). Cleanup after a failed upload is `detached` from the run's
+   * signal: it must still discard the staged blocks.
+   */
+  private timed<T>(
+    what: string,
+    request: (abortSignal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+    detached = false,
+  ): Promise<T> {
+    return withDeadline(
+      `Azure ${what} at ${this.endpoint}`,
+      this.settings.transfer.requestTimeoutMs,
+      request,
+      {
+        signal: detached ? signal : anySignal(this.signal, signal),
+        setting: NETWORK_TIMEOUT_SETTING,
+      },
+    );
+  }
+
+  private explain(action: string, name: string | undefined, err: unknown): Error {
+    // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+    if (this.signal?.aborted) return abortReason(this.signal);
     const where = name === undefined ? this.location : this.uri(name);
     const status = statusOf(err);
     const code = (err as { code?: unknown })?.code;
     const net = networkCode(err);
     let advice: string;
-    if (net) {
+    if (err instanceof DeadlineError) {
+      advice = `${this.endpoint} did not answer within ${formatBound(err.timeoutMs, err.setting)}: check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
+    } else if (net) {
       advice = `cannot reach ${this.container.url.replace(/\?.*$/, "")} (${net}): check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
     } else if (
       code === "BlobNotFound" ||
@@ -117,14 +150,22 @@ export class AzureStore implements BackupStore {
     return new DestinationError(where, `Azure ${action} failed for ${where}: ${advice}`, { cause: err });
   }
 
-  async preflight(): Promise<void> {
+  async preflight(signal?: AbortSignal): Promise<void> {
     try {
       // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
-      await this.container.listBlobsFlat({ prefix: this.settings.prefix }).byPage({ maxPageSize: 1 }).next();
+      await this.timed(
+        "list",
+        (abortSignal) =>
+          this.container
+            .listBlobsFlat({ prefix: this.settings.prefix, abortSignal })
+            .byPage({ maxPageSize: 1 })
+            .next(),
+        signal,
+      );
     } catch (err) {
       throw this.explain("check the container", undefined, err);
     }
-    await probeWrite(this);
+    await probeWrite(this, signal);
   }
 
   /**
@@ -137,15 +178,25 @@ export class AzureStore implements BackupStore {
     await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
     await withRetry(
       async () => {
-        const staged = await blob.getBlockList("all").catch((err: unknown) => {
+        const cleanup = <T>(what: string, request: (abortSignal: AbortSignal) => Promise<T>) =>
+          this.timed(what, request, undefined, true);
+        const staged = await cleanup("get the block list", (abortSignal) =>
+          blob.getBlockList("all", { abortSignal }),
+        ).catch((err: unknown) => {
           if (statusOf(err) === 404) return { uncommittedBlocks: [], committedBlocks: [] };
           throw err;
         });
         // An empty commit drops the uncommitted blocks; the empty blob it leaves is ours (uploads
         // never overwrite), and is deleted; done only when nothing of this name is left.
-        if ((staged.uncommittedBlocks ?? []).length > 0) await blob.commitBlockList([]);
-        await blob.deleteIfExists();
-        if (await blob.exists()) throw new Error("the blob is still there");
+        if ((staged.uncommittedBlocks ?? []).length > 0) {
+          await cleanup("commit an empty block list", (abortSignal) =>
+            blob.commitBlockList([], { abortSignal }),
+          );
+        }
+        await cleanup("delete", (abortSignal) => blob.deleteIfExists({ abortSignal }));
+        if (await cleanup("check", (abortSignal) => blob.exists({ abortSignal }))) {
+          throw new Error("the blob is still there");
+        }
       },
       { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 },
     ).catch((err: unknown) =>
@@ -194,11 +245,17 @@ export class AzureStore implements BackupStore {
 
   async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
     try {
-      await this.blob(name).upload(body, Buffer.byteLength(body), {
-        blobHTTPHeaders: { blobContentType: options.contentType ?? "text/plain; charset=utf-8" },
-        conditions: { ifNoneMatch: "*" },
-        // The account's default tier: sidecars and manifests must stay readable (never Archive).
-      });
+      await this.timed(
+        "upload",
+        (abortSignal) =>
+          this.blob(name).upload(body, Buffer.byteLength(body), {
+            abortSignal,
+            blobHTTPHeaders: { blobContentType: options.contentType ?? "text/plain; charset=utf-8" },
+            conditions: { ifNoneMatch: "*" },
+            // The account's default tier: sidecars and manifests must stay readable (never Archive).
+          }),
+        options.signal,
+      );
     } catch (err) {
       throw this.explain("put", name, err);
     }
@@ -206,8 +263,14 @@ export class AzureStore implements BackupStore {
 
   async recordChecksum(name: string, sha256: string): Promise<void> {
     try {
-      await this.blob(name).setMetadata({ sha256 });
-      if (this.settings.tier === "Archive") await this.blob(name).setAccessTier("Archive");
+      await this.timed("set metadata", (abortSignal) =>
+        this.blob(name).setMetadata({ sha256 }, { abortSignal }),
+      );
+      if (this.settings.tier === "Archive") {
+        await this.timed("set the tier", (abortSignal) =>
+          this.blob(name).setAccessTier("Archive", { abortSignal }),
+        );
+      }
     } catch (err) {
       throw this.explain("set metadata", name, err);
     }
@@ -227,14 +290,24 @@ export class AzureStore implements BackupStore {
   async list(): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
     try {
-      for await (const item of this.container.listBlobsFlat({
-        prefix: this.settings.prefix,
-        includeMetadata: true,
-      })) {
-        // Flat listing returns deeper names too; keep the prefix's own level, like the other stores.
-        if (item.name.slice(this.settings.prefix.length).includes("/")) continue;
-        out.push(this.describe(item));
-      }
+      // Page by page, each under its own deadline: a long listing is not one request.
+      let continuationToken: string | undefined;
+      do {
+        const token = continuationToken;
+        const page = await this.timed("list", (abortSignal) =>
+          this.container
+            .listBlobsFlat({ prefix: this.settings.prefix, includeMetadata: true, abortSignal })
+            .byPage(token ? { continuationToken: token } : {})
+            .next(),
+        );
+        if (page.done) break;
+        for (const item of page.value.segment.blobItems) {
+          // Flat listing returns deeper names too; keep the prefix's own level, like the other stores.
+          if (item.name.slice(this.settings.prefix.length).includes("/")) continue;
+          out.push(this.describe(item));
+        }
+        continuationToken = page.value.continuationToken || undefined;
+      } while (continuationToken);
     } catch (err) {
       throw this.explain("list", undefined, err);
     }
@@ -243,7 +316,7 @@ export class AzureStore implements BackupStore {
 
   async stat(name: string): Promise<StoredObject | undefined> {
     try {
-      const p = await this.blob(name).getProperties();
+      const p = await this.timed("stat", (abortSignal) => this.blob(name).getProperties({ abortSignal }));
       const sha = p.metadata?.sha256;
       return {
         name,
@@ -260,7 +333,12 @@ export class AzureStore implements BackupStore {
 
   async get(name: string, signal?: AbortSignal): Promise<Readable> {
     try {
-      const response = await this.blob(name).download(0, undefined, signal ? { abortSignal: signal } : {});
+      // The deadline covers the request until the body starts; the body is ended by `signal` (or the
+      // run's) and by the consumer destroying it.
+      const body = anySignal(this.signal, signal);
+      const response = await this.timed("download", (abortSignal) =>
+        this.blob(name).download(0, undefined, { abortSignal: anySignal(abortSignal, body) as AbortSignal }),
+      );
       const stream = response.readableStreamBody;
       if (!stream) throw new Error("the SDK returned no Node.js stream");
       return stream as Readable;
@@ -278,16 +356,20 @@ export class AzureStore implements BackupStore {
 
   async getText(name: string): Promise<string | undefined> {
     try {
-      return (await this.blob(name).downloadToBuffer()).toString("utf8");
+      return (
+        await this.timed("download", (abortSignal) =>
+          this.blob(name).downloadToBuffer(0, undefined, { abortSignal }),
+        )
+      ).toString("utf8");
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw this.explain("download", name, err);
     }
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.blob(name).deleteIfExists();
+      await this.timed("delete", (abortSignal) => this.blob(name).deleteIfExists({ abortSignal }), signal);
     } catch (err) {
       throw this.explain("delete", name, err);
     }

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from "node:stream";
 import { type File, Storage } from "@google-cloud/storage";
 import type { Logger } from "../log/logger.js";
+import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
@@ -12,7 +13,7 @@ import {
   type StoredObject,
   type StreamUpload,
 } from "./store.js";
-import type { TransferSettings } from "./transfer.js";
+import { NETWORK_TIMEOUT_SETTING, type TransferSettings } from "./transfer.js";
 
 export interface GcsStoreSettings {
   readonly bucket: string;
@@ -38,6 +39,8 @@ export class GcsStore implements BackupStore {
   constructor(
     private readonly settings: GcsStoreSettings,
     private readonly logger?: Logger,
+    /** The run's signal: every operation ends when it fires. */
+    private readonly signal?: AbortSignal,
   ) {
     this.location = `gs://${settings.bucket}/${settings.prefix}`;
     // The SDK reads STORAGE_EMULATOR_HOST itself and then uses one URL for both the JSON API and
@@ -50,7 +53,14 @@ export class GcsStore implements BackupStore {
       ...(settings.projectId ? { projectId: settings.projectId } : {}),
       // The SDK retries 408/429/5xx and network errors with exponential backoff; idempotent calls only
       // by default, which covers resumable chunks (they carry their offset).
-      retryOptions: { autoRetry: true, maxRetries: settings.transfer.attempts - 1 },
+      retryOptions: {
+        autoRetry: true,
+        maxRetries: settings.transfer.attempts - 1,
+        totalTimeout: Math.ceil(settings.transfer.requestTimeoutMs / 1000),
+      },
+      // Per request (the SDK's default is 60 s); the SDK takes no AbortSignal for most calls, so
+      // `timed` stops waiting at the deadline and this ends the request itself soon after.
+      timeout: settings.transfer.requestTimeoutMs,
     });
     if (emulatorHost !== undefined) process.env.STORAGE_EMULATOR_HOST = emulatorHost;
   }
@@ -63,13 +73,26 @@ export class GcsStore implements BackupStore {
     return this.storage.bucket(this.settings.bucket).file(`${this.settings.prefix}${name}`);
   }
 
-  private explain(action: string, name: string | undefined, err: unknown): DestinationError {
+  /** One operation under the network deadline and the run's signal (plus `signal`, e.g. the preflight's bound). */
+  private timed<T>(what: string, operation: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const endpoint = this.settings.endpoint ?? "storage.googleapis.com";
+    return withDeadline(`GCS ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, operation, {
+      signal: anySignal(this.signal, signal),
+      setting: NETWORK_TIMEOUT_SETTING,
+    });
+  }
+
+  private explain(action: string, name: string | undefined, err: unknown): Error {
+    // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+    if (this.signal?.aborted) return abortReason(this.signal);
     const where = name === undefined ? this.location : this.uri(name);
     const status = statusOf(err);
     const net = networkCode(err);
     const message = briefly(err);
     let advice: string;
-    if (net) {
+    if (err instanceof DeadlineError) {
+      advice = `${this.settings.endpoint ?? "storage.googleapis.com"} did not answer within ${formatBound(err.timeoutMs, err.setting)}: check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
+    } else if (net) {
       advice = `cannot reach ${this.settings.endpoint ?? "storage.googleapis.com"} (${net}): check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
     } else if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
       advice =
@@ -87,24 +110,33 @@ export class GcsStore implements BackupStore {
     return new DestinationError(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
   }
 
-  async preflight(): Promise<void> {
+  async preflight(signal?: AbortSignal): Promise<void> {
     try {
       // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
       // bucket's metadata would need storage.buckets.get, which it does not.
-      await this.storage
-        .bucket(this.settings.bucket)
-        .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false });
+      await this.timed(
+        "list",
+        () =>
+          this.storage
+            .bucket(this.settings.bucket)
+            .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false }),
+        signal,
+      );
     } catch (err) {
       throw this.explain("check the bucket", undefined, err);
     }
-    await probeWrite(this);
+    await probeWrite(this, signal);
   }
 
   /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */
   private async cancelSession(sessionUri: string): Promise<void> {
     await withRetry(
       async () => {
-        const response = await fetch(sessionUri, { method: "DELETE" });
+        const response = await fetch(sessionUri, {
+          method: "DELETE",
+          // Not the run's signal: a cancelled upload's session must still be cancelled.
+          signal: AbortSignal.timeout(this.settings.transfer.requestTimeoutMs),
+        });
         // 499 is GCS's "cancelled"; 404/410: the session is already gone.
         if (response.status >= 500) throw new Error(`HTTP ${response.status}`);
       },
@@ -161,12 +193,17 @@ export class GcsStore implements BackupStore {
 
   async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
     try {
-      await this.file(name).save(body, {
-        resumable: false,
-        // The bucket's default class: sidecars and manifests are read often and are tiny.
-        metadata: { contentType: options.contentType ?? "text/plain; charset=utf-8" },
-        preconditionOpts: { ifGenerationMatch: 0 },
-      });
+      await this.timed(
+        "upload",
+        () =>
+          this.file(name).save(body, {
+            resumable: false,
+            // The bucket's default class: sidecars and manifests are read often and are tiny.
+            metadata: { contentType: options.contentType ?? "text/plain; charset=utf-8" },
+            preconditionOpts: { ifGenerationMatch: 0 },
+          }),
+        options.signal,
+      );
     } catch (err) {
       throw this.explain("put", name, err);
     }
@@ -174,18 +211,31 @@ export class GcsStore implements BackupStore {
 
   async recordChecksum(name: string, sha256: string): Promise<void> {
     try {
-      await this.file(name).setMetadata({ metadata: { sha256 } });
+      await this.timed("set metadata", () => this.file(name).setMetadata({ metadata: { sha256 } }));
     } catch (err) {
       throw this.explain("set metadata", name, err);
     }
   }
 
   async list(): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
     try {
-      const [files] = await this.storage
-        .bucket(this.settings.bucket)
-        .getFiles({ prefix: this.settings.prefix, delimiter: "/", autoPaginate: true });
-      return files.map((f) => this.describe(f.name.slice(this.settings.prefix.length), f.metadata));
+      // Page by page, each under its own deadline: a long listing is not one request.
+      let pageToken: string | undefined;
+      do {
+        const token = pageToken;
+        const [files, next] = await this.timed("list", () =>
+          this.storage.bucket(this.settings.bucket).getFiles({
+            prefix: this.settings.prefix,
+            delimiter: "/",
+            autoPaginate: false,
+            ...(token ? { pageToken: token } : {}),
+          }),
+        );
+        for (const f of files) out.push(this.describe(f.name.slice(this.settings.prefix.length), f.metadata));
+        pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
+      } while (pageToken);
+      return out;
     } catch (err) {
       throw this.explain("list", undefined, err);
     }
@@ -204,7 +254,7 @@ export class GcsStore implements BackupStore {
 
   async stat(name: string): Promise<StoredObject | undefined> {
     try {
-      const [m] = await this.file(name).getMetadata();
+      const [m] = await this.timed("stat", () => this.file(name).getMetadata());
       return this.describe(name, m);
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -212,7 +262,7 @@ export class GcsStore implements BackupStore {
     }
   }
 
-  async get(name: string): Promise<Readable> {
+  async get(name: string, signal?: AbortSignal): Promise<Readable> {
     // Existence first, so that a missing object fails here with advice rather than mid-stream.
     if (!(await this.stat(name))) {
       throw new DestinationError(
@@ -221,12 +271,19 @@ export class GcsStore implements BackupStore {
       );
     }
     // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
-    return this.file(name).createReadStream({ validation: false });
+    const stream = this.file(name).createReadStream({ validation: false });
+    const stop = anySignal(this.signal, signal);
+    if (stop) {
+      const onAbort = () => stream.destroy(abortReason(stop));
+      stop.addEventListener("abort", onAbort, { once: true });
+      stream.once("close", () => stop.removeEventListener("abort", onAbort));
+    }
+    return stream;
   }
 
   async getText(name: string): Promise<string | undefined> {
     try {
-      const [data] = await this.file(name).download();
+      const [data] = await this.timed("download", () => this.file(name).download());
       return data.toString("utf8");
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -234,9 +291,9 @@ export class GcsStore implements BackupStore {
     }
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.file(name).delete({ ignoreNotFound: true });
+      await this.timed("delete", () => this.file(name).delete({ ignoreNotFound: true }), signal);
     } catch (err) {
       throw this.explain("delete", name, err);
     }
@@ -245,7 +302,9 @@ export class GcsStore implements BackupStore {
   /** Sets the bucket's lifecycle rules (replacing the whole of them). */
   async applyLifecycle(lifecycle: { rule: unknown[] }): Promise<void> {
     try {
-      await this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle } as never);
+      await this.timed("set the bucket lifecycle", () =>
+        this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle } as never),
+      );
     } catch (err) {
       throw this.explain("set the bucket lifecycle", undefined, err);
     }
@@ -261,7 +320,9 @@ export class GcsStore implements BackupStore {
 
   /** The bucket's lifecycle rules as GCS reports them. */
   async lifecycleRules(): Promise<unknown[]> {
-    const [m] = await this.storage.bucket(this.settings.bucket).getMetadata();
+    const [m] = await this.timed("get the bucket metadata", () =>
+      this.storage.bucket(this.settings.bucket).getMetadata(),
+    );
     return (m.lifecycle?.rule as unknown[] | undefined) ?? [];
   }
 }

@@ -18,6 +18,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Logger } from "../log/logger.js";
+import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { S3StorageClass } from "./storage-classes.js";
@@ -29,7 +30,7 @@ import {
   type StoredObject,
   type StreamUpload,
 } from "./store.js";
-import { MIB, type TransferSettings } from "./transfer.js";
+import { MIB, NETWORK_TIMEOUT_SETTING, type TransferSettings } from "./transfer.js";
 
 export interface S3StoreSettings {
   readonly bucket: string;
@@ -76,6 +77,8 @@ export class S3Store implements BackupStore {
   constructor(
     private readonly settings: S3StoreSettings,
     private readonly logger?: Logger,
+    /** The run's signal: every request ends when it fires. */
+    private readonly signal?: AbortSignal,
   ) {
     this.location = `s3://${settings.bucket}/${settings.prefix}`;
     this.client = new S3Client({
@@ -84,7 +87,14 @@ export class S3Store implements BackupStore {
       forcePathStyle: settings.forcePathStyle,
       // The SDK retries throttling, 5xx and network errors with exponential backoff and jitter.
       maxAttempts: settings.transfer.attempts,
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: settings.transfer.requestTimeoutMs },
+      // Without throwOnRequestTimeout a request past requestTimeout only logs a warning and waits on;
+      // socketTimeout ends a response body that stops flowing (a download from a server gone silent).
+      requestHandler: {
+        connectionTimeout: Math.min(10_000, settings.transfer.requestTimeoutMs),
+        requestTimeout: settings.transfer.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: settings.transfer.requestTimeoutMs,
+      },
     });
     // Data parts carry a CRC32 that S3 verifies (the SDK's default flexible checksum, native speed);
     // signing their payload too would hash every byte again with SHA-256 on the CPU the compressor
@@ -110,15 +120,37 @@ export class S3Store implements BackupStore {
     return `${this.settings.prefix}${name}`;
   }
 
+  /**
+   * One small request under the network deadline and the run's signal (plus `signal`, e.g. the
+   * preflight's bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed
+   * or cancelled upload is `detached` from the run's signal: it must still remove the parts.
+   */
+  private timed<T>(
+    what: string,
+    request: (signal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+    detached = false,
+  ): Promise<T> {
+    const endpoint = this.settings.endpoint ?? "AWS S3";
+    return withDeadline(`S3 ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, request, {
+      signal: detached ? signal : anySignal(this.signal, signal),
+      setting: NETWORK_TIMEOUT_SETTING,
+    });
+  }
+
   /** Turns an SDK error into one that names the destination and says what to do. */
-  private explain(action: string, name: string | undefined, err: unknown): DestinationError {
+  private explain(action: string, name: string | undefined, err: unknown): Error {
+    // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+    if (this.signal?.aborted) return abortReason(this.signal);
     const where = name === undefined ? this.location : this.uri(name);
     const status = statusOf(err);
     const code = (err as { name?: string })?.name ?? "";
     const net = networkCode(err);
     const endpoint = this.settings.endpoint ?? "AWS S3";
     let advice: string;
-    if (net) {
+    if (err instanceof DeadlineError) {
+      advice = `${endpoint} did not answer within ${formatBound(err.timeoutMs, err.setting)}: check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
+    } else if (net) {
       advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
     } else if (
       code === "CredentialsProviderError" ||
@@ -150,42 +182,57 @@ export class S3Store implements BackupStore {
     return new DestinationError(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
   }
 
-  async preflight(): Promise<void> {
+  async preflight(signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }));
+      await this.timed(
+        "HeadBucket",
+        (s) => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal: s }),
+        signal,
+      );
     } catch (err) {
       throw this.explain("check the bucket", undefined, err);
     }
-    await probeWrite(this);
-    await this.abortStaleUploads();
+    await probeWrite(this, signal);
+    await this.abortStaleUploads(signal);
   }
 
   /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
-  private async abortStaleUploads(): Promise<void> {
+  private async abortStaleUploads(signal?: AbortSignal): Promise<void> {
     // With no prefix the sweep would reach every application's uploads in the bucket: leave them.
     if (this.settings.prefix === "") return;
     const cutoff = Date.now() - STALE_MULTIPART_MS;
-    const uploads = await this.client
-      .send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
-      .catch((err: unknown) => {
-        this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${briefly(err)}`);
-        return { Uploads: [] };
-      });
+    const uploads = await this.timed(
+      "ListMultipartUploads",
+      (s) =>
+        this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }),
+          { abortSignal: s },
+        ),
+      signal,
+    ).catch((err: unknown) => {
+      if (this.signal?.aborted || signal?.aborted) throw err;
+      this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${briefly(err)}`);
+      return { Uploads: [] };
+    });
     for (const u of uploads.Uploads ?? []) {
       if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
       if (u.Key.slice(this.settings.prefix.length).includes("/")) continue; // not at our level
-      await this.client
-        .send(
-          new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }),
-        )
-        .then(
-          () =>
-            this.logger?.warn(
-              `Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`,
-            ),
-          (err: unknown) =>
-            this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${briefly(err)}`),
-        );
+      const { Key, UploadId } = u;
+      await this.timed(
+        "AbortMultipartUpload",
+        (s) =>
+          this.client.send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key, UploadId }), {
+            abortSignal: s,
+          }),
+        signal,
+      ).then(
+        () =>
+          this.logger?.warn(
+            `Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`,
+          ),
+        (err: unknown) =>
+          this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${briefly(err)}`),
+      );
     }
   }
 
@@ -196,23 +243,31 @@ export class S3Store implements BackupStore {
   private async abortIncomplete(key: string): Promise<void> {
     await withRetry(
       async () => {
-        const listed = await this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }),
+        const listed = await this.timed(
+          "ListMultipartUploads",
+          (s) =>
+            this.client.send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }), {
+              abortSignal: s,
+            }),
+          undefined,
+          true,
         );
         for (const u of listed.Uploads ?? []) {
           if (u.Key !== key || !u.UploadId) continue;
-          await this.client
-            .send(
-              new AbortMultipartUploadCommand({
-                Bucket: this.settings.bucket,
-                Key: key,
-                UploadId: u.UploadId,
-              }),
-            )
-            .catch((err: unknown) => {
-              // Already gone (lib-storage aborted it itself): that is the goal.
-              if ((err as { name?: string }).name !== "NoSuchUpload" && statusOf(err) !== 404) throw err;
-            });
+          const UploadId = u.UploadId;
+          await this.timed(
+            "AbortMultipartUpload",
+            (s) =>
+              this.client.send(
+                new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId }),
+                { abortSignal: s },
+              ),
+            undefined,
+            true,
+          ).catch((err: unknown) => {
+            // Already gone (lib-storage aborted it itself): that is the goal.
+            if ((err as { name?: string }).name !== "NoSuchUpload" && statusOf(err) !== 404) throw err;
+          });
         }
       },
       { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 },
@@ -266,17 +321,22 @@ export class S3Store implements BackupStore {
 
   async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.settings.bucket,
-          Key: this.key(name),
-          Body: body,
-          ContentType: options.contentType ?? "text/plain; charset=utf-8",
-          // Sidecars and manifests stay in the default class: they must be readable at once, even
-          // when the data sits in GLACIER (listing, retention and verify read them).
-          IfNoneMatch: "*",
-        }),
-        options.signal ? { abortSignal: options.signal } : {},
+      await this.timed(
+        "PutObject",
+        (s) =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.settings.bucket,
+              Key: this.key(name),
+              Body: body,
+              ContentType: options.contentType ?? "text/plain; charset=utf-8",
+              // Sidecars and manifests stay in the default class: they must be readable at once, even
+              // when the data sits in GLACIER (listing, retention and verify read them).
+              IfNoneMatch: "*",
+            }),
+            { abortSignal: s },
+          ),
+        options.signal,
       );
     } catch (err) {
       throw this.explain("put", name, err);
@@ -286,12 +346,15 @@ export class S3Store implements BackupStore {
   /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
   async recordChecksum(name: string, sha256: string): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectTaggingCommand({
-          Bucket: this.settings.bucket,
-          Key: this.key(name),
-          Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
-        }),
+      await this.timed("PutObjectTagging", (s) =>
+        this.client.send(
+          new PutObjectTaggingCommand({
+            Bucket: this.settings.bucket,
+            Key: this.key(name),
+            Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
+          }),
+          { abortSignal: s },
+        ),
       );
     } catch (err) {
       throw this.explain("tag", name, err);
@@ -303,13 +366,17 @@ export class S3Store implements BackupStore {
     let token: string | undefined;
     try {
       do {
-        const page: ListObjectsV2CommandOutput = await this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.settings.bucket,
-            Prefix: this.settings.prefix,
-            Delimiter: "/",
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
+        const continuation = token;
+        const page: ListObjectsV2CommandOutput = await this.timed("ListObjectsV2", (s) =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.settings.bucket,
+              Prefix: this.settings.prefix,
+              Delimiter: "/",
+              ...(continuation ? { ContinuationToken: continuation } : {}),
+            }),
+            { abortSignal: s },
+          ),
         );
         for (const o of page.Contents ?? []) {
           if (!o.Key) continue;
@@ -330,8 +397,10 @@ export class S3Store implements BackupStore {
 
   async stat(name: string): Promise<StoredObject | undefined> {
     try {
-      const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
+      const head = await this.timed("HeadObject", (s) =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+          abortSignal: s,
+        }),
       );
       return {
         name,
@@ -347,9 +416,13 @@ export class S3Store implements BackupStore {
 
   async get(name: string, signal?: AbortSignal): Promise<Readable> {
     try {
-      const got = await this.client.send(
-        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
-        signal ? { abortSignal: signal } : {},
+      // The deadline covers the request until the body starts; the body is ended by `signal`, the
+      // consumer destroying it, or socketTimeout when it stops flowing.
+      const body = anySignal(this.signal, signal);
+      const got = await this.timed("GetObject", (s) =>
+        this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+          abortSignal: anySignal(s, body) as AbortSignal,
+        }),
       );
       if (!(got.Body instanceof Readable)) throw new Error("the SDK returned no Node.js stream");
       return got.Body;
@@ -368,19 +441,29 @@ export class S3Store implements BackupStore {
 
   async getText(name: string): Promise<string | undefined> {
     try {
-      const got = await this.client.send(
-        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
-      );
-      return (await got.Body?.transformToString("utf8")) ?? "";
+      return await this.timed("GetObject", async (s) => {
+        const got = await this.client.send(
+          new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
+          { abortSignal: s },
+        );
+        return (await got.Body?.transformToString("utf8")) ?? "";
+      });
     } catch (err) {
       if (statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchKey") return undefined;
       throw this.explain("download", name, err);
     }
   }
 
-  async delete(name: string): Promise<void> {
+  async delete(name: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+      await this.timed(
+        "DeleteObject",
+        (s) =>
+          this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+            abortSignal: s,
+          }),
+        signal,
+      );
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw this.explain("delete", name, err);
@@ -392,11 +475,14 @@ export class S3Store implements BackupStore {
     configuration: NonNullable<PutBucketLifecycleConfigurationCommandInput["LifecycleConfiguration"]>,
   ): Promise<void> {
     try {
-      await this.client.send(
-        new PutBucketLifecycleConfigurationCommand({
-          Bucket: this.settings.bucket,
-          LifecycleConfiguration: configuration,
-        }),
+      await this.timed("PutBucketLifecycleConfiguration", (s) =>
+        this.client.send(
+          new PutBucketLifecycleConfigurationCommand({
+            Bucket: this.settings.bucket,
+            LifecycleConfiguration: configuration,
+          }),
+          { abortSignal: s },
+        ),
       );
     } catch (err) {
       throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
@@ -407,8 +493,13 @@ export class S3Store implements BackupStore {
   async lifecycleRules(): Promise<unknown[]> {
     try {
       return (
-        (await this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
-          .Rules ?? []
+        (
+          await this.timed("GetBucketLifecycleConfiguration", (s) =>
+            this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket }), {
+              abortSignal: s,
+            }),
+          )
+        ).Rules ?? []
       );
     } catch (err) {
       if ((err as { name?: string }).name === "NoSuchLifecycleConfiguration") return [];

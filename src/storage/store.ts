@@ -49,8 +49,9 @@ export interface BackupStore {
   /**
    * Proves before any dump that the destination exists, the credentials work and we may write
    * there (a tiny probe object is written and removed). Throws a UserError naming the destination.
+   * `signal` (the preflight's bound) ends it early, as the store's own signal (the run's) does.
    */
-  preflight(): Promise<void>;
+  preflight(signal?: AbortSignal): Promise<void>;
   /** Starts a streamed upload of `name` with the store's storage class. */
   upload(name: string, options?: PutOptions): Promise<StreamUpload>;
   /** Stores a small object in one request (sidecars, manifests). */
@@ -66,7 +67,7 @@ export interface BackupStore {
   /** Reads a small object whole (sidecar, manifest); undefined when it does not exist. */
   getText(name: string): Promise<string | undefined>;
   /** Deletes an object; a missing one is not an error. */
-  delete(name: string): Promise<void>;
+  delete(name: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** Parses `s3://bucket/key`, `gs://bucket/key`, `azure://container/key` or a local path. */
@@ -80,10 +81,13 @@ export function parseBackupUri(
 }
 
 /** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-export async function probeWrite(store: Pick<BackupStore, "put" | "delete">): Promise<void> {
+export async function probeWrite(
+  store: Pick<BackupStore, "put" | "delete">,
+  signal?: AbortSignal,
+): Promise<void> {
   const probe = `.lifeline-write-probe-${randomBytes(6).toString("hex")}`;
-  await store.put(probe, "lifeline write probe\n");
-  await store.delete(probe);
+  await store.put(probe, "lifeline write probe\n", signal ? { signal } : {});
+  await store.delete(probe, signal);
 }
 
 /** Advice for a name that is not in a store: what exists can be listed. */

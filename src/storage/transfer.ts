@@ -8,13 +8,22 @@ export interface TransferSettings {
   readonly attempts: number;
   /** Attempts at removing an upload's leftovers after it failed (backoff 1 s, 2 s, 4 s, ...). */
   readonly cleanupAttempts: number;
-  /** A single request that takes longer than this fails (and is retried). */
+  /**
+   * A request that gets no answer for this long fails (and is retried); a whole small operation
+   * (a listing page, a sidecar, a delete, opening a download) with its retries is bounded by it too.
+   */
   readonly requestTimeoutMs: number;
+  /** A destination whose check before the dump takes longer is skipped, so that the dump can start. */
+  readonly preflightTimeoutMs: number;
   /** A destination that accepts no bytes for this long is failed, so that it cannot stall the dump. */
   readonly stallTimeoutMs: number;
 }
 
 export const MIB = 1024 * 1024;
+
+/** The settings behind the bounds, named in the errors a deadline raises. */
+export const NETWORK_TIMEOUT_SETTING = "BACKUP_NETWORK_TIMEOUT_SECONDS";
+export const PREFLIGHT_TIMEOUT_SETTING = "BACKUP_PREFLIGHT_TIMEOUT_SECONDS";
 
 export const DEFAULT_TRANSFER: TransferSettings = {
   partSizeBytes: 8 * MIB,
@@ -22,6 +31,7 @@ export const DEFAULT_TRANSFER: TransferSettings = {
   attempts: 4,
   cleanupAttempts: 6,
   requestTimeoutMs: 120_000,
+  preflightTimeoutMs: 30_000,
   stallTimeoutMs: 300_000,
 };
 
