@@ -106,6 +106,7 @@ export async function backupDatabase(
         partial.offsite,
       ),
       options.logger,
+      options.signal,
     );
     return { ...partial, metrics };
   } catch (err) {
@@ -119,6 +120,7 @@ export async function backupDatabase(
         durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
       }),
       options.logger,
+      options.signal,
     );
     throw err;
   }

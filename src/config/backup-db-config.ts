@@ -216,6 +216,8 @@ export interface MetricsSettings {
   readonly pushgatewayUrl: string | undefined;
   readonly job: string;
   readonly textfile: string | undefined;
+  /** Bound of one push to the Pushgateway, retries included (BACKUP_NETWORK_TIMEOUT_SECONDS). */
+  readonly timeoutMs?: number;
 }
 
 export interface BackupDbConfig {
@@ -305,6 +307,7 @@ export function loadBackupDbConfig(
       pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
       job: require(s.pushgatewayJob, lookup),
       textfile: resolve(s.metricsTextfile, lookup),
+      timeoutMs: require(s.networkTimeoutSeconds, lookup) * 1000,
     },
     destinations: loadDestinations(lookup, env),
   };

@@ -163,6 +163,7 @@ export function metricsSettings(lookup: SettingLookup): MetricsSettings {
     pushgatewayUrl: resolve(shared.pushgatewayUrl, lookup),
     job: require(shared.pushgatewayJob, lookup),
     textfile: resolve(shared.metricsTextfile, lookup),
+    timeoutMs: require(shared.networkTimeoutSeconds, lookup) * 1000,
   };
 }
 

@@ -1,3 +1,4 @@
+import { redactUrl } from "./database-url.js";
 import { ConfigError } from "./errors.js";
 
 /**
@@ -114,6 +115,9 @@ export function httpUrl(example: string): (raw: string, source: string) => strin
       const url = new URL(raw);
       if (url.protocol === "http:" || url.protocol === "https:") return raw.replace(/\/+$/, "");
     } catch {}
-    throw new ConfigError(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
+    // The URL may carry credentials (a Pushgateway's user:password@): never quoted in clear.
+    throw new ConfigError(
+      `Invalid ${source} '${redactUrl(raw)}'. Expected an http(s) URL such as ${example}`,
+    );
   };
 }

@@ -70,3 +70,73 @@ describe("a destination that accepts connections and never answers", () => {
     });
   }
 });
+
+/** Runs the CLI from source (tsx) in its own TMPDIR; resolves with its exit and streams. */
+function startCli(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/index.ts", ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  const seen = new Map<string, number>();
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  /** When `text` first appeared on stderr (ms since the epoch). */
+  const when = (text: string) =>
+    new Promise<number>((resolve) => {
+      const check = () => {
+        if (stderr.includes(text)) {
+          seen.set(text, seen.get(text) ?? Date.now());
+          resolve(seen.get(text) as number);
+          return true;
+        }
+        return false;
+      };
+      if (!check()) child.stderr.on("data", check);
+    });
+  child.stdout.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited, when, stderr: () => stderr };
+}
+
+describe("SIGTERM while a silent destination is being checked", () => {
+  // The GCS SDK takes no AbortSignal: the run stops at once (lock released, message, the exit code
+  // decided), but the SDK's own timers keep the process until they end; that exit is not timed here.
+  const exitWithin: Record<string, number | undefined> = { S3: 4, Azure: 4 };
+  for (const kind of ["S3", "GCS", "Azure"]) {
+    it(`${kind}: stops the run within seconds, exits non-zero, leaves no lock and no backup`, async () => {
+      const dir = await tempDir(`sigterm-${kind}`);
+      const tmp = await tempDir(`sigterm-tmp-${kind}`);
+      const before = hole().connections;
+      const run = startCli(["backup-db"], {
+        TMPDIR: tmp,
+        DATABASE_URL: postgres().url("postgres"),
+        BACKUP_DIR: dir,
+        BACKUP_NETWORK_TIMEOUT_SECONDS: "3",
+        AWS_ACCESS_KEY_ID: "lifeline-test",
+        AWS_SECRET_ACCESS_KEY: "lifeline-test-secret",
+        ...silentDestinations(hole().url)[kind],
+      });
+      try {
+        await hole().connected(before + 1); // the check is waiting on the black hole (default bound 30 s)
+        await new Promise((r) => setTimeout(r, 300));
+        const signalled = Date.now();
+        run.child.kill("SIGTERM");
+        const stopped = await run.when("cancelled before the dump started");
+        expect((stopped - signalled) / 1000).toBeLessThan(2);
+        expect(await leftIn(dir)).toEqual({ daily: [], lock: false });
+        const bound = exitWithin[kind];
+        if (bound === undefined) return;
+        const exit = await run.exited;
+        expect((Date.now() - signalled) / 1000).toBeLessThan(bound);
+        expect(exit.code).not.toBe(0);
+        expect(exit.code).not.toBeNull();
+      } finally {
+        run.child.kill("SIGKILL");
+      }
+    });
+  }
+});
