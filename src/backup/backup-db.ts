@@ -155,7 +155,7 @@ async function takeBackup(
       encryptor = await GpgEncryptor.prepare(config.encryption);
       logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
     }
-    const server = await inspectServer(config.connection);
+    const server = await inspectServer(config.connection, options.signal);
     const pgDump = await choosePgTool("pg_dump", server.major, config.pgBinDir);
     logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
 
@@ -217,7 +217,7 @@ async function takeBackup(
     let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
     let catalog: BackupManifest["catalog"];
     try {
-      snapshot = await ExportedSnapshot.open(config.connection);
+      snapshot = await ExportedSnapshot.open(config.connection, options.signal);
       const dumpArgs =
         config.format === "custom"
           ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { RowCountMode } from "../config/backup-db-config.js";
 import type { ConnectionSettings } from "../config/database-url.js";
-import { connectClient } from "./server-info.js";
+import { closeClient, connectClient, shortQuery } from "./server-info.js";
 
 /** What the dump saw, taken in the same snapshot: a restore is proven against this. */
 export interface SnapshotCatalog {
@@ -48,19 +48,22 @@ export class ExportedSnapshot {
     readonly id: string,
   ) {}
 
-  static async open(settings: ConnectionSettings): Promise<ExportedSnapshot> {
-    const client = await connectClient(settings, "lifeline-snapshot");
+  static async open(settings: ConnectionSettings, signal?: AbortSignal): Promise<ExportedSnapshot> {
+    const client = await connectClient(settings, "lifeline-snapshot", signal);
     try {
-      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      // Short, so bounded (a server gone silent cannot hold the run); the catalog's counts are not.
+      await shortQuery(client, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", signal);
       // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
       // transaction (it holds the exported snapshot) nor cut a long count(*) short.
-      await client.query(
+      await shortQuery(
+        client,
         "SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0",
+        signal,
       );
-      const { rows } = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+      const { rows } = await shortQuery<{ id: string }>(client, "SELECT pg_export_snapshot() AS id", signal);
       return new ExportedSnapshot(client, rows[0]!.id);
     } catch (err) {
-      await client.end().catch(() => {});
+      await closeClient(client);
       throw err;
     }
   }
@@ -71,8 +74,8 @@ export class ExportedSnapshot {
   }
 
   async close(): Promise<void> {
-    await this.client.query("COMMIT").catch(() => {});
-    await this.client.end().catch(() => {});
+    await shortQuery(this.client, "COMMIT").catch(() => {});
+    await closeClient(this.client);
   }
 }
 

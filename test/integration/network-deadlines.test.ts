@@ -140,3 +140,48 @@ describe("SIGTERM while a silent destination is being checked", () => {
     });
   }
 });
+
+describe("a PostgreSQL host that accepts connections and never answers", () => {
+  it("fails the run within connect_timeout, naming the server; no lock is left", async () => {
+    const dir = await tempDir("silent-pg");
+    const started = Date.now();
+    await expect(
+      backupDatabase(
+        load({
+          DATABASE_URL: `postgresql://app:pw@127.0.0.1:${hole().port}/transcripts?connect_timeout=2`,
+          BACKUP_DIR: dir,
+        }),
+        { logger: capturingLogger().logger },
+      ),
+    ).rejects.toThrow(
+      `Cannot connect to PostgreSQL at 127.0.0.1:${hole().port}, database "transcripts": the connection timed out`,
+    );
+    expect((Date.now() - started) / 1000).toBeLessThan(6);
+    expect(await leftIn(dir)).toEqual({ daily: [], lock: false });
+  });
+
+  it("SIGTERM while connecting stops the run within seconds (not after the 10 s connect timeout), no lock", async () => {
+    const dir = await tempDir("sigterm-pg");
+    const tmp = await tempDir("sigterm-pg-tmp");
+    const before = hole().connections;
+    const run = startCli(["backup-db"], {
+      TMPDIR: tmp,
+      DATABASE_URL: `postgresql://app:pw@127.0.0.1:${hole().port}/transcripts`,
+      BACKUP_DIR: dir,
+    });
+    try {
+      await hole().connected(before + 1);
+      await new Promise((r) => setTimeout(r, 300));
+      const signalled = Date.now();
+      run.child.kill("SIGTERM");
+      const exit = await run.exited;
+      expect((Date.now() - signalled) / 1000).toBeLessThan(3);
+      expect(exit.code).not.toBe(0);
+      expect(exit.code).not.toBeNull();
+      expect(run.stderr()).not.toContain("pw@");
+      expect(await leftIn(dir)).toEqual({ daily: [], lock: false });
+    } finally {
+      run.child.kill("SIGKILL");
+    }
+  });
+});
