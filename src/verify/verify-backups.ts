@@ -88,7 +88,7 @@ export async function verifyBackups(
     ];
     // Every configured bucket is checked the same way: its copies are what a lost host leaves.
     for (const destination of config.destinations) {
-      const store = await openStore(destination, logger);
+      const store = await openStore(destination, logger, options.signal);
       const here = { location: store.location, checks: [] as FileCheck[] };
       locations.push(here);
       const entries = await listBackups([store], config.prefix); // newest first
