@@ -325,6 +325,7 @@ async function takeBackup(
         dryRun: config.retentionDryRun,
         logger,
         tiers: ["daily", "weekly", "monthly"],
+        schedule: config.schedule,
       });
     } catch (err) {
       retention = { error: (err as Error).message };
@@ -345,6 +346,7 @@ async function takeBackup(
           dryRun: config.retentionDryRun,
           logger,
           tiers: ["daily", "weekly", "monthly"],
+          schedule: config.schedule,
         });
         offsite[i] = { ...report, retention: outcome };
       } catch (err) {
