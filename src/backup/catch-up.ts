@@ -7,6 +7,7 @@ import type { PromotionSchedule } from "../retention/calendar.js";
 import type { RetentionPolicy } from "../retention/plan.js";
 import { FanOut } from "../storage/fan-out.js";
 import type { BackupStore } from "../storage/store.js";
+import { BackupName } from "./backup-name.js";
 import {
   boundCatchUp,
   type CatchUpLimits,
@@ -126,7 +127,12 @@ export async function catchUp(run: CatchUpRun): Promise<Map<BackupStore, CatchUp
   }
 
   const reports = new Map<BackupStore, CatchUpReport>();
+  const newestFirst = (names: string[]) =>
+    names.sort(
+      (a, b) => (BackupName.parse(b)?.takenAt.getTime() ?? 0) - (BackupName.parse(a)?.takenAt.getTime() ?? 0),
+    );
   for (const [store, p] of progress) {
+    newestFirst(p.left);
     if (p.uris.length > 0) {
       logger.info(
         `Catch-up ${store.location}: uploaded ${p.uris.length} missing backup(s), ${(p.bytes / MIB).toFixed(1)} MiB` +
