@@ -26,10 +26,12 @@ import { openStore } from "../storage/open-store.js";
 import { DEFAULT_TRANSFER } from "../storage/transfer.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
+import { makeUpMissing } from "./catch-up.js";
 import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
+import { readHoldingsOf, uploadTargets } from "./remote-holdings.js";
 import { fileUnderTier, tiersDue } from "./tiers.js";
 
 export interface BackupDbResult {
@@ -179,6 +181,9 @@ async function takeBackup(
     const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
     // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
     const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
+    // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
+    // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+    const holdings = await readHoldingsOf(ready, prefix, logger);
     if (options.signal?.aborted) {
       throw new UserError("The backup was cancelled before the dump started; nothing was written");
     }
@@ -193,8 +198,7 @@ async function takeBackup(
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);
     const uploads = await startUploads(
-      ready,
-      [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()),
+      uploadTargets(holdings, due, name, config.schedule, logger),
       encryptor ? "application/pgp-encrypted" : "application/octet-stream",
       logger,
       previousSizeBytes,
@@ -325,26 +329,41 @@ async function takeBackup(
         dryRun: config.retentionDryRun,
         logger,
         tiers: ["daily", "weekly", "monthly"],
+        schedule: config.schedule,
       });
     } catch (err) {
       retention = { error: (err as Error).message };
       logger.error(`Retention failed, nothing more was deleted: ${(err as Error).message}`);
     }
 
-    const offsite: OffsiteReport[] = [
+    const uploaded: OffsiteReport[] = [
       ...preflightFailures,
       ...uploads.failed,
       ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
     ];
+    const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
+    const offsite = await makeUpMissing(uploaded, holdings, {
+      backupDir: config.backupDir,
+      prefix,
+      policy: config.retention,
+      schedule: config.schedule,
+      now: now(),
+      limits: config.catchUp,
+      stallTimeoutMs:
+        config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+      logger,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     // Remote retention, like local, only where today's backup safely arrived.
     for (const [i, report] of offsite.entries()) {
       const store = stores.find((s) => s.location === report.location);
-      if (!report.ok || !store) continue;
+      if (!arrived.has(report.location) || !store) continue;
       try {
         const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
           dryRun: config.retentionDryRun,
           logger,
           tiers: ["daily", "weekly", "monthly"],
+          schedule: config.schedule,
         });
         offsite[i] = { ...report, retention: outcome };
       } catch (err) {

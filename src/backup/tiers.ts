@@ -1,18 +1,13 @@
 import { link, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { copyFileAtomic, writeFileAtomic } from "../fs/atomic-file.js";
-import { monthPeriodStart, weekPeriodStart } from "../retention/calendar.js";
+import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
 import { listLocalBackups } from "../retention/local-catalog.js";
 import type { StoredBackup } from "../retention/plan.js";
 import type { BackupName, Tier } from "./backup-name.js";
 import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 
-export interface PromotionSchedule {
-  /** Day of the week weekly backups are taken, 0 = Sunday (runbook default). */
-  readonly weeklyDay: number;
-  /** Day of the month monthly backups are taken, 1–28 (default 1). */
-  readonly monthlyDay: number;
-}
+export type { PromotionSchedule };
 
 /**
  * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
@@ -25,20 +20,32 @@ export async function tiersDue(
   at: Date,
   schedule: PromotionSchedule,
 ): Promise<Tier[]> {
-  const due: Tier[] = [];
+  const held: Partial<Record<PromotedTier, StoredBackup[]>> = {};
   for (const tier of PROMOTED_TIERS) {
-    const existing = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
-    if (isTierDue(tier, existing, at, schedule)) due.push(tier);
+    held[tier] = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
   }
-  return due;
+  return tiersDueAmong(held, at, schedule);
 }
 
 /** Tiers a daily backup can be promoted to. */
 export const PROMOTED_TIERS = ["weekly", "monthly"] as const;
+export type PromotedTier = (typeof PROMOTED_TIERS)[number];
+
+/**
+ * The promoted tiers whose current period has no valid backup among `held` (one place's backups per
+ * tier: BACKUP_DIR's folders, or what one bucket holds), so that each place is judged on its own.
+ */
+export function tiersDueAmong(
+  held: Partial<Record<PromotedTier, readonly StoredBackup[]>>,
+  at: Date,
+  schedule: PromotionSchedule,
+): PromotedTier[] {
+  return PROMOTED_TIERS.filter((tier) => isTierDue(tier, held[tier] ?? [], at, schedule));
+}
 
 /** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
 export function isTierDue(
-  tier: (typeof PROMOTED_TIERS)[number],
+  tier: PromotedTier,
   existing: readonly StoredBackup[],
   at: Date,
   schedule: PromotionSchedule,
