@@ -1,6 +1,7 @@
-import { link, mkdir, readFile } from "node:fs/promises";
+import { link, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { copyFileAtomic, writeFileAtomic } from "../fs/atomic-file.js";
+import { copyFileAtomic, publishWithCompanions } from "../fs/atomic-file.js";
+import { readRegularFile } from "../fs/regular-file.js";
 import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
 import { listLocalBackups } from "../retention/local-catalog.js";
 import type { StoredBackup } from "../retention/plan.js";
@@ -57,7 +58,8 @@ export function isTierDue(
 
 /**
  * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
- * not possible), plus its own sidecar and manifest naming the tier's file.
+ * not possible), plus its own sidecar and manifest naming the tier's file. The data is filed last,
+ * beside them, so that a tier's copy never exists without its sidecar and manifest.
  */
 export async function fileUnderTier(
   backupDir: string,
@@ -70,23 +72,29 @@ export async function fileUnderTier(
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const tierName = name.withTier(tier).toString();
   const target = path.join(dir, tierName);
-  try {
-    await link(dailyFile, target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST")
-      throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
-    if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
-    await copyFileAtomic(dailyFile, target);
-  }
-  const manifest = JSON.parse(await readFile(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8")) as Record<
+  const manifest = JSON.parse(await readRegularFile(`${dailyFile}${MANIFEST_SUFFIX}`)) as Record<
     string,
     unknown
   >;
-  await writeFileAtomic(
-    `${target}${MANIFEST_SUFFIX}`,
-    `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+  await publishWithCompanions(
+    [
+      {
+        path: `${target}${MANIFEST_SUFFIX}`,
+        data: `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+      },
+      { path: `${target}${CHECKSUM_SUFFIX}`, data: checksumLine(sha256, tierName) },
+    ],
+    async () => {
+      try {
+        await link(dailyFile, target);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EEXIST")
+          throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+        await copyFileAtomic(dailyFile, target);
+      }
+    },
   );
-  await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
   return target;
 }
