@@ -197,6 +197,21 @@ export const BACKUP_DB_SETTINGS = {
     description: "also write the metrics to this node_exporter textfile (.prom), atomically",
     parse: parseString,
   },
+  catchUpMaxFiles: {
+    env: "BACKUP_CATCHUP_MAX_FILES",
+    input: "catchup-max-files",
+    description:
+      "backups a destination is missing (a failed night's, a missed weekly/monthly) uploaded to it per run from BACKUP_DIR, newest first; 0 turns catch-up off",
+    default: "10",
+    parse: integerIn(0, 10_000),
+  },
+  catchUpMaxMb: {
+    env: "BACKUP_CATCHUP_MAX_MB",
+    input: "catchup-max-mb",
+    description: "at most this many MiB of catch-up uploads per destination per run; 0: no byte bound",
+    default: "0",
+    parse: integerIn(0, 100_000_000, " (MiB)"),
+  },
   ...CLOUD_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
@@ -238,6 +253,8 @@ export interface BackupDbConfig {
   readonly metrics: MetricsSettings;
   /** Cloud destinations every backup is streamed to, besides BACKUP_DIR. */
   readonly destinations: readonly Destination[];
+  /** Per destination and run: how many missing backups, and bytes (undefined: no bound), are made up. */
+  readonly catchUp: { readonly maxFiles: number; readonly maxBytes: number | undefined };
 }
 
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -310,6 +327,10 @@ export function loadBackupDbConfig(
       timeoutMs: require(s.networkTimeoutSeconds, lookup) * 1000,
     },
     destinations: loadDestinations(lookup, env),
+    catchUp: {
+      maxFiles: require(s.catchUpMaxFiles, lookup),
+      maxBytes: require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
+    },
   };
 }
 

@@ -57,7 +57,13 @@ export async function verifyBackupFile(
 ): Promise<FileCheck> {
   const fileName = name.toString();
   const file = store.uri(fileName);
-  const object = await store.stat(fileName);
+  let object: Awaited<ReturnType<BackupStore["stat"]>>;
+  try {
+    object = await store.stat(fileName);
+  } catch (err) {
+    // Not a regular file in a directory (a FIFO, a link, a directory): named, never opened.
+    return { file, name, sizeBytes: 0, ok: false, passed: [], notes: [], problem: (err as Error).message };
+  }
   const sizeBytes = object?.sizeBytes ?? 0;
   const passed: string[] = [];
   const notes: string[] = [];
