@@ -3,6 +3,7 @@ import { type File, Storage } from "@google-cloud/storage";
 import type { Logger } from "../log/logger.js";
 import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
 import { briefly, DestinationError, networkCode } from "./destination-error.js";
+import { boundGcsSockets } from "./gcs-sockets.js";
 import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
 import {
@@ -46,6 +47,7 @@ export class GcsStore implements BackupStore {
     // The SDK reads STORAGE_EMULATOR_HOST itself and then uses one URL for both the JSON API and
     // resumable uploads, which fits no emulator; the endpoint derived from it in the config is used
     // instead, so the variable is hidden while the client is built.
+    boundGcsSockets(settings.transfer.requestTimeoutMs);
     const emulatorHost = process.env.STORAGE_EMULATOR_HOST;
     if (settings.endpoint) delete process.env.STORAGE_EMULATOR_HOST;
     this.storage = new Storage({
