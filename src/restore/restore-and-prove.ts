@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger.js";
 import { runSqlChecks, type SqlCheckResult } from "../verify/check-sql.js";
 import type { BackupEntry } from "./backup-source.js";
 import { type CatalogComparison, compareCatalogs } from "./catalog-compare.js";
+import { psqlCanRestrict } from "./psql-guard.js";
 import { streamBackupInto } from "./restore-stream.js";
 
 export interface RestoreTools {
@@ -17,7 +18,10 @@ export interface RestoreTools {
   readonly pgRestore: PgTool;
 }
 
-/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+/**
+ * psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump); a
+ * psql that can be put in restricted mode is preferred (plain backups are refused without one).
+ */
 export async function chooseRestoreTools(
   client: pg.Client,
   pgBinDir: string | undefined,
@@ -27,7 +31,7 @@ export async function chooseRestoreTools(
   );
   const serverMajor = Math.floor(num / 10000);
   const [psql, pgRestore] = await Promise.all([
-    choosePgTool("psql", serverMajor, pgBinDir),
+    choosePgTool("psql", serverMajor, pgBinDir, psqlCanRestrict),
     choosePgTool("pg_restore", serverMajor, pgBinDir),
   ]);
   return { serverMajor, psql, pgRestore };

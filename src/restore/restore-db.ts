@@ -23,6 +23,7 @@ import {
   swapInto,
 } from "./databases.js";
 import { newestBefore } from "./pitr.js";
+import { requireRestrictablePsql } from "./psql-guard.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "./restore-and-prove.js";
 
 export interface RestoreResult {
@@ -134,6 +135,7 @@ async function restore(
   let proof: ProveResult | undefined;
   try {
     const tools = await chooseRestoreTools(admin, config.pgBinDir);
+    if (entry.format === "plain") requireRestrictablePsql(tools.psql, entry.uri);
     const liveInfo = await describeDatabase(admin, live);
     logger.info(
       liveInfo
