@@ -22,7 +22,7 @@ import {
   restoreDatabaseName,
   swapInto,
 } from "./databases.js";
-import { newestBefore } from "./pitr.js";
+import { newestBefore, noBackupBeforeTarget } from "./pitr.js";
 import { requireRestrictablePsql } from "./psql-guard.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "./restore-and-prove.js";
 
@@ -65,10 +65,9 @@ export async function chooseBackup(config: RestoreConfig): Promise<BackupEntry> 
   const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
   const chosen = newestBefore(all, target);
   if (!chosen) {
-    throw new UserError(
-      `No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
-        "(list them with --list-backups)",
-    );
+    const buckets = config.destinations.map((d) => d.kind).join(", ");
+    const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
+    throw noBackupBeforeTarget(all, target, where, config.database);
   }
   return chosen;
 }

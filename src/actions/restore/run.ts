@@ -3,9 +3,15 @@ import { UserError } from "../../config/errors.js";
 import { isListOnly, loadListConfig, loadRestoreConfig } from "../../config/restore-config.js";
 import { Logger } from "../../log/logger.js";
 import { backupStores, listBackups } from "../../restore/backup-source.js";
-import { pitrGuidance } from "../../restore/pitr.js";
+import { NoBackupBeforeTargetError, pitrGuidance } from "../../restore/pitr.js";
 import { chooseBackup, RestoreFailedError, restoreDatabase } from "../../restore/restore-db.js";
-import { backupListSummary, listedBackup, restoreSummary } from "../../summary/restore-summary.js";
+import { planRestore, restorePlanText } from "../../restore/restore-plan.js";
+import {
+  backupListSummary,
+  listedBackup,
+  restorePlanSummary,
+  restoreSummary,
+} from "../../summary/restore-summary.js";
 import {
   actionLookup,
   actionsLogSink,
@@ -17,6 +23,7 @@ import {
 /**
  * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
  * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
+ * `dry-run` needs no confirmation: it prints the plan and changes nothing.
  */
 export async function runRestore(): Promise<void> {
   const lookup = actionLookup();
@@ -38,6 +45,17 @@ export async function runRestore(): Promise<void> {
     const config = loadRestoreConfig(lookup);
     database = config.database;
     if (config.gpgPrivateKey) core.setSecret(config.gpgPrivateKey);
+    if (config.dryRun) {
+      const entry = await chooseBackup(config);
+      const plan = await planRestore(config, entry, now);
+      const text = restorePlanText(plan);
+      core.info(text);
+      core.setOutput("source-backup", entry.uri);
+      summary = restorePlanSummary(plan.database, text, plan.problems.length === 0);
+      if (plan.problems.length)
+        core.setFailed(`Dry run: the restore would not go ahead: ${plan.problems.join("; ")}`);
+      return;
+    }
     if (config.confirm !== config.database) {
       throw new UserError(
         config.confirm === undefined
@@ -57,6 +75,10 @@ export async function runRestore(): Promise<void> {
     core.setOutput("previous-database", result.previousDatabase ?? "");
     summary = restoreSummary({ result }, database, guidance);
   } catch (err) {
+    if (err instanceof NoBackupBeforeTargetError) {
+      guidance = err.guidance;
+      core.info(guidance);
+    }
     const error = new Error(logger.redact(failureMessage(err)));
     const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
     summary = restoreSummary({ error, comparison }, database, guidance);
