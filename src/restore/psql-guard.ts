@@ -93,6 +93,8 @@ export class PsqlGuard extends Transform {
   #copyAfterLine = false;
   /** Normal-state bytes of the current statement's last line, to see `FROM stdin` before its `;`. */
   #tail = "";
+  /** The statement's first word so far is (a prefix of) COPY: only then is `#tail` kept. */
+  #mayBeCopy = false;
   #meta: number[] = [];
   #metaAtLineStart = false;
   #metaLine = 0;
@@ -248,11 +250,16 @@ export class PsqlGuard extends Transform {
           this.#tail = "";
         } else if (!isSpace(b)) {
           this.#sawStatementByte(b);
-          this.#tail += String.fromCharCode(b);
-          if (this.#tail.length > 64) this.#tail = this.#tail.slice(-32);
+          if (this.#mayBeCopy) {
+            this.#tail += String.fromCharCode(b);
+            if (this.#tail.length > 64) this.#tail = this.#tail.slice(-32);
+          }
         } else if (this.#inStatement) {
-          if (this.#head.length < 5 && this.#head.length > 0) this.#head += " "; // ends the first word
-          this.#tail += " ";
+          if (this.#head.length < 5 && this.#head.length > 0 && !this.#head.endsWith(" ")) {
+            this.#head += " "; // ends the first word
+            this.#mayBeCopy = /^copy $/i.test(this.#head);
+          }
+          if (this.#mayBeCopy) this.#tail += " ";
         }
         break;
       case "single":
@@ -335,7 +342,10 @@ export class PsqlGuard extends Transform {
       this.#head = "";
     }
     this.#statementBytes++;
-    if (this.#head.length < 5 && !this.#head.endsWith(" ")) this.#head += String.fromCharCode(b);
+    if (this.#head.length < 5 && !this.#head.endsWith(" ")) {
+      this.#head += String.fromCharCode(b);
+      this.#mayBeCopy = "COPY ".startsWith(this.#head.toUpperCase());
+    }
   }
 
   /** A whole backslash line: only the dump's own `\restrict K` / `\unrestrict K` pass (and are dropped). */
