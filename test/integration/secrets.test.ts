@@ -185,3 +185,38 @@ describe("child processes get no secret they do not need", () => {
     ).toBe(true);
   });
 });
+
+describe("gpg never goes to the network for a key", () => {
+  it("a recipient whose local key is unusable fails at once, without asking WKD or a keyserver", async () => {
+    const { createServer } = await import("node:net");
+    const { GpgEncryptor } = await import("../../src/crypto/gpg.js");
+    // A keyserver that accepts connections and never answers: a lookup would hang on it.
+    let connections = 0;
+    const blackHole = createServer((socket) => {
+      connections++;
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((r) => blackHole.listen(0, "127.0.0.1", r));
+    const port = (blackHole.address() as { port: number }).port;
+    const key = await makeGpgKey("expired@lifeline.test", { expired: true });
+    await writeFile(
+      path.join(key.home, "gpg.conf"),
+      `keyserver hkp://127.0.0.1:${port}\nauto-key-locate local,wkd,keyserver\nauto-key-retrieve\n`,
+    );
+    const saved = process.env.GNUPGHOME;
+    process.env.GNUPGHOME = key.home;
+    const started = Date.now();
+    try {
+      const err = await GpgEncryptor.prepare({ recipient: key.email, publicKey: undefined }).catch(
+        (e: Error) => e,
+      );
+      expect((err as Error).message).toMatch(/cannot encrypt/);
+    } finally {
+      if (saved === undefined) delete process.env.GNUPGHOME;
+      else process.env.GNUPGHOME = saved;
+      blackHole.close();
+    }
+    expect(connections).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 20_000);
+});
