@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -100,11 +100,6 @@ export async function sweepAbandonedGpgHomes(dir: string = tmpdir()): Promise<st
     swept.push(name);
   }
   return swept;
-}
-
-/** The temporary homes of this process still on disk (for tests). */
-export function liveGpgHomes(dir: string = tmpdir()): string[] {
-  return readdirSync(dir).filter((n) => n.startsWith(`${HOME_PREFIX}${process.pid}-`));
 }
 
 async function agentPid(home: string): Promise<number | undefined> {
