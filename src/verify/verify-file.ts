@@ -9,6 +9,7 @@ import {
   parseChecksumLine,
 } from "../backup/manifest.js";
 import { DigestTap, EdgeTap } from "../backup/stream-taps.js";
+import { GPG_BASE_ARGS } from "../crypto/gpg-keyring.js";
 import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, TRAILER_WINDOW } from "../db/pg-dump.js";
 import { startChildStage } from "../process/child-stage.js";
 import type { BackupStore } from "../storage/store.js";
@@ -179,7 +180,7 @@ async function readThrough(
   const stages: NodeJS.ReadWriteStream[] = [digest];
   const gpg =
     checkContent && decrypt
-      ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+      ? startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--decrypt"], {
           stdin: true,
           env: gpgEnv,
         })
