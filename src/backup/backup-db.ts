@@ -7,7 +7,7 @@ import { UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
-import { ExportedSnapshot, type SnapshotCatalog, unreadableCatalog } from "../db/snapshot.js";
+import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
 import {
   AtomicFile,
   ensureWritableDirectory,
@@ -28,7 +28,13 @@ import { LIFELINE_VERSION } from "../version.js";
 import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
 import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
-import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+import {
+  type BackupManifest,
+  CHECKSUM_SUFFIX,
+  checksumLine,
+  MANIFEST_SUFFIX,
+  MANIFEST_VERSION,
+} from "./manifest.js";
 import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
 import { fileUnderTier, tiersDue } from "./tiers.js";
 
@@ -211,6 +217,7 @@ async function takeBackup(
     let snapshot: ExportedSnapshot | undefined;
     let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
     let catalog: BackupManifest["catalog"];
+    let databaseProperties: BackupManifest["databaseProperties"];
     try {
       snapshot = await ExportedSnapshot.open(config.connection);
       const dumpArgs =
@@ -220,15 +227,21 @@ async function takeBackup(
       // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
       // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
       const countInStream = config.format === "plain" && config.rowCounts === "exact";
-      const snapshotId = snapshot.id;
-      // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
-      const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err: unknown) => {
-        logger.warn(
-          `Could not read the catalog for the manifest: ${(err as Error).message}; the backup continues without it`,
-        );
-        return unreadableCatalog(snapshotId, err);
+      // What the manifest records is read on its own connection in the same snapshot: a catalog that
+      // cannot be read (permissions, a cancelled query) is a warning, and never touches the dump.
+      const described = snapshot.describe(countInStream ? "off" : config.rowCounts).then((d) => {
+        if (d.catalog.error)
+          logger.warn(
+            `Could not read the catalog for the manifest: ${d.catalog.error}; the backup continues without it`,
+          );
+        if (d.database.error)
+          logger.warn(
+            `Could not read the database's properties (ACL, comment, settings) for the manifest: ${d.database.error}; ` +
+              "the backup continues, and a restore will not re-apply them",
+          );
+        return d;
       });
-      const [dumped, sqlCatalog] = await Promise.all([
+      const [dumped, description] = await Promise.all([
         runDumpPipeline({
           pgDump,
           args: [...dumpArgs, `--snapshot=${snapshot.id}`],
@@ -244,8 +257,10 @@ async function takeBackup(
           backupDir: config.backupDir,
           ...(options.signal ? { signal: options.signal } : {}),
         }),
-        catalogRead,
+        described,
       ]);
+      const sqlCatalog = description.catalog;
+      databaseProperties = description.database;
       pipelineResult = dumped;
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
       logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
@@ -270,7 +285,7 @@ async function takeBackup(
     const sizeBytes = (await stat(file)).size;
     const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
     const manifest: BackupManifest = {
-      manifestVersion: 1,
+      manifestVersion: MANIFEST_VERSION,
       tool: { name: "lifeline", version: LIFELINE_VERSION },
       file: name.toString(),
       tier: "daily",
@@ -293,6 +308,7 @@ async function takeBackup(
       sizeBytes,
       sha256: pipelineResult.sha256,
       catalog,
+      databaseProperties,
     };
     const manifestFile = `${file}${MANIFEST_SUFFIX}`;
     const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
