@@ -2,7 +2,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BackupManifest } from "../../src/backup/manifest.js";
-import { shell, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { environmentLookup } from "../../src/config/settings.js";
+import { loadVerifyConfig } from "../../src/config/verify-config.js";
+import { verifyBackups } from "../../src/verify/verify-backups.js";
+import { capturingLogger, shell, usePostgres, useTempDirs } from "../support/fixtures.js";
 import { restoreFile, takeBackup } from "../support/restore.js";
 
 const postgres = usePostgres();
@@ -122,6 +125,28 @@ describe("a SQL_ASCII database with names that are not UTF-8", () => {
       expect(await rawTables(db)).toEqual(before);
     },
   );
+
+  it("verify checks the backup and test-restores it into a SQL_ASCII scratch database, proven", async () => {
+    const db = "ascii_verify";
+    const dir = await tempDir("sqlascii");
+    await sqlAsciiDatabase(db, dir);
+    await takeBackup(postgres(), db, dir);
+    const { logger } = capturingLogger();
+    const report = await verifyBackups(
+      loadVerifyConfig(
+        environmentLookup({
+          BACKUP_DIR: dir,
+          DATABASE_URL: postgres().url("postgres"),
+          BACKUP_TEST_RESTORE: "true",
+        }),
+      ),
+      { logger },
+    );
+    expect(report.reasons).toEqual([]);
+    expect(report.testRestore).toMatchObject({ ok: true, dropped: true });
+    const table = report.testRestore!.proof!.comparison!.rows.find((r) => r.name === "na\\xefve.caf\\xe9");
+    expect(table).toMatchObject({ expected: "37", actual: "37", ok: true });
+  });
 
   it("restores into a database that does not exist yet with the recorded encoding", async () => {
     const db = "ascii_fresh_src";
