@@ -5,6 +5,8 @@ import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.j
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
 import { UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
+import { sealText } from "../crypto/sealed-text.js";
+import type { DatabaseProperties } from "../db/database-properties.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
 import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
@@ -69,6 +71,26 @@ export interface BackupDbOptions {
   readonly now?: () => Date;
   /** Aborting stops pg_dump and removes the partial file (e.g. on SIGINT/SIGTERM). */
   readonly signal?: AbortSignal;
+}
+
+/** The properties with their settings encrypted to the backup's recipient (the manifest is in the clear). */
+async function sealSettings(
+  properties: DatabaseProperties,
+  encryptor: GpgEncryptor,
+  logger: Logger,
+): Promise<DatabaseProperties> {
+  if (properties.error || properties.settings.length === 0) return properties;
+  try {
+    return {
+      ...properties,
+      settings: [],
+      sealedSettings: await sealText(encryptor, JSON.stringify(properties.settings)),
+    };
+  } catch (err) {
+    const error = `the database settings could not be encrypted for the manifest: ${(err as Error).message}`;
+    logger.warn(`${error}; the backup continues, and a restore will not re-apply the database's properties`);
+    return { ...properties, settings: [], error };
+  }
 }
 
 const ymd = (at: Date): string => formatTimestamp(at).slice(0, 8);
@@ -260,7 +282,9 @@ async function takeBackup(
         described,
       ]);
       const sqlCatalog = description.catalog;
-      databaseProperties = description.database;
+      databaseProperties = encryptor
+        ? await sealSettings(description.database, encryptor, logger)
+        : description.database;
       pipelineResult = dumped;
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
       logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);

@@ -28,6 +28,11 @@ export interface DatabaseProperties {
   readonly acl: readonly DatabaseGrant[] | null;
   readonly comment: string | null;
   readonly settings: readonly DatabaseRoleSetting[];
+  /**
+   * For an encrypted backup: the settings (JSON of `settings`), encrypted to the backup's recipient and
+   * base64, since values such as a JWT secret must not lie in the clear manifest; `settings` is then empty.
+   */
+  readonly sealedSettings?: string;
   /** Set when the properties could not be read; the backup itself is still good. */
   readonly error?: string;
 }

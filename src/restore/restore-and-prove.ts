@@ -1,8 +1,14 @@
 import type pg from "pg";
 import type { BackupManifest } from "../backup/manifest.js";
 import { type ConnectionSettings, libpqEnvironment } from "../config/database-url.js";
+import { UserError } from "../config/errors.js";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
-import { type DatabaseProperties, readDatabaseProperties } from "../db/database-properties.js";
+import { openSealedText } from "../crypto/sealed-text.js";
+import {
+  type DatabaseProperties,
+  type DatabaseRoleSetting,
+  readDatabaseProperties,
+} from "../db/database-properties.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { connectClient } from "../db/server-info.js";
 import { readCatalog } from "../db/snapshot.js";
@@ -38,14 +44,46 @@ async function reapplyProperties(
     );
     return undefined;
   }
-  const { missingRoles, applied } = await applyProperties(client, options.database, recorded);
+  const wanted = await unsealSettings(recorded, options);
+  const { missingRoles, applied } = await applyProperties(client, options.database, wanted);
   for (const role of missingRoles)
     logger.warn(
       `Role "${role}" does not exist on this server: its privileges on and settings in the database were not ` +
         `re-applied (the restored database grants less, never more); create the role and grant them by hand`,
     );
   logger.info(`Re-applied the database's properties to "${options.database}" (${applied} statements)`);
-  return { recorded, missingRoles };
+  return { recorded: wanted, missingRoles };
+}
+
+/** The recorded properties with an encrypted backup's settings decrypted with the restore's keyring. */
+async function unsealSettings(
+  recorded: DatabaseProperties,
+  options: ProveOptions,
+): Promise<DatabaseProperties> {
+  if (recorded.sealedSettings === undefined) return recorded;
+  const fail = (why: string, cause?: unknown) =>
+    new UserError(
+      `The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
+        "give the backup's secret key (BACKUP_GPG_PRIVATE_KEY or GNUPGHOME), or restore without the manifest by moving it away",
+      { cause },
+    );
+  if (!options.keyring) throw fail("there is no key to decrypt them with");
+  let settings: unknown;
+  try {
+    settings = JSON.parse(await openSealedText(options.keyring, recorded.sealedSettings));
+  } catch (err) {
+    throw fail(`could not be decrypted (${(err as Error).message})`, err);
+  }
+  const valid =
+    Array.isArray(settings) &&
+    settings.every(
+      (s: { role?: unknown; settings?: unknown }) =>
+        (s.role === null || typeof s.role === "string") &&
+        Array.isArray(s.settings) &&
+        s.settings.every((x) => typeof x === "string"),
+    );
+  if (!valid) throw fail("do not decrypt to a list of settings");
+  return { ...recorded, settings: settings as DatabaseRoleSetting[] };
 }
 
 export interface RestoreTools {

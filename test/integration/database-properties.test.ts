@@ -1,16 +1,29 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { BackupManifest } from "../../src/backup/manifest.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
 import { RestoreFailedError } from "../../src/restore/restore-db.js";
 import { verifyBackups } from "../../src/verify/verify-backups.js";
 import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { makeGpgKey, type TestKey } from "../support/gpg.js";
 import { databases, restoreFile, takeBackup } from "../support/restore.js";
 import { fingerprint, seedTranscripts } from "../support/seed.js";
+import { execFileAsync, removeDir } from "../support/services/service.js";
 
 const postgres = usePostgres();
 const tempDir = useTempDirs();
+
+let key: TestKey | undefined;
+async function testKey(): Promise<TestKey> {
+  key ??= await makeGpgKey("props@lifeline.test");
+  return key;
+}
+afterAll(async () => {
+  if (!key) return;
+  await execFileAsync("gpgconf", ["--homedir", key.home, "--kill", "all"]).catch(() => {});
+  await removeDir(key.home);
+});
 
 /** Everything about a database that pg_dump without --create leaves out, as the server reports it. */
 async function properties(db: string) {
@@ -101,6 +114,33 @@ describe("database-level properties: recorded at backup, re-applied before the s
       expect(lines.join("\n")).toContain("ACL, comment, connection limit and settings match the manifest");
     },
   );
+
+  it("an encrypted backup keeps the setting values out of its clear manifest and still re-applies them", async () => {
+    const db = "props_encrypted";
+    await databaseWithProperties(db);
+    const before = await properties(db);
+    const k = await testKey();
+    const file = await takeBackup(postgres(), db, await tempDir("props"), {
+      BACKUP_ENCRYPT: "true",
+      BACKUP_GPG_PUBLIC_KEY: k.publicKey,
+    });
+    const text = await readFile(`${file}.manifest.json`, "utf8");
+    expect(text).not.toContain("64MB");
+    expect(text).not.toContain("the app");
+    expect((JSON.parse(text) as BackupManifest).databaseProperties?.sealedSettings).toMatch(
+      /^[A-Za-z0-9+/=]+$/,
+    );
+    const previousHome = process.env.GNUPGHOME;
+    process.env.GNUPGHOME = k.home;
+    try {
+      const { result } = await restoreFile(postgres(), db, file, { RESTORE_DROP_OLD: "true" });
+      expect(result.proof.problems).toEqual([]);
+    } finally {
+      if (previousHome === undefined) delete process.env.GNUPGHOME;
+      else process.env.GNUPGHOME = previousHome;
+    }
+    expect(await properties(db)).toEqual(before);
+  });
 
   it("a property that differs after applying fails the restore before the swap; the live database is untouched", async () => {
     const db = "props_mismatch";
