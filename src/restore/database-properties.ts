@@ -177,19 +177,32 @@ export function compareProperties(
   row("ACL", acl(recorded.acl, true), acl(restored.acl, false));
   row("comment", recorded.comment ?? "(none)", restored.comment ?? "(none)");
   row("connection limit", String(recorded.connectionLimit), String(restored.connectionLimit));
-  const settingsOf = (p: DatabaseProperties, dropMissing: boolean) =>
-    new Map(
-      p.settings
-        .filter((s) => !dropMissing || s.role === null || !skip.has(s.role))
-        .map((s) => [
-          s.role === null ? "settings" : `settings of role ${s.role}`,
-          [...s.settings].sort().join(", "),
-        ]),
-    );
+  // One row per setting, never showing its value (it may be a secret): equal, missing or different.
+  const settingsOf = (p: DatabaseProperties, dropMissing: boolean) => {
+    const out = new Map<string, string>();
+    for (const s of p.settings) {
+      if (dropMissing && s.role !== null && skip.has(s.role)) continue;
+      for (const item of s.settings) {
+        const eq = item.indexOf("=");
+        const name = eq > 0 ? item.slice(0, eq) : item;
+        out.set(`setting ${name}${s.role === null ? "" : ` of role ${s.role}`}`, item.slice(eq + 1));
+      }
+    }
+    return out;
+  };
   const want = settingsOf(recorded, true);
   const have = settingsOf(restored, false);
-  for (const k of [...new Set([...want.keys(), ...have.keys()])].sort())
-    row(k, want.get(k) ?? "(none)", have.get(k) ?? "(none)");
+  for (const k of [...new Set([...want.keys(), ...have.keys()])].sort()) {
+    const w = want.get(k);
+    const h = have.get(k);
+    rows.push({
+      kind: "property",
+      name: k,
+      expected: w === undefined ? "not set" : "set",
+      actual: h === undefined ? "not set" : h === w ? "set" : "set to another value",
+      ok: w === h,
+    });
+  }
   const notes: string[] = [];
   if (missingRoles.length)
     notes.push(
