@@ -204,6 +204,11 @@ describe("database-level properties: recorded at backup, re-applied before the s
     const { result, lines } = await restoreFile(postgres(), db, file, { RESTORE_DROP_OLD: "true" });
     expect(result.proof.comparison?.ok).toBe(true);
     expect(lines.join("\n")).toMatch(/does not record the database's properties .*not re-applied/);
+    // A manifest from a newer Lifeline may mean what this one cannot read: refused, nothing created.
+    await writeFile(`${file}.manifest.json`, JSON.stringify({ ...manifest, manifestVersion: 99 }));
+    const err = await restoreFile(postgres(), db, file).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/manifestVersion 99, newer than this Lifeline reads \(2\)/);
+    expect((await databases(postgres())).filter((d) => d.startsWith(db))).toEqual([db]);
   });
 
   it("verify --test-restore re-applies and proves them in its scratch database, then drops it", async () => {
