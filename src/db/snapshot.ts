@@ -146,18 +146,33 @@ function unreadableProperties(err: unknown): DatabaseProperties {
   };
 }
 
-/** Rows of `SELECT count(*)` on a table given by oid: the name never passes through the client, so
- * names that are not valid in the client encoding (SQL_ASCII databases) are counted all the same. */
-async function countRows(client: pg.Client, oid: number): Promise<number> {
+/**
+ * Rows of `SELECT count(*)` on a table. A name that is not UTF-8 cannot be sent in a query's text (the
+ * client speaks UTF-8), so such a table is counted by oid in a DO block, its name quoted by the server.
+ */
+async function countRows(
+  client: pg.Client,
+  table: { oid: string; schema: string; relname: string },
+): Promise<number> {
+  const schema = Buffer.from(table.schema, "hex");
+  const relname = Buffer.from(table.relname, "hex");
+  if (!needsRawName(schema) && !needsRawName(relname)) {
+    const { rows } = await client.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM ONLY ${quoteIdent(displayName(schema))}.${quoteIdent(displayName(relname))}`,
+    );
+    return Number(rows[0]!.n);
+  }
   const results = (await client.query(
     `DO $lifeline$ DECLARE n bigint; BEGIN
-       EXECUTE format('SELECT count(*) FROM ONLY %s', ${Number(oid)}::oid::regclass) INTO n;
+       EXECUTE format('SELECT count(*) FROM ONLY %s', ${Number(table.oid)}::oid::regclass) INTO n;
        PERFORM set_config('lifeline.row_count', n::text, true);
      END $lifeline$;
      SELECT current_setting('lifeline.row_count') AS n`,
   )) as unknown as pg.QueryResult<{ n: string }>[];
   return Number(results[1]!.rows[0]!.n);
 }
+
+const quoteIdent = (id: string) => `"${id.replace(/"/g, '""')}"`;
 
 /**
  * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
@@ -185,8 +200,9 @@ export async function readCatalog(
       `SELECT ${hexOfName("n.nspname", encoding)} AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY n.nspname`,
     )
   ).map((r) => nameOf(r.s));
-  const tableRows = await q<{ oid: string; name: string; estimate: string }>(
+  const tableRows = await q<{ oid: string; name: string; schema: string; relname: string; estimate: string }>(
     `SELECT c.oid::text AS oid, ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS name,
+            ${hexOfName("n.nspname", encoding)} AS schema, ${hexOfName("c.relname", encoding)} AS relname,
             c.reltuples::bigint::text AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`,
@@ -194,7 +210,7 @@ export async function readCatalog(
   const tables: { name: string; rows: number | null }[] = [];
   for (const t of tableRows) {
     let rows: number | null = null;
-    if (mode === "exact") rows = await countRows(client, Number(t.oid));
+    if (mode === "exact") rows = await countRows(client, t);
     else if (mode === "estimated") {
       rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
     }

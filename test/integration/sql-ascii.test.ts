@@ -1,7 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { backupDatabase } from "../../src/backup/backup-db.js";
 import type { BackupManifest } from "../../src/backup/manifest.js";
+import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
 import { verifyBackups } from "../../src/verify/verify-backups.js";
@@ -16,7 +18,7 @@ const TABLE_BYTES = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
 const SCHEMA_BYTES = Buffer.from([0x6e, 0x61, 0xef, 0x76, 0x65]);
 
 /** A SQL_ASCII database with a schema and a table whose names are Latin-1 bytes, sent raw through psql. */
-async function sqlAsciiDatabase(name: string, dir: string): Promise<void> {
+async function sqlAsciiDatabase(name: string): Promise<void> {
   const pg = postgres();
   await pg.query(
     "postgres",
@@ -39,10 +41,15 @@ async function sqlAsciiDatabase(name: string, dir: string): Promise<void> {
       "' FROM generate_series(1, 37) g;\nCREATE TABLE plain_ascii AS SELECT g FROM generate_series(1, 5) g;\n",
     ),
   ]);
-  const file = path.join(dir, "seed.sql");
+  await runRawSql(name, sql);
+}
+
+/** Runs SQL given as raw bytes through psql with client_encoding SQL_ASCII (no conversion at all). */
+async function runRawSql(database: string, sql: Buffer): Promise<void> {
+  const file = path.join(await tempDir("sqlascii-sql"), "script.sql");
   await writeFile(file, sql);
-  await shell(pg, 'psql -X -q -v ON_ERROR_STOP=1 -d "$D" -f "$F"', {
-    D: name,
+  await shell(postgres(), 'psql -X -q -v ON_ERROR_STOP=1 -d "$D" -f "$F"', {
+    D: database,
     F: file,
     PGCLIENTENCODING: "SQL_ASCII",
   });
@@ -94,7 +101,7 @@ describe("a SQL_ASCII database with names that are not UTF-8", () => {
     async (format, rowCounts) => {
       const db = `ascii_${format}_${rowCounts}`;
       const dir = await tempDir("sqlascii");
-      await sqlAsciiDatabase(db, dir);
+      await sqlAsciiDatabase(db);
       const before = await rawTables(db);
       expect(before[expectedHex]).toBe(37);
 
@@ -129,7 +136,7 @@ describe("a SQL_ASCII database with names that are not UTF-8", () => {
   it("verify checks the backup and test-restores it into a SQL_ASCII scratch database, proven", async () => {
     const db = "ascii_verify";
     const dir = await tempDir("sqlascii");
-    await sqlAsciiDatabase(db, dir);
+    await sqlAsciiDatabase(db);
     await takeBackup(postgres(), db, dir);
     const { logger } = capturingLogger();
     const report = await verifyBackups(
@@ -148,10 +155,48 @@ describe("a SQL_ASCII database with names that are not UTF-8", () => {
     expect(table).toMatchObject({ expected: "37", actual: "37", ok: true });
   });
 
+  it("a catalog query that fails is recorded as such and never aborts the transaction pg_dump imports", async () => {
+    const db = "ascii_catalog_error";
+    const dir = await tempDir("sqlascii");
+    await sqlAsciiDatabase(db);
+    const pg = postgres();
+    // The role may dump everything, but the count of the non-UTF-8 table (a DO block) is refused to it.
+    await pg.query("postgres", "CREATE ROLE ascii_dumper LOGIN PASSWORD 'dump pw'");
+    await runRawSql(
+      db,
+      Buffer.concat([
+        Buffer.from('REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC;\nGRANT USAGE ON SCHEMA "'),
+        SCHEMA_BYTES,
+        Buffer.from('" TO ascii_dumper;\nGRANT SELECT ON ALL TABLES IN SCHEMA "'),
+        SCHEMA_BYTES,
+        Buffer.from('" TO ascii_dumper;\nGRANT SELECT ON ALL TABLES IN SCHEMA public TO ascii_dumper;\n'),
+      ]),
+    );
+    const { logger, lines } = capturingLogger();
+    const result = await backupDatabase(
+      loadBackupDbConfig(
+        environmentLookup({
+          DATABASE_URL: `postgresql://ascii_dumper:dump%20pw@${pg.host}:${pg.port}/${db}`,
+          BACKUP_DIR: dir,
+          BACKUP_FORMAT: "custom",
+        }),
+      ),
+      { logger },
+    );
+    expect(result.manifest.catalog.error).toMatch(/permission denied for language plpgsql/);
+    expect(lines.join("\n")).toMatch(
+      /warn: Could not read the catalog for the manifest: .*the backup continues/,
+    );
+    // The dump itself is complete: restored, every row is back.
+    const { result: restored } = await restoreFile(postgres(), "ascii_catalog_error_copy", result.file);
+    expect(restored.proof.problems).toEqual([]);
+    expect(await rawTables("ascii_catalog_error_copy")).toEqual(await rawTables(db));
+  });
+
   it("restores into a database that does not exist yet with the recorded encoding", async () => {
     const db = "ascii_fresh_src";
     const dir = await tempDir("sqlascii");
-    await sqlAsciiDatabase(db, dir);
+    await sqlAsciiDatabase(db);
     const file = await takeBackup(postgres(), db, dir, { BACKUP_FORMAT: "custom" });
     const { result } = await restoreFile(postgres(), "ascii_fresh_target", file);
     expect(result.proof.comparison?.ok).toBe(true);
