@@ -19,6 +19,7 @@ import {
   describeDatabase,
   dropDatabase,
   previousDatabaseName,
+  recordedDatabaseInfo,
   restoreDatabaseName,
   swapInto,
 } from "./databases.js";
@@ -142,7 +143,9 @@ async function restore(
         ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
         : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`,
     );
-    await createEmptyDatabase(admin, fresh, liveInfo);
+    // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
+    // SQL_ASCII dump only restores into a SQL_ASCII database).
+    await createEmptyDatabase(admin, fresh, liveInfo ?? recordedDatabaseInfo(manifest));
     created = true;
     try {
       proof = await restoreAndProve({
