@@ -5,14 +5,16 @@ import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.j
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
 import { UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
+import { sealText } from "../crypto/sealed-text.js";
+import type { DatabaseProperties } from "../db/database-properties.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
-import { ExportedSnapshot, type SnapshotCatalog, unreadableCatalog } from "../db/snapshot.js";
+import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
 import {
   AtomicFile,
   ensureWritableDirectory,
+  publishWithCompanions,
   removeStalePartials,
-  writeFileAtomic,
 } from "../fs/atomic-file.js";
 import { DirectoryLock } from "../fs/dir-lock.js";
 import { FileSink, type Logger } from "../log/logger.js";
@@ -26,10 +28,19 @@ import { openStore } from "../storage/open-store.js";
 import { DEFAULT_TRANSFER } from "../storage/transfer.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
+import { makeUpMissing } from "./catch-up.js";
 import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
-import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+import {
+  type BackupManifest,
+  CHECKSUM_SUFFIX,
+  checksumLine,
+  MANIFEST_SUFFIX,
+  MANIFEST_VERSION,
+} from "./manifest.js";
+import { assertNamesFit, assertNamesFree } from "./name-check.js";
 import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
+import { readHoldingsOf, uploadTargets } from "./remote-holdings.js";
 import { fileUnderTier, tiersDue } from "./tiers.js";
 
 export interface BackupDbResult {
@@ -63,6 +74,26 @@ export interface BackupDbOptions {
   readonly now?: () => Date;
   /** Aborting stops pg_dump and removes the partial file (e.g. on SIGINT/SIGTERM). */
   readonly signal?: AbortSignal;
+}
+
+/** The properties with their settings encrypted to the backup's recipient (the manifest is in the clear). */
+async function sealSettings(
+  properties: DatabaseProperties,
+  encryptor: GpgEncryptor,
+  logger: Logger,
+): Promise<DatabaseProperties> {
+  if (properties.error || properties.settings.length === 0) return properties;
+  try {
+    return {
+      ...properties,
+      settings: [],
+      sealedSettings: await sealText(encryptor, JSON.stringify(properties.settings)),
+    };
+  } catch (err) {
+    const error = `the database settings could not be encrypted for the manifest: ${(err as Error).message}`;
+    logger.warn(`${error}; the backup continues, and a restore will not re-apply the database's properties`);
+    return { ...properties, settings: [], error };
+  }
 }
 
 const ymd = (at: Date): string => formatTimestamp(at).slice(0, 8);
@@ -168,21 +199,6 @@ async function takeBackup(
           "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can",
       );
     }
-    const previous = (await listLocalBackups(dailyDir, "daily", prefix))
-      .filter((b) => b.valid)
-      .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
-    const previousSizeBytes = previous
-      ? (await stat(path.join(dailyDir, previous.fileName))).size
-      : undefined;
-    // Every destination is proven usable before the dump; one that is not is reported and skipped.
-    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
-    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
-    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
-    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
-    if (options.signal?.aborted) {
-      throw new UserError("The backup was cancelled before the dump started; nothing was written");
-    }
-
     const name = new BackupName(
       prefix,
       "daily",
@@ -190,11 +206,31 @@ async function takeBackup(
       extensionFor(config.format, config.compression),
       !!encryptor,
     );
+    await assertNamesFit(dailyDir, name, config.prefix !== undefined);
+    const previous = (await listLocalBackups(dailyDir, "daily", prefix))
+      .filter((b) => b.valid)
+      .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+    const previousSizeBytes = previous
+      ? (await stat(path.join(dailyDir, previous.fileName))).size
+      : undefined;
+    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
+    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
+    // A clash with a backup of the same second is refused before anything slow (preflight, dump).
+    await assertNamesFree(config.backupDir, name, ["daily", ...due]);
+    // Every destination is proven usable before the dump; one that is not is reported and skipped.
+    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
+    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
+    // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
+    // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+    const holdings = await readHoldingsOf(ready, prefix, logger);
+    if (options.signal?.aborted) {
+      throw new UserError("The backup was cancelled before the dump started; nothing was written");
+    }
+
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);
     const uploads = await startUploads(
-      ready,
-      [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()),
+      uploadTargets(holdings, due, name, config.schedule, logger),
       encryptor ? "application/pgp-encrypted" : "application/octet-stream",
       logger,
       previousSizeBytes,
@@ -208,9 +244,21 @@ async function takeBackup(
               logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
           })
         : undefined;
+    // A failed backup leaves nothing: the partial file is removed and the uploads are aborted with
+    // their leftovers (multipart parts, sessions, staged blocks); none was ended, so no object of it
+    // exists in any bucket.
+    const abandon = async (err: unknown) => {
+      await output.abort();
+      if (fanOut) {
+        fanOut.abortUploads(err as Error);
+        await fanOut.outcomes();
+      }
+    };
     let snapshot: ExportedSnapshot | undefined;
     let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
     let catalog: BackupManifest["catalog"];
+    let sizeBytes: number;
+    let databaseProperties: BackupManifest["databaseProperties"];
     try {
       snapshot = await ExportedSnapshot.open(config.connection);
       const dumpArgs =
@@ -220,15 +268,21 @@ async function takeBackup(
       // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
       // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
       const countInStream = config.format === "plain" && config.rowCounts === "exact";
-      const snapshotId = snapshot.id;
-      // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
-      const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err: unknown) => {
-        logger.warn(
-          `Could not read the catalog for the manifest: ${(err as Error).message}; the backup continues without it`,
-        );
-        return unreadableCatalog(snapshotId, err);
+      // What the manifest records is read on its own connection in the same snapshot: a catalog that
+      // cannot be read (permissions, a cancelled query) is a warning, and never touches the dump.
+      const described = snapshot.describe(countInStream ? "off" : config.rowCounts).then((d) => {
+        if (d.catalog.error)
+          logger.warn(
+            `Could not read the catalog for the manifest: ${d.catalog.error}; the backup continues without it`,
+          );
+        if (d.database.error)
+          logger.warn(
+            `Could not read the database's properties (ACL, comment, settings) for the manifest: ${d.database.error}; ` +
+              "the backup continues, and a restore will not re-apply them",
+          );
+        return d;
       });
-      const [dumped, sqlCatalog] = await Promise.all([
+      const [dumped, description] = await Promise.all([
         runDumpPipeline({
           pgDump,
           args: [...dumpArgs, `--snapshot=${snapshot.id}`],
@@ -244,33 +298,28 @@ async function takeBackup(
           backupDir: config.backupDir,
           ...(options.signal ? { signal: options.signal } : {}),
         }),
-        catalogRead,
+        described,
       ]);
+      const sqlCatalog = description.catalog;
+      databaseProperties = encryptor
+        ? await sealSettings(description.database, encryptor, logger)
+        : description.database;
       pipelineResult = dumped;
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
       logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
-      await output.commit();
-      // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
-      // store their objects under the final names.
-      fanOut?.finishUploads();
+      await output.sync(); // published below, after its manifest and sidecar
+      sizeBytes = (await stat(output.tempPath)).size;
     } catch (err) {
-      await output.abort();
-      // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
-      // none was ended, so no object of this failed backup exists in any bucket.
-      if (fanOut) {
-        fanOut.abortUploads(err as Error);
-        await fanOut.outcomes();
-      }
+      await abandon(err);
       throw err;
     } finally {
       await snapshot?.close();
     }
 
     const finishedAt = now();
-    const sizeBytes = (await stat(file)).size;
     const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
     const manifest: BackupManifest = {
-      manifestVersion: 1,
+      manifestVersion: MANIFEST_VERSION,
       tool: { name: "lifeline", version: LIFELINE_VERSION },
       file: name.toString(),
       tier: "daily",
@@ -293,12 +342,30 @@ async function takeBackup(
       sizeBytes,
       sha256: pipelineResult.sha256,
       catalog,
+      databaseProperties,
     };
     const manifestFile = `${file}${MANIFEST_SUFFIX}`;
     const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
-    await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
-    // The sidecar is written last: its presence marks a backup as complete.
-    await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
+    // The data is published last, beside its manifest and sidecar: a backup never exists under its
+    // final name without them, and if either cannot be written nothing of this backup is left.
+    try {
+      await publishWithCompanions(
+        [
+          { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
+          { path: sidecarFile, data: checksumLine(pipelineResult.sha256, name.toString()) },
+        ],
+        () => output.publish(),
+      );
+    } catch (err) {
+      await abandon(err);
+      if (!(err instanceof UserError)) throw err;
+      throw new UserError(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+        cause: err,
+      });
+    }
+    // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+    // store their objects under the final names.
+    fanOut?.finishUploads();
     logger.info(
       `Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`,
     );
@@ -325,26 +392,41 @@ async function takeBackup(
         dryRun: config.retentionDryRun,
         logger,
         tiers: ["daily", "weekly", "monthly"],
+        schedule: config.schedule,
       });
     } catch (err) {
       retention = { error: (err as Error).message };
       logger.error(`Retention failed, nothing more was deleted: ${(err as Error).message}`);
     }
 
-    const offsite: OffsiteReport[] = [
+    const uploaded: OffsiteReport[] = [
       ...preflightFailures,
       ...uploads.failed,
       ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
     ];
+    const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
+    const offsite = await makeUpMissing(uploaded, holdings, {
+      backupDir: config.backupDir,
+      prefix,
+      policy: config.retention,
+      schedule: config.schedule,
+      now: now(),
+      limits: config.catchUp,
+      stallTimeoutMs:
+        config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+      logger,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     // Remote retention, like local, only where today's backup safely arrived.
     for (const [i, report] of offsite.entries()) {
       const store = stores.find((s) => s.location === report.location);
-      if (!report.ok || !store) continue;
+      if (!arrived.has(report.location) || !store) continue;
       try {
         const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
           dryRun: config.retentionDryRun,
           logger,
           tiers: ["daily", "weekly", "monthly"],
+          schedule: config.schedule,
         });
         offsite[i] = { ...report, retention: outcome };
       } catch (err) {
@@ -377,7 +459,9 @@ async function takeBackup(
     };
   } catch (err) {
     // The adapter reports the failure to the operator; the day's log file keeps it too.
-    fileSink.write("error", logger.redact((err as Error).message), new Date());
+    try {
+      fileSink.write("error", logger.redact((err as Error).message), new Date());
+    } catch {} // a log file that cannot be written (full disk) must not hide the run's own error
     throw err;
   } finally {
     await encryptor?.dispose();

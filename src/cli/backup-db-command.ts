@@ -1,7 +1,6 @@
 import { backupDatabase } from "../backup/backup-db.js";
 import {
   BACKUP_DB_SETTINGS,
-  credentialsIn,
   isVerifyOnly,
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
@@ -10,7 +9,7 @@ import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { verifySummary } from "../summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
@@ -42,7 +41,7 @@ export async function backupDbCommand(
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
   // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   if (isVerifyOnly(lookup)) {
     const config = loadVerifyOnlyConfig(lookup);
     const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });

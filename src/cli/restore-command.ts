@@ -1,5 +1,4 @@
 import { createInterface } from "node:readline/promises";
-import { credentialsIn } from "../config/backup-db-config.js";
 import { UserError } from "../config/errors.js";
 import {
   isListOnly,
@@ -15,7 +14,7 @@ import { NoBackupBeforeTargetError, pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { planRestore, restorePlanText } from "../restore/restore-plan.js";
 import { backupListText, listedBackup } from "../summary/restore-summary.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
 
@@ -96,7 +95,7 @@ export async function restoreCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   const now = new Date();
   if (isListOnly(lookup)) {
     const { backupDir, prefix, destinations } = loadListConfig(lookup);

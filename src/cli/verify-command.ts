@@ -1,10 +1,9 @@
-import { credentialsIn } from "../config/backup-db-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
 import type { Logger } from "../log/logger.js";
 import { verifyBackupsSummary } from "../summary/verify-summary.js";
 import { verifyBackups } from "../verify/verify-backups.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 
 export const VERIFY_HELP = `Usage: lifeline verify [options]
 
@@ -40,7 +39,7 @@ export async function verifyCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
   for (const reason of report.reasons) logger.error(reason);
   if (switches.json) {

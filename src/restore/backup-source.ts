@@ -5,6 +5,7 @@ import {
   type BackupManifest,
   CHECKSUM_SUFFIX,
   MANIFEST_SUFFIX,
+  MANIFEST_VERSION,
   parseChecksumLine,
 } from "../backup/manifest.js";
 import type { Destination, DestinationForUri } from "../config/cloud-config.js";
@@ -118,7 +119,11 @@ export async function storeForUri(
 ): Promise<{ store: BackupStore; fileName: string }> {
   const parsed = parseBackupUri(uri);
   if ("path" in parsed) {
-    return { store: new LocalStore(path.dirname(parsed.path)), fileName: path.basename(parsed.path) };
+    // The operator's own path may be a symbolic link (to a regular file); in BACKUP_DIR links are refused.
+    return {
+      store: new LocalStore(path.dirname(parsed.path), { followSymlinks: true }),
+      fileName: path.basename(parsed.path),
+    };
   }
   if (!cloud) {
     throw new UserError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
@@ -181,12 +186,21 @@ export async function expectedSha256(entry: BackupEntry): Promise<string> {
 export async function readManifest(entry: BackupEntry): Promise<BackupManifest | undefined> {
   const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
   if (text === undefined) return undefined;
+  let manifest: BackupManifest;
   try {
-    return JSON.parse(text) as BackupManifest;
+    manifest = JSON.parse(text) as BackupManifest;
   } catch (err) {
     throw new UserError(
       `The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`,
       { cause: err },
     );
   }
+  // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
+  if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > MANIFEST_VERSION) {
+    throw new UserError(
+      `The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+        `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`,
+    );
+  }
+  return manifest;
 }

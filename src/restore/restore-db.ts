@@ -19,6 +19,7 @@ import {
   describeDatabase,
   dropDatabase,
   previousDatabaseName,
+  recordedDatabaseInfo,
   restoreDatabaseName,
   swapInto,
 } from "./databases.js";
@@ -126,13 +127,15 @@ async function restore(
   // Everything that can be refused is refused before a database is created.
   const sha256 = await expectedSha256(entry);
   const manifest = await readManifest(entry);
-  const keyring = entry.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
   const admin = await connectMaintenance(config.connection, live);
   const fresh = restoreDatabaseName(live, started);
   let created = false;
   let swapped = false;
   let proof: ProveResult | undefined;
+  // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
+  let keyring: GpgDecryptKeyring | undefined;
   try {
+    if (entry.encrypted) keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     const tools = await chooseRestoreTools(admin, config.pgBinDir);
     if (entry.format === "plain") requireRestrictablePsql(tools.psql, entry.uri);
     const liveInfo = await describeDatabase(admin, live);
@@ -141,7 +144,9 @@ async function restore(
         ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
         : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`,
     );
-    await createEmptyDatabase(admin, fresh, liveInfo);
+    // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
+    // SQL_ASCII dump only restores into a SQL_ASCII database).
+    await createEmptyDatabase(admin, fresh, liveInfo ?? recordedDatabaseInfo(manifest));
     created = true;
     try {
       proof = await restoreAndProve({

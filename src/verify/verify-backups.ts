@@ -15,7 +15,12 @@ import {
   listBackups,
   readManifest,
 } from "../restore/backup-source.js";
-import { connectMaintenance, createEmptyDatabase, dropDatabase } from "../restore/databases.js";
+import {
+  connectMaintenance,
+  createEmptyDatabase,
+  dropDatabase,
+  recordedDatabaseInfo,
+} from "../restore/databases.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
 import { openStore } from "../storage/open-store.js";
 import { readCheckSql } from "./check-sql.js";
@@ -207,6 +212,7 @@ async function runTestRestore(
     entry = await findBackup(newest.file, config.destinationForUri);
   }
   const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
+  const manifest = await readManifest(entry);
   const database = scratchDatabaseName(started);
   const admin = await connectMaintenance(settings.connection, database);
   let created = false;
@@ -215,13 +221,15 @@ async function runTestRestore(
   const problems: string[] = [];
   try {
     const tools = await chooseRestoreTools(admin, config.pgBinDir);
-    await createEmptyDatabase(admin, database, undefined);
+    // The backed-up database's encoding and locale (a SQL_ASCII dump only restores into SQL_ASCII).
+    const recorded = recordedDatabaseInfo(manifest);
+    await createEmptyDatabase(admin, database, recorded && { ...recorded, owner: undefined });
     created = true;
     logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
     proof = await restoreAndProve({
       entry,
       expectedSha256: await expectedSha256(entry),
-      manifest: await readManifest(entry),
+      manifest,
       connection: settings.connection,
       database,
       tools,
