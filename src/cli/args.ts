@@ -1,11 +1,8 @@
 import { parseArgs } from "node:util";
-import { UserError } from "../config/errors.js";
+import { UsageError } from "../config/errors.js";
 import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
 
-/** A usage error: unknown flag or missing value. The CLI exits 64 (EX_USAGE) for it. */
-export class UsageError extends UserError {
-  override readonly name = "UsageError";
-}
+export { UsageError };
 
 export interface ParsedFlags {
   readonly lookup: SettingLookup;

@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { credentialsIn } from "../config/backup-db-config.js";
 import { UserError } from "../config/errors.js";
+import { metricsDestination } from "../config/metrics-config.js";
 import {
   isListOnly,
   loadListConfig,
@@ -10,11 +11,13 @@ import {
 } from "../config/restore-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { type BackupEntry, backupStores, listBackups } from "../restore/backup-source.js";
 import { pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { backupListText, listedBackup } from "../summary/restore-summary.js";
 import { parseFlags, settingsHelp } from "./args.js";
+import type { RunRecord } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
 
@@ -35,7 +38,7 @@ ${settingsHelp(RESTORE_SETTINGS)}
   --json                         with --list-backups: print JSON on stdout
   --help                         show this help
 
-Exit status: 0 restored (or listed); 1 failed, nothing replaced; 64 invalid usage.
+Exit status: 0 restored (or listed); 1 failed or refused, nothing replaced; ${COMMON_EXIT_HELP}
 `;
 
 /** Asks the operator to type the database name; true only for an exact match. */
@@ -86,6 +89,7 @@ export async function restoreCommand(
   logger: Logger,
   signal: AbortSignal,
   out: NodeJS.WritableStream,
+  record: RunRecord,
 ): Promise<number> {
   const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
   if (switches.help) {
@@ -94,8 +98,10 @@ export async function restoreCommand(
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
   for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  record.settings = metricsDestination(lookup);
   const now = new Date();
   if (isListOnly(lookup)) {
+    record.kind = undefined; // listing is not a restore: it records no metrics
     const { backupDir, prefix, destinations } = loadListConfig(lookup);
     const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
     out.write(
