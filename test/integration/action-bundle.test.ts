@@ -189,6 +189,58 @@ describe("every action records a failed run, and exits 78 on configuration", () 
     expect(await readFile(textfile, "utf8")).toContain('backup_verify_last_status{type="database"} 130');
     expect(await readFile(textfile, "utf8")).not.toContain("backup_verify_last_success_timestamp");
   }, 240_000);
+
+  it("a cancelled backup-db (SIGTERM mid-dump) and restore (SIGTERM mid-restore) exit 143, summaries say cancelled", async () => {
+    const pg = postgres();
+    await pg.createDatabase("cancelact2");
+    await pg.query(
+      "cancelact2",
+      "CREATE TABLE big AS SELECT g, repeat(md5(g::text), 8) AS t FROM generate_series(1, 400000) g",
+    );
+    const dir = await tempDir("actioncancel2");
+    const textfile = path.join(dir, "lifeline.prom");
+    const backup = await runAction(
+      "actions/backup-db/action.yml",
+      {
+        "database-url": pg.url("cancelact2"),
+        "backup-dir": dir,
+        "compression-level": "9",
+        "metrics-textfile": textfile,
+      },
+      {},
+      { signal: "SIGTERM", when: /Server PostgreSQL/ },
+    );
+    expect(backup.code).toBe(143);
+    expect(backup.summary).toContain("## ⏹️ Lifeline backup-db cancelled");
+    expect(await readFile(textfile, "utf8")).toContain('backup_last_status{type="database"} 143');
+    expect(await listTree(path.join(dir, "daily"))).toEqual([]);
+
+    const good = await runAction("actions/backup-db/action.yml", {
+      "database-url": pg.url("cancelact2"),
+      "backup-dir": dir,
+      "compression-level": "1",
+    });
+    expect(good.code).toBe(0);
+    await pg.query("cancelact2", "CREATE TABLE marker AS SELECT 1 AS still_here");
+    const restore = await runAction(
+      "actions/restore/action.yml",
+      {
+        "database-url": pg.url("cancelact2"),
+        "backup-file": good.outputs["backup-file"]!,
+        confirm: "cancelact2",
+        "metrics-textfile": textfile,
+      },
+      {},
+      { signal: "SIGTERM", when: /Restoring .* over "cancelact2"/ },
+    );
+    expect(restore.code).toBe(143);
+    expect(restore.stdout).toMatch(
+      /::error::The restore was cancelled; "cancelact2" was not touched \(SIGTERM\)/,
+    );
+    expect(restore.summary).toContain("## ⏹️ Lifeline restore cancelled");
+    expect(await readFile(textfile, "utf8")).toContain('backup_restore_last_status{type="database"} 143');
+    expect(await pg.query("cancelact2", "SELECT still_here FROM marker")).toEqual([{ still_here: 1 }]);
+  }, 240_000);
 });
 
 describe("the root action dispatches on command", () => {
