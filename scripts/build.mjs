@@ -8,6 +8,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+// @azure/identity imports the `open` package (and ncc then ships its 32 KB xdg-open script) only for
+// interactive browser sign-in, which DefaultAzureCredential never uses: left out of the bundles.
+const EXTERNALS = ["open"];
 const ENTRIES = {
   "backup-db": "src/actions/backup-db/index.ts",
   verify: "src/actions/verify/index.ts",
@@ -23,7 +26,17 @@ function build(outRoot) {
     rmSync(out, { recursive: true, force: true });
     execFileSync(
       process.execPath,
-      [ncc, "build", path.join(root, entry), "-o", out, "--quiet", "--target", "es2023"],
+      [
+        ncc,
+        "build",
+        path.join(root, entry),
+        "-o",
+        out,
+        "--quiet",
+        "--target",
+        "es2023",
+        ...EXTERNALS.flatMap((m) => ["-e", m]),
+      ],
       {
         cwd: root,
         stdio: ["ignore", "inherit", "inherit"],

@@ -1,4 +1,5 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
+import * as __WEBPACK_EXTERNAL_MODULE_open__ from "open";
 /******/ var __webpack_modules__ = ({
 
 /***/ 785:
@@ -41735,6 +41736,13 @@ async function verifyLocalBackups(backupDir, options) {
 
 module.exports = eval("require")("pg-native");
 
+
+/***/ }),
+
+/***/ 71622:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_MODULE_open__;
 
 /***/ }),
 

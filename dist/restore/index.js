@@ -1,4 +1,5 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
+import * as __WEBPACK_EXTERNAL_MODULE_open__ from "open";
 /******/ var __webpack_modules__ = ({
 
 /***/ 785:
@@ -41621,6 +41622,13 @@ function uploadMemoryBound(t) {
 
 module.exports = eval("require")("pg-native");
 
+
+/***/ }),
+
+/***/ 1622:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_MODULE_open__;
 
 /***/ }),
 

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.js";
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
-import { ConfigError, throwIfCancelled } from "../config/errors.js";
+import { ConfigError, throwIfCancelled, UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
@@ -11,8 +11,8 @@ import { ExportedSnapshot, type SnapshotCatalog, unreadableCatalog } from "../db
 import {
   AtomicFile,
   ensureWritableDirectory,
+  publishWithCompanions,
   removeStalePartials,
-  writeFileAtomic,
 } from "../fs/atomic-file.js";
 import { DirectoryLock } from "../fs/dir-lock.js";
 import { FileSink, type Logger } from "../log/logger.js";
@@ -26,10 +26,13 @@ import { openStore } from "../storage/open-store.js";
 import { DEFAULT_TRANSFER } from "../storage/transfer.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
+import { makeUpMissing } from "./catch-up.js";
 import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+import { assertNamesFit, assertNamesFree } from "./name-check.js";
 import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
+import { readHoldingsOf, uploadTargets } from "./remote-holdings.js";
 import { fileUnderTier, tiersDue } from "./tiers.js";
 
 export interface BackupDbResult {
@@ -156,19 +159,6 @@ async function takeBackup(
           "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can",
       );
     }
-    const previous = (await listLocalBackups(dailyDir, "daily", prefix))
-      .filter((b) => b.valid)
-      .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
-    const previousSizeBytes = previous
-      ? (await stat(path.join(dailyDir, previous.fileName))).size
-      : undefined;
-    // Every destination is proven usable before the dump; one that is not is reported and skipped.
-    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
-    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
-    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
-    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
-    throwIfCancelled(options.signal, "The backup was cancelled before the dump started; nothing was written");
-
     const name = new BackupName(
       prefix,
       "daily",
@@ -176,11 +166,29 @@ async function takeBackup(
       extensionFor(config.format, config.compression),
       !!encryptor,
     );
+    await assertNamesFit(dailyDir, name, config.prefix !== undefined);
+    const previous = (await listLocalBackups(dailyDir, "daily", prefix))
+      .filter((b) => b.valid)
+      .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+    const previousSizeBytes = previous
+      ? (await stat(path.join(dailyDir, previous.fileName))).size
+      : undefined;
+    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
+    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
+    // A clash with a backup of the same second is refused before anything slow (preflight, dump).
+    await assertNamesFree(config.backupDir, name, ["daily", ...due]);
+    // Every destination is proven usable before the dump; one that is not is reported and skipped.
+    const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
+    const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
+    // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
+    // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+    const holdings = await readHoldingsOf(ready, prefix, logger);
+    throwIfCancelled(options.signal, "The backup was cancelled before the dump started; nothing was written");
+
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);
     const uploads = await startUploads(
-      ready,
-      [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()),
+      uploadTargets(holdings, due, name, config.schedule, logger),
       encryptor ? "application/pgp-encrypted" : "application/octet-stream",
       logger,
       previousSizeBytes,
@@ -194,9 +202,20 @@ async function takeBackup(
               logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
           })
         : undefined;
+    // A failed backup leaves nothing: the partial file is removed and the uploads are aborted with
+    // their leftovers (multipart parts, sessions, staged blocks); none was ended, so no object of it
+    // exists in any bucket.
+    const abandon = async (err: unknown) => {
+      await output.abort();
+      if (fanOut) {
+        fanOut.abortUploads(err as Error);
+        await fanOut.outcomes();
+      }
+    };
     let snapshot: ExportedSnapshot | undefined;
     let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
     let catalog: BackupManifest["catalog"];
+    let sizeBytes: number;
     try {
       snapshot = await ExportedSnapshot.open(config.connection);
       const dumpArgs =
@@ -235,25 +254,16 @@ async function takeBackup(
       pipelineResult = dumped;
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
       logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
-      await output.commit();
-      // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
-      // store their objects under the final names.
-      fanOut?.finishUploads();
+      await output.sync(); // published below, after its manifest and sidecar
+      sizeBytes = (await stat(output.tempPath)).size;
     } catch (err) {
-      await output.abort();
-      // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
-      // none was ended, so no object of this failed backup exists in any bucket.
-      if (fanOut) {
-        fanOut.abortUploads(err as Error);
-        await fanOut.outcomes();
-      }
+      await abandon(err);
       throw err;
     } finally {
       await snapshot?.close();
     }
 
     const finishedAt = now();
-    const sizeBytes = (await stat(file)).size;
     const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
     const manifest: BackupManifest = {
       manifestVersion: 1,
@@ -282,9 +292,26 @@ async function takeBackup(
     };
     const manifestFile = `${file}${MANIFEST_SUFFIX}`;
     const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
-    await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
-    // The sidecar is written last: its presence marks a backup as complete.
-    await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
+    // The data is published last, beside its manifest and sidecar: a backup never exists under its
+    // final name without them, and if either cannot be written nothing of this backup is left.
+    try {
+      await publishWithCompanions(
+        [
+          { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
+          { path: sidecarFile, data: checksumLine(pipelineResult.sha256, name.toString()) },
+        ],
+        () => output.publish(),
+      );
+    } catch (err) {
+      await abandon(err);
+      if (!(err instanceof UserError)) throw err;
+      throw new UserError(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+        cause: err,
+      });
+    }
+    // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+    // store their objects under the final names.
+    fanOut?.finishUploads();
     logger.info(
       `Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`,
     );
@@ -311,26 +338,41 @@ async function takeBackup(
         dryRun: config.retentionDryRun,
         logger,
         tiers: ["daily", "weekly", "monthly"],
+        schedule: config.schedule,
       });
     } catch (err) {
       retention = { error: (err as Error).message };
       logger.error(`Retention failed, nothing more was deleted: ${(err as Error).message}`);
     }
 
-    const offsite: OffsiteReport[] = [
+    const uploaded: OffsiteReport[] = [
       ...preflightFailures,
       ...uploads.failed,
       ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
     ];
+    const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
+    const offsite = await makeUpMissing(uploaded, holdings, {
+      backupDir: config.backupDir,
+      prefix,
+      policy: config.retention,
+      schedule: config.schedule,
+      now: now(),
+      limits: config.catchUp,
+      stallTimeoutMs:
+        config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
+      logger,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     // Remote retention, like local, only where today's backup safely arrived.
     for (const [i, report] of offsite.entries()) {
       const store = stores.find((s) => s.location === report.location);
-      if (!report.ok || !store) continue;
+      if (!arrived.has(report.location) || !store) continue;
       try {
         const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
           dryRun: config.retentionDryRun,
           logger,
           tiers: ["daily", "weekly", "monthly"],
+          schedule: config.schedule,
         });
         offsite[i] = { ...report, retention: outcome };
       } catch (err) {
@@ -363,7 +405,9 @@ async function takeBackup(
     };
   } catch (err) {
     // The adapter reports the failure to the operator; the day's log file keeps it too.
-    fileSink.write("error", logger.redact((err as Error).message), new Date());
+    try {
+      fileSink.write("error", logger.redact((err as Error).message), new Date());
+    } catch {} // a log file that cannot be written (full disk) must not hide the run's own error
     throw err;
   } finally {
     await encryptor?.dispose();

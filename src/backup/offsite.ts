@@ -15,11 +15,32 @@ export interface OffsiteReport {
   readonly uris: readonly string[];
   readonly ok: boolean;
   readonly error?: string;
-  /** When it failed: before the dump (misconfigured) or while/after uploading. */
-  readonly stage?: "preflight" | "upload";
+  /** When it failed: before the dump (misconfigured), while/after uploading, or making up for earlier runs. */
+  readonly stage?: "preflight" | "upload" | "catch-up";
   readonly bytes: number;
   readonly seconds: number;
+  /** Backups the destination was missing, uploaded from BACKUP_DIR after today's (absent when not tried). */
+  readonly catchUp?: CatchUpReport;
   readonly retention?: RetentionOutcome | { readonly error: string };
+}
+
+/** What a run made up for at one destination: earlier backups it lacked, uploaded from BACKUP_DIR. */
+export interface CatchUpReport {
+  /** URIs of the backups uploaded, newest first. */
+  readonly uris: readonly string[];
+  readonly bytes: number;
+  readonly seconds: number;
+  /** Names still missing there, left for the next runs by the bound (or by a failure). */
+  readonly left: readonly string[];
+  /** Names larger on their own than the byte bound: not caught up until it is raised. */
+  readonly tooLarge: readonly string[];
+  readonly error?: string;
+}
+
+/** The objects one destination receives in a streamed pass: the daily name, plus weekly/monthly when due there. */
+export interface UploadTarget {
+  readonly store: BackupStore;
+  readonly names: readonly string[];
 }
 
 export interface StartedUpload {
@@ -67,15 +88,14 @@ export async function preflightDestinations(
 
 /** Starts one streamed upload per destination and name; those that cannot start are reported. */
 export async function startUploads(
-  stores: readonly BackupStore[],
-  names: readonly string[],
+  targets: readonly UploadTarget[],
   contentType: string,
   logger: Logger,
   expectedBytes?: number,
 ): Promise<{ started: StartedUpload[]; failed: OffsiteReport[] }> {
   const started: StartedUpload[] = [];
   const failed: OffsiteReport[] = [];
-  for (const store of stores) {
+  for (const { store, names } of targets) {
     const mine: StartedUpload[] = [];
     try {
       for (const name of names) {

@@ -1,18 +1,14 @@
-import { link, mkdir, readFile } from "node:fs/promises";
+import { link, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { copyFileAtomic, writeFileAtomic } from "../fs/atomic-file.js";
-import { monthPeriodStart, weekPeriodStart } from "../retention/calendar.js";
+import { copyFileAtomic, publishWithCompanions } from "../fs/atomic-file.js";
+import { readRegularFile } from "../fs/regular-file.js";
+import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
 import { listLocalBackups } from "../retention/local-catalog.js";
 import type { StoredBackup } from "../retention/plan.js";
 import type { BackupName, Tier } from "./backup-name.js";
 import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 
-export interface PromotionSchedule {
-  /** Day of the week weekly backups are taken, 0 = Sunday (runbook default). */
-  readonly weeklyDay: number;
-  /** Day of the month monthly backups are taken, 1–28 (default 1). */
-  readonly monthlyDay: number;
-}
+export type { PromotionSchedule };
 
 /**
  * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
@@ -25,20 +21,32 @@ export async function tiersDue(
   at: Date,
   schedule: PromotionSchedule,
 ): Promise<Tier[]> {
-  const due: Tier[] = [];
+  const held: Partial<Record<PromotedTier, StoredBackup[]>> = {};
   for (const tier of PROMOTED_TIERS) {
-    const existing = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
-    if (isTierDue(tier, existing, at, schedule)) due.push(tier);
+    held[tier] = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
   }
-  return due;
+  return tiersDueAmong(held, at, schedule);
 }
 
 /** Tiers a daily backup can be promoted to. */
 export const PROMOTED_TIERS = ["weekly", "monthly"] as const;
+export type PromotedTier = (typeof PROMOTED_TIERS)[number];
+
+/**
+ * The promoted tiers whose current period has no valid backup among `held` (one place's backups per
+ * tier: BACKUP_DIR's folders, or what one bucket holds), so that each place is judged on its own.
+ */
+export function tiersDueAmong(
+  held: Partial<Record<PromotedTier, readonly StoredBackup[]>>,
+  at: Date,
+  schedule: PromotionSchedule,
+): PromotedTier[] {
+  return PROMOTED_TIERS.filter((tier) => isTierDue(tier, held[tier] ?? [], at, schedule));
+}
 
 /** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
 export function isTierDue(
-  tier: (typeof PROMOTED_TIERS)[number],
+  tier: PromotedTier,
   existing: readonly StoredBackup[],
   at: Date,
   schedule: PromotionSchedule,
@@ -50,7 +58,8 @@ export function isTierDue(
 
 /**
  * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
- * not possible), plus its own sidecar and manifest naming the tier's file.
+ * not possible), plus its own sidecar and manifest naming the tier's file. The data is filed last,
+ * beside them, so that a tier's copy never exists without its sidecar and manifest.
  */
 export async function fileUnderTier(
   backupDir: string,
@@ -63,23 +72,29 @@ export async function fileUnderTier(
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const tierName = name.withTier(tier).toString();
   const target = path.join(dir, tierName);
-  try {
-    await link(dailyFile, target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST")
-      throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
-    if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
-    await copyFileAtomic(dailyFile, target);
-  }
-  const manifest = JSON.parse(await readFile(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8")) as Record<
+  const manifest = JSON.parse(await readRegularFile(`${dailyFile}${MANIFEST_SUFFIX}`)) as Record<
     string,
     unknown
   >;
-  await writeFileAtomic(
-    `${target}${MANIFEST_SUFFIX}`,
-    `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+  await publishWithCompanions(
+    [
+      {
+        path: `${target}${MANIFEST_SUFFIX}`,
+        data: `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+      },
+      { path: `${target}${CHECKSUM_SUFFIX}`, data: checksumLine(sha256, tierName) },
+    ],
+    async () => {
+      try {
+        await link(dailyFile, target);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EEXIST")
+          throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+        await copyFileAtomic(dailyFile, target);
+      }
+    },
   );
-  await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
   return target;
 }

@@ -1,7 +1,6 @@
 import { backupDatabase } from "../backup/backup-db.js";
 import {
   BACKUP_DB_SETTINGS,
-  credentialsIn,
   isVerifyOnly,
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
@@ -12,7 +11,7 @@ import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifySummary } from "../summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
@@ -47,7 +46,7 @@ export async function backupDbCommand(
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
   // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   record.settings = metricsDestination(lookup);
   if (isVerifyOnly(lookup)) {
     record.kind = undefined; // --verify-only publishes no metrics, failed or not

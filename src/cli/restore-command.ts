@@ -1,5 +1,4 @@
 import { createInterface } from "node:readline/promises";
-import { credentialsIn } from "../config/backup-db-config.js";
 import { UserError } from "../config/errors.js";
 import { metricsDestination } from "../config/metrics-config.js";
 import {
@@ -16,7 +15,7 @@ import { type BackupEntry, backupStores, listBackups } from "../restore/backup-s
 import { pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { backupListText, listedBackup } from "../summary/restore-summary.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
@@ -97,7 +96,7 @@ export async function restoreCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   record.settings = metricsDestination(lookup);
   const now = new Date();
   if (isListOnly(lookup)) {

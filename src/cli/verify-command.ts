@@ -1,4 +1,3 @@
-import { credentialsIn } from "../config/backup-db-config.js";
 import { metricsDestination } from "../config/metrics-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
@@ -6,7 +5,7 @@ import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyBackupsSummary } from "../summary/verify-summary.js";
 import { verifyBackups } from "../verify/verify-backups.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 
 export const VERIFY_HELP = `Usage: lifeline verify [options]
@@ -44,7 +43,7 @@ export async function verifyCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   record.settings = metricsDestination(lookup);
   const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
   for (const reason of report.reasons) logger.error(reason);

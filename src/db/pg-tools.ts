@@ -3,6 +3,7 @@ import { access, constants, readdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { UserError } from "../config/errors.js";
+import { childEnvironment } from "../process/child-stage.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -30,7 +31,10 @@ async function candidateDirs(binDir: string | undefined): Promise<string[]> {
 async function probe(file: string): Promise<PgTool | undefined> {
   try {
     await access(file, constants.X_OK);
-    const { stdout } = await execFileAsync(file, ["--version"], { timeout: 10_000 });
+    const { stdout } = await execFileAsync(file, ["--version"], {
+      timeout: 10_000,
+      env: childEnvironment(),
+    });
     const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
     if (!match) return undefined;
     return { path: file, version: match[2] ? `${match[1]}.${match[2]}` : match[1]!, major: Number(match[1]) };

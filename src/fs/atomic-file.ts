@@ -4,15 +4,31 @@ import { createWriteStream, constants as fsConstants, type WriteStream } from "n
 import { copyFile, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../config/errors.js";
+import { describeWriteFailure } from "./write-failure.js";
 
 const PARTIAL_MARK = ".partial-";
+/** Random hex characters in a partial name, and the widest pid Linux hands out (pid_max ≤ 2^22). */
+const PARTIAL_RANDOM_BYTES = 4;
+const PID_DIGITS_MAX = 7;
+
+/** The longest name `partialPath` can give a file named `fileName` (its pid at the widest). */
+export function partialNameLength(fileName: string): number {
+  return (
+    1 + Buffer.byteLength(fileName) + PARTIAL_MARK.length + PID_DIGITS_MAX + 1 + 2 * PARTIAL_RANDOM_BYTES
+  );
+}
+
+/** A file could not be published because its final name is taken; nothing was overwritten. */
+export class NameTakenError extends UserError {
+  override readonly name = "NameTakenError";
+}
 
 /** The hidden temporary name a file is written under until it is complete. */
 function partialPath(finalPath: string): string {
   const dir = path.dirname(finalPath);
   return path.join(
     dir,
-    `.${path.basename(finalPath)}${PARTIAL_MARK}${process.pid}-${randomBytes(4).toString("hex")}`,
+    `.${path.basename(finalPath)}${PARTIAL_MARK}${process.pid}-${randomBytes(PARTIAL_RANDOM_BYTES).toString("hex")}`,
   );
 }
 
@@ -34,7 +50,7 @@ async function publish(tempPath: string, finalPath: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EEXIST") {
-      throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+      throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
         cause: err,
       });
     }
@@ -46,7 +62,7 @@ async function publish(tempPath: string, finalPath: string): Promise<void> {
         () => false,
       )
     ) {
-      throw new UserError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+      throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
         cause: err,
       });
     }
@@ -75,6 +91,12 @@ export class AtomicFile {
 
   /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
   async commit(): Promise<void> {
+    await this.sync();
+    await this.publish();
+  }
+
+  /** Flushes the finished file to disk, still under its hidden name. */
+  async sync(): Promise<void> {
     if (!this.stream.closed) await once(this.stream, "close");
     // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
     const handle = await open(this.tempPath, "r+");
@@ -83,6 +105,10 @@ export class AtomicFile {
     } finally {
       await handle.close();
     }
+  }
+
+  /** Publishes the synced file under its final name, never over an existing file (NameTakenError). */
+  async publish(): Promise<void> {
     await publish(this.tempPath, this.finalPath);
   }
 
@@ -115,18 +141,67 @@ export async function copyFileAtomic(source: string, finalPath: string): Promise
   }
 }
 
+/** A small file written and synced under its hidden name, not yet published. */
+export interface StagedFile {
+  readonly tempPath: string;
+  readonly finalPath: string;
+}
+
+/**
+ * Writes a small file under a hidden temporary name and syncs it, ready to be published. A full disk,
+ * quota, read-only filesystem or missing permission is explained naming the directory; nothing is left.
+ */
+export async function stageFile(finalPath: string, data: string, mode = 0o600): Promise<StagedFile> {
+  const tempPath = partialPath(finalPath);
+  const dir = path.dirname(finalPath);
+  try {
+    const handle = await open(tempPath, "wx", mode);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    await unlink(tempPath).catch(() => {});
+    throw describeWriteFailure(err, `'${dir}'`, dir, path.basename(finalPath));
+  }
+  return { tempPath, finalPath };
+}
+
 /** Writes a small file atomically (manifest, checksum sidecar). */
 export async function writeFileAtomic(finalPath: string, data: string, mode = 0o600): Promise<void> {
-  const tempPath = partialPath(finalPath);
-  const handle = await open(tempPath, "wx", mode);
+  const staged = await stageFile(finalPath, data, mode);
+  await publish(staged.tempPath, staged.finalPath).catch(async (err: unknown) => {
+    await unlink(staged.tempPath).catch(() => {});
+    throw err;
+  });
+}
+
+/**
+ * Publishes a file together with its companions (a backup with its manifest and sidecar), so that it
+ * never exists under its final name without them: the companions are staged, then published, and the
+ * data is published last by `publishData`. If any step fails, every companion staged or published by
+ * this call is removed again, and the error is thrown: then nothing of it exists under a final name.
+ * (A crash between the steps can leave a companion without its data: an orphan retention ignores,
+ * never data without its companions.)
+ */
+export async function publishWithCompanions(
+  companions: readonly { readonly path: string; readonly data: string }[],
+  publishData: () => Promise<void>,
+): Promise<void> {
+  const staged: StagedFile[] = [];
+  const published: string[] = [];
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    await publish(tempPath, finalPath);
+    for (const c of companions) staged.push(await stageFile(c.path, c.data));
+    for (const s of staged) {
+      await publish(s.tempPath, s.finalPath);
+      published.push(s.finalPath);
+    }
+    await publishData();
   } catch (err) {
-    await handle.close().catch(() => {});
-    await unlink(tempPath).catch(() => {});
+    for (const s of staged) await unlink(s.tempPath).catch(() => {});
+    for (const file of published) await unlink(file).catch(() => {});
     throw err;
   }
 }
@@ -157,6 +232,39 @@ export async function removeStalePartials(dir: string): Promise<string[]> {
   return removed;
 }
 
+/** The longest file name, in bytes, that ext4, xfs, btrfs, tmpfs and most others accept (NAME_MAX). */
+export const NAME_MAX = 255;
+
+/**
+ * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
+ * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ */
+export async function acceptsNameLength(dir: string, length: number): Promise<boolean> {
+  const probe = `.lifeline-name-probe-${process.pid}-`;
+  const file = path.join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
+  try {
+    const handle = await open(file, "wx", 0o600);
+    await handle.close();
+    await unlink(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENAMETOOLONG") return false;
+    throw err;
+  }
+}
+
+/** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
+export async function longestNameAccepted(dir: string, upTo = NAME_MAX): Promise<number> {
+  let low = 0;
+  let high = upTo;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (await acceptsNameLength(dir, mid)) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 export async function ensureWritableDirectory(dir: string, what: string): Promise<void> {
   try {
@@ -165,6 +273,8 @@ export async function ensureWritableDirectory(dir: string, what: string): Promis
     await probe.abort();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    const described = describeWriteFailure(err, `${what} '${dir}'`, dir, "a probe file");
+    if (described !== err) throw described;
     throw new UserError(
       `${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
         `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,

@@ -1,10 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { link, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { link, open, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
+import { removeStalePartials, stageFile } from "./atomic-file.js";
+import { readRegularFile } from "./regular-file.js";
+import { describeWriteFailure } from "./write-failure.js";
 
 export const LOCK_FILE = ".lifeline.lock";
 
@@ -37,10 +41,57 @@ function isAlive(holder: LockHolder): boolean {
   return holder.procStart === undefined || now === undefined || now === holder.procStart;
 }
 
+/** How long an unreadable lock is watched for a writer finishing it before it is judged left by a crash. */
+const UNREADABLE_RECHECK_MS = 500;
+
+/**
+ * Creates the lock file whole, never over an existing one: its content is written and synced under a
+ * hidden name, then hard-linked into place (EEXIST when held). So a lock file is never empty or torn,
+ * and a full disk leaves no lock behind. Where hard links are not possible, an exclusive create
+ * (O_EXCL) is written instead and removed again if writing it fails. False when the lock is held.
+ */
+async function createLockFile(file: string, content: string): Promise<boolean> {
+  const dir = path.dirname(file);
+  const describe = (err: unknown) =>
+    describeWriteFailure(err, `BACKUP_DIR '${dir}'`, dir, `its lock file ${LOCK_FILE}`);
+  const staged = await stageFile(file, content, 0o644).catch((err: unknown) => {
+    throw describe((err as Error).cause ?? err);
+  });
+  try {
+    await link(staged.tempPath, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+      throw describe(err);
+  } finally {
+    await unlink(staged.tempPath).catch(() => {});
+  }
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(file, "wx", 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw describe(err);
+  }
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+    await handle.close();
+    return true;
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await unlink(file).catch(() => {}); // ours: created exclusively a moment ago
+    throw describe(err);
+  }
+}
+
 /**
  * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
  * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
- * warning. A lock from another host (shared storage) is never taken over automatically.
+ * warning, and so is an empty or unparsable one (locks are written whole, so only a crash or damage
+ * leaves one). A lock from another host (shared storage) is never taken over automatically.
  */
 export class DirectoryLock {
   private constructor(
@@ -59,22 +110,31 @@ export class DirectoryLock {
       token,
       ...(procStart(process.pid) ? { procStart: procStart(process.pid)! } : {}),
     };
+    // Hidden lock files of runs that died between writing and linking them.
+    await removeStalePartials(dir);
     for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        await writeFile(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
-        return new DirectoryLock(file, token);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
+      if (await createLockFile(file, `${JSON.stringify(me)}\n`)) return new DirectoryLock(file, token);
       const holder = await readHolder(file);
       if (holder === "gone") continue;
       if (holder === "unreadable") {
-        const age = Date.now() - (await stat(file)).mtimeMs;
-        if (age < 60_000)
-          throw new UserError(
-            `${file} exists but is unreadable; another run may be starting. Retry in a minute`,
-          );
-        logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
+        // Only the fallback without hard links shows a lock before its content: give a writer a moment.
+        const seen = await stat(file).catch(() => undefined);
+        await sleep(UNREADABLE_RECHECK_MS);
+        const again = await readHolder(file);
+        const now = await stat(file).catch(() => undefined);
+        if (
+          again !== "unreadable" ||
+          !seen ||
+          !now ||
+          now.mtimeMs !== seen.mtimeMs ||
+          now.size !== seen.size
+        ) {
+          continue;
+        }
+        logger.warn(
+          `Taking over an unreadable lock file ${file} (${now.size === 0 ? "empty" : `${now.size} bytes, not a lock`}, ` +
+            `${Math.round((Date.now() - now.mtimeMs) / 1000)} s old): locks are written whole, so a run that crashed or a damaged disk left it`,
+        );
       } else if (holder.host !== hostname()) {
         throw new UserError(
           `${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
@@ -133,7 +193,7 @@ async function takeOver(file: string, judged: LockHolder | "unreadable", token: 
 async function readHolder(file: string): Promise<LockHolder | "gone" | "unreadable"> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularFile(file); // a FIFO in its place is named, never waited on
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
     throw err;

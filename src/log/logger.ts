@@ -1,4 +1,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
+import path from "node:path";
+import { describeWriteFailure } from "../fs/write-failure.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -48,7 +50,19 @@ export class Logger {
   private emit(level: LogLevel, message: string): void {
     const at = new Date();
     const line = this.redact(message);
-    for (const sink of this.sinks) sink.write(level, line, at);
+    const failed: Error[] = [];
+    for (const sink of [...this.sinks]) {
+      try {
+        sink.write(level, line, at);
+      } catch (err) {
+        // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
+        this.sinks.splice(this.sinks.indexOf(sink), 1);
+        failed.push(err as Error);
+      }
+    }
+    for (const err of failed) {
+      this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
+    }
   }
 
   debug(message: string): void {
@@ -86,11 +100,30 @@ export class FileSink implements LogSink {
   private fd: number | undefined;
 
   constructor(readonly path: string) {
-    this.fd = openSync(path, "a", 0o640);
+    try {
+      this.fd = openSync(path, "a", 0o640);
+    } catch (err) {
+      throw this.failure(err);
+    }
   }
 
+  /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
   write(level: LogLevel, message: string, at: Date): void {
-    if (this.fd !== undefined) writeSync(this.fd, formatLine(level, message, at));
+    if (this.fd === undefined) return;
+    try {
+      writeSync(this.fd, formatLine(level, message, at));
+    } catch (err) {
+      this.close();
+      throw this.failure(err);
+    }
+  }
+
+  private failure(err: unknown): Error {
+    const dir = path.dirname(this.path);
+    const described = describeWriteFailure(err, `the log directory '${dir}'`, dir, path.basename(this.path));
+    return described === err
+      ? new Error(`Cannot write the log file ${this.path}: ${(err as Error).message}`, { cause: err })
+      : described;
   }
 
   close(): void {

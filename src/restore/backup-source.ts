@@ -118,7 +118,11 @@ export async function storeForUri(
 ): Promise<{ store: BackupStore; fileName: string }> {
   const parsed = parseBackupUri(uri);
   if ("path" in parsed) {
-    return { store: new LocalStore(path.dirname(parsed.path)), fileName: path.basename(parsed.path) };
+    // The operator's own path may be a symbolic link (to a regular file); in BACKUP_DIR links are refused.
+    return {
+      store: new LocalStore(path.dirname(parsed.path), { followSymlinks: true }),
+      fileName: path.basename(parsed.path),
+    };
   }
   if (!cloud) {
     throw new ConfigError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);

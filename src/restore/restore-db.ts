@@ -114,13 +114,15 @@ async function restore(
   const sha256 = await expectedSha256(entry);
   const manifest = await readManifest(entry);
   throwIfCancelled(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
-  const keyring = entry.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
   const admin = await connectMaintenance(config.connection, live);
   const fresh = restoreDatabaseName(live, started);
   let created = false;
   let swapped = false;
   let proof: ProveResult | undefined;
+  // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
+  let keyring: GpgDecryptKeyring | undefined;
   try {
+    if (entry.encrypted) keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     const tools = await chooseRestoreTools(admin, config.pgBinDir);
     const liveInfo = await describeDatabase(admin, live);
     logger.info(

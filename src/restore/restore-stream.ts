@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -85,8 +85,9 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
     // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
     if (!entry.encrypted && entry.store instanceof LocalStore) {
       const file = entry.store.uri(entry.fileName);
+      const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
       const restore = startPgRestore(options, env, file);
-      await settle(pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+      await settle(pipeline(input, digest, sink()), [restore]);
       return {
         sha256: digest.hex(),
         bytesRead: digest.bytes,

@@ -2,6 +2,7 @@ import { unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Tier } from "../backup/backup-name.js";
 import type { Logger } from "../log/logger.js";
+import type { PromotionSchedule } from "./calendar.js";
 import { listLocalBackups } from "./local-catalog.js";
 import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
 
@@ -21,13 +22,19 @@ export async function applyLocalRetention(
   prefix: string,
   policy: RetentionPolicy,
   now: Date,
-  options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[] },
+  options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[]; schedule: PromotionSchedule },
 ): Promise<RetentionOutcome> {
   const plans: RetentionPlan[] = [];
   const removed: string[] = [];
   for (const tier of options.tiers) {
     const dir = path.join(backupDir, tier);
-    const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now);
+    const plan = planRetention(
+      tier,
+      await listLocalBackups(dir, tier, prefix),
+      policy,
+      now,
+      options.schedule,
+    );
     plans.push(plan);
     for (const d of plan.decisions) {
       const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;

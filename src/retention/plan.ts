@@ -1,13 +1,13 @@
 import type { BackupName, Tier } from "../backup/backup-name.js";
-import { dayNumber, monthNumber } from "./calendar.js";
+import { dayNumber, type PromotionSchedule, periodsBetween } from "./calendar.js";
 
 /** How long each tier is kept, in the runbook's units. */
 export interface RetentionPolicy {
   /** Daily backups of the last N UTC calendar days (today included) are kept. */
   readonly daily: number;
-  /** Weekly backups of the last N weeks (7·N days) are kept. */
+  /** Weekly backups of the last N weekly periods (this one included) are kept, each aged by the period it stands for. */
   readonly weekly: number;
-  /** Monthly backups of the last N UTC calendar months (this month included) are kept. */
+  /** Monthly backups of the last N monthly periods (this one included) are kept, each aged by the period it stands for. */
   readonly monthly: number;
 }
 
@@ -39,11 +39,26 @@ export interface RetentionPlan {
 
 const UNITS: Record<Tier, string> = { daily: "day", weekly: "week", monthly: "month" };
 
-/** How many retention units old a backup is: 0 for today / this week / this month. */
-function ageInUnits(tier: Tier, takenAt: Date, now: Date): number {
-  if (tier === "monthly") return monthNumber(now) - monthNumber(takenAt);
-  const days = dayNumber(now) - dayNumber(takenAt);
-  return tier === "weekly" ? Math.floor(days / 7) : days;
+/**
+ * How many retention units old a backup is: 0 for today / this week / this month. Weekly and monthly
+ * backups are aged by the promotion period they stand for (the schedule's weeks and months), not by
+ * their own date: a weekly promoted on a Tuesday because Sunday's run failed belongs to Sunday's week,
+ * so keeping N weeks keeps at most N weeklies.
+ */
+export function ageInUnits(tier: Tier, takenAt: Date, now: Date, schedule: PromotionSchedule): number {
+  if (tier === "daily") return dayNumber(now) - dayNumber(takenAt);
+  return periodsBetween(tier, takenAt, now, schedule);
+}
+
+/** Whether retention keeps a valid backup of this date for its age alone (the window of the policy). */
+export function withinRetention(
+  tier: Tier,
+  takenAt: Date,
+  policy: RetentionPolicy,
+  now: Date,
+  schedule: PromotionSchedule,
+): boolean {
+  return ageInUnits(tier, takenAt, now, schedule) < policy[tier];
 }
 
 /**
@@ -57,6 +72,7 @@ export function planRetention(
   backups: readonly StoredBackup[],
   policy: RetentionPolicy,
   now: Date,
+  schedule: PromotionSchedule,
 ): RetentionPlan {
   const limit = policy[tier];
   const unit = UNITS[tier];
@@ -75,7 +91,7 @@ export function planRetention(
     }
     if (backup === newestValid)
       return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
-    const age = ageInUnits(tier, backup.name.takenAt, now);
+    const age = ageInUnits(tier, backup.name.takenAt, now, schedule);
     return age < limit
       ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }
       : { backup, action: "delete", reason: `${age} ${unit}(s) old, beyond ${limit}` };

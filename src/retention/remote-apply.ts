@@ -2,6 +2,7 @@ import type { Tier } from "../backup/backup-name.js";
 import type { Logger } from "../log/logger.js";
 import type { BackupStore } from "../storage/store.js";
 import type { RetentionOutcome } from "./apply.js";
+import type { PromotionSchedule } from "./calendar.js";
 import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
 import { listRemoteBackups } from "./remote-catalog.js";
 
@@ -15,13 +16,19 @@ export async function applyRemoteRetention(
   prefix: string,
   policy: RetentionPolicy,
   now: Date,
-  options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[] },
+  options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[]; schedule: PromotionSchedule },
 ): Promise<RetentionOutcome> {
   const objects = await store.list();
   const plans: RetentionPlan[] = [];
   const removed: string[] = [];
   for (const tier of options.tiers) {
-    const plan = planRetention(tier, await listRemoteBackups(store, tier, prefix, objects), policy, now);
+    const plan = planRetention(
+      tier,
+      await listRemoteBackups(store, tier, prefix, objects),
+      policy,
+      now,
+      options.schedule,
+    );
     plans.push(plan);
     for (const d of plan.decisions) {
       const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;

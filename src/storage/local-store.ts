@@ -1,20 +1,32 @@
-import { once } from "node:events";
 import { createReadStream } from "node:fs";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { AtomicFile, ensureWritableDirectory } from "../fs/atomic-file.js";
+import {
+  listDirectory,
+  NotRegularFileError,
+  openRegularFile,
+  type RegularFileOptions,
+  readRegularFile,
+  statRegularFile,
+} from "../fs/regular-file.js";
 import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
- * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed. Only regular
+ * files are objects: anything else under a name (a FIFO, a directory, a symbolic link unless
+ * `followSymlinks`) is never opened; `stat` throws NotRegularFileError for it and `listOthers` names it.
  */
 export class LocalStore implements BackupStore {
   readonly kind = "local" as const;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly options: RegularFileOptions = {},
+  ) {}
 
   get location(): string {
     return `${path.resolve(this.dir)}/`;
@@ -69,35 +81,41 @@ export class LocalStore implements BackupStore {
   async recordChecksum(_name: string, _sha256: string): Promise<void> {}
 
   async list(): Promise<StoredObject[]> {
-    const entries = await readdir(this.dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return [];
-      throw err;
-    });
     const out: StoredObject[] = [];
-    for (const entry of entries) {
-      if (!entry.isFile() || entry.name.startsWith(".")) continue;
-      const found = await this.stat(entry.name);
+    for (const name of (await listDirectory(this.dir)).files) {
+      if (name.startsWith(".")) continue;
+      // Replaced by something else since it was listed: not an object any more.
+      const found = await this.stat(name).catch(() => undefined);
       if (found) out.push(found);
     }
     return out;
   }
 
+  /** The entries that are not objects (FIFOs, sockets, directories, symbolic links), with what each is. */
+  async listOthers(): Promise<{ name: string; kind: string }[]> {
+    return (await listDirectory(this.dir)).others.filter((o) => !o.name.startsWith("."));
+  }
+
   async stat(name: string): Promise<StoredObject | undefined> {
-    const s = await stat(this.uri(name)).catch(() => undefined);
-    return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+    const s = await statRegularFile(this.uri(name), this.options).catch((err: unknown) => {
+      if (err instanceof NotRegularFileError) throw err;
+      return undefined; // unreadable metadata (EACCES on the directory): as good as absent
+    });
+    return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
   }
 
   async get(name: string, signal?: AbortSignal): Promise<Readable> {
-    const stream = createReadStream(this.uri(name), {
+    // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
+    const handle = await openRegularFile(this.uri(name), this.options);
+    return createReadStream(this.uri(name), {
+      fd: handle,
       highWaterMark: 1 << 20,
       ...(signal ? { signal } : {}),
     });
-    await once(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
-    return stream;
   }
 
   async getText(name: string): Promise<string | undefined> {
-    return readFile(this.uri(name), "utf8").catch((err: NodeJS.ErrnoException) => {
+    return readRegularFile(this.uri(name), this.options).catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return undefined;
       throw err;
     });

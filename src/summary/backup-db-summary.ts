@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { BackupDbResult } from "../backup/backup-db.js";
+import type { OffsiteReport } from "../backup/offsite.js";
 import type { VerifyReport } from "../verify/verify-local.js";
 import { cell, formatBytes, formatDuration, table } from "./markdown.js";
 import { fileChecksTable } from "./verify-summary.js";
@@ -8,6 +9,24 @@ function sizeChange(current: number, previous: number | undefined): string {
   if (previous === undefined || previous === 0) return "first backup";
   const pct = ((current - previous) / previous) * 100;
   return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
+}
+
+/** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
+function catchUpCell(o: OffsiteReport): string {
+  const c = o.catchUp;
+  if (!c) return "not run";
+  const parts: string[] = [];
+  if (c.uris.length > 0) {
+    parts.push(
+      `${c.uris.length} missing backup(s), ${formatBytes(c.bytes)}: ${c.uris.map((u) => u.slice(o.location.length)).join(", ")}`,
+    );
+  }
+  if (c.left.length > 0)
+    parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+  if (c.tooLarge.length > 0)
+    parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+  if (c.error) parts.push(`failed: ${c.error}`);
+  return parts.join("; ") || "nothing missing";
 }
 
 /**
@@ -86,15 +105,18 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
       "### Off-site copies",
       "",
       table(
-        ["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"],
+        ["Destination", "Result", "Objects", "Bytes", "Time", "Caught up", "Remote retention"],
         r.offsite.map((o) => [
           o.location,
           o.ok
             ? "✅ stored, sidecar + manifest + checksum metadata"
-            : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+            : o.stage === "catch-up"
+              ? `❌ today's copy stored, but making up missing backups failed: ${o.error ?? ""}`
+              : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
           o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
           formatBytes(o.bytes),
           formatDuration(o.seconds),
+          catchUpCell(o),
           !o.retention
             ? "not run"
             : "error" in o.retention

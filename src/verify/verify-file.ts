@@ -9,6 +9,7 @@ import {
   parseChecksumLine,
 } from "../backup/manifest.js";
 import { DigestTap, EdgeTap } from "../backup/stream-taps.js";
+import { GPG_BASE_ARGS } from "../crypto/gpg-keyring.js";
 import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, TRAILER_WINDOW } from "../db/pg-dump.js";
 import { startChildStage } from "../process/child-stage.js";
 import type { BackupStore } from "../storage/store.js";
@@ -59,7 +60,13 @@ export async function verifyBackupFile(
 ): Promise<FileCheck> {
   const fileName = name.toString();
   const file = store.uri(fileName);
-  const object = await store.stat(fileName);
+  let object: Awaited<ReturnType<BackupStore["stat"]>>;
+  try {
+    object = await store.stat(fileName);
+  } catch (err) {
+    // Not a regular file in a directory (a FIFO, a link, a directory): named, never opened.
+    return { file, name, sizeBytes: 0, ok: false, passed: [], notes: [], problem: (err as Error).message };
+  }
   const sizeBytes = object?.sizeBytes ?? 0;
   const passed: string[] = [];
   const notes: string[] = [];
@@ -175,7 +182,7 @@ async function readThrough(
   const stages: NodeJS.ReadWriteStream[] = [digest];
   const gpg =
     checkContent && decrypt
-      ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+      ? startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--decrypt"], {
           stdin: true,
           env: gpgEnv,
         })

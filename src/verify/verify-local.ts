@@ -1,5 +1,5 @@
 import path from "node:path";
-import { type BackupName, TIERS } from "../backup/backup-name.js";
+import { BackupName, TIERS } from "../backup/backup-name.js";
 import { throwIfCancelled } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { listBackups } from "../restore/backup-source.js";
@@ -48,8 +48,15 @@ export async function verifyLocalTiers(
   const checks: FileCheck[] = [];
   for (const tier of TIERS) {
     const store = new LocalStore(path.join(backupDir, tier));
-    for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
-      checks.push(await verifyAndLog(store, entry.name!, `${tier}/${entry.fileName}`, logger, options));
+    const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name!);
+    // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+    for (const other of await store.listOthers()) {
+      const name = BackupName.parse(other.name);
+      if (name?.tier === tier && (prefix === undefined || name.prefix === prefix)) names.push(name);
+    }
+    names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+    for (const name of names) {
+      checks.push(await verifyAndLog(store, name, `${tier}/${name.toString()}`, logger, options));
     }
   }
   return checks;

@@ -9,7 +9,7 @@ import { LOCK_FILE } from "../../src/fs/dir-lock.js";
 import { backupDbSummary } from "../../src/summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../../src/verify/verify-local.js";
 import { capturingLogger, listTree, shell, usePostgres, useTempDirs } from "../support/fixtures.js";
-import { makeGpgKey } from "../support/gpg.js";
+import { makeGpgHome, makeGpgKey } from "../support/gpg.js";
 import { type Pushgateway, startPushgateway } from "../support/services/pushgateway.js";
 import { execFileAsync, freePort } from "../support/services/service.js";
 
@@ -345,7 +345,7 @@ describe("--verify-only", () => {
         ok: true,
         passed: ["sha256", "gpg", "gzip", "dump trailer", "manifest"],
       });
-      process.env.GNUPGHOME = await tempDir("emptygnupg");
+      process.env.GNUPGHOME = await makeGpgHome("emptygnupg");
       const without = await verifyLocalBackups(dir, { maxAgeHours: 26, now: new Date(), logger });
       expect(without.checks[0]).toMatchObject({ ok: true, passed: ["sha256", "manifest"] });
       expect(without.checks[0]!.notes[0]).toMatch(/^not decrypted: no secret key/);

@@ -232,7 +232,7 @@ describe("backup-db refuses bad input clearly and loses nothing", () => {
     try {
       const { error } = await failingBackup({ DATABASE_URL: pg.url("postgres"), BACKUP_DIR: dir });
       expect(error.message).toMatch(
-        /BACKUP_DIR '.*' is not writable \(EROFS\): create it and give this user write access/,
+        /BACKUP_DIR '.*' is on a read-only filesystem \(EROFS while writing a probe file\): remount it read-write/,
       );
     } finally {
       await unmount();

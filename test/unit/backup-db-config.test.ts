@@ -149,6 +149,23 @@ describe("compression, format and encryption settings", () => {
   });
 });
 
+describe("catch-up bounds", () => {
+  it("default to 10 backups per destination and run with no byte bound, and are validated", () => {
+    expect(loadBackupDbConfig(env({ DATABASE_URL: URL })).catchUp).toEqual({
+      maxFiles: 10,
+      maxBytes: undefined,
+    });
+    expect(
+      loadBackupDbConfig(
+        env({ DATABASE_URL: URL, BACKUP_CATCHUP_MAX_FILES: "0", BACKUP_CATCHUP_MAX_MB: "512" }),
+      ).catchUp,
+    ).toEqual({ maxFiles: 0, maxBytes: 512 * 1024 * 1024 });
+    expect(() => loadBackupDbConfig(env({ DATABASE_URL: URL, BACKUP_CATCHUP_MAX_MB: "-1" }))).toThrow(
+      /Invalid BACKUP_CATCHUP_MAX_MB '-1'\. Expected a whole number from 0 to \d+ \(MiB\)/,
+    );
+  });
+});
+
 describe("action metadata", () => {
   const inputsOf = (file: string) => Object.keys(parse(readFileSync(file, "utf8")).inputs as object);
   const expected = Object.values(BACKUP_DB_SETTINGS).map((s) => s.input);

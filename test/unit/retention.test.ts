@@ -1,8 +1,17 @@
+import { createHash } from "node:crypto";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackupName, type Tier } from "../../src/backup/backup-name.js";
 import { isTierDue, PROMOTED_TIERS, type PromotionSchedule } from "../../src/backup/tiers.js";
+import { applyLocalRetention } from "../../src/retention/apply.js";
 import { monthPeriodStart, weekPeriodStart } from "../../src/retention/calendar.js";
 import { planRetention, type RetentionPolicy, type StoredBackup } from "../../src/retention/plan.js";
+import { applyRemoteRetention } from "../../src/retention/remote-apply.js";
+import { LocalStore } from "../../src/storage/local-store.js";
+import { capturingLogger, useTempDirs } from "../support/fixtures.js";
+
+const tempDir = useTempDirs();
 
 const POLICY: RetentionPolicy = { daily: 7, weekly: 4, monthly: 12 };
 const SCHEDULE: PromotionSchedule = { weeklyDay: 0, monthlyDay: 1 };
@@ -20,7 +29,10 @@ function backup(tier: Tier, iso: string, valid = true, problem?: string): Stored
 
 const actions = (tier: Tier, backups: StoredBackup[], now: string, policy = POLICY) =>
   Object.fromEntries(
-    planRetention(tier, backups, policy, new Date(now)).decisions.map((d) => [d.backup.fileName, d.action]),
+    planRetention(tier, backups, policy, new Date(now), SCHEDULE).decisions.map((d) => [
+      d.backup.fileName,
+      d.action,
+    ]),
   );
 
 describe("planRetention", () => {
@@ -53,7 +65,7 @@ describe("planRetention", () => {
       backup("daily", "2024-01-01T02:00:00Z"),
       backup("daily", "2023-01-01T02:00:00Z"),
     ];
-    const plan = planRetention("daily", backups, POLICY, new Date("2024-10-27T02:00:00Z"));
+    const plan = planRetention("daily", backups, POLICY, new Date("2024-10-27T02:00:00Z"), SCHEDULE);
     expect(plan.decisions.map((d) => [d.backup.fileName, d.action, d.reason])).toEqual([
       [
         "transcripts_daily_20241026_020000.sql.gz",
@@ -73,7 +85,7 @@ describe("planRetention", () => {
     });
   });
 
-  it("counts weeks as 7-day spans and months as calendar months", () => {
+  it("counts weeks from Sunday and months from the 1st by default", () => {
     const weekly = [28, 21, 14, 7, 0].map((d) =>
       backup("weekly", new Date(Date.UTC(2024, 9, 27 - d, 2)).toISOString()),
     );
@@ -94,8 +106,89 @@ describe("planRetention", () => {
     ]);
   });
 
+  it("ages a catch-up weekly by the week it stands for: keeping 4 weeks keeps exactly 4 weeklies", () => {
+    // Sunday 2024-09-29's run failed; Tuesday 2024-10-01's was promoted instead (the same week).
+    const weekly = ["2024-10-27", "2024-10-20", "2024-10-13", "2024-10-06", "2024-10-01"].map((d) =>
+      backup("weekly", `${d}T02:00:00Z`),
+    );
+    for (const now of ["2024-10-27T03:00:00Z", "2024-10-28T03:00:00Z", "2024-11-02T23:59:59Z"]) {
+      const plan = actions("weekly", weekly, now);
+      expect(Object.values(plan).filter((a) => a === "keep")).toHaveLength(POLICY.weekly);
+      expect(plan["transcripts_weekly_20241001_020000.sql.gz"]).toBe("delete");
+    }
+    const reasons = planRetention(
+      "weekly",
+      weekly,
+      POLICY,
+      new Date("2024-10-28T03:00:00Z"),
+      SCHEDULE,
+    ).decisions;
+    expect(reasons.at(-1)?.reason).toBe("4 week(s) old, beyond 4");
+  });
+
+  it("counts weeks from the configured weekly day and months from the configured monthly day", () => {
+    // Weekly day Wednesday: a weekly taken on Saturday 2024-10-05 stands for the week of Wednesday 10-02.
+    const wednesday = { weeklyDay: 3, monthlyDay: 15 };
+    const weekly = ["2024-10-30", "2024-10-23", "2024-10-16", "2024-10-09", "2024-10-05"].map((d) =>
+      backup("weekly", `${d}T02:00:00Z`),
+    );
+    const weeklyPlan = planRetention("weekly", weekly, POLICY, new Date("2024-10-31T03:00:00Z"), wednesday);
+    expect(weeklyPlan.decisions.map((d) => d.action)).toEqual(["keep", "keep", "keep", "keep", "delete"]);
+    // Monthly day 15: a monthly caught up on 2024-08-02 stands for the period from July 15, not August.
+    const monthly = ["2024-10-15", "2024-09-15", "2024-08-15", "2024-08-02"].map((d) =>
+      backup("monthly", `${d}T02:00:00Z`),
+    );
+    const monthlyPlan = planRetention(
+      "monthly",
+      monthly,
+      { ...POLICY, monthly: 3 },
+      new Date("2024-10-15T03:00:00Z"),
+      wednesday,
+    );
+    expect(monthlyPlan.decisions.map((d) => [d.action, d.reason])).toEqual([
+      ["keep", "newest valid monthly backup; always kept"],
+      ["keep", "1 month(s) old, within 3"],
+      ["keep", "2 month(s) old, within 3"],
+      ["delete", "3 month(s) old, beyond 3"],
+    ]);
+  });
+
   it("handles an empty tier", () => {
-    expect(planRetention("weekly", [], POLICY, new Date()).decisions).toEqual([]);
+    expect(planRetention("weekly", [], POLICY, new Date(), SCHEDULE).decisions).toEqual([]);
+  });
+});
+
+describe("retention of a catch-up weekly, in BACKUP_DIR and in a bucket", () => {
+  it("keeps exactly BACKUP_RETENTION_WEEKLY weeklies in both, deleting the catch-up weekly of the oldest week", async () => {
+    // Sunday 2024-09-29's run failed; Tuesday 2024-10-01's was promoted instead.
+    const days = ["2024-10-27", "2024-10-20", "2024-10-13", "2024-10-06", "2024-10-01"];
+    const names = days.map((d) => new BackupName("transcripts", "weekly", new Date(`${d}T02:00:00Z`), "sql"));
+    const backupDir = await tempDir("retention-local");
+    const bucketDir = await tempDir("retention-bucket");
+    for (const dir of [path.join(backupDir, "weekly"), bucketDir]) {
+      await mkdir(dir, { recursive: true });
+      for (const name of names) {
+        const body = `-- ${name}\n`;
+        await writeFile(path.join(dir, name.toString()), body);
+        const sha = createHash("sha256").update(body).digest("hex");
+        await writeFile(path.join(dir, `${name}.sha256`), `${sha}  ${name}\n`);
+      }
+    }
+    const now = new Date("2024-10-28T03:00:00Z"); // a Monday: the oldest week is 4 weeks back
+    const options = {
+      dryRun: false,
+      logger: capturingLogger().logger,
+      tiers: ["weekly"] as const,
+      schedule: SCHEDULE,
+    };
+    await applyLocalRetention(backupDir, "transcripts", POLICY, now, options);
+    await applyRemoteRetention(new LocalStore(bucketDir), "transcripts", POLICY, now, options);
+    const kept = names
+      .slice(0, POLICY.weekly)
+      .flatMap((n) => [n.toString(), `${n}.sha256`])
+      .sort();
+    expect((await readdir(path.join(backupDir, "weekly"))).sort()).toEqual(kept);
+    expect((await readdir(bucketDir)).sort()).toEqual(kept);
   });
 });
 
@@ -162,7 +255,7 @@ describe("a simulated year of nightly runs", () => {
         }
         const now = new Date(at.getTime() + 60_000);
         for (const tier of ["daily", "weekly", "monthly"] as const) {
-          const plan = planRetention(tier, stored[tier], POLICY, now);
+          const plan = planRetention(tier, stored[tier], POLICY, now, SCHEDULE);
           const removed = plan.decisions.filter((d) => d.action === "delete").map((d) => d.backup);
           // Never a broken file, never the newest valid backup, never one within the window.
           for (const b of removed) {
@@ -170,7 +263,12 @@ describe("a simulated year of nightly runs", () => {
             const ageDays =
               Math.floor(now.getTime() / 86_400_000) - Math.floor(b.name.takenAt.getTime() / 86_400_000);
             if (tier === "daily") expect(ageDays).toBeGreaterThanOrEqual(POLICY.daily);
-            if (tier === "weekly") expect(ageDays).toBeGreaterThanOrEqual(POLICY.weekly * 7);
+            // A weekly is as old as the week it stands for: whole weeks between the Sundays that start them.
+            const weeks =
+              (weekPeriodStart(now, SCHEDULE.weeklyDay).getTime() -
+                weekPeriodStart(b.name.takenAt, SCHEDULE.weeklyDay).getTime()) /
+              (7 * 86_400_000);
+            if (tier === "weekly") expect(weeks).toBeGreaterThanOrEqual(POLICY.weekly);
           }
           const newestValid = [...stored[tier]]
             .filter((b) => b.valid)
@@ -183,13 +281,13 @@ describe("a simulated year of nightly runs", () => {
         const validDaily = stored.daily.filter((b) => b.valid);
         expect(validDaily.length).toBeLessThanOrEqual(POLICY.daily);
         expect(validDaily.length).toBeGreaterThanOrEqual(1);
-        // At most one weekly per weekly period and one monthly per month; a catch-up weekly (the weekly day
-        // was missed) can add one more within the 4-week window, never more.
+        // At most one weekly per weekly period and one monthly per month, and never more than the policy's
+        // count: a catch-up weekly (the weekly day was missed) is aged by the week it stands for.
         const weekStarts = stored.weekly.map((b) =>
           weekPeriodStart(b.name.takenAt, SCHEDULE.weeklyDay).getTime(),
         );
         expect(new Set(weekStarts).size).toBe(stored.weekly.length);
-        expect(stored.weekly.length).toBeLessThanOrEqual(POLICY.weekly + 1);
+        expect(stored.weekly.length).toBeLessThanOrEqual(POLICY.weekly);
         expect(stored.monthly.length).toBeLessThanOrEqual(POLICY.monthly);
         expect(new Set(stored.monthly.map((b) => b.name.takenAt.toISOString().slice(0, 7))).size).toBe(
           stored.monthly.length,
