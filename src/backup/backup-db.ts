@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.js";
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
-import { UserError } from "../config/errors.js";
+import { ConfigError, throwIfCancelled, UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import { sealText } from "../crypto/sealed-text.js";
 import type { DatabaseProperties } from "../db/database-properties.js";
@@ -121,38 +121,26 @@ export async function backupDatabase(
 ): Promise<BackupDbResult> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  try {
-    const partial = await takeBackup(config, options, startedAt, now);
-    const metrics = await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      backupSamples(
-        "database",
-        {
-          ok: partial.offsite.every((o) => o.ok),
-          finishedAt: partial.finishedAt,
-          durationSeconds: partial.durationSeconds,
-          sizeBytes: partial.sizeBytes,
-        },
-        partial.offsite,
-      ),
-      options.logger,
-    );
-    return { ...partial, metrics };
-  } catch (err) {
-    const finishedAt = now();
-    await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      backupSamples("database", {
-        ok: false,
-        finishedAt,
-        durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-      }),
-      options.logger,
-    );
-    throw err;
-  }
+  // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
+  // failures before this point (configuration, cancellation) and the exit status.
+  const partial = await takeBackup(config, options, startedAt, now);
+  throwIfCancelled(options.signal, "The backup was cancelled after it was written; it is kept");
+  const metrics = await publishMetrics(
+    config.metrics,
+    { type: "database" },
+    backupSamples(
+      "database",
+      {
+        ok: partial.offsite.every((o) => o.ok),
+        finishedAt: partial.finishedAt,
+        durationSeconds: partial.durationSeconds,
+        sizeBytes: partial.sizeBytes,
+      },
+      partial.offsite,
+    ),
+    options.logger,
+  );
+  return { ...partial, metrics };
 }
 
 async function takeBackup(
@@ -194,7 +182,7 @@ async function takeBackup(
     const prefix = config.prefix ?? server.database;
     if (!isValidPrefix(prefix)) {
       // Files named after it could not be read back: retention, tiers and verify would not see them.
-      throw new UserError(
+      throw new ConfigError(
         `The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
           "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can",
       );
@@ -223,9 +211,7 @@ async function takeBackup(
     // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
     // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
     const holdings = await readHoldingsOf(ready, prefix, logger);
-    if (options.signal?.aborted) {
-      throw new UserError("The backup was cancelled before the dump started; nothing was written");
-    }
+    throwIfCancelled(options.signal, "The backup was cancelled before the dump started; nothing was written");
 
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);

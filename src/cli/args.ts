@@ -1,13 +1,10 @@
 import { parseArgs } from "node:util";
 import { credentialsIn } from "../config/backup-db-config.js";
-import { UserError } from "../config/errors.js";
+import { UsageError } from "../config/errors.js";
 import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 
-/** A usage error: unknown flag or missing value. The CLI exits 64 (EX_USAGE) for it. */
-export class UsageError extends UserError {
-  override readonly name = "UsageError";
-}
+export { UsageError };
 
 export interface ParsedFlags {
   readonly lookup: SettingLookup;

@@ -13,6 +13,7 @@ import {
   type SettingSpec,
 } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
@@ -64,6 +65,8 @@ Options:
 ${settingsHelp(LIFECYCLE_SETTINGS)}
   --apply                        set the policies on the buckets (S3, GCS)
   --help                         show this help
+
+Exit status: 0 printed (and applied); 1 failed; ${COMMON_EXIT_HELP}
 `;
 
 function lifecycleOptions(lookup: SettingLookup, container: string): LifecycleOptions {

@@ -1,5 +1,6 @@
 import { createInterface } from "node:readline/promises";
 import { UserError } from "../config/errors.js";
+import { metricsDestination } from "../config/metrics-config.js";
 import {
   isListOnly,
   loadListConfig,
@@ -9,12 +10,14 @@ import {
 } from "../config/restore-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { type BackupEntry, backupStores, listBackups } from "../restore/backup-source.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { planRestore, restorePlanText } from "../restore/restore-plan.js";
 import { backupListText, listedBackup } from "../summary/restore-summary.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import type { RunRecord } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
 
@@ -36,8 +39,8 @@ ${settingsHelp(RESTORE_SETTINGS)}
   --json                         with --list-backups: print JSON on stdout
   --help                         show this help
 
-Exit status: 0 restored (or listed, or a dry run found nothing in the way); 1 failed (or the dry run found
-a problem), nothing replaced; 64 invalid usage.
+Exit status: 0 restored (or listed, or a dry run found nothing in the way); 1 failed or refused (or the dry
+run found a problem), nothing replaced; ${COMMON_EXIT_HELP}
 `;
 
 /** Asks the operator to type the database name; true only for an exact match. */
@@ -88,6 +91,7 @@ export async function restoreCommand(
   logger: Logger,
   signal: AbortSignal,
   out: NodeJS.WritableStream,
+  record: RunRecord,
 ): Promise<number> {
   const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
   if (switches.help) {
@@ -96,8 +100,10 @@ export async function restoreCommand(
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
   maskSecrets(lookup, flags, logger);
+  record.settings = metricsDestination(lookup);
   const now = new Date();
   if (isListOnly(lookup)) {
+    record.kind = undefined; // listing is not a restore: it records no metrics
     const { backupDir, prefix, destinations } = loadListConfig(lookup);
     const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
     out.write(
@@ -112,6 +118,7 @@ export async function restoreCommand(
     return 0;
   }
   const config = loadRestoreConfig(lookup);
+  if (config.dryRun) record.kind = undefined; // a dry run is not a restore: it records no metrics
   const entry = await chooseBackup(config).catch((err: unknown) => {
     if (err instanceof NoBackupBeforeTargetError) out.write(err.guidance);
     throw err;

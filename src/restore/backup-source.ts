@@ -9,7 +9,7 @@ import {
   parseChecksumLine,
 } from "../backup/manifest.js";
 import type { Destination, DestinationForUri } from "../config/cloud-config.js";
-import { UserError } from "../config/errors.js";
+import { ConfigError, UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { LocalStore } from "../storage/local-store.js";
 import { openStore } from "../storage/open-store.js";
@@ -126,7 +126,7 @@ export async function storeForUri(
     };
   }
   if (!cloud) {
-    throw new UserError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    throw new ConfigError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
   }
   const slash = parsed.key.lastIndexOf("/");
   const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -138,7 +138,7 @@ export async function storeForUri(
 export async function findBackup(uri: string, cloud?: DestinationForUri): Promise<BackupEntry> {
   const { store, fileName } = await storeForUri(uri, cloud);
   if (!kindOfFileName(fileName)) {
-    throw new UserError(
+    throw new ConfigError(
       `BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
         "or .dump, optionally followed by .gpg",
     );

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { UserError } from "../config/errors.js";
+import { throwIfCancelled, UserError } from "../config/errors.js";
 import type { RestoreConfig } from "../config/restore-config.js";
 import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
@@ -89,31 +89,18 @@ export async function restoreDatabase(
   const started = now();
   const { logger } = options;
   logger.addSecret(config.connection.password);
-  try {
-    const result = await restore(config, entry, options, started);
-    const finishedAt = now();
-    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-    const metrics = await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      restoreSamples("database", { ok: true, finishedAt, durationSeconds }),
-      logger,
-    );
-    return { ...result, durationSeconds, metrics };
-  } catch (err) {
-    const finishedAt = now();
-    await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      restoreSamples("database", {
-        ok: false,
-        finishedAt,
-        durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
-      }),
-      logger,
-    );
-    throw err;
-  }
+  // A restore that throws records its failure in the adapter (metrics/failed-run.ts), which also sees
+  // the refusals and configuration errors before this point, and the exit status.
+  const result = await restore(config, entry, options, started);
+  const finishedAt = now();
+  const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+  const metrics = await publishMetrics(
+    config.metrics,
+    { type: "database" },
+    restoreSamples("database", { ok: true, finishedAt, durationSeconds }),
+    logger,
+  );
+  return { ...result, durationSeconds, metrics };
 }
 
 async function restore(
@@ -127,6 +114,7 @@ async function restore(
   // Everything that can be refused is refused before a database is created.
   const sha256 = await expectedSha256(entry);
   const manifest = await readManifest(entry);
+  throwIfCancelled(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
   const admin = await connectMaintenance(config.connection, live);
   const fresh = restoreDatabaseName(live, started);
   let created = false;
@@ -163,6 +151,7 @@ async function restore(
         afterRestoreHook: options.afterRestoreHook,
       });
     } catch (err) {
+      throwIfCancelled(options.signal, `The restore was cancelled; "${live}" was not touched`);
       throw new RestoreFailedError(
         `Restoring ${entry.fileName} failed: ${(err as Error).message}. "${live}" was not touched`,
         undefined,
@@ -175,11 +164,7 @@ async function restore(
         proof,
       );
     }
-    if (options.signal?.aborted)
-      throw new RestoreFailedError(
-        `The restore was cancelled before the swap; "${live}" was not touched`,
-        proof,
-      );
+    throwIfCancelled(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
     const previous = previousDatabaseName(live, started);
     const swap = await swapInto(admin, { live, fresh, previous });
     swapped = true;

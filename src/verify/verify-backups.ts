@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type pg from "pg";
 import { formatTimestamp, TIERS, type Tier } from "../backup/backup-name.js";
-import { UserError } from "../config/errors.js";
+import { throwIfCancelled, UserError } from "../config/errors.js";
 import type { VerifyConfig } from "../config/verify-config.js";
 import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
@@ -85,7 +85,11 @@ export async function verifyBackups(
   if (config.testRestore) logger.addSecret(config.testRestore.connection.password);
   const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
   try {
-    const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+    const fileOptions = {
+      gpgEnv: keyring.env(),
+      requireDecryption: config.gpgPrivateKey !== undefined,
+      signal: options.signal,
+    };
     const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
     const checks: FileCheck[] = [...local];
     const locations: { location: string; checks: FileCheck[] }[] = [
@@ -93,6 +97,7 @@ export async function verifyBackups(
     ];
     // Every configured bucket is checked the same way: its copies are what a lost host leaves.
     for (const destination of config.destinations) {
+      throwIfCancelled(options.signal, "The verification was cancelled");
       const store = await openStore(destination, logger);
       const here = { location: store.location, checks: [] as FileCheck[] };
       locations.push(here);
@@ -127,8 +132,11 @@ export async function verifyBackups(
 
     let testRestore: TestRestoreReport | undefined;
     if (config.testRestore) {
+      throwIfCancelled(options.signal, "The verification was cancelled before the test restore");
       testRestore = await runTestRestore(config, checks, keyring, options, started);
     }
+    // A cancelled run is never a success: it records no verification and no metrics of its own.
+    throwIfCancelled(options.signal, "The verification was cancelled");
 
     const reasons: string[] = [];
     const failed = checks.filter((c) => !c.ok);
@@ -243,6 +251,7 @@ async function runTestRestore(
     problems.push(...proof.problems);
   } catch (err) {
     if (err instanceof UserError && !created) throw err;
+    throwIfCancelled(options.signal, `The test restore of ${entry.fileName} was cancelled`);
     problems.push((err as Error).message);
     logger.error(`Test restore of ${entry.fileName} failed: ${(err as Error).message}`);
   } finally {

@@ -35,6 +35,8 @@ export interface VerifyFileOptions {
   readonly gpgEnv?: NodeJS.ProcessEnv | undefined;
   /** A secret key was given on purpose: failing to decrypt with it is a failure, not a note. */
   readonly requireDecryption?: boolean | undefined;
+  /** The run's cancellation: aborts the read of the file (the caller then stops the run). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 const discard = () =>
@@ -91,7 +93,7 @@ export async function verifyBackupFile(
     notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
     return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
   }
-  const open = () => store.get(fileName);
+  const open = () => store.get(fileName, options.signal);
 
   let decrypt = name.encrypted;
   let content: ReadResult | { error: string };

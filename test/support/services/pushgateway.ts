@@ -1,5 +1,13 @@
 import path from "node:path";
-import { freePort, makeTempDir, type RunningService, removeDir, startDaemon, waitUntil } from "./service.js";
+import {
+  endProcess,
+  freePort,
+  makeTempDir,
+  type RunningService,
+  removeDir,
+  startDaemon,
+  waitUntil,
+} from "./service.js";
 
 export interface Pushgateway extends RunningService {
   readonly url: string;
@@ -26,7 +34,8 @@ export async function startPushgateway(): Promise<Pushgateway> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      child.kill("SIGTERM");
+      // It writes its persistence file on the way out: removing the directory before it exited races it.
+      await endProcess(child);
       await removeDir(dir);
     },
   };
