@@ -3,11 +3,13 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.js";
 import { describeTarget, libpqEnvironment } from "../config/database-url.js";
-import { UserError } from "../config/errors.js";
+import { ConfigError, throwIfCancelled, UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
+import { sealText } from "../crypto/sealed-text.js";
+import type { DatabaseProperties } from "../db/database-properties.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
-import { ExportedSnapshot, type SnapshotCatalog, unreadableCatalog } from "../db/snapshot.js";
+import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
 import {
   AtomicFile,
   ensureWritableDirectory,
@@ -29,7 +31,13 @@ import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
 import { makeUpMissing } from "./catch-up.js";
 import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
-import { type BackupManifest, CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
+import {
+  type BackupManifest,
+  CHECKSUM_SUFFIX,
+  checksumLine,
+  MANIFEST_SUFFIX,
+  MANIFEST_VERSION,
+} from "./manifest.js";
 import { assertNamesFit, assertNamesFree } from "./name-check.js";
 import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
 import { readHoldingsOf, uploadTargets } from "./remote-holdings.js";
@@ -68,6 +76,26 @@ export interface BackupDbOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The properties with their settings encrypted to the backup's recipient (the manifest is in the clear). */
+async function sealSettings(
+  properties: DatabaseProperties,
+  encryptor: GpgEncryptor,
+  logger: Logger,
+): Promise<DatabaseProperties> {
+  if (properties.error || properties.settings.length === 0) return properties;
+  try {
+    return {
+      ...properties,
+      settings: [],
+      sealedSettings: await sealText(encryptor, JSON.stringify(properties.settings)),
+    };
+  } catch (err) {
+    const error = `the database settings could not be encrypted for the manifest: ${(err as Error).message}`;
+    logger.warn(`${error}; the backup continues, and a restore will not re-apply the database's properties`);
+    return { ...properties, settings: [], error };
+  }
+}
+
 const ymd = (at: Date): string => formatTimestamp(at).slice(0, 8);
 
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
@@ -93,40 +121,27 @@ export async function backupDatabase(
 ): Promise<BackupDbResult> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  try {
-    const partial = await takeBackup(config, options, startedAt, now);
-    const metrics = await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      backupSamples(
-        "database",
-        {
-          ok: partial.offsite.every((o) => o.ok),
-          finishedAt: partial.finishedAt,
-          durationSeconds: partial.durationSeconds,
-          sizeBytes: partial.sizeBytes,
-        },
-        partial.offsite,
-      ),
-      options.logger,
-      options.signal,
-    );
-    return { ...partial, metrics };
-  } catch (err) {
-    const finishedAt = now();
-    await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      backupSamples("database", {
-        ok: false,
-        finishedAt,
-        durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-      }),
-      options.logger,
-      options.signal,
-    );
-    throw err;
-  }
+  // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
+  // failures before this point (configuration, cancellation) and the exit status.
+  const partial = await takeBackup(config, options, startedAt, now);
+  throwIfCancelled(options.signal, "The backup was cancelled after it was written; it is kept");
+  const metrics = await publishMetrics(
+    config.metrics,
+    { type: "database" },
+    backupSamples(
+      "database",
+      {
+        ok: partial.offsite.every((o) => o.ok),
+        finishedAt: partial.finishedAt,
+        durationSeconds: partial.durationSeconds,
+        sizeBytes: partial.sizeBytes,
+      },
+      partial.offsite,
+    ),
+    options.logger,
+    options.signal,
+  );
+  return { ...partial, metrics };
 }
 
 async function takeBackup(
@@ -168,7 +183,7 @@ async function takeBackup(
     const prefix = config.prefix ?? server.database;
     if (!isValidPrefix(prefix)) {
       // Files named after it could not be read back: retention, tiers and verify would not see them.
-      throw new UserError(
+      throw new ConfigError(
         `The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
           "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can",
       );
@@ -200,9 +215,7 @@ async function takeBackup(
     // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
     // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
     const holdings = await readHoldingsOf(ready, prefix, logger);
-    if (options.signal?.aborted) {
-      throw new UserError("The backup was cancelled before the dump started; nothing was written");
-    }
+    throwIfCancelled(options.signal, "The backup was cancelled before the dump started; nothing was written");
 
     const file = path.join(dailyDir, name.toString());
     const output = await AtomicFile.create(file);
@@ -235,6 +248,7 @@ async function takeBackup(
     let pipelineResult: Awaited<ReturnType<typeof runDumpPipeline>>;
     let catalog: BackupManifest["catalog"];
     let sizeBytes: number;
+    let databaseProperties: BackupManifest["databaseProperties"];
     try {
       snapshot = await ExportedSnapshot.open(config.connection, options.signal);
       const dumpArgs =
@@ -244,15 +258,21 @@ async function takeBackup(
       // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
       // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
       const countInStream = config.format === "plain" && config.rowCounts === "exact";
-      const snapshotId = snapshot.id;
-      // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
-      const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err: unknown) => {
-        logger.warn(
-          `Could not read the catalog for the manifest: ${(err as Error).message}; the backup continues without it`,
-        );
-        return unreadableCatalog(snapshotId, err);
+      // What the manifest records is read on its own connection in the same snapshot: a catalog that
+      // cannot be read (permissions, a cancelled query) is a warning, and never touches the dump.
+      const described = snapshot.describe(countInStream ? "off" : config.rowCounts).then((d) => {
+        if (d.catalog.error)
+          logger.warn(
+            `Could not read the catalog for the manifest: ${d.catalog.error}; the backup continues without it`,
+          );
+        if (d.database.error)
+          logger.warn(
+            `Could not read the database's properties (ACL, comment, settings) for the manifest: ${d.database.error}; ` +
+              "the backup continues, and a restore will not re-apply them",
+          );
+        return d;
       });
-      const [dumped, sqlCatalog] = await Promise.all([
+      const [dumped, description] = await Promise.all([
         runDumpPipeline({
           pgDump,
           args: [...dumpArgs, `--snapshot=${snapshot.id}`],
@@ -268,8 +288,12 @@ async function takeBackup(
           backupDir: config.backupDir,
           ...(options.signal ? { signal: options.signal } : {}),
         }),
-        catalogRead,
+        described,
       ]);
+      const sqlCatalog = description.catalog;
+      databaseProperties = encryptor
+        ? await sealSettings(description.database, encryptor, logger)
+        : description.database;
       pipelineResult = dumped;
       catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
       logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
@@ -285,7 +309,7 @@ async function takeBackup(
     const finishedAt = now();
     const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
     const manifest: BackupManifest = {
-      manifestVersion: 1,
+      manifestVersion: MANIFEST_VERSION,
       tool: { name: "lifeline", version: LIFELINE_VERSION },
       file: name.toString(),
       tier: "daily",
@@ -308,6 +332,7 @@ async function takeBackup(
       sizeBytes,
       sha256: pipelineResult.sha256,
       catalog,
+      databaseProperties,
     };
     const manifestFile = `${file}${MANIFEST_SUFFIX}`;
     const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;

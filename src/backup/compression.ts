@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { Duplex, PassThrough, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
 import { UserError } from "../config/errors.js";
-import { type ChildStage, startChildStage } from "../process/child-stage.js";
+import { type ChildStage, childEnvironment, startChildStage } from "../process/child-stage.js";
 import { ParallelGzip } from "./parallel-gzip.js";
 
 export const COMPRESSIONS = ["gzip", "zstd", "none"] as const;
@@ -27,7 +27,7 @@ function hasProgram(name: string): boolean {
   let found = installed.get(name);
   if (found === undefined) {
     try {
-      execFileSync(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+      execFileSync(name, ["--version"], { stdio: "ignore", timeout: 5000, env: childEnvironment() });
       found = true;
     } catch {
       found = false;

@@ -1,3 +1,5 @@
+import { displayName } from "../db/names.js";
+
 const NOT_COPY = "#";
 
 /**
@@ -40,11 +42,12 @@ export class CopyRowCounter {
       return chunk.length;
     }
     if (mayBeCopy) {
-      const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
-      const table = parseCopyHeader(line);
+      // Parsed byte for byte (latin1 keeps each byte one character; pg_dump quotes every name that is
+      // not plain ASCII), then named as the catalog names it: UTF-8, or escaped when not UTF-8.
+      const table = parseCopyHeader(this.carry + chunk.toString("latin1", from, nl));
       if (table !== undefined) {
         this.inData = true;
-        this.table = table;
+        this.table = displayName(Buffer.from(table, "latin1"));
         this.rows = 0;
         this.partial = [];
         this.partialOpen = false;

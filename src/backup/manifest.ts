@@ -1,10 +1,17 @@
+import type { DatabaseProperties } from "../db/database-properties.js";
 import type { SnapshotCatalog } from "../db/snapshot.js";
 import type { Extension, Tier } from "./backup-name.js";
 import type { Compression, DumpFormat } from "./compression.js";
 
+/**
+ * The version this Lifeline writes. 2 added `databaseProperties` and `catalog.rawNames`; both are
+ * optional, so version 1 manifests read the same (their restores say the properties were not recorded).
+ */
+export const MANIFEST_VERSION = 2;
+
 /** The JSON written beside each backup (`<file>.manifest.json`): what it holds and how it was made. */
 export interface BackupManifest {
-  readonly manifestVersion: 1;
+  readonly manifestVersion: 1 | 2;
   readonly tool: { readonly name: "lifeline"; readonly version: string };
   readonly file: string;
   readonly tier: Tier;
@@ -29,6 +36,11 @@ export interface BackupManifest {
   readonly sha256: string;
   /** Schemas, tables with row counts, sequences and extensions, read in the dump's own snapshot. */
   readonly catalog: SnapshotCatalog;
+  /**
+   * The database's own ACL, comment, connection limit, `ALTER DATABASE/ROLE ... SET` settings, owner and
+   * encoding (pg_dump leaves them out), read in the same snapshot. Absent in version 1 manifests.
+   */
+  readonly databaseProperties?: DatabaseProperties;
 }
 
 export const MANIFEST_SUFFIX = ".manifest.json";

@@ -1,11 +1,10 @@
 import { parseArgs } from "node:util";
-import { UserError } from "../config/errors.js";
+import { credentialsIn } from "../config/backup-db-config.js";
+import { UsageError } from "../config/errors.js";
 import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
+import type { Logger } from "../log/logger.js";
 
-/** A usage error: unknown flag or missing value. The CLI exits 64 (EX_USAGE) for it. */
-export class UsageError extends UserError {
-  override readonly name = "UsageError";
-}
+export { UsageError };
 
 export interface ParsedFlags {
   readonly lookup: SettingLookup;
@@ -51,4 +50,31 @@ export function settingsHelp(settings: Readonly<Record<string, SettingSpec<unkno
       return `  ${flag.padEnd(30)} ${spec.env}: ${spec.description}${dflt}`;
     })
     .join("\n");
+}
+
+/**
+ * Registers every secret the settings carry with the logger before anything can be quoted, and warns
+ * when one came on the command line: argv is readable by every user of the host (ps, /proc/<pid>/cmdline).
+ */
+export function maskSecrets(lookup: SettingLookup, flags: SettingLookup, logger: Logger): void {
+  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  const onArgv = ["database-url", "pushgateway-url", "gpg-private-key"].filter(
+    (input) => credentialsIn(flagOnly(flags, input), {}).length > 0,
+  );
+  for (const input of onArgv) {
+    logger.warn(
+      `--${input} puts a secret on Lifeline's command line, which other users of this host can read (ps): ` +
+        (input === "gpg-private-key"
+          ? "give it in the environment variable BACKUP_GPG_PRIVATE_KEY instead"
+          : `give it in the environment variable ${input === "database-url" ? "DATABASE_URL" : "PUSHGATEWAY_URL"} instead` +
+            (input === "database-url"
+              ? ", or leave the password out of the URL and keep it in a PGPASSFILE (~/.pgpass)"
+              : "")),
+    );
+  }
+}
+
+/** A lookup answering only the flag `input`, so that credentialsIn judges that one flag alone. */
+function flagOnly(flags: SettingLookup, input: string): SettingLookup {
+  return (spec) => (spec.input === input ? flags(spec) : undefined);
 }

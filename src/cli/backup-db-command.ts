@@ -1,16 +1,18 @@
 import { backupDatabase } from "../backup/backup-db.js";
 import {
   BACKUP_DB_SETTINGS,
-  credentialsIn,
   isVerifyOnly,
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
 } from "../config/backup-db-config.js";
+import { metricsDestination } from "../config/metrics-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifySummary } from "../summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import type { RunRecord } from "./run-record.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
@@ -24,8 +26,9 @@ ${settingsHelp(BACKUP_DB_SETTINGS)}
   --json                         print the result as JSON on stdout
   --help                         show this help
 
-Exit status: 0 backup written (verify-only: all good); 1 failed (verify-only: a backup failed
-verification); 2 verify-only: newest backup too old or none; 64 invalid usage.
+Exit status: 0 backup written (verify-only: all good); 1 failed, or written locally but an off-site
+copy failed (verify-only: a backup failed verification); 2 verify-only: newest backup too old or none;
+${COMMON_EXIT_HELP}
 `;
 
 /** `lifeline backup-db`: returns the exit code. */
@@ -34,6 +37,7 @@ export async function backupDbCommand(
   logger: Logger,
   signal: AbortSignal,
   out: NodeJS.WritableStream,
+  record: RunRecord,
 ): Promise<number> {
   const { lookup: flags, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
   if (switches.help) {
@@ -42,10 +46,12 @@ export async function backupDbCommand(
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
   // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
+  record.settings = metricsDestination(lookup);
   if (isVerifyOnly(lookup)) {
+    record.kind = undefined; // --verify-only publishes no metrics, failed or not
     const config = loadVerifyOnlyConfig(lookup);
-    const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+    const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger, signal });
     for (const reason of report.reasons) logger.error(reason);
     out.write(switches.json ? `${JSON.stringify(report, null, 2)}\n` : verifySummary(report));
     return report.exitCode;

@@ -1,4 +1,4 @@
-import { BACKUP_DB_SETTINGS, credentialsIn } from "../config/backup-db-config.js";
+import { BACKUP_DB_SETTINGS } from "../config/backup-db-config.js";
 import { CLOUD_SETTINGS, loadDestinations } from "../config/cloud-config.js";
 import { parseDatabaseUrl } from "../config/database-url.js";
 import { ConfigError } from "../config/errors.js";
@@ -13,9 +13,10 @@ import {
   type SettingSpec,
 } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 
 export const LIFECYCLE_SETTINGS = {
   databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
@@ -64,6 +65,8 @@ Options:
 ${settingsHelp(LIFECYCLE_SETTINGS)}
   --apply                        set the policies on the buckets (S3, GCS)
   --help                         show this help
+
+Exit status: 0 printed (and applied); 1 failed; ${COMMON_EXIT_HELP}
 `;
 
 function lifecycleOptions(lookup: SettingLookup, container: string): LifecycleOptions {
@@ -107,7 +110,7 @@ export async function lifecycleCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
   const destinations = loadDestinations(lookup);
   if (destinations.length === 0) {
     throw new ConfigError(

@@ -1,10 +1,14 @@
-import { UserError } from "../config/errors.js";
+import { CancelledError, type StopSignal, UserError } from "../config/errors.js";
+import { metricsDestination } from "../config/metrics-config.js";
+import { environmentLookup } from "../config/settings.js";
 import { Logger, streamSink } from "../log/logger.js";
+import { recordFailedRun } from "../metrics/failed-run.js";
+import { cancellationOf, EXIT, exitStatusOf } from "../process/exit-status.js";
 import { LIFELINE_VERSION } from "../version.js";
-import { UsageError } from "./args.js";
 import { BACKUP_DB_HELP, backupDbCommand } from "./backup-db-command.js";
 import { LIFECYCLE_HELP, lifecycleCommand } from "./lifecycle-command.js";
 import { RESTORE_HELP, restoreCommand } from "./restore-command.js";
+import type { RunRecord } from "./run-record.js";
 import { VERIFY_HELP, verifyCommand } from "./verify-command.js";
 
 type Command = (
@@ -12,30 +16,35 @@ type Command = (
   logger: Logger,
   signal: AbortSignal,
   out: NodeJS.WritableStream,
+  record: RunRecord,
 ) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; summary: string; help: string }> = {
-  "backup-db": {
-    run: backupDbCommand,
-    summary: "take a database backup (runbook: backup_db.sh)",
-    help: BACKUP_DB_HELP,
-  },
-  verify: {
-    run: verifyCommand,
-    summary: "verify backups: checksums, decompression, gpg, age, test restore (runbook: verify_backup.sh)",
-    help: VERIFY_HELP,
-  },
-  restore: {
-    run: restoreCommand,
-    summary: "list backups or restore one without risking the live database (runbook: restore_db.sh)",
-    help: RESTORE_HELP,
-  },
-  lifecycle: {
-    run: lifecycleCommand,
-    summary: "print or apply the buckets' lifecycle policies (runbook: Configure lifecycle policy)",
-    help: LIFECYCLE_HELP,
-  },
-};
+const COMMANDS: Record<string, { run: Command; summary: string; help: string; metrics?: RunRecord["kind"] }> =
+  {
+    "backup-db": {
+      run: backupDbCommand,
+      metrics: "backup",
+      summary: "take a database backup (runbook: backup_db.sh)",
+      help: BACKUP_DB_HELP,
+    },
+    verify: {
+      run: verifyCommand,
+      metrics: "verify",
+      summary: "verify backups: checksums, decompression, gpg, age, test restore (runbook: verify_backup.sh)",
+      help: VERIFY_HELP,
+    },
+    restore: {
+      run: restoreCommand,
+      metrics: "restore",
+      summary: "list backups or restore one without risking the live database (runbook: restore_db.sh)",
+      help: RESTORE_HELP,
+    },
+    lifecycle: {
+      run: lifecycleCommand,
+      summary: "print or apply the buckets' lifecycle policies (runbook: Configure lifecycle policy)",
+      help: LIFECYCLE_HELP,
+    },
+  };
 
 const HELP = `Usage: lifeline <command> [options]
 
@@ -47,10 +56,10 @@ ${Object.entries(COMMANDS)
   .join("\n")}
 
 Run 'lifeline <command> --help' for a command's options. Version ${LIFELINE_VERSION}.
-`;
 
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 64;
+Exit status: 0 success; 1 failed; 2 verify: backups too old or missing; 64 invalid usage; 78 invalid
+configuration; 130 cancelled by SIGINT; 143 cancelled by SIGTERM.
+`;
 
 /** Runs the CLI and returns its exit code. Logs go to stderr; results to stdout. */
 export async function main(
@@ -63,7 +72,7 @@ export async function main(
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out.write(HELP);
-    return name === undefined ? EXIT_USAGE : 0;
+    return name === undefined ? EXIT.usage : 0;
   }
   if (name === "--version") {
     io.out.write(`${LIFELINE_VERSION}\n`);
@@ -74,30 +83,46 @@ export async function main(
     io.err.write(
       `lifeline: unknown command '${name}'. Expected one of: ${Object.keys(COMMANDS).join(", ")}\n`,
     );
-    return EXIT_USAGE;
+    return EXIT.usage;
   }
 
   const logger = new Logger(streamSink(io.err));
   const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onSignal = (sig: StopSignal) => {
     if (controller.signal.aborted) {
       // A second signal while cleaning up: the operator insists. Partial files are removed by the next run.
-      process.exit(sig === "SIGINT" ? 130 : 143);
+      process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
     }
     logger.warn(`Received ${sig}: stopping and cleaning up (send it again to exit at once)`);
-    controller.abort(new Error(sig));
+    controller.abort(new CancelledError(sig));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  const startedAt = new Date();
+  // Read before anything else can fail, from the environment; the command refines it with its flags.
+  const record: RunRecord = {
+    kind: command.metrics,
+    settings: metricsDestination(environmentLookup(process.env)),
+  };
   try {
-    return await command.run(rest, logger, controller.signal, io.out);
+    const status = await command.run(rest, logger, controller.signal, io.out, record);
+    // A cancelled run is never a success, even when the command got to its end.
+    if (controller.signal.aborted) throw controller.signal.reason;
+    return status;
   } catch (err) {
+    const status = exitStatusOf(err, controller.signal);
+    const cancelled = cancellationOf(err, controller.signal);
     const message = logger.redact(err instanceof Error ? err.message : String(err));
     io.err.write(`lifeline ${name}: ${message}\n`);
-    if (!(err instanceof UserError) && err instanceof Error && err.cause instanceof Error) {
+    if (cancelled && !/cancelled/i.test(message)) {
+      io.err.write(`lifeline ${name}: cancelled by ${cancelled.signalName}\n`);
+    } else if (!(err instanceof UserError) && err instanceof Error && err.cause instanceof Error) {
       io.err.write(`  caused by: ${logger.redact(err.cause.message)}\n`);
     }
-    return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+    // Every failed run is recorded, so that BackupFailed fires now rather than BackupTooOld a day later.
+    if (record.kind)
+      await recordFailedRun(record.settings, record.kind, { startedAt, exitStatus: status }, logger);
+    return status;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

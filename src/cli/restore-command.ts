@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline/promises";
-import { credentialsIn } from "../config/backup-db-config.js";
 import { UserError } from "../config/errors.js";
+import { metricsDestination } from "../config/metrics-config.js";
 import {
   isListOnly,
   loadListConfig,
@@ -10,11 +10,14 @@ import {
 } from "../config/restore-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { type BackupEntry, backupStores, listBackups } from "../restore/backup-source.js";
-import { pitrGuidance } from "../restore/pitr.js";
+import { NoBackupBeforeTargetError, pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
+import { planRestore, restorePlanText } from "../restore/restore-plan.js";
 import { backupListText, listedBackup } from "../summary/restore-summary.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import type { RunRecord } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
 
@@ -26,6 +29,7 @@ database is kept as <db>_pre_restore_<time> unless --drop-old. A failed restore 
   lifeline restore --list-backups [--json]
   lifeline restore --backup-file /backups/daily/transcripts_daily_20241026_020000.sql.gz [--force]
   lifeline restore --pitr --target-time '2024-10-26 01:30:00'
+  lifeline restore --backup-file <path> --dry-run   print the plan (and with --pitr the WAL guidance); change nothing
 
 On a terminal you are asked to type the database name; --force skips that, --confirm <db> answers it.
 Without a terminal, one of them is required.
@@ -35,7 +39,8 @@ ${settingsHelp(RESTORE_SETTINGS)}
   --json                         with --list-backups: print JSON on stdout
   --help                         show this help
 
-Exit status: 0 restored (or listed); 1 failed, nothing replaced; 64 invalid usage.
+Exit status: 0 restored (or listed, or a dry run found nothing in the way); 1 failed or refused (or the dry
+run found a problem), nothing replaced; ${COMMON_EXIT_HELP}
 `;
 
 /** Asks the operator to type the database name; true only for an exact match. */
@@ -86,6 +91,7 @@ export async function restoreCommand(
   logger: Logger,
   signal: AbortSignal,
   out: NodeJS.WritableStream,
+  record: RunRecord,
 ): Promise<number> {
   const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
   if (switches.help) {
@@ -93,9 +99,11 @@ export async function restoreCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
+  record.settings = metricsDestination(lookup);
   const now = new Date();
   if (isListOnly(lookup)) {
+    record.kind = undefined; // listing is not a restore: it records no metrics
     const { backupDir, prefix, destinations } = loadListConfig(lookup);
     const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
     out.write(
@@ -110,7 +118,16 @@ export async function restoreCommand(
     return 0;
   }
   const config = loadRestoreConfig(lookup);
-  const entry = await chooseBackup(config);
+  if (config.dryRun) record.kind = undefined; // a dry run is not a restore: it records no metrics
+  const entry = await chooseBackup(config).catch((err: unknown) => {
+    if (err instanceof NoBackupBeforeTargetError) out.write(err.guidance);
+    throw err;
+  });
+  if (config.dryRun) {
+    const plan = await planRestore(config, entry, now);
+    out.write(restorePlanText(plan));
+    return plan.problems.length ? 1 : 0;
+  }
   if (config.pitrTarget)
     logger.info(`--pitr: the newest backup before ${config.pitrTarget.toISOString()} is ${entry.uri}`);
   await confirmRestore(config, entry, process.stdin.isTTY === true && process.stderr.isTTY === true);

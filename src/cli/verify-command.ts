@@ -1,10 +1,12 @@
-import { credentialsIn } from "../config/backup-db-config.js";
+import { metricsDestination } from "../config/metrics-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
 import type { Logger } from "../log/logger.js";
+import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyBackupsSummary } from "../summary/verify-summary.js";
 import { verifyBackups } from "../verify/verify-backups.js";
-import { parseFlags, settingsHelp } from "./args.js";
+import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import type { RunRecord } from "./run-record.js";
 
 export const VERIFY_HELP = `Usage: lifeline verify [options]
 
@@ -23,8 +25,8 @@ ${settingsHelp(VERIFY_SETTINGS)}
   --json                         print the report as JSON on stdout
   --help                         show this help
 
-Exit status (the runbook's): 0 all verifications passed; 1 verification failures; 2 backups too old
-or missing; 64 invalid usage.
+Exit status (0-2 are the runbook's): 0 all verifications passed; 1 verification failures; 2 backups
+too old or missing; ${COMMON_EXIT_HELP}
 `;
 
 /** `lifeline verify`: returns the runbook's exit code. */
@@ -33,6 +35,7 @@ export async function verifyCommand(
   logger: Logger,
   signal: AbortSignal,
   out: NodeJS.WritableStream,
+  record: RunRecord,
 ): Promise<number> {
   const { lookup: flags, switches } = parseFlags(argv, VERIFY_SETTINGS, ["json", "help"]);
   if (switches.help) {
@@ -40,7 +43,8 @@ export async function verifyCommand(
     return 0;
   }
   const lookup = firstOf(flags, environmentLookup(process.env));
-  for (const secret of credentialsIn(lookup)) logger.addSecret(secret);
+  maskSecrets(lookup, flags, logger);
+  record.settings = metricsDestination(lookup);
   const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
   for (const reason of report.reasons) logger.error(reason);
   if (switches.json) {

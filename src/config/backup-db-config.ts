@@ -41,6 +41,17 @@ function parseLabelValue(raw: string, source: string): string {
   return raw;
 }
 
+/** A public key setting must not hold a secret key: refused without quoting it (it is masked too). */
+function parsePublicKey(raw: string, source: string): string {
+  if (SECRET_KEY_BLOCK.test(raw)) {
+    throw new ConfigError(
+      `${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
+        "Give the recipient's public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host",
+    );
+  }
+  return raw;
+}
+
 /** The settings of backup-db, named as in the runbook's backup_db.sh. */
 export const BACKUP_DB_SETTINGS = {
   databaseUrl: {
@@ -112,7 +123,7 @@ export const BACKUP_DB_SETTINGS = {
     input: "gpg-public-key",
     description:
       "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-    parse: parseString,
+    parse: parsePublicKey,
   },
   retentionDaily: {
     env: "BACKUP_RETENTION_DAILY",
@@ -356,15 +367,59 @@ export function loadVerifyOnlyConfig(lookup: SettingLookup): VerifyOnlyConfig {
 }
 
 /**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD,
+ * cloud secrets, GPG secret keys), read before the settings are parsed, so that adapters can mask them
+ * before anything is quoted. It does not depend on the URLs parsing: whatever is credential-shaped in
+ * them is masked, and an unparsable value with nothing credential-shaped is masked whole.
  */
 export function credentialsIn(lookup: SettingLookup, env: NodeJS.ProcessEnv = process.env): string[] {
-  const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-    const raw = lookup(spec as SettingSpec<unknown>);
-    return raw ? passwordsIn(raw.value) : [];
-  });
+  const s = BACKUP_DB_SETTINGS;
+  const found: string[] = [];
+  const url = lookup(s.databaseUrl as SettingSpec<unknown>);
+  if (url) found.push(...urlCredentials(url.value, (v) => parseDatabaseUrl(v, url.source).password));
+  const gateway = lookup(s.pushgatewayUrl as SettingSpec<unknown>);
+  if (gateway)
+    found.push(...urlCredentials(gateway.value, (v) => void s.pushgatewayUrl.parse(v, gateway.source)));
   if (env.PGPASSWORD) found.push(env.PGPASSWORD);
   found.push(...cloudSecretsIn(env));
+  const secretKey = lookup(GPG_PRIVATE_KEY_LOOKUP)?.value;
+  if (secretKey) found.push(...keyBlockSecrets(secretKey));
+  const publicKey = lookup(s.gpgPublicKey as SettingSpec<unknown>)?.value;
+  if (publicKey && SECRET_KEY_BLOCK.test(publicKey)) found.push(...keyBlockSecrets(publicKey));
+  return found.filter((secret) => secret.trim() !== "");
+}
+
+/** Credential-shaped parts of a URL setting; the whole value when it does not parse and none is found. */
+function urlCredentials(raw: string, parse: (value: string) => string | undefined): string[] {
+  const value = raw.trim();
+  const found = passwordsIn(value);
+  try {
+    const password = parse(value);
+    if (password) found.push(password);
+  } catch {
+    if (found.length === 0) found.push(value);
+  }
   return found;
+}
+
+/** BACKUP_GPG_PRIVATE_KEY, as restore and verify read it (their settings table builds on this one). */
+const GPG_PRIVATE_KEY_LOOKUP: SettingSpec<unknown> = {
+  env: "BACKUP_GPG_PRIVATE_KEY",
+  input: "gpg-private-key",
+  description: "secret key to decrypt .gpg backups",
+  parse: parseString,
+};
+
+export const SECRET_KEY_BLOCK = /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/;
+
+/**
+ * An ASCII-armoured key, whole and line by line: a runner masks a multi-line secret only line by line.
+ * Armour header lines and short lines (the checksum) are not secret.
+ */
+function keyBlockSecrets(block: string): string[] {
+  const lines = block
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length >= 16 && !line.startsWith("-----") && !/^[A-Za-z-]+: /.test(line));
+  return [block.trim(), ...lines];
 }

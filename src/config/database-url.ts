@@ -54,19 +54,21 @@ function splitAuthority(
 }
 
 /**
- * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
- * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
- * `password=` query parameter.
+ * Hides the credentials of a URL-looking string so that it can be quoted in a message, whether or not
+ * it parses: everything credential-shaped (see passwordsIn) becomes ***.
  */
 export function redactUrl(raw: string): string {
   const parts = splitAuthority(raw);
   let out = raw;
   if (parts?.userinfo !== undefined) {
+    // The well-formed case keeps the user name: scheme://user:***@host
     const colon = parts.userinfo.indexOf(":");
     const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
     out = `${parts.scheme}${user}@${parts.rest}`;
   }
-  return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+  for (const secret of passwordsIn(raw).sort((a, b) => b.length - a.length))
+    out = out.split(secret).join("***");
+  return out;
 }
 
 /**
@@ -84,7 +86,14 @@ export function parseDatabaseUrl(raw: string, name = "DATABASE_URL"): Connection
   };
 
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-  if (scheme === undefined) fail("it does not start with postgresql://");
+  if (scheme === undefined) {
+    const bare = /^(postgres(?:ql)?(?:\+[a-z0-9]+)?):/i.exec(value)?.[1];
+    fail(
+      bare
+        ? `'${bare}:' is not followed by '//'; write ${bare}://user:password@host:5432/dbname`
+        : "it does not start with postgresql://",
+    );
+  }
   const base = scheme!.split("+")[0];
   if (base !== "postgresql" && base !== "postgres") fail(`unsupported scheme '${scheme}:'`);
 
@@ -190,17 +199,27 @@ export function describeTarget(settings: ConnectionSettings, env: NodeJS.Process
 }
 
 /**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
+ * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
+ * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
+ * `postgresql:user:pw@host`, where the user is masked too), and
+ * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
  */
 export function passwordsIn(raw: string): string[] {
   const value = raw.trim();
   const found: string[] = [];
-  const userinfo = splitAuthority(value)?.userinfo;
-  const colon = userinfo?.indexOf(":") ?? -1;
-  if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
-    found.push(userinfo.slice(colon + 1));
-  for (const m of value.matchAll(/[?&]password=([^&#]*)/gi)) if (m[1]) found.push(m[1]);
+  for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
+    const before = value.slice(0, at);
+    for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
+      // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
+      if (before.startsWith("//", colon + 1)) continue;
+      const candidate = before.slice(colon + 1);
+      if (candidate) found.push(candidate);
+    }
+  }
+  for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
+    if (m[1]) found.push(m[1], m[1].replace(/^'(.*)'$/s, "$1"));
+  }
   const all = new Set<string>();
   for (const p of found) {
     all.add(p);
@@ -210,5 +229,5 @@ export function passwordsIn(raw: string): string[] {
       // not percent-encoded: the raw form is enough
     }
   }
-  return [...all];
+  return [...all].filter((p) => p !== "" && p !== "''");
 }

@@ -115,6 +115,14 @@ export const RESTORE_SETTINGS = {
     default: "false",
     parse: parseBoolean,
   },
+  dryRun: {
+    env: "RESTORE_DRY_RUN",
+    input: "dry-run",
+    description:
+      "print the plan (which backup, target, new database, swap, what is kept; with pitr the WAL guidance) and change nothing",
+    default: "false",
+    parse: parseBoolean,
+  },
   jobs: RESTORE_COMMON_SETTINGS.jobs,
   gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
   pgBinDir: {
@@ -138,6 +146,8 @@ export interface RestoreConfig {
   readonly confirm: string | undefined;
   readonly force: boolean;
   readonly dropOld: boolean;
+  /** Only print the plan; change nothing (no confirmation needed). */
+  readonly dryRun: boolean;
   readonly jobs: number;
   readonly gpgPrivateKey: string | undefined;
   readonly pgBinDir: string | undefined;
@@ -212,6 +222,7 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
     confirm: resolve(s.confirm, lookup),
     force: require(s.force, lookup),
     dropOld: require(s.dropOld, lookup),
+    dryRun: require(s.dryRun, lookup),
     jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
     gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
     pgBinDir: resolve(s.pgBinDir, lookup),

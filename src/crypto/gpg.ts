@@ -1,18 +1,17 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { promisify } from "node:util";
 import { UserError } from "../config/errors.js";
-import { type ChildStage, startChildStage } from "../process/child-stage.js";
+import { type ChildStage, childEnvironment, startChildStage } from "../process/child-stage.js";
+import { TemporaryGpgHome } from "./gpg-home.js";
+import { GPG_BASE_ARGS } from "./gpg-keyring.js";
 
 const execFileAsync = promisify(execFile);
 
 /** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
 async function gpg(home: string | undefined, args: string[], input?: string): Promise<string> {
-  const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
+  const env = childEnvironment(home ? { ...process.env, GNUPGHOME: home } : process.env);
   return new Promise((resolve, reject) => {
-    const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+    const child = execFileAsync("gpg", [...GPG_BASE_ARGS, ...args], { env, maxBuffer: 4 << 20 });
     // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
     child.child.stdin?.on("error", () => {});
     child.child.stdin?.end(input ?? "");
@@ -40,7 +39,7 @@ export class GpgEncryptor {
     /** Fingerprint of the recipient's primary key, for the manifest. */
     readonly fingerprint: string,
     private readonly home: string | undefined,
-    private readonly temporary: boolean,
+    private readonly temporary: TemporaryGpgHome | undefined,
   ) {}
 
   static async prepare(options: {
@@ -48,23 +47,23 @@ export class GpgEncryptor {
     publicKey: string | undefined;
   }): Promise<GpgEncryptor> {
     let home: string | undefined = process.env.GNUPGHOME;
-    let temporary = false;
+    let temporary: TemporaryGpgHome | undefined;
     let recipient = options.recipient;
-    if (options.publicKey !== undefined) {
-      home = await mkdtemp(path.join(tmpdir(), "lifeline-gnupg-"));
-      temporary = true;
-      try {
-        await gpg(home, ["--import"], options.publicKey);
-      } catch (err) {
-        await rm(home, { recursive: true, force: true });
-        if (err instanceof UserError) throw err;
-        throw new UserError(
-          `The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${(err as Error).message}. ` +
-            "Give the key as exported by 'gpg --armor --export <recipient>'",
-        );
-      }
-    }
     try {
+      if (options.publicKey !== undefined) {
+        if (holdsSecretKey(options.publicKey)) throw new UserError(SECRET_KEY_AS_PUBLIC_KEY);
+        temporary = await TemporaryGpgHome.create();
+        home = temporary.path;
+        await gpg(home, ["--import"], options.publicKey).catch((err: Error) => {
+          if (err instanceof UserError) throw err;
+          throw new UserError(
+            `The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+              "Give the key as exported by 'gpg --armor --export <recipient>'",
+          );
+        });
+        if (holdsSecretKey(await gpg(home, ["--with-colons", "--list-secret-keys"]).catch(() => "")))
+          throw new UserError(SECRET_KEY_AS_PUBLIC_KEY);
+      }
       if (recipient === undefined) {
         const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
         if (imported.length !== 1) {
@@ -83,17 +82,15 @@ export class GpgEncryptor {
         );
       }
       // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
-      await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch(
-        (err: Error) => {
-          throw new UserError(
-            `The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
-              "encryption subkey; renew it or use another recipient",
-          );
-        },
-      );
+      await gpg(home, encryptOptions(recipient), "lifeline key check").catch((err: Error) => {
+        throw new UserError(
+          `The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+            "encryption subkey; renew it or use another recipient",
+        );
+      });
       return new GpgEncryptor(recipient, fingerprint, home, temporary);
     } catch (err) {
-      if (temporary && home) await rm(home, { recursive: true, force: true });
+      await temporary?.dispose();
       throw err;
     }
   }
@@ -101,33 +98,50 @@ export class GpgEncryptor {
   /** A gpg process that encrypts stdin to stdout. */
   start(): ChildStage {
     const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-    return startChildStage(
-      "gpg",
-      "gpg",
-      ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient],
-      {
-        env,
-        stdin: true,
-      },
-    );
+    return startChildStage("gpg", "gpg", encryptArgs(this.recipient), {
+      env,
+      stdin: true,
+    });
   }
 
   async dispose(): Promise<void> {
-    if (this.temporary && this.home) await rm(this.home, { recursive: true, force: true });
+    await this.temporary?.dispose();
   }
 }
 
-/** Data is compressed before encryption; gpg compressing again would only cost time. */
-const ENCRYPT_ARGS = [
-  "--quiet",
-  "--trust-model",
-  "always",
-  "--compress-algo",
-  "none",
-  "--encrypt",
-  "--output",
-  "-",
-];
+const SECRET_KEY_AS_PUBLIC_KEY =
+  "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') holds a SECRET key: it was not used and is not shown. " +
+  "Give the public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host";
+
+/** True for an armoured secret key block, or `--with-colons` output listing a secret key. */
+export function holdsSecretKey(text: string): boolean {
+  return /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/.test(text) || /^sec:/m.test(text);
+}
+
+/**
+ * The argv of an encrypting gpg. Keys come from the local keyring only: no WKD, keyserver or DNS
+ * lookup for an e-mail recipient (--no-auto-key-locate, and no dirmngr at all). Data is compressed
+ * before encryption; gpg compressing again would only cost time.
+ */
+export function encryptArgs(recipient: string): string[] {
+  return [...GPG_BASE_ARGS, ...encryptOptions(recipient)];
+}
+
+function encryptOptions(recipient: string): string[] {
+  return [
+    "--no-auto-key-locate",
+    "--quiet",
+    "--trust-model",
+    "always",
+    "--compress-algo",
+    "none",
+    "--encrypt",
+    "--output",
+    "-",
+    "--recipient",
+    recipient,
+  ];
+}
 
 /** Primary-key fingerprints from `gpg --with-colons` output. */
 function parseFingerprints(colons: string): string[] {

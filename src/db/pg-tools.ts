@@ -3,6 +3,7 @@ import { access, constants, readdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { UserError } from "../config/errors.js";
+import { childEnvironment } from "../process/child-stage.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -30,7 +31,10 @@ async function candidateDirs(binDir: string | undefined): Promise<string[]> {
 async function probe(file: string): Promise<PgTool | undefined> {
   try {
     await access(file, constants.X_OK);
-    const { stdout } = await execFileAsync(file, ["--version"], { timeout: 10_000 });
+    const { stdout } = await execFileAsync(file, ["--version"], {
+      timeout: 10_000,
+      env: childEnvironment(),
+    });
     const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
     if (!match) return undefined;
     return { path: file, version: match[2] ? `${match[1]}.${match[2]}` : match[1]!, major: Number(match[1]) };
@@ -54,11 +58,18 @@ export async function findPgTools(name: string, binDir?: string): Promise<PgTool
 /**
  * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
  * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
- * (e.g. transaction_timeout in 17) that older servers reject on restore.
+ * (e.g. transaction_timeout in 17) that older servers reject on restore. Tools that pass `prefer` (e.g. a
+ * psql that can be restricted) come first, whatever their major.
  */
-export async function choosePgTool(name: string, serverMajor: number, binDir?: string): Promise<PgTool> {
+export async function choosePgTool(
+  name: string,
+  serverMajor: number,
+  binDir?: string,
+  prefer: (tool: PgTool) => boolean = () => true,
+): Promise<PgTool> {
   const tools = await findPgTools(name, binDir);
-  const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+  const rank = (t: PgTool) => (prefer(t) ? 0 : 1000) + t.major;
+  const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => rank(a) - rank(b));
   const chosen = usable[0];
   if (chosen) return chosen;
   const seen = tools.length

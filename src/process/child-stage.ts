@@ -21,7 +21,39 @@ export class ChildStageError extends Error {
 }
 
 /**
- * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
+ * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
+ * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ */
+const WITHHELD_FROM_CHILDREN: readonly RegExp[] = [
+  /DATABASE_URL$/i,
+  /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
+  /^PUSHGATEWAY_URL$/i,
+  /^INPUT_/i,
+  /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
+  /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
+  /^(GITHUB|GH)_TOKEN$/i,
+  /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
+];
+const ALWAYS_PASSED = /^PG[A-Z_]*$/;
+
+/**
+ * The environment a child program is started with: `env` (by default Lifeline's own) without the
+ * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
+ */
+export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name))) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv), less what no child
+ * needs (childEnvironment). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 export function startChildStage(
@@ -33,7 +65,7 @@ export function startChildStage(
 ): ChildStage {
   const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
   const child = spawn(command, [...args], {
-    env: options.env ?? process.env,
+    env: childEnvironment(options.env),
     stdio: [stdin, "pipe", "pipe"],
   });
   let stderr = "";

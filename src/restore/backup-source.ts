@@ -5,10 +5,11 @@ import {
   type BackupManifest,
   CHECKSUM_SUFFIX,
   MANIFEST_SUFFIX,
+  MANIFEST_VERSION,
   parseChecksumLine,
 } from "../backup/manifest.js";
 import type { Destination, DestinationForUri } from "../config/cloud-config.js";
-import { UserError } from "../config/errors.js";
+import { ConfigError, UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { LocalStore } from "../storage/local-store.js";
 import { openStore } from "../storage/open-store.js";
@@ -125,7 +126,7 @@ export async function storeForUri(
     };
   }
   if (!cloud) {
-    throw new UserError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    throw new ConfigError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
   }
   const slash = parsed.key.lastIndexOf("/");
   const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -137,7 +138,7 @@ export async function storeForUri(
 export async function findBackup(uri: string, cloud?: DestinationForUri): Promise<BackupEntry> {
   const { store, fileName } = await storeForUri(uri, cloud);
   if (!kindOfFileName(fileName)) {
-    throw new UserError(
+    throw new ConfigError(
       `BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
         "or .dump, optionally followed by .gpg",
     );
@@ -185,12 +186,21 @@ export async function expectedSha256(entry: BackupEntry): Promise<string> {
 export async function readManifest(entry: BackupEntry): Promise<BackupManifest | undefined> {
   const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
   if (text === undefined) return undefined;
+  let manifest: BackupManifest;
   try {
-    return JSON.parse(text) as BackupManifest;
+    manifest = JSON.parse(text) as BackupManifest;
   } catch (err) {
     throw new UserError(
       `The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`,
       { cause: err },
     );
   }
+  // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
+  if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > MANIFEST_VERSION) {
+    throw new UserError(
+      `The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+        `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`,
+    );
+  }
+  return manifest;
 }

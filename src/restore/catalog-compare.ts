@@ -1,8 +1,9 @@
+import { nameBytesHex } from "../db/names.js";
 import type { SnapshotCatalog } from "../db/snapshot.js";
 
 /** One line of the comparison between what a dump saw and what the restore holds. */
 export interface ComparisonRow {
-  readonly kind: "schema" | "table" | "sequence" | "extension";
+  readonly kind: "schema" | "table" | "sequence" | "extension" | "property";
   readonly name: string;
   /** Row count for tables, "present"/"absent" otherwise (extensions add their version). */
   readonly expected: string;
@@ -19,47 +20,60 @@ export interface CatalogComparison {
   readonly mismatches: readonly string[];
 }
 
+/** Names keyed by their exact bytes (hex), each with the name it is listed under. */
+function byBytes(names: readonly string[], catalog: SnapshotCatalog): Map<string, string> {
+  return new Map(names.map((n) => [nameBytesHex(n, catalog.rawNames), n]));
+}
+
 function presence(
   kind: ComparisonRow["kind"],
-  expected: readonly string[],
-  actual: readonly string[],
+  expected: ReadonlyMap<string, string>,
+  actual: ReadonlyMap<string, string>,
 ): ComparisonRow[] {
-  const have = new Set(actual);
-  const want = new Set(expected);
-  return [...new Set([...expected, ...actual])].sort().map((name) => ({
-    kind,
-    name,
-    expected: want.has(name) ? "present" : "absent",
-    actual: have.has(name) ? "present" : "absent",
-    ok: want.has(name) === have.has(name),
-  }));
+  return [...new Set([...expected.keys(), ...actual.keys()])]
+    .map((key) => ({
+      kind,
+      name: expected.get(key) ?? actual.get(key)!,
+      expected: expected.has(key) ? "present" : "absent",
+      actual: actual.has(key) ? "present" : "absent",
+      ok: expected.has(key) === actual.has(key),
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
  * Compares the manifest's catalog with the restored database's, exactly: the same schemas, tables,
- * sequences and extensions, and every table's row count when the manifest has exact counts.
+ * sequences and extensions, and every table's row count when the manifest has exact counts. Names
+ * are compared byte for byte (see `rawNames`), so a name that is not UTF-8 must come back unchanged.
  * Extension versions are compared as notes only: a dump re-creates extensions at the server's
  * default version, so a restore onto a newer server legitimately differs there.
  */
 export function compareCatalogs(expected: SnapshotCatalog, actual: SnapshotCatalog): CatalogComparison {
   const notes: string[] = [];
-  const rows: ComparisonRow[] = [...presence("schema", expected.schemas, actual.schemas)];
-  const actualRows = new Map(actual.tables.map((t) => [t.name, t.rows]));
-  const expectedRows = new Map(expected.tables.map((t) => [t.name, t.rows]));
+  const rows: ComparisonRow[] = [
+    ...presence("schema", byBytes(expected.schemas, expected), byBytes(actual.schemas, actual)),
+  ];
+  const key = (catalog: SnapshotCatalog, name: string) => nameBytesHex(name, catalog.rawNames);
+  const actualRows = new Map(actual.tables.map((t) => [key(actual, t.name), t]));
+  const expectedRows = new Map(expected.tables.map((t) => [key(expected, t.name), t]));
   const exact = expected.rowCounts === "exact";
   if (!exact)
     notes.push(
       `row counts not compared: the manifest's are ${expected.rowCounts === "off" ? "off" : "estimated"}`,
     );
-  for (const name of [...new Set([...expectedRows.keys(), ...actualRows.keys()])].sort()) {
-    const want = expectedRows.get(name);
-    const have = actualRows.get(name);
-    if (!expectedRows.has(name) || !actualRows.has(name)) {
+  const tableKeys = [...new Set([...expectedRows.keys(), ...actualRows.keys()])];
+  const tableName = (k: string) => (expectedRows.get(k) ?? actualRows.get(k))!.name;
+  tableKeys.sort((a, b) => (tableName(a) < tableName(b) ? -1 : tableName(a) > tableName(b) ? 1 : 0));
+  for (const k of tableKeys) {
+    const name = tableName(k);
+    const want = expectedRows.get(k)?.rows;
+    const have = actualRows.get(k)?.rows;
+    if (!expectedRows.has(k) || !actualRows.has(k)) {
       rows.push({
         kind: "table",
         name,
-        expected: expectedRows.has(name) ? "present" : "absent",
-        actual: actualRows.has(name) ? "present" : "absent",
+        expected: expectedRows.has(k) ? "present" : "absent",
+        actual: actualRows.has(k) ? "present" : "absent",
         ok: false,
       });
       continue;
@@ -73,14 +87,11 @@ export function compareCatalogs(expected: SnapshotCatalog, actual: SnapshotCatal
       ok: !compare || want === have,
     });
   }
-  rows.push(...presence("sequence", expected.sequences, actual.sequences));
   rows.push(
-    ...presence(
-      "extension",
-      expected.extensions.map((e) => e.name),
-      actual.extensions.map((e) => e.name),
-    ),
+    ...presence("sequence", byBytes(expected.sequences, expected), byBytes(actual.sequences, actual)),
   );
+  const extensionNames = (c: SnapshotCatalog) => new Map(c.extensions.map((e) => [e.name, e.name]));
+  rows.push(...presence("extension", extensionNames(expected), extensionNames(actual)));
   const actualVersions = new Map(actual.extensions.map((e) => [e.name, e.version]));
   for (const e of expected.extensions) {
     const v = actualVersions.get(e.name);

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { formatTimestamp } from "../backup/backup-name.js";
+import type { BackupManifest } from "../backup/manifest.js";
 import type { ConnectionSettings } from "../config/database-url.js";
 import { UserError } from "../config/errors.js";
 import { connectClient } from "../db/server-info.js";
@@ -43,6 +44,14 @@ export interface DatabaseInfo {
   readonly ctype: string;
 }
 
+/** The encoding, locale and owner a manifest recorded, for creating the database a restore fills. */
+export function recordedDatabaseInfo(manifest: BackupManifest | undefined): DatabaseInfo | undefined {
+  const p = manifest?.databaseProperties;
+  return p && !p.error
+    ? { owner: p.owner, encoding: p.encoding, collate: p.collate, ctype: p.ctype }
+    : undefined;
+}
+
 export async function describeDatabase(client: pg.Client, name: string): Promise<DatabaseInfo | undefined> {
   const { rows } = await client.query<DatabaseInfo>(
     `SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
@@ -60,14 +69,14 @@ export async function describeDatabase(client: pg.Client, name: string): Promise
 export async function createEmptyDatabase(
   client: pg.Client,
   name: string,
-  like: DatabaseInfo | undefined,
+  like: (Omit<DatabaseInfo, "owner"> & { readonly owner?: string }) | undefined,
 ): Promise<void> {
   const base = `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`;
   const withLocale = like
     ? `${base} ENCODING ${literal(like.encoding)} LC_COLLATE ${literal(like.collate)} LC_CTYPE ${literal(like.ctype)}`
     : base;
   try {
-    await client.query(like ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
+    await client.query(like?.owner ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
   } catch (err) {
     const e = err as { code?: string; message: string };
     if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
@@ -77,8 +86,8 @@ export async function createEmptyDatabase(
         { cause: err },
       );
     }
-    if (!like || e.code !== "42501") throw err;
-    // Not a member of the owner role: keep our own ownership rather than fail the restore.
+    if (!like?.owner || (e.code !== "42501" && e.code !== "42704")) throw err;
+    // Not a member of the owner role, or no such role here: keep our own ownership rather than fail.
     await client.query(withLocale);
   }
 }

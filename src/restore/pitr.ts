@@ -1,4 +1,47 @@
+import { UserError } from "../config/errors.js";
 import type { BackupEntry } from "./backup-source.js";
+
+const utc = (at: Date) =>
+  at
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d{3}Z$/, " UTC");
+
+/** `--pitr` found no backup at or before the target: says which is the oldest and what to do, with the guidance. */
+export class NoBackupBeforeTargetError extends UserError {
+  constructor(
+    message: string,
+    /** The WAL guidance for the target, to print beside the error. */
+    readonly guidance: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The refusal of `--pitr` when nothing was taken at or before `target` in `where` (`all` = every backup seen). */
+export function noBackupBeforeTarget(
+  all: readonly BackupEntry[],
+  target: Date,
+  where: string,
+  database: string,
+): NoBackupBeforeTargetError {
+  const oldest = oldestOf(all);
+  const message = oldest
+    ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
+      `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give a --target-time at or after ` +
+      `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
+      `--backup-file ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
+      "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
+    : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
+      "Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (list with --list-backups)";
+  return new NoBackupBeforeTargetError(
+    message,
+    pitrGuidance({ target, restored: undefined, database, oldest }),
+  );
+}
+
+const oldestOf = (entries: readonly BackupEntry[]): BackupEntry | undefined =>
+  [...entries].sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime())[0];
 
 /** The newest backup taken at or before `target` (by the time in its name), or undefined. */
 export function newestBefore(entries: readonly BackupEntry[], target: Date): BackupEntry | undefined {
@@ -16,19 +59,22 @@ export function pitrGuidance(options: {
   target: Date;
   restored: BackupEntry | undefined;
   database: string;
+  /** A dry run: say what would be restored. */
+  dryRun?: boolean | undefined;
+  /** When nothing precedes the target: the oldest backup there is. */
+  oldest?: BackupEntry | undefined;
 }): string {
-  const target = options.target
-    .toISOString()
-    .replace("T", " ")
-    .replace(/\.000Z$/, " UTC");
-  const restoredLine = options.restored
-    ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
-        .toISOString()
-        .replace("T", " ")
-        .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
-    : `No backup was taken before ${target}: nothing was restored.`;
-  const gap = options.restored
-    ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
+  const target = utc(options.target);
+  const restored = options.restored;
+  const restoredLine = restored
+    ? options.dryRun
+      ? `Would restore "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)} (dry run: nothing was changed).`
+      : `Restored "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)}: the data is as it was then.`
+    : options.oldest
+      ? `No backup was taken before ${target}: nothing was restored. The oldest backup, ${options.oldest.fileName}, was taken ${utc(options.oldest.takenAt)}.`
+      : `No backup was taken before ${target}: nothing was restored.`;
+  const gap = restored
+    ? `Changes between the backup and ${target} (${((options.target.getTime() - restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in ${options.dryRun ? "what would be restored" : "the restored database"}.`
     : "";
   return `Point-in-time recovery to ${target}
 ${restoredLine}

@@ -1,7 +1,14 @@
 import type pg from "pg";
 import type { BackupManifest } from "../backup/manifest.js";
 import { type ConnectionSettings, libpqEnvironment } from "../config/database-url.js";
+import { UserError } from "../config/errors.js";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import { openSealedText } from "../crypto/sealed-text.js";
+import {
+  type DatabaseProperties,
+  type DatabaseRoleSetting,
+  readDatabaseProperties,
+} from "../db/database-properties.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { connectClient } from "../db/server-info.js";
 import { readCatalog } from "../db/snapshot.js";
@@ -9,7 +16,76 @@ import type { Logger } from "../log/logger.js";
 import { runSqlChecks, type SqlCheckResult } from "../verify/check-sql.js";
 import type { BackupEntry } from "./backup-source.js";
 import { type CatalogComparison, compareCatalogs } from "./catalog-compare.js";
+import { applyProperties, compareProperties } from "./database-properties.js";
+import { psqlCanRestrict } from "./psql-guard.js";
 import { streamBackupInto } from "./restore-stream.js";
+
+/**
+ * Re-applies the database's own properties recorded in the manifest (pg_dump without --create leaves
+ * them out) to the new database; undefined when there are none to apply, which is said.
+ */
+async function reapplyProperties(
+  client: pg.Client,
+  options: ProveOptions,
+): Promise<{ recorded: DatabaseProperties; missingRoles: string[] } | undefined> {
+  const { manifest, logger, entry } = options;
+  if (!manifest) return undefined;
+  const recorded = manifest.databaseProperties;
+  if (!recorded) {
+    logger.warn(
+      `The manifest of ${entry.fileName} does not record the database's properties (it predates them): its ACL, ` +
+        `comment and ALTER DATABASE/ROLE ... SET settings were not re-applied to "${options.database}"; set them by hand if it had any`,
+    );
+    return undefined;
+  }
+  if (recorded.error) {
+    logger.warn(
+      `The database's properties could not be read when ${entry.fileName} was taken (${recorded.error}): ` +
+        `its ACL, comment and settings were not re-applied to "${options.database}"; set them by hand`,
+    );
+    return undefined;
+  }
+  const wanted = await unsealSettings(recorded, options);
+  const { missingRoles, applied } = await applyProperties(client, options.database, wanted);
+  for (const role of missingRoles)
+    logger.warn(
+      `Role "${role}" does not exist on this server: its privileges on and settings in the database were not ` +
+        `re-applied (the restored database grants less, never more); create the role and grant them by hand`,
+    );
+  logger.info(`Re-applied the database's properties to "${options.database}" (${applied} statements)`);
+  return { recorded: wanted, missingRoles };
+}
+
+/** The recorded properties with an encrypted backup's settings decrypted with the restore's keyring. */
+async function unsealSettings(
+  recorded: DatabaseProperties,
+  options: ProveOptions,
+): Promise<DatabaseProperties> {
+  if (recorded.sealedSettings === undefined) return recorded;
+  const fail = (why: string, cause?: unknown) =>
+    new UserError(
+      `The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
+        "give the backup's secret key (BACKUP_GPG_PRIVATE_KEY or GNUPGHOME), or restore without the manifest by moving it away",
+      { cause },
+    );
+  if (!options.keyring) throw fail("there is no key to decrypt them with");
+  let settings: unknown;
+  try {
+    settings = JSON.parse(await openSealedText(options.keyring, recorded.sealedSettings));
+  } catch (err) {
+    throw fail(`could not be decrypted (${(err as Error).message})`, err);
+  }
+  const valid =
+    Array.isArray(settings) &&
+    settings.every(
+      (s: { role?: unknown; settings?: unknown }) =>
+        (s.role === null || typeof s.role === "string") &&
+        Array.isArray(s.settings) &&
+        s.settings.every((x) => typeof x === "string"),
+    );
+  if (!valid) throw fail("do not decrypt to a list of settings");
+  return { ...recorded, settings: settings as DatabaseRoleSetting[] };
+}
 
 export interface RestoreTools {
   readonly serverMajor: number;
@@ -17,7 +93,10 @@ export interface RestoreTools {
   readonly pgRestore: PgTool;
 }
 
-/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+/**
+ * psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump); a
+ * psql that can be put in restricted mode is preferred (plain backups are refused without one).
+ */
 export async function chooseRestoreTools(
   client: pg.Client,
   pgBinDir: string | undefined,
@@ -27,7 +106,7 @@ export async function chooseRestoreTools(
   );
   const serverMajor = Math.floor(num / 10000);
   const [psql, pgRestore] = await Promise.all([
-    choosePgTool("psql", serverMajor, pgBinDir),
+    choosePgTool("psql", serverMajor, pgBinDir, psqlCanRestrict),
     choosePgTool("pg_restore", serverMajor, pgBinDir),
   ]);
   return { serverMajor, psql, pgRestore };
@@ -107,6 +186,7 @@ export async function restoreAndProve(options: ProveOptions): Promise<ProveResul
     "lifeline-restore-check",
   );
   try {
+    const recordedProperties = await reapplyProperties(client, options);
     await options.afterRestoreHook?.(client);
     let comparison: CatalogComparison | undefined;
     const expected = options.manifest?.catalog;
@@ -121,17 +201,32 @@ export async function restoreAndProve(options: ProveOptions): Promise<ProveResul
     } else {
       const actual = await readCatalog(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
       comparison = compareCatalogs(expected, actual);
-      for (const note of comparison.notes) logger.info(`compare: ${note}`);
       if (comparison.ok) {
         logger.info(
           `The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
             `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`,
         );
       }
-      for (const m of comparison.mismatches) {
-        problems.push(`restore differs from the manifest: ${m}`);
-        logger.error(`compare: ${m}`);
-      }
+    }
+    if (recordedProperties) {
+      const restored = await readDatabaseProperties(client);
+      const props = compareProperties(recordedProperties.recorded, restored, recordedProperties.missingRoles);
+      const mismatches = props.rows
+        .filter((r) => !r.ok)
+        .map((r) => `database ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
+      if (!mismatches.length)
+        logger.info("The database's ACL, comment, connection limit and settings match the manifest");
+      comparison = {
+        ok: (comparison?.ok ?? true) && mismatches.length === 0,
+        rows: [...(comparison?.rows ?? []), ...props.rows],
+        notes: [...(comparison?.notes ?? []), ...props.notes],
+        mismatches: [...(comparison?.mismatches ?? []), ...mismatches],
+      };
+    }
+    for (const note of comparison?.notes ?? []) logger.info(`compare: ${note}`);
+    for (const m of comparison?.mismatches ?? []) {
+      problems.push(`restore differs from the manifest: ${m}`);
+      logger.error(`compare: ${m}`);
     }
     const checks = options.checkSql?.length ? await runSqlChecks(client, options.checkSql) : [];
     for (const c of checks) {

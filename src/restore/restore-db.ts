@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { UserError } from "../config/errors.js";
+import { throwIfCancelled, UserError } from "../config/errors.js";
 import type { RestoreConfig } from "../config/restore-config.js";
 import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
@@ -19,10 +19,12 @@ import {
   describeDatabase,
   dropDatabase,
   previousDatabaseName,
+  recordedDatabaseInfo,
   restoreDatabaseName,
   swapInto,
 } from "./databases.js";
-import { newestBefore } from "./pitr.js";
+import { newestBefore, noBackupBeforeTarget } from "./pitr.js";
+import { requireRestrictablePsql } from "./psql-guard.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "./restore-and-prove.js";
 
 export interface RestoreResult {
@@ -64,10 +66,9 @@ export async function chooseBackup(config: RestoreConfig): Promise<BackupEntry> 
   const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
   const chosen = newestBefore(all, target);
   if (!chosen) {
-    throw new UserError(
-      `No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
-        "(list them with --list-backups)",
-    );
+    const buckets = config.destinations.map((d) => d.kind).join(", ");
+    const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
+    throw noBackupBeforeTarget(all, target, where, config.database);
   }
   return chosen;
 }
@@ -88,31 +89,18 @@ export async function restoreDatabase(
   const started = now();
   const { logger } = options;
   logger.addSecret(config.connection.password);
-  try {
-    const result = await restore(config, entry, options, started);
-    const finishedAt = now();
-    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-    const metrics = await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      restoreSamples("database", { ok: true, finishedAt, durationSeconds }),
-      logger,
-    );
-    return { ...result, durationSeconds, metrics };
-  } catch (err) {
-    const finishedAt = now();
-    await publishMetrics(
-      config.metrics,
-      { type: "database" },
-      restoreSamples("database", {
-        ok: false,
-        finishedAt,
-        durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
-      }),
-      logger,
-    );
-    throw err;
-  }
+  // A restore that throws records its failure in the adapter (metrics/failed-run.ts), which also sees
+  // the refusals and configuration errors before this point, and the exit status.
+  const result = await restore(config, entry, options, started);
+  const finishedAt = now();
+  const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+  const metrics = await publishMetrics(
+    config.metrics,
+    { type: "database" },
+    restoreSamples("database", { ok: true, finishedAt, durationSeconds }),
+    logger,
+  );
+  return { ...result, durationSeconds, metrics };
 }
 
 async function restore(
@@ -126,21 +114,27 @@ async function restore(
   // Everything that can be refused is refused before a database is created.
   const sha256 = await expectedSha256(entry);
   const manifest = await readManifest(entry);
-  const keyring = entry.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+  throwIfCancelled(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
   const admin = await connectMaintenance(config.connection, live);
   const fresh = restoreDatabaseName(live, started);
   let created = false;
   let swapped = false;
   let proof: ProveResult | undefined;
+  // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
+  let keyring: GpgDecryptKeyring | undefined;
   try {
+    if (entry.encrypted) keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     const tools = await chooseRestoreTools(admin, config.pgBinDir);
+    if (entry.format === "plain") requireRestrictablePsql(tools.psql, entry.uri);
     const liveInfo = await describeDatabase(admin, live);
     logger.info(
       liveInfo
         ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
         : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`,
     );
-    await createEmptyDatabase(admin, fresh, liveInfo);
+    // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
+    // SQL_ASCII dump only restores into a SQL_ASCII database).
+    await createEmptyDatabase(admin, fresh, liveInfo ?? recordedDatabaseInfo(manifest));
     created = true;
     try {
       proof = await restoreAndProve({
@@ -157,6 +151,7 @@ async function restore(
         afterRestoreHook: options.afterRestoreHook,
       });
     } catch (err) {
+      throwIfCancelled(options.signal, `The restore was cancelled; "${live}" was not touched`);
       throw new RestoreFailedError(
         `Restoring ${entry.fileName} failed: ${(err as Error).message}. "${live}" was not touched`,
         undefined,
@@ -169,11 +164,7 @@ async function restore(
         proof,
       );
     }
-    if (options.signal?.aborted)
-      throw new RestoreFailedError(
-        `The restore was cancelled before the swap; "${live}" was not touched`,
-        proof,
-      );
+    throwIfCancelled(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
     const previous = previousDatabaseName(live, started);
     const swap = await swapInto(admin, { live, fresh, previous });
     swapped = true;

@@ -11,6 +11,7 @@ import type { PgTool } from "../db/pg-tools.js";
 import { type ChildStage, startChildStage } from "../process/child-stage.js";
 import { LocalStore } from "../storage/local-store.js";
 import type { BackupEntry } from "./backup-source.js";
+import { PsqlGuard, requireRestrictablePsql } from "./psql-guard.js";
 
 export interface RestoreStreamOptions {
   readonly entry: BackupEntry;
@@ -73,7 +74,8 @@ async function settle(node: Promise<unknown>, children: readonly ChildStage[]): 
  * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
- * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
+ * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 export async function streamBackupInto(options: RestoreStreamOptions): Promise<RestoreStreamResult> {
@@ -118,11 +120,13 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
     }
   }
 
+  requireRestrictablePsql(options.psql, entry.uri);
   const input = await entry.store.get(entry.fileName, options.signal);
   const children: ChildStage[] = [];
   const names: string[] = [];
   try {
-    // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+    // gpg and pigz/zstd are chained through kernel pipes (each reads the previous one's stdout);
+    // what reaches psql passes through the guard in this process, so psql never reads the file itself.
     let upstream: Readable | undefined;
     const chain = (stage: ChildStage, name: string) => {
       children.push(stage);
@@ -132,7 +136,7 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
     };
     if (entry.encrypted) chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
     const program = decompressorProgram(entry.compression);
-    const nodeStages: NodeJS.ReadWriteStream[] = [digest];
+    const nodeStages: NodeJS.ReadWriteStream[] = [];
     if (program) {
       chain(
         startChildStage(program.command, program.command, program.args, { stdin: upstream ?? true }),
@@ -150,17 +154,22 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
       "psql",
       options.psql.path,
       ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"],
-      { env, stdin: upstream ?? true },
+      { env, stdin: true },
     );
-    if (upstream) upstream.destroy();
     psql.stdout.resume();
+    // On refusal psql is stopped first: it must not reach the end of its input, where
+    // --single-transaction would commit what came before (into the new database, dropped anyway).
+    const guard = new PsqlGuard({ file: entry.uri, onRefuse: () => psql.kill() });
+    names.push("meta-command guard", "psql --single-transaction (restricted)");
+    const first = children[0];
+    const reading = first
+      ? Promise.all([
+          pipeline(input, digest, first.stdin as Writable),
+          pipeline(upstream!, guard, psql.stdin as Writable),
+        ])
+      : pipeline(input, digest, ...(nodeStages as [NodeJS.ReadWriteStream]), guard, psql.stdin as Writable);
     children.push(psql);
-    names.push("psql --single-transaction");
-    const first = children[0]!;
-    await settle(
-      pipeline(input, ...(nodeStages as [NodeJS.ReadWriteStream]), first.stdin as Writable),
-      children,
-    );
+    await settle(reading, children);
     return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
   } catch (err) {
     input.destroy();

@@ -135,3 +135,19 @@ export function restoreSummary(
     "",
   ].join("\n");
 }
+
+/** The job summary of a dry run: the plan as printed, and whether the restore would go ahead. */
+export function restorePlanSummary(database: string, planText: string, ok: boolean): string {
+  return [
+    `## ${ok ? "🔎" : "❌"} Lifeline restore of ${cell(database)}: dry run, nothing was changed`,
+    "",
+    ok
+      ? "Nothing found that would stop the restore."
+      : "**The restore would not go ahead:** see Problems below.",
+    "",
+    "~~~~text",
+    planText.trimEnd(),
+    "~~~~",
+    "",
+  ].join("\n");
+}

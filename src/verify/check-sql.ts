@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type pg from "pg";
-import { UserError } from "../config/errors.js";
+import { ConfigError } from "../config/errors.js";
 
 /** One user check run against a restored copy, and what it returned. */
 export interface SqlCheckResult {
@@ -17,7 +17,7 @@ export interface SqlCheckResult {
  */
 export async function readCheckSql(file: string): Promise<string[]> {
   const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-    throw new UserError(
+    throw new ConfigError(
       `BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`,
     );
   });
@@ -29,7 +29,7 @@ export async function readCheckSql(file: string): Promise<string[]> {
     .map((s) => s.trim())
     .filter(Boolean);
   if (!statements.length) {
-    throw new UserError(
+    throw new ConfigError(
       `BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`,
     );
   }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type pg from "pg";
 import { formatTimestamp, TIERS, type Tier } from "../backup/backup-name.js";
-import { UserError } from "../config/errors.js";
+import { throwIfCancelled, UserError } from "../config/errors.js";
 import type { VerifyConfig } from "../config/verify-config.js";
 import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
@@ -15,7 +15,12 @@ import {
   listBackups,
   readManifest,
 } from "../restore/backup-source.js";
-import { connectMaintenance, createEmptyDatabase, dropDatabase } from "../restore/databases.js";
+import {
+  connectMaintenance,
+  createEmptyDatabase,
+  dropDatabase,
+  recordedDatabaseInfo,
+} from "../restore/databases.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
 import { openStore } from "../storage/open-store.js";
 import { readCheckSql } from "./check-sql.js";
@@ -80,7 +85,11 @@ export async function verifyBackups(
   if (config.testRestore) logger.addSecret(config.testRestore.connection.password);
   const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
   try {
-    const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+    const fileOptions = {
+      gpgEnv: keyring.env(),
+      requireDecryption: config.gpgPrivateKey !== undefined,
+      signal: options.signal,
+    };
     const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
     const checks: FileCheck[] = [...local];
     const locations: { location: string; checks: FileCheck[] }[] = [
@@ -88,6 +97,7 @@ export async function verifyBackups(
     ];
     // Every configured bucket is checked the same way: its copies are what a lost host leaves.
     for (const destination of config.destinations) {
+      throwIfCancelled(options.signal, "The verification was cancelled");
       const store = await openStore(destination, logger, options.signal);
       const here = { location: store.location, checks: [] as FileCheck[] };
       locations.push(here);
@@ -122,8 +132,11 @@ export async function verifyBackups(
 
     let testRestore: TestRestoreReport | undefined;
     if (config.testRestore) {
+      throwIfCancelled(options.signal, "The verification was cancelled before the test restore");
       testRestore = await runTestRestore(config, checks, keyring, options, started);
     }
+    // A cancelled run is never a success: it records no verification and no metrics of its own.
+    throwIfCancelled(options.signal, "The verification was cancelled");
 
     const reasons: string[] = [];
     const failed = checks.filter((c) => !c.ok);
@@ -207,6 +220,7 @@ async function runTestRestore(
     entry = await findBackup(newest.file, config.destinationForUri);
   }
   const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
+  const manifest = await readManifest(entry);
   const database = scratchDatabaseName(started);
   const admin = await connectMaintenance(settings.connection, database);
   let created = false;
@@ -215,13 +229,15 @@ async function runTestRestore(
   const problems: string[] = [];
   try {
     const tools = await chooseRestoreTools(admin, config.pgBinDir);
-    await createEmptyDatabase(admin, database, undefined);
+    // The backed-up database's encoding and locale (a SQL_ASCII dump only restores into SQL_ASCII).
+    const recorded = recordedDatabaseInfo(manifest);
+    await createEmptyDatabase(admin, database, recorded && { ...recorded, owner: undefined });
     created = true;
     logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
     proof = await restoreAndProve({
       entry,
       expectedSha256: await expectedSha256(entry),
-      manifest: await readManifest(entry),
+      manifest,
       connection: settings.connection,
       database,
       tools,
@@ -235,6 +251,7 @@ async function runTestRestore(
     problems.push(...proof.problems);
   } catch (err) {
     if (err instanceof UserError && !created) throw err;
+    throwIfCancelled(options.signal, `The test restore of ${entry.fileName} was cancelled`);
     problems.push((err as Error).message);
     logger.error(`Test restore of ${entry.fileName} failed: ${(err as Error).message}`);
   } finally {

@@ -9,6 +9,7 @@ import {
   parseChecksumLine,
 } from "../backup/manifest.js";
 import { DigestTap, EdgeTap } from "../backup/stream-taps.js";
+import { GPG_BASE_ARGS } from "../crypto/gpg-keyring.js";
 import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, TRAILER_WINDOW } from "../db/pg-dump.js";
 import { startChildStage } from "../process/child-stage.js";
 import type { BackupStore } from "../storage/store.js";
@@ -34,6 +35,8 @@ export interface VerifyFileOptions {
   readonly gpgEnv?: NodeJS.ProcessEnv | undefined;
   /** A secret key was given on purpose: failing to decrypt with it is a failure, not a note. */
   readonly requireDecryption?: boolean | undefined;
+  /** The run's cancellation: aborts the read of the file (the caller then stops the run). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 const discard = () =>
@@ -90,7 +93,7 @@ export async function verifyBackupFile(
     notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
     return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
   }
-  const open = () => store.get(fileName);
+  const open = () => store.get(fileName, options.signal);
 
   let decrypt = name.encrypted;
   let content: ReadResult | { error: string };
@@ -179,7 +182,7 @@ async function readThrough(
   const stages: NodeJS.ReadWriteStream[] = [digest];
   const gpg =
     checkContent && decrypt
-      ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+      ? startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--decrypt"], {
           stdin: true,
           env: gpgEnv,
         })

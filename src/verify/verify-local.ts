@@ -1,5 +1,6 @@
 import path from "node:path";
 import { BackupName, TIERS } from "../backup/backup-name.js";
+import { throwIfCancelled } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { listBackups } from "../restore/backup-source.js";
 import { LocalStore } from "../storage/local-store.js";
@@ -27,7 +28,10 @@ export async function verifyAndLog(
   logger: Logger,
   options: VerifyFileOptions = {},
 ): Promise<FileCheck> {
+  throwIfCancelled(options.signal, "The verification was cancelled");
   const check = await verifyBackupFile(store, name, options);
+  // A check cut short by the cancellation says nothing about the file: the run stops instead.
+  throwIfCancelled(options.signal, "The verification was cancelled");
   const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
   if (check.ok) logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
   else logger.error(`verify ${label}: FAILED: ${check.problem}`);
@@ -65,9 +69,17 @@ export async function verifyLocalTiers(
  */
 export async function verifyLocalBackups(
   backupDir: string,
-  options: { prefix?: string | undefined; maxAgeHours: number; now: Date; logger: Logger },
+  options: {
+    prefix?: string | undefined;
+    maxAgeHours: number;
+    now: Date;
+    logger: Logger;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<VerifyReport> {
-  const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
+  const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger, {
+    signal: options.signal,
+  });
   const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
   const newestAgeHours = newestDaily
     ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000

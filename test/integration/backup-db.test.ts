@@ -91,7 +91,7 @@ describe("backup-db against a real PostgreSQL", () => {
 
     const manifest = JSON.parse(await readText(result.manifestFile));
     expect(manifest).toMatchObject({
-      manifestVersion: 1,
+      manifestVersion: 2,
       file: "transcripts_daily_20241026_020000.sql.gz",
       database: "transcripts",
       format: "plain",

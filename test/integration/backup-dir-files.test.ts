@@ -211,9 +211,10 @@ describe("file name lengths", () => {
     };
     const daily = path.join(dir, "daily");
     const name = "app_daily_20241103_020000.sql.gz";
-    // Once the dump streams into its partial file, something takes the manifest's name.
+    // Once the dump streams into its partial file (not the directory probes' partials), something takes
+    // the manifest's name.
     const blocking = (async () => {
-      await waitFor(async () => (await listTree(daily)).find((f) => f.includes(".partial-")));
+      await waitFor(async () => (await listTree(daily)).find((f) => /^\.app_daily_.*\.partial-/.test(f)));
       await mkdir(path.join(daily, `${name}.manifest.json`));
     })();
     const failed = await run(vars, "2024-11-03T02:00:00Z");
@@ -230,7 +231,7 @@ describe("file name lengths", () => {
     await mkdir(weekly, { recursive: true });
     const weeklyName = "app_weekly_20241110_020000.sql.gz";
     const blockingWeekly = (async () => {
-      await waitFor(async () => (await listTree(daily)).find((f) => f.includes(".partial-")));
+      await waitFor(async () => (await listTree(daily)).find((f) => /^\.app_daily_.*\.partial-/.test(f)));
       await mkdir(path.join(weekly, `${weeklyName}.manifest.json`));
     })();
     const tierFailed = await run(vars, "2024-11-10T02:00:00Z");
@@ -263,7 +264,8 @@ describe("two runs in the same second", () => {
       `${path.join(dir, "daily", "app_daily_20241103_020000.sql.gz")} already exists: another backup already has this name ` +
         "(taken in the same second, names have a one-second resolution). Wait a second and run again; nothing was dumped",
     );
-    expect(second.ms).toBeLessThan(2_000);
+    // A dump of even this small database takes longer than refusing; the bound allows a loaded machine.
+    expect(second.ms).toBeLessThan(5_000);
     expect(second.lines.some((l) => l.includes("Dumped"))).toBe(false);
     expect((await listTree(dir)).filter((f) => !f.startsWith("logs/"))).toEqual(
       before.filter((f) => !f.startsWith("logs/")),

@@ -60,9 +60,9 @@ describe("lifeline CLI", () => {
     });
   });
 
-  it("exits 1 with a one-line cause on failure", async () => {
+  it("exits 78 (configuration) with a one-line cause when a setting is missing", async () => {
     const r = await lifeline(["backup-db", "--backup-dir", "/tmp/never"], {});
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(78);
     expect(r.stderr.trim().split("\n")).toEqual([
       "lifeline backup-db: DATABASE_URL is not set: set the environment variable DATABASE_URL or the input 'database-url' " +
         "(PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts)",
@@ -99,7 +99,7 @@ describe("lifeline CLI", () => {
     expect(bad.stderr).toContain(`verify daily/${daily}: FAILED: sha256 mismatch`);
   });
 
-  it("a SIGTERM mid-dump cancels cleanly: no partial file, lock released, earlier backups intact, exit 1", async () => {
+  it("a SIGTERM mid-dump cancels cleanly: no partial file, lock released, earlier backups intact, exit 143", async () => {
     const pg = postgres();
     await pg.createDatabase("cancelme");
     await pg.query(
@@ -132,7 +132,7 @@ describe("lifeline CLI", () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     child.kill("SIGTERM");
-    expect(await exited).toBe(1);
+    expect(await exited).toBe(143);
     expect(stderr).toContain("Received SIGTERM: stopping and cleaning up");
     expect(stderr).toContain(
       "lifeline backup-db: The backup was cancelled; the partial file was removed and earlier backups are untouched",

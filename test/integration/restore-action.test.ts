@@ -39,6 +39,22 @@ describe("the committed dist/restore and dist/verify bundles under Node 24", () 
     expect((await databases(pg)).filter((d) => d.startsWith("confirmdb"))).toEqual(["confirmdb"]);
   });
 
+  it("dry-run needs no confirm: the plan goes to the log and the summary, and nothing changes", async () => {
+    const { pg, file, live } = await liveWithBackup("dryaction");
+    const run = await runAction("actions/restore/action.yml", {
+      "database-url": pg.url("dryaction"),
+      "backup-file": file,
+      "dry-run": "true",
+    });
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ "source-backup": file });
+    expect(run.stdout).toContain('Dry run: restore of "dryaction" — nothing was changed');
+    expect(run.summary).toContain("## 🔎 Lifeline restore of dryaction: dry run, nothing was changed");
+    expect(run.summary).toMatch(/KEPT as "dryaction_pre_restore_\d{8}_\d{6}"/);
+    expect(await fingerprint(pg, "dryaction")).toEqual(live);
+    expect((await databases(pg)).filter((d) => d.startsWith("dryaction"))).toEqual(["dryaction"]);
+  });
+
   it("with confirm equal to the database, the root action restores, sets outputs and writes the comparison", async () => {
     const { pg, file } = await liveWithBackup("actiondb");
     const run = await runAction("action.yml", {

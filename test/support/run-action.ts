@@ -43,6 +43,8 @@ export async function runAction(
   actionYml: string,
   inputs: Record<string, string>,
   env: Record<string, string> = {},
+  /** Sends `signal` once `when` matches the action's stdout (its log), as the runner cancels a job. */
+  interrupt?: { signal: NodeJS.Signals; when: RegExp },
 ): Promise<ActionRun> {
   const meta = parse(await readFile(actionYml, "utf8")) as {
     inputs?: Record<string, { default?: string }>;
@@ -79,8 +81,13 @@ export async function runAction(
     });
     let stdout = "";
     let stderr = "";
+    let sent = false;
     child.stdout.on("data", (d) => {
       stdout += d;
+      if (interrupt && !sent && interrupt.when.test(stdout)) {
+        sent = true;
+        child.kill(interrupt.signal);
+      }
     });
     child.stderr.on("data", (d) => {
       stderr += d;

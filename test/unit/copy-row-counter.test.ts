@@ -67,4 +67,18 @@ describe("CopyRowCounter", () => {
     expect(parseCopyHeader("COPY public.t (x) TO stdout;")).toBeUndefined();
     expect(parseCopyHeader("-- COPY public.t FROM stdin;")).toBeUndefined();
   });
+
+  it("names a table as the catalog does, byte for byte: UTF-8 as text, other bytes escaped", () => {
+    const counter = new CopyRowCounter();
+    counter.write(
+      Buffer.concat([
+        Buffer.from('COPY "na'),
+        Buffer.from([0xef]),
+        Buffer.from('ve"."caf'),
+        Buffer.from([0xe9]),
+        Buffer.from('" (id) FROM stdin;\n1\n2\n\\.\nCOPY public."café" (id) FROM stdin;\n1\n\\.\n'),
+      ]),
+    );
+    expect(Object.fromEntries(counter.counts)).toEqual({ "na\\xefve.caf\\xe9": 2, "public.café": 1 });
+  });
 });

@@ -113,7 +113,8 @@ describe("redactUrl and passwordsIn", () => {
     expect(redactUrl("postgresql://bob@h/db")).toBe("postgresql://bob@h/db");
   });
   it("find raw and decoded forms of the password", () => {
-    expect(passwordsIn("postgresql://bob:p%40ss@h/db")).toEqual(["p%40ss", "p@ss"]);
+    expect(passwordsIn("postgresql://bob:p%40ss@h/db")).toEqual(expect.arrayContaining(["p%40ss", "p@ss"]));
+    expect(passwordsIn("postgresql://bob:p%40ss@h/db")).not.toContain("bob");
     expect(passwordsIn("postgresql://bob@h/db")).toEqual([]);
   });
 });
@@ -154,6 +155,49 @@ describe("credentialsIn", () => {
       PUSHGATEWAY_URL: "http://ops:tok@gw:9091",
       PGPASSWORD: "pgpw",
     };
-    expect(credentialsIn(environmentLookup(env), env)).toEqual(["pa/ss", "tok", "pgpw"]);
+    expect(credentialsIn(environmentLookup(env), env)).toEqual(
+      expect.arrayContaining(["pa/ss", "tok", "pgpw"]),
+    );
+  });
+});
+
+describe("a DATABASE_URL that does not parse never shows its password", () => {
+  const secret = "Hunter2-pw";
+  it.each([
+    `postgresql:user:${secret}@host:5432/db`,
+    `postgresql:/user:${secret}@host:5432/db`,
+    `postgresql//user:${secret}@host:5432/db`,
+    `postgres:${secret}@host/db`,
+    `mysql://user:${secret}@host/db`,
+    `host=db.internal user=app password=${secret} dbname=app`,
+    `host=db.internal password='${secret}' dbname=app`,
+    `postgresql://user:${secret}@host:port/db`,
+  ])("%s", async (url) => {
+    const { credentialsIn } = await import("../../src/config/backup-db-config.js");
+    const { environmentLookup } = await import("../../src/config/settings.js");
+    let message = "";
+    try {
+      parseDatabaseUrl(url);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/DATABASE_URL is not a valid PostgreSQL URL/);
+    expect(message).not.toContain(secret);
+    expect(redactUrl(url)).not.toContain(secret);
+    // What adapters mask before anything is logged holds the password itself.
+    expect(credentialsIn(environmentLookup({ DATABASE_URL: url }), {})).toContain(secret);
+  });
+
+  it("says what is wrong with the form when '//' is missing", () => {
+    expect(() => parseDatabaseUrl("postgresql:user:pw@host:5432/db")).toThrow(
+      "'postgresql:' is not followed by '//'; write postgresql://user:password@host:5432/dbname",
+    );
+  });
+
+  it("masks a value with nothing credential-shaped whole, since it could be anything", async () => {
+    const { credentialsIn } = await import("../../src/config/backup-db-config.js");
+    const { environmentLookup } = await import("../../src/config/settings.js");
+    expect(credentialsIn(environmentLookup({ DATABASE_URL: "N0tAUrl" }), {})).toEqual(["N0tAUrl"]);
+    expect(credentialsIn(environmentLookup({ DATABASE_URL: "postgresql://u@h/db" }), {})).toEqual([]);
   });
 });

@@ -1,27 +1,42 @@
 import * as core from "@actions/core";
 import { type BackupDbResult, backupDatabase } from "../../backup/backup-db.js";
 import { isVerifyOnly, loadBackupDbConfig, loadVerifyOnlyConfig } from "../../config/backup-db-config.js";
+import { throwIfCancelled } from "../../config/errors.js";
+import { metricsDestination } from "../../config/metrics-config.js";
 import { Logger } from "../../log/logger.js";
+import type { RunKind } from "../../metrics/failed-run.js";
 import { backupDbSummary, verifySummary } from "../../summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../../verify/verify-local.js";
+import { failAction } from "../shared/failure.js";
 import {
   actionLookup,
   actionsLogSink,
   cancellationSignal,
-  failureMessage,
   maskConnectionSecrets,
 } from "../shared/runtime.js";
 
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 export async function runBackupDb(): Promise<void> {
+  const startedAt = new Date();
   const lookup = actionLookup();
   const logger = new Logger(actionsLogSink());
   maskConnectionSecrets(lookup, logger);
+  const signal = cancellationSignal();
+  // Read before anything else can fail: a run that fails on its settings still records the failure.
+  const metrics = metricsDestination(lookup);
+  let kind: RunKind | undefined = "backup";
   let summary = "";
   try {
     if (isVerifyOnly(lookup)) {
+      kind = undefined; // verify-only publishes no metrics, failed or not
       const config = loadVerifyOnlyConfig(lookup);
-      const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+      const report = await verifyLocalBackups(config.backupDir, {
+        ...config,
+        now: new Date(),
+        logger,
+        signal,
+      });
+      throwIfCancelled(signal, "The verification was cancelled");
       summary = verifySummary(report);
       core.setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
       core.setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
@@ -37,7 +52,8 @@ export async function runBackupDb(): Promise<void> {
       return;
     }
     const config = loadBackupDbConfig(lookup);
-    const result: BackupDbResult = await backupDatabase(config, { logger, signal: cancellationSignal() });
+    const result: BackupDbResult = await backupDatabase(config, { logger, signal });
+    throwIfCancelled(signal, "The backup was cancelled after it was written; it is kept");
     core.setOutput("backup-file", result.file);
     core.setOutput("sha256", result.sha256);
     core.setOutput("size-bytes", String(result.sizeBytes));
@@ -54,9 +70,8 @@ export async function runBackupDb(): Promise<void> {
       );
     }
   } catch (err) {
-    const error = new Error(logger.redact(failureMessage(err)));
-    summary = backupDbSummary({ error });
-    core.setFailed(error.message);
+    const failed = await failAction(err, { command: "backup-db", kind, metrics, startedAt, signal, logger });
+    summary = failed.cancelledSummary ?? backupDbSummary({ error: new Error(failed.message) });
   } finally {
     // Written in finally so that a failed run still explains itself on the run page.
     try {

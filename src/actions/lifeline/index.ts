@@ -1,4 +1,5 @@
 import * as core from "@actions/core";
+import { EXIT } from "../../process/exit-status.js";
 import { runBackupDb } from "../backup-db/run.js";
 import { runRestore } from "../restore/run.js";
 import { runVerify } from "../verify/run.js";
@@ -19,4 +20,5 @@ if (run) {
     `Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
       "(backup-media is not available in this version yet)",
   );
+  process.exitCode = EXIT.config; // an invalid input, like every configuration error
 }

@@ -1,6 +1,6 @@
 import * as core from "@actions/core";
 import { credentialsIn } from "../../config/backup-db-config.js";
-import { UserError } from "../../config/errors.js";
+import { CancelledError, UserError } from "../../config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
 import type { LogSink } from "../../log/logger.js";
 
@@ -39,10 +39,17 @@ export function maskConnectionSecrets(
   }
 }
 
-/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+/**
+ * An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM); its reason is the
+ * first signal's CancelledError, which sets the exit status (130 or 143).
+ */
 export function cancellationSignal(): AbortSignal {
   const controller = new AbortController();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => controller.abort(new Error(sig)));
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      if (!controller.signal.aborted) controller.abort(new CancelledError(sig));
+    });
+  }
   return controller.signal;
 }
 

@@ -1,6 +1,14 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { freePort, makeTempDir, type RunningService, removeDir, startDaemon, waitUntil } from "./service.js";
+import {
+  endProcess,
+  freePort,
+  makeTempDir,
+  type RunningService,
+  removeDir,
+  startDaemon,
+  waitUntil,
+} from "./service.js";
 
 export interface Pushgateway extends RunningService {
   /** Without credentials, also when the gateway requires them. */
@@ -54,7 +62,8 @@ export async function startPushgateway(options: { basicAuth?: GatewayUser } = {}
     async stop() {
       if (stopped) return;
       stopped = true;
-      child.kill("SIGTERM");
+      // It writes its persistence file on the way out: removing the directory before it exited races it.
+      await endProcess(child);
       await removeDir(dir);
     },
   };

@@ -1,0 +1,12 @@
+import type { MetricsSettings } from "../config/backup-db-config.js";
+import type { RunKind } from "../metrics/failed-run.js";
+
+/**
+ * What a failed run records and where: filled by `main` from the environment before anything can fail,
+ * refined by the command as soon as its flags are parsed (and cleared when the run records no metrics,
+ * e.g. backup-db --verify-only).
+ */
+export interface RunRecord {
+  kind: RunKind | undefined;
+  settings: MetricsSettings;
+}

@@ -1,0 +1,152 @@
+import { execFile, spawnSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { childEnvironment } from "../process/child-stage.js";
+
+/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+const HOME_PREFIX = "lifeline-gnupg-";
+const AGENT_EXIT_WAIT_MS = 3_000;
+
+/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
+const live = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
+ * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
+ * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
+ * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
+ */
+export class TemporaryGpgHome {
+  private disposed = false;
+
+  private constructor(readonly path: string) {}
+
+  static async create(): Promise<TemporaryGpgHome> {
+    await sweepAbandonedGpgHomes();
+    const home = await mkdtemp(path.join(tmpdir(), `${HOME_PREFIX}${process.pid}-`));
+    live.add(home);
+    installExitHook();
+    await chmod(home, 0o700);
+    return new TemporaryGpgHome(home);
+  }
+
+  /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await disposeHome(this.path);
+    live.delete(this.path);
+  }
+}
+
+/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
+async function disposeHome(home: string): Promise<void> {
+  const pid = await agentPid(home);
+  await run("gpgconf", ["--homedir", home, "--kill", "all"]);
+  if (pid !== undefined) await waitForExit(pid);
+  await rm(home, { recursive: true, force: true });
+}
+
+function disposeHomeSync(home: string): void {
+  const pid = parseAgentPid(
+    spawnSync("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
+      encoding: "utf8",
+      env: childEnvironment(),
+      timeout: 5_000,
+    }).stdout ?? "",
+  );
+  spawnSync("gpgconf", ["--homedir", home, "--kill", "all"], {
+    stdio: "ignore",
+    env: childEnvironment(),
+    timeout: 5_000,
+  });
+  if (pid !== undefined) {
+    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (isAlive(pid) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 20);
+    if (isAlive(pid)) signal(pid, "SIGKILL");
+  }
+  rmSync(home, { recursive: true, force: true });
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const home of live) {
+      try {
+        disposeHomeSync(home);
+      } catch {
+        // exiting: nothing more can be done; the next run sweeps what is left
+      }
+    }
+    live.clear();
+  });
+}
+
+/**
+ * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
+ * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ */
+export async function sweepAbandonedGpgHomes(dir: string = tmpdir()): Promise<string[]> {
+  const swept: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    await disposeHome(path.join(dir, name)).catch(() => {});
+    swept.push(name);
+  }
+  return swept;
+}
+
+async function agentPid(home: string): Promise<number | undefined> {
+  return parseAgentPid(
+    await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]),
+  );
+}
+
+/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
+function parseAgentPid(output: string): number | undefined {
+  const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(command, args, { env: childEnvironment(), timeout: 10_000 }, (_err, stdout) =>
+      resolve(String(stdout ?? "")),
+    );
+  });
+}
+
+async function waitForExit(pid: number): Promise<void> {
+  const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (isAlive(pid)) signal(pid, "SIGKILL");
+}
+
+/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true; // no /proc (macOS): the signal said it exists
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,279 @@
+import { execFile } from "node:child_process";
+import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
+import { environmentLookup } from "../../src/config/settings.js";
+import { loadVerifyConfig } from "../../src/config/verify-config.js";
+import { verifyBackups } from "../../src/verify/verify-backups.js";
+import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { databases, restoreFile, takeBackup } from "../support/restore.js";
+import { fingerprint, seedTranscripts } from "../support/seed.js";
+
+const execFileAsync = promisify(execFile);
+const postgres = usePostgres();
+const tempDir = useTempDirs();
+
+const LIVE = "tamper";
+let genuine = "";
+let genuineName = "";
+
+beforeAll(async () => {
+  const pg = postgres();
+  await pg.createDatabase(LIVE);
+  await seedTranscripts(pg, LIVE, 300);
+  const file = await takeBackup(pg, LIVE, await tempDir("genuine"), { BACKUP_COMPRESSION: "none" });
+  genuine = await readFile(file, "utf8");
+  genuineName = path.basename(file);
+});
+
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * A tampered plain backup as an attacker with write access would leave it: `injected` at the top of
+ * the file (ahead of pg_dump's own `\restrict` line, or just after it), the .sha256 sidecar regenerated,
+ * no manifest.
+ */
+async function tampered(
+  inject: (marker: string) => string,
+  options: { gzip?: boolean; afterRestrict?: boolean } = {},
+) {
+  const dir = await tempDir("tampered");
+  await mkdir(path.join(dir, "daily"));
+  const marker = path.join(dir, "marker");
+  const injected = inject(marker);
+  const lines = genuine.split("\n");
+  const at = options.afterRestrict ? lines.findIndex((l) => l.startsWith("\\restrict ")) + 1 : 0;
+  const text = [...lines.slice(0, at), injected, ...lines.slice(at)].join("\n");
+  const name = options.gzip ? `${genuineName}.gz` : genuineName;
+  const file = path.join(dir, "daily", name);
+  await writeFile(file, options.gzip ? gzipSync(text) : text);
+  const { stdout } = await execFileAsync("sha256sum", [file]);
+  await writeFile(`${file}.sha256`, `${stdout.split(" ")[0]}  ${name}\n`);
+  return { dir, file, marker };
+}
+
+interface Trick {
+  readonly label: string;
+  /** The SQL injected; `marker` is a file the trick would create on the restore host. */
+  readonly inject: (marker: string) => string;
+  /** The command the refusal names. */
+  readonly command: string;
+  /** Injected just after the dump's own `\restrict` line instead of at the very top. */
+  readonly afterRestrict?: boolean;
+}
+
+/** Each trick would create the marker on the restore host, or reach the live database, if psql ran it. */
+const TRICKS: readonly Trick[] = [
+  { label: "\\! (shell)", inject: (m) => `\\! touch ${m}`, command: "\\!" },
+  {
+    label: "\\connect to the live database, then DROP TABLE",
+    inject: () => `\\connect ${LIVE}\nDROP TABLE segments;`,
+    command: "\\connect",
+  },
+  { label: "\\o |cmd (output to a program)", inject: (m) => `\\o |touch ${m}\nSELECT 1;`, command: "\\o" },
+  {
+    label: "\\copy ... to program",
+    inject: (m) => `\\copy (SELECT 1) to program 'touch ${m}'`,
+    command: "\\copy",
+  },
+  { label: "\\g |cmd mid-line", inject: (m) => `SELECT 1 \\g |touch ${m}`, command: "\\g" },
+  {
+    label: "a meta-command after a statement on the same line",
+    inject: (m) => `SELECT 1; \\! touch ${m}`,
+    command: "\\!",
+  },
+  {
+    label: "\\gexec",
+    inject: () => `SELECT 'DROP TABLE segments' \\gexec`,
+    command: "\\gexec",
+  },
+  {
+    label: "\\gset then \\! :var",
+    inject: (m) => `SELECT 'touch ${m}' AS cmd \\gset\n\\! :cmd`,
+    command: "\\gset",
+  },
+  {
+    label: "\\set ON_ERROR_STOP off, then \\!",
+    inject: (m) => `\\set ON_ERROR_STOP off\n\\! touch ${m}`,
+    command: "\\set",
+  },
+  {
+    label: "\\unrestrict with the dump's own key, then \\!",
+    inject: (m) => `\\unrestrict ${/^\\restrict (\S+)$/m.exec(genuine)![1]!}\n\\! touch ${m}`,
+    command: "\\!",
+    afterRestrict: true,
+  },
+  {
+    label: "a \\restrict/\\unrestrict pair of its own, then \\!",
+    inject: (m) => `\\restrict evil\n\\unrestrict evil\n\\! touch ${m}`,
+    command: "\\!",
+  },
+];
+
+describe("a tampered plain backup never runs psql meta-commands (restricted psql + guard)", () => {
+  it("genuine pg_dump output holds its own \\restrict/\\unrestrict pair (psql 15.14+), and still restores", () => {
+    expect(genuine).toMatch(/^\\restrict [A-Za-z0-9]+$/m);
+    expect(genuine).toMatch(/^\\unrestrict [A-Za-z0-9]+$/m);
+  });
+
+  it.each(TRICKS)(
+    "restore refuses $label: named, nothing run, live database unchanged",
+    async ({ inject, command, afterRestrict }) => {
+      const pg = postgres();
+      const { file, marker } = await tampered(inject, { afterRestrict });
+      const live = await fingerprint(pg, LIVE);
+      const err = await restoreFile(pg, LIVE, file, { RESTORE_FORCE: "true" }).catch((e: Error) => e);
+      // The effects first: nothing ran on this host, the live database is as it was.
+      expect(await exists(marker)).toBe(false);
+      expect(await fingerprint(pg, LIVE)).toEqual(live);
+      expect((await databases(pg)).filter((d) => d.startsWith(LIVE))).toEqual([LIVE]);
+      expect(err).toBeInstanceOf(Error);
+      const message = (err as Error).message;
+      expect(message).toContain(file);
+      expect(message).toContain(`holds ${command}`);
+      expect(message).toContain(`"${LIVE}" was not touched`);
+    },
+  );
+
+  it.each(TRICKS)(
+    "verify --test-restore refuses $label: named, nothing run, live database unchanged",
+    async ({ inject, command, afterRestrict }) => {
+      const pg = postgres();
+      const { dir, file, marker } = await tampered(inject, { afterRestrict });
+      const live = await fingerprint(pg, LIVE);
+      const { logger } = capturingLogger();
+      const report = await verifyBackups(
+        loadVerifyConfig(
+          environmentLookup({
+            BACKUP_DIR: dir,
+            DATABASE_URL: pg.url("postgres"),
+            BACKUP_TEST_RESTORE: "true",
+          }),
+        ),
+        { logger },
+      );
+      expect(await exists(marker)).toBe(false);
+      expect(await fingerprint(pg, LIVE)).toEqual(live);
+      expect(report.exitCode).not.toBe(0);
+      expect(report.testRestore).toMatchObject({ ok: false, dropped: true });
+      expect(report.testRestore!.problems.join("\n")).toContain(`${file} line `);
+      expect(report.testRestore!.problems.join("\n")).toContain(`holds ${command}`);
+      expect((await databases(pg)).filter((d) => d.startsWith("lifeline_verify"))).toEqual([]);
+    },
+  );
+
+  it("the CLI's restore --force refuses a gzip'd backup holding \\! and \\connect + DROP TABLE (the reported case)", async () => {
+    const pg = postgres();
+    const { file, marker } = await tampered(
+      (m) => `\\! touch ${m}\n\\connect ${LIVE}\nDROP TABLE segments;`,
+      {
+        gzip: true,
+      },
+    );
+    const live = await fingerprint(pg, LIVE);
+    const out = new PassThrough();
+    const err = new PassThrough();
+    const code = await main(["restore", "--backup-file", file, "--force", "--database-url", pg.url(LIVE)], {
+      out,
+      err,
+    });
+    const said = String(err.read() ?? "");
+    expect(code).not.toBe(0);
+    expect(said).toContain(`${file} line `);
+    expect(said).toContain("holds \\!");
+    expect(await exists(marker)).toBe(false);
+    expect(await fingerprint(pg, LIVE)).toEqual(live);
+  });
+
+  it("what the guard's lexer misreads, restricted psql still refuses (standard_conforming_strings off)", async () => {
+    // With standard_conforming_strings off psql reads '\'' as one string and then sees \!, while the
+    // guard (which lexes as pg_dump writes: on) sees a second string: only psql's restricted mode stops it.
+    const pg = postgres();
+    const { file, marker } = await tampered(
+      (m) => `SET standard_conforming_strings = off;\nSELECT '\\'' \\! touch ${m} --';`,
+    );
+    const live = await fingerprint(pg, LIVE);
+    const err = await restoreFile(pg, LIVE, file, { RESTORE_FORCE: "true" }).catch((e: Error) => e);
+    expect((err as Error).message).toContain("backslash commands are restricted");
+    expect(await exists(marker)).toBe(false);
+    expect(await fingerprint(pg, LIVE)).toEqual(live);
+  });
+
+  it("a psql too old for \\restrict is refused for plain backups before any database is created, and never fed", async () => {
+    const pg = postgres();
+    const bin = await tempDir("old-psql");
+    const fed = path.join(bin, "fed");
+    // A psql that claims 15.13 and records being run on anything but --version.
+    await writeFile(
+      path.join(bin, "psql"),
+      `#!/bin/sh\nif [ "$1" = --version ]; then echo 'psql (PostgreSQL) 15.13'; exit 0; fi\ntouch ${fed}\ncat > /dev/null\n`,
+    );
+    await chmod(path.join(bin, "psql"), 0o755);
+    await symlink(path.join(pg.binDir, "pg_restore"), path.join(bin, "pg_restore"));
+    const { file } = await tampered(() => "");
+    const err = await restoreFile(pg, LIVE, file, { PG_BIN_DIR: bin }).catch((e: Error) => e);
+    expect((err as Error).message).toContain("15.13");
+    expect((err as Error).message).toContain("restricted mode");
+    expect((err as Error).message).toContain(file);
+    expect(await exists(fed)).toBe(false);
+    expect((await databases(pg)).filter((d) => d.startsWith(LIVE))).toEqual([LIVE]);
+  });
+});
+
+describe("the guard and psql read a plain backup alike", () => {
+  it("backslashes inside strings, E-strings, dollar quotes, identifiers, comments and COPY data restore as data", async () => {
+    const pg = postgres();
+    const dir = await tempDir("corners");
+    await mkdir(path.join(dir, "daily"));
+    const name = "corners_daily_20241026_020000.sql";
+    const file = path.join(dir, "daily", name);
+    const sql = [
+      "\\restrict abc123",
+      "SET standard_conforming_strings = on;",
+      "CREATE TABLE t (a text, b text);",
+      "CREATE FUNCTION f() RETURNS text LANGUAGE plpgsql AS $_$",
+      "begin",
+      "  return $x$ $_ $$",
+      "\\! not a command: inside a dollar quote$x$;",
+      "end $_$;",
+      "COMMENT ON TABLE t IS 'first line",
+      "\\connect not a command: inside a string; it''s still the string';",
+      "CREATE VIEW v AS SELECT E'a\\'",
+      "\\o inside an E-string' AS e, 1 AS \"col",
+      '\\g inside an identifier" /* nested /* comment',
+      "\\! in a comment */ still comment",
+      "*/;",
+      "-- \\! in a line comment",
+      "COPY t (a, b) FROM stdin;",
+      "\\N\tnull first",
+      "\\\\\tbackslash first",
+      "\\!\tlooks like a command but is COPY data",
+      "\\.",
+      "\\unrestrict abc123",
+      "",
+    ].join("\n");
+    await writeFile(file, sql);
+    const { stdout } = await execFileAsync("sha256sum", [file]);
+    await writeFile(`${file}.sha256`, `${stdout.split(" ")[0]}  ${name}\n`);
+    await restoreFile(pg, "corners", file);
+    expect(await pg.query("corners", "SELECT a, b FROM t ORDER BY b")).toEqual([
+      { a: "\\", b: "backslash first" },
+      { a: "!", b: "looks like a command but is COPY data" }, // COPY text unescapes \\!
+      { a: null, b: "null first" },
+    ]);
+    expect(await pg.query("corners", 'SELECT f(), e, "col\n\\g inside an identifier" AS c FROM v')).toEqual([
+      { f: " $_ $$\n\\! not a command: inside a dollar quote", e: "a'\no inside an E-string", c: 1 },
+    ]);
+    expect(
+      (await pg.query<{ d: string }>("corners", "SELECT obj_description('t'::regclass) AS d"))[0]!.d,
+    ).toBe("first line\n\\connect not a command: inside a string; it's still the string");
+  });
+});
