@@ -362,7 +362,14 @@ async function takeBackup(
     const uploaded: OffsiteReport[] = [
       ...preflightFailures,
       ...uploads.failed,
-      ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+      ...(fanOut
+        ? await completeUploads(
+            uploads.started,
+            await fanOut.outcomes(),
+            { sha256: manifest.sha256, manifest },
+            logger,
+          )
+        : []),
     ];
     const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
     const offsite = await makeUpMissing(uploaded, holdings, {
@@ -372,6 +379,7 @@ async function takeBackup(
       schedule: config.schedule,
       now: now(),
       limits: config.catchUp,
+      encryptTo: encryptor?.fingerprint,
       stallTimeoutMs:
         config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
       logger,

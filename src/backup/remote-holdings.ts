@@ -4,6 +4,7 @@ import type { StoredBackup } from "../retention/plan.js";
 import { listRemoteBackups } from "../retention/remote-catalog.js";
 import type { BackupStore } from "../storage/store.js";
 import { BackupName, TIERS, type Tier } from "./backup-name.js";
+import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "./manifest.js";
 import type { UploadTarget } from "./offsite.js";
 import { tiersDueAmong } from "./tiers.js";
 
@@ -88,5 +89,6 @@ export function withUploaded(holdings: RemoteHoldings, uploaded: readonly string
     if (!name || holdings.names.has(fileName)) continue;
     backups[name.tier] = [...backups[name.tier], { fileName, name, valid: true, companions: [] }];
   }
-  return { names: new Set([...holdings.names, ...uploaded]), backups };
+  const complete = uploaded.flatMap((f) => [f, `${f}${CHECKSUM_SUFFIX}`, `${f}${MANIFEST_SUFFIX}`]);
+  return { names: new Set([...holdings.names, ...complete]), backups };
 }

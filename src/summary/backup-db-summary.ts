@@ -23,8 +23,11 @@ function catchUpCell(o: OffsiteReport): string {
   }
   if (c.left.length > 0)
     parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+  if (c.notTried.length > 0)
+    parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
   if (c.tooLarge.length > 0)
     parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+  if (c.skipped.length > 0) parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
   if (c.error) parts.push(`failed: ${c.error}`);
   return parts.join("; ") || "nothing missing";
 }

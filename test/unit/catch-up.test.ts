@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { BackupName, type Tier } from "../../src/backup/backup-name.js";
 import { boundCatchUp, type LocalBackupFile, missingAt } from "../../src/backup/catch-up-plan.js";
+import type { BackupManifest } from "../../src/backup/manifest.js";
 import { type RemoteHoldings, tiersDueAt } from "../../src/backup/remote-holdings.js";
+import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
+import { environmentLookup } from "../../src/config/settings.js";
 import type { PromotionSchedule } from "../../src/retention/calendar.js";
 import type { RetentionPolicy, StoredBackup } from "../../src/retention/plan.js";
 
@@ -9,23 +12,34 @@ const POLICY: RetentionPolicy = { daily: 7, weekly: 4, monthly: 12 };
 const SCHEDULE: PromotionSchedule = { weeklyDay: 0, monthlyDay: 1 };
 const MIB = 1024 * 1024;
 
-function stored(tier: Tier, iso: string, valid = true): StoredBackup {
-  const name = new BackupName("ledger", tier, new Date(iso), "sql.gz");
+function stored(tier: Tier, iso: string, valid = true, encrypted = false): StoredBackup {
+  const name = new BackupName("ledger", tier, new Date(iso), "sql.gz", encrypted);
   return { fileName: name.toString(), name, valid, companions: [] };
 }
 
-function local(tier: Tier, iso: string, sizeBytes = MIB): LocalBackupFile {
-  const backup = stored(tier, iso);
-  return { tier, backup, file: `/backups/${tier}/${backup.fileName}`, sizeBytes };
+/** A local backup; `encryptedTo` is the fingerprint its manifest records (null: not encrypted; undefined: no manifest). */
+function local(tier: Tier, iso: string, sizeBytes = MIB, encryptedTo: string | null = null): LocalBackupFile {
+  const backup = stored(tier, iso, true, encryptedTo !== null);
+  const manifest = {
+    sha256: "0".repeat(64),
+    sizeBytes,
+    encryption: encryptedTo === null ? null : { method: "gpg", recipient: "ops", fingerprint: encryptedTo },
+  } as unknown as BackupManifest;
+  return { tier, backup, file: `/backups/${tier}/${backup.fileName}`, sizeBytes, manifest };
 }
 
+/** A destination holding these complete backups (data and sidecar), plus other object names. */
 function holdings(backups: StoredBackup[], extraNames: string[] = []): RemoteHoldings {
   const byTier: Record<Tier, StoredBackup[]> = { daily: [], weekly: [], monthly: [] };
   for (const b of backups) byTier[b.name.tier].push(b);
-  return { names: new Set([...backups.map((b) => b.fileName), ...extraNames]), backups: byTier };
+  return {
+    names: new Set([...backups.flatMap((b) => [b.fileName, `${b.fileName}.sha256`]), ...extraNames]),
+    backups: byTier,
+  };
 }
 
 const names = (files: readonly LocalBackupFile[]) => files.map((f) => f.backup.fileName);
+const missing = (...args: Parameters<typeof missingAt>) => names(missingAt(...args).missing);
 
 describe("tiers due at a destination", () => {
   it("are judged from what the destination holds, not from BACKUP_DIR", () => {
@@ -67,30 +81,70 @@ describe("missingAt", () => {
       stored("weekly", "2026-11-16T02:00:00Z"), // today's copy, uploaded as weekly: the week is covered
       stored("daily", "2026-11-14T02:00:00Z"),
     ]);
-    expect(names(missingAt(dir, bucket, POLICY, SCHEDULE, now))).toEqual([
+    expect(missing(dir, bucket, POLICY, SCHEDULE, now, undefined)).toEqual([
       "ledger_daily_20261115_020000.sql.gz",
       "ledger_weekly_20261108_020000.sql.gz",
       "ledger_monthly_20261101_020000.sql.gz",
     ]);
   });
 
-  it("skips a name the destination already has in any form (uploads never overwrite)", () => {
+  it("sets aside, naming the leftover, a backup of which the destination has a part: data, sidecar or manifest alone", () => {
     const bucket = holdings(
-      [stored("weekly", "2026-11-16T02:00:00Z")],
       [
-        "ledger_daily_20261115_020000.sql.gz", // data without a sidecar
-        "ledger_daily_20261114_020000.sql.gz",
-        "ledger_daily_20261116_020000.sql.gz",
+        stored("weekly", "2026-11-16T02:00:00Z"),
+        stored("daily", "2026-11-16T02:00:00Z"),
+        stored("daily", "2026-11-14T02:00:00Z"),
+      ],
+      [
+        "ledger_daily_20261115_020000.sql.gz", // data without its sidecar
+        "ledger_weekly_20261108_020000.sql.gz.sha256", // a sidecar without its data
+        "ledger_monthly_20261101_020000.sql.gz.manifest.json", // a manifest without its data
       ],
     );
-    expect(names(missingAt(dir, bucket, POLICY, SCHEDULE, now))).toEqual([
-      "ledger_weekly_20261108_020000.sql.gz",
-      "ledger_monthly_20261101_020000.sql.gz",
+    const plan = missingAt(dir, bucket, POLICY, SCHEDULE, now, undefined);
+    expect(names(plan.missing)).toEqual([]);
+    expect(plan.skipped.map((s) => [s.file.backup.fileName, s.leftover])).toEqual([
+      ["ledger_daily_20261115_020000.sql.gz", "ledger_daily_20261115_020000.sql.gz"],
+      ["ledger_weekly_20261108_020000.sql.gz", "ledger_weekly_20261108_020000.sql.gz.sha256"],
+      ["ledger_monthly_20261101_020000.sql.gz", "ledger_monthly_20261101_020000.sql.gz.manifest.json"],
     ]);
   });
 
+  it("an older weekly of a period stands in for the newest when a leftover blocks that one", () => {
+    const twoThisWeek = [local("weekly", "2026-11-10T02:00:00Z"), local("weekly", "2026-11-09T02:00:00Z")];
+    const plan = missingAt(
+      twoThisWeek,
+      holdings([], ["ledger_weekly_20261110_020000.sql.gz.sha256"]),
+      POLICY,
+      SCHEDULE,
+      now,
+      undefined,
+    );
+    expect(names(plan.missing)).toEqual(["ledger_weekly_20261109_020000.sql.gz"]);
+    expect(names(plan.skipped.map((s) => s.file))).toEqual(["ledger_weekly_20261110_020000.sql.gz"]);
+  });
+
+  it("when the run encrypts, only backups encrypted to its key go off site; the others are set aside", () => {
+    const KEY = "A".repeat(40);
+    const mixed = [
+      local("daily", "2026-11-15T02:00:00Z", MIB, KEY.toLowerCase()),
+      local("daily", "2026-11-14T02:00:00Z", MIB, "B".repeat(40)), // the key before a rotation
+      local("daily", "2026-11-13T02:00:00Z"), // taken before encryption was turned on
+      { ...local("daily", "2026-11-12T02:00:00Z", MIB, KEY), manifest: undefined }, // key unknown
+    ];
+    const encrypting = missingAt(mixed, holdings([]), POLICY, SCHEDULE, now, KEY);
+    expect(names(encrypting.missing)).toEqual(["ledger_daily_20261115_020000.sql.gz.gpg"]);
+    expect(encrypting.skipped.map((s) => [s.file.backup.fileName, s.leftover])).toEqual([
+      ["ledger_daily_20261114_020000.sql.gz.gpg", undefined],
+      ["ledger_daily_20261113_020000.sql.gz", undefined],
+      ["ledger_daily_20261112_020000.sql.gz.gpg", undefined],
+    ]);
+    // A run that does not encrypt makes up any valid backup, encrypted or not.
+    expect(missing(mixed, holdings([]), POLICY, SCHEDULE, now, undefined)).toEqual(names(mixed));
+  });
+
   it("an empty bucket is seeded with this week's weekly from BACKUP_DIR when no upload covered it", () => {
-    expect(names(missingAt(dir, holdings([]), POLICY, SCHEDULE, now))).toEqual([
+    expect(missing(dir, holdings([]), POLICY, SCHEDULE, now, undefined)).toEqual([
       "ledger_daily_20261116_020000.sql.gz",
       // The same moment's weekly before its daily: it is kept longer.
       "ledger_weekly_20261115_020000.sql.gz",
@@ -126,5 +180,18 @@ describe("boundCatchUp", () => {
     expect(names(tight.take)).toEqual(names([missing[0]!]));
     expect(names(tight.left)).toEqual(names([missing[2]!, missing[3]!]));
     expect(tight.take.reduce((n, f) => n + f.sizeBytes, 0)).toBeLessThanOrEqual(4 * MIB);
+  });
+});
+
+describe("the catch-up bound", () => {
+  const limits = (vars: Record<string, string>) => {
+    const env = { DATABASE_URL: "postgresql://backup@db.internal/ledger", BACKUP_DIR: "/backups", ...vars };
+    return loadBackupDbConfig(environmentLookup(env), env).catchUp;
+  };
+
+  it("bounds bytes by default (10 GiB per destination and run), unbounded only when asked with 0", () => {
+    expect(limits({})).toEqual({ maxFiles: 10, maxBytes: 10240 * MIB });
+    expect(limits({ BACKUP_CATCHUP_MAX_MB: "0" })).toEqual({ maxFiles: 10, maxBytes: undefined });
+    expect(limits({ BACKUP_CATCHUP_MAX_MB: "512" }).maxBytes).toBe(512 * MIB);
   });
 });
