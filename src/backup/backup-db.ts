@@ -194,7 +194,12 @@ async function takeBackup(
     const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
     // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
     // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
-    const holdings = await readHoldingsOf(ready, prefix, logger);
+    const holdings = await readHoldingsOf(ready, prefix, logger, {
+      policy: config.retention,
+      schedule: config.schedule,
+      now: startedAt,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     if (options.signal?.aborted) {
       throw new UserError("The backup was cancelled before the dump started; nothing was written");
     }

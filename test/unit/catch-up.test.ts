@@ -1,12 +1,23 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackupName, type Tier } from "../../src/backup/backup-name.js";
 import { boundCatchUp, type LocalBackupFile, missingAt } from "../../src/backup/catch-up-plan.js";
-import type { BackupManifest } from "../../src/backup/manifest.js";
-import { type RemoteHoldings, tiersDueAt } from "../../src/backup/remote-holdings.js";
+import { type BackupManifest, checksumLine } from "../../src/backup/manifest.js";
+import {
+  type HoldingsScope,
+  type RemoteHoldings,
+  readHoldingsOf,
+  readRemoteHoldings,
+  tiersDueAt,
+} from "../../src/backup/remote-holdings.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import type { PromotionSchedule } from "../../src/retention/calendar.js";
 import type { RetentionPolicy, StoredBackup } from "../../src/retention/plan.js";
+import { LocalStore } from "../../src/storage/local-store.js";
+import type { BackupStore } from "../../src/storage/store.js";
+import { capturingLogger, useTempDirs } from "../support/fixtures.js";
 
 const POLICY: RetentionPolicy = { daily: 7, weekly: 4, monthly: 12 };
 const SCHEDULE: PromotionSchedule = { weeklyDay: 0, monthlyDay: 1 };
@@ -194,4 +205,81 @@ describe("the catch-up bound", () => {
     expect(limits({ BACKUP_CATCHUP_MAX_MB: "0" })).toEqual({ maxFiles: 10, maxBytes: undefined });
     expect(limits({ BACKUP_CATCHUP_MAX_MB: "512" }).maxBytes).toBe(512 * MIB);
   });
+});
+
+describe("what a destination holds, read before the dump", () => {
+  const tempDir = useTempDirs();
+  const now = new Date("2026-11-16T02:00:00Z"); // Monday
+  const scope: HoldingsScope = { policy: POLICY, schedule: SCHEDULE, now };
+
+  /** A real directory destination with 40 dailies, 8 weeklies (4 beyond retention) and 2 monthlies. */
+  async function bucket(): Promise<{ store: LocalStore; reads: string[]; counting: BackupStore }> {
+    const dir = await tempDir("holdings");
+    const put = async (tier: Tier, at: Date) => {
+      const name = new BackupName("ledger", tier, at, "sql.gz").toString();
+      await writeFile(path.join(dir, name), "data");
+      await writeFile(path.join(dir, `${name}.sha256`), checksumLine("0".repeat(64), name));
+    };
+    for (let d = 0; d < 40; d++) await put("daily", new Date(now.getTime() - d * 86_400_000));
+    for (let w = 0; w < 8; w++) await put("weekly", new Date(Date.UTC(2026, 10, 15 - 7 * w, 2)));
+    await put("monthly", new Date("2026-11-01T02:00:00Z"));
+    await put("monthly", new Date("2025-01-01T02:00:00Z")); // beyond 12 months
+    const store = new LocalStore(dir);
+    const reads: string[] = [];
+    const counting = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "getText") {
+          return (name: string) => {
+            reads.push(name);
+            return target.getText(name);
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    return { store, reads, counting };
+  }
+
+  it("reads the sidecars of the weekly/monthly backups the decisions need, not of every backup", async () => {
+    const { reads, counting } = await bucket();
+    const held = await readRemoteHoldings(counting, "ledger", scope);
+    expect(held.names.size).toBe(2 * (40 + 8 + 2));
+    expect(held.backups.weekly.map((b) => b.fileName).sort()).toEqual([
+      "ledger_weekly_20261025_020000.sql.gz",
+      "ledger_weekly_20261101_020000.sql.gz",
+      "ledger_weekly_20261108_020000.sql.gz",
+      "ledger_weekly_20261115_020000.sql.gz",
+    ]);
+    expect(held.backups.weekly.every((b) => b.valid)).toBe(true);
+    expect(held.backups.monthly.map((b) => b.fileName)).toEqual(["ledger_monthly_20261101_020000.sql.gz"]);
+    expect(held.backups.daily).toEqual([]);
+    expect(reads).toHaveLength(5);
+    expect(reads.every((n) => !n.includes("_daily_"))).toBe(true);
+  });
+
+  it("gives up on a destination that does not answer within the deadline, or when the run is cancelled", async () => {
+    const { store } = await bucket();
+    const hanging = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "getText") return () => new Promise<never>(() => {});
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const { logger, lines } = capturingLogger();
+    const started = Date.now();
+    const late = await readHoldingsOf([hanging], "ledger", logger, { ...scope, deadlineMs: 300 });
+    expect(late.get(hanging)).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(lines.join("\n")).toContain(
+      `Could not list what ${store.location} holds (it did not answer within 0.3 s)`,
+    );
+
+    const cancel = new AbortController();
+    setTimeout(() => cancel.abort(new Error("SIGTERM")), 100);
+    const cancelled = await readHoldingsOf([hanging], "ledger", logger, { ...scope, signal: cancel.signal });
+    expect(cancelled.get(hanging)).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(6_000);
+  }, 10_000);
 });
