@@ -12,7 +12,7 @@ function sizeChange(current: number, previous: number | undefined): string {
 }
 
 /** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
-function catchUpCell(o: OffsiteReport): string {
+export function catchUpCell(o: OffsiteReport): string {
   const c = o.catchUp;
   if (!c) return "not run";
   const parts: string[] = [];

@@ -2,8 +2,10 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackupName, type Tier } from "../../src/backup/backup-name.js";
+import { makeUpMissing } from "../../src/backup/catch-up.js";
 import { boundCatchUp, type LocalBackupFile, missingAt } from "../../src/backup/catch-up-plan.js";
 import { type BackupManifest, checksumLine } from "../../src/backup/manifest.js";
+import type { OffsiteReport } from "../../src/backup/offsite.js";
 import {
   type HoldingsScope,
   type RemoteHoldings,
@@ -17,6 +19,7 @@ import type { PromotionSchedule } from "../../src/retention/calendar.js";
 import type { RetentionPolicy, StoredBackup } from "../../src/retention/plan.js";
 import { LocalStore } from "../../src/storage/local-store.js";
 import type { BackupStore } from "../../src/storage/store.js";
+import { catchUpCell } from "../../src/summary/backup-db-summary.js";
 import { capturingLogger, useTempDirs } from "../support/fixtures.js";
 
 const POLICY: RetentionPolicy = { daily: 7, weekly: 4, monthly: 12 };
@@ -282,4 +285,55 @@ describe("what a destination holds, read before the dump", () => {
     expect(cancelled.get(hanging)).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(6_000);
   }, 10_000);
+});
+
+describe("how a catch-up that did not finish is reported", () => {
+  const tempDir = useTempDirs();
+  const report = (store: BackupStore): OffsiteReport => ({
+    kind: store.kind,
+    location: store.location,
+    uris: [store.uri("ledger_daily_20261116_020000.sql.gz")],
+    ok: true,
+    bytes: 4,
+    seconds: 0.1,
+  });
+
+  it("what a failure left is not blamed on the bound", () => {
+    const base = { location: "s3://b/p/", kind: "s3", uris: [], ok: false, bytes: 0, seconds: 0 } as const;
+    const catchUp = { uris: [], bytes: 0, seconds: 0, tooLarge: [], skipped: [], error: "s3 said no" };
+    const failed = catchUpCell({
+      ...base,
+      catchUp: { ...catchUp, left: [], notTried: ["ledger_daily_20261115_020000.sql.gz"] },
+    });
+    expect(failed).toContain("1 not made up because of the failure, retried by the next run");
+    expect(failed).not.toContain("BACKUP_CATCHUP_MAX_FILES");
+    const bounded = catchUpCell({
+      ...base,
+      catchUp: { ...catchUp, left: ["ledger_daily_20261115_020000.sql.gz"], notTried: [] },
+    });
+    expect(bounded).toContain("1 left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)");
+  });
+
+  it("BACKUP_DIR that cannot be listed fails each destination's catch-up, not only the log", async () => {
+    const dir = await tempDir("unlistable");
+    const store = new LocalStore(dir);
+    const notADirectory = path.join(dir, "a-file");
+    await writeFile(notADirectory, "x");
+    const { logger } = capturingLogger();
+    const held: RemoteHoldings = { names: new Set(), backups: { daily: [], weekly: [], monthly: [] } };
+    const [out] = await makeUpMissing([report(store)], new Map([[store, held]]), {
+      backupDir: notADirectory,
+      prefix: "ledger",
+      policy: POLICY,
+      schedule: SCHEDULE,
+      now: new Date("2026-11-16T02:05:00Z"),
+      limits: { maxFiles: 10, maxBytes: undefined },
+      encryptTo: undefined,
+      stallTimeoutMs: 1_000,
+      logger,
+    });
+    expect(out).toMatchObject({ ok: false, stage: "catch-up" });
+    expect(out?.error).toMatch(/^catch-up: .*nothing missing was made up this run/);
+    expect(out?.catchUp?.error).toBeDefined();
+  });
 });
