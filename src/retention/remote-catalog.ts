@@ -67,16 +67,6 @@ export async function listRemoteTiers(
   return byTier;
 }
 
-/** The backups of one tier under a store's prefix (see `listRemoteTiers`). */
-export async function listRemoteBackups(
-  store: BackupStore,
-  tier: Tier,
-  prefix: string,
-  objects?: readonly StoredObject[],
-): Promise<RemoteBackup[]> {
-  return (await listRemoteTiers(store, prefix, [tier], objects ? { objects } : {}))[tier];
-}
-
 async function judge(
   store: BackupStore,
   object: StoredObject,
