@@ -214,7 +214,12 @@ async function takeBackup(
     });
     // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
     // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
-    const holdings = await readHoldingsOf(ready, prefix, logger);
+    const holdings = await readHoldingsOf(ready, prefix, logger, {
+      policy: config.retention,
+      schedule: config.schedule,
+      now: startedAt,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     throwIfCancelled(options.signal, "The backup was cancelled before the dump started; nothing was written");
 
     const file = path.join(dailyDir, name.toString());
@@ -392,7 +397,14 @@ async function takeBackup(
     const uploaded: OffsiteReport[] = [
       ...preflightFailures,
       ...uploads.failed,
-      ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+      ...(fanOut
+        ? await completeUploads(
+            uploads.started,
+            await fanOut.outcomes(),
+            { sha256: manifest.sha256, manifest },
+            logger,
+          )
+        : []),
     ];
     const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
     const offsite = await makeUpMissing(uploaded, holdings, {
@@ -402,6 +414,7 @@ async function takeBackup(
       schedule: config.schedule,
       now: now(),
       limits: config.catchUp,
+      encryptTo: encryptor?.fingerprint,
       stallTimeoutMs:
         config.destinations[0]?.settings.transfer.stallTimeoutMs ?? DEFAULT_TRANSFER.stallTimeoutMs,
       logger,

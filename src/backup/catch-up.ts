@@ -14,10 +14,16 @@ import {
   type LocalBackupFile,
   listLocalBackupFiles,
   missingAt,
-  TIER_RANK,
+  newestFirst,
 } from "./catch-up-plan.js";
-import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parseChecksumLine } from "./manifest.js";
-import { type CatchUpReport, completeUploads, type OffsiteReport, startUploads } from "./offsite.js";
+import { CHECKSUM_SUFFIX, parseChecksumLine } from "./manifest.js";
+import {
+  type CatchUpReport,
+  completeUploads,
+  failedReport,
+  type OffsiteReport,
+  startUploads,
+} from "./offsite.js";
 import { type RemoteHoldings, withUploaded } from "./remote-holdings.js";
 import { DigestTap } from "./stream-taps.js";
 
@@ -30,6 +36,8 @@ export interface CatchUpRun {
   readonly schedule: PromotionSchedule;
   readonly now: Date;
   readonly limits: CatchUpLimits;
+  /** The fingerprint of the key this run encrypts to; undefined when it does not encrypt. */
+  readonly encryptTo: string | undefined;
   readonly stallTimeoutMs: number;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
@@ -39,7 +47,9 @@ interface Progress {
   readonly take: LocalBackupFile[];
   readonly uris: string[];
   readonly left: string[];
+  readonly notTried: string[];
   readonly tooLarge: string[];
+  readonly skipped: string[];
   readonly errors: string[];
   bytes: number;
   seconds: number;
@@ -59,20 +69,38 @@ export async function catchUp(run: CatchUpRun): Promise<Map<BackupStore, CatchUp
   const { logger, limits } = run;
   const progress = new Map<BackupStore, Progress>();
   for (const [store, holdings] of run.destinations) {
-    const missing = missingAt(run.local, holdings, run.policy, run.schedule, run.now);
+    const { missing, skipped } = missingAt(
+      run.local,
+      holdings,
+      run.policy,
+      run.schedule,
+      run.now,
+      run.encryptTo,
+    );
     const { take, left, tooLarge } = boundCatchUp(missing, limits);
+    const skips = skipped.map(
+      ({ file, leftover }) =>
+        `${file.backup.fileName}: ${
+          leftover === undefined
+            ? "not encrypted to the current key: not uploaded"
+            : `blocked by the leftover ${store.uri(leftover)}: delete it to let catch-up fill it`
+        }`,
+    );
     progress.set(store, {
       take,
       uris: [],
       left: left.map((m) => m.backup.fileName),
+      notTried: [],
       tooLarge: tooLarge.map((m) => m.backup.fileName),
+      skipped: skips,
       errors: [],
       bytes: 0,
       seconds: 0,
       stopped: false,
     });
+    for (const skip of skips) logger.warn(`Catch-up ${store.location}: ${skip}`);
     if (missing.length === 0) {
-      logger.info(`Catch-up ${store.location}: nothing missing`);
+      if (skips.length === 0) logger.info(`Catch-up ${store.location}: nothing missing`);
       continue;
     }
     logger.info(
@@ -99,14 +127,10 @@ export async function catchUp(run: CatchUpRun): Promise<Map<BackupStore, CatchUp
       files.set(candidate.file, entry);
     }
   }
-  const order = [...files.values()].sort(
-    (a, b) =>
-      b.candidate.backup.name.takenAt.getTime() - a.candidate.backup.name.takenAt.getTime() ||
-      TIER_RANK[a.candidate.tier] - TIER_RANK[b.candidate.tier],
-  );
+  const order = [...files.values()].sort((a, b) => newestFirst(a.candidate, b.candidate));
   for (const { candidate, stores } of order) {
     const live = stores.filter((s) => !progress.get(s)?.stopped && !run.signal?.aborted);
-    for (const s of stores) if (!live.includes(s)) progress.get(s)?.left.push(candidate.backup.fileName);
+    for (const s of stores) if (!live.includes(s)) progress.get(s)?.notTried.push(candidate.backup.fileName);
     if (live.length === 0) continue;
     const outcome = await uploadFromLocal(candidate, live, run);
     for (const report of outcome.reports) {
@@ -120,23 +144,23 @@ export async function catchUp(run: CatchUpRun): Promise<Map<BackupStore, CatchUp
         continue;
       }
       p.errors.push(report.error ?? "unknown error");
-      p.left.push(candidate.backup.fileName);
+      p.notTried.push(candidate.backup.fileName);
       // A bad local file is that file's problem; a failed upload is the destination's.
       if (!outcome.localProblem) p.stopped = true;
     }
   }
 
   const reports = new Map<BackupStore, CatchUpReport>();
-  const newestFirst = (names: string[]) =>
+  const byNameNewestFirst = (names: string[]) =>
     names.sort(
       (a, b) => (BackupName.parse(b)?.takenAt.getTime() ?? 0) - (BackupName.parse(a)?.takenAt.getTime() ?? 0),
     );
   for (const [store, p] of progress) {
-    newestFirst(p.left);
+    const waiting = p.left.length + p.notTried.length;
     if (p.uris.length > 0) {
       logger.info(
         `Catch-up ${store.location}: uploaded ${p.uris.length} missing backup(s), ${(p.bytes / MIB).toFixed(1)} MiB` +
-          (p.left.length > 0 ? `; ${p.left.length} still missing, left for the next runs` : ""),
+          (waiting > 0 ? `; ${waiting} still missing, left for the next runs` : ""),
       );
     }
     reports.set(store, {
@@ -144,7 +168,9 @@ export async function catchUp(run: CatchUpRun): Promise<Map<BackupStore, CatchUp
       bytes: p.bytes,
       seconds: p.seconds,
       left: p.left,
+      notTried: byNameNewestFirst(p.notTried),
       tooLarge: p.tooLarge,
+      skipped: p.skipped,
       ...(p.errors.length > 0 ? { error: p.errors.join("; ") } : {}),
     });
   }
@@ -164,31 +190,28 @@ async function uploadFromLocal(
   stores: readonly BackupStore[],
   run: CatchUpRun,
 ): Promise<{ reports: OffsiteReport[]; localProblem: boolean }> {
-  const { file, backup } = candidate;
-  const failAll = (error: string): OffsiteReport[] =>
-    stores.map((store) => ({
-      kind: store.kind,
-      location: store.location,
-      uris: [],
-      ok: false,
-      error,
-      stage: "catch-up" as const,
-      bytes: 0,
-      seconds: 0,
-    }));
-  let manifest: BackupManifest;
+  const { file, backup, manifest } = candidate;
   let sha256: string;
   try {
+    // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
     const sidecar = parseChecksumLine(await readFile(`${file}${CHECKSUM_SUFFIX}`, "utf8"));
-    manifest = JSON.parse(await readFile(`${file}${MANIFEST_SUFFIX}`, "utf8")) as BackupManifest;
-    if (!sidecar || manifest.sha256 !== sidecar.sha256) {
-      throw new Error(`its ${MANIFEST_SUFFIX} does not record the SHA-256 of its ${CHECKSUM_SUFFIX} sidecar`);
+    if (!sidecar) throw new Error(`its ${CHECKSUM_SUFFIX} sidecar is malformed`);
+    if (candidate.manifestProblem) throw new Error(candidate.manifestProblem);
+    if (manifest && manifest.sha256 !== sidecar.sha256) {
+      throw new Error(
+        `its manifest records sha256 ${manifest.sha256}, its ${CHECKSUM_SUFFIX} sidecar ${sidecar.sha256}`,
+      );
+    }
+    if (manifest && manifest.sizeBytes !== candidate.sizeBytes) {
+      throw new Error(
+        `its manifest records ${manifest.sizeBytes} bytes, the file has ${candidate.sizeBytes}`,
+      );
     }
     sha256 = sidecar.sha256;
   } catch (err) {
     const error = `${file} cannot be caught up: ${(err as Error).message}; check it with 'lifeline verify'`;
     run.logger.error(error);
-    return { reports: failAll(error), localProblem: true };
+    return { reports: stores.map((store) => failedReport(store, error, "catch-up")), localProblem: true };
   }
 
   const uploads = await startUploads(
@@ -231,7 +254,7 @@ async function uploadFromLocal(
   const reports = await completeUploads(
     uploads.started,
     await fanOut.outcomes(),
-    { ...manifest, sha256 },
+    { sha256, manifest },
     run.logger,
   );
   return {
@@ -275,8 +298,15 @@ export async function makeUpMissing(
       local: await listLocalBackupFiles(options.backupDir, options.prefix),
     });
   } catch (err) {
-    options.logger.error(`Catch-up failed: ${(err as Error).message}; nothing missing was made up this run`);
-    return [...offsite];
+    // BACKUP_DIR could not be read (say): every destination's catch-up failed, and says so.
+    const error = `${(err as Error).message}; nothing missing was made up this run`;
+    options.logger.error(`Catch-up failed: ${error}`);
+    reports = new Map(
+      [...destinations.keys()].map((store) => [
+        store,
+        { uris: [], bytes: 0, seconds: 0, left: [], notTried: [], tooLarge: [], skipped: [], error },
+      ]),
+    );
   }
   return offsite.map((report) => {
     const c = [...reports].find(([s]) => s.location === report.location)?.[1];

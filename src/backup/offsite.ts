@@ -32,11 +32,33 @@ export interface CatchUpReport {
   readonly uris: readonly string[];
   readonly bytes: number;
   readonly seconds: number;
-  /** Names still missing there, left for the next runs by the bound (or by a failure). */
+  /** Names still missing there, left for the next runs by the bound (BACKUP_CATCHUP_MAX_FILES / _MB). */
   readonly left: readonly string[];
+  /** Names still missing there because an upload failed (or the run was cancelled): the next run retries. */
+  readonly notTried: readonly string[];
   /** Names larger on their own than the byte bound: not caught up until it is raised. */
   readonly tooLarge: readonly string[];
+  /** Missing backups never tried, each with why and what to do (a leftover object, another key). */
+  readonly skipped: readonly string[];
   readonly error?: string;
+}
+
+/** The report of a destination that received nothing at this stage. */
+export function failedReport(
+  store: BackupStore,
+  error: string,
+  stage: OffsiteReport["stage"],
+): OffsiteReport {
+  return {
+    kind: store.kind,
+    location: store.location,
+    uris: [],
+    ok: false,
+    error,
+    stage,
+    bytes: 0,
+    seconds: 0,
+  };
 }
 
 /** The objects one destination receives in a streamed pass: the daily name, plus weekly/monthly when due there. */
@@ -120,31 +142,24 @@ export async function startUploads(
     } catch (err) {
       for (const m of mine) await m.upload.abort(err as Error);
       logger.error(`${briefly(err)} — this destination is skipped; the local backup goes ahead`);
-      failed.push({
-        kind: store.kind,
-        location: store.location,
-        uris: [],
-        ok: false,
-        error: briefly(err),
-        stage: "upload",
-        bytes: 0,
-        seconds: 0,
-      });
+      failed.push(failedReport(store, briefly(err), "upload"));
     }
   }
   return { started, failed };
 }
 
 /**
- * After the data objects are stored: per object its manifest, the checksum on the object itself, and
- * the sidecar last (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ * After the data objects are stored: per object its manifest (when the backup has one: a backup made
+ * by hand has only its sidecar, there as here), the checksum on the object itself, and the sidecar last
+ * (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
  */
 export async function completeUploads(
   started: readonly StartedUpload[],
   outcomes: readonly BranchOutcome[],
-  manifest: BackupManifest,
+  record: { readonly sha256: string; readonly manifest: BackupManifest | undefined },
   logger: Logger,
 ): Promise<OffsiteReport[]> {
+  const { sha256, manifest } = record;
   const byStore = new Map<
     BackupStore,
     { uris: string[]; errors: string[]; bytes: number; seconds: number }
@@ -161,25 +176,27 @@ export async function completeUploads(
       continue;
     }
     const name = s.upload.name;
-    const tier = BackupName.parse(name)?.tier ?? manifest.tier;
     try {
-      await s.store.put(
-        `${name}${MANIFEST_SUFFIX}`,
-        `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`,
-        { contentType: "application/json" },
-      );
+      if (manifest) {
+        const tier = BackupName.parse(name)?.tier ?? manifest.tier;
+        await s.store.put(
+          `${name}${MANIFEST_SUFFIX}`,
+          `${JSON.stringify({ ...manifest, sha256, file: name, tier }, null, 2)}\n`,
+          { contentType: "application/json" },
+        );
+      }
       // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
-      await s.store.recordChecksum(name, manifest.sha256).catch((err: unknown) => {
+      await s.store.recordChecksum(name, sha256).catch((err: unknown) => {
         logger.warn(`${briefly(err)} — the .sha256 sidecar still records it`);
       });
-      await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
+      await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(sha256, name));
       entry.uris.push(s.uri);
-      logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
+      logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${sha256})`);
     } catch (err) {
       entry.errors.push(briefly(err));
       // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
       // verify and retention would report every night.
-      for (const orphan of [name, `${name}${MANIFEST_SUFFIX}`]) {
+      for (const orphan of [name, ...(manifest ? [`${name}${MANIFEST_SUFFIX}`] : [])]) {
         await s.store.delete(orphan).catch((e: unknown) => {
           logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${briefly(e)}`);
         });

@@ -219,8 +219,9 @@ export const BACKUP_DB_SETTINGS = {
   catchUpMaxMb: {
     env: "BACKUP_CATCHUP_MAX_MB",
     input: "catchup-max-mb",
-    description: "at most this many MiB of catch-up uploads per destination per run; 0: no byte bound",
-    default: "0",
+    description:
+      "at most this many MiB of catch-up uploads per destination per run, so that making up cannot run into the job's time limit before the summary and metrics; 0: no byte bound",
+    default: "10240",
     parse: integerIn(0, 100_000_000, " (MiB)"),
   },
   ...CLOUD_SETTINGS,

@@ -4,7 +4,7 @@ import type { BackupStore } from "../storage/store.js";
 import type { RetentionOutcome } from "./apply.js";
 import type { PromotionSchedule } from "./calendar.js";
 import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
-import { listRemoteBackups } from "./remote-catalog.js";
+import { listRemoteTiers } from "./remote-catalog.js";
 
 /**
  * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups
@@ -18,17 +18,11 @@ export async function applyRemoteRetention(
   now: Date,
   options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[]; schedule: PromotionSchedule },
 ): Promise<RetentionOutcome> {
-  const objects = await store.list();
+  const backups = await listRemoteTiers(store, prefix, options.tiers);
   const plans: RetentionPlan[] = [];
   const removed: string[] = [];
   for (const tier of options.tiers) {
-    const plan = planRetention(
-      tier,
-      await listRemoteBackups(store, tier, prefix, objects),
-      policy,
-      now,
-      options.schedule,
-    );
+    const plan = planRetention(tier, backups[tier], policy, now, options.schedule);
     plans.push(plan);
     for (const d of plan.decisions) {
       const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;

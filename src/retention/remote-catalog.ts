@@ -1,4 +1,4 @@
-import { BackupName, type Tier } from "../backup/backup-name.js";
+import { BackupName, TIERS, type Tier } from "../backup/backup-name.js";
 import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parseChecksumLine } from "../backup/manifest.js";
 import type { BackupStore, StoredObject } from "../storage/store.js";
 import type { StoredBackup } from "./plan.js";
@@ -8,36 +8,63 @@ export interface RemoteBackup extends StoredBackup {
   readonly object: StoredObject;
 }
 
+export interface RemoteCatalogOptions {
+  /** The store's listing, when the caller has it already (one listing for every tier). */
+  readonly objects?: readonly StoredObject[];
+  /** Which backups to judge (one sidecar read each); the others are left out. By default, all. */
+  readonly include?: (name: BackupName) => boolean;
+  /** Stops reading sidecars (the promise rejects with its reason). */
+  readonly signal?: AbortSignal;
+}
+
+/** Sidecars read at once: a bucket with hundreds of backups is judged in a few round trips, not one each. */
+const SIDECAR_READS = 4;
+
 /**
- * Lists the backups of one tier under a store's prefix, judged as local ones are: data non-empty and
- * a well-formed sidecar that names it (one small read per backup). Other names are not touched.
+ * Lists the backups of the given tiers under a store's prefix, judged as local ones are: data non-empty
+ * and a well-formed sidecar that names it (one small read per backup, a few at a time). One listing
+ * serves every tier. Other names are not touched.
  */
-export async function listRemoteBackups(
+export async function listRemoteTiers(
   store: BackupStore,
-  tier: Tier,
   prefix: string,
-  objects?: readonly StoredObject[],
-): Promise<RemoteBackup[]> {
-  const all = objects ?? (await store.list());
+  tiers: readonly Tier[],
+  options: RemoteCatalogOptions = {},
+): Promise<Record<Tier, RemoteBackup[]>> {
+  const all = options.objects ?? (await store.list());
   const present = new Set(all.map((o) => o.name));
-  const backups: RemoteBackup[] = [];
-  for (const object of all) {
+  const found = all.flatMap((object) => {
     const name = BackupName.parse(object.name);
-    if (!name || name.tier !== tier || name.prefix !== prefix) continue;
-    const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter((c) =>
-      present.has(c),
-    );
-    const problem = await judge(store, object, present);
-    backups.push({
-      fileName: object.name,
-      name,
-      object,
-      valid: problem === undefined,
-      companions,
-      ...(problem ? { problem } : {}),
-    });
-  }
-  return backups;
+    if (!name || !tiers.includes(name.tier) || name.prefix !== prefix) return [];
+    return options.include && !options.include(name) ? [] : [{ object, name }];
+  });
+  const judged: RemoteBackup[] = new Array(found.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < found.length; i = next++) {
+      options.signal?.throwIfAborted();
+      const { object, name } = found[i]!;
+      const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter(
+        (c) => present.has(c),
+      );
+      const problem = await judge(store, object, present);
+      judged[i] = {
+        fileName: object.name,
+        name,
+        object,
+        valid: problem === undefined,
+        companions,
+        ...(problem ? { problem } : {}),
+      };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SIDECAR_READS, found.length) }, worker));
+  const byTier = Object.fromEntries(TIERS.map((t) => [t, [] as RemoteBackup[]])) as Record<
+    Tier,
+    RemoteBackup[]
+  >;
+  for (const backup of judged) byTier[backup.name.tier].push(backup);
+  return byTier;
 }
 
 async function judge(

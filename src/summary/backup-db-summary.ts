@@ -12,7 +12,7 @@ function sizeChange(current: number, previous: number | undefined): string {
 }
 
 /** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
-function catchUpCell(o: OffsiteReport): string {
+export function catchUpCell(o: OffsiteReport): string {
   const c = o.catchUp;
   if (!c) return "not run";
   const parts: string[] = [];
@@ -23,8 +23,11 @@ function catchUpCell(o: OffsiteReport): string {
   }
   if (c.left.length > 0)
     parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+  if (c.notTried.length > 0)
+    parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
   if (c.tooLarge.length > 0)
     parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+  if (c.skipped.length > 0) parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
   if (c.error) parts.push(`failed: ${c.error}`);
   return parts.join("; ") || "nothing missing";
 }

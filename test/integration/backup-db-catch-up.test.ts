@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
@@ -11,6 +11,7 @@ import type { BackupStore } from "../../src/storage/store.js";
 import { backupDbSummary } from "../../src/summary/backup-db-summary.js";
 import { useMinio } from "../support/cloud-fixtures.js";
 import { capturingLogger, listTree, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { makeGpgKey, type TestKey } from "../support/gpg.js";
 
 const postgres = usePostgres();
 const tempDir = useTempDirs();
@@ -226,5 +227,131 @@ describe("an off-site copy missed is made up by the next run", () => {
     expect(tue.offsite[0]?.uris.map((u) => path.basename(u))).toEqual([daily("10")]);
     names = (await store.list()).map((o) => o.name);
     expect(names.filter((n) => n.startsWith(daily("03")))).toEqual([]);
+  });
+});
+
+describe("what catch-up does not upload, and says so", () => {
+  const daily = (day: string, ext = "sql") => `ledger_daily_202611${day}_020000.${ext}`;
+
+  /** A bucket whose first backup (the 2nd) arrived, then nights whose uploads failed (the bucket was gone). */
+  async function missedNights(bucket: string, nights: Record<string, Record<string, string>>) {
+    await minio().createBucket(bucket);
+    const dir = await tempDir(bucket);
+    // Dailies kept for 14 days: every missed night stays within retention for the whole test.
+    const vars = { BACKUP_DIR: dir, BACKUP_S3_BUCKET: bucket, BACKUP_RETENTION_DAILY: "14" };
+    expect((await runAt("2026-11-02T02:00:00Z", vars)).result.offsite[0]?.ok).toBe(true);
+    for (const [day, extra] of Object.entries(nights)) {
+      const failed = (
+        await runAt(`2026-11-${day}T02:00:00Z`, { ...vars, ...extra, BACKUP_S3_BUCKET: "gone" })
+      ).result;
+      expect(failed.offsite[0]?.ok).toBe(false);
+    }
+    return { dir, vars, store: await bucketStore(bucket) };
+  }
+
+  it("a leftover sidecar or data object without its backup is named with what to do, not tried, and older ones still come", async () => {
+    const { dir, vars, store } = await missedNights("leftovers", { "03": {}, "04": {}, "05": {} });
+    // Leftovers (a run killed between objects, a hand's copy): 05's sidecar alone, 04's data alone.
+    const sidecar05 = `${daily("05")}${CHECKSUM_SUFFIX}`;
+    await store.put(sidecar05, await readFile(path.join(dir, "daily", sidecar05), "utf8"));
+    await store.put(daily("04"), "a partial copy\n");
+
+    const { result, lines } = await runAt("2026-11-06T02:00:00Z", vars);
+    expect(result.offsite.map((o) => [o.ok, o.error])).toEqual([[true, undefined]]);
+    const blocked = (day: string, leftover: string) =>
+      `${daily(day)}: blocked by the leftover ${store.uri(leftover)}: delete it to let catch-up fill it`;
+    expect(result.offsite[0]?.catchUp).toMatchObject({
+      uris: [store.uri(daily("03"))],
+      left: [],
+      notTried: [],
+      skipped: [blocked("05", sidecar05), blocked("04", daily("04"))],
+    });
+    await expectCopyOf(store, path.join(dir, "daily", daily("03")));
+    // Nothing was uploaded over or beside the leftovers.
+    let names = (await store.list()).map((o) => o.name);
+    expect(names.filter((n) => n.startsWith(daily("05")))).toEqual([sidecar05]);
+    expect(names.filter((n) => n.startsWith(daily("04")))).toEqual([daily("04")]);
+    const summary = backupDbSummary({ result });
+    expect(summary).toContain(blocked("05", sidecar05));
+    expect(summary).toContain(blocked("04", daily("04")));
+    expect(summary).not.toContain("nothing missing");
+    expect(lines.join("\n")).toContain(blocked("04", daily("04")));
+
+    // Once they are deleted, the next run fills both.
+    await store.delete(sidecar05);
+    await store.delete(daily("04"));
+    const next = (await runAt("2026-11-07T02:00:00Z", vars)).result;
+    expect(next.offsite[0]?.catchUp).toMatchObject({
+      uris: [store.uri(daily("05")), store.uri(daily("04"))],
+      skipped: [],
+    });
+    names = (await store.list()).map((o) => o.name);
+    await expectCopyOf(store, path.join(dir, "daily", daily("05")));
+    await expectCopyOf(store, path.join(dir, "daily", daily("04")));
+  });
+
+  it("a backup without a manifest goes with its sidecar alone; a manifest that is not an object or disagrees on the size is named", async () => {
+    const { dir, vars, store } = await missedNights("no-manifest", { "03": {}, "04": {}, "05": {} });
+    const file = (day: string) => path.join(dir, "daily", daily(day));
+    // Made by hand per the runbook: data and sidecar only.
+    await rm(`${file("03")}${MANIFEST_SUFFIX}`);
+    await writeFile(`${file("04")}${MANIFEST_SUFFIX}`, "null\n");
+    const size05 = (await stat(file("05"))).size;
+    const manifest05 = JSON.parse(await readFile(`${file("05")}${MANIFEST_SUFFIX}`, "utf8"));
+    await writeFile(
+      `${file("05")}${MANIFEST_SUFFIX}`,
+      JSON.stringify({ ...manifest05, sizeBytes: size05 + 1 }),
+    );
+
+    const { result } = await runAt("2026-11-06T02:00:00Z", vars);
+    expect(result.offsite[0]).toMatchObject({ ok: false, stage: "catch-up" });
+    expect(result.offsite[0]?.error).toContain(
+      `${file("05")} cannot be caught up: its manifest records ${size05 + 1} bytes, the file has ${size05}`,
+    );
+    expect(result.offsite[0]?.error).toContain(
+      `${file("04")} cannot be caught up: ${file("04")}${MANIFEST_SUFFIX} is not a JSON object`,
+    );
+    expect(result.offsite[0]?.catchUp?.uris).toEqual([store.uri(daily("03"))]);
+    const names = (await store.list()).map((o) => o.name);
+    expect(names.filter((n) => n.startsWith(daily("03"))).sort()).toEqual([
+      daily("03"),
+      `${daily("03")}${CHECKSUM_SUFFIX}`,
+    ]);
+    const localSha = (await readFile(`${file("03")}${CHECKSUM_SUFFIX}`, "utf8")).split(" ")[0];
+    expect(await sha256Of(await store.get(daily("03")))).toBe(localSha);
+    expect(names.filter((n) => n.startsWith(daily("04")) || n.startsWith(daily("05")))).toEqual([]);
+  });
+
+  describe("with encryption", () => {
+    let before: TestKey;
+    let current: TestKey;
+    beforeAll(async () => {
+      before = await makeGpgKey("before@lifeline.test");
+      current = await makeGpgKey("current@lifeline.test");
+    });
+    const encryptingTo = (key: TestKey) => ({
+      BACKUP_ENCRYPT: "true",
+      BACKUP_GPG_RECIPIENT: key.email,
+      BACKUP_GPG_PUBLIC_KEY: key.publicKey,
+    });
+
+    it("an encrypting run makes up only backups encrypted to its key: one unencrypted or to the key before a rotation is named, not uploaded", async () => {
+      const { vars, store } = await missedNights("encrypting", {
+        "03": {},
+        "04": encryptingTo(before),
+        "05": encryptingTo(current),
+      });
+      const { result, lines } = await runAt("2026-11-06T02:00:00Z", { ...vars, ...encryptingTo(current) });
+      expect(result.offsite.map((o) => [o.ok, o.error])).toEqual([[true, undefined]]);
+      const notUploaded = (name: string) => `${name}: not encrypted to the current key: not uploaded`;
+      expect(result.offsite[0]?.catchUp).toMatchObject({
+        uris: [store.uri(daily("05", "sql.gpg"))],
+        skipped: [notUploaded(daily("04", "sql.gpg")), notUploaded(daily("03"))],
+      });
+      const names = (await store.list()).map((o) => o.name);
+      expect(names.filter((n) => n.startsWith(daily("03")) || n.startsWith(daily("04")))).toEqual([]);
+      expect(backupDbSummary({ result })).toContain(notUploaded(daily("03")));
+      expect(lines.join("\n")).toContain(notUploaded(daily("04", "sql.gpg")));
+    });
   });
 });

@@ -150,10 +150,10 @@ describe("compression, format and encryption settings", () => {
 });
 
 describe("catch-up bounds", () => {
-  it("default to 10 backups per destination and run with no byte bound, and are validated", () => {
+  it("default to 10 backups and 10 GiB per destination and run, and are validated", () => {
     expect(loadBackupDbConfig(env({ DATABASE_URL: URL })).catchUp).toEqual({
       maxFiles: 10,
-      maxBytes: undefined,
+      maxBytes: 10240 * 1024 * 1024,
     });
     expect(
       loadBackupDbConfig(
