@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2565);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9044);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2565:
+/***/ 9044:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36457,7 +36457,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
+const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink: io_util_unlink } = external_fs_.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -37973,15 +37973,47 @@ class ChildStageError extends Error {
     name = "ChildStageError";
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
+ * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
+ * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ */
+const WITHHELD_FROM_CHILDREN = [
+    /DATABASE_URL$/i,
+    /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
+    /^PUSHGATEWAY_URL$/i,
+    /^INPUT_/i,
+    /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
+    /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
+    /^(GITHUB|GH)_TOKEN$/i,
+    /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
+];
+const ALWAYS_PASSED = /^PG[A-Z_]*$/;
+/**
+ * The environment a child program is started with: `env` (by default Lifeline's own) without the
+ * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
+ */
+function child_stage_childEnvironment(env = process.env) {
+    const out = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined)
+            continue;
+        if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name)))
+            continue;
+        out[name] = value;
+    }
+    return out;
+}
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv), less what no child
+ * needs (childEnvironment). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
-function startChildStage(label, command, args, 
+function child_stage_startChildStage(label, command, args, 
 /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,external_node_child_process_.spawn)(command, [...args], {
-        env: options.env ?? process.env,
+        env: child_stage_childEnvironment(options.env),
         stdio: [stdin, "pipe", "pipe"],
     });
     let stderr = "";
@@ -38164,7 +38196,7 @@ function hasProgram(name) {
     let found = installed.get(name);
     if (found === undefined) {
         try {
-            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000, env: child_stage_childEnvironment() });
             found = true;
         }
         catch {
@@ -38187,7 +38219,7 @@ function createCompressor(compression, level, threads) {
             return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
         case "zstd": {
             if (hasZstdBinary()) {
-                const child = startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
+                const child = child_stage_startChildStage("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
                     stdin: true,
                 });
                 return {
@@ -38197,7 +38229,7 @@ function createCompressor(compression, level, threads) {
                 };
             }
             if (!hasZstd) {
-                throw new errors/* UserError */.y(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
             }
             const stream = external_node_zlib_default().createZstdCompress({
                 params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
@@ -38215,7 +38247,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -38256,7 +38288,7 @@ function compressionOfExtension(extension) {
 function startDirectZstd(source, level, threads) {
     if (!hasZstdBinary())
         return undefined;
-    const child = startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
+    const child = child_stage_startChildStage("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
         stdin: source,
     });
     // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
@@ -38294,370 +38326,6 @@ const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
 // EXTERNAL MODULE: ./src/storage/transfer.ts
 var storage_transfer = __nccwpck_require__(8130);
-;// CONCATENATED MODULE: ./src/config/settings.ts
-
-/** Looks a setting up in an environment by its runbook variable name. */
-function environmentLookup(env) {
-    return (spec) => {
-        const value = env[spec.env];
-        return value === undefined || value === "" ? undefined : { value, source: spec.env };
-    };
-}
-/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
-function firstOf(...lookups) {
-    return (spec) => {
-        for (const lookup of lookups) {
-            const found = lookup(spec);
-            if (found)
-                return found;
-        }
-        return undefined;
-    };
-}
-/** Resolves one setting: the value found, else the default, else undefined. */
-function resolve(spec, lookup) {
-    const found = lookup(spec);
-    if (found)
-        return spec.parse(found.value.trim(), found.source);
-    if (spec.default !== undefined)
-        return spec.parse(spec.default, `default of ${spec.env}`);
-    return undefined;
-}
-/** Resolves a setting that must be present, failing with a message that names every way to set it. */
-function settings_require(spec, lookup, hint = "") {
-    const value = resolve(spec, lookup);
-    if (value === undefined) {
-        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
-    }
-    return value;
-}
-const parseString = (raw) => raw;
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-function parseBoolean(raw, source) {
-    const value = raw.toLowerCase();
-    if (TRUE.has(value))
-        return true;
-    if (FALSE.has(value))
-        return false;
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
-}
-/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
-function integerIn(min, max, unit = "") {
-    return (raw, source) => {
-        const value = Number(raw);
-        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
-        }
-        return value;
-    };
-}
-/** A parser for one of a fixed set of words. */
-function oneOf(choices) {
-    return (raw, source) => {
-        const value = raw.toLowerCase();
-        if (!choices.includes(value)) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        }
-        return value;
-    };
-}
-/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
-function choiceOf(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
-}
-/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
-function httpUrl(example) {
-    return (raw, source) => {
-        try {
-            const url = new URL(raw);
-            if (url.protocol === "http:" || url.protocol === "https:")
-                return raw.replace(/\/+$/, "");
-        }
-        catch { }
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
-    };
-}
-
-;// CONCATENATED MODULE: ./src/config/cloud-config.ts
-
-
-
-
-const parseEndpoint = httpUrl("http://127.0.0.1:9000");
-/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
-function parseKeyPrefix(raw, source) {
-    const trimmed = raw.replace(/^\/+/, "");
-    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
-    }
-    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-function parseBucket(raw, source) {
-    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
-    }
-    return raw;
-}
-/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
-const CLOUD_SETTINGS = {
-    s3Bucket: {
-        env: "BACKUP_S3_BUCKET",
-        input: "s3-bucket",
-        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
-        parse: parseBucket,
-    },
-    s3StorageClass: {
-        env: "BACKUP_S3_STORAGE_CLASS",
-        input: "s3-storage-class",
-        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(S3_STORAGE_CLASSES),
-    },
-    s3Region: {
-        env: "BACKUP_S3_REGION",
-        input: "s3-region",
-        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
-        parse: parseString,
-    },
-    s3Endpoint: {
-        env: "BACKUP_S3_ENDPOINT",
-        input: "s3-endpoint",
-        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
-        parse: parseEndpoint,
-    },
-    s3ForcePathStyle: {
-        env: "BACKUP_S3_FORCE_PATH_STYLE",
-        input: "s3-force-path-style",
-        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
-        parse: parseBoolean,
-    },
-    gcsBucket: {
-        env: "BACKUP_GCS_BUCKET",
-        input: "gcs-bucket",
-        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
-        parse: parseBucket,
-    },
-    gcsStorageClass: {
-        env: "BACKUP_GCS_STORAGE_CLASS",
-        input: "gcs-storage-class",
-        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(GCS_STORAGE_CLASSES),
-    },
-    gcsEndpoint: {
-        env: "BACKUP_GCS_ENDPOINT",
-        input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
-        parse: parseEndpoint,
-    },
-    azureContainer: {
-        env: "BACKUP_AZURE_CONTAINER",
-        input: "azure-container",
-        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
-        parse: parseBucket,
-    },
-    azureTier: {
-        env: "BACKUP_AZURE_TIER",
-        input: "azure-tier",
-        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
-        default: "Hot",
-        parse: choiceOf(AZURE_TIERS),
-    },
-    azureAccount: {
-        env: "AZURE_STORAGE_ACCOUNT",
-        input: "azure-account",
-        description: "storage account name, when no connection string is given",
-        parse: parseString,
-    },
-    azureEndpoint: {
-        env: "BACKUP_AZURE_ENDPOINT",
-        input: "azure-endpoint",
-        description: "blob service URL; default https://<account>.blob.core.windows.net",
-        parse: parseEndpoint,
-    },
-    remotePrefix: {
-        env: "BACKUP_REMOTE_PREFIX",
-        input: "remote-prefix",
-        description: "key prefix of backups in every bucket/container",
-        default: "backups/postgres/",
-        parse: parseKeyPrefix,
-    },
-    uploadPartSizeMb: {
-        env: "BACKUP_UPLOAD_PART_SIZE_MB",
-        input: "upload-part-size-mb",
-        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
-        default: "8",
-        parse: integerIn(5, 512, " (MiB)"),
-    },
-    uploadConcurrency: {
-        env: "BACKUP_UPLOAD_CONCURRENCY",
-        input: "upload-concurrency",
-        description: "parts in flight per upload",
-        default: "2",
-        parse: integerIn(1, 16),
-    },
-};
-const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
-function azureAuth(lookup, env) {
-    const s = CLOUD_SETTINGS;
-    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
-    if (connectionString)
-        return { kind: "connection-string", connectionString };
-    const account = resolve(s.azureAccount, lookup);
-    const endpoint = resolve(s.azureEndpoint, lookup);
-    if (!account && !endpoint) {
-        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
-            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
-    }
-    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
-    const key = firstSet(env, "AZURE_STORAGE_KEY");
-    if (key) {
-        if (!account)
-            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
-        return { kind: "shared-key", account, key, url };
-    }
-    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
-    if (sas)
-        return { kind: "sas", url, sas };
-    return { kind: "default-credential", url };
-}
-/** The configured cloud destinations (none, one or several), validated before any work. */
-function loadDestinations(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const prefix = settings_require(s.remotePrefix, lookup);
-    const transfer = {
-        ...storage_transfer/* DEFAULT_TRANSFER */._M,
-        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
-        concurrency: settings_require(s.uploadConcurrency, lookup),
-    };
-    const destinations = [];
-    const s3Bucket = resolve(s.s3Bucket, lookup);
-    if (s3Bucket) {
-        const endpoint = resolve(s.s3Endpoint, lookup) ??
-            (() => {
-                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
-                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
-            })();
-        destinations.push({
-            kind: "s3",
-            settings: {
-                bucket: s3Bucket,
-                prefix,
-                storageClass: settings_require(s.s3StorageClass, lookup),
-                region: resolve(s.s3Region, lookup),
-                endpoint,
-                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
-                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
-                transfer,
-            },
-        });
-    }
-    const gcsBucket = resolve(s.gcsBucket, lookup);
-    if (gcsBucket) {
-        destinations.push({
-            kind: "gcs",
-            settings: {
-                bucket: gcsBucket,
-                prefix,
-                storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup) ??
-                    (() => {
-                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
-                        if (!host)
-                            return undefined;
-                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
-                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
-                    })(),
-                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-                transfer,
-            },
-        });
-    }
-    const azureContainer = resolve(s.azureContainer, lookup);
-    if (azureContainer) {
-        destinations.push({
-            kind: "azure",
-            settings: {
-                container: azureContainer,
-                prefix,
-                tier: settings_require(s.azureTier, lookup),
-                auth: azureAuth(lookup, env),
-                transfer,
-            },
-        });
-    }
-    return destinations;
-}
-/** Cloud secrets found in the environment, for masking before anything is logged. */
-function cloudSecretsIn(env) {
-    const secrets = [];
-    for (const name of [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AZURE_STORAGE_KEY",
-        "AZURE_STORAGE_SAS_TOKEN",
-    ]) {
-        const v = env[name];
-        if (v)
-            secrets.push(v);
-    }
-    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
-    if (cs) {
-        for (const part of cs.split(";")) {
-            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
-            if (m?.[2])
-                secrets.push(m[2]);
-        }
-    }
-    return secrets;
-}
-/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
-const CLOUD_READ_SETTINGS = {
-    s3Bucket: CLOUD_SETTINGS.s3Bucket,
-    s3Region: CLOUD_SETTINGS.s3Region,
-    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
-    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
-    gcsBucket: CLOUD_SETTINGS.gcsBucket,
-    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
-    azureContainer: CLOUD_SETTINGS.azureContainer,
-    azureAccount: CLOUD_SETTINGS.azureAccount,
-    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
-    remotePrefix: CLOUD_SETTINGS.remotePrefix,
-};
-/**
- * The configured destinations for reading, and a way to reach any other bucket named by a URI
- * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
- */
-function loadCloudReading(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
-    return {
-        destinations: loadDestinations(lookup, env),
-        destinationForUri: (kind, bucket, keyPrefix) => {
-            const source = "the backup URI";
-            const override = (spec) => {
-                if (spec.env === bucketSpec[kind].env)
-                    return { value: bucket, source };
-                if (spec.env === s.remotePrefix.env)
-                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
-                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
-                    return undefined;
-                return lookup(spec);
-            };
-            const [destination] = loadDestinations(override, env);
-            if (!destination)
-                throw new ConfigError(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
-            return destination;
-        },
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
 
 /** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
@@ -38696,19 +38364,21 @@ function splitAuthority(raw) {
         : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
 }
 /**
- * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
- * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
- * `password=` query parameter.
+ * Hides the credentials of a URL-looking string so that it can be quoted in a message, whether or not
+ * it parses: everything credential-shaped (see passwordsIn) becomes ***.
  */
 function redactUrl(raw) {
     const parts = splitAuthority(raw);
     let out = raw;
     if (parts?.userinfo !== undefined) {
+        // The well-formed case keeps the user name: scheme://user:***@host
         const colon = parts.userinfo.indexOf(":");
         const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
         out = `${parts.scheme}${user}@${parts.rest}`;
     }
-    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+    for (const secret of passwordsIn(raw).sort((a, b) => b.length - a.length))
+        out = out.split(secret).join("***");
+    return out;
 }
 /**
  * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
@@ -38719,11 +38389,15 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new errors/* ConfigError */.xL(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-    if (scheme === undefined)
-        fail("it does not start with postgresql://");
+    if (scheme === undefined) {
+        const bare = /^(postgres(?:ql)?(?:\+[a-z0-9]+)?):/i.exec(value)?.[1];
+        fail(bare
+            ? `'${bare}:' is not followed by '//'; write ${bare}://user:password@host:5432/dbname`
+            : "it does not start with postgresql://");
+    }
     const base = scheme.split("+")[0];
     if (base !== "postgresql" && base !== "postgres")
         fail(`unsupported scheme '${scheme}:'`);
@@ -38825,19 +38499,30 @@ function describeTarget(settings, env = process.env) {
     return `${where}, database "${database}"`;
 }
 /**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
+ * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
+ * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
+ * `postgresql:user:pw@host`, where the user is masked too), and
+ * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
  */
 function passwordsIn(raw) {
     const value = raw.trim();
     const found = [];
-    const userinfo = splitAuthority(value)?.userinfo;
-    const colon = userinfo?.indexOf(":") ?? -1;
-    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
-        found.push(userinfo.slice(colon + 1));
-    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
+    for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
+        const before = value.slice(0, at);
+        for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
+            // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
+            if (before.startsWith("//", colon + 1))
+                continue;
+            const candidate = before.slice(colon + 1);
+            if (candidate)
+                found.push(candidate);
+        }
+    }
+    for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
         if (m[1])
-            found.push(m[1]);
+            found.push(m[1], m[1].replace(/^'(.*)'$/s, "$1"));
+    }
     const all = new Set();
     for (const p of found) {
         all.add(p);
@@ -38848,7 +38533,390 @@ function passwordsIn(raw) {
             // not percent-encoded: the raw form is enough
         }
     }
-    return [...all];
+    return [...all].filter((p) => p !== "" && p !== "''");
+}
+
+;// CONCATENATED MODULE: ./src/config/settings.ts
+
+
+/** Looks a setting up in an environment by its runbook variable name. */
+function environmentLookup(env) {
+    return (spec) => {
+        const value = env[spec.env];
+        return value === undefined || value === "" ? undefined : { value, source: spec.env };
+    };
+}
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+function firstOf(...lookups) {
+    return (spec) => {
+        for (const lookup of lookups) {
+            const found = lookup(spec);
+            if (found)
+                return found;
+        }
+        return undefined;
+    };
+}
+/** Resolves one setting: the value found, else the default, else undefined. */
+function resolve(spec, lookup) {
+    const found = lookup(spec);
+    if (found)
+        return spec.parse(found.value.trim(), found.source);
+    if (spec.default !== undefined)
+        return spec.parse(spec.default, `default of ${spec.env}`);
+    return undefined;
+}
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+function settings_require(spec, lookup, hint = "") {
+    const value = resolve(spec, lookup);
+    if (value === undefined) {
+        throw new errors/* ConfigError */.xL(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+    }
+    return value;
+}
+const parseString = (raw) => raw;
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function parseBoolean(raw, source) {
+    const value = raw.toLowerCase();
+    if (TRUE.has(value))
+        return true;
+    if (FALSE.has(value))
+        return false;
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+function integerIn(min, max, unit = "") {
+    return (raw, source) => {
+        const value = Number(raw);
+        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+        }
+        return value;
+    };
+}
+/** A parser for one of a fixed set of words. */
+function oneOf(choices) {
+    return (raw, source) => {
+        const value = raw.toLowerCase();
+        if (!choices.includes(value)) {
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        }
+        return value;
+    };
+}
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
+/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
+function httpUrl(example) {
+    return (raw, source) => {
+        try {
+            const url = new URL(raw);
+            if (url.protocol === "http:" || url.protocol === "https:")
+                return raw.replace(/\/+$/, "");
+        }
+        catch { }
+        // The URL may carry credentials (a Pushgateway's user:password@): never quoted in clear.
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${redactUrl(raw)}'. Expected an http(s) URL such as ${example}`);
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/cloud-config.ts
+
+
+
+
+const parseEndpoint = httpUrl("http://127.0.0.1:9000");
+/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
+function parseKeyPrefix(raw, source) {
+    const trimmed = raw.replace(/^\/+/, "");
+    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+    }
+    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
+}
+function parseBucket(raw, source) {
+    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+    }
+    return raw;
+}
+/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+const CLOUD_SETTINGS = {
+    s3Bucket: {
+        env: "BACKUP_S3_BUCKET",
+        input: "s3-bucket",
+        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+        parse: parseBucket,
+    },
+    s3StorageClass: {
+        env: "BACKUP_S3_STORAGE_CLASS",
+        input: "s3-storage-class",
+        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(S3_STORAGE_CLASSES),
+    },
+    s3Region: {
+        env: "BACKUP_S3_REGION",
+        input: "s3-region",
+        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
+        parse: parseString,
+    },
+    s3Endpoint: {
+        env: "BACKUP_S3_ENDPOINT",
+        input: "s3-endpoint",
+        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+        parse: parseEndpoint,
+    },
+    s3ForcePathStyle: {
+        env: "BACKUP_S3_FORCE_PATH_STYLE",
+        input: "s3-force-path-style",
+        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
+        parse: parseBoolean,
+    },
+    gcsBucket: {
+        env: "BACKUP_GCS_BUCKET",
+        input: "gcs-bucket",
+        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+        parse: parseBucket,
+    },
+    gcsStorageClass: {
+        env: "BACKUP_GCS_STORAGE_CLASS",
+        input: "gcs-storage-class",
+        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(GCS_STORAGE_CLASSES),
+    },
+    gcsEndpoint: {
+        env: "BACKUP_GCS_ENDPOINT",
+        input: "gcs-endpoint",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
+        parse: parseEndpoint,
+    },
+    azureContainer: {
+        env: "BACKUP_AZURE_CONTAINER",
+        input: "azure-container",
+        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+        parse: parseBucket,
+    },
+    azureTier: {
+        env: "BACKUP_AZURE_TIER",
+        input: "azure-tier",
+        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
+        default: "Hot",
+        parse: choiceOf(AZURE_TIERS),
+    },
+    azureAccount: {
+        env: "AZURE_STORAGE_ACCOUNT",
+        input: "azure-account",
+        description: "storage account name, when no connection string is given",
+        parse: parseString,
+    },
+    azureEndpoint: {
+        env: "BACKUP_AZURE_ENDPOINT",
+        input: "azure-endpoint",
+        description: "blob service URL; default https://<account>.blob.core.windows.net",
+        parse: parseEndpoint,
+    },
+    remotePrefix: {
+        env: "BACKUP_REMOTE_PREFIX",
+        input: "remote-prefix",
+        description: "key prefix of backups in every bucket/container",
+        default: "backups/postgres/",
+        parse: parseKeyPrefix,
+    },
+    uploadPartSizeMb: {
+        env: "BACKUP_UPLOAD_PART_SIZE_MB",
+        input: "upload-part-size-mb",
+        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
+        default: "8",
+        parse: integerIn(5, 512, " (MiB)"),
+    },
+    uploadConcurrency: {
+        env: "BACKUP_UPLOAD_CONCURRENCY",
+        input: "upload-concurrency",
+        description: "parts in flight per upload",
+        default: "2",
+        parse: integerIn(1, 16),
+    },
+    networkTimeoutSeconds: {
+        env: storage_transfer/* NETWORK_TIMEOUT_SETTING */.UQ,
+        input: "network-timeout-seconds",
+        description: "a request to a bucket or the Pushgateway that gets no answer this long fails; so does a whole listing page, sidecar, delete or download start, retries included",
+        default: "120",
+        parse: integerIn(1, 3600, " (seconds)"),
+    },
+    preflightTimeoutSeconds: {
+        env: storage_transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+        input: "preflight-timeout-seconds",
+        description: "longest check of one destination before the dump (all are checked at once); one that does not answer in time is skipped and the local backup starts",
+        default: "30",
+        parse: integerIn(1, 3600, " (seconds)"),
+    },
+};
+const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+function azureAuth(lookup, env) {
+    const s = CLOUD_SETTINGS;
+    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
+    if (connectionString)
+        return { kind: "connection-string", connectionString };
+    const account = resolve(s.azureAccount, lookup);
+    const endpoint = resolve(s.azureEndpoint, lookup);
+    if (!account && !endpoint) {
+        throw new errors/* ConfigError */.xL("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
+    }
+    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
+    const key = firstSet(env, "AZURE_STORAGE_KEY");
+    if (key) {
+        if (!account)
+            throw new errors/* ConfigError */.xL("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+        return { kind: "shared-key", account, key, url };
+    }
+    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
+    if (sas)
+        return { kind: "sas", url, sas };
+    return { kind: "default-credential", url };
+}
+/** The configured cloud destinations (none, one or several), validated before any work. */
+function loadDestinations(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const prefix = settings_require(s.remotePrefix, lookup);
+    const transfer = {
+        ...storage_transfer/* DEFAULT_TRANSFER */._M,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
+        concurrency: settings_require(s.uploadConcurrency, lookup),
+        requestTimeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+        preflightTimeoutMs: settings_require(s.preflightTimeoutSeconds, lookup) * 1000,
+    };
+    const destinations = [];
+    const s3Bucket = resolve(s.s3Bucket, lookup);
+    if (s3Bucket) {
+        const endpoint = resolve(s.s3Endpoint, lookup) ??
+            (() => {
+                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
+            })();
+        destinations.push({
+            kind: "s3",
+            settings: {
+                bucket: s3Bucket,
+                prefix,
+                storageClass: settings_require(s.s3StorageClass, lookup),
+                region: resolve(s.s3Region, lookup),
+                endpoint,
+                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
+                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                transfer,
+            },
+        });
+    }
+    const gcsBucket = resolve(s.gcsBucket, lookup);
+    if (gcsBucket) {
+        destinations.push({
+            kind: "gcs",
+            settings: {
+                bucket: gcsBucket,
+                prefix,
+                storageClass: settings_require(s.gcsStorageClass, lookup),
+                endpoint: resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
+                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+                transfer,
+            },
+        });
+    }
+    const azureContainer = resolve(s.azureContainer, lookup);
+    if (azureContainer) {
+        destinations.push({
+            kind: "azure",
+            settings: {
+                container: azureContainer,
+                prefix,
+                tier: settings_require(s.azureTier, lookup),
+                auth: azureAuth(lookup, env),
+                transfer,
+            },
+        });
+    }
+    return destinations;
+}
+/** Cloud secrets found in the environment, for masking before anything is logged. */
+function cloudSecretsIn(env) {
+    const secrets = [];
+    for (const name of [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+    ]) {
+        const v = env[name];
+        if (v)
+            secrets.push(v);
+    }
+    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
+    if (cs) {
+        for (const part of cs.split(";")) {
+            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
+            if (m?.[2])
+                secrets.push(m[2]);
+        }
+    }
+    return secrets;
+}
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+    networkTimeoutSeconds: CLOUD_SETTINGS.networkTimeoutSeconds,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = loadDestinations(override, env);
+            if (!destination)
+                throw new ConfigError(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
@@ -38869,12 +38937,20 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** A public key setting must not hold a secret key: refused without quoting it (it is masked too). */
+function parsePublicKey(raw, source) {
+    if (SECRET_KEY_BLOCK.test(raw)) {
+        throw new errors/* ConfigError */.xL(`${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
+            "Give the recipient's public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host");
     }
     return raw;
 }
@@ -38899,7 +38975,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!isValidPrefix(raw)) {
-                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -38947,7 +39023,7 @@ const BACKUP_DB_SETTINGS = {
         env: "BACKUP_GPG_PUBLIC_KEY",
         input: "gpg-public-key",
         description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: parseString,
+        parse: parsePublicKey,
     },
     retentionDaily: {
         env: "BACKUP_RETENTION_DAILY",
@@ -39031,6 +39107,20 @@ const BACKUP_DB_SETTINGS = {
         description: "also write the metrics to this node_exporter textfile (.prom), atomically",
         parse: parseString,
     },
+    catchUpMaxFiles: {
+        env: "BACKUP_CATCHUP_MAX_FILES",
+        input: "catchup-max-files",
+        description: "backups a destination is missing (a failed night's, a missed weekly/monthly) uploaded to it per run from BACKUP_DIR, newest first; 0 turns catch-up off",
+        default: "10",
+        parse: integerIn(0, 10_000),
+    },
+    catchUpMaxMb: {
+        env: "BACKUP_CATCHUP_MAX_MB",
+        input: "catchup-max-mb",
+        description: "at most this many MiB of catch-up uploads per destination per run, so that making up cannot run into the job's time limit before the summary and metrics; 0: no byte bound",
+        default: "10240",
+        parse: integerIn(0, 100_000_000, " (MiB)"),
+    },
     ...CLOUD_SETTINGS,
 };
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -39044,23 +39134,23 @@ function loadBackupDbConfig(lookup, env = process.env) {
     const level = resolve(s.compressionLevel, lookup);
     if (level !== undefined && (level < range.min || level > range.max)) {
         const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new errors/* ConfigError */.x(compression === "none"
+        throw new errors/* ConfigError */.xL(compression === "none"
             ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
             : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
     }
     if (format === "custom" && compression === "zstd") {
-        throw new errors/* ConfigError */.x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+        throw new errors/* ConfigError */.xL("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
     const encrypt = settings_require(s.encrypt, lookup);
     const recipient = resolve(s.gpgRecipient, lookup);
     const publicKey = resolve(s.gpgPublicKey, lookup);
     if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new errors/* ConfigError */.x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+        throw new errors/* ConfigError */.xL("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
             "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
     }
     if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new errors/* ConfigError */.x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+        throw new errors/* ConfigError */.xL("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
             "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
     }
     return {
@@ -39086,8 +39176,13 @@ function loadBackupDbConfig(lookup, env = process.env) {
             pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
             job: settings_require(s.pushgatewayJob, lookup),
             textfile: resolve(s.metricsTextfile, lookup),
+            timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
         },
         destinations: loadDestinations(lookup, env),
+        catchUp: {
+            maxFiles: settings_require(s.catchUpMaxFiles, lookup),
+            maxBytes: settings_require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
+        },
     };
 }
 /** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
@@ -39104,24 +39199,285 @@ function loadVerifyOnlyConfig(lookup) {
     };
 }
 /**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD,
+ * cloud secrets, GPG secret keys), read before the settings are parsed, so that adapters can mask them
+ * before anything is quoted. It does not depend on the URLs parsing: whatever is credential-shaped in
+ * them is masked, and an unparsable value with nothing credential-shaped is masked whole.
  */
 function credentialsIn(lookup, env = process.env) {
-    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-        const raw = lookup(spec);
-        return raw ? passwordsIn(raw.value) : [];
-    });
+    const s = BACKUP_DB_SETTINGS;
+    const found = [];
+    const url = lookup(s.databaseUrl);
+    if (url)
+        found.push(...urlCredentials(url.value, (v) => parseDatabaseUrl(v, url.source).password));
+    const gateway = lookup(s.pushgatewayUrl);
+    if (gateway)
+        found.push(...urlCredentials(gateway.value, (v) => void s.pushgatewayUrl.parse(v, gateway.source)));
     if (env.PGPASSWORD)
         found.push(env.PGPASSWORD);
     found.push(...cloudSecretsIn(env));
+    const secretKey = lookup(GPG_PRIVATE_KEY_LOOKUP)?.value;
+    if (secretKey)
+        found.push(...keyBlockSecrets(secretKey));
+    const publicKey = lookup(s.gpgPublicKey)?.value;
+    if (publicKey && SECRET_KEY_BLOCK.test(publicKey))
+        found.push(...keyBlockSecrets(publicKey));
+    return found.filter((secret) => secret.trim() !== "");
+}
+/** Credential-shaped parts of a URL setting; the whole value when it does not parse and none is found. */
+function urlCredentials(raw, parse) {
+    const value = raw.trim();
+    const found = passwordsIn(value);
+    try {
+        const password = parse(value);
+        if (password)
+            found.push(password);
+    }
+    catch {
+        if (found.length === 0)
+            found.push(value);
+    }
     return found;
+}
+/** BACKUP_GPG_PRIVATE_KEY, as restore and verify read it (their settings table builds on this one). */
+const GPG_PRIVATE_KEY_LOOKUP = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "secret key to decrypt .gpg backups",
+    parse: parseString,
+};
+const SECRET_KEY_BLOCK = /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/;
+/**
+ * An ASCII-armoured key, whole and line by line: a runner masks a multi-line secret only line by line.
+ * Armour header lines and short lines (the checksum) are not secret.
+ */
+function keyBlockSecrets(block) {
+    const lines = block
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length >= 16 && !line.startsWith("-----") && !/^[A-Za-z-]+: /.test(line));
+    return [block.trim(), ...lines];
 }
 
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
-;// CONCATENATED MODULE: ./src/crypto/gpg.ts
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
 
+
+
+
+
+
+/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+const HOME_PREFIX = "lifeline-gnupg-";
+const AGENT_EXIT_WAIT_MS = 3_000;
+/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
+const live = new Set();
+let exitHookInstalled = false;
+/**
+ * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
+ * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
+ * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
+ * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
+ */
+class gpg_home_TemporaryGpgHome {
+    path;
+    disposed = false;
+    constructor(path) {
+        this.path = path;
+    }
+    static async create() {
+        await sweepAbandonedGpgHomes();
+        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        live.add(home);
+        installExitHook();
+        await (0,promises_.chmod)(home, 0o700);
+        return new gpg_home_TemporaryGpgHome(home);
+    }
+    /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
+    async dispose() {
+        if (this.disposed)
+            return;
+        this.disposed = true;
+        await disposeHome(this.path);
+        live.delete(this.path);
+    }
+}
+/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
+async function disposeHome(home) {
+    const pid = await agentPid(home);
+    await run("gpgconf", ["--homedir", home, "--kill", "all"]);
+    if (pid !== undefined)
+        await waitForExit(pid);
+    await (0,promises_.rm)(home, { recursive: true, force: true });
+}
+function disposeHomeSync(home) {
+    const pid = parseAgentPid((0,external_node_child_process_.spawnSync)("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
+        encoding: "utf8",
+        env: child_stage_childEnvironment(),
+        timeout: 5_000,
+    }).stdout ?? "");
+    (0,external_node_child_process_.spawnSync)("gpgconf", ["--homedir", home, "--kill", "all"], {
+        stdio: "ignore",
+        env: child_stage_childEnvironment(),
+        timeout: 5_000,
+    });
+    if (pid !== undefined) {
+        const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        while (isAlive(pid) && Date.now() < deadline)
+            Atomics.wait(pause, 0, 0, 20);
+        if (isAlive(pid))
+            signal(pid, "SIGKILL");
+    }
+    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true });
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on("exit", () => {
+        for (const home of live) {
+            try {
+                disposeHomeSync(home);
+            }
+            catch {
+                // exiting: nothing more can be done; the next run sweeps what is left
+            }
+        }
+        live.clear();
+    });
+}
+/**
+ * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
+ * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ */
+async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
+    const swept = [];
+    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
+        const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
+        if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid))
+            continue;
+        await disposeHome(external_node_path_default().join(dir, name)).catch(() => { });
+        swept.push(name);
+    }
+    return swept;
+}
+async function agentPid(home) {
+    return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
+}
+/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
+function parseAgentPid(output) {
+    const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
+function run(command, args) {
+    return new Promise((resolve) => {
+        (0,external_node_child_process_.execFile)(command, args, { env: child_stage_childEnvironment(), timeout: 10_000 }, (_err, stdout) => resolve(String(stdout ?? "")));
+    });
+}
+async function waitForExit(pid) {
+    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+    while (isAlive(pid) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    if (isAlive(pid))
+        signal(pid, "SIGKILL");
+}
+/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+function signal(pid, sig) {
+    try {
+        process.kill(pid, sig);
+    }
+    catch {
+        // already gone
+    }
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
+
+
+
+
+/** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */
+const GPG_BASE_ARGS = ["--batch", "--no-tty", "--disable-dirmngr", "--no-auto-key-retrieve"];
+/**
+ * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again with its gpg-agent by
+ * `dispose`. The caller prepares it inside the try whose finally disposes it.
+ */
+class GpgDecryptKeyring {
+    home;
+    temporary;
+    children = new Set();
+    constructor(
+    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
+    home, temporary) {
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
+        if (privateKey === undefined)
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, undefined);
+        const temporary = await TemporaryGpgHome.create();
+        const home = temporary.path;
+        try {
+            await new Promise((resolve, reject) => {
+                const child = execFile("gpg", [...GPG_BASE_ARGS, "--quiet", "--import"], { env: childEnvironment({ ...process.env, GNUPGHOME: home }) }, (err, _stdout, stderr) => {
+                    if (!err)
+                        return resolve();
+                    if (err.code === "ENOENT")
+                        return reject(new UserError("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new UserError(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
+                });
+                child.stdin?.on("error", () => { });
+                child.stdin?.end(privateKey);
+            });
+        }
+        catch (err) {
+            await temporary.dispose();
+            throw err;
+        }
+        return new GpgDecryptKeyring(home, temporary);
+    }
+    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
+    startDecrypt(stdin = true) {
+        const child = startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--pinentry-mode", "error", "--decrypt"], { env: this.env(), stdin });
+        this.children.add(child);
+        child.exited.then(() => this.children.delete(child), () => this.children.delete(child));
+        return child;
+    }
+    env() {
+        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+    }
+    /** Stops its gpg processes, then (temporary keyring) kills the home's gpg-agent and removes it. */
+    async dispose() {
+        const running = [...this.children];
+        for (const child of running)
+            child.kill();
+        await Promise.allSettled(running.map((c) => c.exited));
+        await this.temporary?.dispose();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg.ts
 
 
 
@@ -39131,15 +39487,15 @@ var external_node_util_ = __nccwpck_require__(7975);
 const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
 async function gpg(home, args, input) {
-    const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
+    const env = child_stage_childEnvironment(home ? { ...process.env, GNUPGHOME: home } : process.env);
     return new Promise((resolve, reject) => {
-        const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+        const child = execFileAsync("gpg", [...GPG_BASE_ARGS, ...args], { env, maxBuffer: 4 << 20 });
         // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
         child.child.stdin?.on("error", () => { });
         child.child.stdin?.end(input ?? "");
         child.then(({ stdout }) => resolve(stdout), (err) => {
             if (err.code === "ENOENT")
-                reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+                reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
             else
                 reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
         });
@@ -39166,73 +39522,89 @@ class GpgEncryptor {
     }
     static async prepare(options) {
         let home = process.env.GNUPGHOME;
-        let temporary = false;
+        let temporary;
         let recipient = options.recipient;
-        if (options.publicKey !== undefined) {
-            home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
-            temporary = true;
-            try {
-                await gpg(home, ["--import"], options.publicKey);
-            }
-            catch (err) {
-                await (0,promises_.rm)(home, { recursive: true, force: true });
-                if (err instanceof errors/* UserError */.y)
-                    throw err;
-                throw new errors/* UserError */.y(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
-                    "Give the key as exported by 'gpg --armor --export <recipient>'");
-            }
-        }
         try {
+            if (options.publicKey !== undefined) {
+                if (holdsSecretKey(options.publicKey))
+                    throw new errors/* UserError */.yo(SECRET_KEY_AS_PUBLIC_KEY);
+                temporary = await gpg_home_TemporaryGpgHome.create();
+                home = temporary.path;
+                await gpg(home, ["--import"], options.publicKey).catch((err) => {
+                    if (err instanceof errors/* UserError */.yo)
+                        throw err;
+                    throw new errors/* UserError */.yo(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                        "Give the key as exported by 'gpg --armor --export <recipient>'");
+                });
+                if (holdsSecretKey(await gpg(home, ["--with-colons", "--list-secret-keys"]).catch(() => "")))
+                    throw new errors/* UserError */.yo(SECRET_KEY_AS_PUBLIC_KEY);
+            }
             if (recipient === undefined) {
                 const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
                 if (imported.length !== 1) {
-                    throw new errors/* UserError */.y(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                    throw new errors/* UserError */.yo(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
                 }
                 recipient = imported[0];
             }
             const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
             const fingerprint = parseFingerprints(listed)[0];
             if (!fingerprint) {
-                throw new errors/* UserError */.y(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                throw new errors/* UserError */.yo(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
                     "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
             }
             // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
-            await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
-                throw new errors/* UserError */.y(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+            await gpg(home, encryptOptions(recipient), "lifeline key check").catch((err) => {
+                throw new errors/* UserError */.yo(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
                     "encryption subkey; renew it or use another recipient");
             });
             return new GpgEncryptor(recipient, fingerprint, home, temporary);
         }
         catch (err) {
-            if (temporary && home)
-                await (0,promises_.rm)(home, { recursive: true, force: true });
+            await temporary?.dispose();
             throw err;
         }
     }
     /** A gpg process that encrypts stdin to stdout. */
     start() {
         const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-        return startChildStage("gpg", "gpg", ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient], {
+        return child_stage_startChildStage("gpg", "gpg", encryptArgs(this.recipient), {
             env,
             stdin: true,
         });
     }
     async dispose() {
-        if (this.temporary && this.home)
-            await (0,promises_.rm)(this.home, { recursive: true, force: true });
+        await this.temporary?.dispose();
     }
 }
-/** Data is compressed before encryption; gpg compressing again would only cost time. */
-const ENCRYPT_ARGS = [
-    "--quiet",
-    "--trust-model",
-    "always",
-    "--compress-algo",
-    "none",
-    "--encrypt",
-    "--output",
-    "-",
-];
+const SECRET_KEY_AS_PUBLIC_KEY = "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') holds a SECRET key: it was not used and is not shown. " +
+    "Give the public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host";
+/** True for an armoured secret key block, or `--with-colons` output listing a secret key. */
+function holdsSecretKey(text) {
+    return /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/.test(text) || /^sec:/m.test(text);
+}
+/**
+ * The argv of an encrypting gpg. Keys come from the local keyring only: no WKD, keyserver or DNS
+ * lookup for an e-mail recipient (--no-auto-key-locate, and no dirmngr at all). Data is compressed
+ * before encryption; gpg compressing again would only cost time.
+ */
+function encryptArgs(recipient) {
+    return [...GPG_BASE_ARGS, ...encryptOptions(recipient)];
+}
+function encryptOptions(recipient) {
+    return [
+        "--no-auto-key-locate",
+        "--quiet",
+        "--trust-model",
+        "always",
+        "--compress-algo",
+        "none",
+        "--encrypt",
+        "--output",
+        "-",
+        "--recipient",
+        recipient,
+    ];
+}
 /** Primary-key fingerprints from `gpg --with-colons` output. */
 function parseFingerprints(colons) {
     const out = [];
@@ -39249,7 +39621,34 @@ function parseFingerprints(colons) {
     return out;
 }
 
+;// CONCATENATED MODULE: ./src/crypto/sealed-text.ts
+/** Feeds `input` to a gpg stage and collects what it writes. */
+async function through(stage, input) {
+    const chunks = [];
+    stage.stdout.on("data", (c) => chunks.push(c));
+    const ended = new Promise((resolve, reject) => {
+        stage.stdout.on("end", resolve);
+        stage.stdout.on("error", reject);
+    });
+    stage.stdin?.on("error", () => { });
+    stage.stdin?.end(input);
+    await Promise.all([stage.exited, ended]);
+    return Buffer.concat(chunks);
+}
+/**
+ * A small text encrypted to the backup's recipient, base64: for what an encrypted backup's manifest
+ * (which is not encrypted) must hold without showing it, e.g. database setting values.
+ */
+async function sealText(encryptor, text) {
+    return (await through(encryptor.start(), Buffer.from(text, "utf8"))).toString("base64");
+}
+/** The text of `sealText`, decrypted with the restore's keyring. */
+async function openSealedText(keyring, sealed) {
+    return (await through(keyring.startDecrypt(true), Buffer.from(sealed, "base64"))).toString("utf8");
+}
+
 ;// CONCATENATED MODULE: ./src/db/pg-tools.ts
+
 
 
 
@@ -39275,7 +39674,10 @@ async function candidateDirs(binDir) {
 async function probe(file) {
     try {
         await (0,promises_.access)(file, promises_.constants.X_OK);
-        const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
+        const { stdout } = await pg_tools_execFileAsync(file, ["--version"], {
+            timeout: 10_000,
+            env: child_stage_childEnvironment(),
+        });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
             return undefined;
@@ -39299,18 +39701,20 @@ async function findPgTools(name, binDir) {
 /**
  * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
  * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
- * (e.g. transaction_timeout in 17) that older servers reject on restore.
+ * (e.g. transaction_timeout in 17) that older servers reject on restore. Tools that pass `prefer` (e.g. a
+ * psql that can be restricted) come first, whatever their major.
  */
-async function choosePgTool(name, serverMajor, binDir) {
+async function choosePgTool(name, serverMajor, binDir, prefer = () => true) {
     const tools = await findPgTools(name, binDir);
-    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+    const rank = (t) => (prefer(t) ? 0 : 1000) + t.major;
+    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => rank(a) - rank(b));
     const chosen = usable[0];
     if (chosen)
         return chosen;
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new errors/* UserError */.yo(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -39339,6 +39743,8 @@ const defaults = lib.defaults
 // Re-export the default
 /* harmony default export */ const esm = (lib);
 
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __nccwpck_require__(7879);
 ;// CONCATENATED MODULE: ./src/db/connection-error.ts
 
 /**
@@ -39378,14 +39784,41 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors/* UserError */.yo(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
 
 
 
+
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** Bound of the short queries before a dump (server version, size, the snapshot's BEGIN): never the dump's. */
+const SHORT_QUERY_TIMEOUT_MS = 60_000;
+/** How long a polite close (Terminate, then the server's FIN) may take before the socket is cut. */
+const CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * Cuts a client's socket at once. node-postgres has no public way to: end() waits for the server's
+ * FIN, which a silent server never sends.
+ */
+function destroyClient(client) {
+    client.connection?.stream?.destroy();
+}
+/** Closes a client, cutting the socket when the server does not answer the goodbye in time. */
+async function closeClient(client) {
+    await (0,deadline/* withDeadline */.NE)("Closing the PostgreSQL connection", CLOSE_TIMEOUT_MS, () => client.end()).catch(() => destroyClient(client));
+}
+/**
+ * Runs one short query under a deadline and `signal`: a server gone silent (or SIGTERM) cuts the
+ * connection instead of holding the run. Not for the dump, nor for counts that may take long.
+ */
+async function shortQuery(client, sql, signal) {
+    return (0,deadline/* withDeadline */.NE)("A PostgreSQL query", SHORT_QUERY_TIMEOUT_MS, (s) => {
+        const cut = () => destroyClient(client);
+        s.addEventListener("abort", cut, { once: true });
+        return client.query(sql).finally(() => s.removeEventListener("abort", cut));
+    }, { signal });
+}
 /** node-postgres client options for the same target libpq programs will reach. */
 function clientConfig(settings) {
     const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
@@ -39403,40 +39836,53 @@ function clientConfig(settings) {
         connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
     };
 }
-/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
-async function connectClient(settings, applicationName) {
+/**
+ * Opens a connected client; a connection failure becomes a UserError that says what to check. The
+ * connection (startup and login included) is bounded by connect_timeout / PGCONNECT_TIMEOUT (10 s by
+ * default) and ends at once when `signal` (the run's) fires.
+ */
+async function connectClient(settings, applicationName, signal) {
+    const config = clientConfig(settings);
     const client = new esm.Client({
-        ...clientConfig(settings),
+        ...config,
         ...(applicationName ? { application_name: applicationName } : {}),
     });
     // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
     client.on("error", () => { });
+    const target = describeTarget(settings);
     try {
-        await client.connect();
+        await (0,deadline/* withDeadline */.NE)(`Connecting to PostgreSQL at ${target}`, 
+        // node-postgres's own timer ends it first, with its own error; this is the backstop.
+        (config.connectionTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000) + 1000, async (s) => {
+            s.addEventListener("abort", () => destroyClient(client), { once: true });
+            await client.connect();
+        }, { signal });
     }
     catch (err) {
-        await client.end().catch(() => { });
-        throw connectionError(err, describeTarget(settings));
+        await closeClient(client);
+        if (signal?.aborted)
+            throw (0,deadline/* abortReason */.Js)(signal);
+        throw connectionError(err, target);
     }
     return client;
 }
 /** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-async function withClient(settings, fn) {
-    const client = await connectClient(settings);
+async function withClient(settings, fn, signal) {
+    const client = await connectClient(settings, undefined, signal);
     try {
         return await fn(client);
     }
     finally {
-        await client.end().catch(() => { });
+        await closeClient(client);
     }
 }
 /** Connects once before dumping: proves the credentials and learns the server's version. */
-async function inspectServer(settings) {
+async function inspectServer(settings, signal) {
     return withClient(settings, async (client) => {
-        const { rows } = await client.query(`SELECT current_setting('server_version') AS version,
+        const { rows } = await shortQuery(client, `SELECT current_setting('server_version') AS version,
               current_setting('server_version_num') AS num,
               current_database() AS db,
-              pg_database_size(current_database())::text AS size`);
+              pg_database_size(current_database())::text AS size`, signal);
         const row = rows[0];
         const versionNum = Number(row.num);
         return {
@@ -39446,10 +39892,85 @@ async function inspectServer(settings) {
             database: row.db,
             databaseSizeBytes: Number(row.size),
         };
-    });
+    }, signal);
+}
+
+;// CONCATENATED MODULE: ./src/db/database-properties.ts
+/** Reads the properties of the database `client` is connected to (in its transaction's snapshot). */
+async function readDatabaseProperties(client) {
+    const [db] = (await client.query(`SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
+              d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS connlimit,
+              d.datacl IS NULL AS acl_default, shobj_description(d.oid, 'pg_database') AS comment
+         FROM pg_database d WHERE d.datname = current_database()`)).rows;
+    if (!db)
+        throw new Error("the current database is not in pg_database");
+    const acl = db.acl_default
+        ? null
+        : (await client.query(`SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                  a.privilege_type AS privilege, a.is_grantable AS grantable
+             FROM pg_database d, aclexplode(d.datacl) a
+            WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST, 2`)).rows.map((r) => ({ grantee: r.grantee, privilege: r.privilege, grantable: r.grantable }));
+    const settings = (await client.query(`SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role,
+              s.setconfig AS config
+         FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST`)).rows.map((r) => ({ role: r.role, settings: [...r.config].sort() }));
+    return {
+        owner: db.owner,
+        encoding: db.encoding,
+        collate: db.collate,
+        ctype: db.ctype,
+        connectionLimit: db.connlimit,
+        acl,
+        comment: db.comment,
+        settings,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/db/names.ts
+/**
+ * Object names as the server stores them: bytes. A name that is valid UTF-8 is kept as that string;
+ * one that is not (a SQL_ASCII database holding Latin-1 names, say) is shown with its bytes >= 0x80
+ * as `\xHH` and its exact bytes are kept beside it in hex, so that it round-trips byte for byte.
+ */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** The string a name is listed under: the UTF-8 text, or an escaped form when the bytes are not UTF-8. */
+function displayName(bytes) {
+    try {
+        return UTF8.decode(bytes);
+    }
+    catch {
+        let out = "";
+        for (const b of bytes)
+            out += b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+        return out;
+    }
+}
+/** Whether `bytes` need their hex kept beside the display name (they are not UTF-8). */
+function needsRawName(bytes) {
+    try {
+        UTF8.decode(bytes);
+        return false;
+    }
+    catch {
+        return true;
+    }
+}
+/** The exact bytes (hex) of a listed name: from `rawNames` when recorded there, else its UTF-8. */
+function nameBytesHex(name, rawNames) {
+    return rawNames?.[name] ?? Buffer.from(name, "utf8").toString("hex");
+}
+/**
+ * SQL that yields the bytes of a text expression, hex-encoded, as the server stores them: raw in a
+ * SQL_ASCII database (where no conversion is possible), converted to UTF-8 in any other.
+ */
+function hexOfName(expression, databaseEncoding) {
+    const to = databaseEncoding === "SQL_ASCII" ? "SQL_ASCII" : "UTF8";
+    return `encode(convert_to((${expression})::text, '${to}'), 'hex')`;
 }
 
 ;// CONCATENATED MODULE: ./src/db/snapshot.ts
+
+
 
 /** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
 function unreadableCatalog(snapshot, err) {
@@ -39467,77 +39988,198 @@ function unreadableCatalog(snapshot, err) {
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
 const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
-const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
 /**
  * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
- * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * row counts read in it describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * The exporting transaction runs nothing after the export: the catalog is read on a second connection
+ * that imports the same snapshot, so no failed catalog query can abort the transaction pg_dump needs.
  */
 class ExportedSnapshot {
     client;
+    settings;
     id;
-    constructor(client, id) {
+    constructor(client, settings, id) {
         this.client = client;
+        this.settings = settings;
         this.id = id;
     }
-    static async open(settings) {
-        const client = await connectClient(settings, "lifeline-snapshot");
+    static async open(settings, signal) {
+        const client = await connectClient(settings, "lifeline-snapshot", signal);
         try {
-            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
-            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
-            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
-            return new ExportedSnapshot(client, rows[0].id);
+            await beginRepeatableRead(client);
+            const { rows } = await shortQuery(client, "SELECT pg_export_snapshot() AS id", signal);
+            return new ExportedSnapshot(client, settings, rows[0].id);
         }
         catch (err) {
-            await client.end().catch(() => { });
+            await closeClient(client);
             throw err;
         }
     }
-    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
-    async catalog(mode) {
-        return readCatalog(this.client, mode, this.id);
+    /**
+     * Reads the catalog (row counts per `mode`) and the database's own properties in the snapshot, on a
+     * connection of their own. A failure is recorded in the result (`error`), never thrown.
+     */
+    async describe(mode) {
+        let reader;
+        try {
+            reader = await connectClient(this.settings, "lifeline-catalog");
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        try {
+            await beginRepeatableRead(reader);
+            await reader.query(`SET TRANSACTION SNAPSHOT ${literal(this.id)}`);
+            // Each read in a savepoint: a failed catalog query leaves the properties readable, and vice versa.
+            const catalog = await inSavepoint(reader, () => readCatalog(reader, mode, this.id)).catch((err) => unreadableCatalog(this.id, err));
+            const database = await inSavepoint(reader, () => readDatabaseProperties(reader)).catch(unreadableProperties);
+            return { catalog, database };
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        finally {
+            await shortQuery(reader, "COMMIT").catch(() => { });
+            await closeClient(reader);
+        }
     }
     async close() {
-        await this.client.query("COMMIT").catch(() => { });
-        await this.client.end().catch(() => { });
+        await shortQuery(this.client, "COMMIT").catch(() => { });
+        await closeClient(this.client);
     }
 }
+const literal = (s) => `'${s.replace(/'/g, "''")}'`;
+async function beginRepeatableRead(client) {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+    // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+    await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
+}
+async function inSavepoint(client, fn) {
+    await client.query("SAVEPOINT lifeline_read");
+    try {
+        const result = await fn();
+        await client.query("RELEASE SAVEPOINT lifeline_read");
+        return result;
+    }
+    catch (err) {
+        await client.query("ROLLBACK TO SAVEPOINT lifeline_read");
+        throw err;
+    }
+}
+function unreadableProperties(err) {
+    return {
+        owner: "",
+        encoding: "",
+        collate: "",
+        ctype: "",
+        connectionLimit: -1,
+        acl: null,
+        comment: null,
+        settings: [],
+        error: err.message ?? String(err),
+    };
+}
+/**
+ * Rows of `SELECT count(*)` on a table. A name that is not UTF-8 cannot be sent in a query's text (the
+ * client speaks UTF-8), so such a table is counted by oid in a DO block, its name quoted by the server.
+ */
+async function countRows(client, table) {
+    const schema = Buffer.from(table.schema, "hex");
+    const relname = Buffer.from(table.relname, "hex");
+    if (!needsRawName(schema) && !needsRawName(relname)) {
+        const { rows } = await client.query(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(displayName(schema))}.${quoteIdent(displayName(relname))}`);
+        return Number(rows[0].n);
+    }
+    const results = (await client.query(`DO $lifeline$ DECLARE n bigint; BEGIN
+       EXECUTE format('SELECT count(*) FROM ONLY %s', ${Number(table.oid)}::oid::regclass) INTO n;
+       PERFORM set_config('lifeline.row_count', n::text, true);
+     END $lifeline$;
+     SELECT current_setting('lifeline.row_count') AS n`));
+    return Number(results[1].rows[0].n);
+}
+const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
 /**
  * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
- * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore. Names
+ * are read as bytes, so that a name which is not UTF-8 is recorded (and compared) exactly.
  */
 async function readCatalog(client, mode, snapshot) {
     const q = async (sql) => (await client.query(sql)).rows;
-    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+    const [{ encoding } = { encoding: "UTF8" }] = await q("SELECT getdatabaseencoding() AS encoding");
+    const rawNames = {};
+    const nameOf = (hex) => {
+        const bytes = Buffer.from(hex, "hex");
+        const name = displayName(bytes);
+        if (needsRawName(bytes))
+            rawNames[name] = hex;
+        return name;
+    };
+    const schemas = (await q(`SELECT ${hexOfName("n.nspname", encoding)} AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY n.nspname`)).map((r) => nameOf(r.s));
+    const tableRows = await q(`SELECT c.oid::text AS oid, ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS name,
+            ${hexOfName("n.nspname", encoding)} AS schema, ${hexOfName("c.relname", encoding)} AS relname,
+            c.reltuples::bigint::text AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`);
     const tables = [];
     for (const t of tableRows) {
         let rows = null;
-        if (mode === "exact") {
-            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-            rows = Number(r.n);
-        }
+        if (mode === "exact")
+            rows = await countRows(client, t);
         else if (mode === "estimated") {
             rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
         }
-        tables.push({ name: `${t.schema}.${t.name}`, rows });
+        tables.push({ name: nameOf(t.name), rows });
     }
-    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+    const sequences = (await q(`SELECT ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS s
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`)).map((r) => nameOf(r.s));
     const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
     const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+    return {
+        snapshot,
+        schemas,
+        tables,
+        sequences,
+        extensions,
+        ...(Object.keys(rawNames).length ? { rawNames } : {}),
+        rowCounts: mode,
+        rowCountSource,
+    };
 }
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/fs/write-failure.ts
+
+/**
+ * Turns a failed write into advice that names the place and what to do: no space, no quota left, a
+ * read-only filesystem, no permission. `where` names the place as the operator set it, e.g.
+ * "BACKUP_DIR '/backups'"; `dir` is the directory to inspect; `writing` what was being written.
+ * Any other error is returned unchanged.
+ */
+function describeWriteFailure(err, where, dir, writing) {
+    const e = err;
+    const advice = {
+        ENOSPC: `No space left on the device of ${where} while writing ${writing}: free space (df -h ${dir}), e.g. by lowering the retention, then run again`,
+        EDQUOT: `The disk quota of this user is exhausted on ${where} while writing ${writing}: free space or raise the quota (quota -s), then run again`,
+        EROFS: `${where} is on a read-only filesystem (EROFS while writing ${writing}): remount it read-write, or point BACKUP_DIR elsewhere`,
+        EACCES: `${where} is not writable by this user (EACCES while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+        EPERM: `${where} is not writable by this user (EPERM while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+    };
+    const message = e?.code ? advice[e.code] : undefined;
+    if (message)
+        return new errors/* UserError */.yo(message, { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
+}
+/** Whether an error is one `describeWriteFailure` explains (space, quota, read-only, permission). */
+function isWriteFailure(err) {
+    const code = err?.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES" || code === "EPERM";
+}
+
 ;// CONCATENATED MODULE: ./src/fs/atomic-file.ts
 
 
@@ -39545,11 +40187,23 @@ var external_node_fs_ = __nccwpck_require__(3024);
 
 
 
+
 const PARTIAL_MARK = ".partial-";
+/** Random hex characters in a partial name, and the widest pid Linux hands out (pid_max ≤ 2^22). */
+const PARTIAL_RANDOM_BYTES = 4;
+const PID_DIGITS_MAX = 7;
+/** The longest name `partialPath` can give a file named `fileName` (its pid at the widest). */
+function partialNameLength(fileName) {
+    return (1 + Buffer.byteLength(fileName) + PARTIAL_MARK.length + PID_DIGITS_MAX + 1 + 2 * PARTIAL_RANDOM_BYTES);
+}
+/** A file could not be published because its final name is taken; nothing was overwritten. */
+class NameTakenError extends errors/* UserError */.yo {
+    name = "NameTakenError";
+}
 /** The hidden temporary name a file is written under until it is complete. */
 function partialPath(finalPath) {
     const dir = external_node_path_default().dirname(finalPath);
-    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
+    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(PARTIAL_RANDOM_BYTES).toString("hex")}`);
 }
 async function fsyncDirectory(dir) {
     const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
@@ -39570,7 +40224,7 @@ async function publish(tempPath, finalPath) {
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -39578,7 +40232,7 @@ async function publish(tempPath, finalPath) {
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
         if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -39607,6 +40261,11 @@ class AtomicFile {
     }
     /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
     async commit() {
+        await this.sync();
+        await this.publish();
+    }
+    /** Flushes the finished file to disk, still under its hidden name. */
+    async sync() {
         if (!this.stream.closed)
             await (0,external_node_events_.once)(this.stream, "close");
         // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
@@ -39617,6 +40276,9 @@ class AtomicFile {
         finally {
             await handle.close();
         }
+    }
+    /** Publishes the synced file under its final name, never over an existing file (NameTakenError). */
+    async publish() {
         await publish(this.tempPath, this.finalPath);
     }
     /** Discards the partial file. Safe to call more than once and after a failed commit. */
@@ -39648,23 +40310,66 @@ async function copyFileAtomic(source, finalPath) {
         throw err;
     }
 }
-/** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
+/**
+ * Writes a small file under a hidden temporary name and syncs it, ready to be published. A full disk,
+ * quota, read-only filesystem or missing permission is explained naming the directory; nothing is left.
+ */
+async function stageFile(finalPath, data, mode = 0o600) {
     const tempPath = partialPath(finalPath);
-    const handle = await (0,promises_.open)(tempPath, "wx", mode);
+    const dir = external_node_path_default().dirname(finalPath);
     try {
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        await publish(tempPath, finalPath);
+        const handle = await (0,promises_.open)(tempPath, "wx", mode);
+        try {
+            await handle.writeFile(data);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
     }
     catch (err) {
-        await handle.close().catch(() => { });
         await (0,promises_.unlink)(tempPath).catch(() => { });
+        throw describeWriteFailure(err, `'${dir}'`, dir, external_node_path_default().basename(finalPath));
+    }
+    return { tempPath, finalPath };
+}
+/** Writes a small file atomically (manifest, checksum sidecar). */
+async function writeFileAtomic(finalPath, data, mode = 0o600) {
+    const staged = await stageFile(finalPath, data, mode);
+    await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
+        await unlink(staged.tempPath).catch(() => { });
+        throw err;
+    });
+}
+/**
+ * Publishes a file together with its companions (a backup with its manifest and sidecar), so that it
+ * never exists under its final name without them: the companions are staged, then published, and the
+ * data is published last by `publishData`. If any step fails, every companion staged or published by
+ * this call is removed again, and the error is thrown: then nothing of it exists under a final name.
+ * (A crash between the steps can leave a companion without its data: an orphan retention ignores,
+ * never data without its companions.)
+ */
+async function publishWithCompanions(companions, publishData) {
+    const staged = [];
+    const published = [];
+    try {
+        for (const c of companions)
+            staged.push(await stageFile(c.path, c.data));
+        for (const s of staged) {
+            await publish(s.tempPath, s.finalPath);
+            published.push(s.finalPath);
+        }
+        await publishData();
+    }
+    catch (err) {
+        for (const s of staged)
+            await (0,promises_.unlink)(s.tempPath).catch(() => { });
+        for (const file of published)
+            await (0,promises_.unlink)(file).catch(() => { });
         throw err;
     }
 }
-function isAlive(pid) {
+function atomic_file_isAlive(pid) {
     try {
         process.kill(pid, 0);
         return true;
@@ -39681,11 +40386,45 @@ async function removeStalePartials(dir) {
     const removed = [];
     for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
         const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-        if (!m || isAlive(Number(m[1])))
+        if (!m || atomic_file_isAlive(Number(m[1])))
             continue;
         await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
     }
     return removed;
+}
+/** The longest file name, in bytes, that ext4, xfs, btrfs, tmpfs and most others accept (NAME_MAX). */
+const NAME_MAX = 255;
+/**
+ * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
+ * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ */
+async function acceptsNameLength(dir, length) {
+    const probe = `.lifeline-name-probe-${process.pid}-`;
+    const file = external_node_path_default().join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
+    try {
+        const handle = await (0,promises_.open)(file, "wx", 0o600);
+        await handle.close();
+        await (0,promises_.unlink)(file);
+        return true;
+    }
+    catch (err) {
+        if (err.code === "ENAMETOOLONG")
+            return false;
+        throw err;
+    }
+}
+/** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
+async function longestNameAccepted(dir, upTo = NAME_MAX) {
+    let low = 0;
+    let high = upTo;
+    while (low < high) {
+        const mid = Math.ceil((low + high) / 2);
+        if (await acceptsNameLength(dir, mid))
+            low = mid;
+        else
+            high = mid - 1;
+    }
+    return low;
 }
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
@@ -39696,12 +40435,147 @@ async function ensureWritableDirectory(dir, what) {
     }
     catch (err) {
         const e = err;
-        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        const described = describeWriteFailure(err, `${what} '${dir}'`, dir, "a probe file");
+        if (described !== err)
+            throw described;
+        throw new errors/* UserError */.yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
 
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
+;// CONCATENATED MODULE: ./src/fs/regular-file.ts
+
+
+
+/** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
+function kindOf(entry) {
+    if (entry.isFile())
+        return "a regular file";
+    if (entry.isFIFO())
+        return "a FIFO (named pipe)";
+    if (entry.isSymbolicLink())
+        return "a symbolic link";
+    if (entry.isDirectory())
+        return "a directory";
+    if (entry.isSocket())
+        return "a socket";
+    if (entry.isCharacterDevice())
+        return "a character device";
+    if (entry.isBlockDevice())
+        return "a block device";
+    return "not a regular file";
+}
+/** Something that is not a regular file where Lifeline expected one; it was not opened. */
+class NotRegularFileError extends errors/* UserError */.yo {
+    file;
+    kind;
+    name = "NotRegularFileError";
+    constructor(file, kind) {
+        super(`${file} is ${kind}, not a regular file: Lifeline reads only regular files in a backup directory` +
+            (kind === "a symbolic link"
+                ? " and does not follow links there; put the file itself in its place"
+                : "; remove it or put the real file in its place"));
+        this.file = file;
+        this.kind = kind;
+    }
+}
+const isMissing = (err) => {
+    const code = err.code;
+    return code === "ENOENT" || code === "ENOTDIR";
+};
+/**
+ * What is at `file`: undefined when nothing is; throws NotRegularFileError when it is anything but a
+ * regular file (a symbolic link unless `followSymlinks`). Never opens it.
+ */
+async function statRegularFile(file, options = {}) {
+    let found;
+    try {
+        found = await (options.followSymlinks ? promises_.stat : promises_.lstat)(file);
+    }
+    catch (err) {
+        if (isMissing(err))
+            return undefined;
+        throw err;
+    }
+    if (!found.isFile())
+        throw new NotRegularFileError(file, kindOf(found));
+    return found;
+}
+/**
+ * Opens a regular file for reading. It is judged before it is opened (lstat), then opened without
+ * following a link and without blocking (a FIFO swapped in meanwhile opens at once instead of
+ * waiting for a writer), and judged again on the open descriptor, which closes the race.
+ * Throws ENOENT when it does not exist, NotRegularFileError when it is not a regular file.
+ */
+async function openRegularFile(file, options = {}) {
+    const before = await statRegularFile(file, options);
+    if (!before) {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
+            code: "ENOENT",
+            path: file,
+        });
+    }
+    const flags = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (options.followSymlinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, flags);
+    }
+    catch (err) {
+        // ELOOP: it became a link; ENXIO: it became a socket. Name what it is now.
+        const code = err.code;
+        if (code === "ELOOP" || code === "ENXIO") {
+            const now = await (0,promises_.lstat)(file).catch(() => undefined);
+            if (now && !now.isFile())
+                throw new NotRegularFileError(file, kindOf(now));
+        }
+        throw err;
+    }
+    const opened = await handle.stat();
+    if (!opened.isFile()) {
+        await handle.close();
+        throw new NotRegularFileError(file, kindOf(opened));
+    }
+    return handle;
+}
+/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+async function readRegularFile(file, options = {}) {
+    const handle = await openRegularFile(file, options);
+    try {
+        return await handle.readFile("utf8");
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** Lists a directory without opening anything in it; a missing directory lists empty. */
+async function listDirectory(dir) {
+    let entries;
+    try {
+        entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { files: [], others: [] };
+        throw err;
+    }
+    const files = [];
+    const others = [];
+    for (const entry of entries) {
+        if (entry.isFile())
+            files.push(entry.name);
+        else
+            others.push({ name: entry.name, kind: kindOf(entry) });
+    }
+    return { files, others };
+}
+
 ;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
+
+
+
+
 
 
 
@@ -39729,10 +40603,60 @@ function dir_lock_isAlive(holder) {
     const now = procStart(holder.pid);
     return holder.procStart === undefined || now === undefined || now === holder.procStart;
 }
+/** How long an unreadable lock is watched for a writer finishing it before it is judged left by a crash. */
+const UNREADABLE_RECHECK_MS = 500;
+/**
+ * Creates the lock file whole, never over an existing one: its content is written and synced under a
+ * hidden name, then hard-linked into place (EEXIST when held). So a lock file is never empty or torn,
+ * and a full disk leaves no lock behind. Where hard links are not possible, an exclusive create
+ * (O_EXCL) is written instead and removed again if writing it fails. False when the lock is held.
+ */
+async function createLockFile(file, content) {
+    const dir = external_node_path_default().dirname(file);
+    const describe = (err) => describeWriteFailure(err, `BACKUP_DIR '${dir}'`, dir, `its lock file ${LOCK_FILE}`);
+    const staged = await stageFile(file, content, 0o644).catch((err) => {
+        throw describe(err.cause ?? err);
+    });
+    try {
+        await (0,promises_.link)(staged.tempPath, file);
+        return true;
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "EEXIST")
+            return false;
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+            throw describe(err);
+    }
+    finally {
+        await (0,promises_.unlink)(staged.tempPath).catch(() => { });
+    }
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, "wx", 0o644);
+    }
+    catch (err) {
+        if (err.code === "EEXIST")
+            return false;
+        throw describe(err);
+    }
+    try {
+        await handle.writeFile(content);
+        await handle.sync();
+        await handle.close();
+        return true;
+    }
+    catch (err) {
+        await handle.close().catch(() => { });
+        await (0,promises_.unlink)(file).catch(() => { }); // ours: created exclusively a moment ago
+        throw describe(err);
+    }
+}
 /**
  * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
  * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
- * warning. A lock from another host (shared storage) is never taken over automatically.
+ * warning, and so is an empty or unparsable one (locks are written whole, so only a crash or damage
+ * leaves one). A lock from another host (shared storage) is never taken over automatically.
  */
 class DirectoryLock {
     file;
@@ -39752,30 +40676,36 @@ class DirectoryLock {
             token,
             ...(procStart(process.pid) ? { procStart: procStart(process.pid) } : {}),
         };
+        // Hidden lock files of runs that died between writing and linking them.
+        await removeStalePartials(dir);
         for (let attempt = 0; attempt < 2; attempt++) {
-            try {
-                await (0,promises_.writeFile)(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
+            if (await createLockFile(file, `${JSON.stringify(me)}\n`))
                 return new DirectoryLock(file, token);
-            }
-            catch (err) {
-                if (err.code !== "EEXIST")
-                    throw err;
-            }
             const holder = await readHolder(file);
             if (holder === "gone")
                 continue;
             if (holder === "unreadable") {
-                const age = Date.now() - (await (0,promises_.stat)(file)).mtimeMs;
-                if (age < 60_000)
-                    throw new errors/* UserError */.y(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
-                logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
+                // Only the fallback without hard links shows a lock before its content: give a writer a moment.
+                const seen = await (0,promises_.stat)(file).catch(() => undefined);
+                await (0,external_node_timers_promises_.setTimeout)(UNREADABLE_RECHECK_MS);
+                const again = await readHolder(file);
+                const now = await (0,promises_.stat)(file).catch(() => undefined);
+                if (again !== "unreadable" ||
+                    !seen ||
+                    !now ||
+                    now.mtimeMs !== seen.mtimeMs ||
+                    now.size !== seen.size) {
+                    continue;
+                }
+                logger.warn(`Taking over an unreadable lock file ${file} (${now.size === 0 ? "empty" : `${now.size} bytes, not a lock`}, ` +
+                    `${Math.round((Date.now() - now.mtimeMs) / 1000)} s old): locks are written whole, so a run that crashed or a damaged disk left it`);
             }
             else if (holder.host !== (0,external_node_os_.hostname)()) {
-                throw new errors/* UserError */.y(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
             else if (dir_lock_isAlive(holder)) {
-                throw new errors/* UserError */.y(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                throw new errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                     "Wait for it to finish; runs of one backup directory never overlap");
             }
             else {
@@ -39783,7 +40713,7 @@ class DirectoryLock {
             }
             await takeOver(file, holder, token);
         }
-        throw new errors/* UserError */.y(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        throw new errors/* UserError */.yo(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
     /** Releases the lock if it is still ours. */
     async release() {
@@ -39814,14 +40744,14 @@ async function takeOver(file, judged, token) {
     if (!same) {
         await (0,promises_.link)(aside, file).catch(() => { });
         await (0,promises_.unlink)(aside).catch(() => { });
-        throw new errors/* UserError */.y(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+        throw new errors/* UserError */.yo(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
     }
     await (0,promises_.unlink)(aside).catch(() => { });
 }
 async function readHolder(file) {
     let text;
     try {
-        text = await (0,promises_.readFile)(file, "utf8");
+        text = await readRegularFile(file); // a FIFO in its place is named, never waited on
     }
     catch (err) {
         if (err.code === "ENOENT")
@@ -39838,6 +40768,8 @@ async function readHolder(file) {
 }
 
 ;// CONCATENATED MODULE: ./src/log/logger.ts
+
+
 
 /**
  * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
@@ -39876,8 +40808,20 @@ class Logger {
     emit(level, message) {
         const at = new Date();
         const line = this.redact(message);
-        for (const sink of this.sinks)
-            sink.write(level, line, at);
+        const failed = [];
+        for (const sink of [...this.sinks]) {
+            try {
+                sink.write(level, line, at);
+            }
+            catch (err) {
+                // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
+                this.sinks.splice(this.sinks.indexOf(sink), 1);
+                failed.push(err);
+            }
+        }
+        for (const err of failed) {
+            this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
+        }
     }
     debug(message) {
         this.emit("debug", message);
@@ -39912,11 +40856,31 @@ class FileSink {
     fd;
     constructor(path) {
         this.path = path;
-        this.fd = (0,external_node_fs_.openSync)(path, "a", 0o640);
+        try {
+            this.fd = (0,external_node_fs_.openSync)(path, "a", 0o640);
+        }
+        catch (err) {
+            throw this.failure(err);
+        }
     }
+    /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
     write(level, message, at) {
-        if (this.fd !== undefined)
+        if (this.fd === undefined)
+            return;
+        try {
             (0,external_node_fs_.writeSync)(this.fd, formatLine(level, message, at));
+        }
+        catch (err) {
+            this.close();
+            throw this.failure(err);
+        }
+    }
+    failure(err) {
+        const dir = external_node_path_default().dirname(this.path);
+        const described = describeWriteFailure(err, `the log directory '${dir}'`, dir, external_node_path_default().basename(this.path));
+        return described === err
+            ? new Error(`Cannot write the log file ${this.path}: ${err.message}`, { cause: err })
+            : described;
     }
     close() {
         if (this.fd !== undefined)
@@ -40065,41 +41029,87 @@ function parseExposition(text) {
 
 
 
-const PUSH_TIMEOUT_MS = 10_000;
+
+
+/** Each attempt's bound (the whole push is bounded by the network timeout too). */
+const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
 const PUSH_ATTEMPTS = 3;
+/** The whole push's bound when none is configured (BACKUP_NETWORK_TIMEOUT_SECONDS sets it). */
+const DEFAULT_PUSH_TIMEOUT_MS = 120_000;
+/**
+ * A Pushgateway URL split into the address fetch may use and its credentials: fetch refuses URLs with
+ * `user:password@`, so they travel as an `Authorization: Basic` header; `shown` is safe to print.
+ */
+function gatewayAddress(raw) {
+    const parsed = new URL(raw);
+    if (parsed.username === "" && parsed.password === "")
+        return { url: raw, shown: redactUrl(raw) };
+    const decode = (part) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return part;
+        }
+    };
+    const credentials = `${decode(parsed.username)}:${decode(parsed.password)}`;
+    parsed.username = "";
+    parsed.password = "";
+    const url = parsed.toString().replace(/\/+$/, "");
+    return { url, shown: url, authorization: `Basic ${Buffer.from(credentials, "utf8").toString("base64")}` };
+}
 /**
  * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
  * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
- * a failed run that sends no success timestamp leaves the last one in place.
+ * a failed run that sends no success timestamp leaves the last one in place. Credentials in the URL
+ * are sent as basic auth and never printed.
  */
-async function pushToGateway(url, job, group, samples) {
+async function pushToGateway(url, job, group, samples, options = {}) {
+    const gateway = gatewayAddress(url);
     const groupPath = Object.entries(group)
         .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
         .join("");
-    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const groupingPath = `/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const target = `${gateway.url}${groupingPath}`;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
     let lastError;
-    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        try {
-            const response = await fetch(target, {
-                method: "POST",
-                headers: { "Content-Type": "text/plain; version=0.0.4" },
-                body: renderExposition(samples),
-                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-            });
-            if (response.ok)
-                return;
-            const body = (await response.text()).trim().slice(0, 300);
-            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
-            if (response.status < 500)
-                break; // a 4xx will not improve with retries
-        }
-        catch (err) {
-            lastError = err.cause instanceof Error ? err.cause : err;
-        }
-        if (attempt < PUSH_ATTEMPTS)
-            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    try {
+        await (0,deadline/* withDeadline */.NE)(`The push to the Pushgateway ${gateway.shown}`, timeoutMs, async (signal) => {
+            for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+                try {
+                    const response = await fetch(target, {
+                        method: "POST",
+                        headers: {
+                            "Content-Type": "text/plain; version=0.0.4",
+                            ...(gateway.authorization ? { Authorization: gateway.authorization } : {}),
+                        },
+                        body: renderExposition(samples),
+                        signal: AbortSignal.any([
+                            signal,
+                            AbortSignal.timeout(Math.min(PUSH_ATTEMPT_TIMEOUT_MS, timeoutMs)),
+                        ]),
+                    });
+                    if (response.ok)
+                        return;
+                    const body = (await response.text()).trim().slice(0, 300);
+                    lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}${response.status === 401 ? " (check the user and password in PUSHGATEWAY_URL)" : ""}`);
+                    if (response.status < 500)
+                        break; // a 4xx will not improve with retries
+                }
+                catch (err) {
+                    if (signal.aborted)
+                        throw err;
+                    lastError = err.cause instanceof Error ? err.cause : err;
+                }
+                if (attempt < PUSH_ATTEMPTS)
+                    await (0,external_node_timers_promises_.setTimeout)(250 * 2 ** attempt, undefined, { signal });
+            }
+            throw lastError;
+        }, { signal: options.signal, setting: "BACKUP_NETWORK_TIMEOUT_SECONDS" });
     }
-    throw new Error(`Could not push metrics to ${redactUrl(target)}: ${lastError?.message ?? lastError}`);
+    catch (err) {
+        throw new Error(`Could not push metrics to ${redactUrl(`${gateway.shown}${groupingPath}`)}: ${err?.message ?? err}`, { cause: err });
+    }
 }
 /**
  * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
@@ -40118,13 +41128,18 @@ async function writeTextfile(file, samples) {
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
  * not fail a good backup; the outcome says what happened, for the summary.
  */
-async function publishMetrics(settings, group, samples, logger) {
+async function publishMetrics(settings, group, samples, logger, signal) {
     const outcome = {};
     if (settings.pushgatewayUrl) {
         try {
-            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples, {
+                timeoutMs: settings.timeoutMs,
+                // The push is the run's report: a cancelled run still makes it (bounded); a signal that
+                // arrives while pushing ends it.
+                signal: signal?.aborted ? undefined : signal,
+            });
             outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${redactUrl(settings.pushgatewayUrl)} (job ${settings.job})`);
+            logger.info(`Metrics pushed to ${gatewayAddress(settings.pushgatewayUrl).shown} (job ${settings.job})`);
         }
         catch (err) {
             outcome.pushgateway = err.message;
@@ -40202,6 +41217,11 @@ class backup_name_BackupName {
 }
 
 ;// CONCATENATED MODULE: ./src/backup/manifest.ts
+/**
+ * The version this Lifeline writes. 2 added `databaseProperties` and `catalog.rawNames`; both are
+ * optional, so version 1 manifests read the same (their restores say the properties were not recorded).
+ */
+const manifest_MANIFEST_VERSION = 2;
 const manifest_MANIFEST_SUFFIX = ".manifest.json";
 const manifest_CHECKSUM_SUFFIX = ".sha256";
 /** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
@@ -40219,21 +41239,37 @@ function manifest_parseChecksumLine(text) {
 
 
 
+
 /**
  * Lists the backups of one tier directory with the given prefix, judging each: data non-empty and a
  * well-formed sidecar that names it. Hidden partial files and other names are not backups and are skipped.
+ * Nothing but regular files is opened: an entry named like a backup that is a FIFO, socket, directory
+ * or symbolic link, or whose sidecar is one, is listed as not counting, with what it is, so that
+ * retention names it (and never deletes nor counts it).
  */
 async function listLocalBackups(dir, tier, prefix) {
-    const names = await (0,promises_.readdir)(dir).catch((err) => {
-        if (err.code === "ENOENT")
-            return [];
-        throw err;
-    });
-    const present = new Set(names);
+    const { files, others } = await listDirectory(dir);
+    const present = new Set([...files, ...others.map((o) => o.name)]);
     const backups = [];
-    for (const fileName of names) {
+    const ours = (fileName) => {
         const name = backup_name_BackupName.parse(fileName);
-        if (!name || name.tier !== tier || name.prefix !== prefix)
+        return name && name.tier === tier && name.prefix === prefix ? name : undefined;
+    };
+    for (const other of others) {
+        const name = ours(other.name);
+        if (name) {
+            backups.push({
+                fileName: other.name,
+                name,
+                valid: false,
+                companions: [],
+                problem: `${other.kind}, not a regular file`,
+            });
+        }
+    }
+    for (const fileName of files) {
+        const name = ours(fileName);
+        if (!name)
             continue;
         const companions = [`${fileName}${manifest_CHECKSUM_SUFFIX}`, `${fileName}${manifest_MANIFEST_SUFFIX}`].filter((c) => present.has(c));
         const problem = await judge(dir, fileName, present);
@@ -40253,7 +41289,15 @@ async function judge(dir, fileName, present) {
         return "empty file";
     if (!present.has(`${fileName}${manifest_CHECKSUM_SUFFIX}`))
         return `no ${manifest_CHECKSUM_SUFFIX} sidecar`;
-    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${manifest_CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
+    let sidecar = "";
+    try {
+        sidecar = await readRegularFile(external_node_path_default().join(dir, `${fileName}${manifest_CHECKSUM_SUFFIX}`));
+    }
+    catch (err) {
+        if (err instanceof NotRegularFileError) {
+            return `its sidecar ${fileName}${manifest_CHECKSUM_SUFFIX} is ${err.kind}, not a regular file: remove it`;
+        }
+    }
     const parsed = manifest_parseChecksumLine(sidecar);
     if (!parsed)
         return `malformed ${manifest_CHECKSUM_SUFFIX} sidecar`;
@@ -40284,16 +41328,38 @@ function monthPeriodStart(at, day) {
     const m = at.getUTCMonth();
     return at.getUTCDate() >= day ? new Date(Date.UTC(y, m, day)) : new Date(Date.UTC(y, m - 1, day));
 }
+/**
+ * How many promotion periods lie between the period a backup taken at `at` stands for and the period
+ * of `now` (0 = the current one). A weekly taken late in its week (a catch-up promotion) stands for that
+ * week, not for the 7 days after it, so it ages with the other backups of its week.
+ */
+function periodsBetween(tier, at, now, schedule) {
+    if (tier === "weekly") {
+        const days = dayNumber(weekPeriodStart(now, schedule.weeklyDay)) -
+            dayNumber(weekPeriodStart(at, schedule.weeklyDay));
+        return Math.round(days / 7);
+    }
+    return (monthNumber(monthPeriodStart(now, schedule.monthlyDay)) -
+        monthNumber(monthPeriodStart(at, schedule.monthlyDay)));
+}
 
 ;// CONCATENATED MODULE: ./src/retention/plan.ts
 
 const UNITS = { daily: "day", weekly: "week", monthly: "month" };
-/** How many retention units old a backup is: 0 for today / this week / this month. */
-function ageInUnits(tier, takenAt, now) {
-    if (tier === "monthly")
-        return monthNumber(now) - monthNumber(takenAt);
-    const days = dayNumber(now) - dayNumber(takenAt);
-    return tier === "weekly" ? Math.floor(days / 7) : days;
+/**
+ * How many retention units old a backup is: 0 for today / this week / this month. Weekly and monthly
+ * backups are aged by the promotion period they stand for (the schedule's weeks and months), not by
+ * their own date: a weekly promoted on a Tuesday because Sunday's run failed belongs to Sunday's week,
+ * so keeping N weeks keeps at most N weeklies.
+ */
+function ageInUnits(tier, takenAt, now, schedule) {
+    if (tier === "daily")
+        return dayNumber(now) - dayNumber(takenAt);
+    return periodsBetween(tier, takenAt, now, schedule);
+}
+/** Whether retention keeps a valid backup of this date for its age alone (the window of the policy). */
+function withinRetention(tier, takenAt, policy, now, schedule) {
+    return ageInUnits(tier, takenAt, now, schedule) < policy[tier];
 }
 /**
  * Decides, for one tier, which backups to keep and which to delete. Safety rules, in order:
@@ -40301,7 +41367,7 @@ function ageInUnits(tier, takenAt, now) {
  * the newest valid backup is always kept, however old; a backup dated in the future (clock skew) is
  * kept; the rest are kept while younger than the policy's count of units.
  */
-function planRetention(tier, backups, policy, now) {
+function planRetention(tier, backups, policy, now, schedule) {
     const limit = policy[tier];
     const unit = UNITS[tier];
     const newestFirst = [...backups].sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime());
@@ -40319,7 +41385,7 @@ function planRetention(tier, backups, policy, now) {
         }
         if (backup === newestValid)
             return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
-        const age = ageInUnits(tier, backup.name.takenAt, now);
+        const age = ageInUnits(tier, backup.name.takenAt, now, schedule);
         return age < limit
             ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }
             : { backup, action: "delete", reason: `${age} ${unit}(s) old, beyond ${limit}` };
@@ -40341,7 +41407,7 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
     const removed = [];
     for (const tier of options.tiers) {
         const dir = external_node_path_default().join(backupDir, tier);
-        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now);
+        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now, options.schedule);
         plans.push(plan);
         for (const d of plan.decisions) {
             const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
@@ -40367,30 +41433,45 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
 ;// CONCATENATED MODULE: ./src/retention/remote-catalog.ts
 
 
+/** Sidecars read at once: a bucket with hundreds of backups is judged in a few round trips, not one each. */
+const SIDECAR_READS = 4;
 /**
- * Lists the backups of one tier under a store's prefix, judged as local ones are: data non-empty and
- * a well-formed sidecar that names it (one small read per backup). Other names are not touched.
+ * Lists the backups of the given tiers under a store's prefix, judged as local ones are: data non-empty
+ * and a well-formed sidecar that names it (one small read per backup, a few at a time). One listing
+ * serves every tier. Other names are not touched.
  */
-async function listRemoteBackups(store, tier, prefix, objects) {
-    const all = objects ?? (await store.list());
+async function listRemoteTiers(store, prefix, tiers, options = {}) {
+    const all = options.objects ?? (await store.list());
     const present = new Set(all.map((o) => o.name));
-    const backups = [];
-    for (const object of all) {
+    const found = all.flatMap((object) => {
         const name = backup_name_BackupName.parse(object.name);
-        if (!name || name.tier !== tier || name.prefix !== prefix)
-            continue;
-        const companions = [`${object.name}${manifest_CHECKSUM_SUFFIX}`, `${object.name}${manifest_MANIFEST_SUFFIX}`].filter((c) => present.has(c));
-        const problem = await remote_catalog_judge(store, object, present);
-        backups.push({
-            fileName: object.name,
-            name,
-            object,
-            valid: problem === undefined,
-            companions,
-            ...(problem ? { problem } : {}),
-        });
-    }
-    return backups;
+        if (!name || !tiers.includes(name.tier) || name.prefix !== prefix)
+            return [];
+        return options.include && !options.include(name) ? [] : [{ object, name }];
+    });
+    const judged = new Array(found.length);
+    let next = 0;
+    const worker = async () => {
+        for (let i = next++; i < found.length; i = next++) {
+            options.signal?.throwIfAborted();
+            const { object, name } = found[i];
+            const companions = [`${object.name}${manifest_CHECKSUM_SUFFIX}`, `${object.name}${manifest_MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+            const problem = await remote_catalog_judge(store, object, present);
+            judged[i] = {
+                fileName: object.name,
+                name,
+                object,
+                valid: problem === undefined,
+                companions,
+                ...(problem ? { problem } : {}),
+            };
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(SIDECAR_READS, found.length) }, worker));
+    const byTier = Object.fromEntries(backup_name_TIERS.map((t) => [t, []]));
+    for (const backup of judged)
+        byTier[backup.name.tier].push(backup);
+    return byTier;
 }
 async function remote_catalog_judge(store, object, present) {
     if (object.sizeBytes === 0)
@@ -40415,11 +41496,11 @@ async function remote_catalog_judge(store, object, present) {
  * its sidecar and manifest. With `dryRun`, deletes nothing.
  */
 async function applyRemoteRetention(store, prefix, policy, now, options) {
-    const objects = await store.list();
+    const backups = await listRemoteTiers(store, prefix, options.tiers);
     const plans = [];
     const removed = [];
     for (const tier of options.tiers) {
-        const plan = planRetention(tier, await listRemoteBackups(store, tier, prefix, objects), policy, now);
+        const plan = planRetention(tier, backups[tier], policy, now, options.schedule);
         plans.push(plan);
         for (const d of plan.decisions) {
             const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
@@ -40617,21 +41698,22 @@ class FanOut extends external_node_stream_.Writable {
 ;// CONCATENATED MODULE: ./src/storage/open-store.ts
 /**
  * The store behind one configured destination. Each SDK is loaded only when its destination is
- * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up. Every request
+ * of the store ends when `signal` (the run's: SIGINT/SIGTERM) fires.
  */
-async function open_store_openStore(destination, logger) {
+async function open_store_openStore(destination, logger, signal) {
     switch (destination.kind) {
         case "s3": {
             const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
-            return new S3Store(destination.settings, logger);
+            return new S3Store(destination.settings, logger, signal);
         }
         case "gcs": {
-            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
-            return new GcsStore(destination.settings, logger);
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(842)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1842));
+            return new GcsStore(destination.settings, logger, signal);
         }
         case "azure": {
             const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
-            return new AzureStore(destination.settings, logger);
+            return new AzureStore(destination.settings, logger, signal);
         }
     }
 }
@@ -40642,165 +41724,446 @@ const LIFELINE_VERSION = "0.1.0";
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/db/pg-dump.ts
+;// CONCATENATED MODULE: ./src/backup/catch-up-plan.ts
 
-/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
-const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
-/** The magic bytes a custom-format archive starts with. */
-const CUSTOM_DUMP_MAGIC = "PGDMP";
-/**
- * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
- * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
- */
-const TRAILER_WINDOW = 512;
-/**
- * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
- * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
- */
-function startPgDump(tool, args, env) {
-    return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
-}
 
-;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
-const NOT_COPY = "#";
-/**
- * Counts the rows of every table in a plain-format dump as it streams by: pg_dump writes each table's
- * data as `COPY schema.table (cols) FROM stdin;`, one line per row (newlines inside values are escaped
- * as \n), ended by a line `\.`. These counts describe exactly what the file holds, and cost the live
- * database nothing, unlike a count(*) per table.
- */
-class CopyRowCounter {
-    counts = new Map();
-    inData = false;
-    table = "";
-    rows = 0;
-    /** Text mode: the partial line carried over from the previous chunk (bounded). */
-    carry = "";
-    /** Data mode: first bytes of a row split across chunks, enough to recognise `\.`. */
-    partial = [];
-    partialOpen = false;
-    static MAX_CARRY = 1 << 20;
-    write(chunk) {
-        let pos = 0;
-        while (pos < chunk.length) {
-            if (this.inData)
-                pos = this.scanData(chunk, pos);
-            else
-                pos = this.scanText(chunk, pos);
+
+
+
+
+
+/** The valid backups of every tier in BACKUP_DIR with this prefix, with their sizes and manifests. */
+async function listLocalBackupFiles(backupDir, prefix) {
+    const out = [];
+    for (const tier of backup_name_TIERS) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        for (const backup of await listLocalBackups(dir, tier, prefix)) {
+            if (!backup.valid)
+                continue;
+            const file = external_node_path_default().join(dir, backup.fileName);
+            const manifest = await readLocalManifest(file);
+            out.push({ tier, backup, file, sizeBytes: (await (0,promises_.stat)(file)).size, ...manifest });
         }
     }
-    scanText(chunk, from) {
-        const nl = chunk.indexOf(10, from);
-        // Only lines that may be COPY headers are decoded; other lines are skipped unread ("#" marks one).
-        const mayBeCopy = this.carry.length > 0
-            ? this.carry !== NOT_COPY && ("COPY ".startsWith(this.carry) || this.carry.startsWith("COPY "))
-            : chunk[from] === 0x43; // 'C'
-        if (nl === -1) {
-            if (!mayBeCopy)
-                this.carry = NOT_COPY;
-            else if (this.carry.length < CopyRowCounter.MAX_CARRY)
-                this.carry += chunk.toString("latin1", from);
-            return chunk.length;
+    return out;
+}
+/**
+ * A local backup's manifest, parsed defensively: none (no file) is fine; one that is not a JSON object
+ * with a SHA-256 is a problem named for the operator, never a TypeError.
+ */
+async function readLocalManifest(file) {
+    const manifestFile = `${file}${manifest_MANIFEST_SUFFIX}`;
+    let text;
+    try {
+        text = await (0,promises_.readFile)(manifestFile, "utf8");
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { manifest: undefined };
+        return {
+            manifest: undefined,
+            manifestProblem: `${manifestFile} cannot be read: ${err.message}`,
+        };
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        return { manifest: undefined, manifestProblem: `${manifestFile} is not valid JSON` };
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        return { manifest: undefined, manifestProblem: `${manifestFile} is not a JSON object` };
+    }
+    const record = parsed;
+    if (typeof record.sha256 !== "string" || typeof record.sizeBytes !== "number") {
+        return { manifest: undefined, manifestProblem: `${manifestFile} records no sha256 and sizeBytes` };
+    }
+    return { manifest: parsed };
+}
+const periodOf = (tier, at, schedule) => (tier === "weekly"
+    ? weekPeriodStart(at, schedule.weeklyDay)
+    : monthPeriodStart(at, schedule.monthlyDay)).getTime();
+const TIER_RANK = { monthly: 0, weekly: 1, daily: 2 };
+/** Newest first; at the same moment the longer-kept tier first (monthly, weekly, daily). */
+const newestFirst = (a, b) => b.backup.name.takenAt.getTime() - a.backup.name.takenAt.getTime() || TIER_RANK[a.tier] - TIER_RANK[b.tier];
+/**
+ * What a destination lacks of BACKUP_DIR, newest first: dailies that retention still keeps, and the
+ * weekly/monthly backups of periods (within retention) for which it holds no valid one. When the run
+ * encrypts (`encryptTo`, the current key's fingerprint), only backups encrypted to that key may go off
+ * site; the others, and those a leftover object blocks, are `skipped`. Pure.
+ */
+function missingAt(local, holdings, policy, schedule, now, encryptTo) {
+    const covered = new Set();
+    for (const tier of ["weekly", "monthly"]) {
+        for (const b of holdings.backups[tier]) {
+            if (b.valid)
+                covered.add(`${tier}:${periodOf(tier, b.name.takenAt, schedule)}`);
         }
-        if (mayBeCopy) {
-            const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
-            const table = parseCopyHeader(line);
-            if (table !== undefined) {
-                this.inData = true;
-                this.table = table;
-                this.rows = 0;
-                this.partial = [];
-                this.partialOpen = false;
+    }
+    const missing = [];
+    const skipped = [];
+    for (const candidate of [...local].sort(newestFirst)) {
+        const { tier, backup } = candidate;
+        const names = [
+            backup.fileName,
+            `${backup.fileName}${manifest_CHECKSUM_SUFFIX}`,
+            `${backup.fileName}${manifest_MANIFEST_SUFFIX}`,
+        ];
+        // Data and sidecar: the destination has it (retention judges its sidecar's contents).
+        if (holdings.names.has(names[0]) && holdings.names.has(names[1]))
+            continue;
+        if (backup.name.takenAt.getTime() > now.getTime())
+            continue;
+        if (!withinRetention(tier, backup.name.takenAt, policy, now, schedule))
+            continue;
+        // One weekly/monthly per period: the newest of it, and none where the destination already has one.
+        const key = tier === "daily" ? undefined : `${tier}:${periodOf(tier, backup.name.takenAt, schedule)}`;
+        if (key !== undefined && covered.has(key))
+            continue;
+        // Part of it is there without a complete backup: uploading would fail on the name taken (no
+        // overwrites), every night. It is reported, not tried; an older one of its period may stand in.
+        const leftover = names.find((n) => holdings.names.has(n));
+        if (leftover !== undefined) {
+            skipped.push({ file: candidate, leftover });
+            continue;
+        }
+        const fingerprint = candidate.manifest?.encryption?.fingerprint?.toUpperCase();
+        if (encryptTo !== undefined && !(backup.name.encrypted && fingerprint === encryptTo.toUpperCase())) {
+            skipped.push({ file: candidate });
+            continue;
+        }
+        if (key !== undefined)
+            covered.add(key);
+        missing.push(candidate);
+    }
+    return { missing, skipped };
+}
+/**
+ * Applies the bound to a destination's missing backups, newest first and in order: once one does not
+ * fit, the older ones wait for the next run too. A backup larger than the whole byte bound could never
+ * fit: it is set aside (reported) rather than blocking every older one forever.
+ */
+function boundCatchUp(missing, limits) {
+    const take = [];
+    const left = [];
+    const tooLarge = [];
+    let bytes = 0;
+    let full = false;
+    for (const m of missing) {
+        if (limits.maxBytes !== undefined && m.sizeBytes > limits.maxBytes) {
+            tooLarge.push(m);
+            continue;
+        }
+        if (full ||
+            take.length >= limits.maxFiles ||
+            (limits.maxBytes !== undefined && bytes + m.sizeBytes > limits.maxBytes)) {
+            full = true;
+            left.push(m);
+            continue;
+        }
+        take.push(m);
+        bytes += m.sizeBytes;
+    }
+    return { take, left, tooLarge };
+}
+
+;// CONCATENATED MODULE: ./src/backup/offsite.ts
+
+
+
+
+
+/** The report of a destination that received nothing at this stage. */
+function failedReport(store, error, stage) {
+    return {
+        kind: store.kind,
+        location: store.location,
+        uris: [],
+        ok: false,
+        error,
+        stage,
+        bytes: 0,
+        seconds: 0,
+    };
+}
+/**
+ * Proves every destination usable before the dump (bucket exists, credentials work, we may write),
+ * all at once, each within `timeoutMs`: one that fails or does not answer in time is reported and
+ * skipped, and the local backup goes ahead without it. `signal` (the run's) ends every check at once.
+ */
+async function preflightDestinations(stores, logger, options = {}) {
+    const timeoutMs = options.timeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.preflightTimeoutMs;
+    const results = await Promise.all(stores.map(async (store) => {
+        try {
+            await (0,deadline/* withDeadline */.NE)(`The check of ${store.location}`, timeoutMs, (signal) => store.preflight(signal), {
+                signal: options.signal,
+                setting: storage_transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+            });
+            logger.info(`Destination ready: ${store.location}`);
+            return { store, error: undefined };
+        }
+        catch (err) {
+            // Cancelled: the caller stops the run; no destination failed.
+            if (!options.signal?.aborted) {
+                logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            }
+            return { store, error: (0,destination_error/* briefly */.m_)(err) };
+        }
+    }));
+    return {
+        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
+        failed: results
+            .filter((r) => r.error !== undefined)
+            .map((r) => ({
+            kind: r.store.kind,
+            location: r.store.location,
+            uris: [],
+            ok: false,
+            error: r.error,
+            stage: "preflight",
+            bytes: 0,
+            seconds: 0,
+        })),
+    };
+}
+/** Starts one streamed upload per destination and name; those that cannot start are reported. */
+async function startUploads(targets, contentType, logger, expectedBytes) {
+    const started = [];
+    const failed = [];
+    for (const { store, names } of targets) {
+        const mine = [];
+        try {
+            for (const name of names) {
+                mine.push({
+                    store,
+                    upload: await store.upload(name, { contentType, expectedBytes }),
+                    uri: store.uri(name),
+                });
+            }
+            started.push(...mine);
+        }
+        catch (err) {
+            for (const m of mine)
+                await m.upload.abort(err);
+            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            failed.push(failedReport(store, (0,destination_error/* briefly */.m_)(err), "upload"));
+        }
+    }
+    return { started, failed };
+}
+/**
+ * After the data objects are stored: per object its manifest (when the backup has one: a backup made
+ * by hand has only its sidecar, there as here), the checksum on the object itself, and the sidecar last
+ * (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ */
+async function completeUploads(started, outcomes, record, logger) {
+    const { sha256, manifest } = record;
+    const byStore = new Map();
+    for (const [i, s] of started.entries()) {
+        const outcome = outcomes[i];
+        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
+        byStore.set(s.store, entry);
+        if (!outcome)
+            continue;
+        entry.bytes += outcome.bytes;
+        entry.seconds = Math.max(entry.seconds, outcome.seconds);
+        if (outcome.error) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
+            continue;
+        }
+        const name = s.upload.name;
+        try {
+            if (manifest) {
+                const tier = backup_name_BackupName.parse(name)?.tier ?? manifest.tier;
+                await s.store.put(`${name}${manifest_MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, sha256, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
+            }
+            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+            await s.store.recordChecksum(name, sha256).catch((err) => {
+                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
+            });
+            await s.store.put(`${name}${manifest_CHECKSUM_SUFFIX}`, checksumLine(sha256, name));
+            entry.uris.push(s.uri);
+            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${sha256})`);
+        }
+        catch (err) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(err));
+            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+            // verify and retention would report every night.
+            for (const orphan of [name, ...(manifest ? [`${name}${manifest_MANIFEST_SUFFIX}`] : [])]) {
+                await s.store.delete(orphan).catch((e) => {
+                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
+                });
             }
         }
-        this.carry = "";
-        return nl + 1;
     }
-    scanData(chunk, from) {
-        let start = from;
-        if (this.partialOpen) {
-            // Complete the row begun in the previous chunk.
-            const nl = chunk.indexOf(10, start);
-            const end = nl === -1 ? chunk.length : nl;
-            for (let i = start; i < end && this.partial.length < 3; i++)
-                this.partial.push(chunk[i]);
-            if (nl === -1)
-                return chunk.length;
-            if (this.endsSection(this.partial, this.partial.length))
-                return this.closeSection(nl + 1);
-            this.rows++;
-            this.partialOpen = false;
-            this.partial = [];
-            start = nl + 1;
-        }
-        let nl = chunk.indexOf(10, start);
-        while (nl !== -1) {
-            if (nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)
-                return this.closeSection(nl + 1); // "\."
-            this.rows++;
-            start = nl + 1;
-            nl = chunk.indexOf(10, start);
-        }
-        if (start < chunk.length) {
-            this.partialOpen = true;
-            this.partial = [...chunk.subarray(start, Math.min(chunk.length, start + 3))];
-        }
-        return chunk.length;
+    return [...byStore.entries()].map(([store, e]) => {
+        for (const error of e.errors)
+            logger.error(`Off-site copy failed: ${error}`);
+        return {
+            kind: store.kind,
+            location: store.location,
+            uris: e.uris,
+            ok: e.errors.length === 0,
+            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
+            bytes: e.bytes,
+            seconds: e.seconds,
+        };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/backup/tiers.ts
+
+
+
+
+
+
+
+/**
+ * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
+ * period (the week since the last weekly day, the month since the last monthly day) has no valid
+ * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
+ */
+async function tiersDue(backupDir, prefix, at, schedule) {
+    const held = {};
+    for (const tier of PROMOTED_TIERS) {
+        held[tier] = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
     }
-    endsSection(bytes, length) {
-        return length === 2 && bytes[0] === 0x5c && bytes[1] === 0x2e;
-    }
-    closeSection(next) {
-        this.counts.set(this.table, (this.counts.get(this.table) ?? 0) + this.rows);
-        this.inData = false;
-        this.partialOpen = false;
-        this.partial = [];
-        return next;
-    }
+    return tiersDueAmong(held, at, schedule);
+}
+/** Tiers a daily backup can be promoted to. */
+const PROMOTED_TIERS = ["weekly", "monthly"];
+/**
+ * The promoted tiers whose current period has no valid backup among `held` (one place's backups per
+ * tier: BACKUP_DIR's folders, or what one bucket holds), so that each place is judged on its own.
+ */
+function tiersDueAmong(held, at, schedule) {
+    return PROMOTED_TIERS.filter((tier) => isTierDue(tier, held[tier] ?? [], at, schedule));
+}
+/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
+function isTierDue(tier, existing, at, schedule) {
+    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
+    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
 }
 /**
- * The table of a pg_dump COPY header — `COPY public.t (a, b) FROM stdin;`, `COPY s."x (y)" FROM stdin;`,
- * or for a table without columns `COPY public.t  FROM stdin;` — in the catalog's unquoted form, or
- * undefined when the line is not a COPY header. Identifiers are read one by one, so quoted names may
- * hold spaces, dots, parentheses and doubled quotes.
+ * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
+ * not possible), plus its own sidecar and manifest naming the tier's file. The data is filed last,
+ * beside them, so that a tier's copy never exists without its sidecar and manifest.
  */
-function parseCopyHeader(line) {
-    if (!line.startsWith("COPY ") || !line.endsWith(" FROM stdin;"))
+async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
+    const dir = external_node_path_default().join(backupDir, tier);
+    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
+    const tierName = name.withTier(tier).toString();
+    const target = external_node_path_default().join(dir, tierName);
+    const manifest = JSON.parse(await readRegularFile(`${dailyFile}${manifest_MANIFEST_SUFFIX}`));
+    await publishWithCompanions([
+        {
+            path: `${target}${manifest_MANIFEST_SUFFIX}`,
+            data: `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+        },
+        { path: `${target}${manifest_CHECKSUM_SUFFIX}`, data: checksumLine(sha256, tierName) },
+    ], async () => {
+        try {
+            await (0,promises_.link)(dailyFile, target);
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === "EEXIST")
+                throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+            if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
+                throw err;
+            await copyFileAtomic(dailyFile, target);
+        }
+    });
+    return target;
+}
+
+;// CONCATENATED MODULE: ./src/backup/remote-holdings.ts
+
+
+
+
+
+const HOLDINGS_DEADLINE_MS = 60_000;
+/**
+ * Lists a destination once and judges the weekly/monthly backups the decisions need (a few sidecar reads
+ * at a time): the current period's, which decide what is due there, and those retention keeps, which
+ * decide what catch-up makes up. Older ones and dailies are not read.
+ */
+async function readRemoteHoldings(store, prefix, scope) {
+    const objects = await store.list();
+    scope.signal?.throwIfAborted();
+    // Retention's periods, and at least the current one (a policy of 0 keeps none, yet decides what is due).
+    const needed = (name) => withinRetention(name.tier, name.takenAt, { ...scope.policy, [name.tier]: Math.max(1, scope.policy[name.tier]) }, scope.now, scope.schedule);
+    const backups = await listRemoteTiers(store, prefix, PROMOTED_TIERS, {
+        objects,
+        include: needed,
+        ...(scope.signal ? { signal: scope.signal } : {}),
+    });
+    return { names: new Set(objects.map((o) => o.name)), backups };
+}
+/** `work`, or the signal's reason as soon as it is aborted (the work itself is left to settle unheard). */
+function unlessAborted(work, signal) {
+    return new Promise((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        if (signal.aborted)
+            return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+}
+/**
+ * Reads what each ready destination holds, in parallel, within an overall deadline and the run's
+ * cancellation. One whose listing fails or does not answer in time is logged and judged by BACKUP_DIR's
+ * tiers, with nothing made up this run (its retention will say more).
+ */
+async function readHoldingsOf(stores, prefix, logger, scope) {
+    const deadlineMs = scope.deadlineMs ?? HOLDINGS_DEADLINE_MS;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const signal = scope.signal ? AbortSignal.any([scope.signal, deadline]) : deadline;
+    const read = await Promise.all(stores.map((store) => unlessAborted(readRemoteHoldings(store, prefix, { ...scope, signal }), signal).catch((err) => {
+        if (scope.signal?.aborted)
+            return undefined; // the run is cancelled: the caller says so
+        const why = deadline.aborted
+            ? `it did not answer within ${deadlineMs / 1000} s`
+            : err.message;
+        logger.warn(`Could not list what ${store.location} holds (${why}): its weekly/monthly copies follow ` +
+            "BACKUP_DIR's and nothing it misses is made up this run");
         return undefined;
-    const parts = [];
-    let i = 5;
-    for (;;) {
-        if (line[i] === '"') {
-            let part = "";
-            let j = i + 1;
-            for (;;) {
-                if (j >= line.length)
-                    return undefined;
-                if (line[j] === '"' && line[j + 1] === '"') {
-                    part += '"';
-                    j += 2;
-                }
-                else if (line[j] === '"')
-                    break;
-                else
-                    part += line[j++];
-            }
-            parts.push(part);
-            i = j + 1;
+    })));
+    return new Map(stores.map((s, i) => [s, read[i]]));
+}
+/**
+ * The promoted tiers due at one destination, judged from what it holds (not from BACKUP_DIR): when the
+ * promotion day's upload failed there, the next run's copy goes there as weekly/monthly too. Without a
+ * listing (it failed), BACKUP_DIR's judgement stands.
+ */
+function tiersDueAt(holdings, localDue, at, schedule) {
+    return holdings ? tiersDueAmong(holdings.backups, at, schedule) : [...localDue];
+}
+/** Today's objects per destination: the daily name, plus each tier due there (logged when BACKUP_DIR differs). */
+function uploadTargets(holdings, localDue, name, schedule, logger) {
+    return [...holdings].map(([store, held]) => {
+        const due = tiersDueAt(held, localDue, name.takenAt, schedule);
+        for (const tier of due.filter((t) => !localDue.includes(t))) {
+            logger.info(`${store.location} holds no ${tier} backup for this ${tier === "weekly" ? "week" : "month"} (its upload failed or ` +
+                `was skipped): today's backup goes there as ${tier} too`);
         }
-        else {
-            const m = /^[^\s."(]+/.exec(line.slice(i));
-            if (!m)
-                return undefined;
-            parts.push(m[0]);
-            i += m[0].length;
-        }
-        if (line[i] !== ".")
-            break;
-        i++;
+        return { store, names: [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()) };
+    });
+}
+/** Holdings with the names stored since they were read (today's upload), which are complete backups. */
+function withUploaded(holdings, uploaded) {
+    const backups = { ...holdings.backups };
+    for (const fileName of uploaded) {
+        const name = backup_name_BackupName.parse(fileName);
+        if (!name || holdings.names.has(fileName))
+            continue;
+        backups[name.tier] = [...backups[name.tier], { fileName, name, valid: true, companions: [] }];
     }
-    // What follows the name: an optional column list, then FROM stdin;
-    return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
+    const complete = uploaded.flatMap((f) => [f, `${f}${manifest_CHECKSUM_SUFFIX}`, `${f}${manifest_MANIFEST_SUFFIX}`]);
+    return { names: new Set([...holdings.names, ...complete]), backups };
 }
 
 ;// CONCATENATED MODULE: external "node:v8"
@@ -40941,6 +42304,390 @@ class DumpStreamTap extends external_node_stream_.Transform {
     }
 }
 
+;// CONCATENATED MODULE: ./src/backup/catch-up.ts
+
+
+
+
+
+
+
+
+
+
+
+const MIB = 1024 * 1024;
+/**
+ * Uploads to each destination, from BACKUP_DIR, the backups it is missing (`missingAt`), newest first,
+ * within the bound. Each file is read once for every destination that lacks it, hashed on the way and
+ * compared with its sidecar before any upload is completed; completion (manifest, checksum metadata,
+ * sidecar last) is the normal upload's.
+ */
+async function catchUp(run) {
+    const { logger, limits } = run;
+    const progress = new Map();
+    for (const [store, holdings] of run.destinations) {
+        const { missing, skipped } = missingAt(run.local, holdings, run.policy, run.schedule, run.now, run.encryptTo);
+        const { take, left, tooLarge } = boundCatchUp(missing, limits);
+        const skips = skipped.map(({ file, leftover }) => `${file.backup.fileName}: ${leftover === undefined
+            ? "not encrypted to the current key: not uploaded"
+            : `blocked by the leftover ${store.uri(leftover)}: delete it to let catch-up fill it`}`);
+        progress.set(store, {
+            take,
+            uris: [],
+            left: left.map((m) => m.backup.fileName),
+            notTried: [],
+            tooLarge: tooLarge.map((m) => m.backup.fileName),
+            skipped: skips,
+            errors: [],
+            bytes: 0,
+            seconds: 0,
+            stopped: false,
+        });
+        for (const skip of skips)
+            logger.warn(`Catch-up ${store.location}: ${skip}`);
+        if (missing.length === 0) {
+            if (skips.length === 0)
+                logger.info(`Catch-up ${store.location}: nothing missing`);
+            continue;
+        }
+        logger.info(`Catch-up ${store.location}: ${missing.length} backup(s) missing there; uploading ${take.length} now, newest first` +
+            (left.length > 0
+                ? ` (${left.length} left for the next runs by BACKUP_CATCHUP_MAX_FILES=${limits.maxFiles}` +
+                    `${limits.maxBytes === undefined ? "" : ` / BACKUP_CATCHUP_MAX_MB=${limits.maxBytes / MIB}`})`
+                : ""));
+        for (const m of tooLarge) {
+            logger.warn(`Catch-up ${store.location}: ${m.backup.fileName} (${(m.sizeBytes / MIB).toFixed(1)} MiB) is larger than ` +
+                "BACKUP_CATCHUP_MAX_MB on its own and is not uploaded: raise BACKUP_CATCHUP_MAX_MB to make it up");
+        }
+    }
+    // One pass per file, newest first, feeding every destination that lacks it.
+    const files = new Map();
+    for (const [store, p] of progress) {
+        for (const candidate of p.take) {
+            const entry = files.get(candidate.file) ?? { candidate, stores: [] };
+            entry.stores.push(store);
+            files.set(candidate.file, entry);
+        }
+    }
+    const order = [...files.values()].sort((a, b) => newestFirst(a.candidate, b.candidate));
+    for (const { candidate, stores } of order) {
+        const live = stores.filter((s) => !progress.get(s)?.stopped && !run.signal?.aborted);
+        for (const s of stores)
+            if (!live.includes(s))
+                progress.get(s)?.notTried.push(candidate.backup.fileName);
+        if (live.length === 0)
+            continue;
+        const outcome = await uploadFromLocal(candidate, live, run);
+        for (const report of outcome.reports) {
+            const store = live.find((s) => s.location === report.location);
+            const p = store && progress.get(store);
+            if (!p)
+                continue;
+            p.bytes += report.ok ? report.bytes : 0;
+            p.seconds += report.seconds;
+            if (report.ok) {
+                p.uris.push(...report.uris);
+                continue;
+            }
+            p.errors.push(report.error ?? "unknown error");
+            p.notTried.push(candidate.backup.fileName);
+            // A bad local file is that file's problem; a failed upload is the destination's.
+            if (!outcome.localProblem)
+                p.stopped = true;
+        }
+    }
+    const reports = new Map();
+    const byNameNewestFirst = (names) => names.sort((a, b) => (backup_name_BackupName.parse(b)?.takenAt.getTime() ?? 0) - (backup_name_BackupName.parse(a)?.takenAt.getTime() ?? 0));
+    for (const [store, p] of progress) {
+        const waiting = p.left.length + p.notTried.length;
+        if (p.uris.length > 0) {
+            logger.info(`Catch-up ${store.location}: uploaded ${p.uris.length} missing backup(s), ${(p.bytes / MIB).toFixed(1)} MiB` +
+                (waiting > 0 ? `; ${waiting} still missing, left for the next runs` : ""));
+        }
+        reports.set(store, {
+            uris: p.uris,
+            bytes: p.bytes,
+            seconds: p.seconds,
+            left: p.left,
+            notTried: byNameNewestFirst(p.notTried),
+            tooLarge: p.tooLarge,
+            skipped: p.skipped,
+            ...(p.errors.length > 0 ? { error: p.errors.join("; ") } : {}),
+        });
+    }
+    return reports;
+}
+/** Discards what it is given: the local file is the source here, not a destination. */
+const discard = () => new external_node_stream_.Writable({
+    write(_chunk, _encoding, callback) {
+        callback();
+    },
+});
+async function uploadFromLocal(candidate, stores, run) {
+    const { file, backup, manifest } = candidate;
+    let sha256;
+    try {
+        // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
+        const sidecar = manifest_parseChecksumLine(await (0,promises_.readFile)(`${file}${manifest_CHECKSUM_SUFFIX}`, "utf8"));
+        if (!sidecar)
+            throw new Error(`its ${manifest_CHECKSUM_SUFFIX} sidecar is malformed`);
+        if (candidate.manifestProblem)
+            throw new Error(candidate.manifestProblem);
+        if (manifest && manifest.sha256 !== sidecar.sha256) {
+            throw new Error(`its manifest records sha256 ${manifest.sha256}, its ${manifest_CHECKSUM_SUFFIX} sidecar ${sidecar.sha256}`);
+        }
+        if (manifest && manifest.sizeBytes !== candidate.sizeBytes) {
+            throw new Error(`its manifest records ${manifest.sizeBytes} bytes, the file has ${candidate.sizeBytes}`);
+        }
+        sha256 = sidecar.sha256;
+    }
+    catch (err) {
+        const error = `${file} cannot be caught up: ${err.message}; check it with 'lifeline verify'`;
+        run.logger.error(error);
+        return { reports: stores.map((store) => failedReport(store, error, "catch-up")), localProblem: true };
+    }
+    const uploads = await startUploads(stores.map((store) => ({ store, names: [backup.fileName] })), backup.name.encrypted ? "application/pgp-encrypted" : "application/octet-stream", run.logger, candidate.sizeBytes);
+    if (uploads.started.length === 0)
+        return { reports: uploads.failed, localProblem: false };
+    const digest = new DigestTap();
+    const fanOut = new FanOut(discard(), uploads.started, {
+        stallTimeoutMs: run.stallTimeoutMs,
+        onBranchFailure: (uri, error) => run.logger.error(`Catch-up upload to ${uri} failed: ${error.message}`),
+    });
+    // The source never fails the stream (failed uploads are cut loose): a rejection is the local file's
+    // (unreadable, changed) or the run's cancellation.
+    let failure;
+    try {
+        await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, fanOut, ...(run.signal ? [{ signal: run.signal }] : []));
+        const actual = digest.hex();
+        if (actual !== sha256) {
+            throw new Error(`${file} no longer matches its ${manifest_CHECKSUM_SUFFIX} sidecar (read ${actual}, recorded ${sha256}): it was not ` +
+                "uploaded; check it with 'lifeline verify'");
+        }
+        // Only a file proven to be the recorded backup is stored under its final name.
+        fanOut.finishUploads();
+    }
+    catch (err) {
+        failure = err;
+        fanOut.abortUploads(failure);
+        if (!run.signal?.aborted)
+            run.logger.error(`Catch-up from ${file} stopped: ${failure.message}`);
+    }
+    const localProblem = failure !== undefined && !run.signal?.aborted;
+    const reports = await completeUploads(uploads.started, await fanOut.outcomes(), { sha256, manifest }, run.logger);
+    return {
+        reports: [...uploads.failed, ...reports.map((r) => (r.ok ? r : { ...r, stage: "catch-up" }))],
+        localProblem,
+    };
+}
+/**
+ * After today's uploads: makes up, at every destination where today's copy arrived and whose holdings
+ * were read, what it is missing (`catchUp`), and adds the outcome to its report. A failed catch-up
+ * fails the destination's report (the run exits 1); what the bound leaves is reported, not failed.
+ */
+async function makeUpMissing(offsite, holdings, options) {
+    if (options.limits.maxFiles === 0)
+        return [...offsite];
+    const destinations = new Map();
+    for (const report of offsite) {
+        const entry = [...holdings].find(([s]) => s.location === report.location);
+        if (!report.ok || !entry?.[1])
+            continue;
+        destinations.set(entry[0], withUploaded(entry[1], report.uris.map((u) => u.slice(report.location.length))));
+    }
+    if (destinations.size === 0)
+        return [...offsite];
+    let reports;
+    try {
+        reports = await catchUp({
+            ...options,
+            destinations,
+            local: await listLocalBackupFiles(options.backupDir, options.prefix),
+        });
+    }
+    catch (err) {
+        // BACKUP_DIR could not be read (say): every destination's catch-up failed, and says so.
+        const error = `${err.message}; nothing missing was made up this run`;
+        options.logger.error(`Catch-up failed: ${error}`);
+        reports = new Map([...destinations.keys()].map((store) => [
+            store,
+            { uris: [], bytes: 0, seconds: 0, left: [], notTried: [], tooLarge: [], skipped: [], error },
+        ]));
+    }
+    return offsite.map((report) => {
+        const c = [...reports].find(([s]) => s.location === report.location)?.[1];
+        if (!c)
+            return report;
+        return c.error === undefined
+            ? { ...report, catchUp: c }
+            : { ...report, catchUp: c, ok: false, error: `catch-up: ${c.error}`, stage: "catch-up" };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/db/pg-dump.ts
+
+/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
+const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
+/** The magic bytes a custom-format archive starts with. */
+const CUSTOM_DUMP_MAGIC = "PGDMP";
+/**
+ * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
+ * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
+ */
+const TRAILER_WINDOW = 512;
+/**
+ * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
+ * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
+ */
+function startPgDump(tool, args, env) {
+    return child_stage_startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
+}
+
+;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
+
+const NOT_COPY = "#";
+/**
+ * Counts the rows of every table in a plain-format dump as it streams by: pg_dump writes each table's
+ * data as `COPY schema.table (cols) FROM stdin;`, one line per row (newlines inside values are escaped
+ * as \n), ended by a line `\.`. These counts describe exactly what the file holds, and cost the live
+ * database nothing, unlike a count(*) per table.
+ */
+class CopyRowCounter {
+    counts = new Map();
+    inData = false;
+    table = "";
+    rows = 0;
+    /** Text mode: the partial line carried over from the previous chunk (bounded). */
+    carry = "";
+    /** Data mode: first bytes of a row split across chunks, enough to recognise `\.`. */
+    partial = [];
+    partialOpen = false;
+    static MAX_CARRY = 1 << 20;
+    write(chunk) {
+        let pos = 0;
+        while (pos < chunk.length) {
+            if (this.inData)
+                pos = this.scanData(chunk, pos);
+            else
+                pos = this.scanText(chunk, pos);
+        }
+    }
+    scanText(chunk, from) {
+        const nl = chunk.indexOf(10, from);
+        // Only lines that may be COPY headers are decoded; other lines are skipped unread ("#" marks one).
+        const mayBeCopy = this.carry.length > 0
+            ? this.carry !== NOT_COPY && ("COPY ".startsWith(this.carry) || this.carry.startsWith("COPY "))
+            : chunk[from] === 0x43; // 'C'
+        if (nl === -1) {
+            if (!mayBeCopy)
+                this.carry = NOT_COPY;
+            else if (this.carry.length < CopyRowCounter.MAX_CARRY)
+                this.carry += chunk.toString("latin1", from);
+            return chunk.length;
+        }
+        if (mayBeCopy) {
+            // Parsed byte for byte (latin1 keeps each byte one character; pg_dump quotes every name that is
+            // not plain ASCII), then named as the catalog names it: UTF-8, or escaped when not UTF-8.
+            const table = parseCopyHeader(this.carry + chunk.toString("latin1", from, nl));
+            if (table !== undefined) {
+                this.inData = true;
+                this.table = displayName(Buffer.from(table, "latin1"));
+                this.rows = 0;
+                this.partial = [];
+                this.partialOpen = false;
+            }
+        }
+        this.carry = "";
+        return nl + 1;
+    }
+    scanData(chunk, from) {
+        let start = from;
+        if (this.partialOpen) {
+            // Complete the row begun in the previous chunk.
+            const nl = chunk.indexOf(10, start);
+            const end = nl === -1 ? chunk.length : nl;
+            for (let i = start; i < end && this.partial.length < 3; i++)
+                this.partial.push(chunk[i]);
+            if (nl === -1)
+                return chunk.length;
+            if (this.endsSection(this.partial, this.partial.length))
+                return this.closeSection(nl + 1);
+            this.rows++;
+            this.partialOpen = false;
+            this.partial = [];
+            start = nl + 1;
+        }
+        let nl = chunk.indexOf(10, start);
+        while (nl !== -1) {
+            if (nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)
+                return this.closeSection(nl + 1); // "\."
+            this.rows++;
+            start = nl + 1;
+            nl = chunk.indexOf(10, start);
+        }
+        if (start < chunk.length) {
+            this.partialOpen = true;
+            this.partial = [...chunk.subarray(start, Math.min(chunk.length, start + 3))];
+        }
+        return chunk.length;
+    }
+    endsSection(bytes, length) {
+        return length === 2 && bytes[0] === 0x5c && bytes[1] === 0x2e;
+    }
+    closeSection(next) {
+        this.counts.set(this.table, (this.counts.get(this.table) ?? 0) + this.rows);
+        this.inData = false;
+        this.partialOpen = false;
+        this.partial = [];
+        return next;
+    }
+}
+/**
+ * The table of a pg_dump COPY header — `COPY public.t (a, b) FROM stdin;`, `COPY s."x (y)" FROM stdin;`,
+ * or for a table without columns `COPY public.t  FROM stdin;` — in the catalog's unquoted form, or
+ * undefined when the line is not a COPY header. Identifiers are read one by one, so quoted names may
+ * hold spaces, dots, parentheses and doubled quotes.
+ */
+function parseCopyHeader(line) {
+    if (!line.startsWith("COPY ") || !line.endsWith(" FROM stdin;"))
+        return undefined;
+    const parts = [];
+    let i = 5;
+    for (;;) {
+        if (line[i] === '"') {
+            let part = "";
+            let j = i + 1;
+            for (;;) {
+                if (j >= line.length)
+                    return undefined;
+                if (line[j] === '"' && line[j + 1] === '"') {
+                    part += '"';
+                    j += 2;
+                }
+                else if (line[j] === '"')
+                    break;
+                else
+                    part += line[j++];
+            }
+            parts.push(part);
+            i = j + 1;
+        }
+        else {
+            const m = /^[^\s."(]+/.exec(line.slice(i));
+            if (!m)
+                return undefined;
+            parts.push(m[0]);
+            i += m[0].length;
+        }
+        if (line[i] !== ".")
+            break;
+        i++;
+    }
+    // What follows the name: an optional column list, then FROM stdin;
+    return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backup/dump-pipeline.ts
 
 
@@ -40955,11 +42702,11 @@ class DumpStreamTap extends external_node_stream_.Transform {
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new errors/* UserError */.y(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new errors/* UserError */.yo(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new errors/* UserError */.y(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new errors/* UserError */.yo(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -41035,7 +42782,7 @@ async function runDumpPipeline(options) {
         // GPG home, which must not happen under a still-running pg_dump or gpg.
         const settled = await Promise.allSettled(children.map((c) => c.exited));
         if (options.signal?.aborted) {
-            throw new errors/* UserError */.y("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new errors/* UserError */.yo("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
         // exit status and stderr say what really happened.
@@ -41069,184 +42816,64 @@ async function runDumpPipeline(options) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/backup/offsite.ts
+;// CONCATENATED MODULE: ./src/backup/name-check.ts
 
 
 
-/**
- * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
- * A destination that fails is reported and skipped; the local backup goes ahead without it.
- */
-async function preflightDestinations(stores, logger) {
-    const results = await Promise.all(stores.map(async (store) => {
-        try {
-            await store.preflight();
-            logger.info(`Destination ready: ${store.location}`);
-            return { store, error: undefined };
-        }
-        catch (err) {
-            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
-            return { store, error: (0,destination_error/* briefly */.m_)(err) };
-        }
-    }));
-    return {
-        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
-        failed: results
-            .filter((r) => r.error !== undefined)
-            .map((r) => ({
-            kind: r.store.kind,
-            location: r.store.location,
-            uris: [],
-            ok: false,
-            error: r.error,
-            stage: "preflight",
-            bytes: 0,
-            seconds: 0,
-        })),
-    };
+
+
+
+/** The files one backup is published as in a tier directory: the data, its manifest, its sidecar. */
+function publishedNames(name) {
+    const data = name.toString();
+    return [data, `${data}${manifest_MANIFEST_SUFFIX}`, `${data}${manifest_CHECKSUM_SUFFIX}`];
 }
-/** Starts one streamed upload per destination and name; those that cannot start are reported. */
-async function startUploads(stores, names, contentType, logger, expectedBytes) {
-    const started = [];
-    const failed = [];
-    for (const store of stores) {
-        const mine = [];
-        try {
-            for (const name of names) {
-                mine.push({
-                    store,
-                    upload: await store.upload(name, { contentType, expectedBytes }),
-                    uri: store.uri(name),
-                });
-            }
-            started.push(...mine);
-        }
-        catch (err) {
-            for (const m of mine)
-                await m.upload.abort(err);
-            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
-            failed.push({
-                kind: store.kind,
-                location: store.location,
-                uris: [],
-                ok: false,
-                error: (0,destination_error/* briefly */.m_)(err),
-                stage: "upload",
-                bytes: 0,
-                seconds: 0,
-            });
-        }
+/**
+ * The longest file name a backup named `name` can make, in any tier (weekly and monthly copies are
+ * longer than the daily) and in any form (each published file is first written as a hidden partial).
+ */
+function longestFileName(name) {
+    return Math.max(...backup_name_TIERS.flatMap((tier) => publishedNames(name.withTier(tier)).map(partialNameLength)));
+}
+/**
+ * Proves before the dump that every file this backup makes has a name the filesystem of `dir`
+ * accepts: otherwise the dump would be taken and then fail to be published. The limit is NAME_MAX,
+ * or less where the filesystem says so (probed). `prefixFromSetting`: the prefix is BACKUP_PREFIX
+ * (else the database name).
+ */
+async function assertNamesFit(dir, name, prefixFromSetting) {
+    const longest = longestFileName(name);
+    let limit = NAME_MAX;
+    if (longest <= NAME_MAX) {
+        if (await acceptsNameLength(dir, longest))
+            return;
+        limit = await longestNameAccepted(dir, longest);
     }
-    return { started, failed };
+    const fixed = longest - name.prefix.length;
+    const source = prefixFromSetting
+        ? `BACKUP_PREFIX (input 'prefix') is ${name.prefix.length} characters long`
+        : `The database name '${name.prefix}', used as the prefix, is ${name.prefix.length} characters long`;
+    throw new errors/* ConfigError */.xL(`${source}: the longest file name a backup with it makes (the hidden partial of ` +
+        `${name.withTier("monthly").toString()}${manifest_MANIFEST_SUFFIX}) would be ${longest} characters, over the ` +
+        `${limit} the filesystem of '${dir}' accepts. Set BACKUP_PREFIX to at most ${Math.max(0, limit - fixed)} characters`);
 }
 /**
- * After the data objects are stored: per object its manifest, the checksum on the object itself, and
- * the sidecar last (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ * Proves before the dump that no file of this backup exists yet in its tier directories: names have a
+ * one-second resolution, so a second run within the same second would otherwise dump the whole
+ * database only to be refused when publishing it.
  */
-async function completeUploads(started, outcomes, manifest, logger) {
-    const byStore = new Map();
-    for (const [i, s] of started.entries()) {
-        const outcome = outcomes[i];
-        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
-        byStore.set(s.store, entry);
-        if (!outcome)
-            continue;
-        entry.bytes += outcome.bytes;
-        entry.seconds = Math.max(entry.seconds, outcome.seconds);
-        if (outcome.error) {
-            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
-            continue;
-        }
-        const name = s.upload.name;
-        const tier = backup_name_BackupName.parse(name)?.tier ?? manifest.tier;
-        try {
-            await s.store.put(`${name}${manifest_MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
-            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
-            await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
-                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
-            });
-            await s.store.put(`${name}${manifest_CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
-            entry.uris.push(s.uri);
-            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
-        }
-        catch (err) {
-            entry.errors.push((0,destination_error/* briefly */.m_)(err));
-            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
-            // verify and retention would report every night.
-            for (const orphan of [name, `${name}${manifest_MANIFEST_SUFFIX}`]) {
-                await s.store.delete(orphan).catch((e) => {
-                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
-                });
+async function assertNamesFree(backupDir, name, tiers) {
+    for (const tier of tiers) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        for (const fileName of publishedNames(name.withTier(tier))) {
+            const file = external_node_path_default().join(dir, fileName);
+            const taken = await (0,promises_.lstat)(file).then(() => true, () => false);
+            if (taken) {
+                throw new errors/* UserError */.yo(`${file} already exists: another backup already has this name (taken in the same second, ` +
+                    `names have a one-second resolution). Wait a second and run again; nothing was dumped`);
             }
         }
     }
-    return [...byStore.entries()].map(([store, e]) => {
-        for (const error of e.errors)
-            logger.error(`Off-site copy failed: ${error}`);
-        return {
-            kind: store.kind,
-            location: store.location,
-            uris: e.uris,
-            ok: e.errors.length === 0,
-            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
-            bytes: e.bytes,
-            seconds: e.seconds,
-        };
-    });
-}
-
-;// CONCATENATED MODULE: ./src/backup/tiers.ts
-
-
-
-
-
-
-/**
- * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
- * period (the week since the last weekly day, the month since the last monthly day) has no valid
- * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
- */
-async function tiersDue(backupDir, prefix, at, schedule) {
-    const due = [];
-    for (const tier of PROMOTED_TIERS) {
-        const existing = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
-        if (isTierDue(tier, existing, at, schedule))
-            due.push(tier);
-    }
-    return due;
-}
-/** Tiers a daily backup can be promoted to. */
-const PROMOTED_TIERS = ["weekly", "monthly"];
-/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
-function isTierDue(tier, existing, at, schedule) {
-    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
-    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
-}
-/**
- * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
- * not possible), plus its own sidecar and manifest naming the tier's file.
- */
-async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
-    const dir = external_node_path_default().join(backupDir, tier);
-    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-    const tierName = name.withTier(tier).toString();
-    const target = external_node_path_default().join(dir, tierName);
-    try {
-        await (0,promises_.link)(dailyFile, target);
-    }
-    catch (err) {
-        const code = err.code;
-        if (code === "EEXIST")
-            throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
-        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
-            throw err;
-        await copyFileAtomic(dailyFile, target);
-    }
-    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${manifest_MANIFEST_SUFFIX}`, "utf8"));
-    await writeFileAtomic(`${target}${manifest_MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
-    await writeFileAtomic(`${target}${manifest_CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
-    return target;
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-db.ts
@@ -41278,6 +42905,27 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 
 
 
+
+
+
+
+/** The properties with their settings encrypted to the backup's recipient (the manifest is in the clear). */
+async function sealSettings(properties, encryptor, logger) {
+    if (properties.error || properties.settings.length === 0)
+        return properties;
+    try {
+        return {
+            ...properties,
+            settings: [],
+            sealedSettings: await sealText(encryptor, JSON.stringify(properties.settings)),
+        };
+    }
+    catch (err) {
+        const error = `the database settings could not be encrypted for the manifest: ${err.message}`;
+        logger.warn(`${error}; the backup continues, and a restore will not re-apply the database's properties`);
+        return { ...properties, settings: [], error };
+    }
+}
 const ymd = (at) => formatTimestamp(at).slice(0, 8);
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
 function withStreamCounts(catalog, counts) {
@@ -41299,25 +42947,17 @@ function withStreamCounts(catalog, counts) {
 async function backupDatabase(config, options) {
     const now = options.now ?? (() => new Date());
     const startedAt = now();
-    try {
-        const partial = await takeBackup(config, options, startedAt, now);
-        const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: partial.offsite.every((o) => o.ok),
-            finishedAt: partial.finishedAt,
-            durationSeconds: partial.durationSeconds,
-            sizeBytes: partial.sizeBytes,
-        }, partial.offsite), options.logger);
-        return { ...partial, metrics };
-    }
-    catch (err) {
-        const finishedAt = now();
-        await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: false,
-            finishedAt,
-            durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-        }), options.logger);
-        throw err;
-    }
+    // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
+    // failures before this point (configuration, cancellation) and the exit status.
+    const partial = await takeBackup(config, options, startedAt, now);
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
+    const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
+        ok: partial.offsite.every((o) => o.ok),
+        finishedAt: partial.finishedAt,
+        durationSeconds: partial.durationSeconds,
+        sizeBytes: partial.sizeBytes,
+    }, partial.offsite), options.logger, options.signal);
+    return { ...partial, metrics };
 }
 async function takeBackup(config, options, startedAt, now) {
     const { logger } = options;
@@ -41341,7 +42981,7 @@ async function takeBackup(config, options, startedAt, now) {
             encryptor = await GpgEncryptor.prepare(config.encryption);
             logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
         }
-        const server = await inspectServer(config.connection);
+        const server = await inspectServer(config.connection, options.signal);
         const pgDump = await choosePgTool("pg_dump", server.major, config.pgBinDir);
         logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
         for (const stale of await removeStalePartials(dailyDir)) {
@@ -41350,51 +42990,79 @@ async function takeBackup(config, options, startedAt, now) {
         const prefix = config.prefix ?? server.database;
         if (!isValidPrefix(prefix)) {
             // Files named after it could not be read back: retention, tiers and verify would not see them.
-            throw new errors/* UserError */.y(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+            throw new errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
                 "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can");
         }
+        const name = new backup_name_BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
+        await assertNamesFit(dailyDir, name, config.prefix !== undefined);
         const previous = (await listLocalBackups(dailyDir, "daily", prefix))
             .filter((b) => b.valid)
             .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
         const previousSizeBytes = previous
             ? (await (0,promises_.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
-        // Every destination is proven usable before the dump; one that is not is reported and skipped.
-        const stores = await Promise.all(config.destinations.map((d) => open_store_openStore(d, logger)));
-        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
         // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
         const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
-        if (options.signal?.aborted) {
-            throw new errors/* UserError */.y("The backup was cancelled before the dump started; nothing was written");
-        }
-        const name = new backup_name_BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
+        // A clash with a backup of the same second is refused before anything slow (preflight, dump).
+        await assertNamesFree(config.backupDir, name, ["daily", ...due]);
+        // Every destination is proven usable before the dump; one that is not is reported and skipped.
+        const stores = await Promise.all(config.destinations.map((d) => open_store_openStore(d, logger, options.signal)));
+        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger, {
+            timeoutMs: config.destinations[0]?.settings.transfer.preflightTimeoutMs,
+            signal: options.signal,
+        });
+        // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
+        // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+        const holdings = await readHoldingsOf(ready, prefix, logger, {
+            policy: config.retention,
+            schedule: config.schedule,
+            now: startedAt,
+            ...(options.signal ? { signal: options.signal } : {}),
+        });
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled before the dump started; nothing was written");
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
-        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
+        const uploads = await startUploads(uploadTargets(holdings, due, name, config.schedule, logger), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
                 stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
                 onBranchFailure: (uri, error) => logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
             })
             : undefined;
+        // A failed backup leaves nothing: the partial file is removed and the uploads are aborted with
+        // their leftovers (multipart parts, sessions, staged blocks); none was ended, so no object of it
+        // exists in any bucket.
+        const abandon = async (err) => {
+            await output.abort();
+            if (fanOut) {
+                fanOut.abortUploads(err);
+                await fanOut.outcomes();
+            }
+        };
         let snapshot;
         let pipelineResult;
         let catalog;
+        let sizeBytes;
+        let databaseProperties;
         try {
-            snapshot = await ExportedSnapshot.open(config.connection);
+            snapshot = await ExportedSnapshot.open(config.connection, options.signal);
             const dumpArgs = config.format === "custom"
                 ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
                 : ["--format=plain"];
             // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
             // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
             const countInStream = config.format === "plain" && config.rowCounts === "exact";
-            const snapshotId = snapshot.id;
-            // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
-            const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err) => {
-                logger.warn(`Could not read the catalog for the manifest: ${err.message}; the backup continues without it`);
-                return unreadableCatalog(snapshotId, err);
+            // What the manifest records is read on its own connection in the same snapshot: a catalog that
+            // cannot be read (permissions, a cancelled query) is a warning, and never touches the dump.
+            const described = snapshot.describe(countInStream ? "off" : config.rowCounts).then((d) => {
+                if (d.catalog.error)
+                    logger.warn(`Could not read the catalog for the manifest: ${d.catalog.error}; the backup continues without it`);
+                if (d.database.error)
+                    logger.warn(`Could not read the database's properties (ACL, comment, settings) for the manifest: ${d.database.error}; ` +
+                        "the backup continues, and a restore will not re-apply them");
+                return d;
             });
-            const [dumped, sqlCatalog] = await Promise.all([
+            const [dumped, description] = await Promise.all([
                 runDumpPipeline({
                     pgDump,
                     args: [...dumpArgs, `--snapshot=${snapshot.id}`],
@@ -41410,34 +43078,29 @@ async function takeBackup(config, options, startedAt, now) {
                     backupDir: config.backupDir,
                     ...(options.signal ? { signal: options.signal } : {}),
                 }),
-                catalogRead,
+                described,
             ]);
+            const sqlCatalog = description.catalog;
+            databaseProperties = encryptor
+                ? await sealSettings(description.database, encryptor, logger)
+                : description.database;
             pipelineResult = dumped;
             catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
             logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
-            await output.commit();
-            // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
-            // store their objects under the final names.
-            fanOut?.finishUploads();
+            await output.sync(); // published below, after its manifest and sidecar
+            sizeBytes = (await (0,promises_.stat)(output.tempPath)).size;
         }
         catch (err) {
-            await output.abort();
-            // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
-            // none was ended, so no object of this failed backup exists in any bucket.
-            if (fanOut) {
-                fanOut.abortUploads(err);
-                await fanOut.outcomes();
-            }
+            await abandon(err);
             throw err;
         }
         finally {
             await snapshot?.close();
         }
         const finishedAt = now();
-        const sizeBytes = (await (0,promises_.stat)(file)).size;
         const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
         const manifest = {
-            manifestVersion: 1,
+            manifestVersion: manifest_MANIFEST_VERSION,
             tool: { name: "lifeline", version: LIFELINE_VERSION },
             file: name.toString(),
             tier: "daily",
@@ -41460,12 +43123,29 @@ async function takeBackup(config, options, startedAt, now) {
             sizeBytes,
             sha256: pipelineResult.sha256,
             catalog,
+            databaseProperties,
         };
         const manifestFile = `${file}${manifest_MANIFEST_SUFFIX}`;
         const sidecarFile = `${file}${manifest_CHECKSUM_SUFFIX}`;
-        await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
-        // The sidecar is written last: its presence marks a backup as complete.
-        await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
+        // The data is published last, beside its manifest and sidecar: a backup never exists under its
+        // final name without them, and if either cannot be written nothing of this backup is left.
+        try {
+            await publishWithCompanions([
+                { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
+                { path: sidecarFile, data: checksumLine(pipelineResult.sha256, name.toString()) },
+            ], () => output.publish());
+        }
+        catch (err) {
+            await abandon(err);
+            if (!(err instanceof errors/* UserError */.yo))
+                throw err;
+            throw new errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+                cause: err,
+            });
+        }
+        // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+        // store their objects under the final names.
+        fanOut?.finishUploads();
         logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
         const tiers = [{ tier: "daily", file }];
         // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
@@ -41487,27 +43167,44 @@ async function takeBackup(config, options, startedAt, now) {
                 dryRun: config.retentionDryRun,
                 logger,
                 tiers: ["daily", "weekly", "monthly"],
+                schedule: config.schedule,
             });
         }
         catch (err) {
             retention = { error: err.message };
             logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
         }
-        const offsite = [
+        const uploaded = [
             ...preflightFailures,
             ...uploads.failed,
-            ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+            ...(fanOut
+                ? await completeUploads(uploads.started, await fanOut.outcomes(), { sha256: manifest.sha256, manifest }, logger)
+                : []),
         ];
+        const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
+        const offsite = await makeUpMissing(uploaded, holdings, {
+            backupDir: config.backupDir,
+            prefix,
+            policy: config.retention,
+            schedule: config.schedule,
+            now: now(),
+            limits: config.catchUp,
+            encryptTo: encryptor?.fingerprint,
+            stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
+            logger,
+            ...(options.signal ? { signal: options.signal } : {}),
+        });
         // Remote retention, like local, only where today's backup safely arrived.
         for (const [i, report] of offsite.entries()) {
             const store = stores.find((s) => s.location === report.location);
-            if (!report.ok || !store)
+            if (!arrived.has(report.location) || !store)
                 continue;
             try {
                 const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
                     dryRun: config.retentionDryRun,
                     logger,
                     tiers: ["daily", "weekly", "monthly"],
+                    schedule: config.schedule,
                 });
                 offsite[i] = { ...report, retention: outcome };
             }
@@ -41539,7 +43236,10 @@ async function takeBackup(config, options, startedAt, now) {
     }
     catch (err) {
         // The adapter reports the failure to the operator; the day's log file keeps it too.
-        fileSink.write("error", logger.redact(err.message), new Date());
+        try {
+            fileSink.write("error", logger.redact(err.message), new Date());
+        }
+        catch { } // a log file that cannot be written (full disk) must not hide the run's own error
         throw err;
     }
     finally {
@@ -41547,6 +43247,32 @@ async function takeBackup(config, options, startedAt, now) {
         await lock?.release();
         logger.removeSink(fileSink);
     }
+}
+
+;// CONCATENATED MODULE: ./src/config/metrics-config.ts
+
+
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => resolve(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => resolve(s.metricsTextfile, lookup)),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/summary/markdown.ts
@@ -41645,6 +43371,27 @@ function sizeChange(current, previous) {
     const pct = ((current - previous) / previous) * 100;
     return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
 }
+/** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
+function catchUpCell(o) {
+    const c = o.catchUp;
+    if (!c)
+        return "not run";
+    const parts = [];
+    if (c.uris.length > 0) {
+        parts.push(`${c.uris.length} missing backup(s), ${formatBytes(c.bytes)}: ${c.uris.map((u) => u.slice(o.location.length)).join(", ")}`);
+    }
+    if (c.left.length > 0)
+        parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+    if (c.notTried.length > 0)
+        parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
+    if (c.tooLarge.length > 0)
+        parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+    if (c.skipped.length > 0)
+        parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
+    if (c.error)
+        parts.push(`failed: ${c.error}`);
+    return parts.join("; ") || "nothing missing";
+}
 /**
  * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
  * explains the run: what failed and what to do.
@@ -41710,14 +43457,17 @@ function backupDbSummary(outcome) {
         "",
     ];
     if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", markdown_table(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+        lines.push("### Off-site copies", "", markdown_table(["Destination", "Result", "Objects", "Bytes", "Time", "Caught up", "Remote retention"], r.offsite.map((o) => [
             o.location,
             o.ok
                 ? "✅ stored, sidecar + manifest + checksum metadata"
-                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+                : o.stage === "catch-up"
+                    ? `❌ today's copy stored, but making up missing backups failed: ${o.error ?? ""}`
+                    : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
             o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
             formatBytes(o.bytes),
             markdown_formatDuration(o.seconds),
+            catchUpCell(o),
             !o.retention
                 ? "not run"
                 : "error" in o.retention
@@ -41767,13 +43517,17 @@ function verifySummary(report) {
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
- * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed. Only regular
+ * files are objects: anything else under a name (a FIFO, a directory, a symbolic link unless
+ * `followSymlinks`) is never opened; `stat` throws NotRegularFileError for it and `listOthers` names it.
  */
 class local_store_LocalStore {
     dir;
+    options;
     kind = "local";
-    constructor(dir) {
+    constructor(dir, options = {}) {
         this.dir = dir;
+        this.options = options;
     }
     get location() {
         return `${external_node_path_default().resolve(this.dir)}/`;
@@ -41824,35 +43578,40 @@ class local_store_LocalStore {
     /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
     async recordChecksum(_name, _sha256) { }
     async list() {
-        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
-            if (err.code === "ENOENT")
-                return [];
-            throw err;
-        });
         const out = [];
-        for (const entry of entries) {
-            if (!entry.isFile() || entry.name.startsWith("."))
+        for (const name of (await listDirectory(this.dir)).files) {
+            if (name.startsWith("."))
                 continue;
-            const found = await this.stat(entry.name);
+            // Replaced by something else since it was listed: not an object any more.
+            const found = await this.stat(name).catch(() => undefined);
             if (found)
                 out.push(found);
         }
         return out;
     }
+    /** The entries that are not objects (FIFOs, sockets, directories, symbolic links), with what each is. */
+    async listOthers() {
+        return (await listDirectory(this.dir)).others.filter((o) => !o.name.startsWith("."));
+    }
     async stat(name) {
-        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
-        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+        const s = await statRegularFile(this.uri(name), this.options).catch((err) => {
+            if (err instanceof NotRegularFileError)
+                throw err;
+            return undefined; // unreadable metadata (EACCES on the directory): as good as absent
+        });
+        return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
     async get(name, signal) {
-        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
+        // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
+        const handle = await openRegularFile(this.uri(name), this.options);
+        return (0,external_node_fs_.createReadStream)(this.uri(name), {
+            fd: handle,
             highWaterMark: 1 << 20,
             ...(signal ? { signal } : {}),
         });
-        await (0,external_node_events_.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
-        return stream;
     }
     async getText(name) {
-        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
+        return readRegularFile(this.uri(name), this.options).catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
@@ -41941,10 +43700,14 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
 async function storeForUri(uri, cloud) {
     const parsed = parseBackupUri(uri);
     if ("path" in parsed) {
-        return { store: new LocalStore(path.dirname(parsed.path)), fileName: path.basename(parsed.path) };
+        // The operator's own path may be a symbolic link (to a regular file); in BACKUP_DIR links are refused.
+        return {
+            store: new LocalStore(path.dirname(parsed.path), { followSymlinks: true }),
+            fileName: path.basename(parsed.path),
+        };
     }
     if (!cloud) {
-        throw new UserError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new ConfigError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -41955,7 +43718,7 @@ async function storeForUri(uri, cloud) {
 async function findBackup(uri, cloud) {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new UserError(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new ConfigError(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
@@ -41986,12 +43749,19 @@ async function readManifest(entry) {
     const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
     if (text === undefined)
         return undefined;
+    let manifest;
     try {
-        return JSON.parse(text);
+        manifest = JSON.parse(text);
     }
     catch (err) {
         throw new UserError(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
+    // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
+    if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > MANIFEST_VERSION) {
+        throw new UserError(`The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+            `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`);
+    }
+    return manifest;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
@@ -42002,9 +43772,10 @@ async function readManifest(entry) {
 
 
 
+
 /** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
 const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
-const discard = () => new external_node_stream_.Writable({
+const verify_file_discard = () => new external_node_stream_.Writable({
     write(_chunk, _enc, done) {
         done();
     },
@@ -42019,7 +43790,14 @@ const discard = () => new external_node_stream_.Writable({
 async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
     const file = store.uri(fileName);
-    const object = await store.stat(fileName);
+    let object;
+    try {
+        object = await store.stat(fileName);
+    }
+    catch (err) {
+        // Not a regular file in a directory (a FIFO, a link, a directory): named, never opened.
+        return { file, name, sizeBytes: 0, ok: false, passed: [], notes: [], problem: err.message };
+    }
     const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
@@ -42048,7 +43826,7 @@ async function verifyBackupFile(store, name, options = {}) {
         notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
         return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
     }
-    const open = () => store.get(fileName);
+    const open = () => store.get(fileName, options.signal);
     let decrypt = name.encrypted;
     let content;
     try {
@@ -42129,7 +43907,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
     const stages = [digest];
     const gpg = checkContent && decrypt
-        ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+        ? child_stage_startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--decrypt"], {
             stdin: true,
             env: gpgEnv,
         })
@@ -42140,7 +43918,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
         stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
     try {
         await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, discard()),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, verify_file_discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -42173,11 +43951,15 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /** Checks one backup and logs the result the way every verify run does. */
 async function verifyAndLog(store, name, label, logger, options = {}) {
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const check = await verifyBackupFile(store, name, options);
+    // A check cut short by the cancellation says nothing about the file: the run stops instead.
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
     if (check.ok)
         logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
@@ -42190,8 +43972,16 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
     const checks = [];
     for (const tier of backup_name_TIERS) {
         const store = new local_store_LocalStore(external_node_path_default().join(backupDir, tier));
-        for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
-            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name);
+        // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+        for (const other of await store.listOthers()) {
+            const name = backup_name_BackupName.parse(other.name);
+            if (name?.tier === tier && (prefix === undefined || name.prefix === prefix))
+                names.push(name);
+        }
+        names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            checks.push(await verifyAndLog(store, name, `${tier}/${name.toString()}`, logger, options));
         }
     }
     return checks;
@@ -42202,7 +43992,9 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger, {
+        signal: options.signal,
+    });
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -42222,6 +44014,155 @@ async function verifyLocalBackups(backupDir, options) {
             ? VERIFY_EXIT.tooOldOrMissing
             : VERIFY_EXIT.ok;
     return { checks, newestAgeHours, maxAgeHours: options.maxAgeHours, exitCode, reasons };
+}
+
+;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
+/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
+function verifySamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_verify_last_status",
+            help: "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
+            type: "gauge",
+            labels,
+            value: run.exitCode,
+        },
+        {
+            name: "backup_verify_duration_seconds",
+            help: "Wall time of the last backup verification",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.newestAgeHours !== undefined) {
+        samples.push({
+            name: "backup_verify_newest_age_seconds",
+            help: "Age of the newest good daily backup when last verified",
+            type: "gauge",
+            labels,
+            value: Math.round(run.newestAgeHours * 3600),
+        });
+    }
+    if (run.ok) {
+        samples.push({
+            name: "backup_verify_last_success_timestamp",
+            help: "Unix timestamp of the last verification that passed",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+/** Samples of a restore run. */
+function restoreSamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_restore_last_status",
+            help: "Exit status of the last restore (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_restore_duration_seconds",
+            help: "Wall time of the last restore",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.ok) {
+        samples.push({
+            name: "backup_restore_last_success_timestamp",
+            help: "Unix timestamp of the last successful restore",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
+
+
+
+const STATUS = {
+    backup: "backup_last_status",
+    verify: "backup_verify_last_status",
+    restore: "backup_restore_last_status",
+};
+/**
+ * The samples of a run that ended in failure (thrown, refused or cancelled): its status is its exit
+ * status (never 0), its duration and attempt time are recorded, and no success series is sent, so the
+ * last success timestamp and size stay as the last good run left them (Pushgateway POST replaces only
+ * the metric names sent; the textfile keeps the series not written).
+ */
+function failedRunSamples(kind, type, run) {
+    const status = run.exitStatus === 0 ? 1 : run.exitStatus;
+    const base = { ok: false, finishedAt: run.finishedAt, durationSeconds: run.durationSeconds };
+    const samples = kind === "backup"
+        ? backupSamples(type, base)
+        : kind === "verify"
+            ? verifySamples(type, { ...base, exitCode: status })
+            : restoreSamples(type, base);
+    return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
+}
+/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
+async function recordFailedRun(settings, kind, run, logger) {
+    if (!settings.pushgatewayUrl && !settings.textfile)
+        return {};
+    const finishedAt = new Date();
+    const samples = failedRunSamples(kind, "database", {
+        finishedAt,
+        durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+        exitStatus: run.exitStatus,
+    });
+    return publishMetrics(settings, { type: "database" }, samples, logger);
+}
+
+;// CONCATENATED MODULE: ./src/process/exit-status.ts
+
+/**
+ * Every exit status of Lifeline's commands, CLI and actions alike (README "Exit status"). verify's 1 and
+ * 2 are the runbook's; 64 and 78 are sysexits' EX_USAGE and EX_CONFIG; 130 and 143 what shells report
+ * for a process ended by SIGINT and SIGTERM (128 + signal number).
+ */
+const EXIT = {
+    ok: 0,
+    failed: 1,
+    tooOldOrMissing: 2,
+    usage: 64,
+    config: 78,
+    sigint: 130,
+    sigterm: 143,
+};
+/** The lines every command's --help ends with: the statuses shared by all commands. */
+const COMMON_EXIT_HELP = (/* unused pure expression or super */ null && ("64 invalid usage (unknown flag or command); 78 invalid configuration (a setting missing or malformed);\n" +
+    "130 cancelled by SIGINT; 143 cancelled by SIGTERM."));
+/**
+ * The exit status of a run that threw `err`. A cancelled run (its AbortSignal raised by SIGINT or
+ * SIGTERM) is 130/143 whatever was thrown on the way out: a cancelled run is never a success.
+ */
+function exitStatusOf(err, signal) {
+    const cancelled = cancellationOf(err, signal);
+    if (cancelled)
+        return cancelled.signalName === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+    if (err instanceof errors/* UsageError */.eb)
+        return EXIT.usage;
+    if (err instanceof errors/* ConfigError */.xL)
+        return EXIT.config;
+    return EXIT.failed;
+}
+/** The cancellation behind a run's end, if it was cancelled: the signal's reason, or the error itself. */
+function cancellationOf(err, signal) {
+    if (signal?.aborted && signal.reason instanceof errors/* CancelledError */.cc)
+        return signal.reason;
+    return err instanceof errors/* CancelledError */.cc ? err : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/shared/runtime.ts
@@ -42262,16 +44203,23 @@ function maskConnectionSecrets(lookup, logger) {
         logger?.addSecret(secret);
     }
 }
-/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+/**
+ * An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM); its reason is the
+ * first signal's CancelledError, which sets the exit status (130 or 143).
+ */
 function cancellationSignal() {
     const controller = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"])
-        process.once(sig, () => controller.abort(new Error(sig)));
+    for (const sig of ["SIGINT", "SIGTERM"]) {
+        process.once(sig, () => {
+            if (!controller.signal.aborted)
+                controller.abort(new errors/* CancelledError */.cc(sig));
+        });
+    }
     return controller.signal;
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof errors/* UserError */.y)
+    if (err instanceof errors/* UserError */.yo)
         return err.message;
     const parts = [];
     let current = err;
@@ -42282,7 +44230,40 @@ function failureMessage(err) {
     return parts.length ? parts.join(" — caused by: ") : String(err);
 }
 
+;// CONCATENATED MODULE: ./src/actions/shared/failure.ts
+
+
+
+
+
+/**
+ * Ends a run that threw (or was cancelled): fails the step, sets the exit status of the README's table
+ * (78 configuration, 130/143 cancelled, else 1), and records the failure in the metrics when `kind` is
+ * set, so that every failed run, early or late, fires BackupFailed.
+ */
+async function failAction(err, run) {
+    const status = exitStatusOf(err, run.signal);
+    const cancelled = cancellationOf(err, run.signal);
+    let message = run.logger.redact(failureMessage(err));
+    if (cancelled && !/cancelled/i.test(message))
+        message = `Cancelled by ${cancelled.signalName}: ${message}`;
+    setFailed(message);
+    process.exitCode = status; // after setFailed, which sets 1
+    if (run.kind) {
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
+    }
+    return {
+        message,
+        cancelledSummary: cancelled
+            ? `## ⏹️ Lifeline ${run.command} cancelled\n\n**Cause:** ${markdown_cell(message)} (exit ${status})\n`
+            : undefined,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
+
+
+
 
 
 
@@ -42292,14 +44273,26 @@ function failureMessage(err) {
 
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 async function runBackupDb() {
+    const startedAt = new Date();
     const lookup = actionLookup();
     const logger = new Logger(actionsLogSink());
     maskConnectionSecrets(lookup, logger);
+    const signal = cancellationSignal();
+    // Read before anything else can fail: a run that fails on its settings still records the failure.
+    const metrics = metricsDestination(lookup);
+    let kind = "backup";
     let summary = "";
     try {
         if (isVerifyOnly(lookup)) {
+            kind = undefined; // verify-only publishes no metrics, failed or not
             const config = loadVerifyOnlyConfig(lookup);
-            const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+            const report = await verifyLocalBackups(config.backupDir, {
+                ...config,
+                now: new Date(),
+                logger,
+                signal,
+            });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
             summary = verifySummary(report);
             setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
             setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
@@ -42312,7 +44305,8 @@ async function runBackupDb() {
             return;
         }
         const config = loadBackupDbConfig(lookup);
-        const result = await backupDatabase(config, { logger, signal: cancellationSignal() });
+        const result = await backupDatabase(config, { logger, signal });
+        (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled after it was written; it is kept");
         setOutput("backup-file", result.file);
         setOutput("sha256", result.sha256);
         setOutput("size-bytes", String(result.sizeBytes));
@@ -42328,9 +44322,8 @@ async function runBackupDb() {
         }
     }
     catch (err) {
-        const error = new Error(logger.redact(failureMessage(err)));
-        summary = backupDbSummary({ error });
-        setFailed(error.message);
+        const failed = await failAction(err, { command: "backup-db", kind, metrics, startedAt, signal, logger });
+        summary = failed.cancelledSummary ?? backupDbSummary({ error: new Error(failed.message) });
     }
     finally {
         // Written in finally so that a failed run still explains itself on the run page.
@@ -42350,8 +44343,11 @@ async function runBackupDb() {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   x: () => (/* binding */ ConfigError),
-/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */   cc: () => (/* binding */ CancelledError),
+/* harmony export */   dZ: () => (/* binding */ throwIfCancelled),
+/* harmony export */   eb: () => (/* binding */ UsageError),
+/* harmony export */   xL: () => (/* binding */ ConfigError),
+/* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
 /**
  * An error the operator can fix: it names the input, what was wrong and what to do next.
@@ -42360,9 +44356,139 @@ async function runBackupDb() {
 class UserError extends Error {
     name = "UserError";
 }
-/** Invalid configuration: a setting is missing or malformed. */
+/** Invalid configuration: a setting is missing or malformed. Adapters exit 78 (EX_CONFIG) for it. */
 class ConfigError extends UserError {
     name = "ConfigError";
+}
+/** A usage error on the command line: unknown flag or missing value. The CLI exits 64 (EX_USAGE). */
+class UsageError extends UserError {
+    name = "UsageError";
+}
+/**
+ * The run was stopped by SIGINT or SIGTERM: never a success. It is the abort reason of the run's
+ * AbortSignal, and what the engines throw when they see it; adapters exit 130 or 143 for it.
+ */
+class CancelledError extends UserError {
+    signalName;
+    name = "CancelledError";
+    constructor(signalName, message = `Cancelled by ${signalName}`, options) {
+        super(message, options);
+        this.signalName = signalName;
+    }
+}
+/**
+ * Throws when the run was cancelled: between steps, so that a cancelled run stops instead of going on
+ * to a success. `what` says what was left undone ("the verification was cancelled; ...").
+ */
+function throwIfCancelled(signal, what) {
+    if (!signal?.aborted)
+        return;
+    const reason = signal.reason;
+    const name = reason instanceof CancelledError ? reason.signalName : "SIGTERM";
+    throw new CancelledError(name, `${what} (${name})`, { cause: reason });
+}
+
+
+/***/ }),
+
+/***/ 7879:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   JG: () => (/* binding */ anySignal),
+/* harmony export */   Js: () => (/* binding */ abortReason),
+/* harmony export */   NE: () => (/* binding */ withDeadline),
+/* harmony export */   Sp: () => (/* binding */ formatBound),
+/* harmony export */   j3: () => (/* binding */ DeadlineError)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+
+/** How long an operation whose signal fired may take to fail with its own, more specific, error. */
+const SETTLE_GRACE_MS = 500;
+/** A network operation that got no answer in time: says what it was, the bound and the setting behind it. */
+class DeadlineError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+    what;
+    timeoutMs;
+    setting;
+    name = "DeadlineError";
+    constructor(
+    /** What was waited for, e.g. "S3 check the bucket of s3://bucket/backups/". */
+    what, timeoutMs, 
+    /** The setting that sets the bound, e.g. BACKUP_NETWORK_TIMEOUT_SECONDS. */
+    setting) {
+        super(`${what} got no answer within ${formatBound(timeoutMs, setting)}`);
+        this.what = what;
+        this.timeoutMs = timeoutMs;
+        this.setting = setting;
+    }
+}
+/** `2 s (BACKUP_NETWORK_TIMEOUT_SECONDS)`: the bound as messages quote it. */
+function formatBound(timeoutMs, setting) {
+    const seconds = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 100) / 10} s` : `${timeoutMs} ms`;
+    return setting ? `${seconds} (${setting})` : seconds;
+}
+/** One signal that fires when any of the given ones does; undefined when none is given. */
+function anySignal(...signals) {
+    const given = signals.filter((s) => s !== undefined);
+    if (given.length <= 1)
+        return given[0];
+    return AbortSignal.any(given);
+}
+/** The error a fired signal stands for: its reason when that is an Error (a DeadlineError, the run's cancellation). */
+function abortReason(signal) {
+    const reason = signal.reason;
+    return reason instanceof Error ? reason : new _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo(`Cancelled (${String(reason)})`);
+}
+/**
+ * Runs one network operation under a deadline: `operation` gets a signal that fires after `timeoutMs`
+ * or when `options.signal` does, and the returned promise settles by then (plus a short grace for the
+ * operation's own error) even when the operation ignores its signal — nothing waits on a silent server
+ * beyond the bound. Rejects with a DeadlineError on timeout, with the signal's reason when cancelled.
+ */
+async function withDeadline(what, timeoutMs, operation, options = {}) {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+        throw new TypeError(`withDeadline: timeoutMs must be a positive number, got ${timeoutMs}`);
+    }
+    const outer = options.signal;
+    if (outer?.aborted)
+        throw abortReason(outer);
+    const controller = new AbortController();
+    const { signal } = controller;
+    let grace;
+    let giveUp = () => { };
+    // Settles when the bound passed (after a grace for the operation's own, more specific, error) or at
+    // once when the outer signal fired: then the caller has its own error to give.
+    const abandoned = new Promise((_, reject) => {
+        giveUp = reject;
+    });
+    abandoned.catch(() => { });
+    const timer = setTimeout(() => {
+        const reason = new DeadlineError(what, timeoutMs, options.setting);
+        controller.abort(reason);
+        grace = setTimeout(() => giveUp(reason), SETTLE_GRACE_MS);
+    }, timeoutMs);
+    const onOuterAbort = () => {
+        const reason = abortReason(outer);
+        controller.abort(reason);
+        giveUp(reason);
+    };
+    outer?.addEventListener("abort", onOuterAbort, { once: true });
+    try {
+        return await Promise.race([
+            operation(signal).catch((err) => {
+                // An SDK's bare AbortError says less than why its signal fired (the deadline, the cancellation);
+                // an error that already explains itself (a UserError naming the destination) is kept.
+                throw signal.aborted && !(err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo) ? abortReason(signal) : err;
+            }),
+            abandoned,
+        ]);
+    }
+    finally {
+        clearTimeout(timer);
+        if (grace)
+            clearTimeout(grace);
+        outer?.removeEventListener("abort", onOuterAbort);
+    }
 }
 
 
@@ -42379,7 +44505,7 @@ class ConfigError extends UserError {
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
     where;
     name = "DestinationError";
     constructor(
@@ -42446,10 +44572,10 @@ function parseBackupUri(uri) {
     return { kind, bucket: m[2], key: m[3] };
 }
 /** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
+async function probeWrite(store, signal) {
     const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
+    await store.put(probe, "lifeline write probe\n", signal ? { signal } : {});
+    await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
 const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
@@ -42462,16 +44588,22 @@ const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifel
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   D6: () => (/* binding */ MIB),
-/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */   UQ: () => (/* binding */ NETWORK_TIMEOUT_SETTING),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER),
+/* harmony export */   bc: () => (/* binding */ PREFLIGHT_TIMEOUT_SETTING)
 /* harmony export */ });
 /* unused harmony export uploadMemoryBound */
 const MIB = 1024 * 1024;
+/** The settings behind the bounds, named in the errors a deadline raises. */
+const NETWORK_TIMEOUT_SETTING = "BACKUP_NETWORK_TIMEOUT_SECONDS";
+const PREFLIGHT_TIMEOUT_SETTING = "BACKUP_PREFLIGHT_TIMEOUT_SECONDS";
 const DEFAULT_TRANSFER = {
     partSizeBytes: 8 * MIB,
     concurrency: 2,
     attempts: 4,
     cleanupAttempts: 6,
     requestTimeoutMs: 120_000,
+    preflightTimeoutMs: 30_000,
     stallTimeoutMs: 300_000,
 };
 /** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */

@@ -6619,7 +6619,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8235);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9093);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6628,7 +6628,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8235:
+/***/ 9093:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -6639,247 +6639,6 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./src/config/errors.ts
 var errors = __nccwpck_require__(7827);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: ./src/log/logger.ts
-
-/**
- * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
- * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
- */
-class Logger {
-    sinks;
-    secrets = new Set();
-    constructor(...sinks) {
-        this.sinks = sinks;
-    }
-    addSink(sink) {
-        this.sinks.push(sink);
-    }
-    removeSink(sink) {
-        const i = this.sinks.indexOf(sink);
-        if (i >= 0)
-            this.sinks.splice(i, 1);
-        sink.close?.();
-    }
-    /** Registers a value that must never be written (a password, a token). */
-    addSecret(secret) {
-        if (secret && secret.length >= 3)
-            this.secrets.add(secret);
-    }
-    redact(text) {
-        let out = text;
-        for (const secret of this.secrets) {
-            out = out.split(secret).join("***");
-            const encoded = encodeURIComponent(secret);
-            if (encoded !== secret)
-                out = out.split(encoded).join("***");
-        }
-        return out;
-    }
-    emit(level, message) {
-        const at = new Date();
-        const line = this.redact(message);
-        for (const sink of this.sinks)
-            sink.write(level, line, at);
-    }
-    debug(message) {
-        this.emit("debug", message);
-    }
-    info(message) {
-        this.emit("info", message);
-    }
-    warn(message) {
-        this.emit("warn", message);
-    }
-    error(message) {
-        this.emit("error", message);
-    }
-}
-const formatLine = (level, message, at) => `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
-/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
-function streamSink(stream, minLevel = "info") {
-    const order = ["debug", "info", "warn", "error"];
-    return {
-        write(level, message, at) {
-            if (order.indexOf(level) >= order.indexOf(minLevel))
-                stream.write(formatLine(level, message, at));
-        },
-    };
-}
-/**
- * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
- * crash still leaves every line before it on disk, in order.
- */
-class FileSink {
-    path;
-    fd;
-    constructor(path) {
-        this.path = path;
-        this.fd = (0,external_node_fs_.openSync)(path, "a", 0o640);
-    }
-    write(level, message, at) {
-        if (this.fd !== undefined)
-            (0,external_node_fs_.writeSync)(this.fd, formatLine(level, message, at));
-    }
-    close() {
-        if (this.fd !== undefined)
-            (0,external_node_fs_.closeSync)(this.fd);
-        this.fd = undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/version.ts
-/** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
-const LIFELINE_VERSION = "0.1.0";
-
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
-;// CONCATENATED MODULE: ./src/config/settings.ts
-
-/** Looks a setting up in an environment by its runbook variable name. */
-function environmentLookup(env) {
-    return (spec) => {
-        const value = env[spec.env];
-        return value === undefined || value === "" ? undefined : { value, source: spec.env };
-    };
-}
-/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
-function firstOf(...lookups) {
-    return (spec) => {
-        for (const lookup of lookups) {
-            const found = lookup(spec);
-            if (found)
-                return found;
-        }
-        return undefined;
-    };
-}
-/** Resolves one setting: the value found, else the default, else undefined. */
-function resolve(spec, lookup) {
-    const found = lookup(spec);
-    if (found)
-        return spec.parse(found.value.trim(), found.source);
-    if (spec.default !== undefined)
-        return spec.parse(spec.default, `default of ${spec.env}`);
-    return undefined;
-}
-/** Resolves a setting that must be present, failing with a message that names every way to set it. */
-function settings_require(spec, lookup, hint = "") {
-    const value = resolve(spec, lookup);
-    if (value === undefined) {
-        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
-    }
-    return value;
-}
-const parseString = (raw) => raw;
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-function parseBoolean(raw, source) {
-    const value = raw.toLowerCase();
-    if (TRUE.has(value))
-        return true;
-    if (FALSE.has(value))
-        return false;
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
-}
-/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
-function integerIn(min, max, unit = "") {
-    return (raw, source) => {
-        const value = Number(raw);
-        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
-        }
-        return value;
-    };
-}
-/** A parser for one of a fixed set of words. */
-function oneOf(choices) {
-    return (raw, source) => {
-        const value = raw.toLowerCase();
-        if (!choices.includes(value)) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        }
-        return value;
-    };
-}
-/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
-function choiceOf(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
-}
-/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
-function httpUrl(example) {
-    return (raw, source) => {
-        try {
-            const url = new URL(raw);
-            if (url.protocol === "http:" || url.protocol === "https:")
-                return raw.replace(/\/+$/, "");
-        }
-        catch { }
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
-    };
-}
-
-;// CONCATENATED MODULE: ./src/cli/args.ts
-
-
-
-/** A usage error: unknown flag or missing value. The CLI exits 64 (EX_USAGE) for it. */
-class UsageError extends errors/* UserError */.y {
-    name = "UsageError";
-}
-/**
- * Parses `--<input-name> value` flags for a table of settings (the same kebab-case names as the action
- * inputs; boolean settings are bare switches such as `--encrypt`), plus extra switches of the command.
- */
-function parseFlags(argv, settings, extraSwitches) {
-    const options = {};
-    for (const spec of Object.values(settings)) {
-        options[spec.input] = { type: spec.parse === parseBoolean ? "boolean" : "string" };
-    }
-    for (const name of extraSwitches)
-        options[name] = { type: "boolean" };
-    let values;
-    try {
-        ({ values } = (0,external_node_util_.parseArgs)({ args: [...argv], options, strict: true, allowPositionals: false }));
-    }
-    catch (err) {
-        throw new UsageError(`${err.message}. Run with --help for the accepted flags`, { cause: err });
-    }
-    const lookup = (spec) => {
-        const value = values[spec.input];
-        if (value === undefined || value === "")
-            return undefined;
-        return { value: String(value), source: `--${spec.input}` };
-    };
-    const switches = {};
-    for (const name of extraSwitches)
-        switches[name] = values[name] === true;
-    return { lookup, switches };
-}
-/** Help text lines for a table of settings: flag, environment variable, default, description. */
-function settingsHelp(settings) {
-    return Object.values(settings)
-        .map((spec) => {
-        const flag = spec.parse === parseBoolean ? `--${spec.input}` : `--${spec.input} <value>`;
-        const dflt = spec.default !== undefined ? ` (default: ${spec.default})` : "";
-        return `  ${flag.padEnd(30)} ${spec.env}: ${spec.description}${dflt}`;
-    })
-        .join("\n");
-}
-
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(1421);
 // EXTERNAL MODULE: external "node:stream"
@@ -6894,7 +6653,39 @@ class ChildStageError extends Error {
     name = "ChildStageError";
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
+ * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
+ * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ */
+const WITHHELD_FROM_CHILDREN = [
+    /DATABASE_URL$/i,
+    /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
+    /^PUSHGATEWAY_URL$/i,
+    /^INPUT_/i,
+    /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
+    /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
+    /^(GITHUB|GH)_TOKEN$/i,
+    /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
+];
+const ALWAYS_PASSED = /^PG[A-Z_]*$/;
+/**
+ * The environment a child program is started with: `env` (by default Lifeline's own) without the
+ * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
+ */
+function childEnvironment(env = process.env) {
+    const out = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined)
+            continue;
+        if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name)))
+            continue;
+        out[name] = value;
+    }
+    return out;
+}
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv), less what no child
+ * needs (childEnvironment). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 function startChildStage(label, command, args, 
@@ -6902,7 +6693,7 @@ function startChildStage(label, command, args,
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,external_node_child_process_.spawn)(command, [...args], {
-        env: options.env ?? process.env,
+        env: childEnvironment(options.env),
         stdio: [stdin, "pipe", "pipe"],
     });
     let stderr = "";
@@ -6935,6 +6726,8 @@ options = {}) {
     };
 }
 
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
 
 
@@ -7085,7 +6878,7 @@ function hasProgram(name) {
     let found = installed.get(name);
     if (found === undefined) {
         try {
-            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000, env: childEnvironment() });
             found = true;
         }
         catch {
@@ -7118,7 +6911,7 @@ function createCompressor(compression, level, threads) {
                 };
             }
             if (!hasZstd) {
-                throw new errors/* UserError */.y(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
             }
             const stream = external_node_zlib_default().createZstdCompress({
                 params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
@@ -7136,7 +6929,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -7215,280 +7008,6 @@ const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
 // EXTERNAL MODULE: ./src/storage/transfer.ts
 var storage_transfer = __nccwpck_require__(8130);
-;// CONCATENATED MODULE: ./src/config/cloud-config.ts
-
-
-
-
-const parseEndpoint = httpUrl("http://127.0.0.1:9000");
-/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
-function parseKeyPrefix(raw, source) {
-    const trimmed = raw.replace(/^\/+/, "");
-    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
-    }
-    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-function parseBucket(raw, source) {
-    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
-    }
-    return raw;
-}
-/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
-const CLOUD_SETTINGS = {
-    s3Bucket: {
-        env: "BACKUP_S3_BUCKET",
-        input: "s3-bucket",
-        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
-        parse: parseBucket,
-    },
-    s3StorageClass: {
-        env: "BACKUP_S3_STORAGE_CLASS",
-        input: "s3-storage-class",
-        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(S3_STORAGE_CLASSES),
-    },
-    s3Region: {
-        env: "BACKUP_S3_REGION",
-        input: "s3-region",
-        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
-        parse: parseString,
-    },
-    s3Endpoint: {
-        env: "BACKUP_S3_ENDPOINT",
-        input: "s3-endpoint",
-        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
-        parse: parseEndpoint,
-    },
-    s3ForcePathStyle: {
-        env: "BACKUP_S3_FORCE_PATH_STYLE",
-        input: "s3-force-path-style",
-        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
-        parse: parseBoolean,
-    },
-    gcsBucket: {
-        env: "BACKUP_GCS_BUCKET",
-        input: "gcs-bucket",
-        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
-        parse: parseBucket,
-    },
-    gcsStorageClass: {
-        env: "BACKUP_GCS_STORAGE_CLASS",
-        input: "gcs-storage-class",
-        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(GCS_STORAGE_CLASSES),
-    },
-    gcsEndpoint: {
-        env: "BACKUP_GCS_ENDPOINT",
-        input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
-        parse: parseEndpoint,
-    },
-    azureContainer: {
-        env: "BACKUP_AZURE_CONTAINER",
-        input: "azure-container",
-        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
-        parse: parseBucket,
-    },
-    azureTier: {
-        env: "BACKUP_AZURE_TIER",
-        input: "azure-tier",
-        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
-        default: "Hot",
-        parse: choiceOf(AZURE_TIERS),
-    },
-    azureAccount: {
-        env: "AZURE_STORAGE_ACCOUNT",
-        input: "azure-account",
-        description: "storage account name, when no connection string is given",
-        parse: parseString,
-    },
-    azureEndpoint: {
-        env: "BACKUP_AZURE_ENDPOINT",
-        input: "azure-endpoint",
-        description: "blob service URL; default https://<account>.blob.core.windows.net",
-        parse: parseEndpoint,
-    },
-    remotePrefix: {
-        env: "BACKUP_REMOTE_PREFIX",
-        input: "remote-prefix",
-        description: "key prefix of backups in every bucket/container",
-        default: "backups/postgres/",
-        parse: parseKeyPrefix,
-    },
-    uploadPartSizeMb: {
-        env: "BACKUP_UPLOAD_PART_SIZE_MB",
-        input: "upload-part-size-mb",
-        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
-        default: "8",
-        parse: integerIn(5, 512, " (MiB)"),
-    },
-    uploadConcurrency: {
-        env: "BACKUP_UPLOAD_CONCURRENCY",
-        input: "upload-concurrency",
-        description: "parts in flight per upload",
-        default: "2",
-        parse: integerIn(1, 16),
-    },
-};
-const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
-function azureAuth(lookup, env) {
-    const s = CLOUD_SETTINGS;
-    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
-    if (connectionString)
-        return { kind: "connection-string", connectionString };
-    const account = resolve(s.azureAccount, lookup);
-    const endpoint = resolve(s.azureEndpoint, lookup);
-    if (!account && !endpoint) {
-        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
-            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
-    }
-    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
-    const key = firstSet(env, "AZURE_STORAGE_KEY");
-    if (key) {
-        if (!account)
-            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
-        return { kind: "shared-key", account, key, url };
-    }
-    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
-    if (sas)
-        return { kind: "sas", url, sas };
-    return { kind: "default-credential", url };
-}
-/** The configured cloud destinations (none, one or several), validated before any work. */
-function loadDestinations(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const prefix = settings_require(s.remotePrefix, lookup);
-    const transfer = {
-        ...storage_transfer/* DEFAULT_TRANSFER */._M,
-        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
-        concurrency: settings_require(s.uploadConcurrency, lookup),
-    };
-    const destinations = [];
-    const s3Bucket = resolve(s.s3Bucket, lookup);
-    if (s3Bucket) {
-        const endpoint = resolve(s.s3Endpoint, lookup) ??
-            (() => {
-                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
-                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
-            })();
-        destinations.push({
-            kind: "s3",
-            settings: {
-                bucket: s3Bucket,
-                prefix,
-                storageClass: settings_require(s.s3StorageClass, lookup),
-                region: resolve(s.s3Region, lookup),
-                endpoint,
-                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
-                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
-                transfer,
-            },
-        });
-    }
-    const gcsBucket = resolve(s.gcsBucket, lookup);
-    if (gcsBucket) {
-        destinations.push({
-            kind: "gcs",
-            settings: {
-                bucket: gcsBucket,
-                prefix,
-                storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: resolve(s.gcsEndpoint, lookup) ??
-                    (() => {
-                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
-                        if (!host)
-                            return undefined;
-                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
-                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
-                    })(),
-                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-                transfer,
-            },
-        });
-    }
-    const azureContainer = resolve(s.azureContainer, lookup);
-    if (azureContainer) {
-        destinations.push({
-            kind: "azure",
-            settings: {
-                container: azureContainer,
-                prefix,
-                tier: settings_require(s.azureTier, lookup),
-                auth: azureAuth(lookup, env),
-                transfer,
-            },
-        });
-    }
-    return destinations;
-}
-/** Cloud secrets found in the environment, for masking before anything is logged. */
-function cloudSecretsIn(env) {
-    const secrets = [];
-    for (const name of [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AZURE_STORAGE_KEY",
-        "AZURE_STORAGE_SAS_TOKEN",
-    ]) {
-        const v = env[name];
-        if (v)
-            secrets.push(v);
-    }
-    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
-    if (cs) {
-        for (const part of cs.split(";")) {
-            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
-            if (m?.[2])
-                secrets.push(m[2]);
-        }
-    }
-    return secrets;
-}
-/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
-const CLOUD_READ_SETTINGS = {
-    s3Bucket: CLOUD_SETTINGS.s3Bucket,
-    s3Region: CLOUD_SETTINGS.s3Region,
-    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
-    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
-    gcsBucket: CLOUD_SETTINGS.gcsBucket,
-    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
-    azureContainer: CLOUD_SETTINGS.azureContainer,
-    azureAccount: CLOUD_SETTINGS.azureAccount,
-    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
-    remotePrefix: CLOUD_SETTINGS.remotePrefix,
-};
-/**
- * The configured destinations for reading, and a way to reach any other bucket named by a URI
- * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
- */
-function loadCloudReading(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
-    return {
-        destinations: loadDestinations(lookup, env),
-        destinationForUri: (kind, bucket, keyPrefix) => {
-            const source = "the backup URI";
-            const override = (spec) => {
-                if (spec.env === bucketSpec[kind].env)
-                    return { value: bucket, source };
-                if (spec.env === s.remotePrefix.env)
-                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
-                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
-                    return undefined;
-                return lookup(spec);
-            };
-            const [destination] = loadDestinations(override, env);
-            if (!destination)
-                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
-            return destination;
-        },
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
 
 /** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
@@ -7527,19 +7046,21 @@ function splitAuthority(raw) {
         : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
 }
 /**
- * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
- * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
- * `password=` query parameter.
+ * Hides the credentials of a URL-looking string so that it can be quoted in a message, whether or not
+ * it parses: everything credential-shaped (see passwordsIn) becomes ***.
  */
 function redactUrl(raw) {
     const parts = splitAuthority(raw);
     let out = raw;
     if (parts?.userinfo !== undefined) {
+        // The well-formed case keeps the user name: scheme://user:***@host
         const colon = parts.userinfo.indexOf(":");
         const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
         out = `${parts.scheme}${user}@${parts.rest}`;
     }
-    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+    for (const secret of passwordsIn(raw).sort((a, b) => b.length - a.length))
+        out = out.split(secret).join("***");
+    return out;
 }
 /**
  * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
@@ -7550,11 +7071,15 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new errors/* ConfigError */.xL(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-    if (scheme === undefined)
-        fail("it does not start with postgresql://");
+    if (scheme === undefined) {
+        const bare = /^(postgres(?:ql)?(?:\+[a-z0-9]+)?):/i.exec(value)?.[1];
+        fail(bare
+            ? `'${bare}:' is not followed by '//'; write ${bare}://user:password@host:5432/dbname`
+            : "it does not start with postgresql://");
+    }
     const base = scheme.split("+")[0];
     if (base !== "postgresql" && base !== "postgres")
         fail(`unsupported scheme '${scheme}:'`);
@@ -7656,19 +7181,30 @@ function describeTarget(settings, env = process.env) {
     return `${where}, database "${database}"`;
 }
 /**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
+ * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
+ * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
+ * `postgresql:user:pw@host`, where the user is masked too), and
+ * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
  */
 function passwordsIn(raw) {
     const value = raw.trim();
     const found = [];
-    const userinfo = splitAuthority(value)?.userinfo;
-    const colon = userinfo?.indexOf(":") ?? -1;
-    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
-        found.push(userinfo.slice(colon + 1));
-    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
+    for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
+        const before = value.slice(0, at);
+        for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
+            // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
+            if (before.startsWith("//", colon + 1))
+                continue;
+            const candidate = before.slice(colon + 1);
+            if (candidate)
+                found.push(candidate);
+        }
+    }
+    for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
         if (m[1])
-            found.push(m[1]);
+            found.push(m[1], m[1].replace(/^'(.*)'$/s, "$1"));
+    }
     const all = new Set();
     for (const p of found) {
         all.add(p);
@@ -7679,7 +7215,390 @@ function passwordsIn(raw) {
             // not percent-encoded: the raw form is enough
         }
     }
-    return [...all];
+    return [...all].filter((p) => p !== "" && p !== "''");
+}
+
+;// CONCATENATED MODULE: ./src/config/settings.ts
+
+
+/** Looks a setting up in an environment by its runbook variable name. */
+function environmentLookup(env) {
+    return (spec) => {
+        const value = env[spec.env];
+        return value === undefined || value === "" ? undefined : { value, source: spec.env };
+    };
+}
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+function firstOf(...lookups) {
+    return (spec) => {
+        for (const lookup of lookups) {
+            const found = lookup(spec);
+            if (found)
+                return found;
+        }
+        return undefined;
+    };
+}
+/** Resolves one setting: the value found, else the default, else undefined. */
+function resolve(spec, lookup) {
+    const found = lookup(spec);
+    if (found)
+        return spec.parse(found.value.trim(), found.source);
+    if (spec.default !== undefined)
+        return spec.parse(spec.default, `default of ${spec.env}`);
+    return undefined;
+}
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+function settings_require(spec, lookup, hint = "") {
+    const value = resolve(spec, lookup);
+    if (value === undefined) {
+        throw new errors/* ConfigError */.xL(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+    }
+    return value;
+}
+const parseString = (raw) => raw;
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function parseBoolean(raw, source) {
+    const value = raw.toLowerCase();
+    if (TRUE.has(value))
+        return true;
+    if (FALSE.has(value))
+        return false;
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+function integerIn(min, max, unit = "") {
+    return (raw, source) => {
+        const value = Number(raw);
+        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+        }
+        return value;
+    };
+}
+/** A parser for one of a fixed set of words. */
+function oneOf(choices) {
+    return (raw, source) => {
+        const value = raw.toLowerCase();
+        if (!choices.includes(value)) {
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        }
+        return value;
+    };
+}
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
+/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
+function httpUrl(example) {
+    return (raw, source) => {
+        try {
+            const url = new URL(raw);
+            if (url.protocol === "http:" || url.protocol === "https:")
+                return raw.replace(/\/+$/, "");
+        }
+        catch { }
+        // The URL may carry credentials (a Pushgateway's user:password@): never quoted in clear.
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${redactUrl(raw)}'. Expected an http(s) URL such as ${example}`);
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/cloud-config.ts
+
+
+
+
+const parseEndpoint = httpUrl("http://127.0.0.1:9000");
+/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
+function parseKeyPrefix(raw, source) {
+    const trimmed = raw.replace(/^\/+/, "");
+    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+    }
+    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
+}
+function parseBucket(raw, source) {
+    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+    }
+    return raw;
+}
+/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+const CLOUD_SETTINGS = {
+    s3Bucket: {
+        env: "BACKUP_S3_BUCKET",
+        input: "s3-bucket",
+        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+        parse: parseBucket,
+    },
+    s3StorageClass: {
+        env: "BACKUP_S3_STORAGE_CLASS",
+        input: "s3-storage-class",
+        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(S3_STORAGE_CLASSES),
+    },
+    s3Region: {
+        env: "BACKUP_S3_REGION",
+        input: "s3-region",
+        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
+        parse: parseString,
+    },
+    s3Endpoint: {
+        env: "BACKUP_S3_ENDPOINT",
+        input: "s3-endpoint",
+        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+        parse: parseEndpoint,
+    },
+    s3ForcePathStyle: {
+        env: "BACKUP_S3_FORCE_PATH_STYLE",
+        input: "s3-force-path-style",
+        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
+        parse: parseBoolean,
+    },
+    gcsBucket: {
+        env: "BACKUP_GCS_BUCKET",
+        input: "gcs-bucket",
+        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+        parse: parseBucket,
+    },
+    gcsStorageClass: {
+        env: "BACKUP_GCS_STORAGE_CLASS",
+        input: "gcs-storage-class",
+        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(GCS_STORAGE_CLASSES),
+    },
+    gcsEndpoint: {
+        env: "BACKUP_GCS_ENDPOINT",
+        input: "gcs-endpoint",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
+        parse: parseEndpoint,
+    },
+    azureContainer: {
+        env: "BACKUP_AZURE_CONTAINER",
+        input: "azure-container",
+        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+        parse: parseBucket,
+    },
+    azureTier: {
+        env: "BACKUP_AZURE_TIER",
+        input: "azure-tier",
+        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
+        default: "Hot",
+        parse: choiceOf(AZURE_TIERS),
+    },
+    azureAccount: {
+        env: "AZURE_STORAGE_ACCOUNT",
+        input: "azure-account",
+        description: "storage account name, when no connection string is given",
+        parse: parseString,
+    },
+    azureEndpoint: {
+        env: "BACKUP_AZURE_ENDPOINT",
+        input: "azure-endpoint",
+        description: "blob service URL; default https://<account>.blob.core.windows.net",
+        parse: parseEndpoint,
+    },
+    remotePrefix: {
+        env: "BACKUP_REMOTE_PREFIX",
+        input: "remote-prefix",
+        description: "key prefix of backups in every bucket/container",
+        default: "backups/postgres/",
+        parse: parseKeyPrefix,
+    },
+    uploadPartSizeMb: {
+        env: "BACKUP_UPLOAD_PART_SIZE_MB",
+        input: "upload-part-size-mb",
+        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
+        default: "8",
+        parse: integerIn(5, 512, " (MiB)"),
+    },
+    uploadConcurrency: {
+        env: "BACKUP_UPLOAD_CONCURRENCY",
+        input: "upload-concurrency",
+        description: "parts in flight per upload",
+        default: "2",
+        parse: integerIn(1, 16),
+    },
+    networkTimeoutSeconds: {
+        env: storage_transfer/* NETWORK_TIMEOUT_SETTING */.UQ,
+        input: "network-timeout-seconds",
+        description: "a request to a bucket or the Pushgateway that gets no answer this long fails; so does a whole listing page, sidecar, delete or download start, retries included",
+        default: "120",
+        parse: integerIn(1, 3600, " (seconds)"),
+    },
+    preflightTimeoutSeconds: {
+        env: storage_transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+        input: "preflight-timeout-seconds",
+        description: "longest check of one destination before the dump (all are checked at once); one that does not answer in time is skipped and the local backup starts",
+        default: "30",
+        parse: integerIn(1, 3600, " (seconds)"),
+    },
+};
+const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+function azureAuth(lookup, env) {
+    const s = CLOUD_SETTINGS;
+    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
+    if (connectionString)
+        return { kind: "connection-string", connectionString };
+    const account = resolve(s.azureAccount, lookup);
+    const endpoint = resolve(s.azureEndpoint, lookup);
+    if (!account && !endpoint) {
+        throw new errors/* ConfigError */.xL("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
+    }
+    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
+    const key = firstSet(env, "AZURE_STORAGE_KEY");
+    if (key) {
+        if (!account)
+            throw new errors/* ConfigError */.xL("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+        return { kind: "shared-key", account, key, url };
+    }
+    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
+    if (sas)
+        return { kind: "sas", url, sas };
+    return { kind: "default-credential", url };
+}
+/** The configured cloud destinations (none, one or several), validated before any work. */
+function loadDestinations(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const prefix = settings_require(s.remotePrefix, lookup);
+    const transfer = {
+        ...storage_transfer/* DEFAULT_TRANSFER */._M,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
+        concurrency: settings_require(s.uploadConcurrency, lookup),
+        requestTimeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+        preflightTimeoutMs: settings_require(s.preflightTimeoutSeconds, lookup) * 1000,
+    };
+    const destinations = [];
+    const s3Bucket = resolve(s.s3Bucket, lookup);
+    if (s3Bucket) {
+        const endpoint = resolve(s.s3Endpoint, lookup) ??
+            (() => {
+                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
+            })();
+        destinations.push({
+            kind: "s3",
+            settings: {
+                bucket: s3Bucket,
+                prefix,
+                storageClass: settings_require(s.s3StorageClass, lookup),
+                region: resolve(s.s3Region, lookup),
+                endpoint,
+                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
+                forcePathStyle: resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                transfer,
+            },
+        });
+    }
+    const gcsBucket = resolve(s.gcsBucket, lookup);
+    if (gcsBucket) {
+        destinations.push({
+            kind: "gcs",
+            settings: {
+                bucket: gcsBucket,
+                prefix,
+                storageClass: settings_require(s.gcsStorageClass, lookup),
+                endpoint: resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
+                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+                transfer,
+            },
+        });
+    }
+    const azureContainer = resolve(s.azureContainer, lookup);
+    if (azureContainer) {
+        destinations.push({
+            kind: "azure",
+            settings: {
+                container: azureContainer,
+                prefix,
+                tier: settings_require(s.azureTier, lookup),
+                auth: azureAuth(lookup, env),
+                transfer,
+            },
+        });
+    }
+    return destinations;
+}
+/** Cloud secrets found in the environment, for masking before anything is logged. */
+function cloudSecretsIn(env) {
+    const secrets = [];
+    for (const name of [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+    ]) {
+        const v = env[name];
+        if (v)
+            secrets.push(v);
+    }
+    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
+    if (cs) {
+        for (const part of cs.split(";")) {
+            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
+            if (m?.[2])
+                secrets.push(m[2]);
+        }
+    }
+    return secrets;
+}
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+    networkTimeoutSeconds: CLOUD_SETTINGS.networkTimeoutSeconds,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = loadDestinations(override, env);
+            if (!destination)
+                throw new errors/* ConfigError */.xL(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
@@ -7700,12 +7619,20 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** A public key setting must not hold a secret key: refused without quoting it (it is masked too). */
+function parsePublicKey(raw, source) {
+    if (SECRET_KEY_BLOCK.test(raw)) {
+        throw new errors/* ConfigError */.xL(`${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
+            "Give the recipient's public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host");
     }
     return raw;
 }
@@ -7730,7 +7657,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!isValidPrefix(raw)) {
-                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -7778,7 +7705,7 @@ const BACKUP_DB_SETTINGS = {
         env: "BACKUP_GPG_PUBLIC_KEY",
         input: "gpg-public-key",
         description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: parseString,
+        parse: parsePublicKey,
     },
     retentionDaily: {
         env: "BACKUP_RETENTION_DAILY",
@@ -7862,6 +7789,20 @@ const BACKUP_DB_SETTINGS = {
         description: "also write the metrics to this node_exporter textfile (.prom), atomically",
         parse: parseString,
     },
+    catchUpMaxFiles: {
+        env: "BACKUP_CATCHUP_MAX_FILES",
+        input: "catchup-max-files",
+        description: "backups a destination is missing (a failed night's, a missed weekly/monthly) uploaded to it per run from BACKUP_DIR, newest first; 0 turns catch-up off",
+        default: "10",
+        parse: integerIn(0, 10_000),
+    },
+    catchUpMaxMb: {
+        env: "BACKUP_CATCHUP_MAX_MB",
+        input: "catchup-max-mb",
+        description: "at most this many MiB of catch-up uploads per destination per run, so that making up cannot run into the job's time limit before the summary and metrics; 0: no byte bound",
+        default: "10240",
+        parse: integerIn(0, 100_000_000, " (MiB)"),
+    },
     ...CLOUD_SETTINGS,
 };
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -7875,23 +7816,23 @@ function loadBackupDbConfig(lookup, env = process.env) {
     const level = resolve(s.compressionLevel, lookup);
     if (level !== undefined && (level < range.min || level > range.max)) {
         const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new errors/* ConfigError */.x(compression === "none"
+        throw new errors/* ConfigError */.xL(compression === "none"
             ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
             : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
     }
     if (format === "custom" && compression === "zstd") {
-        throw new errors/* ConfigError */.x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+        throw new errors/* ConfigError */.xL("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
     const encrypt = settings_require(s.encrypt, lookup);
     const recipient = resolve(s.gpgRecipient, lookup);
     const publicKey = resolve(s.gpgPublicKey, lookup);
     if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new errors/* ConfigError */.x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+        throw new errors/* ConfigError */.xL("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
             "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
     }
     if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new errors/* ConfigError */.x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+        throw new errors/* ConfigError */.xL("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
             "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
     }
     return {
@@ -7917,8 +7858,13 @@ function loadBackupDbConfig(lookup, env = process.env) {
             pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
             job: settings_require(s.pushgatewayJob, lookup),
             textfile: resolve(s.metricsTextfile, lookup),
+            timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
         },
         destinations: loadDestinations(lookup, env),
+        catchUp: {
+            maxFiles: settings_require(s.catchUpMaxFiles, lookup),
+            maxBytes: settings_require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
+        },
     };
 }
 /** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
@@ -7935,732 +7881,244 @@ function loadVerifyOnlyConfig(lookup) {
     };
 }
 /**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD,
+ * cloud secrets, GPG secret keys), read before the settings are parsed, so that adapters can mask them
+ * before anything is quoted. It does not depend on the URLs parsing: whatever is credential-shaped in
+ * them is masked, and an unparsable value with nothing credential-shaped is masked whole.
  */
 function credentialsIn(lookup, env = process.env) {
-    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-        const raw = lookup(spec);
-        return raw ? passwordsIn(raw.value) : [];
-    });
+    const s = BACKUP_DB_SETTINGS;
+    const found = [];
+    const url = lookup(s.databaseUrl);
+    if (url)
+        found.push(...urlCredentials(url.value, (v) => parseDatabaseUrl(v, url.source).password));
+    const gateway = lookup(s.pushgatewayUrl);
+    if (gateway)
+        found.push(...urlCredentials(gateway.value, (v) => void s.pushgatewayUrl.parse(v, gateway.source)));
     if (env.PGPASSWORD)
         found.push(env.PGPASSWORD);
     found.push(...cloudSecretsIn(env));
+    const secretKey = lookup(GPG_PRIVATE_KEY_LOOKUP)?.value;
+    if (secretKey)
+        found.push(...keyBlockSecrets(secretKey));
+    const publicKey = lookup(s.gpgPublicKey)?.value;
+    if (publicKey && SECRET_KEY_BLOCK.test(publicKey))
+        found.push(...keyBlockSecrets(publicKey));
+    return found.filter((secret) => secret.trim() !== "");
+}
+/** Credential-shaped parts of a URL setting; the whole value when it does not parse and none is found. */
+function urlCredentials(raw, parse) {
+    const value = raw.trim();
+    const found = passwordsIn(value);
+    try {
+        const password = parse(value);
+        if (password)
+            found.push(password);
+    }
+    catch {
+        if (found.length === 0)
+            found.push(value);
+    }
     return found;
 }
-
-;// CONCATENATED MODULE: ./src/crypto/gpg.ts
-
-
-
-
-
-
-
-const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
-/** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
-async function gpg(home, args, input) {
-    const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
-    return new Promise((resolve, reject) => {
-        const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
-        // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
-        child.child.stdin?.on("error", () => { });
-        child.child.stdin?.end(input ?? "");
-        child.then(({ stdout }) => resolve(stdout), (err) => {
-            if (err.code === "ENOENT")
-                reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
-            else
-                reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
-        });
-    });
-}
+/** BACKUP_GPG_PRIVATE_KEY, as restore and verify read it (their settings table builds on this one). */
+const GPG_PRIVATE_KEY_LOOKUP = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "secret key to decrypt .gpg backups",
+    parse: parseString,
+};
+const SECRET_KEY_BLOCK = /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/;
 /**
- * The keyring backups are encrypted with: the user's own (GNUPGHOME or ~/.gnupg), or a temporary one
- * holding a public key given as ASCII armour. `prepare` proves the recipient usable before any dump.
+ * An ASCII-armoured key, whole and line by line: a runner masks a multi-line secret only line by line.
+ * Armour header lines and short lines (the checksum) are not secret.
  */
-class GpgEncryptor {
-    recipient;
-    fingerprint;
-    home;
-    temporary;
-    constructor(
-    /** Fingerprint or name of the recipient, as gpg will be given it. */
-    recipient, 
-    /** Fingerprint of the recipient's primary key, for the manifest. */
-    fingerprint, home, temporary) {
-        this.recipient = recipient;
-        this.fingerprint = fingerprint;
-        this.home = home;
-        this.temporary = temporary;
-    }
-    static async prepare(options) {
-        let home = process.env.GNUPGHOME;
-        let temporary = false;
-        let recipient = options.recipient;
-        if (options.publicKey !== undefined) {
-            home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
-            temporary = true;
-            try {
-                await gpg(home, ["--import"], options.publicKey);
-            }
-            catch (err) {
-                await (0,promises_.rm)(home, { recursive: true, force: true });
-                if (err instanceof errors/* UserError */.y)
-                    throw err;
-                throw new errors/* UserError */.y(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
-                    "Give the key as exported by 'gpg --armor --export <recipient>'");
-            }
-        }
+function keyBlockSecrets(block) {
+    const lines = block
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length >= 16 && !line.startsWith("-----") && !/^[A-Za-z-]+: /.test(line));
+    return [block.trim(), ...lines];
+}
+
+;// CONCATENATED MODULE: ./src/config/metrics-config.ts
+
+
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const attempt = (read) => {
         try {
-            if (recipient === undefined) {
-                const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
-                if (imported.length !== 1) {
-                    throw new errors/* UserError */.y(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
-                }
-                recipient = imported[0];
-            }
-            const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
-            const fingerprint = parseFingerprints(listed)[0];
-            if (!fingerprint) {
-                throw new errors/* UserError */.y(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
-                    "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
-            }
-            // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
-            await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
-                throw new errors/* UserError */.y(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
-                    "encryption subkey; renew it or use another recipient");
-            });
-            return new GpgEncryptor(recipient, fingerprint, home, temporary);
+            return read();
         }
-        catch (err) {
-            if (temporary && home)
-                await (0,promises_.rm)(home, { recursive: true, force: true });
-            throw err;
-        }
-    }
-    /** A gpg process that encrypts stdin to stdout. */
-    start() {
-        const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-        return startChildStage("gpg", "gpg", ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient], {
-            env,
-            stdin: true,
-        });
-    }
-    async dispose() {
-        if (this.temporary && this.home)
-            await (0,promises_.rm)(this.home, { recursive: true, force: true });
-    }
-}
-/** Data is compressed before encryption; gpg compressing again would only cost time. */
-const ENCRYPT_ARGS = [
-    "--quiet",
-    "--trust-model",
-    "always",
-    "--compress-algo",
-    "none",
-    "--encrypt",
-    "--output",
-    "-",
-];
-/** Primary-key fingerprints from `gpg --with-colons` output. */
-function parseFingerprints(colons) {
-    const out = [];
-    let expectFpr = false;
-    for (const line of colons.split("\n")) {
-        const fields = line.split(":");
-        if (fields[0] === "pub")
-            expectFpr = true;
-        else if (fields[0] === "fpr" && expectFpr) {
-            out.push(fields[9]);
-            expectFpr = false;
-        }
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: ./src/db/pg-tools.ts
-
-
-
-
-
-const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
-/** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
-async function candidateDirs(binDir) {
-    if (binDir)
-        return [binDir];
-    const dirs = (process.env.PATH ?? "").split((external_node_path_default()).delimiter).filter(Boolean);
-    for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
-        const versions = await (0,promises_.readdir)(root).catch(() => []);
-        for (const v of versions)
-            dirs.push(external_node_path_default().join(root, v, "bin"));
-    }
-    for (const dir of await (0,promises_.readdir)("/usr").catch(() => [])) {
-        if (/^pgsql-\d+$/.test(dir))
-            dirs.push(external_node_path_default().join("/usr", dir, "bin"));
-    }
-    return [...new Set(dirs)];
-}
-async function probe(file) {
-    try {
-        await (0,promises_.access)(file, promises_.constants.X_OK);
-        const { stdout } = await pg_tools_execFileAsync(file, ["--version"], { timeout: 10_000 });
-        const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
-        if (!match)
+        catch {
             return undefined;
-        return { path: file, version: match[2] ? `${match[1]}.${match[2]}` : match[1], major: Number(match[1]) };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Every installed copy of a PostgreSQL client program, one per real path. */
-async function findPgTools(name, binDir) {
-    const found = new Map();
-    for (const dir of await candidateDirs(binDir)) {
-        const tool = await probe(external_node_path_default().join(dir, name));
-        if (tool && ![...found.values()].some((t) => t.version === tool.version && t.major === tool.major)) {
-            found.set(tool.path, tool);
         }
-    }
-    return [...found.values()];
-}
-/**
- * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
- * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
- * (e.g. transaction_timeout in 17) that older servers reject on restore.
- */
-async function choosePgTool(name, serverMajor, binDir) {
-    const tools = await findPgTools(name, binDir);
-    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
-    const chosen = usable[0];
-    if (chosen)
-        return chosen;
-    const seen = tools.length
-        ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
-        : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
-        `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
-        "or set PG_BIN_DIR to its bin directory");
-}
-
-// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
-var lib = __nccwpck_require__(3273);
-;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
-// ESM wrapper for pg
-
-
-// Re-export all the properties
-const Client = lib.Client
-const Pool = lib.Pool
-const Connection = lib.Connection
-const types = lib.types
-const Query = lib.Query
-const DatabaseError = lib.DatabaseError
-const escapeIdentifier = lib.escapeIdentifier
-const escapeLiteral = lib.escapeLiteral
-const Result = lib.Result
-const TypeOverrides = lib.TypeOverrides
-
-// Also export the defaults
-const defaults = lib.defaults
-
-// Re-export the default
-/* harmony default export */ const esm = (lib);
-
-;// CONCATENATED MODULE: ./src/db/connection-error.ts
-
-/**
- * Turns a connection failure (from node-postgres or libpq's stderr) into a message that says what
- * went wrong, where, and what to check next. Never includes the password.
- */
-function connectionError(cause, target) {
-    const err = (cause ?? {});
-    const code = err.code ?? "";
-    const text = err.message ?? String(cause);
-    let why;
-    switch (true) {
-        case code === "ECONNREFUSED" || /Connection refused/i.test(text):
-            why =
-                "connection refused: is PostgreSQL running and listening there? Check the host and port in DATABASE_URL (test with pg_isready)";
-            break;
-        case code === "ENOTFOUND" || code === "EAI_AGAIN" || /could not translate host name/i.test(text):
-            why = "the host name does not resolve: check the host in DATABASE_URL";
-            break;
-        case code === "ETIMEDOUT" || /timeout/i.test(text):
-            why = "the connection timed out: check the host, port and any firewall between here and the server";
-            break;
-        case code === "28P01" || /password authentication failed/i.test(text):
-            why =
-                "password authentication failed: check the user and password in DATABASE_URL (or PGPASSWORD / PGPASSFILE)";
-            break;
-        case code === "28000":
-            why = `the server refused the login (${text}): check pg_hba.conf and the user in DATABASE_URL`;
-            break;
-        case code === "3D000" || /database .* does not exist/i.test(text):
-            why =
-                "that database does not exist: check the database name in DATABASE_URL (list databases with psql -l)";
-            break;
-        case code === "ENOENT" && /\.s\.PGSQL/.test(text):
-            why = "no server socket at that path: is PostgreSQL running, and is the socket directory right?";
-            break;
-        default:
-            why = text;
-    }
-    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
-}
-
-;// CONCATENATED MODULE: ./src/db/server-info.ts
-
-
-
-const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
-/** node-postgres client options for the same target libpq programs will reach. */
-function clientConfig(settings) {
-    const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
-    const sslmode = settings.params.sslmode ?? process.env.PGSSLMODE;
+    };
+    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
     return {
-        ...(settings.host !== undefined ? { host: settings.host } : {}),
-        ...(settings.port !== undefined ? { port: settings.port } : {}),
-        ...(settings.user !== undefined ? { user: settings.user } : {}),
-        ...(settings.password !== undefined ? { password: settings.password } : {}),
-        ...(settings.database !== undefined ? { database: settings.database } : {}),
-        ...(settings.params.application_name ? { application_name: settings.params.application_name } : {}),
-        ...(sslmode && sslmode !== "disable" && sslmode !== "allow" && sslmode !== "prefer"
-            ? { ssl: { rejectUnauthorized: sslmode === "verify-ca" || sslmode === "verify-full" } }
-            : {}),
-        connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => resolve(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => resolve(s.metricsTextfile, lookup)),
     };
 }
-/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
-async function connectClient(settings, applicationName) {
-    const client = new esm.Client({
-        ...clientConfig(settings),
-        ...(applicationName ? { application_name: applicationName } : {}),
-    });
-    // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
-    client.on("error", () => { });
-    try {
-        await client.connect();
-    }
-    catch (err) {
-        await client.end().catch(() => { });
-        throw connectionError(err, describeTarget(settings));
-    }
-    return client;
-}
-/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-async function withClient(settings, fn) {
-    const client = await connectClient(settings);
-    try {
-        return await fn(client);
-    }
-    finally {
-        await client.end().catch(() => { });
-    }
-}
-/** Connects once before dumping: proves the credentials and learns the server's version. */
-async function inspectServer(settings) {
-    return withClient(settings, async (client) => {
-        const { rows } = await client.query(`SELECT current_setting('server_version') AS version,
-              current_setting('server_version_num') AS num,
-              current_database() AS db,
-              pg_database_size(current_database())::text AS size`);
-        const row = rows[0];
-        const versionNum = Number(row.num);
-        return {
-            version: row.version,
-            versionNum,
-            major: Math.floor(versionNum / 10000),
-            database: row.db,
-            databaseSizeBytes: Number(row.size),
-        };
-    });
-}
 
-;// CONCATENATED MODULE: ./src/db/snapshot.ts
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+;// CONCATENATED MODULE: ./src/fs/write-failure.ts
 
-/** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
-function unreadableCatalog(snapshot, err) {
-    return {
-        snapshot,
-        schemas: [],
-        tables: [],
-        sequences: [],
-        extensions: [],
-        rowCounts: "off",
-        rowCountSource: "none",
-        error: err.message ?? String(err),
+/**
+ * Turns a failed write into advice that names the place and what to do: no space, no quota left, a
+ * read-only filesystem, no permission. `where` names the place as the operator set it, e.g.
+ * "BACKUP_DIR '/backups'"; `dir` is the directory to inspect; `writing` what was being written.
+ * Any other error is returned unchanged.
+ */
+function describeWriteFailure(err, where, dir, writing) {
+    const e = err;
+    const advice = {
+        ENOSPC: `No space left on the device of ${where} while writing ${writing}: free space (df -h ${dir}), e.g. by lowering the retention, then run again`,
+        EDQUOT: `The disk quota of this user is exhausted on ${where} while writing ${writing}: free space or raise the quota (quota -s), then run again`,
+        EROFS: `${where} is on a read-only filesystem (EROFS while writing ${writing}): remount it read-write, or point BACKUP_DIR elsewhere`,
+        EACCES: `${where} is not writable by this user (EACCES while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+        EPERM: `${where} is not writable by this user (EPERM while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
     };
+    const message = e?.code ? advice[e.code] : undefined;
+    if (message)
+        return new errors/* UserError */.yo(message, { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
 }
-const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
-const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
-const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
+/** Whether an error is one `describeWriteFailure` explains (space, quota, read-only, permission). */
+function isWriteFailure(err) {
+    const code = err?.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES" || code === "EPERM";
+}
+
+;// CONCATENATED MODULE: ./src/log/logger.ts
+
+
+
 /**
- * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
- * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
+ * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
  */
-class ExportedSnapshot {
-    client;
-    id;
-    constructor(client, id) {
-        this.client = client;
-        this.id = id;
+class Logger {
+    sinks;
+    secrets = new Set();
+    constructor(...sinks) {
+        this.sinks = sinks;
     }
-    static async open(settings) {
-        const client = await connectClient(settings, "lifeline-snapshot");
-        try {
-            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
-            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
-            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
-            return new ExportedSnapshot(client, rows[0].id);
+    addSink(sink) {
+        this.sinks.push(sink);
+    }
+    removeSink(sink) {
+        const i = this.sinks.indexOf(sink);
+        if (i >= 0)
+            this.sinks.splice(i, 1);
+        sink.close?.();
+    }
+    /** Registers a value that must never be written (a password, a token). */
+    addSecret(secret) {
+        if (secret && secret.length >= 3)
+            this.secrets.add(secret);
+    }
+    redact(text) {
+        let out = text;
+        for (const secret of this.secrets) {
+            out = out.split(secret).join("***");
+            const encoded = encodeURIComponent(secret);
+            if (encoded !== secret)
+                out = out.split(encoded).join("***");
         }
-        catch (err) {
-            await client.end().catch(() => { });
-            throw err;
-        }
+        return out;
     }
-    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
-    async catalog(mode) {
-        return readCatalog(this.client, mode, this.id);
-    }
-    async close() {
-        await this.client.query("COMMIT").catch(() => { });
-        await this.client.end().catch(() => { });
-    }
-}
-/**
- * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
- * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
- */
-async function readCatalog(client, mode, snapshot) {
-    const q = async (sql) => (await client.query(sql)).rows;
-    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
-    const tables = [];
-    for (const t of tableRows) {
-        let rows = null;
-        if (mode === "exact") {
-            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-            rows = Number(r.n);
-        }
-        else if (mode === "estimated") {
-            rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
-        }
-        tables.push({ name: `${t.schema}.${t.name}`, rows });
-    }
-    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
-    const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
-    const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:events"
-const external_node_events_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
-;// CONCATENATED MODULE: ./src/fs/atomic-file.ts
-
-
-
-
-
-
-const PARTIAL_MARK = ".partial-";
-/** The hidden temporary name a file is written under until it is complete. */
-function partialPath(finalPath) {
-    const dir = external_node_path_default().dirname(finalPath);
-    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
-}
-async function fsyncDirectory(dir) {
-    const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
-    if (!handle)
-        return;
-    await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
-    await handle.close();
-}
-/**
- * Publishes `tempPath` as `finalPath` without ever replacing an existing file: a hard link fails with
- * EEXIST where a rename would silently overwrite an earlier backup.
- */
-async function publish(tempPath, finalPath) {
-    try {
-        await (0,promises_.link)(tempPath, finalPath);
-        await (0,promises_.unlink)(tempPath);
-    }
-    catch (err) {
-        const code = err.code;
-        if (code === "EEXIST") {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
-                cause: err,
-            });
-        }
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
-            throw err;
-        // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
-        if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
-                cause: err,
-            });
-        }
-        await (0,promises_.rename)(tempPath, finalPath);
-    }
-    await fsyncDirectory(external_node_path_default().dirname(finalPath));
-}
-/**
- * A file that appears under its final name only once it is complete and on disk: written to a hidden
- * temporary name in the same directory, fsynced, then published. Until `commit`, readers see nothing.
- */
-class AtomicFile {
-    finalPath;
-    tempPath;
-    stream;
-    constructor(finalPath, tempPath, stream) {
-        this.finalPath = finalPath;
-        this.tempPath = tempPath;
-        this.stream = stream;
-    }
-    static async create(finalPath, mode = 0o600) {
-        const tempPath = partialPath(finalPath);
-        const stream = (0,external_node_fs_.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
-        await (0,external_node_events_namespaceObject.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
-        return new AtomicFile(finalPath, tempPath, stream);
-    }
-    /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
-    async commit() {
-        if (!this.stream.closed)
-            await (0,external_node_events_namespaceObject.once)(this.stream, "close");
-        // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
-        const handle = await (0,promises_.open)(this.tempPath, "r+");
-        try {
-            await handle.sync();
-        }
-        finally {
-            await handle.close();
-        }
-        await publish(this.tempPath, this.finalPath);
-    }
-    /** Discards the partial file. Safe to call more than once and after a failed commit. */
-    async abort() {
-        if (!this.stream.closed) {
-            const closed = (0,external_node_events_namespaceObject.once)(this.stream, "close").catch(() => { });
-            this.stream.destroy();
-            await closed;
-        }
-        await (0,promises_.unlink)(this.tempPath).catch(() => { });
-    }
-}
-/** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
-async function copyFileAtomic(source, finalPath) {
-    const tempPath = partialPath(finalPath);
-    try {
-        await (0,promises_.copyFile)(source, tempPath, external_node_fs_.constants.COPYFILE_EXCL);
-        const handle = await (0,promises_.open)(tempPath, "r+");
-        try {
-            await handle.sync();
-        }
-        finally {
-            await handle.close();
-        }
-        await publish(tempPath, finalPath);
-    }
-    catch (err) {
-        await (0,promises_.unlink)(tempPath).catch(() => { });
-        throw err;
-    }
-}
-/** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
-    const tempPath = partialPath(finalPath);
-    const handle = await (0,promises_.open)(tempPath, "wx", mode);
-    try {
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        await publish(tempPath, finalPath);
-    }
-    catch (err) {
-        await handle.close().catch(() => { });
-        await (0,promises_.unlink)(tempPath).catch(() => { });
-        throw err;
-    }
-}
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (err) {
-        return err.code === "EPERM";
-    }
-}
-/**
- * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
- * is still alive are left alone. Returns the names removed.
- */
-async function removeStalePartials(dir) {
-    const removed = [];
-    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
-        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-        if (!m || isAlive(Number(m[1])))
-            continue;
-        await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
-    }
-    return removed;
-}
-/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
-async function ensureWritableDirectory(dir, what) {
-    try {
-        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-        const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
-        await probe.abort();
-    }
-    catch (err) {
-        const e = err;
-        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
-            `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
-
-
-
-
-
-
-const LOCK_FILE = ".lifeline.lock";
-function procStart(pid) {
-    try {
-        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
-        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    }
-    catch {
-        return undefined;
-    }
-}
-function dir_lock_isAlive(holder) {
-    try {
-        process.kill(holder.pid, 0);
-    }
-    catch (err) {
-        if (err.code !== "EPERM")
-            return false;
-    }
-    const now = procStart(holder.pid);
-    return holder.procStart === undefined || now === undefined || now === holder.procStart;
-}
-/**
- * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
- * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
- * warning. A lock from another host (shared storage) is never taken over automatically.
- */
-class DirectoryLock {
-    file;
-    token;
-    constructor(file, token) {
-        this.file = file;
-        this.token = token;
-    }
-    static async acquire(dir, command, logger) {
-        const file = external_node_path_default().join(dir, LOCK_FILE);
-        const token = (0,external_node_crypto_.randomBytes)(8).toString("hex");
-        const me = {
-            pid: process.pid,
-            host: (0,external_node_os_.hostname)(),
-            startedAt: new Date().toISOString(),
-            command,
-            token,
-            ...(procStart(process.pid) ? { procStart: procStart(process.pid) } : {}),
-        };
-        for (let attempt = 0; attempt < 2; attempt++) {
+    emit(level, message) {
+        const at = new Date();
+        const line = this.redact(message);
+        const failed = [];
+        for (const sink of [...this.sinks]) {
             try {
-                await (0,promises_.writeFile)(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
-                return new DirectoryLock(file, token);
+                sink.write(level, line, at);
             }
             catch (err) {
-                if (err.code !== "EEXIST")
-                    throw err;
+                // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
+                this.sinks.splice(this.sinks.indexOf(sink), 1);
+                failed.push(err);
             }
-            const holder = await readHolder(file);
-            if (holder === "gone")
-                continue;
-            if (holder === "unreadable") {
-                const age = Date.now() - (await (0,promises_.stat)(file)).mtimeMs;
-                if (age < 60_000)
-                    throw new errors/* UserError */.y(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
-                logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
-            }
-            else if (holder.host !== (0,external_node_os_.hostname)()) {
-                throw new errors/* UserError */.y(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
-                    `If that run is gone, remove ${file}`);
-            }
-            else if (dir_lock_isAlive(holder)) {
-                throw new errors/* UserError */.y(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
-                    "Wait for it to finish; runs of one backup directory never overlap");
-            }
-            else {
-                logger.warn(`Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`);
-            }
-            await takeOver(file, holder, token);
         }
-        throw new errors/* UserError */.y(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        for (const err of failed) {
+            this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
+        }
     }
-    /** Releases the lock if it is still ours. */
-    async release() {
-        const holder = await readHolder(this.file);
-        if (typeof holder === "object" && holder.token === this.token)
-            await (0,promises_.unlink)(this.file).catch(() => { });
+    debug(message) {
+        this.emit("debug", message);
     }
+    info(message) {
+        this.emit("info", message);
+    }
+    warn(message) {
+        this.emit("warn", message);
+    }
+    error(message) {
+        this.emit("error", message);
+    }
+}
+const formatLine = (level, message, at) => `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
+/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
+function streamSink(stream, minLevel = "info") {
+    const order = ["debug", "info", "warn", "error"];
+    return {
+        write(level, message, at) {
+            if (order.indexOf(level) >= order.indexOf(minLevel))
+                stream.write(formatLine(level, message, at));
+        },
+    };
 }
 /**
- * Removes a lock judged stale, without ever removing a fresh one: two runs may judge the same stale lock
- * at once, and the second must not delete the first's new lock. The file is renamed aside (atomic), and
- * only if it is still the lock that was judged is it dropped; otherwise it is put back.
+ * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
+ * crash still leaves every line before it on disk, in order.
  */
-async function takeOver(file, judged, token) {
-    const aside = `${file}.stale-${process.pid}-${token}`;
-    try {
-        await (0,promises_.rename)(file, aside);
+class FileSink {
+    path;
+    fd;
+    constructor(path) {
+        this.path = path;
+        try {
+            this.fd = (0,external_node_fs_.openSync)(path, "a", 0o640);
+        }
+        catch (err) {
+            throw this.failure(err);
+        }
     }
-    catch (err) {
-        if (err.code === "ENOENT")
-            return; // someone else removed it: try again
-        throw err;
+    /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
+    write(level, message, at) {
+        if (this.fd === undefined)
+            return;
+        try {
+            (0,external_node_fs_.writeSync)(this.fd, formatLine(level, message, at));
+        }
+        catch (err) {
+            this.close();
+            throw this.failure(err);
+        }
     }
-    const moved = await readHolder(aside);
-    const same = judged === "unreadable"
-        ? moved === "unreadable"
-        : typeof moved === "object" && moved.token === judged.token;
-    if (!same) {
-        await (0,promises_.link)(aside, file).catch(() => { });
-        await (0,promises_.unlink)(aside).catch(() => { });
-        throw new errors/* UserError */.y(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+    failure(err) {
+        const dir = external_node_path_default().dirname(this.path);
+        const described = describeWriteFailure(err, `the log directory '${dir}'`, dir, external_node_path_default().basename(this.path));
+        return described === err
+            ? new Error(`Cannot write the log file ${this.path}: ${err.message}`, { cause: err })
+            : described;
     }
-    await (0,promises_.unlink)(aside).catch(() => { });
-}
-async function readHolder(file) {
-    let text;
-    try {
-        text = await (0,promises_.readFile)(file, "utf8");
-    }
-    catch (err) {
-        if (err.code === "ENOENT")
-            return "gone";
-        throw err;
-    }
-    try {
-        const holder = JSON.parse(text);
-        return typeof holder.pid === "number" && typeof holder.host === "string" ? holder : "unreadable";
-    }
-    catch {
-        return "unreadable";
+    close() {
+        if (this.fd !== undefined)
+            (0,external_node_fs_.closeSync)(this.fd);
+        this.fd = undefined;
     }
 }
 
@@ -8747,6 +8205,12 @@ function backupSamples(type, run, destinations = []) {
     return samples;
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __nccwpck_require__(7879);
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
 const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 function seriesKey(name, labels) {
@@ -8804,41 +8268,87 @@ function parseExposition(text) {
 
 
 
-const PUSH_TIMEOUT_MS = 10_000;
+
+
+/** Each attempt's bound (the whole push is bounded by the network timeout too). */
+const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
 const PUSH_ATTEMPTS = 3;
+/** The whole push's bound when none is configured (BACKUP_NETWORK_TIMEOUT_SECONDS sets it). */
+const DEFAULT_PUSH_TIMEOUT_MS = 120_000;
+/**
+ * A Pushgateway URL split into the address fetch may use and its credentials: fetch refuses URLs with
+ * `user:password@`, so they travel as an `Authorization: Basic` header; `shown` is safe to print.
+ */
+function gatewayAddress(raw) {
+    const parsed = new URL(raw);
+    if (parsed.username === "" && parsed.password === "")
+        return { url: raw, shown: redactUrl(raw) };
+    const decode = (part) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return part;
+        }
+    };
+    const credentials = `${decode(parsed.username)}:${decode(parsed.password)}`;
+    parsed.username = "";
+    parsed.password = "";
+    const url = parsed.toString().replace(/\/+$/, "");
+    return { url, shown: url, authorization: `Basic ${Buffer.from(credentials, "utf8").toString("base64")}` };
+}
 /**
  * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
  * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
- * a failed run that sends no success timestamp leaves the last one in place.
+ * a failed run that sends no success timestamp leaves the last one in place. Credentials in the URL
+ * are sent as basic auth and never printed.
  */
-async function pushToGateway(url, job, group, samples) {
+async function pushToGateway(url, job, group, samples, options = {}) {
+    const gateway = gatewayAddress(url);
     const groupPath = Object.entries(group)
         .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
         .join("");
-    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const groupingPath = `/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const target = `${gateway.url}${groupingPath}`;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
     let lastError;
-    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        try {
-            const response = await fetch(target, {
-                method: "POST",
-                headers: { "Content-Type": "text/plain; version=0.0.4" },
-                body: renderExposition(samples),
-                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-            });
-            if (response.ok)
-                return;
-            const body = (await response.text()).trim().slice(0, 300);
-            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
-            if (response.status < 500)
-                break; // a 4xx will not improve with retries
-        }
-        catch (err) {
-            lastError = err.cause instanceof Error ? err.cause : err;
-        }
-        if (attempt < PUSH_ATTEMPTS)
-            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    try {
+        await (0,deadline/* withDeadline */.NE)(`The push to the Pushgateway ${gateway.shown}`, timeoutMs, async (signal) => {
+            for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+                try {
+                    const response = await fetch(target, {
+                        method: "POST",
+                        headers: {
+                            "Content-Type": "text/plain; version=0.0.4",
+                            ...(gateway.authorization ? { Authorization: gateway.authorization } : {}),
+                        },
+                        body: renderExposition(samples),
+                        signal: AbortSignal.any([
+                            signal,
+                            AbortSignal.timeout(Math.min(PUSH_ATTEMPT_TIMEOUT_MS, timeoutMs)),
+                        ]),
+                    });
+                    if (response.ok)
+                        return;
+                    const body = (await response.text()).trim().slice(0, 300);
+                    lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}${response.status === 401 ? " (check the user and password in PUSHGATEWAY_URL)" : ""}`);
+                    if (response.status < 500)
+                        break; // a 4xx will not improve with retries
+                }
+                catch (err) {
+                    if (signal.aborted)
+                        throw err;
+                    lastError = err.cause instanceof Error ? err.cause : err;
+                }
+                if (attempt < PUSH_ATTEMPTS)
+                    await (0,external_node_timers_promises_.setTimeout)(250 * 2 ** attempt, undefined, { signal });
+            }
+            throw lastError;
+        }, { signal: options.signal, setting: "BACKUP_NETWORK_TIMEOUT_SECONDS" });
     }
-    throw new Error(`Could not push metrics to ${redactUrl(target)}: ${lastError?.message ?? lastError}`);
+    catch (err) {
+        throw new Error(`Could not push metrics to ${redactUrl(`${gateway.shown}${groupingPath}`)}: ${err?.message ?? err}`, { cause: err });
+    }
 }
 /**
  * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
@@ -8857,13 +8367,18 @@ async function writeTextfile(file, samples) {
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
  * not fail a good backup; the outcome says what happened, for the summary.
  */
-async function publishMetrics(settings, group, samples, logger) {
+async function publishMetrics(settings, group, samples, logger, signal) {
     const outcome = {};
     if (settings.pushgatewayUrl) {
         try {
-            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples, {
+                timeoutMs: settings.timeoutMs,
+                // The push is the run's report: a cancelled run still makes it (bounded); a signal that
+                // arrives while pushing ends it.
+                signal: signal?.aborted ? undefined : signal,
+            });
             outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${redactUrl(settings.pushgatewayUrl)} (job ${settings.job})`);
+            logger.info(`Metrics pushed to ${gatewayAddress(settings.pushgatewayUrl).shown} (job ${settings.job})`);
         }
         catch (err) {
             outcome.pushgateway = err.message;
@@ -8881,6 +8396,1633 @@ async function publishMetrics(settings, group, samples, logger) {
         }
     }
     return outcome;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
+/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
+function verifySamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_verify_last_status",
+            help: "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
+            type: "gauge",
+            labels,
+            value: run.exitCode,
+        },
+        {
+            name: "backup_verify_duration_seconds",
+            help: "Wall time of the last backup verification",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.newestAgeHours !== undefined) {
+        samples.push({
+            name: "backup_verify_newest_age_seconds",
+            help: "Age of the newest good daily backup when last verified",
+            type: "gauge",
+            labels,
+            value: Math.round(run.newestAgeHours * 3600),
+        });
+    }
+    if (run.ok) {
+        samples.push({
+            name: "backup_verify_last_success_timestamp",
+            help: "Unix timestamp of the last verification that passed",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+/** Samples of a restore run. */
+function restoreSamples(type, run) {
+    const labels = { type };
+    const samples = [
+        {
+            name: "backup_restore_last_status",
+            help: "Exit status of the last restore (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_restore_duration_seconds",
+            help: "Wall time of the last restore",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    if (run.ok) {
+        samples.push({
+            name: "backup_restore_last_success_timestamp",
+            help: "Unix timestamp of the last successful restore",
+            type: "gauge",
+            labels,
+            value: Math.floor(run.finishedAt.getTime() / 1000),
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
+
+
+
+const STATUS = {
+    backup: "backup_last_status",
+    verify: "backup_verify_last_status",
+    restore: "backup_restore_last_status",
+};
+/**
+ * The samples of a run that ended in failure (thrown, refused or cancelled): its status is its exit
+ * status (never 0), its duration and attempt time are recorded, and no success series is sent, so the
+ * last success timestamp and size stay as the last good run left them (Pushgateway POST replaces only
+ * the metric names sent; the textfile keeps the series not written).
+ */
+function failedRunSamples(kind, type, run) {
+    const status = run.exitStatus === 0 ? 1 : run.exitStatus;
+    const base = { ok: false, finishedAt: run.finishedAt, durationSeconds: run.durationSeconds };
+    const samples = kind === "backup"
+        ? backupSamples(type, base)
+        : kind === "verify"
+            ? verifySamples(type, { ...base, exitCode: status })
+            : restoreSamples(type, base);
+    return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
+}
+/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
+async function recordFailedRun(settings, kind, run, logger) {
+    if (!settings.pushgatewayUrl && !settings.textfile)
+        return {};
+    const finishedAt = new Date();
+    const samples = failedRunSamples(kind, "database", {
+        finishedAt,
+        durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+        exitStatus: run.exitStatus,
+    });
+    return publishMetrics(settings, { type: "database" }, samples, logger);
+}
+
+;// CONCATENATED MODULE: ./src/process/exit-status.ts
+
+/**
+ * Every exit status of Lifeline's commands, CLI and actions alike (README "Exit status"). verify's 1 and
+ * 2 are the runbook's; 64 and 78 are sysexits' EX_USAGE and EX_CONFIG; 130 and 143 what shells report
+ * for a process ended by SIGINT and SIGTERM (128 + signal number).
+ */
+const EXIT = {
+    ok: 0,
+    failed: 1,
+    tooOldOrMissing: 2,
+    usage: 64,
+    config: 78,
+    sigint: 130,
+    sigterm: 143,
+};
+/** The lines every command's --help ends with: the statuses shared by all commands. */
+const COMMON_EXIT_HELP = "64 invalid usage (unknown flag or command); 78 invalid configuration (a setting missing or malformed);\n" +
+    "130 cancelled by SIGINT; 143 cancelled by SIGTERM.";
+/**
+ * The exit status of a run that threw `err`. A cancelled run (its AbortSignal raised by SIGINT or
+ * SIGTERM) is 130/143 whatever was thrown on the way out: a cancelled run is never a success.
+ */
+function exitStatusOf(err, signal) {
+    const cancelled = cancellationOf(err, signal);
+    if (cancelled)
+        return cancelled.signalName === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+    if (err instanceof errors/* UsageError */.eb)
+        return EXIT.usage;
+    if (err instanceof errors/* ConfigError */.xL)
+        return EXIT.config;
+    return EXIT.failed;
+}
+/** The cancellation behind a run's end, if it was cancelled: the signal's reason, or the error itself. */
+function cancellationOf(err, signal) {
+    if (signal?.aborted && signal.reason instanceof errors/* CancelledError */.cc)
+        return signal.reason;
+    return err instanceof errors/* CancelledError */.cc ? err : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/version.ts
+/** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
+const LIFELINE_VERSION = "0.1.0";
+
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
+
+
+
+
+
+
+/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+const HOME_PREFIX = "lifeline-gnupg-";
+const AGENT_EXIT_WAIT_MS = 3_000;
+/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
+const live = new Set();
+let exitHookInstalled = false;
+/**
+ * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
+ * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
+ * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
+ * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
+ */
+class TemporaryGpgHome {
+    path;
+    disposed = false;
+    constructor(path) {
+        this.path = path;
+    }
+    static async create() {
+        await sweepAbandonedGpgHomes();
+        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        live.add(home);
+        installExitHook();
+        await (0,promises_.chmod)(home, 0o700);
+        return new TemporaryGpgHome(home);
+    }
+    /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
+    async dispose() {
+        if (this.disposed)
+            return;
+        this.disposed = true;
+        await disposeHome(this.path);
+        live.delete(this.path);
+    }
+}
+/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
+async function disposeHome(home) {
+    const pid = await agentPid(home);
+    await run("gpgconf", ["--homedir", home, "--kill", "all"]);
+    if (pid !== undefined)
+        await waitForExit(pid);
+    await (0,promises_.rm)(home, { recursive: true, force: true });
+}
+function disposeHomeSync(home) {
+    const pid = parseAgentPid((0,external_node_child_process_.spawnSync)("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
+        encoding: "utf8",
+        env: childEnvironment(),
+        timeout: 5_000,
+    }).stdout ?? "");
+    (0,external_node_child_process_.spawnSync)("gpgconf", ["--homedir", home, "--kill", "all"], {
+        stdio: "ignore",
+        env: childEnvironment(),
+        timeout: 5_000,
+    });
+    if (pid !== undefined) {
+        const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        while (isAlive(pid) && Date.now() < deadline)
+            Atomics.wait(pause, 0, 0, 20);
+        if (isAlive(pid))
+            signal(pid, "SIGKILL");
+    }
+    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true });
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on("exit", () => {
+        for (const home of live) {
+            try {
+                disposeHomeSync(home);
+            }
+            catch {
+                // exiting: nothing more can be done; the next run sweeps what is left
+            }
+        }
+        live.clear();
+    });
+}
+/**
+ * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
+ * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ */
+async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
+    const swept = [];
+    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
+        const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
+        if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid))
+            continue;
+        await disposeHome(external_node_path_default().join(dir, name)).catch(() => { });
+        swept.push(name);
+    }
+    return swept;
+}
+async function agentPid(home) {
+    return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
+}
+/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
+function parseAgentPid(output) {
+    const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
+function run(command, args) {
+    return new Promise((resolve) => {
+        (0,external_node_child_process_.execFile)(command, args, { env: childEnvironment(), timeout: 10_000 }, (_err, stdout) => resolve(String(stdout ?? "")));
+    });
+}
+async function waitForExit(pid) {
+    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+    while (isAlive(pid) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    if (isAlive(pid))
+        signal(pid, "SIGKILL");
+}
+/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+function signal(pid, sig) {
+    try {
+        process.kill(pid, sig);
+    }
+    catch {
+        // already gone
+    }
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
+
+
+
+
+/** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */
+const GPG_BASE_ARGS = ["--batch", "--no-tty", "--disable-dirmngr", "--no-auto-key-retrieve"];
+/**
+ * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again with its gpg-agent by
+ * `dispose`. The caller prepares it inside the try whose finally disposes it.
+ */
+class GpgDecryptKeyring {
+    home;
+    temporary;
+    children = new Set();
+    constructor(
+    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
+    home, temporary) {
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
+        if (privateKey === undefined)
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, undefined);
+        const temporary = await TemporaryGpgHome.create();
+        const home = temporary.path;
+        try {
+            await new Promise((resolve, reject) => {
+                const child = (0,external_node_child_process_.execFile)("gpg", [...GPG_BASE_ARGS, "--quiet", "--import"], { env: childEnvironment({ ...process.env, GNUPGHOME: home }) }, (err, _stdout, stderr) => {
+                    if (!err)
+                        return resolve();
+                    if (err.code === "ENOENT")
+                        return reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new errors/* UserError */.yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
+                });
+                child.stdin?.on("error", () => { });
+                child.stdin?.end(privateKey);
+            });
+        }
+        catch (err) {
+            await temporary.dispose();
+            throw err;
+        }
+        return new GpgDecryptKeyring(home, temporary);
+    }
+    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
+    startDecrypt(stdin = true) {
+        const child = startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--pinentry-mode", "error", "--decrypt"], { env: this.env(), stdin });
+        this.children.add(child);
+        child.exited.then(() => this.children.delete(child), () => this.children.delete(child));
+        return child;
+    }
+    env() {
+        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+    }
+    /** Stops its gpg processes, then (temporary keyring) kills the home's gpg-agent and removes it. */
+    async dispose() {
+        const running = [...this.children];
+        for (const child of running)
+            child.kill();
+        await Promise.allSettled(running.map((c) => c.exited));
+        await this.temporary?.dispose();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg.ts
+
+
+
+
+
+
+const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
+/** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
+async function gpg(home, args, input) {
+    const env = childEnvironment(home ? { ...process.env, GNUPGHOME: home } : process.env);
+    return new Promise((resolve, reject) => {
+        const child = execFileAsync("gpg", [...GPG_BASE_ARGS, ...args], { env, maxBuffer: 4 << 20 });
+        // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
+        child.child.stdin?.on("error", () => { });
+        child.child.stdin?.end(input ?? "");
+        child.then(({ stdout }) => resolve(stdout), (err) => {
+            if (err.code === "ENOENT")
+                reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+            else
+                reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
+        });
+    });
+}
+/**
+ * The keyring backups are encrypted with: the user's own (GNUPGHOME or ~/.gnupg), or a temporary one
+ * holding a public key given as ASCII armour. `prepare` proves the recipient usable before any dump.
+ */
+class GpgEncryptor {
+    recipient;
+    fingerprint;
+    home;
+    temporary;
+    constructor(
+    /** Fingerprint or name of the recipient, as gpg will be given it. */
+    recipient, 
+    /** Fingerprint of the recipient's primary key, for the manifest. */
+    fingerprint, home, temporary) {
+        this.recipient = recipient;
+        this.fingerprint = fingerprint;
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(options) {
+        let home = process.env.GNUPGHOME;
+        let temporary;
+        let recipient = options.recipient;
+        try {
+            if (options.publicKey !== undefined) {
+                if (holdsSecretKey(options.publicKey))
+                    throw new errors/* UserError */.yo(SECRET_KEY_AS_PUBLIC_KEY);
+                temporary = await TemporaryGpgHome.create();
+                home = temporary.path;
+                await gpg(home, ["--import"], options.publicKey).catch((err) => {
+                    if (err instanceof errors/* UserError */.yo)
+                        throw err;
+                    throw new errors/* UserError */.yo(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                        "Give the key as exported by 'gpg --armor --export <recipient>'");
+                });
+                if (holdsSecretKey(await gpg(home, ["--with-colons", "--list-secret-keys"]).catch(() => "")))
+                    throw new errors/* UserError */.yo(SECRET_KEY_AS_PUBLIC_KEY);
+            }
+            if (recipient === undefined) {
+                const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
+                if (imported.length !== 1) {
+                    throw new errors/* UserError */.yo(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                }
+                recipient = imported[0];
+            }
+            const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
+            const fingerprint = parseFingerprints(listed)[0];
+            if (!fingerprint) {
+                throw new errors/* UserError */.yo(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                    "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
+            }
+            // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
+            await gpg(home, encryptOptions(recipient), "lifeline key check").catch((err) => {
+                throw new errors/* UserError */.yo(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+                    "encryption subkey; renew it or use another recipient");
+            });
+            return new GpgEncryptor(recipient, fingerprint, home, temporary);
+        }
+        catch (err) {
+            await temporary?.dispose();
+            throw err;
+        }
+    }
+    /** A gpg process that encrypts stdin to stdout. */
+    start() {
+        const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+        return startChildStage("gpg", "gpg", encryptArgs(this.recipient), {
+            env,
+            stdin: true,
+        });
+    }
+    async dispose() {
+        await this.temporary?.dispose();
+    }
+}
+const SECRET_KEY_AS_PUBLIC_KEY = "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') holds a SECRET key: it was not used and is not shown. " +
+    "Give the public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host";
+/** True for an armoured secret key block, or `--with-colons` output listing a secret key. */
+function holdsSecretKey(text) {
+    return /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/.test(text) || /^sec:/m.test(text);
+}
+/**
+ * The argv of an encrypting gpg. Keys come from the local keyring only: no WKD, keyserver or DNS
+ * lookup for an e-mail recipient (--no-auto-key-locate, and no dirmngr at all). Data is compressed
+ * before encryption; gpg compressing again would only cost time.
+ */
+function encryptArgs(recipient) {
+    return [...GPG_BASE_ARGS, ...encryptOptions(recipient)];
+}
+function encryptOptions(recipient) {
+    return [
+        "--no-auto-key-locate",
+        "--quiet",
+        "--trust-model",
+        "always",
+        "--compress-algo",
+        "none",
+        "--encrypt",
+        "--output",
+        "-",
+        "--recipient",
+        recipient,
+    ];
+}
+/** Primary-key fingerprints from `gpg --with-colons` output. */
+function parseFingerprints(colons) {
+    const out = [];
+    let expectFpr = false;
+    for (const line of colons.split("\n")) {
+        const fields = line.split(":");
+        if (fields[0] === "pub")
+            expectFpr = true;
+        else if (fields[0] === "fpr" && expectFpr) {
+            out.push(fields[9]);
+            expectFpr = false;
+        }
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/crypto/sealed-text.ts
+/** Feeds `input` to a gpg stage and collects what it writes. */
+async function through(stage, input) {
+    const chunks = [];
+    stage.stdout.on("data", (c) => chunks.push(c));
+    const ended = new Promise((resolve, reject) => {
+        stage.stdout.on("end", resolve);
+        stage.stdout.on("error", reject);
+    });
+    stage.stdin?.on("error", () => { });
+    stage.stdin?.end(input);
+    await Promise.all([stage.exited, ended]);
+    return Buffer.concat(chunks);
+}
+/**
+ * A small text encrypted to the backup's recipient, base64: for what an encrypted backup's manifest
+ * (which is not encrypted) must hold without showing it, e.g. database setting values.
+ */
+async function sealText(encryptor, text) {
+    return (await through(encryptor.start(), Buffer.from(text, "utf8"))).toString("base64");
+}
+/** The text of `sealText`, decrypted with the restore's keyring. */
+async function openSealedText(keyring, sealed) {
+    return (await through(keyring.startDecrypt(true), Buffer.from(sealed, "base64"))).toString("utf8");
+}
+
+;// CONCATENATED MODULE: ./src/db/pg-tools.ts
+
+
+
+
+
+
+const pg_tools_execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
+/** Directories that hold PostgreSQL client programs: PATH, then the distributions' versioned dirs. */
+async function candidateDirs(binDir) {
+    if (binDir)
+        return [binDir];
+    const dirs = (process.env.PATH ?? "").split((external_node_path_default()).delimiter).filter(Boolean);
+    for (const root of ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]) {
+        const versions = await (0,promises_.readdir)(root).catch(() => []);
+        for (const v of versions)
+            dirs.push(external_node_path_default().join(root, v, "bin"));
+    }
+    for (const dir of await (0,promises_.readdir)("/usr").catch(() => [])) {
+        if (/^pgsql-\d+$/.test(dir))
+            dirs.push(external_node_path_default().join("/usr", dir, "bin"));
+    }
+    return [...new Set(dirs)];
+}
+async function probe(file) {
+    try {
+        await (0,promises_.access)(file, promises_.constants.X_OK);
+        const { stdout } = await pg_tools_execFileAsync(file, ["--version"], {
+            timeout: 10_000,
+            env: childEnvironment(),
+        });
+        const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
+        if (!match)
+            return undefined;
+        return { path: file, version: match[2] ? `${match[1]}.${match[2]}` : match[1], major: Number(match[1]) };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Every installed copy of a PostgreSQL client program, one per real path. */
+async function findPgTools(name, binDir) {
+    const found = new Map();
+    for (const dir of await candidateDirs(binDir)) {
+        const tool = await probe(external_node_path_default().join(dir, name));
+        if (tool && ![...found.values()].some((t) => t.version === tool.version && t.major === tool.major)) {
+            found.set(tool.path, tool);
+        }
+    }
+    return [...found.values()];
+}
+/**
+ * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
+ * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
+ * (e.g. transaction_timeout in 17) that older servers reject on restore. Tools that pass `prefer` (e.g. a
+ * psql that can be restricted) come first, whatever their major.
+ */
+async function choosePgTool(name, serverMajor, binDir, prefer = () => true) {
+    const tools = await findPgTools(name, binDir);
+    const rank = (t) => (prefer(t) ? 0 : 1000) + t.major;
+    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => rank(a) - rank(b));
+    const chosen = usable[0];
+    if (chosen)
+        return chosen;
+    const seen = tools.length
+        ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
+        : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
+    throw new errors/* UserError */.yo(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+        `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
+        "or set PG_BIN_DIR to its bin directory");
+}
+
+// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
+var lib = __nccwpck_require__(3273);
+;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
+// ESM wrapper for pg
+
+
+// Re-export all the properties
+const Client = lib.Client
+const Pool = lib.Pool
+const Connection = lib.Connection
+const types = lib.types
+const Query = lib.Query
+const DatabaseError = lib.DatabaseError
+const escapeIdentifier = lib.escapeIdentifier
+const escapeLiteral = lib.escapeLiteral
+const Result = lib.Result
+const TypeOverrides = lib.TypeOverrides
+
+// Also export the defaults
+const defaults = lib.defaults
+
+// Re-export the default
+/* harmony default export */ const esm = (lib);
+
+;// CONCATENATED MODULE: ./src/db/connection-error.ts
+
+/**
+ * Turns a connection failure (from node-postgres or libpq's stderr) into a message that says what
+ * went wrong, where, and what to check next. Never includes the password.
+ */
+function connectionError(cause, target) {
+    const err = (cause ?? {});
+    const code = err.code ?? "";
+    const text = err.message ?? String(cause);
+    let why;
+    switch (true) {
+        case code === "ECONNREFUSED" || /Connection refused/i.test(text):
+            why =
+                "connection refused: is PostgreSQL running and listening there? Check the host and port in DATABASE_URL (test with pg_isready)";
+            break;
+        case code === "ENOTFOUND" || code === "EAI_AGAIN" || /could not translate host name/i.test(text):
+            why = "the host name does not resolve: check the host in DATABASE_URL";
+            break;
+        case code === "ETIMEDOUT" || /timeout/i.test(text):
+            why = "the connection timed out: check the host, port and any firewall between here and the server";
+            break;
+        case code === "28P01" || /password authentication failed/i.test(text):
+            why =
+                "password authentication failed: check the user and password in DATABASE_URL (or PGPASSWORD / PGPASSFILE)";
+            break;
+        case code === "28000":
+            why = `the server refused the login (${text}): check pg_hba.conf and the user in DATABASE_URL`;
+            break;
+        case code === "3D000" || /database .* does not exist/i.test(text):
+            why =
+                "that database does not exist: check the database name in DATABASE_URL (list databases with psql -l)";
+            break;
+        case code === "ENOENT" && /\.s\.PGSQL/.test(text):
+            why = "no server socket at that path: is PostgreSQL running, and is the socket directory right?";
+            break;
+        default:
+            why = text;
+    }
+    return new errors/* UserError */.yo(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+}
+
+;// CONCATENATED MODULE: ./src/db/server-info.ts
+
+
+
+
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** Bound of the short queries before a dump (server version, size, the snapshot's BEGIN): never the dump's. */
+const SHORT_QUERY_TIMEOUT_MS = 60_000;
+/** How long a polite close (Terminate, then the server's FIN) may take before the socket is cut. */
+const CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * Cuts a client's socket at once. node-postgres has no public way to: end() waits for the server's
+ * FIN, which a silent server never sends.
+ */
+function destroyClient(client) {
+    client.connection?.stream?.destroy();
+}
+/** Closes a client, cutting the socket when the server does not answer the goodbye in time. */
+async function closeClient(client) {
+    await (0,deadline/* withDeadline */.NE)("Closing the PostgreSQL connection", CLOSE_TIMEOUT_MS, () => client.end()).catch(() => destroyClient(client));
+}
+/**
+ * Runs one short query under a deadline and `signal`: a server gone silent (or SIGTERM) cuts the
+ * connection instead of holding the run. Not for the dump, nor for counts that may take long.
+ */
+async function shortQuery(client, sql, signal) {
+    return (0,deadline/* withDeadline */.NE)("A PostgreSQL query", SHORT_QUERY_TIMEOUT_MS, (s) => {
+        const cut = () => destroyClient(client);
+        s.addEventListener("abort", cut, { once: true });
+        return client.query(sql).finally(() => s.removeEventListener("abort", cut));
+    }, { signal });
+}
+/** node-postgres client options for the same target libpq programs will reach. */
+function clientConfig(settings) {
+    const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
+    const sslmode = settings.params.sslmode ?? process.env.PGSSLMODE;
+    return {
+        ...(settings.host !== undefined ? { host: settings.host } : {}),
+        ...(settings.port !== undefined ? { port: settings.port } : {}),
+        ...(settings.user !== undefined ? { user: settings.user } : {}),
+        ...(settings.password !== undefined ? { password: settings.password } : {}),
+        ...(settings.database !== undefined ? { database: settings.database } : {}),
+        ...(settings.params.application_name ? { application_name: settings.params.application_name } : {}),
+        ...(sslmode && sslmode !== "disable" && sslmode !== "allow" && sslmode !== "prefer"
+            ? { ssl: { rejectUnauthorized: sslmode === "verify-ca" || sslmode === "verify-full" } }
+            : {}),
+        connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
+    };
+}
+/**
+ * Opens a connected client; a connection failure becomes a UserError that says what to check. The
+ * connection (startup and login included) is bounded by connect_timeout / PGCONNECT_TIMEOUT (10 s by
+ * default) and ends at once when `signal` (the run's) fires.
+ */
+async function connectClient(settings, applicationName, signal) {
+    const config = clientConfig(settings);
+    const client = new esm.Client({
+        ...config,
+        ...(applicationName ? { application_name: applicationName } : {}),
+    });
+    // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
+    client.on("error", () => { });
+    const target = describeTarget(settings);
+    try {
+        await (0,deadline/* withDeadline */.NE)(`Connecting to PostgreSQL at ${target}`, 
+        // node-postgres's own timer ends it first, with its own error; this is the backstop.
+        (config.connectionTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000) + 1000, async (s) => {
+            s.addEventListener("abort", () => destroyClient(client), { once: true });
+            await client.connect();
+        }, { signal });
+    }
+    catch (err) {
+        await closeClient(client);
+        if (signal?.aborted)
+            throw (0,deadline/* abortReason */.Js)(signal);
+        throw connectionError(err, target);
+    }
+    return client;
+}
+/** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
+async function withClient(settings, fn, signal) {
+    const client = await connectClient(settings, undefined, signal);
+    try {
+        return await fn(client);
+    }
+    finally {
+        await closeClient(client);
+    }
+}
+/** Connects once before dumping: proves the credentials and learns the server's version. */
+async function inspectServer(settings, signal) {
+    return withClient(settings, async (client) => {
+        const { rows } = await shortQuery(client, `SELECT current_setting('server_version') AS version,
+              current_setting('server_version_num') AS num,
+              current_database() AS db,
+              pg_database_size(current_database())::text AS size`, signal);
+        const row = rows[0];
+        const versionNum = Number(row.num);
+        return {
+            version: row.version,
+            versionNum,
+            major: Math.floor(versionNum / 10000),
+            database: row.db,
+            databaseSizeBytes: Number(row.size),
+        };
+    }, signal);
+}
+
+;// CONCATENATED MODULE: ./src/db/database-properties.ts
+/** Reads the properties of the database `client` is connected to (in its transaction's snapshot). */
+async function readDatabaseProperties(client) {
+    const [db] = (await client.query(`SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
+              d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS connlimit,
+              d.datacl IS NULL AS acl_default, shobj_description(d.oid, 'pg_database') AS comment
+         FROM pg_database d WHERE d.datname = current_database()`)).rows;
+    if (!db)
+        throw new Error("the current database is not in pg_database");
+    const acl = db.acl_default
+        ? null
+        : (await client.query(`SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                  a.privilege_type AS privilege, a.is_grantable AS grantable
+             FROM pg_database d, aclexplode(d.datacl) a
+            WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST, 2`)).rows.map((r) => ({ grantee: r.grantee, privilege: r.privilege, grantable: r.grantable }));
+    const settings = (await client.query(`SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role,
+              s.setconfig AS config
+         FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST`)).rows.map((r) => ({ role: r.role, settings: [...r.config].sort() }));
+    return {
+        owner: db.owner,
+        encoding: db.encoding,
+        collate: db.collate,
+        ctype: db.ctype,
+        connectionLimit: db.connlimit,
+        acl,
+        comment: db.comment,
+        settings,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/db/names.ts
+/**
+ * Object names as the server stores them: bytes. A name that is valid UTF-8 is kept as that string;
+ * one that is not (a SQL_ASCII database holding Latin-1 names, say) is shown with its bytes >= 0x80
+ * as `\xHH` and its exact bytes are kept beside it in hex, so that it round-trips byte for byte.
+ */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** The string a name is listed under: the UTF-8 text, or an escaped form when the bytes are not UTF-8. */
+function displayName(bytes) {
+    try {
+        return UTF8.decode(bytes);
+    }
+    catch {
+        let out = "";
+        for (const b of bytes)
+            out += b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+        return out;
+    }
+}
+/** Whether `bytes` need their hex kept beside the display name (they are not UTF-8). */
+function needsRawName(bytes) {
+    try {
+        UTF8.decode(bytes);
+        return false;
+    }
+    catch {
+        return true;
+    }
+}
+/** The exact bytes (hex) of a listed name: from `rawNames` when recorded there, else its UTF-8. */
+function nameBytesHex(name, rawNames) {
+    return rawNames?.[name] ?? Buffer.from(name, "utf8").toString("hex");
+}
+/**
+ * SQL that yields the bytes of a text expression, hex-encoded, as the server stores them: raw in a
+ * SQL_ASCII database (where no conversion is possible), converted to UTF-8 in any other.
+ */
+function hexOfName(expression, databaseEncoding) {
+    const to = databaseEncoding === "SQL_ASCII" ? "SQL_ASCII" : "UTF8";
+    return `encode(convert_to((${expression})::text, '${to}'), 'hex')`;
+}
+
+;// CONCATENATED MODULE: ./src/db/snapshot.ts
+
+
+
+/** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
+function unreadableCatalog(snapshot, err) {
+    return {
+        snapshot,
+        schemas: [],
+        tables: [],
+        sequences: [],
+        extensions: [],
+        rowCounts: "off",
+        rowCountSource: "none",
+        error: err.message ?? String(err),
+    };
+}
+const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
+const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
+/**
+ * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
+ * row counts read in it describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * The exporting transaction runs nothing after the export: the catalog is read on a second connection
+ * that imports the same snapshot, so no failed catalog query can abort the transaction pg_dump needs.
+ */
+class ExportedSnapshot {
+    client;
+    settings;
+    id;
+    constructor(client, settings, id) {
+        this.client = client;
+        this.settings = settings;
+        this.id = id;
+    }
+    static async open(settings, signal) {
+        const client = await connectClient(settings, "lifeline-snapshot", signal);
+        try {
+            await beginRepeatableRead(client);
+            const { rows } = await shortQuery(client, "SELECT pg_export_snapshot() AS id", signal);
+            return new ExportedSnapshot(client, settings, rows[0].id);
+        }
+        catch (err) {
+            await closeClient(client);
+            throw err;
+        }
+    }
+    /**
+     * Reads the catalog (row counts per `mode`) and the database's own properties in the snapshot, on a
+     * connection of their own. A failure is recorded in the result (`error`), never thrown.
+     */
+    async describe(mode) {
+        let reader;
+        try {
+            reader = await connectClient(this.settings, "lifeline-catalog");
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        try {
+            await beginRepeatableRead(reader);
+            await reader.query(`SET TRANSACTION SNAPSHOT ${literal(this.id)}`);
+            // Each read in a savepoint: a failed catalog query leaves the properties readable, and vice versa.
+            const catalog = await inSavepoint(reader, () => readCatalog(reader, mode, this.id)).catch((err) => unreadableCatalog(this.id, err));
+            const database = await inSavepoint(reader, () => readDatabaseProperties(reader)).catch(unreadableProperties);
+            return { catalog, database };
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        finally {
+            await shortQuery(reader, "COMMIT").catch(() => { });
+            await closeClient(reader);
+        }
+    }
+    async close() {
+        await shortQuery(this.client, "COMMIT").catch(() => { });
+        await closeClient(this.client);
+    }
+}
+const literal = (s) => `'${s.replace(/'/g, "''")}'`;
+async function beginRepeatableRead(client) {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+    // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+    await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
+}
+async function inSavepoint(client, fn) {
+    await client.query("SAVEPOINT lifeline_read");
+    try {
+        const result = await fn();
+        await client.query("RELEASE SAVEPOINT lifeline_read");
+        return result;
+    }
+    catch (err) {
+        await client.query("ROLLBACK TO SAVEPOINT lifeline_read");
+        throw err;
+    }
+}
+function unreadableProperties(err) {
+    return {
+        owner: "",
+        encoding: "",
+        collate: "",
+        ctype: "",
+        connectionLimit: -1,
+        acl: null,
+        comment: null,
+        settings: [],
+        error: err.message ?? String(err),
+    };
+}
+/**
+ * Rows of `SELECT count(*)` on a table. A name that is not UTF-8 cannot be sent in a query's text (the
+ * client speaks UTF-8), so such a table is counted by oid in a DO block, its name quoted by the server.
+ */
+async function countRows(client, table) {
+    const schema = Buffer.from(table.schema, "hex");
+    const relname = Buffer.from(table.relname, "hex");
+    if (!needsRawName(schema) && !needsRawName(relname)) {
+        const { rows } = await client.query(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(displayName(schema))}.${quoteIdent(displayName(relname))}`);
+        return Number(rows[0].n);
+    }
+    const results = (await client.query(`DO $lifeline$ DECLARE n bigint; BEGIN
+       EXECUTE format('SELECT count(*) FROM ONLY %s', ${Number(table.oid)}::oid::regclass) INTO n;
+       PERFORM set_config('lifeline.row_count', n::text, true);
+     END $lifeline$;
+     SELECT current_setting('lifeline.row_count') AS n`));
+    return Number(results[1].rows[0].n);
+}
+const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
+/**
+ * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore. Names
+ * are read as bytes, so that a name which is not UTF-8 is recorded (and compared) exactly.
+ */
+async function readCatalog(client, mode, snapshot) {
+    const q = async (sql) => (await client.query(sql)).rows;
+    const [{ encoding } = { encoding: "UTF8" }] = await q("SELECT getdatabaseencoding() AS encoding");
+    const rawNames = {};
+    const nameOf = (hex) => {
+        const bytes = Buffer.from(hex, "hex");
+        const name = displayName(bytes);
+        if (needsRawName(bytes))
+            rawNames[name] = hex;
+        return name;
+    };
+    const schemas = (await q(`SELECT ${hexOfName("n.nspname", encoding)} AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY n.nspname`)).map((r) => nameOf(r.s));
+    const tableRows = await q(`SELECT c.oid::text AS oid, ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS name,
+            ${hexOfName("n.nspname", encoding)} AS schema, ${hexOfName("c.relname", encoding)} AS relname,
+            c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`);
+    const tables = [];
+    for (const t of tableRows) {
+        let rows = null;
+        if (mode === "exact")
+            rows = await countRows(client, t);
+        else if (mode === "estimated") {
+            rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
+        }
+        tables.push({ name: nameOf(t.name), rows });
+    }
+    const sequences = (await q(`SELECT ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS s
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`)).map((r) => nameOf(r.s));
+    const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
+    const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
+    return {
+        snapshot,
+        schemas,
+        tables,
+        sequences,
+        extensions,
+        ...(Object.keys(rawNames).length ? { rawNames } : {}),
+        rowCounts: mode,
+        rowCountSource,
+    };
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:events"
+const external_node_events_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events");
+;// CONCATENATED MODULE: ./src/fs/atomic-file.ts
+
+
+
+
+
+
+
+const PARTIAL_MARK = ".partial-";
+/** Random hex characters in a partial name, and the widest pid Linux hands out (pid_max ≤ 2^22). */
+const PARTIAL_RANDOM_BYTES = 4;
+const PID_DIGITS_MAX = 7;
+/** The longest name `partialPath` can give a file named `fileName` (its pid at the widest). */
+function partialNameLength(fileName) {
+    return (1 + Buffer.byteLength(fileName) + PARTIAL_MARK.length + PID_DIGITS_MAX + 1 + 2 * PARTIAL_RANDOM_BYTES);
+}
+/** A file could not be published because its final name is taken; nothing was overwritten. */
+class NameTakenError extends errors/* UserError */.yo {
+    name = "NameTakenError";
+}
+/** The hidden temporary name a file is written under until it is complete. */
+function partialPath(finalPath) {
+    const dir = external_node_path_default().dirname(finalPath);
+    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(PARTIAL_RANDOM_BYTES).toString("hex")}`);
+}
+async function fsyncDirectory(dir) {
+    const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
+    if (!handle)
+        return;
+    await handle.sync().catch(() => { }); // some filesystems refuse fsync on directories; the rename is still atomic
+    await handle.close();
+}
+/**
+ * Publishes `tempPath` as `finalPath` without ever replacing an existing file: a hard link fails with
+ * EEXIST where a rename would silently overwrite an earlier backup.
+ */
+async function publish(tempPath, finalPath) {
+    try {
+        await (0,promises_.link)(tempPath, finalPath);
+        await (0,promises_.unlink)(tempPath);
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "EEXIST") {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+                cause: err,
+            });
+        }
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+            throw err;
+        // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
+        if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+                cause: err,
+            });
+        }
+        await (0,promises_.rename)(tempPath, finalPath);
+    }
+    await fsyncDirectory(external_node_path_default().dirname(finalPath));
+}
+/**
+ * A file that appears under its final name only once it is complete and on disk: written to a hidden
+ * temporary name in the same directory, fsynced, then published. Until `commit`, readers see nothing.
+ */
+class AtomicFile {
+    finalPath;
+    tempPath;
+    stream;
+    constructor(finalPath, tempPath, stream) {
+        this.finalPath = finalPath;
+        this.tempPath = tempPath;
+        this.stream = stream;
+    }
+    static async create(finalPath, mode = 0o600) {
+        const tempPath = partialPath(finalPath);
+        const stream = (0,external_node_fs_.createWriteStream)(tempPath, { flags: "wx", mode, highWaterMark: 1 << 20 });
+        await (0,external_node_events_namespaceObject.once)(stream, "ready"); // surfaces EACCES, EROFS, ENOENT here rather than mid-pipeline
+        return new AtomicFile(finalPath, tempPath, stream);
+    }
+    /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
+    async commit() {
+        await this.sync();
+        await this.publish();
+    }
+    /** Flushes the finished file to disk, still under its hidden name. */
+    async sync() {
+        if (!this.stream.closed)
+            await (0,external_node_events_namespaceObject.once)(this.stream, "close");
+        // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
+        const handle = await (0,promises_.open)(this.tempPath, "r+");
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    /** Publishes the synced file under its final name, never over an existing file (NameTakenError). */
+    async publish() {
+        await publish(this.tempPath, this.finalPath);
+    }
+    /** Discards the partial file. Safe to call more than once and after a failed commit. */
+    async abort() {
+        if (!this.stream.closed) {
+            const closed = (0,external_node_events_namespaceObject.once)(this.stream, "close").catch(() => { });
+            this.stream.destroy();
+            await closed;
+        }
+        await (0,promises_.unlink)(this.tempPath).catch(() => { });
+    }
+}
+/** Copies a file atomically: to a hidden temporary name, fsynced, then published without clobbering. */
+async function copyFileAtomic(source, finalPath) {
+    const tempPath = partialPath(finalPath);
+    try {
+        await (0,promises_.copyFile)(source, tempPath, external_node_fs_.constants.COPYFILE_EXCL);
+        const handle = await (0,promises_.open)(tempPath, "r+");
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await publish(tempPath, finalPath);
+    }
+    catch (err) {
+        await (0,promises_.unlink)(tempPath).catch(() => { });
+        throw err;
+    }
+}
+/**
+ * Writes a small file under a hidden temporary name and syncs it, ready to be published. A full disk,
+ * quota, read-only filesystem or missing permission is explained naming the directory; nothing is left.
+ */
+async function stageFile(finalPath, data, mode = 0o600) {
+    const tempPath = partialPath(finalPath);
+    const dir = external_node_path_default().dirname(finalPath);
+    try {
+        const handle = await (0,promises_.open)(tempPath, "wx", mode);
+        try {
+            await handle.writeFile(data);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch (err) {
+        await (0,promises_.unlink)(tempPath).catch(() => { });
+        throw describeWriteFailure(err, `'${dir}'`, dir, external_node_path_default().basename(finalPath));
+    }
+    return { tempPath, finalPath };
+}
+/** Writes a small file atomically (manifest, checksum sidecar). */
+async function writeFileAtomic(finalPath, data, mode = 0o600) {
+    const staged = await stageFile(finalPath, data, mode);
+    await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
+        await unlink(staged.tempPath).catch(() => { });
+        throw err;
+    });
+}
+/**
+ * Publishes a file together with its companions (a backup with its manifest and sidecar), so that it
+ * never exists under its final name without them: the companions are staged, then published, and the
+ * data is published last by `publishData`. If any step fails, every companion staged or published by
+ * this call is removed again, and the error is thrown: then nothing of it exists under a final name.
+ * (A crash between the steps can leave a companion without its data: an orphan retention ignores,
+ * never data without its companions.)
+ */
+async function publishWithCompanions(companions, publishData) {
+    const staged = [];
+    const published = [];
+    try {
+        for (const c of companions)
+            staged.push(await stageFile(c.path, c.data));
+        for (const s of staged) {
+            await publish(s.tempPath, s.finalPath);
+            published.push(s.finalPath);
+        }
+        await publishData();
+    }
+    catch (err) {
+        for (const s of staged)
+            await (0,promises_.unlink)(s.tempPath).catch(() => { });
+        for (const file of published)
+            await (0,promises_.unlink)(file).catch(() => { });
+        throw err;
+    }
+}
+function atomic_file_isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+}
+/**
+ * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
+ * is still alive are left alone. Returns the names removed.
+ */
+async function removeStalePartials(dir) {
+    const removed = [];
+    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
+        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
+        if (!m || atomic_file_isAlive(Number(m[1])))
+            continue;
+        await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
+    }
+    return removed;
+}
+/** The longest file name, in bytes, that ext4, xfs, btrfs, tmpfs and most others accept (NAME_MAX). */
+const NAME_MAX = 255;
+/**
+ * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
+ * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ */
+async function acceptsNameLength(dir, length) {
+    const probe = `.lifeline-name-probe-${process.pid}-`;
+    const file = external_node_path_default().join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
+    try {
+        const handle = await (0,promises_.open)(file, "wx", 0o600);
+        await handle.close();
+        await (0,promises_.unlink)(file);
+        return true;
+    }
+    catch (err) {
+        if (err.code === "ENAMETOOLONG")
+            return false;
+        throw err;
+    }
+}
+/** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
+async function longestNameAccepted(dir, upTo = NAME_MAX) {
+    let low = 0;
+    let high = upTo;
+    while (low < high) {
+        const mid = Math.ceil((low + high) / 2);
+        if (await acceptsNameLength(dir, mid))
+            low = mid;
+        else
+            high = mid - 1;
+    }
+    return low;
+}
+/** Creates a directory (and parents) and proves it writable, turning failures into advice. */
+async function ensureWritableDirectory(dir, what) {
+    try {
+        await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
+        const probe = await AtomicFile.create(external_node_path_default().join(dir, ".lifeline-write-test"));
+        await probe.abort();
+    }
+    catch (err) {
+        const e = err;
+        const described = describeWriteFailure(err, `${what} '${dir}'`, dir, "a probe file");
+        if (described !== err)
+            throw described;
+        throw new errors/* UserError */.yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+            `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/fs/regular-file.ts
+
+
+
+/** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
+function kindOf(entry) {
+    if (entry.isFile())
+        return "a regular file";
+    if (entry.isFIFO())
+        return "a FIFO (named pipe)";
+    if (entry.isSymbolicLink())
+        return "a symbolic link";
+    if (entry.isDirectory())
+        return "a directory";
+    if (entry.isSocket())
+        return "a socket";
+    if (entry.isCharacterDevice())
+        return "a character device";
+    if (entry.isBlockDevice())
+        return "a block device";
+    return "not a regular file";
+}
+/** Something that is not a regular file where Lifeline expected one; it was not opened. */
+class NotRegularFileError extends errors/* UserError */.yo {
+    file;
+    kind;
+    name = "NotRegularFileError";
+    constructor(file, kind) {
+        super(`${file} is ${kind}, not a regular file: Lifeline reads only regular files in a backup directory` +
+            (kind === "a symbolic link"
+                ? " and does not follow links there; put the file itself in its place"
+                : "; remove it or put the real file in its place"));
+        this.file = file;
+        this.kind = kind;
+    }
+}
+const isMissing = (err) => {
+    const code = err.code;
+    return code === "ENOENT" || code === "ENOTDIR";
+};
+/**
+ * What is at `file`: undefined when nothing is; throws NotRegularFileError when it is anything but a
+ * regular file (a symbolic link unless `followSymlinks`). Never opens it.
+ */
+async function statRegularFile(file, options = {}) {
+    let found;
+    try {
+        found = await (options.followSymlinks ? promises_.stat : promises_.lstat)(file);
+    }
+    catch (err) {
+        if (isMissing(err))
+            return undefined;
+        throw err;
+    }
+    if (!found.isFile())
+        throw new NotRegularFileError(file, kindOf(found));
+    return found;
+}
+/**
+ * Opens a regular file for reading. It is judged before it is opened (lstat), then opened without
+ * following a link and without blocking (a FIFO swapped in meanwhile opens at once instead of
+ * waiting for a writer), and judged again on the open descriptor, which closes the race.
+ * Throws ENOENT when it does not exist, NotRegularFileError when it is not a regular file.
+ */
+async function openRegularFile(file, options = {}) {
+    const before = await statRegularFile(file, options);
+    if (!before) {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
+            code: "ENOENT",
+            path: file,
+        });
+    }
+    const flags = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (options.followSymlinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, flags);
+    }
+    catch (err) {
+        // ELOOP: it became a link; ENXIO: it became a socket. Name what it is now.
+        const code = err.code;
+        if (code === "ELOOP" || code === "ENXIO") {
+            const now = await (0,promises_.lstat)(file).catch(() => undefined);
+            if (now && !now.isFile())
+                throw new NotRegularFileError(file, kindOf(now));
+        }
+        throw err;
+    }
+    const opened = await handle.stat();
+    if (!opened.isFile()) {
+        await handle.close();
+        throw new NotRegularFileError(file, kindOf(opened));
+    }
+    return handle;
+}
+/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+async function readRegularFile(file, options = {}) {
+    const handle = await openRegularFile(file, options);
+    try {
+        return await handle.readFile("utf8");
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** Lists a directory without opening anything in it; a missing directory lists empty. */
+async function listDirectory(dir) {
+    let entries;
+    try {
+        entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { files: [], others: [] };
+        throw err;
+    }
+    const files = [];
+    const others = [];
+    for (const entry of entries) {
+        if (entry.isFile())
+            files.push(entry.name);
+        else
+            others.push({ name: entry.name, kind: kindOf(entry) });
+    }
+    return { files, others };
+}
+
+;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
+
+
+
+
+
+
+
+
+
+
+const LOCK_FILE = ".lifeline.lock";
+function procStart(pid) {
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    }
+    catch {
+        return undefined;
+    }
+}
+function dir_lock_isAlive(holder) {
+    try {
+        process.kill(holder.pid, 0);
+    }
+    catch (err) {
+        if (err.code !== "EPERM")
+            return false;
+    }
+    const now = procStart(holder.pid);
+    return holder.procStart === undefined || now === undefined || now === holder.procStart;
+}
+/** How long an unreadable lock is watched for a writer finishing it before it is judged left by a crash. */
+const UNREADABLE_RECHECK_MS = 500;
+/**
+ * Creates the lock file whole, never over an existing one: its content is written and synced under a
+ * hidden name, then hard-linked into place (EEXIST when held). So a lock file is never empty or torn,
+ * and a full disk leaves no lock behind. Where hard links are not possible, an exclusive create
+ * (O_EXCL) is written instead and removed again if writing it fails. False when the lock is held.
+ */
+async function createLockFile(file, content) {
+    const dir = external_node_path_default().dirname(file);
+    const describe = (err) => describeWriteFailure(err, `BACKUP_DIR '${dir}'`, dir, `its lock file ${LOCK_FILE}`);
+    const staged = await stageFile(file, content, 0o644).catch((err) => {
+        throw describe(err.cause ?? err);
+    });
+    try {
+        await (0,promises_.link)(staged.tempPath, file);
+        return true;
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "EEXIST")
+            return false;
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+            throw describe(err);
+    }
+    finally {
+        await (0,promises_.unlink)(staged.tempPath).catch(() => { });
+    }
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, "wx", 0o644);
+    }
+    catch (err) {
+        if (err.code === "EEXIST")
+            return false;
+        throw describe(err);
+    }
+    try {
+        await handle.writeFile(content);
+        await handle.sync();
+        await handle.close();
+        return true;
+    }
+    catch (err) {
+        await handle.close().catch(() => { });
+        await (0,promises_.unlink)(file).catch(() => { }); // ours: created exclusively a moment ago
+        throw describe(err);
+    }
+}
+/**
+ * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
+ * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
+ * warning, and so is an empty or unparsable one (locks are written whole, so only a crash or damage
+ * leaves one). A lock from another host (shared storage) is never taken over automatically.
+ */
+class DirectoryLock {
+    file;
+    token;
+    constructor(file, token) {
+        this.file = file;
+        this.token = token;
+    }
+    static async acquire(dir, command, logger) {
+        const file = external_node_path_default().join(dir, LOCK_FILE);
+        const token = (0,external_node_crypto_.randomBytes)(8).toString("hex");
+        const me = {
+            pid: process.pid,
+            host: (0,external_node_os_.hostname)(),
+            startedAt: new Date().toISOString(),
+            command,
+            token,
+            ...(procStart(process.pid) ? { procStart: procStart(process.pid) } : {}),
+        };
+        // Hidden lock files of runs that died between writing and linking them.
+        await removeStalePartials(dir);
+        for (let attempt = 0; attempt < 2; attempt++) {
+            if (await createLockFile(file, `${JSON.stringify(me)}\n`))
+                return new DirectoryLock(file, token);
+            const holder = await readHolder(file);
+            if (holder === "gone")
+                continue;
+            if (holder === "unreadable") {
+                // Only the fallback without hard links shows a lock before its content: give a writer a moment.
+                const seen = await (0,promises_.stat)(file).catch(() => undefined);
+                await (0,external_node_timers_promises_.setTimeout)(UNREADABLE_RECHECK_MS);
+                const again = await readHolder(file);
+                const now = await (0,promises_.stat)(file).catch(() => undefined);
+                if (again !== "unreadable" ||
+                    !seen ||
+                    !now ||
+                    now.mtimeMs !== seen.mtimeMs ||
+                    now.size !== seen.size) {
+                    continue;
+                }
+                logger.warn(`Taking over an unreadable lock file ${file} (${now.size === 0 ? "empty" : `${now.size} bytes, not a lock`}, ` +
+                    `${Math.round((Date.now() - now.mtimeMs) / 1000)} s old): locks are written whole, so a run that crashed or a damaged disk left it`);
+            }
+            else if (holder.host !== (0,external_node_os_.hostname)()) {
+                throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                    `If that run is gone, remove ${file}`);
+            }
+            else if (dir_lock_isAlive(holder)) {
+                throw new errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                    "Wait for it to finish; runs of one backup directory never overlap");
+            }
+            else {
+                logger.warn(`Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`);
+            }
+            await takeOver(file, holder, token);
+        }
+        throw new errors/* UserError */.yo(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+    }
+    /** Releases the lock if it is still ours. */
+    async release() {
+        const holder = await readHolder(this.file);
+        if (typeof holder === "object" && holder.token === this.token)
+            await (0,promises_.unlink)(this.file).catch(() => { });
+    }
+}
+/**
+ * Removes a lock judged stale, without ever removing a fresh one: two runs may judge the same stale lock
+ * at once, and the second must not delete the first's new lock. The file is renamed aside (atomic), and
+ * only if it is still the lock that was judged is it dropped; otherwise it is put back.
+ */
+async function takeOver(file, judged, token) {
+    const aside = `${file}.stale-${process.pid}-${token}`;
+    try {
+        await (0,promises_.rename)(file, aside);
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return; // someone else removed it: try again
+        throw err;
+    }
+    const moved = await readHolder(aside);
+    const same = judged === "unreadable"
+        ? moved === "unreadable"
+        : typeof moved === "object" && moved.token === judged.token;
+    if (!same) {
+        await (0,promises_.link)(aside, file).catch(() => { });
+        await (0,promises_.unlink)(aside).catch(() => { });
+        throw new errors/* UserError */.yo(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+    }
+    await (0,promises_.unlink)(aside).catch(() => { });
+}
+async function readHolder(file) {
+    let text;
+    try {
+        text = await readRegularFile(file); // a FIFO in its place is named, never waited on
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return "gone";
+        throw err;
+    }
+    try {
+        const holder = JSON.parse(text);
+        return typeof holder.pid === "number" && typeof holder.host === "string" ? holder : "unreadable";
+    }
+    catch {
+        return "unreadable";
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-name.ts
@@ -8941,6 +10083,11 @@ class BackupName {
 }
 
 ;// CONCATENATED MODULE: ./src/backup/manifest.ts
+/**
+ * The version this Lifeline writes. 2 added `databaseProperties` and `catalog.rawNames`; both are
+ * optional, so version 1 manifests read the same (their restores say the properties were not recorded).
+ */
+const MANIFEST_VERSION = 2;
 const MANIFEST_SUFFIX = ".manifest.json";
 const CHECKSUM_SUFFIX = ".sha256";
 /** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
@@ -8958,21 +10105,37 @@ function parseChecksumLine(text) {
 
 
 
+
 /**
  * Lists the backups of one tier directory with the given prefix, judging each: data non-empty and a
  * well-formed sidecar that names it. Hidden partial files and other names are not backups and are skipped.
+ * Nothing but regular files is opened: an entry named like a backup that is a FIFO, socket, directory
+ * or symbolic link, or whose sidecar is one, is listed as not counting, with what it is, so that
+ * retention names it (and never deletes nor counts it).
  */
 async function listLocalBackups(dir, tier, prefix) {
-    const names = await (0,promises_.readdir)(dir).catch((err) => {
-        if (err.code === "ENOENT")
-            return [];
-        throw err;
-    });
-    const present = new Set(names);
+    const { files, others } = await listDirectory(dir);
+    const present = new Set([...files, ...others.map((o) => o.name)]);
     const backups = [];
-    for (const fileName of names) {
+    const ours = (fileName) => {
         const name = BackupName.parse(fileName);
-        if (!name || name.tier !== tier || name.prefix !== prefix)
+        return name && name.tier === tier && name.prefix === prefix ? name : undefined;
+    };
+    for (const other of others) {
+        const name = ours(other.name);
+        if (name) {
+            backups.push({
+                fileName: other.name,
+                name,
+                valid: false,
+                companions: [],
+                problem: `${other.kind}, not a regular file`,
+            });
+        }
+    }
+    for (const fileName of files) {
+        const name = ours(fileName);
+        if (!name)
             continue;
         const companions = [`${fileName}${CHECKSUM_SUFFIX}`, `${fileName}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
         const problem = await judge(dir, fileName, present);
@@ -8992,7 +10155,15 @@ async function judge(dir, fileName, present) {
         return "empty file";
     if (!present.has(`${fileName}${CHECKSUM_SUFFIX}`))
         return `no ${CHECKSUM_SUFFIX} sidecar`;
-    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`), "utf8").catch(() => "");
+    let sidecar = "";
+    try {
+        sidecar = await readRegularFile(external_node_path_default().join(dir, `${fileName}${CHECKSUM_SUFFIX}`));
+    }
+    catch (err) {
+        if (err instanceof NotRegularFileError) {
+            return `its sidecar ${fileName}${CHECKSUM_SUFFIX} is ${err.kind}, not a regular file: remove it`;
+        }
+    }
     const parsed = parseChecksumLine(sidecar);
     if (!parsed)
         return `malformed ${CHECKSUM_SUFFIX} sidecar`;
@@ -9023,16 +10194,38 @@ function monthPeriodStart(at, day) {
     const m = at.getUTCMonth();
     return at.getUTCDate() >= day ? new Date(Date.UTC(y, m, day)) : new Date(Date.UTC(y, m - 1, day));
 }
+/**
+ * How many promotion periods lie between the period a backup taken at `at` stands for and the period
+ * of `now` (0 = the current one). A weekly taken late in its week (a catch-up promotion) stands for that
+ * week, not for the 7 days after it, so it ages with the other backups of its week.
+ */
+function periodsBetween(tier, at, now, schedule) {
+    if (tier === "weekly") {
+        const days = dayNumber(weekPeriodStart(now, schedule.weeklyDay)) -
+            dayNumber(weekPeriodStart(at, schedule.weeklyDay));
+        return Math.round(days / 7);
+    }
+    return (monthNumber(monthPeriodStart(now, schedule.monthlyDay)) -
+        monthNumber(monthPeriodStart(at, schedule.monthlyDay)));
+}
 
 ;// CONCATENATED MODULE: ./src/retention/plan.ts
 
 const UNITS = { daily: "day", weekly: "week", monthly: "month" };
-/** How many retention units old a backup is: 0 for today / this week / this month. */
-function ageInUnits(tier, takenAt, now) {
-    if (tier === "monthly")
-        return monthNumber(now) - monthNumber(takenAt);
-    const days = dayNumber(now) - dayNumber(takenAt);
-    return tier === "weekly" ? Math.floor(days / 7) : days;
+/**
+ * How many retention units old a backup is: 0 for today / this week / this month. Weekly and monthly
+ * backups are aged by the promotion period they stand for (the schedule's weeks and months), not by
+ * their own date: a weekly promoted on a Tuesday because Sunday's run failed belongs to Sunday's week,
+ * so keeping N weeks keeps at most N weeklies.
+ */
+function ageInUnits(tier, takenAt, now, schedule) {
+    if (tier === "daily")
+        return dayNumber(now) - dayNumber(takenAt);
+    return periodsBetween(tier, takenAt, now, schedule);
+}
+/** Whether retention keeps a valid backup of this date for its age alone (the window of the policy). */
+function withinRetention(tier, takenAt, policy, now, schedule) {
+    return ageInUnits(tier, takenAt, now, schedule) < policy[tier];
 }
 /**
  * Decides, for one tier, which backups to keep and which to delete. Safety rules, in order:
@@ -9040,7 +10233,7 @@ function ageInUnits(tier, takenAt, now) {
  * the newest valid backup is always kept, however old; a backup dated in the future (clock skew) is
  * kept; the rest are kept while younger than the policy's count of units.
  */
-function planRetention(tier, backups, policy, now) {
+function planRetention(tier, backups, policy, now, schedule) {
     const limit = policy[tier];
     const unit = UNITS[tier];
     const newestFirst = [...backups].sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime());
@@ -9058,7 +10251,7 @@ function planRetention(tier, backups, policy, now) {
         }
         if (backup === newestValid)
             return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
-        const age = ageInUnits(tier, backup.name.takenAt, now);
+        const age = ageInUnits(tier, backup.name.takenAt, now, schedule);
         return age < limit
             ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }
             : { backup, action: "delete", reason: `${age} ${unit}(s) old, beyond ${limit}` };
@@ -9080,7 +10273,7 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
     const removed = [];
     for (const tier of options.tiers) {
         const dir = external_node_path_default().join(backupDir, tier);
-        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now);
+        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now, options.schedule);
         plans.push(plan);
         for (const d of plan.decisions) {
             const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
@@ -9106,30 +10299,45 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
 ;// CONCATENATED MODULE: ./src/retention/remote-catalog.ts
 
 
+/** Sidecars read at once: a bucket with hundreds of backups is judged in a few round trips, not one each. */
+const SIDECAR_READS = 4;
 /**
- * Lists the backups of one tier under a store's prefix, judged as local ones are: data non-empty and
- * a well-formed sidecar that names it (one small read per backup). Other names are not touched.
+ * Lists the backups of the given tiers under a store's prefix, judged as local ones are: data non-empty
+ * and a well-formed sidecar that names it (one small read per backup, a few at a time). One listing
+ * serves every tier. Other names are not touched.
  */
-async function listRemoteBackups(store, tier, prefix, objects) {
-    const all = objects ?? (await store.list());
+async function listRemoteTiers(store, prefix, tiers, options = {}) {
+    const all = options.objects ?? (await store.list());
     const present = new Set(all.map((o) => o.name));
-    const backups = [];
-    for (const object of all) {
+    const found = all.flatMap((object) => {
         const name = BackupName.parse(object.name);
-        if (!name || name.tier !== tier || name.prefix !== prefix)
-            continue;
-        const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
-        const problem = await remote_catalog_judge(store, object, present);
-        backups.push({
-            fileName: object.name,
-            name,
-            object,
-            valid: problem === undefined,
-            companions,
-            ...(problem ? { problem } : {}),
-        });
-    }
-    return backups;
+        if (!name || !tiers.includes(name.tier) || name.prefix !== prefix)
+            return [];
+        return options.include && !options.include(name) ? [] : [{ object, name }];
+    });
+    const judged = new Array(found.length);
+    let next = 0;
+    const worker = async () => {
+        for (let i = next++; i < found.length; i = next++) {
+            options.signal?.throwIfAborted();
+            const { object, name } = found[i];
+            const companions = [`${object.name}${CHECKSUM_SUFFIX}`, `${object.name}${MANIFEST_SUFFIX}`].filter((c) => present.has(c));
+            const problem = await remote_catalog_judge(store, object, present);
+            judged[i] = {
+                fileName: object.name,
+                name,
+                object,
+                valid: problem === undefined,
+                companions,
+                ...(problem ? { problem } : {}),
+            };
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(SIDECAR_READS, found.length) }, worker));
+    const byTier = Object.fromEntries(TIERS.map((t) => [t, []]));
+    for (const backup of judged)
+        byTier[backup.name.tier].push(backup);
+    return byTier;
 }
 async function remote_catalog_judge(store, object, present) {
     if (object.sizeBytes === 0)
@@ -9154,11 +10362,11 @@ async function remote_catalog_judge(store, object, present) {
  * its sidecar and manifest. With `dryRun`, deletes nothing.
  */
 async function applyRemoteRetention(store, prefix, policy, now, options) {
-    const objects = await store.list();
+    const backups = await listRemoteTiers(store, prefix, options.tiers);
     const plans = [];
     const removed = [];
     for (const tier of options.tiers) {
-        const plan = planRetention(tier, await listRemoteBackups(store, tier, prefix, objects), policy, now);
+        const plan = planRetention(tier, backups[tier], policy, now, options.schedule);
         plans.push(plan);
         for (const d of plan.decisions) {
             const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
@@ -9356,186 +10564,468 @@ class FanOut extends external_node_stream_.Writable {
 ;// CONCATENATED MODULE: ./src/storage/open-store.ts
 /**
  * The store behind one configured destination. Each SDK is loaded only when its destination is
- * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up. Every request
+ * of the store ends when `signal` (the run's: SIGINT/SIGTERM) fires.
  */
-async function openStore(destination, logger) {
+async function openStore(destination, logger, signal) {
     switch (destination.kind) {
         case "s3": {
             const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
-            return new S3Store(destination.settings, logger);
+            return new S3Store(destination.settings, logger, signal);
         }
         case "gcs": {
-            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
-            return new GcsStore(destination.settings, logger);
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(842)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1842));
+            return new GcsStore(destination.settings, logger, signal);
         }
         case "azure": {
             const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
-            return new AzureStore(destination.settings, logger);
+            return new AzureStore(destination.settings, logger, signal);
         }
     }
 }
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/db/pg-dump.ts
+;// CONCATENATED MODULE: ./src/backup/catch-up-plan.ts
 
-/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
-const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
-/** The magic bytes a custom-format archive starts with. */
-const CUSTOM_DUMP_MAGIC = "PGDMP";
-/**
- * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
- * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
- */
-const TRAILER_WINDOW = 512;
-/**
- * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
- * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
- */
-function startPgDump(tool, args, env) {
-    return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
-}
 
-;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
-const NOT_COPY = "#";
-/**
- * Counts the rows of every table in a plain-format dump as it streams by: pg_dump writes each table's
- * data as `COPY schema.table (cols) FROM stdin;`, one line per row (newlines inside values are escaped
- * as \n), ended by a line `\.`. These counts describe exactly what the file holds, and cost the live
- * database nothing, unlike a count(*) per table.
- */
-class CopyRowCounter {
-    counts = new Map();
-    inData = false;
-    table = "";
-    rows = 0;
-    /** Text mode: the partial line carried over from the previous chunk (bounded). */
-    carry = "";
-    /** Data mode: first bytes of a row split across chunks, enough to recognise `\.`. */
-    partial = [];
-    partialOpen = false;
-    static MAX_CARRY = 1 << 20;
-    write(chunk) {
-        let pos = 0;
-        while (pos < chunk.length) {
-            if (this.inData)
-                pos = this.scanData(chunk, pos);
-            else
-                pos = this.scanText(chunk, pos);
+
+
+
+
+
+/** The valid backups of every tier in BACKUP_DIR with this prefix, with their sizes and manifests. */
+async function listLocalBackupFiles(backupDir, prefix) {
+    const out = [];
+    for (const tier of TIERS) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        for (const backup of await listLocalBackups(dir, tier, prefix)) {
+            if (!backup.valid)
+                continue;
+            const file = external_node_path_default().join(dir, backup.fileName);
+            const manifest = await readLocalManifest(file);
+            out.push({ tier, backup, file, sizeBytes: (await (0,promises_.stat)(file)).size, ...manifest });
         }
     }
-    scanText(chunk, from) {
-        const nl = chunk.indexOf(10, from);
-        // Only lines that may be COPY headers are decoded; other lines are skipped unread ("#" marks one).
-        const mayBeCopy = this.carry.length > 0
-            ? this.carry !== NOT_COPY && ("COPY ".startsWith(this.carry) || this.carry.startsWith("COPY "))
-            : chunk[from] === 0x43; // 'C'
-        if (nl === -1) {
-            if (!mayBeCopy)
-                this.carry = NOT_COPY;
-            else if (this.carry.length < CopyRowCounter.MAX_CARRY)
-                this.carry += chunk.toString("latin1", from);
-            return chunk.length;
+    return out;
+}
+/**
+ * A local backup's manifest, parsed defensively: none (no file) is fine; one that is not a JSON object
+ * with a SHA-256 is a problem named for the operator, never a TypeError.
+ */
+async function readLocalManifest(file) {
+    const manifestFile = `${file}${MANIFEST_SUFFIX}`;
+    let text;
+    try {
+        text = await (0,promises_.readFile)(manifestFile, "utf8");
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { manifest: undefined };
+        return {
+            manifest: undefined,
+            manifestProblem: `${manifestFile} cannot be read: ${err.message}`,
+        };
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        return { manifest: undefined, manifestProblem: `${manifestFile} is not valid JSON` };
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        return { manifest: undefined, manifestProblem: `${manifestFile} is not a JSON object` };
+    }
+    const record = parsed;
+    if (typeof record.sha256 !== "string" || typeof record.sizeBytes !== "number") {
+        return { manifest: undefined, manifestProblem: `${manifestFile} records no sha256 and sizeBytes` };
+    }
+    return { manifest: parsed };
+}
+const periodOf = (tier, at, schedule) => (tier === "weekly"
+    ? weekPeriodStart(at, schedule.weeklyDay)
+    : monthPeriodStart(at, schedule.monthlyDay)).getTime();
+const TIER_RANK = { monthly: 0, weekly: 1, daily: 2 };
+/** Newest first; at the same moment the longer-kept tier first (monthly, weekly, daily). */
+const newestFirst = (a, b) => b.backup.name.takenAt.getTime() - a.backup.name.takenAt.getTime() || TIER_RANK[a.tier] - TIER_RANK[b.tier];
+/**
+ * What a destination lacks of BACKUP_DIR, newest first: dailies that retention still keeps, and the
+ * weekly/monthly backups of periods (within retention) for which it holds no valid one. When the run
+ * encrypts (`encryptTo`, the current key's fingerprint), only backups encrypted to that key may go off
+ * site; the others, and those a leftover object blocks, are `skipped`. Pure.
+ */
+function missingAt(local, holdings, policy, schedule, now, encryptTo) {
+    const covered = new Set();
+    for (const tier of ["weekly", "monthly"]) {
+        for (const b of holdings.backups[tier]) {
+            if (b.valid)
+                covered.add(`${tier}:${periodOf(tier, b.name.takenAt, schedule)}`);
         }
-        if (mayBeCopy) {
-            const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
-            const table = parseCopyHeader(line);
-            if (table !== undefined) {
-                this.inData = true;
-                this.table = table;
-                this.rows = 0;
-                this.partial = [];
-                this.partialOpen = false;
+    }
+    const missing = [];
+    const skipped = [];
+    for (const candidate of [...local].sort(newestFirst)) {
+        const { tier, backup } = candidate;
+        const names = [
+            backup.fileName,
+            `${backup.fileName}${CHECKSUM_SUFFIX}`,
+            `${backup.fileName}${MANIFEST_SUFFIX}`,
+        ];
+        // Data and sidecar: the destination has it (retention judges its sidecar's contents).
+        if (holdings.names.has(names[0]) && holdings.names.has(names[1]))
+            continue;
+        if (backup.name.takenAt.getTime() > now.getTime())
+            continue;
+        if (!withinRetention(tier, backup.name.takenAt, policy, now, schedule))
+            continue;
+        // One weekly/monthly per period: the newest of it, and none where the destination already has one.
+        const key = tier === "daily" ? undefined : `${tier}:${periodOf(tier, backup.name.takenAt, schedule)}`;
+        if (key !== undefined && covered.has(key))
+            continue;
+        // Part of it is there without a complete backup: uploading would fail on the name taken (no
+        // overwrites), every night. It is reported, not tried; an older one of its period may stand in.
+        const leftover = names.find((n) => holdings.names.has(n));
+        if (leftover !== undefined) {
+            skipped.push({ file: candidate, leftover });
+            continue;
+        }
+        const fingerprint = candidate.manifest?.encryption?.fingerprint?.toUpperCase();
+        if (encryptTo !== undefined && !(backup.name.encrypted && fingerprint === encryptTo.toUpperCase())) {
+            skipped.push({ file: candidate });
+            continue;
+        }
+        if (key !== undefined)
+            covered.add(key);
+        missing.push(candidate);
+    }
+    return { missing, skipped };
+}
+/**
+ * Applies the bound to a destination's missing backups, newest first and in order: once one does not
+ * fit, the older ones wait for the next run too. A backup larger than the whole byte bound could never
+ * fit: it is set aside (reported) rather than blocking every older one forever.
+ */
+function boundCatchUp(missing, limits) {
+    const take = [];
+    const left = [];
+    const tooLarge = [];
+    let bytes = 0;
+    let full = false;
+    for (const m of missing) {
+        if (limits.maxBytes !== undefined && m.sizeBytes > limits.maxBytes) {
+            tooLarge.push(m);
+            continue;
+        }
+        if (full ||
+            take.length >= limits.maxFiles ||
+            (limits.maxBytes !== undefined && bytes + m.sizeBytes > limits.maxBytes)) {
+            full = true;
+            left.push(m);
+            continue;
+        }
+        take.push(m);
+        bytes += m.sizeBytes;
+    }
+    return { take, left, tooLarge };
+}
+
+;// CONCATENATED MODULE: ./src/backup/offsite.ts
+
+
+
+
+
+/** The report of a destination that received nothing at this stage. */
+function failedReport(store, error, stage) {
+    return {
+        kind: store.kind,
+        location: store.location,
+        uris: [],
+        ok: false,
+        error,
+        stage,
+        bytes: 0,
+        seconds: 0,
+    };
+}
+/**
+ * Proves every destination usable before the dump (bucket exists, credentials work, we may write),
+ * all at once, each within `timeoutMs`: one that fails or does not answer in time is reported and
+ * skipped, and the local backup goes ahead without it. `signal` (the run's) ends every check at once.
+ */
+async function preflightDestinations(stores, logger, options = {}) {
+    const timeoutMs = options.timeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.preflightTimeoutMs;
+    const results = await Promise.all(stores.map(async (store) => {
+        try {
+            await (0,deadline/* withDeadline */.NE)(`The check of ${store.location}`, timeoutMs, (signal) => store.preflight(signal), {
+                signal: options.signal,
+                setting: storage_transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+            });
+            logger.info(`Destination ready: ${store.location}`);
+            return { store, error: undefined };
+        }
+        catch (err) {
+            // Cancelled: the caller stops the run; no destination failed.
+            if (!options.signal?.aborted) {
+                logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            }
+            return { store, error: (0,destination_error/* briefly */.m_)(err) };
+        }
+    }));
+    return {
+        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
+        failed: results
+            .filter((r) => r.error !== undefined)
+            .map((r) => ({
+            kind: r.store.kind,
+            location: r.store.location,
+            uris: [],
+            ok: false,
+            error: r.error,
+            stage: "preflight",
+            bytes: 0,
+            seconds: 0,
+        })),
+    };
+}
+/** Starts one streamed upload per destination and name; those that cannot start are reported. */
+async function startUploads(targets, contentType, logger, expectedBytes) {
+    const started = [];
+    const failed = [];
+    for (const { store, names } of targets) {
+        const mine = [];
+        try {
+            for (const name of names) {
+                mine.push({
+                    store,
+                    upload: await store.upload(name, { contentType, expectedBytes }),
+                    uri: store.uri(name),
+                });
+            }
+            started.push(...mine);
+        }
+        catch (err) {
+            for (const m of mine)
+                await m.upload.abort(err);
+            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            failed.push(failedReport(store, (0,destination_error/* briefly */.m_)(err), "upload"));
+        }
+    }
+    return { started, failed };
+}
+/**
+ * After the data objects are stored: per object its manifest (when the backup has one: a backup made
+ * by hand has only its sidecar, there as here), the checksum on the object itself, and the sidecar last
+ * (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ */
+async function completeUploads(started, outcomes, record, logger) {
+    const { sha256, manifest } = record;
+    const byStore = new Map();
+    for (const [i, s] of started.entries()) {
+        const outcome = outcomes[i];
+        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
+        byStore.set(s.store, entry);
+        if (!outcome)
+            continue;
+        entry.bytes += outcome.bytes;
+        entry.seconds = Math.max(entry.seconds, outcome.seconds);
+        if (outcome.error) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
+            continue;
+        }
+        const name = s.upload.name;
+        try {
+            if (manifest) {
+                const tier = BackupName.parse(name)?.tier ?? manifest.tier;
+                await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, sha256, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
+            }
+            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+            await s.store.recordChecksum(name, sha256).catch((err) => {
+                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
+            });
+            await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(sha256, name));
+            entry.uris.push(s.uri);
+            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${sha256})`);
+        }
+        catch (err) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(err));
+            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+            // verify and retention would report every night.
+            for (const orphan of [name, ...(manifest ? [`${name}${MANIFEST_SUFFIX}`] : [])]) {
+                await s.store.delete(orphan).catch((e) => {
+                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
+                });
             }
         }
-        this.carry = "";
-        return nl + 1;
     }
-    scanData(chunk, from) {
-        let start = from;
-        if (this.partialOpen) {
-            // Complete the row begun in the previous chunk.
-            const nl = chunk.indexOf(10, start);
-            const end = nl === -1 ? chunk.length : nl;
-            for (let i = start; i < end && this.partial.length < 3; i++)
-                this.partial.push(chunk[i]);
-            if (nl === -1)
-                return chunk.length;
-            if (this.endsSection(this.partial, this.partial.length))
-                return this.closeSection(nl + 1);
-            this.rows++;
-            this.partialOpen = false;
-            this.partial = [];
-            start = nl + 1;
-        }
-        let nl = chunk.indexOf(10, start);
-        while (nl !== -1) {
-            if (nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)
-                return this.closeSection(nl + 1); // "\."
-            this.rows++;
-            start = nl + 1;
-            nl = chunk.indexOf(10, start);
-        }
-        if (start < chunk.length) {
-            this.partialOpen = true;
-            this.partial = [...chunk.subarray(start, Math.min(chunk.length, start + 3))];
-        }
-        return chunk.length;
+    return [...byStore.entries()].map(([store, e]) => {
+        for (const error of e.errors)
+            logger.error(`Off-site copy failed: ${error}`);
+        return {
+            kind: store.kind,
+            location: store.location,
+            uris: e.uris,
+            ok: e.errors.length === 0,
+            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
+            bytes: e.bytes,
+            seconds: e.seconds,
+        };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/backup/tiers.ts
+
+
+
+
+
+
+
+/**
+ * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
+ * period (the week since the last weekly day, the month since the last monthly day) has no valid
+ * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
+ */
+async function tiersDue(backupDir, prefix, at, schedule) {
+    const held = {};
+    for (const tier of PROMOTED_TIERS) {
+        held[tier] = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
     }
-    endsSection(bytes, length) {
-        return length === 2 && bytes[0] === 0x5c && bytes[1] === 0x2e;
-    }
-    closeSection(next) {
-        this.counts.set(this.table, (this.counts.get(this.table) ?? 0) + this.rows);
-        this.inData = false;
-        this.partialOpen = false;
-        this.partial = [];
-        return next;
-    }
+    return tiersDueAmong(held, at, schedule);
+}
+/** Tiers a daily backup can be promoted to. */
+const PROMOTED_TIERS = ["weekly", "monthly"];
+/**
+ * The promoted tiers whose current period has no valid backup among `held` (one place's backups per
+ * tier: BACKUP_DIR's folders, or what one bucket holds), so that each place is judged on its own.
+ */
+function tiersDueAmong(held, at, schedule) {
+    return PROMOTED_TIERS.filter((tier) => isTierDue(tier, held[tier] ?? [], at, schedule));
+}
+/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
+function isTierDue(tier, existing, at, schedule) {
+    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
+    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
 }
 /**
- * The table of a pg_dump COPY header — `COPY public.t (a, b) FROM stdin;`, `COPY s."x (y)" FROM stdin;`,
- * or for a table without columns `COPY public.t  FROM stdin;` — in the catalog's unquoted form, or
- * undefined when the line is not a COPY header. Identifiers are read one by one, so quoted names may
- * hold spaces, dots, parentheses and doubled quotes.
+ * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
+ * not possible), plus its own sidecar and manifest naming the tier's file. The data is filed last,
+ * beside them, so that a tier's copy never exists without its sidecar and manifest.
  */
-function parseCopyHeader(line) {
-    if (!line.startsWith("COPY ") || !line.endsWith(" FROM stdin;"))
+async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
+    const dir = external_node_path_default().join(backupDir, tier);
+    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
+    const tierName = name.withTier(tier).toString();
+    const target = external_node_path_default().join(dir, tierName);
+    const manifest = JSON.parse(await readRegularFile(`${dailyFile}${MANIFEST_SUFFIX}`));
+    await publishWithCompanions([
+        {
+            path: `${target}${MANIFEST_SUFFIX}`,
+            data: `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+        },
+        { path: `${target}${CHECKSUM_SUFFIX}`, data: checksumLine(sha256, tierName) },
+    ], async () => {
+        try {
+            await (0,promises_.link)(dailyFile, target);
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === "EEXIST")
+                throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+            if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
+                throw err;
+            await copyFileAtomic(dailyFile, target);
+        }
+    });
+    return target;
+}
+
+;// CONCATENATED MODULE: ./src/backup/remote-holdings.ts
+
+
+
+
+
+const HOLDINGS_DEADLINE_MS = 60_000;
+/**
+ * Lists a destination once and judges the weekly/monthly backups the decisions need (a few sidecar reads
+ * at a time): the current period's, which decide what is due there, and those retention keeps, which
+ * decide what catch-up makes up. Older ones and dailies are not read.
+ */
+async function readRemoteHoldings(store, prefix, scope) {
+    const objects = await store.list();
+    scope.signal?.throwIfAborted();
+    // Retention's periods, and at least the current one (a policy of 0 keeps none, yet decides what is due).
+    const needed = (name) => withinRetention(name.tier, name.takenAt, { ...scope.policy, [name.tier]: Math.max(1, scope.policy[name.tier]) }, scope.now, scope.schedule);
+    const backups = await listRemoteTiers(store, prefix, PROMOTED_TIERS, {
+        objects,
+        include: needed,
+        ...(scope.signal ? { signal: scope.signal } : {}),
+    });
+    return { names: new Set(objects.map((o) => o.name)), backups };
+}
+/** `work`, or the signal's reason as soon as it is aborted (the work itself is left to settle unheard). */
+function unlessAborted(work, signal) {
+    return new Promise((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        if (signal.aborted)
+            return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+}
+/**
+ * Reads what each ready destination holds, in parallel, within an overall deadline and the run's
+ * cancellation. One whose listing fails or does not answer in time is logged and judged by BACKUP_DIR's
+ * tiers, with nothing made up this run (its retention will say more).
+ */
+async function readHoldingsOf(stores, prefix, logger, scope) {
+    const deadlineMs = scope.deadlineMs ?? HOLDINGS_DEADLINE_MS;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const signal = scope.signal ? AbortSignal.any([scope.signal, deadline]) : deadline;
+    const read = await Promise.all(stores.map((store) => unlessAborted(readRemoteHoldings(store, prefix, { ...scope, signal }), signal).catch((err) => {
+        if (scope.signal?.aborted)
+            return undefined; // the run is cancelled: the caller says so
+        const why = deadline.aborted
+            ? `it did not answer within ${deadlineMs / 1000} s`
+            : err.message;
+        logger.warn(`Could not list what ${store.location} holds (${why}): its weekly/monthly copies follow ` +
+            "BACKUP_DIR's and nothing it misses is made up this run");
         return undefined;
-    const parts = [];
-    let i = 5;
-    for (;;) {
-        if (line[i] === '"') {
-            let part = "";
-            let j = i + 1;
-            for (;;) {
-                if (j >= line.length)
-                    return undefined;
-                if (line[j] === '"' && line[j + 1] === '"') {
-                    part += '"';
-                    j += 2;
-                }
-                else if (line[j] === '"')
-                    break;
-                else
-                    part += line[j++];
-            }
-            parts.push(part);
-            i = j + 1;
+    })));
+    return new Map(stores.map((s, i) => [s, read[i]]));
+}
+/**
+ * The promoted tiers due at one destination, judged from what it holds (not from BACKUP_DIR): when the
+ * promotion day's upload failed there, the next run's copy goes there as weekly/monthly too. Without a
+ * listing (it failed), BACKUP_DIR's judgement stands.
+ */
+function tiersDueAt(holdings, localDue, at, schedule) {
+    return holdings ? tiersDueAmong(holdings.backups, at, schedule) : [...localDue];
+}
+/** Today's objects per destination: the daily name, plus each tier due there (logged when BACKUP_DIR differs). */
+function uploadTargets(holdings, localDue, name, schedule, logger) {
+    return [...holdings].map(([store, held]) => {
+        const due = tiersDueAt(held, localDue, name.takenAt, schedule);
+        for (const tier of due.filter((t) => !localDue.includes(t))) {
+            logger.info(`${store.location} holds no ${tier} backup for this ${tier === "weekly" ? "week" : "month"} (its upload failed or ` +
+                `was skipped): today's backup goes there as ${tier} too`);
         }
-        else {
-            const m = /^[^\s."(]+/.exec(line.slice(i));
-            if (!m)
-                return undefined;
-            parts.push(m[0]);
-            i += m[0].length;
-        }
-        if (line[i] !== ".")
-            break;
-        i++;
+        return { store, names: [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()) };
+    });
+}
+/** Holdings with the names stored since they were read (today's upload), which are complete backups. */
+function withUploaded(holdings, uploaded) {
+    const backups = { ...holdings.backups };
+    for (const fileName of uploaded) {
+        const name = BackupName.parse(fileName);
+        if (!name || holdings.names.has(fileName))
+            continue;
+        backups[name.tier] = [...backups[name.tier], { fileName, name, valid: true, companions: [] }];
     }
-    // What follows the name: an optional column list, then FROM stdin;
-    return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
+    const complete = uploaded.flatMap((f) => [f, `${f}${CHECKSUM_SUFFIX}`, `${f}${MANIFEST_SUFFIX}`]);
+    return { names: new Set([...holdings.names, ...complete]), backups };
 }
 
 ;// CONCATENATED MODULE: external "node:v8"
@@ -9676,6 +11166,390 @@ class DumpStreamTap extends external_node_stream_.Transform {
     }
 }
 
+;// CONCATENATED MODULE: ./src/backup/catch-up.ts
+
+
+
+
+
+
+
+
+
+
+
+const MIB = 1024 * 1024;
+/**
+ * Uploads to each destination, from BACKUP_DIR, the backups it is missing (`missingAt`), newest first,
+ * within the bound. Each file is read once for every destination that lacks it, hashed on the way and
+ * compared with its sidecar before any upload is completed; completion (manifest, checksum metadata,
+ * sidecar last) is the normal upload's.
+ */
+async function catchUp(run) {
+    const { logger, limits } = run;
+    const progress = new Map();
+    for (const [store, holdings] of run.destinations) {
+        const { missing, skipped } = missingAt(run.local, holdings, run.policy, run.schedule, run.now, run.encryptTo);
+        const { take, left, tooLarge } = boundCatchUp(missing, limits);
+        const skips = skipped.map(({ file, leftover }) => `${file.backup.fileName}: ${leftover === undefined
+            ? "not encrypted to the current key: not uploaded"
+            : `blocked by the leftover ${store.uri(leftover)}: delete it to let catch-up fill it`}`);
+        progress.set(store, {
+            take,
+            uris: [],
+            left: left.map((m) => m.backup.fileName),
+            notTried: [],
+            tooLarge: tooLarge.map((m) => m.backup.fileName),
+            skipped: skips,
+            errors: [],
+            bytes: 0,
+            seconds: 0,
+            stopped: false,
+        });
+        for (const skip of skips)
+            logger.warn(`Catch-up ${store.location}: ${skip}`);
+        if (missing.length === 0) {
+            if (skips.length === 0)
+                logger.info(`Catch-up ${store.location}: nothing missing`);
+            continue;
+        }
+        logger.info(`Catch-up ${store.location}: ${missing.length} backup(s) missing there; uploading ${take.length} now, newest first` +
+            (left.length > 0
+                ? ` (${left.length} left for the next runs by BACKUP_CATCHUP_MAX_FILES=${limits.maxFiles}` +
+                    `${limits.maxBytes === undefined ? "" : ` / BACKUP_CATCHUP_MAX_MB=${limits.maxBytes / MIB}`})`
+                : ""));
+        for (const m of tooLarge) {
+            logger.warn(`Catch-up ${store.location}: ${m.backup.fileName} (${(m.sizeBytes / MIB).toFixed(1)} MiB) is larger than ` +
+                "BACKUP_CATCHUP_MAX_MB on its own and is not uploaded: raise BACKUP_CATCHUP_MAX_MB to make it up");
+        }
+    }
+    // One pass per file, newest first, feeding every destination that lacks it.
+    const files = new Map();
+    for (const [store, p] of progress) {
+        for (const candidate of p.take) {
+            const entry = files.get(candidate.file) ?? { candidate, stores: [] };
+            entry.stores.push(store);
+            files.set(candidate.file, entry);
+        }
+    }
+    const order = [...files.values()].sort((a, b) => newestFirst(a.candidate, b.candidate));
+    for (const { candidate, stores } of order) {
+        const live = stores.filter((s) => !progress.get(s)?.stopped && !run.signal?.aborted);
+        for (const s of stores)
+            if (!live.includes(s))
+                progress.get(s)?.notTried.push(candidate.backup.fileName);
+        if (live.length === 0)
+            continue;
+        const outcome = await uploadFromLocal(candidate, live, run);
+        for (const report of outcome.reports) {
+            const store = live.find((s) => s.location === report.location);
+            const p = store && progress.get(store);
+            if (!p)
+                continue;
+            p.bytes += report.ok ? report.bytes : 0;
+            p.seconds += report.seconds;
+            if (report.ok) {
+                p.uris.push(...report.uris);
+                continue;
+            }
+            p.errors.push(report.error ?? "unknown error");
+            p.notTried.push(candidate.backup.fileName);
+            // A bad local file is that file's problem; a failed upload is the destination's.
+            if (!outcome.localProblem)
+                p.stopped = true;
+        }
+    }
+    const reports = new Map();
+    const byNameNewestFirst = (names) => names.sort((a, b) => (BackupName.parse(b)?.takenAt.getTime() ?? 0) - (BackupName.parse(a)?.takenAt.getTime() ?? 0));
+    for (const [store, p] of progress) {
+        const waiting = p.left.length + p.notTried.length;
+        if (p.uris.length > 0) {
+            logger.info(`Catch-up ${store.location}: uploaded ${p.uris.length} missing backup(s), ${(p.bytes / MIB).toFixed(1)} MiB` +
+                (waiting > 0 ? `; ${waiting} still missing, left for the next runs` : ""));
+        }
+        reports.set(store, {
+            uris: p.uris,
+            bytes: p.bytes,
+            seconds: p.seconds,
+            left: p.left,
+            notTried: byNameNewestFirst(p.notTried),
+            tooLarge: p.tooLarge,
+            skipped: p.skipped,
+            ...(p.errors.length > 0 ? { error: p.errors.join("; ") } : {}),
+        });
+    }
+    return reports;
+}
+/** Discards what it is given: the local file is the source here, not a destination. */
+const discard = () => new external_node_stream_.Writable({
+    write(_chunk, _encoding, callback) {
+        callback();
+    },
+});
+async function uploadFromLocal(candidate, stores, run) {
+    const { file, backup, manifest } = candidate;
+    let sha256;
+    try {
+        // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
+        const sidecar = parseChecksumLine(await (0,promises_.readFile)(`${file}${CHECKSUM_SUFFIX}`, "utf8"));
+        if (!sidecar)
+            throw new Error(`its ${CHECKSUM_SUFFIX} sidecar is malformed`);
+        if (candidate.manifestProblem)
+            throw new Error(candidate.manifestProblem);
+        if (manifest && manifest.sha256 !== sidecar.sha256) {
+            throw new Error(`its manifest records sha256 ${manifest.sha256}, its ${CHECKSUM_SUFFIX} sidecar ${sidecar.sha256}`);
+        }
+        if (manifest && manifest.sizeBytes !== candidate.sizeBytes) {
+            throw new Error(`its manifest records ${manifest.sizeBytes} bytes, the file has ${candidate.sizeBytes}`);
+        }
+        sha256 = sidecar.sha256;
+    }
+    catch (err) {
+        const error = `${file} cannot be caught up: ${err.message}; check it with 'lifeline verify'`;
+        run.logger.error(error);
+        return { reports: stores.map((store) => failedReport(store, error, "catch-up")), localProblem: true };
+    }
+    const uploads = await startUploads(stores.map((store) => ({ store, names: [backup.fileName] })), backup.name.encrypted ? "application/pgp-encrypted" : "application/octet-stream", run.logger, candidate.sizeBytes);
+    if (uploads.started.length === 0)
+        return { reports: uploads.failed, localProblem: false };
+    const digest = new DigestTap();
+    const fanOut = new FanOut(discard(), uploads.started, {
+        stallTimeoutMs: run.stallTimeoutMs,
+        onBranchFailure: (uri, error) => run.logger.error(`Catch-up upload to ${uri} failed: ${error.message}`),
+    });
+    // The source never fails the stream (failed uploads are cut loose): a rejection is the local file's
+    // (unreadable, changed) or the run's cancellation.
+    let failure;
+    try {
+        await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, fanOut, ...(run.signal ? [{ signal: run.signal }] : []));
+        const actual = digest.hex();
+        if (actual !== sha256) {
+            throw new Error(`${file} no longer matches its ${CHECKSUM_SUFFIX} sidecar (read ${actual}, recorded ${sha256}): it was not ` +
+                "uploaded; check it with 'lifeline verify'");
+        }
+        // Only a file proven to be the recorded backup is stored under its final name.
+        fanOut.finishUploads();
+    }
+    catch (err) {
+        failure = err;
+        fanOut.abortUploads(failure);
+        if (!run.signal?.aborted)
+            run.logger.error(`Catch-up from ${file} stopped: ${failure.message}`);
+    }
+    const localProblem = failure !== undefined && !run.signal?.aborted;
+    const reports = await completeUploads(uploads.started, await fanOut.outcomes(), { sha256, manifest }, run.logger);
+    return {
+        reports: [...uploads.failed, ...reports.map((r) => (r.ok ? r : { ...r, stage: "catch-up" }))],
+        localProblem,
+    };
+}
+/**
+ * After today's uploads: makes up, at every destination where today's copy arrived and whose holdings
+ * were read, what it is missing (`catchUp`), and adds the outcome to its report. A failed catch-up
+ * fails the destination's report (the run exits 1); what the bound leaves is reported, not failed.
+ */
+async function makeUpMissing(offsite, holdings, options) {
+    if (options.limits.maxFiles === 0)
+        return [...offsite];
+    const destinations = new Map();
+    for (const report of offsite) {
+        const entry = [...holdings].find(([s]) => s.location === report.location);
+        if (!report.ok || !entry?.[1])
+            continue;
+        destinations.set(entry[0], withUploaded(entry[1], report.uris.map((u) => u.slice(report.location.length))));
+    }
+    if (destinations.size === 0)
+        return [...offsite];
+    let reports;
+    try {
+        reports = await catchUp({
+            ...options,
+            destinations,
+            local: await listLocalBackupFiles(options.backupDir, options.prefix),
+        });
+    }
+    catch (err) {
+        // BACKUP_DIR could not be read (say): every destination's catch-up failed, and says so.
+        const error = `${err.message}; nothing missing was made up this run`;
+        options.logger.error(`Catch-up failed: ${error}`);
+        reports = new Map([...destinations.keys()].map((store) => [
+            store,
+            { uris: [], bytes: 0, seconds: 0, left: [], notTried: [], tooLarge: [], skipped: [], error },
+        ]));
+    }
+    return offsite.map((report) => {
+        const c = [...reports].find(([s]) => s.location === report.location)?.[1];
+        if (!c)
+            return report;
+        return c.error === undefined
+            ? { ...report, catchUp: c }
+            : { ...report, catchUp: c, ok: false, error: `catch-up: ${c.error}`, stage: "catch-up" };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/db/pg-dump.ts
+
+/** The marker pg_dump writes at the end of a plain-format dump; its absence means the dump is truncated. */
+const PLAIN_DUMP_TRAILER = "-- PostgreSQL database dump complete";
+/** The magic bytes a custom-format archive starts with. */
+const CUSTOM_DUMP_MAGIC = "PGDMP";
+/**
+ * How many final bytes to search for the trailer. Since 17.6/16.10/15.14, pg_dump follows it with a
+ * `\unrestrict <64-char key>` line, so the trailer is no longer the very last thing written.
+ */
+const TRAILER_WINDOW = 512;
+/**
+ * Starts pg_dump with the connection in its environment (never in argv, where `ps` would show a
+ * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
+ */
+function startPgDump(tool, args, env) {
+    return startChildStage("pg_dump", tool.path, ["--no-password", ...args], { env });
+}
+
+;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
+
+const NOT_COPY = "#";
+/**
+ * Counts the rows of every table in a plain-format dump as it streams by: pg_dump writes each table's
+ * data as `COPY schema.table (cols) FROM stdin;`, one line per row (newlines inside values are escaped
+ * as \n), ended by a line `\.`. These counts describe exactly what the file holds, and cost the live
+ * database nothing, unlike a count(*) per table.
+ */
+class CopyRowCounter {
+    counts = new Map();
+    inData = false;
+    table = "";
+    rows = 0;
+    /** Text mode: the partial line carried over from the previous chunk (bounded). */
+    carry = "";
+    /** Data mode: first bytes of a row split across chunks, enough to recognise `\.`. */
+    partial = [];
+    partialOpen = false;
+    static MAX_CARRY = 1 << 20;
+    write(chunk) {
+        let pos = 0;
+        while (pos < chunk.length) {
+            if (this.inData)
+                pos = this.scanData(chunk, pos);
+            else
+                pos = this.scanText(chunk, pos);
+        }
+    }
+    scanText(chunk, from) {
+        const nl = chunk.indexOf(10, from);
+        // Only lines that may be COPY headers are decoded; other lines are skipped unread ("#" marks one).
+        const mayBeCopy = this.carry.length > 0
+            ? this.carry !== NOT_COPY && ("COPY ".startsWith(this.carry) || this.carry.startsWith("COPY "))
+            : chunk[from] === 0x43; // 'C'
+        if (nl === -1) {
+            if (!mayBeCopy)
+                this.carry = NOT_COPY;
+            else if (this.carry.length < CopyRowCounter.MAX_CARRY)
+                this.carry += chunk.toString("latin1", from);
+            return chunk.length;
+        }
+        if (mayBeCopy) {
+            // Parsed byte for byte (latin1 keeps each byte one character; pg_dump quotes every name that is
+            // not plain ASCII), then named as the catalog names it: UTF-8, or escaped when not UTF-8.
+            const table = parseCopyHeader(this.carry + chunk.toString("latin1", from, nl));
+            if (table !== undefined) {
+                this.inData = true;
+                this.table = displayName(Buffer.from(table, "latin1"));
+                this.rows = 0;
+                this.partial = [];
+                this.partialOpen = false;
+            }
+        }
+        this.carry = "";
+        return nl + 1;
+    }
+    scanData(chunk, from) {
+        let start = from;
+        if (this.partialOpen) {
+            // Complete the row begun in the previous chunk.
+            const nl = chunk.indexOf(10, start);
+            const end = nl === -1 ? chunk.length : nl;
+            for (let i = start; i < end && this.partial.length < 3; i++)
+                this.partial.push(chunk[i]);
+            if (nl === -1)
+                return chunk.length;
+            if (this.endsSection(this.partial, this.partial.length))
+                return this.closeSection(nl + 1);
+            this.rows++;
+            this.partialOpen = false;
+            this.partial = [];
+            start = nl + 1;
+        }
+        let nl = chunk.indexOf(10, start);
+        while (nl !== -1) {
+            if (nl - start === 2 && chunk[start] === 0x5c && chunk[start + 1] === 0x2e)
+                return this.closeSection(nl + 1); // "\."
+            this.rows++;
+            start = nl + 1;
+            nl = chunk.indexOf(10, start);
+        }
+        if (start < chunk.length) {
+            this.partialOpen = true;
+            this.partial = [...chunk.subarray(start, Math.min(chunk.length, start + 3))];
+        }
+        return chunk.length;
+    }
+    endsSection(bytes, length) {
+        return length === 2 && bytes[0] === 0x5c && bytes[1] === 0x2e;
+    }
+    closeSection(next) {
+        this.counts.set(this.table, (this.counts.get(this.table) ?? 0) + this.rows);
+        this.inData = false;
+        this.partialOpen = false;
+        this.partial = [];
+        return next;
+    }
+}
+/**
+ * The table of a pg_dump COPY header — `COPY public.t (a, b) FROM stdin;`, `COPY s."x (y)" FROM stdin;`,
+ * or for a table without columns `COPY public.t  FROM stdin;` — in the catalog's unquoted form, or
+ * undefined when the line is not a COPY header. Identifiers are read one by one, so quoted names may
+ * hold spaces, dots, parentheses and doubled quotes.
+ */
+function parseCopyHeader(line) {
+    if (!line.startsWith("COPY ") || !line.endsWith(" FROM stdin;"))
+        return undefined;
+    const parts = [];
+    let i = 5;
+    for (;;) {
+        if (line[i] === '"') {
+            let part = "";
+            let j = i + 1;
+            for (;;) {
+                if (j >= line.length)
+                    return undefined;
+                if (line[j] === '"' && line[j + 1] === '"') {
+                    part += '"';
+                    j += 2;
+                }
+                else if (line[j] === '"')
+                    break;
+                else
+                    part += line[j++];
+            }
+            parts.push(part);
+            i = j + 1;
+        }
+        else {
+            const m = /^[^\s."(]+/.exec(line.slice(i));
+            if (!m)
+                return undefined;
+            parts.push(m[0]);
+            i += m[0].length;
+        }
+        if (line[i] !== ".")
+            break;
+        i++;
+    }
+    // What follows the name: an optional column list, then FROM stdin;
+    return /^\s*(?:\(.*\))?\s*FROM stdin;$/.test(line.slice(i)) ? parts.join(".") : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backup/dump-pipeline.ts
 
 
@@ -9690,11 +11564,11 @@ class DumpStreamTap extends external_node_stream_.Transform {
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new errors/* UserError */.y(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new errors/* UserError */.yo(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new errors/* UserError */.y(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new errors/* UserError */.yo(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -9770,7 +11644,7 @@ async function runDumpPipeline(options) {
         // GPG home, which must not happen under a still-running pg_dump or gpg.
         const settled = await Promise.allSettled(children.map((c) => c.exited));
         if (options.signal?.aborted) {
-            throw new errors/* UserError */.y("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new errors/* UserError */.yo("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
         // exit status and stderr say what really happened.
@@ -9804,184 +11678,64 @@ async function runDumpPipeline(options) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/backup/offsite.ts
+;// CONCATENATED MODULE: ./src/backup/name-check.ts
 
 
 
-/**
- * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
- * A destination that fails is reported and skipped; the local backup goes ahead without it.
- */
-async function preflightDestinations(stores, logger) {
-    const results = await Promise.all(stores.map(async (store) => {
-        try {
-            await store.preflight();
-            logger.info(`Destination ready: ${store.location}`);
-            return { store, error: undefined };
-        }
-        catch (err) {
-            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
-            return { store, error: (0,destination_error/* briefly */.m_)(err) };
-        }
-    }));
-    return {
-        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
-        failed: results
-            .filter((r) => r.error !== undefined)
-            .map((r) => ({
-            kind: r.store.kind,
-            location: r.store.location,
-            uris: [],
-            ok: false,
-            error: r.error,
-            stage: "preflight",
-            bytes: 0,
-            seconds: 0,
-        })),
-    };
+
+
+
+/** The files one backup is published as in a tier directory: the data, its manifest, its sidecar. */
+function publishedNames(name) {
+    const data = name.toString();
+    return [data, `${data}${MANIFEST_SUFFIX}`, `${data}${CHECKSUM_SUFFIX}`];
 }
-/** Starts one streamed upload per destination and name; those that cannot start are reported. */
-async function startUploads(stores, names, contentType, logger, expectedBytes) {
-    const started = [];
-    const failed = [];
-    for (const store of stores) {
-        const mine = [];
-        try {
-            for (const name of names) {
-                mine.push({
-                    store,
-                    upload: await store.upload(name, { contentType, expectedBytes }),
-                    uri: store.uri(name),
-                });
-            }
-            started.push(...mine);
-        }
-        catch (err) {
-            for (const m of mine)
-                await m.upload.abort(err);
-            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
-            failed.push({
-                kind: store.kind,
-                location: store.location,
-                uris: [],
-                ok: false,
-                error: (0,destination_error/* briefly */.m_)(err),
-                stage: "upload",
-                bytes: 0,
-                seconds: 0,
-            });
-        }
+/**
+ * The longest file name a backup named `name` can make, in any tier (weekly and monthly copies are
+ * longer than the daily) and in any form (each published file is first written as a hidden partial).
+ */
+function longestFileName(name) {
+    return Math.max(...TIERS.flatMap((tier) => publishedNames(name.withTier(tier)).map(partialNameLength)));
+}
+/**
+ * Proves before the dump that every file this backup makes has a name the filesystem of `dir`
+ * accepts: otherwise the dump would be taken and then fail to be published. The limit is NAME_MAX,
+ * or less where the filesystem says so (probed). `prefixFromSetting`: the prefix is BACKUP_PREFIX
+ * (else the database name).
+ */
+async function assertNamesFit(dir, name, prefixFromSetting) {
+    const longest = longestFileName(name);
+    let limit = NAME_MAX;
+    if (longest <= NAME_MAX) {
+        if (await acceptsNameLength(dir, longest))
+            return;
+        limit = await longestNameAccepted(dir, longest);
     }
-    return { started, failed };
+    const fixed = longest - name.prefix.length;
+    const source = prefixFromSetting
+        ? `BACKUP_PREFIX (input 'prefix') is ${name.prefix.length} characters long`
+        : `The database name '${name.prefix}', used as the prefix, is ${name.prefix.length} characters long`;
+    throw new errors/* ConfigError */.xL(`${source}: the longest file name a backup with it makes (the hidden partial of ` +
+        `${name.withTier("monthly").toString()}${MANIFEST_SUFFIX}) would be ${longest} characters, over the ` +
+        `${limit} the filesystem of '${dir}' accepts. Set BACKUP_PREFIX to at most ${Math.max(0, limit - fixed)} characters`);
 }
 /**
- * After the data objects are stored: per object its manifest, the checksum on the object itself, and
- * the sidecar last (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ * Proves before the dump that no file of this backup exists yet in its tier directories: names have a
+ * one-second resolution, so a second run within the same second would otherwise dump the whole
+ * database only to be refused when publishing it.
  */
-async function completeUploads(started, outcomes, manifest, logger) {
-    const byStore = new Map();
-    for (const [i, s] of started.entries()) {
-        const outcome = outcomes[i];
-        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
-        byStore.set(s.store, entry);
-        if (!outcome)
-            continue;
-        entry.bytes += outcome.bytes;
-        entry.seconds = Math.max(entry.seconds, outcome.seconds);
-        if (outcome.error) {
-            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
-            continue;
-        }
-        const name = s.upload.name;
-        const tier = BackupName.parse(name)?.tier ?? manifest.tier;
-        try {
-            await s.store.put(`${name}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
-            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
-            await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
-                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
-            });
-            await s.store.put(`${name}${CHECKSUM_SUFFIX}`, checksumLine(manifest.sha256, name));
-            entry.uris.push(s.uri);
-            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
-        }
-        catch (err) {
-            entry.errors.push((0,destination_error/* briefly */.m_)(err));
-            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
-            // verify and retention would report every night.
-            for (const orphan of [name, `${name}${MANIFEST_SUFFIX}`]) {
-                await s.store.delete(orphan).catch((e) => {
-                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
-                });
+async function assertNamesFree(backupDir, name, tiers) {
+    for (const tier of tiers) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        for (const fileName of publishedNames(name.withTier(tier))) {
+            const file = external_node_path_default().join(dir, fileName);
+            const taken = await (0,promises_.lstat)(file).then(() => true, () => false);
+            if (taken) {
+                throw new errors/* UserError */.yo(`${file} already exists: another backup already has this name (taken in the same second, ` +
+                    `names have a one-second resolution). Wait a second and run again; nothing was dumped`);
             }
         }
     }
-    return [...byStore.entries()].map(([store, e]) => {
-        for (const error of e.errors)
-            logger.error(`Off-site copy failed: ${error}`);
-        return {
-            kind: store.kind,
-            location: store.location,
-            uris: e.uris,
-            ok: e.errors.length === 0,
-            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
-            bytes: e.bytes,
-            seconds: e.seconds,
-        };
-    });
-}
-
-;// CONCATENATED MODULE: ./src/backup/tiers.ts
-
-
-
-
-
-
-/**
- * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
- * period (the week since the last weekly day, the month since the last monthly day) has no valid
- * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
- */
-async function tiersDue(backupDir, prefix, at, schedule) {
-    const due = [];
-    for (const tier of PROMOTED_TIERS) {
-        const existing = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
-        if (isTierDue(tier, existing, at, schedule))
-            due.push(tier);
-    }
-    return due;
-}
-/** Tiers a daily backup can be promoted to. */
-const PROMOTED_TIERS = ["weekly", "monthly"];
-/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
-function isTierDue(tier, existing, at, schedule) {
-    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
-    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
-}
-/**
- * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
- * not possible), plus its own sidecar and manifest naming the tier's file.
- */
-async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
-    const dir = external_node_path_default().join(backupDir, tier);
-    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-    const tierName = name.withTier(tier).toString();
-    const target = external_node_path_default().join(dir, tierName);
-    try {
-        await (0,promises_.link)(dailyFile, target);
-    }
-    catch (err) {
-        const code = err.code;
-        if (code === "EEXIST")
-            throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
-        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
-            throw err;
-        await copyFileAtomic(dailyFile, target);
-    }
-    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${MANIFEST_SUFFIX}`, "utf8"));
-    await writeFileAtomic(`${target}${MANIFEST_SUFFIX}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
-    await writeFileAtomic(`${target}${CHECKSUM_SUFFIX}`, checksumLine(sha256, tierName));
-    return target;
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-db.ts
@@ -10013,6 +11767,27 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 
 
 
+
+
+
+
+/** The properties with their settings encrypted to the backup's recipient (the manifest is in the clear). */
+async function sealSettings(properties, encryptor, logger) {
+    if (properties.error || properties.settings.length === 0)
+        return properties;
+    try {
+        return {
+            ...properties,
+            settings: [],
+            sealedSettings: await sealText(encryptor, JSON.stringify(properties.settings)),
+        };
+    }
+    catch (err) {
+        const error = `the database settings could not be encrypted for the manifest: ${err.message}`;
+        logger.warn(`${error}; the backup continues, and a restore will not re-apply the database's properties`);
+        return { ...properties, settings: [], error };
+    }
+}
 const ymd = (at) => formatTimestamp(at).slice(0, 8);
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
 function withStreamCounts(catalog, counts) {
@@ -10034,25 +11809,17 @@ function withStreamCounts(catalog, counts) {
 async function backupDatabase(config, options) {
     const now = options.now ?? (() => new Date());
     const startedAt = now();
-    try {
-        const partial = await takeBackup(config, options, startedAt, now);
-        const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: partial.offsite.every((o) => o.ok),
-            finishedAt: partial.finishedAt,
-            durationSeconds: partial.durationSeconds,
-            sizeBytes: partial.sizeBytes,
-        }, partial.offsite), options.logger);
-        return { ...partial, metrics };
-    }
-    catch (err) {
-        const finishedAt = now();
-        await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: false,
-            finishedAt,
-            durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-        }), options.logger);
-        throw err;
-    }
+    // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
+    // failures before this point (configuration, cancellation) and the exit status.
+    const partial = await takeBackup(config, options, startedAt, now);
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
+    const metrics = await publishMetrics(config.metrics, { type: "database" }, backupSamples("database", {
+        ok: partial.offsite.every((o) => o.ok),
+        finishedAt: partial.finishedAt,
+        durationSeconds: partial.durationSeconds,
+        sizeBytes: partial.sizeBytes,
+    }, partial.offsite), options.logger, options.signal);
+    return { ...partial, metrics };
 }
 async function takeBackup(config, options, startedAt, now) {
     const { logger } = options;
@@ -10076,7 +11843,7 @@ async function takeBackup(config, options, startedAt, now) {
             encryptor = await GpgEncryptor.prepare(config.encryption);
             logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
         }
-        const server = await inspectServer(config.connection);
+        const server = await inspectServer(config.connection, options.signal);
         const pgDump = await choosePgTool("pg_dump", server.major, config.pgBinDir);
         logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
         for (const stale of await removeStalePartials(dailyDir)) {
@@ -10085,51 +11852,79 @@ async function takeBackup(config, options, startedAt, now) {
         const prefix = config.prefix ?? server.database;
         if (!isValidPrefix(prefix)) {
             // Files named after it could not be read back: retention, tiers and verify would not see them.
-            throw new errors/* UserError */.y(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+            throw new errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
                 "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can");
         }
+        const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
+        await assertNamesFit(dailyDir, name, config.prefix !== undefined);
         const previous = (await listLocalBackups(dailyDir, "daily", prefix))
             .filter((b) => b.valid)
             .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
         const previousSizeBytes = previous
             ? (await (0,promises_.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
-        // Every destination is proven usable before the dump; one that is not is reported and skipped.
-        const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger)));
-        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
         // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
         const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
-        if (options.signal?.aborted) {
-            throw new errors/* UserError */.y("The backup was cancelled before the dump started; nothing was written");
-        }
-        const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!encryptor);
+        // A clash with a backup of the same second is refused before anything slow (preflight, dump).
+        await assertNamesFree(config.backupDir, name, ["daily", ...due]);
+        // Every destination is proven usable before the dump; one that is not is reported and skipped.
+        const stores = await Promise.all(config.destinations.map((d) => openStore(d, logger, options.signal)));
+        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger, {
+            timeoutMs: config.destinations[0]?.settings.transfer.preflightTimeoutMs,
+            signal: options.signal,
+        });
+        // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
+        // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+        const holdings = await readHoldingsOf(ready, prefix, logger, {
+            policy: config.retention,
+            schedule: config.schedule,
+            now: startedAt,
+            ...(options.signal ? { signal: options.signal } : {}),
+        });
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled before the dump started; nothing was written");
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await AtomicFile.create(file);
-        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
+        const uploads = await startUploads(uploadTargets(holdings, due, name, config.schedule, logger), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
                 stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
                 onBranchFailure: (uri, error) => logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
             })
             : undefined;
+        // A failed backup leaves nothing: the partial file is removed and the uploads are aborted with
+        // their leftovers (multipart parts, sessions, staged blocks); none was ended, so no object of it
+        // exists in any bucket.
+        const abandon = async (err) => {
+            await output.abort();
+            if (fanOut) {
+                fanOut.abortUploads(err);
+                await fanOut.outcomes();
+            }
+        };
         let snapshot;
         let pipelineResult;
         let catalog;
+        let sizeBytes;
+        let databaseProperties;
         try {
-            snapshot = await ExportedSnapshot.open(config.connection);
+            snapshot = await ExportedSnapshot.open(config.connection, options.signal);
             const dumpArgs = config.format === "custom"
                 ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
                 : ["--format=plain"];
             // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
             // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
             const countInStream = config.format === "plain" && config.rowCounts === "exact";
-            const snapshotId = snapshot.id;
-            // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
-            const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err) => {
-                logger.warn(`Could not read the catalog for the manifest: ${err.message}; the backup continues without it`);
-                return unreadableCatalog(snapshotId, err);
+            // What the manifest records is read on its own connection in the same snapshot: a catalog that
+            // cannot be read (permissions, a cancelled query) is a warning, and never touches the dump.
+            const described = snapshot.describe(countInStream ? "off" : config.rowCounts).then((d) => {
+                if (d.catalog.error)
+                    logger.warn(`Could not read the catalog for the manifest: ${d.catalog.error}; the backup continues without it`);
+                if (d.database.error)
+                    logger.warn(`Could not read the database's properties (ACL, comment, settings) for the manifest: ${d.database.error}; ` +
+                        "the backup continues, and a restore will not re-apply them");
+                return d;
             });
-            const [dumped, sqlCatalog] = await Promise.all([
+            const [dumped, description] = await Promise.all([
                 runDumpPipeline({
                     pgDump,
                     args: [...dumpArgs, `--snapshot=${snapshot.id}`],
@@ -10145,34 +11940,29 @@ async function takeBackup(config, options, startedAt, now) {
                     backupDir: config.backupDir,
                     ...(options.signal ? { signal: options.signal } : {}),
                 }),
-                catalogRead,
+                described,
             ]);
+            const sqlCatalog = description.catalog;
+            databaseProperties = encryptor
+                ? await sealSettings(description.database, encryptor, logger)
+                : description.database;
             pipelineResult = dumped;
             catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
             logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
-            await output.commit();
-            // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
-            // store their objects under the final names.
-            fanOut?.finishUploads();
+            await output.sync(); // published below, after its manifest and sidecar
+            sizeBytes = (await (0,promises_.stat)(output.tempPath)).size;
         }
         catch (err) {
-            await output.abort();
-            // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
-            // none was ended, so no object of this failed backup exists in any bucket.
-            if (fanOut) {
-                fanOut.abortUploads(err);
-                await fanOut.outcomes();
-            }
+            await abandon(err);
             throw err;
         }
         finally {
             await snapshot?.close();
         }
         const finishedAt = now();
-        const sizeBytes = (await (0,promises_.stat)(file)).size;
         const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
         const manifest = {
-            manifestVersion: 1,
+            manifestVersion: MANIFEST_VERSION,
             tool: { name: "lifeline", version: LIFELINE_VERSION },
             file: name.toString(),
             tier: "daily",
@@ -10195,12 +11985,29 @@ async function takeBackup(config, options, startedAt, now) {
             sizeBytes,
             sha256: pipelineResult.sha256,
             catalog,
+            databaseProperties,
         };
         const manifestFile = `${file}${MANIFEST_SUFFIX}`;
         const sidecarFile = `${file}${CHECKSUM_SUFFIX}`;
-        await writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
-        // The sidecar is written last: its presence marks a backup as complete.
-        await writeFileAtomic(sidecarFile, checksumLine(pipelineResult.sha256, name.toString()));
+        // The data is published last, beside its manifest and sidecar: a backup never exists under its
+        // final name without them, and if either cannot be written nothing of this backup is left.
+        try {
+            await publishWithCompanions([
+                { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
+                { path: sidecarFile, data: checksumLine(pipelineResult.sha256, name.toString()) },
+            ], () => output.publish());
+        }
+        catch (err) {
+            await abandon(err);
+            if (!(err instanceof errors/* UserError */.yo))
+                throw err;
+            throw new errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+                cause: err,
+            });
+        }
+        // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+        // store their objects under the final names.
+        fanOut?.finishUploads();
         logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
         const tiers = [{ tier: "daily", file }];
         // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
@@ -10222,27 +12029,44 @@ async function takeBackup(config, options, startedAt, now) {
                 dryRun: config.retentionDryRun,
                 logger,
                 tiers: ["daily", "weekly", "monthly"],
+                schedule: config.schedule,
             });
         }
         catch (err) {
             retention = { error: err.message };
             logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
         }
-        const offsite = [
+        const uploaded = [
             ...preflightFailures,
             ...uploads.failed,
-            ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+            ...(fanOut
+                ? await completeUploads(uploads.started, await fanOut.outcomes(), { sha256: manifest.sha256, manifest }, logger)
+                : []),
         ];
+        const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
+        const offsite = await makeUpMissing(uploaded, holdings, {
+            backupDir: config.backupDir,
+            prefix,
+            policy: config.retention,
+            schedule: config.schedule,
+            now: now(),
+            limits: config.catchUp,
+            encryptTo: encryptor?.fingerprint,
+            stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? storage_transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
+            logger,
+            ...(options.signal ? { signal: options.signal } : {}),
+        });
         // Remote retention, like local, only where today's backup safely arrived.
         for (const [i, report] of offsite.entries()) {
             const store = stores.find((s) => s.location === report.location);
-            if (!report.ok || !store)
+            if (!arrived.has(report.location) || !store)
                 continue;
             try {
                 const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
                     dryRun: config.retentionDryRun,
                     logger,
                     tiers: ["daily", "weekly", "monthly"],
+                    schedule: config.schedule,
                 });
                 offsite[i] = { ...report, retention: outcome };
             }
@@ -10274,7 +12098,10 @@ async function takeBackup(config, options, startedAt, now) {
     }
     catch (err) {
         // The adapter reports the failure to the operator; the day's log file keeps it too.
-        fileSink.write("error", logger.redact(err.message), new Date());
+        try {
+            fileSink.write("error", logger.redact(err.message), new Date());
+        }
+        catch { } // a log file that cannot be written (full disk) must not hide the run's own error
         throw err;
     }
     finally {
@@ -10435,6 +12262,21 @@ function restoreSummary(outcome, database, guidance) {
         "",
     ].join("\n");
 }
+/** The job summary of a dry run: the plan as printed, and whether the restore would go ahead. */
+function restorePlanSummary(database, planText, ok) {
+    return [
+        `## ${ok ? "🔎" : "❌"} Lifeline restore of ${cell(database)}: dry run, nothing was changed`,
+        "",
+        ok
+            ? "Nothing found that would stop the restore."
+            : "**The restore would not go ahead:** see Problems below.",
+        "",
+        "~~~~text",
+        planText.trimEnd(),
+        "~~~~",
+        "",
+    ].join("\n");
+}
 
 ;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
 
@@ -10497,6 +12339,27 @@ function sizeChange(current, previous) {
         return "first backup";
     const pct = ((current - previous) / previous) * 100;
     return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${formatBytes(previous)})`;
+}
+/** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
+function catchUpCell(o) {
+    const c = o.catchUp;
+    if (!c)
+        return "not run";
+    const parts = [];
+    if (c.uris.length > 0) {
+        parts.push(`${c.uris.length} missing backup(s), ${formatBytes(c.bytes)}: ${c.uris.map((u) => u.slice(o.location.length)).join(", ")}`);
+    }
+    if (c.left.length > 0)
+        parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+    if (c.notTried.length > 0)
+        parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
+    if (c.tooLarge.length > 0)
+        parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+    if (c.skipped.length > 0)
+        parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
+    if (c.error)
+        parts.push(`failed: ${c.error}`);
+    return parts.join("; ") || "nothing missing";
 }
 /**
  * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
@@ -10563,14 +12426,17 @@ function backupDbSummary(outcome) {
         "",
     ];
     if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", table(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+        lines.push("### Off-site copies", "", table(["Destination", "Result", "Objects", "Bytes", "Time", "Caught up", "Remote retention"], r.offsite.map((o) => [
             o.location,
             o.ok
                 ? "✅ stored, sidecar + manifest + checksum metadata"
-                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+                : o.stage === "catch-up"
+                    ? `❌ today's copy stored, but making up missing backups failed: ${o.error ?? ""}`
+                    : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
             o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
             formatBytes(o.bytes),
             formatDuration(o.seconds),
+            catchUpCell(o),
             !o.retention
                 ? "not run"
                 : "error" in o.retention
@@ -10620,13 +12486,17 @@ function verifySummary(report) {
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
- * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed. Only regular
+ * files are objects: anything else under a name (a FIFO, a directory, a symbolic link unless
+ * `followSymlinks`) is never opened; `stat` throws NotRegularFileError for it and `listOthers` names it.
  */
 class LocalStore {
     dir;
+    options;
     kind = "local";
-    constructor(dir) {
+    constructor(dir, options = {}) {
         this.dir = dir;
+        this.options = options;
     }
     get location() {
         return `${external_node_path_default().resolve(this.dir)}/`;
@@ -10677,35 +12547,40 @@ class LocalStore {
     /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
     async recordChecksum(_name, _sha256) { }
     async list() {
-        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
-            if (err.code === "ENOENT")
-                return [];
-            throw err;
-        });
         const out = [];
-        for (const entry of entries) {
-            if (!entry.isFile() || entry.name.startsWith("."))
+        for (const name of (await listDirectory(this.dir)).files) {
+            if (name.startsWith("."))
                 continue;
-            const found = await this.stat(entry.name);
+            // Replaced by something else since it was listed: not an object any more.
+            const found = await this.stat(name).catch(() => undefined);
             if (found)
                 out.push(found);
         }
         return out;
     }
+    /** The entries that are not objects (FIFOs, sockets, directories, symbolic links), with what each is. */
+    async listOthers() {
+        return (await listDirectory(this.dir)).others.filter((o) => !o.name.startsWith("."));
+    }
     async stat(name) {
-        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
-        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+        const s = await statRegularFile(this.uri(name), this.options).catch((err) => {
+            if (err instanceof NotRegularFileError)
+                throw err;
+            return undefined; // unreadable metadata (EACCES on the directory): as good as absent
+        });
+        return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
     async get(name, signal) {
-        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
+        // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
+        const handle = await openRegularFile(this.uri(name), this.options);
+        return (0,external_node_fs_.createReadStream)(this.uri(name), {
+            fd: handle,
             highWaterMark: 1 << 20,
             ...(signal ? { signal } : {}),
         });
-        await (0,external_node_events_namespaceObject.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
-        return stream;
     }
     async getText(name) {
-        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
+        return readRegularFile(this.uri(name), this.options).catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
@@ -10794,10 +12669,14 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
 async function storeForUri(uri, cloud) {
     const parsed = (0,storage_store/* parseBackupUri */.iM)(uri);
     if ("path" in parsed) {
-        return { store: new LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+        // The operator's own path may be a symbolic link (to a regular file); in BACKUP_DIR links are refused.
+        return {
+            store: new LocalStore(external_node_path_default().dirname(parsed.path), { followSymlinks: true }),
+            fileName: external_node_path_default().basename(parsed.path),
+        };
     }
     if (!cloud) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -10808,12 +12687,12 @@ async function storeForUri(uri, cloud) {
 async function findBackup(uri, cloud) {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
     }
     const companions = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
     return entryOf(store, fileName, BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
@@ -10823,14 +12702,14 @@ async function expectedSha256(entry) {
     const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
     const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
     if (text === undefined) {
-        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+        throw new errors/* UserError */.yo(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
             `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
     }
     const parsed = parseChecksumLine(text);
     if (!parsed)
-        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+        throw new errors/* UserError */.yo(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
     if (parsed.fileName !== entry.fileName) {
-        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+        throw new errors/* UserError */.yo(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
     }
     return parsed.sha256;
 }
@@ -10839,12 +12718,19 @@ async function readManifest(entry) {
     const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
     if (text === undefined)
         return undefined;
+    let manifest;
     try {
-        return JSON.parse(text);
+        manifest = JSON.parse(text);
     }
     catch (err) {
-        throw new errors/* UserError */.y(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
+    // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
+    if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > MANIFEST_VERSION) {
+        throw new errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+            `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`);
+    }
+    return manifest;
 }
 
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
@@ -10855,9 +12741,10 @@ async function readManifest(entry) {
 
 
 
+
 /** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
 const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
-const discard = () => new external_node_stream_.Writable({
+const verify_file_discard = () => new external_node_stream_.Writable({
     write(_chunk, _enc, done) {
         done();
     },
@@ -10872,7 +12759,14 @@ const discard = () => new external_node_stream_.Writable({
 async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
     const file = store.uri(fileName);
-    const object = await store.stat(fileName);
+    let object;
+    try {
+        object = await store.stat(fileName);
+    }
+    catch (err) {
+        // Not a regular file in a directory (a FIFO, a link, a directory): named, never opened.
+        return { file, name, sizeBytes: 0, ok: false, passed: [], notes: [], problem: err.message };
+    }
     const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
@@ -10901,7 +12795,7 @@ async function verifyBackupFile(store, name, options = {}) {
         notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
         return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
     }
-    const open = () => store.get(fileName);
+    const open = () => store.get(fileName, options.signal);
     let decrypt = name.encrypted;
     let content;
     try {
@@ -10982,7 +12876,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
     const stages = [digest];
     const gpg = checkContent && decrypt
-        ? startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+        ? startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--decrypt"], {
             stdin: true,
             env: gpgEnv,
         })
@@ -10993,7 +12887,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
         stages.push(createDecompressor(compressionOfExtension(name.extension)), edge);
     try {
         await Promise.all([
-            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, discard()),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(await open(), ...stages, verify_file_discard()),
             ...(gpg ? [gpg.exited] : []),
         ]);
     }
@@ -11026,11 +12920,15 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /** Checks one backup and logs the result the way every verify run does. */
 async function verifyAndLog(store, name, label, logger, options = {}) {
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const check = await verifyBackupFile(store, name, options);
+    // A check cut short by the cancellation says nothing about the file: the run stops instead.
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
     if (check.ok)
         logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
@@ -11043,8 +12941,16 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
     const checks = [];
     for (const tier of TIERS) {
         const store = new LocalStore(external_node_path_default().join(backupDir, tier));
-        for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
-            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name);
+        // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+        for (const other of await store.listOthers()) {
+            const name = BackupName.parse(other.name);
+            if (name?.tier === tier && (prefix === undefined || name.prefix === prefix))
+                names.push(name);
+        }
+        names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            checks.push(await verifyAndLog(store, name, `${tier}/${name.toString()}`, logger, options));
         }
     }
     return checks;
@@ -11055,7 +12961,9 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger, {
+        signal: options.signal,
+    });
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -11077,7 +12985,77 @@ async function verifyLocalBackups(backupDir, options) {
     return { checks, newestAgeHours, maxAgeHours: options.maxAgeHours, exitCode, reasons };
 }
 
+;// CONCATENATED MODULE: ./src/cli/args.ts
+
+
+
+
+
+/**
+ * Parses `--<input-name> value` flags for a table of settings (the same kebab-case names as the action
+ * inputs; boolean settings are bare switches such as `--encrypt`), plus extra switches of the command.
+ */
+function parseFlags(argv, settings, extraSwitches) {
+    const options = {};
+    for (const spec of Object.values(settings)) {
+        options[spec.input] = { type: spec.parse === parseBoolean ? "boolean" : "string" };
+    }
+    for (const name of extraSwitches)
+        options[name] = { type: "boolean" };
+    let values;
+    try {
+        ({ values } = (0,external_node_util_.parseArgs)({ args: [...argv], options, strict: true, allowPositionals: false }));
+    }
+    catch (err) {
+        throw new errors/* UsageError */.eb(`${err.message}. Run with --help for the accepted flags`, { cause: err });
+    }
+    const lookup = (spec) => {
+        const value = values[spec.input];
+        if (value === undefined || value === "")
+            return undefined;
+        return { value: String(value), source: `--${spec.input}` };
+    };
+    const switches = {};
+    for (const name of extraSwitches)
+        switches[name] = values[name] === true;
+    return { lookup, switches };
+}
+/** Help text lines for a table of settings: flag, environment variable, default, description. */
+function settingsHelp(settings) {
+    return Object.values(settings)
+        .map((spec) => {
+        const flag = spec.parse === parseBoolean ? `--${spec.input}` : `--${spec.input} <value>`;
+        const dflt = spec.default !== undefined ? ` (default: ${spec.default})` : "";
+        return `  ${flag.padEnd(30)} ${spec.env}: ${spec.description}${dflt}`;
+    })
+        .join("\n");
+}
+/**
+ * Registers every secret the settings carry with the logger before anything can be quoted, and warns
+ * when one came on the command line: argv is readable by every user of the host (ps, /proc/<pid>/cmdline).
+ */
+function maskSecrets(lookup, flags, logger) {
+    for (const secret of credentialsIn(lookup))
+        logger.addSecret(secret);
+    const onArgv = ["database-url", "pushgateway-url", "gpg-private-key"].filter((input) => credentialsIn(flagOnly(flags, input), {}).length > 0);
+    for (const input of onArgv) {
+        logger.warn(`--${input} puts a secret on Lifeline's command line, which other users of this host can read (ps): ` +
+            (input === "gpg-private-key"
+                ? "give it in the environment variable BACKUP_GPG_PRIVATE_KEY instead"
+                : `give it in the environment variable ${input === "database-url" ? "DATABASE_URL" : "PUSHGATEWAY_URL"} instead` +
+                    (input === "database-url"
+                        ? ", or leave the password out of the URL and keep it in a PGPASSFILE (~/.pgpass)"
+                        : "")));
+    }
+}
+/** A lookup answering only the flag `input`, so that credentialsIn judges that one flag alone. */
+function flagOnly(flags, input) {
+    return (spec) => (spec.input === input ? flags(spec) : undefined);
+}
+
 ;// CONCATENATED MODULE: ./src/cli/backup-db-command.ts
+
+
 
 
 
@@ -11096,11 +13074,12 @@ ${settingsHelp(BACKUP_DB_SETTINGS)}
   --json                         print the result as JSON on stdout
   --help                         show this help
 
-Exit status: 0 backup written (verify-only: all good); 1 failed (verify-only: a backup failed
-verification); 2 verify-only: newest backup too old or none; 64 invalid usage.
+Exit status: 0 backup written (verify-only: all good); 1 failed, or written locally but an off-site
+copy failed (verify-only: a backup failed verification); 2 verify-only: newest backup too old or none;
+${COMMON_EXIT_HELP}
 `;
 /** `lifeline backup-db`: returns the exit code. */
-async function backupDbCommand(argv, logger, signal, out) {
+async function backupDbCommand(argv, logger, signal, out, record) {
     const { lookup: flags, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
     if (switches.help) {
         out.write(BACKUP_DB_HELP);
@@ -11108,11 +13087,12 @@ async function backupDbCommand(argv, logger, signal, out) {
     }
     const lookup = firstOf(flags, environmentLookup(process.env));
     // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-    for (const secret of credentialsIn(lookup))
-        logger.addSecret(secret);
+    maskSecrets(lookup, flags, logger);
+    record.settings = metricsDestination(lookup);
     if (isVerifyOnly(lookup)) {
+        record.kind = undefined; // --verify-only publishes no metrics, failed or not
         const config = loadVerifyOnlyConfig(lookup);
-        const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger });
+        const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger, signal });
         for (const reason of report.reasons)
             logger.error(reason);
         out.write(switches.json ? `${JSON.stringify(report, null, 2)}\n` : verifySummary(report));
@@ -11208,6 +13188,7 @@ function azureLifecycle(o) {
 
 
 
+
 const LIFECYCLE_SETTINGS = {
     databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
     prefix: BACKUP_DB_SETTINGS.prefix,
@@ -11254,6 +13235,8 @@ Options:
 ${settingsHelp(LIFECYCLE_SETTINGS)}
   --apply                        set the policies on the buckets (S3, GCS)
   --help                         show this help
+
+Exit status: 0 printed (and applied); 1 failed; ${COMMON_EXIT_HELP}
 `;
 function lifecycleOptions(lookup, container) {
     const s = LIFECYCLE_SETTINGS;
@@ -11261,11 +13244,11 @@ function lifecycleOptions(lookup, container) {
     if (backupPrefix === undefined) {
         const url = resolve(s.databaseUrl, lookup);
         if (url === undefined) {
-            throw new errors/* ConfigError */.x("lifecycle needs the backups' name prefix to target monthly backups: set BACKUP_PREFIX (--prefix) or DATABASE_URL");
+            throw new errors/* ConfigError */.xL("lifecycle needs the backups' name prefix to target monthly backups: set BACKUP_PREFIX (--prefix) or DATABASE_URL");
         }
         backupPrefix = parseDatabaseUrl(url).database;
         if (backupPrefix === undefined) {
-            throw new errors/* ConfigError */.x("DATABASE_URL names no database: set BACKUP_PREFIX (--prefix) to the backups' name prefix");
+            throw new errors/* ConfigError */.xL("DATABASE_URL names no database: set BACKUP_PREFIX (--prefix) to the backups' name prefix");
         }
     }
     return {
@@ -11286,11 +13269,10 @@ async function lifecycleCommand(argv, logger, _signal, out) {
         return 0;
     }
     const lookup = firstOf(flags, environmentLookup(process.env));
-    for (const secret of credentialsIn(lookup))
-        logger.addSecret(secret);
+    maskSecrets(lookup, flags, logger);
     const destinations = loadDestinations(lookup);
     if (destinations.length === 0) {
-        throw new errors/* ConfigError */.x("No destination is configured: set BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET or BACKUP_AZURE_CONTAINER (or their flags)");
+        throw new errors/* ConfigError */.xL("No destination is configured: set BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET or BACKUP_AZURE_CONTAINER (or their flags)");
     }
     for (const d of destinations) {
         const options = lifecycleOptions(lookup, d.kind === "azure" ? d.settings.container : "");
@@ -11308,7 +13290,7 @@ async function lifecycleCommand(argv, logger, _signal, out) {
             const policy = gcsLifecycle(options);
             out.write(`# GCS gs://${d.settings.bucket}: gcloud storage buckets update gs://${d.settings.bucket} --lifecycle-file=gcs-lifecycle.json\n${JSON.stringify(policy, null, 2)}\n`);
             if (switches.apply) {
-                const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
+                const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(842)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1842));
                 const store = new GcsStore(d.settings, logger);
                 await store.applyLifecycle(policy);
                 logger.info(`Applied the lifecycle rules to gs://${d.settings.bucket} (${(await store.lifecycleRules()).length} rules now)`);
@@ -11346,7 +13328,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -11421,6 +13403,13 @@ const RESTORE_SETTINGS = {
         default: "false",
         parse: parseBoolean,
     },
+    dryRun: {
+        env: "RESTORE_DRY_RUN",
+        input: "dry-run",
+        description: "print the plan (which backup, target, new database, swap, what is kept; with pitr the WAL guidance) and change nothing",
+        default: "false",
+        parse: parseBoolean,
+    },
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
@@ -11436,7 +13425,7 @@ const RESTORE_SETTINGS = {
 function targetDatabase(connection, env = process.env) {
     const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
     if (!name)
-        throw new errors/* ConfigError */.x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
+        throw new errors/* ConfigError */.xL("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
     return name;
 }
 function metricsSettings(lookup) {
@@ -11444,6 +13433,7 @@ function metricsSettings(lookup) {
         pushgatewayUrl: resolve(shared.pushgatewayUrl, lookup),
         job: settings_require(shared.pushgatewayJob, lookup),
         textfile: resolve(shared.metricsTextfile, lookup),
+        timeoutMs: settings_require(shared.networkTimeoutSeconds, lookup) * 1000,
     };
 }
 /** Whether the run only lists backups; then no database is needed. */
@@ -11458,16 +13448,16 @@ function loadRestoreConfig(lookup) {
     const targetTime = resolve(s.targetTime, lookup);
     const backupFile = resolve(s.backupFile, lookup);
     if (pitr && targetTime === undefined) {
-        throw new errors/* ConfigError */.x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
+        throw new errors/* ConfigError */.xL("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
     }
     if (!pitr && targetTime !== undefined) {
-        throw new errors/* ConfigError */.x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+        throw new errors/* ConfigError */.xL("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
     }
     if (pitr && backupFile !== undefined) {
-        throw new errors/* ConfigError */.x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
+        throw new errors/* ConfigError */.xL("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
     }
     if (!pitr && backupFile === undefined) {
-        throw new errors/* ConfigError */.x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
+        throw new errors/* ConfigError */.xL("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
     }
     return {
         connection,
@@ -11479,6 +13469,7 @@ function loadRestoreConfig(lookup) {
         confirm: resolve(s.confirm, lookup),
         force: settings_require(s.force, lookup),
         dropOld: settings_require(s.dropOld, lookup),
+        dryRun: settings_require(s.dryRun, lookup),
         jobs: resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
         pgBinDir: resolve(s.pgBinDir, lookup),
@@ -11496,6 +13487,35 @@ function loadListConfig(lookup) {
 }
 
 ;// CONCATENATED MODULE: ./src/restore/pitr.ts
+
+const utc = (at) => at
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d{3}Z$/, " UTC");
+/** `--pitr` found no backup at or before the target: says which is the oldest and what to do, with the guidance. */
+class NoBackupBeforeTargetError extends errors/* UserError */.yo {
+    guidance;
+    constructor(message, 
+    /** The WAL guidance for the target, to print beside the error. */
+    guidance) {
+        super(message);
+        this.guidance = guidance;
+    }
+}
+/** The refusal of `--pitr` when nothing was taken at or before `target` in `where` (`all` = every backup seen). */
+function noBackupBeforeTarget(all, target, where, database) {
+    const oldest = oldestOf(all);
+    const message = oldest
+        ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
+            `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give a --target-time at or after ` +
+            `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
+            `--backup-file ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
+            "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
+        : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
+            "Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (list with --list-backups)";
+    return new NoBackupBeforeTargetError(message, pitrGuidance({ target, restored: undefined, database, oldest }));
+}
+const oldestOf = (entries) => [...entries].sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime())[0];
 /** The newest backup taken at or before `target` (by the time in its name), or undefined. */
 function newestBefore(entries, target) {
     return entries
@@ -11508,18 +13528,17 @@ function newestBefore(entries, target) {
  * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
  */
 function pitrGuidance(options) {
-    const target = options.target
-        .toISOString()
-        .replace("T", " ")
-        .replace(/\.000Z$/, " UTC");
-    const restoredLine = options.restored
-        ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
-            .toISOString()
-            .replace("T", " ")
-            .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
-        : `No backup was taken before ${target}: nothing was restored.`;
-    const gap = options.restored
-        ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
+    const target = utc(options.target);
+    const restored = options.restored;
+    const restoredLine = restored
+        ? options.dryRun
+            ? `Would restore "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)} (dry run: nothing was changed).`
+            : `Restored "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)}: the data is as it was then.`
+        : options.oldest
+            ? `No backup was taken before ${target}: nothing was restored. The oldest backup, ${options.oldest.fileName}, was taken ${utc(options.oldest.takenAt)}.`
+            : `No backup was taken before ${target}: nothing was restored.`;
+    const gap = restored
+        ? `Changes between the backup and ${target} (${((options.target.getTime() - restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in ${options.dryRun ? "what would be restored" : "the restored database"}.`
         : "";
     return `Point-in-time recovery to ${target}
 ${restoredLine}
@@ -11548,138 +13567,6 @@ To recover to ${target} from those:
 `;
 }
 
-;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
-
-
-
-
-
-
-/**
- * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
- * a secret key given as ASCII armour (e.g. from a CI secret), removed again by `dispose`.
- */
-class GpgDecryptKeyring {
-    home;
-    temporary;
-    constructor(
-    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
-    home, temporary) {
-        this.home = home;
-        this.temporary = temporary;
-    }
-    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
-        if (privateKey === undefined)
-            return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
-        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
-        await (0,promises_.chmod)(home, 0o700);
-        try {
-            await new Promise((resolve, reject) => {
-                const child = (0,external_node_child_process_.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
-                    if (!err)
-                        return resolve();
-                    if (err.code === "ENOENT")
-                        return reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new errors/* UserError */.y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
-                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
-                });
-                child.stdin?.on("error", () => { });
-                child.stdin?.end(privateKey);
-            });
-        }
-        catch (err) {
-            await (0,promises_.rm)(home, { recursive: true, force: true });
-            throw err;
-        }
-        return new GpgDecryptKeyring(home, true);
-    }
-    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
-    startDecrypt(stdin = true) {
-        return startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "error", "--decrypt"], {
-            env: this.env(),
-            stdin,
-        });
-    }
-    env() {
-        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-    }
-    async dispose() {
-        if (this.temporary && this.home)
-            await (0,promises_.rm)(this.home, { recursive: true, force: true });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
-/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
-function verifySamples(type, run) {
-    const labels = { type };
-    const samples = [
-        {
-            name: "backup_verify_last_status",
-            help: "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
-            type: "gauge",
-            labels,
-            value: run.exitCode,
-        },
-        {
-            name: "backup_verify_duration_seconds",
-            help: "Wall time of the last backup verification",
-            type: "gauge",
-            labels,
-            value: run.durationSeconds,
-        },
-    ];
-    if (run.newestAgeHours !== undefined) {
-        samples.push({
-            name: "backup_verify_newest_age_seconds",
-            help: "Age of the newest good daily backup when last verified",
-            type: "gauge",
-            labels,
-            value: Math.round(run.newestAgeHours * 3600),
-        });
-    }
-    if (run.ok) {
-        samples.push({
-            name: "backup_verify_last_success_timestamp",
-            help: "Unix timestamp of the last verification that passed",
-            type: "gauge",
-            labels,
-            value: Math.floor(run.finishedAt.getTime() / 1000),
-        });
-    }
-    return samples;
-}
-/** Samples of a restore run. */
-function restoreSamples(type, run) {
-    const labels = { type };
-    const samples = [
-        {
-            name: "backup_restore_last_status",
-            help: "Exit status of the last restore (0=success)",
-            type: "gauge",
-            labels,
-            value: run.ok ? 0 : 1,
-        },
-        {
-            name: "backup_restore_duration_seconds",
-            help: "Wall time of the last restore",
-            type: "gauge",
-            labels,
-            value: run.durationSeconds,
-        },
-    ];
-    if (run.ok) {
-        samples.push({
-            name: "backup_restore_last_success_timestamp",
-            help: "Unix timestamp of the last successful restore",
-            type: "gauge",
-            labels,
-            value: Math.floor(run.finishedAt.getTime() / 1000),
-        });
-    }
-    return samples;
-}
-
 ;// CONCATENATED MODULE: ./src/restore/databases.ts
 
 
@@ -11706,6 +13593,13 @@ const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${for
 async function connectMaintenance(connection, target) {
     return connectClient({ ...connection, database: target === "postgres" ? "template1" : "postgres" }, "lifeline-restore");
 }
+/** The encoding, locale and owner a manifest recorded, for creating the database a restore fills. */
+function recordedDatabaseInfo(manifest) {
+    const p = manifest?.databaseProperties;
+    return p && !p.error
+        ? { owner: p.owner, encoding: p.encoding, collate: p.collate, ctype: p.ctype }
+        : undefined;
+}
 async function describeDatabase(client, name) {
     const { rows } = await client.query(`SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
             datcollate AS collate, datctype AS ctype
@@ -11719,24 +13613,24 @@ async function describeDatabase(client, name) {
 async function createEmptyDatabase(client, name, like) {
     const base = `CREATE DATABASE ${databases_quoteIdent(name)} TEMPLATE template0`;
     const withLocale = like
-        ? `${base} ENCODING ${literal(like.encoding)} LC_COLLATE ${literal(like.collate)} LC_CTYPE ${literal(like.ctype)}`
+        ? `${base} ENCODING ${databases_literal(like.encoding)} LC_COLLATE ${databases_literal(like.collate)} LC_CTYPE ${databases_literal(like.ctype)}`
         : base;
     try {
-        await client.query(like ? `${withLocale} OWNER ${databases_quoteIdent(like.owner)}` : withLocale);
+        await client.query(like?.owner ? `${withLocale} OWNER ${databases_quoteIdent(like.owner)}` : withLocale);
     }
     catch (err) {
         const e = err;
         if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
-            throw new errors/* UserError */.y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+            throw new errors/* UserError */.yo(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
                 "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
         }
-        if (!like || e.code !== "42501")
+        if (!like?.owner || (e.code !== "42501" && e.code !== "42704"))
             throw err;
-        // Not a member of the owner role: keep our own ownership rather than fail the restore.
+        // Not a member of the owner role, or no such role here: keep our own ownership rather than fail.
         await client.query(withLocale);
     }
 }
-const literal = (s) => `'${s.replace(/'/g, "''")}'`;
+const databases_literal = (s) => `'${s.replace(/'/g, "''")}'`;
 /** Drops a database, ending its sessions first (WITH (FORCE) on PostgreSQL 13+). */
 async function dropDatabase(client, name) {
     const major = Math.floor(Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v) / 10000);
@@ -11775,7 +13669,7 @@ async function swapInto(client, names) {
             if ((await otherSessions(client, live)) === 0)
                 break;
             if (Date.now() > deadline) {
-                throw new errors/* UserError */.y(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
+                throw new errors/* UserError */.yo(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
                     `nothing was swapped; '${live}' is unchanged. Stop the clients holding it and run the restore again`);
             }
             await new Promise((r) => setTimeout(r, 100));
@@ -11801,6 +13695,383 @@ async function swapInto(client, names) {
     return { previous, terminated };
 }
 
+;// CONCATENATED MODULE: ./src/restore/psql-guard.ts
+
+
+
+/**
+ * First psql release of each major that understands `\restrict` (CVE-2025-8714): from there on a
+ * restricted psql refuses every backslash command but `\unrestrict <key>`. 18 has it from its release.
+ */
+const RESTRICT_SINCE = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+/** Whether this psql can be put in restricted mode (`\restrict`). */
+function psqlCanRestrict(tool) {
+    if (tool.major >= 18)
+        return true;
+    const since = RESTRICT_SINCE[tool.major];
+    const minor = Number(/^\d+\.(\d+)/.exec(tool.version)?.[1] ?? Number.NaN);
+    return since !== undefined && Number.isInteger(minor) && minor >= since;
+}
+/** Refuses a psql that cannot be restricted: a plain backup is never fed to an unrestricted psql. */
+function requireRestrictablePsql(tool, file) {
+    if (psqlCanRestrict(tool))
+        return;
+    throw new errors/* UserError */.yo(`${file} is a plain SQL backup, and the psql chosen to restore it (${tool.version} at ${tool.path}) is too old ` +
+        "to be put in restricted mode (\\restrict needs psql 13.22+, 14.19+, 15.14+, 16.10+, 17.6+ or 18): " +
+        "a backup that holds psql meta-commands could run programs on this host. Nothing was restored. Update the " +
+        `PostgreSQL client (e.g. apt-get install --only-upgrade postgresql-client-${tool.major}) or set PG_BIN_DIR to a newer one`);
+}
+const NL = 0x0a;
+const BACKSLASH = 0x5c;
+/** The longest backslash line looked at (pg_dump's `\restrict` line is 74 bytes). */
+const MAX_META_LINE = 512;
+const isIdentByte = (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b >= 0x80;
+const isIdentStart = (b) => isIdentByte(b) && !(b >= 0x30 && b <= 0x39);
+const isSpace = (b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d || b === 0x0c;
+/**
+ * Everything a plain backup sends to psql passes through here. Two independent locks:
+ * 1. the stream starts with `\restrict <fresh random key>`, so psql itself refuses every backslash
+ *    command that follows (the key exists only in this process, is never logged, and changes every run);
+ * 2. the SQL is lexed as psql lexes it (quotes, E'' strings, dollar quotes, comments, COPY ... FROM stdin
+ *    data up to `\.`), and any backslash command outside COPY data is refused here, before psql sees it.
+ * The one exception is the dump's own `\restrict K` ... `\unrestrict K` pair that pg_dump 13.22+ writes
+ * (only at the start of a line, one of each, the same key): those two lines are dropped, so psql stays
+ * in our restricted mode for the whole stream. SQL passes through unchanged.
+ */
+class PsqlGuard extends external_node_stream_.Transform {
+    /** `\restrict <key>` for psql; the key never leaves this object. */
+    #preamble = Buffer.from(`\\restrict ${(0,external_node_crypto_.randomBytes)(32).toString("hex")}\n`);
+    #file;
+    #onRefuse;
+    #started = false;
+    #copy = false;
+    /** In COPY data: how many bytes of the current line match `\.` so far; -1 when it cannot be the end. */
+    #copyLineMatch = 0;
+    #state = "normal";
+    #line = 1;
+    #atLineStart = true;
+    #prev = 0;
+    #prev2 = 0;
+    #blockDepth = 0;
+    #tag = [];
+    #tagMatch = 0;
+    /** The statement so far starts with COPY (only the first word matters). */
+    #head = "";
+    #inStatement = false;
+    /** Bytes of the current statement so far: a comment that starts it does not start a statement. */
+    #statementBytes = 0;
+    #copyAfterLine = false;
+    /** Normal-state bytes of the current statement's last line, to see `FROM stdin` before its `;`. */
+    #tail = "";
+    /** The statement's first word so far is (a prefix of) COPY: only then is `#tail` kept. */
+    #mayBeCopy = false;
+    #meta = [];
+    #metaAtLineStart = false;
+    #metaLine = 0;
+    #dumpKey;
+    #unrestricted = false;
+    constructor(options) {
+        super();
+        this.#file = options.file;
+        this.#onRefuse = options.onRefuse;
+    }
+    _transform(chunk, _encoding, done) {
+        if (!this.#started) {
+            this.#started = true;
+            this.push(this.#preamble);
+        }
+        try {
+            this.#scan(chunk);
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    _flush(done) {
+        if (!this.#started) {
+            this.#started = true;
+            this.push(this.#preamble);
+        }
+        try {
+            if (this.#state === "meta")
+                this.#endMeta();
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    #scan(chunk) {
+        let emitFrom = 0;
+        let i = 0;
+        const n = chunk.length;
+        while (i < n) {
+            if (this.#copy) {
+                i = this.#scanCopy(chunk, i);
+                continue;
+            }
+            const b = chunk[i];
+            if (this.#state === "meta") {
+                if (b === NL) {
+                    this.#endMeta();
+                    this.#newLine();
+                    emitFrom = i + 1; // the allowed lines (`\restrict`/`\unrestrict`) are dropped with their newline
+                }
+                else {
+                    if (this.#meta.length >= MAX_META_LINE)
+                        this.#refuse();
+                    this.#meta.push(b);
+                }
+                i++;
+                continue;
+            }
+            if (b === BACKSLASH && this.#state === "normal") {
+                if (i > emitFrom)
+                    this.push(chunk.subarray(emitFrom, i));
+                this.#state = "meta";
+                this.#meta = [b];
+                this.#metaAtLineStart = this.#atLineStart;
+                this.#metaLine = this.#line;
+                i++;
+                continue;
+            }
+            this.#step(b);
+            if (b === NL) {
+                this.#newLine();
+                if (this.#copyAfterLine) {
+                    this.#copyAfterLine = false;
+                    this.#copy = true;
+                    this.#copyLineMatch = 0;
+                }
+            }
+            else
+                this.#atLineStart = false;
+            i++;
+        }
+        if (this.#state !== "meta" && emitFrom < n)
+            this.push(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
+    }
+    /** COPY data: whole lines pass; only a line that is exactly `\.` ends it. Returns where SQL resumes. */
+    #scanCopy(chunk, from) {
+        let i = from;
+        const n = chunk.length;
+        while (i < n) {
+            if (this.#copyLineMatch >= 0) {
+                const b = chunk[i];
+                const m = this.#copyLineMatch;
+                if (b === NL) {
+                    this.#line++;
+                    if (m === 2 || m === 3) {
+                        this.#copy = false;
+                        this.#atLineStart = true;
+                        this.#prev = NL;
+                        return i + 1;
+                    }
+                    this.#copyLineMatch = 0;
+                }
+                else if ((m === 0 && b === BACKSLASH) || (m === 1 && b === 0x2e) || (m === 2 && b === 0x0d)) {
+                    this.#copyLineMatch = m + 1;
+                }
+                else
+                    this.#copyLineMatch = -1;
+                i++;
+                continue;
+            }
+            const nl = chunk.indexOf(NL, i);
+            if (nl < 0)
+                return n;
+            this.#line++;
+            this.#copyLineMatch = 0;
+            i = nl + 1;
+        }
+        return n;
+    }
+    #newLine() {
+        this.#line++;
+        this.#atLineStart = true;
+        this.#tail = "";
+    }
+    /** One byte of SQL outside COPY data and outside a backslash command. */
+    #step(b) {
+        const prev = this.#prev;
+        switch (this.#state) {
+            case "normal":
+                if (b === 0x2d && prev === 0x2d) {
+                    this.#state = "lineComment";
+                    this.#uncountCommentStart();
+                }
+                else if (b === 0x2a && prev === 0x2f) {
+                    this.#state = "blockComment";
+                    this.#blockDepth = 1;
+                    this.#uncountCommentStart();
+                    this.#prev = 0;
+                    return;
+                }
+                else if (b === 0x27) {
+                    const eString = (prev === 0x45 || prev === 0x65) && !isIdentByte(this.#prev2);
+                    this.#state = eString ? "escape" : "single";
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x22) {
+                    this.#state = "double";
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x24 && !isIdentByte(prev)) {
+                    this.#state = "dollarOpen";
+                    this.#tag = [b];
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x3b) {
+                    if (/^COPY( |$)/i.test(this.#head) && /\bFROM\s+STDIN\s*$/i.test(this.#tail))
+                        this.#copyAfterLine = true;
+                    this.#inStatement = false;
+                    this.#statementBytes = 0;
+                    this.#head = "";
+                    this.#tail = "";
+                }
+                else if (!isSpace(b)) {
+                    this.#sawStatementByte(b);
+                    if (this.#mayBeCopy) {
+                        this.#tail += String.fromCharCode(b);
+                        if (this.#tail.length > 64)
+                            this.#tail = this.#tail.slice(-32);
+                    }
+                }
+                else if (this.#inStatement) {
+                    if (this.#head.length < 5 && this.#head.length > 0 && !this.#head.endsWith(" ")) {
+                        this.#head += " "; // ends the first word
+                        this.#mayBeCopy = /^copy $/i.test(this.#head);
+                    }
+                    if (this.#mayBeCopy)
+                        this.#tail += " ";
+                }
+                break;
+            case "single":
+                if (b === 0x27)
+                    this.#state = "normal";
+                break;
+            case "escape":
+                if (b === BACKSLASH)
+                    this.#state = "escapeBackslash";
+                else if (b === 0x27)
+                    this.#state = "escapeQuote";
+                break;
+            case "escapeBackslash":
+                this.#state = "escape";
+                break;
+            case "escapeQuote":
+                if (b === 0x27)
+                    this.#state = "escape";
+                else {
+                    this.#state = "normal";
+                    this.#step(b);
+                    return;
+                }
+                break;
+            case "double":
+                if (b === 0x22)
+                    this.#state = "normal";
+                break;
+            case "dollarOpen":
+                if (b === 0x24) {
+                    this.#tag.push(b);
+                    this.#state = "dollar";
+                    this.#tagMatch = 0;
+                }
+                else if (this.#tag.length === 1 ? isIdentStart(b) : isIdentByte(b))
+                    this.#tag.push(b);
+                else {
+                    // `$1` or `a $ b`: not a dollar quote after all
+                    this.#state = "normal";
+                    this.#prev = 0x24;
+                    this.#step(b);
+                    return;
+                }
+                break;
+            case "dollar":
+                if (b === this.#tag[this.#tagMatch]) {
+                    this.#tagMatch++;
+                    if (this.#tagMatch === this.#tag.length)
+                        this.#state = "normal";
+                }
+                else
+                    this.#tagMatch = b === 0x24 ? 1 : 0;
+                break;
+            case "lineComment":
+                if (b === NL)
+                    this.#state = "normal";
+                break;
+            case "blockComment":
+                if (b === 0x2a && prev === 0x2f) {
+                    this.#blockDepth++;
+                    this.#prev = 0;
+                    return;
+                }
+                if (b === 0x2f && prev === 0x2a) {
+                    this.#blockDepth--;
+                    if (this.#blockDepth === 0)
+                        this.#state = "normal";
+                    this.#prev = 0;
+                    return;
+                }
+                break;
+            case "meta":
+                break;
+        }
+        this.#prev2 = prev;
+        this.#prev = b;
+    }
+    /** The `-` or `/` that opened a comment was not part of a statement if nothing came before it. */
+    #uncountCommentStart() {
+        this.#tail = this.#tail.slice(0, -1);
+        if (this.#statementBytes === 1) {
+            this.#inStatement = false;
+            this.#statementBytes = 0;
+            this.#head = "";
+        }
+    }
+    #sawStatementByte(b) {
+        if (!this.#inStatement) {
+            this.#inStatement = true;
+            this.#head = "";
+        }
+        this.#statementBytes++;
+        if (this.#head.length < 5 && !this.#head.endsWith(" ")) {
+            this.#head += String.fromCharCode(b);
+            this.#mayBeCopy = "COPY ".startsWith(this.#head.toUpperCase());
+        }
+    }
+    /** A whole backslash line: only the dump's own `\restrict K` / `\unrestrict K` pass (and are dropped). */
+    #endMeta() {
+        const text = Buffer.from(this.#meta).toString("latin1").replace(/\r$/, "");
+        this.#state = "normal";
+        this.#prev = 0;
+        const restrict = /^\\restrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
+        const unrestrict = /^\\unrestrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
+        if (this.#metaAtLineStart && !this.#inStatement) {
+            if (restrict && this.#dumpKey === undefined) {
+                this.#dumpKey = restrict[1];
+                return;
+            }
+            if (unrestrict && this.#dumpKey === unrestrict[1] && !this.#unrestricted) {
+                this.#unrestricted = true;
+                return;
+            }
+        }
+        this.#refuse();
+    }
+    #refuse() {
+        this.#onRefuse?.();
+        const name = (/^\\[^\s\\]{0,20}/.exec(Buffer.from(this.#meta).toString("latin1"))?.[0] ?? "\\").replace(/[^\x21-\x7e]/g, "?");
+        const why = name === "\\restrict" || name === "\\unrestrict"
+            ? "a second or unmatched \\restrict/\\unrestrict (pg_dump writes one pair with one key)"
+            : "a psql meta-command outside COPY data, which pg_dump never writes";
+        throw new errors/* UserError */.yo(`${this.#file} line ${this.#metaLine} holds ${name}: ${why}. The backup was refused before psql could run it; ` +
+            "it is not a genuine pg_dump backup (it was altered, or written by something else). Restore another backup");
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/verify/check-sql.ts
 
 
@@ -11811,7 +14082,7 @@ async function swapInto(client, names) {
  */
 async function readCheckSql(file) {
     const text = await (0,promises_.readFile)(file, "utf8").catch((err) => {
-        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+        throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
     });
     const statements = text
         .split("\n")
@@ -11821,7 +14092,7 @@ async function readCheckSql(file) {
         .map((s) => s.trim())
         .filter(Boolean);
     if (!statements.length) {
-        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+        throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
     }
     return statements;
 }
@@ -11851,40 +14122,53 @@ async function runSqlChecks(client, statements) {
 }
 
 ;// CONCATENATED MODULE: ./src/restore/catalog-compare.ts
+
+/** Names keyed by their exact bytes (hex), each with the name it is listed under. */
+function byBytes(names, catalog) {
+    return new Map(names.map((n) => [nameBytesHex(n, catalog.rawNames), n]));
+}
 function presence(kind, expected, actual) {
-    const have = new Set(actual);
-    const want = new Set(expected);
-    return [...new Set([...expected, ...actual])].sort().map((name) => ({
+    return [...new Set([...expected.keys(), ...actual.keys()])]
+        .map((key) => ({
         kind,
-        name,
-        expected: want.has(name) ? "present" : "absent",
-        actual: have.has(name) ? "present" : "absent",
-        ok: want.has(name) === have.has(name),
-    }));
+        name: expected.get(key) ?? actual.get(key),
+        expected: expected.has(key) ? "present" : "absent",
+        actual: actual.has(key) ? "present" : "absent",
+        ok: expected.has(key) === actual.has(key),
+    }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 /**
  * Compares the manifest's catalog with the restored database's, exactly: the same schemas, tables,
- * sequences and extensions, and every table's row count when the manifest has exact counts.
+ * sequences and extensions, and every table's row count when the manifest has exact counts. Names
+ * are compared byte for byte (see `rawNames`), so a name that is not UTF-8 must come back unchanged.
  * Extension versions are compared as notes only: a dump re-creates extensions at the server's
  * default version, so a restore onto a newer server legitimately differs there.
  */
 function compareCatalogs(expected, actual) {
     const notes = [];
-    const rows = [...presence("schema", expected.schemas, actual.schemas)];
-    const actualRows = new Map(actual.tables.map((t) => [t.name, t.rows]));
-    const expectedRows = new Map(expected.tables.map((t) => [t.name, t.rows]));
+    const rows = [
+        ...presence("schema", byBytes(expected.schemas, expected), byBytes(actual.schemas, actual)),
+    ];
+    const key = (catalog, name) => nameBytesHex(name, catalog.rawNames);
+    const actualRows = new Map(actual.tables.map((t) => [key(actual, t.name), t]));
+    const expectedRows = new Map(expected.tables.map((t) => [key(expected, t.name), t]));
     const exact = expected.rowCounts === "exact";
     if (!exact)
         notes.push(`row counts not compared: the manifest's are ${expected.rowCounts === "off" ? "off" : "estimated"}`);
-    for (const name of [...new Set([...expectedRows.keys(), ...actualRows.keys()])].sort()) {
-        const want = expectedRows.get(name);
-        const have = actualRows.get(name);
-        if (!expectedRows.has(name) || !actualRows.has(name)) {
+    const tableKeys = [...new Set([...expectedRows.keys(), ...actualRows.keys()])];
+    const tableName = (k) => (expectedRows.get(k) ?? actualRows.get(k)).name;
+    tableKeys.sort((a, b) => (tableName(a) < tableName(b) ? -1 : tableName(a) > tableName(b) ? 1 : 0));
+    for (const k of tableKeys) {
+        const name = tableName(k);
+        const want = expectedRows.get(k)?.rows;
+        const have = actualRows.get(k)?.rows;
+        if (!expectedRows.has(k) || !actualRows.has(k)) {
             rows.push({
                 kind: "table",
                 name,
-                expected: expectedRows.has(name) ? "present" : "absent",
-                actual: actualRows.has(name) ? "present" : "absent",
+                expected: expectedRows.has(k) ? "present" : "absent",
+                actual: actualRows.has(k) ? "present" : "absent",
                 ok: false,
             });
             continue;
@@ -11898,8 +14182,9 @@ function compareCatalogs(expected, actual) {
             ok: !compare || want === have,
         });
     }
-    rows.push(...presence("sequence", expected.sequences, actual.sequences));
-    rows.push(...presence("extension", expected.extensions.map((e) => e.name), actual.extensions.map((e) => e.name)));
+    rows.push(...presence("sequence", byBytes(expected.sequences, expected), byBytes(actual.sequences, actual)));
+    const extensionNames = (c) => new Map(c.extensions.map((e) => [e.name, e.name]));
+    rows.push(...presence("extension", extensionNames(expected), extensionNames(actual)));
     const actualVersions = new Map(actual.extensions.map((e) => [e.name, e.version]));
     for (const e of expected.extensions) {
         const v = actualVersions.get(e.name);
@@ -11914,7 +14199,228 @@ function compareCatalogs(expected, actual) {
     return { ok: mismatches.length === 0, rows, notes, mismatches };
 }
 
+;// CONCATENATED MODULE: ./src/restore/database-properties.ts
+
+
+
+/**
+ * Settings whose value is a list of quoted names (pg_dump's variable_is_guc_list_quote): each element
+ * must be given as its own literal, `SET search_path = 'a', '$user'`, not as one string.
+ */
+const LIST_QUOTE_SETTINGS = new Set([
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+]);
+const SETTING_NAME_PART = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+/** Splits a stored list value (`"$user", public`) into its elements, as PostgreSQL's SplitGUCList. */
+function splitSettingList(value) {
+    const out = [];
+    let i = 0;
+    const skipSpace = () => {
+        while (i < value.length && /\s/.test(value[i]))
+            i++;
+    };
+    skipSpace();
+    if (i === value.length)
+        return [];
+    for (;;) {
+        let item = "";
+        if (value[i] === '"') {
+            i++;
+            for (;;) {
+                if (i >= value.length)
+                    throw new Error(`unterminated quoted name in the list ${value}`);
+                if (value[i] === '"' && value[i + 1] === '"') {
+                    item += '"';
+                    i += 2;
+                }
+                else if (value[i] === '"') {
+                    i++;
+                    break;
+                }
+                else
+                    item += value[i++];
+            }
+        }
+        else {
+            while (i < value.length && value[i] !== "," && !/\s/.test(value[i]))
+                item += value[i++];
+            if (!item)
+                throw new Error(`empty element in the list ${value}`);
+        }
+        out.push(item);
+        skipSpace();
+        if (i === value.length)
+            return out;
+        if (value[i] !== ",")
+            throw new Error(`unexpected '${value[i]}' in the list ${value}`);
+        i++;
+        skipSpace();
+    }
+}
+/** `name = value` for ALTER ... SET, from a pg_db_role_setting item `name=value`; every part quoted. */
+function settingAssignment(item) {
+    const eq = item.indexOf("=");
+    const name = eq > 0 ? item.slice(0, eq) : "";
+    const value = item.slice(eq + 1);
+    const parts = name.split(".");
+    if (!parts.every((p) => SETTING_NAME_PART.test(p)))
+        throw new errors/* UserError */.yo(`The manifest records a database setting '${item}' whose name is not a configuration parameter: ` +
+            "the manifest is damaged or was edited; restore without it by moving it away");
+    const values = LIST_QUOTE_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [value];
+    const rendered = values.length ? values.map((v) => esm.escapeLiteral(v)).join(", ") : "''";
+    return `${parts.map((p) => esm.escapeIdentifier(p)).join(".")} = ${rendered}`;
+}
+const PRIVILEGES = new Set(["CONNECT", "CREATE", "TEMPORARY"]);
+/** The statements that give `database` the recorded properties, and the roles skipped as missing. */
+function propertyStatements(database, recorded, current, existingRoles) {
+    const db = esm.escapeIdentifier(database);
+    const role = (r) => (r === null ? "PUBLIC" : esm.escapeIdentifier(r));
+    const missing = new Set();
+    const exists = (r) => {
+        if (r === null || existingRoles.has(r))
+            return true;
+        missing.add(r);
+        return false;
+    };
+    const statements = [];
+    if (recorded.acl !== null) {
+        // From a clean slate: nobody holds anything, then exactly the recorded privileges are granted.
+        const holders = new Set([
+            null,
+            current.owner,
+            ...(current.acl ?? []).map((g) => g.grantee),
+        ]);
+        for (const h of holders)
+            statements.push({ what: "the ACL", sql: `REVOKE ALL ON DATABASE ${db} FROM ${role(h)} CASCADE` });
+        const grouped = new Map();
+        for (const g of recorded.acl) {
+            if (!PRIVILEGES.has(g.privilege))
+                throw new errors/* UserError */.yo(`The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
+                    "or was edited; restore without it by moving it away");
+            if (!exists(g.grantee))
+                continue;
+            const k = JSON.stringify([g.grantee, g.grantable]);
+            const group = grouped.get(k) ?? { grantee: g.grantee, grantable: g.grantable, privileges: [] };
+            group.privileges.push(g.privilege);
+            grouped.set(k, group);
+        }
+        for (const g of grouped.values())
+            statements.push({
+                what: `the ACL (${g.privileges.join(", ")} to ${g.grantee ?? "PUBLIC"})`,
+                sql: `GRANT ${g.privileges.join(", ")} ON DATABASE ${db} TO ${role(g.grantee)}${g.grantable ? " WITH GRANT OPTION" : ""}`,
+            });
+    }
+    if (recorded.comment !== null)
+        statements.push({
+            what: "the comment",
+            sql: `COMMENT ON DATABASE ${db} IS ${esm.escapeLiteral(recorded.comment)}`,
+        });
+    if (Number.isInteger(recorded.connectionLimit) && recorded.connectionLimit !== -1)
+        statements.push({
+            what: "the connection limit",
+            sql: `ALTER DATABASE ${db} CONNECTION LIMIT ${recorded.connectionLimit}`,
+        });
+    for (const s of recorded.settings) {
+        if (!exists(s.role))
+            continue;
+        const target = s.role === null ? `ALTER DATABASE ${db}` : `ALTER ROLE ${role(s.role)} IN DATABASE ${db}`;
+        for (const item of s.settings)
+            statements.push({
+                // The value is not named: a setting may hold something private.
+                what: `the setting ${item.split("=")[0]}${s.role === null ? "" : ` of role ${s.role}`}`,
+                sql: `${target} SET ${settingAssignment(item)}`,
+            });
+    }
+    return { statements, missingRoles: [...missing].sort() };
+}
+const grantText = (g) => `${g.grantee ?? "PUBLIC"}: ${g.privilege}${g.grantable ? " WITH GRANT OPTION" : ""}`;
+/**
+ * Compares the properties read back from the restored database with the recorded ones: ACL (grantor
+ * aside), comment, connection limit and settings must be equal; what was skipped for roles missing on
+ * this server is left out and noted. Owner and encoding differences are notes (the target decides them).
+ */
+function compareProperties(recorded, restored, missingRoles) {
+    const skip = new Set(missingRoles);
+    const rows = [];
+    const row = (name, expected, actual) => rows.push({ kind: "property", name, expected, actual, ok: expected === actual });
+    const acl = (a, dropMissing) => a === null
+        ? "default"
+        : a
+            .filter((g) => !dropMissing || g.grantee === null || !skip.has(g.grantee))
+            .map(grantText)
+            .sort()
+            .join("; ") || "none";
+    row("ACL", acl(recorded.acl, true), acl(restored.acl, false));
+    row("comment", recorded.comment ?? "(none)", restored.comment ?? "(none)");
+    row("connection limit", String(recorded.connectionLimit), String(restored.connectionLimit));
+    // One row per setting, never showing its value (it may be a secret): equal, missing or different.
+    const settingsOf = (p, dropMissing) => {
+        const out = new Map();
+        for (const s of p.settings) {
+            if (dropMissing && s.role !== null && skip.has(s.role))
+                continue;
+            for (const item of s.settings) {
+                const eq = item.indexOf("=");
+                const name = eq > 0 ? item.slice(0, eq) : item;
+                out.set(`setting ${name}${s.role === null ? "" : ` of role ${s.role}`}`, item.slice(eq + 1));
+            }
+        }
+        return out;
+    };
+    const want = settingsOf(recorded, true);
+    const have = settingsOf(restored, false);
+    for (const k of [...new Set([...want.keys(), ...have.keys()])].sort()) {
+        const w = want.get(k);
+        const h = have.get(k);
+        rows.push({
+            kind: "property",
+            name: k,
+            expected: w === undefined ? "not set" : "set",
+            actual: h === undefined ? "not set" : h === w ? "set" : "set to another value",
+            ok: w === h,
+        });
+    }
+    const notes = [];
+    if (missingRoles.length)
+        notes.push(`roles missing on this server, so their grants and settings were not re-applied: ${missingRoles.join(", ")}`);
+    if (recorded.owner !== restored.owner)
+        notes.push(`owner: ${recorded.owner} in the backup, ${restored.owner} restored`);
+    if (recorded.encoding !== restored.encoding)
+        notes.push(`encoding: ${recorded.encoding} in the backup, ${restored.encoding} restored`);
+    return { rows, notes };
+}
+/**
+ * Gives the database `client` is connected to (`database`, a restore's new database) the recorded
+ * properties. Roles that do not exist on this server are skipped (never more privilege than recorded)
+ * and returned; any other failure throws, naming the property.
+ */
+async function applyProperties(client, database, recorded) {
+    const current = await readDatabaseProperties(client);
+    const wanted = [
+        ...(recorded.acl ?? []).map((g) => g.grantee),
+        ...recorded.settings.map((s) => s.role),
+    ].filter((r) => r !== null);
+    const { rows } = await client.query("SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])", [wanted]);
+    const { statements, missingRoles } = propertyStatements(database, recorded, current, new Set(rows.map((r) => r.rolname)));
+    for (const st of statements) {
+        try {
+            await client.query(st.sql);
+        }
+        catch (err) {
+            throw new errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${err.message}. ` +
+                "Restore as a role allowed to set it (e.g. the database owner or a superuser)", { cause: err });
+        }
+    }
+    return { missingRoles, applied: statements.length };
+}
+
 ;// CONCATENATED MODULE: ./src/restore/restore-stream.ts
+
 
 
 
@@ -11960,7 +14466,8 @@ async function settle(node, children) {
  * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
- * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
+ * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 async function streamBackupInto(options) {
@@ -11972,8 +14479,9 @@ async function streamBackupInto(options) {
         // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
         if (!entry.encrypted && entry.store instanceof LocalStore) {
             const file = entry.store.uri(entry.fileName);
+            const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
             const restore = startPgRestore(options, env, file);
-            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            await settle((0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, sink()), [restore]);
             return {
                 sha256: digest.hex(),
                 bytesRead: digest.bytes,
@@ -12001,11 +14509,13 @@ async function streamBackupInto(options) {
             await (0,promises_.rm)(dir, { recursive: true, force: true });
         }
     }
+    requireRestrictablePsql(options.psql, entry.uri);
     const input = await entry.store.get(entry.fileName, options.signal);
     const children = [];
     const names = [];
     try {
-        // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+        // gpg and pigz/zstd are chained through kernel pipes (each reads the previous one's stdout);
+        // what reaches psql passes through the guard in this process, so psql never reads the file itself.
         let upstream;
         const chain = (stage, name) => {
             children.push(stage);
@@ -12017,7 +14527,7 @@ async function streamBackupInto(options) {
         if (entry.encrypted)
             chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
         const program = decompressorProgram(entry.compression);
-        const nodeStages = [digest];
+        const nodeStages = [];
         if (program) {
             chain(startChildStage(program.command, program.command, program.args, { stdin: upstream ?? true }), `${program.command} ${program.args.join(" ")}`);
         }
@@ -12027,14 +14537,21 @@ async function streamBackupInto(options) {
             nodeStages.push(createDecompressor(entry.compression));
             names.push(`node ${entry.compression}`);
         }
-        const psql = startChildStage("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: upstream ?? true });
-        if (upstream)
-            upstream.destroy();
+        const psql = startChildStage("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: true });
         psql.stdout.resume();
-        children.push(psql);
-        names.push("psql --single-transaction");
+        // On refusal psql is stopped first: it must not reach the end of its input, where
+        // --single-transaction would commit what came before (into the new database, dropped anyway).
+        const guard = new PsqlGuard({ file: entry.uri, onRefuse: () => psql.kill() });
+        names.push("meta-command guard", "psql --single-transaction (restricted)");
         const first = children[0];
-        await settle((0,external_node_stream_promises_namespaceObject.pipeline)(input, ...nodeStages, first.stdin), children);
+        const reading = first
+            ? Promise.all([
+                (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, first.stdin),
+                (0,external_node_stream_promises_namespaceObject.pipeline)(upstream, guard, psql.stdin),
+            ])
+            : (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, ...nodeStages, guard, psql.stdin);
+        children.push(psql);
+        await settle(reading, children);
         return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
     }
     catch (err) {
@@ -12068,12 +14585,70 @@ const sink = () => new external_node_stream_.Writable({
 
 
 
-/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+
+
+
+
+
+/**
+ * Re-applies the database's own properties recorded in the manifest (pg_dump without --create leaves
+ * them out) to the new database; undefined when there are none to apply, which is said.
+ */
+async function reapplyProperties(client, options) {
+    const { manifest, logger, entry } = options;
+    if (!manifest)
+        return undefined;
+    const recorded = manifest.databaseProperties;
+    if (!recorded) {
+        logger.warn(`The manifest of ${entry.fileName} does not record the database's properties (it predates them): its ACL, ` +
+            `comment and ALTER DATABASE/ROLE ... SET settings were not re-applied to "${options.database}"; set them by hand if it had any`);
+        return undefined;
+    }
+    if (recorded.error) {
+        logger.warn(`The database's properties could not be read when ${entry.fileName} was taken (${recorded.error}): ` +
+            `its ACL, comment and settings were not re-applied to "${options.database}"; set them by hand`);
+        return undefined;
+    }
+    const wanted = await unsealSettings(recorded, options);
+    const { missingRoles, applied } = await applyProperties(client, options.database, wanted);
+    for (const role of missingRoles)
+        logger.warn(`Role "${role}" does not exist on this server: its privileges on and settings in the database were not ` +
+            `re-applied (the restored database grants less, never more); create the role and grant them by hand`);
+    logger.info(`Re-applied the database's properties to "${options.database}" (${applied} statements)`);
+    return { recorded: wanted, missingRoles };
+}
+/** The recorded properties with an encrypted backup's settings decrypted with the restore's keyring. */
+async function unsealSettings(recorded, options) {
+    if (recorded.sealedSettings === undefined)
+        return recorded;
+    const fail = (why, cause) => new errors/* UserError */.yo(`The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
+        "give the backup's secret key (BACKUP_GPG_PRIVATE_KEY or GNUPGHOME), or restore without the manifest by moving it away", { cause });
+    if (!options.keyring)
+        throw fail("there is no key to decrypt them with");
+    let settings;
+    try {
+        settings = JSON.parse(await openSealedText(options.keyring, recorded.sealedSettings));
+    }
+    catch (err) {
+        throw fail(`could not be decrypted (${err.message})`, err);
+    }
+    const valid = Array.isArray(settings) &&
+        settings.every((s) => (s.role === null || typeof s.role === "string") &&
+            Array.isArray(s.settings) &&
+            s.settings.every((x) => typeof x === "string"));
+    if (!valid)
+        throw fail("do not decrypt to a list of settings");
+    return { ...recorded, settings: settings };
+}
+/**
+ * psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump); a
+ * psql that can be put in restricted mode is preferred (plain backups are refused without one).
+ */
 async function chooseRestoreTools(client, pgBinDir) {
     const num = Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
     const serverMajor = Math.floor(num / 10000);
     const [psql, pgRestore] = await Promise.all([
-        choosePgTool("psql", serverMajor, pgBinDir),
+        choosePgTool("psql", serverMajor, pgBinDir, psqlCanRestrict),
         choosePgTool("pg_restore", serverMajor, pgBinDir),
     ]);
     return { serverMajor, psql, pgRestore };
@@ -12114,6 +14689,7 @@ async function restoreAndProve(options) {
     logger.info(`sha256 ${streamed.sha256} matches the sidecar`);
     const client = await connectClient({ ...options.connection, database: options.database }, "lifeline-restore-check");
     try {
+        const recordedProperties = await reapplyProperties(client, options);
         await options.afterRestoreHook?.(client);
         let comparison;
         const expected = options.manifest?.catalog;
@@ -12126,16 +14702,31 @@ async function restoreAndProve(options) {
         else {
             const actual = await readCatalog(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
             comparison = compareCatalogs(expected, actual);
-            for (const note of comparison.notes)
-                logger.info(`compare: ${note}`);
             if (comparison.ok) {
                 logger.info(`The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
                     `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`);
             }
-            for (const m of comparison.mismatches) {
-                problems.push(`restore differs from the manifest: ${m}`);
-                logger.error(`compare: ${m}`);
-            }
+        }
+        if (recordedProperties) {
+            const restored = await readDatabaseProperties(client);
+            const props = compareProperties(recordedProperties.recorded, restored, recordedProperties.missingRoles);
+            const mismatches = props.rows
+                .filter((r) => !r.ok)
+                .map((r) => `database ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
+            if (!mismatches.length)
+                logger.info("The database's ACL, comment, connection limit and settings match the manifest");
+            comparison = {
+                ok: (comparison?.ok ?? true) && mismatches.length === 0,
+                rows: [...(comparison?.rows ?? []), ...props.rows],
+                notes: [...(comparison?.notes ?? []), ...props.notes],
+                mismatches: [...(comparison?.mismatches ?? []), ...mismatches],
+            };
+        }
+        for (const note of comparison?.notes ?? [])
+            logger.info(`compare: ${note}`);
+        for (const m of comparison?.mismatches ?? []) {
+            problems.push(`restore differs from the manifest: ${m}`);
+            logger.error(`compare: ${m}`);
         }
         const checks = options.checkSql?.length ? await runSqlChecks(client, options.checkSql) : [];
         for (const c of checks) {
@@ -12169,8 +14760,9 @@ async function restoreAndProve(options) {
 
 
 
+
 /** A restore that failed, with the proof so far (for the summary's comparison table). */
-class RestoreFailedError extends errors/* UserError */.y {
+class RestoreFailedError extends errors/* UserError */.yo {
     proof;
     constructor(message, proof, options) {
         super(message, options);
@@ -12185,8 +14777,9 @@ async function chooseBackup(config) {
     const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
     const chosen = newestBefore(all, target);
     if (!chosen) {
-        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
-            "(list them with --list-backups)");
+        const buckets = config.destinations.map((d) => d.kind).join(", ");
+        const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
+        throw noBackupBeforeTarget(all, target, where, config.database);
     }
     return chosen;
 }
@@ -12202,22 +14795,13 @@ async function restoreDatabase(config, entry, options) {
     const started = now();
     const { logger } = options;
     logger.addSecret(config.connection.password);
-    try {
-        const result = await restore(config, entry, options, started);
-        const finishedAt = now();
-        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const metrics = await publishMetrics(config.metrics, { type: "database" }, restoreSamples("database", { ok: true, finishedAt, durationSeconds }), logger);
-        return { ...result, durationSeconds, metrics };
-    }
-    catch (err) {
-        const finishedAt = now();
-        await publishMetrics(config.metrics, { type: "database" }, restoreSamples("database", {
-            ok: false,
-            finishedAt,
-            durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
-        }), logger);
-        throw err;
-    }
+    // A restore that throws records its failure in the adapter (metrics/failed-run.ts), which also sees
+    // the refusals and configuration errors before this point, and the exit status.
+    const result = await restore(config, entry, options, started);
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const metrics = await publishMetrics(config.metrics, { type: "database" }, restoreSamples("database", { ok: true, finishedAt, durationSeconds }), logger);
+    return { ...result, durationSeconds, metrics };
 }
 async function restore(config, entry, options, started) {
     const { logger } = options;
@@ -12225,19 +14809,27 @@ async function restore(config, entry, options, started) {
     // Everything that can be refused is refused before a database is created.
     const sha256 = await expectedSha256(entry);
     const manifest = await readManifest(entry);
-    const keyring = entry.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
     const admin = await connectMaintenance(config.connection, live);
     const fresh = restoreDatabaseName(live, started);
     let created = false;
     let swapped = false;
     let proof;
+    // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
+    let keyring;
     try {
+        if (entry.encrypted)
+            keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
         const tools = await chooseRestoreTools(admin, config.pgBinDir);
+        if (entry.format === "plain")
+            requireRestrictablePsql(tools.psql, entry.uri);
         const liveInfo = await describeDatabase(admin, live);
         logger.info(liveInfo
             ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
             : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
-        await createEmptyDatabase(admin, fresh, liveInfo);
+        // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
+        // SQL_ASCII dump only restores into a SQL_ASCII database).
+        await createEmptyDatabase(admin, fresh, liveInfo ?? recordedDatabaseInfo(manifest));
         created = true;
         try {
             proof = await restoreAndProve({
@@ -12255,13 +14847,13 @@ async function restore(config, entry, options, started) {
             });
         }
         catch (err) {
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled; "${live}" was not touched`);
             throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
         }
         if (proof.problems.length) {
             throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
         }
-        if (options.signal?.aborted)
-            throw new RestoreFailedError(`The restore was cancelled before the swap; "${live}" was not touched`, proof);
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
         const previous = previousDatabaseName(live, started);
         const swap = await swapInto(admin, { live, fresh, previous });
         swapped = true;
@@ -12323,7 +14915,96 @@ async function dropUnfinished(config, admin, fresh, logger) {
     logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
 }
 
+;// CONCATENATED MODULE: ./src/restore/restore-plan.ts
+
+
+
+
+
+
+/**
+ * The dry run: reads the sidecar and manifest, asks the server whether the target exists and which
+ * client programs fit, and creates, renames and writes nothing (no database, no keyring, no metrics).
+ */
+async function planRestore(config, entry, now) {
+    const problems = [];
+    await expectedSha256(entry).catch((err) => problems.push(err.message));
+    const manifest = await readManifest(entry).catch((err) => {
+        problems.push(err.message);
+        return undefined;
+    });
+    let liveExists;
+    let tool;
+    const admin = await connectMaintenance(config.connection, config.database).catch((err) => {
+        problems.push(`the server could not be reached: ${err.message}`);
+        return undefined;
+    });
+    if (admin) {
+        try {
+            liveExists = (await describeDatabase(admin, config.database)) !== undefined;
+            const tools = await chooseRestoreTools(admin, config.pgBinDir);
+            if (entry.format === "plain") {
+                requireRestrictablePsql(tools.psql, entry.uri);
+                tool = `psql ${tools.psql.version} at ${tools.psql.path} (restricted, single transaction)`;
+            }
+            else {
+                tool = `pg_restore ${tools.pgRestore.version} at ${tools.pgRestore.path} -j ${config.jobs}`;
+            }
+        }
+        catch (err) {
+            problems.push(err.message);
+        }
+        finally {
+            await admin.end().catch(() => { });
+        }
+    }
+    return {
+        entry,
+        database: config.database,
+        liveExists,
+        fresh: restoreDatabaseName(config.database, now),
+        keptAs: liveExists !== false && !config.dropOld ? previousDatabaseName(config.database, now) : undefined,
+        dropOld: config.dropOld,
+        tool,
+        manifest: manifest !== undefined,
+        problems,
+        guidance: config.pitrTarget
+            ? pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database, dryRun: true })
+            : undefined,
+    };
+}
+/** The plan as an operator reads it, on a terminal or in the job summary. */
+function restorePlanText(plan) {
+    const e = plan.entry;
+    const kept = plan.keptAs ?? `${plan.database}_pre_restore_<time>`;
+    const swap = plan.liveExists === false
+        ? `"${plan.database}" does not exist: "${plan.fresh}" would be renamed to "${plan.database}"`
+        : `"${plan.database}" would stop accepting connections, its sessions would be ended, and in one transaction ` +
+            `it would be renamed to "${kept}" and "${plan.fresh}" to "${plan.database}"; ` +
+            (plan.dropOld
+                ? "the replaced database would then be DROPPED (drop-old)"
+                : `the replaced database would be KEPT as "${kept}" until you drop it`);
+    const lines = [
+        `Dry run: restore of "${plan.database}" — nothing was changed`,
+        `  Backup:    ${e.uri}`,
+        `             taken ${e.takenAt.toISOString()}, ${markdown_formatBytes(e.sizeBytes)}, ${e.format} format, ` +
+            `${e.compression === "none" ? "uncompressed" : e.compression}, ${e.encrypted ? `gpg-encrypted (key: BACKUP_GPG_PRIVATE_KEY or GNUPGHOME)` : "not encrypted"}`,
+        `  Proof:     sha256 sidecar${plan.manifest ? " and manifest (schemas, tables and row counts, sequences, extensions)" : " only (no manifest: nothing to compare the restored catalog with)"}`,
+        `  Target:    "${plan.database}"${plan.liveExists === undefined ? " (existence unknown)" : plan.liveExists ? " (exists; replaced only after the restore is proven)" : " (does not exist yet)"}`,
+        `  Plan:      1. create the new database "${plan.fresh}" (named for the time of the real run) and restore into it` +
+            `${plan.tool ? ` with ${plan.tool}` : ""}`,
+        `             2. prove it: sha256 against the sidecar${plan.manifest ? ", catalog against the manifest" : ""}; any failure drops it and changes nothing else`,
+        `             3. swap: ${swap}`,
+        plan.problems.length
+            ? `  Problems:  the restore would not go ahead as it is:\n${plan.problems.map((p) => `             - ${p}`).join("\n")}`
+            : "  Problems:  none found",
+    ];
+    return `${lines.join("\n")}\n${plan.guidance ? `\n${plan.guidance}` : ""}`;
+}
+
 ;// CONCATENATED MODULE: ./src/cli/restore-command.ts
+
+
 
 
 
@@ -12344,6 +15025,7 @@ database is kept as <db>_pre_restore_<time> unless --drop-old. A failed restore 
   lifeline restore --list-backups [--json]
   lifeline restore --backup-file /backups/daily/transcripts_daily_20241026_020000.sql.gz [--force]
   lifeline restore --pitr --target-time '2024-10-26 01:30:00'
+  lifeline restore --backup-file <path> --dry-run   print the plan (and with --pitr the WAL guidance); change nothing
 
 On a terminal you are asked to type the database name; --force skips that, --confirm <db> answers it.
 Without a terminal, one of them is required.
@@ -12353,7 +15035,8 @@ ${settingsHelp(RESTORE_SETTINGS)}
   --json                         with --list-backups: print JSON on stdout
   --help                         show this help
 
-Exit status: 0 restored (or listed); 1 failed, nothing replaced; 64 invalid usage.
+Exit status: 0 restored (or listed, or a dry run found nothing in the way); 1 failed or refused (or the dry
+run found a problem), nothing replaced; ${COMMON_EXIT_HELP}
 `;
 /** Asks the operator to type the database name; true only for an exact match. */
 async function askOnTerminal(database, entry) {
@@ -12375,30 +15058,31 @@ async function confirmRestore(config, entry, isTerminal, ask = askOnTerminal) {
     if (config.confirm !== undefined) {
         if (config.confirm === config.database)
             return;
-        throw new errors/* UserError */.y(`RESTORE_CONFIRM (--confirm) is '${config.confirm}' but the target database is '${config.database}': nothing was restored. Give the target's exact name`);
+        throw new errors/* UserError */.yo(`RESTORE_CONFIRM (--confirm) is '${config.confirm}' but the target database is '${config.database}': nothing was restored. Give the target's exact name`);
     }
     if (config.force)
         return;
     if (!isTerminal) {
-        throw new errors/* UserError */.y(`Refusing to replace the database '${config.database}' without confirmation, and there is no terminal to ask on: ` +
+        throw new errors/* UserError */.yo(`Refusing to replace the database '${config.database}' without confirmation, and there is no terminal to ask on: ` +
             `add --confirm ${config.database} (or --force, as in the runbook). Nothing was changed`);
     }
     if (!(await ask(config.database, entry))) {
-        throw new errors/* UserError */.y(`The name typed did not match '${config.database}': nothing was restored`);
+        throw new errors/* UserError */.yo(`The name typed did not match '${config.database}': nothing was restored`);
     }
 }
 /** `lifeline restore`: returns the exit code. */
-async function restoreCommand(argv, logger, signal, out) {
+async function restoreCommand(argv, logger, signal, out, record) {
     const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
     if (switches.help) {
         out.write(RESTORE_HELP);
         return 0;
     }
     const lookup = firstOf(flags, environmentLookup(process.env));
-    for (const secret of credentialsIn(lookup))
-        logger.addSecret(secret);
+    maskSecrets(lookup, flags, logger);
+    record.settings = metricsDestination(lookup);
     const now = new Date();
     if (isListOnly(lookup)) {
+        record.kind = undefined; // listing is not a restore: it records no metrics
         const { backupDir, prefix, destinations } = loadListConfig(lookup);
         const entries = await listBackups(await backupStores(backupDir, destinations, logger), prefix);
         out.write(switches.json
@@ -12407,7 +15091,18 @@ async function restoreCommand(argv, logger, signal, out) {
         return 0;
     }
     const config = loadRestoreConfig(lookup);
-    const entry = await chooseBackup(config);
+    if (config.dryRun)
+        record.kind = undefined; // a dry run is not a restore: it records no metrics
+    const entry = await chooseBackup(config).catch((err) => {
+        if (err instanceof NoBackupBeforeTargetError)
+            out.write(err.guidance);
+        throw err;
+    });
+    if (config.dryRun) {
+        const plan = await planRestore(config, entry, now);
+        out.write(restorePlanText(plan));
+        return plan.problems.length ? 1 : 0;
+    }
     if (config.pitrTarget)
         logger.info(`--pitr: the newest backup before ${config.pitrTarget.toISOString()} is ${entry.uri}`);
     await confirmRestore(config, entry, process.stdin.isTTY === true && process.stderr.isTTY === true);
@@ -12484,7 +15179,7 @@ function loadVerifyConfig(lookup) {
     const backupFile = resolve(s.backupFile, lookup);
     const checkSql = resolve(s.checkSql, lookup);
     if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
+        throw new errors/* ConfigError */.xL(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
     }
     return {
         backupDir: settings_require(s.backupDir, lookup),
@@ -12536,7 +15231,11 @@ async function verifyBackups(config, options) {
         logger.addSecret(config.testRestore.connection.password);
     const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     try {
-        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const fileOptions = {
+            gpgEnv: keyring.env(),
+            requireDecryption: config.gpgPrivateKey !== undefined,
+            signal: options.signal,
+        };
         const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
         const checks = [...local];
         const locations = [
@@ -12544,7 +15243,8 @@ async function verifyBackups(config, options) {
         ];
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of config.destinations) {
-            const store = await openStore(destination, logger);
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+            const store = await openStore(destination, logger, options.signal);
             const here = { location: store.location, checks: [] };
             locations.push(here);
             const entries = await listBackups([store], config.prefix); // newest first
@@ -12572,8 +15272,11 @@ async function verifyBackups(config, options) {
         }));
         let testRestore;
         if (config.testRestore) {
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled before the test restore");
             testRestore = await runTestRestore(config, checks, keyring, options, started);
         }
+        // A cancelled run is never a success: it records no verification and no metrics of its own.
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
         const reasons = [];
         const failed = checks.filter((c) => !c.ok);
         if (failed.length)
@@ -12642,6 +15345,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
         entry = await findBackup(newest.file, config.destinationForUri);
     }
     const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
+    const manifest = await readManifest(entry);
     const database = scratchDatabaseName(started);
     const admin = await connectMaintenance(settings.connection, database);
     let created = false;
@@ -12650,13 +15354,15 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const problems = [];
     try {
         const tools = await chooseRestoreTools(admin, config.pgBinDir);
-        await createEmptyDatabase(admin, database, undefined);
+        // The backed-up database's encoding and locale (a SQL_ASCII dump only restores into SQL_ASCII).
+        const recorded = recordedDatabaseInfo(manifest);
+        await createEmptyDatabase(admin, database, recorded && { ...recorded, owner: undefined });
         created = true;
         logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
         proof = await restoreAndProve({
             entry,
             expectedSha256: await expectedSha256(entry),
-            manifest: await readManifest(entry),
+            manifest,
             connection: settings.connection,
             database,
             tools,
@@ -12670,8 +15376,9 @@ async function runTestRestore(config, checks, keyring, options, started) {
         problems.push(...proof.problems);
     }
     catch (err) {
-        if (err instanceof errors/* UserError */.y && !created)
+        if (err instanceof errors/* UserError */.yo && !created)
             throw err;
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The test restore of ${entry.fileName} was cancelled`);
         problems.push(err.message);
         logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
     }
@@ -12696,6 +15403,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
 
 
 
+
 const VERIFY_HELP = `Usage: lifeline verify [options]
 
 Verifies every backup under BACKUP_DIR/{daily,weekly,monthly} (runbook: verify_backup.sh): the .sha256
@@ -12713,19 +15421,19 @@ ${settingsHelp(VERIFY_SETTINGS)}
   --json                         print the report as JSON on stdout
   --help                         show this help
 
-Exit status (the runbook's): 0 all verifications passed; 1 verification failures; 2 backups too old
-or missing; 64 invalid usage.
+Exit status (0-2 are the runbook's): 0 all verifications passed; 1 verification failures; 2 backups
+too old or missing; ${COMMON_EXIT_HELP}
 `;
 /** `lifeline verify`: returns the runbook's exit code. */
-async function verifyCommand(argv, logger, signal, out) {
+async function verifyCommand(argv, logger, signal, out, record) {
     const { lookup: flags, switches } = parseFlags(argv, VERIFY_SETTINGS, ["json", "help"]);
     if (switches.help) {
         out.write(VERIFY_HELP);
         return 0;
     }
     const lookup = firstOf(flags, environmentLookup(process.env));
-    for (const secret of credentialsIn(lookup))
-        logger.addSecret(secret);
+    maskSecrets(lookup, flags, logger);
+    record.settings = metricsDestination(lookup);
     const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
     for (const reason of report.reasons)
         logger.error(reason);
@@ -12750,19 +15458,25 @@ async function verifyCommand(argv, logger, signal, out) {
 
 
 
+
+
+
 const COMMANDS = {
     "backup-db": {
         run: backupDbCommand,
+        metrics: "backup",
         summary: "take a database backup (runbook: backup_db.sh)",
         help: BACKUP_DB_HELP,
     },
     verify: {
         run: verifyCommand,
+        metrics: "verify",
         summary: "verify backups: checksums, decompression, gpg, age, test restore (runbook: verify_backup.sh)",
         help: VERIFY_HELP,
     },
     restore: {
         run: restoreCommand,
+        metrics: "restore",
         summary: "list backups or restore one without risking the live database (runbook: restore_db.sh)",
         help: RESTORE_HELP,
     },
@@ -12782,9 +15496,10 @@ ${Object.entries(COMMANDS)
     .join("\n")}
 
 Run 'lifeline <command> --help' for a command's options. Version ${LIFELINE_VERSION}.
+
+Exit status: 0 success; 1 failed; 2 verify: backups too old or missing; 64 invalid usage; 78 invalid
+configuration; 130 cancelled by SIGINT; 143 cancelled by SIGTERM.
 `;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 64;
 /** Runs the CLI and returns its exit code. Logs go to stderr; results to stdout. */
 async function main(argv, io = {
     out: process.stdout,
@@ -12793,7 +15508,7 @@ async function main(argv, io = {
     const [name, ...rest] = argv;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
         io.out.write(HELP);
-        return name === undefined ? EXIT_USAGE : 0;
+        return name === undefined ? EXIT.usage : 0;
     }
     if (name === "--version") {
         io.out.write(`${LIFELINE_VERSION}\n`);
@@ -12802,30 +15517,48 @@ async function main(argv, io = {
     const command = COMMANDS[name];
     if (!command) {
         io.err.write(`lifeline: unknown command '${name}'. Expected one of: ${Object.keys(COMMANDS).join(", ")}\n`);
-        return EXIT_USAGE;
+        return EXIT.usage;
     }
     const logger = new Logger(streamSink(io.err));
     const controller = new AbortController();
     const onSignal = (sig) => {
         if (controller.signal.aborted) {
             // A second signal while cleaning up: the operator insists. Partial files are removed by the next run.
-            process.exit(sig === "SIGINT" ? 130 : 143);
+            process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
         }
         logger.warn(`Received ${sig}: stopping and cleaning up (send it again to exit at once)`);
-        controller.abort(new Error(sig));
+        controller.abort(new errors/* CancelledError */.cc(sig));
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    const startedAt = new Date();
+    // Read before anything else can fail, from the environment; the command refines it with its flags.
+    const record = {
+        kind: command.metrics,
+        settings: metricsDestination(environmentLookup(process.env)),
+    };
     try {
-        return await command.run(rest, logger, controller.signal, io.out);
+        const status = await command.run(rest, logger, controller.signal, io.out, record);
+        // A cancelled run is never a success, even when the command got to its end.
+        if (controller.signal.aborted)
+            throw controller.signal.reason;
+        return status;
     }
     catch (err) {
+        const status = exitStatusOf(err, controller.signal);
+        const cancelled = cancellationOf(err, controller.signal);
         const message = logger.redact(err instanceof Error ? err.message : String(err));
         io.err.write(`lifeline ${name}: ${message}\n`);
-        if (!(err instanceof errors/* UserError */.y) && err instanceof Error && err.cause instanceof Error) {
+        if (cancelled && !/cancelled/i.test(message)) {
+            io.err.write(`lifeline ${name}: cancelled by ${cancelled.signalName}\n`);
+        }
+        else if (!(err instanceof errors/* UserError */.yo) && err instanceof Error && err.cause instanceof Error) {
             io.err.write(`  caused by: ${logger.redact(err.cause.message)}\n`);
         }
-        return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+        // Every failed run is recorded, so that BackupFailed fires now rather than BackupTooOld a day later.
+        if (record.kind)
+            await recordFailedRun(record.settings, record.kind, { startedAt, exitStatus: status }, logger);
+        return status;
     }
     finally {
         process.off("SIGINT", onSignal);
@@ -12840,8 +15573,11 @@ async function main(argv, io = {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   x: () => (/* binding */ ConfigError),
-/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */   cc: () => (/* binding */ CancelledError),
+/* harmony export */   dZ: () => (/* binding */ throwIfCancelled),
+/* harmony export */   eb: () => (/* binding */ UsageError),
+/* harmony export */   xL: () => (/* binding */ ConfigError),
+/* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
 /**
  * An error the operator can fix: it names the input, what was wrong and what to do next.
@@ -12850,9 +15586,139 @@ async function main(argv, io = {
 class UserError extends Error {
     name = "UserError";
 }
-/** Invalid configuration: a setting is missing or malformed. */
+/** Invalid configuration: a setting is missing or malformed. Adapters exit 78 (EX_CONFIG) for it. */
 class ConfigError extends UserError {
     name = "ConfigError";
+}
+/** A usage error on the command line: unknown flag or missing value. The CLI exits 64 (EX_USAGE). */
+class UsageError extends UserError {
+    name = "UsageError";
+}
+/**
+ * The run was stopped by SIGINT or SIGTERM: never a success. It is the abort reason of the run's
+ * AbortSignal, and what the engines throw when they see it; adapters exit 130 or 143 for it.
+ */
+class CancelledError extends UserError {
+    signalName;
+    name = "CancelledError";
+    constructor(signalName, message = `Cancelled by ${signalName}`, options) {
+        super(message, options);
+        this.signalName = signalName;
+    }
+}
+/**
+ * Throws when the run was cancelled: between steps, so that a cancelled run stops instead of going on
+ * to a success. `what` says what was left undone ("the verification was cancelled; ...").
+ */
+function throwIfCancelled(signal, what) {
+    if (!signal?.aborted)
+        return;
+    const reason = signal.reason;
+    const name = reason instanceof CancelledError ? reason.signalName : "SIGTERM";
+    throw new CancelledError(name, `${what} (${name})`, { cause: reason });
+}
+
+
+/***/ }),
+
+/***/ 7879:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   JG: () => (/* binding */ anySignal),
+/* harmony export */   Js: () => (/* binding */ abortReason),
+/* harmony export */   NE: () => (/* binding */ withDeadline),
+/* harmony export */   Sp: () => (/* binding */ formatBound),
+/* harmony export */   j3: () => (/* binding */ DeadlineError)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+
+/** How long an operation whose signal fired may take to fail with its own, more specific, error. */
+const SETTLE_GRACE_MS = 500;
+/** A network operation that got no answer in time: says what it was, the bound and the setting behind it. */
+class DeadlineError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+    what;
+    timeoutMs;
+    setting;
+    name = "DeadlineError";
+    constructor(
+    /** What was waited for, e.g. "S3 check the bucket of s3://bucket/backups/". */
+    what, timeoutMs, 
+    /** The setting that sets the bound, e.g. BACKUP_NETWORK_TIMEOUT_SECONDS. */
+    setting) {
+        super(`${what} got no answer within ${formatBound(timeoutMs, setting)}`);
+        this.what = what;
+        this.timeoutMs = timeoutMs;
+        this.setting = setting;
+    }
+}
+/** `2 s (BACKUP_NETWORK_TIMEOUT_SECONDS)`: the bound as messages quote it. */
+function formatBound(timeoutMs, setting) {
+    const seconds = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 100) / 10} s` : `${timeoutMs} ms`;
+    return setting ? `${seconds} (${setting})` : seconds;
+}
+/** One signal that fires when any of the given ones does; undefined when none is given. */
+function anySignal(...signals) {
+    const given = signals.filter((s) => s !== undefined);
+    if (given.length <= 1)
+        return given[0];
+    return AbortSignal.any(given);
+}
+/** The error a fired signal stands for: its reason when that is an Error (a DeadlineError, the run's cancellation). */
+function abortReason(signal) {
+    const reason = signal.reason;
+    return reason instanceof Error ? reason : new _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo(`Cancelled (${String(reason)})`);
+}
+/**
+ * Runs one network operation under a deadline: `operation` gets a signal that fires after `timeoutMs`
+ * or when `options.signal` does, and the returned promise settles by then (plus a short grace for the
+ * operation's own error) even when the operation ignores its signal — nothing waits on a silent server
+ * beyond the bound. Rejects with a DeadlineError on timeout, with the signal's reason when cancelled.
+ */
+async function withDeadline(what, timeoutMs, operation, options = {}) {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+        throw new TypeError(`withDeadline: timeoutMs must be a positive number, got ${timeoutMs}`);
+    }
+    const outer = options.signal;
+    if (outer?.aborted)
+        throw abortReason(outer);
+    const controller = new AbortController();
+    const { signal } = controller;
+    let grace;
+    let giveUp = () => { };
+    // Settles when the bound passed (after a grace for the operation's own, more specific, error) or at
+    // once when the outer signal fired: then the caller has its own error to give.
+    const abandoned = new Promise((_, reject) => {
+        giveUp = reject;
+    });
+    abandoned.catch(() => { });
+    const timer = setTimeout(() => {
+        const reason = new DeadlineError(what, timeoutMs, options.setting);
+        controller.abort(reason);
+        grace = setTimeout(() => giveUp(reason), SETTLE_GRACE_MS);
+    }, timeoutMs);
+    const onOuterAbort = () => {
+        const reason = abortReason(outer);
+        controller.abort(reason);
+        giveUp(reason);
+    };
+    outer?.addEventListener("abort", onOuterAbort, { once: true });
+    try {
+        return await Promise.race([
+            operation(signal).catch((err) => {
+                // An SDK's bare AbortError says less than why its signal fired (the deadline, the cancellation);
+                // an error that already explains itself (a UserError naming the destination) is kept.
+                throw signal.aborted && !(err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo) ? abortReason(signal) : err;
+            }),
+            abandoned,
+        ]);
+    }
+    finally {
+        clearTimeout(timer);
+        if (grace)
+            clearTimeout(grace);
+        outer?.removeEventListener("abort", onOuterAbort);
+    }
 }
 
 
@@ -12869,7 +15735,7 @@ class ConfigError extends UserError {
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
     where;
     name = "DestinationError";
     constructor(
@@ -12936,10 +15802,10 @@ function parseBackupUri(uri) {
     return { kind, bucket: m[2], key: m[3] };
 }
 /** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
+async function probeWrite(store, signal) {
     const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
+    await store.put(probe, "lifeline write probe\n", signal ? { signal } : {});
+    await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
 const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
@@ -12952,16 +15818,22 @@ const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifel
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   D6: () => (/* binding */ MIB),
-/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */   UQ: () => (/* binding */ NETWORK_TIMEOUT_SETTING),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER),
+/* harmony export */   bc: () => (/* binding */ PREFLIGHT_TIMEOUT_SETTING)
 /* harmony export */ });
 /* unused harmony export uploadMemoryBound */
 const MIB = 1024 * 1024;
+/** The settings behind the bounds, named in the errors a deadline raises. */
+const NETWORK_TIMEOUT_SETTING = "BACKUP_NETWORK_TIMEOUT_SECONDS";
+const PREFLIGHT_TIMEOUT_SETTING = "BACKUP_PREFLIGHT_TIMEOUT_SECONDS";
 const DEFAULT_TRANSFER = {
     partSizeBytes: 8 * MIB,
     concurrency: 2,
     attempts: 4,
     cleanupAttempts: 6,
     requestTimeoutMs: 120_000,
+    preflightTimeoutMs: 30_000,
     stallTimeoutMs: 300_000,
 };
 /** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */

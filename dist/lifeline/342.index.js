@@ -12,9 +12,13 @@ export const modules = {
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(73016);
 /* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(70728);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(46822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(43091);
-/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(76336);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(47879);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(46822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(43091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(76336);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(48130);
+
+
 
 
 
@@ -46,12 +50,16 @@ function statusOf(err) {
 class AzureStore {
     settings;
     logger;
+    signal;
     kind = "azure";
     location;
     container;
-    constructor(settings, logger) {
+    constructor(settings, logger, 
+    /** The run's signal: every request ends when it fires. */
+    signal) {
         this.settings = settings;
         this.logger = logger;
+        this.signal = signal;
         this.location = `azure://${settings.container}/${settings.prefix}`;
         this.container = serviceClient(settings.auth, settings.transfer.attempts, settings.transfer.requestTimeoutMs).getContainerClient(settings.container);
     }
@@ -61,18 +69,38 @@ class AzureStore {
     blob(name) {
         return this.container.getBlockBlobClient(`${this.settings.prefix}${name}`);
     }
+    get endpoint() {
+        return this.container.url.replace(/\?.*$/, "");
+    }
+    /**
+     * One request (with the SDK's retries) under the network deadline and the run's signal (plus
+     * `signal`, e.g. the preflight's bound). Cleanup after a failed upload is `detached` from the run's
+     * signal: it must still discard the staged blocks.
+     */
+    timed(what, request, signal, detached = false) {
+        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .withDeadline */ .NE)(`Azure ${what} at ${this.endpoint}`, this.settings.transfer.requestTimeoutMs, request, {
+            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(this.signal, signal),
+            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_7__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
+        });
+    }
     explain(action, name, err) {
+        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+        if (this.signal?.aborted)
+            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .abortReason */ .Js)(this.signal);
         const where = name === undefined ? this.location : this.uri(name);
         const status = statusOf(err);
         const code = err?.code;
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .networkCode */ .e8)(err);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .networkCode */ .e8)(err);
         let advice;
-        if (net) {
+        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .DeadlineError */ .j3) {
+            advice = `${this.endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
+        }
+        else if (net) {
             advice = `cannot reach ${this.container.url.replace(/\?.*$/, "")} (${net}): check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
         }
         else if (code === "BlobNotFound" ||
             (status === 404 && name !== undefined && code !== "ContainerNotFound")) {
-            advice = _store_js__WEBPACK_IMPORTED_MODULE_5__/* .MISSING_OBJECT_ADVICE */ .iE;
+            advice = _store_js__WEBPACK_IMPORTED_MODULE_6__/* .MISSING_OBJECT_ADVICE */ .iE;
         }
         else if (code === "ContainerNotFound" || (status === 404 && action === "check the container")) {
             advice = `container '${this.settings.container}' does not exist: create it (az storage container create --name ${this.settings.container}) or fix BACKUP_AZURE_CONTAINER`;
@@ -91,19 +119,22 @@ class AzureStore {
             advice = "a blob with this name already exists; Lifeline never overwrites a backup";
         }
         else {
-            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err);
+            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err);
         }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(where, `Azure ${action} failed for ${where}: ${advice}`, { cause: err });
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(where, `Azure ${action} failed for ${where}: ${advice}`, { cause: err });
     }
-    async preflight() {
+    async preflight(signal) {
         try {
             // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
-            await this.container.listBlobsFlat({ prefix: this.settings.prefix }).byPage({ maxPageSize: 1 }).next();
+            await this.timed("list", (abortSignal) => this.container
+                .listBlobsFlat({ prefix: this.settings.prefix, abortSignal })
+                .byPage({ maxPageSize: 1 })
+                .next(), signal);
         }
         catch (err) {
             throw this.explain("check the container", undefined, err);
         }
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_5__/* .probeWrite */ ._w)(this);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_6__/* .probeWrite */ ._w)(this, signal);
     }
     /**
      * Discards the blocks a failed upload staged: committing an empty block list drops every
@@ -113,20 +144,23 @@ class AzureStore {
         const blob = this.blob(name);
         // uploadStream rejects at once while blocks already sent may still land: wait for them first.
         await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
-            const staged = await blob.getBlockList("all").catch((err) => {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_5__/* .withRetry */ .b)(async () => {
+            const cleanup = (what, request) => this.timed(what, request, undefined, true);
+            const staged = await cleanup("get the block list", (abortSignal) => blob.getBlockList("all", { abortSignal })).catch((err) => {
                 if (statusOf(err) === 404)
                     return { uncommittedBlocks: [], committedBlocks: [] };
                 throw err;
             });
             // An empty commit drops the uncommitted blocks; the empty blob it leaves is ours (uploads
             // never overwrite), and is deleted; done only when nothing of this name is left.
-            if ((staged.uncommittedBlocks ?? []).length > 0)
-                await blob.commitBlockList([]);
-            await blob.deleteIfExists();
-            if (await blob.exists())
+            if ((staged.uncommittedBlocks ?? []).length > 0) {
+                await cleanup("commit an empty block list", (abortSignal) => blob.commitBlockList([], { abortSignal }));
+            }
+            await cleanup("delete", (abortSignal) => blob.deleteIfExists({ abortSignal }));
+            if (await cleanup("check", (abortSignal) => blob.exists({ abortSignal }))) {
                 throw new Error("the blob is still there");
-        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
+            }
+        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
     }
     async upload(name, options = {}) {
         const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
@@ -164,11 +198,12 @@ class AzureStore {
     }
     async put(name, body, options = {}) {
         try {
-            await this.blob(name).upload(body, Buffer.byteLength(body), {
+            await this.timed("upload", (abortSignal) => this.blob(name).upload(body, Buffer.byteLength(body), {
+                abortSignal,
                 blobHTTPHeaders: { blobContentType: options.contentType ?? "text/plain; charset=utf-8" },
                 conditions: { ifNoneMatch: "*" },
                 // The account's default tier: sidecars and manifests must stay readable (never Archive).
-            });
+            }), options.signal);
         }
         catch (err) {
             throw this.explain("put", name, err);
@@ -176,9 +211,10 @@ class AzureStore {
     }
     async recordChecksum(name, sha256) {
         try {
-            await this.blob(name).setMetadata({ sha256 });
-            if (this.settings.tier === "Archive")
-                await this.blob(name).setAccessTier("Archive");
+            await this.timed("set metadata", (abortSignal) => this.blob(name).setMetadata({ sha256 }, { abortSignal }));
+            if (this.settings.tier === "Archive") {
+                await this.timed("set the tier", (abortSignal) => this.blob(name).setAccessTier("Archive", { abortSignal }));
+            }
         }
         catch (err) {
             throw this.explain("set metadata", name, err);
@@ -197,15 +233,24 @@ class AzureStore {
     async list() {
         const out = [];
         try {
-            for await (const item of this.container.listBlobsFlat({
-                prefix: this.settings.prefix,
-                includeMetadata: true,
-            })) {
-                // Flat listing returns deeper names too; keep the prefix's own level, like the other stores.
-                if (item.name.slice(this.settings.prefix.length).includes("/"))
-                    continue;
-                out.push(this.describe(item));
-            }
+            // Page by page, each under its own deadline: a long listing is not one request.
+            let continuationToken;
+            do {
+                const token = continuationToken;
+                const page = await this.timed("list", (abortSignal) => this.container
+                    .listBlobsFlat({ prefix: this.settings.prefix, includeMetadata: true, abortSignal })
+                    .byPage(token ? { continuationToken: token } : {})
+                    .next());
+                if (page.done)
+                    break;
+                for (const item of page.value.segment.blobItems) {
+                    // Flat listing returns deeper names too; keep the prefix's own level, like the other stores.
+                    if (item.name.slice(this.settings.prefix.length).includes("/"))
+                        continue;
+                    out.push(this.describe(item));
+                }
+                continuationToken = page.value.continuationToken || undefined;
+            } while (continuationToken);
         }
         catch (err) {
             throw this.explain("list", undefined, err);
@@ -214,7 +259,7 @@ class AzureStore {
     }
     async stat(name) {
         try {
-            const p = await this.blob(name).getProperties();
+            const p = await this.timed("stat", (abortSignal) => this.blob(name).getProperties({ abortSignal }));
             const sha = p.metadata?.sha256;
             return {
                 name,
@@ -232,7 +277,10 @@ class AzureStore {
     }
     async get(name, signal) {
         try {
-            const response = await this.blob(name).download(0, undefined, signal ? { abortSignal: signal } : {});
+            // The deadline covers the request until the body starts; the body is ended by `signal` (or the
+            // run's) and by the consumer destroying it.
+            const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(this.signal, signal);
+            const response = await this.timed("download", (abortSignal) => this.blob(name).download(0, undefined, { abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(abortSignal, body) }));
             const stream = response.readableStreamBody;
             if (!stream)
                 throw new Error("the SDK returned no Node.js stream");
@@ -240,14 +288,14 @@ class AzureStore {
         }
         catch (err) {
             if (err.code === "BlobArchived") {
-                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is in the Archive tier: rehydrate it (az storage blob set-tier --tier Cool --rehydrate-priority High) and retry when it is readable`, { cause: err });
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is in the Archive tier: rehydrate it (az storage blob set-tier --tier Cool --rehydrate-priority High) and retry when it is readable`, { cause: err });
             }
             throw this.explain("download", name, err);
         }
     }
     async getText(name) {
         try {
-            return (await this.blob(name).downloadToBuffer()).toString("utf8");
+            return (await this.timed("download", (abortSignal) => this.blob(name).downloadToBuffer(0, undefined, { abortSignal }))).toString("utf8");
         }
         catch (err) {
             if (statusOf(err) === 404)
@@ -255,9 +303,9 @@ class AzureStore {
             throw this.explain("download", name, err);
         }
     }
-    async delete(name) {
+    async delete(name, signal) {
         try {
-            await this.blob(name).deleteIfExists();
+            await this.timed("delete", (abortSignal) => this.blob(name).deleteIfExists({ abortSignal }), signal);
         }
         catch (err) {
             throw this.explain("delete", name, err);

@@ -34983,7 +34983,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 71316:
+/***/ 14685:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35013,8 +35013,11 @@ var external_node_child_process_ = __nccwpck_require__(31421);
 var external_node_util_ = __nccwpck_require__(57975);
 // EXTERNAL MODULE: ./src/process/child-stage.ts
 var child_stage = __nccwpck_require__(32144);
+// EXTERNAL MODULE: ./src/crypto/gpg-home.ts
+var gpg_home = __nccwpck_require__(47045);
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
 ;// CONCATENATED MODULE: ./src/crypto/gpg.ts
-
 
 
 
@@ -35024,15 +35027,15 @@ var child_stage = __nccwpck_require__(32144);
 const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
 /** Runs gpg non-interactively with a given home; resolves stdout, rejects with gpg's own words. */
 async function gpg(home, args, input) {
-    const env = home ? { ...process.env, GNUPGHOME: home } : process.env;
+    const env = (0,child_stage/* childEnvironment */.Qc)(home ? { ...process.env, GNUPGHOME: home } : process.env);
     return new Promise((resolve, reject) => {
-        const child = execFileAsync("gpg", ["--batch", "--no-tty", ...args], { env, maxBuffer: 4 << 20 });
+        const child = execFileAsync("gpg", [...gpg_keyring/* GPG_BASE_ARGS */.L, ...args], { env, maxBuffer: 4 << 20 });
         // gpg may exit before reading its input (bad key, nothing to read): that is reported by its exit code.
         child.child.stdin?.on("error", () => { });
         child.child.stdin?.end(input ?? "");
         child.then(({ stdout }) => resolve(stdout), (err) => {
             if (err.code === "ENOENT")
-                reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+                reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
             else
                 reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
         });
@@ -35059,73 +35062,89 @@ class GpgEncryptor {
     }
     static async prepare(options) {
         let home = process.env.GNUPGHOME;
-        let temporary = false;
+        let temporary;
         let recipient = options.recipient;
-        if (options.publicKey !== undefined) {
-            home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
-            temporary = true;
-            try {
-                await gpg(home, ["--import"], options.publicKey);
-            }
-            catch (err) {
-                await (0,promises_.rm)(home, { recursive: true, force: true });
-                if (err instanceof errors/* UserError */.y)
-                    throw err;
-                throw new errors/* UserError */.y(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
-                    "Give the key as exported by 'gpg --armor --export <recipient>'");
-            }
-        }
         try {
+            if (options.publicKey !== undefined) {
+                if (holdsSecretKey(options.publicKey))
+                    throw new errors/* UserError */.yo(SECRET_KEY_AS_PUBLIC_KEY);
+                temporary = await gpg_home/* TemporaryGpgHome */.v.create();
+                home = temporary.path;
+                await gpg(home, ["--import"], options.publicKey).catch((err) => {
+                    if (err instanceof errors/* UserError */.yo)
+                        throw err;
+                    throw new errors/* UserError */.yo(`The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+                        "Give the key as exported by 'gpg --armor --export <recipient>'");
+                });
+                if (holdsSecretKey(await gpg(home, ["--with-colons", "--list-secret-keys"]).catch(() => "")))
+                    throw new errors/* UserError */.yo(SECRET_KEY_AS_PUBLIC_KEY);
+            }
             if (recipient === undefined) {
                 const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
                 if (imported.length !== 1) {
-                    throw new errors/* UserError */.y(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
+                    throw new errors/* UserError */.yo(`BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`);
                 }
                 recipient = imported[0];
             }
             const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
             const fingerprint = parseFingerprints(listed)[0];
             if (!fingerprint) {
-                throw new errors/* UserError */.y(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                throw new errors/* UserError */.yo(`No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
                     "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
             }
             // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
-            await gpg(home, [...ENCRYPT_ARGS, "--recipient", recipient], "lifeline key check").catch((err) => {
-                throw new errors/* UserError */.y(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+            await gpg(home, encryptOptions(recipient), "lifeline key check").catch((err) => {
+                throw new errors/* UserError */.yo(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
                     "encryption subkey; renew it or use another recipient");
             });
             return new GpgEncryptor(recipient, fingerprint, home, temporary);
         }
         catch (err) {
-            if (temporary && home)
-                await (0,promises_.rm)(home, { recursive: true, force: true });
+            await temporary?.dispose();
             throw err;
         }
     }
     /** A gpg process that encrypts stdin to stdout. */
     start() {
         const env = this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-        return (0,child_stage/* startChildStage */.f)("gpg", "gpg", ["--batch", "--no-tty", ...ENCRYPT_ARGS, "--recipient", this.recipient], {
+        return (0,child_stage/* startChildStage */.fI)("gpg", "gpg", encryptArgs(this.recipient), {
             env,
             stdin: true,
         });
     }
     async dispose() {
-        if (this.temporary && this.home)
-            await (0,promises_.rm)(this.home, { recursive: true, force: true });
+        await this.temporary?.dispose();
     }
 }
-/** Data is compressed before encryption; gpg compressing again would only cost time. */
-const ENCRYPT_ARGS = [
-    "--quiet",
-    "--trust-model",
-    "always",
-    "--compress-algo",
-    "none",
-    "--encrypt",
-    "--output",
-    "-",
-];
+const SECRET_KEY_AS_PUBLIC_KEY = "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') holds a SECRET key: it was not used and is not shown. " +
+    "Give the public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host";
+/** True for an armoured secret key block, or `--with-colons` output listing a secret key. */
+function holdsSecretKey(text) {
+    return /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/.test(text) || /^sec:/m.test(text);
+}
+/**
+ * The argv of an encrypting gpg. Keys come from the local keyring only: no WKD, keyserver or DNS
+ * lookup for an e-mail recipient (--no-auto-key-locate, and no dirmngr at all). Data is compressed
+ * before encryption; gpg compressing again would only cost time.
+ */
+function encryptArgs(recipient) {
+    return [...gpg_keyring/* GPG_BASE_ARGS */.L, ...encryptOptions(recipient)];
+}
+function encryptOptions(recipient) {
+    return [
+        "--no-auto-key-locate",
+        "--quiet",
+        "--trust-model",
+        "always",
+        "--compress-algo",
+        "none",
+        "--encrypt",
+        "--output",
+        "-",
+        "--recipient",
+        recipient,
+    ];
+}
 /** Primary-key fingerprints from `gpg --with-colons` output. */
 function parseFingerprints(colons) {
     const out = [];
@@ -35142,10 +35161,12 @@ function parseFingerprints(colons) {
     return out;
 }
 
+// EXTERNAL MODULE: ./src/crypto/sealed-text.ts
+var sealed_text = __nccwpck_require__(25937);
 // EXTERNAL MODULE: ./src/db/pg-tools.ts
 var pg_tools = __nccwpck_require__(43983);
-// EXTERNAL MODULE: ./src/db/server-info.ts + 2 modules
-var server_info = __nccwpck_require__(8166);
+// EXTERNAL MODULE: ./src/db/server-info.ts + 1 modules
+var server_info = __nccwpck_require__(43617);
 // EXTERNAL MODULE: ./src/db/snapshot.ts
 var db_snapshot = __nccwpck_require__(41436);
 // EXTERNAL MODULE: ./src/fs/atomic-file.ts
@@ -35154,7 +35175,17 @@ var atomic_file = __nccwpck_require__(5105);
 var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(58500);
+// EXTERNAL MODULE: ./src/fs/regular-file.ts
+var regular_file = __nccwpck_require__(65650);
+// EXTERNAL MODULE: ./src/fs/write-failure.ts
+var write_failure = __nccwpck_require__(83447);
 ;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
+
+
+
+
 
 
 
@@ -35182,10 +35213,60 @@ function isAlive(holder) {
     const now = procStart(holder.pid);
     return holder.procStart === undefined || now === undefined || now === holder.procStart;
 }
+/** How long an unreadable lock is watched for a writer finishing it before it is judged left by a crash. */
+const UNREADABLE_RECHECK_MS = 500;
+/**
+ * Creates the lock file whole, never over an existing one: its content is written and synced under a
+ * hidden name, then hard-linked into place (EEXIST when held). So a lock file is never empty or torn,
+ * and a full disk leaves no lock behind. Where hard links are not possible, an exclusive create
+ * (O_EXCL) is written instead and removed again if writing it fails. False when the lock is held.
+ */
+async function createLockFile(file, content) {
+    const dir = external_node_path_default().dirname(file);
+    const describe = (err) => (0,write_failure/* describeWriteFailure */.j)(err, `BACKUP_DIR '${dir}'`, dir, `its lock file ${LOCK_FILE}`);
+    const staged = await (0,atomic_file/* stageFile */.HW)(file, content, 0o644).catch((err) => {
+        throw describe(err.cause ?? err);
+    });
+    try {
+        await (0,promises_.link)(staged.tempPath, file);
+        return true;
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "EEXIST")
+            return false;
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+            throw describe(err);
+    }
+    finally {
+        await (0,promises_.unlink)(staged.tempPath).catch(() => { });
+    }
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, "wx", 0o644);
+    }
+    catch (err) {
+        if (err.code === "EEXIST")
+            return false;
+        throw describe(err);
+    }
+    try {
+        await handle.writeFile(content);
+        await handle.sync();
+        await handle.close();
+        return true;
+    }
+    catch (err) {
+        await handle.close().catch(() => { });
+        await (0,promises_.unlink)(file).catch(() => { }); // ours: created exclusively a moment ago
+        throw describe(err);
+    }
+}
 /**
  * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
  * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
- * warning. A lock from another host (shared storage) is never taken over automatically.
+ * warning, and so is an empty or unparsable one (locks are written whole, so only a crash or damage
+ * leaves one). A lock from another host (shared storage) is never taken over automatically.
  */
 class DirectoryLock {
     file;
@@ -35205,30 +35286,36 @@ class DirectoryLock {
             token,
             ...(procStart(process.pid) ? { procStart: procStart(process.pid) } : {}),
         };
+        // Hidden lock files of runs that died between writing and linking them.
+        await (0,atomic_file/* removeStalePartials */.sV)(dir);
         for (let attempt = 0; attempt < 2; attempt++) {
-            try {
-                await (0,promises_.writeFile)(file, `${JSON.stringify(me)}\n`, { flag: "wx", mode: 0o644 });
+            if (await createLockFile(file, `${JSON.stringify(me)}\n`))
                 return new DirectoryLock(file, token);
-            }
-            catch (err) {
-                if (err.code !== "EEXIST")
-                    throw err;
-            }
             const holder = await readHolder(file);
             if (holder === "gone")
                 continue;
             if (holder === "unreadable") {
-                const age = Date.now() - (await (0,promises_.stat)(file)).mtimeMs;
-                if (age < 60_000)
-                    throw new errors/* UserError */.y(`${file} exists but is unreadable; another run may be starting. Retry in a minute`);
-                logger.warn(`Taking over an unreadable lock file ${file} (${Math.round(age / 1000)} s old)`);
+                // Only the fallback without hard links shows a lock before its content: give a writer a moment.
+                const seen = await (0,promises_.stat)(file).catch(() => undefined);
+                await (0,external_node_timers_promises_.setTimeout)(UNREADABLE_RECHECK_MS);
+                const again = await readHolder(file);
+                const now = await (0,promises_.stat)(file).catch(() => undefined);
+                if (again !== "unreadable" ||
+                    !seen ||
+                    !now ||
+                    now.mtimeMs !== seen.mtimeMs ||
+                    now.size !== seen.size) {
+                    continue;
+                }
+                logger.warn(`Taking over an unreadable lock file ${file} (${now.size === 0 ? "empty" : `${now.size} bytes, not a lock`}, ` +
+                    `${Math.round((Date.now() - now.mtimeMs) / 1000)} s old): locks are written whole, so a run that crashed or a damaged disk left it`);
             }
             else if (holder.host !== (0,external_node_os_.hostname)()) {
-                throw new errors/* UserError */.y(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
             else if (isAlive(holder)) {
-                throw new errors/* UserError */.y(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                throw new errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                     "Wait for it to finish; runs of one backup directory never overlap");
             }
             else {
@@ -35236,7 +35323,7 @@ class DirectoryLock {
             }
             await takeOver(file, holder, token);
         }
-        throw new errors/* UserError */.y(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        throw new errors/* UserError */.yo(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
     /** Releases the lock if it is still ours. */
     async release() {
@@ -35267,14 +35354,14 @@ async function takeOver(file, judged, token) {
     if (!same) {
         await (0,promises_.link)(aside, file).catch(() => { });
         await (0,promises_.unlink)(aside).catch(() => { });
-        throw new errors/* UserError */.y(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+        throw new errors/* UserError */.yo(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
     }
     await (0,promises_.unlink)(aside).catch(() => { });
 }
 async function readHolder(file) {
     let text;
     try {
-        text = await (0,promises_.readFile)(file, "utf8");
+        text = await (0,regular_file/* readRegularFile */.XF)(file); // a FIFO in its place is named, never waited on
     }
     catch (err) {
         if (err.code === "ENOENT")
@@ -35292,89 +35379,8 @@ async function readHolder(file) {
 
 // EXTERNAL MODULE: ./src/log/logger.ts
 var log_logger = __nccwpck_require__(38988);
-;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
-/**
- * The runbook's metric names, with `type` as its label ("database", later "media"). A run whose local
- * backup landed but whose off-site copy failed reports status 1 (it exits 1, and BackupFailed fires)
- * while its success timestamp and size still advance: the backup exists. Each destination gets its own
- * `backup_upload_*` series.
- */
-function backupSamples(type, run, destinations = []) {
-    const labels = { type };
-    const at = Math.floor(run.finishedAt.getTime() / 1000);
-    const samples = [
-        {
-            name: "backup_last_status",
-            help: "Exit status of last backup (0=success)",
-            type: "gauge",
-            labels,
-            value: run.ok ? 0 : 1,
-        },
-        {
-            name: "backup_last_run_timestamp",
-            help: "Unix timestamp of the last backup attempt",
-            type: "gauge",
-            labels,
-            value: at,
-        },
-        {
-            name: "backup_duration_seconds",
-            help: "Wall time of the last backup attempt",
-            type: "gauge",
-            labels,
-            value: run.durationSeconds,
-        },
-    ];
-    for (const d of destinations) {
-        const dl = { type, destination: d.kind, location: d.location };
-        samples.push({
-            name: "backup_upload_last_status",
-            help: "Status of the last upload to an off-site destination (0=success)",
-            type: "gauge",
-            labels: dl,
-            value: d.ok ? 0 : 1,
-        }, {
-            name: "backup_upload_duration_seconds",
-            help: "Wall time of the last upload to an off-site destination",
-            type: "gauge",
-            labels: dl,
-            value: d.seconds,
-        });
-        if (d.ok) {
-            samples.push({
-                name: "backup_upload_last_success_timestamp",
-                help: "Unix timestamp of the last successful upload to an off-site destination",
-                type: "gauge",
-                labels: dl,
-                value: at,
-            }, {
-                name: "backup_upload_bytes",
-                help: "Bytes of the last successful upload to an off-site destination",
-                type: "gauge",
-                labels: dl,
-                value: d.bytes,
-            });
-        }
-    }
-    // The backup exists when its size is known, even if an off-site copy failed and the run exits 1.
-    if (run.sizeBytes !== undefined) {
-        samples.push({
-            name: "backup_last_success_timestamp",
-            help: "Unix timestamp of last successful backup",
-            type: "gauge",
-            labels,
-            value: at,
-        }, {
-            name: "backup_size_bytes",
-            help: "Size of latest backup in bytes",
-            type: "gauge",
-            labels,
-            value: run.sizeBytes ?? 0,
-        });
-    }
-    return samples;
-}
-
+// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
+var backup_metrics = __nccwpck_require__(48147);
 // EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
 var publish = __nccwpck_require__(77660);
 // EXTERNAL MODULE: ./src/backup/backup-name.ts
@@ -35386,21 +35392,37 @@ var backup_manifest = __nccwpck_require__(6345);
 
 
 
+
 /**
  * Lists the backups of one tier directory with the given prefix, judging each: data non-empty and a
  * well-formed sidecar that names it. Hidden partial files and other names are not backups and are skipped.
+ * Nothing but regular files is opened: an entry named like a backup that is a FIFO, socket, directory
+ * or symbolic link, or whose sidecar is one, is listed as not counting, with what it is, so that
+ * retention names it (and never deletes nor counts it).
  */
 async function listLocalBackups(dir, tier, prefix) {
-    const names = await (0,promises_.readdir)(dir).catch((err) => {
-        if (err.code === "ENOENT")
-            return [];
-        throw err;
-    });
-    const present = new Set(names);
+    const { files, others } = await (0,regular_file/* listDirectory */.KG)(dir);
+    const present = new Set([...files, ...others.map((o) => o.name)]);
     const backups = [];
-    for (const fileName of names) {
+    const ours = (fileName) => {
         const name = backup_name/* BackupName */.wv.parse(fileName);
-        if (!name || name.tier !== tier || name.prefix !== prefix)
+        return name && name.tier === tier && name.prefix === prefix ? name : undefined;
+    };
+    for (const other of others) {
+        const name = ours(other.name);
+        if (name) {
+            backups.push({
+                fileName: other.name,
+                name,
+                valid: false,
+                companions: [],
+                problem: `${other.kind}, not a regular file`,
+            });
+        }
+    }
+    for (const fileName of files) {
+        const name = ours(fileName);
+        if (!name)
             continue;
         const companions = [`${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, `${fileName}${backup_manifest/* MANIFEST_SUFFIX */.OK}`].filter((c) => present.has(c));
         const problem = await judge(dir, fileName, present);
@@ -35420,7 +35442,15 @@ async function judge(dir, fileName, present) {
         return "empty file";
     if (!present.has(`${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`))
         return `no ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`;
-    const sidecar = await (0,promises_.readFile)(external_node_path_default().join(dir, `${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`), "utf8").catch(() => "");
+    let sidecar = "";
+    try {
+        sidecar = await (0,regular_file/* readRegularFile */.XF)(external_node_path_default().join(dir, `${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`));
+    }
+    catch (err) {
+        if (err instanceof regular_file/* NotRegularFileError */.iZ) {
+            return `its sidecar ${fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP} is ${err.kind}, not a regular file: remove it`;
+        }
+    }
     const parsed = (0,backup_manifest/* parseChecksumLine */.DB)(sidecar);
     if (!parsed)
         return `malformed ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar`;
@@ -35451,16 +35481,38 @@ function monthPeriodStart(at, day) {
     const m = at.getUTCMonth();
     return at.getUTCDate() >= day ? new Date(Date.UTC(y, m, day)) : new Date(Date.UTC(y, m - 1, day));
 }
+/**
+ * How many promotion periods lie between the period a backup taken at `at` stands for and the period
+ * of `now` (0 = the current one). A weekly taken late in its week (a catch-up promotion) stands for that
+ * week, not for the 7 days after it, so it ages with the other backups of its week.
+ */
+function periodsBetween(tier, at, now, schedule) {
+    if (tier === "weekly") {
+        const days = dayNumber(weekPeriodStart(now, schedule.weeklyDay)) -
+            dayNumber(weekPeriodStart(at, schedule.weeklyDay));
+        return Math.round(days / 7);
+    }
+    return (monthNumber(monthPeriodStart(now, schedule.monthlyDay)) -
+        monthNumber(monthPeriodStart(at, schedule.monthlyDay)));
+}
 
 ;// CONCATENATED MODULE: ./src/retention/plan.ts
 
 const UNITS = { daily: "day", weekly: "week", monthly: "month" };
-/** How many retention units old a backup is: 0 for today / this week / this month. */
-function ageInUnits(tier, takenAt, now) {
-    if (tier === "monthly")
-        return monthNumber(now) - monthNumber(takenAt);
-    const days = dayNumber(now) - dayNumber(takenAt);
-    return tier === "weekly" ? Math.floor(days / 7) : days;
+/**
+ * How many retention units old a backup is: 0 for today / this week / this month. Weekly and monthly
+ * backups are aged by the promotion period they stand for (the schedule's weeks and months), not by
+ * their own date: a weekly promoted on a Tuesday because Sunday's run failed belongs to Sunday's week,
+ * so keeping N weeks keeps at most N weeklies.
+ */
+function ageInUnits(tier, takenAt, now, schedule) {
+    if (tier === "daily")
+        return dayNumber(now) - dayNumber(takenAt);
+    return periodsBetween(tier, takenAt, now, schedule);
+}
+/** Whether retention keeps a valid backup of this date for its age alone (the window of the policy). */
+function withinRetention(tier, takenAt, policy, now, schedule) {
+    return ageInUnits(tier, takenAt, now, schedule) < policy[tier];
 }
 /**
  * Decides, for one tier, which backups to keep and which to delete. Safety rules, in order:
@@ -35468,7 +35520,7 @@ function ageInUnits(tier, takenAt, now) {
  * the newest valid backup is always kept, however old; a backup dated in the future (clock skew) is
  * kept; the rest are kept while younger than the policy's count of units.
  */
-function planRetention(tier, backups, policy, now) {
+function planRetention(tier, backups, policy, now, schedule) {
     const limit = policy[tier];
     const unit = UNITS[tier];
     const newestFirst = [...backups].sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime());
@@ -35486,7 +35538,7 @@ function planRetention(tier, backups, policy, now) {
         }
         if (backup === newestValid)
             return { backup, action: "keep", reason: `newest valid ${tier} backup; always kept` };
-        const age = ageInUnits(tier, backup.name.takenAt, now);
+        const age = ageInUnits(tier, backup.name.takenAt, now, schedule);
         return age < limit
             ? { backup, action: "keep", reason: `${age} ${unit}(s) old, within ${limit}` }
             : { backup, action: "delete", reason: `${age} ${unit}(s) old, beyond ${limit}` };
@@ -35508,7 +35560,7 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
     const removed = [];
     for (const tier of options.tiers) {
         const dir = external_node_path_default().join(backupDir, tier);
-        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now);
+        const plan = planRetention(tier, await listLocalBackups(dir, tier, prefix), policy, now, options.schedule);
         plans.push(plan);
         for (const d of plan.decisions) {
             const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
@@ -35534,30 +35586,45 @@ async function applyLocalRetention(backupDir, prefix, policy, now, options) {
 ;// CONCATENATED MODULE: ./src/retention/remote-catalog.ts
 
 
+/** Sidecars read at once: a bucket with hundreds of backups is judged in a few round trips, not one each. */
+const SIDECAR_READS = 4;
 /**
- * Lists the backups of one tier under a store's prefix, judged as local ones are: data non-empty and
- * a well-formed sidecar that names it (one small read per backup). Other names are not touched.
+ * Lists the backups of the given tiers under a store's prefix, judged as local ones are: data non-empty
+ * and a well-formed sidecar that names it (one small read per backup, a few at a time). One listing
+ * serves every tier. Other names are not touched.
  */
-async function listRemoteBackups(store, tier, prefix, objects) {
-    const all = objects ?? (await store.list());
+async function listRemoteTiers(store, prefix, tiers, options = {}) {
+    const all = options.objects ?? (await store.list());
     const present = new Set(all.map((o) => o.name));
-    const backups = [];
-    for (const object of all) {
+    const found = all.flatMap((object) => {
         const name = backup_name/* BackupName */.wv.parse(object.name);
-        if (!name || name.tier !== tier || name.prefix !== prefix)
-            continue;
-        const companions = [`${object.name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, `${object.name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`].filter((c) => present.has(c));
-        const problem = await remote_catalog_judge(store, object, present);
-        backups.push({
-            fileName: object.name,
-            name,
-            object,
-            valid: problem === undefined,
-            companions,
-            ...(problem ? { problem } : {}),
-        });
-    }
-    return backups;
+        if (!name || !tiers.includes(name.tier) || name.prefix !== prefix)
+            return [];
+        return options.include && !options.include(name) ? [] : [{ object, name }];
+    });
+    const judged = new Array(found.length);
+    let next = 0;
+    const worker = async () => {
+        for (let i = next++; i < found.length; i = next++) {
+            options.signal?.throwIfAborted();
+            const { object, name } = found[i];
+            const companions = [`${object.name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, `${object.name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`].filter((c) => present.has(c));
+            const problem = await remote_catalog_judge(store, object, present);
+            judged[i] = {
+                fileName: object.name,
+                name,
+                object,
+                valid: problem === undefined,
+                companions,
+                ...(problem ? { problem } : {}),
+            };
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(SIDECAR_READS, found.length) }, worker));
+    const byTier = Object.fromEntries(backup_name/* TIERS */.iB.map((t) => [t, []]));
+    for (const backup of judged)
+        byTier[backup.name.tier].push(backup);
+    return byTier;
 }
 async function remote_catalog_judge(store, object, present) {
     if (object.sizeBytes === 0)
@@ -35582,11 +35649,11 @@ async function remote_catalog_judge(store, object, present) {
  * its sidecar and manifest. With `dryRun`, deletes nothing.
  */
 async function applyRemoteRetention(store, prefix, policy, now, options) {
-    const objects = await store.list();
+    const backups = await listRemoteTiers(store, prefix, options.tiers);
     const plans = [];
     const removed = [];
     for (const tier of options.tiers) {
-        const plan = planRetention(tier, await listRemoteBackups(store, tier, prefix, objects), policy, now);
+        const plan = planRetention(tier, backups[tier], policy, now, options.schedule);
         plans.push(plan);
         for (const d of plan.decisions) {
             const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
@@ -35791,13 +35858,683 @@ var transfer = __nccwpck_require__(48130);
 /** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
 const LIFELINE_VERSION = "0.1.0";
 
-// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
-var compression = __nccwpck_require__(90298);
 // EXTERNAL MODULE: external "node:stream/promises"
 var external_node_stream_promises_ = __nccwpck_require__(46466);
+;// CONCATENATED MODULE: ./src/backup/catch-up-plan.ts
+
+
+
+
+
+
+
+/** The valid backups of every tier in BACKUP_DIR with this prefix, with their sizes and manifests. */
+async function listLocalBackupFiles(backupDir, prefix) {
+    const out = [];
+    for (const tier of backup_name/* TIERS */.iB) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        for (const backup of await listLocalBackups(dir, tier, prefix)) {
+            if (!backup.valid)
+                continue;
+            const file = external_node_path_default().join(dir, backup.fileName);
+            const manifest = await readLocalManifest(file);
+            out.push({ tier, backup, file, sizeBytes: (await (0,promises_.stat)(file)).size, ...manifest });
+        }
+    }
+    return out;
+}
+/**
+ * A local backup's manifest, parsed defensively: none (no file) is fine; one that is not a JSON object
+ * with a SHA-256 is a problem named for the operator, never a TypeError.
+ */
+async function readLocalManifest(file) {
+    const manifestFile = `${file}${backup_manifest/* MANIFEST_SUFFIX */.OK}`;
+    let text;
+    try {
+        text = await (0,promises_.readFile)(manifestFile, "utf8");
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { manifest: undefined };
+        return {
+            manifest: undefined,
+            manifestProblem: `${manifestFile} cannot be read: ${err.message}`,
+        };
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        return { manifest: undefined, manifestProblem: `${manifestFile} is not valid JSON` };
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        return { manifest: undefined, manifestProblem: `${manifestFile} is not a JSON object` };
+    }
+    const record = parsed;
+    if (typeof record.sha256 !== "string" || typeof record.sizeBytes !== "number") {
+        return { manifest: undefined, manifestProblem: `${manifestFile} records no sha256 and sizeBytes` };
+    }
+    return { manifest: parsed };
+}
+const periodOf = (tier, at, schedule) => (tier === "weekly"
+    ? weekPeriodStart(at, schedule.weeklyDay)
+    : monthPeriodStart(at, schedule.monthlyDay)).getTime();
+const TIER_RANK = { monthly: 0, weekly: 1, daily: 2 };
+/** Newest first; at the same moment the longer-kept tier first (monthly, weekly, daily). */
+const newestFirst = (a, b) => b.backup.name.takenAt.getTime() - a.backup.name.takenAt.getTime() || TIER_RANK[a.tier] - TIER_RANK[b.tier];
+/**
+ * What a destination lacks of BACKUP_DIR, newest first: dailies that retention still keeps, and the
+ * weekly/monthly backups of periods (within retention) for which it holds no valid one. When the run
+ * encrypts (`encryptTo`, the current key's fingerprint), only backups encrypted to that key may go off
+ * site; the others, and those a leftover object blocks, are `skipped`. Pure.
+ */
+function missingAt(local, holdings, policy, schedule, now, encryptTo) {
+    const covered = new Set();
+    for (const tier of ["weekly", "monthly"]) {
+        for (const b of holdings.backups[tier]) {
+            if (b.valid)
+                covered.add(`${tier}:${periodOf(tier, b.name.takenAt, schedule)}`);
+        }
+    }
+    const missing = [];
+    const skipped = [];
+    for (const candidate of [...local].sort(newestFirst)) {
+        const { tier, backup } = candidate;
+        const names = [
+            backup.fileName,
+            `${backup.fileName}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`,
+            `${backup.fileName}${backup_manifest/* MANIFEST_SUFFIX */.OK}`,
+        ];
+        // Data and sidecar: the destination has it (retention judges its sidecar's contents).
+        if (holdings.names.has(names[0]) && holdings.names.has(names[1]))
+            continue;
+        if (backup.name.takenAt.getTime() > now.getTime())
+            continue;
+        if (!withinRetention(tier, backup.name.takenAt, policy, now, schedule))
+            continue;
+        // One weekly/monthly per period: the newest of it, and none where the destination already has one.
+        const key = tier === "daily" ? undefined : `${tier}:${periodOf(tier, backup.name.takenAt, schedule)}`;
+        if (key !== undefined && covered.has(key))
+            continue;
+        // Part of it is there without a complete backup: uploading would fail on the name taken (no
+        // overwrites), every night. It is reported, not tried; an older one of its period may stand in.
+        const leftover = names.find((n) => holdings.names.has(n));
+        if (leftover !== undefined) {
+            skipped.push({ file: candidate, leftover });
+            continue;
+        }
+        const fingerprint = candidate.manifest?.encryption?.fingerprint?.toUpperCase();
+        if (encryptTo !== undefined && !(backup.name.encrypted && fingerprint === encryptTo.toUpperCase())) {
+            skipped.push({ file: candidate });
+            continue;
+        }
+        if (key !== undefined)
+            covered.add(key);
+        missing.push(candidate);
+    }
+    return { missing, skipped };
+}
+/**
+ * Applies the bound to a destination's missing backups, newest first and in order: once one does not
+ * fit, the older ones wait for the next run too. A backup larger than the whole byte bound could never
+ * fit: it is set aside (reported) rather than blocking every older one forever.
+ */
+function boundCatchUp(missing, limits) {
+    const take = [];
+    const left = [];
+    const tooLarge = [];
+    let bytes = 0;
+    let full = false;
+    for (const m of missing) {
+        if (limits.maxBytes !== undefined && m.sizeBytes > limits.maxBytes) {
+            tooLarge.push(m);
+            continue;
+        }
+        if (full ||
+            take.length >= limits.maxFiles ||
+            (limits.maxBytes !== undefined && bytes + m.sizeBytes > limits.maxBytes)) {
+            full = true;
+            left.push(m);
+            continue;
+        }
+        take.push(m);
+        bytes += m.sizeBytes;
+    }
+    return { take, left, tooLarge };
+}
+
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __nccwpck_require__(47879);
+;// CONCATENATED MODULE: ./src/backup/offsite.ts
+
+
+
+
+
+/** The report of a destination that received nothing at this stage. */
+function failedReport(store, error, stage) {
+    return {
+        kind: store.kind,
+        location: store.location,
+        uris: [],
+        ok: false,
+        error,
+        stage,
+        bytes: 0,
+        seconds: 0,
+    };
+}
+/**
+ * Proves every destination usable before the dump (bucket exists, credentials work, we may write),
+ * all at once, each within `timeoutMs`: one that fails or does not answer in time is reported and
+ * skipped, and the local backup goes ahead without it. `signal` (the run's) ends every check at once.
+ */
+async function preflightDestinations(stores, logger, options = {}) {
+    const timeoutMs = options.timeoutMs ?? transfer/* DEFAULT_TRANSFER */._M.preflightTimeoutMs;
+    const results = await Promise.all(stores.map(async (store) => {
+        try {
+            await (0,deadline/* withDeadline */.NE)(`The check of ${store.location}`, timeoutMs, (signal) => store.preflight(signal), {
+                signal: options.signal,
+                setting: transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+            });
+            logger.info(`Destination ready: ${store.location}`);
+            return { store, error: undefined };
+        }
+        catch (err) {
+            // Cancelled: the caller stops the run; no destination failed.
+            if (!options.signal?.aborted) {
+                logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            }
+            return { store, error: (0,destination_error/* briefly */.m_)(err) };
+        }
+    }));
+    return {
+        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
+        failed: results
+            .filter((r) => r.error !== undefined)
+            .map((r) => ({
+            kind: r.store.kind,
+            location: r.store.location,
+            uris: [],
+            ok: false,
+            error: r.error,
+            stage: "preflight",
+            bytes: 0,
+            seconds: 0,
+        })),
+    };
+}
+/** Starts one streamed upload per destination and name; those that cannot start are reported. */
+async function startUploads(targets, contentType, logger, expectedBytes) {
+    const started = [];
+    const failed = [];
+    for (const { store, names } of targets) {
+        const mine = [];
+        try {
+            for (const name of names) {
+                mine.push({
+                    store,
+                    upload: await store.upload(name, { contentType, expectedBytes }),
+                    uri: store.uri(name),
+                });
+            }
+            started.push(...mine);
+        }
+        catch (err) {
+            for (const m of mine)
+                await m.upload.abort(err);
+            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
+            failed.push(failedReport(store, (0,destination_error/* briefly */.m_)(err), "upload"));
+        }
+    }
+    return { started, failed };
+}
+/**
+ * After the data objects are stored: per object its manifest (when the backup has one: a backup made
+ * by hand has only its sidecar, there as here), the checksum on the object itself, and the sidecar last
+ * (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ */
+async function completeUploads(started, outcomes, record, logger) {
+    const { sha256, manifest } = record;
+    const byStore = new Map();
+    for (const [i, s] of started.entries()) {
+        const outcome = outcomes[i];
+        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
+        byStore.set(s.store, entry);
+        if (!outcome)
+            continue;
+        entry.bytes += outcome.bytes;
+        entry.seconds = Math.max(entry.seconds, outcome.seconds);
+        if (outcome.error) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
+            continue;
+        }
+        const name = s.upload.name;
+        try {
+            if (manifest) {
+                const tier = backup_name/* BackupName */.wv.parse(name)?.tier ?? manifest.tier;
+                await s.store.put(`${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, sha256, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
+            }
+            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
+            await s.store.recordChecksum(name, sha256).catch((err) => {
+                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
+            });
+            await s.store.put(`${name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, (0,backup_manifest/* checksumLine */.Ut)(sha256, name));
+            entry.uris.push(s.uri);
+            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${sha256})`);
+        }
+        catch (err) {
+            entry.errors.push((0,destination_error/* briefly */.m_)(err));
+            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
+            // verify and retention would report every night.
+            for (const orphan of [name, ...(manifest ? [`${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`] : [])]) {
+                await s.store.delete(orphan).catch((e) => {
+                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
+                });
+            }
+        }
+    }
+    return [...byStore.entries()].map(([store, e]) => {
+        for (const error of e.errors)
+            logger.error(`Off-site copy failed: ${error}`);
+        return {
+            kind: store.kind,
+            location: store.location,
+            uris: e.uris,
+            ok: e.errors.length === 0,
+            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
+            bytes: e.bytes,
+            seconds: e.seconds,
+        };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/backup/tiers.ts
+
+
+
+
+
+
+
+/**
+ * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
+ * period (the week since the last weekly day, the month since the last monthly day) has no valid
+ * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
+ */
+async function tiersDue(backupDir, prefix, at, schedule) {
+    const held = {};
+    for (const tier of PROMOTED_TIERS) {
+        held[tier] = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
+    }
+    return tiersDueAmong(held, at, schedule);
+}
+/** Tiers a daily backup can be promoted to. */
+const PROMOTED_TIERS = ["weekly", "monthly"];
+/**
+ * The promoted tiers whose current period has no valid backup among `held` (one place's backups per
+ * tier: BACKUP_DIR's folders, or what one bucket holds), so that each place is judged on its own.
+ */
+function tiersDueAmong(held, at, schedule) {
+    return PROMOTED_TIERS.filter((tier) => isTierDue(tier, held[tier] ?? [], at, schedule));
+}
+/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
+function isTierDue(tier, existing, at, schedule) {
+    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
+    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
+}
+/**
+ * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
+ * not possible), plus its own sidecar and manifest naming the tier's file. The data is filed last,
+ * beside them, so that a tier's copy never exists without its sidecar and manifest.
+ */
+async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
+    const dir = external_node_path_default().join(backupDir, tier);
+    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
+    const tierName = name.withTier(tier).toString();
+    const target = external_node_path_default().join(dir, tierName);
+    const manifest = JSON.parse(await (0,regular_file/* readRegularFile */.XF)(`${dailyFile}${backup_manifest/* MANIFEST_SUFFIX */.OK}`));
+    await (0,atomic_file/* publishWithCompanions */.Py)([
+        {
+            path: `${target}${backup_manifest/* MANIFEST_SUFFIX */.OK}`,
+            data: `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`,
+        },
+        { path: `${target}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, data: (0,backup_manifest/* checksumLine */.Ut)(sha256, tierName) },
+    ], async () => {
+        try {
+            await (0,promises_.link)(dailyFile, target);
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === "EEXIST")
+                throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
+            if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
+                throw err;
+            await (0,atomic_file/* copyFileAtomic */.Vh)(dailyFile, target);
+        }
+    });
+    return target;
+}
+
+;// CONCATENATED MODULE: ./src/backup/remote-holdings.ts
+
+
+
+
+
+const HOLDINGS_DEADLINE_MS = 60_000;
+/**
+ * Lists a destination once and judges the weekly/monthly backups the decisions need (a few sidecar reads
+ * at a time): the current period's, which decide what is due there, and those retention keeps, which
+ * decide what catch-up makes up. Older ones and dailies are not read.
+ */
+async function readRemoteHoldings(store, prefix, scope) {
+    const objects = await store.list();
+    scope.signal?.throwIfAborted();
+    // Retention's periods, and at least the current one (a policy of 0 keeps none, yet decides what is due).
+    const needed = (name) => withinRetention(name.tier, name.takenAt, { ...scope.policy, [name.tier]: Math.max(1, scope.policy[name.tier]) }, scope.now, scope.schedule);
+    const backups = await listRemoteTiers(store, prefix, PROMOTED_TIERS, {
+        objects,
+        include: needed,
+        ...(scope.signal ? { signal: scope.signal } : {}),
+    });
+    return { names: new Set(objects.map((o) => o.name)), backups };
+}
+/** `work`, or the signal's reason as soon as it is aborted (the work itself is left to settle unheard). */
+function unlessAborted(work, signal) {
+    return new Promise((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        if (signal.aborted)
+            return onAbort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+}
+/**
+ * Reads what each ready destination holds, in parallel, within an overall deadline and the run's
+ * cancellation. One whose listing fails or does not answer in time is logged and judged by BACKUP_DIR's
+ * tiers, with nothing made up this run (its retention will say more).
+ */
+async function readHoldingsOf(stores, prefix, logger, scope) {
+    const deadlineMs = scope.deadlineMs ?? HOLDINGS_DEADLINE_MS;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const signal = scope.signal ? AbortSignal.any([scope.signal, deadline]) : deadline;
+    const read = await Promise.all(stores.map((store) => unlessAborted(readRemoteHoldings(store, prefix, { ...scope, signal }), signal).catch((err) => {
+        if (scope.signal?.aborted)
+            return undefined; // the run is cancelled: the caller says so
+        const why = deadline.aborted
+            ? `it did not answer within ${deadlineMs / 1000} s`
+            : err.message;
+        logger.warn(`Could not list what ${store.location} holds (${why}): its weekly/monthly copies follow ` +
+            "BACKUP_DIR's and nothing it misses is made up this run");
+        return undefined;
+    })));
+    return new Map(stores.map((s, i) => [s, read[i]]));
+}
+/**
+ * The promoted tiers due at one destination, judged from what it holds (not from BACKUP_DIR): when the
+ * promotion day's upload failed there, the next run's copy goes there as weekly/monthly too. Without a
+ * listing (it failed), BACKUP_DIR's judgement stands.
+ */
+function tiersDueAt(holdings, localDue, at, schedule) {
+    return holdings ? tiersDueAmong(holdings.backups, at, schedule) : [...localDue];
+}
+/** Today's objects per destination: the daily name, plus each tier due there (logged when BACKUP_DIR differs). */
+function uploadTargets(holdings, localDue, name, schedule, logger) {
+    return [...holdings].map(([store, held]) => {
+        const due = tiersDueAt(held, localDue, name.takenAt, schedule);
+        for (const tier of due.filter((t) => !localDue.includes(t))) {
+            logger.info(`${store.location} holds no ${tier} backup for this ${tier === "weekly" ? "week" : "month"} (its upload failed or ` +
+                `was skipped): today's backup goes there as ${tier} too`);
+        }
+        return { store, names: [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()) };
+    });
+}
+/** Holdings with the names stored since they were read (today's upload), which are complete backups. */
+function withUploaded(holdings, uploaded) {
+    const backups = { ...holdings.backups };
+    for (const fileName of uploaded) {
+        const name = backup_name/* BackupName */.wv.parse(fileName);
+        if (!name || holdings.names.has(fileName))
+            continue;
+        backups[name.tier] = [...backups[name.tier], { fileName, name, valid: true, companions: [] }];
+    }
+    const complete = uploaded.flatMap((f) => [f, `${f}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, `${f}${backup_manifest/* MANIFEST_SUFFIX */.OK}`]);
+    return { names: new Set([...holdings.names, ...complete]), backups };
+}
+
+// EXTERNAL MODULE: ./src/backup/stream-taps.ts
+var stream_taps = __nccwpck_require__(71119);
+;// CONCATENATED MODULE: ./src/backup/catch-up.ts
+
+
+
+
+
+
+
+
+
+
+
+const MIB = 1024 * 1024;
+/**
+ * Uploads to each destination, from BACKUP_DIR, the backups it is missing (`missingAt`), newest first,
+ * within the bound. Each file is read once for every destination that lacks it, hashed on the way and
+ * compared with its sidecar before any upload is completed; completion (manifest, checksum metadata,
+ * sidecar last) is the normal upload's.
+ */
+async function catchUp(run) {
+    const { logger, limits } = run;
+    const progress = new Map();
+    for (const [store, holdings] of run.destinations) {
+        const { missing, skipped } = missingAt(run.local, holdings, run.policy, run.schedule, run.now, run.encryptTo);
+        const { take, left, tooLarge } = boundCatchUp(missing, limits);
+        const skips = skipped.map(({ file, leftover }) => `${file.backup.fileName}: ${leftover === undefined
+            ? "not encrypted to the current key: not uploaded"
+            : `blocked by the leftover ${store.uri(leftover)}: delete it to let catch-up fill it`}`);
+        progress.set(store, {
+            take,
+            uris: [],
+            left: left.map((m) => m.backup.fileName),
+            notTried: [],
+            tooLarge: tooLarge.map((m) => m.backup.fileName),
+            skipped: skips,
+            errors: [],
+            bytes: 0,
+            seconds: 0,
+            stopped: false,
+        });
+        for (const skip of skips)
+            logger.warn(`Catch-up ${store.location}: ${skip}`);
+        if (missing.length === 0) {
+            if (skips.length === 0)
+                logger.info(`Catch-up ${store.location}: nothing missing`);
+            continue;
+        }
+        logger.info(`Catch-up ${store.location}: ${missing.length} backup(s) missing there; uploading ${take.length} now, newest first` +
+            (left.length > 0
+                ? ` (${left.length} left for the next runs by BACKUP_CATCHUP_MAX_FILES=${limits.maxFiles}` +
+                    `${limits.maxBytes === undefined ? "" : ` / BACKUP_CATCHUP_MAX_MB=${limits.maxBytes / MIB}`})`
+                : ""));
+        for (const m of tooLarge) {
+            logger.warn(`Catch-up ${store.location}: ${m.backup.fileName} (${(m.sizeBytes / MIB).toFixed(1)} MiB) is larger than ` +
+                "BACKUP_CATCHUP_MAX_MB on its own and is not uploaded: raise BACKUP_CATCHUP_MAX_MB to make it up");
+        }
+    }
+    // One pass per file, newest first, feeding every destination that lacks it.
+    const files = new Map();
+    for (const [store, p] of progress) {
+        for (const candidate of p.take) {
+            const entry = files.get(candidate.file) ?? { candidate, stores: [] };
+            entry.stores.push(store);
+            files.set(candidate.file, entry);
+        }
+    }
+    const order = [...files.values()].sort((a, b) => newestFirst(a.candidate, b.candidate));
+    for (const { candidate, stores } of order) {
+        const live = stores.filter((s) => !progress.get(s)?.stopped && !run.signal?.aborted);
+        for (const s of stores)
+            if (!live.includes(s))
+                progress.get(s)?.notTried.push(candidate.backup.fileName);
+        if (live.length === 0)
+            continue;
+        const outcome = await uploadFromLocal(candidate, live, run);
+        for (const report of outcome.reports) {
+            const store = live.find((s) => s.location === report.location);
+            const p = store && progress.get(store);
+            if (!p)
+                continue;
+            p.bytes += report.ok ? report.bytes : 0;
+            p.seconds += report.seconds;
+            if (report.ok) {
+                p.uris.push(...report.uris);
+                continue;
+            }
+            p.errors.push(report.error ?? "unknown error");
+            p.notTried.push(candidate.backup.fileName);
+            // A bad local file is that file's problem; a failed upload is the destination's.
+            if (!outcome.localProblem)
+                p.stopped = true;
+        }
+    }
+    const reports = new Map();
+    const byNameNewestFirst = (names) => names.sort((a, b) => (backup_name/* BackupName */.wv.parse(b)?.takenAt.getTime() ?? 0) - (backup_name/* BackupName */.wv.parse(a)?.takenAt.getTime() ?? 0));
+    for (const [store, p] of progress) {
+        const waiting = p.left.length + p.notTried.length;
+        if (p.uris.length > 0) {
+            logger.info(`Catch-up ${store.location}: uploaded ${p.uris.length} missing backup(s), ${(p.bytes / MIB).toFixed(1)} MiB` +
+                (waiting > 0 ? `; ${waiting} still missing, left for the next runs` : ""));
+        }
+        reports.set(store, {
+            uris: p.uris,
+            bytes: p.bytes,
+            seconds: p.seconds,
+            left: p.left,
+            notTried: byNameNewestFirst(p.notTried),
+            tooLarge: p.tooLarge,
+            skipped: p.skipped,
+            ...(p.errors.length > 0 ? { error: p.errors.join("; ") } : {}),
+        });
+    }
+    return reports;
+}
+/** Discards what it is given: the local file is the source here, not a destination. */
+const discard = () => new external_node_stream_.Writable({
+    write(_chunk, _encoding, callback) {
+        callback();
+    },
+});
+async function uploadFromLocal(candidate, stores, run) {
+    const { file, backup, manifest } = candidate;
+    let sha256;
+    try {
+        // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
+        const sidecar = (0,backup_manifest/* parseChecksumLine */.DB)(await (0,promises_.readFile)(`${file}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, "utf8"));
+        if (!sidecar)
+            throw new Error(`its ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar is malformed`);
+        if (candidate.manifestProblem)
+            throw new Error(candidate.manifestProblem);
+        if (manifest && manifest.sha256 !== sidecar.sha256) {
+            throw new Error(`its manifest records sha256 ${manifest.sha256}, its ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar ${sidecar.sha256}`);
+        }
+        if (manifest && manifest.sizeBytes !== candidate.sizeBytes) {
+            throw new Error(`its manifest records ${manifest.sizeBytes} bytes, the file has ${candidate.sizeBytes}`);
+        }
+        sha256 = sidecar.sha256;
+    }
+    catch (err) {
+        const error = `${file} cannot be caught up: ${err.message}; check it with 'lifeline verify'`;
+        run.logger.error(error);
+        return { reports: stores.map((store) => failedReport(store, error, "catch-up")), localProblem: true };
+    }
+    const uploads = await startUploads(stores.map((store) => ({ store, names: [backup.fileName] })), backup.name.encrypted ? "application/pgp-encrypted" : "application/octet-stream", run.logger, candidate.sizeBytes);
+    if (uploads.started.length === 0)
+        return { reports: uploads.failed, localProblem: false };
+    const digest = new stream_taps/* DigestTap */.Ey();
+    const fanOut = new FanOut(discard(), uploads.started, {
+        stallTimeoutMs: run.stallTimeoutMs,
+        onBranchFailure: (uri, error) => run.logger.error(`Catch-up upload to ${uri} failed: ${error.message}`),
+    });
+    // The source never fails the stream (failed uploads are cut loose): a rejection is the local file's
+    // (unreadable, changed) or the run's cancellation.
+    let failure;
+    try {
+        await (0,external_node_stream_promises_.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, fanOut, ...(run.signal ? [{ signal: run.signal }] : []));
+        const actual = digest.hex();
+        if (actual !== sha256) {
+            throw new Error(`${file} no longer matches its ${backup_manifest/* CHECKSUM_SUFFIX */.qP} sidecar (read ${actual}, recorded ${sha256}): it was not ` +
+                "uploaded; check it with 'lifeline verify'");
+        }
+        // Only a file proven to be the recorded backup is stored under its final name.
+        fanOut.finishUploads();
+    }
+    catch (err) {
+        failure = err;
+        fanOut.abortUploads(failure);
+        if (!run.signal?.aborted)
+            run.logger.error(`Catch-up from ${file} stopped: ${failure.message}`);
+    }
+    const localProblem = failure !== undefined && !run.signal?.aborted;
+    const reports = await completeUploads(uploads.started, await fanOut.outcomes(), { sha256, manifest }, run.logger);
+    return {
+        reports: [...uploads.failed, ...reports.map((r) => (r.ok ? r : { ...r, stage: "catch-up" }))],
+        localProblem,
+    };
+}
+/**
+ * After today's uploads: makes up, at every destination where today's copy arrived and whose holdings
+ * were read, what it is missing (`catchUp`), and adds the outcome to its report. A failed catch-up
+ * fails the destination's report (the run exits 1); what the bound leaves is reported, not failed.
+ */
+async function makeUpMissing(offsite, holdings, options) {
+    if (options.limits.maxFiles === 0)
+        return [...offsite];
+    const destinations = new Map();
+    for (const report of offsite) {
+        const entry = [...holdings].find(([s]) => s.location === report.location);
+        if (!report.ok || !entry?.[1])
+            continue;
+        destinations.set(entry[0], withUploaded(entry[1], report.uris.map((u) => u.slice(report.location.length))));
+    }
+    if (destinations.size === 0)
+        return [...offsite];
+    let reports;
+    try {
+        reports = await catchUp({
+            ...options,
+            destinations,
+            local: await listLocalBackupFiles(options.backupDir, options.prefix),
+        });
+    }
+    catch (err) {
+        // BACKUP_DIR could not be read (say): every destination's catch-up failed, and says so.
+        const error = `${err.message}; nothing missing was made up this run`;
+        options.logger.error(`Catch-up failed: ${error}`);
+        reports = new Map([...destinations.keys()].map((store) => [
+            store,
+            { uris: [], bytes: 0, seconds: 0, left: [], notTried: [], tooLarge: [], skipped: [], error },
+        ]));
+    }
+    return offsite.map((report) => {
+        const c = [...reports].find(([s]) => s.location === report.location)?.[1];
+        if (!c)
+            return report;
+        return c.error === undefined
+            ? { ...report, catchUp: c }
+            : { ...report, catchUp: c, ok: false, error: `catch-up: ${c.error}`, stage: "catch-up" };
+    });
+}
+
+// EXTERNAL MODULE: ./src/backup/compression.ts + 1 modules
+var compression = __nccwpck_require__(90298);
 // EXTERNAL MODULE: ./src/db/pg-dump.ts
 var pg_dump = __nccwpck_require__(55448);
+// EXTERNAL MODULE: ./src/db/names.ts
+var names = __nccwpck_require__(63902);
 ;// CONCATENATED MODULE: ./src/backup/copy-row-counter.ts
+
 const NOT_COPY = "#";
 /**
  * Counts the rows of every table in a plain-format dump as it streams by: pg_dump writes each table's
@@ -35839,11 +36576,12 @@ class CopyRowCounter {
             return chunk.length;
         }
         if (mayBeCopy) {
-            const line = Buffer.from(this.carry + chunk.toString("latin1", from, nl), "latin1").toString("utf8");
-            const table = parseCopyHeader(line);
+            // Parsed byte for byte (latin1 keeps each byte one character; pg_dump quotes every name that is
+            // not plain ASCII), then named as the catalog names it: UTF-8, or escaped when not UTF-8.
+            const table = parseCopyHeader(this.carry + chunk.toString("latin1", from, nl));
             if (table !== undefined) {
                 this.inData = true;
-                this.table = table;
+                this.table = (0,names/* displayName */.QC)(Buffer.from(table, "latin1"));
                 this.rows = 0;
                 this.partial = [];
                 this.partialOpen = false;
@@ -35941,8 +36679,6 @@ function parseCopyHeader(line) {
 
 // EXTERNAL MODULE: ./src/backup/memory-bound.ts + 2 modules
 var memory_bound = __nccwpck_require__(30867);
-// EXTERNAL MODULE: ./src/backup/stream-taps.ts
-var stream_taps = __nccwpck_require__(71119);
 ;// CONCATENATED MODULE: ./src/backup/dump-pipeline.ts
 
 
@@ -35957,11 +36693,11 @@ var stream_taps = __nccwpck_require__(71119);
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new errors/* UserError */.y(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new errors/* UserError */.yo(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new errors/* UserError */.y(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new errors/* UserError */.yo(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -36037,7 +36773,7 @@ async function runDumpPipeline(options) {
         // GPG home, which must not happen under a still-running pg_dump or gpg.
         const settled = await Promise.allSettled(children.map((c) => c.exited));
         if (options.signal?.aborted) {
-            throw new errors/* UserError */.y("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new errors/* UserError */.yo("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
         // exit status and stderr say what really happened.
@@ -36071,184 +36807,64 @@ async function runDumpPipeline(options) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/backup/offsite.ts
+;// CONCATENATED MODULE: ./src/backup/name-check.ts
 
 
 
-/**
- * Proves every destination usable before the dump (bucket exists, credentials work, we may write).
- * A destination that fails is reported and skipped; the local backup goes ahead without it.
- */
-async function preflightDestinations(stores, logger) {
-    const results = await Promise.all(stores.map(async (store) => {
-        try {
-            await store.preflight();
-            logger.info(`Destination ready: ${store.location}`);
-            return { store, error: undefined };
-        }
-        catch (err) {
-            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
-            return { store, error: (0,destination_error/* briefly */.m_)(err) };
-        }
-    }));
-    return {
-        ready: results.filter((r) => r.error === undefined).map((r) => r.store),
-        failed: results
-            .filter((r) => r.error !== undefined)
-            .map((r) => ({
-            kind: r.store.kind,
-            location: r.store.location,
-            uris: [],
-            ok: false,
-            error: r.error,
-            stage: "preflight",
-            bytes: 0,
-            seconds: 0,
-        })),
-    };
+
+
+
+/** The files one backup is published as in a tier directory: the data, its manifest, its sidecar. */
+function publishedNames(name) {
+    const data = name.toString();
+    return [data, `${data}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${data}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`];
 }
-/** Starts one streamed upload per destination and name; those that cannot start are reported. */
-async function startUploads(stores, names, contentType, logger, expectedBytes) {
-    const started = [];
-    const failed = [];
-    for (const store of stores) {
-        const mine = [];
-        try {
-            for (const name of names) {
-                mine.push({
-                    store,
-                    upload: await store.upload(name, { contentType, expectedBytes }),
-                    uri: store.uri(name),
-                });
-            }
-            started.push(...mine);
-        }
-        catch (err) {
-            for (const m of mine)
-                await m.upload.abort(err);
-            logger.error(`${(0,destination_error/* briefly */.m_)(err)} — this destination is skipped; the local backup goes ahead`);
-            failed.push({
-                kind: store.kind,
-                location: store.location,
-                uris: [],
-                ok: false,
-                error: (0,destination_error/* briefly */.m_)(err),
-                stage: "upload",
-                bytes: 0,
-                seconds: 0,
-            });
-        }
+/**
+ * The longest file name a backup named `name` can make, in any tier (weekly and monthly copies are
+ * longer than the daily) and in any form (each published file is first written as a hidden partial).
+ */
+function longestFileName(name) {
+    return Math.max(...backup_name/* TIERS */.iB.flatMap((tier) => publishedNames(name.withTier(tier)).map(atomic_file/* partialNameLength */.Nw)));
+}
+/**
+ * Proves before the dump that every file this backup makes has a name the filesystem of `dir`
+ * accepts: otherwise the dump would be taken and then fail to be published. The limit is NAME_MAX,
+ * or less where the filesystem says so (probed). `prefixFromSetting`: the prefix is BACKUP_PREFIX
+ * (else the database name).
+ */
+async function assertNamesFit(dir, name, prefixFromSetting) {
+    const longest = longestFileName(name);
+    let limit = atomic_file/* NAME_MAX */.fo;
+    if (longest <= atomic_file/* NAME_MAX */.fo) {
+        if (await (0,atomic_file/* acceptsNameLength */.dg)(dir, longest))
+            return;
+        limit = await (0,atomic_file/* longestNameAccepted */.Nv)(dir, longest);
     }
-    return { started, failed };
+    const fixed = longest - name.prefix.length;
+    const source = prefixFromSetting
+        ? `BACKUP_PREFIX (input 'prefix') is ${name.prefix.length} characters long`
+        : `The database name '${name.prefix}', used as the prefix, is ${name.prefix.length} characters long`;
+    throw new errors/* ConfigError */.xL(`${source}: the longest file name a backup with it makes (the hidden partial of ` +
+        `${name.withTier("monthly").toString()}${backup_manifest/* MANIFEST_SUFFIX */.OK}) would be ${longest} characters, over the ` +
+        `${limit} the filesystem of '${dir}' accepts. Set BACKUP_PREFIX to at most ${Math.max(0, limit - fixed)} characters`);
 }
 /**
- * After the data objects are stored: per object its manifest, the checksum on the object itself, and
- * the sidecar last (as locally, the sidecar marks a complete backup). Groups outcomes by destination.
+ * Proves before the dump that no file of this backup exists yet in its tier directories: names have a
+ * one-second resolution, so a second run within the same second would otherwise dump the whole
+ * database only to be refused when publishing it.
  */
-async function completeUploads(started, outcomes, manifest, logger) {
-    const byStore = new Map();
-    for (const [i, s] of started.entries()) {
-        const outcome = outcomes[i];
-        const entry = byStore.get(s.store) ?? { uris: [], errors: [], bytes: 0, seconds: 0 };
-        byStore.set(s.store, entry);
-        if (!outcome)
-            continue;
-        entry.bytes += outcome.bytes;
-        entry.seconds = Math.max(entry.seconds, outcome.seconds);
-        if (outcome.error) {
-            entry.errors.push((0,destination_error/* briefly */.m_)(outcome.error));
-            continue;
-        }
-        const name = s.upload.name;
-        const tier = backup_name/* BackupName */.wv.parse(name)?.tier ?? manifest.tier;
-        try {
-            await s.store.put(`${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, file: name, tier }, null, 2)}\n`, { contentType: "application/json" });
-            // The checksum on the object is an extra (the sidecar is the record): its failure is a warning.
-            await s.store.recordChecksum(name, manifest.sha256).catch((err) => {
-                logger.warn(`${(0,destination_error/* briefly */.m_)(err)} — the .sha256 sidecar still records it`);
-            });
-            await s.store.put(`${name}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, (0,backup_manifest/* checksumLine */.Ut)(manifest.sha256, name));
-            entry.uris.push(s.uri);
-            logger.info(`Uploaded ${s.uri} (${outcome.bytes} bytes, sha256 ${manifest.sha256})`);
-        }
-        catch (err) {
-            entry.errors.push((0,destination_error/* briefly */.m_)(err));
-            // Without its sidecar the copy is not a backup: remove it rather than leave an orphan that
-            // verify and retention would report every night.
-            for (const orphan of [name, `${name}${backup_manifest/* MANIFEST_SUFFIX */.OK}`]) {
-                await s.store.delete(orphan).catch((e) => {
-                    logger.error(`Could not remove the incomplete copy ${s.store.uri(orphan)}: ${(0,destination_error/* briefly */.m_)(e)}`);
-                });
+async function assertNamesFree(backupDir, name, tiers) {
+    for (const tier of tiers) {
+        const dir = external_node_path_default().join(backupDir, tier);
+        for (const fileName of publishedNames(name.withTier(tier))) {
+            const file = external_node_path_default().join(dir, fileName);
+            const taken = await (0,promises_.lstat)(file).then(() => true, () => false);
+            if (taken) {
+                throw new errors/* UserError */.yo(`${file} already exists: another backup already has this name (taken in the same second, ` +
+                    `names have a one-second resolution). Wait a second and run again; nothing was dumped`);
             }
         }
     }
-    return [...byStore.entries()].map(([store, e]) => {
-        for (const error of e.errors)
-            logger.error(`Off-site copy failed: ${error}`);
-        return {
-            kind: store.kind,
-            location: store.location,
-            uris: e.uris,
-            ok: e.errors.length === 0,
-            ...(e.errors.length > 0 ? { error: e.errors.join("; "), stage: "upload" } : {}),
-            bytes: e.bytes,
-            seconds: e.seconds,
-        };
-    });
-}
-
-;// CONCATENATED MODULE: ./src/backup/tiers.ts
-
-
-
-
-
-
-/**
- * Which higher tiers the backup taken at `at` must also be filed under: a tier gets it when its current
- * period (the week since the last weekly day, the month since the last monthly day) has no valid
- * backup yet. On the promotion day that is this run; when that run failed, the next good one catches up.
- */
-async function tiersDue(backupDir, prefix, at, schedule) {
-    const due = [];
-    for (const tier of PROMOTED_TIERS) {
-        const existing = await listLocalBackups(external_node_path_default().join(backupDir, tier), tier, prefix);
-        if (isTierDue(tier, existing, at, schedule))
-            due.push(tier);
-    }
-    return due;
-}
-/** Tiers a daily backup can be promoted to. */
-const PROMOTED_TIERS = ["weekly", "monthly"];
-/** Pure rule behind `tiersDue`: no valid backup of the tier since its current period began. */
-function isTierDue(tier, existing, at, schedule) {
-    const start = tier === "weekly" ? weekPeriodStart(at, schedule.weeklyDay) : monthPeriodStart(at, schedule.monthlyDay);
-    return !existing.some((b) => b.valid && b.name.takenAt >= start && b.name.takenAt <= at);
-}
-/**
- * Files the daily backup under another tier with the same bytes: a hard link (a copy where links are
- * not possible), plus its own sidecar and manifest naming the tier's file.
- */
-async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
-    const dir = external_node_path_default().join(backupDir, tier);
-    await (0,promises_.mkdir)(dir, { recursive: true, mode: 0o750 });
-    const tierName = name.withTier(tier).toString();
-    const target = external_node_path_default().join(dir, tierName);
-    try {
-        await (0,promises_.link)(dailyFile, target);
-    }
-    catch (err) {
-        const code = err.code;
-        if (code === "EEXIST")
-            throw new Error(`Refusing to overwrite ${target}: a file with that name already exists`);
-        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP")
-            throw err;
-        await (0,atomic_file/* copyFileAtomic */.Vh)(dailyFile, target);
-    }
-    const manifest = JSON.parse(await (0,promises_.readFile)(`${dailyFile}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, "utf8"));
-    await (0,atomic_file/* writeFileAtomic */.Zf)(`${target}${backup_manifest/* MANIFEST_SUFFIX */.OK}`, `${JSON.stringify({ ...manifest, file: tierName, tier }, null, 2)}\n`);
-    await (0,atomic_file/* writeFileAtomic */.Zf)(`${target}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`, (0,backup_manifest/* checksumLine */.Ut)(sha256, tierName));
-    return target;
 }
 
 ;// CONCATENATED MODULE: ./src/backup/backup-db.ts
@@ -36280,6 +36896,27 @@ async function fileUnderTier(backupDir, dailyFile, name, tier, sha256) {
 
 
 
+
+
+
+
+/** The properties with their settings encrypted to the backup's recipient (the manifest is in the clear). */
+async function sealSettings(properties, encryptor, logger) {
+    if (properties.error || properties.settings.length === 0)
+        return properties;
+    try {
+        return {
+            ...properties,
+            settings: [],
+            sealedSettings: await (0,sealed_text/* sealText */.N)(encryptor, JSON.stringify(properties.settings)),
+        };
+    }
+    catch (err) {
+        const error = `the database settings could not be encrypted for the manifest: ${err.message}`;
+        logger.warn(`${error}; the backup continues, and a restore will not re-apply the database's properties`);
+        return { ...properties, settings: [], error };
+    }
+}
 const ymd = (at) => (0,backup_name/* formatTimestamp */.Ey)(at).slice(0, 8);
 /** The snapshot's catalog with each table's rows as counted in the dump stream. */
 function withStreamCounts(catalog, counts) {
@@ -36301,25 +36938,17 @@ function withStreamCounts(catalog, counts) {
 async function backupDatabase(config, options) {
     const now = options.now ?? (() => new Date());
     const startedAt = now();
-    try {
-        const partial = await takeBackup(config, options, startedAt, now);
-        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: partial.offsite.every((o) => o.ok),
-            finishedAt: partial.finishedAt,
-            durationSeconds: partial.durationSeconds,
-            sizeBytes: partial.sizeBytes,
-        }, partial.offsite), options.logger);
-        return { ...partial, metrics };
-    }
-    catch (err) {
-        const finishedAt = now();
-        await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, backupSamples("database", {
-            ok: false,
-            finishedAt,
-            durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-        }), options.logger);
-        throw err;
-    }
+    // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
+    // failures before this point (configuration, cancellation) and the exit status.
+    const partial = await takeBackup(config, options, startedAt, now);
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
+    const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,backup_metrics/* backupSamples */.K)("database", {
+        ok: partial.offsite.every((o) => o.ok),
+        finishedAt: partial.finishedAt,
+        durationSeconds: partial.durationSeconds,
+        sizeBytes: partial.sizeBytes,
+    }, partial.offsite), options.logger, options.signal);
+    return { ...partial, metrics };
 }
 async function takeBackup(config, options, startedAt, now) {
     const { logger } = options;
@@ -36343,7 +36972,7 @@ async function takeBackup(config, options, startedAt, now) {
             encryptor = await GpgEncryptor.prepare(config.encryption);
             logger.info(`Encrypting to GPG key ${encryptor.fingerprint} (${encryptor.recipient})`);
         }
-        const server = await (0,server_info/* inspectServer */.Eb)(config.connection);
+        const server = await (0,server_info/* inspectServer */.Eb)(config.connection, options.signal);
         const pgDump = await (0,pg_tools/* choosePgTool */.d)("pg_dump", server.major, config.pgBinDir);
         logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
         for (const stale of await (0,atomic_file/* removeStalePartials */.sV)(dailyDir)) {
@@ -36352,51 +36981,79 @@ async function takeBackup(config, options, startedAt, now) {
         const prefix = config.prefix ?? server.database;
         if (!(0,backup_db_config/* isValidPrefix */.Vi)(prefix)) {
             // Files named after it could not be read back: retention, tiers and verify would not see them.
-            throw new errors/* UserError */.y(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+            throw new errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
                 "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can");
         }
+        const name = new backup_name/* BackupName */.wv(prefix, "daily", startedAt, (0,compression/* extensionFor */.ly)(config.format, config.compression), !!encryptor);
+        await assertNamesFit(dailyDir, name, config.prefix !== undefined);
         const previous = (await listLocalBackups(dailyDir, "daily", prefix))
             .filter((b) => b.valid)
             .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
         const previousSizeBytes = previous
             ? (await (0,promises_.stat)(external_node_path_default().join(dailyDir, previous.fileName))).size
             : undefined;
-        // Every destination is proven usable before the dump; one that is not is reported and skipped.
-        const stores = await Promise.all(config.destinations.map((d) => (0,open_store/* openStore */.C)(d, logger)));
-        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger);
         // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
         const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
-        if (options.signal?.aborted) {
-            throw new errors/* UserError */.y("The backup was cancelled before the dump started; nothing was written");
-        }
-        const name = new backup_name/* BackupName */.wv(prefix, "daily", startedAt, (0,compression/* extensionFor */.ly)(config.format, config.compression), !!encryptor);
+        // A clash with a backup of the same second is refused before anything slow (preflight, dump).
+        await assertNamesFree(config.backupDir, name, ["daily", ...due]);
+        // Every destination is proven usable before the dump; one that is not is reported and skipped.
+        const stores = await Promise.all(config.destinations.map((d) => (0,open_store/* openStore */.C)(d, logger, options.signal)));
+        const { ready, failed: preflightFailures } = await preflightDestinations(stores, logger, {
+            timeoutMs: config.destinations[0]?.settings.transfer.preflightTimeoutMs,
+            signal: options.signal,
+        });
+        // Each destination is judged on what it holds: a weekly/monthly it missed is due there even when
+        // BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+        const holdings = await readHoldingsOf(ready, prefix, logger, {
+            policy: config.retention,
+            schedule: config.schedule,
+            now: startedAt,
+            ...(options.signal ? { signal: options.signal } : {}),
+        });
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled before the dump started; nothing was written");
         const file = external_node_path_default().join(dailyDir, name.toString());
         const output = await atomic_file/* AtomicFile */.A0.create(file);
-        const uploads = await startUploads(ready, [name, ...due.map((t) => name.withTier(t))].map((n) => n.toString()), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
+        const uploads = await startUploads(uploadTargets(holdings, due, name, config.schedule, logger), encryptor ? "application/pgp-encrypted" : "application/octet-stream", logger, previousSizeBytes);
         const fanOut = uploads.started.length > 0
             ? new FanOut(output.stream, uploads.started, {
                 stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
                 onBranchFailure: (uri, error) => logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
             })
             : undefined;
+        // A failed backup leaves nothing: the partial file is removed and the uploads are aborted with
+        // their leftovers (multipart parts, sessions, staged blocks); none was ended, so no object of it
+        // exists in any bucket.
+        const abandon = async (err) => {
+            await output.abort();
+            if (fanOut) {
+                fanOut.abortUploads(err);
+                await fanOut.outcomes();
+            }
+        };
         let snapshot;
         let pipelineResult;
         let catalog;
+        let sizeBytes;
+        let databaseProperties;
         try {
-            snapshot = await db_snapshot/* ExportedSnapshot */.G$.open(config.connection);
+            snapshot = await db_snapshot/* ExportedSnapshot */.G$.open(config.connection, options.signal);
             const dumpArgs = config.format === "custom"
                 ? ["--format=custom", `--compress=${config.compression === "none" ? 0 : config.compressionLevel}`]
                 : ["--format=plain"];
             // Plain dumps are counted from the stream itself (exactly what the file holds, no load on the
             // live database); custom archives cannot be read in flight, so they are counted in the snapshot.
             const countInStream = config.format === "plain" && config.rowCounts === "exact";
-            const snapshotId = snapshot.id;
-            // A catalog that cannot be read (permissions, a cancelled query) is a warning: the dump is still good.
-            const catalogRead = snapshot.catalog(countInStream ? "off" : config.rowCounts).catch((err) => {
-                logger.warn(`Could not read the catalog for the manifest: ${err.message}; the backup continues without it`);
-                return (0,db_snapshot/* unreadableCatalog */.nV)(snapshotId, err);
+            // What the manifest records is read on its own connection in the same snapshot: a catalog that
+            // cannot be read (permissions, a cancelled query) is a warning, and never touches the dump.
+            const described = snapshot.describe(countInStream ? "off" : config.rowCounts).then((d) => {
+                if (d.catalog.error)
+                    logger.warn(`Could not read the catalog for the manifest: ${d.catalog.error}; the backup continues without it`);
+                if (d.database.error)
+                    logger.warn(`Could not read the database's properties (ACL, comment, settings) for the manifest: ${d.database.error}; ` +
+                        "the backup continues, and a restore will not re-apply them");
+                return d;
             });
-            const [dumped, sqlCatalog] = await Promise.all([
+            const [dumped, description] = await Promise.all([
                 runDumpPipeline({
                     pgDump,
                     args: [...dumpArgs, `--snapshot=${snapshot.id}`],
@@ -36412,34 +37069,29 @@ async function takeBackup(config, options, startedAt, now) {
                     backupDir: config.backupDir,
                     ...(options.signal ? { signal: options.signal } : {}),
                 }),
-                catalogRead,
+                described,
             ]);
+            const sqlCatalog = description.catalog;
+            databaseProperties = encryptor
+                ? await sealSettings(description.database, encryptor, logger)
+                : description.database;
             pipelineResult = dumped;
             catalog = countInStream ? withStreamCounts(sqlCatalog, dumped.rowCounts ?? new Map()) : sqlCatalog;
             logger.info(`Dumped ${dumped.dumpBytes ?? "an unreported number of"} bytes via ${dumped.topology}`);
-            await output.commit();
-            // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
-            // store their objects under the final names.
-            fanOut?.finishUploads();
+            await output.sync(); // published below, after its manifest and sidecar
+            sizeBytes = (await (0,promises_.stat)(output.tempPath)).size;
         }
         catch (err) {
-            await output.abort();
-            // Uploads are aborted with their leftovers (multipart parts, sessions, staged blocks) removed;
-            // none was ended, so no object of this failed backup exists in any bucket.
-            if (fanOut) {
-                fanOut.abortUploads(err);
-                await fanOut.outcomes();
-            }
+            await abandon(err);
             throw err;
         }
         finally {
             await snapshot?.close();
         }
         const finishedAt = now();
-        const sizeBytes = (await (0,promises_.stat)(file)).size;
         const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
         const manifest = {
-            manifestVersion: 1,
+            manifestVersion: backup_manifest/* MANIFEST_VERSION */.hh,
             tool: { name: "lifeline", version: LIFELINE_VERSION },
             file: name.toString(),
             tier: "daily",
@@ -36462,12 +37114,29 @@ async function takeBackup(config, options, startedAt, now) {
             sizeBytes,
             sha256: pipelineResult.sha256,
             catalog,
+            databaseProperties,
         };
         const manifestFile = `${file}${backup_manifest/* MANIFEST_SUFFIX */.OK}`;
         const sidecarFile = `${file}${backup_manifest/* CHECKSUM_SUFFIX */.qP}`;
-        await (0,atomic_file/* writeFileAtomic */.Zf)(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
-        // The sidecar is written last: its presence marks a backup as complete.
-        await (0,atomic_file/* writeFileAtomic */.Zf)(sidecarFile, (0,backup_manifest/* checksumLine */.Ut)(pipelineResult.sha256, name.toString()));
+        // The data is published last, beside its manifest and sidecar: a backup never exists under its
+        // final name without them, and if either cannot be written nothing of this backup is left.
+        try {
+            await (0,atomic_file/* publishWithCompanions */.Py)([
+                { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
+                { path: sidecarFile, data: (0,backup_manifest/* checksumLine */.Ut)(pipelineResult.sha256, name.toString()) },
+            ], () => output.publish());
+        }
+        catch (err) {
+            await abandon(err);
+            if (!(err instanceof errors/* UserError */.yo))
+                throw err;
+            throw new errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+                cause: err,
+            });
+        }
+        // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+        // store their objects under the final names.
+        fanOut?.finishUploads();
         logger.info(`Backup written: ${file} (${sizeBytes} bytes, ${pipelineResult.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${pipelineResult.sha256})`);
         const tiers = [{ tier: "daily", file }];
         // Filing weekly/monthly copies and retention come after the daily backup is safely in place; their
@@ -36489,27 +37158,44 @@ async function takeBackup(config, options, startedAt, now) {
                 dryRun: config.retentionDryRun,
                 logger,
                 tiers: ["daily", "weekly", "monthly"],
+                schedule: config.schedule,
             });
         }
         catch (err) {
             retention = { error: err.message };
             logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
         }
-        const offsite = [
+        const uploaded = [
             ...preflightFailures,
             ...uploads.failed,
-            ...(fanOut ? await completeUploads(uploads.started, await fanOut.outcomes(), manifest, logger) : []),
+            ...(fanOut
+                ? await completeUploads(uploads.started, await fanOut.outcomes(), { sha256: manifest.sha256, manifest }, logger)
+                : []),
         ];
+        const arrived = new Set(uploaded.filter((o) => o.ok).map((o) => o.location));
+        const offsite = await makeUpMissing(uploaded, holdings, {
+            backupDir: config.backupDir,
+            prefix,
+            policy: config.retention,
+            schedule: config.schedule,
+            now: now(),
+            limits: config.catchUp,
+            encryptTo: encryptor?.fingerprint,
+            stallTimeoutMs: config.destinations[0]?.settings.transfer.stallTimeoutMs ?? transfer/* DEFAULT_TRANSFER */._M.stallTimeoutMs,
+            logger,
+            ...(options.signal ? { signal: options.signal } : {}),
+        });
         // Remote retention, like local, only where today's backup safely arrived.
         for (const [i, report] of offsite.entries()) {
             const store = stores.find((s) => s.location === report.location);
-            if (!report.ok || !store)
+            if (!arrived.has(report.location) || !store)
                 continue;
             try {
                 const outcome = await applyRemoteRetention(store, prefix, config.retention, now(), {
                     dryRun: config.retentionDryRun,
                     logger,
                     tiers: ["daily", "weekly", "monthly"],
+                    schedule: config.schedule,
                 });
                 offsite[i] = { ...report, retention: outcome };
             }
@@ -36541,7 +37227,10 @@ async function takeBackup(config, options, startedAt, now) {
     }
     catch (err) {
         // The adapter reports the failure to the operator; the day's log file keeps it too.
-        fileSink.write("error", logger.redact(err.message), new Date());
+        try {
+            fileSink.write("error", logger.redact(err.message), new Date());
+        }
+        catch { } // a log file that cannot be written (full disk) must not hide the run's own error
         throw err;
     }
     finally {
@@ -36551,6 +37240,8 @@ async function takeBackup(config, options, startedAt, now) {
     }
 }
 
+// EXTERNAL MODULE: ./src/config/metrics-config.ts
+var metrics_config = __nccwpck_require__(24142);
 // EXTERNAL MODULE: ./src/summary/markdown.ts
 var markdown = __nccwpck_require__(97175);
 // EXTERNAL MODULE: ./src/summary/verify-summary.ts
@@ -36564,6 +37255,27 @@ function sizeChange(current, previous) {
         return "first backup";
     const pct = ((current - previous) / previous) * 100;
     return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${(0,markdown/* formatBytes */.z3)(previous)})`;
+}
+/** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
+function catchUpCell(o) {
+    const c = o.catchUp;
+    if (!c)
+        return "not run";
+    const parts = [];
+    if (c.uris.length > 0) {
+        parts.push(`${c.uris.length} missing backup(s), ${(0,markdown/* formatBytes */.z3)(c.bytes)}: ${c.uris.map((u) => u.slice(o.location.length)).join(", ")}`);
+    }
+    if (c.left.length > 0)
+        parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+    if (c.notTried.length > 0)
+        parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
+    if (c.tooLarge.length > 0)
+        parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+    if (c.skipped.length > 0)
+        parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
+    if (c.error)
+        parts.push(`failed: ${c.error}`);
+    return parts.join("; ") || "nothing missing";
 }
 /**
  * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
@@ -36630,14 +37342,17 @@ function backupDbSummary(outcome) {
         "",
     ];
     if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Remote retention"], r.offsite.map((o) => [
+        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Caught up", "Remote retention"], r.offsite.map((o) => [
             o.location,
             o.ok
                 ? "✅ stored, sidecar + manifest + checksum metadata"
-                : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+                : o.stage === "catch-up"
+                    ? `❌ today's copy stored, but making up missing backups failed: ${o.error ?? ""}`
+                    : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
             o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
             (0,markdown/* formatBytes */.z3)(o.bytes),
             (0,markdown/* formatDuration */.a3)(o.seconds),
+            catchUpCell(o),
             !o.retention
                 ? "not run"
                 : "error" in o.retention
@@ -36680,6 +37395,8 @@ function verifySummary(report) {
 
 // EXTERNAL MODULE: ./src/verify/verify-local.ts + 1 modules
 var verify_local = __nccwpck_require__(20159);
+// EXTERNAL MODULE: ./src/actions/shared/failure.ts + 1 modules
+var failure = __nccwpck_require__(66538);
 // EXTERNAL MODULE: ./src/actions/shared/runtime.ts
 var runtime = __nccwpck_require__(30109);
 ;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
@@ -36690,16 +37407,31 @@ var runtime = __nccwpck_require__(30109);
 
 
 
+
+
+
 /** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
 async function runBackupDb() {
+    const startedAt = new Date();
     const lookup = (0,runtime/* actionLookup */.ly)();
     const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
     (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
+    const signal = (0,runtime/* cancellationSignal */.w6)();
+    // Read before anything else can fail: a run that fails on its settings still records the failure.
+    const metrics = (0,metrics_config/* metricsDestination */.y)(lookup);
+    let kind = "backup";
     let summary = "";
     try {
         if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
+            kind = undefined; // verify-only publishes no metrics, failed or not
             const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
-            const report = await (0,verify_local/* verifyLocalBackups */.MG)(config.backupDir, { ...config, now: new Date(), logger });
+            const report = await (0,verify_local/* verifyLocalBackups */.MG)(config.backupDir, {
+                ...config,
+                now: new Date(),
+                logger,
+                signal,
+            });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
             summary = verifySummary(report);
             core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
             core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
@@ -36712,7 +37444,8 @@ async function runBackupDb() {
             return;
         }
         const config = (0,backup_db_config/* loadBackupDbConfig */.Nz)(lookup);
-        const result = await backupDatabase(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        const result = await backupDatabase(config, { logger, signal });
+        (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled after it was written; it is kept");
         core/* setOutput */.uH("backup-file", result.file);
         core/* setOutput */.uH("sha256", result.sha256);
         core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
@@ -36728,9 +37461,8 @@ async function runBackupDb() {
         }
     }
     catch (err) {
-        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
-        summary = backupDbSummary({ error });
-        core/* setFailed */.C1(error.message);
+        const failed = await (0,failure/* failAction */.N)(err, { command: "backup-db", kind, metrics, startedAt, signal, logger });
+        summary = failed.cancelledSummary ?? backupDbSummary({ error: new Error(failed.message) });
     }
     finally {
         // Written in finally so that a failed run still explains itself on the run page.
@@ -36751,18 +37483,20 @@ async function runBackupDb() {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
-/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(71316);
-/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(34199);
-/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(27397);
+/* harmony import */ var _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(15544);
+/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(14685);
+/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(69046);
+/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(27397);
+
 
 
 
 
 /** Commands of the root action; the others arrive with their milestones. */
 const COMMANDS = {
-    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runBackupDb */ .e,
-    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runVerify */ .R,
-    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runRestore */ .Y,
+    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runBackupDb */ .e,
+    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_4__/* .runVerify */ .R,
+    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runRestore */ .Y,
 };
 const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
 const run = COMMANDS[command];
@@ -36772,6 +37506,7 @@ if (run) {
 else {
     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
         "(backup-media is not available in this version yet)");
+    process.exitCode = _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__/* .EXIT */ .dc.config; // an invalid input, like every configuration error
 }
 
 __webpack_async_result__();
@@ -36779,7 +37514,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 34199:
+/***/ 69046:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36792,6 +37527,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(14116);
 // EXTERNAL MODULE: ./src/config/errors.ts
 var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/metrics-config.ts
+var metrics_config = __nccwpck_require__(24142);
 // EXTERNAL MODULE: ./src/config/restore-config.ts
 var restore_config = __nccwpck_require__(9847);
 // EXTERNAL MODULE: ./src/log/logger.ts
@@ -36799,6 +37536,35 @@ var log_logger = __nccwpck_require__(38988);
 // EXTERNAL MODULE: ./src/restore/backup-source.ts
 var backup_source = __nccwpck_require__(14354);
 ;// CONCATENATED MODULE: ./src/restore/pitr.ts
+
+const utc = (at) => at
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d{3}Z$/, " UTC");
+/** `--pitr` found no backup at or before the target: says which is the oldest and what to do, with the guidance. */
+class NoBackupBeforeTargetError extends errors/* UserError */.yo {
+    guidance;
+    constructor(message, 
+    /** The WAL guidance for the target, to print beside the error. */
+    guidance) {
+        super(message);
+        this.guidance = guidance;
+    }
+}
+/** The refusal of `--pitr` when nothing was taken at or before `target` in `where` (`all` = every backup seen). */
+function noBackupBeforeTarget(all, target, where, database) {
+    const oldest = oldestOf(all);
+    const message = oldest
+        ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
+            `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give a --target-time at or after ` +
+            `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
+            `--backup-file ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
+            "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
+        : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
+            "Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (list with --list-backups)";
+    return new NoBackupBeforeTargetError(message, pitrGuidance({ target, restored: undefined, database, oldest }));
+}
+const oldestOf = (entries) => [...entries].sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime())[0];
 /** The newest backup taken at or before `target` (by the time in its name), or undefined. */
 function newestBefore(entries, target) {
     return entries
@@ -36811,18 +37577,17 @@ function newestBefore(entries, target) {
  * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
  */
 function pitrGuidance(options) {
-    const target = options.target
-        .toISOString()
-        .replace("T", " ")
-        .replace(/\.000Z$/, " UTC");
-    const restoredLine = options.restored
-        ? `Restored "${options.database}" from ${options.restored.fileName}, taken ${options.restored.takenAt
-            .toISOString()
-            .replace("T", " ")
-            .replace(/\.000Z$/, " UTC")}: the data is as it was then.`
-        : `No backup was taken before ${target}: nothing was restored.`;
-    const gap = options.restored
-        ? `Changes between the backup and ${target} (${((options.target.getTime() - options.restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in the restored database.`
+    const target = utc(options.target);
+    const restored = options.restored;
+    const restoredLine = restored
+        ? options.dryRun
+            ? `Would restore "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)} (dry run: nothing was changed).`
+            : `Restored "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)}: the data is as it was then.`
+        : options.oldest
+            ? `No backup was taken before ${target}: nothing was restored. The oldest backup, ${options.oldest.fileName}, was taken ${utc(options.oldest.takenAt)}.`
+            : `No backup was taken before ${target}: nothing was restored.`;
+    const gap = restored
+        ? `Changes between the backup and ${target} (${((options.target.getTime() - restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in ${options.dryRun ? "what would be restored" : "the restored database"}.`
         : "";
     return `Point-in-time recovery to ${target}
 ${restoredLine}
@@ -36859,8 +37624,10 @@ var publish = __nccwpck_require__(77660);
 var restore_metrics = __nccwpck_require__(59431);
 // EXTERNAL MODULE: ./src/restore/databases.ts
 var databases = __nccwpck_require__(78136);
-// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
-var restore_and_prove = __nccwpck_require__(89797);
+// EXTERNAL MODULE: ./src/restore/psql-guard.ts
+var psql_guard = __nccwpck_require__(76040);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 3 modules
+var restore_and_prove = __nccwpck_require__(98889);
 ;// CONCATENATED MODULE: ./src/restore/restore-db.ts
 
 
@@ -36870,8 +37637,9 @@ var restore_and_prove = __nccwpck_require__(89797);
 
 
 
+
 /** A restore that failed, with the proof so far (for the summary's comparison table). */
-class RestoreFailedError extends errors/* UserError */.y {
+class RestoreFailedError extends errors/* UserError */.yo {
     proof;
     constructor(message, proof, options) {
         super(message, options);
@@ -36886,8 +37654,9 @@ async function chooseBackup(config) {
     const all = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(config.backupDir, config.destinations), config.prefix);
     const chosen = newestBefore(all, target);
     if (!chosen) {
-        throw new errors/* UserError */.y(`No backup in ${config.backupDir} was taken before ${target.toISOString()}: nothing can be restored for that time ` +
-            "(list them with --list-backups)");
+        const buckets = config.destinations.map((d) => d.kind).join(", ");
+        const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
+        throw noBackupBeforeTarget(all, target, where, config.database);
     }
     return chosen;
 }
@@ -36903,22 +37672,13 @@ async function restoreDatabase(config, entry, options) {
     const started = now();
     const { logger } = options;
     logger.addSecret(config.connection.password);
-    try {
-        const result = await restore(config, entry, options, started);
-        const finishedAt = now();
-        const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
-        return { ...result, durationSeconds, metrics };
-    }
-    catch (err) {
-        const finishedAt = now();
-        await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", {
-            ok: false,
-            finishedAt,
-            durationSeconds: (finishedAt.getTime() - started.getTime()) / 1000,
-        }), logger);
-        throw err;
-    }
+    // A restore that throws records its failure in the adapter (metrics/failed-run.ts), which also sees
+    // the refusals and configuration errors before this point, and the exit status.
+    const result = await restore(config, entry, options, started);
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
+    return { ...result, durationSeconds, metrics };
 }
 async function restore(config, entry, options, started) {
     const { logger } = options;
@@ -36926,19 +37686,27 @@ async function restore(config, entry, options, started) {
     // Everything that can be refused is refused before a database is created.
     const sha256 = await (0,backup_source/* expectedSha256 */.UY)(entry);
     const manifest = await (0,backup_source/* readManifest */.WI)(entry);
-    const keyring = entry.encrypted ? await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey) : undefined;
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
     const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, live);
     const fresh = (0,databases/* restoreDatabaseName */.N1)(live, started);
     let created = false;
     let swapped = false;
     let proof;
+    // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
+    let keyring;
     try {
+        if (entry.encrypted)
+            keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
         const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+        if (entry.format === "plain")
+            (0,psql_guard/* requireRestrictablePsql */.e6)(tools.psql, entry.uri);
         const liveInfo = await (0,databases/* describeDatabase */.DZ)(admin, live);
         logger.info(liveInfo
             ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
             : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
-        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo);
+        // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
+        // SQL_ASCII dump only restores into a SQL_ASCII database).
+        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo ?? (0,databases/* recordedDatabaseInfo */.e4)(manifest));
         created = true;
         try {
             proof = await (0,restore_and_prove/* restoreAndProve */.K)({
@@ -36956,13 +37724,13 @@ async function restore(config, entry, options, started) {
             });
         }
         catch (err) {
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled; "${live}" was not touched`);
             throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
         }
         if (proof.problems.length) {
             throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
         }
-        if (options.signal?.aborted)
-            throw new RestoreFailedError(`The restore was cancelled before the swap; "${live}" was not touched`, proof);
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
         const previous = (0,databases/* previousDatabaseName */.uD)(live, started);
         const swap = await (0,databases/* swapInto */.q4)(admin, { live, fresh, previous });
         swapped = true;
@@ -37024,8 +37792,99 @@ async function dropUnfinished(config, admin, fresh, logger) {
     logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
 }
 
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+;// CONCATENATED MODULE: ./src/restore/restore-plan.ts
+
+
+
+
+
+
+/**
+ * The dry run: reads the sidecar and manifest, asks the server whether the target exists and which
+ * client programs fit, and creates, renames and writes nothing (no database, no keyring, no metrics).
+ */
+async function planRestore(config, entry, now) {
+    const problems = [];
+    await (0,backup_source/* expectedSha256 */.UY)(entry).catch((err) => problems.push(err.message));
+    const manifest = await (0,backup_source/* readManifest */.WI)(entry).catch((err) => {
+        problems.push(err.message);
+        return undefined;
+    });
+    let liveExists;
+    let tool;
+    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch((err) => {
+        problems.push(`the server could not be reached: ${err.message}`);
+        return undefined;
+    });
+    if (admin) {
+        try {
+            liveExists = (await (0,databases/* describeDatabase */.DZ)(admin, config.database)) !== undefined;
+            const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+            if (entry.format === "plain") {
+                (0,psql_guard/* requireRestrictablePsql */.e6)(tools.psql, entry.uri);
+                tool = `psql ${tools.psql.version} at ${tools.psql.path} (restricted, single transaction)`;
+            }
+            else {
+                tool = `pg_restore ${tools.pgRestore.version} at ${tools.pgRestore.path} -j ${config.jobs}`;
+            }
+        }
+        catch (err) {
+            problems.push(err.message);
+        }
+        finally {
+            await admin.end().catch(() => { });
+        }
+    }
+    return {
+        entry,
+        database: config.database,
+        liveExists,
+        fresh: (0,databases/* restoreDatabaseName */.N1)(config.database, now),
+        keptAs: liveExists !== false && !config.dropOld ? (0,databases/* previousDatabaseName */.uD)(config.database, now) : undefined,
+        dropOld: config.dropOld,
+        tool,
+        manifest: manifest !== undefined,
+        problems,
+        guidance: config.pitrTarget
+            ? pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database, dryRun: true })
+            : undefined,
+    };
+}
+/** The plan as an operator reads it, on a terminal or in the job summary. */
+function restorePlanText(plan) {
+    const e = plan.entry;
+    const kept = plan.keptAs ?? `${plan.database}_pre_restore_<time>`;
+    const swap = plan.liveExists === false
+        ? `"${plan.database}" does not exist: "${plan.fresh}" would be renamed to "${plan.database}"`
+        : `"${plan.database}" would stop accepting connections, its sessions would be ended, and in one transaction ` +
+            `it would be renamed to "${kept}" and "${plan.fresh}" to "${plan.database}"; ` +
+            (plan.dropOld
+                ? "the replaced database would then be DROPPED (drop-old)"
+                : `the replaced database would be KEPT as "${kept}" until you drop it`);
+    const lines = [
+        `Dry run: restore of "${plan.database}" — nothing was changed`,
+        `  Backup:    ${e.uri}`,
+        `             taken ${e.takenAt.toISOString()}, ${(0,markdown/* formatBytes */.z3)(e.sizeBytes)}, ${e.format} format, ` +
+            `${e.compression === "none" ? "uncompressed" : e.compression}, ${e.encrypted ? `gpg-encrypted (key: BACKUP_GPG_PRIVATE_KEY or GNUPGHOME)` : "not encrypted"}`,
+        `  Proof:     sha256 sidecar${plan.manifest ? " and manifest (schemas, tables and row counts, sequences, extensions)" : " only (no manifest: nothing to compare the restored catalog with)"}`,
+        `  Target:    "${plan.database}"${plan.liveExists === undefined ? " (existence unknown)" : plan.liveExists ? " (exists; replaced only after the restore is proven)" : " (does not exist yet)"}`,
+        `  Plan:      1. create the new database "${plan.fresh}" (named for the time of the real run) and restore into it` +
+            `${plan.tool ? ` with ${plan.tool}` : ""}`,
+        `             2. prove it: sha256 against the sidecar${plan.manifest ? ", catalog against the manifest" : ""}; any failure drops it and changes nothing else`,
+        `             3. swap: ${swap}`,
+        plan.problems.length
+            ? `  Problems:  the restore would not go ahead as it is:\n${plan.problems.map((p) => `             - ${p}`).join("\n")}`
+            : "  Problems:  none found",
+    ];
+    return `${lines.join("\n")}\n${plan.guidance ? `\n${plan.guidance}` : ""}`;
+}
+
 // EXTERNAL MODULE: ./src/summary/restore-summary.ts
 var restore_summary = __nccwpck_require__(47663);
+// EXTERNAL MODULE: ./src/actions/shared/failure.ts + 1 modules
+var failure = __nccwpck_require__(66538);
 // EXTERNAL MODULE: ./src/actions/shared/runtime.ts
 var runtime = __nccwpck_require__(30109);
 ;// CONCATENATED MODULE: ./src/actions/restore/run.ts
@@ -37038,20 +37897,30 @@ var runtime = __nccwpck_require__(30109);
 
 
 
+
+
+
 /**
  * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
  * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
+ * `dry-run` needs no confirmation: it prints the plan and changes nothing.
  */
 async function runRestore() {
+    const startedAt = new Date();
     const lookup = (0,runtime/* actionLookup */.ly)();
     const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
     (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
+    const signal = (0,runtime/* cancellationSignal */.w6)();
+    // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
+    const metrics = (0,metrics_config/* metricsDestination */.y)(lookup);
+    let kind = "restore";
     let summary = "";
     let database = "(unknown)";
     let guidance;
     try {
         const now = new Date();
         if ((0,restore_config/* isListOnly */.LA)(lookup)) {
+            kind = undefined; // listing is not a restore: it records no metrics
             const { backupDir, prefix, destinations } = (0,restore_config/* loadListConfig */.Fj)(lookup);
             const entries = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(backupDir, destinations, logger), prefix);
             summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
@@ -37063,13 +37932,26 @@ async function runRestore() {
         database = config.database;
         if (config.gpgPrivateKey)
             core/* setSecret */.Pq(config.gpgPrivateKey);
+        if (config.dryRun) {
+            kind = undefined; // a dry run is not a restore: it records no metrics
+            const entry = await chooseBackup(config);
+            const plan = await planRestore(config, entry, now);
+            const text = restorePlanText(plan);
+            core/* info */.pq(text);
+            core/* setOutput */.uH("source-backup", entry.uri);
+            summary = (0,restore_summary/* restorePlanSummary */.Ys)(plan.database, text, plan.problems.length === 0);
+            if (plan.problems.length)
+                core/* setFailed */.C1(`Dry run: the restore would not go ahead: ${plan.problems.join("; ")}`);
+            return;
+        }
         if (config.confirm !== config.database) {
-            throw new errors/* UserError */.y(config.confirm === undefined
+            throw new errors/* UserError */.yo(config.confirm === undefined
                 ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
                 : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
         }
         const entry = await chooseBackup(config);
-        const result = await restoreDatabase(config, entry, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        const result = await restoreDatabase(config, entry, { logger, signal });
+        (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after "${config.database}" was restored`);
         if (config.pitrTarget) {
             guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
             core/* info */.pq(guidance);
@@ -37081,10 +37963,15 @@ async function runRestore() {
         summary = (0,restore_summary/* restoreSummary */.rk)({ result }, database, guidance);
     }
     catch (err) {
-        const error = new Error(logger.redact((0,runtime/* failureMessage */.oh)(err)));
+        if (err instanceof NoBackupBeforeTargetError) {
+            guidance = err.guidance;
+            core/* info */.pq(guidance);
+        }
+        const failed = await (0,failure/* failAction */.N)(err, { command: "restore", kind, metrics, startedAt, signal, logger });
         const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
-        summary = (0,restore_summary/* restoreSummary */.rk)({ error, comparison }, database, guidance);
-        core/* setFailed */.C1(error.message);
+        summary =
+            failed.cancelledSummary ??
+                (0,restore_summary/* restoreSummary */.rk)({ error: new Error(failed.message), comparison }, database, guidance);
     }
     finally {
         try {
@@ -37094,6 +37981,100 @@ async function runRestore() {
             core/* warning */.$e(`Could not write the job summary: ${err.message}`);
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 66538:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  N: () => (/* binding */ failAction)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
+var backup_metrics = __nccwpck_require__(48147);
+// EXTERNAL MODULE: ./src/metrics/publish.ts + 1 modules
+var publish = __nccwpck_require__(77660);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
+
+
+
+const STATUS = {
+    backup: "backup_last_status",
+    verify: "backup_verify_last_status",
+    restore: "backup_restore_last_status",
+};
+/**
+ * The samples of a run that ended in failure (thrown, refused or cancelled): its status is its exit
+ * status (never 0), its duration and attempt time are recorded, and no success series is sent, so the
+ * last success timestamp and size stay as the last good run left them (Pushgateway POST replaces only
+ * the metric names sent; the textfile keeps the series not written).
+ */
+function failedRunSamples(kind, type, run) {
+    const status = run.exitStatus === 0 ? 1 : run.exitStatus;
+    const base = { ok: false, finishedAt: run.finishedAt, durationSeconds: run.durationSeconds };
+    const samples = kind === "backup"
+        ? (0,backup_metrics/* backupSamples */.K)(type, base)
+        : kind === "verify"
+            ? (0,restore_metrics/* verifySamples */.X)(type, { ...base, exitCode: status })
+            : (0,restore_metrics/* restoreSamples */.U)(type, base);
+    return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
+}
+/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
+async function recordFailedRun(settings, kind, run, logger) {
+    if (!settings.pushgatewayUrl && !settings.textfile)
+        return {};
+    const finishedAt = new Date();
+    const samples = failedRunSamples(kind, "database", {
+        finishedAt,
+        durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+        exitStatus: run.exitStatus,
+    });
+    return (0,publish/* publishMetrics */.vR)(settings, { type: "database" }, samples, logger);
+}
+
+// EXTERNAL MODULE: ./src/process/exit-status.ts
+var exit_status = __nccwpck_require__(15544);
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/actions/shared/runtime.ts
+var runtime = __nccwpck_require__(30109);
+;// CONCATENATED MODULE: ./src/actions/shared/failure.ts
+
+
+
+
+
+/**
+ * Ends a run that threw (or was cancelled): fails the step, sets the exit status of the README's table
+ * (78 configuration, 130/143 cancelled, else 1), and records the failure in the metrics when `kind` is
+ * set, so that every failed run, early or late, fires BackupFailed.
+ */
+async function failAction(err, run) {
+    const status = (0,exit_status/* exitStatusOf */.et)(err, run.signal);
+    const cancelled = (0,exit_status/* cancellationOf */.zg)(err, run.signal);
+    let message = run.logger.redact((0,runtime/* failureMessage */.oh)(err));
+    if (cancelled && !/cancelled/i.test(message))
+        message = `Cancelled by ${cancelled.signalName}: ${message}`;
+    core/* setFailed */.C1(message);
+    process.exitCode = status; // after setFailed, which sets 1
+    if (run.kind) {
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
+    }
+    return {
+        message,
+        cancelledSummary: cancelled
+            ? `## ⏹️ Lifeline ${run.command} cancelled\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)} (exit ${status})\n`
+            : undefined,
+    };
 }
 
 
@@ -37111,8 +38092,8 @@ async function runRestore() {
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
 /* harmony import */ var _config_backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
-/* harmony import */ var _config_settings_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54661);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(37827);
+/* harmony import */ var _config_settings_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54661);
 
 
 
@@ -37138,7 +38119,7 @@ function actionLookup(env = process.env) {
         const value = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(spec.input);
         return value === "" ? undefined : { value, source: `input '${spec.input}'` };
     };
-    return (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .firstOf */ .Ku)(inputs, (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_2__/* .environmentLookup */ .Mn)(env));
+    return (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .firstOf */ .Ku)(inputs, (0,_config_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .environmentLookup */ .Mn)(env));
 }
 /**
  * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
@@ -37150,16 +38131,23 @@ function maskConnectionSecrets(lookup, logger) {
         logger?.addSecret(secret);
     }
 }
-/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+/**
+ * An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM); its reason is the
+ * first signal's CancelledError, which sets the exit status (130 or 143).
+ */
 function cancellationSignal() {
     const controller = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"])
-        process.once(sig, () => controller.abort(new Error(sig)));
+    for (const sig of ["SIGINT", "SIGTERM"]) {
+        process.once(sig, () => {
+            if (!controller.signal.aborted)
+                controller.abort(new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .CancelledError */ .cc(sig));
+        });
+    }
     return controller.signal;
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y)
+    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo)
         return err.message;
     const parts = [];
     let current = err;
@@ -37184,6 +38172,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
 var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/config/metrics-config.ts
+var metrics_config = __nccwpck_require__(24142);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: ./src/config/backup-db-config.ts
@@ -37192,8 +38184,6 @@ var backup_db_config = __nccwpck_require__(35436);
 var cloud_config = __nccwpck_require__(58840);
 // EXTERNAL MODULE: ./src/config/database-url.ts
 var database_url = __nccwpck_require__(54877);
-// EXTERNAL MODULE: ./src/config/errors.ts
-var errors = __nccwpck_require__(37827);
 // EXTERNAL MODULE: ./src/config/restore-config.ts
 var restore_config = __nccwpck_require__(9847);
 // EXTERNAL MODULE: ./src/config/settings.ts
@@ -37263,7 +38253,7 @@ function loadVerifyConfig(lookup) {
     const backupFile = (0,settings/* resolve */.hd)(s.backupFile, lookup);
     const checkSql = (0,settings/* resolve */.hd)(s.checkSql, lookup);
     if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
+        throw new errors/* ConfigError */.xL(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
     }
     return {
         backupDir: settings/* require */.Yp(s.backupDir, lookup),
@@ -37308,8 +38298,8 @@ var restore_metrics = __nccwpck_require__(59431);
 var backup_source = __nccwpck_require__(14354);
 // EXTERNAL MODULE: ./src/restore/databases.ts
 var databases = __nccwpck_require__(78136);
-// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 2 modules
-var restore_and_prove = __nccwpck_require__(89797);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 3 modules
+var restore_and_prove = __nccwpck_require__(98889);
 // EXTERNAL MODULE: ./src/storage/open-store.ts
 var open_store = __nccwpck_require__(86929);
 // EXTERNAL MODULE: ./src/verify/check-sql.ts
@@ -37346,7 +38336,11 @@ async function verifyBackups(config, options) {
         logger.addSecret(config.testRestore.connection.password);
     const keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
     try {
-        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const fileOptions = {
+            gpgEnv: keyring.env(),
+            requireDecryption: config.gpgPrivateKey !== undefined,
+            signal: options.signal,
+        };
         const local = await (0,verify_local/* verifyLocalTiers */.WQ)(config.backupDir, config.prefix, logger, fileOptions);
         const checks = [...local];
         const locations = [
@@ -37354,7 +38348,8 @@ async function verifyBackups(config, options) {
         ];
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of config.destinations) {
-            const store = await (0,open_store/* openStore */.C)(destination, logger);
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+            const store = await (0,open_store/* openStore */.C)(destination, logger, options.signal);
             const here = { location: store.location, checks: [] };
             locations.push(here);
             const entries = await (0,backup_source/* listBackups */.Cw)([store], config.prefix); // newest first
@@ -37382,8 +38377,11 @@ async function verifyBackups(config, options) {
         }));
         let testRestore;
         if (config.testRestore) {
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled before the test restore");
             testRestore = await runTestRestore(config, checks, keyring, options, started);
         }
+        // A cancelled run is never a success: it records no verification and no metrics of its own.
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
         const reasons = [];
         const failed = checks.filter((c) => !c.ok);
         if (failed.length)
@@ -37452,6 +38450,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
         entry = await (0,backup_source/* findBackup */.SC)(newest.file, config.destinationForUri);
     }
     const checkSql = settings.checkSql !== undefined ? await (0,check_sql/* readCheckSql */.H)(settings.checkSql) : undefined;
+    const manifest = await (0,backup_source/* readManifest */.WI)(entry);
     const database = scratchDatabaseName(started);
     const admin = await (0,databases/* connectMaintenance */.kJ)(settings.connection, database);
     let created = false;
@@ -37460,13 +38459,15 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const problems = [];
     try {
         const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
-        await (0,databases/* createEmptyDatabase */.bi)(admin, database, undefined);
+        // The backed-up database's encoding and locale (a SQL_ASCII dump only restores into SQL_ASCII).
+        const recorded = (0,databases/* recordedDatabaseInfo */.e4)(manifest);
+        await (0,databases/* createEmptyDatabase */.bi)(admin, database, recorded && { ...recorded, owner: undefined });
         created = true;
         logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
         proof = await (0,restore_and_prove/* restoreAndProve */.K)({
             entry,
             expectedSha256: await (0,backup_source/* expectedSha256 */.UY)(entry),
-            manifest: await (0,backup_source/* readManifest */.WI)(entry),
+            manifest,
             connection: settings.connection,
             database,
             tools,
@@ -37480,8 +38481,9 @@ async function runTestRestore(config, checks, keyring, options, started) {
         problems.push(...proof.problems);
     }
     catch (err) {
-        if (err instanceof errors/* UserError */.y && !created)
+        if (err instanceof errors/* UserError */.yo && !created)
             throw err;
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The test restore of ${entry.fileName} was cancelled`);
         problems.push(err.message);
         logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
     }
@@ -37499,6 +38501,8 @@ async function runTestRestore(config, checks, keyring, options, started) {
     return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
 }
 
+// EXTERNAL MODULE: ./src/actions/shared/failure.ts + 1 modules
+var failure = __nccwpck_require__(66538);
 // EXTERNAL MODULE: ./src/actions/shared/runtime.ts
 var runtime = __nccwpck_require__(30109);
 ;// CONCATENATED MODULE: ./src/actions/verify/run.ts
@@ -37509,17 +38513,25 @@ var runtime = __nccwpck_require__(30109);
 
 
 
+
+
+
 /** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
 async function runVerify() {
+    const startedAt = new Date();
     const lookup = (0,runtime/* actionLookup */.ly)();
     const logger = new log_logger/* Logger */.Vy((0,runtime/* actionsLogSink */.vd)());
     (0,runtime/* maskConnectionSecrets */.eT)(lookup, logger);
+    const signal = (0,runtime/* cancellationSignal */.w6)();
+    // Read before anything else can fail: a run that fails on its settings still records the failure.
+    const metrics = (0,metrics_config/* metricsDestination */.y)(lookup);
     let summary = "";
     try {
         const config = loadVerifyConfig(lookup);
         if (config.gpgPrivateKey)
             core/* setSecret */.Pq(config.gpgPrivateKey);
-        const report = await verifyBackups(config, { logger, signal: (0,runtime/* cancellationSignal */.w6)() });
+        const report = await verifyBackups(config, { logger, signal });
+        (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
         summary = (0,verify_summary/* verifyBackupsSummary */.$)(report);
         core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
         core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
@@ -37532,9 +38544,16 @@ async function runVerify() {
         }
     }
     catch (err) {
-        const message = logger.redact((0,runtime/* failureMessage */.oh)(err));
-        summary = `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)}\n`;
-        core/* setFailed */.C1(message);
+        const failed = await (0,failure/* failAction */.N)(err, {
+            command: "verify",
+            kind: "verify",
+            metrics,
+            startedAt,
+            signal,
+            logger,
+        });
+        summary =
+            failed.cancelledSummary ?? `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(failed.message)}\n`;
     }
     finally {
         try {
@@ -37799,7 +38818,7 @@ function hasProgram(name) {
     let found = installed.get(name);
     if (found === undefined) {
         try {
-            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000, env: (0,child_stage/* childEnvironment */.Qc)() });
             found = true;
         }
         catch {
@@ -37822,7 +38841,7 @@ function createCompressor(compression, level, threads) {
             return { stream: new ParallelGzip({ level }), description: `gzip -${level}, parallel members` };
         case "zstd": {
             if (hasZstdBinary()) {
-                const child = (0,child_stage/* startChildStage */.f)("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
+                const child = (0,child_stage/* startChildStage */.fI)("zstd", "zstd", ["-q", `-${level}`, `-T${threads}`, "-c"], {
                     stdin: true,
                 });
                 return {
@@ -37832,7 +38851,7 @@ function createCompressor(compression, level, threads) {
                 };
             }
             if (!hasZstd) {
-                throw new errors/* UserError */.y(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
             }
             const stream = external_node_zlib_default().createZstdCompress({
                 params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
@@ -37850,7 +38869,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -37891,7 +38910,7 @@ function compressionOfExtension(extension) {
 function startDirectZstd(source, level, threads) {
     if (!hasZstdBinary())
         return undefined;
-    const child = (0,child_stage/* startChildStage */.f)("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
+    const child = (0,child_stage/* startChildStage */.fI)("zstd", "zstd", ["-vv", "--no-progress", `-${level}`, `-T${threads}`, "-c"], {
         stdin: source,
     });
     // zstd holds its own duplicate of the pipe now; Node's copy would never be read, and an open stdio
@@ -37922,8 +38941,14 @@ function parseZstdInputBytes(report) {
 /* harmony export */   DB: () => (/* binding */ parseChecksumLine),
 /* harmony export */   OK: () => (/* binding */ MANIFEST_SUFFIX),
 /* harmony export */   Ut: () => (/* binding */ checksumLine),
+/* harmony export */   hh: () => (/* binding */ MANIFEST_VERSION),
 /* harmony export */   qP: () => (/* binding */ CHECKSUM_SUFFIX)
 /* harmony export */ });
+/**
+ * The version this Lifeline writes. 2 added `databaseProperties` and `catalog.rawNames`; both are
+ * optional, so version 1 manifests read the same (their restores say the properties were not recorded).
+ */
+const MANIFEST_VERSION = 2;
 const MANIFEST_SUFFIX = ".manifest.json";
 const CHECKSUM_SUFFIX = ".sha256";
 /** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
@@ -38117,12 +39142,12 @@ class DumpStreamTap extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
 /* harmony export */   Wr: () => (/* binding */ credentialsIn),
 /* harmony export */   Y2: () => (/* binding */ BACKUP_DB_SETTINGS)
 /* harmony export */ });
-/* unused harmony export ROW_COUNT_MODES */
+/* unused harmony exports ROW_COUNT_MODES, SECRET_KEY_BLOCK */
 /* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(90298);
 /* harmony import */ var _cloud_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(58840);
 /* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(54877);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54661);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(54661);
 
 
 
@@ -38140,12 +39165,20 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** A public key setting must not hold a secret key: refused without quoting it (it is masked too). */
+function parsePublicKey(raw, source) {
+    if (SECRET_KEY_BLOCK.test(raw)) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(`${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
+            "Give the recipient's public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host");
     }
     return raw;
 }
@@ -38155,14 +39188,14 @@ const BACKUP_DB_SETTINGS = {
         env: "DATABASE_URL",
         input: "database-url",
         description: "PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
     backupDir: {
         env: "BACKUP_DIR",
         input: "backup-dir",
         description: "directory that holds daily/, weekly/, monthly/ and logs/",
         default: "/backups",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
     prefix: {
         env: "BACKUP_PREFIX",
@@ -38170,7 +39203,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!isValidPrefix(raw)) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -38180,73 +39213,73 @@ const BACKUP_DB_SETTINGS = {
         input: "compression",
         description: "gzip (.sql.gz, the runbook's), zstd (.sql.zst) or none (.sql)",
         default: "gzip",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .oneOf */ .yL)(_backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .COMPRESSIONS */ ._7),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .oneOf */ .yL)(_backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .COMPRESSIONS */ ._7),
     },
     compressionLevel: {
         env: "BACKUP_COMPRESSION_LEVEL",
         input: "compression-level",
         description: "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(0, 19),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(0, 19),
     },
     format: {
         env: "BACKUP_FORMAT",
         input: "format",
         description: "plain (SQL, restored with psql) or custom (.dump, restored with pg_restore -j; compressed by pg_dump)",
         default: "plain",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .oneOf */ .yL)(_backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .FORMATS */ .hR),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .oneOf */ .yL)(_backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .FORMATS */ .hR),
     },
     pgBinDir: {
         env: "PG_BIN_DIR",
         input: "pg-bin-dir",
         description: "directory holding pg_dump; by default PATH and /usr/lib/postgresql/*/bin are searched",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
     encrypt: {
         env: "BACKUP_ENCRYPT",
         input: "encrypt",
         description: "encrypt backups with GPG to the recipient's public key (.gpg suffix)",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
     },
     gpgRecipient: {
         env: "BACKUP_GPG_RECIPIENT",
         input: "gpg-recipient",
         description: "GPG recipient (key id, fingerprint or email) backups are encrypted to",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
     },
     gpgPublicKey: {
         env: "BACKUP_GPG_PUBLIC_KEY",
         input: "gpg-public-key",
         description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: parsePublicKey,
     },
     retentionDaily: {
         env: "BACKUP_RETENTION_DAILY",
         input: "retention-daily",
         description: "days to keep daily backups",
         default: "7",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 36500, " (days)"),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 36500, " (days)"),
     },
     retentionWeekly: {
         env: "BACKUP_RETENTION_WEEKLY",
         input: "retention-weekly",
         description: "weeks to keep weekly backups",
         default: "4",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 5200, " (weeks)"),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 5200, " (weeks)"),
     },
     retentionMonthly: {
         env: "BACKUP_RETENTION_MONTHLY",
         input: "retention-monthly",
         description: "months to keep monthly backups",
         default: "12",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 1200, " (months)"),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 1200, " (months)"),
     },
     retentionDryRun: {
         env: "BACKUP_RETENTION_DRY_RUN",
         input: "retention-dry-run",
         description: "log and summarise the retention plan without deleting anything",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
     },
     weeklyDay: {
         env: "BACKUP_WEEKLY_DAY",
@@ -38260,34 +39293,34 @@ const BACKUP_DB_SETTINGS = {
         input: "monthly-day",
         description: "day of the month whose backup is also filed as monthly, 1-28",
         default: "1",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 28),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 28),
     },
     rowCounts: {
         env: "BACKUP_ROW_COUNTS",
         input: "row-counts",
         description: "per-table row counts in the manifest, taken in the dump's snapshot: exact, estimated (statistics) or off",
         default: "exact",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .oneOf */ .yL)(ROW_COUNT_MODES),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .oneOf */ .yL)(ROW_COUNT_MODES),
     },
     verifyOnly: {
         env: "BACKUP_VERIFY_ONLY",
         input: "verify-only",
         description: "check existing backups (sidecar, full decompress, gpg) instead of taking one",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
     },
     maxAgeHours: {
         env: "BACKUP_MAX_AGE_HOURS",
         input: "max-age-hours",
         description: "with verify-only: the newest daily backup older than this exits 2",
         default: "26",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 87600, " (hours)"),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 87600, " (hours)"),
     },
     pushgatewayUrl: {
         env: "PUSHGATEWAY_URL",
         input: "pushgateway-url",
         description: "Prometheus Pushgateway to push metrics to, e.g. http://pushgateway:9091",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .httpUrl */ .q3)("http://pushgateway:9091"),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .httpUrl */ .q3)("http://pushgateway:9091"),
     },
     pushgatewayJob: {
         env: "PUSHGATEWAY_JOB",
@@ -38300,93 +39333,158 @@ const BACKUP_DB_SETTINGS = {
         env: "BACKUP_METRICS_TEXTFILE",
         input: "metrics-textfile",
         description: "also write the metrics to this node_exporter textfile (.prom), atomically",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
+    },
+    catchUpMaxFiles: {
+        env: "BACKUP_CATCHUP_MAX_FILES",
+        input: "catchup-max-files",
+        description: "backups a destination is missing (a failed night's, a missed weekly/monthly) uploaded to it per run from BACKUP_DIR, newest first; 0 turns catch-up off",
+        default: "10",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(0, 10_000),
+    },
+    catchUpMaxMb: {
+        env: "BACKUP_CATCHUP_MAX_MB",
+        input: "catchup-max-mb",
+        description: "at most this many MiB of catch-up uploads per destination per run, so that making up cannot run into the job's time limit before the summary and metrics; 0: no byte bound",
+        default: "10240",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(0, 100_000_000, " (MiB)"),
     },
     ..._cloud_config_js__WEBPACK_IMPORTED_MODULE_1__/* .CLOUD_SETTINGS */ .K5,
 };
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
 function loadBackupDbConfig(lookup, env = process.env) {
     const s = BACKUP_DB_SETTINGS;
-    const rawUrl = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.databaseUrl, lookup);
+    const rawUrl = _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.databaseUrl, lookup);
     const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .parseDatabaseUrl */ .mx)(rawUrl, lookup(s.databaseUrl)?.source);
-    const compression = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.compression, lookup);
-    const format = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.format, lookup);
+    const compression = _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.compression, lookup);
+    const format = _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.format, lookup);
     const range = _backup_compression_js__WEBPACK_IMPORTED_MODULE_0__/* .LEVELS */ .A_[compression];
-    const level = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.compressionLevel, lookup);
+    const level = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.compressionLevel, lookup);
     if (level !== undefined && (level < range.min || level > range.max)) {
         const where = lookup(s.compressionLevel)?.source ?? s.compressionLevel.env;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x(compression === "none"
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(compression === "none"
             ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
             : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
     }
     if (format === "custom" && compression === "zstd") {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL("BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
-    const encrypt = _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.encrypt, lookup);
-    const recipient = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.gpgRecipient, lookup);
-    const publicKey = (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.gpgPublicKey, lookup);
+    const encrypt = _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.encrypt, lookup);
+    const recipient = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.gpgRecipient, lookup);
+    const publicKey = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.gpgPublicKey, lookup);
     if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL("BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
             "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')");
     }
     if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .x("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL("A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
             "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY");
     }
     return {
         connection,
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.prefix, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.prefix, lookup),
         format,
         compression,
         compressionLevel: level ?? range.default,
-        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.pgBinDir, lookup),
+        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.pgBinDir, lookup),
         encryption: encrypt ? { recipient, publicKey } : undefined,
         retention: {
-            daily: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionDaily, lookup),
-            weekly: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionWeekly, lookup),
-            monthly: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionMonthly, lookup),
+            daily: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.retentionDaily, lookup),
+            weekly: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.retentionWeekly, lookup),
+            monthly: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.retentionMonthly, lookup),
         },
-        retentionDryRun: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionDryRun, lookup),
-        schedule: { weeklyDay: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.weeklyDay, lookup), monthlyDay: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.monthlyDay, lookup) },
-        rowCounts: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.rowCounts, lookup),
-        verifyOnly: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.verifyOnly, lookup),
-        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.maxAgeHours, lookup),
+        retentionDryRun: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.retentionDryRun, lookup),
+        schedule: { weeklyDay: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.weeklyDay, lookup), monthlyDay: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.monthlyDay, lookup) },
+        rowCounts: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.rowCounts, lookup),
+        verifyOnly: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.verifyOnly, lookup),
+        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.maxAgeHours, lookup),
         metrics: {
-            pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.pushgatewayUrl, lookup),
-            job: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.pushgatewayJob, lookup),
-            textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.metricsTextfile, lookup),
+            pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.pushgatewayUrl, lookup),
+            job: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.pushgatewayJob, lookup),
+            textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.metricsTextfile, lookup),
+            timeoutMs: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.networkTimeoutSeconds, lookup) * 1000,
         },
         destinations: (0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_1__/* .loadDestinations */ .sv)(lookup, env),
+        catchUp: {
+            maxFiles: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.catchUpMaxFiles, lookup),
+            maxBytes: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
+        },
     };
 }
 /** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
 function isVerifyOnly(lookup) {
-    return _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(BACKUP_DB_SETTINGS.verifyOnly, lookup);
+    return _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(BACKUP_DB_SETTINGS.verifyOnly, lookup);
 }
 /** The settings `--verify-only` uses: where the backups are and how old the newest may be. */
 function loadVerifyOnlyConfig(lookup) {
     const s = BACKUP_DB_SETTINGS;
     return {
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.prefix, lookup),
-        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.maxAgeHours, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.prefix, lookup),
+        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.maxAgeHours, lookup),
     };
 }
 /**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD,
+ * cloud secrets, GPG secret keys), read before the settings are parsed, so that adapters can mask them
+ * before anything is quoted. It does not depend on the URLs parsing: whatever is credential-shaped in
+ * them is masked, and an unparsable value with nothing credential-shaped is masked whole.
  */
 function credentialsIn(lookup, env = process.env) {
-    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-        const raw = lookup(spec);
-        return raw ? (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .passwordsIn */ .gW)(raw.value) : [];
-    });
+    const s = BACKUP_DB_SETTINGS;
+    const found = [];
+    const url = lookup(s.databaseUrl);
+    if (url)
+        found.push(...urlCredentials(url.value, (v) => (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .parseDatabaseUrl */ .mx)(v, url.source).password));
+    const gateway = lookup(s.pushgatewayUrl);
+    if (gateway)
+        found.push(...urlCredentials(gateway.value, (v) => void s.pushgatewayUrl.parse(v, gateway.source)));
     if (env.PGPASSWORD)
         found.push(env.PGPASSWORD);
     found.push(...(0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_1__/* .cloudSecretsIn */ .QR)(env));
+    const secretKey = lookup(GPG_PRIVATE_KEY_LOOKUP)?.value;
+    if (secretKey)
+        found.push(...keyBlockSecrets(secretKey));
+    const publicKey = lookup(s.gpgPublicKey)?.value;
+    if (publicKey && SECRET_KEY_BLOCK.test(publicKey))
+        found.push(...keyBlockSecrets(publicKey));
+    return found.filter((secret) => secret.trim() !== "");
+}
+/** Credential-shaped parts of a URL setting; the whole value when it does not parse and none is found. */
+function urlCredentials(raw, parse) {
+    const value = raw.trim();
+    const found = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_2__/* .passwordsIn */ .gW)(value);
+    try {
+        const password = parse(value);
+        if (password)
+            found.push(password);
+    }
+    catch {
+        if (found.length === 0)
+            found.push(value);
+    }
     return found;
+}
+/** BACKUP_GPG_PRIVATE_KEY, as restore and verify read it (their settings table builds on this one). */
+const GPG_PRIVATE_KEY_LOOKUP = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "secret key to decrypt .gpg backups",
+    parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
+};
+const SECRET_KEY_BLOCK = /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/;
+/**
+ * An ASCII-armoured key, whole and line by line: a runner masks a multi-line secret only line by line.
+ * Armour header lines and short lines (the checksum) are not secret.
+ */
+function keyBlockSecrets(block) {
+    const lines = block
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length >= 16 && !line.startsWith("-----") && !/^[A-Za-z-]+: /.test(line));
+    return [block.trim(), ...lines];
 }
 
 
@@ -38436,13 +39534,13 @@ const parseEndpoint = (0,settings/* httpUrl */.q3)("http://127.0.0.1:9000");
 function parseKeyPrefix(raw, source) {
     const trimmed = raw.replace(/^\/+/, "");
     if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
     }
     return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
 }
 function parseBucket(raw, source) {
     if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
     }
     return raw;
 }
@@ -38544,6 +39642,20 @@ const CLOUD_SETTINGS = {
         default: "2",
         parse: (0,settings/* integerIn */.wo)(1, 16),
     },
+    networkTimeoutSeconds: {
+        env: storage_transfer/* NETWORK_TIMEOUT_SETTING */.UQ,
+        input: "network-timeout-seconds",
+        description: "a request to a bucket or the Pushgateway that gets no answer this long fails; so does a whole listing page, sidecar, delete or download start, retries included",
+        default: "120",
+        parse: (0,settings/* integerIn */.wo)(1, 3600, " (seconds)"),
+    },
+    preflightTimeoutSeconds: {
+        env: storage_transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+        input: "preflight-timeout-seconds",
+        description: "longest check of one destination before the dump (all are checked at once); one that does not answer in time is skipped and the local backup starts",
+        default: "30",
+        parse: (0,settings/* integerIn */.wo)(1, 3600, " (seconds)"),
+    },
 };
 const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
 function azureAuth(lookup, env) {
@@ -38554,14 +39666,14 @@ function azureAuth(lookup, env) {
     const account = (0,settings/* resolve */.hd)(s.azureAccount, lookup);
     const endpoint = (0,settings/* resolve */.hd)(s.azureEndpoint, lookup);
     if (!account && !endpoint) {
-        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+        throw new errors/* ConfigError */.xL("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
             "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
     }
     const url = endpoint ?? `https://${account}.blob.core.windows.net`;
     const key = firstSet(env, "AZURE_STORAGE_KEY");
     if (key) {
         if (!account)
-            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+            throw new errors/* ConfigError */.xL("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
         return { kind: "shared-key", account, key, url };
     }
     const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
@@ -38577,6 +39689,8 @@ function loadDestinations(lookup, env = process.env) {
         ...storage_transfer/* DEFAULT_TRANSFER */._M,
         partSizeBytes: settings/* require */.Yp(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
         concurrency: settings/* require */.Yp(s.uploadConcurrency, lookup),
+        requestTimeoutMs: settings/* require */.Yp(s.networkTimeoutSeconds, lookup) * 1000,
+        preflightTimeoutMs: settings/* require */.Yp(s.preflightTimeoutSeconds, lookup) * 1000,
     };
     const destinations = [];
     const s3Bucket = (0,settings/* resolve */.hd)(s.s3Bucket, lookup);
@@ -38671,6 +39785,7 @@ const CLOUD_READ_SETTINGS = {
     azureAccount: CLOUD_SETTINGS.azureAccount,
     azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
     remotePrefix: CLOUD_SETTINGS.remotePrefix,
+    networkTimeoutSeconds: CLOUD_SETTINGS.networkTimeoutSeconds,
 };
 /**
  * The configured destinations for reading, and a way to reach any other bucket named by a URI
@@ -38694,7 +39809,7 @@ function loadCloudReading(lookup, env = process.env) {
             };
             const [destination] = loadDestinations(override, env);
             if (!destination)
-                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+                throw new errors/* ConfigError */.xL(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
             return destination;
         },
     };
@@ -38751,19 +39866,21 @@ function splitAuthority(raw) {
         : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
 }
 /**
- * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
- * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
- * `password=` query parameter.
+ * Hides the credentials of a URL-looking string so that it can be quoted in a message, whether or not
+ * it parses: everything credential-shaped (see passwordsIn) becomes ***.
  */
 function redactUrl(raw) {
     const parts = splitAuthority(raw);
     let out = raw;
     if (parts?.userinfo !== undefined) {
+        // The well-formed case keeps the user name: scheme://user:***@host
         const colon = parts.userinfo.indexOf(":");
         const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
         out = `${parts.scheme}${user}@${parts.rest}`;
     }
-    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+    for (const secret of passwordsIn(raw).sort((a, b) => b.length - a.length))
+        out = out.split(secret).join("***");
+    return out;
 }
 /**
  * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
@@ -38774,11 +39891,15 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .xL(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-    if (scheme === undefined)
-        fail("it does not start with postgresql://");
+    if (scheme === undefined) {
+        const bare = /^(postgres(?:ql)?(?:\+[a-z0-9]+)?):/i.exec(value)?.[1];
+        fail(bare
+            ? `'${bare}:' is not followed by '//'; write ${bare}://user:password@host:5432/dbname`
+            : "it does not start with postgresql://");
+    }
     const base = scheme.split("+")[0];
     if (base !== "postgresql" && base !== "postgres")
         fail(`unsupported scheme '${scheme}:'`);
@@ -38880,19 +40001,30 @@ function describeTarget(settings, env = process.env) {
     return `${where}, database "${database}"`;
 }
 /**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
+ * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
+ * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
+ * `postgresql:user:pw@host`, where the user is masked too), and
+ * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
  */
 function passwordsIn(raw) {
     const value = raw.trim();
     const found = [];
-    const userinfo = splitAuthority(value)?.userinfo;
-    const colon = userinfo?.indexOf(":") ?? -1;
-    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
-        found.push(userinfo.slice(colon + 1));
-    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
+    for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
+        const before = value.slice(0, at);
+        for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
+            // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
+            if (before.startsWith("//", colon + 1))
+                continue;
+            const candidate = before.slice(colon + 1);
+            if (candidate)
+                found.push(candidate);
+        }
+    }
+    for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
         if (m[1])
-            found.push(m[1]);
+            found.push(m[1], m[1].replace(/^'(.*)'$/s, "$1"));
+    }
     const all = new Set();
     for (const p of found) {
         all.add(p);
@@ -38903,7 +40035,7 @@ function passwordsIn(raw) {
             // not percent-encoded: the raw form is enough
         }
     }
-    return [...all];
+    return [...all].filter((p) => p !== "" && p !== "''");
 }
 
 
@@ -38913,8 +40045,11 @@ function passwordsIn(raw) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   x: () => (/* binding */ ConfigError),
-/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */   cc: () => (/* binding */ CancelledError),
+/* harmony export */   dZ: () => (/* binding */ throwIfCancelled),
+/* harmony export */   eb: () => (/* binding */ UsageError),
+/* harmony export */   xL: () => (/* binding */ ConfigError),
+/* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
 /**
  * An error the operator can fix: it names the input, what was wrong and what to do next.
@@ -38923,9 +40058,72 @@ function passwordsIn(raw) {
 class UserError extends Error {
     name = "UserError";
 }
-/** Invalid configuration: a setting is missing or malformed. */
+/** Invalid configuration: a setting is missing or malformed. Adapters exit 78 (EX_CONFIG) for it. */
 class ConfigError extends UserError {
     name = "ConfigError";
+}
+/** A usage error on the command line: unknown flag or missing value. The CLI exits 64 (EX_USAGE). */
+class UsageError extends UserError {
+    name = "UsageError";
+}
+/**
+ * The run was stopped by SIGINT or SIGTERM: never a success. It is the abort reason of the run's
+ * AbortSignal, and what the engines throw when they see it; adapters exit 130 or 143 for it.
+ */
+class CancelledError extends UserError {
+    signalName;
+    name = "CancelledError";
+    constructor(signalName, message = `Cancelled by ${signalName}`, options) {
+        super(message, options);
+        this.signalName = signalName;
+    }
+}
+/**
+ * Throws when the run was cancelled: between steps, so that a cancelled run stops instead of going on
+ * to a success. `what` says what was left undone ("the verification was cancelled; ...").
+ */
+function throwIfCancelled(signal, what) {
+    if (!signal?.aborted)
+        return;
+    const reason = signal.reason;
+    const name = reason instanceof CancelledError ? reason.signalName : "SIGTERM";
+    throw new CancelledError(name, `${what} (${name})`, { cause: reason });
+}
+
+
+/***/ }),
+
+/***/ 24142:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   y: () => (/* binding */ metricsDestination)
+/* harmony export */ });
+/* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(35436);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(54661);
+
+
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = _backup_db_config_js__WEBPACK_IMPORTED_MODULE_0__/* .BACKUP_DB_SETTINGS */ .Y2;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => _settings_js__WEBPACK_IMPORTED_MODULE_1__/* .require */ .Yp(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => (0,_settings_js__WEBPACK_IMPORTED_MODULE_1__/* .resolve */ .hd)(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => (0,_settings_js__WEBPACK_IMPORTED_MODULE_1__/* .resolve */ .hd)(s.metricsTextfile, lookup)),
+    };
 }
 
 
@@ -38947,8 +40145,8 @@ class ConfigError extends UserError {
 /* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
 /* harmony import */ var _cloud_config_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(58840);
 /* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54877);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(37827);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(54661);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(54661);
 
 
 
@@ -38965,7 +40163,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -38975,19 +40173,19 @@ const RESTORE_COMMON_SETTINGS = {
         env: "BACKUP_FILE",
         input: "backup-file",
         description: "the backup to restore: a path such as /backups/daily/transcripts_daily_20241026_020000.sql.gz",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseString */ .$l,
     },
     jobs: {
         env: "RESTORE_JOBS",
         input: "jobs",
         description: "parallel jobs of pg_restore -j for custom-format backups; default: the number of CPU cores",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .integerIn */ .wo)(1, 64),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .integerIn */ .wo)(1, 64),
     },
     gpgPrivateKey: {
         env: "BACKUP_GPG_PRIVATE_KEY",
         input: "gpg-private-key",
         description: "secret key to decrypt .gpg backups, ASCII-armoured and without passphrase (e.g. from a secret); else GNUPGHOME's keys",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseString */ .$l,
     },
 };
 /** The settings of restore, named as in the runbook's restore_db.sh. */
@@ -39003,7 +40201,7 @@ const RESTORE_SETTINGS = {
         input: "list-backups",
         description: "list the backups, newest first, and restore nothing",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
     },
     backupFile: RESTORE_COMMON_SETTINGS.backupFile,
     pitr: {
@@ -39011,7 +40209,7 @@ const RESTORE_SETTINGS = {
         input: "pitr",
         description: "restore the newest backup taken before target-time, then print how to replay WAL to it",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
     },
     targetTime: {
         env: "RESTORE_TARGET_TIME",
@@ -39023,14 +40221,14 @@ const RESTORE_SETTINGS = {
         env: "RESTORE_CONFIRM",
         input: "confirm",
         description: "the target database's name, typed out: the restore refuses unless it matches",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseString */ .$l,
     },
     force: {
         env: "RESTORE_FORCE",
         input: "force",
         description: "skip the confirmation (runbook: --force); the action always requires confirm",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
         cliOnly: true,
     },
     dropOld: {
@@ -39038,7 +40236,14 @@ const RESTORE_SETTINGS = {
         input: "drop-old",
         description: "drop the replaced database after a proven swap instead of keeping it as <db>_pre_restore_<time>",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
+    },
+    dryRun: {
+        env: "RESTORE_DRY_RUN",
+        input: "dry-run",
+        description: "print the plan (which backup, target, new database, swap, what is kept; with pitr the WAL guidance) and change nothing",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
     },
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
@@ -39055,52 +40260,54 @@ const RESTORE_SETTINGS = {
 function targetDatabase(connection, env = process.env) {
     const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
     if (!name)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .xL("DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts");
     return name;
 }
 function metricsSettings(lookup) {
     return {
-        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(shared.pushgatewayUrl, lookup),
-        job: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(shared.pushgatewayJob, lookup),
-        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(shared.metricsTextfile, lookup),
+        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(shared.pushgatewayUrl, lookup),
+        job: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(shared.pushgatewayJob, lookup),
+        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(shared.metricsTextfile, lookup),
+        timeoutMs: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(shared.networkTimeoutSeconds, lookup) * 1000,
     };
 }
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
-    return _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
+    return _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
 }
 /** Reads and validates every restore setting before anything is touched. */
 function loadRestoreConfig(lookup) {
     const s = RESTORE_SETTINGS;
-    const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_3__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
-    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.pitr, lookup);
-    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.targetTime, lookup);
-    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.backupFile, lookup);
+    const connection = (0,_database_url_js__WEBPACK_IMPORTED_MODULE_3__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
+    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.pitr, lookup);
+    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.targetTime, lookup);
+    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.backupFile, lookup);
     if (pitr && targetTime === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .xL("RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')");
     }
     if (!pitr && targetTime !== undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .xL("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
     }
     if (pitr && backupFile !== undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .xL("--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr");
     }
     if (!pitr && backupFile === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_5__/* .ConfigError */ .x("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConfigError */ .xL("Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups");
     }
     return {
         connection,
         database: targetDatabase(connection),
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.prefix, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.prefix, lookup),
         backupFile,
         pitrTarget: pitr ? targetTime : undefined,
-        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.confirm, lookup),
-        force: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.force, lookup),
-        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(s.dropOld, lookup),
-        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
-        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
-        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(s.pgBinDir, lookup),
+        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.confirm, lookup),
+        force: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.force, lookup),
+        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.dropOld, lookup),
+        dryRun: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.dryRun, lookup),
+        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
+        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
+        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.pgBinDir, lookup),
         metrics: metricsSettings(lookup),
         ...(0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_2__/* .loadCloudReading */ .wM)(lookup),
     };
@@ -39108,8 +40315,8 @@ function loadRestoreConfig(lookup) {
 /** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
 function loadListConfig(lookup) {
     return {
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_4__/* .require */ .Yp(RESTORE_SETTINGS.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_4__/* .resolve */ .hd)(RESTORE_SETTINGS.prefix, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(RESTORE_SETTINGS.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(RESTORE_SETTINGS.prefix, lookup),
         destinations: (0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_2__/* .loadCloudReading */ .wM)(lookup).destinations,
     };
 }
@@ -39132,7 +40339,9 @@ function loadListConfig(lookup) {
 /* harmony export */   yG: () => (/* binding */ parseBoolean),
 /* harmony export */   yL: () => (/* binding */ oneOf)
 /* harmony export */ });
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
+/* harmony import */ var _database_url_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(54877);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37827);
+
 
 /** Looks a setting up in an environment by its runbook variable name. */
 function environmentLookup(env) {
@@ -39165,7 +40374,7 @@ function resolve(spec, lookup) {
 function require(spec, lookup, hint = "") {
     const value = resolve(spec, lookup);
     if (value === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
     }
     return value;
 }
@@ -39178,14 +40387,14 @@ function parseBoolean(raw, source) {
         return true;
     if (FALSE.has(value))
         return false;
-    throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected true or false`);
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected true or false`);
 }
 /** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
 function integerIn(min, max, unit = "") {
     return (raw, source) => {
         const value = Number(raw);
         if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
         }
         return value;
     };
@@ -39195,7 +40404,7 @@ function oneOf(choices) {
     return (raw, source) => {
         const value = raw.toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         }
         return value;
     };
@@ -39205,7 +40414,7 @@ function choiceOf(choices) {
     return (raw, source) => {
         const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
         if (!found)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         return found;
     };
 }
@@ -39218,8 +40427,176 @@ function httpUrl(example) {
                 return raw.replace(/\/+$/, "");
         }
         catch { }
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
+        // The URL may carry credentials (a Pushgateway's user:password@): never quoted in clear.
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`Invalid ${source} '${(0,_database_url_js__WEBPACK_IMPORTED_MODULE_0__/* .redactUrl */ .BO)(raw)}'. Expected an http(s) URL such as ${example}`);
     };
+}
+
+
+/***/ }),
+
+/***/ 47045:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   v: () => (/* binding */ TemporaryGpgHome)
+/* harmony export */ });
+/* unused harmony export sweepAbandonedGpgHomes */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(32144);
+
+
+
+
+
+
+/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+const HOME_PREFIX = "lifeline-gnupg-";
+const AGENT_EXIT_WAIT_MS = 3_000;
+/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
+const live = new Set();
+let exitHookInstalled = false;
+/**
+ * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
+ * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
+ * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
+ * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
+ */
+class TemporaryGpgHome {
+    path;
+    disposed = false;
+    constructor(path) {
+        this.path = path;
+    }
+    static async create() {
+        await sweepAbandonedGpgHomes();
+        const home = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join((0,node_os__WEBPACK_IMPORTED_MODULE_3__.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        live.add(home);
+        installExitHook();
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.chmod)(home, 0o700);
+        return new TemporaryGpgHome(home);
+    }
+    /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
+    async dispose() {
+        if (this.disposed)
+            return;
+        this.disposed = true;
+        await disposeHome(this.path);
+        live.delete(this.path);
+    }
+}
+/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
+async function disposeHome(home) {
+    const pid = await agentPid(home);
+    await run("gpgconf", ["--homedir", home, "--kill", "all"]);
+    if (pid !== undefined)
+        await waitForExit(pid);
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(home, { recursive: true, force: true });
+}
+function disposeHomeSync(home) {
+    const pid = parseAgentPid((0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawnSync)("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
+        encoding: "utf8",
+        env: (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__/* .childEnvironment */ .Qc)(),
+        timeout: 5_000,
+    }).stdout ?? "");
+    (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawnSync)("gpgconf", ["--homedir", home, "--kill", "all"], {
+        stdio: "ignore",
+        env: (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__/* .childEnvironment */ .Qc)(),
+        timeout: 5_000,
+    });
+    if (pid !== undefined) {
+        const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        while (isAlive(pid) && Date.now() < deadline)
+            Atomics.wait(pause, 0, 0, 20);
+        if (isAlive(pid))
+            signal(pid, "SIGKILL");
+    }
+    (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync)(home, { recursive: true, force: true });
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on("exit", () => {
+        for (const home of live) {
+            try {
+                disposeHomeSync(home);
+            }
+            catch {
+                // exiting: nothing more can be done; the next run sweeps what is left
+            }
+        }
+        live.clear();
+    });
+}
+/**
+ * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
+ * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ */
+async function sweepAbandonedGpgHomes(dir = (0,node_os__WEBPACK_IMPORTED_MODULE_3__.tmpdir)()) {
+    const swept = [];
+    for (const name of await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(dir).catch(() => [])) {
+        const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
+        if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid))
+            continue;
+        await disposeHome(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, name)).catch(() => { });
+        swept.push(name);
+    }
+    return swept;
+}
+async function agentPid(home) {
+    return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
+}
+/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
+function parseAgentPid(output) {
+    const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
+function run(command, args) {
+    return new Promise((resolve) => {
+        (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(command, args, { env: (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__/* .childEnvironment */ .Qc)(), timeout: 10_000 }, (_err, stdout) => resolve(String(stdout ?? "")));
+    });
+}
+async function waitForExit(pid) {
+    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+    while (isAlive(pid) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    if (isAlive(pid))
+        signal(pid, "SIGKILL");
+}
+/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+function signal(pid, sig) {
+    try {
+        process.kill(pid, sig);
+    }
+    catch {
+        // already gone
+    }
 }
 
 
@@ -39229,31 +40606,29 @@ function httpUrl(example) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   B: () => (/* binding */ GpgDecryptKeyring)
+/* harmony export */   B: () => (/* binding */ GpgDecryptKeyring),
+/* harmony export */   L: () => (/* binding */ GPG_BASE_ARGS)
 /* harmony export */ });
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(48161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(37827);
-/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(32144);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37827);
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(32144);
+/* harmony import */ var _gpg_home_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(47045);
 
 
 
 
-
-
+/** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */
+const GPG_BASE_ARGS = ["--batch", "--no-tty", "--disable-dirmngr", "--no-auto-key-retrieve"];
 /**
  * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
- * a secret key given as ASCII armour (e.g. from a CI secret), removed again by `dispose`.
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again with its gpg-agent by
+ * `dispose`. The caller prepares it inside the try whose finally disposes it.
  */
 class GpgDecryptKeyring {
     home;
     temporary;
+    children = new Set();
     constructor(
     /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
     home, temporary) {
@@ -39262,17 +40637,17 @@ class GpgDecryptKeyring {
     }
     static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
         if (privateKey === undefined)
-            return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
-        const home = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_3___default().join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.tmpdir)(), "lifeline-gnupg-"));
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.chmod)(home, 0o700);
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, undefined);
+        const temporary = await _gpg_home_js__WEBPACK_IMPORTED_MODULE_3__/* .TemporaryGpgHome */ .v.create();
+        const home = temporary.path;
         try {
             await new Promise((resolve, reject) => {
-                const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
+                const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)("gpg", [...GPG_BASE_ARGS, "--quiet", "--import"], { env: (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_2__/* .childEnvironment */ .Qc)({ ...process.env, GNUPGHOME: home }) }, (err, _stdout, stderr) => {
                     if (!err)
                         return resolve();
                     if (err.code === "ENOENT")
-                        return reject(new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        return reject(new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
                         "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
                 });
                 child.stdin?.on("error", () => { });
@@ -39280,25 +40655,156 @@ class GpgDecryptKeyring {
             });
         }
         catch (err) {
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(home, { recursive: true, force: true });
+            await temporary.dispose();
             throw err;
         }
-        return new GpgDecryptKeyring(home, true);
+        return new GpgDecryptKeyring(home, temporary);
     }
     /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
     startDecrypt(stdin = true) {
-        return (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_4__/* .startChildStage */ .f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "error", "--decrypt"], {
-            env: this.env(),
-            stdin,
-        });
+        const child = (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_2__/* .startChildStage */ .fI)("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--pinentry-mode", "error", "--decrypt"], { env: this.env(), stdin });
+        this.children.add(child);
+        child.exited.then(() => this.children.delete(child), () => this.children.delete(child));
+        return child;
     }
     env() {
         return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
     }
+    /** Stops its gpg processes, then (temporary keyring) kills the home's gpg-agent and removes it. */
     async dispose() {
-        if (this.temporary && this.home)
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(this.home, { recursive: true, force: true });
+        const running = [...this.children];
+        for (const child of running)
+            child.kill();
+        await Promise.allSettled(running.map((c) => c.exited));
+        await this.temporary?.dispose();
     }
+}
+
+
+/***/ }),
+
+/***/ 25937:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   N: () => (/* binding */ sealText),
+/* harmony export */   y: () => (/* binding */ openSealedText)
+/* harmony export */ });
+/** Feeds `input` to a gpg stage and collects what it writes. */
+async function through(stage, input) {
+    const chunks = [];
+    stage.stdout.on("data", (c) => chunks.push(c));
+    const ended = new Promise((resolve, reject) => {
+        stage.stdout.on("end", resolve);
+        stage.stdout.on("error", reject);
+    });
+    stage.stdin?.on("error", () => { });
+    stage.stdin?.end(input);
+    await Promise.all([stage.exited, ended]);
+    return Buffer.concat(chunks);
+}
+/**
+ * A small text encrypted to the backup's recipient, base64: for what an encrypted backup's manifest
+ * (which is not encrypted) must hold without showing it, e.g. database setting values.
+ */
+async function sealText(encryptor, text) {
+    return (await through(encryptor.start(), Buffer.from(text, "utf8"))).toString("base64");
+}
+/** The text of `sealText`, decrypted with the restore's keyring. */
+async function openSealedText(keyring, sealed) {
+    return (await through(keyring.startDecrypt(true), Buffer.from(sealed, "base64"))).toString("utf8");
+}
+
+
+/***/ }),
+
+/***/ 43095:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   l: () => (/* binding */ readDatabaseProperties)
+/* harmony export */ });
+/** Reads the properties of the database `client` is connected to (in its transaction's snapshot). */
+async function readDatabaseProperties(client) {
+    const [db] = (await client.query(`SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
+              d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS connlimit,
+              d.datacl IS NULL AS acl_default, shobj_description(d.oid, 'pg_database') AS comment
+         FROM pg_database d WHERE d.datname = current_database()`)).rows;
+    if (!db)
+        throw new Error("the current database is not in pg_database");
+    const acl = db.acl_default
+        ? null
+        : (await client.query(`SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                  a.privilege_type AS privilege, a.is_grantable AS grantable
+             FROM pg_database d, aclexplode(d.datacl) a
+            WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST, 2`)).rows.map((r) => ({ grantee: r.grantee, privilege: r.privilege, grantable: r.grantable }));
+    const settings = (await client.query(`SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role,
+              s.setconfig AS config
+         FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST`)).rows.map((r) => ({ role: r.role, settings: [...r.config].sort() }));
+    return {
+        owner: db.owner,
+        encoding: db.encoding,
+        collate: db.collate,
+        ctype: db.ctype,
+        connectionLimit: db.connlimit,
+        acl,
+        comment: db.comment,
+        settings,
+    };
+}
+
+
+/***/ }),
+
+/***/ 63902:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Mi: () => (/* binding */ nameBytesHex),
+/* harmony export */   QC: () => (/* binding */ displayName),
+/* harmony export */   ay: () => (/* binding */ hexOfName),
+/* harmony export */   lB: () => (/* binding */ needsRawName)
+/* harmony export */ });
+/**
+ * Object names as the server stores them: bytes. A name that is valid UTF-8 is kept as that string;
+ * one that is not (a SQL_ASCII database holding Latin-1 names, say) is shown with its bytes >= 0x80
+ * as `\xHH` and its exact bytes are kept beside it in hex, so that it round-trips byte for byte.
+ */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** The string a name is listed under: the UTF-8 text, or an escaped form when the bytes are not UTF-8. */
+function displayName(bytes) {
+    try {
+        return UTF8.decode(bytes);
+    }
+    catch {
+        let out = "";
+        for (const b of bytes)
+            out += b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+        return out;
+    }
+}
+/** Whether `bytes` need their hex kept beside the display name (they are not UTF-8). */
+function needsRawName(bytes) {
+    try {
+        UTF8.decode(bytes);
+        return false;
+    }
+    catch {
+        return true;
+    }
+}
+/** The exact bytes (hex) of a listed name: from `rawNames` when recorded there, else its UTF-8. */
+function nameBytesHex(name, rawNames) {
+    return rawNames?.[name] ?? Buffer.from(name, "utf8").toString("hex");
+}
+/**
+ * SQL that yields the bytes of a text expression, hex-encoded, as the server stores them: raw in a
+ * SQL_ASCII database (where no conversion is possible), converted to UTF-8 in any other.
+ */
+function hexOfName(expression, databaseEncoding) {
+    const to = databaseEncoding === "SQL_ASCII" ? "SQL_ASCII" : "UTF8";
+    return `encode(convert_to((${expression})::text, '${to}'), 'hex')`;
 }
 
 
@@ -39329,7 +40835,7 @@ const TRAILER_WINDOW = 512;
  * password). `--no-password` makes a missing password fail instead of waiting for a prompt.
  */
 function startPgDump(tool, args, env) {
-    return (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_0__/* .startChildStage */ .f)("pg_dump", tool.path, ["--no-password", ...args], { env });
+    return (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_0__/* .startChildStage */ .fI)("pg_dump", tool.path, ["--no-password", ...args], { env });
 }
 
 
@@ -39351,6 +40857,8 @@ function startPgDump(tool, args, env) {
 /* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57975);
 /* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_3__);
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(37827);
+/* harmony import */ var _process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(32144);
+
 
 
 
@@ -39376,7 +40884,10 @@ async function candidateDirs(binDir) {
 async function probe(file) {
     try {
         await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.access)(file, node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.constants.X_OK);
-        const { stdout } = await execFileAsync(file, ["--version"], { timeout: 10_000 });
+        const { stdout } = await execFileAsync(file, ["--version"], {
+            timeout: 10_000,
+            env: (0,_process_child_stage_js__WEBPACK_IMPORTED_MODULE_5__/* .childEnvironment */ .Qc)(),
+        });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
             return undefined;
@@ -39400,18 +40911,20 @@ async function findPgTools(name, binDir) {
 /**
  * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
  * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
- * (e.g. transaction_timeout in 17) that older servers reject on restore.
+ * (e.g. transaction_timeout in 17) that older servers reject on restore. Tools that pass `prefer` (e.g. a
+ * psql that can be restricted) come first, whatever their major.
  */
-async function choosePgTool(name, serverMajor, binDir) {
+async function choosePgTool(name, serverMajor, binDir, prefer = () => true) {
     const tools = await findPgTools(name, binDir);
-    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+    const rank = (t) => (prefer(t) ? 0 : 1000) + t.major;
+    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => rank(a) - rank(b));
     const chosen = usable[0];
     if (chosen)
         return chosen;
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -39419,44 +40932,26 @@ async function choosePgTool(name, serverMajor, binDir) {
 
 /***/ }),
 
-/***/ 8166:
+/***/ 43617:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  Yh: () => (/* binding */ closeClient),
   mh: () => (/* binding */ connectClient),
-  Eb: () => (/* binding */ inspectServer)
+  Eb: () => (/* binding */ inspectServer),
+  nI: () => (/* binding */ shortQuery)
 });
 
-// UNUSED EXPORTS: clientConfig, withClient
+// UNUSED EXPORTS: SHORT_QUERY_TIMEOUT_MS, clientConfig, withClient
 
-// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
-var lib = __nccwpck_require__(13273);
-;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
-// ESM wrapper for pg
-
-
-// Re-export all the properties
-const Client = lib.Client
-const Pool = lib.Pool
-const Connection = lib.Connection
-const types = lib.types
-const Query = lib.Query
-const DatabaseError = lib.DatabaseError
-const escapeIdentifier = lib.escapeIdentifier
-const escapeLiteral = lib.escapeLiteral
-const Result = lib.Result
-const TypeOverrides = lib.TypeOverrides
-
-// Also export the defaults
-const defaults = lib.defaults
-
-// Re-export the default
-/* harmony default export */ const esm = (lib);
-
+// EXTERNAL MODULE: ./node_modules/pg/esm/index.mjs
+var esm = __nccwpck_require__(83849);
 // EXTERNAL MODULE: ./src/config/database-url.ts
 var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __nccwpck_require__(47879);
 // EXTERNAL MODULE: ./src/config/errors.ts
 var errors = __nccwpck_require__(37827);
 ;// CONCATENATED MODULE: ./src/db/connection-error.ts
@@ -39498,14 +40993,41 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors/* UserError */.yo(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
 
 
 
+
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** Bound of the short queries before a dump (server version, size, the snapshot's BEGIN): never the dump's. */
+const SHORT_QUERY_TIMEOUT_MS = 60_000;
+/** How long a polite close (Terminate, then the server's FIN) may take before the socket is cut. */
+const CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * Cuts a client's socket at once. node-postgres has no public way to: end() waits for the server's
+ * FIN, which a silent server never sends.
+ */
+function destroyClient(client) {
+    client.connection?.stream?.destroy();
+}
+/** Closes a client, cutting the socket when the server does not answer the goodbye in time. */
+async function closeClient(client) {
+    await (0,deadline/* withDeadline */.NE)("Closing the PostgreSQL connection", CLOSE_TIMEOUT_MS, () => client.end()).catch(() => destroyClient(client));
+}
+/**
+ * Runs one short query under a deadline and `signal`: a server gone silent (or SIGTERM) cuts the
+ * connection instead of holding the run. Not for the dump, nor for counts that may take long.
+ */
+async function shortQuery(client, sql, signal) {
+    return (0,deadline/* withDeadline */.NE)("A PostgreSQL query", SHORT_QUERY_TIMEOUT_MS, (s) => {
+        const cut = () => destroyClient(client);
+        s.addEventListener("abort", cut, { once: true });
+        return client.query(sql).finally(() => s.removeEventListener("abort", cut));
+    }, { signal });
+}
 /** node-postgres client options for the same target libpq programs will reach. */
 function clientConfig(settings) {
     const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
@@ -39523,40 +41045,53 @@ function clientConfig(settings) {
         connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
     };
 }
-/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
-async function connectClient(settings, applicationName) {
-    const client = new esm.Client({
-        ...clientConfig(settings),
+/**
+ * Opens a connected client; a connection failure becomes a UserError that says what to check. The
+ * connection (startup and login included) is bounded by connect_timeout / PGCONNECT_TIMEOUT (10 s by
+ * default) and ends at once when `signal` (the run's) fires.
+ */
+async function connectClient(settings, applicationName, signal) {
+    const config = clientConfig(settings);
+    const client = new esm/* default.Client */.Ay.Client({
+        ...config,
         ...(applicationName ? { application_name: applicationName } : {}),
     });
     // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
     client.on("error", () => { });
+    const target = (0,database_url/* describeTarget */.ff)(settings);
     try {
-        await client.connect();
+        await (0,deadline/* withDeadline */.NE)(`Connecting to PostgreSQL at ${target}`, 
+        // node-postgres's own timer ends it first, with its own error; this is the backstop.
+        (config.connectionTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000) + 1000, async (s) => {
+            s.addEventListener("abort", () => destroyClient(client), { once: true });
+            await client.connect();
+        }, { signal });
     }
     catch (err) {
-        await client.end().catch(() => { });
-        throw connectionError(err, (0,database_url/* describeTarget */.ff)(settings));
+        await closeClient(client);
+        if (signal?.aborted)
+            throw (0,deadline/* abortReason */.Js)(signal);
+        throw connectionError(err, target);
     }
     return client;
 }
 /** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-async function withClient(settings, fn) {
-    const client = await connectClient(settings);
+async function withClient(settings, fn, signal) {
+    const client = await connectClient(settings, undefined, signal);
     try {
         return await fn(client);
     }
     finally {
-        await client.end().catch(() => { });
+        await closeClient(client);
     }
 }
 /** Connects once before dumping: proves the credentials and learns the server's version. */
-async function inspectServer(settings) {
+async function inspectServer(settings, signal) {
     return withClient(settings, async (client) => {
-        const { rows } = await client.query(`SELECT current_setting('server_version') AS version,
+        const { rows } = await shortQuery(client, `SELECT current_setting('server_version') AS version,
               current_setting('server_version_num') AS num,
               current_database() AS db,
-              pg_database_size(current_database())::text AS size`);
+              pg_database_size(current_database())::text AS size`, signal);
         const row = rows[0];
         const versionNum = Number(row.num);
         return {
@@ -39566,7 +41101,7 @@ async function inspectServer(settings) {
             database: row.db,
             databaseSizeBytes: Number(row.size),
         };
-    });
+    }, signal);
 }
 
 
@@ -39577,10 +41112,14 @@ async function inspectServer(settings) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   G$: () => (/* binding */ ExportedSnapshot),
-/* harmony export */   nV: () => (/* binding */ unreadableCatalog),
 /* harmony export */   uM: () => (/* binding */ readCatalog)
 /* harmony export */ });
-/* harmony import */ var _server_info_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8166);
+/* unused harmony export unreadableCatalog */
+/* harmony import */ var _database_properties_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(43095);
+/* harmony import */ var _names_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(63902);
+/* harmony import */ var _server_info_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(43617);
+
+
 
 /** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
 function unreadableCatalog(snapshot, err) {
@@ -39598,69 +41137,164 @@ function unreadableCatalog(snapshot, err) {
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
 const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
-const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
 /**
  * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
- * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * row counts read in it describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * The exporting transaction runs nothing after the export: the catalog is read on a second connection
+ * that imports the same snapshot, so no failed catalog query can abort the transaction pg_dump needs.
  */
 class ExportedSnapshot {
     client;
+    settings;
     id;
-    constructor(client, id) {
+    constructor(client, settings, id) {
         this.client = client;
+        this.settings = settings;
         this.id = id;
     }
-    static async open(settings) {
-        const client = await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_0__/* .connectClient */ .mh)(settings, "lifeline-snapshot");
+    static async open(settings, signal) {
+        const client = await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .connectClient */ .mh)(settings, "lifeline-snapshot", signal);
         try {
-            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
-            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
-            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
-            return new ExportedSnapshot(client, rows[0].id);
+            await beginRepeatableRead(client);
+            const { rows } = await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .shortQuery */ .nI)(client, "SELECT pg_export_snapshot() AS id", signal);
+            return new ExportedSnapshot(client, settings, rows[0].id);
         }
         catch (err) {
-            await client.end().catch(() => { });
+            await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .closeClient */ .Yh)(client);
             throw err;
         }
     }
-    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
-    async catalog(mode) {
-        return readCatalog(this.client, mode, this.id);
+    /**
+     * Reads the catalog (row counts per `mode`) and the database's own properties in the snapshot, on a
+     * connection of their own. A failure is recorded in the result (`error`), never thrown.
+     */
+    async describe(mode) {
+        let reader;
+        try {
+            reader = await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .connectClient */ .mh)(this.settings, "lifeline-catalog");
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        try {
+            await beginRepeatableRead(reader);
+            await reader.query(`SET TRANSACTION SNAPSHOT ${literal(this.id)}`);
+            // Each read in a savepoint: a failed catalog query leaves the properties readable, and vice versa.
+            const catalog = await inSavepoint(reader, () => readCatalog(reader, mode, this.id)).catch((err) => unreadableCatalog(this.id, err));
+            const database = await inSavepoint(reader, () => (0,_database_properties_js__WEBPACK_IMPORTED_MODULE_2__/* .readDatabaseProperties */ .l)(reader)).catch(unreadableProperties);
+            return { catalog, database };
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        finally {
+            await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .shortQuery */ .nI)(reader, "COMMIT").catch(() => { });
+            await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .closeClient */ .Yh)(reader);
+        }
     }
     async close() {
-        await this.client.query("COMMIT").catch(() => { });
-        await this.client.end().catch(() => { });
+        await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .shortQuery */ .nI)(this.client, "COMMIT").catch(() => { });
+        await (0,_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .closeClient */ .Yh)(this.client);
     }
 }
+const literal = (s) => `'${s.replace(/'/g, "''")}'`;
+async function beginRepeatableRead(client) {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+    // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+    await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
+}
+async function inSavepoint(client, fn) {
+    await client.query("SAVEPOINT lifeline_read");
+    try {
+        const result = await fn();
+        await client.query("RELEASE SAVEPOINT lifeline_read");
+        return result;
+    }
+    catch (err) {
+        await client.query("ROLLBACK TO SAVEPOINT lifeline_read");
+        throw err;
+    }
+}
+function unreadableProperties(err) {
+    return {
+        owner: "",
+        encoding: "",
+        collate: "",
+        ctype: "",
+        connectionLimit: -1,
+        acl: null,
+        comment: null,
+        settings: [],
+        error: err.message ?? String(err),
+    };
+}
+/**
+ * Rows of `SELECT count(*)` on a table. A name that is not UTF-8 cannot be sent in a query's text (the
+ * client speaks UTF-8), so such a table is counted by oid in a DO block, its name quoted by the server.
+ */
+async function countRows(client, table) {
+    const schema = Buffer.from(table.schema, "hex");
+    const relname = Buffer.from(table.relname, "hex");
+    if (!(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .needsRawName */ .lB)(schema) && !(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .needsRawName */ .lB)(relname)) {
+        const { rows } = await client.query(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent((0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .displayName */ .QC)(schema))}.${quoteIdent((0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .displayName */ .QC)(relname))}`);
+        return Number(rows[0].n);
+    }
+    const results = (await client.query(`DO $lifeline$ DECLARE n bigint; BEGIN
+       EXECUTE format('SELECT count(*) FROM ONLY %s', ${Number(table.oid)}::oid::regclass) INTO n;
+       PERFORM set_config('lifeline.row_count', n::text, true);
+     END $lifeline$;
+     SELECT current_setting('lifeline.row_count') AS n`));
+    return Number(results[1].rows[0].n);
+}
+const quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
 /**
  * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
- * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore. Names
+ * are read as bytes, so that a name which is not UTF-8 is recorded (and compared) exactly.
  */
 async function readCatalog(client, mode, snapshot) {
     const q = async (sql) => (await client.query(sql)).rows;
-    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+    const [{ encoding } = { encoding: "UTF8" }] = await q("SELECT getdatabaseencoding() AS encoding");
+    const rawNames = {};
+    const nameOf = (hex) => {
+        const bytes = Buffer.from(hex, "hex");
+        const name = (0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .displayName */ .QC)(bytes);
+        if ((0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .needsRawName */ .lB)(bytes))
+            rawNames[name] = hex;
+        return name;
+    };
+    const schemas = (await q(`SELECT ${(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .hexOfName */ .ay)("n.nspname", encoding)} AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY n.nspname`)).map((r) => nameOf(r.s));
+    const tableRows = await q(`SELECT c.oid::text AS oid, ${(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .hexOfName */ .ay)("n.nspname || '.' || c.relname", encoding)} AS name,
+            ${(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .hexOfName */ .ay)("n.nspname", encoding)} AS schema, ${(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .hexOfName */ .ay)("c.relname", encoding)} AS relname,
+            c.reltuples::bigint::text AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`);
     const tables = [];
     for (const t of tableRows) {
         let rows = null;
-        if (mode === "exact") {
-            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-            rows = Number(r.n);
-        }
+        if (mode === "exact")
+            rows = await countRows(client, t);
         else if (mode === "estimated") {
             rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
         }
-        tables.push({ name: `${t.schema}.${t.name}`, rows });
+        tables.push({ name: nameOf(t.name), rows });
     }
-    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+    const sequences = (await q(`SELECT ${(0,_names_js__WEBPACK_IMPORTED_MODULE_0__/* .hexOfName */ .ay)("n.nspname || '.' || c.relname", encoding)} AS s
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`)).map((r) => nameOf(r.s));
     const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
     const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+    return {
+        snapshot,
+        schemas,
+        tables,
+        sequences,
+        extensions,
+        ...(Object.keys(rawNames).length ? { rawNames } : {}),
+        rowCounts: mode,
+        rowCountSource,
+    };
 }
 
 
@@ -39671,11 +41305,17 @@ async function readCatalog(client, mode, snapshot) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   A0: () => (/* binding */ AtomicFile),
+/* harmony export */   HW: () => (/* binding */ stageFile),
+/* harmony export */   Nv: () => (/* binding */ longestNameAccepted),
+/* harmony export */   Nw: () => (/* binding */ partialNameLength),
+/* harmony export */   Py: () => (/* binding */ publishWithCompanions),
 /* harmony export */   Vh: () => (/* binding */ copyFileAtomic),
 /* harmony export */   Wh: () => (/* binding */ ensureWritableDirectory),
-/* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
+/* harmony export */   dg: () => (/* binding */ acceptsNameLength),
+/* harmony export */   fo: () => (/* binding */ NAME_MAX),
 /* harmony export */   sV: () => (/* binding */ removeStalePartials)
 /* harmony export */ });
+/* unused harmony exports NameTakenError, writeFileAtomic */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(78474);
@@ -39687,6 +41327,8 @@ async function readCatalog(client, mode, snapshot) {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(37827);
+/* harmony import */ var _write_failure_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(83447);
+
 
 
 
@@ -39694,10 +41336,21 @@ async function readCatalog(client, mode, snapshot) {
 
 
 const PARTIAL_MARK = ".partial-";
+/** Random hex characters in a partial name, and the widest pid Linux hands out (pid_max ≤ 2^22). */
+const PARTIAL_RANDOM_BYTES = 4;
+const PID_DIGITS_MAX = 7;
+/** The longest name `partialPath` can give a file named `fileName` (its pid at the widest). */
+function partialNameLength(fileName) {
+    return (1 + Buffer.byteLength(fileName) + PARTIAL_MARK.length + PID_DIGITS_MAX + 1 + 2 * PARTIAL_RANDOM_BYTES);
+}
+/** A file could not be published because its final name is taken; nothing was overwritten. */
+class NameTakenError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .yo {
+    name = "NameTakenError";
+}
 /** The hidden temporary name a file is written under until it is complete. */
 function partialPath(finalPath) {
     const dir = node_path__WEBPACK_IMPORTED_MODULE_4___default().dirname(finalPath);
-    return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, `.${node_path__WEBPACK_IMPORTED_MODULE_4___default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(4).toString("hex")}`);
+    return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, `.${node_path__WEBPACK_IMPORTED_MODULE_4___default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(PARTIAL_RANDOM_BYTES).toString("hex")}`);
 }
 async function fsyncDirectory(dir) {
     const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(dir, "r").catch(() => undefined);
@@ -39718,7 +41371,7 @@ async function publish(tempPath, finalPath) {
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -39726,7 +41379,7 @@ async function publish(tempPath, finalPath) {
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
         if (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.stat)(finalPath).then(() => true, () => false)) {
-            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -39755,6 +41408,11 @@ class AtomicFile {
     }
     /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
     async commit() {
+        await this.sync();
+        await this.publish();
+    }
+    /** Flushes the finished file to disk, still under its hidden name. */
+    async sync() {
         if (!this.stream.closed)
             await (0,node_events__WEBPACK_IMPORTED_MODULE_1__.once)(this.stream, "close");
         // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
@@ -39765,6 +41423,9 @@ class AtomicFile {
         finally {
             await handle.close();
         }
+    }
+    /** Publishes the synced file under its final name, never over an existing file (NameTakenError). */
+    async publish() {
         await publish(this.tempPath, this.finalPath);
     }
     /** Discards the partial file. Safe to call more than once and after a failed commit. */
@@ -39796,19 +41457,62 @@ async function copyFileAtomic(source, finalPath) {
         throw err;
     }
 }
-/** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
+/**
+ * Writes a small file under a hidden temporary name and syncs it, ready to be published. A full disk,
+ * quota, read-only filesystem or missing permission is explained naming the directory; nothing is left.
+ */
+async function stageFile(finalPath, data, mode = 0o600) {
     const tempPath = partialPath(finalPath);
-    const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(tempPath, "wx", mode);
+    const dir = node_path__WEBPACK_IMPORTED_MODULE_4___default().dirname(finalPath);
     try {
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        await publish(tempPath, finalPath);
+        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(tempPath, "wx", mode);
+        try {
+            await handle.writeFile(data);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
     }
     catch (err) {
-        await handle.close().catch(() => { });
         await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(tempPath).catch(() => { });
+        throw (0,_write_failure_js__WEBPACK_IMPORTED_MODULE_6__/* .describeWriteFailure */ .j)(err, `'${dir}'`, dir, node_path__WEBPACK_IMPORTED_MODULE_4___default().basename(finalPath));
+    }
+    return { tempPath, finalPath };
+}
+/** Writes a small file atomically (manifest, checksum sidecar). */
+async function writeFileAtomic(finalPath, data, mode = 0o600) {
+    const staged = await stageFile(finalPath, data, mode);
+    await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
+        await unlink(staged.tempPath).catch(() => { });
+        throw err;
+    });
+}
+/**
+ * Publishes a file together with its companions (a backup with its manifest and sidecar), so that it
+ * never exists under its final name without them: the companions are staged, then published, and the
+ * data is published last by `publishData`. If any step fails, every companion staged or published by
+ * this call is removed again, and the error is thrown: then nothing of it exists under a final name.
+ * (A crash between the steps can leave a companion without its data: an orphan retention ignores,
+ * never data without its companions.)
+ */
+async function publishWithCompanions(companions, publishData) {
+    const staged = [];
+    const published = [];
+    try {
+        for (const c of companions)
+            staged.push(await stageFile(c.path, c.data));
+        for (const s of staged) {
+            await publish(s.tempPath, s.finalPath);
+            published.push(s.finalPath);
+        }
+        await publishData();
+    }
+    catch (err) {
+        for (const s of staged)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(s.tempPath).catch(() => { });
+        for (const file of published)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(file).catch(() => { });
         throw err;
     }
 }
@@ -39835,6 +41539,40 @@ async function removeStalePartials(dir) {
     }
     return removed;
 }
+/** The longest file name, in bytes, that ext4, xfs, btrfs, tmpfs and most others accept (NAME_MAX). */
+const NAME_MAX = 255;
+/**
+ * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
+ * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ */
+async function acceptsNameLength(dir, length) {
+    const probe = `.lifeline-name-probe-${process.pid}-`;
+    const file = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
+    try {
+        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.open)(file, "wx", 0o600);
+        await handle.close();
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(file);
+        return true;
+    }
+    catch (err) {
+        if (err.code === "ENAMETOOLONG")
+            return false;
+        throw err;
+    }
+}
+/** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
+async function longestNameAccepted(dir, upTo = NAME_MAX) {
+    let low = 0;
+    let high = upTo;
+    while (low < high) {
+        const mid = Math.ceil((low + high) / 2);
+        if (await acceptsNameLength(dir, mid))
+            low = mid;
+        else
+            high = mid - 1;
+    }
+    return low;
+}
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
     try {
@@ -39844,9 +41582,194 @@ async function ensureWritableDirectory(dir, what) {
     }
     catch (err) {
         const e = err;
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        const described = (0,_write_failure_js__WEBPACK_IMPORTED_MODULE_6__/* .describeWriteFailure */ .j)(err, `${what} '${dir}'`, dir, "a probe file");
+        if (described !== err)
+            throw described;
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .UserError */ .yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
+}
+
+
+/***/ }),
+
+/***/ 65650:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   KG: () => (/* binding */ listDirectory),
+/* harmony export */   XF: () => (/* binding */ readRegularFile),
+/* harmony export */   ZU: () => (/* binding */ openRegularFile),
+/* harmony export */   b2: () => (/* binding */ statRegularFile),
+/* harmony export */   iZ: () => (/* binding */ NotRegularFileError)
+/* harmony export */ });
+/* unused harmony export kindOf */
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(37827);
+
+
+
+/** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
+function kindOf(entry) {
+    if (entry.isFile())
+        return "a regular file";
+    if (entry.isFIFO())
+        return "a FIFO (named pipe)";
+    if (entry.isSymbolicLink())
+        return "a symbolic link";
+    if (entry.isDirectory())
+        return "a directory";
+    if (entry.isSocket())
+        return "a socket";
+    if (entry.isCharacterDevice())
+        return "a character device";
+    if (entry.isBlockDevice())
+        return "a block device";
+    return "not a regular file";
+}
+/** Something that is not a regular file where Lifeline expected one; it was not opened. */
+class NotRegularFileError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo {
+    file;
+    kind;
+    name = "NotRegularFileError";
+    constructor(file, kind) {
+        super(`${file} is ${kind}, not a regular file: Lifeline reads only regular files in a backup directory` +
+            (kind === "a symbolic link"
+                ? " and does not follow links there; put the file itself in its place"
+                : "; remove it or put the real file in its place"));
+        this.file = file;
+        this.kind = kind;
+    }
+}
+const isMissing = (err) => {
+    const code = err.code;
+    return code === "ENOENT" || code === "ENOTDIR";
+};
+/**
+ * What is at `file`: undefined when nothing is; throws NotRegularFileError when it is anything but a
+ * regular file (a symbolic link unless `followSymlinks`). Never opens it.
+ */
+async function statRegularFile(file, options = {}) {
+    let found;
+    try {
+        found = await (options.followSymlinks ? node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat : node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.lstat)(file);
+    }
+    catch (err) {
+        if (isMissing(err))
+            return undefined;
+        throw err;
+    }
+    if (!found.isFile())
+        throw new NotRegularFileError(file, kindOf(found));
+    return found;
+}
+/**
+ * Opens a regular file for reading. It is judged before it is opened (lstat), then opened without
+ * following a link and without blocking (a FIFO swapped in meanwhile opens at once instead of
+ * waiting for a writer), and judged again on the open descriptor, which closes the race.
+ * Throws ENOENT when it does not exist, NotRegularFileError when it is not a regular file.
+ */
+async function openRegularFile(file, options = {}) {
+    const before = await statRegularFile(file, options);
+    if (!before) {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
+            code: "ENOENT",
+            path: file,
+        });
+    }
+    const flags = node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_RDONLY | node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_NONBLOCK | (options.followSymlinks ? 0 : node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_NOFOLLOW);
+    let handle;
+    try {
+        handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(file, flags);
+    }
+    catch (err) {
+        // ELOOP: it became a link; ENXIO: it became a socket. Name what it is now.
+        const code = err.code;
+        if (code === "ELOOP" || code === "ENXIO") {
+            const now = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.lstat)(file).catch(() => undefined);
+            if (now && !now.isFile())
+                throw new NotRegularFileError(file, kindOf(now));
+        }
+        throw err;
+    }
+    const opened = await handle.stat();
+    if (!opened.isFile()) {
+        await handle.close();
+        throw new NotRegularFileError(file, kindOf(opened));
+    }
+    return handle;
+}
+/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+async function readRegularFile(file, options = {}) {
+    const handle = await openRegularFile(file, options);
+    try {
+        return await handle.readFile("utf8");
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** Lists a directory without opening anything in it; a missing directory lists empty. */
+async function listDirectory(dir) {
+    let entries;
+    try {
+        entries = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readdir)(dir, { withFileTypes: true });
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { files: [], others: [] };
+        throw err;
+    }
+    const files = [];
+    const others = [];
+    for (const entry of entries) {
+        if (entry.isFile())
+            files.push(entry.name);
+        else
+            others.push({ name: entry.name, kind: kindOf(entry) });
+    }
+    return { files, others };
+}
+
+
+/***/ }),
+
+/***/ 83447:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   j: () => (/* binding */ describeWriteFailure)
+/* harmony export */ });
+/* unused harmony export isWriteFailure */
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
+
+/**
+ * Turns a failed write into advice that names the place and what to do: no space, no quota left, a
+ * read-only filesystem, no permission. `where` names the place as the operator set it, e.g.
+ * "BACKUP_DIR '/backups'"; `dir` is the directory to inspect; `writing` what was being written.
+ * Any other error is returned unchanged.
+ */
+function describeWriteFailure(err, where, dir, writing) {
+    const e = err;
+    const advice = {
+        ENOSPC: `No space left on the device of ${where} while writing ${writing}: free space (df -h ${dir}), e.g. by lowering the retention, then run again`,
+        EDQUOT: `The disk quota of this user is exhausted on ${where} while writing ${writing}: free space or raise the quota (quota -s), then run again`,
+        EROFS: `${where} is on a read-only filesystem (EROFS while writing ${writing}): remount it read-write, or point BACKUP_DIR elsewhere`,
+        EACCES: `${where} is not writable by this user (EACCES while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+        EPERM: `${where} is not writable by this user (EPERM while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+    };
+    const message = e?.code ? advice[e.code] : undefined;
+    if (message)
+        return new _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo(message, { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
+}
+/** Whether an error is one `describeWriteFailure` explains (space, quota, read-only, permission). */
+function isWriteFailure(err) {
+    const code = err?.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES" || code === "EPERM";
 }
 
 
@@ -39862,6 +41785,11 @@ async function ensureWritableDirectory(dir, what) {
 /* unused harmony export streamSink */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _fs_write_failure_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(83447);
+
+
 
 /**
  * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
@@ -39900,8 +41828,20 @@ class Logger {
     emit(level, message) {
         const at = new Date();
         const line = this.redact(message);
-        for (const sink of this.sinks)
-            sink.write(level, line, at);
+        const failed = [];
+        for (const sink of [...this.sinks]) {
+            try {
+                sink.write(level, line, at);
+            }
+            catch (err) {
+                // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
+                this.sinks.splice(this.sinks.indexOf(sink), 1);
+                failed.push(err);
+            }
+        }
+        for (const err of failed) {
+            this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
+        }
     }
     debug(message) {
         this.emit("debug", message);
@@ -39936,17 +41876,128 @@ class FileSink {
     fd;
     constructor(path) {
         this.path = path;
-        this.fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.openSync)(path, "a", 0o640);
+        try {
+            this.fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.openSync)(path, "a", 0o640);
+        }
+        catch (err) {
+            throw this.failure(err);
+        }
     }
+    /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
     write(level, message, at) {
-        if (this.fd !== undefined)
+        if (this.fd === undefined)
+            return;
+        try {
             (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.writeSync)(this.fd, formatLine(level, message, at));
+        }
+        catch (err) {
+            this.close();
+            throw this.failure(err);
+        }
+    }
+    failure(err) {
+        const dir = node_path__WEBPACK_IMPORTED_MODULE_1___default().dirname(this.path);
+        const described = (0,_fs_write_failure_js__WEBPACK_IMPORTED_MODULE_2__/* .describeWriteFailure */ .j)(err, `the log directory '${dir}'`, dir, node_path__WEBPACK_IMPORTED_MODULE_1___default().basename(this.path));
+        return described === err
+            ? new Error(`Cannot write the log file ${this.path}: ${err.message}`, { cause: err })
+            : described;
     }
     close() {
         if (this.fd !== undefined)
             (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.closeSync)(this.fd);
         this.fd = undefined;
     }
+}
+
+
+/***/ }),
+
+/***/ 48147:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   K: () => (/* binding */ backupSamples)
+/* harmony export */ });
+/**
+ * The runbook's metric names, with `type` as its label ("database", later "media"). A run whose local
+ * backup landed but whose off-site copy failed reports status 1 (it exits 1, and BackupFailed fires)
+ * while its success timestamp and size still advance: the backup exists. Each destination gets its own
+ * `backup_upload_*` series.
+ */
+function backupSamples(type, run, destinations = []) {
+    const labels = { type };
+    const at = Math.floor(run.finishedAt.getTime() / 1000);
+    const samples = [
+        {
+            name: "backup_last_status",
+            help: "Exit status of last backup (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_last_run_timestamp",
+            help: "Unix timestamp of the last backup attempt",
+            type: "gauge",
+            labels,
+            value: at,
+        },
+        {
+            name: "backup_duration_seconds",
+            help: "Wall time of the last backup attempt",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    for (const d of destinations) {
+        const dl = { type, destination: d.kind, location: d.location };
+        samples.push({
+            name: "backup_upload_last_status",
+            help: "Status of the last upload to an off-site destination (0=success)",
+            type: "gauge",
+            labels: dl,
+            value: d.ok ? 0 : 1,
+        }, {
+            name: "backup_upload_duration_seconds",
+            help: "Wall time of the last upload to an off-site destination",
+            type: "gauge",
+            labels: dl,
+            value: d.seconds,
+        });
+        if (d.ok) {
+            samples.push({
+                name: "backup_upload_last_success_timestamp",
+                help: "Unix timestamp of the last successful upload to an off-site destination",
+                type: "gauge",
+                labels: dl,
+                value: at,
+            }, {
+                name: "backup_upload_bytes",
+                help: "Bytes of the last successful upload to an off-site destination",
+                type: "gauge",
+                labels: dl,
+                value: d.bytes,
+            });
+        }
+    }
+    // The backup exists when its size is known, even if an off-site copy failed and the run exits 1.
+    if (run.sizeBytes !== undefined) {
+        samples.push({
+            name: "backup_last_success_timestamp",
+            help: "Unix timestamp of last successful backup",
+            type: "gauge",
+            labels,
+            value: at,
+        }, {
+            name: "backup_size_bytes",
+            help: "Size of latest backup in bytes",
+            type: "gauge",
+            labels,
+            value: run.sizeBytes ?? 0,
+        });
+    }
+    return samples;
 }
 
 
@@ -39961,15 +42012,19 @@ __nccwpck_require__.d(__webpack_exports__, {
   vR: () => (/* binding */ publishMetrics)
 });
 
-// UNUSED EXPORTS: pushToGateway, writeTextfile
+// UNUSED EXPORTS: gatewayAddress, pushToGateway, writeTextfile
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(51455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(58500);
 // EXTERNAL MODULE: ./src/config/database-url.ts
 var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __nccwpck_require__(47879);
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
 const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 function seriesKey(name, labels) {
@@ -40027,41 +42082,87 @@ function parseExposition(text) {
 
 
 
-const PUSH_TIMEOUT_MS = 10_000;
+
+
+/** Each attempt's bound (the whole push is bounded by the network timeout too). */
+const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
 const PUSH_ATTEMPTS = 3;
+/** The whole push's bound when none is configured (BACKUP_NETWORK_TIMEOUT_SECONDS sets it). */
+const DEFAULT_PUSH_TIMEOUT_MS = 120_000;
+/**
+ * A Pushgateway URL split into the address fetch may use and its credentials: fetch refuses URLs with
+ * `user:password@`, so they travel as an `Authorization: Basic` header; `shown` is safe to print.
+ */
+function gatewayAddress(raw) {
+    const parsed = new URL(raw);
+    if (parsed.username === "" && parsed.password === "")
+        return { url: raw, shown: (0,database_url/* redactUrl */.BO)(raw) };
+    const decode = (part) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return part;
+        }
+    };
+    const credentials = `${decode(parsed.username)}:${decode(parsed.password)}`;
+    parsed.username = "";
+    parsed.password = "";
+    const url = parsed.toString().replace(/\/+$/, "");
+    return { url, shown: url, authorization: `Basic ${Buffer.from(credentials, "utf8").toString("base64")}` };
+}
 /**
  * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
  * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
- * a failed run that sends no success timestamp leaves the last one in place.
+ * a failed run that sends no success timestamp leaves the last one in place. Credentials in the URL
+ * are sent as basic auth and never printed.
  */
-async function pushToGateway(url, job, group, samples) {
+async function pushToGateway(url, job, group, samples, options = {}) {
+    const gateway = gatewayAddress(url);
     const groupPath = Object.entries(group)
         .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
         .join("");
-    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const groupingPath = `/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const target = `${gateway.url}${groupingPath}`;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
     let lastError;
-    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        try {
-            const response = await fetch(target, {
-                method: "POST",
-                headers: { "Content-Type": "text/plain; version=0.0.4" },
-                body: renderExposition(samples),
-                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-            });
-            if (response.ok)
-                return;
-            const body = (await response.text()).trim().slice(0, 300);
-            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
-            if (response.status < 500)
-                break; // a 4xx will not improve with retries
-        }
-        catch (err) {
-            lastError = err.cause instanceof Error ? err.cause : err;
-        }
-        if (attempt < PUSH_ATTEMPTS)
-            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    try {
+        await (0,deadline/* withDeadline */.NE)(`The push to the Pushgateway ${gateway.shown}`, timeoutMs, async (signal) => {
+            for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+                try {
+                    const response = await fetch(target, {
+                        method: "POST",
+                        headers: {
+                            "Content-Type": "text/plain; version=0.0.4",
+                            ...(gateway.authorization ? { Authorization: gateway.authorization } : {}),
+                        },
+                        body: renderExposition(samples),
+                        signal: AbortSignal.any([
+                            signal,
+                            AbortSignal.timeout(Math.min(PUSH_ATTEMPT_TIMEOUT_MS, timeoutMs)),
+                        ]),
+                    });
+                    if (response.ok)
+                        return;
+                    const body = (await response.text()).trim().slice(0, 300);
+                    lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}${response.status === 401 ? " (check the user and password in PUSHGATEWAY_URL)" : ""}`);
+                    if (response.status < 500)
+                        break; // a 4xx will not improve with retries
+                }
+                catch (err) {
+                    if (signal.aborted)
+                        throw err;
+                    lastError = err.cause instanceof Error ? err.cause : err;
+                }
+                if (attempt < PUSH_ATTEMPTS)
+                    await (0,external_node_timers_promises_.setTimeout)(250 * 2 ** attempt, undefined, { signal });
+            }
+            throw lastError;
+        }, { signal: options.signal, setting: "BACKUP_NETWORK_TIMEOUT_SECONDS" });
     }
-    throw new Error(`Could not push metrics to ${(0,database_url/* redactUrl */.BO)(target)}: ${lastError?.message ?? lastError}`);
+    catch (err) {
+        throw new Error(`Could not push metrics to ${(0,database_url/* redactUrl */.BO)(`${gateway.shown}${groupingPath}`)}: ${err?.message ?? err}`, { cause: err });
+    }
 }
 /**
  * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
@@ -40080,13 +42181,18 @@ async function writeTextfile(file, samples) {
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
  * not fail a good backup; the outcome says what happened, for the summary.
  */
-async function publishMetrics(settings, group, samples, logger) {
+async function publishMetrics(settings, group, samples, logger, signal) {
     const outcome = {};
     if (settings.pushgatewayUrl) {
         try {
-            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples, {
+                timeoutMs: settings.timeoutMs,
+                // The push is the run's report: a cancelled run still makes it (bounded); a signal that
+                // arrives while pushing ends it.
+                signal: signal?.aborted ? undefined : signal,
+            });
             outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${(0,database_url/* redactUrl */.BO)(settings.pushgatewayUrl)} (job ${settings.job})`);
+            logger.info(`Metrics pushed to ${gatewayAddress(settings.pushgatewayUrl).shown} (job ${settings.job})`);
         }
         catch (err) {
             outcome.pushgateway = err.message;
@@ -40189,11 +42295,115 @@ function restoreSamples(type, run) {
 
 /***/ }),
 
+/***/ 47879:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   JG: () => (/* binding */ anySignal),
+/* harmony export */   Js: () => (/* binding */ abortReason),
+/* harmony export */   NE: () => (/* binding */ withDeadline),
+/* harmony export */   Sp: () => (/* binding */ formatBound),
+/* harmony export */   j3: () => (/* binding */ DeadlineError)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
+
+/** How long an operation whose signal fired may take to fail with its own, more specific, error. */
+const SETTLE_GRACE_MS = 500;
+/** A network operation that got no answer in time: says what it was, the bound and the setting behind it. */
+class DeadlineError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+    what;
+    timeoutMs;
+    setting;
+    name = "DeadlineError";
+    constructor(
+    /** What was waited for, e.g. "S3 check the bucket of s3://bucket/backups/". */
+    what, timeoutMs, 
+    /** The setting that sets the bound, e.g. BACKUP_NETWORK_TIMEOUT_SECONDS. */
+    setting) {
+        super(`${what} got no answer within ${formatBound(timeoutMs, setting)}`);
+        this.what = what;
+        this.timeoutMs = timeoutMs;
+        this.setting = setting;
+    }
+}
+/** `2 s (BACKUP_NETWORK_TIMEOUT_SECONDS)`: the bound as messages quote it. */
+function formatBound(timeoutMs, setting) {
+    const seconds = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 100) / 10} s` : `${timeoutMs} ms`;
+    return setting ? `${seconds} (${setting})` : seconds;
+}
+/** One signal that fires when any of the given ones does; undefined when none is given. */
+function anySignal(...signals) {
+    const given = signals.filter((s) => s !== undefined);
+    if (given.length <= 1)
+        return given[0];
+    return AbortSignal.any(given);
+}
+/** The error a fired signal stands for: its reason when that is an Error (a DeadlineError, the run's cancellation). */
+function abortReason(signal) {
+    const reason = signal.reason;
+    return reason instanceof Error ? reason : new _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo(`Cancelled (${String(reason)})`);
+}
+/**
+ * Runs one network operation under a deadline: `operation` gets a signal that fires after `timeoutMs`
+ * or when `options.signal` does, and the returned promise settles by then (plus a short grace for the
+ * operation's own error) even when the operation ignores its signal — nothing waits on a silent server
+ * beyond the bound. Rejects with a DeadlineError on timeout, with the signal's reason when cancelled.
+ */
+async function withDeadline(what, timeoutMs, operation, options = {}) {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+        throw new TypeError(`withDeadline: timeoutMs must be a positive number, got ${timeoutMs}`);
+    }
+    const outer = options.signal;
+    if (outer?.aborted)
+        throw abortReason(outer);
+    const controller = new AbortController();
+    const { signal } = controller;
+    let grace;
+    let giveUp = () => { };
+    // Settles when the bound passed (after a grace for the operation's own, more specific, error) or at
+    // once when the outer signal fired: then the caller has its own error to give.
+    const abandoned = new Promise((_, reject) => {
+        giveUp = reject;
+    });
+    abandoned.catch(() => { });
+    const timer = setTimeout(() => {
+        const reason = new DeadlineError(what, timeoutMs, options.setting);
+        controller.abort(reason);
+        grace = setTimeout(() => giveUp(reason), SETTLE_GRACE_MS);
+    }, timeoutMs);
+    const onOuterAbort = () => {
+        const reason = abortReason(outer);
+        controller.abort(reason);
+        giveUp(reason);
+    };
+    outer?.addEventListener("abort", onOuterAbort, { once: true });
+    try {
+        return await Promise.race([
+            operation(signal).catch((err) => {
+                // An SDK's bare AbortError says less than why its signal fired (the deadline, the cancellation);
+                // an error that already explains itself (a UserError naming the destination) is kept.
+                throw signal.aborted && !(err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo) ? abortReason(signal) : err;
+            }),
+            abandoned,
+        ]);
+    }
+    finally {
+        clearTimeout(timer);
+        if (grace)
+            clearTimeout(grace);
+        outer?.removeEventListener("abort", onOuterAbort);
+    }
+}
+
+
+/***/ }),
+
 /***/ 32144:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   f: () => (/* binding */ startChildStage)
+/* harmony export */   Qc: () => (/* binding */ childEnvironment),
+/* harmony export */   fI: () => (/* binding */ startChildStage)
 /* harmony export */ });
 /* unused harmony export ChildStageError */
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
@@ -40204,7 +42414,39 @@ class ChildStageError extends Error {
     name = "ChildStageError";
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
+ * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
+ * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ */
+const WITHHELD_FROM_CHILDREN = [
+    /DATABASE_URL$/i,
+    /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
+    /^PUSHGATEWAY_URL$/i,
+    /^INPUT_/i,
+    /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
+    /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
+    /^(GITHUB|GH)_TOKEN$/i,
+    /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
+];
+const ALWAYS_PASSED = /^PG[A-Z_]*$/;
+/**
+ * The environment a child program is started with: `env` (by default Lifeline's own) without the
+ * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
+ */
+function childEnvironment(env = process.env) {
+    const out = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined)
+            continue;
+        if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name)))
+            continue;
+        out[name] = value;
+    }
+    return out;
+}
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv), less what no child
+ * needs (childEnvironment). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 function startChildStage(label, command, args, 
@@ -40212,7 +42454,7 @@ function startChildStage(label, command, args,
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(command, [...args], {
-        env: options.env ?? process.env,
+        env: childEnvironment(options.env),
         stdio: [stdin, "pipe", "pipe"],
     });
     let stderr = "";
@@ -40248,6 +42490,58 @@ options = {}) {
 
 /***/ }),
 
+/***/ 15544:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   dc: () => (/* binding */ EXIT),
+/* harmony export */   et: () => (/* binding */ exitStatusOf),
+/* harmony export */   zg: () => (/* binding */ cancellationOf)
+/* harmony export */ });
+/* unused harmony export COMMON_EXIT_HELP */
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
+
+/**
+ * Every exit status of Lifeline's commands, CLI and actions alike (README "Exit status"). verify's 1 and
+ * 2 are the runbook's; 64 and 78 are sysexits' EX_USAGE and EX_CONFIG; 130 and 143 what shells report
+ * for a process ended by SIGINT and SIGTERM (128 + signal number).
+ */
+const EXIT = {
+    ok: 0,
+    failed: 1,
+    tooOldOrMissing: 2,
+    usage: 64,
+    config: 78,
+    sigint: 130,
+    sigterm: 143,
+};
+/** The lines every command's --help ends with: the statuses shared by all commands. */
+const COMMON_EXIT_HELP = (/* unused pure expression or super */ null && ("64 invalid usage (unknown flag or command); 78 invalid configuration (a setting missing or malformed);\n" +
+    "130 cancelled by SIGINT; 143 cancelled by SIGTERM."));
+/**
+ * The exit status of a run that threw `err`. A cancelled run (its AbortSignal raised by SIGINT or
+ * SIGTERM) is 130/143 whatever was thrown on the way out: a cancelled run is never a success.
+ */
+function exitStatusOf(err, signal) {
+    const cancelled = cancellationOf(err, signal);
+    if (cancelled)
+        return cancelled.signalName === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UsageError */ .eb)
+        return EXIT.usage;
+    if (err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .xL)
+        return EXIT.config;
+    return EXIT.failed;
+}
+/** The cancellation behind a run's end, if it was cancelled: the signal's reason, or the error itself. */
+function cancellationOf(err, signal) {
+    if (signal?.aborted && signal.reason instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .CancelledError */ .cc)
+        return signal.reason;
+    return err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .CancelledError */ .cc ? err : undefined;
+}
+
+
+/***/ }),
+
 /***/ 14354:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -40263,11 +42557,11 @@ options = {}) {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(64808);
 /* harmony import */ var _backup_compression_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90298);
-/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(6345);
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(37827);
-/* harmony import */ var _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(90226);
-/* harmony import */ var _storage_open_store_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(86929);
-/* harmony import */ var _storage_store_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76336);
+/* harmony import */ var _backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(6345);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(37827);
+/* harmony import */ var _storage_local_store_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(90226);
+/* harmony import */ var _storage_open_store_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(86929);
+/* harmony import */ var _storage_store_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(76336);
 
 
 
@@ -40291,13 +42585,13 @@ function kindOfFileName(fileName) {
 }
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 function localTierStores(backupDir) {
-    return _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .TIERS */ .iB.map((tier) => new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().join(backupDir, tier)));
+    return _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .TIERS */ .iB.map((tier) => new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_4__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().join(backupDir, tier)));
 }
 /** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
 async function backupStores(backupDir, destinations, logger) {
     return [
         ...localTierStores(backupDir),
-        ...(await Promise.all(destinations.map((d) => (0,_storage_open_store_js__WEBPACK_IMPORTED_MODULE_5__/* .openStore */ .C)(d, logger)))),
+        ...(await Promise.all(destinations.map((d) => (0,_storage_open_store_js__WEBPACK_IMPORTED_MODULE_6__/* .openStore */ .C)(d, logger)))),
     ];
 }
 /**
@@ -40329,8 +42623,8 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
         takenAt: name?.takenAt ?? lastModified,
         sizeBytes,
         ...kind,
-        hasSidecar: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`),
-        hasManifest: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`),
+        hasSidecar: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .CHECKSUM_SUFFIX */ .qP}`),
+        hasManifest: present.has(`${fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_SUFFIX */ .OK}`),
     };
 }
 /**
@@ -40338,59 +42632,70 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
  * `azure://container/key`, opened with the configured endpoints and credentials.
  */
 async function storeForUri(uri, cloud) {
-    const parsed = (0,_storage_store_js__WEBPACK_IMPORTED_MODULE_4__/* .parseBackupUri */ .iM)(uri);
+    const parsed = (0,_storage_store_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBackupUri */ .iM)(uri);
     if ("path" in parsed) {
-        return { store: new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_3__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(parsed.path)), fileName: node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(parsed.path) };
+        // The operator's own path may be a symbolic link (to a regular file); in BACKUP_DIR links are refused.
+        return {
+            store: new _storage_local_store_js__WEBPACK_IMPORTED_MODULE_4__/* .LocalStore */ .V(node_path__WEBPACK_IMPORTED_MODULE_0___default().dirname(parsed.path), { followSymlinks: true }),
+            fileName: node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(parsed.path),
+        };
     }
     if (!cloud) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
-    const store = await (0,_storage_open_store_js__WEBPACK_IMPORTED_MODULE_5__/* .openStore */ .C)(cloud(parsed.kind, parsed.bucket, keyPrefix));
+    const store = await (0,_storage_open_store_js__WEBPACK_IMPORTED_MODULE_6__/* .openStore */ .C)(cloud(parsed.kind, parsed.bucket, keyPrefix));
     return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
 async function findBackup(uri, cloud) {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConfigError */ .xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
     }
-    const companions = await Promise.all([_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP, _backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
+    const companions = await Promise.all([_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .CHECKSUM_SUFFIX */ .qP, _backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_SUFFIX */ .OK].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
     return entryOf(store, fileName, _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_1__/* .BackupName */ .wv.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
 }
 /** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
 async function expectedSha256(entry) {
-    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`);
-    const sidecar = `${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}`;
+    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .CHECKSUM_SUFFIX */ .qP}`);
+    const sidecar = `${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .CHECKSUM_SUFFIX */ .qP}`;
     if (text === undefined) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
-            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .CHECKSUM_SUFFIX */ .qP}' in its directory`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+            `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .CHECKSUM_SUFFIX */ .qP}' in its directory`);
     }
-    const parsed = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .parseChecksumLine */ .DB)(text);
+    const parsed = (0,_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .parseChecksumLine */ .DB)(text);
     if (!parsed)
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
     if (parsed.fileName !== entry.fileName) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
     }
     return parsed.sha256;
 }
 /** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
 async function readManifest(entry) {
-    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK}`);
+    const text = await entry.store.getText(`${entry.fileName}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_SUFFIX */ .OK}`);
     if (text === undefined)
         return undefined;
+    let manifest;
     try {
-        return JSON.parse(text);
+        manifest = JSON.parse(text);
     }
     catch (err) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .UserError */ .y(`The manifest ${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_6__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`The manifest ${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_SUFFIX */ .OK} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
+    // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
+    if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > _backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_VERSION */ .hh) {
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .yo(`The manifest ${entry.uri}${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_SUFFIX */ .OK} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+            `Lifeline reads (${_backup_manifest_js__WEBPACK_IMPORTED_MODULE_7__/* .MANIFEST_VERSION */ .hh}): upgrade Lifeline, or restore without it by moving it away`);
+    }
+    return manifest;
 }
 
 
@@ -40404,14 +42709,15 @@ async function readManifest(entry) {
 /* harmony export */   N1: () => (/* binding */ restoreDatabaseName),
 /* harmony export */   Zi: () => (/* binding */ dropDatabase),
 /* harmony export */   bi: () => (/* binding */ createEmptyDatabase),
+/* harmony export */   e4: () => (/* binding */ recordedDatabaseInfo),
 /* harmony export */   kJ: () => (/* binding */ connectMaintenance),
 /* harmony export */   q4: () => (/* binding */ swapInto),
 /* harmony export */   uD: () => (/* binding */ previousDatabaseName)
 /* harmony export */ });
 /* unused harmony exports quoteIdent, derivedName */
 /* harmony import */ var _backup_backup_name_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(64808);
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(37827);
-/* harmony import */ var _db_server_info_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8166);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37827);
+/* harmony import */ var _db_server_info_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(43617);
 
 
 
@@ -40435,7 +42741,14 @@ const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${(0,
  * `postgres`): databases are created, renamed and dropped from outside them.
  */
 async function connectMaintenance(connection, target) {
-    return (0,_db_server_info_js__WEBPACK_IMPORTED_MODULE_1__/* .connectClient */ .mh)({ ...connection, database: target === "postgres" ? "template1" : "postgres" }, "lifeline-restore");
+    return (0,_db_server_info_js__WEBPACK_IMPORTED_MODULE_2__/* .connectClient */ .mh)({ ...connection, database: target === "postgres" ? "template1" : "postgres" }, "lifeline-restore");
+}
+/** The encoding, locale and owner a manifest recorded, for creating the database a restore fills. */
+function recordedDatabaseInfo(manifest) {
+    const p = manifest?.databaseProperties;
+    return p && !p.error
+        ? { owner: p.owner, encoding: p.encoding, collate: p.collate, ctype: p.ctype }
+        : undefined;
 }
 async function describeDatabase(client, name) {
     const { rows } = await client.query(`SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
@@ -40453,17 +42766,17 @@ async function createEmptyDatabase(client, name, like) {
         ? `${base} ENCODING ${literal(like.encoding)} LC_COLLATE ${literal(like.collate)} LC_CTYPE ${literal(like.ctype)}`
         : base;
     try {
-        await client.query(like ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
+        await client.query(like?.owner ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
     }
     catch (err) {
         const e = err;
         if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
-            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+            throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
                 "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
         }
-        if (!like || e.code !== "42501")
+        if (!like?.owner || (e.code !== "42501" && e.code !== "42704"))
             throw err;
-        // Not a member of the owner role: keep our own ownership rather than fail the restore.
+        // Not a member of the owner role, or no such role here: keep our own ownership rather than fail.
         await client.query(withLocale);
     }
 }
@@ -40506,7 +42819,7 @@ async function swapInto(client, names) {
             if ((await otherSessions(client, live)) === 0)
                 break;
             if (Date.now() > deadline) {
-                throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .y(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
+                throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
                     `nothing was swapped; '${live}' is unchanged. Stop the clients holding it and run the restore again`);
             }
             await new Promise((r) => setTimeout(r, 100));
@@ -40535,7 +42848,399 @@ async function swapInto(client, names) {
 
 /***/ }),
 
-/***/ 89797:
+/***/ 76040:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   YU: () => (/* binding */ PsqlGuard),
+/* harmony export */   e6: () => (/* binding */ requireRestrictablePsql),
+/* harmony export */   f9: () => (/* binding */ psqlCanRestrict)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(37827);
+
+
+
+/**
+ * First psql release of each major that understands `\restrict` (CVE-2025-8714): from there on a
+ * restricted psql refuses every backslash command but `\unrestrict <key>`. 18 has it from its release.
+ */
+const RESTRICT_SINCE = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+/** Whether this psql can be put in restricted mode (`\restrict`). */
+function psqlCanRestrict(tool) {
+    if (tool.major >= 18)
+        return true;
+    const since = RESTRICT_SINCE[tool.major];
+    const minor = Number(/^\d+\.(\d+)/.exec(tool.version)?.[1] ?? Number.NaN);
+    return since !== undefined && Number.isInteger(minor) && minor >= since;
+}
+/** Refuses a psql that cannot be restricted: a plain backup is never fed to an unrestricted psql. */
+function requireRestrictablePsql(tool, file) {
+    if (psqlCanRestrict(tool))
+        return;
+    throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`${file} is a plain SQL backup, and the psql chosen to restore it (${tool.version} at ${tool.path}) is too old ` +
+        "to be put in restricted mode (\\restrict needs psql 13.22+, 14.19+, 15.14+, 16.10+, 17.6+ or 18): " +
+        "a backup that holds psql meta-commands could run programs on this host. Nothing was restored. Update the " +
+        `PostgreSQL client (e.g. apt-get install --only-upgrade postgresql-client-${tool.major}) or set PG_BIN_DIR to a newer one`);
+}
+const NL = 0x0a;
+const BACKSLASH = 0x5c;
+/** The longest backslash line looked at (pg_dump's `\restrict` line is 74 bytes). */
+const MAX_META_LINE = 512;
+const isIdentByte = (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b >= 0x80;
+const isIdentStart = (b) => isIdentByte(b) && !(b >= 0x30 && b <= 0x39);
+const isSpace = (b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d || b === 0x0c;
+/**
+ * Everything a plain backup sends to psql passes through here. Two independent locks:
+ * 1. the stream starts with `\restrict <fresh random key>`, so psql itself refuses every backslash
+ *    command that follows (the key exists only in this process, is never logged, and changes every run);
+ * 2. the SQL is lexed as psql lexes it (quotes, E'' strings, dollar quotes, comments, COPY ... FROM stdin
+ *    data up to `\.`), and any backslash command outside COPY data is refused here, before psql sees it.
+ * The one exception is the dump's own `\restrict K` ... `\unrestrict K` pair that pg_dump 13.22+ writes
+ * (only at the start of a line, one of each, the same key): those two lines are dropped, so psql stays
+ * in our restricted mode for the whole stream. SQL passes through unchanged.
+ */
+class PsqlGuard extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
+    /** `\restrict <key>` for psql; the key never leaves this object. */
+    #preamble = Buffer.from(`\\restrict ${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(32).toString("hex")}\n`);
+    #file;
+    #onRefuse;
+    #started = false;
+    #copy = false;
+    /** In COPY data: how many bytes of the current line match `\.` so far; -1 when it cannot be the end. */
+    #copyLineMatch = 0;
+    #state = "normal";
+    #line = 1;
+    #atLineStart = true;
+    #prev = 0;
+    #prev2 = 0;
+    #blockDepth = 0;
+    #tag = [];
+    #tagMatch = 0;
+    /** The statement so far starts with COPY (only the first word matters). */
+    #head = "";
+    #inStatement = false;
+    /** Bytes of the current statement so far: a comment that starts it does not start a statement. */
+    #statementBytes = 0;
+    #copyAfterLine = false;
+    /** Normal-state bytes of the current statement's last line, to see `FROM stdin` before its `;`. */
+    #tail = "";
+    /** The statement's first word so far is (a prefix of) COPY: only then is `#tail` kept. */
+    #mayBeCopy = false;
+    #meta = [];
+    #metaAtLineStart = false;
+    #metaLine = 0;
+    #dumpKey;
+    #unrestricted = false;
+    constructor(options) {
+        super();
+        this.#file = options.file;
+        this.#onRefuse = options.onRefuse;
+    }
+    _transform(chunk, _encoding, done) {
+        if (!this.#started) {
+            this.#started = true;
+            this.push(this.#preamble);
+        }
+        try {
+            this.#scan(chunk);
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    _flush(done) {
+        if (!this.#started) {
+            this.#started = true;
+            this.push(this.#preamble);
+        }
+        try {
+            if (this.#state === "meta")
+                this.#endMeta();
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    #scan(chunk) {
+        let emitFrom = 0;
+        let i = 0;
+        const n = chunk.length;
+        while (i < n) {
+            if (this.#copy) {
+                i = this.#scanCopy(chunk, i);
+                continue;
+            }
+            const b = chunk[i];
+            if (this.#state === "meta") {
+                if (b === NL) {
+                    this.#endMeta();
+                    this.#newLine();
+                    emitFrom = i + 1; // the allowed lines (`\restrict`/`\unrestrict`) are dropped with their newline
+                }
+                else {
+                    if (this.#meta.length >= MAX_META_LINE)
+                        this.#refuse();
+                    this.#meta.push(b);
+                }
+                i++;
+                continue;
+            }
+            if (b === BACKSLASH && this.#state === "normal") {
+                if (i > emitFrom)
+                    this.push(chunk.subarray(emitFrom, i));
+                this.#state = "meta";
+                this.#meta = [b];
+                this.#metaAtLineStart = this.#atLineStart;
+                this.#metaLine = this.#line;
+                i++;
+                continue;
+            }
+            this.#step(b);
+            if (b === NL) {
+                this.#newLine();
+                if (this.#copyAfterLine) {
+                    this.#copyAfterLine = false;
+                    this.#copy = true;
+                    this.#copyLineMatch = 0;
+                }
+            }
+            else
+                this.#atLineStart = false;
+            i++;
+        }
+        if (this.#state !== "meta" && emitFrom < n)
+            this.push(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
+    }
+    /** COPY data: whole lines pass; only a line that is exactly `\.` ends it. Returns where SQL resumes. */
+    #scanCopy(chunk, from) {
+        let i = from;
+        const n = chunk.length;
+        while (i < n) {
+            if (this.#copyLineMatch >= 0) {
+                const b = chunk[i];
+                const m = this.#copyLineMatch;
+                if (b === NL) {
+                    this.#line++;
+                    if (m === 2 || m === 3) {
+                        this.#copy = false;
+                        this.#atLineStart = true;
+                        this.#prev = NL;
+                        return i + 1;
+                    }
+                    this.#copyLineMatch = 0;
+                }
+                else if ((m === 0 && b === BACKSLASH) || (m === 1 && b === 0x2e) || (m === 2 && b === 0x0d)) {
+                    this.#copyLineMatch = m + 1;
+                }
+                else
+                    this.#copyLineMatch = -1;
+                i++;
+                continue;
+            }
+            const nl = chunk.indexOf(NL, i);
+            if (nl < 0)
+                return n;
+            this.#line++;
+            this.#copyLineMatch = 0;
+            i = nl + 1;
+        }
+        return n;
+    }
+    #newLine() {
+        this.#line++;
+        this.#atLineStart = true;
+        this.#tail = "";
+    }
+    /** One byte of SQL outside COPY data and outside a backslash command. */
+    #step(b) {
+        const prev = this.#prev;
+        switch (this.#state) {
+            case "normal":
+                if (b === 0x2d && prev === 0x2d) {
+                    this.#state = "lineComment";
+                    this.#uncountCommentStart();
+                }
+                else if (b === 0x2a && prev === 0x2f) {
+                    this.#state = "blockComment";
+                    this.#blockDepth = 1;
+                    this.#uncountCommentStart();
+                    this.#prev = 0;
+                    return;
+                }
+                else if (b === 0x27) {
+                    const eString = (prev === 0x45 || prev === 0x65) && !isIdentByte(this.#prev2);
+                    this.#state = eString ? "escape" : "single";
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x22) {
+                    this.#state = "double";
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x24 && !isIdentByte(prev)) {
+                    this.#state = "dollarOpen";
+                    this.#tag = [b];
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x3b) {
+                    if (/^COPY( |$)/i.test(this.#head) && /\bFROM\s+STDIN\s*$/i.test(this.#tail))
+                        this.#copyAfterLine = true;
+                    this.#inStatement = false;
+                    this.#statementBytes = 0;
+                    this.#head = "";
+                    this.#tail = "";
+                }
+                else if (!isSpace(b)) {
+                    this.#sawStatementByte(b);
+                    if (this.#mayBeCopy) {
+                        this.#tail += String.fromCharCode(b);
+                        if (this.#tail.length > 64)
+                            this.#tail = this.#tail.slice(-32);
+                    }
+                }
+                else if (this.#inStatement) {
+                    if (this.#head.length < 5 && this.#head.length > 0 && !this.#head.endsWith(" ")) {
+                        this.#head += " "; // ends the first word
+                        this.#mayBeCopy = /^copy $/i.test(this.#head);
+                    }
+                    if (this.#mayBeCopy)
+                        this.#tail += " ";
+                }
+                break;
+            case "single":
+                if (b === 0x27)
+                    this.#state = "normal";
+                break;
+            case "escape":
+                if (b === BACKSLASH)
+                    this.#state = "escapeBackslash";
+                else if (b === 0x27)
+                    this.#state = "escapeQuote";
+                break;
+            case "escapeBackslash":
+                this.#state = "escape";
+                break;
+            case "escapeQuote":
+                if (b === 0x27)
+                    this.#state = "escape";
+                else {
+                    this.#state = "normal";
+                    this.#step(b);
+                    return;
+                }
+                break;
+            case "double":
+                if (b === 0x22)
+                    this.#state = "normal";
+                break;
+            case "dollarOpen":
+                if (b === 0x24) {
+                    this.#tag.push(b);
+                    this.#state = "dollar";
+                    this.#tagMatch = 0;
+                }
+                else if (this.#tag.length === 1 ? isIdentStart(b) : isIdentByte(b))
+                    this.#tag.push(b);
+                else {
+                    // `$1` or `a $ b`: not a dollar quote after all
+                    this.#state = "normal";
+                    this.#prev = 0x24;
+                    this.#step(b);
+                    return;
+                }
+                break;
+            case "dollar":
+                if (b === this.#tag[this.#tagMatch]) {
+                    this.#tagMatch++;
+                    if (this.#tagMatch === this.#tag.length)
+                        this.#state = "normal";
+                }
+                else
+                    this.#tagMatch = b === 0x24 ? 1 : 0;
+                break;
+            case "lineComment":
+                if (b === NL)
+                    this.#state = "normal";
+                break;
+            case "blockComment":
+                if (b === 0x2a && prev === 0x2f) {
+                    this.#blockDepth++;
+                    this.#prev = 0;
+                    return;
+                }
+                if (b === 0x2f && prev === 0x2a) {
+                    this.#blockDepth--;
+                    if (this.#blockDepth === 0)
+                        this.#state = "normal";
+                    this.#prev = 0;
+                    return;
+                }
+                break;
+            case "meta":
+                break;
+        }
+        this.#prev2 = prev;
+        this.#prev = b;
+    }
+    /** The `-` or `/` that opened a comment was not part of a statement if nothing came before it. */
+    #uncountCommentStart() {
+        this.#tail = this.#tail.slice(0, -1);
+        if (this.#statementBytes === 1) {
+            this.#inStatement = false;
+            this.#statementBytes = 0;
+            this.#head = "";
+        }
+    }
+    #sawStatementByte(b) {
+        if (!this.#inStatement) {
+            this.#inStatement = true;
+            this.#head = "";
+        }
+        this.#statementBytes++;
+        if (this.#head.length < 5 && !this.#head.endsWith(" ")) {
+            this.#head += String.fromCharCode(b);
+            this.#mayBeCopy = "COPY ".startsWith(this.#head.toUpperCase());
+        }
+    }
+    /** A whole backslash line: only the dump's own `\restrict K` / `\unrestrict K` pass (and are dropped). */
+    #endMeta() {
+        const text = Buffer.from(this.#meta).toString("latin1").replace(/\r$/, "");
+        this.#state = "normal";
+        this.#prev = 0;
+        const restrict = /^\\restrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
+        const unrestrict = /^\\unrestrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
+        if (this.#metaAtLineStart && !this.#inStatement) {
+            if (restrict && this.#dumpKey === undefined) {
+                this.#dumpKey = restrict[1];
+                return;
+            }
+            if (unrestrict && this.#dumpKey === unrestrict[1] && !this.#unrestricted) {
+                this.#unrestricted = true;
+                return;
+            }
+        }
+        this.#refuse();
+    }
+    #refuse() {
+        this.#onRefuse?.();
+        const name = (/^\\[^\s\\]{0,20}/.exec(Buffer.from(this.#meta).toString("latin1"))?.[0] ?? "\\").replace(/[^\x21-\x7e]/g, "?");
+        const why = name === "\\restrict" || name === "\\unrestrict"
+            ? "a second or unmatched \\restrict/\\unrestrict (pg_dump writes one pair with one key)"
+            : "a psql meta-command outside COPY data, which pg_dump never writes";
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`${this.#file} line ${this.#metaLine} holds ${name}: ${why}. The backup was refused before psql could run it; ` +
+            "it is not a genuine pg_dump backup (it was altered, or written by something else). Restore another backup");
+    }
+}
+
+
+/***/ }),
+
+/***/ 98889:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40547,49 +43252,70 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./src/config/database-url.ts
 var database_url = __nccwpck_require__(54877);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
+// EXTERNAL MODULE: ./src/crypto/sealed-text.ts
+var sealed_text = __nccwpck_require__(25937);
+// EXTERNAL MODULE: ./src/db/database-properties.ts
+var database_properties = __nccwpck_require__(43095);
 // EXTERNAL MODULE: ./src/db/pg-tools.ts
 var pg_tools = __nccwpck_require__(43983);
-// EXTERNAL MODULE: ./src/db/server-info.ts + 2 modules
-var server_info = __nccwpck_require__(8166);
+// EXTERNAL MODULE: ./src/db/server-info.ts + 1 modules
+var server_info = __nccwpck_require__(43617);
 // EXTERNAL MODULE: ./src/db/snapshot.ts
 var snapshot = __nccwpck_require__(41436);
 // EXTERNAL MODULE: ./src/verify/check-sql.ts
 var check_sql = __nccwpck_require__(75996);
+// EXTERNAL MODULE: ./src/db/names.ts
+var db_names = __nccwpck_require__(63902);
 ;// CONCATENATED MODULE: ./src/restore/catalog-compare.ts
+
+/** Names keyed by their exact bytes (hex), each with the name it is listed under. */
+function byBytes(names, catalog) {
+    return new Map(names.map((n) => [(0,db_names/* nameBytesHex */.Mi)(n, catalog.rawNames), n]));
+}
 function presence(kind, expected, actual) {
-    const have = new Set(actual);
-    const want = new Set(expected);
-    return [...new Set([...expected, ...actual])].sort().map((name) => ({
+    return [...new Set([...expected.keys(), ...actual.keys()])]
+        .map((key) => ({
         kind,
-        name,
-        expected: want.has(name) ? "present" : "absent",
-        actual: have.has(name) ? "present" : "absent",
-        ok: want.has(name) === have.has(name),
-    }));
+        name: expected.get(key) ?? actual.get(key),
+        expected: expected.has(key) ? "present" : "absent",
+        actual: actual.has(key) ? "present" : "absent",
+        ok: expected.has(key) === actual.has(key),
+    }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 /**
  * Compares the manifest's catalog with the restored database's, exactly: the same schemas, tables,
- * sequences and extensions, and every table's row count when the manifest has exact counts.
+ * sequences and extensions, and every table's row count when the manifest has exact counts. Names
+ * are compared byte for byte (see `rawNames`), so a name that is not UTF-8 must come back unchanged.
  * Extension versions are compared as notes only: a dump re-creates extensions at the server's
  * default version, so a restore onto a newer server legitimately differs there.
  */
 function compareCatalogs(expected, actual) {
     const notes = [];
-    const rows = [...presence("schema", expected.schemas, actual.schemas)];
-    const actualRows = new Map(actual.tables.map((t) => [t.name, t.rows]));
-    const expectedRows = new Map(expected.tables.map((t) => [t.name, t.rows]));
+    const rows = [
+        ...presence("schema", byBytes(expected.schemas, expected), byBytes(actual.schemas, actual)),
+    ];
+    const key = (catalog, name) => (0,db_names/* nameBytesHex */.Mi)(name, catalog.rawNames);
+    const actualRows = new Map(actual.tables.map((t) => [key(actual, t.name), t]));
+    const expectedRows = new Map(expected.tables.map((t) => [key(expected, t.name), t]));
     const exact = expected.rowCounts === "exact";
     if (!exact)
         notes.push(`row counts not compared: the manifest's are ${expected.rowCounts === "off" ? "off" : "estimated"}`);
-    for (const name of [...new Set([...expectedRows.keys(), ...actualRows.keys()])].sort()) {
-        const want = expectedRows.get(name);
-        const have = actualRows.get(name);
-        if (!expectedRows.has(name) || !actualRows.has(name)) {
+    const tableKeys = [...new Set([...expectedRows.keys(), ...actualRows.keys()])];
+    const tableName = (k) => (expectedRows.get(k) ?? actualRows.get(k)).name;
+    tableKeys.sort((a, b) => (tableName(a) < tableName(b) ? -1 : tableName(a) > tableName(b) ? 1 : 0));
+    for (const k of tableKeys) {
+        const name = tableName(k);
+        const want = expectedRows.get(k)?.rows;
+        const have = actualRows.get(k)?.rows;
+        if (!expectedRows.has(k) || !actualRows.has(k)) {
             rows.push({
                 kind: "table",
                 name,
-                expected: expectedRows.has(name) ? "present" : "absent",
-                actual: actualRows.has(name) ? "present" : "absent",
+                expected: expectedRows.has(k) ? "present" : "absent",
+                actual: actualRows.has(k) ? "present" : "absent",
                 ok: false,
             });
             continue;
@@ -40603,8 +43329,9 @@ function compareCatalogs(expected, actual) {
             ok: !compare || want === have,
         });
     }
-    rows.push(...presence("sequence", expected.sequences, actual.sequences));
-    rows.push(...presence("extension", expected.extensions.map((e) => e.name), actual.extensions.map((e) => e.name)));
+    rows.push(...presence("sequence", byBytes(expected.sequences, expected), byBytes(actual.sequences, actual)));
+    const extensionNames = (c) => new Map(c.extensions.map((e) => [e.name, e.name]));
+    rows.push(...presence("extension", extensionNames(expected), extensionNames(actual)));
     const actualVersions = new Map(actual.extensions.map((e) => [e.name, e.version]));
     for (const e of expected.extensions) {
         const v = actualVersions.get(e.name);
@@ -40619,6 +43346,230 @@ function compareCatalogs(expected, actual) {
     return { ok: mismatches.length === 0, rows, notes, mismatches };
 }
 
+// EXTERNAL MODULE: ./node_modules/pg/esm/index.mjs
+var esm = __nccwpck_require__(83849);
+;// CONCATENATED MODULE: ./src/restore/database-properties.ts
+
+
+
+/**
+ * Settings whose value is a list of quoted names (pg_dump's variable_is_guc_list_quote): each element
+ * must be given as its own literal, `SET search_path = 'a', '$user'`, not as one string.
+ */
+const LIST_QUOTE_SETTINGS = new Set([
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+]);
+const SETTING_NAME_PART = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+/** Splits a stored list value (`"$user", public`) into its elements, as PostgreSQL's SplitGUCList. */
+function splitSettingList(value) {
+    const out = [];
+    let i = 0;
+    const skipSpace = () => {
+        while (i < value.length && /\s/.test(value[i]))
+            i++;
+    };
+    skipSpace();
+    if (i === value.length)
+        return [];
+    for (;;) {
+        let item = "";
+        if (value[i] === '"') {
+            i++;
+            for (;;) {
+                if (i >= value.length)
+                    throw new Error(`unterminated quoted name in the list ${value}`);
+                if (value[i] === '"' && value[i + 1] === '"') {
+                    item += '"';
+                    i += 2;
+                }
+                else if (value[i] === '"') {
+                    i++;
+                    break;
+                }
+                else
+                    item += value[i++];
+            }
+        }
+        else {
+            while (i < value.length && value[i] !== "," && !/\s/.test(value[i]))
+                item += value[i++];
+            if (!item)
+                throw new Error(`empty element in the list ${value}`);
+        }
+        out.push(item);
+        skipSpace();
+        if (i === value.length)
+            return out;
+        if (value[i] !== ",")
+            throw new Error(`unexpected '${value[i]}' in the list ${value}`);
+        i++;
+        skipSpace();
+    }
+}
+/** `name = value` for ALTER ... SET, from a pg_db_role_setting item `name=value`; every part quoted. */
+function settingAssignment(item) {
+    const eq = item.indexOf("=");
+    const name = eq > 0 ? item.slice(0, eq) : "";
+    const value = item.slice(eq + 1);
+    const parts = name.split(".");
+    if (!parts.every((p) => SETTING_NAME_PART.test(p)))
+        throw new errors/* UserError */.yo(`The manifest records a database setting '${item}' whose name is not a configuration parameter: ` +
+            "the manifest is damaged or was edited; restore without it by moving it away");
+    const values = LIST_QUOTE_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [value];
+    const rendered = values.length ? values.map((v) => esm/* default.escapeLiteral */.Ay.escapeLiteral(v)).join(", ") : "''";
+    return `${parts.map((p) => esm/* default.escapeIdentifier */.Ay.escapeIdentifier(p)).join(".")} = ${rendered}`;
+}
+const PRIVILEGES = new Set(["CONNECT", "CREATE", "TEMPORARY"]);
+/** The statements that give `database` the recorded properties, and the roles skipped as missing. */
+function propertyStatements(database, recorded, current, existingRoles) {
+    const db = esm/* default.escapeIdentifier */.Ay.escapeIdentifier(database);
+    const role = (r) => (r === null ? "PUBLIC" : esm/* default.escapeIdentifier */.Ay.escapeIdentifier(r));
+    const missing = new Set();
+    const exists = (r) => {
+        if (r === null || existingRoles.has(r))
+            return true;
+        missing.add(r);
+        return false;
+    };
+    const statements = [];
+    if (recorded.acl !== null) {
+        // From a clean slate: nobody holds anything, then exactly the recorded privileges are granted.
+        const holders = new Set([
+            null,
+            current.owner,
+            ...(current.acl ?? []).map((g) => g.grantee),
+        ]);
+        for (const h of holders)
+            statements.push({ what: "the ACL", sql: `REVOKE ALL ON DATABASE ${db} FROM ${role(h)} CASCADE` });
+        const grouped = new Map();
+        for (const g of recorded.acl) {
+            if (!PRIVILEGES.has(g.privilege))
+                throw new errors/* UserError */.yo(`The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
+                    "or was edited; restore without it by moving it away");
+            if (!exists(g.grantee))
+                continue;
+            const k = JSON.stringify([g.grantee, g.grantable]);
+            const group = grouped.get(k) ?? { grantee: g.grantee, grantable: g.grantable, privileges: [] };
+            group.privileges.push(g.privilege);
+            grouped.set(k, group);
+        }
+        for (const g of grouped.values())
+            statements.push({
+                what: `the ACL (${g.privileges.join(", ")} to ${g.grantee ?? "PUBLIC"})`,
+                sql: `GRANT ${g.privileges.join(", ")} ON DATABASE ${db} TO ${role(g.grantee)}${g.grantable ? " WITH GRANT OPTION" : ""}`,
+            });
+    }
+    if (recorded.comment !== null)
+        statements.push({
+            what: "the comment",
+            sql: `COMMENT ON DATABASE ${db} IS ${esm/* default.escapeLiteral */.Ay.escapeLiteral(recorded.comment)}`,
+        });
+    if (Number.isInteger(recorded.connectionLimit) && recorded.connectionLimit !== -1)
+        statements.push({
+            what: "the connection limit",
+            sql: `ALTER DATABASE ${db} CONNECTION LIMIT ${recorded.connectionLimit}`,
+        });
+    for (const s of recorded.settings) {
+        if (!exists(s.role))
+            continue;
+        const target = s.role === null ? `ALTER DATABASE ${db}` : `ALTER ROLE ${role(s.role)} IN DATABASE ${db}`;
+        for (const item of s.settings)
+            statements.push({
+                // The value is not named: a setting may hold something private.
+                what: `the setting ${item.split("=")[0]}${s.role === null ? "" : ` of role ${s.role}`}`,
+                sql: `${target} SET ${settingAssignment(item)}`,
+            });
+    }
+    return { statements, missingRoles: [...missing].sort() };
+}
+const grantText = (g) => `${g.grantee ?? "PUBLIC"}: ${g.privilege}${g.grantable ? " WITH GRANT OPTION" : ""}`;
+/**
+ * Compares the properties read back from the restored database with the recorded ones: ACL (grantor
+ * aside), comment, connection limit and settings must be equal; what was skipped for roles missing on
+ * this server is left out and noted. Owner and encoding differences are notes (the target decides them).
+ */
+function compareProperties(recorded, restored, missingRoles) {
+    const skip = new Set(missingRoles);
+    const rows = [];
+    const row = (name, expected, actual) => rows.push({ kind: "property", name, expected, actual, ok: expected === actual });
+    const acl = (a, dropMissing) => a === null
+        ? "default"
+        : a
+            .filter((g) => !dropMissing || g.grantee === null || !skip.has(g.grantee))
+            .map(grantText)
+            .sort()
+            .join("; ") || "none";
+    row("ACL", acl(recorded.acl, true), acl(restored.acl, false));
+    row("comment", recorded.comment ?? "(none)", restored.comment ?? "(none)");
+    row("connection limit", String(recorded.connectionLimit), String(restored.connectionLimit));
+    // One row per setting, never showing its value (it may be a secret): equal, missing or different.
+    const settingsOf = (p, dropMissing) => {
+        const out = new Map();
+        for (const s of p.settings) {
+            if (dropMissing && s.role !== null && skip.has(s.role))
+                continue;
+            for (const item of s.settings) {
+                const eq = item.indexOf("=");
+                const name = eq > 0 ? item.slice(0, eq) : item;
+                out.set(`setting ${name}${s.role === null ? "" : ` of role ${s.role}`}`, item.slice(eq + 1));
+            }
+        }
+        return out;
+    };
+    const want = settingsOf(recorded, true);
+    const have = settingsOf(restored, false);
+    for (const k of [...new Set([...want.keys(), ...have.keys()])].sort()) {
+        const w = want.get(k);
+        const h = have.get(k);
+        rows.push({
+            kind: "property",
+            name: k,
+            expected: w === undefined ? "not set" : "set",
+            actual: h === undefined ? "not set" : h === w ? "set" : "set to another value",
+            ok: w === h,
+        });
+    }
+    const notes = [];
+    if (missingRoles.length)
+        notes.push(`roles missing on this server, so their grants and settings were not re-applied: ${missingRoles.join(", ")}`);
+    if (recorded.owner !== restored.owner)
+        notes.push(`owner: ${recorded.owner} in the backup, ${restored.owner} restored`);
+    if (recorded.encoding !== restored.encoding)
+        notes.push(`encoding: ${recorded.encoding} in the backup, ${restored.encoding} restored`);
+    return { rows, notes };
+}
+/**
+ * Gives the database `client` is connected to (`database`, a restore's new database) the recorded
+ * properties. Roles that do not exist on this server are skipped (never more privilege than recorded)
+ * and returned; any other failure throws, naming the property.
+ */
+async function applyProperties(client, database, recorded) {
+    const current = await (0,database_properties/* readDatabaseProperties */.l)(client);
+    const wanted = [
+        ...(recorded.acl ?? []).map((g) => g.grantee),
+        ...recorded.settings.map((s) => s.role),
+    ].filter((r) => r !== null);
+    const { rows } = await client.query("SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])", [wanted]);
+    const { statements, missingRoles } = propertyStatements(database, recorded, current, new Set(rows.map((r) => r.rolname)));
+    for (const st of statements) {
+        try {
+            await client.query(st.sql);
+        }
+        catch (err) {
+            throw new errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${err.message}. ` +
+                "Restore as a role allowed to set it (e.g. the database owner or a superuser)", { cause: err });
+        }
+    }
+    return { missingRoles, applied: statements.length };
+}
+
+// EXTERNAL MODULE: ./src/restore/psql-guard.ts
+var psql_guard = __nccwpck_require__(76040);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
 // EXTERNAL MODULE: external "node:fs/promises"
@@ -40641,6 +43592,7 @@ var child_stage = __nccwpck_require__(32144);
 // EXTERNAL MODULE: ./src/storage/local-store.ts
 var local_store = __nccwpck_require__(90226);
 ;// CONCATENATED MODULE: ./src/restore/restore-stream.ts
+
 
 
 
@@ -40686,7 +43638,8 @@ async function settle(node, children) {
  * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
- * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
+ * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 async function streamBackupInto(options) {
@@ -40698,8 +43651,9 @@ async function streamBackupInto(options) {
         // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
         if (!entry.encrypted && entry.store instanceof local_store/* LocalStore */.V) {
             const file = entry.store.uri(entry.fileName);
+            const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
             const restore = startPgRestore(options, env, file);
-            await settle((0,external_node_stream_promises_.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            await settle((0,external_node_stream_promises_.pipeline)(input, digest, sink()), [restore]);
             return {
                 sha256: digest.hex(),
                 bytesRead: digest.bytes,
@@ -40727,11 +43681,13 @@ async function streamBackupInto(options) {
             await (0,promises_.rm)(dir, { recursive: true, force: true });
         }
     }
+    (0,psql_guard/* requireRestrictablePsql */.e6)(options.psql, entry.uri);
     const input = await entry.store.get(entry.fileName, options.signal);
     const children = [];
     const names = [];
     try {
-        // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+        // gpg and pigz/zstd are chained through kernel pipes (each reads the previous one's stdout);
+        // what reaches psql passes through the guard in this process, so psql never reads the file itself.
         let upstream;
         const chain = (stage, name) => {
             children.push(stage);
@@ -40743,9 +43699,9 @@ async function streamBackupInto(options) {
         if (entry.encrypted)
             chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
         const program = (0,compression/* decompressorProgram */.Xd)(entry.compression);
-        const nodeStages = [digest];
+        const nodeStages = [];
         if (program) {
-            chain((0,child_stage/* startChildStage */.f)(program.command, program.command, program.args, { stdin: upstream ?? true }), `${program.command} ${program.args.join(" ")}`);
+            chain((0,child_stage/* startChildStage */.fI)(program.command, program.command, program.args, { stdin: upstream ?? true }), `${program.command} ${program.args.join(" ")}`);
         }
         else if (entry.compression !== "none") {
             if (entry.encrypted)
@@ -40753,14 +43709,21 @@ async function streamBackupInto(options) {
             nodeStages.push((0,compression/* createDecompressor */.Li)(entry.compression));
             names.push(`node ${entry.compression}`);
         }
-        const psql = (0,child_stage/* startChildStage */.f)("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: upstream ?? true });
-        if (upstream)
-            upstream.destroy();
+        const psql = (0,child_stage/* startChildStage */.fI)("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: true });
         psql.stdout.resume();
-        children.push(psql);
-        names.push("psql --single-transaction");
+        // On refusal psql is stopped first: it must not reach the end of its input, where
+        // --single-transaction would commit what came before (into the new database, dropped anyway).
+        const guard = new psql_guard/* PsqlGuard */.YU({ file: entry.uri, onRefuse: () => psql.kill() });
+        names.push("meta-command guard", "psql --single-transaction (restricted)");
         const first = children[0];
-        await settle((0,external_node_stream_promises_.pipeline)(input, ...nodeStages, first.stdin), children);
+        const reading = first
+            ? Promise.all([
+                (0,external_node_stream_promises_.pipeline)(input, digest, first.stdin),
+                (0,external_node_stream_promises_.pipeline)(upstream, guard, psql.stdin),
+            ])
+            : (0,external_node_stream_promises_.pipeline)(input, digest, ...nodeStages, guard, psql.stdin);
+        children.push(psql);
+        await settle(reading, children);
         return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
     }
     catch (err) {
@@ -40771,7 +43734,7 @@ async function streamBackupInto(options) {
     }
 }
 function startPgRestore(options, env, file) {
-    const stage = (0,child_stage/* startChildStage */.f)("pg_restore", options.pgRestore.path, ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file], { env });
+    const stage = (0,child_stage/* startChildStage */.fI)("pg_restore", options.pgRestore.path, ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file], { env });
     stage.stdout.resume();
     return stage;
 }
@@ -40794,12 +43757,70 @@ const sink = () => new external_node_stream_.Writable({
 
 
 
-/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+
+
+
+
+
+/**
+ * Re-applies the database's own properties recorded in the manifest (pg_dump without --create leaves
+ * them out) to the new database; undefined when there are none to apply, which is said.
+ */
+async function reapplyProperties(client, options) {
+    const { manifest, logger, entry } = options;
+    if (!manifest)
+        return undefined;
+    const recorded = manifest.databaseProperties;
+    if (!recorded) {
+        logger.warn(`The manifest of ${entry.fileName} does not record the database's properties (it predates them): its ACL, ` +
+            `comment and ALTER DATABASE/ROLE ... SET settings were not re-applied to "${options.database}"; set them by hand if it had any`);
+        return undefined;
+    }
+    if (recorded.error) {
+        logger.warn(`The database's properties could not be read when ${entry.fileName} was taken (${recorded.error}): ` +
+            `its ACL, comment and settings were not re-applied to "${options.database}"; set them by hand`);
+        return undefined;
+    }
+    const wanted = await unsealSettings(recorded, options);
+    const { missingRoles, applied } = await applyProperties(client, options.database, wanted);
+    for (const role of missingRoles)
+        logger.warn(`Role "${role}" does not exist on this server: its privileges on and settings in the database were not ` +
+            `re-applied (the restored database grants less, never more); create the role and grant them by hand`);
+    logger.info(`Re-applied the database's properties to "${options.database}" (${applied} statements)`);
+    return { recorded: wanted, missingRoles };
+}
+/** The recorded properties with an encrypted backup's settings decrypted with the restore's keyring. */
+async function unsealSettings(recorded, options) {
+    if (recorded.sealedSettings === undefined)
+        return recorded;
+    const fail = (why, cause) => new errors/* UserError */.yo(`The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
+        "give the backup's secret key (BACKUP_GPG_PRIVATE_KEY or GNUPGHOME), or restore without the manifest by moving it away", { cause });
+    if (!options.keyring)
+        throw fail("there is no key to decrypt them with");
+    let settings;
+    try {
+        settings = JSON.parse(await (0,sealed_text/* openSealedText */.y)(options.keyring, recorded.sealedSettings));
+    }
+    catch (err) {
+        throw fail(`could not be decrypted (${err.message})`, err);
+    }
+    const valid = Array.isArray(settings) &&
+        settings.every((s) => (s.role === null || typeof s.role === "string") &&
+            Array.isArray(s.settings) &&
+            s.settings.every((x) => typeof x === "string"));
+    if (!valid)
+        throw fail("do not decrypt to a list of settings");
+    return { ...recorded, settings: settings };
+}
+/**
+ * psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump); a
+ * psql that can be put in restricted mode is preferred (plain backups are refused without one).
+ */
 async function chooseRestoreTools(client, pgBinDir) {
     const num = Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
     const serverMajor = Math.floor(num / 10000);
     const [psql, pgRestore] = await Promise.all([
-        (0,pg_tools/* choosePgTool */.d)("psql", serverMajor, pgBinDir),
+        (0,pg_tools/* choosePgTool */.d)("psql", serverMajor, pgBinDir, psql_guard/* psqlCanRestrict */.f9),
         (0,pg_tools/* choosePgTool */.d)("pg_restore", serverMajor, pgBinDir),
     ]);
     return { serverMajor, psql, pgRestore };
@@ -40840,6 +43861,7 @@ async function restoreAndProve(options) {
     logger.info(`sha256 ${streamed.sha256} matches the sidecar`);
     const client = await (0,server_info/* connectClient */.mh)({ ...options.connection, database: options.database }, "lifeline-restore-check");
     try {
+        const recordedProperties = await reapplyProperties(client, options);
         await options.afterRestoreHook?.(client);
         let comparison;
         const expected = options.manifest?.catalog;
@@ -40852,16 +43874,31 @@ async function restoreAndProve(options) {
         else {
             const actual = await (0,snapshot/* readCatalog */.uM)(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
             comparison = compareCatalogs(expected, actual);
-            for (const note of comparison.notes)
-                logger.info(`compare: ${note}`);
             if (comparison.ok) {
                 logger.info(`The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
                     `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`);
             }
-            for (const m of comparison.mismatches) {
-                problems.push(`restore differs from the manifest: ${m}`);
-                logger.error(`compare: ${m}`);
-            }
+        }
+        if (recordedProperties) {
+            const restored = await (0,database_properties/* readDatabaseProperties */.l)(client);
+            const props = compareProperties(recordedProperties.recorded, restored, recordedProperties.missingRoles);
+            const mismatches = props.rows
+                .filter((r) => !r.ok)
+                .map((r) => `database ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
+            if (!mismatches.length)
+                logger.info("The database's ACL, comment, connection limit and settings match the manifest");
+            comparison = {
+                ok: (comparison?.ok ?? true) && mismatches.length === 0,
+                rows: [...(comparison?.rows ?? []), ...props.rows],
+                notes: [...(comparison?.notes ?? []), ...props.notes],
+                mismatches: [...(comparison?.mismatches ?? []), ...mismatches],
+            };
+        }
+        for (const note of comparison?.notes ?? [])
+            logger.info(`compare: ${note}`);
+        for (const m of comparison?.mismatches ?? []) {
+            problems.push(`restore differs from the manifest: ${m}`);
+            logger.error(`compare: ${m}`);
         }
         const checks = options.checkSql?.length ? await (0,check_sql/* runSqlChecks */.N)(client, options.checkSql) : [];
         for (const c of checks) {
@@ -40900,7 +43937,7 @@ async function restoreAndProve(options) {
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(37827);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
     where;
     name = "DestinationError";
     constructor(
@@ -40953,17 +43990,16 @@ function briefly(err) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   V: () => (/* binding */ LocalStore)
 /* harmony export */ });
-/* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(78474);
-/* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_events__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(5105);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5105);
+/* harmony import */ var _fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(65650);
 
 
 
@@ -40972,25 +44008,29 @@ function briefly(err) {
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
- * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed. Only regular
+ * files are objects: anything else under a name (a FIFO, a directory, a symbolic link unless
+ * `followSymlinks`) is never opened; `stat` throws NotRegularFileError for it and `listOthers` names it.
  */
 class LocalStore {
     dir;
+    options;
     kind = "local";
-    constructor(dir) {
+    constructor(dir, options = {}) {
         this.dir = dir;
+        this.options = options;
     }
     get location() {
-        return `${node_path__WEBPACK_IMPORTED_MODULE_3___default().resolve(this.dir)}/`;
+        return `${node_path__WEBPACK_IMPORTED_MODULE_2___default().resolve(this.dir)}/`;
     }
     uri(name) {
-        return node_path__WEBPACK_IMPORTED_MODULE_3___default().join(node_path__WEBPACK_IMPORTED_MODULE_3___default().resolve(this.dir), name);
+        return node_path__WEBPACK_IMPORTED_MODULE_2___default().join(node_path__WEBPACK_IMPORTED_MODULE_2___default().resolve(this.dir), name);
     }
     async preflight() {
-        await (0,_fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__/* .ensureWritableDirectory */ .Wh)(this.dir, "Backup directory");
+        await (0,_fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_4__/* .ensureWritableDirectory */ .Wh)(this.dir, "Backup directory");
     }
     async upload(name, options = {}) {
-        const file = await _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_5__/* .AtomicFile */ .A0.create(this.uri(name));
+        const file = await _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_4__/* .AtomicFile */ .A0.create(this.uri(name));
         const abort = async (_reason) => {
             await file.abort();
         };
@@ -40998,7 +44038,7 @@ class LocalStore {
         const done = (async () => {
             try {
                 // Rejects when the stream is destroyed before it ended (abort): never waits forever.
-                await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.finished)(file.stream);
+                await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.finished)(file.stream);
                 await file.commit();
             }
             catch (err) {
@@ -41012,8 +44052,8 @@ class LocalStore {
     /** Replaces the file atomically (write a hidden temp file, fsync, rename), as a cloud PUT would. */
     async put(name, body) {
         const final = this.uri(name);
-        const temp = node_path__WEBPACK_IMPORTED_MODULE_3___default().join(this.dir, `.${name}.put-${process.pid}`);
-        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(temp, "w", 0o600);
+        const temp = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.dir, `.${name}.put-${process.pid}`);
+        const handle = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(temp, "w", 0o600);
         try {
             await handle.writeFile(body);
             await handle.sync();
@@ -41021,50 +44061,55 @@ class LocalStore {
         finally {
             await handle.close();
         }
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(temp, final).catch(async (err) => {
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink)(temp).catch(() => { });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename)(temp, final).catch(async (err) => {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.unlink)(temp).catch(() => { });
             throw err;
         });
     }
     /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
     async recordChecksum(_name, _sha256) { }
     async list() {
-        const entries = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
-            if (err.code === "ENOENT")
-                return [];
-            throw err;
-        });
         const out = [];
-        for (const entry of entries) {
-            if (!entry.isFile() || entry.name.startsWith("."))
+        for (const name of (await (0,_fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__/* .listDirectory */ .KG)(this.dir)).files) {
+            if (name.startsWith("."))
                 continue;
-            const found = await this.stat(entry.name);
+            // Replaced by something else since it was listed: not an object any more.
+            const found = await this.stat(name).catch(() => undefined);
             if (found)
                 out.push(found);
         }
         return out;
     }
+    /** The entries that are not objects (FIFOs, sockets, directories, symbolic links), with what each is. */
+    async listOthers() {
+        return (await (0,_fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__/* .listDirectory */ .KG)(this.dir)).others.filter((o) => !o.name.startsWith("."));
+    }
     async stat(name) {
-        const s = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(this.uri(name)).catch(() => undefined);
-        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+        const s = await (0,_fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__/* .statRegularFile */ .b2)(this.uri(name), this.options).catch((err) => {
+            if (err instanceof _fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__/* .NotRegularFileError */ .iZ)
+                throw err;
+            return undefined; // unreadable metadata (EACCES on the directory): as good as absent
+        });
+        return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
     async get(name, signal) {
-        const stream = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(this.uri(name), {
+        // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
+        const handle = await (0,_fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__/* .openRegularFile */ .ZU)(this.uri(name), this.options);
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.createReadStream)(this.uri(name), {
+            fd: handle,
             highWaterMark: 1 << 20,
             ...(signal ? { signal } : {}),
         });
-        await (0,node_events__WEBPACK_IMPORTED_MODULE_0__.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
-        return stream;
     }
     async getText(name) {
-        return (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readFile)(this.uri(name), "utf8").catch((err) => {
+        return (0,_fs_regular_file_js__WEBPACK_IMPORTED_MODULE_5__/* .readRegularFile */ .XF)(this.uri(name), this.options).catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
         });
     }
     async delete(name) {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.unlink)(this.uri(name)).catch((err) => {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.unlink)(this.uri(name)).catch((err) => {
             if (err.code !== "ENOENT")
                 throw err;
         });
@@ -41082,21 +44127,22 @@ class LocalStore {
 /* harmony export */ });
 /**
  * The store behind one configured destination. Each SDK is loaded only when its destination is
- * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up. Every request
+ * of the store ends when `signal` (the run's: SIGINT/SIGTERM) fires.
  */
-async function openStore(destination, logger) {
+async function openStore(destination, logger, signal) {
     switch (destination.kind) {
         case "s3": {
             const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 98947));
-            return new S3Store(destination.settings, logger);
+            return new S3Store(destination.settings, logger, signal);
         }
         case "gcs": {
-            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
-            return new GcsStore(destination.settings, logger);
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(842)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1842));
+            return new GcsStore(destination.settings, logger, signal);
         }
         case "azure": {
             const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 65342));
-            return new AzureStore(destination.settings, logger);
+            return new AzureStore(destination.settings, logger, signal);
         }
     }
 }
@@ -41124,10 +44170,10 @@ function parseBackupUri(uri) {
     return { kind, bucket: m[2], key: m[3] };
 }
 /** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
+async function probeWrite(store, signal) {
     const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
+    await store.put(probe, "lifeline write probe\n", signal ? { signal } : {});
+    await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
 const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
@@ -41140,16 +44186,22 @@ const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifel
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   D6: () => (/* binding */ MIB),
-/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */   UQ: () => (/* binding */ NETWORK_TIMEOUT_SETTING),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER),
+/* harmony export */   bc: () => (/* binding */ PREFLIGHT_TIMEOUT_SETTING)
 /* harmony export */ });
 /* unused harmony export uploadMemoryBound */
 const MIB = 1024 * 1024;
+/** The settings behind the bounds, named in the errors a deadline raises. */
+const NETWORK_TIMEOUT_SETTING = "BACKUP_NETWORK_TIMEOUT_SECONDS";
+const PREFLIGHT_TIMEOUT_SETTING = "BACKUP_PREFLIGHT_TIMEOUT_SECONDS";
 const DEFAULT_TRANSFER = {
     partSizeBytes: 8 * MIB,
     concurrency: 2,
     attempts: 4,
     cleanupAttempts: 6,
     requestTimeoutMs: 120_000,
+    preflightTimeoutMs: 30_000,
     stallTimeoutMs: 300_000,
 };
 /** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */
@@ -41211,6 +44263,7 @@ function formatDuration(seconds) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   EU: () => (/* binding */ listedBackup),
 /* harmony export */   Qv: () => (/* binding */ comparisonTable),
+/* harmony export */   Ys: () => (/* binding */ restorePlanSummary),
 /* harmony export */   l0: () => (/* binding */ backupListSummary),
 /* harmony export */   nV: () => (/* binding */ formatAge),
 /* harmony export */   rk: () => (/* binding */ restoreSummary)
@@ -41333,6 +44386,21 @@ function restoreSummary(outcome, database, guidance) {
         "",
     ].join("\n");
 }
+/** The job summary of a dry run: the plan as printed, and whether the restore would go ahead. */
+function restorePlanSummary(database, planText, ok) {
+    return [
+        `## ${ok ? "🔎" : "❌"} Lifeline restore of ${(0,_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .cell */ .Hn)(database)}: dry run, nothing was changed`,
+        "",
+        ok
+            ? "Nothing found that would stop the restore."
+            : "**The restore would not go ahead:** see Problems below.",
+        "",
+        "~~~~text",
+        planText.trimEnd(),
+        "~~~~",
+        "",
+    ].join("\n");
+}
 
 
 /***/ }),
@@ -41421,7 +44489,7 @@ function verifyBackupsSummary(report) {
  */
 async function readCheckSql(file) {
     const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(file, "utf8").catch((err) => {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
     });
     const statements = text
         .split("\n")
@@ -41431,7 +44499,7 @@ async function readCheckSql(file) {
         .map((s) => s.trim())
         .filter(Boolean);
     if (!statements.length) {
-        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+        throw new _config_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigError */ .xL(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
     }
     return statements;
 }
@@ -41480,6 +44548,8 @@ var external_node_path_ = __nccwpck_require__(76760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/backup/backup-name.ts
 var backup_name = __nccwpck_require__(64808);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(37827);
 // EXTERNAL MODULE: ./src/restore/backup-source.ts
 var backup_source = __nccwpck_require__(14354);
 // EXTERNAL MODULE: ./src/storage/local-store.ts
@@ -41494,11 +44564,14 @@ var backup_compression = __nccwpck_require__(90298);
 var backup_manifest = __nccwpck_require__(6345);
 // EXTERNAL MODULE: ./src/backup/stream-taps.ts
 var stream_taps = __nccwpck_require__(71119);
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
 // EXTERNAL MODULE: ./src/db/pg-dump.ts
 var pg_dump = __nccwpck_require__(55448);
 // EXTERNAL MODULE: ./src/process/child-stage.ts
 var child_stage = __nccwpck_require__(32144);
 ;// CONCATENATED MODULE: ./src/verify/verify-file.ts
+
 
 
 
@@ -41523,7 +44596,14 @@ const discard = () => new external_node_stream_.Writable({
 async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
     const file = store.uri(fileName);
-    const object = await store.stat(fileName);
+    let object;
+    try {
+        object = await store.stat(fileName);
+    }
+    catch (err) {
+        // Not a regular file in a directory (a FIFO, a link, a directory): named, never opened.
+        return { file, name, sizeBytes: 0, ok: false, passed: [], notes: [], problem: err.message };
+    }
     const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
@@ -41552,7 +44632,7 @@ async function verifyBackupFile(store, name, options = {}) {
         notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
         return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
     }
-    const open = () => store.get(fileName);
+    const open = () => store.get(fileName, options.signal);
     let decrypt = name.encrypted;
     let content;
     try {
@@ -41633,7 +44713,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
     const stages = [digest];
     const gpg = checkContent && decrypt
-        ? (0,child_stage/* startChildStage */.f)("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+        ? (0,child_stage/* startChildStage */.fI)("gpg --decrypt", "gpg", [...gpg_keyring/* GPG_BASE_ARGS */.L, "--quiet", "--decrypt"], {
             stdin: true,
             env: gpgEnv,
         })
@@ -41677,11 +44757,15 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /** Checks one backup and logs the result the way every verify run does. */
 async function verifyAndLog(store, name, label, logger, options = {}) {
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const check = await verifyBackupFile(store, name, options);
+    // A check cut short by the cancellation says nothing about the file: the run stops instead.
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
     if (check.ok)
         logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
@@ -41694,8 +44778,16 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
     const checks = [];
     for (const tier of backup_name/* TIERS */.iB) {
         const store = new local_store/* LocalStore */.V(external_node_path_default().join(backupDir, tier));
-        for (const entry of (await (0,backup_source/* listBackups */.Cw)([store], prefix)).filter((e) => e.tier === tier)) {
-            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        const names = (await (0,backup_source/* listBackups */.Cw)([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name);
+        // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+        for (const other of await store.listOthers()) {
+            const name = backup_name/* BackupName */.wv.parse(other.name);
+            if (name?.tier === tier && (prefix === undefined || name.prefix === prefix))
+                names.push(name);
+        }
+        names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            checks.push(await verifyAndLog(store, name, `${tier}/${name.toString()}`, logger, options));
         }
     }
     return checks;
@@ -41706,7 +44798,9 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger, {
+        signal: options.signal,
+    });
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -45081,6 +48175,38 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+
+/***/ }),
+
+/***/ 83849:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ay: () => (__WEBPACK_DEFAULT_EXPORT__)
+/* harmony export */ });
+/* unused harmony exports Client, Pool, Connection, types, Query, DatabaseError, escapeIdentifier, escapeLiteral, Result, TypeOverrides, defaults */
+/* harmony import */ var _lib_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(13273);
+// ESM wrapper for pg
+
+
+// Re-export all the properties
+const Client = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.Client
+const Pool = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.Pool
+const Connection = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.Connection
+const types = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.types
+const Query = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.Query
+const DatabaseError = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.DatabaseError
+const escapeIdentifier = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.escapeIdentifier
+const escapeLiteral = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.escapeLiteral
+const Result = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.Result
+const TypeOverrides = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.TypeOverrides
+
+// Also export the defaults
+const defaults = _lib_index_js__WEBPACK_IMPORTED_MODULE_0__.defaults
+
+// Re-export the default
+/* harmony default export */ const __WEBPACK_DEFAULT_EXPORT__ = (_lib_index_js__WEBPACK_IMPORTED_MODULE_0__);
+
 
 /***/ })
 

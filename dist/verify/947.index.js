@@ -13,7 +13,7 @@ export const modules = {
 /* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7827);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
     where;
     name = "DestinationError";
     constructor(
@@ -107,12 +107,14 @@ async function withRetry(operation, options) {
 /* unused harmony export partSizeFor */
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(3711);
+/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(3711);
 /* harmony import */ var _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(2358);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(3091);
-/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6336);
-/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(8130);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(7879);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(6822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(3091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(6336);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(8130);
+
 
 
 
@@ -131,7 +133,7 @@ const MAX_PARTS = 10_000;
 function partSizeFor(configured, expectedBytes) {
     if (!expectedBytes)
         return configured;
-    const needed = Math.ceil((expectedBytes * 2) / MAX_PARTS / _transfer_js__WEBPACK_IMPORTED_MODULE_5__/* .MIB */ .D6) * _transfer_js__WEBPACK_IMPORTED_MODULE_5__/* .MIB */ .D6;
+    const needed = Math.ceil((expectedBytes * 2) / MAX_PARTS / _transfer_js__WEBPACK_IMPORTED_MODULE_6__/* .MIB */ .D6) * _transfer_js__WEBPACK_IMPORTED_MODULE_6__/* .MIB */ .D6;
     return Math.max(configured, needed);
 }
 /** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
@@ -143,20 +145,31 @@ function statusOf(err) {
 class S3Store {
     settings;
     logger;
+    signal;
     kind = "s3";
     location;
     client;
-    constructor(settings, logger) {
+    constructor(settings, logger, 
+    /** The run's signal: every request ends when it fires. */
+    signal) {
         this.settings = settings;
         this.logger = logger;
+        this.signal = signal;
         this.location = `s3://${settings.bucket}/${settings.prefix}`;
-        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.S3Client({
+        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.S3Client({
             ...(settings.region ? { region: settings.region } : settings.endpoint ? { region: "us-east-1" } : {}),
             ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
             forcePathStyle: settings.forcePathStyle,
             // The SDK retries throttling, 5xx and network errors with exponential backoff and jitter.
             maxAttempts: settings.transfer.attempts,
-            requestHandler: { connectionTimeout: 10_000, requestTimeout: settings.transfer.requestTimeoutMs },
+            // Without throwOnRequestTimeout a request past requestTimeout only logs a warning and waits on;
+            // socketTimeout ends a response body that stops flowing (a download from a server gone silent).
+            requestHandler: {
+                connectionTimeout: Math.min(10_000, settings.transfer.requestTimeoutMs),
+                requestTimeout: settings.transfer.requestTimeoutMs,
+                throwOnRequestTimeout: true,
+                socketTimeout: settings.transfer.requestTimeoutMs,
+            },
         });
         // Data parts carry a CRC32 that S3 verifies (the SDK's default flexible checksum, native speed);
         // signing their payload too would hash every byte again with SHA-256 on the CPU the compressor
@@ -176,19 +189,37 @@ class S3Store {
     key(name) {
         return `${this.settings.prefix}${name}`;
     }
+    /**
+     * One small request under the network deadline and the run's signal (plus `signal`, e.g. the
+     * preflight's bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed
+     * or cancelled upload is `detached` from the run's signal: it must still remove the parts.
+     */
+    timed(what, request, signal, detached = false) {
+        const endpoint = this.settings.endpoint ?? "AWS S3";
+        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .withDeadline */ .NE)(`S3 ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, request, {
+            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal),
+            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_6__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
+        });
+    }
     /** Turns an SDK error into one that names the destination and says what to do. */
     explain(action, name, err) {
+        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+        if (this.signal?.aborted)
+            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .abortReason */ .Js)(this.signal);
         const where = name === undefined ? this.location : this.uri(name);
         const status = statusOf(err);
         const code = err?.name ?? "";
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .networkCode */ .e8)(err);
         const endpoint = this.settings.endpoint ?? "AWS S3";
         let advice;
-        if (net) {
+        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .DeadlineError */ .j3) {
+            advice = `${endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
+        }
+        else if (net) {
             advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
         }
         else if (code === "CredentialsProviderError" ||
-            (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)) && status === undefined)) {
+            (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)) && status === undefined)) {
             advice =
                 "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
                     "(aws-actions/configure-aws-credentials in a workflow)";
@@ -203,42 +234,42 @@ class S3Store {
                     "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
         }
         else if (code === "NoSuchKey" || (status === 404 && name !== undefined)) {
-            advice = _store_js__WEBPACK_IMPORTED_MODULE_4__/* .MISSING_OBJECT_ADVICE */ .iE;
+            advice = _store_js__WEBPACK_IMPORTED_MODULE_5__/* .MISSING_OBJECT_ADVICE */ .iE;
         }
         else if (status === 412 || code === "PreconditionFailed") {
             advice = "an object with this name already exists; Lifeline never overwrites a backup";
         }
-        else if (/Exceeded \d+ parts/.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err))) {
+        else if (/Exceeded \d+ parts/.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err))) {
             advice = `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
         }
         else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
             advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
         }
         else {
-            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err);
+            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err);
         }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
     }
-    async preflight() {
+    async preflight(signal) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.HeadBucketCommand({ Bucket: this.settings.bucket }));
+            await this.timed("HeadBucket", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal: s }), signal);
         }
         catch (err) {
             throw this.explain("check the bucket", undefined, err);
         }
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_4__/* .probeWrite */ ._w)(this);
-        await this.abortStaleUploads();
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_5__/* .probeWrite */ ._w)(this, signal);
+        await this.abortStaleUploads(signal);
     }
     /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
-    async abortStaleUploads() {
+    async abortStaleUploads(signal) {
         // With no prefix the sweep would reach every application's uploads in the bucket: leave them.
         if (this.settings.prefix === "")
             return;
         const cutoff = Date.now() - STALE_MULTIPART_MS;
-        const uploads = await this.client
-            .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }))
-            .catch((err) => {
-            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`);
+        const uploads = await this.timed("ListMultipartUploads", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }), { abortSignal: s }), signal).catch((err) => {
+            if (this.signal?.aborted || signal?.aborted)
+                throw err;
+            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}`);
             return { Uploads: [] };
         });
         for (const u of uploads.Uploads ?? []) {
@@ -246,9 +277,10 @@ class S3Store {
                 continue;
             if (u.Key.slice(this.settings.prefix.length).includes("/"))
                 continue; // not at our level
-            await this.client
-                .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId }))
-                .then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}`));
+            const { Key, UploadId } = u;
+            await this.timed("AbortMultipartUpload", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key, UploadId }), {
+                abortSignal: s,
+            }), signal).then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}`));
         }
     }
     /**
@@ -256,25 +288,22 @@ class S3Store {
      * but not when the server was unreachable at that moment: this outlasts a restart.
      */
     async abortIncomplete(key) {
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .b)(async () => {
-            const listed = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }));
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
+            const listed = await this.timed("ListMultipartUploads", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }), {
+                abortSignal: s,
+            }), undefined, true);
             for (const u of listed.Uploads ?? []) {
                 if (u.Key !== key || !u.UploadId)
                     continue;
-                await this.client
-                    .send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.AbortMultipartUploadCommand({
-                    Bucket: this.settings.bucket,
-                    Key: key,
-                    UploadId: u.UploadId,
-                }))
-                    .catch((err) => {
+                const UploadId = u.UploadId;
+                await this.timed("AbortMultipartUpload", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId }), { abortSignal: s }), undefined, true).catch((err) => {
                     // Already gone (lib-storage aborted it itself): that is the goal.
                     if (err.name !== "NoSuchUpload" && statusOf(err) !== 404)
                         throw err;
                 });
             }
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => {
-            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .briefly */ .m_)(err)}; ` +
+            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; ` +
                 "the next run's check aborts it, and the lifecycle rule AbortIncompleteMultipartUpload removes it too");
         });
     }
@@ -316,7 +345,7 @@ class S3Store {
     }
     async put(name, body, options = {}) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.PutObjectCommand({
+            await this.timed("PutObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.PutObjectCommand({
                 Bucket: this.settings.bucket,
                 Key: this.key(name),
                 Body: body,
@@ -324,7 +353,7 @@ class S3Store {
                 // Sidecars and manifests stay in the default class: they must be readable at once, even
                 // when the data sits in GLACIER (listing, retention and verify read them).
                 IfNoneMatch: "*",
-            }), options.signal ? { abortSignal: options.signal } : {});
+            }), { abortSignal: s }), options.signal);
         }
         catch (err) {
             throw this.explain("put", name, err);
@@ -333,11 +362,11 @@ class S3Store {
     /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
     async recordChecksum(name, sha256) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.PutObjectTaggingCommand({
+            await this.timed("PutObjectTagging", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.PutObjectTaggingCommand({
                 Bucket: this.settings.bucket,
                 Key: this.key(name),
                 Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
-            }));
+            }), { abortSignal: s }));
         }
         catch (err) {
             throw this.explain("tag", name, err);
@@ -348,12 +377,13 @@ class S3Store {
         let token;
         try {
             do {
-                const page = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.ListObjectsV2Command({
+                const continuation = token;
+                const page = await this.timed("ListObjectsV2", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.ListObjectsV2Command({
                     Bucket: this.settings.bucket,
                     Prefix: this.settings.prefix,
                     Delimiter: "/",
-                    ...(token ? { ContinuationToken: token } : {}),
-                }));
+                    ...(continuation ? { ContinuationToken: continuation } : {}),
+                }), { abortSignal: s }));
                 for (const o of page.Contents ?? []) {
                     if (!o.Key)
                         continue;
@@ -374,7 +404,9 @@ class S3Store {
     }
     async stat(name) {
         try {
-            const head = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            const head = await this.timed("HeadObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+                abortSignal: s,
+            }));
             return {
                 name,
                 sizeBytes: head.ContentLength ?? 0,
@@ -390,14 +422,19 @@ class S3Store {
     }
     async get(name, signal) {
         try {
-            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), signal ? { abortSignal: signal } : {});
+            // The deadline covers the request until the body starts; the body is ended by `signal`, the
+            // consumer destroying it, or socketTimeout when it stops flowing.
+            const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal);
+            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+                abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(s, body),
+            }));
             if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
                 throw new Error("the SDK returned no Node.js stream");
             return got.Body;
         }
         catch (err) {
             if (err.name === "InvalidObjectState") {
-                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
                     `(aws s3api restore-object --bucket ${this.settings.bucket} --key ${this.key(name)} ...) and retry when it is readable`, { cause: err });
             }
             throw this.explain("download", name, err);
@@ -405,8 +442,10 @@ class S3Store {
     }
     async getText(name) {
         try {
-            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
-            return (await got.Body?.transformToString("utf8")) ?? "";
+            return await this.timed("GetObject", async (s) => {
+                const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), { abortSignal: s });
+                return (await got.Body?.transformToString("utf8")) ?? "";
+            });
         }
         catch (err) {
             if (statusOf(err) === 404 || err.name === "NoSuchKey")
@@ -414,9 +453,11 @@ class S3Store {
             throw this.explain("download", name, err);
         }
     }
-    async delete(name) {
+    async delete(name, signal) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }));
+            await this.timed("DeleteObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+                abortSignal: s,
+            }), signal);
         }
         catch (err) {
             if (statusOf(err) === 404)
@@ -427,10 +468,10 @@ class S3Store {
     /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
     async applyLifecycle(configuration) {
         try {
-            await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.PutBucketLifecycleConfigurationCommand({
+            await this.timed("PutBucketLifecycleConfiguration", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.PutBucketLifecycleConfigurationCommand({
                 Bucket: this.settings.bucket,
                 LifecycleConfiguration: configuration,
-            }));
+            }), { abortSignal: s }));
         }
         catch (err) {
             throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
@@ -439,8 +480,9 @@ class S3Store {
     /** The bucket's lifecycle rules as S3 reports them (empty when none). */
     async lifecycleRules() {
         try {
-            return ((await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_6__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket })))
-                .Rules ?? []);
+            return ((await this.timed("GetBucketLifecycleConfiguration", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket }), {
+                abortSignal: s,
+            }))).Rules ?? []);
         }
         catch (err) {
             if (err.name === "NoSuchLifecycleConfiguration")

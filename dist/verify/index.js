@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7198);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4288);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runVerify */ .R)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7198:
+/***/ 4288:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37950,8 +37950,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: ./src/config/errors.ts
+var errors = __nccwpck_require__(7827);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(1421);
 // EXTERNAL MODULE: external "node:stream"
@@ -37959,8 +37959,6 @@ var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
-// EXTERNAL MODULE: ./src/config/errors.ts
-var errors = __nccwpck_require__(7827);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
 
 const STDERR_LIMIT = 16 * 1024;
@@ -37968,7 +37966,39 @@ class ChildStageError extends Error {
     name = "ChildStageError";
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv). The child's stderr
+ * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
+ * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
+ * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ */
+const WITHHELD_FROM_CHILDREN = [
+    /DATABASE_URL$/i,
+    /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
+    /^PUSHGATEWAY_URL$/i,
+    /^INPUT_/i,
+    /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
+    /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
+    /^(GITHUB|GH)_TOKEN$/i,
+    /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
+];
+const ALWAYS_PASSED = /^PG[A-Z_]*$/;
+/**
+ * The environment a child program is started with: `env` (by default Lifeline's own) without the
+ * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
+ */
+function childEnvironment(env = process.env) {
+    const out = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined)
+            continue;
+        if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name)))
+            continue;
+        out[name] = value;
+    }
+    return out;
+}
+/**
+ * Starts `command` with the given environment (secrets go there, never into argv), less what no child
+ * needs (childEnvironment). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 function child_stage_startChildStage(label, command, args, 
@@ -37976,7 +38006,7 @@ function child_stage_startChildStage(label, command, args,
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,external_node_child_process_.spawn)(command, [...args], {
-        env: options.env ?? process.env,
+        env: childEnvironment(options.env),
         stdio: [stdin, "pipe", "pipe"],
     });
     let stderr = "";
@@ -38009,6 +38039,8 @@ options = {}) {
     };
 }
 
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: ./src/backup/parallel-gzip.ts
 
 
@@ -38159,7 +38191,7 @@ function hasProgram(name) {
     let found = installed.get(name);
     if (found === undefined) {
         try {
-            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000 });
+            (0,external_node_child_process_.execFileSync)(name, ["--version"], { stdio: "ignore", timeout: 5000, env: childEnvironment() });
             found = true;
         }
         catch {
@@ -38210,7 +38242,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors/* UserError */.y(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new errors/* UserError */.yo(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -38289,370 +38321,6 @@ const AZURE_TIERS = ["Hot", "Cool", "Cold", "Archive"];
 
 // EXTERNAL MODULE: ./src/storage/transfer.ts
 var storage_transfer = __nccwpck_require__(8130);
-;// CONCATENATED MODULE: ./src/config/settings.ts
-
-/** Looks a setting up in an environment by its runbook variable name. */
-function environmentLookup(env) {
-    return (spec) => {
-        const value = env[spec.env];
-        return value === undefined || value === "" ? undefined : { value, source: spec.env };
-    };
-}
-/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
-function firstOf(...lookups) {
-    return (spec) => {
-        for (const lookup of lookups) {
-            const found = lookup(spec);
-            if (found)
-                return found;
-        }
-        return undefined;
-    };
-}
-/** Resolves one setting: the value found, else the default, else undefined. */
-function settings_resolve(spec, lookup) {
-    const found = lookup(spec);
-    if (found)
-        return spec.parse(found.value.trim(), found.source);
-    if (spec.default !== undefined)
-        return spec.parse(spec.default, `default of ${spec.env}`);
-    return undefined;
-}
-/** Resolves a setting that must be present, failing with a message that names every way to set it. */
-function settings_require(spec, lookup, hint = "") {
-    const value = settings_resolve(spec, lookup);
-    if (value === undefined) {
-        throw new errors/* ConfigError */.x(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
-    }
-    return value;
-}
-const parseString = (raw) => raw;
-const TRUE = new Set(["true", "1", "yes", "on"]);
-const FALSE = new Set(["false", "0", "no", "off"]);
-function parseBoolean(raw, source) {
-    const value = raw.toLowerCase();
-    if (TRUE.has(value))
-        return true;
-    if (FALSE.has(value))
-        return false;
-    throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected true or false`);
-}
-/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
-function integerIn(min, max, unit = "") {
-    return (raw, source) => {
-        const value = Number(raw);
-        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
-        }
-        return value;
-    };
-}
-/** A parser for one of a fixed set of words. */
-function oneOf(choices) {
-    return (raw, source) => {
-        const value = raw.toLowerCase();
-        if (!choices.includes(value)) {
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        }
-        return value;
-    };
-}
-/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
-function choiceOf(choices) {
-    return (raw, source) => {
-        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-        if (!found)
-            throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
-        return found;
-    };
-}
-/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
-function httpUrl(example) {
-    return (raw, source) => {
-        try {
-            const url = new URL(raw);
-            if (url.protocol === "http:" || url.protocol === "https:")
-                return raw.replace(/\/+$/, "");
-        }
-        catch { }
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected an http(s) URL such as ${example}`);
-    };
-}
-
-;// CONCATENATED MODULE: ./src/config/cloud-config.ts
-
-
-
-
-const parseEndpoint = httpUrl("http://127.0.0.1:9000");
-/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
-function parseKeyPrefix(raw, source) {
-    const trimmed = raw.replace(/^\/+/, "");
-    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
-    }
-    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
-}
-function parseBucket(raw, source) {
-    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
-    }
-    return raw;
-}
-/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
-const CLOUD_SETTINGS = {
-    s3Bucket: {
-        env: "BACKUP_S3_BUCKET",
-        input: "s3-bucket",
-        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
-        parse: parseBucket,
-    },
-    s3StorageClass: {
-        env: "BACKUP_S3_STORAGE_CLASS",
-        input: "s3-storage-class",
-        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(S3_STORAGE_CLASSES),
-    },
-    s3Region: {
-        env: "BACKUP_S3_REGION",
-        input: "s3-region",
-        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
-        parse: parseString,
-    },
-    s3Endpoint: {
-        env: "BACKUP_S3_ENDPOINT",
-        input: "s3-endpoint",
-        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
-        parse: parseEndpoint,
-    },
-    s3ForcePathStyle: {
-        env: "BACKUP_S3_FORCE_PATH_STYLE",
-        input: "s3-force-path-style",
-        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
-        parse: parseBoolean,
-    },
-    gcsBucket: {
-        env: "BACKUP_GCS_BUCKET",
-        input: "gcs-bucket",
-        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
-        parse: parseBucket,
-    },
-    gcsStorageClass: {
-        env: "BACKUP_GCS_STORAGE_CLASS",
-        input: "gcs-storage-class",
-        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
-        default: "STANDARD",
-        parse: choiceOf(GCS_STORAGE_CLASSES),
-    },
-    gcsEndpoint: {
-        env: "BACKUP_GCS_ENDPOINT",
-        input: "gcs-endpoint",
-        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
-        parse: parseEndpoint,
-    },
-    azureContainer: {
-        env: "BACKUP_AZURE_CONTAINER",
-        input: "azure-container",
-        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
-        parse: parseBucket,
-    },
-    azureTier: {
-        env: "BACKUP_AZURE_TIER",
-        input: "azure-tier",
-        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
-        default: "Hot",
-        parse: choiceOf(AZURE_TIERS),
-    },
-    azureAccount: {
-        env: "AZURE_STORAGE_ACCOUNT",
-        input: "azure-account",
-        description: "storage account name, when no connection string is given",
-        parse: parseString,
-    },
-    azureEndpoint: {
-        env: "BACKUP_AZURE_ENDPOINT",
-        input: "azure-endpoint",
-        description: "blob service URL; default https://<account>.blob.core.windows.net",
-        parse: parseEndpoint,
-    },
-    remotePrefix: {
-        env: "BACKUP_REMOTE_PREFIX",
-        input: "remote-prefix",
-        description: "key prefix of backups in every bucket/container",
-        default: "backups/postgres/",
-        parse: parseKeyPrefix,
-    },
-    uploadPartSizeMb: {
-        env: "BACKUP_UPLOAD_PART_SIZE_MB",
-        input: "upload-part-size-mb",
-        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
-        default: "8",
-        parse: integerIn(5, 512, " (MiB)"),
-    },
-    uploadConcurrency: {
-        env: "BACKUP_UPLOAD_CONCURRENCY",
-        input: "upload-concurrency",
-        description: "parts in flight per upload",
-        default: "2",
-        parse: integerIn(1, 16),
-    },
-};
-const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
-function azureAuth(lookup, env) {
-    const s = CLOUD_SETTINGS;
-    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
-    if (connectionString)
-        return { kind: "connection-string", connectionString };
-    const account = settings_resolve(s.azureAccount, lookup);
-    const endpoint = settings_resolve(s.azureEndpoint, lookup);
-    if (!account && !endpoint) {
-        throw new errors/* ConfigError */.x("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
-            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
-    }
-    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
-    const key = firstSet(env, "AZURE_STORAGE_KEY");
-    if (key) {
-        if (!account)
-            throw new errors/* ConfigError */.x("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
-        return { kind: "shared-key", account, key, url };
-    }
-    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
-    if (sas)
-        return { kind: "sas", url, sas };
-    return { kind: "default-credential", url };
-}
-/** The configured cloud destinations (none, one or several), validated before any work. */
-function cloud_config_loadDestinations(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const prefix = settings_require(s.remotePrefix, lookup);
-    const transfer = {
-        ...storage_transfer/* DEFAULT_TRANSFER */._M,
-        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
-        concurrency: settings_require(s.uploadConcurrency, lookup),
-    };
-    const destinations = [];
-    const s3Bucket = settings_resolve(s.s3Bucket, lookup);
-    if (s3Bucket) {
-        const endpoint = settings_resolve(s.s3Endpoint, lookup) ??
-            (() => {
-                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
-                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
-            })();
-        destinations.push({
-            kind: "s3",
-            settings: {
-                bucket: s3Bucket,
-                prefix,
-                storageClass: settings_require(s.s3StorageClass, lookup),
-                region: settings_resolve(s.s3Region, lookup),
-                endpoint,
-                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
-                forcePathStyle: settings_resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
-                transfer,
-            },
-        });
-    }
-    const gcsBucket = settings_resolve(s.gcsBucket, lookup);
-    if (gcsBucket) {
-        destinations.push({
-            kind: "gcs",
-            settings: {
-                bucket: gcsBucket,
-                prefix,
-                storageClass: settings_require(s.gcsStorageClass, lookup),
-                endpoint: settings_resolve(s.gcsEndpoint, lookup) ??
-                    (() => {
-                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
-                        if (!host)
-                            return undefined;
-                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
-                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
-                    })(),
-                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-                transfer,
-            },
-        });
-    }
-    const azureContainer = settings_resolve(s.azureContainer, lookup);
-    if (azureContainer) {
-        destinations.push({
-            kind: "azure",
-            settings: {
-                container: azureContainer,
-                prefix,
-                tier: settings_require(s.azureTier, lookup),
-                auth: azureAuth(lookup, env),
-                transfer,
-            },
-        });
-    }
-    return destinations;
-}
-/** Cloud secrets found in the environment, for masking before anything is logged. */
-function cloudSecretsIn(env) {
-    const secrets = [];
-    for (const name of [
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AZURE_STORAGE_KEY",
-        "AZURE_STORAGE_SAS_TOKEN",
-    ]) {
-        const v = env[name];
-        if (v)
-            secrets.push(v);
-    }
-    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
-    if (cs) {
-        for (const part of cs.split(";")) {
-            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
-            if (m?.[2])
-                secrets.push(m[2]);
-        }
-    }
-    return secrets;
-}
-/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
-const CLOUD_READ_SETTINGS = {
-    s3Bucket: CLOUD_SETTINGS.s3Bucket,
-    s3Region: CLOUD_SETTINGS.s3Region,
-    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
-    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
-    gcsBucket: CLOUD_SETTINGS.gcsBucket,
-    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
-    azureContainer: CLOUD_SETTINGS.azureContainer,
-    azureAccount: CLOUD_SETTINGS.azureAccount,
-    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
-    remotePrefix: CLOUD_SETTINGS.remotePrefix,
-};
-/**
- * The configured destinations for reading, and a way to reach any other bucket named by a URI
- * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
- */
-function cloud_config_loadCloudReading(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
-    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
-    return {
-        destinations: cloud_config_loadDestinations(lookup, env),
-        destinationForUri: (kind, bucket, keyPrefix) => {
-            const source = "the backup URI";
-            const override = (spec) => {
-                if (spec.env === bucketSpec[kind].env)
-                    return { value: bucket, source };
-                if (spec.env === s.remotePrefix.env)
-                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
-                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
-                    return undefined;
-                return lookup(spec);
-            };
-            const [destination] = cloud_config_loadDestinations(override, env);
-            if (!destination)
-                throw new errors/* ConfigError */.x(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
-            return destination;
-        },
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/config/database-url.ts
 
 /** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
@@ -38691,19 +38359,21 @@ function splitAuthority(raw) {
         : { scheme: m[1], userinfo: body.slice(0, at), rest: body.slice(at + 1) };
 }
 /**
- * Hides the password of a URL-looking string so that it can be quoted in a message: everything after
- * the user name up to the last '@' (even a password with an unencoded / ? # or @), and any
- * `password=` query parameter.
+ * Hides the credentials of a URL-looking string so that it can be quoted in a message, whether or not
+ * it parses: everything credential-shaped (see passwordsIn) becomes ***.
  */
 function redactUrl(raw) {
     const parts = splitAuthority(raw);
     let out = raw;
     if (parts?.userinfo !== undefined) {
+        // The well-formed case keeps the user name: scheme://user:***@host
         const colon = parts.userinfo.indexOf(":");
         const user = colon < 0 ? parts.userinfo : `${parts.userinfo.slice(0, colon)}:***`;
         out = `${parts.scheme}${user}@${parts.rest}`;
     }
-    return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
+    for (const secret of passwordsIn(raw).sort((a, b) => b.length - a.length))
+        out = out.split(secret).join("***");
+    return out;
 }
 /**
  * Parses DATABASE_URL. Accepts libpq URLs (`postgresql://`, `postgres://`) and the SQLAlchemy form the
@@ -38714,11 +38384,15 @@ function database_url_parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors/* ConfigError */.x(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new errors/* ConfigError */.xL(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
-    if (scheme === undefined)
-        fail("it does not start with postgresql://");
+    if (scheme === undefined) {
+        const bare = /^(postgres(?:ql)?(?:\+[a-z0-9]+)?):/i.exec(value)?.[1];
+        fail(bare
+            ? `'${bare}:' is not followed by '//'; write ${bare}://user:password@host:5432/dbname`
+            : "it does not start with postgresql://");
+    }
     const base = scheme.split("+")[0];
     if (base !== "postgresql" && base !== "postgres")
         fail(`unsupported scheme '${scheme}:'`);
@@ -38820,19 +38494,30 @@ function describeTarget(settings, env = process.env) {
     return `${where}, database "${database}"`;
 }
 /**
- * The password of a URL-looking string, found without fully parsing it, so that it can be registered
- * as a secret before a malformed URL is quoted anywhere. Returns raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
+ * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
+ * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
+ * `postgresql:user:pw@host`, where the user is masked too), and
+ * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
  */
 function passwordsIn(raw) {
     const value = raw.trim();
     const found = [];
-    const userinfo = splitAuthority(value)?.userinfo;
-    const colon = userinfo?.indexOf(":") ?? -1;
-    if (userinfo !== undefined && colon >= 0 && colon < userinfo.length - 1)
-        found.push(userinfo.slice(colon + 1));
-    for (const m of value.matchAll(/[?&]password=([^&#]*)/gi))
+    for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
+        const before = value.slice(0, at);
+        for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
+            // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
+            if (before.startsWith("//", colon + 1))
+                continue;
+            const candidate = before.slice(colon + 1);
+            if (candidate)
+                found.push(candidate);
+        }
+    }
+    for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
         if (m[1])
-            found.push(m[1]);
+            found.push(m[1], m[1].replace(/^'(.*)'$/s, "$1"));
+    }
     const all = new Set();
     for (const p of found) {
         all.add(p);
@@ -38843,7 +38528,390 @@ function passwordsIn(raw) {
             // not percent-encoded: the raw form is enough
         }
     }
-    return [...all];
+    return [...all].filter((p) => p !== "" && p !== "''");
+}
+
+;// CONCATENATED MODULE: ./src/config/settings.ts
+
+
+/** Looks a setting up in an environment by its runbook variable name. */
+function environmentLookup(env) {
+    return (spec) => {
+        const value = env[spec.env];
+        return value === undefined || value === "" ? undefined : { value, source: spec.env };
+    };
+}
+/** Tries each lookup in turn: e.g. action input first, then the runbook's environment variable. */
+function firstOf(...lookups) {
+    return (spec) => {
+        for (const lookup of lookups) {
+            const found = lookup(spec);
+            if (found)
+                return found;
+        }
+        return undefined;
+    };
+}
+/** Resolves one setting: the value found, else the default, else undefined. */
+function settings_resolve(spec, lookup) {
+    const found = lookup(spec);
+    if (found)
+        return spec.parse(found.value.trim(), found.source);
+    if (spec.default !== undefined)
+        return spec.parse(spec.default, `default of ${spec.env}`);
+    return undefined;
+}
+/** Resolves a setting that must be present, failing with a message that names every way to set it. */
+function settings_require(spec, lookup, hint = "") {
+    const value = settings_resolve(spec, lookup);
+    if (value === undefined) {
+        throw new errors/* ConfigError */.xL(`${spec.env} is not set: set the environment variable ${spec.env} or the input '${spec.input}' (${spec.description})${hint}`);
+    }
+    return value;
+}
+const parseString = (raw) => raw;
+const TRUE = new Set(["true", "1", "yes", "on"]);
+const FALSE = new Set(["false", "0", "no", "off"]);
+function parseBoolean(raw, source) {
+    const value = raw.toLowerCase();
+    if (TRUE.has(value))
+        return true;
+    if (FALSE.has(value))
+        return false;
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected true or false`);
+}
+/** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
+function integerIn(min, max, unit = "") {
+    return (raw, source) => {
+        const value = Number(raw);
+        if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+        }
+        return value;
+    };
+}
+/** A parser for one of a fixed set of words. */
+function oneOf(choices) {
+    return (raw, source) => {
+        const value = raw.toLowerCase();
+        if (!choices.includes(value)) {
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        }
+        return value;
+    };
+}
+/** Case-insensitive choice that returns the canonical spelling (GLACIER, Cool). */
+function choiceOf(choices) {
+    return (raw, source) => {
+        const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+        if (!found)
+            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+        return found;
+    };
+}
+/** A parser for http(s) URLs (trailing slashes dropped); the example goes into the error message. */
+function httpUrl(example) {
+    return (raw, source) => {
+        try {
+            const url = new URL(raw);
+            if (url.protocol === "http:" || url.protocol === "https:")
+                return raw.replace(/\/+$/, "");
+        }
+        catch { }
+        // The URL may carry credentials (a Pushgateway's user:password@): never quoted in clear.
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${redactUrl(raw)}'. Expected an http(s) URL such as ${example}`);
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/cloud-config.ts
+
+
+
+
+const parseEndpoint = httpUrl("http://127.0.0.1:9000");
+/** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
+function parseKeyPrefix(raw, source) {
+    const trimmed = raw.replace(/^\/+/, "");
+    if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+    }
+    return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
+}
+function parseBucket(raw, source) {
+    if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+    }
+    return raw;
+}
+/** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+const CLOUD_SETTINGS = {
+    s3Bucket: {
+        env: "BACKUP_S3_BUCKET",
+        input: "s3-bucket",
+        description: "S3 bucket for off-site copies (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+        parse: parseBucket,
+    },
+    s3StorageClass: {
+        env: "BACKUP_S3_STORAGE_CLASS",
+        input: "s3-storage-class",
+        description: `S3 storage class: ${S3_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(S3_STORAGE_CLASSES),
+    },
+    s3Region: {
+        env: "BACKUP_S3_REGION",
+        input: "s3-region",
+        description: "bucket region; default AWS_REGION / the profile's (us-east-1 with a custom endpoint)",
+        parse: parseString,
+    },
+    s3Endpoint: {
+        env: "BACKUP_S3_ENDPOINT",
+        input: "s3-endpoint",
+        description: "S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+        parse: parseEndpoint,
+    },
+    s3ForcePathStyle: {
+        env: "BACKUP_S3_FORCE_PATH_STYLE",
+        input: "s3-force-path-style",
+        description: "path-style bucket addressing; default true with a custom endpoint, false for AWS",
+        parse: parseBoolean,
+    },
+    gcsBucket: {
+        env: "BACKUP_GCS_BUCKET",
+        input: "gcs-bucket",
+        description: "GCS bucket for off-site copies (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+        parse: parseBucket,
+    },
+    gcsStorageClass: {
+        env: "BACKUP_GCS_STORAGE_CLASS",
+        input: "gcs-storage-class",
+        description: `GCS storage class: ${GCS_STORAGE_CLASSES.join(", ")}`,
+        default: "STANDARD",
+        parse: choiceOf(GCS_STORAGE_CLASSES),
+    },
+    gcsEndpoint: {
+        env: "BACKUP_GCS_ENDPOINT",
+        input: "gcs-endpoint",
+        description: "GCS API endpoint override (an emulator); default STORAGE_EMULATOR_HOST (with or without /storage/v1)",
+        parse: parseEndpoint,
+    },
+    azureContainer: {
+        env: "BACKUP_AZURE_CONTAINER",
+        input: "azure-container",
+        description: "Azure Blob container for off-site copies (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+        parse: parseBucket,
+    },
+    azureTier: {
+        env: "BACKUP_AZURE_TIER",
+        input: "azure-tier",
+        description: `Azure access tier: ${AZURE_TIERS.join(", ")}`,
+        default: "Hot",
+        parse: choiceOf(AZURE_TIERS),
+    },
+    azureAccount: {
+        env: "AZURE_STORAGE_ACCOUNT",
+        input: "azure-account",
+        description: "storage account name, when no connection string is given",
+        parse: parseString,
+    },
+    azureEndpoint: {
+        env: "BACKUP_AZURE_ENDPOINT",
+        input: "azure-endpoint",
+        description: "blob service URL; default https://<account>.blob.core.windows.net",
+        parse: parseEndpoint,
+    },
+    remotePrefix: {
+        env: "BACKUP_REMOTE_PREFIX",
+        input: "remote-prefix",
+        description: "key prefix of backups in every bucket/container",
+        default: "backups/postgres/",
+        parse: parseKeyPrefix,
+    },
+    uploadPartSizeMb: {
+        env: "BACKUP_UPLOAD_PART_SIZE_MB",
+        input: "upload-part-size-mb",
+        description: "multipart part / resumable chunk / block size in MiB; memory per upload ≈ size × (concurrency + 1)",
+        default: "8",
+        parse: integerIn(5, 512, " (MiB)"),
+    },
+    uploadConcurrency: {
+        env: "BACKUP_UPLOAD_CONCURRENCY",
+        input: "upload-concurrency",
+        description: "parts in flight per upload",
+        default: "2",
+        parse: integerIn(1, 16),
+    },
+    networkTimeoutSeconds: {
+        env: storage_transfer/* NETWORK_TIMEOUT_SETTING */.UQ,
+        input: "network-timeout-seconds",
+        description: "a request to a bucket or the Pushgateway that gets no answer this long fails; so does a whole listing page, sidecar, delete or download start, retries included",
+        default: "120",
+        parse: integerIn(1, 3600, " (seconds)"),
+    },
+    preflightTimeoutSeconds: {
+        env: storage_transfer/* PREFLIGHT_TIMEOUT_SETTING */.bc,
+        input: "preflight-timeout-seconds",
+        description: "longest check of one destination before the dump (all are checked at once); one that does not answer in time is skipped and the local backup starts",
+        default: "30",
+        parse: integerIn(1, 3600, " (seconds)"),
+    },
+};
+const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
+function azureAuth(lookup, env) {
+    const s = CLOUD_SETTINGS;
+    const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
+    if (connectionString)
+        return { kind: "connection-string", connectionString };
+    const account = settings_resolve(s.azureAccount, lookup);
+    const endpoint = settings_resolve(s.azureEndpoint, lookup);
+    if (!account && !endpoint) {
+        throw new errors/* ConfigError */.xL("BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+            "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in");
+    }
+    const url = endpoint ?? `https://${account}.blob.core.windows.net`;
+    const key = firstSet(env, "AZURE_STORAGE_KEY");
+    if (key) {
+        if (!account)
+            throw new errors/* ConfigError */.xL("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+        return { kind: "shared-key", account, key, url };
+    }
+    const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
+    if (sas)
+        return { kind: "sas", url, sas };
+    return { kind: "default-credential", url };
+}
+/** The configured cloud destinations (none, one or several), validated before any work. */
+function cloud_config_loadDestinations(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const prefix = settings_require(s.remotePrefix, lookup);
+    const transfer = {
+        ...storage_transfer/* DEFAULT_TRANSFER */._M,
+        partSizeBytes: settings_require(s.uploadPartSizeMb, lookup) * storage_transfer/* MIB */.D6,
+        concurrency: settings_require(s.uploadConcurrency, lookup),
+        requestTimeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+        preflightTimeoutMs: settings_require(s.preflightTimeoutSeconds, lookup) * 1000,
+    };
+    const destinations = [];
+    const s3Bucket = settings_resolve(s.s3Bucket, lookup);
+    if (s3Bucket) {
+        const endpoint = settings_resolve(s.s3Endpoint, lookup) ??
+            (() => {
+                const fromEnv = firstSet(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+                return fromEnv ? parseEndpoint(fromEnv, "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL") : undefined;
+            })();
+        destinations.push({
+            kind: "s3",
+            settings: {
+                bucket: s3Bucket,
+                prefix,
+                storageClass: settings_require(s.s3StorageClass, lookup),
+                region: settings_resolve(s.s3Region, lookup),
+                endpoint,
+                // Custom endpoints (MinIO, Ceph) rarely have per-bucket DNS names.
+                forcePathStyle: settings_resolve(s.s3ForcePathStyle, lookup) ?? endpoint !== undefined,
+                transfer,
+            },
+        });
+    }
+    const gcsBucket = settings_resolve(s.gcsBucket, lookup);
+    if (gcsBucket) {
+        destinations.push({
+            kind: "gcs",
+            settings: {
+                bucket: gcsBucket,
+                prefix,
+                storageClass: settings_require(s.gcsStorageClass, lookup),
+                endpoint: settings_resolve(s.gcsEndpoint, lookup) ??
+                    (() => {
+                        const host = firstSet(env, "STORAGE_EMULATOR_HOST");
+                        if (!host)
+                            return undefined;
+                        const url = /^https?:\/\//.test(host) ? host : `http://${host}`;
+                        return parseEndpoint(url.replace(/\/storage\/v1\/?$/, ""), "STORAGE_EMULATOR_HOST");
+                    })(),
+                projectId: firstSet(env, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+                transfer,
+            },
+        });
+    }
+    const azureContainer = settings_resolve(s.azureContainer, lookup);
+    if (azureContainer) {
+        destinations.push({
+            kind: "azure",
+            settings: {
+                container: azureContainer,
+                prefix,
+                tier: settings_require(s.azureTier, lookup),
+                auth: azureAuth(lookup, env),
+                transfer,
+            },
+        });
+    }
+    return destinations;
+}
+/** Cloud secrets found in the environment, for masking before anything is logged. */
+function cloudSecretsIn(env) {
+    const secrets = [];
+    for (const name of [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+    ]) {
+        const v = env[name];
+        if (v)
+            secrets.push(v);
+    }
+    const cs = env.AZURE_STORAGE_CONNECTION_STRING;
+    if (cs) {
+        for (const part of cs.split(";")) {
+            const m = /^(AccountKey|SharedAccessSignature)=(.+)$/i.exec(part.trim());
+            if (m?.[2])
+                secrets.push(m[2]);
+        }
+    }
+    return secrets;
+}
+/** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
+const CLOUD_READ_SETTINGS = {
+    s3Bucket: CLOUD_SETTINGS.s3Bucket,
+    s3Region: CLOUD_SETTINGS.s3Region,
+    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: CLOUD_SETTINGS.azureContainer,
+    azureAccount: CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: CLOUD_SETTINGS.remotePrefix,
+    networkTimeoutSeconds: CLOUD_SETTINGS.networkTimeoutSeconds,
+};
+/**
+ * The configured destinations for reading, and a way to reach any other bucket named by a URI
+ * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
+ */
+function cloud_config_loadCloudReading(lookup, env = process.env) {
+    const s = CLOUD_SETTINGS;
+    const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
+    return {
+        destinations: cloud_config_loadDestinations(lookup, env),
+        destinationForUri: (kind, bucket, keyPrefix) => {
+            const source = "the backup URI";
+            const override = (spec) => {
+                if (spec.env === bucketSpec[kind].env)
+                    return { value: bucket, source };
+                if (spec.env === s.remotePrefix.env)
+                    return { value: keyPrefix === "" ? "/" : keyPrefix, source };
+                if (Object.values(bucketSpec).some((b) => b.env === spec.env))
+                    return undefined;
+                return lookup(spec);
+            };
+            const [destination] = cloud_config_loadDestinations(override, env);
+            if (!destination)
+                throw new errors/* ConfigError */.xL(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+            return destination;
+        },
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/config/backup-db-config.ts
@@ -38864,12 +38932,20 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+    }
+    return raw;
+}
+/** A public key setting must not hold a secret key: refused without quoting it (it is masked too). */
+function parsePublicKey(raw, source) {
+    if (SECRET_KEY_BLOCK.test(raw)) {
+        throw new errors/* ConfigError */.xL(`${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
+            "Give the recipient's public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host");
     }
     return raw;
 }
@@ -38894,7 +38970,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!isValidPrefix(raw)) {
-                throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -38942,7 +39018,7 @@ const BACKUP_DB_SETTINGS = {
         env: "BACKUP_GPG_PUBLIC_KEY",
         input: "gpg-public-key",
         description: "recipient's public key, ASCII-armoured (e.g. from a secret); imported into a temporary keyring",
-        parse: parseString,
+        parse: parsePublicKey,
     },
     retentionDaily: {
         env: "BACKUP_RETENTION_DAILY",
@@ -39026,6 +39102,20 @@ const BACKUP_DB_SETTINGS = {
         description: "also write the metrics to this node_exporter textfile (.prom), atomically",
         parse: parseString,
     },
+    catchUpMaxFiles: {
+        env: "BACKUP_CATCHUP_MAX_FILES",
+        input: "catchup-max-files",
+        description: "backups a destination is missing (a failed night's, a missed weekly/monthly) uploaded to it per run from BACKUP_DIR, newest first; 0 turns catch-up off",
+        default: "10",
+        parse: integerIn(0, 10_000),
+    },
+    catchUpMaxMb: {
+        env: "BACKUP_CATCHUP_MAX_MB",
+        input: "catchup-max-mb",
+        description: "at most this many MiB of catch-up uploads per destination per run, so that making up cannot run into the job's time limit before the summary and metrics; 0: no byte bound",
+        default: "10240",
+        parse: integerIn(0, 100_000_000, " (MiB)"),
+    },
     ...CLOUD_SETTINGS,
 };
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -39081,8 +39171,13 @@ function loadBackupDbConfig(lookup, env = process.env) {
             pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
             job: require(s.pushgatewayJob, lookup),
             textfile: resolve(s.metricsTextfile, lookup),
+            timeoutMs: require(s.networkTimeoutSeconds, lookup) * 1000,
         },
         destinations: loadDestinations(lookup, env),
+        catchUp: {
+            maxFiles: require(s.catchUpMaxFiles, lookup),
+            maxBytes: require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
+        },
     };
 }
 /** Whether the run only verifies existing backups (`--verify-only`); then no database is needed. */
@@ -39099,18 +39194,90 @@ function loadVerifyOnlyConfig(lookup) {
     };
 }
 /**
- * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD),
- * read before the settings are parsed, so that adapters can mask them before anything is quoted.
+ * Every credential the raw settings carry (DATABASE_URL's and PUSHGATEWAY_URL's passwords, PGPASSWORD,
+ * cloud secrets, GPG secret keys), read before the settings are parsed, so that adapters can mask them
+ * before anything is quoted. It does not depend on the URLs parsing: whatever is credential-shaped in
+ * them is masked, and an unparsable value with nothing credential-shaped is masked whole.
  */
 function credentialsIn(lookup, env = process.env) {
-    const found = [BACKUP_DB_SETTINGS.databaseUrl, BACKUP_DB_SETTINGS.pushgatewayUrl].flatMap((spec) => {
-        const raw = lookup(spec);
-        return raw ? passwordsIn(raw.value) : [];
-    });
+    const s = BACKUP_DB_SETTINGS;
+    const found = [];
+    const url = lookup(s.databaseUrl);
+    if (url)
+        found.push(...urlCredentials(url.value, (v) => database_url_parseDatabaseUrl(v, url.source).password));
+    const gateway = lookup(s.pushgatewayUrl);
+    if (gateway)
+        found.push(...urlCredentials(gateway.value, (v) => void s.pushgatewayUrl.parse(v, gateway.source)));
     if (env.PGPASSWORD)
         found.push(env.PGPASSWORD);
     found.push(...cloudSecretsIn(env));
+    const secretKey = lookup(GPG_PRIVATE_KEY_LOOKUP)?.value;
+    if (secretKey)
+        found.push(...keyBlockSecrets(secretKey));
+    const publicKey = lookup(s.gpgPublicKey)?.value;
+    if (publicKey && SECRET_KEY_BLOCK.test(publicKey))
+        found.push(...keyBlockSecrets(publicKey));
+    return found.filter((secret) => secret.trim() !== "");
+}
+/** Credential-shaped parts of a URL setting; the whole value when it does not parse and none is found. */
+function urlCredentials(raw, parse) {
+    const value = raw.trim();
+    const found = passwordsIn(value);
+    try {
+        const password = parse(value);
+        if (password)
+            found.push(password);
+    }
+    catch {
+        if (found.length === 0)
+            found.push(value);
+    }
     return found;
+}
+/** BACKUP_GPG_PRIVATE_KEY, as restore and verify read it (their settings table builds on this one). */
+const GPG_PRIVATE_KEY_LOOKUP = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "secret key to decrypt .gpg backups",
+    parse: parseString,
+};
+const SECRET_KEY_BLOCK = /-----BEGIN PGP (PRIVATE|SECRET) KEY BLOCK-----/;
+/**
+ * An ASCII-armoured key, whole and line by line: a runner masks a multi-line secret only line by line.
+ * Armour header lines and short lines (the checksum) are not secret.
+ */
+function keyBlockSecrets(block) {
+    const lines = block
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line.length >= 16 && !line.startsWith("-----") && !/^[A-Za-z-]+: /.test(line));
+    return [block.trim(), ...lines];
+}
+
+;// CONCATENATED MODULE: ./src/config/metrics-config.ts
+
+
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/config/restore-config.ts
@@ -39130,7 +39297,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new errors/* ConfigError */.x(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -39205,6 +39372,13 @@ const RESTORE_SETTINGS = {
         default: "false",
         parse: parseBoolean,
     },
+    dryRun: {
+        env: "RESTORE_DRY_RUN",
+        input: "dry-run",
+        description: "print the plan (which backup, target, new database, swap, what is kept; with pitr the WAL guidance) and change nothing",
+        default: "false",
+        parse: parseBoolean,
+    },
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
@@ -39228,6 +39402,7 @@ function metricsSettings(lookup) {
         pushgatewayUrl: settings_resolve(shared.pushgatewayUrl, lookup),
         job: settings_require(shared.pushgatewayJob, lookup),
         textfile: settings_resolve(shared.metricsTextfile, lookup),
+        timeoutMs: settings_require(shared.networkTimeoutSeconds, lookup) * 1000,
     };
 }
 /** Whether the run only lists backups; then no database is needed. */
@@ -39263,6 +39438,7 @@ function loadRestoreConfig(lookup) {
         confirm: resolve(s.confirm, lookup),
         force: require(s.force, lookup),
         dropOld: require(s.dropOld, lookup),
+        dryRun: require(s.dryRun, lookup),
         jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
         gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
         pgBinDir: resolve(s.pgBinDir, lookup),
@@ -39344,7 +39520,7 @@ function loadVerifyConfig(lookup) {
     const backupFile = settings_resolve(s.backupFile, lookup);
     const checkSql = settings_resolve(s.checkSql, lookup);
     if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors/* ConfigError */.x(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
+        throw new errors/* ConfigError */.xL(`${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`);
     }
     return {
         backupDir: settings_require(s.backupDir, lookup),
@@ -39368,7 +39544,40 @@ function loadVerifyConfig(lookup) {
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+;// CONCATENATED MODULE: ./src/fs/write-failure.ts
+
+/**
+ * Turns a failed write into advice that names the place and what to do: no space, no quota left, a
+ * read-only filesystem, no permission. `where` names the place as the operator set it, e.g.
+ * "BACKUP_DIR '/backups'"; `dir` is the directory to inspect; `writing` what was being written.
+ * Any other error is returned unchanged.
+ */
+function write_failure_describeWriteFailure(err, where, dir, writing) {
+    const e = err;
+    const advice = {
+        ENOSPC: `No space left on the device of ${where} while writing ${writing}: free space (df -h ${dir}), e.g. by lowering the retention, then run again`,
+        EDQUOT: `The disk quota of this user is exhausted on ${where} while writing ${writing}: free space or raise the quota (quota -s), then run again`,
+        EROFS: `${where} is on a read-only filesystem (EROFS while writing ${writing}): remount it read-write, or point BACKUP_DIR elsewhere`,
+        EACCES: `${where} is not writable by this user (EACCES while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+        EPERM: `${where} is not writable by this user (EPERM while writing ${writing}): give it write access (e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`,
+    };
+    const message = e?.code ? advice[e.code] : undefined;
+    if (message)
+        return new errors/* UserError */.yo(message, { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
+}
+/** Whether an error is one `describeWriteFailure` explains (space, quota, read-only, permission). */
+function isWriteFailure(err) {
+    const code = err?.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EACCES" || code === "EPERM";
+}
+
 ;// CONCATENATED MODULE: ./src/log/logger.ts
+
+
 
 /**
  * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
@@ -39407,8 +39616,20 @@ class Logger {
     emit(level, message) {
         const at = new Date();
         const line = this.redact(message);
-        for (const sink of this.sinks)
-            sink.write(level, line, at);
+        const failed = [];
+        for (const sink of [...this.sinks]) {
+            try {
+                sink.write(level, line, at);
+            }
+            catch (err) {
+                // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
+                this.sinks.splice(this.sinks.indexOf(sink), 1);
+                failed.push(err);
+            }
+        }
+        for (const err of failed) {
+            this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
+        }
     }
     debug(message) {
         this.emit("debug", message);
@@ -39443,11 +39664,31 @@ class FileSink {
     fd;
     constructor(path) {
         this.path = path;
-        this.fd = openSync(path, "a", 0o640);
+        try {
+            this.fd = openSync(path, "a", 0o640);
+        }
+        catch (err) {
+            throw this.failure(err);
+        }
     }
+    /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
     write(level, message, at) {
-        if (this.fd !== undefined)
+        if (this.fd === undefined)
+            return;
+        try {
             writeSync(this.fd, formatLine(level, message, at));
+        }
+        catch (err) {
+            this.close();
+            throw this.failure(err);
+        }
+    }
+    failure(err) {
+        const dir = path.dirname(this.path);
+        const described = describeWriteFailure(err, `the log directory '${dir}'`, dir, path.basename(this.path));
+        return described === err
+            ? new Error(`Cannot write the log file ${this.path}: ${err.message}`, { cause: err })
+            : described;
     }
     close() {
         if (this.fd !== undefined)
@@ -39490,9 +39731,6 @@ function markdown_formatDuration(seconds) {
     return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
 }
 
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/summary/restore-summary.ts
 
 /** "3.2 h", "4.1 d": how long ago a backup was taken. */
@@ -39610,6 +39848,21 @@ function restoreSummary(outcome, database, guidance) {
         "",
     ].join("\n");
 }
+/** The job summary of a dry run: the plan as printed, and whether the restore would go ahead. */
+function restorePlanSummary(database, planText, ok) {
+    return [
+        `## ${ok ? "🔎" : "❌"} Lifeline restore of ${cell(database)}: dry run, nothing was changed`,
+        "",
+        ok
+            ? "Nothing found that would stop the restore."
+            : "**The restore would not go ahead:** see Problems below.",
+        "",
+        "~~~~text",
+        planText.trimEnd(),
+        "~~~~",
+        "",
+    ].join("\n");
+}
 
 ;// CONCATENATED MODULE: ./src/summary/verify-summary.ts
 
@@ -39724,20 +39977,169 @@ class BackupName {
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
+
+
+
+
+
+
+/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+const HOME_PREFIX = "lifeline-gnupg-";
+const AGENT_EXIT_WAIT_MS = 3_000;
+/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
+const live = new Set();
+let exitHookInstalled = false;
+/**
+ * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
+ * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
+ * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
+ * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
+ */
+class TemporaryGpgHome {
+    path;
+    disposed = false;
+    constructor(path) {
+        this.path = path;
+    }
+    static async create() {
+        await sweepAbandonedGpgHomes();
+        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        live.add(home);
+        installExitHook();
+        await (0,promises_.chmod)(home, 0o700);
+        return new TemporaryGpgHome(home);
+    }
+    /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
+    async dispose() {
+        if (this.disposed)
+            return;
+        this.disposed = true;
+        await disposeHome(this.path);
+        live.delete(this.path);
+    }
+}
+/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
+async function disposeHome(home) {
+    const pid = await agentPid(home);
+    await run("gpgconf", ["--homedir", home, "--kill", "all"]);
+    if (pid !== undefined)
+        await waitForExit(pid);
+    await (0,promises_.rm)(home, { recursive: true, force: true });
+}
+function disposeHomeSync(home) {
+    const pid = parseAgentPid((0,external_node_child_process_.spawnSync)("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
+        encoding: "utf8",
+        env: childEnvironment(),
+        timeout: 5_000,
+    }).stdout ?? "");
+    (0,external_node_child_process_.spawnSync)("gpgconf", ["--homedir", home, "--kill", "all"], {
+        stdio: "ignore",
+        env: childEnvironment(),
+        timeout: 5_000,
+    });
+    if (pid !== undefined) {
+        const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        while (isAlive(pid) && Date.now() < deadline)
+            Atomics.wait(pause, 0, 0, 20);
+        if (isAlive(pid))
+            signal(pid, "SIGKILL");
+    }
+    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true });
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on("exit", () => {
+        for (const home of live) {
+            try {
+                disposeHomeSync(home);
+            }
+            catch {
+                // exiting: nothing more can be done; the next run sweeps what is left
+            }
+        }
+        live.clear();
+    });
+}
+/**
+ * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
+ * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ */
+async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
+    const swept = [];
+    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
+        const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
+        if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid))
+            continue;
+        await disposeHome(external_node_path_default().join(dir, name)).catch(() => { });
+        swept.push(name);
+    }
+    return swept;
+}
+async function agentPid(home) {
+    return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
+}
+/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
+function parseAgentPid(output) {
+    const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
+function run(command, args) {
+    return new Promise((resolve) => {
+        (0,external_node_child_process_.execFile)(command, args, { env: childEnvironment(), timeout: 10_000 }, (_err, stdout) => resolve(String(stdout ?? "")));
+    });
+}
+async function waitForExit(pid) {
+    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+    while (isAlive(pid) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    if (isAlive(pid))
+        signal(pid, "SIGKILL");
+}
+/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+function signal(pid, sig) {
+    try {
+        process.kill(pid, sig);
+    }
+    catch {
+        // already gone
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
 
 
 
 
-
-
+/** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */
+const GPG_BASE_ARGS = ["--batch", "--no-tty", "--disable-dirmngr", "--no-auto-key-retrieve"];
 /**
  * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
- * a secret key given as ASCII armour (e.g. from a CI secret), removed again by `dispose`.
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again with its gpg-agent by
+ * `dispose`. The caller prepares it inside the try whose finally disposes it.
  */
 class GpgDecryptKeyring {
     home;
     temporary;
+    children = new Set();
     constructor(
     /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
     home, temporary) {
@@ -39746,17 +40148,17 @@ class GpgDecryptKeyring {
     }
     static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
         if (privateKey === undefined)
-            return new GpgDecryptKeyring(process.env.GNUPGHOME, false);
-        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-gnupg-"));
-        await (0,promises_.chmod)(home, 0o700);
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, undefined);
+        const temporary = await TemporaryGpgHome.create();
+        const home = temporary.path;
         try {
             await new Promise((resolve, reject) => {
-                const child = (0,external_node_child_process_.execFile)("gpg", ["--batch", "--no-tty", "--quiet", "--import"], { env: { ...process.env, GNUPGHOME: home } }, (err, _stdout, stderr) => {
+                const child = (0,external_node_child_process_.execFile)("gpg", [...GPG_BASE_ARGS, "--quiet", "--import"], { env: childEnvironment({ ...process.env, GNUPGHOME: home }) }, (err, _stdout, stderr) => {
                     if (!err)
                         return resolve();
                     if (err.code === "ENOENT")
-                        return reject(new errors/* UserError */.y("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new errors/* UserError */.y(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        return reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new errors/* UserError */.yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
                         "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
                 });
                 child.stdin?.on("error", () => { });
@@ -39764,27 +40166,35 @@ class GpgDecryptKeyring {
             });
         }
         catch (err) {
-            await (0,promises_.rm)(home, { recursive: true, force: true });
+            await temporary.dispose();
             throw err;
         }
-        return new GpgDecryptKeyring(home, true);
+        return new GpgDecryptKeyring(home, temporary);
     }
     /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
     startDecrypt(stdin = true) {
-        return child_stage_startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "error", "--decrypt"], {
-            env: this.env(),
-            stdin,
-        });
+        const child = child_stage_startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--pinentry-mode", "error", "--decrypt"], { env: this.env(), stdin });
+        this.children.add(child);
+        child.exited.then(() => this.children.delete(child), () => this.children.delete(child));
+        return child;
     }
     env() {
         return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
     }
+    /** Stops its gpg processes, then (temporary keyring) kills the home's gpg-agent and removes it. */
     async dispose() {
-        if (this.temporary && this.home)
-            await (0,promises_.rm)(this.home, { recursive: true, force: true });
+        const running = [...this.children];
+        for (const child of running)
+            child.kill();
+        await Promise.allSettled(running.map((c) => c.exited));
+        await this.temporary?.dispose();
     }
 }
 
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __nccwpck_require__(7879);
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
 const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 function seriesKey(name, labels) {
@@ -39842,41 +40252,87 @@ function parseExposition(text) {
 
 
 
-const PUSH_TIMEOUT_MS = 10_000;
+
+
+/** Each attempt's bound (the whole push is bounded by the network timeout too). */
+const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
 const PUSH_ATTEMPTS = 3;
+/** The whole push's bound when none is configured (BACKUP_NETWORK_TIMEOUT_SECONDS sets it). */
+const DEFAULT_PUSH_TIMEOUT_MS = 120_000;
+/**
+ * A Pushgateway URL split into the address fetch may use and its credentials: fetch refuses URLs with
+ * `user:password@`, so they travel as an `Authorization: Basic` header; `shown` is safe to print.
+ */
+function gatewayAddress(raw) {
+    const parsed = new URL(raw);
+    if (parsed.username === "" && parsed.password === "")
+        return { url: raw, shown: redactUrl(raw) };
+    const decode = (part) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return part;
+        }
+    };
+    const credentials = `${decode(parsed.username)}:${decode(parsed.password)}`;
+    parsed.username = "";
+    parsed.password = "";
+    const url = parsed.toString().replace(/\/+$/, "");
+    return { url, shown: url, authorization: `Basic ${Buffer.from(credentials, "utf8").toString("base64")}` };
+}
 /**
  * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
  * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
- * a failed run that sends no success timestamp leaves the last one in place.
+ * a failed run that sends no success timestamp leaves the last one in place. Credentials in the URL
+ * are sent as basic auth and never printed.
  */
-async function pushToGateway(url, job, group, samples) {
+async function pushToGateway(url, job, group, samples, options = {}) {
+    const gateway = gatewayAddress(url);
     const groupPath = Object.entries(group)
         .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
         .join("");
-    const target = `${url}/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const groupingPath = `/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const target = `${gateway.url}${groupingPath}`;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
     let lastError;
-    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        try {
-            const response = await fetch(target, {
-                method: "POST",
-                headers: { "Content-Type": "text/plain; version=0.0.4" },
-                body: renderExposition(samples),
-                signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
-            });
-            if (response.ok)
-                return;
-            const body = (await response.text()).trim().slice(0, 300);
-            lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}`);
-            if (response.status < 500)
-                break; // a 4xx will not improve with retries
-        }
-        catch (err) {
-            lastError = err.cause instanceof Error ? err.cause : err;
-        }
-        if (attempt < PUSH_ATTEMPTS)
-            await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    try {
+        await (0,deadline/* withDeadline */.NE)(`The push to the Pushgateway ${gateway.shown}`, timeoutMs, async (signal) => {
+            for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+                try {
+                    const response = await fetch(target, {
+                        method: "POST",
+                        headers: {
+                            "Content-Type": "text/plain; version=0.0.4",
+                            ...(gateway.authorization ? { Authorization: gateway.authorization } : {}),
+                        },
+                        body: renderExposition(samples),
+                        signal: AbortSignal.any([
+                            signal,
+                            AbortSignal.timeout(Math.min(PUSH_ATTEMPT_TIMEOUT_MS, timeoutMs)),
+                        ]),
+                    });
+                    if (response.ok)
+                        return;
+                    const body = (await response.text()).trim().slice(0, 300);
+                    lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}${response.status === 401 ? " (check the user and password in PUSHGATEWAY_URL)" : ""}`);
+                    if (response.status < 500)
+                        break; // a 4xx will not improve with retries
+                }
+                catch (err) {
+                    if (signal.aborted)
+                        throw err;
+                    lastError = err.cause instanceof Error ? err.cause : err;
+                }
+                if (attempt < PUSH_ATTEMPTS)
+                    await (0,external_node_timers_promises_.setTimeout)(250 * 2 ** attempt, undefined, { signal });
+            }
+            throw lastError;
+        }, { signal: options.signal, setting: "BACKUP_NETWORK_TIMEOUT_SECONDS" });
     }
-    throw new Error(`Could not push metrics to ${redactUrl(target)}: ${lastError?.message ?? lastError}`);
+    catch (err) {
+        throw new Error(`Could not push metrics to ${redactUrl(`${gateway.shown}${groupingPath}`)}: ${err?.message ?? err}`, { cause: err });
+    }
 }
 /**
  * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
@@ -39895,13 +40351,18 @@ async function writeTextfile(file, samples) {
  * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
  * not fail a good backup; the outcome says what happened, for the summary.
  */
-async function publishMetrics(settings, group, samples, logger) {
+async function publishMetrics(settings, group, samples, logger, signal) {
     const outcome = {};
     if (settings.pushgatewayUrl) {
         try {
-            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples);
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples, {
+                timeoutMs: settings.timeoutMs,
+                // The push is the run's report: a cancelled run still makes it (bounded); a signal that
+                // arrives while pushing ends it.
+                signal: signal?.aborted ? undefined : signal,
+            });
             outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${redactUrl(settings.pushgatewayUrl)} (job ${settings.job})`);
+            logger.info(`Metrics pushed to ${gatewayAddress(settings.pushgatewayUrl).shown} (job ${settings.job})`);
         }
         catch (err) {
             outcome.pushgateway = err.message;
@@ -39993,6 +40454,11 @@ function restoreSamples(type, run) {
 }
 
 ;// CONCATENATED MODULE: ./src/backup/manifest.ts
+/**
+ * The version this Lifeline writes. 2 added `databaseProperties` and `catalog.rawNames`; both are
+ * optional, so version 1 manifests read the same (their restores say the properties were not recorded).
+ */
+const MANIFEST_VERSION = 2;
 const MANIFEST_SUFFIX = ".manifest.json";
 const CHECKSUM_SUFFIX = ".sha256";
 /** `sha256sum` format: digest, two spaces, the file's base name (so `cd dir && sha256sum -c` works). */
@@ -40005,10 +40471,10 @@ function parseChecksumLine(text) {
     return m ? { sha256: m[1].toLowerCase(), fileName: m[2].split("/").pop() } : undefined;
 }
 
-// EXTERNAL MODULE: external "node:events"
-var external_node_events_ = __nccwpck_require__(8474);
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+// EXTERNAL MODULE: external "node:events"
+var external_node_events_ = __nccwpck_require__(8474);
 ;// CONCATENATED MODULE: ./src/fs/atomic-file.ts
 
 
@@ -40016,11 +40482,23 @@ const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 
 
 
+
 const PARTIAL_MARK = ".partial-";
+/** Random hex characters in a partial name, and the widest pid Linux hands out (pid_max ≤ 2^22). */
+const PARTIAL_RANDOM_BYTES = 4;
+const PID_DIGITS_MAX = 7;
+/** The longest name `partialPath` can give a file named `fileName` (its pid at the widest). */
+function partialNameLength(fileName) {
+    return (1 + Buffer.byteLength(fileName) + PARTIAL_MARK.length + PID_DIGITS_MAX + 1 + 2 * PARTIAL_RANDOM_BYTES);
+}
+/** A file could not be published because its final name is taken; nothing was overwritten. */
+class NameTakenError extends errors/* UserError */.yo {
+    name = "NameTakenError";
+}
 /** The hidden temporary name a file is written under until it is complete. */
 function partialPath(finalPath) {
     const dir = external_node_path_default().dirname(finalPath);
-    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString("hex")}`);
+    return external_node_path_default().join(dir, `.${external_node_path_default().basename(finalPath)}${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(PARTIAL_RANDOM_BYTES).toString("hex")}`);
 }
 async function fsyncDirectory(dir) {
     const handle = await (0,promises_.open)(dir, "r").catch(() => undefined);
@@ -40041,7 +40519,7 @@ async function publish(tempPath, finalPath) {
     catch (err) {
         const code = err.code;
         if (code === "EEXIST") {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -40049,7 +40527,7 @@ async function publish(tempPath, finalPath) {
             throw err;
         // Filesystems without hard links: check, then rename (a narrow race, but never a torn file).
         if (await (0,promises_.stat)(finalPath).then(() => true, () => false)) {
-            throw new errors/* UserError */.y(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
+            throw new NameTakenError(`Refusing to overwrite ${finalPath}: a file with that name already exists`, {
                 cause: err,
             });
         }
@@ -40078,6 +40556,11 @@ class AtomicFile {
     }
     /** Flushes to disk and publishes under the final name. Call after the stream has finished. */
     async commit() {
+        await this.sync();
+        await this.publish();
+    }
+    /** Flushes the finished file to disk, still under its hidden name. */
+    async sync() {
         if (!this.stream.closed)
             await (0,external_node_events_.once)(this.stream, "close");
         // fsync through a fresh descriptor: it flushes the file's data whichever descriptor wrote it.
@@ -40088,6 +40571,9 @@ class AtomicFile {
         finally {
             await handle.close();
         }
+    }
+    /** Publishes the synced file under its final name, never over an existing file (NameTakenError). */
+    async publish() {
         await publish(this.tempPath, this.finalPath);
     }
     /** Discards the partial file. Safe to call more than once and after a failed commit. */
@@ -40119,23 +40605,66 @@ async function copyFileAtomic(source, finalPath) {
         throw err;
     }
 }
-/** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
+/**
+ * Writes a small file under a hidden temporary name and syncs it, ready to be published. A full disk,
+ * quota, read-only filesystem or missing permission is explained naming the directory; nothing is left.
+ */
+async function stageFile(finalPath, data, mode = 0o600) {
     const tempPath = partialPath(finalPath);
-    const handle = await open(tempPath, "wx", mode);
+    const dir = path.dirname(finalPath);
     try {
-        await handle.writeFile(data);
-        await handle.sync();
-        await handle.close();
-        await publish(tempPath, finalPath);
+        const handle = await open(tempPath, "wx", mode);
+        try {
+            await handle.writeFile(data);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
     }
     catch (err) {
-        await handle.close().catch(() => { });
         await unlink(tempPath).catch(() => { });
+        throw describeWriteFailure(err, `'${dir}'`, dir, path.basename(finalPath));
+    }
+    return { tempPath, finalPath };
+}
+/** Writes a small file atomically (manifest, checksum sidecar). */
+async function writeFileAtomic(finalPath, data, mode = 0o600) {
+    const staged = await stageFile(finalPath, data, mode);
+    await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
+        await unlink(staged.tempPath).catch(() => { });
+        throw err;
+    });
+}
+/**
+ * Publishes a file together with its companions (a backup with its manifest and sidecar), so that it
+ * never exists under its final name without them: the companions are staged, then published, and the
+ * data is published last by `publishData`. If any step fails, every companion staged or published by
+ * this call is removed again, and the error is thrown: then nothing of it exists under a final name.
+ * (A crash between the steps can leave a companion without its data: an orphan retention ignores,
+ * never data without its companions.)
+ */
+async function publishWithCompanions(companions, publishData) {
+    const staged = [];
+    const published = [];
+    try {
+        for (const c of companions)
+            staged.push(await stageFile(c.path, c.data));
+        for (const s of staged) {
+            await publish(s.tempPath, s.finalPath);
+            published.push(s.finalPath);
+        }
+        await publishData();
+    }
+    catch (err) {
+        for (const s of staged)
+            await unlink(s.tempPath).catch(() => { });
+        for (const file of published)
+            await unlink(file).catch(() => { });
         throw err;
     }
 }
-function isAlive(pid) {
+function atomic_file_isAlive(pid) {
     try {
         process.kill(pid, 0);
         return true;
@@ -40152,11 +40681,45 @@ async function removeStalePartials(dir) {
     const removed = [];
     for (const name of await readdir(dir).catch(() => [])) {
         const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-        if (!m || isAlive(Number(m[1])))
+        if (!m || atomic_file_isAlive(Number(m[1])))
             continue;
         await unlink(path.join(dir, name)).then(() => removed.push(name), () => { });
     }
     return removed;
+}
+/** The longest file name, in bytes, that ext4, xfs, btrfs, tmpfs and most others accept (NAME_MAX). */
+const NAME_MAX = 255;
+/**
+ * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
+ * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ */
+async function acceptsNameLength(dir, length) {
+    const probe = `.lifeline-name-probe-${process.pid}-`;
+    const file = path.join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
+    try {
+        const handle = await open(file, "wx", 0o600);
+        await handle.close();
+        await unlink(file);
+        return true;
+    }
+    catch (err) {
+        if (err.code === "ENAMETOOLONG")
+            return false;
+        throw err;
+    }
+}
+/** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
+async function longestNameAccepted(dir, upTo = NAME_MAX) {
+    let low = 0;
+    let high = upTo;
+    while (low < high) {
+        const mid = Math.ceil((low + high) / 2);
+        if (await acceptsNameLength(dir, mid))
+            low = mid;
+        else
+            high = mid - 1;
+    }
+    return low;
 }
 /** Creates a directory (and parents) and proves it writable, turning failures into advice. */
 async function ensureWritableDirectory(dir, what) {
@@ -40167,9 +40730,138 @@ async function ensureWritableDirectory(dir, what) {
     }
     catch (err) {
         const e = err;
-        throw new errors/* UserError */.y(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        const described = write_failure_describeWriteFailure(err, `${what} '${dir}'`, dir, "a probe file");
+        if (described !== err)
+            throw described;
+        throw new errors/* UserError */.yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
+}
+
+;// CONCATENATED MODULE: ./src/fs/regular-file.ts
+
+
+
+/** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
+function kindOf(entry) {
+    if (entry.isFile())
+        return "a regular file";
+    if (entry.isFIFO())
+        return "a FIFO (named pipe)";
+    if (entry.isSymbolicLink())
+        return "a symbolic link";
+    if (entry.isDirectory())
+        return "a directory";
+    if (entry.isSocket())
+        return "a socket";
+    if (entry.isCharacterDevice())
+        return "a character device";
+    if (entry.isBlockDevice())
+        return "a block device";
+    return "not a regular file";
+}
+/** Something that is not a regular file where Lifeline expected one; it was not opened. */
+class NotRegularFileError extends errors/* UserError */.yo {
+    file;
+    kind;
+    name = "NotRegularFileError";
+    constructor(file, kind) {
+        super(`${file} is ${kind}, not a regular file: Lifeline reads only regular files in a backup directory` +
+            (kind === "a symbolic link"
+                ? " and does not follow links there; put the file itself in its place"
+                : "; remove it or put the real file in its place"));
+        this.file = file;
+        this.kind = kind;
+    }
+}
+const isMissing = (err) => {
+    const code = err.code;
+    return code === "ENOENT" || code === "ENOTDIR";
+};
+/**
+ * What is at `file`: undefined when nothing is; throws NotRegularFileError when it is anything but a
+ * regular file (a symbolic link unless `followSymlinks`). Never opens it.
+ */
+async function statRegularFile(file, options = {}) {
+    let found;
+    try {
+        found = await (options.followSymlinks ? promises_.stat : promises_.lstat)(file);
+    }
+    catch (err) {
+        if (isMissing(err))
+            return undefined;
+        throw err;
+    }
+    if (!found.isFile())
+        throw new NotRegularFileError(file, kindOf(found));
+    return found;
+}
+/**
+ * Opens a regular file for reading. It is judged before it is opened (lstat), then opened without
+ * following a link and without blocking (a FIFO swapped in meanwhile opens at once instead of
+ * waiting for a writer), and judged again on the open descriptor, which closes the race.
+ * Throws ENOENT when it does not exist, NotRegularFileError when it is not a regular file.
+ */
+async function openRegularFile(file, options = {}) {
+    const before = await statRegularFile(file, options);
+    if (!before) {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
+            code: "ENOENT",
+            path: file,
+        });
+    }
+    const flags = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (options.followSymlinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, flags);
+    }
+    catch (err) {
+        // ELOOP: it became a link; ENXIO: it became a socket. Name what it is now.
+        const code = err.code;
+        if (code === "ELOOP" || code === "ENXIO") {
+            const now = await (0,promises_.lstat)(file).catch(() => undefined);
+            if (now && !now.isFile())
+                throw new NotRegularFileError(file, kindOf(now));
+        }
+        throw err;
+    }
+    const opened = await handle.stat();
+    if (!opened.isFile()) {
+        await handle.close();
+        throw new NotRegularFileError(file, kindOf(opened));
+    }
+    return handle;
+}
+/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+async function readRegularFile(file, options = {}) {
+    const handle = await openRegularFile(file, options);
+    try {
+        return await handle.readFile("utf8");
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** Lists a directory without opening anything in it; a missing directory lists empty. */
+async function listDirectory(dir) {
+    let entries;
+    try {
+        entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { files: [], others: [] };
+        throw err;
+    }
+    const files = [];
+    const others = [];
+    for (const entry of entries) {
+        if (entry.isFile())
+            files.push(entry.name);
+        else
+            others.push({ name: entry.name, kind: kindOf(entry) });
+    }
+    return { files, others };
 }
 
 ;// CONCATENATED MODULE: ./src/storage/local-store.ts
@@ -40181,13 +40873,17 @@ async function ensureWritableDirectory(dir, what) {
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
- * name only when complete (AtomicFile); hidden files (partials, locks) are never listed.
+ * name only when complete (AtomicFile); hidden files (partials, locks) are never listed. Only regular
+ * files are objects: anything else under a name (a FIFO, a directory, a symbolic link unless
+ * `followSymlinks`) is never opened; `stat` throws NotRegularFileError for it and `listOthers` names it.
  */
 class local_store_LocalStore {
     dir;
+    options;
     kind = "local";
-    constructor(dir) {
+    constructor(dir, options = {}) {
         this.dir = dir;
+        this.options = options;
     }
     get location() {
         return `${external_node_path_default().resolve(this.dir)}/`;
@@ -40238,35 +40934,40 @@ class local_store_LocalStore {
     /** A local file's checksum lives in its `.sha256` sidecar, written by the caller: nothing to add. */
     async recordChecksum(_name, _sha256) { }
     async list() {
-        const entries = await (0,promises_.readdir)(this.dir, { withFileTypes: true }).catch((err) => {
-            if (err.code === "ENOENT")
-                return [];
-            throw err;
-        });
         const out = [];
-        for (const entry of entries) {
-            if (!entry.isFile() || entry.name.startsWith("."))
+        for (const name of (await listDirectory(this.dir)).files) {
+            if (name.startsWith("."))
                 continue;
-            const found = await this.stat(entry.name);
+            // Replaced by something else since it was listed: not an object any more.
+            const found = await this.stat(name).catch(() => undefined);
             if (found)
                 out.push(found);
         }
         return out;
     }
+    /** The entries that are not objects (FIFOs, sockets, directories, symbolic links), with what each is. */
+    async listOthers() {
+        return (await listDirectory(this.dir)).others.filter((o) => !o.name.startsWith("."));
+    }
     async stat(name) {
-        const s = await (0,promises_.stat)(this.uri(name)).catch(() => undefined);
-        return s?.isFile() ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
+        const s = await statRegularFile(this.uri(name), this.options).catch((err) => {
+            if (err instanceof NotRegularFileError)
+                throw err;
+            return undefined; // unreadable metadata (EACCES on the directory): as good as absent
+        });
+        return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
     async get(name, signal) {
-        const stream = (0,external_node_fs_.createReadStream)(this.uri(name), {
+        // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
+        const handle = await openRegularFile(this.uri(name), this.options);
+        return (0,external_node_fs_.createReadStream)(this.uri(name), {
+            fd: handle,
             highWaterMark: 1 << 20,
             ...(signal ? { signal } : {}),
         });
-        await (0,external_node_events_.once)(stream, "open"); // ENOENT and EACCES here, naming the file, rather than mid-pipeline
-        return stream;
     }
     async getText(name) {
-        return (0,promises_.readFile)(this.uri(name), "utf8").catch((err) => {
+        return readRegularFile(this.uri(name), this.options).catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
@@ -40283,21 +40984,22 @@ class local_store_LocalStore {
 ;// CONCATENATED MODULE: ./src/storage/open-store.ts
 /**
  * The store behind one configured destination. Each SDK is loaded only when its destination is
- * configured: a local-only run does not pay for parsing three cloud SDKs at start-up.
+ * configured: a local-only run does not pay for parsing three cloud SDKs at start-up. Every request
+ * of the store ends when `signal` (the run's: SIGINT/SIGTERM) fires.
  */
-async function open_store_openStore(destination, logger) {
+async function open_store_openStore(destination, logger, signal) {
     switch (destination.kind) {
         case "s3": {
             const { S3Store } = await Promise.all(/* import() */[__nccwpck_require__.e(358), __nccwpck_require__.e(947)]).then(__nccwpck_require__.bind(__nccwpck_require__, 8947));
-            return new S3Store(destination.settings, logger);
+            return new S3Store(destination.settings, logger, signal);
         }
         case "gcs": {
-            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(570)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6570));
-            return new GcsStore(destination.settings, logger);
+            const { GcsStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(923), __nccwpck_require__.e(842)]).then(__nccwpck_require__.bind(__nccwpck_require__, 1842));
+            return new GcsStore(destination.settings, logger, signal);
         }
         case "azure": {
             const { AzureStore } = await Promise.all(/* import() */[__nccwpck_require__.e(57), __nccwpck_require__.e(293), __nccwpck_require__.e(342)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5342));
-            return new AzureStore(destination.settings, logger);
+            return new AzureStore(destination.settings, logger, signal);
         }
     }
 }
@@ -40377,10 +41079,14 @@ function entryOf(store, fileName, name, sizeBytes, lastModified, present) {
 async function storeForUri(uri, cloud) {
     const parsed = (0,storage_store/* parseBackupUri */.iM)(uri);
     if ("path" in parsed) {
-        return { store: new local_store_LocalStore(external_node_path_default().dirname(parsed.path)), fileName: external_node_path_default().basename(parsed.path) };
+        // The operator's own path may be a symbolic link (to a regular file); in BACKUP_DIR links are refused.
+        return {
+            store: new local_store_LocalStore(external_node_path_default().dirname(parsed.path), { followSymlinks: true }),
+            fileName: external_node_path_default().basename(parsed.path),
+        };
     }
     if (!cloud) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -40391,12 +41097,12 @@ async function storeForUri(uri, cloud) {
 async function findBackup(uri, cloud) {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.y(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
     }
     const companions = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) => (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : []));
     return entryOf(store, fileName, BackupName.parse(fileName), object.sizeBytes, object.lastModified, new Set(companions.flat()));
@@ -40406,14 +41112,14 @@ async function expectedSha256(entry) {
     const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
     const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
     if (text === undefined) {
-        throw new errors/* UserError */.y(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+        throw new errors/* UserError */.yo(`No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
             `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
     }
     const parsed = parseChecksumLine(text);
     if (!parsed)
-        throw new errors/* UserError */.y(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
+        throw new errors/* UserError */.yo(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
     if (parsed.fileName !== entry.fileName) {
-        throw new errors/* UserError */.y(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+        throw new errors/* UserError */.yo(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
     }
     return parsed.sha256;
 }
@@ -40422,12 +41128,19 @@ async function readManifest(entry) {
     const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
     if (text === undefined)
         return undefined;
+    let manifest;
     try {
-        return JSON.parse(text);
+        manifest = JSON.parse(text);
     }
     catch (err) {
-        throw new errors/* UserError */.y(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
+    // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
+    if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > MANIFEST_VERSION) {
+        throw new errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+            `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`);
+    }
+    return manifest;
 }
 
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
@@ -40493,14 +41206,41 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors/* UserError */.y(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new errors/* UserError */.yo(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
 
 
 
+
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** Bound of the short queries before a dump (server version, size, the snapshot's BEGIN): never the dump's. */
+const SHORT_QUERY_TIMEOUT_MS = 60_000;
+/** How long a polite close (Terminate, then the server's FIN) may take before the socket is cut. */
+const CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * Cuts a client's socket at once. node-postgres has no public way to: end() waits for the server's
+ * FIN, which a silent server never sends.
+ */
+function destroyClient(client) {
+    client.connection?.stream?.destroy();
+}
+/** Closes a client, cutting the socket when the server does not answer the goodbye in time. */
+async function server_info_closeClient(client) {
+    await (0,deadline/* withDeadline */.NE)("Closing the PostgreSQL connection", CLOSE_TIMEOUT_MS, () => client.end()).catch(() => destroyClient(client));
+}
+/**
+ * Runs one short query under a deadline and `signal`: a server gone silent (or SIGTERM) cuts the
+ * connection instead of holding the run. Not for the dump, nor for counts that may take long.
+ */
+async function server_info_shortQuery(client, sql, signal) {
+    return withDeadline("A PostgreSQL query", SHORT_QUERY_TIMEOUT_MS, (s) => {
+        const cut = () => destroyClient(client);
+        s.addEventListener("abort", cut, { once: true });
+        return client.query(sql).finally(() => s.removeEventListener("abort", cut));
+    }, { signal });
+}
 /** node-postgres client options for the same target libpq programs will reach. */
 function clientConfig(settings) {
     const timeout = Number(settings.params.connect_timeout ?? process.env.PGCONNECT_TIMEOUT);
@@ -40518,40 +41258,53 @@ function clientConfig(settings) {
         connectionTimeoutMillis: 1000 * (timeout > 0 ? timeout : DEFAULT_CONNECT_TIMEOUT_SECONDS),
     };
 }
-/** Opens a connected client; a connection failure becomes a UserError that says what to check. */
-async function server_info_connectClient(settings, applicationName) {
+/**
+ * Opens a connected client; a connection failure becomes a UserError that says what to check. The
+ * connection (startup and login included) is bounded by connect_timeout / PGCONNECT_TIMEOUT (10 s by
+ * default) and ends at once when `signal` (the run's) fires.
+ */
+async function server_info_connectClient(settings, applicationName, signal) {
+    const config = clientConfig(settings);
     const client = new esm.Client({
-        ...clientConfig(settings),
+        ...config,
         ...(applicationName ? { application_name: applicationName } : {}),
     });
     // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
     client.on("error", () => { });
+    const target = describeTarget(settings);
     try {
-        await client.connect();
+        await (0,deadline/* withDeadline */.NE)(`Connecting to PostgreSQL at ${target}`, 
+        // node-postgres's own timer ends it first, with its own error; this is the backstop.
+        (config.connectionTimeoutMillis ?? DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000) + 1000, async (s) => {
+            s.addEventListener("abort", () => destroyClient(client), { once: true });
+            await client.connect();
+        }, { signal });
     }
     catch (err) {
-        await client.end().catch(() => { });
-        throw connectionError(err, describeTarget(settings));
+        await server_info_closeClient(client);
+        if (signal?.aborted)
+            throw (0,deadline/* abortReason */.Js)(signal);
+        throw connectionError(err, target);
     }
     return client;
 }
 /** Opens a client, runs `fn`, and always closes it. Connection failures become a UserError. */
-async function withClient(settings, fn) {
-    const client = await server_info_connectClient(settings);
+async function withClient(settings, fn, signal) {
+    const client = await server_info_connectClient(settings, undefined, signal);
     try {
         return await fn(client);
     }
     finally {
-        await client.end().catch(() => { });
+        await server_info_closeClient(client);
     }
 }
 /** Connects once before dumping: proves the credentials and learns the server's version. */
-async function inspectServer(settings) {
+async function inspectServer(settings, signal) {
     return withClient(settings, async (client) => {
-        const { rows } = await client.query(`SELECT current_setting('server_version') AS version,
+        const { rows } = await server_info_shortQuery(client, `SELECT current_setting('server_version') AS version,
               current_setting('server_version_num') AS num,
               current_database() AS db,
-              pg_database_size(current_database())::text AS size`);
+              pg_database_size(current_database())::text AS size`, signal);
         const row = rows[0];
         const versionNum = Number(row.num);
         return {
@@ -40561,7 +41314,7 @@ async function inspectServer(settings) {
             database: row.db,
             databaseSizeBytes: Number(row.size),
         };
-    });
+    }, signal);
 }
 
 ;// CONCATENATED MODULE: ./src/restore/databases.ts
@@ -40590,6 +41343,13 @@ const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${for
 async function connectMaintenance(connection, target) {
     return server_info_connectClient({ ...connection, database: target === "postgres" ? "template1" : "postgres" }, "lifeline-restore");
 }
+/** The encoding, locale and owner a manifest recorded, for creating the database a restore fills. */
+function recordedDatabaseInfo(manifest) {
+    const p = manifest?.databaseProperties;
+    return p && !p.error
+        ? { owner: p.owner, encoding: p.encoding, collate: p.collate, ctype: p.ctype }
+        : undefined;
+}
 async function describeDatabase(client, name) {
     const { rows } = await client.query(`SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
             datcollate AS collate, datctype AS ctype
@@ -40606,17 +41366,17 @@ async function createEmptyDatabase(client, name, like) {
         ? `${base} ENCODING ${literal(like.encoding)} LC_COLLATE ${literal(like.collate)} LC_CTYPE ${literal(like.ctype)}`
         : base;
     try {
-        await client.query(like ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
+        await client.query(like?.owner ? `${withLocale} OWNER ${quoteIdent(like.owner)}` : withLocale);
     }
     catch (err) {
         const e = err;
         if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
-            throw new errors/* UserError */.y(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+            throw new errors/* UserError */.yo(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
                 "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
         }
-        if (!like || e.code !== "42501")
+        if (!like?.owner || (e.code !== "42501" && e.code !== "42704"))
             throw err;
-        // Not a member of the owner role: keep our own ownership rather than fail the restore.
+        // Not a member of the owner role, or no such role here: keep our own ownership rather than fail.
         await client.query(withLocale);
     }
 }
@@ -40685,9 +41445,67 @@ async function swapInto(client, names) {
     return { previous, terminated };
 }
 
+;// CONCATENATED MODULE: ./src/crypto/sealed-text.ts
+/** Feeds `input` to a gpg stage and collects what it writes. */
+async function through(stage, input) {
+    const chunks = [];
+    stage.stdout.on("data", (c) => chunks.push(c));
+    const ended = new Promise((resolve, reject) => {
+        stage.stdout.on("end", resolve);
+        stage.stdout.on("error", reject);
+    });
+    stage.stdin?.on("error", () => { });
+    stage.stdin?.end(input);
+    await Promise.all([stage.exited, ended]);
+    return Buffer.concat(chunks);
+}
+/**
+ * A small text encrypted to the backup's recipient, base64: for what an encrypted backup's manifest
+ * (which is not encrypted) must hold without showing it, e.g. database setting values.
+ */
+async function sealText(encryptor, text) {
+    return (await through(encryptor.start(), Buffer.from(text, "utf8"))).toString("base64");
+}
+/** The text of `sealText`, decrypted with the restore's keyring. */
+async function openSealedText(keyring, sealed) {
+    return (await through(keyring.startDecrypt(true), Buffer.from(sealed, "base64"))).toString("utf8");
+}
+
+;// CONCATENATED MODULE: ./src/db/database-properties.ts
+/** Reads the properties of the database `client` is connected to (in its transaction's snapshot). */
+async function database_properties_readDatabaseProperties(client) {
+    const [db] = (await client.query(`SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
+              d.datcollate AS collate, d.datctype AS ctype, d.datconnlimit AS connlimit,
+              d.datacl IS NULL AS acl_default, shobj_description(d.oid, 'pg_database') AS comment
+         FROM pg_database d WHERE d.datname = current_database()`)).rows;
+    if (!db)
+        throw new Error("the current database is not in pg_database");
+    const acl = db.acl_default
+        ? null
+        : (await client.query(`SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                  a.privilege_type AS privilege, a.is_grantable AS grantable
+             FROM pg_database d, aclexplode(d.datacl) a
+            WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST, 2`)).rows.map((r) => ({ grantee: r.grantee, privilege: r.privilege, grantable: r.grantable }));
+    const settings = (await client.query(`SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role,
+              s.setconfig AS config
+         FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST`)).rows.map((r) => ({ role: r.role, settings: [...r.config].sort() }));
+    return {
+        owner: db.owner,
+        encoding: db.encoding,
+        collate: db.collate,
+        ctype: db.ctype,
+        connectionLimit: db.connlimit,
+        acl,
+        comment: db.comment,
+        settings,
+    };
+}
+
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/db/pg-tools.ts
+
 
 
 
@@ -40713,7 +41531,10 @@ async function candidateDirs(binDir) {
 async function probe(file) {
     try {
         await (0,promises_.access)(file, promises_.constants.X_OK);
-        const { stdout } = await execFileAsync(file, ["--version"], { timeout: 10_000 });
+        const { stdout } = await execFileAsync(file, ["--version"], {
+            timeout: 10_000,
+            env: childEnvironment(),
+        });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
             return undefined;
@@ -40737,23 +41558,69 @@ async function findPgTools(name, binDir) {
 /**
  * Picks the client program for a server of major version `serverMajor`. pg_dump must be at least as
  * new as the server; among those, the closest major is chosen, because a newer pg_dump emits settings
- * (e.g. transaction_timeout in 17) that older servers reject on restore.
+ * (e.g. transaction_timeout in 17) that older servers reject on restore. Tools that pass `prefer` (e.g. a
+ * psql that can be restricted) come first, whatever their major.
  */
-async function choosePgTool(name, serverMajor, binDir) {
+async function choosePgTool(name, serverMajor, binDir, prefer = () => true) {
     const tools = await findPgTools(name, binDir);
-    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+    const rank = (t) => (prefer(t) ? 0 : 1000) + t.major;
+    const usable = tools.filter((t) => t.major >= serverMajor).sort((a, b) => rank(a) - rank(b));
     const chosen = usable[0];
     if (chosen)
         return chosen;
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors/* UserError */.y(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new errors/* UserError */.yo(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
 
+;// CONCATENATED MODULE: ./src/db/names.ts
+/**
+ * Object names as the server stores them: bytes. A name that is valid UTF-8 is kept as that string;
+ * one that is not (a SQL_ASCII database holding Latin-1 names, say) is shown with its bytes >= 0x80
+ * as `\xHH` and its exact bytes are kept beside it in hex, so that it round-trips byte for byte.
+ */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** The string a name is listed under: the UTF-8 text, or an escaped form when the bytes are not UTF-8. */
+function displayName(bytes) {
+    try {
+        return UTF8.decode(bytes);
+    }
+    catch {
+        let out = "";
+        for (const b of bytes)
+            out += b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+        return out;
+    }
+}
+/** Whether `bytes` need their hex kept beside the display name (they are not UTF-8). */
+function needsRawName(bytes) {
+    try {
+        UTF8.decode(bytes);
+        return false;
+    }
+    catch {
+        return true;
+    }
+}
+/** The exact bytes (hex) of a listed name: from `rawNames` when recorded there, else its UTF-8. */
+function nameBytesHex(name, rawNames) {
+    return rawNames?.[name] ?? Buffer.from(name, "utf8").toString("hex");
+}
+/**
+ * SQL that yields the bytes of a text expression, hex-encoded, as the server stores them: raw in a
+ * SQL_ASCII database (where no conversion is possible), converted to UTF-8 in any other.
+ */
+function hexOfName(expression, databaseEncoding) {
+    const to = databaseEncoding === "SQL_ASCII" ? "SQL_ASCII" : "UTF8";
+    return `encode(convert_to((${expression})::text, '${to}'), 'hex')`;
+}
+
 ;// CONCATENATED MODULE: ./src/db/snapshot.ts
+
+
 
 /** The catalog of a backup whose catalog query failed: recorded as such, never invented. */
 function unreadableCatalog(snapshot, err) {
@@ -40771,69 +41638,164 @@ function unreadableCatalog(snapshot, err) {
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND n.nspname NOT LIKE 'pg_temp_%' AND n.nspname NOT LIKE 'pg_toast_temp_%'`;
 const NOT_EXTENSION_MEMBER = `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
-const snapshot_quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
 /**
  * A repeatable-read transaction whose snapshot is exported for `pg_dump --snapshot`: the catalog and
- * row counts read here describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * row counts read in it describe exactly the data the dump contains. Keep it open until pg_dump is done.
+ * The exporting transaction runs nothing after the export: the catalog is read on a second connection
+ * that imports the same snapshot, so no failed catalog query can abort the transaction pg_dump needs.
  */
 class ExportedSnapshot {
     client;
+    settings;
     id;
-    constructor(client, id) {
+    constructor(client, settings, id) {
         this.client = client;
+        this.settings = settings;
         this.id = id;
     }
-    static async open(settings) {
-        const client = await connectClient(settings, "lifeline-snapshot");
+    static async open(settings, signal) {
+        const client = await connectClient(settings, "lifeline-snapshot", signal);
         try {
-            await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-            // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
-            // transaction (it holds the exported snapshot) nor cut a long count(*) short.
-            await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-            const { rows } = await client.query("SELECT pg_export_snapshot() AS id");
-            return new ExportedSnapshot(client, rows[0].id);
+            await beginRepeatableRead(client);
+            const { rows } = await shortQuery(client, "SELECT pg_export_snapshot() AS id", signal);
+            return new ExportedSnapshot(client, settings, rows[0].id);
         }
         catch (err) {
-            await client.end().catch(() => { });
+            await closeClient(client);
             throw err;
         }
     }
-    /** Reads schemas, tables (with row counts per `mode`), sequences and extensions in the snapshot. */
-    async catalog(mode) {
-        return readCatalog(this.client, mode, this.id);
+    /**
+     * Reads the catalog (row counts per `mode`) and the database's own properties in the snapshot, on a
+     * connection of their own. A failure is recorded in the result (`error`), never thrown.
+     */
+    async describe(mode) {
+        let reader;
+        try {
+            reader = await connectClient(this.settings, "lifeline-catalog");
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        try {
+            await beginRepeatableRead(reader);
+            await reader.query(`SET TRANSACTION SNAPSHOT ${snapshot_literal(this.id)}`);
+            // Each read in a savepoint: a failed catalog query leaves the properties readable, and vice versa.
+            const catalog = await inSavepoint(reader, () => readCatalog(reader, mode, this.id)).catch((err) => unreadableCatalog(this.id, err));
+            const database = await inSavepoint(reader, () => readDatabaseProperties(reader)).catch(unreadableProperties);
+            return { catalog, database };
+        }
+        catch (err) {
+            return { catalog: unreadableCatalog(this.id, err), database: unreadableProperties(err) };
+        }
+        finally {
+            await shortQuery(reader, "COMMIT").catch(() => { });
+            await closeClient(reader);
+        }
     }
     async close() {
-        await this.client.query("COMMIT").catch(() => { });
-        await this.client.end().catch(() => { });
+        await shortQuery(this.client, "COMMIT").catch(() => { });
+        await closeClient(this.client);
     }
 }
+const snapshot_literal = (s) => `'${s.replace(/'/g, "''")}'`;
+async function beginRepeatableRead(client) {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    // Like pg_dump's own session: a role's statement or idle-in-transaction timeout must not end this
+    // transaction (it holds the exported snapshot) nor cut a long count(*) short.
+    await client.query("SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
+}
+async function inSavepoint(client, fn) {
+    await client.query("SAVEPOINT lifeline_read");
+    try {
+        const result = await fn();
+        await client.query("RELEASE SAVEPOINT lifeline_read");
+        return result;
+    }
+    catch (err) {
+        await client.query("ROLLBACK TO SAVEPOINT lifeline_read");
+        throw err;
+    }
+}
+function unreadableProperties(err) {
+    return {
+        owner: "",
+        encoding: "",
+        collate: "",
+        ctype: "",
+        connectionLimit: -1,
+        acl: null,
+        comment: null,
+        settings: [],
+        error: err.message ?? String(err),
+    };
+}
+/**
+ * Rows of `SELECT count(*)` on a table. A name that is not UTF-8 cannot be sent in a query's text (the
+ * client speaks UTF-8), so such a table is counted by oid in a DO block, its name quoted by the server.
+ */
+async function countRows(client, table) {
+    const schema = Buffer.from(table.schema, "hex");
+    const relname = Buffer.from(table.relname, "hex");
+    if (!needsRawName(schema) && !needsRawName(relname)) {
+        const { rows } = await client.query(`SELECT count(*)::text AS n FROM ONLY ${snapshot_quoteIdent(displayName(schema))}.${snapshot_quoteIdent(displayName(relname))}`);
+        return Number(rows[0].n);
+    }
+    const results = (await client.query(`DO $lifeline$ DECLARE n bigint; BEGIN
+       EXECUTE format('SELECT count(*) FROM ONLY %s', ${Number(table.oid)}::oid::regclass) INTO n;
+       PERFORM set_config('lifeline.row_count', n::text, true);
+     END $lifeline$;
+     SELECT current_setting('lifeline.row_count') AS n`));
+    return Number(results[1].rows[0].n);
+}
+const snapshot_quoteIdent = (id) => `"${id.replace(/"/g, '""')}"`;
 /**
  * Reads schemas, tables (with row counts per `mode`), sequences and extensions as `client` sees them:
- * in a dump's snapshot when taking a backup, in the restored database when proving a restore.
+ * in a dump's snapshot when taking a backup, in the restored database when proving a restore. Names
+ * are read as bytes, so that a name which is not UTF-8 is recorded (and compared) exactly.
  */
 async function readCatalog(client, mode, snapshot) {
     const q = async (sql) => (await client.query(sql)).rows;
-    const schemas = (await q(`SELECT n.nspname AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY 1`)).map((r) => r.s);
-    const tableRows = await q(`SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+    const [{ encoding } = { encoding: "UTF8" }] = await q("SELECT getdatabaseencoding() AS encoding");
+    const rawNames = {};
+    const nameOf = (hex) => {
+        const bytes = Buffer.from(hex, "hex");
+        const name = displayName(bytes);
+        if (needsRawName(bytes))
+            rawNames[name] = hex;
+        return name;
+    };
+    const schemas = (await q(`SELECT ${hexOfName("n.nspname", encoding)} AS s FROM pg_namespace n WHERE ${USER_SCHEMAS} ORDER BY n.nspname`)).map((r) => nameOf(r.s));
+    const tableRows = await q(`SELECT c.oid::text AS oid, ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS name,
+            ${hexOfName("n.nspname", encoding)} AS schema, ${hexOfName("c.relname", encoding)} AS relname,
+            c.reltuples::bigint::text AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1, 2`);
+       WHERE c.relkind = 'r' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`);
     const tables = [];
     for (const t of tableRows) {
         let rows = null;
-        if (mode === "exact") {
-            const [r] = await q(`SELECT count(*)::text AS n FROM ONLY ${snapshot_quoteIdent(t.schema)}.${snapshot_quoteIdent(t.name)}`);
-            rows = Number(r.n);
-        }
+        if (mode === "exact")
+            rows = await countRows(client, t);
         else if (mode === "estimated") {
             rows = Number(t.estimate) >= 0 ? Number(t.estimate) : null; // -1: never analysed
         }
-        tables.push({ name: `${t.schema}.${t.name}`, rows });
+        tables.push({ name: nameOf(t.name), rows });
     }
-    const sequences = (await q(`SELECT n.nspname || '.' || c.relname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY 1`)).map((r) => r.s);
+    const sequences = (await q(`SELECT ${hexOfName("n.nspname || '.' || c.relname", encoding)} AS s
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_SCHEMAS} AND ${NOT_EXTENSION_MEMBER} ORDER BY n.nspname, c.relname`)).map((r) => nameOf(r.s));
     const extensions = await q("SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY 1");
     const rowCountSource = mode === "exact" ? "count(*) in snapshot" : mode === "estimated" ? "planner statistics" : "none";
-    return { snapshot, schemas, tables, sequences, extensions, rowCounts: mode, rowCountSource };
+    return {
+        snapshot,
+        schemas,
+        tables,
+        sequences,
+        extensions,
+        ...(Object.keys(rawNames).length ? { rawNames } : {}),
+        rowCounts: mode,
+        rowCountSource,
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/verify/check-sql.ts
@@ -40846,7 +41808,7 @@ async function readCatalog(client, mode, snapshot) {
  */
 async function readCheckSql(file) {
     const text = await (0,promises_.readFile)(file, "utf8").catch((err) => {
-        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+        throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
     });
     const statements = text
         .split("\n")
@@ -40856,7 +41818,7 @@ async function readCheckSql(file) {
         .map((s) => s.trim())
         .filter(Boolean);
     if (!statements.length) {
-        throw new errors/* UserError */.y(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+        throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
     }
     return statements;
 }
@@ -40886,40 +41848,53 @@ async function runSqlChecks(client, statements) {
 }
 
 ;// CONCATENATED MODULE: ./src/restore/catalog-compare.ts
+
+/** Names keyed by their exact bytes (hex), each with the name it is listed under. */
+function byBytes(names, catalog) {
+    return new Map(names.map((n) => [nameBytesHex(n, catalog.rawNames), n]));
+}
 function presence(kind, expected, actual) {
-    const have = new Set(actual);
-    const want = new Set(expected);
-    return [...new Set([...expected, ...actual])].sort().map((name) => ({
+    return [...new Set([...expected.keys(), ...actual.keys()])]
+        .map((key) => ({
         kind,
-        name,
-        expected: want.has(name) ? "present" : "absent",
-        actual: have.has(name) ? "present" : "absent",
-        ok: want.has(name) === have.has(name),
-    }));
+        name: expected.get(key) ?? actual.get(key),
+        expected: expected.has(key) ? "present" : "absent",
+        actual: actual.has(key) ? "present" : "absent",
+        ok: expected.has(key) === actual.has(key),
+    }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 /**
  * Compares the manifest's catalog with the restored database's, exactly: the same schemas, tables,
- * sequences and extensions, and every table's row count when the manifest has exact counts.
+ * sequences and extensions, and every table's row count when the manifest has exact counts. Names
+ * are compared byte for byte (see `rawNames`), so a name that is not UTF-8 must come back unchanged.
  * Extension versions are compared as notes only: a dump re-creates extensions at the server's
  * default version, so a restore onto a newer server legitimately differs there.
  */
 function compareCatalogs(expected, actual) {
     const notes = [];
-    const rows = [...presence("schema", expected.schemas, actual.schemas)];
-    const actualRows = new Map(actual.tables.map((t) => [t.name, t.rows]));
-    const expectedRows = new Map(expected.tables.map((t) => [t.name, t.rows]));
+    const rows = [
+        ...presence("schema", byBytes(expected.schemas, expected), byBytes(actual.schemas, actual)),
+    ];
+    const key = (catalog, name) => nameBytesHex(name, catalog.rawNames);
+    const actualRows = new Map(actual.tables.map((t) => [key(actual, t.name), t]));
+    const expectedRows = new Map(expected.tables.map((t) => [key(expected, t.name), t]));
     const exact = expected.rowCounts === "exact";
     if (!exact)
         notes.push(`row counts not compared: the manifest's are ${expected.rowCounts === "off" ? "off" : "estimated"}`);
-    for (const name of [...new Set([...expectedRows.keys(), ...actualRows.keys()])].sort()) {
-        const want = expectedRows.get(name);
-        const have = actualRows.get(name);
-        if (!expectedRows.has(name) || !actualRows.has(name)) {
+    const tableKeys = [...new Set([...expectedRows.keys(), ...actualRows.keys()])];
+    const tableName = (k) => (expectedRows.get(k) ?? actualRows.get(k)).name;
+    tableKeys.sort((a, b) => (tableName(a) < tableName(b) ? -1 : tableName(a) > tableName(b) ? 1 : 0));
+    for (const k of tableKeys) {
+        const name = tableName(k);
+        const want = expectedRows.get(k)?.rows;
+        const have = actualRows.get(k)?.rows;
+        if (!expectedRows.has(k) || !actualRows.has(k)) {
             rows.push({
                 kind: "table",
                 name,
-                expected: expectedRows.has(name) ? "present" : "absent",
-                actual: actualRows.has(name) ? "present" : "absent",
+                expected: expectedRows.has(k) ? "present" : "absent",
+                actual: actualRows.has(k) ? "present" : "absent",
                 ok: false,
             });
             continue;
@@ -40933,8 +41908,9 @@ function compareCatalogs(expected, actual) {
             ok: !compare || want === have,
         });
     }
-    rows.push(...presence("sequence", expected.sequences, actual.sequences));
-    rows.push(...presence("extension", expected.extensions.map((e) => e.name), actual.extensions.map((e) => e.name)));
+    rows.push(...presence("sequence", byBytes(expected.sequences, expected), byBytes(actual.sequences, actual)));
+    const extensionNames = (c) => new Map(c.extensions.map((e) => [e.name, e.name]));
+    rows.push(...presence("extension", extensionNames(expected), extensionNames(actual)));
     const actualVersions = new Map(actual.extensions.map((e) => [e.name, e.version]));
     for (const e of expected.extensions) {
         const v = actualVersions.get(e.name);
@@ -40947,6 +41923,603 @@ function compareCatalogs(expected, actual) {
         ? `table ${r.name}: ${r.expected} rows in the manifest, ${r.actual} restored`
         : `${r.kind} ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
     return { ok: mismatches.length === 0, rows, notes, mismatches };
+}
+
+;// CONCATENATED MODULE: ./src/restore/database-properties.ts
+
+
+
+/**
+ * Settings whose value is a list of quoted names (pg_dump's variable_is_guc_list_quote): each element
+ * must be given as its own literal, `SET search_path = 'a', '$user'`, not as one string.
+ */
+const LIST_QUOTE_SETTINGS = new Set([
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+]);
+const SETTING_NAME_PART = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+/** Splits a stored list value (`"$user", public`) into its elements, as PostgreSQL's SplitGUCList. */
+function splitSettingList(value) {
+    const out = [];
+    let i = 0;
+    const skipSpace = () => {
+        while (i < value.length && /\s/.test(value[i]))
+            i++;
+    };
+    skipSpace();
+    if (i === value.length)
+        return [];
+    for (;;) {
+        let item = "";
+        if (value[i] === '"') {
+            i++;
+            for (;;) {
+                if (i >= value.length)
+                    throw new Error(`unterminated quoted name in the list ${value}`);
+                if (value[i] === '"' && value[i + 1] === '"') {
+                    item += '"';
+                    i += 2;
+                }
+                else if (value[i] === '"') {
+                    i++;
+                    break;
+                }
+                else
+                    item += value[i++];
+            }
+        }
+        else {
+            while (i < value.length && value[i] !== "," && !/\s/.test(value[i]))
+                item += value[i++];
+            if (!item)
+                throw new Error(`empty element in the list ${value}`);
+        }
+        out.push(item);
+        skipSpace();
+        if (i === value.length)
+            return out;
+        if (value[i] !== ",")
+            throw new Error(`unexpected '${value[i]}' in the list ${value}`);
+        i++;
+        skipSpace();
+    }
+}
+/** `name = value` for ALTER ... SET, from a pg_db_role_setting item `name=value`; every part quoted. */
+function settingAssignment(item) {
+    const eq = item.indexOf("=");
+    const name = eq > 0 ? item.slice(0, eq) : "";
+    const value = item.slice(eq + 1);
+    const parts = name.split(".");
+    if (!parts.every((p) => SETTING_NAME_PART.test(p)))
+        throw new errors/* UserError */.yo(`The manifest records a database setting '${item}' whose name is not a configuration parameter: ` +
+            "the manifest is damaged or was edited; restore without it by moving it away");
+    const values = LIST_QUOTE_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [value];
+    const rendered = values.length ? values.map((v) => esm.escapeLiteral(v)).join(", ") : "''";
+    return `${parts.map((p) => esm.escapeIdentifier(p)).join(".")} = ${rendered}`;
+}
+const PRIVILEGES = new Set(["CONNECT", "CREATE", "TEMPORARY"]);
+/** The statements that give `database` the recorded properties, and the roles skipped as missing. */
+function propertyStatements(database, recorded, current, existingRoles) {
+    const db = esm.escapeIdentifier(database);
+    const role = (r) => (r === null ? "PUBLIC" : esm.escapeIdentifier(r));
+    const missing = new Set();
+    const exists = (r) => {
+        if (r === null || existingRoles.has(r))
+            return true;
+        missing.add(r);
+        return false;
+    };
+    const statements = [];
+    if (recorded.acl !== null) {
+        // From a clean slate: nobody holds anything, then exactly the recorded privileges are granted.
+        const holders = new Set([
+            null,
+            current.owner,
+            ...(current.acl ?? []).map((g) => g.grantee),
+        ]);
+        for (const h of holders)
+            statements.push({ what: "the ACL", sql: `REVOKE ALL ON DATABASE ${db} FROM ${role(h)} CASCADE` });
+        const grouped = new Map();
+        for (const g of recorded.acl) {
+            if (!PRIVILEGES.has(g.privilege))
+                throw new errors/* UserError */.yo(`The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
+                    "or was edited; restore without it by moving it away");
+            if (!exists(g.grantee))
+                continue;
+            const k = JSON.stringify([g.grantee, g.grantable]);
+            const group = grouped.get(k) ?? { grantee: g.grantee, grantable: g.grantable, privileges: [] };
+            group.privileges.push(g.privilege);
+            grouped.set(k, group);
+        }
+        for (const g of grouped.values())
+            statements.push({
+                what: `the ACL (${g.privileges.join(", ")} to ${g.grantee ?? "PUBLIC"})`,
+                sql: `GRANT ${g.privileges.join(", ")} ON DATABASE ${db} TO ${role(g.grantee)}${g.grantable ? " WITH GRANT OPTION" : ""}`,
+            });
+    }
+    if (recorded.comment !== null)
+        statements.push({
+            what: "the comment",
+            sql: `COMMENT ON DATABASE ${db} IS ${esm.escapeLiteral(recorded.comment)}`,
+        });
+    if (Number.isInteger(recorded.connectionLimit) && recorded.connectionLimit !== -1)
+        statements.push({
+            what: "the connection limit",
+            sql: `ALTER DATABASE ${db} CONNECTION LIMIT ${recorded.connectionLimit}`,
+        });
+    for (const s of recorded.settings) {
+        if (!exists(s.role))
+            continue;
+        const target = s.role === null ? `ALTER DATABASE ${db}` : `ALTER ROLE ${role(s.role)} IN DATABASE ${db}`;
+        for (const item of s.settings)
+            statements.push({
+                // The value is not named: a setting may hold something private.
+                what: `the setting ${item.split("=")[0]}${s.role === null ? "" : ` of role ${s.role}`}`,
+                sql: `${target} SET ${settingAssignment(item)}`,
+            });
+    }
+    return { statements, missingRoles: [...missing].sort() };
+}
+const grantText = (g) => `${g.grantee ?? "PUBLIC"}: ${g.privilege}${g.grantable ? " WITH GRANT OPTION" : ""}`;
+/**
+ * Compares the properties read back from the restored database with the recorded ones: ACL (grantor
+ * aside), comment, connection limit and settings must be equal; what was skipped for roles missing on
+ * this server is left out and noted. Owner and encoding differences are notes (the target decides them).
+ */
+function compareProperties(recorded, restored, missingRoles) {
+    const skip = new Set(missingRoles);
+    const rows = [];
+    const row = (name, expected, actual) => rows.push({ kind: "property", name, expected, actual, ok: expected === actual });
+    const acl = (a, dropMissing) => a === null
+        ? "default"
+        : a
+            .filter((g) => !dropMissing || g.grantee === null || !skip.has(g.grantee))
+            .map(grantText)
+            .sort()
+            .join("; ") || "none";
+    row("ACL", acl(recorded.acl, true), acl(restored.acl, false));
+    row("comment", recorded.comment ?? "(none)", restored.comment ?? "(none)");
+    row("connection limit", String(recorded.connectionLimit), String(restored.connectionLimit));
+    // One row per setting, never showing its value (it may be a secret): equal, missing or different.
+    const settingsOf = (p, dropMissing) => {
+        const out = new Map();
+        for (const s of p.settings) {
+            if (dropMissing && s.role !== null && skip.has(s.role))
+                continue;
+            for (const item of s.settings) {
+                const eq = item.indexOf("=");
+                const name = eq > 0 ? item.slice(0, eq) : item;
+                out.set(`setting ${name}${s.role === null ? "" : ` of role ${s.role}`}`, item.slice(eq + 1));
+            }
+        }
+        return out;
+    };
+    const want = settingsOf(recorded, true);
+    const have = settingsOf(restored, false);
+    for (const k of [...new Set([...want.keys(), ...have.keys()])].sort()) {
+        const w = want.get(k);
+        const h = have.get(k);
+        rows.push({
+            kind: "property",
+            name: k,
+            expected: w === undefined ? "not set" : "set",
+            actual: h === undefined ? "not set" : h === w ? "set" : "set to another value",
+            ok: w === h,
+        });
+    }
+    const notes = [];
+    if (missingRoles.length)
+        notes.push(`roles missing on this server, so their grants and settings were not re-applied: ${missingRoles.join(", ")}`);
+    if (recorded.owner !== restored.owner)
+        notes.push(`owner: ${recorded.owner} in the backup, ${restored.owner} restored`);
+    if (recorded.encoding !== restored.encoding)
+        notes.push(`encoding: ${recorded.encoding} in the backup, ${restored.encoding} restored`);
+    return { rows, notes };
+}
+/**
+ * Gives the database `client` is connected to (`database`, a restore's new database) the recorded
+ * properties. Roles that do not exist on this server are skipped (never more privilege than recorded)
+ * and returned; any other failure throws, naming the property.
+ */
+async function applyProperties(client, database, recorded) {
+    const current = await database_properties_readDatabaseProperties(client);
+    const wanted = [
+        ...(recorded.acl ?? []).map((g) => g.grantee),
+        ...recorded.settings.map((s) => s.role),
+    ].filter((r) => r !== null);
+    const { rows } = await client.query("SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])", [wanted]);
+    const { statements, missingRoles } = propertyStatements(database, recorded, current, new Set(rows.map((r) => r.rolname)));
+    for (const st of statements) {
+        try {
+            await client.query(st.sql);
+        }
+        catch (err) {
+            throw new errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${err.message}. ` +
+                "Restore as a role allowed to set it (e.g. the database owner or a superuser)", { cause: err });
+        }
+    }
+    return { missingRoles, applied: statements.length };
+}
+
+;// CONCATENATED MODULE: ./src/restore/psql-guard.ts
+
+
+
+/**
+ * First psql release of each major that understands `\restrict` (CVE-2025-8714): from there on a
+ * restricted psql refuses every backslash command but `\unrestrict <key>`. 18 has it from its release.
+ */
+const RESTRICT_SINCE = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+/** Whether this psql can be put in restricted mode (`\restrict`). */
+function psqlCanRestrict(tool) {
+    if (tool.major >= 18)
+        return true;
+    const since = RESTRICT_SINCE[tool.major];
+    const minor = Number(/^\d+\.(\d+)/.exec(tool.version)?.[1] ?? Number.NaN);
+    return since !== undefined && Number.isInteger(minor) && minor >= since;
+}
+/** Refuses a psql that cannot be restricted: a plain backup is never fed to an unrestricted psql. */
+function requireRestrictablePsql(tool, file) {
+    if (psqlCanRestrict(tool))
+        return;
+    throw new errors/* UserError */.yo(`${file} is a plain SQL backup, and the psql chosen to restore it (${tool.version} at ${tool.path}) is too old ` +
+        "to be put in restricted mode (\\restrict needs psql 13.22+, 14.19+, 15.14+, 16.10+, 17.6+ or 18): " +
+        "a backup that holds psql meta-commands could run programs on this host. Nothing was restored. Update the " +
+        `PostgreSQL client (e.g. apt-get install --only-upgrade postgresql-client-${tool.major}) or set PG_BIN_DIR to a newer one`);
+}
+const NL = 0x0a;
+const BACKSLASH = 0x5c;
+/** The longest backslash line looked at (pg_dump's `\restrict` line is 74 bytes). */
+const MAX_META_LINE = 512;
+const isIdentByte = (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b >= 0x80;
+const isIdentStart = (b) => isIdentByte(b) && !(b >= 0x30 && b <= 0x39);
+const isSpace = (b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d || b === 0x0c;
+/**
+ * Everything a plain backup sends to psql passes through here. Two independent locks:
+ * 1. the stream starts with `\restrict <fresh random key>`, so psql itself refuses every backslash
+ *    command that follows (the key exists only in this process, is never logged, and changes every run);
+ * 2. the SQL is lexed as psql lexes it (quotes, E'' strings, dollar quotes, comments, COPY ... FROM stdin
+ *    data up to `\.`), and any backslash command outside COPY data is refused here, before psql sees it.
+ * The one exception is the dump's own `\restrict K` ... `\unrestrict K` pair that pg_dump 13.22+ writes
+ * (only at the start of a line, one of each, the same key): those two lines are dropped, so psql stays
+ * in our restricted mode for the whole stream. SQL passes through unchanged.
+ */
+class PsqlGuard extends external_node_stream_.Transform {
+    /** `\restrict <key>` for psql; the key never leaves this object. */
+    #preamble = Buffer.from(`\\restrict ${(0,external_node_crypto_.randomBytes)(32).toString("hex")}\n`);
+    #file;
+    #onRefuse;
+    #started = false;
+    #copy = false;
+    /** In COPY data: how many bytes of the current line match `\.` so far; -1 when it cannot be the end. */
+    #copyLineMatch = 0;
+    #state = "normal";
+    #line = 1;
+    #atLineStart = true;
+    #prev = 0;
+    #prev2 = 0;
+    #blockDepth = 0;
+    #tag = [];
+    #tagMatch = 0;
+    /** The statement so far starts with COPY (only the first word matters). */
+    #head = "";
+    #inStatement = false;
+    /** Bytes of the current statement so far: a comment that starts it does not start a statement. */
+    #statementBytes = 0;
+    #copyAfterLine = false;
+    /** Normal-state bytes of the current statement's last line, to see `FROM stdin` before its `;`. */
+    #tail = "";
+    /** The statement's first word so far is (a prefix of) COPY: only then is `#tail` kept. */
+    #mayBeCopy = false;
+    #meta = [];
+    #metaAtLineStart = false;
+    #metaLine = 0;
+    #dumpKey;
+    #unrestricted = false;
+    constructor(options) {
+        super();
+        this.#file = options.file;
+        this.#onRefuse = options.onRefuse;
+    }
+    _transform(chunk, _encoding, done) {
+        if (!this.#started) {
+            this.#started = true;
+            this.push(this.#preamble);
+        }
+        try {
+            this.#scan(chunk);
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    _flush(done) {
+        if (!this.#started) {
+            this.#started = true;
+            this.push(this.#preamble);
+        }
+        try {
+            if (this.#state === "meta")
+                this.#endMeta();
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    #scan(chunk) {
+        let emitFrom = 0;
+        let i = 0;
+        const n = chunk.length;
+        while (i < n) {
+            if (this.#copy) {
+                i = this.#scanCopy(chunk, i);
+                continue;
+            }
+            const b = chunk[i];
+            if (this.#state === "meta") {
+                if (b === NL) {
+                    this.#endMeta();
+                    this.#newLine();
+                    emitFrom = i + 1; // the allowed lines (`\restrict`/`\unrestrict`) are dropped with their newline
+                }
+                else {
+                    if (this.#meta.length >= MAX_META_LINE)
+                        this.#refuse();
+                    this.#meta.push(b);
+                }
+                i++;
+                continue;
+            }
+            if (b === BACKSLASH && this.#state === "normal") {
+                if (i > emitFrom)
+                    this.push(chunk.subarray(emitFrom, i));
+                this.#state = "meta";
+                this.#meta = [b];
+                this.#metaAtLineStart = this.#atLineStart;
+                this.#metaLine = this.#line;
+                i++;
+                continue;
+            }
+            this.#step(b);
+            if (b === NL) {
+                this.#newLine();
+                if (this.#copyAfterLine) {
+                    this.#copyAfterLine = false;
+                    this.#copy = true;
+                    this.#copyLineMatch = 0;
+                }
+            }
+            else
+                this.#atLineStart = false;
+            i++;
+        }
+        if (this.#state !== "meta" && emitFrom < n)
+            this.push(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
+    }
+    /** COPY data: whole lines pass; only a line that is exactly `\.` ends it. Returns where SQL resumes. */
+    #scanCopy(chunk, from) {
+        let i = from;
+        const n = chunk.length;
+        while (i < n) {
+            if (this.#copyLineMatch >= 0) {
+                const b = chunk[i];
+                const m = this.#copyLineMatch;
+                if (b === NL) {
+                    this.#line++;
+                    if (m === 2 || m === 3) {
+                        this.#copy = false;
+                        this.#atLineStart = true;
+                        this.#prev = NL;
+                        return i + 1;
+                    }
+                    this.#copyLineMatch = 0;
+                }
+                else if ((m === 0 && b === BACKSLASH) || (m === 1 && b === 0x2e) || (m === 2 && b === 0x0d)) {
+                    this.#copyLineMatch = m + 1;
+                }
+                else
+                    this.#copyLineMatch = -1;
+                i++;
+                continue;
+            }
+            const nl = chunk.indexOf(NL, i);
+            if (nl < 0)
+                return n;
+            this.#line++;
+            this.#copyLineMatch = 0;
+            i = nl + 1;
+        }
+        return n;
+    }
+    #newLine() {
+        this.#line++;
+        this.#atLineStart = true;
+        this.#tail = "";
+    }
+    /** One byte of SQL outside COPY data and outside a backslash command. */
+    #step(b) {
+        const prev = this.#prev;
+        switch (this.#state) {
+            case "normal":
+                if (b === 0x2d && prev === 0x2d) {
+                    this.#state = "lineComment";
+                    this.#uncountCommentStart();
+                }
+                else if (b === 0x2a && prev === 0x2f) {
+                    this.#state = "blockComment";
+                    this.#blockDepth = 1;
+                    this.#uncountCommentStart();
+                    this.#prev = 0;
+                    return;
+                }
+                else if (b === 0x27) {
+                    const eString = (prev === 0x45 || prev === 0x65) && !isIdentByte(this.#prev2);
+                    this.#state = eString ? "escape" : "single";
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x22) {
+                    this.#state = "double";
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x24 && !isIdentByte(prev)) {
+                    this.#state = "dollarOpen";
+                    this.#tag = [b];
+                    this.#sawStatementByte(b);
+                }
+                else if (b === 0x3b) {
+                    if (/^COPY( |$)/i.test(this.#head) && /\bFROM\s+STDIN\s*$/i.test(this.#tail))
+                        this.#copyAfterLine = true;
+                    this.#inStatement = false;
+                    this.#statementBytes = 0;
+                    this.#head = "";
+                    this.#tail = "";
+                }
+                else if (!isSpace(b)) {
+                    this.#sawStatementByte(b);
+                    if (this.#mayBeCopy) {
+                        this.#tail += String.fromCharCode(b);
+                        if (this.#tail.length > 64)
+                            this.#tail = this.#tail.slice(-32);
+                    }
+                }
+                else if (this.#inStatement) {
+                    if (this.#head.length < 5 && this.#head.length > 0 && !this.#head.endsWith(" ")) {
+                        this.#head += " "; // ends the first word
+                        this.#mayBeCopy = /^copy $/i.test(this.#head);
+                    }
+                    if (this.#mayBeCopy)
+                        this.#tail += " ";
+                }
+                break;
+            case "single":
+                if (b === 0x27)
+                    this.#state = "normal";
+                break;
+            case "escape":
+                if (b === BACKSLASH)
+                    this.#state = "escapeBackslash";
+                else if (b === 0x27)
+                    this.#state = "escapeQuote";
+                break;
+            case "escapeBackslash":
+                this.#state = "escape";
+                break;
+            case "escapeQuote":
+                if (b === 0x27)
+                    this.#state = "escape";
+                else {
+                    this.#state = "normal";
+                    this.#step(b);
+                    return;
+                }
+                break;
+            case "double":
+                if (b === 0x22)
+                    this.#state = "normal";
+                break;
+            case "dollarOpen":
+                if (b === 0x24) {
+                    this.#tag.push(b);
+                    this.#state = "dollar";
+                    this.#tagMatch = 0;
+                }
+                else if (this.#tag.length === 1 ? isIdentStart(b) : isIdentByte(b))
+                    this.#tag.push(b);
+                else {
+                    // `$1` or `a $ b`: not a dollar quote after all
+                    this.#state = "normal";
+                    this.#prev = 0x24;
+                    this.#step(b);
+                    return;
+                }
+                break;
+            case "dollar":
+                if (b === this.#tag[this.#tagMatch]) {
+                    this.#tagMatch++;
+                    if (this.#tagMatch === this.#tag.length)
+                        this.#state = "normal";
+                }
+                else
+                    this.#tagMatch = b === 0x24 ? 1 : 0;
+                break;
+            case "lineComment":
+                if (b === NL)
+                    this.#state = "normal";
+                break;
+            case "blockComment":
+                if (b === 0x2a && prev === 0x2f) {
+                    this.#blockDepth++;
+                    this.#prev = 0;
+                    return;
+                }
+                if (b === 0x2f && prev === 0x2a) {
+                    this.#blockDepth--;
+                    if (this.#blockDepth === 0)
+                        this.#state = "normal";
+                    this.#prev = 0;
+                    return;
+                }
+                break;
+            case "meta":
+                break;
+        }
+        this.#prev2 = prev;
+        this.#prev = b;
+    }
+    /** The `-` or `/` that opened a comment was not part of a statement if nothing came before it. */
+    #uncountCommentStart() {
+        this.#tail = this.#tail.slice(0, -1);
+        if (this.#statementBytes === 1) {
+            this.#inStatement = false;
+            this.#statementBytes = 0;
+            this.#head = "";
+        }
+    }
+    #sawStatementByte(b) {
+        if (!this.#inStatement) {
+            this.#inStatement = true;
+            this.#head = "";
+        }
+        this.#statementBytes++;
+        if (this.#head.length < 5 && !this.#head.endsWith(" ")) {
+            this.#head += String.fromCharCode(b);
+            this.#mayBeCopy = "COPY ".startsWith(this.#head.toUpperCase());
+        }
+    }
+    /** A whole backslash line: only the dump's own `\restrict K` / `\unrestrict K` pass (and are dropped). */
+    #endMeta() {
+        const text = Buffer.from(this.#meta).toString("latin1").replace(/\r$/, "");
+        this.#state = "normal";
+        this.#prev = 0;
+        const restrict = /^\\restrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
+        const unrestrict = /^\\unrestrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
+        if (this.#metaAtLineStart && !this.#inStatement) {
+            if (restrict && this.#dumpKey === undefined) {
+                this.#dumpKey = restrict[1];
+                return;
+            }
+            if (unrestrict && this.#dumpKey === unrestrict[1] && !this.#unrestricted) {
+                this.#unrestricted = true;
+                return;
+            }
+        }
+        this.#refuse();
+    }
+    #refuse() {
+        this.#onRefuse?.();
+        const name = (/^\\[^\s\\]{0,20}/.exec(Buffer.from(this.#meta).toString("latin1"))?.[0] ?? "\\").replace(/[^\x21-\x7e]/g, "?");
+        const why = name === "\\restrict" || name === "\\unrestrict"
+            ? "a second or unmatched \\restrict/\\unrestrict (pg_dump writes one pair with one key)"
+            : "a psql meta-command outside COPY data, which pg_dump never writes";
+        throw new errors/* UserError */.yo(`${this.#file} line ${this.#metaLine} holds ${name}: ${why}. The backup was refused before psql could run it; ` +
+            "it is not a genuine pg_dump backup (it was altered, or written by something else). Restore another backup");
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:v8"
@@ -41098,6 +42671,7 @@ class DumpStreamTap extends external_node_stream_.Transform {
 
 
 
+
 /** A child failure that only follows from another stage dying (a broken pipe) is never the cause. */
 const isConsequence = (err) => /SIGPIPE|EPIPE|Broken pipe|write error|Premature close|write after end|destroyed/i.test(err.message) ||
     ["EPIPE", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"].includes(err.code ?? "");
@@ -41133,7 +42707,8 @@ async function settle(node, children) {
  * Streams one backup into the database named by `env`: the file is read once, hashed on the way,
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
- * restore and leaves nothing behind); custom archives through `pg_restore -j N --exit-on-error`.
+ * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
+ * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 async function streamBackupInto(options) {
@@ -41145,8 +42720,9 @@ async function streamBackupInto(options) {
         // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
         if (!entry.encrypted && entry.store instanceof local_store_LocalStore) {
             const file = entry.store.uri(entry.fileName);
+            const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
             const restore = startPgRestore(options, env, file);
-            await settle((0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, sink()), [restore]);
+            await settle((0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, sink()), [restore]);
             return {
                 sha256: digest.hex(),
                 bytesRead: digest.bytes,
@@ -41174,11 +42750,13 @@ async function streamBackupInto(options) {
             await (0,promises_.rm)(dir, { recursive: true, force: true });
         }
     }
+    requireRestrictablePsql(options.psql, entry.uri);
     const input = await entry.store.get(entry.fileName, options.signal);
     const children = [];
     const names = [];
     try {
-        // Children are chained through kernel pipes: each reads the previous one's stdout directly.
+        // gpg and pigz/zstd are chained through kernel pipes (each reads the previous one's stdout);
+        // what reaches psql passes through the guard in this process, so psql never reads the file itself.
         let upstream;
         const chain = (stage, name) => {
             children.push(stage);
@@ -41190,7 +42768,7 @@ async function streamBackupInto(options) {
         if (entry.encrypted)
             chain(requireKeyring(options).startDecrypt(), "gpg --decrypt");
         const program = decompressorProgram(entry.compression);
-        const nodeStages = [digest];
+        const nodeStages = [];
         if (program) {
             chain(child_stage_startChildStage(program.command, program.command, program.args, { stdin: upstream ?? true }), `${program.command} ${program.args.join(" ")}`);
         }
@@ -41200,14 +42778,21 @@ async function streamBackupInto(options) {
             nodeStages.push(createDecompressor(entry.compression));
             names.push(`node ${entry.compression}`);
         }
-        const psql = child_stage_startChildStage("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: upstream ?? true });
-        if (upstream)
-            upstream.destroy();
+        const psql = child_stage_startChildStage("psql", options.psql.path, ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-o", "/dev/null"], { env, stdin: true });
         psql.stdout.resume();
-        children.push(psql);
-        names.push("psql --single-transaction");
+        // On refusal psql is stopped first: it must not reach the end of its input, where
+        // --single-transaction would commit what came before (into the new database, dropped anyway).
+        const guard = new PsqlGuard({ file: entry.uri, onRefuse: () => psql.kill() });
+        names.push("meta-command guard", "psql --single-transaction (restricted)");
         const first = children[0];
-        await settle((0,external_node_stream_promises_namespaceObject.pipeline)(input, ...nodeStages, first.stdin), children);
+        const reading = first
+            ? Promise.all([
+                (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, first.stdin),
+                (0,external_node_stream_promises_namespaceObject.pipeline)(upstream, guard, psql.stdin),
+            ])
+            : (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, ...nodeStages, guard, psql.stdin);
+        children.push(psql);
+        await settle(reading, children);
         return { sha256: digest.hex(), bytesRead: digest.bytes, topology: names.join(" | ") };
     }
     catch (err) {
@@ -41241,12 +42826,70 @@ const sink = () => new external_node_stream_.Writable({
 
 
 
-/** psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump). */
+
+
+
+
+
+/**
+ * Re-applies the database's own properties recorded in the manifest (pg_dump without --create leaves
+ * them out) to the new database; undefined when there are none to apply, which is said.
+ */
+async function reapplyProperties(client, options) {
+    const { manifest, logger, entry } = options;
+    if (!manifest)
+        return undefined;
+    const recorded = manifest.databaseProperties;
+    if (!recorded) {
+        logger.warn(`The manifest of ${entry.fileName} does not record the database's properties (it predates them): its ACL, ` +
+            `comment and ALTER DATABASE/ROLE ... SET settings were not re-applied to "${options.database}"; set them by hand if it had any`);
+        return undefined;
+    }
+    if (recorded.error) {
+        logger.warn(`The database's properties could not be read when ${entry.fileName} was taken (${recorded.error}): ` +
+            `its ACL, comment and settings were not re-applied to "${options.database}"; set them by hand`);
+        return undefined;
+    }
+    const wanted = await unsealSettings(recorded, options);
+    const { missingRoles, applied } = await applyProperties(client, options.database, wanted);
+    for (const role of missingRoles)
+        logger.warn(`Role "${role}" does not exist on this server: its privileges on and settings in the database were not ` +
+            `re-applied (the restored database grants less, never more); create the role and grant them by hand`);
+    logger.info(`Re-applied the database's properties to "${options.database}" (${applied} statements)`);
+    return { recorded: wanted, missingRoles };
+}
+/** The recorded properties with an encrypted backup's settings decrypted with the restore's keyring. */
+async function unsealSettings(recorded, options) {
+    if (recorded.sealedSettings === undefined)
+        return recorded;
+    const fail = (why, cause) => new errors/* UserError */.yo(`The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
+        "give the backup's secret key (BACKUP_GPG_PRIVATE_KEY or GNUPGHOME), or restore without the manifest by moving it away", { cause });
+    if (!options.keyring)
+        throw fail("there is no key to decrypt them with");
+    let settings;
+    try {
+        settings = JSON.parse(await openSealedText(options.keyring, recorded.sealedSettings));
+    }
+    catch (err) {
+        throw fail(`could not be decrypted (${err.message})`, err);
+    }
+    const valid = Array.isArray(settings) &&
+        settings.every((s) => (s.role === null || typeof s.role === "string") &&
+            Array.isArray(s.settings) &&
+            s.settings.every((x) => typeof x === "string"));
+    if (!valid)
+        throw fail("do not decrypt to a list of settings");
+    return { ...recorded, settings: settings };
+}
+/**
+ * psql and pg_restore for the server: at least its major version, the closest one (as for pg_dump); a
+ * psql that can be put in restricted mode is preferred (plain backups are refused without one).
+ */
 async function chooseRestoreTools(client, pgBinDir) {
     const num = Number((await client.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
     const serverMajor = Math.floor(num / 10000);
     const [psql, pgRestore] = await Promise.all([
-        choosePgTool("psql", serverMajor, pgBinDir),
+        choosePgTool("psql", serverMajor, pgBinDir, psqlCanRestrict),
         choosePgTool("pg_restore", serverMajor, pgBinDir),
     ]);
     return { serverMajor, psql, pgRestore };
@@ -41287,6 +42930,7 @@ async function restoreAndProve(options) {
     logger.info(`sha256 ${streamed.sha256} matches the sidecar`);
     const client = await server_info_connectClient({ ...options.connection, database: options.database }, "lifeline-restore-check");
     try {
+        const recordedProperties = await reapplyProperties(client, options);
         await options.afterRestoreHook?.(client);
         let comparison;
         const expected = options.manifest?.catalog;
@@ -41299,16 +42943,31 @@ async function restoreAndProve(options) {
         else {
             const actual = await readCatalog(client, expected.rowCounts === "exact" ? "exact" : "off", "restored");
             comparison = compareCatalogs(expected, actual);
-            for (const note of comparison.notes)
-                logger.info(`compare: ${note}`);
             if (comparison.ok) {
                 logger.info(`The restore matches the manifest: ${expected.schemas.length} schemas, ${expected.tables.length} tables, ` +
                     `${expected.sequences.length} sequences, ${expected.extensions.length} extensions`);
             }
-            for (const m of comparison.mismatches) {
-                problems.push(`restore differs from the manifest: ${m}`);
-                logger.error(`compare: ${m}`);
-            }
+        }
+        if (recordedProperties) {
+            const restored = await database_properties_readDatabaseProperties(client);
+            const props = compareProperties(recordedProperties.recorded, restored, recordedProperties.missingRoles);
+            const mismatches = props.rows
+                .filter((r) => !r.ok)
+                .map((r) => `database ${r.name}: ${r.expected} in the manifest, ${r.actual} in the restore`);
+            if (!mismatches.length)
+                logger.info("The database's ACL, comment, connection limit and settings match the manifest");
+            comparison = {
+                ok: (comparison?.ok ?? true) && mismatches.length === 0,
+                rows: [...(comparison?.rows ?? []), ...props.rows],
+                notes: [...(comparison?.notes ?? []), ...props.notes],
+                mismatches: [...(comparison?.mismatches ?? []), ...mismatches],
+            };
+        }
+        for (const note of comparison?.notes ?? [])
+            logger.info(`compare: ${note}`);
+        for (const m of comparison?.mismatches ?? []) {
+            problems.push(`restore differs from the manifest: ${m}`);
+            logger.error(`compare: ${m}`);
         }
         const checks = options.checkSql?.length ? await runSqlChecks(client, options.checkSql) : [];
         for (const c of checks) {
@@ -41360,6 +43019,7 @@ function startPgDump(tool, args, env) {
 
 
 
+
 /** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
 const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);
 const discard = () => new external_node_stream_.Writable({
@@ -41377,7 +43037,14 @@ const discard = () => new external_node_stream_.Writable({
 async function verifyBackupFile(store, name, options = {}) {
     const fileName = name.toString();
     const file = store.uri(fileName);
-    const object = await store.stat(fileName);
+    let object;
+    try {
+        object = await store.stat(fileName);
+    }
+    catch (err) {
+        // Not a regular file in a directory (a FIFO, a link, a directory): named, never opened.
+        return { file, name, sizeBytes: 0, ok: false, passed: [], notes: [], problem: err.message };
+    }
     const sizeBytes = object?.sizeBytes ?? 0;
     const passed = [];
     const notes = [];
@@ -41406,7 +43073,7 @@ async function verifyBackupFile(store, name, options = {}) {
         notes.push(`in ${object.storageClass}: contents not read (restore the object first to check them)`);
         return { file, name, sizeBytes, ok: true, passed: ["sidecar"], notes };
     }
-    const open = () => store.get(fileName);
+    const open = () => store.get(fileName, options.signal);
     let decrypt = name.encrypted;
     let content;
     try {
@@ -41487,7 +43154,7 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
     const checkContent = !digestOnly && (!name.encrypted || decrypt);
     const stages = [digest];
     const gpg = checkContent && decrypt
-        ? child_stage_startChildStage("gpg --decrypt", "gpg", ["--batch", "--no-tty", "--quiet", "--decrypt"], {
+        ? child_stage_startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--decrypt"], {
             stdin: true,
             env: gpgEnv,
         })
@@ -41531,11 +43198,15 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes. */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /** Checks one backup and logs the result the way every verify run does. */
 async function verifyAndLog(store, name, label, logger, options = {}) {
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const check = await verifyBackupFile(store, name, options);
+    // A check cut short by the cancellation says nothing about the file: the run stops instead.
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
     if (check.ok)
         logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
@@ -41548,8 +43219,16 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
     const checks = [];
     for (const tier of backup_name_TIERS) {
         const store = new local_store_LocalStore(external_node_path_default().join(backupDir, tier));
-        for (const entry of (await listBackups([store], prefix)).filter((e) => e.tier === tier)) {
-            checks.push(await verifyAndLog(store, entry.name, `${tier}/${entry.fileName}`, logger, options));
+        const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name);
+        // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+        for (const other of await store.listOthers()) {
+            const name = BackupName.parse(other.name);
+            if (name?.tier === tier && (prefix === undefined || name.prefix === prefix))
+                names.push(name);
+        }
+        names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        for (const name of names) {
+            checks.push(await verifyAndLog(store, name, `${tier}/${name.toString()}`, logger, options));
         }
     }
     return checks;
@@ -41560,7 +43239,9 @@ async function verifyLocalTiers(backupDir, prefix, logger, options = {}) {
  * the newest good daily backup is older than `maxAgeHours` or there is none; else 0.
  */
 async function verifyLocalBackups(backupDir, options) {
-    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger);
+    const checks = await verifyLocalTiers(backupDir, options.prefix, options.logger, {
+        signal: options.signal,
+    });
     const newestDaily = checks.find((c) => c.ok && c.name.tier === "daily");
     const newestAgeHours = newestDaily
         ? (options.now.getTime() - newestDaily.name.takenAt.getTime()) / 3_600_000
@@ -41612,7 +43293,11 @@ async function verifyBackups(config, options) {
         logger.addSecret(config.testRestore.connection.password);
     const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
     try {
-        const fileOptions = { gpgEnv: keyring.env(), requireDecryption: config.gpgPrivateKey !== undefined };
+        const fileOptions = {
+            gpgEnv: keyring.env(),
+            requireDecryption: config.gpgPrivateKey !== undefined,
+            signal: options.signal,
+        };
         const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
         const checks = [...local];
         const locations = [
@@ -41620,7 +43305,8 @@ async function verifyBackups(config, options) {
         ];
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of config.destinations) {
-            const store = await open_store_openStore(destination, logger);
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+            const store = await open_store_openStore(destination, logger, options.signal);
             const here = { location: store.location, checks: [] };
             locations.push(here);
             const entries = await listBackups([store], config.prefix); // newest first
@@ -41648,8 +43334,11 @@ async function verifyBackups(config, options) {
         }));
         let testRestore;
         if (config.testRestore) {
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled before the test restore");
             testRestore = await runTestRestore(config, checks, keyring, options, started);
         }
+        // A cancelled run is never a success: it records no verification and no metrics of its own.
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
         const reasons = [];
         const failed = checks.filter((c) => !c.ok);
         if (failed.length)
@@ -41718,6 +43407,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
         entry = await findBackup(newest.file, config.destinationForUri);
     }
     const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
+    const manifest = await readManifest(entry);
     const database = scratchDatabaseName(started);
     const admin = await connectMaintenance(settings.connection, database);
     let created = false;
@@ -41726,13 +43416,15 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const problems = [];
     try {
         const tools = await chooseRestoreTools(admin, config.pgBinDir);
-        await createEmptyDatabase(admin, database, undefined);
+        // The backed-up database's encoding and locale (a SQL_ASCII dump only restores into SQL_ASCII).
+        const recorded = recordedDatabaseInfo(manifest);
+        await createEmptyDatabase(admin, database, recorded && { ...recorded, owner: undefined });
         created = true;
         logger.info(`Test restore of ${entry.fileName} into the scratch database "${database}"`);
         proof = await restoreAndProve({
             entry,
             expectedSha256: await expectedSha256(entry),
-            manifest: await readManifest(entry),
+            manifest,
             connection: settings.connection,
             database,
             tools,
@@ -41746,8 +43438,9 @@ async function runTestRestore(config, checks, keyring, options, started) {
         problems.push(...proof.problems);
     }
     catch (err) {
-        if (err instanceof errors/* UserError */.y && !created)
+        if (err instanceof errors/* UserError */.yo && !created)
             throw err;
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The test restore of ${entry.fileName} was cancelled`);
         problems.push(err.message);
         logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
     }
@@ -41763,6 +43456,167 @@ async function runTestRestore(config, checks, keyring, options, started) {
     if (!problems.length)
         logger.info(`Test restore of ${entry.fileName}: proven`);
     return { backup: entry.fileName, database, ok: problems.length === 0, proof, problems, dropped };
+}
+
+;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
+/**
+ * The runbook's metric names, with `type` as its label ("database", later "media"). A run whose local
+ * backup landed but whose off-site copy failed reports status 1 (it exits 1, and BackupFailed fires)
+ * while its success timestamp and size still advance: the backup exists. Each destination gets its own
+ * `backup_upload_*` series.
+ */
+function backupSamples(type, run, destinations = []) {
+    const labels = { type };
+    const at = Math.floor(run.finishedAt.getTime() / 1000);
+    const samples = [
+        {
+            name: "backup_last_status",
+            help: "Exit status of last backup (0=success)",
+            type: "gauge",
+            labels,
+            value: run.ok ? 0 : 1,
+        },
+        {
+            name: "backup_last_run_timestamp",
+            help: "Unix timestamp of the last backup attempt",
+            type: "gauge",
+            labels,
+            value: at,
+        },
+        {
+            name: "backup_duration_seconds",
+            help: "Wall time of the last backup attempt",
+            type: "gauge",
+            labels,
+            value: run.durationSeconds,
+        },
+    ];
+    for (const d of destinations) {
+        const dl = { type, destination: d.kind, location: d.location };
+        samples.push({
+            name: "backup_upload_last_status",
+            help: "Status of the last upload to an off-site destination (0=success)",
+            type: "gauge",
+            labels: dl,
+            value: d.ok ? 0 : 1,
+        }, {
+            name: "backup_upload_duration_seconds",
+            help: "Wall time of the last upload to an off-site destination",
+            type: "gauge",
+            labels: dl,
+            value: d.seconds,
+        });
+        if (d.ok) {
+            samples.push({
+                name: "backup_upload_last_success_timestamp",
+                help: "Unix timestamp of the last successful upload to an off-site destination",
+                type: "gauge",
+                labels: dl,
+                value: at,
+            }, {
+                name: "backup_upload_bytes",
+                help: "Bytes of the last successful upload to an off-site destination",
+                type: "gauge",
+                labels: dl,
+                value: d.bytes,
+            });
+        }
+    }
+    // The backup exists when its size is known, even if an off-site copy failed and the run exits 1.
+    if (run.sizeBytes !== undefined) {
+        samples.push({
+            name: "backup_last_success_timestamp",
+            help: "Unix timestamp of last successful backup",
+            type: "gauge",
+            labels,
+            value: at,
+        }, {
+            name: "backup_size_bytes",
+            help: "Size of latest backup in bytes",
+            type: "gauge",
+            labels,
+            value: run.sizeBytes ?? 0,
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
+
+
+
+const STATUS = {
+    backup: "backup_last_status",
+    verify: "backup_verify_last_status",
+    restore: "backup_restore_last_status",
+};
+/**
+ * The samples of a run that ended in failure (thrown, refused or cancelled): its status is its exit
+ * status (never 0), its duration and attempt time are recorded, and no success series is sent, so the
+ * last success timestamp and size stay as the last good run left them (Pushgateway POST replaces only
+ * the metric names sent; the textfile keeps the series not written).
+ */
+function failedRunSamples(kind, type, run) {
+    const status = run.exitStatus === 0 ? 1 : run.exitStatus;
+    const base = { ok: false, finishedAt: run.finishedAt, durationSeconds: run.durationSeconds };
+    const samples = kind === "backup"
+        ? backupSamples(type, base)
+        : kind === "verify"
+            ? verifySamples(type, { ...base, exitCode: status })
+            : restoreSamples(type, base);
+    return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
+}
+/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
+async function recordFailedRun(settings, kind, run, logger) {
+    if (!settings.pushgatewayUrl && !settings.textfile)
+        return {};
+    const finishedAt = new Date();
+    const samples = failedRunSamples(kind, "database", {
+        finishedAt,
+        durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+        exitStatus: run.exitStatus,
+    });
+    return publishMetrics(settings, { type: "database" }, samples, logger);
+}
+
+;// CONCATENATED MODULE: ./src/process/exit-status.ts
+
+/**
+ * Every exit status of Lifeline's commands, CLI and actions alike (README "Exit status"). verify's 1 and
+ * 2 are the runbook's; 64 and 78 are sysexits' EX_USAGE and EX_CONFIG; 130 and 143 what shells report
+ * for a process ended by SIGINT and SIGTERM (128 + signal number).
+ */
+const EXIT = {
+    ok: 0,
+    failed: 1,
+    tooOldOrMissing: 2,
+    usage: 64,
+    config: 78,
+    sigint: 130,
+    sigterm: 143,
+};
+/** The lines every command's --help ends with: the statuses shared by all commands. */
+const COMMON_EXIT_HELP = (/* unused pure expression or super */ null && ("64 invalid usage (unknown flag or command); 78 invalid configuration (a setting missing or malformed);\n" +
+    "130 cancelled by SIGINT; 143 cancelled by SIGTERM."));
+/**
+ * The exit status of a run that threw `err`. A cancelled run (its AbortSignal raised by SIGINT or
+ * SIGTERM) is 130/143 whatever was thrown on the way out: a cancelled run is never a success.
+ */
+function exitStatusOf(err, signal) {
+    const cancelled = cancellationOf(err, signal);
+    if (cancelled)
+        return cancelled.signalName === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+    if (err instanceof errors/* UsageError */.eb)
+        return EXIT.usage;
+    if (err instanceof errors/* ConfigError */.xL)
+        return EXIT.config;
+    return EXIT.failed;
+}
+/** The cancellation behind a run's end, if it was cancelled: the signal's reason, or the error itself. */
+function cancellationOf(err, signal) {
+    if (signal?.aborted && signal.reason instanceof errors/* CancelledError */.cc)
+        return signal.reason;
+    return err instanceof errors/* CancelledError */.cc ? err : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/actions/shared/runtime.ts
@@ -41803,16 +43657,23 @@ function maskConnectionSecrets(lookup, logger) {
         logger?.addSecret(secret);
     }
 }
-/** An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM). */
+/**
+ * An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM); its reason is the
+ * first signal's CancelledError, which sets the exit status (130 or 143).
+ */
 function cancellationSignal() {
     const controller = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"])
-        process.once(sig, () => controller.abort(new Error(sig)));
+    for (const sig of ["SIGINT", "SIGTERM"]) {
+        process.once(sig, () => {
+            if (!controller.signal.aborted)
+                controller.abort(new errors/* CancelledError */.cc(sig));
+        });
+    }
     return controller.signal;
 }
 /** The message to fail the step with: user errors as they are, anything else with its cause chain. */
 function failureMessage(err) {
-    if (err instanceof errors/* UserError */.y)
+    if (err instanceof errors/* UserError */.yo)
         return err.message;
     const parts = [];
     let current = err;
@@ -41823,7 +43684,40 @@ function failureMessage(err) {
     return parts.length ? parts.join(" — caused by: ") : String(err);
 }
 
+;// CONCATENATED MODULE: ./src/actions/shared/failure.ts
+
+
+
+
+
+/**
+ * Ends a run that threw (or was cancelled): fails the step, sets the exit status of the README's table
+ * (78 configuration, 130/143 cancelled, else 1), and records the failure in the metrics when `kind` is
+ * set, so that every failed run, early or late, fires BackupFailed.
+ */
+async function failAction(err, run) {
+    const status = exitStatusOf(err, run.signal);
+    const cancelled = cancellationOf(err, run.signal);
+    let message = run.logger.redact(failureMessage(err));
+    if (cancelled && !/cancelled/i.test(message))
+        message = `Cancelled by ${cancelled.signalName}: ${message}`;
+    setFailed(message);
+    process.exitCode = status; // after setFailed, which sets 1
+    if (run.kind) {
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
+    }
+    return {
+        message,
+        cancelledSummary: cancelled
+            ? `## ⏹️ Lifeline ${run.command} cancelled\n\n**Cause:** ${markdown_cell(message)} (exit ${status})\n`
+            : undefined,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/actions/verify/run.ts
+
+
+
 
 
 
@@ -41833,15 +43727,20 @@ function failureMessage(err) {
 
 /** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
 async function runVerify() {
+    const startedAt = new Date();
     const lookup = actionLookup();
     const logger = new Logger(actionsLogSink());
     maskConnectionSecrets(lookup, logger);
+    const signal = cancellationSignal();
+    // Read before anything else can fail: a run that fails on its settings still records the failure.
+    const metrics = metricsDestination(lookup);
     let summary = "";
     try {
         const config = loadVerifyConfig(lookup);
         if (config.gpgPrivateKey)
             core_setSecret(config.gpgPrivateKey);
-        const report = await verifyBackups(config, { logger, signal: cancellationSignal() });
+        const report = await verifyBackups(config, { logger, signal });
+        (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
         summary = verifyBackupsSummary(report);
         setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
         setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
@@ -41854,9 +43753,16 @@ async function runVerify() {
         }
     }
     catch (err) {
-        const message = logger.redact(failureMessage(err));
-        summary = `## ❌ Lifeline verify failed\n\n**Cause:** ${markdown_cell(message)}\n`;
-        setFailed(message);
+        const failed = await failAction(err, {
+            command: "verify",
+            kind: "verify",
+            metrics,
+            startedAt,
+            signal,
+            logger,
+        });
+        summary =
+            failed.cancelledSummary ?? `## ❌ Lifeline verify failed\n\n**Cause:** ${markdown_cell(failed.message)}\n`;
     }
     finally {
         try {
@@ -41875,8 +43781,11 @@ async function runVerify() {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   x: () => (/* binding */ ConfigError),
-/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */   cc: () => (/* binding */ CancelledError),
+/* harmony export */   dZ: () => (/* binding */ throwIfCancelled),
+/* harmony export */   eb: () => (/* binding */ UsageError),
+/* harmony export */   xL: () => (/* binding */ ConfigError),
+/* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
 /**
  * An error the operator can fix: it names the input, what was wrong and what to do next.
@@ -41885,9 +43794,139 @@ async function runVerify() {
 class UserError extends Error {
     name = "UserError";
 }
-/** Invalid configuration: a setting is missing or malformed. */
+/** Invalid configuration: a setting is missing or malformed. Adapters exit 78 (EX_CONFIG) for it. */
 class ConfigError extends UserError {
     name = "ConfigError";
+}
+/** A usage error on the command line: unknown flag or missing value. The CLI exits 64 (EX_USAGE). */
+class UsageError extends UserError {
+    name = "UsageError";
+}
+/**
+ * The run was stopped by SIGINT or SIGTERM: never a success. It is the abort reason of the run's
+ * AbortSignal, and what the engines throw when they see it; adapters exit 130 or 143 for it.
+ */
+class CancelledError extends UserError {
+    signalName;
+    name = "CancelledError";
+    constructor(signalName, message = `Cancelled by ${signalName}`, options) {
+        super(message, options);
+        this.signalName = signalName;
+    }
+}
+/**
+ * Throws when the run was cancelled: between steps, so that a cancelled run stops instead of going on
+ * to a success. `what` says what was left undone ("the verification was cancelled; ...").
+ */
+function throwIfCancelled(signal, what) {
+    if (!signal?.aborted)
+        return;
+    const reason = signal.reason;
+    const name = reason instanceof CancelledError ? reason.signalName : "SIGTERM";
+    throw new CancelledError(name, `${what} (${name})`, { cause: reason });
+}
+
+
+/***/ }),
+
+/***/ 7879:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   JG: () => (/* binding */ anySignal),
+/* harmony export */   Js: () => (/* binding */ abortReason),
+/* harmony export */   NE: () => (/* binding */ withDeadline),
+/* harmony export */   Sp: () => (/* binding */ formatBound),
+/* harmony export */   j3: () => (/* binding */ DeadlineError)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7827);
+
+/** How long an operation whose signal fired may take to fail with its own, more specific, error. */
+const SETTLE_GRACE_MS = 500;
+/** A network operation that got no answer in time: says what it was, the bound and the setting behind it. */
+class DeadlineError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+    what;
+    timeoutMs;
+    setting;
+    name = "DeadlineError";
+    constructor(
+    /** What was waited for, e.g. "S3 check the bucket of s3://bucket/backups/". */
+    what, timeoutMs, 
+    /** The setting that sets the bound, e.g. BACKUP_NETWORK_TIMEOUT_SECONDS. */
+    setting) {
+        super(`${what} got no answer within ${formatBound(timeoutMs, setting)}`);
+        this.what = what;
+        this.timeoutMs = timeoutMs;
+        this.setting = setting;
+    }
+}
+/** `2 s (BACKUP_NETWORK_TIMEOUT_SECONDS)`: the bound as messages quote it. */
+function formatBound(timeoutMs, setting) {
+    const seconds = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 100) / 10} s` : `${timeoutMs} ms`;
+    return setting ? `${seconds} (${setting})` : seconds;
+}
+/** One signal that fires when any of the given ones does; undefined when none is given. */
+function anySignal(...signals) {
+    const given = signals.filter((s) => s !== undefined);
+    if (given.length <= 1)
+        return given[0];
+    return AbortSignal.any(given);
+}
+/** The error a fired signal stands for: its reason when that is an Error (a DeadlineError, the run's cancellation). */
+function abortReason(signal) {
+    const reason = signal.reason;
+    return reason instanceof Error ? reason : new _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo(`Cancelled (${String(reason)})`);
+}
+/**
+ * Runs one network operation under a deadline: `operation` gets a signal that fires after `timeoutMs`
+ * or when `options.signal` does, and the returned promise settles by then (plus a short grace for the
+ * operation's own error) even when the operation ignores its signal — nothing waits on a silent server
+ * beyond the bound. Rejects with a DeadlineError on timeout, with the signal's reason when cancelled.
+ */
+async function withDeadline(what, timeoutMs, operation, options = {}) {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+        throw new TypeError(`withDeadline: timeoutMs must be a positive number, got ${timeoutMs}`);
+    }
+    const outer = options.signal;
+    if (outer?.aborted)
+        throw abortReason(outer);
+    const controller = new AbortController();
+    const { signal } = controller;
+    let grace;
+    let giveUp = () => { };
+    // Settles when the bound passed (after a grace for the operation's own, more specific, error) or at
+    // once when the outer signal fired: then the caller has its own error to give.
+    const abandoned = new Promise((_, reject) => {
+        giveUp = reject;
+    });
+    abandoned.catch(() => { });
+    const timer = setTimeout(() => {
+        const reason = new DeadlineError(what, timeoutMs, options.setting);
+        controller.abort(reason);
+        grace = setTimeout(() => giveUp(reason), SETTLE_GRACE_MS);
+    }, timeoutMs);
+    const onOuterAbort = () => {
+        const reason = abortReason(outer);
+        controller.abort(reason);
+        giveUp(reason);
+    };
+    outer?.addEventListener("abort", onOuterAbort, { once: true });
+    try {
+        return await Promise.race([
+            operation(signal).catch((err) => {
+                // An SDK's bare AbortError says less than why its signal fired (the deadline, the cancellation);
+                // an error that already explains itself (a UserError naming the destination) is kept.
+                throw signal.aborted && !(err instanceof _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo) ? abortReason(signal) : err;
+            }),
+            abandoned,
+        ]);
+    }
+    finally {
+        clearTimeout(timer);
+        if (grace)
+            clearTimeout(grace);
+        outer?.removeEventListener("abort", onOuterAbort);
+    }
 }
 
 
@@ -41913,10 +43952,10 @@ function parseBackupUri(uri) {
     return { kind, bucket: m[2], key: m[3] };
 }
 /** Proves we may write under the store's prefix: a tiny probe object is written, then deleted. */
-async function probeWrite(store) {
+async function probeWrite(store, signal) {
     const probe = `.lifeline-write-probe-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(6).toString("hex")}`;
-    await store.put(probe, "lifeline write probe\n");
-    await store.delete(probe);
+    await store.put(probe, "lifeline write probe\n", signal ? { signal } : {});
+    await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
 const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
@@ -41929,16 +43968,22 @@ const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifel
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   D6: () => (/* binding */ MIB),
-/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER)
+/* harmony export */   UQ: () => (/* binding */ NETWORK_TIMEOUT_SETTING),
+/* harmony export */   _M: () => (/* binding */ DEFAULT_TRANSFER),
+/* harmony export */   bc: () => (/* binding */ PREFLIGHT_TIMEOUT_SETTING)
 /* harmony export */ });
 /* unused harmony export uploadMemoryBound */
 const MIB = 1024 * 1024;
+/** The settings behind the bounds, named in the errors a deadline raises. */
+const NETWORK_TIMEOUT_SETTING = "BACKUP_NETWORK_TIMEOUT_SECONDS";
+const PREFLIGHT_TIMEOUT_SETTING = "BACKUP_PREFLIGHT_TIMEOUT_SECONDS";
 const DEFAULT_TRANSFER = {
     partSizeBytes: 8 * MIB,
     concurrency: 2,
     attempts: 4,
     cleanupAttempts: 6,
     requestTimeoutMs: 120_000,
+    preflightTimeoutMs: 30_000,
     stallTimeoutMs: 300_000,
 };
 /** Peak buffered bytes of one upload, as documented: part size × (parts in flight + the one filling). */

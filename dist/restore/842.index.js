@@ -1,0 +1,463 @@
+export const id = 842;
+export const ids = [842];
+export const modules = {
+
+/***/ 6822:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   e8: () => (/* binding */ networkCode),
+/* harmony export */   lt: () => (/* binding */ DestinationError),
+/* harmony export */   m_: () => (/* binding */ briefly)
+/* harmony export */ });
+/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7827);
+
+/** A failure at one destination: the message names the destination, the object and what to do. */
+class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+    where;
+    name = "DestinationError";
+    constructor(
+    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
+    where, message, options) {
+        super(message, options);
+        this.where = where;
+    }
+}
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
+function networkCode(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
+            return e.code;
+        const errors = e.errors;
+        if (Array.isArray(errors)) {
+            const inner = errors.map(networkCode).find((c) => c !== undefined);
+            if (inner)
+                return inner;
+        }
+        e = e.cause;
+    }
+    return undefined;
+}
+/** The message of an SDK error, one line, without the noise some SDKs put around it. */
+function briefly(err) {
+    const e = err;
+    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
+    return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+
+
+/***/ }),
+
+/***/ 1842:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+
+// EXPORTS
+__webpack_require__.d(__webpack_exports__, {
+  GcsStore: () => (/* binding */ GcsStore)
+});
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __webpack_require__(7075);
+// EXTERNAL MODULE: ./node_modules/@google-cloud/storage/build/esm/src/index.js + 27 modules
+var src = __webpack_require__(3923);
+// EXTERNAL MODULE: ./src/net/deadline.ts
+var deadline = __webpack_require__(7879);
+// EXTERNAL MODULE: ./src/storage/destination-error.ts
+var destination_error = __webpack_require__(6822);
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __webpack_require__(7067);
+var external_node_http_default = /*#__PURE__*/__webpack_require__.n(external_node_http_);
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __webpack_require__(4708);
+var external_node_https_default = /*#__PURE__*/__webpack_require__.n(external_node_https_);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __webpack_require__(7030);
+// EXTERNAL MODULE: ./node_modules/teeny-request/build/src/agents.js
+var agents = __webpack_require__(4003);
+;// CONCATENATED MODULE: ./src/storage/gcs-sockets.ts
+
+
+
+// teeny-request is @google-cloud/storage's HTTP client; its agent pool is the only handle on the
+// sockets of the SDK's JSON-API requests (bucket listing, small objects, deletes).
+
+/** Sets an idle timeout on every socket an agent opens: silence for `idleMs` cuts it. */
+function idleCutting(Base, idleMs) {
+    return class extends Base {
+        createConnection(options, callback) {
+            const stream = super.createConnection(options, callback);
+            if (stream instanceof external_node_net_.Socket) {
+                stream.setTimeout(idleMs, () => stream.destroy(Object.assign(new Error(`no answer for ${idleMs} ms`), { code: "ETIMEDOUT" })));
+            }
+            return stream;
+        }
+    };
+}
+let installedIdleMs;
+/**
+ * The GCS SDK's JSON-API requests go through teeny-request, whose Node path (node-fetch 3) ignores
+ * its `timeout` option and takes no AbortSignal: a server that accepts the connection and never
+ * answers would hold the socket — and the process — forever, long after Lifeline stopped waiting.
+ * Its keep-alive agents (the "forever" pool the SDK asks for) are replaced by ones that cut a socket
+ * silent for `idleMs` (the network timeout); the SDK then fails or retries the request as for any
+ * network error. Process-wide, like the pool itself; the smallest bound asked for wins.
+ */
+function boundGcsSockets(idleMs) {
+    if (installedIdleMs !== undefined && installedIdleMs <= idleMs)
+        return;
+    installedIdleMs = idleMs;
+    const options = { keepAlive: true, maxSockets: Number.POSITIVE_INFINITY };
+    agents.pool.set("http:forever", new (idleCutting((external_node_http_default()).Agent, idleMs))(options));
+    agents.pool.set("https:forever", new (idleCutting((external_node_https_default()).Agent, idleMs))(options));
+}
+
+// EXTERNAL MODULE: ./src/storage/retry.ts
+var retry = __webpack_require__(3091);
+// EXTERNAL MODULE: ./src/storage/store.ts
+var store = __webpack_require__(6336);
+// EXTERNAL MODULE: ./src/storage/transfer.ts
+var transfer = __webpack_require__(8130);
+;// CONCATENATED MODULE: ./src/storage/gcs-store.ts
+
+
+
+
+
+
+
+
+function statusOf(err) {
+    const code = err?.code;
+    return typeof code === "number" ? code : undefined;
+}
+/** Google Cloud Storage through @google-cloud/storage: resumable uploads in chunks of the part size. */
+class GcsStore {
+    settings;
+    logger;
+    signal;
+    kind = "gcs";
+    location;
+    storage;
+    constructor(settings, logger, 
+    /** The run's signal: every operation ends when it fires. */
+    signal) {
+        this.settings = settings;
+        this.logger = logger;
+        this.signal = signal;
+        this.location = `gs://${settings.bucket}/${settings.prefix}`;
+        // The SDK reads STORAGE_EMULATOR_HOST itself and then uses one URL for both the JSON API and
+        // resumable uploads, which fits no emulator; the endpoint derived from it in the config is used
+        // instead, so the variable is hidden while the client is built.
+        boundGcsSockets(settings.transfer.requestTimeoutMs);
+        const emulatorHost = process.env.STORAGE_EMULATOR_HOST;
+        if (settings.endpoint)
+            delete process.env.STORAGE_EMULATOR_HOST;
+        this.storage = new src/* Storage */.wc({
+            ...(settings.endpoint ? { apiEndpoint: settings.endpoint } : {}),
+            ...(settings.projectId ? { projectId: settings.projectId } : {}),
+            // The SDK retries 408/429/5xx and network errors with exponential backoff; idempotent calls only
+            // by default, which covers resumable chunks (they carry their offset).
+            retryOptions: {
+                autoRetry: true,
+                maxRetries: settings.transfer.attempts - 1,
+                totalTimeout: Math.ceil(settings.transfer.requestTimeoutMs / 1000),
+            },
+            // Per request (the SDK's default is 60 s); the SDK takes no AbortSignal for most calls, so
+            // `timed` stops waiting at the deadline and this ends the request itself soon after.
+            timeout: settings.transfer.requestTimeoutMs,
+        });
+        if (emulatorHost !== undefined)
+            process.env.STORAGE_EMULATOR_HOST = emulatorHost;
+    }
+    uri(name) {
+        return `${this.location}${name}`;
+    }
+    file(name) {
+        return this.storage.bucket(this.settings.bucket).file(`${this.settings.prefix}${name}`);
+    }
+    /** One operation under the network deadline and the run's signal (plus `signal`, e.g. the preflight's bound). */
+    timed(what, operation, signal) {
+        const endpoint = this.settings.endpoint ?? "storage.googleapis.com";
+        return (0,deadline/* withDeadline */.NE)(`GCS ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, operation, {
+            signal: (0,deadline/* anySignal */.JG)(this.signal, signal),
+            setting: transfer/* NETWORK_TIMEOUT_SETTING */.UQ,
+        });
+    }
+    explain(action, name, err) {
+        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+        if (this.signal?.aborted)
+            return (0,deadline/* abortReason */.Js)(this.signal);
+        const where = name === undefined ? this.location : this.uri(name);
+        const status = statusOf(err);
+        const net = (0,destination_error/* networkCode */.e8)(err);
+        const message = (0,destination_error/* briefly */.m_)(err);
+        let advice;
+        if (err instanceof deadline/* DeadlineError */.j3) {
+            advice = `${this.settings.endpoint ?? "storage.googleapis.com"} did not answer within ${(0,deadline/* formatBound */.Sp)(err.timeoutMs, err.setting)}: check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
+        }
+        else if (net) {
+            advice = `cannot reach ${this.settings.endpoint ?? "storage.googleapis.com"} (${net}): check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
+        }
+        else if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
+            advice =
+                "no Google credentials were found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or use " +
+                    "workload identity (google-github-actions/auth in a workflow)";
+        }
+        else if (status === 404 && action === "check the bucket") {
+            advice = `bucket '${this.settings.bucket}' does not exist: create it (gcloud storage buckets create gs://${this.settings.bucket}) or fix BACKUP_GCS_BUCKET`;
+        }
+        else if (status === 401 || status === 403) {
+            advice = `access denied (${status}): the account needs roles/storage.objectAdmin on the bucket (${message})`;
+        }
+        else if (status === 412) {
+            advice = "an object with this name already exists; Lifeline never overwrites a backup";
+        }
+        else {
+            advice = message;
+        }
+        return new destination_error/* DestinationError */.lt(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
+    }
+    async preflight(signal) {
+        try {
+            // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
+            // bucket's metadata would need storage.buckets.get, which it does not.
+            await this.timed("list", () => this.storage
+                .bucket(this.settings.bucket)
+                .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false }), signal);
+        }
+        catch (err) {
+            throw this.explain("check the bucket", undefined, err);
+        }
+        await (0,store/* probeWrite */._w)(this, signal);
+    }
+    /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */
+    async cancelSession(sessionUri) {
+        await (0,retry/* withRetry */.b)(async () => {
+            const response = await fetch(sessionUri, {
+                method: "DELETE",
+                // Not the run's signal: a cancelled upload's session must still be cancelled.
+                signal: AbortSignal.timeout(this.settings.transfer.requestTimeoutMs),
+            });
+            // 499 is GCS's "cancelled"; 404/410: the session is already gone.
+            if (response.status >= 500)
+                throw new Error(`HTTP ${response.status}`);
+        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.warn(`Could not cancel the resumable upload session for ${this.location}: ${(0,destination_error/* briefly */.m_)(err)}; GCS expires it within a week and it holds no object`));
+    }
+    async upload(name, options = {}) {
+        const file = this.file(name);
+        const metadata = {
+            contentType: options.contentType ?? "application/octet-stream",
+            storageClass: this.settings.storageClass,
+        };
+        const body = new external_node_stream_.PassThrough({ highWaterMark: 1 << 20 });
+        const sink = file.createWriteStream({
+            resumable: true,
+            chunkSize: this.settings.transfer.partSizeBytes,
+            timeout: this.settings.transfer.requestTimeoutMs,
+            metadata,
+            // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
+            preconditionOpts: { ifGenerationMatch: 0 },
+        });
+        let sessionUri;
+        sink.on("uri", (uri) => {
+            sessionUri = uri;
+        });
+        let aborted;
+        const done = new Promise((resolve, reject) => {
+            sink.once("finish", () => resolve());
+            sink.once("error", reject);
+            body.once("error", reject);
+        }).catch((err) => {
+            sink.destroy();
+            throw aborted ?? this.explain("upload", name, err);
+        });
+        done.catch(() => { });
+        body.pipe(sink);
+        return {
+            name,
+            stream: body,
+            done,
+            abort: async (reason) => {
+                aborted ??= reason;
+                body.destroy(reason);
+                await done.catch(() => { });
+                if (sessionUri)
+                    await this.cancelSession(sessionUri);
+            },
+        };
+    }
+    async put(name, body, options = {}) {
+        try {
+            await this.timed("upload", () => this.file(name).save(body, {
+                resumable: false,
+                // The bucket's default class: sidecars and manifests are read often and are tiny.
+                metadata: { contentType: options.contentType ?? "text/plain; charset=utf-8" },
+                preconditionOpts: { ifGenerationMatch: 0 },
+            }), options.signal);
+        }
+        catch (err) {
+            throw this.explain("put", name, err);
+        }
+    }
+    async recordChecksum(name, sha256) {
+        try {
+            await this.timed("set metadata", () => this.file(name).setMetadata({ metadata: { sha256 } }));
+        }
+        catch (err) {
+            throw this.explain("set metadata", name, err);
+        }
+    }
+    async list() {
+        const out = [];
+        try {
+            // Page by page, each under its own deadline: a long listing is not one request.
+            let pageToken;
+            do {
+                const token = pageToken;
+                const [files, next] = await this.timed("list", () => this.storage.bucket(this.settings.bucket).getFiles({
+                    prefix: this.settings.prefix,
+                    delimiter: "/",
+                    autoPaginate: false,
+                    ...(token ? { pageToken: token } : {}),
+                }));
+                for (const f of files)
+                    out.push(this.describe(f.name.slice(this.settings.prefix.length), f.metadata));
+                pageToken = next?.pageToken;
+            } while (pageToken);
+            return out;
+        }
+        catch (err) {
+            throw this.explain("list", undefined, err);
+        }
+    }
+    describe(name, m) {
+        const sha = m.metadata?.sha256;
+        return {
+            name,
+            sizeBytes: Number(m.size ?? 0),
+            lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
+            ...(m.storageClass ? { storageClass: m.storageClass } : {}),
+            ...(typeof sha === "string" ? { sha256: sha } : {}),
+        };
+    }
+    async stat(name) {
+        try {
+            const [m] = await this.timed("stat", () => this.file(name).getMetadata());
+            return this.describe(name, m);
+        }
+        catch (err) {
+            if (statusOf(err) === 404)
+                return undefined;
+            throw this.explain("stat", name, err);
+        }
+    }
+    async get(name, signal) {
+        // Existence first, so that a missing object fails here with advice rather than mid-stream.
+        if (!(await this.stat(name))) {
+            throw new destination_error/* DestinationError */.lt(this.uri(name), `GCS download failed for ${this.uri(name)}: ${store/* MISSING_OBJECT_ADVICE */.iE}`);
+        }
+        // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
+        const stream = this.file(name).createReadStream({ validation: false });
+        const stop = (0,deadline/* anySignal */.JG)(this.signal, signal);
+        if (stop) {
+            const onAbort = () => stream.destroy((0,deadline/* abortReason */.Js)(stop));
+            stop.addEventListener("abort", onAbort, { once: true });
+            stream.once("close", () => stop.removeEventListener("abort", onAbort));
+        }
+        return stream;
+    }
+    async getText(name) {
+        try {
+            const [data] = await this.timed("download", () => this.file(name).download());
+            return data.toString("utf8");
+        }
+        catch (err) {
+            if (statusOf(err) === 404)
+                return undefined;
+            throw this.explain("download", name, err);
+        }
+    }
+    async delete(name, signal) {
+        try {
+            await this.timed("delete", () => this.file(name).delete({ ignoreNotFound: true }), signal);
+        }
+        catch (err) {
+            throw this.explain("delete", name, err);
+        }
+    }
+    /** Sets the bucket's lifecycle rules (replacing the whole of them). */
+    async applyLifecycle(lifecycle) {
+        try {
+            await this.timed("set the bucket lifecycle", () => this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle }));
+        }
+        catch (err) {
+            throw this.explain("set the bucket lifecycle", undefined, err);
+        }
+        // Read back: a server that accepts the call but drops the rules (some emulators) must not pass.
+        const kept = await this.lifecycleRules();
+        if (kept.length !== lifecycle.rule.length) {
+            throw new destination_error/* DestinationError */.lt(this.location, `GCS set the bucket lifecycle for ${this.location}: the call succeeded but the bucket reports ${kept.length} of ${lifecycle.rule.length} rules; set them with gcloud (command above)`);
+        }
+    }
+    /** The bucket's lifecycle rules as GCS reports them. */
+    async lifecycleRules() {
+        const [m] = await this.timed("get the bucket metadata", () => this.storage.bucket(this.settings.bucket).getMetadata());
+        return m.lifecycle?.rule ?? [];
+    }
+}
+
+
+/***/ }),
+
+/***/ 3091:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   b: () => (/* binding */ withRetry)
+/* harmony export */ });
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8500);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_0__);
+
+/**
+ * Runs `operation` until it succeeds or the attempts run out, backing off exponentially with jitter.
+ * Used for the few calls the SDKs do not retry on their own terms: cleanup after a failed upload must
+ * outlast a server that is restarting.
+ */
+async function withRetry(operation, options) {
+    if (!Number.isInteger(options.attempts) || options.attempts < 1) {
+        throw new TypeError(`withRetry: attempts must be a whole number ≥ 1, got ${options.attempts}`);
+    }
+    let delay = options.baseDelayMs;
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await operation(attempt);
+        }
+        catch (err) {
+            const retryable = options.retryable?.(err) ?? true;
+            if (attempt >= options.attempts || !retryable || options.signal?.aborted)
+                throw err;
+            const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+            options.onRetry?.(err, attempt, jittered);
+            await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_0__.setTimeout)(jittered, undefined, options.signal ? { signal: options.signal } : undefined);
+            delay = Math.min(delay * 2, options.maxDelayMs ?? 30_000);
+        }
+    }
+}
+
+
+/***/ })
+
+};
