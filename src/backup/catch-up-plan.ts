@@ -1,5 +1,6 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
+import { readRegularFile } from "../fs/regular-file.js";
 import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
 import { listLocalBackups } from "../retention/local-catalog.js";
 import { type RetentionPolicy, type StoredBackup, withinRetention } from "../retention/plan.js";
@@ -57,7 +58,7 @@ export async function readLocalManifest(
   const manifestFile = `${file}${MANIFEST_SUFFIX}`;
   let text: string;
   try {
-    text = await readFile(manifestFile, "utf8");
+    text = await readRegularFile(manifestFile);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { manifest: undefined };
     return {

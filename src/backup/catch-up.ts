@@ -1,7 +1,6 @@
-import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { openRegularFile, readRegularFile } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import type { PromotionSchedule } from "../retention/calendar.js";
 import type { RetentionPolicy } from "../retention/plan.js";
@@ -194,7 +193,7 @@ async function uploadFromLocal(
   let sha256: string;
   try {
     // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
-    const sidecar = parseChecksumLine(await readFile(`${file}${CHECKSUM_SUFFIX}`, "utf8"));
+    const sidecar = parseChecksumLine(await readRegularFile(`${file}${CHECKSUM_SUFFIX}`));
     if (!sidecar) throw new Error(`its ${CHECKSUM_SUFFIX} sidecar is malformed`);
     if (candidate.manifestProblem) throw new Error(candidate.manifestProblem);
     if (manifest && manifest.sha256 !== sidecar.sha256) {
@@ -231,7 +230,7 @@ async function uploadFromLocal(
   let failure: Error | undefined;
   try {
     await pipeline(
-      createReadStream(file, { highWaterMark: 1 << 20 }),
+      (await openRegularFile(file)).createReadStream({ highWaterMark: 1 << 20 }),
       digest,
       fanOut,
       ...(run.signal ? [{ signal: run.signal }] : []),

@@ -1,8 +1,9 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MetricsSettings } from "../config/backup-db-config.js";
 import { redactUrl } from "../config/database-url.js";
+import { readRegularFile } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import { withDeadline } from "../net/deadline.js";
 import { parseExposition, renderExposition, type Sample, seriesKey } from "./exposition.js";
@@ -115,7 +116,8 @@ export async function pushToGateway(
  * the file that this run does not replace — e.g. the last success timestamp when this run failed.
  */
 export async function writeTextfile(file: string, samples: readonly Sample[]): Promise<void> {
-  const previous = parseExposition(await readFile(file, "utf8").catch(() => ""));
+  // Only a regular file is read (a FIFO put there would block the run forever); anything else is replaced.
+  const previous = parseExposition(await readRegularFile(file, { followSymlinks: true }).catch(() => ""));
   const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
   for (const s of samples) merged.set(seriesKey(s.name, s.labels), s);
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);

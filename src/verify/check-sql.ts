@@ -1,6 +1,6 @@
-import { readFile } from "node:fs/promises";
 import type pg from "pg";
 import { ConfigError } from "../config/errors.js";
+import { readRegularFile } from "../fs/regular-file.js";
 
 /** One user check run against a restored copy, and what it returned. */
 export interface SqlCheckResult {
@@ -16,7 +16,7 @@ export interface SqlCheckResult {
  * neither false nor NULL nor an empty string — e.g. `SELECT count(*) > 0 FROM videos;`.
  */
 export async function readCheckSql(file: string): Promise<string[]> {
-  const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+  const text = await readRegularFile(file, { followSymlinks: true }).catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError(
       `BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`,
     );

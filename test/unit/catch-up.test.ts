@@ -1,9 +1,17 @@
-import { writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { BackupName, type Tier } from "../../src/backup/backup-name.js";
 import { makeUpMissing } from "../../src/backup/catch-up.js";
-import { boundCatchUp, type LocalBackupFile, missingAt } from "../../src/backup/catch-up-plan.js";
+import {
+  boundCatchUp,
+  type LocalBackupFile,
+  listLocalBackupFiles,
+  missingAt,
+} from "../../src/backup/catch-up-plan.js";
 import { type BackupManifest, checksumLine } from "../../src/backup/manifest.js";
 import type { OffsiteReport } from "../../src/backup/offsite.js";
 import {
@@ -335,5 +343,35 @@ describe("how a catch-up that did not finish is reported", () => {
     expect(out).toMatchObject({ ok: false, stage: "catch-up" });
     expect(out?.error).toMatch(/^catch-up: .*nothing missing was made up this run/);
     expect(out?.catchUp?.error).toBeDefined();
+  });
+});
+
+describe("files of BACKUP_DIR that catch-up reads", () => {
+  const tempDir = useTempDirs();
+
+  it("a FIFO as a valid backup's manifest is named, never opened (it would wait for a writer forever)", async () => {
+    const backupDir = await tempDir("catchup-fifo");
+    const daily = path.join(backupDir, "daily");
+    await mkdir(daily, { recursive: true });
+    const name = new BackupName("app", "daily", new Date("2024-11-04T02:00:00Z"), "sql.gz", false).toString();
+    await writeFile(path.join(daily, name), "data");
+    await writeFile(path.join(daily, `${name}.sha256`), checksumLine("a".repeat(64), name));
+    const manifest = path.join(daily, `${name}.manifest.json`);
+    execFileSync("mkfifo", [manifest]);
+    try {
+      const listed = await Promise.race([
+        listLocalBackupFiles(backupDir, "app"),
+        sleep(5_000).then(() => "still waiting after 5 s" as const),
+      ]);
+      expect(listed).not.toBe("still waiting after 5 s");
+      const [entry] = listed as Awaited<ReturnType<typeof listLocalBackupFiles>>;
+      expect(entry?.manifest).toBeUndefined();
+      expect(entry?.manifestProblem).toMatch(/is a FIFO \(named pipe\), not a regular file/);
+    } finally {
+      // Release a reader the old code left blocked on the FIFO, so the worker can exit.
+      try {
+        closeSync(openSync(manifest, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {}
+    }
   });
 });
