@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
-import { chmod, lstat, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { childEnvironment } from "../process/child-stage.js";
@@ -42,11 +42,12 @@ export class TemporaryGpgHome {
 
   static async create(): Promise<TemporaryGpgHome> {
     await sweepAbandonedGpgHomes();
-    const home = await mkdtemp(path.join(tmpdir(), `${HOME_PREFIX}${process.pid}-`));
+    // Synchronously: made and registered for disposal in one step, so no exit can come between them.
+    const home = mkdtempSync(path.join(tmpdir(), `${HOME_PREFIX}${process.pid}-`));
     live.add(home);
     installExitHook();
-    await chmod(home, 0o700);
-    await writeFile(path.join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
+    chmodSync(home, 0o700);
+    writeFileSync(path.join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
     return new TemporaryGpgHome(home);
   }
 
@@ -86,7 +87,7 @@ function disposeHomeSync(home: string): void {
     while (isAlive(pid) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 20);
     if (isAlive(pid)) signal(pid, "SIGKILL");
   }
-  rmSync(home, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true, maxRetries: 3 });
 }
 
 function installExitHook(): void {

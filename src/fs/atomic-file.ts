@@ -215,15 +215,25 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** When this process started (ms since the epoch): partials with its pid older than that are a dead run's. */
+const PROCESS_STARTED_MS = Date.now() - process.uptime() * 1000;
+
 /**
  * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
- * is still alive are left alone. Returns the names removed.
+ * is still alive are left alone, but for files with this process's own pid written before it started
+ * (a container gives every run the same pid). With `minAgeMs`, only files at least that old (modified)
+ * are considered. Returns the names removed.
  */
-export async function removeStalePartials(dir: string): Promise<string[]> {
+export async function removeStalePartials(dir: string, minAgeMs = 0): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-    if (!m || isAlive(Number(m[1]))) continue;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const modified = (await stat(path.join(dir, name)).catch(() => undefined))?.mtimeMs;
+    if (modified === undefined || Date.now() - modified < minAgeMs) continue;
+    const ownLeftover = pid === process.pid && modified < PROCESS_STARTED_MS - 1000;
+    if (!ownLeftover && isAlive(pid)) continue;
     await unlink(path.join(dir, name)).then(
       () => removed.push(name),
       () => {},
