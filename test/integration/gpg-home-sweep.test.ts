@@ -4,8 +4,10 @@ import { mkdir, symlink, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sweepAbandonedGpgHomes } from "../../src/crypto/gpg-home.js";
+import { GpgDecryptKeyring } from "../../src/crypto/gpg-keyring.js";
 import { ownIdentity } from "../../src/process/process-identity.js";
 import { useTempDirs } from "../support/fixtures.js";
+import { makeGpgKey } from "../support/gpg.js";
 import { NODE24 } from "../support/run-action.js";
 
 const tempDir = useTempDirs();
@@ -160,5 +162,40 @@ describe("the sweep of abandoned gpg homes", () => {
     await utimes(open, longAgo, longAgo);
     expect(await sweepAbandonedGpgHomes(tmp)).toEqual([]);
     expect(existsSync(path.join(open, "keep"))).toBe(true);
+  });
+});
+
+describe("the gpg-agent a keyring starts", () => {
+  it("inherits no PG* variable, proxy or URL credential from the run's environment", async () => {
+    const key = await makeGpgKey("agentenv@lifeline.test");
+    const secretKey = execFileSync(
+      "gpg",
+      ["--homedir", key.home, "--batch", "--armor", "--export-secret-keys", key.email],
+      { encoding: "utf8" },
+    );
+    const planted = {
+      TMPDIR: await tempDir("agentenv"),
+      PGPASSWORD: "pg-secret-pw",
+      PG_DATABASE_URL: "postgresql://u:pg-url-pw@h/db",
+      PGADMIN_DEFAULT_PASSWORD: "pgadmin-pw",
+      HTTPS_PROXY: "http://proxyuser:proxy-pw@proxy:3128",
+      REDIS_URL: "redis://default:redis-pw@cache:6379",
+      SENTRY_DSN: "https://key:sentry-pw@sentry.io/1",
+    };
+    const saved = { ...process.env };
+    Object.assign(process.env, planted);
+    let ring: GpgDecryptKeyring | undefined;
+    try {
+      ring = await GpgDecryptKeyring.prepare(secretKey);
+      const agent = agentPid(ring.home!);
+      expect(agent).toBeDefined();
+      const environ = readFileSync(`/proc/${agent}/environ`, "utf8").split("\0");
+      const leaked = environ.filter((v) => /pw|^PG|PROXY|REDIS|SENTRY/i.test(v));
+      expect(leaked).toEqual([]);
+    } finally {
+      await ring?.dispose();
+      for (const name of Object.keys(planted)) delete process.env[name];
+      Object.assign(process.env, saved);
+    }
   });
 });
