@@ -227,7 +227,10 @@ const PROCESS_STARTED_MS = Date.now() - process.uptime() * 1000;
 export async function removeStalePartials(dir: string, minAgeMs = 0): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
+    // Partials, and the name probes of earlier versions (`.lifeline-name-probe-<pid>-xxx…`).
+    const m =
+      new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name) ??
+      /^\.lifeline-name-probe-(\d+)-x*$/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
     const modified = (await stat(path.join(dir, name)).catch(() => undefined))?.mtimeMs;
@@ -248,18 +251,25 @@ export const NAME_MAX = 255;
 /**
  * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
  * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ * The probe is named like a partial (`.lifeline-name-probe.partial-<pid>-<hex>`, padded with hex
+ * digits), so that one left by a killed run is swept by removeStalePartials, and a random part keeps it
+ * from clashing with such a leftover (a container's next run has the same pid); a clash is retried.
  */
 export async function acceptsNameLength(dir: string, length: number): Promise<boolean> {
-  const probe = `.lifeline-name-probe-${process.pid}-`;
-  const file = path.join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
-  try {
-    const handle = await open(file, "wx", 0o600);
-    await handle.close();
-    await unlink(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENAMETOOLONG") return false;
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    const probe = `.lifeline-name-probe${PARTIAL_MARK}${process.pid}-${randomBytes(PARTIAL_RANDOM_BYTES).toString("hex")}`;
+    const file = path.join(dir, probe.padEnd(Math.max(length, probe.length), "0"));
+    try {
+      const handle = await open(file, "wx", 0o600);
+      await handle.close();
+      await unlink(file);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENAMETOOLONG") return false;
+      if (code === "EEXIST" && attempt < 3) continue;
+      throw err;
+    }
   }
 }
 
