@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, constants as fsConstants, type WriteStream } from "node:fs";
-import { copyFile, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../config/errors.js";
 import { describeWriteFailure } from "./write-failure.js";
@@ -238,6 +238,46 @@ export async function removeStalePartials(dir: string, minAgeMs = 0): Promise<st
     const ownLeftover = pid === process.pid && modified < PROCESS_STARTED_MS - 1000;
     if (!ownLeftover && isAlive(pid)) continue;
     await unlink(path.join(dir, name)).then(
+      () => removed.push(name),
+      () => {},
+    );
+  }
+  return removed;
+}
+
+/**
+ * Removes companions (a manifest, a checksum sidecar: `<data><suffix>`) whose data file does not exist,
+ * left by a crash between publishing the companions and the data (publishWithCompanions). Only those
+ * modified before `olderThan` (the run's start: never the companions of a file being published now),
+ * and only when `isData` accepts the data file's name. A companion whose data exists is never touched.
+ * Returns the names removed.
+ */
+export async function removeOrphanCompanions(
+  dir: string,
+  suffixes: readonly string[],
+  olderThan: Date,
+  isData: (name: string) => boolean,
+): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const present = new Set(names);
+  for (const name of names) {
+    const suffix = suffixes.find((s) => name.endsWith(s));
+    if (!suffix) continue;
+    const data = name.slice(0, -suffix.length);
+    if (present.has(data) || !isData(data)) continue;
+    const file = path.join(dir, name);
+    const info = await lstat(file).catch(() => undefined);
+    if (!info?.isFile() || info.mtimeMs >= olderThan.getTime()) continue;
+    // Checked again at the last moment: the data may have appeared since the listing.
+    if (
+      await lstat(path.join(dir, data)).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
+    await unlink(file).then(
       () => removed.push(name),
       () => {},
     );
