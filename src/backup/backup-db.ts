@@ -14,6 +14,7 @@ import {
   AtomicFile,
   ensureWritableDirectory,
   publishWithCompanions,
+  removeOrphanCompanions,
   removeStalePartials,
 } from "../fs/atomic-file.js";
 import { DirectoryLock } from "../fs/dir-lock.js";
@@ -179,6 +180,13 @@ async function takeBackup(
 
     for (const stale of await removeStalePartials(dailyDir)) {
       logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
+    }
+    // Companions published before a crash kept their backup from being published; we hold the lock, so
+    // none is being published now: any older than this moment whose backup is missing is such an orphan.
+    const isBackup = (file: string) => BackupName.parse(file) !== undefined;
+    const suffixes = [MANIFEST_SUFFIX, CHECKSUM_SUFFIX];
+    for (const orphan of await removeOrphanCompanions(dailyDir, suffixes, new Date(), isBackup)) {
+      logger.warn(`Removed ${orphan}: its backup file is missing (an earlier run died while publishing it)`);
     }
     const prefix = config.prefix ?? server.database;
     if (!isValidPrefix(prefix)) {

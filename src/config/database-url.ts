@@ -110,8 +110,13 @@ export function parseDatabaseUrl(raw: string, name = "DATABASE_URL"): Connection
       );
     }
     const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
-    const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
-    if (port !== undefined) fail(`port '${port}' is not a number from 1 to 65535`);
+    // Never quote a fragment of a value that did not parse: with no '@', the "port" may be a password.
+    if (/^(?:\[[^\]]*\]|[^:]*):/.test(hostPort)) {
+      fail(
+        "the text after the host's ':' is not a port number from 1 to 65535; a password needs a user before it " +
+          "and an '@' after it (user:password@host), with @ / ? # : in it percent-encoded",
+      );
+    }
     return fail(
       "it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A",
     );
@@ -199,22 +204,44 @@ export function describeTarget(settings: ConnectionSettings, env: NodeJS.Process
 }
 
 /**
- * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
- * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
- * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
- * `postgresql:user:pw@host`, where the user is masked too), and
- * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, so that it can be registered as a secret before
+ * a malformed URL is quoted anywhere; nothing more (a fragment registered would mask that text in every
+ * log line). A `scheme://` URL that parses gives its password only. One that does not: the userinfo's
+ * password, from its first ':' to the LAST '@' (a password with unencoded @ / ? #); with no '@' at all,
+ * `user:xxx` before the first '/' where xxx is not a port (`postgresql://admin:pw/db`, or '#' typed for
+ * '@'). Without `://` (`postgresql:user:pw@host`, `postgres:pw@host`) the whole text before the last '@'
+ * too, since the user and the password can't be told apart. And `password=` values (query parameters, or
+ * libpq's keyword/value form). Raw and decoded forms.
  */
 export function passwordsIn(raw: string): string[] {
   const value = raw.trim();
   const found: string[] = [];
-  for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
-    const before = value.slice(0, at);
-    for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
-      // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
-      if (before.startsWith("//", colon + 1)) continue;
-      const candidate = before.slice(colon + 1);
-      if (candidate) found.push(candidate);
+  const withSlashes = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(value);
+  if (withSlashes) {
+    const body = withSlashes[1]!;
+    const parsed = parseGeneric(body);
+    if (parsed) {
+      if (parsed.password) found.push(parsed.password);
+    } else {
+      const at = body.lastIndexOf("@");
+      if (at >= 0) {
+        const userinfo = body.slice(0, at);
+        const colon = userinfo.indexOf(":");
+        if (colon >= 0) found.push(userinfo.slice(colon + 1));
+      } else {
+        const authority = body.split("/")[0]!;
+        const colon = authority.startsWith("[") ? -1 : authority.indexOf(":");
+        const after = colon < 0 ? "" : authority.slice(colon + 1);
+        if (!/^\d*$/.test(after)) found.push(after);
+      }
+    }
+  } else {
+    const at = value.lastIndexOf("@");
+    if (at >= 0) {
+      const userinfo = value.slice(0, at).replace(/^[a-z][a-z0-9+.-]*:\/?/i, "");
+      found.push(userinfo);
+      const colon = userinfo.indexOf(":");
+      if (colon >= 0) found.push(userinfo.slice(colon + 1));
     }
   }
   for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
@@ -230,4 +257,13 @@ export function passwordsIn(raw: string): string[] {
     }
   }
   return [...all].filter((p) => p !== "" && p !== "''");
+}
+
+/** The WHATWG parse of what follows `scheme://`, or undefined when it does not parse. */
+function parseGeneric(body: string): URL | undefined {
+  try {
+    return new URL(`lifeline-pg://${body}`);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,13 +1,29 @@
 import { execFile, spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
-import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { childEnvironment } from "../process/child-stage.js";
+import {
+  pidRunning as isAlive,
+  judgeOwner,
+  ownIdentity,
+  type ProcessIdentity,
+} from "../process/process-identity.js";
 
-/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+/**
+ * Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX` and hold OWNER_FILE, the identity of the run
+ * that made them (pid, PID namespace, boot id, start time): a later run sweeps a home only when that
+ * tells its owner is gone.
+ */
 const HOME_PREFIX = "lifeline-gnupg-";
+const OWNER_FILE = "lifeline-owner.json";
 const AGENT_EXIT_WAIT_MS = 3_000;
+/**
+ * Homes with no owner recorded (`lifeline-gnupg-XXXXXX` of earlier Lifeline versions, or one whose
+ * owner file is missing) are swept once this old: no run keeps a keyring for 6 hours.
+ */
+export const UNOWNED_HOME_MAX_AGE_MS = 6 * 3600_000;
 
 /** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
 const live = new Set<string>();
@@ -26,10 +42,12 @@ export class TemporaryGpgHome {
 
   static async create(): Promise<TemporaryGpgHome> {
     await sweepAbandonedGpgHomes();
-    const home = await mkdtemp(path.join(tmpdir(), `${HOME_PREFIX}${process.pid}-`));
+    // Synchronously: made and registered for disposal in one step, so no exit can come between them.
+    const home = mkdtempSync(path.join(tmpdir(), `${HOME_PREFIX}${process.pid}-`));
     live.add(home);
     installExitHook();
-    await chmod(home, 0o700);
+    chmodSync(home, 0o700);
+    writeFileSync(path.join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
     return new TemporaryGpgHome(home);
   }
 
@@ -69,7 +87,7 @@ function disposeHomeSync(home: string): void {
     while (isAlive(pid) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 20);
     if (isAlive(pid)) signal(pid, "SIGKILL");
   }
-  rmSync(home, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true, maxRetries: 3 });
 }
 
 function installExitHook(): void {
@@ -90,16 +108,44 @@ function installExitHook(): void {
 /**
  * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
  * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ * Only real directories (never a symlink planted in a shared TMPDIR) owned by this user with mode 0700
+ * are considered, and only when their recorded owner is surely gone: it ran on an earlier boot, or in
+ * this PID namespace and has exited. A home of another PID namespace (a container sharing TMPDIR) is
+ * left alone, since nothing here tells whether its run is alive. A home with no owner recorded (earlier
+ * versions) is swept once older than UNOWNED_HOME_MAX_AGE_MS.
  */
 export async function sweepAbandonedGpgHomes(dir: string = tmpdir()): Promise<string[]> {
   const swept: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
-    await disposeHome(path.join(dir, name)).catch(() => {});
+    if (!name.startsWith(HOME_PREFIX)) continue;
+    const home = path.join(dir, name);
+    if (live.has(home) || !(await abandoned(home))) continue;
+    await disposeHome(home).catch(() => {});
     swept.push(name);
   }
   return swept;
+}
+
+async function abandoned(home: string): Promise<boolean> {
+  const info = await lstat(home).catch(() => undefined);
+  const uid = process.getuid?.();
+  if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o777) !== 0o700)
+    return false;
+  const owner = await readOwner(home);
+  if (owner) return judgeOwner(owner) === "dead";
+  return Date.now() - info.mtimeMs >= UNOWNED_HOME_MAX_AGE_MS;
+}
+
+async function readOwner(home: string): Promise<ProcessIdentity | undefined> {
+  const file = path.join(home, OWNER_FILE);
+  const info = await lstat(file).catch(() => undefined);
+  if (!info?.isFile()) return undefined;
+  try {
+    const owner = JSON.parse(await readFile(file, "utf8")) as ProcessIdentity;
+    return Number.isInteger(owner.pid) ? owner : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function agentPid(home: string): Promise<number | undefined> {
@@ -127,20 +173,6 @@ async function waitForExit(pid: number): Promise<void> {
   const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
   while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (isAlive(pid)) signal(pid, "SIGKILL");
-}
-
-/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true; // no /proc (macOS): the signal said it exists
-  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

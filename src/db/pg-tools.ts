@@ -33,7 +33,7 @@ async function probe(file: string): Promise<PgTool | undefined> {
     await access(file, constants.X_OK);
     const { stdout } = await execFileAsync(file, ["--version"], {
       timeout: 10_000,
-      env: childEnvironment(),
+      env: childEnvironment(process.env, "libpq"),
     });
     const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
     if (!match) return undefined;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, constants as fsConstants, type WriteStream } from "node:fs";
-import { copyFile, link, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../config/errors.js";
 import { describeWriteFailure } from "./write-failure.js";
@@ -215,16 +215,69 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** When this process started (ms since the epoch): partials with its pid older than that are a dead run's. */
+const PROCESS_STARTED_MS = Date.now() - process.uptime() * 1000;
+
 /**
  * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
- * is still alive are left alone. Returns the names removed.
+ * is still alive are left alone, but for files with this process's own pid written before it started
+ * (a container gives every run the same pid). With `minAgeMs`, only files at least that old (modified)
+ * are considered. Returns the names removed.
  */
-export async function removeStalePartials(dir: string): Promise<string[]> {
+export async function removeStalePartials(dir: string, minAgeMs = 0): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-    if (!m || isAlive(Number(m[1]))) continue;
+    // Partials, and the name probes of earlier versions (`.lifeline-name-probe-<pid>-xxx…`).
+    const m =
+      new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name) ??
+      /^\.lifeline-name-probe-(\d+)-x*$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const modified = (await stat(path.join(dir, name)).catch(() => undefined))?.mtimeMs;
+    if (modified === undefined || Date.now() - modified < minAgeMs) continue;
+    const ownLeftover = pid === process.pid && modified < PROCESS_STARTED_MS - 1000;
+    if (!ownLeftover && isAlive(pid)) continue;
     await unlink(path.join(dir, name)).then(
+      () => removed.push(name),
+      () => {},
+    );
+  }
+  return removed;
+}
+
+/**
+ * Removes companions (a manifest, a checksum sidecar: `<data><suffix>`) whose data file does not exist,
+ * left by a crash between publishing the companions and the data (publishWithCompanions). Only those
+ * modified before `olderThan` (the run's start: never the companions of a file being published now),
+ * and only when `isData` accepts the data file's name. A companion whose data exists is never touched.
+ * Returns the names removed.
+ */
+export async function removeOrphanCompanions(
+  dir: string,
+  suffixes: readonly string[],
+  olderThan: Date,
+  isData: (name: string) => boolean,
+): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const present = new Set(names);
+  for (const name of names) {
+    const suffix = suffixes.find((s) => name.endsWith(s));
+    if (!suffix) continue;
+    const data = name.slice(0, -suffix.length);
+    if (present.has(data) || !isData(data)) continue;
+    const file = path.join(dir, name);
+    const info = await lstat(file).catch(() => undefined);
+    if (!info?.isFile() || info.mtimeMs >= olderThan.getTime()) continue;
+    // Checked again at the last moment: the data may have appeared since the listing.
+    if (
+      await lstat(path.join(dir, data)).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
+    await unlink(file).then(
       () => removed.push(name),
       () => {},
     );
@@ -238,18 +291,25 @@ export const NAME_MAX = 255;
 /**
  * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
  * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ * The probe is named like a partial (`.lifeline-name-probe.partial-<pid>-<hex>`, padded with hex
+ * digits), so that one left by a killed run is swept by removeStalePartials, and a random part keeps it
+ * from clashing with such a leftover (a container's next run has the same pid); a clash is retried.
  */
 export async function acceptsNameLength(dir: string, length: number): Promise<boolean> {
-  const probe = `.lifeline-name-probe-${process.pid}-`;
-  const file = path.join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
-  try {
-    const handle = await open(file, "wx", 0o600);
-    await handle.close();
-    await unlink(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENAMETOOLONG") return false;
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    const probe = `.lifeline-name-probe${PARTIAL_MARK}${process.pid}-${randomBytes(PARTIAL_RANDOM_BYTES).toString("hex")}`;
+    const file = path.join(dir, probe.padEnd(Math.max(length, probe.length), "0"));
+    try {
+      const handle = await open(file, "wx", 0o600);
+      await handle.close();
+      await unlink(file);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENAMETOOLONG") return false;
+      if (code === "EEXIST" && attempt < 3) continue;
+      throw err;
+    }
   }
 }
 

@@ -10,6 +10,9 @@ export interface LogSink {
   close?(): void;
 }
 
+/** Shorter secrets are not masked: masking "a" or "pw" would blank that text in every log line. */
+export const MIN_SECRET_LENGTH = 3;
+
 /**
  * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
  * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
@@ -34,7 +37,7 @@ export class Logger {
 
   /** Registers a value that must never be written (a password, a token). */
   addSecret(secret: string | undefined): void {
-    if (secret && secret.length >= 3) this.secrets.add(secret);
+    if (secret && secret.length >= MIN_SECRET_LENGTH) this.secrets.add(secret);
   }
 
   redact(text: string): string {

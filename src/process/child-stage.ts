@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 
 const STDERR_LIMIT = 16 * 1024;
@@ -21,39 +22,126 @@ export class ChildStageError extends Error {
 }
 
 /**
- * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
- * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
- * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ * The kinds of child programs, each with the variables it may inherit:
+ * - "libpq": pg_dump, psql, pg_restore (and their version probes): the base set plus libpq's documented
+ *   PG* variables (PGPASSWORD is how they get the password, never argv);
+ * - "tool": gpg (and its long-lived gpg-agent), zstd, pigz: the base set only.
+ * Nothing else passes: no Lifeline secret, action input, cloud or runner credential, no PG_DATABASE_URL
+ * or PGADMIN_DEFAULT_PASSWORD, no proxy (libpq does not use HTTP proxies; gpg runs without dirmngr).
+ * A value holding a URL with credentials (`scheme://user:pass@`) never passes, whatever its name.
  */
-const WITHHELD_FROM_CHILDREN: readonly RegExp[] = [
-  /DATABASE_URL$/i,
-  /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
-  /^PUSHGATEWAY_URL$/i,
-  /^INPUT_/i,
-  /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
-  /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
-  /^(GITHUB|GH)_TOKEN$/i,
-  /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
-];
-const ALWAYS_PASSED = /^PG[A-Z_]*$/;
+export type ChildKind = "libpq" | "tool";
+
+/** What every child may see: where programs and files are, the locale, the terminal, gpg's home. */
+const BASE_VARIABLES = new Set([
+  "PATH",
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "SHELL",
+  "LANG",
+  "LANGUAGE",
+  "TZ",
+  "TMPDIR",
+  "TMP",
+  "TEMP",
+  "TERM",
+  "GNUPGHOME",
+  "GPG_TTY",
+  "LD_LIBRARY_PATH",
+  "DYLD_LIBRARY_PATH",
+  "ZSTD_CLEVEL",
+  "ZSTD_NBTHREADS",
+]);
+const BASE_PATTERNS: readonly RegExp[] = [/^LC_[A-Z_]+$/, /^XDG_[A-Z_]+$/];
+
+/** libpq's documented environment variables (https://www.postgresql.org/docs/current/libpq-envars.html). */
+const LIBPQ_VARIABLES = new Set([
+  "PGHOST",
+  "PGHOSTADDR",
+  "PGPORT",
+  "PGDATABASE",
+  "PGUSER",
+  "PGPASSWORD",
+  "PGPASSFILE",
+  "PGSERVICE",
+  "PGSERVICEFILE",
+  "PGOPTIONS",
+  "PGAPPNAME",
+  "PGSSLMODE",
+  "PGREQUIRESSL",
+  "PGSSLNEGOTIATION",
+  "PGSSLCOMPRESSION",
+  "PGSSLCERT",
+  "PGSSLKEY",
+  "PGSSLCERTMODE",
+  "PGSSLROOTCERT",
+  "PGSSLCRL",
+  "PGSSLCRLDIR",
+  "PGSSLSNI",
+  "PGREQUIREPEER",
+  "PGSSLMINPROTOCOLVERSION",
+  "PGSSLMAXPROTOCOLVERSION",
+  "PGGSSENCMODE",
+  "PGKRBSRVNAME",
+  "PGGSSLIB",
+  "PGGSSDELEGATION",
+  "PGCONNECT_TIMEOUT",
+  "PGCLIENTENCODING",
+  "PGTARGETSESSIONATTRS",
+  "PGLOADBALANCEHOSTS",
+  "PGCHANNELBINDING",
+  "PGREQUIREAUTH",
+  "PGMINPROTOCOLVERSION",
+  "PGMAXPROTOCOLVERSION",
+  "PGDATESTYLE",
+  "PGTZ",
+  "PGGEQO",
+  "PGSYSCONFDIR",
+  "PGLOCALEDIR",
+  // Kerberos (GSSAPI authentication)
+  "KRB5CCNAME",
+  "KRB5_CONFIG",
+  "KRB5_KTNAME",
+]);
+
+/** A URL with credentials in it: `scheme://user:password@`. */
+const URL_WITH_CREDENTIALS = /[a-z][a-z0-9+.-]*:\/\/[^/?#@\s:]*:[^\s]*@/i;
+
+/** The kind of a program by its name: libpq's programs by name, anything else a "tool". */
+export function childKindOf(command: string): ChildKind {
+  return /^(pg_[a-z]+|psql|postgres|initdb|createdb|dropdb|vacuumdb|reindexdb|clusterdb)$/.test(
+    path.basename(command),
+  )
+    ? "libpq"
+    : "tool";
+}
 
 /**
- * The environment a child program is started with: `env` (by default Lifeline's own) without the
- * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
+ * The environment a child program of `kind` is started with: from `env` (by default Lifeline's own),
+ * only the variables that kind may see (ChildKind), and none whose value holds URL credentials. Every
+ * child start goes through here.
  */
-export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function childEnvironment(
+  env: NodeJS.ProcessEnv = process.env,
+  kind: ChildKind = "tool",
+): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) continue;
-    if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name))) continue;
+    const allowed =
+      BASE_VARIABLES.has(name) ||
+      BASE_PATTERNS.some((rule) => rule.test(name)) ||
+      (kind === "libpq" && LIBPQ_VARIABLES.has(name));
+    if (!allowed || URL_WITH_CREDENTIALS.test(value)) continue;
     out[name] = value;
   }
   return out;
 }
 
 /**
- * Starts `command` with the given environment (secrets go there, never into argv), less what no child
- * needs (childEnvironment). The child's stderr
+ * Starts `command` with the given environment (secrets go there, never into argv), less what its kind
+ * of program does not need (childEnvironment, the kind told by the command's name). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 export function startChildStage(
@@ -65,7 +153,7 @@ export function startChildStage(
 ): ChildStage {
   const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
   const child = spawn(command, [...args], {
-    env: childEnvironment(options.env),
+    env: childEnvironment(options.env, childKindOf(command)),
     stdio: [stdin, "pipe", "pipe"],
   });
   let stderr = "";

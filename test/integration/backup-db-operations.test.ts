@@ -162,9 +162,12 @@ describe("the lock on BACKUP_DIR", () => {
     const sleeper = spawn("sleep", ["30"]);
     try {
       const { hostname } = await import("node:os");
+      const { ownIdentity } = await import("../../src/process/process-identity.js");
       await writeFile(
         path.join(dir, LOCK_FILE),
         JSON.stringify({
+          ...ownIdentity(),
+          procStart: undefined,
           pid: sleeper.pid,
           host: hostname(),
           startedAt: "2024-11-03T02:00:00.000Z",

@@ -327,3 +327,41 @@ describe("the lock file", () => {
     },
   );
 });
+
+describe("companions left by a crash before their backup was published", () => {
+  it("are removed by the next run with a warning; a companion of an existing backup, or of no backup name, stays", async () => {
+    const pg = postgres();
+    const dir = await tempDir("orphans");
+    await pastBackup(dir, "daily", "app_daily_20241101_020000.sql.gz");
+    const daily = path.join(dir, "daily");
+    const orphanSidecar = "app_daily_20241102_020000.sql.gz.gpg.sha256";
+    const orphanManifest = "app_daily_20241102_020000.sql.gz.gpg.manifest.json";
+    await writeFile(
+      path.join(daily, orphanSidecar),
+      `${"a".repeat(64)}  app_daily_20241102_020000.sql.gz.gpg\n`,
+    );
+    await writeFile(path.join(daily, orphanManifest), "{}");
+    await writeFile(path.join(daily, "notes.txt.sha256"), "not ours");
+    const { error, lines } = await run(
+      { DATABASE_URL: pg.url("postgres"), BACKUP_DIR: dir, BACKUP_PREFIX: "app" },
+      "2024-11-03T02:00:00Z",
+    );
+    expect(error).toBeUndefined();
+    const left = await listTree(daily);
+    expect(left).not.toContain(orphanSidecar);
+    expect(left).not.toContain(orphanManifest);
+    expect(left).toEqual(
+      expect.arrayContaining([
+        "app_daily_20241101_020000.sql.gz",
+        "app_daily_20241101_020000.sql.gz.sha256",
+        "notes.txt.sha256",
+        "app_daily_20241103_020000.sql.gz",
+        "app_daily_20241103_020000.sql.gz.sha256",
+        "app_daily_20241103_020000.sql.gz.manifest.json",
+      ]),
+    );
+    expect(lines).toContain(
+      `warn: Removed ${orphanSidecar}: its backup file is missing (an earlier run died while publishing it)`,
+    );
+  });
+});

@@ -77,7 +77,7 @@ describe("parseDatabaseUrl", () => {
   it.each([
     ["mysql://u:p@h/db", /unsupported scheme 'mysql:'/],
     ["localhost:5432/db", /does not start with postgresql:\/\//],
-    ["postgresql://u:p@h:99999/db", /port '99999' is not a number from 1 to 65535/],
+    ["postgresql://u:p@h:99999/db", /not a port number from 1 to 65535/],
     ["postgresql://u:p@h/db?sslmod=require", /unknown query parameter 'sslmod'/],
     ["postgresql://u:p@h/a/b", /database name must not contain/],
     ["postgresql://u:p@h1:5432,h2:5432/db", /several hosts/],
@@ -199,5 +199,53 @@ describe("a DATABASE_URL that does not parse never shows its password", () => {
     const { environmentLookup } = await import("../../src/config/settings.js");
     expect(credentialsIn(environmentLookup({ DATABASE_URL: "N0tAUrl" }), {})).toEqual(["N0tAUrl"]);
     expect(credentialsIn(environmentLookup({ DATABASE_URL: "postgresql://u@h/db" }), {})).toEqual([]);
+  });
+});
+
+describe("a URL without '@' (or with '#' typed for '@') never shows its password", () => {
+  it.each([
+    "postgresql://admin:hunter2secret/db",
+    "postgresql://admin:hunter2secret#db.example.com:5432/app",
+    "postgresql://admin:hunter2secret",
+  ])("%s", async (url) => {
+    const { credentialsIn } = await import("../../src/config/backup-db-config.js");
+    const { environmentLookup } = await import("../../src/config/settings.js");
+    const { Logger } = await import("../../src/log/logger.js");
+    const lines: string[] = [];
+    const logger = new Logger({ write: (_l, m) => lines.push(m) });
+    for (const s of credentialsIn(environmentLookup({ DATABASE_URL: url }), {})) logger.addSecret(s);
+    let message = "";
+    try {
+      parseDatabaseUrl(url);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    logger.error(message);
+    expect(message).toMatch(/DATABASE_URL is not a valid PostgreSQL URL/);
+    expect(message).not.toContain("hunter2");
+    expect(lines.join("\n")).not.toContain("hunter2");
+    expect(redactUrl(url)).toContain("admin:***");
+  });
+
+  it("still keeps a port of a URL without a user in sight", () => {
+    expect(passwordsIn("postgresql://db.example.com:5432/app")).toEqual([]);
+    expect(passwordsIn("postgresql://[::1]:5432/app")).toEqual([]);
+  });
+});
+
+describe("passwordsIn registers the whole password, never a fragment of it", () => {
+  it.each([
+    ["postgresql://app:S3cret:2024@db:5432/app", "S3cret:2024", ["2024", "S3cret"]],
+    ["postgresql://app:p@ssw0rd@db:5432/app", "p@ssw0rd", ["p", "ssw0rd"]],
+    ["postgresql://app:a@db:5432/app", "a", []],
+    ["postgresql://app@db:5432/app?application_name=x@y", undefined, ["x", "5432/app?application_name=x"]],
+    ["postgresql://app:pa/ss@x@db:5432/app", "pa/ss@x", ["pa/ss", "ss@x"]],
+  ])("%s", (url, password, notFragments) => {
+    const found = passwordsIn(url);
+    if (password) expect(found).toContain(password);
+    else expect(found).toEqual([]);
+    for (const fragment of notFragments) expect(found).not.toContain(fragment);
+    for (const secret of found)
+      expect(password?.includes(secret) || encodeURIComponent(password ?? "").includes(secret)).toBe(true);
   });
 });

@@ -1,11 +1,18 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { longestNameAccepted, NAME_MAX, publishWithCompanions } from "../../src/fs/atomic-file.js";
+import { BackupName } from "../../src/backup/backup-name.js";
+import { assertNamesFit, longestFileName } from "../../src/backup/name-check.js";
+import {
+  longestNameAccepted,
+  NAME_MAX,
+  publishWithCompanions,
+  removeStalePartials,
+} from "../../src/fs/atomic-file.js";
 import { listDirectory, openRegularFile, readRegularFile } from "../../src/fs/regular-file.js";
 
 const execFileAsync = promisify(execFile);
@@ -70,6 +77,26 @@ describe("names and publishing", () => {
     const probeDir = path.join(dir, "probe");
     await mkdir(probeDir);
     expect(await longestNameAccepted(probeDir)).toBe(NAME_MAX); // ext4, xfs, tmpfs, overlayfs
+    expect(await readdir(probeDir)).toEqual([]);
+  });
+
+  it("a name probe left by a killed run with the same pid (containers) neither breaks the next run nor stays", async () => {
+    const probeDir = path.join(dir, "probe-left");
+    await mkdir(probeDir);
+    const name = new BackupName("app", "daily", new Date(), "sql.gz", false);
+    const before = new Date(Date.now() - 3600_000); // written by a run that started (and died) earlier
+    // As earlier versions named it, and as this one does.
+    const oldStyle = `.lifeline-name-probe-${process.pid}-`.padEnd(longestFileName(name), "x");
+    const newStyle = `.lifeline-name-probe.partial-${process.pid}-0123abcd`.padEnd(
+      longestFileName(name),
+      "0",
+    );
+    for (const f of [oldStyle, newStyle]) {
+      await writeFile(path.join(probeDir, f), "");
+      await utimes(path.join(probeDir, f), before, before);
+    }
+    await expect(assertNamesFit(probeDir, name, true)).resolves.toBeUndefined();
+    expect((await removeStalePartials(probeDir)).sort()).toEqual([newStyle, oldStyle].sort());
     expect(await readdir(probeDir)).toEqual([]);
   });
 

@@ -2,7 +2,7 @@ import * as core from "@actions/core";
 import { credentialsIn } from "../../config/backup-db-config.js";
 import { CancelledError, UserError } from "../../config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
-import type { LogSink } from "../../log/logger.js";
+import { type LogSink, MIN_SECRET_LENGTH } from "../../log/logger.js";
 
 /** Log lines into the runner's log, warnings and errors as annotations. */
 export function actionsLogSink(): LogSink {
@@ -27,13 +27,20 @@ export function actionLookup(env: NodeJS.ProcessEnv = process.env): SettingLooku
 
 /**
  * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
- * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs. A secret shorter than MIN_SECRET_LENGTH
+ * is not masked (it would blank that text everywhere): a warning says so.
  */
 export function maskConnectionSecrets(
   lookup: SettingLookup,
   logger?: { addSecret(secret: string): void },
 ): void {
   for (const secret of credentialsIn(lookup)) {
+    if (secret.length < MIN_SECRET_LENGTH) {
+      core.warning(
+        `A password or secret of ${secret.length} character(s) can't be masked in logs (masking needs at least ${MIN_SECRET_LENGTH}); use a longer one`,
+      );
+      continue;
+    }
     core.setSecret(secret);
     logger?.addSecret(secret);
   }
