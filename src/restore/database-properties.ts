@@ -80,6 +80,40 @@ const PRIVILEGES = new Set<DatabaseGrant["privilege"]>(["CONNECT", "CREATE", "TE
 export interface PropertyStatement {
   readonly what: string;
   readonly sql: string;
+  /** A setting's value as stored and as its list elements: kept out of any message about the statement. */
+  readonly secrets?: readonly string[];
+}
+
+/** The server's error text with every occurrence of `secrets` (non-empty, longest first) redacted. */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const v of [...new Set(secrets)].filter((v) => v !== "").sort((a, b) => b.length - a.length))
+    out = out.split(v).join("(value redacted)");
+  return out;
+}
+
+/**
+ * The recorded ACL as it applies to a database now owned by `currentOwner`: what the recorded owner held
+ * (its implicit, owner-default privileges, as pg_dump treats them) goes to the current owner, so that a
+ * restore into a database owned by another role never leaves its owner unable to connect. `mapped`
+ * lists the privileges moved that way (empty when the owner is the same or held nothing).
+ */
+export function ownerMappedAcl(
+  acl: readonly DatabaseGrant[],
+  recordedOwner: string,
+  currentOwner: string,
+): { acl: DatabaseGrant[]; mapped: DatabaseGrant["privilege"][] } {
+  if (recordedOwner === currentOwner) return { acl: [...acl], mapped: [] };
+  const out = new Map<string, DatabaseGrant>();
+  const mapped: DatabaseGrant["privilege"][] = [];
+  for (const g of acl) {
+    const grantee = g.grantee === recordedOwner ? currentOwner : g.grantee;
+    if (g.grantee === recordedOwner) mapped.push(g.privilege);
+    const k = JSON.stringify([grantee, g.privilege]);
+    const seen = out.get(k);
+    out.set(k, { grantee, privilege: g.privilege, grantable: g.grantable || (seen?.grantable ?? false) });
+  }
+  return { acl: [...out.values()], mapped };
 }
 
 /** The statements that give `database` the recorded properties, and the roles skipped as missing. */
@@ -108,7 +142,7 @@ export function propertyStatements(
     for (const h of holders)
       statements.push({ what: "the ACL", sql: `REVOKE ALL ON DATABASE ${db} FROM ${role(h)} CASCADE` });
     const grouped = new Map<string, { grantee: string | null; grantable: boolean; privileges: string[] }>();
-    for (const g of recorded.acl) {
+    for (const g of ownerMappedAcl(recorded.acl, recorded.owner, current.owner).acl) {
       if (!PRIVILEGES.has(g.privilege))
         throw new UserError(
           `The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
@@ -139,12 +173,17 @@ export function propertyStatements(
   for (const s of recorded.settings) {
     if (!exists(s.role)) continue;
     const target = s.role === null ? `ALTER DATABASE ${db}` : `ALTER ROLE ${role(s.role)} IN DATABASE ${db}`;
-    for (const item of s.settings)
+    for (const item of s.settings) {
+      const sql = `${target} SET ${settingAssignment(item)}`;
+      const name = item.slice(0, item.indexOf("="));
+      const value = item.slice(item.indexOf("=") + 1);
       statements.push({
         // The value is not named: a setting may hold something private.
-        what: `the setting ${item.split("=")[0]}${s.role === null ? "" : ` of role ${s.role}`}`,
-        sql: `${target} SET ${settingAssignment(item)}`,
+        what: `the setting ${name}${s.role === null ? "" : ` of role ${s.role}`}`,
+        sql,
+        secrets: [value, ...(LIST_QUOTE_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [])],
       });
+    }
   }
   return { statements, missingRoles: [...missing].sort() };
 }
@@ -154,8 +193,9 @@ const grantText = (g: DatabaseGrant) =>
 
 /**
  * Compares the properties read back from the restored database with the recorded ones: ACL (grantor
- * aside), comment, connection limit and settings must be equal; what was skipped for roles missing on
- * this server is left out and noted. Owner and encoding differences are notes (the target decides them).
+ * aside, the recorded owner's privileges expected on the restored owner), comment, connection limit and
+ * settings must be equal; what was skipped for roles missing on this server is left out. Both the owner
+ * mapping and the skipped roles are noted. Owner and encoding differences are notes (the target decides them).
  */
 export function compareProperties(
   recorded: DatabaseProperties,
@@ -174,7 +214,8 @@ export function compareProperties(
           .map(grantText)
           .sort()
           .join("; ") || "none";
-  row("ACL", acl(recorded.acl, true), acl(restored.acl, false));
+  const mapping = recorded.acl && ownerMappedAcl(recorded.acl, recorded.owner, restored.owner);
+  row("ACL", acl(mapping ? mapping.acl : null, true), acl(restored.acl, false));
   row("comment", recorded.comment ?? "(none)", restored.comment ?? "(none)");
   row("connection limit", String(recorded.connectionLimit), String(restored.connectionLimit));
   // One row per setting, never showing its value (it may be a secret): equal, missing or different.
@@ -204,6 +245,11 @@ export function compareProperties(
     });
   }
   const notes: string[] = [];
+  if (mapping?.mapped.length)
+    notes.push(
+      `the backed-up owner ${recorded.owner}'s privileges (${mapping.mapped.join(", ")}) were given to the ` +
+        `restored database's owner ${restored.owner} instead`,
+    );
   if (missingRoles.length)
     notes.push(
       `roles missing on this server, so their grants and settings were not re-applied: ${missingRoles.join(", ")}`,
@@ -227,6 +273,7 @@ export async function applyProperties(
 ): Promise<{ missingRoles: string[]; applied: number }> {
   const current = await readDatabaseProperties(client);
   const wanted = [
+    current.owner,
     ...(recorded.acl ?? []).map((g) => g.grantee),
     ...recorded.settings.map((s) => s.role),
   ].filter((r): r is string => r !== null);
@@ -244,10 +291,14 @@ export async function applyProperties(
     try {
       await client.query(st.sql);
     } catch (err) {
+      // The server may quote the value it refused (`invalid value for parameter "x": "…"`): redacted,
+      // and the server's error is then not kept as the cause either.
+      const text = (err as Error).message;
+      const redacted = redactSecrets(text, st.secrets);
       throw new UserError(
-        `Could not re-apply ${st.what} of the backed-up database to "${database}": ${(err as Error).message}. ` +
+        `Could not re-apply ${st.what} of the backed-up database to "${database}": ${redacted}. ` +
           "Restore as a role allowed to set it (e.g. the database owner or a superuser)",
-        { cause: err },
+        redacted === text ? { cause: err } : {},
       );
     }
   }

@@ -1,8 +1,11 @@
 import { readFile, writeFile } from "node:fs/promises";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { BackupManifest } from "../../src/backup/manifest.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
+import { type DatabaseProperties, readDatabaseProperties } from "../../src/db/database-properties.js";
+import { applyProperties, compareProperties } from "../../src/restore/database-properties.js";
 import { RestoreFailedError } from "../../src/restore/restore-db.js";
 import { verifyBackups } from "../../src/verify/verify-backups.js";
 import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
@@ -236,5 +239,113 @@ describe("database-level properties: recorded at backup, re-applied before the s
       "SELECT count(*)::text AS n FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setdatabase <> 0 AND d.oid IS NULL",
     );
     expect(left[0]!.n).toBe("0");
+  });
+});
+
+describe("database-level properties restored by a role that is not the backed-up owner", () => {
+  it("a non-superuser restorer gets the backed-up owner's privileges (as pg_dump maps them), can connect, and the proof says so", async () => {
+    const server = postgres();
+    const password = "restorer-pw";
+    await server.query(
+      "postgres",
+      `CREATE ROLE props_oldowner LOGIN; CREATE ROLE props_appuser LOGIN;
+       CREATE ROLE props_restorer LOGIN CREATEDB PASSWORD '${password}'`,
+    );
+    await server.query("postgres", "CREATE DATABASE props_old OWNER props_oldowner");
+    await server.query(
+      "postgres",
+      `REVOKE ALL ON DATABASE props_old FROM PUBLIC;
+       GRANT CONNECT ON DATABASE props_old TO props_appuser`,
+    );
+    const connectAs = (database: string) =>
+      new pg.Client({ host: server.host, port: server.port, user: "props_restorer", password, database });
+    const recordFrom = new pg.Client({
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      password: server.password,
+      database: "props_old",
+    });
+    await recordFrom.connect();
+    const recorded = await readDatabaseProperties(recordFrom).finally(() => recordFrom.end());
+    expect(recorded.owner).toBe("props_oldowner");
+    // The backed-up owner does not exist where the restore runs.
+    await server.query("postgres", "DROP DATABASE props_old");
+    await server.query("postgres", "DROP ROLE props_oldowner");
+    const admin = connectAs("postgres");
+    await admin.connect();
+    try {
+      await admin.query("CREATE DATABASE props_new");
+      const client = connectAs("props_new");
+      await client.connect();
+      let restored: DatabaseProperties;
+      let missingRoles: string[];
+      try {
+        ({ missingRoles } = await applyProperties(client, "props_new", recorded));
+        restored = await readDatabaseProperties(client);
+      } finally {
+        await client.end();
+      }
+      // The owner can still connect (a fresh session, as the swap and later runs make).
+      const again = connectAs("props_new");
+      await again.connect();
+      await again.end();
+      const acl = (restored.acl ?? []).map((g) => `${g.grantee}:${g.privilege}`).sort();
+      expect(acl).toEqual([
+        "props_appuser:CONNECT",
+        "props_restorer:CONNECT",
+        "props_restorer:CREATE",
+        "props_restorer:TEMPORARY",
+      ]);
+      expect(missingRoles).toEqual([]);
+      const proof = compareProperties(recorded, restored, missingRoles);
+      expect(proof.rows.find((r) => r.name === "ACL")).toMatchObject({ ok: true });
+      expect(proof.notes.join("\n")).toContain(
+        "the backed-up owner props_oldowner's privileges (CONNECT, CREATE, TEMPORARY) were given to the restored database's owner props_restorer",
+      );
+      // Without the mapping the proof is not silently satisfied: the owner's missing privileges show.
+      const unmapped = compareProperties(recorded, { ...restored, owner: recorded.owner }, missingRoles);
+      expect(unmapped.rows.find((r) => r.name === "ACL")?.ok).toBe(false);
+    } finally {
+      await admin.query("DROP DATABASE IF EXISTS props_new");
+      await admin.end();
+      await server.query("postgres", "DROP ROLE props_restorer; DROP ROLE props_appuser");
+    }
+  });
+});
+
+describe("a setting the server refuses", () => {
+  it("fails naming the setting and the database, never the value the server's error quotes", async () => {
+    const server = postgres();
+    await server.createDatabase("props_bad_setting");
+    const client = new pg.Client({
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      password: server.password,
+      database: "props_bad_setting",
+    });
+    await client.connect();
+    try {
+      const current = await readDatabaseProperties(client);
+      const secret = "jwt-s3cr3t-Value";
+      const err = await applyProperties(client, "props_bad_setting", {
+        ...current,
+        acl: null,
+        settings: [{ role: null, settings: [`work_mem=${secret}`] }],
+      }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      const message = (err as Error).message;
+      expect(message).toContain(
+        'Could not re-apply the setting work_mem of the backed-up database to "props_bad_setting"',
+      );
+      // The server's own text is kept, with the value cut out of it.
+      expect(message).toContain('invalid value for parameter "work_mem": "(value redacted)"');
+      expect(message).not.toContain("s3cr3t");
+      expect((err as Error).cause).toBeUndefined();
+    } finally {
+      await client.end();
+      await server.dropDatabase("props_bad_setting");
+    }
   });
 });

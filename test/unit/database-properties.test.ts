@@ -79,6 +79,7 @@ describe("re-applying database properties", () => {
       'new "db"',
       {
         ...base,
+        owner: "restorer",
         acl: [
           { grantee: "app", privilege: "CONNECT", grantable: false },
           { grantee: "gone", privilege: "CONNECT", grantable: false },

@@ -4,14 +4,32 @@ import { CancelledError, UserError } from "../../config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
 import { type LogSink, MIN_SECRET_LENGTH } from "../../log/logger.js";
 
-/** Log lines into the runner's log, warnings and errors as annotations. */
+/**
+ * Text for the runner's log that the runner cannot read as a workflow command. core.info writes its
+ * text raw (core.debug/warning/error escape theirs as command data, CR and LF as %0D/%0A), and the
+ * runner reads a command from any line that starts with `::` after leading space, or that holds a
+ * legacy `##[` anywhere; a name from a manifest or the catalog may carry a newline and such a line.
+ * Decision: every line of the message is kept (no %0A escaping, which would make ordinary multi-line
+ * messages unreadable); a line starting with `::` is prefixed with `| `, and `##[` is written `# #[`.
+ */
+export function inertLogText(message: string): string {
+  return message
+    .split(/\r\n|\r|\n/)
+    .map((line) => {
+      const text = line.replaceAll("##[", "# #[");
+      return text.trimStart().startsWith("::") ? `| ${text}` : text;
+    })
+    .join("\n");
+}
+
+/** Log lines into the runner's log, warnings and errors as annotations; never a workflow command. */
 export function actionsLogSink(): LogSink {
   return {
     write(level, message) {
       if (level === "debug") core.debug(message);
       else if (level === "warn") core.warning(message);
       else if (level === "error") core.error(message);
-      else core.info(message);
+      else core.info(inertLogText(message));
     },
   };
 }
