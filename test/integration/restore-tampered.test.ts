@@ -87,7 +87,7 @@ const TRICKS: readonly Trick[] = [
   { label: "\\g |cmd mid-line", inject: (m) => `SELECT 1 \\g |touch ${m}`, command: "\\g" },
   {
     label: "a meta-command after a statement on the same line",
-    inject: (m) => `SELECT 1; \\! touch ${m}`,
+    inject: (m) => `CREATE TABLE tricked (); \\! touch ${m}`,
     command: "\\!",
   },
   {
@@ -116,7 +116,41 @@ const TRICKS: readonly Trick[] = [
     inject: (m) => `\\restrict evil\n\\unrestrict evil\n\\! touch ${m}`,
     command: "\\!",
   },
+  // Statements pg_dump never writes, which would reach beyond the new database with a privileged role
+  {
+    label: "CREATE ROLE ... SUPERUSER",
+    inject: () => "CREATE ROLE lifeline_evil SUPERUSER LOGIN;",
+    command: "a statement CREATE ROLE",
+    afterRestrict: true,
+  },
+  {
+    label: "ALTER DATABASE <live> CONNECTION LIMIT 0",
+    inject: () => `ALTER DATABASE ${LIVE} CONNECTION LIMIT 0;`,
+    command: "a statement ALTER DATABASE",
+    afterRestrict: true,
+  },
+  {
+    label: "COPY ... TO PROGRAM",
+    inject: (m) => `COPY (SELECT 1) TO PROGRAM 'touch ${m}';`,
+    command: "a statement COPY",
+    afterRestrict: true,
+  },
+  {
+    label: "a COPY whose FROM STDIN sits on its own line, hiding a meta-command in its 'data'",
+    inject: (m) => `COPY segments FROM STDIN\n;\n'\n\\.\n\\! touch ${m}\n';`,
+    command: "\\!",
+    afterRestrict: true,
+  },
 ];
+
+/** What a trick could have changed in the cluster beyond the new database. */
+async function clusterState(pg: ReturnType<typeof postgres>) {
+  return pg.query(
+    "postgres",
+    "SELECT (SELECT count(*)::int FROM pg_roles WHERE rolname = 'lifeline_evil') AS roles, " +
+      `(SELECT datconnlimit FROM pg_database WHERE datname = '${LIVE}') AS connlimit`,
+  );
+}
 
 describe("a tampered plain backup never runs psql meta-commands (restricted psql + guard)", () => {
   it("genuine pg_dump output holds its own \\restrict/\\unrestrict pair (psql 15.14+), and still restores", () => {
@@ -130,9 +164,11 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
       const pg = postgres();
       const { file, marker } = await tampered(inject, { afterRestrict });
       const live = await fingerprint(pg, LIVE);
+      const cluster = await clusterState(pg);
       const err = await restoreFile(pg, LIVE, file, { RESTORE_FORCE: "true" }).catch((e: Error) => e);
       // The effects first: nothing ran on this host, the live database is as it was.
       expect(await exists(marker)).toBe(false);
+      expect(await clusterState(pg)).toEqual(cluster);
       expect(await fingerprint(pg, LIVE)).toEqual(live);
       expect((await databases(pg)).filter((d) => d.startsWith(LIVE))).toEqual([LIVE]);
       expect(err).toBeInstanceOf(Error);
@@ -149,6 +185,7 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
       const pg = postgres();
       const { dir, file, marker } = await tampered(inject, { afterRestrict });
       const live = await fingerprint(pg, LIVE);
+      const cluster = await clusterState(pg);
       const { logger } = capturingLogger();
       const report = await verifyBackups(
         loadVerifyConfig(
@@ -161,6 +198,7 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
         { logger },
       );
       expect(await exists(marker)).toBe(false);
+      expect(await clusterState(pg)).toEqual(cluster);
       expect(await fingerprint(pg, LIVE)).toEqual(live);
       expect(report.exitCode).not.toBe(0);
       expect(report.testRestore).toMatchObject({ ok: false, dropped: true });
@@ -193,16 +231,17 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
     expect(await fingerprint(pg, LIVE)).toEqual(live);
   });
 
-  it("what the guard's lexer misreads, restricted psql still refuses (standard_conforming_strings off)", async () => {
-    // With standard_conforming_strings off psql reads '\'' as one string and then sees \!, while the
-    // guard (which lexes as pg_dump writes: on) sees a second string: only psql's restricted mode stops it.
+  it("a backup that turns standard_conforming_strings off (where psql would lex differently) is refused", async () => {
+    // With standard_conforming_strings off psql reads '\'' as one string and then sees \!: the guard
+    // refuses the SET itself (pg_dump always writes on), and restricted psql would refuse the \! anyway.
     const pg = postgres();
     const { file, marker } = await tampered(
       (m) => `SET standard_conforming_strings = off;\nSELECT '\\'' \\! touch ${m} --';`,
     );
     const live = await fingerprint(pg, LIVE);
     const err = await restoreFile(pg, LIVE, file, { RESTORE_FORCE: "true" }).catch((e: Error) => e);
-    expect((err as Error).message).toContain("backslash commands are restricted");
+    expect((err as Error).message).toContain("standard_conforming_strings");
+    expect((err as Error).message).toContain(file);
     expect(await exists(marker)).toBe(false);
     expect(await fingerprint(pg, LIVE)).toEqual(live);
   });
@@ -245,17 +284,17 @@ describe("the guard and psql read a plain backup alike", () => {
       "\\! not a command: inside a dollar quote$x$;",
       "end $_$;",
       "COMMENT ON TABLE t IS 'first line",
-      "\\connect not a command: inside a string; it''s still the string';",
+      " \\connect not a command: inside a string; it''s still the string';",
       "CREATE VIEW v AS SELECT E'a\\'",
-      "\\o inside an E-string' AS e, 1 AS \"col",
-      '\\g inside an identifier" /* nested /* comment',
-      "\\! in a comment */ still comment",
+      " \\o inside an E-string' AS e, 1 AS \"col",
+      ' \\g inside an identifier" /* nested /* comment',
+      " \\! in a comment */ still comment",
       "*/;",
       "-- \\! in a line comment",
       "COPY t (a, b) FROM stdin;",
       "\\N\tnull first",
       "\\\\\tbackslash first",
-      "\\!\tlooks like a command but is COPY data",
+      "\\\\!\tlooks like a command but is COPY data",
       "\\.",
       "\\unrestrict abc123",
       "",
@@ -266,14 +305,14 @@ describe("the guard and psql read a plain backup alike", () => {
     await restoreFile(pg, "corners", file);
     expect(await pg.query("corners", "SELECT a, b FROM t ORDER BY b")).toEqual([
       { a: "\\", b: "backslash first" },
-      { a: "!", b: "looks like a command but is COPY data" }, // COPY text unescapes \\!
+      { a: "\\!", b: "looks like a command but is COPY data" },
       { a: null, b: "null first" },
     ]);
-    expect(await pg.query("corners", 'SELECT f(), e, "col\n\\g inside an identifier" AS c FROM v')).toEqual([
-      { f: " $_ $$\n\\! not a command: inside a dollar quote", e: "a'\no inside an E-string", c: 1 },
+    expect(await pg.query("corners", 'SELECT f(), e, "col\n \\g inside an identifier" AS c FROM v')).toEqual([
+      { f: " $_ $$\n\\! not a command: inside a dollar quote", e: "a'\n o inside an E-string", c: 1 },
     ]);
     expect(
       (await pg.query<{ d: string }>("corners", "SELECT obj_description('t'::regclass) AS d"))[0]!.d,
-    ).toBe("first line\n\\connect not a command: inside a string; it's still the string");
+    ).toBe("first line\n \\connect not a command: inside a string; it's still the string");
   });
 });
