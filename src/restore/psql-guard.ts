@@ -208,7 +208,7 @@ export interface PsqlGuardOptions {
  *    any backslash command outside COPY data is refused here, before psql sees it. Where the two lexers
  *    could still part ways the guard refuses rather than guesses: settings that change how psql lexes
  *    (standard_conforming_strings off, client encodings with 0x5C trail bytes), a backslash at the start
- *    of a line inside a quoted string or comment, COPY data escapes COPY text never writes, a statement
+ *    of a line inside an E'' string or block comment, COPY data escapes COPY text never writes, a statement
  *    psql and the server would split differently, a `$` or number glued to a word the way pg_dump never
  *    writes. The one exception is the dump's own `\restrict K` ... `\unrestrict K` pair (pg_dump 13.22+;
  *    at the start of a line, one of each, the same key): those two lines are dropped, so psql stays
@@ -331,12 +331,14 @@ export class PsqlGuard extends Transform {
       if (
         b === BACKSLASH &&
         this.#atLineStart &&
-        ["single", "escape", "double", "blockComment"].includes(this.#state)
+        (this.#state === "escape" || this.#state === "escapeQuote" || this.#state === "blockComment")
       )
+        // pg_dump writes no E'' string (standard_conforming_strings is on) and no block comment, while
+        // a genuine '' string (a COMMENT) or dollar quote (a function body) may hold such a line
         this.#refuse(
           this.#line,
-          "a backslash at the start of a line inside a quoted string or comment, where psql would run it as a " +
-            "meta-command if its lexer saw the quoting differently",
+          "a backslash at the start of a line inside an E'' string or a block comment (pg_dump writes neither), " +
+            "where psql would run it as a meta-command if its lexer saw the quoting differently",
         );
       this.#step(b);
       if (b === NL) {

@@ -284,7 +284,7 @@ describe("the guard and psql read a plain backup alike", () => {
       "\\! not a command: inside a dollar quote$x$;",
       "end $_$;",
       "COMMENT ON TABLE t IS 'first line",
-      " \\connect not a command: inside a string; it''s still the string';",
+      "\\connect not a command: inside a string; it''s still the string';",
       "CREATE VIEW v AS SELECT E'a\\'",
       " \\o inside an E-string' AS e, 1 AS \"col",
       ' \\g inside an identifier" /* nested /* comment',
@@ -313,6 +313,54 @@ describe("the guard and psql read a plain backup alike", () => {
     ]);
     expect(
       (await pg.query<{ d: string }>("corners", "SELECT obj_description('t'::regclass) AS d"))[0]!.d,
-    ).toBe("first line\n \\connect not a command: inside a string; it's still the string");
+    ).toBe("first line\n\\connect not a command: inside a string; it's still the string");
+  });
+});
+
+describe("genuine pg_dump output always passes the guard's statement check", () => {
+  it("a rich database (extension, sequences, large objects, SQL and plpgsql functions, comments, policies, publication, grants) restores", async () => {
+    const pg = postgres();
+    const db = "richdump";
+    await pg.createDatabase(db);
+    await pg.query(
+      db,
+      `CREATE EXTENSION hstore;
+       CREATE SCHEMA app;
+       CREATE SEQUENCE app.counter START 7;
+       SELECT nextval('app.counter');
+       CREATE TABLE app.items (id serial PRIMARY KEY, tags hstore, note text DEFAULT 'a\\b' CHECK (length(note) < 1e+20), owner name DEFAULT current_user);
+       INSERT INTO app.items (tags, note) VALUES ('a=>1', E'line\\n\\\\d starts a line'), (NULL, NULL);
+       COMMENT ON TABLE app.items IS E'first line\\n\\\\d a comment line starting with a backslash';
+       CREATE FUNCTION app.add(a integer, b integer) RETURNS integer LANGUAGE sql
+         BEGIN ATOMIC SELECT CASE WHEN a > 0 THEN a + b ELSE 0 END; END;
+       CREATE FUNCTION app.re(t text) RETURNS text LANGUAGE plpgsql AS $f$
+begin
+  /*
+\\d is a regex class, at the start of a line of a function body
+  */
+  return regexp_replace(t, '\\d', 'N', 'g');
+end $f$;
+       CREATE PROCEDURE app.p() LANGUAGE plpgsql AS $$ begin perform 1; end $$;
+       ALTER TABLE app.items ENABLE ROW LEVEL SECURITY;
+       CREATE POLICY own ON app.items USING (owner = current_user);
+       CREATE PUBLICATION pub FOR TABLE app.items;
+       CREATE VIEW app.v AS SELECT id, (tags -> 'a') AS a, app.add(id, 1) AS n FROM app.items;
+       CREATE MATERIALIZED VIEW app.mv AS SELECT count(*) AS c FROM app.items;
+       GRANT USAGE ON SCHEMA app TO PUBLIC;
+       ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;
+       SELECT lo_from_bytea(0, '\\x0001025c0a'::bytea);`,
+    );
+    const file = await takeBackup(pg, db, await tempDir("rich"), { BACKUP_COMPRESSION: "none" });
+    const text = await readFile(file, "utf8");
+    expect(text).toContain("BEGIN ATOMIC");
+    expect(text).toContain("lo_open");
+    expect(text).toContain("CREATE PUBLICATION");
+    await restoreFile(pg, db, file, { RESTORE_FORCE: "true" });
+    expect(
+      await pg.query(
+        db,
+        "SELECT app.re('a1') AS r, app.add(2, 3) AS s, (SELECT count(*)::int FROM pg_largeobject_metadata) AS lo",
+      ),
+    ).toEqual([{ r: "aN", s: 5, lo: 1 }]);
   });
 });

@@ -29,7 +29,8 @@ begin
 \\! not a command: inside a dollar quote
   return $x$ $_ $$ $x$;
 end $_$;
-COMMENT ON TABLE public.t IS 'first line \\connect not a command either (inside a string); it''s still the string
+COMMENT ON TABLE public.t IS 'first line
+\\connect not a command either (inside a string); it''s still the string
 ';
 CREATE VIEW public.v AS SELECT E'a\\' \\o still inside an E-string', "col \\g inside an identifier" FROM t /* nested /* comment
  \\! in a comment */ still comment
@@ -165,7 +166,8 @@ describe("PsqlGuard: where its lexer could part from psql's (each runs \\echo in
       "psql's BEGIN heuristic against the server's",
       "CREATE FUNCTION f() RETURNS begin LANGUAGE sql RETURN 1; COPY t FROM STDIN; END;\n$$\n\\.\n\\echo PWNED\n$$\n",
     ],
-    ["a backslash at a line start inside a quoted string", "COMMENT ON TABLE t IS '\n\\echo PWNED\n';\n"],
+    ["a backslash at a line start inside an E'' string", "COMMENT ON TABLE t IS E'\n\\echo PWNED\n';\n"],
+    ["a backslash at a line start inside a block comment", "/*\n\\echo PWNED\n*/\n"],
     ["a COPY data backslash that COPY text never writes", "COPY t FROM STDIN;\n\\echo PWNED\n\\.\n"],
   ])("refuses %s", async (_name, text) => {
     for (const size of [1, 1 << 16]) expect(await refusal(text, size)).toMatch(/\/b\/x\.sql line \d+/);
