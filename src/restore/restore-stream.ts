@@ -75,7 +75,9 @@ async function settle(node: Promise<unknown>, children: readonly ChildStage[]): 
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
  * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
- * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
+ * meta-command and any statement pg_dump never writes (see PsqlGuard). That fences the restore in, but
+ * is no sandbox: what an allowed statement runs (a function in an index or default) runs with the
+ * restoring role's rights. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 export async function streamBackupInto(options: RestoreStreamOptions): Promise<RestoreStreamResult> {
@@ -86,9 +88,13 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
     // An unencrypted local archive is restored from the file itself while it is hashed (the page cache
     // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
     if (!entry.encrypted && entry.store instanceof LocalStore) {
-      const file = entry.store.uri(entry.fileName);
       const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
-      const restore = startPgRestore(options, env, file);
+      // pg_restore reads the very file hashed here, not whatever the path names by the time it opens
+      // it: it gets our descriptor as its fd 3, and /dev/fd/3 (which its -j workers reopen) is that
+      // open file on Linux, even if the name has been replaced since.
+      const fd = (input as Readable & { fd?: unknown }).fd;
+      if (typeof fd !== "number") throw new Error(`${entry.uri}: the opened archive has no file descriptor`);
+      const restore = startPgRestore(options, env, "/dev/fd/3", [fd]);
       await settle(pipeline(input, digest, sink()), [restore]);
       return {
         sha256: digest.hex(),
@@ -178,12 +184,17 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
   }
 }
 
-function startPgRestore(options: RestoreStreamOptions, env: NodeJS.ProcessEnv, file: string): ChildStage {
+function startPgRestore(
+  options: RestoreStreamOptions,
+  env: NodeJS.ProcessEnv,
+  file: string,
+  fds: readonly number[] = [],
+): ChildStage {
   const stage = startChildStage(
     "pg_restore",
     options.pgRestore.path,
     ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file],
-    { env },
+    { env, fds },
   );
   stage.stdout.resume();
   return stage;
