@@ -364,3 +364,16 @@ end $f$;
     ).toEqual([{ r: "aN", s: 5, lo: 1 }]);
   });
 });
+
+describe("a privileged restoring role is called out", () => {
+  it("restoring as a superuser warns (log and summary) that a tampered backup could reach beyond the new database", async () => {
+    const pg = postgres();
+    const { file } = await tampered(() => "");
+    const { result, lines } = await restoreFile(pg, "privileged_restore", file);
+    expect(result.proof.warnings).toHaveLength(1);
+    expect(result.proof.warnings[0]).toMatch(/is a superuser: .*beyond the new database.*CREATEDB only/);
+    expect(lines.join("\n")).toContain("is a superuser");
+    const { restoreSummary } = await import("../../src/summary/restore-summary.js");
+    expect(restoreSummary({ result }, "privileged_restore")).toContain("⚠️ The restoring role");
+  });
+});
