@@ -94,6 +94,7 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
       // open file on Linux, even if the name has been replaced since.
       const fd = (input as Readable & { fd?: unknown }).fd;
       if (typeof fd !== "number") throw new Error(`${entry.uri}: the opened archive has no file descriptor`);
+      await checkArchiveStatements(options, env, entry.uri, "/dev/fd/3", [fd]);
       const restore = startPgRestore(options, env, "/dev/fd/3", [fd]);
       await settle(pipeline(input, digest, sink()), [restore]);
       return {
@@ -114,6 +115,7 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
           : pipeline(input, digest, out),
         gpg ? [gpg] : [],
       );
+      await checkArchiveStatements(options, env, entry.uri, file);
       const restore = startPgRestore(options, env, file);
       await settle(Promise.resolve(), [restore]);
       return {
@@ -182,6 +184,33 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
     for (const c of children) c.kill();
     throw err;
   }
+}
+
+/**
+ * A custom archive's SQL is held to the same rule as a plain dump's before anything is restored: its
+ * schema (pre-data and post-data sections: no table data, so this is quick) as `pg_restore -f -` writes
+ * it goes through the guard (statements pg_dump never writes, psql meta-commands), and nothing is
+ * restored when it refuses. The data section (COPY statements, sequence values, large objects) is not
+ * listed here.
+ */
+async function checkArchiveStatements(
+  options: RestoreStreamOptions,
+  env: NodeJS.ProcessEnv,
+  uri: string,
+  file: string,
+  fds: readonly number[] = [],
+): Promise<void> {
+  const listing = startChildStage(
+    "pg_restore --schema-only -f -",
+    options.pgRestore.path,
+    ["--schema-only", "-f", "-", file],
+    { env, fds },
+  );
+  const guard = new PsqlGuard({
+    file: `${uri} (its schema as pg_restore -f - writes it)`,
+    onRefuse: () => listing.kill(),
+  });
+  await settle(pipeline(listing.stdout, guard, sink()), [listing]);
 }
 
 function startPgRestore(

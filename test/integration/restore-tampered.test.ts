@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
+import { MANIFEST_SUFFIX } from "../../src/backup/manifest.js";
 import { main } from "../../src/cli/main.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
@@ -375,5 +376,68 @@ describe("a privileged restoring role is called out", () => {
     expect(lines.join("\n")).toContain("is a superuser");
     const { restoreSummary } = await import("../../src/summary/restore-summary.js");
     expect(restoreSummary({ result }, "privileged_restore")).toContain("⚠️ The restoring role");
+  });
+});
+
+describe("a tampered custom archive is held to the same statement rule", () => {
+  /** A genuine custom archive whose TOC entry `CREATE SCHEMA abcdefghijklm;` is byte-patched to `sql` (same length). */
+  async function patchedArchive(sql: string) {
+    const pg = postgres();
+    if (!(await databases(pg)).includes("customsrc")) {
+      await pg.createDatabase("customsrc");
+      await pg.query(
+        "customsrc",
+        "CREATE SCHEMA abcdefghijklm; CREATE TABLE abcdefghijklm.t (a int); INSERT INTO abcdefghijklm.t VALUES (1)",
+      );
+    }
+    const file = await takeBackup(pg, "customsrc", await tempDir("custom"), { BACKUP_FORMAT: "custom" });
+    const bytes = await readFile(file);
+    const from = Buffer.from("CREATE SCHEMA abcdefghijklm;");
+    const to = Buffer.from(sql.padEnd(from.length, " "));
+    expect(to.length).toBe(from.length);
+    const at = bytes.indexOf(from);
+    expect(at).toBeGreaterThan(0);
+    to.copy(bytes, at);
+    await writeFile(file, bytes);
+    const { stdout } = await execFileAsync("sha256sum", [file]);
+    await writeFile(`${file}.sha256`, `${stdout.split(" ")[0]}  ${path.basename(file)}\n`);
+    await rm(`${file}${MANIFEST_SUFFIX}`, { force: true }); // its recorded sha256 would give the patch away
+    return file;
+  }
+
+  it.each([
+    ["CREATE ROLE lifeline_evil;", "a statement CREATE ROLE"],
+    [`DROP DATABASE ${LIVE};`, "a statement DROP DATABASE"],
+  ])("restore and verify --test-restore refuse a TOC entry %s, nothing restored", async (sql, refusal) => {
+    const pg = postgres();
+    const file = await patchedArchive(sql);
+    const cluster = await clusterState(pg);
+    const err = await restoreFile(pg, "custom_target", file).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toContain(refusal);
+    expect(await clusterState(pg)).toEqual(cluster);
+    expect((await databases(pg)).filter((d) => d.startsWith("custom_target"))).toEqual([]);
+    const { logger } = capturingLogger();
+    const report = await verifyBackups(
+      loadVerifyConfig(
+        environmentLookup({
+          BACKUP_DIR: path.dirname(path.dirname(file)),
+          DATABASE_URL: pg.url("postgres"),
+          BACKUP_TEST_RESTORE: "true",
+        }),
+      ),
+      { logger },
+    );
+    expect(report.testRestore).toMatchObject({ ok: false, dropped: true });
+    expect(report.testRestore!.problems.join("\n")).toContain(refusal);
+    expect(await clusterState(pg)).toEqual(cluster);
+  });
+
+  it("a genuine custom archive passes the check and restores", async () => {
+    const pg = postgres();
+    const file = await patchedArchive("CREATE SCHEMA abcdefghijklm;");
+    await restoreFile(pg, "custom_genuine", file);
+    expect(await pg.query("custom_genuine", "SELECT a FROM abcdefghijklm.t")).toEqual([{ a: 1 }]);
   });
 });
