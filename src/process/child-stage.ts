@@ -149,12 +149,13 @@ export function startChildStage(
   command: string,
   args: readonly string[],
   /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
-  options: { env?: NodeJS.ProcessEnv; stdin?: boolean | Readable } = {},
+  /** fds: descriptors the child inherits as its fd 3, 4, ... (e.g. a file it must read as already opened). */
+  options: { env?: NodeJS.ProcessEnv; stdin?: boolean | Readable; fds?: readonly number[] } = {},
 ): ChildStage {
   const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
   const child = spawn(command, [...args], {
     env: childEnvironment(options.env, childKindOf(command)),
-    stdio: [stdin, "pipe", "pipe"],
+    stdio: [stdin, "pipe", "pipe", ...(options.fds ?? [])],
   });
   let stderr = "";
   child.stderr!.setEncoding("utf8");

@@ -134,12 +134,42 @@ export interface ProveOptions {
 export interface ProveResult {
   readonly sha256: string;
   readonly topology: string;
+  /** Cautions for the summary (e.g. a restoring role that can reach beyond the new database). */
+  readonly warnings: readonly string[];
   /** Undefined when the backup has no manifest (the runbook's shell backups) or an unreadable catalog. */
   readonly comparison: CatalogComparison | undefined;
   readonly checks: readonly SqlCheckResult[];
   /** Every reason the restored copy must not be trusted; empty when proven. */
   readonly problems: readonly string[];
   readonly restoreSeconds: number;
+}
+
+/**
+ * A caution when the role restoring is a superuser or has CREATEROLE: the guard refuses the statements
+ * pg_dump never writes, but what an allowed statement runs (a function called by a default, a CHECK
+ * constraint or an index expression while the data goes in) runs with this role's rights, and can then
+ * reach beyond the new database. Undefined for an ordinary role.
+ */
+async function privilegedRoleWarning(options: ProveOptions): Promise<string | undefined> {
+  const client = await connectClient(
+    { ...options.connection, database: options.database },
+    "lifeline-restore-role",
+  );
+  try {
+    const { rows } = await client.query<{ name: string; superuser: boolean; createrole: boolean }>(
+      "SELECT rolname AS name, rolsuper AS superuser, rolcreaterole AS createrole FROM pg_roles WHERE rolname = current_user",
+    );
+    const role = rows[0];
+    if (!role || !(role.superuser || role.createrole)) return undefined;
+    return (
+      `The restoring role "${role.name}" is ${role.superuser ? "a superuser" : "allowed to CREATEROLE"}: Lifeline refuses ` +
+      "psql meta-commands and every statement pg_dump never writes, but a tampered backup can still reach beyond the new " +
+      "database through functions its allowed statements call (defaults, CHECK constraints, index expressions), which " +
+      "run with this role's rights. Restore with a dedicated role that has CREATEDB only (and owns nothing else)"
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /**
@@ -151,6 +181,8 @@ export async function restoreAndProve(options: ProveOptions): Promise<ProveResul
   const { entry, logger } = options;
   const started = performance.now();
   logger.info(`Restoring ${entry.uri} into the new database "${options.database}"`);
+  const privileged = await privilegedRoleWarning(options);
+  if (privileged) logger.warn(privileged);
   const streamed = await streamBackupInto({
     entry,
     env: libpqEnvironment({ ...options.connection, database: options.database }),
@@ -173,6 +205,7 @@ export async function restoreAndProve(options: ProveOptions): Promise<ProveResul
     return {
       sha256: streamed.sha256,
       topology: streamed.topology,
+      warnings: privileged ? [privileged] : [],
       comparison: undefined,
       checks: [],
       problems,
@@ -239,6 +272,7 @@ export async function restoreAndProve(options: ProveOptions): Promise<ProveResul
     return {
       sha256: streamed.sha256,
       topology: streamed.topology,
+      warnings: privileged ? [privileged] : [],
       comparison,
       checks,
       problems,

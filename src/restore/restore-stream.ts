@@ -75,7 +75,9 @@ async function settle(node: Promise<unknown>, children: readonly ChildStage[]): 
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
  * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
- * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
+ * meta-command and any statement pg_dump never writes (see PsqlGuard). That fences the restore in, but
+ * is no sandbox: what an allowed statement runs (a function in an index or default) runs with the
+ * restoring role's rights. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 export async function streamBackupInto(options: RestoreStreamOptions): Promise<RestoreStreamResult> {
@@ -86,9 +88,14 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
     // An unencrypted local archive is restored from the file itself while it is hashed (the page cache
     // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
     if (!entry.encrypted && entry.store instanceof LocalStore) {
-      const file = entry.store.uri(entry.fileName);
       const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
-      const restore = startPgRestore(options, env, file);
+      // pg_restore reads the very file hashed here, not whatever the path names by the time it opens
+      // it: it gets our descriptor as its fd 3, and /dev/fd/3 (which its -j workers reopen) is that
+      // open file on Linux, even if the name has been replaced since.
+      const fd = (input as Readable & { fd?: unknown }).fd;
+      if (typeof fd !== "number") throw new Error(`${entry.uri}: the opened archive has no file descriptor`);
+      await checkArchiveStatements(options, env, entry.uri, "/dev/fd/3", [fd]);
+      const restore = startPgRestore(options, env, "/dev/fd/3", [fd]);
       await settle(pipeline(input, digest, sink()), [restore]);
       return {
         sha256: digest.hex(),
@@ -108,6 +115,7 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
           : pipeline(input, digest, out),
         gpg ? [gpg] : [],
       );
+      await checkArchiveStatements(options, env, entry.uri, file);
       const restore = startPgRestore(options, env, file);
       await settle(Promise.resolve(), [restore]);
       return {
@@ -178,12 +186,44 @@ export async function streamBackupInto(options: RestoreStreamOptions): Promise<R
   }
 }
 
-function startPgRestore(options: RestoreStreamOptions, env: NodeJS.ProcessEnv, file: string): ChildStage {
+/**
+ * A custom archive's SQL is held to the same rule as a plain dump's before anything is restored: its
+ * schema (pre-data and post-data sections: no table data, so this is quick) as `pg_restore -f -` writes
+ * it goes through the guard (statements pg_dump never writes, psql meta-commands), and nothing is
+ * restored when it refuses. The data section (COPY statements, sequence values, large objects) is not
+ * listed here.
+ */
+async function checkArchiveStatements(
+  options: RestoreStreamOptions,
+  env: NodeJS.ProcessEnv,
+  uri: string,
+  file: string,
+  fds: readonly number[] = [],
+): Promise<void> {
+  const listing = startChildStage(
+    "pg_restore --schema-only -f -",
+    options.pgRestore.path,
+    ["--schema-only", "-f", "-", file],
+    { env, fds },
+  );
+  const guard = new PsqlGuard({
+    file: `${uri} (its schema as pg_restore -f - writes it)`,
+    onRefuse: () => listing.kill(),
+  });
+  await settle(pipeline(listing.stdout, guard, sink()), [listing]);
+}
+
+function startPgRestore(
+  options: RestoreStreamOptions,
+  env: NodeJS.ProcessEnv,
+  file: string,
+  fds: readonly number[] = [],
+): ChildStage {
   const stage = startChildStage(
     "pg_restore",
     options.pgRestore.path,
     ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file],
-    { env },
+    { env, fds },
   );
   stage.stdout.resume();
   return stage;

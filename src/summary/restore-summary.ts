@@ -126,6 +126,7 @@ export function restoreSummary(
       ],
     ),
     "",
+    ...r.proof.warnings.flatMap((w) => [`> ⚠️ ${cell(w)}`, ""]),
     "### Comparison with the manifest",
     "",
     r.proof.comparison

@@ -55,6 +55,7 @@ export function verifyBackupsSummary(report: VerifyBackupsReport): string {
           ? `; restored in ${formatDuration(t.proof.restoreSeconds)} via ${cell(t.proof.topology)}`
           : ""),
       "",
+      ...(t.proof?.warnings ?? []).flatMap((w) => [`> ⚠️ ${cell(w)}`, ""]),
       ...(t.problems.length ? [t.problems.map((p) => `- ${cell(p)}`).join("\n"), ""] : []),
       t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.",
       "",

@@ -81,3 +81,56 @@ describe("round trip for every format × compression × encryption", () => {
     expect((err as Error).message).toContain('"rt_keyinput" was not touched');
   });
 });
+
+describe("a custom archive is restored from the very file that was hashed", () => {
+  it("an archive swapped in under the same name after it was opened is not what pg_restore reads", async () => {
+    const { rename } = await import("node:fs/promises");
+    const { findBackup } = await import("../../src/restore/backup-source.js");
+    const { streamBackupInto } = await import("../../src/restore/restore-stream.js");
+    const { choosePgTool } = await import("../../src/db/pg-tools.js");
+    const pg = postgres();
+    await pg.createDatabase("swap_genuine");
+    await pg.query("swap_genuine", "CREATE TABLE genuine_only (a int); INSERT INTO genuine_only VALUES (1)");
+    await pg.createDatabase("swap_evil");
+    await pg.query("swap_evil", "CREATE TABLE evil_only (a int)");
+    const genuine = await takeBackup(pg, "swap_genuine", await tempDir("swap"), { BACKUP_FORMAT: "custom" });
+    const evil = await takeBackup(pg, "swap_evil", await tempDir("swap-evil"), { BACKUP_FORMAT: "custom" });
+    const { createHash } = await import("node:crypto");
+    const { readFile } = await import("node:fs/promises");
+    const genuineSha = createHash("sha256")
+      .update(await readFile(genuine))
+      .digest("hex");
+    const entry = await findBackup(genuine);
+    // The store opens the genuine file, then the name is pointed at another archive before pg_restore starts.
+    const store = Object.create(entry.store) as typeof entry.store;
+    store.get = async (name: string) => {
+      const stream = await entry.store.get(name);
+      await rename(evil, genuine);
+      return stream;
+    };
+    await pg.createDatabase("swap_target");
+    const url = new URL(pg.url("swap_target"));
+    const result = await streamBackupInto({
+      entry: { ...entry, store },
+      env: {
+        PATH: process.env.PATH,
+        PGHOST: url.hostname,
+        PGPORT: url.port,
+        PGUSER: decodeURIComponent(url.username),
+        PGPASSWORD: decodeURIComponent(url.password),
+        PGDATABASE: "swap_target",
+      },
+      psql: await choosePgTool("psql", 15, pg.binDir),
+      pgRestore: await choosePgTool("pg_restore", 15, pg.binDir),
+      jobs: 2,
+      keyring: undefined,
+    });
+    expect(result.sha256).toBe(genuineSha);
+    expect(
+      await pg.query(
+        "swap_target",
+        "SELECT to_regclass('public.genuine_only') IS NOT NULL AS genuine, to_regclass('public.evil_only') IS NOT NULL AS evil",
+      ),
+    ).toEqual([{ genuine: true, evil: false }]);
+  });
+});

@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { chmod, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
+import { MANIFEST_SUFFIX } from "../../src/backup/manifest.js";
 import { main } from "../../src/cli/main.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
@@ -87,7 +88,7 @@ const TRICKS: readonly Trick[] = [
   { label: "\\g |cmd mid-line", inject: (m) => `SELECT 1 \\g |touch ${m}`, command: "\\g" },
   {
     label: "a meta-command after a statement on the same line",
-    inject: (m) => `SELECT 1; \\! touch ${m}`,
+    inject: (m) => `CREATE TABLE tricked (); \\! touch ${m}`,
     command: "\\!",
   },
   {
@@ -116,7 +117,41 @@ const TRICKS: readonly Trick[] = [
     inject: (m) => `\\restrict evil\n\\unrestrict evil\n\\! touch ${m}`,
     command: "\\!",
   },
+  // Statements pg_dump never writes, which would reach beyond the new database with a privileged role
+  {
+    label: "CREATE ROLE ... SUPERUSER",
+    inject: () => "CREATE ROLE lifeline_evil SUPERUSER LOGIN;",
+    command: "a statement CREATE ROLE",
+    afterRestrict: true,
+  },
+  {
+    label: "ALTER DATABASE <live> CONNECTION LIMIT 0",
+    inject: () => `ALTER DATABASE ${LIVE} CONNECTION LIMIT 0;`,
+    command: "a statement ALTER DATABASE",
+    afterRestrict: true,
+  },
+  {
+    label: "COPY ... TO PROGRAM",
+    inject: (m) => `COPY (SELECT 1) TO PROGRAM 'touch ${m}';`,
+    command: "a statement COPY",
+    afterRestrict: true,
+  },
+  {
+    label: "a COPY whose FROM STDIN sits on its own line, hiding a meta-command in its 'data'",
+    inject: (m) => `COPY segments FROM STDIN\n;\n'\n\\.\n\\! touch ${m}\n';`,
+    command: "\\!",
+    afterRestrict: true,
+  },
 ];
+
+/** What a trick could have changed in the cluster beyond the new database. */
+async function clusterState(pg: ReturnType<typeof postgres>) {
+  return pg.query(
+    "postgres",
+    "SELECT (SELECT count(*)::int FROM pg_roles WHERE rolname = 'lifeline_evil') AS roles, " +
+      `(SELECT datconnlimit FROM pg_database WHERE datname = '${LIVE}') AS connlimit`,
+  );
+}
 
 describe("a tampered plain backup never runs psql meta-commands (restricted psql + guard)", () => {
   it("genuine pg_dump output holds its own \\restrict/\\unrestrict pair (psql 15.14+), and still restores", () => {
@@ -130,9 +165,11 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
       const pg = postgres();
       const { file, marker } = await tampered(inject, { afterRestrict });
       const live = await fingerprint(pg, LIVE);
+      const cluster = await clusterState(pg);
       const err = await restoreFile(pg, LIVE, file, { RESTORE_FORCE: "true" }).catch((e: Error) => e);
       // The effects first: nothing ran on this host, the live database is as it was.
       expect(await exists(marker)).toBe(false);
+      expect(await clusterState(pg)).toEqual(cluster);
       expect(await fingerprint(pg, LIVE)).toEqual(live);
       expect((await databases(pg)).filter((d) => d.startsWith(LIVE))).toEqual([LIVE]);
       expect(err).toBeInstanceOf(Error);
@@ -149,6 +186,7 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
       const pg = postgres();
       const { dir, file, marker } = await tampered(inject, { afterRestrict });
       const live = await fingerprint(pg, LIVE);
+      const cluster = await clusterState(pg);
       const { logger } = capturingLogger();
       const report = await verifyBackups(
         loadVerifyConfig(
@@ -161,6 +199,7 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
         { logger },
       );
       expect(await exists(marker)).toBe(false);
+      expect(await clusterState(pg)).toEqual(cluster);
       expect(await fingerprint(pg, LIVE)).toEqual(live);
       expect(report.exitCode).not.toBe(0);
       expect(report.testRestore).toMatchObject({ ok: false, dropped: true });
@@ -193,16 +232,17 @@ describe("a tampered plain backup never runs psql meta-commands (restricted psql
     expect(await fingerprint(pg, LIVE)).toEqual(live);
   });
 
-  it("what the guard's lexer misreads, restricted psql still refuses (standard_conforming_strings off)", async () => {
-    // With standard_conforming_strings off psql reads '\'' as one string and then sees \!, while the
-    // guard (which lexes as pg_dump writes: on) sees a second string: only psql's restricted mode stops it.
+  it("a backup that turns standard_conforming_strings off (where psql would lex differently) is refused", async () => {
+    // With standard_conforming_strings off psql reads '\'' as one string and then sees \!: the guard
+    // refuses the SET itself (pg_dump always writes on), and restricted psql would refuse the \! anyway.
     const pg = postgres();
     const { file, marker } = await tampered(
       (m) => `SET standard_conforming_strings = off;\nSELECT '\\'' \\! touch ${m} --';`,
     );
     const live = await fingerprint(pg, LIVE);
     const err = await restoreFile(pg, LIVE, file, { RESTORE_FORCE: "true" }).catch((e: Error) => e);
-    expect((err as Error).message).toContain("backslash commands are restricted");
+    expect((err as Error).message).toContain("standard_conforming_strings");
+    expect((err as Error).message).toContain(file);
     expect(await exists(marker)).toBe(false);
     expect(await fingerprint(pg, LIVE)).toEqual(live);
   });
@@ -247,15 +287,15 @@ describe("the guard and psql read a plain backup alike", () => {
       "COMMENT ON TABLE t IS 'first line",
       "\\connect not a command: inside a string; it''s still the string';",
       "CREATE VIEW v AS SELECT E'a\\'",
-      "\\o inside an E-string' AS e, 1 AS \"col",
-      '\\g inside an identifier" /* nested /* comment',
-      "\\! in a comment */ still comment",
+      " \\o inside an E-string' AS e, 1 AS \"col",
+      ' \\g inside an identifier" /* nested /* comment',
+      " \\! in a comment */ still comment",
       "*/;",
       "-- \\! in a line comment",
       "COPY t (a, b) FROM stdin;",
       "\\N\tnull first",
       "\\\\\tbackslash first",
-      "\\!\tlooks like a command but is COPY data",
+      "\\\\!\tlooks like a command but is COPY data",
       "\\.",
       "\\unrestrict abc123",
       "",
@@ -266,14 +306,138 @@ describe("the guard and psql read a plain backup alike", () => {
     await restoreFile(pg, "corners", file);
     expect(await pg.query("corners", "SELECT a, b FROM t ORDER BY b")).toEqual([
       { a: "\\", b: "backslash first" },
-      { a: "!", b: "looks like a command but is COPY data" }, // COPY text unescapes \\!
+      { a: "\\!", b: "looks like a command but is COPY data" },
       { a: null, b: "null first" },
     ]);
-    expect(await pg.query("corners", 'SELECT f(), e, "col\n\\g inside an identifier" AS c FROM v')).toEqual([
-      { f: " $_ $$\n\\! not a command: inside a dollar quote", e: "a'\no inside an E-string", c: 1 },
+    expect(await pg.query("corners", 'SELECT f(), e, "col\n \\g inside an identifier" AS c FROM v')).toEqual([
+      { f: " $_ $$\n\\! not a command: inside a dollar quote", e: "a'\n o inside an E-string", c: 1 },
     ]);
     expect(
       (await pg.query<{ d: string }>("corners", "SELECT obj_description('t'::regclass) AS d"))[0]!.d,
     ).toBe("first line\n\\connect not a command: inside a string; it's still the string");
+  });
+});
+
+describe("genuine pg_dump output always passes the guard's statement check", () => {
+  it("a rich database (extension, sequences, large objects, SQL and plpgsql functions, comments, policies, publication, grants) restores", async () => {
+    const pg = postgres();
+    const db = "richdump";
+    await pg.createDatabase(db);
+    await pg.query(
+      db,
+      `CREATE EXTENSION hstore;
+       CREATE SCHEMA app;
+       CREATE SEQUENCE app.counter START 7;
+       SELECT nextval('app.counter');
+       CREATE TABLE app.items (id serial PRIMARY KEY, tags hstore, note text DEFAULT 'a\\b' CHECK (length(note) < 1e+20), owner name DEFAULT current_user);
+       INSERT INTO app.items (tags, note) VALUES ('a=>1', E'line\\n\\\\d starts a line'), (NULL, NULL);
+       COMMENT ON TABLE app.items IS E'first line\\n\\\\d a comment line starting with a backslash';
+       CREATE FUNCTION app.add(a integer, b integer) RETURNS integer LANGUAGE sql
+         BEGIN ATOMIC SELECT CASE WHEN a > 0 THEN a + b ELSE 0 END; END;
+       CREATE FUNCTION app.re(t text) RETURNS text LANGUAGE plpgsql AS $f$
+begin
+  /*
+\\d is a regex class, at the start of a line of a function body
+  */
+  return regexp_replace(t, '\\d', 'N', 'g');
+end $f$;
+       CREATE PROCEDURE app.p() LANGUAGE plpgsql AS $$ begin perform 1; end $$;
+       ALTER TABLE app.items ENABLE ROW LEVEL SECURITY;
+       CREATE POLICY own ON app.items USING (owner = current_user);
+       CREATE PUBLICATION pub FOR TABLE app.items;
+       CREATE VIEW app.v AS SELECT id, (tags -> 'a') AS a, app.add(id, 1) AS n FROM app.items;
+       CREATE MATERIALIZED VIEW app.mv AS SELECT count(*) AS c FROM app.items;
+       GRANT USAGE ON SCHEMA app TO PUBLIC;
+       ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;
+       SELECT lo_from_bytea(0, '\\x0001025c0a'::bytea);`,
+    );
+    const file = await takeBackup(pg, db, await tempDir("rich"), { BACKUP_COMPRESSION: "none" });
+    const text = await readFile(file, "utf8");
+    expect(text).toContain("BEGIN ATOMIC");
+    expect(text).toContain("lo_open");
+    expect(text).toContain("CREATE PUBLICATION");
+    await restoreFile(pg, db, file, { RESTORE_FORCE: "true" });
+    expect(
+      await pg.query(
+        db,
+        "SELECT app.re('a1') AS r, app.add(2, 3) AS s, (SELECT count(*)::int FROM pg_largeobject_metadata) AS lo",
+      ),
+    ).toEqual([{ r: "aN", s: 5, lo: 1 }]);
+  });
+});
+
+describe("a privileged restoring role is called out", () => {
+  it("restoring as a superuser warns (log and summary) that a tampered backup could reach beyond the new database", async () => {
+    const pg = postgres();
+    const { file } = await tampered(() => "");
+    const { result, lines } = await restoreFile(pg, "privileged_restore", file);
+    expect(result.proof.warnings).toHaveLength(1);
+    expect(result.proof.warnings[0]).toMatch(/is a superuser: .*beyond the new database.*CREATEDB only/);
+    expect(lines.join("\n")).toContain("is a superuser");
+    const { restoreSummary } = await import("../../src/summary/restore-summary.js");
+    expect(restoreSummary({ result }, "privileged_restore")).toContain("⚠️ The restoring role");
+  });
+});
+
+describe("a tampered custom archive is held to the same statement rule", () => {
+  /** A genuine custom archive whose TOC entry `CREATE SCHEMA abcdefghijklm;` is byte-patched to `sql` (same length). */
+  async function patchedArchive(sql: string) {
+    const pg = postgres();
+    if (!(await databases(pg)).includes("customsrc")) {
+      await pg.createDatabase("customsrc");
+      await pg.query(
+        "customsrc",
+        "CREATE SCHEMA abcdefghijklm; CREATE TABLE abcdefghijklm.t (a int); INSERT INTO abcdefghijklm.t VALUES (1)",
+      );
+    }
+    const file = await takeBackup(pg, "customsrc", await tempDir("custom"), { BACKUP_FORMAT: "custom" });
+    const bytes = await readFile(file);
+    const from = Buffer.from("CREATE SCHEMA abcdefghijklm;");
+    const to = Buffer.from(sql.padEnd(from.length, " "));
+    expect(to.length).toBe(from.length);
+    const at = bytes.indexOf(from);
+    expect(at).toBeGreaterThan(0);
+    to.copy(bytes, at);
+    await writeFile(file, bytes);
+    const { stdout } = await execFileAsync("sha256sum", [file]);
+    await writeFile(`${file}.sha256`, `${stdout.split(" ")[0]}  ${path.basename(file)}\n`);
+    await rm(`${file}${MANIFEST_SUFFIX}`, { force: true }); // its recorded sha256 would give the patch away
+    return file;
+  }
+
+  it.each([
+    ["CREATE ROLE lifeline_evil;", "a statement CREATE ROLE"],
+    [`DROP DATABASE ${LIVE};`, "a statement DROP DATABASE"],
+  ])("restore and verify --test-restore refuse a TOC entry %s, nothing restored", async (sql, refusal) => {
+    const pg = postgres();
+    const file = await patchedArchive(sql);
+    const cluster = await clusterState(pg);
+    const err = await restoreFile(pg, "custom_target", file).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toContain(refusal);
+    expect(await clusterState(pg)).toEqual(cluster);
+    expect((await databases(pg)).filter((d) => d.startsWith("custom_target"))).toEqual([]);
+    const { logger } = capturingLogger();
+    const report = await verifyBackups(
+      loadVerifyConfig(
+        environmentLookup({
+          BACKUP_DIR: path.dirname(path.dirname(file)),
+          DATABASE_URL: pg.url("postgres"),
+          BACKUP_TEST_RESTORE: "true",
+        }),
+      ),
+      { logger },
+    );
+    expect(report.testRestore).toMatchObject({ ok: false, dropped: true });
+    expect(report.testRestore!.problems.join("\n")).toContain(refusal);
+    expect(await clusterState(pg)).toEqual(cluster);
+  });
+
+  it("a genuine custom archive passes the check and restores", async () => {
+    const pg = postgres();
+    const file = await patchedArchive("CREATE SCHEMA abcdefghijklm;");
+    await restoreFile(pg, "custom_genuine", file);
+    expect(await pg.query("custom_genuine", "SELECT a FROM abcdefghijklm.t")).toEqual([{ a: 1 }]);
   });
 });

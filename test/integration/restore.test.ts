@@ -58,7 +58,7 @@ describe("restore: into a new database, proven, then swapped in", () => {
     // A backup whose middle holds a bad statement, with a matching sidecar: only psql can catch it.
     const text = await readFile(file, "utf8");
     const cut = text.indexOf("COPY public.segments");
-    const bad = `${text.slice(0, cut)}SELECT no_such_function();\n${text.slice(cut)}`;
+    const bad = `${text.slice(0, cut)}CREATE VIEW public.broken AS SELECT no_such_function();\n${text.slice(cut)}`;
     const badFile = file.replace("sqlerr_daily", "sqlerr_weekly");
     await writeFile(badFile, bad);
     const sha = (await shell(pg, `sha256sum "${badFile}" | cut -d' ' -f1`)).trim();
