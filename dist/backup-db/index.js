@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9044);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7733);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9044:
+/***/ 7733:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37968,53 +37968,122 @@ var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 var errors = __nccwpck_require__(7827);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
 
+
 const STDERR_LIMIT = 16 * 1024;
 class ChildStageError extends Error {
     name = "ChildStageError";
 }
+/** What every child may see: where programs and files are, the locale, the terminal, gpg's home. */
+const BASE_VARIABLES = new Set([
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "TERM",
+    "GNUPGHOME",
+    "GPG_TTY",
+    "LD_LIBRARY_PATH",
+    "DYLD_LIBRARY_PATH",
+    "ZSTD_CLEVEL",
+    "ZSTD_NBTHREADS",
+]);
+const BASE_PATTERNS = [/^LC_[A-Z_]+$/, /^XDG_[A-Z_]+$/];
+/** libpq's documented environment variables (https://www.postgresql.org/docs/current/libpq-envars.html). */
+const LIBPQ_VARIABLES = new Set([
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGOPTIONS",
+    "PGAPPNAME",
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGSSLNEGOTIATION",
+    "PGSSLCOMPRESSION",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCERTMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCRL",
+    "PGSSLCRLDIR",
+    "PGSSLSNI",
+    "PGREQUIREPEER",
+    "PGSSLMINPROTOCOLVERSION",
+    "PGSSLMAXPROTOCOLVERSION",
+    "PGGSSENCMODE",
+    "PGKRBSRVNAME",
+    "PGGSSLIB",
+    "PGGSSDELEGATION",
+    "PGCONNECT_TIMEOUT",
+    "PGCLIENTENCODING",
+    "PGTARGETSESSIONATTRS",
+    "PGLOADBALANCEHOSTS",
+    "PGCHANNELBINDING",
+    "PGREQUIREAUTH",
+    "PGMINPROTOCOLVERSION",
+    "PGMAXPROTOCOLVERSION",
+    "PGDATESTYLE",
+    "PGTZ",
+    "PGGEQO",
+    "PGSYSCONFDIR",
+    "PGLOCALEDIR",
+    // Kerberos (GSSAPI authentication)
+    "KRB5CCNAME",
+    "KRB5_CONFIG",
+    "KRB5_KTNAME",
+]);
+/** A URL with credentials in it: `scheme://user:password@`. */
+const URL_WITH_CREDENTIALS = /[a-z][a-z0-9+.-]*:\/\/[^/?#@\s:]*:[^\s]*@/i;
+/** The kind of a program by its name: libpq's programs by name, anything else a "tool". */
+function childKindOf(command) {
+    return /^(pg_[a-z]+|psql|postgres|initdb|createdb|dropdb|vacuumdb|reindexdb|clusterdb)$/.test(external_node_path_default().basename(command))
+        ? "libpq"
+        : "tool";
+}
 /**
- * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
- * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
- * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ * The environment a child program of `kind` is started with: from `env` (by default Lifeline's own),
+ * only the variables that kind may see (ChildKind), and none whose value holds URL credentials. Every
+ * child start goes through here.
  */
-const WITHHELD_FROM_CHILDREN = [
-    /DATABASE_URL$/i,
-    /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
-    /^PUSHGATEWAY_URL$/i,
-    /^INPUT_/i,
-    /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
-    /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
-    /^(GITHUB|GH)_TOKEN$/i,
-    /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
-];
-const ALWAYS_PASSED = /^PG[A-Z_]*$/;
-/**
- * The environment a child program is started with: `env` (by default Lifeline's own) without the
- * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
- */
-function child_stage_childEnvironment(env = process.env) {
+function child_stage_childEnvironment(env = process.env, kind = "tool") {
     const out = {};
     for (const [name, value] of Object.entries(env)) {
         if (value === undefined)
             continue;
-        if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name)))
+        const allowed = BASE_VARIABLES.has(name) ||
+            BASE_PATTERNS.some((rule) => rule.test(name)) ||
+            (kind === "libpq" && LIBPQ_VARIABLES.has(name));
+        if (!allowed || URL_WITH_CREDENTIALS.test(value))
             continue;
         out[name] = value;
     }
     return out;
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv), less what no child
- * needs (childEnvironment). The child's stderr
+ * Starts `command` with the given environment (secrets go there, never into argv), less what its kind
+ * of program does not need (childEnvironment, the kind told by the command's name). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 function child_stage_startChildStage(label, command, args, 
 /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
+/** fds: descriptors the child inherits as its fd 3, 4, ... (e.g. a file it must read as already opened). */
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,external_node_child_process_.spawn)(command, [...args], {
-        env: child_stage_childEnvironment(options.env),
-        stdio: [stdin, "pipe", "pipe"],
+        env: child_stage_childEnvironment(options.env, childKindOf(command)),
+        stdio: [stdin, "pipe", "pipe", ...(options.fds ?? [])],
     });
     let stderr = "";
     child.stderr.setEncoding("utf8");
@@ -38414,9 +38483,11 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
             fail("the user or password holds an unencoded / ? or #; percent-encode them: / as %2F, ? as %3F, # as %23");
         }
         const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
-        const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
-        if (port !== undefined)
-            fail(`port '${port}' is not a number from 1 to 65535`);
+        // Never quote a fragment of a value that did not parse: with no '@', the "port" may be a password.
+        if (/^(?:\[[^\]]*\]|[^:]*):/.test(hostPort)) {
+            fail("the text after the host's ':' is not a port number from 1 to 65535; a password needs a user before it " +
+                "and an '@' after it (user:password@host), with @ / ? # : in it percent-encoded");
+        }
         return fail("it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A");
     }
     const decode = (part, what) => {
@@ -38499,24 +38570,51 @@ function describeTarget(settings, env = process.env) {
     return `${where}, database "${database}"`;
 }
 /**
- * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
- * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
- * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
- * `postgresql:user:pw@host`, where the user is masked too), and
- * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, so that it can be registered as a secret before
+ * a malformed URL is quoted anywhere; nothing more (a fragment registered would mask that text in every
+ * log line). A `scheme://` URL that parses gives its password only. One that does not: the userinfo's
+ * password, from its first ':' to the LAST '@' (a password with unencoded @ / ? #); with no '@' at all,
+ * `user:xxx` before the first '/' where xxx is not a port (`postgresql://admin:pw/db`, or '#' typed for
+ * '@'). Without `://` (`postgresql:user:pw@host`, `postgres:pw@host`) the whole text before the last '@'
+ * too, since the user and the password can't be told apart. And `password=` values (query parameters, or
+ * libpq's keyword/value form). Raw and decoded forms.
  */
 function passwordsIn(raw) {
     const value = raw.trim();
     const found = [];
-    for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
-        const before = value.slice(0, at);
-        for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
-            // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
-            if (before.startsWith("//", colon + 1))
-                continue;
-            const candidate = before.slice(colon + 1);
-            if (candidate)
-                found.push(candidate);
+    const withSlashes = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(value);
+    if (withSlashes) {
+        const body = withSlashes[1];
+        const parsed = parseGeneric(body);
+        if (parsed) {
+            if (parsed.password)
+                found.push(parsed.password);
+        }
+        else {
+            const at = body.lastIndexOf("@");
+            if (at >= 0) {
+                const userinfo = body.slice(0, at);
+                const colon = userinfo.indexOf(":");
+                if (colon >= 0)
+                    found.push(userinfo.slice(colon + 1));
+            }
+            else {
+                const authority = body.split("/")[0];
+                const colon = authority.startsWith("[") ? -1 : authority.indexOf(":");
+                const after = colon < 0 ? "" : authority.slice(colon + 1);
+                if (!/^\d*$/.test(after))
+                    found.push(after);
+            }
+        }
+    }
+    else {
+        const at = value.lastIndexOf("@");
+        if (at >= 0) {
+            const userinfo = value.slice(0, at).replace(/^[a-z][a-z0-9+.-]*:\/?/i, "");
+            found.push(userinfo);
+            const colon = userinfo.indexOf(":");
+            if (colon >= 0)
+                found.push(userinfo.slice(colon + 1));
         }
     }
     for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
@@ -38534,6 +38632,15 @@ function passwordsIn(raw) {
         }
     }
     return [...all].filter((p) => p !== "" && p !== "''");
+}
+/** The WHATWG parse of what follows `scheme://`, or undefined when it does not parse. */
+function parseGeneric(body) {
+    try {
+        return new URL(`lifeline-pg://${body}`);
+    }
+    catch {
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/config/settings.ts
@@ -39263,6 +39370,86 @@ function keyBlockSecrets(block) {
 var external_node_util_ = __nccwpck_require__(7975);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: ./src/process/process-identity.ts
+
+function bootId() {
+    try {
+        return (0,external_node_fs_.readFileSync)("/proc/sys/kernel/random/boot_id", "utf8").trim() || undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function pidNamespace() {
+    try {
+        return (0,external_node_fs_.readlinkSync)("/proc/self/ns/pid");
+    }
+    catch {
+        return undefined;
+    }
+}
+function procStart(pid) {
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    }
+    catch {
+        return undefined;
+    }
+}
+/** This process, as ProcessIdentity. */
+function ownIdentity() {
+    const ns = pidNamespace();
+    const boot = bootId();
+    const start = procStart(process.pid);
+    return {
+        pid: process.pid,
+        ...(ns ? { pidNamespace: ns } : {}),
+        ...(boot ? { bootId: boot } : {}),
+        ...(start ? { procStart: start } : {}),
+    };
+}
+/** True while `pid` (of this namespace) runs; a zombie (exited, not yet reaped) counts as gone. */
+function pidRunning(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+/**
+ * Whether the process `owner` recorded can be judged from here, and how:
+ * - "dead": it ran on an earlier boot of this machine, or in this PID namespace and is gone (or its pid
+ *   now belongs to another process, told by its start time);
+ * - "alive": it runs in this namespace;
+ * - "unknown": another PID namespace, or no namespace/boot recorded (another container, an older
+ *   version): nothing here can tell whether it still runs.
+ */
+function judgeOwner(owner) {
+    const me = ownIdentity();
+    if (owner.bootId && me.bootId && owner.bootId !== me.bootId)
+        return "dead";
+    if (!owner.pidNamespace || !me.pidNamespace || owner.pidNamespace !== me.pidNamespace)
+        return "unknown";
+    if (owner.bootId === undefined || me.bootId === undefined)
+        return "unknown";
+    if (owner.pid === process.pid)
+        return owner.procStart === me.procStart ? "alive" : "dead";
+    if (!pidRunning(owner.pid))
+        return "dead";
+    const now = procStart(owner.pid);
+    if (owner.procStart !== undefined && now !== undefined && now !== owner.procStart)
+        return "dead";
+    return "alive";
+}
+
 ;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
 
 
@@ -39270,9 +39457,20 @@ var external_node_fs_ = __nccwpck_require__(3024);
 
 
 
-/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+
+/**
+ * Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX` and hold OWNER_FILE, the identity of the run
+ * that made them (pid, PID namespace, boot id, start time): a later run sweeps a home only when that
+ * tells its owner is gone.
+ */
 const HOME_PREFIX = "lifeline-gnupg-";
+const OWNER_FILE = "lifeline-owner.json";
 const AGENT_EXIT_WAIT_MS = 3_000;
+/**
+ * Homes with no owner recorded (`lifeline-gnupg-XXXXXX` of earlier Lifeline versions, or one whose
+ * owner file is missing) are swept once this old: no run keeps a keyring for 6 hours.
+ */
+const UNOWNED_HOME_MAX_AGE_MS = 6 * 3600_000;
 /** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
 const live = new Set();
 let exitHookInstalled = false;
@@ -39290,10 +39488,12 @@ class gpg_home_TemporaryGpgHome {
     }
     static async create() {
         await sweepAbandonedGpgHomes();
-        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        // Synchronously: made and registered for disposal in one step, so no exit can come between them.
+        const home = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
         live.add(home);
         installExitHook();
-        await (0,promises_.chmod)(home, 0o700);
+        (0,external_node_fs_.chmodSync)(home, 0o700);
+        (0,external_node_fs_.writeFileSync)(external_node_path_default().join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
         return new gpg_home_TemporaryGpgHome(home);
     }
     /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
@@ -39327,12 +39527,12 @@ function disposeHomeSync(home) {
     if (pid !== undefined) {
         const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
         const pause = new Int32Array(new SharedArrayBuffer(4));
-        while (isAlive(pid) && Date.now() < deadline)
+        while (pidRunning(pid) && Date.now() < deadline)
             Atomics.wait(pause, 0, 0, 20);
-        if (isAlive(pid))
+        if (pidRunning(pid))
             signal(pid, "SIGKILL");
     }
-    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true });
+    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true, maxRetries: 3 });
 }
 function installExitHook() {
     if (exitHookInstalled)
@@ -39353,17 +39553,47 @@ function installExitHook() {
 /**
  * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
  * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ * Only real directories (never a symlink planted in a shared TMPDIR) owned by this user with mode 0700
+ * are considered, and only when their recorded owner is surely gone: it ran on an earlier boot, or in
+ * this PID namespace and has exited. A home of another PID namespace (a container sharing TMPDIR) is
+ * left alone, since nothing here tells whether its run is alive. A home with no owner recorded (earlier
+ * versions) is swept once older than UNOWNED_HOME_MAX_AGE_MS.
  */
 async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
     const swept = [];
     for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
-        const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
-        if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid))
+        if (!name.startsWith(HOME_PREFIX))
             continue;
-        await disposeHome(external_node_path_default().join(dir, name)).catch(() => { });
+        const home = external_node_path_default().join(dir, name);
+        if (live.has(home) || !(await abandoned(home)))
+            continue;
+        await disposeHome(home).catch(() => { });
         swept.push(name);
     }
     return swept;
+}
+async function abandoned(home) {
+    const info = await (0,promises_.lstat)(home).catch(() => undefined);
+    const uid = process.getuid?.();
+    if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o777) !== 0o700)
+        return false;
+    const owner = await readOwner(home);
+    if (owner)
+        return judgeOwner(owner) === "dead";
+    return Date.now() - info.mtimeMs >= UNOWNED_HOME_MAX_AGE_MS;
+}
+async function readOwner(home) {
+    const file = external_node_path_default().join(home, OWNER_FILE);
+    const info = await (0,promises_.lstat)(file).catch(() => undefined);
+    if (!info?.isFile())
+        return undefined;
+    try {
+        const owner = JSON.parse(await (0,promises_.readFile)(file, "utf8"));
+        return Number.isInteger(owner.pid) ? owner : undefined;
+    }
+    catch {
+        return undefined;
+    }
 }
 async function agentPid(home) {
     return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
@@ -39381,25 +39611,10 @@ function run(command, args) {
 }
 async function waitForExit(pid) {
     const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
-    while (isAlive(pid) && Date.now() < deadline)
+    while (pidRunning(pid) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
-    if (isAlive(pid))
+    if (pidRunning(pid))
         signal(pid, "SIGKILL");
-}
-/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-    }
-    catch (err) {
-        return err.code === "EPERM";
-    }
-    try {
-        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
-    }
-    catch {
-        return true; // no /proc (macOS): the signal said it exists
-    }
 }
 function signal(pid, sig) {
     try {
@@ -39676,7 +39891,7 @@ async function probe(file) {
         await (0,promises_.access)(file, promises_.constants.X_OK);
         const { stdout } = await pg_tools_execFileAsync(file, ["--version"], {
             timeout: 10_000,
-            env: child_stage_childEnvironment(),
+            env: child_stage_childEnvironment(process.env, "libpq"),
         });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
@@ -40369,7 +40584,7 @@ async function publishWithCompanions(companions, publishData) {
         throw err;
     }
 }
-function atomic_file_isAlive(pid) {
+function isAlive(pid) {
     try {
         process.kill(pid, 0);
         return true;
@@ -40378,17 +40593,59 @@ function atomic_file_isAlive(pid) {
         return err.code === "EPERM";
     }
 }
+/** When this process started (ms since the epoch): partials with its pid older than that are a dead run's. */
+const PROCESS_STARTED_MS = Date.now() - process.uptime() * 1000;
 /**
  * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
- * is still alive are left alone. Returns the names removed.
+ * is still alive are left alone, but for files with this process's own pid written before it started
+ * (a container gives every run the same pid). With `minAgeMs`, only files at least that old (modified)
+ * are considered. Returns the names removed.
  */
-async function removeStalePartials(dir) {
+async function removeStalePartials(dir, minAgeMs = 0) {
     const removed = [];
     for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
-        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-        if (!m || atomic_file_isAlive(Number(m[1])))
+        // Partials, and the name probes of earlier versions (`.lifeline-name-probe-<pid>-xxx…`).
+        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name) ??
+            /^\.lifeline-name-probe-(\d+)-x*$/.exec(name);
+        if (!m)
+            continue;
+        const pid = Number(m[1]);
+        const modified = (await (0,promises_.stat)(external_node_path_default().join(dir, name)).catch(() => undefined))?.mtimeMs;
+        if (modified === undefined || Date.now() - modified < minAgeMs)
+            continue;
+        const ownLeftover = pid === process.pid && modified < PROCESS_STARTED_MS - 1000;
+        if (!ownLeftover && isAlive(pid))
             continue;
         await (0,promises_.unlink)(external_node_path_default().join(dir, name)).then(() => removed.push(name), () => { });
+    }
+    return removed;
+}
+/**
+ * Removes companions (a manifest, a checksum sidecar: `<data><suffix>`) whose data file does not exist,
+ * left by a crash between publishing the companions and the data (publishWithCompanions). Only those
+ * modified before `olderThan` (the run's start: never the companions of a file being published now),
+ * and only when `isData` accepts the data file's name. A companion whose data exists is never touched.
+ * Returns the names removed.
+ */
+async function removeOrphanCompanions(dir, suffixes, olderThan, isData) {
+    const removed = [];
+    const names = await (0,promises_.readdir)(dir).catch(() => []);
+    const present = new Set(names);
+    for (const name of names) {
+        const suffix = suffixes.find((s) => name.endsWith(s));
+        if (!suffix)
+            continue;
+        const data = name.slice(0, -suffix.length);
+        if (present.has(data) || !isData(data))
+            continue;
+        const file = external_node_path_default().join(dir, name);
+        const info = await (0,promises_.lstat)(file).catch(() => undefined);
+        if (!info?.isFile() || info.mtimeMs >= olderThan.getTime())
+            continue;
+        // Checked again at the last moment: the data may have appeared since the listing.
+        if (await (0,promises_.lstat)(external_node_path_default().join(dir, data)).then(() => true, () => false))
+            continue;
+        await (0,promises_.unlink)(file).then(() => removed.push(name), () => { });
     }
     return removed;
 }
@@ -40397,20 +40654,28 @@ const NAME_MAX = 255;
 /**
  * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
  * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ * The probe is named like a partial (`.lifeline-name-probe.partial-<pid>-<hex>`, padded with hex
+ * digits), so that one left by a killed run is swept by removeStalePartials, and a random part keeps it
+ * from clashing with such a leftover (a container's next run has the same pid); a clash is retried.
  */
 async function acceptsNameLength(dir, length) {
-    const probe = `.lifeline-name-probe-${process.pid}-`;
-    const file = external_node_path_default().join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
-    try {
-        const handle = await (0,promises_.open)(file, "wx", 0o600);
-        await handle.close();
-        await (0,promises_.unlink)(file);
-        return true;
-    }
-    catch (err) {
-        if (err.code === "ENAMETOOLONG")
-            return false;
-        throw err;
+    for (let attempt = 0;; attempt++) {
+        const probe = `.lifeline-name-probe${PARTIAL_MARK}${process.pid}-${(0,external_node_crypto_.randomBytes)(PARTIAL_RANDOM_BYTES).toString("hex")}`;
+        const file = external_node_path_default().join(dir, probe.padEnd(Math.max(length, probe.length), "0"));
+        try {
+            const handle = await (0,promises_.open)(file, "wx", 0o600);
+            await handle.close();
+            await (0,promises_.unlink)(file);
+            return true;
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === "ENAMETOOLONG")
+                return false;
+            if (code === "EEXIST" && attempt < 3)
+                continue;
+            throw err;
+        }
     }
 }
 /** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
@@ -40583,53 +40848,53 @@ async function listDirectory(dir) {
 
 
 const LOCK_FILE = ".lifeline.lock";
-function procStart(pid) {
-    try {
-        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
-        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    }
-    catch {
-        return undefined;
-    }
-}
-function dir_lock_isAlive(holder) {
-    try {
-        process.kill(holder.pid, 0);
-    }
-    catch (err) {
-        if (err.code !== "EPERM")
-            return false;
-    }
-    const now = procStart(holder.pid);
-    return holder.procStart === undefined || now === undefined || now === holder.procStart;
-}
 /** How long an unreadable lock is watched for a writer finishing it before it is judged left by a crash. */
 const UNREADABLE_RECHECK_MS = 500;
+/**
+ * Where hard links are not possible, a lock is created empty and then written (O_EXCL): an empty or
+ * unreadable lock there may be a run writing it, and is taken over only once this old.
+ */
+const UNREADABLE_LOCK_MIN_AGE_MS = 60_000;
+/** Hidden partials in BACKUP_DIR's root younger than this are left by the sweep (a contender's staged lock). */
+const ROOT_PARTIAL_MIN_AGE_MS = 60_000;
 /**
  * Creates the lock file whole, never over an existing one: its content is written and synced under a
  * hidden name, then hard-linked into place (EEXIST when held). So a lock file is never empty or torn,
  * and a full disk leaves no lock behind. Where hard links are not possible, an exclusive create
- * (O_EXCL) is written instead and removed again if writing it fails. False when the lock is held.
+ * (O_EXCL) is written instead, removed again if writing it fails, and read back: it is ours only if it
+ * still holds our token (a contender may have judged it empty meanwhile). `created` is false when the
+ * lock is held; `hardLinks` tells which way was taken (and so whether an empty lock can be a writer's).
  */
-async function createLockFile(file, content) {
+async function createLockFile(file, content, token) {
     const dir = external_node_path_default().dirname(file);
     const describe = (err) => describeWriteFailure(err, `BACKUP_DIR '${dir}'`, dir, `its lock file ${LOCK_FILE}`);
-    const staged = await stageFile(file, content, 0o644).catch((err) => {
-        throw describe(err.cause ?? err);
-    });
-    try {
-        await (0,promises_.link)(staged.tempPath, file);
-        return true;
-    }
-    catch (err) {
-        const code = err.code;
-        if (code === "EEXIST")
-            return false;
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
-            throw describe(err);
-    }
-    finally {
-        await (0,promises_.unlink)(staged.tempPath).catch(() => { });
+    for (let attempt = 0;; attempt++) {
+        const staged = await stageFile(file, content, 0o644).catch((err) => {
+            throw describe(err.cause ?? err);
+        });
+        try {
+            await (0,promises_.link)(staged.tempPath, file);
+            return { created: true, hardLinks: true };
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === "EEXIST")
+                return { created: false, hardLinks: true };
+            if (code === "ENOENT") {
+                // Our staged copy vanished before the link: something else removed it (a run elsewhere sweeping).
+                if (attempt < 2)
+                    continue;
+                throw new errors/* UserError */.yo(`Could not lock ${dir}: the staged lock file ${external_node_path_default().basename(staged.tempPath)} was removed before it ` +
+                    "could be linked into place, three times; another process keeps deleting hidden files in this " +
+                    "directory (a run on another host or container sharing it?). Find it, then retry", { cause: err });
+            }
+            if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EXDEV")
+                throw describe(err);
+        }
+        finally {
+            await (0,promises_.unlink)(staged.tempPath).catch(() => { });
+        }
+        break;
     }
     let handle;
     try {
@@ -40637,14 +40902,15 @@ async function createLockFile(file, content) {
     }
     catch (err) {
         if (err.code === "EEXIST")
-            return false;
+            return { created: false, hardLinks: false };
         throw describe(err);
     }
     try {
         await handle.writeFile(content);
         await handle.sync();
         await handle.close();
-        return true;
+        const written = await readHolder(file);
+        return { created: typeof written === "object" && written.token === token, hardLinks: false };
     }
     catch (err) {
         await handle.close().catch(() => { });
@@ -40654,9 +40920,13 @@ async function createLockFile(file, content) {
 }
 /**
  * An exclusive lock on a backup directory, so that two runs never write or prune it at once. A second
- * run fails fast naming the holder; a lock left by a dead process on this host is taken over with a
- * warning, and so is an empty or unparsable one (locks are written whole, so only a crash or damage
- * leaves one). A lock from another host (shared storage) is never taken over automatically.
+ * run fails fast naming the holder; a lock left by a dead process of this PID namespace on this host, or
+ * by an earlier boot of this host, is taken over with a warning. A lock from another host (shared
+ * storage) or another PID namespace (a container, even with the same hostname), or one that does not
+ * record its namespace (older versions), is never taken over automatically: nothing here can tell
+ * whether its holder still runs. An empty or unparsable lock is taken over where hard links work (locks
+ * are written whole there, so only a crash or damage leaves one); elsewhere only once
+ * UNREADABLE_LOCK_MIN_AGE_MS old, since a run may be writing it.
  */
 class DirectoryLock {
     file;
@@ -40669,18 +40939,20 @@ class DirectoryLock {
         const file = external_node_path_default().join(dir, LOCK_FILE);
         const token = (0,external_node_crypto_.randomBytes)(8).toString("hex");
         const me = {
-            pid: process.pid,
+            ...ownIdentity(),
             host: (0,external_node_os_.hostname)(),
             startedAt: new Date().toISOString(),
             command,
             token,
-            ...(procStart(process.pid) ? { procStart: procStart(process.pid) } : {}),
         };
-        // Hidden lock files of runs that died between writing and linking them.
-        await removeStalePartials(dir);
         for (let attempt = 0; attempt < 2; attempt++) {
-            if (await createLockFile(file, `${JSON.stringify(me)}\n`))
+            const made = await createLockFile(file, `${JSON.stringify(me)}\n`, token);
+            if (made.created) {
+                // Hidden files of runs that died mid-write, swept only now that no other run can be writing here;
+                // a contender's lock partial (staged a moment ago, maybe on another host) is left to its owner.
+                await removeStalePartials(dir, ROOT_PARTIAL_MIN_AGE_MS);
                 return new DirectoryLock(file, token);
+            }
             const holder = await readHolder(file);
             if (holder === "gone")
                 continue;
@@ -40697,6 +40969,12 @@ class DirectoryLock {
                     now.size !== seen.size) {
                     continue;
                 }
+                const age = Date.now() - now.mtimeMs;
+                if (!made.hardLinks && age < UNREADABLE_LOCK_MIN_AGE_MS) {
+                    throw new errors/* UserError */.yo(`${dir} is locked by ${file}, ${now.size === 0 ? "empty" : "unreadable"} and only ${Math.round(age / 1000)} s old: ` +
+                        `on this filesystem (no hard links) a run writes its lock after creating it, so one may be starting now. ` +
+                        `Retry in a minute (it is taken over once ${UNREADABLE_LOCK_MIN_AGE_MS / 1000} s old), or remove it if no run is active`);
+                }
                 logger.warn(`Taking over an unreadable lock file ${file} (${now.size === 0 ? "empty" : `${now.size} bytes, not a lock`}, ` +
                     `${Math.round((Date.now() - now.mtimeMs) / 1000)} s old): locks are written whole, so a run that crashed or a damaged disk left it`);
             }
@@ -40704,12 +40982,21 @@ class DirectoryLock {
                 throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
-            else if (dir_lock_isAlive(holder)) {
-                throw new errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
-                    "Wait for it to finish; runs of one backup directory never overlap");
-            }
             else {
-                logger.warn(`Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) is no longer running`);
+                const verdict = judgeOwner(holder);
+                if (verdict === "unknown") {
+                    throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on ${holder.host} since ${holder.startedAt} (${holder.command}), ` +
+                        `${holder.pidNamespace ? `in another PID namespace (${holder.pidNamespace}: another container)` : "written by an older Lifeline version that does not record its PID namespace"}; ` +
+                        `nothing here can tell whether that run is still active. Check that no run of this backup directory ` +
+                        `is active (e.g. docker ps, your CI jobs), then remove ${file}`);
+                }
+                if (verdict === "alive") {
+                    throw new errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                        "Wait for it to finish; runs of one backup directory never overlap");
+                }
+                const rebooted = holder.bootId !== me.bootId;
+                logger.warn(`Taking over a stale lock on ${dir}: pid ${holder.pid} (${holder.command}, started ${holder.startedAt}) ` +
+                    `${rebooted ? "ran before this host rebooted" : "is no longer running"}`);
             }
             await takeOver(file, holder, token);
         }
@@ -40771,6 +41058,8 @@ async function readHolder(file) {
 
 
 
+/** Shorter secrets are not masked: masking "a" or "pw" would blank that text in every log line. */
+const MIN_SECRET_LENGTH = 3;
 /**
  * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
  * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
@@ -40792,7 +41081,7 @@ class Logger {
     }
     /** Registers a value that must never be written (a password, a token). */
     addSecret(secret) {
-        if (secret && secret.length >= 3)
+        if (secret && secret.length >= MIN_SECRET_LENGTH)
             this.secrets.add(secret);
     }
     redact(text) {
@@ -41031,6 +41320,7 @@ function parseExposition(text) {
 
 
 
+
 /** Each attempt's bound (the whole push is bounded by the network timeout too). */
 const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
 const PUSH_ATTEMPTS = 3;
@@ -41116,7 +41406,8 @@ async function pushToGateway(url, job, group, samples, options = {}) {
  * the file that this run does not replace — e.g. the last success timestamp when this run failed.
  */
 async function writeTextfile(file, samples) {
-    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
+    // Only a regular file is read (a FIFO put there would block the run forever); anything else is replaced.
+    const previous = parseExposition(await readRegularFile(file, { followSymlinks: true }).catch(() => ""));
     const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
     for (const s of samples)
         merged.set(seriesKey(s.name, s.labels), s);
@@ -41732,6 +42023,7 @@ const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createR
 
 
 
+
 /** The valid backups of every tier in BACKUP_DIR with this prefix, with their sizes and manifests. */
 async function listLocalBackupFiles(backupDir, prefix) {
     const out = [];
@@ -41755,7 +42047,7 @@ async function readLocalManifest(file) {
     const manifestFile = `${file}${manifest_MANIFEST_SUFFIX}`;
     let text;
     try {
-        text = await (0,promises_.readFile)(manifestFile, "utf8");
+        text = await readRegularFile(manifestFile);
     }
     catch (err) {
         if (err.code === "ENOENT")
@@ -42315,7 +42607,6 @@ class DumpStreamTap extends external_node_stream_.Transform {
 
 
 
-
 const MIB = 1024 * 1024;
 /**
  * Uploads to each destination, from BACKUP_DIR, the backups it is missing (`missingAt`), newest first,
@@ -42429,7 +42720,7 @@ async function uploadFromLocal(candidate, stores, run) {
     let sha256;
     try {
         // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
-        const sidecar = manifest_parseChecksumLine(await (0,promises_.readFile)(`${file}${manifest_CHECKSUM_SUFFIX}`, "utf8"));
+        const sidecar = manifest_parseChecksumLine(await readRegularFile(`${file}${manifest_CHECKSUM_SUFFIX}`));
         if (!sidecar)
             throw new Error(`its ${manifest_CHECKSUM_SUFFIX} sidecar is malformed`);
         if (candidate.manifestProblem)
@@ -42459,7 +42750,7 @@ async function uploadFromLocal(candidate, stores, run) {
     // (unreadable, changed) or the run's cancellation.
     let failure;
     try {
-        await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: 1 << 20 }), digest, fanOut, ...(run.signal ? [{ signal: run.signal }] : []));
+        await (0,external_node_stream_promises_namespaceObject.pipeline)((await openRegularFile(file)).createReadStream({ highWaterMark: 1 << 20 }), digest, fanOut, ...(run.signal ? [{ signal: run.signal }] : []));
         const actual = digest.hex();
         if (actual !== sha256) {
             throw new Error(`${file} no longer matches its ${manifest_CHECKSUM_SUFFIX} sidecar (read ${actual}, recorded ${sha256}): it was not ` +
@@ -42987,6 +43278,13 @@ async function takeBackup(config, options, startedAt, now) {
         for (const stale of await removeStalePartials(dailyDir)) {
             logger.warn(`Removed a partial file left by an earlier run that died: ${stale}`);
         }
+        // Companions published before a crash kept their backup from being published; we hold the lock, so
+        // none is being published now: any older than this moment whose backup is missing is such an orphan.
+        const isBackup = (file) => backup_name_BackupName.parse(file) !== undefined;
+        const suffixes = [manifest_MANIFEST_SUFFIX, manifest_CHECKSUM_SUFFIX];
+        for (const orphan of await removeOrphanCompanions(dailyDir, suffixes, new Date(), isBackup)) {
+            logger.warn(`Removed ${orphan}: its backup file is missing (an earlier run died while publishing it)`);
+        }
         const prefix = config.prefix ?? server.database;
         if (!isValidPrefix(prefix)) {
             // Files named after it could not be read back: retention, tiers and verify would not see them.
@@ -43353,7 +43651,7 @@ function verifyBackupsSummary(report) {
         lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${cell(t.backup)}`, "", `Scratch database \`${cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
             (t.proof
                 ? `; restored in ${formatDuration(t.proof.restoreSeconds)} via ${cell(t.proof.topology)}`
-                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
+                : ""), "", ...(t.proof?.warnings ?? []).flatMap((w) => [`> ⚠️ ${cell(w)}`, ""]), ...(t.problems.length ? [t.problems.map((p) => `- ${cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
         if (t.proof?.checks.length) {
             lines.push(table(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
         }
@@ -44170,7 +44468,25 @@ function cancellationOf(err, signal) {
 
 
 
-/** Log lines into the runner's log, warnings and errors as annotations. */
+
+/**
+ * Text for the runner's log that the runner cannot read as a workflow command. core.info writes its
+ * text raw (core.debug/warning/error escape theirs as command data, CR and LF as %0D/%0A), and the
+ * runner reads a command from any line that starts with `::` after leading space, or that holds a
+ * legacy `##[` anywhere; a name from a manifest or the catalog may carry a newline and such a line.
+ * Decision: every line of the message is kept (no %0A escaping, which would make ordinary multi-line
+ * messages unreadable); a line starting with `::` is prefixed with `| `, and `##[` is written `# #[`.
+ */
+function inertLogText(message) {
+    return message
+        .split(/\r\n|\r|\n/)
+        .map((line) => {
+        const text = line.replaceAll("##[", "# #[");
+        return text.trimStart().startsWith("::") ? `| ${text}` : text;
+    })
+        .join("\n");
+}
+/** Log lines into the runner's log, warnings and errors as annotations; never a workflow command. */
 function actionsLogSink() {
     return {
         write(level, message) {
@@ -44181,7 +44497,7 @@ function actionsLogSink() {
             else if (level === "error")
                 error(message);
             else
-                info(message);
+                info(inertLogText(message));
         },
     };
 }
@@ -44195,10 +44511,15 @@ function actionLookup(env = process.env) {
 }
 /**
  * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
- * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs. A secret shorter than MIN_SECRET_LENGTH
+ * is not masked (it would blank that text everywhere): a warning says so.
  */
 function maskConnectionSecrets(lookup, logger) {
     for (const secret of credentialsIn(lookup)) {
+        if (secret.length < MIN_SECRET_LENGTH) {
+            warning(`A password or secret of ${secret.length} character(s) can't be masked in logs (masking needs at least ${MIN_SECRET_LENGTH}); use a longer one`);
+            continue;
+        }
         core_setSecret(secret);
         logger?.addSecret(secret);
     }

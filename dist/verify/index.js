@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4288);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3777);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runVerify */ .R)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4288:
+/***/ 3777:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36457,7 +36457,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile: io_util_copyFile, lstat, mkdir, open: io_util_open, readdir: io_util_readdir, rename, rm, rmdir, stat, symlink, unlink: io_util_unlink } = external_fs_.promises;
+const { chmod, copyFile: io_util_copyFile, lstat: io_util_lstat, mkdir, open: io_util_open, readdir: io_util_readdir, rename, rm, rmdir, stat: io_util_stat, symlink, unlink: io_util_unlink } = external_fs_.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -36488,7 +36488,7 @@ const READONLY = external_fs_.constants.O_RDONLY;
 function exists(fsPath) {
     return io_util_awaiter(this, void 0, void 0, function* () {
         try {
-            yield stat(fsPath);
+            yield io_util_stat(fsPath);
         }
         catch (err) {
             if (err.code === 'ENOENT') {
@@ -36501,7 +36501,7 @@ function exists(fsPath) {
 }
 function isDirectory(fsPath_1) {
     return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
+        const stats = useStat ? yield io_util_stat(fsPath) : yield io_util_lstat(fsPath);
         return stats.isDirectory();
     });
 }
@@ -36531,7 +36531,7 @@ function tryGetExecutablePath(filePath, extensions) {
         let stats = undefined;
         try {
             // test file exists
-            stats = yield stat(filePath);
+            stats = yield io_util_stat(filePath);
         }
         catch (err) {
             if (err.code !== 'ENOENT') {
@@ -36559,7 +36559,7 @@ function tryGetExecutablePath(filePath, extensions) {
             filePath = originalFilePath + extension;
             stats = undefined;
             try {
-                stats = yield stat(filePath);
+                stats = yield io_util_stat(filePath);
             }
             catch (err) {
                 if (err.code !== 'ENOENT') {
@@ -37959,55 +37959,127 @@ var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 var external_node_zlib_default = /*#__PURE__*/__nccwpck_require__.n(external_node_zlib_);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/process/child-stage.ts
+
 
 const STDERR_LIMIT = 16 * 1024;
 class ChildStageError extends Error {
     name = "ChildStageError";
 }
+/** What every child may see: where programs and files are, the locale, the terminal, gpg's home. */
+const BASE_VARIABLES = new Set([
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "TERM",
+    "GNUPGHOME",
+    "GPG_TTY",
+    "LD_LIBRARY_PATH",
+    "DYLD_LIBRARY_PATH",
+    "ZSTD_CLEVEL",
+    "ZSTD_NBTHREADS",
+]);
+const BASE_PATTERNS = [/^LC_[A-Z_]+$/, /^XDG_[A-Z_]+$/];
+/** libpq's documented environment variables (https://www.postgresql.org/docs/current/libpq-envars.html). */
+const LIBPQ_VARIABLES = new Set([
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGOPTIONS",
+    "PGAPPNAME",
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGSSLNEGOTIATION",
+    "PGSSLCOMPRESSION",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCERTMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCRL",
+    "PGSSLCRLDIR",
+    "PGSSLSNI",
+    "PGREQUIREPEER",
+    "PGSSLMINPROTOCOLVERSION",
+    "PGSSLMAXPROTOCOLVERSION",
+    "PGGSSENCMODE",
+    "PGKRBSRVNAME",
+    "PGGSSLIB",
+    "PGGSSDELEGATION",
+    "PGCONNECT_TIMEOUT",
+    "PGCLIENTENCODING",
+    "PGTARGETSESSIONATTRS",
+    "PGLOADBALANCEHOSTS",
+    "PGCHANNELBINDING",
+    "PGREQUIREAUTH",
+    "PGMINPROTOCOLVERSION",
+    "PGMAXPROTOCOLVERSION",
+    "PGDATESTYLE",
+    "PGTZ",
+    "PGGEQO",
+    "PGSYSCONFDIR",
+    "PGLOCALEDIR",
+    // Kerberos (GSSAPI authentication)
+    "KRB5CCNAME",
+    "KRB5_CONFIG",
+    "KRB5_KTNAME",
+]);
+/** A URL with credentials in it: `scheme://user:password@`. */
+const URL_WITH_CREDENTIALS = /[a-z][a-z0-9+.-]*:\/\/[^/?#@\s:]*:[^\s]*@/i;
+/** The kind of a program by its name: libpq's programs by name, anything else a "tool". */
+function childKindOf(command) {
+    return /^(pg_[a-z]+|psql|postgres|initdb|createdb|dropdb|vacuumdb|reindexdb|clusterdb)$/.test(external_node_path_default().basename(command))
+        ? "libpq"
+        : "tool";
+}
 /**
- * Variables no child program (pg_dump, psql, pg_restore, gpg, zstd, pigz) needs and none may inherit:
- * Lifeline's own secrets, the action's inputs, the clouds' and the runner's credentials. libpq's PG*
- * variables pass (PGPASSWORD is how a child gets the password, never argv).
+ * The environment a child program of `kind` is started with: from `env` (by default Lifeline's own),
+ * only the variables that kind may see (ChildKind), and none whose value holds URL credentials. Every
+ * child start goes through here.
  */
-const WITHHELD_FROM_CHILDREN = [
-    /DATABASE_URL$/i,
-    /^BACKUP_GPG_(PRIVATE|PUBLIC)_KEY$/i,
-    /^PUSHGATEWAY_URL$/i,
-    /^INPUT_/i,
-    /^(AWS|AZURE|ARM|GOOGLE|GCLOUD|CLOUDSDK|GCE|GCS|MINIO)_/i,
-    /^ACTIONS_(RUNTIME|ID_TOKEN|CACHE|RESULTS)_/i,
-    /^(GITHUB|GH)_TOKEN$/i,
-    /(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY)/i,
-];
-const ALWAYS_PASSED = /^PG[A-Z_]*$/;
-/**
- * The environment a child program is started with: `env` (by default Lifeline's own) without the
- * variables in WITHHELD_FROM_CHILDREN. Every child start goes through here.
- */
-function childEnvironment(env = process.env) {
+function childEnvironment(env = process.env, kind = "tool") {
     const out = {};
     for (const [name, value] of Object.entries(env)) {
         if (value === undefined)
             continue;
-        if (!ALWAYS_PASSED.test(name) && WITHHELD_FROM_CHILDREN.some((rule) => rule.test(name)))
+        const allowed = BASE_VARIABLES.has(name) ||
+            BASE_PATTERNS.some((rule) => rule.test(name)) ||
+            (kind === "libpq" && LIBPQ_VARIABLES.has(name));
+        if (!allowed || URL_WITH_CREDENTIALS.test(value))
             continue;
         out[name] = value;
     }
     return out;
 }
 /**
- * Starts `command` with the given environment (secrets go there, never into argv), less what no child
- * needs (childEnvironment). The child's stderr
+ * Starts `command` with the given environment (secrets go there, never into argv), less what its kind
+ * of program does not need (childEnvironment, the kind told by the command's name). The child's stderr
  * is kept (last 16 KiB) so that a failure is reported in the program's own words.
  */
 function child_stage_startChildStage(label, command, args, 
 /** stdin: true for a pipe we write; a pipe-backed Readable (another child's stdout) to connect directly. */
+/** fds: descriptors the child inherits as its fd 3, 4, ... (e.g. a file it must read as already opened). */
 options = {}) {
     const stdin = options.stdin === true ? "pipe" : options.stdin ? options.stdin : "ignore";
     const child = (0,external_node_child_process_.spawn)(command, [...args], {
-        env: childEnvironment(options.env),
-        stdio: [stdin, "pipe", "pipe"],
+        env: childEnvironment(options.env, childKindOf(command)),
+        stdio: [stdin, "pipe", "pipe", ...(options.fds ?? [])],
     });
     let stderr = "";
     child.stderr.setEncoding("utf8");
@@ -38409,9 +38481,11 @@ function database_url_parseDatabaseUrl(raw, name = "DATABASE_URL") {
             fail("the user or password holds an unencoded / ? or #; percent-encode them: / as %2F, ? as %3F, # as %23");
         }
         const hostPort = parts?.rest.split(/[/?#]/)[0] ?? "";
-        const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(hostPort)?.[1];
-        if (port !== undefined)
-            fail(`port '${port}' is not a number from 1 to 65535`);
+        // Never quote a fragment of a value that did not parse: with no '@', the "port" may be a password.
+        if (/^(?:\[[^\]]*\]|[^:]*):/.test(hostPort)) {
+            fail("the text after the host's ':' is not a port number from 1 to 65535; a password needs a user before it " +
+                "and an '@' after it (user:password@host), with @ / ? # : in it percent-encoded");
+        }
         return fail("it could not be parsed; percent-encode special characters in the user and password: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A");
     }
     const decode = (part, what) => {
@@ -38494,24 +38568,51 @@ function describeTarget(settings, env = process.env) {
     return `${where}, database "${database}"`;
 }
 /**
- * Everything credential-shaped in a URL-looking string, found without parsing it, so that it can be
- * registered as a secret before a malformed URL is quoted anywhere: the text after each ':' (but a
- * scheme's `://`) up to each '@' (a password with unencoded '@', or a URL missing its '//', as in
- * `postgresql:user:pw@host`, where the user is masked too), and
- * `password=` values (query parameters, or libpq's keyword/value form). Raw and decoded forms.
+ * Everything credential-shaped in a URL-looking string, so that it can be registered as a secret before
+ * a malformed URL is quoted anywhere; nothing more (a fragment registered would mask that text in every
+ * log line). A `scheme://` URL that parses gives its password only. One that does not: the userinfo's
+ * password, from its first ':' to the LAST '@' (a password with unencoded @ / ? #); with no '@' at all,
+ * `user:xxx` before the first '/' where xxx is not a port (`postgresql://admin:pw/db`, or '#' typed for
+ * '@'). Without `://` (`postgresql:user:pw@host`, `postgres:pw@host`) the whole text before the last '@'
+ * too, since the user and the password can't be told apart. And `password=` values (query parameters, or
+ * libpq's keyword/value form). Raw and decoded forms.
  */
 function passwordsIn(raw) {
     const value = raw.trim();
     const found = [];
-    for (let at = value.indexOf("@"); at >= 0; at = value.indexOf("@", at + 1)) {
-        const before = value.slice(0, at);
-        for (let colon = before.indexOf(":"); colon >= 0; colon = before.indexOf(":", colon + 1)) {
-            // "scheme://user@": that ':' ends the scheme; a password starts only after a ':' in the userinfo.
-            if (before.startsWith("//", colon + 1))
-                continue;
-            const candidate = before.slice(colon + 1);
-            if (candidate)
-                found.push(candidate);
+    const withSlashes = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(value);
+    if (withSlashes) {
+        const body = withSlashes[1];
+        const parsed = parseGeneric(body);
+        if (parsed) {
+            if (parsed.password)
+                found.push(parsed.password);
+        }
+        else {
+            const at = body.lastIndexOf("@");
+            if (at >= 0) {
+                const userinfo = body.slice(0, at);
+                const colon = userinfo.indexOf(":");
+                if (colon >= 0)
+                    found.push(userinfo.slice(colon + 1));
+            }
+            else {
+                const authority = body.split("/")[0];
+                const colon = authority.startsWith("[") ? -1 : authority.indexOf(":");
+                const after = colon < 0 ? "" : authority.slice(colon + 1);
+                if (!/^\d*$/.test(after))
+                    found.push(after);
+            }
+        }
+    }
+    else {
+        const at = value.lastIndexOf("@");
+        if (at >= 0) {
+            const userinfo = value.slice(0, at).replace(/^[a-z][a-z0-9+.-]*:\/?/i, "");
+            found.push(userinfo);
+            const colon = userinfo.indexOf(":");
+            if (colon >= 0)
+                found.push(userinfo.slice(colon + 1));
         }
     }
     for (const m of value.matchAll(/password\s*=\s*('(?:[^'\\]|\\.)*'|[^&#\s]*)/gi)) {
@@ -38529,6 +38630,15 @@ function passwordsIn(raw) {
         }
     }
     return [...all].filter((p) => p !== "" && p !== "''");
+}
+/** The WHATWG parse of what follows `scheme://`, or undefined when it does not parse. */
+function parseGeneric(body) {
+    try {
+        return new URL(`lifeline-pg://${body}`);
+    }
+    catch {
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/config/settings.ts
@@ -39544,9 +39654,6 @@ function loadVerifyConfig(lookup) {
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 ;// CONCATENATED MODULE: ./src/fs/write-failure.ts
 
 /**
@@ -39579,6 +39686,8 @@ function isWriteFailure(err) {
 
 
 
+/** Shorter secrets are not masked: masking "a" or "pw" would blank that text in every log line. */
+const MIN_SECRET_LENGTH = 3;
 /**
  * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
  * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
@@ -39600,7 +39709,7 @@ class Logger {
     }
     /** Registers a value that must never be written (a password, a token). */
     addSecret(secret) {
-        if (secret && secret.length >= 3)
+        if (secret && secret.length >= MIN_SECRET_LENGTH)
             this.secrets.add(secret);
     }
     redact(text) {
@@ -39839,6 +39948,7 @@ function restoreSummary(outcome, database, guidance) {
             ],
         ]),
         "",
+        ...r.proof.warnings.flatMap((w) => [`> ⚠️ ${cell(w)}`, ""]),
         "### Comparison with the manifest",
         "",
         r.proof.comparison
@@ -39908,7 +40018,7 @@ function verifyBackupsSummary(report) {
         lines.push(`### ${t.ok ? "✅" : "❌"} Test restore of ${markdown_cell(t.backup)}`, "", `Scratch database \`${markdown_cell(t.database)}\`${t.dropped ? ", dropped afterwards" : ""}` +
             (t.proof
                 ? `; restored in ${markdown_formatDuration(t.proof.restoreSeconds)} via ${markdown_cell(t.proof.topology)}`
-                : ""), "", ...(t.problems.length ? [t.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
+                : ""), "", ...(t.proof?.warnings ?? []).flatMap((w) => [`> ⚠️ ${markdown_cell(w)}`, ""]), ...(t.problems.length ? [t.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ""] : []), t.proof?.comparison ? comparisonTable(t.proof.comparison) : "No manifest to compare with.", "");
         if (t.proof?.checks.length) {
             lines.push(markdown_table(["", "SQL check", "Result"], t.proof.checks.map((c) => [c.ok ? "✅" : "❌", c.sql, c.detail])), "");
         }
@@ -39977,6 +40087,86 @@ class BackupName {
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: ./src/process/process-identity.ts
+
+function bootId() {
+    try {
+        return (0,external_node_fs_.readFileSync)("/proc/sys/kernel/random/boot_id", "utf8").trim() || undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function pidNamespace() {
+    try {
+        return (0,external_node_fs_.readlinkSync)("/proc/self/ns/pid");
+    }
+    catch {
+        return undefined;
+    }
+}
+function procStart(pid) {
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    }
+    catch {
+        return undefined;
+    }
+}
+/** This process, as ProcessIdentity. */
+function ownIdentity() {
+    const ns = pidNamespace();
+    const boot = bootId();
+    const start = procStart(process.pid);
+    return {
+        pid: process.pid,
+        ...(ns ? { pidNamespace: ns } : {}),
+        ...(boot ? { bootId: boot } : {}),
+        ...(start ? { procStart: start } : {}),
+    };
+}
+/** True while `pid` (of this namespace) runs; a zombie (exited, not yet reaped) counts as gone. */
+function pidRunning(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+/**
+ * Whether the process `owner` recorded can be judged from here, and how:
+ * - "dead": it ran on an earlier boot of this machine, or in this PID namespace and is gone (or its pid
+ *   now belongs to another process, told by its start time);
+ * - "alive": it runs in this namespace;
+ * - "unknown": another PID namespace, or no namespace/boot recorded (another container, an older
+ *   version): nothing here can tell whether it still runs.
+ */
+function judgeOwner(owner) {
+    const me = ownIdentity();
+    if (owner.bootId && me.bootId && owner.bootId !== me.bootId)
+        return "dead";
+    if (!owner.pidNamespace || !me.pidNamespace || owner.pidNamespace !== me.pidNamespace)
+        return "unknown";
+    if (owner.bootId === undefined || me.bootId === undefined)
+        return "unknown";
+    if (owner.pid === process.pid)
+        return owner.procStart === me.procStart ? "alive" : "dead";
+    if (!pidRunning(owner.pid))
+        return "dead";
+    const now = procStart(owner.pid);
+    if (owner.procStart !== undefined && now !== undefined && now !== owner.procStart)
+        return "dead";
+    return "alive";
+}
+
 ;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
 
 
@@ -39984,9 +40174,20 @@ var promises_ = __nccwpck_require__(1455);
 
 
 
-/** Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX`: the pid lets a later run sweep a dead run's. */
+
+/**
+ * Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX` and hold OWNER_FILE, the identity of the run
+ * that made them (pid, PID namespace, boot id, start time): a later run sweeps a home only when that
+ * tells its owner is gone.
+ */
 const HOME_PREFIX = "lifeline-gnupg-";
+const OWNER_FILE = "lifeline-owner.json";
 const AGENT_EXIT_WAIT_MS = 3_000;
+/**
+ * Homes with no owner recorded (`lifeline-gnupg-XXXXXX` of earlier Lifeline versions, or one whose
+ * owner file is missing) are swept once this old: no run keeps a keyring for 6 hours.
+ */
+const UNOWNED_HOME_MAX_AGE_MS = 6 * 3600_000;
 /** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
 const live = new Set();
 let exitHookInstalled = false;
@@ -40004,10 +40205,12 @@ class TemporaryGpgHome {
     }
     static async create() {
         await sweepAbandonedGpgHomes();
-        const home = await (0,promises_.mkdtemp)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        // Synchronously: made and registered for disposal in one step, so no exit can come between them.
+        const home = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
         live.add(home);
         installExitHook();
-        await (0,promises_.chmod)(home, 0o700);
+        (0,external_node_fs_.chmodSync)(home, 0o700);
+        (0,external_node_fs_.writeFileSync)(external_node_path_default().join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
         return new TemporaryGpgHome(home);
     }
     /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
@@ -40041,12 +40244,12 @@ function disposeHomeSync(home) {
     if (pid !== undefined) {
         const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
         const pause = new Int32Array(new SharedArrayBuffer(4));
-        while (isAlive(pid) && Date.now() < deadline)
+        while (pidRunning(pid) && Date.now() < deadline)
             Atomics.wait(pause, 0, 0, 20);
-        if (isAlive(pid))
+        if (pidRunning(pid))
             signal(pid, "SIGKILL");
     }
-    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true });
+    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true, maxRetries: 3 });
 }
 function installExitHook() {
     if (exitHookInstalled)
@@ -40067,17 +40270,47 @@ function installExitHook() {
 /**
  * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
  * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ * Only real directories (never a symlink planted in a shared TMPDIR) owned by this user with mode 0700
+ * are considered, and only when their recorded owner is surely gone: it ran on an earlier boot, or in
+ * this PID namespace and has exited. A home of another PID namespace (a container sharing TMPDIR) is
+ * left alone, since nothing here tells whether its run is alive. A home with no owner recorded (earlier
+ * versions) is swept once older than UNOWNED_HOME_MAX_AGE_MS.
  */
 async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
     const swept = [];
     for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
-        const pid = Number(new RegExp(`^${HOME_PREFIX}(\\d+)-`).exec(name)?.[1]);
-        if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid))
+        if (!name.startsWith(HOME_PREFIX))
             continue;
-        await disposeHome(external_node_path_default().join(dir, name)).catch(() => { });
+        const home = external_node_path_default().join(dir, name);
+        if (live.has(home) || !(await abandoned(home)))
+            continue;
+        await disposeHome(home).catch(() => { });
         swept.push(name);
     }
     return swept;
+}
+async function abandoned(home) {
+    const info = await (0,promises_.lstat)(home).catch(() => undefined);
+    const uid = process.getuid?.();
+    if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o777) !== 0o700)
+        return false;
+    const owner = await readOwner(home);
+    if (owner)
+        return judgeOwner(owner) === "dead";
+    return Date.now() - info.mtimeMs >= UNOWNED_HOME_MAX_AGE_MS;
+}
+async function readOwner(home) {
+    const file = external_node_path_default().join(home, OWNER_FILE);
+    const info = await (0,promises_.lstat)(file).catch(() => undefined);
+    if (!info?.isFile())
+        return undefined;
+    try {
+        const owner = JSON.parse(await (0,promises_.readFile)(file, "utf8"));
+        return Number.isInteger(owner.pid) ? owner : undefined;
+    }
+    catch {
+        return undefined;
+    }
 }
 async function agentPid(home) {
     return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
@@ -40095,25 +40328,10 @@ function run(command, args) {
 }
 async function waitForExit(pid) {
     const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
-    while (isAlive(pid) && Date.now() < deadline)
+    while (pidRunning(pid) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
-    if (isAlive(pid))
+    if (pidRunning(pid))
         signal(pid, "SIGKILL");
-}
-/** True while `pid` runs; a zombie (exited, not yet reaped by a container's init) counts as gone. */
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-    }
-    catch (err) {
-        return err.code === "EPERM";
-    }
-    try {
-        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
-    }
-    catch {
-        return true; // no /proc (macOS): the signal said it exists
-    }
 }
 function signal(pid, sig) {
     try {
@@ -40193,6 +40411,132 @@ class GpgDecryptKeyring {
 
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
+;// CONCATENATED MODULE: ./src/fs/regular-file.ts
+
+
+
+/** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
+function kindOf(entry) {
+    if (entry.isFile())
+        return "a regular file";
+    if (entry.isFIFO())
+        return "a FIFO (named pipe)";
+    if (entry.isSymbolicLink())
+        return "a symbolic link";
+    if (entry.isDirectory())
+        return "a directory";
+    if (entry.isSocket())
+        return "a socket";
+    if (entry.isCharacterDevice())
+        return "a character device";
+    if (entry.isBlockDevice())
+        return "a block device";
+    return "not a regular file";
+}
+/** Something that is not a regular file where Lifeline expected one; it was not opened. */
+class NotRegularFileError extends errors/* UserError */.yo {
+    file;
+    kind;
+    name = "NotRegularFileError";
+    constructor(file, kind) {
+        super(`${file} is ${kind}, not a regular file: Lifeline reads only regular files in a backup directory` +
+            (kind === "a symbolic link"
+                ? " and does not follow links there; put the file itself in its place"
+                : "; remove it or put the real file in its place"));
+        this.file = file;
+        this.kind = kind;
+    }
+}
+const isMissing = (err) => {
+    const code = err.code;
+    return code === "ENOENT" || code === "ENOTDIR";
+};
+/**
+ * What is at `file`: undefined when nothing is; throws NotRegularFileError when it is anything but a
+ * regular file (a symbolic link unless `followSymlinks`). Never opens it.
+ */
+async function statRegularFile(file, options = {}) {
+    let found;
+    try {
+        found = await (options.followSymlinks ? promises_.stat : promises_.lstat)(file);
+    }
+    catch (err) {
+        if (isMissing(err))
+            return undefined;
+        throw err;
+    }
+    if (!found.isFile())
+        throw new NotRegularFileError(file, kindOf(found));
+    return found;
+}
+/**
+ * Opens a regular file for reading. It is judged before it is opened (lstat), then opened without
+ * following a link and without blocking (a FIFO swapped in meanwhile opens at once instead of
+ * waiting for a writer), and judged again on the open descriptor, which closes the race.
+ * Throws ENOENT when it does not exist, NotRegularFileError when it is not a regular file.
+ */
+async function openRegularFile(file, options = {}) {
+    const before = await statRegularFile(file, options);
+    if (!before) {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
+            code: "ENOENT",
+            path: file,
+        });
+    }
+    const flags = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (options.followSymlinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
+    let handle;
+    try {
+        handle = await (0,promises_.open)(file, flags);
+    }
+    catch (err) {
+        // ELOOP: it became a link; ENXIO: it became a socket. Name what it is now.
+        const code = err.code;
+        if (code === "ELOOP" || code === "ENXIO") {
+            const now = await (0,promises_.lstat)(file).catch(() => undefined);
+            if (now && !now.isFile())
+                throw new NotRegularFileError(file, kindOf(now));
+        }
+        throw err;
+    }
+    const opened = await handle.stat();
+    if (!opened.isFile()) {
+        await handle.close();
+        throw new NotRegularFileError(file, kindOf(opened));
+    }
+    return handle;
+}
+/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+async function readRegularFile(file, options = {}) {
+    const handle = await openRegularFile(file, options);
+    try {
+        return await handle.readFile("utf8");
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** Lists a directory without opening anything in it; a missing directory lists empty. */
+async function listDirectory(dir) {
+    let entries;
+    try {
+        entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { files: [], others: [] };
+        throw err;
+    }
+    const files = [];
+    const others = [];
+    for (const entry of entries) {
+        if (entry.isFile())
+            files.push(entry.name);
+        else
+            others.push({ name: entry.name, kind: kindOf(entry) });
+    }
+    return { files, others };
+}
+
 // EXTERNAL MODULE: ./src/net/deadline.ts
 var deadline = __nccwpck_require__(7879);
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
@@ -40248,6 +40592,7 @@ function parseExposition(text) {
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/publish.ts
+
 
 
 
@@ -40339,7 +40684,8 @@ async function pushToGateway(url, job, group, samples, options = {}) {
  * the file that this run does not replace — e.g. the last success timestamp when this run failed.
  */
 async function writeTextfile(file, samples) {
-    const previous = parseExposition(await (0,promises_.readFile)(file, "utf8").catch(() => ""));
+    // Only a regular file is read (a FIFO put there would block the run forever); anything else is replaced.
+    const previous = parseExposition(await readRegularFile(file, { followSymlinks: true }).catch(() => ""));
     const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
     for (const s of samples)
         merged.set(seriesKey(s.name, s.labels), s);
@@ -40664,7 +41010,7 @@ async function publishWithCompanions(companions, publishData) {
         throw err;
     }
 }
-function atomic_file_isAlive(pid) {
+function isAlive(pid) {
     try {
         process.kill(pid, 0);
         return true;
@@ -40673,17 +41019,59 @@ function atomic_file_isAlive(pid) {
         return err.code === "EPERM";
     }
 }
+/** When this process started (ms since the epoch): partials with its pid older than that are a dead run's. */
+const PROCESS_STARTED_MS = Date.now() - process.uptime() * 1000;
 /**
  * Removes partial files left by runs that died (SIGKILL, power loss) in `dir`. Files of a process that
- * is still alive are left alone. Returns the names removed.
+ * is still alive are left alone, but for files with this process's own pid written before it started
+ * (a container gives every run the same pid). With `minAgeMs`, only files at least that old (modified)
+ * are considered. Returns the names removed.
  */
-async function removeStalePartials(dir) {
+async function removeStalePartials(dir, minAgeMs = 0) {
     const removed = [];
     for (const name of await readdir(dir).catch(() => [])) {
-        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name);
-        if (!m || atomic_file_isAlive(Number(m[1])))
+        // Partials, and the name probes of earlier versions (`.lifeline-name-probe-<pid>-xxx…`).
+        const m = new RegExp(`^\\..+${PARTIAL_MARK.replace(".", "\\.")}(\\d+)-[0-9a-f]+$`).exec(name) ??
+            /^\.lifeline-name-probe-(\d+)-x*$/.exec(name);
+        if (!m)
+            continue;
+        const pid = Number(m[1]);
+        const modified = (await stat(path.join(dir, name)).catch(() => undefined))?.mtimeMs;
+        if (modified === undefined || Date.now() - modified < minAgeMs)
+            continue;
+        const ownLeftover = pid === process.pid && modified < PROCESS_STARTED_MS - 1000;
+        if (!ownLeftover && isAlive(pid))
             continue;
         await unlink(path.join(dir, name)).then(() => removed.push(name), () => { });
+    }
+    return removed;
+}
+/**
+ * Removes companions (a manifest, a checksum sidecar: `<data><suffix>`) whose data file does not exist,
+ * left by a crash between publishing the companions and the data (publishWithCompanions). Only those
+ * modified before `olderThan` (the run's start: never the companions of a file being published now),
+ * and only when `isData` accepts the data file's name. A companion whose data exists is never touched.
+ * Returns the names removed.
+ */
+async function removeOrphanCompanions(dir, suffixes, olderThan, isData) {
+    const removed = [];
+    const names = await readdir(dir).catch(() => []);
+    const present = new Set(names);
+    for (const name of names) {
+        const suffix = suffixes.find((s) => name.endsWith(s));
+        if (!suffix)
+            continue;
+        const data = name.slice(0, -suffix.length);
+        if (present.has(data) || !isData(data))
+            continue;
+        const file = path.join(dir, name);
+        const info = await lstat(file).catch(() => undefined);
+        if (!info?.isFile() || info.mtimeMs >= olderThan.getTime())
+            continue;
+        // Checked again at the last moment: the data may have appeared since the listing.
+        if (await lstat(path.join(dir, data)).then(() => true, () => false))
+            continue;
+        await unlink(file).then(() => removed.push(name), () => { });
     }
     return removed;
 }
@@ -40692,20 +41080,28 @@ const NAME_MAX = 255;
 /**
  * Whether `dir` accepts a file name of `length` bytes: a hidden probe of that length is created and
  * removed at once. Some filesystems allow fewer than NAME_MAX (eCryptfs: 143), which only trying tells.
+ * The probe is named like a partial (`.lifeline-name-probe.partial-<pid>-<hex>`, padded with hex
+ * digits), so that one left by a killed run is swept by removeStalePartials, and a random part keeps it
+ * from clashing with such a leftover (a container's next run has the same pid); a clash is retried.
  */
 async function acceptsNameLength(dir, length) {
-    const probe = `.lifeline-name-probe-${process.pid}-`;
-    const file = path.join(dir, probe.padEnd(Math.max(length, probe.length + 1), "x"));
-    try {
-        const handle = await open(file, "wx", 0o600);
-        await handle.close();
-        await unlink(file);
-        return true;
-    }
-    catch (err) {
-        if (err.code === "ENAMETOOLONG")
-            return false;
-        throw err;
+    for (let attempt = 0;; attempt++) {
+        const probe = `.lifeline-name-probe${PARTIAL_MARK}${process.pid}-${randomBytes(PARTIAL_RANDOM_BYTES).toString("hex")}`;
+        const file = path.join(dir, probe.padEnd(Math.max(length, probe.length), "0"));
+        try {
+            const handle = await open(file, "wx", 0o600);
+            await handle.close();
+            await unlink(file);
+            return true;
+        }
+        catch (err) {
+            const code = err.code;
+            if (code === "ENAMETOOLONG")
+                return false;
+            if (code === "EEXIST" && attempt < 3)
+                continue;
+            throw err;
+        }
     }
 }
 /** The longest file name `dir` accepts, at most `upTo` bytes (a binary search of probes). */
@@ -40736,132 +41132,6 @@ async function ensureWritableDirectory(dir, what) {
         throw new errors/* UserError */.yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
-}
-
-;// CONCATENATED MODULE: ./src/fs/regular-file.ts
-
-
-
-/** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
-function kindOf(entry) {
-    if (entry.isFile())
-        return "a regular file";
-    if (entry.isFIFO())
-        return "a FIFO (named pipe)";
-    if (entry.isSymbolicLink())
-        return "a symbolic link";
-    if (entry.isDirectory())
-        return "a directory";
-    if (entry.isSocket())
-        return "a socket";
-    if (entry.isCharacterDevice())
-        return "a character device";
-    if (entry.isBlockDevice())
-        return "a block device";
-    return "not a regular file";
-}
-/** Something that is not a regular file where Lifeline expected one; it was not opened. */
-class NotRegularFileError extends errors/* UserError */.yo {
-    file;
-    kind;
-    name = "NotRegularFileError";
-    constructor(file, kind) {
-        super(`${file} is ${kind}, not a regular file: Lifeline reads only regular files in a backup directory` +
-            (kind === "a symbolic link"
-                ? " and does not follow links there; put the file itself in its place"
-                : "; remove it or put the real file in its place"));
-        this.file = file;
-        this.kind = kind;
-    }
-}
-const isMissing = (err) => {
-    const code = err.code;
-    return code === "ENOENT" || code === "ENOTDIR";
-};
-/**
- * What is at `file`: undefined when nothing is; throws NotRegularFileError when it is anything but a
- * regular file (a symbolic link unless `followSymlinks`). Never opens it.
- */
-async function statRegularFile(file, options = {}) {
-    let found;
-    try {
-        found = await (options.followSymlinks ? promises_.stat : promises_.lstat)(file);
-    }
-    catch (err) {
-        if (isMissing(err))
-            return undefined;
-        throw err;
-    }
-    if (!found.isFile())
-        throw new NotRegularFileError(file, kindOf(found));
-    return found;
-}
-/**
- * Opens a regular file for reading. It is judged before it is opened (lstat), then opened without
- * following a link and without blocking (a FIFO swapped in meanwhile opens at once instead of
- * waiting for a writer), and judged again on the open descriptor, which closes the race.
- * Throws ENOENT when it does not exist, NotRegularFileError when it is not a regular file.
- */
-async function openRegularFile(file, options = {}) {
-    const before = await statRegularFile(file, options);
-    if (!before) {
-        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), {
-            code: "ENOENT",
-            path: file,
-        });
-    }
-    const flags = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK | (options.followSymlinks ? 0 : external_node_fs_.constants.O_NOFOLLOW);
-    let handle;
-    try {
-        handle = await (0,promises_.open)(file, flags);
-    }
-    catch (err) {
-        // ELOOP: it became a link; ENXIO: it became a socket. Name what it is now.
-        const code = err.code;
-        if (code === "ELOOP" || code === "ENXIO") {
-            const now = await (0,promises_.lstat)(file).catch(() => undefined);
-            if (now && !now.isFile())
-                throw new NotRegularFileError(file, kindOf(now));
-        }
-        throw err;
-    }
-    const opened = await handle.stat();
-    if (!opened.isFile()) {
-        await handle.close();
-        throw new NotRegularFileError(file, kindOf(opened));
-    }
-    return handle;
-}
-/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
-async function readRegularFile(file, options = {}) {
-    const handle = await openRegularFile(file, options);
-    try {
-        return await handle.readFile("utf8");
-    }
-    finally {
-        await handle.close();
-    }
-}
-/** Lists a directory without opening anything in it; a missing directory lists empty. */
-async function listDirectory(dir) {
-    let entries;
-    try {
-        entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
-    }
-    catch (err) {
-        if (err.code === "ENOENT")
-            return { files: [], others: [] };
-        throw err;
-    }
-    const files = [];
-    const others = [];
-    for (const entry of entries) {
-        if (entry.isFile())
-            files.push(entry.name);
-        else
-            others.push({ name: entry.name, kind: kindOf(entry) });
-    }
-    return { files, others };
 }
 
 ;// CONCATENATED MODULE: ./src/storage/local-store.ts
@@ -41533,7 +41803,7 @@ async function probe(file) {
         await (0,promises_.access)(file, promises_.constants.X_OK);
         const { stdout } = await execFileAsync(file, ["--version"], {
             timeout: 10_000,
-            env: childEnvironment(),
+            env: childEnvironment(process.env, "libpq"),
         });
         const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
         if (!match)
@@ -41807,7 +42077,7 @@ async function readCatalog(client, mode, snapshot) {
  * neither false nor NULL nor an empty string — e.g. `SELECT count(*) > 0 FROM videos;`.
  */
 async function readCheckSql(file) {
-    const text = await (0,promises_.readFile)(file, "utf8").catch((err) => {
+    const text = await readRegularFile(file, { followSymlinks: true }).catch((err) => {
         throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
     });
     const statements = text
@@ -42002,6 +42272,34 @@ function settingAssignment(item) {
     return `${parts.map((p) => esm.escapeIdentifier(p)).join(".")} = ${rendered}`;
 }
 const PRIVILEGES = new Set(["CONNECT", "CREATE", "TEMPORARY"]);
+/** The server's error text with every occurrence of `secrets` (non-empty, longest first) redacted. */
+function redactSecrets(text, secrets = []) {
+    let out = text;
+    for (const v of [...new Set(secrets)].filter((v) => v !== "").sort((a, b) => b.length - a.length))
+        out = out.split(v).join("(value redacted)");
+    return out;
+}
+/**
+ * The recorded ACL as it applies to a database now owned by `currentOwner`: what the recorded owner held
+ * (its implicit, owner-default privileges, as pg_dump treats them) goes to the current owner, so that a
+ * restore into a database owned by another role never leaves its owner unable to connect. `mapped`
+ * lists the privileges moved that way (empty when the owner is the same or held nothing).
+ */
+function ownerMappedAcl(acl, recordedOwner, currentOwner) {
+    if (recordedOwner === currentOwner)
+        return { acl: [...acl], mapped: [] };
+    const out = new Map();
+    const mapped = [];
+    for (const g of acl) {
+        const grantee = g.grantee === recordedOwner ? currentOwner : g.grantee;
+        if (g.grantee === recordedOwner)
+            mapped.push(g.privilege);
+        const k = JSON.stringify([grantee, g.privilege]);
+        const seen = out.get(k);
+        out.set(k, { grantee, privilege: g.privilege, grantable: g.grantable || (seen?.grantable ?? false) });
+    }
+    return { acl: [...out.values()], mapped };
+}
 /** The statements that give `database` the recorded properties, and the roles skipped as missing. */
 function propertyStatements(database, recorded, current, existingRoles) {
     const db = esm.escapeIdentifier(database);
@@ -42024,7 +42322,7 @@ function propertyStatements(database, recorded, current, existingRoles) {
         for (const h of holders)
             statements.push({ what: "the ACL", sql: `REVOKE ALL ON DATABASE ${db} FROM ${role(h)} CASCADE` });
         const grouped = new Map();
-        for (const g of recorded.acl) {
+        for (const g of ownerMappedAcl(recorded.acl, recorded.owner, current.owner).acl) {
             if (!PRIVILEGES.has(g.privilege))
                 throw new errors/* UserError */.yo(`The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
                     "or was edited; restore without it by moving it away");
@@ -42055,20 +42353,26 @@ function propertyStatements(database, recorded, current, existingRoles) {
         if (!exists(s.role))
             continue;
         const target = s.role === null ? `ALTER DATABASE ${db}` : `ALTER ROLE ${role(s.role)} IN DATABASE ${db}`;
-        for (const item of s.settings)
+        for (const item of s.settings) {
+            const sql = `${target} SET ${settingAssignment(item)}`;
+            const name = item.slice(0, item.indexOf("="));
+            const value = item.slice(item.indexOf("=") + 1);
             statements.push({
                 // The value is not named: a setting may hold something private.
-                what: `the setting ${item.split("=")[0]}${s.role === null ? "" : ` of role ${s.role}`}`,
-                sql: `${target} SET ${settingAssignment(item)}`,
+                what: `the setting ${name}${s.role === null ? "" : ` of role ${s.role}`}`,
+                sql,
+                secrets: [value, ...(LIST_QUOTE_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [])],
             });
+        }
     }
     return { statements, missingRoles: [...missing].sort() };
 }
 const grantText = (g) => `${g.grantee ?? "PUBLIC"}: ${g.privilege}${g.grantable ? " WITH GRANT OPTION" : ""}`;
 /**
  * Compares the properties read back from the restored database with the recorded ones: ACL (grantor
- * aside), comment, connection limit and settings must be equal; what was skipped for roles missing on
- * this server is left out and noted. Owner and encoding differences are notes (the target decides them).
+ * aside, the recorded owner's privileges expected on the restored owner), comment, connection limit and
+ * settings must be equal; what was skipped for roles missing on this server is left out. Both the owner
+ * mapping and the skipped roles are noted. Owner and encoding differences are notes (the target decides them).
  */
 function compareProperties(recorded, restored, missingRoles) {
     const skip = new Set(missingRoles);
@@ -42081,7 +42385,8 @@ function compareProperties(recorded, restored, missingRoles) {
             .map(grantText)
             .sort()
             .join("; ") || "none";
-    row("ACL", acl(recorded.acl, true), acl(restored.acl, false));
+    const mapping = recorded.acl && ownerMappedAcl(recorded.acl, recorded.owner, restored.owner);
+    row("ACL", acl(mapping ? mapping.acl : null, true), acl(restored.acl, false));
     row("comment", recorded.comment ?? "(none)", restored.comment ?? "(none)");
     row("connection limit", String(recorded.connectionLimit), String(restored.connectionLimit));
     // One row per setting, never showing its value (it may be a secret): equal, missing or different.
@@ -42112,6 +42417,9 @@ function compareProperties(recorded, restored, missingRoles) {
         });
     }
     const notes = [];
+    if (mapping?.mapped.length)
+        notes.push(`the backed-up owner ${recorded.owner}'s privileges (${mapping.mapped.join(", ")}) were given to the ` +
+            `restored database's owner ${restored.owner} instead`);
     if (missingRoles.length)
         notes.push(`roles missing on this server, so their grants and settings were not re-applied: ${missingRoles.join(", ")}`);
     if (recorded.owner !== restored.owner)
@@ -42128,6 +42436,7 @@ function compareProperties(recorded, restored, missingRoles) {
 async function applyProperties(client, database, recorded) {
     const current = await database_properties_readDatabaseProperties(client);
     const wanted = [
+        current.owner,
         ...(recorded.acl ?? []).map((g) => g.grantee),
         ...recorded.settings.map((s) => s.role),
     ].filter((r) => r !== null);
@@ -42138,8 +42447,12 @@ async function applyProperties(client, database, recorded) {
             await client.query(st.sql);
         }
         catch (err) {
-            throw new errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${err.message}. ` +
-                "Restore as a role allowed to set it (e.g. the database owner or a superuser)", { cause: err });
+            // The server may quote the value it refused (`invalid value for parameter "x": "…"`): redacted,
+            // and the server's error is then not kept as the cause either.
+            const text = err.message;
+            const redacted = redactSecrets(text, st.secrets);
+            throw new errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${redacted}. ` +
+                "Restore as a role allowed to set it (e.g. the database owner or a superuser)", redacted === text ? { cause: err } : {});
         }
     }
     return { missingRoles, applied: statements.length };
@@ -42172,21 +42485,159 @@ function requireRestrictablePsql(tool, file) {
         `PostgreSQL client (e.g. apt-get install --only-upgrade postgresql-client-${tool.major}) or set PG_BIN_DIR to a newer one`);
 }
 const NL = 0x0a;
+const CR = 0x0d;
 const BACKSLASH = 0x5c;
 /** The longest backslash line looked at (pg_dump's `\restrict` line is 74 bytes). */
 const MAX_META_LINE = 512;
+/** Tokens of a statement kept for the statement check; a longer statement is judged by its start. */
+const MAX_TOKENS = 64;
+/** Characters of a string literal or quoted identifier kept for the statement check. */
+const MAX_TEXT = 256;
 const isIdentByte = (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b >= 0x80;
-const isIdentStart = (b) => isIdentByte(b) && !(b >= 0x30 && b <= 0x39);
-const isSpace = (b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d || b === 0x0c;
+const isDigit = (b) => b >= 0x30 && b <= 0x39;
+const isIdentStart = (b) => isIdentByte(b) && !isDigit(b);
+/** What may follow a backslash in COPY text data as pg_dump writes it (and COPY text reads it). */
+const COPY_ESCAPES = new Set([..."\\Nbfnrtv01234567x"].map((c) => c.charCodeAt(0)));
+/**
+ * Client encodings psql may be switched to in which 0x5C (a backslash) can be the second byte of a
+ * character, so psql's lexer and this one would part ways (names as PostgreSQL normalises them:
+ * lowercase, only letters and digits). No database can have them, so pg_dump never sets them.
+ */
+const UNSAFE_CLIENT_ENCODINGS = new Set([
+    "sjis",
+    "shiftjis",
+    "mskanji",
+    "win932",
+    "windows932",
+    "shiftjis2004",
+    "big5",
+    "win950",
+    "windows950",
+    "gbk",
+    "win936",
+    "windows936",
+    "uhc",
+    "win949",
+    "windows949",
+    "gb18030",
+    "johab",
+]);
+const normaliseEncoding = (name) => name.toLowerCase().replace(/[^a-z0-9]/g, "");
+/** The functions pg_dump's own top-level SELECTs call (search path, sequences, large objects). */
+const DUMP_SELECTS = new Set(["set_config", "setval", "lo_create", "lo_open", "lowrite", "lo_close"]);
+/** First words of the statements pg_dump writes into a plain dump of one database. */
+const DUMP_STATEMENTS = new Set([
+    "set",
+    "select",
+    "create",
+    "alter",
+    "drop",
+    "comment",
+    "copy",
+    "grant",
+    "revoke",
+    "security",
+    "refresh",
+    "insert",
+    "begin",
+    "commit",
+]);
+/** Objects beyond the database being restored: CREATE/ALTER/DROP of these is refused. */
+const CLUSTER_OBJECTS = new Set(["role", "user", "group", "database", "tablespace", "system"]);
+/**
+ * Why a statement (its first tokens) is not one pg_dump writes into a plain dump of one database, or
+ * undefined when it is. Judged by its kind only: a statement of an allowed kind can still call
+ * functions (an index expression, a default) — this is a fence around the restore, not a sandbox.
+ */
+function statementRefusal(tokens, truncated) {
+    if (!tokens.length)
+        return undefined;
+    const words = tokens.map((t) => t.kind === "w" ? t.text : t.kind === "q" ? `"${t.text}"` : `\u0000${t.text}`);
+    const first = tokens[0];
+    const kind = first.kind === "w" ? first.text : "";
+    const show = `${tokens
+        .slice(0, 4)
+        .map((t) => (t.kind === "s" ? "'...'" : t.text))
+        .join(" ")
+        .toUpperCase()
+        .replace(/[^\x20-\x7e]/g, "?")}`;
+    const never = `${show}, which pg_dump never writes`;
+    if (!DUMP_STATEMENTS.has(kind))
+        return never;
+    const at = (i) => words[i] ?? "";
+    if (kind === "create" || kind === "alter" || kind === "drop") {
+        let i = 1;
+        if (at(1) === "or" && at(2) === "replace")
+            i = 3;
+        if (CLUSTER_OBJECTS.has(at(i)) && !(at(i) === "user" && at(i + 1) === "mapping"))
+            return never;
+        return undefined;
+    }
+    if (kind === "begin" || kind === "commit")
+        return tokens.length === 1 ? undefined : never;
+    if (kind === "grant" || kind === "revoke") {
+        // pg_dump grants privileges ON objects; a role membership (GRANT role TO ...) is the cluster's
+        return tokens.some((t) => t.kind === "w" && t.text === "on" && t.depth === 0) ? undefined : never;
+    }
+    if (kind === "copy") {
+        const top = tokens.filter((t) => t.depth === 0);
+        const from = top.findIndex((t) => t.kind === "w" && t.text === "from");
+        const fromStdin = from > 0 && top[from + 1]?.kind === "w" && top[from + 1]?.text === "stdin";
+        const to = top.some((t) => t.kind === "w" && (t.text === "to" || t.text === "program"));
+        return fromStdin && !to && !truncated ? undefined : `${never} (only COPY ... FROM stdin)`;
+    }
+    if (kind === "set") {
+        let i = 1;
+        if ((at(1) === "session" && at(2) !== "authorization") || at(1) === "local")
+            i = 2;
+        const name = tokens[i]?.kind === "q" ? tokens[i].text.toLowerCase() : at(i);
+        const valueToken = tokens[i + 1]?.kind === "p" || at(i + 1) === "to" ? tokens[i + 2] : undefined;
+        const value = valueToken?.text.toLowerCase() ?? "";
+        if (name === "role" || name === "session" || name === "names")
+            return never;
+        if (name === "client_encoding" && UNSAFE_CLIENT_ENCODINGS.has(normaliseEncoding(value)))
+            return `${show}: client_encoding ${value.toUpperCase()} can hide a backslash in a character's second byte, and no database has that encoding, so pg_dump never writes it`;
+        if (name === "standard_conforming_strings" && !["on", "true", "yes", "1", "default"].includes(value))
+            return `${show}: standard_conforming_strings other than on changes how strings end, and pg_dump always writes on`;
+        return undefined;
+    }
+    if (kind === "select") {
+        // SELECT pg_catalog.fn(literal, ...) and nothing else
+        const fn = at(3);
+        const ok = !truncated &&
+            at(1) === "pg_catalog" &&
+            at(2) === "\u0000." &&
+            DUMP_SELECTS.has(fn) &&
+            at(4) === "\u0000(" &&
+            at(words.length - 1) === "\u0000)" &&
+            tokens
+                .slice(5, -1)
+                .every((t) => t.kind === "s" ||
+                t.kind === "n" ||
+                (t.kind === "p" && (t.text === "," || t.text === "-")) ||
+                (t.kind === "w" && (t.text === "true" || t.text === "false"))) &&
+            (fn !== "set_config" || (tokens[5]?.kind === "s" && tokens[5].text === "search_path"));
+        return ok ? undefined : never;
+    }
+    return undefined;
+}
 /**
  * Everything a plain backup sends to psql passes through here. Two independent locks:
  * 1. the stream starts with `\restrict <fresh random key>`, so psql itself refuses every backslash
  *    command that follows (the key exists only in this process, is never logged, and changes every run);
- * 2. the SQL is lexed as psql lexes it (quotes, E'' strings, dollar quotes, comments, COPY ... FROM stdin
- *    data up to `\.`), and any backslash command outside COPY data is refused here, before psql sees it.
- * The one exception is the dump's own `\restrict K` ... `\unrestrict K` pair that pg_dump 13.22+ writes
- * (only at the start of a line, one of each, the same key): those two lines are dropped, so psql stays
- * in our restricted mode for the whole stream. SQL passes through unchanged.
+ * 2. the SQL is lexed the way psql 13-18 lexes it (quotes, E'' strings, dollar quotes, comments,
+ *    parentheses and BEGIN ATOMIC bodies for statement ends, COPY ... FROM stdin data up to `\.`), and
+ *    any backslash command outside COPY data is refused here, before psql sees it. Where the two lexers
+ *    could still part ways the guard refuses rather than guesses: settings that change how psql lexes
+ *    (standard_conforming_strings off, client encodings with 0x5C trail bytes), a backslash at the start
+ *    of a line inside an E'' string or block comment, COPY data escapes COPY text never writes, a statement
+ *    psql and the server would split differently, a `$` or number glued to a word the way pg_dump never
+ *    writes. The one exception is the dump's own `\restrict K` ... `\unrestrict K` pair (pg_dump 13.22+;
+ *    at the start of a line, one of each, the same key): those two lines are dropped, so psql stays
+ *    in our restricted mode for the whole stream.
+ * Besides, every statement must be of a kind pg_dump writes into a plain dump of one database (see
+ * statementRefusal): no roles, databases, tablespaces, ALTER SYSTEM, COPY to/from files or programs,
+ * DO, CALL, LOAD, SET ROLE, SELECTs other than pg_dump's own. SQL passes through unchanged.
  */
 class PsqlGuard extends external_node_stream_.Transform {
     /** `\restrict <key>` for psql; the key never leaves this object. */
@@ -42194,27 +42645,36 @@ class PsqlGuard extends external_node_stream_.Transform {
     #file;
     #onRefuse;
     #started = false;
+    /** COPY ... FROM stdin statements sent and not yet fed: each reads data from the next line on. */
+    #pendingCopies = 0;
     #copy = false;
-    /** In COPY data: how many bytes of the current line match `\.` so far; -1 when it cannot be the end. */
-    #copyLineMatch = 0;
+    /** Bytes of the current COPY data line so far (capped), whether the last was an escaping backslash. */
+    #copyCol = 0;
+    #copyEsc = false;
+    /** The COPY data line is `\.` so far (1), or `\.\r` (2). */
+    #copyEnd = 0;
     #state = "normal";
     #line = 1;
     #atLineStart = true;
     #prev = 0;
-    #prev2 = 0;
     #blockDepth = 0;
     #tag = [];
     #tagMatch = 0;
-    /** The statement so far starts with COPY (only the first word matters). */
-    #head = "";
-    #inStatement = false;
-    /** Bytes of the current statement so far: a comment that starts it does not start a statement. */
-    #statementBytes = 0;
-    #copyAfterLine = false;
-    /** Normal-state bytes of the current statement's last line, to see `FROM stdin` before its `;`. */
-    #tail = "";
-    /** The statement's first word so far is (a prefix of) COPY: only then is `#tail` kept. */
-    #mayBeCopy = false;
+    /** The unquoted word or number being read: "" none, "w" word, "n" number, "e" after its exponent's e, "s" after the sign. */
+    #wordKind = "";
+    #word = "";
+    #text = "";
+    #tokens = [];
+    #truncated = false;
+    #stmtLine = 0;
+    #paren = 0;
+    /** psql's own heuristic (psqlscan.l): BEGIN/CASE ... END depth inside CREATE [OR REPLACE] FUNCTION|PROCEDURE. */
+    #psqlBegin = 0;
+    #identCount = 0;
+    #idents = ["", "", "", ""];
+    /** The server's view: depth inside a BEGIN ATOMIC body (CASE ... END nest inside it). */
+    #atomic = 0;
+    #lastWord = "";
     #meta = [];
     #metaAtLineStart = false;
     #metaLine = 0;
@@ -42246,6 +42706,12 @@ class PsqlGuard extends external_node_stream_.Transform {
         try {
             if (this.#state === "meta")
                 this.#endMeta();
+            if (!this.#copy) {
+                this.#endWord(0);
+                // psql sends what is left at the end of its input as a last statement
+                if (this.#state === "normal" || this.#state === "lineComment")
+                    this.#endStatement();
+            }
             done();
         }
         catch (err) {
@@ -42270,13 +42736,14 @@ class PsqlGuard extends external_node_stream_.Transform {
                 }
                 else {
                     if (this.#meta.length >= MAX_META_LINE)
-                        this.#refuse();
+                        this.#refuseMeta();
                     this.#meta.push(b);
                 }
                 i++;
                 continue;
             }
             if (b === BACKSLASH && this.#state === "normal") {
+                this.#endWord(b);
                 if (i > emitFrom)
                     this.push(chunk.subarray(emitFrom, i));
                 this.#state = "meta";
@@ -42286,13 +42753,22 @@ class PsqlGuard extends external_node_stream_.Transform {
                 i++;
                 continue;
             }
+            if (b === BACKSLASH &&
+                this.#atLineStart &&
+                (this.#state === "escape" || this.#state === "escapeQuote" || this.#state === "blockComment"))
+                // pg_dump writes no E'' string (standard_conforming_strings is on) and no block comment, while
+                // a genuine '' string (a COMMENT) or dollar quote (a function body) may hold such a line
+                this.#refuse(this.#line, "a backslash at the start of a line inside an E'' string or a block comment (pg_dump writes neither), " +
+                    "where psql would run it as a meta-command if its lexer saw the quoting differently");
             this.#step(b);
             if (b === NL) {
                 this.#newLine();
-                if (this.#copyAfterLine) {
-                    this.#copyAfterLine = false;
+                if (this.#pendingCopies > 0 && !this.#copy) {
+                    this.#pendingCopies--;
                     this.#copy = true;
-                    this.#copyLineMatch = 0;
+                    this.#copyCol = 0;
+                    this.#copyEsc = false;
+                    this.#copyEnd = 0;
                 }
             }
             else
@@ -42302,138 +42778,287 @@ class PsqlGuard extends external_node_stream_.Transform {
         if (this.#state !== "meta" && emitFrom < n)
             this.push(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
     }
-    /** COPY data: whole lines pass; only a line that is exactly `\.` ends it. Returns where SQL resumes. */
+    /**
+     * COPY data: only a line that is exactly `\.` ends it. A backslash must start one of COPY text's
+     * escapes (a line psql would read as a command, were it not in COPY, never passes). Returns where SQL resumes.
+     */
     #scanCopy(chunk, from) {
         let i = from;
         const n = chunk.length;
         while (i < n) {
-            if (this.#copyLineMatch >= 0) {
-                const b = chunk[i];
-                const m = this.#copyLineMatch;
+            const b = chunk[i];
+            i++;
+            if (this.#copyEnd) {
                 if (b === NL) {
                     this.#line++;
-                    if (m === 2 || m === 3) {
-                        this.#copy = false;
-                        this.#atLineStart = true;
-                        this.#prev = NL;
-                        return i + 1;
+                    this.#copy = false;
+                    this.#atLineStart = true;
+                    this.#prev = NL;
+                    if (this.#pendingCopies > 0) {
+                        this.#pendingCopies--;
+                        this.#copy = true;
+                        this.#copyCol = 0;
+                        this.#copyEsc = false;
+                        this.#copyEnd = 0;
+                        continue;
                     }
-                    this.#copyLineMatch = 0;
+                    return i;
                 }
-                else if ((m === 0 && b === BACKSLASH) || (m === 1 && b === 0x2e) || (m === 2 && b === 0x0d)) {
-                    this.#copyLineMatch = m + 1;
-                }
+                if (b === CR && this.#copyEnd === 1)
+                    this.#copyEnd = 2;
                 else
-                    this.#copyLineMatch = -1;
-                i++;
+                    this.#refuse(this.#line, "COPY data that starts with \\. but goes on (COPY text never writes that)");
                 continue;
             }
-            const nl = chunk.indexOf(NL, i);
-            if (nl < 0)
-                return n;
-            this.#line++;
-            this.#copyLineMatch = 0;
-            i = nl + 1;
+            if (this.#copyEsc) {
+                this.#copyEsc = false;
+                if (b === 0x2e && this.#copyCol === 1)
+                    this.#copyEnd = 1;
+                else if (!COPY_ESCAPES.has(b))
+                    this.#refuse(this.#line, `a backslash followed by ${JSON.stringify(String.fromCharCode(b))} in COPY data, which COPY text never writes`);
+                this.#copyCol++;
+                continue;
+            }
+            if (b === NL) {
+                this.#line++;
+                this.#copyCol = 0;
+                continue;
+            }
+            if (b === BACKSLASH)
+                this.#copyEsc = true;
+            if (this.#copyCol < 8)
+                this.#copyCol++;
         }
         return n;
     }
     #newLine() {
         this.#line++;
         this.#atLineStart = true;
-        this.#tail = "";
+    }
+    #token(kind, text, depth = this.#paren) {
+        if (!this.#tokens.length)
+            this.#stmtLine = this.#line;
+        if (this.#tokens.length < MAX_TOKENS)
+            this.#tokens.push({ kind, text, depth });
+        else
+            this.#truncated = true;
+    }
+    /** Ends the word or number being read; `next` is the byte that ended it. */
+    #endWord(next) {
+        const kind = this.#wordKind;
+        if (!kind)
+            return;
+        const word = this.#word;
+        this.#wordKind = "";
+        this.#word = "";
+        if (kind !== "w") {
+            this.#token("n", word);
+            return;
+        }
+        const lower = word.toLowerCase();
+        // E'', X'', B'', N'' and U&'' / U&"" are literals to psql, not identifiers
+        if (next === 0x27 && ["e", "x", "b", "n"].includes(lower))
+            return;
+        if (next === 0x26 && lower === "u")
+            this.#refuse(this.#line, "a U& literal outside quotes (pg_dump writes none)");
+        this.#token("w", lower);
+        this.#identifier(lower);
+    }
+    /** psqlscan.l's BEGIN ... END tracking, and the server's BEGIN ATOMIC. */
+    #identifier(word) {
+        if (this.#identCount === 0)
+            this.#idents = ["", "", "", ""];
+        if (["create", "function", "procedure", "or", "replace"].includes(word) && this.#identCount < 4)
+            this.#idents[this.#identCount] = word[0];
+        this.#identCount++;
+        const [a, b, c, d] = this.#idents;
+        const routine = a === "c" && (b === "f" || b === "p" || (b === "o" && c === "r" && (d === "f" || d === "p")));
+        if (routine && this.#paren === 0) {
+            if (word === "begin")
+                this.#psqlBegin++;
+            else if (word === "case") {
+                if (this.#psqlBegin >= 1)
+                    this.#psqlBegin++;
+                if (this.#atomic >= 1)
+                    this.#atomic++;
+            }
+            else if (word === "end") {
+                if (this.#psqlBegin > 0)
+                    this.#psqlBegin--;
+                if (this.#atomic > 0)
+                    this.#atomic--;
+            }
+            else if (word === "atomic" && this.#lastWord === "begin" && this.#atomic === 0)
+                this.#atomic = 1;
+        }
+        this.#lastWord = word;
+    }
+    #semicolon() {
+        if (this.#paren > 0)
+            return; // psql: not the end of a statement, whatever the server thinks
+        if (this.#psqlBegin > 0 || this.#atomic > 0) {
+            if (this.#psqlBegin > 0 && this.#atomic > 0)
+                return; // inside a BEGIN ATOMIC body, for both
+            this.#refuse(this.#line, "a ; that psql and the server would see differently (psql's BEGIN ... END heuristic against BEGIN ATOMIC)");
+        }
+        this.#endStatement();
+    }
+    #endStatement() {
+        const why = statementRefusal(this.#tokens, this.#truncated);
+        if (why)
+            this.#refuse(this.#stmtLine, `a statement ${why}`, true);
+        const top = this.#tokens.filter((t) => t.depth === 0);
+        if (this.#tokens[0]?.kind === "w" && this.#tokens[0].text === "copy") {
+            const from = top.findIndex((t) => t.kind === "w" && t.text === "from");
+            if (from > 0 && top[from + 1]?.kind === "w" && top[from + 1]?.text === "stdin")
+                this.#pendingCopies++;
+        }
+        this.#tokens = [];
+        this.#truncated = false;
+        this.#paren = 0;
+        this.#psqlBegin = 0;
+        this.#atomic = 0;
+        this.#identCount = 0;
+        this.#lastWord = "";
     }
     /** One byte of SQL outside COPY data and outside a backslash command. */
     #step(b) {
         const prev = this.#prev;
         switch (this.#state) {
-            case "normal":
+            case "normal": {
+                let ended = "";
+                if (this.#wordKind) {
+                    const k = this.#wordKind;
+                    if (k === "w" && (isIdentByte(b) || b === 0x24)) {
+                        if (this.#word.length < MAX_TEXT)
+                            this.#word += String.fromCharCode(b);
+                        break;
+                    }
+                    if (k !== "w") {
+                        if (isDigit(b) || (b === 0x2e && k === "n")) {
+                            this.#wordKind = "n";
+                            this.#word += String.fromCharCode(b);
+                            break;
+                        }
+                        if (k === "n" && (b === 0x65 || b === 0x45) && !/e/i.test(this.#word)) {
+                            this.#wordKind = "e";
+                            this.#word += "e";
+                            break;
+                        }
+                        if (k === "e" && (b === 0x2b || b === 0x2d)) {
+                            this.#wordKind = "s";
+                            this.#word += String.fromCharCode(b);
+                            break;
+                        }
+                        if (isIdentByte(b) || k === "e" || k === "s")
+                            this.#refuse(this.#line, "a number glued to a word (psql splits those its own way; pg_dump writes none)");
+                    }
+                    if (k === "w")
+                        ended = this.#word.toLowerCase();
+                    this.#endWord(b);
+                }
                 if (b === 0x2d && prev === 0x2d) {
                     this.#state = "lineComment";
-                    this.#uncountCommentStart();
+                    this.#untoken("-");
                 }
                 else if (b === 0x2a && prev === 0x2f) {
                     this.#state = "blockComment";
                     this.#blockDepth = 1;
-                    this.#uncountCommentStart();
+                    this.#untoken("/");
                     this.#prev = 0;
                     return;
                 }
                 else if (b === 0x27) {
-                    const eString = (prev === 0x45 || prev === 0x65) && !isIdentByte(this.#prev2);
-                    this.#state = eString ? "escape" : "single";
-                    this.#sawStatementByte(b);
+                    this.#state = ended === "e" ? "escape" : "single";
+                    this.#text = "";
                 }
                 else if (b === 0x22) {
                     this.#state = "double";
-                    this.#sawStatementByte(b);
+                    this.#text = "";
                 }
-                else if (b === 0x24 && !isIdentByte(prev)) {
+                else if (b === 0x24) {
                     this.#state = "dollarOpen";
                     this.#tag = [b];
-                    this.#sawStatementByte(b);
                 }
                 else if (b === 0x3b) {
-                    if (/^COPY( |$)/i.test(this.#head) && /\bFROM\s+STDIN\s*$/i.test(this.#tail))
-                        this.#copyAfterLine = true;
-                    this.#inStatement = false;
-                    this.#statementBytes = 0;
-                    this.#head = "";
-                    this.#tail = "";
+                    this.#semicolon();
                 }
-                else if (!isSpace(b)) {
-                    this.#sawStatementByte(b);
-                    if (this.#mayBeCopy) {
-                        this.#tail += String.fromCharCode(b);
-                        if (this.#tail.length > 64)
-                            this.#tail = this.#tail.slice(-32);
-                    }
+                else if (isIdentStart(b)) {
+                    this.#wordKind = "w";
+                    this.#word = String.fromCharCode(b);
                 }
-                else if (this.#inStatement) {
-                    if (this.#head.length < 5 && this.#head.length > 0 && !this.#head.endsWith(" ")) {
-                        this.#head += " "; // ends the first word
-                        this.#mayBeCopy = /^copy $/i.test(this.#head);
-                    }
-                    if (this.#mayBeCopy)
-                        this.#tail += " ";
+                else if (isDigit(b)) {
+                    this.#wordKind = "n";
+                    this.#word = String.fromCharCode(b);
+                }
+                else if (b === 0x28) {
+                    this.#token("p", "(");
+                    this.#paren++;
+                }
+                else if (b === 0x29) {
+                    if (this.#paren > 0)
+                        this.#paren--;
+                    this.#token("p", ")");
+                }
+                else if (b > 0x20 && b < 0x7f) {
+                    this.#token("p", String.fromCharCode(b));
                 }
                 break;
+            }
             case "single":
-                if (b === 0x27)
-                    this.#state = "normal";
-                break;
             case "escape":
-                if (b === BACKSLASH)
-                    this.#state = "escapeBackslash";
-                else if (b === 0x27)
-                    this.#state = "escapeQuote";
+                if (b === 0x27) {
+                    if (this.#state === "escape")
+                        this.#state = "escapeQuote";
+                    else {
+                        this.#state = "normal";
+                        this.#token("s", this.#text);
+                    }
+                }
+                else {
+                    if (b === BACKSLASH && this.#state === "escape")
+                        this.#state = "escapeBackslash";
+                    if (this.#text.length < MAX_TEXT)
+                        this.#text += String.fromCharCode(b);
+                }
                 break;
             case "escapeBackslash":
                 this.#state = "escape";
+                if (this.#text.length < MAX_TEXT)
+                    this.#text += String.fromCharCode(b);
                 break;
             case "escapeQuote":
                 if (b === 0x27)
                     this.#state = "escape";
                 else {
                     this.#state = "normal";
+                    this.#token("s", this.#text);
+                    this.#prev = 0;
                     this.#step(b);
                     return;
                 }
                 break;
             case "double":
-                if (b === 0x22)
+                if (b === 0x22) {
                     this.#state = "normal";
+                    this.#token("q", this.#text);
+                }
+                else if (this.#text.length < MAX_TEXT)
+                    this.#text += String.fromCharCode(b);
                 break;
             case "dollarOpen":
                 if (b === 0x24) {
                     this.#tag.push(b);
                     this.#state = "dollar";
                     this.#tagMatch = 0;
+                    this.#token("s", "$");
                 }
                 else if (this.#tag.length === 1 ? isIdentStart(b) : isIdentByte(b))
                     this.#tag.push(b);
                 else {
                     // `$1` or `a $ b`: not a dollar quote after all
                     this.#state = "normal";
+                    this.#token("p", "$");
                     this.#prev = 0x24;
                     this.#step(b);
                     return;
@@ -42442,8 +43067,11 @@ class PsqlGuard extends external_node_stream_.Transform {
             case "dollar":
                 if (b === this.#tag[this.#tagMatch]) {
                     this.#tagMatch++;
-                    if (this.#tagMatch === this.#tag.length)
+                    if (this.#tagMatch === this.#tag.length) {
                         this.#state = "normal";
+                        this.#prev = 0;
+                        return;
+                    }
                 }
                 else
                     this.#tagMatch = b === 0x24 ? 1 : 0;
@@ -42469,28 +43097,13 @@ class PsqlGuard extends external_node_stream_.Transform {
             case "meta":
                 break;
         }
-        this.#prev2 = prev;
         this.#prev = b;
     }
-    /** The `-` or `/` that opened a comment was not part of a statement if nothing came before it. */
-    #uncountCommentStart() {
-        this.#tail = this.#tail.slice(0, -1);
-        if (this.#statementBytes === 1) {
-            this.#inStatement = false;
-            this.#statementBytes = 0;
-            this.#head = "";
-        }
-    }
-    #sawStatementByte(b) {
-        if (!this.#inStatement) {
-            this.#inStatement = true;
-            this.#head = "";
-        }
-        this.#statementBytes++;
-        if (this.#head.length < 5 && !this.#head.endsWith(" ")) {
-            this.#head += String.fromCharCode(b);
-            this.#mayBeCopy = "COPY ".startsWith(this.#head.toUpperCase());
-        }
+    /** The `-` or `/` that opened a comment was not a token. */
+    #untoken(c) {
+        const last = this.#tokens[this.#tokens.length - 1];
+        if (last?.kind === "p" && last.text === c)
+            this.#tokens.pop();
     }
     /** A whole backslash line: only the dump's own `\restrict K` / `\unrestrict K` pass (and are dropped). */
     #endMeta() {
@@ -42499,7 +43112,7 @@ class PsqlGuard extends external_node_stream_.Transform {
         this.#prev = 0;
         const restrict = /^\\restrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
         const unrestrict = /^\\unrestrict ([A-Za-z0-9]{1,64})\s*$/.exec(text);
-        if (this.#metaAtLineStart && !this.#inStatement) {
+        if (this.#metaAtLineStart && this.#tokens.length === 0 && this.#paren === 0) {
             if (restrict && this.#dumpKey === undefined) {
                 this.#dumpKey = restrict[1];
                 return;
@@ -42509,15 +43122,18 @@ class PsqlGuard extends external_node_stream_.Transform {
                 return;
             }
         }
-        this.#refuse();
+        this.#refuseMeta();
     }
-    #refuse() {
-        this.#onRefuse?.();
+    #refuseMeta() {
         const name = (/^\\[^\s\\]{0,20}/.exec(Buffer.from(this.#meta).toString("latin1"))?.[0] ?? "\\").replace(/[^\x21-\x7e]/g, "?");
         const why = name === "\\restrict" || name === "\\unrestrict"
             ? "a second or unmatched \\restrict/\\unrestrict (pg_dump writes one pair with one key)"
             : "a psql meta-command outside COPY data, which pg_dump never writes";
-        throw new errors/* UserError */.yo(`${this.#file} line ${this.#metaLine} holds ${name}: ${why}. The backup was refused before psql could run it; ` +
+        this.#refuse(this.#metaLine, `${name}: ${why}`);
+    }
+    #refuse(line, what, statement = false) {
+        this.#onRefuse?.();
+        throw new errors/* UserError */.yo(`${this.#file} line ${line} holds ${what}. The backup was refused before psql could ${statement ? "run that statement" : "read it"}; ` +
             "it is not a genuine pg_dump backup (it was altered, or written by something else). Restore another backup");
     }
 }
@@ -42708,7 +43324,9 @@ async function settle(node, children) {
  * decrypted by gpg and decompressed by pigz/zstd, whose output feeds psql through a kernel pipe.
  * Plain dumps run through `psql -v ON_ERROR_STOP=1 --single-transaction` (any SQL error fails the
  * restore and leaves nothing behind) in restricted mode, behind a guard that refuses any psql
- * meta-command (see PsqlGuard): the SQL can reach only the database in `env`. Custom archives through `pg_restore -j N --exit-on-error`.
+ * meta-command and any statement pg_dump never writes (see PsqlGuard). That fences the restore in, but
+ * is no sandbox: what an allowed statement runs (a function in an index or default) runs with the
+ * restoring role's rights. Custom archives through `pg_restore -j N --exit-on-error`.
  * The caller compares the returned SHA-256 with the sidecar before trusting the result.
  */
 async function streamBackupInto(options) {
@@ -42719,9 +43337,15 @@ async function streamBackupInto(options) {
         // An unencrypted local archive is restored from the file itself while it is hashed (the page cache
         // makes that one read); anything else is first decrypted/downloaded into a seekable temp file.
         if (!entry.encrypted && entry.store instanceof local_store_LocalStore) {
-            const file = entry.store.uri(entry.fileName);
             const input = await entry.store.get(entry.fileName); // a regular file only, never a FIFO
-            const restore = startPgRestore(options, env, file);
+            // pg_restore reads the very file hashed here, not whatever the path names by the time it opens
+            // it: it gets our descriptor as its fd 3, and /dev/fd/3 (which its -j workers reopen) is that
+            // open file on Linux, even if the name has been replaced since.
+            const fd = input.fd;
+            if (typeof fd !== "number")
+                throw new Error(`${entry.uri}: the opened archive has no file descriptor`);
+            await checkArchiveStatements(options, env, entry.uri, "/dev/fd/3", [fd]);
+            const restore = startPgRestore(options, env, "/dev/fd/3", [fd]);
             await settle((0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, sink()), [restore]);
             return {
                 sha256: digest.hex(),
@@ -42738,6 +43362,7 @@ async function streamBackupInto(options) {
             await settle(gpg
                 ? Promise.all([(0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, gpg.stdin), (0,external_node_stream_promises_namespaceObject.pipeline)(gpg.stdout, out)])
                 : (0,external_node_stream_promises_namespaceObject.pipeline)(input, digest, out), gpg ? [gpg] : []);
+            await checkArchiveStatements(options, env, entry.uri, file);
             const restore = startPgRestore(options, env, file);
             await settle(Promise.resolve(), [restore]);
             return {
@@ -42802,8 +43427,23 @@ async function streamBackupInto(options) {
         throw err;
     }
 }
-function startPgRestore(options, env, file) {
-    const stage = child_stage_startChildStage("pg_restore", options.pgRestore.path, ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file], { env });
+/**
+ * A custom archive's SQL is held to the same rule as a plain dump's before anything is restored: its
+ * schema (pre-data and post-data sections: no table data, so this is quick) as `pg_restore -f -` writes
+ * it goes through the guard (statements pg_dump never writes, psql meta-commands), and nothing is
+ * restored when it refuses. The data section (COPY statements, sequence values, large objects) is not
+ * listed here.
+ */
+async function checkArchiveStatements(options, env, uri, file, fds = []) {
+    const listing = child_stage_startChildStage("pg_restore --schema-only -f -", options.pgRestore.path, ["--schema-only", "-f", "-", file], { env, fds });
+    const guard = new PsqlGuard({
+        file: `${uri} (its schema as pg_restore -f - writes it)`,
+        onRefuse: () => listing.kill(),
+    });
+    await settle((0,external_node_stream_promises_namespaceObject.pipeline)(listing.stdout, guard, sink()), [listing]);
+}
+function startPgRestore(options, env, file, fds = []) {
+    const stage = child_stage_startChildStage("pg_restore", options.pgRestore.path, ["--no-password", "--exit-on-error", "-j", String(options.jobs), "-d", env.PGDATABASE ?? "", file], { env, fds });
     stage.stdout.resume();
     return stage;
 }
@@ -42895,6 +43535,28 @@ async function chooseRestoreTools(client, pgBinDir) {
     return { serverMajor, psql, pgRestore };
 }
 /**
+ * A caution when the role restoring is a superuser or has CREATEROLE: the guard refuses the statements
+ * pg_dump never writes, but what an allowed statement runs (a function called by a default, a CHECK
+ * constraint or an index expression while the data goes in) runs with this role's rights, and can then
+ * reach beyond the new database. Undefined for an ordinary role.
+ */
+async function privilegedRoleWarning(options) {
+    const client = await server_info_connectClient({ ...options.connection, database: options.database }, "lifeline-restore-role");
+    try {
+        const { rows } = await client.query("SELECT rolname AS name, rolsuper AS superuser, rolcreaterole AS createrole FROM pg_roles WHERE rolname = current_user");
+        const role = rows[0];
+        if (!role || !(role.superuser || role.createrole))
+            return undefined;
+        return (`The restoring role "${role.name}" is ${role.superuser ? "a superuser" : "allowed to CREATEROLE"}: Lifeline refuses ` +
+            "psql meta-commands and every statement pg_dump never writes, but a tampered backup can still reach beyond the new " +
+            "database through functions its allowed statements call (defaults, CHECK constraints, index expressions), which " +
+            "run with this role's rights. Restore with a dedicated role that has CREATEDB only (and owns nothing else)");
+    }
+    finally {
+        await client.end().catch(() => { });
+    }
+}
+/**
  * Restores a backup into `database` and proves it: the file's SHA-256 against its sidecar, then the
  * catalog (schemas, tables and row counts, sequences, extensions) against the manifest, then any
  * extra SQL checks. Restore errors throw; proof failures come back as `problems`.
@@ -42903,6 +43565,9 @@ async function restoreAndProve(options) {
     const { entry, logger } = options;
     const started = performance.now();
     logger.info(`Restoring ${entry.uri} into the new database "${options.database}"`);
+    const privileged = await privilegedRoleWarning(options);
+    if (privileged)
+        logger.warn(privileged);
     const streamed = await streamBackupInto({
         entry,
         env: libpqEnvironment({ ...options.connection, database: options.database }),
@@ -42921,6 +43586,7 @@ async function restoreAndProve(options) {
         return {
             sha256: streamed.sha256,
             topology: streamed.topology,
+            warnings: privileged ? [privileged] : [],
             comparison: undefined,
             checks: [],
             problems,
@@ -42981,6 +43647,7 @@ async function restoreAndProve(options) {
         return {
             sha256: streamed.sha256,
             topology: streamed.topology,
+            warnings: privileged ? [privileged] : [],
             comparison,
             checks,
             problems,
@@ -43624,7 +44291,25 @@ function cancellationOf(err, signal) {
 
 
 
-/** Log lines into the runner's log, warnings and errors as annotations. */
+
+/**
+ * Text for the runner's log that the runner cannot read as a workflow command. core.info writes its
+ * text raw (core.debug/warning/error escape theirs as command data, CR and LF as %0D/%0A), and the
+ * runner reads a command from any line that starts with `::` after leading space, or that holds a
+ * legacy `##[` anywhere; a name from a manifest or the catalog may carry a newline and such a line.
+ * Decision: every line of the message is kept (no %0A escaping, which would make ordinary multi-line
+ * messages unreadable); a line starting with `::` is prefixed with `| `, and `##[` is written `# #[`.
+ */
+function inertLogText(message) {
+    return message
+        .split(/\r\n|\r|\n/)
+        .map((line) => {
+        const text = line.replaceAll("##[", "# #[");
+        return text.trimStart().startsWith("::") ? `| ${text}` : text;
+    })
+        .join("\n");
+}
+/** Log lines into the runner's log, warnings and errors as annotations; never a workflow command. */
 function actionsLogSink() {
     return {
         write(level, message) {
@@ -43635,7 +44320,7 @@ function actionsLogSink() {
             else if (level === "error")
                 error(message);
             else
-                info(message);
+                info(inertLogText(message));
         },
     };
 }
@@ -43649,10 +44334,15 @@ function actionLookup(env = process.env) {
 }
 /**
  * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
- * engine's logger too, whose lines also reach BACKUP_DIR/logs.
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs. A secret shorter than MIN_SECRET_LENGTH
+ * is not masked (it would blank that text everywhere): a warning says so.
  */
 function maskConnectionSecrets(lookup, logger) {
     for (const secret of credentialsIn(lookup)) {
+        if (secret.length < MIN_SECRET_LENGTH) {
+            warning(`A password or secret of ${secret.length} character(s) can't be masked in logs (masking needs at least ${MIN_SECRET_LENGTH}); use a longer one`);
+            continue;
+        }
         core_setSecret(secret);
         logger?.addSecret(secret);
     }
