@@ -257,9 +257,12 @@ describe("backup-db refuses bad input clearly and loses nothing", () => {
       () => undefined,
       (err: Error) => err,
     );
-    // Wait until the dump is really streaming into the partial file, then kill pg_dump outright.
+    // Wait until the dump is really streaming into its partial file (not a directory or name probe's,
+    // which are partial-named too and gone at once), then kill pg_dump outright.
     const partial = await waitFor(async () =>
-      (await listTree(path.join(earlier.dir, "daily"))).find((f) => f.includes(".partial-")),
+      (await listTree(path.join(earlier.dir, "daily"))).find((f) =>
+        /_daily_\d{8}_\d{6}\..*\.partial-/.test(f),
+      ),
     );
     await waitFor(
       async () =>
