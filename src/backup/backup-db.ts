@@ -1,12 +1,20 @@
 import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { BackupName, formatTimestamp, type Tier } from "../catalog/backup-name.js";
+import { listLocalBackups } from "../catalog/local-catalog.js";
+import {
+  type BackupManifest,
+  CHECKSUM_SUFFIX,
+  checksumLine,
+  MANIFEST_SUFFIX,
+  MANIFEST_VERSION,
+} from "../catalog/manifest.js";
 import { type BackupDbConfig, isValidPrefix } from "../config/backup-db-config.js";
-import { describeTarget, libpqEnvironment } from "../config/database-url.js";
-import { ConfigError, throwIfCancelled, UserError } from "../config/errors.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import { sealText } from "../crypto/sealed-text.js";
 import type { DatabaseProperties } from "../db/database-properties.js";
+import { describeTarget, libpqEnvironment } from "../db/database-url.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { inspectServer, type ServerInfo } from "../db/server-info.js";
 import { ExportedSnapshot, type SnapshotCatalog } from "../db/snapshot.js";
@@ -22,23 +30,15 @@ import { FileSink, type Logger } from "../log/logger.js";
 import { backupSamples } from "../metrics/backup-metrics.js";
 import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { applyLocalRetention, type RetentionOutcome } from "../retention/apply.js";
-import { listLocalBackups } from "../retention/local-catalog.js";
 import { applyRemoteRetention } from "../retention/remote-apply.js";
+import { ConfigError, throwIfCancelled, UserError } from "../shared/errors.js";
 import { FanOut } from "../storage/fan-out.js";
 import { openStore } from "../storage/open-store.js";
 import { DEFAULT_TRANSFER } from "../storage/transfer.js";
+import { extensionFor } from "../stream/compression.js";
 import { LIFELINE_VERSION } from "../version.js";
-import { BackupName, formatTimestamp, type Tier } from "./backup-name.js";
 import { makeUpMissing } from "./catch-up.js";
-import { extensionFor } from "./compression.js";
 import { runDumpPipeline } from "./dump-pipeline.js";
-import {
-  type BackupManifest,
-  CHECKSUM_SUFFIX,
-  checksumLine,
-  MANIFEST_SUFFIX,
-  MANIFEST_VERSION,
-} from "./manifest.js";
 import { assertNamesFit, assertNamesFree } from "./name-check.js";
 import { completeUploads, type OffsiteReport, preflightDestinations, startUploads } from "./offsite.js";
 import { readHoldingsOf, uploadTargets } from "./remote-holdings.js";

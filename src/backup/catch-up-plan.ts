@@ -1,11 +1,11 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
+import { TIERS, type Tier } from "../catalog/backup-name.js";
+import { listLocalBackups } from "../catalog/local-catalog.js";
+import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../catalog/manifest.js";
 import { readRegularFile } from "../fs/regular-file.js";
 import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
-import { listLocalBackups } from "../retention/local-catalog.js";
 import { type RetentionPolicy, type StoredBackup, withinRetention } from "../retention/plan.js";
-import { TIERS, type Tier } from "./backup-name.js";
-import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "./manifest.js";
 import type { RemoteHoldings } from "./remote-holdings.js";
 import type { PromotedTier } from "./tiers.js";
 

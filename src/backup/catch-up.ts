@@ -1,12 +1,14 @@
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { BackupName } from "../catalog/backup-name.js";
+import { CHECKSUM_SUFFIX, parseChecksumLine } from "../catalog/manifest.js";
 import { openRegularFile, readRegularFile } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import type { PromotionSchedule } from "../retention/calendar.js";
 import type { RetentionPolicy } from "../retention/plan.js";
 import { FanOut } from "../storage/fan-out.js";
 import type { BackupStore } from "../storage/store.js";
-import { BackupName } from "./backup-name.js";
+import { DigestTap } from "../stream/stream-taps.js";
 import {
   boundCatchUp,
   type CatchUpLimits,
@@ -15,7 +17,6 @@ import {
   missingAt,
   newestFirst,
 } from "./catch-up-plan.js";
-import { CHECKSUM_SUFFIX, parseChecksumLine } from "./manifest.js";
 import {
   type CatchUpReport,
   completeUploads,
@@ -24,7 +25,6 @@ import {
   startUploads,
 } from "./offsite.js";
 import { type RemoteHoldings, withUploaded } from "./remote-holdings.js";
-import { DigestTap } from "./stream-taps.js";
 
 export interface CatchUpRun {
   /** Destinations whose own copy of today's backup arrived, with what they held before the dump. */

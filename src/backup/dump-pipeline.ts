@@ -1,16 +1,21 @@
 import path from "node:path";
 import { Duplex, type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { UserError } from "../config/errors.js";
 import type { GpgEncryptor } from "../crypto/gpg.js";
 import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, startPgDump, TRAILER_WINDOW } from "../db/pg-dump.js";
 import type { PgTool } from "../db/pg-tools.js";
 import type { AtomicFile } from "../fs/atomic-file.js";
 import type { ChildStage } from "../process/child-stage.js";
-import { type Compression, createCompressor, type DumpFormat, startDirectZstd } from "./compression.js";
-import { CopyRowCounter } from "./copy-row-counter.js";
-import { MemoryBound } from "./memory-bound.js";
-import { DigestTap, DumpStreamTap } from "./stream-taps.js";
+import { UserError } from "../shared/errors.js";
+import {
+  type Compression,
+  createCompressor,
+  type DumpFormat,
+  startDirectZstd,
+} from "../stream/compression.js";
+import { CopyRowCounter } from "../stream/copy-row-counter.js";
+import { MemoryBound } from "../stream/memory-bound.js";
+import { DigestTap, DumpStreamTap } from "../stream/stream-taps.js";
 
 export interface DumpPipelineResult {
   /** Bytes pg_dump produced; null when zstd read them directly and its report could not be read. */

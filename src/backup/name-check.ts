@@ -1,9 +1,9 @@
 import { lstat } from "node:fs/promises";
 import path from "node:path";
-import { ConfigError, UserError } from "../config/errors.js";
+import { type BackupName, TIERS, type Tier } from "../catalog/backup-name.js";
+import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../catalog/manifest.js";
 import { acceptsNameLength, longestNameAccepted, NAME_MAX, partialNameLength } from "../fs/atomic-file.js";
-import { type BackupName, TIERS, type Tier } from "./backup-name.js";
-import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "./manifest.js";
+import { ConfigError, UserError } from "../shared/errors.js";
 
 /** The files one backup is published as in a tier directory: the data, its manifest, its sidecar. */
 function publishedNames(name: BackupName): string[] {

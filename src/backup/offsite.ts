@@ -1,3 +1,6 @@
+import { BackupName } from "../catalog/backup-name.js";
+import type { BackupManifest } from "../catalog/manifest.js";
+import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "../catalog/manifest.js";
 import type { Logger } from "../log/logger.js";
 import { withDeadline } from "../net/deadline.js";
 import type { RetentionOutcome } from "../retention/apply.js";
@@ -5,9 +8,6 @@ import { briefly } from "../storage/destination-error.js";
 import type { BranchOutcome } from "../storage/fan-out.js";
 import type { BackupStore, StreamUpload } from "../storage/store.js";
 import { DEFAULT_TRANSFER, PREFLIGHT_TIMEOUT_SETTING } from "../storage/transfer.js";
-import { BackupName } from "./backup-name.js";
-import type { BackupManifest } from "./manifest.js";
-import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 
 /** How one cloud destination fared in a backup run. */
 export interface OffsiteReport {

@@ -1,10 +1,10 @@
+import { BackupName, type Tier } from "../catalog/backup-name.js";
+import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../catalog/manifest.js";
+import { listRemoteTiers } from "../catalog/remote-catalog.js";
 import type { Logger } from "../log/logger.js";
 import type { PromotionSchedule } from "../retention/calendar.js";
 import { type RetentionPolicy, type StoredBackup, withinRetention } from "../retention/plan.js";
-import { listRemoteTiers } from "../retention/remote-catalog.js";
 import type { BackupStore } from "../storage/store.js";
-import { BackupName, type Tier } from "./backup-name.js";
-import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "./manifest.js";
 import type { UploadTarget } from "./offsite.js";
 import { PROMOTED_TIERS, tiersDueAmong } from "./tiers.js";
 

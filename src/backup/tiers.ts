@@ -1,12 +1,12 @@
 import { link, mkdir } from "node:fs/promises";
 import path from "node:path";
+import type { BackupName, Tier } from "../catalog/backup-name.js";
+import { listLocalBackups } from "../catalog/local-catalog.js";
+import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "../catalog/manifest.js";
 import { copyFileAtomic, publishWithCompanions } from "../fs/atomic-file.js";
 import { readRegularFile } from "../fs/regular-file.js";
 import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
-import { listLocalBackups } from "../retention/local-catalog.js";
 import type { StoredBackup } from "../retention/plan.js";
-import type { BackupName, Tier } from "./backup-name.js";
-import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "./manifest.js";
 
 export type { PromotionSchedule };
 

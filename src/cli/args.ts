@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
 import { credentialsIn } from "../config/backup-db-config.js";
-import { UsageError } from "../config/errors.js";
 import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { UsageError } from "../shared/errors.js";
 
 export { UsageError };
 

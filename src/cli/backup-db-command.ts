@@ -1,4 +1,5 @@
 import { backupDatabase } from "../backup/backup-db.js";
+import { verifySummary } from "../backup/backup-db-summary.js";
 import {
   BACKUP_DB_SETTINGS,
   isVerifyOnly,
@@ -9,7 +10,6 @@ import { metricsDestination } from "../config/metrics-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
-import { verifySummary } from "../summary/backup-db-summary.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";

@@ -1,7 +1,5 @@
 import { BACKUP_DB_SETTINGS } from "../config/backup-db-config.js";
 import { CLOUD_SETTINGS, loadDestinations } from "../config/cloud-config.js";
-import { parseDatabaseUrl } from "../config/database-url.js";
-import { ConfigError } from "../config/errors.js";
 import {
   choiceOf,
   environmentLookup,
@@ -12,8 +10,10 @@ import {
   type SettingLookup,
   type SettingSpec,
 } from "../config/settings.js";
+import { parseDatabaseUrl } from "../db/database-url.js";
 import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
+import { ConfigError } from "../shared/errors.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";

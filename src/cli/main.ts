@@ -1,9 +1,9 @@
-import { CancelledError, type StopSignal, UserError } from "../config/errors.js";
 import { metricsDestination } from "../config/metrics-config.js";
 import { environmentLookup } from "../config/settings.js";
 import { Logger, streamSink } from "../log/logger.js";
 import { recordFailedRun } from "../metrics/failed-run.js";
 import { cancellationOf, EXIT, exitStatusOf } from "../process/exit-status.js";
+import { CancelledError, type StopSignal, UserError } from "../shared/errors.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BACKUP_DB_HELP, backupDbCommand } from "./backup-db-command.js";
 import { LIFECYCLE_HELP, lifecycleCommand } from "./lifecycle-command.js";

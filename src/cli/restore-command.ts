@@ -1,5 +1,5 @@
 import { createInterface } from "node:readline/promises";
-import { UserError } from "../config/errors.js";
+import { type BackupEntry, backupStores, listBackups } from "../catalog/backup-source.js";
 import { metricsDestination } from "../config/metrics-config.js";
 import {
   isListOnly,
@@ -11,11 +11,11 @@ import {
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
-import { type BackupEntry, backupStores, listBackups } from "../restore/backup-source.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { planRestore, restorePlanText } from "../restore/restore-plan.js";
-import { backupListText, listedBackup } from "../summary/restore-summary.js";
+import { backupListText, listedBackup } from "../restore/restore-summary.js";
+import { UserError } from "../shared/errors.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 

@@ -3,8 +3,8 @@ import { environmentLookup, firstOf } from "../config/settings.js";
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
 import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
-import { verifyBackupsSummary } from "../summary/verify-summary.js";
 import { verifyBackups } from "../verify/verify-backups.js";
+import { verifyBackupsSummary } from "../verify/verify-summary.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 

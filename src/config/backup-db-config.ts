@@ -1,7 +1,8 @@
-import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../backup/compression.js";
+import { type ConnectionSettings, parseDatabaseUrl, passwordsIn } from "../db/database-url.js";
+import { ROW_COUNT_MODES, type RowCountMode } from "../db/snapshot.js";
+import { ConfigError } from "../shared/errors.js";
+import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../stream/compression.js";
 import { CLOUD_SETTINGS, cloudSecretsIn, type Destination, loadDestinations } from "./cloud-config.js";
-import { type ConnectionSettings, parseDatabaseUrl, passwordsIn } from "./database-url.js";
-import { ConfigError } from "./errors.js";
 import {
   httpUrl,
   integerIn,
@@ -19,8 +20,7 @@ export function isValidPrefix(prefix: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(prefix);
 }
 
-export const ROW_COUNT_MODES = ["exact", "estimated", "off"] as const;
-export type RowCountMode = (typeof ROW_COUNT_MODES)[number];
+export { ROW_COUNT_MODES, type RowCountMode };
 
 const WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
 

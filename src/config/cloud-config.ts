@@ -1,6 +1,6 @@
-import type { AzureAuth, AzureStoreSettings } from "../storage/azure-store.js";
-import type { GcsStoreSettings } from "../storage/gcs-store.js";
-import type { S3StoreSettings } from "../storage/s3-store.js";
+import { ConfigError } from "../shared/errors.js";
+import type { AzureAuth } from "../storage/azure-store.js";
+import type { Destination } from "../storage/destination.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
 import {
   DEFAULT_TRANSFER,
@@ -9,7 +9,6 @@ import {
   PREFLIGHT_TIMEOUT_SETTING,
   type TransferSettings,
 } from "../storage/transfer.js";
-import { ConfigError } from "./errors.js";
 import {
   choiceOf,
   httpUrl,
@@ -43,6 +42,8 @@ function parseBucket(raw: string, source: string): string {
 }
 
 /** Settings of the cloud destinations, shared by backup-db, verify and restore. */
+export type { Destination };
+
 export const CLOUD_SETTINGS = {
   s3Bucket: {
     env: "BACKUP_S3_BUCKET",
@@ -162,11 +163,6 @@ export const CLOUD_SETTINGS = {
     parse: integerIn(1, 3600, " (seconds)"),
   },
 } satisfies Record<string, SettingSpec<unknown>>;
-
-export type Destination =
-  | { readonly kind: "s3"; readonly settings: S3StoreSettings }
-  | { readonly kind: "gcs"; readonly settings: GcsStoreSettings }
-  | { readonly kind: "azure"; readonly settings: AzureStoreSettings };
 
 const firstSet = (env: NodeJS.ProcessEnv, ...names: string[]): string | undefined =>
   names.map((n) => env[n]).find((v) => v !== undefined && v !== "");

@@ -1,4 +1,6 @@
 import { availableParallelism } from "node:os";
+import { type ConnectionSettings, parseDatabaseUrl } from "../db/database-url.js";
+import { ConfigError } from "../shared/errors.js";
 import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
 import {
   CLOUD_READ_SETTINGS,
@@ -6,8 +8,6 @@ import {
   type DestinationForUri,
   loadCloudReading,
 } from "./cloud-config.js";
-import { type ConnectionSettings, parseDatabaseUrl } from "./database-url.js";
-import { ConfigError } from "./errors.js";
 import {
   integerIn,
   parseBoolean,

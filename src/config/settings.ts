@@ -1,5 +1,5 @@
-import { redactUrl } from "./database-url.js";
-import { ConfigError } from "./errors.js";
+import { redactUrl } from "../db/database-url.js";
+import { ConfigError } from "../shared/errors.js";
 
 /**
  * One configuration setting, known by three names: the runbook's environment variable, the action

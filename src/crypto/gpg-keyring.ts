@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import type { Readable } from "node:stream";
-import { UserError } from "../config/errors.js";
 import { type ChildStage, childEnvironment, startChildStage } from "../process/child-stage.js";
+import { UserError } from "../shared/errors.js";
 import { TemporaryGpgHome } from "./gpg-home.js";
 
 /** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { UserError } from "../config/errors.js";
 import { type ChildStage, childEnvironment, startChildStage } from "../process/child-stage.js";
+import { UserError } from "../shared/errors.js";
 import { TemporaryGpgHome } from "./gpg-home.js";
 import { GPG_BASE_ARGS } from "./gpg-keyring.js";
 

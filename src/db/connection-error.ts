@@ -1,4 +1,4 @@
-import { UserError } from "../config/errors.js";
+import { UserError } from "../shared/errors.js";
 
 interface PgLikeError {
   code?: string;

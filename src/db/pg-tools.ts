@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { access, constants, readdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { UserError } from "../config/errors.js";
 import { childEnvironment } from "../process/child-stage.js";
+import { UserError } from "../shared/errors.js";
 
 const execFileAsync = promisify(execFile);
 

@@ -1,7 +1,7 @@
 import pg from "pg";
-import { type ConnectionSettings, describeTarget } from "../config/database-url.js";
 import { abortReason, withDeadline } from "../net/deadline.js";
 import { connectionError } from "./connection-error.js";
+import { type ConnectionSettings, describeTarget } from "./database-url.js";
 
 export interface ServerInfo {
   /** e.g. "15.18 (Debian 15.18-0+deb12u1)" */

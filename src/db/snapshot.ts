@@ -1,9 +1,12 @@
 import type pg from "pg";
-import type { RowCountMode } from "../config/backup-db-config.js";
-import type { ConnectionSettings } from "../config/database-url.js";
 import { type DatabaseProperties, readDatabaseProperties } from "./database-properties.js";
+import type { ConnectionSettings } from "./database-url.js";
 import { displayName, hexOfName, needsRawName } from "./names.js";
 import { closeClient, connectClient, shortQuery } from "./server-info.js";
+
+/** How a backup's manifest counts rows: exactly (COPY rows as they stream), from statistics, or not at all. */
+export const ROW_COUNT_MODES = ["exact", "estimated", "off"] as const;
+export type RowCountMode = (typeof ROW_COUNT_MODES)[number];
 
 /** What the dump saw, taken in the same snapshot: a restore is proven against this. */
 export interface SnapshotCatalog {

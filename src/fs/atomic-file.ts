@@ -3,8 +3,8 @@ import { once } from "node:events";
 import { createWriteStream, constants as fsConstants, type WriteStream } from "node:fs";
 import { copyFile, link, lstat, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
-import { UserError } from "../config/errors.js";
-import { describeWriteFailure } from "./write-failure.js";
+import { UserError } from "../shared/errors.js";
+import { describeWriteFailure } from "../shared/write-failure.js";
 
 const PARTIAL_MARK = ".partial-";
 /** Random hex characters in a partial name, and the widest pid Linux hands out (pid_max ≤ 2^22). */

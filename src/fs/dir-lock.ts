@@ -3,12 +3,12 @@ import { link, open, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { judgeOwner, ownIdentity, type ProcessIdentity } from "../process/process-identity.js";
+import { UserError } from "../shared/errors.js";
+import { describeWriteFailure } from "../shared/write-failure.js";
 import { removeStalePartials, stageFile } from "./atomic-file.js";
 import { readRegularFile } from "./regular-file.js";
-import { describeWriteFailure } from "./write-failure.js";
 
 export const LOCK_FILE = ".lifeline.lock";
 

@@ -1,6 +1,6 @@
 import { constants, type Dirent, type Stats } from "node:fs";
 import { type FileHandle, lstat, open, readdir, stat } from "node:fs/promises";
-import { UserError } from "../config/errors.js";
+import { UserError } from "../shared/errors.js";
 
 /**
  * The one way Lifeline opens a file it finds in a backup directory. Only regular files are read:

@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import path from "node:path";
-import { describeWriteFailure } from "../fs/write-failure.js";
+import { describeWriteFailure } from "../shared/write-failure.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 

@@ -2,7 +2,7 @@ import { rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MetricsSettings } from "../config/backup-db-config.js";
-import { redactUrl } from "../config/database-url.js";
+import { redactUrl } from "../db/database-url.js";
 import { readRegularFile } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import { withDeadline } from "../net/deadline.js";

@@ -1,4 +1,4 @@
-import { UserError } from "../config/errors.js";
+import { UserError } from "../shared/errors.js";
 
 /** How long an operation whose signal fired may take to fail with its own, more specific, error. */
 const SETTLE_GRACE_MS = 500;

@@ -1,4 +1,4 @@
-import { CancelledError, ConfigError, UsageError } from "../config/errors.js";
+import { CancelledError, ConfigError, UsageError } from "../shared/errors.js";
 
 /**
  * Every exit status of Lifeline's commands, CLI and actions alike (README "Exit status"). verify's 1 and

@@ -1,10 +1,10 @@
 import pg from "pg";
-import { UserError } from "../config/errors.js";
 import {
   type DatabaseGrant,
   type DatabaseProperties,
   readDatabaseProperties,
 } from "../db/database-properties.js";
+import { UserError } from "../shared/errors.js";
 import type { ComparisonRow } from "./catalog-compare.js";
 
 /**

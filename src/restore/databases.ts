@@ -1,9 +1,9 @@
 import type pg from "pg";
-import { formatTimestamp } from "../backup/backup-name.js";
-import type { BackupManifest } from "../backup/manifest.js";
-import type { ConnectionSettings } from "../config/database-url.js";
-import { UserError } from "../config/errors.js";
+import { formatTimestamp } from "../catalog/backup-name.js";
+import type { BackupManifest } from "../catalog/manifest.js";
+import type { ConnectionSettings } from "../db/database-url.js";
 import { connectClient } from "../db/server-info.js";
+import { UserError } from "../shared/errors.js";
 
 /** PostgreSQL truncates identifiers to 63 bytes; derived names must fit so that they stay distinct. */
 const MAX_IDENTIFIER_BYTES = 63;

@@ -1,5 +1,5 @@
-import { UserError } from "../config/errors.js";
-import type { BackupEntry } from "./backup-source.js";
+import type { BackupEntry } from "../catalog/backup-source.js";
+import { UserError } from "../shared/errors.js";
 
 const utc = (at: Date) =>
   at

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import { UserError } from "../config/errors.js";
 import type { PgTool } from "../db/pg-tools.js";
+import { UserError } from "../shared/errors.js";
 
 /**
  * First psql release of each major that understands `\restrict` (CVE-2025-8714): from there on a

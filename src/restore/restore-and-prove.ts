@@ -1,7 +1,6 @@
 import type pg from "pg";
-import type { BackupManifest } from "../backup/manifest.js";
-import { type ConnectionSettings, libpqEnvironment } from "../config/database-url.js";
-import { UserError } from "../config/errors.js";
+import type { BackupEntry } from "../catalog/backup-source.js";
+import type { BackupManifest } from "../catalog/manifest.js";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import { openSealedText } from "../crypto/sealed-text.js";
 import {
@@ -9,13 +8,14 @@ import {
   type DatabaseRoleSetting,
   readDatabaseProperties,
 } from "../db/database-properties.js";
+import { type ConnectionSettings, libpqEnvironment } from "../db/database-url.js";
 import { choosePgTool, type PgTool } from "../db/pg-tools.js";
 import { connectClient } from "../db/server-info.js";
 import { readCatalog } from "../db/snapshot.js";
 import type { Logger } from "../log/logger.js";
-import { runSqlChecks, type SqlCheckResult } from "../verify/check-sql.js";
-import type { BackupEntry } from "./backup-source.js";
+import { UserError } from "../shared/errors.js";
 import { type CatalogComparison, compareCatalogs } from "./catalog-compare.js";
+import { runSqlChecks, type SqlCheckResult } from "./check-sql.js";
 import { applyProperties, compareProperties } from "./database-properties.js";
 import { psqlCanRestrict } from "./psql-guard.js";
 import { streamBackupInto } from "./restore-stream.js";

@@ -1,10 +1,4 @@
 import type pg from "pg";
-import { throwIfCancelled, UserError } from "../config/errors.js";
-import type { RestoreConfig } from "../config/restore-config.js";
-import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
-import type { Logger } from "../log/logger.js";
-import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
-import { restoreSamples } from "../metrics/restore-metrics.js";
 import {
   type BackupEntry,
   backupStores,
@@ -12,7 +6,13 @@ import {
   findBackup,
   listBackups,
   readManifest,
-} from "./backup-source.js";
+} from "../catalog/backup-source.js";
+import type { RestoreConfig } from "../config/restore-config.js";
+import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import type { Logger } from "../log/logger.js";
+import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
+import { restoreSamples } from "../metrics/restore-metrics.js";
+import { throwIfCancelled, UserError } from "../shared/errors.js";
 import {
   connectMaintenance,
   createEmptyDatabase,

@@ -1,6 +1,6 @@
+import { type BackupEntry, expectedSha256, readManifest } from "../catalog/backup-source.js";
 import type { RestoreConfig } from "../config/restore-config.js";
 import { formatBytes } from "../summary/markdown.js";
-import { type BackupEntry, expectedSha256, readManifest } from "./backup-source.js";
 import {
   connectMaintenance,
   describeDatabase,

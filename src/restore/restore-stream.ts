@@ -4,13 +4,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createDecompressor, decompressorProgram } from "../backup/compression.js";
-import { DigestTap } from "../backup/stream-taps.js";
+import type { BackupEntry } from "../catalog/backup-source.js";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { PgTool } from "../db/pg-tools.js";
 import { type ChildStage, startChildStage } from "../process/child-stage.js";
 import { LocalStore } from "../storage/local-store.js";
-import type { BackupEntry } from "./backup-source.js";
+import { createDecompressor, decompressorProgram } from "../stream/compression.js";
+import { DigestTap } from "../stream/stream-taps.js";
 import { PsqlGuard, requireRestrictablePsql } from "./psql-guard.js";
 
 export interface RestoreStreamOptions {

@@ -1,9 +1,9 @@
 import { unlink } from "node:fs/promises";
 import path from "node:path";
-import type { Tier } from "../backup/backup-name.js";
+import type { Tier } from "../catalog/backup-name.js";
+import { listLocalBackups } from "../catalog/local-catalog.js";
 import type { Logger } from "../log/logger.js";
 import type { PromotionSchedule } from "./calendar.js";
-import { listLocalBackups } from "./local-catalog.js";
 import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
 
 export interface RetentionOutcome {

@@ -1,4 +1,8 @@
-import type { BackupName, Tier } from "../backup/backup-name.js";
+import type { Tier } from "../catalog/backup-name.js";
+import type { StoredBackup } from "../catalog/stored-backup.js";
+
+export type { StoredBackup };
+
 import { dayNumber, type PromotionSchedule, periodsBetween } from "./calendar.js";
 
 /** How long each tier is kept, in the runbook's units. */
@@ -9,19 +13,6 @@ export interface RetentionPolicy {
   readonly weekly: number;
   /** Monthly backups of the last N monthly periods (this one included) are kept, each aged by the period it stands for. */
   readonly monthly: number;
-}
-
-/** A backup as found in a tier's directory or bucket prefix, with the files that belong to it. */
-export interface StoredBackup {
-  /** File or object name of the backup data. */
-  readonly fileName: string;
-  readonly name: BackupName;
-  /** Whether it counts as a backup: data present and non-empty, and a well-formed sidecar naming it. */
-  readonly valid: boolean;
-  /** Why it does not count, when not valid. */
-  readonly problem?: string;
-  /** The sidecar and manifest names that go with it (deleted together). */
-  readonly companions: readonly string[];
 }
 
 export type RetentionAction = "keep" | "delete" | "report";

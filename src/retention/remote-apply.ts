@@ -1,10 +1,10 @@
-import type { Tier } from "../backup/backup-name.js";
+import type { Tier } from "../catalog/backup-name.js";
+import { listRemoteTiers } from "../catalog/remote-catalog.js";
 import type { Logger } from "../log/logger.js";
 import type { BackupStore } from "../storage/store.js";
 import type { RetentionOutcome } from "./apply.js";
 import type { PromotionSchedule } from "./calendar.js";
 import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
-import { listRemoteTiers } from "./remote-catalog.js";
 
 /**
  * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups

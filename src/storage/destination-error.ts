@@ -1,4 +1,4 @@
-import { UserError } from "../config/errors.js";
+import { UserError } from "../shared/errors.js";
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
 export class DestinationError extends UserError {

@@ -1,5 +1,5 @@
-import type { Destination } from "../config/cloud-config.js";
 import type { Logger } from "../log/logger.js";
+import type { Destination } from "./destination.js";
 import type { BackupStore } from "./store.js";
 
 /**

@@ -1,20 +1,20 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type pg from "pg";
-import { formatTimestamp, TIERS, type Tier } from "../backup/backup-name.js";
-import { throwIfCancelled, UserError } from "../config/errors.js";
-import type { VerifyConfig } from "../config/verify-config.js";
-import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
-import type { Logger } from "../log/logger.js";
-import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
-import { verifySamples } from "../metrics/restore-metrics.js";
+import { formatTimestamp, TIERS, type Tier } from "../catalog/backup-name.js";
 import {
   type BackupEntry,
   expectedSha256,
   findBackup,
   listBackups,
   readManifest,
-} from "../restore/backup-source.js";
+} from "../catalog/backup-source.js";
+import type { VerifyConfig } from "../config/verify-config.js";
+import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import type { Logger } from "../log/logger.js";
+import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
+import { verifySamples } from "../metrics/restore-metrics.js";
+import { readCheckSql } from "../restore/check-sql.js";
 import {
   connectMaintenance,
   createEmptyDatabase,
@@ -22,8 +22,8 @@ import {
   recordedDatabaseInfo,
 } from "../restore/databases.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
+import { throwIfCancelled, UserError } from "../shared/errors.js";
 import { openStore } from "../storage/open-store.js";
-import { readCheckSql } from "./check-sql.js";
 import type { FileCheck } from "./verify-file.js";
 import { VERIFY_EXIT, verifyAndLog, verifyLocalTiers } from "./verify-local.js";
 

@@ -1,18 +1,18 @@
 import { Duplex, type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { BackupName } from "../backup/backup-name.js";
-import { compressionOfExtension, createDecompressor } from "../backup/compression.js";
+import type { BackupName } from "../catalog/backup-name.js";
 import {
   type BackupManifest,
   CHECKSUM_SUFFIX,
   MANIFEST_SUFFIX,
   parseChecksumLine,
-} from "../backup/manifest.js";
-import { DigestTap, EdgeTap } from "../backup/stream-taps.js";
+} from "../catalog/manifest.js";
 import { GPG_BASE_ARGS } from "../crypto/gpg-keyring.js";
 import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, TRAILER_WINDOW } from "../db/pg-dump.js";
 import { startChildStage } from "../process/child-stage.js";
 import type { BackupStore } from "../storage/store.js";
+import { compressionOfExtension, createDecompressor } from "../stream/compression.js";
+import { DigestTap, EdgeTap } from "../stream/stream-taps.js";
 
 /** Classes whose objects cannot be read without a restore request first (hours): not downloaded. */
 const ARCHIVED_CLASSES = new Set(["GLACIER", "DEEP_ARCHIVE", "Archive"]);

@@ -1,8 +1,8 @@
 import path from "node:path";
-import { BackupName, TIERS } from "../backup/backup-name.js";
-import { throwIfCancelled } from "../config/errors.js";
+import { BackupName, TIERS } from "../catalog/backup-name.js";
+import { listBackups } from "../catalog/backup-source.js";
 import type { Logger } from "../log/logger.js";
-import { listBackups } from "../restore/backup-source.js";
+import { throwIfCancelled } from "../shared/errors.js";
 import { LocalStore } from "../storage/local-store.js";
 import type { BackupStore } from "../storage/store.js";
 import { type FileCheck, type VerifyFileOptions, verifyBackupFile } from "./verify-file.js";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
-import type { BackupManifest } from "../../src/backup/manifest.js";
+import type { BackupManifest } from "../../src/catalog/manifest.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { capturingLogger, listTree, shell, usePostgres, useTempDirs } from "../support/fixtures.js";

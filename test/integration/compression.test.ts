@@ -3,7 +3,7 @@ import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { createCompressor } from "../../src/backup/compression.js";
+import { createCompressor } from "../../src/stream/compression.js";
 
 /** 48 MiB of dump-like text, in pipe-sized chunks. */
 function dumpLike(): Buffer[] {

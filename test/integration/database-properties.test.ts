@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import type { BackupManifest } from "../../src/backup/manifest.js";
+import type { BackupManifest } from "../../src/catalog/manifest.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
 import { type DatabaseProperties, readDatabaseProperties } from "../../src/db/database-properties.js";

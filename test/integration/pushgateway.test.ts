@@ -1,10 +1,10 @@
 import { readdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
+import { backupDbSummary } from "../../src/backup/backup-db-summary.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { LOCK_FILE } from "../../src/fs/dir-lock.js";
-import { backupDbSummary } from "../../src/summary/backup-db-summary.js";
 import { useBlackHole } from "../support/black-hole.js";
 import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
 import { GATEWAY_USER, type Pushgateway, startPushgateway } from "../support/services/pushgateway.js";

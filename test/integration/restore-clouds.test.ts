@@ -1,11 +1,11 @@
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
+import { findBackup } from "../../src/catalog/backup-source.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { loadRestoreConfig } from "../../src/config/restore-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
-import { findBackup } from "../../src/restore/backup-source.js";
 import { restoreDatabase } from "../../src/restore/restore-db.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { verifyBackups } from "../../src/verify/verify-backups.js";

@@ -5,7 +5,7 @@ import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MANIFEST_SUFFIX } from "../../src/backup/manifest.js";
+import { MANIFEST_SUFFIX } from "../../src/catalog/manifest.js";
 import { main } from "../../src/cli/main.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";
@@ -374,7 +374,7 @@ describe("a privileged restoring role is called out", () => {
     expect(result.proof.warnings).toHaveLength(1);
     expect(result.proof.warnings[0]).toMatch(/is a superuser: .*beyond the new database.*CREATEDB only/);
     expect(lines.join("\n")).toContain("is a superuser");
-    const { restoreSummary } = await import("../../src/summary/restore-summary.js");
+    const { restoreSummary } = await import("../../src/restore/restore-summary.js");
     expect(restoreSummary({ result }, "privileged_restore")).toContain("⚠️ The restoring role");
   });
 });

@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
-import type { BackupManifest } from "../../src/backup/manifest.js";
+import type { BackupManifest } from "../../src/catalog/manifest.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { loadVerifyConfig } from "../../src/config/verify-config.js";

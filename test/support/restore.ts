@@ -1,9 +1,9 @@
 import path from "node:path";
 import { backupDatabase } from "../../src/backup/backup-db.js";
+import { findBackup } from "../../src/catalog/backup-source.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { loadRestoreConfig } from "../../src/config/restore-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
-import { findBackup } from "../../src/restore/backup-source.js";
 import { type RestoreOptions, restoreDatabase } from "../../src/restore/restore-db.js";
 import { capturingLogger } from "./fixtures.js";
 import type { PostgresServer } from "./services/postgres.js";

@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ACTION_SETTINGS } from "../../scripts/gen-action-inputs.js";
 import { BACKUP_DB_SETTINGS, loadBackupDbConfig } from "../../src/config/backup-db-config.js";
-import { ConfigError } from "../../src/config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../src/config/settings.js";
+import { ConfigError } from "../../src/shared/errors.js";
 import { LIFELINE_VERSION } from "../../src/version.js";
 
 const env = (vars: Record<string, string>): SettingLookup => environmentLookup(vars);

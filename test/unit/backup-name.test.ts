@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BackupName, formatTimestamp } from "../../src/backup/backup-name.js";
+import { BackupName, formatTimestamp } from "../../src/catalog/backup-name.js";
 
 describe("BackupName", () => {
   it("formats the runbook's names in UTC", () => {

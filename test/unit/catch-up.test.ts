@@ -4,7 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { BackupName, type Tier } from "../../src/backup/backup-name.js";
+import { catchUpCell } from "../../src/backup/backup-db-summary.js";
 import { makeUpMissing } from "../../src/backup/catch-up.js";
 import {
   boundCatchUp,
@@ -12,7 +12,6 @@ import {
   listLocalBackupFiles,
   missingAt,
 } from "../../src/backup/catch-up-plan.js";
-import { type BackupManifest, checksumLine } from "../../src/backup/manifest.js";
 import type { OffsiteReport } from "../../src/backup/offsite.js";
 import {
   type HoldingsScope,
@@ -21,13 +20,14 @@ import {
   readRemoteHoldings,
   tiersDueAt,
 } from "../../src/backup/remote-holdings.js";
+import { BackupName, type Tier } from "../../src/catalog/backup-name.js";
+import { type BackupManifest, checksumLine } from "../../src/catalog/manifest.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import type { PromotionSchedule } from "../../src/retention/calendar.js";
 import type { RetentionPolicy, StoredBackup } from "../../src/retention/plan.js";
 import { LocalStore } from "../../src/storage/local-store.js";
 import type { BackupStore } from "../../src/storage/store.js";
-import { catchUpCell } from "../../src/summary/backup-db-summary.js";
 import { capturingLogger, useTempDirs } from "../support/fixtures.js";
 
 const POLICY: RetentionPolicy = { daily: 7, weekly: 4, monthly: 12 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CopyRowCounter, parseCopyHeader } from "../../src/backup/copy-row-counter.js";
+import { CopyRowCounter, parseCopyHeader } from "../../src/stream/copy-row-counter.js";
 
 const DUMP = [
   "--",

@@ -5,8 +5,8 @@ import {
   parseDatabaseUrl,
   passwordsIn,
   redactUrl,
-} from "../../src/config/database-url.js";
-import { ConfigError } from "../../src/config/errors.js";
+} from "../../src/db/database-url.js";
+import { ConfigError } from "../../src/shared/errors.js";
 
 describe("parseDatabaseUrl", () => {
   it("parses the runbook's SQLAlchemy form", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { UserError } from "../../src/config/errors.js";
 import { DeadlineError, withDeadline } from "../../src/net/deadline.js";
+import { UserError } from "../../src/shared/errors.js";
 
 const never = () => new Promise<never>(() => {});
 

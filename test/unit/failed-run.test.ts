@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { CancelledError, ConfigError, UsageError, UserError } from "../../src/config/errors.js";
 import { metricsDestination } from "../../src/config/metrics-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { failedRunSamples } from "../../src/metrics/failed-run.js";
 import { EXIT, exitStatusOf } from "../../src/process/exit-status.js";
+import { CancelledError, ConfigError, UsageError, UserError } from "../../src/shared/errors.js";
 
 describe("metricsDestination", () => {
   it("reads the metrics settings on their own, leaving out only a malformed one", () => {

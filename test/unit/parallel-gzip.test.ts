@@ -4,7 +4,7 @@ import { buffer } from "node:stream/consumers";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { ParallelGzip } from "../../src/backup/parallel-gzip.js";
+import { ParallelGzip } from "../../src/stream/parallel-gzip.js";
 
 /** Compressible but not trivial input: numbered lines with some repetition. */
 function sample(bytes: number): Buffer {
@@ -71,7 +71,7 @@ describe("ParallelGzip", () => {
 
 describe("zstd's own report", () => {
   it("gives the input size in the 1.5 and 1.4 wordings, and nothing for anything else", async () => {
-    const { parseZstdInputBytes } = await import("../../src/backup/compression.js");
+    const { parseZstdInputBytes } = await import("../../src/stream/compression.js");
     expect(parseZstdInputBytes("/*stdin*\\            : 25.06%   (351036 B =>  87977 B, /*stdout*\\)")).toBe(
       351036,
     );

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BackupName } from "../../src/backup/backup-name.js";
 import { assertNamesFit, longestFileName } from "../../src/backup/name-check.js";
+import { BackupName } from "../../src/catalog/backup-name.js";
 import {
   longestNameAccepted,
   NAME_MAX,

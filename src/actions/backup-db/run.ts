@@ -1,11 +1,11 @@
 import * as core from "@actions/core";
 import { type BackupDbResult, backupDatabase } from "../../backup/backup-db.js";
+import { backupDbSummary, verifySummary } from "../../backup/backup-db-summary.js";
 import { isVerifyOnly, loadBackupDbConfig, loadVerifyOnlyConfig } from "../../config/backup-db-config.js";
-import { throwIfCancelled } from "../../config/errors.js";
 import { metricsDestination } from "../../config/metrics-config.js";
 import { Logger } from "../../log/logger.js";
 import type { RunKind } from "../../metrics/failed-run.js";
-import { backupDbSummary, verifySummary } from "../../summary/backup-db-summary.js";
+import { throwIfCancelled } from "../../shared/errors.js";
 import { verifyLocalBackups } from "../../verify/verify-local.js";
 import { failAction } from "../shared/failure.js";
 import {

@@ -1,10 +1,9 @@
 import * as core from "@actions/core";
-import { throwIfCancelled, UserError } from "../../config/errors.js";
+import { backupStores, listBackups } from "../../catalog/backup-source.js";
 import { metricsDestination } from "../../config/metrics-config.js";
 import { isListOnly, loadListConfig, loadRestoreConfig } from "../../config/restore-config.js";
 import { Logger } from "../../log/logger.js";
 import type { RunKind } from "../../metrics/failed-run.js";
-import { backupStores, listBackups } from "../../restore/backup-source.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../../restore/pitr.js";
 import { chooseBackup, RestoreFailedError, restoreDatabase } from "../../restore/restore-db.js";
 import { planRestore, restorePlanText } from "../../restore/restore-plan.js";
@@ -13,7 +12,8 @@ import {
   listedBackup,
   restorePlanSummary,
   restoreSummary,
-} from "../../summary/restore-summary.js";
+} from "../../restore/restore-summary.js";
+import { throwIfCancelled, UserError } from "../../shared/errors.js";
 import { failAction } from "../shared/failure.js";
 import {
   actionLookup,

@@ -1,8 +1,8 @@
 import * as core from "@actions/core";
 import { credentialsIn } from "../../config/backup-db-config.js";
-import { CancelledError, UserError } from "../../config/errors.js";
 import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
 import { type LogSink, MIN_SECRET_LENGTH } from "../../log/logger.js";
+import { CancelledError, UserError } from "../../shared/errors.js";
 
 /**
  * Text for the runner's log that the runner cannot read as a workflow command. core.info writes its

@@ -1,11 +1,11 @@
 import * as core from "@actions/core";
-import { throwIfCancelled } from "../../config/errors.js";
 import { metricsDestination } from "../../config/metrics-config.js";
 import { loadVerifyConfig } from "../../config/verify-config.js";
 import { Logger } from "../../log/logger.js";
+import { throwIfCancelled } from "../../shared/errors.js";
 import { cell } from "../../summary/markdown.js";
-import { verifyBackupsSummary } from "../../summary/verify-summary.js";
 import { verifyBackups } from "../../verify/verify-backups.js";
+import { verifyBackupsSummary } from "../../verify/verify-summary.js";
 import { failAction } from "../shared/failure.js";
 import {
   actionLookup,

@@ -1,7 +1,7 @@
-import type { BackupEntry } from "../restore/backup-source.js";
-import type { CatalogComparison } from "../restore/catalog-compare.js";
-import type { RestoreResult } from "../restore/restore-db.js";
-import { cell, formatBytes, formatDuration, table } from "./markdown.js";
+import type { BackupEntry } from "../catalog/backup-source.js";
+import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
+import type { CatalogComparison } from "./catalog-compare.js";
+import type { RestoreResult } from "./restore-db.js";
 
 /** "3.2 h", "4.1 d": how long ago a backup was taken. */
 export function formatAge(hours: number): string {

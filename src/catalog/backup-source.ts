@@ -1,19 +1,19 @@
 import path from "node:path";
-import { BackupName, TIERS, type Tier } from "../backup/backup-name.js";
-import { type Compression, compressionOfExtension, type DumpFormat } from "../backup/compression.js";
+import type { Destination, DestinationForUri } from "../config/cloud-config.js";
+import type { Logger } from "../log/logger.js";
+import { ConfigError, UserError } from "../shared/errors.js";
+import { LocalStore } from "../storage/local-store.js";
+import { openStore } from "../storage/open-store.js";
+import { type BackupStore, parseBackupUri } from "../storage/store.js";
+import { type Compression, compressionOfExtension, type DumpFormat } from "../stream/compression.js";
+import { BackupName, TIERS, type Tier } from "./backup-name.js";
 import {
   type BackupManifest,
   CHECKSUM_SUFFIX,
   MANIFEST_SUFFIX,
   MANIFEST_VERSION,
   parseChecksumLine,
-} from "../backup/manifest.js";
-import type { Destination, DestinationForUri } from "../config/cloud-config.js";
-import { ConfigError, UserError } from "../config/errors.js";
-import type { Logger } from "../log/logger.js";
-import { LocalStore } from "../storage/local-store.js";
-import { openStore } from "../storage/open-store.js";
-import { type BackupStore, parseBackupUri } from "../storage/store.js";
+} from "./manifest.js";
 
 /** One backup as found in a store: where it is, what it is, and which companions it has. */
 export interface BackupEntry {

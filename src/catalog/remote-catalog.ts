@@ -1,7 +1,7 @@
-import { BackupName, TIERS, type Tier } from "../backup/backup-name.js";
-import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parseChecksumLine } from "../backup/manifest.js";
 import type { BackupStore, StoredObject } from "../storage/store.js";
-import type { StoredBackup } from "./plan.js";
+import { BackupName, TIERS, type Tier } from "./backup-name.js";
+import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parseChecksumLine } from "./manifest.js";
+import type { StoredBackup } from "./stored-backup.js";
 
 /** A backup found in a bucket, with the object behind it. */
 export interface RemoteBackup extends StoredBackup {

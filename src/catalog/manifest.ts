@@ -1,7 +1,7 @@
 import type { DatabaseProperties } from "../db/database-properties.js";
 import type { SnapshotCatalog } from "../db/snapshot.js";
+import type { Compression, DumpFormat } from "../stream/compression.js";
 import type { Extension, Tier } from "./backup-name.js";
-import type { Compression, DumpFormat } from "./compression.js";
 
 /**
  * The version this Lifeline writes. 2 added `databaseProperties` and `catalog.rawNames`; both are

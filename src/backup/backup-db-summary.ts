@@ -1,9 +1,9 @@
 import path from "node:path";
-import type { BackupDbResult } from "../backup/backup-db.js";
-import type { OffsiteReport } from "../backup/offsite.js";
+import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
 import type { VerifyReport } from "../verify/verify-local.js";
-import { cell, formatBytes, formatDuration, table } from "./markdown.js";
-import { fileChecksTable } from "./verify-summary.js";
+import { fileChecksTable } from "../verify/verify-summary.js";
+import type { BackupDbResult } from "./backup-db.js";
+import type { OffsiteReport } from "./offsite.js";
 
 function sizeChange(current: number, previous: number | undefined): string {
   if (previous === undefined || previous === 0) return "first backup";

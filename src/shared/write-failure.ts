@@ -1,4 +1,4 @@
-import { UserError } from "../config/errors.js";
+import { UserError } from "./errors.js";
 
 /**
  * Turns a failed write into advice that names the place and what to do: no space, no quota left, a

@@ -1,6 +1,6 @@
 import type pg from "pg";
-import { ConfigError } from "../config/errors.js";
 import { readRegularFile } from "../fs/regular-file.js";
+import { ConfigError } from "../shared/errors.js";
 
 /** One user check run against a restored copy, and what it returned. */
 export interface SqlCheckResult {

@@ -1,4 +1,4 @@
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../shared/errors.js";
 
 /**
  * A resolved PostgreSQL connection. Fields left undefined fall back to libpq's PG* environment

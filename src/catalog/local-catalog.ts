@@ -1,9 +1,9 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import { BackupName, type Tier } from "../backup/backup-name.js";
-import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parseChecksumLine } from "../backup/manifest.js";
 import { listDirectory, NotRegularFileError, readRegularFile } from "../fs/regular-file.js";
-import type { StoredBackup } from "./plan.js";
+import { BackupName, type Tier } from "./backup-name.js";
+import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX, parseChecksumLine } from "./manifest.js";
+import type { StoredBackup } from "./stored-backup.js";
 
 /**
  * Lists the backups of one tier directory with the given prefix, judging each: data non-empty and a

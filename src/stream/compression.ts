@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { Duplex, PassThrough, type Readable, type Transform } from "node:stream";
 import zlib from "node:zlib";
-import { UserError } from "../config/errors.js";
 import { type ChildStage, childEnvironment, startChildStage } from "../process/child-stage.js";
+import { UserError } from "../shared/errors.js";
 import { ParallelGzip } from "./parallel-gzip.js";
 
 export const COMPRESSIONS = ["gzip", "zstd", "none"] as const;

@@ -1,8 +1,8 @@
 import path from "node:path";
-import type { VerifyBackupsReport } from "../verify/verify-backups.js";
-import type { FileCheck } from "../verify/verify-file.js";
-import { cell, formatBytes, formatDuration, table } from "./markdown.js";
-import { comparisonTable, formatAge } from "./restore-summary.js";
+import { comparisonTable, formatAge } from "../restore/restore-summary.js";
+import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
+import type { VerifyBackupsReport } from "./verify-backups.js";
+import type { FileCheck } from "./verify-file.js";
 
 /** One row per backup checked: where it is, what passed, why it failed. */
 export function fileChecksTable(checks: readonly FileCheck[]): string {
