@@ -163,10 +163,15 @@ async function takeBackup(run: BackupRun): Promise<Omit<BackupDbResult, "metrics
       offsite,
     };
   } catch (err) {
-    // A stage that failed after the partial file was created has removed it; this makes sure.
-    await held.outgoing?.abandon(err);
-    // The adapter reports the failure to the operator; the day's log file keeps it too.
+    // The adapter reports the failure to the operator; the day's log file keeps it too, first, so
+    // that nothing below can replace or lose it.
     prepared.recordFailure(err);
+    // A stage that failed after the partial file was created has removed it; this makes sure.
+    try {
+      await held.outgoing?.abandon(err);
+    } catch (cleanup) {
+      logger.warn(`Could not remove the partial backup after the failure: ${(cleanup as Error).message}`);
+    }
     throw err;
   } finally {
     await held.encryptor?.dispose();

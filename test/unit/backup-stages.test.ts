@@ -215,6 +215,22 @@ describe("OutgoingBackup", () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it("removes the partial file when the uploads cannot be started", async () => {
+    const dir = await tempDir("stages-no-start");
+    const name = new BackupName("app", "daily", at, "sql", false);
+    const file = path.join(dir, name.toString());
+    // holdings that cannot even be read: startUploads throws before any upload exists
+    const unreadable: ReturnType<typeof targets>["holdings"] = new (class extends Map {
+      override [Symbol.iterator](): never {
+        throw new Error("holdings unreadable");
+      }
+    })();
+    await expect(
+      OutgoingBackup.open({ ...targets(file, name), holdings: unreadable }, capturingLogger().logger),
+    ).rejects.toThrow("holdings unreadable");
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it("leaves a published file alone when a later failure abandons the run", async () => {
     const dir = await tempDir("stages-published");
     const name = new BackupName("app", "daily", at, "sql", false);

@@ -45,7 +45,7 @@ export class OutgoingBackup {
   /** Creates the partial file and starts the uploads; those that cannot start are reported. */
   static async open(targets: OutgoingTargets, logger: Logger): Promise<OutgoingBackup> {
     const output = await AtomicFile.create(targets.file);
-    let uploads: Awaited<ReturnType<typeof startUploads>>;
+    let uploads: Awaited<ReturnType<typeof startUploads>> | undefined;
     try {
       uploads = await startUploads(
         uploadTargets(targets.holdings, targets.due, targets.name, targets.schedule, logger),
@@ -53,19 +53,22 @@ export class OutgoingBackup {
         logger,
         targets.previousSizeBytes,
       );
+      const fanOut =
+        uploads.started.length > 0
+          ? new FanOut(output.stream, uploads.started, {
+              stallTimeoutMs: targets.stallTimeoutMs,
+              onBranchFailure: (uri, error) =>
+                logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
+            })
+          : undefined;
+      return new OutgoingBackup(output, uploads.started, uploads.failed, fanOut);
     } catch (err) {
-      await output.abort(); // a partial file is never left behind
+      // A partial file is never left behind, nor an upload that was started (before 0f4d910's split,
+      // a failure here left the partial for the next run's sweep).
+      await output.abort();
+      for (const started of uploads?.started ?? []) await started.upload.abort(err as Error).catch(() => {});
       throw err;
     }
-    const fanOut =
-      uploads.started.length > 0
-        ? new FanOut(output.stream, uploads.started, {
-            stallTimeoutMs: targets.stallTimeoutMs,
-            onBranchFailure: (uri, error) =>
-              logger.error(`Upload to ${uri} failed: ${error.message}; the local backup continues`),
-          })
-        : undefined;
-    return new OutgoingBackup(output, uploads.started, uploads.failed, fanOut);
   }
 
   /**
