@@ -7,7 +7,7 @@ import { LocalStore } from "../storage/local-store.js";
 import { openStore } from "../storage/open-store.js";
 import { type BackupStore, parseBackupUri, type StoredObject } from "../storage/store.js";
 import { type Compression, compressionOfExtension, type DumpFormat } from "../stream/compression.js";
-import { BackupName, TIERS, type Tier } from "./backup-name.js";
+import { BackupName, EXTENSIONS, TIERS, type Tier } from "./backup-name.js";
 import { type CatalogEntry, listCatalog, readManifestText, readSidecar, tierStore } from "./catalog.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX, MANIFEST_VERSION } from "./manifest.js";
 
@@ -37,7 +37,7 @@ export function kindOfFileName(
 ): { format: DumpFormat; compression: Compression; encrypted: boolean } | undefined {
   const encrypted = fileName.endsWith(".gpg");
   const bare = encrypted ? fileName.slice(0, -4) : fileName;
-  const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
+  const ext = EXTENSIONS.find((e) => bare.endsWith(`.${e}`));
   if (!ext) return undefined;
   return {
     format: ext === "dump" ? "custom" : "plain",

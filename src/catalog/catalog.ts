@@ -171,7 +171,11 @@ async function judge(
       problem: store.kind === "local" ? "empty file" : "empty object",
     };
   }
-  const sidecar = await readSidecar(store, fileName, present.get(sidecarName), signal);
+  const listed = present.get(sidecarName);
+  // Not in the listing: absent (no request to ask again).
+  const sidecar: SidecarState = listed
+    ? await readSidecar(store, fileName, listed, signal)
+    : { state: "absent" };
   if (sidecar.state === "ok") return { ...base, sidecar, valid: true };
   const problem = sidecar.state === "bad" ? sidecar.problem : `no ${CHECKSUM_SUFFIX} sidecar`;
   return { ...base, sidecar, valid: false, problem };
@@ -199,6 +203,7 @@ export async function readSidecar(
     try {
       found = await store.stat(sidecarName);
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       if (err instanceof NotRegularFileError) found = { name: sidecarName, kind: err.kind };
       else return unreadable(err);
     }
