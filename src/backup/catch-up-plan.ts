@@ -1,11 +1,9 @@
-import { stat } from "node:fs/promises";
-import path from "node:path";
 import { TIERS, type Tier } from "../catalog/backup-name.js";
-import { listLocalBackups } from "../catalog/local-catalog.js";
+import { listCatalog, readManifestText, tierStore } from "../catalog/catalog.js";
 import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../catalog/manifest.js";
-import { readRegularFile } from "../fs/regular-file.js";
 import { monthPeriodStart, type PromotionSchedule, weekPeriodStart } from "../retention/calendar.js";
 import { type RetentionPolicy, type StoredBackup, withinRetention } from "../retention/plan.js";
+import type { BackupStore } from "../storage/store.js";
 import type { RemoteHoldings } from "./remote-holdings.js";
 import type { PromotedTier } from "./tiers.js";
 
@@ -37,35 +35,36 @@ export interface LocalBackupFile {
 export async function listLocalBackupFiles(backupDir: string, prefix: string): Promise<LocalBackupFile[]> {
   const out: LocalBackupFile[] = [];
   for (const tier of TIERS) {
-    const dir = path.join(backupDir, tier);
-    for (const backup of await listLocalBackups(dir, tier, prefix)) {
+    const store = tierStore(backupDir, tier);
+    for (const backup of await listCatalog(store, { prefix, tiers: [tier] })) {
       if (!backup.valid) continue;
-      const file = path.join(dir, backup.fileName);
-      const manifest = await readLocalManifest(file);
-      out.push({ tier, backup, file, sizeBytes: (await stat(file)).size, ...manifest });
+      const file = store.uri(backup.fileName);
+      const manifest = await readManifestOf(store, backup.fileName);
+      out.push({ tier, backup, file, sizeBytes: backup.sizeBytes, ...manifest });
     }
   }
   return out;
 }
 
 /**
- * A local backup's manifest, parsed defensively: none (no file) is fine; one that is not a JSON object
- * with a SHA-256 is a problem named for the operator, never a TypeError.
+ * A backup's manifest, parsed defensively: none (no file) is fine; one that is not a regular file, too
+ * large, or not a JSON object with a SHA-256 and size is a problem named for the operator, never a TypeError.
  */
-export async function readLocalManifest(
-  file: string,
+export async function readManifestOf(
+  store: BackupStore,
+  fileName: string,
 ): Promise<{ manifest: BackupManifest | undefined; manifestProblem?: string }> {
-  const manifestFile = `${file}${MANIFEST_SUFFIX}`;
-  let text: string;
+  const manifestFile = store.uri(`${fileName}${MANIFEST_SUFFIX}`);
+  let text: string | undefined;
   try {
-    text = await readRegularFile(manifestFile);
+    text = await readManifestText(store, fileName);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { manifest: undefined };
     return {
       manifest: undefined,
       manifestProblem: `${manifestFile} cannot be read: ${(err as Error).message}`,
     };
   }
+  if (text === undefined) return { manifest: undefined };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -1,12 +1,15 @@
+import path from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BackupName } from "../catalog/backup-name.js";
-import { CHECKSUM_SUFFIX, parseChecksumLine } from "../catalog/manifest.js";
-import { openRegularFile, readRegularFile } from "../fs/regular-file.js";
+import { readSidecar } from "../catalog/catalog.js";
+import { CHECKSUM_SUFFIX } from "../catalog/manifest.js";
+import { openRegularFile } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import type { PromotionSchedule } from "../retention/calendar.js";
 import type { RetentionPolicy } from "../retention/plan.js";
 import { FanOut } from "../storage/fan-out.js";
+import { LocalStore } from "../storage/local-store.js";
 import type { BackupStore } from "../storage/store.js";
 import { DigestTap } from "../stream/stream-taps.js";
 import {
@@ -193,8 +196,10 @@ async function uploadFromLocal(
   let sha256: string;
   try {
     // The sidecar is the record (as for verify and restore); the manifest, when there is one, must agree.
-    const sidecar = parseChecksumLine(await readRegularFile(`${file}${CHECKSUM_SUFFIX}`));
-    if (!sidecar) throw new Error(`its ${CHECKSUM_SUFFIX} sidecar is malformed`);
+    // Read again: it may have changed since the catalog judged it.
+    const sidecar = await readSidecar(new LocalStore(path.dirname(file)), path.basename(file));
+    if (sidecar.state === "absent") throw new Error(`its ${CHECKSUM_SUFFIX} sidecar is gone`);
+    if (sidecar.state !== "ok") throw new Error(sidecar.state === "bad" ? sidecar.problem : "unread sidecar");
     if (candidate.manifestProblem) throw new Error(candidate.manifestProblem);
     if (manifest && manifest.sha256 !== sidecar.sha256) {
       throw new Error(

@@ -1,6 +1,6 @@
 import { BackupName, type Tier } from "../catalog/backup-name.js";
+import { byTier, listCatalog } from "../catalog/catalog.js";
 import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../catalog/manifest.js";
-import { listRemoteTiers } from "../catalog/remote-catalog.js";
 import type { Logger } from "../log/logger.js";
 import type { PromotionSchedule } from "../retention/calendar.js";
 import { type RetentionPolicy, type StoredBackup, withinRetention } from "../retention/plan.js";
@@ -54,12 +54,14 @@ export async function readRemoteHoldings(
       scope.now,
       scope.schedule,
     );
-  const backups = await listRemoteTiers(store, prefix, PROMOTED_TIERS, {
+  const entries = await listCatalog(store, {
+    prefix,
+    tiers: PROMOTED_TIERS,
     objects,
     include: needed,
-    ...(scope.signal ? { signal: scope.signal } : {}),
+    signal: scope.signal,
   });
-  return { names: new Set(objects.map((o) => o.name)), backups };
+  return { names: new Set(objects.map((o) => o.name)), backups: byTier(entries) };
 }
 
 /** `work`, or the signal's reason as soon as it is aborted (the work itself is left to settle unheard). */

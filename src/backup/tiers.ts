@@ -1,7 +1,7 @@
 import { link, mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { BackupName, Tier } from "../catalog/backup-name.js";
-import { listLocalBackups } from "../catalog/local-catalog.js";
+import { listCatalog, tierStore } from "../catalog/catalog.js";
 import { CHECKSUM_SUFFIX, checksumLine, MANIFEST_SUFFIX } from "../catalog/manifest.js";
 import { copyFileAtomic, publishWithCompanions } from "../fs/atomic-file.js";
 import { readRegularFile } from "../fs/regular-file.js";
@@ -23,7 +23,7 @@ export async function tiersDue(
 ): Promise<Tier[]> {
   const held: Partial<Record<PromotedTier, StoredBackup[]>> = {};
   for (const tier of PROMOTED_TIERS) {
-    held[tier] = await listLocalBackups(path.join(backupDir, tier), tier, prefix);
+    held[tier] = await listCatalog(tierStore(backupDir, tier), { prefix, tiers: [tier] });
   }
   return tiersDueAmong(held, at, schedule);
 }

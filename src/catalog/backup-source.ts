@@ -1,19 +1,15 @@
 import path from "node:path";
 import type { Destination, DestinationForUri } from "../config/cloud-config.js";
+import { NotRegularFileError } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import { ConfigError, UserError } from "../shared/errors.js";
 import { LocalStore } from "../storage/local-store.js";
 import { openStore } from "../storage/open-store.js";
-import { type BackupStore, parseBackupUri } from "../storage/store.js";
+import { type BackupStore, parseBackupUri, type StoredObject } from "../storage/store.js";
 import { type Compression, compressionOfExtension, type DumpFormat } from "../stream/compression.js";
-import { BackupName, TIERS, type Tier } from "./backup-name.js";
-import {
-  type BackupManifest,
-  CHECKSUM_SUFFIX,
-  MANIFEST_SUFFIX,
-  MANIFEST_VERSION,
-  parseChecksumLine,
-} from "./manifest.js";
+import { BackupName, EXTENSIONS, TIERS, type Tier } from "./backup-name.js";
+import { type CatalogEntry, listCatalog, readManifestText, readSidecar, tierStore } from "./catalog.js";
+import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX, MANIFEST_VERSION } from "./manifest.js";
 
 /** One backup as found in a store: where it is, what it is, and which companions it has. */
 export interface BackupEntry {
@@ -31,6 +27,8 @@ export interface BackupEntry {
   readonly encrypted: boolean;
   readonly hasSidecar: boolean;
   readonly hasManifest: boolean;
+  /** The catalog's judgement, for a backup listed from a store (not for a `--backup-file` lookup). */
+  readonly catalog?: CatalogEntry;
 }
 
 /** Format, compression and encryption from a file name: `.sql.gz`, `.sql.zst`, `.sql`, `.dump`, each `[.gpg]`. */
@@ -39,7 +37,7 @@ export function kindOfFileName(
 ): { format: DumpFormat; compression: Compression; encrypted: boolean } | undefined {
   const encrypted = fileName.endsWith(".gpg");
   const bare = encrypted ? fileName.slice(0, -4) : fileName;
-  const ext = ["sql.gz", "sql.zst", "sql", "dump"].find((e) => bare.endsWith(`.${e}`));
+  const ext = EXTENSIONS.find((e) => bare.endsWith(`.${e}`));
   if (!ext) return undefined;
   return {
     format: ext === "dump" ? "custom" : "plain",
@@ -50,7 +48,7 @@ export function kindOfFileName(
 
 /** The local tier directories of BACKUP_DIR as stores. Cloud stores are added beside them. */
 export function localTierStores(backupDir: string): BackupStore[] {
-  return TIERS.map((tier) => new LocalStore(path.join(backupDir, tier)));
+  return TIERS.map((tier) => tierStore(backupDir, tier));
 }
 
 /** BACKUP_DIR's tier directories and every configured bucket, as stores to list or verify. */
@@ -66,8 +64,9 @@ export async function backupStores(
 }
 
 /**
- * Every backup in the given stores (optionally of one prefix), newest first. Companion files
- * (`.sha256`, `.manifest.json`), hidden partial files and unrelated names are not backups.
+ * Every backup in the given stores (optionally of one prefix), newest first, as the catalog lists them.
+ * Companion files, hidden partials, unrelated names and entries that are not regular files are not
+ * backups a restore can read; `catalog` says whether each counts and why not.
  */
 export async function listBackups(
   stores: readonly BackupStore[],
@@ -75,37 +74,27 @@ export async function listBackups(
 ): Promise<BackupEntry[]> {
   const out: BackupEntry[] = [];
   for (const store of stores) {
-    const objects = await store.list();
-    const present = new Set(objects.map((o) => o.name));
-    for (const object of objects) {
-      const name = BackupName.parse(object.name);
-      if (!name || (prefix !== undefined && name.prefix !== prefix)) continue;
-      out.push(entryOf(store, object.name, name, object.sizeBytes, object.lastModified, present));
+    for (const entry of await listCatalog(store, { prefix })) {
+      if (entry.object) out.push(sourceOf(entry, entry.object));
     }
   }
   return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || a.uri.localeCompare(b.uri));
 }
 
-function entryOf(
-  store: BackupStore,
-  fileName: string,
-  name: BackupName | undefined,
-  sizeBytes: number,
-  lastModified: Date,
-  present: ReadonlySet<string>,
-): BackupEntry {
-  const kind = kindOfFileName(fileName)!;
+/** A catalog entry as restore's source. */
+function sourceOf(entry: CatalogEntry, object: StoredObject): BackupEntry {
   return {
-    store,
-    fileName,
-    uri: store.uri(fileName),
-    name,
-    tier: name?.tier,
-    takenAt: name?.takenAt ?? lastModified,
-    sizeBytes,
-    ...kind,
-    hasSidecar: present.has(`${fileName}${CHECKSUM_SUFFIX}`),
-    hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+    store: entry.store,
+    fileName: entry.fileName,
+    uri: entry.uri,
+    name: entry.name,
+    tier: entry.tier,
+    takenAt: entry.takenAt,
+    sizeBytes: object.sizeBytes,
+    ...kindOfFileName(entry.fileName)!,
+    hasSidecar: entry.sidecar.state !== "absent",
+    hasManifest: entry.hasManifest,
+    catalog: entry,
   };
 }
 
@@ -149,42 +138,54 @@ export async function findBackup(uri: string, cloud?: DestinationForUri): Promis
       `BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`,
     );
   }
-  const companions = await Promise.all(
-    [CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map(async (s) =>
-      (await store.stat(`${fileName}${s}`)) ? [`${fileName}${s}`] : [],
+  const name = BackupName.parse(fileName);
+  const [sidecar, manifest] = await Promise.all(
+    [CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map((suffix) =>
+      store.stat(`${fileName}${suffix}`).then(
+        (found) => found !== undefined,
+        // Something that is not a regular file is there: present, and refused when it is read.
+        (err: unknown) => (err instanceof NotRegularFileError ? true : Promise.reject(err)),
+      ),
     ),
   );
-  return entryOf(
+  return {
     store,
     fileName,
-    BackupName.parse(fileName),
-    object.sizeBytes,
-    object.lastModified,
-    new Set(companions.flat()),
-  );
+    uri: store.uri(fileName),
+    name,
+    tier: name?.tier,
+    takenAt: name?.takenAt ?? object.lastModified,
+    sizeBytes: object.sizeBytes,
+    ...kindOfFileName(fileName)!,
+    hasSidecar: sidecar === true,
+    hasManifest: manifest === true,
+  };
 }
 
-/** The SHA-256 its sidecar records; a missing, malformed or mismatched sidecar is refused. */
+/** The SHA-256 its sidecar records; a missing, malformed, oversized or mismatched sidecar is refused. */
 export async function expectedSha256(entry: BackupEntry): Promise<string> {
-  const text = await entry.store.getText(`${entry.fileName}${CHECKSUM_SUFFIX}`);
-  const sidecar = `${entry.uri}${CHECKSUM_SUFFIX}`;
-  if (text === undefined) {
+  const sidecar = await readSidecar(entry.store, entry.fileName);
+  const uri = `${entry.uri}${CHECKSUM_SUFFIX}`;
+  if (sidecar.state === "ok") return sidecar.sha256;
+  if (sidecar.state === "absent") {
     throw new UserError(
-      `No checksum sidecar ${sidecar}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+      `No checksum sidecar ${uri}: the backup cannot be proven intact, so it is not restored. If you trust ` +
         `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`,
     );
   }
-  const parsed = parseChecksumLine(text);
-  if (!parsed) throw new UserError(`Malformed checksum sidecar ${sidecar}: expected 'sha256sum' output`);
-  if (parsed.fileName !== entry.fileName) {
-    throw new UserError(`Checksum sidecar ${sidecar} names another file, '${parsed.fileName}'`);
+  if (sidecar.state === "bad" && sidecar.fault === "malformed") {
+    throw new UserError(`Malformed checksum sidecar ${uri}: expected 'sha256sum' output`);
   }
-  return parsed.sha256;
+  if (sidecar.state === "bad" && sidecar.fault === "names-other") {
+    throw new UserError(`Checksum sidecar ${uri} names another file, '${sidecar.names}'`);
+  }
+  const problem = sidecar.state === "bad" ? sidecar.problem : "not read";
+  throw new UserError(`Checksum sidecar ${uri} cannot be used (${problem}): the backup is not restored`);
 }
 
 /** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
 export async function readManifest(entry: BackupEntry): Promise<BackupManifest | undefined> {
-  const text = await entry.store.getText(`${entry.fileName}${MANIFEST_SUFFIX}`);
+  const text = await readManifestText(entry.store, entry.fileName);
   if (text === undefined) return undefined;
   let manifest: BackupManifest;
   try {

@@ -1,16 +1,61 @@
-import { unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Tier } from "../catalog/backup-name.js";
-import { listLocalBackups } from "../catalog/local-catalog.js";
+import { byTier, type CatalogEntry, listCatalog, tierStore } from "../catalog/catalog.js";
 import type { Logger } from "../log/logger.js";
+import type { BackupStore } from "../storage/store.js";
 import type { PromotionSchedule } from "./calendar.js";
 import { planRetention, type RetentionPlan, type RetentionPolicy } from "./plan.js";
 
 export interface RetentionOutcome {
   readonly plans: readonly RetentionPlan[];
   readonly dryRun: boolean;
-  /** Files removed (data and companions), relative to the backup directory. */
+  /** Files removed (data and companions): relative to the backup directory, or URIs in a bucket. */
   readonly removed: readonly string[];
+}
+
+export interface RetentionOptions {
+  readonly dryRun: boolean;
+  readonly logger: Logger;
+  readonly tiers: readonly Tier[];
+  readonly schedule: PromotionSchedule;
+}
+
+/** Where one tier's backups are, as retention names them in its log lines and outcome. */
+interface TierPlace {
+  readonly store: BackupStore;
+  readonly entries: readonly CatalogEntry[];
+  /** Prefix of each log line, e.g. `retention daily` or `retention s3://b/p/ daily`. */
+  readonly label: string;
+  /** How a removed name is reported. */
+  readonly removedAs: (name: string) => string;
+}
+
+/**
+ * Plans one tier from the catalog's entries and carries it out: logs each decision, deletes (unless
+ * `dryRun`) data first, then its sidecar and manifest, so a crash in between leaves an orphan sidecar,
+ * never a backup without its checksum. Entries that do not count are reported, never deleted nor counted.
+ */
+async function retainTier(
+  tier: Tier,
+  place: TierPlace,
+  policy: RetentionPolicy,
+  now: Date,
+  options: RetentionOptions,
+  removed: string[],
+): Promise<RetentionPlan> {
+  const plan = planRetention(tier, place.entries, policy, now, options.schedule);
+  for (const d of plan.decisions) {
+    const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
+    const line = `${place.label}: ${verb} ${d.backup.fileName}: ${d.reason}`;
+    if (d.action === "report") options.logger.warn(line);
+    else options.logger.info(line);
+    if (d.action !== "delete" || options.dryRun) continue;
+    for (const name of [d.backup.fileName, ...d.backup.companions]) {
+      await place.store.delete(name);
+      removed.push(place.removedAs(name));
+    }
+  }
+  return plan;
 }
 
 /**
@@ -22,36 +67,47 @@ export async function applyLocalRetention(
   prefix: string,
   policy: RetentionPolicy,
   now: Date,
-  options: { dryRun: boolean; logger: Logger; tiers: readonly Tier[]; schedule: PromotionSchedule },
+  options: RetentionOptions,
 ): Promise<RetentionOutcome> {
   const plans: RetentionPlan[] = [];
   const removed: string[] = [];
   for (const tier of options.tiers) {
-    const dir = path.join(backupDir, tier);
-    const plan = planRetention(
-      tier,
-      await listLocalBackups(dir, tier, prefix),
-      policy,
-      now,
-      options.schedule,
-    );
-    plans.push(plan);
-    for (const d of plan.decisions) {
-      const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
-      const line = `retention ${tier}: ${verb} ${d.backup.fileName}: ${d.reason}`;
-      if (d.action === "report") options.logger.warn(line);
-      else options.logger.info(line);
-      if (d.action !== "delete" || options.dryRun) continue;
-      // Data first: a crash in between leaves an orphan sidecar, never a backup without its checksum.
-      for (const file of [d.backup.fileName, ...d.backup.companions]) {
-        await unlink(path.join(dir, file)).then(
-          () => removed.push(path.join(tier, file)),
-          (err: NodeJS.ErrnoException) => {
-            if (err.code !== "ENOENT") throw err;
-          },
-        );
-      }
-    }
+    const store = tierStore(backupDir, tier);
+    const entries = await listCatalog(store, { prefix, tiers: [tier] });
+    const place = {
+      store,
+      entries,
+      label: `retention ${tier}`,
+      removedAs: (name: string) => path.join(tier, name),
+    };
+    plans.push(await retainTier(tier, place, policy, now, options, removed));
+  }
+  return { plans, dryRun: options.dryRun, removed };
+}
+
+/**
+ * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups
+ * reported and kept, the newest valid kept, future-dated kept). Lists once; deletes data first, then
+ * its sidecar and manifest. With `dryRun`, deletes nothing.
+ */
+export async function applyRemoteRetention(
+  store: BackupStore,
+  prefix: string,
+  policy: RetentionPolicy,
+  now: Date,
+  options: RetentionOptions,
+): Promise<RetentionOutcome> {
+  const held = byTier(await listCatalog(store, { prefix, tiers: options.tiers }));
+  const plans: RetentionPlan[] = [];
+  const removed: string[] = [];
+  for (const tier of options.tiers) {
+    const place = {
+      store,
+      entries: held[tier],
+      label: `retention ${store.location} ${tier}`,
+      removedAs: (name: string) => store.uri(name),
+    };
+    plans.push(await retainTier(tier, place, policy, now, options, removed));
   }
   return { plans, dryRun: options.dryRun, removed };
 }
