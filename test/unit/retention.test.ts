@@ -4,10 +4,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isTierDue, PROMOTED_TIERS, type PromotionSchedule } from "../../src/backup/tiers.js";
 import { BackupName, type Tier } from "../../src/catalog/backup-name.js";
-import { applyLocalRetention } from "../../src/retention/apply.js";
+import { applyLocalRetention, applyRemoteRetention } from "../../src/retention/apply.js";
 import { monthPeriodStart, weekPeriodStart } from "../../src/retention/calendar.js";
 import { planRetention, type RetentionPolicy, type StoredBackup } from "../../src/retention/plan.js";
-import { applyRemoteRetention } from "../../src/retention/remote-apply.js";
 import { LocalStore } from "../../src/storage/local-store.js";
 import { capturingLogger, useTempDirs } from "../support/fixtures.js";
 

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { BackupName, type Tier } from "../../catalog/backup-name.js";
-import { listLocalBackups } from "../../catalog/local-catalog.js";
+import { listLocalBackups } from "../../catalog/catalog.js";
 import { CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../../catalog/manifest.js";
 import { isValidPrefix } from "../../config/backup-db-config.js";
 import { GpgEncryptor } from "../../crypto/gpg.js";

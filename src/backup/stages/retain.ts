@@ -1,9 +1,8 @@
 import type { Tier } from "../../catalog/backup-name.js";
 import type { Logger } from "../../log/logger.js";
-import { applyLocalRetention, type RetentionOutcome } from "../../retention/apply.js";
+import { applyLocalRetention, applyRemoteRetention, type RetentionOutcome } from "../../retention/apply.js";
 import type { PromotionSchedule } from "../../retention/calendar.js";
 import type { RetentionPolicy } from "../../retention/plan.js";
-import { applyRemoteRetention } from "../../retention/remote-apply.js";
 import type { BackupStore } from "../../storage/store.js";
 import type { OffsiteReport } from "../offsite.js";
 
