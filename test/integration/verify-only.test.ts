@@ -1,39 +1,32 @@
 import { readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { backupDatabase } from "../../src/backup/backup-db.js";
 import { formatTimestamp } from "../../src/catalog/backup-name.js";
+import { main } from "../../src/cli/main.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
-import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
-import { type Pushgateway, startPushgateway } from "../support/services/pushgateway.js";
+import { capturingLogger, usePostgres, usePushgateway, useTempDirs } from "../support/fixtures.js";
 
 const postgres = usePostgres();
 const tempDir = useTempDirs();
-let gateway: Pushgateway;
-beforeAll(async () => {
-  gateway = await startPushgateway();
-});
-afterAll(async () => {
-  await gateway?.stop();
-});
+const gateway = usePushgateway();
 
 const HOUR = 3_600_000;
 
 /** `lifeline backup-db --verify-only` through src/, pushing to the test's Pushgateway under `job`. */
 async function verifyOnly(dir: string, job: string, ...extra: string[]) {
-  const { main } = await import("../../src/cli/main.js");
   const out = new PassThrough();
   const err = new PassThrough();
-  const argv = ["backup-db", "--verify-only", "--backup-dir", dir, "--pushgateway-url", gateway.url];
+  const argv = ["backup-db", "--verify-only", "--backup-dir", dir, "--pushgateway-url", gateway().url];
   const code = await main([...argv, "--pushgateway-job", job, ...extra], { out, err });
   return { code, out: String(out.read() ?? ""), err: String(err.read() ?? "") };
 }
 
 /** A gauge the gateway holds for the job's database group. */
 async function gauge(job: string, name: string): Promise<number | undefined> {
-  const line = (await gateway.scrape())
+  const line = (await gateway().scrape())
     .split("\n")
     .find((l) => l.startsWith(`${name}{`) && l.includes(`job="${job}"`) && l.includes('type="database"'));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
@@ -90,7 +83,7 @@ describe("backup-db --verify-only is verify scoped to BACKUP_DIR", () => {
     expect(age).toBeGreaterThan(3000);
     expect(age).toBeLessThan(2 * 3600);
     expect(await gauge("vo-stale", "backup_verify_last_success_timestamp")).toBeUndefined();
-    expect(r.err).toContain(`Metrics pushed to ${gateway.url} (job vo-stale)`);
+    expect(r.err).toContain(`Metrics pushed to ${gateway().url} (job vo-stale)`);
 
     // Within a larger max-age-hours, the same directory passes: exit 0, and a success is recorded.
     const wide = await verifyOnly(dir, "vo-stale", "--max-age-hours", "1000");
