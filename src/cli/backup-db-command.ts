@@ -19,7 +19,9 @@ export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
 Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh): pg_dump → compression →
 optional GPG → file in one streamed pass, with a .sha256 sidecar and a .manifest.json; files it as
-weekly/monthly when due; applies retention. With --verify-only, checks existing backups instead.
+weekly/monthly when due; applies retention. With --verify-only, verifies the backups in BACKUP_DIR
+instead, as \`lifeline verify\` does: the same checks, age rules, metrics and summary; no buckets, no
+test restore.
 Every option can also be given by its environment variable; a flag wins over the variable.
 
 Options:
