@@ -8,6 +8,7 @@ import { main } from "../../src/cli/main.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { capturingLogger, usePostgres, usePushgateway, useTempDirs } from "../support/fixtures.js";
+import { runAction } from "../support/run-action.js";
 
 const postgres = usePostgres();
 const tempDir = useTempDirs();
@@ -151,5 +152,39 @@ describe("backup-db --verify-only is verify scoped to BACKUP_DIR", () => {
     expect(r.code, r.err).toBe(78);
     expect(await gauge("vo-config", "backup_verify_last_status")).toBe(78);
     expect(await gauge("vo-config", "backup_last_status")).toBeUndefined();
+  });
+});
+
+describe("the backup-db action's verify-only, from source", () => {
+  it("is verify scoped to BACKUP_DIR: verify's outputs, summary, exit code and metrics", async () => {
+    const dir = await tempDir("vo-action");
+    const old = new Date(Date.now() - 40 * 24 * HOUR);
+    await backupAt(dir, old);
+    await backupAt(dir, new Date(Date.now() - HOUR));
+    const stamp = formatTimestamp(old);
+    // Only the weekly is stale (the fresh monthly stays): 4 good backups, exit 2.
+    for (const f of await readdir(path.join(dir, "weekly"))) {
+      if (!f.includes(stamp)) await unlink(path.join(dir, "weekly", f));
+    }
+    const run = await runAction(
+      "actions/backup-db/action.yml",
+      {
+        "verify-only": "true",
+        "backup-dir": dir,
+        "pushgateway-url": gateway().url,
+        "pushgateway-job": "vo-action",
+      },
+      {},
+      undefined,
+      "src/actions/backup-db/index.ts",
+    );
+    expect(run.code, run.stdout).toBe(2);
+    expect(run.outputs).toMatchObject({ "verified-count": "4", "failed-count": "0", "exit-code": "2" });
+    expect(run.stdout).toMatch(
+      /::error::the newest good weekly backup in .* is 9\d\d\.\d h old, over the 194 h limit/,
+    );
+    expect(run.summary).toContain("## ❌ Lifeline verify: 4 of 4 backups good, exit 2");
+    expect(run.summary).toMatch(/\| weekly \| postgres_weekly_\S+ \| .* \| 194 h \| ❌ \|/);
+    expect(await gauge("vo-action", "backup_verify_last_status")).toBe(2);
   });
 });
