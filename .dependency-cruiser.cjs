@@ -15,7 +15,7 @@ const LAYERS = [
   { name: "adapters", folders: ["actions", "cli"] },
 ];
 /** Command → command imports that are allowed (everything else across commands is refused). */
-const COMMAND_IMPORTS = { verify: ["restore"], backup: ["verify"] };
+const COMMAND_IMPORTS = { verify: ["restore"] };
 
 const order = LAYERS.flatMap((layer) => layer.folders.map((folder) => ({ folder, layer: layer.name })));
 const re = (folders) => `^src/(${folders.map((f) => f.replace(".", "\\.")).join("|")})(/|$)`;

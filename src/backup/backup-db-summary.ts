@@ -1,7 +1,5 @@
 import path from "node:path";
 import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
-import type { VerifyReport } from "../verify/verify-local.js";
-import { fileChecksTable } from "../verify/verify-summary.js";
 import type { BackupDbResult } from "./backup-db.js";
 import type { OffsiteReport } from "./offsite.js";
 
@@ -151,22 +149,4 @@ export function backupDbSummary(outcome: { result: BackupDbResult } | { error: E
     );
   }
   return lines.join("\n");
-}
-
-/** The job summary of `backup-db --verify-only`: one row per backup checked. */
-export function verifySummary(report: VerifyReport): string {
-  const icon = report.exitCode === 0 ? "✅" : "❌";
-  const age =
-    report.newestAgeHours === undefined
-      ? "none"
-      : `${report.newestAgeHours.toFixed(1)} h (limit ${report.maxAgeHours} h)`;
-  return [
-    `## ${icon} Lifeline verify: ${report.checks.filter((c) => c.ok).length} of ${report.checks.length} backups good, exit ${report.exitCode}`,
-    "",
-    ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
-    `Newest good daily backup: ${age}`,
-    "",
-    fileChecksTable(report.checks),
-    "",
-  ].join("\n");
 }

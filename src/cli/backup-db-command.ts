@@ -1,5 +1,4 @@
 import { backupDatabase } from "../backup/backup-db.js";
-import { verifySummary } from "../backup/backup-db-summary.js";
 import {
   BACKUP_DB_SETTINGS,
   isVerifyOnly,
@@ -7,10 +6,12 @@ import {
   loadVerifyOnlyConfig,
 } from "../config/backup-db-config.js";
 import { metricsDestination } from "../config/metrics-config.js";
+import { metricsSettings } from "../config/restore-config.js";
 import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
-import { verifyLocalBackups } from "../verify/verify-local.js";
+import { verifyLocalBackups } from "../verify/verify-backups.js";
+import { verifyBackupsSummary, verifyReportJson } from "../verify/verify-summary.js";
 import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 
@@ -18,7 +19,9 @@ export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
 Takes a PostgreSQL backup into BACKUP_DIR/daily (runbook: backup_db.sh): pg_dump → compression →
 optional GPG → file in one streamed pass, with a .sha256 sidecar and a .manifest.json; files it as
-weekly/monthly when due; applies retention. With --verify-only, checks existing backups instead.
+weekly/monthly when due; applies retention. With --verify-only, verifies the backups in BACKUP_DIR
+instead, as \`lifeline verify\` does: the same checks, age rules, metrics and summary; no buckets, no
+test restore.
 Every option can also be given by its environment variable; a flag wins over the variable.
 
 Options:
@@ -49,11 +52,12 @@ export async function backupDbCommand(
   maskSecrets(lookup, flags, logger);
   record.settings = metricsDestination(lookup);
   if (isVerifyOnly(lookup)) {
-    record.kind = undefined; // --verify-only publishes no metrics, failed or not
+    record.kind = "verify"; // --verify-only is verify scoped to BACKUP_DIR: verify's metrics, failed or not
     const config = loadVerifyOnlyConfig(lookup);
-    const report = await verifyLocalBackups(config.backupDir, { ...config, now: new Date(), logger, signal });
+    const metrics = metricsSettings(lookup);
+    const report = await verifyLocalBackups(config.backupDir, { ...config, metrics, logger, signal });
     for (const reason of report.reasons) logger.error(reason);
-    out.write(switches.json ? `${JSON.stringify(report, null, 2)}\n` : verifySummary(report));
+    out.write(switches.json ? verifyReportJson(report) : verifyBackupsSummary(report));
     return report.exitCode;
   }
   const result = await backupDatabase(loadBackupDbConfig(lookup), { logger, signal });

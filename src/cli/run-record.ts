@@ -3,8 +3,8 @@ import type { RunKind } from "../metrics/failed-run.js";
 
 /**
  * What a failed run records and where: filled by `main` from the environment before anything can fail,
- * refined by the command as soon as its flags are parsed (and cleared when the run records no metrics,
- * e.g. backup-db --verify-only).
+ * refined by the command as soon as its flags are parsed (backup-db --verify-only records verify's; a
+ * run that records no metrics, e.g. restore --list-backups, clears it).
  */
 export interface RunRecord {
   kind: RunKind | undefined;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type pg from "pg";
-import { formatTimestamp, TIERS, type Tier } from "../catalog/backup-name.js";
+import { BackupName, formatTimestamp, TIERS, type Tier } from "../catalog/backup-name.js";
 import {
   type BackupEntry,
   expectedSha256,
@@ -9,6 +9,7 @@ import {
   listBackups,
   readManifest,
 } from "../catalog/backup-source.js";
+import type { MetricsSettings } from "../config/backup-db-config.js";
 import type { VerifyConfig } from "../config/verify-config.js";
 import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
@@ -23,9 +24,33 @@ import {
 } from "../restore/databases.js";
 import { chooseRestoreTools, type ProveResult, restoreAndProve } from "../restore/restore-and-prove.js";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
+import { LocalStore } from "../storage/local-store.js";
 import { openStore } from "../storage/open-store.js";
-import type { FileCheck } from "./verify-file.js";
-import { VERIFY_EXIT, verifyAndLog, verifyLocalTiers } from "./verify-local.js";
+import type { BackupStore } from "../storage/store.js";
+import { type FileCheck, type VerifyFileOptions, verifyBackupFile } from "./verify-file.js";
+
+/** The runbook's verify_backup.sh exit codes (backup-db --verify-only uses them too). */
+export const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 } as const;
+
+/**
+ * What one verification covers. `verify`: BACKUP_DIR and every configured bucket, and a test restore
+ * when asked. `backup-db --verify-only`: BACKUP_DIR only, never a test restore. Everything else (the
+ * checks, the age rules, the exit codes, the metrics, the summary) is the same.
+ */
+export type VerifyScope =
+  | { readonly stores: "local"; readonly testRestore: false }
+  | { readonly stores: "all"; readonly testRestore: boolean };
+
+/** The scope of `backup-db --verify-only`. */
+export const LOCAL_SCOPE = { stores: "local", testRestore: false } as const satisfies VerifyScope;
+
+/** What a local-scope verification reads: backup-db --verify-only's settings. */
+export type LocalVerifyConfig = Pick<VerifyConfig, "backupDir" | "prefix" | "maxAgeHours" | "metrics">;
+
+/** A scope and the settings it needs: only the all-stores scope reads buckets, keys and the server. */
+type VerifyTarget =
+  | (typeof LOCAL_SCOPE & { readonly config: LocalVerifyConfig })
+  | (Extract<VerifyScope, { stores: "all" }> & { readonly config: VerifyConfig });
 
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
 export const TIER_GRACE_HOURS: Record<Tier, number> = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
@@ -71,23 +96,62 @@ export interface VerifyBackupsOptions {
 
 /**
  * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
- * key is at hand, completeness, manifest), judges each tier's newest backup's age, and with test-restore
- * restores one into a scratch database, proves it against its manifest and the extra SQL checks, and
- * drops it. Exit code 1 for any failure, else 2 when too old or missing, else 0.
+ * key is at hand, completeness, manifest) in BACKUP_DIR and every configured bucket, judges each tier's
+ * newest backup's age, and with test-restore restores one into a scratch database, proves it against
+ * its manifest and the extra SQL checks, and drops it. Exit code 1 for any failure, else 2 when too old
+ * or missing, else 0.
  */
-export async function verifyBackups(
+export function verifyBackups(
   config: VerifyConfig,
   options: VerifyBackupsOptions,
 ): Promise<VerifyBackupsReport> {
+  return verify({ stores: "all", testRestore: config.testRestore !== undefined, config }, options);
+}
+
+/**
+ * `backup-db --verify-only` (runbook: backup_db.sh --verify-only): the same verification as
+ * {@link verifyBackups}, with the same age rules, exit codes, metrics and report, scoped to the tier
+ * directories of `backupDir` and without a test restore. `now` fixes the clock (tests).
+ */
+export function verifyLocalBackups(
+  backupDir: string,
+  options: Omit<VerifyBackupsOptions, "now" | "afterRestoreHook"> & {
+    readonly prefix?: string | undefined;
+    readonly maxAgeHours: number;
+    /** Where the verify metrics go; none when not given. */
+    readonly metrics?: MetricsSettings | undefined;
+    readonly now?: Date | undefined;
+  },
+): Promise<VerifyBackupsReport> {
+  const { prefix, maxAgeHours, metrics, now, ...rest } = options;
+  return verify(
+    {
+      ...LOCAL_SCOPE,
+      config: {
+        backupDir,
+        prefix,
+        maxAgeHours,
+        metrics: metrics ?? { pushgatewayUrl: undefined, job: "lifeline", textfile: undefined },
+      },
+    },
+    { ...rest, ...(now && { now: () => now }) },
+  );
+}
+
+/** The one verify engine: every scope runs through here. */
+async function verify(target: VerifyTarget, options: VerifyBackupsOptions): Promise<VerifyBackupsReport> {
+  const { config } = target;
+  const all = target.stores === "all" ? target.config : undefined;
+  const testRestoreSettings = target.testRestore ? all?.testRestore : undefined;
   const now = options.now ?? (() => new Date());
   const started = now();
   const { logger } = options;
-  if (config.testRestore) logger.addSecret(config.testRestore.connection.password);
-  const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
+  if (testRestoreSettings) logger.addSecret(testRestoreSettings.connection.password);
+  const keyring = await GpgDecryptKeyring.prepare(all?.gpgPrivateKey);
   try {
     const fileOptions = {
       gpgEnv: keyring.env(),
-      requireDecryption: config.gpgPrivateKey !== undefined,
+      requireDecryption: all?.gpgPrivateKey !== undefined,
       signal: options.signal,
     };
     const local = await verifyLocalTiers(config.backupDir, config.prefix, logger, fileOptions);
@@ -96,14 +160,14 @@ export async function verifyBackups(
       { location: config.backupDir, checks: local },
     ];
     // Every configured bucket is checked the same way: its copies are what a lost host leaves.
-    for (const destination of config.destinations) {
+    for (const destination of all?.destinations ?? []) {
       throwIfCancelled(options.signal, "The verification was cancelled");
       const store = await openStore(destination, logger, options.signal);
       const here = { location: store.location, checks: [] as FileCheck[] };
       locations.push(here);
       const entries = await listBackups([store], config.prefix); // newest first
       const chosen =
-        config.verifyRemote === "newest"
+        all?.verifyRemote === "newest"
           ? entries.filter((e, i) => entries.findIndex((o) => o.tier === e.tier) === i)
           : entries;
       if (chosen.length < entries.length) {
@@ -131,9 +195,9 @@ export async function verifyBackups(
     );
 
     let testRestore: TestRestoreReport | undefined;
-    if (config.testRestore) {
+    if (all && testRestoreSettings) {
       throwIfCancelled(options.signal, "The verification was cancelled before the test restore");
-      testRestore = await runTestRestore(config, checks, keyring, options, started);
+      testRestore = await runTestRestore(all, checks, keyring, options, started);
     }
     // A cancelled run is never a success: it records no verification and no metrics of its own.
     throwIfCancelled(options.signal, "The verification was cancelled");
@@ -185,6 +249,48 @@ export async function verifyBackups(
   } finally {
     await keyring.dispose();
   }
+}
+
+/** Checks one backup and logs the result the way every verify run does. */
+async function verifyAndLog(
+  store: BackupStore,
+  name: BackupName,
+  label: string,
+  logger: Logger,
+  options: VerifyFileOptions,
+): Promise<FileCheck> {
+  throwIfCancelled(options.signal, "The verification was cancelled");
+  const check = await verifyBackupFile(store, name, options);
+  // A check cut short by the cancellation says nothing about the file: the run stops instead.
+  throwIfCancelled(options.signal, "The verification was cancelled");
+  const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
+  if (check.ok) logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
+  else logger.error(`verify ${label}: FAILED: ${check.problem}`);
+  return check;
+}
+
+/** Checks every backup in BACKUP_DIR's tier directories (of one prefix, if given), newest first per tier. */
+async function verifyLocalTiers(
+  backupDir: string,
+  prefix: string | undefined,
+  logger: Logger,
+  options: VerifyFileOptions,
+): Promise<FileCheck[]> {
+  const checks: FileCheck[] = [];
+  for (const tier of TIERS) {
+    const store = new LocalStore(path.join(backupDir, tier));
+    const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name!);
+    // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+    for (const other of await store.listOthers()) {
+      const name = BackupName.parse(other.name);
+      if (name?.tier === tier && (prefix === undefined || name.prefix === prefix)) names.push(name);
+    }
+    names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+    for (const name of names) {
+      checks.push(await verifyAndLog(store, name, `${tier}/${name.toString()}`, logger, options));
+    }
+  }
+  return checks;
 }
 
 /** The scratch database of one verification: unique, and recognisably Lifeline's. */

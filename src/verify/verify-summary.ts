@@ -72,3 +72,9 @@ export function verifyBackupsSummary(report: VerifyBackupsReport): string {
   }
   return lines.join("\n");
 }
+
+/** A verify run's report as `--json` prints it: each check names its tier instead of the parsed name. */
+export function verifyReportJson(report: VerifyBackupsReport): string {
+  const checks = report.checks.map(({ name, ...c }) => ({ ...c, tier: name.tier }));
+  return `${JSON.stringify({ ...report, checks }, null, 2)}\n`;
+}

@@ -6,7 +6,7 @@ import { backupDatabase } from "../../src/backup/backup-db.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { LOCK_FILE } from "../../src/fs/dir-lock.js";
-import { verifyLocalBackups } from "../../src/verify/verify-local.js";
+import { verifyLocalBackups } from "../../src/verify/verify-backups.js";
 import {
   capturingLogger,
   isRoot,

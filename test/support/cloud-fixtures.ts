@@ -5,7 +5,7 @@ import { type MinioServer, startMinio } from "./services/minio.js";
 import type { RunningService } from "./services/service.js";
 
 /** Starts a service for the test file (beforeAll) and stops it after (afterAll); the getter is for tests. */
-function useService<T extends RunningService>(label: string, start: () => Promise<T>): () => T {
+export function useService<T extends RunningService>(label: string, start: () => Promise<T>): () => T {
   let server: T | undefined;
   beforeAll(async () => {
     server = await start();

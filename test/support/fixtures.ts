@@ -4,7 +4,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll } from "vitest";
 import { Logger, type LogSink } from "../../src/log/logger.js";
+import { useService } from "./cloud-fixtures.js";
 import { type PostgresServer, startPostgres } from "./services/postgres.js";
+import { type Pushgateway, startPushgateway } from "./services/pushgateway.js";
 import { makeTempDir, removeDir } from "./services/service.js";
 
 const execFileAsync = promisify(execFile);
@@ -25,6 +27,9 @@ export function usePostgres(): () => PostgresServer {
     return server;
   };
 }
+
+/** Starts a private Pushgateway for the test file; the getter is valid inside tests. */
+export const usePushgateway = (): (() => Pushgateway) => useService("The Pushgateway", startPushgateway);
 
 /** A temporary directory removed after the test file. */
 export function useTempDirs(): (label: string) => Promise<string> {

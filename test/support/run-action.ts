@@ -45,6 +45,8 @@ export async function runAction(
   env: Record<string, string> = {},
   /** Sends `signal` once `when` matches the action's stdout (its log), as the runner cancels a job. */
   interrupt?: { signal: NodeJS.Signals; when: RegExp },
+  /** The action's TypeScript entry, run from source under tsx instead of the bundle in runs.main. */
+  source?: string,
 ): Promise<ActionRun> {
   const meta = parse(await readFile(actionYml, "utf8")) as {
     inputs?: Record<string, { default?: string }>;
@@ -66,7 +68,10 @@ export async function runAction(
     inputEnv[inputName(name)] = value;
   }
   try {
-    const child = spawn(NODE24, [path.resolve(path.dirname(actionYml), meta.runs.main)], {
+    const main = source
+      ? ["--import", "tsx", path.resolve(source)]
+      : [path.resolve(path.dirname(actionYml), meta.runs.main)];
+    const child = spawn(NODE24, main, {
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",
         HOME: process.env.HOME ?? "/root",

@@ -1,12 +1,14 @@
 import * as core from "@actions/core";
 import { type BackupDbResult, backupDatabase } from "../../backup/backup-db.js";
-import { backupDbSummary, verifySummary } from "../../backup/backup-db-summary.js";
+import { backupDbSummary } from "../../backup/backup-db-summary.js";
 import { isVerifyOnly, loadBackupDbConfig, loadVerifyOnlyConfig } from "../../config/backup-db-config.js";
 import { metricsDestination } from "../../config/metrics-config.js";
+import { metricsSettings } from "../../config/restore-config.js";
 import { Logger } from "../../log/logger.js";
 import type { RunKind } from "../../metrics/failed-run.js";
 import { throwIfCancelled } from "../../shared/errors.js";
-import { verifyLocalBackups } from "../../verify/verify-local.js";
+import { verifyLocalBackups } from "../../verify/verify-backups.js";
+import { verifyBackupsSummary } from "../../verify/verify-summary.js";
 import { failAction } from "../shared/failure.js";
 import {
   actionLookup,
@@ -28,16 +30,12 @@ export async function runBackupDb(): Promise<void> {
   let summary = "";
   try {
     if (isVerifyOnly(lookup)) {
-      kind = undefined; // verify-only publishes no metrics, failed or not
+      kind = "verify"; // verify-only is verify scoped to BACKUP_DIR: verify's metrics, failed or not
       const config = loadVerifyOnlyConfig(lookup);
-      const report = await verifyLocalBackups(config.backupDir, {
-        ...config,
-        now: new Date(),
-        logger,
-        signal,
-      });
+      const metrics = metricsSettings(lookup);
+      const report = await verifyLocalBackups(config.backupDir, { ...config, metrics, logger, signal });
       throwIfCancelled(signal, "The verification was cancelled");
-      summary = verifySummary(report);
+      summary = verifyBackupsSummary(report);
       core.setOutput("verified-count", String(report.checks.filter((c) => c.ok).length));
       core.setOutput("failed-count", String(report.checks.filter((c) => !c.ok).length));
       core.setOutput(
