@@ -1,12 +1,8 @@
 import { Duplex, type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BackupName } from "../catalog/backup-name.js";
-import {
-  type BackupManifest,
-  CHECKSUM_SUFFIX,
-  MANIFEST_SUFFIX,
-  parseChecksumLine,
-} from "../catalog/manifest.js";
+import { readManifestText, readSidecar } from "../catalog/catalog.js";
+import { type BackupManifest, CHECKSUM_SUFFIX, MANIFEST_SUFFIX } from "../catalog/manifest.js";
 import { GPG_BASE_ARGS } from "../crypto/gpg-keyring.js";
 import { CUSTOM_DUMP_MAGIC, PLAIN_DUMP_TRAILER, TRAILER_WINDOW } from "../db/pg-dump.js";
 import { startChildStage } from "../process/child-stage.js";
@@ -73,17 +69,16 @@ export async function verifyBackupFile(
   const fail = (problem: string): FileCheck => ({ file, name, sizeBytes, ok: false, passed, notes, problem });
 
   if (!object) return { file, name, sizeBytes, ok: false, passed: [], notes: [], problem: "it is gone" };
-  let sidecarText: string | undefined;
-  try {
-    sidecarText = await store.getText(`${fileName}${CHECKSUM_SUFFIX}`);
-  } catch (err) {
-    return fail(`cannot read its ${CHECKSUM_SUFFIX} sidecar: ${(err as Error).message}`);
+  // The catalog's one reading of a sidecar: regular file, size-bounded, one line naming this file.
+  const read = await readSidecar(store, fileName, undefined, options.signal);
+  if (read.state === "absent") return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
+  if (read.state === "bad") {
+    if (read.fault === "names-other")
+      return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${read.names}'`);
+    return fail(read.problem);
   }
-  if (sidecarText === undefined) return fail(`no ${CHECKSUM_SUFFIX} sidecar`);
-  const sidecar = parseChecksumLine(sidecarText);
-  if (!sidecar) return fail(`malformed ${CHECKSUM_SUFFIX} sidecar`);
-  if (sidecar.fileName !== fileName)
-    return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${sidecar.fileName}'`);
+  if (read.state !== "ok") return fail(`its ${CHECKSUM_SUFFIX} sidecar was not read`);
+  const sidecar = { sha256: read.sha256 };
   if (sizeBytes === 0) return fail("empty file");
   if (object.storageClass && ARCHIVED_CLASSES.has(object.storageClass)) {
     if (object.sha256 !== undefined && object.sha256 !== sidecar.sha256)
@@ -139,7 +134,7 @@ export async function verifyBackupFile(
 
   let manifestText: string | undefined;
   try {
-    manifestText = await store.getText(`${fileName}${MANIFEST_SUFFIX}`);
+    manifestText = await readManifestText(store, fileName);
   } catch (err) {
     return fail(`cannot read its ${MANIFEST_SUFFIX}: ${(err as Error).message}`);
   }
