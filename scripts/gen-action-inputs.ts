@@ -39,11 +39,11 @@ export const DESCRIPTION_OVERRIDES: Record<Command, Record<string, string>> = {
   },
   restore: {
     "s3-bucket":
-      "S3 bucket whose backups are listed and can be restored (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
+      "S3 bucket whose backups list-backups shows and pitr chooses from (credentials: the AWS SDK chain, e.g. AWS_* or a role)",
     "gcs-bucket":
-      "GCS bucket whose backups are listed and can be restored (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
+      "GCS bucket whose backups list-backups shows and pitr chooses from (credentials: GOOGLE_APPLICATION_CREDENTIALS or workload identity)",
     "azure-container":
-      "Azure Blob container whose backups are listed and can be restored (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
+      "Azure Blob container whose backups list-backups shows and pitr chooses from (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with a key, SAS or Entra ID)",
   },
 };
 
