@@ -9,7 +9,7 @@ import {
 } from "@azure/storage-blob";
 import type { Logger } from "../log/logger.js";
 import { anySignal } from "../net/deadline.js";
-import { CloudStore, DATA_CONTENT_TYPE, storedObject, TEXT_CONTENT_TYPE } from "./cloud-store.js";
+import { CloudStore, DATA_CONTENT_TYPE, numberAt, storedObject, TEXT_CONTENT_TYPE } from "./cloud-store.js";
 import { briefly, DestinationError } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { AzureTier } from "./storage-classes.js";
@@ -57,10 +57,7 @@ function serviceClient(auth: AzureAuth, attempts: number, timeoutMs: number): Bl
 /** How long blocks sent before a failure may take to land (bounded by one block's transfer). */
 const BLOCKS_SETTLE_MS = 2000;
 
-function statusOf(err: unknown): number | undefined {
-  const s = (err as { statusCode?: unknown })?.statusCode;
-  return typeof s === "number" ? s : undefined;
-}
+const statusOf = (err: unknown) => numberAt(err, "statusCode");
 
 /** Azure Blob Storage through @azure/storage-blob: block blobs staged by `uploadStream`. */
 export class AzureStore extends CloudStore implements BackupStore {

@@ -28,6 +28,12 @@ export interface ListingPage {
   readonly next: string | undefined;
 }
 
+/** A numeric field of an SDK error (an HTTP status, as GCS's `code` or Azure's `statusCode`), if it is one. */
+export function numberAt(err: unknown, field: string): number | undefined {
+  const value = (err as Record<string, unknown> | undefined)?.[field];
+  return typeof value === "number" ? value : undefined;
+}
+
 /** A stored object from what a provider reports, leaving out the class and checksum it did not report. */
 export function storedObject(
   name: string,

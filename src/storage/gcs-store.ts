@@ -2,7 +2,7 @@ import type { PassThrough, Readable } from "node:stream";
 import { type File, Storage } from "@google-cloud/storage";
 import type { Logger } from "../log/logger.js";
 import { abortReason, anySignal } from "../net/deadline.js";
-import { CloudStore, DATA_CONTENT_TYPE, storedObject, TEXT_CONTENT_TYPE } from "./cloud-store.js";
+import { CloudStore, DATA_CONTENT_TYPE, numberAt, storedObject, TEXT_CONTENT_TYPE } from "./cloud-store.js";
 import { briefly, DestinationError } from "./destination-error.js";
 import { boundGcsSockets } from "./gcs-sockets.js";
 import { withRetry } from "./retry.js";
@@ -27,10 +27,7 @@ export interface GcsStoreSettings {
   readonly transfer: TransferSettings;
 }
 
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "number" ? code : undefined;
-}
+const statusOf = (err: unknown) => numberAt(err, "code");
 
 /** Google Cloud Storage through @google-cloud/storage: resumable uploads in chunks of the part size. */
 export class GcsStore extends CloudStore implements BackupStore {
