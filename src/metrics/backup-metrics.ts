@@ -1,4 +1,4 @@
-import type { Sample } from "./exposition.js";
+import { gauge, type Sample, unixSeconds } from "./exposition.js";
 
 /** How one cloud destination fared, as far as metrics care. */
 export interface DestinationRun {
@@ -21,84 +21,50 @@ export function backupSamples(
   destinations: readonly DestinationRun[] = [],
 ): Sample[] {
   const labels = { type };
-  const at = Math.floor(run.finishedAt.getTime() / 1000);
+  const at = unixSeconds(run.finishedAt);
   const samples: Sample[] = [
-    {
-      name: "backup_last_status",
-      help: "Exit status of last backup (0=success)",
-      type: "gauge",
-      labels,
-      value: run.ok ? 0 : 1,
-    },
-    {
-      name: "backup_last_run_timestamp",
-      help: "Unix timestamp of the last backup attempt",
-      type: "gauge",
-      labels,
-      value: at,
-    },
-    {
-      name: "backup_duration_seconds",
-      help: "Wall time of the last backup attempt",
-      type: "gauge",
-      labels,
-      value: run.durationSeconds,
-    },
+    gauge("backup_last_status", "Exit status of last backup (0=success)", labels, run.ok ? 0 : 1),
+    gauge("backup_last_run_timestamp", "Unix timestamp of the last backup attempt", labels, at),
+    gauge("backup_duration_seconds", "Wall time of the last backup attempt", labels, run.durationSeconds),
   ];
   for (const d of destinations) {
     const dl = { type, destination: d.kind, location: d.location };
     samples.push(
-      {
-        name: "backup_upload_last_status",
-        help: "Status of the last upload to an off-site destination (0=success)",
-        type: "gauge",
-        labels: dl,
-        value: d.ok ? 0 : 1,
-      },
-      {
-        name: "backup_upload_duration_seconds",
-        help: "Wall time of the last upload to an off-site destination",
-        type: "gauge",
-        labels: dl,
-        value: d.seconds,
-      },
+      gauge(
+        "backup_upload_last_status",
+        "Status of the last upload to an off-site destination (0=success)",
+        dl,
+        d.ok ? 0 : 1,
+      ),
+      gauge(
+        "backup_upload_duration_seconds",
+        "Wall time of the last upload to an off-site destination",
+        dl,
+        d.seconds,
+      ),
     );
     if (d.ok) {
       samples.push(
-        {
-          name: "backup_upload_last_success_timestamp",
-          help: "Unix timestamp of the last successful upload to an off-site destination",
-          type: "gauge",
-          labels: dl,
-          value: at,
-        },
-        {
-          name: "backup_upload_bytes",
-          help: "Bytes of the last successful upload to an off-site destination",
-          type: "gauge",
-          labels: dl,
-          value: d.bytes,
-        },
+        gauge(
+          "backup_upload_last_success_timestamp",
+          "Unix timestamp of the last successful upload to an off-site destination",
+          dl,
+          at,
+        ),
+        gauge(
+          "backup_upload_bytes",
+          "Bytes of the last successful upload to an off-site destination",
+          dl,
+          d.bytes,
+        ),
       );
     }
   }
   // The backup exists when its size is known, even if an off-site copy failed and the run exits 1.
   if (run.sizeBytes !== undefined) {
     samples.push(
-      {
-        name: "backup_last_success_timestamp",
-        help: "Unix timestamp of last successful backup",
-        type: "gauge",
-        labels,
-        value: at,
-      },
-      {
-        name: "backup_size_bytes",
-        help: "Size of latest backup in bytes",
-        type: "gauge",
-        labels,
-        value: run.sizeBytes ?? 0,
-      },
+      gauge("backup_last_success_timestamp", "Unix timestamp of last successful backup", labels, at),
+      gauge("backup_size_bytes", "Size of latest backup in bytes", labels, run.sizeBytes ?? 0),
     );
   }
   return samples;

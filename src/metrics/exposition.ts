@@ -7,6 +7,21 @@ export interface Sample {
   readonly value: number;
 }
 
+/** A gauge: every metric Lifeline exposes is one (a last status, a duration, a timestamp, a size). */
+export function gauge(
+  name: string,
+  help: string,
+  labels: Readonly<Record<string, string>>,
+  value: number,
+): Sample {
+  return { name, help, type: "gauge", labels, value };
+}
+
+/** A time as Prometheus timestamps are exposed: whole seconds since the epoch. */
+export function unixSeconds(at: Date): number {
+  return Math.floor(at.getTime() / 1000);
+}
+
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 
 export function seriesKey(name: string, labels: Readonly<Record<string, string>>): string {

@@ -1,4 +1,4 @@
-import type { Sample } from "./exposition.js";
+import { gauge, type Sample, unixSeconds } from "./exposition.js";
 
 /** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
 export function verifySamples(
@@ -13,38 +13,38 @@ export function verifySamples(
 ): Sample[] {
   const labels = { type };
   const samples: Sample[] = [
-    {
-      name: "backup_verify_last_status",
-      help: "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
-      type: "gauge",
+    gauge(
+      "backup_verify_last_status",
+      "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)",
       labels,
-      value: run.exitCode,
-    },
-    {
-      name: "backup_verify_duration_seconds",
-      help: "Wall time of the last backup verification",
-      type: "gauge",
+      run.exitCode,
+    ),
+    gauge(
+      "backup_verify_duration_seconds",
+      "Wall time of the last backup verification",
       labels,
-      value: run.durationSeconds,
-    },
+      run.durationSeconds,
+    ),
   ];
   if (run.newestAgeHours !== undefined) {
-    samples.push({
-      name: "backup_verify_newest_age_seconds",
-      help: "Age of the newest good daily backup when last verified",
-      type: "gauge",
-      labels,
-      value: Math.round(run.newestAgeHours * 3600),
-    });
+    samples.push(
+      gauge(
+        "backup_verify_newest_age_seconds",
+        "Age of the newest good daily backup when last verified",
+        labels,
+        Math.round(run.newestAgeHours * 3600),
+      ),
+    );
   }
   if (run.ok) {
-    samples.push({
-      name: "backup_verify_last_success_timestamp",
-      help: "Unix timestamp of the last verification that passed",
-      type: "gauge",
-      labels,
-      value: Math.floor(run.finishedAt.getTime() / 1000),
-    });
+    samples.push(
+      gauge(
+        "backup_verify_last_success_timestamp",
+        "Unix timestamp of the last verification that passed",
+        labels,
+        unixSeconds(run.finishedAt),
+      ),
+    );
   }
   return samples;
 }
@@ -56,29 +56,23 @@ export function restoreSamples(
 ): Sample[] {
   const labels = { type };
   const samples: Sample[] = [
-    {
-      name: "backup_restore_last_status",
-      help: "Exit status of the last restore (0=success)",
-      type: "gauge",
+    gauge(
+      "backup_restore_last_status",
+      "Exit status of the last restore (0=success)",
       labels,
-      value: run.ok ? 0 : 1,
-    },
-    {
-      name: "backup_restore_duration_seconds",
-      help: "Wall time of the last restore",
-      type: "gauge",
-      labels,
-      value: run.durationSeconds,
-    },
+      run.ok ? 0 : 1,
+    ),
+    gauge("backup_restore_duration_seconds", "Wall time of the last restore", labels, run.durationSeconds),
   ];
   if (run.ok) {
-    samples.push({
-      name: "backup_restore_last_success_timestamp",
-      help: "Unix timestamp of the last successful restore",
-      type: "gauge",
-      labels,
-      value: Math.floor(run.finishedAt.getTime() / 1000),
-    });
+    samples.push(
+      gauge(
+        "backup_restore_last_success_timestamp",
+        "Unix timestamp of the last successful restore",
+        labels,
+        unixSeconds(run.finishedAt),
+      ),
+    );
   }
   return samples;
 }

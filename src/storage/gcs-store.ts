@@ -1,8 +1,9 @@
-import { PassThrough, type Readable } from "node:stream";
+import type { PassThrough, Readable } from "node:stream";
 import { type File, Storage } from "@google-cloud/storage";
 import type { Logger } from "../log/logger.js";
-import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
-import { briefly, DestinationError, networkCode } from "./destination-error.js";
+import { abortReason, anySignal } from "../net/deadline.js";
+import { CloudStore, DATA_CONTENT_TYPE, numberAt, storedObject, TEXT_CONTENT_TYPE } from "./cloud-store.js";
+import { briefly, DestinationError } from "./destination-error.js";
 import { boundGcsSockets } from "./gcs-sockets.js";
 import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
@@ -14,7 +15,7 @@ import {
   type StoredObject,
   type StreamUpload,
 } from "./store.js";
-import { NETWORK_TIMEOUT_SETTING, type TransferSettings } from "./transfer.js";
+import type { TransferSettings } from "./transfer.js";
 
 export interface GcsStoreSettings {
   readonly bucket: string;
@@ -26,24 +27,27 @@ export interface GcsStoreSettings {
   readonly transfer: TransferSettings;
 }
 
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "number" ? code : undefined;
-}
+const statusOf = (err: unknown) => numberAt(err, "code");
 
 /** Google Cloud Storage through @google-cloud/storage: resumable uploads in chunks of the part size. */
-export class GcsStore implements BackupStore {
+export class GcsStore extends CloudStore implements BackupStore {
   readonly kind = "gcs";
-  readonly location: string;
   private readonly storage: Storage;
 
   constructor(
     private readonly settings: GcsStoreSettings,
-    private readonly logger?: Logger,
+    logger?: Logger,
     /** The run's signal: every operation ends when it fires. */
-    private readonly signal?: AbortSignal,
+    signal?: AbortSignal,
   ) {
-    this.location = `gs://${settings.bucket}/${settings.prefix}`;
+    super(
+      "GCS",
+      `gs://${settings.bucket}/${settings.prefix}`,
+      "BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST",
+      settings.transfer.requestTimeoutMs,
+      logger,
+      signal,
+    );
     // The SDK reads STORAGE_EMULATOR_HOST itself and then uses one URL for both the JSON API and
     // resumable uploads, which fits no emulator; the endpoint derived from it in the config is used
     // instead, so the variable is hidden while the client is built.
@@ -67,66 +71,45 @@ export class GcsStore implements BackupStore {
     if (emulatorHost !== undefined) process.env.STORAGE_EMULATOR_HOST = emulatorHost;
   }
 
-  uri(name: string): string {
-    return `${this.location}${name}`;
-  }
-
   private file(name: string): File {
     return this.storage.bucket(this.settings.bucket).file(`${this.settings.prefix}${name}`);
   }
 
-  /** One operation under the network deadline and the run's signal (plus `signal`, e.g. the preflight's bound). */
-  private timed<T>(what: string, operation: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const endpoint = this.settings.endpoint ?? "storage.googleapis.com";
-    return withDeadline(`GCS ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, operation, {
-      signal: anySignal(this.signal, signal),
-      setting: NETWORK_TIMEOUT_SETTING,
-    });
+  protected get endpoint(): string {
+    return this.settings.endpoint ?? "storage.googleapis.com";
   }
 
-  private explain(action: string, name: string | undefined, err: unknown): Error {
-    // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
-    if (this.signal?.aborted) return abortReason(this.signal);
-    const where = name === undefined ? this.location : this.uri(name);
+  protected isMissing(err: unknown): boolean {
+    return statusOf(err) === 404;
+  }
+
+  protected advice(action: string, _name: string | undefined, err: unknown): string {
     const status = statusOf(err);
-    const net = networkCode(err);
     const message = briefly(err);
-    let advice: string;
-    if (err instanceof DeadlineError) {
-      advice = `${this.settings.endpoint ?? "storage.googleapis.com"} did not answer within ${formatBound(err.timeoutMs, err.setting)}: check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
-    } else if (net) {
-      advice = `cannot reach ${this.settings.endpoint ?? "storage.googleapis.com"} (${net}): check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
-    } else if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
-      advice =
+    if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
+      return (
         "no Google credentials were found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or use " +
-        "workload identity (google-github-actions/auth in a workflow)";
-    } else if (status === 404 && action === "check the bucket") {
-      advice = `bucket '${this.settings.bucket}' does not exist: create it (gcloud storage buckets create gs://${this.settings.bucket}) or fix BACKUP_GCS_BUCKET`;
-    } else if (status === 401 || status === 403) {
-      advice = `access denied (${status}): the account needs roles/storage.objectAdmin on the bucket (${message})`;
-    } else if (status === 412) {
-      advice = "an object with this name already exists; Lifeline never overwrites a backup";
-    } else {
-      advice = message;
+        "workload identity (google-github-actions/auth in a workflow)"
+      );
     }
-    return new DestinationError(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
+    if (status === 404 && action === "check the bucket") {
+      return `bucket '${this.settings.bucket}' does not exist: create it (gcloud storage buckets create gs://${this.settings.bucket}) or fix BACKUP_GCS_BUCKET`;
+    }
+    if (status === 401 || status === 403) {
+      return `access denied (${status}): the account needs roles/storage.objectAdmin on the bucket (${message})`;
+    }
+    if (status === 412) return "an object with this name already exists; Lifeline never overwrites a backup";
+    return message;
   }
 
   async preflight(signal?: AbortSignal): Promise<void> {
-    try {
-      // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
-      // bucket's metadata would need storage.buckets.get, which it does not.
-      await this.timed(
-        "list",
-        () =>
-          this.storage
-            .bucket(this.settings.bucket)
-            .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false }),
-        signal,
-      );
-    } catch (err) {
-      throw this.explain("check the bucket", undefined, err);
-    }
+    // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
+    // bucket's metadata would need storage.buckets.get, which it does not.
+    await this.call({ what: "list", action: "check the bucket", signal }, () =>
+      this.storage
+        .bucket(this.settings.bucket)
+        .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false }),
+    );
     await probeWrite(this, signal);
   }
 
@@ -151,17 +134,14 @@ export class GcsStore implements BackupStore {
   }
 
   async upload(name: string, options: PutOptions = {}): Promise<StreamUpload> {
-    const file = this.file(name);
-    const metadata = {
-      contentType: options.contentType ?? "application/octet-stream",
-      storageClass: this.settings.storageClass,
-    };
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    const sink = file.createWriteStream({
+    const sink = this.file(name).createWriteStream({
       resumable: true,
       chunkSize: this.settings.transfer.partSizeBytes,
       timeout: this.settings.transfer.requestTimeoutMs,
-      metadata,
+      metadata: {
+        contentType: options.contentType ?? DATA_CONTENT_TYPE,
+        storageClass: this.settings.storageClass,
+      },
       // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
       preconditionOpts: { ifGenerationMatch: 0 },
     });
@@ -169,99 +149,73 @@ export class GcsStore implements BackupStore {
     sink.on("uri", (uri: string) => {
       sessionUri = uri;
     });
-    let aborted: Error | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      sink.once("finish", () => resolve());
-      sink.once("error", reject);
-      body.once("error", reject);
-    }).catch((err: unknown) => {
-      sink.destroy();
-      throw aborted ?? this.explain("upload", name, err);
-    });
-    done.catch(() => {});
-    body.pipe(sink);
-    return {
-      name,
-      stream: body,
-      done,
-      abort: async (reason: Error) => {
-        aborted ??= reason;
-        body.destroy(reason);
-        await done.catch(() => {});
-        if (sessionUri) await this.cancelSession(sessionUri);
-      },
+    const transfer = (body: PassThrough) => {
+      const sent = new Promise<void>((resolve, reject) => {
+        sink.once("finish", () => resolve());
+        sink.once("error", reject);
+        body.once("error", reject);
+      }).catch((err: unknown) => {
+        sink.destroy();
+        throw err;
+      });
+      body.pipe(sink);
+      return sent;
     };
+    return this.streamedUpload(name, transfer, async () => {
+      if (sessionUri) await this.cancelSession(sessionUri);
+    });
   }
 
   async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
-    try {
-      await this.timed(
-        "upload",
-        () =>
-          this.file(name).save(body, {
-            resumable: false,
-            // The bucket's default class: sidecars and manifests are read often and are tiny.
-            metadata: { contentType: options.contentType ?? "text/plain; charset=utf-8" },
-            preconditionOpts: { ifGenerationMatch: 0 },
-          }),
-        options.signal,
-      );
-    } catch (err) {
-      throw this.explain("put", name, err);
-    }
+    await this.call({ what: "upload", action: "put", name, signal: options.signal }, () =>
+      this.file(name).save(body, {
+        resumable: false,
+        // The bucket's default class: sidecars and manifests are read often and are tiny.
+        metadata: { contentType: options.contentType ?? TEXT_CONTENT_TYPE },
+        preconditionOpts: { ifGenerationMatch: 0 },
+      }),
+    );
   }
 
   async recordChecksum(name: string, sha256: string): Promise<void> {
-    try {
-      await this.timed("set metadata", () => this.file(name).setMetadata({ metadata: { sha256 } }));
-    } catch (err) {
-      throw this.explain("set metadata", name, err);
-    }
+    await this.call({ what: "set metadata", action: "set metadata", name }, () =>
+      this.file(name).setMetadata({ metadata: { sha256 } }),
+    );
   }
 
-  async list(): Promise<StoredObject[]> {
-    const out: StoredObject[] = [];
-    try {
-      // Page by page, each under its own deadline: a long listing is not one request.
-      let pageToken: string | undefined;
-      do {
-        const token = pageToken;
-        const [files, next] = await this.timed("list", () =>
-          this.storage.bucket(this.settings.bucket).getFiles({
-            prefix: this.settings.prefix,
-            delimiter: "/",
-            autoPaginate: false,
-            ...(token ? { pageToken: token } : {}),
-          }),
-        );
-        for (const f of files) out.push(this.describe(f.name.slice(this.settings.prefix.length), f.metadata));
-        pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
-      } while (pageToken);
-      return out;
-    } catch (err) {
-      throw this.explain("list", undefined, err);
-    }
+  list(): Promise<StoredObject[]> {
+    return this.listPages(async (token) => {
+      const [files, next] = await this.timed("list", () =>
+        this.storage.bucket(this.settings.bucket).getFiles({
+          prefix: this.settings.prefix,
+          delimiter: "/",
+          autoPaginate: false,
+          ...(token ? { pageToken: token } : {}),
+        }),
+      );
+      return {
+        objects: files.map((f) => this.describe(f.name.slice(this.settings.prefix.length), f.metadata)),
+        next: (next as { pageToken?: string } | null | undefined)?.pageToken,
+      };
+    });
   }
 
   private describe(name: string, m: File["metadata"]): StoredObject {
     const sha = m.metadata?.sha256;
-    return {
+    return storedObject(
       name,
-      sizeBytes: Number(m.size ?? 0),
-      lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
-      ...(m.storageClass ? { storageClass: m.storageClass } : {}),
-      ...(typeof sha === "string" ? { sha256: sha } : {}),
-    };
+      Number(m.size ?? 0),
+      new Date(m.updated ?? m.timeCreated ?? 0),
+      m.storageClass,
+      typeof sha === "string" ? sha : undefined,
+    );
   }
 
   async stat(name: string): Promise<StoredObject | undefined> {
-    try {
-      const [m] = await this.timed("stat", () => this.file(name).getMetadata());
-      return this.describe(name, m);
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw this.explain("stat", name, err);
-    }
+    const got = await this.callUnlessMissing({ what: "stat", action: "stat", name }, () =>
+      this.file(name).getMetadata(),
+    );
+    return got && this.describe(name, got[0]);
   }
 
   async get(name: string, signal?: AbortSignal): Promise<Readable> {
@@ -284,32 +238,23 @@ export class GcsStore implements BackupStore {
   }
 
   async getText(name: string): Promise<string | undefined> {
-    try {
-      const [data] = await this.timed("download", () => this.file(name).download());
-      return data.toString("utf8");
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw this.explain("download", name, err);
-    }
+    const got = await this.callUnlessMissing({ what: "download", action: "download", name }, () =>
+      this.file(name).download(),
+    );
+    return got?.[0].toString("utf8");
   }
 
   async delete(name: string, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.timed("delete", () => this.file(name).delete({ ignoreNotFound: true }), signal);
-    } catch (err) {
-      throw this.explain("delete", name, err);
-    }
+    await this.call({ what: "delete", action: "delete", name, signal }, () =>
+      this.file(name).delete({ ignoreNotFound: true }),
+    );
   }
 
   /** Sets the bucket's lifecycle rules (replacing the whole of them). */
   async applyLifecycle(lifecycle: { rule: unknown[] }): Promise<void> {
-    try {
-      await this.timed("set the bucket lifecycle", () =>
-        this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle } as never),
-      );
-    } catch (err) {
-      throw this.explain("set the bucket lifecycle", undefined, err);
-    }
+    await this.call({ what: "set the bucket lifecycle", action: "set the bucket lifecycle" }, () =>
+      this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle } as never),
+    );
     // Read back: a server that accepts the call but drops the rules (some emulators) must not pass.
     const kept = await this.lifecycleRules();
     if (kept.length !== lifecycle.rule.length) {

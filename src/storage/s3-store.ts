@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from "node:stream";
+import { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -18,8 +18,9 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Logger } from "../log/logger.js";
-import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
-import { briefly, DestinationError, networkCode } from "./destination-error.js";
+import { anySignal } from "../net/deadline.js";
+import { CloudStore, DATA_CONTENT_TYPE, storedObject, TEXT_CONTENT_TYPE } from "./cloud-store.js";
+import { briefly, DestinationError } from "./destination-error.js";
 import { withRetry } from "./retry.js";
 import type { S3StorageClass } from "./storage-classes.js";
 import {
@@ -30,7 +31,7 @@ import {
   type StoredObject,
   type StreamUpload,
 } from "./store.js";
-import { MIB, NETWORK_TIMEOUT_SETTING, type TransferSettings } from "./transfer.js";
+import { MIB, type TransferSettings } from "./transfer.js";
 
 export interface S3StoreSettings {
   readonly bucket: string;
@@ -69,18 +70,24 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /** S3 (and S3-compatible stores) through the AWS SDK v3: lib-storage `Upload` for streamed multipart. */
-export class S3Store implements BackupStore {
+export class S3Store extends CloudStore implements BackupStore {
   readonly kind = "s3";
-  readonly location: string;
   private readonly client: S3Client;
 
   constructor(
     private readonly settings: S3StoreSettings,
-    private readonly logger?: Logger,
+    logger?: Logger,
     /** The run's signal: every request ends when it fires. */
-    private readonly signal?: AbortSignal,
+    signal?: AbortSignal,
   ) {
-    this.location = `s3://${settings.bucket}/${settings.prefix}`;
+    super(
+      "S3",
+      `s3://${settings.bucket}/${settings.prefix}`,
+      "BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3",
+      settings.transfer.requestTimeoutMs,
+      logger,
+      signal,
+    );
     this.client = new S3Client({
       ...(settings.region ? { region: settings.region } : settings.endpoint ? { region: "us-east-1" } : {}),
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
@@ -112,86 +119,57 @@ export class S3Store implements BackupStore {
     );
   }
 
-  uri(name: string): string {
-    return `${this.location}${name}`;
-  }
-
   private key(name: string): string {
     return `${this.settings.prefix}${name}`;
   }
 
-  /**
-   * One small request under the network deadline and the run's signal (plus `signal`, e.g. the
-   * preflight's bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed
-   * or cancelled upload is `detached` from the run's signal: it must still remove the parts.
-   */
-  private timed<T>(
-    what: string,
-    request: (signal: AbortSignal) => Promise<T>,
-    signal?: AbortSignal,
-    detached = false,
-  ): Promise<T> {
-    const endpoint = this.settings.endpoint ?? "AWS S3";
-    return withDeadline(`S3 ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, request, {
-      signal: detached ? signal : anySignal(this.signal, signal),
-      setting: NETWORK_TIMEOUT_SETTING,
-    });
+  protected get endpoint(): string {
+    return this.settings.endpoint ?? "AWS S3";
   }
 
-  /** Turns an SDK error into one that names the destination and says what to do. */
-  private explain(action: string, name: string | undefined, err: unknown): Error {
-    // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
-    if (this.signal?.aborted) return abortReason(this.signal);
-    const where = name === undefined ? this.location : this.uri(name);
+  protected isMissing(err: unknown): boolean {
+    return statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchKey";
+  }
+
+  protected advice(action: string, name: string | undefined, err: unknown): string {
     const status = statusOf(err);
     const code = (err as { name?: string })?.name ?? "";
-    const net = networkCode(err);
-    const endpoint = this.settings.endpoint ?? "AWS S3";
-    let advice: string;
-    if (err instanceof DeadlineError) {
-      advice = `${endpoint} did not answer within ${formatBound(err.timeoutMs, err.setting)}: check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
-    } else if (net) {
-      advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
-    } else if (
-      code === "CredentialsProviderError" ||
-      (/credential/i.test(briefly(err)) && status === undefined)
-    ) {
-      advice =
+    const endpoint = this.endpoint;
+    if (code === "CredentialsProviderError" || (/credential/i.test(briefly(err)) && status === undefined)) {
+      return (
         "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
-        "(aws-actions/configure-aws-credentials in a workflow)";
-    } else if (code === "NoSuchBucket" || (status === 404 && action === "check the bucket")) {
-      advice = `bucket '${this.settings.bucket}' does not exist at ${endpoint}: create it or fix BACKUP_S3_BUCKET`;
-    } else if (
+        "(aws-actions/configure-aws-credentials in a workflow)"
+      );
+    }
+    if (code === "NoSuchBucket" || (status === 404 && action === "check the bucket")) {
+      return `bucket '${this.settings.bucket}' does not exist at ${endpoint}: create it or fix BACKUP_S3_BUCKET`;
+    }
+    if (
       status === 403 ||
       ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"].includes(code)
     ) {
-      advice =
+      return (
         `access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
-        "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
-    } else if (code === "NoSuchKey" || (status === 404 && name !== undefined)) {
-      advice = MISSING_OBJECT_ADVICE;
-    } else if (status === 412 || code === "PreconditionFailed") {
-      advice = "an object with this name already exists; Lifeline never overwrites a backup";
-    } else if (/Exceeded \d+ parts/.test(briefly(err))) {
-      advice = `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
-    } else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
-      advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
-    } else {
-      advice = briefly(err);
+        "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket"
+      );
     }
-    return new DestinationError(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
+    if (code === "NoSuchKey" || (status === 404 && name !== undefined)) return MISSING_OBJECT_ADVICE;
+    if (status === 412 || code === "PreconditionFailed") {
+      return "an object with this name already exists; Lifeline never overwrites a backup";
+    }
+    if (/Exceeded \d+ parts/.test(briefly(err))) {
+      return `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
+    }
+    if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
+      return `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
+    }
+    return briefly(err);
   }
 
   async preflight(signal?: AbortSignal): Promise<void> {
-    try {
-      await this.timed(
-        "HeadBucket",
-        (s) => this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal: s }),
-        signal,
-      );
-    } catch (err) {
-      throw this.explain("check the bucket", undefined, err);
-    }
+    await this.call({ what: "HeadBucket", action: "check the bucket", signal }, (s) =>
+      this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal: s }),
+    );
     await probeWrite(this, signal);
     await this.abortStaleUploads(signal);
   }
@@ -281,137 +259,98 @@ export class S3Store implements BackupStore {
 
   async upload(name: string, options: PutOptions = {}): Promise<StreamUpload> {
     const key = this.key(name);
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.settings.bucket,
-        Key: key,
-        Body: body,
-        StorageClass: this.settings.storageClass as StorageClass,
-        ContentType: options.contentType ?? "application/octet-stream",
-        // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
-        IfNoneMatch: "*",
-      },
-      partSize: partSizeFor(this.settings.transfer.partSizeBytes, options.expectedBytes),
-      queueSize: this.settings.transfer.concurrency,
-    });
-    let aborted: Error | undefined;
-    // Fails as soon as the upload does; removing its leftovers is abort()'s job, which the caller runs.
-    const done = upload.done().then(
-      () => undefined,
-      (err: unknown) => {
-        throw aborted ?? this.explain("upload", name, err);
-      },
-    );
-    done.catch(() => {}); // the caller awaits it; until then a rejection is not unhandled
-    return {
-      name,
-      stream: body,
-      done,
-      abort: async (reason: Error) => {
-        aborted ??= reason;
-        // An error, not a plain end: a body that just ends would complete the upload with partial data.
-        body.destroy(reason);
-        await done.catch(() => {});
-        await this.abortIncomplete(key);
-      },
-    };
+    const transfer = (body: Readable) =>
+      new Upload({
+        client: this.client,
+        params: {
+          Bucket: this.settings.bucket,
+          Key: key,
+          Body: body,
+          StorageClass: this.settings.storageClass as StorageClass,
+          ContentType: options.contentType ?? DATA_CONTENT_TYPE,
+          // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
+          IfNoneMatch: "*",
+        },
+        partSize: partSizeFor(this.settings.transfer.partSizeBytes, options.expectedBytes),
+        queueSize: this.settings.transfer.concurrency,
+      }).done();
+    return this.streamedUpload(name, transfer, () => this.abortIncomplete(key));
   }
 
   async put(name: string, body: string | Buffer, options: PutOptions = {}): Promise<void> {
-    try {
-      await this.timed(
-        "PutObject",
-        (s) =>
-          this.client.send(
-            new PutObjectCommand({
-              Bucket: this.settings.bucket,
-              Key: this.key(name),
-              Body: body,
-              ContentType: options.contentType ?? "text/plain; charset=utf-8",
-              // Sidecars and manifests stay in the default class: they must be readable at once, even
-              // when the data sits in GLACIER (listing, retention and verify read them).
-              IfNoneMatch: "*",
-            }),
-            { abortSignal: s },
-          ),
-        options.signal,
-      );
-    } catch (err) {
-      throw this.explain("put", name, err);
-    }
+    await this.call({ what: "PutObject", action: "put", name, signal: options.signal }, (s) =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.key(name),
+          Body: body,
+          ContentType: options.contentType ?? TEXT_CONTENT_TYPE,
+          // Sidecars and manifests stay in the default class: they must be readable at once, even
+          // when the data sits in GLACIER (listing, retention and verify read them).
+          IfNoneMatch: "*",
+        }),
+        { abortSignal: s },
+      ),
+    );
   }
 
   /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
   async recordChecksum(name: string, sha256: string): Promise<void> {
-    try {
-      await this.timed("PutObjectTagging", (s) =>
+    await this.call({ what: "PutObjectTagging", action: "tag", name }, (s) =>
+      this.client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.settings.bucket,
+          Key: this.key(name),
+          Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
+        }),
+        { abortSignal: s },
+      ),
+    );
+  }
+
+  list(): Promise<StoredObject[]> {
+    return this.listPages(async (token) => {
+      const page: ListObjectsV2CommandOutput = await this.timed("ListObjectsV2", (s) =>
         this.client.send(
-          new PutObjectTaggingCommand({
+          new ListObjectsV2Command({
             Bucket: this.settings.bucket,
-            Key: this.key(name),
-            Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
+            Prefix: this.settings.prefix,
+            Delimiter: "/",
+            ...(token ? { ContinuationToken: token } : {}),
           }),
           { abortSignal: s },
         ),
       );
-    } catch (err) {
-      throw this.explain("tag", name, err);
-    }
-  }
-
-  async list(): Promise<StoredObject[]> {
-    const out: StoredObject[] = [];
-    let token: string | undefined;
-    try {
-      do {
-        const continuation = token;
-        const page: ListObjectsV2CommandOutput = await this.timed("ListObjectsV2", (s) =>
-          this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.settings.bucket,
-              Prefix: this.settings.prefix,
-              Delimiter: "/",
-              ...(continuation ? { ContinuationToken: continuation } : {}),
-            }),
-            { abortSignal: s },
-          ),
-        );
-        for (const o of page.Contents ?? []) {
-          if (!o.Key) continue;
-          out.push({
-            name: o.Key.slice(this.settings.prefix.length),
-            sizeBytes: o.Size ?? 0,
-            lastModified: o.LastModified ?? new Date(0),
-            ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
-          });
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    } catch (err) {
-      throw this.explain("list", undefined, err);
-    }
-    return out;
+      const objects = (page.Contents ?? []).flatMap((o) =>
+        o.Key
+          ? [
+              storedObject(
+                o.Key.slice(this.settings.prefix.length),
+                o.Size ?? 0,
+                o.LastModified ?? new Date(0),
+                o.StorageClass,
+                undefined,
+              ),
+            ]
+          : [],
+      );
+      return { objects, next: page.IsTruncated ? page.NextContinuationToken : undefined };
+    });
   }
 
   async stat(name: string): Promise<StoredObject | undefined> {
-    try {
-      const head = await this.timed("HeadObject", (s) =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-          abortSignal: s,
-        }),
-      );
-      return {
-        name,
-        sizeBytes: head.ContentLength ?? 0,
-        lastModified: head.LastModified ?? new Date(0),
-        storageClass: head.StorageClass ?? "STANDARD",
-      };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw this.explain("stat", name, err);
-    }
+    const head = await this.callUnlessMissing({ what: "HeadObject", action: "stat", name }, (s) =>
+      this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+        abortSignal: s,
+      }),
+    );
+    if (!head) return undefined;
+    return {
+      name,
+      sizeBytes: head.ContentLength ?? 0,
+      lastModified: head.LastModified ?? new Date(0),
+      storageClass: head.StorageClass ?? "STANDARD",
+    };
   }
 
   async get(name: string, signal?: AbortSignal): Promise<Readable> {
@@ -439,43 +378,33 @@ export class S3Store implements BackupStore {
     }
   }
 
-  async getText(name: string): Promise<string | undefined> {
-    try {
-      return await this.timed("GetObject", async (s) => {
-        const got = await this.client.send(
-          new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
-          { abortSignal: s },
-        );
-        return (await got.Body?.transformToString("utf8")) ?? "";
-      });
-    } catch (err) {
-      if (statusOf(err) === 404 || (err as { name?: string }).name === "NoSuchKey") return undefined;
-      throw this.explain("download", name, err);
-    }
+  getText(name: string): Promise<string | undefined> {
+    return this.callUnlessMissing({ what: "GetObject", action: "download", name }, async (s) => {
+      const got = await this.client.send(
+        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
+        {
+          abortSignal: s,
+        },
+      );
+      return (await got.Body?.transformToString("utf8")) ?? "";
+    });
   }
 
   async delete(name: string, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.timed(
-        "DeleteObject",
-        (s) =>
-          this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-            abortSignal: s,
-          }),
-        signal,
-      );
-    } catch (err) {
-      if (statusOf(err) === 404) return;
-      throw this.explain("delete", name, err);
-    }
+    await this.callUnlessMissing({ what: "DeleteObject", action: "delete", name, signal }, (s) =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+        abortSignal: s,
+      }),
+    );
   }
 
   /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
   async applyLifecycle(
     configuration: NonNullable<PutBucketLifecycleConfigurationCommandInput["LifecycleConfiguration"]>,
   ): Promise<void> {
-    try {
-      await this.timed("PutBucketLifecycleConfiguration", (s) =>
+    await this.call(
+      { what: "PutBucketLifecycleConfiguration", action: "put-bucket-lifecycle-configuration" },
+      (s) =>
         this.client.send(
           new PutBucketLifecycleConfigurationCommand({
             Bucket: this.settings.bucket,
@@ -483,10 +412,7 @@ export class S3Store implements BackupStore {
           }),
           { abortSignal: s },
         ),
-      );
-    } catch (err) {
-      throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
-    }
+    );
   }
 
   /** The bucket's lifecycle rules as S3 reports them (empty when none). */
