@@ -1,6 +1,12 @@
 import { parseArgs } from "node:util";
 import { credentialsIn } from "../config/backup-db-config.js";
-import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
+import {
+  COMMAND_LINE_NAMES,
+  parseBoolean,
+  type SettingLookup,
+  type SettingSpec,
+  withNames,
+} from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { UsageError } from "../shared/errors.js";
 
@@ -31,11 +37,11 @@ export function parseFlags(
   } catch (err) {
     throw new UsageError(`${(err as Error).message}. Run with --help for the accepted flags`, { cause: err });
   }
-  const lookup: SettingLookup = (spec) => {
+  const lookup = withNames(COMMAND_LINE_NAMES, (spec) => {
     const value = values[spec.input];
     if (value === undefined || value === "") return undefined;
-    return { value: String(value), source: `--${spec.input}` };
-  };
+    return { value: String(value), source: COMMAND_LINE_NAMES.name(spec) };
+  });
   const switches: Record<string, boolean> = {};
   for (const name of extraSwitches) switches[name] = values[name] === true;
   return { lookup, switches };

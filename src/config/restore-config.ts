@@ -9,7 +9,9 @@ import {
   loadCloudReading,
 } from "./cloud-config.js";
 import {
+  givenAs,
   integerIn,
+  namesOf,
   parseBoolean,
   parseString,
   require,
@@ -159,11 +161,15 @@ export interface RestoreConfig {
 }
 
 /** The database a connection names, as libpq would pick it. */
-export function targetDatabase(connection: ConnectionSettings, env: NodeJS.ProcessEnv = process.env): string {
+export function targetDatabase(
+  connection: ConnectionSettings,
+  env: NodeJS.ProcessEnv = process.env,
+  setting = "DATABASE_URL",
+): string {
   const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
   if (!name)
     throw new ConfigError(
-      "DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts",
+      `${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`,
     );
   return name;
 }
@@ -185,6 +191,8 @@ export function isListOnly(lookup: SettingLookup): boolean {
 /** Reads and validates every restore setting before anything is touched. */
 export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
   const s = RESTORE_SETTINGS;
+  const names = namesOf(lookup);
+  const given = (spec: SettingSpec<unknown>) => givenAs(spec, lookup);
   const connection = parseDatabaseUrl(
     require(s.databaseUrl, lookup),
     lookup(s.databaseUrl as SettingSpec<unknown>)?.source,
@@ -194,27 +202,29 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
   const backupFile = resolve(s.backupFile, lookup);
   if (pitr && targetTime === undefined) {
     throw new ConfigError(
-      "RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')",
+      `${given(s.pitr)} needs the time to recover to: set ${names.label(s.targetTime)}, e.g. '2024-10-26 01:30:00'`,
     );
   }
   if (!pitr && targetTime !== undefined) {
     throw new ConfigError(
-      "RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it",
+      `${names.label(s.targetTime)} is only used with ${names.name(s.pitr)}: ${names.enable(s.pitr)}, or unset it`,
     );
   }
   if (pitr && backupFile !== undefined) {
     throw new ConfigError(
-      "--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr",
+      `${names.name(s.pitr)} picks the backup itself (the newest before ${names.name(s.targetTime)}): ` +
+        `remove ${given(s.backupFile)}, or ${given(s.pitr)}`,
     );
   }
   if (!pitr && backupFile === undefined) {
     throw new ConfigError(
-      "Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups",
+      `Nothing to restore: give ${names.label(s.backupFile)}, or ${names.name(s.pitr)} with ${names.name(s.targetTime)}; ` +
+        `list candidates with ${names.name(s.listBackups)}`,
     );
   }
   return {
     connection,
-    database: targetDatabase(connection),
+    database: targetDatabase(connection, process.env, given(s.databaseUrl)),
     backupDir: require(s.backupDir, lookup),
     prefix: resolve(s.prefix, lookup),
     backupFile,

@@ -11,6 +11,7 @@ import {
 import { metricsSettings, RESTORE_COMMON_SETTINGS } from "./restore-config.js";
 import {
   integerIn,
+  namesOf,
   oneOf,
   parseBoolean,
   parseString,
@@ -104,12 +105,14 @@ export interface VerifyConfig {
 
 export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
   const s = VERIFY_SETTINGS;
+  const names = namesOf(lookup);
   const testRestore = require(s.testRestore, lookup);
   const backupFile = resolve(s.backupFile, lookup);
   const checkSql = resolve(s.checkSql, lookup);
   if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
     throw new ConfigError(
-      `${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`,
+      `${names.label(backupFile !== undefined ? s.backupFile : s.checkSql)} only applies with ${names.name(s.testRestore)}: ` +
+        `${names.enable(s.testRestore)}, or unset it`,
     );
   }
   return {
@@ -119,7 +122,7 @@ export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
     testRestore: testRestore
       ? {
           connection: parseDatabaseUrl(
-            require(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"),
+            require(s.databaseUrl, lookup, ` — ${names.name(s.testRestore)} needs a server to create the scratch database on`),
             lookup(s.databaseUrl as SettingSpec<unknown>)?.source,
           ),
           backupFile,
