@@ -6,12 +6,10 @@ import {
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
 } from "../config/backup-db-config.js";
-import { metricsDestination } from "../config/metrics-config.js";
-import { environmentLookup, firstOf } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
-import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import { settingsHelp, startCommand } from "./args.js";
 import type { RunRecord } from "./run-record.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
@@ -31,6 +29,8 @@ copy failed (verify-only: a backup failed verification); 2 verify-only: newest b
 ${COMMON_EXIT_HELP}
 `;
 
+const BACKUP_DB_COMMAND = { settings: BACKUP_DB_SETTINGS, switches: ["json"], help: BACKUP_DB_HELP };
+
 /** `lifeline backup-db`: returns the exit code. */
 export async function backupDbCommand(
   argv: readonly string[],
@@ -39,15 +39,9 @@ export async function backupDbCommand(
   out: NodeJS.WritableStream,
   record: RunRecord,
 ): Promise<number> {
-  const { lookup: flags, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
-  if (switches.help) {
-    out.write(BACKUP_DB_HELP);
-    return 0;
-  }
-  const lookup = firstOf(flags, environmentLookup(process.env));
-  // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-  maskSecrets(lookup, flags, logger);
-  record.settings = metricsDestination(lookup);
+  const started = startCommand(argv, BACKUP_DB_COMMAND, { logger, out, record });
+  if (!started) return 0;
+  const { lookup, switches } = started;
   if (isVerifyOnly(lookup)) {
     record.kind = undefined; // --verify-only publishes no metrics, failed or not
     const config = loadVerifyOnlyConfig(lookup);

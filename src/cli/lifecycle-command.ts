@@ -2,8 +2,6 @@ import { BACKUP_DB_SETTINGS } from "../config/backup-db-config.js";
 import { CLOUD_SETTINGS, loadDestinations } from "../config/cloud-config.js";
 import {
   choiceOf,
-  environmentLookup,
-  firstOf,
   integerIn,
   require,
   resolve,
@@ -16,7 +14,7 @@ import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { ConfigError } from "../shared/errors.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
-import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import { settingsHelp, startCommand } from "./args.js";
 
 export const LIFECYCLE_SETTINGS = {
   databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
@@ -69,6 +67,8 @@ ${settingsHelp(LIFECYCLE_SETTINGS)}
 Exit status: 0 printed (and applied); 1 failed; ${COMMON_EXIT_HELP}
 `;
 
+const LIFECYCLE_COMMAND = { settings: LIFECYCLE_SETTINGS, switches: ["apply"], help: LIFECYCLE_HELP };
+
 function lifecycleOptions(lookup: SettingLookup, container: string): LifecycleOptions {
   const s = LIFECYCLE_SETTINGS;
   let backupPrefix = resolve(s.prefix, lookup);
@@ -104,13 +104,9 @@ export async function lifecycleCommand(
   _signal: AbortSignal,
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const { lookup: flags, switches } = parseFlags(argv, LIFECYCLE_SETTINGS, ["apply", "help"]);
-  if (switches.help) {
-    out.write(LIFECYCLE_HELP);
-    return 0;
-  }
-  const lookup = firstOf(flags, environmentLookup(process.env));
-  maskSecrets(lookup, flags, logger);
+  const started = startCommand(argv, LIFECYCLE_COMMAND, { logger, out });
+  if (!started) return 0;
+  const { lookup, switches } = started;
   const destinations = loadDestinations(lookup);
   if (destinations.length === 0) {
     throw new ConfigError(
