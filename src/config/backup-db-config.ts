@@ -269,6 +269,11 @@ export interface BackupDbConfig {
   readonly destinations: readonly Destination[];
   /** Per destination and run: how many missing backups, and bytes (undefined: no bound), are made up. */
   readonly catchUp: { readonly maxFiles: number; readonly maxBytes: number | undefined };
+  /**
+   * A setting named for the engine's own errors the way this caller sets it, e.g. "BACKUP_PREFIX
+   * (--prefix)" on the command line, "BACKUP_PREFIX (input 'prefix')" in an action.
+   */
+  readonly settingLabel: (setting: keyof typeof BACKUP_DB_SETTINGS) => string;
 }
 
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -348,6 +353,7 @@ export function loadBackupDbConfig(
       maxFiles: require(s.catchUpMaxFiles, lookup),
       maxBytes: require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
     },
+    settingLabel: (setting) => names.label(s[setting]),
   };
 }
 

@@ -200,3 +200,13 @@ describe("settings that go together are named the caller's way", () => {
     );
   });
 });
+
+describe("the engine's own errors can name a setting the caller's way", () => {
+  it("settingLabel of the backup configuration", () => {
+    const env = { DATABASE_URL: URL };
+    expect(loadBackupDbConfig(cli([], env), env).settingLabel("prefix")).toBe("BACKUP_PREFIX (--prefix)");
+    expect(loadBackupDbConfig(action({}, env), env).settingLabel("gpgPublicKey")).toBe(
+      "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+    );
+  });
+});
