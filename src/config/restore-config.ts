@@ -64,6 +64,44 @@ export const RESTORE_COMMON_SETTINGS = {
   },
 } satisfies Record<string, SettingSpec<unknown>>;
 
+/** What reading backups needs, restoring them and reporting the run: the last settings of restore and verify. */
+export const BACKUP_READING_SETTINGS = {
+  jobs: RESTORE_COMMON_SETTINGS.jobs,
+  gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
+  pgBinDir: {
+    ...shared.pgBinDir,
+    description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+  },
+  ...CLOUD_READ_SETTINGS,
+  pushgatewayUrl: shared.pushgatewayUrl,
+  pushgatewayJob: shared.pushgatewayJob,
+  metricsTextfile: shared.metricsTextfile,
+} satisfies Record<string, SettingSpec<unknown>>;
+
+/** The configuration BACKUP_READING_SETTINGS gives. */
+export interface BackupReading {
+  readonly jobs: number;
+  readonly gpgPrivateKey: string | undefined;
+  readonly pgBinDir: string | undefined;
+  readonly metrics: MetricsSettings;
+  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
+  readonly destinations: readonly Destination[];
+  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
+  readonly destinationForUri: DestinationForUri;
+}
+
+/** Reads BACKUP_READING_SETTINGS. */
+export function loadBackupReading(lookup: SettingLookup): BackupReading {
+  const s = BACKUP_READING_SETTINGS;
+  return {
+    jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
+    gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
+    pgBinDir: resolve(s.pgBinDir, lookup),
+    metrics: metricsSettings(lookup),
+    ...loadCloudReading(lookup),
+  };
+}
+
 /** The settings of restore, named as in the runbook's restore_db.sh. */
 export const RESTORE_SETTINGS = {
   databaseUrl: {
@@ -125,19 +163,10 @@ export const RESTORE_SETTINGS = {
     default: "false",
     parse: parseBoolean,
   },
-  jobs: RESTORE_COMMON_SETTINGS.jobs,
-  gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
-  pgBinDir: {
-    ...shared.pgBinDir,
-    description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
-  },
-  ...CLOUD_READ_SETTINGS,
-  pushgatewayUrl: shared.pushgatewayUrl,
-  pushgatewayJob: shared.pushgatewayJob,
-  metricsTextfile: shared.metricsTextfile,
+  ...BACKUP_READING_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
-export interface RestoreConfig {
+export interface RestoreConfig extends BackupReading {
   readonly connection: ConnectionSettings;
   /** The database to replace, from DATABASE_URL (or libpq's defaults). */
   readonly database: string;
@@ -150,14 +179,6 @@ export interface RestoreConfig {
   readonly dropOld: boolean;
   /** Only print the plan; change nothing (no confirmation needed). */
   readonly dryRun: boolean;
-  readonly jobs: number;
-  readonly gpgPrivateKey: string | undefined;
-  readonly pgBinDir: string | undefined;
-  readonly metrics: MetricsSettings;
-  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
-  readonly destinations: readonly Destination[];
-  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
-  readonly destinationForUri: DestinationForUri;
 }
 
 /** The database a connection names, as libpq would pick it. */
@@ -233,11 +254,7 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
     force: require(s.force, lookup),
     dropOld: require(s.dropOld, lookup),
     dryRun: require(s.dryRun, lookup),
-    jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
-    gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
-    pgBinDir: resolve(s.pgBinDir, lookup),
-    metrics: metricsSettings(lookup),
-    ...loadCloudReading(lookup),
+    ...loadBackupReading(lookup),
   };
 }
 
