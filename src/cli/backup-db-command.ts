@@ -6,11 +6,10 @@ import {
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
 } from "../config/backup-db-config.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyLocalBackups } from "../verify/verify-local.js";
 import { settingsHelp, startCommand } from "./args.js";
-import type { RunRecord } from "./run-record.js";
+import type { Command } from "./run-record.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
@@ -32,13 +31,7 @@ ${COMMON_EXIT_HELP}
 const BACKUP_DB_COMMAND = { settings: BACKUP_DB_SETTINGS, switches: ["json"], help: BACKUP_DB_HELP };
 
 /** `lifeline backup-db`: returns the exit code. */
-export async function backupDbCommand(
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-): Promise<number> {
+export const backupDbCommand: Command = async (argv, logger, signal, out, record) => {
   const started = startCommand(argv, BACKUP_DB_COMMAND, { logger, out, record });
   if (!started) return 0;
   const { lookup, switches } = started;
@@ -64,4 +57,4 @@ export async function backupDbCommand(
     );
   }
   return failed.length > 0 ? 1 : 0;
-}
+};

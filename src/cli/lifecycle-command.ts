@@ -9,12 +9,12 @@ import {
   type SettingSpec,
 } from "../config/settings.js";
 import { parseDatabaseUrl } from "../db/database-url.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { ConfigError } from "../shared/errors.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
 import { settingsHelp, startCommand } from "./args.js";
+import type { Command } from "./run-record.js";
 
 export const LIFECYCLE_SETTINGS = {
   databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
@@ -98,12 +98,7 @@ function lifecycleOptions(lookup: SettingLookup, container: string): LifecycleOp
 }
 
 /** `lifeline lifecycle`: prints (and with --apply, sets) lifecycle policies. Returns the exit code. */
-export async function lifecycleCommand(
-  argv: readonly string[],
-  logger: Logger,
-  _signal: AbortSignal,
-  out: NodeJS.WritableStream,
-): Promise<number> {
+export const lifecycleCommand: Command = async (argv, logger, _signal, out) => {
   const started = startCommand(argv, LIFECYCLE_COMMAND, { logger, out });
   if (!started) return 0;
   const { lookup, switches } = started;
@@ -157,4 +152,4 @@ export async function lifecycleCommand(
     }
   }
   return 0;
-}
+};

@@ -7,7 +7,6 @@ import {
   RESTORE_SETTINGS,
   type RestoreConfig,
 } from "../config/restore-config.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
@@ -15,7 +14,7 @@ import { planRestore, restorePlanText } from "../restore/restore-plan.js";
 import { backupListText, listedBackup } from "../restore/restore-summary.js";
 import { UserError } from "../shared/errors.js";
 import { settingsHelp, startCommand } from "./args.js";
-import type { RunRecord } from "./run-record.js";
+import type { Command } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
 
@@ -86,13 +85,7 @@ export async function confirmRestore(
 }
 
 /** `lifeline restore`: returns the exit code. */
-export async function restoreCommand(
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-): Promise<number> {
+export const restoreCommand: Command = async (argv, logger, signal, out, record) => {
   const started = startCommand(argv, RESTORE_COMMAND, { logger, out, record });
   if (!started) return 0;
   const { lookup, switches } = started;
@@ -134,4 +127,4 @@ export async function restoreCommand(
   if (config.pitrTarget)
     out.write(`\n${pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database })}`);
   return 0;
-}
+};

@@ -1,10 +1,9 @@
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyBackups } from "../verify/verify-backups.js";
 import { verifyBackupsSummary } from "../verify/verify-summary.js";
 import { settingsHelp, startCommand } from "./args.js";
-import type { RunRecord } from "./run-record.js";
+import type { Command } from "./run-record.js";
 
 export const VERIFY_HELP = `Usage: lifeline verify [options]
 
@@ -30,13 +29,7 @@ too old or missing; ${COMMON_EXIT_HELP}
 const VERIFY_COMMAND = { settings: VERIFY_SETTINGS, switches: ["json"], help: VERIFY_HELP };
 
 /** `lifeline verify`: returns the runbook's exit code. */
-export async function verifyCommand(
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-): Promise<number> {
+export const verifyCommand: Command = async (argv, logger, signal, out, record) => {
   const started = startCommand(argv, VERIFY_COMMAND, { logger, out, record });
   if (!started) return 0;
   const { lookup, switches } = started;
@@ -57,4 +50,4 @@ export async function verifyCommand(
     out.write(verifyBackupsSummary(report));
   }
   return report.exitCode;
-}
+};
