@@ -1,8 +1,18 @@
 import { parseArgs } from "node:util";
 import { credentialsIn } from "../config/backup-db-config.js";
-import { parseBoolean, type SettingLookup, type SettingSpec } from "../config/settings.js";
+import { metricsDestination } from "../config/metrics-config.js";
+import {
+  COMMAND_LINE_NAMES,
+  environmentLookup,
+  firstOf,
+  parseBoolean,
+  type SettingLookup,
+  type SettingSpec,
+  withNames,
+} from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
 import { UsageError } from "../shared/errors.js";
+import type { RunRecord } from "./run-record.js";
 
 export { UsageError };
 
@@ -31,13 +41,50 @@ export function parseFlags(
   } catch (err) {
     throw new UsageError(`${(err as Error).message}. Run with --help for the accepted flags`, { cause: err });
   }
-  const lookup: SettingLookup = (spec) => {
+  const lookup = withNames(COMMAND_LINE_NAMES, (spec) => {
     const value = values[spec.input];
     if (value === undefined || value === "") return undefined;
-    return { value: String(value), source: `--${spec.input}` };
-  };
+    return { value: String(value), source: COMMAND_LINE_NAMES.name(spec) };
+  });
   const switches: Record<string, boolean> = {};
   for (const name of extraSwitches) switches[name] = values[name] === true;
+  return { lookup, switches };
+}
+
+export interface StartedCommand {
+  /** Flag first, then the runbook's environment variable; errors speak the command line's names. */
+  readonly lookup: SettingLookup;
+  readonly switches: Readonly<Record<string, boolean>>;
+}
+
+/**
+ * The start every command shares: its flags parsed, --help answered (then undefined is returned), the
+ * settings looked up flag first then environment, every secret masked before anything can be quoted
+ * (a malformed URL's error must not carry its password), and the failed run's metrics destination
+ * refined by the flags.
+ */
+export function startCommand(
+  argv: readonly string[],
+  command: {
+    readonly settings: Readonly<Record<string, SettingSpec<unknown>>>;
+    readonly switches: readonly string[];
+    readonly help: string;
+  },
+  io: {
+    readonly logger: Logger;
+    readonly out: NodeJS.WritableStream;
+    readonly record?: RunRecord;
+    readonly env?: NodeJS.ProcessEnv;
+  },
+): StartedCommand | undefined {
+  const { lookup: flags, switches } = parseFlags(argv, command.settings, [...command.switches, "help"]);
+  if (switches.help) {
+    io.out.write(command.help);
+    return undefined;
+  }
+  const lookup = firstOf(flags, environmentLookup(io.env ?? process.env));
+  maskSecrets(lookup, flags, io.logger);
+  if (io.record) io.record.settings = metricsDestination(lookup);
   return { lookup, switches };
 }
 

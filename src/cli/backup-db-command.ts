@@ -5,15 +5,12 @@ import {
   loadBackupDbConfig,
   loadVerifyOnlyConfig,
 } from "../config/backup-db-config.js";
-import { metricsDestination } from "../config/metrics-config.js";
 import { metricsSettings } from "../config/restore-config.js";
-import { environmentLookup, firstOf } from "../config/settings.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyLocalBackups } from "../verify/verify-backups.js";
 import { verifyBackupsSummary, verifyReportJson } from "../verify/verify-summary.js";
-import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
-import type { RunRecord } from "./run-record.js";
+import { settingsHelp, startCommand } from "./args.js";
+import type { Command } from "./run-record.js";
 
 export const BACKUP_DB_HELP = `Usage: lifeline backup-db [options]
 
@@ -34,23 +31,13 @@ copy failed (verify-only: a backup failed verification); 2 verify-only: newest b
 ${COMMON_EXIT_HELP}
 `;
 
+const BACKUP_DB_COMMAND = { settings: BACKUP_DB_SETTINGS, switches: ["json"], help: BACKUP_DB_HELP };
+
 /** `lifeline backup-db`: returns the exit code. */
-export async function backupDbCommand(
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-): Promise<number> {
-  const { lookup: flags, switches } = parseFlags(argv, BACKUP_DB_SETTINGS, ["json", "help"]);
-  if (switches.help) {
-    out.write(BACKUP_DB_HELP);
-    return 0;
-  }
-  const lookup = firstOf(flags, environmentLookup(process.env));
-  // Known before anything can be quoted: a malformed URL's error message must not carry its password.
-  maskSecrets(lookup, flags, logger);
-  record.settings = metricsDestination(lookup);
+export const backupDbCommand: Command = async (argv, logger, signal, out, record) => {
+  const started = startCommand(argv, BACKUP_DB_COMMAND, { logger, out, record });
+  if (!started) return 0;
+  const { lookup, switches } = started;
   if (isVerifyOnly(lookup)) {
     record.kind = "verify"; // --verify-only is verify scoped to BACKUP_DIR: verify's metrics, failed or not
     const config = loadVerifyOnlyConfig(lookup);
@@ -74,4 +61,4 @@ export async function backupDbCommand(
     );
   }
   return failed.length > 0 ? 1 : 0;
-}
+};

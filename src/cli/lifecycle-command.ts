@@ -2,8 +2,6 @@ import { BACKUP_DB_SETTINGS } from "../config/backup-db-config.js";
 import { CLOUD_SETTINGS, loadDestinations } from "../config/cloud-config.js";
 import {
   choiceOf,
-  environmentLookup,
-  firstOf,
   integerIn,
   require,
   resolve,
@@ -11,12 +9,12 @@ import {
   type SettingSpec,
 } from "../config/settings.js";
 import { parseDatabaseUrl } from "../db/database-url.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { ConfigError } from "../shared/errors.js";
 import { azureLifecycle, gcsLifecycle, type LifecycleOptions, s3Lifecycle } from "../storage/lifecycle.js";
 import { AZURE_TIERS, GCS_STORAGE_CLASSES, S3_STORAGE_CLASSES } from "../storage/storage-classes.js";
-import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
+import { settingsHelp, startCommand } from "./args.js";
+import type { Command } from "./run-record.js";
 
 export const LIFECYCLE_SETTINGS = {
   databaseUrl: { ...BACKUP_DB_SETTINGS.databaseUrl, description: "used only for the database name (prefix)" },
@@ -69,6 +67,8 @@ ${settingsHelp(LIFECYCLE_SETTINGS)}
 Exit status: 0 printed (and applied); 1 failed; ${COMMON_EXIT_HELP}
 `;
 
+const LIFECYCLE_COMMAND = { settings: LIFECYCLE_SETTINGS, switches: ["apply"], help: LIFECYCLE_HELP };
+
 function lifecycleOptions(lookup: SettingLookup, container: string): LifecycleOptions {
   const s = LIFECYCLE_SETTINGS;
   let backupPrefix = resolve(s.prefix, lookup);
@@ -98,19 +98,10 @@ function lifecycleOptions(lookup: SettingLookup, container: string): LifecycleOp
 }
 
 /** `lifeline lifecycle`: prints (and with --apply, sets) lifecycle policies. Returns the exit code. */
-export async function lifecycleCommand(
-  argv: readonly string[],
-  logger: Logger,
-  _signal: AbortSignal,
-  out: NodeJS.WritableStream,
-): Promise<number> {
-  const { lookup: flags, switches } = parseFlags(argv, LIFECYCLE_SETTINGS, ["apply", "help"]);
-  if (switches.help) {
-    out.write(LIFECYCLE_HELP);
-    return 0;
-  }
-  const lookup = firstOf(flags, environmentLookup(process.env));
-  maskSecrets(lookup, flags, logger);
+export const lifecycleCommand: Command = async (argv, logger, _signal, out) => {
+  const started = startCommand(argv, LIFECYCLE_COMMAND, { logger, out });
+  if (!started) return 0;
+  const { lookup, switches } = started;
   const destinations = loadDestinations(lookup);
   if (destinations.length === 0) {
     throw new ConfigError(
@@ -161,4 +152,4 @@ export async function lifecycleCommand(
     }
   }
   return 0;
-}
+};

@@ -8,16 +8,8 @@ import { LIFELINE_VERSION } from "../version.js";
 import { BACKUP_DB_HELP, backupDbCommand } from "./backup-db-command.js";
 import { LIFECYCLE_HELP, lifecycleCommand } from "./lifecycle-command.js";
 import { RESTORE_HELP, restoreCommand } from "./restore-command.js";
-import type { RunRecord } from "./run-record.js";
+import type { Command, RunRecord } from "./run-record.js";
 import { VERIFY_HELP, verifyCommand } from "./verify-command.js";
-
-type Command = (
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string; help: string; metrics?: RunRecord["kind"] }> =
   {

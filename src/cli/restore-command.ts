@@ -1,6 +1,5 @@
 import { createInterface } from "node:readline/promises";
 import { type BackupEntry, backupStores, listBackups } from "../catalog/backup-source.js";
-import { metricsDestination } from "../config/metrics-config.js";
 import {
   isListOnly,
   loadListConfig,
@@ -8,16 +7,14 @@ import {
   RESTORE_SETTINGS,
   type RestoreConfig,
 } from "../config/restore-config.js";
-import { environmentLookup, firstOf } from "../config/settings.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../restore/pitr.js";
 import { chooseBackup, restoreDatabase } from "../restore/restore-db.js";
 import { planRestore, restorePlanText } from "../restore/restore-plan.js";
 import { backupListText, listedBackup } from "../restore/restore-summary.js";
 import { UserError } from "../shared/errors.js";
-import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
-import type { RunRecord } from "./run-record.js";
+import { settingsHelp, startCommand } from "./args.js";
+import type { Command } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
 
@@ -42,6 +39,8 @@ ${settingsHelp(RESTORE_SETTINGS)}
 Exit status: 0 restored (or listed, or a dry run found nothing in the way); 1 failed or refused (or the dry
 run found a problem), nothing replaced; ${COMMON_EXIT_HELP}
 `;
+
+const RESTORE_COMMAND = { settings: RESTORE_SETTINGS, switches: ["json"], help: RESTORE_HELP };
 
 /** Asks the operator to type the database name; true only for an exact match. */
 async function askOnTerminal(database: string, entry: BackupEntry): Promise<boolean> {
@@ -86,21 +85,10 @@ export async function confirmRestore(
 }
 
 /** `lifeline restore`: returns the exit code. */
-export async function restoreCommand(
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-): Promise<number> {
-  const { lookup: flags, switches } = parseFlags(argv, RESTORE_SETTINGS, ["json", "help"]);
-  if (switches.help) {
-    out.write(RESTORE_HELP);
-    return 0;
-  }
-  const lookup = firstOf(flags, environmentLookup(process.env));
-  maskSecrets(lookup, flags, logger);
-  record.settings = metricsDestination(lookup);
+export const restoreCommand: Command = async (argv, logger, signal, out, record) => {
+  const started = startCommand(argv, RESTORE_COMMAND, { logger, out, record });
+  if (!started) return 0;
+  const { lookup, switches } = started;
   const now = new Date();
   if (isListOnly(lookup)) {
     record.kind = undefined; // listing is not a restore: it records no metrics
@@ -139,4 +127,4 @@ export async function restoreCommand(
   if (config.pitrTarget)
     out.write(`\n${pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database })}`);
   return 0;
-}
+};

@@ -1,4 +1,5 @@
 import type { MetricsSettings } from "../config/backup-db-config.js";
+import type { Logger } from "../log/logger.js";
 import type { RunKind } from "../metrics/failed-run.js";
 
 /**
@@ -10,3 +11,15 @@ export interface RunRecord {
   kind: RunKind | undefined;
   settings: MetricsSettings;
 }
+
+/**
+ * A CLI command: its arguments after the command name, the logger (stderr), the cancellation, stdout
+ * for its result, and the failed run's record; resolves to the exit code.
+ */
+export type Command = (
+  argv: readonly string[],
+  logger: Logger,
+  signal: AbortSignal,
+  out: NodeJS.WritableStream,
+  record: RunRecord,
+) => Promise<number>;

@@ -1,12 +1,9 @@
-import { metricsDestination } from "../config/metrics-config.js";
-import { environmentLookup, firstOf } from "../config/settings.js";
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
-import type { Logger } from "../log/logger.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyBackups } from "../verify/verify-backups.js";
 import { verifyBackupsSummary } from "../verify/verify-summary.js";
-import { maskSecrets, parseFlags, settingsHelp } from "./args.js";
-import type { RunRecord } from "./run-record.js";
+import { settingsHelp, startCommand } from "./args.js";
+import type { Command } from "./run-record.js";
 
 export const VERIFY_HELP = `Usage: lifeline verify [options]
 
@@ -29,22 +26,13 @@ Exit status (0-2 are the runbook's): 0 all verifications passed; 1 verification 
 too old or missing; ${COMMON_EXIT_HELP}
 `;
 
+const VERIFY_COMMAND = { settings: VERIFY_SETTINGS, switches: ["json"], help: VERIFY_HELP };
+
 /** `lifeline verify`: returns the runbook's exit code. */
-export async function verifyCommand(
-  argv: readonly string[],
-  logger: Logger,
-  signal: AbortSignal,
-  out: NodeJS.WritableStream,
-  record: RunRecord,
-): Promise<number> {
-  const { lookup: flags, switches } = parseFlags(argv, VERIFY_SETTINGS, ["json", "help"]);
-  if (switches.help) {
-    out.write(VERIFY_HELP);
-    return 0;
-  }
-  const lookup = firstOf(flags, environmentLookup(process.env));
-  maskSecrets(lookup, flags, logger);
-  record.settings = metricsDestination(lookup);
+export const verifyCommand: Command = async (argv, logger, signal, out, record) => {
+  const started = startCommand(argv, VERIFY_COMMAND, { logger, out, record });
+  if (!started) return 0;
+  const { lookup, switches } = started;
   const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
   for (const reason of report.reasons) logger.error(reason);
   if (switches.json) {
@@ -62,4 +50,4 @@ export async function verifyCommand(
     out.write(verifyBackupsSummary(report));
   }
   return report.exitCode;
-}
+};

@@ -4,8 +4,10 @@ import { ConfigError } from "../shared/errors.js";
 import { COMPRESSIONS, type Compression, type DumpFormat, FORMATS, LEVELS } from "../stream/compression.js";
 import { CLOUD_SETTINGS, cloudSecretsIn, type Destination, loadDestinations } from "./cloud-config.js";
 import {
+  givenAs,
   httpUrl,
   integerIn,
+  namesOf,
   oneOf,
   parseBoolean,
   parseString,
@@ -267,6 +269,11 @@ export interface BackupDbConfig {
   readonly destinations: readonly Destination[];
   /** Per destination and run: how many missing backups, and bytes (undefined: no bound), are made up. */
   readonly catchUp: { readonly maxFiles: number; readonly maxBytes: number | undefined };
+  /**
+   * A setting named for the engine's own errors the way this caller sets it, e.g. "BACKUP_PREFIX
+   * (--prefix)" on the command line, "BACKUP_PREFIX (input 'prefix')" in an action.
+   */
+  readonly settingLabel: (setting: keyof typeof BACKUP_DB_SETTINGS) => string;
 }
 
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
@@ -275,6 +282,8 @@ export function loadBackupDbConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): BackupDbConfig {
   const s = BACKUP_DB_SETTINGS;
+  const names = namesOf(lookup);
+  const given = (spec: SettingSpec<unknown>) => givenAs(spec, lookup);
   const rawUrl = require(s.databaseUrl, lookup);
   const connection = parseDatabaseUrl(rawUrl, lookup(s.databaseUrl as SettingSpec<unknown>)?.source);
 
@@ -283,7 +292,7 @@ export function loadBackupDbConfig(
   const range = LEVELS[compression];
   const level = resolve(s.compressionLevel, lookup);
   if (level !== undefined && (level < range.min || level > range.max)) {
-    const where = lookup(s.compressionLevel as SettingSpec<unknown>)?.source ?? s.compressionLevel.env;
+    const where = given(s.compressionLevel);
     throw new ConfigError(
       compression === "none"
         ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
@@ -292,7 +301,7 @@ export function loadBackupDbConfig(
   }
   if (format === "custom" && compression === "zstd") {
     throw new ConfigError(
-      "BACKUP_FORMAT=custom with BACKUP_COMPRESSION=zstd is not supported: custom-format dumps are compressed by " +
+      `${given(s.format)} 'custom' with ${given(s.compression)} 'zstd' is not supported: custom-format dumps are compressed by ` +
         "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd",
     );
   }
@@ -302,14 +311,15 @@ export function loadBackupDbConfig(
   const publicKey = resolve(s.gpgPublicKey, lookup);
   if (encrypt && recipient === undefined && publicKey === undefined) {
     throw new ConfigError(
-      "BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
-        "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+      `${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
+        `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`,
     );
   }
   if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+    const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec as SettingSpec<unknown>));
     throw new ConfigError(
-      "A GPG recipient or public key is set but BACKUP_ENCRYPT is not true: set BACKUP_ENCRYPT=true (--encrypt) to " +
-        "encrypt, or unset BACKUP_GPG_RECIPIENT / BACKUP_GPG_PUBLIC_KEY",
+      `A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
+        `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`,
     );
   }
 
@@ -343,6 +353,7 @@ export function loadBackupDbConfig(
       maxFiles: require(s.catchUpMaxFiles, lookup),
       maxBytes: require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
     },
+    settingLabel: (setting) => names.label(s[setting]),
   };
 }
 

@@ -11,14 +11,17 @@ import {
 } from "../storage/transfer.js";
 import {
   choiceOf,
+  givenAs,
   httpUrl,
   integerIn,
+  namesOf,
   parseBoolean,
   parseString,
   require,
   resolve,
   type SettingLookup,
   type SettingSpec,
+  withNames,
 } from "./settings.js";
 
 const parseEndpoint = httpUrl("http://127.0.0.1:9000");
@@ -173,17 +176,21 @@ function azureAuth(lookup: SettingLookup, env: NodeJS.ProcessEnv): AzureAuth {
   if (connectionString) return { kind: "connection-string", connectionString };
   const account = resolve(s.azureAccount, lookup);
   const endpoint = resolve(s.azureEndpoint, lookup);
+  const names = namesOf(lookup);
   if (!account && !endpoint) {
     throw new ConfigError(
-      "BACKUP_AZURE_CONTAINER is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
-        "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in",
+      `${givenAs(s.azureContainer, lookup)} is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, ` +
+        `or ${names.label(s.azureAccount)} with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in`,
     );
   }
   const url = endpoint ?? `https://${account}.blob.core.windows.net`;
   const key = firstSet(env, "AZURE_STORAGE_KEY");
   if (key) {
-    if (!account)
-      throw new ConfigError("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT (input 'azure-account')");
+    if (!account) {
+      throw new ConfigError(
+        `AZURE_STORAGE_KEY needs the name of its storage account: set ${names.ways(s.azureAccount)}`,
+      );
+    }
     return { kind: "shared-key", account, key, url };
   }
   const sas = firstSet(env, "AZURE_STORAGE_SAS_TOKEN");
@@ -316,12 +323,12 @@ export function loadCloudReading(
     destinations: loadDestinations(lookup, env),
     destinationForUri: (kind, bucket, keyPrefix) => {
       const source = "the backup URI";
-      const override: SettingLookup = (spec) => {
+      const override = withNames(namesOf(lookup), (spec) => {
         if (spec.env === bucketSpec[kind].env) return { value: bucket, source };
         if (spec.env === s.remotePrefix.env) return { value: keyPrefix === "" ? "/" : keyPrefix, source };
         if (Object.values(bucketSpec).some((b) => b.env === spec.env)) return undefined;
         return lookup(spec);
-      };
+      });
       const [destination] = loadDestinations(override, env);
       if (!destination) throw new ConfigError(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
       return destination;

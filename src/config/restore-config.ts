@@ -9,7 +9,9 @@ import {
   loadCloudReading,
 } from "./cloud-config.js";
 import {
+  givenAs,
   integerIn,
+  namesOf,
   parseBoolean,
   parseString,
   require,
@@ -61,6 +63,44 @@ export const RESTORE_COMMON_SETTINGS = {
     parse: parseString,
   },
 } satisfies Record<string, SettingSpec<unknown>>;
+
+/** What reading backups needs, restoring them and reporting the run: the last settings of restore and verify. */
+export const BACKUP_READING_SETTINGS = {
+  jobs: RESTORE_COMMON_SETTINGS.jobs,
+  gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
+  pgBinDir: {
+    ...shared.pgBinDir,
+    description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
+  },
+  ...CLOUD_READ_SETTINGS,
+  pushgatewayUrl: shared.pushgatewayUrl,
+  pushgatewayJob: shared.pushgatewayJob,
+  metricsTextfile: shared.metricsTextfile,
+} satisfies Record<string, SettingSpec<unknown>>;
+
+/** The configuration BACKUP_READING_SETTINGS gives. */
+export interface BackupReading {
+  readonly jobs: number;
+  readonly gpgPrivateKey: string | undefined;
+  readonly pgBinDir: string | undefined;
+  readonly metrics: MetricsSettings;
+  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
+  readonly destinations: readonly Destination[];
+  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
+  readonly destinationForUri: DestinationForUri;
+}
+
+/** Reads BACKUP_READING_SETTINGS. */
+export function loadBackupReading(lookup: SettingLookup): BackupReading {
+  const s = BACKUP_READING_SETTINGS;
+  return {
+    jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
+    gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
+    pgBinDir: resolve(s.pgBinDir, lookup),
+    metrics: metricsSettings(lookup),
+    ...loadCloudReading(lookup),
+  };
+}
 
 /** The settings of restore, named as in the runbook's restore_db.sh. */
 export const RESTORE_SETTINGS = {
@@ -123,19 +163,10 @@ export const RESTORE_SETTINGS = {
     default: "false",
     parse: parseBoolean,
   },
-  jobs: RESTORE_COMMON_SETTINGS.jobs,
-  gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
-  pgBinDir: {
-    ...shared.pgBinDir,
-    description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
-  },
-  ...CLOUD_READ_SETTINGS,
-  pushgatewayUrl: shared.pushgatewayUrl,
-  pushgatewayJob: shared.pushgatewayJob,
-  metricsTextfile: shared.metricsTextfile,
+  ...BACKUP_READING_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
-export interface RestoreConfig {
+export interface RestoreConfig extends BackupReading {
   readonly connection: ConnectionSettings;
   /** The database to replace, from DATABASE_URL (or libpq's defaults). */
   readonly database: string;
@@ -148,22 +179,18 @@ export interface RestoreConfig {
   readonly dropOld: boolean;
   /** Only print the plan; change nothing (no confirmation needed). */
   readonly dryRun: boolean;
-  readonly jobs: number;
-  readonly gpgPrivateKey: string | undefined;
-  readonly pgBinDir: string | undefined;
-  readonly metrics: MetricsSettings;
-  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
-  readonly destinations: readonly Destination[];
-  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
-  readonly destinationForUri: DestinationForUri;
 }
 
 /** The database a connection names, as libpq would pick it. */
-export function targetDatabase(connection: ConnectionSettings, env: NodeJS.ProcessEnv = process.env): string {
+export function targetDatabase(
+  connection: ConnectionSettings,
+  env: NodeJS.ProcessEnv = process.env,
+  setting = "DATABASE_URL",
+): string {
   const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
   if (!name)
     throw new ConfigError(
-      "DATABASE_URL names no database: give one, e.g. postgresql://user@host:5432/transcripts",
+      `${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`,
     );
   return name;
 }
@@ -185,6 +212,8 @@ export function isListOnly(lookup: SettingLookup): boolean {
 /** Reads and validates every restore setting before anything is touched. */
 export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
   const s = RESTORE_SETTINGS;
+  const names = namesOf(lookup);
+  const given = (spec: SettingSpec<unknown>) => givenAs(spec, lookup);
   const connection = parseDatabaseUrl(
     require(s.databaseUrl, lookup),
     lookup(s.databaseUrl as SettingSpec<unknown>)?.source,
@@ -194,27 +223,29 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
   const backupFile = resolve(s.backupFile, lookup);
   if (pitr && targetTime === undefined) {
     throw new ConfigError(
-      "RESTORE_PITR (--pitr) needs the time to recover to: set RESTORE_TARGET_TIME (--target-time '2024-10-26 01:30:00')",
+      `${given(s.pitr)} needs the time to recover to: set ${names.label(s.targetTime)}, e.g. '2024-10-26 01:30:00'`,
     );
   }
   if (!pitr && targetTime !== undefined) {
     throw new ConfigError(
-      "RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it",
+      `${names.label(s.targetTime)} is only used with ${names.name(s.pitr)}: ${names.enable(s.pitr)}, or unset it`,
     );
   }
   if (pitr && backupFile !== undefined) {
     throw new ConfigError(
-      "--pitr picks the backup itself (the newest before --target-time): drop --backup-file, or drop --pitr",
+      `${names.name(s.pitr)} picks the backup itself (the newest before ${names.name(s.targetTime)}): ` +
+        `remove ${given(s.backupFile)}, or ${given(s.pitr)}`,
     );
   }
   if (!pitr && backupFile === undefined) {
     throw new ConfigError(
-      "Nothing to restore: give BACKUP_FILE (--backup-file <path>), or --pitr --target-time <time>; list candidates with --list-backups",
+      `Nothing to restore: give ${names.label(s.backupFile)}, or ${names.name(s.pitr)} with ${names.name(s.targetTime)}; ` +
+        `list candidates with ${names.name(s.listBackups)}`,
     );
   }
   return {
     connection,
-    database: targetDatabase(connection),
+    database: targetDatabase(connection, process.env, given(s.databaseUrl)),
     backupDir: require(s.backupDir, lookup),
     prefix: resolve(s.prefix, lookup),
     backupFile,
@@ -223,11 +254,7 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
     force: require(s.force, lookup),
     dropOld: require(s.dropOld, lookup),
     dryRun: require(s.dryRun, lookup),
-    jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
-    gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
-    pgBinDir: resolve(s.pgBinDir, lookup),
-    metrics: metricsSettings(lookup),
-    ...loadCloudReading(lookup),
+    ...loadBackupReading(lookup),
   };
 }
 

@@ -1,16 +1,15 @@
-import { availableParallelism } from "node:os";
 import { type ConnectionSettings, parseDatabaseUrl } from "../db/database-url.js";
 import { ConfigError } from "../shared/errors.js";
-import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
+import { BACKUP_DB_SETTINGS } from "./backup-db-config.js";
 import {
-  CLOUD_READ_SETTINGS,
-  type Destination,
-  type DestinationForUri,
-  loadCloudReading,
-} from "./cloud-config.js";
-import { metricsSettings, RESTORE_COMMON_SETTINGS } from "./restore-config.js";
+  BACKUP_READING_SETTINGS,
+  type BackupReading,
+  loadBackupReading,
+  RESTORE_COMMON_SETTINGS,
+} from "./restore-config.js";
 import {
   integerIn,
+  namesOf,
   oneOf,
   parseBoolean,
   parseString,
@@ -66,19 +65,10 @@ export const VERIFY_SETTINGS = {
     default: "all",
     parse: oneOf(["all", "newest"] as const),
   },
-  jobs: RESTORE_COMMON_SETTINGS.jobs,
-  gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
-  pgBinDir: {
-    ...shared.pgBinDir,
-    description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
-  },
-  ...CLOUD_READ_SETTINGS,
-  pushgatewayUrl: shared.pushgatewayUrl,
-  pushgatewayJob: shared.pushgatewayJob,
-  metricsTextfile: shared.metricsTextfile,
+  ...BACKUP_READING_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
-export interface VerifyConfig {
+export interface VerifyConfig extends BackupReading {
   readonly backupDir: string;
   readonly prefix: string | undefined;
   readonly maxAgeHours: number;
@@ -92,24 +82,18 @@ export interface VerifyConfig {
     | undefined;
   /** Which bucket copies verify downloads: every one, or each tier's newest. */
   readonly verifyRemote: "all" | "newest";
-  readonly jobs: number;
-  readonly gpgPrivateKey: string | undefined;
-  readonly pgBinDir: string | undefined;
-  readonly metrics: MetricsSettings;
-  /** Configured buckets, listed (and verified) beside BACKUP_DIR. */
-  readonly destinations: readonly Destination[];
-  /** Opens the bucket of a cloud URI given as BACKUP_FILE. */
-  readonly destinationForUri: DestinationForUri;
 }
 
 export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
   const s = VERIFY_SETTINGS;
+  const names = namesOf(lookup);
   const testRestore = require(s.testRestore, lookup);
   const backupFile = resolve(s.backupFile, lookup);
   const checkSql = resolve(s.checkSql, lookup);
   if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
     throw new ConfigError(
-      `${backupFile !== undefined ? "BACKUP_FILE (--backup-file)" : "BACKUP_CHECK_SQL (--check-sql)"} only applies with --test-restore: add --test-restore, or unset it`,
+      `${names.label(backupFile !== undefined ? s.backupFile : s.checkSql)} only applies with ${names.name(s.testRestore)}: ` +
+        `${names.enable(s.testRestore)}, or unset it`,
     );
   }
   return {
@@ -119,7 +103,7 @@ export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
     testRestore: testRestore
       ? {
           connection: parseDatabaseUrl(
-            require(s.databaseUrl, lookup, " — --test-restore needs a server to create the scratch database on"),
+            require(s.databaseUrl, lookup, ` — ${names.name(s.testRestore)} needs a server to create the scratch database on`),
             lookup(s.databaseUrl as SettingSpec<unknown>)?.source,
           ),
           backupFile,
@@ -127,10 +111,6 @@ export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
         }
       : undefined,
     verifyRemote: require(s.verifyRemote, lookup),
-    jobs: resolve(s.jobs, lookup) ?? availableParallelism(),
-    gpgPrivateKey: resolve(s.gpgPrivateKey, lookup),
-    pgBinDir: resolve(s.pgBinDir, lookup),
-    metrics: metricsSettings(lookup),
-    ...loadCloudReading(lookup),
+    ...loadBackupReading(lookup),
   };
 }

@@ -64,7 +64,7 @@ describe("lifeline CLI", () => {
     const r = await lifeline(["backup-db", "--backup-dir", "/tmp/never"], {});
     expect(r.code).toBe(78);
     expect(r.stderr.trim().split("\n")).toEqual([
-      "lifeline backup-db: DATABASE_URL is not set: set the environment variable DATABASE_URL or the input 'database-url' " +
+      "lifeline backup-db: DATABASE_URL is not set: set --database-url or the environment variable DATABASE_URL " +
         "(PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts)",
     ]);
   });

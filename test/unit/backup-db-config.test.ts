@@ -53,7 +53,7 @@ describe("loadBackupDbConfig", () => {
   it("names every way to set a missing DATABASE_URL", () => {
     expect(() => loadBackupDbConfig(env({}))).toThrow(ConfigError);
     expect(() => loadBackupDbConfig(env({}))).toThrow(
-      /DATABASE_URL is not set: set the environment variable DATABASE_URL or the input 'database-url'/,
+      /DATABASE_URL is not set: set --database-url or the environment variable DATABASE_URL/,
     );
   });
 

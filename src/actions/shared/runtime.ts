@@ -1,6 +1,12 @@
 import * as core from "@actions/core";
 import { credentialsIn } from "../../config/backup-db-config.js";
-import { environmentLookup, firstOf, type SettingLookup } from "../../config/settings.js";
+import {
+  environmentLookup,
+  firstOf,
+  type SettingLookup,
+  type SettingNames,
+  withNames,
+} from "../../config/settings.js";
 import { type LogSink, MIN_SECRET_LENGTH } from "../../log/logger.js";
 import { CancelledError, UserError } from "../../shared/errors.js";
 
@@ -34,13 +40,24 @@ export function actionsLogSink(): LogSink {
   };
 }
 
-/** Input first (kebab-case, as in action.yml); when empty, the runbook's environment variable. */
+/** An action's names: its inputs (kebab-case, as in action.yml) and the runbook's environment variables. */
+export const ACTION_NAMES: SettingNames = {
+  name: (spec) => `input '${spec.input}'`,
+  ways: (spec) => `the input '${spec.input}' or the environment variable ${spec.env}`,
+  label: (spec) => `${spec.env} (input '${spec.input}')`,
+  enable: (spec) => `set the input '${spec.input}' to true`,
+};
+
+/**
+ * Input first; when empty, the runbook's environment variable. Errors name settings the action's way
+ * (ACTION_NAMES), whichever of the two a value came from.
+ */
 export function actionLookup(env: NodeJS.ProcessEnv = process.env): SettingLookup {
-  const inputs: SettingLookup = (spec) => {
+  const inputs = withNames(ACTION_NAMES, (spec) => {
     const value = core.getInput(spec.input);
-    return value === "" ? undefined : { value, source: `input '${spec.input}'` };
-  };
-  return firstOf(inputs, environmentLookup(env));
+    return value === "" ? undefined : { value, source: ACTION_NAMES.name(spec) };
+  });
+  return firstOf(inputs, environmentLookup(env, ACTION_NAMES));
 }
 
 /**

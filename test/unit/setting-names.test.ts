@@ -1,0 +1,212 @@
+import { PassThrough } from "node:stream";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { actionLookup } from "../../src/actions/shared/runtime.js";
+import { startCommand } from "../../src/cli/args.js";
+import { main } from "../../src/cli/main.js";
+import { BACKUP_DB_SETTINGS, loadBackupDbConfig } from "../../src/config/backup-db-config.js";
+import { loadRestoreConfig, RESTORE_SETTINGS } from "../../src/config/restore-config.js";
+import type { SettingLookup } from "../../src/config/settings.js";
+import { loadVerifyConfig, VERIFY_SETTINGS } from "../../src/config/verify-config.js";
+import { Logger } from "../../src/log/logger.js";
+import { ConfigError } from "../../src/shared/errors.js";
+
+const URL = "postgresql://u:p@db:5432/transcripts";
+const DATABASE_URL_HELP =
+  "(PostgreSQL connection string, e.g. postgresql://user:password@host:5432/transcripts)";
+const PREFIX_RULE = "Use letters, digits, '.', '_' and '-' only";
+
+/** The settings the CLI sees for `argv` and `env`, looked up as every command does (flag, then variable). */
+function cli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = {},
+  settings: typeof BACKUP_DB_SETTINGS | typeof VERIFY_SETTINGS | typeof RESTORE_SETTINGS = BACKUP_DB_SETTINGS,
+): SettingLookup {
+  const logger = new Logger({ write: () => {} });
+  const started = startCommand(
+    argv,
+    { settings, switches: [], help: "" },
+    { logger, out: new PassThrough(), env },
+  );
+  if (!started) throw new Error("--help answered");
+  return started.lookup;
+}
+
+/** The settings the action sees for its inputs (as the runner passes them, INPUT_*) and `env`. */
+function action(inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}): SettingLookup {
+  for (const [name, value] of Object.entries(inputs)) vi.stubEnv(`INPUT_${name.toUpperCase()}`, value);
+  return actionLookup(env);
+}
+
+/** The message `load` fails with; fails the test when it does not throw a ConfigError. */
+function failure(load: () => unknown): string {
+  try {
+    load();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe("a missing required setting names every way this caller can set it", () => {
+  it("CLI: the flag, then the environment variable", () => {
+    expect(failure(() => loadBackupDbConfig(cli(["--backup-dir", "/tmp/x"]), {}))).toBe(
+      `DATABASE_URL is not set: set --database-url or the environment variable DATABASE_URL ${DATABASE_URL_HELP}`,
+    );
+  });
+
+  it("action: the input, then the environment variable", () => {
+    expect(failure(() => loadBackupDbConfig(action({ "backup-dir": "/tmp/x" }), {}))).toBe(
+      `DATABASE_URL is not set: set the input 'database-url' or the environment variable DATABASE_URL ${DATABASE_URL_HELP}`,
+    );
+  });
+
+  it("the reason it is needed names the setting that needs it, the caller's way", () => {
+    expect(failure(() => loadVerifyConfig(cli(["--test-restore"], {}, VERIFY_SETTINGS)))).toMatch(
+      / — --test-restore needs a server to create the scratch database on$/,
+    );
+    expect(failure(() => loadVerifyConfig(action({ "test-restore": "true" })))).toMatch(
+      /^DATABASE_URL is not set: set the input 'database-url' or the environment variable DATABASE_URL .* — input 'test-restore' needs a server to create the scratch database on$/,
+    );
+  });
+
+  it("the CLI's own stderr line and exit status say it too (src/cli/main)", async () => {
+    vi.stubEnv("DATABASE_URL", "");
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let stderr = "";
+    err.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const code = await main(["backup-db", "--backup-dir", "/tmp/never"], { out, err });
+    expect(code).toBe(78);
+    expect(stderr.trim().split("\n")).toEqual([
+      `lifeline backup-db: DATABASE_URL is not set: set --database-url or the environment variable DATABASE_URL ${DATABASE_URL_HELP}`,
+    ]);
+  });
+});
+
+describe("a malformed value is named as the user gave it", () => {
+  it("by flag", () => {
+    expect(failure(() => loadBackupDbConfig(cli(["--database-url", URL, "--prefix", "../etc"]), {}))).toBe(
+      `Invalid --prefix '../etc'. ${PREFIX_RULE}`,
+    );
+  });
+
+  it("by environment variable, on the command line and in an action", () => {
+    const env = { DATABASE_URL: URL, BACKUP_PREFIX: "../etc" };
+    expect(failure(() => loadBackupDbConfig(cli([], env), env))).toBe(
+      `Invalid BACKUP_PREFIX '../etc'. ${PREFIX_RULE}`,
+    );
+    expect(failure(() => loadBackupDbConfig(action({}, env), env))).toBe(
+      `Invalid BACKUP_PREFIX '../etc'. ${PREFIX_RULE}`,
+    );
+  });
+
+  it("by input", () => {
+    expect(failure(() => loadBackupDbConfig(action({ "database-url": URL, prefix: "../etc" }), {}))).toBe(
+      `Invalid input 'prefix' '../etc'. ${PREFIX_RULE}`,
+    );
+  });
+
+  it("a flag wins over the variable, and is the one named", () => {
+    const env = { DATABASE_URL: URL, BACKUP_RETENTION_DAILY: "7" };
+    expect(failure(() => loadBackupDbConfig(cli(["--retention-daily", "a week"], env), env))).toBe(
+      "Invalid --retention-daily 'a week'. Expected a whole number from 1 to 36500 (days)",
+    );
+  });
+});
+
+describe("the Azure account messages", () => {
+  it("a container without a storage account: CLI", () => {
+    expect(
+      failure(() => loadBackupDbConfig(cli(["--database-url", URL, "--azure-container", "c-1"]), {})),
+    ).toBe(
+      "--azure-container is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+        "AZURE_STORAGE_ACCOUNT (--azure-account) with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in",
+    );
+  });
+
+  it("a container without a storage account: action", () => {
+    expect(
+      failure(() => loadBackupDbConfig(action({ "database-url": URL, "azure-container": "c-1" }), {})),
+    ).toBe(
+      "input 'azure-container' is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, or " +
+        "AZURE_STORAGE_ACCOUNT (input 'azure-account') with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in",
+    );
+  });
+
+  it("a shared key without the account's name, each caller's way", () => {
+    const env = { DATABASE_URL: URL, BACKUP_AZURE_CONTAINER: "c-1", AZURE_STORAGE_KEY: "a2V5a2V5a2V5" };
+    const endpoint = "http://127.0.0.1:10000/devstoreaccount1";
+    expect(failure(() => loadBackupDbConfig(cli(["--azure-endpoint", endpoint], env), env))).toBe(
+      "AZURE_STORAGE_KEY needs the name of its storage account: set --azure-account or the environment variable AZURE_STORAGE_ACCOUNT",
+    );
+    expect(failure(() => loadBackupDbConfig(action({ "azure-endpoint": endpoint }, env), env))).toBe(
+      "AZURE_STORAGE_KEY needs the name of its storage account: set the input 'azure-account' or the environment variable AZURE_STORAGE_ACCOUNT",
+    );
+  });
+});
+
+describe("settings that go together are named the caller's way", () => {
+  it("encryption without a recipient, set by variable in an action", () => {
+    const env = { DATABASE_URL: URL, BACKUP_ENCRYPT: "true" };
+    expect(failure(() => loadBackupDbConfig(action({}, env), env))).toBe(
+      "BACKUP_ENCRYPT is true but no recipient is given: set BACKUP_GPG_RECIPIENT (input 'gpg-recipient') to a key " +
+        "in the keyring, or give the public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+    );
+  });
+
+  it("a recipient without encryption", () => {
+    expect(
+      failure(() =>
+        loadBackupDbConfig(cli(["--database-url", URL, "--gpg-recipient", "ops@example.com"]), {}),
+      ),
+    ).toBe(
+      "A GPG recipient or public key is set (--gpg-recipient) but BACKUP_ENCRYPT is not true: add --encrypt to encrypt, or remove --gpg-recipient",
+    );
+    expect(
+      failure(() =>
+        loadBackupDbConfig(action({ "database-url": URL, "gpg-recipient": "ops@example.com" }), {}),
+      ),
+    ).toBe(
+      "A GPG recipient or public key is set (input 'gpg-recipient') but BACKUP_ENCRYPT is not true: set the input 'encrypt' to true to encrypt, or remove input 'gpg-recipient'",
+    );
+  });
+
+  it("a target time without pitr", () => {
+    const time = "2024-10-26 01:30:00";
+    expect(
+      failure(() =>
+        loadRestoreConfig(
+          cli(
+            ["--database-url", URL, "--backup-file", "/b.sql.gz", "--target-time", time],
+            {},
+            RESTORE_SETTINGS,
+          ),
+        ),
+      ),
+    ).toBe("RESTORE_TARGET_TIME (--target-time) is only used with --pitr: add --pitr, or unset it");
+    expect(
+      failure(() =>
+        loadRestoreConfig(action({ "database-url": URL, "backup-file": "/b.sql.gz", "target-time": time })),
+      ),
+    ).toBe(
+      "RESTORE_TARGET_TIME (input 'target-time') is only used with input 'pitr': set the input 'pitr' to true, or unset it",
+    );
+  });
+});
+
+describe("the engine's own errors can name a setting the caller's way", () => {
+  it("settingLabel of the backup configuration", () => {
+    const env = { DATABASE_URL: URL };
+    expect(loadBackupDbConfig(cli([], env), env).settingLabel("prefix")).toBe("BACKUP_PREFIX (--prefix)");
+    expect(loadBackupDbConfig(action({}, env), env).settingLabel("gpgPublicKey")).toBe(
+      "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+    );
+  });
+});
