@@ -22,13 +22,13 @@ export function longestFileName(name: BackupName): number {
 /**
  * Proves before the dump that every file this backup makes has a name the filesystem of `dir`
  * accepts: otherwise the dump would be taken and then fail to be published. The limit is NAME_MAX,
- * or less where the filesystem says so (probed). `prefixFromSetting`: the prefix is BACKUP_PREFIX
- * (else the database name).
+ * or less where the filesystem says so (probed). `prefixSetting`: how the caller names BACKUP_PREFIX
+ * when the prefix came from it (undefined: it is the database name).
  */
 export async function assertNamesFit(
   dir: string,
   name: BackupName,
-  prefixFromSetting: boolean,
+  prefixSetting: string | undefined,
 ): Promise<void> {
   const longest = longestFileName(name);
   let limit = NAME_MAX;
@@ -37,8 +37,8 @@ export async function assertNamesFit(
     limit = await longestNameAccepted(dir, longest);
   }
   const fixed = longest - name.prefix.length;
-  const source = prefixFromSetting
-    ? `BACKUP_PREFIX (input 'prefix') is ${name.prefix.length} characters long`
+  const source = prefixSetting
+    ? `${prefixSetting} is ${name.prefix.length} characters long`
     : `The database name '${name.prefix}', used as the prefix, is ${name.prefix.length} characters long`;
   throw new ConfigError(
     `${source}: the longest file name a backup with it makes (the hidden partial of ` +

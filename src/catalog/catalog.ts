@@ -32,6 +32,8 @@ export type SidecarState =
       readonly problem: string;
       /** With `names-other`: the file it names. */
       readonly names?: string;
+      /** With `not-regular` or `unreadable`: the store's own error, which names the path. */
+      readonly cause?: Error;
     }
   /** Present, not read: the data itself does not count (empty, not a regular file), so it was not opened. */
   | { readonly state: "unread" };
@@ -193,19 +195,20 @@ export async function readSidecar(
   signal?: AbortSignal,
 ): Promise<SidecarState> {
   const sidecarName = `${fileName}${CHECKSUM_SUFFIX}`;
-  const bad = (fault: SidecarFault, problem: string): SidecarState => ({ state: "bad", fault, problem });
-  const notRegular = (kind: string) =>
-    bad("not-regular", `its sidecar ${sidecarName} is ${kind}, not a regular file: remove it`);
+  const bad = (fault: SidecarFault, problem: string, cause?: unknown): SidecarState =>
+    cause instanceof Error ? { state: "bad", fault, problem, cause } : { state: "bad", fault, problem };
+  const notRegular = (kind: string, cause?: unknown) =>
+    bad("not-regular", `its sidecar ${sidecarName} is ${kind}, not a regular file: remove it`, cause);
   const unreadable = (err: unknown) =>
-    bad("unreadable", `its sidecar ${sidecarName} cannot be read: ${(err as Error).message}`);
+    bad("unreadable", `its sidecar ${sidecarName} cannot be read: ${(err as Error).message}`, err);
   let found = listed;
   if (!found) {
     try {
       found = await store.stat(sidecarName);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (err instanceof NotRegularFileError) found = { name: sidecarName, kind: err.kind };
-      else return unreadable(err);
+      if (err instanceof NotRegularFileError) return notRegular(err.kind, err);
+      return unreadable(err);
     }
     if (!found) return { state: "absent" };
   }
@@ -221,7 +224,7 @@ export async function readSidecar(
     text = await store.getText(sidecarName);
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
-    if (err instanceof NotRegularFileError) return notRegular(err.kind);
+    if (err instanceof NotRegularFileError) return notRegular(err.kind, err);
     return unreadable(err);
   }
   if (text === undefined) return { state: "absent" };

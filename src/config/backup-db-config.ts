@@ -187,7 +187,8 @@ export const BACKUP_DB_SETTINGS = {
   maxAgeHours: {
     env: "BACKUP_MAX_AGE_HOURS",
     input: "max-age-hours",
-    description: "with verify-only: the newest daily backup older than this exits 2",
+    description:
+      "with verify-only: exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
     default: "26",
     parse: integerIn(1, 87600, " (hours)"),
   },

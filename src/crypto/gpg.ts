@@ -45,30 +45,33 @@ export class GpgEncryptor {
   static async prepare(options: {
     recipient: string | undefined;
     publicKey: string | undefined;
+    /** How the caller names the settings in errors, e.g. "BACKUP_GPG_PUBLIC_KEY (--gpg-public-key)". */
+    names?: { publicKey: string; recipient: string };
   }): Promise<GpgEncryptor> {
+    const names = options.names ?? { publicKey: "BACKUP_GPG_PUBLIC_KEY", recipient: "BACKUP_GPG_RECIPIENT" };
     let home: string | undefined = process.env.GNUPGHOME;
     let temporary: TemporaryGpgHome | undefined;
     let recipient = options.recipient;
     try {
       if (options.publicKey !== undefined) {
-        if (holdsSecretKey(options.publicKey)) throw new UserError(SECRET_KEY_AS_PUBLIC_KEY);
+        if (holdsSecretKey(options.publicKey)) throw new UserError(secretKeyAsPublicKey(names.publicKey));
         temporary = await TemporaryGpgHome.create();
         home = temporary.path;
         await gpg(home, ["--import"], options.publicKey).catch((err: Error) => {
           if (err instanceof UserError) throw err;
           throw new UserError(
-            `The GPG public key in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') could not be imported: ${err.message}. ` +
+            `The GPG public key in ${names.publicKey} could not be imported: ${err.message}. ` +
               "Give the key as exported by 'gpg --armor --export <recipient>'",
           );
         });
         if (holdsSecretKey(await gpg(home, ["--with-colons", "--list-secret-keys"]).catch(() => "")))
-          throw new UserError(SECRET_KEY_AS_PUBLIC_KEY);
+          throw new UserError(secretKeyAsPublicKey(names.publicKey));
       }
       if (recipient === undefined) {
         const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
         if (imported.length !== 1) {
           throw new UserError(
-            `BACKUP_GPG_PUBLIC_KEY holds ${imported.length} keys: set BACKUP_GPG_RECIPIENT to the one to encrypt to`,
+            `${names.publicKey} holds ${imported.length} keys: set ${names.recipient} to the one to encrypt to`,
           );
         }
         recipient = imported[0]!;
@@ -77,8 +80,8 @@ export class GpgEncryptor {
       const fingerprint = parseFingerprints(listed)[0];
       if (!fingerprint) {
         throw new UserError(
-          `No GPG public key for recipient '${recipient}' (BACKUP_GPG_RECIPIENT) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
-            "import it (gpg --import key.asc) or give it in BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key')",
+          `No GPG public key for recipient '${recipient}' (${names.recipient}) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+            `import it (gpg --import key.asc) or give it in ${names.publicKey}`,
         );
       }
       // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
@@ -109,8 +112,8 @@ export class GpgEncryptor {
   }
 }
 
-const SECRET_KEY_AS_PUBLIC_KEY =
-  "BACKUP_GPG_PUBLIC_KEY (input 'gpg-public-key') holds a SECRET key: it was not used and is not shown. " +
+const secretKeyAsPublicKey = (setting: string): string =>
+  `${setting} holds a SECRET key: it was not used and is not shown. ` +
   "Give the public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host";
 
 /** True for an armoured secret key block, or `--with-colons` output listing a secret key. */

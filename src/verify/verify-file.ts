@@ -75,6 +75,7 @@ export async function verifyBackupFile(
   if (read.state === "bad") {
     if (read.fault === "names-other")
       return fail(`${CHECKSUM_SUFFIX} sidecar names another file, '${read.names}'`);
+    if (read.cause) return fail(`cannot read its ${CHECKSUM_SUFFIX} sidecar: ${read.cause.message}`);
     return fail(read.problem);
   }
   if (read.state !== "ok") return fail(`its ${CHECKSUM_SUFFIX} sidecar was not read`);

@@ -174,7 +174,7 @@ describe("file name lengths", () => {
     );
     expect(tooLong.error?.name).toBe("ConfigError");
     expect(tooLong.error?.message).toMatch(
-      /^BACKUP_PREFIX \(input 'prefix'\) is 190 characters long: the longest file name a backup with it makes .* would be 261 characters, over the 255 the filesystem of '.*\/daily' accepts\. Set BACKUP_PREFIX to at most 184 characters$/,
+      /^BACKUP_PREFIX \(--prefix\) is 190 characters long: the longest file name a backup with it makes .* would be 261 characters, over the 255 the filesystem of '.*\/daily' accepts\. Set BACKUP_PREFIX to at most 184 characters$/,
     );
     expect(tooLong.lines.some((l) => l.includes("Dumped"))).toBe(false);
     expect((await listTree(path.join(dir, "daily"))).length).toBe(0);

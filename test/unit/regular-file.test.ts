@@ -95,7 +95,7 @@ describe("names and publishing", () => {
       await writeFile(path.join(probeDir, f), "");
       await utimes(path.join(probeDir, f), before, before);
     }
-    await expect(assertNamesFit(probeDir, name, true)).resolves.toBeUndefined();
+    await expect(assertNamesFit(probeDir, name, "BACKUP_PREFIX")).resolves.toBeUndefined();
     expect((await removeStalePartials(probeDir)).sort()).toEqual([newStyle, oldStyle].sort());
     expect(await readdir(probeDir)).toEqual([]);
   });

@@ -79,7 +79,13 @@ async function checkSource(run: BackupRun, workDir: string, held: HeldByRun): Pr
   const target = describeTarget(config.connection);
   logger.info(`Backing up ${target} into ${workDir}`);
   if (config.encryption) {
-    held.encryptor = await GpgEncryptor.prepare(config.encryption);
+    held.encryptor = await GpgEncryptor.prepare({
+      ...config.encryption,
+      names: {
+        publicKey: config.settingLabel("gpgPublicKey"),
+        recipient: config.settingLabel("gpgRecipient"),
+      },
+    });
     logger.info(`Encrypting to GPG key ${held.encryptor.fingerprint} (${held.encryptor.recipient})`);
   }
   const server = await inspectServer(config.connection, run.signal);
@@ -97,7 +103,7 @@ async function nameBackup(run: BackupRun, workDir: string, source: CheckedSource
     // Files named after it could not be read back: retention, tiers and verify would not see them.
     throw new ConfigError(
       `The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
-        "starting with a letter or digit): set BACKUP_PREFIX (input 'prefix') to a name that can",
+        `starting with a letter or digit): set ${config.settingLabel("prefix")} to a name that can`,
     );
   }
   const name = new BackupName(
@@ -107,7 +113,11 @@ async function nameBackup(run: BackupRun, workDir: string, source: CheckedSource
     extensionFor(config.format, config.compression),
     !!source.encryptor,
   );
-  await assertNamesFit(workDir, name, config.prefix !== undefined);
+  await assertNamesFit(
+    workDir,
+    name,
+    config.prefix !== undefined ? config.settingLabel("prefix") : undefined,
+  );
   const previous = (await listLocalBackups(workDir, "daily", prefix))
     .filter((b) => b.valid)
     .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
