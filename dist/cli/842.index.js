@@ -2,6 +2,174 @@ export const id = 842;
 export const ids = [842];
 export const modules = {
 
+/***/ 9284:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   AT: () => (/* binding */ DATA_CONTENT_TYPE),
+/* harmony export */   Dy: () => (/* binding */ CloudStore),
+/* harmony export */   j1: () => (/* binding */ storedObject),
+/* harmony export */   tK: () => (/* binding */ TEXT_CONTENT_TYPE),
+/* harmony export */   tk: () => (/* binding */ numberAt)
+/* harmony export */ });
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7879);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(8130);
+
+
+
+
+/** Content type of backup data, unless the caller names one. */
+const DATA_CONTENT_TYPE = "application/octet-stream";
+/** Content type of sidecars and manifests, unless the caller names one. */
+const TEXT_CONTENT_TYPE = "text/plain; charset=utf-8";
+/** A numeric field of an SDK error (an HTTP status, as GCS's `code` or Azure's `statusCode`), if it is one. */
+function numberAt(err, field) {
+    const value = err?.[field];
+    return typeof value === "number" ? value : undefined;
+}
+/** A stored object from what a provider reports, leaving out the class and checksum it did not report. */
+function storedObject(name, sizeBytes, lastModified, storageClass, sha256) {
+    return {
+        name,
+        sizeBytes,
+        lastModified,
+        ...(storageClass ? { storageClass } : {}),
+        ...(sha256 !== undefined ? { sha256 } : {}),
+    };
+}
+/**
+ * What S3, GCS and Azure stores do alike: URIs under a location, requests under the network deadline
+ * and the run's signal, errors that name the destination and say what to do, listings page by page,
+ * and streamed uploads that leave nothing behind when aborted. A store adds its SDK's calls and the
+ * advice for its provider's own errors.
+ */
+class CloudStore {
+    provider;
+    location;
+    endpointSettings;
+    requestTimeoutMs;
+    logger;
+    signal;
+    constructor(
+    /** "S3", "GCS", "Azure": how messages name the provider. */
+    provider, location, 
+    /** The settings that say where the endpoint is, named when it does not answer. */
+    endpointSettings, requestTimeoutMs, logger, 
+    /** The run's signal: every request ends when it fires. */
+    signal) {
+        this.provider = provider;
+        this.location = location;
+        this.endpointSettings = endpointSettings;
+        this.requestTimeoutMs = requestTimeoutMs;
+        this.logger = logger;
+        this.signal = signal;
+    }
+    uri(name) {
+        return `${this.location}${name}`;
+    }
+    /**
+     * One request under the network deadline and the run's signal (plus `signal`, e.g. the preflight's
+     * bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed or cancelled
+     * upload is `detached` from the run's signal: it must still remove what the upload left.
+     */
+    timed(what, request, signal, detached = false) {
+        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .withDeadline */ .NE)(`${this.provider} ${what} at ${this.endpoint}`, this.requestTimeoutMs, request, {
+            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .anySignal */ .JG)(this.signal, signal),
+            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_3__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
+        });
+    }
+    /** Turns an SDK error into one that names the destination and says what to do. */
+    explain(action, name, err) {
+        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+        if (this.signal?.aborted)
+            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .abortReason */ .Js)(this.signal);
+        const where = name === undefined ? this.location : this.uri(name);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
+        let advice;
+        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .DeadlineError */ .j3) {
+            advice = `${this.endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check ${this.endpointSettings} and the network`;
+        }
+        else if (net) {
+            advice = `cannot reach ${this.endpoint} (${net}): check ${this.endpointSettings} and the network`;
+        }
+        else {
+            advice = this.advice(action, name, err);
+        }
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `${this.provider} ${action} failed for ${where}: ${advice}`, {
+            cause: err,
+        });
+    }
+    /** One timed request whose failure is explained. */
+    async call(step, request) {
+        try {
+            return await this.timed(step.what, request, step.signal);
+        }
+        catch (err) {
+            throw this.explain(step.action, step.name, err);
+        }
+    }
+    /** As `call`, but a missing object is undefined rather than an error. */
+    async callUnlessMissing(step, request) {
+        try {
+            return await this.timed(step.what, request, step.signal);
+        }
+        catch (err) {
+            if (this.isMissing(err))
+                return undefined;
+            throw this.explain(step.action, step.name, err);
+        }
+    }
+    /** Every object of a listing, page by page, each page under its own deadline (a long listing is not one request). */
+    async listPages(page) {
+        const out = [];
+        try {
+            let token;
+            do {
+                const got = await page(token);
+                out.push(...got.objects);
+                token = got.next;
+            } while (token);
+        }
+        catch (err) {
+            throw this.explain("list", undefined, err);
+        }
+        return out;
+    }
+    /**
+     * A streamed upload: `transfer` sends what is written into the body and settles when the provider
+     * has it. It fails as soon as the transfer does; removing its leftovers is `abort`'s job, which the
+     * caller runs: it stops the transfer (`stop`, then the body is destroyed with the reason — an
+     * error, not a plain end, which would complete the upload with partial data), waits for it to
+     * settle and runs `cleanup`.
+     */
+    streamedUpload(name, transfer, cleanup, stop) {
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
+        let aborted;
+        const done = transfer(body).then(() => undefined, (err) => {
+            throw aborted ?? this.explain("upload", name, err);
+        });
+        done.catch(() => { }); // the caller awaits it; until then a rejection is not unhandled
+        return {
+            name,
+            stream: body,
+            done,
+            abort: async (reason) => {
+                aborted ??= reason;
+                stop?.();
+                body.destroy(reason);
+                await done.catch(() => { });
+                await cleanup();
+            },
+        };
+    }
+}
+
+
+/***/ }),
+
 /***/ 1842:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -11,12 +179,12 @@ __webpack_require__.d(__webpack_exports__, {
   GcsStore: () => (/* binding */ GcsStore)
 });
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __webpack_require__(7075);
 // EXTERNAL MODULE: ./node_modules/@google-cloud/storage/build/esm/src/index.js + 27 modules
 var src = __webpack_require__(3923);
 // EXTERNAL MODULE: ./src/net/deadline.ts
 var deadline = __webpack_require__(7879);
+// EXTERNAL MODULE: ./src/storage/cloud-store.ts
+var cloud_store = __webpack_require__(9284);
 // EXTERNAL MODULE: ./src/storage/destination-error.ts
 var destination_error = __webpack_require__(6822);
 // EXTERNAL MODULE: external "node:http"
@@ -70,8 +238,6 @@ function boundGcsSockets(idleMs) {
 var retry = __webpack_require__(3091);
 // EXTERNAL MODULE: ./src/storage/store.ts
 var store = __webpack_require__(6336);
-// EXTERNAL MODULE: ./src/storage/transfer.ts
-var transfer = __webpack_require__(8130);
 ;// CONCATENATED MODULE: ./src/storage/gcs-store.ts
 
 
@@ -80,26 +246,17 @@ var transfer = __webpack_require__(8130);
 
 
 
-
-function statusOf(err) {
-    const code = err?.code;
-    return typeof code === "number" ? code : undefined;
-}
+const statusOf = (err) => (0,cloud_store/* numberAt */.tk)(err, "code");
 /** Google Cloud Storage through @google-cloud/storage: resumable uploads in chunks of the part size. */
-class GcsStore {
+class GcsStore extends cloud_store/* CloudStore */.Dy {
     settings;
-    logger;
-    signal;
     kind = "gcs";
-    location;
     storage;
     constructor(settings, logger, 
     /** The run's signal: every operation ends when it fires. */
     signal) {
+        super("GCS", `gs://${settings.bucket}/${settings.prefix}`, "BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST", settings.transfer.requestTimeoutMs, logger, signal);
         this.settings = settings;
-        this.logger = logger;
-        this.signal = signal;
-        this.location = `gs://${settings.bucket}/${settings.prefix}`;
         // The SDK reads STORAGE_EMULATOR_HOST itself and then uses one URL for both the JSON API and
         // resumable uploads, which fits no emulator; the endpoint derived from it in the config is used
         // instead, so the variable is hidden while the client is built.
@@ -124,65 +281,38 @@ class GcsStore {
         if (emulatorHost !== undefined)
             process.env.STORAGE_EMULATOR_HOST = emulatorHost;
     }
-    uri(name) {
-        return `${this.location}${name}`;
-    }
     file(name) {
         return this.storage.bucket(this.settings.bucket).file(`${this.settings.prefix}${name}`);
     }
-    /** One operation under the network deadline and the run's signal (plus `signal`, e.g. the preflight's bound). */
-    timed(what, operation, signal) {
-        const endpoint = this.settings.endpoint ?? "storage.googleapis.com";
-        return (0,deadline/* withDeadline */.NE)(`GCS ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, operation, {
-            signal: (0,deadline/* anySignal */.JG)(this.signal, signal),
-            setting: transfer/* NETWORK_TIMEOUT_SETTING */.UQ,
-        });
+    get endpoint() {
+        return this.settings.endpoint ?? "storage.googleapis.com";
     }
-    explain(action, name, err) {
-        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
-        if (this.signal?.aborted)
-            return (0,deadline/* abortReason */.Js)(this.signal);
-        const where = name === undefined ? this.location : this.uri(name);
+    isMissing(err) {
+        return statusOf(err) === 404;
+    }
+    advice(action, _name, err) {
         const status = statusOf(err);
-        const net = (0,destination_error/* networkCode */.e8)(err);
         const message = (0,destination_error/* briefly */.m_)(err);
-        let advice;
-        if (err instanceof deadline/* DeadlineError */.j3) {
-            advice = `${this.settings.endpoint ?? "storage.googleapis.com"} did not answer within ${(0,deadline/* formatBound */.Sp)(err.timeoutMs, err.setting)}: check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
+        if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
+            return ("no Google credentials were found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or use " +
+                "workload identity (google-github-actions/auth in a workflow)");
         }
-        else if (net) {
-            advice = `cannot reach ${this.settings.endpoint ?? "storage.googleapis.com"} (${net}): check BACKUP_GCS_ENDPOINT / STORAGE_EMULATOR_HOST and the network`;
+        if (status === 404 && action === "check the bucket") {
+            return `bucket '${this.settings.bucket}' does not exist: create it (gcloud storage buckets create gs://${this.settings.bucket}) or fix BACKUP_GCS_BUCKET`;
         }
-        else if (/Could not load the default credentials|credentials/i.test(message) && status === undefined) {
-            advice =
-                "no Google credentials were found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or use " +
-                    "workload identity (google-github-actions/auth in a workflow)";
+        if (status === 401 || status === 403) {
+            return `access denied (${status}): the account needs roles/storage.objectAdmin on the bucket (${message})`;
         }
-        else if (status === 404 && action === "check the bucket") {
-            advice = `bucket '${this.settings.bucket}' does not exist: create it (gcloud storage buckets create gs://${this.settings.bucket}) or fix BACKUP_GCS_BUCKET`;
-        }
-        else if (status === 401 || status === 403) {
-            advice = `access denied (${status}): the account needs roles/storage.objectAdmin on the bucket (${message})`;
-        }
-        else if (status === 412) {
-            advice = "an object with this name already exists; Lifeline never overwrites a backup";
-        }
-        else {
-            advice = message;
-        }
-        return new destination_error/* DestinationError */.lt(where, `GCS ${action} failed for ${where}: ${advice}`, { cause: err });
+        if (status === 412)
+            return "an object with this name already exists; Lifeline never overwrites a backup";
+        return message;
     }
     async preflight(signal) {
-        try {
-            // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
-            // bucket's metadata would need storage.buckets.get, which it does not.
-            await this.timed("list", () => this.storage
-                .bucket(this.settings.bucket)
-                .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false }), signal);
-        }
-        catch (err) {
-            throw this.explain("check the bucket", undefined, err);
-        }
+        // Listing needs storage.objects.list, which roles/storage.objectAdmin grants; reading the
+        // bucket's metadata would need storage.buckets.get, which it does not.
+        await this.call({ what: "list", action: "check the bucket", signal }, () => this.storage
+            .bucket(this.settings.bucket)
+            .getFiles({ prefix: this.settings.prefix, maxResults: 1, autoPaginate: false }));
         await (0,store/* probeWrite */._w)(this, signal);
     }
     /** Cancels a resumable session: its URI is its own credential, so a plain DELETE suffices. */
@@ -199,17 +329,14 @@ class GcsStore {
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.warn(`Could not cancel the resumable upload session for ${this.location}: ${(0,destination_error/* briefly */.m_)(err)}; GCS expires it within a week and it holds no object`));
     }
     async upload(name, options = {}) {
-        const file = this.file(name);
-        const metadata = {
-            contentType: options.contentType ?? "application/octet-stream",
-            storageClass: this.settings.storageClass,
-        };
-        const body = new external_node_stream_.PassThrough({ highWaterMark: 1 << 20 });
-        const sink = file.createWriteStream({
+        const sink = this.file(name).createWriteStream({
             resumable: true,
             chunkSize: this.settings.transfer.partSizeBytes,
             timeout: this.settings.transfer.requestTimeoutMs,
-            metadata,
+            metadata: {
+                contentType: options.contentType ?? cloud_store/* DATA_CONTENT_TYPE */.AT,
+                storageClass: this.settings.storageClass,
+            },
             // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
             preconditionOpts: { ifGenerationMatch: 0 },
         });
@@ -217,94 +344,55 @@ class GcsStore {
         sink.on("uri", (uri) => {
             sessionUri = uri;
         });
-        let aborted;
-        const done = new Promise((resolve, reject) => {
-            sink.once("finish", () => resolve());
-            sink.once("error", reject);
-            body.once("error", reject);
-        }).catch((err) => {
-            sink.destroy();
-            throw aborted ?? this.explain("upload", name, err);
-        });
-        done.catch(() => { });
-        body.pipe(sink);
-        return {
-            name,
-            stream: body,
-            done,
-            abort: async (reason) => {
-                aborted ??= reason;
-                body.destroy(reason);
-                await done.catch(() => { });
-                if (sessionUri)
-                    await this.cancelSession(sessionUri);
-            },
+        const transfer = (body) => {
+            const sent = new Promise((resolve, reject) => {
+                sink.once("finish", () => resolve());
+                sink.once("error", reject);
+                body.once("error", reject);
+            }).catch((err) => {
+                sink.destroy();
+                throw err;
+            });
+            body.pipe(sink);
+            return sent;
         };
+        return this.streamedUpload(name, transfer, async () => {
+            if (sessionUri)
+                await this.cancelSession(sessionUri);
+        });
     }
     async put(name, body, options = {}) {
-        try {
-            await this.timed("upload", () => this.file(name).save(body, {
-                resumable: false,
-                // The bucket's default class: sidecars and manifests are read often and are tiny.
-                metadata: { contentType: options.contentType ?? "text/plain; charset=utf-8" },
-                preconditionOpts: { ifGenerationMatch: 0 },
-            }), options.signal);
-        }
-        catch (err) {
-            throw this.explain("put", name, err);
-        }
+        await this.call({ what: "upload", action: "put", name, signal: options.signal }, () => this.file(name).save(body, {
+            resumable: false,
+            // The bucket's default class: sidecars and manifests are read often and are tiny.
+            metadata: { contentType: options.contentType ?? cloud_store/* TEXT_CONTENT_TYPE */.tK },
+            preconditionOpts: { ifGenerationMatch: 0 },
+        }));
     }
     async recordChecksum(name, sha256) {
-        try {
-            await this.timed("set metadata", () => this.file(name).setMetadata({ metadata: { sha256 } }));
-        }
-        catch (err) {
-            throw this.explain("set metadata", name, err);
-        }
+        await this.call({ what: "set metadata", action: "set metadata", name }, () => this.file(name).setMetadata({ metadata: { sha256 } }));
     }
-    async list() {
-        const out = [];
-        try {
-            // Page by page, each under its own deadline: a long listing is not one request.
-            let pageToken;
-            do {
-                const token = pageToken;
-                const [files, next] = await this.timed("list", () => this.storage.bucket(this.settings.bucket).getFiles({
-                    prefix: this.settings.prefix,
-                    delimiter: "/",
-                    autoPaginate: false,
-                    ...(token ? { pageToken: token } : {}),
-                }));
-                for (const f of files)
-                    out.push(this.describe(f.name.slice(this.settings.prefix.length), f.metadata));
-                pageToken = next?.pageToken;
-            } while (pageToken);
-            return out;
-        }
-        catch (err) {
-            throw this.explain("list", undefined, err);
-        }
+    list() {
+        return this.listPages(async (token) => {
+            const [files, next] = await this.timed("list", () => this.storage.bucket(this.settings.bucket).getFiles({
+                prefix: this.settings.prefix,
+                delimiter: "/",
+                autoPaginate: false,
+                ...(token ? { pageToken: token } : {}),
+            }));
+            return {
+                objects: files.map((f) => this.describe(f.name.slice(this.settings.prefix.length), f.metadata)),
+                next: next?.pageToken,
+            };
+        });
     }
     describe(name, m) {
         const sha = m.metadata?.sha256;
-        return {
-            name,
-            sizeBytes: Number(m.size ?? 0),
-            lastModified: new Date(m.updated ?? m.timeCreated ?? 0),
-            ...(m.storageClass ? { storageClass: m.storageClass } : {}),
-            ...(typeof sha === "string" ? { sha256: sha } : {}),
-        };
+        return (0,cloud_store/* storedObject */.j1)(name, Number(m.size ?? 0), new Date(m.updated ?? m.timeCreated ?? 0), m.storageClass, typeof sha === "string" ? sha : undefined);
     }
     async stat(name) {
-        try {
-            const [m] = await this.timed("stat", () => this.file(name).getMetadata());
-            return this.describe(name, m);
-        }
-        catch (err) {
-            if (statusOf(err) === 404)
-                return undefined;
-            throw this.explain("stat", name, err);
-        }
+        const got = await this.callUnlessMissing({ what: "stat", action: "stat", name }, () => this.file(name).getMetadata());
+        return got && this.describe(name, got[0]);
     }
     async get(name, signal) {
         // Existence first, so that a missing object fails here with advice rather than mid-stream.
@@ -322,32 +410,15 @@ class GcsStore {
         return stream;
     }
     async getText(name) {
-        try {
-            const [data] = await this.timed("download", () => this.file(name).download());
-            return data.toString("utf8");
-        }
-        catch (err) {
-            if (statusOf(err) === 404)
-                return undefined;
-            throw this.explain("download", name, err);
-        }
+        const got = await this.callUnlessMissing({ what: "download", action: "download", name }, () => this.file(name).download());
+        return got?.[0].toString("utf8");
     }
     async delete(name, signal) {
-        try {
-            await this.timed("delete", () => this.file(name).delete({ ignoreNotFound: true }), signal);
-        }
-        catch (err) {
-            throw this.explain("delete", name, err);
-        }
+        await this.call({ what: "delete", action: "delete", name, signal }, () => this.file(name).delete({ ignoreNotFound: true }));
     }
     /** Sets the bucket's lifecycle rules (replacing the whole of them). */
     async applyLifecycle(lifecycle) {
-        try {
-            await this.timed("set the bucket lifecycle", () => this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle }));
-        }
-        catch (err) {
-            throw this.explain("set the bucket lifecycle", undefined, err);
-        }
+        await this.call({ what: "set the bucket lifecycle", action: "set the bucket lifecycle" }, () => this.storage.bucket(this.settings.bucket).setMetadata({ lifecycle }));
         // Read back: a server that accepts the call but drops the rules (some emulators) must not pass.
         const kept = await this.lifecycleRules();
         if (kept.length !== lifecycle.rule.length) {

@@ -2,6 +2,174 @@ export const id = 947;
 export const ids = [947];
 export const modules = {
 
+/***/ 39284:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   AT: () => (/* binding */ DATA_CONTENT_TYPE),
+/* harmony export */   Dy: () => (/* binding */ CloudStore),
+/* harmony export */   j1: () => (/* binding */ storedObject),
+/* harmony export */   tK: () => (/* binding */ TEXT_CONTENT_TYPE),
+/* harmony export */   tk: () => (/* binding */ numberAt)
+/* harmony export */ });
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(47879);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(46822);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(48130);
+
+
+
+
+/** Content type of backup data, unless the caller names one. */
+const DATA_CONTENT_TYPE = "application/octet-stream";
+/** Content type of sidecars and manifests, unless the caller names one. */
+const TEXT_CONTENT_TYPE = "text/plain; charset=utf-8";
+/** A numeric field of an SDK error (an HTTP status, as GCS's `code` or Azure's `statusCode`), if it is one. */
+function numberAt(err, field) {
+    const value = err?.[field];
+    return typeof value === "number" ? value : undefined;
+}
+/** A stored object from what a provider reports, leaving out the class and checksum it did not report. */
+function storedObject(name, sizeBytes, lastModified, storageClass, sha256) {
+    return {
+        name,
+        sizeBytes,
+        lastModified,
+        ...(storageClass ? { storageClass } : {}),
+        ...(sha256 !== undefined ? { sha256 } : {}),
+    };
+}
+/**
+ * What S3, GCS and Azure stores do alike: URIs under a location, requests under the network deadline
+ * and the run's signal, errors that name the destination and say what to do, listings page by page,
+ * and streamed uploads that leave nothing behind when aborted. A store adds its SDK's calls and the
+ * advice for its provider's own errors.
+ */
+class CloudStore {
+    provider;
+    location;
+    endpointSettings;
+    requestTimeoutMs;
+    logger;
+    signal;
+    constructor(
+    /** "S3", "GCS", "Azure": how messages name the provider. */
+    provider, location, 
+    /** The settings that say where the endpoint is, named when it does not answer. */
+    endpointSettings, requestTimeoutMs, logger, 
+    /** The run's signal: every request ends when it fires. */
+    signal) {
+        this.provider = provider;
+        this.location = location;
+        this.endpointSettings = endpointSettings;
+        this.requestTimeoutMs = requestTimeoutMs;
+        this.logger = logger;
+        this.signal = signal;
+    }
+    uri(name) {
+        return `${this.location}${name}`;
+    }
+    /**
+     * One request under the network deadline and the run's signal (plus `signal`, e.g. the preflight's
+     * bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed or cancelled
+     * upload is `detached` from the run's signal: it must still remove what the upload left.
+     */
+    timed(what, request, signal, detached = false) {
+        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .withDeadline */ .NE)(`${this.provider} ${what} at ${this.endpoint}`, this.requestTimeoutMs, request, {
+            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .anySignal */ .JG)(this.signal, signal),
+            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_3__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
+        });
+    }
+    /** Turns an SDK error into one that names the destination and says what to do. */
+    explain(action, name, err) {
+        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+        if (this.signal?.aborted)
+            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .abortReason */ .Js)(this.signal);
+        const where = name === undefined ? this.location : this.uri(name);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
+        let advice;
+        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .DeadlineError */ .j3) {
+            advice = `${this.endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check ${this.endpointSettings} and the network`;
+        }
+        else if (net) {
+            advice = `cannot reach ${this.endpoint} (${net}): check ${this.endpointSettings} and the network`;
+        }
+        else {
+            advice = this.advice(action, name, err);
+        }
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `${this.provider} ${action} failed for ${where}: ${advice}`, {
+            cause: err,
+        });
+    }
+    /** One timed request whose failure is explained. */
+    async call(step, request) {
+        try {
+            return await this.timed(step.what, request, step.signal);
+        }
+        catch (err) {
+            throw this.explain(step.action, step.name, err);
+        }
+    }
+    /** As `call`, but a missing object is undefined rather than an error. */
+    async callUnlessMissing(step, request) {
+        try {
+            return await this.timed(step.what, request, step.signal);
+        }
+        catch (err) {
+            if (this.isMissing(err))
+                return undefined;
+            throw this.explain(step.action, step.name, err);
+        }
+    }
+    /** Every object of a listing, page by page, each page under its own deadline (a long listing is not one request). */
+    async listPages(page) {
+        const out = [];
+        try {
+            let token;
+            do {
+                const got = await page(token);
+                out.push(...got.objects);
+                token = got.next;
+            } while (token);
+        }
+        catch (err) {
+            throw this.explain("list", undefined, err);
+        }
+        return out;
+    }
+    /**
+     * A streamed upload: `transfer` sends what is written into the body and settles when the provider
+     * has it. It fails as soon as the transfer does; removing its leftovers is `abort`'s job, which the
+     * caller runs: it stops the transfer (`stop`, then the body is destroyed with the reason — an
+     * error, not a plain end, which would complete the upload with partial data), waits for it to
+     * settle and runs `cleanup`.
+     */
+    streamedUpload(name, transfer, cleanup, stop) {
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
+        let aborted;
+        const done = transfer(body).then(() => undefined, (err) => {
+            throw aborted ?? this.explain("upload", name, err);
+        });
+        done.catch(() => { }); // the caller awaits it; until then a rejection is not unhandled
+        return {
+            name,
+            stream: body,
+            done,
+            abort: async (reason) => {
+                aborted ??= reason;
+                stop?.();
+                body.destroy(reason);
+                await done.catch(() => { });
+                await cleanup();
+            },
+        };
+    }
+}
+
+
+/***/ }),
+
 /***/ 43091:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -49,13 +217,15 @@ async function withRetry(operation, options) {
 /* unused harmony export partSizeFor */
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(57075);
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(53711);
+/* harmony import */ var _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(53711);
 /* harmony import */ var _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(22358);
 /* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(47879);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(46822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(43091);
-/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(76336);
-/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(48130);
+/* harmony import */ var _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(39284);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(46822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(43091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(76336);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(48130);
+
 
 
 
@@ -75,7 +245,7 @@ const MAX_PARTS = 10_000;
 function partSizeFor(configured, expectedBytes) {
     if (!expectedBytes)
         return configured;
-    const needed = Math.ceil((expectedBytes * 2) / MAX_PARTS / _transfer_js__WEBPACK_IMPORTED_MODULE_6__/* .MIB */ .D6) * _transfer_js__WEBPACK_IMPORTED_MODULE_6__/* .MIB */ .D6;
+    const needed = Math.ceil((expectedBytes * 2) / MAX_PARTS / _transfer_js__WEBPACK_IMPORTED_MODULE_7__/* .MIB */ .D6) * _transfer_js__WEBPACK_IMPORTED_MODULE_7__/* .MIB */ .D6;
     return Math.max(configured, needed);
 }
 /** Multipart uploads older than this under our prefix belong to runs that died: preflight aborts them. */
@@ -84,21 +254,16 @@ function statusOf(err) {
     return err?.$metadata?.httpStatusCode;
 }
 /** S3 (and S3-compatible stores) through the AWS SDK v3: lib-storage `Upload` for streamed multipart. */
-class S3Store {
+class S3Store extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore */ .Dy {
     settings;
-    logger;
-    signal;
     kind = "s3";
-    location;
     client;
     constructor(settings, logger, 
     /** The run's signal: every request ends when it fires. */
     signal) {
+        super("S3", `s3://${settings.bucket}/${settings.prefix}`, "BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3", settings.transfer.requestTimeoutMs, logger, signal);
         this.settings = settings;
-        this.logger = logger;
-        this.signal = signal;
-        this.location = `s3://${settings.bucket}/${settings.prefix}`;
-        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.S3Client({
+        this.client = new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.S3Client({
             ...(settings.region ? { region: settings.region } : settings.endpoint ? { region: "us-east-1" } : {}),
             ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
             forcePathStyle: settings.forcePathStyle,
@@ -125,81 +290,47 @@ class S3Store {
             return next(args);
         }, { step: "build", name: "lifelineUnsignedPayload" });
     }
-    uri(name) {
-        return `${this.location}${name}`;
-    }
     key(name) {
         return `${this.settings.prefix}${name}`;
     }
-    /**
-     * One small request under the network deadline and the run's signal (plus `signal`, e.g. the
-     * preflight's bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed
-     * or cancelled upload is `detached` from the run's signal: it must still remove the parts.
-     */
-    timed(what, request, signal, detached = false) {
-        const endpoint = this.settings.endpoint ?? "AWS S3";
-        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .withDeadline */ .NE)(`S3 ${what} at ${endpoint}`, this.settings.transfer.requestTimeoutMs, request, {
-            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal),
-            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_6__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
-        });
+    get endpoint() {
+        return this.settings.endpoint ?? "AWS S3";
     }
-    /** Turns an SDK error into one that names the destination and says what to do. */
-    explain(action, name, err) {
-        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
-        if (this.signal?.aborted)
-            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .abortReason */ .Js)(this.signal);
-        const where = name === undefined ? this.location : this.uri(name);
+    isMissing(err) {
+        return statusOf(err) === 404 || err.name === "NoSuchKey";
+    }
+    advice(action, name, err) {
         const status = statusOf(err);
         const code = err?.name ?? "";
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .networkCode */ .e8)(err);
-        const endpoint = this.settings.endpoint ?? "AWS S3";
-        let advice;
-        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .DeadlineError */ .j3) {
-            advice = `${endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
+        const endpoint = this.endpoint;
+        if (code === "CredentialsProviderError" || (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)) && status === undefined)) {
+            return ("no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
+                "(aws-actions/configure-aws-credentials in a workflow)");
         }
-        else if (net) {
-            advice = `cannot reach ${endpoint} (${net}): check BACKUP_S3_ENDPOINT / AWS_ENDPOINT_URL_S3 and the network`;
+        if (code === "NoSuchBucket" || (status === 404 && action === "check the bucket")) {
+            return `bucket '${this.settings.bucket}' does not exist at ${endpoint}: create it or fix BACKUP_S3_BUCKET`;
         }
-        else if (code === "CredentialsProviderError" ||
-            (/credential/i.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)) && status === undefined)) {
-            advice =
-                "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role " +
-                    "(aws-actions/configure-aws-credentials in a workflow)";
-        }
-        else if (code === "NoSuchBucket" || (status === 404 && action === "check the bucket")) {
-            advice = `bucket '${this.settings.bucket}' does not exist at ${endpoint}: create it or fix BACKUP_S3_BUCKET`;
-        }
-        else if (status === 403 ||
+        if (status === 403 ||
             ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"].includes(code)) {
-            advice =
-                `access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
-                    "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket";
+            return (`access denied (${code || status}): check the credentials and that they may s3:ListBucket, s3:PutObject, ` +
+                "s3:GetObject, s3:DeleteObject, s3:PutObjectTagging and s3:AbortMultipartUpload on the bucket");
         }
-        else if (code === "NoSuchKey" || (status === 404 && name !== undefined)) {
-            advice = _store_js__WEBPACK_IMPORTED_MODULE_5__/* .MISSING_OBJECT_ADVICE */ .iE;
+        if (code === "NoSuchKey" || (status === 404 && name !== undefined))
+            return _store_js__WEBPACK_IMPORTED_MODULE_6__/* .MISSING_OBJECT_ADVICE */ .iE;
+        if (status === 412 || code === "PreconditionFailed") {
+            return "an object with this name already exists; Lifeline never overwrites a backup";
         }
-        else if (status === 412 || code === "PreconditionFailed") {
-            advice = "an object with this name already exists; Lifeline never overwrites a backup";
+        if (/Exceeded \d+ parts/.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err))) {
+            return `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
         }
-        else if (/Exceeded \d+ parts/.test((0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err))) {
-            advice = `the backup outgrew S3's ${MAX_PARTS} parts per upload: raise BACKUP_UPLOAD_PART_SIZE_MB`;
+        if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
+            return `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
         }
-        else if (status === 301 || code === "PermanentRedirect" || code === "AuthorizationHeaderMalformed") {
-            advice = `the bucket is in another region: set BACKUP_S3_REGION (AWS_REGION) to the bucket's region`;
-        }
-        else {
-            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err);
-        }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(where, `S3 ${action} failed for ${where}: ${advice}`, { cause: err });
+        return (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err);
     }
     async preflight(signal) {
-        try {
-            await this.timed("HeadBucket", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal: s }), signal);
-        }
-        catch (err) {
-            throw this.explain("check the bucket", undefined, err);
-        }
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_5__/* .probeWrite */ ._w)(this, signal);
+        await this.call({ what: "HeadBucket", action: "check the bucket", signal }, (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.HeadBucketCommand({ Bucket: this.settings.bucket }), { abortSignal: s }));
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_6__/* .probeWrite */ ._w)(this, signal);
         await this.abortStaleUploads(signal);
     }
     /** Aborts multipart uploads under our prefix that a dead run left behind (they are billed). */
@@ -208,10 +339,10 @@ class S3Store {
         if (this.settings.prefix === "")
             return;
         const cutoff = Date.now() - STALE_MULTIPART_MS;
-        const uploads = await this.timed("ListMultipartUploads", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }), { abortSignal: s }), signal).catch((err) => {
+        const uploads = await this.timed("ListMultipartUploads", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.settings.prefix }), { abortSignal: s }), signal).catch((err) => {
             if (this.signal?.aborted || signal?.aborted)
                 throw err;
-            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}`);
+            this.logger?.warn(`Could not list incomplete multipart uploads in ${this.location}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}`);
             return { Uploads: [] };
         });
         for (const u of uploads.Uploads ?? []) {
@@ -220,9 +351,9 @@ class S3Store {
             if (u.Key.slice(this.settings.prefix.length).includes("/"))
                 continue; // not at our level
             const { Key, UploadId } = u;
-            await this.timed("AbortMultipartUpload", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key, UploadId }), {
+            await this.timed("AbortMultipartUpload", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key, UploadId }), {
                 abortSignal: s,
-            }), signal).then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}`));
+            }), signal).then(() => this.logger?.warn(`Aborted an incomplete multipart upload left by an earlier run: s3://${this.settings.bucket}/${u.Key}`), (err) => this.logger?.warn(`Could not abort the stale multipart upload of ${u.Key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}`));
         }
     }
     /**
@@ -230,144 +361,97 @@ class S3Store {
      * but not when the server was unreachable at that moment: this outlasts a restart.
      */
     async abortIncomplete(key) {
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .b)(async () => {
-            const listed = await this.timed("ListMultipartUploads", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }), {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_5__/* .withRetry */ .b)(async () => {
+            const listed = await this.timed("ListMultipartUploads", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }), {
                 abortSignal: s,
             }), undefined, true);
             for (const u of listed.Uploads ?? []) {
                 if (u.Key !== key || !u.UploadId)
                     continue;
                 const UploadId = u.UploadId;
-                await this.timed("AbortMultipartUpload", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId }), { abortSignal: s }), undefined, true).catch((err) => {
+                await this.timed("AbortMultipartUpload", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId }), { abortSignal: s }), undefined, true).catch((err) => {
                     // Already gone (lib-storage aborted it itself): that is the goal.
                     if (err.name !== "NoSuchUpload" && statusOf(err) !== 404)
                         throw err;
                 });
             }
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => {
-            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .briefly */ .m_)(err)}; ` +
+            this.logger?.error(`Could not abort the incomplete multipart upload of s3://${this.settings.bucket}/${key}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}; ` +
                 "the next run's check aborts it, and the lifecycle rule AbortIncompleteMultipartUpload removes it too");
         });
     }
     async upload(name, options = {}) {
         const key = this.key(name);
-        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
-        const upload = new _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__/* .Upload */ ._({
+        const transfer = (body) => new _aws_sdk_lib_storage__WEBPACK_IMPORTED_MODULE_1__/* .Upload */ ._({
             client: this.client,
             params: {
                 Bucket: this.settings.bucket,
                 Key: key,
                 Body: body,
                 StorageClass: this.settings.storageClass,
-                ContentType: options.contentType ?? "application/octet-stream",
+                ContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .DATA_CONTENT_TYPE */ .AT,
                 // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
                 IfNoneMatch: "*",
             },
             partSize: partSizeFor(this.settings.transfer.partSizeBytes, options.expectedBytes),
             queueSize: this.settings.transfer.concurrency,
-        });
-        let aborted;
-        // Fails as soon as the upload does; removing its leftovers is abort()'s job, which the caller runs.
-        const done = upload.done().then(() => undefined, (err) => {
-            throw aborted ?? this.explain("upload", name, err);
-        });
-        done.catch(() => { }); // the caller awaits it; until then a rejection is not unhandled
-        return {
-            name,
-            stream: body,
-            done,
-            abort: async (reason) => {
-                aborted ??= reason;
-                // An error, not a plain end: a body that just ends would complete the upload with partial data.
-                body.destroy(reason);
-                await done.catch(() => { });
-                await this.abortIncomplete(key);
-            },
-        };
+        }).done();
+        return this.streamedUpload(name, transfer, () => this.abortIncomplete(key));
     }
     async put(name, body, options = {}) {
-        try {
-            await this.timed("PutObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.PutObjectCommand({
-                Bucket: this.settings.bucket,
-                Key: this.key(name),
-                Body: body,
-                ContentType: options.contentType ?? "text/plain; charset=utf-8",
-                // Sidecars and manifests stay in the default class: they must be readable at once, even
-                // when the data sits in GLACIER (listing, retention and verify read them).
-                IfNoneMatch: "*",
-            }), { abortSignal: s }), options.signal);
-        }
-        catch (err) {
-            throw this.explain("put", name, err);
-        }
+        await this.call({ what: "PutObject", action: "put", name, signal: options.signal }, (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.PutObjectCommand({
+            Bucket: this.settings.bucket,
+            Key: this.key(name),
+            Body: body,
+            ContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .TEXT_CONTENT_TYPE */ .tK,
+            // Sidecars and manifests stay in the default class: they must be readable at once, even
+            // when the data sits in GLACIER (listing, retention and verify read them).
+            IfNoneMatch: "*",
+        }), { abortSignal: s }));
     }
     /** S3 user metadata cannot change after upload without copying the object: the checksum is a tag. */
     async recordChecksum(name, sha256) {
-        try {
-            await this.timed("PutObjectTagging", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.PutObjectTaggingCommand({
-                Bucket: this.settings.bucket,
-                Key: this.key(name),
-                Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
-            }), { abortSignal: s }));
-        }
-        catch (err) {
-            throw this.explain("tag", name, err);
-        }
+        await this.call({ what: "PutObjectTagging", action: "tag", name }, (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.PutObjectTaggingCommand({
+            Bucket: this.settings.bucket,
+            Key: this.key(name),
+            Tagging: { TagSet: [{ Key: "sha256", Value: sha256 }] },
+        }), { abortSignal: s }));
     }
-    async list() {
-        const out = [];
-        let token;
-        try {
-            do {
-                const continuation = token;
-                const page = await this.timed("ListObjectsV2", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.ListObjectsV2Command({
-                    Bucket: this.settings.bucket,
-                    Prefix: this.settings.prefix,
-                    Delimiter: "/",
-                    ...(continuation ? { ContinuationToken: continuation } : {}),
-                }), { abortSignal: s }));
-                for (const o of page.Contents ?? []) {
-                    if (!o.Key)
-                        continue;
-                    out.push({
-                        name: o.Key.slice(this.settings.prefix.length),
-                        sizeBytes: o.Size ?? 0,
-                        lastModified: o.LastModified ?? new Date(0),
-                        ...(o.StorageClass ? { storageClass: o.StorageClass } : {}),
-                    });
-                }
-                token = page.IsTruncated ? page.NextContinuationToken : undefined;
-            } while (token);
-        }
-        catch (err) {
-            throw this.explain("list", undefined, err);
-        }
-        return out;
+    list() {
+        return this.listPages(async (token) => {
+            const page = await this.timed("ListObjectsV2", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.ListObjectsV2Command({
+                Bucket: this.settings.bucket,
+                Prefix: this.settings.prefix,
+                Delimiter: "/",
+                ...(token ? { ContinuationToken: token } : {}),
+            }), { abortSignal: s }));
+            const objects = (page.Contents ?? []).flatMap((o) => o.Key
+                ? [
+                    (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .storedObject */ .j1)(o.Key.slice(this.settings.prefix.length), o.Size ?? 0, o.LastModified ?? new Date(0), o.StorageClass, undefined),
+                ]
+                : []);
+            return { objects, next: page.IsTruncated ? page.NextContinuationToken : undefined };
+        });
     }
     async stat(name) {
-        try {
-            const head = await this.timed("HeadObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-                abortSignal: s,
-            }));
-            return {
-                name,
-                sizeBytes: head.ContentLength ?? 0,
-                lastModified: head.LastModified ?? new Date(0),
-                storageClass: head.StorageClass ?? "STANDARD",
-            };
-        }
-        catch (err) {
-            if (statusOf(err) === 404)
-                return undefined;
-            throw this.explain("stat", name, err);
-        }
+        const head = await this.callUnlessMissing({ what: "HeadObject", action: "stat", name }, (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+            abortSignal: s,
+        }));
+        if (!head)
+            return undefined;
+        return {
+            name,
+            sizeBytes: head.ContentLength ?? 0,
+            lastModified: head.LastModified ?? new Date(0),
+            storageClass: head.StorageClass ?? "STANDARD",
+        };
     }
     async get(name, signal) {
         try {
             // The deadline covers the request until the body starts; the body is ended by `signal`, the
             // consumer destroying it, or socketTimeout when it stops flowing.
             const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal);
-            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
                 abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(s, body),
             }));
             if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
@@ -376,53 +460,36 @@ class S3Store {
         }
         catch (err) {
             if (err.name === "InvalidObjectState") {
-                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_3__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is archived (GLACIER / DEEP_ARCHIVE): restore it first ` +
                     `(aws s3api restore-object --bucket ${this.settings.bucket} --key ${this.key(name)} ...) and retry when it is readable`, { cause: err });
             }
             throw this.explain("download", name, err);
         }
     }
-    async getText(name) {
-        try {
-            return await this.timed("GetObject", async (s) => {
-                const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), { abortSignal: s });
-                return (await got.Body?.transformToString("utf8")) ?? "";
+    getText(name) {
+        return this.callUnlessMissing({ what: "GetObject", action: "download", name }, async (s) => {
+            const got = await this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+                abortSignal: s,
             });
-        }
-        catch (err) {
-            if (statusOf(err) === 404 || err.name === "NoSuchKey")
-                return undefined;
-            throw this.explain("download", name, err);
-        }
+            return (await got.Body?.transformToString("utf8")) ?? "";
+        });
     }
     async delete(name, signal) {
-        try {
-            await this.timed("DeleteObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-                abortSignal: s,
-            }), signal);
-        }
-        catch (err) {
-            if (statusOf(err) === 404)
-                return;
-            throw this.explain("delete", name, err);
-        }
+        await this.callUnlessMissing({ what: "DeleteObject", action: "delete", name, signal }, (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
+            abortSignal: s,
+        }));
     }
     /** Sets the bucket's lifecycle configuration (replacing the whole of it, as S3 does). */
     async applyLifecycle(configuration) {
-        try {
-            await this.timed("PutBucketLifecycleConfiguration", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.PutBucketLifecycleConfigurationCommand({
-                Bucket: this.settings.bucket,
-                LifecycleConfiguration: configuration,
-            }), { abortSignal: s }));
-        }
-        catch (err) {
-            throw this.explain("put-bucket-lifecycle-configuration", undefined, err);
-        }
+        await this.call({ what: "PutBucketLifecycleConfiguration", action: "put-bucket-lifecycle-configuration" }, (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.PutBucketLifecycleConfigurationCommand({
+            Bucket: this.settings.bucket,
+            LifecycleConfiguration: configuration,
+        }), { abortSignal: s }));
     }
     /** The bucket's lifecycle rules as S3 reports them (empty when none). */
     async lifecycleRules() {
         try {
-            return ((await this.timed("GetBucketLifecycleConfiguration", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_7__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket }), {
+            return ((await this.timed("GetBucketLifecycleConfiguration", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetBucketLifecycleConfigurationCommand({ Bucket: this.settings.bucket }), {
                 abortSignal: s,
             }))).Rules ?? []);
         }

@@ -8,16 +8,13 @@ export const modules = {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   AzureStore: () => (/* binding */ AzureStore)
 /* harmony export */ });
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(3016);
-/* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(728);
-/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(7879);
+/* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(3016);
+/* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(728);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(7879);
+/* harmony import */ var _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(9284);
 /* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6822);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(3091);
 /* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(6336);
-/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(8130);
-
 
 
 
@@ -31,40 +28,29 @@ function serviceClient(auth, attempts, timeoutMs) {
     };
     switch (auth.kind) {
         case "connection-string":
-            return _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS.fromConnectionString(auth.connectionString, options);
+            return _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS.fromConnectionString(auth.connectionString, options);
         case "shared-key":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(auth.url, new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .StorageSharedKeyCredential */ .Z3(auth.account, auth.key), options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS(auth.url, new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .StorageSharedKeyCredential */ .Z3(auth.account, auth.key), options);
         case "sas":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(`${auth.url}?${auth.sas.replace(/^\?/, "")}`, undefined, options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS(`${auth.url}?${auth.sas.replace(/^\?/, "")}`, undefined, options);
         case "default-credential":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_1__/* .DefaultAzureCredential */ .gv(), options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_0__/* .DefaultAzureCredential */ .gv(), options);
     }
 }
 /** How long blocks sent before a failure may take to land (bounded by one block's transfer). */
 const BLOCKS_SETTLE_MS = 2000;
-function statusOf(err) {
-    const s = err?.statusCode;
-    return typeof s === "number" ? s : undefined;
-}
+const statusOf = (err) => (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .numberAt */ .tk)(err, "statusCode");
 /** Azure Blob Storage through @azure/storage-blob: block blobs staged by `uploadStream`. */
-class AzureStore {
+class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore */ .Dy {
     settings;
-    logger;
-    signal;
     kind = "azure";
-    location;
     container;
     constructor(settings, logger, 
     /** The run's signal: every request ends when it fires. */
     signal) {
+        super("Azure", `azure://${settings.container}/${settings.prefix}`, "AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT", settings.transfer.requestTimeoutMs, logger, signal);
         this.settings = settings;
-        this.logger = logger;
-        this.signal = signal;
-        this.location = `azure://${settings.container}/${settings.prefix}`;
         this.container = serviceClient(settings.auth, settings.transfer.attempts, settings.transfer.requestTimeoutMs).getContainerClient(settings.container);
-    }
-    uri(name) {
-        return `${this.location}${name}`;
     }
     blob(name) {
         return this.container.getBlockBlobClient(`${this.settings.prefix}${name}`);
@@ -72,68 +58,37 @@ class AzureStore {
     get endpoint() {
         return this.container.url.replace(/\?.*$/, "");
     }
-    /**
-     * One request (with the SDK's retries) under the network deadline and the run's signal (plus
-     * `signal`, e.g. the preflight's bound). Cleanup after a failed upload is `detached` from the run's
-     * signal: it must still discard the staged blocks.
-     */
-    timed(what, request, signal, detached = false) {
-        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .withDeadline */ .NE)(`Azure ${what} at ${this.endpoint}`, this.settings.transfer.requestTimeoutMs, request, {
-            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(this.signal, signal),
-            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_7__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
-        });
+    isMissing(err) {
+        return statusOf(err) === 404;
     }
-    explain(action, name, err) {
-        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
-        if (this.signal?.aborted)
-            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .abortReason */ .Js)(this.signal);
-        const where = name === undefined ? this.location : this.uri(name);
+    advice(action, name, err) {
         const status = statusOf(err);
         const code = err?.code;
-        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .networkCode */ .e8)(err);
-        let advice;
-        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .DeadlineError */ .j3) {
-            advice = `${this.endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
+        if (code === "BlobNotFound" || (status === 404 && name !== undefined && code !== "ContainerNotFound")) {
+            return _store_js__WEBPACK_IMPORTED_MODULE_6__/* .MISSING_OBJECT_ADVICE */ .iE;
         }
-        else if (net) {
-            advice = `cannot reach ${this.container.url.replace(/\?.*$/, "")} (${net}): check AZURE_STORAGE_CONNECTION_STRING / BACKUP_AZURE_ENDPOINT and the network`;
+        if (code === "ContainerNotFound" || (status === 404 && action === "check the container")) {
+            return `container '${this.settings.container}' does not exist: create it (az storage container create --name ${this.settings.container}) or fix BACKUP_AZURE_CONTAINER`;
         }
-        else if (code === "BlobNotFound" ||
-            (status === 404 && name !== undefined && code !== "ContainerNotFound")) {
-            advice = _store_js__WEBPACK_IMPORTED_MODULE_6__/* .MISSING_OBJECT_ADVICE */ .iE;
+        if (status === 403 || code === "AuthenticationFailed" || code === "AuthorizationFailure") {
+            return (`access denied (${String(code ?? status)}): check AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or the SAS token, ` +
+                "or grant the identity 'Storage Blob Data Contributor' on the container");
         }
-        else if (code === "ContainerNotFound" || (status === 404 && action === "check the container")) {
-            advice = `container '${this.settings.container}' does not exist: create it (az storage container create --name ${this.settings.container}) or fix BACKUP_AZURE_CONTAINER`;
+        if (err?.name === "CredentialUnavailableError") {
+            return ("no Azure credentials were found: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, " +
+                "or sign in (azure/login in a workflow) for DefaultAzureCredential");
         }
-        else if (status === 403 || code === "AuthenticationFailed" || code === "AuthorizationFailure") {
-            advice =
-                `access denied (${String(code ?? status)}): check AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or the SAS token, ` +
-                    "or grant the identity 'Storage Blob Data Contributor' on the container";
+        if (status === 409 || status === 412) {
+            return "a blob with this name already exists; Lifeline never overwrites a backup";
         }
-        else if (err?.name === "CredentialUnavailableError") {
-            advice =
-                "no Azure credentials were found: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY, " +
-                    "or sign in (azure/login in a workflow) for DefaultAzureCredential";
-        }
-        else if (status === 409 || status === 412) {
-            advice = "a blob with this name already exists; Lifeline never overwrites a backup";
-        }
-        else {
-            advice = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err);
-        }
-        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(where, `Azure ${action} failed for ${where}: ${advice}`, { cause: err });
+        return (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err);
     }
     async preflight(signal) {
-        try {
-            // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
-            await this.timed("list", (abortSignal) => this.container
-                .listBlobsFlat({ prefix: this.settings.prefix, abortSignal })
-                .byPage({ maxPageSize: 1 })
-                .next(), signal);
-        }
-        catch (err) {
-            throw this.explain("check the container", undefined, err);
-        }
+        // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
+        await this.call({ what: "list", action: "check the container", signal }, (abortSignal) => this.container
+            .listBlobsFlat({ prefix: this.settings.prefix, abortSignal })
+            .byPage({ maxPageSize: 1 })
+            .next());
         await (0,_store_js__WEBPACK_IMPORTED_MODULE_6__/* .probeWrite */ ._w)(this, signal);
     }
     /**
@@ -163,124 +118,75 @@ class AzureStore {
         }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
     }
     async upload(name, options = {}) {
-        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
         const controller = new AbortController();
         // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
         const tier = this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
-        let aborted;
         let conflict = false;
-        const done = this.blob(name)
+        const transfer = (body) => this.blob(name)
             .uploadStream(body, this.settings.transfer.partSizeBytes, this.settings.transfer.concurrency, {
             abortSignal: controller.signal,
             tier,
-            blobHTTPHeaders: { blobContentType: options.contentType ?? "application/octet-stream" },
+            blobHTTPHeaders: { blobContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .DATA_CONTENT_TYPE */ .AT },
             conditions: { ifNoneMatch: "*" }, // never overwrite an existing backup
         })
-            .then(() => undefined, (err) => {
+            .catch((err) => {
             // A blob of this name existed already: it is not ours, so cleanup must not touch it.
             conflict = statusOf(err) === 409 || statusOf(err) === 412;
-            throw aborted ?? this.explain("upload", name, err);
+            throw err;
         });
-        done.catch(() => { });
-        return {
-            name,
-            stream: body,
-            done,
-            abort: async (reason) => {
-                aborted ??= reason;
-                controller.abort();
-                body.destroy(reason);
-                await done.catch(() => { });
-                if (!conflict)
-                    await this.discardStagedBlocks(name);
-            },
-        };
+        return this.streamedUpload(name, transfer, async () => {
+            if (!conflict)
+                await this.discardStagedBlocks(name);
+        }, () => controller.abort());
     }
     async put(name, body, options = {}) {
-        try {
-            await this.timed("upload", (abortSignal) => this.blob(name).upload(body, Buffer.byteLength(body), {
-                abortSignal,
-                blobHTTPHeaders: { blobContentType: options.contentType ?? "text/plain; charset=utf-8" },
-                conditions: { ifNoneMatch: "*" },
-                // The account's default tier: sidecars and manifests must stay readable (never Archive).
-            }), options.signal);
-        }
-        catch (err) {
-            throw this.explain("put", name, err);
-        }
+        await this.call({ what: "upload", action: "put", name, signal: options.signal }, (abortSignal) => this.blob(name).upload(body, Buffer.byteLength(body), {
+            abortSignal,
+            blobHTTPHeaders: { blobContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .TEXT_CONTENT_TYPE */ .tK },
+            conditions: { ifNoneMatch: "*" },
+            // The account's default tier: sidecars and manifests must stay readable (never Archive).
+        }));
     }
     async recordChecksum(name, sha256) {
-        try {
-            await this.timed("set metadata", (abortSignal) => this.blob(name).setMetadata({ sha256 }, { abortSignal }));
-            if (this.settings.tier === "Archive") {
-                await this.timed("set the tier", (abortSignal) => this.blob(name).setAccessTier("Archive", { abortSignal }));
-            }
-        }
-        catch (err) {
-            throw this.explain("set metadata", name, err);
+        await this.call({ what: "set metadata", action: "set metadata", name }, async (abortSignal) => {
+            await this.blob(name).setMetadata({ sha256 }, { abortSignal });
+        });
+        if (this.settings.tier === "Archive") {
+            await this.call({ what: "set the tier", action: "set metadata", name }, (abortSignal) => this.blob(name).setAccessTier("Archive", { abortSignal }));
         }
     }
     describe(item) {
-        const sha = item.metadata?.sha256;
-        return {
-            name: item.name.slice(this.settings.prefix.length),
-            sizeBytes: item.properties.contentLength ?? 0,
-            lastModified: item.properties.lastModified,
-            ...(item.properties.accessTier ? { storageClass: item.properties.accessTier } : {}),
-            ...(sha ? { sha256: sha } : {}),
-        };
+        return (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .storedObject */ .j1)(item.name.slice(this.settings.prefix.length), item.properties.contentLength ?? 0, item.properties.lastModified, item.properties.accessTier, item.metadata?.sha256 || undefined);
     }
-    async list() {
-        const out = [];
-        try {
-            // Page by page, each under its own deadline: a long listing is not one request.
-            let continuationToken;
-            do {
-                const token = continuationToken;
-                const page = await this.timed("list", (abortSignal) => this.container
-                    .listBlobsFlat({ prefix: this.settings.prefix, includeMetadata: true, abortSignal })
-                    .byPage(token ? { continuationToken: token } : {})
-                    .next());
-                if (page.done)
-                    break;
-                for (const item of page.value.segment.blobItems) {
-                    // Flat listing returns deeper names too; keep the prefix's own level, like the other stores.
-                    if (item.name.slice(this.settings.prefix.length).includes("/"))
-                        continue;
-                    out.push(this.describe(item));
-                }
-                continuationToken = page.value.continuationToken || undefined;
-            } while (continuationToken);
-        }
-        catch (err) {
-            throw this.explain("list", undefined, err);
-        }
-        return out;
+    list() {
+        return this.listPages(async (token) => {
+            const page = await this.timed("list", (abortSignal) => this.container
+                .listBlobsFlat({ prefix: this.settings.prefix, includeMetadata: true, abortSignal })
+                .byPage(token ? { continuationToken: token } : {})
+                .next());
+            if (page.done)
+                return { objects: [], next: undefined };
+            return {
+                // Flat listing returns deeper names too; keep the prefix's own level, like the other stores.
+                objects: page.value.segment.blobItems
+                    .filter((item) => !item.name.slice(this.settings.prefix.length).includes("/"))
+                    .map((item) => this.describe(item)),
+                next: page.value.continuationToken || undefined,
+            };
+        });
     }
     async stat(name) {
-        try {
-            const p = await this.timed("stat", (abortSignal) => this.blob(name).getProperties({ abortSignal }));
-            const sha = p.metadata?.sha256;
-            return {
-                name,
-                sizeBytes: p.contentLength ?? 0,
-                lastModified: p.lastModified ?? new Date(0),
-                ...(p.accessTier ? { storageClass: p.accessTier } : {}),
-                ...(sha ? { sha256: sha } : {}),
-            };
-        }
-        catch (err) {
-            if (statusOf(err) === 404)
-                return undefined;
-            throw this.explain("stat", name, err);
-        }
+        const p = await this.callUnlessMissing({ what: "stat", action: "stat", name }, (abortSignal) => this.blob(name).getProperties({ abortSignal }));
+        if (!p)
+            return undefined;
+        return (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .storedObject */ .j1)(name, p.contentLength ?? 0, p.lastModified ?? new Date(0), p.accessTier, p.metadata?.sha256 || undefined);
     }
     async get(name, signal) {
         try {
             // The deadline covers the request until the body starts; the body is ended by `signal` (or the
             // run's) and by the consumer destroying it.
-            const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(this.signal, signal);
-            const response = await this.timed("download", (abortSignal) => this.blob(name).download(0, undefined, { abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(abortSignal, body) }));
+            const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal);
+            const response = await this.timed("download", (abortSignal) => this.blob(name).download(0, undefined, { abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(abortSignal, body) }));
             const stream = response.readableStreamBody;
             if (!stream)
                 throw new Error("the SDK returned no Node.js stream");
@@ -294,22 +200,179 @@ class AzureStore {
         }
     }
     async getText(name) {
-        try {
-            return (await this.timed("download", (abortSignal) => this.blob(name).downloadToBuffer(0, undefined, { abortSignal }))).toString("utf8");
-        }
-        catch (err) {
-            if (statusOf(err) === 404)
-                return undefined;
-            throw this.explain("download", name, err);
-        }
+        const data = await this.callUnlessMissing({ what: "download", action: "download", name }, (abortSignal) => this.blob(name).downloadToBuffer(0, undefined, { abortSignal }));
+        return data?.toString("utf8");
     }
     async delete(name, signal) {
+        await this.call({ what: "delete", action: "delete", name, signal }, (abortSignal) => this.blob(name).deleteIfExists({ abortSignal }));
+    }
+}
+
+
+/***/ }),
+
+/***/ 9284:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   AT: () => (/* binding */ DATA_CONTENT_TYPE),
+/* harmony export */   Dy: () => (/* binding */ CloudStore),
+/* harmony export */   j1: () => (/* binding */ storedObject),
+/* harmony export */   tK: () => (/* binding */ TEXT_CONTENT_TYPE),
+/* harmony export */   tk: () => (/* binding */ numberAt)
+/* harmony export */ });
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7879);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6822);
+/* harmony import */ var _transfer_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(8130);
+
+
+
+
+/** Content type of backup data, unless the caller names one. */
+const DATA_CONTENT_TYPE = "application/octet-stream";
+/** Content type of sidecars and manifests, unless the caller names one. */
+const TEXT_CONTENT_TYPE = "text/plain; charset=utf-8";
+/** A numeric field of an SDK error (an HTTP status, as GCS's `code` or Azure's `statusCode`), if it is one. */
+function numberAt(err, field) {
+    const value = err?.[field];
+    return typeof value === "number" ? value : undefined;
+}
+/** A stored object from what a provider reports, leaving out the class and checksum it did not report. */
+function storedObject(name, sizeBytes, lastModified, storageClass, sha256) {
+    return {
+        name,
+        sizeBytes,
+        lastModified,
+        ...(storageClass ? { storageClass } : {}),
+        ...(sha256 !== undefined ? { sha256 } : {}),
+    };
+}
+/**
+ * What S3, GCS and Azure stores do alike: URIs under a location, requests under the network deadline
+ * and the run's signal, errors that name the destination and say what to do, listings page by page,
+ * and streamed uploads that leave nothing behind when aborted. A store adds its SDK's calls and the
+ * advice for its provider's own errors.
+ */
+class CloudStore {
+    provider;
+    location;
+    endpointSettings;
+    requestTimeoutMs;
+    logger;
+    signal;
+    constructor(
+    /** "S3", "GCS", "Azure": how messages name the provider. */
+    provider, location, 
+    /** The settings that say where the endpoint is, named when it does not answer. */
+    endpointSettings, requestTimeoutMs, logger, 
+    /** The run's signal: every request ends when it fires. */
+    signal) {
+        this.provider = provider;
+        this.location = location;
+        this.endpointSettings = endpointSettings;
+        this.requestTimeoutMs = requestTimeoutMs;
+        this.logger = logger;
+        this.signal = signal;
+    }
+    uri(name) {
+        return `${this.location}${name}`;
+    }
+    /**
+     * One request under the network deadline and the run's signal (plus `signal`, e.g. the preflight's
+     * bound): it never waits on a silent endpoint beyond the bound. Cleanup after a failed or cancelled
+     * upload is `detached` from the run's signal: it must still remove what the upload left.
+     */
+    timed(what, request, signal, detached = false) {
+        return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .withDeadline */ .NE)(`${this.provider} ${what} at ${this.endpoint}`, this.requestTimeoutMs, request, {
+            signal: detached ? signal : (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .anySignal */ .JG)(this.signal, signal),
+            setting: _transfer_js__WEBPACK_IMPORTED_MODULE_3__/* .NETWORK_TIMEOUT_SETTING */ .UQ,
+        });
+    }
+    /** Turns an SDK error into one that names the destination and says what to do. */
+    explain(action, name, err) {
+        // A cancelled run is reported as such (the adapters exit for it), not as this destination's failure.
+        if (this.signal?.aborted)
+            return (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .abortReason */ .Js)(this.signal);
+        const where = name === undefined ? this.location : this.uri(name);
+        const net = (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .networkCode */ .e8)(err);
+        let advice;
+        if (err instanceof _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .DeadlineError */ .j3) {
+            advice = `${this.endpoint} did not answer within ${(0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBound */ .Sp)(err.timeoutMs, err.setting)}: check ${this.endpointSettings} and the network`;
+        }
+        else if (net) {
+            advice = `cannot reach ${this.endpoint} (${net}): check ${this.endpointSettings} and the network`;
+        }
+        else {
+            advice = this.advice(action, name, err);
+        }
+        return new _destination_error_js__WEBPACK_IMPORTED_MODULE_2__/* .DestinationError */ .lt(where, `${this.provider} ${action} failed for ${where}: ${advice}`, {
+            cause: err,
+        });
+    }
+    /** One timed request whose failure is explained. */
+    async call(step, request) {
         try {
-            await this.timed("delete", (abortSignal) => this.blob(name).deleteIfExists({ abortSignal }), signal);
+            return await this.timed(step.what, request, step.signal);
         }
         catch (err) {
-            throw this.explain("delete", name, err);
+            throw this.explain(step.action, step.name, err);
         }
+    }
+    /** As `call`, but a missing object is undefined rather than an error. */
+    async callUnlessMissing(step, request) {
+        try {
+            return await this.timed(step.what, request, step.signal);
+        }
+        catch (err) {
+            if (this.isMissing(err))
+                return undefined;
+            throw this.explain(step.action, step.name, err);
+        }
+    }
+    /** Every object of a listing, page by page, each page under its own deadline (a long listing is not one request). */
+    async listPages(page) {
+        const out = [];
+        try {
+            let token;
+            do {
+                const got = await page(token);
+                out.push(...got.objects);
+                token = got.next;
+            } while (token);
+        }
+        catch (err) {
+            throw this.explain("list", undefined, err);
+        }
+        return out;
+    }
+    /**
+     * A streamed upload: `transfer` sends what is written into the body and settles when the provider
+     * has it. It fails as soon as the transfer does; removing its leftovers is `abort`'s job, which the
+     * caller runs: it stops the transfer (`stop`, then the body is destroyed with the reason — an
+     * error, not a plain end, which would complete the upload with partial data), waits for it to
+     * settle and runs `cleanup`.
+     */
+    streamedUpload(name, transfer, cleanup, stop) {
+        const body = new node_stream__WEBPACK_IMPORTED_MODULE_0__.PassThrough({ highWaterMark: 1 << 20 });
+        let aborted;
+        const done = transfer(body).then(() => undefined, (err) => {
+            throw aborted ?? this.explain("upload", name, err);
+        });
+        done.catch(() => { }); // the caller awaits it; until then a rejection is not unhandled
+        return {
+            name,
+            stream: body,
+            done,
+            abort: async (reason) => {
+                aborted ??= reason;
+                stop?.();
+                body.destroy(reason);
+                await done.catch(() => { });
+                await cleanup();
+            },
+        };
     }
 }
 
@@ -324,10 +387,10 @@ class AzureStore {
 /* harmony export */   lt: () => (/* binding */ DestinationError),
 /* harmony export */   m_: () => (/* binding */ briefly)
 /* harmony export */ });
-/* harmony import */ var _config_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7827);
+/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8382);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _config_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+class DestinationError extends _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
     where;
     name = "DestinationError";
     constructor(
