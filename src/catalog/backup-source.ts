@@ -124,7 +124,12 @@ export async function storeForUri(
 }
 
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-export async function findBackup(uri: string, cloud?: DestinationForUri): Promise<BackupEntry> {
+export async function findBackup(
+  uri: string,
+  cloud?: DestinationForUri,
+  /** How the caller lists backups, for the advice when `uri` is missing ("--list-backups"). */
+  listWith = "add --list-backups",
+): Promise<BackupEntry> {
   const { store, fileName } = await storeForUri(uri, cloud);
   if (!kindOfFileName(fileName)) {
     throw new ConfigError(
@@ -135,7 +140,7 @@ export async function findBackup(uri: string, cloud?: DestinationForUri): Promis
   const object = await store.stat(fileName);
   if (!object) {
     throw new UserError(
-      `BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`,
+      `BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`,
     );
   }
   const name = BackupName.parse(fileName);

@@ -179,6 +179,10 @@ export interface RestoreConfig extends BackupReading {
   readonly dropOld: boolean;
   /** Only print the plan; change nothing (no confirmation needed). */
   readonly dryRun: boolean;
+  /** How this caller names a setting in advice: "--target-time" on the command line, "input 'target-time'" in an action. */
+  readonly settingName: (setting: keyof typeof RESTORE_SETTINGS) => string;
+  /** How this caller turns a switch on: "add --list-backups", "set the input 'list-backups' to true". */
+  readonly settingEnable: (setting: keyof typeof RESTORE_SETTINGS) => string;
 }
 
 /** The database a connection names, as libpq would pick it. */
@@ -255,6 +259,8 @@ export function loadRestoreConfig(lookup: SettingLookup): RestoreConfig {
     dropOld: require(s.dropOld, lookup),
     dryRun: require(s.dryRun, lookup),
     ...loadBackupReading(lookup),
+    settingName: (setting) => names.name(s[setting]),
+    settingEnable: (setting) => names.enable(s[setting]),
   };
 }
 

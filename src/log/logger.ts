@@ -52,7 +52,7 @@ export class Logger {
 
   private emit(level: LogLevel, message: string): void {
     const at = new Date();
-    const line = this.redact(message);
+    const line = showControls(this.redact(message));
     const failed: Error[] = [];
     for (const sink of [...this.sinks]) {
       try {
@@ -133,4 +133,16 @@ export class FileSink implements LogSink {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/**
+ * Control characters made visible (ESC as \x1b, CR as \r): a file or object name from a backup
+ * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
+ * Newlines and tabs stay: messages may be several lines.
+ */
+export function showControls(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) =>
+    c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }

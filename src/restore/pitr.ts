@@ -24,16 +24,22 @@ export function noBackupBeforeTarget(
   target: Date,
   where: string,
   database: string,
+  /** The caller's names for the settings the advice mentions. */
+  names: { targetTime: string; backupFile: string; listBackups: string } = {
+    targetTime: "--target-time",
+    backupFile: "--backup-file",
+    listBackups: "add --list-backups",
+  },
 ): NoBackupBeforeTargetError {
   const oldest = oldestOf(all);
   const message = oldest
     ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
-      `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give a --target-time at or after ` +
+      `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give ${/^[aeiou]/i.test(names.targetTime) ? "an" : "a"} ${names.targetTime} at or after ` +
       `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
-      `--backup-file ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
+      `${names.backupFile} ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
       "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
     : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
-      "Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (list with --list-backups)";
+      `Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (to list them, ${names.listBackups})`;
   return new NoBackupBeforeTargetError(
     message,
     pitrGuidance({ target, restored: undefined, database, oldest }),

@@ -61,14 +61,19 @@ export class RestoreFailedError extends UserError {
 
 /** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
 export async function chooseBackup(config: RestoreConfig): Promise<BackupEntry> {
-  if (config.backupFile !== undefined) return findBackup(config.backupFile, config.destinationForUri);
+  if (config.backupFile !== undefined)
+    return findBackup(config.backupFile, config.destinationForUri, config.settingEnable("listBackups"));
   const target = config.pitrTarget!;
   const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
   const chosen = newestBefore(all, target);
   if (!chosen) {
     const buckets = config.destinations.map((d) => d.kind).join(", ");
     const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
-    throw noBackupBeforeTarget(all, target, where, config.database);
+    throw noBackupBeforeTarget(all, target, where, config.database, {
+      targetTime: config.settingName("targetTime"),
+      backupFile: config.settingName("backupFile"),
+      listBackups: config.settingEnable("listBackups"),
+    });
   }
   return chosen;
 }

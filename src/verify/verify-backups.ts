@@ -53,7 +53,10 @@ type VerifyTarget =
   | (Extract<VerifyScope, { stores: "all" }> & { readonly config: VerifyConfig });
 
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
-export const TIER_GRACE_HOURS: Record<Tier, number> = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
+export /** How far ahead of this host's clock a backup's name may be dated (clock skew between hosts). */
+const FUTURE_TOLERANCE_HOURS = 1;
+
+const TIER_GRACE_HOURS: Record<Tier, number> = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 
 export interface TierAge {
   /** BACKUP_DIR, or a bucket's location such as `s3://bucket/backups/postgres/`. */
@@ -181,10 +184,14 @@ async function verify(target: VerifyTarget, options: VerifyBackupsOptions): Prom
       checks.push(...here.checks);
     }
     const at = now();
+    // A name dated ahead of the clock (a wrong clock, a renamed file) would pass as fresh for years:
+    // it never counts as the newest, and it fails the run so that monitoring sees it.
+    const latestCredible = at.getTime() + FUTURE_TOLERANCE_HOURS * 3_600_000;
+    const future = checks.filter((c) => c.ok && c.name.takenAt.getTime() > latestCredible);
     const ages = locations.flatMap(({ location, checks: found }) =>
       TIERS.map((tier): TierAge => {
         const newest = found
-          .filter((c) => c.ok && c.name.tier === tier)
+          .filter((c) => c.ok && c.name.tier === tier && c.name.takenAt.getTime() <= latestCredible)
           .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
         const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
         const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
@@ -205,6 +212,12 @@ async function verify(target: VerifyTarget, options: VerifyBackupsOptions): Prom
     const reasons: string[] = [];
     const failed = checks.filter((c) => !c.ok);
     if (failed.length) reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+    for (const c of future) {
+      reasons.push(
+        `${c.file} is dated ${c.name.takenAt.toISOString()}, ahead of this host's clock (${at.toISOString()}): ` +
+          "a wrong clock where it was taken, or a renamed file; it does not count as the newest backup — fix the clock or remove the file",
+      );
+    }
     if (testRestore && !testRestore.ok)
       reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
     for (const a of ages.filter((x) => !x.ok)) {
@@ -215,7 +228,7 @@ async function verify(target: VerifyTarget, options: VerifyBackupsOptions): Prom
       );
     }
     const exitCode =
-      failed.length || (testRestore && !testRestore.ok)
+      failed.length || future.length || (testRestore && !testRestore.ok)
         ? VERIFY_EXIT.failures
         : reasons.length
           ? VERIFY_EXIT.tooOldOrMissing

@@ -210,3 +210,46 @@ describe("the engine's own errors can name a setting the caller's way", () => {
     );
   });
 });
+
+describe("the engine's advice after loading names settings the caller's way", () => {
+  const restoreOf = (lookup: SettingLookup) => loadRestoreConfig(lookup);
+
+  it("pitr's 'no backup before the target' and a missing backup file: flags on the command line, inputs in an action", async () => {
+    const { noBackupBeforeTarget } = await import("../../src/restore/pitr.js");
+    const advice = (config: ReturnType<typeof restoreOf>) =>
+      noBackupBeforeTarget(
+        [
+          { uri: "/b/daily/app_daily_20241024_020000.sql.gz", takenAt: new Date("2024-10-24T02:00:00Z") },
+        ] as never,
+        new Date("2024-10-20T00:00:00Z"),
+        "/b",
+        "app",
+        {
+          targetTime: config.settingName("targetTime"),
+          backupFile: config.settingName("backupFile"),
+          listBackups: config.settingEnable("listBackups"),
+        },
+      ).message;
+    const fromCli = restoreOf(
+      cli(
+        ["--backup-dir", "/b", "--pitr", "--target-time", "2024-10-20 00:00:00"],
+        { DATABASE_URL: URL },
+        RESTORE_SETTINGS,
+      ),
+    );
+    expect(advice(fromCli)).toContain("Either give a --target-time at or after 2024-10-24 02:00:00 UTC");
+    expect(advice(fromCli)).toContain("with --backup-file /b/daily/app_daily_20241024_020000.sql.gz");
+    const fromAction = restoreOf(
+      action(
+        { "backup-dir": "/b", pitr: "true", "target-time": "2024-10-20 00:00:00" },
+        { DATABASE_URL: URL },
+      ),
+    );
+    expect(advice(fromAction)).toContain("Either give an input 'target-time' at or after");
+    expect(advice(fromAction)).toContain(
+      "with input 'backup-file' /b/daily/app_daily_20241024_020000.sql.gz",
+    );
+    expect(fromAction.settingEnable("listBackups")).toBe("set the input 'list-backups' to true");
+    expect(fromCli.settingEnable("listBackups")).toBe("add --list-backups");
+  });
+});
