@@ -102,11 +102,32 @@ export async function openRegularFile(file: string, options: RegularFileOptions 
   return handle;
 }
 
-/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
-export async function readRegularFile(file: string, options: RegularFileOptions = {}): Promise<string> {
+/** How much of a file `readRegularFile` reads. */
+export interface ReadRegularFileOptions extends RegularFileOptions {
+  /**
+   * Read at most this many bytes plus one from the opened descriptor, however large the file has
+   * become since it was listed: more than `maxBytes` bytes in the result means "too large".
+   */
+  readonly maxBytes?: number;
+}
+
+/** Reads a small regular file as UTF-8 (a sidecar, a manifest, a lock), whole or bounded. See `openRegularFile`. */
+export async function readRegularFile(file: string, options: ReadRegularFileOptions = {}): Promise<string> {
   const handle = await openRegularFile(file, options);
   try {
-    return await handle.readFile("utf8");
+    if (options.maxBytes === undefined) return await handle.readFile("utf8");
+    // In chunks, so a 64 MiB bound does not allocate 64 MiB for a 200-byte manifest.
+    const limit = options.maxBytes + 1;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < limit) {
+      const chunk = Buffer.alloc(Math.min(limit - total, 1 << 16));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    return Buffer.concat(chunks, total).toString("utf8");
   } finally {
     await handle.close();
   }

@@ -12,7 +12,7 @@ import {
   readRegularFile,
   statRegularFile,
 } from "../fs/regular-file.js";
-import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import type { BackupStore, GetTextOptions, PutOptions, StoredObject, StreamUpload } from "./store.js";
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
@@ -114,8 +114,8 @@ export class LocalStore implements BackupStore {
     });
   }
 
-  async getText(name: string): Promise<string | undefined> {
-    return readRegularFile(this.uri(name), this.options).catch((err: NodeJS.ErrnoException) => {
+  async getText(name: string, options: GetTextOptions = {}): Promise<string | undefined> {
+    return readRegularFile(this.uri(name), { ...this.options, ...options }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return undefined;
       throw err;
     });
