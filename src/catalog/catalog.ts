@@ -56,6 +56,11 @@ export interface CatalogEntry extends StoredBackup {
   readonly sidecar: SidecarState;
   /** Whether a `.manifest.json` is beside it (its contents are read by `readManifestText`). */
   readonly hasManifest: boolean;
+  /**
+   * The companions (in `companions`) that the listing found to be no regular file (a directory, a
+   * FIFO...), with what each is: never opened, and never deleted by retention.
+   */
+  readonly irregularCompanions: readonly { readonly name: string; readonly kind: string }[];
 }
 
 export interface CatalogOptions {
@@ -160,6 +165,10 @@ async function judge(
     sizeBytes: object?.sizeBytes ?? 0,
     companions,
     hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+    irregularCompanions: companions.flatMap((c) => {
+      const listed = present.get(c);
+      return listed && "kind" in listed ? [{ name: c, kind: listed.kind }] : [];
+    }),
   };
   const unread: SidecarState = present.has(sidecarName) ? { state: "unread" } : { state: "absent" };
   if (!object) {

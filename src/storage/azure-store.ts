@@ -292,7 +292,9 @@ export class AzureStore extends CloudStore implements BackupStore {
 
   getText(name: string, options: GetTextOptions = {}): Promise<string | undefined> {
     return this.rangedText(name, options, async (abortSignal, last) => {
-      const response = await this.blob(name).download(0, last === undefined ? undefined : last + 1, { abortSignal });
+      const response = await this.blob(name).download(0, last === undefined ? undefined : last + 1, {
+        abortSignal,
+      });
       const stream = response.readableStreamBody;
       if (!stream) throw new Error("the SDK returned no Node.js stream");
       return stream as Readable;

@@ -186,7 +186,9 @@ export abstract class CloudStore {
   ): Promise<string | undefined> {
     const { maxBytes } = options;
     try {
-      const body = await this.timed("download", async (s) => readAtMost(await read(s, maxBytes), (maxBytes ?? Number.POSITIVE_INFINITY) + 1));
+      const body = await this.timed("download", async (s) =>
+        readAtMost(await read(s, maxBytes), (maxBytes ?? Number.POSITIVE_INFINITY) + 1),
+      );
       return body.toString("utf8");
     } catch (err) {
       if (this.isMissing(err)) return undefined;
