@@ -1,5 +1,6 @@
 import { constants, type Dirent, type Stats } from "node:fs";
 import { type FileHandle, lstat, open, readdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { UserError } from "../shared/errors.js";
 
 /**
@@ -140,13 +141,45 @@ export interface DirectoryListing {
   readonly others: readonly { readonly name: string; readonly kind: string }[];
 }
 
-/** Lists a directory without opening anything in it; a missing directory lists empty. */
+/** A directory Lifeline lists (a tier of BACKUP_DIR, or BACKUP_DIR itself) that is something else. */
+export class NotDirectoryError extends UserError {
+  override readonly name = "NotDirectoryError";
+
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+  ) {
+    super(
+      `${path} is ${kind}, not a directory: Lifeline keeps each tier (daily, weekly, monthly) in a directory ` +
+        "of BACKUP_DIR; move the file away",
+    );
+  }
+}
+
+/** The path at or above `dir` that exists but is no directory (what made a listing fail with ENOTDIR). */
+async function notDirectoryAt(dir: string): Promise<{ path: string; kind: string }> {
+  for (let at = dir; ; at = dirname(at)) {
+    const found = await lstat(at).catch(() => undefined);
+    if (found && !found.isDirectory()) return { path: at, kind: kindOf(found) };
+    if (dirname(at) === at) return { path: dir, kind: "not a directory" };
+  }
+}
+
+/**
+ * Lists a directory without opening anything in it; a missing directory lists empty. One that is a
+ * file (or under a file) throws NotDirectoryError naming it.
+ */
 export async function listDirectory(dir: string): Promise<DirectoryListing> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { files: [], others: [] };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { files: [], others: [] };
+    if (code === "ENOTDIR") {
+      const at = await notDirectoryAt(dir);
+      throw new NotDirectoryError(at.path, at.kind);
+    }
     throw err;
   }
   const files: string[] = [];
