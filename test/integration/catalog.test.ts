@@ -27,12 +27,14 @@ import { LocalStore } from "../../src/storage/local-store.js";
 import { openStore } from "../../src/storage/open-store.js";
 import type { BackupStore, GetTextOptions } from "../../src/storage/store.js";
 import { verifyLocalBackups } from "../../src/verify/verify-backups.js";
-import { useMinio } from "../support/cloud-fixtures.js";
+import { useAzurite, useFakeGcs, useMinio } from "../support/cloud-fixtures.js";
 import { capturingLogger, useTempDirs } from "../support/fixtures.js";
 
 const run = promisify(execFile);
 const tempDir = useTempDirs();
 const minio = useMinio();
+const gcs = useFakeGcs();
+const azurite = useAzurite();
 
 beforeAll(() => {
   process.env.AWS_ACCESS_KEY_ID = minio().accessKey;
@@ -304,6 +306,33 @@ describe("a hostile BACKUP_DIR or bucket: files swapped after the listing, direc
     expect(await bucket.getText("missing.sha256", { maxBytes: MAX_SIDECAR_BYTES })).toBeUndefined();
     // Unbounded reads are unchanged.
     expect(await bucket.getText(`${file}.sha256`)).toHaveLength(8 * 1024 * 1024);
+  });
+
+  it("GCS (fake-gcs-server) and Azure (Azurite): bounded reads cut at maxBytes + 1; empty and missing objects as unbounded", async () => {
+    await gcs().createBucket("catalog-ranged");
+    await azurite().createContainer("catalog-ranged");
+    const vars = {
+      DATABASE_URL: "postgres://lifeline@127.0.0.1:1/none",
+      BACKUP_GCS_BUCKET: "catalog-ranged",
+      BACKUP_GCS_ENDPOINT: gcs().endpoint,
+      BACKUP_AZURE_CONTAINER: "catalog-ranged",
+      AZURE_STORAGE_CONNECTION_STRING: azurite().connectionString,
+    };
+    const { destinations } = loadBackupDbConfig(environmentLookup(vars), vars);
+    expect(destinations.map((d) => d.kind)).toEqual(["gcs", "azure"]);
+    for (const destination of destinations) {
+      const store = await openStore(destination);
+      await store.put("big.sha256", Buffer.alloc(1024 * 1024, 0x61));
+      await store.put("empty.sha256", "");
+      await store.put("small.sha256", "hello");
+      const bound = { maxBytes: MAX_SIDECAR_BYTES };
+      expect(await store.getText("big.sha256", bound)).toBe("a".repeat(MAX_SIDECAR_BYTES + 1));
+      expect(await store.getText("small.sha256", bound)).toBe("hello");
+      expect(await store.getText("empty.sha256", bound)).toBe("");
+      expect(await store.getText("missing.sha256", bound)).toBeUndefined();
+      expect(await store.getText("big.sha256")).toHaveLength(1024 * 1024);
+      expect(await store.getText("empty.sha256")).toBe("");
+    }
   });
 
   it("retention: a directory named like an old backup's manifest is left and reported; the other expired backups still go", async () => {
