@@ -56,6 +56,11 @@ export interface CatalogEntry extends StoredBackup {
   readonly sidecar: SidecarState;
   /** Whether a `.manifest.json` is beside it (its contents are read by `readManifestText`). */
   readonly hasManifest: boolean;
+  /**
+   * The companions (in `companions`) that the listing found to be no regular file (a directory, a
+   * FIFO...), with what each is: never opened, and never deleted by retention.
+   */
+  readonly irregularCompanions: readonly { readonly name: string; readonly kind: string }[];
 }
 
 export interface CatalogOptions {
@@ -160,6 +165,10 @@ async function judge(
     sizeBytes: object?.sizeBytes ?? 0,
     companions,
     hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+    irregularCompanions: companions.flatMap((c) => {
+      const listed = present.get(c);
+      return listed && "kind" in listed ? [{ name: c, kind: listed.kind }] : [];
+    }),
   };
   const unread: SidecarState = present.has(sidecarName) ? { state: "unread" } : { state: "absent" };
   if (!object) {
@@ -221,15 +230,22 @@ export async function readSidecar(
   }
   let text: string | undefined;
   try {
-    text = await store.getText(sidecarName);
+    // Bounded: a sidecar replaced by a huge file since the listing is never read whole.
+    text = await store.getText(sidecarName, { maxBytes: MAX_SIDECAR_BYTES });
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     if (err instanceof NotRegularFileError) return notRegular(err.kind, err);
     return unreadable(err);
   }
   if (text === undefined) return { state: "absent" };
-  // Replaced by a larger file since it was listed.
-  const parsed = Buffer.byteLength(text) > MAX_SIDECAR_BYTES ? undefined : parseChecksumLine(text);
+  if (Buffer.byteLength(text) > MAX_SIDECAR_BYTES) {
+    // Replaced by a larger file since it was listed: only the first MAX_SIDECAR_BYTES + 1 bytes were read.
+    return bad(
+      "too-large",
+      `its sidecar ${sidecarName} is more than ${MAX_SIDECAR_BYTES} bytes, not one 'sha256sum' line: not read`,
+    );
+  }
+  const parsed = parseChecksumLine(text);
   if (!parsed) return bad("malformed", `malformed ${CHECKSUM_SUFFIX} sidecar`);
   if (parsed.fileName !== fileName) {
     return {
@@ -253,9 +269,10 @@ export async function readManifestText(store: BackupStore, fileName: string): Pr
   if (object.sizeBytes > MAX_MANIFEST_BYTES) {
     throw new ManifestTooLargeError(store.uri(manifestName), object.sizeBytes);
   }
-  const text = await store.getText(manifestName);
+  // Bounded: a manifest swapped for a huge file since the stat is never read whole.
+  const text = await store.getText(manifestName, { maxBytes: MAX_MANIFEST_BYTES });
   if (text !== undefined && Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
-    throw new ManifestTooLargeError(store.uri(manifestName), Buffer.byteLength(text));
+    throw new ManifestTooLargeError(store.uri(manifestName));
   }
   return text;
 }
@@ -264,13 +281,14 @@ export async function readManifestText(store: BackupStore, fileName: string): Pr
 export class ManifestTooLargeError extends UserError {
   override readonly name = "ManifestTooLargeError";
 
+  /** `sizeBytes`: its size as listed; undefined when it grew past the bound while being read. */
   constructor(
     readonly uri: string,
-    readonly sizeBytes: number,
+    readonly sizeBytes?: number,
   ) {
     super(
-      `The manifest ${uri} is ${sizeBytes} bytes, more than a manifest holds (${MAX_MANIFEST_BYTES}): it was not ` +
-        "read; move it away to use the backup without it",
+      `The manifest ${uri} is ${sizeBytes ?? `over ${MAX_MANIFEST_BYTES}`} bytes, more than a ` +
+        `manifest holds (${MAX_MANIFEST_BYTES}): it was not read; move it away to use the backup without it`,
     );
   }
 }

@@ -1,5 +1,6 @@
 import { constants, type Dirent, type Stats } from "node:fs";
 import { type FileHandle, lstat, open, readdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { UserError } from "../shared/errors.js";
 
 /**
@@ -102,11 +103,32 @@ export async function openRegularFile(file: string, options: RegularFileOptions 
   return handle;
 }
 
-/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
-export async function readRegularFile(file: string, options: RegularFileOptions = {}): Promise<string> {
+/** How much of a file `readRegularFile` reads. */
+export interface ReadRegularFileOptions extends RegularFileOptions {
+  /**
+   * Read at most this many bytes plus one from the opened descriptor, however large the file has
+   * become since it was listed: more than `maxBytes` bytes in the result means "too large".
+   */
+  readonly maxBytes?: number;
+}
+
+/** Reads a small regular file as UTF-8 (a sidecar, a manifest, a lock), whole or bounded. See `openRegularFile`. */
+export async function readRegularFile(file: string, options: ReadRegularFileOptions = {}): Promise<string> {
   const handle = await openRegularFile(file, options);
   try {
-    return await handle.readFile("utf8");
+    if (options.maxBytes === undefined) return await handle.readFile("utf8");
+    // In chunks, so a 64 MiB bound does not allocate 64 MiB for a 200-byte manifest.
+    const limit = options.maxBytes + 1;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < limit) {
+      const chunk = Buffer.alloc(Math.min(limit - total, 1 << 16));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    return Buffer.concat(chunks, total).toString("utf8");
   } finally {
     await handle.close();
   }
@@ -119,13 +141,45 @@ export interface DirectoryListing {
   readonly others: readonly { readonly name: string; readonly kind: string }[];
 }
 
-/** Lists a directory without opening anything in it; a missing directory lists empty. */
+/** A directory Lifeline lists (a tier of BACKUP_DIR, or BACKUP_DIR itself) that is something else. */
+export class NotDirectoryError extends UserError {
+  override readonly name = "NotDirectoryError";
+
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+  ) {
+    super(
+      `${path} is ${kind}, not a directory: Lifeline keeps each tier (daily, weekly, monthly) in a directory ` +
+        "of BACKUP_DIR; move the file away",
+    );
+  }
+}
+
+/** The path at or above `dir` that exists but is no directory (what made a listing fail with ENOTDIR). */
+async function notDirectoryAt(dir: string): Promise<{ path: string; kind: string }> {
+  for (let at = dir; ; at = dirname(at)) {
+    const found = await lstat(at).catch(() => undefined);
+    if (found && !found.isDirectory()) return { path: at, kind: kindOf(found) };
+    if (dirname(at) === at) return { path: dir, kind: "not a directory" };
+  }
+}
+
+/**
+ * Lists a directory without opening anything in it; a missing directory lists empty. One that is a
+ * file (or under a file) throws NotDirectoryError naming it.
+ */
 export async function listDirectory(dir: string): Promise<DirectoryListing> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { files: [], others: [] };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { files: [], others: [] };
+    if (code === "ENOTDIR") {
+      const at = await notDirectoryAt(dir);
+      throw new NotDirectoryError(at.path, at.kind);
+    }
     throw err;
   }
   const files: string[] = [];

@@ -15,6 +15,7 @@ import { withRetry } from "./retry.js";
 import type { AzureTier } from "./storage-classes.js";
 import {
   type BackupStore,
+  type GetTextOptions,
   MISSING_OBJECT_ADVICE,
   type PutOptions,
   probeWrite,
@@ -289,11 +290,15 @@ export class AzureStore extends CloudStore implements BackupStore {
     }
   }
 
-  async getText(name: string): Promise<string | undefined> {
-    const data = await this.callUnlessMissing({ what: "download", action: "download", name }, (abortSignal) =>
-      this.blob(name).downloadToBuffer(0, undefined, { abortSignal }),
-    );
-    return data?.toString("utf8");
+  getText(name: string, options: GetTextOptions = {}): Promise<string | undefined> {
+    return this.rangedText(name, options, async (abortSignal, last) => {
+      const response = await this.blob(name).download(0, last === undefined ? undefined : last + 1, {
+        abortSignal,
+      });
+      const stream = response.readableStreamBody;
+      if (!stream) throw new Error("the SDK returned no Node.js stream");
+      return stream as Readable;
+    });
   }
 
   async delete(name: string, signal?: AbortSignal): Promise<void> {

@@ -1,8 +1,8 @@
-import { PassThrough } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import type { Logger } from "../log/logger.js";
 import { abortReason, anySignal, DeadlineError, formatBound, withDeadline } from "../net/deadline.js";
 import { DestinationError, networkCode } from "./destination-error.js";
-import type { StoredObject, StreamUpload } from "./store.js";
+import type { GetTextOptions, StoredObject, StreamUpload } from "./store.js";
 import { NETWORK_TIMEOUT_SETTING } from "./transfer.js";
 
 /** Content type of backup data, unless the caller names one. */
@@ -32,6 +32,39 @@ export interface ListingPage {
 export function numberAt(err: unknown, field: string): number | undefined {
   const value = (err as Record<string, unknown> | undefined)?.[field];
   return typeof value === "number" ? value : undefined;
+}
+
+/**
+ * The first `limit` bytes of a stream (all of it when shorter); the stream is destroyed as soon as
+ * they arrived, so a provider that ignored the byte range sends no more than that into memory.
+ */
+export async function readAtMost(stream: Readable, limit = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of stream) {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      chunks.push(bytes);
+      total += bytes.length;
+      if (total >= limit) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  const all = Buffer.concat(chunks, total);
+  return total > limit ? all.subarray(0, limit) : all;
+}
+
+/** Whether a ranged read failed only because the object is empty (HTTP 416: it has no byte 0). */
+function isUnsatisfiableRange(err: unknown): boolean {
+  const e = err as { $metadata?: { httpStatusCode?: unknown }; name?: unknown; code?: unknown } | undefined;
+  return (
+    e?.$metadata?.httpStatusCode === 416 ||
+    numberAt(err, "statusCode") === 416 ||
+    e?.code === 416 ||
+    e?.name === "InvalidRange" ||
+    e?.code === "InvalidRange"
+  );
 }
 
 /** A stored object from what a provider reports, leaving out the class and checksum it did not report. */
@@ -138,6 +171,29 @@ export abstract class CloudStore {
     } catch (err) {
       if (this.isMissing(err)) return undefined;
       throw this.explain(step.action, step.name, err);
+    }
+  }
+
+  /**
+   * A small object as UTF-8 (see BackupStore.getText): `read` requests bytes 0..`last` (inclusive;
+   * undefined: the whole object) and returns the body as a stream. With `maxBytes`, at most
+   * `maxBytes` + 1 bytes are requested and read, so a huge object swapped in never fills memory.
+   */
+  protected async rangedText(
+    name: string,
+    options: GetTextOptions,
+    read: (signal: AbortSignal, last: number | undefined) => Promise<Readable>,
+  ): Promise<string | undefined> {
+    const { maxBytes } = options;
+    try {
+      const body = await this.timed("download", async (s) =>
+        readAtMost(await read(s, maxBytes), (maxBytes ?? Number.POSITIVE_INFINITY) + 1),
+      );
+      return body.toString("utf8");
+    } catch (err) {
+      if (this.isMissing(err)) return undefined;
+      if (maxBytes !== undefined && isUnsatisfiableRange(err)) return "";
+      throw this.explain("download", name, err);
     }
   }
 

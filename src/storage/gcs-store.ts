@@ -9,6 +9,7 @@ import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
 import {
   type BackupStore,
+  type GetTextOptions,
   MISSING_OBJECT_ADVICE,
   type PutOptions,
   probeWrite,
@@ -237,11 +238,17 @@ export class GcsStore extends CloudStore implements BackupStore {
     return stream;
   }
 
-  async getText(name: string): Promise<string | undefined> {
-    const got = await this.callUnlessMissing({ what: "download", action: "download", name }, () =>
-      this.file(name).download(),
-    );
-    return got?.[0].toString("utf8");
+  getText(name: string, options: GetTextOptions = {}): Promise<string | undefined> {
+    return this.rangedText(name, options, async (s, last) => {
+      const stream = this.file(name).createReadStream({
+        validation: false,
+        ...(last !== undefined ? { start: 0, end: last } : {}),
+      });
+      const onAbort = () => stream.destroy(abortReason(s));
+      s.addEventListener("abort", onAbort, { once: true });
+      stream.once("close", () => s.removeEventListener("abort", onAbort));
+      return stream;
+    });
   }
 
   async delete(name: string, signal?: AbortSignal): Promise<void> {

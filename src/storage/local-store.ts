@@ -12,7 +12,7 @@ import {
   readRegularFile,
   statRegularFile,
 } from "../fs/regular-file.js";
-import type { BackupStore, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import type { BackupStore, GetTextOptions, PutOptions, StoredObject, StreamUpload } from "./store.js";
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
@@ -114,16 +114,22 @@ export class LocalStore implements BackupStore {
     });
   }
 
-  async getText(name: string): Promise<string | undefined> {
-    return readRegularFile(this.uri(name), this.options).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
-      throw err;
-    });
+  async getText(name: string, options: GetTextOptions = {}): Promise<string | undefined> {
+    return readRegularFile(this.uri(name), { ...this.options, ...options }).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      },
+    );
   }
 
+  /** Removes a file; a directory under the name is never removed (NotRegularFileError names it). */
   async delete(name: string): Promise<void> {
-    await unlink(this.uri(name)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") throw err;
+    await unlink(this.uri(name)).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return;
+      // unlink(2) refuses a directory with EISDIR (Linux) or EPERM (macOS): say what it is.
+      if (err.code === "EISDIR" || err.code === "EPERM") await statRegularFile(this.uri(name));
+      throw err;
     });
   }
 }

@@ -25,6 +25,7 @@ import { withRetry } from "./retry.js";
 import type { S3StorageClass } from "./storage-classes.js";
 import {
   type BackupStore,
+  type GetTextOptions,
   MISSING_OBJECT_ADVICE,
   type PutOptions,
   probeWrite,
@@ -378,15 +379,17 @@ export class S3Store extends CloudStore implements BackupStore {
     }
   }
 
-  getText(name: string): Promise<string | undefined> {
-    return this.callUnlessMissing({ what: "GetObject", action: "download", name }, async (s) => {
+  getText(name: string, options: GetTextOptions = {}): Promise<string | undefined> {
+    return this.rangedText(name, options, async (s, last) => {
       const got = await this.client.send(
-        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }),
-        {
-          abortSignal: s,
-        },
+        new GetObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.key(name),
+          ...(last !== undefined ? { Range: `bytes=0-${last}` } : {}),
+        }),
+        { abortSignal: s },
       );
-      return (await got.Body?.transformToString("utf8")) ?? "";
+      return got.Body instanceof Readable ? got.Body : Readable.from([]);
     });
   }
 

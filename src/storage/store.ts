@@ -16,6 +16,16 @@ export interface StoredObject {
   readonly sha256?: string;
 }
 
+/** How much of a small object `getText` may read. */
+export interface GetTextOptions {
+  /**
+   * Read at most this many bytes plus one (a byte range in a bucket, a bounded read of a file): text
+   * longer than `maxBytes` bytes means the object is larger than the caller accepts, and no more
+   * than that arrived. Unbounded when absent.
+   */
+  readonly maxBytes?: number;
+}
+
 export interface PutOptions {
   readonly contentType?: string;
   /** The size the data is expected to have (e.g. the previous backup's), to size multipart parts. */
@@ -64,8 +74,11 @@ export interface BackupStore {
   stat(name: string): Promise<StoredObject | undefined>;
   /** Reads an object as a stream. */
   get(name: string, signal?: AbortSignal): Promise<Readable>;
-  /** Reads a small object whole (sidecar, manifest); undefined when it does not exist. */
-  getText(name: string): Promise<string | undefined>;
+  /**
+   * Reads a small object (sidecar, manifest) as UTF-8, whole or up to `maxBytes` + 1 bytes;
+   * undefined when it does not exist.
+   */
+  getText(name: string, options?: GetTextOptions): Promise<string | undefined>;
   /** Deletes an object; a missing one is not an error. */
   delete(name: string, signal?: AbortSignal): Promise<void>;
 }

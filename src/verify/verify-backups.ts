@@ -12,6 +12,7 @@ import {
 import type { MetricsSettings } from "../config/backup-db-config.js";
 import type { VerifyConfig } from "../config/verify-config.js";
 import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
+import { NotDirectoryError } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { verifySamples } from "../metrics/restore-metrics.js";
@@ -292,11 +293,30 @@ async function verifyLocalTiers(
   const checks: FileCheck[] = [];
   for (const tier of TIERS) {
     const store = new LocalStore(path.join(backupDir, tier));
-    const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name!);
-    // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
-    for (const other of await store.listOthers()) {
-      const name = BackupName.parse(other.name);
-      if (name?.tier === tier && (prefix === undefined || name.prefix === prefix)) names.push(name);
+    let names: BackupName[];
+    try {
+      names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name!);
+      // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+      for (const other of await store.listOthers()) {
+        const name = BackupName.parse(other.name);
+        if (name?.tier === tier && (prefix === undefined || name.prefix === prefix)) names.push(name);
+      }
+    } catch (err) {
+      // A tier that cannot be listed (a file in its place) is one failed check; the other tiers are still verified.
+      if (!(err instanceof NotDirectoryError)) throw err;
+      logger.error(`verify ${tier}: FAILED: ${err.message}`);
+      // The name only carries the tier (for the summary); a failed check never counts as a backup.
+      const tierName = new BackupName(prefix ?? "", tier, new Date(0), "sql.gz");
+      checks.push({
+        file: store.dir,
+        name: tierName,
+        sizeBytes: 0,
+        ok: false,
+        passed: [],
+        notes: [],
+        problem: err.message,
+      });
+      continue;
     }
     names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
     for (const name of names) {

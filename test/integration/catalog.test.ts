@@ -1,8 +1,10 @@
 import { execFile } from "node:child_process";
-import { mkdir, readdir, symlink, truncate, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { tiersDue } from "../../src/backup/tiers.js";
 import { BackupName } from "../../src/catalog/backup-name.js";
@@ -11,21 +13,28 @@ import {
   type CatalogEntry,
   listCatalog,
   MAX_MANIFEST_BYTES,
+  MAX_SIDECAR_BYTES,
   readManifestText,
+  readSidecar,
+  tierStore,
 } from "../../src/catalog/catalog.js";
 import { checksumLine } from "../../src/catalog/manifest.js";
 import { loadBackupDbConfig } from "../../src/config/backup-db-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { applyLocalRetention, applyRemoteRetention } from "../../src/retention/apply.js";
+import { UserError } from "../../src/shared/errors.js";
 import { LocalStore } from "../../src/storage/local-store.js";
 import { openStore } from "../../src/storage/open-store.js";
-import type { BackupStore } from "../../src/storage/store.js";
-import { useMinio } from "../support/cloud-fixtures.js";
+import type { BackupStore, GetTextOptions } from "../../src/storage/store.js";
+import { verifyLocalBackups } from "../../src/verify/verify-backups.js";
+import { useAzurite, useFakeGcs, useMinio } from "../support/cloud-fixtures.js";
 import { capturingLogger, useTempDirs } from "../support/fixtures.js";
 
 const run = promisify(execFile);
 const tempDir = useTempDirs();
 const minio = useMinio();
+const gcs = useFakeGcs();
+const azurite = useAzurite();
 
 beforeAll(() => {
   process.env.AWS_ACCESS_KEY_ID = minio().accessKey;
@@ -199,5 +208,182 @@ describe("entries of a directory that are not regular files", () => {
     await expect(readManifestText(store, day(10))).rejects.toThrow(
       /manifest .* is \d+ bytes, more than a manifest holds .*: it was not read; move it away/,
     );
+  });
+});
+
+describe("a hostile BACKUP_DIR or bucket: files swapped after the listing, directories in a file's place", () => {
+  const DUMP = gzipSync("SELECT 1;\n-- PostgreSQL database dump complete\n\n");
+  const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+  const at = (tier: "daily" | "weekly", when: Date) => new BackupName("app", tier, when, "sql.gz").toString();
+
+  /** A whole, verifiable backup (real gzip with the dump trailer, sidecar, manifest) in BACKUP_DIR/<tier>/. */
+  async function whole(backupDir: string, tier: "daily" | "weekly", when: Date): Promise<string> {
+    const file = at(tier, when);
+    await mkdir(path.join(backupDir, tier), { recursive: true });
+    await writeFile(path.join(backupDir, tier, file), DUMP);
+    await writeFile(path.join(backupDir, tier, `${file}.sha256`), checksumLine(sha(DUMP), file));
+    await writeFile(
+      path.join(backupDir, tier, `${file}.manifest.json`),
+      JSON.stringify({ sha256: sha(DUMP), sizeBytes: DUMP.length }),
+    );
+    return file;
+  }
+
+  /** The store, with the byte length of every text `getText` returned recorded. */
+  function measured<T extends BackupStore>(
+    store: T,
+    hooks: Partial<BackupStore> = {},
+  ): { store: T; reads: number[] } {
+    const reads: number[] = [];
+    const spy = Object.assign(Object.create(store) as T, {
+      getText: async (name: string, options?: GetTextOptions) => {
+        const text = await store.getText(name, options);
+        reads.push(Buffer.byteLength(text ?? ""));
+        return text;
+      },
+      ...hooks,
+    });
+    return { store: spy, reads };
+  }
+
+  it("a sidecar replaced by a 64 MiB file after the listing: at most 4097 bytes are read, and it is too large", async () => {
+    const dir = await tempDir("catalog-sidecar-swap");
+    const file = at("daily", new Date(Date.UTC(2026, 11, 1, 2)));
+    await writeFile(path.join(dir, file), DUMP);
+    await writeFile(path.join(dir, `${file}.sha256`), checksumLine(sha(DUMP), file));
+    const local = new LocalStore(dir);
+    const listed = (await local.list()).find((o) => o.name === `${file}.sha256`);
+    await writeFile(path.join(dir, `${file}.sha256`), Buffer.alloc(64 * 1024 * 1024, 0x61));
+    const { store, reads } = measured(local);
+    const state = await readSidecar(store, file, listed);
+    expect(state).toMatchObject({ state: "bad", fault: "too-large" });
+    expect(state.state === "bad" && state.problem).toMatch(
+      /is more than 4096 bytes, not one 'sha256sum' line: not read$/,
+    );
+    expect(reads).toEqual([MAX_SIDECAR_BYTES + 1]);
+  });
+
+  it("a manifest swapped for an 80 MiB file between its stat and its read: refused after 64 MiB + 1 bytes", async () => {
+    const dir = await tempDir("catalog-manifest-swap");
+    const file = at("daily", new Date(Date.UTC(2026, 11, 1, 2)));
+    const manifest = path.join(dir, `${file}.manifest.json`);
+    await writeFile(manifest, "{}");
+    const local = new LocalStore(dir);
+    const { store, reads } = measured(local, {
+      stat: async (name: string) => {
+        const found = await local.stat(name);
+        await truncate(manifest, 80 * 1024 * 1024); // the swap a hostile writer races for
+        return found;
+      },
+    });
+    await expect(readManifestText(store, file)).rejects.toThrow(
+      new RegExp(
+        `manifest .* is over ${MAX_MANIFEST_BYTES} bytes, more than a manifest holds .*: it was not read`,
+      ),
+    );
+    expect(reads).toEqual([MAX_MANIFEST_BYTES + 1]);
+    // A manifest within the bound is still read whole.
+    await writeFile(manifest, '{"sha256":"x"}');
+    expect(await readManifestText(local, file)).toBe('{"sha256":"x"}');
+  });
+
+  it("S3 (MinIO): a bounded read fetches a byte range: a huge sidecar reads 4097 bytes, an empty one reads empty", async () => {
+    const bucket = await bucketStore("catalog-ranged");
+    const file = day(10);
+    await bucket.put(file, "data");
+    await bucket.put(`${file}.sha256`, checksumLine(SHA, file));
+    const listed = (await bucket.list()).find((o) => o.name === `${file}.sha256`);
+    // Replaced after the listing (put never overwrites: the hostile writer deletes first).
+    await bucket.delete(`${file}.sha256`);
+    await bucket.put(`${file}.sha256`, Buffer.alloc(8 * 1024 * 1024, 0x61));
+    const { store, reads } = measured(bucket);
+    expect(await readSidecar(store, file, listed)).toMatchObject({ state: "bad", fault: "too-large" });
+    expect(reads).toEqual([MAX_SIDECAR_BYTES + 1]);
+    expect(await bucket.getText(`${file}.sha256`, { maxBytes: 9 })).toBe("a".repeat(10));
+    // An empty object has no byte 0 (HTTP 416 for the range): it reads as empty, not as an error.
+    await bucket.put("empty.sha256", "");
+    expect(await bucket.getText("empty.sha256", { maxBytes: MAX_SIDECAR_BYTES })).toBe("");
+    expect(await bucket.getText("missing.sha256", { maxBytes: MAX_SIDECAR_BYTES })).toBeUndefined();
+    // Unbounded reads are unchanged.
+    expect(await bucket.getText(`${file}.sha256`)).toHaveLength(8 * 1024 * 1024);
+  });
+
+  it("GCS (fake-gcs-server) and Azure (Azurite): bounded reads cut at maxBytes + 1; empty and missing objects as unbounded", async () => {
+    await gcs().createBucket("catalog-ranged");
+    await azurite().createContainer("catalog-ranged");
+    const vars = {
+      DATABASE_URL: "postgres://lifeline@127.0.0.1:1/none",
+      BACKUP_GCS_BUCKET: "catalog-ranged",
+      BACKUP_GCS_ENDPOINT: gcs().endpoint,
+      BACKUP_AZURE_CONTAINER: "catalog-ranged",
+      AZURE_STORAGE_CONNECTION_STRING: azurite().connectionString,
+    };
+    const { destinations } = loadBackupDbConfig(environmentLookup(vars), vars);
+    expect(destinations.map((d) => d.kind)).toEqual(["gcs", "azure"]);
+    for (const destination of destinations) {
+      const store = await openStore(destination);
+      await store.put("big.sha256", Buffer.alloc(1024 * 1024, 0x61));
+      await store.put("empty.sha256", "");
+      await store.put("small.sha256", "hello");
+      const bound = { maxBytes: MAX_SIDECAR_BYTES };
+      expect(await store.getText("big.sha256", bound)).toBe("a".repeat(MAX_SIDECAR_BYTES + 1));
+      expect(await store.getText("small.sha256", bound)).toBe("hello");
+      expect(await store.getText("empty.sha256", bound)).toBe("");
+      expect(await store.getText("missing.sha256", bound)).toBeUndefined();
+      expect(await store.getText("big.sha256")).toHaveLength(1024 * 1024);
+      expect(await store.getText("empty.sha256")).toBe("");
+    }
+  });
+
+  it("retention: a directory named like an old backup's manifest is left and reported; the other expired backups still go", async () => {
+    const backupDir = await tempDir("catalog-retention-dir");
+    const now = new Date(Date.UTC(2026, 11, 2, 3));
+    const old = await whole(backupDir, "daily", new Date(now.getTime() - 30 * 86_400_000));
+    const kept = await whole(backupDir, "daily", new Date(now.getTime() - 86_400_000));
+    const older = await whole(backupDir, "daily", new Date(now.getTime() - 40 * 86_400_000));
+    const manifestDir = path.join(backupDir, "daily", `${old}.manifest.json`);
+    await rm(manifestDir);
+    await mkdir(manifestDir);
+    await writeFile(path.join(manifestDir, "inside"), "not Lifeline's");
+    const { logger, lines } = capturingLogger();
+    const outcome = await applyLocalRetention(backupDir, "app", { daily: 7, weekly: 4, monthly: 12 }, now, {
+      dryRun: false,
+      logger,
+      tiers: ["daily", "weekly", "monthly"],
+      schedule: { weeklyDay: 0, monthlyDay: 1 },
+    });
+    const reason = `${manifestDir} is a directory, not a regular file: Lifeline never deletes it; remove it by hand`;
+    expect(outcome.left).toEqual([{ file: path.join("daily", `${old}.manifest.json`), reason }]);
+    expect(lines).toContain(`warn: retention daily: deleted ${old} but left ${old}.manifest.json: ${reason}`);
+    expect(outcome.removed).toEqual(
+      expect.arrayContaining(
+        [old, `${old}.sha256`, older, `${older}.sha256`, `${older}.manifest.json`].map((f) =>
+          path.join("daily", f),
+        ),
+      ),
+    );
+    expect((await readdir(path.join(backupDir, "daily"))).sort()).toEqual(
+      [kept, `${kept}.manifest.json`, `${kept}.sha256`, `${old}.manifest.json`].sort(),
+    );
+    expect(await readdir(manifestDir)).toEqual(["inside"]);
+  });
+
+  it("a tier directory that is a regular file: listing names it and what to do; verify fails that tier and checks the others", async () => {
+    const backupDir = await tempDir("catalog-tier-file");
+    const now = new Date(Date.UTC(2026, 11, 2, 3));
+    const daily = await whole(backupDir, "daily", new Date(now.getTime() - 3_600_000));
+    await writeFile(path.join(backupDir, "weekly"), "not a directory");
+    const advice = `${path.join(backupDir, "weekly")} is a regular file, not a directory: Lifeline keeps each tier (daily, weekly, monthly) in a directory of BACKUP_DIR; move the file away`;
+    await expect(listCatalog(tierStore(backupDir, "weekly"))).rejects.toThrow(advice);
+    await expect(listCatalog(tierStore(backupDir, "weekly"))).rejects.toBeInstanceOf(UserError);
+    const { logger, lines } = capturingLogger();
+    const report = await verifyLocalBackups(backupDir, { prefix: "app", maxAgeHours: 26, logger, now });
+    expect(report.exitCode).toBe(1);
+    expect(report.checks.map((c) => [path.basename(c.file), c.name.tier, c.ok, c.problem])).toEqual([
+      [daily, "daily", true, undefined],
+      ["weekly", "weekly", false, advice],
+    ]);
+    expect(lines).toContain(`error: verify weekly: FAILED: ${advice}`);
+    expect(report.newestAgeHours).toBeCloseTo(1);
   });
 });
