@@ -199,9 +199,16 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
             throw this.explain("download", name, err);
         }
     }
-    async getText(name) {
-        const data = await this.callUnlessMissing({ what: "download", action: "download", name }, (abortSignal) => this.blob(name).downloadToBuffer(0, undefined, { abortSignal }));
-        return data?.toString("utf8");
+    getText(name, options = {}) {
+        return this.rangedText(name, options, async (abortSignal, last) => {
+            const response = await this.blob(name).download(0, last === undefined ? undefined : last + 1, {
+                abortSignal,
+            });
+            const stream = response.readableStreamBody;
+            if (!stream)
+                throw new Error("the SDK returned no Node.js stream");
+            return stream;
+        });
     }
     async delete(name, signal) {
         await this.call({ what: "delete", action: "delete", name, signal }, (abortSignal) => this.blob(name).deleteIfExists({ abortSignal }));
@@ -221,6 +228,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
 /* harmony export */   tK: () => (/* binding */ TEXT_CONTENT_TYPE),
 /* harmony export */   tk: () => (/* binding */ numberAt)
 /* harmony export */ });
+/* unused harmony export readAtMost */
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(57075);
 /* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(47879);
@@ -238,6 +246,37 @@ const TEXT_CONTENT_TYPE = "text/plain; charset=utf-8";
 function numberAt(err, field) {
     const value = err?.[field];
     return typeof value === "number" ? value : undefined;
+}
+/**
+ * The first `limit` bytes of a stream (all of it when shorter); the stream is destroyed as soon as
+ * they arrived, so a provider that ignored the byte range sends no more than that into memory.
+ */
+async function readAtMost(stream, limit = Number.POSITIVE_INFINITY) {
+    const chunks = [];
+    let total = 0;
+    try {
+        for await (const chunk of stream) {
+            const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+            chunks.push(bytes);
+            total += bytes.length;
+            if (total >= limit)
+                break;
+        }
+    }
+    finally {
+        stream.destroy();
+    }
+    const all = Buffer.concat(chunks, total);
+    return total > limit ? all.subarray(0, limit) : all;
+}
+/** Whether a ranged read failed only because the object is empty (HTTP 416: it has no byte 0). */
+function isUnsatisfiableRange(err) {
+    const e = err;
+    return (e?.$metadata?.httpStatusCode === 416 ||
+        numberAt(err, "statusCode") === 416 ||
+        e?.code === 416 ||
+        e?.name === "InvalidRange" ||
+        e?.code === "InvalidRange");
 }
 /** A stored object from what a provider reports, leaving out the class and checksum it did not report. */
 function storedObject(name, sizeBytes, lastModified, storageClass, sha256) {
@@ -329,6 +368,25 @@ class CloudStore {
             if (this.isMissing(err))
                 return undefined;
             throw this.explain(step.action, step.name, err);
+        }
+    }
+    /**
+     * A small object as UTF-8 (see BackupStore.getText): `read` requests bytes 0..`last` (inclusive;
+     * undefined: the whole object) and returns the body as a stream. With `maxBytes`, at most
+     * `maxBytes` + 1 bytes are requested and read, so a huge object swapped in never fills memory.
+     */
+    async rangedText(name, options, read) {
+        const { maxBytes } = options;
+        try {
+            const body = await this.timed("download", async (s) => readAtMost(await read(s, maxBytes), (maxBytes ?? Number.POSITIVE_INFINITY) + 1));
+            return body.toString("utf8");
+        }
+        catch (err) {
+            if (this.isMissing(err))
+                return undefined;
+            if (maxBytes !== undefined && isUnsatisfiableRange(err))
+                return "";
+            throw this.explain("download", name, err);
         }
     }
     /** Every object of a listing, page by page, each page under its own deadline (a long listing is not one request). */

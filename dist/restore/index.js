@@ -37963,6 +37963,7 @@ var errors = __nccwpck_require__(8382);
 
 
 
+
 /** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
 function kindOf(entry) {
     if (entry.isFile())
@@ -38053,25 +38054,69 @@ async function openRegularFile(file, options = {}) {
     }
     return handle;
 }
-/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+/** Reads a small regular file as UTF-8 (a sidecar, a manifest, a lock), whole or bounded. See `openRegularFile`. */
 async function regular_file_readRegularFile(file, options = {}) {
     const handle = await openRegularFile(file, options);
     try {
-        return await handle.readFile("utf8");
+        if (options.maxBytes === undefined)
+            return await handle.readFile("utf8");
+        // In chunks, so a 64 MiB bound does not allocate 64 MiB for a 200-byte manifest.
+        const limit = options.maxBytes + 1;
+        const chunks = [];
+        let total = 0;
+        while (total < limit) {
+            const chunk = Buffer.alloc(Math.min(limit - total, 1 << 16));
+            const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+            if (bytesRead === 0)
+                break;
+            chunks.push(chunk.subarray(0, bytesRead));
+            total += bytesRead;
+        }
+        return Buffer.concat(chunks, total).toString("utf8");
     }
     finally {
         await handle.close();
     }
 }
-/** Lists a directory without opening anything in it; a missing directory lists empty. */
+/** A directory Lifeline lists (a tier of BACKUP_DIR, or BACKUP_DIR itself) that is something else. */
+class NotDirectoryError extends errors/* UserError */.yo {
+    path;
+    kind;
+    name = "NotDirectoryError";
+    constructor(path, kind) {
+        super(`${path} is ${kind}, not a directory: Lifeline keeps each tier (daily, weekly, monthly) in a directory ` +
+            "of BACKUP_DIR; move the file away");
+        this.path = path;
+        this.kind = kind;
+    }
+}
+/** The path at or above `dir` that exists but is no directory (what made a listing fail with ENOTDIR). */
+async function notDirectoryAt(dir) {
+    for (let at = dir;; at = (0,external_node_path_.dirname)(at)) {
+        const found = await (0,promises_.lstat)(at).catch(() => undefined);
+        if (found && !found.isDirectory())
+            return { path: at, kind: kindOf(found) };
+        if ((0,external_node_path_.dirname)(at) === at)
+            return { path: dir, kind: "not a directory" };
+    }
+}
+/**
+ * Lists a directory without opening anything in it; a missing directory lists empty. One that is a
+ * file (or under a file) throws NotDirectoryError naming it.
+ */
 async function listDirectory(dir) {
     let entries;
     try {
         entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
     }
     catch (err) {
-        if (err.code === "ENOENT")
+        const code = err.code;
+        if (code === "ENOENT")
             return { files: [], others: [] };
+        if (code === "ENOTDIR") {
+            const at = await notDirectoryAt(dir);
+            throw new NotDirectoryError(at.path, at.kind);
+        }
         throw err;
     }
     const files = [];
@@ -38534,17 +38579,22 @@ class local_store_LocalStore {
             ...(signal ? { signal } : {}),
         });
     }
-    async getText(name) {
-        return regular_file_readRegularFile(this.uri(name), this.options).catch((err) => {
+    async getText(name, options = {}) {
+        return regular_file_readRegularFile(this.uri(name), { ...this.options, ...options }).catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
         });
     }
+    /** Removes a file; a directory under the name is never removed (NotRegularFileError names it). */
     async delete(name) {
-        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
-            if (err.code !== "ENOENT")
-                throw err;
+        await (0,promises_.unlink)(this.uri(name)).catch(async (err) => {
+            if (err.code === "ENOENT")
+                return;
+            // unlink(2) refuses a directory with EISDIR (Linux) or EPERM (macOS): say what it is.
+            if (err.code === "EISDIR" || err.code === "EPERM")
+                await statRegularFile(this.uri(name));
+            throw err;
         });
     }
 }
@@ -39160,6 +39210,10 @@ async function judge(store, fileName, name, object, notRegular, present, signal)
         sizeBytes: object?.sizeBytes ?? 0,
         companions,
         hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+        irregularCompanions: companions.flatMap((c) => {
+            const listed = present.get(c);
+            return listed && "kind" in listed ? [{ name: c, kind: listed.kind }] : [];
+        }),
     };
     const unread = present.has(sidecarName) ? { state: "unread" } : { state: "absent" };
     if (!object) {
@@ -39215,7 +39269,8 @@ async function readSidecar(store, fileName, listed, signal) {
     }
     let text;
     try {
-        text = await store.getText(sidecarName);
+        // Bounded: a sidecar replaced by a huge file since the listing is never read whole.
+        text = await store.getText(sidecarName, { maxBytes: MAX_SIDECAR_BYTES });
     }
     catch (err) {
         if (signal?.aborted)
@@ -39226,8 +39281,11 @@ async function readSidecar(store, fileName, listed, signal) {
     }
     if (text === undefined)
         return { state: "absent" };
-    // Replaced by a larger file since it was listed.
-    const parsed = Buffer.byteLength(text) > MAX_SIDECAR_BYTES ? undefined : parseChecksumLine(text);
+    if (Buffer.byteLength(text) > MAX_SIDECAR_BYTES) {
+        // Replaced by a larger file since it was listed: only the first MAX_SIDECAR_BYTES + 1 bytes were read.
+        return bad("too-large", `its sidecar ${sidecarName} is more than ${MAX_SIDECAR_BYTES} bytes, not one 'sha256sum' line: not read`);
+    }
+    const parsed = parseChecksumLine(text);
     if (!parsed)
         return bad("malformed", `malformed ${CHECKSUM_SUFFIX} sidecar`);
     if (parsed.fileName !== fileName) {
@@ -39252,9 +39310,10 @@ async function readManifestText(store, fileName) {
     if (object.sizeBytes > MAX_MANIFEST_BYTES) {
         throw new ManifestTooLargeError(store.uri(manifestName), object.sizeBytes);
     }
-    const text = await store.getText(manifestName);
+    // Bounded: a manifest swapped for a huge file since the stat is never read whole.
+    const text = await store.getText(manifestName, { maxBytes: MAX_MANIFEST_BYTES });
     if (text !== undefined && Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
-        throw new ManifestTooLargeError(store.uri(manifestName), Buffer.byteLength(text));
+        throw new ManifestTooLargeError(store.uri(manifestName));
     }
     return text;
 }
@@ -39263,9 +39322,10 @@ class ManifestTooLargeError extends errors/* UserError */.yo {
     uri;
     sizeBytes;
     name = "ManifestTooLargeError";
+    /** `sizeBytes`: its size as listed; undefined when it grew past the bound while being read. */
     constructor(uri, sizeBytes) {
-        super(`The manifest ${uri} is ${sizeBytes} bytes, more than a manifest holds (${MAX_MANIFEST_BYTES}): it was not ` +
-            "read; move it away to use the backup without it");
+        super(`The manifest ${uri} is ${sizeBytes ?? `over ${MAX_MANIFEST_BYTES}`} bytes, more than a ` +
+            `manifest holds (${MAX_MANIFEST_BYTES}): it was not read; move it away to use the backup without it`);
         this.uri = uri;
         this.sizeBytes = sizeBytes;
     }
@@ -39366,7 +39426,9 @@ async function storeForUri(uri, cloud) {
     return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri, cloud) {
+async function findBackup(uri, cloud, 
+/** How the caller lists backups, for the advice when `uri` is missing ("--list-backups"). */
+listWith = "add --list-backups") {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
         throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
@@ -39374,7 +39436,7 @@ async function findBackup(uri, cloud) {
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`);
     }
     const name = BackupName.parse(fileName);
     const [sidecar, manifest] = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map((suffix) => store.stat(`${fileName}${suffix}`).then((found) => found !== undefined, 
@@ -41039,6 +41101,8 @@ function loadRestoreConfig(lookup) {
         dropOld: settings_require(s.dropOld, lookup),
         dryRun: settings_require(s.dryRun, lookup),
         ...loadBackupReading(lookup),
+        settingName: (setting) => names.name(s[setting]),
+        settingEnable: (setting) => names.enable(s[setting]),
     };
 }
 /** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
@@ -41067,16 +41131,22 @@ class NoBackupBeforeTargetError extends errors/* UserError */.yo {
     }
 }
 /** The refusal of `--pitr` when nothing was taken at or before `target` in `where` (`all` = every backup seen). */
-function noBackupBeforeTarget(all, target, where, database) {
+function noBackupBeforeTarget(all, target, where, database, 
+/** The caller's names for the settings the advice mentions. */
+names = {
+    targetTime: "--target-time",
+    backupFile: "--backup-file",
+    listBackups: "add --list-backups",
+}) {
     const oldest = oldestOf(all);
     const message = oldest
         ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
-            `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give a --target-time at or after ` +
+            `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give ${/^[aeiou]/i.test(names.targetTime) ? "an" : "a"} ${names.targetTime} at or after ` +
             `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
-            `--backup-file ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
+            `${names.backupFile} ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
             "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
         : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
-            "Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (list with --list-backups)";
+            `Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (to list them, ${names.listBackups})`;
     return new NoBackupBeforeTargetError(message, pitrGuidance({ target, restored: undefined, database, oldest }));
 }
 const oldestOf = (entries) => [...entries].sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime())[0];
@@ -43553,14 +43623,18 @@ class RestoreFailedError extends errors/* UserError */.yo {
 /** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
 async function chooseBackup(config) {
     if (config.backupFile !== undefined)
-        return findBackup(config.backupFile, config.destinationForUri);
+        return findBackup(config.backupFile, config.destinationForUri, config.settingEnable("listBackups"));
     const target = config.pitrTarget;
     const all = await listBackups(await backupStores(config.backupDir, config.destinations), config.prefix);
     const chosen = newestBefore(all, target);
     if (!chosen) {
         const buckets = config.destinations.map((d) => d.kind).join(", ");
         const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
-        throw noBackupBeforeTarget(all, target, where, config.database);
+        throw noBackupBeforeTarget(all, target, where, config.database, {
+            targetTime: config.settingName("targetTime"),
+            backupFile: config.settingName("backupFile"),
+            listBackups: config.settingEnable("listBackups"),
+        });
     }
     return chosen;
 }
@@ -44019,7 +44093,7 @@ class Logger {
     }
     emit(level, message) {
         const at = new Date();
-        const line = this.redact(message);
+        const line = showControls(this.redact(message));
         const failed = [];
         for (const sink of [...this.sinks]) {
             try {
@@ -44099,6 +44173,15 @@ class FileSink {
             closeSync(this.fd);
         this.fd = undefined;
     }
+}
+/**
+ * Control characters made visible (ESC as \x1b, CR as \r): a file or object name from a backup
+ * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
+ * Newlines and tabs stay: messages may be several lines.
+ */
+function showControls(text) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts

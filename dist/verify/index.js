@@ -39983,6 +39983,8 @@ function loadRestoreConfig(lookup) {
         dropOld: require(s.dropOld, lookup),
         dryRun: require(s.dryRun, lookup),
         ...loadBackupReading(lookup),
+        settingName: (setting) => names.name(s[setting]),
+        settingEnable: (setting) => names.enable(s[setting]),
     };
 }
 /** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
@@ -40169,6 +40171,7 @@ var promises_ = __nccwpck_require__(1455);
 
 
 
+
 /** What a directory entry is, in words for a message: "a FIFO (named pipe)", "a directory", ... */
 function kindOf(entry) {
     if (entry.isFile())
@@ -40259,25 +40262,69 @@ async function openRegularFile(file, options = {}) {
     }
     return handle;
 }
-/** Reads a small regular file whole as UTF-8 (a sidecar, a manifest, a lock). See `openRegularFile`. */
+/** Reads a small regular file as UTF-8 (a sidecar, a manifest, a lock), whole or bounded. See `openRegularFile`. */
 async function readRegularFile(file, options = {}) {
     const handle = await openRegularFile(file, options);
     try {
-        return await handle.readFile("utf8");
+        if (options.maxBytes === undefined)
+            return await handle.readFile("utf8");
+        // In chunks, so a 64 MiB bound does not allocate 64 MiB for a 200-byte manifest.
+        const limit = options.maxBytes + 1;
+        const chunks = [];
+        let total = 0;
+        while (total < limit) {
+            const chunk = Buffer.alloc(Math.min(limit - total, 1 << 16));
+            const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+            if (bytesRead === 0)
+                break;
+            chunks.push(chunk.subarray(0, bytesRead));
+            total += bytesRead;
+        }
+        return Buffer.concat(chunks, total).toString("utf8");
     }
     finally {
         await handle.close();
     }
 }
-/** Lists a directory without opening anything in it; a missing directory lists empty. */
+/** A directory Lifeline lists (a tier of BACKUP_DIR, or BACKUP_DIR itself) that is something else. */
+class NotDirectoryError extends errors/* UserError */.yo {
+    path;
+    kind;
+    name = "NotDirectoryError";
+    constructor(path, kind) {
+        super(`${path} is ${kind}, not a directory: Lifeline keeps each tier (daily, weekly, monthly) in a directory ` +
+            "of BACKUP_DIR; move the file away");
+        this.path = path;
+        this.kind = kind;
+    }
+}
+/** The path at or above `dir` that exists but is no directory (what made a listing fail with ENOTDIR). */
+async function notDirectoryAt(dir) {
+    for (let at = dir;; at = (0,external_node_path_.dirname)(at)) {
+        const found = await (0,promises_.lstat)(at).catch(() => undefined);
+        if (found && !found.isDirectory())
+            return { path: at, kind: kindOf(found) };
+        if ((0,external_node_path_.dirname)(at) === at)
+            return { path: dir, kind: "not a directory" };
+    }
+}
+/**
+ * Lists a directory without opening anything in it; a missing directory lists empty. One that is a
+ * file (or under a file) throws NotDirectoryError naming it.
+ */
 async function listDirectory(dir) {
     let entries;
     try {
         entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
     }
     catch (err) {
-        if (err.code === "ENOENT")
+        const code = err.code;
+        if (code === "ENOENT")
             return { files: [], others: [] };
+        if (code === "ENOTDIR") {
+            const at = await notDirectoryAt(dir);
+            throw new NotDirectoryError(at.path, at.kind);
+        }
         throw err;
     }
     const files = [];
@@ -40738,17 +40785,22 @@ class local_store_LocalStore {
             ...(signal ? { signal } : {}),
         });
     }
-    async getText(name) {
-        return readRegularFile(this.uri(name), this.options).catch((err) => {
+    async getText(name, options = {}) {
+        return readRegularFile(this.uri(name), { ...this.options, ...options }).catch((err) => {
             if (err.code === "ENOENT")
                 return undefined;
             throw err;
         });
     }
+    /** Removes a file; a directory under the name is never removed (NotRegularFileError names it). */
     async delete(name) {
-        await (0,promises_.unlink)(this.uri(name)).catch((err) => {
-            if (err.code !== "ENOENT")
-                throw err;
+        await (0,promises_.unlink)(this.uri(name)).catch(async (err) => {
+            if (err.code === "ENOENT")
+                return;
+            // unlink(2) refuses a directory with EISDIR (Linux) or EPERM (macOS): say what it is.
+            if (err.code === "EISDIR" || err.code === "EPERM")
+                await statRegularFile(this.uri(name));
+            throw err;
         });
     }
 }
@@ -40886,6 +40938,10 @@ async function judge(store, fileName, name, object, notRegular, present, signal)
         sizeBytes: object?.sizeBytes ?? 0,
         companions,
         hasManifest: present.has(`${fileName}${MANIFEST_SUFFIX}`),
+        irregularCompanions: companions.flatMap((c) => {
+            const listed = present.get(c);
+            return listed && "kind" in listed ? [{ name: c, kind: listed.kind }] : [];
+        }),
     };
     const unread = present.has(sidecarName) ? { state: "unread" } : { state: "absent" };
     if (!object) {
@@ -40941,7 +40997,8 @@ async function readSidecar(store, fileName, listed, signal) {
     }
     let text;
     try {
-        text = await store.getText(sidecarName);
+        // Bounded: a sidecar replaced by a huge file since the listing is never read whole.
+        text = await store.getText(sidecarName, { maxBytes: MAX_SIDECAR_BYTES });
     }
     catch (err) {
         if (signal?.aborted)
@@ -40952,8 +41009,11 @@ async function readSidecar(store, fileName, listed, signal) {
     }
     if (text === undefined)
         return { state: "absent" };
-    // Replaced by a larger file since it was listed.
-    const parsed = Buffer.byteLength(text) > MAX_SIDECAR_BYTES ? undefined : parseChecksumLine(text);
+    if (Buffer.byteLength(text) > MAX_SIDECAR_BYTES) {
+        // Replaced by a larger file since it was listed: only the first MAX_SIDECAR_BYTES + 1 bytes were read.
+        return bad("too-large", `its sidecar ${sidecarName} is more than ${MAX_SIDECAR_BYTES} bytes, not one 'sha256sum' line: not read`);
+    }
+    const parsed = parseChecksumLine(text);
     if (!parsed)
         return bad("malformed", `malformed ${CHECKSUM_SUFFIX} sidecar`);
     if (parsed.fileName !== fileName) {
@@ -40978,9 +41038,10 @@ async function readManifestText(store, fileName) {
     if (object.sizeBytes > MAX_MANIFEST_BYTES) {
         throw new ManifestTooLargeError(store.uri(manifestName), object.sizeBytes);
     }
-    const text = await store.getText(manifestName);
+    // Bounded: a manifest swapped for a huge file since the stat is never read whole.
+    const text = await store.getText(manifestName, { maxBytes: MAX_MANIFEST_BYTES });
     if (text !== undefined && Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
-        throw new ManifestTooLargeError(store.uri(manifestName), Buffer.byteLength(text));
+        throw new ManifestTooLargeError(store.uri(manifestName));
     }
     return text;
 }
@@ -40989,9 +41050,10 @@ class ManifestTooLargeError extends errors/* UserError */.yo {
     uri;
     sizeBytes;
     name = "ManifestTooLargeError";
+    /** `sizeBytes`: its size as listed; undefined when it grew past the bound while being read. */
     constructor(uri, sizeBytes) {
-        super(`The manifest ${uri} is ${sizeBytes} bytes, more than a manifest holds (${MAX_MANIFEST_BYTES}): it was not ` +
-            "read; move it away to use the backup without it");
+        super(`The manifest ${uri} is ${sizeBytes ?? `over ${MAX_MANIFEST_BYTES}`} bytes, more than a ` +
+            `manifest holds (${MAX_MANIFEST_BYTES}): it was not read; move it away to use the backup without it`);
         this.uri = uri;
         this.sizeBytes = sizeBytes;
     }
@@ -41092,7 +41154,9 @@ async function storeForUri(uri, cloud) {
     return { store, fileName: parsed.key.slice(slash + 1) };
 }
 /** Looks up one backup by path or URI, failing with advice when it is missing or of an unknown kind. */
-async function findBackup(uri, cloud) {
+async function findBackup(uri, cloud, 
+/** How the caller lists backups, for the advice when `uri` is missing ("--list-backups"). */
+listWith = "add --list-backups") {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
         throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
@@ -41100,7 +41164,7 @@ async function findBackup(uri, cloud) {
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: list the backups with --list-backups and give one of them`);
+        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`);
     }
     const name = BackupName.parse(fileName);
     const [sidecar, manifest] = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map((suffix) => store.stat(`${fileName}${suffix}`).then((found) => found !== undefined, 
@@ -43775,11 +43839,13 @@ async function readThrough(open, name, decrypt, digestOnly = false, gpgEnv = pro
 
 
 
+
 /** The runbook's verify_backup.sh exit codes (backup-db --verify-only uses them too). */
 const VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
 /** The scope of `backup-db --verify-only`. */
 const LOCAL_SCOPE = { stores: "local", testRestore: false };
 /** How much older than max-age-hours each tier's newest backup may be: weekly and monthly come less often. */
+const FUTURE_TOLERANCE_HOURS = 1;
 const TIER_GRACE_HOURS = { daily: 0, weekly: 7 * 24, monthly: 31 * 24 };
 /**
  * The runbook's verify_backup.sh: checks every backup (sidecar SHA-256, full decompression, gpg when a
@@ -43849,9 +43915,13 @@ async function verify(target, options) {
             checks.push(...here.checks);
         }
         const at = now();
+        // A name dated ahead of the clock (a wrong clock, a renamed file) would pass as fresh for years:
+        // it never counts as the newest, and it fails the run so that monitoring sees it.
+        const latestCredible = at.getTime() + FUTURE_TOLERANCE_HOURS * 3_600_000;
+        const future = checks.filter((c) => c.ok && c.name.takenAt.getTime() > latestCredible);
         const ages = locations.flatMap(({ location, checks: found }) => backup_name_TIERS.map((tier) => {
             const newest = found
-                .filter((c) => c.ok && c.name.tier === tier)
+                .filter((c) => c.ok && c.name.tier === tier && c.name.takenAt.getTime() <= latestCredible)
                 .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
             const ageHours = newest ? (at.getTime() - newest.name.takenAt.getTime()) / 3_600_000 : undefined;
             const limitHours = config.maxAgeHours + TIER_GRACE_HOURS[tier];
@@ -43870,6 +43940,10 @@ async function verify(target, options) {
         const failed = checks.filter((c) => !c.ok);
         if (failed.length)
             reasons.push(`${failed.length} of ${checks.length} backup(s) failed verification`);
+        for (const c of future) {
+            reasons.push(`${c.file} is dated ${c.name.takenAt.toISOString()}, ahead of this host's clock (${at.toISOString()}): ` +
+                "a wrong clock where it was taken, or a renamed file; it does not count as the newest backup — fix the clock or remove the file");
+        }
         if (testRestore && !testRestore.ok)
             reasons.push(`test restore of ${testRestore.backup} failed: ${testRestore.problems.join("; ")}`);
         for (const a of ages.filter((x) => !x.ok)) {
@@ -43877,7 +43951,7 @@ async function verify(target, options) {
                 ? `no good ${a.tier} backup in ${a.location === config.backupDir ? external_node_path_default().join(config.backupDir, a.tier) : a.location}`
                 : `the newest good ${a.tier} backup in ${a.location} is ${a.ageHours.toFixed(1)} h old, over the ${a.limitHours} h limit`);
         }
-        const exitCode = failed.length || (testRestore && !testRestore.ok)
+        const exitCode = failed.length || future.length || (testRestore && !testRestore.ok)
             ? VERIFY_EXIT.failures
             : reasons.length
                 ? VERIFY_EXIT.tooOldOrMissing
@@ -43926,12 +44000,33 @@ async function verifyLocalTiers(backupDir, prefix, logger, options) {
     const checks = [];
     for (const tier of backup_name_TIERS) {
         const store = new local_store_LocalStore(external_node_path_default().join(backupDir, tier));
-        const names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name);
-        // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
-        for (const other of await store.listOthers()) {
-            const name = BackupName.parse(other.name);
-            if (name?.tier === tier && (prefix === undefined || name.prefix === prefix))
-                names.push(name);
+        let names;
+        try {
+            names = (await listBackups([store], prefix)).filter((e) => e.tier === tier).map((e) => e.name);
+            // Entries named like a backup that are not regular files (FIFOs, directories, links) fail by name.
+            for (const other of await store.listOthers()) {
+                const name = BackupName.parse(other.name);
+                if (name?.tier === tier && (prefix === undefined || name.prefix === prefix))
+                    names.push(name);
+            }
+        }
+        catch (err) {
+            // A tier that cannot be listed (a file in its place) is one failed check; the other tiers are still verified.
+            if (!(err instanceof NotDirectoryError))
+                throw err;
+            logger.error(`verify ${tier}: FAILED: ${err.message}`);
+            // The name only carries the tier (for the summary); a failed check never counts as a backup.
+            const tierName = new BackupName(prefix ?? "", tier, new Date(0), "sql.gz");
+            checks.push({
+                file: store.dir,
+                name: tierName,
+                sizeBytes: 0,
+                ok: false,
+                passed: [],
+                notes: [],
+                problem: err.message,
+            });
+            continue;
         }
         names.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
         for (const name of names) {
@@ -44276,7 +44371,7 @@ class Logger {
     }
     emit(level, message) {
         const at = new Date();
-        const line = this.redact(message);
+        const line = showControls(this.redact(message));
         const failed = [];
         for (const sink of [...this.sinks]) {
             try {
@@ -44356,6 +44451,15 @@ class FileSink {
             closeSync(this.fd);
         this.fd = undefined;
     }
+}
+/**
+ * Control characters made visible (ESC as \x1b, CR as \r): a file or object name from a backup
+ * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
+ * Newlines and tabs stay: messages may be several lines.
+ */
+function showControls(text) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
