@@ -115,7 +115,7 @@ export async function storeForUri(
     };
   }
   if (!cloud) {
-    throw new ConfigError(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+    throw new ConfigError(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
   }
   const slash = parsed.key.lastIndexOf("/");
   const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -133,14 +133,14 @@ export async function findBackup(
   const { store, fileName } = await storeForUri(uri, cloud);
   if (!kindOfFileName(fileName)) {
     throw new ConfigError(
-      `BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+      `BACKUP_FILE '${shownUri(uri)}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
         "or .dump, optionally followed by .gpg",
     );
   }
   const object = await store.stat(fileName);
   if (!object) {
     throw new UserError(
-      `BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`,
+      `BACKUP_FILE '${shownUri(uri)}' does not exist: to list the backups, ${listWith}; then give one of them`,
     );
   }
   const name = BackupName.parse(fileName);
@@ -209,4 +209,15 @@ export async function readManifest(entry: BackupEntry): Promise<BackupManifest |
     );
   }
   return manifest;
+}
+
+/**
+ * A backup URI as an error may quote it: without user info or a query string, where a pasted Azure
+ * SAS URL or a presigned S3 URL carries its signature.
+ */
+export function shownUri(uri: string): string {
+  let shown = uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+  const query = shown.indexOf("?");
+  if (query >= 0) shown = `${shown.slice(0, query)}?… (query not shown)`;
+  return shown;
 }

@@ -39,6 +39,15 @@ export function parseFlags(
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
   } catch (err) {
+    // parseArgs quotes a stray argument, and a stray argument is often a value a switch cannot take
+    // (`--test-restore postgresql://user:password@...`): it is named by position, never shown.
+    if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+      const position = argv.findIndex((a) => !a.startsWith("-") && !isFlagValue(argv, a, options)) + 1;
+      throw new UsageError(
+        `Argument ${position || "?"} is not a flag, and this command takes no other arguments (it is not shown: it may hold a secret). ` +
+          "A switch such as --test-restore or --dry-run takes no value; run with --help for the accepted flags",
+      );
+    }
     throw new UsageError(`${(err as Error).message}. Run with --help for the accepted flags`, { cause: err });
   }
   const lookup = withNames(COMMAND_LINE_NAMES, (spec) => {
@@ -124,4 +133,16 @@ export function maskSecrets(lookup: SettingLookup, flags: SettingLookup, logger:
 /** A lookup answering only the flag `input`, so that credentialsIn judges that one flag alone. */
 function flagOnly(flags: SettingLookup, input: string): SettingLookup {
   return (spec) => (spec.input === input ? flags(spec) : undefined);
+}
+
+/** Whether `arg` is the value of the flag before it (a string option), not a stray argument. */
+function isFlagValue(
+  argv: readonly string[],
+  arg: string,
+  options: Readonly<Record<string, { type: "string" | "boolean" }>>,
+): boolean {
+  const before = argv[argv.indexOf(arg) - 1];
+  return (
+    before?.startsWith("--") === true && !before.includes("=") && options[before.slice(2)]?.type === "string"
+  );
 }

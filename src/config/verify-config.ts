@@ -6,6 +6,7 @@ import {
   type BackupReading,
   loadBackupReading,
   RESTORE_COMMON_SETTINGS,
+  RESTORE_SETTINGS,
 } from "./restore-config.js";
 import {
   integerIn,
@@ -69,6 +70,8 @@ export const VERIFY_SETTINGS = {
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export interface VerifyConfig extends BackupReading {
+  /** How this caller lists backups, for advice: "run restore and add --list-backups" (CLI) or with the input (action). */
+  readonly listAdvice: string;
   readonly backupDir: string;
   readonly prefix: string | undefined;
   readonly maxAgeHours: number;
@@ -112,5 +115,6 @@ export function loadVerifyConfig(lookup: SettingLookup): VerifyConfig {
       : undefined,
     verifyRemote: require(s.verifyRemote, lookup),
     ...loadBackupReading(lookup),
+    listAdvice: `run restore and ${names.enable(RESTORE_SETTINGS.listBackups)}`,
   };
 }

@@ -105,4 +105,4 @@ export async function probeWrite(
 
 /** Advice for a name that is not in a store: what exists can be listed. */
 export const MISSING_OBJECT_ADVICE =
-  "it does not exist: list what there is with 'lifeline restore --list-backups'";
+  "it does not exist: list what there is with restore's list-backups (the input 'list-backups' of the restore action, or 'lifeline restore --list-backups')";

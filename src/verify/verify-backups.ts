@@ -341,7 +341,7 @@ async function runTestRestore(
   const { logger } = options;
   let entry: BackupEntry;
   if (settings.backupFile !== undefined) {
-    entry = await findBackup(settings.backupFile, config.destinationForUri);
+    entry = await findBackup(settings.backupFile, config.destinationForUri, config.listAdvice);
   } else {
     const newest = [...checks]
       .filter((c) => c.ok)
@@ -356,7 +356,7 @@ async function runTestRestore(
         dropped: true,
       };
     }
-    entry = await findBackup(newest.file, config.destinationForUri);
+    entry = await findBackup(newest.file, config.destinationForUri, config.listAdvice);
   }
   const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
   const manifest = await readManifest(entry);

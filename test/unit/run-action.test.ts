@@ -41,6 +41,22 @@ const summary = () => readFile(join(dir, "summary.md"), "utf8");
 const textfile = () => readFile(join(dir, "lifeline.prom"), "utf8").catch(() => "");
 
 describe("runAction", () => {
+  it("a run cancelled while its body finished anyway (a listing, a dry run) exits 143 with the cancelled summary, never as a success", async () => {
+    await runAction({
+      command: "restore",
+      kind: "restore",
+      body: async () => {
+        process.emit("SIGTERM", "SIGTERM"); // the runner's cancellation, while the listing still completes
+        return "## backups listed\n";
+      },
+      failureSummary: () => "failed",
+    });
+    expect(process.exitCode).toBe(143);
+    expect(await summary()).not.toContain("backups listed");
+    expect(await summary()).toMatch(/cancel/i);
+    expect(stdout).toMatch(/::error::.*SIGTERM/);
+  });
+
   it("writes the body's summary and leaves the exit status alone on success", async () => {
     await runAction({
       command: "verify",

@@ -253,3 +253,63 @@ describe("the engine's advice after loading names settings the caller's way", ()
     expect(fromCli.settingEnable("listBackups")).toBe("add --list-backups");
   });
 });
+
+describe("nothing the user typed by mistake is echoed when it may be a secret", () => {
+  async function stderrOf(argv: string[]): Promise<{ code: number; stderr: string }> {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let stderr = "";
+    err.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const code = await main(argv, { out, err });
+    return { code, stderr };
+  }
+
+  it("a value given to a switch (--test-restore <url>) is named by position, never shown", async () => {
+    const secret = "secretpw123456";
+    const { code, stderr } = await stderrOf([
+      "verify",
+      "--backup-dir",
+      "/tmp/never",
+      "--test-restore",
+      `postgresql://u:${secret}@h/db`,
+    ]);
+    expect(code).toBe(64);
+    expect(stderr).not.toContain(secret);
+    expect(stderr).toContain("Argument 4 is not a flag");
+  });
+
+  it("a BACKUP_FILE URI is quoted without its query string or user info", async () => {
+    const { shownUri } = await import("../../src/catalog/backup-source.js");
+    expect(shownUri("https://acct.blob.core.windows.net/c/x.sql.gz?sv=2022&sig=SIGSECRETVALUE")).toBe(
+      "https://acct.blob.core.windows.net/c/x.sql.gz?… (query not shown)",
+    );
+    expect(shownUri("s3://key:secret@bucket/x.sql.gz")).toBe("s3://***@bucket/x.sql.gz");
+    expect(shownUri("/backups/daily/app_daily_20241024_020000.sql.gz")).toBe(
+      "/backups/daily/app_daily_20241024_020000.sql.gz",
+    );
+    const { stderr } = await stderrOf([
+      "restore",
+      "--backup-dir",
+      "/tmp/never",
+      "--backup-file",
+      "https://acct.blob.core.windows.net/c/x.txt?sv=2022&sig=SIGSECRETVALUE",
+      "--database-url",
+      URL,
+      "--force",
+    ]);
+    expect(stderr).toContain("BACKUP_FILE 'https://acct.blob.core.windows.net/c/x.txt?… (query not shown)'");
+    expect(stderr).not.toContain("SIGSECRETVALUE");
+  });
+
+  it("verify's test restore advises restore's listing the caller's way", () => {
+    const env = { DATABASE_URL: URL } as NodeJS.ProcessEnv;
+    expect(loadVerifyConfig(cli(["--backup-dir", "/b"], env, VERIFY_SETTINGS)).listAdvice).toBe(
+      "run restore and add --list-backups",
+    );
+    expect(loadVerifyConfig(action({ "backup-dir": "/b" })).listAdvice).toBe(
+      "run restore and set the input 'list-backups' to true",
+    );
+  });
+});

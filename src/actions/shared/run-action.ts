@@ -46,6 +46,8 @@ export async function runAction(spec: ActionSpec): Promise<void> {
   let summary = "";
   try {
     summary = await spec.body(run);
+    // A run cancelled while its body finished anyway (a listing, a dry run) is still never a success.
+    if (signal.aborted) throw signal.reason;
   } catch (err) {
     spec.onError?.(err);
     const failed = await failAction(err, {
