@@ -115,7 +115,9 @@ export async function storeForUri(
     };
   }
   if (!cloud) {
-    throw new ConfigError(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
+    throw new ConfigError(
+      `BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`,
+    );
   }
   const slash = parsed.key.lastIndexOf("/");
   const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
