@@ -13223,7 +13223,7 @@ async function storeForUri(uri, cloud) {
         };
     }
     if (!cloud) {
-        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -13236,12 +13236,12 @@ async function findBackup(uri, cloud,
 listWith = "add --list-backups") {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`);
+        throw new errors/* UserError */.yo(`BACKUP_FILE '${shownUri(uri)}' does not exist: to list the backups, ${listWith}; then give one of them`);
     }
     const name = BackupName.parse(fileName);
     const [sidecar, manifest] = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map((suffix) => store.stat(`${fileName}${suffix}`).then((found) => found !== undefined, 
@@ -13297,6 +13297,17 @@ async function readManifest(entry) {
             `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`);
     }
     return manifest;
+}
+/**
+ * A backup URI as an error may quote it: without user info or a query string, where a pasted Azure
+ * SAS URL or a presigned S3 URL carries its signature.
+ */
+function shownUri(uri) {
+    let shown = uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+    const query = shown.indexOf("?");
+    if (query >= 0)
+        shown = `${shown.slice(0, query)}?… (query not shown)`;
+    return shown;
 }
 
 ;// CONCATENATED MODULE: ./src/restore/check-sql.ts
@@ -15280,7 +15291,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const { logger } = options;
     let entry;
     if (settings.backupFile !== undefined) {
-        entry = await findBackup(settings.backupFile, config.destinationForUri);
+        entry = await findBackup(settings.backupFile, config.destinationForUri, config.listAdvice);
     }
     else {
         const newest = [...checks]
@@ -15296,7 +15307,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
                 dropped: true,
             };
         }
-        entry = await findBackup(newest.file, config.destinationForUri);
+        entry = await findBackup(newest.file, config.destinationForUri, config.listAdvice);
     }
     const checkSql = settings.checkSql !== undefined ? await readCheckSql(settings.checkSql) : undefined;
     const manifest = await readManifest(entry);
@@ -15598,6 +15609,13 @@ function parseFlags(argv, settings, extraSwitches) {
         ({ values } = (0,external_node_util_.parseArgs)({ args: [...argv], options, strict: true, allowPositionals: false }));
     }
     catch (err) {
+        // parseArgs quotes a stray argument, and a stray argument is often a value a switch cannot take
+        // (`--test-restore postgresql://user:password@...`): it is named by position, never shown.
+        if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+            const position = argv.findIndex((a) => !a.startsWith("-") && !isFlagValue(argv, a, options)) + 1;
+            throw new errors/* UsageError */.eb(`Argument ${position || "?"} is not a flag, and this command takes no other arguments (it is not shown: it may hold a secret). ` +
+                "A switch such as --test-restore or --dry-run takes no value; run with --help for the accepted flags");
+        }
         throw new errors/* UsageError */.eb(`${err.message}. Run with --help for the accepted flags`, { cause: err });
     }
     const lookup = withNames(COMMAND_LINE_NAMES, (spec) => {
@@ -15660,6 +15678,11 @@ function maskSecrets(lookup, flags, logger) {
 /** A lookup answering only the flag `input`, so that credentialsIn judges that one flag alone. */
 function flagOnly(flags, input) {
     return (spec) => (spec.input === input ? flags(spec) : undefined);
+}
+/** Whether `arg` is the value of the flag before it (a string option), not a stray argument. */
+function isFlagValue(argv, arg, options) {
+    const before = argv[argv.indexOf(arg) - 1];
+    return (before?.startsWith("--") === true && !before.includes("=") && options[before.slice(2)]?.type === "string");
 }
 
 ;// CONCATENATED MODULE: ./src/cli/backup-db-command.ts
@@ -16436,6 +16459,7 @@ function loadVerifyConfig(lookup) {
             : undefined,
         verifyRemote: settings_require(s.verifyRemote, lookup),
         ...loadBackupReading(lookup),
+        listAdvice: `run restore and ${names.enable(RESTORE_SETTINGS.listBackups)}`,
     };
 }
 
@@ -16846,7 +16870,7 @@ async function probeWrite(store, signal) {
     await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
-const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
+const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with restore's list-backups (the input 'list-backups' of the restore action, or 'lifeline restore --list-backups')";
 
 
 /***/ }),

@@ -38403,6 +38403,9 @@ async function runAction(spec) {
     let summary = "";
     try {
         summary = await spec.body(run);
+        // A run cancelled while its body finished anyway (a listing, a dry run) is still never a success.
+        if (signal.aborted)
+            throw signal.reason;
     }
     catch (err) {
         spec.onError?.(err);
@@ -38521,6 +38524,7 @@ function loadVerifyConfig(lookup) {
             : undefined,
         verifyRemote: settings/* require */.Yp(s.verifyRemote, lookup),
         ...(0,restore_config/* loadBackupReading */.Dn)(lookup),
+        listAdvice: `run restore and ${names.enable(restore_config/* RESTORE_SETTINGS */.jM.listBackups)}`,
     };
 }
 
@@ -38648,7 +38652,7 @@ class BackupName {
 /* harmony export */   UY: () => (/* binding */ expectedSha256),
 /* harmony export */   WI: () => (/* binding */ readManifest)
 /* harmony export */ });
-/* unused harmony exports kindOfFileName, localTierStores, storeForUri */
+/* unused harmony exports kindOfFileName, localTierStores, storeForUri, shownUri */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _fs_regular_file_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(65650);
@@ -38739,7 +38743,7 @@ async function storeForUri(uri, cloud) {
         };
     }
     if (!cloud) {
-        throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigError */ .xL(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigError */ .xL(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -38752,12 +38756,12 @@ async function findBackup(uri, cloud,
 listWith = "add --list-backups") {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigError */ .xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigError */ .xL(`BACKUP_FILE '${shownUri(uri)}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`);
+        throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`BACKUP_FILE '${shownUri(uri)}' does not exist: to list the backups, ${listWith}; then give one of them`);
     }
     const name = _backup_name_js__WEBPACK_IMPORTED_MODULE_6__/* .BackupName */ .wv.parse(fileName);
     const [sidecar, manifest] = await Promise.all([_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .CHECKSUM_SUFFIX */ .qP, _manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .MANIFEST_SUFFIX */ .OK].map((suffix) => store.stat(`${fileName}${suffix}`).then((found) => found !== undefined, 
@@ -38813,6 +38817,17 @@ async function readManifest(entry) {
             `Lifeline reads (${_manifest_js__WEBPACK_IMPORTED_MODULE_9__/* .MANIFEST_VERSION */ .hh}): upgrade Lifeline, or restore without it by moving it away`);
     }
     return manifest;
+}
+/**
+ * A backup URI as an error may quote it: without user info or a query string, where a pasted Azure
+ * SAS URL or a presigned S3 URL carries its signature.
+ */
+function shownUri(uri) {
+    let shown = uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+    const query = shown.indexOf("?");
+    if (query >= 0)
+        shown = `${shown.slice(0, query)}?… (query not shown)`;
+    return shown;
 }
 
 
@@ -39789,11 +39804,12 @@ function loadCloudReading(lookup, env = process.env) {
 /* harmony export */   Fj: () => (/* binding */ loadListConfig),
 /* harmony export */   LA: () => (/* binding */ isListOnly),
 /* harmony export */   j: () => (/* binding */ metricsSettings),
+/* harmony export */   jM: () => (/* binding */ RESTORE_SETTINGS),
 /* harmony export */   uq: () => (/* binding */ BACKUP_READING_SETTINGS),
 /* harmony export */   vP: () => (/* binding */ RESTORE_COMMON_SETTINGS),
 /* harmony export */   xb: () => (/* binding */ loadRestoreConfig)
 /* harmony export */ });
-/* unused harmony exports parseTargetTime, RESTORE_SETTINGS, targetDatabase */
+/* unused harmony exports parseTargetTime, targetDatabase */
 /* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(48161);
 /* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _db_database_url_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(10513);
@@ -44882,7 +44898,7 @@ async function probeWrite(store, signal) {
     await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
-const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
+const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with restore's list-backups (the input 'list-backups' of the restore action, or 'lifeline restore --list-backups')";
 
 
 /***/ }),
@@ -45885,7 +45901,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
     const { logger } = options;
     let entry;
     if (settings.backupFile !== undefined) {
-        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile, config.destinationForUri);
+        entry = await (0,backup_source/* findBackup */.SC)(settings.backupFile, config.destinationForUri, config.listAdvice);
     }
     else {
         const newest = [...checks]
@@ -45901,7 +45917,7 @@ async function runTestRestore(config, checks, keyring, options, started) {
                 dropped: true,
             };
         }
-        entry = await (0,backup_source/* findBackup */.SC)(newest.file, config.destinationForUri);
+        entry = await (0,backup_source/* findBackup */.SC)(newest.file, config.destinationForUri, config.listAdvice);
     }
     const checkSql = settings.checkSql !== undefined ? await (0,check_sql/* readCheckSql */.H)(settings.checkSql) : undefined;
     const manifest = await (0,backup_source/* readManifest */.WI)(entry);

@@ -39418,7 +39418,7 @@ async function storeForUri(uri, cloud) {
         };
     }
     if (!cloud) {
-        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}': cloud backups cannot be read here; download it first`);
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -39431,12 +39431,12 @@ async function findBackup(uri, cloud,
 listWith = "add --list-backups") {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${uri}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.yo(`BACKUP_FILE '${uri}' does not exist: to list the backups, ${listWith}; then give one of them`);
+        throw new errors/* UserError */.yo(`BACKUP_FILE '${shownUri(uri)}' does not exist: to list the backups, ${listWith}; then give one of them`);
     }
     const name = BackupName.parse(fileName);
     const [sidecar, manifest] = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map((suffix) => store.stat(`${fileName}${suffix}`).then((found) => found !== undefined, 
@@ -39492,6 +39492,17 @@ async function readManifest(entry) {
             `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`);
     }
     return manifest;
+}
+/**
+ * A backup URI as an error may quote it: without user info or a query string, where a pasted Azure
+ * SAS URL or a presigned S3 URL carries its signature.
+ */
+function shownUri(uri) {
+    let shown = uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@");
+    const query = shown.indexOf("?");
+    if (query >= 0)
+        shown = `${shown.slice(0, query)}?… (query not shown)`;
+    return shown;
 }
 
 ;// CONCATENATED MODULE: ./src/db/database-url.ts
@@ -44444,6 +44455,9 @@ async function runAction(spec) {
     let summary = "";
     try {
         summary = await spec.body(run);
+        // A run cancelled while its body finished anyway (a listing, a dry run) is still never a success.
+        if (signal.aborted)
+            throw signal.reason;
     }
     catch (err) {
         spec.onError?.(err);
@@ -44731,7 +44745,7 @@ async function probeWrite(store, signal) {
     await store.delete(probe, signal);
 }
 /** Advice for a name that is not in a store: what exists can be listed. */
-const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with 'lifeline restore --list-backups'";
+const MISSING_OBJECT_ADVICE = "it does not exist: list what there is with restore's list-backups (the input 'list-backups' of the restore action, or 'lifeline restore --list-backups')";
 
 
 /***/ }),
