@@ -57,6 +57,18 @@ describe("runAction", () => {
     expect(stdout).toMatch(/::error::.*SIGTERM/);
   });
 
+  it("masks every registered secret in the summary a body returns (an off-site error quoting a URL with its password)", async () => {
+    const secret = "s3cr3t-Passw0rd";
+    vi.stubEnv("INPUT_DATABASE-URL", `postgresql://app:${secret}@db:5432/app`);
+    await runAction({
+      command: "backup-db",
+      kind: "backup",
+      body: async () => `## written, but s3://b failed: could not reach postgresql://app:${secret}@db\n`,
+      failureSummary: () => "failed",
+    });
+    expect(await summary()).toBe("## written, but s3://b failed: could not reach postgresql://app:***@db\n");
+  });
+
   it("writes the body's summary and leaves the exit status alone on success", async () => {
     await runAction({
       command: "verify",

@@ -61,7 +61,9 @@ export async function runAction(spec: ActionSpec): Promise<void> {
     summary = failed.cancelledSummary ?? spec.failureSummary(failed.message, err);
   } finally {
     try {
-      await core.summary.addRaw(summary).write();
+      // Off-site errors and verify's reasons come from servers and files: every secret the run
+      // registered is masked in the summary too, as in the log.
+      await core.summary.addRaw(logger.redact(summary)).write();
     } catch (err) {
       core.warning(`Could not write the job summary: ${(err as Error).message}`);
     }
