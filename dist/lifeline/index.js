@@ -38421,7 +38421,9 @@ async function runAction(spec) {
     }
     finally {
         try {
-            await core/* summary */.z.addRaw(summary).write();
+            // Off-site errors and verify's reasons come from servers and files: every secret the run
+            // registered is masked in the summary too, as in the log.
+            await core/* summary */.z.addRaw(logger.redact(summary)).write();
         }
         catch (err) {
             core/* warning */.$e(`Could not write the job summary: ${err.message}`);

@@ -44752,7 +44752,9 @@ async function runAction(spec) {
     }
     finally {
         try {
-            await summary_summary.addRaw(summary).write();
+            // Off-site errors and verify's reasons come from servers and files: every secret the run
+            // registered is masked in the summary too, as in the log.
+            await summary_summary.addRaw(logger.redact(summary)).write();
         }
         catch (err) {
             warning(`Could not write the job summary: ${err.message}`);
