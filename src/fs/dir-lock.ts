@@ -226,10 +226,14 @@ async function takeOver(file: string, judged: LockHolder | "unreadable", token: 
   await unlink(aside).catch(() => {});
 }
 
+/** More than any lock file Lifeline writes: a larger one is read no further and counts as unreadable. */
+const MAX_LOCK_BYTES = 64 * 1024;
+
 async function readHolder(file: string): Promise<LockHolder | "gone" | "unreadable"> {
   let text: string;
   try {
-    text = await readRegularFile(file); // a FIFO in its place is named, never waited on
+    // A FIFO in its place is named, never waited on; a huge file is not read whole (a holder is ~200 bytes).
+    text = await readRegularFile(file, { maxBytes: MAX_LOCK_BYTES });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
     throw err;

@@ -1,12 +1,15 @@
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { BackupName } from "../../src/catalog/backup-name.js";
 import { checksumLine } from "../../src/catalog/manifest.js";
-import { verifyLocalBackups } from "../../src/verify/verify-backups.js";
-import { capturingLogger, useTempDirs } from "../support/fixtures.js";
+import { environmentLookup } from "../../src/config/settings.js";
+import { loadVerifyConfig } from "../../src/config/verify-config.js";
+import { verifyBackups, verifyLocalBackups } from "../../src/verify/verify-backups.js";
+import { capturingLogger, usePostgres, useTempDirs } from "../support/fixtures.js";
+import { takeBackup } from "../support/restore.js";
 
 const tempDir = useTempDirs();
 const DUMP = gzipSync("SELECT 1;\n-- PostgreSQL database dump complete\n\n");
@@ -68,5 +71,34 @@ describe("verify against names a tampered directory can hold", () => {
     expect(failedLine).toContain("x\\x1b[2K\\x1b[1Ginfo: verify");
     // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting that none reach the log
     expect(lines.join("\n")).not.toMatch(/[\x1b\r]/);
+  });
+});
+
+describe("the test restore and a name dated ahead of the clock", () => {
+  const postgres = usePostgres();
+
+  it("restores the newest credible backup, not a copy renamed into 2099", async () => {
+    const pg = postgres();
+    await pg.createDatabase("vfuture");
+    const dir = await tempDir("verify-future-restore");
+    const real = await takeBackup(pg, "vfuture", dir);
+    const realName = path.basename(real);
+    const renamed = realName.replace(/_\d{8}_\d{6}\./, "_20990101_020000.");
+    const daily = path.dirname(real);
+    await copyFile(real, path.join(daily, renamed));
+    await copyFile(`${real}.manifest.json`, path.join(daily, `${renamed}.manifest.json`));
+    const sum = (await readFile(`${real}.sha256`, "utf8")).split(" ")[0]!;
+    await writeFile(path.join(daily, `${renamed}.sha256`), checksumLine(sum, renamed));
+    const { logger } = capturingLogger();
+    const report = await verifyBackups(
+      loadVerifyConfig(
+        environmentLookup({ BACKUP_DIR: dir, DATABASE_URL: pg.url("postgres"), BACKUP_TEST_RESTORE: "true" }),
+      ),
+      { logger },
+    );
+    expect(report.testRestore?.backup).toContain(realName);
+    expect(report.testRestore?.ok).toBe(true);
+    expect(report.exitCode).toBe(1); // the 2099 copy fails the run by name
+    expect(report.reasons).toContainEqual(expect.stringContaining(`${renamed} is dated 2099-01-01`));
   });
 });
