@@ -12420,10 +12420,13 @@ async function takeOver(file, judged, token) {
     }
     await (0,promises_.unlink)(aside).catch(() => { });
 }
+/** More than any lock file Lifeline writes: a larger one is read no further and counts as unreadable. */
+const MAX_LOCK_BYTES = 64 * 1024;
 async function readHolder(file) {
     let text;
     try {
-        text = await readRegularFile(file); // a FIFO in its place is named, never waited on
+        // A FIFO in its place is named, never waited on; a huge file is not read whole (a holder is ~200 bytes).
+        text = await readRegularFile(file, { maxBytes: MAX_LOCK_BYTES });
     }
     catch (err) {
         if (err.code === "ENOENT")
@@ -15181,7 +15184,9 @@ async function verify(target, options) {
         let testRestore;
         if (all && testRestoreSettings) {
             (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled before the test restore");
-            testRestore = await runTestRestore(all, checks, keyring, options, started);
+            // The newest credible backup is restored: one dated ahead of the clock is not the newest.
+            const credible = checks.filter((c) => !future.includes(c));
+            testRestore = await runTestRestore(all, credible, keyring, options, started);
         }
         // A cancelled run is never a success: it records no verification and no metrics of its own.
         (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
