@@ -13,6 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const EXTERNALS = ["open"];
 const ENTRIES = {
   "backup-db": "src/actions/backup-db/index.ts",
+  "backup-media": "src/actions/backup-media/index.ts",
   verify: "src/actions/verify/index.ts",
   restore: "src/actions/restore/index.ts",
   lifeline: "src/actions/lifeline/index.ts",

@@ -3,11 +3,12 @@
 //   npx tsx scripts/gen-action-inputs.ts
 import { readFileSync, writeFileSync } from "node:fs";
 import { BACKUP_DB_SETTINGS } from "../src/config/backup-db-config.js";
+import { BACKUP_MEDIA_SETTINGS } from "../src/config/media-config.js";
 import { RESTORE_SETTINGS } from "../src/config/restore-config.js";
 import type { SettingSpec } from "../src/config/settings.js";
 import { VERIFY_SETTINGS } from "../src/config/verify-config.js";
 
-export type Command = "backup-db" | "verify" | "restore";
+export type Command = "backup-db" | "backup-media" | "verify" | "restore";
 
 const specsOf = (table: Record<string, SettingSpec<unknown>>) =>
   (Object.values(table) as SettingSpec<unknown>[]).filter((s) => !s.cliOnly);
@@ -15,6 +16,7 @@ const specsOf = (table: Record<string, SettingSpec<unknown>>) =>
 /** Each command's action inputs, in the order of its settings table. */
 export const COMMAND_SETTINGS: Record<Command, SettingSpec<unknown>[]> = {
   "backup-db": specsOf(BACKUP_DB_SETTINGS),
+  "backup-media": specsOf(BACKUP_MEDIA_SETTINGS),
   verify: specsOf(VERIFY_SETTINGS),
   restore: specsOf(RESTORE_SETTINGS),
 };
@@ -28,6 +30,9 @@ export const COMMANDS = Object.keys(COMMAND_SETTINGS) as Command[];
 export const DESCRIPTION_OVERRIDES: Record<Command, Record<string, string>> = {
   "backup-db": {
     "database-url": "the database to back up, e.g. postgresql://user:password@host:5432/transcripts",
+  },
+  "backup-media": {
+    "retention-dry-run": "log and summarise the media retention plan without removing any snapshot",
   },
   verify: {
     "s3-bucket":
@@ -54,6 +59,7 @@ export function describeFor(command: Command, spec: SettingSpec<unknown>): strin
 
 const FILES: Record<Command, string> = {
   "backup-db": "actions/backup-db/action.yml",
+  "backup-media": "actions/backup-media/action.yml",
   verify: "actions/verify/action.yml",
   restore: "actions/restore/action.yml",
 };
@@ -112,6 +118,7 @@ export function rootInputs(): InputDoc[] {
 /** The inputs each action declares: its own settings; the root action every command's, once each. */
 export const ACTION_SETTINGS: Record<string, SettingSpec<unknown>[]> = {
   [FILES["backup-db"]]: COMMAND_SETTINGS["backup-db"],
+  [FILES["backup-media"]]: COMMAND_SETTINGS["backup-media"],
   [FILES.verify]: COMMAND_SETTINGS.verify,
   [FILES.restore]: COMMAND_SETTINGS.restore,
   "action.yml": [...new Map(COMMANDS.flatMap((c) => COMMAND_SETTINGS[c]).map((s) => [s.input, s])).values()],
@@ -120,6 +127,7 @@ export const ACTION_SETTINGS: Record<string, SettingSpec<unknown>[]> = {
 /** What each action.yml declares, by file. */
 export const ACTION_INPUTS: Record<string, InputDoc[]> = {
   [FILES["backup-db"]]: commandInputs("backup-db"),
+  [FILES["backup-media"]]: commandInputs("backup-media"),
   [FILES.verify]: commandInputs("verify"),
   [FILES.restore]: commandInputs("restore"),
   "action.yml": rootInputs(),

@@ -6,6 +6,7 @@ import { cancellationOf, EXIT, exitStatusOf } from "../process/exit-status.js";
 import { CancelledError, type StopSignal, UserError } from "../shared/errors.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { BACKUP_DB_HELP, backupDbCommand } from "./backup-db-command.js";
+import { BACKUP_MEDIA_HELP, backupMediaCommand } from "./backup-media-command.js";
 import { LIFECYCLE_HELP, lifecycleCommand } from "./lifecycle-command.js";
 import { RESTORE_HELP, restoreCommand } from "./restore-command.js";
 import type { Command, RunRecord } from "./run-record.js";
@@ -18,6 +19,12 @@ const COMMANDS: Record<string, { run: Command; summary: string; help: string; me
       metrics: "backup",
       summary: "take a database backup (runbook: backup_db.sh)",
       help: BACKUP_DB_HELP,
+    },
+    "backup-media": {
+      run: backupMediaCommand,
+      metrics: "backup",
+      summary: "take an incremental snapshot of the media directory (runbook: backup_media.sh)",
+      help: BACKUP_MEDIA_HELP,
     },
     verify: {
       run: verifyCommand,
@@ -40,7 +47,7 @@ const COMMANDS: Record<string, { run: Command; summary: string; help: string; me
 
 const HELP = `Usage: lifeline <command> [options]
 
-CI-native backups for PostgreSQL, the same engine as the Lifeline GitHub Actions.
+CI-native backups for PostgreSQL and a media directory, the same engine as the Lifeline GitHub Actions.
 
 Commands:
 ${Object.entries(COMMANDS)
@@ -113,7 +120,13 @@ export async function main(
     }
     // Every failed run is recorded, so that BackupFailed fires now rather than BackupTooOld a day later.
     if (record.kind)
-      await recordFailedRun(record.settings, record.kind, { startedAt, exitStatus: status }, logger);
+      await recordFailedRun(
+        record.settings,
+        record.kind,
+        { startedAt, exitStatus: status },
+        logger,
+        record.type,
+      );
     return status;
   } finally {
     process.off("SIGINT", onSignal);

@@ -1,5 +1,6 @@
 import { createInterface } from "node:readline/promises";
 import { type BackupEntry, backupStores, listBackups } from "../catalog/backup-source.js";
+import { isMedia } from "../config/media-config.js";
 import {
   isListOnly,
   loadListConfig,
@@ -14,6 +15,7 @@ import { planRestore, restorePlanText } from "../restore/restore-plan.js";
 import { backupListText, listedBackup } from "../restore/restore-summary.js";
 import { UserError } from "../shared/errors.js";
 import { settingsHelp, startCommand } from "./args.js";
+import { runRestoreMedia } from "./restore-media-run.js";
 import type { Command } from "./run-record.js";
 
 export const RESTORE_HELP = `Usage: lifeline restore [options]
@@ -30,6 +32,13 @@ database is kept as <db>_pre_restore_<time> unless --drop-old. A failed restore 
 
 On a terminal you are asked to type the database name; --force skips that, --confirm <db> answers it.
 Without a terminal, one of them is required.
+
+With --media, restores a media snapshot of MEDIA_BACKUP_DIR instead (the database is not touched):
+the whole snapshot or --restore-path of it into --target-dir, every file checked against the
+manifest's SHA-256; existing files are refused unless --overwrite; nothing is written outside the
+target, nor through a symlink.
+
+  lifeline restore --media --target-dir /restore/data [--snapshot media_20261202_030000] [--restore-path uploads/2026]
 
 Options:
 ${settingsHelp(RESTORE_SETTINGS)}
@@ -89,6 +98,10 @@ export const restoreCommand: Command = async (argv, logger, signal, out, record)
   const started = startCommand(argv, RESTORE_COMMAND, { logger, out, record });
   if (!started) return 0;
   const { lookup, switches } = started;
+  if (isMedia(lookup)) {
+    record.type = "media";
+    return runRestoreMedia(lookup, { logger, signal, out, json: switches.json === true });
+  }
   const now = new Date();
   if (isListOnly(lookup)) {
     record.kind = undefined; // listing is not a restore: it records no metrics

@@ -9,6 +9,8 @@ import type { RunKind } from "../metrics/failed-run.js";
  */
 export interface RunRecord {
   kind: RunKind | undefined;
+  /** The `type` label of the failure's metrics: "database" unless the command says "media". */
+  type?: string;
   settings: MetricsSettings;
 }
 

@@ -1,9 +1,11 @@
+import { isMedia } from "../config/media-config.js";
 import { loadVerifyConfig, VERIFY_SETTINGS } from "../config/verify-config.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { verifyBackups } from "../verify/verify-backups.js";
 import { verifyBackupsSummary } from "../verify/verify-summary.js";
 import { settingsHelp, startCommand } from "./args.js";
 import type { Command } from "./run-record.js";
+import { runVerifyMedia } from "./verify-media-run.js";
 
 export const VERIFY_HELP = `Usage: lifeline verify [options]
 
@@ -16,6 +18,7 @@ sequences, extensions), runs the --check-sql checks, and drops the scratch datab
   lifeline verify
   lifeline verify --test-restore --check-sql checks.sql
   lifeline verify --max-age-hours 48
+  lifeline verify --media [--read-data-subset 10%]   the media snapshots of MEDIA_BACKUP_DIR instead
 
 Options:
 ${settingsHelp(VERIFY_SETTINGS)}
@@ -33,6 +36,10 @@ export const verifyCommand: Command = async (argv, logger, signal, out, record) 
   const started = startCommand(argv, VERIFY_COMMAND, { logger, out, record });
   if (!started) return 0;
   const { lookup, switches } = started;
+  if (isMedia(lookup)) {
+    record.type = "media";
+    return runVerifyMedia(lookup, { logger, signal, out, json: switches.json === true });
+  }
   const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
   for (const reason of report.reasons) logger.error(reason);
   if (switches.json) {

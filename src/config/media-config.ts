@@ -1,6 +1,6 @@
 import { ConfigError } from "../shared/errors.js";
 import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
-import { metricsSettings } from "./restore-config.js";
+import { metricsSettings } from "./metrics-config.js";
 import {
   integerIn,
   parseBoolean,

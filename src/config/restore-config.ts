@@ -8,6 +8,7 @@ import {
   type DestinationForUri,
   loadCloudReading,
 } from "./cloud-config.js";
+import { RESTORE_MEDIA_SETTINGS } from "./media-config.js";
 import {
   givenAs,
   integerIn,
@@ -164,6 +165,7 @@ export const RESTORE_SETTINGS = {
     parse: parseBoolean,
   },
   ...BACKUP_READING_SETTINGS,
+  ...RESTORE_MEDIA_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export interface RestoreConfig extends BackupReading {
@@ -199,14 +201,9 @@ export function targetDatabase(
   return name;
 }
 
-export function metricsSettings(lookup: SettingLookup): MetricsSettings {
-  return {
-    pushgatewayUrl: resolve(shared.pushgatewayUrl, lookup),
-    job: require(shared.pushgatewayJob, lookup),
-    textfile: resolve(shared.metricsTextfile, lookup),
-    timeoutMs: require(shared.networkTimeoutSeconds, lookup) * 1000,
-  };
-}
+import { metricsSettings } from "./metrics-config.js";
+
+export { metricsSettings };
 
 /** Whether the run only lists backups; then no database is needed. */
 export function isListOnly(lookup: SettingLookup): boolean {

@@ -1,6 +1,7 @@
 import { type ConnectionSettings, parseDatabaseUrl } from "../db/database-url.js";
 import { ConfigError } from "../shared/errors.js";
 import { BACKUP_DB_SETTINGS } from "./backup-db-config.js";
+import { VERIFY_MEDIA_SETTINGS } from "./media-config.js";
 import {
   BACKUP_READING_SETTINGS,
   type BackupReading,
@@ -67,6 +68,7 @@ export const VERIFY_SETTINGS = {
     parse: oneOf(["all", "newest"] as const),
   },
   ...BACKUP_READING_SETTINGS,
+  ...VERIFY_MEDIA_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export interface VerifyConfig extends BackupReading {

@@ -1,3 +1,5 @@
+import { showControls } from "../log/logger.js";
+
 /**
  * Paths of a media tree as "binary strings": every char is one byte of the real name (latin1), so a
  * non-UTF-8 name survives the walk, the manifest and the restore byte for byte, and comparing two
@@ -73,9 +75,7 @@ export function showPath(rel: RelPath): string {
   const text = isUtf8(rel)
     ? Buffer.from(rel, "latin1").toString("utf8")
     : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control chars are what we escape
-  return (text === "" ? "." : text).replace(
-    /[\u0000-\u001f\u007f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+  return showControls(text === "" ? "." : text)
+    .replace(/\n/g, "\\n")
+    .replace(/\t/g, "\\t");
 }

@@ -36,19 +36,20 @@ export function failedRunSamples(
   return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
 }
 
-/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
+/** Publishes a failed run's samples (`type` "database" or "media") wherever configured; never throws. */
 export async function recordFailedRun(
   settings: MetricsSettings,
   kind: RunKind,
   run: { startedAt: Date; exitStatus: number },
   logger: Logger,
+  type = "database",
 ): Promise<PublishOutcome> {
   if (!settings.pushgatewayUrl && !settings.textfile) return {};
   const finishedAt = new Date();
-  const samples = failedRunSamples(kind, "database", {
+  const samples = failedRunSamples(kind, type, {
     finishedAt,
     durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
     exitStatus: run.exitStatus,
   });
-  return publishMetrics(settings, { type: "database" }, samples, logger);
+  return publishMetrics(settings, { type }, samples, logger);
 }

@@ -1,6 +1,9 @@
 import * as core from "@actions/core";
 import { backupStores, listBackups } from "../../catalog/backup-source.js";
+import { isMedia, loadRestoreMediaConfig } from "../../config/media-config.js";
 import { isListOnly, loadListConfig, loadRestoreConfig } from "../../config/restore-config.js";
+import { restoreMedia } from "../../media/restore-media.js";
+import { restoreMediaSummary } from "../../media/restore-media-summary.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../../restore/pitr.js";
 import { chooseBackup, RestoreFailedError, restoreDatabase } from "../../restore/restore-db.js";
 import { planRestore, restorePlanText } from "../../restore/restore-plan.js";
@@ -21,12 +24,32 @@ import { runAction } from "../shared/run-action.js";
 export async function runRestore(): Promise<void> {
   let database = "(unknown)";
   let guidance: string | undefined;
+  let media = false;
   await runAction({
     command: "restore",
     kind: "restore",
     body: async (run) => {
       const { lookup, logger, signal } = run;
       const now = new Date();
+      if (isMedia(lookup)) {
+        media = true;
+        run.type = "media";
+        const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger, signal });
+        throwIfCancelled(
+          signal,
+          `The run was cancelled after the snapshot was restored into ${result.targetDir}`,
+        );
+        core.setOutput("snapshot", result.snapshot);
+        core.setOutput("target-dir", result.targetDir);
+        core.setOutput("files", String(result.files));
+        core.setOutput("duration-seconds", result.durationSeconds.toFixed(3));
+        if (result.exitCode !== 0) {
+          core.setFailed(
+            `${result.failed.length} file(s) did not match the manifest's SHA-256 and were not restored: ${result.failed.join(", ")}`,
+          );
+        }
+        return restoreMediaSummary({ result });
+      }
       if (isListOnly(lookup)) {
         run.kind = undefined; // listing is not a restore: it records no metrics
         const { backupDir, prefix, destinations } = loadListConfig(lookup);
@@ -78,6 +101,7 @@ export async function runRestore(): Promise<void> {
       }
     },
     failureSummary: (message, err) => {
+      if (media) return restoreMediaSummary({ error: new Error(message) });
       const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
       return restoreSummary({ error: new Error(message), comparison }, database, guidance);
     },

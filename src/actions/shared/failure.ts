@@ -23,6 +23,8 @@ export async function failAction(
   run: {
     command: string;
     kind: RunKind | undefined;
+    /** The `type` label of its metrics: "database" (default) or "media". */
+    type?: string;
     metrics: MetricsSettings;
     startedAt: Date;
     signal: AbortSignal;
@@ -41,6 +43,7 @@ export async function failAction(
       run.kind,
       { startedAt: run.startedAt, exitStatus: status },
       run.logger,
+      run.type,
     );
   }
   return {

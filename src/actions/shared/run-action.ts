@@ -13,6 +13,8 @@ export interface ActionRun {
   readonly signal: AbortSignal;
   /** What a failure records in the metrics; the body clears it for a run that is not one (a listing, a dry run). */
   kind: RunKind | undefined;
+  /** The `type` label of a failure's metrics: "database" unless the body says "media". */
+  type: string;
 }
 
 export interface ActionSpec {
@@ -20,6 +22,8 @@ export interface ActionSpec {
   readonly command: string;
   /** The metrics a failed run records, unless the body clears `run.kind`. */
   readonly kind: RunKind | undefined;
+  /** The `type` label of a failure's metrics (default "database"). */
+  readonly type?: string;
   /** Reads the settings, runs the engine, sets the outputs; returns the job summary. */
   readonly body: (run: ActionRun) => Promise<string>;
   /** Called first when the body throws, before the step is failed (e.g. to log guidance the error carries). */
@@ -42,7 +46,7 @@ export async function runAction(spec: ActionSpec): Promise<void> {
   const signal = cancellationSignal();
   // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
   const metrics = metricsDestination(lookup);
-  const run: ActionRun = { lookup, logger, signal, kind: spec.kind };
+  const run: ActionRun = { lookup, logger, signal, kind: spec.kind, type: spec.type ?? "database" };
   let summary = "";
   try {
     summary = await spec.body(run);
@@ -53,6 +57,7 @@ export async function runAction(spec: ActionSpec): Promise<void> {
     const failed = await failAction(err, {
       command: spec.command,
       kind: run.kind,
+      type: run.type,
       metrics,
       startedAt,
       signal,

@@ -1,17 +1,24 @@
 import * as core from "@actions/core";
+import { isMedia } from "../../config/media-config.js";
 import { loadVerifyConfig } from "../../config/verify-config.js";
 import { throwIfCancelled } from "../../shared/errors.js";
 import { cell } from "../../summary/markdown.js";
 import { verifyBackups } from "../../verify/verify-backups.js";
 import { verifyBackupsSummary } from "../../verify/verify-summary.js";
 import { runAction } from "../shared/run-action.js";
+import { verifyMediaBody } from "../shared/verify-media-body.js";
 
 /** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
 export async function runVerify(): Promise<void> {
   await runAction({
     command: "verify",
     kind: "verify",
-    body: async ({ lookup, logger, signal }) => {
+    body: async (run) => {
+      const { lookup, logger, signal } = run;
+      if (isMedia(lookup)) {
+        run.type = "media";
+        return verifyMediaBody(lookup, logger, signal);
+      }
       const config = loadVerifyConfig(lookup);
       if (config.gpgPrivateKey) core.setSecret(config.gpgPrivateKey);
       const report = await verifyBackups(config, { logger, signal });

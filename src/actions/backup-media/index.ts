@@ -1,0 +1,3 @@
+import { runBackupMedia } from "./run.js";
+
+await runBackupMedia();

@@ -1,0 +1,19 @@
+import { clock } from "../log/progress.js";
+import { formatBytes } from "../summary/markdown.js";
+import type { BuildProgress } from "./snapshot-builder.js";
+
+/**
+ * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
+ * an ETA from the previous snapshot's entry count (the best guess of this run's size).
+ */
+export function describeBuildProgress(p: BuildProgress & { readonly previousEntries?: number }): string {
+  const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
+  let eta = "";
+  if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
+    eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+  }
+  return (
+    `${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
+    `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`
+  );
+}
