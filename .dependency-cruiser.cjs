@@ -2,7 +2,7 @@
 // Each folder of src/ has a place in LAYERS; a module may import its own folder and folders of a
 // lower layer, and, inside a layer, only the folders listed before its own (a fixed order, so no
 // two folders can import each other). Commands are the exception: they do not import each other,
-// save verify, whose test restore is a restore. `npm run deps` checks it; CI runs it.
+// save verify, whose test restore is a restore, and media, whose runs start with backup's prepare stage. `npm run deps` checks it; CI runs it.
 // Folder → responsibility is written out in README.md ("Layout").
 "use strict";
 
@@ -15,7 +15,8 @@ const LAYERS = [
   { name: "adapters", folders: ["actions", "cli"] },
 ];
 /** Command → command imports that are allowed (everything else across commands is refused). */
-const COMMAND_IMPORTS = { verify: ["restore"] };
+// media runs are prepared like backup-db's (stages/prepare: directories, day log, lock).
+const COMMAND_IMPORTS = { verify: ["restore"], media: ["backup"] };
 
 const order = LAYERS.flatMap((layer) => layer.folders.map((folder) => ({ folder, layer: layer.name })));
 const re = (folders) => `^src/(${folders.map((f) => f.replace(".", "\\.")).join("|")})(/|$)`;

@@ -19,6 +19,7 @@ const outputsOf = (file: string) =>
   Object.keys((parse(readFileSync(file, "utf8")) as { outputs?: object }).outputs ?? {});
 const ACTION_OF: Record<Command, string> = {
   "backup-db": "actions/backup-db/action.yml",
+  "backup-media": "actions/backup-media/action.yml",
   verify: "actions/verify/action.yml",
   restore: "actions/restore/action.yml",
 };
@@ -118,6 +119,7 @@ describe("action metadata", () => {
    */
   const FOREIGN: Record<Command, RegExp> = {
     "backup-db": /restor|replaced|scratch|\bpsql\b/i,
+    "backup-media": /restor|replaced|scratch|\bpsql\b|pg_dump|database/i,
     verify: /pg_dump|\bback(ed)? up\b|replaced|off-site copies/i,
     restore: /pg_dump|\bback(ed)? up\b|scratch|verif|off-site copies/i,
   };

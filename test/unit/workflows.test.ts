@@ -33,6 +33,17 @@ describe("workflows", () => {
     expect(wf.on).toHaveProperty("workflow_call");
   });
 
+  it("backup-media runs daily at 03:00 UTC with the backup-media action, on demand (full or not) and as a reusable workflow", () => {
+    const wf = parse(readFileSync(path.join(dir, "backup-media.yml"), "utf8"));
+    expect(wf.on.schedule).toEqual([{ cron: "0 3 * * *" }]);
+    expect(wf.on.workflow_dispatch.inputs.full.type).toBe("boolean");
+    expect(wf.on).toHaveProperty("workflow_call");
+    expect(wf.jobs.backup.steps[1].uses).toBe("./actions/backup-media");
+    // The Sunday verification checks the media snapshots too.
+    const verify = parse(readFileSync(path.join(dir, "verify.yml"), "utf8"));
+    expect(verify.jobs["verify-media"].steps[1].with.media).toBe("true");
+  });
+
   it("verify runs on Sundays at 04:00 UTC with the verify action, test-restoring on schedule", () => {
     const wf = parse(readFileSync(path.join(dir, "verify.yml"), "utf8"));
     expect(wf.on.schedule).toEqual([{ cron: "0 4 * * 0" }]);
