@@ -265,6 +265,25 @@ describe("verifyMedia", () => {
     );
   });
 
+  it("names a missing manifest checksum, and a missing tree/ once rather than once per entry", async () => {
+    const f = await twoSnapshots("no-sum-no-tree");
+    unlinkSync(path.join(f.older, "manifest.ndjson.sha256"));
+    rmSync(path.join(f.newer, "tree"), { recursive: true });
+    const report = await verify(f.backupDir);
+    expect(report.exitCode).toBe(1);
+    expect(byName(report, NEWER).problems).toEqual([
+      expect.stringMatching(new RegExp(`^${NEWER}: ${path.join(f.newer, "tree")} cannot be read: ENOENT`)),
+    ]);
+    expect(byName(report, OLDER).problems).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${OLDER}: The manifest checksum ${path.join(f.older, "manifest.ndjson.sha256")} cannot be read`,
+        ),
+      ),
+    ]);
+    expect(byName(report, OLDER).filesChecked).toBe(f.files - 2); // the tree was still checked, every inode read once
+  });
+
   it("exits 2 when there is no snapshot, or no MEDIA_BACKUP_DIR at all", async () => {
     const root = await tempDir("verify-media-empty");
     const empty = await verify(root);
