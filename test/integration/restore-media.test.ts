@@ -216,6 +216,16 @@ describe("restoreMedia", () => {
     expect(treeDigest(copied)).toEqual(source);
   });
 
+  it("keeps the mtimes files really have (any nanoseconds) to the microsecond", async () => {
+    const setup = await backedUp("restore-mtimes", (root) => {
+      for (let i = 0; i < 200; i++) writeFileSync(path.join(root, `f${i}`), `${i}\n`);
+      utimesSync(root, 1_700_000_000.5, 1_700_000_000.5);
+    });
+    const target = path.join(setup.work, "restored");
+    expect((await restore(restoreConfig(setup, target))).exitCode).toBe(0);
+    expect(treeDigest(target)).toEqual(treeDigest(setup.source));
+  });
+
   it("restores one path of a snapshot under its own relative path, and a lone hard link as a file", async () => {
     const setup = await backedUp("restore-path");
     const target = path.join(setup.work, "one-path");
