@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { open } from "node:fs/promises";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
-import { type CopyMetadata, copySmallFile, SMALL_FILE_BYTES } from "./copy-file.js";
+import { type CopyMetadata, copySmallFile, SMALL_FILE_BYTES, secondsOf } from "./copy-file.js";
 import type { MediaEntry } from "./manifest.js";
 import { fsPath, parentOf, type RelPath, showPath } from "./media-path.js";
 
@@ -29,17 +29,9 @@ const CANCELLED = "The media restore was cancelled; entries already placed stay,
 
 const asRoot = process.getuid?.() === 0;
 
-/**
- * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
- * (about 0.24 µs apart at today's dates), so aiming at the µs boundary itself can land one µs low.
- */
-export function restoreSeconds(ns: bigint): number {
-  return (Number(ns / 1000n) + 0.5) / 1e6;
-}
-
 /** The snapshot's metadata for an entry: permission bits, mtime (as atime too) and, as root, owner. */
 export function metadataOf(entry: MediaEntry): CopyMetadata {
-  const t = restoreSeconds(entry.mtimeNs);
+  const t = secondsOf(entry.mtimeNs);
   return { mode: entry.mode, atime: t, mtime: t, ...(asRoot ? { uid: entry.uid, gid: entry.gid } : {}) };
 }
 
