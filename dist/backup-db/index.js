@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5606);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7805);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupDb */ .e)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5606:
+/***/ 7805:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -44295,6 +44295,211 @@ function backupDbSummary(outcome) {
     return lines.join("\n");
 }
 
+;// CONCATENATED MODULE: ./src/config/metrics-config.ts
+
+
+/** Where a run's metrics go and how long a push may take, read with the run's other settings (throws on a malformed one). */
+function metrics_config_metricsSettings(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        pushgatewayUrl: settings_resolve(s.pushgatewayUrl, lookup),
+        job: settings_require(s.pushgatewayJob, lookup),
+        textfile: settings_resolve(s.metricsTextfile, lookup),
+        timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+    };
+}
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/media-config.ts
+
+
+
+
+const shared = BACKUP_DB_SETTINGS;
+function parseDataSubset(raw, source) {
+    const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
+    if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100)
+        return { kind: "percent", percent: Number(pct[1]) };
+    const slice = /^(\d+)\/(\d+)$/.exec(raw);
+    if (slice) {
+        const n = Number(slice[1]);
+        const of = Number(slice[2]);
+        if (n >= 1 && of >= 1 && n <= of && of <= 10_000)
+            return { kind: "slice", n, of };
+    }
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
+}
+function parsePatterns(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((p) => p.trim())
+        .filter((p) => p !== "");
+}
+/** The settings of backup-media, named as in the runbook's backup_media.sh. */
+const BACKUP_MEDIA_SETTINGS = {
+    sourceDir: {
+        env: "MEDIA_SOURCE_DIR",
+        input: "media-source-dir",
+        description: "the media directory to back up",
+        default: "/data",
+        parse: parseString,
+    },
+    mediaBackupDir: {
+        env: "MEDIA_BACKUP_DIR",
+        input: "media-backup-dir",
+        description: "directory that holds the media snapshots, current and logs/",
+        default: "/backups/media",
+        parse: parseString,
+    },
+    retentionDays: {
+        env: "MEDIA_RETENTION_DAYS",
+        input: "media-retention-days",
+        description: "days to keep media snapshots (the newest complete one and the one current names are always kept)",
+        default: "30",
+        parse: integerIn(1, 36_500, " (days)"),
+    },
+    full: {
+        env: "MEDIA_FULL",
+        input: "full",
+        description: "copy and hash every file into an independent snapshot instead of hard-linking unchanged ones",
+        default: "false",
+        parse: parseBoolean,
+    },
+    exclude: {
+        env: "MEDIA_EXCLUDE",
+        input: "media-exclude",
+        description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
+        parse: (raw) => parsePatterns(raw),
+    },
+    retentionDryRun: shared.retentionDryRun,
+    verifyOnly: {
+        ...shared.verifyOnly,
+        description: "check the existing snapshots (manifest checksum, every file's size and SHA-256) instead of taking one",
+    },
+    maxAgeHours: {
+        ...shared.maxAgeHours,
+        description: "with verify-only: exit 2 when the newest media snapshot is older than this, or none exists",
+    },
+    readDataSubset: {
+        env: "MEDIA_READ_DATA_SUBSET",
+        input: "read-data-subset",
+        description: "with verify-only: read and hash this share of the snapshots' files: a percentage (10%) or a slice n/t (1/5)",
+        default: "100%",
+        parse: parseDataSubset,
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+};
+function loadBackupMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        sourceDir: require(s.sourceDir, lookup),
+        backupDir: require(s.mediaBackupDir, lookup),
+        retentionDays: require(s.retentionDays, lookup),
+        full: require(s.full, lookup),
+        exclude: resolve(s.exclude, lookup) ?? [],
+        retentionDryRun: require(s.retentionDryRun, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+function loadVerifyMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        backupDir: require(s.mediaBackupDir, lookup),
+        maxAgeHours: require(s.maxAgeHours, lookup),
+        subset: require(s.readDataSubset, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+/** The switch that turns verify and restore to media snapshots. */
+const MEDIA_SWITCH = {
+    env: "LIFELINE_MEDIA",
+    input: "media",
+    description: "work on the media snapshots in MEDIA_BACKUP_DIR instead of the database backups",
+    default: "false",
+    parse: parseBoolean,
+};
+const isMedia = (lookup) => require(MEDIA_SWITCH, lookup);
+/** The settings of verify --media. */
+const VERIFY_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    readDataSubset: {
+        ...BACKUP_MEDIA_SETTINGS.readDataSubset,
+        description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
+    },
+};
+/** The settings of restore --media. */
+const RESTORE_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    snapshot: {
+        env: "MEDIA_SNAPSHOT",
+        input: "snapshot",
+        description: "with media: the snapshot to restore: latest (the one current names) or a name such as media_20261202_030000",
+        default: "latest",
+        parse: (raw, source) => {
+            if (raw !== "latest" && !/^media_\d{8}_\d{6}$/.test(raw)) {
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
+            }
+            return raw;
+        },
+    },
+    targetDir: {
+        env: "MEDIA_RESTORE_TARGET",
+        input: "target-dir",
+        description: "with media: the directory to restore into (created if missing); nothing is written outside it",
+        parse: parseString,
+    },
+    restorePath: {
+        env: "MEDIA_RESTORE_PATH",
+        input: "restore-path",
+        description: "with media: restore only this path of the snapshot (a file or a directory, relative to the source)",
+        parse: parseString,
+    },
+    overwrite: {
+        env: "MEDIA_RESTORE_OVERWRITE",
+        input: "overwrite",
+        description: "with media: replace files that already exist in the target (default: refuse, nothing written)",
+        default: "false",
+        parse: parseBoolean,
+    },
+};
+function loadRestoreMediaConfig(lookup) {
+    const s = RESTORE_MEDIA_SETTINGS;
+    return {
+        backupDir: require(s.mediaBackupDir, lookup),
+        snapshot: require(s.snapshot, lookup),
+        targetDir: require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
+        restorePath: resolve(s.restorePath, lookup),
+        overwrite: require(s.overwrite, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/config/restore-config.ts
 
 
@@ -44302,7 +44507,8 @@ function backupDbSummary(outcome) {
 
 
 
-const shared = BACKUP_DB_SETTINGS;
+
+const restore_config_shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
  * (backup names are UTC too, so the two compare without a time-zone guess).
@@ -44342,13 +44548,13 @@ const BACKUP_READING_SETTINGS = {
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
-        ...shared.pgBinDir,
+        ...restore_config_shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
     ...CLOUD_READ_SETTINGS,
-    pushgatewayUrl: shared.pushgatewayUrl,
-    pushgatewayJob: shared.pushgatewayJob,
-    metricsTextfile: shared.metricsTextfile,
+    pushgatewayUrl: restore_config_shared.pushgatewayUrl,
+    pushgatewayJob: restore_config_shared.pushgatewayJob,
+    metricsTextfile: restore_config_shared.metricsTextfile,
 };
 /** Reads BACKUP_READING_SETTINGS. */
 function loadBackupReading(lookup) {
@@ -44364,11 +44570,11 @@ function loadBackupReading(lookup) {
 /** The settings of restore, named as in the runbook's restore_db.sh. */
 const RESTORE_SETTINGS = {
     databaseUrl: {
-        ...shared.databaseUrl,
+        ...restore_config_shared.databaseUrl,
         description: "the database to restore, e.g. postgresql://user:password@host:5432/transcripts (replaced by the backup)",
     },
-    backupDir: shared.backupDir,
-    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    backupDir: restore_config_shared.backupDir,
+    prefix: { ...restore_config_shared.prefix, description: "only backups whose names start with this; default: all" },
     listBackups: {
         env: "RESTORE_LIST_BACKUPS",
         input: "list-backups",
@@ -44419,6 +44625,7 @@ const RESTORE_SETTINGS = {
         parse: parseBoolean,
     },
     ...BACKUP_READING_SETTINGS,
+    ...RESTORE_MEDIA_SETTINGS,
 };
 /** The database a connection names, as libpq would pick it. */
 function targetDatabase(connection, env = process.env, setting = "DATABASE_URL") {
@@ -44427,14 +44634,8 @@ function targetDatabase(connection, env = process.env, setting = "DATABASE_URL")
         throw new ConfigError(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
     return name;
 }
-function metricsSettings(lookup) {
-    return {
-        pushgatewayUrl: settings_resolve(shared.pushgatewayUrl, lookup),
-        job: settings_require(shared.pushgatewayJob, lookup),
-        textfile: settings_resolve(shared.metricsTextfile, lookup),
-        timeoutMs: settings_require(shared.networkTimeoutSeconds, lookup) * 1000,
-    };
-}
+
+
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
     return require(RESTORE_SETTINGS.listBackups, lookup);
@@ -46930,32 +47131,6 @@ function verifyReportJson(report) {
     return `${JSON.stringify({ ...report, checks }, null, 2)}\n`;
 }
 
-;// CONCATENATED MODULE: ./src/config/metrics-config.ts
-
-
-/**
- * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
- * whose other settings fail to load can still record its failure. A destination whose own setting is
- * malformed is left out (the full configuration load then reports that setting).
- */
-function metricsDestination(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    const attempt = (read) => {
-        try {
-            return read();
-        }
-        catch {
-            return undefined;
-        }
-    };
-    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
-    return {
-        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
-        job: job ?? "lifeline",
-        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
 
 
@@ -46981,17 +47156,17 @@ function failedRunSamples(kind, type, run) {
             : restoreSamples(type, base);
     return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
 }
-/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
-async function recordFailedRun(settings, kind, run, logger) {
+/** Publishes a failed run's samples (`type` "database" or "media") wherever configured; never throws. */
+async function recordFailedRun(settings, kind, run, logger, type = "database") {
     if (!settings.pushgatewayUrl && !settings.textfile)
         return {};
     const finishedAt = new Date();
-    const samples = failedRunSamples(kind, "database", {
+    const samples = failedRunSamples(kind, type, {
         finishedAt,
         durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
         exitStatus: run.exitStatus,
     });
-    return publishMetrics(settings, { type: "database" }, samples, logger);
+    return publishMetrics(settings, { type }, samples, logger);
 }
 
 ;// CONCATENATED MODULE: ./src/process/exit-status.ts
@@ -47152,7 +47327,7 @@ async function failAction(err, run) {
     setFailed(message);
     process.exitCode = status; // after setFailed, which sets 1
     if (run.kind) {
-        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger, run.type);
     }
     return {
         message,
@@ -47182,7 +47357,7 @@ async function runAction(spec) {
     const signal = cancellationSignal();
     // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
     const metrics = metricsDestination(lookup);
-    const run = { lookup, logger, signal, kind: spec.kind };
+    const run = { lookup, logger, signal, kind: spec.kind, type: spec.type ?? "database" };
     let summary = "";
     try {
         summary = await spec.body(run);
@@ -47195,6 +47370,7 @@ async function runAction(spec) {
         const failed = await failAction(err, {
             command: spec.command,
             kind: run.kind,
+            type: run.type,
             metrics,
             startedAt,
             signal,
@@ -47234,7 +47410,7 @@ async function runBackupDb() {
             if (isVerifyOnly(lookup)) {
                 run.kind = "verify"; // verify-only is verify scoped to BACKUP_DIR: verify's metrics, failed or not
                 const config = loadVerifyOnlyConfig(lookup);
-                const metrics = metricsSettings(lookup);
+                const metrics = metrics_config_metricsSettings(lookup);
                 const report = await verifyLocalBackups(config.backupDir, { ...config, metrics, logger, signal });
                 (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
                 const summary = verifyBackupsSummary(report);

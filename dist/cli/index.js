@@ -6619,7 +6619,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(314);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6212);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6628,7 +6628,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 314:
+/***/ 6212:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -8525,6 +8525,16 @@ function keyBlockSecrets(block) {
 ;// CONCATENATED MODULE: ./src/config/metrics-config.ts
 
 
+/** Where a run's metrics go and how long a push may take, read with the run's other settings (throws on a malformed one). */
+function metricsSettings(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        pushgatewayUrl: resolve(s.pushgatewayUrl, lookup),
+        job: settings_require(s.pushgatewayJob, lookup),
+        textfile: resolve(s.metricsTextfile, lookup),
+        timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+    };
+}
 /**
  * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
  * whose other settings fail to load can still record its failure. A destination whose own setting is
@@ -9168,17 +9178,17 @@ function failedRunSamples(kind, type, run) {
             : restoreSamples(type, base);
     return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
 }
-/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
-async function recordFailedRun(settings, kind, run, logger) {
+/** Publishes a failed run's samples (`type` "database" or "media") wherever configured; never throws. */
+async function recordFailedRun(settings, kind, run, logger, type = "database") {
     if (!settings.pushgatewayUrl && !settings.textfile)
         return {};
     const finishedAt = new Date();
-    const samples = failedRunSamples(kind, "database", {
+    const samples = failedRunSamples(kind, type, {
         finishedAt,
         durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
         exitStatus: run.exitStatus,
     });
-    return publishMetrics(settings, { type: "database" }, samples, logger);
+    return publishMetrics(settings, { type }, samples, logger);
 }
 
 ;// CONCATENATED MODULE: ./src/process/exit-status.ts
@@ -9843,7 +9853,7 @@ async function stageFile(finalPath, data, mode = 0o600) {
 async function writeFileAtomic(finalPath, data, mode = 0o600) {
     const staged = await stageFile(finalPath, data, mode);
     await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
-        await unlink(staged.tempPath).catch(() => { });
+        await (0,promises_.unlink)(staged.tempPath).catch(() => { });
         throw err;
     });
 }
@@ -12952,6 +12962,175 @@ async function takeBackup(run) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/config/media-config.ts
+
+
+
+
+const shared = BACKUP_DB_SETTINGS;
+function parseDataSubset(raw, source) {
+    const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
+    if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100)
+        return { kind: "percent", percent: Number(pct[1]) };
+    const slice = /^(\d+)\/(\d+)$/.exec(raw);
+    if (slice) {
+        const n = Number(slice[1]);
+        const of = Number(slice[2]);
+        if (n >= 1 && of >= 1 && n <= of && of <= 10_000)
+            return { kind: "slice", n, of };
+    }
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
+}
+function parsePatterns(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((p) => p.trim())
+        .filter((p) => p !== "");
+}
+/** The settings of backup-media, named as in the runbook's backup_media.sh. */
+const BACKUP_MEDIA_SETTINGS = {
+    sourceDir: {
+        env: "MEDIA_SOURCE_DIR",
+        input: "media-source-dir",
+        description: "the media directory to back up",
+        default: "/data",
+        parse: parseString,
+    },
+    mediaBackupDir: {
+        env: "MEDIA_BACKUP_DIR",
+        input: "media-backup-dir",
+        description: "directory that holds the media snapshots, current and logs/",
+        default: "/backups/media",
+        parse: parseString,
+    },
+    retentionDays: {
+        env: "MEDIA_RETENTION_DAYS",
+        input: "media-retention-days",
+        description: "days to keep media snapshots (the newest complete one and the one current names are always kept)",
+        default: "30",
+        parse: integerIn(1, 36_500, " (days)"),
+    },
+    full: {
+        env: "MEDIA_FULL",
+        input: "full",
+        description: "copy and hash every file into an independent snapshot instead of hard-linking unchanged ones",
+        default: "false",
+        parse: parseBoolean,
+    },
+    exclude: {
+        env: "MEDIA_EXCLUDE",
+        input: "media-exclude",
+        description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
+        parse: (raw) => parsePatterns(raw),
+    },
+    retentionDryRun: shared.retentionDryRun,
+    verifyOnly: {
+        ...shared.verifyOnly,
+        description: "check the existing snapshots (manifest checksum, every file's size and SHA-256) instead of taking one",
+    },
+    maxAgeHours: {
+        ...shared.maxAgeHours,
+        description: "with verify-only: exit 2 when the newest media snapshot is older than this, or none exists",
+    },
+    readDataSubset: {
+        env: "MEDIA_READ_DATA_SUBSET",
+        input: "read-data-subset",
+        description: "with verify-only: read and hash this share of the snapshots' files: a percentage (10%) or a slice n/t (1/5)",
+        default: "100%",
+        parse: parseDataSubset,
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+};
+function loadBackupMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        sourceDir: settings_require(s.sourceDir, lookup),
+        backupDir: settings_require(s.mediaBackupDir, lookup),
+        retentionDays: settings_require(s.retentionDays, lookup),
+        full: settings_require(s.full, lookup),
+        exclude: resolve(s.exclude, lookup) ?? [],
+        retentionDryRun: settings_require(s.retentionDryRun, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+function loadVerifyMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        backupDir: settings_require(s.mediaBackupDir, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+        subset: settings_require(s.readDataSubset, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+/** The switch that turns verify and restore to media snapshots. */
+const MEDIA_SWITCH = {
+    env: "LIFELINE_MEDIA",
+    input: "media",
+    description: "work on the media snapshots in MEDIA_BACKUP_DIR instead of the database backups",
+    default: "false",
+    parse: parseBoolean,
+};
+const isMedia = (lookup) => settings_require(MEDIA_SWITCH, lookup);
+/** The settings of verify --media. */
+const VERIFY_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    readDataSubset: {
+        ...BACKUP_MEDIA_SETTINGS.readDataSubset,
+        description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
+    },
+};
+/** The settings of restore --media. */
+const RESTORE_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    snapshot: {
+        env: "MEDIA_SNAPSHOT",
+        input: "snapshot",
+        description: "with media: the snapshot to restore: latest (the one current names) or a name such as media_20261202_030000",
+        default: "latest",
+        parse: (raw, source) => {
+            if (raw !== "latest" && !/^media_\d{8}_\d{6}$/.test(raw)) {
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
+            }
+            return raw;
+        },
+    },
+    targetDir: {
+        env: "MEDIA_RESTORE_TARGET",
+        input: "target-dir",
+        description: "with media: the directory to restore into (created if missing); nothing is written outside it",
+        parse: parseString,
+    },
+    restorePath: {
+        env: "MEDIA_RESTORE_PATH",
+        input: "restore-path",
+        description: "with media: restore only this path of the snapshot (a file or a directory, relative to the source)",
+        parse: parseString,
+    },
+    overwrite: {
+        env: "MEDIA_RESTORE_OVERWRITE",
+        input: "overwrite",
+        description: "with media: replace files that already exist in the target (default: refuse, nothing written)",
+        default: "false",
+        parse: parseBoolean,
+    },
+};
+function loadRestoreMediaConfig(lookup) {
+    const s = RESTORE_MEDIA_SETTINGS;
+    return {
+        backupDir: settings_require(s.mediaBackupDir, lookup),
+        snapshot: settings_require(s.snapshot, lookup),
+        targetDir: settings_require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
+        restorePath: resolve(s.restorePath, lookup),
+        overwrite: settings_require(s.overwrite, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/config/restore-config.ts
 
 
@@ -12959,7 +13138,8 @@ async function takeBackup(run) {
 
 
 
-const shared = BACKUP_DB_SETTINGS;
+
+const restore_config_shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
  * (backup names are UTC too, so the two compare without a time-zone guess).
@@ -12999,13 +13179,13 @@ const BACKUP_READING_SETTINGS = {
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
-        ...shared.pgBinDir,
+        ...restore_config_shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
     ...CLOUD_READ_SETTINGS,
-    pushgatewayUrl: shared.pushgatewayUrl,
-    pushgatewayJob: shared.pushgatewayJob,
-    metricsTextfile: shared.metricsTextfile,
+    pushgatewayUrl: restore_config_shared.pushgatewayUrl,
+    pushgatewayJob: restore_config_shared.pushgatewayJob,
+    metricsTextfile: restore_config_shared.metricsTextfile,
 };
 /** Reads BACKUP_READING_SETTINGS. */
 function loadBackupReading(lookup) {
@@ -13021,11 +13201,11 @@ function loadBackupReading(lookup) {
 /** The settings of restore, named as in the runbook's restore_db.sh. */
 const RESTORE_SETTINGS = {
     databaseUrl: {
-        ...shared.databaseUrl,
+        ...restore_config_shared.databaseUrl,
         description: "the database to restore, e.g. postgresql://user:password@host:5432/transcripts (replaced by the backup)",
     },
-    backupDir: shared.backupDir,
-    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    backupDir: restore_config_shared.backupDir,
+    prefix: { ...restore_config_shared.prefix, description: "only backups whose names start with this; default: all" },
     listBackups: {
         env: "RESTORE_LIST_BACKUPS",
         input: "list-backups",
@@ -13076,6 +13256,7 @@ const RESTORE_SETTINGS = {
         parse: parseBoolean,
     },
     ...BACKUP_READING_SETTINGS,
+    ...RESTORE_MEDIA_SETTINGS,
 };
 /** The database a connection names, as libpq would pick it. */
 function targetDatabase(connection, env = process.env, setting = "DATABASE_URL") {
@@ -13084,14 +13265,8 @@ function targetDatabase(connection, env = process.env, setting = "DATABASE_URL")
         throw new errors/* ConfigError */.xL(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
     return name;
 }
-function metricsSettings(lookup) {
-    return {
-        pushgatewayUrl: resolve(shared.pushgatewayUrl, lookup),
-        job: settings_require(shared.pushgatewayJob, lookup),
-        textfile: resolve(shared.metricsTextfile, lookup),
-        timeoutMs: settings_require(shared.networkTimeoutSeconds, lookup) * 1000,
-    };
-}
+
+
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
     return settings_require(RESTORE_SETTINGS.listBackups, lookup);
@@ -15748,6 +15923,2228 @@ const backupDbCommand = async (argv, logger, signal, out, record) => {
     return failed.length > 0 ? 1 : 0;
 };
 
+;// CONCATENATED MODULE: ./src/log/progress.ts
+/**
+ * A line on a terminal redrawn at most once a second; nothing at all when `stream` is not a TTY (logs
+ * and pipes stay clean).
+ */
+function terminalProgress(stream) {
+    let shown = false;
+    let last = 0;
+    return {
+        update(text) {
+            if (!stream.isTTY || Date.now() - last < 1000)
+                return;
+            last = Date.now();
+            const width = Math.max(20, (stream.columns ?? 100) - 1);
+            stream.write(`\r\x1b[2K${text.slice(0, width)}`);
+            shown = true;
+        },
+        done() {
+            if (shown)
+                stream.write("\r\x1b[2K");
+            shown = false;
+        },
+    };
+}
+/** One log line every `everyMs` (a minute in an action's log), the first after `everyMs`. */
+function periodicLog(logger, everyMs = 60_000) {
+    let last = Date.now();
+    return {
+        update(text) {
+            if (Date.now() - last < everyMs)
+                return;
+            last = Date.now();
+            logger.info(`Progress: ${text}`);
+        },
+        done() { },
+    };
+}
+/** "1:05" or "1:02:03". */
+function clock(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+;// CONCATENATED MODULE: ./src/media/media-path.ts
+
+/** The bytes of a real path (a directory given by the operator, as UTF-8) as a binary string. */
+function toBinary(text) {
+    return Buffer.from(text, "utf8").toString("latin1");
+}
+/** The real path of `rel` under `root` (a binary string too), as the Buffer fs calls take. */
+function fsPath(root, rel) {
+    return Buffer.from(rel === "" ? root : `${root}/${rel}`, "latin1");
+}
+/** `parent/name`, or `name` under the root. */
+function joinRel(parent, name) {
+    return parent === "" ? name : `${parent}/${name}`;
+}
+/** The directory that holds `rel` ("" for a child of the root). */
+function parentOf(rel) {
+    const slash = rel.lastIndexOf("/");
+    return slash < 0 ? "" : rel.slice(0, slash);
+}
+/** Whether `rel` is `dir` or lies under it. */
+function isWithin(rel, dir) {
+    return dir === "" || rel === dir || rel.startsWith(`${dir}/`);
+}
+const SLASH = 0x2f;
+/**
+ * The walk order: names compared byte by byte, component by component, so a directory comes right
+ * before its children and "a/z" before "a b". That is byte order with "/" below every other byte.
+ */
+function compareRelPaths(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+        const x = a.charCodeAt(i);
+        const y = b.charCodeAt(i);
+        if (x === y)
+            continue;
+        if (x === SLASH)
+            return -1;
+        if (y === SLASH)
+            return 1;
+        return x - y;
+    }
+    return a.length - b.length;
+}
+/** Why `rel` cannot be a path inside a tree, or undefined when it can: what a tampered manifest would try. */
+function relPathProblem(rel) {
+    if (rel === "")
+        return "it is empty";
+    if (rel.includes("\0"))
+        return "it contains a NUL byte";
+    if (rel.startsWith("/"))
+        return "it is absolute";
+    for (const part of rel.split("/")) {
+        if (part === "")
+            return "it has an empty component (a leading, trailing or double '/')";
+        if (part === "." || part === "..")
+            return `it has a '${part}' component`;
+    }
+    return undefined;
+}
+/** Whether the bytes are valid UTF-8, so a name can be written as text rather than base64. */
+function isUtf8(rel) {
+    const bytes = Buffer.from(rel, "latin1");
+    return Buffer.from(bytes.toString("utf8"), "utf8").equals(bytes);
+}
+/** A path for people: UTF-8 as is, other bytes as \xNN (never a raw control char in a log line). */
+function showPath(rel) {
+    const text = isUtf8(rel)
+        ? Buffer.from(rel, "latin1").toString("utf8")
+        : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
+    return showControls(text === "" ? "." : text)
+        .replace(/\n/g, "\\n")
+        .replace(/\t/g, "\\t");
+}
+
+;// CONCATENATED MODULE: ./src/media/manifest.ts
+
+
+
+
+const MANIFEST_FORMAT = "lifeline-media-manifest";
+const manifest_MANIFEST_VERSION = 1;
+/** A line longer than this is not one a snapshot writes (two 4 KiB paths in base64 fit many times). */
+const MAX_MANIFEST_LINE_BYTES = 1024 * 1024;
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
+const ENTRY_TYPES = [
+    "dir",
+    "file",
+    "symlink",
+    "fifo",
+    "socket",
+    "char-device",
+    "block-device",
+];
+/** skipped: a socket, FIFO or device (never copied); unreadable: named, not in the tree; changed-during-backup: copied twice, changed both times. */
+const ENTRY_STATES = ["skipped", "unreadable", "changed-during-backup"];
+const TOTAL_KEYS = [
+    "entries",
+    "files",
+    "dirs",
+    "symlinks",
+    "bytes",
+    "newFiles",
+    "changedFiles",
+    "unchangedFiles",
+    "deletedFiles",
+    "bytesCopied",
+    "bytesLinked",
+    "errors",
+    "skipped",
+    "changedDuringBackup",
+];
+/** A manifest that cannot be trusted: names the file, the line and what was wrong. */
+class ManifestError extends errors/* UserError */.yo {
+    name = "ManifestError";
+}
+function pathField(key, rel) {
+    if (key === "path" && rel === "")
+        return { path: "." };
+    return isUtf8(rel)
+        ? { [key]: Buffer.from(rel, "latin1").toString("utf8") }
+        : { [`${key}B64`]: Buffer.from(rel, "latin1").toString("base64") };
+}
+/** One entry as its manifest line (without the newline). */
+function encodeEntry(e) {
+    return JSON.stringify({
+        ...pathField("path", e.path),
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtimeNs: e.mtimeNs.toString(),
+        ctimeNs: e.ctimeNs.toString(),
+        ino: e.ino.toString(),
+        ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
+        ...(e.target === undefined ? {} : pathField("target", e.target)),
+        ...(e.linkTo === undefined ? {} : pathField("linkTo", e.linkTo)),
+        ...(e.state === undefined ? {} : { state: e.state }),
+        ...(e.error === undefined ? {} : { error: e.error }),
+    });
+}
+/** Writes a manifest as the snapshot is built, in buffered sync writes, hashing what it writes. */
+class ManifestWriter {
+    fd;
+    file;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    buffered = [];
+    bufferedBytes = 0;
+    bytes = 0;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+    }
+    static create(file, header) {
+        const fd = (0,external_node_fs_.openSync)(file, external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL, 0o600);
+        const writer = new ManifestWriter(fd, file);
+        writer.line(JSON.stringify(header));
+        return writer;
+    }
+    add(entry) {
+        this.line(encodeEntry(entry));
+    }
+    /** Writes the totals, flushes and fsyncs; returns the manifest's SHA-256 and size. */
+    finish(totals) {
+        this.line(JSON.stringify({ totals }));
+        this.flush();
+        (0,external_node_fs_.fsyncSync)(this.fd);
+        (0,external_node_fs_.closeSync)(this.fd);
+        return { sha256: this.hash.digest("hex"), bytes: this.bytes };
+    }
+    /** Closes without finishing (a failed run: the partial snapshot is removed). */
+    abandon() {
+        try {
+            (0,external_node_fs_.closeSync)(this.fd);
+        }
+        catch { }
+    }
+    line(text) {
+        this.buffered.push(text, "\n");
+        this.bufferedBytes += text.length + 1;
+        if (this.bufferedBytes >= WRITE_BUFFER_BYTES)
+            this.flush();
+    }
+    flush() {
+        if (this.buffered.length === 0)
+            return;
+        const chunk = Buffer.from(this.buffered.join(""), "utf8");
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        this.hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length)
+            off += (0,external_node_fs_.writeSync)(this.fd, chunk, off, chunk.length - off);
+        this.bytes += chunk.length;
+    }
+}
+/**
+ * Reads a manifest line by line in bounded memory, refusing anything a snapshot does not write:
+ * unsafe paths, entries out of walk order or outside a directory listed before them, unknown types.
+ * A tampered manifest fails here, before a restore writes or a backup links anything from it.
+ */
+class ManifestReader {
+    fd;
+    file;
+    header;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    chunk = Buffer.alloc(0);
+    offset = 0;
+    eof = false;
+    lineNo = 0;
+    previous;
+    dirs = [];
+    done = false;
+    totalsRead;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+        const first = this.nextLine();
+        if (first === undefined)
+            throw this.fail("it is empty");
+        this.header = this.parseHeader(first);
+    }
+    static open(file) {
+        const fd = (0,external_node_fs_.openSync)(file, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK);
+        try {
+            if (!(0,external_node_fs_.fstatSync)(fd).isFile())
+                throw new ManifestError(`${file} is not a regular file`);
+            return new ManifestReader(fd, file);
+        }
+        catch (err) {
+            (0,external_node_fs_.closeSync)(fd);
+            throw err;
+        }
+    }
+    /** The next entry, or undefined after the last (then `totals` and `sha256` are known). */
+    next() {
+        if (this.done)
+            return undefined;
+        const line = this.nextLine();
+        if (line === undefined)
+            throw this.fail("it ends without its totals line (the manifest is cut short)");
+        const obj = this.parseJson(line);
+        if ("totals" in obj) {
+            this.totalsRead = this.parseTotals(obj.totals);
+            if (this.nextLine() !== undefined)
+                throw this.fail("there are lines after the totals");
+            this.done = true;
+            return undefined;
+        }
+        const entry = this.parseEntry(obj);
+        this.checkPlace(entry);
+        return entry;
+    }
+    /** The trailer's totals; only after `next()` returned undefined. */
+    get totals() {
+        if (!this.totalsRead)
+            throw new Error("ManifestReader.totals read before the end");
+        return this.totalsRead;
+    }
+    /** The SHA-256 of every byte read; the whole manifest's once `next()` returned undefined. */
+    digest() {
+        return this.hash.digest("hex");
+    }
+    close() {
+        try {
+            (0,external_node_fs_.closeSync)(this.fd);
+        }
+        catch { }
+    }
+    fail(what) {
+        const where = this.lineNo > 0 ? ` line ${this.lineNo}` : "";
+        return new ManifestError(`Manifest ${this.file}${where} cannot be trusted: ${what}. The snapshot may have been tampered with or ` +
+            "cut short; verify it (lifeline verify --media) and use another snapshot");
+    }
+    nextLine() {
+        for (;;) {
+            const nl = this.chunk.indexOf(0x0a, this.offset);
+            if (nl >= 0) {
+                const line = this.chunk.subarray(this.offset, nl);
+                this.offset = nl + 1;
+                this.lineNo++;
+                return line.toString("utf8");
+            }
+            if (this.chunk.length - this.offset > MAX_MANIFEST_LINE_BYTES) {
+                this.lineNo++;
+                throw this.fail(`a line is longer than ${MAX_MANIFEST_LINE_BYTES} bytes`);
+            }
+            if (this.eof) {
+                if (this.offset < this.chunk.length) {
+                    this.lineNo++;
+                    throw this.fail("its last line has no newline (the manifest is cut short)");
+                }
+                return undefined;
+            }
+            const rest = this.chunk.subarray(this.offset);
+            const buf = Buffer.allocUnsafe(rest.length + READ_CHUNK_BYTES);
+            rest.copy(buf);
+            const n = (0,external_node_fs_.readSync)(this.fd, buf, rest.length, READ_CHUNK_BYTES, null);
+            if (n === 0)
+                this.eof = true;
+            else
+                this.hash.update(buf.subarray(rest.length, rest.length + n));
+            this.chunk = buf.subarray(0, rest.length + n);
+            this.offset = 0;
+        }
+    }
+    parseJson(line) {
+        let value;
+        try {
+            value = JSON.parse(line);
+        }
+        catch {
+            throw this.fail("a line is not JSON");
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            throw this.fail("a line is not a JSON object");
+        }
+        return value;
+    }
+    parseHeader(line) {
+        const h = this.parseJson(line);
+        if (h.format !== MANIFEST_FORMAT)
+            throw this.fail(`its first line is not a ${MANIFEST_FORMAT} header`);
+        if (h.version !== manifest_MANIFEST_VERSION) {
+            throw this.fail(`it is version ${String(h.version)}; this Lifeline reads version ${manifest_MANIFEST_VERSION}`);
+        }
+        for (const key of ["snapshot", "source", "createdAt", "tool"]) {
+            if (typeof h[key] !== "string")
+                throw this.fail(`its header has no '${key}'`);
+        }
+        if (h.mode !== "incremental" && h.mode !== "full")
+            throw this.fail("its header has no valid 'mode'");
+        if (h.previous !== null && typeof h.previous !== "string")
+            throw this.fail("its header's 'previous' is invalid");
+        return h;
+    }
+    parseTotals(value) {
+        if (typeof value !== "object" || value === null)
+            throw this.fail("its totals are not an object");
+        const t = value;
+        for (const key of TOTAL_KEYS) {
+            if (!Number.isSafeInteger(t[key]) || t[key] < 0)
+                throw this.fail(`its totals' '${key}' is invalid`);
+        }
+        return t;
+    }
+    pathOf(obj, key) {
+        const text = obj[key];
+        const b64 = obj[`${key}B64`];
+        if (typeof text === "string")
+            return Buffer.from(text, "utf8").toString("latin1");
+        if (typeof b64 === "string") {
+            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
+                throw this.fail(`'${key}B64' is not base64`);
+            return Buffer.from(b64, "base64").toString("latin1");
+        }
+        if (text !== undefined || b64 !== undefined)
+            throw this.fail(`'${key}' is not a string`);
+        return undefined;
+    }
+    integer(obj, key) {
+        const v = obj[key];
+        if (!Number.isSafeInteger(v) || v < 0)
+            throw this.fail(`'${key}' is not a non-negative integer`);
+        return v;
+    }
+    bigint(obj, key) {
+        const v = obj[key];
+        if (typeof v !== "string" || !/^-?\d{1,25}$/.test(v))
+            throw this.fail(`'${key}' is not an integer string`);
+        return BigInt(v);
+    }
+    parseEntry(obj) {
+        const raw = this.pathOf(obj, "path");
+        if (raw === undefined)
+            throw this.fail("an entry has no 'path'");
+        const path = raw === "." ? "" : raw;
+        if (path !== "") {
+            const problem = relPathProblem(path);
+            if (problem)
+                throw this.fail(`the path '${showPath(path)}' is unsafe: ${problem}`);
+        }
+        const type = obj.type;
+        if (!ENTRY_TYPES.includes(type))
+            throw this.fail(`'${showPath(path)}' has an unknown type`);
+        const state = obj.state;
+        if (state !== undefined && !ENTRY_STATES.includes(state))
+            throw this.fail(`'${showPath(path)}' has an unknown state`);
+        const mode = this.integer(obj, "mode");
+        if (mode > 0o7777)
+            throw this.fail(`'${showPath(path)}' has an invalid mode`);
+        const sha256 = obj.sha256;
+        if (sha256 !== undefined && (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256))) {
+            throw this.fail(`'${showPath(path)}' has an invalid sha256`);
+        }
+        const stored = type === "file" && state !== "unreadable";
+        if (stored && sha256 === undefined)
+            throw this.fail(`the file '${showPath(path)}' has no sha256`);
+        const target = this.pathOf(obj, "target");
+        if (type === "symlink" && (target === undefined || target === "" || target.includes("\0"))) {
+            throw this.fail(`the symlink '${showPath(path)}' has no valid target`);
+        }
+        const linkTo = this.pathOf(obj, "linkTo");
+        if (linkTo !== undefined) {
+            const problem = relPathProblem(linkTo);
+            if (type !== "file" || problem || compareRelPaths(linkTo, path) >= 0) {
+                throw this.fail(`'${showPath(path)}' has a linkTo that is not an earlier file of the snapshot`);
+            }
+        }
+        const error = obj.error;
+        if (error !== undefined && typeof error !== "string")
+            throw this.fail(`'${showPath(path)}' has an invalid error`);
+        return {
+            path,
+            type,
+            mode,
+            uid: this.integer(obj, "uid"),
+            gid: this.integer(obj, "gid"),
+            size: this.integer(obj, "size"),
+            mtimeNs: this.bigint(obj, "mtimeNs"),
+            ctimeNs: this.bigint(obj, "ctimeNs"),
+            ino: this.bigint(obj, "ino"),
+            ...(sha256 === undefined ? {} : { sha256: sha256 }),
+            ...(type === "symlink" ? { target } : {}),
+            ...(linkTo === undefined ? {} : { linkTo }),
+            ...(state === undefined ? {} : { state }),
+            ...(error === undefined ? {} : { error: error }),
+        };
+    }
+    /** Walk order, and every entry inside a directory listed before it: the root first, as a directory. */
+    checkPlace(entry) {
+        if (this.previous === undefined) {
+            if (entry.path !== "" || entry.type !== "dir")
+                throw this.fail("its first entry is not the root directory");
+        }
+        else {
+            if (compareRelPaths(this.previous, entry.path) >= 0) {
+                throw this.fail(`'${showPath(entry.path)}' is out of order or listed twice`);
+            }
+            const parent = parentOf(entry.path);
+            while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent)
+                this.dirs.pop();
+            if (this.dirs.length === 0) {
+                throw this.fail(`'${showPath(entry.path)}' is not inside a directory listed before it`);
+            }
+        }
+        if (entry.type === "dir")
+            this.dirs.push(entry.path);
+        this.previous = entry.path;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-name.ts
+
+/** Every snapshot directory is `media_YYYYMMDD_HHMMSS` (its UTC start time), like the database backups. */
+const SNAPSHOT_PREFIX = "media_";
+/** The link that names the newest complete snapshot (runbook: `ls -ld /backups/media/current`). */
+const CURRENT_LINK = "current";
+/** Inside a snapshot: the tree (restore with `cp -a`), its manifest and the manifest's checksum. */
+const TREE_DIR = "tree";
+const MANIFEST_FILE = "manifest.ndjson";
+const MANIFEST_SUM_FILE = "manifest.ndjson.sha256";
+const NAME = /^media_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+const PARTIAL = /^\.media_\d{8}_\d{6}\.partial$/;
+const DELETING = /^\.media_\d{8}_\d{6}\.deleting$/;
+/** The snapshot name of a run started at `at`. */
+function snapshotName(at) {
+    return `${SNAPSHOT_PREFIX}${formatTimestamp(at)}`;
+}
+/** The time a snapshot name says, or undefined when the name is not a snapshot's (or no real time). */
+function snapshotTime(name) {
+    const m = NAME.exec(name);
+    if (!m)
+        return undefined;
+    const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+    const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+    if (at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+        return undefined;
+    return at;
+}
+/** Where a run builds its snapshot before it is complete. */
+const partialName = (name) => `.${name}.partial`;
+/** What retention renames a snapshot to before removing it, so it leaves the listing at once. */
+const deletingName = (name) => `.${name}.deleting`;
+/** Whether a name in MEDIA_BACKUP_DIR is a dead run's partial snapshot or an interrupted deletion. */
+function isLeftover(name) {
+    return PARTIAL.test(name) || DELETING.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-store.ts
+
+
+
+
+
+
+/** A sidecar larger than this is not one Lifeline wrote. */
+const MAX_SUM_BYTES = 4096;
+/** Every snapshot in `backupDir` (directories named media_YYYYMMDD_HHMMSS), newest first. */
+function listSnapshots(backupDir) {
+    const found = [];
+    for (const entry of (0,external_node_fs_.readdirSync)(backupDir, { withFileTypes: true })) {
+        const takenAt = snapshotTime(entry.name);
+        if (takenAt && entry.isDirectory())
+            found.push({ name: entry.name, dir: external_node_path_default().join(backupDir, entry.name), takenAt });
+    }
+    return found.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));
+}
+/** The snapshot `current` names, or undefined (no link yet); a link elsewhere is reported, never followed. */
+function readCurrent(backupDir) {
+    let target;
+    try {
+        target = (0,external_node_fs_.readlinkSync)(external_node_path_default().join(backupDir, CURRENT_LINK));
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "ENOENT")
+            return {};
+        return { problem: `${external_node_path_default().join(backupDir, CURRENT_LINK)} is not a symbolic link (${code})` };
+    }
+    if (!snapshotTime(target)) {
+        return {
+            problem: `${external_node_path_default().join(backupDir, CURRENT_LINK)} points at '${target}', not at a snapshot of this directory`,
+        };
+    }
+    return { name: target };
+}
+/** Points `current` at `name` in one rename, so a reader sees the old snapshot or the new one, never neither. */
+function swapCurrent(backupDir, name) {
+    const temp = external_node_path_default().join(backupDir, `.${CURRENT_LINK}.${process.pid}.tmp`);
+    (0,external_node_fs_.rmSync)(temp, { force: true });
+    (0,external_node_fs_.symlinkSync)(name, temp);
+    (0,external_node_fs_.renameSync)(temp, external_node_path_default().join(backupDir, CURRENT_LINK));
+    syncDir(backupDir);
+}
+/** Makes a rename or a new entry in `dir` durable. */
+function syncDir(dir) {
+    const fd = (0,external_node_fs_.openSync)(dir, "r");
+    try {
+        (0,external_node_fs_.fsyncSync)(fd);
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+/** Writes the manifest's sidecar in sha256sum's format, so `sha256sum -c` works inside the snapshot. */
+async function writeManifestSum(snapshotDir, sha256) {
+    await writeFileAtomic(external_node_path_default().join(snapshotDir, MANIFEST_SUM_FILE), `${sha256}  ${MANIFEST_FILE}\n`);
+}
+/** The SHA-256 the sidecar records for the manifest; throws a ManifestError naming what is wrong. */
+async function readManifestSum(snapshotDir) {
+    const file = external_node_path_default().join(snapshotDir, MANIFEST_SUM_FILE);
+    let text;
+    try {
+        text = await readRegularFile(file, { maxBytes: MAX_SUM_BYTES });
+    }
+    catch (err) {
+        throw new ManifestError(`The manifest checksum ${file} cannot be read: ${err.message}`, {
+            cause: err,
+        });
+    }
+    const m = /^([0-9a-f]{64}) [ *]manifest\.ndjson\n?$/.exec(text);
+    if (!m)
+        throw new ManifestError(`The manifest checksum ${file} is not '<sha256>  ${MANIFEST_FILE}'`);
+    return m[1];
+}
+/**
+ * Reads a snapshot's manifest to its end against its checksum, `each` seeing every entry, and throws a
+ * ManifestError when the sidecar, the manifest or their match is wrong. Bounded memory.
+ */
+async function readWholeManifest(snapshotDir, each = () => { }) {
+    const expected = await readManifestSum(snapshotDir);
+    const file = external_node_path_default().join(snapshotDir, MANIFEST_FILE);
+    let reader;
+    try {
+        reader = ManifestReader.open(file);
+    }
+    catch (err) {
+        if (err instanceof ManifestError)
+            throw err;
+        throw new ManifestError(`The manifest ${file} cannot be read: ${err.message}`, { cause: err });
+    }
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next())
+            each(e);
+        const actual = reader.digest();
+        if (actual !== expected) {
+            throw new ManifestError(`The manifest ${file} does not match its checksum (sha256 ${actual}, ${MANIFEST_SUM_FILE} says ${expected}): ` +
+                "it was changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        return { header: reader.header, totals: reader.totals };
+    }
+    finally {
+        reader.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/media-retention.ts
+
+
+
+
+const media_retention_DAY_MS = 24 * 3600 * 1000;
+/**
+ * Which snapshots MEDIA_RETENTION_DAYS removes: those taken more than `days` days before `now`, but
+ * never the one `current` names nor the newest complete one (a complete snapshot is one whose
+ * manifest matches its checksum and recorded no error): an incomplete snapshot never counts as kept.
+ */
+async function planMediaRetention(snapshots, options) {
+    const cutoff = options.now.getTime() - options.days * media_retention_DAY_MS;
+    let newestComplete;
+    for (const s of snapshots) {
+        // Newest first: the first complete one is the one never removed. Read only as far as needed.
+        try {
+            const { totals } = await readWholeManifest(s.dir);
+            if (totals.errors === 0) {
+                newestComplete = s.name;
+                break;
+            }
+        }
+        catch { }
+    }
+    const keep = [];
+    const remove = [];
+    for (const s of snapshots) {
+        const age = `${((options.now.getTime() - s.takenAt.getTime()) / media_retention_DAY_MS).toFixed(1)} days old`;
+        if (s.name === options.current)
+            keep.push({ name: s.name, why: `current names it (${age})` });
+        else if (s.name === newestComplete)
+            keep.push({ name: s.name, why: `the newest complete snapshot (${age})` });
+        else if (s.takenAt.getTime() >= cutoff)
+            keep.push({ name: s.name, why: `within ${options.days} days (${age})` });
+        else
+            remove.push({ name: s.name, why: `older than ${options.days} days (${age})` });
+    }
+    return { keep, remove };
+}
+/**
+ * Applies a plan: each snapshot is first renamed to .<name>.deleting (it leaves the listing at once, and
+ * an interrupted removal is finished by the next run), then removed. Failures are reported, not thrown.
+ */
+function applyMediaRetention(backupDir, plan, options) {
+    const started = Date.now();
+    const removed = [];
+    const failed = [];
+    for (const k of plan.keep)
+        options.logger.info(`Retention: keeping ${k.name}: ${k.why}`);
+    for (const r of plan.remove) {
+        if (options.dryRun) {
+            options.logger.info(`Retention (dry run): would remove ${r.name}: ${r.why}`);
+            continue;
+        }
+        const doomed = external_node_path_default().join(backupDir, deletingName(r.name));
+        try {
+            (0,external_node_fs_.renameSync)(external_node_path_default().join(backupDir, r.name), doomed);
+            syncDir(backupDir);
+            (0,external_node_fs_.rmSync)(doomed, { recursive: true, force: true });
+            removed.push(r.name);
+            options.logger.info(`Retention: removed ${r.name}: ${r.why}`);
+        }
+        catch (err) {
+            failed.push({ name: r.name, error: err.message });
+            options.logger.error(`Retention: could not remove ${r.name}: ${err.message}`);
+        }
+    }
+    return { ...plan, dryRun: options.dryRun, removed, failed, seconds: (Date.now() - started) / 1000 };
+}
+
+;// CONCATENATED MODULE: ./src/media/copy-file.ts
+
+
+
+/** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
+/**
+ * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
+ * (about 0.24 µs apart at today's dates), so aiming at the µs boundary itself lands one µs low about
+ * half the time. The snapshot and the restore both keep mtimes to the microsecond this way.
+ */
+function secondsOf(ns) {
+    return (Number(ns / 1000n) + 0.5) / 1e6;
+}
+function applyMetadata(fd, meta) {
+    if (meta.uid !== undefined && meta.gid !== undefined)
+        (0,external_node_fs_.fchownSync)(fd, meta.uid, meta.gid);
+    (0,external_node_fs_.fchmodSync)(fd, meta.mode);
+    (0,external_node_fs_.futimesSync)(fd, meta.atime, meta.mtime);
+}
+function openSource(src) {
+    const fd = (0,external_node_fs_.openSync)(src, READ_FLAGS);
+    if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
+        (0,external_node_fs_.closeSync)(fd);
+        throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+            code: "ENOTREG",
+        });
+    }
+    return fd;
+}
+/**
+ * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
+ * the thread pool), hashing the bytes read. The copy is created exclusively and never left half
+ * written: on any error it is removed.
+ */
+function copySmallFile(src, dst, meta, scratch) {
+    const fd = openSource(src);
+    let out;
+    try {
+        let total = 0;
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        out = (0,external_node_fs_.openSync)(dst, WRITE_FLAGS, 0o600);
+        for (;;) {
+            const n = (0,external_node_fs_.readSync)(fd, scratch, 0, scratch.length, null);
+            if (n === 0)
+                break;
+            hash.update(scratch.subarray(0, n));
+            let off = 0;
+            while (off < n)
+                off += (0,external_node_fs_.writeSync)(out, scratch, off, n - off);
+            total += n;
+        }
+        applyMetadata(out, meta);
+        const after = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
+        (0,external_node_fs_.closeSync)(out);
+        out = undefined;
+        return { sha256: createHashHex(hash), bytes: total, after };
+    }
+    catch (err) {
+        if (out !== undefined) {
+            (0,external_node_fs_.closeSync)(out);
+            (0,external_node_fs_.unlinkSync)(dst);
+        }
+        throw err;
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+const createHashHex = (hash) => hash.digest("hex");
+/**
+ * Copies a large file through two buffers, so the next read runs in the thread pool while this one is
+ * hashed and written. With `reflink`, the copy is first tried as a clone (btrfs, XFS: no bytes moved)
+ * and the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ */
+async function copyLargeFile(src, dst, meta, reflink) {
+    const input = await (0,promises_.open)(src, READ_FLAGS);
+    let output;
+    let cloned = false;
+    try {
+        if (!(await input.stat()).isFile()) {
+            throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+                code: "ENOTREG",
+            });
+        }
+        if (reflink.supported) {
+            try {
+                (0,external_node_fs_.copyFileSync)(src, dst, external_node_fs_.constants.COPYFILE_EXCL | external_node_fs_.constants.COPYFILE_FICLONE_FORCE);
+                cloned = true;
+            }
+            catch (err) {
+                const code = err.code;
+                if (code === "EEXIST")
+                    throw err;
+                reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
+            }
+        }
+        output = await (0,promises_.open)(dst, cloned ? external_node_fs_.constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+        let which = 0;
+        let position = 0;
+        let writing = Promise.resolve();
+        for (;;) {
+            const buf = buffers[which];
+            const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+            if (bytesRead === 0)
+                break;
+            hash.update(buf.subarray(0, bytesRead));
+            await writing; // the other buffer's write is done before that buffer is read into again
+            if (!cloned)
+                writing = writeAll(output, buf, bytesRead, position);
+            position += bytesRead;
+            which ^= 1;
+        }
+        await writing;
+        if (cloned)
+            await output.truncate(position); // the source grew or shrank after the clone
+        const fd = output.fd;
+        applyMetadata(fd, meta);
+        const after = await input.stat({ bigint: true });
+        await output.close();
+        output = undefined;
+        return { sha256: hash.digest("hex"), bytes: position, after };
+    }
+    catch (err) {
+        if (output !== undefined) {
+            await output.close().catch(() => { });
+        }
+        if (output !== undefined || cloned)
+            (0,external_node_fs_.unlinkSync)(dst);
+        throw err;
+    }
+    finally {
+        await input.close();
+    }
+}
+async function writeAll(handle, buf, length, position) {
+    let off = 0;
+    while (off < length) {
+        const { bytesWritten } = await handle.write(buf, off, length - off, position + off);
+        off += bytesWritten;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/tree-walk.ts
+
+
+
+function typeOf(stats) {
+    if (stats.isDirectory())
+        return "dir";
+    if (stats.isFile())
+        return "file";
+    if (stats.isSymbolicLink())
+        return "symlink";
+    if (stats.isFIFO())
+        return "fifo";
+    if (stats.isSocket())
+        return "socket";
+    if (stats.isCharacterDevice())
+        return "char-device";
+    return "block-device";
+}
+/**
+ * Glob patterns a walk leaves out (MEDIA_EXCLUDE): a pattern without "/" matches a name at any depth
+ * ("*.tmp", ".cache"), one with "/" the path from the tree's root ("cache/**", "tmp/*.part"). An
+ * excluded directory is not descended into.
+ */
+class ExcludeRules {
+    patterns;
+    constructor(patterns) {
+        this.patterns = patterns.map((p) => p.replace(/^\/+/, "").replace(/\/+$/, "")).filter((p) => p !== "");
+    }
+    excludes(rel) {
+        if (this.patterns.length === 0)
+            return false;
+        const text = Buffer.from(rel, "latin1").toString("utf8");
+        const name = text.slice(text.lastIndexOf("/") + 1);
+        return this.patterns.some((p) => external_node_path_default().posix.matchesGlob(p.includes("/") ? text : name, p));
+    }
+}
+/**
+ * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
+ * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
+ * an lstat is a few microseconds, far less than a trip through the thread pool.
+ */
+function* walkTree(root, exclude) {
+    const rootStats = (0,external_node_fs_.lstatSync)(fsPath(root, ""), { bigint: true });
+    const stack = [];
+    const enter = (dir, stats) => {
+        try {
+            const names = (0,external_node_fs_.readdirSync)(fsPath(root, dir), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+            names.sort();
+            stack.push({ dir, names, index: 0 });
+            return { path: dir, type: "dir", stats };
+        }
+        catch (err) {
+            return { path: dir, type: "dir", stats, listError: err };
+        }
+    };
+    yield enter("", rootStats);
+    while (stack.length > 0) {
+        const frame = stack[stack.length - 1];
+        if (frame.index >= frame.names.length) {
+            stack.pop();
+            continue;
+        }
+        const rel = joinRel(frame.dir, frame.names[frame.index++]);
+        if (exclude.excludes(rel))
+            continue;
+        let stats;
+        try {
+            stats = (0,external_node_fs_.lstatSync)(fsPath(root, rel), { bigint: true });
+        }
+        catch (err) {
+            yield { path: rel, error: err };
+            continue;
+        }
+        const type = typeOf(stats);
+        yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+    }
+}
+function isWalkError(e) {
+    return "error" in e;
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-builder.ts
+
+
+
+
+
+
+/** At most this many large files are being copied at once (two buffers each). */
+const LARGE_COPIES_IN_FLIGHT = 2;
+/** Entries waiting for an earlier large copy before their manifest line can be written. */
+const MAX_QUEUED = 4096;
+/** How often the sync walk yields to the event loop (signals, progress, the action's log line). */
+const YIELD_EVERY_MS = 50;
+/** Names kept for the log and summary per kind of problem; the manifest has them all. */
+const NAMED_PER_KIND = 20;
+const asRoot = process.getuid?.() === 0;
+/**
+ * Builds one snapshot tree from the source in walk order, merge-joined against the previous snapshot's
+ * manifest (both sorted, so memory does not grow with the file count): a file whose size, mtime, ctime
+ * and inode match is hard-linked to the previous snapshot and never read; anything else is copied and
+ * hashed. Manifest lines are written in walk order even though large copies run concurrently.
+ */
+async function buildSnapshot(options) {
+    const { source, tree, manifest, logger, signal } = options;
+    const totals = {
+        entries: 0,
+        files: 0,
+        dirs: 0,
+        symlinks: 0,
+        bytes: 0,
+        newFiles: 0,
+        changedFiles: 0,
+        unchangedFiles: 0,
+        deletedFiles: 0,
+        bytesCopied: 0,
+        bytesLinked: 0,
+        errors: 0,
+        skipped: 0,
+        changedDuringBackup: 0,
+    };
+    const problems = { unreadable: [], skipped: [], changedDuringBackup: [] };
+    const name = (list, rel, why) => {
+        if (list.length < NAMED_PER_KIND)
+            list.push(why ? `${showPath(rel)} (${why})` : showPath(rel));
+    };
+    const largest = [];
+    const noteCopied = (rel, size) => {
+        if (largest.length < 5 || size > largest[largest.length - 1].size) {
+            largest.push({ path: showPath(rel), size });
+            largest.sort((a, b) => b.size - a.size);
+            if (largest.length > 5)
+                largest.pop();
+        }
+    };
+    const queue = [];
+    let inFlight = [];
+    const scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
+    const reflink = { supported: true };
+    const hardLinks = new Map();
+    const openDirs = [];
+    const started = Date.now();
+    let lastYield = Date.now();
+    let lastProgress = Date.now();
+    let failure;
+    const drain = () => {
+        while (queue.length > 0 && queue[0].done) {
+            const slot = queue.shift();
+            if (slot.entry) {
+                manifest.add(slot.entry);
+                totals.entries++;
+            }
+            slot.after?.();
+        }
+    };
+    const push = (slot) => {
+        queue.push(slot);
+        drain();
+    };
+    const waitForRoom = async () => {
+        while (inFlight.length >= LARGE_COPIES_IN_FLIGHT || queue.length >= MAX_QUEUED) {
+            await Promise.race(inFlight.length > 0 ? inFlight : [queue[0]?.work]);
+            if (failure)
+                throw failure;
+            drain();
+        }
+    };
+    const metaOf = (stats) => ({
+        mode: Number(stats.mode) & 0o7777,
+        atime: secondsOf(stats.mtimeNs),
+        mtime: secondsOf(stats.mtimeNs),
+        ...(asRoot ? { uid: Number(stats.uid), gid: Number(stats.gid) } : {}),
+    });
+    const baseEntry = (rel, w) => ({
+        path: rel,
+        type: w.type,
+        mode: Number(w.stats.mode) & 0o7777,
+        uid: Number(w.stats.uid),
+        gid: Number(w.stats.gid),
+        size: w.type === "file" ? Number(w.stats.size) : 0,
+        mtimeNs: w.stats.mtimeNs,
+        ctimeNs: w.stats.ctimeNs,
+        ino: w.stats.ino,
+    });
+    /** Finishes the open directories that do not hold `parent` (all of them when it is undefined). */
+    const closeDirsUntil = (parent) => {
+        while (openDirs.length > 0 &&
+            (parent === undefined || !isWithin(parent, openDirs[openDirs.length - 1].rel))) {
+            const dir = openDirs.pop();
+            // After every entry inside it: creating them changed its mtime, and its mode may forbid writing.
+            push({
+                done: true,
+                after: () => {
+                    const dst = fsPath(tree, dir.rel);
+                    const meta = metaOf(dir.stats);
+                    if (meta.uid !== undefined && meta.gid !== undefined)
+                        (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+                    (0,external_node_fs_.chmodSync)(dst, meta.mode);
+                    (0,external_node_fs_.utimesSync)(dst, meta.atime, meta.mtime);
+                },
+            });
+        }
+    };
+    // The previous manifest, read in step with the walk.
+    const prev = options.previous;
+    let prevEntry = prev?.manifest.next();
+    const previousAt = (rel) => {
+        while (prevEntry && compareRelPaths(prevEntry.path, rel) < 0) {
+            if (prevEntry.type === "file")
+                totals.deletedFiles++;
+            prevEntry = prev?.manifest.next();
+        }
+        if (!prevEntry || prevEntry.path !== rel)
+            return undefined;
+        const matched = prevEntry;
+        prevEntry = prev?.manifest.next(); // consumed: it is not among the deleted
+        return matched;
+    };
+    const unchanged = (before, stats) => before !== undefined &&
+        before.type === "file" &&
+        before.state === undefined &&
+        before.sha256 !== undefined &&
+        before.size === Number(stats.size) &&
+        before.mtimeNs === stats.mtimeNs &&
+        before.ctimeNs === stats.ctimeNs &&
+        before.ino === stats.ino;
+    /** Links the previous snapshot's copy; false when it is not there as recorded (then the file is copied). */
+    const linkPrevious = (rel, before) => {
+        if (!prev)
+            return false;
+        const from = fsPath(prev.tree, rel);
+        try {
+            const st = (0,external_node_fs_.lstatSync)(from);
+            if (!st.isFile() || st.size !== before.size)
+                return false;
+            (0,external_node_fs_.linkSync)(from, fsPath(tree, rel));
+            return true;
+        }
+        catch {
+            return false; // missing, EMLINK (too many links), EXDEV: copy instead
+        }
+    };
+    /** Copies one file into the snapshot; false when it vanished from the source meanwhile (then it has no entry). */
+    const copyFile = async (rel, w, entry, isNew) => {
+        const src = fsPath(source, rel);
+        const dst = fsPath(tree, rel);
+        let stats = w.stats;
+        for (let attempt = 1;; attempt++) {
+            let copied;
+            try {
+                copied =
+                    stats.size <= BigInt(SMALL_FILE_BYTES)
+                        ? copySmallFile(src, dst, metaOf(stats), scratch)
+                        : await copyLargeFile(src, dst, metaOf(stats), reflink);
+            }
+            catch (err) {
+                if (isOutOfSpace(err))
+                    throw err;
+                if (isVanished(err)) {
+                    logger.info(`${showPath(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
+                    return false;
+                }
+                entry.state = "unreadable";
+                entry.error = err.message;
+                totals.errors++;
+                name(problems.unreadable, rel, err.code ?? err.message);
+                logger.error(`Cannot read ${showPath(rel)} in the source: ${err.message}; it is not in this snapshot`);
+                return true;
+            }
+            const a = copied.after;
+            const same = BigInt(copied.bytes) === stats.size &&
+                a.size === stats.size &&
+                a.mtimeNs === stats.mtimeNs &&
+                a.ctimeNs === stats.ctimeNs &&
+                a.ino === stats.ino;
+            if (!same && attempt === 1) {
+                // Changed while copied: once more from its new state, then take what we get.
+                unlinkQuiet(dst);
+                stats = a;
+                entry.size = Number(a.size);
+                entry.mtimeNs = a.mtimeNs;
+                entry.ctimeNs = a.ctimeNs;
+                entry.mode = Number(a.mode) & 0o7777;
+                continue;
+            }
+            entry.sha256 = copied.sha256;
+            entry.size = copied.bytes;
+            if (!same) {
+                entry.state = "changed-during-backup";
+                totals.changedDuringBackup++;
+                name(problems.changedDuringBackup, rel);
+                logger.warn(`${showPath(rel)} changed while it was copied, twice: the snapshot holds what was read`);
+            }
+            totals.files++;
+            totals.bytes += copied.bytes;
+            totals.bytesCopied += copied.bytes;
+            if (isNew)
+                totals.newFiles++;
+            else
+                totals.changedFiles++;
+            noteCopied(rel, copied.bytes);
+            return true;
+        }
+    };
+    const addFile = async (rel, w, entry) => {
+        const before = previousAt(rel);
+        const key = w.stats.nlink > 1n ? `${w.stats.dev}:${w.stats.ino}` : undefined;
+        const first = key ? hardLinks.get(key) : undefined;
+        if (first) {
+            // A hard link in the source: the same inode in the snapshot, once its first path is copied.
+            if (!first.slot.done)
+                await first.slot.work;
+            const firstEntry = first.slot.entry;
+            if (firstEntry && firstEntry.state !== "unreadable" && firstEntry.sha256) {
+                try {
+                    (0,external_node_fs_.linkSync)(fsPath(tree, first.path), fsPath(tree, rel));
+                    entry.linkTo = first.path;
+                    entry.sha256 = firstEntry.sha256;
+                    entry.size = firstEntry.size;
+                    totals.files++;
+                    totals.bytes += entry.size;
+                    totals.bytesLinked += entry.size;
+                    if (before)
+                        totals.unchangedFiles++;
+                    else
+                        totals.newFiles++;
+                    push({ entry, done: true });
+                    return;
+                }
+                catch { } // EMLINK: an independent copy
+            }
+        }
+        if (!options.previous || !unchanged(before, w.stats) || !linkPrevious(rel, before)) {
+            const isNew = before === undefined || before.type !== "file";
+            if (w.stats.size <= BigInt(SMALL_FILE_BYTES)) {
+                const kept = await copyFile(rel, w, entry, isNew);
+                const slot = kept ? { entry, done: true } : { done: true };
+                if (key && !first)
+                    hardLinks.set(key, { path: rel, slot });
+                push(slot);
+                return;
+            }
+            await waitForRoom();
+            const slot = { entry, done: false };
+            const work = copyFile(rel, w, entry, isNew).then((kept) => {
+                if (!kept)
+                    slot.entry = undefined;
+                slot.done = true;
+            }, (err) => {
+                failure ??= err;
+                slot.done = true;
+            });
+            slot.work = work;
+            inFlight.push(work);
+            void work.finally(() => {
+                inFlight = inFlight.filter((p) => p !== work);
+            });
+            if (key && !first)
+                hardLinks.set(key, { path: rel, slot });
+            push(slot);
+            return;
+        }
+        entry.sha256 = before.sha256;
+        totals.files++;
+        totals.unchangedFiles++;
+        totals.bytes += entry.size;
+        totals.bytesLinked += entry.size;
+        const slot = { entry, done: true };
+        if (key && !first)
+            hardLinks.set(key, { path: rel, slot });
+        push(slot);
+    };
+    try {
+        for (const item of walkTree(source, options.exclude)) {
+            if (failure)
+                throw failure;
+            if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+                await (0,external_node_timers_promises_.setImmediate)();
+                lastYield = Date.now();
+                (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+                if (options.onProgress && Date.now() - lastProgress >= 1000) {
+                    lastProgress = Date.now();
+                    options.onProgress({
+                        entries: totals.entries,
+                        bytesCopied: totals.bytesCopied,
+                        bytesLinked: totals.bytesLinked,
+                        elapsedSeconds: (Date.now() - started) / 1000,
+                    });
+                }
+            }
+            const rel = item.path;
+            closeDirsUntil(parentOf(rel));
+            if (isWalkError(item)) {
+                previousAt(rel);
+                if (isVanished(item.error))
+                    continue; // deleted since its directory was listed
+                totals.errors++;
+                name(problems.unreadable, rel, item.error.code);
+                logger.error(`Cannot read ${showPath(rel)} in the source: ${item.error.message}; it is not in this snapshot`);
+                push({
+                    entry: {
+                        path: rel,
+                        type: "file",
+                        mode: 0,
+                        uid: 0,
+                        gid: 0,
+                        size: 0,
+                        mtimeNs: 0n,
+                        ctimeNs: 0n,
+                        ino: 0n,
+                        state: "unreadable",
+                        error: item.error.message,
+                    },
+                    done: true,
+                });
+                continue;
+            }
+            const entry = baseEntry(rel, item);
+            const dst = fsPath(tree, rel);
+            switch (item.type) {
+                case "dir": {
+                    if (rel !== "") {
+                        previousAt(rel);
+                        (0,external_node_fs_.mkdirSync)(dst, 0o700);
+                    }
+                    totals.dirs++;
+                    if (item.listError) {
+                        entry.state = "unreadable";
+                        entry.error = item.listError.message;
+                        totals.errors++;
+                        name(problems.unreadable, rel, item.listError.code);
+                        logger.error(`Cannot list the directory ${showPath(rel)} in the source: ${item.listError.message}`);
+                    }
+                    push({ entry, done: true });
+                    openDirs.push({ rel, stats: item.stats });
+                    break;
+                }
+                case "file":
+                    await addFile(rel, item, entry);
+                    break;
+                case "symlink": {
+                    previousAt(rel);
+                    try {
+                        const target = (0,external_node_fs_.readlinkSync)(fsPath(source, rel), { encoding: "buffer" });
+                        (0,external_node_fs_.symlinkSync)(target, dst);
+                        const meta = metaOf(item.stats);
+                        if (meta.uid !== undefined && meta.gid !== undefined)
+                            (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+                        (0,external_node_fs_.lutimesSync)(dst, meta.atime, meta.mtime);
+                        entry.target = target.toString("latin1");
+                        totals.symlinks++;
+                    }
+                    catch (err) {
+                        if (isOutOfSpace(err))
+                            throw err;
+                        entry.state = "unreadable";
+                        entry.error = err.message;
+                        totals.errors++;
+                        name(problems.unreadable, rel, err.code);
+                        logger.error(`Cannot read the symlink ${showPath(rel)} in the source: ${err.message}`);
+                    }
+                    push({ entry, done: true });
+                    break;
+                }
+                default: {
+                    previousAt(rel);
+                    entry.state = "skipped";
+                    totals.skipped++;
+                    name(problems.skipped, rel, item.type);
+                    logger.warn(`Skipped ${showPath(rel)}: it is a ${item.type}, which a backup does not copy`);
+                    push({ entry, done: true });
+                }
+            }
+        }
+        closeDirsUntil(undefined); // the root last
+        await Promise.all(inFlight);
+        if (failure)
+            throw failure;
+        drain();
+        previousAt("\uffff"); // what is left of the previous manifest was deleted from the source
+    }
+    catch (err) {
+        await Promise.allSettled(inFlight);
+        throw err;
+    }
+    if (queue.length > 0)
+        throw new Error(`snapshot builder: ${queue.length} manifest entries were not written`);
+    return { totals, problems, largestCopied: largest };
+}
+function isOutOfSpace(err) {
+    const code = err.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+}
+function unlinkQuiet(p) {
+    try {
+        (0,external_node_fs_.unlinkSync)(p);
+    }
+    catch { }
+}
+const isVanished = (err) => err.code === "ENOENT";
+
+;// CONCATENATED MODULE: ./src/media/backup-media.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Takes one media snapshot (runbook: backup_media.sh): the source tree copied into
+ * MEDIA_BACKUP_DIR/.media_<time>.partial, unchanged files hard-linked to the previous snapshot, with a
+ * manifest of every entry; renamed to media_<time> and `current` moved to it only when complete. A
+ * run that dies leaves the previous snapshot and `current` as they were.
+ */
+async function backupMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const startedAt = now();
+    const source = backup_media_checkSource(config);
+    const run = await prepare({
+        backupDir: config.backupDir,
+        workDir: "",
+        workDirWhat: "MEDIA_BACKUP_DIR",
+        logName: "media_backup",
+        owner: "backup-media",
+        startedAt,
+        logger,
+    });
+    try {
+        const backupDir = (0,external_node_fs_.realpathSync)(config.backupDir);
+        backup_media_removeLeftovers(backupDir, logger);
+        const name = snapshotName(startedAt);
+        const finalDir = external_node_path_default().join(backupDir, name);
+        if ((0,external_node_fs_.existsSync)(finalDir))
+            throw new NameTakenError(finalDir);
+        const previous = config.full ? undefined : findPrevious(backupDir, logger);
+        const previousCheck = previous ? await checkPrevious(external_node_path_default().join(backupDir, previous), logger) : undefined;
+        const partialDir = external_node_path_default().join(backupDir, partialName(name));
+        (0,external_node_fs_.mkdirSync)(partialDir, { mode: 0o700 });
+        const tree = external_node_path_default().join(partialDir, TREE_DIR);
+        (0,external_node_fs_.mkdirSync)(tree, { mode: 0o700 });
+        const mode = previousCheck ? "incremental" : "full";
+        logger.info(`Backing up ${config.sourceDir} into ${finalDir} (${mode}${previousCheck ? `, unchanged files linked to ${previous}` : ""})`);
+        const writer = ManifestWriter.create(external_node_path_default().join(partialDir, MANIFEST_FILE), {
+            format: "lifeline-media-manifest",
+            version: 1,
+            snapshot: name,
+            source: config.sourceDir,
+            createdAt: startedAt.toISOString(),
+            tool: `lifeline ${LIFELINE_VERSION}`,
+            mode,
+            previous: previousCheck ? previous : null,
+        });
+        let reader;
+        let built;
+        let manifestSha256;
+        try {
+            reader = previousCheck
+                ? ManifestReader.open(external_node_path_default().join(backupDir, previous, MANIFEST_FILE))
+                : undefined;
+            built = await buildSnapshot({
+                source,
+                tree: toBinary(tree),
+                ...(reader
+                    ? {
+                        previous: {
+                            tree: toBinary(external_node_path_default().join(backupDir, previous, TREE_DIR)),
+                            manifest: reader,
+                        },
+                    }
+                    : {}),
+                exclude: new ExcludeRules(config.exclude),
+                manifest: writer,
+                logger,
+                signal,
+                ...(options.onProgress
+                    ? {
+                        onProgress: (p) => options.onProgress?.({
+                            ...p,
+                            ...(previousCheck ? { previousEntries: previousCheck.entries } : {}),
+                        }),
+                    }
+                    : {}),
+            });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+            manifestSha256 = writer.finish(built.totals).sha256;
+            await writeManifestSum(partialDir, manifestSha256);
+            (0,external_node_fs_.renameSync)(partialDir, finalDir);
+            syncDir(backupDir);
+        }
+        catch (err) {
+            writer.abandon();
+            removeQuietly(partialDir, logger);
+            throw err;
+        }
+        finally {
+            reader?.close();
+        }
+        swapCurrent(backupDir, name);
+        const { totals, problems } = built;
+        logger.info(`Snapshot ${name}: ${totals.files} files (${totals.newFiles} new, ${totals.changedFiles} changed, ` +
+            `${totals.unchangedFiles} unchanged, ${totals.deletedFiles} deleted), ${totals.bytesCopied} bytes copied, ` +
+            `${totals.bytesLinked} linked; current -> ${name}`);
+        const exitCode = totals.errors > 0 ? 1 : 0;
+        let retention;
+        if (exitCode !== 0) {
+            retention = {
+                skipped: `the snapshot recorded ${totals.errors} unreadable entr${totals.errors === 1 ? "y" : "ies"}`,
+            };
+            logger.warn(`Retention skipped: ${retention.skipped}; it runs after a complete snapshot only`);
+        }
+        else {
+            try {
+                const plan = await planMediaRetention(listSnapshots(backupDir), {
+                    now: now(),
+                    days: config.retentionDays,
+                    current: readCurrent(backupDir).name,
+                });
+                retention = applyMediaRetention(backupDir, plan, { dryRun: config.retentionDryRun, logger });
+            }
+            catch (err) {
+                retention = { error: err.message };
+                logger.error(`Retention failed: ${err.message}`);
+            }
+        }
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+        const metrics = await publishMetrics(config.metrics, { type: "media" }, [
+            ...backupSamples("media", {
+                ok: exitCode === 0,
+                finishedAt,
+                durationSeconds,
+                ...(exitCode === 0 ? { sizeBytes: totals.bytes } : {}),
+            }),
+            gauge("backup_media_files", "Files in the latest media snapshot", { type: "media" }, totals.files),
+            gauge("backup_media_new_bytes", "Bytes copied (new or changed files) by the latest media snapshot", { type: "media" }, totals.bytesCopied),
+        ], logger, signal);
+        if (exitCode !== 0)
+            run.recordFailure(new Error(`${totals.errors} entries could not be read; see the log above`));
+        return {
+            snapshot: name,
+            snapshotDir: finalDir,
+            previous: previousCheck ? previous : undefined,
+            mode,
+            totals,
+            problems,
+            largestCopied: built.largestCopied,
+            manifestSha256,
+            startedAt,
+            finishedAt,
+            durationSeconds,
+            logFile: run.logFile,
+            retention,
+            metrics,
+            exitCode,
+        };
+    }
+    catch (err) {
+        run.recordFailure(err);
+        throw err;
+    }
+    finally {
+        await run.release();
+    }
+}
+/** The source as a binary path, refused when missing, not a directory, or overlapping MEDIA_BACKUP_DIR. */
+function backup_media_checkSource(config) {
+    let real;
+    try {
+        real = (0,external_node_fs_.realpathSync)(config.sourceDir);
+        if (!(0,external_node_fs_.statSync)(real).isDirectory())
+            throw new Error("it is not a directory");
+    }
+    catch (err) {
+        throw new errors/* ConfigError */.xL(`MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${err.message}. Set it to the media directory`);
+    }
+    let backupReal;
+    try {
+        backupReal = (0,external_node_fs_.realpathSync)(config.backupDir);
+    }
+    catch { }
+    const inside = (a, b) => a === b || a.startsWith(`${b}/`);
+    const backupResolved = backupReal ?? external_node_path_default().resolve(config.backupDir);
+    if (inside(backupResolved, real) || inside(real, backupResolved)) {
+        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
+            "back themselves up. Keep the backup directory outside the media directory (and the other way round)");
+    }
+    return toBinary(real);
+}
+/** The snapshot an incremental run links against: the one `current` names, else the newest. */
+function findPrevious(backupDir, logger) {
+    const current = readCurrent(backupDir);
+    if (current.problem)
+        logger.warn(`${current.problem}; linking against the newest snapshot instead`);
+    if (current.name && (0,external_node_fs_.existsSync)(external_node_path_default().join(backupDir, current.name)))
+        return current.name;
+    return listSnapshots(backupDir)[0]?.name;
+}
+/** Reads the previous manifest against its checksum first: links are only made to a snapshot it vouches for. */
+async function checkPrevious(snapshotDir, logger) {
+    try {
+        const { totals } = await readWholeManifest(snapshotDir);
+        return { entries: totals.entries };
+    }
+    catch (err) {
+        logger.warn(`${err.message}. This run copies every file (a full snapshot) instead of linking to it`);
+        return undefined;
+    }
+}
+/** Partial snapshots of runs that died and deletions retention did not finish: removed under the lock. */
+function backup_media_removeLeftovers(backupDir, logger) {
+    for (const name of (0,external_node_fs_.readdirSync)(backupDir)) {
+        if (!isLeftover(name))
+            continue;
+        removeQuietly(external_node_path_default().join(backupDir, name), logger);
+        logger.warn(`Removed ${name}, left by an earlier run that died`);
+    }
+}
+function removeQuietly(dir, logger) {
+    try {
+        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    }
+    catch (err) {
+        logger.warn(`Could not remove ${dir}: ${err.message}; the next run tries again`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/media-progress.ts
+
+
+/**
+ * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
+ * an ETA from the previous snapshot's entry count (the best guess of this run's size).
+ */
+function describeBuildProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
+    let eta = "";
+    if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
+        eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+    }
+    return (`${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
+        `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+
+;// CONCATENATED MODULE: ./src/media/file-hash.ts
+
+
+
+/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+const file_hash_SMALL_FILE_BYTES = 1024 * 1024;
+const file_hash_CHUNK_BYTES = 1024 * 1024;
+/** Never through a symlink, and never blocked on a FIFO put in a file's place. */
+const file_hash_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+function openRegular(file) {
+    const fd = (0,external_node_fs_.openSync)(file, file_hash_READ_FLAGS);
+    if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
+        (0,external_node_fs_.closeSync)(fd);
+        throw new Error("it is no longer a regular file");
+    }
+    return fd;
+}
+const scratch = Buffer.allocUnsafe(file_hash_CHUNK_BYTES);
+/** Sync: for a small file a few syscalls cost less than trips through the thread pool. */
+function hashSmallFile(file) {
+    const fd = openRegular(file);
+    try {
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        let bytes = 0;
+        for (let n = (0,external_node_fs_.readSync)(fd, scratch, 0, file_hash_CHUNK_BYTES, null); n > 0; n = (0,external_node_fs_.readSync)(fd, scratch, 0, file_hash_CHUNK_BYTES, null)) {
+            hash.update(scratch.subarray(0, n));
+            bytes += n;
+        }
+        const st = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
+        return { sha256: hash.digest("hex"), bytes, dev: st.dev, ino: st.ino };
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+/** Async, the next chunk read while this one is hashed; cancellation is seen between chunks. */
+async function hashLargeFile(file, pace) {
+    const handle = await (0,promises_.open)(file, file_hash_READ_FLAGS);
+    const buffers = [Buffer.allocUnsafe(file_hash_CHUNK_BYTES), Buffer.allocUnsafe(file_hash_CHUNK_BYTES)];
+    let pending;
+    try {
+        const st = await handle.stat({ bigint: true });
+        if (!st.isFile())
+            throw new Error("it is no longer a regular file");
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        let which = 0;
+        let position = 0;
+        pending = handle.read(buffers[0], 0, file_hash_CHUNK_BYTES, 0);
+        for (;;) {
+            const { bytesRead } = await pending;
+            pending = undefined;
+            if (bytesRead === 0)
+                break;
+            const buf = buffers[which];
+            position += bytesRead;
+            which ^= 1;
+            pending = handle.read(buffers[which], 0, file_hash_CHUNK_BYTES, position);
+            hash.update(buf.subarray(0, bytesRead));
+            const due = pace();
+            if (due)
+                await due;
+        }
+        return { sha256: hash.digest("hex"), bytes: position, dev: st.dev, ino: st.ino };
+    }
+    finally {
+        await pending?.catch(() => { }); // a read still in flight owns a buffer and the descriptor
+        await handle.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-verify.ts
+
+
+
+
+
+
+
+
+/** Problems named per snapshot; the count goes on (a damaged tree can have millions). */
+const MAX_PROBLEMS_KEPT = 50;
+/** Inodes remembered as read; past this, shared files are simply read again (memory stays bounded). */
+const MAX_REMEMBERED_INODES = 2_000_000;
+const NO_EXCLUDES = new ExcludeRules([]);
+/**
+ * Content already read and found as a manifest says, per device: inode → the first 28 bits of that
+ * SHA-256. The hash is kept, not only the inode, so that a newer manifest that carries a wrong hash
+ * for a linked (shared) file still fails: the inode is skipped only for the hash it was read with.
+ */
+class ReadInodes {
+    byDevice = new Map();
+    count = 0;
+    has(dev, ino, sha256) {
+        return this.byDevice.get(Number(dev))?.get(Number(ino)) === hashKey(sha256);
+    }
+    add(dev, ino, sha256) {
+        if (this.count >= MAX_REMEMBERED_INODES || ino > BigInt(Number.MAX_SAFE_INTEGER))
+            return;
+        let inodes = this.byDevice.get(Number(dev));
+        if (!inodes) {
+            inodes = new Map();
+            this.byDevice.set(Number(dev), inodes);
+        }
+        if (!inodes.has(Number(ino)))
+            this.count++;
+        inodes.set(Number(ino), hashKey(sha256));
+    }
+}
+const hashKey = (sha256) => Number.parseInt(sha256.slice(0, 7), 16);
+/** Whether the subset reads this file: a percentage at random, a slice by the first 4 hex digits of its hash. */
+function inSubset(subset, sha256) {
+    if (subset.kind === "percent")
+        return subset.percent >= 100 || Math.random() * 100 < subset.percent;
+    return Number.parseInt(sha256.slice(0, 4), 16) % subset.of === subset.n - 1;
+}
+/** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+const neverCopied = (m) => m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
+/**
+ * Verifies one snapshot: its manifest against the sidecar checksum, and its tree merge-joined against
+ * the manifest in one pass in walk order (memory bounded by the largest directory): missing and extra
+ * entries, types, sizes, symlink targets, and the SHA-256 of the files in the subset.
+ */
+async function verifySnapshot(ref, newest, ctx) {
+    const problems = [];
+    let problemCount = 0;
+    let failed = false;
+    let incomplete = false;
+    let filesChecked = 0;
+    let filesNotRead = 0;
+    let bytesRead = 0;
+    const treeDir = external_node_path_default().join(ref.dir, TREE_DIR);
+    const tree = toBinary(treeDir);
+    const note = (rel, what, fails = true) => {
+        problemCount++;
+        if (fails)
+            failed = true;
+        const where = rel === undefined ? ref.name : `${ref.name}/${TREE_DIR}/${rel === "" ? "" : showPath(rel)}`;
+        if (problems.length < MAX_PROBLEMS_KEPT)
+            problems.push(`${where}: ${what}`);
+    };
+    const result = () => ({
+        name: ref.name,
+        takenAt: ref.takenAt,
+        ok: !failed,
+        problems,
+        problemCount,
+        incomplete,
+        filesChecked,
+        bytesRead,
+        filesNotRead,
+    });
+    let expected;
+    try {
+        expected = await readManifestSum(ref.dir);
+    }
+    catch (err) {
+        note(undefined, err.message); // the tree is still checked against the manifest below
+    }
+    const file = external_node_path_default().join(ref.dir, MANIFEST_FILE);
+    let reader;
+    try {
+        reader = ManifestReader.open(file);
+    }
+    catch (err) {
+        note(undefined, err instanceof ManifestError
+            ? err.message
+            : `The manifest ${file} cannot be read: ${err.message}`);
+        return result();
+    }
+    let walk;
+    try {
+        // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
+        if ((0,external_node_fs_.lstatSync)(treeDir).isDirectory())
+            walk = walkTree(tree, NO_EXCLUDES);
+        else
+            note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
+    }
+    catch (err) {
+        note(undefined, `${treeDir} cannot be read: ${err.message}`);
+    }
+    const missing = (m) => {
+        if (!neverCopied(m))
+            note(m.path, `is in the manifest (${m.type}) but missing from the tree`);
+    };
+    const readContent = async (w, m, size) => {
+        const rel = w.path;
+        const sha256 = m.sha256; // the reader refuses a stored file without one
+        if (!inSubset(ctx.subset, sha256)) {
+            filesNotRead++;
+            return;
+        }
+        if (ctx.inodes.has(w.stats.dev, w.stats.ino, sha256)) {
+            filesNotRead++;
+            return;
+        }
+        let read;
+        try {
+            read =
+                size <= file_hash_SMALL_FILE_BYTES
+                    ? hashSmallFile(fsPath(tree, rel))
+                    : await hashLargeFile(fsPath(tree, rel), ctx.pace);
+        }
+        catch (err) {
+            note(rel, `cannot be read: ${err.message}`);
+            return;
+        }
+        filesChecked++;
+        bytesRead += read.bytes;
+        ctx.progress.bytesRead += read.bytes;
+        if (read.sha256 === sha256)
+            ctx.inodes.add(read.dev, read.ino, sha256);
+        else {
+            note(rel, `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
+                `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`);
+        }
+    };
+    const compare = async (m, w) => {
+        if (isWalkError(w)) {
+            note(w.path, `cannot be examined in the tree: ${w.error.message}`);
+            return;
+        }
+        if (m === undefined) {
+            note(w.path, `is in the tree (${w.type}) but not in the manifest`);
+            return;
+        }
+        if (neverCopied(m)) {
+            note(w.path, `is in the tree although the manifest records it as ${m.state} (never copied)`);
+            return;
+        }
+        if (w.type !== m.type) {
+            note(w.path, `is a ${w.type} in the tree; the manifest says ${m.type}`);
+            return;
+        }
+        if (w.listError)
+            note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+        if (w.type === "symlink") {
+            try {
+                const target = (0,external_node_fs_.readlinkSync)(fsPath(tree, w.path), { encoding: "buffer" }).toString("latin1");
+                if (target !== m.target) {
+                    note(w.path, `points at '${showPath(target)}'; the manifest says '${showPath(m.target ?? "")}'`);
+                }
+            }
+            catch (err) {
+                note(w.path, `cannot be read: ${err.message}`);
+            }
+        }
+        else if (w.type === "file") {
+            const size = Number(w.stats.size);
+            if (size !== m.size)
+                note(w.path, `is ${size} bytes; the manifest says ${m.size}`);
+            else
+                await readContent(w, m, size);
+        }
+    };
+    try {
+        let entries = 0;
+        const next = () => {
+            const e = reader.next();
+            if (e) {
+                entries++;
+                ctx.progress.entries++;
+            }
+            return e;
+        };
+        let m = next();
+        for (const w of walk ?? []) {
+            const due = ctx.pace();
+            if (due)
+                await due;
+            while (m && compareRelPaths(m.path, w.path) < 0) {
+                missing(m);
+                m = next();
+            }
+            if (m && m.path === w.path) {
+                await compare(m, w);
+                m = next();
+            }
+            else
+                await compare(undefined, w);
+        }
+        for (; m; m = next()) {
+            if (walk)
+                missing(m); // without a tree, one problem says so, not one per entry
+            const due = ctx.pace();
+            if (due)
+                await due;
+        }
+        if (expected !== undefined && reader.digest() !== expected) {
+            note(undefined, `The manifest ${file} does not match its checksum (${external_node_path_default().basename(file)}.sha256 says ${expected}): it was ` +
+                "changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        if (reader.header.snapshot !== ref.name) {
+            note(undefined, `The manifest ${file} is the manifest of ${reader.header.snapshot}, not of this snapshot`);
+        }
+        const { totals } = reader;
+        if (totals.entries !== entries) {
+            note(undefined, `The manifest ${file} lists ${entries} entries; its totals say ${totals.entries}`);
+        }
+        if (totals.errors > 0) {
+            incomplete = true;
+            // An old incomplete snapshot is one retention will remove; only the newest one is the backup that counts.
+            note(undefined, `incomplete: the backup could not read ${totals.errors} entr${totals.errors === 1 ? "y" : "ies"} of the source ` +
+                `(named in its manifest and the backup's log)${newest ? "; it is the newest snapshot, so the latest backup is not whole" : "; a newer snapshot supersedes it"}`, newest);
+        }
+    }
+    catch (err) {
+        if (!(err instanceof ManifestError))
+            throw err;
+        note(undefined, err.message); // nothing after a line that cannot be trusted is checked
+    }
+    finally {
+        reader.close();
+    }
+    return result();
+}
+
+;// CONCATENATED MODULE: ./src/media/verify-media.ts
+
+
+
+
+
+
+
+
+
+/** The runbook's exit codes, as for the database backups: 1 (a failure) wins over 2 (too old or none). */
+const MEDIA_VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** How far ahead of this host's clock a snapshot's name may be dated (clock skew), as for databases. */
+const verify_media_FUTURE_TOLERANCE_HOURS = 1;
+/** How often the sync parts yield to the event loop (signals, progress). */
+const verify_media_YIELD_EVERY_MS = 50;
+const CANCELLED = "The media verification was cancelled";
+/**
+ * Verifies every media snapshot in MEDIA_BACKUP_DIR (backup-media --verify-only, verify --media): each
+ * manifest against its checksum, each tree against its manifest, the content of the files in the
+ * subset (a file shared by hard links is read once); that `current` names a good snapshot; and the
+ * newest complete snapshot's age. Exit 1 for any failure, else 2 when none or too old, else 0.
+ */
+async function verifyMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const startedMs = Date.now();
+    const { refs, missingDir } = list(config.backupDir);
+    const progress = { entries: 0, bytesRead: 0 };
+    let position = { snapshot: "", index: 0 };
+    let lastYield = Date.now();
+    let lastProgress = Date.now();
+    const pause = async () => {
+        await (0,external_node_timers_promises_.setImmediate)();
+        lastYield = Date.now();
+        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        if (options.onProgress && Date.now() - lastProgress >= 1000) {
+            lastProgress = Date.now();
+            options.onProgress({
+                ...position,
+                snapshots: refs.length,
+                ...progress,
+                elapsedSeconds: (Date.now() - startedMs) / 1000,
+            });
+        }
+    };
+    const ctx = {
+        subset: config.subset,
+        inodes: new ReadInodes(),
+        progress,
+        pace: () => (Date.now() - lastYield >= verify_media_YIELD_EVERY_MS ? pause() : undefined),
+    };
+    const snapshots = [];
+    for (const [i, ref] of refs.entries()) {
+        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        position = { snapshot: ref.name, index: i + 1 };
+        const check = await verifySnapshot(ref, i === 0, ctx);
+        // Retention (a backup run) may remove an old snapshot while it is read: gone is not damaged.
+        if (!check.ok && !(0,external_node_fs_.existsSync)(ref.dir)) {
+            logger.info(`verify media ${ref.name}: removed while it was verified (retention); not counted`);
+            continue;
+        }
+        logCheck(check, logger);
+        snapshots.push(check);
+    }
+    (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED); // a cancelled run is never a success, and records no metrics
+    const at = now();
+    const reasons = [];
+    // A name dated ahead of the clock would pass as fresh for years: it fails, and never counts as newest.
+    const latestCredible = at.getTime() + verify_media_FUTURE_TOLERANCE_HOURS * 3_600_000;
+    const judged = snapshots.map((c) => (c.takenAt.getTime() > latestCredible ? inFuture(c, at) : c));
+    const failed = judged.filter((c) => !c.ok);
+    if (failed.length) {
+        reasons.push(`${failed.length} of ${judged.length} media snapshot(s) failed verification: ${failed.map((c) => c.name).join(", ")}`);
+    }
+    const current = readCurrent(config.backupDir);
+    const currentProblem = judgeCurrent(config.backupDir, current, judged);
+    if (currentProblem)
+        reasons.push(currentProblem);
+    const newest = judged.find((c) => c.ok && !c.incomplete);
+    const newestAgeHours = newest ? (at.getTime() - newest.takenAt.getTime()) / 3_600_000 : undefined;
+    if (!judged.length) {
+        reasons.push(missingDir
+            ? `MEDIA_BACKUP_DIR ${config.backupDir} does not exist: no media snapshot to verify`
+            : `no media snapshot in ${config.backupDir}`);
+    }
+    else if (!newest) {
+        reasons.push(`no complete media snapshot in ${config.backupDir} verified OK`);
+    }
+    else if (newestAgeHours > config.maxAgeHours) {
+        reasons.push(`the newest complete media snapshot ${newest.name} is ${newestAgeHours.toFixed(1)} h old, ` +
+            `over the ${config.maxAgeHours} h limit: check that backup-media runs`);
+    }
+    const exitCode = failed.length || currentProblem
+        ? MEDIA_VERIFY_EXIT.failures
+        : reasons.length
+            ? MEDIA_VERIFY_EXIT.tooOldOrMissing
+            : MEDIA_VERIFY_EXIT.ok;
+    for (const r of reasons)
+        (exitCode === 1 ? logger.error : logger.warn).call(logger, `verify media: ${r}`);
+    logger.info(`verify media: ${judged.length - failed.length} of ${judged.length} snapshot(s) OK, exit ${exitCode}`);
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const metrics = await publishMetrics(config.metrics, { type: "media" }, verifySamples("media", { ok: exitCode === 0, exitCode, finishedAt, durationSeconds, newestAgeHours }), logger, signal);
+    return {
+        backupDir: config.backupDir,
+        snapshots: judged,
+        current: current.name,
+        newestAgeHours,
+        maxAgeHours: config.maxAgeHours,
+        exitCode,
+        reasons,
+        durationSeconds,
+        metrics,
+    };
+}
+/** The snapshots, newest first; a missing MEDIA_BACKUP_DIR is "no snapshot" (exit 2), anything else an error. */
+function list(backupDir) {
+    try {
+        return { refs: listSnapshots(backupDir), missingDir: false };
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { refs: [], missingDir: true };
+        throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR ${backupDir} cannot be listed: ${err.message}. Set it to the directory that holds the media snapshots`, { cause: err });
+    }
+}
+function inFuture(c, at) {
+    const problem = `${c.name}: dated ${c.takenAt.toISOString()}, ahead of this host's clock (${at.toISOString()}): a wrong clock ` +
+        "where it was taken, or a renamed directory; it does not count as the newest snapshot — fix the clock or remove it";
+    return { ...c, ok: false, problems: [problem, ...c.problems], problemCount: c.problemCount + 1 };
+}
+/** Why `current` is wrong, or undefined: it must name a snapshot that is there and verified OK. */
+function judgeCurrent(backupDir, current, checks) {
+    const link = external_node_path_default().join(backupDir, CURRENT_LINK);
+    const fix = `point it at the newest good snapshot (ln -sfn <snapshot> ${link}), or run backup-media`;
+    if (current.problem)
+        return `${current.problem}; ${fix}`;
+    if (current.name === undefined)
+        return checks.length ? `${link} does not exist; ${fix}` : undefined;
+    const named = checks.find((c) => c.name === current.name);
+    if (!named)
+        return `${link} points at ${current.name}, which is not a snapshot in ${backupDir}; ${fix}`;
+    if (!named.ok)
+        return `${link} points at ${current.name}, which failed verification; ${fix}`;
+    return undefined;
+}
+function logCheck(c, logger) {
+    const counts = `${c.filesChecked} files read (${c.bytesRead} bytes), ${c.filesNotRead} not read`;
+    if (c.ok) {
+        logger.info(`verify media ${c.name}: OK, ${counts}`);
+        for (const p of c.problems)
+            logger.warn(`verify media ${p}`);
+        return;
+    }
+    logger.error(`verify media ${c.name}: FAILED, ${c.problemCount} problem(s); ${counts}`);
+    for (const p of c.problems)
+        logger.error(`verify media ${p}`);
+    if (c.problemCount > c.problems.length) {
+        logger.error(`verify media ${c.name}: … and ${c.problemCount - c.problems.length} more`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
+
+const verify_media_summary_formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+/**
+ * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
+ * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.
+ */
+function verifyMediaSummary(report) {
+    const good = report.snapshots.filter((s) => s.ok).length;
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "no complete snapshot verified OK"
+        : `newest complete snapshot ${verify_media_summary_formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
+    const lines = [
+        `## ${icon} Lifeline verify media: ${good} of ${report.snapshots.length} snapshots good, exit ${report.exitCode}`,
+        "",
+        `\`${markdown_cell(report.backupDir)}\`: current → ${markdown_cell(report.current ?? "none")}; ${age}; ` +
+            `${markdown_formatDuration(report.durationSeconds)}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
+    ];
+    if (!report.snapshots.length) {
+        lines.push("No media snapshots found.", "");
+        return lines.join("\n");
+    }
+    lines.push(markdown_table(["Snapshot", "Taken", "Result", "Files read", "Not read", "Bytes read", "Problems"], report.snapshots.map((s) => [
+        s.name,
+        s.takenAt.toISOString(),
+        s.ok ? (s.incomplete ? "✅ OK (incomplete)" : "✅ OK") : "❌ FAILED",
+        s.filesChecked,
+        s.filesNotRead,
+        formatBytes(s.bytesRead),
+        s.problemCount,
+    ])), "");
+    for (const s of report.snapshots.filter((x) => x.problems.length)) {
+        lines.push(`### ${s.ok ? "⚠️" : "❌"} ${markdown_cell(s.name)}`, "", s.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ...(s.problemCount > s.problems.length
+            ? [`- … and ${s.problemCount - s.problems.length} more (see the log)`]
+            : []), "");
+    }
+    return lines.join("\n");
+}
+/** A media verify run's report as `--json` prints it (dates as ISO strings). */
+function verifyMediaJson(report) {
+    return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+;// CONCATENATED MODULE: ./src/cli/verify-media-run.ts
+
+
+
+/** verify --media and backup-media --verify-only: the report on stdout, the reasons on stderr, the runbook's code. */
+async function runVerifyMedia(lookup, io) {
+    const report = await verifyMedia(loadVerifyMediaConfig(lookup), { logger: io.logger, signal: io.signal });
+    for (const reason of report.reasons)
+        io.logger.error(reason);
+    io.out.write(io.json ? verifyMediaJson(report) : verifyMediaSummary(report));
+    return report.exitCode;
+}
+
+;// CONCATENATED MODULE: ./src/cli/backup-media-command.ts
+
+
+
+
+
+
+
+
+const BACKUP_MEDIA_HELP = `Usage: lifeline backup-media [options]
+
+Takes a snapshot of MEDIA_SOURCE_DIR into MEDIA_BACKUP_DIR/media_<UTC time> (runbook: backup_media.sh):
+a plain directory tree (restore with cp -a, or lifeline restore --media) with a manifest of every
+entry's path, type, mode, owner, size, mtime and SHA-256. Incremental by default: a file unchanged
+since the previous snapshot (same size, mtime, ctime and inode) is hard-linked to it and not read
+again. The snapshot appears, and MEDIA_BACKUP_DIR/current moves to it, only when complete; then
+snapshots older than MEDIA_RETENTION_DAYS are removed (never the newest complete one). With
+--verify-only, verifies the snapshots instead, as \`lifeline verify --media\` does.
+Every option can also be given by its environment variable; a flag wins over the variable.
+
+  lifeline backup-media
+  lifeline backup-media --full
+  lifeline backup-media --verify-only --read-data-subset 10%
+
+Options:
+${settingsHelp(BACKUP_MEDIA_SETTINGS)}
+  --json                         print the result as JSON on stdout
+  --help                         show this help
+
+Exit status: 0 snapshot written (verify-only: all good); 1 failed, or written but some files could not
+be read (named; the snapshot holds the rest; verify-only: a snapshot failed verification); 2
+verify-only: newest snapshot too old or none; ${COMMON_EXIT_HELP}
+`;
+const COMMAND = { settings: BACKUP_MEDIA_SETTINGS, switches: ["json"], help: BACKUP_MEDIA_HELP };
+/** `lifeline backup-media`: returns the exit code. */
+const backupMediaCommand = async (argv, logger, signal, out, record) => {
+    record.type = "media";
+    const started = startCommand(argv, COMMAND, { logger, out, record });
+    if (!started)
+        return 0;
+    const { lookup, switches } = started;
+    if (settings_require(BACKUP_MEDIA_SETTINGS.verifyOnly, lookup)) {
+        record.kind = "verify"; // --verify-only is verify --media: verify's metrics, failed or not
+        return runVerifyMedia(lookup, { logger, signal, out, json: switches.json === true });
+    }
+    const progress = terminalProgress(process.stderr);
+    let result;
+    try {
+        result = await backupMedia(loadBackupMediaConfig(lookup), {
+            logger,
+            signal,
+            onProgress: (p) => progress.update(describeBuildProgress(p)),
+        });
+    }
+    finally {
+        progress.done();
+    }
+    out.write(switches.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.snapshotDir}\n`);
+    if (result.exitCode !== 0) {
+        logger.error(`The snapshot ${result.snapshot} was published without ${result.totals.errors} entr${result.totals.errors === 1 ? "y" : "ies"} that could not be read: ` +
+            result.problems.unreadable.join(", "));
+    }
+    return result.exitCode;
+};
+
 ;// CONCATENATED MODULE: ./src/storage/lifecycle.ts
 /** Backups are far bigger than this; sidecars and manifests far smaller (they must stay readable). */
 const SIDECAR_MAX_BYTES = 128 * 1024;
@@ -16286,7 +18683,666 @@ function restorePlanText(plan) {
     return `${lines.join("\n")}\n${plan.guidance ? `\n${plan.guidance}` : ""}`;
 }
 
+;// CONCATENATED MODULE: ./src/media/restore-preflight.ts
+
+
+
+
+/** Names quoted in a refusal; the count says how many there are in all. */
+const NAMED_IN_REFUSAL = 5;
+/** Whether the restore writes something for this entry (directories always: they are merged). */
+function isRestorable(e) {
+    if (e.type === "dir")
+        return true;
+    if (e.type !== "file" && e.type !== "symlink")
+        return false;
+    return e.state !== "skipped" && e.state !== "unreadable";
+}
+/** Whether the entry is one the restore covers, or a directory on the way to the restore path. */
+function placeOf(e, scope) {
+    if (isWithin(e.path, scope))
+        return "in";
+    return e.type === "dir" && isWithin(scope, e.path) ? "ancestor" : undefined;
+}
+class Named {
+    names = [];
+    count = 0;
+    add(text) {
+        if (this.names.length < NAMED_IN_REFUSAL)
+            this.names.push(text);
+        this.count++;
+    }
+    get text() {
+        return `${this.names.join("; ")}${this.count > this.names.length ? `; and ${this.count - this.names.length} more` : ""}`;
+    }
+}
+function restore_preflight_kindOf(st) {
+    if (st.isSymbolicLink())
+        return "a symbolic link";
+    if (st.isDirectory())
+        return "a directory";
+    if (st.isFile())
+        return "a file";
+    return "a special file";
+}
+/**
+ * The first pass, before anything is written: reads the whole manifest against its checksum (a
+ * mismatch or an unsafe entry throws a ManifestError) and lstat's the target path of every entry, so
+ * that a restore that would collide is refused as a whole. Streaming: memory holds only link targets.
+ */
+async function restore_preflight_preflight(options) {
+    const { scope, target, overwrite } = options;
+    const refusals = new Named();
+    const conflicts = new Named();
+    const linkTargets = new Set();
+    let matched = 0;
+    // Walk order puts a directory's entries right after it: below a missing one, nothing exists.
+    let absent;
+    await readWholeManifest(options.snapshotDir, (e) => {
+        const place = placeOf(e, scope);
+        if (place === undefined)
+            return;
+        if (place === "in") {
+            matched++;
+            if (e.linkTo !== undefined && isWithin(e.linkTo, scope))
+                linkTargets.add(e.linkTo);
+        }
+        if (target === undefined || e.path === "" || !isRestorable(e))
+            return;
+        if (absent !== undefined && isWithin(e.path, absent))
+            return;
+        const shown = showPath(e.path);
+        let st;
+        try {
+            st = (0,external_node_fs_.lstatSync)(fsPath(target, e.path));
+        }
+        catch (err) {
+            if (err.code === "ENOENT") {
+                if (e.type === "dir")
+                    absent = e.path;
+                return;
+            }
+            refusals.add(`${shown} cannot be checked (${err.message})`);
+            return;
+        }
+        if (e.type === "dir") {
+            if (!st.isDirectory())
+                refusals.add(`${shown} is ${restore_preflight_kindOf(st)} where the snapshot has a directory`);
+        }
+        else if (st.isDirectory()) {
+            refusals.add(`${shown} is a directory where the snapshot has a ${e.type}`);
+        }
+        else if (!overwrite) {
+            conflicts.add(shown);
+        }
+    });
+    if (refusals.count > 0) {
+        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+            `${refusals.count} path(s) in the target stand where the snapshot has something else: ${refusals.text}. ` +
+            "A restore never writes through a symlink nor replaces a directory; move them away, or restore into an empty directory");
+    }
+    if (conflicts.count > 0) {
+        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+            `${conflicts.count} file(s) already exist there: ${conflicts.text}. Restore into an empty directory, move them ` +
+            "away, or set MEDIA_RESTORE_OVERWRITE=true (input overwrite: true) to replace them");
+    }
+    if (matched === 0) {
+        throw new errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${showPath(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
+            "Give a path relative to the media directory as it was backed up (see the snapshot's tree/ directory)");
+    }
+    return { matched, linkTargets };
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-selection.ts
+
+
+
+
+/** Snapshots named in the error that says a requested one is not there. */
+const LISTED_SNAPSHOTS = 10;
+/** MEDIA_BACKUP_DIR resolved, refused with what to set when it is not a readable directory. */
+function realBackupDir(dir) {
+    try {
+        const real = (0,external_node_fs_.realpathSync)(dir);
+        if (!(0,external_node_fs_.statSync)(real).isDirectory())
+            throw new Error("it is not a directory");
+        return real;
+    }
+    catch (err) {
+        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${dir}' cannot be read: ${err.message}. Set it to the directory backup-media writes its snapshots to`);
+    }
+}
+/** "latest" is the snapshot `current` names; a name must be a snapshot in MEDIA_BACKUP_DIR. */
+function chooseSnapshot(backupDir, config) {
+    const available = listSnapshots(backupDir).map((s) => s.name);
+    const listing = available.length === 0
+        ? "it holds no snapshot"
+        : `the snapshots there, newest first: ${available.slice(0, LISTED_SNAPSHOTS).join(", ")}` +
+            (available.length > LISTED_SNAPSHOTS ? `, … (${available.length} in all)` : "");
+    if (config.snapshot === "latest") {
+        const current = readCurrent(backupDir);
+        if (current.problem) {
+            throw new errors/* UserError */.yo(`${current.problem}, so 'latest' names no snapshot. Set MEDIA_SNAPSHOT (input snapshot) to a snapshot name (${listing}), or run backup-media to make current again`);
+        }
+        if (current.name === undefined) {
+            throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR '${config.backupDir}' has no 'current' link: no media backup has completed there, so 'latest' names no snapshot ` +
+                `(${listing}). Check MEDIA_BACKUP_DIR, run backup-media first, or set MEDIA_SNAPSHOT to a snapshot name`);
+        }
+        if (!available.includes(current.name)) {
+            throw new errors/* UserError */.yo(`'current' in MEDIA_BACKUP_DIR '${config.backupDir}' names ${current.name}, which is not there (${listing}). Set MEDIA_SNAPSHOT to a snapshot name`);
+        }
+        return current.name;
+    }
+    if (!available.includes(config.snapshot)) {
+        throw new errors/* UserError */.yo(`The snapshot '${config.snapshot}' (MEDIA_SNAPSHOT) is not in MEDIA_BACKUP_DIR '${config.backupDir}': ${listing}. Set MEDIA_SNAPSHOT to one of them or to latest`);
+    }
+    return config.snapshot;
+}
+/**
+ * The restore path as a binary string ("" for the whole snapshot): one leading "./" and trailing "/"
+ * are dropped, then it must be a plain relative path (no "..", not absolute).
+ */
+function parseRestorePath(raw) {
+    if (raw === undefined)
+        return "";
+    let rel = raw;
+    if (!rel.startsWith("/")) {
+        if (rel.startsWith("./"))
+            rel = rel.slice(2);
+        rel = rel.replace(/\/+$/, "");
+    }
+    if (rel === "" || rel === ".")
+        return "";
+    const binary = toBinary(rel);
+    const problem = relPathProblem(binary);
+    if (problem) {
+        throw new errors/* ConfigError */.xL(`Invalid MEDIA_RESTORE_PATH (input restore-path) '${raw}': ${problem}. Expected a path inside the snapshot, ` +
+            "relative to the media directory, such as photos/2026; a restore writes only inside its target");
+    }
+    return binary;
+}
+/** The target's realpath, or undefined when it does not exist yet; refused when it is not a directory. */
+function existingTarget(targetDir) {
+    let real;
+    try {
+        real = (0,external_node_fs_.realpathSync)(targetDir);
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return undefined;
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' cannot be used: ${err.message}`);
+    }
+    if (!(0,external_node_fs_.statSync)(real).isDirectory()) {
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' is not a directory. Set it to a directory (created if missing)`);
+    }
+    return real;
+}
+/** A restore into MEDIA_BACKUP_DIR (or around it) could replace the snapshots themselves. */
+function refuseOverlap(target, backupDir, config) {
+    const inside = (a, b) => a === b || a.startsWith(b.endsWith("/") ? b : `${b}/`);
+    if (inside(target, backupDir) || inside(backupDir, target)) {
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${config.targetDir}' and MEDIA_BACKUP_DIR '${config.backupDir}' overlap: a restore there ` +
+            "could replace the snapshots themselves. Restore into a directory outside the backup directory");
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-writer.ts
+
+
+
+
+
+
+const restore_writer_CHUNK_BYTES = 1024 * 1024;
+const restore_writer_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const restore_writer_WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
+/** Tries at another temp name when one is taken (a leftover of a killed restore with a recycled pid). */
+const TEMP_ATTEMPTS = 5;
+const restore_writer_CANCELLED = "The media restore was cancelled; entries already placed stay, no temporary file is left";
+const restore_writer_asRoot = process.getuid?.() === 0;
+/** The snapshot's metadata for an entry: permission bits, mtime (as atime too) and, as root, owner. */
+function metadataOf(entry) {
+    const t = secondsOf(entry.mtimeNs);
+    return { mode: entry.mode, atime: t, mtime: t, ...(restore_writer_asRoot ? { uid: entry.uid, gid: entry.gid } : {}) };
+}
+/**
+ * Writes entries into the target without ever writing through a symlink: every entry is made under a
+ * hidden temp name in its (verified) directory, created exclusively, and then put in place in one step:
+ * link()+unlink() (fails rather than replaces) without overwrite, rename() with it. A temp name is
+ * tracked until it is placed or removed, so an error or a cancellation leaves none behind.
+ */
+class EntryWriter {
+    tree;
+    target;
+    overwrite;
+    signal;
+    seq = 0;
+    pending = new Set();
+    scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
+    constructor(tree, // the snapshot's tree/, binary string
+    target, // the target's realpath, binary string
+    overwrite, signal) {
+        this.tree = tree;
+        this.target = target;
+        this.overwrite = overwrite;
+        this.signal = signal;
+    }
+    /** Creates a directory 0700 (its own mode comes after its entries); false when a real one was there. */
+    makeDir(rel) {
+        const dst = fsPath(this.target, rel);
+        try {
+            (0,external_node_fs_.mkdirSync)(dst, 0o700);
+            return true;
+        }
+        catch (err) {
+            if (err.code !== "EEXIST")
+                throw err;
+        }
+        // mkdir never follows a symlink in the last component; lstat tells what is there instead.
+        const st = (0,external_node_fs_.lstatSync)(dst);
+        if (!st.isDirectory())
+            throw notADirectory(rel, this.target);
+        return false;
+    }
+    /** A directory's mode, mtime and owner: after everything inside it was written. */
+    finishDir(rel, entry) {
+        const dst = fsPath(this.target, rel);
+        const meta = metadataOf(entry);
+        if (meta.uid !== undefined && meta.gid !== undefined)
+            (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+        (0,external_node_fs_.chmodSync)(dst, meta.mode); // dst was made or lstat-checked as a real directory in this run
+        (0,external_node_fs_.lutimesSync)(dst, meta.atime, meta.mtime);
+    }
+    /** Copies a file out of the snapshot, hashing it: placed only when size and SHA-256 match the manifest. */
+    async file(entry) {
+        const src = fsPath(this.tree, entry.path);
+        const meta = metadataOf(entry);
+        const temp = await this.withTemp(entry.path, (t) => entry.size <= SMALL_FILE_BYTES
+            ? copySmallFile(src, t, meta, this.scratch)
+            : this.copyLarge(src, t, meta)).catch((err) => {
+            if (isFatal(err))
+                throw err;
+            return { why: `cannot be read from the snapshot: ${err.message}` };
+        });
+        if ("why" in temp)
+            return { ok: false, why: temp.why };
+        const got = temp.value;
+        if (got.bytes !== entry.size || got.sha256 !== entry.sha256) {
+            this.discard(temp.path);
+            return {
+                ok: false,
+                why: `its copy in the snapshot is damaged (${got.bytes} bytes, sha256 ${got.sha256}; the manifest says ${entry.size} bytes, ${entry.sha256})`,
+            };
+        }
+        return this.place(temp.path, entry.path, got.bytes);
+    }
+    /** A second path of an inode restored earlier in this run: a hard link to it, as in the source. */
+    async hardLink(entry, first) {
+        const from = fsPath(this.target, first);
+        const temp = await this.withTemp(entry.path, (t) => (0,external_node_fs_.linkSync)(from, t)).catch(notMade("linked"));
+        return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
+    }
+    /**
+     * A symlink, recreated verbatim: its target bytes as the snapshot has them, absolute or dangling
+     * included. It is data and is never followed, neither here nor by anything else this restore does.
+     */
+    async symlink(entry) {
+        const target = Buffer.from(entry.target ?? "", "latin1");
+        const meta = metadataOf(entry);
+        const temp = await this.withTemp(entry.path, (t) => {
+            (0,external_node_fs_.symlinkSync)(target, t);
+            if (meta.uid !== undefined && meta.gid !== undefined)
+                (0,external_node_fs_.lchownSync)(t, meta.uid, meta.gid);
+            (0,external_node_fs_.lutimesSync)(t, meta.atime, meta.mtime);
+        }).catch(notMade("created"));
+        return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
+    }
+    /** Removes any temp name still pending (after an error or a cancellation). */
+    cleanUp() {
+        for (const p of this.pending)
+            this.discard(Buffer.from(p, "latin1"));
+    }
+    place(temp, rel, bytes) {
+        const final = fsPath(this.target, rel);
+        try {
+            if (this.overwrite) {
+                (0,external_node_fs_.renameSync)(temp, final);
+                // rename() of two links to one inode does nothing: the temp name would stay.
+                if (exists(temp))
+                    this.discard(temp);
+                else
+                    this.pending.delete(temp.toString("latin1"));
+            }
+            else {
+                (0,external_node_fs_.linkSync)(temp, final); // EEXIST instead of replacing: nothing existing is ever clobbered
+                this.discard(temp);
+            }
+            return { ok: true, bytes };
+        }
+        catch (err) {
+            this.discard(temp);
+            if (isFatal(err))
+                throw err;
+            const code = err.code;
+            const why = code === "EEXIST"
+                ? "it appeared in the target while the restore ran; it was left as it is"
+                : `it cannot be put in place: ${err.message}`;
+            return { ok: false, why };
+        }
+    }
+    /** Runs `make` on a fresh hidden name in the entry's directory, retrying when the name is taken. */
+    async withTemp(rel, make) {
+        const dir = parentOf(rel);
+        for (let attempt = 1;; attempt++) {
+            const name = `.lifeline-restore-${process.pid}-${++this.seq}`;
+            const temp = fsPath(this.target, dir === "" ? name : `${dir}/${name}`);
+            const key = temp.toString("latin1");
+            this.pending.add(key);
+            try {
+                return { path: temp, value: await make(temp) };
+            }
+            catch (err) {
+                if (err.code === "EEXIST" && attempt < TEMP_ATTEMPTS) {
+                    this.pending.delete(key); // someone else's file: never removed by us
+                    continue;
+                }
+                if (err.code === "EEXIST")
+                    this.pending.delete(key);
+                else
+                    this.discard(temp);
+                throw err;
+            }
+        }
+    }
+    discard(temp) {
+        try {
+            (0,external_node_fs_.unlinkSync)(temp);
+        }
+        catch { }
+        this.pending.delete(temp.toString("latin1"));
+    }
+    /** A large file in chunks, so a cancellation is seen between them. */
+    async copyLarge(src, dst, meta) {
+        const input = await (0,promises_.open)(src, restore_writer_READ_FLAGS);
+        try {
+            if (!(await input.stat()).isFile())
+                throw new Error("it is not a regular file in the snapshot");
+            const output = await (0,promises_.open)(dst, restore_writer_WRITE_FLAGS, 0o600);
+            try {
+                const hash = (0,external_node_crypto_.createHash)("sha256");
+                const buf = Buffer.allocUnsafe(restore_writer_CHUNK_BYTES);
+                let position = 0;
+                for (;;) {
+                    (0,errors/* throwIfCancelled */.dZ)(this.signal, restore_writer_CANCELLED);
+                    const { bytesRead } = await input.read(buf, 0, restore_writer_CHUNK_BYTES, position);
+                    if (bytesRead === 0)
+                        break;
+                    hash.update(buf.subarray(0, bytesRead));
+                    let off = 0;
+                    while (off < bytesRead) {
+                        off += (await output.write(buf, off, bytesRead - off, position + off)).bytesWritten;
+                    }
+                    position += bytesRead;
+                }
+                if (meta.uid !== undefined && meta.gid !== undefined)
+                    (0,external_node_fs_.fchownSync)(output.fd, meta.uid, meta.gid);
+                (0,external_node_fs_.fchmodSync)(output.fd, meta.mode);
+                (0,external_node_fs_.futimesSync)(output.fd, meta.atime, meta.mtime);
+                return { sha256: hash.digest("hex"), bytes: position };
+            }
+            finally {
+                await output.close();
+            }
+        }
+        finally {
+            await input.close();
+        }
+    }
+}
+/** An entry that could not be made under its temp name: that entry fails, unless the error stops the restore. */
+function notMade(what) {
+    return (err) => {
+        if (isFatal(err))
+            throw err;
+        return { why: `it cannot be ${what} in the target: ${err.message}` };
+    };
+}
+/** The refusal for a non-directory where the snapshot has a directory (a planted symlink, say). */
+function notADirectory(rel, target) {
+    const where = showPath(rel === "" ? target : `${target}/${rel}`);
+    return new errors/* UserError */.yo(`${where} exists in the target and is not a directory, where the snapshot has a directory: a restore ` +
+        "never writes through a symlink or over a file that stands where a directory goes. Move it away and restore again");
+}
+function exists(p) {
+    try {
+        (0,external_node_fs_.lstatSync)(p);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Errors that stop the restore (the disk, a cancellation) rather than one entry. */
+function isFatal(err) {
+    if (err.name === "CancelledError")
+        return true;
+    const code = err.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-media.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How often the restore yields to the event loop (signals, timers). */
+const restore_media_YIELD_EVERY_MS = 50;
+/** Names kept per list in the result (every one is in the log). */
+const MAX_NAMED = 1000;
+const restore_media_CANCELLED = "The media restore was cancelled; entries already placed stay, no temporary file is left";
+/**
+ * Restores a media snapshot, or one path of it, into a target directory: every file's SHA-256 checked
+ * against the manifest (a mismatch is not placed), modes, mtimes, owners (as root), symlinks and hard
+ * links as in the source. A restore that would replace files (without overwrite) or write through a
+ * symlink in the target is refused before anything is written; a manifest that does not match its
+ * checksum, or that names an unsafe path, is refused before the target is even created.
+ */
+async function restoreMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const startedAt = now();
+    const backupDir = realBackupDir(config.backupDir);
+    const snapshot = chooseSnapshot(backupDir, config);
+    const snapshotDir = external_node_path_default().join(backupDir, snapshot);
+    const scope = parseRestorePath(config.restorePath);
+    const targetDir = external_node_path_default().resolve(config.targetDir);
+    const existing = existingTarget(targetDir);
+    refuseOverlap(existing ?? targetDir, backupDir, config);
+    logger.info(`Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot} into ${targetDir}` +
+        (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
+    const checked = await restore_preflight_preflight({
+        snapshotDir,
+        snapshot,
+        scope,
+        target: existing === undefined ? undefined : toBinary(existing),
+        targetShown: targetDir,
+        overwrite: config.overwrite,
+    });
+    (0,errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
+    (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
+    // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
+    const target = (0,external_node_fs_.realpathSync)(targetDir);
+    refuseOverlap(target, backupDir, config);
+    const done = await restoreEntries({
+        snapshotDir,
+        tree: toBinary(external_node_path_default().join(snapshotDir, TREE_DIR)),
+        target: toBinary(target),
+        scope,
+        checked,
+        overwrite: config.overwrite,
+        logger,
+        signal,
+    });
+    const exitCode = done.failed.length > 0 ? 1 : 0;
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    logger[exitCode === 0 ? "info" : "error"](`Restored ${snapshot} into ${targetDir}: ${done.files} files (${done.bytes} bytes), ${done.hardLinks} hard links, ` +
+        `${done.symlinks} symlinks, ${done.dirs} directories; ${done.failed.length} failed, ${done.skipped.length} skipped`);
+    const metrics = await publishMetrics(config.metrics, { type: "media" }, restoreSamples("media", { ok: exitCode === 0, finishedAt, durationSeconds }), logger, signal);
+    return {
+        snapshot,
+        targetDir,
+        restorePath: scope === "" ? undefined : showPath(scope),
+        ...done,
+        durationSeconds,
+        metrics,
+        exitCode,
+    };
+}
+/** The second pass: the manifest again, in walk order, each entry written as EntryWriter places it. */
+async function restoreEntries(run) {
+    const { logger, signal, scope } = run;
+    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal);
+    const reader = ManifestReader.open(external_node_path_default().join(run.snapshotDir, MANIFEST_FILE));
+    const counts = { files: 0, dirs: 0, symlinks: 0, hardLinks: 0, bytes: 0 };
+    const skipped = new NamedList();
+    const failed = new NamedList();
+    const placedFirsts = new Set();
+    // Directories get their mode, mtime and owner after their entries (post-order), like the builder's.
+    const openDirs = [];
+    const closeDirsUntil = (parent) => {
+        for (let top = openDirs.at(-1); top; top = openDirs.at(-1)) {
+            if (parent !== undefined && isWithin(parent, top.rel))
+                return;
+            openDirs.pop();
+            if (top.finish)
+                writer.finishDir(top.rel, top.entry);
+        }
+    };
+    let lastYield = Date.now();
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (Date.now() - lastYield >= restore_media_YIELD_EVERY_MS) {
+                await (0,external_node_timers_promises_.setImmediate)();
+                lastYield = Date.now();
+                (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+            }
+            const place = placeOf(e, scope);
+            if (place === undefined)
+                continue;
+            const shown = showPath(e.path);
+            if (e.path !== "") {
+                closeDirsUntil(parentOf(e.path));
+                // The reader already refuses an entry outside a listed directory; this is the writer's own check.
+                if (openDirs.at(-1)?.rel !== parentOf(e.path)) {
+                    throw new errors/* UserError */.yo(`${shown} in the snapshot has no directory restored before it; the restore stops`);
+                }
+            }
+            if (e.type === "dir") {
+                const created = e.path === "" ? false : writer.makeDir(e.path);
+                if (place === "in")
+                    counts.dirs++;
+                if (place === "in" && e.state === "unreadable") {
+                    skipped.add(`${shown}/ (its contents could not be listed at backup time: ${e.error ?? "unreadable"})`);
+                }
+                openDirs.push({ rel: e.path, entry: e, finish: place === "in" || created });
+                continue;
+            }
+            if (!isRestorable(e)) {
+                const why = e.state === "unreadable"
+                    ? `unreadable at backup time: ${e.error ?? "?"}`
+                    : `a ${e.type}, not backed up`;
+                skipped.add(`${shown} (${why})`);
+                logger.warn(`Not restored: ${shown} (${why}); the snapshot has no data for it`);
+                continue;
+            }
+            let placed;
+            let linked = false;
+            if (e.type === "symlink")
+                placed = await writer.symlink(e);
+            else if (e.linkTo !== undefined && placedFirsts.has(e.linkTo)) {
+                placed = await writer.hardLink(e, e.linkTo);
+                linked = placed.ok;
+                if (!placed.ok)
+                    placed = await writer.file(e); // EMLINK, say: an independent copy then
+            }
+            else
+                placed = await writer.file(e);
+            if (!placed.ok) {
+                failed.add(`${shown} (${placed.why})`);
+                logger.error(`Not restored: ${shown}: ${placed.why}`);
+                continue;
+            }
+            if (e.type === "symlink")
+                counts.symlinks++;
+            else if (linked)
+                counts.hardLinks++;
+            else {
+                counts.files++;
+                counts.bytes += placed.bytes;
+            }
+            if (run.checked.linkTargets.has(e.path))
+                placedFirsts.add(e.path);
+        }
+        closeDirsUntil(undefined);
+        if (reader.digest() !== (await readManifestSum(run.snapshotDir))) {
+            throw new ManifestError(`The manifest of ${run.snapshotDir} changed while it was restored from: the restore cannot vouch for what it wrote; restore again`);
+        }
+    }
+    catch (err) {
+        writer.cleanUp();
+        throw err;
+    }
+    finally {
+        reader.close();
+    }
+    return { ...counts, skipped: skipped.list(), failed: failed.list() };
+}
+/** A list of names that stops growing at MAX_NAMED (the log has every one). */
+class NamedList {
+    names = [];
+    more = 0;
+    add(name) {
+        if (this.names.length < MAX_NAMED)
+            this.names.push(name);
+        else
+            this.more++;
+    }
+    list() {
+        return this.more > 0 ? [...this.names, `… and ${this.more} more (see the log)`] : this.names;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/cli/restore-media-run.ts
+
+
+/** restore --media: what was restored on stdout, the files that failed their checksum on stderr. */
+async function runRestoreMedia(lookup, io) {
+    const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger: io.logger, signal: io.signal });
+    for (const failed of result.failed)
+        io.logger.error(`Not restored (its SHA-256 does not match the manifest): ${failed}`);
+    io.out.write(io.json
+        ? `${JSON.stringify(result, null, 2)}\n`
+        : `Restored ${result.files} files (${result.bytes} bytes), ${result.dirs} directories, ${result.symlinks} symlinks ` +
+            `from ${result.snapshot} into ${result.targetDir}` +
+            (result.failed.length > 0
+                ? `; ${result.failed.length} FAILED their checksum and were not placed\n`
+                : "\n"));
+    return result.exitCode;
+}
+
 ;// CONCATENATED MODULE: ./src/cli/restore-command.ts
+
+
 
 
 
@@ -16311,6 +19367,13 @@ database is kept as <db>_pre_restore_<time> unless --drop-old. A failed restore 
 
 On a terminal you are asked to type the database name; --force skips that, --confirm <db> answers it.
 Without a terminal, one of them is required.
+
+With --media, restores a media snapshot of MEDIA_BACKUP_DIR instead (the database is not touched):
+the whole snapshot or --restore-path of it into --target-dir, every file checked against the
+manifest's SHA-256; existing files are refused unless --overwrite; nothing is written outside the
+target, nor through a symlink.
+
+  lifeline restore --media --target-dir /restore/data [--snapshot media_20261202_030000] [--restore-path uploads/2026]
 
 Options:
 ${settingsHelp(RESTORE_SETTINGS)}
@@ -16359,6 +19422,10 @@ const restoreCommand = async (argv, logger, signal, out, record) => {
     if (!started)
         return 0;
     const { lookup, switches } = started;
+    if (isMedia(lookup)) {
+        record.type = "media";
+        return runRestoreMedia(lookup, { logger, signal, out, json: switches.json === true });
+    }
     const now = new Date();
     if (isListOnly(lookup)) {
         record.kind = undefined; // listing is not a restore: it records no metrics
@@ -16394,6 +19461,7 @@ const restoreCommand = async (argv, logger, signal, out, record) => {
 };
 
 ;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
 
 
 
@@ -16440,6 +19508,7 @@ const VERIFY_SETTINGS = {
         parse: oneOf(["all", "newest"]),
     },
     ...BACKUP_READING_SETTINGS,
+    ...VERIFY_MEDIA_SETTINGS,
 };
 function loadVerifyConfig(lookup) {
     const s = VERIFY_SETTINGS;
@@ -16474,6 +19543,8 @@ function loadVerifyConfig(lookup) {
 
 
 
+
+
 const VERIFY_HELP = `Usage: lifeline verify [options]
 
 Verifies every backup under BACKUP_DIR/{daily,weekly,monthly} (runbook: verify_backup.sh): the .sha256
@@ -16485,6 +19556,7 @@ sequences, extensions), runs the --check-sql checks, and drops the scratch datab
   lifeline verify
   lifeline verify --test-restore --check-sql checks.sql
   lifeline verify --max-age-hours 48
+  lifeline verify --media [--read-data-subset 10%]   the media snapshots of MEDIA_BACKUP_DIR instead
 
 Options:
 ${settingsHelp(VERIFY_SETTINGS)}
@@ -16501,6 +19573,10 @@ const verifyCommand = async (argv, logger, signal, out, record) => {
     if (!started)
         return 0;
     const { lookup, switches } = started;
+    if (isMedia(lookup)) {
+        record.type = "media";
+        return runVerifyMedia(lookup, { logger, signal, out, json: switches.json === true });
+    }
     const report = await verifyBackups(loadVerifyConfig(lookup), { logger, signal });
     for (const reason of report.reasons)
         logger.error(reason);
@@ -16528,12 +19604,19 @@ const verifyCommand = async (argv, logger, signal, out, record) => {
 
 
 
+
 const COMMANDS = {
     "backup-db": {
         run: backupDbCommand,
         metrics: "backup",
         summary: "take a database backup (runbook: backup_db.sh)",
         help: BACKUP_DB_HELP,
+    },
+    "backup-media": {
+        run: backupMediaCommand,
+        metrics: "backup",
+        summary: "take an incremental snapshot of the media directory (runbook: backup_media.sh)",
+        help: BACKUP_MEDIA_HELP,
     },
     verify: {
         run: verifyCommand,
@@ -16555,7 +19638,7 @@ const COMMANDS = {
 };
 const HELP = `Usage: lifeline <command> [options]
 
-CI-native backups for PostgreSQL, the same engine as the Lifeline GitHub Actions.
+CI-native backups for PostgreSQL and a media directory, the same engine as the Lifeline GitHub Actions.
 
 Commands:
 ${Object.entries(COMMANDS)
@@ -16624,7 +19707,7 @@ async function main(argv, io = {
         }
         // Every failed run is recorded, so that BackupFailed fires now rather than BackupTooOld a day later.
         if (record.kind)
-            await recordFailedRun(record.settings, record.kind, { startedAt, exitStatus: status }, logger);
+            await recordFailedRun(record.settings, record.kind, { startedAt, exitStatus: status }, logger, record.type);
         return status;
     }
     finally {

@@ -34983,7 +34983,7 @@ function extend(target) {
 
 /***/ }),
 
-/***/ 90768:
+/***/ 31562:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36717,14 +36717,3896 @@ async function assertNamesFree(backupDir, name, tiers) {
     }
 }
 
+// EXTERNAL MODULE: ./src/backup/stages/prepare.ts + 1 modules
+var prepare = __nccwpck_require__(81444);
+;// CONCATENATED MODULE: ./src/backup/stages/preflight.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * The second stage: everything that can be refused is checked before the dump (key, server, pg_dump
+ * version, file name, destinations), so that a refusal costs nothing and leaves nothing. The GPG
+ * home it prepares is put in `held` at once, for the run to remove whatever fails next.
+ */
+async function preflight(run, workDir, held) {
+    const source = await checkSource(run, workDir, held);
+    await (0,prepare/* removeLeftovers */.D)(workDir, [catalog_manifest/* MANIFEST_SUFFIX */.OK, catalog_manifest/* CHECKSUM_SUFFIX */.qP], (file) => backup_name/* BackupName */.wv.parse(file) !== undefined, run.logger);
+    const named = await nameBackup(run, workDir, source);
+    const destinations = await checkDestinations(run.config.destinations, named.prefix, run.logger, {
+        policy: run.config.retention,
+        schedule: run.config.schedule,
+        now: run.startedAt,
+        ...(run.signal ? { signal: run.signal } : {}),
+    });
+    return { ...source, ...named, ...destinations };
+}
+/** The key, the server and the pg_dump for its version. */
+async function checkSource(run, workDir, held) {
+    const { config, logger } = run;
+    const target = (0,database_url/* describeTarget */.ff)(config.connection);
+    logger.info(`Backing up ${target} into ${workDir}`);
+    if (config.encryption) {
+        held.encryptor = await GpgEncryptor.prepare({
+            ...config.encryption,
+            names: {
+                publicKey: config.settingLabel("gpgPublicKey"),
+                recipient: config.settingLabel("gpgRecipient"),
+            },
+        });
+        logger.info(`Encrypting to GPG key ${held.encryptor.fingerprint} (${held.encryptor.recipient})`);
+    }
+    const server = await (0,server_info/* inspectServer */.Eb)(config.connection, run.signal);
+    const pgDump = await (0,pg_tools/* choosePgTool */.d)("pg_dump", server.major, config.pgBinDir);
+    logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
+    return { target, encryptor: held.encryptor, server, pgDump };
+}
+/** Today's name (refused when it could not be read back or is taken), the previous size, the tiers due. */
+async function nameBackup(run, workDir, source) {
+    const { config, startedAt } = run;
+    const { server } = source;
+    const prefix = config.prefix ?? server.database;
+    if (!(0,backup_db_config/* isValidPrefix */.Vi)(prefix)) {
+        // Files named after it could not be read back: retention, tiers and verify would not see them.
+        throw new errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+            `starting with a letter or digit): set ${config.settingLabel("prefix")} to a name that can`);
+    }
+    const name = new backup_name/* BackupName */.wv(prefix, "daily", startedAt, (0,compression/* extensionFor */.ly)(config.format, config.compression), !!source.encryptor);
+    await assertNamesFit(workDir, name, config.prefix !== undefined ? config.settingLabel("prefix") : undefined);
+    const previous = (await (0,catalog/* listLocalBackups */.Br)(workDir, "daily", prefix))
+        .filter((b) => b.valid)
+        .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
+    const previousSizeBytes = previous ? (await (0,promises_.stat)(external_node_path_default().join(workDir, previous.fileName))).size : undefined;
+    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
+    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
+    // A clash with a backup of the same second is refused before anything slow (preflight, dump).
+    await assertNamesFree(config.backupDir, name, ["daily", ...due]);
+    return { prefix, name, previousSizeBytes, due };
+}
+/**
+ * Opens every destination and proves it usable (one that is not is reported and skipped), then reads
+ * what each ready one holds under `prefix`: a weekly/monthly it missed is due there even when
+ * BACKUP_DIR has one, and what else it lacks is made up after today's backup.
+ */
+async function checkDestinations(destinations, prefix, logger, scope) {
+    const stores = await Promise.all(destinations.map((d) => (0,open_store/* openStore */.C)(d, logger, scope.signal)));
+    const { ready, failed } = await preflightDestinations(stores, logger, {
+        timeoutMs: destinations[0]?.settings.transfer.preflightTimeoutMs,
+        signal: scope.signal,
+    });
+    const holdings = await readHoldingsOf(ready, prefix, logger, scope);
+    return { stores, ready, failures: failed, holdings };
+}
+
+// EXTERNAL MODULE: ./src/version.ts
+var version = __nccwpck_require__(311);
+;// CONCATENATED MODULE: ./src/backup/stages/publish.ts
+
+
+
+
+/**
+ * The fourth stage: the manifest and sidecar are written, then the data gets its final name beside
+ * them (a backup never exists under its final name without them; if either cannot be written nothing
+ * of this backup is left), and only then may the uploads store their objects.
+ */
+async function publish(run, plan, dumped) {
+    const { logger, startedAt } = run;
+    const { file, outgoing } = dumped;
+    const finishedAt = run.now();
+    const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
+    const manifest = manifestOf(run, plan, dumped, finishedAt, durationSeconds);
+    const manifestFile = `${file}${catalog_manifest/* MANIFEST_SUFFIX */.OK}`;
+    const sidecarFile = `${file}${catalog_manifest/* CHECKSUM_SUFFIX */.qP}`;
+    try {
+        await (0,atomic_file/* publishWithCompanions */.Py)([
+            { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
+            { path: sidecarFile, data: (0,catalog_manifest/* checksumLine */.Ut)(dumped.sha256, plan.name.toString()) },
+        ], () => outgoing.publish());
+    }
+    catch (err) {
+        await outgoing.abandon(err);
+        if (!(err instanceof errors/* UserError */.yo))
+            throw err;
+        throw new errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+            cause: err,
+        });
+    }
+    // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
+    // store their objects under the final names.
+    outgoing.finishUploads();
+    logger.info(`Backup written: ${file} (${dumped.sizeBytes} bytes, ${dumped.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${dumped.sha256})`);
+    return { file, manifestFile, sidecarFile, manifest, finishedAt, durationSeconds };
+}
+/** What the manifest beside the backup records: its source, tools, format, sizes, checksum and catalog. */
+function manifestOf(run, plan, dumped, finishedAt, durationSeconds) {
+    const { config, startedAt } = run;
+    const { server, pgDump, encryptor, name } = plan;
+    return {
+        manifestVersion: catalog_manifest/* MANIFEST_VERSION */.hh,
+        tool: { name: "lifeline", version: version/* LIFELINE_VERSION */.K },
+        file: name.toString(),
+        tier: "daily",
+        database: server.database,
+        server: { version: server.version, versionNum: server.versionNum, target: plan.target },
+        pgDump: { version: pgDump.version, path: pgDump.path },
+        format: config.format,
+        extension: name.extension,
+        compression: {
+            algorithm: config.compression,
+            level: config.compression === "none" ? 0 : config.compressionLevel,
+        },
+        encryption: encryptor
+            ? { method: "gpg", recipient: encryptor.recipient, fingerprint: encryptor.fingerprint }
+            : null,
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationSeconds,
+        dumpBytes: dumped.dumpBytes,
+        sizeBytes: dumped.sizeBytes,
+        sha256: dumped.sha256,
+        catalog: dumped.catalog,
+        databaseProperties: dumped.databaseProperties,
+    };
+}
+
+// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
+var backup_metrics = __nccwpck_require__(48147);
+// EXTERNAL MODULE: ./src/metrics/publish.ts
+var metrics_publish = __nccwpck_require__(93410);
+;// CONCATENATED MODULE: ./src/backup/stages/report.ts
+
+
+/**
+ * The last stage of a run that kept its backup: its metrics (status, time, size, one series per
+ * destination) pushed or written as configured. A run fails (status 1) when a destination failed.
+ * A failed run's metrics are the adapter's (metrics/failed-run.ts), which also sees its exit status.
+ */
+async function report(type, settings, run, logger, signal) {
+    return (0,metrics_publish/* publishMetrics */.vR)(settings, { type }, (0,backup_metrics/* backupSamples */.K)(type, {
+        ok: run.destinations.every((o) => o.ok),
+        finishedAt: run.finishedAt,
+        durationSeconds: run.durationSeconds,
+        sizeBytes: run.sizeBytes,
+    }, run.destinations), logger, signal);
+}
+
+;// CONCATENATED MODULE: ./src/retention/apply.ts
+
+
+
+
+/**
+ * Plans one tier from the catalog's entries and carries it out: logs each decision, deletes (unless
+ * `dryRun`) data first, then its sidecar and manifest, so a crash in between leaves an orphan sidecar,
+ * never a backup without its checksum. Entries that do not count are reported, never deleted nor counted.
+ * A companion that is no regular file (a directory named like a manifest) is left, logged and reported
+ * in `left`; retention goes on with the other backups.
+ */
+async function retainTier(tier, place, policy, now, options, removed, left) {
+    const plan = planRetention(tier, place.entries, policy, now, options.schedule);
+    const entries = new Map(place.entries.map((e) => [e.fileName, e]));
+    for (const d of plan.decisions) {
+        const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
+        const line = `${place.label}: ${verb} ${d.backup.fileName}: ${d.reason}`;
+        if (d.action === "report")
+            options.logger.warn(line);
+        else
+            options.logger.info(line);
+        if (d.action !== "delete" || options.dryRun)
+            continue;
+        const irregular = new Map(entries.get(d.backup.fileName)?.irregularCompanions.map((c) => [c.name, c.kind]));
+        await place.store.delete(d.backup.fileName);
+        removed.push(place.removedAs(d.backup.fileName));
+        for (const name of d.backup.companions) {
+            const kind = irregular.get(name) ?? (await deleteRegular(place.store, name));
+            if (kind === undefined) {
+                removed.push(place.removedAs(name));
+                continue;
+            }
+            const reason = `${place.store.uri(name)} is ${kind}, not a regular file: Lifeline never deletes it; remove it by hand`;
+            options.logger.warn(`${place.label}: deleted ${d.backup.fileName} but left ${name}: ${reason}`);
+            left.push({ file: place.removedAs(name), reason });
+        }
+    }
+    return plan;
+}
+/** Deletes a companion; what it is instead when it turned out to be no regular file (not deleted). */
+async function deleteRegular(store, name) {
+    try {
+        await store.delete(name);
+        return undefined;
+    }
+    catch (err) {
+        if (err instanceof regular_file/* NotRegularFileError */.iZ)
+            return err.kind;
+        throw err;
+    }
+}
+/**
+ * Applies the retention policy to every tier directory of `backupDir` for one prefix, logging each
+ * decision. Runs only after a new backup succeeded (the caller's duty). With `dryRun`, deletes nothing.
+ */
+async function applyLocalRetention(backupDir, prefix, policy, now, options) {
+    const plans = [];
+    const removed = [];
+    const left = [];
+    for (const tier of options.tiers) {
+        const store = (0,catalog/* tierStore */.qz)(backupDir, tier);
+        const entries = await (0,catalog/* listCatalog */.C0)(store, { prefix, tiers: [tier] });
+        const place = {
+            store,
+            entries,
+            label: `retention ${tier}`,
+            removedAs: (name) => external_node_path_default().join(tier, name),
+        };
+        plans.push(await retainTier(tier, place, policy, now, options, removed, left));
+    }
+    return { plans, dryRun: options.dryRun, removed, left };
+}
+/**
+ * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups
+ * reported and kept, the newest valid kept, future-dated kept). Lists once; deletes data first, then
+ * its sidecar and manifest. With `dryRun`, deletes nothing.
+ */
+async function applyRemoteRetention(store, prefix, policy, now, options) {
+    const held = (0,catalog/* byTier */.wR)(await (0,catalog/* listCatalog */.C0)(store, { prefix, tiers: options.tiers }));
+    const plans = [];
+    const removed = [];
+    const left = [];
+    for (const tier of options.tiers) {
+        const place = {
+            store,
+            entries: held[tier],
+            label: `retention ${store.location} ${tier}`,
+            removedAs: (name) => store.uri(name),
+        };
+        plans.push(await retainTier(tier, place, policy, now, options, removed, left));
+    }
+    return { plans, dryRun: options.dryRun, removed, left };
+}
+
+;// CONCATENATED MODULE: ./src/backup/stages/retain.ts
+
+/**
+ * Local retention, only after the new backup is safely in place (the caller's duty): its failure is
+ * loud (log, summary) but does not undo the backup, and is returned as the outcome.
+ */
+async function retainLocal(backupDir, at, options) {
+    const { logger } = options;
+    try {
+        return await applyLocalRetention(backupDir, options.prefix, options.policy, at, {
+            dryRun: options.dryRun,
+            logger,
+            tiers: options.tiers,
+            schedule: options.schedule,
+        });
+    }
+    catch (err) {
+        logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
+        return { error: err.message };
+    }
+}
+/**
+ * Remote retention, like local, only at the destinations in `arrived` (where today's backup safely
+ * arrived); each outcome, or its error, is added to that destination's report.
+ */
+async function retainRemote(offsite, stores, arrived, now, options) {
+    const { logger } = options;
+    const reports = [...offsite];
+    for (const [i, report] of reports.entries()) {
+        const store = stores.find((s) => s.location === report.location);
+        if (!arrived.has(report.location) || !store)
+            continue;
+        try {
+            const outcome = await applyRemoteRetention(store, options.prefix, options.policy, now(), {
+                dryRun: options.dryRun,
+                logger,
+                tiers: options.tiers,
+                schedule: options.schedule,
+            });
+            reports[i] = { ...report, retention: outcome };
+        }
+        catch (err) {
+            logger.error(`Retention in ${report.location} failed, nothing more was deleted there: ${err.message}`);
+            reports[i] = { ...report, retention: { error: err.message } };
+        }
+    }
+    return reports;
+}
+
+;// CONCATENATED MODULE: ./src/backup/backup-db.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * Takes one database backup (runbook: backup_db.sh): pg_dump → compression → optional GPG → file in a
+ * single streamed pass, with the SHA-256 computed on the way and per-table row counts read in the
+ * dump's own snapshot. The file appears under its final name only when every stage succeeded; then
+ * it is filed under weekly/monthly when due, retention runs, and metrics are published either way.
+ */
+async function backupDatabase(config, options) {
+    const now = options.now ?? (() => new Date());
+    const startedAt = now();
+    // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
+    // failures before this point (configuration, cancellation) and the exit status.
+    const partial = await takeBackup({
+        config,
+        logger: options.logger,
+        signal: options.signal,
+        startedAt,
+        now,
+    });
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
+    const metrics = await report("database", config.metrics, { ...partial, destinations: partial.offsite }, options.logger, options.signal);
+    return { ...partial, metrics };
+}
+/**
+ * The run as its stages: prepare → preflight → dump → publish → file tiers → retain (local) →
+ * off-site → retain (remote). What a stage takes is released here whichever stage fails: the
+ * partial file and its uploads, the GPG home, the lock; the error is kept in the day's log file.
+ */
+async function takeBackup(run) {
+    const { config, logger, signal, startedAt, now } = run;
+    logger.addSecret(config.connection.password);
+    const prepared = await (0,prepare/* prepare */.i)({
+        backupDir: config.backupDir,
+        workDir: "daily",
+        workDirWhat: "Backup directory",
+        logName: "backup",
+        owner: "backup-db",
+        startedAt,
+        logger,
+    });
+    const held = {};
+    try {
+        const plan = await preflight(run, prepared.workDir, held);
+        (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled before the dump started; nothing was written");
+        const dumped = await dump(run, plan, prepared.workDir, held);
+        const published = await publish(run, plan, dumped);
+        const tiers = await fileTiers(config.backupDir, published.file, plan.name, plan.due, dumped.sha256, logger);
+        const retain = {
+            prefix: plan.prefix,
+            policy: config.retention,
+            schedule: config.schedule,
+            dryRun: config.retentionDryRun,
+            tiers: ["daily", "weekly", "monthly"],
+            logger,
+        };
+        // Local retention before the off-site stage: catch-up uploads only what BACKUP_DIR still keeps.
+        const retention = await retainLocal(config.backupDir, now(), retain);
+        const uploaded = await completeOffsite({
+            preflightFailures: plan.failures,
+            outgoing: dumped.outgoing,
+            record: { sha256: published.manifest.sha256, manifest: published.manifest },
+            holdings: plan.holdings,
+            backupDir: config.backupDir,
+            prefix: plan.prefix,
+            policy: config.retention,
+            schedule: config.schedule,
+            now,
+            limits: config.catchUp,
+            encryptTo: plan.encryptor?.fingerprint,
+            stallTimeoutMs: stallTimeoutOf(config.destinations),
+            logger,
+            signal,
+        });
+        const offsite = await retainRemote(uploaded.reports, plan.stores, uploaded.arrived, now, retain);
+        return {
+            file: published.file,
+            sidecarFile: published.sidecarFile,
+            manifestFile: published.manifestFile,
+            sha256: dumped.sha256,
+            sizeBytes: dumped.sizeBytes,
+            dumpBytes: dumped.dumpBytes,
+            durationSeconds: published.durationSeconds,
+            startedAt,
+            finishedAt: published.finishedAt,
+            database: plan.server.database,
+            server: plan.server,
+            pgDump: plan.pgDump,
+            logFile: prepared.logFile,
+            manifest: published.manifest,
+            tiers,
+            previousSizeBytes: plan.previousSizeBytes,
+            retention,
+            offsite,
+        };
+    }
+    catch (err) {
+        // The adapter reports the failure to the operator; the day's log file keeps it too, first, so
+        // that nothing below can replace or lose it.
+        prepared.recordFailure(err);
+        // A stage that failed after the partial file was created has removed it; this makes sure.
+        try {
+            await held.outgoing?.abandon(err);
+        }
+        catch (cleanup) {
+            logger.warn(`Could not remove the partial backup after the failure: ${cleanup.message}`);
+        }
+        throw err;
+    }
+    finally {
+        await held.encryptor?.dispose();
+        await prepared.release();
+    }
+}
+
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+;// CONCATENATED MODULE: ./src/backup/backup-db-summary.ts
+
+
+function sizeChange(current, previous) {
+    if (previous === undefined || previous === 0)
+        return "first backup";
+    const pct = ((current - previous) / previous) * 100;
+    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${(0,markdown/* formatBytes */.z3)(previous)})`;
+}
+/** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
+function catchUpCell(o) {
+    const c = o.catchUp;
+    if (!c)
+        return "not run";
+    const parts = [];
+    if (c.uris.length > 0) {
+        parts.push(`${c.uris.length} missing backup(s), ${(0,markdown/* formatBytes */.z3)(c.bytes)}: ${c.uris.map((u) => u.slice(o.location.length)).join(", ")}`);
+    }
+    if (c.left.length > 0)
+        parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
+    if (c.notTried.length > 0)
+        parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
+    if (c.tooLarge.length > 0)
+        parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
+    if (c.skipped.length > 0)
+        parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
+    if (c.error)
+        parts.push(`failed: ${c.error}`);
+    return parts.join("; ") || "nothing missing";
+}
+/**
+ * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
+ * explains the run: what failed and what to do.
+ */
+function backupDbSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline backup-db failed",
+            "",
+            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
+            "",
+            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const m = r.manifest;
+    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
+    const compression = m.format === "custom"
+        ? `custom format, pg_dump gzip ${m.compression.level}`
+        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
+    const offsiteFailed = r.offsite.some((o) => !o.ok);
+    const lines = [
+        offsiteFailed
+            ? `## ⚠️ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}: written locally, an off-site copy FAILED`
+            : `## ✅ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}`,
+        "",
+        (0,markdown/* table */.tp)(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
+            [
+                external_node_path_default().basename(r.file),
+                (0,markdown/* formatBytes */.z3)(r.sizeBytes),
+                (0,markdown/* formatDuration */.a3)(r.durationSeconds),
+                r.dumpBytes === null ? "n/a" : `${(0,markdown/* formatBytes */.z3)(r.dumpBytes / r.durationSeconds)}/s of dump`,
+                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${(0,markdown/* formatBytes */.z3)(r.dumpBytes)} dumped)`}`,
+                sizeChange(r.sizeBytes, r.previousSizeBytes),
+            ],
+        ]),
+        "",
+        (0,markdown/* table */.tp)(["Detail", "Value"], [
+            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
+            [
+                "Encryption",
+                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
+            ],
+            ["SHA-256", r.sha256],
+            [
+                "Tables / rows",
+                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
+            ],
+            ["Server", `PostgreSQL ${r.server.version}`],
+            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
+            [
+                "Metrics",
+                [
+                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
+                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
+                ]
+                    .filter(Boolean)
+                    .join("; ") || "not configured",
+            ],
+            ["Started", r.startedAt.toISOString()],
+        ]),
+        "",
+    ];
+    if (r.offsite.length > 0) {
+        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Caught up", "Remote retention"], r.offsite.map((o) => [
+            o.location,
+            o.ok
+                ? "✅ stored, sidecar + manifest + checksum metadata"
+                : o.stage === "catch-up"
+                    ? `❌ today's copy stored, but making up missing backups failed: ${o.error ?? ""}`
+                    : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
+            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
+            (0,markdown/* formatBytes */.z3)(o.bytes),
+            (0,markdown/* formatDuration */.a3)(o.seconds),
+            catchUpCell(o),
+            !o.retention
+                ? "not run"
+                : "error" in o.retention
+                    ? `failed: ${o.retention.error}`
+                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
+        ])), "");
+    }
+    if ("error" in r.retention) {
+        lines.push(`### ⚠️ Retention failed`, "", (0,markdown/* cell */.Hn)(r.retention.error), "");
+    }
+    else {
+        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
+            p.tier,
+            d.backup.fileName,
+            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
+                ? "would delete"
+                : d.action,
+            d.reason,
+        ]));
+        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? (0,markdown/* table */.tp)(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
+    }
+    return lines.join("\n");
+}
+
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/verify/verify-backups.ts + 1 modules
+var verify_backups = __nccwpck_require__(24441);
+// EXTERNAL MODULE: ./src/verify/verify-summary.ts
+var verify_summary = __nccwpck_require__(84173);
+// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 3 modules
+var run_action = __nccwpck_require__(30707);
+;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
+
+
+
+
+
+
+
+
+
+/** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
+async function runBackupDb() {
+    await (0,run_action/* runAction */.C)({
+        command: "backup-db",
+        kind: "backup",
+        body: async (run) => {
+            const { lookup, logger, signal } = run;
+            if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
+                run.kind = "verify"; // verify-only is verify scoped to BACKUP_DIR: verify's metrics, failed or not
+                const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
+                const metrics = (0,restore_config/* metricsSettings */.j)(lookup);
+                const report = await (0,verify_backups/* verifyLocalBackups */.MG)(config.backupDir, { ...config, metrics, logger, signal });
+                (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
+                const summary = (0,verify_summary/* verifyBackupsSummary */.$x)(report);
+                core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
+                core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
+                core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+                core/* setOutput */.uH("exit-code", String(report.exitCode));
+                if (report.exitCode !== 0) {
+                    core/* setFailed */.C1(report.reasons.join("; "));
+                    process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+                }
+                return summary;
+            }
+            const config = (0,backup_db_config/* loadBackupDbConfig */.Nz)(lookup);
+            const result = await backupDatabase(config, { logger, signal });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled after it was written; it is kept");
+            core/* setOutput */.uH("backup-file", result.file);
+            core/* setOutput */.uH("sha256", result.sha256);
+            core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
+            core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+            core/* setOutput */.uH("manifest-file", result.manifestFile);
+            core/* setOutput */.uH("tiers", result.tiers.map((t) => t.tier).join(","));
+            core/* setOutput */.uH("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
+            const summary = backupDbSummary({ result });
+            const failed = result.offsite.filter((o) => !o.ok);
+            if (failed.length > 0) {
+                core/* setFailed */.C1(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
+                    failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
+            }
+            return summary;
+        },
+        failureSummary: (message) => backupDbSummary({ error: new Error(message) }),
+    });
+}
+
+
+/***/ }),
+
+/***/ 24262:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  G: () => (/* binding */ runBackupMedia)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/media-config.ts
+var media_config = __nccwpck_require__(19689);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+;// CONCATENATED MODULE: ./src/log/progress.ts
+/**
+ * A line on a terminal redrawn at most once a second; nothing at all when `stream` is not a TTY (logs
+ * and pipes stay clean).
+ */
+function terminalProgress(stream) {
+    let shown = false;
+    let last = 0;
+    return {
+        update(text) {
+            if (!stream.isTTY || Date.now() - last < 1000)
+                return;
+            last = Date.now();
+            const width = Math.max(20, (stream.columns ?? 100) - 1);
+            stream.write(`\r\x1b[2K${text.slice(0, width)}`);
+            shown = true;
+        },
+        done() {
+            if (shown)
+                stream.write("\r\x1b[2K");
+            shown = false;
+        },
+    };
+}
+/** One log line every `everyMs` (a minute in an action's log), the first after `everyMs`. */
+function periodicLog(logger, everyMs = 60_000) {
+    let last = Date.now();
+    return {
+        update(text) {
+            if (Date.now() - last < everyMs)
+                return;
+            last = Date.now();
+            logger.info(`Progress: ${text}`);
+        },
+        done() { },
+    };
+}
+/** "1:05" or "1:02:03". */
+function clock(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/backup/stages/prepare.ts + 1 modules
+var prepare = __nccwpck_require__(81444);
+// EXTERNAL MODULE: ./src/fs/atomic-file.ts
+var atomic_file = __nccwpck_require__(5105);
+// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
+var backup_metrics = __nccwpck_require__(48147);
+// EXTERNAL MODULE: ./src/metrics/exposition.ts
+var exposition = __nccwpck_require__(82019);
+// EXTERNAL MODULE: ./src/metrics/publish.ts
+var publish = __nccwpck_require__(93410);
+// EXTERNAL MODULE: ./src/shared/errors.ts
+var errors = __nccwpck_require__(58382);
+// EXTERNAL MODULE: ./src/version.ts
+var version = __nccwpck_require__(311);
+// EXTERNAL MODULE: ./src/media/manifest.ts
+var manifest = __nccwpck_require__(8603);
+// EXTERNAL MODULE: ./src/media/media-path.ts
+var media_path = __nccwpck_require__(8482);
+// EXTERNAL MODULE: ./src/media/snapshot-name.ts
+var snapshot_name = __nccwpck_require__(88508);
+// EXTERNAL MODULE: ./src/media/snapshot-store.ts
+var snapshot_store = __nccwpck_require__(33454);
+;// CONCATENATED MODULE: ./src/media/media-retention.ts
+
+
+
+
+const DAY_MS = 24 * 3600 * 1000;
+/**
+ * Which snapshots MEDIA_RETENTION_DAYS removes: those taken more than `days` days before `now`, but
+ * never the one `current` names nor the newest complete one (a complete snapshot is one whose
+ * manifest matches its checksum and recorded no error): an incomplete snapshot never counts as kept.
+ */
+async function planMediaRetention(snapshots, options) {
+    const cutoff = options.now.getTime() - options.days * DAY_MS;
+    let newestComplete;
+    for (const s of snapshots) {
+        // Newest first: the first complete one is the one never removed. Read only as far as needed.
+        try {
+            const { totals } = await (0,snapshot_store/* readWholeManifest */.v9)(s.dir);
+            if (totals.errors === 0) {
+                newestComplete = s.name;
+                break;
+            }
+        }
+        catch { }
+    }
+    const keep = [];
+    const remove = [];
+    for (const s of snapshots) {
+        const age = `${((options.now.getTime() - s.takenAt.getTime()) / DAY_MS).toFixed(1)} days old`;
+        if (s.name === options.current)
+            keep.push({ name: s.name, why: `current names it (${age})` });
+        else if (s.name === newestComplete)
+            keep.push({ name: s.name, why: `the newest complete snapshot (${age})` });
+        else if (s.takenAt.getTime() >= cutoff)
+            keep.push({ name: s.name, why: `within ${options.days} days (${age})` });
+        else
+            remove.push({ name: s.name, why: `older than ${options.days} days (${age})` });
+    }
+    return { keep, remove };
+}
+/**
+ * Applies a plan: each snapshot is first renamed to .<name>.deleting (it leaves the listing at once, and
+ * an interrupted removal is finished by the next run), then removed. Failures are reported, not thrown.
+ */
+function applyMediaRetention(backupDir, plan, options) {
+    const started = Date.now();
+    const removed = [];
+    const failed = [];
+    for (const k of plan.keep)
+        options.logger.info(`Retention: keeping ${k.name}: ${k.why}`);
+    for (const r of plan.remove) {
+        if (options.dryRun) {
+            options.logger.info(`Retention (dry run): would remove ${r.name}: ${r.why}`);
+            continue;
+        }
+        const doomed = external_node_path_default().join(backupDir, (0,snapshot_name/* deletingName */.uz)(r.name));
+        try {
+            (0,external_node_fs_.renameSync)(external_node_path_default().join(backupDir, r.name), doomed);
+            (0,snapshot_store/* syncDir */.ty)(backupDir);
+            (0,external_node_fs_.rmSync)(doomed, { recursive: true, force: true });
+            removed.push(r.name);
+            options.logger.info(`Retention: removed ${r.name}: ${r.why}`);
+        }
+        catch (err) {
+            failed.push({ name: r.name, error: err.message });
+            options.logger.error(`Retention: could not remove ${r.name}: ${err.message}`);
+        }
+    }
+    return { ...plan, dryRun: options.dryRun, removed, failed, seconds: (Date.now() - started) / 1000 };
+}
+
+// EXTERNAL MODULE: external "node:timers/promises"
+var promises_ = __nccwpck_require__(58500);
+// EXTERNAL MODULE: ./src/media/copy-file.ts
+var copy_file = __nccwpck_require__(8046);
+// EXTERNAL MODULE: ./src/media/tree-walk.ts
+var tree_walk = __nccwpck_require__(46802);
+;// CONCATENATED MODULE: ./src/media/snapshot-builder.ts
+
+
+
+
+
+
+/** At most this many large files are being copied at once (two buffers each). */
+const LARGE_COPIES_IN_FLIGHT = 2;
+/** Entries waiting for an earlier large copy before their manifest line can be written. */
+const MAX_QUEUED = 4096;
+/** How often the sync walk yields to the event loop (signals, progress, the action's log line). */
+const YIELD_EVERY_MS = 50;
+/** Names kept for the log and summary per kind of problem; the manifest has them all. */
+const NAMED_PER_KIND = 20;
+const asRoot = process.getuid?.() === 0;
+/**
+ * Builds one snapshot tree from the source in walk order, merge-joined against the previous snapshot's
+ * manifest (both sorted, so memory does not grow with the file count): a file whose size, mtime, ctime
+ * and inode match is hard-linked to the previous snapshot and never read; anything else is copied and
+ * hashed. Manifest lines are written in walk order even though large copies run concurrently.
+ */
+async function buildSnapshot(options) {
+    const { source, tree, manifest, logger, signal } = options;
+    const totals = {
+        entries: 0,
+        files: 0,
+        dirs: 0,
+        symlinks: 0,
+        bytes: 0,
+        newFiles: 0,
+        changedFiles: 0,
+        unchangedFiles: 0,
+        deletedFiles: 0,
+        bytesCopied: 0,
+        bytesLinked: 0,
+        errors: 0,
+        skipped: 0,
+        changedDuringBackup: 0,
+    };
+    const problems = { unreadable: [], skipped: [], changedDuringBackup: [] };
+    const name = (list, rel, why) => {
+        if (list.length < NAMED_PER_KIND)
+            list.push(why ? `${(0,media_path/* showPath */.P8)(rel)} (${why})` : (0,media_path/* showPath */.P8)(rel));
+    };
+    const largest = [];
+    const noteCopied = (rel, size) => {
+        if (largest.length < 5 || size > largest[largest.length - 1].size) {
+            largest.push({ path: (0,media_path/* showPath */.P8)(rel), size });
+            largest.sort((a, b) => b.size - a.size);
+            if (largest.length > 5)
+                largest.pop();
+        }
+    };
+    const queue = [];
+    let inFlight = [];
+    const scratch = Buffer.allocUnsafe(copy_file/* SMALL_FILE_BYTES */.XG + 1);
+    const reflink = { supported: true };
+    const hardLinks = new Map();
+    const openDirs = [];
+    const started = Date.now();
+    let lastYield = Date.now();
+    let lastProgress = Date.now();
+    let failure;
+    const drain = () => {
+        while (queue.length > 0 && queue[0].done) {
+            const slot = queue.shift();
+            if (slot.entry) {
+                manifest.add(slot.entry);
+                totals.entries++;
+            }
+            slot.after?.();
+        }
+    };
+    const push = (slot) => {
+        queue.push(slot);
+        drain();
+    };
+    const waitForRoom = async () => {
+        while (inFlight.length >= LARGE_COPIES_IN_FLIGHT || queue.length >= MAX_QUEUED) {
+            await Promise.race(inFlight.length > 0 ? inFlight : [queue[0]?.work]);
+            if (failure)
+                throw failure;
+            drain();
+        }
+    };
+    const metaOf = (stats) => ({
+        mode: Number(stats.mode) & 0o7777,
+        atime: (0,copy_file/* secondsOf */.TM)(stats.mtimeNs),
+        mtime: (0,copy_file/* secondsOf */.TM)(stats.mtimeNs),
+        ...(asRoot ? { uid: Number(stats.uid), gid: Number(stats.gid) } : {}),
+    });
+    const baseEntry = (rel, w) => ({
+        path: rel,
+        type: w.type,
+        mode: Number(w.stats.mode) & 0o7777,
+        uid: Number(w.stats.uid),
+        gid: Number(w.stats.gid),
+        size: w.type === "file" ? Number(w.stats.size) : 0,
+        mtimeNs: w.stats.mtimeNs,
+        ctimeNs: w.stats.ctimeNs,
+        ino: w.stats.ino,
+    });
+    /** Finishes the open directories that do not hold `parent` (all of them when it is undefined). */
+    const closeDirsUntil = (parent) => {
+        while (openDirs.length > 0 &&
+            (parent === undefined || !(0,media_path/* isWithin */.UO)(parent, openDirs[openDirs.length - 1].rel))) {
+            const dir = openDirs.pop();
+            // After every entry inside it: creating them changed its mtime, and its mode may forbid writing.
+            push({
+                done: true,
+                after: () => {
+                    const dst = (0,media_path/* fsPath */.Jk)(tree, dir.rel);
+                    const meta = metaOf(dir.stats);
+                    if (meta.uid !== undefined && meta.gid !== undefined)
+                        (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+                    (0,external_node_fs_.chmodSync)(dst, meta.mode);
+                    (0,external_node_fs_.utimesSync)(dst, meta.atime, meta.mtime);
+                },
+            });
+        }
+    };
+    // The previous manifest, read in step with the walk.
+    const prev = options.previous;
+    let prevEntry = prev?.manifest.next();
+    const previousAt = (rel) => {
+        while (prevEntry && (0,media_path/* compareRelPaths */.Xr)(prevEntry.path, rel) < 0) {
+            if (prevEntry.type === "file")
+                totals.deletedFiles++;
+            prevEntry = prev?.manifest.next();
+        }
+        if (!prevEntry || prevEntry.path !== rel)
+            return undefined;
+        const matched = prevEntry;
+        prevEntry = prev?.manifest.next(); // consumed: it is not among the deleted
+        return matched;
+    };
+    const unchanged = (before, stats) => before !== undefined &&
+        before.type === "file" &&
+        before.state === undefined &&
+        before.sha256 !== undefined &&
+        before.size === Number(stats.size) &&
+        before.mtimeNs === stats.mtimeNs &&
+        before.ctimeNs === stats.ctimeNs &&
+        before.ino === stats.ino;
+    /** Links the previous snapshot's copy; false when it is not there as recorded (then the file is copied). */
+    const linkPrevious = (rel, before) => {
+        if (!prev)
+            return false;
+        const from = (0,media_path/* fsPath */.Jk)(prev.tree, rel);
+        try {
+            const st = (0,external_node_fs_.lstatSync)(from);
+            if (!st.isFile() || st.size !== before.size)
+                return false;
+            (0,external_node_fs_.linkSync)(from, (0,media_path/* fsPath */.Jk)(tree, rel));
+            return true;
+        }
+        catch {
+            return false; // missing, EMLINK (too many links), EXDEV: copy instead
+        }
+    };
+    /** Copies one file into the snapshot; false when it vanished from the source meanwhile (then it has no entry). */
+    const copyFile = async (rel, w, entry, isNew) => {
+        const src = (0,media_path/* fsPath */.Jk)(source, rel);
+        const dst = (0,media_path/* fsPath */.Jk)(tree, rel);
+        let stats = w.stats;
+        for (let attempt = 1;; attempt++) {
+            let copied;
+            try {
+                copied =
+                    stats.size <= BigInt(copy_file/* SMALL_FILE_BYTES */.XG)
+                        ? (0,copy_file/* copySmallFile */.bf)(src, dst, metaOf(stats), scratch)
+                        : await (0,copy_file/* copyLargeFile */.Lt)(src, dst, metaOf(stats), reflink);
+            }
+            catch (err) {
+                if (isOutOfSpace(err))
+                    throw err;
+                if (isVanished(err)) {
+                    logger.info(`${(0,media_path/* showPath */.P8)(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
+                    return false;
+                }
+                entry.state = "unreadable";
+                entry.error = err.message;
+                totals.errors++;
+                name(problems.unreadable, rel, err.code ?? err.message);
+                logger.error(`Cannot read ${(0,media_path/* showPath */.P8)(rel)} in the source: ${err.message}; it is not in this snapshot`);
+                return true;
+            }
+            const a = copied.after;
+            const same = BigInt(copied.bytes) === stats.size &&
+                a.size === stats.size &&
+                a.mtimeNs === stats.mtimeNs &&
+                a.ctimeNs === stats.ctimeNs &&
+                a.ino === stats.ino;
+            if (!same && attempt === 1) {
+                // Changed while copied: once more from its new state, then take what we get.
+                unlinkQuiet(dst);
+                stats = a;
+                entry.size = Number(a.size);
+                entry.mtimeNs = a.mtimeNs;
+                entry.ctimeNs = a.ctimeNs;
+                entry.mode = Number(a.mode) & 0o7777;
+                continue;
+            }
+            entry.sha256 = copied.sha256;
+            entry.size = copied.bytes;
+            if (!same) {
+                entry.state = "changed-during-backup";
+                totals.changedDuringBackup++;
+                name(problems.changedDuringBackup, rel);
+                logger.warn(`${(0,media_path/* showPath */.P8)(rel)} changed while it was copied, twice: the snapshot holds what was read`);
+            }
+            totals.files++;
+            totals.bytes += copied.bytes;
+            totals.bytesCopied += copied.bytes;
+            if (isNew)
+                totals.newFiles++;
+            else
+                totals.changedFiles++;
+            noteCopied(rel, copied.bytes);
+            return true;
+        }
+    };
+    const addFile = async (rel, w, entry) => {
+        const before = previousAt(rel);
+        const key = w.stats.nlink > 1n ? `${w.stats.dev}:${w.stats.ino}` : undefined;
+        const first = key ? hardLinks.get(key) : undefined;
+        if (first) {
+            // A hard link in the source: the same inode in the snapshot, once its first path is copied.
+            if (!first.slot.done)
+                await first.slot.work;
+            const firstEntry = first.slot.entry;
+            if (firstEntry && firstEntry.state !== "unreadable" && firstEntry.sha256) {
+                try {
+                    (0,external_node_fs_.linkSync)((0,media_path/* fsPath */.Jk)(tree, first.path), (0,media_path/* fsPath */.Jk)(tree, rel));
+                    entry.linkTo = first.path;
+                    entry.sha256 = firstEntry.sha256;
+                    entry.size = firstEntry.size;
+                    totals.files++;
+                    totals.bytes += entry.size;
+                    totals.bytesLinked += entry.size;
+                    if (before)
+                        totals.unchangedFiles++;
+                    else
+                        totals.newFiles++;
+                    push({ entry, done: true });
+                    return;
+                }
+                catch { } // EMLINK: an independent copy
+            }
+        }
+        if (!options.previous || !unchanged(before, w.stats) || !linkPrevious(rel, before)) {
+            const isNew = before === undefined || before.type !== "file";
+            if (w.stats.size <= BigInt(copy_file/* SMALL_FILE_BYTES */.XG)) {
+                const kept = await copyFile(rel, w, entry, isNew);
+                const slot = kept ? { entry, done: true } : { done: true };
+                if (key && !first)
+                    hardLinks.set(key, { path: rel, slot });
+                push(slot);
+                return;
+            }
+            await waitForRoom();
+            const slot = { entry, done: false };
+            const work = copyFile(rel, w, entry, isNew).then((kept) => {
+                if (!kept)
+                    slot.entry = undefined;
+                slot.done = true;
+            }, (err) => {
+                failure ??= err;
+                slot.done = true;
+            });
+            slot.work = work;
+            inFlight.push(work);
+            void work.finally(() => {
+                inFlight = inFlight.filter((p) => p !== work);
+            });
+            if (key && !first)
+                hardLinks.set(key, { path: rel, slot });
+            push(slot);
+            return;
+        }
+        entry.sha256 = before.sha256;
+        totals.files++;
+        totals.unchangedFiles++;
+        totals.bytes += entry.size;
+        totals.bytesLinked += entry.size;
+        const slot = { entry, done: true };
+        if (key && !first)
+            hardLinks.set(key, { path: rel, slot });
+        push(slot);
+    };
+    try {
+        for (const item of (0,tree_walk/* walkTree */.Ir)(source, options.exclude)) {
+            if (failure)
+                throw failure;
+            if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+                await (0,promises_.setImmediate)();
+                lastYield = Date.now();
+                (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+                if (options.onProgress && Date.now() - lastProgress >= 1000) {
+                    lastProgress = Date.now();
+                    options.onProgress({
+                        entries: totals.entries,
+                        bytesCopied: totals.bytesCopied,
+                        bytesLinked: totals.bytesLinked,
+                        elapsedSeconds: (Date.now() - started) / 1000,
+                    });
+                }
+            }
+            const rel = item.path;
+            closeDirsUntil((0,media_path/* parentOf */.Pp)(rel));
+            if ((0,tree_walk/* isWalkError */.gA)(item)) {
+                previousAt(rel);
+                if (isVanished(item.error))
+                    continue; // deleted since its directory was listed
+                totals.errors++;
+                name(problems.unreadable, rel, item.error.code);
+                logger.error(`Cannot read ${(0,media_path/* showPath */.P8)(rel)} in the source: ${item.error.message}; it is not in this snapshot`);
+                push({
+                    entry: {
+                        path: rel,
+                        type: "file",
+                        mode: 0,
+                        uid: 0,
+                        gid: 0,
+                        size: 0,
+                        mtimeNs: 0n,
+                        ctimeNs: 0n,
+                        ino: 0n,
+                        state: "unreadable",
+                        error: item.error.message,
+                    },
+                    done: true,
+                });
+                continue;
+            }
+            const entry = baseEntry(rel, item);
+            const dst = (0,media_path/* fsPath */.Jk)(tree, rel);
+            switch (item.type) {
+                case "dir": {
+                    if (rel !== "") {
+                        previousAt(rel);
+                        (0,external_node_fs_.mkdirSync)(dst, 0o700);
+                    }
+                    totals.dirs++;
+                    if (item.listError) {
+                        entry.state = "unreadable";
+                        entry.error = item.listError.message;
+                        totals.errors++;
+                        name(problems.unreadable, rel, item.listError.code);
+                        logger.error(`Cannot list the directory ${(0,media_path/* showPath */.P8)(rel)} in the source: ${item.listError.message}`);
+                    }
+                    push({ entry, done: true });
+                    openDirs.push({ rel, stats: item.stats });
+                    break;
+                }
+                case "file":
+                    await addFile(rel, item, entry);
+                    break;
+                case "symlink": {
+                    previousAt(rel);
+                    try {
+                        const target = (0,external_node_fs_.readlinkSync)((0,media_path/* fsPath */.Jk)(source, rel), { encoding: "buffer" });
+                        (0,external_node_fs_.symlinkSync)(target, dst);
+                        const meta = metaOf(item.stats);
+                        if (meta.uid !== undefined && meta.gid !== undefined)
+                            (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+                        (0,external_node_fs_.lutimesSync)(dst, meta.atime, meta.mtime);
+                        entry.target = target.toString("latin1");
+                        totals.symlinks++;
+                    }
+                    catch (err) {
+                        if (isOutOfSpace(err))
+                            throw err;
+                        entry.state = "unreadable";
+                        entry.error = err.message;
+                        totals.errors++;
+                        name(problems.unreadable, rel, err.code);
+                        logger.error(`Cannot read the symlink ${(0,media_path/* showPath */.P8)(rel)} in the source: ${err.message}`);
+                    }
+                    push({ entry, done: true });
+                    break;
+                }
+                default: {
+                    previousAt(rel);
+                    entry.state = "skipped";
+                    totals.skipped++;
+                    name(problems.skipped, rel, item.type);
+                    logger.warn(`Skipped ${(0,media_path/* showPath */.P8)(rel)}: it is a ${item.type}, which a backup does not copy`);
+                    push({ entry, done: true });
+                }
+            }
+        }
+        closeDirsUntil(undefined); // the root last
+        await Promise.all(inFlight);
+        if (failure)
+            throw failure;
+        drain();
+        previousAt("\uffff"); // what is left of the previous manifest was deleted from the source
+    }
+    catch (err) {
+        await Promise.allSettled(inFlight);
+        throw err;
+    }
+    if (queue.length > 0)
+        throw new Error(`snapshot builder: ${queue.length} manifest entries were not written`);
+    return { totals, problems, largestCopied: largest };
+}
+function isOutOfSpace(err) {
+    const code = err.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+}
+function unlinkQuiet(p) {
+    try {
+        (0,external_node_fs_.unlinkSync)(p);
+    }
+    catch { }
+}
+const isVanished = (err) => err.code === "ENOENT";
+
+;// CONCATENATED MODULE: ./src/media/backup-media.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Takes one media snapshot (runbook: backup_media.sh): the source tree copied into
+ * MEDIA_BACKUP_DIR/.media_<time>.partial, unchanged files hard-linked to the previous snapshot, with a
+ * manifest of every entry; renamed to media_<time> and `current` moved to it only when complete. A
+ * run that dies leaves the previous snapshot and `current` as they were.
+ */
+async function backupMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const startedAt = now();
+    const source = checkSource(config);
+    const run = await (0,prepare/* prepare */.i)({
+        backupDir: config.backupDir,
+        workDir: "",
+        workDirWhat: "MEDIA_BACKUP_DIR",
+        logName: "media_backup",
+        owner: "backup-media",
+        startedAt,
+        logger,
+    });
+    try {
+        const backupDir = (0,external_node_fs_.realpathSync)(config.backupDir);
+        removeLeftovers(backupDir, logger);
+        const name = (0,snapshot_name/* snapshotName */.aN)(startedAt);
+        const finalDir = external_node_path_default().join(backupDir, name);
+        if ((0,external_node_fs_.existsSync)(finalDir))
+            throw new atomic_file/* NameTakenError */.B6(finalDir);
+        const previous = config.full ? undefined : findPrevious(backupDir, logger);
+        const previousCheck = previous ? await checkPrevious(external_node_path_default().join(backupDir, previous), logger) : undefined;
+        const partialDir = external_node_path_default().join(backupDir, (0,snapshot_name/* partialName */.t4)(name));
+        (0,external_node_fs_.mkdirSync)(partialDir, { mode: 0o700 });
+        const tree = external_node_path_default().join(partialDir, snapshot_name/* TREE_DIR */.f3);
+        (0,external_node_fs_.mkdirSync)(tree, { mode: 0o700 });
+        const mode = previousCheck ? "incremental" : "full";
+        logger.info(`Backing up ${config.sourceDir} into ${finalDir} (${mode}${previousCheck ? `, unchanged files linked to ${previous}` : ""})`);
+        const writer = manifest/* ManifestWriter */.fU.create(external_node_path_default().join(partialDir, snapshot_name/* MANIFEST_FILE */.h1), {
+            format: "lifeline-media-manifest",
+            version: 1,
+            snapshot: name,
+            source: config.sourceDir,
+            createdAt: startedAt.toISOString(),
+            tool: `lifeline ${version/* LIFELINE_VERSION */.K}`,
+            mode,
+            previous: previousCheck ? previous : null,
+        });
+        let reader;
+        let built;
+        let manifestSha256;
+        try {
+            reader = previousCheck
+                ? manifest/* ManifestReader */.pT.open(external_node_path_default().join(backupDir, previous, snapshot_name/* MANIFEST_FILE */.h1))
+                : undefined;
+            built = await buildSnapshot({
+                source,
+                tree: (0,media_path/* toBinary */.Rm)(tree),
+                ...(reader
+                    ? {
+                        previous: {
+                            tree: (0,media_path/* toBinary */.Rm)(external_node_path_default().join(backupDir, previous, snapshot_name/* TREE_DIR */.f3)),
+                            manifest: reader,
+                        },
+                    }
+                    : {}),
+                exclude: new tree_walk/* ExcludeRules */.UT(config.exclude),
+                manifest: writer,
+                logger,
+                signal,
+                ...(options.onProgress
+                    ? {
+                        onProgress: (p) => options.onProgress?.({
+                            ...p,
+                            ...(previousCheck ? { previousEntries: previousCheck.entries } : {}),
+                        }),
+                    }
+                    : {}),
+            });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+            manifestSha256 = writer.finish(built.totals).sha256;
+            await (0,snapshot_store/* writeManifestSum */.y2)(partialDir, manifestSha256);
+            (0,external_node_fs_.renameSync)(partialDir, finalDir);
+            (0,snapshot_store/* syncDir */.ty)(backupDir);
+        }
+        catch (err) {
+            writer.abandon();
+            removeQuietly(partialDir, logger);
+            throw err;
+        }
+        finally {
+            reader?.close();
+        }
+        (0,snapshot_store/* swapCurrent */.rw)(backupDir, name);
+        const { totals, problems } = built;
+        logger.info(`Snapshot ${name}: ${totals.files} files (${totals.newFiles} new, ${totals.changedFiles} changed, ` +
+            `${totals.unchangedFiles} unchanged, ${totals.deletedFiles} deleted), ${totals.bytesCopied} bytes copied, ` +
+            `${totals.bytesLinked} linked; current -> ${name}`);
+        const exitCode = totals.errors > 0 ? 1 : 0;
+        let retention;
+        if (exitCode !== 0) {
+            retention = {
+                skipped: `the snapshot recorded ${totals.errors} unreadable entr${totals.errors === 1 ? "y" : "ies"}`,
+            };
+            logger.warn(`Retention skipped: ${retention.skipped}; it runs after a complete snapshot only`);
+        }
+        else {
+            try {
+                const plan = await planMediaRetention((0,snapshot_store/* listSnapshots */.Cb)(backupDir), {
+                    now: now(),
+                    days: config.retentionDays,
+                    current: (0,snapshot_store/* readCurrent */.cA)(backupDir).name,
+                });
+                retention = applyMediaRetention(backupDir, plan, { dryRun: config.retentionDryRun, logger });
+            }
+            catch (err) {
+                retention = { error: err.message };
+                logger.error(`Retention failed: ${err.message}`);
+            }
+        }
+        const finishedAt = now();
+        const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+        const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "media" }, [
+            ...(0,backup_metrics/* backupSamples */.K)("media", {
+                ok: exitCode === 0,
+                finishedAt,
+                durationSeconds,
+                ...(exitCode === 0 ? { sizeBytes: totals.bytes } : {}),
+            }),
+            (0,exposition/* gauge */.uI)("backup_media_files", "Files in the latest media snapshot", { type: "media" }, totals.files),
+            (0,exposition/* gauge */.uI)("backup_media_new_bytes", "Bytes copied (new or changed files) by the latest media snapshot", { type: "media" }, totals.bytesCopied),
+        ], logger, signal);
+        if (exitCode !== 0)
+            run.recordFailure(new Error(`${totals.errors} entries could not be read; see the log above`));
+        return {
+            snapshot: name,
+            snapshotDir: finalDir,
+            previous: previousCheck ? previous : undefined,
+            mode,
+            totals,
+            problems,
+            largestCopied: built.largestCopied,
+            manifestSha256,
+            startedAt,
+            finishedAt,
+            durationSeconds,
+            logFile: run.logFile,
+            retention,
+            metrics,
+            exitCode,
+        };
+    }
+    catch (err) {
+        run.recordFailure(err);
+        throw err;
+    }
+    finally {
+        await run.release();
+    }
+}
+/** The source as a binary path, refused when missing, not a directory, or overlapping MEDIA_BACKUP_DIR. */
+function checkSource(config) {
+    let real;
+    try {
+        real = (0,external_node_fs_.realpathSync)(config.sourceDir);
+        if (!(0,external_node_fs_.statSync)(real).isDirectory())
+            throw new Error("it is not a directory");
+    }
+    catch (err) {
+        throw new errors/* ConfigError */.xL(`MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${err.message}. Set it to the media directory`);
+    }
+    let backupReal;
+    try {
+        backupReal = (0,external_node_fs_.realpathSync)(config.backupDir);
+    }
+    catch { }
+    const inside = (a, b) => a === b || a.startsWith(`${b}/`);
+    const backupResolved = backupReal ?? external_node_path_default().resolve(config.backupDir);
+    if (inside(backupResolved, real) || inside(real, backupResolved)) {
+        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
+            "back themselves up. Keep the backup directory outside the media directory (and the other way round)");
+    }
+    return (0,media_path/* toBinary */.Rm)(real);
+}
+/** The snapshot an incremental run links against: the one `current` names, else the newest. */
+function findPrevious(backupDir, logger) {
+    const current = (0,snapshot_store/* readCurrent */.cA)(backupDir);
+    if (current.problem)
+        logger.warn(`${current.problem}; linking against the newest snapshot instead`);
+    if (current.name && (0,external_node_fs_.existsSync)(external_node_path_default().join(backupDir, current.name)))
+        return current.name;
+    return (0,snapshot_store/* listSnapshots */.Cb)(backupDir)[0]?.name;
+}
+/** Reads the previous manifest against its checksum first: links are only made to a snapshot it vouches for. */
+async function checkPrevious(snapshotDir, logger) {
+    try {
+        const { totals } = await (0,snapshot_store/* readWholeManifest */.v9)(snapshotDir);
+        return { entries: totals.entries };
+    }
+    catch (err) {
+        logger.warn(`${err.message}. This run copies every file (a full snapshot) instead of linking to it`);
+        return undefined;
+    }
+}
+/** Partial snapshots of runs that died and deletions retention did not finish: removed under the lock. */
+function removeLeftovers(backupDir, logger) {
+    for (const name of (0,external_node_fs_.readdirSync)(backupDir)) {
+        if (!(0,snapshot_name/* isLeftover */.ij)(name))
+            continue;
+        removeQuietly(external_node_path_default().join(backupDir, name), logger);
+        logger.warn(`Removed ${name}, left by an earlier run that died`);
+    }
+}
+function removeQuietly(dir, logger) {
+    try {
+        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    }
+    catch (err) {
+        logger.warn(`Could not remove ${dir}: ${err.message}; the next run tries again`);
+    }
+}
+
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+;// CONCATENATED MODULE: ./src/media/backup-media-summary.ts
+
+function retentionLines(r) {
+    if ("skipped" in r)
+        return [`**Retention:** skipped: ${(0,markdown/* cell */.Hn)(r.skipped)}.`];
+    if ("error" in r)
+        return [`**Retention:** FAILED: ${(0,markdown/* cell */.Hn)(r.error)}.`];
+    const rows = [
+        ...r.remove.map((x) => [
+            x.name,
+            r.dryRun ? "would remove (dry run)" : r.removed.includes(x.name) ? "removed" : "FAILED",
+            x.why,
+        ]),
+        ...r.keep.map((x) => [x.name, "kept", x.why]),
+    ];
+    return [
+        `**Retention${r.dryRun ? " (dry run)" : ""}:** ${r.removed.length} removed in ${(0,markdown/* formatDuration */.a3)(r.seconds)}, ${r.keep.length} kept` +
+            (r.failed.length > 0
+                ? `, ${r.failed.length} FAILED: ${(0,markdown/* cell */.Hn)(r.failed.map((f) => `${f.name}: ${f.error}`).join("; "))}`
+                : ""),
+        "",
+        (0,markdown/* table */.tp)(["Snapshot", "Plan", "Why"], rows),
+    ];
+}
+/**
+ * The job summary of a backup-media run: counts of new/changed/deleted/unchanged files, bytes copied
+ * vs linked, throughput, the largest new files and the retention plan. Given an error, what failed.
+ */
+function backupMediaSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline backup-media failed",
+            "",
+            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
+            "",
+            "No snapshot was published: `current` and every earlier snapshot are as they were; the partial snapshot is removed (or by the next run); retention did not run.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const t = r.totals;
+    const rate = r.durationSeconds > 0 ? `${(0,markdown/* formatBytes */.z3)(t.bytesCopied / r.durationSeconds)}/s` : "n/a";
+    const lines = [
+        r.exitCode === 0
+            ? `## ✅ Lifeline backup-media: ${(0,markdown/* cell */.Hn)(r.snapshot)}`
+            : `## ⚠️ Lifeline backup-media: ${(0,markdown/* cell */.Hn)(r.snapshot)} published, ${t.errors} entr${t.errors === 1 ? "y" : "ies"} could NOT be read`,
+        "",
+        (0,markdown/* table */.tp)(["", ""], [
+            ["Snapshot", r.snapshotDir],
+            ["Mode", r.mode === "full" ? "full (every file copied)" : `incremental against ${r.previous}`],
+            ["Files", `${t.files} (${(0,markdown/* formatBytes */.z3)(t.bytes)}), ${t.dirs} directories, ${t.symlinks} symlinks`],
+            [
+                "New / changed / deleted / unchanged",
+                `${t.newFiles} / ${t.changedFiles} / ${t.deletedFiles} / ${t.unchangedFiles}`,
+            ],
+            ["Bytes copied / linked", `${(0,markdown/* formatBytes */.z3)(t.bytesCopied)} / ${(0,markdown/* formatBytes */.z3)(t.bytesLinked)}`],
+            ["Duration, throughput", `${(0,markdown/* formatDuration */.a3)(r.durationSeconds)}, ${rate} copied`],
+            ["Manifest SHA-256", r.manifestSha256],
+            ["Log", r.logFile],
+        ]),
+        "",
+    ];
+    if (r.largestCopied.length > 0) {
+        lines.push("**Largest new or changed files:**", "", (0,markdown/* table */.tp)(["File", "Size"], r.largestCopied.map((f) => [f.path, (0,markdown/* formatBytes */.z3)(f.size)])), "");
+    }
+    const named = (title, list, count) => {
+        if (count > 0)
+            lines.push(`**${title} (${count}${count > list.length ? `, first ${list.length}` : ""}):** ${(0,markdown/* cell */.Hn)(list.join(", "))}`, "");
+    };
+    named("Could not be read (not in the snapshot)", r.problems.unreadable, t.errors);
+    named("Skipped (sockets, FIFOs, devices)", r.problems.skipped, t.skipped);
+    named("Changed while copied (the snapshot holds what was read)", r.problems.changedDuringBackup, t.changedDuringBackup);
+    lines.push(...retentionLines(r.retention), "");
+    return lines.join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/media/media-progress.ts
+
+
+/**
+ * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
+ * an ETA from the previous snapshot's entry count (the best guess of this run's size).
+ */
+function describeBuildProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
+    let eta = "";
+    if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
+        eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+    }
+    return (`${p.entries} entries, ${(0,markdown/* formatBytes */.z3)(p.bytesCopied)} copied (${(0,markdown/* formatBytes */.z3)(rate)}/s), ` +
+        `${(0,markdown/* formatBytes */.z3)(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+
+// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 3 modules
+var run_action = __nccwpck_require__(30707);
+// EXTERNAL MODULE: ./src/actions/shared/verify-media-body.ts + 4 modules
+var verify_media_body = __nccwpck_require__(36835);
+;// CONCATENATED MODULE: ./src/actions/backup-media/run.ts
+
+
+
+
+
+
+
+
+
+
+/** The backup-media action: inputs → engine → outputs, job summary (also on failure), exit status. */
+async function runBackupMedia() {
+    await (0,run_action/* runAction */.C)({
+        command: "backup-media",
+        kind: "backup",
+        type: "media",
+        body: async (run) => {
+            const { lookup, logger, signal } = run;
+            if (settings/* require */.Yp(media_config/* BACKUP_MEDIA_SETTINGS */.A3.verifyOnly, lookup)) {
+                run.kind = "verify"; // verify-only is verify --media: verify's metrics, failed or not
+                return (0,verify_media_body/* verifyMediaBody */.O)(lookup, logger, signal);
+            }
+            const progress = periodicLog(logger);
+            const result = await backupMedia((0,media_config/* loadBackupMediaConfig */.xb)(lookup), {
+                logger,
+                signal,
+                onProgress: (p) => progress.update(describeBuildProgress(p)),
+            });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled after its snapshot was published; it is kept");
+            const t = result.totals;
+            core/* setOutput */.uH("snapshot", result.snapshot);
+            core/* setOutput */.uH("snapshot-dir", result.snapshotDir);
+            core/* setOutput */.uH("files", String(t.files));
+            core/* setOutput */.uH("new-files", String(t.newFiles));
+            core/* setOutput */.uH("changed-files", String(t.changedFiles));
+            core/* setOutput */.uH("deleted-files", String(t.deletedFiles));
+            core/* setOutput */.uH("bytes-copied", String(t.bytesCopied));
+            core/* setOutput */.uH("bytes-linked", String(t.bytesLinked));
+            core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+            if (result.exitCode !== 0) {
+                core/* setFailed */.C1(`The snapshot ${result.snapshot} was published, but ${t.errors} entr${t.errors === 1 ? "y" : "ies"} could not be read: ` +
+                    result.problems.unreadable.join(", "));
+            }
+            return backupMediaSummary({ result });
+        },
+        failureSummary: (message) => backupMediaSummary({ error: new Error(message) }),
+    });
+}
+
+
+/***/ }),
+
+/***/ 83684:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
+/* harmony import */ var _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(15544);
+/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(31562);
+/* harmony import */ var _backup_media_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(24262);
+/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(22636);
+/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(51390);
+
+
+
+
+
+
+/** Commands of the root action, each the same as its own action under actions/. */
+const COMMANDS = {
+    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runBackupDb */ .e,
+    "backup-media": _backup_media_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runBackupMedia */ .G,
+    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_5__/* .runVerify */ .R,
+    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_4__/* .runRestore */ .Y,
+};
+const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
+const run = COMMANDS[command];
+if (run) {
+    await run();
+}
+else {
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")}`);
+    process.exitCode = _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__/* .EXIT */ .dc.config; // an invalid input, like every configuration error
+}
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 22636:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Y: () => (/* binding */ runRestore)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/catalog/backup-source.ts
+var backup_source = __nccwpck_require__(25791);
+// EXTERNAL MODULE: ./src/config/media-config.ts
+var media_config = __nccwpck_require__(19689);
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:timers/promises"
+var promises_ = __nccwpck_require__(58500);
+// EXTERNAL MODULE: ./src/metrics/publish.ts
+var publish = __nccwpck_require__(93410);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+// EXTERNAL MODULE: ./src/shared/errors.ts
+var errors = __nccwpck_require__(58382);
+// EXTERNAL MODULE: ./src/media/manifest.ts
+var manifest = __nccwpck_require__(8603);
+// EXTERNAL MODULE: ./src/media/media-path.ts
+var media_path = __nccwpck_require__(8482);
+// EXTERNAL MODULE: ./src/media/snapshot-store.ts
+var snapshot_store = __nccwpck_require__(33454);
+;// CONCATENATED MODULE: ./src/media/restore-preflight.ts
+
+
+
+
+/** Names quoted in a refusal; the count says how many there are in all. */
+const NAMED_IN_REFUSAL = 5;
+/** Whether the restore writes something for this entry (directories always: they are merged). */
+function isRestorable(e) {
+    if (e.type === "dir")
+        return true;
+    if (e.type !== "file" && e.type !== "symlink")
+        return false;
+    return e.state !== "skipped" && e.state !== "unreadable";
+}
+/** Whether the entry is one the restore covers, or a directory on the way to the restore path. */
+function placeOf(e, scope) {
+    if ((0,media_path/* isWithin */.UO)(e.path, scope))
+        return "in";
+    return e.type === "dir" && (0,media_path/* isWithin */.UO)(scope, e.path) ? "ancestor" : undefined;
+}
+class Named {
+    names = [];
+    count = 0;
+    add(text) {
+        if (this.names.length < NAMED_IN_REFUSAL)
+            this.names.push(text);
+        this.count++;
+    }
+    get text() {
+        return `${this.names.join("; ")}${this.count > this.names.length ? `; and ${this.count - this.names.length} more` : ""}`;
+    }
+}
+function kindOf(st) {
+    if (st.isSymbolicLink())
+        return "a symbolic link";
+    if (st.isDirectory())
+        return "a directory";
+    if (st.isFile())
+        return "a file";
+    return "a special file";
+}
+/**
+ * The first pass, before anything is written: reads the whole manifest against its checksum (a
+ * mismatch or an unsafe entry throws a ManifestError) and lstat's the target path of every entry, so
+ * that a restore that would collide is refused as a whole. Streaming: memory holds only link targets.
+ */
+async function preflight(options) {
+    const { scope, target, overwrite } = options;
+    const refusals = new Named();
+    const conflicts = new Named();
+    const linkTargets = new Set();
+    let matched = 0;
+    // Walk order puts a directory's entries right after it: below a missing one, nothing exists.
+    let absent;
+    await (0,snapshot_store/* readWholeManifest */.v9)(options.snapshotDir, (e) => {
+        const place = placeOf(e, scope);
+        if (place === undefined)
+            return;
+        if (place === "in") {
+            matched++;
+            if (e.linkTo !== undefined && (0,media_path/* isWithin */.UO)(e.linkTo, scope))
+                linkTargets.add(e.linkTo);
+        }
+        if (target === undefined || e.path === "" || !isRestorable(e))
+            return;
+        if (absent !== undefined && (0,media_path/* isWithin */.UO)(e.path, absent))
+            return;
+        const shown = (0,media_path/* showPath */.P8)(e.path);
+        let st;
+        try {
+            st = (0,external_node_fs_.lstatSync)((0,media_path/* fsPath */.Jk)(target, e.path));
+        }
+        catch (err) {
+            if (err.code === "ENOENT") {
+                if (e.type === "dir")
+                    absent = e.path;
+                return;
+            }
+            refusals.add(`${shown} cannot be checked (${err.message})`);
+            return;
+        }
+        if (e.type === "dir") {
+            if (!st.isDirectory())
+                refusals.add(`${shown} is ${kindOf(st)} where the snapshot has a directory`);
+        }
+        else if (st.isDirectory()) {
+            refusals.add(`${shown} is a directory where the snapshot has a ${e.type}`);
+        }
+        else if (!overwrite) {
+            conflicts.add(shown);
+        }
+    });
+    if (refusals.count > 0) {
+        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+            `${refusals.count} path(s) in the target stand where the snapshot has something else: ${refusals.text}. ` +
+            "A restore never writes through a symlink nor replaces a directory; move them away, or restore into an empty directory");
+    }
+    if (conflicts.count > 0) {
+        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+            `${conflicts.count} file(s) already exist there: ${conflicts.text}. Restore into an empty directory, move them ` +
+            "away, or set MEDIA_RESTORE_OVERWRITE=true (input overwrite: true) to replace them");
+    }
+    if (matched === 0) {
+        throw new errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${(0,media_path/* showPath */.P8)(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
+            "Give a path relative to the media directory as it was backed up (see the snapshot's tree/ directory)");
+    }
+    return { matched, linkTargets };
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-selection.ts
+
+
+
+
+/** Snapshots named in the error that says a requested one is not there. */
+const LISTED_SNAPSHOTS = 10;
+/** MEDIA_BACKUP_DIR resolved, refused with what to set when it is not a readable directory. */
+function realBackupDir(dir) {
+    try {
+        const real = (0,external_node_fs_.realpathSync)(dir);
+        if (!(0,external_node_fs_.statSync)(real).isDirectory())
+            throw new Error("it is not a directory");
+        return real;
+    }
+    catch (err) {
+        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${dir}' cannot be read: ${err.message}. Set it to the directory backup-media writes its snapshots to`);
+    }
+}
+/** "latest" is the snapshot `current` names; a name must be a snapshot in MEDIA_BACKUP_DIR. */
+function chooseSnapshot(backupDir, config) {
+    const available = (0,snapshot_store/* listSnapshots */.Cb)(backupDir).map((s) => s.name);
+    const listing = available.length === 0
+        ? "it holds no snapshot"
+        : `the snapshots there, newest first: ${available.slice(0, LISTED_SNAPSHOTS).join(", ")}` +
+            (available.length > LISTED_SNAPSHOTS ? `, … (${available.length} in all)` : "");
+    if (config.snapshot === "latest") {
+        const current = (0,snapshot_store/* readCurrent */.cA)(backupDir);
+        if (current.problem) {
+            throw new errors/* UserError */.yo(`${current.problem}, so 'latest' names no snapshot. Set MEDIA_SNAPSHOT (input snapshot) to a snapshot name (${listing}), or run backup-media to make current again`);
+        }
+        if (current.name === undefined) {
+            throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR '${config.backupDir}' has no 'current' link: no media backup has completed there, so 'latest' names no snapshot ` +
+                `(${listing}). Check MEDIA_BACKUP_DIR, run backup-media first, or set MEDIA_SNAPSHOT to a snapshot name`);
+        }
+        if (!available.includes(current.name)) {
+            throw new errors/* UserError */.yo(`'current' in MEDIA_BACKUP_DIR '${config.backupDir}' names ${current.name}, which is not there (${listing}). Set MEDIA_SNAPSHOT to a snapshot name`);
+        }
+        return current.name;
+    }
+    if (!available.includes(config.snapshot)) {
+        throw new errors/* UserError */.yo(`The snapshot '${config.snapshot}' (MEDIA_SNAPSHOT) is not in MEDIA_BACKUP_DIR '${config.backupDir}': ${listing}. Set MEDIA_SNAPSHOT to one of them or to latest`);
+    }
+    return config.snapshot;
+}
+/**
+ * The restore path as a binary string ("" for the whole snapshot): one leading "./" and trailing "/"
+ * are dropped, then it must be a plain relative path (no "..", not absolute).
+ */
+function parseRestorePath(raw) {
+    if (raw === undefined)
+        return "";
+    let rel = raw;
+    if (!rel.startsWith("/")) {
+        if (rel.startsWith("./"))
+            rel = rel.slice(2);
+        rel = rel.replace(/\/+$/, "");
+    }
+    if (rel === "" || rel === ".")
+        return "";
+    const binary = (0,media_path/* toBinary */.Rm)(rel);
+    const problem = (0,media_path/* relPathProblem */.q5)(binary);
+    if (problem) {
+        throw new errors/* ConfigError */.xL(`Invalid MEDIA_RESTORE_PATH (input restore-path) '${raw}': ${problem}. Expected a path inside the snapshot, ` +
+            "relative to the media directory, such as photos/2026; a restore writes only inside its target");
+    }
+    return binary;
+}
+/** The target's realpath, or undefined when it does not exist yet; refused when it is not a directory. */
+function existingTarget(targetDir) {
+    let real;
+    try {
+        real = (0,external_node_fs_.realpathSync)(targetDir);
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return undefined;
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' cannot be used: ${err.message}`);
+    }
+    if (!(0,external_node_fs_.statSync)(real).isDirectory()) {
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' is not a directory. Set it to a directory (created if missing)`);
+    }
+    return real;
+}
+/** A restore into MEDIA_BACKUP_DIR (or around it) could replace the snapshots themselves. */
+function refuseOverlap(target, backupDir, config) {
+    const inside = (a, b) => a === b || a.startsWith(b.endsWith("/") ? b : `${b}/`);
+    if (inside(target, backupDir) || inside(backupDir, target)) {
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${config.targetDir}' and MEDIA_BACKUP_DIR '${config.backupDir}' overlap: a restore there ` +
+            "could replace the snapshots themselves. Restore into a directory outside the backup directory");
+    }
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:fs/promises"
+var external_node_fs_promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: ./src/media/copy-file.ts
+var copy_file = __nccwpck_require__(8046);
+;// CONCATENATED MODULE: ./src/media/restore-writer.ts
+
+
+
+
+
+
+const CHUNK_BYTES = 1024 * 1024;
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
+/** Tries at another temp name when one is taken (a leftover of a killed restore with a recycled pid). */
+const TEMP_ATTEMPTS = 5;
+const CANCELLED = "The media restore was cancelled; entries already placed stay, no temporary file is left";
+const asRoot = process.getuid?.() === 0;
+/** The snapshot's metadata for an entry: permission bits, mtime (as atime too) and, as root, owner. */
+function metadataOf(entry) {
+    const t = (0,copy_file/* secondsOf */.TM)(entry.mtimeNs);
+    return { mode: entry.mode, atime: t, mtime: t, ...(asRoot ? { uid: entry.uid, gid: entry.gid } : {}) };
+}
+/**
+ * Writes entries into the target without ever writing through a symlink: every entry is made under a
+ * hidden temp name in its (verified) directory, created exclusively, and then put in place in one step:
+ * link()+unlink() (fails rather than replaces) without overwrite, rename() with it. A temp name is
+ * tracked until it is placed or removed, so an error or a cancellation leaves none behind.
+ */
+class EntryWriter {
+    tree;
+    target;
+    overwrite;
+    signal;
+    seq = 0;
+    pending = new Set();
+    scratch = Buffer.allocUnsafe(copy_file/* SMALL_FILE_BYTES */.XG + 1);
+    constructor(tree, // the snapshot's tree/, binary string
+    target, // the target's realpath, binary string
+    overwrite, signal) {
+        this.tree = tree;
+        this.target = target;
+        this.overwrite = overwrite;
+        this.signal = signal;
+    }
+    /** Creates a directory 0700 (its own mode comes after its entries); false when a real one was there. */
+    makeDir(rel) {
+        const dst = (0,media_path/* fsPath */.Jk)(this.target, rel);
+        try {
+            (0,external_node_fs_.mkdirSync)(dst, 0o700);
+            return true;
+        }
+        catch (err) {
+            if (err.code !== "EEXIST")
+                throw err;
+        }
+        // mkdir never follows a symlink in the last component; lstat tells what is there instead.
+        const st = (0,external_node_fs_.lstatSync)(dst);
+        if (!st.isDirectory())
+            throw notADirectory(rel, this.target);
+        return false;
+    }
+    /** A directory's mode, mtime and owner: after everything inside it was written. */
+    finishDir(rel, entry) {
+        const dst = (0,media_path/* fsPath */.Jk)(this.target, rel);
+        const meta = metadataOf(entry);
+        if (meta.uid !== undefined && meta.gid !== undefined)
+            (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+        (0,external_node_fs_.chmodSync)(dst, meta.mode); // dst was made or lstat-checked as a real directory in this run
+        (0,external_node_fs_.lutimesSync)(dst, meta.atime, meta.mtime);
+    }
+    /** Copies a file out of the snapshot, hashing it: placed only when size and SHA-256 match the manifest. */
+    async file(entry) {
+        const src = (0,media_path/* fsPath */.Jk)(this.tree, entry.path);
+        const meta = metadataOf(entry);
+        const temp = await this.withTemp(entry.path, (t) => entry.size <= copy_file/* SMALL_FILE_BYTES */.XG
+            ? (0,copy_file/* copySmallFile */.bf)(src, t, meta, this.scratch)
+            : this.copyLarge(src, t, meta)).catch((err) => {
+            if (isFatal(err))
+                throw err;
+            return { why: `cannot be read from the snapshot: ${err.message}` };
+        });
+        if ("why" in temp)
+            return { ok: false, why: temp.why };
+        const got = temp.value;
+        if (got.bytes !== entry.size || got.sha256 !== entry.sha256) {
+            this.discard(temp.path);
+            return {
+                ok: false,
+                why: `its copy in the snapshot is damaged (${got.bytes} bytes, sha256 ${got.sha256}; the manifest says ${entry.size} bytes, ${entry.sha256})`,
+            };
+        }
+        return this.place(temp.path, entry.path, got.bytes);
+    }
+    /** A second path of an inode restored earlier in this run: a hard link to it, as in the source. */
+    async hardLink(entry, first) {
+        const from = (0,media_path/* fsPath */.Jk)(this.target, first);
+        const temp = await this.withTemp(entry.path, (t) => (0,external_node_fs_.linkSync)(from, t)).catch(notMade("linked"));
+        return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
+    }
+    /**
+     * A symlink, recreated verbatim: its target bytes as the snapshot has them, absolute or dangling
+     * included. It is data and is never followed, neither here nor by anything else this restore does.
+     */
+    async symlink(entry) {
+        const target = Buffer.from(entry.target ?? "", "latin1");
+        const meta = metadataOf(entry);
+        const temp = await this.withTemp(entry.path, (t) => {
+            (0,external_node_fs_.symlinkSync)(target, t);
+            if (meta.uid !== undefined && meta.gid !== undefined)
+                (0,external_node_fs_.lchownSync)(t, meta.uid, meta.gid);
+            (0,external_node_fs_.lutimesSync)(t, meta.atime, meta.mtime);
+        }).catch(notMade("created"));
+        return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
+    }
+    /** Removes any temp name still pending (after an error or a cancellation). */
+    cleanUp() {
+        for (const p of this.pending)
+            this.discard(Buffer.from(p, "latin1"));
+    }
+    place(temp, rel, bytes) {
+        const final = (0,media_path/* fsPath */.Jk)(this.target, rel);
+        try {
+            if (this.overwrite) {
+                (0,external_node_fs_.renameSync)(temp, final);
+                // rename() of two links to one inode does nothing: the temp name would stay.
+                if (exists(temp))
+                    this.discard(temp);
+                else
+                    this.pending.delete(temp.toString("latin1"));
+            }
+            else {
+                (0,external_node_fs_.linkSync)(temp, final); // EEXIST instead of replacing: nothing existing is ever clobbered
+                this.discard(temp);
+            }
+            return { ok: true, bytes };
+        }
+        catch (err) {
+            this.discard(temp);
+            if (isFatal(err))
+                throw err;
+            const code = err.code;
+            const why = code === "EEXIST"
+                ? "it appeared in the target while the restore ran; it was left as it is"
+                : `it cannot be put in place: ${err.message}`;
+            return { ok: false, why };
+        }
+    }
+    /** Runs `make` on a fresh hidden name in the entry's directory, retrying when the name is taken. */
+    async withTemp(rel, make) {
+        const dir = (0,media_path/* parentOf */.Pp)(rel);
+        for (let attempt = 1;; attempt++) {
+            const name = `.lifeline-restore-${process.pid}-${++this.seq}`;
+            const temp = (0,media_path/* fsPath */.Jk)(this.target, dir === "" ? name : `${dir}/${name}`);
+            const key = temp.toString("latin1");
+            this.pending.add(key);
+            try {
+                return { path: temp, value: await make(temp) };
+            }
+            catch (err) {
+                if (err.code === "EEXIST" && attempt < TEMP_ATTEMPTS) {
+                    this.pending.delete(key); // someone else's file: never removed by us
+                    continue;
+                }
+                if (err.code === "EEXIST")
+                    this.pending.delete(key);
+                else
+                    this.discard(temp);
+                throw err;
+            }
+        }
+    }
+    discard(temp) {
+        try {
+            (0,external_node_fs_.unlinkSync)(temp);
+        }
+        catch { }
+        this.pending.delete(temp.toString("latin1"));
+    }
+    /** A large file in chunks, so a cancellation is seen between them. */
+    async copyLarge(src, dst, meta) {
+        const input = await (0,external_node_fs_promises_.open)(src, READ_FLAGS);
+        try {
+            if (!(await input.stat()).isFile())
+                throw new Error("it is not a regular file in the snapshot");
+            const output = await (0,external_node_fs_promises_.open)(dst, WRITE_FLAGS, 0o600);
+            try {
+                const hash = (0,external_node_crypto_.createHash)("sha256");
+                const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+                let position = 0;
+                for (;;) {
+                    (0,errors/* throwIfCancelled */.dZ)(this.signal, CANCELLED);
+                    const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+                    if (bytesRead === 0)
+                        break;
+                    hash.update(buf.subarray(0, bytesRead));
+                    let off = 0;
+                    while (off < bytesRead) {
+                        off += (await output.write(buf, off, bytesRead - off, position + off)).bytesWritten;
+                    }
+                    position += bytesRead;
+                }
+                if (meta.uid !== undefined && meta.gid !== undefined)
+                    (0,external_node_fs_.fchownSync)(output.fd, meta.uid, meta.gid);
+                (0,external_node_fs_.fchmodSync)(output.fd, meta.mode);
+                (0,external_node_fs_.futimesSync)(output.fd, meta.atime, meta.mtime);
+                return { sha256: hash.digest("hex"), bytes: position };
+            }
+            finally {
+                await output.close();
+            }
+        }
+        finally {
+            await input.close();
+        }
+    }
+}
+/** An entry that could not be made under its temp name: that entry fails, unless the error stops the restore. */
+function notMade(what) {
+    return (err) => {
+        if (isFatal(err))
+            throw err;
+        return { why: `it cannot be ${what} in the target: ${err.message}` };
+    };
+}
+/** The refusal for a non-directory where the snapshot has a directory (a planted symlink, say). */
+function notADirectory(rel, target) {
+    const where = (0,media_path/* showPath */.P8)(rel === "" ? target : `${target}/${rel}`);
+    return new errors/* UserError */.yo(`${where} exists in the target and is not a directory, where the snapshot has a directory: a restore ` +
+        "never writes through a symlink or over a file that stands where a directory goes. Move it away and restore again");
+}
+function exists(p) {
+    try {
+        (0,external_node_fs_.lstatSync)(p);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Errors that stop the restore (the disk, a cancellation) rather than one entry. */
+function isFatal(err) {
+    if (err.name === "CancelledError")
+        return true;
+    const code = err.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+}
+
+// EXTERNAL MODULE: ./src/media/snapshot-name.ts
+var snapshot_name = __nccwpck_require__(88508);
+;// CONCATENATED MODULE: ./src/media/restore-media.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How often the restore yields to the event loop (signals, timers). */
+const YIELD_EVERY_MS = 50;
+/** Names kept per list in the result (every one is in the log). */
+const MAX_NAMED = 1000;
+const restore_media_CANCELLED = "The media restore was cancelled; entries already placed stay, no temporary file is left";
+/**
+ * Restores a media snapshot, or one path of it, into a target directory: every file's SHA-256 checked
+ * against the manifest (a mismatch is not placed), modes, mtimes, owners (as root), symlinks and hard
+ * links as in the source. A restore that would replace files (without overwrite) or write through a
+ * symlink in the target is refused before anything is written; a manifest that does not match its
+ * checksum, or that names an unsafe path, is refused before the target is even created.
+ */
+async function restoreMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const startedAt = now();
+    const backupDir = realBackupDir(config.backupDir);
+    const snapshot = chooseSnapshot(backupDir, config);
+    const snapshotDir = external_node_path_default().join(backupDir, snapshot);
+    const scope = parseRestorePath(config.restorePath);
+    const targetDir = external_node_path_default().resolve(config.targetDir);
+    const existing = existingTarget(targetDir);
+    refuseOverlap(existing ?? targetDir, backupDir, config);
+    logger.info(`Restoring ${scope === "" ? "" : `${(0,media_path/* showPath */.P8)(scope)} of `}media snapshot ${snapshot} into ${targetDir}` +
+        (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
+    const checked = await preflight({
+        snapshotDir,
+        snapshot,
+        scope,
+        target: existing === undefined ? undefined : (0,media_path/* toBinary */.Rm)(existing),
+        targetShown: targetDir,
+        overwrite: config.overwrite,
+    });
+    (0,errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
+    (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
+    // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
+    const target = (0,external_node_fs_.realpathSync)(targetDir);
+    refuseOverlap(target, backupDir, config);
+    const done = await restoreEntries({
+        snapshotDir,
+        tree: (0,media_path/* toBinary */.Rm)(external_node_path_default().join(snapshotDir, snapshot_name/* TREE_DIR */.f3)),
+        target: (0,media_path/* toBinary */.Rm)(target),
+        scope,
+        checked,
+        overwrite: config.overwrite,
+        logger,
+        signal,
+    });
+    const exitCode = done.failed.length > 0 ? 1 : 0;
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    logger[exitCode === 0 ? "info" : "error"](`Restored ${snapshot} into ${targetDir}: ${done.files} files (${done.bytes} bytes), ${done.hardLinks} hard links, ` +
+        `${done.symlinks} symlinks, ${done.dirs} directories; ${done.failed.length} failed, ${done.skipped.length} skipped`);
+    const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "media" }, (0,restore_metrics/* restoreSamples */.U)("media", { ok: exitCode === 0, finishedAt, durationSeconds }), logger, signal);
+    return {
+        snapshot,
+        targetDir,
+        restorePath: scope === "" ? undefined : (0,media_path/* showPath */.P8)(scope),
+        ...done,
+        durationSeconds,
+        metrics,
+        exitCode,
+    };
+}
+/** The second pass: the manifest again, in walk order, each entry written as EntryWriter places it. */
+async function restoreEntries(run) {
+    const { logger, signal, scope } = run;
+    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal);
+    const reader = manifest/* ManifestReader */.pT.open(external_node_path_default().join(run.snapshotDir, snapshot_name/* MANIFEST_FILE */.h1));
+    const counts = { files: 0, dirs: 0, symlinks: 0, hardLinks: 0, bytes: 0 };
+    const skipped = new NamedList();
+    const failed = new NamedList();
+    const placedFirsts = new Set();
+    // Directories get their mode, mtime and owner after their entries (post-order), like the builder's.
+    const openDirs = [];
+    const closeDirsUntil = (parent) => {
+        for (let top = openDirs.at(-1); top; top = openDirs.at(-1)) {
+            if (parent !== undefined && (0,media_path/* isWithin */.UO)(parent, top.rel))
+                return;
+            openDirs.pop();
+            if (top.finish)
+                writer.finishDir(top.rel, top.entry);
+        }
+    };
+    let lastYield = Date.now();
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+                await (0,promises_.setImmediate)();
+                lastYield = Date.now();
+                (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+            }
+            const place = placeOf(e, scope);
+            if (place === undefined)
+                continue;
+            const shown = (0,media_path/* showPath */.P8)(e.path);
+            if (e.path !== "") {
+                closeDirsUntil((0,media_path/* parentOf */.Pp)(e.path));
+                // The reader already refuses an entry outside a listed directory; this is the writer's own check.
+                if (openDirs.at(-1)?.rel !== (0,media_path/* parentOf */.Pp)(e.path)) {
+                    throw new errors/* UserError */.yo(`${shown} in the snapshot has no directory restored before it; the restore stops`);
+                }
+            }
+            if (e.type === "dir") {
+                const created = e.path === "" ? false : writer.makeDir(e.path);
+                if (place === "in")
+                    counts.dirs++;
+                if (place === "in" && e.state === "unreadable") {
+                    skipped.add(`${shown}/ (its contents could not be listed at backup time: ${e.error ?? "unreadable"})`);
+                }
+                openDirs.push({ rel: e.path, entry: e, finish: place === "in" || created });
+                continue;
+            }
+            if (!isRestorable(e)) {
+                const why = e.state === "unreadable"
+                    ? `unreadable at backup time: ${e.error ?? "?"}`
+                    : `a ${e.type}, not backed up`;
+                skipped.add(`${shown} (${why})`);
+                logger.warn(`Not restored: ${shown} (${why}); the snapshot has no data for it`);
+                continue;
+            }
+            let placed;
+            let linked = false;
+            if (e.type === "symlink")
+                placed = await writer.symlink(e);
+            else if (e.linkTo !== undefined && placedFirsts.has(e.linkTo)) {
+                placed = await writer.hardLink(e, e.linkTo);
+                linked = placed.ok;
+                if (!placed.ok)
+                    placed = await writer.file(e); // EMLINK, say: an independent copy then
+            }
+            else
+                placed = await writer.file(e);
+            if (!placed.ok) {
+                failed.add(`${shown} (${placed.why})`);
+                logger.error(`Not restored: ${shown}: ${placed.why}`);
+                continue;
+            }
+            if (e.type === "symlink")
+                counts.symlinks++;
+            else if (linked)
+                counts.hardLinks++;
+            else {
+                counts.files++;
+                counts.bytes += placed.bytes;
+            }
+            if (run.checked.linkTargets.has(e.path))
+                placedFirsts.add(e.path);
+        }
+        closeDirsUntil(undefined);
+        if (reader.digest() !== (await (0,snapshot_store/* readManifestSum */.b2)(run.snapshotDir))) {
+            throw new manifest/* ManifestError */.Sh(`The manifest of ${run.snapshotDir} changed while it was restored from: the restore cannot vouch for what it wrote; restore again`);
+        }
+    }
+    catch (err) {
+        writer.cleanUp();
+        throw err;
+    }
+    finally {
+        reader.close();
+    }
+    return { ...counts, skipped: skipped.list(), failed: failed.list() };
+}
+/** A list of names that stops growing at MAX_NAMED (the log has every one). */
+class NamedList {
+    names = [];
+    more = 0;
+    add(name) {
+        if (this.names.length < MAX_NAMED)
+            this.names.push(name);
+        else
+            this.more++;
+    }
+    list() {
+        return this.more > 0 ? [...this.names, `… and ${this.more} more (see the log)`] : this.names;
+    }
+}
+
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+;// CONCATENATED MODULE: ./src/media/restore-media-summary.ts
+
+/** Names listed in the summary per list; the log has every one. */
+const LISTED = 20;
+function listed(title, names) {
+    if (names.length === 0)
+        return [];
+    const shown = names.slice(0, LISTED).map((n) => `- ${(0,markdown/* cell */.Hn)(n)}`);
+    const more = names.length > LISTED ? [`- … and ${names.length - LISTED} more (see the log)`] : [];
+    return [`### ${title}`, "", ...shown, ...more, ""];
+}
+/** The job summary of a media restore, also when it failed or was refused (what was written is stated). */
+function restoreMediaSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline media restore failed",
+            "",
+            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
+            "",
+            "A refused restore (existing files, a symlink in the target, a manifest that does not match its " +
+                "checksum, an unsafe path) writes nothing. A restore stopped later leaves the entries already " +
+                "placed, each complete and checked, and no temporary file.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const ok = r.exitCode === 0;
+    const what = r.restorePath === undefined ? "" : ` ${(0,markdown/* cell */.Hn)(r.restorePath)} of`;
+    return [
+        `## ${ok ? "✅" : "❌"} Lifeline media restore:${what} ${(0,markdown/* cell */.Hn)(r.snapshot)} into ${(0,markdown/* cell */.Hn)(r.targetDir)}`,
+        "",
+        (0,markdown/* table */.tp)(["Detail", "Value"], [
+            ["Snapshot", r.snapshot],
+            ["Target", r.targetDir],
+            ["Path", r.restorePath ?? "the whole snapshot"],
+            ["Files", `${r.files} (${(0,markdown/* formatBytes */.z3)(r.bytes)}), each SHA-256 checked against the manifest`],
+            ["Hard links", r.hardLinks],
+            ["Symlinks", r.symlinks],
+            ["Directories", r.dirs],
+            ["Failed", r.failed.length],
+            ["Skipped (no data in the snapshot)", r.skipped.length],
+            ["Duration", (0,markdown/* formatDuration */.a3)(r.durationSeconds)],
+        ]),
+        "",
+        ...listed("Failed: not placed (the snapshot's copy does not match its manifest)", r.failed),
+        ...listed("Skipped: the snapshot has no data for these", r.skipped),
+    ].join("\n");
+}
+
+;// CONCATENATED MODULE: ./src/restore/pitr.ts
+
+const utc = (at) => at
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d{3}Z$/, " UTC");
+/** `--pitr` found no backup at or before the target: says which is the oldest and what to do, with the guidance. */
+class NoBackupBeforeTargetError extends errors/* UserError */.yo {
+    guidance;
+    constructor(message, 
+    /** The WAL guidance for the target, to print beside the error. */
+    guidance) {
+        super(message);
+        this.guidance = guidance;
+    }
+}
+/** The refusal of `--pitr` when nothing was taken at or before `target` in `where` (`all` = every backup seen). */
+function noBackupBeforeTarget(all, target, where, database, 
+/** The caller's names for the settings the advice mentions. */
+names = {
+    targetTime: "--target-time",
+    backupFile: "--backup-file",
+    listBackups: "add --list-backups",
+}) {
+    const oldest = oldestOf(all);
+    const message = oldest
+        ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
+            `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give ${/^[aeiou]/i.test(names.targetTime) ? "an" : "a"} ${names.targetTime} at or after ` +
+            `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
+            `${names.backupFile} ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
+            "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
+        : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
+            `Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (to list them, ${names.listBackups})`;
+    return new NoBackupBeforeTargetError(message, pitrGuidance({ target, restored: undefined, database, oldest }));
+}
+const oldestOf = (entries) => [...entries].sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime())[0];
+/** The newest backup taken at or before `target` (by the time in its name), or undefined. */
+function newestBefore(entries, target) {
+    return entries
+        .filter((e) => e.takenAt.getTime() <= target.getTime())
+        .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
+}
+/**
+ * What an operator must know after `--pitr`: a logical dump restores the database as it was when the
+ * dump's snapshot was taken, and nothing later. Reaching the target time needs a physical base backup
+ * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
+ */
+function pitrGuidance(options) {
+    const target = utc(options.target);
+    const restored = options.restored;
+    const restoredLine = restored
+        ? options.dryRun
+            ? `Would restore "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)} (dry run: nothing was changed).`
+            : `Restored "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)}: the data is as it was then.`
+        : options.oldest
+            ? `No backup was taken before ${target}: nothing was restored. The oldest backup, ${options.oldest.fileName}, was taken ${utc(options.oldest.takenAt)}.`
+            : `No backup was taken before ${target}: nothing was restored.`;
+    const gap = restored
+        ? `Changes between the backup and ${target} (${((options.target.getTime() - restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in ${options.dryRun ? "what would be restored" : "the restored database"}.`
+        : "";
+    return `Point-in-time recovery to ${target}
+${restoredLine}
+${gap}
+
+The honest limit: this backup is a logical dump (pg_dump). WAL cannot be replayed on top of it: replay
+needs a physical base backup of the whole cluster (pg_basebackup) taken before the target, plus every WAL
+segment from then to the target. Lifeline did not pretend to do that.
+
+To be able to recover to any moment next time, on the PostgreSQL server:
+  1. postgresql.conf:
+       wal_level = replica
+       archive_mode = on
+       archive_command = 'test ! -f /backups/wal/%f && cp %p /backups/wal/%f'
+     (restart the server; check pg_stat_archiver for failures)
+  2. Take a base backup regularly:  pg_basebackup -D /backups/base/$(date +%Y%m%d) -Ft -z -X stream -P
+To recover to ${target} from those:
+  3. Stop PostgreSQL; move the data directory aside; unpack the newest base backup taken BEFORE the target.
+  4. In postgresql.conf (PostgreSQL 12+):
+       restore_command = 'cp /backups/wal/%f %p'
+       recovery_target_time = '${target}'
+       recovery_target_action = 'promote'
+     and create an empty recovery.signal file in the data directory.
+  5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
+     "recovery stopping before commit" and "archive recovery complete".
+`;
+}
+
+// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
+var gpg_keyring = __nccwpck_require__(88189);
+// EXTERNAL MODULE: ./src/restore/databases.ts
+var databases = __nccwpck_require__(78136);
+// EXTERNAL MODULE: ./src/restore/psql-guard.ts
+var psql_guard = __nccwpck_require__(76040);
+// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 3 modules
+var restore_and_prove = __nccwpck_require__(98889);
+;// CONCATENATED MODULE: ./src/restore/restore-db.ts
+
+
+
+
+
+
+
+
+
+/** A restore that failed, with the proof so far (for the summary's comparison table). */
+class RestoreFailedError extends errors/* UserError */.yo {
+    proof;
+    constructor(message, proof, options) {
+        super(message, options);
+        this.proof = proof;
+    }
+}
+/** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
+async function chooseBackup(config) {
+    if (config.backupFile !== undefined)
+        return (0,backup_source/* findBackup */.SC)(config.backupFile, config.destinationForUri, config.settingEnable("listBackups"));
+    const target = config.pitrTarget;
+    const all = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(config.backupDir, config.destinations), config.prefix);
+    const chosen = newestBefore(all, target);
+    if (!chosen) {
+        const buckets = config.destinations.map((d) => d.kind).join(", ");
+        const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
+        throw noBackupBeforeTarget(all, target, where, config.database, {
+            targetTime: config.settingName("targetTime"),
+            backupFile: config.settingName("backupFile"),
+            listBackups: config.settingEnable("listBackups"),
+        });
+    }
+    return chosen;
+}
+/**
+ * Restores a backup over a live database without ever risking it (runbook: restore_db.sh): the backup is
+ * restored into a new database, proven (SHA-256 against the sidecar, catalog and row counts against the
+ * manifest), and only then swapped in by renaming; the old database is kept as `<db>_pre_restore_<time>`
+ * unless `dropOld`. Any failure before the swap drops the new database and leaves the live one as it was.
+ * The caller has obtained the operator's confirmation.
+ */
+async function restoreDatabase(config, entry, options) {
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const { logger } = options;
+    logger.addSecret(config.connection.password);
+    // A restore that throws records its failure in the adapter (metrics/failed-run.ts), which also sees
+    // the refusals and configuration errors before this point, and the exit status.
+    const result = await restore(config, entry, options, started);
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
+    return { ...result, durationSeconds, metrics };
+}
+async function restore(config, entry, options, started) {
+    const { logger } = options;
+    const live = config.database;
+    // Everything that can be refused is refused before a database is created.
+    const sha256 = await (0,backup_source/* expectedSha256 */.UY)(entry);
+    const manifest = await (0,backup_source/* readManifest */.WI)(entry);
+    (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
+    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, live);
+    const fresh = (0,databases/* restoreDatabaseName */.N1)(live, started);
+    let created = false;
+    let swapped = false;
+    let proof;
+    // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
+    let keyring;
+    try {
+        if (entry.encrypted)
+            keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
+        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+        if (entry.format === "plain")
+            (0,psql_guard/* requireRestrictablePsql */.e6)(tools.psql, entry.uri);
+        const liveInfo = await (0,databases/* describeDatabase */.DZ)(admin, live);
+        logger.info(liveInfo
+            ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
+            : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
+        // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
+        // SQL_ASCII dump only restores into a SQL_ASCII database).
+        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo ?? (0,databases/* recordedDatabaseInfo */.e4)(manifest));
+        created = true;
+        try {
+            proof = await (0,restore_and_prove/* restoreAndProve */.K)({
+                entry,
+                expectedSha256: sha256,
+                manifest,
+                connection: config.connection,
+                database: fresh,
+                tools,
+                jobs: config.jobs,
+                keyring,
+                signal: options.signal,
+                logger,
+                afterRestoreHook: options.afterRestoreHook,
+            });
+        }
+        catch (err) {
+            (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled; "${live}" was not touched`);
+            throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
+        }
+        if (proof.problems.length) {
+            throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
+        }
+        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
+        const previous = (0,databases/* previousDatabaseName */.uD)(live, started);
+        const swap = await (0,databases/* swapInto */.q4)(admin, { live, fresh, previous });
+        swapped = true;
+        logger.info(swap.previous
+            ? `Swapped: "${live}" is now the restored database; the old one is kept as "${swap.previous}"` +
+                (swap.terminated ? ` (${swap.terminated} session(s) on it were ended)` : "")
+            : `"${live}" now holds the restored database`);
+        let droppedPrevious = false;
+        if (swap.previous && config.dropOld) {
+            await (0,databases/* dropDatabase */.Zi)(admin, swap.previous);
+            droppedPrevious = true;
+            logger.info(`Dropped the replaced database "${swap.previous}" (drop-old)`);
+        }
+        return {
+            database: live,
+            source: entry,
+            sha256: proof.sha256,
+            topology: proof.topology,
+            proof,
+            previousDatabase: droppedPrevious ? undefined : swap.previous,
+            droppedPrevious,
+        };
+    }
+    finally {
+        if (created && !swapped) {
+            await dropUnfinished(config, admin, fresh, logger);
+        }
+        await admin.end().catch(() => { });
+        await keyring?.dispose();
+    }
+}
+const RECONNECT_ATTEMPTS = 20;
+/**
+ * Drops the half-restored database. After a server crash the old connection is gone and the server
+ * is still recovering, so this reconnects for a while before giving up and saying what to drop by hand.
+ */
+async function dropUnfinished(config, admin, fresh, logger) {
+    let lastError;
+    for (let attempt = 0; attempt < RECONNECT_ATTEMPTS; attempt++) {
+        const client = attempt === 0
+            ? admin
+            : await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch(() => undefined);
+        if (client) {
+            try {
+                await (0,databases/* dropDatabase */.Zi)(client, fresh);
+                logger.info(`Dropped the unfinished database "${fresh}"`);
+                return;
+            }
+            catch (err) {
+                lastError = err;
+            }
+            finally {
+                if (client !== admin)
+                    await client.end().catch(() => { });
+            }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
+}
+
+;// CONCATENATED MODULE: ./src/restore/restore-plan.ts
+
+
+
+
+
+
+/**
+ * The dry run: reads the sidecar and manifest, asks the server whether the target exists and which
+ * client programs fit, and creates, renames and writes nothing (no database, no keyring, no metrics).
+ */
+async function planRestore(config, entry, now) {
+    const problems = [];
+    await (0,backup_source/* expectedSha256 */.UY)(entry).catch((err) => problems.push(err.message));
+    const manifest = await (0,backup_source/* readManifest */.WI)(entry).catch((err) => {
+        problems.push(err.message);
+        return undefined;
+    });
+    let liveExists;
+    let tool;
+    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch((err) => {
+        problems.push(`the server could not be reached: ${err.message}`);
+        return undefined;
+    });
+    if (admin) {
+        try {
+            liveExists = (await (0,databases/* describeDatabase */.DZ)(admin, config.database)) !== undefined;
+            const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
+            if (entry.format === "plain") {
+                (0,psql_guard/* requireRestrictablePsql */.e6)(tools.psql, entry.uri);
+                tool = `psql ${tools.psql.version} at ${tools.psql.path} (restricted, single transaction)`;
+            }
+            else {
+                tool = `pg_restore ${tools.pgRestore.version} at ${tools.pgRestore.path} -j ${config.jobs}`;
+            }
+        }
+        catch (err) {
+            problems.push(err.message);
+        }
+        finally {
+            await admin.end().catch(() => { });
+        }
+    }
+    return {
+        entry,
+        database: config.database,
+        liveExists,
+        fresh: (0,databases/* restoreDatabaseName */.N1)(config.database, now),
+        keptAs: liveExists !== false && !config.dropOld ? (0,databases/* previousDatabaseName */.uD)(config.database, now) : undefined,
+        dropOld: config.dropOld,
+        tool,
+        manifest: manifest !== undefined,
+        problems,
+        guidance: config.pitrTarget
+            ? pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database, dryRun: true })
+            : undefined,
+    };
+}
+/** The plan as an operator reads it, on a terminal or in the job summary. */
+function restorePlanText(plan) {
+    const e = plan.entry;
+    const kept = plan.keptAs ?? `${plan.database}_pre_restore_<time>`;
+    const swap = plan.liveExists === false
+        ? `"${plan.database}" does not exist: "${plan.fresh}" would be renamed to "${plan.database}"`
+        : `"${plan.database}" would stop accepting connections, its sessions would be ended, and in one transaction ` +
+            `it would be renamed to "${kept}" and "${plan.fresh}" to "${plan.database}"; ` +
+            (plan.dropOld
+                ? "the replaced database would then be DROPPED (drop-old)"
+                : `the replaced database would be KEPT as "${kept}" until you drop it`);
+    const lines = [
+        `Dry run: restore of "${plan.database}" — nothing was changed`,
+        `  Backup:    ${e.uri}`,
+        `             taken ${e.takenAt.toISOString()}, ${(0,markdown/* formatBytes */.z3)(e.sizeBytes)}, ${e.format} format, ` +
+            `${e.compression === "none" ? "uncompressed" : e.compression}, ${e.encrypted ? `gpg-encrypted (key: BACKUP_GPG_PRIVATE_KEY or GNUPGHOME)` : "not encrypted"}`,
+        `  Proof:     sha256 sidecar${plan.manifest ? " and manifest (schemas, tables and row counts, sequences, extensions)" : " only (no manifest: nothing to compare the restored catalog with)"}`,
+        `  Target:    "${plan.database}"${plan.liveExists === undefined ? " (existence unknown)" : plan.liveExists ? " (exists; replaced only after the restore is proven)" : " (does not exist yet)"}`,
+        `  Plan:      1. create the new database "${plan.fresh}" (named for the time of the real run) and restore into it` +
+            `${plan.tool ? ` with ${plan.tool}` : ""}`,
+        `             2. prove it: sha256 against the sidecar${plan.manifest ? ", catalog against the manifest" : ""}; any failure drops it and changes nothing else`,
+        `             3. swap: ${swap}`,
+        plan.problems.length
+            ? `  Problems:  the restore would not go ahead as it is:\n${plan.problems.map((p) => `             - ${p}`).join("\n")}`
+            : "  Problems:  none found",
+    ];
+    return `${lines.join("\n")}\n${plan.guidance ? `\n${plan.guidance}` : ""}`;
+}
+
+// EXTERNAL MODULE: ./src/restore/restore-summary.ts
+var restore_summary = __nccwpck_require__(28237);
+// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 3 modules
+var run_action = __nccwpck_require__(30707);
+;// CONCATENATED MODULE: ./src/actions/restore/run.ts
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
+ * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
+ * `dry-run` needs no confirmation: it prints the plan and changes nothing.
+ */
+async function runRestore() {
+    let database = "(unknown)";
+    let guidance;
+    let media = false;
+    await (0,run_action/* runAction */.C)({
+        command: "restore",
+        kind: "restore",
+        body: async (run) => {
+            const { lookup, logger, signal } = run;
+            const now = new Date();
+            if ((0,media_config/* isMedia */.FN)(lookup)) {
+                media = true;
+                run.type = "media";
+                const result = await restoreMedia((0,media_config/* loadRestoreMediaConfig */.D1)(lookup), { logger, signal });
+                (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after the snapshot was restored into ${result.targetDir}`);
+                core/* setOutput */.uH("snapshot", result.snapshot);
+                core/* setOutput */.uH("target-dir", result.targetDir);
+                core/* setOutput */.uH("files", String(result.files));
+                core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+                if (result.exitCode !== 0) {
+                    core/* setFailed */.C1(`${result.failed.length} file(s) did not match the manifest's SHA-256 and were not restored: ${result.failed.join(", ")}`);
+                }
+                return restoreMediaSummary({ result });
+            }
+            if ((0,restore_config/* isListOnly */.LA)(lookup)) {
+                run.kind = undefined; // listing is not a restore: it records no metrics
+                const { backupDir, prefix, destinations } = (0,restore_config/* loadListConfig */.Fj)(lookup);
+                const entries = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(backupDir, destinations, logger), prefix);
+                const summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
+                core/* setOutput */.uH("backups-json", JSON.stringify(entries.map((e) => (0,restore_summary/* listedBackup */.EU)(e, now))));
+                core/* info */.pq(`${entries.length} backup(s) in ${backupDir}`);
+                return summary;
+            }
+            const config = (0,restore_config/* loadRestoreConfig */.xb)(lookup);
+            database = config.database;
+            if (config.gpgPrivateKey)
+                core/* setSecret */.Pq(config.gpgPrivateKey);
+            if (config.dryRun) {
+                run.kind = undefined; // a dry run is not a restore: it records no metrics
+                const entry = await chooseBackup(config);
+                const plan = await planRestore(config, entry, now);
+                const text = restorePlanText(plan);
+                core/* info */.pq(text);
+                core/* setOutput */.uH("source-backup", entry.uri);
+                const summary = (0,restore_summary/* restorePlanSummary */.Ys)(plan.database, text, plan.problems.length === 0);
+                if (plan.problems.length)
+                    core/* setFailed */.C1(`Dry run: the restore would not go ahead: ${plan.problems.join("; ")}`);
+                return summary;
+            }
+            if (config.confirm !== config.database) {
+                throw new errors/* UserError */.yo(config.confirm === undefined
+                    ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
+                    : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
+            }
+            const entry = await chooseBackup(config);
+            const result = await restoreDatabase(config, entry, { logger, signal });
+            (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after "${config.database}" was restored`);
+            if (config.pitrTarget) {
+                guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
+                core/* info */.pq(guidance);
+            }
+            core/* setOutput */.uH("restored-database", result.database);
+            core/* setOutput */.uH("source-backup", entry.uri);
+            core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
+            core/* setOutput */.uH("previous-database", result.previousDatabase ?? "");
+            return (0,restore_summary/* restoreSummary */.rk)({ result }, database, guidance);
+        },
+        onError: (err) => {
+            if (err instanceof NoBackupBeforeTargetError) {
+                guidance = err.guidance;
+                core/* info */.pq(guidance);
+            }
+        },
+        failureSummary: (message, err) => {
+            if (media)
+                return restoreMediaSummary({ error: new Error(message) });
+            const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
+            return (0,restore_summary/* restoreSummary */.rk)({ error: new Error(message), comparison }, database, guidance);
+        },
+    });
+}
+
+
+/***/ }),
+
+/***/ 30707:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  C: () => (/* binding */ runAction)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/metrics-config.ts
+var metrics_config = __nccwpck_require__(24142);
+// EXTERNAL MODULE: ./src/log/logger.ts
+var log_logger = __nccwpck_require__(38988);
+// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
+var backup_metrics = __nccwpck_require__(48147);
+// EXTERNAL MODULE: ./src/metrics/publish.ts
+var publish = __nccwpck_require__(93410);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
+
+
+
+const STATUS = {
+    backup: "backup_last_status",
+    verify: "backup_verify_last_status",
+    restore: "backup_restore_last_status",
+};
+/**
+ * The samples of a run that ended in failure (thrown, refused or cancelled): its status is its exit
+ * status (never 0), its duration and attempt time are recorded, and no success series is sent, so the
+ * last success timestamp and size stay as the last good run left them (Pushgateway POST replaces only
+ * the metric names sent; the textfile keeps the series not written).
+ */
+function failedRunSamples(kind, type, run) {
+    const status = run.exitStatus === 0 ? 1 : run.exitStatus;
+    const base = { ok: false, finishedAt: run.finishedAt, durationSeconds: run.durationSeconds };
+    const samples = kind === "backup"
+        ? (0,backup_metrics/* backupSamples */.K)(type, base)
+        : kind === "verify"
+            ? (0,restore_metrics/* verifySamples */.X)(type, { ...base, exitCode: status })
+            : (0,restore_metrics/* restoreSamples */.U)(type, base);
+    return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
+}
+/** Publishes a failed run's samples (`type` "database" or "media") wherever configured; never throws. */
+async function recordFailedRun(settings, kind, run, logger, type = "database") {
+    if (!settings.pushgatewayUrl && !settings.textfile)
+        return {};
+    const finishedAt = new Date();
+    const samples = failedRunSamples(kind, type, {
+        finishedAt,
+        durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+        exitStatus: run.exitStatus,
+    });
+    return (0,publish/* publishMetrics */.vR)(settings, { type }, samples, logger);
+}
+
+// EXTERNAL MODULE: ./src/process/exit-status.ts
+var exit_status = __nccwpck_require__(15544);
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts
+var backup_db_config = __nccwpck_require__(35436);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+// EXTERNAL MODULE: ./src/shared/errors.ts
+var errors = __nccwpck_require__(58382);
+;// CONCATENATED MODULE: ./src/actions/shared/runtime.ts
+
+
+
+
+
+/**
+ * Text for the runner's log that the runner cannot read as a workflow command. core.info writes its
+ * text raw (core.debug/warning/error escape theirs as command data, CR and LF as %0D/%0A), and the
+ * runner reads a command from any line that starts with `::` after leading space, or that holds a
+ * legacy `##[` anywhere; a name from a manifest or the catalog may carry a newline and such a line.
+ * Decision: every line of the message is kept (no %0A escaping, which would make ordinary multi-line
+ * messages unreadable); a line starting with `::` is prefixed with `| `, and `##[` is written `# #[`.
+ */
+function inertLogText(message) {
+    return message
+        .split(/\r\n|\r|\n/)
+        .map((line) => {
+        const text = line.replaceAll("##[", "# #[");
+        return text.trimStart().startsWith("::") ? `| ${text}` : text;
+    })
+        .join("\n");
+}
+/** Log lines into the runner's log, warnings and errors as annotations; never a workflow command. */
+function actionsLogSink() {
+    return {
+        write(level, message) {
+            if (level === "debug")
+                core/* debug */.Yz(message);
+            else if (level === "warn")
+                core/* warning */.$e(message);
+            else if (level === "error")
+                core/* error */.z3(message);
+            else
+                core/* info */.pq(inertLogText(message));
+        },
+    };
+}
+/** An action's names: its inputs (kebab-case, as in action.yml) and the runbook's environment variables. */
+const ACTION_NAMES = {
+    name: (spec) => `input '${spec.input}'`,
+    ways: (spec) => `the input '${spec.input}' or the environment variable ${spec.env}`,
+    label: (spec) => `${spec.env} (input '${spec.input}')`,
+    enable: (spec) => `set the input '${spec.input}' to true`,
+};
+/**
+ * Input first; when empty, the runbook's environment variable. Errors name settings the action's way
+ * (ACTION_NAMES), whichever of the two a value came from.
+ */
+function actionLookup(env = process.env) {
+    const inputs = (0,settings/* withNames */.B1)(ACTION_NAMES, (spec) => {
+        const value = core/* getInput */.V4(spec.input);
+        return value === "" ? undefined : { value, source: ACTION_NAMES.name(spec) };
+    });
+    return (0,settings/* firstOf */.Ku)(inputs, (0,settings/* environmentLookup */.Mn)(env, ACTION_NAMES));
+}
+/**
+ * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
+ * engine's logger too, whose lines also reach BACKUP_DIR/logs. A secret shorter than MIN_SECRET_LENGTH
+ * is not masked (it would blank that text everywhere): a warning says so.
+ */
+function maskConnectionSecrets(lookup, logger) {
+    for (const secret of (0,backup_db_config/* credentialsIn */.Wr)(lookup)) {
+        if (secret.length < log_logger/* MIN_SECRET_LENGTH */.vb) {
+            core/* warning */.$e(`A password or secret of ${secret.length} character(s) can't be masked in logs (masking needs at least ${log_logger/* MIN_SECRET_LENGTH */.vb}); use a longer one`);
+            continue;
+        }
+        core/* setSecret */.Pq(secret);
+        logger?.addSecret(secret);
+    }
+}
+/**
+ * An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM); its reason is the
+ * first signal's CancelledError, which sets the exit status (130 or 143).
+ */
+function cancellationSignal() {
+    const controller = new AbortController();
+    for (const sig of ["SIGINT", "SIGTERM"]) {
+        process.once(sig, () => {
+            if (!controller.signal.aborted)
+                controller.abort(new errors/* CancelledError */.cc(sig));
+        });
+    }
+    return controller.signal;
+}
+/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
+function failureMessage(err) {
+    if (err instanceof errors/* UserError */.yo)
+        return err.message;
+    const parts = [];
+    let current = err;
+    while (current instanceof Error && parts.length < 4) {
+        parts.push(current.message);
+        current = current.cause;
+    }
+    return parts.length ? parts.join(" — caused by: ") : String(err);
+}
+
+;// CONCATENATED MODULE: ./src/actions/shared/failure.ts
+
+
+
+
+
+/**
+ * Ends a run that threw (or was cancelled): fails the step, sets the exit status of the README's table
+ * (78 configuration, 130/143 cancelled, else 1), and records the failure in the metrics when `kind` is
+ * set, so that every failed run, early or late, fires BackupFailed.
+ */
+async function failAction(err, run) {
+    const status = (0,exit_status/* exitStatusOf */.et)(err, run.signal);
+    const cancelled = (0,exit_status/* cancellationOf */.zg)(err, run.signal);
+    let message = run.logger.redact(failureMessage(err));
+    if (cancelled && !/cancelled/i.test(message))
+        message = `Cancelled by ${cancelled.signalName}: ${message}`;
+    core/* setFailed */.C1(message);
+    process.exitCode = status; // after setFailed, which sets 1
+    if (run.kind) {
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger, run.type);
+    }
+    return {
+        message,
+        cancelledSummary: cancelled
+            ? `## ⏹️ Lifeline ${run.command} cancelled\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)} (exit ${status})\n`
+            : undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/actions/shared/run-action.ts
+
+
+
+
+
+/**
+ * The skeleton every action shares: settings looked up (input, then environment), every secret masked
+ * before anything is logged, the failure metrics' destination read before anything else can fail, the
+ * body, and on failure a failed step with the README's exit status and a recorded failure. The job
+ * summary is written in `finally`, so that a failed run still explains itself on the run page.
+ */
+async function runAction(spec) {
+    const startedAt = new Date();
+    const lookup = actionLookup();
+    const logger = new log_logger/* Logger */.Vy(actionsLogSink());
+    maskConnectionSecrets(lookup, logger);
+    const signal = cancellationSignal();
+    // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
+    const metrics = (0,metrics_config/* metricsDestination */.y)(lookup);
+    const run = { lookup, logger, signal, kind: spec.kind, type: spec.type ?? "database" };
+    let summary = "";
+    try {
+        summary = await spec.body(run);
+        // A run cancelled while its body finished anyway (a listing, a dry run) is still never a success.
+        if (signal.aborted)
+            throw signal.reason;
+    }
+    catch (err) {
+        spec.onError?.(err);
+        const failed = await failAction(err, {
+            command: spec.command,
+            kind: run.kind,
+            type: run.type,
+            metrics,
+            startedAt,
+            signal,
+            logger,
+        });
+        summary = failed.cancelledSummary ?? spec.failureSummary(failed.message, err);
+    }
+    finally {
+        try {
+            // Off-site errors and verify's reasons come from servers and files: every secret the run
+            // registered is masked in the summary too, as in the log.
+            await core/* summary */.z.addRaw(logger.redact(summary)).write();
+        }
+        catch (err) {
+            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 36835:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  O: () => (/* binding */ verifyMediaBody)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/media-config.ts
+var media_config = __nccwpck_require__(19689);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:timers/promises"
+var promises_ = __nccwpck_require__(58500);
+// EXTERNAL MODULE: ./src/metrics/publish.ts
+var publish = __nccwpck_require__(93410);
+// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
+var restore_metrics = __nccwpck_require__(59431);
+// EXTERNAL MODULE: ./src/shared/errors.ts
+var errors = __nccwpck_require__(58382);
+// EXTERNAL MODULE: ./src/media/snapshot-name.ts
+var snapshot_name = __nccwpck_require__(88508);
+// EXTERNAL MODULE: ./src/media/snapshot-store.ts
+var snapshot_store = __nccwpck_require__(33454);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:fs/promises"
+var external_node_fs_promises_ = __nccwpck_require__(51455);
+;// CONCATENATED MODULE: ./src/media/file-hash.ts
+
+
+
+/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
+/** Never through a symlink, and never blocked on a FIFO put in a file's place. */
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+function openRegular(file) {
+    const fd = (0,external_node_fs_.openSync)(file, READ_FLAGS);
+    if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
+        (0,external_node_fs_.closeSync)(fd);
+        throw new Error("it is no longer a regular file");
+    }
+    return fd;
+}
+const scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+/** Sync: for a small file a few syscalls cost less than trips through the thread pool. */
+function hashSmallFile(file) {
+    const fd = openRegular(file);
+    try {
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        let bytes = 0;
+        for (let n = (0,external_node_fs_.readSync)(fd, scratch, 0, CHUNK_BYTES, null); n > 0; n = (0,external_node_fs_.readSync)(fd, scratch, 0, CHUNK_BYTES, null)) {
+            hash.update(scratch.subarray(0, n));
+            bytes += n;
+        }
+        const st = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
+        return { sha256: hash.digest("hex"), bytes, dev: st.dev, ino: st.ino };
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+/** Async, the next chunk read while this one is hashed; cancellation is seen between chunks. */
+async function hashLargeFile(file, pace) {
+    const handle = await (0,external_node_fs_promises_.open)(file, READ_FLAGS);
+    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+    let pending;
+    try {
+        const st = await handle.stat({ bigint: true });
+        if (!st.isFile())
+            throw new Error("it is no longer a regular file");
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        let which = 0;
+        let position = 0;
+        pending = handle.read(buffers[0], 0, CHUNK_BYTES, 0);
+        for (;;) {
+            const { bytesRead } = await pending;
+            pending = undefined;
+            if (bytesRead === 0)
+                break;
+            const buf = buffers[which];
+            position += bytesRead;
+            which ^= 1;
+            pending = handle.read(buffers[which], 0, CHUNK_BYTES, position);
+            hash.update(buf.subarray(0, bytesRead));
+            const due = pace();
+            if (due)
+                await due;
+        }
+        return { sha256: hash.digest("hex"), bytes: position, dev: st.dev, ino: st.ino };
+    }
+    finally {
+        await pending?.catch(() => { }); // a read still in flight owns a buffer and the descriptor
+        await handle.close();
+    }
+}
+
+// EXTERNAL MODULE: ./src/media/manifest.ts
+var manifest = __nccwpck_require__(8603);
+// EXTERNAL MODULE: ./src/media/media-path.ts
+var media_path = __nccwpck_require__(8482);
+// EXTERNAL MODULE: ./src/media/tree-walk.ts
+var tree_walk = __nccwpck_require__(46802);
+;// CONCATENATED MODULE: ./src/media/snapshot-verify.ts
+
+
+
+
+
+
+
+
+/** Problems named per snapshot; the count goes on (a damaged tree can have millions). */
+const MAX_PROBLEMS_KEPT = 50;
+/** Inodes remembered as read; past this, shared files are simply read again (memory stays bounded). */
+const MAX_REMEMBERED_INODES = 2_000_000;
+const NO_EXCLUDES = new tree_walk/* ExcludeRules */.UT([]);
+/**
+ * Content already read and found as a manifest says, per device: inode → the first 28 bits of that
+ * SHA-256. The hash is kept, not only the inode, so that a newer manifest that carries a wrong hash
+ * for a linked (shared) file still fails: the inode is skipped only for the hash it was read with.
+ */
+class ReadInodes {
+    byDevice = new Map();
+    count = 0;
+    has(dev, ino, sha256) {
+        return this.byDevice.get(Number(dev))?.get(Number(ino)) === hashKey(sha256);
+    }
+    add(dev, ino, sha256) {
+        if (this.count >= MAX_REMEMBERED_INODES || ino > BigInt(Number.MAX_SAFE_INTEGER))
+            return;
+        let inodes = this.byDevice.get(Number(dev));
+        if (!inodes) {
+            inodes = new Map();
+            this.byDevice.set(Number(dev), inodes);
+        }
+        if (!inodes.has(Number(ino)))
+            this.count++;
+        inodes.set(Number(ino), hashKey(sha256));
+    }
+}
+const hashKey = (sha256) => Number.parseInt(sha256.slice(0, 7), 16);
+/** Whether the subset reads this file: a percentage at random, a slice by the first 4 hex digits of its hash. */
+function inSubset(subset, sha256) {
+    if (subset.kind === "percent")
+        return subset.percent >= 100 || Math.random() * 100 < subset.percent;
+    return Number.parseInt(sha256.slice(0, 4), 16) % subset.of === subset.n - 1;
+}
+/** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+const neverCopied = (m) => m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
+/**
+ * Verifies one snapshot: its manifest against the sidecar checksum, and its tree merge-joined against
+ * the manifest in one pass in walk order (memory bounded by the largest directory): missing and extra
+ * entries, types, sizes, symlink targets, and the SHA-256 of the files in the subset.
+ */
+async function verifySnapshot(ref, newest, ctx) {
+    const problems = [];
+    let problemCount = 0;
+    let failed = false;
+    let incomplete = false;
+    let filesChecked = 0;
+    let filesNotRead = 0;
+    let bytesRead = 0;
+    const treeDir = external_node_path_default().join(ref.dir, snapshot_name/* TREE_DIR */.f3);
+    const tree = (0,media_path/* toBinary */.Rm)(treeDir);
+    const note = (rel, what, fails = true) => {
+        problemCount++;
+        if (fails)
+            failed = true;
+        const where = rel === undefined ? ref.name : `${ref.name}/${snapshot_name/* TREE_DIR */.f3}/${rel === "" ? "" : (0,media_path/* showPath */.P8)(rel)}`;
+        if (problems.length < MAX_PROBLEMS_KEPT)
+            problems.push(`${where}: ${what}`);
+    };
+    const result = () => ({
+        name: ref.name,
+        takenAt: ref.takenAt,
+        ok: !failed,
+        problems,
+        problemCount,
+        incomplete,
+        filesChecked,
+        bytesRead,
+        filesNotRead,
+    });
+    let expected;
+    try {
+        expected = await (0,snapshot_store/* readManifestSum */.b2)(ref.dir);
+    }
+    catch (err) {
+        note(undefined, err.message); // the tree is still checked against the manifest below
+    }
+    const file = external_node_path_default().join(ref.dir, snapshot_name/* MANIFEST_FILE */.h1);
+    let reader;
+    try {
+        reader = manifest/* ManifestReader */.pT.open(file);
+    }
+    catch (err) {
+        note(undefined, err instanceof manifest/* ManifestError */.Sh
+            ? err.message
+            : `The manifest ${file} cannot be read: ${err.message}`);
+        return result();
+    }
+    let walk;
+    try {
+        // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
+        if ((0,external_node_fs_.lstatSync)(treeDir).isDirectory())
+            walk = (0,tree_walk/* walkTree */.Ir)(tree, NO_EXCLUDES);
+        else
+            note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
+    }
+    catch (err) {
+        note(undefined, `${treeDir} cannot be read: ${err.message}`);
+    }
+    const missing = (m) => {
+        if (!neverCopied(m))
+            note(m.path, `is in the manifest (${m.type}) but missing from the tree`);
+    };
+    const readContent = async (w, m, size) => {
+        const rel = w.path;
+        const sha256 = m.sha256; // the reader refuses a stored file without one
+        if (!inSubset(ctx.subset, sha256)) {
+            filesNotRead++;
+            return;
+        }
+        if (ctx.inodes.has(w.stats.dev, w.stats.ino, sha256)) {
+            filesNotRead++;
+            return;
+        }
+        let read;
+        try {
+            read =
+                size <= SMALL_FILE_BYTES
+                    ? hashSmallFile((0,media_path/* fsPath */.Jk)(tree, rel))
+                    : await hashLargeFile((0,media_path/* fsPath */.Jk)(tree, rel), ctx.pace);
+        }
+        catch (err) {
+            note(rel, `cannot be read: ${err.message}`);
+            return;
+        }
+        filesChecked++;
+        bytesRead += read.bytes;
+        ctx.progress.bytesRead += read.bytes;
+        if (read.sha256 === sha256)
+            ctx.inodes.add(read.dev, read.ino, sha256);
+        else {
+            note(rel, `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
+                `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`);
+        }
+    };
+    const compare = async (m, w) => {
+        if ((0,tree_walk/* isWalkError */.gA)(w)) {
+            note(w.path, `cannot be examined in the tree: ${w.error.message}`);
+            return;
+        }
+        if (m === undefined) {
+            note(w.path, `is in the tree (${w.type}) but not in the manifest`);
+            return;
+        }
+        if (neverCopied(m)) {
+            note(w.path, `is in the tree although the manifest records it as ${m.state} (never copied)`);
+            return;
+        }
+        if (w.type !== m.type) {
+            note(w.path, `is a ${w.type} in the tree; the manifest says ${m.type}`);
+            return;
+        }
+        if (w.listError)
+            note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+        if (w.type === "symlink") {
+            try {
+                const target = (0,external_node_fs_.readlinkSync)((0,media_path/* fsPath */.Jk)(tree, w.path), { encoding: "buffer" }).toString("latin1");
+                if (target !== m.target) {
+                    note(w.path, `points at '${(0,media_path/* showPath */.P8)(target)}'; the manifest says '${(0,media_path/* showPath */.P8)(m.target ?? "")}'`);
+                }
+            }
+            catch (err) {
+                note(w.path, `cannot be read: ${err.message}`);
+            }
+        }
+        else if (w.type === "file") {
+            const size = Number(w.stats.size);
+            if (size !== m.size)
+                note(w.path, `is ${size} bytes; the manifest says ${m.size}`);
+            else
+                await readContent(w, m, size);
+        }
+    };
+    try {
+        let entries = 0;
+        const next = () => {
+            const e = reader.next();
+            if (e) {
+                entries++;
+                ctx.progress.entries++;
+            }
+            return e;
+        };
+        let m = next();
+        for (const w of walk ?? []) {
+            const due = ctx.pace();
+            if (due)
+                await due;
+            while (m && (0,media_path/* compareRelPaths */.Xr)(m.path, w.path) < 0) {
+                missing(m);
+                m = next();
+            }
+            if (m && m.path === w.path) {
+                await compare(m, w);
+                m = next();
+            }
+            else
+                await compare(undefined, w);
+        }
+        for (; m; m = next()) {
+            if (walk)
+                missing(m); // without a tree, one problem says so, not one per entry
+            const due = ctx.pace();
+            if (due)
+                await due;
+        }
+        if (expected !== undefined && reader.digest() !== expected) {
+            note(undefined, `The manifest ${file} does not match its checksum (${external_node_path_default().basename(file)}.sha256 says ${expected}): it was ` +
+                "changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        if (reader.header.snapshot !== ref.name) {
+            note(undefined, `The manifest ${file} is the manifest of ${reader.header.snapshot}, not of this snapshot`);
+        }
+        const { totals } = reader;
+        if (totals.entries !== entries) {
+            note(undefined, `The manifest ${file} lists ${entries} entries; its totals say ${totals.entries}`);
+        }
+        if (totals.errors > 0) {
+            incomplete = true;
+            // An old incomplete snapshot is one retention will remove; only the newest one is the backup that counts.
+            note(undefined, `incomplete: the backup could not read ${totals.errors} entr${totals.errors === 1 ? "y" : "ies"} of the source ` +
+                `(named in its manifest and the backup's log)${newest ? "; it is the newest snapshot, so the latest backup is not whole" : "; a newer snapshot supersedes it"}`, newest);
+        }
+    }
+    catch (err) {
+        if (!(err instanceof manifest/* ManifestError */.Sh))
+            throw err;
+        note(undefined, err.message); // nothing after a line that cannot be trusted is checked
+    }
+    finally {
+        reader.close();
+    }
+    return result();
+}
+
+;// CONCATENATED MODULE: ./src/media/verify-media.ts
+
+
+
+
+
+
+
+
+
+/** The runbook's exit codes, as for the database backups: 1 (a failure) wins over 2 (too old or none). */
+const MEDIA_VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** How far ahead of this host's clock a snapshot's name may be dated (clock skew), as for databases. */
+const FUTURE_TOLERANCE_HOURS = 1;
+/** How often the sync parts yield to the event loop (signals, progress). */
+const YIELD_EVERY_MS = 50;
+const CANCELLED = "The media verification was cancelled";
+/**
+ * Verifies every media snapshot in MEDIA_BACKUP_DIR (backup-media --verify-only, verify --media): each
+ * manifest against its checksum, each tree against its manifest, the content of the files in the
+ * subset (a file shared by hard links is read once); that `current` names a good snapshot; and the
+ * newest complete snapshot's age. Exit 1 for any failure, else 2 when none or too old, else 0.
+ */
+async function verifyMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const startedMs = Date.now();
+    const { refs, missingDir } = list(config.backupDir);
+    const progress = { entries: 0, bytesRead: 0 };
+    let position = { snapshot: "", index: 0 };
+    let lastYield = Date.now();
+    let lastProgress = Date.now();
+    const pause = async () => {
+        await (0,promises_.setImmediate)();
+        lastYield = Date.now();
+        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        if (options.onProgress && Date.now() - lastProgress >= 1000) {
+            lastProgress = Date.now();
+            options.onProgress({
+                ...position,
+                snapshots: refs.length,
+                ...progress,
+                elapsedSeconds: (Date.now() - startedMs) / 1000,
+            });
+        }
+    };
+    const ctx = {
+        subset: config.subset,
+        inodes: new ReadInodes(),
+        progress,
+        pace: () => (Date.now() - lastYield >= YIELD_EVERY_MS ? pause() : undefined),
+    };
+    const snapshots = [];
+    for (const [i, ref] of refs.entries()) {
+        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        position = { snapshot: ref.name, index: i + 1 };
+        const check = await verifySnapshot(ref, i === 0, ctx);
+        // Retention (a backup run) may remove an old snapshot while it is read: gone is not damaged.
+        if (!check.ok && !(0,external_node_fs_.existsSync)(ref.dir)) {
+            logger.info(`verify media ${ref.name}: removed while it was verified (retention); not counted`);
+            continue;
+        }
+        logCheck(check, logger);
+        snapshots.push(check);
+    }
+    (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED); // a cancelled run is never a success, and records no metrics
+    const at = now();
+    const reasons = [];
+    // A name dated ahead of the clock would pass as fresh for years: it fails, and never counts as newest.
+    const latestCredible = at.getTime() + FUTURE_TOLERANCE_HOURS * 3_600_000;
+    const judged = snapshots.map((c) => (c.takenAt.getTime() > latestCredible ? inFuture(c, at) : c));
+    const failed = judged.filter((c) => !c.ok);
+    if (failed.length) {
+        reasons.push(`${failed.length} of ${judged.length} media snapshot(s) failed verification: ${failed.map((c) => c.name).join(", ")}`);
+    }
+    const current = (0,snapshot_store/* readCurrent */.cA)(config.backupDir);
+    const currentProblem = judgeCurrent(config.backupDir, current, judged);
+    if (currentProblem)
+        reasons.push(currentProblem);
+    const newest = judged.find((c) => c.ok && !c.incomplete);
+    const newestAgeHours = newest ? (at.getTime() - newest.takenAt.getTime()) / 3_600_000 : undefined;
+    if (!judged.length) {
+        reasons.push(missingDir
+            ? `MEDIA_BACKUP_DIR ${config.backupDir} does not exist: no media snapshot to verify`
+            : `no media snapshot in ${config.backupDir}`);
+    }
+    else if (!newest) {
+        reasons.push(`no complete media snapshot in ${config.backupDir} verified OK`);
+    }
+    else if (newestAgeHours > config.maxAgeHours) {
+        reasons.push(`the newest complete media snapshot ${newest.name} is ${newestAgeHours.toFixed(1)} h old, ` +
+            `over the ${config.maxAgeHours} h limit: check that backup-media runs`);
+    }
+    const exitCode = failed.length || currentProblem
+        ? MEDIA_VERIFY_EXIT.failures
+        : reasons.length
+            ? MEDIA_VERIFY_EXIT.tooOldOrMissing
+            : MEDIA_VERIFY_EXIT.ok;
+    for (const r of reasons)
+        (exitCode === 1 ? logger.error : logger.warn).call(logger, `verify media: ${r}`);
+    logger.info(`verify media: ${judged.length - failed.length} of ${judged.length} snapshot(s) OK, exit ${exitCode}`);
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "media" }, (0,restore_metrics/* verifySamples */.X)("media", { ok: exitCode === 0, exitCode, finishedAt, durationSeconds, newestAgeHours }), logger, signal);
+    return {
+        backupDir: config.backupDir,
+        snapshots: judged,
+        current: current.name,
+        newestAgeHours,
+        maxAgeHours: config.maxAgeHours,
+        exitCode,
+        reasons,
+        durationSeconds,
+        metrics,
+    };
+}
+/** The snapshots, newest first; a missing MEDIA_BACKUP_DIR is "no snapshot" (exit 2), anything else an error. */
+function list(backupDir) {
+    try {
+        return { refs: (0,snapshot_store/* listSnapshots */.Cb)(backupDir), missingDir: false };
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { refs: [], missingDir: true };
+        throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR ${backupDir} cannot be listed: ${err.message}. Set it to the directory that holds the media snapshots`, { cause: err });
+    }
+}
+function inFuture(c, at) {
+    const problem = `${c.name}: dated ${c.takenAt.toISOString()}, ahead of this host's clock (${at.toISOString()}): a wrong clock ` +
+        "where it was taken, or a renamed directory; it does not count as the newest snapshot — fix the clock or remove it";
+    return { ...c, ok: false, problems: [problem, ...c.problems], problemCount: c.problemCount + 1 };
+}
+/** Why `current` is wrong, or undefined: it must name a snapshot that is there and verified OK. */
+function judgeCurrent(backupDir, current, checks) {
+    const link = external_node_path_default().join(backupDir, snapshot_name/* CURRENT_LINK */.Rv);
+    const fix = `point it at the newest good snapshot (ln -sfn <snapshot> ${link}), or run backup-media`;
+    if (current.problem)
+        return `${current.problem}; ${fix}`;
+    if (current.name === undefined)
+        return checks.length ? `${link} does not exist; ${fix}` : undefined;
+    const named = checks.find((c) => c.name === current.name);
+    if (!named)
+        return `${link} points at ${current.name}, which is not a snapshot in ${backupDir}; ${fix}`;
+    if (!named.ok)
+        return `${link} points at ${current.name}, which failed verification; ${fix}`;
+    return undefined;
+}
+function logCheck(c, logger) {
+    const counts = `${c.filesChecked} files read (${c.bytesRead} bytes), ${c.filesNotRead} not read`;
+    if (c.ok) {
+        logger.info(`verify media ${c.name}: OK, ${counts}`);
+        for (const p of c.problems)
+            logger.warn(`verify media ${p}`);
+        return;
+    }
+    logger.error(`verify media ${c.name}: FAILED, ${c.problemCount} problem(s); ${counts}`);
+    for (const p of c.problems)
+        logger.error(`verify media ${p}`);
+    if (c.problemCount > c.problems.length) {
+        logger.error(`verify media ${c.name}: … and ${c.problemCount - c.problems.length} more`);
+    }
+}
+
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
+
+const formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+/**
+ * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
+ * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.
+ */
+function verifyMediaSummary(report) {
+    const good = report.snapshots.filter((s) => s.ok).length;
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "no complete snapshot verified OK"
+        : `newest complete snapshot ${formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
+    const lines = [
+        `## ${icon} Lifeline verify media: ${good} of ${report.snapshots.length} snapshots good, exit ${report.exitCode}`,
+        "",
+        `\`${(0,markdown/* cell */.Hn)(report.backupDir)}\`: current → ${(0,markdown/* cell */.Hn)(report.current ?? "none")}; ${age}; ` +
+            `${(0,markdown/* formatDuration */.a3)(report.durationSeconds)}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${(0,markdown/* cell */.Hn)(r)}`).join("\n"), ""] : []),
+    ];
+    if (!report.snapshots.length) {
+        lines.push("No media snapshots found.", "");
+        return lines.join("\n");
+    }
+    lines.push((0,markdown/* table */.tp)(["Snapshot", "Taken", "Result", "Files read", "Not read", "Bytes read", "Problems"], report.snapshots.map((s) => [
+        s.name,
+        s.takenAt.toISOString(),
+        s.ok ? (s.incomplete ? "✅ OK (incomplete)" : "✅ OK") : "❌ FAILED",
+        s.filesChecked,
+        s.filesNotRead,
+        (0,markdown/* formatBytes */.z3)(s.bytesRead),
+        s.problemCount,
+    ])), "");
+    for (const s of report.snapshots.filter((x) => x.problems.length)) {
+        lines.push(`### ${s.ok ? "⚠️" : "❌"} ${(0,markdown/* cell */.Hn)(s.name)}`, "", s.problems.map((p) => `- ${(0,markdown/* cell */.Hn)(p)}`).join("\n"), ...(s.problemCount > s.problems.length
+            ? [`- … and ${s.problemCount - s.problems.length} more (see the log)`]
+            : []), "");
+    }
+    return lines.join("\n");
+}
+/** A media verify run's report as `--json` prints it (dates as ISO strings). */
+function verifyMediaJson(report) {
+    return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+;// CONCATENATED MODULE: ./src/actions/shared/verify-media-body.ts
+
+
+
+
+
+/** verify with `media` and backup-media with `verify-only`: outputs, the runbook's exit code, the summary. */
+async function verifyMediaBody(lookup, logger, signal) {
+    const report = await verifyMedia((0,media_config/* loadVerifyMediaConfig */.Mq)(lookup), { logger, signal });
+    (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
+    core/* setOutput */.uH("verified-count", String(report.snapshots.filter((s) => s.ok).length));
+    core/* setOutput */.uH("failed-count", String(report.snapshots.filter((s) => !s.ok).length));
+    core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+    core/* setOutput */.uH("exit-code", String(report.exitCode));
+    if (report.exitCode !== 0) {
+        core/* setFailed */.C1(report.reasons.join("; "));
+        process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+    }
+    return verifyMediaSummary(report);
+}
+
+
+/***/ }),
+
+/***/ 51390:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  R: () => (/* binding */ runVerify)
+});
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
+var core = __nccwpck_require__(14116);
+// EXTERNAL MODULE: ./src/config/media-config.ts
+var media_config = __nccwpck_require__(19689);
+// EXTERNAL MODULE: ./src/db/database-url.ts
+var database_url = __nccwpck_require__(10513);
+// EXTERNAL MODULE: ./src/shared/errors.ts
+var errors = __nccwpck_require__(58382);
+// EXTERNAL MODULE: ./src/config/backup-db-config.ts
+var backup_db_config = __nccwpck_require__(35436);
+// EXTERNAL MODULE: ./src/config/restore-config.ts
+var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/config/settings.ts
+var settings = __nccwpck_require__(54661);
+;// CONCATENATED MODULE: ./src/config/verify-config.ts
+
+
+
+
+
+
+const shared = backup_db_config/* BACKUP_DB_SETTINGS */.Y2;
+/** The settings of verify, named as in the runbook's verify_backup.sh. */
+const VERIFY_SETTINGS = {
+    databaseUrl: {
+        ...shared.databaseUrl,
+        description: "with test-restore: the server the scratch database is created on (the live database is not touched)",
+    },
+    backupDir: shared.backupDir,
+    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    maxAgeHours: {
+        env: "BACKUP_MAX_AGE_HOURS",
+        input: "max-age-hours",
+        description: "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
+        default: "26",
+        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
+    },
+    testRestore: {
+        env: "BACKUP_TEST_RESTORE",
+        input: "test-restore",
+        description: "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
+        default: "false",
+        parse: settings/* parseBoolean */.yG,
+    },
+    backupFile: {
+        ...restore_config/* RESTORE_COMMON_SETTINGS */.vP.backupFile,
+        description: "with test-restore: the backup to restore instead of the newest good one",
+    },
+    checkSql: {
+        env: "BACKUP_CHECK_SQL",
+        input: "check-sql",
+        description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
+        parse: settings/* parseString */.$l,
+    },
+    verifyRemote: {
+        env: "BACKUP_VERIFY_REMOTE",
+        input: "verify-remote",
+        description: "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
+        default: "all",
+        parse: (0,settings/* oneOf */.yL)(["all", "newest"]),
+    },
+    ...restore_config/* BACKUP_READING_SETTINGS */.uq,
+    ...media_config/* VERIFY_MEDIA_SETTINGS */.Xz,
+};
+function loadVerifyConfig(lookup) {
+    const s = VERIFY_SETTINGS;
+    const names = (0,settings/* namesOf */.eZ)(lookup);
+    const testRestore = settings/* require */.Yp(s.testRestore, lookup);
+    const backupFile = (0,settings/* resolve */.hd)(s.backupFile, lookup);
+    const checkSql = (0,settings/* resolve */.hd)(s.checkSql, lookup);
+    if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
+        throw new errors/* ConfigError */.xL(`${names.label(backupFile !== undefined ? s.backupFile : s.checkSql)} only applies with ${names.name(s.testRestore)}: ` +
+            `${names.enable(s.testRestore)}, or unset it`);
+    }
+    return {
+        backupDir: settings/* require */.Yp(s.backupDir, lookup),
+        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
+        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
+        testRestore: testRestore
+            ? {
+                connection: (0,database_url/* parseDatabaseUrl */.mx)(settings/* require */.Yp(s.databaseUrl, lookup, ` — ${names.name(s.testRestore)} needs a server to create the scratch database on`), lookup(s.databaseUrl)?.source),
+                backupFile,
+                checkSql,
+            }
+            : undefined,
+        verifyRemote: settings/* require */.Yp(s.verifyRemote, lookup),
+        ...(0,restore_config/* loadBackupReading */.Dn)(lookup),
+        listAdvice: `run restore and ${names.enable(restore_config/* RESTORE_SETTINGS */.jM.listBackups)}`,
+    };
+}
+
+// EXTERNAL MODULE: ./src/summary/markdown.ts
+var markdown = __nccwpck_require__(97175);
+// EXTERNAL MODULE: ./src/verify/verify-backups.ts + 1 modules
+var verify_backups = __nccwpck_require__(24441);
+// EXTERNAL MODULE: ./src/verify/verify-summary.ts
+var verify_summary = __nccwpck_require__(84173);
+// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 3 modules
+var run_action = __nccwpck_require__(30707);
+// EXTERNAL MODULE: ./src/actions/shared/verify-media-body.ts + 4 modules
+var verify_media_body = __nccwpck_require__(36835);
+;// CONCATENATED MODULE: ./src/actions/verify/run.ts
+
+
+
+
+
+
+
+
+
+/** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
+async function runVerify() {
+    await (0,run_action/* runAction */.C)({
+        command: "verify",
+        kind: "verify",
+        body: async (run) => {
+            const { lookup, logger, signal } = run;
+            if ((0,media_config/* isMedia */.FN)(lookup)) {
+                run.type = "media";
+                return (0,verify_media_body/* verifyMediaBody */.O)(lookup, logger, signal);
+            }
+            const config = loadVerifyConfig(lookup);
+            if (config.gpgPrivateKey)
+                core/* setSecret */.Pq(config.gpgPrivateKey);
+            const report = await (0,verify_backups/* verifyBackups */.$Y)(config, { logger, signal });
+            (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
+            const summary = (0,verify_summary/* verifyBackupsSummary */.$x)(report);
+            core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
+            core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
+            core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+            core/* setOutput */.uH("test-restore", report.testRestore ? (report.testRestore.ok ? "passed" : "failed") : "skipped");
+            core/* setOutput */.uH("exit-code", String(report.exitCode));
+            if (report.exitCode !== 0) {
+                core/* setFailed */.C1(report.reasons.join("; "));
+                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+            }
+            return summary;
+        },
+        failureSummary: (message) => `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)}\n`,
+    });
+}
+
+
+/***/ }),
+
+/***/ 81444:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  i: () => (/* binding */ prepare),
+  D: () => (/* binding */ removeLeftovers)
+});
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/catalog/backup-name.ts
+var backup_name = __nccwpck_require__(5257);
+// EXTERNAL MODULE: ./src/fs/atomic-file.ts
+var atomic_file = __nccwpck_require__(5105);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(58500);
 // EXTERNAL MODULE: ./src/process/process-identity.ts
 var process_identity = __nccwpck_require__(17755);
+// EXTERNAL MODULE: ./src/shared/errors.ts
+var errors = __nccwpck_require__(58382);
 // EXTERNAL MODULE: ./src/shared/write-failure.ts
 var write_failure = __nccwpck_require__(5333);
+// EXTERNAL MODULE: ./src/fs/regular-file.ts
+var regular_file = __nccwpck_require__(65650);
 ;// CONCATENATED MODULE: ./src/fs/dir-lock.ts
 
 
@@ -37008,1572 +40890,6 @@ async function removeLeftovers(dir, companionSuffixes, isEntry, logger) {
     for (const orphan of await (0,atomic_file/* removeOrphanCompanions */.yK)(dir, companionSuffixes, new Date(), isEntry)) {
         logger.warn(`Removed ${orphan}: its backup file is missing (an earlier run died while publishing it)`);
     }
-}
-
-;// CONCATENATED MODULE: ./src/backup/stages/preflight.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/**
- * The second stage: everything that can be refused is checked before the dump (key, server, pg_dump
- * version, file name, destinations), so that a refusal costs nothing and leaves nothing. The GPG
- * home it prepares is put in `held` at once, for the run to remove whatever fails next.
- */
-async function preflight(run, workDir, held) {
-    const source = await checkSource(run, workDir, held);
-    await removeLeftovers(workDir, [catalog_manifest/* MANIFEST_SUFFIX */.OK, catalog_manifest/* CHECKSUM_SUFFIX */.qP], (file) => backup_name/* BackupName */.wv.parse(file) !== undefined, run.logger);
-    const named = await nameBackup(run, workDir, source);
-    const destinations = await checkDestinations(run.config.destinations, named.prefix, run.logger, {
-        policy: run.config.retention,
-        schedule: run.config.schedule,
-        now: run.startedAt,
-        ...(run.signal ? { signal: run.signal } : {}),
-    });
-    return { ...source, ...named, ...destinations };
-}
-/** The key, the server and the pg_dump for its version. */
-async function checkSource(run, workDir, held) {
-    const { config, logger } = run;
-    const target = (0,database_url/* describeTarget */.ff)(config.connection);
-    logger.info(`Backing up ${target} into ${workDir}`);
-    if (config.encryption) {
-        held.encryptor = await GpgEncryptor.prepare({
-            ...config.encryption,
-            names: {
-                publicKey: config.settingLabel("gpgPublicKey"),
-                recipient: config.settingLabel("gpgRecipient"),
-            },
-        });
-        logger.info(`Encrypting to GPG key ${held.encryptor.fingerprint} (${held.encryptor.recipient})`);
-    }
-    const server = await (0,server_info/* inspectServer */.Eb)(config.connection, run.signal);
-    const pgDump = await (0,pg_tools/* choosePgTool */.d)("pg_dump", server.major, config.pgBinDir);
-    logger.info(`Server PostgreSQL ${server.version}; using pg_dump ${pgDump.version} (${pgDump.path})`);
-    return { target, encryptor: held.encryptor, server, pgDump };
-}
-/** Today's name (refused when it could not be read back or is taken), the previous size, the tiers due. */
-async function nameBackup(run, workDir, source) {
-    const { config, startedAt } = run;
-    const { server } = source;
-    const prefix = config.prefix ?? server.database;
-    if (!(0,backup_db_config/* isValidPrefix */.Vi)(prefix)) {
-        // Files named after it could not be read back: retention, tiers and verify would not see them.
-        throw new errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
-            `starting with a letter or digit): set ${config.settingLabel("prefix")} to a name that can`);
-    }
-    const name = new backup_name/* BackupName */.wv(prefix, "daily", startedAt, (0,compression/* extensionFor */.ly)(config.format, config.compression), !!source.encryptor);
-    await assertNamesFit(workDir, name, config.prefix !== undefined ? config.settingLabel("prefix") : undefined);
-    const previous = (await (0,catalog/* listLocalBackups */.Br)(workDir, "daily", prefix))
-        .filter((b) => b.valid)
-        .sort((a, b) => b.name.takenAt.getTime() - a.name.takenAt.getTime())[0];
-    const previousSizeBytes = previous ? (await (0,promises_.stat)(external_node_path_default().join(workDir, previous.fileName))).size : undefined;
-    // Decided before the dump so that the clouds receive the weekly/monthly copies in the same pass.
-    const due = await tiersDue(config.backupDir, prefix, startedAt, config.schedule);
-    // A clash with a backup of the same second is refused before anything slow (preflight, dump).
-    await assertNamesFree(config.backupDir, name, ["daily", ...due]);
-    return { prefix, name, previousSizeBytes, due };
-}
-/**
- * Opens every destination and proves it usable (one that is not is reported and skipped), then reads
- * what each ready one holds under `prefix`: a weekly/monthly it missed is due there even when
- * BACKUP_DIR has one, and what else it lacks is made up after today's backup.
- */
-async function checkDestinations(destinations, prefix, logger, scope) {
-    const stores = await Promise.all(destinations.map((d) => (0,open_store/* openStore */.C)(d, logger, scope.signal)));
-    const { ready, failed } = await preflightDestinations(stores, logger, {
-        timeoutMs: destinations[0]?.settings.transfer.preflightTimeoutMs,
-        signal: scope.signal,
-    });
-    const holdings = await readHoldingsOf(ready, prefix, logger, scope);
-    return { stores, ready, failures: failed, holdings };
-}
-
-;// CONCATENATED MODULE: ./src/version.ts
-/** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
-const LIFELINE_VERSION = "0.1.0";
-
-;// CONCATENATED MODULE: ./src/backup/stages/publish.ts
-
-
-
-
-/**
- * The fourth stage: the manifest and sidecar are written, then the data gets its final name beside
- * them (a backup never exists under its final name without them; if either cannot be written nothing
- * of this backup is left), and only then may the uploads store their objects.
- */
-async function publish(run, plan, dumped) {
-    const { logger, startedAt } = run;
-    const { file, outgoing } = dumped;
-    const finishedAt = run.now();
-    const durationSeconds = Math.max(0.001, (finishedAt.getTime() - startedAt.getTime()) / 1000);
-    const manifest = manifestOf(run, plan, dumped, finishedAt, durationSeconds);
-    const manifestFile = `${file}${catalog_manifest/* MANIFEST_SUFFIX */.OK}`;
-    const sidecarFile = `${file}${catalog_manifest/* CHECKSUM_SUFFIX */.qP}`;
-    try {
-        await (0,atomic_file/* publishWithCompanions */.Py)([
-            { path: manifestFile, data: `${JSON.stringify(manifest, null, 2)}\n` },
-            { path: sidecarFile, data: (0,catalog_manifest/* checksumLine */.Ut)(dumped.sha256, plan.name.toString()) },
-        ], () => outgoing.publish());
-    }
-    catch (err) {
-        await outgoing.abandon(err);
-        if (!(err instanceof errors/* UserError */.yo))
-            throw err;
-        throw new errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
-            cause: err,
-        });
-    }
-    // Only now is the dump known complete (exit statuses, trailer) and safe on disk: the uploads may
-    // store their objects under the final names.
-    outgoing.finishUploads();
-    logger.info(`Backup written: ${file} (${dumped.sizeBytes} bytes, ${dumped.dumpBytes ?? "?"} bytes dumped, ${durationSeconds.toFixed(1)} s, sha256 ${dumped.sha256})`);
-    return { file, manifestFile, sidecarFile, manifest, finishedAt, durationSeconds };
-}
-/** What the manifest beside the backup records: its source, tools, format, sizes, checksum and catalog. */
-function manifestOf(run, plan, dumped, finishedAt, durationSeconds) {
-    const { config, startedAt } = run;
-    const { server, pgDump, encryptor, name } = plan;
-    return {
-        manifestVersion: catalog_manifest/* MANIFEST_VERSION */.hh,
-        tool: { name: "lifeline", version: LIFELINE_VERSION },
-        file: name.toString(),
-        tier: "daily",
-        database: server.database,
-        server: { version: server.version, versionNum: server.versionNum, target: plan.target },
-        pgDump: { version: pgDump.version, path: pgDump.path },
-        format: config.format,
-        extension: name.extension,
-        compression: {
-            algorithm: config.compression,
-            level: config.compression === "none" ? 0 : config.compressionLevel,
-        },
-        encryption: encryptor
-            ? { method: "gpg", recipient: encryptor.recipient, fingerprint: encryptor.fingerprint }
-            : null,
-        startedAt: startedAt.toISOString(),
-        finishedAt: finishedAt.toISOString(),
-        durationSeconds,
-        dumpBytes: dumped.dumpBytes,
-        sizeBytes: dumped.sizeBytes,
-        sha256: dumped.sha256,
-        catalog: dumped.catalog,
-        databaseProperties: dumped.databaseProperties,
-    };
-}
-
-// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
-var backup_metrics = __nccwpck_require__(48147);
-// EXTERNAL MODULE: ./src/metrics/publish.ts
-var metrics_publish = __nccwpck_require__(93410);
-;// CONCATENATED MODULE: ./src/backup/stages/report.ts
-
-
-/**
- * The last stage of a run that kept its backup: its metrics (status, time, size, one series per
- * destination) pushed or written as configured. A run fails (status 1) when a destination failed.
- * A failed run's metrics are the adapter's (metrics/failed-run.ts), which also sees its exit status.
- */
-async function report(type, settings, run, logger, signal) {
-    return (0,metrics_publish/* publishMetrics */.vR)(settings, { type }, (0,backup_metrics/* backupSamples */.K)(type, {
-        ok: run.destinations.every((o) => o.ok),
-        finishedAt: run.finishedAt,
-        durationSeconds: run.durationSeconds,
-        sizeBytes: run.sizeBytes,
-    }, run.destinations), logger, signal);
-}
-
-;// CONCATENATED MODULE: ./src/retention/apply.ts
-
-
-
-
-/**
- * Plans one tier from the catalog's entries and carries it out: logs each decision, deletes (unless
- * `dryRun`) data first, then its sidecar and manifest, so a crash in between leaves an orphan sidecar,
- * never a backup without its checksum. Entries that do not count are reported, never deleted nor counted.
- * A companion that is no regular file (a directory named like a manifest) is left, logged and reported
- * in `left`; retention goes on with the other backups.
- */
-async function retainTier(tier, place, policy, now, options, removed, left) {
-    const plan = planRetention(tier, place.entries, policy, now, options.schedule);
-    const entries = new Map(place.entries.map((e) => [e.fileName, e]));
-    for (const d of plan.decisions) {
-        const verb = d.action === "delete" ? (options.dryRun ? "would delete" : "delete") : d.action;
-        const line = `${place.label}: ${verb} ${d.backup.fileName}: ${d.reason}`;
-        if (d.action === "report")
-            options.logger.warn(line);
-        else
-            options.logger.info(line);
-        if (d.action !== "delete" || options.dryRun)
-            continue;
-        const irregular = new Map(entries.get(d.backup.fileName)?.irregularCompanions.map((c) => [c.name, c.kind]));
-        await place.store.delete(d.backup.fileName);
-        removed.push(place.removedAs(d.backup.fileName));
-        for (const name of d.backup.companions) {
-            const kind = irregular.get(name) ?? (await deleteRegular(place.store, name));
-            if (kind === undefined) {
-                removed.push(place.removedAs(name));
-                continue;
-            }
-            const reason = `${place.store.uri(name)} is ${kind}, not a regular file: Lifeline never deletes it; remove it by hand`;
-            options.logger.warn(`${place.label}: deleted ${d.backup.fileName} but left ${name}: ${reason}`);
-            left.push({ file: place.removedAs(name), reason });
-        }
-    }
-    return plan;
-}
-/** Deletes a companion; what it is instead when it turned out to be no regular file (not deleted). */
-async function deleteRegular(store, name) {
-    try {
-        await store.delete(name);
-        return undefined;
-    }
-    catch (err) {
-        if (err instanceof regular_file/* NotRegularFileError */.iZ)
-            return err.kind;
-        throw err;
-    }
-}
-/**
- * Applies the retention policy to every tier directory of `backupDir` for one prefix, logging each
- * decision. Runs only after a new backup succeeded (the caller's duty). With `dryRun`, deletes nothing.
- */
-async function applyLocalRetention(backupDir, prefix, policy, now, options) {
-    const plans = [];
-    const removed = [];
-    const left = [];
-    for (const tier of options.tiers) {
-        const store = (0,catalog/* tierStore */.qz)(backupDir, tier);
-        const entries = await (0,catalog/* listCatalog */.C0)(store, { prefix, tiers: [tier] });
-        const place = {
-            store,
-            entries,
-            label: `retention ${tier}`,
-            removedAs: (name) => external_node_path_default().join(tier, name),
-        };
-        plans.push(await retainTier(tier, place, policy, now, options, removed, left));
-    }
-    return { plans, dryRun: options.dryRun, removed, left };
-}
-/**
- * The local retention policy applied to a bucket prefix, with the same safety rules (broken backups
- * reported and kept, the newest valid kept, future-dated kept). Lists once; deletes data first, then
- * its sidecar and manifest. With `dryRun`, deletes nothing.
- */
-async function applyRemoteRetention(store, prefix, policy, now, options) {
-    const held = (0,catalog/* byTier */.wR)(await (0,catalog/* listCatalog */.C0)(store, { prefix, tiers: options.tiers }));
-    const plans = [];
-    const removed = [];
-    const left = [];
-    for (const tier of options.tiers) {
-        const place = {
-            store,
-            entries: held[tier],
-            label: `retention ${store.location} ${tier}`,
-            removedAs: (name) => store.uri(name),
-        };
-        plans.push(await retainTier(tier, place, policy, now, options, removed, left));
-    }
-    return { plans, dryRun: options.dryRun, removed, left };
-}
-
-;// CONCATENATED MODULE: ./src/backup/stages/retain.ts
-
-/**
- * Local retention, only after the new backup is safely in place (the caller's duty): its failure is
- * loud (log, summary) but does not undo the backup, and is returned as the outcome.
- */
-async function retainLocal(backupDir, at, options) {
-    const { logger } = options;
-    try {
-        return await applyLocalRetention(backupDir, options.prefix, options.policy, at, {
-            dryRun: options.dryRun,
-            logger,
-            tiers: options.tiers,
-            schedule: options.schedule,
-        });
-    }
-    catch (err) {
-        logger.error(`Retention failed, nothing more was deleted: ${err.message}`);
-        return { error: err.message };
-    }
-}
-/**
- * Remote retention, like local, only at the destinations in `arrived` (where today's backup safely
- * arrived); each outcome, or its error, is added to that destination's report.
- */
-async function retainRemote(offsite, stores, arrived, now, options) {
-    const { logger } = options;
-    const reports = [...offsite];
-    for (const [i, report] of reports.entries()) {
-        const store = stores.find((s) => s.location === report.location);
-        if (!arrived.has(report.location) || !store)
-            continue;
-        try {
-            const outcome = await applyRemoteRetention(store, options.prefix, options.policy, now(), {
-                dryRun: options.dryRun,
-                logger,
-                tiers: options.tiers,
-                schedule: options.schedule,
-            });
-            reports[i] = { ...report, retention: outcome };
-        }
-        catch (err) {
-            logger.error(`Retention in ${report.location} failed, nothing more was deleted there: ${err.message}`);
-            reports[i] = { ...report, retention: { error: err.message } };
-        }
-    }
-    return reports;
-}
-
-;// CONCATENATED MODULE: ./src/backup/backup-db.ts
-
-
-
-
-
-
-
-
-
-
-/**
- * Takes one database backup (runbook: backup_db.sh): pg_dump → compression → optional GPG → file in a
- * single streamed pass, with the SHA-256 computed on the way and per-table row counts read in the
- * dump's own snapshot. The file appears under its final name only when every stage succeeded; then
- * it is filed under weekly/monthly when due, retention runs, and metrics are published either way.
- */
-async function backupDatabase(config, options) {
-    const now = options.now ?? (() => new Date());
-    const startedAt = now();
-    // A run that throws records its failure in the adapter (metrics/failed-run.ts), which also sees the
-    // failures before this point (configuration, cancellation) and the exit status.
-    const partial = await takeBackup({
-        config,
-        logger: options.logger,
-        signal: options.signal,
-        startedAt,
-        now,
-    });
-    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
-    const metrics = await report("database", config.metrics, { ...partial, destinations: partial.offsite }, options.logger, options.signal);
-    return { ...partial, metrics };
-}
-/**
- * The run as its stages: prepare → preflight → dump → publish → file tiers → retain (local) →
- * off-site → retain (remote). What a stage takes is released here whichever stage fails: the
- * partial file and its uploads, the GPG home, the lock; the error is kept in the day's log file.
- */
-async function takeBackup(run) {
-    const { config, logger, signal, startedAt, now } = run;
-    logger.addSecret(config.connection.password);
-    const prepared = await prepare({
-        backupDir: config.backupDir,
-        workDir: "daily",
-        workDirWhat: "Backup directory",
-        logName: "backup",
-        owner: "backup-db",
-        startedAt,
-        logger,
-    });
-    const held = {};
-    try {
-        const plan = await preflight(run, prepared.workDir, held);
-        (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled before the dump started; nothing was written");
-        const dumped = await dump(run, plan, prepared.workDir, held);
-        const published = await publish(run, plan, dumped);
-        const tiers = await fileTiers(config.backupDir, published.file, plan.name, plan.due, dumped.sha256, logger);
-        const retain = {
-            prefix: plan.prefix,
-            policy: config.retention,
-            schedule: config.schedule,
-            dryRun: config.retentionDryRun,
-            tiers: ["daily", "weekly", "monthly"],
-            logger,
-        };
-        // Local retention before the off-site stage: catch-up uploads only what BACKUP_DIR still keeps.
-        const retention = await retainLocal(config.backupDir, now(), retain);
-        const uploaded = await completeOffsite({
-            preflightFailures: plan.failures,
-            outgoing: dumped.outgoing,
-            record: { sha256: published.manifest.sha256, manifest: published.manifest },
-            holdings: plan.holdings,
-            backupDir: config.backupDir,
-            prefix: plan.prefix,
-            policy: config.retention,
-            schedule: config.schedule,
-            now,
-            limits: config.catchUp,
-            encryptTo: plan.encryptor?.fingerprint,
-            stallTimeoutMs: stallTimeoutOf(config.destinations),
-            logger,
-            signal,
-        });
-        const offsite = await retainRemote(uploaded.reports, plan.stores, uploaded.arrived, now, retain);
-        return {
-            file: published.file,
-            sidecarFile: published.sidecarFile,
-            manifestFile: published.manifestFile,
-            sha256: dumped.sha256,
-            sizeBytes: dumped.sizeBytes,
-            dumpBytes: dumped.dumpBytes,
-            durationSeconds: published.durationSeconds,
-            startedAt,
-            finishedAt: published.finishedAt,
-            database: plan.server.database,
-            server: plan.server,
-            pgDump: plan.pgDump,
-            logFile: prepared.logFile,
-            manifest: published.manifest,
-            tiers,
-            previousSizeBytes: plan.previousSizeBytes,
-            retention,
-            offsite,
-        };
-    }
-    catch (err) {
-        // The adapter reports the failure to the operator; the day's log file keeps it too, first, so
-        // that nothing below can replace or lose it.
-        prepared.recordFailure(err);
-        // A stage that failed after the partial file was created has removed it; this makes sure.
-        try {
-            await held.outgoing?.abandon(err);
-        }
-        catch (cleanup) {
-            logger.warn(`Could not remove the partial backup after the failure: ${cleanup.message}`);
-        }
-        throw err;
-    }
-    finally {
-        await held.encryptor?.dispose();
-        await prepared.release();
-    }
-}
-
-// EXTERNAL MODULE: ./src/summary/markdown.ts
-var markdown = __nccwpck_require__(97175);
-;// CONCATENATED MODULE: ./src/backup/backup-db-summary.ts
-
-
-function sizeChange(current, previous) {
-    if (previous === undefined || previous === 0)
-        return "first backup";
-    const pct = ((current - previous) / previous) * 100;
-    return `${pct >= 0 ? "+" : ""}${pct.toFixed(1)}% vs previous (${(0,markdown/* formatBytes */.z3)(previous)})`;
-}
-/** What a run made up for at one destination: missing backups uploaded from BACKUP_DIR, and what is left. */
-function catchUpCell(o) {
-    const c = o.catchUp;
-    if (!c)
-        return "not run";
-    const parts = [];
-    if (c.uris.length > 0) {
-        parts.push(`${c.uris.length} missing backup(s), ${(0,markdown/* formatBytes */.z3)(c.bytes)}: ${c.uris.map((u) => u.slice(o.location.length)).join(", ")}`);
-    }
-    if (c.left.length > 0)
-        parts.push(`${c.left.length} left for the next runs (BACKUP_CATCHUP_MAX_FILES / _MB)`);
-    if (c.notTried.length > 0)
-        parts.push(`${c.notTried.length} not made up because of the failure, retried by the next run`);
-    if (c.tooLarge.length > 0)
-        parts.push(`${c.tooLarge.length} larger than BACKUP_CATCHUP_MAX_MB: ${c.tooLarge.join(", ")}`);
-    if (c.skipped.length > 0)
-        parts.push(`${c.skipped.length} not tried: ${c.skipped.join("; ")}`);
-    if (c.error)
-        parts.push(`failed: ${c.error}`);
-    return parts.join("; ") || "nothing missing";
-}
-/**
- * The job summary of a backup-db run, in Markdown. Given an error instead of a result it still
- * explains the run: what failed and what to do.
- */
-function backupDbSummary(outcome) {
-    if ("error" in outcome) {
-        return [
-            "## ❌ Lifeline backup-db failed",
-            "",
-            `**Cause:** ${(0,markdown/* cell */.Hn)(outcome.error.message)}`,
-            "",
-            "No backup file was written under a final name; earlier backups were not touched; retention did not run.",
-            "",
-        ].join("\n");
-    }
-    const r = outcome.result;
-    const m = r.manifest;
-    const ratio = r.sizeBytes > 0 && r.dumpBytes !== null ? (r.dumpBytes / r.sizeBytes).toFixed(2) : "n/a";
-    const compression = m.format === "custom"
-        ? `custom format, pg_dump gzip ${m.compression.level}`
-        : `${m.compression.algorithm}${m.compression.algorithm === "none" ? "" : ` ${m.compression.level}`}`;
-    const offsiteFailed = r.offsite.some((o) => !o.ok);
-    const lines = [
-        offsiteFailed
-            ? `## ⚠️ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}: written locally, an off-site copy FAILED`
-            : `## ✅ Lifeline backup-db: ${(0,markdown/* cell */.Hn)(r.database)}`,
-        "",
-        (0,markdown/* table */.tp)(["File", "Size", "Duration", "Throughput", "Compression", "Size trend"], [
-            [
-                external_node_path_default().basename(r.file),
-                (0,markdown/* formatBytes */.z3)(r.sizeBytes),
-                (0,markdown/* formatDuration */.a3)(r.durationSeconds),
-                r.dumpBytes === null ? "n/a" : `${(0,markdown/* formatBytes */.z3)(r.dumpBytes / r.durationSeconds)}/s of dump`,
-                `${compression}, ${ratio}×${r.dumpBytes === null ? "" : ` (${(0,markdown/* formatBytes */.z3)(r.dumpBytes)} dumped)`}`,
-                sizeChange(r.sizeBytes, r.previousSizeBytes),
-            ],
-        ]),
-        "",
-        (0,markdown/* table */.tp)(["Detail", "Value"], [
-            ["Tiers written", r.tiers.map((t) => `${t.tier}: ${external_node_path_default().basename(t.file)}`).join("; ")],
-            [
-                "Encryption",
-                m.encryption ? `GPG to ${m.encryption.recipient} (${m.encryption.fingerprint})` : "none",
-            ],
-            ["SHA-256", r.sha256],
-            [
-                "Tables / rows",
-                `${m.catalog.tables.length} tables, ${m.catalog.rowCounts === "off" ? "rows not counted" : `${m.catalog.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows (${m.catalog.rowCounts})`}`,
-            ],
-            ["Server", `PostgreSQL ${r.server.version}`],
-            ["pg_dump", `${r.pgDump.version} (${r.pgDump.path})`],
-            [
-                "Metrics",
-                [
-                    r.metrics.pushgateway && `Pushgateway: ${r.metrics.pushgateway}`,
-                    r.metrics.textfile && `textfile: ${r.metrics.textfile}`,
-                ]
-                    .filter(Boolean)
-                    .join("; ") || "not configured",
-            ],
-            ["Started", r.startedAt.toISOString()],
-        ]),
-        "",
-    ];
-    if (r.offsite.length > 0) {
-        lines.push("### Off-site copies", "", (0,markdown/* table */.tp)(["Destination", "Result", "Objects", "Bytes", "Time", "Caught up", "Remote retention"], r.offsite.map((o) => [
-            o.location,
-            o.ok
-                ? "✅ stored, sidecar + manifest + checksum metadata"
-                : o.stage === "catch-up"
-                    ? `❌ today's copy stored, but making up missing backups failed: ${o.error ?? ""}`
-                    : `❌ ${o.stage === "preflight" ? "not usable before the dump" : "upload failed"}: ${o.error ?? ""}`,
-            o.uris.map((u) => u.slice(o.location.length)).join(", ") || "none",
-            (0,markdown/* formatBytes */.z3)(o.bytes),
-            (0,markdown/* formatDuration */.a3)(o.seconds),
-            catchUpCell(o),
-            !o.retention
-                ? "not run"
-                : "error" in o.retention
-                    ? `failed: ${o.retention.error}`
-                    : `${o.retention.dryRun ? "dry run, would delete" : "deleted"} ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "delete")).length}, kept ${o.retention.plans.flatMap((p) => p.decisions.filter((d) => d.action === "keep")).length}`,
-        ])), "");
-    }
-    if ("error" in r.retention) {
-        lines.push(`### ⚠️ Retention failed`, "", (0,markdown/* cell */.Hn)(r.retention.error), "");
-    }
-    else {
-        const rows = r.retention.plans.flatMap((p) => p.decisions.map((d) => [
-            p.tier,
-            d.backup.fileName,
-            d.action === "delete" && r.retention && "dryRun" in r.retention && r.retention.dryRun
-                ? "would delete"
-                : d.action,
-            d.reason,
-        ]));
-        lines.push(`### Retention${"dryRun" in r.retention && r.retention.dryRun ? " (dry run: nothing deleted)" : ""}`, "", rows.length ? (0,markdown/* table */.tp)(["Tier", "Backup", "Action", "Why"], rows) : "No backups to consider.", "");
-    }
-    return lines.join("\n");
-}
-
-// EXTERNAL MODULE: ./src/config/restore-config.ts
-var restore_config = __nccwpck_require__(9847);
-// EXTERNAL MODULE: ./src/verify/verify-backups.ts + 1 modules
-var verify_backups = __nccwpck_require__(24441);
-// EXTERNAL MODULE: ./src/verify/verify-summary.ts
-var verify_summary = __nccwpck_require__(84173);
-// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 4 modules
-var run_action = __nccwpck_require__(34467);
-;// CONCATENATED MODULE: ./src/actions/backup-db/run.ts
-
-
-
-
-
-
-
-
-
-/** The backup-db action: inputs → engine → outputs, job summary (also on failure), exit status. */
-async function runBackupDb() {
-    await (0,run_action/* runAction */.C)({
-        command: "backup-db",
-        kind: "backup",
-        body: async (run) => {
-            const { lookup, logger, signal } = run;
-            if ((0,backup_db_config/* isVerifyOnly */.KX)(lookup)) {
-                run.kind = "verify"; // verify-only is verify scoped to BACKUP_DIR: verify's metrics, failed or not
-                const config = (0,backup_db_config/* loadVerifyOnlyConfig */.Go)(lookup);
-                const metrics = (0,restore_config/* metricsSettings */.j)(lookup);
-                const report = await (0,verify_backups/* verifyLocalBackups */.MG)(config.backupDir, { ...config, metrics, logger, signal });
-                (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
-                const summary = (0,verify_summary/* verifyBackupsSummary */.$x)(report);
-                core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
-                core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
-                core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
-                core/* setOutput */.uH("exit-code", String(report.exitCode));
-                if (report.exitCode !== 0) {
-                    core/* setFailed */.C1(report.reasons.join("; "));
-                    process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
-                }
-                return summary;
-            }
-            const config = (0,backup_db_config/* loadBackupDbConfig */.Nz)(lookup);
-            const result = await backupDatabase(config, { logger, signal });
-            (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled after it was written; it is kept");
-            core/* setOutput */.uH("backup-file", result.file);
-            core/* setOutput */.uH("sha256", result.sha256);
-            core/* setOutput */.uH("size-bytes", String(result.sizeBytes));
-            core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
-            core/* setOutput */.uH("manifest-file", result.manifestFile);
-            core/* setOutput */.uH("tiers", result.tiers.map((t) => t.tier).join(","));
-            core/* setOutput */.uH("offsite", result.offsite.map((o) => `${o.location}=${o.ok ? "ok" : "failed"}`).join(","));
-            const summary = backupDbSummary({ result });
-            const failed = result.offsite.filter((o) => !o.ok);
-            if (failed.length > 0) {
-                core/* setFailed */.C1(`The backup was written locally (${result.file}) but ${failed.length} off-site cop${failed.length === 1 ? "y" : "ies"} failed: ` +
-                    failed.map((o) => logger.redact(o.error ?? o.location)).join("; "));
-            }
-            return summary;
-        },
-        failureSummary: (message) => backupDbSummary({ error: new Error(message) }),
-    });
-}
-
-
-/***/ }),
-
-/***/ 83684:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
-/* harmony import */ var _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(15544);
-/* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90768);
-/* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(69046);
-/* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(51390);
-
-
-
-
-
-/** Commands of the root action; the others arrive with their milestones. */
-const COMMANDS = {
-    "backup-db": _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runBackupDb */ .e,
-    verify: _verify_run_js__WEBPACK_IMPORTED_MODULE_4__/* .runVerify */ .R,
-    restore: _restore_run_js__WEBPACK_IMPORTED_MODULE_3__/* .runRestore */ .Y,
-};
-const command = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4("command").trim();
-const run = COMMANDS[command];
-if (run) {
-    await run();
-}
-else {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Invalid input 'command': '${command}'. Expected one of: ${Object.keys(COMMANDS).join(", ")} ` +
-        "(backup-media is not available in this version yet)");
-    process.exitCode = _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__/* .EXIT */ .dc.config; // an invalid input, like every configuration error
-}
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 69046:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Y: () => (/* binding */ runRestore)
-});
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
-var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: ./src/catalog/backup-source.ts
-var backup_source = __nccwpck_require__(25791);
-// EXTERNAL MODULE: ./src/config/restore-config.ts
-var restore_config = __nccwpck_require__(9847);
-// EXTERNAL MODULE: ./src/shared/errors.ts
-var errors = __nccwpck_require__(58382);
-;// CONCATENATED MODULE: ./src/restore/pitr.ts
-
-const utc = (at) => at
-    .toISOString()
-    .replace("T", " ")
-    .replace(/\.\d{3}Z$/, " UTC");
-/** `--pitr` found no backup at or before the target: says which is the oldest and what to do, with the guidance. */
-class NoBackupBeforeTargetError extends errors/* UserError */.yo {
-    guidance;
-    constructor(message, 
-    /** The WAL guidance for the target, to print beside the error. */
-    guidance) {
-        super(message);
-        this.guidance = guidance;
-    }
-}
-/** The refusal of `--pitr` when nothing was taken at or before `target` in `where` (`all` = every backup seen). */
-function noBackupBeforeTarget(all, target, where, database, 
-/** The caller's names for the settings the advice mentions. */
-names = {
-    targetTime: "--target-time",
-    backupFile: "--backup-file",
-    listBackups: "add --list-backups",
-}) {
-    const oldest = oldestOf(all);
-    const message = oldest
-        ? `No backup in ${where} was taken at or before ${utc(target)}: the oldest of the ${all.length} there is ` +
-            `${oldest.uri}, taken ${utc(oldest.takenAt)}. Nothing was restored. Either give ${/^[aeiou]/i.test(names.targetTime) ? "an" : "a"} ${names.targetTime} at or after ` +
-            `${utc(oldest.takenAt)} (that restores the database as it was then), restore the oldest as it is with ` +
-            `${names.backupFile} ${oldest.uri}, or look for an older copy (another bucket, a monthly/yearly tier elsewhere); ` +
-            "a time before every dump can only be reached from a physical base backup plus WAL (see below)"
-        : `No backups at all in ${where}${database ? ` for "${database}"` : ""}: nothing can be restored for ${utc(target)}. ` +
-            `Check BACKUP_DIR, BACKUP_PREFIX and the bucket settings (to list them, ${names.listBackups})`;
-    return new NoBackupBeforeTargetError(message, pitrGuidance({ target, restored: undefined, database, oldest }));
-}
-const oldestOf = (entries) => [...entries].sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime())[0];
-/** The newest backup taken at or before `target` (by the time in its name), or undefined. */
-function newestBefore(entries, target) {
-    return entries
-        .filter((e) => e.takenAt.getTime() <= target.getTime())
-        .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime())[0];
-}
-/**
- * What an operator must know after `--pitr`: a logical dump restores the database as it was when the
- * dump's snapshot was taken, and nothing later. Reaching the target time needs a physical base backup
- * plus archived WAL, which pg_dump backups cannot supply. The text says exactly that, and how to set it up.
- */
-function pitrGuidance(options) {
-    const target = utc(options.target);
-    const restored = options.restored;
-    const restoredLine = restored
-        ? options.dryRun
-            ? `Would restore "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)} (dry run: nothing was changed).`
-            : `Restored "${options.database}" from ${restored.fileName}, taken ${utc(restored.takenAt)}: the data is as it was then.`
-        : options.oldest
-            ? `No backup was taken before ${target}: nothing was restored. The oldest backup, ${options.oldest.fileName}, was taken ${utc(options.oldest.takenAt)}.`
-            : `No backup was taken before ${target}: nothing was restored.`;
-    const gap = restored
-        ? `Changes between the backup and ${target} (${((options.target.getTime() - restored.takenAt.getTime()) / 3_600_000).toFixed(1)} h) are NOT in ${options.dryRun ? "what would be restored" : "the restored database"}.`
-        : "";
-    return `Point-in-time recovery to ${target}
-${restoredLine}
-${gap}
-
-The honest limit: this backup is a logical dump (pg_dump). WAL cannot be replayed on top of it: replay
-needs a physical base backup of the whole cluster (pg_basebackup) taken before the target, plus every WAL
-segment from then to the target. Lifeline did not pretend to do that.
-
-To be able to recover to any moment next time, on the PostgreSQL server:
-  1. postgresql.conf:
-       wal_level = replica
-       archive_mode = on
-       archive_command = 'test ! -f /backups/wal/%f && cp %p /backups/wal/%f'
-     (restart the server; check pg_stat_archiver for failures)
-  2. Take a base backup regularly:  pg_basebackup -D /backups/base/$(date +%Y%m%d) -Ft -z -X stream -P
-To recover to ${target} from those:
-  3. Stop PostgreSQL; move the data directory aside; unpack the newest base backup taken BEFORE the target.
-  4. In postgresql.conf (PostgreSQL 12+):
-       restore_command = 'cp /backups/wal/%f %p'
-       recovery_target_time = '${target}'
-       recovery_target_action = 'promote'
-     and create an empty recovery.signal file in the data directory.
-  5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
-     "recovery stopping before commit" and "archive recovery complete".
-`;
-}
-
-// EXTERNAL MODULE: ./src/crypto/gpg-keyring.ts
-var gpg_keyring = __nccwpck_require__(88189);
-// EXTERNAL MODULE: ./src/metrics/publish.ts
-var publish = __nccwpck_require__(93410);
-// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
-var restore_metrics = __nccwpck_require__(59431);
-// EXTERNAL MODULE: ./src/restore/databases.ts
-var databases = __nccwpck_require__(78136);
-// EXTERNAL MODULE: ./src/restore/psql-guard.ts
-var psql_guard = __nccwpck_require__(76040);
-// EXTERNAL MODULE: ./src/restore/restore-and-prove.ts + 3 modules
-var restore_and_prove = __nccwpck_require__(98889);
-;// CONCATENATED MODULE: ./src/restore/restore-db.ts
-
-
-
-
-
-
-
-
-
-/** A restore that failed, with the proof so far (for the summary's comparison table). */
-class RestoreFailedError extends errors/* UserError */.yo {
-    proof;
-    constructor(message, proof, options) {
-        super(message, options);
-        this.proof = proof;
-    }
-}
-/** The backup a restore uses: `--backup-file`, or with `--pitr` the newest taken before the target. */
-async function chooseBackup(config) {
-    if (config.backupFile !== undefined)
-        return (0,backup_source/* findBackup */.SC)(config.backupFile, config.destinationForUri, config.settingEnable("listBackups"));
-    const target = config.pitrTarget;
-    const all = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(config.backupDir, config.destinations), config.prefix);
-    const chosen = newestBefore(all, target);
-    if (!chosen) {
-        const buckets = config.destinations.map((d) => d.kind).join(", ");
-        const where = `${config.backupDir}${buckets ? ` (and the ${buckets} bucket(s))` : ""}`;
-        throw noBackupBeforeTarget(all, target, where, config.database, {
-            targetTime: config.settingName("targetTime"),
-            backupFile: config.settingName("backupFile"),
-            listBackups: config.settingEnable("listBackups"),
-        });
-    }
-    return chosen;
-}
-/**
- * Restores a backup over a live database without ever risking it (runbook: restore_db.sh): the backup is
- * restored into a new database, proven (SHA-256 against the sidecar, catalog and row counts against the
- * manifest), and only then swapped in by renaming; the old database is kept as `<db>_pre_restore_<time>`
- * unless `dropOld`. Any failure before the swap drops the new database and leaves the live one as it was.
- * The caller has obtained the operator's confirmation.
- */
-async function restoreDatabase(config, entry, options) {
-    const now = options.now ?? (() => new Date());
-    const started = now();
-    const { logger } = options;
-    logger.addSecret(config.connection.password);
-    // A restore that throws records its failure in the adapter (metrics/failed-run.ts), which also sees
-    // the refusals and configuration errors before this point, and the exit status.
-    const result = await restore(config, entry, options, started);
-    const finishedAt = now();
-    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
-    const metrics = await (0,publish/* publishMetrics */.vR)(config.metrics, { type: "database" }, (0,restore_metrics/* restoreSamples */.U)("database", { ok: true, finishedAt, durationSeconds }), logger);
-    return { ...result, durationSeconds, metrics };
-}
-async function restore(config, entry, options, started) {
-    const { logger } = options;
-    const live = config.database;
-    // Everything that can be refused is refused before a database is created.
-    const sha256 = await (0,backup_source/* expectedSha256 */.UY)(entry);
-    const manifest = await (0,backup_source/* readManifest */.WI)(entry);
-    (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
-    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, live);
-    const fresh = (0,databases/* restoreDatabaseName */.N1)(live, started);
-    let created = false;
-    let swapped = false;
-    let proof;
-    // Prepared inside the try whose finally disposes it: its gpg-agent holds the secret key.
-    let keyring;
-    try {
-        if (entry.encrypted)
-            keyring = await gpg_keyring/* GpgDecryptKeyring */.B.prepare(config.gpgPrivateKey);
-        const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
-        if (entry.format === "plain")
-            (0,psql_guard/* requireRestrictablePsql */.e6)(tools.psql, entry.uri);
-        const liveInfo = await (0,databases/* describeDatabase */.DZ)(admin, live);
-        logger.info(liveInfo
-            ? `Restoring ${entry.uri} over "${live}": into "${fresh}" first; "${live}" is untouched until the restore is proven`
-            : `Restoring ${entry.uri} as "${live}" (it does not exist yet), via "${fresh}"`);
-        // Over a live database: its encoding, locale and owner; otherwise those the backup recorded (a
-        // SQL_ASCII dump only restores into a SQL_ASCII database).
-        await (0,databases/* createEmptyDatabase */.bi)(admin, fresh, liveInfo ?? (0,databases/* recordedDatabaseInfo */.e4)(manifest));
-        created = true;
-        try {
-            proof = await (0,restore_and_prove/* restoreAndProve */.K)({
-                entry,
-                expectedSha256: sha256,
-                manifest,
-                connection: config.connection,
-                database: fresh,
-                tools,
-                jobs: config.jobs,
-                keyring,
-                signal: options.signal,
-                logger,
-                afterRestoreHook: options.afterRestoreHook,
-            });
-        }
-        catch (err) {
-            (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled; "${live}" was not touched`);
-            throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
-        }
-        if (proof.problems.length) {
-            throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
-        }
-        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
-        const previous = (0,databases/* previousDatabaseName */.uD)(live, started);
-        const swap = await (0,databases/* swapInto */.q4)(admin, { live, fresh, previous });
-        swapped = true;
-        logger.info(swap.previous
-            ? `Swapped: "${live}" is now the restored database; the old one is kept as "${swap.previous}"` +
-                (swap.terminated ? ` (${swap.terminated} session(s) on it were ended)` : "")
-            : `"${live}" now holds the restored database`);
-        let droppedPrevious = false;
-        if (swap.previous && config.dropOld) {
-            await (0,databases/* dropDatabase */.Zi)(admin, swap.previous);
-            droppedPrevious = true;
-            logger.info(`Dropped the replaced database "${swap.previous}" (drop-old)`);
-        }
-        return {
-            database: live,
-            source: entry,
-            sha256: proof.sha256,
-            topology: proof.topology,
-            proof,
-            previousDatabase: droppedPrevious ? undefined : swap.previous,
-            droppedPrevious,
-        };
-    }
-    finally {
-        if (created && !swapped) {
-            await dropUnfinished(config, admin, fresh, logger);
-        }
-        await admin.end().catch(() => { });
-        await keyring?.dispose();
-    }
-}
-const RECONNECT_ATTEMPTS = 20;
-/**
- * Drops the half-restored database. After a server crash the old connection is gone and the server
- * is still recovering, so this reconnects for a while before giving up and saying what to drop by hand.
- */
-async function dropUnfinished(config, admin, fresh, logger) {
-    let lastError;
-    for (let attempt = 0; attempt < RECONNECT_ATTEMPTS; attempt++) {
-        const client = attempt === 0
-            ? admin
-            : await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch(() => undefined);
-        if (client) {
-            try {
-                await (0,databases/* dropDatabase */.Zi)(client, fresh);
-                logger.info(`Dropped the unfinished database "${fresh}"`);
-                return;
-            }
-            catch (err) {
-                lastError = err;
-            }
-            finally {
-                if (client !== admin)
-                    await client.end().catch(() => { });
-            }
-        }
-        await new Promise((r) => setTimeout(r, 250));
-    }
-    logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
-}
-
-// EXTERNAL MODULE: ./src/summary/markdown.ts
-var markdown = __nccwpck_require__(97175);
-;// CONCATENATED MODULE: ./src/restore/restore-plan.ts
-
-
-
-
-
-
-/**
- * The dry run: reads the sidecar and manifest, asks the server whether the target exists and which
- * client programs fit, and creates, renames and writes nothing (no database, no keyring, no metrics).
- */
-async function planRestore(config, entry, now) {
-    const problems = [];
-    await (0,backup_source/* expectedSha256 */.UY)(entry).catch((err) => problems.push(err.message));
-    const manifest = await (0,backup_source/* readManifest */.WI)(entry).catch((err) => {
-        problems.push(err.message);
-        return undefined;
-    });
-    let liveExists;
-    let tool;
-    const admin = await (0,databases/* connectMaintenance */.kJ)(config.connection, config.database).catch((err) => {
-        problems.push(`the server could not be reached: ${err.message}`);
-        return undefined;
-    });
-    if (admin) {
-        try {
-            liveExists = (await (0,databases/* describeDatabase */.DZ)(admin, config.database)) !== undefined;
-            const tools = await (0,restore_and_prove/* chooseRestoreTools */.B)(admin, config.pgBinDir);
-            if (entry.format === "plain") {
-                (0,psql_guard/* requireRestrictablePsql */.e6)(tools.psql, entry.uri);
-                tool = `psql ${tools.psql.version} at ${tools.psql.path} (restricted, single transaction)`;
-            }
-            else {
-                tool = `pg_restore ${tools.pgRestore.version} at ${tools.pgRestore.path} -j ${config.jobs}`;
-            }
-        }
-        catch (err) {
-            problems.push(err.message);
-        }
-        finally {
-            await admin.end().catch(() => { });
-        }
-    }
-    return {
-        entry,
-        database: config.database,
-        liveExists,
-        fresh: (0,databases/* restoreDatabaseName */.N1)(config.database, now),
-        keptAs: liveExists !== false && !config.dropOld ? (0,databases/* previousDatabaseName */.uD)(config.database, now) : undefined,
-        dropOld: config.dropOld,
-        tool,
-        manifest: manifest !== undefined,
-        problems,
-        guidance: config.pitrTarget
-            ? pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database, dryRun: true })
-            : undefined,
-    };
-}
-/** The plan as an operator reads it, on a terminal or in the job summary. */
-function restorePlanText(plan) {
-    const e = plan.entry;
-    const kept = plan.keptAs ?? `${plan.database}_pre_restore_<time>`;
-    const swap = plan.liveExists === false
-        ? `"${plan.database}" does not exist: "${plan.fresh}" would be renamed to "${plan.database}"`
-        : `"${plan.database}" would stop accepting connections, its sessions would be ended, and in one transaction ` +
-            `it would be renamed to "${kept}" and "${plan.fresh}" to "${plan.database}"; ` +
-            (plan.dropOld
-                ? "the replaced database would then be DROPPED (drop-old)"
-                : `the replaced database would be KEPT as "${kept}" until you drop it`);
-    const lines = [
-        `Dry run: restore of "${plan.database}" — nothing was changed`,
-        `  Backup:    ${e.uri}`,
-        `             taken ${e.takenAt.toISOString()}, ${(0,markdown/* formatBytes */.z3)(e.sizeBytes)}, ${e.format} format, ` +
-            `${e.compression === "none" ? "uncompressed" : e.compression}, ${e.encrypted ? `gpg-encrypted (key: BACKUP_GPG_PRIVATE_KEY or GNUPGHOME)` : "not encrypted"}`,
-        `  Proof:     sha256 sidecar${plan.manifest ? " and manifest (schemas, tables and row counts, sequences, extensions)" : " only (no manifest: nothing to compare the restored catalog with)"}`,
-        `  Target:    "${plan.database}"${plan.liveExists === undefined ? " (existence unknown)" : plan.liveExists ? " (exists; replaced only after the restore is proven)" : " (does not exist yet)"}`,
-        `  Plan:      1. create the new database "${plan.fresh}" (named for the time of the real run) and restore into it` +
-            `${plan.tool ? ` with ${plan.tool}` : ""}`,
-        `             2. prove it: sha256 against the sidecar${plan.manifest ? ", catalog against the manifest" : ""}; any failure drops it and changes nothing else`,
-        `             3. swap: ${swap}`,
-        plan.problems.length
-            ? `  Problems:  the restore would not go ahead as it is:\n${plan.problems.map((p) => `             - ${p}`).join("\n")}`
-            : "  Problems:  none found",
-    ];
-    return `${lines.join("\n")}\n${plan.guidance ? `\n${plan.guidance}` : ""}`;
-}
-
-// EXTERNAL MODULE: ./src/restore/restore-summary.ts
-var restore_summary = __nccwpck_require__(28237);
-// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 4 modules
-var run_action = __nccwpck_require__(34467);
-;// CONCATENATED MODULE: ./src/actions/restore/run.ts
-
-
-
-
-
-
-
-
-
-/**
- * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
- * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
- * `dry-run` needs no confirmation: it prints the plan and changes nothing.
- */
-async function runRestore() {
-    let database = "(unknown)";
-    let guidance;
-    await (0,run_action/* runAction */.C)({
-        command: "restore",
-        kind: "restore",
-        body: async (run) => {
-            const { lookup, logger, signal } = run;
-            const now = new Date();
-            if ((0,restore_config/* isListOnly */.LA)(lookup)) {
-                run.kind = undefined; // listing is not a restore: it records no metrics
-                const { backupDir, prefix, destinations } = (0,restore_config/* loadListConfig */.Fj)(lookup);
-                const entries = await (0,backup_source/* listBackups */.Cw)(await (0,backup_source/* backupStores */.R8)(backupDir, destinations, logger), prefix);
-                const summary = (0,restore_summary/* backupListSummary */.l0)(entries, now, backupDir);
-                core/* setOutput */.uH("backups-json", JSON.stringify(entries.map((e) => (0,restore_summary/* listedBackup */.EU)(e, now))));
-                core/* info */.pq(`${entries.length} backup(s) in ${backupDir}`);
-                return summary;
-            }
-            const config = (0,restore_config/* loadRestoreConfig */.xb)(lookup);
-            database = config.database;
-            if (config.gpgPrivateKey)
-                core/* setSecret */.Pq(config.gpgPrivateKey);
-            if (config.dryRun) {
-                run.kind = undefined; // a dry run is not a restore: it records no metrics
-                const entry = await chooseBackup(config);
-                const plan = await planRestore(config, entry, now);
-                const text = restorePlanText(plan);
-                core/* info */.pq(text);
-                core/* setOutput */.uH("source-backup", entry.uri);
-                const summary = (0,restore_summary/* restorePlanSummary */.Ys)(plan.database, text, plan.problems.length === 0);
-                if (plan.problems.length)
-                    core/* setFailed */.C1(`Dry run: the restore would not go ahead: ${plan.problems.join("; ")}`);
-                return summary;
-            }
-            if (config.confirm !== config.database) {
-                throw new errors/* UserError */.yo(config.confirm === undefined
-                    ? `Refusing to replace the database '${config.database}': set the input 'confirm' to '${config.database}' to confirm. Nothing was changed`
-                    : `Input 'confirm' is '${config.confirm}' but the target database is '${config.database}': nothing was changed. Set confirm to the target's exact name`);
-            }
-            const entry = await chooseBackup(config);
-            const result = await restoreDatabase(config, entry, { logger, signal });
-            (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after "${config.database}" was restored`);
-            if (config.pitrTarget) {
-                guidance = pitrGuidance({ target: config.pitrTarget, restored: entry, database: config.database });
-                core/* info */.pq(guidance);
-            }
-            core/* setOutput */.uH("restored-database", result.database);
-            core/* setOutput */.uH("source-backup", entry.uri);
-            core/* setOutput */.uH("duration-seconds", result.durationSeconds.toFixed(3));
-            core/* setOutput */.uH("previous-database", result.previousDatabase ?? "");
-            return (0,restore_summary/* restoreSummary */.rk)({ result }, database, guidance);
-        },
-        onError: (err) => {
-            if (err instanceof NoBackupBeforeTargetError) {
-                guidance = err.guidance;
-                core/* info */.pq(guidance);
-            }
-        },
-        failureSummary: (message, err) => {
-            const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
-            return (0,restore_summary/* restoreSummary */.rk)({ error: new Error(message), comparison }, database, guidance);
-        },
-    });
-}
-
-
-/***/ }),
-
-/***/ 34467:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  C: () => (/* binding */ runAction)
-});
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
-var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts
-var backup_db_config = __nccwpck_require__(35436);
-// EXTERNAL MODULE: ./src/config/settings.ts
-var settings = __nccwpck_require__(54661);
-;// CONCATENATED MODULE: ./src/config/metrics-config.ts
-
-
-/**
- * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
- * whose other settings fail to load can still record its failure. A destination whose own setting is
- * malformed is left out (the full configuration load then reports that setting).
- */
-function metricsDestination(lookup) {
-    const s = backup_db_config/* BACKUP_DB_SETTINGS */.Y2;
-    const attempt = (read) => {
-        try {
-            return read();
-        }
-        catch {
-            return undefined;
-        }
-    };
-    const job = attempt(() => settings/* require */.Yp(s.pushgatewayJob, lookup));
-    return {
-        pushgatewayUrl: job === undefined ? undefined : attempt(() => (0,settings/* resolve */.hd)(s.pushgatewayUrl, lookup)),
-        job: job ?? "lifeline",
-        textfile: attempt(() => (0,settings/* resolve */.hd)(s.metricsTextfile, lookup)),
-    };
-}
-
-// EXTERNAL MODULE: ./src/log/logger.ts
-var log_logger = __nccwpck_require__(38988);
-// EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
-var backup_metrics = __nccwpck_require__(48147);
-// EXTERNAL MODULE: ./src/metrics/publish.ts
-var publish = __nccwpck_require__(93410);
-// EXTERNAL MODULE: ./src/metrics/restore-metrics.ts
-var restore_metrics = __nccwpck_require__(59431);
-;// CONCATENATED MODULE: ./src/metrics/failed-run.ts
-
-
-
-const STATUS = {
-    backup: "backup_last_status",
-    verify: "backup_verify_last_status",
-    restore: "backup_restore_last_status",
-};
-/**
- * The samples of a run that ended in failure (thrown, refused or cancelled): its status is its exit
- * status (never 0), its duration and attempt time are recorded, and no success series is sent, so the
- * last success timestamp and size stay as the last good run left them (Pushgateway POST replaces only
- * the metric names sent; the textfile keeps the series not written).
- */
-function failedRunSamples(kind, type, run) {
-    const status = run.exitStatus === 0 ? 1 : run.exitStatus;
-    const base = { ok: false, finishedAt: run.finishedAt, durationSeconds: run.durationSeconds };
-    const samples = kind === "backup"
-        ? (0,backup_metrics/* backupSamples */.K)(type, base)
-        : kind === "verify"
-            ? (0,restore_metrics/* verifySamples */.X)(type, { ...base, exitCode: status })
-            : (0,restore_metrics/* restoreSamples */.U)(type, base);
-    return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
-}
-/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
-async function recordFailedRun(settings, kind, run, logger) {
-    if (!settings.pushgatewayUrl && !settings.textfile)
-        return {};
-    const finishedAt = new Date();
-    const samples = failedRunSamples(kind, "database", {
-        finishedAt,
-        durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
-        exitStatus: run.exitStatus,
-    });
-    return (0,publish/* publishMetrics */.vR)(settings, { type: "database" }, samples, logger);
-}
-
-// EXTERNAL MODULE: ./src/process/exit-status.ts
-var exit_status = __nccwpck_require__(15544);
-// EXTERNAL MODULE: ./src/summary/markdown.ts
-var markdown = __nccwpck_require__(97175);
-// EXTERNAL MODULE: ./src/shared/errors.ts
-var errors = __nccwpck_require__(58382);
-;// CONCATENATED MODULE: ./src/actions/shared/runtime.ts
-
-
-
-
-
-/**
- * Text for the runner's log that the runner cannot read as a workflow command. core.info writes its
- * text raw (core.debug/warning/error escape theirs as command data, CR and LF as %0D/%0A), and the
- * runner reads a command from any line that starts with `::` after leading space, or that holds a
- * legacy `##[` anywhere; a name from a manifest or the catalog may carry a newline and such a line.
- * Decision: every line of the message is kept (no %0A escaping, which would make ordinary multi-line
- * messages unreadable); a line starting with `::` is prefixed with `| `, and `##[` is written `# #[`.
- */
-function inertLogText(message) {
-    return message
-        .split(/\r\n|\r|\n/)
-        .map((line) => {
-        const text = line.replaceAll("##[", "# #[");
-        return text.trimStart().startsWith("::") ? `| ${text}` : text;
-    })
-        .join("\n");
-}
-/** Log lines into the runner's log, warnings and errors as annotations; never a workflow command. */
-function actionsLogSink() {
-    return {
-        write(level, message) {
-            if (level === "debug")
-                core/* debug */.Yz(message);
-            else if (level === "warn")
-                core/* warning */.$e(message);
-            else if (level === "error")
-                core/* error */.z3(message);
-            else
-                core/* info */.pq(inertLogText(message));
-        },
-    };
-}
-/** An action's names: its inputs (kebab-case, as in action.yml) and the runbook's environment variables. */
-const ACTION_NAMES = {
-    name: (spec) => `input '${spec.input}'`,
-    ways: (spec) => `the input '${spec.input}' or the environment variable ${spec.env}`,
-    label: (spec) => `${spec.env} (input '${spec.input}')`,
-    enable: (spec) => `set the input '${spec.input}' to true`,
-};
-/**
- * Input first; when empty, the runbook's environment variable. Errors name settings the action's way
- * (ACTION_NAMES), whichever of the two a value came from.
- */
-function actionLookup(env = process.env) {
-    const inputs = (0,settings/* withNames */.B1)(ACTION_NAMES, (spec) => {
-        const value = core/* getInput */.V4(spec.input);
-        return value === "" ? undefined : { value, source: ACTION_NAMES.name(spec) };
-    });
-    return (0,settings/* firstOf */.Ku)(inputs, (0,settings/* environmentLookup */.Mn)(env, ACTION_NAMES));
-}
-/**
- * Masks every secret a run may meet before anything is logged: for the runner's log, and in the
- * engine's logger too, whose lines also reach BACKUP_DIR/logs. A secret shorter than MIN_SECRET_LENGTH
- * is not masked (it would blank that text everywhere): a warning says so.
- */
-function maskConnectionSecrets(lookup, logger) {
-    for (const secret of (0,backup_db_config/* credentialsIn */.Wr)(lookup)) {
-        if (secret.length < log_logger/* MIN_SECRET_LENGTH */.vb) {
-            core/* warning */.$e(`A password or secret of ${secret.length} character(s) can't be masked in logs (masking needs at least ${log_logger/* MIN_SECRET_LENGTH */.vb}); use a longer one`);
-            continue;
-        }
-        core/* setSecret */.Pq(secret);
-        logger?.addSecret(secret);
-    }
-}
-/**
- * An AbortSignal raised when the runner cancels the job (SIGINT, then SIGTERM); its reason is the
- * first signal's CancelledError, which sets the exit status (130 or 143).
- */
-function cancellationSignal() {
-    const controller = new AbortController();
-    for (const sig of ["SIGINT", "SIGTERM"]) {
-        process.once(sig, () => {
-            if (!controller.signal.aborted)
-                controller.abort(new errors/* CancelledError */.cc(sig));
-        });
-    }
-    return controller.signal;
-}
-/** The message to fail the step with: user errors as they are, anything else with its cause chain. */
-function failureMessage(err) {
-    if (err instanceof errors/* UserError */.yo)
-        return err.message;
-    const parts = [];
-    let current = err;
-    while (current instanceof Error && parts.length < 4) {
-        parts.push(current.message);
-        current = current.cause;
-    }
-    return parts.length ? parts.join(" — caused by: ") : String(err);
-}
-
-;// CONCATENATED MODULE: ./src/actions/shared/failure.ts
-
-
-
-
-
-/**
- * Ends a run that threw (or was cancelled): fails the step, sets the exit status of the README's table
- * (78 configuration, 130/143 cancelled, else 1), and records the failure in the metrics when `kind` is
- * set, so that every failed run, early or late, fires BackupFailed.
- */
-async function failAction(err, run) {
-    const status = (0,exit_status/* exitStatusOf */.et)(err, run.signal);
-    const cancelled = (0,exit_status/* cancellationOf */.zg)(err, run.signal);
-    let message = run.logger.redact(failureMessage(err));
-    if (cancelled && !/cancelled/i.test(message))
-        message = `Cancelled by ${cancelled.signalName}: ${message}`;
-    core/* setFailed */.C1(message);
-    process.exitCode = status; // after setFailed, which sets 1
-    if (run.kind) {
-        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
-    }
-    return {
-        message,
-        cancelledSummary: cancelled
-            ? `## ⏹️ Lifeline ${run.command} cancelled\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)} (exit ${status})\n`
-            : undefined,
-    };
-}
-
-;// CONCATENATED MODULE: ./src/actions/shared/run-action.ts
-
-
-
-
-
-/**
- * The skeleton every action shares: settings looked up (input, then environment), every secret masked
- * before anything is logged, the failure metrics' destination read before anything else can fail, the
- * body, and on failure a failed step with the README's exit status and a recorded failure. The job
- * summary is written in `finally`, so that a failed run still explains itself on the run page.
- */
-async function runAction(spec) {
-    const startedAt = new Date();
-    const lookup = actionLookup();
-    const logger = new log_logger/* Logger */.Vy(actionsLogSink());
-    maskConnectionSecrets(lookup, logger);
-    const signal = cancellationSignal();
-    // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
-    const metrics = metricsDestination(lookup);
-    const run = { lookup, logger, signal, kind: spec.kind };
-    let summary = "";
-    try {
-        summary = await spec.body(run);
-        // A run cancelled while its body finished anyway (a listing, a dry run) is still never a success.
-        if (signal.aborted)
-            throw signal.reason;
-    }
-    catch (err) {
-        spec.onError?.(err);
-        const failed = await failAction(err, {
-            command: spec.command,
-            kind: run.kind,
-            metrics,
-            startedAt,
-            signal,
-            logger,
-        });
-        summary = failed.cancelledSummary ?? spec.failureSummary(failed.message, err);
-    }
-    finally {
-        try {
-            // Off-site errors and verify's reasons come from servers and files: every secret the run
-            // registered is masked in the summary too, as in the log.
-            await core/* summary */.z.addRaw(logger.redact(summary)).write();
-        }
-        catch (err) {
-            core/* warning */.$e(`Could not write the job summary: ${err.message}`);
-        }
-    }
-}
-
-
-/***/ }),
-
-/***/ 51390:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  R: () => (/* binding */ runVerify)
-});
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 15 modules
-var core = __nccwpck_require__(14116);
-// EXTERNAL MODULE: ./src/db/database-url.ts
-var database_url = __nccwpck_require__(10513);
-// EXTERNAL MODULE: ./src/shared/errors.ts
-var errors = __nccwpck_require__(58382);
-// EXTERNAL MODULE: ./src/config/backup-db-config.ts
-var backup_db_config = __nccwpck_require__(35436);
-// EXTERNAL MODULE: ./src/config/restore-config.ts
-var restore_config = __nccwpck_require__(9847);
-// EXTERNAL MODULE: ./src/config/settings.ts
-var settings = __nccwpck_require__(54661);
-;// CONCATENATED MODULE: ./src/config/verify-config.ts
-
-
-
-
-
-const shared = backup_db_config/* BACKUP_DB_SETTINGS */.Y2;
-/** The settings of verify, named as in the runbook's verify_backup.sh. */
-const VERIFY_SETTINGS = {
-    databaseUrl: {
-        ...shared.databaseUrl,
-        description: "with test-restore: the server the scratch database is created on (the live database is not touched)",
-    },
-    backupDir: shared.backupDir,
-    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
-    maxAgeHours: {
-        env: "BACKUP_MAX_AGE_HOURS",
-        input: "max-age-hours",
-        description: "exit 2 when the newest daily backup is older than this, or none exists; weekly and monthly get 7 and 31 days more",
-        default: "26",
-        parse: (0,settings/* integerIn */.wo)(1, 87600, " (hours)"),
-    },
-    testRestore: {
-        env: "BACKUP_TEST_RESTORE",
-        input: "test-restore",
-        description: "restore the newest good backup into a scratch database, compare it with its manifest, drop it",
-        default: "false",
-        parse: settings/* parseBoolean */.yG,
-    },
-    backupFile: {
-        ...restore_config/* RESTORE_COMMON_SETTINGS */.vP.backupFile,
-        description: "with test-restore: the backup to restore instead of the newest good one",
-    },
-    checkSql: {
-        env: "BACKUP_CHECK_SQL",
-        input: "check-sql",
-        description: "with test-restore: file of extra SQL checks, each ended by ';'; each must return a first value that is not false, NULL or empty",
-        parse: settings/* parseString */.$l,
-    },
-    verifyRemote: {
-        env: "BACKUP_VERIFY_REMOTE",
-        input: "verify-remote",
-        description: "which copies in the buckets are downloaded and checked: all, or the newest of each tier (less egress)",
-        default: "all",
-        parse: (0,settings/* oneOf */.yL)(["all", "newest"]),
-    },
-    ...restore_config/* BACKUP_READING_SETTINGS */.uq,
-};
-function loadVerifyConfig(lookup) {
-    const s = VERIFY_SETTINGS;
-    const names = (0,settings/* namesOf */.eZ)(lookup);
-    const testRestore = settings/* require */.Yp(s.testRestore, lookup);
-    const backupFile = (0,settings/* resolve */.hd)(s.backupFile, lookup);
-    const checkSql = (0,settings/* resolve */.hd)(s.checkSql, lookup);
-    if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors/* ConfigError */.xL(`${names.label(backupFile !== undefined ? s.backupFile : s.checkSql)} only applies with ${names.name(s.testRestore)}: ` +
-            `${names.enable(s.testRestore)}, or unset it`);
-    }
-    return {
-        backupDir: settings/* require */.Yp(s.backupDir, lookup),
-        prefix: (0,settings/* resolve */.hd)(s.prefix, lookup),
-        maxAgeHours: settings/* require */.Yp(s.maxAgeHours, lookup),
-        testRestore: testRestore
-            ? {
-                connection: (0,database_url/* parseDatabaseUrl */.mx)(settings/* require */.Yp(s.databaseUrl, lookup, ` — ${names.name(s.testRestore)} needs a server to create the scratch database on`), lookup(s.databaseUrl)?.source),
-                backupFile,
-                checkSql,
-            }
-            : undefined,
-        verifyRemote: settings/* require */.Yp(s.verifyRemote, lookup),
-        ...(0,restore_config/* loadBackupReading */.Dn)(lookup),
-        listAdvice: `run restore and ${names.enable(restore_config/* RESTORE_SETTINGS */.jM.listBackups)}`,
-    };
-}
-
-// EXTERNAL MODULE: ./src/summary/markdown.ts
-var markdown = __nccwpck_require__(97175);
-// EXTERNAL MODULE: ./src/verify/verify-backups.ts + 1 modules
-var verify_backups = __nccwpck_require__(24441);
-// EXTERNAL MODULE: ./src/verify/verify-summary.ts
-var verify_summary = __nccwpck_require__(84173);
-// EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 4 modules
-var run_action = __nccwpck_require__(34467);
-;// CONCATENATED MODULE: ./src/actions/verify/run.ts
-
-
-
-
-
-
-
-/** The verify action: inputs → engine → outputs, job summary (also on failure), the runbook's exit code. */
-async function runVerify() {
-    await (0,run_action/* runAction */.C)({
-        command: "verify",
-        kind: "verify",
-        body: async ({ lookup, logger, signal }) => {
-            const config = loadVerifyConfig(lookup);
-            if (config.gpgPrivateKey)
-                core/* setSecret */.Pq(config.gpgPrivateKey);
-            const report = await (0,verify_backups/* verifyBackups */.$Y)(config, { logger, signal });
-            (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
-            const summary = (0,verify_summary/* verifyBackupsSummary */.$x)(report);
-            core/* setOutput */.uH("verified-count", String(report.checks.filter((c) => c.ok).length));
-            core/* setOutput */.uH("failed-count", String(report.checks.filter((c) => !c.ok).length));
-            core/* setOutput */.uH("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
-            core/* setOutput */.uH("test-restore", report.testRestore ? (report.testRestore.ok ? "passed" : "failed") : "skipped");
-            core/* setOutput */.uH("exit-code", String(report.exitCode));
-            if (report.exitCode !== 0) {
-                core/* setFailed */.C1(report.reasons.join("; "));
-                process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
-            }
-            return summary;
-        },
-        failureSummary: (message) => `## ❌ Lifeline verify failed\n\n**Cause:** ${(0,markdown/* cell */.Hn)(message)}\n`,
-    });
 }
 
 
@@ -39801,6 +42117,241 @@ function loadCloudReading(lookup, env = process.env) {
 
 /***/ }),
 
+/***/ 19689:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   A3: () => (/* binding */ BACKUP_MEDIA_SETTINGS),
+/* harmony export */   CF: () => (/* binding */ RESTORE_MEDIA_SETTINGS),
+/* harmony export */   D1: () => (/* binding */ loadRestoreMediaConfig),
+/* harmony export */   FN: () => (/* binding */ isMedia),
+/* harmony export */   Mq: () => (/* binding */ loadVerifyMediaConfig),
+/* harmony export */   Xz: () => (/* binding */ VERIFY_MEDIA_SETTINGS),
+/* harmony export */   xb: () => (/* binding */ loadBackupMediaConfig)
+/* harmony export */ });
+/* unused harmony exports parseDataSubset, MEDIA_SWITCH */
+/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(58382);
+/* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
+/* harmony import */ var _metrics_config_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(24142);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(54661);
+
+
+
+
+const shared = _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__/* .BACKUP_DB_SETTINGS */ .Y2;
+function parseDataSubset(raw, source) {
+    const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
+    if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100)
+        return { kind: "percent", percent: Number(pct[1]) };
+    const slice = /^(\d+)\/(\d+)$/.exec(raw);
+    if (slice) {
+        const n = Number(slice[1]);
+        const of = Number(slice[2]);
+        if (n >= 1 && of >= 1 && n <= of && of <= 10_000)
+            return { kind: "slice", n, of };
+    }
+    throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
+}
+function parsePatterns(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((p) => p.trim())
+        .filter((p) => p !== "");
+}
+/** The settings of backup-media, named as in the runbook's backup_media.sh. */
+const BACKUP_MEDIA_SETTINGS = {
+    sourceDir: {
+        env: "MEDIA_SOURCE_DIR",
+        input: "media-source-dir",
+        description: "the media directory to back up",
+        default: "/data",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    mediaBackupDir: {
+        env: "MEDIA_BACKUP_DIR",
+        input: "media-backup-dir",
+        description: "directory that holds the media snapshots, current and logs/",
+        default: "/backups/media",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    retentionDays: {
+        env: "MEDIA_RETENTION_DAYS",
+        input: "media-retention-days",
+        description: "days to keep media snapshots (the newest complete one and the one current names are always kept)",
+        default: "30",
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .integerIn */ .wo)(1, 36_500, " (days)"),
+    },
+    full: {
+        env: "MEDIA_FULL",
+        input: "full",
+        description: "copy and hash every file into an independent snapshot instead of hard-linking unchanged ones",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+    exclude: {
+        env: "MEDIA_EXCLUDE",
+        input: "media-exclude",
+        description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
+        parse: (raw) => parsePatterns(raw),
+    },
+    retentionDryRun: shared.retentionDryRun,
+    verifyOnly: {
+        ...shared.verifyOnly,
+        description: "check the existing snapshots (manifest checksum, every file's size and SHA-256) instead of taking one",
+    },
+    maxAgeHours: {
+        ...shared.maxAgeHours,
+        description: "with verify-only: exit 2 when the newest media snapshot is older than this, or none exists",
+    },
+    readDataSubset: {
+        env: "MEDIA_READ_DATA_SUBSET",
+        input: "read-data-subset",
+        description: "with verify-only: read and hash this share of the snapshots' files: a percentage (10%) or a slice n/t (1/5)",
+        default: "100%",
+        parse: parseDataSubset,
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+};
+function loadBackupMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        sourceDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.sourceDir, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.mediaBackupDir, lookup),
+        retentionDays: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionDays, lookup),
+        full: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.full, lookup),
+        exclude: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.exclude, lookup) ?? [],
+        retentionDryRun: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.retentionDryRun, lookup),
+        metrics: (0,_metrics_config_js__WEBPACK_IMPORTED_MODULE_2__/* .metricsSettings */ .j)(lookup),
+    };
+}
+function loadVerifyMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.mediaBackupDir, lookup),
+        maxAgeHours: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.maxAgeHours, lookup),
+        subset: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.readDataSubset, lookup),
+        metrics: (0,_metrics_config_js__WEBPACK_IMPORTED_MODULE_2__/* .metricsSettings */ .j)(lookup),
+    };
+}
+/** The switch that turns verify and restore to media snapshots. */
+const MEDIA_SWITCH = {
+    env: "LIFELINE_MEDIA",
+    input: "media",
+    description: "work on the media snapshots in MEDIA_BACKUP_DIR instead of the database backups",
+    default: "false",
+    parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+};
+const isMedia = (lookup) => _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(MEDIA_SWITCH, lookup);
+/** The settings of verify --media. */
+const VERIFY_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    readDataSubset: {
+        ...BACKUP_MEDIA_SETTINGS.readDataSubset,
+        description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
+    },
+};
+/** The settings of restore --media. */
+const RESTORE_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    snapshot: {
+        env: "MEDIA_SNAPSHOT",
+        input: "snapshot",
+        description: "with media: the snapshot to restore: latest (the one current names) or a name such as media_20261202_030000",
+        default: "latest",
+        parse: (raw, source) => {
+            if (raw !== "latest" && !/^media_\d{8}_\d{6}$/.test(raw)) {
+                throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
+            }
+            return raw;
+        },
+    },
+    targetDir: {
+        env: "MEDIA_RESTORE_TARGET",
+        input: "target-dir",
+        description: "with media: the directory to restore into (created if missing); nothing is written outside it",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    restorePath: {
+        env: "MEDIA_RESTORE_PATH",
+        input: "restore-path",
+        description: "with media: restore only this path of the snapshot (a file or a directory, relative to the source)",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseString */ .$l,
+    },
+    overwrite: {
+        env: "MEDIA_RESTORE_OVERWRITE",
+        input: "overwrite",
+        description: "with media: replace files that already exist in the target (default: refuse, nothing written)",
+        default: "false",
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .parseBoolean */ .yG,
+    },
+};
+function loadRestoreMediaConfig(lookup) {
+    const s = RESTORE_MEDIA_SETTINGS;
+    return {
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.mediaBackupDir, lookup),
+        snapshot: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.snapshot, lookup),
+        targetDir: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.targetDir, lookup, "the directory to restore the media snapshot into"),
+        restorePath: (0,_settings_js__WEBPACK_IMPORTED_MODULE_3__/* .resolve */ .hd)(s.restorePath, lookup),
+        overwrite: _settings_js__WEBPACK_IMPORTED_MODULE_3__/* .require */ .Yp(s.overwrite, lookup),
+        metrics: (0,_metrics_config_js__WEBPACK_IMPORTED_MODULE_2__/* .metricsSettings */ .j)(lookup),
+    };
+}
+
+
+/***/ }),
+
+/***/ 24142:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   j: () => (/* binding */ metricsSettings),
+/* harmony export */   y: () => (/* binding */ metricsDestination)
+/* harmony export */ });
+/* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(35436);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(54661);
+
+
+/** Where a run's metrics go and how long a push may take, read with the run's other settings (throws on a malformed one). */
+function metricsSettings(lookup) {
+    const s = _backup_db_config_js__WEBPACK_IMPORTED_MODULE_0__/* .BACKUP_DB_SETTINGS */ .Y2;
+    return {
+        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_1__/* .resolve */ .hd)(s.pushgatewayUrl, lookup),
+        job: _settings_js__WEBPACK_IMPORTED_MODULE_1__/* .require */ .Yp(s.pushgatewayJob, lookup),
+        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_1__/* .resolve */ .hd)(s.metricsTextfile, lookup),
+        timeoutMs: _settings_js__WEBPACK_IMPORTED_MODULE_1__/* .require */ .Yp(s.networkTimeoutSeconds, lookup) * 1000,
+    };
+}
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = _backup_db_config_js__WEBPACK_IMPORTED_MODULE_0__/* .BACKUP_DB_SETTINGS */ .Y2;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => _settings_js__WEBPACK_IMPORTED_MODULE_1__/* .require */ .Yp(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => (0,_settings_js__WEBPACK_IMPORTED_MODULE_1__/* .resolve */ .hd)(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => (0,_settings_js__WEBPACK_IMPORTED_MODULE_1__/* .resolve */ .hd)(s.metricsTextfile, lookup)),
+    };
+}
+
+
+/***/ }),
+
 /***/ 9847:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -39808,7 +42359,7 @@ function loadCloudReading(lookup, env = process.env) {
 /* harmony export */   Dn: () => (/* binding */ loadBackupReading),
 /* harmony export */   Fj: () => (/* binding */ loadListConfig),
 /* harmony export */   LA: () => (/* binding */ isListOnly),
-/* harmony export */   j: () => (/* binding */ metricsSettings),
+/* harmony export */   j: () => (/* reexport safe */ _metrics_config_js__WEBPACK_IMPORTED_MODULE_7__.j),
 /* harmony export */   jM: () => (/* binding */ RESTORE_SETTINGS),
 /* harmony export */   uq: () => (/* binding */ BACKUP_READING_SETTINGS),
 /* harmony export */   vP: () => (/* binding */ RESTORE_COMMON_SETTINGS),
@@ -39821,7 +42372,10 @@ function loadCloudReading(lookup, env = process.env) {
 /* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(58382);
 /* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(35436);
 /* harmony import */ var _cloud_config_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(58840);
-/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(54661);
+/* harmony import */ var _media_config_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(19689);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(54661);
+/* harmony import */ var _metrics_config_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(24142);
+
 
 
 
@@ -39848,19 +42402,19 @@ const RESTORE_COMMON_SETTINGS = {
         env: "BACKUP_FILE",
         input: "backup-file",
         description: "the backup to restore: a path such as /backups/daily/transcripts_daily_20241026_020000.sql.gz",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseString */ .$l,
     },
     jobs: {
         env: "RESTORE_JOBS",
         input: "jobs",
         description: "parallel jobs of pg_restore -j for custom-format backups; default: the number of CPU cores",
-        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .integerIn */ .wo)(1, 64),
+        parse: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .integerIn */ .wo)(1, 64),
     },
     gpgPrivateKey: {
         env: "BACKUP_GPG_PRIVATE_KEY",
         input: "gpg-private-key",
         description: "secret key to decrypt .gpg backups, ASCII-armoured and without passphrase (e.g. from a secret); else GNUPGHOME's keys",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseString */ .$l,
     },
 };
 /** What reading backups needs, restoring them and reporting the run: the last settings of restore and verify. */
@@ -39880,10 +42434,10 @@ const BACKUP_READING_SETTINGS = {
 function loadBackupReading(lookup) {
     const s = BACKUP_READING_SETTINGS;
     return {
-        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
-        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
-        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.pgBinDir, lookup),
-        metrics: metricsSettings(lookup),
+        jobs: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.jobs, lookup) ?? (0,node_os__WEBPACK_IMPORTED_MODULE_0__.availableParallelism)(),
+        gpgPrivateKey: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.gpgPrivateKey, lookup),
+        pgBinDir: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.pgBinDir, lookup),
+        metrics: (0,_metrics_config_js__WEBPACK_IMPORTED_MODULE_7__/* .metricsSettings */ .j)(lookup),
         ...(0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_4__/* .loadCloudReading */ .wM)(lookup),
     };
 }
@@ -39900,7 +42454,7 @@ const RESTORE_SETTINGS = {
         input: "list-backups",
         description: "list the backups, newest first, and restore nothing",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseBoolean */ .yG,
     },
     backupFile: RESTORE_COMMON_SETTINGS.backupFile,
     pitr: {
@@ -39908,7 +42462,7 @@ const RESTORE_SETTINGS = {
         input: "pitr",
         description: "restore the newest backup taken before target-time, then print how to replay WAL to it",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseBoolean */ .yG,
     },
     targetTime: {
         env: "RESTORE_TARGET_TIME",
@@ -39920,14 +42474,14 @@ const RESTORE_SETTINGS = {
         env: "RESTORE_CONFIRM",
         input: "confirm",
         description: "the target database's name, typed out: the restore refuses unless it matches",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseString */ .$l,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseString */ .$l,
     },
     force: {
         env: "RESTORE_FORCE",
         input: "force",
         description: "skip the confirmation (runbook: --force); the action always requires confirm",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseBoolean */ .yG,
         cliOnly: true,
     },
     dropOld: {
@@ -39935,16 +42489,17 @@ const RESTORE_SETTINGS = {
         input: "drop-old",
         description: "drop the replaced database after a proven swap instead of keeping it as <db>_pre_restore_<time>",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseBoolean */ .yG,
     },
     dryRun: {
         env: "RESTORE_DRY_RUN",
         input: "dry-run",
         description: "print the plan (which backup, target, new database, swap, what is kept; with pitr the WAL guidance) and change nothing",
         default: "false",
-        parse: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .parseBoolean */ .yG,
+        parse: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .parseBoolean */ .yG,
     },
     ...BACKUP_READING_SETTINGS,
+    ..._media_config_js__WEBPACK_IMPORTED_MODULE_5__/* .RESTORE_MEDIA_SETTINGS */ .CF,
 };
 /** The database a connection names, as libpq would pick it. */
 function targetDatabase(connection, env = process.env, setting = "DATABASE_URL") {
@@ -39953,27 +42508,21 @@ function targetDatabase(connection, env = process.env, setting = "DATABASE_URL")
         throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigError */ .xL(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
     return name;
 }
-function metricsSettings(lookup) {
-    return {
-        pushgatewayUrl: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(shared.pushgatewayUrl, lookup),
-        job: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(shared.pushgatewayJob, lookup),
-        textfile: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(shared.metricsTextfile, lookup),
-        timeoutMs: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(shared.networkTimeoutSeconds, lookup) * 1000,
-    };
-}
+
+
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
-    return _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
+    return _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(RESTORE_SETTINGS.listBackups, lookup);
 }
 /** Reads and validates every restore setting before anything is touched. */
 function loadRestoreConfig(lookup) {
     const s = RESTORE_SETTINGS;
-    const names = (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .namesOf */ .eZ)(lookup);
-    const given = (spec) => (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .givenAs */ .g)(spec, lookup);
-    const connection = (0,_db_database_url_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
-    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.pitr, lookup);
-    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.targetTime, lookup);
-    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.backupFile, lookup);
+    const names = (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .namesOf */ .eZ)(lookup);
+    const given = (spec) => (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .givenAs */ .g)(spec, lookup);
+    const connection = (0,_db_database_url_js__WEBPACK_IMPORTED_MODULE_1__/* .parseDatabaseUrl */ .mx)(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(s.databaseUrl, lookup), lookup(s.databaseUrl)?.source);
+    const pitr = _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(s.pitr, lookup);
+    const targetTime = (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.targetTime, lookup);
+    const backupFile = (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.backupFile, lookup);
     if (pitr && targetTime === undefined) {
         throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigError */ .xL(`${given(s.pitr)} needs the time to recover to: set ${names.label(s.targetTime)}, e.g. '2024-10-26 01:30:00'`);
     }
@@ -39991,14 +42540,14 @@ function loadRestoreConfig(lookup) {
     return {
         connection,
         database: targetDatabase(connection, process.env, given(s.databaseUrl)),
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.prefix, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(s.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.prefix, lookup),
         backupFile,
         pitrTarget: pitr ? targetTime : undefined,
-        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(s.confirm, lookup),
-        force: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.force, lookup),
-        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.dropOld, lookup),
-        dryRun: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(s.dryRun, lookup),
+        confirm: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(s.confirm, lookup),
+        force: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(s.force, lookup),
+        dropOld: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(s.dropOld, lookup),
+        dryRun: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(s.dryRun, lookup),
         ...loadBackupReading(lookup),
         settingName: (setting) => names.name(s[setting]),
         settingEnable: (setting) => names.enable(s[setting]),
@@ -40007,8 +42556,8 @@ function loadRestoreConfig(lookup) {
 /** What `--list-backups` needs: where to look (BACKUP_DIR and the configured buckets) and for what. */
 function loadListConfig(lookup) {
     return {
-        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_5__/* .require */ .Yp(RESTORE_SETTINGS.backupDir, lookup),
-        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_5__/* .resolve */ .hd)(RESTORE_SETTINGS.prefix, lookup),
+        backupDir: _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .require */ .Yp(RESTORE_SETTINGS.backupDir, lookup),
+        prefix: (0,_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .resolve */ .hd)(RESTORE_SETTINGS.prefix, lookup),
         destinations: (0,_cloud_config_js__WEBPACK_IMPORTED_MODULE_4__/* .loadCloudReading */ .wM)(lookup).destinations,
     };
 }
@@ -41328,18 +43877,19 @@ async function readCatalog(client, mode, snapshot) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   A0: () => (/* binding */ AtomicFile),
+/* harmony export */   B6: () => (/* binding */ NameTakenError),
 /* harmony export */   HW: () => (/* binding */ stageFile),
 /* harmony export */   Nv: () => (/* binding */ longestNameAccepted),
 /* harmony export */   Nw: () => (/* binding */ partialNameLength),
 /* harmony export */   Py: () => (/* binding */ publishWithCompanions),
 /* harmony export */   Vh: () => (/* binding */ copyFileAtomic),
 /* harmony export */   Wh: () => (/* binding */ ensureWritableDirectory),
+/* harmony export */   Zf: () => (/* binding */ writeFileAtomic),
 /* harmony export */   dg: () => (/* binding */ acceptsNameLength),
 /* harmony export */   fo: () => (/* binding */ NAME_MAX),
 /* harmony export */   sV: () => (/* binding */ removeStalePartials),
 /* harmony export */   yK: () => (/* binding */ removeOrphanCompanions)
 /* harmony export */ });
-/* unused harmony exports NameTakenError, writeFileAtomic */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_events__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(78474);
@@ -41508,7 +44058,7 @@ async function stageFile(finalPath, data, mode = 0o600) {
 async function writeFileAtomic(finalPath, data, mode = 0o600) {
     const staged = await stageFile(finalPath, data, mode);
     await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
-        await unlink(staged.tempPath).catch(() => { });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_3__.unlink)(staged.tempPath).catch(() => { });
         throw err;
     });
 }
@@ -41865,9 +44415,10 @@ async function listDirectory(dir) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   UP: () => (/* binding */ FileSink),
 /* harmony export */   Vy: () => (/* binding */ Logger),
+/* harmony export */   mz: () => (/* binding */ showControls),
 /* harmony export */   vb: () => (/* binding */ MIN_SECRET_LENGTH)
 /* harmony export */ });
-/* unused harmony exports streamSink, showControls */
+/* unused harmony export streamSink */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
@@ -42003,6 +44554,941 @@ class FileSink {
 function showControls(text) {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+
+/***/ }),
+
+/***/ 8046:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Lt: () => (/* binding */ copyLargeFile),
+/* harmony export */   TM: () => (/* binding */ secondsOf),
+/* harmony export */   XG: () => (/* binding */ SMALL_FILE_BYTES),
+/* harmony export */   bf: () => (/* binding */ copySmallFile)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+
+
+
+/** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
+const READ_FLAGS = node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_RDONLY | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_NOFOLLOW | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_NONBLOCK;
+const WRITE_FLAGS = node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_WRONLY | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_CREAT | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_EXCL;
+/**
+ * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
+ * (about 0.24 µs apart at today's dates), so aiming at the µs boundary itself lands one µs low about
+ * half the time. The snapshot and the restore both keep mtimes to the microsecond this way.
+ */
+function secondsOf(ns) {
+    return (Number(ns / 1000n) + 0.5) / 1e6;
+}
+function applyMetadata(fd, meta) {
+    if (meta.uid !== undefined && meta.gid !== undefined)
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fchownSync)(fd, meta.uid, meta.gid);
+    (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fchmodSync)(fd, meta.mode);
+    (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.futimesSync)(fd, meta.atime, meta.mtime);
+}
+function openSource(src) {
+    const fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(src, READ_FLAGS);
+    if (!(0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(fd).isFile()) {
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(fd);
+        throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+            code: "ENOTREG",
+        });
+    }
+    return fd;
+}
+/**
+ * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
+ * the thread pool), hashing the bytes read. The copy is created exclusively and never left half
+ * written: on any error it is removed.
+ */
+function copySmallFile(src, dst, meta, scratch) {
+    const fd = openSource(src);
+    let out;
+    try {
+        let total = 0;
+        const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
+        out = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(dst, WRITE_FLAGS, 0o600);
+        for (;;) {
+            const n = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readSync)(fd, scratch, 0, scratch.length, null);
+            if (n === 0)
+                break;
+            hash.update(scratch.subarray(0, n));
+            let off = 0;
+            while (off < n)
+                off += (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.writeSync)(out, scratch, off, n - off);
+            total += n;
+        }
+        applyMetadata(out, meta);
+        const after = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(fd, { bigint: true });
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(out);
+        out = undefined;
+        return { sha256: createHashHex(hash), bytes: total, after };
+    }
+    catch (err) {
+        if (out !== undefined) {
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(out);
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.unlinkSync)(dst);
+        }
+        throw err;
+    }
+    finally {
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(fd);
+    }
+}
+const createHashHex = (hash) => hash.digest("hex");
+/**
+ * Copies a large file through two buffers, so the next read runs in the thread pool while this one is
+ * hashed and written. With `reflink`, the copy is first tried as a clone (btrfs, XFS: no bytes moved)
+ * and the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ */
+async function copyLargeFile(src, dst, meta, reflink) {
+    const input = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(src, READ_FLAGS);
+    let output;
+    let cloned = false;
+    try {
+        if (!(await input.stat()).isFile()) {
+            throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+                code: "ENOTREG",
+            });
+        }
+        if (reflink.supported) {
+            try {
+                (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.copyFileSync)(src, dst, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.COPYFILE_EXCL | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.COPYFILE_FICLONE_FORCE);
+                cloned = true;
+            }
+            catch (err) {
+                const code = err.code;
+                if (code === "EEXIST")
+                    throw err;
+                reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
+            }
+        }
+        output = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(dst, cloned ? node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
+        const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+        let which = 0;
+        let position = 0;
+        let writing = Promise.resolve();
+        for (;;) {
+            const buf = buffers[which];
+            const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+            if (bytesRead === 0)
+                break;
+            hash.update(buf.subarray(0, bytesRead));
+            await writing; // the other buffer's write is done before that buffer is read into again
+            if (!cloned)
+                writing = writeAll(output, buf, bytesRead, position);
+            position += bytesRead;
+            which ^= 1;
+        }
+        await writing;
+        if (cloned)
+            await output.truncate(position); // the source grew or shrank after the clone
+        const fd = output.fd;
+        applyMetadata(fd, meta);
+        const after = await input.stat({ bigint: true });
+        await output.close();
+        output = undefined;
+        return { sha256: hash.digest("hex"), bytes: position, after };
+    }
+    catch (err) {
+        if (output !== undefined) {
+            await output.close().catch(() => { });
+        }
+        if (output !== undefined || cloned)
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.unlinkSync)(dst);
+        throw err;
+    }
+    finally {
+        await input.close();
+    }
+}
+async function writeAll(handle, buf, length, position) {
+    let off = 0;
+    while (off < length) {
+        const { bytesWritten } = await handle.write(buf, off, length - off, position + off);
+        off += bytesWritten;
+    }
+}
+
+
+/***/ }),
+
+/***/ 8603:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Sh: () => (/* binding */ ManifestError),
+/* harmony export */   fU: () => (/* binding */ ManifestWriter),
+/* harmony export */   pT: () => (/* binding */ ManifestReader)
+/* harmony export */ });
+/* unused harmony exports MANIFEST_FORMAT, MANIFEST_VERSION, MAX_MANIFEST_LINE_BYTES, ENTRY_TYPES, ENTRY_STATES, encodeEntry */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(58382);
+/* harmony import */ var _media_path_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8482);
+
+
+
+
+const MANIFEST_FORMAT = "lifeline-media-manifest";
+const MANIFEST_VERSION = 1;
+/** A line longer than this is not one a snapshot writes (two 4 KiB paths in base64 fit many times). */
+const MAX_MANIFEST_LINE_BYTES = 1024 * 1024;
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
+const ENTRY_TYPES = [
+    "dir",
+    "file",
+    "symlink",
+    "fifo",
+    "socket",
+    "char-device",
+    "block-device",
+];
+/** skipped: a socket, FIFO or device (never copied); unreadable: named, not in the tree; changed-during-backup: copied twice, changed both times. */
+const ENTRY_STATES = ["skipped", "unreadable", "changed-during-backup"];
+const TOTAL_KEYS = [
+    "entries",
+    "files",
+    "dirs",
+    "symlinks",
+    "bytes",
+    "newFiles",
+    "changedFiles",
+    "unchangedFiles",
+    "deletedFiles",
+    "bytesCopied",
+    "bytesLinked",
+    "errors",
+    "skipped",
+    "changedDuringBackup",
+];
+/** A manifest that cannot be trusted: names the file, the line and what was wrong. */
+class ManifestError extends _shared_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo {
+    name = "ManifestError";
+}
+function pathField(key, rel) {
+    if (key === "path" && rel === "")
+        return { path: "." };
+    return (0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .isUtf8 */ .co)(rel)
+        ? { [key]: Buffer.from(rel, "latin1").toString("utf8") }
+        : { [`${key}B64`]: Buffer.from(rel, "latin1").toString("base64") };
+}
+/** One entry as its manifest line (without the newline). */
+function encodeEntry(e) {
+    return JSON.stringify({
+        ...pathField("path", e.path),
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtimeNs: e.mtimeNs.toString(),
+        ctimeNs: e.ctimeNs.toString(),
+        ino: e.ino.toString(),
+        ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
+        ...(e.target === undefined ? {} : pathField("target", e.target)),
+        ...(e.linkTo === undefined ? {} : pathField("linkTo", e.linkTo)),
+        ...(e.state === undefined ? {} : { state: e.state }),
+        ...(e.error === undefined ? {} : { error: e.error }),
+    });
+}
+/** Writes a manifest as the snapshot is built, in buffered sync writes, hashing what it writes. */
+class ManifestWriter {
+    fd;
+    file;
+    hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
+    buffered = [];
+    bufferedBytes = 0;
+    bytes = 0;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+    }
+    static create(file, header) {
+        const fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(file, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_WRONLY | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_CREAT | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_EXCL, 0o600);
+        const writer = new ManifestWriter(fd, file);
+        writer.line(JSON.stringify(header));
+        return writer;
+    }
+    add(entry) {
+        this.line(encodeEntry(entry));
+    }
+    /** Writes the totals, flushes and fsyncs; returns the manifest's SHA-256 and size. */
+    finish(totals) {
+        this.line(JSON.stringify({ totals }));
+        this.flush();
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fsyncSync)(this.fd);
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(this.fd);
+        return { sha256: this.hash.digest("hex"), bytes: this.bytes };
+    }
+    /** Closes without finishing (a failed run: the partial snapshot is removed). */
+    abandon() {
+        try {
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(this.fd);
+        }
+        catch { }
+    }
+    line(text) {
+        this.buffered.push(text, "\n");
+        this.bufferedBytes += text.length + 1;
+        if (this.bufferedBytes >= WRITE_BUFFER_BYTES)
+            this.flush();
+    }
+    flush() {
+        if (this.buffered.length === 0)
+            return;
+        const chunk = Buffer.from(this.buffered.join(""), "utf8");
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        this.hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length)
+            off += (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.writeSync)(this.fd, chunk, off, chunk.length - off);
+        this.bytes += chunk.length;
+    }
+}
+/**
+ * Reads a manifest line by line in bounded memory, refusing anything a snapshot does not write:
+ * unsafe paths, entries out of walk order or outside a directory listed before them, unknown types.
+ * A tampered manifest fails here, before a restore writes or a backup links anything from it.
+ */
+class ManifestReader {
+    fd;
+    file;
+    header;
+    hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
+    chunk = Buffer.alloc(0);
+    offset = 0;
+    eof = false;
+    lineNo = 0;
+    previous;
+    dirs = [];
+    done = false;
+    totalsRead;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+        const first = this.nextLine();
+        if (first === undefined)
+            throw this.fail("it is empty");
+        this.header = this.parseHeader(first);
+    }
+    static open(file) {
+        const fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(file, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_RDONLY | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_NOFOLLOW | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_NONBLOCK);
+        try {
+            if (!(0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(fd).isFile())
+                throw new ManifestError(`${file} is not a regular file`);
+            return new ManifestReader(fd, file);
+        }
+        catch (err) {
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(fd);
+            throw err;
+        }
+    }
+    /** The next entry, or undefined after the last (then `totals` and `sha256` are known). */
+    next() {
+        if (this.done)
+            return undefined;
+        const line = this.nextLine();
+        if (line === undefined)
+            throw this.fail("it ends without its totals line (the manifest is cut short)");
+        const obj = this.parseJson(line);
+        if ("totals" in obj) {
+            this.totalsRead = this.parseTotals(obj.totals);
+            if (this.nextLine() !== undefined)
+                throw this.fail("there are lines after the totals");
+            this.done = true;
+            return undefined;
+        }
+        const entry = this.parseEntry(obj);
+        this.checkPlace(entry);
+        return entry;
+    }
+    /** The trailer's totals; only after `next()` returned undefined. */
+    get totals() {
+        if (!this.totalsRead)
+            throw new Error("ManifestReader.totals read before the end");
+        return this.totalsRead;
+    }
+    /** The SHA-256 of every byte read; the whole manifest's once `next()` returned undefined. */
+    digest() {
+        return this.hash.digest("hex");
+    }
+    close() {
+        try {
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(this.fd);
+        }
+        catch { }
+    }
+    fail(what) {
+        const where = this.lineNo > 0 ? ` line ${this.lineNo}` : "";
+        return new ManifestError(`Manifest ${this.file}${where} cannot be trusted: ${what}. The snapshot may have been tampered with or ` +
+            "cut short; verify it (lifeline verify --media) and use another snapshot");
+    }
+    nextLine() {
+        for (;;) {
+            const nl = this.chunk.indexOf(0x0a, this.offset);
+            if (nl >= 0) {
+                const line = this.chunk.subarray(this.offset, nl);
+                this.offset = nl + 1;
+                this.lineNo++;
+                return line.toString("utf8");
+            }
+            if (this.chunk.length - this.offset > MAX_MANIFEST_LINE_BYTES) {
+                this.lineNo++;
+                throw this.fail(`a line is longer than ${MAX_MANIFEST_LINE_BYTES} bytes`);
+            }
+            if (this.eof) {
+                if (this.offset < this.chunk.length) {
+                    this.lineNo++;
+                    throw this.fail("its last line has no newline (the manifest is cut short)");
+                }
+                return undefined;
+            }
+            const rest = this.chunk.subarray(this.offset);
+            const buf = Buffer.allocUnsafe(rest.length + READ_CHUNK_BYTES);
+            rest.copy(buf);
+            const n = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readSync)(this.fd, buf, rest.length, READ_CHUNK_BYTES, null);
+            if (n === 0)
+                this.eof = true;
+            else
+                this.hash.update(buf.subarray(rest.length, rest.length + n));
+            this.chunk = buf.subarray(0, rest.length + n);
+            this.offset = 0;
+        }
+    }
+    parseJson(line) {
+        let value;
+        try {
+            value = JSON.parse(line);
+        }
+        catch {
+            throw this.fail("a line is not JSON");
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            throw this.fail("a line is not a JSON object");
+        }
+        return value;
+    }
+    parseHeader(line) {
+        const h = this.parseJson(line);
+        if (h.format !== MANIFEST_FORMAT)
+            throw this.fail(`its first line is not a ${MANIFEST_FORMAT} header`);
+        if (h.version !== MANIFEST_VERSION) {
+            throw this.fail(`it is version ${String(h.version)}; this Lifeline reads version ${MANIFEST_VERSION}`);
+        }
+        for (const key of ["snapshot", "source", "createdAt", "tool"]) {
+            if (typeof h[key] !== "string")
+                throw this.fail(`its header has no '${key}'`);
+        }
+        if (h.mode !== "incremental" && h.mode !== "full")
+            throw this.fail("its header has no valid 'mode'");
+        if (h.previous !== null && typeof h.previous !== "string")
+            throw this.fail("its header's 'previous' is invalid");
+        return h;
+    }
+    parseTotals(value) {
+        if (typeof value !== "object" || value === null)
+            throw this.fail("its totals are not an object");
+        const t = value;
+        for (const key of TOTAL_KEYS) {
+            if (!Number.isSafeInteger(t[key]) || t[key] < 0)
+                throw this.fail(`its totals' '${key}' is invalid`);
+        }
+        return t;
+    }
+    pathOf(obj, key) {
+        const text = obj[key];
+        const b64 = obj[`${key}B64`];
+        if (typeof text === "string")
+            return Buffer.from(text, "utf8").toString("latin1");
+        if (typeof b64 === "string") {
+            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
+                throw this.fail(`'${key}B64' is not base64`);
+            return Buffer.from(b64, "base64").toString("latin1");
+        }
+        if (text !== undefined || b64 !== undefined)
+            throw this.fail(`'${key}' is not a string`);
+        return undefined;
+    }
+    integer(obj, key) {
+        const v = obj[key];
+        if (!Number.isSafeInteger(v) || v < 0)
+            throw this.fail(`'${key}' is not a non-negative integer`);
+        return v;
+    }
+    bigint(obj, key) {
+        const v = obj[key];
+        if (typeof v !== "string" || !/^-?\d{1,25}$/.test(v))
+            throw this.fail(`'${key}' is not an integer string`);
+        return BigInt(v);
+    }
+    parseEntry(obj) {
+        const raw = this.pathOf(obj, "path");
+        if (raw === undefined)
+            throw this.fail("an entry has no 'path'");
+        const path = raw === "." ? "" : raw;
+        if (path !== "") {
+            const problem = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .relPathProblem */ .q5)(path);
+            if (problem)
+                throw this.fail(`the path '${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' is unsafe: ${problem}`);
+        }
+        const type = obj.type;
+        if (!ENTRY_TYPES.includes(type))
+            throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has an unknown type`);
+        const state = obj.state;
+        if (state !== undefined && !ENTRY_STATES.includes(state))
+            throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has an unknown state`);
+        const mode = this.integer(obj, "mode");
+        if (mode > 0o7777)
+            throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has an invalid mode`);
+        const sha256 = obj.sha256;
+        if (sha256 !== undefined && (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256))) {
+            throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has an invalid sha256`);
+        }
+        const stored = type === "file" && state !== "unreadable";
+        if (stored && sha256 === undefined)
+            throw this.fail(`the file '${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has no sha256`);
+        const target = this.pathOf(obj, "target");
+        if (type === "symlink" && (target === undefined || target === "" || target.includes("\0"))) {
+            throw this.fail(`the symlink '${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has no valid target`);
+        }
+        const linkTo = this.pathOf(obj, "linkTo");
+        if (linkTo !== undefined) {
+            const problem = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .relPathProblem */ .q5)(linkTo);
+            if (type !== "file" || problem || (0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .compareRelPaths */ .Xr)(linkTo, path) >= 0) {
+                throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has a linkTo that is not an earlier file of the snapshot`);
+            }
+        }
+        const error = obj.error;
+        if (error !== undefined && typeof error !== "string")
+            throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(path)}' has an invalid error`);
+        return {
+            path,
+            type,
+            mode,
+            uid: this.integer(obj, "uid"),
+            gid: this.integer(obj, "gid"),
+            size: this.integer(obj, "size"),
+            mtimeNs: this.bigint(obj, "mtimeNs"),
+            ctimeNs: this.bigint(obj, "ctimeNs"),
+            ino: this.bigint(obj, "ino"),
+            ...(sha256 === undefined ? {} : { sha256: sha256 }),
+            ...(type === "symlink" ? { target } : {}),
+            ...(linkTo === undefined ? {} : { linkTo }),
+            ...(state === undefined ? {} : { state }),
+            ...(error === undefined ? {} : { error: error }),
+        };
+    }
+    /** Walk order, and every entry inside a directory listed before it: the root first, as a directory. */
+    checkPlace(entry) {
+        if (this.previous === undefined) {
+            if (entry.path !== "" || entry.type !== "dir")
+                throw this.fail("its first entry is not the root directory");
+        }
+        else {
+            if ((0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .compareRelPaths */ .Xr)(this.previous, entry.path) >= 0) {
+                throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(entry.path)}' is out of order or listed twice`);
+            }
+            const parent = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .parentOf */ .Pp)(entry.path);
+            while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent)
+                this.dirs.pop();
+            if (this.dirs.length === 0) {
+                throw this.fail(`'${(0,_media_path_js__WEBPACK_IMPORTED_MODULE_3__/* .showPath */ .P8)(entry.path)}' is not inside a directory listed before it`);
+            }
+        }
+        if (entry.type === "dir")
+            this.dirs.push(entry.path);
+        this.previous = entry.path;
+    }
+}
+
+
+/***/ }),
+
+/***/ 8482:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Jk: () => (/* binding */ fsPath),
+/* harmony export */   P8: () => (/* binding */ showPath),
+/* harmony export */   Pp: () => (/* binding */ parentOf),
+/* harmony export */   Rm: () => (/* binding */ toBinary),
+/* harmony export */   UO: () => (/* binding */ isWithin),
+/* harmony export */   Xr: () => (/* binding */ compareRelPaths),
+/* harmony export */   co: () => (/* binding */ isUtf8),
+/* harmony export */   gN: () => (/* binding */ joinRel),
+/* harmony export */   q5: () => (/* binding */ relPathProblem)
+/* harmony export */ });
+/* harmony import */ var _log_logger_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(38988);
+
+/** The bytes of a real path (a directory given by the operator, as UTF-8) as a binary string. */
+function toBinary(text) {
+    return Buffer.from(text, "utf8").toString("latin1");
+}
+/** The real path of `rel` under `root` (a binary string too), as the Buffer fs calls take. */
+function fsPath(root, rel) {
+    return Buffer.from(rel === "" ? root : `${root}/${rel}`, "latin1");
+}
+/** `parent/name`, or `name` under the root. */
+function joinRel(parent, name) {
+    return parent === "" ? name : `${parent}/${name}`;
+}
+/** The directory that holds `rel` ("" for a child of the root). */
+function parentOf(rel) {
+    const slash = rel.lastIndexOf("/");
+    return slash < 0 ? "" : rel.slice(0, slash);
+}
+/** Whether `rel` is `dir` or lies under it. */
+function isWithin(rel, dir) {
+    return dir === "" || rel === dir || rel.startsWith(`${dir}/`);
+}
+const SLASH = 0x2f;
+/**
+ * The walk order: names compared byte by byte, component by component, so a directory comes right
+ * before its children and "a/z" before "a b". That is byte order with "/" below every other byte.
+ */
+function compareRelPaths(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+        const x = a.charCodeAt(i);
+        const y = b.charCodeAt(i);
+        if (x === y)
+            continue;
+        if (x === SLASH)
+            return -1;
+        if (y === SLASH)
+            return 1;
+        return x - y;
+    }
+    return a.length - b.length;
+}
+/** Why `rel` cannot be a path inside a tree, or undefined when it can: what a tampered manifest would try. */
+function relPathProblem(rel) {
+    if (rel === "")
+        return "it is empty";
+    if (rel.includes("\0"))
+        return "it contains a NUL byte";
+    if (rel.startsWith("/"))
+        return "it is absolute";
+    for (const part of rel.split("/")) {
+        if (part === "")
+            return "it has an empty component (a leading, trailing or double '/')";
+        if (part === "." || part === "..")
+            return `it has a '${part}' component`;
+    }
+    return undefined;
+}
+/** Whether the bytes are valid UTF-8, so a name can be written as text rather than base64. */
+function isUtf8(rel) {
+    const bytes = Buffer.from(rel, "latin1");
+    return Buffer.from(bytes.toString("utf8"), "utf8").equals(bytes);
+}
+/** A path for people: UTF-8 as is, other bytes as \xNN (never a raw control char in a log line). */
+function showPath(rel) {
+    const text = isUtf8(rel)
+        ? Buffer.from(rel, "latin1").toString("utf8")
+        : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
+    return (0,_log_logger_js__WEBPACK_IMPORTED_MODULE_0__/* .showControls */ .mz)(text === "" ? "." : text)
+        .replace(/\n/g, "\\n")
+        .replace(/\t/g, "\\t");
+}
+
+
+/***/ }),
+
+/***/ 88508:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BJ: () => (/* binding */ MANIFEST_SUM_FILE),
+/* harmony export */   Rv: () => (/* binding */ CURRENT_LINK),
+/* harmony export */   aN: () => (/* binding */ snapshotName),
+/* harmony export */   f3: () => (/* binding */ TREE_DIR),
+/* harmony export */   h1: () => (/* binding */ MANIFEST_FILE),
+/* harmony export */   ij: () => (/* binding */ isLeftover),
+/* harmony export */   mS: () => (/* binding */ snapshotTime),
+/* harmony export */   t4: () => (/* binding */ partialName),
+/* harmony export */   uz: () => (/* binding */ deletingName)
+/* harmony export */ });
+/* unused harmony export SNAPSHOT_PREFIX */
+/* harmony import */ var _catalog_backup_name_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5257);
+
+/** Every snapshot directory is `media_YYYYMMDD_HHMMSS` (its UTC start time), like the database backups. */
+const SNAPSHOT_PREFIX = "media_";
+/** The link that names the newest complete snapshot (runbook: `ls -ld /backups/media/current`). */
+const CURRENT_LINK = "current";
+/** Inside a snapshot: the tree (restore with `cp -a`), its manifest and the manifest's checksum. */
+const TREE_DIR = "tree";
+const MANIFEST_FILE = "manifest.ndjson";
+const MANIFEST_SUM_FILE = "manifest.ndjson.sha256";
+const NAME = /^media_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+const PARTIAL = /^\.media_\d{8}_\d{6}\.partial$/;
+const DELETING = /^\.media_\d{8}_\d{6}\.deleting$/;
+/** The snapshot name of a run started at `at`. */
+function snapshotName(at) {
+    return `${SNAPSHOT_PREFIX}${(0,_catalog_backup_name_js__WEBPACK_IMPORTED_MODULE_0__/* .formatTimestamp */ .Ey)(at)}`;
+}
+/** The time a snapshot name says, or undefined when the name is not a snapshot's (or no real time). */
+function snapshotTime(name) {
+    const m = NAME.exec(name);
+    if (!m)
+        return undefined;
+    const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+    const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+    if (at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+        return undefined;
+    return at;
+}
+/** Where a run builds its snapshot before it is complete. */
+const partialName = (name) => `.${name}.partial`;
+/** What retention renames a snapshot to before removing it, so it leaves the listing at once. */
+const deletingName = (name) => `.${name}.deleting`;
+/** Whether a name in MEDIA_BACKUP_DIR is a dead run's partial snapshot or an interrupted deletion. */
+function isLeftover(name) {
+    return PARTIAL.test(name) || DELETING.test(name);
+}
+
+
+/***/ }),
+
+/***/ 33454:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Cb: () => (/* binding */ listSnapshots),
+/* harmony export */   b2: () => (/* binding */ readManifestSum),
+/* harmony export */   cA: () => (/* binding */ readCurrent),
+/* harmony export */   rw: () => (/* binding */ swapCurrent),
+/* harmony export */   ty: () => (/* binding */ syncDir),
+/* harmony export */   v9: () => (/* binding */ readWholeManifest),
+/* harmony export */   y2: () => (/* binding */ writeManifestSum)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5105);
+/* harmony import */ var _fs_regular_file_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(65650);
+/* harmony import */ var _manifest_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8603);
+/* harmony import */ var _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(88508);
+
+
+
+
+
+
+/** A sidecar larger than this is not one Lifeline wrote. */
+const MAX_SUM_BYTES = 4096;
+/** Every snapshot in `backupDir` (directories named media_YYYYMMDD_HHMMSS), newest first. */
+function listSnapshots(backupDir) {
+    const found = [];
+    for (const entry of (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync)(backupDir, { withFileTypes: true })) {
+        const takenAt = (0,_snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .snapshotTime */ .mS)(entry.name);
+        if (takenAt && entry.isDirectory())
+            found.push({ name: entry.name, dir: node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, entry.name), takenAt });
+    }
+    return found.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));
+}
+/** The snapshot `current` names, or undefined (no link yet); a link elsewhere is reported, never followed. */
+function readCurrent(backupDir) {
+    let target;
+    try {
+        target = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readlinkSync)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .CURRENT_LINK */ .Rv));
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "ENOENT")
+            return {};
+        return { problem: `${node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .CURRENT_LINK */ .Rv)} is not a symbolic link (${code})` };
+    }
+    if (!(0,_snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .snapshotTime */ .mS)(target)) {
+        return {
+            problem: `${node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .CURRENT_LINK */ .Rv)} points at '${target}', not at a snapshot of this directory`,
+        };
+    }
+    return { name: target };
+}
+/** Points `current` at `name` in one rename, so a reader sees the old snapshot or the new one, never neither. */
+function swapCurrent(backupDir, name) {
+    const temp = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, `.${_snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .CURRENT_LINK */ .Rv}.${process.pid}.tmp`);
+    (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.rmSync)(temp, { force: true });
+    (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.symlinkSync)(name, temp);
+    (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.renameSync)(temp, node_path__WEBPACK_IMPORTED_MODULE_1___default().join(backupDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .CURRENT_LINK */ .Rv));
+    syncDir(backupDir);
+}
+/** Makes a rename or a new entry in `dir` durable. */
+function syncDir(dir) {
+    const fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.openSync)(dir, "r");
+    try {
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.fsyncSync)(fd);
+    }
+    finally {
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.closeSync)(fd);
+    }
+}
+/** Writes the manifest's sidecar in sha256sum's format, so `sha256sum -c` works inside the snapshot. */
+async function writeManifestSum(snapshotDir, sha256) {
+    await (0,_fs_atomic_file_js__WEBPACK_IMPORTED_MODULE_2__/* .writeFileAtomic */ .Zf)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(snapshotDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUM_FILE */ .BJ), `${sha256}  ${_snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1}\n`);
+}
+/** The SHA-256 the sidecar records for the manifest; throws a ManifestError naming what is wrong. */
+async function readManifestSum(snapshotDir) {
+    const file = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(snapshotDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUM_FILE */ .BJ);
+    let text;
+    try {
+        text = await (0,_fs_regular_file_js__WEBPACK_IMPORTED_MODULE_3__/* .readRegularFile */ .XF)(file, { maxBytes: MAX_SUM_BYTES });
+    }
+    catch (err) {
+        throw new _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .ManifestError */ .Sh(`The manifest checksum ${file} cannot be read: ${err.message}`, {
+            cause: err,
+        });
+    }
+    const m = /^([0-9a-f]{64}) [ *]manifest\.ndjson\n?$/.exec(text);
+    if (!m)
+        throw new _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .ManifestError */ .Sh(`The manifest checksum ${file} is not '<sha256>  ${_snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1}'`);
+    return m[1];
+}
+/**
+ * Reads a snapshot's manifest to its end against its checksum, `each` seeing every entry, and throws a
+ * ManifestError when the sidecar, the manifest or their match is wrong. Bounded memory.
+ */
+async function readWholeManifest(snapshotDir, each = () => { }) {
+    const expected = await readManifestSum(snapshotDir);
+    const file = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(snapshotDir, _snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_FILE */ .h1);
+    let reader;
+    try {
+        reader = _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .ManifestReader */ .pT.open(file);
+    }
+    catch (err) {
+        if (err instanceof _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .ManifestError */ .Sh)
+            throw err;
+        throw new _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .ManifestError */ .Sh(`The manifest ${file} cannot be read: ${err.message}`, { cause: err });
+    }
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next())
+            each(e);
+        const actual = reader.digest();
+        if (actual !== expected) {
+            throw new _manifest_js__WEBPACK_IMPORTED_MODULE_4__/* .ManifestError */ .Sh(`The manifest ${file} does not match its checksum (sha256 ${actual}, ${_snapshot_name_js__WEBPACK_IMPORTED_MODULE_5__/* .MANIFEST_SUM_FILE */ .BJ} says ${expected}): ` +
+                "it was changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        return { header: reader.header, totals: reader.totals };
+    }
+    finally {
+        reader.close();
+    }
+}
+
+
+/***/ }),
+
+/***/ 46802:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ir: () => (/* binding */ walkTree),
+/* harmony export */   UT: () => (/* binding */ ExcludeRules),
+/* harmony export */   gA: () => (/* binding */ isWalkError)
+/* harmony export */ });
+/* unused harmony export typeOf */
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _media_path_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8482);
+
+
+
+function typeOf(stats) {
+    if (stats.isDirectory())
+        return "dir";
+    if (stats.isFile())
+        return "file";
+    if (stats.isSymbolicLink())
+        return "symlink";
+    if (stats.isFIFO())
+        return "fifo";
+    if (stats.isSocket())
+        return "socket";
+    if (stats.isCharacterDevice())
+        return "char-device";
+    return "block-device";
+}
+/**
+ * Glob patterns a walk leaves out (MEDIA_EXCLUDE): a pattern without "/" matches a name at any depth
+ * ("*.tmp", ".cache"), one with "/" the path from the tree's root ("cache/**", "tmp/*.part"). An
+ * excluded directory is not descended into.
+ */
+class ExcludeRules {
+    patterns;
+    constructor(patterns) {
+        this.patterns = patterns.map((p) => p.replace(/^\/+/, "").replace(/\/+$/, "")).filter((p) => p !== "");
+    }
+    excludes(rel) {
+        if (this.patterns.length === 0)
+            return false;
+        const text = Buffer.from(rel, "latin1").toString("utf8");
+        const name = text.slice(text.lastIndexOf("/") + 1);
+        return this.patterns.some((p) => node_path__WEBPACK_IMPORTED_MODULE_1___default().posix.matchesGlob(p.includes("/") ? text : name, p));
+    }
+}
+/**
+ * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
+ * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
+ * an lstat is a few microseconds, far less than a trip through the thread pool.
+ */
+function* walkTree(root, exclude) {
+    const rootStats = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync)((0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(root, ""), { bigint: true });
+    const stack = [];
+    const enter = (dir, stats) => {
+        try {
+            const names = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync)((0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(root, dir), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+            names.sort();
+            stack.push({ dir, names, index: 0 });
+            return { path: dir, type: "dir", stats };
+        }
+        catch (err) {
+            return { path: dir, type: "dir", stats, listError: err };
+        }
+    };
+    yield enter("", rootStats);
+    while (stack.length > 0) {
+        const frame = stack[stack.length - 1];
+        if (frame.index >= frame.names.length) {
+            stack.pop();
+            continue;
+        }
+        const rel = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .joinRel */ .gN)(frame.dir, frame.names[frame.index++]);
+        if (exclude.excludes(rel))
+            continue;
+        let stats;
+        try {
+            stats = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync)((0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(root, rel), { bigint: true });
+        }
+        catch (err) {
+            yield { path: rel, error: err };
+            continue;
+        }
+        const type = typeOf(stats);
+        yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+    }
+}
+function isWalkError(e) {
+    return "error" in e;
 }
 
 
@@ -46047,6 +49533,18 @@ function verifyReportJson(report) {
     const checks = report.checks.map(({ name, ...c }) => ({ ...c, tier: name.tier }));
     return `${JSON.stringify({ ...report, checks }, null, 2)}\n`;
 }
+
+
+/***/ }),
+
+/***/ 311:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   K: () => (/* binding */ LIFELINE_VERSION)
+/* harmony export */ });
+/** Lifeline's version, recorded in every manifest. A unit test keeps it equal to package.json. */
+const LIFELINE_VERSION = "0.1.0";
 
 
 /***/ }),

@@ -12902,7 +12902,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GoogleToken = void 0;
 const gaxios_1 = __webpack_require__(9816);
 const tokenHandler_1 = __webpack_require__(1488);
-const revokeToken_1 = __webpack_require__(5643);
+const revokeToken_1 = __webpack_require__(8024);
 /**
  * The GoogleToken class is used to manage authentication with Google's OAuth 2.0 authorization server.
  * It handles fetching, caching, and refreshing of access tokens.
@@ -13072,7 +13072,7 @@ function getJwsSign(tokenOptions) {
 
 /***/ }),
 
-/***/ 5643:
+/***/ 8024:
 /***/ ((__unused_webpack_module, exports) => {
 
 

@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8024);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5687);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runRestore */ .Y)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8024:
+/***/ 5687:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38318,7 +38318,7 @@ async function stageFile(finalPath, data, mode = 0o600) {
     return { tempPath, finalPath };
 }
 /** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
+async function atomic_file_writeFileAtomic(finalPath, data, mode = 0o600) {
     const staged = await stageFile(finalPath, data, mode);
     await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
         await unlink(staged.tempPath).catch(() => { });
@@ -39053,7 +39053,7 @@ const EXTENSIONS = ["sql.gz", "sql.zst", "sql", "dump"];
 const PATTERN = new RegExp(`^(?<prefix>[A-Za-z0-9][A-Za-z0-9._-]*?)_(?<tier>${backup_name_TIERS.join("|")})_(?<ts>\\d{8}_\\d{6})\\.(?<ext>${EXTENSIONS.map((e) => e.replace(".", "\\.")).join("|")})(?<gpg>\\.gpg)?$`);
 const pad = (n, width = 2) => String(n).padStart(width, "0");
 /** Formats a UTC instant as the runbook's YYYYMMDD_HHMMSS. */
-function formatTimestamp(at) {
+function backup_name_formatTimestamp(at) {
     return (`${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}_` +
         `${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}`);
 }
@@ -39064,7 +39064,7 @@ function parseTimestamp(ts) {
     const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
     const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
     // Reject impossible dates such as 20240231 instead of letting Date roll them over.
-    return formatTimestamp(at) === ts ? at : undefined;
+    return backup_name_formatTimestamp(at) === ts ? at : undefined;
 }
 /**
  * The runbook's backup file name: `{prefix}_{tier}_{YYYYMMDD_HHMMSS}.sql.gz[.gpg]`, e.g.
@@ -39098,7 +39098,7 @@ class BackupName {
         return new BackupName(this.prefix, tier, this.takenAt, this.extension, this.encrypted);
     }
     toString() {
-        return `${this.prefix}_${this.tier}_${formatTimestamp(this.takenAt)}.${this.extension}${this.encrypted ? ".gpg" : ""}`;
+        return `${this.prefix}_${this.tier}_${backup_name_formatTimestamp(this.takenAt)}.${this.extension}${this.encrypted ? ".gpg" : ""}`;
     }
 }
 
@@ -40933,6 +40933,211 @@ function keyBlockSecrets(block) {
     return [block.trim(), ...lines];
 }
 
+;// CONCATENATED MODULE: ./src/config/metrics-config.ts
+
+
+/** Where a run's metrics go and how long a push may take, read with the run's other settings (throws on a malformed one). */
+function metrics_config_metricsSettings(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        pushgatewayUrl: settings_resolve(s.pushgatewayUrl, lookup),
+        job: settings_require(s.pushgatewayJob, lookup),
+        textfile: settings_resolve(s.metricsTextfile, lookup),
+        timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+    };
+}
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/media-config.ts
+
+
+
+
+const shared = BACKUP_DB_SETTINGS;
+function parseDataSubset(raw, source) {
+    const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
+    if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100)
+        return { kind: "percent", percent: Number(pct[1]) };
+    const slice = /^(\d+)\/(\d+)$/.exec(raw);
+    if (slice) {
+        const n = Number(slice[1]);
+        const of = Number(slice[2]);
+        if (n >= 1 && of >= 1 && n <= of && of <= 10_000)
+            return { kind: "slice", n, of };
+    }
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
+}
+function parsePatterns(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((p) => p.trim())
+        .filter((p) => p !== "");
+}
+/** The settings of backup-media, named as in the runbook's backup_media.sh. */
+const BACKUP_MEDIA_SETTINGS = {
+    sourceDir: {
+        env: "MEDIA_SOURCE_DIR",
+        input: "media-source-dir",
+        description: "the media directory to back up",
+        default: "/data",
+        parse: parseString,
+    },
+    mediaBackupDir: {
+        env: "MEDIA_BACKUP_DIR",
+        input: "media-backup-dir",
+        description: "directory that holds the media snapshots, current and logs/",
+        default: "/backups/media",
+        parse: parseString,
+    },
+    retentionDays: {
+        env: "MEDIA_RETENTION_DAYS",
+        input: "media-retention-days",
+        description: "days to keep media snapshots (the newest complete one and the one current names are always kept)",
+        default: "30",
+        parse: integerIn(1, 36_500, " (days)"),
+    },
+    full: {
+        env: "MEDIA_FULL",
+        input: "full",
+        description: "copy and hash every file into an independent snapshot instead of hard-linking unchanged ones",
+        default: "false",
+        parse: parseBoolean,
+    },
+    exclude: {
+        env: "MEDIA_EXCLUDE",
+        input: "media-exclude",
+        description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
+        parse: (raw) => parsePatterns(raw),
+    },
+    retentionDryRun: shared.retentionDryRun,
+    verifyOnly: {
+        ...shared.verifyOnly,
+        description: "check the existing snapshots (manifest checksum, every file's size and SHA-256) instead of taking one",
+    },
+    maxAgeHours: {
+        ...shared.maxAgeHours,
+        description: "with verify-only: exit 2 when the newest media snapshot is older than this, or none exists",
+    },
+    readDataSubset: {
+        env: "MEDIA_READ_DATA_SUBSET",
+        input: "read-data-subset",
+        description: "with verify-only: read and hash this share of the snapshots' files: a percentage (10%) or a slice n/t (1/5)",
+        default: "100%",
+        parse: parseDataSubset,
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+};
+function loadBackupMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        sourceDir: require(s.sourceDir, lookup),
+        backupDir: require(s.mediaBackupDir, lookup),
+        retentionDays: require(s.retentionDays, lookup),
+        full: require(s.full, lookup),
+        exclude: resolve(s.exclude, lookup) ?? [],
+        retentionDryRun: require(s.retentionDryRun, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+function loadVerifyMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        backupDir: require(s.mediaBackupDir, lookup),
+        maxAgeHours: require(s.maxAgeHours, lookup),
+        subset: require(s.readDataSubset, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+/** The switch that turns verify and restore to media snapshots. */
+const MEDIA_SWITCH = {
+    env: "LIFELINE_MEDIA",
+    input: "media",
+    description: "work on the media snapshots in MEDIA_BACKUP_DIR instead of the database backups",
+    default: "false",
+    parse: parseBoolean,
+};
+const isMedia = (lookup) => settings_require(MEDIA_SWITCH, lookup);
+/** The settings of verify --media. */
+const VERIFY_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    readDataSubset: {
+        ...BACKUP_MEDIA_SETTINGS.readDataSubset,
+        description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
+    },
+};
+/** The settings of restore --media. */
+const RESTORE_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    snapshot: {
+        env: "MEDIA_SNAPSHOT",
+        input: "snapshot",
+        description: "with media: the snapshot to restore: latest (the one current names) or a name such as media_20261202_030000",
+        default: "latest",
+        parse: (raw, source) => {
+            if (raw !== "latest" && !/^media_\d{8}_\d{6}$/.test(raw)) {
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
+            }
+            return raw;
+        },
+    },
+    targetDir: {
+        env: "MEDIA_RESTORE_TARGET",
+        input: "target-dir",
+        description: "with media: the directory to restore into (created if missing); nothing is written outside it",
+        parse: parseString,
+    },
+    restorePath: {
+        env: "MEDIA_RESTORE_PATH",
+        input: "restore-path",
+        description: "with media: restore only this path of the snapshot (a file or a directory, relative to the source)",
+        parse: parseString,
+    },
+    overwrite: {
+        env: "MEDIA_RESTORE_OVERWRITE",
+        input: "overwrite",
+        description: "with media: replace files that already exist in the target (default: refuse, nothing written)",
+        default: "false",
+        parse: parseBoolean,
+    },
+};
+function loadRestoreMediaConfig(lookup) {
+    const s = RESTORE_MEDIA_SETTINGS;
+    return {
+        backupDir: settings_require(s.mediaBackupDir, lookup),
+        snapshot: settings_require(s.snapshot, lookup),
+        targetDir: settings_require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
+        restorePath: settings_resolve(s.restorePath, lookup),
+        overwrite: settings_require(s.overwrite, lookup),
+        metrics: metrics_config_metricsSettings(lookup),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/config/restore-config.ts
 
 
@@ -40940,7 +41145,8 @@ function keyBlockSecrets(block) {
 
 
 
-const shared = BACKUP_DB_SETTINGS;
+
+const restore_config_shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
  * (backup names are UTC too, so the two compare without a time-zone guess).
@@ -40980,13 +41186,13 @@ const BACKUP_READING_SETTINGS = {
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
-        ...shared.pgBinDir,
+        ...restore_config_shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
     ...CLOUD_READ_SETTINGS,
-    pushgatewayUrl: shared.pushgatewayUrl,
-    pushgatewayJob: shared.pushgatewayJob,
-    metricsTextfile: shared.metricsTextfile,
+    pushgatewayUrl: restore_config_shared.pushgatewayUrl,
+    pushgatewayJob: restore_config_shared.pushgatewayJob,
+    metricsTextfile: restore_config_shared.metricsTextfile,
 };
 /** Reads BACKUP_READING_SETTINGS. */
 function loadBackupReading(lookup) {
@@ -40995,18 +41201,18 @@ function loadBackupReading(lookup) {
         jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: settings_resolve(s.gpgPrivateKey, lookup),
         pgBinDir: settings_resolve(s.pgBinDir, lookup),
-        metrics: metricsSettings(lookup),
+        metrics: metrics_config_metricsSettings(lookup),
         ...loadCloudReading(lookup),
     };
 }
 /** The settings of restore, named as in the runbook's restore_db.sh. */
 const RESTORE_SETTINGS = {
     databaseUrl: {
-        ...shared.databaseUrl,
+        ...restore_config_shared.databaseUrl,
         description: "the database to restore, e.g. postgresql://user:password@host:5432/transcripts (replaced by the backup)",
     },
-    backupDir: shared.backupDir,
-    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    backupDir: restore_config_shared.backupDir,
+    prefix: { ...restore_config_shared.prefix, description: "only backups whose names start with this; default: all" },
     listBackups: {
         env: "RESTORE_LIST_BACKUPS",
         input: "list-backups",
@@ -41057,6 +41263,7 @@ const RESTORE_SETTINGS = {
         parse: parseBoolean,
     },
     ...BACKUP_READING_SETTINGS,
+    ...RESTORE_MEDIA_SETTINGS,
 };
 /** The database a connection names, as libpq would pick it. */
 function targetDatabase(connection, env = process.env, setting = "DATABASE_URL") {
@@ -41065,14 +41272,8 @@ function targetDatabase(connection, env = process.env, setting = "DATABASE_URL")
         throw new errors/* ConfigError */.xL(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
     return name;
 }
-function metricsSettings(lookup) {
-    return {
-        pushgatewayUrl: settings_resolve(shared.pushgatewayUrl, lookup),
-        job: settings_require(shared.pushgatewayJob, lookup),
-        textfile: settings_resolve(shared.metricsTextfile, lookup),
-        timeoutMs: settings_require(shared.networkTimeoutSeconds, lookup) * 1000,
-    };
-}
+
+
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
     return settings_require(RESTORE_SETTINGS.listBackups, lookup);
@@ -41123,6 +41324,1836 @@ function loadListConfig(lookup) {
         prefix: settings_resolve(RESTORE_SETTINGS.prefix, lookup),
         destinations: loadCloudReading(lookup).destinations,
     };
+}
+
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
+;// CONCATENATED MODULE: ./src/metrics/exposition.ts
+/** A gauge: every metric Lifeline exposes is one (a last status, a duration, a timestamp, a size). */
+function gauge(name, help, labels, value) {
+    return { name, help, type: "gauge", labels, value };
+}
+/** A time as Prometheus timestamps are exposed: whole seconds since the epoch. */
+function unixSeconds(at) {
+    return Math.floor(at.getTime() / 1000);
+}
+const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+function seriesKey(name, labels) {
+    const inner = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}="${escapeLabel(labels[k])}"`)
+        .join(",");
+    return inner ? `${name}{${inner}}` : name;
+}
+/** Renders samples as text format 0.0.4: HELP and TYPE once per metric name, then its series. */
+function renderExposition(samples) {
+    const byName = new Map();
+    for (const s of samples)
+        byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+    const lines = [];
+    for (const [name, series] of byName) {
+        lines.push(`# HELP ${name} ${series[0].help}`, `# TYPE ${name} ${series[0].type}`);
+        for (const s of series)
+            lines.push(`${seriesKey(name, s.labels)} ${Number.isInteger(s.value) ? s.value : s.value.toFixed(3)}`);
+    }
+    return `${lines.join("\n")}\n`;
+}
+/** Reads back the samples of a text exposition (as written by `renderExposition`). */
+function parseExposition(text) {
+    const help = new Map();
+    const type = new Map();
+    const samples = [];
+    for (const line of text.split("\n")) {
+        const h = /^# HELP (\S+) (.*)$/.exec(line);
+        if (h)
+            help.set(h[1], h[2]);
+        const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
+        if (t)
+            type.set(t[1], t[2]);
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+        if (!m || line.startsWith("#"))
+            continue;
+        const labels = {};
+        for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+            labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
+        }
+        samples.push({
+            name: m[1],
+            help: help.get(m[1]) ?? m[1],
+            type: type.get(m[1]) ?? "gauge",
+            labels,
+            value: Number(m[3]),
+        });
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/publish.ts
+
+
+
+
+
+
+
+/** Each attempt's bound (the whole push is bounded by the network timeout too). */
+const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
+const PUSH_ATTEMPTS = 3;
+/** The whole push's bound when none is configured (BACKUP_NETWORK_TIMEOUT_SECONDS sets it). */
+const DEFAULT_PUSH_TIMEOUT_MS = 120_000;
+/**
+ * A Pushgateway URL split into the address fetch may use and its credentials: fetch refuses URLs with
+ * `user:password@`, so they travel as an `Authorization: Basic` header; `shown` is safe to print.
+ */
+function gatewayAddress(raw) {
+    const parsed = new URL(raw);
+    if (parsed.username === "" && parsed.password === "")
+        return { url: raw, shown: redactUrl(raw) };
+    const decode = (part) => {
+        try {
+            return decodeURIComponent(part);
+        }
+        catch {
+            return part;
+        }
+    };
+    const credentials = `${decode(parsed.username)}:${decode(parsed.password)}`;
+    parsed.username = "";
+    parsed.password = "";
+    const url = parsed.toString().replace(/\/+$/, "");
+    return { url, shown: url, authorization: `Basic ${Buffer.from(credentials, "utf8").toString("base64")}` };
+}
+/**
+ * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
+ * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
+ * a failed run that sends no success timestamp leaves the last one in place. Credentials in the URL
+ * are sent as basic auth and never printed.
+ */
+async function pushToGateway(url, job, group, samples, options = {}) {
+    const gateway = gatewayAddress(url);
+    const groupPath = Object.entries(group)
+        .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
+        .join("");
+    const groupingPath = `/metrics/job/${encodeURIComponent(job)}${groupPath}`;
+    const target = `${gateway.url}${groupingPath}`;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
+    let lastError;
+    try {
+        await (0,deadline/* withDeadline */.NE)(`The push to the Pushgateway ${gateway.shown}`, timeoutMs, async (signal) => {
+            for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+                try {
+                    const response = await fetch(target, {
+                        method: "POST",
+                        headers: {
+                            "Content-Type": "text/plain; version=0.0.4",
+                            ...(gateway.authorization ? { Authorization: gateway.authorization } : {}),
+                        },
+                        body: renderExposition(samples),
+                        signal: AbortSignal.any([
+                            signal,
+                            AbortSignal.timeout(Math.min(PUSH_ATTEMPT_TIMEOUT_MS, timeoutMs)),
+                        ]),
+                    });
+                    if (response.ok)
+                        return;
+                    const body = (await response.text()).trim().slice(0, 300);
+                    lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}${response.status === 401 ? " (check the user and password in PUSHGATEWAY_URL)" : ""}`);
+                    if (response.status < 500)
+                        break; // a 4xx will not improve with retries
+                }
+                catch (err) {
+                    if (signal.aborted)
+                        throw err;
+                    lastError = err.cause instanceof Error ? err.cause : err;
+                }
+                if (attempt < PUSH_ATTEMPTS)
+                    await (0,external_node_timers_promises_.setTimeout)(250 * 2 ** attempt, undefined, { signal });
+            }
+            throw lastError;
+        }, { signal: options.signal, setting: "BACKUP_NETWORK_TIMEOUT_SECONDS" });
+    }
+    catch (err) {
+        throw new Error(`Could not push metrics to ${redactUrl(`${gateway.shown}${groupingPath}`)}: ${err?.message ?? err}`, { cause: err });
+    }
+}
+/**
+ * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
+ * the file that this run does not replace — e.g. the last success timestamp when this run failed.
+ */
+async function writeTextfile(file, samples) {
+    // Only a regular file is read (a FIFO put there would block the run forever); anything else is replaced.
+    const previous = parseExposition(await regular_file_readRegularFile(file, { followSymlinks: true }).catch(() => ""));
+    const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
+    for (const s of samples)
+        merged.set(seriesKey(s.name, s.labels), s);
+    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
+    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
+    await (0,promises_.rename)(temp, file);
+}
+/**
+ * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
+ * not fail a good backup; the outcome says what happened, for the summary.
+ */
+async function publishMetrics(settings, group, samples, logger, signal) {
+    const outcome = {};
+    if (settings.pushgatewayUrl) {
+        try {
+            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples, {
+                timeoutMs: settings.timeoutMs,
+                // The push is the run's report: a cancelled run still makes it (bounded); a signal that
+                // arrives while pushing ends it.
+                signal: signal?.aborted ? undefined : signal,
+            });
+            outcome.pushgateway = "pushed";
+            logger.info(`Metrics pushed to ${gatewayAddress(settings.pushgatewayUrl).shown} (job ${settings.job})`);
+        }
+        catch (err) {
+            outcome.pushgateway = err.message;
+            logger.warn(`${err.message}; the backup itself is not affected`);
+        }
+    }
+    if (settings.textfile) {
+        try {
+            await writeTextfile(settings.textfile, samples);
+            outcome.textfile = "written";
+        }
+        catch (err) {
+            outcome.textfile = `Could not write ${settings.textfile}: ${err.message}`;
+            logger.warn(`${outcome.textfile}; the backup itself is not affected`);
+        }
+    }
+    return outcome;
+}
+
+;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
+
+/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
+function verifySamples(type, run) {
+    const labels = { type };
+    const samples = [
+        gauge("backup_verify_last_status", "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)", labels, run.exitCode),
+        gauge("backup_verify_duration_seconds", "Wall time of the last backup verification", labels, run.durationSeconds),
+    ];
+    if (run.newestAgeHours !== undefined) {
+        samples.push(gauge("backup_verify_newest_age_seconds", "Age of the newest good daily backup when last verified", labels, Math.round(run.newestAgeHours * 3600)));
+    }
+    if (run.ok) {
+        samples.push(gauge("backup_verify_last_success_timestamp", "Unix timestamp of the last verification that passed", labels, unixSeconds(run.finishedAt)));
+    }
+    return samples;
+}
+/** Samples of a restore run. */
+function restoreSamples(type, run) {
+    const labels = { type };
+    const samples = [
+        gauge("backup_restore_last_status", "Exit status of the last restore (0=success)", labels, run.ok ? 0 : 1),
+        gauge("backup_restore_duration_seconds", "Wall time of the last restore", labels, run.durationSeconds),
+    ];
+    if (run.ok) {
+        samples.push(gauge("backup_restore_last_success_timestamp", "Unix timestamp of the last successful restore", labels, unixSeconds(run.finishedAt)));
+    }
+    return samples;
+}
+
+;// CONCATENATED MODULE: ./src/log/logger.ts
+
+
+
+/** Shorter secrets are not masked: masking "a" or "pw" would blank that text in every log line. */
+const MIN_SECRET_LENGTH = 3;
+/**
+ * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
+ * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
+ */
+class Logger {
+    sinks;
+    secrets = new Set();
+    constructor(...sinks) {
+        this.sinks = sinks;
+    }
+    addSink(sink) {
+        this.sinks.push(sink);
+    }
+    removeSink(sink) {
+        const i = this.sinks.indexOf(sink);
+        if (i >= 0)
+            this.sinks.splice(i, 1);
+        sink.close?.();
+    }
+    /** Registers a value that must never be written (a password, a token). */
+    addSecret(secret) {
+        if (secret && secret.length >= MIN_SECRET_LENGTH)
+            this.secrets.add(secret);
+    }
+    redact(text) {
+        let out = text;
+        for (const secret of this.secrets) {
+            out = out.split(secret).join("***");
+            const encoded = encodeURIComponent(secret);
+            if (encoded !== secret)
+                out = out.split(encoded).join("***");
+        }
+        return out;
+    }
+    emit(level, message) {
+        const at = new Date();
+        const line = showControls(this.redact(message));
+        const failed = [];
+        for (const sink of [...this.sinks]) {
+            try {
+                sink.write(level, line, at);
+            }
+            catch (err) {
+                // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
+                this.sinks.splice(this.sinks.indexOf(sink), 1);
+                failed.push(err);
+            }
+        }
+        for (const err of failed) {
+            this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
+        }
+    }
+    debug(message) {
+        this.emit("debug", message);
+    }
+    info(message) {
+        this.emit("info", message);
+    }
+    warn(message) {
+        this.emit("warn", message);
+    }
+    error(message) {
+        this.emit("error", message);
+    }
+}
+const formatLine = (level, message, at) => `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
+/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
+function streamSink(stream, minLevel = "info") {
+    const order = ["debug", "info", "warn", "error"];
+    return {
+        write(level, message, at) {
+            if (order.indexOf(level) >= order.indexOf(minLevel))
+                stream.write(formatLine(level, message, at));
+        },
+    };
+}
+/**
+ * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
+ * crash still leaves every line before it on disk, in order.
+ */
+class FileSink {
+    path;
+    fd;
+    constructor(path) {
+        this.path = path;
+        try {
+            this.fd = openSync(path, "a", 0o640);
+        }
+        catch (err) {
+            throw this.failure(err);
+        }
+    }
+    /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
+    write(level, message, at) {
+        if (this.fd === undefined)
+            return;
+        try {
+            writeSync(this.fd, formatLine(level, message, at));
+        }
+        catch (err) {
+            this.close();
+            throw this.failure(err);
+        }
+    }
+    failure(err) {
+        const dir = path.dirname(this.path);
+        const described = describeWriteFailure(err, `the log directory '${dir}'`, dir, path.basename(this.path));
+        return described === err
+            ? new Error(`Cannot write the log file ${this.path}: ${err.message}`, { cause: err })
+            : described;
+    }
+    close() {
+        if (this.fd !== undefined)
+            closeSync(this.fd);
+        this.fd = undefined;
+    }
+}
+/**
+ * Control characters made visible (ESC as \x1b, CR as \r): a file or object name from a backup
+ * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
+ * Newlines and tabs stay: messages may be several lines.
+ */
+function showControls(text) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+;// CONCATENATED MODULE: ./src/media/media-path.ts
+
+/** The bytes of a real path (a directory given by the operator, as UTF-8) as a binary string. */
+function toBinary(text) {
+    return Buffer.from(text, "utf8").toString("latin1");
+}
+/** The real path of `rel` under `root` (a binary string too), as the Buffer fs calls take. */
+function fsPath(root, rel) {
+    return Buffer.from(rel === "" ? root : `${root}/${rel}`, "latin1");
+}
+/** `parent/name`, or `name` under the root. */
+function joinRel(parent, name) {
+    return parent === "" ? name : `${parent}/${name}`;
+}
+/** The directory that holds `rel` ("" for a child of the root). */
+function parentOf(rel) {
+    const slash = rel.lastIndexOf("/");
+    return slash < 0 ? "" : rel.slice(0, slash);
+}
+/** Whether `rel` is `dir` or lies under it. */
+function isWithin(rel, dir) {
+    return dir === "" || rel === dir || rel.startsWith(`${dir}/`);
+}
+const SLASH = 0x2f;
+/**
+ * The walk order: names compared byte by byte, component by component, so a directory comes right
+ * before its children and "a/z" before "a b". That is byte order with "/" below every other byte.
+ */
+function compareRelPaths(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+        const x = a.charCodeAt(i);
+        const y = b.charCodeAt(i);
+        if (x === y)
+            continue;
+        if (x === SLASH)
+            return -1;
+        if (y === SLASH)
+            return 1;
+        return x - y;
+    }
+    return a.length - b.length;
+}
+/** Why `rel` cannot be a path inside a tree, or undefined when it can: what a tampered manifest would try. */
+function relPathProblem(rel) {
+    if (rel === "")
+        return "it is empty";
+    if (rel.includes("\0"))
+        return "it contains a NUL byte";
+    if (rel.startsWith("/"))
+        return "it is absolute";
+    for (const part of rel.split("/")) {
+        if (part === "")
+            return "it has an empty component (a leading, trailing or double '/')";
+        if (part === "." || part === "..")
+            return `it has a '${part}' component`;
+    }
+    return undefined;
+}
+/** Whether the bytes are valid UTF-8, so a name can be written as text rather than base64. */
+function media_path_isUtf8(rel) {
+    const bytes = Buffer.from(rel, "latin1");
+    return Buffer.from(bytes.toString("utf8"), "utf8").equals(bytes);
+}
+/** A path for people: UTF-8 as is, other bytes as \xNN (never a raw control char in a log line). */
+function showPath(rel) {
+    const text = media_path_isUtf8(rel)
+        ? Buffer.from(rel, "latin1").toString("utf8")
+        : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
+    return showControls(text === "" ? "." : text)
+        .replace(/\n/g, "\\n")
+        .replace(/\t/g, "\\t");
+}
+
+;// CONCATENATED MODULE: ./src/media/manifest.ts
+
+
+
+
+const MANIFEST_FORMAT = "lifeline-media-manifest";
+const manifest_MANIFEST_VERSION = 1;
+/** A line longer than this is not one a snapshot writes (two 4 KiB paths in base64 fit many times). */
+const MAX_MANIFEST_LINE_BYTES = 1024 * 1024;
+const WRITE_BUFFER_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const READ_CHUNK_BYTES = 1024 * 1024;
+const ENTRY_TYPES = [
+    "dir",
+    "file",
+    "symlink",
+    "fifo",
+    "socket",
+    "char-device",
+    "block-device",
+];
+/** skipped: a socket, FIFO or device (never copied); unreadable: named, not in the tree; changed-during-backup: copied twice, changed both times. */
+const ENTRY_STATES = ["skipped", "unreadable", "changed-during-backup"];
+const TOTAL_KEYS = [
+    "entries",
+    "files",
+    "dirs",
+    "symlinks",
+    "bytes",
+    "newFiles",
+    "changedFiles",
+    "unchangedFiles",
+    "deletedFiles",
+    "bytesCopied",
+    "bytesLinked",
+    "errors",
+    "skipped",
+    "changedDuringBackup",
+];
+/** A manifest that cannot be trusted: names the file, the line and what was wrong. */
+class ManifestError extends errors/* UserError */.yo {
+    name = "ManifestError";
+}
+function pathField(key, rel) {
+    if (key === "path" && rel === "")
+        return { path: "." };
+    return isUtf8(rel)
+        ? { [key]: Buffer.from(rel, "latin1").toString("utf8") }
+        : { [`${key}B64`]: Buffer.from(rel, "latin1").toString("base64") };
+}
+/** One entry as its manifest line (without the newline). */
+function encodeEntry(e) {
+    return JSON.stringify({
+        ...pathField("path", e.path),
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtimeNs: e.mtimeNs.toString(),
+        ctimeNs: e.ctimeNs.toString(),
+        ino: e.ino.toString(),
+        ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
+        ...(e.target === undefined ? {} : pathField("target", e.target)),
+        ...(e.linkTo === undefined ? {} : pathField("linkTo", e.linkTo)),
+        ...(e.state === undefined ? {} : { state: e.state }),
+        ...(e.error === undefined ? {} : { error: e.error }),
+    });
+}
+/** Writes a manifest as the snapshot is built, in buffered sync writes, hashing what it writes. */
+class ManifestWriter {
+    fd;
+    file;
+    hash = createHash("sha256");
+    buffered = [];
+    bufferedBytes = 0;
+    bytes = 0;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+    }
+    static create(file, header) {
+        const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+        const writer = new ManifestWriter(fd, file);
+        writer.line(JSON.stringify(header));
+        return writer;
+    }
+    add(entry) {
+        this.line(encodeEntry(entry));
+    }
+    /** Writes the totals, flushes and fsyncs; returns the manifest's SHA-256 and size. */
+    finish(totals) {
+        this.line(JSON.stringify({ totals }));
+        this.flush();
+        fsyncSync(this.fd);
+        closeSync(this.fd);
+        return { sha256: this.hash.digest("hex"), bytes: this.bytes };
+    }
+    /** Closes without finishing (a failed run: the partial snapshot is removed). */
+    abandon() {
+        try {
+            closeSync(this.fd);
+        }
+        catch { }
+    }
+    line(text) {
+        this.buffered.push(text, "\n");
+        this.bufferedBytes += text.length + 1;
+        if (this.bufferedBytes >= WRITE_BUFFER_BYTES)
+            this.flush();
+    }
+    flush() {
+        if (this.buffered.length === 0)
+            return;
+        const chunk = Buffer.from(this.buffered.join(""), "utf8");
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        this.hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length)
+            off += writeSync(this.fd, chunk, off, chunk.length - off);
+        this.bytes += chunk.length;
+    }
+}
+/**
+ * Reads a manifest line by line in bounded memory, refusing anything a snapshot does not write:
+ * unsafe paths, entries out of walk order or outside a directory listed before them, unknown types.
+ * A tampered manifest fails here, before a restore writes or a backup links anything from it.
+ */
+class ManifestReader {
+    fd;
+    file;
+    header;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    chunk = Buffer.alloc(0);
+    offset = 0;
+    eof = false;
+    lineNo = 0;
+    previous;
+    dirs = [];
+    done = false;
+    totalsRead;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+        const first = this.nextLine();
+        if (first === undefined)
+            throw this.fail("it is empty");
+        this.header = this.parseHeader(first);
+    }
+    static open(file) {
+        const fd = (0,external_node_fs_.openSync)(file, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK);
+        try {
+            if (!(0,external_node_fs_.fstatSync)(fd).isFile())
+                throw new ManifestError(`${file} is not a regular file`);
+            return new ManifestReader(fd, file);
+        }
+        catch (err) {
+            (0,external_node_fs_.closeSync)(fd);
+            throw err;
+        }
+    }
+    /** The next entry, or undefined after the last (then `totals` and `sha256` are known). */
+    next() {
+        if (this.done)
+            return undefined;
+        const line = this.nextLine();
+        if (line === undefined)
+            throw this.fail("it ends without its totals line (the manifest is cut short)");
+        const obj = this.parseJson(line);
+        if ("totals" in obj) {
+            this.totalsRead = this.parseTotals(obj.totals);
+            if (this.nextLine() !== undefined)
+                throw this.fail("there are lines after the totals");
+            this.done = true;
+            return undefined;
+        }
+        const entry = this.parseEntry(obj);
+        this.checkPlace(entry);
+        return entry;
+    }
+    /** The trailer's totals; only after `next()` returned undefined. */
+    get totals() {
+        if (!this.totalsRead)
+            throw new Error("ManifestReader.totals read before the end");
+        return this.totalsRead;
+    }
+    /** The SHA-256 of every byte read; the whole manifest's once `next()` returned undefined. */
+    digest() {
+        return this.hash.digest("hex");
+    }
+    close() {
+        try {
+            (0,external_node_fs_.closeSync)(this.fd);
+        }
+        catch { }
+    }
+    fail(what) {
+        const where = this.lineNo > 0 ? ` line ${this.lineNo}` : "";
+        return new ManifestError(`Manifest ${this.file}${where} cannot be trusted: ${what}. The snapshot may have been tampered with or ` +
+            "cut short; verify it (lifeline verify --media) and use another snapshot");
+    }
+    nextLine() {
+        for (;;) {
+            const nl = this.chunk.indexOf(0x0a, this.offset);
+            if (nl >= 0) {
+                const line = this.chunk.subarray(this.offset, nl);
+                this.offset = nl + 1;
+                this.lineNo++;
+                return line.toString("utf8");
+            }
+            if (this.chunk.length - this.offset > MAX_MANIFEST_LINE_BYTES) {
+                this.lineNo++;
+                throw this.fail(`a line is longer than ${MAX_MANIFEST_LINE_BYTES} bytes`);
+            }
+            if (this.eof) {
+                if (this.offset < this.chunk.length) {
+                    this.lineNo++;
+                    throw this.fail("its last line has no newline (the manifest is cut short)");
+                }
+                return undefined;
+            }
+            const rest = this.chunk.subarray(this.offset);
+            const buf = Buffer.allocUnsafe(rest.length + READ_CHUNK_BYTES);
+            rest.copy(buf);
+            const n = (0,external_node_fs_.readSync)(this.fd, buf, rest.length, READ_CHUNK_BYTES, null);
+            if (n === 0)
+                this.eof = true;
+            else
+                this.hash.update(buf.subarray(rest.length, rest.length + n));
+            this.chunk = buf.subarray(0, rest.length + n);
+            this.offset = 0;
+        }
+    }
+    parseJson(line) {
+        let value;
+        try {
+            value = JSON.parse(line);
+        }
+        catch {
+            throw this.fail("a line is not JSON");
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            throw this.fail("a line is not a JSON object");
+        }
+        return value;
+    }
+    parseHeader(line) {
+        const h = this.parseJson(line);
+        if (h.format !== MANIFEST_FORMAT)
+            throw this.fail(`its first line is not a ${MANIFEST_FORMAT} header`);
+        if (h.version !== manifest_MANIFEST_VERSION) {
+            throw this.fail(`it is version ${String(h.version)}; this Lifeline reads version ${manifest_MANIFEST_VERSION}`);
+        }
+        for (const key of ["snapshot", "source", "createdAt", "tool"]) {
+            if (typeof h[key] !== "string")
+                throw this.fail(`its header has no '${key}'`);
+        }
+        if (h.mode !== "incremental" && h.mode !== "full")
+            throw this.fail("its header has no valid 'mode'");
+        if (h.previous !== null && typeof h.previous !== "string")
+            throw this.fail("its header's 'previous' is invalid");
+        return h;
+    }
+    parseTotals(value) {
+        if (typeof value !== "object" || value === null)
+            throw this.fail("its totals are not an object");
+        const t = value;
+        for (const key of TOTAL_KEYS) {
+            if (!Number.isSafeInteger(t[key]) || t[key] < 0)
+                throw this.fail(`its totals' '${key}' is invalid`);
+        }
+        return t;
+    }
+    pathOf(obj, key) {
+        const text = obj[key];
+        const b64 = obj[`${key}B64`];
+        if (typeof text === "string")
+            return Buffer.from(text, "utf8").toString("latin1");
+        if (typeof b64 === "string") {
+            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
+                throw this.fail(`'${key}B64' is not base64`);
+            return Buffer.from(b64, "base64").toString("latin1");
+        }
+        if (text !== undefined || b64 !== undefined)
+            throw this.fail(`'${key}' is not a string`);
+        return undefined;
+    }
+    integer(obj, key) {
+        const v = obj[key];
+        if (!Number.isSafeInteger(v) || v < 0)
+            throw this.fail(`'${key}' is not a non-negative integer`);
+        return v;
+    }
+    bigint(obj, key) {
+        const v = obj[key];
+        if (typeof v !== "string" || !/^-?\d{1,25}$/.test(v))
+            throw this.fail(`'${key}' is not an integer string`);
+        return BigInt(v);
+    }
+    parseEntry(obj) {
+        const raw = this.pathOf(obj, "path");
+        if (raw === undefined)
+            throw this.fail("an entry has no 'path'");
+        const path = raw === "." ? "" : raw;
+        if (path !== "") {
+            const problem = relPathProblem(path);
+            if (problem)
+                throw this.fail(`the path '${showPath(path)}' is unsafe: ${problem}`);
+        }
+        const type = obj.type;
+        if (!ENTRY_TYPES.includes(type))
+            throw this.fail(`'${showPath(path)}' has an unknown type`);
+        const state = obj.state;
+        if (state !== undefined && !ENTRY_STATES.includes(state))
+            throw this.fail(`'${showPath(path)}' has an unknown state`);
+        const mode = this.integer(obj, "mode");
+        if (mode > 0o7777)
+            throw this.fail(`'${showPath(path)}' has an invalid mode`);
+        const sha256 = obj.sha256;
+        if (sha256 !== undefined && (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256))) {
+            throw this.fail(`'${showPath(path)}' has an invalid sha256`);
+        }
+        const stored = type === "file" && state !== "unreadable";
+        if (stored && sha256 === undefined)
+            throw this.fail(`the file '${showPath(path)}' has no sha256`);
+        const target = this.pathOf(obj, "target");
+        if (type === "symlink" && (target === undefined || target === "" || target.includes("\0"))) {
+            throw this.fail(`the symlink '${showPath(path)}' has no valid target`);
+        }
+        const linkTo = this.pathOf(obj, "linkTo");
+        if (linkTo !== undefined) {
+            const problem = relPathProblem(linkTo);
+            if (type !== "file" || problem || compareRelPaths(linkTo, path) >= 0) {
+                throw this.fail(`'${showPath(path)}' has a linkTo that is not an earlier file of the snapshot`);
+            }
+        }
+        const error = obj.error;
+        if (error !== undefined && typeof error !== "string")
+            throw this.fail(`'${showPath(path)}' has an invalid error`);
+        return {
+            path,
+            type,
+            mode,
+            uid: this.integer(obj, "uid"),
+            gid: this.integer(obj, "gid"),
+            size: this.integer(obj, "size"),
+            mtimeNs: this.bigint(obj, "mtimeNs"),
+            ctimeNs: this.bigint(obj, "ctimeNs"),
+            ino: this.bigint(obj, "ino"),
+            ...(sha256 === undefined ? {} : { sha256: sha256 }),
+            ...(type === "symlink" ? { target } : {}),
+            ...(linkTo === undefined ? {} : { linkTo }),
+            ...(state === undefined ? {} : { state }),
+            ...(error === undefined ? {} : { error: error }),
+        };
+    }
+    /** Walk order, and every entry inside a directory listed before it: the root first, as a directory. */
+    checkPlace(entry) {
+        if (this.previous === undefined) {
+            if (entry.path !== "" || entry.type !== "dir")
+                throw this.fail("its first entry is not the root directory");
+        }
+        else {
+            if (compareRelPaths(this.previous, entry.path) >= 0) {
+                throw this.fail(`'${showPath(entry.path)}' is out of order or listed twice`);
+            }
+            const parent = parentOf(entry.path);
+            while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent)
+                this.dirs.pop();
+            if (this.dirs.length === 0) {
+                throw this.fail(`'${showPath(entry.path)}' is not inside a directory listed before it`);
+            }
+        }
+        if (entry.type === "dir")
+            this.dirs.push(entry.path);
+        this.previous = entry.path;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-name.ts
+
+/** Every snapshot directory is `media_YYYYMMDD_HHMMSS` (its UTC start time), like the database backups. */
+const SNAPSHOT_PREFIX = "media_";
+/** The link that names the newest complete snapshot (runbook: `ls -ld /backups/media/current`). */
+const snapshot_name_CURRENT_LINK = "current";
+/** Inside a snapshot: the tree (restore with `cp -a`), its manifest and the manifest's checksum. */
+const TREE_DIR = "tree";
+const snapshot_name_MANIFEST_FILE = "manifest.ndjson";
+const snapshot_name_MANIFEST_SUM_FILE = "manifest.ndjson.sha256";
+const NAME = /^media_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+const PARTIAL = /^\.media_\d{8}_\d{6}\.partial$/;
+const DELETING = /^\.media_\d{8}_\d{6}\.deleting$/;
+/** The snapshot name of a run started at `at`. */
+function snapshotName(at) {
+    return `${SNAPSHOT_PREFIX}${formatTimestamp(at)}`;
+}
+/** The time a snapshot name says, or undefined when the name is not a snapshot's (or no real time). */
+function snapshotTime(name) {
+    const m = NAME.exec(name);
+    if (!m)
+        return undefined;
+    const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+    const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+    if (at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+        return undefined;
+    return at;
+}
+/** Where a run builds its snapshot before it is complete. */
+const partialName = (name) => `.${name}.partial`;
+/** What retention renames a snapshot to before removing it, so it leaves the listing at once. */
+const deletingName = (name) => `.${name}.deleting`;
+/** Whether a name in MEDIA_BACKUP_DIR is a dead run's partial snapshot or an interrupted deletion. */
+function isLeftover(name) {
+    return PARTIAL.test(name) || DELETING.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-store.ts
+
+
+
+
+
+
+/** A sidecar larger than this is not one Lifeline wrote. */
+const MAX_SUM_BYTES = 4096;
+/** Every snapshot in `backupDir` (directories named media_YYYYMMDD_HHMMSS), newest first. */
+function listSnapshots(backupDir) {
+    const found = [];
+    for (const entry of (0,external_node_fs_.readdirSync)(backupDir, { withFileTypes: true })) {
+        const takenAt = snapshotTime(entry.name);
+        if (takenAt && entry.isDirectory())
+            found.push({ name: entry.name, dir: external_node_path_default().join(backupDir, entry.name), takenAt });
+    }
+    return found.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));
+}
+/** The snapshot `current` names, or undefined (no link yet); a link elsewhere is reported, never followed. */
+function readCurrent(backupDir) {
+    let target;
+    try {
+        target = (0,external_node_fs_.readlinkSync)(external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK));
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "ENOENT")
+            return {};
+        return { problem: `${external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK)} is not a symbolic link (${code})` };
+    }
+    if (!snapshotTime(target)) {
+        return {
+            problem: `${external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK)} points at '${target}', not at a snapshot of this directory`,
+        };
+    }
+    return { name: target };
+}
+/** Points `current` at `name` in one rename, so a reader sees the old snapshot or the new one, never neither. */
+function swapCurrent(backupDir, name) {
+    const temp = path.join(backupDir, `.${CURRENT_LINK}.${process.pid}.tmp`);
+    rmSync(temp, { force: true });
+    symlinkSync(name, temp);
+    renameSync(temp, path.join(backupDir, CURRENT_LINK));
+    syncDir(backupDir);
+}
+/** Makes a rename or a new entry in `dir` durable. */
+function syncDir(dir) {
+    const fd = openSync(dir, "r");
+    try {
+        fsyncSync(fd);
+    }
+    finally {
+        closeSync(fd);
+    }
+}
+/** Writes the manifest's sidecar in sha256sum's format, so `sha256sum -c` works inside the snapshot. */
+async function writeManifestSum(snapshotDir, sha256) {
+    await writeFileAtomic(path.join(snapshotDir, MANIFEST_SUM_FILE), `${sha256}  ${MANIFEST_FILE}\n`);
+}
+/** The SHA-256 the sidecar records for the manifest; throws a ManifestError naming what is wrong. */
+async function readManifestSum(snapshotDir) {
+    const file = external_node_path_default().join(snapshotDir, snapshot_name_MANIFEST_SUM_FILE);
+    let text;
+    try {
+        text = await regular_file_readRegularFile(file, { maxBytes: MAX_SUM_BYTES });
+    }
+    catch (err) {
+        throw new ManifestError(`The manifest checksum ${file} cannot be read: ${err.message}`, {
+            cause: err,
+        });
+    }
+    const m = /^([0-9a-f]{64}) [ *]manifest\.ndjson\n?$/.exec(text);
+    if (!m)
+        throw new ManifestError(`The manifest checksum ${file} is not '<sha256>  ${snapshot_name_MANIFEST_FILE}'`);
+    return m[1];
+}
+/**
+ * Reads a snapshot's manifest to its end against its checksum, `each` seeing every entry, and throws a
+ * ManifestError when the sidecar, the manifest or their match is wrong. Bounded memory.
+ */
+async function readWholeManifest(snapshotDir, each = () => { }) {
+    const expected = await readManifestSum(snapshotDir);
+    const file = external_node_path_default().join(snapshotDir, snapshot_name_MANIFEST_FILE);
+    let reader;
+    try {
+        reader = ManifestReader.open(file);
+    }
+    catch (err) {
+        if (err instanceof ManifestError)
+            throw err;
+        throw new ManifestError(`The manifest ${file} cannot be read: ${err.message}`, { cause: err });
+    }
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next())
+            each(e);
+        const actual = reader.digest();
+        if (actual !== expected) {
+            throw new ManifestError(`The manifest ${file} does not match its checksum (sha256 ${actual}, ${snapshot_name_MANIFEST_SUM_FILE} says ${expected}): ` +
+                "it was changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        return { header: reader.header, totals: reader.totals };
+    }
+    finally {
+        reader.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-preflight.ts
+
+
+
+
+/** Names quoted in a refusal; the count says how many there are in all. */
+const NAMED_IN_REFUSAL = 5;
+/** Whether the restore writes something for this entry (directories always: they are merged). */
+function isRestorable(e) {
+    if (e.type === "dir")
+        return true;
+    if (e.type !== "file" && e.type !== "symlink")
+        return false;
+    return e.state !== "skipped" && e.state !== "unreadable";
+}
+/** Whether the entry is one the restore covers, or a directory on the way to the restore path. */
+function placeOf(e, scope) {
+    if (isWithin(e.path, scope))
+        return "in";
+    return e.type === "dir" && isWithin(scope, e.path) ? "ancestor" : undefined;
+}
+class Named {
+    names = [];
+    count = 0;
+    add(text) {
+        if (this.names.length < NAMED_IN_REFUSAL)
+            this.names.push(text);
+        this.count++;
+    }
+    get text() {
+        return `${this.names.join("; ")}${this.count > this.names.length ? `; and ${this.count - this.names.length} more` : ""}`;
+    }
+}
+function restore_preflight_kindOf(st) {
+    if (st.isSymbolicLink())
+        return "a symbolic link";
+    if (st.isDirectory())
+        return "a directory";
+    if (st.isFile())
+        return "a file";
+    return "a special file";
+}
+/**
+ * The first pass, before anything is written: reads the whole manifest against its checksum (a
+ * mismatch or an unsafe entry throws a ManifestError) and lstat's the target path of every entry, so
+ * that a restore that would collide is refused as a whole. Streaming: memory holds only link targets.
+ */
+async function preflight(options) {
+    const { scope, target, overwrite } = options;
+    const refusals = new Named();
+    const conflicts = new Named();
+    const linkTargets = new Set();
+    let matched = 0;
+    // Walk order puts a directory's entries right after it: below a missing one, nothing exists.
+    let absent;
+    await readWholeManifest(options.snapshotDir, (e) => {
+        const place = placeOf(e, scope);
+        if (place === undefined)
+            return;
+        if (place === "in") {
+            matched++;
+            if (e.linkTo !== undefined && isWithin(e.linkTo, scope))
+                linkTargets.add(e.linkTo);
+        }
+        if (target === undefined || e.path === "" || !isRestorable(e))
+            return;
+        if (absent !== undefined && isWithin(e.path, absent))
+            return;
+        const shown = showPath(e.path);
+        let st;
+        try {
+            st = (0,external_node_fs_.lstatSync)(fsPath(target, e.path));
+        }
+        catch (err) {
+            if (err.code === "ENOENT") {
+                if (e.type === "dir")
+                    absent = e.path;
+                return;
+            }
+            refusals.add(`${shown} cannot be checked (${err.message})`);
+            return;
+        }
+        if (e.type === "dir") {
+            if (!st.isDirectory())
+                refusals.add(`${shown} is ${restore_preflight_kindOf(st)} where the snapshot has a directory`);
+        }
+        else if (st.isDirectory()) {
+            refusals.add(`${shown} is a directory where the snapshot has a ${e.type}`);
+        }
+        else if (!overwrite) {
+            conflicts.add(shown);
+        }
+    });
+    if (refusals.count > 0) {
+        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+            `${refusals.count} path(s) in the target stand where the snapshot has something else: ${refusals.text}. ` +
+            "A restore never writes through a symlink nor replaces a directory; move them away, or restore into an empty directory");
+    }
+    if (conflicts.count > 0) {
+        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+            `${conflicts.count} file(s) already exist there: ${conflicts.text}. Restore into an empty directory, move them ` +
+            "away, or set MEDIA_RESTORE_OVERWRITE=true (input overwrite: true) to replace them");
+    }
+    if (matched === 0) {
+        throw new errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${showPath(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
+            "Give a path relative to the media directory as it was backed up (see the snapshot's tree/ directory)");
+    }
+    return { matched, linkTargets };
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-selection.ts
+
+
+
+
+/** Snapshots named in the error that says a requested one is not there. */
+const LISTED_SNAPSHOTS = 10;
+/** MEDIA_BACKUP_DIR resolved, refused with what to set when it is not a readable directory. */
+function realBackupDir(dir) {
+    try {
+        const real = (0,external_node_fs_.realpathSync)(dir);
+        if (!(0,external_node_fs_.statSync)(real).isDirectory())
+            throw new Error("it is not a directory");
+        return real;
+    }
+    catch (err) {
+        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${dir}' cannot be read: ${err.message}. Set it to the directory backup-media writes its snapshots to`);
+    }
+}
+/** "latest" is the snapshot `current` names; a name must be a snapshot in MEDIA_BACKUP_DIR. */
+function chooseSnapshot(backupDir, config) {
+    const available = listSnapshots(backupDir).map((s) => s.name);
+    const listing = available.length === 0
+        ? "it holds no snapshot"
+        : `the snapshots there, newest first: ${available.slice(0, LISTED_SNAPSHOTS).join(", ")}` +
+            (available.length > LISTED_SNAPSHOTS ? `, … (${available.length} in all)` : "");
+    if (config.snapshot === "latest") {
+        const current = readCurrent(backupDir);
+        if (current.problem) {
+            throw new errors/* UserError */.yo(`${current.problem}, so 'latest' names no snapshot. Set MEDIA_SNAPSHOT (input snapshot) to a snapshot name (${listing}), or run backup-media to make current again`);
+        }
+        if (current.name === undefined) {
+            throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR '${config.backupDir}' has no 'current' link: no media backup has completed there, so 'latest' names no snapshot ` +
+                `(${listing}). Check MEDIA_BACKUP_DIR, run backup-media first, or set MEDIA_SNAPSHOT to a snapshot name`);
+        }
+        if (!available.includes(current.name)) {
+            throw new errors/* UserError */.yo(`'current' in MEDIA_BACKUP_DIR '${config.backupDir}' names ${current.name}, which is not there (${listing}). Set MEDIA_SNAPSHOT to a snapshot name`);
+        }
+        return current.name;
+    }
+    if (!available.includes(config.snapshot)) {
+        throw new errors/* UserError */.yo(`The snapshot '${config.snapshot}' (MEDIA_SNAPSHOT) is not in MEDIA_BACKUP_DIR '${config.backupDir}': ${listing}. Set MEDIA_SNAPSHOT to one of them or to latest`);
+    }
+    return config.snapshot;
+}
+/**
+ * The restore path as a binary string ("" for the whole snapshot): one leading "./" and trailing "/"
+ * are dropped, then it must be a plain relative path (no "..", not absolute).
+ */
+function parseRestorePath(raw) {
+    if (raw === undefined)
+        return "";
+    let rel = raw;
+    if (!rel.startsWith("/")) {
+        if (rel.startsWith("./"))
+            rel = rel.slice(2);
+        rel = rel.replace(/\/+$/, "");
+    }
+    if (rel === "" || rel === ".")
+        return "";
+    const binary = toBinary(rel);
+    const problem = relPathProblem(binary);
+    if (problem) {
+        throw new errors/* ConfigError */.xL(`Invalid MEDIA_RESTORE_PATH (input restore-path) '${raw}': ${problem}. Expected a path inside the snapshot, ` +
+            "relative to the media directory, such as photos/2026; a restore writes only inside its target");
+    }
+    return binary;
+}
+/** The target's realpath, or undefined when it does not exist yet; refused when it is not a directory. */
+function existingTarget(targetDir) {
+    let real;
+    try {
+        real = (0,external_node_fs_.realpathSync)(targetDir);
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return undefined;
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' cannot be used: ${err.message}`);
+    }
+    if (!(0,external_node_fs_.statSync)(real).isDirectory()) {
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' is not a directory. Set it to a directory (created if missing)`);
+    }
+    return real;
+}
+/** A restore into MEDIA_BACKUP_DIR (or around it) could replace the snapshots themselves. */
+function refuseOverlap(target, backupDir, config) {
+    const inside = (a, b) => a === b || a.startsWith(b.endsWith("/") ? b : `${b}/`);
+    if (inside(target, backupDir) || inside(backupDir, target)) {
+        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${config.targetDir}' and MEDIA_BACKUP_DIR '${config.backupDir}' overlap: a restore there ` +
+            "could replace the snapshots themselves. Restore into a directory outside the backup directory");
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/copy-file.ts
+
+
+
+/** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
+/**
+ * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
+ * (about 0.24 µs apart at today's dates), so aiming at the µs boundary itself lands one µs low about
+ * half the time. The snapshot and the restore both keep mtimes to the microsecond this way.
+ */
+function secondsOf(ns) {
+    return (Number(ns / 1000n) + 0.5) / 1e6;
+}
+function applyMetadata(fd, meta) {
+    if (meta.uid !== undefined && meta.gid !== undefined)
+        (0,external_node_fs_.fchownSync)(fd, meta.uid, meta.gid);
+    (0,external_node_fs_.fchmodSync)(fd, meta.mode);
+    (0,external_node_fs_.futimesSync)(fd, meta.atime, meta.mtime);
+}
+function openSource(src) {
+    const fd = (0,external_node_fs_.openSync)(src, READ_FLAGS);
+    if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
+        (0,external_node_fs_.closeSync)(fd);
+        throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+            code: "ENOTREG",
+        });
+    }
+    return fd;
+}
+/**
+ * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
+ * the thread pool), hashing the bytes read. The copy is created exclusively and never left half
+ * written: on any error it is removed.
+ */
+function copySmallFile(src, dst, meta, scratch) {
+    const fd = openSource(src);
+    let out;
+    try {
+        let total = 0;
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        out = (0,external_node_fs_.openSync)(dst, WRITE_FLAGS, 0o600);
+        for (;;) {
+            const n = (0,external_node_fs_.readSync)(fd, scratch, 0, scratch.length, null);
+            if (n === 0)
+                break;
+            hash.update(scratch.subarray(0, n));
+            let off = 0;
+            while (off < n)
+                off += (0,external_node_fs_.writeSync)(out, scratch, off, n - off);
+            total += n;
+        }
+        applyMetadata(out, meta);
+        const after = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
+        (0,external_node_fs_.closeSync)(out);
+        out = undefined;
+        return { sha256: createHashHex(hash), bytes: total, after };
+    }
+    catch (err) {
+        if (out !== undefined) {
+            (0,external_node_fs_.closeSync)(out);
+            (0,external_node_fs_.unlinkSync)(dst);
+        }
+        throw err;
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+const createHashHex = (hash) => hash.digest("hex");
+/**
+ * Copies a large file through two buffers, so the next read runs in the thread pool while this one is
+ * hashed and written. With `reflink`, the copy is first tried as a clone (btrfs, XFS: no bytes moved)
+ * and the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ */
+async function copyLargeFile(src, dst, meta, reflink) {
+    const input = await open(src, READ_FLAGS);
+    let output;
+    let cloned = false;
+    try {
+        if (!(await input.stat()).isFile()) {
+            throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+                code: "ENOTREG",
+            });
+        }
+        if (reflink.supported) {
+            try {
+                copyFileSync(src, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+                cloned = true;
+            }
+            catch (err) {
+                const code = err.code;
+                if (code === "EEXIST")
+                    throw err;
+                reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
+            }
+        }
+        output = await open(dst, cloned ? constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        const hash = createHash("sha256");
+        const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+        let which = 0;
+        let position = 0;
+        let writing = Promise.resolve();
+        for (;;) {
+            const buf = buffers[which];
+            const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+            if (bytesRead === 0)
+                break;
+            hash.update(buf.subarray(0, bytesRead));
+            await writing; // the other buffer's write is done before that buffer is read into again
+            if (!cloned)
+                writing = writeAll(output, buf, bytesRead, position);
+            position += bytesRead;
+            which ^= 1;
+        }
+        await writing;
+        if (cloned)
+            await output.truncate(position); // the source grew or shrank after the clone
+        const fd = output.fd;
+        applyMetadata(fd, meta);
+        const after = await input.stat({ bigint: true });
+        await output.close();
+        output = undefined;
+        return { sha256: hash.digest("hex"), bytes: position, after };
+    }
+    catch (err) {
+        if (output !== undefined) {
+            await output.close().catch(() => { });
+        }
+        if (output !== undefined || cloned)
+            unlinkSync(dst);
+        throw err;
+    }
+    finally {
+        await input.close();
+    }
+}
+async function writeAll(handle, buf, length, position) {
+    let off = 0;
+    while (off < length) {
+        const { bytesWritten } = await handle.write(buf, off, length - off, position + off);
+        off += bytesWritten;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-writer.ts
+
+
+
+
+
+
+const restore_writer_CHUNK_BYTES = 1024 * 1024;
+const restore_writer_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const restore_writer_WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
+/** Tries at another temp name when one is taken (a leftover of a killed restore with a recycled pid). */
+const TEMP_ATTEMPTS = 5;
+const CANCELLED = "The media restore was cancelled; entries already placed stay, no temporary file is left";
+const asRoot = process.getuid?.() === 0;
+/** The snapshot's metadata for an entry: permission bits, mtime (as atime too) and, as root, owner. */
+function metadataOf(entry) {
+    const t = secondsOf(entry.mtimeNs);
+    return { mode: entry.mode, atime: t, mtime: t, ...(asRoot ? { uid: entry.uid, gid: entry.gid } : {}) };
+}
+/**
+ * Writes entries into the target without ever writing through a symlink: every entry is made under a
+ * hidden temp name in its (verified) directory, created exclusively, and then put in place in one step:
+ * link()+unlink() (fails rather than replaces) without overwrite, rename() with it. A temp name is
+ * tracked until it is placed or removed, so an error or a cancellation leaves none behind.
+ */
+class EntryWriter {
+    tree;
+    target;
+    overwrite;
+    signal;
+    seq = 0;
+    pending = new Set();
+    scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
+    constructor(tree, // the snapshot's tree/, binary string
+    target, // the target's realpath, binary string
+    overwrite, signal) {
+        this.tree = tree;
+        this.target = target;
+        this.overwrite = overwrite;
+        this.signal = signal;
+    }
+    /** Creates a directory 0700 (its own mode comes after its entries); false when a real one was there. */
+    makeDir(rel) {
+        const dst = fsPath(this.target, rel);
+        try {
+            (0,external_node_fs_.mkdirSync)(dst, 0o700);
+            return true;
+        }
+        catch (err) {
+            if (err.code !== "EEXIST")
+                throw err;
+        }
+        // mkdir never follows a symlink in the last component; lstat tells what is there instead.
+        const st = (0,external_node_fs_.lstatSync)(dst);
+        if (!st.isDirectory())
+            throw notADirectory(rel, this.target);
+        return false;
+    }
+    /** A directory's mode, mtime and owner: after everything inside it was written. */
+    finishDir(rel, entry) {
+        const dst = fsPath(this.target, rel);
+        const meta = metadataOf(entry);
+        if (meta.uid !== undefined && meta.gid !== undefined)
+            (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
+        (0,external_node_fs_.chmodSync)(dst, meta.mode); // dst was made or lstat-checked as a real directory in this run
+        (0,external_node_fs_.lutimesSync)(dst, meta.atime, meta.mtime);
+    }
+    /** Copies a file out of the snapshot, hashing it: placed only when size and SHA-256 match the manifest. */
+    async file(entry) {
+        const src = fsPath(this.tree, entry.path);
+        const meta = metadataOf(entry);
+        const temp = await this.withTemp(entry.path, (t) => entry.size <= SMALL_FILE_BYTES
+            ? copySmallFile(src, t, meta, this.scratch)
+            : this.copyLarge(src, t, meta)).catch((err) => {
+            if (isFatal(err))
+                throw err;
+            return { why: `cannot be read from the snapshot: ${err.message}` };
+        });
+        if ("why" in temp)
+            return { ok: false, why: temp.why };
+        const got = temp.value;
+        if (got.bytes !== entry.size || got.sha256 !== entry.sha256) {
+            this.discard(temp.path);
+            return {
+                ok: false,
+                why: `its copy in the snapshot is damaged (${got.bytes} bytes, sha256 ${got.sha256}; the manifest says ${entry.size} bytes, ${entry.sha256})`,
+            };
+        }
+        return this.place(temp.path, entry.path, got.bytes);
+    }
+    /** A second path of an inode restored earlier in this run: a hard link to it, as in the source. */
+    async hardLink(entry, first) {
+        const from = fsPath(this.target, first);
+        const temp = await this.withTemp(entry.path, (t) => (0,external_node_fs_.linkSync)(from, t)).catch(notMade("linked"));
+        return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
+    }
+    /**
+     * A symlink, recreated verbatim: its target bytes as the snapshot has them, absolute or dangling
+     * included. It is data and is never followed, neither here nor by anything else this restore does.
+     */
+    async symlink(entry) {
+        const target = Buffer.from(entry.target ?? "", "latin1");
+        const meta = metadataOf(entry);
+        const temp = await this.withTemp(entry.path, (t) => {
+            (0,external_node_fs_.symlinkSync)(target, t);
+            if (meta.uid !== undefined && meta.gid !== undefined)
+                (0,external_node_fs_.lchownSync)(t, meta.uid, meta.gid);
+            (0,external_node_fs_.lutimesSync)(t, meta.atime, meta.mtime);
+        }).catch(notMade("created"));
+        return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
+    }
+    /** Removes any temp name still pending (after an error or a cancellation). */
+    cleanUp() {
+        for (const p of this.pending)
+            this.discard(Buffer.from(p, "latin1"));
+    }
+    place(temp, rel, bytes) {
+        const final = fsPath(this.target, rel);
+        try {
+            if (this.overwrite) {
+                (0,external_node_fs_.renameSync)(temp, final);
+                // rename() of two links to one inode does nothing: the temp name would stay.
+                if (restore_writer_exists(temp))
+                    this.discard(temp);
+                else
+                    this.pending.delete(temp.toString("latin1"));
+            }
+            else {
+                (0,external_node_fs_.linkSync)(temp, final); // EEXIST instead of replacing: nothing existing is ever clobbered
+                this.discard(temp);
+            }
+            return { ok: true, bytes };
+        }
+        catch (err) {
+            this.discard(temp);
+            if (isFatal(err))
+                throw err;
+            const code = err.code;
+            const why = code === "EEXIST"
+                ? "it appeared in the target while the restore ran; it was left as it is"
+                : `it cannot be put in place: ${err.message}`;
+            return { ok: false, why };
+        }
+    }
+    /** Runs `make` on a fresh hidden name in the entry's directory, retrying when the name is taken. */
+    async withTemp(rel, make) {
+        const dir = parentOf(rel);
+        for (let attempt = 1;; attempt++) {
+            const name = `.lifeline-restore-${process.pid}-${++this.seq}`;
+            const temp = fsPath(this.target, dir === "" ? name : `${dir}/${name}`);
+            const key = temp.toString("latin1");
+            this.pending.add(key);
+            try {
+                return { path: temp, value: await make(temp) };
+            }
+            catch (err) {
+                if (err.code === "EEXIST" && attempt < TEMP_ATTEMPTS) {
+                    this.pending.delete(key); // someone else's file: never removed by us
+                    continue;
+                }
+                if (err.code === "EEXIST")
+                    this.pending.delete(key);
+                else
+                    this.discard(temp);
+                throw err;
+            }
+        }
+    }
+    discard(temp) {
+        try {
+            (0,external_node_fs_.unlinkSync)(temp);
+        }
+        catch { }
+        this.pending.delete(temp.toString("latin1"));
+    }
+    /** A large file in chunks, so a cancellation is seen between them. */
+    async copyLarge(src, dst, meta) {
+        const input = await (0,promises_.open)(src, restore_writer_READ_FLAGS);
+        try {
+            if (!(await input.stat()).isFile())
+                throw new Error("it is not a regular file in the snapshot");
+            const output = await (0,promises_.open)(dst, restore_writer_WRITE_FLAGS, 0o600);
+            try {
+                const hash = (0,external_node_crypto_.createHash)("sha256");
+                const buf = Buffer.allocUnsafe(restore_writer_CHUNK_BYTES);
+                let position = 0;
+                for (;;) {
+                    (0,errors/* throwIfCancelled */.dZ)(this.signal, CANCELLED);
+                    const { bytesRead } = await input.read(buf, 0, restore_writer_CHUNK_BYTES, position);
+                    if (bytesRead === 0)
+                        break;
+                    hash.update(buf.subarray(0, bytesRead));
+                    let off = 0;
+                    while (off < bytesRead) {
+                        off += (await output.write(buf, off, bytesRead - off, position + off)).bytesWritten;
+                    }
+                    position += bytesRead;
+                }
+                if (meta.uid !== undefined && meta.gid !== undefined)
+                    (0,external_node_fs_.fchownSync)(output.fd, meta.uid, meta.gid);
+                (0,external_node_fs_.fchmodSync)(output.fd, meta.mode);
+                (0,external_node_fs_.futimesSync)(output.fd, meta.atime, meta.mtime);
+                return { sha256: hash.digest("hex"), bytes: position };
+            }
+            finally {
+                await output.close();
+            }
+        }
+        finally {
+            await input.close();
+        }
+    }
+}
+/** An entry that could not be made under its temp name: that entry fails, unless the error stops the restore. */
+function notMade(what) {
+    return (err) => {
+        if (isFatal(err))
+            throw err;
+        return { why: `it cannot be ${what} in the target: ${err.message}` };
+    };
+}
+/** The refusal for a non-directory where the snapshot has a directory (a planted symlink, say). */
+function notADirectory(rel, target) {
+    const where = showPath(rel === "" ? target : `${target}/${rel}`);
+    return new errors/* UserError */.yo(`${where} exists in the target and is not a directory, where the snapshot has a directory: a restore ` +
+        "never writes through a symlink or over a file that stands where a directory goes. Move it away and restore again");
+}
+function restore_writer_exists(p) {
+    try {
+        (0,external_node_fs_.lstatSync)(p);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Errors that stop the restore (the disk, a cancellation) rather than one entry. */
+function isFatal(err) {
+    if (err.name === "CancelledError")
+        return true;
+    const code = err.code;
+    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-media.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How often the restore yields to the event loop (signals, timers). */
+const YIELD_EVERY_MS = 50;
+/** Names kept per list in the result (every one is in the log). */
+const MAX_NAMED = 1000;
+const restore_media_CANCELLED = "The media restore was cancelled; entries already placed stay, no temporary file is left";
+/**
+ * Restores a media snapshot, or one path of it, into a target directory: every file's SHA-256 checked
+ * against the manifest (a mismatch is not placed), modes, mtimes, owners (as root), symlinks and hard
+ * links as in the source. A restore that would replace files (without overwrite) or write through a
+ * symlink in the target is refused before anything is written; a manifest that does not match its
+ * checksum, or that names an unsafe path, is refused before the target is even created.
+ */
+async function restoreMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const startedAt = now();
+    const backupDir = realBackupDir(config.backupDir);
+    const snapshot = chooseSnapshot(backupDir, config);
+    const snapshotDir = external_node_path_default().join(backupDir, snapshot);
+    const scope = parseRestorePath(config.restorePath);
+    const targetDir = external_node_path_default().resolve(config.targetDir);
+    const existing = existingTarget(targetDir);
+    refuseOverlap(existing ?? targetDir, backupDir, config);
+    logger.info(`Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot} into ${targetDir}` +
+        (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
+    const checked = await preflight({
+        snapshotDir,
+        snapshot,
+        scope,
+        target: existing === undefined ? undefined : toBinary(existing),
+        targetShown: targetDir,
+        overwrite: config.overwrite,
+    });
+    (0,errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
+    (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
+    // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
+    const target = (0,external_node_fs_.realpathSync)(targetDir);
+    refuseOverlap(target, backupDir, config);
+    const done = await restoreEntries({
+        snapshotDir,
+        tree: toBinary(external_node_path_default().join(snapshotDir, TREE_DIR)),
+        target: toBinary(target),
+        scope,
+        checked,
+        overwrite: config.overwrite,
+        logger,
+        signal,
+    });
+    const exitCode = done.failed.length > 0 ? 1 : 0;
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    logger[exitCode === 0 ? "info" : "error"](`Restored ${snapshot} into ${targetDir}: ${done.files} files (${done.bytes} bytes), ${done.hardLinks} hard links, ` +
+        `${done.symlinks} symlinks, ${done.dirs} directories; ${done.failed.length} failed, ${done.skipped.length} skipped`);
+    const metrics = await publishMetrics(config.metrics, { type: "media" }, restoreSamples("media", { ok: exitCode === 0, finishedAt, durationSeconds }), logger, signal);
+    return {
+        snapshot,
+        targetDir,
+        restorePath: scope === "" ? undefined : showPath(scope),
+        ...done,
+        durationSeconds,
+        metrics,
+        exitCode,
+    };
+}
+/** The second pass: the manifest again, in walk order, each entry written as EntryWriter places it. */
+async function restoreEntries(run) {
+    const { logger, signal, scope } = run;
+    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal);
+    const reader = ManifestReader.open(external_node_path_default().join(run.snapshotDir, snapshot_name_MANIFEST_FILE));
+    const counts = { files: 0, dirs: 0, symlinks: 0, hardLinks: 0, bytes: 0 };
+    const skipped = new NamedList();
+    const failed = new NamedList();
+    const placedFirsts = new Set();
+    // Directories get their mode, mtime and owner after their entries (post-order), like the builder's.
+    const openDirs = [];
+    const closeDirsUntil = (parent) => {
+        for (let top = openDirs.at(-1); top; top = openDirs.at(-1)) {
+            if (parent !== undefined && isWithin(parent, top.rel))
+                return;
+            openDirs.pop();
+            if (top.finish)
+                writer.finishDir(top.rel, top.entry);
+        }
+    };
+    let lastYield = Date.now();
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+                await (0,external_node_timers_promises_.setImmediate)();
+                lastYield = Date.now();
+                (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+            }
+            const place = placeOf(e, scope);
+            if (place === undefined)
+                continue;
+            const shown = showPath(e.path);
+            if (e.path !== "") {
+                closeDirsUntil(parentOf(e.path));
+                // The reader already refuses an entry outside a listed directory; this is the writer's own check.
+                if (openDirs.at(-1)?.rel !== parentOf(e.path)) {
+                    throw new errors/* UserError */.yo(`${shown} in the snapshot has no directory restored before it; the restore stops`);
+                }
+            }
+            if (e.type === "dir") {
+                const created = e.path === "" ? false : writer.makeDir(e.path);
+                if (place === "in")
+                    counts.dirs++;
+                if (place === "in" && e.state === "unreadable") {
+                    skipped.add(`${shown}/ (its contents could not be listed at backup time: ${e.error ?? "unreadable"})`);
+                }
+                openDirs.push({ rel: e.path, entry: e, finish: place === "in" || created });
+                continue;
+            }
+            if (!isRestorable(e)) {
+                const why = e.state === "unreadable"
+                    ? `unreadable at backup time: ${e.error ?? "?"}`
+                    : `a ${e.type}, not backed up`;
+                skipped.add(`${shown} (${why})`);
+                logger.warn(`Not restored: ${shown} (${why}); the snapshot has no data for it`);
+                continue;
+            }
+            let placed;
+            let linked = false;
+            if (e.type === "symlink")
+                placed = await writer.symlink(e);
+            else if (e.linkTo !== undefined && placedFirsts.has(e.linkTo)) {
+                placed = await writer.hardLink(e, e.linkTo);
+                linked = placed.ok;
+                if (!placed.ok)
+                    placed = await writer.file(e); // EMLINK, say: an independent copy then
+            }
+            else
+                placed = await writer.file(e);
+            if (!placed.ok) {
+                failed.add(`${shown} (${placed.why})`);
+                logger.error(`Not restored: ${shown}: ${placed.why}`);
+                continue;
+            }
+            if (e.type === "symlink")
+                counts.symlinks++;
+            else if (linked)
+                counts.hardLinks++;
+            else {
+                counts.files++;
+                counts.bytes += placed.bytes;
+            }
+            if (run.checked.linkTargets.has(e.path))
+                placedFirsts.add(e.path);
+        }
+        closeDirsUntil(undefined);
+        if (reader.digest() !== (await readManifestSum(run.snapshotDir))) {
+            throw new ManifestError(`The manifest of ${run.snapshotDir} changed while it was restored from: the restore cannot vouch for what it wrote; restore again`);
+        }
+    }
+    catch (err) {
+        writer.cleanUp();
+        throw err;
+    }
+    finally {
+        reader.close();
+    }
+    return { ...counts, skipped: skipped.list(), failed: failed.list() };
+}
+/** A list of names that stops growing at MAX_NAMED (the log has every one). */
+class NamedList {
+    names = [];
+    more = 0;
+    add(name) {
+        if (this.names.length < MAX_NAMED)
+            this.names.push(name);
+        else
+            this.more++;
+    }
+    list() {
+        return this.more > 0 ? [...this.names, `… and ${this.more} more (see the log)`] : this.names;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/summary/markdown.ts
+/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
+function cell(text) {
+    return String(text)
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/\|/g, "&#124;")
+        .replace(/\r?\n/g, " ");
+}
+/** A Markdown table from a header row and body rows; every cell is escaped. */
+function table(header, rows) {
+    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
+    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+/** 1536 → "1.5 KiB". */
+function formatBytes(bytes) {
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < UNITS.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+/** 83.2 → "1 min 23.2 s". */
+function formatDuration(seconds) {
+    if (seconds < 60)
+        return `${seconds.toFixed(1)} s`;
+    const minutes = Math.floor(seconds / 60);
+    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
+}
+
+;// CONCATENATED MODULE: ./src/media/restore-media-summary.ts
+
+/** Names listed in the summary per list; the log has every one. */
+const LISTED = 20;
+function listed(title, names) {
+    if (names.length === 0)
+        return [];
+    const shown = names.slice(0, LISTED).map((n) => `- ${cell(n)}`);
+    const more = names.length > LISTED ? [`- … and ${names.length - LISTED} more (see the log)`] : [];
+    return [`### ${title}`, "", ...shown, ...more, ""];
+}
+/** The job summary of a media restore, also when it failed or was refused (what was written is stated). */
+function restoreMediaSummary(outcome) {
+    if ("error" in outcome) {
+        return [
+            "## ❌ Lifeline media restore failed",
+            "",
+            `**Cause:** ${cell(outcome.error.message)}`,
+            "",
+            "A refused restore (existing files, a symlink in the target, a manifest that does not match its " +
+                "checksum, an unsafe path) writes nothing. A restore stopped later leaves the entries already " +
+                "placed, each complete and checked, and no temporary file.",
+            "",
+        ].join("\n");
+    }
+    const r = outcome.result;
+    const ok = r.exitCode === 0;
+    const what = r.restorePath === undefined ? "" : ` ${cell(r.restorePath)} of`;
+    return [
+        `## ${ok ? "✅" : "❌"} Lifeline media restore:${what} ${cell(r.snapshot)} into ${cell(r.targetDir)}`,
+        "",
+        table(["Detail", "Value"], [
+            ["Snapshot", r.snapshot],
+            ["Target", r.targetDir],
+            ["Path", r.restorePath ?? "the whole snapshot"],
+            ["Files", `${r.files} (${formatBytes(r.bytes)}), each SHA-256 checked against the manifest`],
+            ["Hard links", r.hardLinks],
+            ["Symlinks", r.symlinks],
+            ["Directories", r.dirs],
+            ["Failed", r.failed.length],
+            ["Skipped (no data in the snapshot)", r.skipped.length],
+            ["Duration", formatDuration(r.durationSeconds)],
+        ]),
+        "",
+        ...listed("Failed: not placed (the snapshot's copy does not match its manifest)", r.failed),
+        ...listed("Skipped: the snapshot has no data for these", r.skipped),
+    ].join("\n");
 }
 
 ;// CONCATENATED MODULE: ./src/restore/pitr.ts
@@ -41534,235 +43565,6 @@ class GpgDecryptKeyring {
     }
 }
 
-// EXTERNAL MODULE: external "node:timers/promises"
-var external_node_timers_promises_ = __nccwpck_require__(8500);
-;// CONCATENATED MODULE: ./src/metrics/exposition.ts
-/** A gauge: every metric Lifeline exposes is one (a last status, a duration, a timestamp, a size). */
-function gauge(name, help, labels, value) {
-    return { name, help, type: "gauge", labels, value };
-}
-/** A time as Prometheus timestamps are exposed: whole seconds since the epoch. */
-function unixSeconds(at) {
-    return Math.floor(at.getTime() / 1000);
-}
-const escapeLabel = (v) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-function seriesKey(name, labels) {
-    const inner = Object.keys(labels)
-        .sort()
-        .map((k) => `${k}="${escapeLabel(labels[k])}"`)
-        .join(",");
-    return inner ? `${name}{${inner}}` : name;
-}
-/** Renders samples as text format 0.0.4: HELP and TYPE once per metric name, then its series. */
-function renderExposition(samples) {
-    const byName = new Map();
-    for (const s of samples)
-        byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
-    const lines = [];
-    for (const [name, series] of byName) {
-        lines.push(`# HELP ${name} ${series[0].help}`, `# TYPE ${name} ${series[0].type}`);
-        for (const s of series)
-            lines.push(`${seriesKey(name, s.labels)} ${Number.isInteger(s.value) ? s.value : s.value.toFixed(3)}`);
-    }
-    return `${lines.join("\n")}\n`;
-}
-/** Reads back the samples of a text exposition (as written by `renderExposition`). */
-function parseExposition(text) {
-    const help = new Map();
-    const type = new Map();
-    const samples = [];
-    for (const line of text.split("\n")) {
-        const h = /^# HELP (\S+) (.*)$/.exec(line);
-        if (h)
-            help.set(h[1], h[2]);
-        const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
-        if (t)
-            type.set(t[1], t[2]);
-        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-        if (!m || line.startsWith("#"))
-            continue;
-        const labels = {};
-        for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-            labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
-        }
-        samples.push({
-            name: m[1],
-            help: help.get(m[1]) ?? m[1],
-            type: type.get(m[1]) ?? "gauge",
-            labels,
-            value: Number(m[3]),
-        });
-    }
-    return samples;
-}
-
-;// CONCATENATED MODULE: ./src/metrics/publish.ts
-
-
-
-
-
-
-
-/** Each attempt's bound (the whole push is bounded by the network timeout too). */
-const PUSH_ATTEMPT_TIMEOUT_MS = 10_000;
-const PUSH_ATTEMPTS = 3;
-/** The whole push's bound when none is configured (BACKUP_NETWORK_TIMEOUT_SECONDS sets it). */
-const DEFAULT_PUSH_TIMEOUT_MS = 120_000;
-/**
- * A Pushgateway URL split into the address fetch may use and its credentials: fetch refuses URLs with
- * `user:password@`, so they travel as an `Authorization: Basic` header; `shown` is safe to print.
- */
-function gatewayAddress(raw) {
-    const parsed = new URL(raw);
-    if (parsed.username === "" && parsed.password === "")
-        return { url: raw, shown: redactUrl(raw) };
-    const decode = (part) => {
-        try {
-            return decodeURIComponent(part);
-        }
-        catch {
-            return part;
-        }
-    };
-    const credentials = `${decode(parsed.username)}:${decode(parsed.password)}`;
-    parsed.username = "";
-    parsed.password = "";
-    const url = parsed.toString().replace(/\/+$/, "");
-    return { url, shown: url, authorization: `Basic ${Buffer.from(credentials, "utf8").toString("base64")}` };
-}
-/**
- * Pushes a batch job's samples to the Pushgateway under grouping key job + `group` labels (no instance
- * label, as the Pushgateway docs advise for batch jobs). POST replaces only the metric names sent, so
- * a failed run that sends no success timestamp leaves the last one in place. Credentials in the URL
- * are sent as basic auth and never printed.
- */
-async function pushToGateway(url, job, group, samples, options = {}) {
-    const gateway = gatewayAddress(url);
-    const groupPath = Object.entries(group)
-        .map(([k, v]) => `/${encodeURIComponent(k)}/${encodeURIComponent(v)}`)
-        .join("");
-    const groupingPath = `/metrics/job/${encodeURIComponent(job)}${groupPath}`;
-    const target = `${gateway.url}${groupingPath}`;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
-    let lastError;
-    try {
-        await (0,deadline/* withDeadline */.NE)(`The push to the Pushgateway ${gateway.shown}`, timeoutMs, async (signal) => {
-            for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-                try {
-                    const response = await fetch(target, {
-                        method: "POST",
-                        headers: {
-                            "Content-Type": "text/plain; version=0.0.4",
-                            ...(gateway.authorization ? { Authorization: gateway.authorization } : {}),
-                        },
-                        body: renderExposition(samples),
-                        signal: AbortSignal.any([
-                            signal,
-                            AbortSignal.timeout(Math.min(PUSH_ATTEMPT_TIMEOUT_MS, timeoutMs)),
-                        ]),
-                    });
-                    if (response.ok)
-                        return;
-                    const body = (await response.text()).trim().slice(0, 300);
-                    lastError = new Error(`HTTP ${response.status}${body ? `: ${body}` : ""}${response.status === 401 ? " (check the user and password in PUSHGATEWAY_URL)" : ""}`);
-                    if (response.status < 500)
-                        break; // a 4xx will not improve with retries
-                }
-                catch (err) {
-                    if (signal.aborted)
-                        throw err;
-                    lastError = err.cause instanceof Error ? err.cause : err;
-                }
-                if (attempt < PUSH_ATTEMPTS)
-                    await (0,external_node_timers_promises_.setTimeout)(250 * 2 ** attempt, undefined, { signal });
-            }
-            throw lastError;
-        }, { signal: options.signal, setting: "BACKUP_NETWORK_TIMEOUT_SECONDS" });
-    }
-    catch (err) {
-        throw new Error(`Could not push metrics to ${redactUrl(`${gateway.shown}${groupingPath}`)}: ${err?.message ?? err}`, { cause: err });
-    }
-}
-/**
- * Writes samples into a node_exporter textfile atomically (temp file + rename), keeping the series of
- * the file that this run does not replace — e.g. the last success timestamp when this run failed.
- */
-async function writeTextfile(file, samples) {
-    // Only a regular file is read (a FIFO put there would block the run forever); anything else is replaced.
-    const previous = parseExposition(await regular_file_readRegularFile(file, { followSymlinks: true }).catch(() => ""));
-    const merged = new Map(previous.map((s) => [seriesKey(s.name, s.labels), s]));
-    for (const s of samples)
-        merged.set(seriesKey(s.name, s.labels), s);
-    const temp = external_node_path_default().join(external_node_path_default().dirname(file), `.${external_node_path_default().basename(file)}.${process.pid}.tmp`);
-    await (0,promises_.writeFile)(temp, renderExposition([...merged.values()]), { mode: 0o644 });
-    await (0,promises_.rename)(temp, file);
-}
-/**
- * Publishes a run's samples wherever configured. Never throws: a metrics failure is a warning and must
- * not fail a good backup; the outcome says what happened, for the summary.
- */
-async function publishMetrics(settings, group, samples, logger, signal) {
-    const outcome = {};
-    if (settings.pushgatewayUrl) {
-        try {
-            await pushToGateway(settings.pushgatewayUrl, settings.job, group, samples, {
-                timeoutMs: settings.timeoutMs,
-                // The push is the run's report: a cancelled run still makes it (bounded); a signal that
-                // arrives while pushing ends it.
-                signal: signal?.aborted ? undefined : signal,
-            });
-            outcome.pushgateway = "pushed";
-            logger.info(`Metrics pushed to ${gatewayAddress(settings.pushgatewayUrl).shown} (job ${settings.job})`);
-        }
-        catch (err) {
-            outcome.pushgateway = err.message;
-            logger.warn(`${err.message}; the backup itself is not affected`);
-        }
-    }
-    if (settings.textfile) {
-        try {
-            await writeTextfile(settings.textfile, samples);
-            outcome.textfile = "written";
-        }
-        catch (err) {
-            outcome.textfile = `Could not write ${settings.textfile}: ${err.message}`;
-            logger.warn(`${outcome.textfile}; the backup itself is not affected`);
-        }
-    }
-    return outcome;
-}
-
-;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
-
-/** Samples of a verify run, per backup type, so that alerts can tell "not verified lately" apart. */
-function verifySamples(type, run) {
-    const labels = { type };
-    const samples = [
-        gauge("backup_verify_last_status", "Exit code of the last backup verification (0 ok, 1 failures, 2 too old or missing)", labels, run.exitCode),
-        gauge("backup_verify_duration_seconds", "Wall time of the last backup verification", labels, run.durationSeconds),
-    ];
-    if (run.newestAgeHours !== undefined) {
-        samples.push(gauge("backup_verify_newest_age_seconds", "Age of the newest good daily backup when last verified", labels, Math.round(run.newestAgeHours * 3600)));
-    }
-    if (run.ok) {
-        samples.push(gauge("backup_verify_last_success_timestamp", "Unix timestamp of the last verification that passed", labels, unixSeconds(run.finishedAt)));
-    }
-    return samples;
-}
-/** Samples of a restore run. */
-function restoreSamples(type, run) {
-    const labels = { type };
-    const samples = [
-        gauge("backup_restore_last_status", "Exit status of the last restore (0=success)", labels, run.ok ? 0 : 1),
-        gauge("backup_restore_duration_seconds", "Wall time of the last restore", labels, run.durationSeconds),
-    ];
-    if (run.ok) {
-        samples.push(gauge("backup_restore_last_success_timestamp", "Unix timestamp of the last successful restore", labels, unixSeconds(run.finishedAt)));
-    }
-    return samples;
-}
-
 ;// CONCATENATED MODULE: ./src/restore/databases.ts
 
 
@@ -41779,9 +43581,9 @@ function derivedName(base, suffix) {
     return head + suffix;
 }
 /** The database a restore is built in before it replaces `live`: `<live>_lifeline_restore_<UTC time>`. */
-const restoreDatabaseName = (live, at) => derivedName(live, `_lifeline_restore_${formatTimestamp(at)}`);
+const restoreDatabaseName = (live, at) => derivedName(live, `_lifeline_restore_${backup_name_formatTimestamp(at)}`);
 /** The name the replaced database is kept under: `<live>_pre_restore_<UTC time>`. */
-const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${formatTimestamp(at)}`);
+const previousDatabaseName = (live, at) => derivedName(live, `_pre_restore_${backup_name_formatTimestamp(at)}`);
 /**
  * A connection to the server's maintenance database (postgres, or template1 when the target is itself
  * `postgres`): databases are created, renamed and dropped from outside them.
@@ -43781,40 +45583,6 @@ async function dropUnfinished(config, admin, fresh, logger) {
     logger.error(`Could not drop the unfinished database "${fresh}" (${lastError?.message}): drop it by hand`);
 }
 
-;// CONCATENATED MODULE: ./src/summary/markdown.ts
-/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
-function cell(text) {
-    return String(text)
-        .replace(/&/g, "&amp;")
-        .replace(/</g, "&lt;")
-        .replace(/>/g, "&gt;")
-        .replace(/\|/g, "&#124;")
-        .replace(/\r?\n/g, " ");
-}
-/** A Markdown table from a header row and body rows; every cell is escaped. */
-function table(header, rows) {
-    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
-    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
-}
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-/** 1536 → "1.5 KiB". */
-function formatBytes(bytes) {
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < UNITS.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
-}
-/** 83.2 → "1 min 23.2 s". */
-function formatDuration(seconds) {
-    if (seconds < 60)
-        return `${seconds.toFixed(1)} s`;
-    const minutes = Math.floor(seconds / 60);
-    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
-}
-
 ;// CONCATENATED MODULE: ./src/restore/restore-plan.ts
 
 
@@ -44036,165 +45804,6 @@ function restorePlanSummary(database, planText, ok) {
     ].join("\n");
 }
 
-;// CONCATENATED MODULE: ./src/config/metrics-config.ts
-
-
-/**
- * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
- * whose other settings fail to load can still record its failure. A destination whose own setting is
- * malformed is left out (the full configuration load then reports that setting).
- */
-function metricsDestination(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    const attempt = (read) => {
-        try {
-            return read();
-        }
-        catch {
-            return undefined;
-        }
-    };
-    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
-    return {
-        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
-        job: job ?? "lifeline",
-        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/log/logger.ts
-
-
-
-/** Shorter secrets are not masked: masking "a" or "pw" would blank that text in every log line. */
-const MIN_SECRET_LENGTH = 3;
-/**
- * The engine's logger: every line goes to every sink, with registered secrets replaced by ***.
- * Redaction here is a second line of defence; secrets are kept out of messages in the first place.
- */
-class Logger {
-    sinks;
-    secrets = new Set();
-    constructor(...sinks) {
-        this.sinks = sinks;
-    }
-    addSink(sink) {
-        this.sinks.push(sink);
-    }
-    removeSink(sink) {
-        const i = this.sinks.indexOf(sink);
-        if (i >= 0)
-            this.sinks.splice(i, 1);
-        sink.close?.();
-    }
-    /** Registers a value that must never be written (a password, a token). */
-    addSecret(secret) {
-        if (secret && secret.length >= MIN_SECRET_LENGTH)
-            this.secrets.add(secret);
-    }
-    redact(text) {
-        let out = text;
-        for (const secret of this.secrets) {
-            out = out.split(secret).join("***");
-            const encoded = encodeURIComponent(secret);
-            if (encoded !== secret)
-                out = out.split(encoded).join("***");
-        }
-        return out;
-    }
-    emit(level, message) {
-        const at = new Date();
-        const line = showControls(this.redact(message));
-        const failed = [];
-        for (const sink of [...this.sinks]) {
-            try {
-                sink.write(level, line, at);
-            }
-            catch (err) {
-                // A sink that cannot be written (a log file on a full disk) is dropped, never the run.
-                this.sinks.splice(this.sinks.indexOf(sink), 1);
-                failed.push(err);
-            }
-        }
-        for (const err of failed) {
-            this.emit("warn", `${err.message}; that log stops here, the other logs go on`);
-        }
-    }
-    debug(message) {
-        this.emit("debug", message);
-    }
-    info(message) {
-        this.emit("info", message);
-    }
-    warn(message) {
-        this.emit("warn", message);
-    }
-    error(message) {
-        this.emit("error", message);
-    }
-}
-const formatLine = (level, message, at) => `${at.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`;
-/** Timestamped lines on a stream (stderr for the CLI, so stdout stays clean for data such as JSON). */
-function streamSink(stream, minLevel = "info") {
-    const order = ["debug", "info", "warn", "error"];
-    return {
-        write(level, message, at) {
-            if (order.indexOf(level) >= order.indexOf(minLevel))
-                stream.write(formatLine(level, message, at));
-        },
-    };
-}
-/**
- * Appends to a log file such as BACKUP_DIR/logs/backup_YYYYMMDD.log. Writes are synchronous so that a
- * crash still leaves every line before it on disk, in order.
- */
-class FileSink {
-    path;
-    fd;
-    constructor(path) {
-        this.path = path;
-        try {
-            this.fd = openSync(path, "a", 0o640);
-        }
-        catch (err) {
-            throw this.failure(err);
-        }
-    }
-    /** Throws once when the file cannot be written (then it is closed and writes are skipped). */
-    write(level, message, at) {
-        if (this.fd === undefined)
-            return;
-        try {
-            writeSync(this.fd, formatLine(level, message, at));
-        }
-        catch (err) {
-            this.close();
-            throw this.failure(err);
-        }
-    }
-    failure(err) {
-        const dir = path.dirname(this.path);
-        const described = describeWriteFailure(err, `the log directory '${dir}'`, dir, path.basename(this.path));
-        return described === err
-            ? new Error(`Cannot write the log file ${this.path}: ${err.message}`, { cause: err })
-            : described;
-    }
-    close() {
-        if (this.fd !== undefined)
-            closeSync(this.fd);
-        this.fd = undefined;
-    }
-}
-/**
- * Control characters made visible (ESC as \x1b, CR as \r): a file or object name from a backup
- * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
- * Newlines and tabs stay: messages may be several lines.
- */
-function showControls(text) {
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-}
-
 ;// CONCATENATED MODULE: ./src/metrics/backup-metrics.ts
 
 /**
@@ -44250,17 +45859,17 @@ function failedRunSamples(kind, type, run) {
             : restoreSamples(type, base);
     return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
 }
-/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
-async function recordFailedRun(settings, kind, run, logger) {
+/** Publishes a failed run's samples (`type` "database" or "media") wherever configured; never throws. */
+async function recordFailedRun(settings, kind, run, logger, type = "database") {
     if (!settings.pushgatewayUrl && !settings.textfile)
         return {};
     const finishedAt = new Date();
-    const samples = failedRunSamples(kind, "database", {
+    const samples = failedRunSamples(kind, type, {
         finishedAt,
         durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
         exitStatus: run.exitStatus,
     });
-    return publishMetrics(settings, { type: "database" }, samples, logger);
+    return publishMetrics(settings, { type }, samples, logger);
 }
 
 ;// CONCATENATED MODULE: ./src/process/exit-status.ts
@@ -44421,7 +46030,7 @@ async function failAction(err, run) {
     setFailed(message);
     process.exitCode = status; // after setFailed, which sets 1
     if (run.kind) {
-        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger, run.type);
     }
     return {
         message,
@@ -44451,7 +46060,7 @@ async function runAction(spec) {
     const signal = cancellationSignal();
     // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
     const metrics = metricsDestination(lookup);
-    const run = { lookup, logger, signal, kind: spec.kind };
+    const run = { lookup, logger, signal, kind: spec.kind, type: spec.type ?? "database" };
     let summary = "";
     try {
         summary = await spec.body(run);
@@ -44464,6 +46073,7 @@ async function runAction(spec) {
         const failed = await failAction(err, {
             command: spec.command,
             kind: run.kind,
+            type: run.type,
             metrics,
             startedAt,
             signal,
@@ -44493,6 +46103,9 @@ async function runAction(spec) {
 
 
 
+
+
+
 /**
  * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
  * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
@@ -44501,12 +46114,27 @@ async function runAction(spec) {
 async function runRestore() {
     let database = "(unknown)";
     let guidance;
+    let media = false;
     await runAction({
         command: "restore",
         kind: "restore",
         body: async (run) => {
             const { lookup, logger, signal } = run;
             const now = new Date();
+            if (isMedia(lookup)) {
+                media = true;
+                run.type = "media";
+                const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger, signal });
+                (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after the snapshot was restored into ${result.targetDir}`);
+                setOutput("snapshot", result.snapshot);
+                setOutput("target-dir", result.targetDir);
+                setOutput("files", String(result.files));
+                setOutput("duration-seconds", result.durationSeconds.toFixed(3));
+                if (result.exitCode !== 0) {
+                    setFailed(`${result.failed.length} file(s) did not match the manifest's SHA-256 and were not restored: ${result.failed.join(", ")}`);
+                }
+                return restoreMediaSummary({ result });
+            }
             if (isListOnly(lookup)) {
                 run.kind = undefined; // listing is not a restore: it records no metrics
                 const { backupDir, prefix, destinations } = loadListConfig(lookup);
@@ -44557,6 +46185,8 @@ async function runRestore() {
             }
         },
         failureSummary: (message, err) => {
+            if (media)
+                return restoreMediaSummary({ error: new Error(message) });
             const comparison = err instanceof RestoreFailedError ? err.proof?.comparison : undefined;
             return restoreSummary({ error: new Error(message), comparison }, database, guidance);
         },

@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1301);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8673);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runVerify */ .R)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1301:
+/***/ 8673:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39804,6 +39804,211 @@ function keyBlockSecrets(block) {
     return [block.trim(), ...lines];
 }
 
+;// CONCATENATED MODULE: ./src/config/metrics-config.ts
+
+
+/** Where a run's metrics go and how long a push may take, read with the run's other settings (throws on a malformed one). */
+function metrics_config_metricsSettings(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    return {
+        pushgatewayUrl: settings_resolve(s.pushgatewayUrl, lookup),
+        job: settings_require(s.pushgatewayJob, lookup),
+        textfile: settings_resolve(s.metricsTextfile, lookup),
+        timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
+    };
+}
+/**
+ * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
+ * whose other settings fail to load can still record its failure. A destination whose own setting is
+ * malformed is left out (the full configuration load then reports that setting).
+ */
+function metricsDestination(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const attempt = (read) => {
+        try {
+            return read();
+        }
+        catch {
+            return undefined;
+        }
+    };
+    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
+    return {
+        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
+        job: job ?? "lifeline",
+        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/config/media-config.ts
+
+
+
+
+const shared = BACKUP_DB_SETTINGS;
+function parseDataSubset(raw, source) {
+    const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
+    if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100)
+        return { kind: "percent", percent: Number(pct[1]) };
+    const slice = /^(\d+)\/(\d+)$/.exec(raw);
+    if (slice) {
+        const n = Number(slice[1]);
+        const of = Number(slice[2]);
+        if (n >= 1 && of >= 1 && n <= of && of <= 10_000)
+            return { kind: "slice", n, of };
+    }
+    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
+}
+function parsePatterns(raw) {
+    return raw
+        .split(/[\n,]/)
+        .map((p) => p.trim())
+        .filter((p) => p !== "");
+}
+/** The settings of backup-media, named as in the runbook's backup_media.sh. */
+const BACKUP_MEDIA_SETTINGS = {
+    sourceDir: {
+        env: "MEDIA_SOURCE_DIR",
+        input: "media-source-dir",
+        description: "the media directory to back up",
+        default: "/data",
+        parse: parseString,
+    },
+    mediaBackupDir: {
+        env: "MEDIA_BACKUP_DIR",
+        input: "media-backup-dir",
+        description: "directory that holds the media snapshots, current and logs/",
+        default: "/backups/media",
+        parse: parseString,
+    },
+    retentionDays: {
+        env: "MEDIA_RETENTION_DAYS",
+        input: "media-retention-days",
+        description: "days to keep media snapshots (the newest complete one and the one current names are always kept)",
+        default: "30",
+        parse: integerIn(1, 36_500, " (days)"),
+    },
+    full: {
+        env: "MEDIA_FULL",
+        input: "full",
+        description: "copy and hash every file into an independent snapshot instead of hard-linking unchanged ones",
+        default: "false",
+        parse: parseBoolean,
+    },
+    exclude: {
+        env: "MEDIA_EXCLUDE",
+        input: "media-exclude",
+        description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
+        parse: (raw) => parsePatterns(raw),
+    },
+    retentionDryRun: shared.retentionDryRun,
+    verifyOnly: {
+        ...shared.verifyOnly,
+        description: "check the existing snapshots (manifest checksum, every file's size and SHA-256) instead of taking one",
+    },
+    maxAgeHours: {
+        ...shared.maxAgeHours,
+        description: "with verify-only: exit 2 when the newest media snapshot is older than this, or none exists",
+    },
+    readDataSubset: {
+        env: "MEDIA_READ_DATA_SUBSET",
+        input: "read-data-subset",
+        description: "with verify-only: read and hash this share of the snapshots' files: a percentage (10%) or a slice n/t (1/5)",
+        default: "100%",
+        parse: parseDataSubset,
+    },
+    pushgatewayUrl: shared.pushgatewayUrl,
+    pushgatewayJob: shared.pushgatewayJob,
+    metricsTextfile: shared.metricsTextfile,
+    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+};
+function loadBackupMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        sourceDir: require(s.sourceDir, lookup),
+        backupDir: require(s.mediaBackupDir, lookup),
+        retentionDays: require(s.retentionDays, lookup),
+        full: require(s.full, lookup),
+        exclude: resolve(s.exclude, lookup) ?? [],
+        retentionDryRun: require(s.retentionDryRun, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+function loadVerifyMediaConfig(lookup) {
+    const s = BACKUP_MEDIA_SETTINGS;
+    return {
+        backupDir: settings_require(s.mediaBackupDir, lookup),
+        maxAgeHours: settings_require(s.maxAgeHours, lookup),
+        subset: settings_require(s.readDataSubset, lookup),
+        metrics: metrics_config_metricsSettings(lookup),
+    };
+}
+/** The switch that turns verify and restore to media snapshots. */
+const MEDIA_SWITCH = {
+    env: "LIFELINE_MEDIA",
+    input: "media",
+    description: "work on the media snapshots in MEDIA_BACKUP_DIR instead of the database backups",
+    default: "false",
+    parse: parseBoolean,
+};
+const isMedia = (lookup) => settings_require(MEDIA_SWITCH, lookup);
+/** The settings of verify --media. */
+const VERIFY_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    readDataSubset: {
+        ...BACKUP_MEDIA_SETTINGS.readDataSubset,
+        description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
+    },
+};
+/** The settings of restore --media. */
+const RESTORE_MEDIA_SETTINGS = {
+    media: MEDIA_SWITCH,
+    mediaBackupDir: BACKUP_MEDIA_SETTINGS.mediaBackupDir,
+    snapshot: {
+        env: "MEDIA_SNAPSHOT",
+        input: "snapshot",
+        description: "with media: the snapshot to restore: latest (the one current names) or a name such as media_20261202_030000",
+        default: "latest",
+        parse: (raw, source) => {
+            if (raw !== "latest" && !/^media_\d{8}_\d{6}$/.test(raw)) {
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
+            }
+            return raw;
+        },
+    },
+    targetDir: {
+        env: "MEDIA_RESTORE_TARGET",
+        input: "target-dir",
+        description: "with media: the directory to restore into (created if missing); nothing is written outside it",
+        parse: parseString,
+    },
+    restorePath: {
+        env: "MEDIA_RESTORE_PATH",
+        input: "restore-path",
+        description: "with media: restore only this path of the snapshot (a file or a directory, relative to the source)",
+        parse: parseString,
+    },
+    overwrite: {
+        env: "MEDIA_RESTORE_OVERWRITE",
+        input: "overwrite",
+        description: "with media: replace files that already exist in the target (default: refuse, nothing written)",
+        default: "false",
+        parse: parseBoolean,
+    },
+};
+function loadRestoreMediaConfig(lookup) {
+    const s = RESTORE_MEDIA_SETTINGS;
+    return {
+        backupDir: require(s.mediaBackupDir, lookup),
+        snapshot: require(s.snapshot, lookup),
+        targetDir: require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
+        restorePath: resolve(s.restorePath, lookup),
+        overwrite: require(s.overwrite, lookup),
+        metrics: metricsSettings(lookup),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/config/restore-config.ts
 
 
@@ -39811,7 +40016,8 @@ function keyBlockSecrets(block) {
 
 
 
-const shared = BACKUP_DB_SETTINGS;
+
+const restore_config_shared = BACKUP_DB_SETTINGS;
 /**
  * Parses the runbook's `--target-time '2024-10-26 01:30:00'`: ISO-like, UTC unless an offset is given
  * (backup names are UTC too, so the two compare without a time-zone guess).
@@ -39851,13 +40057,13 @@ const BACKUP_READING_SETTINGS = {
     jobs: RESTORE_COMMON_SETTINGS.jobs,
     gpgPrivateKey: RESTORE_COMMON_SETTINGS.gpgPrivateKey,
     pgBinDir: {
-        ...shared.pgBinDir,
+        ...restore_config_shared.pgBinDir,
         description: "directory holding psql and pg_restore; by default PATH and /usr/lib/postgresql/*/bin",
     },
     ...CLOUD_READ_SETTINGS,
-    pushgatewayUrl: shared.pushgatewayUrl,
-    pushgatewayJob: shared.pushgatewayJob,
-    metricsTextfile: shared.metricsTextfile,
+    pushgatewayUrl: restore_config_shared.pushgatewayUrl,
+    pushgatewayJob: restore_config_shared.pushgatewayJob,
+    metricsTextfile: restore_config_shared.metricsTextfile,
 };
 /** Reads BACKUP_READING_SETTINGS. */
 function loadBackupReading(lookup) {
@@ -39866,18 +40072,18 @@ function loadBackupReading(lookup) {
         jobs: settings_resolve(s.jobs, lookup) ?? (0,external_node_os_.availableParallelism)(),
         gpgPrivateKey: settings_resolve(s.gpgPrivateKey, lookup),
         pgBinDir: settings_resolve(s.pgBinDir, lookup),
-        metrics: metricsSettings(lookup),
+        metrics: metrics_config_metricsSettings(lookup),
         ...cloud_config_loadCloudReading(lookup),
     };
 }
 /** The settings of restore, named as in the runbook's restore_db.sh. */
 const RESTORE_SETTINGS = {
     databaseUrl: {
-        ...shared.databaseUrl,
+        ...restore_config_shared.databaseUrl,
         description: "the database to restore, e.g. postgresql://user:password@host:5432/transcripts (replaced by the backup)",
     },
-    backupDir: shared.backupDir,
-    prefix: { ...shared.prefix, description: "only backups whose names start with this; default: all" },
+    backupDir: restore_config_shared.backupDir,
+    prefix: { ...restore_config_shared.prefix, description: "only backups whose names start with this; default: all" },
     listBackups: {
         env: "RESTORE_LIST_BACKUPS",
         input: "list-backups",
@@ -39928,6 +40134,7 @@ const RESTORE_SETTINGS = {
         parse: parseBoolean,
     },
     ...BACKUP_READING_SETTINGS,
+    ...RESTORE_MEDIA_SETTINGS,
 };
 /** The database a connection names, as libpq would pick it. */
 function targetDatabase(connection, env = process.env, setting = "DATABASE_URL") {
@@ -39936,14 +40143,8 @@ function targetDatabase(connection, env = process.env, setting = "DATABASE_URL")
         throw new ConfigError(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
     return name;
 }
-function metricsSettings(lookup) {
-    return {
-        pushgatewayUrl: settings_resolve(shared.pushgatewayUrl, lookup),
-        job: settings_require(shared.pushgatewayJob, lookup),
-        textfile: settings_resolve(shared.metricsTextfile, lookup),
-        timeoutMs: settings_require(shared.networkTimeoutSeconds, lookup) * 1000,
-    };
-}
+
+
 /** Whether the run only lists backups; then no database is needed. */
 function isListOnly(lookup) {
     return require(RESTORE_SETTINGS.listBackups, lookup);
@@ -40002,6 +40203,7 @@ function loadListConfig(lookup) {
 
 
 
+
 const verify_config_shared = BACKUP_DB_SETTINGS;
 /** The settings of verify, named as in the runbook's verify_backup.sh. */
 const VERIFY_SETTINGS = {
@@ -40043,6 +40245,7 @@ const VERIFY_SETTINGS = {
         parse: oneOf(["all", "newest"]),
     },
     ...BACKUP_READING_SETTINGS,
+    ...VERIFY_MEDIA_SETTINGS,
 };
 function loadVerifyConfig(lookup) {
     const s = VERIFY_SETTINGS;
@@ -40525,7 +40728,7 @@ async function stageFile(finalPath, data, mode = 0o600) {
     return { tempPath, finalPath };
 }
 /** Writes a small file atomically (manifest, checksum sidecar). */
-async function writeFileAtomic(finalPath, data, mode = 0o600) {
+async function atomic_file_writeFileAtomic(finalPath, data, mode = 0o600) {
     const staged = await stageFile(finalPath, data, mode);
     await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
         await unlink(staged.tempPath).catch(() => { });
@@ -44317,32 +44520,6 @@ function verifyReportJson(report) {
     return `${JSON.stringify({ ...report, checks }, null, 2)}\n`;
 }
 
-;// CONCATENATED MODULE: ./src/config/metrics-config.ts
-
-
-/**
- * Where a run's metrics go, read on its own and before every other setting, and never throwing: a run
- * whose other settings fail to load can still record its failure. A destination whose own setting is
- * malformed is left out (the full configuration load then reports that setting).
- */
-function metricsDestination(lookup) {
-    const s = BACKUP_DB_SETTINGS;
-    const attempt = (read) => {
-        try {
-            return read();
-        }
-        catch {
-            return undefined;
-        }
-    };
-    const job = attempt(() => settings_require(s.pushgatewayJob, lookup));
-    return {
-        pushgatewayUrl: job === undefined ? undefined : attempt(() => settings_resolve(s.pushgatewayUrl, lookup)),
-        job: job ?? "lifeline",
-        textfile: attempt(() => settings_resolve(s.metricsTextfile, lookup)),
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/log/logger.ts
 
 
@@ -44531,17 +44708,17 @@ function failedRunSamples(kind, type, run) {
             : restoreSamples(type, base);
     return samples.map((s) => (s.name === STATUS[kind] ? { ...s, value: status } : s));
 }
-/** Publishes a failed run's samples wherever configured; like publishMetrics, never throws. */
-async function recordFailedRun(settings, kind, run, logger) {
+/** Publishes a failed run's samples (`type` "database" or "media") wherever configured; never throws. */
+async function recordFailedRun(settings, kind, run, logger, type = "database") {
     if (!settings.pushgatewayUrl && !settings.textfile)
         return {};
     const finishedAt = new Date();
-    const samples = failedRunSamples(kind, "database", {
+    const samples = failedRunSamples(kind, type, {
         finishedAt,
         durationSeconds: (finishedAt.getTime() - run.startedAt.getTime()) / 1000,
         exitStatus: run.exitStatus,
     });
-    return publishMetrics(settings, { type: "database" }, samples, logger);
+    return publishMetrics(settings, { type }, samples, logger);
 }
 
 ;// CONCATENATED MODULE: ./src/process/exit-status.ts
@@ -44702,7 +44879,7 @@ async function failAction(err, run) {
     setFailed(message);
     process.exitCode = status; // after setFailed, which sets 1
     if (run.kind) {
-        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger);
+        await recordFailedRun(run.metrics, run.kind, { startedAt: run.startedAt, exitStatus: status }, run.logger, run.type);
     }
     return {
         message,
@@ -44732,7 +44909,7 @@ async function runAction(spec) {
     const signal = cancellationSignal();
     // Read before anything else can fail: a run that fails on its settings, or is refused, still records it.
     const metrics = metricsDestination(lookup);
-    const run = { lookup, logger, signal, kind: spec.kind };
+    const run = { lookup, logger, signal, kind: spec.kind, type: spec.type ?? "database" };
     let summary = "";
     try {
         summary = await spec.body(run);
@@ -44745,6 +44922,7 @@ async function runAction(spec) {
         const failed = await failAction(err, {
             command: spec.command,
             kind: run.kind,
+            type: run.type,
             metrics,
             startedAt,
             signal,
@@ -44764,7 +44942,1236 @@ async function runAction(spec) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/media/snapshot-name.ts
+
+/** Every snapshot directory is `media_YYYYMMDD_HHMMSS` (its UTC start time), like the database backups. */
+const SNAPSHOT_PREFIX = "media_";
+/** The link that names the newest complete snapshot (runbook: `ls -ld /backups/media/current`). */
+const snapshot_name_CURRENT_LINK = "current";
+/** Inside a snapshot: the tree (restore with `cp -a`), its manifest and the manifest's checksum. */
+const TREE_DIR = "tree";
+const snapshot_name_MANIFEST_FILE = "manifest.ndjson";
+const snapshot_name_MANIFEST_SUM_FILE = "manifest.ndjson.sha256";
+const NAME = /^media_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+const PARTIAL = /^\.media_\d{8}_\d{6}\.partial$/;
+const DELETING = /^\.media_\d{8}_\d{6}\.deleting$/;
+/** The snapshot name of a run started at `at`. */
+function snapshotName(at) {
+    return `${SNAPSHOT_PREFIX}${formatTimestamp(at)}`;
+}
+/** The time a snapshot name says, or undefined when the name is not a snapshot's (or no real time). */
+function snapshotTime(name) {
+    const m = NAME.exec(name);
+    if (!m)
+        return undefined;
+    const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+    const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+    if (at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+        return undefined;
+    return at;
+}
+/** Where a run builds its snapshot before it is complete. */
+const partialName = (name) => `.${name}.partial`;
+/** What retention renames a snapshot to before removing it, so it leaves the listing at once. */
+const deletingName = (name) => `.${name}.deleting`;
+/** Whether a name in MEDIA_BACKUP_DIR is a dead run's partial snapshot or an interrupted deletion. */
+function isLeftover(name) {
+    return PARTIAL.test(name) || DELETING.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/media/media-path.ts
+
+/** The bytes of a real path (a directory given by the operator, as UTF-8) as a binary string. */
+function toBinary(text) {
+    return Buffer.from(text, "utf8").toString("latin1");
+}
+/** The real path of `rel` under `root` (a binary string too), as the Buffer fs calls take. */
+function fsPath(root, rel) {
+    return Buffer.from(rel === "" ? root : `${root}/${rel}`, "latin1");
+}
+/** `parent/name`, or `name` under the root. */
+function joinRel(parent, name) {
+    return parent === "" ? name : `${parent}/${name}`;
+}
+/** The directory that holds `rel` ("" for a child of the root). */
+function parentOf(rel) {
+    const slash = rel.lastIndexOf("/");
+    return slash < 0 ? "" : rel.slice(0, slash);
+}
+/** Whether `rel` is `dir` or lies under it. */
+function isWithin(rel, dir) {
+    return dir === "" || rel === dir || rel.startsWith(`${dir}/`);
+}
+const SLASH = 0x2f;
+/**
+ * The walk order: names compared byte by byte, component by component, so a directory comes right
+ * before its children and "a/z" before "a b". That is byte order with "/" below every other byte.
+ */
+function compareRelPaths(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+        const x = a.charCodeAt(i);
+        const y = b.charCodeAt(i);
+        if (x === y)
+            continue;
+        if (x === SLASH)
+            return -1;
+        if (y === SLASH)
+            return 1;
+        return x - y;
+    }
+    return a.length - b.length;
+}
+/** Why `rel` cannot be a path inside a tree, or undefined when it can: what a tampered manifest would try. */
+function relPathProblem(rel) {
+    if (rel === "")
+        return "it is empty";
+    if (rel.includes("\0"))
+        return "it contains a NUL byte";
+    if (rel.startsWith("/"))
+        return "it is absolute";
+    for (const part of rel.split("/")) {
+        if (part === "")
+            return "it has an empty component (a leading, trailing or double '/')";
+        if (part === "." || part === "..")
+            return `it has a '${part}' component`;
+    }
+    return undefined;
+}
+/** Whether the bytes are valid UTF-8, so a name can be written as text rather than base64. */
+function media_path_isUtf8(rel) {
+    const bytes = Buffer.from(rel, "latin1");
+    return Buffer.from(bytes.toString("utf8"), "utf8").equals(bytes);
+}
+/** A path for people: UTF-8 as is, other bytes as \xNN (never a raw control char in a log line). */
+function showPath(rel) {
+    const text = media_path_isUtf8(rel)
+        ? Buffer.from(rel, "latin1").toString("utf8")
+        : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
+    return showControls(text === "" ? "." : text)
+        .replace(/\n/g, "\\n")
+        .replace(/\t/g, "\\t");
+}
+
+;// CONCATENATED MODULE: ./src/media/manifest.ts
+
+
+
+
+const MANIFEST_FORMAT = "lifeline-media-manifest";
+const manifest_MANIFEST_VERSION = 1;
+/** A line longer than this is not one a snapshot writes (two 4 KiB paths in base64 fit many times). */
+const MAX_MANIFEST_LINE_BYTES = 1024 * 1024;
+const WRITE_BUFFER_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const READ_CHUNK_BYTES = 1024 * 1024;
+const ENTRY_TYPES = [
+    "dir",
+    "file",
+    "symlink",
+    "fifo",
+    "socket",
+    "char-device",
+    "block-device",
+];
+/** skipped: a socket, FIFO or device (never copied); unreadable: named, not in the tree; changed-during-backup: copied twice, changed both times. */
+const ENTRY_STATES = ["skipped", "unreadable", "changed-during-backup"];
+const TOTAL_KEYS = [
+    "entries",
+    "files",
+    "dirs",
+    "symlinks",
+    "bytes",
+    "newFiles",
+    "changedFiles",
+    "unchangedFiles",
+    "deletedFiles",
+    "bytesCopied",
+    "bytesLinked",
+    "errors",
+    "skipped",
+    "changedDuringBackup",
+];
+/** A manifest that cannot be trusted: names the file, the line and what was wrong. */
+class manifest_ManifestError extends errors/* UserError */.yo {
+    name = "ManifestError";
+}
+function pathField(key, rel) {
+    if (key === "path" && rel === "")
+        return { path: "." };
+    return isUtf8(rel)
+        ? { [key]: Buffer.from(rel, "latin1").toString("utf8") }
+        : { [`${key}B64`]: Buffer.from(rel, "latin1").toString("base64") };
+}
+/** One entry as its manifest line (without the newline). */
+function encodeEntry(e) {
+    return JSON.stringify({
+        ...pathField("path", e.path),
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtimeNs: e.mtimeNs.toString(),
+        ctimeNs: e.ctimeNs.toString(),
+        ino: e.ino.toString(),
+        ...(e.sha256 === undefined ? {} : { sha256: e.sha256 }),
+        ...(e.target === undefined ? {} : pathField("target", e.target)),
+        ...(e.linkTo === undefined ? {} : pathField("linkTo", e.linkTo)),
+        ...(e.state === undefined ? {} : { state: e.state }),
+        ...(e.error === undefined ? {} : { error: e.error }),
+    });
+}
+/** Writes a manifest as the snapshot is built, in buffered sync writes, hashing what it writes. */
+class ManifestWriter {
+    fd;
+    file;
+    hash = createHash("sha256");
+    buffered = [];
+    bufferedBytes = 0;
+    bytes = 0;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+    }
+    static create(file, header) {
+        const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+        const writer = new ManifestWriter(fd, file);
+        writer.line(JSON.stringify(header));
+        return writer;
+    }
+    add(entry) {
+        this.line(encodeEntry(entry));
+    }
+    /** Writes the totals, flushes and fsyncs; returns the manifest's SHA-256 and size. */
+    finish(totals) {
+        this.line(JSON.stringify({ totals }));
+        this.flush();
+        fsyncSync(this.fd);
+        closeSync(this.fd);
+        return { sha256: this.hash.digest("hex"), bytes: this.bytes };
+    }
+    /** Closes without finishing (a failed run: the partial snapshot is removed). */
+    abandon() {
+        try {
+            closeSync(this.fd);
+        }
+        catch { }
+    }
+    line(text) {
+        this.buffered.push(text, "\n");
+        this.bufferedBytes += text.length + 1;
+        if (this.bufferedBytes >= WRITE_BUFFER_BYTES)
+            this.flush();
+    }
+    flush() {
+        if (this.buffered.length === 0)
+            return;
+        const chunk = Buffer.from(this.buffered.join(""), "utf8");
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        this.hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length)
+            off += writeSync(this.fd, chunk, off, chunk.length - off);
+        this.bytes += chunk.length;
+    }
+}
+/**
+ * Reads a manifest line by line in bounded memory, refusing anything a snapshot does not write:
+ * unsafe paths, entries out of walk order or outside a directory listed before them, unknown types.
+ * A tampered manifest fails here, before a restore writes or a backup links anything from it.
+ */
+class manifest_ManifestReader {
+    fd;
+    file;
+    header;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    chunk = Buffer.alloc(0);
+    offset = 0;
+    eof = false;
+    lineNo = 0;
+    previous;
+    dirs = [];
+    done = false;
+    totalsRead;
+    constructor(fd, file) {
+        this.fd = fd;
+        this.file = file;
+        const first = this.nextLine();
+        if (first === undefined)
+            throw this.fail("it is empty");
+        this.header = this.parseHeader(first);
+    }
+    static open(file) {
+        const fd = (0,external_node_fs_.openSync)(file, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK);
+        try {
+            if (!(0,external_node_fs_.fstatSync)(fd).isFile())
+                throw new manifest_ManifestError(`${file} is not a regular file`);
+            return new manifest_ManifestReader(fd, file);
+        }
+        catch (err) {
+            (0,external_node_fs_.closeSync)(fd);
+            throw err;
+        }
+    }
+    /** The next entry, or undefined after the last (then `totals` and `sha256` are known). */
+    next() {
+        if (this.done)
+            return undefined;
+        const line = this.nextLine();
+        if (line === undefined)
+            throw this.fail("it ends without its totals line (the manifest is cut short)");
+        const obj = this.parseJson(line);
+        if ("totals" in obj) {
+            this.totalsRead = this.parseTotals(obj.totals);
+            if (this.nextLine() !== undefined)
+                throw this.fail("there are lines after the totals");
+            this.done = true;
+            return undefined;
+        }
+        const entry = this.parseEntry(obj);
+        this.checkPlace(entry);
+        return entry;
+    }
+    /** The trailer's totals; only after `next()` returned undefined. */
+    get totals() {
+        if (!this.totalsRead)
+            throw new Error("ManifestReader.totals read before the end");
+        return this.totalsRead;
+    }
+    /** The SHA-256 of every byte read; the whole manifest's once `next()` returned undefined. */
+    digest() {
+        return this.hash.digest("hex");
+    }
+    close() {
+        try {
+            (0,external_node_fs_.closeSync)(this.fd);
+        }
+        catch { }
+    }
+    fail(what) {
+        const where = this.lineNo > 0 ? ` line ${this.lineNo}` : "";
+        return new manifest_ManifestError(`Manifest ${this.file}${where} cannot be trusted: ${what}. The snapshot may have been tampered with or ` +
+            "cut short; verify it (lifeline verify --media) and use another snapshot");
+    }
+    nextLine() {
+        for (;;) {
+            const nl = this.chunk.indexOf(0x0a, this.offset);
+            if (nl >= 0) {
+                const line = this.chunk.subarray(this.offset, nl);
+                this.offset = nl + 1;
+                this.lineNo++;
+                return line.toString("utf8");
+            }
+            if (this.chunk.length - this.offset > MAX_MANIFEST_LINE_BYTES) {
+                this.lineNo++;
+                throw this.fail(`a line is longer than ${MAX_MANIFEST_LINE_BYTES} bytes`);
+            }
+            if (this.eof) {
+                if (this.offset < this.chunk.length) {
+                    this.lineNo++;
+                    throw this.fail("its last line has no newline (the manifest is cut short)");
+                }
+                return undefined;
+            }
+            const rest = this.chunk.subarray(this.offset);
+            const buf = Buffer.allocUnsafe(rest.length + READ_CHUNK_BYTES);
+            rest.copy(buf);
+            const n = (0,external_node_fs_.readSync)(this.fd, buf, rest.length, READ_CHUNK_BYTES, null);
+            if (n === 0)
+                this.eof = true;
+            else
+                this.hash.update(buf.subarray(rest.length, rest.length + n));
+            this.chunk = buf.subarray(0, rest.length + n);
+            this.offset = 0;
+        }
+    }
+    parseJson(line) {
+        let value;
+        try {
+            value = JSON.parse(line);
+        }
+        catch {
+            throw this.fail("a line is not JSON");
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            throw this.fail("a line is not a JSON object");
+        }
+        return value;
+    }
+    parseHeader(line) {
+        const h = this.parseJson(line);
+        if (h.format !== MANIFEST_FORMAT)
+            throw this.fail(`its first line is not a ${MANIFEST_FORMAT} header`);
+        if (h.version !== manifest_MANIFEST_VERSION) {
+            throw this.fail(`it is version ${String(h.version)}; this Lifeline reads version ${manifest_MANIFEST_VERSION}`);
+        }
+        for (const key of ["snapshot", "source", "createdAt", "tool"]) {
+            if (typeof h[key] !== "string")
+                throw this.fail(`its header has no '${key}'`);
+        }
+        if (h.mode !== "incremental" && h.mode !== "full")
+            throw this.fail("its header has no valid 'mode'");
+        if (h.previous !== null && typeof h.previous !== "string")
+            throw this.fail("its header's 'previous' is invalid");
+        return h;
+    }
+    parseTotals(value) {
+        if (typeof value !== "object" || value === null)
+            throw this.fail("its totals are not an object");
+        const t = value;
+        for (const key of TOTAL_KEYS) {
+            if (!Number.isSafeInteger(t[key]) || t[key] < 0)
+                throw this.fail(`its totals' '${key}' is invalid`);
+        }
+        return t;
+    }
+    pathOf(obj, key) {
+        const text = obj[key];
+        const b64 = obj[`${key}B64`];
+        if (typeof text === "string")
+            return Buffer.from(text, "utf8").toString("latin1");
+        if (typeof b64 === "string") {
+            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
+                throw this.fail(`'${key}B64' is not base64`);
+            return Buffer.from(b64, "base64").toString("latin1");
+        }
+        if (text !== undefined || b64 !== undefined)
+            throw this.fail(`'${key}' is not a string`);
+        return undefined;
+    }
+    integer(obj, key) {
+        const v = obj[key];
+        if (!Number.isSafeInteger(v) || v < 0)
+            throw this.fail(`'${key}' is not a non-negative integer`);
+        return v;
+    }
+    bigint(obj, key) {
+        const v = obj[key];
+        if (typeof v !== "string" || !/^-?\d{1,25}$/.test(v))
+            throw this.fail(`'${key}' is not an integer string`);
+        return BigInt(v);
+    }
+    parseEntry(obj) {
+        const raw = this.pathOf(obj, "path");
+        if (raw === undefined)
+            throw this.fail("an entry has no 'path'");
+        const path = raw === "." ? "" : raw;
+        if (path !== "") {
+            const problem = relPathProblem(path);
+            if (problem)
+                throw this.fail(`the path '${showPath(path)}' is unsafe: ${problem}`);
+        }
+        const type = obj.type;
+        if (!ENTRY_TYPES.includes(type))
+            throw this.fail(`'${showPath(path)}' has an unknown type`);
+        const state = obj.state;
+        if (state !== undefined && !ENTRY_STATES.includes(state))
+            throw this.fail(`'${showPath(path)}' has an unknown state`);
+        const mode = this.integer(obj, "mode");
+        if (mode > 0o7777)
+            throw this.fail(`'${showPath(path)}' has an invalid mode`);
+        const sha256 = obj.sha256;
+        if (sha256 !== undefined && (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256))) {
+            throw this.fail(`'${showPath(path)}' has an invalid sha256`);
+        }
+        const stored = type === "file" && state !== "unreadable";
+        if (stored && sha256 === undefined)
+            throw this.fail(`the file '${showPath(path)}' has no sha256`);
+        const target = this.pathOf(obj, "target");
+        if (type === "symlink" && (target === undefined || target === "" || target.includes("\0"))) {
+            throw this.fail(`the symlink '${showPath(path)}' has no valid target`);
+        }
+        const linkTo = this.pathOf(obj, "linkTo");
+        if (linkTo !== undefined) {
+            const problem = relPathProblem(linkTo);
+            if (type !== "file" || problem || compareRelPaths(linkTo, path) >= 0) {
+                throw this.fail(`'${showPath(path)}' has a linkTo that is not an earlier file of the snapshot`);
+            }
+        }
+        const error = obj.error;
+        if (error !== undefined && typeof error !== "string")
+            throw this.fail(`'${showPath(path)}' has an invalid error`);
+        return {
+            path,
+            type,
+            mode,
+            uid: this.integer(obj, "uid"),
+            gid: this.integer(obj, "gid"),
+            size: this.integer(obj, "size"),
+            mtimeNs: this.bigint(obj, "mtimeNs"),
+            ctimeNs: this.bigint(obj, "ctimeNs"),
+            ino: this.bigint(obj, "ino"),
+            ...(sha256 === undefined ? {} : { sha256: sha256 }),
+            ...(type === "symlink" ? { target } : {}),
+            ...(linkTo === undefined ? {} : { linkTo }),
+            ...(state === undefined ? {} : { state }),
+            ...(error === undefined ? {} : { error: error }),
+        };
+    }
+    /** Walk order, and every entry inside a directory listed before it: the root first, as a directory. */
+    checkPlace(entry) {
+        if (this.previous === undefined) {
+            if (entry.path !== "" || entry.type !== "dir")
+                throw this.fail("its first entry is not the root directory");
+        }
+        else {
+            if (compareRelPaths(this.previous, entry.path) >= 0) {
+                throw this.fail(`'${showPath(entry.path)}' is out of order or listed twice`);
+            }
+            const parent = parentOf(entry.path);
+            while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent)
+                this.dirs.pop();
+            if (this.dirs.length === 0) {
+                throw this.fail(`'${showPath(entry.path)}' is not inside a directory listed before it`);
+            }
+        }
+        if (entry.type === "dir")
+            this.dirs.push(entry.path);
+        this.previous = entry.path;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-store.ts
+
+
+
+
+
+
+/** A sidecar larger than this is not one Lifeline wrote. */
+const MAX_SUM_BYTES = 4096;
+/** Every snapshot in `backupDir` (directories named media_YYYYMMDD_HHMMSS), newest first. */
+function listSnapshots(backupDir) {
+    const found = [];
+    for (const entry of (0,external_node_fs_.readdirSync)(backupDir, { withFileTypes: true })) {
+        const takenAt = snapshotTime(entry.name);
+        if (takenAt && entry.isDirectory())
+            found.push({ name: entry.name, dir: external_node_path_default().join(backupDir, entry.name), takenAt });
+    }
+    return found.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));
+}
+/** The snapshot `current` names, or undefined (no link yet); a link elsewhere is reported, never followed. */
+function readCurrent(backupDir) {
+    let target;
+    try {
+        target = (0,external_node_fs_.readlinkSync)(external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK));
+    }
+    catch (err) {
+        const code = err.code;
+        if (code === "ENOENT")
+            return {};
+        return { problem: `${external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK)} is not a symbolic link (${code})` };
+    }
+    if (!snapshotTime(target)) {
+        return {
+            problem: `${external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK)} points at '${target}', not at a snapshot of this directory`,
+        };
+    }
+    return { name: target };
+}
+/** Points `current` at `name` in one rename, so a reader sees the old snapshot or the new one, never neither. */
+function swapCurrent(backupDir, name) {
+    const temp = path.join(backupDir, `.${CURRENT_LINK}.${process.pid}.tmp`);
+    rmSync(temp, { force: true });
+    symlinkSync(name, temp);
+    renameSync(temp, path.join(backupDir, CURRENT_LINK));
+    syncDir(backupDir);
+}
+/** Makes a rename or a new entry in `dir` durable. */
+function syncDir(dir) {
+    const fd = openSync(dir, "r");
+    try {
+        fsyncSync(fd);
+    }
+    finally {
+        closeSync(fd);
+    }
+}
+/** Writes the manifest's sidecar in sha256sum's format, so `sha256sum -c` works inside the snapshot. */
+async function writeManifestSum(snapshotDir, sha256) {
+    await writeFileAtomic(path.join(snapshotDir, MANIFEST_SUM_FILE), `${sha256}  ${MANIFEST_FILE}\n`);
+}
+/** The SHA-256 the sidecar records for the manifest; throws a ManifestError naming what is wrong. */
+async function readManifestSum(snapshotDir) {
+    const file = external_node_path_default().join(snapshotDir, snapshot_name_MANIFEST_SUM_FILE);
+    let text;
+    try {
+        text = await readRegularFile(file, { maxBytes: MAX_SUM_BYTES });
+    }
+    catch (err) {
+        throw new manifest_ManifestError(`The manifest checksum ${file} cannot be read: ${err.message}`, {
+            cause: err,
+        });
+    }
+    const m = /^([0-9a-f]{64}) [ *]manifest\.ndjson\n?$/.exec(text);
+    if (!m)
+        throw new manifest_ManifestError(`The manifest checksum ${file} is not '<sha256>  ${snapshot_name_MANIFEST_FILE}'`);
+    return m[1];
+}
+/**
+ * Reads a snapshot's manifest to its end against its checksum, `each` seeing every entry, and throws a
+ * ManifestError when the sidecar, the manifest or their match is wrong. Bounded memory.
+ */
+async function readWholeManifest(snapshotDir, each = () => { }) {
+    const expected = await readManifestSum(snapshotDir);
+    const file = path.join(snapshotDir, MANIFEST_FILE);
+    let reader;
+    try {
+        reader = ManifestReader.open(file);
+    }
+    catch (err) {
+        if (err instanceof ManifestError)
+            throw err;
+        throw new ManifestError(`The manifest ${file} cannot be read: ${err.message}`, { cause: err });
+    }
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next())
+            each(e);
+        const actual = reader.digest();
+        if (actual !== expected) {
+            throw new ManifestError(`The manifest ${file} does not match its checksum (sha256 ${actual}, ${MANIFEST_SUM_FILE} says ${expected}): ` +
+                "it was changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        return { header: reader.header, totals: reader.totals };
+    }
+    finally {
+        reader.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/file-hash.ts
+
+
+
+/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
+/** Never through a symlink, and never blocked on a FIFO put in a file's place. */
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+function openRegular(file) {
+    const fd = (0,external_node_fs_.openSync)(file, READ_FLAGS);
+    if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
+        (0,external_node_fs_.closeSync)(fd);
+        throw new Error("it is no longer a regular file");
+    }
+    return fd;
+}
+const scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+/** Sync: for a small file a few syscalls cost less than trips through the thread pool. */
+function hashSmallFile(file) {
+    const fd = openRegular(file);
+    try {
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        let bytes = 0;
+        for (let n = (0,external_node_fs_.readSync)(fd, scratch, 0, CHUNK_BYTES, null); n > 0; n = (0,external_node_fs_.readSync)(fd, scratch, 0, CHUNK_BYTES, null)) {
+            hash.update(scratch.subarray(0, n));
+            bytes += n;
+        }
+        const st = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
+        return { sha256: hash.digest("hex"), bytes, dev: st.dev, ino: st.ino };
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+}
+/** Async, the next chunk read while this one is hashed; cancellation is seen between chunks. */
+async function hashLargeFile(file, pace) {
+    const handle = await (0,promises_.open)(file, READ_FLAGS);
+    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+    let pending;
+    try {
+        const st = await handle.stat({ bigint: true });
+        if (!st.isFile())
+            throw new Error("it is no longer a regular file");
+        const hash = (0,external_node_crypto_.createHash)("sha256");
+        let which = 0;
+        let position = 0;
+        pending = handle.read(buffers[0], 0, CHUNK_BYTES, 0);
+        for (;;) {
+            const { bytesRead } = await pending;
+            pending = undefined;
+            if (bytesRead === 0)
+                break;
+            const buf = buffers[which];
+            position += bytesRead;
+            which ^= 1;
+            pending = handle.read(buffers[which], 0, CHUNK_BYTES, position);
+            hash.update(buf.subarray(0, bytesRead));
+            const due = pace();
+            if (due)
+                await due;
+        }
+        return { sha256: hash.digest("hex"), bytes: position, dev: st.dev, ino: st.ino };
+    }
+    finally {
+        await pending?.catch(() => { }); // a read still in flight owns a buffer and the descriptor
+        await handle.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/tree-walk.ts
+
+
+
+function typeOf(stats) {
+    if (stats.isDirectory())
+        return "dir";
+    if (stats.isFile())
+        return "file";
+    if (stats.isSymbolicLink())
+        return "symlink";
+    if (stats.isFIFO())
+        return "fifo";
+    if (stats.isSocket())
+        return "socket";
+    if (stats.isCharacterDevice())
+        return "char-device";
+    return "block-device";
+}
+/**
+ * Glob patterns a walk leaves out (MEDIA_EXCLUDE): a pattern without "/" matches a name at any depth
+ * ("*.tmp", ".cache"), one with "/" the path from the tree's root ("cache/**", "tmp/*.part"). An
+ * excluded directory is not descended into.
+ */
+class ExcludeRules {
+    patterns;
+    constructor(patterns) {
+        this.patterns = patterns.map((p) => p.replace(/^\/+/, "").replace(/\/+$/, "")).filter((p) => p !== "");
+    }
+    excludes(rel) {
+        if (this.patterns.length === 0)
+            return false;
+        const text = Buffer.from(rel, "latin1").toString("utf8");
+        const name = text.slice(text.lastIndexOf("/") + 1);
+        return this.patterns.some((p) => external_node_path_default().posix.matchesGlob(p.includes("/") ? text : name, p));
+    }
+}
+/**
+ * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
+ * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
+ * an lstat is a few microseconds, far less than a trip through the thread pool.
+ */
+function* walkTree(root, exclude) {
+    const rootStats = (0,external_node_fs_.lstatSync)(fsPath(root, ""), { bigint: true });
+    const stack = [];
+    const enter = (dir, stats) => {
+        try {
+            const names = (0,external_node_fs_.readdirSync)(fsPath(root, dir), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+            names.sort();
+            stack.push({ dir, names, index: 0 });
+            return { path: dir, type: "dir", stats };
+        }
+        catch (err) {
+            return { path: dir, type: "dir", stats, listError: err };
+        }
+    };
+    yield enter("", rootStats);
+    while (stack.length > 0) {
+        const frame = stack[stack.length - 1];
+        if (frame.index >= frame.names.length) {
+            stack.pop();
+            continue;
+        }
+        const rel = joinRel(frame.dir, frame.names[frame.index++]);
+        if (exclude.excludes(rel))
+            continue;
+        let stats;
+        try {
+            stats = (0,external_node_fs_.lstatSync)(fsPath(root, rel), { bigint: true });
+        }
+        catch (err) {
+            yield { path: rel, error: err };
+            continue;
+        }
+        const type = typeOf(stats);
+        yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+    }
+}
+function isWalkError(e) {
+    return "error" in e;
+}
+
+;// CONCATENATED MODULE: ./src/media/snapshot-verify.ts
+
+
+
+
+
+
+
+
+/** Problems named per snapshot; the count goes on (a damaged tree can have millions). */
+const MAX_PROBLEMS_KEPT = 50;
+/** Inodes remembered as read; past this, shared files are simply read again (memory stays bounded). */
+const MAX_REMEMBERED_INODES = 2_000_000;
+const NO_EXCLUDES = new ExcludeRules([]);
+/**
+ * Content already read and found as a manifest says, per device: inode → the first 28 bits of that
+ * SHA-256. The hash is kept, not only the inode, so that a newer manifest that carries a wrong hash
+ * for a linked (shared) file still fails: the inode is skipped only for the hash it was read with.
+ */
+class ReadInodes {
+    byDevice = new Map();
+    count = 0;
+    has(dev, ino, sha256) {
+        return this.byDevice.get(Number(dev))?.get(Number(ino)) === hashKey(sha256);
+    }
+    add(dev, ino, sha256) {
+        if (this.count >= MAX_REMEMBERED_INODES || ino > BigInt(Number.MAX_SAFE_INTEGER))
+            return;
+        let inodes = this.byDevice.get(Number(dev));
+        if (!inodes) {
+            inodes = new Map();
+            this.byDevice.set(Number(dev), inodes);
+        }
+        if (!inodes.has(Number(ino)))
+            this.count++;
+        inodes.set(Number(ino), hashKey(sha256));
+    }
+}
+const hashKey = (sha256) => Number.parseInt(sha256.slice(0, 7), 16);
+/** Whether the subset reads this file: a percentage at random, a slice by the first 4 hex digits of its hash. */
+function inSubset(subset, sha256) {
+    if (subset.kind === "percent")
+        return subset.percent >= 100 || Math.random() * 100 < subset.percent;
+    return Number.parseInt(sha256.slice(0, 4), 16) % subset.of === subset.n - 1;
+}
+/** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+const neverCopied = (m) => m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
+/**
+ * Verifies one snapshot: its manifest against the sidecar checksum, and its tree merge-joined against
+ * the manifest in one pass in walk order (memory bounded by the largest directory): missing and extra
+ * entries, types, sizes, symlink targets, and the SHA-256 of the files in the subset.
+ */
+async function verifySnapshot(ref, newest, ctx) {
+    const problems = [];
+    let problemCount = 0;
+    let failed = false;
+    let incomplete = false;
+    let filesChecked = 0;
+    let filesNotRead = 0;
+    let bytesRead = 0;
+    const treeDir = external_node_path_default().join(ref.dir, TREE_DIR);
+    const tree = toBinary(treeDir);
+    const note = (rel, what, fails = true) => {
+        problemCount++;
+        if (fails)
+            failed = true;
+        const where = rel === undefined ? ref.name : `${ref.name}/${TREE_DIR}/${rel === "" ? "" : showPath(rel)}`;
+        if (problems.length < MAX_PROBLEMS_KEPT)
+            problems.push(`${where}: ${what}`);
+    };
+    const result = () => ({
+        name: ref.name,
+        takenAt: ref.takenAt,
+        ok: !failed,
+        problems,
+        problemCount,
+        incomplete,
+        filesChecked,
+        bytesRead,
+        filesNotRead,
+    });
+    let expected;
+    try {
+        expected = await readManifestSum(ref.dir);
+    }
+    catch (err) {
+        note(undefined, err.message); // the tree is still checked against the manifest below
+    }
+    const file = external_node_path_default().join(ref.dir, snapshot_name_MANIFEST_FILE);
+    let reader;
+    try {
+        reader = manifest_ManifestReader.open(file);
+    }
+    catch (err) {
+        note(undefined, err instanceof manifest_ManifestError
+            ? err.message
+            : `The manifest ${file} cannot be read: ${err.message}`);
+        return result();
+    }
+    let walk;
+    try {
+        // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
+        if ((0,external_node_fs_.lstatSync)(treeDir).isDirectory())
+            walk = walkTree(tree, NO_EXCLUDES);
+        else
+            note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
+    }
+    catch (err) {
+        note(undefined, `${treeDir} cannot be read: ${err.message}`);
+    }
+    const missing = (m) => {
+        if (!neverCopied(m))
+            note(m.path, `is in the manifest (${m.type}) but missing from the tree`);
+    };
+    const readContent = async (w, m, size) => {
+        const rel = w.path;
+        const sha256 = m.sha256; // the reader refuses a stored file without one
+        if (!inSubset(ctx.subset, sha256)) {
+            filesNotRead++;
+            return;
+        }
+        if (ctx.inodes.has(w.stats.dev, w.stats.ino, sha256)) {
+            filesNotRead++;
+            return;
+        }
+        let read;
+        try {
+            read =
+                size <= SMALL_FILE_BYTES
+                    ? hashSmallFile(fsPath(tree, rel))
+                    : await hashLargeFile(fsPath(tree, rel), ctx.pace);
+        }
+        catch (err) {
+            note(rel, `cannot be read: ${err.message}`);
+            return;
+        }
+        filesChecked++;
+        bytesRead += read.bytes;
+        ctx.progress.bytesRead += read.bytes;
+        if (read.sha256 === sha256)
+            ctx.inodes.add(read.dev, read.ino, sha256);
+        else {
+            note(rel, `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
+                `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`);
+        }
+    };
+    const compare = async (m, w) => {
+        if (isWalkError(w)) {
+            note(w.path, `cannot be examined in the tree: ${w.error.message}`);
+            return;
+        }
+        if (m === undefined) {
+            note(w.path, `is in the tree (${w.type}) but not in the manifest`);
+            return;
+        }
+        if (neverCopied(m)) {
+            note(w.path, `is in the tree although the manifest records it as ${m.state} (never copied)`);
+            return;
+        }
+        if (w.type !== m.type) {
+            note(w.path, `is a ${w.type} in the tree; the manifest says ${m.type}`);
+            return;
+        }
+        if (w.listError)
+            note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+        if (w.type === "symlink") {
+            try {
+                const target = (0,external_node_fs_.readlinkSync)(fsPath(tree, w.path), { encoding: "buffer" }).toString("latin1");
+                if (target !== m.target) {
+                    note(w.path, `points at '${showPath(target)}'; the manifest says '${showPath(m.target ?? "")}'`);
+                }
+            }
+            catch (err) {
+                note(w.path, `cannot be read: ${err.message}`);
+            }
+        }
+        else if (w.type === "file") {
+            const size = Number(w.stats.size);
+            if (size !== m.size)
+                note(w.path, `is ${size} bytes; the manifest says ${m.size}`);
+            else
+                await readContent(w, m, size);
+        }
+    };
+    try {
+        let entries = 0;
+        const next = () => {
+            const e = reader.next();
+            if (e) {
+                entries++;
+                ctx.progress.entries++;
+            }
+            return e;
+        };
+        let m = next();
+        for (const w of walk ?? []) {
+            const due = ctx.pace();
+            if (due)
+                await due;
+            while (m && compareRelPaths(m.path, w.path) < 0) {
+                missing(m);
+                m = next();
+            }
+            if (m && m.path === w.path) {
+                await compare(m, w);
+                m = next();
+            }
+            else
+                await compare(undefined, w);
+        }
+        for (; m; m = next()) {
+            if (walk)
+                missing(m); // without a tree, one problem says so, not one per entry
+            const due = ctx.pace();
+            if (due)
+                await due;
+        }
+        if (expected !== undefined && reader.digest() !== expected) {
+            note(undefined, `The manifest ${file} does not match its checksum (${external_node_path_default().basename(file)}.sha256 says ${expected}): it was ` +
+                "changed or damaged after the snapshot was taken; use another snapshot");
+        }
+        if (reader.header.snapshot !== ref.name) {
+            note(undefined, `The manifest ${file} is the manifest of ${reader.header.snapshot}, not of this snapshot`);
+        }
+        const { totals } = reader;
+        if (totals.entries !== entries) {
+            note(undefined, `The manifest ${file} lists ${entries} entries; its totals say ${totals.entries}`);
+        }
+        if (totals.errors > 0) {
+            incomplete = true;
+            // An old incomplete snapshot is one retention will remove; only the newest one is the backup that counts.
+            note(undefined, `incomplete: the backup could not read ${totals.errors} entr${totals.errors === 1 ? "y" : "ies"} of the source ` +
+                `(named in its manifest and the backup's log)${newest ? "; it is the newest snapshot, so the latest backup is not whole" : "; a newer snapshot supersedes it"}`, newest);
+        }
+    }
+    catch (err) {
+        if (!(err instanceof manifest_ManifestError))
+            throw err;
+        note(undefined, err.message); // nothing after a line that cannot be trusted is checked
+    }
+    finally {
+        reader.close();
+    }
+    return result();
+}
+
+;// CONCATENATED MODULE: ./src/media/verify-media.ts
+
+
+
+
+
+
+
+
+
+/** The runbook's exit codes, as for the database backups: 1 (a failure) wins over 2 (too old or none). */
+const MEDIA_VERIFY_EXIT = { ok: 0, failures: 1, tooOldOrMissing: 2 };
+/** How far ahead of this host's clock a snapshot's name may be dated (clock skew), as for databases. */
+const verify_media_FUTURE_TOLERANCE_HOURS = 1;
+/** How often the sync parts yield to the event loop (signals, progress). */
+const YIELD_EVERY_MS = 50;
+const CANCELLED = "The media verification was cancelled";
+/**
+ * Verifies every media snapshot in MEDIA_BACKUP_DIR (backup-media --verify-only, verify --media): each
+ * manifest against its checksum, each tree against its manifest, the content of the files in the
+ * subset (a file shared by hard links is read once); that `current` names a good snapshot; and the
+ * newest complete snapshot's age. Exit 1 for any failure, else 2 when none or too old, else 0.
+ */
+async function verifyMedia(config, options) {
+    const { logger, signal } = options;
+    const now = options.now ?? (() => new Date());
+    const started = now();
+    const startedMs = Date.now();
+    const { refs, missingDir } = list(config.backupDir);
+    const progress = { entries: 0, bytesRead: 0 };
+    let position = { snapshot: "", index: 0 };
+    let lastYield = Date.now();
+    let lastProgress = Date.now();
+    const pause = async () => {
+        await (0,external_node_timers_promises_.setImmediate)();
+        lastYield = Date.now();
+        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        if (options.onProgress && Date.now() - lastProgress >= 1000) {
+            lastProgress = Date.now();
+            options.onProgress({
+                ...position,
+                snapshots: refs.length,
+                ...progress,
+                elapsedSeconds: (Date.now() - startedMs) / 1000,
+            });
+        }
+    };
+    const ctx = {
+        subset: config.subset,
+        inodes: new ReadInodes(),
+        progress,
+        pace: () => (Date.now() - lastYield >= YIELD_EVERY_MS ? pause() : undefined),
+    };
+    const snapshots = [];
+    for (const [i, ref] of refs.entries()) {
+        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        position = { snapshot: ref.name, index: i + 1 };
+        const check = await verifySnapshot(ref, i === 0, ctx);
+        // Retention (a backup run) may remove an old snapshot while it is read: gone is not damaged.
+        if (!check.ok && !(0,external_node_fs_.existsSync)(ref.dir)) {
+            logger.info(`verify media ${ref.name}: removed while it was verified (retention); not counted`);
+            continue;
+        }
+        logCheck(check, logger);
+        snapshots.push(check);
+    }
+    (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED); // a cancelled run is never a success, and records no metrics
+    const at = now();
+    const reasons = [];
+    // A name dated ahead of the clock would pass as fresh for years: it fails, and never counts as newest.
+    const latestCredible = at.getTime() + verify_media_FUTURE_TOLERANCE_HOURS * 3_600_000;
+    const judged = snapshots.map((c) => (c.takenAt.getTime() > latestCredible ? inFuture(c, at) : c));
+    const failed = judged.filter((c) => !c.ok);
+    if (failed.length) {
+        reasons.push(`${failed.length} of ${judged.length} media snapshot(s) failed verification: ${failed.map((c) => c.name).join(", ")}`);
+    }
+    const current = readCurrent(config.backupDir);
+    const currentProblem = judgeCurrent(config.backupDir, current, judged);
+    if (currentProblem)
+        reasons.push(currentProblem);
+    const newest = judged.find((c) => c.ok && !c.incomplete);
+    const newestAgeHours = newest ? (at.getTime() - newest.takenAt.getTime()) / 3_600_000 : undefined;
+    if (!judged.length) {
+        reasons.push(missingDir
+            ? `MEDIA_BACKUP_DIR ${config.backupDir} does not exist: no media snapshot to verify`
+            : `no media snapshot in ${config.backupDir}`);
+    }
+    else if (!newest) {
+        reasons.push(`no complete media snapshot in ${config.backupDir} verified OK`);
+    }
+    else if (newestAgeHours > config.maxAgeHours) {
+        reasons.push(`the newest complete media snapshot ${newest.name} is ${newestAgeHours.toFixed(1)} h old, ` +
+            `over the ${config.maxAgeHours} h limit: check that backup-media runs`);
+    }
+    const exitCode = failed.length || currentProblem
+        ? MEDIA_VERIFY_EXIT.failures
+        : reasons.length
+            ? MEDIA_VERIFY_EXIT.tooOldOrMissing
+            : MEDIA_VERIFY_EXIT.ok;
+    for (const r of reasons)
+        (exitCode === 1 ? logger.error : logger.warn).call(logger, `verify media: ${r}`);
+    logger.info(`verify media: ${judged.length - failed.length} of ${judged.length} snapshot(s) OK, exit ${exitCode}`);
+    const finishedAt = now();
+    const durationSeconds = (finishedAt.getTime() - started.getTime()) / 1000;
+    const metrics = await publishMetrics(config.metrics, { type: "media" }, verifySamples("media", { ok: exitCode === 0, exitCode, finishedAt, durationSeconds, newestAgeHours }), logger, signal);
+    return {
+        backupDir: config.backupDir,
+        snapshots: judged,
+        current: current.name,
+        newestAgeHours,
+        maxAgeHours: config.maxAgeHours,
+        exitCode,
+        reasons,
+        durationSeconds,
+        metrics,
+    };
+}
+/** The snapshots, newest first; a missing MEDIA_BACKUP_DIR is "no snapshot" (exit 2), anything else an error. */
+function list(backupDir) {
+    try {
+        return { refs: listSnapshots(backupDir), missingDir: false };
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            return { refs: [], missingDir: true };
+        throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR ${backupDir} cannot be listed: ${err.message}. Set it to the directory that holds the media snapshots`, { cause: err });
+    }
+}
+function inFuture(c, at) {
+    const problem = `${c.name}: dated ${c.takenAt.toISOString()}, ahead of this host's clock (${at.toISOString()}): a wrong clock ` +
+        "where it was taken, or a renamed directory; it does not count as the newest snapshot — fix the clock or remove it";
+    return { ...c, ok: false, problems: [problem, ...c.problems], problemCount: c.problemCount + 1 };
+}
+/** Why `current` is wrong, or undefined: it must name a snapshot that is there and verified OK. */
+function judgeCurrent(backupDir, current, checks) {
+    const link = external_node_path_default().join(backupDir, snapshot_name_CURRENT_LINK);
+    const fix = `point it at the newest good snapshot (ln -sfn <snapshot> ${link}), or run backup-media`;
+    if (current.problem)
+        return `${current.problem}; ${fix}`;
+    if (current.name === undefined)
+        return checks.length ? `${link} does not exist; ${fix}` : undefined;
+    const named = checks.find((c) => c.name === current.name);
+    if (!named)
+        return `${link} points at ${current.name}, which is not a snapshot in ${backupDir}; ${fix}`;
+    if (!named.ok)
+        return `${link} points at ${current.name}, which failed verification; ${fix}`;
+    return undefined;
+}
+function logCheck(c, logger) {
+    const counts = `${c.filesChecked} files read (${c.bytesRead} bytes), ${c.filesNotRead} not read`;
+    if (c.ok) {
+        logger.info(`verify media ${c.name}: OK, ${counts}`);
+        for (const p of c.problems)
+            logger.warn(`verify media ${p}`);
+        return;
+    }
+    logger.error(`verify media ${c.name}: FAILED, ${c.problemCount} problem(s); ${counts}`);
+    for (const p of c.problems)
+        logger.error(`verify media ${p}`);
+    if (c.problemCount > c.problems.length) {
+        logger.error(`verify media ${c.name}: … and ${c.problemCount - c.problems.length} more`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
+
+const verify_media_summary_formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+/**
+ * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
+ * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.
+ */
+function verifyMediaSummary(report) {
+    const good = report.snapshots.filter((s) => s.ok).length;
+    const icon = report.exitCode === 0 ? "✅" : "❌";
+    const age = report.newestAgeHours === undefined
+        ? "no complete snapshot verified OK"
+        : `newest complete snapshot ${verify_media_summary_formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
+    const lines = [
+        `## ${icon} Lifeline verify media: ${good} of ${report.snapshots.length} snapshots good, exit ${report.exitCode}`,
+        "",
+        `\`${markdown_cell(report.backupDir)}\`: current → ${markdown_cell(report.current ?? "none")}; ${age}; ` +
+            `${markdown_formatDuration(report.durationSeconds)}`,
+        "",
+        ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
+    ];
+    if (!report.snapshots.length) {
+        lines.push("No media snapshots found.", "");
+        return lines.join("\n");
+    }
+    lines.push(markdown_table(["Snapshot", "Taken", "Result", "Files read", "Not read", "Bytes read", "Problems"], report.snapshots.map((s) => [
+        s.name,
+        s.takenAt.toISOString(),
+        s.ok ? (s.incomplete ? "✅ OK (incomplete)" : "✅ OK") : "❌ FAILED",
+        s.filesChecked,
+        s.filesNotRead,
+        markdown_formatBytes(s.bytesRead),
+        s.problemCount,
+    ])), "");
+    for (const s of report.snapshots.filter((x) => x.problems.length)) {
+        lines.push(`### ${s.ok ? "⚠️" : "❌"} ${markdown_cell(s.name)}`, "", s.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), ...(s.problemCount > s.problems.length
+            ? [`- … and ${s.problemCount - s.problems.length} more (see the log)`]
+            : []), "");
+    }
+    return lines.join("\n");
+}
+/** A media verify run's report as `--json` prints it (dates as ISO strings). */
+function verifyMediaJson(report) {
+    return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+;// CONCATENATED MODULE: ./src/actions/shared/verify-media-body.ts
+
+
+
+
+
+/** verify with `media` and backup-media with `verify-only`: outputs, the runbook's exit code, the summary. */
+async function verifyMediaBody(lookup, logger, signal) {
+    const report = await verifyMedia(loadVerifyMediaConfig(lookup), { logger, signal });
+    (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
+    setOutput("verified-count", String(report.snapshots.filter((s) => s.ok).length));
+    setOutput("failed-count", String(report.snapshots.filter((s) => !s.ok).length));
+    setOutput("newest-age-hours", report.newestAgeHours === undefined ? "" : report.newestAgeHours.toFixed(2));
+    setOutput("exit-code", String(report.exitCode));
+    if (report.exitCode !== 0) {
+        setFailed(report.reasons.join("; "));
+        process.exitCode = report.exitCode; // the runbook's codes: 1 failures, 2 too old or missing
+    }
+    return verifyMediaSummary(report);
+}
+
 ;// CONCATENATED MODULE: ./src/actions/verify/run.ts
+
+
 
 
 
@@ -44777,7 +46184,12 @@ async function runVerify() {
     await runAction({
         command: "verify",
         kind: "verify",
-        body: async ({ lookup, logger, signal }) => {
+        body: async (run) => {
+            const { lookup, logger, signal } = run;
+            if (isMedia(lookup)) {
+                run.type = "media";
+                return verifyMediaBody(lookup, logger, signal);
+            }
             const config = loadVerifyConfig(lookup);
             if (config.gpgPrivateKey)
                 core_setSecret(config.gpgPrivateKey);

@@ -79,7 +79,12 @@ export async function backupMedia(
     removeLeftovers(backupDir, logger);
     const name = snapshotName(startedAt);
     const finalDir = path.join(backupDir, name);
-    if (existsSync(finalDir)) throw new NameTakenError(finalDir);
+    if (existsSync(finalDir)) {
+      throw new NameTakenError(
+        `A snapshot named ${name} already exists in ${backupDir} (a run started in the same second): it was left ` +
+          "as it is and no new snapshot was taken. Run again a second later",
+      );
+    }
     const previous = config.full ? undefined : findPrevious(backupDir, logger);
     const previousCheck = previous ? await checkPrevious(path.join(backupDir, previous), logger) : undefined;
     const partialDir = path.join(backupDir, partialName(name));

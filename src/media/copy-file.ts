@@ -149,7 +149,11 @@ export async function copyLargeFile(
       if (bytesRead === 0) break;
       hash.update(buf.subarray(0, bytesRead));
       await writing; // the other buffer's write is done before that buffer is read into again
-      if (!cloned) writing = writeAll(output, buf, bytesRead, position);
+      if (!cloned) {
+        writing = writeAll(output, buf, bytesRead, position);
+        // Awaited before the next write; until then a failure (ENOSPC) must not count as unhandled.
+        writing.catch(() => {});
+      }
       position += bytesRead;
       which ^= 1;
     }

@@ -71,6 +71,7 @@ export async function hashLargeFile(
       position += bytesRead;
       which ^= 1;
       pending = handle.read(buffers[which] as Buffer, 0, CHUNK_BYTES, position);
+      pending.catch(() => {}); // awaited next round; a failure meanwhile must not count as unhandled
       hash.update(buf.subarray(0, bytesRead));
       const due = pace();
       if (due) await due;

@@ -36,6 +36,7 @@ describe("the committed dist/backup-media bundle, run as the runner runs it", ()
     });
     expect(first.summary).toContain(`## ✅ Lifeline backup-media: ${first.outputs.snapshot}`);
     writeFileSync(path.join(src, "photos/c.jpg"), "c");
+    await new Promise((r) => setTimeout(r, 1100)); // snapshot names have a one-second resolution
     const second = await runAction("actions/backup-media/action.yml", { "media-retention-days": "30" }, env);
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.outputs).toMatchObject({
