@@ -1,6 +1,7 @@
 import { clock } from "../log/progress.js";
 import { formatBytes } from "../summary/markdown.js";
 import type { BuildProgress } from "./snapshot-builder.js";
+import type { MediaVerifyProgress } from "./verify-media.js";
 
 /**
  * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
@@ -15,5 +16,14 @@ export function describeBuildProgress(p: BuildProgress & { readonly previousEntr
   return (
     `${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
     `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`
+  );
+}
+
+/** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
+export function describeVerifyProgress(p: MediaVerifyProgress): string {
+  const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
+  return (
+    `snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${formatBytes(p.bytesRead)} read ` +
+    `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed`
   );
 }

@@ -2,6 +2,8 @@ import * as core from "@actions/core";
 import { loadVerifyMediaConfig } from "../../config/media-config.js";
 import type { SettingLookup } from "../../config/settings.js";
 import type { Logger } from "../../log/logger.js";
+import { periodicLog } from "../../log/progress.js";
+import { describeVerifyProgress } from "../../media/media-progress.js";
 import { verifyMedia } from "../../media/verify-media.js";
 import { verifyMediaSummary } from "../../media/verify-media-summary.js";
 import { throwIfCancelled } from "../../shared/errors.js";
@@ -12,7 +14,12 @@ export async function verifyMediaBody(
   logger: Logger,
   signal: AbortSignal,
 ): Promise<string> {
-  const report = await verifyMedia(loadVerifyMediaConfig(lookup), { logger, signal });
+  const progress = periodicLog(logger);
+  const report = await verifyMedia(loadVerifyMediaConfig(lookup), {
+    logger,
+    signal,
+    onProgress: (p) => progress.update(describeVerifyProgress(p)),
+  });
   throwIfCancelled(signal, "The verification was cancelled");
   core.setOutput("verified-count", String(report.snapshots.filter((s) => s.ok).length));
   core.setOutput("failed-count", String(report.snapshots.filter((s) => !s.ok).length));
