@@ -32,11 +32,21 @@ export function parseDataSubset(raw: string, source: string): DataSubset {
   );
 }
 
-function parsePatterns(raw: string): readonly string[] {
-  return raw
-    .split(/[\n,]/)
-    .map((p) => p.trim())
-    .filter((p) => p !== "");
+/** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
+export function splitPatterns(raw: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let current = "";
+  for (const c of raw) {
+    if (c === "{") depth++;
+    if (c === "}" && depth > 0) depth--;
+    if (c === "\n" || (c === "," && depth === 0)) {
+      out.push(current);
+      current = "";
+    } else current += c;
+  }
+  out.push(current);
+  return out.map((p) => p.trim()).filter((p) => p !== "");
 }
 
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
@@ -76,7 +86,7 @@ export const BACKUP_MEDIA_SETTINGS = {
     input: "media-exclude",
     description:
       "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
-    parse: (raw: string) => parsePatterns(raw),
+    parse: (raw: string): readonly string[] => splitPatterns(raw),
   },
   retentionDryRun: shared.retentionDryRun,
   verifyOnly: {

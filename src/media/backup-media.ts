@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from "node:fs";
 import path from "node:path";
 import { prepare } from "../backup/stages/prepare.js";
 import type { BackupMediaConfig } from "../config/media-config.js";
 import { NameTakenError } from "../fs/atomic-file.js";
+import { removeTree } from "../fs/remove-tree.js";
 import type { Logger } from "../log/logger.js";
 import { backupSamples } from "../metrics/backup-metrics.js";
 import { gauge } from "../metrics/exposition.js";
@@ -237,12 +238,8 @@ function checkSource(config: BackupMediaConfig): string {
       `MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${(err as Error).message}. Set it to the media directory`,
     );
   }
-  let backupReal: string | undefined;
-  try {
-    backupReal = realpathSync(config.backupDir);
-  } catch {}
   const inside = (a: string, b: string) => a === b || a.startsWith(`${b}/`);
-  const backupResolved = backupReal ?? path.resolve(config.backupDir);
+  const backupResolved = resolveAsItWillBe(config.backupDir);
   if (inside(backupResolved, real) || inside(real, backupResolved)) {
     throw new ConfigError(
       `MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
@@ -250,6 +247,22 @@ function checkSource(config: BackupMediaConfig): string {
     );
   }
   return toBinary(real);
+}
+
+/** The real path a directory has, or will have once created: its nearest existing ancestor resolved. */
+function resolveAsItWillBe(dir: string): string {
+  let existing = path.resolve(dir);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(realpathSync(existing), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(existing);
+      if (parent === existing) return path.resolve(dir);
+      rest.push(path.basename(existing));
+      existing = parent;
+    }
+  }
 }
 
 /** The snapshot an incremental run links against: the one `current` names, else the newest. */
@@ -277,15 +290,18 @@ async function checkPrevious(snapshotDir: string, logger: Logger): Promise<{ ent
 function removeLeftovers(backupDir: string, logger: Logger): void {
   for (const name of readdirSync(backupDir)) {
     if (!isLeftover(name)) continue;
-    removeQuietly(path.join(backupDir, name), logger);
-    logger.warn(`Removed ${name}, left by an earlier run that died`);
+    if (removeQuietly(path.join(backupDir, name), logger)) {
+      logger.warn(`Removed ${name}, left by an earlier run that died`);
+    }
   }
 }
 
-function removeQuietly(dir: string, logger: Logger): void {
+function removeQuietly(dir: string, logger: Logger): boolean {
   try {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
+    return true;
   } catch (err) {
     logger.warn(`Could not remove ${dir}: ${(err as Error).message}; the next run tries again`);
+    return false;
   }
 }

@@ -334,8 +334,10 @@ export class ManifestReader {
     const b64 = obj[`${key}B64`];
     if (typeof text === "string") return Buffer.from(text, "utf8").toString("latin1");
     if (typeof b64 === "string") {
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw this.fail(`'${key}B64' is not base64`);
-      return Buffer.from(b64, "base64").toString("latin1");
+      const bytes = Buffer.from(b64, "base64");
+      // Canonical only: one spelling per name, so two entries cannot be the same bytes in disguise.
+      if (bytes.toString("base64") !== b64) throw this.fail(`'${key}B64' is not canonical base64`);
+      return bytes.toString("latin1");
     }
     if (text !== undefined || b64 !== undefined) throw this.fail(`'${key}' is not a string`);
     return undefined;

@@ -79,3 +79,14 @@ export function showPath(rel: RelPath): string {
     .replace(/\n/g, "\\n")
     .replace(/\t/g, "\\t");
 }
+
+/**
+ * An fs error for a log line or manifest: its code and words ("EACCES: permission denied"), without the
+ * path Node appends (a /proc/self/fd path, or raw bytes that could forge a line), control chars escaped.
+ */
+export function showError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const words = code && message.startsWith(`${code}:`) ? message.replace(/, \w+ '[\s\S]*$/, "") : message;
+  return showControls(words).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
+}

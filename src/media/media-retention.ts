@@ -1,5 +1,6 @@
-import { renameSync, rmSync } from "node:fs";
+import { renameSync } from "node:fs";
 import path from "node:path";
+import { removeTree } from "../fs/remove-tree.js";
 import type { Logger } from "../log/logger.js";
 import { deletingName } from "./snapshot-name.js";
 import { readWholeManifest, type SnapshotRef, syncDir } from "./snapshot-store.js";
@@ -75,7 +76,7 @@ export function applyMediaRetention(
     try {
       renameSync(path.join(backupDir, r.name), doomed);
       syncDir(backupDir);
-      rmSync(doomed, { recursive: true, force: true });
+      removeTree(doomed);
       removed.push(r.name);
       options.logger.info(`Retention: removed ${r.name}: ${r.why}`);
     } catch (err) {

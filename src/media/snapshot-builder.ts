@@ -1,12 +1,14 @@
 import type { BigIntStats } from "node:fs";
 import {
   chmodSync,
+  closeSync,
   lchownSync,
   linkSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
   readlinkSync,
+  realpathSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -19,12 +21,22 @@ import {
   type CopyMetadata,
   copyLargeFile,
   copySmallFile,
+  isSnapshotSide,
+  openSource,
   SMALL_FILE_BYTES,
   secondsOf,
 } from "./copy-file.js";
 import type { ManifestReader, ManifestTotals, ManifestWriter, MediaEntry } from "./manifest.js";
-import { compareRelPaths, fsPath, isWithin, parentOf, type RelPath, showPath } from "./media-path.js";
-import { type ExcludeRules, isWalkError, type WalkEntry, walkTree } from "./tree-walk.js";
+import {
+  compareRelPaths,
+  fsPath,
+  isWithin,
+  parentOf,
+  type RelPath,
+  showError,
+  showPath,
+} from "./media-path.js";
+import { type ExcludeRules, isWalkError, TreeWalk, type WalkEntry } from "./tree-walk.js";
 
 /** At most this many large files are being copied at once (two buffers each). */
 const LARGE_COPIES_IN_FLIGHT = 2;
@@ -32,6 +44,8 @@ const LARGE_COPIES_IN_FLIGHT = 2;
 const MAX_QUEUED = 4096;
 /** How often the sync walk yields to the event loop (signals, progress, the action's log line). */
 const YIELD_EVERY_MS = 50;
+/** ... and while large copies are in flight, which advance only when it does. */
+const YIELD_EVERY_MS_COPYING = 1;
 /** Names kept for the log and summary per kind of problem; the manifest has them all. */
 const NAMED_PER_KIND = 20;
 
@@ -121,7 +135,9 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
   let inFlight: Promise<void>[] = [];
   const scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
   const reflink = { supported: true };
-  const hardLinks = new Map<string, { path: RelPath; slot: Slot }>();
+  // Inodes with more links than seen so far; an inode leaves once its last link is met (memory grows
+  // with the hard-linked files whose other links are still ahead, or outside the source).
+  const hardLinks = new Map<string, { path: RelPath; slot: Slot; left: number }>();
   const openDirs: { rel: RelPath; stats: BigIntStats }[] = [];
   const started = Date.now();
   let lastYield = Date.now();
@@ -211,13 +227,34 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
     before.ctimeNs === stats.ctimeNs &&
     before.ino === stats.ino;
 
-  /** Links the previous snapshot's copy; false when it is not there as recorded (then the file is copied). */
-  const linkPrevious = (rel: RelPath, before: MediaEntry): boolean => {
+  // Whether a directory of the previous tree is itself (no symlink on the way out of MEDIA_BACKUP_DIR):
+  // checked once per directory, since the walk visits a directory's files together.
+  let prevDirChecked: { dir: RelPath; ok: boolean } | undefined;
+  const prevDirIsReal = (dir: RelPath): boolean => {
     if (!prev) return false;
+    if (prevDirChecked?.dir !== dir) {
+      let ok = false;
+      try {
+        ok = realpathSync(fsPath(prev.tree, dir), { encoding: "buffer" }).equals(fsPath(prev.tree, dir));
+      } catch {}
+      prevDirChecked = { dir, ok };
+    }
+    return prevDirChecked.ok;
+  };
+  /**
+   * Links the previous snapshot's copy; false when it is not there as the manifest and the builder left
+   * it (type, size, mode, mtime to the µs; no symlink among its directories): then the file is copied.
+   */
+  const linkPrevious = (rel: RelPath, before: MediaEntry): boolean => {
+    if (!prev || !prevDirIsReal(parentOf(rel))) return false;
     const from = fsPath(prev.tree, rel);
     try {
-      const st = lstatSync(from);
-      if (!st.isFile() || st.size !== before.size) return false;
+      const st = lstatSync(from, { bigint: true });
+      const µs = (ns: bigint) => ns / 1000n;
+      const mtimeOff = µs(st.mtimeNs) - µs(before.mtimeNs);
+      if (!st.isFile() || Number(st.size) !== before.size || (Number(st.mode) & 0o7777) !== before.mode)
+        return false;
+      if (mtimeOff > 1n || mtimeOff < -1n) return false;
       linkSync(from, fsPath(tree, rel));
       return true;
     } catch {
@@ -232,65 +269,80 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
     entry: Mutable<MediaEntry>,
     isNew: boolean,
   ): Promise<boolean> => {
-    const src = fsPath(source, rel);
     const dst = fsPath(tree, rel);
     let stats = w.stats;
-    for (let attempt = 1; ; attempt++) {
-      let copied: CopiedFile;
-      try {
-        copied =
-          stats.size <= BigInt(SMALL_FILE_BYTES)
-            ? copySmallFile(src, dst, metaOf(stats), scratch)
-            : await copyLargeFile(src, dst, metaOf(stats), reflink);
-      } catch (err) {
-        if (isOutOfSpace(err)) throw err;
-        if (isVanished(err)) {
-          logger.info(
-            `${showPath(rel)} was deleted from the source while the backup ran; it is not in this snapshot`,
-          );
-          return false;
-        }
-        entry.state = "unreadable";
-        entry.error = (err as Error).message;
-        totals.errors++;
-        name(problems.unreadable, rel, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
-        logger.error(
-          `Cannot read ${showPath(rel)} in the source: ${(err as Error).message}; it is not in this snapshot`,
+    const notStored = (err: unknown): boolean => {
+      if (isFatal(err, signal)) throw err;
+      if (isVanished(err) && !isSnapshotSide(err)) {
+        logger.info(
+          `${showPath(rel)} was deleted from the source while the backup ran; it is not in this snapshot`,
         );
+        return false;
+      }
+      const side = isSnapshotSide(err) ? "store it in the snapshot" : "read it in the source";
+      entry.state = "unreadable";
+      entry.error = `cannot ${side}: ${showError(err)}`;
+      totals.errors++;
+      name(problems.unreadable, rel, showError(err));
+      logger.error(`Cannot ${side}: ${showPath(rel)} (${showError(err)}); it is not in this snapshot`);
+      return true;
+    };
+    // Opened now, while the walk still holds its directory: the descriptor serves both attempts, so a
+    // directory swapped for a symlink meanwhile cannot redirect the copy.
+    let fd: number;
+    try {
+      fd = openSource(w.at);
+    } catch (err) {
+      return notStored(err);
+    }
+    try {
+      for (let attempt = 1; ; attempt++) {
+        let copied: CopiedFile;
+        try {
+          copied =
+            stats.size <= BigInt(SMALL_FILE_BYTES)
+              ? copySmallFile(fd, dst, metaOf(stats), scratch)
+              : await copyLargeFile(fd, dst, metaOf(stats), reflink, signal);
+        } catch (err) {
+          return notStored(err);
+        }
+        const a = copied.after;
+        const same =
+          BigInt(copied.bytes) === stats.size &&
+          a.size === stats.size &&
+          a.mtimeNs === stats.mtimeNs &&
+          a.ctimeNs === stats.ctimeNs &&
+          a.ino === stats.ino;
+        if (!same && attempt === 1) {
+          // Changed while copied: once more from its new state, then take what we get.
+          unlinkQuiet(dst);
+          stats = a;
+          entry.size = Number(a.size);
+          entry.mtimeNs = a.mtimeNs;
+          entry.ctimeNs = a.ctimeNs;
+          entry.mode = Number(a.mode) & 0o7777;
+          continue;
+        }
+        entry.sha256 = copied.sha256;
+        entry.size = copied.bytes;
+        if (!same) {
+          entry.state = "changed-during-backup";
+          totals.changedDuringBackup++;
+          name(problems.changedDuringBackup, rel);
+          logger.warn(
+            `${showPath(rel)} changed while it was copied, twice: the snapshot holds what was read`,
+          );
+        }
+        totals.files++;
+        totals.bytes += copied.bytes;
+        totals.bytesCopied += copied.bytes;
+        if (isNew) totals.newFiles++;
+        else totals.changedFiles++;
+        noteCopied(rel, copied.bytes);
         return true;
       }
-      const a = copied.after;
-      const same =
-        BigInt(copied.bytes) === stats.size &&
-        a.size === stats.size &&
-        a.mtimeNs === stats.mtimeNs &&
-        a.ctimeNs === stats.ctimeNs &&
-        a.ino === stats.ino;
-      if (!same && attempt === 1) {
-        // Changed while copied: once more from its new state, then take what we get.
-        unlinkQuiet(dst);
-        stats = a;
-        entry.size = Number(a.size);
-        entry.mtimeNs = a.mtimeNs;
-        entry.ctimeNs = a.ctimeNs;
-        entry.mode = Number(a.mode) & 0o7777;
-        continue;
-      }
-      entry.sha256 = copied.sha256;
-      entry.size = copied.bytes;
-      if (!same) {
-        entry.state = "changed-during-backup";
-        totals.changedDuringBackup++;
-        name(problems.changedDuringBackup, rel);
-        logger.warn(`${showPath(rel)} changed while it was copied, twice: the snapshot holds what was read`);
-      }
-      totals.files++;
-      totals.bytes += copied.bytes;
-      totals.bytesCopied += copied.bytes;
-      if (isNew) totals.newFiles++;
-      else totals.changedFiles++;
-      noteCopied(rel, copied.bytes);
-      return true;
+    } finally {
+      closeSync(fd);
     }
   };
 
@@ -298,6 +350,7 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
     const before = previousAt(rel);
     const key = w.stats.nlink > 1n ? `${w.stats.dev}:${w.stats.ino}` : undefined;
     const first = key ? hardLinks.get(key) : undefined;
+    if (key && first && --first.left <= 0) hardLinks.delete(key);
     if (first) {
       // A hard link in the source: the same inode in the snapshot, once its first path is copied.
       if (!first.slot.done) await first.slot.work;
@@ -323,7 +376,7 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
       if (w.stats.size <= BigInt(SMALL_FILE_BYTES)) {
         const kept = await copyFile(rel, w, entry, isNew);
         const slot: Slot = kept ? { entry, done: true } : { done: true };
-        if (key && !first) hardLinks.set(key, { path: rel, slot });
+        if (key && !first) hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
         push(slot);
         return;
       }
@@ -344,7 +397,7 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
       void work.finally(() => {
         inFlight = inFlight.filter((p) => p !== work);
       });
-      if (key && !first) hardLinks.set(key, { path: rel, slot });
+      if (key && !first) hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
       push(slot);
       return;
     }
@@ -354,14 +407,17 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
     totals.bytes += entry.size;
     totals.bytesLinked += entry.size;
     const slot: Slot = { entry, done: true };
-    if (key && !first) hardLinks.set(key, { path: rel, slot });
+    if (key && !first) hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
     push(slot);
   };
 
+  const walk = new TreeWalk(source, options.exclude);
   try {
-    for (const item of walkTree(source, options.exclude)) {
+    for (const item of walk.entries()) {
       if (failure) throw failure;
-      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+      // Bounded memory: entries wait behind a large copy only up to MAX_QUEUED, then the walk waits.
+      if (queue.length >= MAX_QUEUED) await waitForRoom();
+      if (Date.now() - lastYield >= (inFlight.length > 0 ? YIELD_EVERY_MS_COPYING : YIELD_EVERY_MS)) {
         await nextTurn();
         lastYield = Date.now();
         throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
@@ -381,9 +437,9 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
         previousAt(rel);
         if (isVanished(item.error)) continue; // deleted since its directory was listed
         totals.errors++;
-        name(problems.unreadable, rel, (item.error as NodeJS.ErrnoException).code);
+        name(problems.unreadable, rel, showError(item.error));
         logger.error(
-          `Cannot read ${showPath(rel)} in the source: ${item.error.message}; it is not in this snapshot`,
+          `Cannot read ${showPath(rel)} in the source (${showError(item.error)}); it is not in this snapshot`,
         );
         push({
           entry: {
@@ -397,7 +453,7 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
             ctimeNs: 0n,
             ino: 0n,
             state: "unreadable",
-            error: item.error.message,
+            error: `cannot read it in the source: ${showError(item.error)}`,
           },
           done: true,
         });
@@ -409,16 +465,32 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
         case "dir": {
           if (rel !== "") {
             previousAt(rel);
-            mkdirSync(dst, 0o700);
+            try {
+              mkdirSync(dst, 0o700);
+            } catch (err) {
+              // A path too long for the snapshot (its prefix is longer than the source's), say: this
+              // directory and what is in it are left out and named; the rest of the tree goes on.
+              if (isFatal(err, signal)) throw err;
+              walk.skipChildrenOf(rel);
+              entry.state = "unreadable";
+              entry.error = `cannot store it in the snapshot: ${showError(err)}`;
+              totals.errors++;
+              name(problems.unreadable, rel, showError(err));
+              logger.error(
+                `Cannot store the directory ${showPath(rel)} in the snapshot (${showError(err)}); it and its contents are not in this snapshot`,
+              );
+              push({ entry, done: true });
+              break;
+            }
           }
           totals.dirs++;
           if (item.listError) {
             entry.state = "unreadable";
-            entry.error = item.listError.message;
+            entry.error = `cannot list it in the source: ${showError(item.listError)}`;
             totals.errors++;
-            name(problems.unreadable, rel, (item.listError as NodeJS.ErrnoException).code);
+            name(problems.unreadable, rel, showError(item.listError));
             logger.error(
-              `Cannot list the directory ${showPath(rel)} in the source: ${item.listError.message}`,
+              `Cannot list the directory ${showPath(rel)} in the source (${showError(item.listError)})`,
             );
           }
           push({ entry, done: true });
@@ -431,7 +503,7 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
         case "symlink": {
           previousAt(rel);
           try {
-            const target = readlinkSync(fsPath(source, rel), { encoding: "buffer" });
+            const target = readlinkSync(item.at, { encoding: "buffer" });
             symlinkSync(target, dst);
             const meta = metaOf(item.stats);
             if (meta.uid !== undefined && meta.gid !== undefined) lchownSync(dst, meta.uid, meta.gid);
@@ -439,12 +511,14 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
             entry.target = target.toString("latin1");
             totals.symlinks++;
           } catch (err) {
-            if (isOutOfSpace(err)) throw err;
+            if (isFatal(err, signal)) throw err;
             entry.state = "unreadable";
-            entry.error = (err as Error).message;
+            entry.error = `cannot copy the symlink: ${showError(err)}`;
             totals.errors++;
-            name(problems.unreadable, rel, (err as NodeJS.ErrnoException).code);
-            logger.error(`Cannot read the symlink ${showPath(rel)} in the source: ${(err as Error).message}`);
+            name(problems.unreadable, rel, showError(err));
+            logger.error(
+              `Cannot copy the symlink ${showPath(rel)} (${showError(err)}); it is not in this snapshot`,
+            );
           }
           push({ entry, done: true });
           break;
@@ -473,9 +547,12 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
   return { totals, problems, largestCopied: largest };
 }
 
-function isOutOfSpace(err: unknown): boolean {
+/** What ends the whole run rather than one entry: cancellation, and a snapshot that cannot be written. */
+function isFatal(err: unknown, signal: AbortSignal | undefined): boolean {
+  if (signal?.aborted) return true;
   const code = (err as NodeJS.ErrnoException).code;
-  return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+  const full = code === "ENOSPC" || code === "EDQUOT" || code === "EROFS";
+  return full || (code === "EIO" && isSnapshotSide(err));
 }
 
 function unlinkQuiet(p: Buffer): void {

@@ -3,10 +3,10 @@ import path from "node:path";
 import type { DataSubset } from "../config/media-config.js";
 import { type HashedFile, hashLargeFile, hashSmallFile, SMALL_FILE_BYTES } from "./file-hash.js";
 import { ManifestError, ManifestReader, type MediaEntry } from "./manifest.js";
-import { compareRelPaths, fsPath, type RelPath, showPath, toBinary } from "./media-path.js";
+import { compareRelPaths, type RelPath, showPath, toBinary } from "./media-path.js";
 import { MANIFEST_FILE, TREE_DIR } from "./snapshot-name.js";
 import { readManifestSum, type SnapshotRef } from "./snapshot-store.js";
-import { ExcludeRules, isWalkError, type WalkEntry, type WalkError, walkTree } from "./tree-walk.js";
+import { ExcludeRules, isWalkError, TreeWalk, type WalkEntry, type WalkError } from "./tree-walk.js";
 
 /** Problems named per snapshot; the count goes on (a damaged tree can have millions). */
 export const MAX_PROBLEMS_KEPT = 50;
@@ -75,6 +75,9 @@ export function inSubset(subset: DataSubset, sha256: string): boolean {
 }
 
 /** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+/** Only a backup run as root stores the source's owners; otherwise the tree's files are the runner's. */
+const AS_ROOT = process.getuid?.() === 0;
+
 const neverCopied = (m: MediaEntry): boolean =>
   m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
 
@@ -138,7 +141,7 @@ export async function verifySnapshot(
   let walk: Generator<WalkEntry | WalkError> | undefined;
   try {
     // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
-    if (lstatSync(treeDir).isDirectory()) walk = walkTree(tree, NO_EXCLUDES);
+    if (lstatSync(treeDir).isDirectory()) walk = new TreeWalk(tree, NO_EXCLUDES).entries();
     else note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
   } catch (err) {
     note(undefined, `${treeDir} cannot be read: ${(err as Error).message}`);
@@ -161,10 +164,7 @@ export async function verifySnapshot(
     }
     let read: HashedFile;
     try {
-      read =
-        size <= SMALL_FILE_BYTES
-          ? hashSmallFile(fsPath(tree, rel))
-          : await hashLargeFile(fsPath(tree, rel), ctx.pace);
+      read = size <= SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
     } catch (err) {
       note(rel, `cannot be read: ${(err as Error).message}`);
       return;
@@ -178,6 +178,25 @@ export async function verifySnapshot(
         rel,
         `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
           `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`,
+      );
+    }
+  };
+
+  // `cp -a current/tree/.` restores the tree's own metadata: it must be what the manifest recorded.
+  const checkMetadata = (w: WalkEntry, m: MediaEntry) => {
+    const mode = Number(w.stats.mode) & 0o7777;
+    const octal = (n: number) => n.toString(8).padStart(4, "0");
+    if (mode !== m.mode)
+      note(w.path, `has mode ${octal(mode)} in the tree; the manifest says ${octal(m.mode)}`);
+    const off = w.stats.mtimeNs / 1000n - m.mtimeNs / 1000n;
+    // Files only: a directory's mtime moves with any change inside it, named on its own already.
+    if (w.type === "file" && (off > 1n || off < -1n)) {
+      note(w.path, `has mtime ${w.stats.mtimeNs} ns in the tree; the manifest says ${m.mtimeNs} ns`);
+    }
+    if (AS_ROOT && (Number(w.stats.uid) !== m.uid || Number(w.stats.gid) !== m.gid)) {
+      note(
+        w.path,
+        `is owned by ${w.stats.uid}:${w.stats.gid} in the tree; the manifest says ${m.uid}:${m.gid}`,
       );
     }
   };
@@ -200,9 +219,10 @@ export async function verifySnapshot(
       return;
     }
     if (w.listError) note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+    if (w.type === "file" || w.type === "dir") checkMetadata(w, m);
     if (w.type === "symlink") {
       try {
-        const target = readlinkSync(fsPath(tree, w.path), { encoding: "buffer" }).toString("latin1");
+        const target = readlinkSync(w.at, { encoding: "buffer" }).toString("latin1");
         if (target !== m.target) {
           note(w.path, `points at '${showPath(target)}'; the manifest says '${showPath(m.target ?? "")}'`);
         }

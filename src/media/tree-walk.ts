@@ -1,4 +1,13 @@
-import { type BigIntStats, lstatSync, readdirSync } from "node:fs";
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+} from "node:fs";
 import path from "node:path";
 import type { EntryType } from "./manifest.js";
 import { fsPath, joinRel, type RelPath } from "./media-path.js";
@@ -8,6 +17,12 @@ export interface WalkEntry {
   readonly path: RelPath;
   readonly type: EntryType;
   readonly stats: BigIntStats;
+  /**
+   * How to reach the entry without resolving any directory of its path again: through the open
+   * descriptor of its parent (/proc/self/fd/N/name). A directory swapped for a symlink after it was
+   * listed cannot lead the walk or a copy outside the source.
+   */
+  readonly at: Buffer;
   /** A directory whose listing failed: its children are unknown (named, and the run exits 1). */
   readonly listError?: Error;
 }
@@ -52,46 +67,103 @@ interface Frame {
   readonly dir: RelPath;
   readonly names: string[];
   index: number;
+  /** The directory's descriptor (undefined without /proc: then paths are resolved from the root). */
+  readonly fd: number | undefined;
 }
 
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+const HAVE_PROC_FD = existsSync("/proc/self/fd");
+
 /**
- * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
- * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
- * an lstat is a few microseconds, far less than a trip through the thread pool.
+ * A depth-first walk in walk order (see compareRelPaths), one directory's names in memory at a time, so
+ * memory follows the largest directory rather than the tree. Yields the root first. Each directory is
+ * opened (O_NOFOLLOW), checked to be the one listed (same device and inode) and read through its
+ * descriptor. Sync: an lstat is a few microseconds, far less than a trip through the thread pool.
  */
-export function* walkTree(root: string, exclude: ExcludeRules): Generator<WalkEntry | WalkError> {
-  const rootStats = lstatSync(fsPath(root, ""), { bigint: true });
-  const stack: Frame[] = [];
-  const enter = (dir: RelPath, stats: BigIntStats): WalkEntry => {
+export class TreeWalk {
+  private readonly stack: Frame[] = [];
+  private readonly rootBytes: string;
+
+  constructor(
+    root: string,
+    private readonly exclude: ExcludeRules,
+  ) {
+    this.rootBytes = root;
+  }
+
+  /** Leaves out the children of `dir`, the directory just yielded (it could not be stored). */
+  skipChildrenOf(dir: RelPath): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top && top.dir === dir) this.pop();
+  }
+
+  /** Closes every directory still open (the walk was left early). */
+  close(): void {
+    while (this.stack.length > 0) this.pop();
+  }
+
+  *entries(): Generator<WalkEntry | WalkError> {
     try {
-      const names = (readdirSync(fsPath(root, dir), { encoding: "buffer" }) as Buffer[]).map((n) =>
+      const rootAt = fsPath(this.rootBytes, "");
+      yield this.enter("", rootAt, lstatSync(rootAt, { bigint: true }));
+      while (this.stack.length > 0) {
+        const frame = this.stack[this.stack.length - 1] as Frame;
+        if (frame.index >= frame.names.length) {
+          this.pop();
+          continue;
+        }
+        const name = frame.names[frame.index++] as string;
+        const rel = joinRel(frame.dir, name);
+        if (this.exclude.excludes(rel)) continue;
+        const at = this.childPath(frame, name);
+        let stats: BigIntStats;
+        try {
+          stats = lstatSync(at, { bigint: true });
+        } catch (err) {
+          yield { path: rel, error: err as Error };
+          continue;
+        }
+        const type = typeOf(stats);
+        yield type === "dir" ? this.enter(rel, at, stats) : { path: rel, type, stats, at };
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  private childPath(frame: Frame, name: string): Buffer {
+    return frame.fd === undefined
+      ? fsPath(this.rootBytes, joinRel(frame.dir, name))
+      : Buffer.from(`/proc/self/fd/${frame.fd}/${name}`, "latin1");
+  }
+
+  private enter(dir: RelPath, at: Buffer, stats: BigIntStats): WalkEntry {
+    let fd: number | undefined;
+    try {
+      let listFrom: Buffer | string = at;
+      if (HAVE_PROC_FD) {
+        fd = openSync(at, DIR_FLAGS);
+        const opened = fstatSync(fd, { bigint: true });
+        if (opened.ino !== stats.ino || opened.dev !== stats.dev) {
+          throw Object.assign(new Error("it was replaced while the backup read it"), { code: "ECHANGED" });
+        }
+        listFrom = `/proc/self/fd/${fd}`;
+      }
+      const names = (readdirSync(listFrom, { encoding: "buffer" }) as Buffer[]).map((n) =>
         n.toString("latin1"),
       );
       names.sort();
-      stack.push({ dir, names, index: 0 });
-      return { path: dir, type: "dir", stats };
+      this.stack.push({ dir, names, index: 0, fd });
+      return { path: dir, type: "dir", stats, at };
     } catch (err) {
-      return { path: dir, type: "dir", stats, listError: err as Error };
+      if (fd !== undefined) closeSync(fd);
+      return { path: dir, type: "dir", stats, at, listError: err as Error };
     }
-  };
-  yield enter("", rootStats);
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1] as Frame;
-    if (frame.index >= frame.names.length) {
-      stack.pop();
-      continue;
-    }
-    const rel = joinRel(frame.dir, frame.names[frame.index++] as string);
-    if (exclude.excludes(rel)) continue;
-    let stats: BigIntStats;
-    try {
-      stats = lstatSync(fsPath(root, rel), { bigint: true });
-    } catch (err) {
-      yield { path: rel, error: err as Error };
-      continue;
-    }
-    const type = typeOf(stats);
-    yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+  }
+
+  private pop(): void {
+    const frame = this.stack.pop();
+    if (frame?.fd !== undefined) closeSync(frame.fd);
   }
 }
 

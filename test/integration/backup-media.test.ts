@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -18,9 +19,13 @@ import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BackupMediaConfig } from "../../src/config/media-config.js";
+import { splitPatterns } from "../../src/config/media-config.js";
 import { backupMedia } from "../../src/media/backup-media.js";
-import { ManifestReader, type MediaEntry } from "../../src/media/manifest.js";
+import { ManifestReader, ManifestWriter, type MediaEntry } from "../../src/media/manifest.js";
 import { fsPath, toBinary } from "../../src/media/media-path.js";
+import { buildSnapshot } from "../../src/media/snapshot-builder.js";
+import { ExcludeRules } from "../../src/media/tree-walk.js";
+import { verifyMedia } from "../../src/media/verify-media.js";
 import { capturingLogger, isRoot, mountTmpfs, useTempDirs } from "../support/fixtures.js";
 import { NODE24 } from "../support/run-action.js";
 
@@ -379,5 +384,153 @@ describe("backup-media: retention in days", () => {
       now: clockFrom("2027-06-01T03:00:00Z"),
     });
     expect(readdirSync(dir).filter((n) => n.startsWith("media_"))).toEqual([late.snapshot]);
+  });
+});
+
+describe("backup-media: hostile source trees and tampered snapshots", () => {
+  it("a directory swapped for a symlink after it was listed does not lead the copy outside the source", async () => {
+    const src = await tempDir("media-swap-src");
+    const outside = await tempDir("media-swap-outside");
+    mkdirSync(path.join(src, "d"));
+    writeFileSync(path.join(src, "d/a"), "inside a");
+    writeFileSync(path.join(src, "d/b"), "inside b");
+    writeFileSync(path.join(outside, "b"), "OUTSIDE SECRET");
+    const part = await tempDir("media-swap-partial");
+    const tree = path.join(part, "tree");
+    mkdirSync(tree);
+    /** Excludes nothing, but swaps d for a symlink to `outside` when the walk reaches d/b. */
+    class Swapper extends ExcludeRules {
+      override excludes(rel: string): boolean {
+        if (rel === "d/b") {
+          renameSync(path.join(src, "d"), path.join(src, "d.orig"));
+          symlinkSync(outside, path.join(src, "d"));
+        }
+        return false;
+      }
+    }
+    const writer = ManifestWriter.create(path.join(part, "manifest.ndjson"), {
+      format: "lifeline-media-manifest",
+      version: 1,
+      snapshot: "media_20261201_030000",
+      source: src,
+      createdAt: new Date().toISOString(),
+      tool: "test",
+      mode: "full",
+      previous: null,
+    });
+    const { logger } = capturingLogger();
+    const built = await buildSnapshot({
+      source: toBinary(src),
+      tree: toBinary(tree),
+      exclude: new Swapper([]),
+      manifest: writer,
+      logger,
+      signal: undefined,
+    });
+    writer.finish(built.totals);
+    expect(readFileSync(path.join(tree, "d/b"), "utf8")).toBe("inside b");
+    expect(readFileSync(path.join(part, "manifest.ndjson"), "utf8")).not.toContain("OUTSIDE");
+  });
+
+  it("a directory too deep for the snapshot's longer path is named and left out; the rest is backed up (exit 1)", async () => {
+    const src = await tempDir("media-deep-src");
+    writeFileSync(path.join(src, "top.txt"), "top");
+    // Deeper than PATH_MAX (4096) from the filesystem root: built with relative mkdirs, as a user could.
+    const part = "d".repeat(200);
+    execFileSync("bash", [
+      "-c",
+      `cd "$1" && for i in $(seq 1 22); do mkdir "$2" && cd "$2"; done && echo deep > leaf.txt`,
+      "_",
+      src,
+      part,
+    ]);
+    const dir = await tempDir("media-deep-bk");
+    const { logger, lines } = capturingLogger();
+    try {
+      const r = await backupMedia(config(src, dir), { logger, now: clockFrom("2026-12-01T03:00:00Z") });
+      expect(r.exitCode).toBe(1);
+      expect(r.totals.errors).toBe(1);
+      expect(lines.some((l) => /Cannot store the directory d+\/.*ENAMETOOLONG/.test(l))).toBe(true);
+      expect(readFileSync(path.join(dir, r.snapshot, "tree/top.txt"), "utf8")).toBe("top");
+      expect(readlinkSync(path.join(dir, "current"))).toBe(r.snapshot);
+    } finally {
+      execFileSync("rm", ["-rf", path.join(src, part)]); // GNU rm walks by descriptor: no PATH_MAX limit
+    }
+  });
+
+  it("a previous snapshot whose directory was replaced by a symlink out of MEDIA_BACKUP_DIR is not linked from", async () => {
+    const src = await tempDir("media-prevlink-src");
+    const outside = await tempDir("media-prevlink-outside");
+    mkdirSync(path.join(src, "cfg"));
+    writeFileSync(path.join(src, "cfg/passwd"), "the real file");
+    writeFileSync(path.join(outside, "passwd"), "OUTSIDE file!");
+    const dir = await tempDir("media-prevlink-bk");
+    const { logger } = capturingLogger();
+    const now = clockFrom("2026-12-01T03:00:00Z");
+    const first = await backupMedia(config(src, dir), { logger, now });
+    const prevCfg = path.join(dir, first.snapshot, "tree/cfg");
+    rmSync(prevCfg, { recursive: true });
+    symlinkSync(outside, prevCfg);
+    const second = await backupMedia(config(src, dir), { logger, now });
+    const copy = path.join(dir, second.snapshot, "tree/cfg/passwd");
+    expect(readFileSync(copy, "utf8")).toBe("the real file");
+    expect(lstatSync(copy).ino).not.toBe(lstatSync(path.join(outside, "passwd")).ino);
+    expect(second.totals.bytesCopied).toBe("the real file".length);
+  });
+
+  it("refuses, on the first run, a MEDIA_BACKUP_DIR that would be created inside the source through a symlink", async () => {
+    const base = await tempDir("media-alias");
+    const src = path.join(base, "data");
+    mkdirSync(src);
+    writeFileSync(path.join(src, "f"), "x");
+    symlinkSync(src, path.join(base, "alias"));
+    const { logger } = capturingLogger();
+    await expect(
+      backupMedia(config(src, path.join(base, "alias/media-backups")), { logger }),
+    ).rejects.toThrow(/overlap/);
+    expect(existsSync(path.join(src, "media-backups"))).toBe(false);
+  });
+
+  it("names with a newline cannot forge a log line; brace patterns in MEDIA_EXCLUDE stay whole", async () => {
+    const src = await tempDir("media-forge");
+    execFileSync("mkfifo", [path.join(src, "x\n2026-12-02T06:00:00.000Z INFO forged")]);
+    writeFileSync(path.join(src, "a.tmp"), "t");
+    writeFileSync(path.join(src, "b.part"), "p");
+    writeFileSync(path.join(src, "keep.txt"), "k");
+    const dir = await tempDir("media-forge-bk");
+    const { logger, lines } = capturingLogger();
+    const r = await backupMedia(config(src, dir, { exclude: splitPatterns("*.{tmp,part}") }), {
+      logger,
+      now: clockFrom("2026-12-01T03:00:00Z"),
+    });
+    expect(lines.filter((l) => l.includes("forged"))).toEqual([
+      "warn: Skipped x\\n2026-12-02T06:00:00.000Z INFO forged: it is a fifo, which a backup does not copy",
+    ]);
+    const paths = entries(path.join(dir, r.snapshot)).map((e) => e.path);
+    expect(paths).toContain("keep.txt");
+    expect(paths).not.toContain("a.tmp");
+    expect(paths).not.toContain("b.part");
+  });
+
+  it("verify notices a tree whose permissions or mtime were changed (cp -a would restore them)", async () => {
+    const src = await sourceTree("media-meta-verify");
+    const dir = await tempDir("media-meta-verify-bk");
+    const { logger } = capturingLogger();
+    const r = await backupMedia(config(src, dir), { logger, now: clockFrom("2026-12-01T03:00:00Z") });
+    const cfg = {
+      backupDir: dir,
+      maxAgeHours: 26,
+      subset: { kind: "percent", percent: 100 } as const,
+      metrics: NO_METRICS,
+    };
+    const now = () => new Date("2026-12-01T04:00:00Z");
+    expect((await verifyMedia(cfg, { logger, now })).exitCode).toBe(0);
+    chmodSync(path.join(dir, r.snapshot, "tree/albums/2026/cover.jpg"), 0o777);
+    utimesSync(path.join(dir, r.snapshot, "tree/zero"), 0, 0);
+    const report = await verifyMedia(cfg, { logger, now });
+    expect(report.exitCode).toBe(1);
+    const problems = report.snapshots[0]?.problems.join("\n") ?? "";
+    expect(problems).toMatch(/cover\.jpg: has mode 0777 in the tree; the manifest says 0644/);
+    expect(problems).toMatch(/zero: has mtime 0 ns in the tree/);
   });
 });
