@@ -44350,11 +44350,25 @@ function parseDataSubset(raw, source) {
     }
     throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
 }
-function parsePatterns(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((p) => p.trim())
-        .filter((p) => p !== "");
+/** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
+function splitPatterns(raw) {
+    const out = [];
+    let depth = 0;
+    let current = "";
+    for (const c of raw) {
+        if (c === "{")
+            depth++;
+        if (c === "}" && depth > 0)
+            depth--;
+        if (c === "\n" || (c === "," && depth === 0)) {
+            out.push(current);
+            current = "";
+        }
+        else
+            current += c;
+    }
+    out.push(current);
+    return out.map((p) => p.trim()).filter((p) => p !== "");
 }
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
@@ -44390,7 +44404,7 @@ const BACKUP_MEDIA_SETTINGS = {
         env: "MEDIA_EXCLUDE",
         input: "media-exclude",
         description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
-        parse: (raw) => parsePatterns(raw),
+        parse: (raw) => splitPatterns(raw),
     },
     retentionDryRun: shared.retentionDryRun,
     verifyOnly: {

@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4810);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7649);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runBackupMedia */ .G)();
 
@@ -34995,7 +34995,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4810:
+/***/ 7649:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40001,11 +40001,25 @@ function parseDataSubset(raw, source) {
     }
     throw new errors_ConfigError(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
 }
-function parsePatterns(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((p) => p.trim())
-        .filter((p) => p !== "");
+/** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
+function splitPatterns(raw) {
+    const out = [];
+    let depth = 0;
+    let current = "";
+    for (const c of raw) {
+        if (c === "{")
+            depth++;
+        if (c === "}" && depth > 0)
+            depth--;
+        if (c === "\n" || (c === "," && depth === 0)) {
+            out.push(current);
+            current = "";
+        }
+        else
+            current += c;
+    }
+    out.push(current);
+    return out.map((p) => p.trim()).filter((p) => p !== "");
 }
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
@@ -40041,7 +40055,7 @@ const BACKUP_MEDIA_SETTINGS = {
         env: "MEDIA_EXCLUDE",
         input: "media-exclude",
         description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
-        parse: (raw) => parsePatterns(raw),
+        parse: (raw) => splitPatterns(raw),
     },
     retentionDryRun: shared.retentionDryRun,
     verifyOnly: {
@@ -41272,6 +41286,38 @@ async function removeLeftovers(dir, companionSuffixes, isEntry, logger) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/fs/remove-tree.ts
+
+
+/**
+ * Removes a directory tree. A tree copied from read-only directories (mode 0555) cannot be emptied by
+ * its non-root owner: then every directory of it is made writable (u+rwx) and the removal retried, so
+ * a snapshot of such a tree can still be removed by retention as the runner's user.
+ */
+function removeTree(dir) {
+    try {
+        (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true });
+        return;
+    }
+    catch (err) {
+        const code = err.code;
+        if (code !== "EACCES" && code !== "EPERM")
+            throw err;
+    }
+    makeWritable(dir);
+    (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true });
+}
+function makeWritable(dir) {
+    const st = (0,external_node_fs_namespaceObject.lstatSync)(dir);
+    if (!st.isDirectory())
+        return;
+    (0,external_node_fs_namespaceObject.chmodSync)(dir, (st.mode & 0o7777) | 0o700);
+    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(dir, { withFileTypes: true })) {
+        if (entry.isDirectory())
+            makeWritable(external_node_path_default().join(dir, entry.name));
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
 /** A gauge: every metric Lifeline exposes is one (a last status, a duration, a timestamp, a size). */
 function gauge(name, help, labels, value) {
@@ -41576,6 +41622,16 @@ function showPath(rel) {
         .replace(/\n/g, "\\n")
         .replace(/\t/g, "\\t");
 }
+/**
+ * An fs error for a log line or manifest: its code and words ("EACCES: permission denied"), without the
+ * path Node appends (a /proc/self/fd path, or raw bytes that could forge a line), control chars escaped.
+ */
+function showError(err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = err?.code;
+    const words = code && message.startsWith(`${code}:`) ? message.replace(/, \w+ '[\s\S]*$/, "") : message;
+    return showControls(words).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
+}
 
 ;// CONCATENATED MODULE: ./src/media/manifest.ts
 
@@ -41856,9 +41912,11 @@ class ManifestReader {
         if (typeof text === "string")
             return Buffer.from(text, "utf8").toString("latin1");
         if (typeof b64 === "string") {
-            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
-                throw this.fail(`'${key}B64' is not base64`);
-            return Buffer.from(b64, "base64").toString("latin1");
+            const bytes = Buffer.from(b64, "base64");
+            // Canonical only: one spelling per name, so two entries cannot be the same bytes in disguise.
+            if (bytes.toString("base64") !== b64)
+                throw this.fail(`'${key}B64' is not canonical base64`);
+            return bytes.toString("latin1");
         }
         if (text !== undefined || b64 !== undefined)
             throw this.fail(`'${key}' is not a string`);
@@ -42106,6 +42164,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
 
 
 
+
 const DAY_MS = 24 * 3600 * 1000;
 /**
  * Which snapshots MEDIA_RETENTION_DAYS removes: those taken more than `days` days before `now`, but
@@ -42160,7 +42219,7 @@ function applyMediaRetention(backupDir, plan, options) {
         try {
             (0,external_node_fs_namespaceObject.renameSync)(external_node_path_default().join(backupDir, r.name), doomed);
             syncDir(backupDir);
-            (0,external_node_fs_namespaceObject.rmSync)(doomed, { recursive: true, force: true });
+            removeTree(doomed);
             removed.push(r.name);
             options.logger.info(`Retention: removed ${r.name}: ${r.why}`);
         }
@@ -42172,7 +42231,10 @@ function applyMediaRetention(backupDir, plan, options) {
     return { ...plan, dryRun: options.dryRun, removed, failed, seconds: (Date.now() - started) / 1000 };
 }
 
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/media/copy-file.ts
+
 
 
 
@@ -42195,6 +42257,7 @@ function applyMetadata(fd, meta) {
     (0,external_node_fs_namespaceObject.fchmodSync)(fd, meta.mode);
     (0,external_node_fs_namespaceObject.futimesSync)(fd, meta.atime, meta.mtime);
 }
+/** Opens a file to copy (never following a symlink, never blocking on a FIFO); throws unless it is a regular file. */
 function openSource(src) {
     const fd = (0,external_node_fs_namespaceObject.openSync)(src, READ_FLAGS);
     if (!(0,external_node_fs_namespaceObject.fstatSync)(fd).isFile()) {
@@ -42205,33 +42268,51 @@ function openSource(src) {
     }
     return fd;
 }
+/** Marks an error as the snapshot's (writing the copy), not the source's: a full disk, a path too long. */
+function onSnapshotSide(err) {
+    if (err && typeof err === "object")
+        Object.assign(err, { side: "snapshot" });
+    return err;
+}
+/** Whether an error came from writing the copy rather than from reading the source. */
+const isSnapshotSide = (err) => err?.side === "snapshot";
 /**
  * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
- * the thread pool), hashing the bytes read. The copy is created exclusively and never left half
- * written: on any error it is removed.
+ * the thread pool), hashing the bytes read. `src` is a path, or a descriptor from openSource (read from
+ * its start, left open). The copy is created exclusively and never left half written.
  */
 function copySmallFile(src, dst, meta, scratch) {
-    const fd = openSource(src);
+    const fd = typeof src === "number" ? src : openSource(src);
     let out;
     try {
         let total = 0;
         const hash = (0,external_node_crypto_.createHash)("sha256");
-        out = (0,external_node_fs_namespaceObject.openSync)(dst, WRITE_FLAGS, 0o600);
+        try {
+            out = (0,external_node_fs_namespaceObject.openSync)(dst, WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
         for (;;) {
-            const n = (0,external_node_fs_namespaceObject.readSync)(fd, scratch, 0, scratch.length, null);
+            const n = (0,external_node_fs_namespaceObject.readSync)(fd, scratch, 0, scratch.length, total);
             if (n === 0)
                 break;
             hash.update(scratch.subarray(0, n));
-            let off = 0;
-            while (off < n)
-                off += (0,external_node_fs_namespaceObject.writeSync)(out, scratch, off, n - off);
+            try {
+                let off = 0;
+                while (off < n)
+                    off += (0,external_node_fs_namespaceObject.writeSync)(out, scratch, off, n - off);
+            }
+            catch (err) {
+                throw onSnapshotSide(err);
+            }
             total += n;
         }
         applyMetadata(out, meta);
         const after = (0,external_node_fs_namespaceObject.fstatSync)(fd, { bigint: true });
         (0,external_node_fs_namespaceObject.closeSync)(out);
         out = undefined;
-        return { sha256: createHashHex(hash), bytes: total, after };
+        return { sha256: hash.digest("hex"), bytes: total, after };
     }
     catch (err) {
         if (out !== undefined) {
@@ -42241,82 +42322,86 @@ function copySmallFile(src, dst, meta, scratch) {
         throw err;
     }
     finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
+        if (typeof src !== "number")
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
     }
 }
-const createHashHex = (hash) => hash.digest("hex");
+const readAt = (0,external_node_util_.promisify)(external_node_fs_namespaceObject.read);
+const writeAt = (0,external_node_util_.promisify)(external_node_fs_namespaceObject.write);
 /**
- * Copies a large file through two buffers, so the next read runs in the thread pool while this one is
- * hashed and written. With `reflink`, the copy is first tried as a clone (btrfs, XFS: no bytes moved)
- * and the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ * Copies a large file from a descriptor (openSource; left open) through two buffers, so the next read
+ * runs in the thread pool while this one is hashed and written; the signal is checked between chunks.
+ * With `reflink`, the copy is first tried as a clone of the descriptor (btrfs, XFS: no bytes moved) and
+ * the source is then only read for its hash; `reflink.supported` turns false after one refusal.
  */
-async function copyLargeFile(src, dst, meta, reflink) {
-    const input = await (0,promises_namespaceObject.open)(src, READ_FLAGS);
-    let output;
+async function copyLargeFile(fd, dst, meta, reflink, signal) {
+    let out;
     let cloned = false;
     try {
-        if (!(await input.stat()).isFile()) {
-            throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
-                code: "ENOTREG",
-            });
-        }
         if (reflink.supported) {
             try {
-                (0,external_node_fs_namespaceObject.copyFileSync)(src, dst, external_node_fs_namespaceObject.constants.COPYFILE_EXCL | external_node_fs_namespaceObject.constants.COPYFILE_FICLONE_FORCE);
+                (0,external_node_fs_namespaceObject.copyFileSync)(`/proc/self/fd/${fd}`, dst, external_node_fs_namespaceObject.constants.COPYFILE_EXCL | external_node_fs_namespaceObject.constants.COPYFILE_FICLONE_FORCE);
                 cloned = true;
             }
             catch (err) {
-                const code = err.code;
-                if (code === "EEXIST")
-                    throw err;
+                if (err.code === "EEXIST")
+                    throw onSnapshotSide(err);
                 reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
             }
         }
-        output = await (0,promises_namespaceObject.open)(dst, cloned ? external_node_fs_namespaceObject.constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        try {
+            out = (0,external_node_fs_namespaceObject.openSync)(dst, cloned ? external_node_fs_namespaceObject.constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
+        const output = out;
         const hash = (0,external_node_crypto_.createHash)("sha256");
         const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
         let which = 0;
         let position = 0;
         let writing = Promise.resolve();
         for (;;) {
+            throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
             const buf = buffers[which];
-            const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+            const { bytesRead } = await readAt(fd, buf, 0, CHUNK_BYTES, position);
             if (bytesRead === 0)
                 break;
             hash.update(buf.subarray(0, bytesRead));
             await writing; // the other buffer's write is done before that buffer is read into again
-            if (!cloned)
+            if (!cloned) {
                 writing = writeAll(output, buf, bytesRead, position);
+                // Awaited before the next write; until then a failure (ENOSPC) must not count as unhandled.
+                writing.catch(() => { });
+            }
             position += bytesRead;
             which ^= 1;
         }
         await writing;
         if (cloned)
-            await output.truncate(position); // the source grew or shrank after the clone
-        const fd = output.fd;
-        applyMetadata(fd, meta);
-        const after = await input.stat({ bigint: true });
-        await output.close();
-        output = undefined;
+            (0,external_node_fs_namespaceObject.ftruncateSync)(output, position); // the source grew or shrank after the clone
+        applyMetadata(output, meta);
+        const after = (0,external_node_fs_namespaceObject.fstatSync)(fd, { bigint: true });
+        (0,external_node_fs_namespaceObject.closeSync)(output);
+        out = undefined;
         return { sha256: hash.digest("hex"), bytes: position, after };
     }
     catch (err) {
-        if (output !== undefined) {
-            await output.close().catch(() => { });
-        }
-        if (output !== undefined || cloned)
+        if (out !== undefined)
+            (0,external_node_fs_namespaceObject.closeSync)(out);
+        if (out !== undefined || cloned)
             (0,external_node_fs_namespaceObject.unlinkSync)(dst);
         throw err;
     }
-    finally {
-        await input.close();
-    }
 }
-async function writeAll(handle, buf, length, position) {
-    let off = 0;
-    while (off < length) {
-        const { bytesWritten } = await handle.write(buf, off, length - off, position + off);
-        off += bytesWritten;
+async function writeAll(fd, buf, length, position) {
+    try {
+        let off = 0;
+        while (off < length)
+            off += (await writeAt(fd, buf, off, length - off, position + off)).bytesWritten;
+    }
+    catch (err) {
+        throw onSnapshotSide(err);
     }
 }
 
@@ -42357,45 +42442,96 @@ class ExcludeRules {
         return this.patterns.some((p) => external_node_path_default().posix.matchesGlob(p.includes("/") ? text : name, p));
     }
 }
+const DIR_FLAGS = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_DIRECTORY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+const HAVE_PROC_FD = (0,external_node_fs_namespaceObject.existsSync)("/proc/self/fd");
 /**
- * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
- * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
- * an lstat is a few microseconds, far less than a trip through the thread pool.
+ * A depth-first walk in walk order (see compareRelPaths), one directory's names in memory at a time, so
+ * memory follows the largest directory rather than the tree. Yields the root first. Each directory is
+ * opened (O_NOFOLLOW), checked to be the one listed (same device and inode) and read through its
+ * descriptor. Sync: an lstat is a few microseconds, far less than a trip through the thread pool.
  */
-function* walkTree(root, exclude) {
-    const rootStats = (0,external_node_fs_namespaceObject.lstatSync)(fsPath(root, ""), { bigint: true });
-    const stack = [];
-    const enter = (dir, stats) => {
+class TreeWalk {
+    exclude;
+    stack = [];
+    rootBytes;
+    constructor(root, exclude) {
+        this.exclude = exclude;
+        this.rootBytes = root;
+    }
+    /** Leaves out the children of `dir`, the directory just yielded (it could not be stored). */
+    skipChildrenOf(dir) {
+        const top = this.stack[this.stack.length - 1];
+        if (top && top.dir === dir)
+            this.pop();
+    }
+    /** Closes every directory still open (the walk was left early). */
+    close() {
+        while (this.stack.length > 0)
+            this.pop();
+    }
+    *entries() {
         try {
-            const names = (0,external_node_fs_namespaceObject.readdirSync)(fsPath(root, dir), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+            const rootAt = fsPath(this.rootBytes, "");
+            yield this.enter("", rootAt, (0,external_node_fs_namespaceObject.lstatSync)(rootAt, { bigint: true }));
+            while (this.stack.length > 0) {
+                const frame = this.stack[this.stack.length - 1];
+                if (frame.index >= frame.names.length) {
+                    this.pop();
+                    continue;
+                }
+                const name = frame.names[frame.index++];
+                const rel = joinRel(frame.dir, name);
+                if (this.exclude.excludes(rel))
+                    continue;
+                const at = this.childPath(frame, name);
+                let stats;
+                try {
+                    stats = (0,external_node_fs_namespaceObject.lstatSync)(at, { bigint: true });
+                }
+                catch (err) {
+                    yield { path: rel, error: err };
+                    continue;
+                }
+                const type = typeOf(stats);
+                yield type === "dir" ? this.enter(rel, at, stats) : { path: rel, type, stats, at };
+            }
+        }
+        finally {
+            this.close();
+        }
+    }
+    childPath(frame, name) {
+        return frame.fd === undefined
+            ? fsPath(this.rootBytes, joinRel(frame.dir, name))
+            : Buffer.from(`/proc/self/fd/${frame.fd}/${name}`, "latin1");
+    }
+    enter(dir, at, stats) {
+        let fd;
+        try {
+            let listFrom = at;
+            if (HAVE_PROC_FD) {
+                fd = (0,external_node_fs_namespaceObject.openSync)(at, DIR_FLAGS);
+                const opened = (0,external_node_fs_namespaceObject.fstatSync)(fd, { bigint: true });
+                if (opened.ino !== stats.ino || opened.dev !== stats.dev) {
+                    throw Object.assign(new Error("it was replaced while the backup read it"), { code: "ECHANGED" });
+                }
+                listFrom = `/proc/self/fd/${fd}`;
+            }
+            const names = (0,external_node_fs_namespaceObject.readdirSync)(listFrom, { encoding: "buffer" }).map((n) => n.toString("latin1"));
             names.sort();
-            stack.push({ dir, names, index: 0 });
-            return { path: dir, type: "dir", stats };
+            this.stack.push({ dir, names, index: 0, fd });
+            return { path: dir, type: "dir", stats, at };
         }
         catch (err) {
-            return { path: dir, type: "dir", stats, listError: err };
+            if (fd !== undefined)
+                (0,external_node_fs_namespaceObject.closeSync)(fd);
+            return { path: dir, type: "dir", stats, at, listError: err };
         }
-    };
-    yield enter("", rootStats);
-    while (stack.length > 0) {
-        const frame = stack[stack.length - 1];
-        if (frame.index >= frame.names.length) {
-            stack.pop();
-            continue;
-        }
-        const rel = joinRel(frame.dir, frame.names[frame.index++]);
-        if (exclude.excludes(rel))
-            continue;
-        let stats;
-        try {
-            stats = (0,external_node_fs_namespaceObject.lstatSync)(fsPath(root, rel), { bigint: true });
-        }
-        catch (err) {
-            yield { path: rel, error: err };
-            continue;
-        }
-        const type = typeOf(stats);
-        yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+    }
+    pop() {
+        const frame = this.stack.pop();
+        if (frame?.fd !== undefined)
+            (0,external_node_fs_namespaceObject.closeSync)(frame.fd);
     }
 }
 function isWalkError(e) {
@@ -42415,6 +42551,8 @@ const LARGE_COPIES_IN_FLIGHT = 2;
 const MAX_QUEUED = 4096;
 /** How often the sync walk yields to the event loop (signals, progress, the action's log line). */
 const YIELD_EVERY_MS = 50;
+/** ... and while large copies are in flight, which advance only when it does. */
+const YIELD_EVERY_MS_COPYING = 1;
 /** Names kept for the log and summary per kind of problem; the manifest has them all. */
 const NAMED_PER_KIND = 20;
 const asRoot = process.getuid?.() === 0;
@@ -42460,6 +42598,8 @@ async function buildSnapshot(options) {
     let inFlight = [];
     const scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
     const reflink = { supported: true };
+    // Inodes with more links than seen so far; an inode leaves once its last link is met (memory grows
+    // with the hard-linked files whose other links are still ahead, or outside the source).
     const hardLinks = new Map();
     const openDirs = [];
     const started = Date.now();
@@ -42547,14 +42687,37 @@ async function buildSnapshot(options) {
         before.mtimeNs === stats.mtimeNs &&
         before.ctimeNs === stats.ctimeNs &&
         before.ino === stats.ino;
-    /** Links the previous snapshot's copy; false when it is not there as recorded (then the file is copied). */
-    const linkPrevious = (rel, before) => {
+    // Whether a directory of the previous tree is itself (no symlink on the way out of MEDIA_BACKUP_DIR):
+    // checked once per directory, since the walk visits a directory's files together.
+    let prevDirChecked;
+    const prevDirIsReal = (dir) => {
         if (!prev)
+            return false;
+        if (prevDirChecked?.dir !== dir) {
+            let ok = false;
+            try {
+                ok = (0,external_node_fs_namespaceObject.realpathSync)(fsPath(prev.tree, dir), { encoding: "buffer" }).equals(fsPath(prev.tree, dir));
+            }
+            catch { }
+            prevDirChecked = { dir, ok };
+        }
+        return prevDirChecked.ok;
+    };
+    /**
+     * Links the previous snapshot's copy; false when it is not there as the manifest and the builder left
+     * it (type, size, mode, mtime to the µs; no symlink among its directories): then the file is copied.
+     */
+    const linkPrevious = (rel, before) => {
+        if (!prev || !prevDirIsReal(parentOf(rel)))
             return false;
         const from = fsPath(prev.tree, rel);
         try {
-            const st = (0,external_node_fs_namespaceObject.lstatSync)(from);
-            if (!st.isFile() || st.size !== before.size)
+            const st = (0,external_node_fs_namespaceObject.lstatSync)(from, { bigint: true });
+            const µs = (ns) => ns / 1000n;
+            const mtimeOff = µs(st.mtimeNs) - µs(before.mtimeNs);
+            if (!st.isFile() || Number(st.size) !== before.size || (Number(st.mode) & 0o7777) !== before.mode)
+                return false;
+            if (mtimeOff > 1n || mtimeOff < -1n)
                 return false;
             (0,external_node_fs_namespaceObject.linkSync)(from, fsPath(tree, rel));
             return true;
@@ -42565,70 +42728,89 @@ async function buildSnapshot(options) {
     };
     /** Copies one file into the snapshot; false when it vanished from the source meanwhile (then it has no entry). */
     const copyFile = async (rel, w, entry, isNew) => {
-        const src = fsPath(source, rel);
         const dst = fsPath(tree, rel);
         let stats = w.stats;
-        for (let attempt = 1;; attempt++) {
-            let copied;
-            try {
-                copied =
-                    stats.size <= BigInt(SMALL_FILE_BYTES)
-                        ? copySmallFile(src, dst, metaOf(stats), scratch)
-                        : await copyLargeFile(src, dst, metaOf(stats), reflink);
+        const notStored = (err) => {
+            if (isFatal(err, signal))
+                throw err;
+            if (isVanished(err) && !isSnapshotSide(err)) {
+                logger.info(`${showPath(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
+                return false;
             }
-            catch (err) {
-                if (isOutOfSpace(err))
-                    throw err;
-                if (isVanished(err)) {
-                    logger.info(`${showPath(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
-                    return false;
+            const side = isSnapshotSide(err) ? "store it in the snapshot" : "read it in the source";
+            entry.state = "unreadable";
+            entry.error = `cannot ${side}: ${showError(err)}`;
+            totals.errors++;
+            name(problems.unreadable, rel, showError(err));
+            logger.error(`Cannot ${side}: ${showPath(rel)} (${showError(err)}); it is not in this snapshot`);
+            return true;
+        };
+        // Opened now, while the walk still holds its directory: the descriptor serves both attempts, so a
+        // directory swapped for a symlink meanwhile cannot redirect the copy.
+        let fd;
+        try {
+            fd = openSource(w.at);
+        }
+        catch (err) {
+            return notStored(err);
+        }
+        try {
+            for (let attempt = 1;; attempt++) {
+                let copied;
+                try {
+                    copied =
+                        stats.size <= BigInt(SMALL_FILE_BYTES)
+                            ? copySmallFile(fd, dst, metaOf(stats), scratch)
+                            : await copyLargeFile(fd, dst, metaOf(stats), reflink, signal);
                 }
-                entry.state = "unreadable";
-                entry.error = err.message;
-                totals.errors++;
-                name(problems.unreadable, rel, err.code ?? err.message);
-                logger.error(`Cannot read ${showPath(rel)} in the source: ${err.message}; it is not in this snapshot`);
+                catch (err) {
+                    return notStored(err);
+                }
+                const a = copied.after;
+                const same = BigInt(copied.bytes) === stats.size &&
+                    a.size === stats.size &&
+                    a.mtimeNs === stats.mtimeNs &&
+                    a.ctimeNs === stats.ctimeNs &&
+                    a.ino === stats.ino;
+                if (!same && attempt === 1) {
+                    // Changed while copied: once more from its new state, then take what we get.
+                    unlinkQuiet(dst);
+                    stats = a;
+                    entry.size = Number(a.size);
+                    entry.mtimeNs = a.mtimeNs;
+                    entry.ctimeNs = a.ctimeNs;
+                    entry.mode = Number(a.mode) & 0o7777;
+                    continue;
+                }
+                entry.sha256 = copied.sha256;
+                entry.size = copied.bytes;
+                if (!same) {
+                    entry.state = "changed-during-backup";
+                    totals.changedDuringBackup++;
+                    name(problems.changedDuringBackup, rel);
+                    logger.warn(`${showPath(rel)} changed while it was copied, twice: the snapshot holds what was read`);
+                }
+                totals.files++;
+                totals.bytes += copied.bytes;
+                totals.bytesCopied += copied.bytes;
+                if (isNew)
+                    totals.newFiles++;
+                else
+                    totals.changedFiles++;
+                noteCopied(rel, copied.bytes);
                 return true;
             }
-            const a = copied.after;
-            const same = BigInt(copied.bytes) === stats.size &&
-                a.size === stats.size &&
-                a.mtimeNs === stats.mtimeNs &&
-                a.ctimeNs === stats.ctimeNs &&
-                a.ino === stats.ino;
-            if (!same && attempt === 1) {
-                // Changed while copied: once more from its new state, then take what we get.
-                unlinkQuiet(dst);
-                stats = a;
-                entry.size = Number(a.size);
-                entry.mtimeNs = a.mtimeNs;
-                entry.ctimeNs = a.ctimeNs;
-                entry.mode = Number(a.mode) & 0o7777;
-                continue;
-            }
-            entry.sha256 = copied.sha256;
-            entry.size = copied.bytes;
-            if (!same) {
-                entry.state = "changed-during-backup";
-                totals.changedDuringBackup++;
-                name(problems.changedDuringBackup, rel);
-                logger.warn(`${showPath(rel)} changed while it was copied, twice: the snapshot holds what was read`);
-            }
-            totals.files++;
-            totals.bytes += copied.bytes;
-            totals.bytesCopied += copied.bytes;
-            if (isNew)
-                totals.newFiles++;
-            else
-                totals.changedFiles++;
-            noteCopied(rel, copied.bytes);
-            return true;
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
         }
     };
     const addFile = async (rel, w, entry) => {
         const before = previousAt(rel);
         const key = w.stats.nlink > 1n ? `${w.stats.dev}:${w.stats.ino}` : undefined;
         const first = key ? hardLinks.get(key) : undefined;
+        if (key && first && --first.left <= 0)
+            hardLinks.delete(key);
         if (first) {
             // A hard link in the source: the same inode in the snapshot, once its first path is copied.
             if (!first.slot.done)
@@ -42659,7 +42841,7 @@ async function buildSnapshot(options) {
                 const kept = await copyFile(rel, w, entry, isNew);
                 const slot = kept ? { entry, done: true } : { done: true };
                 if (key && !first)
-                    hardLinks.set(key, { path: rel, slot });
+                    hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
                 push(slot);
                 return;
             }
@@ -42679,7 +42861,7 @@ async function buildSnapshot(options) {
                 inFlight = inFlight.filter((p) => p !== work);
             });
             if (key && !first)
-                hardLinks.set(key, { path: rel, slot });
+                hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
             push(slot);
             return;
         }
@@ -42690,14 +42872,18 @@ async function buildSnapshot(options) {
         totals.bytesLinked += entry.size;
         const slot = { entry, done: true };
         if (key && !first)
-            hardLinks.set(key, { path: rel, slot });
+            hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
         push(slot);
     };
+    const walk = new TreeWalk(source, options.exclude);
     try {
-        for (const item of walkTree(source, options.exclude)) {
+        for (const item of walk.entries()) {
             if (failure)
                 throw failure;
-            if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+            // Bounded memory: entries wait behind a large copy only up to MAX_QUEUED, then the walk waits.
+            if (queue.length >= MAX_QUEUED)
+                await waitForRoom();
+            if (Date.now() - lastYield >= (inFlight.length > 0 ? YIELD_EVERY_MS_COPYING : YIELD_EVERY_MS)) {
                 await (0,external_node_timers_promises_namespaceObject.setImmediate)();
                 lastYield = Date.now();
                 throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
@@ -42718,8 +42904,8 @@ async function buildSnapshot(options) {
                 if (isVanished(item.error))
                     continue; // deleted since its directory was listed
                 totals.errors++;
-                name(problems.unreadable, rel, item.error.code);
-                logger.error(`Cannot read ${showPath(rel)} in the source: ${item.error.message}; it is not in this snapshot`);
+                name(problems.unreadable, rel, showError(item.error));
+                logger.error(`Cannot read ${showPath(rel)} in the source (${showError(item.error)}); it is not in this snapshot`);
                 push({
                     entry: {
                         path: rel,
@@ -42732,7 +42918,7 @@ async function buildSnapshot(options) {
                         ctimeNs: 0n,
                         ino: 0n,
                         state: "unreadable",
-                        error: item.error.message,
+                        error: `cannot read it in the source: ${showError(item.error)}`,
                     },
                     done: true,
                 });
@@ -42744,15 +42930,31 @@ async function buildSnapshot(options) {
                 case "dir": {
                     if (rel !== "") {
                         previousAt(rel);
-                        (0,external_node_fs_namespaceObject.mkdirSync)(dst, 0o700);
+                        try {
+                            (0,external_node_fs_namespaceObject.mkdirSync)(dst, 0o700);
+                        }
+                        catch (err) {
+                            // A path too long for the snapshot (its prefix is longer than the source's), say: this
+                            // directory and what is in it are left out and named; the rest of the tree goes on.
+                            if (isFatal(err, signal))
+                                throw err;
+                            walk.skipChildrenOf(rel);
+                            entry.state = "unreadable";
+                            entry.error = `cannot store it in the snapshot: ${showError(err)}`;
+                            totals.errors++;
+                            name(problems.unreadable, rel, showError(err));
+                            logger.error(`Cannot store the directory ${showPath(rel)} in the snapshot (${showError(err)}); it and its contents are not in this snapshot`);
+                            push({ entry, done: true });
+                            break;
+                        }
                     }
                     totals.dirs++;
                     if (item.listError) {
                         entry.state = "unreadable";
-                        entry.error = item.listError.message;
+                        entry.error = `cannot list it in the source: ${showError(item.listError)}`;
                         totals.errors++;
-                        name(problems.unreadable, rel, item.listError.code);
-                        logger.error(`Cannot list the directory ${showPath(rel)} in the source: ${item.listError.message}`);
+                        name(problems.unreadable, rel, showError(item.listError));
+                        logger.error(`Cannot list the directory ${showPath(rel)} in the source (${showError(item.listError)})`);
                     }
                     push({ entry, done: true });
                     openDirs.push({ rel, stats: item.stats });
@@ -42764,7 +42966,7 @@ async function buildSnapshot(options) {
                 case "symlink": {
                     previousAt(rel);
                     try {
-                        const target = (0,external_node_fs_namespaceObject.readlinkSync)(fsPath(source, rel), { encoding: "buffer" });
+                        const target = (0,external_node_fs_namespaceObject.readlinkSync)(item.at, { encoding: "buffer" });
                         (0,external_node_fs_namespaceObject.symlinkSync)(target, dst);
                         const meta = metaOf(item.stats);
                         if (meta.uid !== undefined && meta.gid !== undefined)
@@ -42774,13 +42976,13 @@ async function buildSnapshot(options) {
                         totals.symlinks++;
                     }
                     catch (err) {
-                        if (isOutOfSpace(err))
+                        if (isFatal(err, signal))
                             throw err;
                         entry.state = "unreadable";
-                        entry.error = err.message;
+                        entry.error = `cannot copy the symlink: ${showError(err)}`;
                         totals.errors++;
-                        name(problems.unreadable, rel, err.code);
-                        logger.error(`Cannot read the symlink ${showPath(rel)} in the source: ${err.message}`);
+                        name(problems.unreadable, rel, showError(err));
+                        logger.error(`Cannot copy the symlink ${showPath(rel)} (${showError(err)}); it is not in this snapshot`);
                     }
                     push({ entry, done: true });
                     break;
@@ -42810,9 +43012,13 @@ async function buildSnapshot(options) {
         throw new Error(`snapshot builder: ${queue.length} manifest entries were not written`);
     return { totals, problems, largestCopied: largest };
 }
-function isOutOfSpace(err) {
+/** What ends the whole run rather than one entry: cancellation, and a snapshot that cannot be written. */
+function isFatal(err, signal) {
+    if (signal?.aborted)
+        return true;
     const code = err.code;
-    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+    const full = code === "ENOSPC" || code === "EDQUOT" || code === "EROFS";
+    return full || (code === "EIO" && isSnapshotSide(err));
 }
 function unlinkQuiet(p) {
     try {
@@ -42823,6 +43029,7 @@ function unlinkQuiet(p) {
 const isVanished = (err) => err.code === "ENOENT";
 
 ;// CONCATENATED MODULE: ./src/media/backup-media.ts
+
 
 
 
@@ -42864,8 +43071,10 @@ async function backupMedia(config, options) {
         backup_media_removeLeftovers(backupDir, logger);
         const name = snapshotName(startedAt);
         const finalDir = external_node_path_default().join(backupDir, name);
-        if ((0,external_node_fs_namespaceObject.existsSync)(finalDir))
-            throw new NameTakenError(finalDir);
+        if ((0,external_node_fs_namespaceObject.existsSync)(finalDir)) {
+            throw new NameTakenError(`A snapshot named ${name} already exists in ${backupDir} (a run started in the same second): it was left ` +
+                "as it is and no new snapshot was taken. Run again a second later");
+        }
         const previous = config.full ? undefined : findPrevious(backupDir, logger);
         const previousCheck = previous ? await checkPrevious(external_node_path_default().join(backupDir, previous), logger) : undefined;
         const partialDir = external_node_path_default().join(backupDir, partialName(name));
@@ -43007,18 +43216,30 @@ function checkSource(config) {
     catch (err) {
         throw new errors_ConfigError(`MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${err.message}. Set it to the media directory`);
     }
-    let backupReal;
-    try {
-        backupReal = (0,external_node_fs_namespaceObject.realpathSync)(config.backupDir);
-    }
-    catch { }
     const inside = (a, b) => a === b || a.startsWith(`${b}/`);
-    const backupResolved = backupReal ?? external_node_path_default().resolve(config.backupDir);
+    const backupResolved = resolveAsItWillBe(config.backupDir);
     if (inside(backupResolved, real) || inside(real, backupResolved)) {
         throw new errors_ConfigError(`MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
             "back themselves up. Keep the backup directory outside the media directory (and the other way round)");
     }
     return toBinary(real);
+}
+/** The real path a directory has, or will have once created: its nearest existing ancestor resolved. */
+function resolveAsItWillBe(dir) {
+    let existing = external_node_path_default().resolve(dir);
+    const rest = [];
+    for (;;) {
+        try {
+            return external_node_path_default().join((0,external_node_fs_namespaceObject.realpathSync)(existing), ...rest.reverse());
+        }
+        catch {
+            const parent = external_node_path_default().dirname(existing);
+            if (parent === existing)
+                return external_node_path_default().resolve(dir);
+            rest.push(external_node_path_default().basename(existing));
+            existing = parent;
+        }
+    }
 }
 /** The snapshot an incremental run links against: the one `current` names, else the newest. */
 function findPrevious(backupDir, logger) {
@@ -43045,16 +43266,19 @@ function backup_media_removeLeftovers(backupDir, logger) {
     for (const name of (0,external_node_fs_namespaceObject.readdirSync)(backupDir)) {
         if (!isLeftover(name))
             continue;
-        removeQuietly(external_node_path_default().join(backupDir, name), logger);
-        logger.warn(`Removed ${name}, left by an earlier run that died`);
+        if (removeQuietly(external_node_path_default().join(backupDir, name), logger)) {
+            logger.warn(`Removed ${name}, left by an earlier run that died`);
+        }
     }
 }
 function removeQuietly(dir, logger) {
     try {
-        (0,external_node_fs_namespaceObject.rmSync)(dir, { recursive: true, force: true });
+        removeTree(dir);
+        return true;
     }
     catch (err) {
         logger.warn(`Could not remove ${dir}: ${err.message}; the next run tries again`);
+        return false;
     }
 }
 
@@ -43183,6 +43407,12 @@ function describeBuildProgress(p) {
     }
     return (`${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
         `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+/** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
+function describeVerifyProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
+    return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${formatBytes(p.bytesRead)} read ` +
+        `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed`);
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
@@ -43531,6 +43761,7 @@ async function hashLargeFile(file, pace) {
             position += bytesRead;
             which ^= 1;
             pending = handle.read(buffers[which], 0, file_hash_CHUNK_BYTES, position);
+            pending.catch(() => { }); // awaited next round; a failure meanwhile must not count as unhandled
             hash.update(buf.subarray(0, bytesRead));
             const due = pace();
             if (due)
@@ -43590,6 +43821,8 @@ function inSubset(subset, sha256) {
     return Number.parseInt(sha256.slice(0, 4), 16) % subset.of === subset.n - 1;
 }
 /** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+/** Only a backup run as root stores the source's owners; otherwise the tree's files are the runner's. */
+const AS_ROOT = process.getuid?.() === 0;
 const neverCopied = (m) => m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
 /**
  * Verifies one snapshot: its manifest against the sidecar checksum, and its tree merge-joined against
@@ -43647,7 +43880,7 @@ async function verifySnapshot(ref, newest, ctx) {
     try {
         // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
         if ((0,external_node_fs_namespaceObject.lstatSync)(treeDir).isDirectory())
-            walk = walkTree(tree, NO_EXCLUDES);
+            walk = new TreeWalk(tree, NO_EXCLUDES).entries();
         else
             note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
     }
@@ -43671,10 +43904,7 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         let read;
         try {
-            read =
-                size <= file_hash_SMALL_FILE_BYTES
-                    ? hashSmallFile(fsPath(tree, rel))
-                    : await hashLargeFile(fsPath(tree, rel), ctx.pace);
+            read = size <= file_hash_SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
         }
         catch (err) {
             note(rel, `cannot be read: ${err.message}`);
@@ -43688,6 +43918,21 @@ async function verifySnapshot(ref, newest, ctx) {
         else {
             note(rel, `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
                 `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`);
+        }
+    };
+    // `cp -a current/tree/.` restores the tree's own metadata: it must be what the manifest recorded.
+    const checkMetadata = (w, m) => {
+        const mode = Number(w.stats.mode) & 0o7777;
+        const octal = (n) => n.toString(8).padStart(4, "0");
+        if (mode !== m.mode)
+            note(w.path, `has mode ${octal(mode)} in the tree; the manifest says ${octal(m.mode)}`);
+        const off = w.stats.mtimeNs / 1000n - m.mtimeNs / 1000n;
+        // Files only: a directory's mtime moves with any change inside it, named on its own already.
+        if (w.type === "file" && (off > 1n || off < -1n)) {
+            note(w.path, `has mtime ${w.stats.mtimeNs} ns in the tree; the manifest says ${m.mtimeNs} ns`);
+        }
+        if (AS_ROOT && (Number(w.stats.uid) !== m.uid || Number(w.stats.gid) !== m.gid)) {
+            note(w.path, `is owned by ${w.stats.uid}:${w.stats.gid} in the tree; the manifest says ${m.uid}:${m.gid}`);
         }
     };
     const compare = async (m, w) => {
@@ -43709,9 +43954,11 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         if (w.listError)
             note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+        if (w.type === "file" || w.type === "dir")
+            checkMetadata(w, m);
         if (w.type === "symlink") {
             try {
-                const target = (0,external_node_fs_namespaceObject.readlinkSync)(fsPath(tree, w.path), { encoding: "buffer" }).toString("latin1");
+                const target = (0,external_node_fs_namespaceObject.readlinkSync)(w.at, { encoding: "buffer" }).toString("latin1");
                 if (target !== m.target) {
                     note(w.path, `points at '${showPath(target)}'; the manifest says '${showPath(m.target ?? "")}'`);
                 }
@@ -44006,9 +44253,16 @@ function verifyMediaJson(report) {
 
 
 
+
+
 /** verify with `media` and backup-media with `verify-only`: outputs, the runbook's exit code, the summary. */
 async function verifyMediaBody(lookup, logger, signal) {
-    const report = await verifyMedia(loadVerifyMediaConfig(lookup), { logger, signal });
+    const progress = periodicLog(logger);
+    const report = await verifyMedia(loadVerifyMediaConfig(lookup), {
+        logger,
+        signal,
+        onProgress: (p) => progress.update(describeVerifyProgress(p)),
+    });
     throwIfCancelled(signal, "The verification was cancelled");
     setOutput("verified-count", String(report.snapshots.filter((s) => s.ok).length));
     setOutput("failed-count", String(report.snapshots.filter((s) => !s.ok).length));

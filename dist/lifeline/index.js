@@ -37372,7 +37372,7 @@ async function runBackupDb() {
 
 /***/ }),
 
-/***/ 24262:
+/***/ 20158:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37387,52 +37387,8 @@ var core = __nccwpck_require__(14116);
 var media_config = __nccwpck_require__(19689);
 // EXTERNAL MODULE: ./src/config/settings.ts
 var settings = __nccwpck_require__(54661);
-;// CONCATENATED MODULE: ./src/log/progress.ts
-/**
- * A line on a terminal redrawn at most once a second; nothing at all when `stream` is not a TTY (logs
- * and pipes stay clean).
- */
-function terminalProgress(stream) {
-    let shown = false;
-    let last = 0;
-    return {
-        update(text) {
-            if (!stream.isTTY || Date.now() - last < 1000)
-                return;
-            last = Date.now();
-            const width = Math.max(20, (stream.columns ?? 100) - 1);
-            stream.write(`\r\x1b[2K${text.slice(0, width)}`);
-            shown = true;
-        },
-        done() {
-            if (shown)
-                stream.write("\r\x1b[2K");
-            shown = false;
-        },
-    };
-}
-/** One log line every `everyMs` (a minute in an action's log), the first after `everyMs`. */
-function periodicLog(logger, everyMs = 60_000) {
-    let last = Date.now();
-    return {
-        update(text) {
-            if (Date.now() - last < everyMs)
-                return;
-            last = Date.now();
-            logger.info(`Progress: ${text}`);
-        },
-        done() { },
-    };
-}
-/** "1:05" or "1:02:03". */
-function clock(seconds) {
-    const s = Math.max(0, Math.round(seconds));
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const sec = String(s % 60).padStart(2, "0");
-    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
-}
-
+// EXTERNAL MODULE: ./src/log/progress.ts
+var log_progress = __nccwpck_require__(74239);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
 // EXTERNAL MODULE: external "node:path"
@@ -37442,6 +37398,38 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 var prepare = __nccwpck_require__(81444);
 // EXTERNAL MODULE: ./src/fs/atomic-file.ts
 var atomic_file = __nccwpck_require__(5105);
+;// CONCATENATED MODULE: ./src/fs/remove-tree.ts
+
+
+/**
+ * Removes a directory tree. A tree copied from read-only directories (mode 0555) cannot be emptied by
+ * its non-root owner: then every directory of it is made writable (u+rwx) and the removal retried, so
+ * a snapshot of such a tree can still be removed by retention as the runner's user.
+ */
+function removeTree(dir) {
+    try {
+        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+        return;
+    }
+    catch (err) {
+        const code = err.code;
+        if (code !== "EACCES" && code !== "EPERM")
+            throw err;
+    }
+    makeWritable(dir);
+    (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+}
+function makeWritable(dir) {
+    const st = (0,external_node_fs_.lstatSync)(dir);
+    if (!st.isDirectory())
+        return;
+    (0,external_node_fs_.chmodSync)(dir, (st.mode & 0o7777) | 0o700);
+    for (const entry of (0,external_node_fs_.readdirSync)(dir, { withFileTypes: true })) {
+        if (entry.isDirectory())
+            makeWritable(external_node_path_default().join(dir, entry.name));
+    }
+}
+
 // EXTERNAL MODULE: ./src/metrics/backup-metrics.ts
 var backup_metrics = __nccwpck_require__(48147);
 // EXTERNAL MODULE: ./src/metrics/exposition.ts
@@ -37461,6 +37449,7 @@ var snapshot_name = __nccwpck_require__(88508);
 // EXTERNAL MODULE: ./src/media/snapshot-store.ts
 var snapshot_store = __nccwpck_require__(33454);
 ;// CONCATENATED MODULE: ./src/media/media-retention.ts
+
 
 
 
@@ -37519,7 +37508,7 @@ function applyMediaRetention(backupDir, plan, options) {
         try {
             (0,external_node_fs_.renameSync)(external_node_path_default().join(backupDir, r.name), doomed);
             (0,snapshot_store/* syncDir */.ty)(backupDir);
-            (0,external_node_fs_.rmSync)(doomed, { recursive: true, force: true });
+            removeTree(doomed);
             removed.push(r.name);
             options.logger.info(`Retention: removed ${r.name}: ${r.why}`);
         }
@@ -37550,6 +37539,8 @@ const LARGE_COPIES_IN_FLIGHT = 2;
 const MAX_QUEUED = 4096;
 /** How often the sync walk yields to the event loop (signals, progress, the action's log line). */
 const YIELD_EVERY_MS = 50;
+/** ... and while large copies are in flight, which advance only when it does. */
+const YIELD_EVERY_MS_COPYING = 1;
 /** Names kept for the log and summary per kind of problem; the manifest has them all. */
 const NAMED_PER_KIND = 20;
 const asRoot = process.getuid?.() === 0;
@@ -37595,6 +37586,8 @@ async function buildSnapshot(options) {
     let inFlight = [];
     const scratch = Buffer.allocUnsafe(copy_file/* SMALL_FILE_BYTES */.XG + 1);
     const reflink = { supported: true };
+    // Inodes with more links than seen so far; an inode leaves once its last link is met (memory grows
+    // with the hard-linked files whose other links are still ahead, or outside the source).
     const hardLinks = new Map();
     const openDirs = [];
     const started = Date.now();
@@ -37682,14 +37675,37 @@ async function buildSnapshot(options) {
         before.mtimeNs === stats.mtimeNs &&
         before.ctimeNs === stats.ctimeNs &&
         before.ino === stats.ino;
-    /** Links the previous snapshot's copy; false when it is not there as recorded (then the file is copied). */
-    const linkPrevious = (rel, before) => {
+    // Whether a directory of the previous tree is itself (no symlink on the way out of MEDIA_BACKUP_DIR):
+    // checked once per directory, since the walk visits a directory's files together.
+    let prevDirChecked;
+    const prevDirIsReal = (dir) => {
         if (!prev)
+            return false;
+        if (prevDirChecked?.dir !== dir) {
+            let ok = false;
+            try {
+                ok = (0,external_node_fs_.realpathSync)((0,media_path/* fsPath */.Jk)(prev.tree, dir), { encoding: "buffer" }).equals((0,media_path/* fsPath */.Jk)(prev.tree, dir));
+            }
+            catch { }
+            prevDirChecked = { dir, ok };
+        }
+        return prevDirChecked.ok;
+    };
+    /**
+     * Links the previous snapshot's copy; false when it is not there as the manifest and the builder left
+     * it (type, size, mode, mtime to the µs; no symlink among its directories): then the file is copied.
+     */
+    const linkPrevious = (rel, before) => {
+        if (!prev || !prevDirIsReal((0,media_path/* parentOf */.Pp)(rel)))
             return false;
         const from = (0,media_path/* fsPath */.Jk)(prev.tree, rel);
         try {
-            const st = (0,external_node_fs_.lstatSync)(from);
-            if (!st.isFile() || st.size !== before.size)
+            const st = (0,external_node_fs_.lstatSync)(from, { bigint: true });
+            const µs = (ns) => ns / 1000n;
+            const mtimeOff = µs(st.mtimeNs) - µs(before.mtimeNs);
+            if (!st.isFile() || Number(st.size) !== before.size || (Number(st.mode) & 0o7777) !== before.mode)
+                return false;
+            if (mtimeOff > 1n || mtimeOff < -1n)
                 return false;
             (0,external_node_fs_.linkSync)(from, (0,media_path/* fsPath */.Jk)(tree, rel));
             return true;
@@ -37700,70 +37716,89 @@ async function buildSnapshot(options) {
     };
     /** Copies one file into the snapshot; false when it vanished from the source meanwhile (then it has no entry). */
     const copyFile = async (rel, w, entry, isNew) => {
-        const src = (0,media_path/* fsPath */.Jk)(source, rel);
         const dst = (0,media_path/* fsPath */.Jk)(tree, rel);
         let stats = w.stats;
-        for (let attempt = 1;; attempt++) {
-            let copied;
-            try {
-                copied =
-                    stats.size <= BigInt(copy_file/* SMALL_FILE_BYTES */.XG)
-                        ? (0,copy_file/* copySmallFile */.bf)(src, dst, metaOf(stats), scratch)
-                        : await (0,copy_file/* copyLargeFile */.Lt)(src, dst, metaOf(stats), reflink);
+        const notStored = (err) => {
+            if (isFatal(err, signal))
+                throw err;
+            if (isVanished(err) && !(0,copy_file/* isSnapshotSide */.I)(err)) {
+                logger.info(`${(0,media_path/* showPath */.P8)(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
+                return false;
             }
-            catch (err) {
-                if (isOutOfSpace(err))
-                    throw err;
-                if (isVanished(err)) {
-                    logger.info(`${(0,media_path/* showPath */.P8)(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
-                    return false;
+            const side = (0,copy_file/* isSnapshotSide */.I)(err) ? "store it in the snapshot" : "read it in the source";
+            entry.state = "unreadable";
+            entry.error = `cannot ${side}: ${(0,media_path/* showError */.Qg)(err)}`;
+            totals.errors++;
+            name(problems.unreadable, rel, (0,media_path/* showError */.Qg)(err));
+            logger.error(`Cannot ${side}: ${(0,media_path/* showPath */.P8)(rel)} (${(0,media_path/* showError */.Qg)(err)}); it is not in this snapshot`);
+            return true;
+        };
+        // Opened now, while the walk still holds its directory: the descriptor serves both attempts, so a
+        // directory swapped for a symlink meanwhile cannot redirect the copy.
+        let fd;
+        try {
+            fd = (0,copy_file/* openSource */.oD)(w.at);
+        }
+        catch (err) {
+            return notStored(err);
+        }
+        try {
+            for (let attempt = 1;; attempt++) {
+                let copied;
+                try {
+                    copied =
+                        stats.size <= BigInt(copy_file/* SMALL_FILE_BYTES */.XG)
+                            ? (0,copy_file/* copySmallFile */.bf)(fd, dst, metaOf(stats), scratch)
+                            : await (0,copy_file/* copyLargeFile */.Lt)(fd, dst, metaOf(stats), reflink, signal);
                 }
-                entry.state = "unreadable";
-                entry.error = err.message;
-                totals.errors++;
-                name(problems.unreadable, rel, err.code ?? err.message);
-                logger.error(`Cannot read ${(0,media_path/* showPath */.P8)(rel)} in the source: ${err.message}; it is not in this snapshot`);
+                catch (err) {
+                    return notStored(err);
+                }
+                const a = copied.after;
+                const same = BigInt(copied.bytes) === stats.size &&
+                    a.size === stats.size &&
+                    a.mtimeNs === stats.mtimeNs &&
+                    a.ctimeNs === stats.ctimeNs &&
+                    a.ino === stats.ino;
+                if (!same && attempt === 1) {
+                    // Changed while copied: once more from its new state, then take what we get.
+                    unlinkQuiet(dst);
+                    stats = a;
+                    entry.size = Number(a.size);
+                    entry.mtimeNs = a.mtimeNs;
+                    entry.ctimeNs = a.ctimeNs;
+                    entry.mode = Number(a.mode) & 0o7777;
+                    continue;
+                }
+                entry.sha256 = copied.sha256;
+                entry.size = copied.bytes;
+                if (!same) {
+                    entry.state = "changed-during-backup";
+                    totals.changedDuringBackup++;
+                    name(problems.changedDuringBackup, rel);
+                    logger.warn(`${(0,media_path/* showPath */.P8)(rel)} changed while it was copied, twice: the snapshot holds what was read`);
+                }
+                totals.files++;
+                totals.bytes += copied.bytes;
+                totals.bytesCopied += copied.bytes;
+                if (isNew)
+                    totals.newFiles++;
+                else
+                    totals.changedFiles++;
+                noteCopied(rel, copied.bytes);
                 return true;
             }
-            const a = copied.after;
-            const same = BigInt(copied.bytes) === stats.size &&
-                a.size === stats.size &&
-                a.mtimeNs === stats.mtimeNs &&
-                a.ctimeNs === stats.ctimeNs &&
-                a.ino === stats.ino;
-            if (!same && attempt === 1) {
-                // Changed while copied: once more from its new state, then take what we get.
-                unlinkQuiet(dst);
-                stats = a;
-                entry.size = Number(a.size);
-                entry.mtimeNs = a.mtimeNs;
-                entry.ctimeNs = a.ctimeNs;
-                entry.mode = Number(a.mode) & 0o7777;
-                continue;
-            }
-            entry.sha256 = copied.sha256;
-            entry.size = copied.bytes;
-            if (!same) {
-                entry.state = "changed-during-backup";
-                totals.changedDuringBackup++;
-                name(problems.changedDuringBackup, rel);
-                logger.warn(`${(0,media_path/* showPath */.P8)(rel)} changed while it was copied, twice: the snapshot holds what was read`);
-            }
-            totals.files++;
-            totals.bytes += copied.bytes;
-            totals.bytesCopied += copied.bytes;
-            if (isNew)
-                totals.newFiles++;
-            else
-                totals.changedFiles++;
-            noteCopied(rel, copied.bytes);
-            return true;
+        }
+        finally {
+            (0,external_node_fs_.closeSync)(fd);
         }
     };
     const addFile = async (rel, w, entry) => {
         const before = previousAt(rel);
         const key = w.stats.nlink > 1n ? `${w.stats.dev}:${w.stats.ino}` : undefined;
         const first = key ? hardLinks.get(key) : undefined;
+        if (key && first && --first.left <= 0)
+            hardLinks.delete(key);
         if (first) {
             // A hard link in the source: the same inode in the snapshot, once its first path is copied.
             if (!first.slot.done)
@@ -37794,7 +37829,7 @@ async function buildSnapshot(options) {
                 const kept = await copyFile(rel, w, entry, isNew);
                 const slot = kept ? { entry, done: true } : { done: true };
                 if (key && !first)
-                    hardLinks.set(key, { path: rel, slot });
+                    hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
                 push(slot);
                 return;
             }
@@ -37814,7 +37849,7 @@ async function buildSnapshot(options) {
                 inFlight = inFlight.filter((p) => p !== work);
             });
             if (key && !first)
-                hardLinks.set(key, { path: rel, slot });
+                hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
             push(slot);
             return;
         }
@@ -37825,14 +37860,18 @@ async function buildSnapshot(options) {
         totals.bytesLinked += entry.size;
         const slot = { entry, done: true };
         if (key && !first)
-            hardLinks.set(key, { path: rel, slot });
+            hardLinks.set(key, { path: rel, slot, left: Number(w.stats.nlink) - 1 });
         push(slot);
     };
+    const walk = new tree_walk/* TreeWalk */.OC(source, options.exclude);
     try {
-        for (const item of (0,tree_walk/* walkTree */.Ir)(source, options.exclude)) {
+        for (const item of walk.entries()) {
             if (failure)
                 throw failure;
-            if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+            // Bounded memory: entries wait behind a large copy only up to MAX_QUEUED, then the walk waits.
+            if (queue.length >= MAX_QUEUED)
+                await waitForRoom();
+            if (Date.now() - lastYield >= (inFlight.length > 0 ? YIELD_EVERY_MS_COPYING : YIELD_EVERY_MS)) {
                 await (0,promises_.setImmediate)();
                 lastYield = Date.now();
                 (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
@@ -37853,8 +37892,8 @@ async function buildSnapshot(options) {
                 if (isVanished(item.error))
                     continue; // deleted since its directory was listed
                 totals.errors++;
-                name(problems.unreadable, rel, item.error.code);
-                logger.error(`Cannot read ${(0,media_path/* showPath */.P8)(rel)} in the source: ${item.error.message}; it is not in this snapshot`);
+                name(problems.unreadable, rel, (0,media_path/* showError */.Qg)(item.error));
+                logger.error(`Cannot read ${(0,media_path/* showPath */.P8)(rel)} in the source (${(0,media_path/* showError */.Qg)(item.error)}); it is not in this snapshot`);
                 push({
                     entry: {
                         path: rel,
@@ -37867,7 +37906,7 @@ async function buildSnapshot(options) {
                         ctimeNs: 0n,
                         ino: 0n,
                         state: "unreadable",
-                        error: item.error.message,
+                        error: `cannot read it in the source: ${(0,media_path/* showError */.Qg)(item.error)}`,
                     },
                     done: true,
                 });
@@ -37879,15 +37918,31 @@ async function buildSnapshot(options) {
                 case "dir": {
                     if (rel !== "") {
                         previousAt(rel);
-                        (0,external_node_fs_.mkdirSync)(dst, 0o700);
+                        try {
+                            (0,external_node_fs_.mkdirSync)(dst, 0o700);
+                        }
+                        catch (err) {
+                            // A path too long for the snapshot (its prefix is longer than the source's), say: this
+                            // directory and what is in it are left out and named; the rest of the tree goes on.
+                            if (isFatal(err, signal))
+                                throw err;
+                            walk.skipChildrenOf(rel);
+                            entry.state = "unreadable";
+                            entry.error = `cannot store it in the snapshot: ${(0,media_path/* showError */.Qg)(err)}`;
+                            totals.errors++;
+                            name(problems.unreadable, rel, (0,media_path/* showError */.Qg)(err));
+                            logger.error(`Cannot store the directory ${(0,media_path/* showPath */.P8)(rel)} in the snapshot (${(0,media_path/* showError */.Qg)(err)}); it and its contents are not in this snapshot`);
+                            push({ entry, done: true });
+                            break;
+                        }
                     }
                     totals.dirs++;
                     if (item.listError) {
                         entry.state = "unreadable";
-                        entry.error = item.listError.message;
+                        entry.error = `cannot list it in the source: ${(0,media_path/* showError */.Qg)(item.listError)}`;
                         totals.errors++;
-                        name(problems.unreadable, rel, item.listError.code);
-                        logger.error(`Cannot list the directory ${(0,media_path/* showPath */.P8)(rel)} in the source: ${item.listError.message}`);
+                        name(problems.unreadable, rel, (0,media_path/* showError */.Qg)(item.listError));
+                        logger.error(`Cannot list the directory ${(0,media_path/* showPath */.P8)(rel)} in the source (${(0,media_path/* showError */.Qg)(item.listError)})`);
                     }
                     push({ entry, done: true });
                     openDirs.push({ rel, stats: item.stats });
@@ -37899,7 +37954,7 @@ async function buildSnapshot(options) {
                 case "symlink": {
                     previousAt(rel);
                     try {
-                        const target = (0,external_node_fs_.readlinkSync)((0,media_path/* fsPath */.Jk)(source, rel), { encoding: "buffer" });
+                        const target = (0,external_node_fs_.readlinkSync)(item.at, { encoding: "buffer" });
                         (0,external_node_fs_.symlinkSync)(target, dst);
                         const meta = metaOf(item.stats);
                         if (meta.uid !== undefined && meta.gid !== undefined)
@@ -37909,13 +37964,13 @@ async function buildSnapshot(options) {
                         totals.symlinks++;
                     }
                     catch (err) {
-                        if (isOutOfSpace(err))
+                        if (isFatal(err, signal))
                             throw err;
                         entry.state = "unreadable";
-                        entry.error = err.message;
+                        entry.error = `cannot copy the symlink: ${(0,media_path/* showError */.Qg)(err)}`;
                         totals.errors++;
-                        name(problems.unreadable, rel, err.code);
-                        logger.error(`Cannot read the symlink ${(0,media_path/* showPath */.P8)(rel)} in the source: ${err.message}`);
+                        name(problems.unreadable, rel, (0,media_path/* showError */.Qg)(err));
+                        logger.error(`Cannot copy the symlink ${(0,media_path/* showPath */.P8)(rel)} (${(0,media_path/* showError */.Qg)(err)}); it is not in this snapshot`);
                     }
                     push({ entry, done: true });
                     break;
@@ -37945,9 +38000,13 @@ async function buildSnapshot(options) {
         throw new Error(`snapshot builder: ${queue.length} manifest entries were not written`);
     return { totals, problems, largestCopied: largest };
 }
-function isOutOfSpace(err) {
+/** What ends the whole run rather than one entry: cancellation, and a snapshot that cannot be written. */
+function isFatal(err, signal) {
+    if (signal?.aborted)
+        return true;
     const code = err.code;
-    return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO";
+    const full = code === "ENOSPC" || code === "EDQUOT" || code === "EROFS";
+    return full || (code === "EIO" && (0,copy_file/* isSnapshotSide */.I)(err));
 }
 function unlinkQuiet(p) {
     try {
@@ -37958,6 +38017,7 @@ function unlinkQuiet(p) {
 const isVanished = (err) => err.code === "ENOENT";
 
 ;// CONCATENATED MODULE: ./src/media/backup-media.ts
+
 
 
 
@@ -37999,8 +38059,10 @@ async function backupMedia(config, options) {
         removeLeftovers(backupDir, logger);
         const name = (0,snapshot_name/* snapshotName */.aN)(startedAt);
         const finalDir = external_node_path_default().join(backupDir, name);
-        if ((0,external_node_fs_.existsSync)(finalDir))
-            throw new atomic_file/* NameTakenError */.B6(finalDir);
+        if ((0,external_node_fs_.existsSync)(finalDir)) {
+            throw new atomic_file/* NameTakenError */.B6(`A snapshot named ${name} already exists in ${backupDir} (a run started in the same second): it was left ` +
+                "as it is and no new snapshot was taken. Run again a second later");
+        }
         const previous = config.full ? undefined : findPrevious(backupDir, logger);
         const previousCheck = previous ? await checkPrevious(external_node_path_default().join(backupDir, previous), logger) : undefined;
         const partialDir = external_node_path_default().join(backupDir, (0,snapshot_name/* partialName */.t4)(name));
@@ -38142,18 +38204,30 @@ function checkSource(config) {
     catch (err) {
         throw new errors/* ConfigError */.xL(`MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${err.message}. Set it to the media directory`);
     }
-    let backupReal;
-    try {
-        backupReal = (0,external_node_fs_.realpathSync)(config.backupDir);
-    }
-    catch { }
     const inside = (a, b) => a === b || a.startsWith(`${b}/`);
-    const backupResolved = backupReal ?? external_node_path_default().resolve(config.backupDir);
+    const backupResolved = resolveAsItWillBe(config.backupDir);
     if (inside(backupResolved, real) || inside(real, backupResolved)) {
         throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
             "back themselves up. Keep the backup directory outside the media directory (and the other way round)");
     }
     return (0,media_path/* toBinary */.Rm)(real);
+}
+/** The real path a directory has, or will have once created: its nearest existing ancestor resolved. */
+function resolveAsItWillBe(dir) {
+    let existing = external_node_path_default().resolve(dir);
+    const rest = [];
+    for (;;) {
+        try {
+            return external_node_path_default().join((0,external_node_fs_.realpathSync)(existing), ...rest.reverse());
+        }
+        catch {
+            const parent = external_node_path_default().dirname(existing);
+            if (parent === existing)
+                return external_node_path_default().resolve(dir);
+            rest.push(external_node_path_default().basename(existing));
+            existing = parent;
+        }
+    }
 }
 /** The snapshot an incremental run links against: the one `current` names, else the newest. */
 function findPrevious(backupDir, logger) {
@@ -38180,16 +38254,19 @@ function removeLeftovers(backupDir, logger) {
     for (const name of (0,external_node_fs_.readdirSync)(backupDir)) {
         if (!(0,snapshot_name/* isLeftover */.ij)(name))
             continue;
-        removeQuietly(external_node_path_default().join(backupDir, name), logger);
-        logger.warn(`Removed ${name}, left by an earlier run that died`);
+        if (removeQuietly(external_node_path_default().join(backupDir, name), logger)) {
+            logger.warn(`Removed ${name}, left by an earlier run that died`);
+        }
     }
 }
 function removeQuietly(dir, logger) {
     try {
-        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+        removeTree(dir);
+        return true;
     }
     catch (err) {
         logger.warn(`Could not remove ${dir}: ${err.message}; the next run tries again`);
+        return false;
     }
 }
 
@@ -38271,23 +38348,8 @@ function backupMediaSummary(outcome) {
     return lines.join("\n");
 }
 
-;// CONCATENATED MODULE: ./src/media/media-progress.ts
-
-
-/**
- * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
- * an ETA from the previous snapshot's entry count (the best guess of this run's size).
- */
-function describeBuildProgress(p) {
-    const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
-    let eta = "";
-    if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
-        eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
-    }
-    return (`${p.entries} entries, ${(0,markdown/* formatBytes */.z3)(p.bytesCopied)} copied (${(0,markdown/* formatBytes */.z3)(rate)}/s), ` +
-        `${(0,markdown/* formatBytes */.z3)(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
-}
-
+// EXTERNAL MODULE: ./src/media/media-progress.ts
+var media_progress = __nccwpck_require__(7550);
 // EXTERNAL MODULE: ./src/actions/shared/run-action.ts + 3 modules
 var run_action = __nccwpck_require__(30707);
 // EXTERNAL MODULE: ./src/actions/shared/verify-media-body.ts + 4 modules
@@ -38315,11 +38377,11 @@ async function runBackupMedia() {
                 run.kind = "verify"; // verify-only is verify --media: verify's metrics, failed or not
                 return (0,verify_media_body/* verifyMediaBody */.O)(lookup, logger, signal);
             }
-            const progress = periodicLog(logger);
+            const progress = (0,log_progress/* periodicLog */._b)(logger);
             const result = await backupMedia((0,media_config/* loadBackupMediaConfig */.xb)(lookup), {
                 logger,
                 signal,
-                onProgress: (p) => progress.update(describeBuildProgress(p)),
+                onProgress: (p) => progress.update((0,media_progress/* describeBuildProgress */.l)(p)),
             });
             (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled after its snapshot was published; it is kept");
             const t = result.totals;
@@ -38352,7 +38414,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(14116);
 /* harmony import */ var _process_exit_status_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(15544);
 /* harmony import */ var _backup_db_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(31562);
-/* harmony import */ var _backup_media_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(24262);
+/* harmony import */ var _backup_media_run_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(20158);
 /* harmony import */ var _restore_run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(22636);
 /* harmony import */ var _verify_run_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(51390);
 
@@ -39840,6 +39902,10 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(14116);
 // EXTERNAL MODULE: ./src/config/media-config.ts
 var media_config = __nccwpck_require__(19689);
+// EXTERNAL MODULE: ./src/log/progress.ts
+var log_progress = __nccwpck_require__(74239);
+// EXTERNAL MODULE: ./src/media/media-progress.ts
+var media_progress = __nccwpck_require__(7550);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
 // EXTERNAL MODULE: external "node:path"
@@ -39918,6 +39984,7 @@ async function hashLargeFile(file, pace) {
             position += bytesRead;
             which ^= 1;
             pending = handle.read(buffers[which], 0, CHUNK_BYTES, position);
+            pending.catch(() => { }); // awaited next round; a failure meanwhile must not count as unhandled
             hash.update(buf.subarray(0, bytesRead));
             const due = pace();
             if (due)
@@ -39983,6 +40050,8 @@ function inSubset(subset, sha256) {
     return Number.parseInt(sha256.slice(0, 4), 16) % subset.of === subset.n - 1;
 }
 /** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+/** Only a backup run as root stores the source's owners; otherwise the tree's files are the runner's. */
+const AS_ROOT = process.getuid?.() === 0;
 const neverCopied = (m) => m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
 /**
  * Verifies one snapshot: its manifest against the sidecar checksum, and its tree merge-joined against
@@ -40040,7 +40109,7 @@ async function verifySnapshot(ref, newest, ctx) {
     try {
         // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
         if ((0,external_node_fs_.lstatSync)(treeDir).isDirectory())
-            walk = (0,tree_walk/* walkTree */.Ir)(tree, NO_EXCLUDES);
+            walk = new tree_walk/* TreeWalk */.OC(tree, NO_EXCLUDES).entries();
         else
             note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
     }
@@ -40064,10 +40133,7 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         let read;
         try {
-            read =
-                size <= SMALL_FILE_BYTES
-                    ? hashSmallFile((0,media_path/* fsPath */.Jk)(tree, rel))
-                    : await hashLargeFile((0,media_path/* fsPath */.Jk)(tree, rel), ctx.pace);
+            read = size <= SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
         }
         catch (err) {
             note(rel, `cannot be read: ${err.message}`);
@@ -40081,6 +40147,21 @@ async function verifySnapshot(ref, newest, ctx) {
         else {
             note(rel, `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
                 `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`);
+        }
+    };
+    // `cp -a current/tree/.` restores the tree's own metadata: it must be what the manifest recorded.
+    const checkMetadata = (w, m) => {
+        const mode = Number(w.stats.mode) & 0o7777;
+        const octal = (n) => n.toString(8).padStart(4, "0");
+        if (mode !== m.mode)
+            note(w.path, `has mode ${octal(mode)} in the tree; the manifest says ${octal(m.mode)}`);
+        const off = w.stats.mtimeNs / 1000n - m.mtimeNs / 1000n;
+        // Files only: a directory's mtime moves with any change inside it, named on its own already.
+        if (w.type === "file" && (off > 1n || off < -1n)) {
+            note(w.path, `has mtime ${w.stats.mtimeNs} ns in the tree; the manifest says ${m.mtimeNs} ns`);
+        }
+        if (AS_ROOT && (Number(w.stats.uid) !== m.uid || Number(w.stats.gid) !== m.gid)) {
+            note(w.path, `is owned by ${w.stats.uid}:${w.stats.gid} in the tree; the manifest says ${m.uid}:${m.gid}`);
         }
     };
     const compare = async (m, w) => {
@@ -40102,9 +40183,11 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         if (w.listError)
             note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+        if (w.type === "file" || w.type === "dir")
+            checkMetadata(w, m);
         if (w.type === "symlink") {
             try {
-                const target = (0,external_node_fs_.readlinkSync)((0,media_path/* fsPath */.Jk)(tree, w.path), { encoding: "buffer" }).toString("latin1");
+                const target = (0,external_node_fs_.readlinkSync)(w.at, { encoding: "buffer" }).toString("latin1");
                 if (target !== m.target) {
                     note(w.path, `points at '${(0,media_path/* showPath */.P8)(target)}'; the manifest says '${(0,media_path/* showPath */.P8)(m.target ?? "")}'`);
                 }
@@ -40401,9 +40484,16 @@ function verifyMediaJson(report) {
 
 
 
+
+
 /** verify with `media` and backup-media with `verify-only`: outputs, the runbook's exit code, the summary. */
 async function verifyMediaBody(lookup, logger, signal) {
-    const report = await verifyMedia((0,media_config/* loadVerifyMediaConfig */.Mq)(lookup), { logger, signal });
+    const progress = (0,log_progress/* periodicLog */._b)(logger);
+    const report = await verifyMedia((0,media_config/* loadVerifyMediaConfig */.Mq)(lookup), {
+        logger,
+        signal,
+        onProgress: (p) => progress.update((0,media_progress/* describeVerifyProgress */.m)(p)),
+    });
     (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
     core/* setOutput */.uH("verified-count", String(report.snapshots.filter((s) => s.ok).length));
     core/* setOutput */.uH("failed-count", String(report.snapshots.filter((s) => !s.ok).length));
@@ -42129,7 +42219,7 @@ function loadCloudReading(lookup, env = process.env) {
 /* harmony export */   Xz: () => (/* binding */ VERIFY_MEDIA_SETTINGS),
 /* harmony export */   xb: () => (/* binding */ loadBackupMediaConfig)
 /* harmony export */ });
-/* unused harmony exports parseDataSubset, MEDIA_SWITCH */
+/* unused harmony exports parseDataSubset, splitPatterns, MEDIA_SWITCH */
 /* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(58382);
 /* harmony import */ var _backup_db_config_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(35436);
 /* harmony import */ var _metrics_config_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(24142);
@@ -42152,11 +42242,25 @@ function parseDataSubset(raw, source) {
     }
     throw new _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigError */ .xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
 }
-function parsePatterns(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((p) => p.trim())
-        .filter((p) => p !== "");
+/** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
+function splitPatterns(raw) {
+    const out = [];
+    let depth = 0;
+    let current = "";
+    for (const c of raw) {
+        if (c === "{")
+            depth++;
+        if (c === "}" && depth > 0)
+            depth--;
+        if (c === "\n" || (c === "," && depth === 0)) {
+            out.push(current);
+            current = "";
+        }
+        else
+            current += c;
+    }
+    out.push(current);
+    return out.map((p) => p.trim()).filter((p) => p !== "");
 }
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
@@ -42192,7 +42296,7 @@ const BACKUP_MEDIA_SETTINGS = {
         env: "MEDIA_EXCLUDE",
         input: "media-exclude",
         description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
-        parse: (raw) => parsePatterns(raw),
+        parse: (raw) => splitPatterns(raw),
     },
     retentionDryRun: shared.retentionDryRun,
     verifyOnly: {
@@ -44559,21 +44663,81 @@ function showControls(text) {
 
 /***/ }),
 
+/***/ 74239:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   _b: () => (/* binding */ periodicLog),
+/* harmony export */   pm: () => (/* binding */ clock)
+/* harmony export */ });
+/* unused harmony export terminalProgress */
+/**
+ * A line on a terminal redrawn at most once a second; nothing at all when `stream` is not a TTY (logs
+ * and pipes stay clean).
+ */
+function terminalProgress(stream) {
+    let shown = false;
+    let last = 0;
+    return {
+        update(text) {
+            if (!stream.isTTY || Date.now() - last < 1000)
+                return;
+            last = Date.now();
+            const width = Math.max(20, (stream.columns ?? 100) - 1);
+            stream.write(`\r\x1b[2K${text.slice(0, width)}`);
+            shown = true;
+        },
+        done() {
+            if (shown)
+                stream.write("\r\x1b[2K");
+            shown = false;
+        },
+    };
+}
+/** One log line every `everyMs` (a minute in an action's log), the first after `everyMs`. */
+function periodicLog(logger, everyMs = 60_000) {
+    let last = Date.now();
+    return {
+        update(text) {
+            if (Date.now() - last < everyMs)
+                return;
+            last = Date.now();
+            logger.info(`Progress: ${text}`);
+        },
+        done() { },
+    };
+}
+/** "1:05" or "1:02:03". */
+function clock(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+
+/***/ }),
+
 /***/ 8046:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   I: () => (/* binding */ isSnapshotSide),
 /* harmony export */   Lt: () => (/* binding */ copyLargeFile),
 /* harmony export */   TM: () => (/* binding */ secondsOf),
 /* harmony export */   XG: () => (/* binding */ SMALL_FILE_BYTES),
-/* harmony export */   bf: () => (/* binding */ copySmallFile)
+/* harmony export */   bf: () => (/* binding */ copySmallFile),
+/* harmony export */   oD: () => (/* binding */ openSource)
 /* harmony export */ });
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(57975);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(58382);
+
 
 
 
@@ -44596,6 +44760,7 @@ function applyMetadata(fd, meta) {
     (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fchmodSync)(fd, meta.mode);
     (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.futimesSync)(fd, meta.atime, meta.mtime);
 }
+/** Opens a file to copy (never following a symlink, never blocking on a FIFO); throws unless it is a regular file. */
 function openSource(src) {
     const fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(src, READ_FLAGS);
     if (!(0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(fd).isFile()) {
@@ -44606,33 +44771,51 @@ function openSource(src) {
     }
     return fd;
 }
+/** Marks an error as the snapshot's (writing the copy), not the source's: a full disk, a path too long. */
+function onSnapshotSide(err) {
+    if (err && typeof err === "object")
+        Object.assign(err, { side: "snapshot" });
+    return err;
+}
+/** Whether an error came from writing the copy rather than from reading the source. */
+const isSnapshotSide = (err) => err?.side === "snapshot";
 /**
  * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
- * the thread pool), hashing the bytes read. The copy is created exclusively and never left half
- * written: on any error it is removed.
+ * the thread pool), hashing the bytes read. `src` is a path, or a descriptor from openSource (read from
+ * its start, left open). The copy is created exclusively and never left half written.
  */
 function copySmallFile(src, dst, meta, scratch) {
-    const fd = openSource(src);
+    const fd = typeof src === "number" ? src : openSource(src);
     let out;
     try {
         let total = 0;
         const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
-        out = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(dst, WRITE_FLAGS, 0o600);
+        try {
+            out = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(dst, WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
         for (;;) {
-            const n = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readSync)(fd, scratch, 0, scratch.length, null);
+            const n = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readSync)(fd, scratch, 0, scratch.length, total);
             if (n === 0)
                 break;
             hash.update(scratch.subarray(0, n));
-            let off = 0;
-            while (off < n)
-                off += (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.writeSync)(out, scratch, off, n - off);
+            try {
+                let off = 0;
+                while (off < n)
+                    off += (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.writeSync)(out, scratch, off, n - off);
+            }
+            catch (err) {
+                throw onSnapshotSide(err);
+            }
             total += n;
         }
         applyMetadata(out, meta);
         const after = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(fd, { bigint: true });
         (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(out);
         out = undefined;
-        return { sha256: createHashHex(hash), bytes: total, after };
+        return { sha256: hash.digest("hex"), bytes: total, after };
     }
     catch (err) {
         if (out !== undefined) {
@@ -44642,82 +44825,86 @@ function copySmallFile(src, dst, meta, scratch) {
         throw err;
     }
     finally {
-        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(fd);
+        if (typeof src !== "number")
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(fd);
     }
 }
-const createHashHex = (hash) => hash.digest("hex");
+const readAt = (0,node_util__WEBPACK_IMPORTED_MODULE_2__.promisify)(node_fs__WEBPACK_IMPORTED_MODULE_1__.read);
+const writeAt = (0,node_util__WEBPACK_IMPORTED_MODULE_2__.promisify)(node_fs__WEBPACK_IMPORTED_MODULE_1__.write);
 /**
- * Copies a large file through two buffers, so the next read runs in the thread pool while this one is
- * hashed and written. With `reflink`, the copy is first tried as a clone (btrfs, XFS: no bytes moved)
- * and the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ * Copies a large file from a descriptor (openSource; left open) through two buffers, so the next read
+ * runs in the thread pool while this one is hashed and written; the signal is checked between chunks.
+ * With `reflink`, the copy is first tried as a clone of the descriptor (btrfs, XFS: no bytes moved) and
+ * the source is then only read for its hash; `reflink.supported` turns false after one refusal.
  */
-async function copyLargeFile(src, dst, meta, reflink) {
-    const input = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(src, READ_FLAGS);
-    let output;
+async function copyLargeFile(fd, dst, meta, reflink, signal) {
+    let out;
     let cloned = false;
     try {
-        if (!(await input.stat()).isFile()) {
-            throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
-                code: "ENOTREG",
-            });
-        }
         if (reflink.supported) {
             try {
-                (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.copyFileSync)(src, dst, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.COPYFILE_EXCL | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.COPYFILE_FICLONE_FORCE);
+                (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.copyFileSync)(`/proc/self/fd/${fd}`, dst, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.COPYFILE_EXCL | node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.COPYFILE_FICLONE_FORCE);
                 cloned = true;
             }
             catch (err) {
-                const code = err.code;
-                if (code === "EEXIST")
-                    throw err;
+                if (err.code === "EEXIST")
+                    throw onSnapshotSide(err);
                 reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
             }
         }
-        output = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(dst, cloned ? node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        try {
+            out = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(dst, cloned ? node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
+        const output = out;
         const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256");
         const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
         let which = 0;
         let position = 0;
         let writing = Promise.resolve();
         for (;;) {
+            (0,_shared_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .throwIfCancelled */ .dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
             const buf = buffers[which];
-            const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+            const { bytesRead } = await readAt(fd, buf, 0, CHUNK_BYTES, position);
             if (bytesRead === 0)
                 break;
             hash.update(buf.subarray(0, bytesRead));
             await writing; // the other buffer's write is done before that buffer is read into again
-            if (!cloned)
+            if (!cloned) {
                 writing = writeAll(output, buf, bytesRead, position);
+                // Awaited before the next write; until then a failure (ENOSPC) must not count as unhandled.
+                writing.catch(() => { });
+            }
             position += bytesRead;
             which ^= 1;
         }
         await writing;
         if (cloned)
-            await output.truncate(position); // the source grew or shrank after the clone
-        const fd = output.fd;
-        applyMetadata(fd, meta);
-        const after = await input.stat({ bigint: true });
-        await output.close();
-        output = undefined;
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.ftruncateSync)(output, position); // the source grew or shrank after the clone
+        applyMetadata(output, meta);
+        const after = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(fd, { bigint: true });
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(output);
+        out = undefined;
         return { sha256: hash.digest("hex"), bytes: position, after };
     }
     catch (err) {
-        if (output !== undefined) {
-            await output.close().catch(() => { });
-        }
-        if (output !== undefined || cloned)
+        if (out !== undefined)
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(out);
+        if (out !== undefined || cloned)
             (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.unlinkSync)(dst);
         throw err;
     }
-    finally {
-        await input.close();
-    }
 }
-async function writeAll(handle, buf, length, position) {
-    let off = 0;
-    while (off < length) {
-        const { bytesWritten } = await handle.write(buf, off, length - off, position + off);
-        off += bytesWritten;
+async function writeAll(fd, buf, length, position) {
+    try {
+        let off = 0;
+        while (off < length)
+            off += (await writeAt(fd, buf, off, length - off, position + off)).bytesWritten;
+    }
+    catch (err) {
+        throw onSnapshotSide(err);
     }
 }
 
@@ -45017,9 +45204,11 @@ class ManifestReader {
         if (typeof text === "string")
             return Buffer.from(text, "utf8").toString("latin1");
         if (typeof b64 === "string") {
-            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
-                throw this.fail(`'${key}B64' is not base64`);
-            return Buffer.from(b64, "base64").toString("latin1");
+            const bytes = Buffer.from(b64, "base64");
+            // Canonical only: one spelling per name, so two entries cannot be the same bytes in disguise.
+            if (bytes.toString("base64") !== b64)
+                throw this.fail(`'${key}B64' is not canonical base64`);
+            return bytes.toString("latin1");
         }
         if (text !== undefined || b64 !== undefined)
             throw this.fail(`'${key}' is not a string`);
@@ -45127,6 +45316,7 @@ class ManifestReader {
 /* harmony export */   Jk: () => (/* binding */ fsPath),
 /* harmony export */   P8: () => (/* binding */ showPath),
 /* harmony export */   Pp: () => (/* binding */ parentOf),
+/* harmony export */   Qg: () => (/* binding */ showError),
 /* harmony export */   Rm: () => (/* binding */ toBinary),
 /* harmony export */   UO: () => (/* binding */ isWithin),
 /* harmony export */   Xr: () => (/* binding */ compareRelPaths),
@@ -45206,6 +45396,50 @@ function showPath(rel) {
     return (0,_log_logger_js__WEBPACK_IMPORTED_MODULE_0__/* .showControls */ .mz)(text === "" ? "." : text)
         .replace(/\n/g, "\\n")
         .replace(/\t/g, "\\t");
+}
+/**
+ * An fs error for a log line or manifest: its code and words ("EACCES: permission denied"), without the
+ * path Node appends (a /proc/self/fd path, or raw bytes that could forge a line), control chars escaped.
+ */
+function showError(err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = err?.code;
+    const words = code && message.startsWith(`${code}:`) ? message.replace(/, \w+ '[\s\S]*$/, "") : message;
+    return (0,_log_logger_js__WEBPACK_IMPORTED_MODULE_0__/* .showControls */ .mz)(words).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
+}
+
+
+/***/ }),
+
+/***/ 7550:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   l: () => (/* binding */ describeBuildProgress),
+/* harmony export */   m: () => (/* binding */ describeVerifyProgress)
+/* harmony export */ });
+/* harmony import */ var _log_progress_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(74239);
+/* harmony import */ var _summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(97175);
+
+
+/**
+ * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
+ * an ETA from the previous snapshot's entry count (the best guess of this run's size).
+ */
+function describeBuildProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
+    let eta = "";
+    if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
+        eta = `, ETA ${(0,_log_progress_js__WEBPACK_IMPORTED_MODULE_0__/* .clock */ .pm)((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+    }
+    return (`${p.entries} entries, ${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(p.bytesCopied)} copied (${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(rate)}/s), ` +
+        `${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(p.bytesLinked)} linked, ${(0,_log_progress_js__WEBPACK_IMPORTED_MODULE_0__/* .clock */ .pm)(p.elapsedSeconds)} elapsed${eta}`);
+}
+/** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
+function describeVerifyProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
+    return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(p.bytesRead)} read ` +
+        `(${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(rate)}/s), ${(0,_log_progress_js__WEBPACK_IMPORTED_MODULE_0__/* .clock */ .pm)(p.elapsedSeconds)} elapsed`);
 }
 
 
@@ -45400,7 +45634,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Ir: () => (/* binding */ walkTree),
+/* harmony export */   OC: () => (/* binding */ TreeWalk),
 /* harmony export */   UT: () => (/* binding */ ExcludeRules),
 /* harmony export */   gA: () => (/* binding */ isWalkError)
 /* harmony export */ });
@@ -45446,45 +45680,96 @@ class ExcludeRules {
         return this.patterns.some((p) => node_path__WEBPACK_IMPORTED_MODULE_1___default().posix.matchesGlob(p.includes("/") ? text : name, p));
     }
 }
+const DIR_FLAGS = node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_RDONLY | node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_DIRECTORY | node_fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_NOFOLLOW;
+const HAVE_PROC_FD = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)("/proc/self/fd");
 /**
- * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
- * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
- * an lstat is a few microseconds, far less than a trip through the thread pool.
+ * A depth-first walk in walk order (see compareRelPaths), one directory's names in memory at a time, so
+ * memory follows the largest directory rather than the tree. Yields the root first. Each directory is
+ * opened (O_NOFOLLOW), checked to be the one listed (same device and inode) and read through its
+ * descriptor. Sync: an lstat is a few microseconds, far less than a trip through the thread pool.
  */
-function* walkTree(root, exclude) {
-    const rootStats = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync)((0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(root, ""), { bigint: true });
-    const stack = [];
-    const enter = (dir, stats) => {
+class TreeWalk {
+    exclude;
+    stack = [];
+    rootBytes;
+    constructor(root, exclude) {
+        this.exclude = exclude;
+        this.rootBytes = root;
+    }
+    /** Leaves out the children of `dir`, the directory just yielded (it could not be stored). */
+    skipChildrenOf(dir) {
+        const top = this.stack[this.stack.length - 1];
+        if (top && top.dir === dir)
+            this.pop();
+    }
+    /** Closes every directory still open (the walk was left early). */
+    close() {
+        while (this.stack.length > 0)
+            this.pop();
+    }
+    *entries() {
         try {
-            const names = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync)((0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(root, dir), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+            const rootAt = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(this.rootBytes, "");
+            yield this.enter("", rootAt, (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync)(rootAt, { bigint: true }));
+            while (this.stack.length > 0) {
+                const frame = this.stack[this.stack.length - 1];
+                if (frame.index >= frame.names.length) {
+                    this.pop();
+                    continue;
+                }
+                const name = frame.names[frame.index++];
+                const rel = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .joinRel */ .gN)(frame.dir, name);
+                if (this.exclude.excludes(rel))
+                    continue;
+                const at = this.childPath(frame, name);
+                let stats;
+                try {
+                    stats = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync)(at, { bigint: true });
+                }
+                catch (err) {
+                    yield { path: rel, error: err };
+                    continue;
+                }
+                const type = typeOf(stats);
+                yield type === "dir" ? this.enter(rel, at, stats) : { path: rel, type, stats, at };
+            }
+        }
+        finally {
+            this.close();
+        }
+    }
+    childPath(frame, name) {
+        return frame.fd === undefined
+            ? (0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(this.rootBytes, (0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .joinRel */ .gN)(frame.dir, name))
+            : Buffer.from(`/proc/self/fd/${frame.fd}/${name}`, "latin1");
+    }
+    enter(dir, at, stats) {
+        let fd;
+        try {
+            let listFrom = at;
+            if (HAVE_PROC_FD) {
+                fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.openSync)(at, DIR_FLAGS);
+                const opened = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.fstatSync)(fd, { bigint: true });
+                if (opened.ino !== stats.ino || opened.dev !== stats.dev) {
+                    throw Object.assign(new Error("it was replaced while the backup read it"), { code: "ECHANGED" });
+                }
+                listFrom = `/proc/self/fd/${fd}`;
+            }
+            const names = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync)(listFrom, { encoding: "buffer" }).map((n) => n.toString("latin1"));
             names.sort();
-            stack.push({ dir, names, index: 0 });
-            return { path: dir, type: "dir", stats };
+            this.stack.push({ dir, names, index: 0, fd });
+            return { path: dir, type: "dir", stats, at };
         }
         catch (err) {
-            return { path: dir, type: "dir", stats, listError: err };
+            if (fd !== undefined)
+                (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.closeSync)(fd);
+            return { path: dir, type: "dir", stats, at, listError: err };
         }
-    };
-    yield enter("", rootStats);
-    while (stack.length > 0) {
-        const frame = stack[stack.length - 1];
-        if (frame.index >= frame.names.length) {
-            stack.pop();
-            continue;
-        }
-        const rel = (0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .joinRel */ .gN)(frame.dir, frame.names[frame.index++]);
-        if (exclude.excludes(rel))
-            continue;
-        let stats;
-        try {
-            stats = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.lstatSync)((0,_media_path_js__WEBPACK_IMPORTED_MODULE_2__/* .fsPath */ .Jk)(root, rel), { bigint: true });
-        }
-        catch (err) {
-            yield { path: rel, error: err };
-            continue;
-        }
-        const type = typeOf(stats);
-        yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+    }
+    pop() {
+        const frame = this.stack.pop();
+        if (frame?.fd !== undefined)
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.closeSync)(frame.fd);
     }
 }
 function isWalkError(e) {

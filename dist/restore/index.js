@@ -40988,11 +40988,25 @@ function parseDataSubset(raw, source) {
     }
     throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
 }
-function parsePatterns(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((p) => p.trim())
-        .filter((p) => p !== "");
+/** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
+function splitPatterns(raw) {
+    const out = [];
+    let depth = 0;
+    let current = "";
+    for (const c of raw) {
+        if (c === "{")
+            depth++;
+        if (c === "}" && depth > 0)
+            depth--;
+        if (c === "\n" || (c === "," && depth === 0)) {
+            out.push(current);
+            current = "";
+        }
+        else
+            current += c;
+    }
+    out.push(current);
+    return out.map((p) => p.trim()).filter((p) => p !== "");
 }
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
@@ -41028,7 +41042,7 @@ const BACKUP_MEDIA_SETTINGS = {
         env: "MEDIA_EXCLUDE",
         input: "media-exclude",
         description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
-        parse: (raw) => parsePatterns(raw),
+        parse: (raw) => splitPatterns(raw),
     },
     retentionDryRun: shared.retentionDryRun,
     verifyOnly: {
@@ -41597,7 +41611,7 @@ class Logger {
     }
     emit(level, message) {
         const at = new Date();
-        const line = showControls(this.redact(message));
+        const line = logger_showControls(this.redact(message));
         const failed = [];
         for (const sink of [...this.sinks]) {
             try {
@@ -41683,7 +41697,7 @@ class FileSink {
  * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
  * Newlines and tabs stay: messages may be several lines.
  */
-function showControls(text) {
+function logger_showControls(text) {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
@@ -41757,9 +41771,19 @@ function showPath(rel) {
     const text = media_path_isUtf8(rel)
         ? Buffer.from(rel, "latin1").toString("utf8")
         : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
-    return showControls(text === "" ? "." : text)
+    return logger_showControls(text === "" ? "." : text)
         .replace(/\n/g, "\\n")
         .replace(/\t/g, "\\t");
+}
+/**
+ * An fs error for a log line or manifest: its code and words ("EACCES: permission denied"), without the
+ * path Node appends (a /proc/self/fd path, or raw bytes that could forge a line), control chars escaped.
+ */
+function showError(err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = err?.code;
+    const words = code && message.startsWith(`${code}:`) ? message.replace(/, \w+ '[\s\S]*$/, "") : message;
+    return showControls(words).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
 }
 
 ;// CONCATENATED MODULE: ./src/media/manifest.ts
@@ -42041,9 +42065,11 @@ class ManifestReader {
         if (typeof text === "string")
             return Buffer.from(text, "utf8").toString("latin1");
         if (typeof b64 === "string") {
-            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
-                throw this.fail(`'${key}B64' is not base64`);
-            return Buffer.from(b64, "base64").toString("latin1");
+            const bytes = Buffer.from(b64, "base64");
+            // Canonical only: one spelling per name, so two entries cannot be the same bytes in disguise.
+            if (bytes.toString("base64") !== b64)
+                throw this.fail(`'${key}B64' is not canonical base64`);
+            return bytes.toString("latin1");
         }
         if (text !== undefined || b64 !== undefined)
             throw this.fail(`'${key}' is not a string`);
@@ -42489,7 +42515,10 @@ function refuseOverlap(target, backupDir, config) {
     }
 }
 
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/media/copy-file.ts
+
 
 
 
@@ -42512,6 +42541,7 @@ function applyMetadata(fd, meta) {
     (0,external_node_fs_.fchmodSync)(fd, meta.mode);
     (0,external_node_fs_.futimesSync)(fd, meta.atime, meta.mtime);
 }
+/** Opens a file to copy (never following a symlink, never blocking on a FIFO); throws unless it is a regular file. */
 function openSource(src) {
     const fd = (0,external_node_fs_.openSync)(src, READ_FLAGS);
     if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
@@ -42522,33 +42552,51 @@ function openSource(src) {
     }
     return fd;
 }
+/** Marks an error as the snapshot's (writing the copy), not the source's: a full disk, a path too long. */
+function onSnapshotSide(err) {
+    if (err && typeof err === "object")
+        Object.assign(err, { side: "snapshot" });
+    return err;
+}
+/** Whether an error came from writing the copy rather than from reading the source. */
+const isSnapshotSide = (err) => err?.side === "snapshot";
 /**
  * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
- * the thread pool), hashing the bytes read. The copy is created exclusively and never left half
- * written: on any error it is removed.
+ * the thread pool), hashing the bytes read. `src` is a path, or a descriptor from openSource (read from
+ * its start, left open). The copy is created exclusively and never left half written.
  */
 function copySmallFile(src, dst, meta, scratch) {
-    const fd = openSource(src);
+    const fd = typeof src === "number" ? src : openSource(src);
     let out;
     try {
         let total = 0;
         const hash = (0,external_node_crypto_.createHash)("sha256");
-        out = (0,external_node_fs_.openSync)(dst, WRITE_FLAGS, 0o600);
+        try {
+            out = (0,external_node_fs_.openSync)(dst, WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
         for (;;) {
-            const n = (0,external_node_fs_.readSync)(fd, scratch, 0, scratch.length, null);
+            const n = (0,external_node_fs_.readSync)(fd, scratch, 0, scratch.length, total);
             if (n === 0)
                 break;
             hash.update(scratch.subarray(0, n));
-            let off = 0;
-            while (off < n)
-                off += (0,external_node_fs_.writeSync)(out, scratch, off, n - off);
+            try {
+                let off = 0;
+                while (off < n)
+                    off += (0,external_node_fs_.writeSync)(out, scratch, off, n - off);
+            }
+            catch (err) {
+                throw onSnapshotSide(err);
+            }
             total += n;
         }
         applyMetadata(out, meta);
         const after = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
         (0,external_node_fs_.closeSync)(out);
         out = undefined;
-        return { sha256: createHashHex(hash), bytes: total, after };
+        return { sha256: hash.digest("hex"), bytes: total, after };
     }
     catch (err) {
         if (out !== undefined) {
@@ -42558,82 +42606,86 @@ function copySmallFile(src, dst, meta, scratch) {
         throw err;
     }
     finally {
-        (0,external_node_fs_.closeSync)(fd);
+        if (typeof src !== "number")
+            (0,external_node_fs_.closeSync)(fd);
     }
 }
-const createHashHex = (hash) => hash.digest("hex");
+const readAt = (0,external_node_util_.promisify)(external_node_fs_.read);
+const writeAt = (0,external_node_util_.promisify)(external_node_fs_.write);
 /**
- * Copies a large file through two buffers, so the next read runs in the thread pool while this one is
- * hashed and written. With `reflink`, the copy is first tried as a clone (btrfs, XFS: no bytes moved)
- * and the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ * Copies a large file from a descriptor (openSource; left open) through two buffers, so the next read
+ * runs in the thread pool while this one is hashed and written; the signal is checked between chunks.
+ * With `reflink`, the copy is first tried as a clone of the descriptor (btrfs, XFS: no bytes moved) and
+ * the source is then only read for its hash; `reflink.supported` turns false after one refusal.
  */
-async function copyLargeFile(src, dst, meta, reflink) {
-    const input = await open(src, READ_FLAGS);
-    let output;
+async function copyLargeFile(fd, dst, meta, reflink, signal) {
+    let out;
     let cloned = false;
     try {
-        if (!(await input.stat()).isFile()) {
-            throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
-                code: "ENOTREG",
-            });
-        }
         if (reflink.supported) {
             try {
-                copyFileSync(src, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+                copyFileSync(`/proc/self/fd/${fd}`, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
                 cloned = true;
             }
             catch (err) {
-                const code = err.code;
-                if (code === "EEXIST")
-                    throw err;
+                if (err.code === "EEXIST")
+                    throw onSnapshotSide(err);
                 reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
             }
         }
-        output = await open(dst, cloned ? constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        try {
+            out = openSync(dst, cloned ? constants.O_WRONLY : WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
+        const output = out;
         const hash = createHash("sha256");
         const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
         let which = 0;
         let position = 0;
         let writing = Promise.resolve();
         for (;;) {
+            throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
             const buf = buffers[which];
-            const { bytesRead } = await input.read(buf, 0, CHUNK_BYTES, position);
+            const { bytesRead } = await readAt(fd, buf, 0, CHUNK_BYTES, position);
             if (bytesRead === 0)
                 break;
             hash.update(buf.subarray(0, bytesRead));
             await writing; // the other buffer's write is done before that buffer is read into again
-            if (!cloned)
+            if (!cloned) {
                 writing = writeAll(output, buf, bytesRead, position);
+                // Awaited before the next write; until then a failure (ENOSPC) must not count as unhandled.
+                writing.catch(() => { });
+            }
             position += bytesRead;
             which ^= 1;
         }
         await writing;
         if (cloned)
-            await output.truncate(position); // the source grew or shrank after the clone
-        const fd = output.fd;
-        applyMetadata(fd, meta);
-        const after = await input.stat({ bigint: true });
-        await output.close();
-        output = undefined;
+            ftruncateSync(output, position); // the source grew or shrank after the clone
+        applyMetadata(output, meta);
+        const after = fstatSync(fd, { bigint: true });
+        closeSync(output);
+        out = undefined;
         return { sha256: hash.digest("hex"), bytes: position, after };
     }
     catch (err) {
-        if (output !== undefined) {
-            await output.close().catch(() => { });
-        }
-        if (output !== undefined || cloned)
+        if (out !== undefined)
+            closeSync(out);
+        if (out !== undefined || cloned)
             unlinkSync(dst);
         throw err;
     }
-    finally {
-        await input.close();
-    }
 }
-async function writeAll(handle, buf, length, position) {
-    let off = 0;
-    while (off < length) {
-        const { bytesWritten } = await handle.write(buf, off, length - off, position + off);
-        off += bytesWritten;
+async function writeAll(fd, buf, length, position) {
+    try {
+        let off = 0;
+        while (off < length)
+            off += (await writeAt(fd, buf, off, length - off, position + off)).bytesWritten;
+    }
+    catch (err) {
+        throw onSnapshotSide(err);
     }
 }
 
@@ -44430,8 +44482,6 @@ async function database_properties_readDatabaseProperties(client) {
     };
 }
 
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/db/pg-tools.ts
 
 

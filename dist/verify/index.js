@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8673);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(682);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runVerify */ .R)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8673:
+/***/ 682:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39859,11 +39859,25 @@ function parseDataSubset(raw, source) {
     }
     throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
 }
-function parsePatterns(raw) {
-    return raw
-        .split(/[\n,]/)
-        .map((p) => p.trim())
-        .filter((p) => p !== "");
+/** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
+function splitPatterns(raw) {
+    const out = [];
+    let depth = 0;
+    let current = "";
+    for (const c of raw) {
+        if (c === "{")
+            depth++;
+        if (c === "}" && depth > 0)
+            depth--;
+        if (c === "\n" || (c === "," && depth === 0)) {
+            out.push(current);
+            current = "";
+        }
+        else
+            current += c;
+    }
+    out.push(current);
+    return out.map((p) => p.trim()).filter((p) => p !== "");
 }
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
@@ -39899,7 +39913,7 @@ const BACKUP_MEDIA_SETTINGS = {
         env: "MEDIA_EXCLUDE",
         input: "media-exclude",
         description: "glob patterns left out of media snapshots, separated by commas or newlines: without '/' a name at any depth (*.tmp), with '/' a path from the source (cache/**)",
-        parse: (raw) => parsePatterns(raw),
+        parse: (raw) => splitPatterns(raw),
     },
     retentionDryRun: shared.retentionDryRun,
     verifyOnly: {
@@ -44562,7 +44576,7 @@ class Logger {
     }
     emit(level, message) {
         const at = new Date();
-        const line = showControls(this.redact(message));
+        const line = logger_showControls(this.redact(message));
         const failed = [];
         for (const sink of [...this.sinks]) {
             try {
@@ -44648,7 +44662,7 @@ class FileSink {
  * directory or bucket may hold them, and a terminal would obey them (erase a FAILED line, print "OK").
  * Newlines and tabs stay: messages may be several lines.
  */
-function showControls(text) {
+function logger_showControls(text) {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
@@ -44942,6 +44956,75 @@ async function runAction(spec) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/log/progress.ts
+/**
+ * A line on a terminal redrawn at most once a second; nothing at all when `stream` is not a TTY (logs
+ * and pipes stay clean).
+ */
+function terminalProgress(stream) {
+    let shown = false;
+    let last = 0;
+    return {
+        update(text) {
+            if (!stream.isTTY || Date.now() - last < 1000)
+                return;
+            last = Date.now();
+            const width = Math.max(20, (stream.columns ?? 100) - 1);
+            stream.write(`\r\x1b[2K${text.slice(0, width)}`);
+            shown = true;
+        },
+        done() {
+            if (shown)
+                stream.write("\r\x1b[2K");
+            shown = false;
+        },
+    };
+}
+/** One log line every `everyMs` (a minute in an action's log), the first after `everyMs`. */
+function periodicLog(logger, everyMs = 60_000) {
+    let last = Date.now();
+    return {
+        update(text) {
+            if (Date.now() - last < everyMs)
+                return;
+            last = Date.now();
+            logger.info(`Progress: ${text}`);
+        },
+        done() { },
+    };
+}
+/** "1:05" or "1:02:03". */
+function progress_clock(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+;// CONCATENATED MODULE: ./src/media/media-progress.ts
+
+
+/**
+ * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
+ * an ETA from the previous snapshot's entry count (the best guess of this run's size).
+ */
+function describeBuildProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
+    let eta = "";
+    if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
+        eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+    }
+    return (`${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
+        `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+/** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
+function describeVerifyProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
+    return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${markdown_formatBytes(p.bytesRead)} read ` +
+        `(${markdown_formatBytes(rate)}/s), ${progress_clock(p.elapsedSeconds)} elapsed`);
+}
+
 ;// CONCATENATED MODULE: ./src/media/snapshot-name.ts
 
 /** Every snapshot directory is `media_YYYYMMDD_HHMMSS` (its UTC start time), like the database backups. */
@@ -45048,9 +45131,19 @@ function showPath(rel) {
     const text = media_path_isUtf8(rel)
         ? Buffer.from(rel, "latin1").toString("utf8")
         : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
-    return showControls(text === "" ? "." : text)
+    return logger_showControls(text === "" ? "." : text)
         .replace(/\n/g, "\\n")
         .replace(/\t/g, "\\t");
+}
+/**
+ * An fs error for a log line or manifest: its code and words ("EACCES: permission denied"), without the
+ * path Node appends (a /proc/self/fd path, or raw bytes that could forge a line), control chars escaped.
+ */
+function showError(err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = err?.code;
+    const words = code && message.startsWith(`${code}:`) ? message.replace(/, \w+ '[\s\S]*$/, "") : message;
+    return showControls(words).replace(/\n/g, "\\n").replace(/\t/g, "\\t");
 }
 
 ;// CONCATENATED MODULE: ./src/media/manifest.ts
@@ -45332,9 +45425,11 @@ class manifest_ManifestReader {
         if (typeof text === "string")
             return Buffer.from(text, "utf8").toString("latin1");
         if (typeof b64 === "string") {
-            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
-                throw this.fail(`'${key}B64' is not base64`);
-            return Buffer.from(b64, "base64").toString("latin1");
+            const bytes = Buffer.from(b64, "base64");
+            // Canonical only: one spelling per name, so two entries cannot be the same bytes in disguise.
+            if (bytes.toString("base64") !== b64)
+                throw this.fail(`'${key}B64' is not canonical base64`);
+            return bytes.toString("latin1");
         }
         if (text !== undefined || b64 !== undefined)
             throw this.fail(`'${key}' is not a string`);
@@ -45597,6 +45692,7 @@ async function hashLargeFile(file, pace) {
             position += bytesRead;
             which ^= 1;
             pending = handle.read(buffers[which], 0, CHUNK_BYTES, position);
+            pending.catch(() => { }); // awaited next round; a failure meanwhile must not count as unhandled
             hash.update(buf.subarray(0, bytesRead));
             const due = pace();
             if (due)
@@ -45647,45 +45743,96 @@ class ExcludeRules {
         return this.patterns.some((p) => external_node_path_default().posix.matchesGlob(p.includes("/") ? text : name, p));
     }
 }
+const DIR_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_DIRECTORY | external_node_fs_.constants.O_NOFOLLOW;
+const HAVE_PROC_FD = (0,external_node_fs_.existsSync)("/proc/self/fd");
 /**
- * Walks `root` depth first in walk order (see compareRelPaths), one directory's names in memory at a
- * time, so memory follows the largest directory rather than the tree. Yields the root first. Sync:
- * an lstat is a few microseconds, far less than a trip through the thread pool.
+ * A depth-first walk in walk order (see compareRelPaths), one directory's names in memory at a time, so
+ * memory follows the largest directory rather than the tree. Yields the root first. Each directory is
+ * opened (O_NOFOLLOW), checked to be the one listed (same device and inode) and read through its
+ * descriptor. Sync: an lstat is a few microseconds, far less than a trip through the thread pool.
  */
-function* walkTree(root, exclude) {
-    const rootStats = (0,external_node_fs_.lstatSync)(fsPath(root, ""), { bigint: true });
-    const stack = [];
-    const enter = (dir, stats) => {
+class TreeWalk {
+    exclude;
+    stack = [];
+    rootBytes;
+    constructor(root, exclude) {
+        this.exclude = exclude;
+        this.rootBytes = root;
+    }
+    /** Leaves out the children of `dir`, the directory just yielded (it could not be stored). */
+    skipChildrenOf(dir) {
+        const top = this.stack[this.stack.length - 1];
+        if (top && top.dir === dir)
+            this.pop();
+    }
+    /** Closes every directory still open (the walk was left early). */
+    close() {
+        while (this.stack.length > 0)
+            this.pop();
+    }
+    *entries() {
         try {
-            const names = (0,external_node_fs_.readdirSync)(fsPath(root, dir), { encoding: "buffer" }).map((n) => n.toString("latin1"));
+            const rootAt = fsPath(this.rootBytes, "");
+            yield this.enter("", rootAt, (0,external_node_fs_.lstatSync)(rootAt, { bigint: true }));
+            while (this.stack.length > 0) {
+                const frame = this.stack[this.stack.length - 1];
+                if (frame.index >= frame.names.length) {
+                    this.pop();
+                    continue;
+                }
+                const name = frame.names[frame.index++];
+                const rel = joinRel(frame.dir, name);
+                if (this.exclude.excludes(rel))
+                    continue;
+                const at = this.childPath(frame, name);
+                let stats;
+                try {
+                    stats = (0,external_node_fs_.lstatSync)(at, { bigint: true });
+                }
+                catch (err) {
+                    yield { path: rel, error: err };
+                    continue;
+                }
+                const type = typeOf(stats);
+                yield type === "dir" ? this.enter(rel, at, stats) : { path: rel, type, stats, at };
+            }
+        }
+        finally {
+            this.close();
+        }
+    }
+    childPath(frame, name) {
+        return frame.fd === undefined
+            ? fsPath(this.rootBytes, joinRel(frame.dir, name))
+            : Buffer.from(`/proc/self/fd/${frame.fd}/${name}`, "latin1");
+    }
+    enter(dir, at, stats) {
+        let fd;
+        try {
+            let listFrom = at;
+            if (HAVE_PROC_FD) {
+                fd = (0,external_node_fs_.openSync)(at, DIR_FLAGS);
+                const opened = (0,external_node_fs_.fstatSync)(fd, { bigint: true });
+                if (opened.ino !== stats.ino || opened.dev !== stats.dev) {
+                    throw Object.assign(new Error("it was replaced while the backup read it"), { code: "ECHANGED" });
+                }
+                listFrom = `/proc/self/fd/${fd}`;
+            }
+            const names = (0,external_node_fs_.readdirSync)(listFrom, { encoding: "buffer" }).map((n) => n.toString("latin1"));
             names.sort();
-            stack.push({ dir, names, index: 0 });
-            return { path: dir, type: "dir", stats };
+            this.stack.push({ dir, names, index: 0, fd });
+            return { path: dir, type: "dir", stats, at };
         }
         catch (err) {
-            return { path: dir, type: "dir", stats, listError: err };
+            if (fd !== undefined)
+                (0,external_node_fs_.closeSync)(fd);
+            return { path: dir, type: "dir", stats, at, listError: err };
         }
-    };
-    yield enter("", rootStats);
-    while (stack.length > 0) {
-        const frame = stack[stack.length - 1];
-        if (frame.index >= frame.names.length) {
-            stack.pop();
-            continue;
-        }
-        const rel = joinRel(frame.dir, frame.names[frame.index++]);
-        if (exclude.excludes(rel))
-            continue;
-        let stats;
-        try {
-            stats = (0,external_node_fs_.lstatSync)(fsPath(root, rel), { bigint: true });
-        }
-        catch (err) {
-            yield { path: rel, error: err };
-            continue;
-        }
-        const type = typeOf(stats);
-        yield type === "dir" ? enter(rel, stats) : { path: rel, type, stats };
+    }
+    pop() {
+        const frame = this.stack.pop();
+        if (frame?.fd !== undefined)
+            (0,external_node_fs_.closeSync)(frame.fd);
     }
 }
 function isWalkError(e) {
@@ -45738,6 +45885,8 @@ function inSubset(subset, sha256) {
     return Number.parseInt(sha256.slice(0, 4), 16) % subset.of === subset.n - 1;
 }
 /** Types that a snapshot records but never holds in its tree, when the backup skipped or could not read them. */
+/** Only a backup run as root stores the source's owners; otherwise the tree's files are the runner's. */
+const AS_ROOT = process.getuid?.() === 0;
 const neverCopied = (m) => m.type !== "dir" && (m.state === "skipped" || m.state === "unreadable");
 /**
  * Verifies one snapshot: its manifest against the sidecar checksum, and its tree merge-joined against
@@ -45795,7 +45944,7 @@ async function verifySnapshot(ref, newest, ctx) {
     try {
         // lstat first: walkTree lists its root even when it is a symlink, and a snapshot's tree/ never is one.
         if ((0,external_node_fs_.lstatSync)(treeDir).isDirectory())
-            walk = walkTree(tree, NO_EXCLUDES);
+            walk = new TreeWalk(tree, NO_EXCLUDES).entries();
         else
             note(undefined, `${treeDir} is not a directory; the snapshot's files are not there`);
     }
@@ -45819,10 +45968,7 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         let read;
         try {
-            read =
-                size <= SMALL_FILE_BYTES
-                    ? hashSmallFile(fsPath(tree, rel))
-                    : await hashLargeFile(fsPath(tree, rel), ctx.pace);
+            read = size <= SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
         }
         catch (err) {
             note(rel, `cannot be read: ${err.message}`);
@@ -45836,6 +45982,21 @@ async function verifySnapshot(ref, newest, ctx) {
         else {
             note(rel, `its content does not match the manifest (sha256 ${read.sha256}, ${read.bytes} bytes; the manifest says ` +
                 `${sha256}, ${m.size} bytes): this copy is damaged; restore the file from another snapshot`);
+        }
+    };
+    // `cp -a current/tree/.` restores the tree's own metadata: it must be what the manifest recorded.
+    const checkMetadata = (w, m) => {
+        const mode = Number(w.stats.mode) & 0o7777;
+        const octal = (n) => n.toString(8).padStart(4, "0");
+        if (mode !== m.mode)
+            note(w.path, `has mode ${octal(mode)} in the tree; the manifest says ${octal(m.mode)}`);
+        const off = w.stats.mtimeNs / 1000n - m.mtimeNs / 1000n;
+        // Files only: a directory's mtime moves with any change inside it, named on its own already.
+        if (w.type === "file" && (off > 1n || off < -1n)) {
+            note(w.path, `has mtime ${w.stats.mtimeNs} ns in the tree; the manifest says ${m.mtimeNs} ns`);
+        }
+        if (AS_ROOT && (Number(w.stats.uid) !== m.uid || Number(w.stats.gid) !== m.gid)) {
+            note(w.path, `is owned by ${w.stats.uid}:${w.stats.gid} in the tree; the manifest says ${m.uid}:${m.gid}`);
         }
     };
     const compare = async (m, w) => {
@@ -45857,9 +46018,11 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         if (w.listError)
             note(w.path, `the directory cannot be listed: ${w.listError.message}`);
+        if (w.type === "file" || w.type === "dir")
+            checkMetadata(w, m);
         if (w.type === "symlink") {
             try {
-                const target = (0,external_node_fs_.readlinkSync)(fsPath(tree, w.path), { encoding: "buffer" }).toString("latin1");
+                const target = (0,external_node_fs_.readlinkSync)(w.at, { encoding: "buffer" }).toString("latin1");
                 if (target !== m.target) {
                     note(w.path, `points at '${showPath(target)}'; the manifest says '${showPath(m.target ?? "")}'`);
                 }
@@ -46154,9 +46317,16 @@ function verifyMediaJson(report) {
 
 
 
+
+
 /** verify with `media` and backup-media with `verify-only`: outputs, the runbook's exit code, the summary. */
 async function verifyMediaBody(lookup, logger, signal) {
-    const report = await verifyMedia(loadVerifyMediaConfig(lookup), { logger, signal });
+    const progress = periodicLog(logger);
+    const report = await verifyMedia(loadVerifyMediaConfig(lookup), {
+        logger,
+        signal,
+        onProgress: (p) => progress.update(describeVerifyProgress(p)),
+    });
     (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
     setOutput("verified-count", String(report.snapshots.filter((s) => s.ok).length));
     setOutput("failed-count", String(report.snapshots.filter((s) => !s.ok).length));
