@@ -279,12 +279,12 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
         );
         return false;
       }
-      const side = isSnapshotSide(err) ? "store it in the snapshot" : "read it in the source";
+      const [verb, where] = isSnapshotSide(err) ? ["store", "in the snapshot"] : ["read", "in the source"];
       entry.state = "unreadable";
-      entry.error = `cannot ${side}: ${showError(err)}`;
+      entry.error = `cannot ${verb} it ${where}: ${showError(err)}`;
       totals.errors++;
       name(problems.unreadable, rel, showError(err));
-      logger.error(`Cannot ${side}: ${showPath(rel)} (${showError(err)}); it is not in this snapshot`);
+      logger.error(`Cannot ${verb} ${showPath(rel)} ${where} (${showError(err)}); it is not in this snapshot`);
       return true;
     };
     // Opened now, while the walk still holds its directory: the descriptor serves both attempts, so a

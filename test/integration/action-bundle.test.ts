@@ -260,7 +260,7 @@ describe("the root action dispatches on command", () => {
     const run = await runAction("action.yml", { command: "backup-everything" });
     expect(run.code).toBe(78); // an invalid input: a configuration error
     expect(run.stdout).toContain(
-      "::error::Invalid input 'command': 'backup-everything'. Expected one of: backup-db, verify, restore",
+      "::error::Invalid input 'command': 'backup-everything'. Expected one of: backup-db, backup-media, verify, restore",
     );
   });
 

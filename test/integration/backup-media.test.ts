@@ -247,7 +247,7 @@ describe("backup-media: incremental snapshots", () => {
         stderr += d;
       });
       const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-      expect(stderr).toMatch(/Cannot read notes\.txt in the source: EACCES/);
+      expect(stderr).toMatch(/Cannot read notes\.txt in the source \(EACCES: permission denied\)/);
       expect(code).toBe(1);
       const result = JSON.parse(stdout);
       expect(result.totals.errors).toBe(2); // notes.txt and its hard link
