@@ -235,7 +235,7 @@ export async function buildSnapshot(options: BuildOptions): Promise<BuildResult>
     if (prevDirChecked?.dir !== dir) {
       let ok = false;
       try {
-        ok = realpathSync(fsPath(prev.tree, dir), { encoding: "buffer" }).equals(fsPath(prev.tree, dir));
+        ok = realpathSync.native(fsPath(prev.tree, dir), { encoding: "buffer" }).equals(fsPath(prev.tree, dir));
       } catch {}
       prevDirChecked = { dir, ok };
     }

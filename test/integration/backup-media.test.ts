@@ -23,10 +23,12 @@ import { splitPatterns } from "../../src/config/media-config.js";
 import { backupMedia } from "../../src/media/backup-media.js";
 import { ManifestReader, ManifestWriter, type MediaEntry } from "../../src/media/manifest.js";
 import { fsPath, toBinary } from "../../src/media/media-path.js";
+import { restoreMedia } from "../../src/media/restore-media.js";
 import { buildSnapshot } from "../../src/media/snapshot-builder.js";
 import { ExcludeRules } from "../../src/media/tree-walk.js";
 import { verifyMedia } from "../../src/media/verify-media.js";
 import { capturingLogger, isRoot, mountTmpfs, useTempDirs } from "../support/fixtures.js";
+import { buildHostileTree, treeDigest, treeListing } from "../support/media-tree.js";
 import { NODE24 } from "../support/run-action.js";
 
 const tempDir = useTempDirs();
@@ -532,5 +534,38 @@ describe("backup-media: hostile source trees and tampered snapshots", () => {
     const problems = report.snapshots[0]?.problems.join("\n") ?? "";
     expect(problems).toMatch(/cover\.jpg: has mode 0777 in the tree; the manifest says 0644/);
     expect(problems).toMatch(/zero: has mtime 0 ns in the tree/);
+  });
+});
+
+describe("backup-media → restore: the hostile tree round trip", () => {
+  it("restore --media and cp -a of the snapshot tree both give back the source, content and metadata (tree digest)", async () => {
+    const src = path.join(await tempDir("media-rt"), "data");
+    await buildHostileTree(src);
+    const dir = await tempDir("media-rt-bk");
+    const { logger } = capturingLogger();
+    const now = clockFrom("2026-12-01T03:00:00Z");
+    const first = await backupMedia(config(src, dir), { logger, now });
+    expect(first.exitCode).toBe(0);
+    const second = await backupMedia(config(src, dir), { logger, now }); // incremental: all linked
+    expect(second.totals.bytesCopied).toBe(0);
+    const before = treeListing(src);
+    const target = path.join(await tempDir("media-rt-to"), "restored");
+    const restored = await restoreMedia(
+      {
+        backupDir: dir,
+        snapshot: "latest",
+        targetDir: target,
+        restorePath: undefined,
+        overwrite: false,
+        metrics: NO_METRICS,
+      },
+      { logger },
+    );
+    expect(restored.exitCode).toBe(0);
+    expect(treeListing(target)).toEqual(before);
+    const copied = path.join(await tempDir("media-rt-cp"), "copied");
+    execFileSync("cp", ["-a", path.join(dir, "current/tree"), copied]);
+    expect(treeListing(copied)).toEqual(before);
+    expect(await treeDigest(copied)).toBe(await treeDigest(src));
   });
 });
