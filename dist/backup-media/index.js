@@ -42696,7 +42696,7 @@ async function buildSnapshot(options) {
         if (prevDirChecked?.dir !== dir) {
             let ok = false;
             try {
-                ok = (0,external_node_fs_namespaceObject.realpathSync)(fsPath(prev.tree, dir), { encoding: "buffer" }).equals(fsPath(prev.tree, dir));
+                ok = external_node_fs_namespaceObject.realpathSync.native(fsPath(prev.tree, dir), { encoding: "buffer" }).equals(fsPath(prev.tree, dir));
             }
             catch { }
             prevDirChecked = { dir, ok };
@@ -42737,12 +42737,12 @@ async function buildSnapshot(options) {
                 logger.info(`${showPath(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
                 return false;
             }
-            const side = isSnapshotSide(err) ? "store it in the snapshot" : "read it in the source";
+            const [verb, where] = isSnapshotSide(err) ? ["store", "in the snapshot"] : ["read", "in the source"];
             entry.state = "unreadable";
-            entry.error = `cannot ${side}: ${showError(err)}`;
+            entry.error = `cannot ${verb} it ${where}: ${showError(err)}`;
             totals.errors++;
             name(problems.unreadable, rel, showError(err));
-            logger.error(`Cannot ${side}: ${showPath(rel)} (${showError(err)}); it is not in this snapshot`);
+            logger.error(`Cannot ${verb} ${showPath(rel)} ${where} (${showError(err)}); it is not in this snapshot`);
             return true;
         };
         // Opened now, while the walk still holds its directory: the descriptor serves both attempts, so a

@@ -37684,7 +37684,7 @@ async function buildSnapshot(options) {
         if (prevDirChecked?.dir !== dir) {
             let ok = false;
             try {
-                ok = (0,external_node_fs_.realpathSync)((0,media_path/* fsPath */.Jk)(prev.tree, dir), { encoding: "buffer" }).equals((0,media_path/* fsPath */.Jk)(prev.tree, dir));
+                ok = external_node_fs_.realpathSync.native((0,media_path/* fsPath */.Jk)(prev.tree, dir), { encoding: "buffer" }).equals((0,media_path/* fsPath */.Jk)(prev.tree, dir));
             }
             catch { }
             prevDirChecked = { dir, ok };
@@ -37725,12 +37725,12 @@ async function buildSnapshot(options) {
                 logger.info(`${(0,media_path/* showPath */.P8)(rel)} was deleted from the source while the backup ran; it is not in this snapshot`);
                 return false;
             }
-            const side = (0,copy_file/* isSnapshotSide */.I)(err) ? "store it in the snapshot" : "read it in the source";
+            const [verb, where] = (0,copy_file/* isSnapshotSide */.I)(err) ? ["store", "in the snapshot"] : ["read", "in the source"];
             entry.state = "unreadable";
-            entry.error = `cannot ${side}: ${(0,media_path/* showError */.Qg)(err)}`;
+            entry.error = `cannot ${verb} it ${where}: ${(0,media_path/* showError */.Qg)(err)}`;
             totals.errors++;
             name(problems.unreadable, rel, (0,media_path/* showError */.Qg)(err));
-            logger.error(`Cannot ${side}: ${(0,media_path/* showPath */.P8)(rel)} (${(0,media_path/* showError */.Qg)(err)}); it is not in this snapshot`);
+            logger.error(`Cannot ${verb} ${(0,media_path/* showPath */.P8)(rel)} ${where} (${(0,media_path/* showError */.Qg)(err)}); it is not in this snapshot`);
             return true;
         };
         // Opened now, while the walk still holds its directory: the descriptor serves both attempts, so a
