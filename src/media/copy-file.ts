@@ -3,19 +3,17 @@ import {
   type BigIntStats,
   closeSync,
   constants,
-  copyFileSync,
   fchmodSync,
   fchownSync,
   fstatSync,
-  ftruncateSync,
   futimesSync,
   openSync,
   read,
   readSync,
   unlinkSync,
-  write,
   writeSync,
 } from "node:fs";
+import { copyFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { throwIfCancelled } from "../shared/errors.js";
 
@@ -30,6 +28,8 @@ export interface CopiedFile {
   readonly sha256: string;
   readonly bytes: number;
   readonly after: BigIntStats;
+  /** The copy's size differs from the bytes hashed: the source changed while it was copied. */
+  readonly torn?: true;
 }
 
 /** The metadata a copy gets: the source's permission bits, times and (as root) owner. */
@@ -131,78 +131,64 @@ export function copySmallFile(
 }
 
 const readAt = promisify(read);
-const writeAt = promisify(write);
 
 /**
- * Copies a large file from a descriptor (openSource; left open) through two buffers, so the next read
- * runs in the thread pool while this one is hashed and written; the signal is checked between chunks.
- * With `reflink`, the copy is first tried as a clone of the descriptor (btrfs, XFS: no bytes moved) and
- * the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ * Copies a large file from a descriptor (openSource; left open): the kernel copies it in the thread
+ * pool (copy_file_range, or a clone where the filesystem offers one: btrfs, XFS) while this thread
+ * reads the same source for its SHA-256, so the bytes cross user space once and two cores share the
+ * work. A copy whose size differs from what was hashed is reported `torn` (the source changed
+ * meanwhile); the caller copies it again. The signal is checked between chunks.
  */
 export async function copyLargeFile(
   fd: number,
   dst: Buffer,
   meta: CopyMetadata,
-  reflink: { supported: boolean },
   signal?: AbortSignal,
 ): Promise<CopiedFile> {
+  const copying = copyFile(`/proc/self/fd/${fd}`, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  copying.catch(() => {}); // awaited below; a failure meanwhile must not count as unhandled
   let out: number | undefined;
-  let cloned = false;
   try {
-    if (reflink.supported) {
-      try {
-        copyFileSync(`/proc/self/fd/${fd}`, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
-        cloned = true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw onSnapshotSide(err);
-        reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
-      }
+    const hash = createHash("sha256");
+    const size = Math.min(CHUNK_BYTES, fstatSync(fd).size + 1);
+    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let which = 0;
+    let position = 0;
+    let reading = readAt(fd, buffers[0] as Buffer, 0, size, 0);
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
+      const buf = buffers[which] as Buffer;
+      position += bytesRead;
+      which ^= 1;
+      reading = readAt(fd, buffers[which] as Buffer, 0, size, position);
+      reading.catch(() => {});
+      hash.update(buf.subarray(0, bytesRead));
     }
     try {
-      out = openSync(dst, cloned ? constants.O_WRONLY : WRITE_FLAGS, 0o600);
+      await copying;
     } catch (err) {
       throw onSnapshotSide(err);
     }
-    const output = out;
-    const hash = createHash("sha256");
-    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
-    let which = 0;
-    let position = 0;
-    let writing: Promise<unknown> = Promise.resolve();
-    for (;;) {
-      throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
-      const buf = buffers[which] as Buffer;
-      const { bytesRead } = await readAt(fd, buf, 0, CHUNK_BYTES, position);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      await writing; // the other buffer's write is done before that buffer is read into again
-      if (!cloned) {
-        writing = writeAll(output, buf, bytesRead, position);
-        // Awaited before the next write; until then a failure (ENOSPC) must not count as unhandled.
-        writing.catch(() => {});
-      }
-      position += bytesRead;
-      which ^= 1;
-    }
-    await writing;
-    if (cloned) ftruncateSync(output, position); // the source grew or shrank after the clone
-    applyMetadata(output, meta);
+    out = openSync(dst, constants.O_WRONLY);
+    const torn = fstatSync(out).size !== position;
+    applyMetadata(out, meta);
     const after = fstatSync(fd, { bigint: true });
-    closeSync(output);
+    closeSync(out);
     out = undefined;
-    return { sha256: hash.digest("hex"), bytes: position, after };
+    return { sha256: hash.digest("hex"), bytes: position, after, ...(torn ? { torn } : {}) };
   } catch (err) {
     if (out !== undefined) closeSync(out);
-    if (out !== undefined || cloned) unlinkSync(dst);
+    const made = await copying.then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== "EEXIST",
+    );
+    if (made) {
+      try {
+        unlinkSync(dst);
+      } catch {}
+    }
     throw err;
-  }
-}
-
-async function writeAll(fd: number, buf: Buffer, length: number, position: number): Promise<void> {
-  try {
-    let off = 0;
-    while (off < length) off += (await writeAt(fd, buf, off, length - off, position + off)).bytesWritten;
-  } catch (err) {
-    throw onSnapshotSide(err);
   }
 }

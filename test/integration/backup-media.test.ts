@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -219,6 +220,8 @@ describe("backup-media: incremental snapshots", () => {
       expect(r.problems.changedDuringBackup).toEqual(["growing.log"]);
       // What was read is what is stored, and what the manifest's size and SHA-256 say.
       expect(statSync(path.join(dir, r.snapshot, "tree/growing.log")).size).toBe(e?.size);
+      const stored = readFileSync(path.join(dir, r.snapshot, "tree/growing.log"));
+      expect(createHash("sha256").update(stored).digest("hex")).toBe(e?.sha256);
     } finally {
       writer.kill("SIGKILL");
     }
