@@ -42522,6 +42522,7 @@ var external_node_util_ = __nccwpck_require__(7975);
 
 
 
+
 /** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
 const SMALL_FILE_BYTES = 1024 * 1024;
 const CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
@@ -42611,81 +42612,61 @@ function copySmallFile(src, dst, meta, scratch) {
     }
 }
 const readAt = (0,external_node_util_.promisify)(external_node_fs_.read);
-const writeAt = (0,external_node_util_.promisify)(external_node_fs_.write);
 /**
- * Copies a large file from a descriptor (openSource; left open) through two buffers, so the next read
- * runs in the thread pool while this one is hashed and written; the signal is checked between chunks.
- * With `reflink`, the copy is first tried as a clone of the descriptor (btrfs, XFS: no bytes moved) and
- * the source is then only read for its hash; `reflink.supported` turns false after one refusal.
+ * Copies a large file from a descriptor (openSource; left open): the kernel copies it in the thread
+ * pool (copy_file_range, or a clone where the filesystem offers one: btrfs, XFS) while this thread
+ * reads the same source for its SHA-256, so the bytes cross user space once and two cores share the
+ * work. A copy whose size differs from what was hashed is reported `torn` (the source changed
+ * meanwhile); the caller copies it again. The signal is checked between chunks.
  */
-async function copyLargeFile(fd, dst, meta, reflink, signal) {
+async function copyLargeFile(fd, dst, meta, signal) {
+    const copying = copyFile(`/proc/self/fd/${fd}`, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    copying.catch(() => { }); // awaited below; a failure meanwhile must not count as unhandled
     let out;
-    let cloned = false;
     try {
-        if (reflink.supported) {
-            try {
-                copyFileSync(`/proc/self/fd/${fd}`, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
-                cloned = true;
-            }
-            catch (err) {
-                if (err.code === "EEXIST")
-                    throw onSnapshotSide(err);
-                reflink.supported = false; // ext4 and most others: copy the bytes ourselves from now on
-            }
+        const hash = createHash("sha256");
+        const size = Math.min(CHUNK_BYTES, fstatSync(fd).size + 1);
+        const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+        let which = 0;
+        let position = 0;
+        let reading = readAt(fd, buffers[0], 0, size, 0);
+        for (;;) {
+            const { bytesRead } = await reading;
+            if (bytesRead === 0)
+                break;
+            throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
+            const buf = buffers[which];
+            position += bytesRead;
+            which ^= 1;
+            reading = readAt(fd, buffers[which], 0, size, position);
+            reading.catch(() => { });
+            hash.update(buf.subarray(0, bytesRead));
         }
         try {
-            out = openSync(dst, cloned ? constants.O_WRONLY : WRITE_FLAGS, 0o600);
+            await copying;
         }
         catch (err) {
             throw onSnapshotSide(err);
         }
-        const output = out;
-        const hash = createHash("sha256");
-        const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
-        let which = 0;
-        let position = 0;
-        let writing = Promise.resolve();
-        for (;;) {
-            throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
-            const buf = buffers[which];
-            const { bytesRead } = await readAt(fd, buf, 0, CHUNK_BYTES, position);
-            if (bytesRead === 0)
-                break;
-            hash.update(buf.subarray(0, bytesRead));
-            await writing; // the other buffer's write is done before that buffer is read into again
-            if (!cloned) {
-                writing = writeAll(output, buf, bytesRead, position);
-                // Awaited before the next write; until then a failure (ENOSPC) must not count as unhandled.
-                writing.catch(() => { });
-            }
-            position += bytesRead;
-            which ^= 1;
-        }
-        await writing;
-        if (cloned)
-            ftruncateSync(output, position); // the source grew or shrank after the clone
-        applyMetadata(output, meta);
+        out = openSync(dst, constants.O_WRONLY);
+        const torn = fstatSync(out).size !== position;
+        applyMetadata(out, meta);
         const after = fstatSync(fd, { bigint: true });
-        closeSync(output);
+        closeSync(out);
         out = undefined;
-        return { sha256: hash.digest("hex"), bytes: position, after };
+        return { sha256: hash.digest("hex"), bytes: position, after, ...(torn ? { torn } : {}) };
     }
     catch (err) {
         if (out !== undefined)
             closeSync(out);
-        if (out !== undefined || cloned)
-            unlinkSync(dst);
+        const made = await copying.then(() => true, (e) => e.code !== "EEXIST");
+        if (made) {
+            try {
+                unlinkSync(dst);
+            }
+            catch { }
+        }
         throw err;
-    }
-}
-async function writeAll(fd, buf, length, position) {
-    try {
-        let off = 0;
-        while (off < length)
-            off += (await writeAt(fd, buf, off, length - off, position + off)).bytesWritten;
-    }
-    catch (err) {
-        throw onSnapshotSide(err);
     }
 }
 
