@@ -1,6 +1,8 @@
 import { loadRestoreMediaConfig } from "../config/media-config.js";
 import type { SettingLookup } from "../config/settings.js";
 import type { Logger } from "../log/logger.js";
+import { terminalProgress } from "../log/progress.js";
+import { describeRestoreProgress } from "../media/media-progress.js";
 import { restoreMedia } from "../media/restore-media.js";
 
 /** restore --media: what was restored on stdout, the files that failed their checksum on stderr. */
@@ -8,7 +10,17 @@ export async function runRestoreMedia(
   lookup: SettingLookup,
   io: { logger: Logger; signal: AbortSignal; out: NodeJS.WritableStream; json: boolean },
 ): Promise<number> {
-  const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger: io.logger, signal: io.signal });
+  const progress = terminalProgress(process.stderr);
+  let result: Awaited<ReturnType<typeof restoreMedia>>;
+  try {
+    result = await restoreMedia(loadRestoreMediaConfig(lookup), {
+      logger: io.logger,
+      signal: io.signal,
+      onProgress: (p) => progress.update(describeRestoreProgress(p)),
+    });
+  } finally {
+    progress.done();
+  }
   for (const failed of result.failed)
     io.logger.error(`Not restored (its SHA-256 does not match the manifest): ${failed}`);
   io.out.write(

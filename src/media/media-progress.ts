@@ -1,5 +1,6 @@
 import { clock } from "../log/progress.js";
 import { formatBytes } from "../summary/markdown.js";
+import type { MediaRestoreProgress } from "./restore-media.js";
 import type { BuildProgress } from "./snapshot-builder.js";
 import type { MediaVerifyProgress } from "./verify-media.js";
 
@@ -25,5 +26,18 @@ export function describeVerifyProgress(p: MediaVerifyProgress): string {
   return (
     `snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${formatBytes(p.bytesRead)} read ` +
     `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed`
+  );
+}
+
+/** A restore's progress in words: entries placed of those in scope, bytes written, rate, elapsed, ETA. */
+export function describeRestoreProgress(p: MediaRestoreProgress): string {
+  const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+  const eta =
+    p.entries > 0 && p.entries < p.of
+      ? `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.of - p.entries))}`
+      : "";
+  return (
+    `${p.entries}/${p.of} entries, ${formatBytes(p.bytes)} written (${formatBytes(rate)}/s), ` +
+    `${clock(p.elapsedSeconds)} elapsed${eta}`
   );
 }

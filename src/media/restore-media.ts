@@ -48,10 +48,19 @@ export interface MediaRestoreResult {
   readonly exitCode: 0 | 1;
 }
 
+/** How far a restore is, reported at most once a second: entries placed of those in scope, bytes written. */
+export interface MediaRestoreProgress {
+  readonly entries: number;
+  readonly of: number;
+  readonly bytes: number;
+  readonly elapsedSeconds: number;
+}
+
 export interface RestoreMediaOptions {
   readonly logger: Logger;
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
+  readonly onProgress?: (p: MediaRestoreProgress) => void;
 }
 
 /**
@@ -101,6 +110,7 @@ export async function restoreMedia(
     overwrite: config.overwrite,
     logger,
     signal,
+    onProgress: options.onProgress,
   });
   const exitCode = done.failed.length > 0 ? 1 : 0;
   const finishedAt = now();
@@ -136,6 +146,7 @@ interface RestoreRun {
   readonly overwrite: boolean;
   readonly logger: Logger;
   readonly signal: AbortSignal | undefined;
+  readonly onProgress: ((p: MediaRestoreProgress) => void) | undefined;
 }
 
 type Counts = Pick<
@@ -162,15 +173,28 @@ async function restoreEntries(run: RestoreRun): Promise<Counts> {
     }
   };
   let lastYield = Date.now();
+  const started = Date.now();
+  let lastProgress = started;
+  let inScope = 0;
   try {
     for (let e = reader.next(); e !== undefined; e = reader.next()) {
       if (Date.now() - lastYield >= YIELD_EVERY_MS) {
         await nextTurn();
         lastYield = Date.now();
         throwIfCancelled(signal, CANCELLED);
+        if (run.onProgress && lastYield - lastProgress >= 1000) {
+          lastProgress = lastYield;
+          run.onProgress({
+            entries: inScope,
+            of: run.checked.matched,
+            bytes: counts.bytes,
+            elapsedSeconds: (lastYield - started) / 1000,
+          });
+        }
       }
       const place = placeOf(e, scope);
       if (place === undefined) continue;
+      inScope++;
       const shown = showPath(e.path);
       if (e.path !== "") {
         closeDirsUntil(parentOf(e.path));

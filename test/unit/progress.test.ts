@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { clock, periodicLog, terminalProgress } from "../../src/log/progress.js";
-import { describeBuildProgress } from "../../src/media/media-progress.js";
+import { describeBuildProgress, describeRestoreProgress } from "../../src/media/media-progress.js";
 import { capturingLogger } from "../support/fixtures.js";
 
 function fakeStream(isTTY: boolean): { stream: NodeJS.WriteStream; written: string[] } {
@@ -51,5 +51,8 @@ describe("progress", () => {
       "1000 entries, 10.0 MiB copied (1.0 MiB/s), 0 B linked, 0:10 elapsed, ETA 0:30 (previous snapshot: 4000 entries)",
     );
     expect(clock(3725)).toBe("1:02:05");
+    expect(
+      describeRestoreProgress({ entries: 250, of: 1000, bytes: 5 * 1024 * 1024, elapsedSeconds: 5 }),
+    ).toBe("250/1000 entries, 5.0 MiB written (1.0 MiB/s), 0:05 elapsed, ETA 0:15");
   });
 });

@@ -2,6 +2,8 @@ import * as core from "@actions/core";
 import { backupStores, listBackups } from "../../catalog/backup-source.js";
 import { isMedia, loadRestoreMediaConfig } from "../../config/media-config.js";
 import { isListOnly, loadListConfig, loadRestoreConfig } from "../../config/restore-config.js";
+import { periodicLog } from "../../log/progress.js";
+import { describeRestoreProgress } from "../../media/media-progress.js";
 import { restoreMedia } from "../../media/restore-media.js";
 import { restoreMediaSummary } from "../../media/restore-media-summary.js";
 import { NoBackupBeforeTargetError, pitrGuidance } from "../../restore/pitr.js";
@@ -34,7 +36,12 @@ export async function runRestore(): Promise<void> {
       if (isMedia(lookup)) {
         media = true;
         run.type = "media";
-        const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger, signal });
+        const progress = periodicLog(logger);
+        const result = await restoreMedia(loadRestoreMediaConfig(lookup), {
+          logger,
+          signal,
+          onProgress: (p) => progress.update(describeRestoreProgress(p)),
+        });
         throwIfCancelled(
           signal,
           `The run was cancelled after the snapshot was restored into ${result.targetDir}`,
