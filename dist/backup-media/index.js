@@ -40203,7 +40203,7 @@ function periodicLog(logger, everyMs = 60_000) {
     };
 }
 /** "1:05" or "1:02:03". */
-function clock(seconds) {
+function progress_clock(seconds) {
     const s = Math.max(0, Math.round(seconds));
     const h = Math.floor(s / 3600);
     const m = Math.floor((s % 3600) / 60);
@@ -43290,7 +43290,7 @@ function table(header, rows) {
 }
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 /** 1536 → "1.5 KiB". */
-function formatBytes(bytes) {
+function markdown_formatBytes(bytes) {
     let value = bytes;
     let unit = 0;
     while (value >= 1024 && unit < UNITS.length - 1) {
@@ -43348,7 +43348,7 @@ function backupMediaSummary(outcome) {
     }
     const r = outcome.result;
     const t = r.totals;
-    const rate = r.durationSeconds > 0 ? `${formatBytes(t.bytesCopied / r.durationSeconds)}/s` : "n/a";
+    const rate = r.durationSeconds > 0 ? `${markdown_formatBytes(t.bytesCopied / r.durationSeconds)}/s` : "n/a";
     const lines = [
         r.exitCode === 0
             ? `## ✅ Lifeline backup-media: ${cell(r.snapshot)}`
@@ -43357,12 +43357,12 @@ function backupMediaSummary(outcome) {
         table(["", ""], [
             ["Snapshot", r.snapshotDir],
             ["Mode", r.mode === "full" ? "full (every file copied)" : `incremental against ${r.previous}`],
-            ["Files", `${t.files} (${formatBytes(t.bytes)}), ${t.dirs} directories, ${t.symlinks} symlinks`],
+            ["Files", `${t.files} (${markdown_formatBytes(t.bytes)}), ${t.dirs} directories, ${t.symlinks} symlinks`],
             [
                 "New / changed / deleted / unchanged",
                 `${t.newFiles} / ${t.changedFiles} / ${t.deletedFiles} / ${t.unchangedFiles}`,
             ],
-            ["Bytes copied / linked", `${formatBytes(t.bytesCopied)} / ${formatBytes(t.bytesLinked)}`],
+            ["Bytes copied / linked", `${markdown_formatBytes(t.bytesCopied)} / ${markdown_formatBytes(t.bytesLinked)}`],
             ["Duration, throughput", `${formatDuration(r.durationSeconds)}, ${rate} copied`],
             ["Manifest SHA-256", r.manifestSha256],
             ["Log", r.logFile],
@@ -43370,7 +43370,7 @@ function backupMediaSummary(outcome) {
         "",
     ];
     if (r.largestCopied.length > 0) {
-        lines.push("**Largest new or changed files:**", "", table(["File", "Size"], r.largestCopied.map((f) => [f.path, formatBytes(f.size)])), "");
+        lines.push("**Largest new or changed files:**", "", table(["File", "Size"], r.largestCopied.map((f) => [f.path, markdown_formatBytes(f.size)])), "");
     }
     const named = (title, list, count) => {
         if (count > 0)
@@ -43394,16 +43394,25 @@ function describeBuildProgress(p) {
     const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
     let eta = "";
     if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
-        eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+        eta = `, ETA ${progress_clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
     }
-    return (`${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
-        `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
+    return (`${p.entries} entries, ${markdown_formatBytes(p.bytesCopied)} copied (${markdown_formatBytes(rate)}/s), ` +
+        `${markdown_formatBytes(p.bytesLinked)} linked, ${progress_clock(p.elapsedSeconds)} elapsed${eta}`);
 }
 /** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
 function describeVerifyProgress(p) {
     const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
-    return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${formatBytes(p.bytesRead)} read ` +
-        `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed`);
+    return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${markdown_formatBytes(p.bytesRead)} read ` +
+        `(${markdown_formatBytes(rate)}/s), ${progress_clock(p.elapsedSeconds)} elapsed`);
+}
+/** A restore's progress in words: entries placed of those in scope, bytes written, rate, elapsed, ETA. */
+function describeRestoreProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+    const eta = p.entries > 0 && p.entries < p.of
+        ? `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.of - p.entries))}`
+        : "";
+    return (`${p.entries}/${p.of} entries, ${formatBytes(p.bytes)} written (${formatBytes(rate)}/s), ` +
+        `${clock(p.elapsedSeconds)} elapsed${eta}`);
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/restore-metrics.ts
@@ -44223,7 +44232,7 @@ function verifyMediaSummary(report) {
         s.ok ? (s.incomplete ? "✅ OK (incomplete)" : "✅ OK") : "❌ FAILED",
         s.filesChecked,
         s.filesNotRead,
-        formatBytes(s.bytesRead),
+        markdown_formatBytes(s.bytesRead),
         s.problemCount,
     ])), "");
     for (const s of report.snapshots.filter((x) => x.problems.length)) {

@@ -17759,6 +17759,15 @@ function describeVerifyProgress(p) {
     return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${formatBytes(p.bytesRead)} read ` +
         `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed`);
 }
+/** A restore's progress in words: entries placed of those in scope, bytes written, rate, elapsed, ETA. */
+function describeRestoreProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+    const eta = p.entries > 0 && p.entries < p.of
+        ? `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.of - p.entries))}`
+        : "";
+    return (`${p.entries}/${p.of} entries, ${formatBytes(p.bytes)} written (${formatBytes(rate)}/s), ` +
+        `${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
 
 ;// CONCATENATED MODULE: ./src/media/file-hash.ts
 
@@ -19440,6 +19449,7 @@ async function restoreMedia(config, options) {
         overwrite: config.overwrite,
         logger,
         signal,
+        onProgress: options.onProgress,
     });
     const exitCode = done.failed.length > 0 ? 1 : 0;
     const finishedAt = now();
@@ -19478,16 +19488,29 @@ async function restoreEntries(run) {
         }
     };
     let lastYield = Date.now();
+    const started = Date.now();
+    let lastProgress = started;
+    let inScope = 0;
     try {
         for (let e = reader.next(); e !== undefined; e = reader.next()) {
             if (Date.now() - lastYield >= restore_media_YIELD_EVERY_MS) {
                 await (0,external_node_timers_promises_.setImmediate)();
                 lastYield = Date.now();
                 (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+                if (run.onProgress && lastYield - lastProgress >= 1000) {
+                    lastProgress = lastYield;
+                    run.onProgress({
+                        entries: inScope,
+                        of: run.checked.matched,
+                        bytes: counts.bytes,
+                        elapsedSeconds: (lastYield - started) / 1000,
+                    });
+                }
             }
             const place = placeOf(e, scope);
             if (place === undefined)
                 continue;
+            inScope++;
             const shown = showPath(e.path);
             if (e.path !== "") {
                 closeDirsUntil(parentOf(e.path));
@@ -19574,9 +19597,22 @@ class NamedList {
 ;// CONCATENATED MODULE: ./src/cli/restore-media-run.ts
 
 
+
+
 /** restore --media: what was restored on stdout, the files that failed their checksum on stderr. */
 async function runRestoreMedia(lookup, io) {
-    const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger: io.logger, signal: io.signal });
+    const progress = terminalProgress(process.stderr);
+    let result;
+    try {
+        result = await restoreMedia(loadRestoreMediaConfig(lookup), {
+            logger: io.logger,
+            signal: io.signal,
+            onProgress: (p) => progress.update(describeRestoreProgress(p)),
+        });
+    }
+    finally {
+        progress.done();
+    }
     for (const failed of result.failed)
         io.logger.error(`Not restored (its SHA-256 does not match the manifest): ${failed}`);
     io.out.write(io.json

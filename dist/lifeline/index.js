@@ -38391,7 +38391,7 @@ async function runBackupMedia() {
             const result = await backupMedia((0,media_config/* loadBackupMediaConfig */.xb)(lookup), {
                 logger,
                 signal,
-                onProgress: (p) => progress.update((0,media_progress/* describeBuildProgress */.l)(p)),
+                onProgress: (p) => progress.update((0,media_progress/* describeBuildProgress */.lH)(p)),
             });
             (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled after its snapshot was published; it is kept");
             const t = result.totals;
@@ -38472,6 +38472,10 @@ var backup_source = __nccwpck_require__(25791);
 var media_config = __nccwpck_require__(19689);
 // EXTERNAL MODULE: ./src/config/restore-config.ts
 var restore_config = __nccwpck_require__(9847);
+// EXTERNAL MODULE: ./src/log/progress.ts
+var log_progress = __nccwpck_require__(74239);
+// EXTERNAL MODULE: ./src/media/media-progress.ts
+var media_progress = __nccwpck_require__(7550);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
 // EXTERNAL MODULE: external "node:path"
@@ -39007,6 +39011,7 @@ async function restoreMedia(config, options) {
         overwrite: config.overwrite,
         logger,
         signal,
+        onProgress: options.onProgress,
     });
     const exitCode = done.failed.length > 0 ? 1 : 0;
     const finishedAt = now();
@@ -39045,16 +39050,29 @@ async function restoreEntries(run) {
         }
     };
     let lastYield = Date.now();
+    const started = Date.now();
+    let lastProgress = started;
+    let inScope = 0;
     try {
         for (let e = reader.next(); e !== undefined; e = reader.next()) {
             if (Date.now() - lastYield >= YIELD_EVERY_MS) {
                 await (0,promises_.setImmediate)();
                 lastYield = Date.now();
                 (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+                if (run.onProgress && lastYield - lastProgress >= 1000) {
+                    lastProgress = lastYield;
+                    run.onProgress({
+                        entries: inScope,
+                        of: run.checked.matched,
+                        bytes: counts.bytes,
+                        elapsedSeconds: (lastYield - started) / 1000,
+                    });
+                }
             }
             const place = placeOf(e, scope);
             if (place === undefined)
                 continue;
+            inScope++;
             const shown = (0,media_path/* showPath */.P8)(e.path);
             if (e.path !== "") {
                 closeDirsUntil((0,media_path/* parentOf */.Pp)(e.path));
@@ -39556,6 +39574,8 @@ var run_action = __nccwpck_require__(30707);
 
 
 
+
+
 /**
  * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
  * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
@@ -39574,7 +39594,12 @@ async function runRestore() {
             if ((0,media_config/* isMedia */.FN)(lookup)) {
                 media = true;
                 run.type = "media";
-                const result = await restoreMedia((0,media_config/* loadRestoreMediaConfig */.D1)(lookup), { logger, signal });
+                const progress = (0,log_progress/* periodicLog */._b)(logger);
+                const result = await restoreMedia((0,media_config/* loadRestoreMediaConfig */.D1)(lookup), {
+                    logger,
+                    signal,
+                    onProgress: (p) => progress.update((0,media_progress/* describeRestoreProgress */.Nu)(p)),
+                });
                 (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after the snapshot was restored into ${result.targetDir}`);
                 core/* setOutput */.uH("snapshot", result.snapshot);
                 core/* setOutput */.uH("target-dir", result.targetDir);
@@ -40502,7 +40527,7 @@ async function verifyMediaBody(lookup, logger, signal) {
     const report = await verifyMedia((0,media_config/* loadVerifyMediaConfig */.Mq)(lookup), {
         logger,
         signal,
-        onProgress: (p) => progress.update((0,media_progress/* describeVerifyProgress */.m)(p)),
+        onProgress: (p) => progress.update((0,media_progress/* describeVerifyProgress */.mr)(p)),
     });
     (0,errors/* throwIfCancelled */.dZ)(signal, "The verification was cancelled");
     core/* setOutput */.uH("verified-count", String(report.snapshots.filter((s) => s.ok).length));
@@ -45408,8 +45433,9 @@ function showError(err) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   l: () => (/* binding */ describeBuildProgress),
-/* harmony export */   m: () => (/* binding */ describeVerifyProgress)
+/* harmony export */   Nu: () => (/* binding */ describeRestoreProgress),
+/* harmony export */   lH: () => (/* binding */ describeBuildProgress),
+/* harmony export */   mr: () => (/* binding */ describeVerifyProgress)
 /* harmony export */ });
 /* harmony import */ var _log_progress_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(74239);
 /* harmony import */ var _summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(97175);
@@ -45433,6 +45459,15 @@ function describeVerifyProgress(p) {
     const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
     return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(p.bytesRead)} read ` +
         `(${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(rate)}/s), ${(0,_log_progress_js__WEBPACK_IMPORTED_MODULE_0__/* .clock */ .pm)(p.elapsedSeconds)} elapsed`);
+}
+/** A restore's progress in words: entries placed of those in scope, bytes written, rate, elapsed, ETA. */
+function describeRestoreProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+    const eta = p.entries > 0 && p.entries < p.of
+        ? `, ETA ${(0,_log_progress_js__WEBPACK_IMPORTED_MODULE_0__/* .clock */ .pm)((p.elapsedSeconds / p.entries) * (p.of - p.entries))}`
+        : "";
+    return (`${p.entries}/${p.of} entries, ${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(p.bytes)} written (${(0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(rate)}/s), ` +
+        `${(0,_log_progress_js__WEBPACK_IMPORTED_MODULE_0__/* .clock */ .pm)(p.elapsedSeconds)} elapsed${eta}`);
 }
 
 

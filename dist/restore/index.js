@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5687);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1488);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runRestore */ .Y)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5687:
+/***/ 1488:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -41340,6 +41340,118 @@ function loadListConfig(lookup) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/log/progress.ts
+/**
+ * A line on a terminal redrawn at most once a second; nothing at all when `stream` is not a TTY (logs
+ * and pipes stay clean).
+ */
+function terminalProgress(stream) {
+    let shown = false;
+    let last = 0;
+    return {
+        update(text) {
+            if (!stream.isTTY || Date.now() - last < 1000)
+                return;
+            last = Date.now();
+            const width = Math.max(20, (stream.columns ?? 100) - 1);
+            stream.write(`\r\x1b[2K${text.slice(0, width)}`);
+            shown = true;
+        },
+        done() {
+            if (shown)
+                stream.write("\r\x1b[2K");
+            shown = false;
+        },
+    };
+}
+/** One log line every `everyMs` (a minute in an action's log), the first after `everyMs`. */
+function periodicLog(logger, everyMs = 60_000) {
+    let last = Date.now();
+    return {
+        update(text) {
+            if (Date.now() - last < everyMs)
+                return;
+            last = Date.now();
+            logger.info(`Progress: ${text}`);
+        },
+        done() { },
+    };
+}
+/** "1:05" or "1:02:03". */
+function progress_clock(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+;// CONCATENATED MODULE: ./src/summary/markdown.ts
+/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
+function cell(text) {
+    return String(text)
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/\|/g, "&#124;")
+        .replace(/\r?\n/g, " ");
+}
+/** A Markdown table from a header row and body rows; every cell is escaped. */
+function table(header, rows) {
+    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
+    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+/** 1536 → "1.5 KiB". */
+function markdown_formatBytes(bytes) {
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < UNITS.length - 1) {
+        value /= 1024;
+        unit++;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+/** 83.2 → "1 min 23.2 s". */
+function formatDuration(seconds) {
+    if (seconds < 60)
+        return `${seconds.toFixed(1)} s`;
+    const minutes = Math.floor(seconds / 60);
+    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
+}
+
+;// CONCATENATED MODULE: ./src/media/media-progress.ts
+
+
+/**
+ * A backup's progress in words: entries done, bytes copied and linked, the copy rate, elapsed time and
+ * an ETA from the previous snapshot's entry count (the best guess of this run's size).
+ */
+function describeBuildProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesCopied / p.elapsedSeconds : 0;
+    let eta = "";
+    if (p.previousEntries && p.entries > 0 && p.entries < p.previousEntries) {
+        eta = `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.previousEntries - p.entries))} (previous snapshot: ${p.previousEntries} entries)`;
+    }
+    return (`${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
+        `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+/** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
+function describeVerifyProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
+    return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${formatBytes(p.bytesRead)} read ` +
+        `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed`);
+}
+/** A restore's progress in words: entries placed of those in scope, bytes written, rate, elapsed, ETA. */
+function describeRestoreProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+    const eta = p.entries > 0 && p.entries < p.of
+        ? `, ETA ${progress_clock((p.elapsedSeconds / p.entries) * (p.of - p.entries))}`
+        : "";
+    return (`${p.entries}/${p.of} entries, ${markdown_formatBytes(p.bytes)} written (${markdown_formatBytes(rate)}/s), ` +
+        `${progress_clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
@@ -42975,6 +43087,7 @@ async function restoreMedia(config, options) {
         overwrite: config.overwrite,
         logger,
         signal,
+        onProgress: options.onProgress,
     });
     const exitCode = done.failed.length > 0 ? 1 : 0;
     const finishedAt = now();
@@ -43013,16 +43126,29 @@ async function restoreEntries(run) {
         }
     };
     let lastYield = Date.now();
+    const started = Date.now();
+    let lastProgress = started;
+    let inScope = 0;
     try {
         for (let e = reader.next(); e !== undefined; e = reader.next()) {
             if (Date.now() - lastYield >= YIELD_EVERY_MS) {
                 await (0,external_node_timers_promises_.setImmediate)();
                 lastYield = Date.now();
                 (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+                if (run.onProgress && lastYield - lastProgress >= 1000) {
+                    lastProgress = lastYield;
+                    run.onProgress({
+                        entries: inScope,
+                        of: run.checked.matched,
+                        bytes: counts.bytes,
+                        elapsedSeconds: (lastYield - started) / 1000,
+                    });
+                }
             }
             const place = placeOf(e, scope);
             if (place === undefined)
                 continue;
+            inScope++;
             const shown = showPath(e.path);
             if (e.path !== "") {
                 closeDirsUntil(parentOf(e.path));
@@ -43106,40 +43232,6 @@ class NamedList {
     }
 }
 
-;// CONCATENATED MODULE: ./src/summary/markdown.ts
-/** Escapes text for a Markdown table cell rendered as HTML by GitHub (core.summary does not escape). */
-function cell(text) {
-    return String(text)
-        .replace(/&/g, "&amp;")
-        .replace(/</g, "&lt;")
-        .replace(/>/g, "&gt;")
-        .replace(/\|/g, "&#124;")
-        .replace(/\r?\n/g, " ");
-}
-/** A Markdown table from a header row and body rows; every cell is escaped. */
-function table(header, rows) {
-    const line = (cells) => `| ${cells.map(cell).join(" | ")} |`;
-    return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
-}
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-/** 1536 → "1.5 KiB". */
-function formatBytes(bytes) {
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < UNITS.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
-}
-/** 83.2 → "1 min 23.2 s". */
-function formatDuration(seconds) {
-    if (seconds < 60)
-        return `${seconds.toFixed(1)} s`;
-    const minutes = Math.floor(seconds / 60);
-    return `${minutes} min ${(seconds - minutes * 60).toFixed(1)} s`;
-}
-
 ;// CONCATENATED MODULE: ./src/media/restore-media-summary.ts
 
 /** Names listed in the summary per list; the log has every one. */
@@ -43175,7 +43267,7 @@ function restoreMediaSummary(outcome) {
             ["Snapshot", r.snapshot],
             ["Target", r.targetDir],
             ["Path", r.restorePath ?? "the whole snapshot"],
-            ["Files", `${r.files} (${formatBytes(r.bytes)}), each SHA-256 checked against the manifest`],
+            ["Files", `${r.files} (${markdown_formatBytes(r.bytes)}), each SHA-256 checked against the manifest`],
             ["Hard links", r.hardLinks],
             ["Symlinks", r.symlinks],
             ["Directories", r.dirs],
@@ -45686,7 +45778,7 @@ function restorePlanText(plan) {
     const lines = [
         `Dry run: restore of "${plan.database}" — nothing was changed`,
         `  Backup:    ${e.uri}`,
-        `             taken ${e.takenAt.toISOString()}, ${formatBytes(e.sizeBytes)}, ${e.format} format, ` +
+        `             taken ${e.takenAt.toISOString()}, ${markdown_formatBytes(e.sizeBytes)}, ${e.format} format, ` +
             `${e.compression === "none" ? "uncompressed" : e.compression}, ${e.encrypted ? `gpg-encrypted (key: BACKUP_GPG_PRIVATE_KEY or GNUPGHOME)` : "not encrypted"}`,
         `  Proof:     sha256 sidecar${plan.manifest ? " and manifest (schemas, tables and row counts, sequences, extensions)" : " only (no manifest: nothing to compare the restored catalog with)"}`,
         `  Target:    "${plan.database}"${plan.liveExists === undefined ? " (existence unknown)" : plan.liveExists ? " (exists; replaced only after the restore is proven)" : " (does not exist yet)"}`,
@@ -45731,7 +45823,7 @@ function backupRows(entries, now) {
         e.fileName,
         e.store.location,
         e.tier ?? "—",
-        formatBytes(e.sizeBytes),
+        markdown_formatBytes(e.sizeBytes),
         formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
         e.encrypted ? "gpg" : "none",
         integrity(e),
@@ -46137,6 +46229,8 @@ async function runAction(spec) {
 
 
 
+
+
 /**
  * The restore action. A workflow has no terminal to type into, so the `confirm` input must name the
  * target database exactly; anything else refuses before a database is touched (`force` is CLI-only).
@@ -46155,7 +46249,12 @@ async function runRestore() {
             if (isMedia(lookup)) {
                 media = true;
                 run.type = "media";
-                const result = await restoreMedia(loadRestoreMediaConfig(lookup), { logger, signal });
+                const progress = periodicLog(logger);
+                const result = await restoreMedia(loadRestoreMediaConfig(lookup), {
+                    logger,
+                    signal,
+                    onProgress: (p) => progress.update(describeRestoreProgress(p)),
+                });
                 (0,errors/* throwIfCancelled */.dZ)(signal, `The run was cancelled after the snapshot was restored into ${result.targetDir}`);
                 setOutput("snapshot", result.snapshot);
                 setOutput("target-dir", result.targetDir);

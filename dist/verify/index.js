@@ -45024,6 +45024,15 @@ function describeVerifyProgress(p) {
     return (`snapshot ${p.index}/${p.snapshots} (${p.snapshot}): ${p.entries} entries, ${markdown_formatBytes(p.bytesRead)} read ` +
         `(${markdown_formatBytes(rate)}/s), ${progress_clock(p.elapsedSeconds)} elapsed`);
 }
+/** A restore's progress in words: entries placed of those in scope, bytes written, rate, elapsed, ETA. */
+function describeRestoreProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+    const eta = p.entries > 0 && p.entries < p.of
+        ? `, ETA ${clock((p.elapsedSeconds / p.entries) * (p.of - p.entries))}`
+        : "";
+    return (`${p.entries}/${p.of} entries, ${formatBytes(p.bytes)} written (${formatBytes(rate)}/s), ` +
+        `${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
 
 ;// CONCATENATED MODULE: ./src/media/snapshot-name.ts
 
