@@ -2,8 +2,11 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 
-/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
-export const SMALL_FILE_BYTES = 1024 * 1024;
+import { SMALL_FILE_BYTES } from "./copy-file.js";
+
+/** Files up to SMALL_FILE_BYTES are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+export { SMALL_FILE_BYTES };
+
 const CHUNK_BYTES = 1024 * 1024;
 /** Never through a symlink, and never blocked on a FIFO put in a file's place. */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;

@@ -11,7 +11,13 @@ import {
 import path from "node:path";
 import { writeFileAtomic } from "../fs/atomic-file.js";
 import { readRegularFile } from "../fs/regular-file.js";
-import { ManifestError, type ManifestHeader, ManifestReader, type ManifestTotals } from "./manifest.js";
+import {
+  ManifestError,
+  type ManifestHeader,
+  ManifestReader,
+  type ManifestTotals,
+  type MediaEntry,
+} from "./manifest.js";
 import { CURRENT_LINK, MANIFEST_FILE, MANIFEST_SUM_FILE, snapshotTime } from "./snapshot-name.js";
 
 /** A sidecar larger than this is not one Lifeline wrote. */
@@ -105,7 +111,7 @@ export interface SnapshotCheck {
  */
 export async function readWholeManifest(
   snapshotDir: string,
-  each: (entry: import("./manifest.js").MediaEntry) => void = () => {},
+  each: (entry: MediaEntry) => void = () => {},
 ): Promise<SnapshotCheck> {
   const expected = await readManifestSum(snapshotDir);
   const file = path.join(snapshotDir, MANIFEST_FILE);

@@ -1,8 +1,5 @@
-import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
+import { cell, formatAge, formatBytes, formatDuration, table } from "../summary/markdown.js";
 import type { MediaVerifyReport } from "./verify-media.js";
-
-const formatAge = (hours: number): string =>
-  hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
 
 /**
  * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per

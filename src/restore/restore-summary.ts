@@ -1,12 +1,7 @@
 import type { BackupEntry } from "../catalog/backup-source.js";
-import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
+import { cell, formatAge, formatBytes, formatDuration, table } from "../summary/markdown.js";
 import type { CatalogComparison } from "./catalog-compare.js";
 import type { RestoreResult } from "./restore-db.js";
-
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-export function formatAge(hours: number): string {
-  return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
 
 /** The plain data of one listed backup, for --json and the tables. */
 export function listedBackup(entry: BackupEntry, now: Date) {

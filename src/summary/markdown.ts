@@ -27,6 +27,11 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+export function formatAge(hours: number): string {
+  return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
+
 /** 83.2 → "1 min 23.2 s". */
 export function formatDuration(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;

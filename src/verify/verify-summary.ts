@@ -1,6 +1,6 @@
 import path from "node:path";
-import { comparisonTable, formatAge } from "../restore/restore-summary.js";
-import { cell, formatBytes, formatDuration, table } from "../summary/markdown.js";
+import { comparisonTable } from "../restore/restore-summary.js";
+import { cell, formatAge, formatBytes, formatDuration, table } from "../summary/markdown.js";
 import type { VerifyBackupsReport } from "./verify-backups.js";
 import type { FileCheck } from "./verify-file.js";
 
