@@ -44157,6 +44157,10 @@ function markdown_formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${markdown_UNITS[unit]}`;
 }
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+function markdown_formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
 /** 83.2 → "1 min 23.2 s". */
 function markdown_formatDuration(seconds) {
     if (seconds < 60)
@@ -46956,10 +46960,6 @@ async function runTestRestore(config, checks, keyring, options, started) {
 
 ;// CONCATENATED MODULE: ./src/restore/restore-summary.ts
 
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-function formatAge(hours) {
-    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
 /** The plain data of one listed backup, for --json and the tables. */
 function listedBackup(entry, now) {
     return {
@@ -47119,7 +47119,7 @@ function verifyBackupsSummary(report) {
             a.location,
             a.tier,
             a.newest ?? "none",
-            a.ageHours === undefined ? "—" : formatAge(a.ageHours),
+            a.ageHours === undefined ? "—" : markdown_formatAge(a.ageHours),
             `${a.limitHours} h`,
             a.ok ? "✅" : "❌",
         ])),

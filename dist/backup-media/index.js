@@ -43299,6 +43299,10 @@ function markdown_formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
 /** 83.2 → "1 min 23.2 s". */
 function formatDuration(seconds) {
     if (seconds < 60)
@@ -43708,8 +43712,9 @@ async function runAction(spec) {
 
 
 
-/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
-const file_hash_SMALL_FILE_BYTES = 1024 * 1024;
+
+/** Files up to SMALL_FILE_BYTES are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+
 const file_hash_CHUNK_BYTES = 1024 * 1024;
 /** Never through a symlink, and never blocked on a FIFO put in a file's place. */
 const file_hash_READ_FLAGS = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW | external_node_fs_namespaceObject.constants.O_NONBLOCK;
@@ -43904,7 +43909,7 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         let read;
         try {
-            read = size <= file_hash_SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
+            read = size <= SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
         }
         catch (err) {
             note(rel, `cannot be read: ${err.message}`);
@@ -44203,7 +44208,6 @@ function logCheck(c, logger) {
 
 ;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
 
-const formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
 /**
  * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
  * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.

@@ -15581,6 +15581,10 @@ function formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${markdown_UNITS[unit]}`;
 }
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
 /** 83.2 → "1 min 23.2 s". */
 function markdown_formatDuration(seconds) {
     if (seconds < 60)
@@ -15591,10 +15595,6 @@ function markdown_formatDuration(seconds) {
 
 ;// CONCATENATED MODULE: ./src/restore/restore-summary.ts
 
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-function formatAge(hours) {
-    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
 /** The plain data of one listed backup, for --json and the tables. */
 function listedBackup(entry, now) {
     return {
@@ -17773,8 +17773,9 @@ function describeRestoreProgress(p) {
 
 
 
-/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
-const file_hash_SMALL_FILE_BYTES = 1024 * 1024;
+
+/** Files up to SMALL_FILE_BYTES are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+
 const file_hash_CHUNK_BYTES = 1024 * 1024;
 /** Never through a symlink, and never blocked on a FIFO put in a file's place. */
 const file_hash_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
@@ -17969,7 +17970,7 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         let read;
         try {
-            read = size <= file_hash_SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
+            read = size <= SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
         }
         catch (err) {
             note(rel, `cannot be read: ${err.message}`);
@@ -18268,7 +18269,6 @@ function logCheck(c, logger) {
 
 ;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
 
-const verify_media_summary_formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
 /**
  * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
  * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.
@@ -18278,7 +18278,7 @@ function verifyMediaSummary(report) {
     const icon = report.exitCode === 0 ? "✅" : "❌";
     const age = report.newestAgeHours === undefined
         ? "no complete snapshot verified OK"
-        : `newest complete snapshot ${verify_media_summary_formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
+        : `newest complete snapshot ${formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
     const lines = [
         `## ${icon} Lifeline verify media: ${good} of ${report.snapshots.length} snapshots good, exit ${report.exitCode}`,
         "",

@@ -39962,12 +39962,15 @@ var snapshot_store = __nccwpck_require__(33454);
 var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:fs/promises"
 var external_node_fs_promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: ./src/media/copy-file.ts
+var copy_file = __nccwpck_require__(8046);
 ;// CONCATENATED MODULE: ./src/media/file-hash.ts
 
 
 
-/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
-const SMALL_FILE_BYTES = 1024 * 1024;
+
+/** Files up to SMALL_FILE_BYTES are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+
 const CHUNK_BYTES = 1024 * 1024;
 /** Never through a symlink, and never blocked on a FIFO put in a file's place. */
 const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
@@ -40168,7 +40171,7 @@ async function verifySnapshot(ref, newest, ctx) {
         }
         let read;
         try {
-            read = size <= SMALL_FILE_BYTES ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
+            read = size <= copy_file/* SMALL_FILE_BYTES */.XG ? hashSmallFile(w.at) : await hashLargeFile(w.at, ctx.pace);
         }
         catch (err) {
             note(rel, `cannot be read: ${err.message}`);
@@ -40469,7 +40472,6 @@ function logCheck(c, logger) {
 var markdown = __nccwpck_require__(97175);
 ;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
 
-const formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
 /**
  * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
  * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.
@@ -40479,7 +40481,7 @@ function verifyMediaSummary(report) {
     const icon = report.exitCode === 0 ? "✅" : "❌";
     const age = report.newestAgeHours === undefined
         ? "no complete snapshot verified OK"
-        : `newest complete snapshot ${formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
+        : `newest complete snapshot ${(0,markdown/* formatAge */.nV)(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
     const lines = [
         `## ${icon} Lifeline verify media: ${good} of ${report.snapshots.length} snapshots good, exit ${report.exitCode}`,
         "",
@@ -48216,16 +48218,11 @@ async function restoreAndProve(options) {
 /* harmony export */   Qv: () => (/* binding */ comparisonTable),
 /* harmony export */   Ys: () => (/* binding */ restorePlanSummary),
 /* harmony export */   l0: () => (/* binding */ backupListSummary),
-/* harmony export */   nV: () => (/* binding */ formatAge),
 /* harmony export */   rk: () => (/* binding */ restoreSummary)
 /* harmony export */ });
 /* unused harmony exports backupRows, backupListText */
 /* harmony import */ var _summary_markdown_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(97175);
 
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-function formatAge(hours) {
-    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
 /** The plain data of one listed backup, for --json and the tables. */
 function listedBackup(entry, now) {
     return {
@@ -48251,7 +48248,7 @@ function backupRows(entries, now) {
         e.store.location,
         e.tier ?? "—",
         (0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .formatBytes */ .z3)(e.sizeBytes),
-        formatAge((now.getTime() - e.takenAt.getTime()) / 3_600_000),
+        (0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_0__/* .formatAge */ .nV)((now.getTime() - e.takenAt.getTime()) / 3_600_000),
         e.encrypted ? "gpg" : "none",
         integrity(e),
     ]);
@@ -49209,6 +49206,7 @@ class DumpStreamTap extends node_stream__WEBPACK_IMPORTED_MODULE_1__.Transform {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Hn: () => (/* binding */ cell),
 /* harmony export */   a3: () => (/* binding */ formatDuration),
+/* harmony export */   nV: () => (/* binding */ formatAge),
 /* harmony export */   tp: () => (/* binding */ table),
 /* harmony export */   z3: () => (/* binding */ formatBytes)
 /* harmony export */ });
@@ -49236,6 +49234,10 @@ function formatBytes(bytes) {
         unit++;
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
 }
 /** 83.2 → "1 min 23.2 s". */
 function formatDuration(seconds) {
@@ -49821,7 +49823,7 @@ function verifyBackupsSummary(report) {
             a.location,
             a.tier,
             a.newest ?? "none",
-            a.ageHours === undefined ? "—" : (0,_restore_restore_summary_js__WEBPACK_IMPORTED_MODULE_2__/* .formatAge */ .nV)(a.ageHours),
+            a.ageHours === undefined ? "—" : (0,_summary_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .formatAge */ .nV)(a.ageHours),
             `${a.limitHours} h`,
             a.ok ? "✅" : "❌",
         ])),

@@ -41412,6 +41412,10 @@ function markdown_formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+function formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
 /** 83.2 → "1 min 23.2 s". */
 function formatDuration(seconds) {
     if (seconds < 60)
@@ -45795,10 +45799,6 @@ function restorePlanText(plan) {
 
 ;// CONCATENATED MODULE: ./src/restore/restore-summary.ts
 
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-function formatAge(hours) {
-    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
 /** The plain data of one listed backup, for --json and the tables. */
 function listedBackup(entry, now) {
     return {

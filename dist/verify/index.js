@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(682);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6959);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runVerify */ .R)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 682:
+/***/ 6959:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40314,6 +40314,10 @@ function markdown_formatBytes(bytes) {
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
+/** "3.2 h", "4.1 d": how long ago a backup or snapshot was taken. */
+function markdown_formatAge(hours) {
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
 /** 83.2 → "1 min 23.2 s". */
 function markdown_formatDuration(seconds) {
     if (seconds < 60)
@@ -44345,10 +44349,6 @@ async function runTestRestore(config, checks, keyring, options, started) {
 
 ;// CONCATENATED MODULE: ./src/restore/restore-summary.ts
 
-/** "3.2 h", "4.1 d": how long ago a backup was taken. */
-function formatAge(hours) {
-    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
-}
 /** The plain data of one listed backup, for --json and the tables. */
 function listedBackup(entry, now) {
     return {
@@ -44508,7 +44508,7 @@ function verifyBackupsSummary(report) {
             a.location,
             a.tier,
             a.newest ?? "none",
-            a.ageHours === undefined ? "—" : formatAge(a.ageHours),
+            a.ageHours === undefined ? "—" : markdown_formatAge(a.ageHours),
             `${a.limitHours} h`,
             a.ok ? "✅" : "❌",
         ])),
@@ -45644,31 +45644,185 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/media/copy-file.ts
+
+
+
+
+
+/** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
+/**
+ * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
+ * (about 0.24 µs apart at today's dates), so aiming at the µs boundary itself lands one µs low about
+ * half the time. The snapshot and the restore both keep mtimes to the microsecond this way.
+ */
+function secondsOf(ns) {
+    return (Number(ns / 1000n) + 0.5) / 1e6;
+}
+function applyMetadata(fd, meta) {
+    if (meta.uid !== undefined && meta.gid !== undefined)
+        fchownSync(fd, meta.uid, meta.gid);
+    fchmodSync(fd, meta.mode);
+    futimesSync(fd, meta.atime, meta.mtime);
+}
+/** Opens a file to copy (never following a symlink, never blocking on a FIFO); throws unless it is a regular file. */
+function openSource(src) {
+    const fd = openSync(src, READ_FLAGS);
+    if (!fstatSync(fd).isFile()) {
+        closeSync(fd);
+        throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
+            code: "ENOTREG",
+        });
+    }
+    return fd;
+}
+/** Marks an error as the snapshot's (writing the copy), not the source's: a full disk, a path too long. */
+function onSnapshotSide(err) {
+    if (err && typeof err === "object")
+        Object.assign(err, { side: "snapshot" });
+    return err;
+}
+/** Whether an error came from writing the copy rather than from reading the source. */
+const isSnapshotSide = (err) => err?.side === "snapshot";
+/**
+ * Copies a small file in one read and one write (sync: a few syscalls cost less than a trip through
+ * the thread pool), hashing the bytes read. `src` is a path, or a descriptor from openSource (read from
+ * its start, left open). The copy is created exclusively and never left half written.
+ */
+function copySmallFile(src, dst, meta, scratch) {
+    const fd = typeof src === "number" ? src : openSource(src);
+    let out;
+    try {
+        let total = 0;
+        const hash = createHash("sha256");
+        try {
+            out = openSync(dst, WRITE_FLAGS, 0o600);
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
+        for (;;) {
+            const n = readSync(fd, scratch, 0, scratch.length, total);
+            if (n === 0)
+                break;
+            hash.update(scratch.subarray(0, n));
+            try {
+                let off = 0;
+                while (off < n)
+                    off += writeSync(out, scratch, off, n - off);
+            }
+            catch (err) {
+                throw onSnapshotSide(err);
+            }
+            total += n;
+        }
+        applyMetadata(out, meta);
+        const after = fstatSync(fd, { bigint: true });
+        closeSync(out);
+        out = undefined;
+        return { sha256: hash.digest("hex"), bytes: total, after };
+    }
+    catch (err) {
+        if (out !== undefined) {
+            closeSync(out);
+            unlinkSync(dst);
+        }
+        throw err;
+    }
+    finally {
+        if (typeof src !== "number")
+            closeSync(fd);
+    }
+}
+const readAt = (0,external_node_util_.promisify)(external_node_fs_.read);
+/**
+ * Copies a large file from a descriptor (openSource; left open): the kernel copies it in the thread
+ * pool (copy_file_range, or a clone where the filesystem offers one: btrfs, XFS) while this thread
+ * reads the same source for its SHA-256, so the bytes cross user space once and two cores share the
+ * work. A copy whose size differs from what was hashed is reported `torn` (the source changed
+ * meanwhile); the caller copies it again. The signal is checked between chunks.
+ */
+async function copyLargeFile(fd, dst, meta, signal) {
+    const copying = copyFile(`/proc/self/fd/${fd}`, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    copying.catch(() => { }); // awaited below; a failure meanwhile must not count as unhandled
+    let out;
+    try {
+        const hash = createHash("sha256");
+        const size = Math.min(CHUNK_BYTES, fstatSync(fd).size + 1);
+        const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+        let which = 0;
+        let position = 0;
+        let reading = readAt(fd, buffers[0], 0, size, 0);
+        for (;;) {
+            const { bytesRead } = await reading;
+            if (bytesRead === 0)
+                break;
+            throwIfCancelled(signal, "The media backup was cancelled; the partial snapshot is removed");
+            const buf = buffers[which];
+            position += bytesRead;
+            which ^= 1;
+            reading = readAt(fd, buffers[which], 0, size, position);
+            reading.catch(() => { });
+            hash.update(buf.subarray(0, bytesRead));
+        }
+        try {
+            await copying;
+        }
+        catch (err) {
+            throw onSnapshotSide(err);
+        }
+        out = openSync(dst, constants.O_WRONLY);
+        const torn = fstatSync(out).size !== position;
+        applyMetadata(out, meta);
+        const after = fstatSync(fd, { bigint: true });
+        closeSync(out);
+        out = undefined;
+        return { sha256: hash.digest("hex"), bytes: position, after, ...(torn ? { torn } : {}) };
+    }
+    catch (err) {
+        if (out !== undefined)
+            closeSync(out);
+        const made = await copying.then(() => true, (e) => e.code !== "EEXIST");
+        if (made) {
+            try {
+                unlinkSync(dst);
+            }
+            catch { }
+        }
+        throw err;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/media/file-hash.ts
 
 
 
-/** Files up to this size are hashed in sync reads; larger ones in async reads, two buffers in turn. */
-const SMALL_FILE_BYTES = 1024 * 1024;
-const CHUNK_BYTES = 1024 * 1024;
+
+/** Files up to SMALL_FILE_BYTES are hashed in sync reads; larger ones in async reads, two buffers in turn. */
+
+const file_hash_CHUNK_BYTES = 1024 * 1024;
 /** Never through a symlink, and never blocked on a FIFO put in a file's place. */
-const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const file_hash_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
 function openRegular(file) {
-    const fd = (0,external_node_fs_.openSync)(file, READ_FLAGS);
+    const fd = (0,external_node_fs_.openSync)(file, file_hash_READ_FLAGS);
     if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
         (0,external_node_fs_.closeSync)(fd);
         throw new Error("it is no longer a regular file");
     }
     return fd;
 }
-const scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+const scratch = Buffer.allocUnsafe(file_hash_CHUNK_BYTES);
 /** Sync: for a small file a few syscalls cost less than trips through the thread pool. */
 function hashSmallFile(file) {
     const fd = openRegular(file);
     try {
         const hash = (0,external_node_crypto_.createHash)("sha256");
         let bytes = 0;
-        for (let n = (0,external_node_fs_.readSync)(fd, scratch, 0, CHUNK_BYTES, null); n > 0; n = (0,external_node_fs_.readSync)(fd, scratch, 0, CHUNK_BYTES, null)) {
+        for (let n = (0,external_node_fs_.readSync)(fd, scratch, 0, file_hash_CHUNK_BYTES, null); n > 0; n = (0,external_node_fs_.readSync)(fd, scratch, 0, file_hash_CHUNK_BYTES, null)) {
             hash.update(scratch.subarray(0, n));
             bytes += n;
         }
@@ -45681,8 +45835,8 @@ function hashSmallFile(file) {
 }
 /** Async, the next chunk read while this one is hashed; cancellation is seen between chunks. */
 async function hashLargeFile(file, pace) {
-    const handle = await (0,promises_.open)(file, READ_FLAGS);
-    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+    const handle = await (0,promises_.open)(file, file_hash_READ_FLAGS);
+    const buffers = [Buffer.allocUnsafe(file_hash_CHUNK_BYTES), Buffer.allocUnsafe(file_hash_CHUNK_BYTES)];
     let pending;
     try {
         const st = await handle.stat({ bigint: true });
@@ -45691,7 +45845,7 @@ async function hashLargeFile(file, pace) {
         const hash = (0,external_node_crypto_.createHash)("sha256");
         let which = 0;
         let position = 0;
-        pending = handle.read(buffers[0], 0, CHUNK_BYTES, 0);
+        pending = handle.read(buffers[0], 0, file_hash_CHUNK_BYTES, 0);
         for (;;) {
             const { bytesRead } = await pending;
             pending = undefined;
@@ -45700,7 +45854,7 @@ async function hashLargeFile(file, pace) {
             const buf = buffers[which];
             position += bytesRead;
             which ^= 1;
-            pending = handle.read(buffers[which], 0, CHUNK_BYTES, position);
+            pending = handle.read(buffers[which], 0, file_hash_CHUNK_BYTES, position);
             pending.catch(() => { }); // awaited next round; a failure meanwhile must not count as unhandled
             hash.update(buf.subarray(0, bytesRead));
             const due = pace();
@@ -46276,7 +46430,6 @@ function logCheck(c, logger) {
 
 ;// CONCATENATED MODULE: ./src/media/verify-media-summary.ts
 
-const verify_media_summary_formatAge = (hours) => hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
 /**
  * The job summary (and the CLI's report) of a media verify run: the verdict and its reasons, a row per
  * snapshot, and the problems each failed snapshot named. Every name is escaped: core.summary does not.
@@ -46286,7 +46439,7 @@ function verifyMediaSummary(report) {
     const icon = report.exitCode === 0 ? "✅" : "❌";
     const age = report.newestAgeHours === undefined
         ? "no complete snapshot verified OK"
-        : `newest complete snapshot ${verify_media_summary_formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
+        : `newest complete snapshot ${markdown_formatAge(report.newestAgeHours)} old (limit ${report.maxAgeHours} h)`;
     const lines = [
         `## ${icon} Lifeline verify media: ${good} of ${report.snapshots.length} snapshots good, exit ${report.exitCode}`,
         "",
