@@ -1,4 +1,4 @@
-import type { PassThrough, Readable } from "node:stream";
+import { type PassThrough, Readable } from "node:stream";
 import { DefaultAzureCredential } from "@azure/identity";
 import {
   type BlobItem,
@@ -15,6 +15,7 @@ import { withRetry } from "./retry.js";
 import type { AzureTier } from "./storage-classes.js";
 import {
   type BackupStore,
+  type ByteRange,
   type GetTextOptions,
   MISSING_OBJECT_ADVICE,
   type PutOptions,
@@ -177,13 +178,13 @@ export class AzureStore extends CloudStore implements BackupStore {
   async upload(name: string, options: PutOptions = {}): Promise<StreamUpload> {
     const controller = new AbortController();
     // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
-    const tier = this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
+    const tier = options.readable ? undefined : this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
     let conflict = false;
     const transfer = (body: PassThrough) =>
       this.blob(name)
         .uploadStream(body, this.settings.transfer.partSizeBytes, this.settings.transfer.concurrency, {
           abortSignal: controller.signal,
-          tier,
+          ...(tier ? { tier } : {}),
           blobHTTPHeaders: { blobContentType: options.contentType ?? DATA_CONTENT_TYPE },
           conditions: { ifNoneMatch: "*" }, // never overwrite an existing backup
         })
@@ -267,13 +268,16 @@ export class AzureStore extends CloudStore implements BackupStore {
     );
   }
 
-  async get(name: string, signal?: AbortSignal): Promise<Readable> {
+  async get(name: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
+    if (range && range.end <= range.start) return Readable.from([]);
     try {
       // The deadline covers the request until the body starts; the body is ended by `signal` (or the
       // run's) and by the consumer destroying it.
       const body = anySignal(this.signal, signal);
       const response = await this.timed("download", (abortSignal) =>
-        this.blob(name).download(0, undefined, { abortSignal: anySignal(abortSignal, body) as AbortSignal }),
+        this.blob(name).download(range?.start ?? 0, range ? range.end - range.start : undefined, {
+          abortSignal: anySignal(abortSignal, body) as AbortSignal,
+        }),
       );
       const stream = response.readableStreamBody;
       if (!stream) throw new Error("the SDK returned no Node.js stream");

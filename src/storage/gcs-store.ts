@@ -1,4 +1,4 @@
-import type { PassThrough, Readable } from "node:stream";
+import { type PassThrough, Readable } from "node:stream";
 import { type File, Storage } from "@google-cloud/storage";
 import type { Logger } from "../log/logger.js";
 import { abortReason, anySignal } from "../net/deadline.js";
@@ -9,6 +9,7 @@ import { withRetry } from "./retry.js";
 import type { GcsStorageClass } from "./storage-classes.js";
 import {
   type BackupStore,
+  type ByteRange,
   type GetTextOptions,
   MISSING_OBJECT_ADVICE,
   type PutOptions,
@@ -141,7 +142,7 @@ export class GcsStore extends CloudStore implements BackupStore {
       timeout: this.settings.transfer.requestTimeoutMs,
       metadata: {
         contentType: options.contentType ?? DATA_CONTENT_TYPE,
-        storageClass: this.settings.storageClass,
+        ...(options.readable ? {} : { storageClass: this.settings.storageClass }),
       },
       // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
       preconditionOpts: { ifGenerationMatch: 0 },
@@ -219,7 +220,8 @@ export class GcsStore extends CloudStore implements BackupStore {
     return got && this.describe(name, got[0]);
   }
 
-  async get(name: string, signal?: AbortSignal): Promise<Readable> {
+  async get(name: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
+    if (range && range.end <= range.start) return Readable.from([]);
     // Existence first, so that a missing object fails here with advice rather than mid-stream.
     if (!(await this.stat(name))) {
       throw new DestinationError(
@@ -228,7 +230,10 @@ export class GcsStore extends CloudStore implements BackupStore {
       );
     }
     // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
-    const stream = this.file(name).createReadStream({ validation: false });
+    const stream = this.file(name).createReadStream({
+      validation: false,
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
+    });
     const stop = anySignal(this.signal, signal);
     if (stop) {
       const onAbort = () => stream.destroy(abortReason(stop));

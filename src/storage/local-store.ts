@@ -12,7 +12,7 @@ import {
   readRegularFile,
   statRegularFile,
 } from "../fs/regular-file.js";
-import type { BackupStore, GetTextOptions, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import type { BackupStore, ByteRange, GetTextOptions, PutOptions, StoredObject, StreamUpload } from "./store.js";
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
@@ -104,12 +104,13 @@ export class LocalStore implements BackupStore {
     return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
   }
 
-  async get(name: string, signal?: AbortSignal): Promise<Readable> {
+  async get(name: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
     // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
     const handle = await openRegularFile(this.uri(name), this.options);
     return createReadStream(this.uri(name), {
       fd: handle,
       highWaterMark: 1 << 20,
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
       ...(signal ? { signal } : {}),
     });
   }

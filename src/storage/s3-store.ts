@@ -25,6 +25,7 @@ import { withRetry } from "./retry.js";
 import type { S3StorageClass } from "./storage-classes.js";
 import {
   type BackupStore,
+  type ByteRange,
   type GetTextOptions,
   MISSING_OBJECT_ADVICE,
   type PutOptions,
@@ -267,7 +268,7 @@ export class S3Store extends CloudStore implements BackupStore {
           Bucket: this.settings.bucket,
           Key: key,
           Body: body,
-          StorageClass: this.settings.storageClass as StorageClass,
+          ...(options.readable ? {} : { StorageClass: this.settings.storageClass as StorageClass }),
           ContentType: options.contentType ?? DATA_CONTENT_TYPE,
           // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
           IfNoneMatch: "*",
@@ -354,15 +355,21 @@ export class S3Store extends CloudStore implements BackupStore {
     };
   }
 
-  async get(name: string, signal?: AbortSignal): Promise<Readable> {
+  async get(name: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable> {
+    if (range && range.end <= range.start) return Readable.from([]);
     try {
       // The deadline covers the request until the body starts; the body is ended by `signal`, the
       // consumer destroying it, or socketTimeout when it stops flowing.
       const body = anySignal(this.signal, signal);
       const got = await this.timed("GetObject", (s) =>
-        this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-          abortSignal: anySignal(s, body) as AbortSignal,
-        }),
+        this.client.send(
+          new GetObjectCommand({
+            Bucket: this.settings.bucket,
+            Key: this.key(name),
+            ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
+          }),
+          { abortSignal: anySignal(s, body) as AbortSignal },
+        ),
       );
       if (!(got.Body instanceof Readable)) throw new Error("the SDK returned no Node.js stream");
       return got.Body;

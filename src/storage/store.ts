@@ -32,6 +32,18 @@ export interface PutOptions {
   readonly expectedBytes?: number | undefined;
   /** Aborting cancels the transfer and removes whatever was partly stored. */
   readonly signal?: AbortSignal;
+  /**
+   * An upload is stored in the configured storage class / tier (the data); `readable` stores it in
+   * the default one instead, as `put` always does: for indexes and manifests that must be readable
+   * without a restore request even when the data sits in GLACIER or Archive.
+   */
+  readonly readable?: boolean;
+}
+
+/** Bytes `start` (inclusive) to `end` (exclusive) of an object. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
 }
 
 /**
@@ -72,8 +84,8 @@ export interface BackupStore {
   list(): Promise<StoredObject[]>;
   /** Metadata of one object, or undefined when it does not exist. */
   stat(name: string): Promise<StoredObject | undefined>;
-  /** Reads an object as a stream. */
-  get(name: string, signal?: AbortSignal): Promise<Readable>;
+  /** Reads an object (or, with `range`, only those bytes of it) as a stream. */
+  get(name: string, signal?: AbortSignal, range?: ByteRange): Promise<Readable>;
   /**
    * Reads a small object (sidecar, manifest) as UTF-8, whole or up to `maxBytes` + 1 bytes;
    * undefined when it does not exist.
