@@ -277,6 +277,31 @@ export interface BackupDbConfig {
   readonly settingLabel: (setting: keyof typeof BACKUP_DB_SETTINGS) => string;
 }
 
+/** BACKUP_ENCRYPT with its recipient or public key, checked together: one without the other is refused. */
+export function loadEncryption(lookup: SettingLookup): EncryptionSettings | undefined {
+  const s = BACKUP_DB_SETTINGS;
+  const names = namesOf(lookup);
+  const given = (spec: SettingSpec<unknown>) => givenAs(spec, lookup);
+  const encrypt = require(s.encrypt, lookup);
+  const recipient = resolve(s.gpgRecipient, lookup);
+  const publicKey = resolve(s.gpgPublicKey, lookup);
+  if (encrypt && recipient === undefined && publicKey === undefined) {
+    throw new ConfigError(
+      `${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
+        `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`,
+    );
+  }
+  if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+    const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec as SettingSpec<unknown>));
+    throw new ConfigError(
+      `A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
+        `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`,
+    );
+  }
+
+  return encrypt ? { recipient, publicKey } : undefined;
+}
+
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
 export function loadBackupDbConfig(
   lookup: SettingLookup,
@@ -307,22 +332,7 @@ export function loadBackupDbConfig(
     );
   }
 
-  const encrypt = require(s.encrypt, lookup);
-  const recipient = resolve(s.gpgRecipient, lookup);
-  const publicKey = resolve(s.gpgPublicKey, lookup);
-  if (encrypt && recipient === undefined && publicKey === undefined) {
-    throw new ConfigError(
-      `${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
-        `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`,
-    );
-  }
-  if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-    const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec as SettingSpec<unknown>));
-    throw new ConfigError(
-      `A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
-        `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`,
-    );
-  }
+  const encryption = loadEncryption(lookup);
 
   return {
     connection,
@@ -332,7 +342,7 @@ export function loadBackupDbConfig(
     compression,
     compressionLevel: level ?? range.default,
     pgBinDir: resolve(s.pgBinDir, lookup),
-    encryption: encrypt ? { recipient, publicKey } : undefined,
+    encryption,
     retention: {
       daily: require(s.retentionDaily, lookup),
       weekly: require(s.retentionWeekly, lookup),

@@ -27,7 +27,7 @@ import {
 const parseEndpoint = httpUrl("http://127.0.0.1:9000");
 
 /** `backups/postgres` → `backups/postgres/`; an empty prefix means the bucket's top level. */
-function parseKeyPrefix(raw: string, source: string): string {
+export function parseKeyPrefix(raw: string, source: string): string {
   const trimmed = raw.replace(/^\/+/, "");
   if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
     throw new ConfigError(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);

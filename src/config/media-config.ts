@@ -1,8 +1,30 @@
 import { ConfigError } from "../shared/errors.js";
-import { BACKUP_DB_SETTINGS, type MetricsSettings } from "./backup-db-config.js";
+import {
+  BACKUP_DB_SETTINGS,
+  type EncryptionSettings,
+  loadEncryption,
+  type MetricsSettings,
+} from "./backup-db-config.js";
+import {
+  CLOUD_READ_SETTINGS,
+  CLOUD_SETTINGS,
+  type Destination,
+  loadDestinations,
+  parseKeyPrefix,
+} from "./cloud-config.js";
 import { metricsSettings } from "./metrics-config.js";
+
+/** Looked up, not declared here: restore and verify declare BACKUP_GPG_PRIVATE_KEY among their own settings. */
+const GPG_PRIVATE_KEY = {
+  env: "BACKUP_GPG_PRIVATE_KEY",
+  input: "gpg-private-key",
+  description: "",
+  parse: (raw: string) => raw,
+};
+
 import {
   integerIn,
+  namesOf,
   parseBoolean,
   parseString,
   require,
@@ -48,6 +70,41 @@ export function splitPatterns(raw: string): string[] {
   out.push(current);
   return out.map((p) => p.trim()).filter((p) => p !== "");
 }
+
+/** Where media snapshots go in every configured bucket: beside the database backups, under their own prefix. */
+const mediaRemotePrefix = {
+  env: "MEDIA_REMOTE_PREFIX",
+  input: "media-remote-prefix",
+  description: "key prefix of media snapshots in every bucket/container (data/ and snapshots/ below it)",
+  default: "backups/media/",
+  parse: parseKeyPrefix,
+} satisfies SettingSpec<string>;
+
+const { remotePrefix: _dbPrefix, ...cloudUpload } = CLOUD_SETTINGS;
+const { remotePrefix: _dbReadPrefix, ...cloudRead } = CLOUD_READ_SETTINGS;
+
+/** The off-site half of backup-media: the database's buckets and encryption, media's own prefix. */
+export const MEDIA_OFFSITE_SETTINGS = {
+  ...cloudUpload,
+  mediaRemotePrefix,
+  mediaGcGraceHours: {
+    env: "MEDIA_GC_GRACE_HOURS",
+    input: "media-gc-grace-hours",
+    description:
+      "data in a bucket that no kept snapshot uses is removed only once two runs this far apart found it so, and it is at least this old (a backup still uploading is never robbed)",
+    default: "12",
+    parse: integerIn(1, 24 * 365, " (hours)"),
+  },
+  encrypt: shared.encrypt,
+  gpgRecipient: shared.gpgRecipient,
+  gpgPublicKey: shared.gpgPublicKey,
+} satisfies Record<string, SettingSpec<unknown>>;
+
+/** What verify and restore need to read media snapshots from the buckets. */
+export const MEDIA_REMOTE_READ_SETTINGS = { ...cloudRead, mediaRemotePrefix } satisfies Record<
+  string,
+  SettingSpec<unknown>
+>;
 
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 export const BACKUP_MEDIA_SETTINGS = {
@@ -109,8 +166,29 @@ export const BACKUP_MEDIA_SETTINGS = {
   pushgatewayUrl: shared.pushgatewayUrl,
   pushgatewayJob: shared.pushgatewayJob,
   metricsTextfile: shared.metricsTextfile,
-  networkTimeoutSeconds: shared.networkTimeoutSeconds,
+  ...MEDIA_OFFSITE_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
+
+/** Where and how media snapshots are copied off-site. */
+export interface MediaOffsiteConfig {
+  readonly destinations: readonly Destination[];
+  readonly prefix: string;
+  readonly graceMs: number;
+  readonly encryption: EncryptionSettings | undefined;
+}
+
+export function loadMediaOffsiteConfig(
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): MediaOffsiteConfig {
+  const s = MEDIA_OFFSITE_SETTINGS;
+  return {
+    destinations: loadDestinations(lookup, env),
+    prefix: require(s.mediaRemotePrefix, lookup),
+    graceMs: require(s.mediaGcGraceHours, lookup) * 3600_000,
+    encryption: loadEncryption(lookup),
+  };
+}
 
 export interface BackupMediaConfig {
   readonly sourceDir: string;
@@ -120,9 +198,14 @@ export interface BackupMediaConfig {
   readonly exclude: readonly string[];
   readonly retentionDryRun: boolean;
   readonly metrics: MetricsSettings;
+  /** The buckets the snapshot is copied to (none: local only). */
+  readonly offsite?: MediaOffsiteConfig;
 }
 
-export function loadBackupMediaConfig(lookup: SettingLookup): BackupMediaConfig {
+export function loadBackupMediaConfig(
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): BackupMediaConfig {
   const s = BACKUP_MEDIA_SETTINGS;
   return {
     sourceDir: require(s.sourceDir, lookup),
@@ -132,6 +215,7 @@ export function loadBackupMediaConfig(lookup: SettingLookup): BackupMediaConfig 
     exclude: resolve(s.exclude, lookup) ?? [],
     retentionDryRun: require(s.retentionDryRun, lookup),
     metrics: metricsSettings(lookup),
+    offsite: loadMediaOffsiteConfig(lookup, env),
   };
 }
 
@@ -215,10 +299,57 @@ export const RESTORE_MEDIA_SETTINGS = {
     default: "false",
     parse: parseBoolean,
   },
+  from: {
+    env: "MEDIA_RESTORE_FROM",
+    input: "media-from",
+    description:
+      "with media: where the snapshot is read from: local (MEDIA_BACKUP_DIR) or s3, gcs, azure (the configured bucket, under MEDIA_REMOTE_PREFIX)",
+    default: "local",
+    parse: (raw: string, source: string) => {
+      if (!(MEDIA_SOURCES as readonly string[]).includes(raw)) {
+        throw new ConfigError(`Invalid ${source} '${raw}'. Expected one of: ${MEDIA_SOURCES.join(", ")}`);
+      }
+      return raw as MediaSource;
+    },
+  },
+  ...MEDIA_REMOTE_READ_SETTINGS,
 } satisfies Record<string, SettingSpec<unknown>>;
+
+export const MEDIA_SOURCES = ["local", "s3", "gcs", "azure"] as const;
+export type MediaSource = (typeof MEDIA_SOURCES)[number];
+
+/** A bucket's media area, for reading: the configured destination of that kind and the media prefix. */
+export interface MediaRemoteSource {
+  readonly destination: Destination;
+  readonly prefix: string;
+}
+
+/** The configured bucket of `kind` for reading media snapshots; refused, naming the setting, when none is. */
+export function mediaRemoteSource(
+  kind: Exclude<MediaSource, "local">,
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): MediaRemoteSource {
+  const destination = loadDestinations(lookup, env).find((d) => d.kind === kind);
+  if (!destination) {
+    const setting = {
+      s3: CLOUD_SETTINGS.s3Bucket,
+      gcs: CLOUD_SETTINGS.gcsBucket,
+      azure: CLOUD_SETTINGS.azureContainer,
+    }[kind];
+    throw new ConfigError(
+      `Media snapshots are to be read from ${kind}, but no ${kind} bucket is configured: set ${namesOf(lookup).label(setting)}`,
+    );
+  }
+  return { destination, prefix: require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup) };
+}
 
 export interface RestoreMediaConfig {
   readonly backupDir: string;
+  /** Set: the snapshot is read from this bucket instead of MEDIA_BACKUP_DIR. */
+  readonly remote?: MediaRemoteSource;
+  /** BACKUP_GPG_PRIVATE_KEY, for a bucket's encrypted snapshots. */
+  readonly gpgPrivateKey?: string | undefined;
   readonly snapshot: string;
   readonly targetDir: string;
   readonly restorePath: string | undefined;
@@ -226,10 +357,17 @@ export interface RestoreMediaConfig {
   readonly metrics: MetricsSettings;
 }
 
-export function loadRestoreMediaConfig(lookup: SettingLookup): RestoreMediaConfig {
+export function loadRestoreMediaConfig(
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): RestoreMediaConfig {
   const s = RESTORE_MEDIA_SETTINGS;
+  const from = require(s.from, lookup);
+  const gpgPrivateKey = lookup(GPG_PRIVATE_KEY as SettingSpec<unknown>)?.value as string | undefined;
   return {
     backupDir: require(s.mediaBackupDir, lookup),
+    ...(from === "local" ? {} : { remote: mediaRemoteSource(from, lookup, env) }),
+    ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
     snapshot: require(s.snapshot, lookup),
     targetDir: require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
     restorePath: resolve(s.restorePath, lookup),

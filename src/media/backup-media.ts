@@ -11,6 +11,7 @@ import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { ConfigError, throwIfCancelled } from "../shared/errors.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { ManifestReader, type ManifestTotals, ManifestWriter } from "./manifest.js";
+import { type MediaOffsiteReport, sendOffsite } from "./media-offsite.js";
 import { toBinary } from "./media-path.js";
 import { applyMediaRetention, type MediaRetentionOutcome, planMediaRetention } from "./media-retention.js";
 import { type BuildProblems, type BuildProgress, buildSnapshot } from "./snapshot-builder.js";
@@ -41,7 +42,9 @@ export interface BackupMediaResult {
   /** Skipped (with why) when the snapshot recorded errors: retention runs after a clean snapshot only. */
   readonly retention: MediaRetentionOutcome | { readonly skipped: string } | { readonly error: string };
   readonly metrics: PublishOutcome;
-  /** 0, or 1 when a file could not be read (the snapshot holds the rest and is published). */
+  /** One report per configured bucket (empty: local only). */
+  readonly offsite: readonly MediaOffsiteReport[];
+  /** 0, or 1 when a file could not be read (the snapshot holds the rest and is published) or a bucket failed. */
   readonly exitCode: 0 | 1;
 }
 
@@ -50,6 +53,8 @@ export interface BackupMediaOptions {
   readonly now?: () => Date;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: BuildProgress & { readonly previousEntries?: number }) => void;
+  /** Bytes read for the off-site copies, as they go. */
+  readonly onUploadBytes?: (bytes: number) => void;
 }
 
 /**
@@ -157,9 +162,9 @@ export async function backupMedia(
         `${totals.unchangedFiles} unchanged, ${totals.deletedFiles} deleted), ${totals.bytesCopied} bytes copied, ` +
         `${totals.bytesLinked} linked; current -> ${name}`,
     );
-    const exitCode = totals.errors > 0 ? 1 : 0;
+    const clean = totals.errors === 0;
     let retention: BackupMediaResult["retention"];
-    if (exitCode !== 0) {
+    if (!clean) {
       retention = {
         skipped: `the snapshot recorded ${totals.errors} unreadable entr${totals.errors === 1 ? "y" : "ies"}`,
       };
@@ -177,18 +182,48 @@ export async function backupMedia(
         logger.error(`Retention failed: ${(err as Error).message}`);
       }
     }
+    const offsite = config.offsite
+      ? await sendOffsite({
+          config: config.offsite,
+          backupDir,
+          snapshotDir: finalDir,
+          snapshot: name,
+          clean,
+          retentionDays: config.retentionDays,
+          dryRun: config.retentionDryRun,
+          now,
+          logger,
+          signal,
+          ...(options.onUploadBytes ? { onBytes: options.onUploadBytes } : {}),
+        })
+      : [];
+    throwIfCancelled(
+      signal,
+      `The media backup was cancelled during the off-site copies; the local snapshot ${name} stands`,
+    );
+    const exitCode = clean && offsite.every((o) => o.ok) ? 0 : 1;
     const finishedAt = now();
     const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
     const metrics = await publishMetrics(
       config.metrics,
       { type: "media" },
       [
-        ...backupSamples("media", {
-          ok: exitCode === 0,
-          finishedAt,
-          durationSeconds,
-          ...(exitCode === 0 ? { sizeBytes: totals.bytes } : {}),
-        }),
+        ...backupSamples(
+          "media",
+          {
+            ok: exitCode === 0,
+            finishedAt,
+            durationSeconds,
+            ...(clean ? { sizeBytes: totals.bytes } : {}),
+          },
+          offsite.map((o) => ({
+            kind: o.kind,
+            location: o.location,
+            ok: o.ok,
+            bytes: o.bytes,
+            seconds: o.seconds,
+          })),
+        ),
         gauge("backup_media_files", "Files in the latest media snapshot", { type: "media" }, totals.files),
         gauge(
           "backup_media_new_bytes",
@@ -200,8 +235,8 @@ export async function backupMedia(
       logger,
       signal,
     );
-    if (exitCode !== 0)
-      run.recordFailure(new Error(`${totals.errors} entries could not be read; see the log above`));
+    if (!clean) run.recordFailure(new Error(`${totals.errors} entries could not be read; see the log above`));
+    for (const o of offsite.filter((r) => !r.ok)) run.recordFailure(new Error(`${o.location}: ${o.error}`));
     return {
       snapshot: name,
       snapshotDir: finalDir,
@@ -217,6 +252,7 @@ export async function backupMedia(
       logFile: run.logFile,
       retention,
       metrics,
+      offsite,
       exitCode,
     };
   } catch (err) {

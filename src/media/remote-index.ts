@@ -140,7 +140,8 @@ export function encodeObjectsFile(f: ObjectsFile): string {
     `# index-sha256 ${f.indexSha256}`,
     `# errors ${f.errors}`,
   ];
-  for (const [name, bytes] of [...f.objects].sort(([a], [b]) => (a < b ? -1 : 1))) lines.push(`${name} ${bytes}`);
+  for (const [name, bytes] of [...f.objects].sort(([a], [b]) => (a < b ? -1 : 1)))
+    lines.push(`${name} ${bytes}`);
   return `${lines.join("\n")}\n`;
 }
 

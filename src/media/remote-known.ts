@@ -104,8 +104,11 @@ export async function loadKnown(
       };
     }
     if (state.snapshot !== newest.name) {
-      logger.info(`The local index cache is of ${state.snapshot}; the newest snapshot in ${remote.location} is ${newest.name}`);
-    } else logger.warn(`The local index cache of ${remote.location} does not match the bucket's: it is not used`);
+      logger.info(
+        `The local index cache is of ${state.snapshot}; the newest snapshot in ${remote.location} is ${newest.name}`,
+      );
+    } else
+      logger.warn(`The local index cache of ${remote.location} does not match the bucket's: it is not used`);
   } catch {}
   if (!newest.encrypted || keyring) {
     try {
@@ -116,7 +119,9 @@ export async function loadKnown(
         source: `the index of ${newest.name} in the bucket`,
       };
     } catch (err) {
-      logger.warn(`The index of ${newest.name} in ${remote.location} could not be read (${briefly(err)}); large files are matched by name only`);
+      logger.warn(
+        `The index of ${newest.name} in ${remote.location} could not be read (${briefly(err)}); large files are matched by name only`,
+      );
     }
   }
   const blobs = new Map<string, number>();
@@ -127,5 +132,9 @@ export async function loadKnown(
     `No readable index of ${remote.location} (encrypted, and no local cache): small files are uploaded again in new packs; ` +
       "keep MEDIA_BACKUP_DIR (or the action's cache) between runs to avoid that",
   );
-  return { index: new ContentIndex(), blobs, source: `the large files named in ${newest.name}'s objects list` };
+  return {
+    index: new ContentIndex(),
+    blobs,
+    source: `the large files named in ${newest.name}'s objects list`,
+  };
 }

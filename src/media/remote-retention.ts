@@ -51,9 +51,12 @@ export function planRemoteRetention(
   const remove: { name: string; why: string }[] = [];
   for (const { ref, objects } of complete) {
     const age = `${((options.now.getTime() - ref.takenAt.getTime()) / DAY_MS).toFixed(1)} days old`;
-    if (ref.name === newestComplete) keep.push({ name: ref.name, why: `the newest complete snapshot (${age})` });
-    else if (ref.takenAt.getTime() >= cutoff) keep.push({ name: ref.name, why: `within ${options.days} days (${age})` });
-    else if (objects === undefined) keep.push({ name: ref.name, why: `its objects list cannot be read (${age}): run verify` });
+    if (ref.name === newestComplete)
+      keep.push({ name: ref.name, why: `the newest complete snapshot (${age})` });
+    else if (ref.takenAt.getTime() >= cutoff)
+      keep.push({ name: ref.name, why: `within ${options.days} days (${age})` });
+    else if (objects === undefined)
+      keep.push({ name: ref.name, why: `its objects list cannot be read (${age}): run verify` });
     else remove.push({ name: ref.name, why: `older than ${options.days} days (${age})` });
   }
   return { keep, remove };
@@ -112,7 +115,9 @@ export async function applyRemoteRetention(
         leftovers.push(ref.name);
         logger.warn(`Removed the parts of ${ref.name} from ${remote.location}: its upload never completed`);
       } catch (err) {
-        logger.warn(`Could not remove the leftover parts of ${ref.name}: ${briefly(err)}; the next run tries again`);
+        logger.warn(
+          `Could not remove the leftover parts of ${ref.name}: ${briefly(err)}; the next run tries again`,
+        );
       }
     }
   }
@@ -146,22 +151,28 @@ async function collectGarbage(
   const { logger, now, graceMs, dryRun } = input.options;
   const unreadable = input.kept.filter((k) => k.objects === undefined).map((k) => k.ref.name);
   if (unreadable.length > 0) {
-    return { skipped: `the objects lists of ${unreadable.join(", ")} could not be read: nothing is collected until they can` };
+    return {
+      skipped: `the objects lists of ${unreadable.join(", ")} could not be read: nothing is collected until they can`,
+    };
   }
   const referenced = new Set<string>();
-  for (const k of input.kept) for (const name of (k.objects as ObjectsFile).objects.keys()) referenced.add(name);
+  for (const k of input.kept)
+    for (const name of (k.objects as ObjectsFile).objects.keys()) referenced.add(name);
   let listed: Awaited<ReturnType<MediaRemote["data"]["list"]>>;
   try {
     listed = await remote.data.list();
   } catch (err) {
-    return { skipped: `the listing of ${remote.data.location} failed (${briefly(err)}): nothing is collected` };
+    return {
+      skipped: `the listing of ${remote.data.location} failed (${briefly(err)}): nothing is collected`,
+    };
   }
   const pendingFiles = [...input.pendingFiles].sort();
   const newestPending = pendingFiles.at(-1);
   let pending = new Map<string, Date>();
   if (newestPending) {
     const text = await remote.snapshots.getText(newestPending, { maxBytes: 64 << 20 }).catch(() => undefined);
-    if (text === undefined) return { skipped: `${remote.snapshots.uri(newestPending)} could not be read: nothing is collected` };
+    if (text === undefined)
+      return { skipped: `${remote.snapshots.uri(newestPending)} could not be read: nothing is collected` };
     pending = parsePending(text);
   }
   const plan = planGarbage({ referenced, listed, pending, now, graceMs });
@@ -179,15 +190,23 @@ async function collectGarbage(
       failed.push({ name, error: briefly(err) });
     }
   }
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   const next = `gc-pending-${stamp}.txt`;
   try {
     if (!pendingFiles.includes(next)) await remote.snapshots.put(next, encodePending(plan.pending));
     for (const old of pendingFiles) if (old !== next) await remote.snapshots.delete(old);
   } catch (err) {
-    logger.warn(`${remote.location}: the list of pending garbage could not be written (${briefly(err)}); the wait starts again next run`);
+    logger.warn(
+      `${remote.location}: the list of pending garbage could not be written (${briefly(err)}); the wait starts again next run`,
+    );
   }
-  if (removed.length > 0) logger.info(`${remote.location}: removed ${removed.length} data objects no kept snapshot uses (${removedBytes} bytes)`);
+  if (removed.length > 0)
+    logger.info(
+      `${remote.location}: removed ${removed.length} data objects no kept snapshot uses (${removedBytes} bytes)`,
+    );
   const live = listed.filter((o) => isDataName(o.name) && referenced.has(o.name));
   return {
     removed,

@@ -3,18 +3,18 @@ import { Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
+import { UserError } from "../shared/errors.js";
 import { type Destination, withPrefix } from "../storage/destination.js";
 import { openStore } from "../storage/open-store.js";
 import type { BackupStore, StoredObject } from "../storage/store.js";
-import { UserError } from "../shared/errors.js";
 import { MAX_INDEX_BYTES } from "./remote-index.js";
 import {
   DATA_PREFIX,
   parsePartName,
   partName,
   SNAPSHOT_PARTS,
-  type SnapshotPart,
   SNAPSHOTS_PREFIX,
+  type SnapshotPart,
 } from "./remote-layout.js";
 import { snapshotTime } from "./snapshot-name.js";
 
@@ -98,8 +98,10 @@ export async function readSums(remote: MediaRemote, snap: RemoteSnapshotRef): Pr
   const name = partName(snap.name, "sums", false);
   const where = remote.snapshots.uri(name);
   const text = await remote.snapshots.getText(name, { maxBytes: MAX_SUMS_BYTES });
-  if (text === undefined) throw new UserError(`${where} is missing: the snapshot ${snap.name} is not complete there`);
-  if (text.length > MAX_SUMS_BYTES) throw new UserError(`${where} is larger than a sums file can be: it was replaced`);
+  if (text === undefined)
+    throw new UserError(`${where} is missing: the snapshot ${snap.name} is not complete there`);
+  if (text.length > MAX_SUMS_BYTES)
+    throw new UserError(`${where} is larger than a sums file can be: it was replaced`);
   const sums = new Map<string, string>();
   for (const line of text.split("\n").filter((l) => l !== "")) {
     const m = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
@@ -114,7 +116,9 @@ export async function readSums(remote: MediaRemote, snap: RemoteSnapshotRef): Pr
   for (const part of SNAPSHOT_PARTS) {
     if (part === "sums") continue;
     if (!sums.has(partName(snap.name, part, snap.encrypted))) {
-      throw new UserError(`${where} has no checksum for the ${part} of ${snap.name}: it was changed or damaged`);
+      throw new UserError(
+        `${where} has no checksum for the ${part} of ${snap.name}: it was changed or damaged`,
+      );
     }
   }
   return sums;
@@ -127,10 +131,18 @@ export class HashingCounter extends Transform {
   constructor(private readonly limit = Number.POSITIVE_INFINITY) {
     super();
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+  override _transform(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    cb: (err?: Error | null, data?: Buffer) => void,
+  ): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) {
-      cb(new UserError(`more than ${this.limit} bytes arrived where no more were expected: the object was replaced`));
+      cb(
+        new UserError(
+          `more than ${this.limit} bytes arrived where no more were expected: the object was replaced`,
+        ),
+      );
       return;
     }
     this.hash.update(chunk);

@@ -7,8 +7,8 @@ import { pipeline } from "node:stream/promises";
 import type { GpgEncryptor } from "../crypto/gpg.js";
 import type { Logger } from "../log/logger.js";
 import type { ChildStage } from "../process/child-stage.js";
-import type { BackupStore } from "../storage/store.js";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
+import type { BackupStore } from "../storage/store.js";
 import { ManifestReader, type MediaEntry } from "./manifest.js";
 import { fsPath, showPath } from "./media-path.js";
 import { ContentIndex, type ContentLocation, encodeObjectsFile } from "./remote-index.js";
@@ -72,10 +72,16 @@ interface Member {
   readonly sha256: string;
 }
 
-type Job = { readonly kind: "pack"; readonly members: Member[]; readonly bytes: number } | { readonly kind: "blob"; readonly member: Member };
+type Job =
+  | { readonly kind: "pack"; readonly members: Member[]; readonly bytes: number }
+  | { readonly kind: "blob"; readonly member: Member };
 
 /** The contents of the snapshot the bucket does not hold, grouped into packs and large objects. */
-function planJobs(manifestFile: string, known: KnownContent, rule: PackingRule): { jobs: Job[]; reused: number } {
+function planJobs(
+  manifestFile: string,
+  known: KnownContent,
+  rule: PackingRule,
+): { jobs: Job[]; reused: number } {
   const jobs: Job[] = [];
   const seen = new Set<string>();
   let reused = 0;
@@ -87,7 +93,11 @@ function planJobs(manifestFile: string, known: KnownContent, rule: PackingRule):
       if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable") continue;
       if (seen.has(e.sha256)) continue;
       seen.add(e.sha256);
-      if (known.index.has(e.sha256) || known.blobs.has(blobName(e.sha256, false)) || known.blobs.has(blobName(e.sha256, true))) {
+      if (
+        known.index.has(e.sha256) ||
+        known.blobs.has(blobName(e.sha256, false)) ||
+        known.blobs.has(blobName(e.sha256, true))
+      ) {
         reused++;
         continue;
       }
@@ -145,7 +155,12 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
     throwIfCancelled(o.signal, "The media upload was cancelled");
     const members = job.kind === "pack" ? job.members : [job.member];
     const name =
-      job.kind === "pack" ? packName(members.map((m) => ({ sha256: m.sha256, size: m.entry.size })), encrypted) : blobName(job.member.sha256, encrypted);
+      job.kind === "pack"
+        ? packName(
+            members.map((m) => ({ sha256: m.sha256, size: m.entry.size })),
+            encrypted,
+          )
+        : blobName(job.member.sha256, encrypted);
     const size = job.kind === "pack" ? job.bytes : job.member.entry.size;
     const stored = await putObject(store, name, (sink) => writeMembers(tree, members, sink, o), {
       expectedBytes: size,
@@ -174,10 +189,14 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
   try {
     for (let e = reader.next(); e !== undefined; e = reader.next()) {
       if (e.state === "unreadable") errors++;
-      if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable" || index.has(e.sha256)) continue;
+      if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable" || index.has(e.sha256))
+        continue;
       const location = locate(e, written, o.known);
       index.add(e.sha256, location);
-      const objectBytes = written.objectSize(location.object) ?? o.known.index.objectSize(location.object) ?? o.known.blobs.get(location.object);
+      const objectBytes =
+        written.objectSize(location.object) ??
+        o.known.index.objectSize(location.object) ??
+        o.known.blobs.get(location.object);
       if (objectBytes === undefined) throw new Error(`no stored size for ${location.object}`);
       index.addObject(location.object, objectBytes);
     }
@@ -188,7 +207,10 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
   const indexSha256 = sha256Of(indexText);
   const sums = new Map<string, string>();
   let metadataBytes = 0;
-  const putPart = async (part: "manifest" | "index" | "objects", produce: (sink: Writable) => Promise<void>) => {
+  const putPart = async (
+    part: "manifest" | "index" | "objects",
+    produce: (sink: Writable) => Promise<void>,
+  ) => {
     const name = partName(o.snapshot, part, encrypted && part !== "objects");
     const stored = await putObject(remote.snapshots, name, produce, {
       readable: true,
@@ -201,7 +223,10 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
   };
   await putPart("index", (sink) => writeText(sink, indexText));
   await putPart("objects", (sink) =>
-    writeText(sink, encodeObjectsFile({ snapshot: o.snapshot, indexSha256, errors, objects: new Map(index.objects()) })),
+    writeText(
+      sink,
+      encodeObjectsFile({ snapshot: o.snapshot, indexSha256, errors, objects: new Map(index.objects()) }),
+    ),
   );
   await putPart("manifest", (sink) => pipeline(createReadStream(manifestFile), sink, { end: false }));
   const sumsText = encodeSums(sums);
@@ -243,21 +268,29 @@ async function writeText(sink: Writable, text: string): Promise<void> {
 
 function drained(sink: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      sink.off("drain", done);
-      sink.off("error", done);
-      sink.off("close", done);
+    const settle = (err?: Error) => {
+      sink.off("drain", onDrain);
+      sink.off("error", onError);
+      sink.off("close", onClose);
       if (err) reject(err);
       else resolve();
     };
-    sink.once("drain", done);
-    sink.once("error", done);
-    sink.once("close", () => done(new Error("the upload stream was closed")));
+    const onDrain = () => settle();
+    const onError = (err: Error) => settle(err);
+    const onClose = () => settle(new Error("the upload stream was closed"));
+    sink.once("drain", onDrain);
+    sink.once("error", onError);
+    sink.once("close", onClose);
   });
 }
 
 /** Streams each member from the local snapshot's tree, hashing it: a member that does not match its manifest fails. */
-async function writeMembers(tree: string, members: readonly Member[], sink: Writable, o: UploadOptions): Promise<void> {
+async function writeMembers(
+  tree: string,
+  members: readonly Member[],
+  sink: Writable,
+  o: UploadOptions,
+): Promise<void> {
   const buf = Buffer.allocUnsafe(CHUNK_BYTES);
   for (const m of members) {
     throwIfCancelled(o.signal, "The media upload was cancelled");
@@ -346,7 +379,9 @@ async function putObject(
     if (!options.refuseExisting && !(err instanceof UserError)) {
       const there = await store.stat(name).catch(() => undefined);
       if (there && there.sizeBytes > 0) {
-        options.logger.info(`${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`);
+        options.logger.info(
+          `${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`,
+        );
         return { bytes: there.sizeBytes, sha256: "", existed: true };
       }
     }
@@ -355,7 +390,11 @@ async function putObject(
 }
 
 /** Runs `work` over `items`, at most `limit` at once; the first failure stops new work and is thrown once the rest settle. */
-async function runLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function runLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: unknown;
   const lane = async () => {

@@ -2,12 +2,15 @@ import { mkdirSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { RestoreMediaConfig } from "../config/media-config.js";
+import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
 import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { restoreSamples } from "../metrics/restore-metrics.js";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
 import { ManifestError, ManifestReader, type MediaEntry } from "./manifest.js";
 import { isWithin, parentOf, type RelPath, showPath, toBinary } from "./media-path.js";
+import { chooseRemoteSnapshot, type StagedRemoteSnapshot, stageRemoteSnapshot } from "./remote-source.js";
+import { openMediaRemote } from "./remote-store.js";
 import { isRestorable, type Preflight, placeOf, preflight } from "./restore-preflight.js";
 import {
   chooseSnapshot,
@@ -16,7 +19,7 @@ import {
   realBackupDir,
   refuseOverlap,
 } from "./restore-selection.js";
-import { EntryWriter, type Placed } from "./restore-writer.js";
+import { type ContentSource, EntryWriter, type Placed } from "./restore-writer.js";
 import { MANIFEST_FILE, TREE_DIR } from "./snapshot-name.js";
 import { readManifestSum } from "./snapshot-store.js";
 
@@ -43,6 +46,8 @@ export interface MediaRestoreResult {
   /** Files not placed: their copy in the snapshot did not match the manifest's SHA-256 (or size), or could not be read. */
   readonly failed: readonly string[];
   readonly durationSeconds: number;
+  /** From a bucket: where, and what was downloaded (object or range requests, bytes). */
+  readonly remote?: { readonly location: string; readonly requests: number; readonly bytes: number };
   readonly metrics: PublishOutcome;
   /** 1 when a file failed; skipped entries alone do not fail a restore (the backup reported them). */
   readonly exitCode: 0 | 1;
@@ -77,41 +82,56 @@ export async function restoreMedia(
   const { logger, signal } = options;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  const backupDir = realBackupDir(config.backupDir);
-  const snapshot = chooseSnapshot(backupDir, config);
-  const snapshotDir = path.join(backupDir, snapshot);
   const scope = parseRestorePath(config.restorePath);
-  const targetDir = path.resolve(config.targetDir);
-  const existing = existingTarget(targetDir);
-  refuseOverlap(existing ?? targetDir, backupDir, config);
-  logger.info(
-    `Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot} into ${targetDir}` +
-      (config.overwrite ? " (overwrite: existing files are replaced)" : ""),
-  );
-  const checked = await preflight({
-    snapshotDir,
-    snapshot,
-    scope,
-    target: existing === undefined ? undefined : toBinary(existing),
-    targetShown: targetDir,
-    overwrite: config.overwrite,
-  });
-  throwIfCancelled(signal, "The media restore was cancelled before anything was written");
-  mkdirSync(targetDir, { recursive: true });
-  // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
-  const target = realpathSync(targetDir);
-  refuseOverlap(target, backupDir, config);
-  const done = await restoreEntries({
-    snapshotDir,
-    tree: toBinary(path.join(snapshotDir, TREE_DIR)),
-    target: toBinary(target),
-    scope,
-    checked,
-    overwrite: config.overwrite,
-    logger,
-    signal,
-    onProgress: options.onProgress,
-  });
+  const staged = config.remote ? await stageFromBucket(config, logger, signal) : undefined;
+  let snapshot: string;
+  let targetDir: string;
+  let done: Counts;
+  try {
+    const backupDir = staged ? undefined : realBackupDir(config.backupDir);
+    snapshot = staged ? staged.snapshot : chooseSnapshot(backupDir as string, config);
+    const snapshotDir = staged ? staged.dir : path.join(backupDir as string, snapshot);
+    targetDir = path.resolve(config.targetDir);
+    const existing = existingTarget(targetDir);
+    if (backupDir) refuseOverlap(existing ?? targetDir, backupDir, config);
+    logger.info(
+      `Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot}` +
+        `${staged ? ` from ${staged.location}` : ""} into ${targetDir}` +
+        (config.overwrite ? " (overwrite: existing files are replaced)" : ""),
+    );
+    const checked = await preflight({
+      snapshotDir,
+      snapshot,
+      scope,
+      target: existing === undefined ? undefined : toBinary(existing),
+      targetShown: targetDir,
+      overwrite: config.overwrite,
+    });
+    throwIfCancelled(signal, "The media restore was cancelled before anything was written");
+    mkdirSync(targetDir, { recursive: true });
+    // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
+    const target = realpathSync(targetDir);
+    if (backupDir) refuseOverlap(target, backupDir, config);
+    done = await restoreEntries({
+      snapshotDir,
+      tree: toBinary(path.join(snapshotDir, TREE_DIR)),
+      target: toBinary(target),
+      scope,
+      checked,
+      overwrite: config.overwrite,
+      logger,
+      signal,
+      onProgress: options.onProgress,
+      content: staged?.content,
+    });
+    if (staged) {
+      logger.info(
+        `Read ${staged.fetched.bytes} bytes in ${staged.fetched.requests} object or range requests from ${staged.location}`,
+      );
+    }
+  } finally {
+    staged?.dispose();
+  }
   const exitCode = done.failed.length > 0 ? 1 : 0;
   const finishedAt = now();
   const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
@@ -132,6 +152,7 @@ export async function restoreMedia(
     restorePath: scope === "" ? undefined : showPath(scope),
     ...done,
     durationSeconds,
+    ...(staged ? { remote: { location: staged.location, ...staged.fetched } } : {}),
     metrics,
     exitCode,
   };
@@ -147,6 +168,7 @@ interface RestoreRun {
   readonly logger: Logger;
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((p: MediaRestoreProgress) => void) | undefined;
+  readonly content: ContentSource | undefined;
 }
 
 type Counts = Pick<
@@ -157,7 +179,7 @@ type Counts = Pick<
 /** The second pass: the manifest again, in walk order, each entry written as EntryWriter places it. */
 async function restoreEntries(run: RestoreRun): Promise<Counts> {
   const { logger, signal, scope } = run;
-  const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal);
+  const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal, run.content);
   const reader = ManifestReader.open(path.join(run.snapshotDir, MANIFEST_FILE));
   const counts = { files: 0, dirs: 0, symlinks: 0, hardLinks: 0, bytes: 0 };
   const skipped = new NamedList();
@@ -271,5 +293,31 @@ class NamedList {
   }
   list(): string[] {
     return this.more > 0 ? [...this.names, `… and ${this.more} more (see the log)`] : this.names;
+  }
+}
+
+/** The bucket's snapshot, staged: its manifest checked and local, its contents read by byte range. */
+async function stageFromBucket(
+  config: RestoreMediaConfig,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<StagedRemoteSnapshot & { readonly location: string }> {
+  const source = config.remote as NonNullable<RestoreMediaConfig["remote"]>;
+  const remote = await openMediaRemote(source.destination, source.prefix, logger, signal);
+  const snap = await chooseRemoteSnapshot(remote, config.snapshot);
+  const keyring = snap.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+  try {
+    const staged = await stageRemoteSnapshot(remote, snap, { keyring, signal });
+    return {
+      ...staged,
+      location: remote.location,
+      dispose: () => {
+        staged.dispose();
+        void keyring?.dispose();
+      },
+    };
+  } catch (err) {
+    await keyring?.dispose();
+    throw err;
   }
 }

@@ -15,6 +15,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
 import { type CopyMetadata, copySmallFile, SMALL_FILE_BYTES, secondsOf } from "./copy-file.js";
 import type { MediaEntry } from "./manifest.js";
@@ -34,6 +35,9 @@ export function metadataOf(entry: MediaEntry): CopyMetadata {
   const t = secondsOf(entry.mtimeNs);
   return { mode: entry.mode, atime: t, mtime: t, ...(asRoot ? { uid: entry.uid, gid: entry.gid } : {}) };
 }
+
+/** Where file contents come from when not from the snapshot's tree: e.g. byte ranges of a bucket's packs. */
+export type ContentSource = (entry: MediaEntry, signal: AbortSignal | undefined) => Promise<Readable>;
 
 /** What placing one entry came to: placed, or not placed with why (the rest of the restore goes on). */
 export type Placed =
@@ -56,6 +60,8 @@ export class EntryWriter {
     private readonly target: string, // the target's realpath, binary string
     private readonly overwrite: boolean,
     private readonly signal: AbortSignal | undefined,
+    /** Contents from elsewhere (a bucket); the tree is then not read. */
+    private readonly content?: ContentSource,
   ) {}
 
   /** Creates a directory 0700 (its own mode comes after its entries); false when a real one was there. */
@@ -86,10 +92,13 @@ export class EntryWriter {
   async file(entry: MediaEntry): Promise<Placed> {
     const src = fsPath(this.tree, entry.path);
     const meta = metadataOf(entry);
+    const content = this.content;
     const temp = await this.withTemp(entry.path, (t) =>
-      entry.size <= SMALL_FILE_BYTES
-        ? copySmallFile(src, t, meta, this.scratch)
-        : this.copyLarge(src, t, meta),
+      content
+        ? this.copyStream(content(entry, this.signal), t, meta, entry.size)
+        : entry.size <= SMALL_FILE_BYTES
+          ? copySmallFile(src, t, meta, this.scratch)
+          : this.copyLarge(src, t, meta),
     ).catch((err: unknown) => {
       if (isFatal(err)) throw err;
       return { why: `cannot be read from the snapshot: ${(err as Error).message}` };
@@ -188,6 +197,43 @@ export class EntryWriter {
       unlinkSync(temp);
     } catch {}
     this.pending.delete(temp.toString("latin1"));
+  }
+
+  /** A file from a stream (a download), hashed as it is written; metadata set as for a copy. */
+  private async copyStream(
+    opened: Promise<Readable>,
+    dst: Buffer,
+    meta: CopyMetadata,
+    size: number,
+  ): Promise<{ sha256: string; bytes: number }> {
+    const input = await opened;
+    try {
+      const output = await open(dst, WRITE_FLAGS, 0o600);
+      try {
+        const hash = createHash("sha256");
+        let position = 0;
+        for await (const chunk of input as AsyncIterable<Buffer>) {
+          throwIfCancelled(this.signal, CANCELLED);
+          // More than the manifest's size is never written: a source sending more is damaged or hostile.
+          if (position + chunk.length > size)
+            throw new Error(`more than the ${size} bytes the manifest records arrived`);
+          hash.update(chunk);
+          let off = 0;
+          while (off < chunk.length) {
+            off += (await output.write(chunk, off, chunk.length - off, position + off)).bytesWritten;
+          }
+          position += chunk.length;
+        }
+        if (meta.uid !== undefined && meta.gid !== undefined) fchownSync(output.fd, meta.uid, meta.gid);
+        fchmodSync(output.fd, meta.mode);
+        futimesSync(output.fd, meta.atime, meta.mtime);
+        return { sha256: hash.digest("hex"), bytes: position };
+      } finally {
+        await output.close();
+      }
+    } finally {
+      input.destroy();
+    }
   }
 
   /** A large file in chunks, so a cancellation is seen between them. */

@@ -178,7 +178,11 @@ export class AzureStore extends CloudStore implements BackupStore {
   async upload(name: string, options: PutOptions = {}): Promise<StreamUpload> {
     const controller = new AbortController();
     // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
-    const tier = options.readable ? undefined : this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
+    const tier = options.readable
+      ? undefined
+      : this.settings.tier === "Archive"
+        ? "Cool"
+        : this.settings.tier;
     let conflict = false;
     const transfer = (body: PassThrough) =>
       this.blob(name)

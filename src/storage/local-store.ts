@@ -12,7 +12,14 @@ import {
   readRegularFile,
   statRegularFile,
 } from "../fs/regular-file.js";
-import type { BackupStore, ByteRange, GetTextOptions, PutOptions, StoredObject, StreamUpload } from "./store.js";
+import type {
+  BackupStore,
+  ByteRange,
+  GetTextOptions,
+  PutOptions,
+  StoredObject,
+  StreamUpload,
+} from "./store.js";
 
 /**
  * A local directory as a BackupStore: names are file names in it. Uploads appear under their final
