@@ -222,15 +222,25 @@ export function loadBackupMediaConfig(
 /** What verifying media snapshots reads: backup-media --verify-only and verify --media. */
 export interface VerifyMediaConfig {
   readonly backupDir: string;
+  /** Every configured bucket's media area, verified beside MEDIA_BACKUP_DIR. */
+  readonly remotes?: readonly MediaRemoteSource[];
+  readonly gpgPrivateKey?: string | undefined;
   readonly maxAgeHours: number;
   readonly subset: DataSubset;
   readonly metrics: MetricsSettings;
 }
 
-export function loadVerifyMediaConfig(lookup: SettingLookup): VerifyMediaConfig {
+export function loadVerifyMediaConfig(
+  lookup: SettingLookup,
+  env: NodeJS.ProcessEnv = process.env,
+): VerifyMediaConfig {
   const s = BACKUP_MEDIA_SETTINGS;
+  const prefix = require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup);
+  const gpgPrivateKey = lookup(GPG_PRIVATE_KEY as SettingSpec<unknown>)?.value as string | undefined;
   return {
     backupDir: require(s.mediaBackupDir, lookup),
+    remotes: loadDestinations(lookup, env).map((destination) => ({ destination, prefix })),
+    ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
     maxAgeHours: require(s.maxAgeHours, lookup),
     subset: require(s.readDataSubset, lookup),
     metrics: metricsSettings(lookup),
@@ -256,6 +266,7 @@ export const VERIFY_MEDIA_SETTINGS = {
     ...BACKUP_MEDIA_SETTINGS.readDataSubset,
     description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
   },
+  mediaRemotePrefix,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 /** The settings of restore --media. */

@@ -21,13 +21,18 @@ export interface GarbagePlan {
  * Which data objects garbage collection removes. An object is removed only when no kept snapshot
  * references it, it was already found unreferenced by an earlier collection at least `graceMs` ago,
  * and it was not written within `graceMs` (a backup still uploading, perhaps from another host, has
- * not referenced its new objects yet). Names Lifeline does not write are never touched.
+ * not referenced its new objects yet). An object that a snapshot removed in this very run still named
+ * (`released`) starts its wait now, whatever the pending list says: a backup that started from that
+ * snapshot may reuse it until it commits. Names Lifeline does not write are never touched; a name
+ * listed twice counts once, at its newest time.
  *
  * The rule for packs: a pack is removed whole when none of its contents is referenced; a pack with
  * any referenced content is kept whole (never rewritten), and its unreferenced bytes are reported.
  */
 export function planGarbage(input: {
   readonly referenced: ReadonlySet<string>;
+  /** Objects named by the snapshots retention removed in this run. */
+  readonly released?: ReadonlySet<string>;
   readonly listed: readonly ListedObject[];
   readonly pending: ReadonlyMap<string, Date>;
   readonly now: Date;
@@ -38,9 +43,14 @@ export function planGarbage(input: {
   const pending = new Map<string, Date>();
   let removeBytes = 0;
   let pendingBytes = 0;
+  const newest = new Map<string, ListedObject>();
   for (const o of input.listed) {
+    const seen = newest.get(o.name);
+    if (!seen || seen.lastModified.getTime() < o.lastModified.getTime()) newest.set(o.name, o);
+  }
+  for (const o of newest.values()) {
     if (!isDataName(o.name) || input.referenced.has(o.name)) continue;
-    const since = input.pending.get(o.name);
+    const since = input.released?.has(o.name) ? undefined : input.pending.get(o.name);
     const oldEnough = now - o.lastModified.getTime() >= input.graceMs;
     if (since !== undefined && now - since.getTime() >= input.graceMs && oldEnough) {
       remove.push(o.name);

@@ -1,5 +1,5 @@
 import { UserError } from "../shared/errors.js";
-import { isDataName } from "./remote-layout.js";
+import { isDataName, isEncryptedName } from "./remote-layout.js";
 
 export const INDEX_FORMAT = "lifeline-media-index";
 export const OBJECTS_FORMAT = "lifeline-media-objects";
@@ -101,7 +101,10 @@ export class ContentIndex {
       if (i === 0) {
         if (v.format !== INDEX_FORMAT || v.version !== 1) throw bad(1, `not a ${INDEX_FORMAT} version 1`);
         if (snapshot !== undefined && v.snapshot !== snapshot)
-          throw bad(1, `it is the index of ${String(v.snapshot)}, not of ${snapshot}`);
+          throw bad(
+            1,
+            `it is the index of ${typeof v.snapshot === "string" ? v.snapshot : "no snapshot"}, not of ${snapshot}`,
+          );
         return;
       }
       if (typeof v.object !== "string" || !isDataName(v.object))
@@ -114,7 +117,14 @@ export class ContentIndex {
       }
       if (typeof v.sha256 !== "string" || !SHA256.test(v.sha256)) throw bad(i + 1, "no valid sha256");
       if (!natural(v.offset) || !natural(v.length)) throw bad(i + 1, "no valid offset and length");
-      if (!index.objectBytes.has(v.object)) throw bad(i + 1, `${v.object} is not among the index's objects`);
+      const objectBytes = index.objectBytes.get(v.object);
+      if (objectBytes === undefined) throw bad(i + 1, `${v.object} is not among the index's objects`);
+      // A gpg message's size is not its plaintext's; for a plain object the content must lie inside it.
+      if (!isEncryptedName(v.object) && v.offset + v.length > objectBytes)
+        throw bad(
+          i + 1,
+          `bytes ${v.offset}+${v.length} lie beyond the end of ${v.object} (${objectBytes} bytes)`,
+        );
       if (index.contents.has(v.sha256)) throw bad(i + 1, `${v.sha256} is listed twice`);
       index.contents.set(v.sha256, { object: v.object, offset: v.offset, length: v.length });
     });

@@ -123,8 +123,12 @@ export async function applyRemoteRetention(
   }
   // What still references data: every complete snapshot not removed (a dry run: as if the plan were applied).
   const gone = new Set(dryRun ? plan.remove.map((r) => r.name) : removed);
+  const released = new Set<string>();
+  for (const c of complete)
+    if (gone.has(c.ref.name)) for (const name of c.objects?.objects.keys() ?? []) released.add(name);
   const gc = await collectGarbage(remote, {
     kept: complete.filter((c) => !gone.has(c.ref.name)),
+    released,
     pendingFiles: foreign.map((o) => o.name).filter((n) => PENDING_PATTERN.test(n)),
     options,
   });
@@ -144,6 +148,7 @@ async function collectGarbage(
   remote: MediaRemote,
   input: {
     kept: readonly { ref: RemoteSnapshotRef; objects: ObjectsFile | undefined }[];
+    released: ReadonlySet<string>;
     pendingFiles: readonly string[];
     options: RemoteRetentionOptions;
   },
@@ -175,7 +180,7 @@ async function collectGarbage(
       return { skipped: `${remote.snapshots.uri(newestPending)} could not be read: nothing is collected` };
     pending = parsePending(text);
   }
-  const plan = planGarbage({ referenced, listed, pending, now, graceMs });
+  const plan = planGarbage({ referenced, released: input.released, listed, pending, now, graceMs });
   if (dryRun) return { plan };
   const removed: string[] = [];
   const failed: { name: string; error: string }[] = [];

@@ -185,7 +185,9 @@ export async function fetchPart(
       pipeline(body, check, stage.stdin as Writable),
       pipeline(stage.stdout, sink),
       stage.exited,
-    ]);
+    ]).catch((err: unknown) => {
+      throw undecryptable(where, err);
+    });
   } else {
     await pipeline(body, check, sink);
   }
@@ -196,4 +198,14 @@ export async function fetchPart(
         "damaged in the bucket; use another snapshot, or run verify",
     );
   }
+}
+
+/** A gpg message that could not be decrypted: most often the secret key is not there. */
+export function undecryptable(where: string, err: unknown): UserError {
+  if (err instanceof UserError) return err;
+  return new UserError(
+    `${where} could not be decrypted (${(err as Error).message.split("\n")[0]}): give the secret key it was encrypted to ` +
+      "in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME",
+    { cause: err },
+  );
 }

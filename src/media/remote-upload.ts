@@ -19,6 +19,11 @@ import { MANIFEST_FILE, TREE_DIR } from "./snapshot-name.js";
 const CHUNK_BYTES = 1024 * 1024;
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** A file of the local snapshot that no longer matches its manifest: never uploaded, never a reason to reuse. */
+export class LocalSnapshotChangedError extends UserError {
+  override readonly name = "LocalSnapshotChangedError";
+}
+
 /** How contents are grouped into objects. */
 export interface PackingRule {
   /** A pack is closed before a member would take it past this many bytes (one request when ≤ the part size). */
@@ -296,7 +301,7 @@ async function writeMembers(
     throwIfCancelled(o.signal, "The media upload was cancelled");
     const file = fsPath(tree, m.entry.path);
     const handle = await open(file, READ_FLAGS).catch((err: unknown) => {
-      throw new UserError(
+      throw new LocalSnapshotChangedError(
         `${showPath(m.entry.path)} cannot be read from the local snapshot ${path.dirname(tree)} (${(err as Error).message}): ` +
           "it was changed after the snapshot was taken; run verify --media, then back up again",
       );
@@ -316,7 +321,7 @@ async function writeMembers(
       }
       const sha = position === m.entry.size ? hash.digest("hex") : "";
       if (sha !== m.sha256) {
-        throw new UserError(
+        throw new LocalSnapshotChangedError(
           `${showPath(m.entry.path)} in the local snapshot ${path.dirname(tree)} no longer matches its manifest ` +
             `(${position} bytes${sha ? `, sha256 ${sha}` : ""}; the manifest says ${m.entry.size} bytes, ${m.sha256}): ` +
             "it was changed after the snapshot was taken, and is not uploaded. Run verify --media, then back up again",
@@ -376,7 +381,12 @@ async function putObject(
   } catch (err) {
     gpg?.kill();
     await upload.abort(err as Error);
-    if (!options.refuseExisting && !(err instanceof UserError)) {
+    // Only a refused write can mean "already there"; a cancelled run or a changed local file never does.
+    if (
+      !options.refuseExisting &&
+      !(err instanceof LocalSnapshotChangedError) &&
+      (err as Error).name !== "CancelledError"
+    ) {
       const there = await store.stat(name).catch(() => undefined);
       if (there && there.sizeBytes > 0) {
         options.logger.info(

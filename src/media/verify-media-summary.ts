@@ -20,8 +20,9 @@ export function verifyMediaSummary(report: MediaVerifyReport): string {
     "",
     ...(report.reasons.length ? [report.reasons.map((r) => `- ${cell(r)}`).join("\n"), ""] : []),
   ];
+  lines.push(...remoteSection(report));
   if (!report.snapshots.length) {
-    lines.push("No media snapshots found.", "");
+    lines.push(report.remotes.length ? "No local media snapshots found." : "No media snapshots found.", "");
     return lines.join("\n");
   }
   lines.push(
@@ -51,6 +52,46 @@ export function verifyMediaSummary(report: MediaVerifyReport): string {
     );
   }
   return lines.join("\n");
+}
+
+/** One table of every bucket's snapshots, and the problems the failed ones named. */
+function remoteSection(report: MediaVerifyReport): string[] {
+  if (!report.remotes.length) return [];
+  const rows = report.remotes.flatMap((r) =>
+    r.error
+      ? [[r.location, "—", "❌ cannot be read", 0, 0, "—", 1]]
+      : r.snapshots.map((s) => [
+          r.location,
+          s.name,
+          s.ok ? (s.incomplete ? "✅ OK (incomplete)" : "✅ OK") : "❌ FAILED",
+          s.contentsChecked,
+          s.contentsNotRead,
+          formatBytes(s.bytesRead),
+          s.problemCount,
+        ]),
+  );
+  const lines = [
+    "### Buckets",
+    "",
+    table(["Bucket", "Snapshot", "Result", "Contents read", "Not read", "Bytes read", "Problems"], rows),
+    "",
+  ];
+  for (const r of report.remotes) {
+    if (r.unfinished.length)
+      lines.push(
+        `- ${cell(r.location)}: unfinished uploads (no sums file, not counted): ${cell(r.unfinished.join(", "))}`,
+        "",
+      );
+    for (const s of r.snapshots.filter((x) => x.problems.length)) {
+      lines.push(
+        `#### ❌ ${cell(r.location)}${cell(s.name)}`,
+        "",
+        s.problems.map((p) => `- ${cell(p)}`).join("\n"),
+        "",
+      );
+    }
+  }
+  return lines;
 }
 
 /** A media verify run's report as `--json` prints it (dates as ISO strings). */

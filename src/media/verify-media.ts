@@ -2,10 +2,13 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { VerifyMediaConfig } from "../config/media-config.js";
+import { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
 import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { verifySamples } from "../metrics/restore-metrics.js";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
+import { openMediaRemote } from "./remote-store.js";
+import { type RemoteMediaCheck, verifyRemoteMedia } from "./remote-verify.js";
 import { CURRENT_LINK } from "./snapshot-name.js";
 import { listSnapshots, readCurrent, type SnapshotRef } from "./snapshot-store.js";
 import { type MediaSnapshotCheck, ReadInodes, verifySnapshot } from "./snapshot-verify.js";
@@ -32,6 +35,8 @@ export interface MediaVerifyReport {
   readonly exitCode: 0 | 1 | 2;
   readonly reasons: readonly string[];
   readonly durationSeconds: number;
+  /** Each configured bucket's media snapshots, verified after the local ones. */
+  readonly remotes: readonly RemoteMediaCheck[];
   readonly metrics: PublishOutcome;
 }
 
@@ -109,6 +114,9 @@ export async function verifyMedia(
   }
   throwIfCancelled(signal, CANCELLED); // a cancelled run is never a success, and records no metrics
 
+  const remotes = await verifyRemotes(config, { logger, signal, now });
+  throwIfCancelled(signal, CANCELLED);
+
   const at = now();
   const reasons: string[] = [];
   // A name dated ahead of the clock would pass as fresh for years: it fails, and never counts as newest.
@@ -126,7 +134,11 @@ export async function verifyMedia(
 
   const newest = judged.find((c) => c.ok && !c.incomplete);
   const newestAgeHours = newest ? (at.getTime() - newest.takenAt.getTime()) / 3_600_000 : undefined;
-  if (!judged.length) {
+  if (!judged.length && missingDir && remotes.length > 0) {
+    logger.info(
+      `verify media: MEDIA_BACKUP_DIR ${config.backupDir} does not exist here; the buckets' snapshots are verified`,
+    );
+  } else if (!judged.length) {
     reasons.push(
       missingDir
         ? `MEDIA_BACKUP_DIR ${config.backupDir} does not exist: no media snapshot to verify`
@@ -140,8 +152,25 @@ export async function verifyMedia(
         `over the ${config.maxAgeHours} h limit: check that backup-media runs`,
     );
   }
+  let remoteFailed = false;
+  for (const r of remotes) {
+    const bad = r.snapshots.filter((c) => !c.ok);
+    if (r.error) reasons.push(`${r.location} could not be verified: ${r.error}`);
+    if (bad.length)
+      reasons.push(
+        `${bad.length} of ${r.snapshots.length} media snapshot(s) in ${r.location} failed verification: ${bad.map((c) => c.name).join(", ")}`,
+      );
+    if (r.error || bad.length) remoteFailed = true;
+    else if (r.newestAgeHours === undefined)
+      reasons.push(`no complete media snapshot in ${r.location} verified OK`);
+    else if (r.newestAgeHours > config.maxAgeHours) {
+      reasons.push(
+        `the newest complete media snapshot in ${r.location} is ${r.newestAgeHours.toFixed(1)} h old, over the ${config.maxAgeHours} h limit`,
+      );
+    }
+  }
   const exitCode =
-    failed.length || currentProblem
+    failed.length || currentProblem || remoteFailed
       ? MEDIA_VERIFY_EXIT.failures
       : reasons.length
         ? MEDIA_VERIFY_EXIT.tooOldOrMissing
@@ -169,8 +198,37 @@ export async function verifyMedia(
     exitCode,
     reasons,
     durationSeconds,
+    remotes,
     metrics,
   };
+}
+
+/** Every configured bucket, one after another (each reads its own objects), with the key if one is given. */
+async function verifyRemotes(
+  config: VerifyMediaConfig,
+  o: { logger: Logger; signal: AbortSignal | undefined; now: () => Date },
+): Promise<RemoteMediaCheck[]> {
+  const sources = config.remotes ?? [];
+  if (sources.length === 0) return [];
+  const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
+  try {
+    const out: RemoteMediaCheck[] = [];
+    for (const source of sources) {
+      const remote = await openMediaRemote(source.destination, source.prefix, o.logger, o.signal);
+      out.push(
+        await verifyRemoteMedia(remote, {
+          subset: config.subset,
+          keyring,
+          logger: o.logger,
+          signal: o.signal,
+          now: o.now(),
+        }),
+      );
+    }
+    return out;
+  } finally {
+    await keyring.dispose();
+  }
 }
 
 /** The snapshots, newest first; a missing MEDIA_BACKUP_DIR is "no snapshot" (exit 2), anything else an error. */

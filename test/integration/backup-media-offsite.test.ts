@@ -1,12 +1,21 @@
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadBackupMediaConfig, loadRestoreMediaConfig } from "../../src/config/media-config.js";
+import {
+  loadBackupMediaConfig,
+  loadRestoreMediaConfig,
+  loadVerifyMediaConfig,
+} from "../../src/config/media-config.js";
 import { environmentLookup } from "../../src/config/settings.js";
 import { backupMedia } from "../../src/media/backup-media.js";
 import { restoreMedia } from "../../src/media/restore-media.js";
+import { verifyMedia } from "../../src/media/verify-media.js";
 import { useAzurite, useFakeGcs, useMinio } from "../support/cloud-fixtures.js";
 import { capturingLogger, useTempDirs } from "../support/fixtures.js";
+import { makeGpgKey } from "../support/gpg.js";
 import { buildMediaTree, changeFraction, treeDigest, treeListing } from "../support/media-tree.js";
 
 const tempDir = useTempDirs();
@@ -118,4 +127,213 @@ describe("backup-media off-site", () => {
       expect(listed).toEqual(treeListing(shared.source).filter((l) => l.startsWith(`${file}\t`)));
     });
   }
+});
+
+/** Every object key under `prefix` of an S3 bucket, with its body. */
+async function s3Objects(bucket: string, prefix = "backups/media/"): Promise<Map<string, Buffer>> {
+  const client = minio().client();
+  try {
+    const out = new Map<string, Buffer>();
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) {
+        const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }));
+        out.set(
+          o.Key as string,
+          Buffer.from(
+            await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+          ),
+        );
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+    return out;
+  } finally {
+    client.destroy();
+  }
+}
+
+async function s3Put(bucket: string, key: string, body: Buffer | string): Promise<void> {
+  const client = minio().client();
+  try {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  } finally {
+    client.destroy();
+  }
+}
+
+const s3Only = (source: string, backupDir: string, bucket: string, extra: Record<string, string> = {}) => ({
+  MEDIA_SOURCE_DIR: source,
+  MEDIA_BACKUP_DIR: backupDir,
+  BACKUP_S3_BUCKET: bucket,
+  BACKUP_S3_ENDPOINT: minio().endpoint,
+  ...extra,
+});
+
+async function smallTree(label: string, bytes = 6 << 20, largeFiles = 1) {
+  const root = await tempDir(label);
+  const source = path.join(root, "source");
+  mkdirSync(source);
+  await buildMediaTree(source, { files: 120, totalBytes: bytes, largeFiles, seed: 11 });
+  return { root, source };
+}
+
+describe("backup-media off-site, hostile and broken", () => {
+  it("verify checks every bucket's snapshots, and names a missing object and a damaged pack", async () => {
+    const { root, source } = await smallTree("media-verify-remote");
+    const bucket = await freshBuckets();
+    const env = s3Only(source, path.join(root, "backups"), bucket);
+    const { logger, lines } = capturingLogger();
+    const now = clockFrom("2026-12-01T03:00:00Z");
+    expect(
+      (await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger, now })).exitCode,
+    ).toBe(0);
+    const good = await verifyMedia(loadVerifyMediaConfig(environmentLookup(env), env), { logger, now });
+    expect(good.exitCode, lines.join("\n")).toBe(0);
+    expect(good.remotes[0]?.snapshots.map((c) => c.ok)).toEqual([true]);
+    expect(good.remotes[0]?.snapshots[0]?.contentsChecked).toBeGreaterThan(100);
+
+    const objects = await s3Objects(bucket);
+    const pack = [...objects.keys()].find((k) => k.includes("/data/pack-")) as string;
+    const body = objects.get(pack) as Buffer;
+    const middle = body.length >> 1;
+    body.writeUInt8((body.readUInt8(middle) ^ 0xff) & 0xff, middle); // same size, one byte changed
+    await s3Put(bucket, pack, body);
+    const damaged = await verifyMedia(loadVerifyMediaConfig(environmentLookup(env), env), { logger, now });
+    expect(damaged.exitCode).toBe(1);
+    expect(damaged.remotes[0]?.snapshots[0]?.problems.join("\n")).toMatch(/content in the bucket is damaged/);
+
+    const blob = [...objects.keys()].find((k) => /\/data\/[0-9a-f]{64}$/.test(k)) as string;
+    const client = minio().client();
+    const { DeleteObjectCommand } = await import("@aws-sdk/client-s3");
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: blob }));
+    client.destroy();
+    const missing = await verifyMedia(loadVerifyMediaConfig(environmentLookup(env), env), { logger, now });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.remotes[0]?.snapshots[0]?.problems.join("\n")).toContain(
+      `${path.basename(blob)} it uses is missing`,
+    );
+  });
+
+  it("a tampered remote manifest with '..' paths (and sums to match) cannot make restore write outside the target", async () => {
+    const { root, source } = await smallTree("media-tamper-remote", 1 << 20, 0);
+    const bucket = await freshBuckets();
+    const env = s3Only(source, path.join(root, "backups"), bucket);
+    const { logger } = capturingLogger();
+    const result = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger });
+    expect(result.exitCode).toBe(0);
+    const objects = await s3Objects(bucket);
+    const manifestKey = [...objects.keys()].find((k) => k.endsWith(".manifest.ndjson")) as string;
+    const lines = (objects.get(manifestKey) as Buffer).toString("utf8").split("\n");
+    const at = lines.findIndex((l) => l.includes('"type":"file"'));
+    const entry = JSON.parse(lines[at] as string) as { path: string };
+    lines[at] = JSON.stringify({
+      ...JSON.parse(lines[at] as string),
+      path: `../../escape-${path.basename(entry.path)}`,
+    });
+    const forged = Buffer.from(lines.join("\n"));
+    const sumsKey = manifestKey.replace(/\.manifest\.ndjson$/, ".sha256");
+    const sums = (objects.get(sumsKey) as Buffer).toString("utf8");
+    const { createHash } = await import("node:crypto");
+    const forgedSum = createHash("sha256").update(forged).digest("hex");
+    await s3Put(bucket, manifestKey, forged);
+    await s3Put(bucket, sumsKey, sums.replace(/^[0-9a-f]{64}(?= {2}\S+\.manifest\.ndjson$)/m, forgedSum));
+    const stagesBefore = readdirSync(tmpdir()).filter((n) => n.startsWith("lifeline-media-stage-"));
+    const outside = path.join(root, "restore-here");
+    const target = path.join(outside, "a", "target");
+    const restoreEnv = { ...env, MEDIA_RESTORE_FROM: "s3", MEDIA_RESTORE_TARGET: target };
+    await expect(
+      restoreMedia(loadRestoreMediaConfig(environmentLookup(restoreEnv), restoreEnv), { logger }),
+    ).rejects.toThrow(/\.\./);
+    expect(existsSync(outside)).toBe(false); // refused before the target was even created
+    expect(readdirSync(root).filter((n) => n.startsWith("escape"))).toEqual([]);
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("lifeline-media-stage-"))).toEqual(stagesBefore);
+  });
+
+  it("MinIO killed mid-upload: the run fails naming it, the local snapshot stands, the next run completes the bucket's", async () => {
+    const { root, source } = await smallTree("media-kill", 48 << 20, 4);
+    const bucket = await freshBuckets();
+    const env = s3Only(source, path.join(root, "backups"), bucket, { BACKUP_NETWORK_TIMEOUT_SECONDS: "10" });
+    const { logger, lines } = capturingLogger();
+    const now = clockFrom("2026-12-01T03:00:00Z");
+    let sent = 0;
+    let killed: Promise<void> | undefined;
+    const first = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), {
+      logger,
+      now,
+      onUploadBytes: (n) => {
+        sent += n;
+        if (sent > 20 << 20 && !killed) killed = minio().kill();
+      },
+    });
+    await killed;
+    expect(killed).toBeDefined();
+    expect(first.exitCode).toBe(1);
+    expect(first.offsite[0]?.ok).toBe(false);
+    expect(first.offsite[0]?.error).toContain(`s3://${bucket}/`);
+    expect(existsSync(path.join(first.snapshotDir, "manifest.ndjson"))).toBe(true);
+    await minio().restart();
+    const afterKill = [...(await s3Objects(bucket)).keys()];
+    expect(afterKill.filter((k) => k.endsWith(".sha256"))).toEqual([]); // no snapshot exists there
+    const second = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger, now });
+    expect(second.exitCode, lines.join("\n")).toBe(0);
+    expect(second.offsite[0]?.ok).toBe(true);
+    // What the killed run had stored whole was kept, not sent again.
+    expect(second.offsite[0]?.reusedObjects).toBeGreaterThan(0);
+    const verified = await verifyMedia(loadVerifyMediaConfig(environmentLookup(env), env), { logger, now });
+    expect(verified.remotes[0]?.snapshots.map((c) => [c.name, c.ok])).toEqual([[second.snapshot, true]]);
+    const target = path.join(root, "restored");
+    const restoreEnv = { ...env, MEDIA_RESTORE_FROM: "s3", MEDIA_RESTORE_TARGET: target };
+    expect(
+      (await restoreMedia(loadRestoreMediaConfig(environmentLookup(restoreEnv), restoreEnv), { logger }))
+        .exitCode,
+    ).toBe(0);
+    expect(await treeDigest(target)).toBe(await treeDigest(source));
+  });
+
+  it("encrypted: nothing but the objects lists and sums leaves unencrypted, stock gpg -d reads any object, restore needs the key", async () => {
+    const key = await makeGpgKey("media@example.org");
+    const { root, source } = await smallTree("media-gpg", 6 << 20, 1);
+    const bucket = await freshBuckets();
+    const env = s3Only(source, path.join(root, "backups"), bucket, {
+      BACKUP_ENCRYPT: "true",
+      BACKUP_GPG_PUBLIC_KEY: key.publicKey,
+    });
+    const { logger, lines } = capturingLogger();
+    const result = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger });
+    expect(result.exitCode, lines.join("\n")).toBe(0);
+    const objects = await s3Objects(bucket);
+    const plain = [...objects.keys()].filter((k) => !k.endsWith(".gpg"));
+    expect(
+      plain.every((k) => /\.(objects|sha256)$|gc-pending-/.test(k)),
+      plain.join(", "),
+    ).toBe(true);
+    const pack = [...objects.keys()].find((k) => k.includes("/data/pack-")) as string;
+    const decrypted = execFileSync("gpg", ["--homedir", key.home, "--batch", "--quiet", "--decrypt"], {
+      input: objects.get(pack),
+      maxBuffer: 64 << 20,
+    });
+    expect(decrypted.length).toBeGreaterThan(0);
+    const target = path.join(root, "restored");
+    const restoreEnv = { ...env, MEDIA_RESTORE_FROM: "s3", MEDIA_RESTORE_TARGET: target };
+    await expect(
+      restoreMedia(loadRestoreMediaConfig(environmentLookup(restoreEnv), restoreEnv), { logger }),
+    ).rejects.toThrow(/could not be decrypted.*BACKUP_GPG_PRIVATE_KEY/);
+    const secret = execFileSync("gpg", [
+      "--homedir",
+      key.home,
+      "--batch",
+      "--armor",
+      "--export-secret-keys",
+      key.email,
+    ]).toString();
+    const withKey = { ...restoreEnv, BACKUP_GPG_PRIVATE_KEY: secret };
+    expect(
+      (await restoreMedia(loadRestoreMediaConfig(environmentLookup(withKey), withKey), { logger })).exitCode,
+    ).toBe(0);
+    expect(await treeDigest(target)).toBe(await treeDigest(source));
+  });
 });
