@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -335,5 +335,53 @@ describe("backup-media off-site, hostile and broken", () => {
       (await restoreMedia(loadRestoreMediaConfig(environmentLookup(withKey), withKey), { logger })).exitCode,
     ).toBe(0);
     expect(await treeDigest(target)).toBe(await treeDigest(source));
+  });
+});
+
+describe("backup-media off-site retention", () => {
+  it("MEDIA_RETENTION_DAYS applies per bucket, a dry run only plans, and data no kept snapshot uses goes only after the grace period", async () => {
+    const { root, source } = await smallTree("media-retention-remote", 4 << 20, 1);
+    const bucket = await freshBuckets();
+    const base = s3Only(source, path.join(root, "backups"), bucket, { MEDIA_RETENTION_DAYS: "30" });
+    const { logger, lines } = capturingLogger();
+    let t = Date.parse("2026-12-01T03:00:00Z");
+    const at = (days: number) => () => new Date(t + days * 86_400_000);
+    const run = async (days: number, extra: Record<string, string> = {}) => {
+      const env = { ...base, ...extra };
+      const r = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger, now: at(days) });
+      expect(r.exitCode, lines.join("\n")).toBe(0);
+      return r;
+    };
+    const first = await run(0);
+    // Every content changes: all of the first snapshot's packs and files become garbage once it goes.
+    rmSync(source, { recursive: true });
+    mkdirSync(source);
+    await buildMediaTree(source, { files: 120, totalBytes: 4 << 20, largeFiles: 1, seed: 12 });
+    await run(15);
+    const dataOf = async () => [...(await s3Objects(bucket)).keys()].filter((k) => k.includes("/data/"));
+    const before = await dataOf();
+
+    const dry = await run(40, { BACKUP_RETENTION_DRY_RUN: "true" });
+    const dryRetention = dry.offsite[0]?.retention as { remove: { name: string }[]; dryRun: boolean };
+    expect(dryRetention.dryRun).toBe(true);
+    expect(dryRetention.remove.map((r) => r.name), JSON.stringify(dryRetention)).toEqual([first.snapshot]);
+    expect((await s3Objects(bucket)).has(`backups/media/snapshots/${first.snapshot}.sha256`)).toBe(true);
+
+    t += 60_000; // the next run's snapshot gets its own name
+    const applied = await run(40);
+    const retention = applied.offsite[0]?.retention as { removed: string[]; gc: { removed: string[]; pendingObjects: number } };
+    expect(retention.removed).toEqual([first.snapshot]);
+    expect(retention.gc.removed).toEqual([]); // found unreferenced now: they wait out the grace period
+    expect(retention.gc.pendingObjects).toBeGreaterThan(0);
+    expect(await dataOf()).toEqual(before.concat((await dataOf()).filter((k) => !before.includes(k))));
+
+    t += 60_000;
+    const later = await run(41); // a day on: past MEDIA_GC_GRACE_HOURS (12)
+    const gc = (later.offsite[0]?.retention as { gc: { removed: string[] } }).gc;
+    expect(gc.removed.length).toBe(retention.gc.pendingObjects);
+    // Whatever is left serves every kept snapshot: verify reads all of it back.
+    const verified = await verifyMedia(loadVerifyMediaConfig(environmentLookup(base), base), { logger, now: at(41) });
+    expect(verified.remotes[0]?.snapshots.every((c) => c.ok), lines.join("\n")).toBe(true);
+    expect(verified.remotes[0]?.snapshots.map((c) => c.name)).not.toContain(first.snapshot);
   });
 });
