@@ -57,7 +57,10 @@ export const backupMediaCommand: Command = async (argv, logger, signal, out, rec
     progress.done();
   }
   out.write(switches.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.snapshotDir}\n`);
-  if (result.exitCode !== 0) {
+  for (const o of result.offsite.filter((r) => !r.ok)) {
+    logger.error(`Off-site copy to ${o.location} failed (${o.stage}): ${o.error}`);
+  }
+  if (result.totals.errors > 0) {
     logger.error(
       `The snapshot ${result.snapshot} was published without ${result.totals.errors} entr${result.totals.errors === 1 ? "y" : "ies"} that could not be read: ` +
         result.problems.unreadable.join(", "),

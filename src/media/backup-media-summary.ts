@@ -22,6 +22,44 @@ function retentionLines(r: BackupMediaResult["retention"]): string[] {
   ];
 }
 
+/** One row per bucket: what it got, what it already had, and how its retention went. */
+function offsiteLines(reports: BackupMediaResult["offsite"]): string[] {
+  if (reports.length === 0) return [];
+  const rows = reports.map((o) => {
+    const got =
+      o.ok || o.stage === "retention"
+        ? `${o.objects} objects, ${formatBytes(o.bytes)} new (+${formatBytes(o.metadataBytes)} manifest and index); ${o.reusedContents} contents already there`
+        : "—";
+    const retention =
+      o.retention === undefined
+        ? "—"
+        : "error" in o.retention
+          ? `FAILED: ${o.retention.error}`
+          : "skipped" in o.retention
+            ? `skipped: ${o.retention.skipped}`
+            : `${o.retention.dryRun ? "would remove" : "removed"} ${o.retention.dryRun ? o.retention.remove.length : o.retention.removed.length} snapshot(s); ` +
+              ("removed" in o.retention.gc
+                ? `${o.retention.gc.removed.length} unused objects removed (${formatBytes(o.retention.gc.removedBytes)}), ${o.retention.gc.pendingObjects} waiting out the grace period`
+                : "plan" in o.retention.gc
+                  ? `would remove ${o.retention.gc.plan.remove.length} unused objects`
+                  : `garbage collection skipped: ${o.retention.gc.skipped}`);
+    return [
+      o.location,
+      o.ok ? "✅" : `❌ ${o.stage ?? ""}: ${o.error ?? ""}`,
+      got,
+      o.knownFrom ?? "—",
+      formatDuration(o.seconds),
+      retention,
+    ];
+  });
+  return [
+    "**Off-site:**",
+    "",
+    table(["Bucket", "Result", "Uploaded", "Deduplicated against", "Time", "Retention"], rows),
+    "",
+  ];
+}
+
 /**
  * The job summary of a backup-media run: counts of new/changed/deleted/unchanged files, bytes copied
  * vs linked, throughput, the largest new files and the retention plan. Given an error, what failed.
@@ -43,7 +81,9 @@ export function backupMediaSummary(outcome: { result: BackupMediaResult } | { er
   const lines = [
     r.exitCode === 0
       ? `## ✅ Lifeline backup-media: ${cell(r.snapshot)}`
-      : `## ⚠️ Lifeline backup-media: ${cell(r.snapshot)} published, ${t.errors} entr${t.errors === 1 ? "y" : "ies"} could NOT be read`,
+      : t.errors === 0
+        ? `## ❌ Lifeline backup-media: ${cell(r.snapshot)} published locally; ${r.offsite.filter((o) => !o.ok).length} bucket(s) FAILED`
+        : `## ⚠️ Lifeline backup-media: ${cell(r.snapshot)} published, ${t.errors} entr${t.errors === 1 ? "y" : "ies"} could NOT be read`,
     "",
     table(
       ["", ""],
@@ -88,6 +128,7 @@ export function backupMediaSummary(outcome: { result: BackupMediaResult } | { er
     r.problems.changedDuringBackup,
     t.changedDuringBackup,
   );
+  lines.push(...offsiteLines(r.offsite));
   lines.push(...retentionLines(r.retention), "");
   return lines.join("\n");
 }

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { useMinio } from "../support/cloud-fixtures.js";
 import { useTempDirs } from "../support/fixtures.js";
 import { NODE24, runAction } from "../support/run-action.js";
 import { execFileAsync } from "../support/services/service.js";
@@ -131,5 +132,57 @@ describe("lifeline backup-media on the command line", () => {
       { env },
     );
     expect(JSON.parse(good.stdout).exitCode).toBe(0);
+  });
+});
+
+describe("the backup-media bundle with a bucket, on a runner whose MEDIA_BACKUP_DIR does not last", () => {
+  const minio = useMinio();
+
+  it("each run starts empty, yet uploads only what the bucket lacks (its index read back); a missing bucket fails the run", async () => {
+    const src = await mediaSource("act-media-offsite-src");
+    const bucket = `act-media-${process.pid}`;
+    await minio().createBucket(bucket);
+    const textfile = path.join(await tempDir("act-media-offsite-prom"), "media.prom");
+    const env = (dir: string, bucketName = bucket) => ({
+      MEDIA_SOURCE_DIR: src,
+      MEDIA_BACKUP_DIR: dir,
+      BACKUP_METRICS_TEXTFILE: textfile,
+      BACKUP_S3_BUCKET: bucketName,
+      BACKUP_S3_ENDPOINT: minio().endpoint,
+      AWS_ACCESS_KEY_ID: minio().accessKey,
+      AWS_SECRET_ACCESS_KEY: minio().secretKey,
+    });
+    const first = await runAction(
+      "actions/backup-media/action.yml",
+      {},
+      env(await tempDir("act-media-eph1")),
+    );
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.summary).toContain("**Off-site:**");
+    expect(first.stdout).toMatch(/Actions cache is not available on this runner/);
+    await new Promise((r) => setTimeout(r, 1100)); // snapshot names have a one-second resolution
+    const second = await runAction(
+      "actions/backup-media/action.yml",
+      {},
+      env(await tempDir("act-media-eph2")),
+    );
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.summary).toMatch(/0 objects, 0 B new .*3 contents already there/);
+    expect(second.summary).toContain(`the index of ${first.outputs.snapshot} in the bucket`);
+    expect(second.outputs["offsite-failed"]).toBe("");
+    const prom = await readFile(textfile, "utf8");
+    expect(prom).toMatch(/backup_upload_last_status\{type="media",destination="s3",[^}]*\} 0/);
+
+    await new Promise((r) => setTimeout(r, 1100));
+    const missing = await runAction(
+      "actions/backup-media/action.yml",
+      {},
+      env(await tempDir("act-media-eph3"), "no-such-bucket"),
+    );
+    expect(missing.code).toBe(1);
+    expect(missing.outputs["offsite-failed"]).toBe("s3://no-such-bucket/backups/media/");
+    expect(missing.summary).toMatch(/❌ Lifeline backup-media: .* published locally; 1 bucket\(s\) FAILED/);
+    const after = await readFile(textfile, "utf8");
+    expect(metricLine(after, "backup_last_status")).toMatch(/ 1$/);
   });
 });

@@ -348,7 +348,10 @@ describe("backup-media off-site retention", () => {
     const at = (days: number) => () => new Date(t + days * 86_400_000);
     const run = async (days: number, extra: Record<string, string> = {}) => {
       const env = { ...base, ...extra };
-      const r = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger, now: at(days) });
+      const r = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), {
+        logger,
+        now: at(days),
+      });
       expect(r.exitCode, lines.join("\n")).toBe(0);
       return r;
     };
@@ -362,14 +365,23 @@ describe("backup-media off-site retention", () => {
     const before = await dataOf();
 
     const dry = await run(40, { BACKUP_RETENTION_DRY_RUN: "true" });
-    const dryRetention = dry.offsite[0]?.retention as { remove: { name: string }[]; dryRun: boolean };
+    const dryRetention = dry.offsite[0]?.retention as unknown as {
+      remove: { name: string }[];
+      dryRun: boolean;
+    };
     expect(dryRetention.dryRun).toBe(true);
-    expect(dryRetention.remove.map((r) => r.name), JSON.stringify(dryRetention)).toEqual([first.snapshot]);
+    expect(
+      dryRetention.remove.map((r) => r.name),
+      JSON.stringify(dryRetention),
+    ).toEqual([first.snapshot]);
     expect((await s3Objects(bucket)).has(`backups/media/snapshots/${first.snapshot}.sha256`)).toBe(true);
 
     t += 60_000; // the next run's snapshot gets its own name
     const applied = await run(40);
-    const retention = applied.offsite[0]?.retention as { removed: string[]; gc: { removed: string[]; pendingObjects: number } };
+    const retention = applied.offsite[0]?.retention as unknown as {
+      removed: string[];
+      gc: { removed: string[]; pendingObjects: number };
+    };
     expect(retention.removed).toEqual([first.snapshot]);
     expect(retention.gc.removed).toEqual([]); // found unreferenced now: they wait out the grace period
     expect(retention.gc.pendingObjects).toBeGreaterThan(0);
@@ -377,11 +389,17 @@ describe("backup-media off-site retention", () => {
 
     t += 60_000;
     const later = await run(41); // a day on: past MEDIA_GC_GRACE_HOURS (12)
-    const gc = (later.offsite[0]?.retention as { gc: { removed: string[] } }).gc;
+    const gc = (later.offsite[0]!.retention as unknown as { gc: { removed: string[] } }).gc;
     expect(gc.removed.length).toBe(retention.gc.pendingObjects);
     // Whatever is left serves every kept snapshot: verify reads all of it back.
-    const verified = await verifyMedia(loadVerifyMediaConfig(environmentLookup(base), base), { logger, now: at(41) });
-    expect(verified.remotes[0]?.snapshots.every((c) => c.ok), lines.join("\n")).toBe(true);
+    const verified = await verifyMedia(loadVerifyMediaConfig(environmentLookup(base), base), {
+      logger,
+      now: at(41),
+    });
+    expect(
+      verified.remotes[0]?.snapshots.every((c) => c.ok),
+      lines.join("\n"),
+    ).toBe(true);
     expect(verified.remotes[0]?.snapshots.map((c) => c.name)).not.toContain(first.snapshot);
   });
 });

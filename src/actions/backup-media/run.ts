@@ -8,6 +8,7 @@ import { describeBuildProgress } from "../../media/media-progress.js";
 import { throwIfCancelled } from "../../shared/errors.js";
 import { runAction } from "../shared/run-action.js";
 import { verifyMediaBody } from "../shared/verify-media-body.js";
+import { IndexCache } from "./index-cache.js";
 
 /** The backup-media action: inputs → engine → outputs, job summary (also on failure), exit status. */
 export async function runBackupMedia(): Promise<void> {
@@ -22,11 +23,15 @@ export async function runBackupMedia(): Promise<void> {
         return verifyMediaBody(lookup, logger, signal);
       }
       const progress = periodicLog(logger);
-      const result = await backupMedia(loadBackupMediaConfig(lookup), {
+      const config = loadBackupMediaConfig(lookup);
+      const indexCache = IndexCache.open(config.backupDir, config.offsite, logger);
+      await indexCache?.restore();
+      const result = await backupMedia(config, {
         logger,
         signal,
         onProgress: (p) => progress.update(describeBuildProgress(p)),
       });
+      if (result.offsite.some((o) => o.ok)) await indexCache?.save();
       throwIfCancelled(signal, "The media backup was cancelled after its snapshot was published; it is kept");
       const t = result.totals;
       core.setOutput("snapshot", result.snapshot);
@@ -38,11 +43,21 @@ export async function runBackupMedia(): Promise<void> {
       core.setOutput("bytes-copied", String(t.bytesCopied));
       core.setOutput("bytes-linked", String(t.bytesLinked));
       core.setOutput("duration-seconds", result.durationSeconds.toFixed(3));
-      if (result.exitCode !== 0) {
+      core.setOutput(
+        "offsite-failed",
+        result.offsite
+          .filter((o) => !o.ok)
+          .map((o) => o.location)
+          .join(" "),
+      );
+      if (t.errors > 0) {
         core.setFailed(
           `The snapshot ${result.snapshot} was published, but ${t.errors} entr${t.errors === 1 ? "y" : "ies"} could not be read: ` +
             result.problems.unreadable.join(", "),
         );
+      }
+      for (const o of result.offsite.filter((r) => !r.ok)) {
+        core.setFailed(`The off-site copy to ${o.location} failed (${o.stage}): ${o.error}`);
       }
       return backupMediaSummary({ result });
     },
