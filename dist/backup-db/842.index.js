@@ -230,6 +230,8 @@ __webpack_require__.d(__webpack_exports__, {
   GcsStore: () => (/* binding */ GcsStore)
 });
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __webpack_require__(7075);
 // EXTERNAL MODULE: ./node_modules/@google-cloud/storage/build/esm/src/index.js + 27 modules
 var src = __webpack_require__(3923);
 // EXTERNAL MODULE: ./src/net/deadline.ts
@@ -290,6 +292,7 @@ var retry = __webpack_require__(3091);
 // EXTERNAL MODULE: ./src/storage/store.ts
 var store = __webpack_require__(6336);
 ;// CONCATENATED MODULE: ./src/storage/gcs-store.ts
+
 
 
 
@@ -386,7 +389,7 @@ class GcsStore extends cloud_store/* CloudStore */.Dy {
             timeout: this.settings.transfer.requestTimeoutMs,
             metadata: {
                 contentType: options.contentType ?? cloud_store/* DATA_CONTENT_TYPE */.AT,
-                storageClass: this.settings.storageClass,
+                ...(options.readable ? {} : { storageClass: this.settings.storageClass }),
             },
             // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
             preconditionOpts: { ifGenerationMatch: 0 },
@@ -445,13 +448,18 @@ class GcsStore extends cloud_store/* CloudStore */.Dy {
         const got = await this.callUnlessMissing({ what: "stat", action: "stat", name }, () => this.file(name).getMetadata());
         return got && this.describe(name, got[0]);
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
+        if (range && range.end <= range.start)
+            return external_node_stream_.Readable.from([]);
         // Existence first, so that a missing object fails here with advice rather than mid-stream.
         if (!(await this.stat(name))) {
             throw new destination_error/* DestinationError */.lt(this.uri(name), `GCS download failed for ${this.uri(name)}: ${store/* MISSING_OBJECT_ADVICE */.iE}`);
         }
         // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
-        const stream = this.file(name).createReadStream({ validation: false });
+        const stream = this.file(name).createReadStream({
+            validation: false,
+            ...(range ? { start: range.start, end: range.end - 1 } : {}),
+        });
         const stop = (0,deadline/* anySignal */.JG)(this.signal, signal);
         if (stop) {
             const onAbort = () => stream.destroy((0,deadline/* abortReason */.Js)(stop));

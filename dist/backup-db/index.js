@@ -40521,12 +40521,13 @@ class LocalStore {
         });
         return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
         // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
         const handle = await openRegularFile(this.uri(name), this.options);
         return (0,external_node_fs_.createReadStream)(this.uri(name), {
             fd: handle,
             highWaterMark: 1 << 20,
+            ...(range ? { start: range.start, end: range.end - 1 } : {}),
             ...(signal ? { signal } : {}),
         });
     }
@@ -41793,7 +41794,7 @@ function parseBucket(raw, source) {
     }
     return raw;
 }
-const CLOUD_SETTINGS = {
+const cloud_config_CLOUD_SETTINGS = {
     s3Bucket: {
         env: "BACKUP_S3_BUCKET",
         input: "s3-bucket",
@@ -41907,7 +41908,7 @@ const CLOUD_SETTINGS = {
 };
 const firstSet = (env, ...names) => names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
 function azureAuth(lookup, env) {
-    const s = CLOUD_SETTINGS;
+    const s = cloud_config_CLOUD_SETTINGS;
     const connectionString = firstSet(env, "AZURE_STORAGE_CONNECTION_STRING");
     if (connectionString)
         return { kind: "connection-string", connectionString };
@@ -41932,8 +41933,8 @@ function azureAuth(lookup, env) {
     return { kind: "default-credential", url };
 }
 /** The configured cloud destinations (none, one or several), validated before any work. */
-function loadDestinations(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
+function cloud_config_loadDestinations(lookup, env = process.env) {
+    const s = cloud_config_CLOUD_SETTINGS;
     const prefix = settings_require(s.remotePrefix, lookup);
     const transfer = {
         ...storage_transfer/* DEFAULT_TRANSFER */._M,
@@ -42025,27 +42026,27 @@ function cloudSecretsIn(env) {
 }
 /** The cloud settings that reading backups needs (no upload tuning, no storage classes). */
 const CLOUD_READ_SETTINGS = {
-    s3Bucket: CLOUD_SETTINGS.s3Bucket,
-    s3Region: CLOUD_SETTINGS.s3Region,
-    s3Endpoint: CLOUD_SETTINGS.s3Endpoint,
-    s3ForcePathStyle: CLOUD_SETTINGS.s3ForcePathStyle,
-    gcsBucket: CLOUD_SETTINGS.gcsBucket,
-    gcsEndpoint: CLOUD_SETTINGS.gcsEndpoint,
-    azureContainer: CLOUD_SETTINGS.azureContainer,
-    azureAccount: CLOUD_SETTINGS.azureAccount,
-    azureEndpoint: CLOUD_SETTINGS.azureEndpoint,
-    remotePrefix: CLOUD_SETTINGS.remotePrefix,
-    networkTimeoutSeconds: CLOUD_SETTINGS.networkTimeoutSeconds,
+    s3Bucket: cloud_config_CLOUD_SETTINGS.s3Bucket,
+    s3Region: cloud_config_CLOUD_SETTINGS.s3Region,
+    s3Endpoint: cloud_config_CLOUD_SETTINGS.s3Endpoint,
+    s3ForcePathStyle: cloud_config_CLOUD_SETTINGS.s3ForcePathStyle,
+    gcsBucket: cloud_config_CLOUD_SETTINGS.gcsBucket,
+    gcsEndpoint: cloud_config_CLOUD_SETTINGS.gcsEndpoint,
+    azureContainer: cloud_config_CLOUD_SETTINGS.azureContainer,
+    azureAccount: cloud_config_CLOUD_SETTINGS.azureAccount,
+    azureEndpoint: cloud_config_CLOUD_SETTINGS.azureEndpoint,
+    remotePrefix: cloud_config_CLOUD_SETTINGS.remotePrefix,
+    networkTimeoutSeconds: cloud_config_CLOUD_SETTINGS.networkTimeoutSeconds,
 };
 /**
  * The configured destinations for reading, and a way to reach any other bucket named by a URI
  * (`s3://other-bucket/path/x.sql.gz`) with the same endpoint and credential settings.
  */
 function cloud_config_loadCloudReading(lookup, env = process.env) {
-    const s = CLOUD_SETTINGS;
+    const s = cloud_config_CLOUD_SETTINGS;
     const bucketSpec = { s3: s.s3Bucket, gcs: s.gcsBucket, azure: s.azureContainer };
     return {
-        destinations: loadDestinations(lookup, env),
+        destinations: cloud_config_loadDestinations(lookup, env),
         destinationForUri: (kind, bucket, keyPrefix) => {
             const source = "the backup URI";
             const override = withNames(namesOf(lookup), (spec) => {
@@ -42057,7 +42058,7 @@ function cloud_config_loadCloudReading(lookup, env = process.env) {
                     return undefined;
                 return lookup(spec);
             });
-            const [destination] = loadDestinations(override, env);
+            const [destination] = cloud_config_loadDestinations(override, env);
             if (!destination)
                 throw new ConfigError(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
             return destination;
@@ -42268,8 +42269,27 @@ const BACKUP_DB_SETTINGS = {
         default: "10240",
         parse: integerIn(0, 100_000_000, " (MiB)"),
     },
-    ...CLOUD_SETTINGS,
+    ...cloud_config_CLOUD_SETTINGS,
 };
+/** BACKUP_ENCRYPT with its recipient or public key, checked together: one without the other is refused. */
+function backup_db_config_loadEncryption(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const names = settings_namesOf(lookup);
+    const given = (spec) => settings_givenAs(spec, lookup);
+    const encrypt = settings_require(s.encrypt, lookup);
+    const recipient = settings_resolve(s.gpgRecipient, lookup);
+    const publicKey = settings_resolve(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new errors/* ConfigError */.xL(`${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
+            `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`);
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec));
+        throw new errors/* ConfigError */.xL(`A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
+            `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`);
+    }
+    return encrypt ? { recipient, publicKey } : undefined;
+}
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
 function loadBackupDbConfig(lookup, env = process.env) {
     const s = BACKUP_DB_SETTINGS;
@@ -42291,18 +42311,7 @@ function loadBackupDbConfig(lookup, env = process.env) {
         throw new errors/* ConfigError */.xL(`${given(s.format)} 'custom' with ${given(s.compression)} 'zstd' is not supported: custom-format dumps are compressed by ` +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
-    const encrypt = settings_require(s.encrypt, lookup);
-    const recipient = settings_resolve(s.gpgRecipient, lookup);
-    const publicKey = settings_resolve(s.gpgPublicKey, lookup);
-    if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new errors/* ConfigError */.xL(`${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
-            `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`);
-    }
-    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec));
-        throw new errors/* ConfigError */.xL(`A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
-            `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`);
-    }
+    const encryption = backup_db_config_loadEncryption(lookup);
     return {
         connection,
         backupDir: settings_require(s.backupDir, lookup),
@@ -42311,7 +42320,7 @@ function loadBackupDbConfig(lookup, env = process.env) {
         compression,
         compressionLevel: level ?? range.default,
         pgBinDir: settings_resolve(s.pgBinDir, lookup),
-        encryption: encrypt ? { recipient, publicKey } : undefined,
+        encryption,
         retention: {
             daily: settings_require(s.retentionDaily, lookup),
             weekly: settings_require(s.retentionWeekly, lookup),
@@ -42328,7 +42337,7 @@ function loadBackupDbConfig(lookup, env = process.env) {
             textfile: settings_resolve(s.metricsTextfile, lookup),
             timeoutMs: settings_require(s.networkTimeoutSeconds, lookup) * 1000,
         },
-        destinations: loadDestinations(lookup, env),
+        destinations: cloud_config_loadDestinations(lookup, env),
         catchUp: {
             maxFiles: settings_require(s.catchUpMaxFiles, lookup),
             maxBytes: settings_require(s.catchUpMaxMb, lookup) * 1024 * 1024 || undefined,
@@ -44340,6 +44349,14 @@ function metricsDestination(lookup) {
 
 
 
+/** Looked up, not declared here: restore and verify declare BACKUP_GPG_PRIVATE_KEY among their own settings. */
+const GPG_PRIVATE_KEY = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "",
+    parse: (raw) => raw,
+};
+
 const shared = BACKUP_DB_SETTINGS;
 function parseDataSubset(raw, source) {
     const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
@@ -44374,6 +44391,33 @@ function splitPatterns(raw) {
     out.push(current);
     return out.map((p) => p.trim()).filter((p) => p !== "");
 }
+/** Where media snapshots go in every configured bucket: beside the database backups, under their own prefix. */
+const mediaRemotePrefix = {
+    env: "MEDIA_REMOTE_PREFIX",
+    input: "media-remote-prefix",
+    description: "key prefix of media snapshots in every bucket/container (data/ and snapshots/ below it)",
+    default: "backups/media/",
+    parse: parseKeyPrefix,
+};
+const { remotePrefix: _dbPrefix, ...cloudUpload } = cloud_config_CLOUD_SETTINGS;
+const { remotePrefix: _dbReadPrefix, ...cloudRead } = CLOUD_READ_SETTINGS;
+/** The off-site half of backup-media: the database's buckets and encryption, media's own prefix. */
+const MEDIA_OFFSITE_SETTINGS = {
+    ...cloudUpload,
+    mediaRemotePrefix,
+    mediaGcGraceHours: {
+        env: "MEDIA_GC_GRACE_HOURS",
+        input: "media-gc-grace-hours",
+        description: "data in a bucket that no kept snapshot uses is removed only once two runs this far apart found it so, and it is at least this old (a backup still uploading is never robbed)",
+        default: "12",
+        parse: integerIn(1, 24 * 365, " (hours)"),
+    },
+    encrypt: shared.encrypt,
+    gpgRecipient: shared.gpgRecipient,
+    gpgPublicKey: shared.gpgPublicKey,
+};
+/** What verify and restore need to read media snapshots from the buckets. */
+const MEDIA_REMOTE_READ_SETTINGS = { ...cloudRead, mediaRemotePrefix };
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
     sourceDir: {
@@ -44429,9 +44473,18 @@ const BACKUP_MEDIA_SETTINGS = {
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
-    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+    ...MEDIA_OFFSITE_SETTINGS,
 };
-function loadBackupMediaConfig(lookup) {
+function loadMediaOffsiteConfig(lookup, env = process.env) {
+    const s = MEDIA_OFFSITE_SETTINGS;
+    return {
+        destinations: loadDestinations(lookup, env),
+        prefix: require(s.mediaRemotePrefix, lookup),
+        graceMs: require(s.mediaGcGraceHours, lookup) * 3600_000,
+        encryption: loadEncryption(lookup),
+    };
+}
+function loadBackupMediaConfig(lookup, env = process.env) {
     const s = BACKUP_MEDIA_SETTINGS;
     return {
         sourceDir: require(s.sourceDir, lookup),
@@ -44441,12 +44494,17 @@ function loadBackupMediaConfig(lookup) {
         exclude: resolve(s.exclude, lookup) ?? [],
         retentionDryRun: require(s.retentionDryRun, lookup),
         metrics: metricsSettings(lookup),
+        offsite: loadMediaOffsiteConfig(lookup, env),
     };
 }
-function loadVerifyMediaConfig(lookup) {
+function loadVerifyMediaConfig(lookup, env = process.env) {
     const s = BACKUP_MEDIA_SETTINGS;
+    const prefix = require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup);
+    const gpgPrivateKey = lookup(GPG_PRIVATE_KEY)?.value;
     return {
         backupDir: require(s.mediaBackupDir, lookup),
+        remotes: loadDestinations(lookup, env).map((destination) => ({ destination, prefix })),
+        ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
         maxAgeHours: require(s.maxAgeHours, lookup),
         subset: require(s.readDataSubset, lookup),
         metrics: metricsSettings(lookup),
@@ -44469,6 +44527,7 @@ const VERIFY_MEDIA_SETTINGS = {
         ...BACKUP_MEDIA_SETTINGS.readDataSubset,
         description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
     },
+    mediaRemotePrefix,
 };
 /** The settings of restore --media. */
 const RESTORE_MEDIA_SETTINGS = {
@@ -44505,11 +44564,42 @@ const RESTORE_MEDIA_SETTINGS = {
         default: "false",
         parse: parseBoolean,
     },
+    from: {
+        env: "MEDIA_RESTORE_FROM",
+        input: "media-from",
+        description: "with media: where the snapshot is read from: local (MEDIA_BACKUP_DIR) or s3, gcs, azure (the configured bucket, under MEDIA_REMOTE_PREFIX)",
+        default: "local",
+        parse: (raw, source) => {
+            if (!MEDIA_SOURCES.includes(raw)) {
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${MEDIA_SOURCES.join(", ")}`);
+            }
+            return raw;
+        },
+    },
+    ...MEDIA_REMOTE_READ_SETTINGS,
 };
-function loadRestoreMediaConfig(lookup) {
+const MEDIA_SOURCES = ["local", "s3", "gcs", "azure"];
+/** The configured bucket of `kind` for reading media snapshots; refused, naming the setting, when none is. */
+function mediaRemoteSource(kind, lookup, env = process.env) {
+    const destination = loadDestinations(lookup, env).find((d) => d.kind === kind);
+    if (!destination) {
+        const setting = {
+            s3: CLOUD_SETTINGS.s3Bucket,
+            gcs: CLOUD_SETTINGS.gcsBucket,
+            azure: CLOUD_SETTINGS.azureContainer,
+        }[kind];
+        throw new ConfigError(`Media snapshots are to be read from ${kind}, but no ${kind} bucket is configured: set ${namesOf(lookup).label(setting)}`);
+    }
+    return { destination, prefix: require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup) };
+}
+function loadRestoreMediaConfig(lookup, env = process.env) {
     const s = RESTORE_MEDIA_SETTINGS;
+    const from = require(s.from, lookup);
+    const gpgPrivateKey = lookup(GPG_PRIVATE_KEY)?.value;
     return {
         backupDir: require(s.mediaBackupDir, lookup),
+        ...(from === "local" ? {} : { remote: mediaRemoteSource(from, lookup, env) }),
+        ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
         snapshot: require(s.snapshot, lookup),
         targetDir: require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
         restorePath: resolve(s.restorePath, lookup),

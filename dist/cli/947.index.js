@@ -439,7 +439,7 @@ class S3Store extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore
                 Bucket: this.settings.bucket,
                 Key: key,
                 Body: body,
-                StorageClass: this.settings.storageClass,
+                ...(options.readable ? {} : { StorageClass: this.settings.storageClass }),
                 ContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .DATA_CONTENT_TYPE */ .AT,
                 // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
                 IfNoneMatch: "*",
@@ -497,14 +497,18 @@ class S3Store extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore
             storageClass: head.StorageClass ?? "STANDARD",
         };
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
+        if (range && range.end <= range.start)
+            return node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable.from([]);
         try {
             // The deadline covers the request until the body starts; the body is ended by `signal`, the
             // consumer destroying it, or socketTimeout when it stops flowing.
             const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal);
-            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-                abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(s, body),
-            }));
+            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetObjectCommand({
+                Bucket: this.settings.bucket,
+                Key: this.key(name),
+                ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
+            }), { abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(s, body) }));
             if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
                 throw new Error("the SDK returned no Node.js stream");
             return got.Body;

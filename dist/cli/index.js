@@ -6619,7 +6619,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8539);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(62);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -6628,7 +6628,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8539:
+/***/ 62:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -6638,7 +6638,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // EXTERNAL MODULE: ./src/shared/errors.ts
-var errors = __nccwpck_require__(8382);
+var shared_errors = __nccwpck_require__(8382);
 ;// CONCATENATED MODULE: ./src/db/database-url.ts
 
 /** Query parameters we pass on to libpq, with the environment variable libpq reads for each. */
@@ -6702,7 +6702,7 @@ function parseDatabaseUrl(raw, name = "DATABASE_URL") {
     const value = raw.trim();
     const shown = redactUrl(value);
     const fail = (why) => {
-        throw new errors/* ConfigError */.xL(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
+        throw new shared_errors/* ConfigError */.xL(`${name} is not a valid PostgreSQL URL (${why}): '${shown}'. Expected ${EXPECTED_FORM}`);
     };
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
     if (scheme === undefined) {
@@ -7025,7 +7025,7 @@ function connectionError(cause, target) {
         default:
             why = text;
     }
-    return new errors/* UserError */.yo(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
+    return new shared_errors/* UserError */.yo(`Cannot connect to PostgreSQL at ${target}: ${why}`, { cause });
 }
 
 ;// CONCATENATED MODULE: ./src/db/server-info.ts
@@ -7662,7 +7662,7 @@ function createCompressor(compression, level, threads) {
                 };
             }
             if (!hasZstd) {
-                throw new errors/* UserError */.yo(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
+                throw new shared_errors/* UserError */.yo(`Compression zstd needs the zstd program (apt-get install zstd) or Node.js 22.15+ (this is ${process.version})`);
             }
             const stream = external_node_zlib_default().createZstdCompress({
                 params: { [(external_node_zlib_default()).constants.ZSTD_c_compressionLevel]: level, [(external_node_zlib_default()).constants.ZSTD_c_checksumFlag]: 1 },
@@ -7680,7 +7680,7 @@ function createDecompressor(compression) {
             return external_node_zlib_default().createGunzip();
         case "zstd":
             if (!hasZstd)
-                throw new errors/* UserError */.yo(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
+                throw new shared_errors/* UserError */.yo(`Reading zstd needs Node.js 22.15 or newer (this is ${process.version})`);
             return external_node_zlib_default().createZstdDecompress();
         case "none":
             return new external_node_stream_.PassThrough();
@@ -7827,7 +7827,7 @@ function settings_require(spec, lookup, hint = "") {
     const value = resolve(spec, lookup);
     if (value === undefined) {
         const ways = namesOf(lookup).ways(spec);
-        throw new errors/* ConfigError */.xL(`${spec.env} is not set: set ${ways} (${spec.description})${hint}`);
+        throw new shared_errors/* ConfigError */.xL(`${spec.env} is not set: set ${ways} (${spec.description})${hint}`);
     }
     return value;
 }
@@ -7840,14 +7840,14 @@ function parseBoolean(raw, source) {
         return true;
     if (FALSE.has(value))
         return false;
-    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected true or false`);
+    throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected true or false`);
 }
 /** A parser for whole numbers in [min, max], e.g. retention counts or a compression level. */
 function integerIn(min, max, unit = "") {
     return (raw, source) => {
         const value = Number(raw);
         if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
+            throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a whole number from ${min} to ${max}${unit}`);
         }
         return value;
     };
@@ -7857,7 +7857,7 @@ function oneOf(choices) {
     return (raw, source) => {
         const value = raw.toLowerCase();
         if (!choices.includes(value)) {
-            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         }
         return value;
     };
@@ -7867,7 +7867,7 @@ function choiceOf(choices) {
     return (raw, source) => {
         const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
         if (!found)
-            throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
+            throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${choices.join(", ")}`);
         return found;
     };
 }
@@ -7881,7 +7881,7 @@ function httpUrl(example) {
         }
         catch { }
         // The URL may carry credentials (a Pushgateway's user:password@): never quoted in clear.
-        throw new errors/* ConfigError */.xL(`Invalid ${source} '${redactUrl(raw)}'. Expected an http(s) URL such as ${example}`);
+        throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${redactUrl(raw)}'. Expected an http(s) URL such as ${example}`);
     };
 }
 
@@ -7895,13 +7895,13 @@ const parseEndpoint = httpUrl("http://127.0.0.1:9000");
 function parseKeyPrefix(raw, source) {
     const trimmed = raw.replace(/^\/+/, "");
     if (/(^|\/)\.\.?(\/|$)/.test(trimmed) || /\/\//.test(trimmed)) {
-        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
+        throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a key prefix such as backups/postgres/`);
     }
     return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
 }
 function parseBucket(raw, source) {
     if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(raw)) {
-        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
+        throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a bucket/container name: lower-case letters, digits, '.', '-' (no s3:// prefix)`);
     }
     return raw;
 }
@@ -8027,14 +8027,14 @@ function azureAuth(lookup, env) {
     const endpoint = resolve(s.azureEndpoint, lookup);
     const names = namesOf(lookup);
     if (!account && !endpoint) {
-        throw new errors/* ConfigError */.xL(`${givenAs(s.azureContainer, lookup)} is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, ` +
+        throw new shared_errors/* ConfigError */.xL(`${givenAs(s.azureContainer, lookup)} is set but no storage account is: set AZURE_STORAGE_CONNECTION_STRING, ` +
             `or ${names.label(s.azureAccount)} with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or an Entra ID sign-in`);
     }
     const url = endpoint ?? `https://${account}.blob.core.windows.net`;
     const key = firstSet(env, "AZURE_STORAGE_KEY");
     if (key) {
         if (!account) {
-            throw new errors/* ConfigError */.xL(`AZURE_STORAGE_KEY needs the name of its storage account: set ${names.ways(s.azureAccount)}`);
+            throw new shared_errors/* ConfigError */.xL(`AZURE_STORAGE_KEY needs the name of its storage account: set ${names.ways(s.azureAccount)}`);
         }
         return { kind: "shared-key", account, key, url };
     }
@@ -8171,7 +8171,7 @@ function loadCloudReading(lookup, env = process.env) {
             });
             const [destination] = loadDestinations(override, env);
             if (!destination)
-                throw new errors/* ConfigError */.xL(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
+                throw new shared_errors/* ConfigError */.xL(`Cannot open ${kind}://${bucket}/${keyPrefix}`);
             return destination;
         },
     };
@@ -8196,19 +8196,19 @@ function parseWeekday(raw, source) {
         ? Number(value)
         : WEEKDAYS.findIndex((d) => d === value || d.slice(0, 3) === value);
     if (index < 0)
-        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
+        throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a day name (sunday..saturday) or 0-6`);
     return index;
 }
 function parseLabelValue(raw, source) {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
-        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
+        throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '_', '.', ':' and '-'`);
     }
     return raw;
 }
 /** A public key setting must not hold a secret key: refused without quoting it (it is masked too). */
 function parsePublicKey(raw, source) {
     if (SECRET_KEY_BLOCK.test(raw)) {
-        throw new errors/* ConfigError */.xL(`${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
+        throw new shared_errors/* ConfigError */.xL(`${source} holds a SECRET key block (BEGIN PGP PRIVATE KEY BLOCK): it was not used and is not shown. ` +
             "Give the recipient's public key only (gpg --armor --export <recipient>) and keep the secret key off the backup host");
     }
     return raw;
@@ -8234,7 +8234,7 @@ const BACKUP_DB_SETTINGS = {
         description: "first part of backup file names; defaults to the database name",
         parse: (raw, source) => {
             if (!isValidPrefix(raw)) {
-                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
+                throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Use letters, digits, '.', '_' and '-' only`);
             }
             return raw;
         },
@@ -8382,6 +8382,25 @@ const BACKUP_DB_SETTINGS = {
     },
     ...CLOUD_SETTINGS,
 };
+/** BACKUP_ENCRYPT with its recipient or public key, checked together: one without the other is refused. */
+function loadEncryption(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const names = namesOf(lookup);
+    const given = (spec) => givenAs(spec, lookup);
+    const encrypt = settings_require(s.encrypt, lookup);
+    const recipient = resolve(s.gpgRecipient, lookup);
+    const publicKey = resolve(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new shared_errors/* ConfigError */.xL(`${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
+            `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`);
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec));
+        throw new shared_errors/* ConfigError */.xL(`A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
+            `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`);
+    }
+    return encrypt ? { recipient, publicKey } : undefined;
+}
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
 function loadBackupDbConfig(lookup, env = process.env) {
     const s = BACKUP_DB_SETTINGS;
@@ -8395,26 +8414,15 @@ function loadBackupDbConfig(lookup, env = process.env) {
     const level = resolve(s.compressionLevel, lookup);
     if (level !== undefined && (level < range.min || level > range.max)) {
         const where = given(s.compressionLevel);
-        throw new errors/* ConfigError */.xL(compression === "none"
+        throw new shared_errors/* ConfigError */.xL(compression === "none"
             ? `Invalid ${where} '${level}': compression is none, so no level applies; unset it`
             : `Invalid ${where} '${level}'. Expected a whole number from ${range.min} to ${range.max} for ${compression}`);
     }
     if (format === "custom" && compression === "zstd") {
-        throw new errors/* ConfigError */.xL(`${given(s.format)} 'custom' with ${given(s.compression)} 'zstd' is not supported: custom-format dumps are compressed by ` +
+        throw new shared_errors/* ConfigError */.xL(`${given(s.format)} 'custom' with ${given(s.compression)} 'zstd' is not supported: custom-format dumps are compressed by ` +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
-    const encrypt = settings_require(s.encrypt, lookup);
-    const recipient = resolve(s.gpgRecipient, lookup);
-    const publicKey = resolve(s.gpgPublicKey, lookup);
-    if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new errors/* ConfigError */.xL(`${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
-            `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`);
-    }
-    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec));
-        throw new errors/* ConfigError */.xL(`A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
-            `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`);
-    }
+    const encryption = loadEncryption(lookup);
     return {
         connection,
         backupDir: settings_require(s.backupDir, lookup),
@@ -8423,7 +8431,7 @@ function loadBackupDbConfig(lookup, env = process.env) {
         compression,
         compressionLevel: level ?? range.default,
         pgBinDir: resolve(s.pgBinDir, lookup),
-        encryption: encrypt ? { recipient, publicKey } : undefined,
+        encryption,
         retention: {
             daily: settings_require(s.retentionDaily, lookup),
             weekly: settings_require(s.retentionWeekly, lookup),
@@ -8579,7 +8587,7 @@ function describeWriteFailure(err, where, dir, writing) {
     };
     const message = e?.code ? advice[e.code] : undefined;
     if (message)
-        return new errors/* UserError */.yo(message, { cause: err });
+        return new shared_errors/* UserError */.yo(message, { cause: err });
     return err instanceof Error ? err : new Error(String(err));
 }
 /** Whether an error is one `describeWriteFailure` explains (space, quota, read-only, permission). */
@@ -8839,7 +8847,7 @@ function kindOf(entry) {
     return "not a regular file";
 }
 /** Something that is not a regular file where Lifeline expected one; it was not opened. */
-class NotRegularFileError extends errors/* UserError */.yo {
+class NotRegularFileError extends shared_errors/* UserError */.yo {
     file;
     kind;
     name = "NotRegularFileError";
@@ -8935,7 +8943,7 @@ async function readRegularFile(file, options = {}) {
     }
 }
 /** A directory Lifeline lists (a tier of BACKUP_DIR, or BACKUP_DIR itself) that is something else. */
-class NotDirectoryError extends errors/* UserError */.yo {
+class NotDirectoryError extends shared_errors/* UserError */.yo {
     path;
     kind;
     name = "NotDirectoryError";
@@ -9218,17 +9226,17 @@ function exitStatusOf(err, signal) {
     const cancelled = cancellationOf(err, signal);
     if (cancelled)
         return cancelled.signalName === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
-    if (err instanceof errors/* UsageError */.eb)
+    if (err instanceof shared_errors/* UsageError */.eb)
         return EXIT.usage;
-    if (err instanceof errors/* ConfigError */.xL)
+    if (err instanceof shared_errors/* ConfigError */.xL)
         return EXIT.config;
     return EXIT.failed;
 }
 /** The cancellation behind a run's end, if it was cancelled: the signal's reason, or the error itself. */
 function cancellationOf(err, signal) {
-    if (signal?.aborted && signal.reason instanceof errors/* CancelledError */.cc)
+    if (signal?.aborted && signal.reason instanceof shared_errors/* CancelledError */.cc)
         return signal.reason;
-    return err instanceof errors/* CancelledError */.cc ? err : undefined;
+    return err instanceof shared_errors/* CancelledError */.cc ? err : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/version.ts
@@ -9580,11 +9588,11 @@ class DumpStreamTap extends external_node_stream_.Transform {
 function writeFailure(err, tempPath, backupDir) {
     const e = err;
     if (e.code === "ENOSPC" || e.code === "EDQUOT") {
-        return new errors/* UserError */.yo(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
+        return new shared_errors/* UserError */.yo(`No space left on the device of BACKUP_DIR '${backupDir}' while writing ${external_node_path_default().basename(tempPath)}: ` +
             `free space (df -h ${backupDir}) or lower the retention; the partial file was removed and earlier backups are untouched`, { cause: err });
     }
     if (e.code === "EIO" || e.code === "EROFS") {
-        return new errors/* UserError */.yo(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
+        return new shared_errors/* UserError */.yo(`Cannot write to BACKUP_DIR '${backupDir}' (${e.code}): check the disk and its mount`, { cause: err });
     }
     return err instanceof Error ? err : new Error(String(err));
 }
@@ -9660,7 +9668,7 @@ async function runDumpPipeline(options) {
         // GPG home, which must not happen under a still-running pg_dump or gpg.
         const settled = await Promise.allSettled(children.map((c) => c.exited));
         if (options.signal?.aborted) {
-            throw new errors/* UserError */.yo("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
+            throw new shared_errors/* UserError */.yo("The backup was cancelled; the partial file was removed and earlier backups are untouched", { cause: err });
         }
         // A stage that dies mid-stream (zstd, gpg) usually surfaces first as EPIPE on its stdin: its own
         // exit status and stderr say what really happened.
@@ -9713,7 +9721,7 @@ function partialNameLength(fileName) {
     return (1 + Buffer.byteLength(fileName) + PARTIAL_MARK.length + PID_DIGITS_MAX + 1 + 2 * PARTIAL_RANDOM_BYTES);
 }
 /** A file could not be published because its final name is taken; nothing was overwritten. */
-class NameTakenError extends errors/* UserError */.yo {
+class NameTakenError extends shared_errors/* UserError */.yo {
     name = "NameTakenError";
 }
 /** The hidden temporary name a file is written under until it is complete. */
@@ -10004,7 +10012,7 @@ async function ensureWritableDirectory(dir, what) {
         const described = describeWriteFailure(err, `${what} '${dir}'`, dir, "a probe file");
         if (described !== err)
             throw described;
-        throw new errors/* UserError */.yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
+        throw new shared_errors/* UserError */.yo(`${what} '${dir}' is not writable (${e.code ?? e.message}): create it and give this user write access ` +
             `(e.g. chown -R $(id -un) ${dir}), or point BACKUP_DIR elsewhere`, { cause: err });
     }
 }
@@ -10496,12 +10504,13 @@ class LocalStore {
         });
         return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
         // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
         const handle = await openRegularFile(this.uri(name), this.options);
         return (0,external_node_fs_.createReadStream)(this.uri(name), {
             fd: handle,
             highWaterMark: 1 << 20,
+            ...(range ? { start: range.start, end: range.end - 1 } : {}),
             ...(signal ? { signal } : {}),
         });
     }
@@ -10723,7 +10732,7 @@ async function readManifestText(store, fileName) {
     return text;
 }
 /** A manifest too large to be one: not read into memory. */
-class ManifestTooLargeError extends errors/* UserError */.yo {
+class ManifestTooLargeError extends shared_errors/* UserError */.yo {
     uri;
     sizeBytes;
     name = "ManifestTooLargeError";
@@ -11897,8 +11906,8 @@ class GpgDecryptKeyring {
                     if (!err)
                         return resolve();
                     if (err.code === "ENOENT")
-                        return reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new errors/* UserError */.yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        return reject(new shared_errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new shared_errors/* UserError */.yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
                         "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
                 });
                 child.stdin?.on("error", () => { });
@@ -11949,7 +11958,7 @@ async function gpg(home, args, input) {
         child.child.stdin?.end(input ?? "");
         child.then(({ stdout }) => resolve(stdout), (err) => {
             if (err.code === "ENOENT")
-                reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
+                reject(new shared_errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to encrypt backups"));
             else
                 reject(new Error((err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")));
         });
@@ -11982,34 +11991,34 @@ class GpgEncryptor {
         try {
             if (options.publicKey !== undefined) {
                 if (holdsSecretKey(options.publicKey))
-                    throw new errors/* UserError */.yo(secretKeyAsPublicKey(names.publicKey));
+                    throw new shared_errors/* UserError */.yo(secretKeyAsPublicKey(names.publicKey));
                 temporary = await TemporaryGpgHome.create();
                 home = temporary.path;
                 await gpg(home, ["--import"], options.publicKey).catch((err) => {
-                    if (err instanceof errors/* UserError */.yo)
+                    if (err instanceof shared_errors/* UserError */.yo)
                         throw err;
-                    throw new errors/* UserError */.yo(`The GPG public key in ${names.publicKey} could not be imported: ${err.message}. ` +
+                    throw new shared_errors/* UserError */.yo(`The GPG public key in ${names.publicKey} could not be imported: ${err.message}. ` +
                         "Give the key as exported by 'gpg --armor --export <recipient>'");
                 });
                 if (holdsSecretKey(await gpg(home, ["--with-colons", "--list-secret-keys"]).catch(() => "")))
-                    throw new errors/* UserError */.yo(secretKeyAsPublicKey(names.publicKey));
+                    throw new shared_errors/* UserError */.yo(secretKeyAsPublicKey(names.publicKey));
             }
             if (recipient === undefined) {
                 const imported = parseFingerprints(await gpg(home, ["--with-colons", "--list-keys"]));
                 if (imported.length !== 1) {
-                    throw new errors/* UserError */.yo(`${names.publicKey} holds ${imported.length} keys: set ${names.recipient} to the one to encrypt to`);
+                    throw new shared_errors/* UserError */.yo(`${names.publicKey} holds ${imported.length} keys: set ${names.recipient} to the one to encrypt to`);
                 }
                 recipient = imported[0];
             }
             const listed = await gpg(home, ["--with-colons", "--list-keys", "--", recipient]).catch(() => "");
             const fingerprint = parseFingerprints(listed)[0];
             if (!fingerprint) {
-                throw new errors/* UserError */.yo(`No GPG public key for recipient '${recipient}' (${names.recipient}) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
+                throw new shared_errors/* UserError */.yo(`No GPG public key for recipient '${recipient}' (${names.recipient}) in ${home ?? "the default keyring (~/.gnupg)"}: ` +
                     `import it (gpg --import key.asc) or give it in ${names.publicKey}`);
             }
             // A trial encryption catches expired, revoked and sign-only keys before any dump starts.
             await gpg(home, encryptOptions(recipient), "lifeline key check").catch((err) => {
-                throw new errors/* UserError */.yo(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
+                throw new shared_errors/* UserError */.yo(`The GPG key for '${recipient}' cannot encrypt (${err.message}): it may be expired, revoked or lack an ` +
                     "encryption subkey; renew it or use another recipient");
             });
             return new GpgEncryptor(recipient, fingerprint, home, temporary);
@@ -12143,7 +12152,7 @@ async function choosePgTool(name, serverMajor, binDir, prefer = () => true) {
     const seen = tools.length
         ? tools.map((t) => `${t.version} at ${t.path}`).join(", ")
         : `none found${binDir ? ` in ${binDir}` : " in PATH or /usr/lib/postgresql/*/bin"}`;
-    throw new errors/* UserError */.yo(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
+    throw new shared_errors/* UserError */.yo(`The server runs PostgreSQL ${serverMajor}, but no ${name} of version ${serverMajor} or newer is installed ` +
         `(found: ${seen}). Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) ` +
         "or set PG_BIN_DIR to its bin directory");
 }
@@ -12208,7 +12217,7 @@ async function assertNamesFit(dir, name, prefixSetting) {
     const source = prefixSetting
         ? `${prefixSetting} is ${name.prefix.length} characters long`
         : `The database name '${name.prefix}', used as the prefix, is ${name.prefix.length} characters long`;
-    throw new errors/* ConfigError */.xL(`${source}: the longest file name a backup with it makes (the hidden partial of ` +
+    throw new shared_errors/* ConfigError */.xL(`${source}: the longest file name a backup with it makes (the hidden partial of ` +
         `${name.withTier("monthly").toString()}${MANIFEST_SUFFIX}) would be ${longest} characters, over the ` +
         `${limit} the filesystem of '${dir}' accepts. Set BACKUP_PREFIX to at most ${Math.max(0, limit - fixed)} characters`);
 }
@@ -12224,7 +12233,7 @@ async function assertNamesFree(backupDir, name, tiers) {
             const file = external_node_path_default().join(dir, fileName);
             const taken = await (0,promises_.lstat)(file).then(() => true, () => false);
             if (taken) {
-                throw new errors/* UserError */.yo(`${file} already exists: another backup already has this name (taken in the same second, ` +
+                throw new shared_errors/* UserError */.yo(`${file} already exists: another backup already has this name (taken in the same second, ` +
                     `names have a one-second resolution). Wait a second and run again; nothing was dumped`);
             }
         }
@@ -12279,7 +12288,7 @@ async function createLockFile(file, content, token) {
                 // Our staged copy vanished before the link: something else removed it (a run elsewhere sweeping).
                 if (attempt < 2)
                     continue;
-                throw new errors/* UserError */.yo(`Could not lock ${dir}: the staged lock file ${external_node_path_default().basename(staged.tempPath)} was removed before it ` +
+                throw new shared_errors/* UserError */.yo(`Could not lock ${dir}: the staged lock file ${external_node_path_default().basename(staged.tempPath)} was removed before it ` +
                     "could be linked into place, three times; another process keeps deleting hidden files in this " +
                     "directory (a run on another host or container sharing it?). Find it, then retry", { cause: err });
             }
@@ -12366,7 +12375,7 @@ class DirectoryLock {
                 }
                 const age = Date.now() - now.mtimeMs;
                 if (!made.hardLinks && age < UNREADABLE_LOCK_MIN_AGE_MS) {
-                    throw new errors/* UserError */.yo(`${dir} is locked by ${file}, ${now.size === 0 ? "empty" : "unreadable"} and only ${Math.round(age / 1000)} s old: ` +
+                    throw new shared_errors/* UserError */.yo(`${dir} is locked by ${file}, ${now.size === 0 ? "empty" : "unreadable"} and only ${Math.round(age / 1000)} s old: ` +
                         `on this filesystem (no hard links) a run writes its lock after creating it, so one may be starting now. ` +
                         `Retry in a minute (it is taken over once ${UNREADABLE_LOCK_MIN_AGE_MS / 1000} s old), or remove it if no run is active`);
                 }
@@ -12374,19 +12383,19 @@ class DirectoryLock {
                     `${Math.round((Date.now() - now.mtimeMs) / 1000)} s old): locks are written whole, so a run that crashed or a damaged disk left it`);
             }
             else if (holder.host !== (0,external_node_os_.hostname)()) {
-                throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
+                throw new shared_errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on host ${holder.host} since ${holder.startedAt} (${holder.command}). ` +
                     `If that run is gone, remove ${file}`);
             }
             else {
                 const verdict = judgeOwner(holder);
                 if (verdict === "unknown") {
-                    throw new errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on ${holder.host} since ${holder.startedAt} (${holder.command}), ` +
+                    throw new shared_errors/* UserError */.yo(`${dir} is locked by pid ${holder.pid} on ${holder.host} since ${holder.startedAt} (${holder.command}), ` +
                         `${holder.pidNamespace ? `in another PID namespace (${holder.pidNamespace}: another container)` : "written by an older Lifeline version that does not record its PID namespace"}; ` +
                         `nothing here can tell whether that run is still active. Check that no run of this backup directory ` +
                         `is active (e.g. docker ps, your CI jobs), then remove ${file}`);
                 }
                 if (verdict === "alive") {
-                    throw new errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
+                    throw new shared_errors/* UserError */.yo(`Another Lifeline run holds ${dir}: pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command}). ` +
                         "Wait for it to finish; runs of one backup directory never overlap");
                 }
                 const rebooted = holder.bootId !== me.bootId;
@@ -12395,7 +12404,7 @@ class DirectoryLock {
             }
             await takeOver(file, holder, token);
         }
-        throw new errors/* UserError */.yo(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
+        throw new shared_errors/* UserError */.yo(`Could not lock ${dir}: another run took the lock at the same moment; retry`);
     }
     /** Releases the lock if it is still ours. */
     async release() {
@@ -12426,7 +12435,7 @@ async function takeOver(file, judged, token) {
     if (!same) {
         await (0,promises_.link)(aside, file).catch(() => { });
         await (0,promises_.unlink)(aside).catch(() => { });
-        throw new errors/* UserError */.yo(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
+        throw new shared_errors/* UserError */.yo(`Could not lock ${external_node_path_default().dirname(file)}: another run took the lock at the same moment; retry`);
     }
     await (0,promises_.unlink)(aside).catch(() => { });
 }
@@ -12577,7 +12586,7 @@ async function nameBackup(run, workDir, source) {
     const prefix = config.prefix ?? server.database;
     if (!isValidPrefix(prefix)) {
         // Files named after it could not be read back: retention, tiers and verify would not see them.
-        throw new errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
+        throw new shared_errors/* ConfigError */.xL(`The database name '${server.database}' cannot start a backup file name (letters, digits, '.', '_' and '-' only, ` +
             `starting with a letter or digit): set ${config.settingLabel("prefix")} to a name that can`);
     }
     const name = new BackupName(prefix, "daily", startedAt, extensionFor(config.format, config.compression), !!source.encryptor);
@@ -12633,9 +12642,9 @@ async function publish_publish(run, plan, dumped) {
     }
     catch (err) {
         await outgoing.abandon(err);
-        if (!(err instanceof errors/* UserError */.yo))
+        if (!(err instanceof shared_errors/* UserError */.yo))
             throw err;
-        throw new errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
+        throw new shared_errors/* UserError */.yo(`${err.message}; this backup was not kept, earlier backups are untouched`, {
             cause: err,
         });
     }
@@ -12867,7 +12876,7 @@ async function backupDatabase(config, options) {
         startedAt,
         now,
     });
-    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
+    (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, "The backup was cancelled after it was written; it is kept");
     const metrics = await report("database", config.metrics, { ...partial, destinations: partial.offsite }, options.logger, options.signal);
     return { ...partial, metrics };
 }
@@ -12891,7 +12900,7 @@ async function takeBackup(run) {
     const held = {};
     try {
         const plan = await preflight(run, prepared.workDir, held);
-        (0,errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled before the dump started; nothing was written");
+        (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The backup was cancelled before the dump started; nothing was written");
         const dumped = await dump(run, plan, prepared.workDir, held);
         const published = await publish_publish(run, plan, dumped);
         const tiers = await fileTiers(config.backupDir, published.file, plan.name, plan.due, dumped.sha256, logger);
@@ -12967,6 +12976,14 @@ async function takeBackup(run) {
 
 
 
+/** Looked up, not declared here: restore and verify declare BACKUP_GPG_PRIVATE_KEY among their own settings. */
+const GPG_PRIVATE_KEY = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "",
+    parse: (raw) => raw,
+};
+
 const shared = BACKUP_DB_SETTINGS;
 function parseDataSubset(raw, source) {
     const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
@@ -12979,7 +12996,7 @@ function parseDataSubset(raw, source) {
         if (n >= 1 && of >= 1 && n <= of && of <= 10_000)
             return { kind: "slice", n, of };
     }
-    throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
+    throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a percentage from 0 to 100 (e.g. 10%) or n/t (e.g. 1/5: the first of five slices)`);
 }
 /** Splits MEDIA_EXCLUDE on newlines and on commas outside braces, so "*.{tmp,part}" stays one pattern. */
 function splitPatterns(raw) {
@@ -13001,6 +13018,33 @@ function splitPatterns(raw) {
     out.push(current);
     return out.map((p) => p.trim()).filter((p) => p !== "");
 }
+/** Where media snapshots go in every configured bucket: beside the database backups, under their own prefix. */
+const mediaRemotePrefix = {
+    env: "MEDIA_REMOTE_PREFIX",
+    input: "media-remote-prefix",
+    description: "key prefix of media snapshots in every bucket/container (data/ and snapshots/ below it)",
+    default: "backups/media/",
+    parse: parseKeyPrefix,
+};
+const { remotePrefix: _dbPrefix, ...cloudUpload } = CLOUD_SETTINGS;
+const { remotePrefix: _dbReadPrefix, ...cloudRead } = CLOUD_READ_SETTINGS;
+/** The off-site half of backup-media: the database's buckets and encryption, media's own prefix. */
+const MEDIA_OFFSITE_SETTINGS = {
+    ...cloudUpload,
+    mediaRemotePrefix,
+    mediaGcGraceHours: {
+        env: "MEDIA_GC_GRACE_HOURS",
+        input: "media-gc-grace-hours",
+        description: "data in a bucket that no kept snapshot uses is removed only once two runs this far apart found it so, and it is at least this old (a backup still uploading is never robbed)",
+        default: "12",
+        parse: integerIn(1, 24 * 365, " (hours)"),
+    },
+    encrypt: shared.encrypt,
+    gpgRecipient: shared.gpgRecipient,
+    gpgPublicKey: shared.gpgPublicKey,
+};
+/** What verify and restore need to read media snapshots from the buckets. */
+const MEDIA_REMOTE_READ_SETTINGS = { ...cloudRead, mediaRemotePrefix };
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
     sourceDir: {
@@ -13056,9 +13100,18 @@ const BACKUP_MEDIA_SETTINGS = {
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
-    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+    ...MEDIA_OFFSITE_SETTINGS,
 };
-function loadBackupMediaConfig(lookup) {
+function loadMediaOffsiteConfig(lookup, env = process.env) {
+    const s = MEDIA_OFFSITE_SETTINGS;
+    return {
+        destinations: loadDestinations(lookup, env),
+        prefix: settings_require(s.mediaRemotePrefix, lookup),
+        graceMs: settings_require(s.mediaGcGraceHours, lookup) * 3600_000,
+        encryption: loadEncryption(lookup),
+    };
+}
+function loadBackupMediaConfig(lookup, env = process.env) {
     const s = BACKUP_MEDIA_SETTINGS;
     return {
         sourceDir: settings_require(s.sourceDir, lookup),
@@ -13068,12 +13121,17 @@ function loadBackupMediaConfig(lookup) {
         exclude: resolve(s.exclude, lookup) ?? [],
         retentionDryRun: settings_require(s.retentionDryRun, lookup),
         metrics: metricsSettings(lookup),
+        offsite: loadMediaOffsiteConfig(lookup, env),
     };
 }
-function loadVerifyMediaConfig(lookup) {
+function loadVerifyMediaConfig(lookup, env = process.env) {
     const s = BACKUP_MEDIA_SETTINGS;
+    const prefix = settings_require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup);
+    const gpgPrivateKey = lookup(GPG_PRIVATE_KEY)?.value;
     return {
         backupDir: settings_require(s.mediaBackupDir, lookup),
+        remotes: loadDestinations(lookup, env).map((destination) => ({ destination, prefix })),
+        ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
         maxAgeHours: settings_require(s.maxAgeHours, lookup),
         subset: settings_require(s.readDataSubset, lookup),
         metrics: metricsSettings(lookup),
@@ -13096,6 +13154,7 @@ const VERIFY_MEDIA_SETTINGS = {
         ...BACKUP_MEDIA_SETTINGS.readDataSubset,
         description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
     },
+    mediaRemotePrefix,
 };
 /** The settings of restore --media. */
 const RESTORE_MEDIA_SETTINGS = {
@@ -13108,7 +13167,7 @@ const RESTORE_MEDIA_SETTINGS = {
         default: "latest",
         parse: (raw, source) => {
             if (raw !== "latest" && !/^media_\d{8}_\d{6}$/.test(raw)) {
-                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
+                throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected latest or a snapshot name such as media_20261202_030000`);
             }
             return raw;
         },
@@ -13132,11 +13191,42 @@ const RESTORE_MEDIA_SETTINGS = {
         default: "false",
         parse: parseBoolean,
     },
+    from: {
+        env: "MEDIA_RESTORE_FROM",
+        input: "media-from",
+        description: "with media: where the snapshot is read from: local (MEDIA_BACKUP_DIR) or s3, gcs, azure (the configured bucket, under MEDIA_REMOTE_PREFIX)",
+        default: "local",
+        parse: (raw, source) => {
+            if (!MEDIA_SOURCES.includes(raw)) {
+                throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${MEDIA_SOURCES.join(", ")}`);
+            }
+            return raw;
+        },
+    },
+    ...MEDIA_REMOTE_READ_SETTINGS,
 };
-function loadRestoreMediaConfig(lookup) {
+const MEDIA_SOURCES = ["local", "s3", "gcs", "azure"];
+/** The configured bucket of `kind` for reading media snapshots; refused, naming the setting, when none is. */
+function mediaRemoteSource(kind, lookup, env = process.env) {
+    const destination = loadDestinations(lookup, env).find((d) => d.kind === kind);
+    if (!destination) {
+        const setting = {
+            s3: CLOUD_SETTINGS.s3Bucket,
+            gcs: CLOUD_SETTINGS.gcsBucket,
+            azure: CLOUD_SETTINGS.azureContainer,
+        }[kind];
+        throw new shared_errors/* ConfigError */.xL(`Media snapshots are to be read from ${kind}, but no ${kind} bucket is configured: set ${namesOf(lookup).label(setting)}`);
+    }
+    return { destination, prefix: settings_require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup) };
+}
+function loadRestoreMediaConfig(lookup, env = process.env) {
     const s = RESTORE_MEDIA_SETTINGS;
+    const from = settings_require(s.from, lookup);
+    const gpgPrivateKey = lookup(GPG_PRIVATE_KEY)?.value;
     return {
         backupDir: settings_require(s.mediaBackupDir, lookup),
+        ...(from === "local" ? {} : { remote: mediaRemoteSource(from, lookup, env) }),
+        ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
         snapshot: settings_require(s.snapshot, lookup),
         targetDir: settings_require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
         restorePath: resolve(s.restorePath, lookup),
@@ -13163,7 +13253,7 @@ function parseTargetTime(raw, source) {
     const zone = m?.[3] === undefined || /^(z|utc)$/i.test(m[3]) ? "Z" : m[3];
     const at = m ? new Date(`${m[1]}T${m[2]}${zone}`) : undefined;
     if (!at || Number.isNaN(at.getTime())) {
-        throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
+        throw new shared_errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected a time such as '2024-10-26 01:30:00' (UTC) or '2024-10-26 03:30:00+02:00'`);
     }
     return at;
 }
@@ -13276,7 +13366,7 @@ const RESTORE_SETTINGS = {
 function targetDatabase(connection, env = process.env, setting = "DATABASE_URL") {
     const name = connection.database ?? env.PGDATABASE ?? connection.user ?? env.PGUSER;
     if (!name)
-        throw new errors/* ConfigError */.xL(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
+        throw new shared_errors/* ConfigError */.xL(`${setting} names no database: give one, e.g. postgresql://user@host:5432/transcripts`);
     return name;
 }
 
@@ -13295,17 +13385,17 @@ function loadRestoreConfig(lookup) {
     const targetTime = resolve(s.targetTime, lookup);
     const backupFile = resolve(s.backupFile, lookup);
     if (pitr && targetTime === undefined) {
-        throw new errors/* ConfigError */.xL(`${given(s.pitr)} needs the time to recover to: set ${names.label(s.targetTime)}, e.g. '2024-10-26 01:30:00'`);
+        throw new shared_errors/* ConfigError */.xL(`${given(s.pitr)} needs the time to recover to: set ${names.label(s.targetTime)}, e.g. '2024-10-26 01:30:00'`);
     }
     if (!pitr && targetTime !== undefined) {
-        throw new errors/* ConfigError */.xL(`${names.label(s.targetTime)} is only used with ${names.name(s.pitr)}: ${names.enable(s.pitr)}, or unset it`);
+        throw new shared_errors/* ConfigError */.xL(`${names.label(s.targetTime)} is only used with ${names.name(s.pitr)}: ${names.enable(s.pitr)}, or unset it`);
     }
     if (pitr && backupFile !== undefined) {
-        throw new errors/* ConfigError */.xL(`${names.name(s.pitr)} picks the backup itself (the newest before ${names.name(s.targetTime)}): ` +
+        throw new shared_errors/* ConfigError */.xL(`${names.name(s.pitr)} picks the backup itself (the newest before ${names.name(s.targetTime)}): ` +
             `remove ${given(s.backupFile)}, or ${given(s.pitr)}`);
     }
     if (!pitr && backupFile === undefined) {
-        throw new errors/* ConfigError */.xL(`Nothing to restore: give ${names.label(s.backupFile)}, or ${names.name(s.pitr)} with ${names.name(s.targetTime)}; ` +
+        throw new shared_errors/* ConfigError */.xL(`Nothing to restore: give ${names.label(s.backupFile)}, or ${names.name(s.pitr)} with ${names.name(s.targetTime)}; ` +
             `list candidates with ${names.name(s.listBackups)}`);
     }
     return {
@@ -13415,7 +13505,7 @@ async function storeForUri(uri, cloud) {
         };
     }
     if (!cloud) {
-        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
+        throw new shared_errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}': cloud backups cannot be read here; download it first`);
     }
     const slash = parsed.key.lastIndexOf("/");
     const keyPrefix = slash < 0 ? "" : parsed.key.slice(0, slash + 1);
@@ -13428,12 +13518,12 @@ async function findBackup(uri, cloud,
 listWith = "add --list-backups") {
     const { store, fileName } = await storeForUri(uri, cloud);
     if (!kindOfFileName(fileName)) {
-        throw new errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
+        throw new shared_errors/* ConfigError */.xL(`BACKUP_FILE '${shownUri(uri)}' is not a backup Lifeline can read: expected a name ending in .sql.gz, .sql.zst, .sql ` +
             "or .dump, optionally followed by .gpg");
     }
     const object = await store.stat(fileName);
     if (!object) {
-        throw new errors/* UserError */.yo(`BACKUP_FILE '${shownUri(uri)}' does not exist: to list the backups, ${listWith}; then give one of them`);
+        throw new shared_errors/* UserError */.yo(`BACKUP_FILE '${shownUri(uri)}' does not exist: to list the backups, ${listWith}; then give one of them`);
     }
     const name = BackupName.parse(fileName);
     const [sidecar, manifest] = await Promise.all([CHECKSUM_SUFFIX, MANIFEST_SUFFIX].map((suffix) => store.stat(`${fileName}${suffix}`).then((found) => found !== undefined, 
@@ -13459,17 +13549,17 @@ async function expectedSha256(entry) {
     if (sidecar.state === "ok")
         return sidecar.sha256;
     if (sidecar.state === "absent") {
-        throw new errors/* UserError */.yo(`No checksum sidecar ${uri}: the backup cannot be proven intact, so it is not restored. If you trust ` +
+        throw new shared_errors/* UserError */.yo(`No checksum sidecar ${uri}: the backup cannot be proven intact, so it is not restored. If you trust ` +
             `the file, create one with 'sha256sum ${entry.fileName} > ${entry.fileName}${CHECKSUM_SUFFIX}' in its directory`);
     }
     if (sidecar.state === "bad" && sidecar.fault === "malformed") {
-        throw new errors/* UserError */.yo(`Malformed checksum sidecar ${uri}: expected 'sha256sum' output`);
+        throw new shared_errors/* UserError */.yo(`Malformed checksum sidecar ${uri}: expected 'sha256sum' output`);
     }
     if (sidecar.state === "bad" && sidecar.fault === "names-other") {
-        throw new errors/* UserError */.yo(`Checksum sidecar ${uri} names another file, '${sidecar.names}'`);
+        throw new shared_errors/* UserError */.yo(`Checksum sidecar ${uri} names another file, '${sidecar.names}'`);
     }
     const problem = sidecar.state === "bad" ? sidecar.problem : "not read";
-    throw new errors/* UserError */.yo(`Checksum sidecar ${uri} cannot be used (${problem}): the backup is not restored`);
+    throw new shared_errors/* UserError */.yo(`Checksum sidecar ${uri} cannot be used (${problem}): the backup is not restored`);
 }
 /** The manifest beside a backup, or undefined when there is none (e.g. the runbook's shell backups). */
 async function readManifest(entry) {
@@ -13481,11 +13571,11 @@ async function readManifest(entry) {
         manifest = JSON.parse(text);
     }
     catch (err) {
-        throw new errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
+        throw new shared_errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} is not valid JSON: restore without it by moving it away, or fix it`, { cause: err });
     }
     // Versions 1 and 2 read alike (2 only added optional fields); a newer one may mean what this cannot.
     if (typeof manifest.manifestVersion === "number" && manifest.manifestVersion > MANIFEST_VERSION) {
-        throw new errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
+        throw new shared_errors/* UserError */.yo(`The manifest ${entry.uri}${MANIFEST_SUFFIX} has manifestVersion ${manifest.manifestVersion}, newer than this ` +
             `Lifeline reads (${MANIFEST_VERSION}): upgrade Lifeline, or restore without it by moving it away`);
     }
     return manifest;
@@ -13512,7 +13602,7 @@ function shownUri(uri) {
  */
 async function readCheckSql(file) {
     const text = await readRegularFile(file, { followSymlinks: true }).catch((err) => {
-        throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
+        throw new shared_errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' cannot be read (${err.code ?? err.message}): give a readable file of SQL checks`);
     });
     const statements = text
         .split("\n")
@@ -13522,7 +13612,7 @@ async function readCheckSql(file) {
         .map((s) => s.trim())
         .filter(Boolean);
     if (!statements.length) {
-        throw new errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
+        throw new shared_errors/* ConfigError */.xL(`BACKUP_CHECK_SQL '${file}' holds no SQL statement: write one check per statement, ended by ';'`);
     }
     return statements;
 }
@@ -13605,7 +13695,7 @@ async function createEmptyDatabase(client, name, like) {
     catch (err) {
         const e = err;
         if (e.code === "42501" && /CREATE DATABASE/i.test(e.message)) {
-            throw new errors/* UserError */.yo(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
+            throw new shared_errors/* UserError */.yo(`Cannot create the database '${name}' to restore into: the role in DATABASE_URL lacks CREATEDB. ` +
                 "Grant it (ALTER ROLE ... CREATEDB) or restore as a role that has it", { cause: err });
         }
         if (!like?.owner || (e.code !== "42501" && e.code !== "42704"))
@@ -13653,7 +13743,7 @@ async function swapInto(client, names) {
             if ((await otherSessions(client, live)) === 0)
                 break;
             if (Date.now() > deadline) {
-                throw new errors/* UserError */.yo(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
+                throw new shared_errors/* UserError */.yo(`Sessions on '${live}' did not end within ${SESSION_DRAIN_MS / 1000} s of pg_terminate_backend: ` +
                     `nothing was swapped; '${live}' is unchanged. Stop the clients holding it and run the restore again`);
             }
             await new Promise((r) => setTimeout(r, 100));
@@ -13827,7 +13917,7 @@ function settingAssignment(item) {
     const value = item.slice(eq + 1);
     const parts = name.split(".");
     if (!parts.every((p) => SETTING_NAME_PART.test(p)))
-        throw new errors/* UserError */.yo(`The manifest records a database setting '${item}' whose name is not a configuration parameter: ` +
+        throw new shared_errors/* UserError */.yo(`The manifest records a database setting '${item}' whose name is not a configuration parameter: ` +
             "the manifest is damaged or was edited; restore without it by moving it away");
     const values = LIST_QUOTE_SETTINGS.has(name.toLowerCase()) ? splitSettingList(value) : [value];
     const rendered = values.length ? values.map((v) => esm.escapeLiteral(v)).join(", ") : "''";
@@ -13886,7 +13976,7 @@ function propertyStatements(database, recorded, current, existingRoles) {
         const grouped = new Map();
         for (const g of ownerMappedAcl(recorded.acl, recorded.owner, current.owner).acl) {
             if (!PRIVILEGES.has(g.privilege))
-                throw new errors/* UserError */.yo(`The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
+                throw new shared_errors/* UserError */.yo(`The manifest records a database privilege '${g.privilege}' that does not exist: the manifest is damaged ` +
                     "or was edited; restore without it by moving it away");
             if (!exists(g.grantee))
                 continue;
@@ -14013,7 +14103,7 @@ async function applyProperties(client, database, recorded) {
             // and the server's error is then not kept as the cause either.
             const text = err.message;
             const redacted = redactSecrets(text, st.secrets);
-            throw new errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${redacted}. ` +
+            throw new shared_errors/* UserError */.yo(`Could not re-apply ${st.what} of the backed-up database to "${database}": ${redacted}. ` +
                 "Restore as a role allowed to set it (e.g. the database owner or a superuser)", redacted === text ? { cause: err } : {});
         }
     }
@@ -14041,7 +14131,7 @@ function psqlCanRestrict(tool) {
 function requireRestrictablePsql(tool, file) {
     if (psqlCanRestrict(tool))
         return;
-    throw new errors/* UserError */.yo(`${file} is a plain SQL backup, and the psql chosen to restore it (${tool.version} at ${tool.path}) is too old ` +
+    throw new shared_errors/* UserError */.yo(`${file} is a plain SQL backup, and the psql chosen to restore it (${tool.version} at ${tool.path}) is too old ` +
         "to be put in restricted mode (\\restrict needs psql 13.22+, 14.19+, 15.14+, 16.10+, 17.6+ or 18): " +
         "a backup that holds psql meta-commands could run programs on this host. Nothing was restored. Update the " +
         `PostgreSQL client (e.g. apt-get install --only-upgrade postgresql-client-${tool.major}) or set PG_BIN_DIR to a newer one`);
@@ -14695,7 +14785,7 @@ class PsqlGuard extends external_node_stream_.Transform {
     }
     #refuse(line, what, statement = false) {
         this.#onRefuse?.();
-        throw new errors/* UserError */.yo(`${this.#file} line ${line} holds ${what}. The backup was refused before psql could ${statement ? "run that statement" : "read it"}; ` +
+        throw new shared_errors/* UserError */.yo(`${this.#file} line ${line} holds ${what}. The backup was refused before psql could ${statement ? "run that statement" : "read it"}; ` +
             "it is not a genuine pg_dump backup (it was altered, or written by something else). Restore another backup");
     }
 }
@@ -14926,7 +15016,7 @@ async function reapplyProperties(client, options) {
 async function unsealSettings(recorded, options) {
     if (recorded.sealedSettings === undefined)
         return recorded;
-    const fail = (why, cause) => new errors/* UserError */.yo(`The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
+    const fail = (why, cause) => new shared_errors/* UserError */.yo(`The database settings in the manifest of ${options.entry.fileName} are encrypted and ${why}: ` +
         "give the backup's secret key (BACKUP_GPG_PRIVATE_KEY or GNUPGHOME), or restore without the manifest by moving it away", { cause });
     if (!options.keyring)
         throw fail("there is no key to decrypt them with");
@@ -15339,7 +15429,7 @@ async function verify(target, options) {
         ];
         // Every configured bucket is checked the same way: its copies are what a lost host leaves.
         for (const destination of all?.destinations ?? []) {
-            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+            (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
             const store = await openStore(destination, logger, options.signal);
             const here = { location: store.location, checks: [] };
             locations.push(here);
@@ -15372,13 +15462,13 @@ async function verify(target, options) {
         }));
         let testRestore;
         if (all && testRestoreSettings) {
-            (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled before the test restore");
+            (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled before the test restore");
             // The newest credible backup is restored: one dated ahead of the clock is not the newest.
             const credible = checks.filter((c) => !future.includes(c));
             testRestore = await runTestRestore(all, credible, keyring, options, started);
         }
         // A cancelled run is never a success: it records no verification and no metrics of its own.
-        (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+        (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
         const reasons = [];
         const failed = checks.filter((c) => !c.ok);
         if (failed.length)
@@ -15427,10 +15517,10 @@ async function verify(target, options) {
 }
 /** Checks one backup and logs the result the way every verify run does. */
 async function verifyAndLog(store, name, label, logger, options) {
-    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+    (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const check = await verifyBackupFile(store, name, options);
     // A check cut short by the cancellation says nothing about the file: the run stops instead.
-    (0,errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
+    (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, "The verification was cancelled");
     const notes = check.notes.length ? ` (${check.notes.join("; ")})` : "";
     if (check.ok)
         logger.info(`verify ${label}: OK [${check.passed.join(", ")}]${notes}`);
@@ -15535,9 +15625,9 @@ async function runTestRestore(config, checks, keyring, options, started) {
         problems.push(...proof.problems);
     }
     catch (err) {
-        if (err instanceof errors/* UserError */.yo && !created)
+        if (err instanceof shared_errors/* UserError */.yo && !created)
             throw err;
-        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The test restore of ${entry.fileName} was cancelled`);
+        (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, `The test restore of ${entry.fileName} was cancelled`);
         problems.push(err.message);
         logger.error(`Test restore of ${entry.fileName} failed: ${err.message}`);
     }
@@ -15807,10 +15897,10 @@ function parseFlags(argv, settings, extraSwitches) {
         // (`--test-restore postgresql://user:password@...`): it is named by position, never shown.
         if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
             const position = argv.findIndex((a) => !a.startsWith("-") && !isFlagValue(argv, a, options)) + 1;
-            throw new errors/* UsageError */.eb(`Argument ${position || "?"} is not a flag, and this command takes no other arguments (it is not shown: it may hold a secret). ` +
+            throw new shared_errors/* UsageError */.eb(`Argument ${position || "?"} is not a flag, and this command takes no other arguments (it is not shown: it may hold a secret). ` +
                 "A switch such as --test-restore or --dry-run takes no value; run with --help for the accepted flags");
         }
-        throw new errors/* UsageError */.eb(`${err.message}. Run with --help for the accepted flags`, { cause: err });
+        throw new shared_errors/* UsageError */.eb(`${err.message}. Run with --help for the accepted flags`, { cause: err });
     }
     const lookup = withNames(COMMAND_LINE_NAMES, (spec) => {
         const value = values[spec.input];
@@ -16138,7 +16228,7 @@ const TOTAL_KEYS = [
     "changedDuringBackup",
 ];
 /** A manifest that cannot be trusted: names the file, the line and what was wrong. */
-class ManifestError extends errors/* UserError */.yo {
+class ManifestError extends shared_errors/* UserError */.yo {
     name = "ManifestError";
 }
 function pathField(key, rel) {
@@ -16504,7 +16594,13 @@ function snapshotTime(name) {
         return undefined;
     const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
     const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-    if (at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+    // Date.UTC reads years 0-99 as 1900-1999: such a name is no time a snapshot was taken.
+    if (at.getUTCFullYear() !== y ||
+        at.getUTCMonth() !== mo - 1 ||
+        at.getUTCDate() !== d ||
+        h > 23 ||
+        mi > 59 ||
+        s > 59)
         return undefined;
     return at;
 }
@@ -16515,6 +16611,1190 @@ const deletingName = (name) => `.${name}.deleting`;
 /** Whether a name in MEDIA_BACKUP_DIR is a dead run's partial snapshot or an interrupted deletion. */
 function isLeftover(name) {
     return PARTIAL.test(name) || DELETING.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-layout.ts
+
+
+/**
+ * Where media snapshots live in a bucket, under the media prefix (MEDIA_REMOTE_PREFIX):
+ *
+ *   data/<sha256>            a large file's content, named by its SHA-256 (written once, never overwritten)
+ *   data/pack-<id>           small files' contents one after another; <id> is the SHA-256 of its member list
+ *   snapshots/<snapshot>.manifest.ndjson   the local snapshot's manifest, byte for byte
+ *   snapshots/<snapshot>.index.ndjson      where each content of the snapshot is: object, offset, length
+ *   snapshots/<snapshot>.objects           the data objects the snapshot uses, with their stored sizes
+ *   snapshots/<snapshot>.sha256            sha256sum of the three above: written last, it makes the snapshot exist
+ *   snapshots/gc-pending-<time>.txt        data objects found unreferenced, and since when (garbage collection)
+ *
+ * With BACKUP_ENCRYPT every data object, manifest and index is a gpg message (`.gpg` appended); the
+ * `.objects` and `.sha256` files stay readable so that retention and garbage collection need no key.
+ */
+const DATA_PREFIX = "data/";
+const SNAPSHOTS_PREFIX = "snapshots/";
+const GPG_SUFFIX = ".gpg";
+const PACK_PREFIX = "pack-";
+/** The parts of a remote snapshot, in the order they are written (the sums last). */
+const SNAPSHOT_PARTS = ["manifest", "index", "objects", "sums"];
+const PART_SUFFIX = {
+    manifest: ".manifest.ndjson",
+    index: ".index.ndjson",
+    objects: ".objects",
+    sums: ".sha256",
+};
+/** Parts that are encrypted when the snapshot is. */
+const SEALED_PARTS = new Set(["manifest", "index"]);
+/** The object name of one part of a remote snapshot (under snapshots/). */
+function partName(snapshot, part, encrypted) {
+    return `${snapshot}${PART_SUFFIX[part]}${encrypted && SEALED_PARTS.has(part) ? GPG_SUFFIX : ""}`;
+}
+/** Which snapshot and part an object name under snapshots/ is, or undefined (not one Lifeline writes). */
+function parsePartName(name) {
+    const m = /^(media_\d{8}_\d{6})(\.manifest\.ndjson|\.index\.ndjson|\.objects|\.sha256)(\.gpg)?$/.exec(name);
+    if (!m || !snapshotTime(m[1]))
+        return undefined;
+    const part = SNAPSHOT_PARTS.find((p) => PART_SUFFIX[p] === m[2]);
+    const encrypted = m[3] !== undefined;
+    if (encrypted && !SEALED_PARTS.has(part))
+        return undefined;
+    return { snapshot: m[1], part, encrypted };
+}
+/** The data object of one large file's content. */
+const blobName = (sha256, encrypted) => `${sha256}${encrypted ? GPG_SUFFIX : ""}`;
+/** A pack's name from its members: the same files in the same order always make the same pack. */
+function packName(members, encrypted) {
+    const h = (0,external_node_crypto_.createHash)("sha256").update("lifeline-media-pack-v1\n");
+    for (const m of members)
+        h.update(`${m.sha256} ${m.size}\n`);
+    return `${PACK_PREFIX}${h.digest("hex")}${encrypted ? GPG_SUFFIX : ""}`;
+}
+/** Whether a name under data/ is one Lifeline writes: a content hash or a pack, each maybe `.gpg`. */
+function isDataName(name) {
+    return /^(pack-)?[0-9a-f]{64}(\.gpg)?$/.test(name);
+}
+const isEncryptedName = (name) => name.endsWith(GPG_SUFFIX);
+
+;// CONCATENATED MODULE: ./src/media/remote-index.ts
+
+
+const INDEX_FORMAT = "lifeline-media-index";
+const OBJECTS_FORMAT = "lifeline-media-objects";
+/** An index or objects file larger than this is not one Lifeline wrote for a tree it can back up. */
+const MAX_INDEX_BYTES = 1 << 30;
+/** A remote index, or its objects file, that cannot be trusted: names it and what was wrong. */
+class RemoteIndexError extends shared_errors/* UserError */.yo {
+    name = "RemoteIndexError";
+}
+const SHA256 = /^[0-9a-f]{64}$/;
+function natural(value) {
+    return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+/**
+ * What a bucket holds for one snapshot: each content (by SHA-256) and where it is, and each data object
+ * with its stored size. Built as a snapshot is uploaded; read back for restore, verify and the next
+ * run's deduplication.
+ */
+class ContentIndex {
+    contents = new Map();
+    objectBytes = new Map();
+    get size() {
+        return this.contents.size;
+    }
+    has(sha256) {
+        return this.contents.has(sha256);
+    }
+    get(sha256) {
+        return this.contents.get(sha256);
+    }
+    /** Stored bytes of a data object, as written (the gpg message, when encrypted). */
+    objectSize(name) {
+        return this.objectBytes.get(name);
+    }
+    addObject(name, bytes) {
+        this.objectBytes.set(name, bytes);
+    }
+    add(sha256, location) {
+        if (!this.contents.has(sha256))
+            this.contents.set(sha256, location);
+    }
+    /** Every data object, with its stored size, sorted by name. */
+    objects() {
+        return [...this.objectBytes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    }
+    entries() {
+        return this.contents.entries();
+    }
+    /** The index as written to the bucket: a header line, the objects, then the contents. */
+    encode(snapshot) {
+        const lines = [JSON.stringify({ format: INDEX_FORMAT, version: 1, snapshot })];
+        for (const [object, bytes] of this.objects())
+            lines.push(JSON.stringify({ object, bytes }));
+        for (const [sha256, l] of this.contents) {
+            lines.push(JSON.stringify({ sha256, object: l.object, offset: l.offset, length: l.length }));
+        }
+        return `${lines.join("\n")}\n`;
+    }
+    /**
+     * Parses an index as `encode` writes it. Everything is checked: names of data objects, hashes,
+     * offsets within the object's recorded size; `where` names the object in errors.
+     */
+    static parse(text, where, snapshot) {
+        const index = new ContentIndex();
+        const bad = (line, why) => new RemoteIndexError(`The index ${where} is not valid at line ${line}: ${why}. It was changed or damaged; use another snapshot, or run verify`);
+        const lines = text.split("\n");
+        if (lines.at(-1) !== "")
+            throw bad(lines.length, "it does not end with a newline (cut short?)");
+        lines.pop();
+        lines.forEach((raw, i) => {
+            let v;
+            try {
+                v = JSON.parse(raw);
+            }
+            catch {
+                throw bad(i + 1, "not JSON");
+            }
+            if (typeof v !== "object" || v === null || Array.isArray(v))
+                throw bad(i + 1, "not an object");
+            if (i === 0) {
+                if (v.format !== INDEX_FORMAT || v.version !== 1)
+                    throw bad(1, `not a ${INDEX_FORMAT} version 1`);
+                if (snapshot !== undefined && v.snapshot !== snapshot)
+                    throw bad(1, `it is the index of ${typeof v.snapshot === "string" ? v.snapshot : "no snapshot"}, not of ${snapshot}`);
+                return;
+            }
+            if (typeof v.object !== "string" || !isDataName(v.object))
+                throw bad(i + 1, "no valid data object name");
+            if (v.sha256 === undefined) {
+                if (!natural(v.bytes))
+                    throw bad(i + 1, "no valid object size");
+                if (index.objectBytes.has(v.object))
+                    throw bad(i + 1, `${v.object} is listed twice`);
+                index.objectBytes.set(v.object, v.bytes);
+                return;
+            }
+            if (typeof v.sha256 !== "string" || !SHA256.test(v.sha256))
+                throw bad(i + 1, "no valid sha256");
+            if (!natural(v.offset) || !natural(v.length))
+                throw bad(i + 1, "no valid offset and length");
+            const objectBytes = index.objectBytes.get(v.object);
+            if (objectBytes === undefined)
+                throw bad(i + 1, `${v.object} is not among the index's objects`);
+            // A gpg message's size is not its plaintext's; for a plain object the content must lie inside it.
+            if (!isEncryptedName(v.object) && v.offset + v.length > objectBytes)
+                throw bad(i + 1, `bytes ${v.offset}+${v.length} lie beyond the end of ${v.object} (${objectBytes} bytes)`);
+            if (index.contents.has(v.sha256))
+                throw bad(i + 1, `${v.sha256} is listed twice`);
+            index.contents.set(v.sha256, { object: v.object, offset: v.offset, length: v.length });
+        });
+        if (lines.length === 0)
+            throw bad(1, "it is empty");
+        return index;
+    }
+}
+function encodeObjectsFile(f) {
+    const lines = [
+        `# ${OBJECTS_FORMAT} 1`,
+        `# snapshot ${f.snapshot}`,
+        `# index-sha256 ${f.indexSha256}`,
+        `# errors ${f.errors}`,
+    ];
+    for (const [name, bytes] of [...f.objects].sort(([a], [b]) => (a < b ? -1 : 1)))
+        lines.push(`${name} ${bytes}`);
+    return `${lines.join("\n")}\n`;
+}
+function parseObjectsFile(text, where, snapshot) {
+    const bad = (why) => new RemoteIndexError(`The objects list ${where} is not valid: ${why}. It was changed or damaged; run verify, and do not delete data by hand`);
+    const lines = text.split("\n");
+    if (lines.at(-1) !== "")
+        throw bad("it does not end with a newline (cut short?)");
+    lines.pop();
+    const header = (i, key, pattern) => {
+        const m = new RegExp(`^# ${key} (${pattern.source})$`).exec(lines[i] ?? "");
+        if (!m)
+            throw bad(`line ${i + 1} is not '# ${key} …'`);
+        return m[1];
+    };
+    if (lines[0] !== `# ${OBJECTS_FORMAT} 1`)
+        throw bad(`it is not a ${OBJECTS_FORMAT} version 1`);
+    const named = header(1, "snapshot", /media_\d{8}_\d{6}/);
+    if (named !== snapshot)
+        throw bad(`it names ${named}, not ${snapshot}`);
+    const indexSha256 = header(2, "index-sha256", /[0-9a-f]{64}/);
+    const errors = Number(header(3, "errors", /\d{1,15}/));
+    const objects = new Map();
+    for (let i = 4; i < lines.length; i++) {
+        const m = /^(\S+) (\d{1,15})$/.exec(lines[i]);
+        if (!m || !isDataName(m[1]))
+            throw bad(`line ${i + 1} is not '<data object> <bytes>'`);
+        if (objects.has(m[1]))
+            throw bad(`${m[1]} is listed twice`);
+        objects.set(m[1], Number(m[2]));
+    }
+    return { snapshot, indexSha256, errors, objects };
+}
+
+;// CONCATENATED MODULE: ./src/storage/destination.ts
+/** The same destination with another key prefix (e.g. media's `backups/media/data/` beside its database backups). */
+function withPrefix(destination, prefix) {
+    switch (destination.kind) {
+        case "s3":
+            return { kind: "s3", settings: { ...destination.settings, prefix } };
+        case "gcs":
+            return { kind: "gcs", settings: { ...destination.settings, prefix } };
+        case "azure":
+            return { kind: "azure", settings: { ...destination.settings, prefix } };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-store.ts
+
+
+
+
+
+
+
+
+
+/** A sums file larger than this is not one Lifeline wrote (three lines). */
+const MAX_SUMS_BYTES = 4096;
+/** Opens the media area of a configured destination: its bucket, under `prefix` instead of the database's. */
+async function openMediaRemote(destination, prefix, logger, signal) {
+    const data = await openStore(withPrefix(destination, `${prefix}${DATA_PREFIX}`), logger, signal);
+    const snapshots = await openStore(withPrefix(destination, `${prefix}${SNAPSHOTS_PREFIX}`), logger, signal);
+    return {
+        kind: data.kind,
+        location: data.location.slice(0, data.location.length - DATA_PREFIX.length),
+        data,
+        snapshots,
+    };
+}
+/** Every snapshot under snapshots/, newest first; names Lifeline does not write are left out (and returned). */
+async function listRemoteSnapshots(remote) {
+    const listed = await remote.snapshots.list();
+    const byName = new Map();
+    const foreign = [];
+    for (const o of listed) {
+        const p = parsePartName(o.name);
+        if (!p) {
+            foreign.push(o);
+            continue;
+        }
+        const s = byName.get(p.snapshot) ?? { encrypted: false, parts: new Map() };
+        byName.set(p.snapshot, s);
+        if (p.encrypted)
+            s.encrypted = true;
+        s.parts.set(p.part, o);
+    }
+    const snapshots = [...byName].map(([name, s]) => ({
+        name,
+        takenAt: snapshotTime(name),
+        encrypted: s.encrypted,
+        parts: s.parts,
+        complete: s.parts.has("sums"),
+    }));
+    snapshots.sort((a, b) => (a.name < b.name ? 1 : -1));
+    return { snapshots, foreign };
+}
+/** `sha256  name` lines, as sha256sum writes and checks them. */
+function encodeSums(sums) {
+    return [...sums].map(([name, sha]) => `${sha}  ${name}\n`).join("");
+}
+/** A snapshot's sums file: the SHA-256 of each of its other parts as stored. Throws when it is not valid. */
+async function readSums(remote, snap) {
+    const name = partName(snap.name, "sums", false);
+    const where = remote.snapshots.uri(name);
+    const text = await remote.snapshots.getText(name, { maxBytes: MAX_SUMS_BYTES });
+    if (text === undefined)
+        throw new shared_errors/* UserError */.yo(`${where} is missing: the snapshot ${snap.name} is not complete there`);
+    if (text.length > MAX_SUMS_BYTES)
+        throw new shared_errors/* UserError */.yo(`${where} is larger than a sums file can be: it was replaced`);
+    const sums = new Map();
+    for (const line of text.split("\n").filter((l) => l !== "")) {
+        const m = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+        const part = m && parsePartName(m[2]);
+        if (!m || !part || part.snapshot !== snap.name || part.part === "sums") {
+            throw new shared_errors/* UserError */.yo(`${where} is not a valid sums file (line '${line.slice(0, 80)}'): it was changed or damaged; use another snapshot`);
+        }
+        sums.set(m[2], m[1]);
+    }
+    for (const part of SNAPSHOT_PARTS) {
+        if (part === "sums")
+            continue;
+        if (!sums.has(partName(snap.name, part, snap.encrypted))) {
+            throw new shared_errors/* UserError */.yo(`${where} has no checksum for the ${part} of ${snap.name}: it was changed or damaged`);
+        }
+    }
+    return sums;
+}
+/** A Transform that hashes and counts what passes through. */
+class HashingCounter extends external_node_stream_.Transform {
+    limit;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    bytes = 0;
+    constructor(limit = Number.POSITIVE_INFINITY) {
+        super();
+        this.limit = limit;
+    }
+    _transform(chunk, _enc, cb) {
+        this.bytes += chunk.length;
+        if (this.bytes > this.limit) {
+            cb(new shared_errors/* UserError */.yo(`more than ${this.limit} bytes arrived where no more were expected: the object was replaced`));
+            return;
+        }
+        this.hash.update(chunk);
+        cb(null, chunk);
+    }
+    digest() {
+        return this.hash.digest("hex");
+    }
+}
+/**
+ * Downloads one part of a remote snapshot into `sink`, checked against the sums file (the stored bytes),
+ * and decrypted with `keyring` when the part is a gpg message. Nothing arrives unchecked: the caller
+ * must treat what was written as valid only when this resolves.
+ */
+async function fetchPart(remote, snap, part, sums, sink, options = {}) {
+    const name = partName(snap.name, part, snap.encrypted && part !== "objects");
+    const where = remote.snapshots.uri(name);
+    const expected = sums.get(name);
+    if (!expected)
+        throw new shared_errors/* UserError */.yo(`${where} has no checksum in the snapshot's sums file`);
+    const body = await remote.snapshots.get(name, options.signal);
+    const check = new HashingCounter(MAX_INDEX_BYTES * 4);
+    if (name.endsWith(".gpg")) {
+        if (!options.keyring) {
+            body.destroy();
+            throw new shared_errors/* UserError */.yo(`${where} is encrypted: give the secret key (BACKUP_GPG_PRIVATE_KEY, or a keyring in GNUPGHOME) to read it`);
+        }
+        // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
+        const stage = options.keyring.startDecrypt(true);
+        await Promise.all([
+            (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, stage.stdin),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, sink),
+            stage.exited,
+        ]).catch((err) => {
+            throw undecryptable(where, err);
+        });
+    }
+    else {
+        await (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, sink);
+    }
+    const actual = check.digest();
+    if (actual !== expected) {
+        throw new shared_errors/* UserError */.yo(`${where} does not match its checksum (sha256 ${actual}, the sums file says ${expected}): it was changed or ` +
+            "damaged in the bucket; use another snapshot, or run verify");
+    }
+}
+/** A gpg message that could not be decrypted: most often the secret key is not there. */
+function undecryptable(where, err) {
+    if (err instanceof shared_errors/* UserError */.yo)
+        return err;
+    return new shared_errors/* UserError */.yo(`${where} could not be decrypted (${err.message.split("\n")[0]}): give the secret key it was encrypted to ` +
+        "in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME", { cause: err });
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-upload.ts
+
+
+
+
+
+
+
+
+
+
+
+
+const CHUNK_BYTES = 1024 * 1024;
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+/** A file of the local snapshot that no longer matches its manifest: never uploaded, never a reason to reuse. */
+class LocalSnapshotChangedError extends shared_errors/* UserError */.yo {
+    name = "LocalSnapshotChangedError";
+}
+/** Packs as large as one upload part (one PUT each), files up to a quarter of that packed. */
+function packingFor(partSizeBytes) {
+    return {
+        packTargetBytes: partSizeBytes,
+        packedFileMaxBytes: Math.max(1, Math.floor(partSizeBytes / 4)),
+        objectsInFlight: 2,
+    };
+}
+const NOTHING_KNOWN = { index: new ContentIndex(), blobs: new Map(), source: "none" };
+/** The contents of the snapshot the bucket does not hold, grouped into packs and large objects. */
+function planJobs(manifestFile, known, rule) {
+    const jobs = [];
+    const seen = new Set();
+    let reused = 0;
+    let pack = [];
+    let packBytes = 0;
+    const reader = ManifestReader.open(manifestFile);
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable")
+                continue;
+            if (seen.has(e.sha256))
+                continue;
+            seen.add(e.sha256);
+            if (known.index.has(e.sha256) ||
+                known.blobs.has(blobName(e.sha256, false)) ||
+                known.blobs.has(blobName(e.sha256, true))) {
+                reused++;
+                continue;
+            }
+            const member = { entry: e, sha256: e.sha256 };
+            if (e.size >= rule.packedFileMaxBytes) {
+                jobs.push({ kind: "blob", member });
+                continue;
+            }
+            if (pack.length > 0 && packBytes + e.size > rule.packTargetBytes) {
+                jobs.push({ kind: "pack", members: pack, bytes: packBytes });
+                pack = [];
+                packBytes = 0;
+            }
+            pack.push(member);
+            packBytes += e.size;
+        }
+    }
+    finally {
+        reader.close();
+    }
+    if (pack.length > 0)
+        jobs.push({ kind: "pack", members: pack, bytes: packBytes });
+    return { jobs, reused };
+}
+/**
+ * Uploads one local snapshot to one bucket: the contents it lacks (packs of small files, large files on
+ * their own), then the snapshot's index, objects list and manifest, and its sums file last — only the
+ * sums file makes the snapshot exist there, so a run that dies leaves no snapshot pointing at missing
+ * data. Every file is read from the local snapshot and checked against the manifest's SHA-256 on the
+ * way; one that does not match fails the upload (the local snapshot was changed after it was taken).
+ */
+async function uploadSnapshot(remote, o) {
+    const started = Date.now();
+    const manifestFile = external_node_path_default().join(o.snapshotDir, MANIFEST_FILE);
+    const tree = external_node_path_default().join(o.snapshotDir, TREE_DIR);
+    const encrypted = o.encryptor !== undefined;
+    const { jobs, reused } = planJobs(manifestFile, o.known, o.rule);
+    const written = new ContentIndex();
+    let objects = 0;
+    let bytes = 0;
+    let reusedObjects = 0;
+    const store = remote.data;
+    const runJob = async (job) => {
+        (0,shared_errors/* throwIfCancelled */.dZ)(o.signal, "The media upload was cancelled");
+        const members = job.kind === "pack" ? job.members : [job.member];
+        const name = job.kind === "pack"
+            ? packName(members.map((m) => ({ sha256: m.sha256, size: m.entry.size })), encrypted)
+            : blobName(job.member.sha256, encrypted);
+        const size = job.kind === "pack" ? job.bytes : job.member.entry.size;
+        const stored = await putObject(store, name, (sink) => writeMembers(tree, members, sink, o), {
+            expectedBytes: size,
+            encryptor: o.encryptor,
+            logger: o.logger,
+            onBytes: o.onBytes,
+        });
+        if (stored.existed)
+            reusedObjects++;
+        else {
+            objects++;
+            bytes += stored.bytes;
+        }
+        written.addObject(name, stored.bytes);
+        let offset = 0;
+        for (const m of members) {
+            written.add(m.sha256, { object: name, offset, length: m.entry.size });
+            offset += m.entry.size;
+        }
+    };
+    await runLimited(jobs, o.rule.objectsInFlight, runJob);
+    // The snapshot's own index: every content it references, wherever it is.
+    const index = new ContentIndex();
+    const reader = ManifestReader.open(manifestFile);
+    let errors = 0;
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (e.state === "unreadable")
+                errors++;
+            if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable" || index.has(e.sha256))
+                continue;
+            const location = locate(e, written, o.known);
+            index.add(e.sha256, location);
+            const objectBytes = written.objectSize(location.object) ??
+                o.known.index.objectSize(location.object) ??
+                o.known.blobs.get(location.object);
+            if (objectBytes === undefined)
+                throw new Error(`no stored size for ${location.object}`);
+            index.addObject(location.object, objectBytes);
+        }
+    }
+    finally {
+        reader.close();
+    }
+    const indexText = index.encode(o.snapshot);
+    const indexSha256 = sha256Of(indexText);
+    const sums = new Map();
+    let metadataBytes = 0;
+    const putPart = async (part, produce) => {
+        const name = partName(o.snapshot, part, encrypted && part !== "objects");
+        const stored = await putObject(remote.snapshots, name, produce, {
+            readable: true,
+            encryptor: part === "objects" ? undefined : o.encryptor,
+            logger: o.logger,
+            refuseExisting: true,
+        });
+        sums.set(name, stored.sha256);
+        metadataBytes += stored.bytes;
+    };
+    await putPart("index", (sink) => writeText(sink, indexText));
+    await putPart("objects", (sink) => writeText(sink, encodeObjectsFile({ snapshot: o.snapshot, indexSha256, errors, objects: new Map(index.objects()) })));
+    await putPart("manifest", (sink) => (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(manifestFile), sink, { end: false }));
+    const sumsText = encodeSums(sums);
+    await remote.snapshots.put(partName(o.snapshot, "sums", false), sumsText);
+    metadataBytes += Buffer.byteLength(sumsText);
+    return {
+        location: remote.location,
+        snapshot: o.snapshot,
+        objects,
+        bytes,
+        reusedContents: reused,
+        reusedObjects,
+        metadataBytes,
+        seconds: (Date.now() - started) / 1000,
+        index,
+        indexText,
+        indexSha256,
+    };
+}
+function locate(e, written, known) {
+    const sha = e.sha256;
+    const found = written.get(sha) ?? known.index.get(sha);
+    if (found)
+        return found;
+    for (const encrypted of [false, true]) {
+        const name = blobName(sha, encrypted);
+        if (known.blobs.has(name))
+            return { object: name, offset: 0, length: e.size };
+    }
+    throw new Error(`the content of ${showPath(e.path)} was neither uploaded nor known to the bucket`);
+}
+const sha256Of = (text) => (0,external_node_crypto_.createHash)("sha256").update(text).digest("hex");
+async function writeText(sink, text) {
+    for (let i = 0; i < text.length; i += CHUNK_BYTES) {
+        if (!sink.write(text.slice(i, i + CHUNK_BYTES)))
+            await drained(sink);
+    }
+}
+function drained(sink) {
+    return new Promise((resolve, reject) => {
+        const settle = (err) => {
+            sink.off("drain", onDrain);
+            sink.off("error", onError);
+            sink.off("close", onClose);
+            if (err)
+                reject(err);
+            else
+                resolve();
+        };
+        const onDrain = () => settle();
+        const onError = (err) => settle(err);
+        const onClose = () => settle(new Error("the upload stream was closed"));
+        sink.once("drain", onDrain);
+        sink.once("error", onError);
+        sink.once("close", onClose);
+    });
+}
+/** Streams each member from the local snapshot's tree, hashing it: a member that does not match its manifest fails. */
+async function writeMembers(tree, members, sink, o) {
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    for (const m of members) {
+        (0,shared_errors/* throwIfCancelled */.dZ)(o.signal, "The media upload was cancelled");
+        const file = fsPath(tree, m.entry.path);
+        const handle = await (0,promises_.open)(file, READ_FLAGS).catch((err) => {
+            throw new LocalSnapshotChangedError(`${showPath(m.entry.path)} cannot be read from the local snapshot ${external_node_path_default().dirname(tree)} (${err.message}): ` +
+                "it was changed after the snapshot was taken; run verify --media, then back up again");
+        });
+        try {
+            const hash = (0,external_node_crypto_.createHash)("sha256");
+            let position = 0;
+            for (;;) {
+                const { bytesRead } = await handle.read(buf, 0, CHUNK_BYTES, position);
+                if (bytesRead === 0)
+                    break;
+                position += bytesRead;
+                if (position > m.entry.size)
+                    break;
+                const chunk = Buffer.from(buf.subarray(0, bytesRead));
+                hash.update(chunk);
+                if (!sink.write(chunk))
+                    await drained(sink);
+                o.onBytes?.(bytesRead);
+            }
+            const sha = position === m.entry.size ? hash.digest("hex") : "";
+            if (sha !== m.sha256) {
+                throw new LocalSnapshotChangedError(`${showPath(m.entry.path)} in the local snapshot ${external_node_path_default().dirname(tree)} no longer matches its manifest ` +
+                    `(${position} bytes${sha ? `, sha256 ${sha}` : ""}; the manifest says ${m.entry.size} bytes, ${m.sha256}): ` +
+                    "it was changed after the snapshot was taken, and is not uploaded. Run verify --media, then back up again");
+            }
+        }
+        finally {
+            await handle.close();
+        }
+    }
+}
+/**
+ * One object written from what `produce` writes (through gpg when encrypting), never over an existing
+ * one. A data object that turns out to exist already (an earlier run uploaded the same pack or file,
+ * then died before its snapshot was complete) is kept and counted as reused.
+ */
+async function putObject(store, name, produce, options) {
+    const upload = await store.upload(name, {
+        ...(options.expectedBytes !== undefined ? { expectedBytes: options.expectedBytes } : {}),
+        ...(options.readable ? { readable: true } : {}),
+    });
+    const counter = new HashingCounter();
+    let gpg;
+    try {
+        const into = (0,external_node_stream_promises_namespaceObject.pipeline)(counter, upload.stream);
+        into.catch(() => { }); // awaited below; on an early failure the abort settles it
+        if (options.encryptor) {
+            gpg = options.encryptor.start();
+            const stdin = gpg.stdin;
+            const fed = (async () => {
+                await produce(stdin);
+                stdin.end();
+            })();
+            await Promise.all([fed, (0,external_node_stream_promises_namespaceObject.pipeline)(gpg.stdout, counter), gpg.exited, into]);
+        }
+        else {
+            await produce(counter);
+            counter.end();
+            await into;
+        }
+        await upload.done;
+        return { bytes: counter.bytes, sha256: counter.digest(), existed: false };
+    }
+    catch (err) {
+        gpg?.kill();
+        await upload.abort(err);
+        // Only a refused write can mean "already there"; a cancelled run or a changed local file never does.
+        if (!options.refuseExisting &&
+            !(err instanceof LocalSnapshotChangedError) &&
+            err.name !== "CancelledError") {
+            const there = await store.stat(name).catch(() => undefined);
+            if (there && there.sizeBytes > 0) {
+                options.logger.info(`${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`);
+                return { bytes: there.sizeBytes, sha256: "", existed: true };
+            }
+        }
+        throw err;
+    }
+}
+/** Runs `work` over `items`, at most `limit` at once; the first failure stops new work and is thrown once the rest settle. */
+async function runLimited(items, limit, work) {
+    let next = 0;
+    let failure;
+    const lane = async () => {
+        while (failure === undefined && next < items.length) {
+            const item = items[next++];
+            try {
+                await work(item);
+            }
+            catch (err) {
+                failure ??= err;
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+    if (failure !== undefined)
+        throw failure;
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-known.ts
+
+
+
+
+
+
+
+
+
+
+/** The local cache of what each bucket holds, inside MEDIA_BACKUP_DIR (and what the action caches). */
+const OFFSITE_CACHE_DIR = ".offsite";
+/** The cache directory of one bucket's media area: a hash of its location, so any prefix fits. */
+function cacheDirOf(backupDir, location) {
+    const key = (0,external_node_crypto_.createHash)("sha256").update(location).digest("hex").slice(0, 16);
+    return external_node_path_default().join(backupDir, OFFSITE_CACHE_DIR, key);
+}
+/** Records the index of the snapshot just completed in the bucket, for the next run. */
+async function writeCache(backupDir, location, snapshot, indexText, indexSha256) {
+    const dir = cacheDirOf(backupDir, location);
+    (0,external_node_fs_.mkdirSync)(dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(external_node_path_default().join(dir, "index.ndjson"), indexText);
+    const state = { location, snapshot, indexSha256 };
+    await writeFileAtomic(external_node_path_default().join(dir, "state.json"), `${JSON.stringify(state)}\n`);
+}
+/** Reads a whole part into memory (bounded), checked against the sums and decrypted when it must be. */
+async function fetchText(remote, snap, part, sums, keyring, signal) {
+    const chunks = [];
+    let total = 0;
+    const sink = new external_node_stream_.Writable({
+        write(chunk, _enc, cb) {
+            total += chunk.length;
+            if (total > MAX_INDEX_BYTES)
+                return cb(new Error(`it is larger than ${MAX_INDEX_BYTES} bytes`));
+            chunks.push(chunk);
+            cb();
+        },
+    });
+    await fetchPart(remote, snap, part, sums, sink, { keyring, signal });
+    return Buffer.concat(chunks).toString("utf8");
+}
+/** A complete snapshot's objects list, checked against its sums. */
+async function readObjectsFile(remote, snap, sums) {
+    const checked = sums ?? (await readSums(remote, snap));
+    const text = await fetchText(remote, snap, "objects", checked);
+    return parseObjectsFile(text, remote.snapshots.uri(`${snap.name}.objects`), snap.name);
+}
+/**
+ * What the bucket already holds, for deduplication: the local cache when it belongs to the newest
+ * complete snapshot there (checked against that snapshot's objects list), else that snapshot's index
+ * from the bucket; an encrypted index with no key to read it leaves only its large files, known by name.
+ */
+async function loadKnown(remote, complete, backupDir, logger, keyring) {
+    const newest = complete[0];
+    if (!newest)
+        return NOTHING_KNOWN;
+    const sums = await readSums(remote, newest);
+    const objects = await readObjectsFile(remote, newest, sums);
+    const dir = cacheDirOf(backupDir, remote.location);
+    try {
+        const state = JSON.parse((0,external_node_fs_.readFileSync)(external_node_path_default().join(dir, "state.json"), "utf8"));
+        const text = (0,external_node_fs_.readFileSync)(external_node_path_default().join(dir, "index.ndjson"), "utf8");
+        const sha = (0,external_node_crypto_.createHash)("sha256").update(text).digest("hex");
+        if (state.snapshot === newest.name && state.location === remote.location && sha === objects.indexSha256) {
+            return {
+                index: ContentIndex.parse(text, external_node_path_default().join(dir, "index.ndjson"), newest.name),
+                blobs: new Map(),
+                source: `the local cache of ${newest.name}`,
+            };
+        }
+        if (state.snapshot !== newest.name) {
+            logger.info(`The local index cache is of ${state.snapshot}; the newest snapshot in ${remote.location} is ${newest.name}`);
+        }
+        else
+            logger.warn(`The local index cache of ${remote.location} does not match the bucket's: it is not used`);
+    }
+    catch { }
+    if (!newest.encrypted || keyring) {
+        try {
+            const text = await fetchText(remote, newest, "index", sums, keyring);
+            return {
+                index: ContentIndex.parse(text, remote.snapshots.uri(`${newest.name}.index.ndjson`), newest.name),
+                blobs: new Map(),
+                source: `the index of ${newest.name} in the bucket`,
+            };
+        }
+        catch (err) {
+            logger.warn(`The index of ${newest.name} in ${remote.location} could not be read (${(0,destination_error/* briefly */.m_)(err)}); large files are matched by name only`);
+        }
+    }
+    const blobs = new Map();
+    for (const [name, bytes] of objects.objects) {
+        if (!name.startsWith(PACK_PREFIX) && isEncryptedName(name) === newest.encrypted)
+            blobs.set(name, bytes);
+    }
+    logger.warn(`No readable index of ${remote.location} (encrypted, and no local cache): small files are uploaded again in new packs; ` +
+        "keep MEDIA_BACKUP_DIR (or the action's cache) between runs to avoid that");
+    return {
+        index: new ContentIndex(),
+        blobs,
+        source: `the large files named in ${newest.name}'s objects list`,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-gc.ts
+
+/**
+ * Which data objects garbage collection removes. An object is removed only when no kept snapshot
+ * references it, it was already found unreferenced by an earlier collection at least `graceMs` ago,
+ * and it was not written within `graceMs` (a backup still uploading, perhaps from another host, has
+ * not referenced its new objects yet). An object that a snapshot removed in this very run still named
+ * (`released`) starts its wait now, whatever the pending list says: a backup that started from that
+ * snapshot may reuse it until it commits. Names Lifeline does not write are never touched; a name
+ * listed twice counts once, at its newest time.
+ *
+ * The rule for packs: a pack is removed whole when none of its contents is referenced; a pack with
+ * any referenced content is kept whole (never rewritten), and its unreferenced bytes are reported.
+ */
+function planGarbage(input) {
+    const now = input.now.getTime();
+    const remove = [];
+    const pending = new Map();
+    let removeBytes = 0;
+    let pendingBytes = 0;
+    const newest = new Map();
+    for (const o of input.listed) {
+        const seen = newest.get(o.name);
+        if (!seen || seen.lastModified.getTime() < o.lastModified.getTime())
+            newest.set(o.name, o);
+    }
+    for (const o of newest.values()) {
+        if (!isDataName(o.name) || input.referenced.has(o.name))
+            continue;
+        const since = input.released?.has(o.name) ? undefined : input.pending.get(o.name);
+        const oldEnough = now - o.lastModified.getTime() >= input.graceMs;
+        if (since !== undefined && now - since.getTime() >= input.graceMs && oldEnough) {
+            remove.push(o.name);
+            removeBytes += o.sizeBytes;
+        }
+        else {
+            // A time in the future (a clock set back, a tampered file) restarts the wait rather than ending it.
+            pending.set(o.name, since !== undefined && since.getTime() <= now ? since : input.now);
+            pendingBytes += o.sizeBytes;
+        }
+    }
+    return { remove, pending, removeBytes, pendingBytes };
+}
+/** The pending list as stored: `<object> <ISO time>` lines. */
+function encodePending(pending) {
+    return [...pending].map(([name, since]) => `${name} ${since.toISOString()}\n`).join("");
+}
+/** Parses a pending list; lines that are not valid are dropped (their objects simply wait again). */
+function parsePending(text) {
+    const pending = new Map();
+    for (const line of text.split("\n")) {
+        const m = /^(\S+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)$/.exec(line);
+        if (!m || !isDataName(m[1]))
+            continue;
+        const at = new Date(m[2]);
+        if (!Number.isNaN(at.getTime()))
+            pending.set(m[1], at);
+    }
+    return pending;
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-retention.ts
+
+
+
+
+
+const remote_retention_DAY_MS = 24 * 3600 * 1000;
+const PENDING_PATTERN = /^gc-pending-(\d{8}T\d{6}Z)\.txt$/;
+/** Which remote snapshots MEDIA_RETENTION_DAYS removes: the local rules, judged on each snapshot's objects list. */
+function planRemoteRetention(complete, options) {
+    const cutoff = options.now.getTime() - options.days * remote_retention_DAY_MS;
+    const newestComplete = complete.find((s) => s.objects !== undefined && s.objects.errors === 0)?.ref.name;
+    const keep = [];
+    const remove = [];
+    for (const { ref, objects } of complete) {
+        const age = `${((options.now.getTime() - ref.takenAt.getTime()) / remote_retention_DAY_MS).toFixed(1)} days old`;
+        if (ref.name === newestComplete)
+            keep.push({ name: ref.name, why: `the newest complete snapshot (${age})` });
+        else if (ref.takenAt.getTime() >= cutoff)
+            keep.push({ name: ref.name, why: `within ${options.days} days (${age})` });
+        else if (objects === undefined)
+            keep.push({ name: ref.name, why: `its objects list cannot be read (${age}): run verify` });
+        else
+            remove.push({ name: ref.name, why: `older than ${options.days} days (${age})` });
+    }
+    return { keep, remove };
+}
+/**
+ * MEDIA_RETENTION_DAYS in one bucket, then garbage collection of the data no kept snapshot references.
+ * A snapshot is removed sums first (it stops existing at once; an interrupted removal leaves parts the
+ * next run sweeps as leftovers). Collection runs only when every kept snapshot's objects list and the
+ * whole data listing were read: on any doubt it removes nothing.
+ */
+async function remote_retention_applyRemoteRetention(remote, options) {
+    const started = Date.now();
+    const { logger, now, dryRun } = options;
+    const { snapshots, foreign } = await listRemoteSnapshots(remote);
+    const complete = [];
+    for (const ref of snapshots.filter((s) => s.complete)) {
+        const objects = await readObjectsFile(remote, ref).catch((err) => {
+            logger.warn(`${remote.location}: the objects list of ${ref.name} cannot be read: ${(0,destination_error/* briefly */.m_)(err)}`);
+            return undefined;
+        });
+        complete.push({ ref, objects });
+    }
+    const plan = planRemoteRetention(complete, options);
+    const removed = [];
+    const failed = [];
+    const leftovers = [];
+    const deleteParts = async (ref) => {
+        // The sums file first: from then on the snapshot does not exist, whatever else remains.
+        const order = [...SNAPSHOT_PARTS].reverse();
+        for (const part of order) {
+            const o = ref.parts.get(part);
+            if (o)
+                await remote.snapshots.delete(o.name);
+        }
+    };
+    if (!dryRun) {
+        for (const r of plan.remove) {
+            const ref = snapshots.find((s) => s.name === r.name);
+            try {
+                await deleteParts(ref);
+                removed.push(r.name);
+                logger.info(`Removed ${remote.location}snapshots/${r.name} (${r.why})`);
+            }
+            catch (err) {
+                failed.push({ name: r.name, error: (0,destination_error/* briefly */.m_)(err) });
+                logger.error(`Could not remove ${r.name} from ${remote.location}: ${(0,destination_error/* briefly */.m_)(err)}`);
+            }
+        }
+        for (const ref of snapshots.filter((s) => !s.complete)) {
+            const newest = Math.max(...[...ref.parts.values()].map((o) => o.lastModified.getTime()));
+            if (now.getTime() - newest < options.graceMs)
+                continue; // an upload may still be going on
+            try {
+                await deleteParts(ref);
+                leftovers.push(ref.name);
+                logger.warn(`Removed the parts of ${ref.name} from ${remote.location}: its upload never completed`);
+            }
+            catch (err) {
+                logger.warn(`Could not remove the leftover parts of ${ref.name}: ${(0,destination_error/* briefly */.m_)(err)}; the next run tries again`);
+            }
+        }
+    }
+    // What still references data: every complete snapshot not removed (a dry run: as if the plan were applied).
+    const gone = new Set(dryRun ? plan.remove.map((r) => r.name) : removed);
+    const released = new Set();
+    for (const c of complete)
+        if (gone.has(c.ref.name))
+            for (const name of c.objects?.objects.keys() ?? [])
+                released.add(name);
+    const gc = await collectGarbage(remote, {
+        kept: complete.filter((c) => !gone.has(c.ref.name)),
+        released,
+        pendingFiles: foreign.map((o) => o.name).filter((n) => PENDING_PATTERN.test(n)),
+        options,
+    });
+    return {
+        location: remote.location,
+        ...plan,
+        dryRun,
+        removed,
+        failed,
+        leftovers,
+        gc,
+        seconds: (Date.now() - started) / 1000,
+    };
+}
+async function collectGarbage(remote, input) {
+    const { logger, now, graceMs, dryRun } = input.options;
+    const unreadable = input.kept.filter((k) => k.objects === undefined).map((k) => k.ref.name);
+    if (unreadable.length > 0) {
+        return {
+            skipped: `the objects lists of ${unreadable.join(", ")} could not be read: nothing is collected until they can`,
+        };
+    }
+    const referenced = new Set();
+    for (const k of input.kept)
+        for (const name of k.objects.objects.keys())
+            referenced.add(name);
+    let listed;
+    try {
+        listed = await remote.data.list();
+    }
+    catch (err) {
+        return {
+            skipped: `the listing of ${remote.data.location} failed (${(0,destination_error/* briefly */.m_)(err)}): nothing is collected`,
+        };
+    }
+    const pendingFiles = [...input.pendingFiles].sort();
+    const newestPending = pendingFiles.at(-1);
+    let pending = new Map();
+    if (newestPending) {
+        const text = await remote.snapshots.getText(newestPending, { maxBytes: 64 << 20 }).catch(() => undefined);
+        if (text === undefined)
+            return { skipped: `${remote.snapshots.uri(newestPending)} could not be read: nothing is collected` };
+        pending = parsePending(text);
+    }
+    const plan = planGarbage({ referenced, released: input.released, listed, pending, now, graceMs });
+    if (dryRun)
+        return { plan };
+    const removed = [];
+    const failed = [];
+    let removedBytes = 0;
+    const sizes = new Map(listed.map((o) => [o.name, o.sizeBytes]));
+    for (const name of plan.remove) {
+        try {
+            await remote.data.delete(name);
+            removed.push(name);
+            removedBytes += sizes.get(name) ?? 0;
+        }
+        catch (err) {
+            failed.push({ name, error: (0,destination_error/* briefly */.m_)(err) });
+        }
+    }
+    const stamp = now
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z");
+    const next = `gc-pending-${stamp}.txt`;
+    try {
+        if (!pendingFiles.includes(next))
+            await remote.snapshots.put(next, encodePending(plan.pending));
+        for (const old of pendingFiles)
+            if (old !== next)
+                await remote.snapshots.delete(old);
+    }
+    catch (err) {
+        logger.warn(`${remote.location}: the list of pending garbage could not be written (${(0,destination_error/* briefly */.m_)(err)}); the wait starts again next run`);
+    }
+    if (removed.length > 0)
+        logger.info(`${remote.location}: removed ${removed.length} data objects no kept snapshot uses (${removedBytes} bytes)`);
+    const live = listed.filter((o) => isDataName(o.name) && referenced.has(o.name));
+    return {
+        removed,
+        removedBytes,
+        failed,
+        pendingObjects: plan.pending.size,
+        pendingBytes: plan.pendingBytes,
+        liveObjects: live.length,
+        liveBytes: live.reduce((a, o) => a + o.sizeBytes, 0),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/media/media-offsite.ts
+
+
+
+
+
+
+
+/**
+ * Copies a finished local snapshot to every configured bucket, at once: each gets only the contents it
+ * lacks, and its own retention and garbage collection afterwards. A bucket that fails is reported with
+ * the stage and the reason; the others go on, and the local snapshot stays as it is.
+ */
+async function sendOffsite(input) {
+    const { config, logger, signal } = input;
+    if (config.destinations.length === 0)
+        return [];
+    const remotes = await Promise.all(config.destinations.map((d) => openMediaRemote(d, config.prefix, logger, signal)));
+    const timeoutMs = config.destinations[0]?.settings.transfer.preflightTimeoutMs;
+    const { ready, failed } = await preflightDestinations(remotes.map((r) => r.data), logger, { signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    const reports = failed.map((f) => ({
+        kind: f.kind,
+        location: remotes.find((r) => r.data.location === f.location)?.location ?? f.location,
+        ok: false,
+        error: f.error ?? "the destination could not be checked",
+        stage: "preflight",
+        ...EMPTY,
+    }));
+    const encryptor = config.encryption
+        ? await GpgEncryptor.prepare({
+            recipient: config.encryption.recipient,
+            publicKey: config.encryption.publicKey,
+        })
+        : undefined;
+    try {
+        const sent = await Promise.all(remotes.filter((r) => ready.includes(r.data)).map((remote) => sendOne(remote, input, encryptor)));
+        reports.push(...sent);
+    }
+    finally {
+        await encryptor?.dispose();
+    }
+    return reports;
+}
+const EMPTY = { objects: 0, bytes: 0, reusedContents: 0, reusedObjects: 0, metadataBytes: 0, seconds: 0 };
+async function sendOne(remote, input, encryptor) {
+    const { logger, config } = input;
+    const started = Date.now();
+    let knownFrom;
+    let uploaded;
+    try {
+        const { snapshots } = await listRemoteSnapshots(remote);
+        const complete = snapshots.filter((s) => s.complete);
+        if (complete.some((s) => s.name === input.snapshot)) {
+            logger.info(`${remote.location}: ${input.snapshot} is complete there already`);
+        }
+        else {
+            const known = await loadKnown(remote, complete, input.backupDir, logger);
+            knownFrom = known.source;
+            logger.info(`Uploading ${input.snapshot} to ${remote.location} (what the bucket holds: ${known.source})`);
+            const transfer = config.destinations[0]?.settings.transfer;
+            uploaded = await uploadSnapshot(remote, {
+                snapshotDir: input.snapshotDir,
+                snapshot: input.snapshot,
+                known,
+                rule: packingFor(transfer?.partSizeBytes ?? 8 << 20),
+                encryptor,
+                logger,
+                signal: input.signal,
+                onBytes: input.onBytes,
+            });
+            logger.info(`Off-site ${remote.location}: snapshot ${input.snapshot} complete, ${uploaded.objects} objects (${uploaded.bytes} bytes) ` +
+                `uploaded in ${uploaded.seconds.toFixed(1)} s; ${uploaded.reusedContents} contents were there already`);
+            try {
+                await writeCache(input.backupDir, remote.location, input.snapshot, uploaded.indexText, uploaded.indexSha256);
+            }
+            catch (err) {
+                logger.warn(`The local index cache of ${remote.location} could not be written: ${(0,destination_error/* briefly */.m_)(err)}; the next run reads the bucket's`);
+            }
+        }
+    }
+    catch (err) {
+        const error = (0,destination_error/* briefly */.m_)(err);
+        if (!input.signal?.aborted) {
+            logger.error(`Off-site ${remote.location}: ${error} — the snapshot is not complete there; the local snapshot stands, and the next run uploads what is missing`);
+        }
+        return {
+            kind: remote.kind,
+            location: remote.location,
+            ok: false,
+            error,
+            stage: "upload",
+            ...EMPTY,
+            seconds: (Date.now() - started) / 1000,
+            ...(knownFrom ? { knownFrom } : {}),
+        };
+    }
+    const seconds = (Date.now() - started) / 1000;
+    let retention;
+    if (!input.clean)
+        retention = { skipped: "the snapshot recorded unreadable entries" };
+    else {
+        try {
+            retention = await remote_retention_applyRemoteRetention(remote, {
+                now: input.now(),
+                days: input.retentionDays,
+                dryRun: input.dryRun,
+                graceMs: config.graceMs,
+                logger,
+            });
+        }
+        catch (err) {
+            retention = { error: (0,destination_error/* briefly */.m_)(err) };
+            logger.error(`Retention in ${remote.location} failed: ${(0,destination_error/* briefly */.m_)(err)}`);
+        }
+    }
+    const retentionFailed = retention !== undefined && "error" in retention;
+    return {
+        kind: remote.kind,
+        location: remote.location,
+        ok: !retentionFailed,
+        ...(retentionFailed
+            ? { error: `retention: ${retention.error}`, stage: "retention" }
+            : {}),
+        snapshot: input.snapshot,
+        objects: uploaded?.objects ?? 0,
+        bytes: uploaded?.bytes ?? 0,
+        reusedContents: uploaded?.reusedContents ?? 0,
+        reusedObjects: uploaded?.reusedObjects ?? 0,
+        metadataBytes: uploaded?.metadataBytes ?? 0,
+        seconds,
+        ...(knownFrom ? { knownFrom } : {}),
+        retention,
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/media/snapshot-store.ts
@@ -16705,8 +17985,8 @@ function applyMediaRetention(backupDir, plan, options) {
 
 /** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
 const SMALL_FILE_BYTES = 1024 * 1024;
-const CHUNK_BYTES = 1024 * 1024;
-const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const copy_file_CHUNK_BYTES = 1024 * 1024;
+const copy_file_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
 const WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
 /**
  * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
@@ -16724,7 +18004,7 @@ function applyMetadata(fd, meta) {
 }
 /** Opens a file to copy (never following a symlink, never blocking on a FIFO); throws unless it is a regular file. */
 function openSource(src) {
-    const fd = (0,external_node_fs_.openSync)(src, READ_FLAGS);
+    const fd = (0,external_node_fs_.openSync)(src, copy_file_READ_FLAGS);
     if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
         (0,external_node_fs_.closeSync)(fd);
         throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
@@ -16805,7 +18085,7 @@ async function copyLargeFile(fd, dst, meta, signal) {
     let out;
     try {
         const hash = (0,external_node_crypto_.createHash)("sha256");
-        const size = Math.min(CHUNK_BYTES, (0,external_node_fs_.fstatSync)(fd).size + 1);
+        const size = Math.min(copy_file_CHUNK_BYTES, (0,external_node_fs_.fstatSync)(fd).size + 1);
         const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
         let which = 0;
         let position = 0;
@@ -16814,7 +18094,7 @@ async function copyLargeFile(fd, dst, meta, signal) {
             const { bytesRead } = await reading;
             if (bytesRead === 0)
                 break;
-            (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+            (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
             const buf = buffers[which];
             position += bytesRead;
             which ^= 1;
@@ -17341,7 +18621,7 @@ async function buildSnapshot(options) {
             if (Date.now() - lastYield >= (inFlight.length > 0 ? YIELD_EVERY_MS_COPYING : YIELD_EVERY_MS)) {
                 await (0,external_node_timers_promises_.setImmediate)();
                 lastYield = Date.now();
-                (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+                (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
                 if (options.onProgress && Date.now() - lastProgress >= 1000) {
                     lastProgress = Date.now();
                     options.onProgress({
@@ -17501,6 +18781,7 @@ const isVanished = (err) => err.code === "ENOENT";
 
 
 
+
 /**
  * Takes one media snapshot (runbook: backup_media.sh): the source tree copied into
  * MEDIA_BACKUP_DIR/.media_<time>.partial, unchanged files hard-linked to the previous snapshot, with a
@@ -17579,7 +18860,7 @@ async function backupMedia(config, options) {
                     }
                     : {}),
             });
-            (0,errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
+            (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The media backup was cancelled; the partial snapshot is removed");
             manifestSha256 = writer.finish(built.totals).sha256;
             await writeManifestSum(partialDir, manifestSha256);
             (0,external_node_fs_.renameSync)(partialDir, finalDir);
@@ -17598,9 +18879,9 @@ async function backupMedia(config, options) {
         logger.info(`Snapshot ${name}: ${totals.files} files (${totals.newFiles} new, ${totals.changedFiles} changed, ` +
             `${totals.unchangedFiles} unchanged, ${totals.deletedFiles} deleted), ${totals.bytesCopied} bytes copied, ` +
             `${totals.bytesLinked} linked; current -> ${name}`);
-        const exitCode = totals.errors > 0 ? 1 : 0;
+        const clean = totals.errors === 0;
         let retention;
-        if (exitCode !== 0) {
+        if (!clean) {
             retention = {
                 skipped: `the snapshot recorded ${totals.errors} unreadable entr${totals.errors === 1 ? "y" : "ies"}`,
             };
@@ -17620,6 +18901,23 @@ async function backupMedia(config, options) {
                 logger.error(`Retention failed: ${err.message}`);
             }
         }
+        const offsite = config.offsite
+            ? await sendOffsite({
+                config: config.offsite,
+                backupDir,
+                snapshotDir: finalDir,
+                snapshot: name,
+                clean,
+                retentionDays: config.retentionDays,
+                dryRun: config.retentionDryRun,
+                now,
+                logger,
+                signal,
+                ...(options.onUploadBytes ? { onBytes: options.onUploadBytes } : {}),
+            })
+            : [];
+        (0,shared_errors/* throwIfCancelled */.dZ)(signal, `The media backup was cancelled during the off-site copies; the local snapshot ${name} stands`);
+        const exitCode = clean && offsite.every((o) => o.ok) ? 0 : 1;
         const finishedAt = now();
         const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
         const metrics = await publishMetrics(config.metrics, { type: "media" }, [
@@ -17627,13 +18925,21 @@ async function backupMedia(config, options) {
                 ok: exitCode === 0,
                 finishedAt,
                 durationSeconds,
-                ...(exitCode === 0 ? { sizeBytes: totals.bytes } : {}),
-            }),
+                ...(clean ? { sizeBytes: totals.bytes } : {}),
+            }, offsite.map((o) => ({
+                kind: o.kind,
+                location: o.location,
+                ok: o.ok,
+                bytes: o.bytes,
+                seconds: o.seconds,
+            }))),
             gauge("backup_media_files", "Files in the latest media snapshot", { type: "media" }, totals.files),
             gauge("backup_media_new_bytes", "Bytes copied (new or changed files) by the latest media snapshot", { type: "media" }, totals.bytesCopied),
         ], logger, signal);
-        if (exitCode !== 0)
+        if (!clean)
             run.recordFailure(new Error(`${totals.errors} entries could not be read; see the log above`));
+        for (const o of offsite.filter((r) => !r.ok))
+            run.recordFailure(new Error(`${o.location}: ${o.error}`));
         return {
             snapshot: name,
             snapshotDir: finalDir,
@@ -17649,6 +18955,7 @@ async function backupMedia(config, options) {
             logFile: run.logFile,
             retention,
             metrics,
+            offsite,
             exitCode,
         };
     }
@@ -17669,12 +18976,12 @@ function backup_media_checkSource(config) {
             throw new Error("it is not a directory");
     }
     catch (err) {
-        throw new errors/* ConfigError */.xL(`MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${err.message}. Set it to the media directory`);
+        throw new shared_errors/* ConfigError */.xL(`MEDIA_SOURCE_DIR '${config.sourceDir}' cannot be backed up: ${err.message}. Set it to the media directory`);
     }
     const inside = (a, b) => a === b || a.startsWith(`${b}/`);
     const backupResolved = resolveAsItWillBe(config.backupDir);
     if (inside(backupResolved, real) || inside(real, backupResolved)) {
-        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
+        throw new shared_errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${config.backupDir}' and MEDIA_SOURCE_DIR '${config.sourceDir}' overlap: snapshots would ` +
             "back themselves up. Keep the backup directory outside the media directory (and the other way round)");
     }
     return toBinary(real);
@@ -17767,6 +19074,141 @@ function describeRestoreProgress(p) {
         : "";
     return (`${p.entries}/${p.of} entries, ${formatBytes(p.bytes)} written (${formatBytes(rate)}/s), ` +
         `${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-source.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Decrypted objects kept on disk at once while restoring from an encrypted bucket (packs are read in order). */
+const CACHED_OBJECTS = 2;
+/** Chooses the snapshot: latest is the newest complete one in the bucket; a name must be complete there. */
+async function chooseRemoteSnapshot(remote, wanted) {
+    const { snapshots } = await listRemoteSnapshots(remote);
+    const complete = snapshots.filter((s) => s.complete);
+    const listing = complete.length === 0
+        ? "it holds no complete snapshot"
+        : `the complete snapshots there, newest first: ${complete
+            .slice(0, 10)
+            .map((s) => s.name)
+            .join(", ")}`;
+    const chosen = wanted === "latest" ? complete[0] : complete.find((s) => s.name === wanted);
+    if (!chosen) {
+        const incomplete = snapshots.some((s) => s.name === wanted && !s.complete);
+        throw new shared_errors/* UserError */.yo(`${wanted === "latest" ? "No snapshot" : `The snapshot '${wanted}'`} is ${incomplete ? "not complete" : "not"} in ${remote.location}: ${listing}. ` +
+            "Set MEDIA_SNAPSHOT to one of them, or check MEDIA_REMOTE_PREFIX and the bucket");
+    }
+    return chosen;
+}
+/**
+ * Downloads a remote snapshot's manifest and index, each checked against the snapshot's sums file
+ * (and decrypted with `keyring` when encrypted), into a private staging directory, and gives file
+ * contents by byte ranges of the objects that hold them: a restore of one path reads only what that
+ * path needs. Every content is hashed again as the restore writes it.
+ */
+async function stageRemoteSnapshot(remote, snap, options) {
+    const dir = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-media-stage-"));
+    const dispose = () => (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    try {
+        const sums = await readSums(remote, snap);
+        const manifest = external_node_path_default().join(dir, MANIFEST_FILE);
+        await fetchPart(remote, snap, "manifest", sums, (0,external_node_fs_.createWriteStream)(manifest, { mode: 0o600 }), options);
+        // The local sidecar holds the plaintext's hash: the reader checks the manifest against it as it reads.
+        await writeManifestSum(dir, await sha256OfFile(manifest));
+        const where = remote.snapshots.uri(`${snap.name}.index.ndjson`);
+        const index = ContentIndex.parse(await fetchText(remote, snap, "index", sums, options.keyring, options.signal), where, snap.name);
+        const fetched = { requests: 0, bytes: 0 };
+        const decrypted = new Map();
+        const limits = new Map();
+        for (const [, l] of index.entries())
+            limits.set(l.object, Math.max(limits.get(l.object) ?? 0, l.offset + l.length));
+        const decryptedObject = async (object) => {
+            const have = decrypted.get(object);
+            if (have) {
+                decrypted.delete(object);
+                decrypted.set(object, have); // most recently used last
+                return have;
+            }
+            if (!options.keyring) {
+                throw new shared_errors/* UserError */.yo(`${remote.data.uri(object)} is encrypted: give the secret key (BACKUP_GPG_PRIVATE_KEY) to restore from it`);
+            }
+            const file = external_node_path_default().join(dir, `object-${decrypted.size}-${Date.now()}`);
+            const body = await remote.data.get(object, options.signal);
+            fetched.requests++;
+            const stage = options.keyring.startDecrypt(true);
+            const limit = limits.get(object) ?? 0;
+            await Promise.all([
+                (0,external_node_stream_promises_namespaceObject.pipeline)(body, counting(fetched), stage.stdin),
+                (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, bounded(limit, remote.data.uri(object)), (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 })),
+                stage.exited,
+            ]);
+            decrypted.set(object, file);
+            while (decrypted.size > CACHED_OBJECTS) {
+                const [oldest, oldFile] = decrypted.entries().next().value;
+                decrypted.delete(oldest);
+                (0,external_node_fs_.rmSync)(oldFile, { force: true });
+            }
+            return file;
+        };
+        const content = async (entry, signal) => {
+            const l = entry.sha256 === undefined ? undefined : index.get(entry.sha256);
+            if (!l)
+                throw new Error(`the bucket's index has no content for ${showPath(entry.path)} (sha256 ${entry.sha256})`);
+            if (l.length !== entry.size)
+                throw new Error(`the bucket's index records ${l.length} bytes for it, the manifest ${entry.size}`);
+            if (l.length === 0)
+                return external_node_stream_.Readable.from([]);
+            if (isEncryptedName(l.object)) {
+                const file = await decryptedObject(l.object);
+                return (0,external_node_fs_.createReadStream)(file, { start: l.offset, end: l.offset + l.length - 1 });
+            }
+            fetched.requests++;
+            const body = await remote.data.get(l.object, signal, { start: l.offset, end: l.offset + l.length });
+            return body.pipe(counting(fetched));
+        };
+        return { snapshot: snap.name, dir, index, content, fetched, dispose };
+    }
+    catch (err) {
+        dispose();
+        throw err;
+    }
+}
+async function sha256OfFile(file) {
+    const hash = new HashingCounter();
+    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), hash, new external_node_stream_.Writable({ write: (_c, _e, cb) => cb() }));
+    return hash.digest();
+}
+function counting(fetched) {
+    return new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            fetched.bytes += chunk.length;
+            cb(null, chunk);
+        },
+    });
+}
+/** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */
+function bounded(limit, where) {
+    let seen = 0;
+    return new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            seen += chunk.length;
+            if (seen > limit) {
+                cb(new shared_errors/* UserError */.yo(`${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`));
+                return;
+            }
+            cb(null, chunk);
+        },
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/media/file-hash.ts
@@ -18103,7 +19545,161 @@ async function verifySnapshot(ref, newest, ctx) {
     return result();
 }
 
+;// CONCATENATED MODULE: ./src/media/remote-verify.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * Verifies every complete media snapshot in one bucket: the sums file, the manifest, index and objects
+ * list against it, every file of the manifest present in the index with its size, every data object
+ * the snapshot uses present with the size it was stored with, and the contents in `subset` downloaded
+ * (by byte range) and hashed again.
+ */
+async function verifyRemoteMedia(remote, options) {
+    const { logger, signal } = options;
+    let listing;
+    let data;
+    try {
+        listing = await listRemoteSnapshots(remote);
+        data = new Map((await remote.data.list()).filter((o) => isDataName(o.name)).map((o) => [o.name, o.sizeBytes]));
+    }
+    catch (err) {
+        logger.error(`verify media ${remote.location}: cannot be listed: ${(0,destination_error/* briefly */.m_)(err)}`);
+        return {
+            kind: remote.kind,
+            location: remote.location,
+            snapshots: [],
+            unfinished: [],
+            newestAgeHours: undefined,
+            error: (0,destination_error/* briefly */.m_)(err),
+        };
+    }
+    const checked = new Set();
+    const snapshots = [];
+    for (const ref of listing.snapshots.filter((s) => s.complete)) {
+        (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The media verification was cancelled");
+        const problems = [];
+        let problemCount = 0;
+        const problem = (text) => {
+            problemCount++;
+            if (problems.length < MAX_PROBLEMS_KEPT)
+                problems.push(`${ref.name}: ${text}`);
+        };
+        let contentsChecked = 0;
+        let contentsNotRead = 0;
+        let bytesRead = 0;
+        let incomplete = false;
+        try {
+            const objects = await readObjectsFile(remote, ref);
+            for (const [name, bytes] of objects.objects) {
+                const stored = data.get(name);
+                if (stored === undefined)
+                    problem(`the data object ${remote.data.uri(name)} it uses is missing`);
+                else if (stored !== bytes)
+                    problem(`${remote.data.uri(name)} is ${stored} bytes; the snapshot stored ${bytes}`);
+            }
+            const staged = await stageRemoteSnapshot(remote, ref, { keyring: options.keyring, signal });
+            try {
+                for (const [name, bytes] of staged.index.objects()) {
+                    if (objects.objects.get(name) !== bytes)
+                        problem(`the index names ${name} (${bytes} bytes), the objects list does not`);
+                }
+                const toRead = [];
+                const { totals } = await readWholeManifest(staged.dir, (e) => {
+                    if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable")
+                        return;
+                    const at = staged.index.get(e.sha256);
+                    if (!at)
+                        return problem(`${showPath(e.path)}: its content (sha256 ${e.sha256}) is not in the index`);
+                    if (at.length !== e.size)
+                        return problem(`${showPath(e.path)}: the index records ${at.length} bytes, the manifest ${e.size}`);
+                    if (!objects.objects.has(at.object))
+                        return problem(`${showPath(e.path)}: its object ${at.object} is not in the objects list`);
+                    if (checked.has(e.sha256))
+                        return;
+                    checked.add(e.sha256);
+                    if (inSubset(options.subset, e.sha256))
+                        toRead.push({ entry: e });
+                    else
+                        contentsNotRead++;
+                });
+                incomplete = totals.errors > 0;
+                for (const { entry } of toRead) {
+                    (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The media verification was cancelled");
+                    const hash = (0,external_node_crypto_.createHash)("sha256");
+                    let bytes = 0;
+                    try {
+                        for await (const chunk of (await staged.content(entry, signal))) {
+                            hash.update(chunk);
+                            bytes += chunk.length;
+                            if (bytes > entry.size)
+                                break;
+                        }
+                        const sha = hash.digest("hex");
+                        if (bytes !== entry.size || sha !== entry.sha256) {
+                            problem(`${showPath(entry.path)}: its content in the bucket is damaged (${bytes} bytes, sha256 ${sha}; the manifest says ${entry.size} bytes, ${entry.sha256})`);
+                        }
+                    }
+                    catch (err) {
+                        if (signal?.aborted)
+                            throw err;
+                        problem(`${showPath(entry.path)}: its content cannot be read: ${(0,destination_error/* briefly */.m_)(err)}`);
+                    }
+                    contentsChecked++;
+                    bytesRead += bytes;
+                }
+            }
+            finally {
+                staged.dispose();
+            }
+        }
+        catch (err) {
+            if (signal?.aborted)
+                throw err;
+            problem((0,destination_error/* briefly */.m_)(err));
+        }
+        const check = {
+            name: ref.name,
+            takenAt: ref.takenAt,
+            ok: problemCount === 0,
+            problems,
+            problemCount,
+            incomplete,
+            contentsChecked,
+            bytesRead,
+            contentsNotRead,
+        };
+        const counts = `${contentsChecked} contents read (${bytesRead} bytes), ${contentsNotRead} not read`;
+        if (check.ok)
+            logger.info(`verify media ${remote.location}${ref.name}: OK, ${counts}`);
+        else {
+            logger.error(`verify media ${remote.location}${ref.name}: FAILED, ${problemCount} problem(s); ${counts}`);
+            for (const p of problems)
+                logger.error(`verify media ${remote.location}${p}`);
+        }
+        snapshots.push(check);
+    }
+    const newest = snapshots.find((s) => s.ok && !s.incomplete);
+    return {
+        kind: remote.kind,
+        location: remote.location,
+        snapshots,
+        unfinished: listing.snapshots.filter((s) => !s.complete).map((s) => s.name),
+        newestAgeHours: newest ? (options.now.getTime() - newest.takenAt.getTime()) / 3_600_000 : undefined,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/media/verify-media.ts
+
+
+
 
 
 
@@ -18139,7 +19735,7 @@ async function verifyMedia(config, options) {
     const pause = async () => {
         await (0,external_node_timers_promises_.setImmediate)();
         lastYield = Date.now();
-        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        (0,shared_errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
         if (options.onProgress && Date.now() - lastProgress >= 1000) {
             lastProgress = Date.now();
             options.onProgress({
@@ -18158,7 +19754,7 @@ async function verifyMedia(config, options) {
     };
     const snapshots = [];
     for (const [i, ref] of refs.entries()) {
-        (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
+        (0,shared_errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
         position = { snapshot: ref.name, index: i + 1 };
         const check = await verifySnapshot(ref, i === 0, ctx);
         // Retention (a backup run) may remove an old snapshot while it is read: gone is not damaged.
@@ -18169,7 +19765,9 @@ async function verifyMedia(config, options) {
         logCheck(check, logger);
         snapshots.push(check);
     }
-    (0,errors/* throwIfCancelled */.dZ)(signal, CANCELLED); // a cancelled run is never a success, and records no metrics
+    (0,shared_errors/* throwIfCancelled */.dZ)(signal, CANCELLED); // a cancelled run is never a success, and records no metrics
+    const remotes = await verifyRemotes(config, { logger, signal, now });
+    (0,shared_errors/* throwIfCancelled */.dZ)(signal, CANCELLED);
     const at = now();
     const reasons = [];
     // A name dated ahead of the clock would pass as fresh for years: it fails, and never counts as newest.
@@ -18185,7 +19783,10 @@ async function verifyMedia(config, options) {
         reasons.push(currentProblem);
     const newest = judged.find((c) => c.ok && !c.incomplete);
     const newestAgeHours = newest ? (at.getTime() - newest.takenAt.getTime()) / 3_600_000 : undefined;
-    if (!judged.length) {
+    if (!judged.length && missingDir && remotes.length > 0) {
+        logger.info(`verify media: MEDIA_BACKUP_DIR ${config.backupDir} does not exist here; the buckets' snapshots are verified`);
+    }
+    else if (!judged.length) {
         reasons.push(missingDir
             ? `MEDIA_BACKUP_DIR ${config.backupDir} does not exist: no media snapshot to verify`
             : `no media snapshot in ${config.backupDir}`);
@@ -18197,7 +19798,22 @@ async function verifyMedia(config, options) {
         reasons.push(`the newest complete media snapshot ${newest.name} is ${newestAgeHours.toFixed(1)} h old, ` +
             `over the ${config.maxAgeHours} h limit: check that backup-media runs`);
     }
-    const exitCode = failed.length || currentProblem
+    let remoteFailed = false;
+    for (const r of remotes) {
+        const bad = r.snapshots.filter((c) => !c.ok);
+        if (r.error)
+            reasons.push(`${r.location} could not be verified: ${r.error}`);
+        if (bad.length)
+            reasons.push(`${bad.length} of ${r.snapshots.length} media snapshot(s) in ${r.location} failed verification: ${bad.map((c) => c.name).join(", ")}`);
+        if (r.error || bad.length)
+            remoteFailed = true;
+        else if (r.newestAgeHours === undefined)
+            reasons.push(`no complete media snapshot in ${r.location} verified OK`);
+        else if (r.newestAgeHours > config.maxAgeHours) {
+            reasons.push(`the newest complete media snapshot in ${r.location} is ${r.newestAgeHours.toFixed(1)} h old, over the ${config.maxAgeHours} h limit`);
+        }
+    }
+    const exitCode = failed.length || currentProblem || remoteFailed
         ? MEDIA_VERIFY_EXIT.failures
         : reasons.length
             ? MEDIA_VERIFY_EXIT.tooOldOrMissing
@@ -18217,8 +19833,33 @@ async function verifyMedia(config, options) {
         exitCode,
         reasons,
         durationSeconds,
+        remotes,
         metrics,
     };
+}
+/** Every configured bucket, one after another (each reads its own objects), with the key if one is given. */
+async function verifyRemotes(config, o) {
+    const sources = config.remotes ?? [];
+    if (sources.length === 0)
+        return [];
+    const keyring = await GpgDecryptKeyring.prepare(config.gpgPrivateKey);
+    try {
+        const out = [];
+        for (const source of sources) {
+            const remote = await openMediaRemote(source.destination, source.prefix, o.logger, o.signal);
+            out.push(await verifyRemoteMedia(remote, {
+                subset: config.subset,
+                keyring,
+                logger: o.logger,
+                signal: o.signal,
+                now: o.now(),
+            }));
+        }
+        return out;
+    }
+    finally {
+        await keyring.dispose();
+    }
 }
 /** The snapshots, newest first; a missing MEDIA_BACKUP_DIR is "no snapshot" (exit 2), anything else an error. */
 function list(backupDir) {
@@ -18228,7 +19869,7 @@ function list(backupDir) {
     catch (err) {
         if (err.code === "ENOENT")
             return { refs: [], missingDir: true };
-        throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR ${backupDir} cannot be listed: ${err.message}. Set it to the directory that holds the media snapshots`, { cause: err });
+        throw new shared_errors/* UserError */.yo(`MEDIA_BACKUP_DIR ${backupDir} cannot be listed: ${err.message}. Set it to the directory that holds the media snapshots`, { cause: err });
     }
 }
 function inFuture(c, at) {
@@ -18287,8 +19928,9 @@ function verifyMediaSummary(report) {
         "",
         ...(report.reasons.length ? [report.reasons.map((r) => `- ${markdown_cell(r)}`).join("\n"), ""] : []),
     ];
+    lines.push(...remoteSection(report));
     if (!report.snapshots.length) {
-        lines.push("No media snapshots found.", "");
+        lines.push(report.remotes.length ? "No local media snapshots found." : "No media snapshots found.", "");
         return lines.join("\n");
     }
     lines.push(markdown_table(["Snapshot", "Taken", "Result", "Files read", "Not read", "Bytes read", "Problems"], report.snapshots.map((s) => [
@@ -18306,6 +19948,36 @@ function verifyMediaSummary(report) {
             : []), "");
     }
     return lines.join("\n");
+}
+/** One table of every bucket's snapshots, and the problems the failed ones named. */
+function remoteSection(report) {
+    if (!report.remotes.length)
+        return [];
+    const rows = report.remotes.flatMap((r) => r.error
+        ? [[r.location, "—", "❌ cannot be read", 0, 0, "—", 1]]
+        : r.snapshots.map((s) => [
+            r.location,
+            s.name,
+            s.ok ? (s.incomplete ? "✅ OK (incomplete)" : "✅ OK") : "❌ FAILED",
+            s.contentsChecked,
+            s.contentsNotRead,
+            formatBytes(s.bytesRead),
+            s.problemCount,
+        ]));
+    const lines = [
+        "### Buckets",
+        "",
+        markdown_table(["Bucket", "Snapshot", "Result", "Contents read", "Not read", "Bytes read", "Problems"], rows),
+        "",
+    ];
+    for (const r of report.remotes) {
+        if (r.unfinished.length)
+            lines.push(`- ${markdown_cell(r.location)}: unfinished uploads (no sums file, not counted): ${markdown_cell(r.unfinished.join(", "))}`, "");
+        for (const s of r.snapshots.filter((x) => x.problems.length)) {
+            lines.push(`#### ❌ ${markdown_cell(r.location)}${markdown_cell(s.name)}`, "", s.problems.map((p) => `- ${markdown_cell(p)}`).join("\n"), "");
+        }
+    }
+    return lines;
 }
 /** A media verify run's report as `--json` prints it (dates as ISO strings). */
 function verifyMediaJson(report) {
@@ -18396,7 +20068,10 @@ const backupMediaCommand = async (argv, logger, signal, out, record) => {
         progress.done();
     }
     out.write(switches.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.snapshotDir}\n`);
-    if (result.exitCode !== 0) {
+    for (const o of result.offsite.filter((r) => !r.ok)) {
+        logger.error(`Off-site copy to ${o.location} failed (${o.stage}): ${o.error}`);
+    }
+    if (result.totals.errors > 0) {
         logger.error(`The snapshot ${result.snapshot} was published without ${result.totals.errors} entr${result.totals.errors === 1 ? "y" : "ies"} that could not be read: ` +
             result.problems.unreadable.join(", "));
     }
@@ -18535,11 +20210,11 @@ function lifecycleOptions(lookup, container) {
     if (backupPrefix === undefined) {
         const url = resolve(s.databaseUrl, lookup);
         if (url === undefined) {
-            throw new errors/* ConfigError */.xL("lifecycle needs the backups' name prefix to target monthly backups: set BACKUP_PREFIX (--prefix) or DATABASE_URL");
+            throw new shared_errors/* ConfigError */.xL("lifecycle needs the backups' name prefix to target monthly backups: set BACKUP_PREFIX (--prefix) or DATABASE_URL");
         }
         backupPrefix = parseDatabaseUrl(url).database;
         if (backupPrefix === undefined) {
-            throw new errors/* ConfigError */.xL("DATABASE_URL names no database: set BACKUP_PREFIX (--prefix) to the backups' name prefix");
+            throw new shared_errors/* ConfigError */.xL("DATABASE_URL names no database: set BACKUP_PREFIX (--prefix) to the backups' name prefix");
         }
     }
     return {
@@ -18560,7 +20235,7 @@ const lifecycleCommand = async (argv, logger, _signal, out) => {
     const { lookup, switches } = started;
     const destinations = loadDestinations(lookup);
     if (destinations.length === 0) {
-        throw new errors/* ConfigError */.xL("No destination is configured: set BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET or BACKUP_AZURE_CONTAINER (or their flags)");
+        throw new shared_errors/* ConfigError */.xL("No destination is configured: set BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET or BACKUP_AZURE_CONTAINER (or their flags)");
     }
     for (const d of destinations) {
         const options = lifecycleOptions(lookup, d.kind === "azure" ? d.settings.container : "");
@@ -18606,7 +20281,7 @@ const utc = (at) => at
     .replace("T", " ")
     .replace(/\.\d{3}Z$/, " UTC");
 /** `--pitr` found no backup at or before the target: says which is the oldest and what to do, with the guidance. */
-class NoBackupBeforeTargetError extends errors/* UserError */.yo {
+class NoBackupBeforeTargetError extends shared_errors/* UserError */.yo {
     guidance;
     constructor(message, 
     /** The WAL guidance for the target, to print beside the error. */
@@ -18697,7 +20372,7 @@ To recover to ${target} from those:
 
 
 /** A restore that failed, with the proof so far (for the summary's comparison table). */
-class RestoreFailedError extends errors/* UserError */.yo {
+class RestoreFailedError extends shared_errors/* UserError */.yo {
     proof;
     constructor(message, proof, options) {
         super(message, options);
@@ -18748,7 +20423,7 @@ async function restore(config, entry, options, started) {
     // Everything that can be refused is refused before a database is created.
     const sha256 = await expectedSha256(entry);
     const manifest = await readManifest(entry);
-    (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
+    (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before it started; "${live}" was not touched`);
     const admin = await connectMaintenance(config.connection, live);
     const fresh = restoreDatabaseName(live, started);
     let created = false;
@@ -18786,13 +20461,13 @@ async function restore(config, entry, options, started) {
             });
         }
         catch (err) {
-            (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled; "${live}" was not touched`);
+            (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled; "${live}" was not touched`);
             throw new RestoreFailedError(`Restoring ${entry.fileName} failed: ${err.message}. "${live}" was not touched`, undefined, { cause: err });
         }
         if (proof.problems.length) {
             throw new RestoreFailedError(`The restored copy of ${entry.fileName} is not trustworthy, so it was not swapped in: ${proof.problems.join("; ")}. "${live}" was not touched`, proof);
         }
-        (0,errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
+        (0,shared_errors/* throwIfCancelled */.dZ)(options.signal, `The restore was cancelled before the swap; "${live}" was not touched`);
         const previous = previousDatabaseName(live, started);
         const swap = await swapInto(admin, { live, fresh, previous });
         swapped = true;
@@ -19035,17 +20710,17 @@ async function restore_preflight_preflight(options) {
         }
     });
     if (refusals.count > 0) {
-        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+        throw new shared_errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
             `${refusals.count} path(s) in the target stand where the snapshot has something else: ${refusals.text}. ` +
             "A restore never writes through a symlink nor replaces a directory; move them away, or restore into an empty directory");
     }
     if (conflicts.count > 0) {
-        throw new errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
+        throw new shared_errors/* UserError */.yo(`The restore of ${options.snapshot} into ${options.targetShown} is refused, nothing was written: ` +
             `${conflicts.count} file(s) already exist there: ${conflicts.text}. Restore into an empty directory, move them ` +
             "away, or set MEDIA_RESTORE_OVERWRITE=true (input overwrite: true) to replace them");
     }
     if (matched === 0) {
-        throw new errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${showPath(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
+        throw new shared_errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${showPath(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
             "Give a path relative to the media directory as it was backed up (see the snapshot's tree/ directory)");
     }
     return { matched, linkTargets };
@@ -19067,7 +20742,7 @@ function realBackupDir(dir) {
         return real;
     }
     catch (err) {
-        throw new errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${dir}' cannot be read: ${err.message}. Set it to the directory backup-media writes its snapshots to`);
+        throw new shared_errors/* ConfigError */.xL(`MEDIA_BACKUP_DIR '${dir}' cannot be read: ${err.message}. Set it to the directory backup-media writes its snapshots to`);
     }
 }
 /** "latest" is the snapshot `current` names; a name must be a snapshot in MEDIA_BACKUP_DIR. */
@@ -19080,19 +20755,19 @@ function chooseSnapshot(backupDir, config) {
     if (config.snapshot === "latest") {
         const current = readCurrent(backupDir);
         if (current.problem) {
-            throw new errors/* UserError */.yo(`${current.problem}, so 'latest' names no snapshot. Set MEDIA_SNAPSHOT (input snapshot) to a snapshot name (${listing}), or run backup-media to make current again`);
+            throw new shared_errors/* UserError */.yo(`${current.problem}, so 'latest' names no snapshot. Set MEDIA_SNAPSHOT (input snapshot) to a snapshot name (${listing}), or run backup-media to make current again`);
         }
         if (current.name === undefined) {
-            throw new errors/* UserError */.yo(`MEDIA_BACKUP_DIR '${config.backupDir}' has no 'current' link: no media backup has completed there, so 'latest' names no snapshot ` +
+            throw new shared_errors/* UserError */.yo(`MEDIA_BACKUP_DIR '${config.backupDir}' has no 'current' link: no media backup has completed there, so 'latest' names no snapshot ` +
                 `(${listing}). Check MEDIA_BACKUP_DIR, run backup-media first, or set MEDIA_SNAPSHOT to a snapshot name`);
         }
         if (!available.includes(current.name)) {
-            throw new errors/* UserError */.yo(`'current' in MEDIA_BACKUP_DIR '${config.backupDir}' names ${current.name}, which is not there (${listing}). Set MEDIA_SNAPSHOT to a snapshot name`);
+            throw new shared_errors/* UserError */.yo(`'current' in MEDIA_BACKUP_DIR '${config.backupDir}' names ${current.name}, which is not there (${listing}). Set MEDIA_SNAPSHOT to a snapshot name`);
         }
         return current.name;
     }
     if (!available.includes(config.snapshot)) {
-        throw new errors/* UserError */.yo(`The snapshot '${config.snapshot}' (MEDIA_SNAPSHOT) is not in MEDIA_BACKUP_DIR '${config.backupDir}': ${listing}. Set MEDIA_SNAPSHOT to one of them or to latest`);
+        throw new shared_errors/* UserError */.yo(`The snapshot '${config.snapshot}' (MEDIA_SNAPSHOT) is not in MEDIA_BACKUP_DIR '${config.backupDir}': ${listing}. Set MEDIA_SNAPSHOT to one of them or to latest`);
     }
     return config.snapshot;
 }
@@ -19114,7 +20789,7 @@ function parseRestorePath(raw) {
     const binary = toBinary(rel);
     const problem = relPathProblem(binary);
     if (problem) {
-        throw new errors/* ConfigError */.xL(`Invalid MEDIA_RESTORE_PATH (input restore-path) '${raw}': ${problem}. Expected a path inside the snapshot, ` +
+        throw new shared_errors/* ConfigError */.xL(`Invalid MEDIA_RESTORE_PATH (input restore-path) '${raw}': ${problem}. Expected a path inside the snapshot, ` +
             "relative to the media directory, such as photos/2026; a restore writes only inside its target");
     }
     return binary;
@@ -19128,10 +20803,10 @@ function existingTarget(targetDir) {
     catch (err) {
         if (err.code === "ENOENT")
             return undefined;
-        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' cannot be used: ${err.message}`);
+        throw new shared_errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' cannot be used: ${err.message}`);
     }
     if (!(0,external_node_fs_.statSync)(real).isDirectory()) {
-        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' is not a directory. Set it to a directory (created if missing)`);
+        throw new shared_errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${targetDir}' is not a directory. Set it to a directory (created if missing)`);
     }
     return real;
 }
@@ -19139,7 +20814,7 @@ function existingTarget(targetDir) {
 function refuseOverlap(target, backupDir, config) {
     const inside = (a, b) => a === b || a.startsWith(b.endsWith("/") ? b : `${b}/`);
     if (inside(target, backupDir) || inside(backupDir, target)) {
-        throw new errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${config.targetDir}' and MEDIA_BACKUP_DIR '${config.backupDir}' overlap: a restore there ` +
+        throw new shared_errors/* ConfigError */.xL(`MEDIA_RESTORE_TARGET '${config.targetDir}' and MEDIA_BACKUP_DIR '${config.backupDir}' overlap: a restore there ` +
             "could replace the snapshots themselves. Restore into a directory outside the backup directory");
     }
 }
@@ -19174,16 +20849,20 @@ class EntryWriter {
     target;
     overwrite;
     signal;
+    content;
     seq = 0;
     pending = new Set();
     scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
     constructor(tree, // the snapshot's tree/, binary string
     target, // the target's realpath, binary string
-    overwrite, signal) {
+    overwrite, signal, 
+    /** Contents from elsewhere (a bucket); the tree is then not read. */
+    content) {
         this.tree = tree;
         this.target = target;
         this.overwrite = overwrite;
         this.signal = signal;
+        this.content = content;
     }
     /** Creates a directory 0700 (its own mode comes after its entries); false when a real one was there. */
     makeDir(rel) {
@@ -19215,9 +20894,12 @@ class EntryWriter {
     async file(entry) {
         const src = fsPath(this.tree, entry.path);
         const meta = metadataOf(entry);
-        const temp = await this.withTemp(entry.path, (t) => entry.size <= SMALL_FILE_BYTES
-            ? copySmallFile(src, t, meta, this.scratch)
-            : this.copyLarge(src, t, meta)).catch((err) => {
+        const content = this.content;
+        const temp = await this.withTemp(entry.path, (t) => content
+            ? this.copyStream(content(entry, this.signal), t, meta, entry.size)
+            : entry.size <= SMALL_FILE_BYTES
+                ? copySmallFile(src, t, meta, this.scratch)
+                : this.copyLarge(src, t, meta)).catch((err) => {
             if (restore_writer_isFatal(err))
                 throw err;
             return { why: `cannot be read from the snapshot: ${err.message}` };
@@ -19319,6 +21001,40 @@ class EntryWriter {
         catch { }
         this.pending.delete(temp.toString("latin1"));
     }
+    /** A file from a stream (a download), hashed as it is written; metadata set as for a copy. */
+    async copyStream(opened, dst, meta, size) {
+        const input = await opened;
+        try {
+            const output = await (0,promises_.open)(dst, restore_writer_WRITE_FLAGS, 0o600);
+            try {
+                const hash = (0,external_node_crypto_.createHash)("sha256");
+                let position = 0;
+                for await (const chunk of input) {
+                    (0,shared_errors/* throwIfCancelled */.dZ)(this.signal, restore_writer_CANCELLED);
+                    // More than the manifest's size is never written: a source sending more is damaged or hostile.
+                    if (position + chunk.length > size)
+                        throw new Error(`more than the ${size} bytes the manifest records arrived`);
+                    hash.update(chunk);
+                    let off = 0;
+                    while (off < chunk.length) {
+                        off += (await output.write(chunk, off, chunk.length - off, position + off)).bytesWritten;
+                    }
+                    position += chunk.length;
+                }
+                if (meta.uid !== undefined && meta.gid !== undefined)
+                    (0,external_node_fs_.fchownSync)(output.fd, meta.uid, meta.gid);
+                (0,external_node_fs_.fchmodSync)(output.fd, meta.mode);
+                (0,external_node_fs_.futimesSync)(output.fd, meta.atime, meta.mtime);
+                return { sha256: hash.digest("hex"), bytes: position };
+            }
+            finally {
+                await output.close();
+            }
+        }
+        finally {
+            input.destroy();
+        }
+    }
     /** A large file in chunks, so a cancellation is seen between them. */
     async copyLarge(src, dst, meta) {
         const input = await (0,promises_.open)(src, restore_writer_READ_FLAGS);
@@ -19331,7 +21047,7 @@ class EntryWriter {
                 const buf = Buffer.allocUnsafe(restore_writer_CHUNK_BYTES);
                 let position = 0;
                 for (;;) {
-                    (0,errors/* throwIfCancelled */.dZ)(this.signal, restore_writer_CANCELLED);
+                    (0,shared_errors/* throwIfCancelled */.dZ)(this.signal, restore_writer_CANCELLED);
                     const { bytesRead } = await input.read(buf, 0, restore_writer_CHUNK_BYTES, position);
                     if (bytesRead === 0)
                         break;
@@ -19368,7 +21084,7 @@ function notMade(what) {
 /** The refusal for a non-directory where the snapshot has a directory (a planted symlink, say). */
 function notADirectory(rel, target) {
     const where = showPath(rel === "" ? target : `${target}/${rel}`);
-    return new errors/* UserError */.yo(`${where} exists in the target and is not a directory, where the snapshot has a directory: a restore ` +
+    return new shared_errors/* UserError */.yo(`${where} exists in the target and is not a directory, where the snapshot has a directory: a restore ` +
         "never writes through a symlink or over a file that stands where a directory goes. Move it away and restore again");
 }
 function exists(p) {
@@ -19402,6 +21118,9 @@ function restore_writer_isFatal(err) {
 
 
 
+
+
+
 /** How often the restore yields to the event loop (signals, timers). */
 const restore_media_YIELD_EVERY_MS = 50;
 /** Names kept per list in the result (every one is in the log). */
@@ -19418,39 +21137,55 @@ async function restoreMedia(config, options) {
     const { logger, signal } = options;
     const now = options.now ?? (() => new Date());
     const startedAt = now();
-    const backupDir = realBackupDir(config.backupDir);
-    const snapshot = chooseSnapshot(backupDir, config);
-    const snapshotDir = external_node_path_default().join(backupDir, snapshot);
     const scope = parseRestorePath(config.restorePath);
-    const targetDir = external_node_path_default().resolve(config.targetDir);
-    const existing = existingTarget(targetDir);
-    refuseOverlap(existing ?? targetDir, backupDir, config);
-    logger.info(`Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot} into ${targetDir}` +
-        (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
-    const checked = await restore_preflight_preflight({
-        snapshotDir,
-        snapshot,
-        scope,
-        target: existing === undefined ? undefined : toBinary(existing),
-        targetShown: targetDir,
-        overwrite: config.overwrite,
-    });
-    (0,errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
-    (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
-    // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
-    const target = (0,external_node_fs_.realpathSync)(targetDir);
-    refuseOverlap(target, backupDir, config);
-    const done = await restoreEntries({
-        snapshotDir,
-        tree: toBinary(external_node_path_default().join(snapshotDir, TREE_DIR)),
-        target: toBinary(target),
-        scope,
-        checked,
-        overwrite: config.overwrite,
-        logger,
-        signal,
-        onProgress: options.onProgress,
-    });
+    const staged = config.remote ? await stageFromBucket(config, logger, signal) : undefined;
+    let snapshot;
+    let targetDir;
+    let done;
+    try {
+        const backupDir = staged ? undefined : realBackupDir(config.backupDir);
+        snapshot = staged ? staged.snapshot : chooseSnapshot(backupDir, config);
+        const snapshotDir = staged ? staged.dir : external_node_path_default().join(backupDir, snapshot);
+        targetDir = external_node_path_default().resolve(config.targetDir);
+        const existing = existingTarget(targetDir);
+        if (backupDir)
+            refuseOverlap(existing ?? targetDir, backupDir, config);
+        logger.info(`Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot}` +
+            `${staged ? ` from ${staged.location}` : ""} into ${targetDir}` +
+            (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
+        const checked = await restore_preflight_preflight({
+            snapshotDir,
+            snapshot,
+            scope,
+            target: existing === undefined ? undefined : toBinary(existing),
+            targetShown: targetDir,
+            overwrite: config.overwrite,
+        });
+        (0,shared_errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
+        (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
+        // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
+        const target = (0,external_node_fs_.realpathSync)(targetDir);
+        if (backupDir)
+            refuseOverlap(target, backupDir, config);
+        done = await restoreEntries({
+            snapshotDir,
+            tree: toBinary(external_node_path_default().join(snapshotDir, TREE_DIR)),
+            target: toBinary(target),
+            scope,
+            checked,
+            overwrite: config.overwrite,
+            logger,
+            signal,
+            onProgress: options.onProgress,
+            content: staged?.content,
+        });
+        if (staged) {
+            logger.info(`Read ${staged.fetched.bytes} bytes in ${staged.fetched.requests} object or range requests from ${staged.location}`);
+        }
+    }
+    finally {
+        staged?.dispose();
+    }
     const exitCode = done.failed.length > 0 ? 1 : 0;
     const finishedAt = now();
     const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
@@ -19463,6 +21198,7 @@ async function restoreMedia(config, options) {
         restorePath: scope === "" ? undefined : showPath(scope),
         ...done,
         durationSeconds,
+        ...(staged ? { remote: { location: staged.location, ...staged.fetched } } : {}),
         metrics,
         exitCode,
     };
@@ -19470,7 +21206,7 @@ async function restoreMedia(config, options) {
 /** The second pass: the manifest again, in walk order, each entry written as EntryWriter places it. */
 async function restoreEntries(run) {
     const { logger, signal, scope } = run;
-    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal);
+    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal, run.content);
     const reader = ManifestReader.open(external_node_path_default().join(run.snapshotDir, MANIFEST_FILE));
     const counts = { files: 0, dirs: 0, symlinks: 0, hardLinks: 0, bytes: 0 };
     const skipped = new NamedList();
@@ -19496,7 +21232,7 @@ async function restoreEntries(run) {
             if (Date.now() - lastYield >= restore_media_YIELD_EVERY_MS) {
                 await (0,external_node_timers_promises_.setImmediate)();
                 lastYield = Date.now();
-                (0,errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
+                (0,shared_errors/* throwIfCancelled */.dZ)(signal, restore_media_CANCELLED);
                 if (run.onProgress && lastYield - lastProgress >= 1000) {
                     lastProgress = lastYield;
                     run.onProgress({
@@ -19516,7 +21252,7 @@ async function restoreEntries(run) {
                 closeDirsUntil(parentOf(e.path));
                 // The reader already refuses an entry outside a listed directory; this is the writer's own check.
                 if (openDirs.at(-1)?.rel !== parentOf(e.path)) {
-                    throw new errors/* UserError */.yo(`${shown} in the snapshot has no directory restored before it; the restore stops`);
+                    throw new shared_errors/* UserError */.yo(`${shown} in the snapshot has no directory restored before it; the restore stops`);
                 }
             }
             if (e.type === "dir") {
@@ -19591,6 +21327,28 @@ class NamedList {
     }
     list() {
         return this.more > 0 ? [...this.names, `… and ${this.more} more (see the log)`] : this.names;
+    }
+}
+/** The bucket's snapshot, staged: its manifest checked and local, its contents read by byte range. */
+async function stageFromBucket(config, logger, signal) {
+    const source = config.remote;
+    const remote = await openMediaRemote(source.destination, source.prefix, logger, signal);
+    const snap = await chooseRemoteSnapshot(remote, config.snapshot);
+    const keyring = snap.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+    try {
+        const staged = await stageRemoteSnapshot(remote, snap, { keyring, signal });
+        return {
+            ...staged,
+            location: remote.location,
+            dispose: () => {
+                staged.dispose();
+                void keyring?.dispose();
+            },
+        };
+    }
+    catch (err) {
+        await keyring?.dispose();
+        throw err;
     }
 }
 
@@ -19689,16 +21447,16 @@ async function confirmRestore(config, entry, isTerminal, ask = askOnTerminal) {
     if (config.confirm !== undefined) {
         if (config.confirm === config.database)
             return;
-        throw new errors/* UserError */.yo(`RESTORE_CONFIRM (--confirm) is '${config.confirm}' but the target database is '${config.database}': nothing was restored. Give the target's exact name`);
+        throw new shared_errors/* UserError */.yo(`RESTORE_CONFIRM (--confirm) is '${config.confirm}' but the target database is '${config.database}': nothing was restored. Give the target's exact name`);
     }
     if (config.force)
         return;
     if (!isTerminal) {
-        throw new errors/* UserError */.yo(`Refusing to replace the database '${config.database}' without confirmation, and there is no terminal to ask on: ` +
+        throw new shared_errors/* UserError */.yo(`Refusing to replace the database '${config.database}' without confirmation, and there is no terminal to ask on: ` +
             `add --confirm ${config.database} (or --force, as in the runbook). Nothing was changed`);
     }
     if (!(await ask(config.database, entry))) {
-        throw new errors/* UserError */.yo(`The name typed did not match '${config.database}': nothing was restored`);
+        throw new shared_errors/* UserError */.yo(`The name typed did not match '${config.database}': nothing was restored`);
     }
 }
 /** `lifeline restore`: returns the exit code. */
@@ -19802,7 +21560,7 @@ function loadVerifyConfig(lookup) {
     const backupFile = resolve(s.backupFile, lookup);
     const checkSql = resolve(s.checkSql, lookup);
     if (!testRestore && (backupFile !== undefined || checkSql !== undefined)) {
-        throw new errors/* ConfigError */.xL(`${names.label(backupFile !== undefined ? s.backupFile : s.checkSql)} only applies with ${names.name(s.testRestore)}: ` +
+        throw new shared_errors/* ConfigError */.xL(`${names.label(backupFile !== undefined ? s.backupFile : s.checkSql)} only applies with ${names.name(s.testRestore)}: ` +
             `${names.enable(s.testRestore)}, or unset it`);
     }
     return {
@@ -19962,7 +21720,7 @@ async function main(argv, io = {
             process.exit(sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
         }
         logger.warn(`Received ${sig}: stopping and cleaning up (send it again to exit at once)`);
-        controller.abort(new errors/* CancelledError */.cc(sig));
+        controller.abort(new shared_errors/* CancelledError */.cc(sig));
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
@@ -19987,7 +21745,7 @@ async function main(argv, io = {
         if (cancelled && !/cancelled/i.test(message)) {
             io.err.write(`lifeline ${name}: cancelled by ${cancelled.signalName}\n`);
         }
-        else if (!(err instanceof errors/* UserError */.yo) && err instanceof Error && err.cause instanceof Error) {
+        else if (!(err instanceof shared_errors/* UserError */.yo) && err instanceof Error && err.cause instanceof Error) {
             io.err.write(`  caused by: ${logger.redact(err.cause.message)}\n`);
         }
         // Every failed run is recorded, so that BackupFailed fires now rather than BackupTooOld a day later.

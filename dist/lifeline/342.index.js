@@ -8,13 +8,16 @@ export const modules = {
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   AzureStore: () => (/* binding */ AzureStore)
 /* harmony export */ });
-/* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(73016);
-/* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(70728);
-/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(47879);
-/* harmony import */ var _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(39284);
-/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(46822);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(43091);
-/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(76336);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _azure_identity__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(73016);
+/* harmony import */ var _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(42244);
+/* harmony import */ var _net_deadline_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(47879);
+/* harmony import */ var _cloud_store_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(39284);
+/* harmony import */ var _destination_error_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(46822);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(43091);
+/* harmony import */ var _store_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(76336);
+
 
 
 
@@ -28,20 +31,20 @@ function serviceClient(auth, attempts, timeoutMs) {
     };
     switch (auth.kind) {
         case "connection-string":
-            return _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS.fromConnectionString(auth.connectionString, options);
+            return _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS.fromConnectionString(auth.connectionString, options);
         case "shared-key":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS(auth.url, new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .StorageSharedKeyCredential */ .Z3(auth.account, auth.key), options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(auth.url, new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .StorageSharedKeyCredential */ .Z3(auth.account, auth.key), options);
         case "sas":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS(`${auth.url}?${auth.sas.replace(/^\?/, "")}`, undefined, options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(`${auth.url}?${auth.sas.replace(/^\?/, "")}`, undefined, options);
         case "default-credential":
-            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_1__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_0__/* .DefaultAzureCredential */ .gv(), options);
+            return new _azure_storage_blob__WEBPACK_IMPORTED_MODULE_2__/* .BlobServiceClient */ .wS(auth.url, new _azure_identity__WEBPACK_IMPORTED_MODULE_1__/* .DefaultAzureCredential */ .gv(), options);
     }
 }
 /** How long blocks sent before a failure may take to land (bounded by one block's transfer). */
 const BLOCKS_SETTLE_MS = 2000;
-const statusOf = (err) => (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .numberAt */ .tk)(err, "statusCode");
+const statusOf = (err) => (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_4__/* .numberAt */ .tk)(err, "statusCode");
 /** Azure Blob Storage through @azure/storage-blob: block blobs staged by `uploadStream`. */
-class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore */ .Dy {
+class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_4__/* .CloudStore */ .Dy {
     settings;
     kind = "azure";
     container;
@@ -65,7 +68,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
         const status = statusOf(err);
         const code = err?.code;
         if (code === "BlobNotFound" || (status === 404 && name !== undefined && code !== "ContainerNotFound")) {
-            return _store_js__WEBPACK_IMPORTED_MODULE_6__/* .MISSING_OBJECT_ADVICE */ .iE;
+            return _store_js__WEBPACK_IMPORTED_MODULE_7__/* .MISSING_OBJECT_ADVICE */ .iE;
         }
         if (code === "ContainerNotFound" || (status === 404 && action === "check the container")) {
             return `container '${this.settings.container}' does not exist: create it (az storage container create --name ${this.settings.container}) or fix BACKUP_AZURE_CONTAINER`;
@@ -81,7 +84,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
         if (status === 409 || status === 412) {
             return "a blob with this name already exists; Lifeline never overwrites a backup";
         }
-        return (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err);
+        return (0,_destination_error_js__WEBPACK_IMPORTED_MODULE_5__/* .briefly */ .m_)(err);
     }
     async preflight(signal) {
         // Listing works with a container-scoped SAS (permission l); Get Container Properties does not.
@@ -89,7 +92,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
             .listBlobsFlat({ prefix: this.settings.prefix, abortSignal })
             .byPage({ maxPageSize: 1 })
             .next());
-        await (0,_store_js__WEBPACK_IMPORTED_MODULE_6__/* .probeWrite */ ._w)(this, signal);
+        await (0,_store_js__WEBPACK_IMPORTED_MODULE_7__/* .probeWrite */ ._w)(this, signal);
     }
     /**
      * Discards the blocks a failed upload staged: committing an empty block list drops every
@@ -99,7 +102,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
         const blob = this.blob(name);
         // uploadStream rejects at once while blocks already sent may still land: wait for them first.
         await new Promise((r) => setTimeout(r, BLOCKS_SETTLE_MS));
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_5__/* .withRetry */ .b)(async () => {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_6__/* .withRetry */ .b)(async () => {
             const cleanup = (what, request) => this.timed(what, request, undefined, true);
             const staged = await cleanup("get the block list", (abortSignal) => blob.getBlockList("all", { abortSignal })).catch((err) => {
                 if (statusOf(err) === 404)
@@ -115,18 +118,22 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
             if (await cleanup("check", (abortSignal) => blob.exists({ abortSignal }))) {
                 throw new Error("the blob is still there");
             }
-        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
+        }, { attempts: this.settings.transfer.cleanupAttempts, baseDelayMs: 1000 }).catch((err) => this.logger?.error(`Could not discard the staged blocks of ${this.uri(name)}: ${(0,_destination_error_js__WEBPACK_IMPORTED_MODULE_5__/* .briefly */ .m_)(err)}; Azure drops uncommitted blocks after 7 days`));
     }
     async upload(name, options = {}) {
         const controller = new AbortController();
         // Archive cannot take metadata later: such blobs land Cool and move to Archive after the checksum.
-        const tier = this.settings.tier === "Archive" ? "Cool" : this.settings.tier;
+        const tier = options.readable
+            ? undefined
+            : this.settings.tier === "Archive"
+                ? "Cool"
+                : this.settings.tier;
         let conflict = false;
         const transfer = (body) => this.blob(name)
             .uploadStream(body, this.settings.transfer.partSizeBytes, this.settings.transfer.concurrency, {
             abortSignal: controller.signal,
-            tier,
-            blobHTTPHeaders: { blobContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .DATA_CONTENT_TYPE */ .AT },
+            ...(tier ? { tier } : {}),
+            blobHTTPHeaders: { blobContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_4__/* .DATA_CONTENT_TYPE */ .AT },
             conditions: { ifNoneMatch: "*" }, // never overwrite an existing backup
         })
             .catch((err) => {
@@ -142,7 +149,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
     async put(name, body, options = {}) {
         await this.call({ what: "upload", action: "put", name, signal: options.signal }, (abortSignal) => this.blob(name).upload(body, Buffer.byteLength(body), {
             abortSignal,
-            blobHTTPHeaders: { blobContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .TEXT_CONTENT_TYPE */ .tK },
+            blobHTTPHeaders: { blobContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_4__/* .TEXT_CONTENT_TYPE */ .tK },
             conditions: { ifNoneMatch: "*" },
             // The account's default tier: sidecars and manifests must stay readable (never Archive).
         }));
@@ -156,7 +163,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
         }
     }
     describe(item) {
-        return (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .storedObject */ .j1)(item.name.slice(this.settings.prefix.length), item.properties.contentLength ?? 0, item.properties.lastModified, item.properties.accessTier, item.metadata?.sha256 || undefined);
+        return (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_4__/* .storedObject */ .j1)(item.name.slice(this.settings.prefix.length), item.properties.contentLength ?? 0, item.properties.lastModified, item.properties.accessTier, item.metadata?.sha256 || undefined);
     }
     list() {
         return this.listPages(async (token) => {
@@ -179,14 +186,18 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
         const p = await this.callUnlessMissing({ what: "stat", action: "stat", name }, (abortSignal) => this.blob(name).getProperties({ abortSignal }));
         if (!p)
             return undefined;
-        return (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .storedObject */ .j1)(name, p.contentLength ?? 0, p.lastModified ?? new Date(0), p.accessTier, p.metadata?.sha256 || undefined);
+        return (0,_cloud_store_js__WEBPACK_IMPORTED_MODULE_4__/* .storedObject */ .j1)(name, p.contentLength ?? 0, p.lastModified ?? new Date(0), p.accessTier, p.metadata?.sha256 || undefined);
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
+        if (range && range.end <= range.start)
+            return node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable.from([]);
         try {
             // The deadline covers the request until the body starts; the body is ended by `signal` (or the
             // run's) and by the consumer destroying it.
-            const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal);
-            const response = await this.timed("download", (abortSignal) => this.blob(name).download(0, undefined, { abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(abortSignal, body) }));
+            const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(this.signal, signal);
+            const response = await this.timed("download", (abortSignal) => this.blob(name).download(range?.start ?? 0, range ? range.end - range.start : undefined, {
+                abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_3__/* .anySignal */ .JG)(abortSignal, body),
+            }));
             const stream = response.readableStreamBody;
             if (!stream)
                 throw new Error("the SDK returned no Node.js stream");
@@ -194,7 +205,7 @@ class AzureStore extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudSt
         }
         catch (err) {
             if (err.code === "BlobArchived") {
-                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_4__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is in the Archive tier: rehydrate it (az storage blob set-tier --tier Cool --rehydrate-priority High) and retry when it is readable`, { cause: err });
+                throw new _destination_error_js__WEBPACK_IMPORTED_MODULE_5__/* .DestinationError */ .lt(this.uri(name), `${this.uri(name)} is in the Archive tier: rehydrate it (az storage blob set-tier --tier Cool --rehydrate-priority High) and retry when it is readable`, { cause: err });
             }
             throw this.explain("download", name, err);
         }

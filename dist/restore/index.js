@@ -34987,7 +34987,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1488);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9137);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .runRestore */ .Y)();
 
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1488:
+/***/ 9137:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38300,9 +38300,9 @@ async function copyFileAtomic(source, finalPath) {
  */
 async function stageFile(finalPath, data, mode = 0o600) {
     const tempPath = partialPath(finalPath);
-    const dir = path.dirname(finalPath);
+    const dir = external_node_path_default().dirname(finalPath);
     try {
-        const handle = await open(tempPath, "wx", mode);
+        const handle = await (0,promises_.open)(tempPath, "wx", mode);
         try {
             await handle.writeFile(data);
             await handle.sync();
@@ -38312,8 +38312,8 @@ async function stageFile(finalPath, data, mode = 0o600) {
         }
     }
     catch (err) {
-        await unlink(tempPath).catch(() => { });
-        throw describeWriteFailure(err, `'${dir}'`, dir, path.basename(finalPath));
+        await (0,promises_.unlink)(tempPath).catch(() => { });
+        throw write_failure_describeWriteFailure(err, `'${dir}'`, dir, external_node_path_default().basename(finalPath));
     }
     return { tempPath, finalPath };
 }
@@ -38321,7 +38321,7 @@ async function stageFile(finalPath, data, mode = 0o600) {
 async function atomic_file_writeFileAtomic(finalPath, data, mode = 0o600) {
     const staged = await stageFile(finalPath, data, mode);
     await publish(staged.tempPath, staged.finalPath).catch(async (err) => {
-        await unlink(staged.tempPath).catch(() => { });
+        await (0,promises_.unlink)(staged.tempPath).catch(() => { });
         throw err;
     });
 }
@@ -38570,12 +38570,13 @@ class local_store_LocalStore {
         });
         return s ? { name, sizeBytes: s.size, lastModified: s.mtime } : undefined;
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
         // Opened here: ENOENT, EACCES and a non-regular file name the file, rather than mid-pipeline.
         const handle = await openRegularFile(this.uri(name), this.options);
         return (0,external_node_fs_.createReadStream)(this.uri(name), {
             fd: handle,
             highWaterMark: 1 << 20,
+            ...(range ? { start: range.start, end: range.end - 1 } : {}),
             ...(signal ? { signal } : {}),
         });
     }
@@ -40793,6 +40794,25 @@ const BACKUP_DB_SETTINGS = {
     },
     ...CLOUD_SETTINGS,
 };
+/** BACKUP_ENCRYPT with its recipient or public key, checked together: one without the other is refused. */
+function backup_db_config_loadEncryption(lookup) {
+    const s = BACKUP_DB_SETTINGS;
+    const names = namesOf(lookup);
+    const given = (spec) => givenAs(spec, lookup);
+    const encrypt = require(s.encrypt, lookup);
+    const recipient = resolve(s.gpgRecipient, lookup);
+    const publicKey = resolve(s.gpgPublicKey, lookup);
+    if (encrypt && recipient === undefined && publicKey === undefined) {
+        throw new ConfigError(`${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
+            `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`);
+    }
+    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
+        const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec));
+        throw new ConfigError(`A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
+            `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`);
+    }
+    return encrypt ? { recipient, publicKey } : undefined;
+}
 /** Reads and validates every backup-db setting up front, so that a bad one fails before any work. */
 function loadBackupDbConfig(lookup, env = process.env) {
     const s = BACKUP_DB_SETTINGS;
@@ -40814,18 +40834,7 @@ function loadBackupDbConfig(lookup, env = process.env) {
         throw new ConfigError(`${given(s.format)} 'custom' with ${given(s.compression)} 'zstd' is not supported: custom-format dumps are compressed by ` +
             "pg_dump itself (gzip); use compression gzip or none with the custom format, or the plain format for zstd");
     }
-    const encrypt = require(s.encrypt, lookup);
-    const recipient = resolve(s.gpgRecipient, lookup);
-    const publicKey = resolve(s.gpgPublicKey, lookup);
-    if (encrypt && recipient === undefined && publicKey === undefined) {
-        throw new ConfigError(`${given(s.encrypt)} is true but no recipient is given: set ${names.label(s.gpgRecipient)} to a key ` +
-            `in the keyring, or give the public key in ${names.label(s.gpgPublicKey)}`);
-    }
-    if (!encrypt && (recipient !== undefined || publicKey !== undefined)) {
-        const set = [s.gpgRecipient, s.gpgPublicKey].filter((spec) => lookup(spec));
-        throw new ConfigError(`A GPG recipient or public key is set (${set.map(given).join(", ")}) but BACKUP_ENCRYPT is not true: ` +
-            `${names.enable(s.encrypt)} to encrypt, or remove ${set.map(given).join(" and ")}`);
-    }
+    const encryption = backup_db_config_loadEncryption(lookup);
     return {
         connection,
         backupDir: require(s.backupDir, lookup),
@@ -40834,7 +40843,7 @@ function loadBackupDbConfig(lookup, env = process.env) {
         compression,
         compressionLevel: level ?? range.default,
         pgBinDir: resolve(s.pgBinDir, lookup),
-        encryption: encrypt ? { recipient, publicKey } : undefined,
+        encryption,
         retention: {
             daily: require(s.retentionDaily, lookup),
             weekly: require(s.retentionWeekly, lookup),
@@ -40974,6 +40983,14 @@ function metricsDestination(lookup) {
 
 
 
+/** Looked up, not declared here: restore and verify declare BACKUP_GPG_PRIVATE_KEY among their own settings. */
+const GPG_PRIVATE_KEY = {
+    env: "BACKUP_GPG_PRIVATE_KEY",
+    input: "gpg-private-key",
+    description: "",
+    parse: (raw) => raw,
+};
+
 const shared = BACKUP_DB_SETTINGS;
 function parseDataSubset(raw, source) {
     const pct = /^(\d{1,3}(?:\.\d+)?)%$/.exec(raw);
@@ -41008,6 +41025,33 @@ function splitPatterns(raw) {
     out.push(current);
     return out.map((p) => p.trim()).filter((p) => p !== "");
 }
+/** Where media snapshots go in every configured bucket: beside the database backups, under their own prefix. */
+const mediaRemotePrefix = {
+    env: "MEDIA_REMOTE_PREFIX",
+    input: "media-remote-prefix",
+    description: "key prefix of media snapshots in every bucket/container (data/ and snapshots/ below it)",
+    default: "backups/media/",
+    parse: parseKeyPrefix,
+};
+const { remotePrefix: _dbPrefix, ...cloudUpload } = CLOUD_SETTINGS;
+const { remotePrefix: _dbReadPrefix, ...cloudRead } = CLOUD_READ_SETTINGS;
+/** The off-site half of backup-media: the database's buckets and encryption, media's own prefix. */
+const MEDIA_OFFSITE_SETTINGS = {
+    ...cloudUpload,
+    mediaRemotePrefix,
+    mediaGcGraceHours: {
+        env: "MEDIA_GC_GRACE_HOURS",
+        input: "media-gc-grace-hours",
+        description: "data in a bucket that no kept snapshot uses is removed only once two runs this far apart found it so, and it is at least this old (a backup still uploading is never robbed)",
+        default: "12",
+        parse: integerIn(1, 24 * 365, " (hours)"),
+    },
+    encrypt: shared.encrypt,
+    gpgRecipient: shared.gpgRecipient,
+    gpgPublicKey: shared.gpgPublicKey,
+};
+/** What verify and restore need to read media snapshots from the buckets. */
+const MEDIA_REMOTE_READ_SETTINGS = { ...cloudRead, mediaRemotePrefix };
 /** The settings of backup-media, named as in the runbook's backup_media.sh. */
 const BACKUP_MEDIA_SETTINGS = {
     sourceDir: {
@@ -41063,9 +41107,18 @@ const BACKUP_MEDIA_SETTINGS = {
     pushgatewayUrl: shared.pushgatewayUrl,
     pushgatewayJob: shared.pushgatewayJob,
     metricsTextfile: shared.metricsTextfile,
-    networkTimeoutSeconds: shared.networkTimeoutSeconds,
+    ...MEDIA_OFFSITE_SETTINGS,
 };
-function loadBackupMediaConfig(lookup) {
+function loadMediaOffsiteConfig(lookup, env = process.env) {
+    const s = MEDIA_OFFSITE_SETTINGS;
+    return {
+        destinations: loadDestinations(lookup, env),
+        prefix: require(s.mediaRemotePrefix, lookup),
+        graceMs: require(s.mediaGcGraceHours, lookup) * 3600_000,
+        encryption: loadEncryption(lookup),
+    };
+}
+function loadBackupMediaConfig(lookup, env = process.env) {
     const s = BACKUP_MEDIA_SETTINGS;
     return {
         sourceDir: require(s.sourceDir, lookup),
@@ -41075,12 +41128,17 @@ function loadBackupMediaConfig(lookup) {
         exclude: resolve(s.exclude, lookup) ?? [],
         retentionDryRun: require(s.retentionDryRun, lookup),
         metrics: metricsSettings(lookup),
+        offsite: loadMediaOffsiteConfig(lookup, env),
     };
 }
-function loadVerifyMediaConfig(lookup) {
+function loadVerifyMediaConfig(lookup, env = process.env) {
     const s = BACKUP_MEDIA_SETTINGS;
+    const prefix = require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup);
+    const gpgPrivateKey = lookup(GPG_PRIVATE_KEY)?.value;
     return {
         backupDir: require(s.mediaBackupDir, lookup),
+        remotes: loadDestinations(lookup, env).map((destination) => ({ destination, prefix })),
+        ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
         maxAgeHours: require(s.maxAgeHours, lookup),
         subset: require(s.readDataSubset, lookup),
         metrics: metricsSettings(lookup),
@@ -41103,6 +41161,7 @@ const VERIFY_MEDIA_SETTINGS = {
         ...BACKUP_MEDIA_SETTINGS.readDataSubset,
         description: "with media: read and hash this share of the snapshots' files: 10% or n/t",
     },
+    mediaRemotePrefix,
 };
 /** The settings of restore --media. */
 const RESTORE_MEDIA_SETTINGS = {
@@ -41139,11 +41198,42 @@ const RESTORE_MEDIA_SETTINGS = {
         default: "false",
         parse: parseBoolean,
     },
+    from: {
+        env: "MEDIA_RESTORE_FROM",
+        input: "media-from",
+        description: "with media: where the snapshot is read from: local (MEDIA_BACKUP_DIR) or s3, gcs, azure (the configured bucket, under MEDIA_REMOTE_PREFIX)",
+        default: "local",
+        parse: (raw, source) => {
+            if (!MEDIA_SOURCES.includes(raw)) {
+                throw new errors/* ConfigError */.xL(`Invalid ${source} '${raw}'. Expected one of: ${MEDIA_SOURCES.join(", ")}`);
+            }
+            return raw;
+        },
+    },
+    ...MEDIA_REMOTE_READ_SETTINGS,
 };
-function loadRestoreMediaConfig(lookup) {
+const MEDIA_SOURCES = ["local", "s3", "gcs", "azure"];
+/** The configured bucket of `kind` for reading media snapshots; refused, naming the setting, when none is. */
+function mediaRemoteSource(kind, lookup, env = process.env) {
+    const destination = cloud_config_loadDestinations(lookup, env).find((d) => d.kind === kind);
+    if (!destination) {
+        const setting = {
+            s3: CLOUD_SETTINGS.s3Bucket,
+            gcs: CLOUD_SETTINGS.gcsBucket,
+            azure: CLOUD_SETTINGS.azureContainer,
+        }[kind];
+        throw new errors/* ConfigError */.xL(`Media snapshots are to be read from ${kind}, but no ${kind} bucket is configured: set ${settings_namesOf(lookup).label(setting)}`);
+    }
+    return { destination, prefix: settings_require(MEDIA_REMOTE_READ_SETTINGS.mediaRemotePrefix, lookup) };
+}
+function loadRestoreMediaConfig(lookup, env = process.env) {
     const s = RESTORE_MEDIA_SETTINGS;
+    const from = settings_require(s.from, lookup);
+    const gpgPrivateKey = lookup(GPG_PRIVATE_KEY)?.value;
     return {
         backupDir: settings_require(s.mediaBackupDir, lookup),
+        ...(from === "local" ? {} : { remote: mediaRemoteSource(from, lookup, env) }),
+        ...(gpgPrivateKey !== undefined ? { gpgPrivateKey } : {}),
         snapshot: settings_require(s.snapshot, lookup),
         targetDir: settings_require(s.targetDir, lookup, "the directory to restore the media snapshot into"),
         restorePath: settings_resolve(s.restorePath, lookup),
@@ -41458,6 +41548,328 @@ function describeRestoreProgress(p) {
 
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
+;// CONCATENATED MODULE: ./src/process/process-identity.ts
+
+function bootId() {
+    try {
+        return (0,external_node_fs_.readFileSync)("/proc/sys/kernel/random/boot_id", "utf8").trim() || undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function pidNamespace() {
+    try {
+        return (0,external_node_fs_.readlinkSync)("/proc/self/ns/pid");
+    }
+    catch {
+        return undefined;
+    }
+}
+function procStart(pid) {
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    }
+    catch {
+        return undefined;
+    }
+}
+/** This process, as ProcessIdentity. */
+function ownIdentity() {
+    const ns = pidNamespace();
+    const boot = bootId();
+    const start = procStart(process.pid);
+    return {
+        pid: process.pid,
+        ...(ns ? { pidNamespace: ns } : {}),
+        ...(boot ? { bootId: boot } : {}),
+        ...(start ? { procStart: start } : {}),
+    };
+}
+/** True while `pid` (of this namespace) runs; a zombie (exited, not yet reaped) counts as gone. */
+function pidRunning(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch (err) {
+        return err.code === "EPERM";
+    }
+    try {
+        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
+    }
+    catch {
+        return true; // no /proc (macOS): the signal said it exists
+    }
+}
+/**
+ * Whether the process `owner` recorded can be judged from here, and how:
+ * - "dead": it ran on an earlier boot of this machine, or in this PID namespace and is gone (or its pid
+ *   now belongs to another process, told by its start time);
+ * - "alive": it runs in this namespace;
+ * - "unknown": another PID namespace, or no namespace/boot recorded (another container, an older
+ *   version): nothing here can tell whether it still runs.
+ */
+function judgeOwner(owner) {
+    const me = ownIdentity();
+    if (owner.bootId && me.bootId && owner.bootId !== me.bootId)
+        return "dead";
+    if (!owner.pidNamespace || !me.pidNamespace || owner.pidNamespace !== me.pidNamespace)
+        return "unknown";
+    if (owner.bootId === undefined || me.bootId === undefined)
+        return "unknown";
+    if (owner.pid === process.pid)
+        return owner.procStart === me.procStart ? "alive" : "dead";
+    if (!pidRunning(owner.pid))
+        return "dead";
+    const now = procStart(owner.pid);
+    if (owner.procStart !== undefined && now !== undefined && now !== owner.procStart)
+        return "dead";
+    return "alive";
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
+
+
+
+
+
+
+
+/**
+ * Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX` and hold OWNER_FILE, the identity of the run
+ * that made them (pid, PID namespace, boot id, start time): a later run sweeps a home only when that
+ * tells its owner is gone.
+ */
+const HOME_PREFIX = "lifeline-gnupg-";
+const OWNER_FILE = "lifeline-owner.json";
+const AGENT_EXIT_WAIT_MS = 3_000;
+/**
+ * Homes with no owner recorded (`lifeline-gnupg-XXXXXX` of earlier Lifeline versions, or one whose
+ * owner file is missing) are swept once this old: no run keeps a keyring for 6 hours.
+ */
+const UNOWNED_HOME_MAX_AGE_MS = 6 * 3600_000;
+/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
+const live = new Set();
+let exitHookInstalled = false;
+/**
+ * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
+ * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
+ * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
+ * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
+ */
+class TemporaryGpgHome {
+    path;
+    disposed = false;
+    constructor(path) {
+        this.path = path;
+    }
+    static async create() {
+        await sweepAbandonedGpgHomes();
+        // Synchronously: made and registered for disposal in one step, so no exit can come between them.
+        const home = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
+        live.add(home);
+        installExitHook();
+        (0,external_node_fs_.chmodSync)(home, 0o700);
+        (0,external_node_fs_.writeFileSync)(external_node_path_default().join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
+        return new TemporaryGpgHome(home);
+    }
+    /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
+    async dispose() {
+        if (this.disposed)
+            return;
+        this.disposed = true;
+        await disposeHome(this.path);
+        live.delete(this.path);
+    }
+}
+/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
+async function disposeHome(home) {
+    const pid = await agentPid(home);
+    await run("gpgconf", ["--homedir", home, "--kill", "all"]);
+    if (pid !== undefined)
+        await waitForExit(pid);
+    await (0,promises_.rm)(home, { recursive: true, force: true });
+}
+function disposeHomeSync(home) {
+    const pid = parseAgentPid((0,external_node_child_process_.spawnSync)("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
+        encoding: "utf8",
+        env: childEnvironment(),
+        timeout: 5_000,
+    }).stdout ?? "");
+    (0,external_node_child_process_.spawnSync)("gpgconf", ["--homedir", home, "--kill", "all"], {
+        stdio: "ignore",
+        env: childEnvironment(),
+        timeout: 5_000,
+    });
+    if (pid !== undefined) {
+        const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        while (pidRunning(pid) && Date.now() < deadline)
+            Atomics.wait(pause, 0, 0, 20);
+        if (pidRunning(pid))
+            signal(pid, "SIGKILL");
+    }
+    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true, maxRetries: 3 });
+}
+function installExitHook() {
+    if (exitHookInstalled)
+        return;
+    exitHookInstalled = true;
+    process.on("exit", () => {
+        for (const home of live) {
+            try {
+                disposeHomeSync(home);
+            }
+            catch {
+                // exiting: nothing more can be done; the next run sweeps what is left
+            }
+        }
+        live.clear();
+    });
+}
+/**
+ * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
+ * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
+ * Only real directories (never a symlink planted in a shared TMPDIR) owned by this user with mode 0700
+ * are considered, and only when their recorded owner is surely gone: it ran on an earlier boot, or in
+ * this PID namespace and has exited. A home of another PID namespace (a container sharing TMPDIR) is
+ * left alone, since nothing here tells whether its run is alive. A home with no owner recorded (earlier
+ * versions) is swept once older than UNOWNED_HOME_MAX_AGE_MS.
+ */
+async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
+    const swept = [];
+    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
+        if (!name.startsWith(HOME_PREFIX))
+            continue;
+        const home = external_node_path_default().join(dir, name);
+        if (live.has(home) || !(await abandoned(home)))
+            continue;
+        await disposeHome(home).catch(() => { });
+        swept.push(name);
+    }
+    return swept;
+}
+async function abandoned(home) {
+    const info = await (0,promises_.lstat)(home).catch(() => undefined);
+    const uid = process.getuid?.();
+    if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o777) !== 0o700)
+        return false;
+    const owner = await readOwner(home);
+    if (owner)
+        return judgeOwner(owner) === "dead";
+    return Date.now() - info.mtimeMs >= UNOWNED_HOME_MAX_AGE_MS;
+}
+async function readOwner(home) {
+    const file = external_node_path_default().join(home, OWNER_FILE);
+    const info = await (0,promises_.lstat)(file).catch(() => undefined);
+    if (!info?.isFile())
+        return undefined;
+    try {
+        const owner = JSON.parse(await (0,promises_.readFile)(file, "utf8"));
+        return Number.isInteger(owner.pid) ? owner : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+async function agentPid(home) {
+    return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
+}
+/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
+function parseAgentPid(output) {
+    const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
+function run(command, args) {
+    return new Promise((resolve) => {
+        (0,external_node_child_process_.execFile)(command, args, { env: childEnvironment(), timeout: 10_000 }, (_err, stdout) => resolve(String(stdout ?? "")));
+    });
+}
+async function waitForExit(pid) {
+    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
+    while (pidRunning(pid) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    if (pidRunning(pid))
+        signal(pid, "SIGKILL");
+}
+function signal(pid, sig) {
+    try {
+        process.kill(pid, sig);
+    }
+    catch {
+        // already gone
+    }
+}
+
+;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
+
+
+
+
+/** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */
+const GPG_BASE_ARGS = ["--batch", "--no-tty", "--disable-dirmngr", "--no-auto-key-retrieve"];
+/**
+ * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
+ * a secret key given as ASCII armour (e.g. from a CI secret), removed again with its gpg-agent by
+ * `dispose`. The caller prepares it inside the try whose finally disposes it.
+ */
+class GpgDecryptKeyring {
+    home;
+    temporary;
+    children = new Set();
+    constructor(
+    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
+    home, temporary) {
+        this.home = home;
+        this.temporary = temporary;
+    }
+    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
+        if (privateKey === undefined)
+            return new GpgDecryptKeyring(process.env.GNUPGHOME, undefined);
+        const temporary = await TemporaryGpgHome.create();
+        const home = temporary.path;
+        try {
+            await new Promise((resolve, reject) => {
+                const child = (0,external_node_child_process_.execFile)("gpg", [...GPG_BASE_ARGS, "--quiet", "--import"], { env: childEnvironment({ ...process.env, GNUPGHOME: home }) }, (err, _stdout, stderr) => {
+                    if (!err)
+                        return resolve();
+                    if (err.code === "ENOENT")
+                        return reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
+                    reject(new errors/* UserError */.yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
+                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
+                });
+                child.stdin?.on("error", () => { });
+                child.stdin?.end(privateKey);
+            });
+        }
+        catch (err) {
+            await temporary.dispose();
+            throw err;
+        }
+        return new GpgDecryptKeyring(home, temporary);
+    }
+    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
+    startDecrypt(stdin = true) {
+        const child = child_stage_startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--pinentry-mode", "error", "--decrypt"], { env: this.env(), stdin });
+        this.children.add(child);
+        child.exited.then(() => this.children.delete(child), () => this.children.delete(child));
+        return child;
+    }
+    env() {
+        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
+    }
+    /** Stops its gpg processes, then (temporary keyring) kills the home's gpg-agent and removes it. */
+    async dispose() {
+        const running = [...this.children];
+        for (const child of running)
+            child.kill();
+        await Promise.allSettled(running.map((c) => c.exited));
+        await this.temporary?.dispose();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/metrics/exposition.ts
 /** A gauge: every metric Lifeline exposes is one (a last status, a duration, a timestamp, a size). */
 function gauge(name, help, labels, value) {
@@ -41825,7 +42237,7 @@ function toBinary(text) {
     return Buffer.from(text, "utf8").toString("latin1");
 }
 /** The real path of `rel` under `root` (a binary string too), as the Buffer fs calls take. */
-function fsPath(root, rel) {
+function media_path_fsPath(root, rel) {
     return Buffer.from(rel === "" ? root : `${root}/${rel}`, "latin1");
 }
 /** `parent/name`, or `name` under the root. */
@@ -41883,7 +42295,7 @@ function media_path_isUtf8(rel) {
     return Buffer.from(bytes.toString("utf8"), "utf8").equals(bytes);
 }
 /** A path for people: UTF-8 as is, other bytes as \xNN (never a raw control char in a log line). */
-function showPath(rel) {
+function media_path_showPath(rel) {
     const text = media_path_isUtf8(rel)
         ? Buffer.from(rel, "latin1").toString("utf8")
         : [...rel].map((c) => (c.charCodeAt(0) < 0x80 ? c : `\\x${c.charCodeAt(0).toString(16)}`)).join("");
@@ -42030,7 +42442,7 @@ class ManifestWriter {
  * unsafe paths, entries out of walk order or outside a directory listed before them, unknown types.
  * A tampered manifest fails here, before a restore writes or a backup links anything from it.
  */
-class ManifestReader {
+class manifest_ManifestReader {
     fd;
     file;
     header;
@@ -42056,7 +42468,7 @@ class ManifestReader {
         try {
             if (!(0,external_node_fs_.fstatSync)(fd).isFile())
                 throw new ManifestError(`${file} is not a regular file`);
-            return new ManifestReader(fd, file);
+            return new manifest_ManifestReader(fd, file);
         }
         catch (err) {
             (0,external_node_fs_.closeSync)(fd);
@@ -42211,38 +42623,38 @@ class ManifestReader {
         if (path !== "") {
             const problem = relPathProblem(path);
             if (problem)
-                throw this.fail(`the path '${showPath(path)}' is unsafe: ${problem}`);
+                throw this.fail(`the path '${media_path_showPath(path)}' is unsafe: ${problem}`);
         }
         const type = obj.type;
         if (!ENTRY_TYPES.includes(type))
-            throw this.fail(`'${showPath(path)}' has an unknown type`);
+            throw this.fail(`'${media_path_showPath(path)}' has an unknown type`);
         const state = obj.state;
         if (state !== undefined && !ENTRY_STATES.includes(state))
-            throw this.fail(`'${showPath(path)}' has an unknown state`);
+            throw this.fail(`'${media_path_showPath(path)}' has an unknown state`);
         const mode = this.integer(obj, "mode");
         if (mode > 0o7777)
-            throw this.fail(`'${showPath(path)}' has an invalid mode`);
+            throw this.fail(`'${media_path_showPath(path)}' has an invalid mode`);
         const sha256 = obj.sha256;
         if (sha256 !== undefined && (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256))) {
-            throw this.fail(`'${showPath(path)}' has an invalid sha256`);
+            throw this.fail(`'${media_path_showPath(path)}' has an invalid sha256`);
         }
         const stored = type === "file" && state !== "unreadable";
         if (stored && sha256 === undefined)
-            throw this.fail(`the file '${showPath(path)}' has no sha256`);
+            throw this.fail(`the file '${media_path_showPath(path)}' has no sha256`);
         const target = this.pathOf(obj, "target");
         if (type === "symlink" && (target === undefined || target === "" || target.includes("\0"))) {
-            throw this.fail(`the symlink '${showPath(path)}' has no valid target`);
+            throw this.fail(`the symlink '${media_path_showPath(path)}' has no valid target`);
         }
         const linkTo = this.pathOf(obj, "linkTo");
         if (linkTo !== undefined) {
             const problem = relPathProblem(linkTo);
             if (type !== "file" || problem || compareRelPaths(linkTo, path) >= 0) {
-                throw this.fail(`'${showPath(path)}' has a linkTo that is not an earlier file of the snapshot`);
+                throw this.fail(`'${media_path_showPath(path)}' has a linkTo that is not an earlier file of the snapshot`);
             }
         }
         const error = obj.error;
         if (error !== undefined && typeof error !== "string")
-            throw this.fail(`'${showPath(path)}' has an invalid error`);
+            throw this.fail(`'${media_path_showPath(path)}' has an invalid error`);
         return {
             path,
             type,
@@ -42268,13 +42680,13 @@ class ManifestReader {
         }
         else {
             if (compareRelPaths(this.previous, entry.path) >= 0) {
-                throw this.fail(`'${showPath(entry.path)}' is out of order or listed twice`);
+                throw this.fail(`'${media_path_showPath(entry.path)}' is out of order or listed twice`);
             }
             const parent = parentOf(entry.path);
             while (this.dirs.length > 0 && this.dirs[this.dirs.length - 1] !== parent)
                 this.dirs.pop();
             if (this.dirs.length === 0) {
-                throw this.fail(`'${showPath(entry.path)}' is not inside a directory listed before it`);
+                throw this.fail(`'${media_path_showPath(entry.path)}' is not inside a directory listed before it`);
             }
         }
         if (entry.type === "dir")
@@ -42290,9 +42702,9 @@ const SNAPSHOT_PREFIX = "media_";
 /** The link that names the newest complete snapshot (runbook: `ls -ld /backups/media/current`). */
 const snapshot_name_CURRENT_LINK = "current";
 /** Inside a snapshot: the tree (restore with `cp -a`), its manifest and the manifest's checksum. */
-const TREE_DIR = "tree";
+const snapshot_name_TREE_DIR = "tree";
 const snapshot_name_MANIFEST_FILE = "manifest.ndjson";
-const snapshot_name_MANIFEST_SUM_FILE = "manifest.ndjson.sha256";
+const MANIFEST_SUM_FILE = "manifest.ndjson.sha256";
 const NAME = /^media_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
 const PARTIAL = /^\.media_\d{8}_\d{6}\.partial$/;
 const DELETING = /^\.media_\d{8}_\d{6}\.deleting$/;
@@ -42307,7 +42719,13 @@ function snapshotTime(name) {
         return undefined;
     const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
     const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-    if (at.getUTCMonth() !== mo - 1 || at.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+    // Date.UTC reads years 0-99 as 1900-1999: such a name is no time a snapshot was taken.
+    if (at.getUTCFullYear() !== y ||
+        at.getUTCMonth() !== mo - 1 ||
+        at.getUTCDate() !== d ||
+        h > 23 ||
+        mi > 59 ||
+        s > 59)
         return undefined;
     return at;
 }
@@ -42318,6 +42736,811 @@ const deletingName = (name) => `.${name}.deleting`;
 /** Whether a name in MEDIA_BACKUP_DIR is a dead run's partial snapshot or an interrupted deletion. */
 function isLeftover(name) {
     return PARTIAL.test(name) || DELETING.test(name);
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-layout.ts
+
+
+/**
+ * Where media snapshots live in a bucket, under the media prefix (MEDIA_REMOTE_PREFIX):
+ *
+ *   data/<sha256>            a large file's content, named by its SHA-256 (written once, never overwritten)
+ *   data/pack-<id>           small files' contents one after another; <id> is the SHA-256 of its member list
+ *   snapshots/<snapshot>.manifest.ndjson   the local snapshot's manifest, byte for byte
+ *   snapshots/<snapshot>.index.ndjson      where each content of the snapshot is: object, offset, length
+ *   snapshots/<snapshot>.objects           the data objects the snapshot uses, with their stored sizes
+ *   snapshots/<snapshot>.sha256            sha256sum of the three above: written last, it makes the snapshot exist
+ *   snapshots/gc-pending-<time>.txt        data objects found unreferenced, and since when (garbage collection)
+ *
+ * With BACKUP_ENCRYPT every data object, manifest and index is a gpg message (`.gpg` appended); the
+ * `.objects` and `.sha256` files stay readable so that retention and garbage collection need no key.
+ */
+const DATA_PREFIX = "data/";
+const SNAPSHOTS_PREFIX = "snapshots/";
+const GPG_SUFFIX = ".gpg";
+const remote_layout_PACK_PREFIX = "pack-";
+/** The parts of a remote snapshot, in the order they are written (the sums last). */
+const SNAPSHOT_PARTS = ["manifest", "index", "objects", "sums"];
+const PART_SUFFIX = {
+    manifest: ".manifest.ndjson",
+    index: ".index.ndjson",
+    objects: ".objects",
+    sums: ".sha256",
+};
+/** Parts that are encrypted when the snapshot is. */
+const SEALED_PARTS = new Set(["manifest", "index"]);
+/** The object name of one part of a remote snapshot (under snapshots/). */
+function remote_layout_partName(snapshot, part, encrypted) {
+    return `${snapshot}${PART_SUFFIX[part]}${encrypted && SEALED_PARTS.has(part) ? GPG_SUFFIX : ""}`;
+}
+/** Which snapshot and part an object name under snapshots/ is, or undefined (not one Lifeline writes). */
+function parsePartName(name) {
+    const m = /^(media_\d{8}_\d{6})(\.manifest\.ndjson|\.index\.ndjson|\.objects|\.sha256)(\.gpg)?$/.exec(name);
+    if (!m || !snapshotTime(m[1]))
+        return undefined;
+    const part = SNAPSHOT_PARTS.find((p) => PART_SUFFIX[p] === m[2]);
+    const encrypted = m[3] !== undefined;
+    if (encrypted && !SEALED_PARTS.has(part))
+        return undefined;
+    return { snapshot: m[1], part, encrypted };
+}
+/** The data object of one large file's content. */
+const remote_layout_blobName = (sha256, encrypted) => `${sha256}${encrypted ? GPG_SUFFIX : ""}`;
+/** A pack's name from its members: the same files in the same order always make the same pack. */
+function remote_layout_packName(members, encrypted) {
+    const h = createHash("sha256").update("lifeline-media-pack-v1\n");
+    for (const m of members)
+        h.update(`${m.sha256} ${m.size}\n`);
+    return `${remote_layout_PACK_PREFIX}${h.digest("hex")}${encrypted ? GPG_SUFFIX : ""}`;
+}
+/** Whether a name under data/ is one Lifeline writes: a content hash or a pack, each maybe `.gpg`. */
+function remote_layout_isDataName(name) {
+    return /^(pack-)?[0-9a-f]{64}(\.gpg)?$/.test(name);
+}
+const remote_layout_isEncryptedName = (name) => name.endsWith(GPG_SUFFIX);
+
+;// CONCATENATED MODULE: ./src/media/remote-index.ts
+
+
+const INDEX_FORMAT = "lifeline-media-index";
+const OBJECTS_FORMAT = "lifeline-media-objects";
+/** An index or objects file larger than this is not one Lifeline wrote for a tree it can back up. */
+const MAX_INDEX_BYTES = 1 << 30;
+/** A remote index, or its objects file, that cannot be trusted: names it and what was wrong. */
+class RemoteIndexError extends errors/* UserError */.yo {
+    name = "RemoteIndexError";
+}
+const SHA256 = /^[0-9a-f]{64}$/;
+function natural(value) {
+    return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+/**
+ * What a bucket holds for one snapshot: each content (by SHA-256) and where it is, and each data object
+ * with its stored size. Built as a snapshot is uploaded; read back for restore, verify and the next
+ * run's deduplication.
+ */
+class remote_index_ContentIndex {
+    contents = new Map();
+    objectBytes = new Map();
+    get size() {
+        return this.contents.size;
+    }
+    has(sha256) {
+        return this.contents.has(sha256);
+    }
+    get(sha256) {
+        return this.contents.get(sha256);
+    }
+    /** Stored bytes of a data object, as written (the gpg message, when encrypted). */
+    objectSize(name) {
+        return this.objectBytes.get(name);
+    }
+    addObject(name, bytes) {
+        this.objectBytes.set(name, bytes);
+    }
+    add(sha256, location) {
+        if (!this.contents.has(sha256))
+            this.contents.set(sha256, location);
+    }
+    /** Every data object, with its stored size, sorted by name. */
+    objects() {
+        return [...this.objectBytes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    }
+    entries() {
+        return this.contents.entries();
+    }
+    /** The index as written to the bucket: a header line, the objects, then the contents. */
+    encode(snapshot) {
+        const lines = [JSON.stringify({ format: INDEX_FORMAT, version: 1, snapshot })];
+        for (const [object, bytes] of this.objects())
+            lines.push(JSON.stringify({ object, bytes }));
+        for (const [sha256, l] of this.contents) {
+            lines.push(JSON.stringify({ sha256, object: l.object, offset: l.offset, length: l.length }));
+        }
+        return `${lines.join("\n")}\n`;
+    }
+    /**
+     * Parses an index as `encode` writes it. Everything is checked: names of data objects, hashes,
+     * offsets within the object's recorded size; `where` names the object in errors.
+     */
+    static parse(text, where, snapshot) {
+        const index = new remote_index_ContentIndex();
+        const bad = (line, why) => new RemoteIndexError(`The index ${where} is not valid at line ${line}: ${why}. It was changed or damaged; use another snapshot, or run verify`);
+        const lines = text.split("\n");
+        if (lines.at(-1) !== "")
+            throw bad(lines.length, "it does not end with a newline (cut short?)");
+        lines.pop();
+        lines.forEach((raw, i) => {
+            let v;
+            try {
+                v = JSON.parse(raw);
+            }
+            catch {
+                throw bad(i + 1, "not JSON");
+            }
+            if (typeof v !== "object" || v === null || Array.isArray(v))
+                throw bad(i + 1, "not an object");
+            if (i === 0) {
+                if (v.format !== INDEX_FORMAT || v.version !== 1)
+                    throw bad(1, `not a ${INDEX_FORMAT} version 1`);
+                if (snapshot !== undefined && v.snapshot !== snapshot)
+                    throw bad(1, `it is the index of ${typeof v.snapshot === "string" ? v.snapshot : "no snapshot"}, not of ${snapshot}`);
+                return;
+            }
+            if (typeof v.object !== "string" || !remote_layout_isDataName(v.object))
+                throw bad(i + 1, "no valid data object name");
+            if (v.sha256 === undefined) {
+                if (!natural(v.bytes))
+                    throw bad(i + 1, "no valid object size");
+                if (index.objectBytes.has(v.object))
+                    throw bad(i + 1, `${v.object} is listed twice`);
+                index.objectBytes.set(v.object, v.bytes);
+                return;
+            }
+            if (typeof v.sha256 !== "string" || !SHA256.test(v.sha256))
+                throw bad(i + 1, "no valid sha256");
+            if (!natural(v.offset) || !natural(v.length))
+                throw bad(i + 1, "no valid offset and length");
+            const objectBytes = index.objectBytes.get(v.object);
+            if (objectBytes === undefined)
+                throw bad(i + 1, `${v.object} is not among the index's objects`);
+            // A gpg message's size is not its plaintext's; for a plain object the content must lie inside it.
+            if (!remote_layout_isEncryptedName(v.object) && v.offset + v.length > objectBytes)
+                throw bad(i + 1, `bytes ${v.offset}+${v.length} lie beyond the end of ${v.object} (${objectBytes} bytes)`);
+            if (index.contents.has(v.sha256))
+                throw bad(i + 1, `${v.sha256} is listed twice`);
+            index.contents.set(v.sha256, { object: v.object, offset: v.offset, length: v.length });
+        });
+        if (lines.length === 0)
+            throw bad(1, "it is empty");
+        return index;
+    }
+}
+function remote_index_encodeObjectsFile(f) {
+    const lines = [
+        `# ${OBJECTS_FORMAT} 1`,
+        `# snapshot ${f.snapshot}`,
+        `# index-sha256 ${f.indexSha256}`,
+        `# errors ${f.errors}`,
+    ];
+    for (const [name, bytes] of [...f.objects].sort(([a], [b]) => (a < b ? -1 : 1)))
+        lines.push(`${name} ${bytes}`);
+    return `${lines.join("\n")}\n`;
+}
+function remote_index_parseObjectsFile(text, where, snapshot) {
+    const bad = (why) => new RemoteIndexError(`The objects list ${where} is not valid: ${why}. It was changed or damaged; run verify, and do not delete data by hand`);
+    const lines = text.split("\n");
+    if (lines.at(-1) !== "")
+        throw bad("it does not end with a newline (cut short?)");
+    lines.pop();
+    const header = (i, key, pattern) => {
+        const m = new RegExp(`^# ${key} (${pattern.source})$`).exec(lines[i] ?? "");
+        if (!m)
+            throw bad(`line ${i + 1} is not '# ${key} …'`);
+        return m[1];
+    };
+    if (lines[0] !== `# ${OBJECTS_FORMAT} 1`)
+        throw bad(`it is not a ${OBJECTS_FORMAT} version 1`);
+    const named = header(1, "snapshot", /media_\d{8}_\d{6}/);
+    if (named !== snapshot)
+        throw bad(`it names ${named}, not ${snapshot}`);
+    const indexSha256 = header(2, "index-sha256", /[0-9a-f]{64}/);
+    const errors = Number(header(3, "errors", /\d{1,15}/));
+    const objects = new Map();
+    for (let i = 4; i < lines.length; i++) {
+        const m = /^(\S+) (\d{1,15})$/.exec(lines[i]);
+        if (!m || !isDataName(m[1]))
+            throw bad(`line ${i + 1} is not '<data object> <bytes>'`);
+        if (objects.has(m[1]))
+            throw bad(`${m[1]} is listed twice`);
+        objects.set(m[1], Number(m[2]));
+    }
+    return { snapshot, indexSha256, errors, objects };
+}
+
+// EXTERNAL MODULE: ./src/storage/destination-error.ts
+var destination_error = __nccwpck_require__(6822);
+;// CONCATENATED MODULE: ./src/storage/destination.ts
+/** The same destination with another key prefix (e.g. media's `backups/media/data/` beside its database backups). */
+function withPrefix(destination, prefix) {
+    switch (destination.kind) {
+        case "s3":
+            return { kind: "s3", settings: { ...destination.settings, prefix } };
+        case "gcs":
+            return { kind: "gcs", settings: { ...destination.settings, prefix } };
+        case "azure":
+            return { kind: "azure", settings: { ...destination.settings, prefix } };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-store.ts
+
+
+
+
+
+
+
+
+
+/** A sums file larger than this is not one Lifeline wrote (three lines). */
+const MAX_SUMS_BYTES = 4096;
+/** Opens the media area of a configured destination: its bucket, under `prefix` instead of the database's. */
+async function openMediaRemote(destination, prefix, logger, signal) {
+    const data = await openStore(withPrefix(destination, `${prefix}${DATA_PREFIX}`), logger, signal);
+    const snapshots = await openStore(withPrefix(destination, `${prefix}${SNAPSHOTS_PREFIX}`), logger, signal);
+    return {
+        kind: data.kind,
+        location: data.location.slice(0, data.location.length - DATA_PREFIX.length),
+        data,
+        snapshots,
+    };
+}
+/** Every snapshot under snapshots/, newest first; names Lifeline does not write are left out (and returned). */
+async function listRemoteSnapshots(remote) {
+    const listed = await remote.snapshots.list();
+    const byName = new Map();
+    const foreign = [];
+    for (const o of listed) {
+        const p = parsePartName(o.name);
+        if (!p) {
+            foreign.push(o);
+            continue;
+        }
+        const s = byName.get(p.snapshot) ?? { encrypted: false, parts: new Map() };
+        byName.set(p.snapshot, s);
+        if (p.encrypted)
+            s.encrypted = true;
+        s.parts.set(p.part, o);
+    }
+    const snapshots = [...byName].map(([name, s]) => ({
+        name,
+        takenAt: snapshotTime(name),
+        encrypted: s.encrypted,
+        parts: s.parts,
+        complete: s.parts.has("sums"),
+    }));
+    snapshots.sort((a, b) => (a.name < b.name ? 1 : -1));
+    return { snapshots, foreign };
+}
+/** `sha256  name` lines, as sha256sum writes and checks them. */
+function remote_store_encodeSums(sums) {
+    return [...sums].map(([name, sha]) => `${sha}  ${name}\n`).join("");
+}
+/** A snapshot's sums file: the SHA-256 of each of its other parts as stored. Throws when it is not valid. */
+async function remote_store_readSums(remote, snap) {
+    const name = remote_layout_partName(snap.name, "sums", false);
+    const where = remote.snapshots.uri(name);
+    const text = await remote.snapshots.getText(name, { maxBytes: MAX_SUMS_BYTES });
+    if (text === undefined)
+        throw new errors/* UserError */.yo(`${where} is missing: the snapshot ${snap.name} is not complete there`);
+    if (text.length > MAX_SUMS_BYTES)
+        throw new errors/* UserError */.yo(`${where} is larger than a sums file can be: it was replaced`);
+    const sums = new Map();
+    for (const line of text.split("\n").filter((l) => l !== "")) {
+        const m = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+        const part = m && parsePartName(m[2]);
+        if (!m || !part || part.snapshot !== snap.name || part.part === "sums") {
+            throw new errors/* UserError */.yo(`${where} is not a valid sums file (line '${line.slice(0, 80)}'): it was changed or damaged; use another snapshot`);
+        }
+        sums.set(m[2], m[1]);
+    }
+    for (const part of SNAPSHOT_PARTS) {
+        if (part === "sums")
+            continue;
+        if (!sums.has(remote_layout_partName(snap.name, part, snap.encrypted))) {
+            throw new errors/* UserError */.yo(`${where} has no checksum for the ${part} of ${snap.name}: it was changed or damaged`);
+        }
+    }
+    return sums;
+}
+/** A Transform that hashes and counts what passes through. */
+class remote_store_HashingCounter extends external_node_stream_.Transform {
+    limit;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    bytes = 0;
+    constructor(limit = Number.POSITIVE_INFINITY) {
+        super();
+        this.limit = limit;
+    }
+    _transform(chunk, _enc, cb) {
+        this.bytes += chunk.length;
+        if (this.bytes > this.limit) {
+            cb(new errors/* UserError */.yo(`more than ${this.limit} bytes arrived where no more were expected: the object was replaced`));
+            return;
+        }
+        this.hash.update(chunk);
+        cb(null, chunk);
+    }
+    digest() {
+        return this.hash.digest("hex");
+    }
+}
+/**
+ * Downloads one part of a remote snapshot into `sink`, checked against the sums file (the stored bytes),
+ * and decrypted with `keyring` when the part is a gpg message. Nothing arrives unchecked: the caller
+ * must treat what was written as valid only when this resolves.
+ */
+async function fetchPart(remote, snap, part, sums, sink, options = {}) {
+    const name = remote_layout_partName(snap.name, part, snap.encrypted && part !== "objects");
+    const where = remote.snapshots.uri(name);
+    const expected = sums.get(name);
+    if (!expected)
+        throw new errors/* UserError */.yo(`${where} has no checksum in the snapshot's sums file`);
+    const body = await remote.snapshots.get(name, options.signal);
+    const check = new remote_store_HashingCounter(MAX_INDEX_BYTES * 4);
+    if (name.endsWith(".gpg")) {
+        if (!options.keyring) {
+            body.destroy();
+            throw new errors/* UserError */.yo(`${where} is encrypted: give the secret key (BACKUP_GPG_PRIVATE_KEY, or a keyring in GNUPGHOME) to read it`);
+        }
+        // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
+        const stage = options.keyring.startDecrypt(true);
+        await Promise.all([
+            (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, stage.stdin),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, sink),
+            stage.exited,
+        ]).catch((err) => {
+            throw undecryptable(where, err);
+        });
+    }
+    else {
+        await (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, sink);
+    }
+    const actual = check.digest();
+    if (actual !== expected) {
+        throw new errors/* UserError */.yo(`${where} does not match its checksum (sha256 ${actual}, the sums file says ${expected}): it was changed or ` +
+            "damaged in the bucket; use another snapshot, or run verify");
+    }
+}
+/** A gpg message that could not be decrypted: most often the secret key is not there. */
+function undecryptable(where, err) {
+    if (err instanceof errors/* UserError */.yo)
+        return err;
+    return new errors/* UserError */.yo(`${where} could not be decrypted (${err.message.split("\n")[0]}): give the secret key it was encrypted to ` +
+        "in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME", { cause: err });
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-upload.ts
+
+
+
+
+
+
+
+
+
+
+
+
+const CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+/** A file of the local snapshot that no longer matches its manifest: never uploaded, never a reason to reuse. */
+class LocalSnapshotChangedError extends (/* unused pure expression or super */ null && (UserError)) {
+    name = "LocalSnapshotChangedError";
+}
+/** Packs as large as one upload part (one PUT each), files up to a quarter of that packed. */
+function packingFor(partSizeBytes) {
+    return {
+        packTargetBytes: partSizeBytes,
+        packedFileMaxBytes: Math.max(1, Math.floor(partSizeBytes / 4)),
+        objectsInFlight: 2,
+    };
+}
+const remote_upload_NOTHING_KNOWN = { index: new remote_index_ContentIndex(), blobs: new Map(), source: "none" };
+/** The contents of the snapshot the bucket does not hold, grouped into packs and large objects. */
+function planJobs(manifestFile, known, rule) {
+    const jobs = [];
+    const seen = new Set();
+    let reused = 0;
+    let pack = [];
+    let packBytes = 0;
+    const reader = ManifestReader.open(manifestFile);
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable")
+                continue;
+            if (seen.has(e.sha256))
+                continue;
+            seen.add(e.sha256);
+            if (known.index.has(e.sha256) ||
+                known.blobs.has(blobName(e.sha256, false)) ||
+                known.blobs.has(blobName(e.sha256, true))) {
+                reused++;
+                continue;
+            }
+            const member = { entry: e, sha256: e.sha256 };
+            if (e.size >= rule.packedFileMaxBytes) {
+                jobs.push({ kind: "blob", member });
+                continue;
+            }
+            if (pack.length > 0 && packBytes + e.size > rule.packTargetBytes) {
+                jobs.push({ kind: "pack", members: pack, bytes: packBytes });
+                pack = [];
+                packBytes = 0;
+            }
+            pack.push(member);
+            packBytes += e.size;
+        }
+    }
+    finally {
+        reader.close();
+    }
+    if (pack.length > 0)
+        jobs.push({ kind: "pack", members: pack, bytes: packBytes });
+    return { jobs, reused };
+}
+/**
+ * Uploads one local snapshot to one bucket: the contents it lacks (packs of small files, large files on
+ * their own), then the snapshot's index, objects list and manifest, and its sums file last — only the
+ * sums file makes the snapshot exist there, so a run that dies leaves no snapshot pointing at missing
+ * data. Every file is read from the local snapshot and checked against the manifest's SHA-256 on the
+ * way; one that does not match fails the upload (the local snapshot was changed after it was taken).
+ */
+async function uploadSnapshot(remote, o) {
+    const started = Date.now();
+    const manifestFile = path.join(o.snapshotDir, MANIFEST_FILE);
+    const tree = path.join(o.snapshotDir, TREE_DIR);
+    const encrypted = o.encryptor !== undefined;
+    const { jobs, reused } = planJobs(manifestFile, o.known, o.rule);
+    const written = new ContentIndex();
+    let objects = 0;
+    let bytes = 0;
+    let reusedObjects = 0;
+    const store = remote.data;
+    const runJob = async (job) => {
+        throwIfCancelled(o.signal, "The media upload was cancelled");
+        const members = job.kind === "pack" ? job.members : [job.member];
+        const name = job.kind === "pack"
+            ? packName(members.map((m) => ({ sha256: m.sha256, size: m.entry.size })), encrypted)
+            : blobName(job.member.sha256, encrypted);
+        const size = job.kind === "pack" ? job.bytes : job.member.entry.size;
+        const stored = await putObject(store, name, (sink) => writeMembers(tree, members, sink, o), {
+            expectedBytes: size,
+            encryptor: o.encryptor,
+            logger: o.logger,
+            onBytes: o.onBytes,
+        });
+        if (stored.existed)
+            reusedObjects++;
+        else {
+            objects++;
+            bytes += stored.bytes;
+        }
+        written.addObject(name, stored.bytes);
+        let offset = 0;
+        for (const m of members) {
+            written.add(m.sha256, { object: name, offset, length: m.entry.size });
+            offset += m.entry.size;
+        }
+    };
+    await runLimited(jobs, o.rule.objectsInFlight, runJob);
+    // The snapshot's own index: every content it references, wherever it is.
+    const index = new ContentIndex();
+    const reader = ManifestReader.open(manifestFile);
+    let errors = 0;
+    try {
+        for (let e = reader.next(); e !== undefined; e = reader.next()) {
+            if (e.state === "unreadable")
+                errors++;
+            if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable" || index.has(e.sha256))
+                continue;
+            const location = locate(e, written, o.known);
+            index.add(e.sha256, location);
+            const objectBytes = written.objectSize(location.object) ??
+                o.known.index.objectSize(location.object) ??
+                o.known.blobs.get(location.object);
+            if (objectBytes === undefined)
+                throw new Error(`no stored size for ${location.object}`);
+            index.addObject(location.object, objectBytes);
+        }
+    }
+    finally {
+        reader.close();
+    }
+    const indexText = index.encode(o.snapshot);
+    const indexSha256 = sha256Of(indexText);
+    const sums = new Map();
+    let metadataBytes = 0;
+    const putPart = async (part, produce) => {
+        const name = partName(o.snapshot, part, encrypted && part !== "objects");
+        const stored = await putObject(remote.snapshots, name, produce, {
+            readable: true,
+            encryptor: part === "objects" ? undefined : o.encryptor,
+            logger: o.logger,
+            refuseExisting: true,
+        });
+        sums.set(name, stored.sha256);
+        metadataBytes += stored.bytes;
+    };
+    await putPart("index", (sink) => writeText(sink, indexText));
+    await putPart("objects", (sink) => writeText(sink, encodeObjectsFile({ snapshot: o.snapshot, indexSha256, errors, objects: new Map(index.objects()) })));
+    await putPart("manifest", (sink) => pipeline(createReadStream(manifestFile), sink, { end: false }));
+    const sumsText = encodeSums(sums);
+    await remote.snapshots.put(partName(o.snapshot, "sums", false), sumsText);
+    metadataBytes += Buffer.byteLength(sumsText);
+    return {
+        location: remote.location,
+        snapshot: o.snapshot,
+        objects,
+        bytes,
+        reusedContents: reused,
+        reusedObjects,
+        metadataBytes,
+        seconds: (Date.now() - started) / 1000,
+        index,
+        indexText,
+        indexSha256,
+    };
+}
+function locate(e, written, known) {
+    const sha = e.sha256;
+    const found = written.get(sha) ?? known.index.get(sha);
+    if (found)
+        return found;
+    for (const encrypted of [false, true]) {
+        const name = blobName(sha, encrypted);
+        if (known.blobs.has(name))
+            return { object: name, offset: 0, length: e.size };
+    }
+    throw new Error(`the content of ${showPath(e.path)} was neither uploaded nor known to the bucket`);
+}
+const sha256Of = (text) => createHash("sha256").update(text).digest("hex");
+async function writeText(sink, text) {
+    for (let i = 0; i < text.length; i += CHUNK_BYTES) {
+        if (!sink.write(text.slice(i, i + CHUNK_BYTES)))
+            await drained(sink);
+    }
+}
+function drained(sink) {
+    return new Promise((resolve, reject) => {
+        const settle = (err) => {
+            sink.off("drain", onDrain);
+            sink.off("error", onError);
+            sink.off("close", onClose);
+            if (err)
+                reject(err);
+            else
+                resolve();
+        };
+        const onDrain = () => settle();
+        const onError = (err) => settle(err);
+        const onClose = () => settle(new Error("the upload stream was closed"));
+        sink.once("drain", onDrain);
+        sink.once("error", onError);
+        sink.once("close", onClose);
+    });
+}
+/** Streams each member from the local snapshot's tree, hashing it: a member that does not match its manifest fails. */
+async function writeMembers(tree, members, sink, o) {
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    for (const m of members) {
+        throwIfCancelled(o.signal, "The media upload was cancelled");
+        const file = fsPath(tree, m.entry.path);
+        const handle = await open(file, READ_FLAGS).catch((err) => {
+            throw new LocalSnapshotChangedError(`${showPath(m.entry.path)} cannot be read from the local snapshot ${path.dirname(tree)} (${err.message}): ` +
+                "it was changed after the snapshot was taken; run verify --media, then back up again");
+        });
+        try {
+            const hash = createHash("sha256");
+            let position = 0;
+            for (;;) {
+                const { bytesRead } = await handle.read(buf, 0, CHUNK_BYTES, position);
+                if (bytesRead === 0)
+                    break;
+                position += bytesRead;
+                if (position > m.entry.size)
+                    break;
+                const chunk = Buffer.from(buf.subarray(0, bytesRead));
+                hash.update(chunk);
+                if (!sink.write(chunk))
+                    await drained(sink);
+                o.onBytes?.(bytesRead);
+            }
+            const sha = position === m.entry.size ? hash.digest("hex") : "";
+            if (sha !== m.sha256) {
+                throw new LocalSnapshotChangedError(`${showPath(m.entry.path)} in the local snapshot ${path.dirname(tree)} no longer matches its manifest ` +
+                    `(${position} bytes${sha ? `, sha256 ${sha}` : ""}; the manifest says ${m.entry.size} bytes, ${m.sha256}): ` +
+                    "it was changed after the snapshot was taken, and is not uploaded. Run verify --media, then back up again");
+            }
+        }
+        finally {
+            await handle.close();
+        }
+    }
+}
+/**
+ * One object written from what `produce` writes (through gpg when encrypting), never over an existing
+ * one. A data object that turns out to exist already (an earlier run uploaded the same pack or file,
+ * then died before its snapshot was complete) is kept and counted as reused.
+ */
+async function putObject(store, name, produce, options) {
+    const upload = await store.upload(name, {
+        ...(options.expectedBytes !== undefined ? { expectedBytes: options.expectedBytes } : {}),
+        ...(options.readable ? { readable: true } : {}),
+    });
+    const counter = new HashingCounter();
+    let gpg;
+    try {
+        const into = pipeline(counter, upload.stream);
+        into.catch(() => { }); // awaited below; on an early failure the abort settles it
+        if (options.encryptor) {
+            gpg = options.encryptor.start();
+            const stdin = gpg.stdin;
+            const fed = (async () => {
+                await produce(stdin);
+                stdin.end();
+            })();
+            await Promise.all([fed, pipeline(gpg.stdout, counter), gpg.exited, into]);
+        }
+        else {
+            await produce(counter);
+            counter.end();
+            await into;
+        }
+        await upload.done;
+        return { bytes: counter.bytes, sha256: counter.digest(), existed: false };
+    }
+    catch (err) {
+        gpg?.kill();
+        await upload.abort(err);
+        // Only a refused write can mean "already there"; a cancelled run or a changed local file never does.
+        if (!options.refuseExisting &&
+            !(err instanceof LocalSnapshotChangedError) &&
+            err.name !== "CancelledError") {
+            const there = await store.stat(name).catch(() => undefined);
+            if (there && there.sizeBytes > 0) {
+                options.logger.info(`${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`);
+                return { bytes: there.sizeBytes, sha256: "", existed: true };
+            }
+        }
+        throw err;
+    }
+}
+/** Runs `work` over `items`, at most `limit` at once; the first failure stops new work and is thrown once the rest settle. */
+async function runLimited(items, limit, work) {
+    let next = 0;
+    let failure;
+    const lane = async () => {
+        while (failure === undefined && next < items.length) {
+            const item = items[next++];
+            try {
+                await work(item);
+            }
+            catch (err) {
+                failure ??= err;
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+    if (failure !== undefined)
+        throw failure;
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-known.ts
+
+
+
+
+
+
+
+
+
+
+/** The local cache of what each bucket holds, inside MEDIA_BACKUP_DIR (and what the action caches). */
+const OFFSITE_CACHE_DIR = ".offsite";
+/** The cache directory of one bucket's media area: a hash of its location, so any prefix fits. */
+function cacheDirOf(backupDir, location) {
+    const key = createHash("sha256").update(location).digest("hex").slice(0, 16);
+    return path.join(backupDir, OFFSITE_CACHE_DIR, key);
+}
+/** Records the index of the snapshot just completed in the bucket, for the next run. */
+async function writeCache(backupDir, location, snapshot, indexText, indexSha256) {
+    const dir = cacheDirOf(backupDir, location);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path.join(dir, "index.ndjson"), indexText);
+    const state = { location, snapshot, indexSha256 };
+    await writeFileAtomic(path.join(dir, "state.json"), `${JSON.stringify(state)}\n`);
+}
+/** Reads a whole part into memory (bounded), checked against the sums and decrypted when it must be. */
+async function fetchText(remote, snap, part, sums, keyring, signal) {
+    const chunks = [];
+    let total = 0;
+    const sink = new external_node_stream_.Writable({
+        write(chunk, _enc, cb) {
+            total += chunk.length;
+            if (total > MAX_INDEX_BYTES)
+                return cb(new Error(`it is larger than ${MAX_INDEX_BYTES} bytes`));
+            chunks.push(chunk);
+            cb();
+        },
+    });
+    await fetchPart(remote, snap, part, sums, sink, { keyring, signal });
+    return Buffer.concat(chunks).toString("utf8");
+}
+/** A complete snapshot's objects list, checked against its sums. */
+async function readObjectsFile(remote, snap, sums) {
+    const checked = sums ?? (await readSums(remote, snap));
+    const text = await fetchText(remote, snap, "objects", checked);
+    return parseObjectsFile(text, remote.snapshots.uri(`${snap.name}.objects`), snap.name);
+}
+/**
+ * What the bucket already holds, for deduplication: the local cache when it belongs to the newest
+ * complete snapshot there (checked against that snapshot's objects list), else that snapshot's index
+ * from the bucket; an encrypted index with no key to read it leaves only its large files, known by name.
+ */
+async function loadKnown(remote, complete, backupDir, logger, keyring) {
+    const newest = complete[0];
+    if (!newest)
+        return NOTHING_KNOWN;
+    const sums = await readSums(remote, newest);
+    const objects = await readObjectsFile(remote, newest, sums);
+    const dir = cacheDirOf(backupDir, remote.location);
+    try {
+        const state = JSON.parse(readFileSync(path.join(dir, "state.json"), "utf8"));
+        const text = readFileSync(path.join(dir, "index.ndjson"), "utf8");
+        const sha = createHash("sha256").update(text).digest("hex");
+        if (state.snapshot === newest.name && state.location === remote.location && sha === objects.indexSha256) {
+            return {
+                index: ContentIndex.parse(text, path.join(dir, "index.ndjson"), newest.name),
+                blobs: new Map(),
+                source: `the local cache of ${newest.name}`,
+            };
+        }
+        if (state.snapshot !== newest.name) {
+            logger.info(`The local index cache is of ${state.snapshot}; the newest snapshot in ${remote.location} is ${newest.name}`);
+        }
+        else
+            logger.warn(`The local index cache of ${remote.location} does not match the bucket's: it is not used`);
+    }
+    catch { }
+    if (!newest.encrypted || keyring) {
+        try {
+            const text = await fetchText(remote, newest, "index", sums, keyring);
+            return {
+                index: ContentIndex.parse(text, remote.snapshots.uri(`${newest.name}.index.ndjson`), newest.name),
+                blobs: new Map(),
+                source: `the index of ${newest.name} in the bucket`,
+            };
+        }
+        catch (err) {
+            logger.warn(`The index of ${newest.name} in ${remote.location} could not be read (${briefly(err)}); large files are matched by name only`);
+        }
+    }
+    const blobs = new Map();
+    for (const [name, bytes] of objects.objects) {
+        if (!name.startsWith(PACK_PREFIX) && isEncryptedName(name) === newest.encrypted)
+            blobs.set(name, bytes);
+    }
+    logger.warn(`No readable index of ${remote.location} (encrypted, and no local cache): small files are uploaded again in new packs; ` +
+        "keep MEDIA_BACKUP_DIR (or the action's cache) between runs to avoid that");
+    return {
+        index: new ContentIndex(),
+        blobs,
+        source: `the large files named in ${newest.name}'s objects list`,
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/media/snapshot-store.ts
@@ -42378,11 +43601,11 @@ function syncDir(dir) {
 }
 /** Writes the manifest's sidecar in sha256sum's format, so `sha256sum -c` works inside the snapshot. */
 async function writeManifestSum(snapshotDir, sha256) {
-    await writeFileAtomic(path.join(snapshotDir, MANIFEST_SUM_FILE), `${sha256}  ${MANIFEST_FILE}\n`);
+    await atomic_file_writeFileAtomic(external_node_path_default().join(snapshotDir, MANIFEST_SUM_FILE), `${sha256}  ${snapshot_name_MANIFEST_FILE}\n`);
 }
 /** The SHA-256 the sidecar records for the manifest; throws a ManifestError naming what is wrong. */
 async function readManifestSum(snapshotDir) {
-    const file = external_node_path_default().join(snapshotDir, snapshot_name_MANIFEST_SUM_FILE);
+    const file = external_node_path_default().join(snapshotDir, MANIFEST_SUM_FILE);
     let text;
     try {
         text = await regular_file_readRegularFile(file, { maxBytes: MAX_SUM_BYTES });
@@ -42406,7 +43629,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
     const file = external_node_path_default().join(snapshotDir, snapshot_name_MANIFEST_FILE);
     let reader;
     try {
-        reader = ManifestReader.open(file);
+        reader = manifest_ManifestReader.open(file);
     }
     catch (err) {
         if (err instanceof ManifestError)
@@ -42418,7 +43641,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
             each(e);
         const actual = reader.digest();
         if (actual !== expected) {
-            throw new ManifestError(`The manifest ${file} does not match its checksum (sha256 ${actual}, ${snapshot_name_MANIFEST_SUM_FILE} says ${expected}): ` +
+            throw new ManifestError(`The manifest ${file} does not match its checksum (sha256 ${actual}, ${MANIFEST_SUM_FILE} says ${expected}): ` +
                 "it was changed or damaged after the snapshot was taken; use another snapshot");
         }
         return { header: reader.header, totals: reader.totals };
@@ -42426,6 +43649,141 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
     finally {
         reader.close();
     }
+}
+
+;// CONCATENATED MODULE: ./src/media/remote-source.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Decrypted objects kept on disk at once while restoring from an encrypted bucket (packs are read in order). */
+const CACHED_OBJECTS = 2;
+/** Chooses the snapshot: latest is the newest complete one in the bucket; a name must be complete there. */
+async function chooseRemoteSnapshot(remote, wanted) {
+    const { snapshots } = await listRemoteSnapshots(remote);
+    const complete = snapshots.filter((s) => s.complete);
+    const listing = complete.length === 0
+        ? "it holds no complete snapshot"
+        : `the complete snapshots there, newest first: ${complete
+            .slice(0, 10)
+            .map((s) => s.name)
+            .join(", ")}`;
+    const chosen = wanted === "latest" ? complete[0] : complete.find((s) => s.name === wanted);
+    if (!chosen) {
+        const incomplete = snapshots.some((s) => s.name === wanted && !s.complete);
+        throw new errors/* UserError */.yo(`${wanted === "latest" ? "No snapshot" : `The snapshot '${wanted}'`} is ${incomplete ? "not complete" : "not"} in ${remote.location}: ${listing}. ` +
+            "Set MEDIA_SNAPSHOT to one of them, or check MEDIA_REMOTE_PREFIX and the bucket");
+    }
+    return chosen;
+}
+/**
+ * Downloads a remote snapshot's manifest and index, each checked against the snapshot's sums file
+ * (and decrypted with `keyring` when encrypted), into a private staging directory, and gives file
+ * contents by byte ranges of the objects that hold them: a restore of one path reads only what that
+ * path needs. Every content is hashed again as the restore writes it.
+ */
+async function stageRemoteSnapshot(remote, snap, options) {
+    const dir = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-media-stage-"));
+    const dispose = () => (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    try {
+        const sums = await remote_store_readSums(remote, snap);
+        const manifest = external_node_path_default().join(dir, snapshot_name_MANIFEST_FILE);
+        await fetchPart(remote, snap, "manifest", sums, (0,external_node_fs_.createWriteStream)(manifest, { mode: 0o600 }), options);
+        // The local sidecar holds the plaintext's hash: the reader checks the manifest against it as it reads.
+        await writeManifestSum(dir, await sha256OfFile(manifest));
+        const where = remote.snapshots.uri(`${snap.name}.index.ndjson`);
+        const index = remote_index_ContentIndex.parse(await fetchText(remote, snap, "index", sums, options.keyring, options.signal), where, snap.name);
+        const fetched = { requests: 0, bytes: 0 };
+        const decrypted = new Map();
+        const limits = new Map();
+        for (const [, l] of index.entries())
+            limits.set(l.object, Math.max(limits.get(l.object) ?? 0, l.offset + l.length));
+        const decryptedObject = async (object) => {
+            const have = decrypted.get(object);
+            if (have) {
+                decrypted.delete(object);
+                decrypted.set(object, have); // most recently used last
+                return have;
+            }
+            if (!options.keyring) {
+                throw new errors/* UserError */.yo(`${remote.data.uri(object)} is encrypted: give the secret key (BACKUP_GPG_PRIVATE_KEY) to restore from it`);
+            }
+            const file = external_node_path_default().join(dir, `object-${decrypted.size}-${Date.now()}`);
+            const body = await remote.data.get(object, options.signal);
+            fetched.requests++;
+            const stage = options.keyring.startDecrypt(true);
+            const limit = limits.get(object) ?? 0;
+            await Promise.all([
+                (0,external_node_stream_promises_namespaceObject.pipeline)(body, counting(fetched), stage.stdin),
+                (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, bounded(limit, remote.data.uri(object)), (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 })),
+                stage.exited,
+            ]);
+            decrypted.set(object, file);
+            while (decrypted.size > CACHED_OBJECTS) {
+                const [oldest, oldFile] = decrypted.entries().next().value;
+                decrypted.delete(oldest);
+                (0,external_node_fs_.rmSync)(oldFile, { force: true });
+            }
+            return file;
+        };
+        const content = async (entry, signal) => {
+            const l = entry.sha256 === undefined ? undefined : index.get(entry.sha256);
+            if (!l)
+                throw new Error(`the bucket's index has no content for ${media_path_showPath(entry.path)} (sha256 ${entry.sha256})`);
+            if (l.length !== entry.size)
+                throw new Error(`the bucket's index records ${l.length} bytes for it, the manifest ${entry.size}`);
+            if (l.length === 0)
+                return external_node_stream_.Readable.from([]);
+            if (remote_layout_isEncryptedName(l.object)) {
+                const file = await decryptedObject(l.object);
+                return (0,external_node_fs_.createReadStream)(file, { start: l.offset, end: l.offset + l.length - 1 });
+            }
+            fetched.requests++;
+            const body = await remote.data.get(l.object, signal, { start: l.offset, end: l.offset + l.length });
+            return body.pipe(counting(fetched));
+        };
+        return { snapshot: snap.name, dir, index, content, fetched, dispose };
+    }
+    catch (err) {
+        dispose();
+        throw err;
+    }
+}
+async function sha256OfFile(file) {
+    const hash = new remote_store_HashingCounter();
+    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), hash, new external_node_stream_.Writable({ write: (_c, _e, cb) => cb() }));
+    return hash.digest();
+}
+function counting(fetched) {
+    return new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            fetched.bytes += chunk.length;
+            cb(null, chunk);
+        },
+    });
+}
+/** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */
+function bounded(limit, where) {
+    let seen = 0;
+    return new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            seen += chunk.length;
+            if (seen > limit) {
+                cb(new errors/* UserError */.yo(`${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`));
+                return;
+            }
+            cb(null, chunk);
+        },
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/media/restore-preflight.ts
@@ -42496,10 +43854,10 @@ async function preflight(options) {
             return;
         if (absent !== undefined && isWithin(e.path, absent))
             return;
-        const shown = showPath(e.path);
+        const shown = media_path_showPath(e.path);
         let st;
         try {
-            st = (0,external_node_fs_.lstatSync)(fsPath(target, e.path));
+            st = (0,external_node_fs_.lstatSync)(media_path_fsPath(target, e.path));
         }
         catch (err) {
             if (err.code === "ENOENT") {
@@ -42532,7 +43890,7 @@ async function preflight(options) {
             "away, or set MEDIA_RESTORE_OVERWRITE=true (input overwrite: true) to replace them");
     }
     if (matched === 0) {
-        throw new errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${showPath(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
+        throw new errors/* UserError */.yo(`MEDIA_RESTORE_PATH '${media_path_showPath(scope)}' is not in snapshot ${options.snapshot}: nothing was restored. ` +
             "Give a path relative to the media directory as it was backed up (see the snapshot's tree/ directory)");
     }
     return { matched, linkTargets };
@@ -42641,8 +43999,8 @@ var external_node_util_ = __nccwpck_require__(7975);
 
 /** Files up to this size are copied in one sync read and write; larger ones stream through two buffers. */
 const SMALL_FILE_BYTES = 1024 * 1024;
-const CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
-const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
+const copy_file_CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+const copy_file_READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK;
 const WRITE_FLAGS = external_node_fs_.constants.O_WRONLY | external_node_fs_.constants.O_CREAT | external_node_fs_.constants.O_EXCL;
 /**
  * Seconds for utimes from nanoseconds, aimed at the middle of the microsecond: utimes takes a double
@@ -42660,7 +44018,7 @@ function applyMetadata(fd, meta) {
 }
 /** Opens a file to copy (never following a symlink, never blocking on a FIFO); throws unless it is a regular file. */
 function openSource(src) {
-    const fd = (0,external_node_fs_.openSync)(src, READ_FLAGS);
+    const fd = (0,external_node_fs_.openSync)(src, copy_file_READ_FLAGS);
     if (!(0,external_node_fs_.fstatSync)(fd).isFile()) {
         (0,external_node_fs_.closeSync)(fd);
         throw Object.assign(new Error("it was replaced by something that is not a regular file while being copied"), {
@@ -42741,7 +44099,7 @@ async function copyLargeFile(fd, dst, meta, signal) {
     let out;
     try {
         const hash = createHash("sha256");
-        const size = Math.min(CHUNK_BYTES, fstatSync(fd).size + 1);
+        const size = Math.min(copy_file_CHUNK_BYTES, fstatSync(fd).size + 1);
         const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
         let which = 0;
         let position = 0;
@@ -42816,20 +44174,24 @@ class EntryWriter {
     target;
     overwrite;
     signal;
+    content;
     seq = 0;
     pending = new Set();
     scratch = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
     constructor(tree, // the snapshot's tree/, binary string
     target, // the target's realpath, binary string
-    overwrite, signal) {
+    overwrite, signal, 
+    /** Contents from elsewhere (a bucket); the tree is then not read. */
+    content) {
         this.tree = tree;
         this.target = target;
         this.overwrite = overwrite;
         this.signal = signal;
+        this.content = content;
     }
     /** Creates a directory 0700 (its own mode comes after its entries); false when a real one was there. */
     makeDir(rel) {
-        const dst = fsPath(this.target, rel);
+        const dst = media_path_fsPath(this.target, rel);
         try {
             (0,external_node_fs_.mkdirSync)(dst, 0o700);
             return true;
@@ -42846,7 +44208,7 @@ class EntryWriter {
     }
     /** A directory's mode, mtime and owner: after everything inside it was written. */
     finishDir(rel, entry) {
-        const dst = fsPath(this.target, rel);
+        const dst = media_path_fsPath(this.target, rel);
         const meta = metadataOf(entry);
         if (meta.uid !== undefined && meta.gid !== undefined)
             (0,external_node_fs_.lchownSync)(dst, meta.uid, meta.gid);
@@ -42855,11 +44217,14 @@ class EntryWriter {
     }
     /** Copies a file out of the snapshot, hashing it: placed only when size and SHA-256 match the manifest. */
     async file(entry) {
-        const src = fsPath(this.tree, entry.path);
+        const src = media_path_fsPath(this.tree, entry.path);
         const meta = metadataOf(entry);
-        const temp = await this.withTemp(entry.path, (t) => entry.size <= SMALL_FILE_BYTES
-            ? copySmallFile(src, t, meta, this.scratch)
-            : this.copyLarge(src, t, meta)).catch((err) => {
+        const content = this.content;
+        const temp = await this.withTemp(entry.path, (t) => content
+            ? this.copyStream(content(entry, this.signal), t, meta, entry.size)
+            : entry.size <= SMALL_FILE_BYTES
+                ? copySmallFile(src, t, meta, this.scratch)
+                : this.copyLarge(src, t, meta)).catch((err) => {
             if (isFatal(err))
                 throw err;
             return { why: `cannot be read from the snapshot: ${err.message}` };
@@ -42878,7 +44243,7 @@ class EntryWriter {
     }
     /** A second path of an inode restored earlier in this run: a hard link to it, as in the source. */
     async hardLink(entry, first) {
-        const from = fsPath(this.target, first);
+        const from = media_path_fsPath(this.target, first);
         const temp = await this.withTemp(entry.path, (t) => (0,external_node_fs_.linkSync)(from, t)).catch(notMade("linked"));
         return "why" in temp ? { ok: false, why: temp.why } : this.place(temp.path, entry.path, 0);
     }
@@ -42903,7 +44268,7 @@ class EntryWriter {
             this.discard(Buffer.from(p, "latin1"));
     }
     place(temp, rel, bytes) {
-        const final = fsPath(this.target, rel);
+        const final = media_path_fsPath(this.target, rel);
         try {
             if (this.overwrite) {
                 (0,external_node_fs_.renameSync)(temp, final);
@@ -42935,7 +44300,7 @@ class EntryWriter {
         const dir = parentOf(rel);
         for (let attempt = 1;; attempt++) {
             const name = `.lifeline-restore-${process.pid}-${++this.seq}`;
-            const temp = fsPath(this.target, dir === "" ? name : `${dir}/${name}`);
+            const temp = media_path_fsPath(this.target, dir === "" ? name : `${dir}/${name}`);
             const key = temp.toString("latin1");
             this.pending.add(key);
             try {
@@ -42960,6 +44325,40 @@ class EntryWriter {
         }
         catch { }
         this.pending.delete(temp.toString("latin1"));
+    }
+    /** A file from a stream (a download), hashed as it is written; metadata set as for a copy. */
+    async copyStream(opened, dst, meta, size) {
+        const input = await opened;
+        try {
+            const output = await (0,promises_.open)(dst, restore_writer_WRITE_FLAGS, 0o600);
+            try {
+                const hash = (0,external_node_crypto_.createHash)("sha256");
+                let position = 0;
+                for await (const chunk of input) {
+                    (0,errors/* throwIfCancelled */.dZ)(this.signal, CANCELLED);
+                    // More than the manifest's size is never written: a source sending more is damaged or hostile.
+                    if (position + chunk.length > size)
+                        throw new Error(`more than the ${size} bytes the manifest records arrived`);
+                    hash.update(chunk);
+                    let off = 0;
+                    while (off < chunk.length) {
+                        off += (await output.write(chunk, off, chunk.length - off, position + off)).bytesWritten;
+                    }
+                    position += chunk.length;
+                }
+                if (meta.uid !== undefined && meta.gid !== undefined)
+                    (0,external_node_fs_.fchownSync)(output.fd, meta.uid, meta.gid);
+                (0,external_node_fs_.fchmodSync)(output.fd, meta.mode);
+                (0,external_node_fs_.futimesSync)(output.fd, meta.atime, meta.mtime);
+                return { sha256: hash.digest("hex"), bytes: position };
+            }
+            finally {
+                await output.close();
+            }
+        }
+        finally {
+            input.destroy();
+        }
     }
     /** A large file in chunks, so a cancellation is seen between them. */
     async copyLarge(src, dst, meta) {
@@ -43009,7 +44408,7 @@ function notMade(what) {
 }
 /** The refusal for a non-directory where the snapshot has a directory (a planted symlink, say). */
 function notADirectory(rel, target) {
-    const where = showPath(rel === "" ? target : `${target}/${rel}`);
+    const where = media_path_showPath(rel === "" ? target : `${target}/${rel}`);
     return new errors/* UserError */.yo(`${where} exists in the target and is not a directory, where the snapshot has a directory: a restore ` +
         "never writes through a symlink or over a file that stands where a directory goes. Move it away and restore again");
 }
@@ -43044,6 +44443,9 @@ function isFatal(err) {
 
 
 
+
+
+
 /** How often the restore yields to the event loop (signals, timers). */
 const YIELD_EVERY_MS = 50;
 /** Names kept per list in the result (every one is in the log). */
@@ -43060,39 +44462,55 @@ async function restoreMedia(config, options) {
     const { logger, signal } = options;
     const now = options.now ?? (() => new Date());
     const startedAt = now();
-    const backupDir = realBackupDir(config.backupDir);
-    const snapshot = chooseSnapshot(backupDir, config);
-    const snapshotDir = external_node_path_default().join(backupDir, snapshot);
     const scope = parseRestorePath(config.restorePath);
-    const targetDir = external_node_path_default().resolve(config.targetDir);
-    const existing = existingTarget(targetDir);
-    refuseOverlap(existing ?? targetDir, backupDir, config);
-    logger.info(`Restoring ${scope === "" ? "" : `${showPath(scope)} of `}media snapshot ${snapshot} into ${targetDir}` +
-        (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
-    const checked = await preflight({
-        snapshotDir,
-        snapshot,
-        scope,
-        target: existing === undefined ? undefined : toBinary(existing),
-        targetShown: targetDir,
-        overwrite: config.overwrite,
-    });
-    (0,errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
-    (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
-    // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
-    const target = (0,external_node_fs_.realpathSync)(targetDir);
-    refuseOverlap(target, backupDir, config);
-    const done = await restoreEntries({
-        snapshotDir,
-        tree: toBinary(external_node_path_default().join(snapshotDir, TREE_DIR)),
-        target: toBinary(target),
-        scope,
-        checked,
-        overwrite: config.overwrite,
-        logger,
-        signal,
-        onProgress: options.onProgress,
-    });
+    const staged = config.remote ? await stageFromBucket(config, logger, signal) : undefined;
+    let snapshot;
+    let targetDir;
+    let done;
+    try {
+        const backupDir = staged ? undefined : realBackupDir(config.backupDir);
+        snapshot = staged ? staged.snapshot : chooseSnapshot(backupDir, config);
+        const snapshotDir = staged ? staged.dir : external_node_path_default().join(backupDir, snapshot);
+        targetDir = external_node_path_default().resolve(config.targetDir);
+        const existing = existingTarget(targetDir);
+        if (backupDir)
+            refuseOverlap(existing ?? targetDir, backupDir, config);
+        logger.info(`Restoring ${scope === "" ? "" : `${media_path_showPath(scope)} of `}media snapshot ${snapshot}` +
+            `${staged ? ` from ${staged.location}` : ""} into ${targetDir}` +
+            (config.overwrite ? " (overwrite: existing files are replaced)" : ""));
+        const checked = await preflight({
+            snapshotDir,
+            snapshot,
+            scope,
+            target: existing === undefined ? undefined : toBinary(existing),
+            targetShown: targetDir,
+            overwrite: config.overwrite,
+        });
+        (0,errors/* throwIfCancelled */.dZ)(signal, "The media restore was cancelled before anything was written");
+        (0,external_node_fs_.mkdirSync)(targetDir, { recursive: true });
+        // Resolved once: the operator's own path may hold symlinks; below it, none is ever followed.
+        const target = (0,external_node_fs_.realpathSync)(targetDir);
+        if (backupDir)
+            refuseOverlap(target, backupDir, config);
+        done = await restoreEntries({
+            snapshotDir,
+            tree: toBinary(external_node_path_default().join(snapshotDir, snapshot_name_TREE_DIR)),
+            target: toBinary(target),
+            scope,
+            checked,
+            overwrite: config.overwrite,
+            logger,
+            signal,
+            onProgress: options.onProgress,
+            content: staged?.content,
+        });
+        if (staged) {
+            logger.info(`Read ${staged.fetched.bytes} bytes in ${staged.fetched.requests} object or range requests from ${staged.location}`);
+        }
+    }
+    finally {
+        staged?.dispose();
+    }
     const exitCode = done.failed.length > 0 ? 1 : 0;
     const finishedAt = now();
     const durationSeconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
@@ -43102,9 +44520,10 @@ async function restoreMedia(config, options) {
     return {
         snapshot,
         targetDir,
-        restorePath: scope === "" ? undefined : showPath(scope),
+        restorePath: scope === "" ? undefined : media_path_showPath(scope),
         ...done,
         durationSeconds,
+        ...(staged ? { remote: { location: staged.location, ...staged.fetched } } : {}),
         metrics,
         exitCode,
     };
@@ -43112,8 +44531,8 @@ async function restoreMedia(config, options) {
 /** The second pass: the manifest again, in walk order, each entry written as EntryWriter places it. */
 async function restoreEntries(run) {
     const { logger, signal, scope } = run;
-    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal);
-    const reader = ManifestReader.open(external_node_path_default().join(run.snapshotDir, snapshot_name_MANIFEST_FILE));
+    const writer = new EntryWriter(run.tree, run.target, run.overwrite, run.signal, run.content);
+    const reader = manifest_ManifestReader.open(external_node_path_default().join(run.snapshotDir, snapshot_name_MANIFEST_FILE));
     const counts = { files: 0, dirs: 0, symlinks: 0, hardLinks: 0, bytes: 0 };
     const skipped = new NamedList();
     const failed = new NamedList();
@@ -43153,7 +44572,7 @@ async function restoreEntries(run) {
             if (place === undefined)
                 continue;
             inScope++;
-            const shown = showPath(e.path);
+            const shown = media_path_showPath(e.path);
             if (e.path !== "") {
                 closeDirsUntil(parentOf(e.path));
                 // The reader already refuses an entry outside a listed directory; this is the writer's own check.
@@ -43233,6 +44652,28 @@ class NamedList {
     }
     list() {
         return this.more > 0 ? [...this.names, `… and ${this.more} more (see the log)`] : this.names;
+    }
+}
+/** The bucket's snapshot, staged: its manifest checked and local, its contents read by byte range. */
+async function stageFromBucket(config, logger, signal) {
+    const source = config.remote;
+    const remote = await openMediaRemote(source.destination, source.prefix, logger, signal);
+    const snap = await chooseRemoteSnapshot(remote, config.snapshot);
+    const keyring = snap.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+    try {
+        const staged = await stageRemoteSnapshot(remote, snap, { keyring, signal });
+        return {
+            ...staged,
+            location: remote.location,
+            dispose: () => {
+                staged.dispose();
+                void keyring?.dispose();
+            },
+        };
+    }
+    catch (err) {
+        await keyring?.dispose();
+        throw err;
     }
 }
 
@@ -43370,328 +44811,6 @@ To recover to ${target} from those:
   5. Start PostgreSQL: it replays WAL up to ${target}, then promotes. Check the log for
      "recovery stopping before commit" and "archive recovery complete".
 `;
-}
-
-;// CONCATENATED MODULE: ./src/process/process-identity.ts
-
-function bootId() {
-    try {
-        return (0,external_node_fs_.readFileSync)("/proc/sys/kernel/random/boot_id", "utf8").trim() || undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-function pidNamespace() {
-    try {
-        return (0,external_node_fs_.readlinkSync)("/proc/self/ns/pid");
-    }
-    catch {
-        return undefined;
-    }
-}
-function procStart(pid) {
-    try {
-        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8");
-        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    }
-    catch {
-        return undefined;
-    }
-}
-/** This process, as ProcessIdentity. */
-function ownIdentity() {
-    const ns = pidNamespace();
-    const boot = bootId();
-    const start = procStart(process.pid);
-    return {
-        pid: process.pid,
-        ...(ns ? { pidNamespace: ns } : {}),
-        ...(boot ? { bootId: boot } : {}),
-        ...(start ? { procStart: start } : {}),
-    };
-}
-/** True while `pid` (of this namespace) runs; a zombie (exited, not yet reaped) counts as gone. */
-function pidRunning(pid) {
-    try {
-        process.kill(pid, 0);
-    }
-    catch (err) {
-        return err.code === "EPERM";
-    }
-    try {
-        return !/^\d+ \(.*\) Z/s.test((0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, "utf8"));
-    }
-    catch {
-        return true; // no /proc (macOS): the signal said it exists
-    }
-}
-/**
- * Whether the process `owner` recorded can be judged from here, and how:
- * - "dead": it ran on an earlier boot of this machine, or in this PID namespace and is gone (or its pid
- *   now belongs to another process, told by its start time);
- * - "alive": it runs in this namespace;
- * - "unknown": another PID namespace, or no namespace/boot recorded (another container, an older
- *   version): nothing here can tell whether it still runs.
- */
-function judgeOwner(owner) {
-    const me = ownIdentity();
-    if (owner.bootId && me.bootId && owner.bootId !== me.bootId)
-        return "dead";
-    if (!owner.pidNamespace || !me.pidNamespace || owner.pidNamespace !== me.pidNamespace)
-        return "unknown";
-    if (owner.bootId === undefined || me.bootId === undefined)
-        return "unknown";
-    if (owner.pid === process.pid)
-        return owner.procStart === me.procStart ? "alive" : "dead";
-    if (!pidRunning(owner.pid))
-        return "dead";
-    const now = procStart(owner.pid);
-    if (owner.procStart !== undefined && now !== undefined && now !== owner.procStart)
-        return "dead";
-    return "alive";
-}
-
-;// CONCATENATED MODULE: ./src/crypto/gpg-home.ts
-
-
-
-
-
-
-
-/**
- * Temporary homes are named `lifeline-gnupg-<pid>-XXXXXX` and hold OWNER_FILE, the identity of the run
- * that made them (pid, PID namespace, boot id, start time): a later run sweeps a home only when that
- * tells its owner is gone.
- */
-const HOME_PREFIX = "lifeline-gnupg-";
-const OWNER_FILE = "lifeline-owner.json";
-const AGENT_EXIT_WAIT_MS = 3_000;
-/**
- * Homes with no owner recorded (`lifeline-gnupg-XXXXXX` of earlier Lifeline versions, or one whose
- * owner file is missing) are swept once this old: no run keeps a keyring for 6 hours.
- */
-const UNOWNED_HOME_MAX_AGE_MS = 6 * 3600_000;
-/** Homes of this process not yet disposed: removed synchronously on exit (process.exit included). */
-const live = new Set();
-let exitHookInstalled = false;
-/**
- * A GNUPGHOME made for one run (a key given as ASCII armour), owned by this process. gpg starts a
- * gpg-agent (and possibly a dirmngr) per home that outlives gpg itself and keeps the secret key in
- * memory: `dispose` kills them and removes the home; on process exit, anything left is disposed
- * synchronously; and `create` first sweeps the homes of earlier runs whose process is gone (SIGKILL).
- */
-class TemporaryGpgHome {
-    path;
-    disposed = false;
-    constructor(path) {
-        this.path = path;
-    }
-    static async create() {
-        await sweepAbandonedGpgHomes();
-        // Synchronously: made and registered for disposal in one step, so no exit can come between them.
-        const home = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), `${HOME_PREFIX}${process.pid}-`));
-        live.add(home);
-        installExitHook();
-        (0,external_node_fs_.chmodSync)(home, 0o700);
-        (0,external_node_fs_.writeFileSync)(external_node_path_default().join(home, OWNER_FILE), `${JSON.stringify(ownIdentity())}\n`, { mode: 0o600 });
-        return new TemporaryGpgHome(home);
-    }
-    /** Kills the home's gpg daemons, waits for them to exit, then removes the home. Safe to call twice. */
-    async dispose() {
-        if (this.disposed)
-            return;
-        this.disposed = true;
-        await disposeHome(this.path);
-        live.delete(this.path);
-    }
-}
-/** Kills the daemons gpg started for `home` (gpg-agent, dirmngr...) and removes the directory. */
-async function disposeHome(home) {
-    const pid = await agentPid(home);
-    await run("gpgconf", ["--homedir", home, "--kill", "all"]);
-    if (pid !== undefined)
-        await waitForExit(pid);
-    await (0,promises_.rm)(home, { recursive: true, force: true });
-}
-function disposeHomeSync(home) {
-    const pid = parseAgentPid((0,external_node_child_process_.spawnSync)("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"], {
-        encoding: "utf8",
-        env: childEnvironment(),
-        timeout: 5_000,
-    }).stdout ?? "");
-    (0,external_node_child_process_.spawnSync)("gpgconf", ["--homedir", home, "--kill", "all"], {
-        stdio: "ignore",
-        env: childEnvironment(),
-        timeout: 5_000,
-    });
-    if (pid !== undefined) {
-        const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
-        const pause = new Int32Array(new SharedArrayBuffer(4));
-        while (pidRunning(pid) && Date.now() < deadline)
-            Atomics.wait(pause, 0, 0, 20);
-        if (pidRunning(pid))
-            signal(pid, "SIGKILL");
-    }
-    (0,external_node_fs_.rmSync)(home, { recursive: true, force: true, maxRetries: 3 });
-}
-function installExitHook() {
-    if (exitHookInstalled)
-        return;
-    exitHookInstalled = true;
-    process.on("exit", () => {
-        for (const home of live) {
-            try {
-                disposeHomeSync(home);
-            }
-            catch {
-                // exiting: nothing more can be done; the next run sweeps what is left
-            }
-        }
-        live.clear();
-    });
-}
-/**
- * Disposes the temporary gpg homes in `dir` left by Lifeline runs whose process no longer exists
- * (killed with SIGKILL, or a runner that lost the job): their agents still hold the secret key.
- * Only real directories (never a symlink planted in a shared TMPDIR) owned by this user with mode 0700
- * are considered, and only when their recorded owner is surely gone: it ran on an earlier boot, or in
- * this PID namespace and has exited. A home of another PID namespace (a container sharing TMPDIR) is
- * left alone, since nothing here tells whether its run is alive. A home with no owner recorded (earlier
- * versions) is swept once older than UNOWNED_HOME_MAX_AGE_MS.
- */
-async function sweepAbandonedGpgHomes(dir = (0,external_node_os_.tmpdir)()) {
-    const swept = [];
-    for (const name of await (0,promises_.readdir)(dir).catch(() => [])) {
-        if (!name.startsWith(HOME_PREFIX))
-            continue;
-        const home = external_node_path_default().join(dir, name);
-        if (live.has(home) || !(await abandoned(home)))
-            continue;
-        await disposeHome(home).catch(() => { });
-        swept.push(name);
-    }
-    return swept;
-}
-async function abandoned(home) {
-    const info = await (0,promises_.lstat)(home).catch(() => undefined);
-    const uid = process.getuid?.();
-    if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o777) !== 0o700)
-        return false;
-    const owner = await readOwner(home);
-    if (owner)
-        return judgeOwner(owner) === "dead";
-    return Date.now() - info.mtimeMs >= UNOWNED_HOME_MAX_AGE_MS;
-}
-async function readOwner(home) {
-    const file = external_node_path_default().join(home, OWNER_FILE);
-    const info = await (0,promises_.lstat)(file).catch(() => undefined);
-    if (!info?.isFile())
-        return undefined;
-    try {
-        const owner = JSON.parse(await (0,promises_.readFile)(file, "utf8"));
-        return Number.isInteger(owner.pid) ? owner : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-async function agentPid(home) {
-    return parseAgentPid(await run("gpg-connect-agent", ["--homedir", home, "--no-autostart", "getinfo pid", "/bye"]));
-}
-/** `gpg-connect-agent 'getinfo pid'` answers "D <pid>" then "OK"; nothing when no agent runs. */
-function parseAgentPid(output) {
-    const pid = Number(/^D (\d+)$/m.exec(output)?.[1]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-/** Runs a gpg helper, resolving its stdout; a failure (not installed, no agent) resolves "". */
-function run(command, args) {
-    return new Promise((resolve) => {
-        (0,external_node_child_process_.execFile)(command, args, { env: childEnvironment(), timeout: 10_000 }, (_err, stdout) => resolve(String(stdout ?? "")));
-    });
-}
-async function waitForExit(pid) {
-    const deadline = Date.now() + AGENT_EXIT_WAIT_MS;
-    while (pidRunning(pid) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
-    if (pidRunning(pid))
-        signal(pid, "SIGKILL");
-}
-function signal(pid, sig) {
-    try {
-        process.kill(pid, sig);
-    }
-    catch {
-        // already gone
-    }
-}
-
-;// CONCATENATED MODULE: ./src/crypto/gpg-keyring.ts
-
-
-
-
-/** Options every gpg run of Lifeline gets: never prompt, never go to the network for keys. */
-const GPG_BASE_ARGS = ["--batch", "--no-tty", "--disable-dirmngr", "--no-auto-key-retrieve"];
-/**
- * The keyring encrypted backups are decrypted with: GNUPGHOME (or ~/.gnupg), or a temporary one holding
- * a secret key given as ASCII armour (e.g. from a CI secret), removed again with its gpg-agent by
- * `dispose`. The caller prepares it inside the try whose finally disposes it.
- */
-class GpgDecryptKeyring {
-    home;
-    temporary;
-    children = new Set();
-    constructor(
-    /** GNUPGHOME for gpg, or undefined for the user's default keyring. */
-    home, temporary) {
-        this.home = home;
-        this.temporary = temporary;
-    }
-    static async prepare(privateKey, source = "BACKUP_GPG_PRIVATE_KEY") {
-        if (privateKey === undefined)
-            return new GpgDecryptKeyring(process.env.GNUPGHOME, undefined);
-        const temporary = await TemporaryGpgHome.create();
-        const home = temporary.path;
-        try {
-            await new Promise((resolve, reject) => {
-                const child = (0,external_node_child_process_.execFile)("gpg", [...GPG_BASE_ARGS, "--quiet", "--import"], { env: childEnvironment({ ...process.env, GNUPGHOME: home }) }, (err, _stdout, stderr) => {
-                    if (!err)
-                        return resolve();
-                    if (err.code === "ENOENT")
-                        return reject(new errors/* UserError */.yo("gpg is not installed: install GnuPG (apt-get install gnupg) to decrypt backups"));
-                    reject(new errors/* UserError */.yo(`The GPG secret key in ${source} could not be imported (${String(stderr).trim().split("\n").pop()}): ` +
-                        "give it as exported by 'gpg --armor --export-secret-keys <key>', without a passphrase"));
-                });
-                child.stdin?.on("error", () => { });
-                child.stdin?.end(privateKey);
-            });
-        }
-        catch (err) {
-            await temporary.dispose();
-            throw err;
-        }
-        return new GpgDecryptKeyring(home, temporary);
-    }
-    /** A gpg process that decrypts stdin to stdout (never prompting: a key with a passphrase fails). */
-    startDecrypt(stdin = true) {
-        const child = child_stage_startChildStage("gpg --decrypt", "gpg", [...GPG_BASE_ARGS, "--quiet", "--pinentry-mode", "error", "--decrypt"], { env: this.env(), stdin });
-        this.children.add(child);
-        child.exited.then(() => this.children.delete(child), () => this.children.delete(child));
-        return child;
-    }
-    env() {
-        return this.home ? { ...process.env, GNUPGHOME: this.home } : process.env;
-    }
-    /** Stops its gpg processes, then (temporary keyring) kills the home's gpg-agent and removes it. */
-    async dispose() {
-        const running = [...this.children];
-        for (const child of running)
-            child.kill();
-        await Promise.allSettled(running.map((c) => c.exited));
-        await this.temporary?.dispose();
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/restore/databases.ts
@@ -46476,6 +47595,64 @@ function throwIfCancelled(signal, what) {
     const reason = signal.reason;
     const name = reason instanceof CancelledError ? reason.signalName : "SIGTERM";
     throw new CancelledError(name, `${what} (${name})`, { cause: reason });
+}
+
+
+/***/ }),
+
+/***/ 6822:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   e8: () => (/* binding */ networkCode),
+/* harmony export */   lt: () => (/* binding */ DestinationError),
+/* harmony export */   m_: () => (/* binding */ briefly)
+/* harmony export */ });
+/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8382);
+
+/** A failure at one destination: the message names the destination, the object and what to do. */
+class DestinationError extends _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
+    where;
+    name = "DestinationError";
+    constructor(
+    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
+    where, message, options) {
+        super(message, options);
+        this.where = where;
+    }
+}
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
+/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
+function networkCode(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
+            return e.code;
+        const errors = e.errors;
+        if (Array.isArray(errors)) {
+            const inner = errors.map(networkCode).find((c) => c !== undefined);
+            if (inner)
+                return inner;
+        }
+        e = e.cause;
+    }
+    return undefined;
+}
+/** The message of an SDK error, one line, without the noise some SDKs put around it. */
+function briefly(err) {
+    const e = err;
+    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
+    return message.split("\n")[0]?.slice(0, 300) ?? message;
 }
 
 

@@ -221,64 +221,6 @@ class CloudStore {
 
 /***/ }),
 
-/***/ 6822:
-/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
-
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   e8: () => (/* binding */ networkCode),
-/* harmony export */   lt: () => (/* binding */ DestinationError),
-/* harmony export */   m_: () => (/* binding */ briefly)
-/* harmony export */ });
-/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8382);
-
-/** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
-    where;
-    name = "DestinationError";
-    constructor(
-    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
-    where, message, options) {
-        super(message, options);
-        this.where = where;
-    }
-}
-const NETWORK_CODES = new Set([
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "ENOTFOUND",
-    "EAI_AGAIN",
-    "ETIMEDOUT",
-    "EHOSTUNREACH",
-    "ENETUNREACH",
-    "EPIPE",
-    "UND_ERR_SOCKET",
-    "UND_ERR_CONNECT_TIMEOUT",
-]);
-/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
-function networkCode(err) {
-    for (let e = err, depth = 0; e && depth < 5; depth++) {
-        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
-            return e.code;
-        const errors = e.errors;
-        if (Array.isArray(errors)) {
-            const inner = errors.map(networkCode).find((c) => c !== undefined);
-            if (inner)
-                return inner;
-        }
-        e = e.cause;
-    }
-    return undefined;
-}
-/** The message of an SDK error, one line, without the noise some SDKs put around it. */
-function briefly(err) {
-    const e = err;
-    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
-    return message.split("\n")[0]?.slice(0, 300) ?? message;
-}
-
-
-/***/ }),
-
 /***/ 1842:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -288,6 +230,8 @@ __webpack_require__.d(__webpack_exports__, {
   GcsStore: () => (/* binding */ GcsStore)
 });
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __webpack_require__(7075);
 // EXTERNAL MODULE: ./node_modules/@google-cloud/storage/build/esm/src/index.js + 27 modules
 var src = __webpack_require__(3923);
 // EXTERNAL MODULE: ./src/net/deadline.ts
@@ -348,6 +292,7 @@ var retry = __webpack_require__(3091);
 // EXTERNAL MODULE: ./src/storage/store.ts
 var store = __webpack_require__(6336);
 ;// CONCATENATED MODULE: ./src/storage/gcs-store.ts
+
 
 
 
@@ -444,7 +389,7 @@ class GcsStore extends cloud_store/* CloudStore */.Dy {
             timeout: this.settings.transfer.requestTimeoutMs,
             metadata: {
                 contentType: options.contentType ?? cloud_store/* DATA_CONTENT_TYPE */.AT,
-                storageClass: this.settings.storageClass,
+                ...(options.readable ? {} : { storageClass: this.settings.storageClass }),
             },
             // Never overwrite: the upload only succeeds if no object of this name exists (generation 0).
             preconditionOpts: { ifGenerationMatch: 0 },
@@ -503,13 +448,18 @@ class GcsStore extends cloud_store/* CloudStore */.Dy {
         const got = await this.callUnlessMissing({ what: "stat", action: "stat", name }, () => this.file(name).getMetadata());
         return got && this.describe(name, got[0]);
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
+        if (range && range.end <= range.start)
+            return external_node_stream_.Readable.from([]);
         // Existence first, so that a missing object fails here with advice rather than mid-stream.
         if (!(await this.stat(name))) {
             throw new destination_error/* DestinationError */.lt(this.uri(name), `GCS download failed for ${this.uri(name)}: ${store/* MISSING_OBJECT_ADVICE */.iE}`);
         }
         // Our own SHA-256 checks the bytes end to end; the SDK's validation would hash them a second time.
-        const stream = this.file(name).createReadStream({ validation: false });
+        const stream = this.file(name).createReadStream({
+            validation: false,
+            ...(range ? { start: range.start, end: range.end - 1 } : {}),
+        });
         const stop = (0,deadline/* anySignal */.JG)(this.signal, signal);
         if (stop) {
             const onAbort = () => stream.destroy((0,deadline/* abortReason */.Js)(stop));

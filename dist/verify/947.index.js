@@ -221,64 +221,6 @@ class CloudStore {
 
 /***/ }),
 
-/***/ 6822:
-/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
-
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   e8: () => (/* binding */ networkCode),
-/* harmony export */   lt: () => (/* binding */ DestinationError),
-/* harmony export */   m_: () => (/* binding */ briefly)
-/* harmony export */ });
-/* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8382);
-
-/** A failure at one destination: the message names the destination, the object and what to do. */
-class DestinationError extends _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .yo {
-    where;
-    name = "DestinationError";
-    constructor(
-    /** The object's or bucket's URI, e.g. `s3://bucket/backups/postgres/x.sql.gz`. */
-    where, message, options) {
-        super(message, options);
-        this.where = where;
-    }
-}
-const NETWORK_CODES = new Set([
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "ENOTFOUND",
-    "EAI_AGAIN",
-    "ETIMEDOUT",
-    "EHOSTUNREACH",
-    "ENETUNREACH",
-    "EPIPE",
-    "UND_ERR_SOCKET",
-    "UND_ERR_CONNECT_TIMEOUT",
-]);
-/** The network-level error code buried in an SDK error (its own code or a cause's), if any. */
-function networkCode(err) {
-    for (let e = err, depth = 0; e && depth < 5; depth++) {
-        if (typeof e.code === "string" && NETWORK_CODES.has(e.code))
-            return e.code;
-        const errors = e.errors;
-        if (Array.isArray(errors)) {
-            const inner = errors.map(networkCode).find((c) => c !== undefined);
-            if (inner)
-                return inner;
-        }
-        e = e.cause;
-    }
-    return undefined;
-}
-/** The message of an SDK error, one line, without the noise some SDKs put around it. */
-function briefly(err) {
-    const e = err;
-    const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
-    return message.split("\n")[0]?.slice(0, 300) ?? message;
-}
-
-
-/***/ }),
-
 /***/ 3091:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -497,7 +439,7 @@ class S3Store extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore
                 Bucket: this.settings.bucket,
                 Key: key,
                 Body: body,
-                StorageClass: this.settings.storageClass,
+                ...(options.readable ? {} : { StorageClass: this.settings.storageClass }),
                 ContentType: options.contentType ?? _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .DATA_CONTENT_TYPE */ .AT,
                 // Never overwrite a backup: CompleteMultipartUpload / PutObject fail if the key exists.
                 IfNoneMatch: "*",
@@ -555,14 +497,18 @@ class S3Store extends _cloud_store_js__WEBPACK_IMPORTED_MODULE_3__/* .CloudStore
             storageClass: head.StorageClass ?? "STANDARD",
         };
     }
-    async get(name, signal) {
+    async get(name, signal, range) {
+        if (range && range.end <= range.start)
+            return node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable.from([]);
         try {
             // The deadline covers the request until the body starts; the body is ended by `signal`, the
             // consumer destroying it, or socketTimeout when it stops flowing.
             const body = (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(this.signal, signal);
-            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name) }), {
-                abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(s, body),
-            }));
+            const got = await this.timed("GetObject", (s) => this.client.send(new _aws_sdk_client_s3__WEBPACK_IMPORTED_MODULE_8__.GetObjectCommand({
+                Bucket: this.settings.bucket,
+                Key: this.key(name),
+                ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
+            }), { abortSignal: (0,_net_deadline_js__WEBPACK_IMPORTED_MODULE_2__/* .anySignal */ .JG)(s, body) }));
             if (!(got.Body instanceof node_stream__WEBPACK_IMPORTED_MODULE_0__.Readable))
                 throw new Error("the SDK returned no Node.js stream");
             return got.Body;

@@ -171,7 +171,7 @@ describe("the backup-media bundle with a bucket, on a runner whose MEDIA_BACKUP_
     expect(second.summary).toContain(`the index of ${first.outputs.snapshot} in the bucket`);
     expect(second.outputs["offsite-failed"]).toBe("");
     const prom = await readFile(textfile, "utf8");
-    expect(prom).toMatch(/backup_upload_last_status\{type="media",destination="s3",[^}]*\} 0/);
+    expect(prom).toMatch(/backup_upload_last_status\{destination="s3",[^}]*type="media"\} 0/);
 
     await new Promise((r) => setTimeout(r, 1100));
     const missing = await runAction(

@@ -87,6 +87,7 @@ describe("backup-media off-site", () => {
       // 600 files, 40 MiB: packs of 8 MiB and three large files, not one object per file.
       expect(o.objects).toBeLessThan(20);
     }
+    const dataBefore = await s3Listing(bucket);
     const changes = changeFraction(source, 0.01, 3);
     const second = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger, now });
     expect(second.exitCode, lines.join("\n")).toBe(0);
@@ -96,6 +97,13 @@ describe("backup-media off-site", () => {
       expect(o.objects).toBeGreaterThan(0);
       expect(o.objects).toBeLessThanOrEqual(changes.changed + changes.added);
     }
+    // Counted on the server: the data objects new in the bucket hold exactly what changed.
+    const dataAfter = await s3Listing(bucket);
+    const added = [...dataAfter].filter(([k]) => !dataBefore.has(k));
+    expect([...dataBefore].every(([k, size]) => dataAfter.get(k) === size)).toBe(true);
+    expect(added.length).toBe(second.offsite[0]?.objects);
+    expect(added.reduce((a, [, size]) => a + size, 0)).toBe(second.offsite[0]?.bytes);
+    expect(added.reduce((a, [, size]) => a + size, 0)).toBeLessThanOrEqual(second.totals.bytesCopied);
     shared = { source, env, snapshot: second.snapshot };
   });
 
@@ -128,6 +136,25 @@ describe("backup-media off-site", () => {
     });
   }
 });
+
+/** Every data object of an S3 bucket's media area, with its size (a listing: no object is read). */
+async function s3Listing(bucket: string): Promise<Map<string, number>> {
+  const client = minio().client();
+  try {
+    const out = new Map<string, number>();
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: "backups/media/data/", ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) out.set(o.Key as string, o.Size ?? 0);
+      token = page.NextContinuationToken;
+    } while (token);
+    return out;
+  } finally {
+    client.destroy();
+  }
+}
 
 /** Every object key under `prefix` of an S3 bucket, with its body. */
 async function s3Objects(bucket: string, prefix = "backups/media/"): Promise<Map<string, Buffer>> {
