@@ -2,7 +2,7 @@ import { BACKUP_MEDIA_SETTINGS, loadBackupMediaConfig } from "../config/media-co
 import { require } from "../config/settings.js";
 import { terminalProgress } from "../log/progress.js";
 import { backupMedia } from "../media/backup-media.js";
-import { describeBuildProgress } from "../media/media-progress.js";
+import { describeBuildProgress, describeOffsiteProgress } from "../media/media-progress.js";
 import { COMMON_EXIT_HELP } from "../process/exit-status.js";
 import { settingsHelp, startCommand } from "./args.js";
 import type { Command } from "./run-record.js";
@@ -15,7 +15,11 @@ a plain directory tree (restore with cp -a, or lifeline restore --media) with a 
 entry's path, type, mode, owner, size, mtime and SHA-256. Incremental by default: a file unchanged
 since the previous snapshot (same size, mtime, ctime and inode) is hard-linked to it and not read
 again. The snapshot appears, and MEDIA_BACKUP_DIR/current moves to it, only when complete; then
-snapshots older than MEDIA_RETENTION_DAYS are removed (never the newest complete one). With
+snapshots older than MEDIA_RETENTION_DAYS are removed (never the newest complete one). With a bucket
+configured (BACKUP_S3_BUCKET, BACKUP_GCS_BUCKET, BACKUP_AZURE_CONTAINER), the snapshot is then copied
+to each under MEDIA_REMOTE_PREFIX: only contents the bucket lacks, small files packed, the snapshot's
+sums written last; each bucket gets the same retention, and unused data is collected after
+MEDIA_GC_GRACE_HOURS. Restore from a bucket with lifeline restore --media --media-from s3|gcs|azure. With
 --verify-only, verifies the snapshots instead, as \`lifeline verify --media\` does.
 Every option can also be given by its environment variable; a flag wins over the variable.
 
@@ -52,6 +56,7 @@ export const backupMediaCommand: Command = async (argv, logger, signal, out, rec
       logger,
       signal,
       onProgress: (p) => progress.update(describeBuildProgress(p)),
+      onUploadProgress: (p) => progress.update(describeOffsiteProgress(p)),
     });
   } finally {
     progress.done();

@@ -39,7 +39,7 @@ function offsiteLines(reports: BackupMediaResult["offsite"]): string[] {
             ? `skipped: ${o.retention.skipped}`
             : `${o.retention.dryRun ? "would remove" : "removed"} ${o.retention.dryRun ? o.retention.remove.length : o.retention.removed.length} snapshot(s); ` +
               ("removed" in o.retention.gc
-                ? `${o.retention.gc.removed.length} unused objects removed (${formatBytes(o.retention.gc.removedBytes)}), ${o.retention.gc.pendingObjects} waiting out the grace period`
+                ? `${o.retention.gc.removed.length} unused objects removed (${formatBytes(o.retention.gc.removedBytes)}), ${o.retention.gc.pendingObjects} (${formatBytes(o.retention.gc.pendingBytes)}) waiting out the grace period; ${o.retention.gc.liveObjects} in use (${formatBytes(o.retention.gc.liveBytes)})`
                 : "plan" in o.retention.gc
                   ? `would remove ${o.retention.gc.plan.remove.length} unused objects`
                   : `garbage collection skipped: ${o.retention.gc.skipped}`);

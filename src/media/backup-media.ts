@@ -11,7 +11,7 @@ import { type PublishOutcome, publishMetrics } from "../metrics/publish.js";
 import { ConfigError, throwIfCancelled } from "../shared/errors.js";
 import { LIFELINE_VERSION } from "../version.js";
 import { ManifestReader, type ManifestTotals, ManifestWriter } from "./manifest.js";
-import { type MediaOffsiteReport, sendOffsite } from "./media-offsite.js";
+import { type MediaOffsiteReport, type OffsiteProgress, sendOffsite } from "./media-offsite.js";
 import { toBinary } from "./media-path.js";
 import { applyMediaRetention, type MediaRetentionOutcome, planMediaRetention } from "./media-retention.js";
 import { type BuildProblems, type BuildProgress, buildSnapshot } from "./snapshot-builder.js";
@@ -55,6 +55,8 @@ export interface BackupMediaOptions {
   readonly onProgress?: (p: BuildProgress & { readonly previousEntries?: number }) => void;
   /** Bytes read for the off-site copies, as they go. */
   readonly onUploadBytes?: (bytes: number) => void;
+  /** The off-site copies' progress, at most once a second. */
+  readonly onUploadProgress?: (p: OffsiteProgress) => void;
 }
 
 /**
@@ -195,6 +197,7 @@ export async function backupMedia(
           logger,
           signal,
           ...(options.onUploadBytes ? { onBytes: options.onUploadBytes } : {}),
+          ...(options.onUploadProgress ? { onProgress: options.onUploadProgress } : {}),
         })
       : [];
     throwIfCancelled(

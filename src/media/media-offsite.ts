@@ -43,6 +43,15 @@ export interface SendOffsiteInput {
   readonly logger: Logger;
   readonly signal?: AbortSignal | undefined;
   readonly onBytes?: (bytes: number) => void;
+  /** At most once a second: contents read for the buckets so far, of how many planned. */
+  readonly onProgress?: (p: OffsiteProgress) => void;
+}
+
+export interface OffsiteProgress {
+  readonly bytes: number;
+  readonly of: number;
+  readonly buckets: number;
+  readonly elapsedSeconds: number;
 }
 
 /**
@@ -70,17 +79,54 @@ export async function sendOffsite(input: SendOffsiteInput): Promise<MediaOffsite
     stage: "preflight",
     ...EMPTY,
   }));
-  const encryptor = config.encryption
-    ? await GpgEncryptor.prepare({
-        recipient: config.encryption.recipient,
-        publicKey: config.encryption.publicKey,
-      })
-    : undefined;
+  const started = Date.now();
+  const progress = { bytes: 0, of: 0, last: 0 };
+  const tell = (n: number) => {
+    progress.bytes += n;
+    input.onBytes?.(n);
+    if (input.onProgress && Date.now() - progress.last >= 1000) {
+      progress.last = Date.now();
+      input.onProgress({
+        bytes: progress.bytes,
+        of: progress.of,
+        buckets: ready.length,
+        elapsedSeconds: (Date.now() - started) / 1000,
+      });
+    }
+  };
+  const counted: CountedInput = {
+    ...input,
+    onBytes: tell,
+    onPlanned: (n) => {
+      progress.of += n;
+    },
+  };
+  const live = remotes.filter((r) => ready.includes(r.data));
+  let encryptor: GpgEncryptor | undefined;
   try {
-    const sent = await Promise.all(
-      remotes.filter((r) => ready.includes(r.data)).map((remote) => sendOne(remote, input, encryptor)),
-    );
-    reports.push(...sent);
+    encryptor = config.encryption
+      ? await GpgEncryptor.prepare({
+          recipient: config.encryption.recipient,
+          publicKey: config.encryption.publicKey,
+        })
+      : undefined;
+  } catch (err) {
+    // The local snapshot stands; no bucket gets an unencrypted copy instead.
+    logger.error(`No off-site copy is made: ${briefly(err)}`);
+    for (const r of live) {
+      reports.push({
+        kind: r.kind,
+        location: r.location,
+        ok: false,
+        error: briefly(err),
+        stage: "preflight",
+        ...EMPTY,
+      });
+    }
+    return reports;
+  }
+  try {
+    reports.push(...(await Promise.all(live.map((remote) => sendOne(remote, counted, encryptor)))));
   } finally {
     await encryptor?.dispose();
   }
@@ -89,9 +135,14 @@ export async function sendOffsite(input: SendOffsiteInput): Promise<MediaOffsite
 
 const EMPTY = { objects: 0, bytes: 0, reusedContents: 0, reusedObjects: 0, metadataBytes: 0, seconds: 0 };
 
+/** The input as each bucket's upload sees it: byte counts go to the run's one progress. */
+interface CountedInput extends SendOffsiteInput {
+  readonly onPlanned: (bytes: number) => void;
+}
+
 async function sendOne(
   remote: MediaRemote,
-  input: SendOffsiteInput,
+  input: CountedInput,
   encryptor: GpgEncryptor | undefined,
 ): Promise<MediaOffsiteReport> {
   const { logger, config } = input;
@@ -119,6 +170,7 @@ async function sendOne(
         logger,
         signal: input.signal,
         onBytes: input.onBytes,
+        onPlanned: input.onPlanned,
       });
       logger.info(
         `Off-site ${remote.location}: snapshot ${input.snapshot} complete, ${uploaded.objects} objects (${uploaded.bytes} bytes) ` +

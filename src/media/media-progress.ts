@@ -1,5 +1,6 @@
 import { clock } from "../log/progress.js";
 import { formatBytes } from "../summary/markdown.js";
+import type { OffsiteProgress } from "./media-offsite.js";
 import type { MediaRestoreProgress } from "./restore-media.js";
 import type { BuildProgress } from "./snapshot-builder.js";
 import type { MediaVerifyProgress } from "./verify-media.js";
@@ -17,6 +18,16 @@ export function describeBuildProgress(p: BuildProgress & { readonly previousEntr
   return (
     `${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
     `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`
+  );
+}
+
+/** The off-site copies' progress in words: contents read for the buckets of those planned, rate, ETA. */
+export function describeOffsiteProgress(p: OffsiteProgress): string {
+  const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+  const eta = rate > 0 && p.bytes < p.of ? `, ETA ${clock((p.of - p.bytes) / rate)}` : "";
+  return (
+    `off-site (${p.buckets} bucket${p.buckets === 1 ? "" : "s"}): ${formatBytes(p.bytes)} of ${formatBytes(p.of)} sent ` +
+    `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed${eta}`
   );
 }
 

@@ -135,6 +135,8 @@ export interface UploadOptions {
   readonly logger: Logger;
   readonly signal?: AbortSignal | undefined;
   readonly onBytes?: (bytes: number) => void;
+  /** Told once, before the first byte: how many bytes of contents this upload will read. */
+  readonly onPlanned?: (bytes: number) => void;
 }
 
 /**
@@ -150,6 +152,7 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
   const tree = path.join(o.snapshotDir, TREE_DIR);
   const encrypted = o.encryptor !== undefined;
   const { jobs, reused } = planJobs(manifestFile, o.known, o.rule);
+  o.onPlanned?.(jobs.reduce((a, j) => a + (j.kind === "pack" ? j.bytes : j.member.entry.size), 0));
   const written = new ContentIndex();
   let objects = 0;
   let bytes = 0;

@@ -4,7 +4,7 @@ import { require } from "../../config/settings.js";
 import { periodicLog } from "../../log/progress.js";
 import { backupMedia } from "../../media/backup-media.js";
 import { backupMediaSummary } from "../../media/backup-media-summary.js";
-import { describeBuildProgress } from "../../media/media-progress.js";
+import { describeBuildProgress, describeOffsiteProgress } from "../../media/media-progress.js";
 import { throwIfCancelled } from "../../shared/errors.js";
 import { runAction } from "../shared/run-action.js";
 import { verifyMediaBody } from "../shared/verify-media-body.js";
@@ -30,6 +30,7 @@ export async function runBackupMedia(): Promise<void> {
         logger,
         signal,
         onProgress: (p) => progress.update(describeBuildProgress(p)),
+        onUploadProgress: (p) => progress.update(describeOffsiteProgress(p)),
       });
       if (result.offsite.some((o) => o.ok)) await indexCache?.save();
       throwIfCancelled(signal, "The media backup was cancelled after its snapshot was published; it is kept");
