@@ -15,6 +15,7 @@ const backupDir = path.resolve(".tmp/demo/backups");
 const mediaSource = path.resolve(".tmp/demo/media/data");
 const mediaBackupDir = path.resolve(".tmp/demo/media/backups");
 const mediaRestored = path.resolve(".tmp/demo/media/restored");
+const mediaFromS3 = path.resolve(".tmp/demo/media/restored-from-s3");
 const step = (text: string) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
 
 rmSync(backupDir, { recursive: true, force: true });
@@ -105,23 +106,29 @@ try {
       encoding: "utf8",
     });
   step("lifeline backup-media: the first snapshot copies and hashes every file");
-  const firstSnap = JSON.parse(media("backup-media", "--json")) as {
+  type MediaRun = {
     snapshot: string;
     totals: Record<string, number>;
+    offsite: { location: string; ok: boolean; objects: number; bytes: number; reusedContents: number }[];
   };
+  const offsiteLine = (r: MediaRun) =>
+    r.offsite
+      .map(
+        (o) =>
+          `${o.location}: ${o.ok ? "" : "FAILED "}${o.objects} objects (${o.bytes} bytes) sent, ${o.reusedContents} contents already there`,
+      )
+      .join("; ");
+  const firstSnap = JSON.parse(media("backup-media", "--json")) as MediaRun;
   console.log(
-    `${firstSnap.snapshot}: ${firstSnap.totals.files} files, ${firstSnap.totals.bytesCopied} bytes copied`,
+    `${firstSnap.snapshot}: ${firstSnap.totals.files} files, ${firstSnap.totals.bytesCopied} bytes copied; ${offsiteLine(firstSnap)}`,
   );
   writeFileSync(path.join(mediaSource, "added-after-first.txt"), "new since the first snapshot\n");
   await new Promise((r) => setTimeout(r, 1100)); // snapshot names have a one-second resolution
   step("lifeline backup-media again: unchanged files are hard-linked, only the new one is copied");
-  const secondSnap = JSON.parse(media("backup-media", "--json")) as {
-    snapshot: string;
-    totals: Record<string, number>;
-  };
+  const secondSnap = JSON.parse(media("backup-media", "--json")) as MediaRun;
   console.log(
     `${secondSnap.snapshot}: ${secondSnap.totals.newFiles} new, ${secondSnap.totals.unchangedFiles} unchanged (linked), ` +
-      `${secondSnap.totals.bytesCopied} bytes copied, ${secondSnap.totals.bytesLinked} linked`,
+      `${secondSnap.totals.bytesCopied} bytes copied, ${secondSnap.totals.bytesLinked} linked; ${offsiteLine(secondSnap)}`,
   );
   step("lifeline verify --media: manifests, every file's size and SHA-256, missing and extra files, age");
   console.log(media("verify", "--media"));
@@ -129,10 +136,17 @@ try {
     "lifeline restore --media into an empty directory, then compare with the source (content and metadata)",
   );
   console.log(media("restore", "--media", "--target-dir", mediaRestored).trim());
-  const mediaOk = (await treeDigest(mediaRestored)) === (await treeDigest(mediaSource));
+  const localOk = (await treeDigest(mediaRestored)) === (await treeDigest(mediaSource));
   console.log(
-    `${mediaOk ? "OK  " : "DIFF"} media tree digest (paths, types, modes, owners, sizes, mtimes, targets, content, hard links)`,
+    `${localOk ? "OK  " : "DIFF"} media tree digest (paths, types, modes, owners, sizes, mtimes, targets, content, hard links)`,
   );
+  step(
+    "lifeline restore --media --media-from s3: the same snapshot from the bucket, by byte ranges of its packs",
+  );
+  console.log(media("restore", "--media", "--media-from", "s3", "--target-dir", mediaFromS3).trim());
+  const s3Ok = (await treeDigest(mediaFromS3)) === (await treeDigest(mediaSource));
+  console.log(`${s3Ok ? "OK  " : "DIFF"} media tree digest of the restore from S3`);
+  const mediaOk = localOk && s3Ok;
 
   ok = databaseOk && mediaOk;
   console.log(

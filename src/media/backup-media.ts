@@ -191,6 +191,7 @@ export async function backupMedia(
           snapshotDir: finalDir,
           snapshot: name,
           clean,
+          recheck: config.full,
           retentionDays: config.retentionDays,
           dryRun: config.retentionDryRun,
           now,

@@ -3,7 +3,7 @@ import type { MediaOffsiteConfig } from "../config/media-config.js";
 import { GpgEncryptor } from "../crypto/gpg.js";
 import type { Logger } from "../log/logger.js";
 import { briefly } from "../storage/destination-error.js";
-import { loadKnown, writeCache } from "./remote-known.js";
+import { loadKnown, recheckKnown, writeCache } from "./remote-known.js";
 import { applyRemoteRetention, type RemoteRetentionOutcome } from "./remote-retention.js";
 import { listRemoteSnapshots, type MediaRemote, openMediaRemote } from "./remote-store.js";
 import { packingFor, uploadSnapshot } from "./remote-upload.js";
@@ -35,6 +35,8 @@ export interface SendOffsiteInput {
   readonly backupDir: string;
   readonly snapshotDir: string;
   readonly snapshot: string;
+  /** --full: the bucket's index is not trusted either; its data is listed and what is missing is sent again. */
+  readonly recheck: boolean;
   /** Retention runs only after a snapshot with no unreadable entry, as locally. */
   readonly clean: boolean;
   readonly retentionDays: number;
@@ -155,7 +157,8 @@ async function sendOne(
     if (complete.some((s) => s.name === input.snapshot)) {
       logger.info(`${remote.location}: ${input.snapshot} is complete there already`);
     } else {
-      const known = await loadKnown(remote, complete, input.backupDir, logger);
+      const loaded = await loadKnown(remote, complete, input.backupDir, logger);
+      const known = input.recheck ? await recheckKnown(remote, loaded, logger) : loaded;
       knownFrom = known.source;
       logger.info(
         `Uploading ${input.snapshot} to ${remote.location} (what the bucket holds: ${known.source})`,
@@ -225,13 +228,17 @@ async function sendOne(
       logger.error(`Retention in ${remote.location} failed: ${briefly(err)}`);
     }
   }
-  const retentionFailed = retention !== undefined && "error" in retention;
+  const retentionFailed =
+    retention !== undefined &&
+    ("error" in retention ||
+      ("failed" in retention &&
+        (retention.failed.length > 0 || ("failed" in retention.gc && retention.gc.failed.length > 0))));
   return {
     kind: remote.kind,
     location: remote.location,
     ok: !retentionFailed,
     ...(retentionFailed
-      ? { error: `retention: ${(retention as { error: string }).error}`, stage: "retention" as const }
+      ? { error: `retention: ${retentionError(retention)}`, stage: "retention" as const }
       : {}),
     snapshot: input.snapshot,
     objects: uploaded?.objects ?? 0,
@@ -243,4 +250,14 @@ async function sendOne(
     ...(knownFrom ? { knownFrom } : {}),
     retention,
   };
+}
+
+function retentionError(r: MediaOffsiteReport["retention"]): string {
+  if (r === undefined || "skipped" in r) return "";
+  if ("error" in r) return r.error;
+  const failed = [...r.failed, ...("failed" in r.gc ? r.gc.failed : [])];
+  return `${failed.length} removal(s) failed: ${failed
+    .slice(0, 5)
+    .map((f) => `${f.name}: ${f.error}`)
+    .join("; ")}`;
 }

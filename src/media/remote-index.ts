@@ -3,8 +3,10 @@ import { isDataName, isEncryptedName } from "./remote-layout.js";
 
 export const INDEX_FORMAT = "lifeline-media-index";
 export const OBJECTS_FORMAT = "lifeline-media-objects";
-/** An index or objects file larger than this is not one Lifeline wrote for a tree it can back up. */
-export const MAX_INDEX_BYTES = 1 << 30;
+/** An index or objects file larger than this is not one Lifeline wrote (and would not fit a string). */
+export const MAX_INDEX_BYTES = 256 << 20;
+/** A manifest larger than this (as stored, or decrypted) is not one Lifeline wrote: it is never staged whole. */
+export const MAX_MANIFEST_BYTES = 2 ** 31;
 
 /** Where one file content is in a bucket: bytes offset..offset+length of an object's plaintext. */
 export interface ContentLocation {

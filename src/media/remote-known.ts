@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Writable } from "node:stream";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import { writeFileAtomic } from "../fs/atomic-file.js";
+import { readRegularFile } from "../fs/regular-file.js";
 import type { Logger } from "../log/logger.js";
 import { briefly } from "../storage/destination-error.js";
 import { ContentIndex, MAX_INDEX_BYTES, type ObjectsFile, parseObjectsFile } from "./remote-index.js";
-import { isEncryptedName, PACK_PREFIX } from "./remote-layout.js";
+import { PACK_PREFIX } from "./remote-layout.js";
 import { fetchPart, type MediaRemote, type RemoteSnapshotRef, readSums } from "./remote-store.js";
 import { type KnownContent, NOTHING_KNOWN } from "./remote-upload.js";
 
@@ -87,14 +88,29 @@ export async function loadKnown(
   logger: Logger,
   keyring?: GpgDecryptKeyring,
 ): Promise<KnownContent> {
-  const newest = complete[0];
-  if (!newest) return NOTHING_KNOWN;
-  const sums = await readSums(remote, newest);
-  const objects = await readObjectsFile(remote, newest, sums);
+  // The newest snapshot whose sums and objects list read back; a damaged one is passed over, not fatal.
+  let newest: RemoteSnapshotRef | undefined;
+  let sums: Map<string, string> | undefined;
+  let objects: ObjectsFile | undefined;
+  for (const snap of complete) {
+    try {
+      sums = await readSums(remote, snap);
+      objects = await readObjectsFile(remote, snap, sums);
+      newest = snap;
+      break;
+    } catch (err) {
+      logger.warn(
+        `${remote.location}: ${snap.name} cannot be read back (${briefly(err)}); deduplication looks at an older snapshot`,
+      );
+    }
+  }
+  if (!newest || !sums || !objects) return NOTHING_KNOWN;
   const dir = cacheDirOf(backupDir, remote.location);
   try {
-    const state = JSON.parse(readFileSync(path.join(dir, "state.json"), "utf8")) as CacheState;
-    const text = readFileSync(path.join(dir, "index.ndjson"), "utf8");
+    const state = JSON.parse(
+      await readRegularFile(path.join(dir, "state.json"), { maxBytes: 4096 }),
+    ) as CacheState;
+    const text = await readRegularFile(path.join(dir, "index.ndjson"), { maxBytes: MAX_INDEX_BYTES });
     const sha = createHash("sha256").update(text).digest("hex");
     if (state.snapshot === newest.name && state.location === remote.location && sha === objects.indexSha256) {
       return {
@@ -126,7 +142,7 @@ export async function loadKnown(
   }
   const blobs = new Map<string, number>();
   for (const [name, bytes] of objects.objects) {
-    if (!name.startsWith(PACK_PREFIX) && isEncryptedName(name) === newest.encrypted) blobs.set(name, bytes);
+    if (!name.startsWith(PACK_PREFIX)) blobs.set(name, bytes);
   }
   logger.warn(
     `No readable index of ${remote.location} (encrypted, and no local cache): small files are uploaded again in new packs; ` +
@@ -137,4 +153,33 @@ export async function loadKnown(
     blobs,
     source: `the large files named in ${newest.name}'s objects list`,
   };
+}
+
+/**
+ * What is known, less what the bucket does not hold as recorded: one listing of data/, for a run that
+ * must not trust the index (--full). Lost or replaced objects are then uploaded again.
+ */
+export async function recheckKnown(
+  remote: MediaRemote,
+  known: KnownContent,
+  logger: Logger,
+): Promise<KnownContent> {
+  const listed = new Map((await remote.data.list()).map((o) => [o.name, o.sizeBytes]));
+  const index = new ContentIndex();
+  let dropped = 0;
+  const holds = (object: string, bytes: number | undefined) =>
+    bytes !== undefined && listed.get(object) === bytes;
+  for (const [name, bytes] of known.index.objects()) if (holds(name, bytes)) index.addObject(name, bytes);
+  for (const [sha, at] of known.index.entries()) {
+    if (index.objectSize(at.object) !== undefined) index.add(sha, at);
+    else dropped++;
+  }
+  const blobs = new Map([...known.blobs].filter(([name, bytes]) => holds(name, bytes)));
+  dropped += known.blobs.size - blobs.size;
+  if (dropped > 0) {
+    logger.warn(
+      `${remote.location}: ${dropped} content(s) its index names are missing or changed there: they are uploaded again`,
+    );
+  }
+  return { index, blobs, source: `${known.source}, checked against a listing of data/` };
 }

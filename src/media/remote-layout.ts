@@ -12,8 +12,11 @@ import { snapshotTime } from "./snapshot-name.js";
  *   snapshots/<snapshot>.sha256            sha256sum of the three above: written last, it makes the snapshot exist
  *   snapshots/gc-pending-<time>.txt        data objects found unreferenced, and since when (garbage collection)
  *
- * With BACKUP_ENCRYPT every data object, manifest and index is a gpg message (`.gpg` appended); the
- * `.objects` and `.sha256` files stay readable so that retention and garbage collection need no key.
+ * With BACKUP_ENCRYPT every data object, manifest and index is a gpg message (`.gpg` appended), and a
+ * data object's name carries the recipient key (`<sha256>.<key>.gpg`, <key> the first 16 hex digits of
+ * its fingerprint): content encrypted to one key is never reused by a run encrypting to another, nor by
+ * a run that does not encrypt. The `.objects` and `.sha256` files stay readable so that retention and
+ * garbage collection need no key.
  */
 export const DATA_PREFIX = "data/";
 export const SNAPSHOTS_PREFIX = "snapshots/";
@@ -51,20 +54,39 @@ export function parsePartName(
   return { snapshot: m[1] as string, part, encrypted };
 }
 
-/** The data object of one large file's content. */
-export const blobName = (sha256: string, encrypted: boolean): string =>
-  `${sha256}${encrypted ? GPG_SUFFIX : ""}`;
-
-/** A pack's name from its members: the same files in the same order always make the same pack. */
-export function packName(members: readonly { sha256: string; size: number }[], encrypted: boolean): string {
-  const h = createHash("sha256").update("lifeline-media-pack-v1\n");
-  for (const m of members) h.update(`${m.sha256} ${m.size}\n`);
-  return `${PACK_PREFIX}${h.digest("hex")}${encrypted ? GPG_SUFFIX : ""}`;
+/** The recipient key as data object names carry it: the first 16 hex digits of its fingerprint, lower case. */
+export function sealKeyOf(fingerprint: string): string {
+  const key = fingerprint.toLowerCase().slice(0, 16);
+  if (!/^[0-9a-f]{16}$/.test(key))
+    throw new TypeError(`sealKeyOf: '${fingerprint}' is not a key fingerprint`);
+  return key;
 }
 
-/** Whether a name under data/ is one Lifeline writes: a content hash or a pack, each maybe `.gpg`. */
+const sealed = (key: string | undefined): string => (key === undefined ? "" : `.${key}${GPG_SUFFIX}`);
+
+/** The data object of one large file's content; `key`: encrypted to that recipient. */
+export const blobName = (sha256: string, key: string | undefined): string => `${sha256}${sealed(key)}`;
+
+/** A pack's name from its members (and key): the same files in the same order always make the same pack. */
+export function packName(
+  members: readonly { sha256: string; size: number }[],
+  key: string | undefined,
+): string {
+  const h = createHash("sha256").update(`lifeline-media-pack-v1 ${key ?? "plain"}\n`);
+  for (const m of members) h.update(`${m.sha256} ${m.size}\n`);
+  return `${PACK_PREFIX}${h.digest("hex")}${sealed(key)}`;
+}
+
+const DATA_NAME = /^(pack-)?[0-9a-f]{64}(?:\.([0-9a-f]{16})\.gpg)?$/;
+
+/** Whether a name under data/ is one Lifeline writes: a content hash or a pack, plain or `.<key>.gpg`. */
 export function isDataName(name: string): boolean {
-  return /^(pack-)?[0-9a-f]{64}(\.gpg)?$/.test(name);
+  return DATA_NAME.test(name);
+}
+
+/** The recipient key a data object was encrypted to, or undefined for a plain one. */
+export function sealKeyOfName(name: string): string | undefined {
+  return DATA_NAME.exec(name)?.[2];
 }
 
 export const isEncryptedName = (name: string): boolean => name.endsWith(GPG_SUFFIX);

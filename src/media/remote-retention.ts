@@ -193,6 +193,9 @@ async function collectGarbage(
       removedBytes += sizes.get(name) ?? 0;
     } catch (err) {
       failed.push({ name, error: briefly(err) });
+      logger.error(
+        `${remote.location}: could not remove the unused ${name}: ${briefly(err)}; the next run tries again`,
+      );
     }
   }
   const stamp = now

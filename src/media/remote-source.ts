@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Readable, Transform, Writable } from "node:stream";
+import { pipeline as pipelineCb, Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import { UserError } from "../shared/errors.js";
@@ -21,6 +21,8 @@ import {
 import type { ContentSource } from "./restore-writer.js";
 import { MANIFEST_FILE } from "./snapshot-name.js";
 import { writeManifestSum } from "./snapshot-store.js";
+
+const DEFAULT_STALL_MS = 120_000;
 
 /** Decrypted objects kept on disk at once while restoring from an encrypted bucket (packs are read in order). */
 const CACHED_OBJECTS = 2;
@@ -68,10 +70,21 @@ export async function chooseRemoteSnapshot(remote: MediaRemote, wanted: string):
 export async function stageRemoteSnapshot(
   remote: MediaRemote,
   snap: RemoteSnapshotRef,
-  options: { keyring?: GpgDecryptKeyring | undefined; signal?: AbortSignal | undefined },
+  options: {
+    keyring?: GpgDecryptKeyring | undefined;
+    signal?: AbortSignal | undefined;
+    /** A download that sends nothing this long fails (BACKUP_NETWORK_TIMEOUT_SECONDS). */
+    stallMs?: number | undefined;
+  },
 ): Promise<StagedRemoteSnapshot> {
   const dir = mkdtempSync(path.join(tmpdir(), "lifeline-media-stage-"));
-  const dispose = () => rmSync(dir, { recursive: true, force: true });
+  // It may hold decrypted packs: removed on every way out, a second Ctrl-C (process.exit) included.
+  const onExit = () => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", onExit);
+  const dispose = () => {
+    process.off("exit", onExit);
+    onExit();
+  };
   try {
     const sums = await readSums(remote, snap);
     const manifest = path.join(dir, MANIFEST_FILE);
@@ -86,6 +99,7 @@ export async function stageRemoteSnapshot(
     );
     const fetched = { requests: 0, bytes: 0 };
     const decrypted = new Map<string, string>();
+    const undecrypted = new Map<string, Error>();
     const limits = new Map<string, number>();
     for (const [, l] of index.entries())
       limits.set(l.object, Math.max(limits.get(l.object) ?? 0, l.offset + l.length));
@@ -105,10 +119,11 @@ export async function stageRemoteSnapshot(
       const file = path.join(dir, `object-${decrypted.size}-${Date.now()}`);
       const body = await remote.data.get(object, options.signal);
       fetched.requests++;
+      const guarded = counting(fetched, options.stallMs ?? DEFAULT_STALL_MS, remote.data.uri(object));
       const stage = options.keyring.startDecrypt(true);
       const limit = limits.get(object) ?? 0;
       await Promise.all([
-        pipeline(body, counting(fetched), stage.stdin as Writable),
+        pipeline(body, guarded, stage.stdin as Writable),
         pipeline(
           stage.stdout,
           bounded(limit, remote.data.uri(object)),
@@ -140,7 +155,10 @@ export async function stageRemoteSnapshot(
       }
       fetched.requests++;
       const body = await remote.data.get(l.object, signal, { start: l.offset, end: l.offset + l.length });
-      return body.pipe(counting(fetched));
+      // pipeline, not pipe: a body cut or stalled mid-range must end the reader with an error.
+      const counted = counting(fetched, options.stallMs ?? DEFAULT_STALL_MS, remote.data.uri(l.object));
+      pipelineCb(body, counted, () => {});
+      return counted;
     };
     return { snapshot: snap.name, dir, index, content, fetched, dispose };
   } catch (err) {
@@ -155,13 +173,39 @@ async function sha256OfFile(file: string): Promise<string> {
   return hash.digest();
 }
 
-function counting(fetched: { bytes: number }): Transform {
-  return new Transform({
+/** Counts what arrives, and fails the stream when nothing arrives for `stallMs` (a black-holed body). */
+function counting(fetched: { bytes: number }, stallMs: number, where: string): Transform {
+  let timer: NodeJS.Timeout | undefined;
+  const t: Transform = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       fetched.bytes += chunk.length;
+      arm();
       cb(null, chunk);
     },
+    flush(cb) {
+      clearTimeout(timer);
+      cb();
+    },
+    destroy(err, cb) {
+      clearTimeout(timer);
+      cb(err);
+    },
   });
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () =>
+        t.destroy(
+          new UserError(
+            `${where} sent nothing for ${stallMs / 1000} s: the download was given up; check the network and retry`,
+          ),
+        ),
+      stallMs,
+    );
+    timer.unref();
+  };
+  arm();
+  return t;
 }
 
 /** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */

@@ -7,7 +7,7 @@ import { UserError } from "../shared/errors.js";
 import { type Destination, withPrefix } from "../storage/destination.js";
 import { openStore } from "../storage/open-store.js";
 import type { BackupStore, StoredObject } from "../storage/store.js";
-import { MAX_INDEX_BYTES } from "./remote-index.js";
+import { MAX_INDEX_BYTES, MAX_MANIFEST_BYTES } from "./remote-index.js";
 import {
   DATA_PREFIX,
   parsePartName,
@@ -171,7 +171,8 @@ export async function fetchPart(
   const expected = sums.get(name);
   if (!expected) throw new UserError(`${where} has no checksum in the snapshot's sums file`);
   const body = await remote.snapshots.get(name, options.signal);
-  const check = new HashingCounter(MAX_INDEX_BYTES * 4);
+  const limit = part === "manifest" ? MAX_MANIFEST_BYTES : MAX_INDEX_BYTES;
+  const check = new HashingCounter(limit);
   if (name.endsWith(".gpg")) {
     if (!options.keyring) {
       body.destroy();
@@ -181,15 +182,19 @@ export async function fetchPart(
     }
     // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
     const stage = options.keyring.startDecrypt(true);
+    // The plaintext is bounded too: a small compressed message can decrypt to gigabytes.
     await Promise.all([
       pipeline(body, check, stage.stdin as Writable),
-      pipeline(stage.stdout, sink),
+      pipeline(stage.stdout, new HashingCounter(limit), sink),
       stage.exited,
     ]).catch((err: unknown) => {
-      throw undecryptable(where, err);
+      stage.kill();
+      throw err instanceof UserError ? named(where, err) : undecryptable(where, err);
     });
   } else {
-    await pipeline(body, check, sink);
+    await pipeline(body, check, sink).catch((err: unknown) => {
+      throw err instanceof UserError ? named(where, err) : err;
+    });
   }
   const actual = check.digest();
   if (actual !== expected) {
@@ -200,12 +205,21 @@ export async function fetchPart(
   }
 }
 
-/** A gpg message that could not be decrypted: most often the secret key is not there. */
+/** An error about an object, with the object's URI in front when the message does not name it. */
+function named(where: string, err: UserError): UserError {
+  return err.message.includes(where) ? err : new UserError(`${where}: ${err.message}`, { cause: err });
+}
+
+/** A gpg message that could not be decrypted: the key is not there, or it is another key's, or the message is damaged. */
 export function undecryptable(where: string, err: unknown): UserError {
-  if (err instanceof UserError) return err;
+  if (err instanceof UserError) return named(where, err);
+  const gpg = (err as Error).message.split("\n")[0];
+  const noKey = /no secret key/i.test((err as Error).message);
   return new UserError(
-    `${where} could not be decrypted (${(err as Error).message.split("\n")[0]}): give the secret key it was encrypted to ` +
-      "in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME",
+    `${where} could not be decrypted (${gpg}): ` +
+      (noKey
+        ? "the secret key it was encrypted to is not there: give it in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME"
+        : "it is damaged or was replaced in the bucket; run verify --media, and restore another snapshot"),
     { cause: err },
   );
 }

@@ -8,11 +8,12 @@ import type { GpgEncryptor } from "../crypto/gpg.js";
 import type { Logger } from "../log/logger.js";
 import type { ChildStage } from "../process/child-stage.js";
 import { throwIfCancelled, UserError } from "../shared/errors.js";
+import { isAlreadyThere } from "../storage/destination-error.js";
 import type { BackupStore } from "../storage/store.js";
 import { ManifestReader, type MediaEntry } from "./manifest.js";
 import { fsPath, showPath } from "./media-path.js";
 import { ContentIndex, type ContentLocation, encodeObjectsFile } from "./remote-index.js";
-import { blobName, packName, partName } from "./remote-layout.js";
+import { blobName, packName, partName, sealKeyOf, sealKeyOfName } from "./remote-layout.js";
 import { encodeSums, HashingCounter, type MediaRemote } from "./remote-store.js";
 import { MANIFEST_FILE, TREE_DIR } from "./snapshot-name.js";
 
@@ -81,11 +82,19 @@ type Job =
   | { readonly kind: "pack"; readonly members: Member[]; readonly bytes: number }
   | { readonly kind: "blob"; readonly member: Member };
 
+/** A known location this run may point at: its object is sealed exactly as this run seals (same key, or plain). */
+function usable(known: KnownContent, sha256: string, key: string | undefined): boolean {
+  const at = known.index.get(sha256);
+  if (at && sealKeyOfName(at.object) === key) return true;
+  return known.blobs.has(blobName(sha256, key));
+}
+
 /** The contents of the snapshot the bucket does not hold, grouped into packs and large objects. */
 function planJobs(
   manifestFile: string,
   known: KnownContent,
   rule: PackingRule,
+  key: string | undefined,
 ): { jobs: Job[]; reused: number } {
   const jobs: Job[] = [];
   const seen = new Set<string>();
@@ -98,11 +107,7 @@ function planJobs(
       if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable") continue;
       if (seen.has(e.sha256)) continue;
       seen.add(e.sha256);
-      if (
-        known.index.has(e.sha256) ||
-        known.blobs.has(blobName(e.sha256, false)) ||
-        known.blobs.has(blobName(e.sha256, true))
-      ) {
+      if (usable(known, e.sha256, key)) {
         reused++;
         continue;
       }
@@ -151,7 +156,8 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
   const manifestFile = path.join(o.snapshotDir, MANIFEST_FILE);
   const tree = path.join(o.snapshotDir, TREE_DIR);
   const encrypted = o.encryptor !== undefined;
-  const { jobs, reused } = planJobs(manifestFile, o.known, o.rule);
+  const key = o.encryptor ? sealKeyOf(o.encryptor.fingerprint) : undefined;
+  const { jobs, reused } = planJobs(manifestFile, o.known, o.rule, key);
   o.onPlanned?.(jobs.reduce((a, j) => a + (j.kind === "pack" ? j.bytes : j.member.entry.size), 0));
   const written = new ContentIndex();
   let objects = 0;
@@ -166,9 +172,9 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
       job.kind === "pack"
         ? packName(
             members.map((m) => ({ sha256: m.sha256, size: m.entry.size })),
-            encrypted,
+            key,
           )
-        : blobName(job.member.sha256, encrypted);
+        : blobName(job.member.sha256, key);
     const size = job.kind === "pack" ? job.bytes : job.member.entry.size;
     const stored = await putObject(store, name, (sink) => writeMembers(tree, members, sink, o), {
       expectedBytes: size,
@@ -199,7 +205,7 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
       if (e.state === "unreadable") errors++;
       if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable" || index.has(e.sha256))
         continue;
-      const location = locate(e, written, o.known);
+      const location = locate(e, written, o.known, key);
       index.add(e.sha256, location);
       const objectBytes =
         written.objectSize(location.object) ??
@@ -255,14 +261,17 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
   };
 }
 
-function locate(e: MediaEntry, written: ContentIndex, known: KnownContent): ContentLocation {
+function locate(
+  e: MediaEntry,
+  written: ContentIndex,
+  known: KnownContent,
+  key: string | undefined,
+): ContentLocation {
   const sha = e.sha256 as string;
   const found = written.get(sha) ?? known.index.get(sha);
-  if (found) return found;
-  for (const encrypted of [false, true]) {
-    const name = blobName(sha, encrypted);
-    if (known.blobs.has(name)) return { object: name, offset: 0, length: e.size };
-  }
+  if (found && sealKeyOfName(found.object) === key) return found;
+  const name = blobName(sha, key);
+  if (known.blobs.has(name)) return { object: name, offset: 0, length: e.size };
   throw new Error(`the content of ${showPath(e.path)} was neither uploaded nor known to the bucket`);
 }
 
@@ -384,19 +393,25 @@ async function putObject(
   } catch (err) {
     gpg?.kill();
     await upload.abort(err as Error);
-    // Only a refused write can mean "already there"; a cancelled run or a changed local file never does.
-    if (
-      !options.refuseExisting &&
-      !(err instanceof LocalSnapshotChangedError) &&
-      (err as Error).name !== "CancelledError"
-    ) {
+    // Only a write refused because the name is taken means "already there" — and then only an object of
+    // exactly the size this one has (a plain one), or sealed to this run's own key (its name says so).
+    if (!options.refuseExisting && isAlreadyThere(err)) {
       const there = await store.stat(name).catch(() => undefined);
-      if (there && there.sizeBytes > 0) {
+      const fits =
+        there !== undefined &&
+        (options.encryptor ? there.sizeBytes > 0 : there.sizeBytes === options.expectedBytes);
+      if (fits) {
         options.logger.info(
           `${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`,
         );
         return { bytes: there.sizeBytes, sha256: "", existed: true };
       }
+      throw new UserError(
+        `${store.uri(name)} exists but is not what this run would store (${there ? `${there.sizeBytes} bytes` : "unreadable"}` +
+          `${options.encryptor ? "" : `, expected ${options.expectedBytes}`}): it was replaced in the bucket. Lifeline never ` +
+          "overwrites; move it aside (or delete it) and run again, then run verify --media",
+        { cause: err },
+      );
     }
     throw err;
   }

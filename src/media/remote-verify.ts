@@ -53,6 +53,8 @@ export async function verifyRemoteMedia(
     readonly logger: Logger;
     readonly signal?: AbortSignal | undefined;
     readonly now: Date;
+    /** A download that sends nothing this long fails. */
+    readonly stallMs?: number | undefined;
   },
 ): Promise<RemoteMediaCheck> {
   const { logger, signal } = options;
@@ -92,11 +94,15 @@ export async function verifyRemoteMedia(
       const objects = await readObjectsFile(remote, ref);
       for (const [name, bytes] of objects.objects) {
         const stored = data.get(name);
-        if (stored === undefined) problem(`the data object ${remote.data.uri(name)} it uses is missing`);
+        if (stored === undefined) problem(`the data object ${remote.data.uri(name)} it uses is missing: backup-media --full lists the bucket and uploads it again`);
         else if (stored !== bytes)
           problem(`${remote.data.uri(name)} is ${stored} bytes; the snapshot stored ${bytes}`);
       }
-      const staged = await stageRemoteSnapshot(remote, ref, { keyring: options.keyring, signal });
+      const staged = await stageRemoteSnapshot(remote, ref, {
+        keyring: options.keyring,
+        signal,
+        stallMs: options.stallMs,
+      });
       try {
         for (const [name, bytes] of staged.index.objects()) {
           if (objects.objects.get(name) !== bytes)
@@ -114,8 +120,10 @@ export async function verifyRemoteMedia(
             );
           if (!objects.objects.has(at.object))
             return problem(`${showPath(e.path)}: its object ${at.object} is not in the objects list`);
-          if (checked.has(e.sha256)) return;
-          checked.add(e.sha256);
+          // Each stored copy is read once per run: the same content in another object is another copy.
+          const copy = `${at.object}:${at.offset}:${at.length}`;
+          if (checked.has(copy)) return;
+          checked.add(copy);
           if (inSubset(options.subset, e.sha256)) toRead.push({ entry: e });
           else contentsNotRead++;
         });

@@ -305,9 +305,17 @@ async function stageFromBucket(
   const source = config.remote as NonNullable<RestoreMediaConfig["remote"]>;
   const remote = await openMediaRemote(source.destination, source.prefix, logger, signal);
   const snap = await chooseRemoteSnapshot(remote, config.snapshot);
-  const keyring = snap.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+  // A key given is always prepared: a plain snapshot can still name objects sealed by earlier runs.
+  const keyring =
+    snap.encrypted || config.gpgPrivateKey !== undefined
+      ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey)
+      : undefined;
   try {
-    const staged = await stageRemoteSnapshot(remote, snap, { keyring, signal });
+    const staged = await stageRemoteSnapshot(remote, snap, {
+      keyring,
+      signal,
+      stallMs: source.destination.settings.transfer.requestTimeoutMs,
+    });
     return {
       ...staged,
       location: remote.location,

@@ -47,3 +47,18 @@ export function briefly(err: unknown): string {
     typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
   return message.split("\n")[0]?.slice(0, 300) ?? message;
 }
+
+/**
+ * Whether a failed write was refused because an object of that name already exists (the conditional
+ * write's 412 / 409), looking through the causes a store wraps around the SDK's error.
+ */
+export function isAlreadyThere(err: unknown): boolean {
+  for (let e = err as Record<string, unknown> | undefined, depth = 0; e && depth < 5; depth++) {
+    const meta = e.$metadata as { httpStatusCode?: unknown } | undefined;
+    const status = meta?.httpStatusCode ?? e.statusCode ?? e.code;
+    if (status === 412 || status === 409 || e.name === "PreconditionFailed" || e.code === "BlobAlreadyExists")
+      return true;
+    e = e.cause as Record<string, unknown> | undefined;
+  }
+  return false;
+}

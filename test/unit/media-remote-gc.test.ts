@@ -120,7 +120,7 @@ function objectsFileOf(s: SimSnapshot): ObjectsFile {
 }
 
 function newDataName(r: Rng): string {
-  return `${r.chance(0.4) ? "pack-" : ""}${r.hex(64)}${r.chance(0.2) ? ".gpg" : ""}`;
+  return `${r.chance(0.4) ? "pack-" : ""}${r.hex(64)}${r.chance(0.2) ? ".0123456789abcdef.gpg" : ""}`;
 }
 
 // --- one history ------------------------------------------------------------------------------------
@@ -518,7 +518,7 @@ describe("planGarbage", () => {
   it("reads back the pending list it writes, and drops lines that are not valid", () => {
     const pending = new Map([
       [x, new Date("2026-01-02T03:04:05.678Z")],
-      [`pack-${hash("4")}.gpg`, new Date("2026-01-03T00:00:00Z")],
+      [`pack-${hash("4")}.0123456789abcdef.gpg`, new Date("2026-01-03T00:00:00Z")],
     ]);
     expect(parsePending(encodePending(pending))).toEqual(pending);
     const text = [
@@ -710,7 +710,7 @@ describe("parseObjectsFile of a hostile objects list", () => {
       errors: 2,
       objects: new Map([
         [hash("a"), 10],
-        [`pack-${hash("b")}.gpg`, 999_999_999_999_999],
+        [`pack-${hash("b")}.0123456789abcdef.gpg`, 999_999_999_999_999],
       ]),
     };
     expect(parseObjectsFile(encodeObjectsFile(f), where, SNAP)).toEqual(f);
@@ -811,7 +811,7 @@ describe("names under data/ and snapshots/", () => {
     expect(parsePartName(name)).toBeUndefined();
   });
 
-  it.each([hash("a"), `pack-${hash("a")}`, `${hash("a")}.gpg`, `pack-${hash("a")}.gpg`])(
+  it.each([hash("a"), `pack-${hash("a")}`, `${hash("a")}.0123456789abcdef.gpg`, `pack-${hash("a")}.0123456789abcdef.gpg`])(
     "isDataName(%j)",
     (name) => {
       expect(isDataName(name)).toBe(true);
@@ -823,7 +823,7 @@ describe("names under data/ and snapshots/", () => {
     `../${hash("a")}`,
     `pack-pack-${hash("a")}`,
     `${hash("a")}.GPG`,
-    `${hash("a")}.gpg\n`,
+    `${hash("a")}.0123456789abcdef.gpg\n`,
     `PACK-${hash("a")}`,
     hash("a").slice(0, 63),
     `${hash("a")}0`,
