@@ -181,6 +181,7 @@ export async function uploadSnapshot(remote: MediaRemote, o: UploadOptions): Pro
       encryptor: o.encryptor,
       logger: o.logger,
       onBytes: o.onBytes,
+      holdsMembers: (signal) => holdsMembers(store, name, members, signal),
     });
     if (stored.existed) reusedObjects++;
     else {
@@ -353,6 +354,8 @@ interface PutObjectOptions {
   readonly onBytes?: ((bytes: number) => void) | undefined;
   /** Metadata parts: an object already there under the name is an error, not a reuse. */
   readonly refuseExisting?: boolean;
+  /** Reads an object found already there and says whether it holds exactly these members (plain objects). */
+  readonly holdsMembers?: (signal?: AbortSignal) => Promise<boolean>;
 }
 
 /**
@@ -397,9 +400,14 @@ async function putObject(
     // exactly the size this one has (a plain one), or sealed to this run's own key (its name says so).
     if (!options.refuseExisting && isAlreadyThere(err)) {
       const there = await store.stat(name).catch(() => undefined);
+      // A plain object is read back and each member hashed: a same-size planted object is not reused.
+      // A sealed one cannot be read without the key; its name carries this run's key, and verify reads it.
       const fits =
         there !== undefined &&
-        (options.encryptor ? there.sizeBytes > 0 : there.sizeBytes === options.expectedBytes);
+        (options.encryptor
+          ? there.sizeBytes > 0
+          : there.sizeBytes === options.expectedBytes &&
+            (await (options.holdsMembers?.() ?? Promise.resolve(false)).catch(() => false)));
       if (fits) {
         options.logger.info(
           `${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`,
@@ -414,6 +422,49 @@ async function putObject(
       );
     }
     throw err;
+  }
+}
+
+/** Whether a plain data object holds exactly `members`, one after another, each with its SHA-256. */
+async function holdsMembers(
+  store: BackupStore,
+  name: string,
+  members: readonly Member[],
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const body = await store.get(name, signal);
+  const total = members.reduce((a, m) => a + m.entry.size, 0);
+  let index = 0;
+  let left = members[0]?.entry.size ?? 0;
+  let hash = createHash("sha256");
+  let seen = 0;
+  const done = (): boolean => {
+    while (index < members.length && left === 0) {
+      if (hash.digest("hex") !== members[index]?.sha256) return false;
+      index++;
+      hash = createHash("sha256");
+      left = members[index]?.entry.size ?? 0;
+    }
+    return true;
+  };
+  try {
+    if (!done()) return false;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      seen += chunk.length;
+      if (seen > total) return false;
+      let off = 0;
+      while (off < chunk.length) {
+        if (index >= members.length) return false;
+        const take = Math.min(left, chunk.length - off);
+        hash.update(chunk.subarray(off, off + take));
+        off += take;
+        left -= take;
+        if (!done()) return false;
+      }
+    }
+    return seen === total && index === members.length;
+  } finally {
+    body.destroy();
   }
 }
 

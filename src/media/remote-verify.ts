@@ -94,7 +94,10 @@ export async function verifyRemoteMedia(
       const objects = await readObjectsFile(remote, ref);
       for (const [name, bytes] of objects.objects) {
         const stored = data.get(name);
-        if (stored === undefined) problem(`the data object ${remote.data.uri(name)} it uses is missing: backup-media --full lists the bucket and uploads it again`);
+        if (stored === undefined)
+          problem(
+            `the data object ${remote.data.uri(name)} it uses is missing: backup-media --full lists the bucket and uploads it again`,
+          );
         else if (stored !== bytes)
           problem(`${remote.data.uri(name)} is ${stored} bytes; the snapshot stored ${bytes}`);
       }

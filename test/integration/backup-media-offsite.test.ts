@@ -245,6 +245,26 @@ describe("backup-media off-site, hostile and broken", () => {
     );
   });
 
+  it("an object planted under a content's name (same size, other bytes) is refused, not reused", async () => {
+    const { root, source } = await smallTree("media-planted", 6 << 20, 1);
+    const bucket = await freshBuckets();
+    const large = treeListing(source)
+      .map((l) => l.split("\t"))
+      .filter((f) => f[1] === "file")
+      .sort((a, b) => Number(b[5]?.slice(5)) - Number(a[5]?.slice(5)))[0] as string[];
+    const size = Number(large[5]?.slice(5));
+    const sha = (large.find((f) => f.startsWith("sha256=")) as string).slice(7);
+    await s3Put(bucket, `backups/media/data/${sha}`, Buffer.alloc(size, 7));
+    const env = s3Only(source, path.join(root, "backups"), bucket);
+    const { logger } = capturingLogger();
+    const result = await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger });
+    expect(result.exitCode).toBe(1);
+    expect(result.offsite[0]?.error).toMatch(
+      new RegExp(`data/${sha} exists but is not what this run would store`),
+    );
+    expect([...(await s3Objects(bucket)).keys()].filter((k) => k.endsWith(".sha256"))).toEqual([]);
+  });
+
   it("a tampered remote manifest with '..' paths (and sums to match) cannot make restore write outside the target", async () => {
     const { root, source } = await smallTree("media-tamper-remote", 1 << 20, 0);
     const bucket = await freshBuckets();

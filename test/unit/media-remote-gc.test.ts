@@ -811,12 +811,14 @@ describe("names under data/ and snapshots/", () => {
     expect(parsePartName(name)).toBeUndefined();
   });
 
-  it.each([hash("a"), `pack-${hash("a")}`, `${hash("a")}.0123456789abcdef.gpg`, `pack-${hash("a")}.0123456789abcdef.gpg`])(
-    "isDataName(%j)",
-    (name) => {
-      expect(isDataName(name)).toBe(true);
-    },
-  );
+  it.each([
+    hash("a"),
+    `pack-${hash("a")}`,
+    `${hash("a")}.0123456789abcdef.gpg`,
+    `pack-${hash("a")}.0123456789abcdef.gpg`,
+  ])("isDataName(%j)", (name) => {
+    expect(isDataName(name)).toBe(true);
+  });
 
   it.each([
     ...FOREIGN_NAMES,
