@@ -74,6 +74,10 @@ interface Sample {
   offsiteSeconds?: number;
   /** lifeline: the part before the upload, durationSeconds minus offsiteSeconds. */
   localSeconds?: number;
+  /** lifeline: wall time outside durationSeconds (process start, module loading, exit). */
+  startupSeconds?: number;
+  /** lifeline: objects and bytes its --json says it uploaded (the S3 location's). */
+  uploaded?: string;
   /** lifeline with several locations: each one's seconds. */
   locations?: string;
   /** The variant's bucket, for the request counts. */
@@ -224,8 +228,11 @@ async function lifeline(env: Record<string, string>, bucket?: string): Promise<S
   if (offsite.length !== expected.length)
     throw new Error(`expected ${expected.length} off-site result(s), got ${JSON.stringify(result.offsite)}`);
   const offsiteSeconds = offsite.length ? Math.max(...offsite.map((o) => o.seconds ?? 0)) : undefined;
+  const s3 = offsite.find((o) => o.location.startsWith("s3://"));
   return {
     seconds: s.seconds,
+    ...(result.durationSeconds !== undefined ? { startupSeconds: s.seconds - result.durationSeconds } : {}),
+    ...(s3 ? { uploaded: `${s3.objects ?? "?"} objects, ${((s3.bytes ?? 0) / 1e9).toFixed(3)} GB` } : {}),
     peakRssKb: s.peakRssKb,
     ...(bucket ? { bucket } : {}),
     ...(offsiteSeconds !== undefined
@@ -333,8 +340,9 @@ async function runPhase(repeat: number, s: Servers, variants: [string, Variant][
     const parts = [
       `${sample.seconds.toFixed(2)} s`,
       sample.offsiteSeconds !== undefined
-        ? `(local ${sample.localSeconds?.toFixed(2) ?? "?"} s + off-site ${sample.offsiteSeconds.toFixed(2)} s)`
+        ? `(start-up ${sample.startupSeconds?.toFixed(2) ?? "?"} s + local ${sample.localSeconds?.toFixed(2) ?? "?"} s + off-site ${sample.offsiteSeconds.toFixed(2)} s)`
         : "",
+      sample.uploaded ? `S3: ${sample.uploaded}` : "",
       sample.locations ? `[${sample.locations}]` : "",
       sample.peakRssKb ? `peak RSS ${mb(sample.peakRssKb)}` : "",
     ].filter(Boolean);
@@ -387,6 +395,12 @@ try {
     ].map(async ([c, a]) => (await timed(c!, [a!], baseEnv, true)).stdout.split("\n")[0]),
   );
   console.log(`# ${versions.join("; ")}`);
+  if (withLifeline) {
+    const help = await timed(NODE24, [...lifelineArgv, "--help"], baseEnv);
+    console.log(
+      `# lifeline --help alone (start-up, part of every lifeline figure): ${help.seconds.toFixed(2)} s, peak RSS ${mb(help.peakRssKb)}`,
+    );
+  }
 
   for (let r = 0; r < repeats; r++) {
     console.log(`\n## Repeat ${r + 1}: first backup into empty buckets`);
@@ -522,18 +536,19 @@ try {
   };
   console.log(
     `\n# Medians of ${repeats} repeats; tree ${tree.files} files, ${gb.toFixed(2)} GB` +
-      "\n| variant | median s | lifeline local + off-site s | peak RSS | S3 requests | GB received | requests / GB received | requests / GB of tree |" +
+      "\n| variant | median s | lifeline start-up + local + off-site s | peak RSS | S3 requests | GB received | requests / GB received | requests / GB of tree |" +
       "\n| --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const [name, r] of results) {
     const t = med(name);
     const local = med(name, (s) => s.localSeconds);
+    const startup = med(name, (s) => s.startupSeconds);
     const off = med(name, (s) => s.offsiteSeconds);
     const n = req(name);
     const bytes = received(name);
     const failed = r.failures.length ? ` (${r.failures.length} failed)` : "";
     console.log(
-      `| ${name}${failed} | ${t?.toFixed(2) ?? "failed"} | ${off !== undefined ? `${local?.toFixed(2) ?? "?"} + ${off.toFixed(2)}` : "—"} | ${mb(rss(name))} | ${n ?? "—"} | ${bytes !== undefined ? (bytes / 1e9).toFixed(3) : "—"} | ${n !== undefined && bytes ? (n / (bytes / 1e9)).toFixed(0) : "—"} | ${n !== undefined ? (n / gb).toFixed(0) : "—"} |`,
+      `| ${name}${failed} | ${t?.toFixed(2) ?? "failed"} | ${off !== undefined ? `${startup?.toFixed(2) ?? "?"} + ${local?.toFixed(2) ?? "?"} + ${off.toFixed(2)}` : "—"} | ${mb(rss(name))} | ${n ?? "—"} | ${bytes !== undefined ? (bytes / 1e9).toFixed(3) : "—"} | ${n !== undefined && bytes ? (n / (bytes / 1e9)).toFixed(0) : "—"} | ${n !== undefined ? (n / gb).toFixed(0) : "—"} |`,
     );
   }
 
