@@ -42,7 +42,12 @@ export async function minioBinary(): Promise<string> {
  * with its data, certs directory and log in a temporary directory.
  */
 export async function startMinio(
-  options: { accessKey?: string; secretKey?: string } = {},
+  options: {
+    accessKey?: string;
+    secretKey?: string;
+    /** Extra environment for the server, e.g. MINIO_PROMETHEUS_AUTH_TYPE=public for the benchmarks. */
+    env?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<MinioServer> {
   const binary = await minioBinary();
   const accessKey = options.accessKey ?? "lifeline-test";
@@ -82,6 +87,7 @@ export async function startMinio(
           MINIO_UPDATE: "off",
           // Relaxes production checks that do not apply to a throwaway drive (e.g. on the root disk).
           MINIO_CI_CD: "1",
+          ...options.env,
         },
       },
     );
