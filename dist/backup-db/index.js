@@ -47716,6 +47716,7 @@ function throwIfCancelled(signal, what) {
 /* harmony export */   lt: () => (/* binding */ DestinationError),
 /* harmony export */   m_: () => (/* binding */ briefly)
 /* harmony export */ });
+/* unused harmony export isAlreadyThere */
 /* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8382);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
@@ -47761,6 +47762,20 @@ function briefly(err) {
     const e = err;
     const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
     return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+/**
+ * Whether a failed write was refused because an object of that name already exists (the conditional
+ * write's 412 / 409), looking through the causes a store wraps around the SDK's error.
+ */
+function isAlreadyThere(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        const meta = e.$metadata;
+        const status = meta?.httpStatusCode ?? e.statusCode ?? e.code;
+        if (status === 412 || status === 409 || e.name === "PreconditionFailed" || e.code === "BlobAlreadyExists")
+            return true;
+        e = e.cause;
+    }
+    return false;
 }
 
 

@@ -41530,6 +41530,13 @@ function describeBuildProgress(p) {
     return (`${p.entries} entries, ${formatBytes(p.bytesCopied)} copied (${formatBytes(rate)}/s), ` +
         `${formatBytes(p.bytesLinked)} linked, ${clock(p.elapsedSeconds)} elapsed${eta}`);
 }
+/** The off-site copies' progress in words: contents read for the buckets of those planned, rate, ETA. */
+function describeOffsiteProgress(p) {
+    const rate = p.elapsedSeconds > 0 ? p.bytes / p.elapsedSeconds : 0;
+    const eta = rate > 0 && p.bytes < p.of ? `, ETA ${clock((p.of - p.bytes) / rate)}` : "";
+    return (`off-site (${p.buckets} bucket${p.buckets === 1 ? "" : "s"}): ${formatBytes(p.bytes)} of ${formatBytes(p.of)} sent ` +
+        `(${formatBytes(rate)}/s), ${clock(p.elapsedSeconds)} elapsed${eta}`);
+}
 /** A verification's progress in words: which snapshot of how many, entries checked, bytes read and rate. */
 function describeVerifyProgress(p) {
     const rate = p.elapsedSeconds > 0 ? p.bytesRead / p.elapsedSeconds : 0;
@@ -42752,8 +42759,11 @@ function isLeftover(name) {
  *   snapshots/<snapshot>.sha256            sha256sum of the three above: written last, it makes the snapshot exist
  *   snapshots/gc-pending-<time>.txt        data objects found unreferenced, and since when (garbage collection)
  *
- * With BACKUP_ENCRYPT every data object, manifest and index is a gpg message (`.gpg` appended); the
- * `.objects` and `.sha256` files stay readable so that retention and garbage collection need no key.
+ * With BACKUP_ENCRYPT every data object, manifest and index is a gpg message (`.gpg` appended), and a
+ * data object's name carries the recipient key (`<sha256>.<key>.gpg`, <key> the first 16 hex digits of
+ * its fingerprint): content encrypted to one key is never reused by a run encrypting to another, nor by
+ * a run that does not encrypt. The `.objects` and `.sha256` files stay readable so that retention and
+ * garbage collection need no key.
  */
 const DATA_PREFIX = "data/";
 const SNAPSHOTS_PREFIX = "snapshots/";
@@ -42784,28 +42794,43 @@ function parsePartName(name) {
         return undefined;
     return { snapshot: m[1], part, encrypted };
 }
-/** The data object of one large file's content. */
-const remote_layout_blobName = (sha256, encrypted) => `${sha256}${encrypted ? GPG_SUFFIX : ""}`;
-/** A pack's name from its members: the same files in the same order always make the same pack. */
-function remote_layout_packName(members, encrypted) {
-    const h = createHash("sha256").update("lifeline-media-pack-v1\n");
+/** The recipient key as data object names carry it: the first 16 hex digits of its fingerprint, lower case. */
+function remote_layout_sealKeyOf(fingerprint) {
+    const key = fingerprint.toLowerCase().slice(0, 16);
+    if (!/^[0-9a-f]{16}$/.test(key))
+        throw new TypeError(`sealKeyOf: '${fingerprint}' is not a key fingerprint`);
+    return key;
+}
+const sealed = (key) => (key === undefined ? "" : `.${key}${GPG_SUFFIX}`);
+/** The data object of one large file's content; `key`: encrypted to that recipient. */
+const remote_layout_blobName = (sha256, key) => `${sha256}${sealed(key)}`;
+/** A pack's name from its members (and key): the same files in the same order always make the same pack. */
+function remote_layout_packName(members, key) {
+    const h = createHash("sha256").update(`lifeline-media-pack-v1 ${key ?? "plain"}\n`);
     for (const m of members)
         h.update(`${m.sha256} ${m.size}\n`);
-    return `${remote_layout_PACK_PREFIX}${h.digest("hex")}${encrypted ? GPG_SUFFIX : ""}`;
+    return `${remote_layout_PACK_PREFIX}${h.digest("hex")}${sealed(key)}`;
 }
-/** Whether a name under data/ is one Lifeline writes: a content hash or a pack, each maybe `.gpg`. */
+const DATA_NAME = /^(pack-)?[0-9a-f]{64}(?:\.([0-9a-f]{16})\.gpg)?$/;
+/** Whether a name under data/ is one Lifeline writes: a content hash or a pack, plain or `.<key>.gpg`. */
 function remote_layout_isDataName(name) {
-    return /^(pack-)?[0-9a-f]{64}(\.gpg)?$/.test(name);
+    return DATA_NAME.test(name);
 }
-const remote_layout_isEncryptedName = (name) => name.endsWith(GPG_SUFFIX);
+/** The recipient key a data object was encrypted to, or undefined for a plain one. */
+function remote_layout_sealKeyOfName(name) {
+    return DATA_NAME.exec(name)?.[2];
+}
+const isEncryptedName = (name) => name.endsWith(GPG_SUFFIX);
 
 ;// CONCATENATED MODULE: ./src/media/remote-index.ts
 
 
 const INDEX_FORMAT = "lifeline-media-index";
 const OBJECTS_FORMAT = "lifeline-media-objects";
-/** An index or objects file larger than this is not one Lifeline wrote for a tree it can back up. */
-const MAX_INDEX_BYTES = 1 << 30;
+/** An index or objects file larger than this is not one Lifeline wrote (and would not fit a string). */
+const remote_index_MAX_INDEX_BYTES = 256 << 20;
+/** A manifest larger than this (as stored, or decrypted) is not one Lifeline wrote: it is never staged whole. */
+const remote_index_MAX_MANIFEST_BYTES = 2 ** 31;
 /** A remote index, or its objects file, that cannot be trusted: names it and what was wrong. */
 class RemoteIndexError extends errors/* UserError */.yo {
     name = "RemoteIndexError";
@@ -42905,7 +42930,7 @@ class remote_index_ContentIndex {
             if (objectBytes === undefined)
                 throw bad(i + 1, `${v.object} is not among the index's objects`);
             // A gpg message's size is not its plaintext's; for a plain object the content must lie inside it.
-            if (!remote_layout_isEncryptedName(v.object) && v.offset + v.length > objectBytes)
+            if (!isEncryptedName(v.object) && v.offset + v.length > objectBytes)
                 throw bad(i + 1, `bytes ${v.offset}+${v.length} lie beyond the end of ${v.object} (${objectBytes} bytes)`);
             if (index.contents.has(v.sha256))
                 throw bad(i + 1, `${v.sha256} is listed twice`);
@@ -43088,7 +43113,8 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
     if (!expected)
         throw new errors/* UserError */.yo(`${where} has no checksum in the snapshot's sums file`);
     const body = await remote.snapshots.get(name, options.signal);
-    const check = new remote_store_HashingCounter(MAX_INDEX_BYTES * 4);
+    const limit = part === "manifest" ? remote_index_MAX_MANIFEST_BYTES : remote_index_MAX_INDEX_BYTES;
+    const check = new remote_store_HashingCounter(limit);
     if (name.endsWith(".gpg")) {
         if (!options.keyring) {
             body.destroy();
@@ -43096,16 +43122,20 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
         }
         // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
         const stage = options.keyring.startDecrypt(true);
+        // The plaintext is bounded too: a small compressed message can decrypt to gigabytes.
         await Promise.all([
             (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, stage.stdin),
-            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, sink),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, new remote_store_HashingCounter(limit), sink),
             stage.exited,
         ]).catch((err) => {
-            throw undecryptable(where, err);
+            stage.kill();
+            throw err instanceof errors/* UserError */.yo ? named(where, err) : undecryptable(where, err);
         });
     }
     else {
-        await (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, sink);
+        await (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, sink).catch((err) => {
+            throw err instanceof errors/* UserError */.yo ? named(where, err) : err;
+        });
     }
     const actual = check.digest();
     if (actual !== expected) {
@@ -43113,15 +43143,24 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
             "damaged in the bucket; use another snapshot, or run verify");
     }
 }
-/** A gpg message that could not be decrypted: most often the secret key is not there. */
+/** An error about an object, with the object's URI in front when the message does not name it. */
+function named(where, err) {
+    return err.message.includes(where) ? err : new errors/* UserError */.yo(`${where}: ${err.message}`, { cause: err });
+}
+/** A gpg message that could not be decrypted: the key is not there, or it is another key's, or the message is damaged. */
 function undecryptable(where, err) {
     if (err instanceof errors/* UserError */.yo)
-        return err;
-    return new errors/* UserError */.yo(`${where} could not be decrypted (${err.message.split("\n")[0]}): give the secret key it was encrypted to ` +
-        "in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME", { cause: err });
+        return named(where, err);
+    const gpg = err.message.split("\n")[0];
+    const noKey = /no secret key/i.test(err.message);
+    return new errors/* UserError */.yo(`${where} could not be decrypted (${gpg}): ` +
+        (noKey
+            ? "the secret key it was encrypted to is not there: give it in BACKUP_GPG_PRIVATE_KEY (input gpg-private-key), or a keyring that holds it in GNUPGHOME"
+            : "it is damaged or was replaced in the bucket; run verify --media, and restore another snapshot"), { cause: err });
 }
 
 ;// CONCATENATED MODULE: ./src/media/remote-upload.ts
+
 
 
 
@@ -43140,17 +43179,27 @@ const READ_FLAGS = external_node_fs_.constants.O_RDONLY | external_node_fs_.cons
 class LocalSnapshotChangedError extends (/* unused pure expression or super */ null && (UserError)) {
     name = "LocalSnapshotChangedError";
 }
-/** Packs as large as one upload part (one PUT each), files up to a quarter of that packed. */
-function packingFor(partSizeBytes) {
+/**
+ * Packs as large as one upload part (one PUT each), files up to a quarter of that packed. Two objects
+ * in flight to a lone bucket; one each when several share the run (memory grows with the buckets).
+ */
+function packingFor(partSizeBytes, buckets = 1) {
     return {
         packTargetBytes: partSizeBytes,
         packedFileMaxBytes: Math.max(1, Math.floor(partSizeBytes / 4)),
-        objectsInFlight: 2,
+        objectsInFlight: buckets > 1 ? 1 : 2,
     };
 }
 const remote_upload_NOTHING_KNOWN = { index: new remote_index_ContentIndex(), blobs: new Map(), source: "none" };
+/** A known location this run may point at: its object is sealed exactly as this run seals (same key, or plain). */
+function usable(known, sha256, key) {
+    const at = known.index.get(sha256);
+    if (at && sealKeyOfName(at.object) === key)
+        return true;
+    return known.blobs.has(blobName(sha256, key));
+}
 /** The contents of the snapshot the bucket does not hold, grouped into packs and large objects. */
-function planJobs(manifestFile, known, rule) {
+function planJobs(manifestFile, known, rule, key) {
     const jobs = [];
     const seen = new Set();
     let reused = 0;
@@ -43164,9 +43213,7 @@ function planJobs(manifestFile, known, rule) {
             if (seen.has(e.sha256))
                 continue;
             seen.add(e.sha256);
-            if (known.index.has(e.sha256) ||
-                known.blobs.has(blobName(e.sha256, false)) ||
-                known.blobs.has(blobName(e.sha256, true))) {
+            if (usable(known, e.sha256, key)) {
                 reused++;
                 continue;
             }
@@ -43203,7 +43250,9 @@ async function uploadSnapshot(remote, o) {
     const manifestFile = path.join(o.snapshotDir, MANIFEST_FILE);
     const tree = path.join(o.snapshotDir, TREE_DIR);
     const encrypted = o.encryptor !== undefined;
-    const { jobs, reused } = planJobs(manifestFile, o.known, o.rule);
+    const key = o.encryptor ? sealKeyOf(o.encryptor.fingerprint) : undefined;
+    const { jobs, reused } = planJobs(manifestFile, o.known, o.rule, key);
+    o.onPlanned?.(jobs.reduce((a, j) => a + (j.kind === "pack" ? j.bytes : j.member.entry.size), 0));
     const written = new ContentIndex();
     let objects = 0;
     let bytes = 0;
@@ -43213,14 +43262,15 @@ async function uploadSnapshot(remote, o) {
         throwIfCancelled(o.signal, "The media upload was cancelled");
         const members = job.kind === "pack" ? job.members : [job.member];
         const name = job.kind === "pack"
-            ? packName(members.map((m) => ({ sha256: m.sha256, size: m.entry.size })), encrypted)
-            : blobName(job.member.sha256, encrypted);
+            ? packName(members.map((m) => ({ sha256: m.sha256, size: m.entry.size })), key)
+            : blobName(job.member.sha256, key);
         const size = job.kind === "pack" ? job.bytes : job.member.entry.size;
         const stored = await putObject(store, name, (sink) => writeMembers(tree, members, sink, o), {
             expectedBytes: size,
             encryptor: o.encryptor,
             logger: o.logger,
             onBytes: o.onBytes,
+            holdsMembers: (signal) => holdsMembers(store, name, members, signal),
         });
         if (stored.existed)
             reusedObjects++;
@@ -43246,7 +43296,7 @@ async function uploadSnapshot(remote, o) {
                 errors++;
             if (e.type !== "file" || e.sha256 === undefined || e.state === "unreadable" || index.has(e.sha256))
                 continue;
-            const location = locate(e, written, o.known);
+            const location = locate(e, written, o.known, key);
             index.add(e.sha256, location);
             const objectBytes = written.objectSize(location.object) ??
                 o.known.index.objectSize(location.object) ??
@@ -43294,16 +43344,14 @@ async function uploadSnapshot(remote, o) {
         indexSha256,
     };
 }
-function locate(e, written, known) {
+function locate(e, written, known, key) {
     const sha = e.sha256;
     const found = written.get(sha) ?? known.index.get(sha);
-    if (found)
+    if (found && sealKeyOfName(found.object) === key)
         return found;
-    for (const encrypted of [false, true]) {
-        const name = blobName(sha, encrypted);
-        if (known.blobs.has(name))
-            return { object: name, offset: 0, length: e.size };
-    }
+    const name = blobName(sha, key);
+    if (known.blobs.has(name))
+        return { object: name, offset: 0, length: e.size };
     throw new Error(`the content of ${showPath(e.path)} was neither uploaded nor known to the bucket`);
 }
 const sha256Of = (text) => createHash("sha256").update(text).digest("hex");
@@ -43334,7 +43382,6 @@ function drained(sink) {
 }
 /** Streams each member from the local snapshot's tree, hashing it: a member that does not match its manifest fails. */
 async function writeMembers(tree, members, sink, o) {
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
     for (const m of members) {
         throwIfCancelled(o.signal, "The media upload was cancelled");
         const file = fsPath(tree, m.entry.path);
@@ -43346,13 +43393,15 @@ async function writeMembers(tree, members, sink, o) {
             const hash = createHash("sha256");
             let position = 0;
             for (;;) {
-                const { bytesRead } = await handle.read(buf, 0, CHUNK_BYTES, position);
+                // A fresh buffer per read: the sink may hold the last one until the upload has sent it.
+                const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(1, m.entry.size - position + 1)));
+                const { bytesRead } = await handle.read(buf, 0, buf.length, position);
                 if (bytesRead === 0)
                     break;
                 position += bytesRead;
                 if (position > m.entry.size)
                     break;
-                const chunk = Buffer.from(buf.subarray(0, bytesRead));
+                const chunk = buf.subarray(0, bytesRead);
                 hash.update(chunk);
                 if (!sink.write(chunk))
                     await drained(sink);
@@ -43405,17 +43454,69 @@ async function putObject(store, name, produce, options) {
     catch (err) {
         gpg?.kill();
         await upload.abort(err);
-        // Only a refused write can mean "already there"; a cancelled run or a changed local file never does.
-        if (!options.refuseExisting &&
-            !(err instanceof LocalSnapshotChangedError) &&
-            err.name !== "CancelledError") {
+        // Only a write refused because the name is taken means "already there" — and then only an object of
+        // exactly the size this one has (a plain one), or sealed to this run's own key (its name says so).
+        if (!options.refuseExisting && isAlreadyThere(err)) {
             const there = await store.stat(name).catch(() => undefined);
-            if (there && there.sizeBytes > 0) {
+            // A plain object is read back and each member hashed: a same-size planted object is not reused.
+            // A sealed one cannot be read without the key; its name carries this run's key, and verify reads it.
+            const fits = there !== undefined &&
+                (options.encryptor
+                    ? there.sizeBytes > 0
+                    : there.sizeBytes === options.expectedBytes &&
+                        (await (options.holdsMembers?.() ?? Promise.resolve(false)).catch(() => false)));
+            if (fits) {
                 options.logger.info(`${store.uri(name)} is already there (an earlier run's): kept, not uploaded again`);
                 return { bytes: there.sizeBytes, sha256: "", existed: true };
             }
+            throw new UserError(`${store.uri(name)} exists but is not what this run would store (${there ? `${there.sizeBytes} bytes` : "unreadable"}` +
+                `${options.encryptor ? "" : `, expected ${options.expectedBytes}`}): it was replaced in the bucket. Lifeline never ` +
+                "overwrites; move it aside (or delete it) and run again, then run verify --media", { cause: err });
         }
         throw err;
+    }
+}
+/** Whether a plain data object holds exactly `members`, one after another, each with its SHA-256. */
+async function holdsMembers(store, name, members, signal) {
+    const body = await store.get(name, signal);
+    const total = members.reduce((a, m) => a + m.entry.size, 0);
+    let index = 0;
+    let left = members[0]?.entry.size ?? 0;
+    let hash = createHash("sha256");
+    let seen = 0;
+    const done = () => {
+        while (index < members.length && left === 0) {
+            if (hash.digest("hex") !== members[index]?.sha256)
+                return false;
+            index++;
+            hash = createHash("sha256");
+            left = members[index]?.entry.size ?? 0;
+        }
+        return true;
+    };
+    try {
+        if (!done())
+            return false;
+        for await (const chunk of body) {
+            seen += chunk.length;
+            if (seen > total)
+                return false;
+            let off = 0;
+            while (off < chunk.length) {
+                if (index >= members.length)
+                    return false;
+                const take = Math.min(left, chunk.length - off);
+                hash.update(chunk.subarray(off, off + take));
+                off += take;
+                left -= take;
+                if (!done())
+                    return false;
+            }
+        }
+        return seen === total && index === members.length;
+    }
+    finally {
+        body.destroy();
     }
 }
 /** Runs `work` over `items`, at most `limit` at once; the first failure stops new work and is thrown once the rest settle. */
@@ -43449,6 +43550,7 @@ async function runLimited(items, limit, work) {
 
 
 
+
 /** The local cache of what each bucket holds, inside MEDIA_BACKUP_DIR (and what the action caches). */
 const OFFSITE_CACHE_DIR = ".offsite";
 /** The cache directory of one bucket's media area: a hash of its location, so any prefix fits. */
@@ -43471,8 +43573,8 @@ async function fetchText(remote, snap, part, sums, keyring, signal) {
     const sink = new external_node_stream_.Writable({
         write(chunk, _enc, cb) {
             total += chunk.length;
-            if (total > MAX_INDEX_BYTES)
-                return cb(new Error(`it is larger than ${MAX_INDEX_BYTES} bytes`));
+            if (total > remote_index_MAX_INDEX_BYTES)
+                return cb(new Error(`it is larger than ${remote_index_MAX_INDEX_BYTES} bytes`));
             chunks.push(chunk);
             cb();
         },
@@ -43492,15 +43594,27 @@ async function readObjectsFile(remote, snap, sums) {
  * from the bucket; an encrypted index with no key to read it leaves only its large files, known by name.
  */
 async function loadKnown(remote, complete, backupDir, logger, keyring) {
-    const newest = complete[0];
-    if (!newest)
+    // The newest snapshot whose sums and objects list read back; a damaged one is passed over, not fatal.
+    let newest;
+    let sums;
+    let objects;
+    for (const snap of complete) {
+        try {
+            sums = await readSums(remote, snap);
+            objects = await readObjectsFile(remote, snap, sums);
+            newest = snap;
+            break;
+        }
+        catch (err) {
+            logger.warn(`${remote.location}: ${snap.name} cannot be read back (${briefly(err)}); deduplication looks at an older snapshot`);
+        }
+    }
+    if (!newest || !sums || !objects)
         return NOTHING_KNOWN;
-    const sums = await readSums(remote, newest);
-    const objects = await readObjectsFile(remote, newest, sums);
     const dir = cacheDirOf(backupDir, remote.location);
     try {
-        const state = JSON.parse(readFileSync(path.join(dir, "state.json"), "utf8"));
-        const text = readFileSync(path.join(dir, "index.ndjson"), "utf8");
+        const state = JSON.parse(await readRegularFile(path.join(dir, "state.json"), { maxBytes: 4096 }));
+        const text = await readRegularFile(path.join(dir, "index.ndjson"), { maxBytes: MAX_INDEX_BYTES });
         const sha = createHash("sha256").update(text).digest("hex");
         if (state.snapshot === newest.name && state.location === remote.location && sha === objects.indexSha256) {
             return {
@@ -43531,7 +43645,7 @@ async function loadKnown(remote, complete, backupDir, logger, keyring) {
     }
     const blobs = new Map();
     for (const [name, bytes] of objects.objects) {
-        if (!name.startsWith(PACK_PREFIX) && isEncryptedName(name) === newest.encrypted)
+        if (!name.startsWith(PACK_PREFIX))
             blobs.set(name, bytes);
     }
     logger.warn(`No readable index of ${remote.location} (encrypted, and no local cache): small files are uploaded again in new packs; ` +
@@ -43541,6 +43655,31 @@ async function loadKnown(remote, complete, backupDir, logger, keyring) {
         blobs,
         source: `the large files named in ${newest.name}'s objects list`,
     };
+}
+/**
+ * What is known, less what the bucket does not hold as recorded: one listing of data/, for a run that
+ * must not trust the index (--full). Lost or replaced objects are then uploaded again.
+ */
+async function recheckKnown(remote, known, logger) {
+    const listed = new Map((await remote.data.list()).map((o) => [o.name, o.sizeBytes]));
+    const index = new ContentIndex();
+    let dropped = 0;
+    const holds = (object, bytes) => bytes !== undefined && listed.get(object) === bytes;
+    for (const [name, bytes] of known.index.objects())
+        if (holds(name, bytes))
+            index.addObject(name, bytes);
+    for (const [sha, at] of known.index.entries()) {
+        if (index.objectSize(at.object) !== undefined)
+            index.add(sha, at);
+        else
+            dropped++;
+    }
+    const blobs = new Map([...known.blobs].filter(([name, bytes]) => holds(name, bytes)));
+    dropped += known.blobs.size - blobs.size;
+    if (dropped > 0) {
+        logger.warn(`${remote.location}: ${dropped} content(s) its index names are missing or changed there: they are uploaded again`);
+    }
+    return { index, blobs, source: `${known.source}, checked against a listing of data/` };
 }
 
 ;// CONCATENATED MODULE: ./src/media/snapshot-store.ts
@@ -43665,6 +43804,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
 
 
 
+const DEFAULT_STALL_MS = 120_000;
 /** Decrypted objects kept on disk at once while restoring from an encrypted bucket (packs are read in order). */
 const CACHED_OBJECTS = 2;
 /** Chooses the snapshot: latest is the newest complete one in the bucket; a name must be complete there. */
@@ -43693,7 +43833,13 @@ async function chooseRemoteSnapshot(remote, wanted) {
  */
 async function stageRemoteSnapshot(remote, snap, options) {
     const dir = (0,external_node_fs_.mkdtempSync)(external_node_path_default().join((0,external_node_os_.tmpdir)(), "lifeline-media-stage-"));
-    const dispose = () => (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    // It may hold decrypted packs: removed on every way out, a second Ctrl-C (process.exit) included.
+    const onExit = () => (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    process.once("exit", onExit);
+    const dispose = () => {
+        process.off("exit", onExit);
+        onExit();
+    };
     try {
         const sums = await remote_store_readSums(remote, snap);
         const manifest = external_node_path_default().join(dir, snapshot_name_MANIFEST_FILE);
@@ -43704,6 +43850,7 @@ async function stageRemoteSnapshot(remote, snap, options) {
         const index = remote_index_ContentIndex.parse(await fetchText(remote, snap, "index", sums, options.keyring, options.signal), where, snap.name);
         const fetched = { requests: 0, bytes: 0 };
         const decrypted = new Map();
+        const undecrypted = new Map();
         const limits = new Map();
         for (const [, l] of index.entries())
             limits.set(l.object, Math.max(limits.get(l.object) ?? 0, l.offset + l.length));
@@ -43720,10 +43867,11 @@ async function stageRemoteSnapshot(remote, snap, options) {
             const file = external_node_path_default().join(dir, `object-${decrypted.size}-${Date.now()}`);
             const body = await remote.data.get(object, options.signal);
             fetched.requests++;
+            const guarded = counting(fetched, options.stallMs ?? DEFAULT_STALL_MS, remote.data.uri(object));
             const stage = options.keyring.startDecrypt(true);
             const limit = limits.get(object) ?? 0;
             await Promise.all([
-                (0,external_node_stream_promises_namespaceObject.pipeline)(body, counting(fetched), stage.stdin),
+                (0,external_node_stream_promises_namespaceObject.pipeline)(body, guarded, stage.stdin),
                 (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, bounded(limit, remote.data.uri(object)), (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 })),
                 stage.exited,
             ]);
@@ -43743,13 +43891,16 @@ async function stageRemoteSnapshot(remote, snap, options) {
                 throw new Error(`the bucket's index records ${l.length} bytes for it, the manifest ${entry.size}`);
             if (l.length === 0)
                 return external_node_stream_.Readable.from([]);
-            if (remote_layout_isEncryptedName(l.object)) {
+            if (isEncryptedName(l.object)) {
                 const file = await decryptedObject(l.object);
                 return (0,external_node_fs_.createReadStream)(file, { start: l.offset, end: l.offset + l.length - 1 });
             }
             fetched.requests++;
             const body = await remote.data.get(l.object, signal, { start: l.offset, end: l.offset + l.length });
-            return body.pipe(counting(fetched));
+            // pipeline, not pipe: a body cut or stalled mid-range must end the reader with an error.
+            const counted = counting(fetched, options.stallMs ?? DEFAULT_STALL_MS, remote.data.uri(l.object));
+            (0,external_node_stream_.pipeline)(body, counted, () => { });
+            return counted;
         };
         return { snapshot: snap.name, dir, index, content, fetched, dispose };
     }
@@ -43763,13 +43914,31 @@ async function sha256OfFile(file) {
     await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), hash, new external_node_stream_.Writable({ write: (_c, _e, cb) => cb() }));
     return hash.digest();
 }
-function counting(fetched) {
-    return new external_node_stream_.Transform({
+/** Counts what arrives, and fails the stream when nothing arrives for `stallMs` (a black-holed body). */
+function counting(fetched, stallMs, where) {
+    let timer;
+    const t = new external_node_stream_.Transform({
         transform(chunk, _enc, cb) {
             fetched.bytes += chunk.length;
+            arm();
             cb(null, chunk);
         },
+        flush(cb) {
+            clearTimeout(timer);
+            cb();
+        },
+        destroy(err, cb) {
+            clearTimeout(timer);
+            cb(err);
+        },
     });
+    const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => t.destroy(new errors/* UserError */.yo(`${where} sent nothing for ${stallMs / 1000} s: the download was given up; check the network and retry`)), stallMs);
+        timer.unref();
+    };
+    arm();
+    return t;
 }
 /** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */
 function bounded(limit, where) {
@@ -44659,9 +44828,16 @@ async function stageFromBucket(config, logger, signal) {
     const source = config.remote;
     const remote = await openMediaRemote(source.destination, source.prefix, logger, signal);
     const snap = await chooseRemoteSnapshot(remote, config.snapshot);
-    const keyring = snap.encrypted ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey) : undefined;
+    // A key given is always prepared: a plain snapshot can still name objects sealed by earlier runs.
+    const keyring = snap.encrypted || config.gpgPrivateKey !== undefined
+        ? await GpgDecryptKeyring.prepare(config.gpgPrivateKey)
+        : undefined;
     try {
-        const staged = await stageRemoteSnapshot(remote, snap, { keyring, signal });
+        const staged = await stageRemoteSnapshot(remote, snap, {
+            keyring,
+            signal,
+            stallMs: source.destination.settings.transfer.requestTimeoutMs,
+        });
         return {
             ...staged,
             location: remote.location,
@@ -47608,6 +47784,7 @@ function throwIfCancelled(signal, what) {
 /* harmony export */   lt: () => (/* binding */ DestinationError),
 /* harmony export */   m_: () => (/* binding */ briefly)
 /* harmony export */ });
+/* unused harmony export isAlreadyThere */
 /* harmony import */ var _shared_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8382);
 
 /** A failure at one destination: the message names the destination, the object and what to do. */
@@ -47653,6 +47830,20 @@ function briefly(err) {
     const e = err;
     const message = typeof e?.message === "string" && e.message.trim() !== "" ? e.message : String(e?.name ?? err);
     return message.split("\n")[0]?.slice(0, 300) ?? message;
+}
+/**
+ * Whether a failed write was refused because an object of that name already exists (the conditional
+ * write's 412 / 409), looking through the causes a store wraps around the SDK's error.
+ */
+function isAlreadyThere(err) {
+    for (let e = err, depth = 0; e && depth < 5; depth++) {
+        const meta = e.$metadata;
+        const status = meta?.httpStatusCode ?? e.statusCode ?? e.code;
+        if (status === 412 || status === 409 || e.name === "PreconditionFailed" || e.code === "BlobAlreadyExists")
+            return true;
+        e = e.cause;
+    }
+    return false;
 }
 
 

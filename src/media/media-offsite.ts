@@ -168,7 +168,7 @@ async function sendOne(
         snapshotDir: input.snapshotDir,
         snapshot: input.snapshot,
         known,
-        rule: packingFor(transfer?.partSizeBytes ?? 8 << 20),
+        rule: packingFor(transfer?.partSizeBytes ?? 8 << 20, config.destinations.length),
         encryptor,
         logger,
         signal: input.signal,

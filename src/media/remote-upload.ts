@@ -35,12 +35,15 @@ export interface PackingRule {
   readonly objectsInFlight: number;
 }
 
-/** Packs as large as one upload part (one PUT each), files up to a quarter of that packed. */
-export function packingFor(partSizeBytes: number): PackingRule {
+/**
+ * Packs as large as one upload part (one PUT each), files up to a quarter of that packed. Two objects
+ * in flight to a lone bucket; one each when several share the run (memory grows with the buckets).
+ */
+export function packingFor(partSizeBytes: number, buckets = 1): PackingRule {
   return {
     packTargetBytes: partSizeBytes,
     packedFileMaxBytes: Math.max(1, Math.floor(partSizeBytes / 4)),
-    objectsInFlight: 2,
+    objectsInFlight: buckets > 1 ? 1 : 2,
   };
 }
 
@@ -309,7 +312,6 @@ async function writeMembers(
   sink: Writable,
   o: UploadOptions,
 ): Promise<void> {
-  const buf = Buffer.allocUnsafe(CHUNK_BYTES);
   for (const m of members) {
     throwIfCancelled(o.signal, "The media upload was cancelled");
     const file = fsPath(tree, m.entry.path);
@@ -323,11 +325,13 @@ async function writeMembers(
       const hash = createHash("sha256");
       let position = 0;
       for (;;) {
-        const { bytesRead } = await handle.read(buf, 0, CHUNK_BYTES, position);
+        // A fresh buffer per read: the sink may hold the last one until the upload has sent it.
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(1, m.entry.size - position + 1)));
+        const { bytesRead } = await handle.read(buf, 0, buf.length, position);
         if (bytesRead === 0) break;
         position += bytesRead;
         if (position > m.entry.size) break;
-        const chunk = Buffer.from(buf.subarray(0, bytesRead));
+        const chunk = buf.subarray(0, bytesRead);
         hash.update(chunk);
         if (!sink.write(chunk)) await drained(sink);
         o.onBytes?.(bytesRead);
