@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -264,6 +265,70 @@ describe("backup-media off-site, hostile and broken", () => {
     );
     expect([...(await s3Objects(bucket)).keys()].filter((k) => k.endsWith(".sha256"))).toEqual([]);
   });
+
+  it("a range download that stalls mid-body fails that file within the network timeout; the restore ends and leaves no staging dir", async () => {
+    const { root, source } = await smallTree("media-stall", 6 << 20, 1);
+    const bucket = await freshBuckets();
+    const env = s3Only(source, path.join(root, "backups"), bucket);
+    const { logger } = capturingLogger();
+    expect((await backupMedia(loadBackupMediaConfig(environmentLookup(env), env), { logger })).exitCode).toBe(
+      0,
+    );
+    const large = treeListing(source)
+      .map((l) => l.split("\t"))
+      .filter((f) => f[1] === "file")
+      .sort((a, b) => Number(b[5]?.slice(5)) - Number(a[5]?.slice(5)))[0] as string[];
+    // A proxy to MinIO that, on a connection whose request asks for a byte range, passes 64 KiB of the
+    // answer and then nothing more, the connection left open: a body black-holed halfway.
+    const target = new URL(minio().endpoint);
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname);
+      sockets.add(client).add(upstream);
+      let ranged = false;
+      let passed = 0;
+      client.on("data", (d) => {
+        if (/\r\nrange: bytes=/i.test(d.toString("latin1"))) ranged = true;
+        upstream.write(d);
+      });
+      upstream.on("data", (d) => {
+        if (!ranged) return void client.write(d);
+        const room = Math.max(0, 65536 - passed);
+        if (room > 0) client.write(d.subarray(0, room));
+        passed += d.length;
+      });
+      for (const s of [client, upstream]) s.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", () => resolve()));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const stagesBefore = readdirSync(tmpdir()).filter((n) => n.startsWith("lifeline-media-stage-"));
+    try {
+      const restoreEnv = {
+        ...env,
+        BACKUP_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+        BACKUP_NETWORK_TIMEOUT_SECONDS: "3",
+        MEDIA_RESTORE_FROM: "s3",
+        MEDIA_RESTORE_TARGET: path.join(root, "restored"),
+        MEDIA_RESTORE_PATH: large[0] as string,
+      };
+      const started = Date.now();
+      const result = await restoreMedia(loadRestoreMediaConfig(environmentLookup(restoreEnv), restoreEnv), {
+        logger,
+      });
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(result.exitCode).toBe(1);
+      expect(result.failed.join("\n"), result.failed.join("\n")).toMatch(/sent nothing for 3 s|timed out after 3000 ms/);
+      expect(
+        readdirSync(path.join(root, "restored"), { recursive: true }).filter((n) =>
+          String(n).includes(".lifeline-restore-"),
+        ),
+      ).toEqual([]);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith("lifeline-media-stage-"))).toEqual(stagesBefore);
+  }, 60_000);
 
   it("a tampered remote manifest with '..' paths (and sums to match) cannot make restore write outside the target", async () => {
     const { root, source } = await smallTree("media-tamper-remote", 1 << 20, 0);
