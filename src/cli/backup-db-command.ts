@@ -50,7 +50,16 @@ export const backupDbCommand: Command = async (argv, logger, signal, out, record
   const result = await backupDatabase(loadBackupDbConfig(lookup), { logger, signal });
   if (switches.json) {
     const { server: _s, pgDump: _p, manifest: _m, ...brief } = result;
-    out.write(`${JSON.stringify(brief, null, 2)}\n`);
+    // Retention decisions carry their catalog entries, and those their store (an SDK client): named by location.
+    const json = JSON.stringify(
+      brief,
+      (key, value: unknown) =>
+        key === "store" && typeof value === "object" && value !== null && "location" in value
+          ? (value as { location: string }).location
+          : value,
+      2,
+    );
+    out.write(`${json}\n`);
   } else {
     out.write(`${result.file}\n`);
   }
