@@ -19349,6 +19349,9 @@ async function stageRemoteSnapshot(remote, snap, options) {
                 decrypted.set(object, have); // most recently used last
                 return have;
             }
+            const failed = undecrypted.get(object);
+            if (failed)
+                throw failed; // one failure per object, not one download per member
             if (!options.keyring) {
                 throw new shared_errors/* UserError */.yo(`${remote.data.uri(object)} is encrypted: give the secret key (BACKUP_GPG_PRIVATE_KEY) to restore from it`);
             }
@@ -19362,7 +19365,13 @@ async function stageRemoteSnapshot(remote, snap, options) {
                 (0,external_node_stream_promises_namespaceObject.pipeline)(body, guarded, stage.stdin),
                 (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, bounded(limit, remote.data.uri(object)), (0,external_node_fs_.createWriteStream)(file, { mode: 0o600 })),
                 stage.exited,
-            ]);
+            ]).catch((err) => {
+                stage.kill();
+                (0,external_node_fs_.rmSync)(file, { force: true });
+                const error = undecryptable(remote.data.uri(object), err);
+                undecrypted.set(object, error);
+                throw error;
+            });
             decrypted.set(object, file);
             while (decrypted.size > CACHED_OBJECTS) {
                 const [oldest, oldFile] = decrypted.entries().next().value;
@@ -20091,6 +20100,7 @@ async function verifyRemotes(config, o) {
                 logger: o.logger,
                 signal: o.signal,
                 now: o.now(),
+                stallMs: source.destination.settings.transfer.requestTimeoutMs,
             }));
         }
         return out;

@@ -17,6 +17,7 @@ import {
   type MediaRemote,
   type RemoteSnapshotRef,
   readSums,
+  undecryptable,
 } from "./remote-store.js";
 import type { ContentSource } from "./restore-writer.js";
 import { MANIFEST_FILE } from "./snapshot-name.js";
@@ -111,6 +112,8 @@ export async function stageRemoteSnapshot(
         decrypted.set(object, have); // most recently used last
         return have;
       }
+      const failed = undecrypted.get(object);
+      if (failed) throw failed; // one failure per object, not one download per member
       if (!options.keyring) {
         throw new UserError(
           `${remote.data.uri(object)} is encrypted: give the secret key (BACKUP_GPG_PRIVATE_KEY) to restore from it`,
@@ -130,7 +133,13 @@ export async function stageRemoteSnapshot(
           createWriteStream(file, { mode: 0o600 }),
         ),
         stage.exited,
-      ]);
+      ]).catch((err: unknown) => {
+        stage.kill();
+        rmSync(file, { force: true });
+        const error = undecryptable(remote.data.uri(object), err);
+        undecrypted.set(object, error);
+        throw error;
+      });
       decrypted.set(object, file);
       while (decrypted.size > CACHED_OBJECTS) {
         const [oldest, oldFile] = decrypted.entries().next().value as [string, string];

@@ -222,6 +222,7 @@ async function verifyRemotes(
           logger: o.logger,
           signal: o.signal,
           now: o.now(),
+          stallMs: source.destination.settings.transfer.requestTimeoutMs,
         }),
       );
     }

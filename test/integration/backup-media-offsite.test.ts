@@ -317,7 +317,9 @@ describe("backup-media off-site, hostile and broken", () => {
       });
       expect(Date.now() - started).toBeLessThan(30_000);
       expect(result.exitCode).toBe(1);
-      expect(result.failed.join("\n"), result.failed.join("\n")).toMatch(/sent nothing for 3 s|timed out after 3000 ms/);
+      expect(result.failed.join("\n"), result.failed.join("\n")).toMatch(
+        /sent nothing for 3 s|timed out after 3000 ms/,
+      );
       expect(
         readdirSync(path.join(root, "restored"), { recursive: true }).filter((n) =>
           String(n).includes(".lifeline-restore-"),
