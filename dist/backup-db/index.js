@@ -39309,13 +39309,27 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 
 
 
-/** Passes bytes through unchanged while computing their SHA-256 and counting them. */
+/**
+ * Passes bytes through unchanged while computing their SHA-256 and counting them. With `limit`, more
+ * than that many bytes fail the stream with `tooMuch()` (a download that is larger than it may be).
+ */
 class DigestTap extends external_node_stream_.Transform {
+    limit;
+    tooMuch;
     hash = (0,external_node_crypto_.createHash)("sha256");
     bytes = 0;
+    constructor(limit = Number.POSITIVE_INFINITY, tooMuch = () => new Error(`more than ${limit} bytes arrived`)) {
+        super();
+        this.limit = limit;
+        this.tooMuch = tooMuch;
+    }
     _transform(chunk, _encoding, done) {
-        this.hash.update(chunk);
         this.bytes += chunk.length;
+        if (this.bytes > this.limit) {
+            done(this.tooMuch());
+            return;
+        }
+        this.hash.update(chunk);
         done(null, chunk);
     }
     /** The hex digest; call once, after the stream has ended. */

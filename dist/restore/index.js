@@ -42702,6 +42702,158 @@ class manifest_ManifestReader {
     }
 }
 
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_vm_namespaceObject);
+;// CONCATENATED MODULE: ./src/stream/memory-bound.ts
+
+
+/** Bytes between two young-generation collections (measured on 1.25 GB: 16 MiB → 116 MB peak, 4 MiB → 90 MB, same speed). */
+const GC_INTERVAL_BYTES = 4 << 20;
+/** Bytes between two full collections. */
+const MAJOR_GC_INTERVAL_BYTES = 128 << 20;
+let gcFunction;
+/** V8's gc() without starting Node with --expose-gc; null where the runtime refuses. */
+function obtainGc() {
+    if (gcFunction === undefined) {
+        try {
+            external_node_v8_default().setFlagsFromString("--expose-gc");
+            gcFunction = external_node_vm_default().runInNewContext("gc");
+        }
+        catch {
+            gcFunction = null;
+        }
+    }
+    return gcFunction;
+}
+/**
+ * Keeps peak memory flat however large the dump: every chunk read from a pipe is a fresh Buffer, and
+ * V8 lets ~64 MiB of such external garbage pile up before it collects. A minor (young-generation) GC
+ * every 4 MiB frees them early: measured, 149 → 73 MB peak RSS on 1 GB streamed, and no slower.
+ */
+class MemoryBound {
+    sinceGc = 0;
+    sinceMajor = 0;
+    gc = obtainGc();
+    /** Call with the size of every chunk that passes. */
+    observe(bytes) {
+        this.sinceGc += bytes;
+        if (!this.gc || this.sinceGc < GC_INTERVAL_BYTES)
+            return;
+        this.sinceGc = 0;
+        this.sinceMajor += GC_INTERVAL_BYTES;
+        // Buffers that live across scavenges (e.g. blocks queued for compression) reach the old
+        // generation; a full GC of this small heap every 128 MiB frees those too, in a few milliseconds.
+        if (this.sinceMajor >= MAJOR_GC_INTERVAL_BYTES) {
+            this.sinceMajor = 0;
+            this.gc({ type: "major" });
+        }
+        else {
+            this.gc({ type: "minor" });
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/stream/stream-taps.ts
+
+
+
+/**
+ * Passes bytes through unchanged while computing their SHA-256 and counting them. With `limit`, more
+ * than that many bytes fail the stream with `tooMuch()` (a download that is larger than it may be).
+ */
+class DigestTap extends external_node_stream_.Transform {
+    limit;
+    tooMuch;
+    hash = (0,external_node_crypto_.createHash)("sha256");
+    bytes = 0;
+    constructor(limit = Number.POSITIVE_INFINITY, tooMuch = () => new Error(`more than ${limit} bytes arrived`)) {
+        super();
+        this.limit = limit;
+        this.tooMuch = tooMuch;
+    }
+    _transform(chunk, _encoding, done) {
+        this.bytes += chunk.length;
+        if (this.bytes > this.limit) {
+            done(this.tooMuch());
+            return;
+        }
+        this.hash.update(chunk);
+        done(null, chunk);
+    }
+    /** The hex digest; call once, after the stream has ended. */
+    hex() {
+        return this.hash.digest("hex");
+    }
+}
+/** Passes bytes through unchanged, counting them and keeping the first and last bytes (format checks). */
+class EdgeTap extends external_node_stream_.Transform {
+    tailSize;
+    headSize;
+    bytes = 0;
+    tailBuffer = Buffer.alloc(0);
+    headBuffer = Buffer.alloc(0);
+    constructor(tailSize = 256, headSize = 16) {
+        super();
+        this.tailSize = tailSize;
+        this.headSize = headSize;
+    }
+    _transform(chunk, _encoding, done) {
+        this.observe(chunk);
+        done(null, chunk);
+    }
+    /** Records a chunk without passing it on (for use inside another stage). */
+    observe(chunk) {
+        if (this.headBuffer.length < this.headSize) {
+            this.headBuffer = Buffer.concat([
+                this.headBuffer,
+                chunk.subarray(0, this.headSize - this.headBuffer.length),
+            ]);
+        }
+        this.bytes += chunk.length;
+        const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
+        this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
+    }
+    tail() {
+        return this.tailBuffer;
+    }
+    head() {
+        return this.headBuffer;
+    }
+}
+/**
+ * The one tap raw dump bytes pass through (kept to one stage: every stage costs per-chunk overhead on a
+ * path that carries gigabytes): counts bytes, keeps the first and last bytes for format checks, counts
+ * COPY rows per table when asked, and keeps memory flat with a young-generation GC every 16 MiB.
+ */
+class DumpStreamTap extends external_node_stream_.Transform {
+    rowCounter;
+    bytes = 0;
+    edges;
+    bound = new MemoryBound();
+    constructor(rowCounter, tailSize, headSize) {
+        super();
+        this.rowCounter = rowCounter;
+        this.edges = new EdgeTap(tailSize, headSize);
+    }
+    _transform(chunk, _encoding, done) {
+        this.bytes += chunk.length;
+        this.edges.observe(chunk);
+        this.rowCounter?.write(chunk);
+        this.bound.observe(chunk.length);
+        done(null, chunk);
+    }
+    head() {
+        return this.edges.head();
+    }
+    tail() {
+        return this.edges.tail();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/media/snapshot-name.ts
 
 /** Every snapshot directory is `media_YYYYMMDD_HHMMSS` (its UTC start time), like the database backups. */
@@ -43007,7 +43159,6 @@ function withPrefix(destination, prefix) {
 
 
 
-
 /** A sums file larger than this is not one Lifeline wrote (three lines). */
 const MAX_SUMS_BYTES = 4096;
 /** Opens the media area of a configured destination: its bucket, under `prefix` instead of the database's. */
@@ -43079,32 +43230,12 @@ async function remote_store_readSums(remote, snap) {
     }
     return sums;
 }
-/** A Transform that hashes and counts what passes through. */
-class remote_store_HashingCounter extends external_node_stream_.Transform {
-    limit;
-    hash = (0,external_node_crypto_.createHash)("sha256");
-    bytes = 0;
-    constructor(limit = Number.POSITIVE_INFINITY) {
-        super();
-        this.limit = limit;
-    }
-    _transform(chunk, _enc, cb) {
-        this.bytes += chunk.length;
-        if (this.bytes > this.limit) {
-            cb(new errors/* UserError */.yo(`more than ${this.limit} bytes arrived where no more were expected: the object was replaced`));
-            return;
-        }
-        this.hash.update(chunk);
-        cb(null, chunk);
-    }
-    digest() {
-        return this.hash.digest("hex");
-    }
-}
+/** Hashes and counts what passes; more than `limit` bytes means the object is not one Lifeline wrote. */
+const remote_store_digestTap = (limit) => new DigestTap(limit, () => new errors/* UserError */.yo(`more than ${limit} bytes arrived where no more were expected: the object was replaced`));
 /**
  * Downloads one part of a remote snapshot into `sink`, checked against the sums file (the stored bytes),
  * and decrypted with `keyring` when the part is a gpg message. Nothing arrives unchecked: the caller
- * must treat what was written as valid only when this resolves.
+ * must treat what was written as valid only when this resolves. Resolves the SHA-256 of what was written.
  */
 async function fetchPart(remote, snap, part, sums, sink, options = {}) {
     const name = remote_layout_partName(snap.name, part, snap.encrypted && part !== "objects");
@@ -43114,7 +43245,8 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
         throw new errors/* UserError */.yo(`${where} has no checksum in the snapshot's sums file`);
     const body = await remote.snapshots.get(name, options.signal);
     const limit = part === "manifest" ? remote_index_MAX_MANIFEST_BYTES : remote_index_MAX_INDEX_BYTES;
-    const check = new remote_store_HashingCounter(limit);
+    const check = remote_store_digestTap(limit);
+    let plain = check;
     if (name.endsWith(".gpg")) {
         if (!options.keyring) {
             body.destroy();
@@ -43123,9 +43255,10 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
         // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
         const stage = options.keyring.startDecrypt(true);
         // The plaintext is bounded too: a small compressed message can decrypt to gigabytes.
+        plain = remote_store_digestTap(limit);
         await Promise.all([
             (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, stage.stdin),
-            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, new remote_store_HashingCounter(limit), sink),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, plain, sink),
             stage.exited,
         ]).catch((err) => {
             stage.kill();
@@ -43137,11 +43270,12 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
             throw err instanceof errors/* UserError */.yo ? named(where, err) : err;
         });
     }
-    const actual = check.digest();
+    const actual = check.hex();
     if (actual !== expected) {
         throw new errors/* UserError */.yo(`${where} does not match its checksum (sha256 ${actual}, the sums file says ${expected}): it was changed or ` +
             "damaged in the bucket; use another snapshot, or run verify");
     }
+    return { plainSha256: check === plain ? actual : plain.hex() };
 }
 /** An error about an object, with the object's URI in front when the message does not name it. */
 function named(where, err) {
@@ -43429,7 +43563,7 @@ async function putObject(store, name, produce, options) {
         ...(options.expectedBytes !== undefined ? { expectedBytes: options.expectedBytes } : {}),
         ...(options.readable ? { readable: true } : {}),
     });
-    const counter = new HashingCounter();
+    const counter = digestTap();
     let gpg;
     try {
         const into = pipeline(counter, upload.stream);
@@ -43449,7 +43583,7 @@ async function putObject(store, name, produce, options) {
             await into;
         }
         await upload.done;
-        return { bytes: counter.bytes, sha256: counter.digest(), existed: false };
+        return { bytes: counter.bytes, sha256: counter.hex(), existed: false };
     }
     catch (err) {
         gpg?.kill();
@@ -43804,6 +43938,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
 
 
 
+
 const DEFAULT_STALL_MS = 120_000;
 /** Decrypted objects kept on disk at once while restoring from an encrypted bucket (packs are read in order). */
 const CACHED_OBJECTS = 2;
@@ -43843,9 +43978,9 @@ async function stageRemoteSnapshot(remote, snap, options) {
     try {
         const sums = await remote_store_readSums(remote, snap);
         const manifest = external_node_path_default().join(dir, snapshot_name_MANIFEST_FILE);
-        await fetchPart(remote, snap, "manifest", sums, (0,external_node_fs_.createWriteStream)(manifest, { mode: 0o600 }), options);
+        const { plainSha256 } = await fetchPart(remote, snap, "manifest", sums, (0,external_node_fs_.createWriteStream)(manifest, { mode: 0o600 }), options);
         // The local sidecar holds the plaintext's hash: the reader checks the manifest against it as it reads.
-        await writeManifestSum(dir, await sha256OfFile(manifest));
+        await writeManifestSum(dir, plainSha256);
         const where = remote.snapshots.uri(`${snap.name}.index.ndjson`);
         const index = remote_index_ContentIndex.parse(await fetchText(remote, snap, "index", sums, options.keyring, options.signal), where, snap.name);
         const fetched = { requests: 0, bytes: 0 };
@@ -43918,11 +44053,6 @@ async function stageRemoteSnapshot(remote, snap, options) {
         throw err;
     }
 }
-async function sha256OfFile(file) {
-    const hash = new remote_store_HashingCounter();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), hash, new external_node_stream_.Writable({ write: (_c, _e, cb) => cb() }));
-    return hash.digest();
-}
 /** Counts what arrives, and fails the stream when nothing arrives for `stallMs` (a black-holed body). */
 function counting(fetched, stallMs, where) {
     let timer;
@@ -43950,19 +44080,7 @@ function counting(fetched, stallMs, where) {
     return t;
 }
 /** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */
-function bounded(limit, where) {
-    let seen = 0;
-    return new external_node_stream_.Transform({
-        transform(chunk, _enc, cb) {
-            seen += chunk.length;
-            if (seen > limit) {
-                cb(new errors/* UserError */.yo(`${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`));
-                return;
-            }
-            cb(null, chunk);
-        },
-    });
-}
+const bounded = (limit, where) => new DigestTap(limit, () => new errors/* UserError */.yo(`${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`));
 
 ;// CONCATENATED MODULE: ./src/media/restore-preflight.ts
 
@@ -46323,144 +46441,6 @@ async function applyProperties(client, database, recorded) {
         }
     }
     return { missingRoles, applied: statements.length };
-}
-
-;// CONCATENATED MODULE: external "node:v8"
-const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
-var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
-;// CONCATENATED MODULE: external "node:vm"
-const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
-var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_vm_namespaceObject);
-;// CONCATENATED MODULE: ./src/stream/memory-bound.ts
-
-
-/** Bytes between two young-generation collections (measured on 1.25 GB: 16 MiB → 116 MB peak, 4 MiB → 90 MB, same speed). */
-const GC_INTERVAL_BYTES = 4 << 20;
-/** Bytes between two full collections. */
-const MAJOR_GC_INTERVAL_BYTES = 128 << 20;
-let gcFunction;
-/** V8's gc() without starting Node with --expose-gc; null where the runtime refuses. */
-function obtainGc() {
-    if (gcFunction === undefined) {
-        try {
-            external_node_v8_default().setFlagsFromString("--expose-gc");
-            gcFunction = external_node_vm_default().runInNewContext("gc");
-        }
-        catch {
-            gcFunction = null;
-        }
-    }
-    return gcFunction;
-}
-/**
- * Keeps peak memory flat however large the dump: every chunk read from a pipe is a fresh Buffer, and
- * V8 lets ~64 MiB of such external garbage pile up before it collects. A minor (young-generation) GC
- * every 4 MiB frees them early: measured, 149 → 73 MB peak RSS on 1 GB streamed, and no slower.
- */
-class MemoryBound {
-    sinceGc = 0;
-    sinceMajor = 0;
-    gc = obtainGc();
-    /** Call with the size of every chunk that passes. */
-    observe(bytes) {
-        this.sinceGc += bytes;
-        if (!this.gc || this.sinceGc < GC_INTERVAL_BYTES)
-            return;
-        this.sinceGc = 0;
-        this.sinceMajor += GC_INTERVAL_BYTES;
-        // Buffers that live across scavenges (e.g. blocks queued for compression) reach the old
-        // generation; a full GC of this small heap every 128 MiB frees those too, in a few milliseconds.
-        if (this.sinceMajor >= MAJOR_GC_INTERVAL_BYTES) {
-            this.sinceMajor = 0;
-            this.gc({ type: "major" });
-        }
-        else {
-            this.gc({ type: "minor" });
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/stream/stream-taps.ts
-
-
-
-/** Passes bytes through unchanged while computing their SHA-256 and counting them. */
-class DigestTap extends external_node_stream_.Transform {
-    hash = (0,external_node_crypto_.createHash)("sha256");
-    bytes = 0;
-    _transform(chunk, _encoding, done) {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-    /** The hex digest; call once, after the stream has ended. */
-    hex() {
-        return this.hash.digest("hex");
-    }
-}
-/** Passes bytes through unchanged, counting them and keeping the first and last bytes (format checks). */
-class EdgeTap extends external_node_stream_.Transform {
-    tailSize;
-    headSize;
-    bytes = 0;
-    tailBuffer = Buffer.alloc(0);
-    headBuffer = Buffer.alloc(0);
-    constructor(tailSize = 256, headSize = 16) {
-        super();
-        this.tailSize = tailSize;
-        this.headSize = headSize;
-    }
-    _transform(chunk, _encoding, done) {
-        this.observe(chunk);
-        done(null, chunk);
-    }
-    /** Records a chunk without passing it on (for use inside another stage). */
-    observe(chunk) {
-        if (this.headBuffer.length < this.headSize) {
-            this.headBuffer = Buffer.concat([
-                this.headBuffer,
-                chunk.subarray(0, this.headSize - this.headBuffer.length),
-            ]);
-        }
-        this.bytes += chunk.length;
-        const joined = chunk.length >= this.tailSize ? chunk : Buffer.concat([this.tailBuffer, chunk]);
-        this.tailBuffer = Buffer.from(joined.subarray(Math.max(0, joined.length - this.tailSize)));
-    }
-    tail() {
-        return this.tailBuffer;
-    }
-    head() {
-        return this.headBuffer;
-    }
-}
-/**
- * The one tap raw dump bytes pass through (kept to one stage: every stage costs per-chunk overhead on a
- * path that carries gigabytes): counts bytes, keeps the first and last bytes for format checks, counts
- * COPY rows per table when asked, and keeps memory flat with a young-generation GC every 16 MiB.
- */
-class DumpStreamTap extends external_node_stream_.Transform {
-    rowCounter;
-    bytes = 0;
-    edges;
-    bound = new MemoryBound();
-    constructor(rowCounter, tailSize, headSize) {
-        super();
-        this.rowCounter = rowCounter;
-        this.edges = new EdgeTap(tailSize, headSize);
-    }
-    _transform(chunk, _encoding, done) {
-        this.bytes += chunk.length;
-        this.edges.observe(chunk);
-        this.rowCounter?.write(chunk);
-        this.bound.observe(chunk.length);
-        done(null, chunk);
-    }
-    head() {
-        return this.edges.head();
-    }
-    tail() {
-        return this.edges.tail();
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/restore/restore-stream.ts

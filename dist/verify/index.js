@@ -43484,13 +43484,27 @@ class MemoryBound {
 
 
 
-/** Passes bytes through unchanged while computing their SHA-256 and counting them. */
+/**
+ * Passes bytes through unchanged while computing their SHA-256 and counting them. With `limit`, more
+ * than that many bytes fail the stream with `tooMuch()` (a download that is larger than it may be).
+ */
 class DigestTap extends external_node_stream_.Transform {
+    limit;
+    tooMuch;
     hash = (0,external_node_crypto_.createHash)("sha256");
     bytes = 0;
+    constructor(limit = Number.POSITIVE_INFINITY, tooMuch = () => new Error(`more than ${limit} bytes arrived`)) {
+        super();
+        this.limit = limit;
+        this.tooMuch = tooMuch;
+    }
     _transform(chunk, _encoding, done) {
-        this.hash.update(chunk);
         this.bytes += chunk.length;
+        if (this.bytes > this.limit) {
+            done(this.tooMuch());
+            return;
+        }
+        this.hash.update(chunk);
         done(null, chunk);
     }
     /** The hex digest; call once, after the stream has ended. */
@@ -45434,7 +45448,6 @@ function parseObjectsFile(text, where, snapshot) {
 
 
 
-
 /** A sums file larger than this is not one Lifeline wrote (three lines). */
 const MAX_SUMS_BYTES = 4096;
 /** Opens the media area of a configured destination: its bucket, under `prefix` instead of the database's. */
@@ -45506,32 +45519,12 @@ async function remote_store_readSums(remote, snap) {
     }
     return sums;
 }
-/** A Transform that hashes and counts what passes through. */
-class remote_store_HashingCounter extends external_node_stream_.Transform {
-    limit;
-    hash = (0,external_node_crypto_.createHash)("sha256");
-    bytes = 0;
-    constructor(limit = Number.POSITIVE_INFINITY) {
-        super();
-        this.limit = limit;
-    }
-    _transform(chunk, _enc, cb) {
-        this.bytes += chunk.length;
-        if (this.bytes > this.limit) {
-            cb(new errors/* UserError */.yo(`more than ${this.limit} bytes arrived where no more were expected: the object was replaced`));
-            return;
-        }
-        this.hash.update(chunk);
-        cb(null, chunk);
-    }
-    digest() {
-        return this.hash.digest("hex");
-    }
-}
+/** Hashes and counts what passes; more than `limit` bytes means the object is not one Lifeline wrote. */
+const remote_store_digestTap = (limit) => new DigestTap(limit, () => new errors/* UserError */.yo(`more than ${limit} bytes arrived where no more were expected: the object was replaced`));
 /**
  * Downloads one part of a remote snapshot into `sink`, checked against the sums file (the stored bytes),
  * and decrypted with `keyring` when the part is a gpg message. Nothing arrives unchecked: the caller
- * must treat what was written as valid only when this resolves.
+ * must treat what was written as valid only when this resolves. Resolves the SHA-256 of what was written.
  */
 async function fetchPart(remote, snap, part, sums, sink, options = {}) {
     const name = remote_layout_partName(snap.name, part, snap.encrypted && part !== "objects");
@@ -45541,7 +45534,8 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
         throw new errors/* UserError */.yo(`${where} has no checksum in the snapshot's sums file`);
     const body = await remote.snapshots.get(name, options.signal);
     const limit = part === "manifest" ? remote_index_MAX_MANIFEST_BYTES : remote_index_MAX_INDEX_BYTES;
-    const check = new remote_store_HashingCounter(limit);
+    const check = remote_store_digestTap(limit);
+    let plain = check;
     if (name.endsWith(".gpg")) {
         if (!options.keyring) {
             body.destroy();
@@ -45550,9 +45544,10 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
         // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
         const stage = options.keyring.startDecrypt(true);
         // The plaintext is bounded too: a small compressed message can decrypt to gigabytes.
+        plain = remote_store_digestTap(limit);
         await Promise.all([
             (0,external_node_stream_promises_namespaceObject.pipeline)(body, check, stage.stdin),
-            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, new remote_store_HashingCounter(limit), sink),
+            (0,external_node_stream_promises_namespaceObject.pipeline)(stage.stdout, plain, sink),
             stage.exited,
         ]).catch((err) => {
             stage.kill();
@@ -45564,11 +45559,12 @@ async function fetchPart(remote, snap, part, sums, sink, options = {}) {
             throw err instanceof errors/* UserError */.yo ? named(where, err) : err;
         });
     }
-    const actual = check.digest();
+    const actual = check.hex();
     if (actual !== expected) {
         throw new errors/* UserError */.yo(`${where} does not match its checksum (sha256 ${actual}, the sums file says ${expected}): it was changed or ` +
             "damaged in the bucket; use another snapshot, or run verify");
     }
+    return { plainSha256: check === plain ? actual : plain.hex() };
 }
 /** An error about an object, with the object's URI in front when the message does not name it. */
 function named(where, err) {
@@ -46323,7 +46319,7 @@ async function putObject(store, name, produce, options) {
         ...(options.expectedBytes !== undefined ? { expectedBytes: options.expectedBytes } : {}),
         ...(options.readable ? { readable: true } : {}),
     });
-    const counter = new HashingCounter();
+    const counter = digestTap();
     let gpg;
     try {
         const into = pipeline(counter, upload.stream);
@@ -46343,7 +46339,7 @@ async function putObject(store, name, produce, options) {
             await into;
         }
         await upload.done;
-        return { bytes: counter.bytes, sha256: counter.digest(), existed: false };
+        return { bytes: counter.bytes, sha256: counter.hex(), existed: false };
     }
     catch (err) {
         gpg?.kill();
@@ -46698,6 +46694,7 @@ async function readWholeManifest(snapshotDir, each = () => { }) {
 
 
 
+
 const DEFAULT_STALL_MS = 120_000;
 /** Decrypted objects kept on disk at once while restoring from an encrypted bucket (packs are read in order). */
 const CACHED_OBJECTS = 2;
@@ -46737,9 +46734,9 @@ async function stageRemoteSnapshot(remote, snap, options) {
     try {
         const sums = await remote_store_readSums(remote, snap);
         const manifest = external_node_path_default().join(dir, snapshot_name_MANIFEST_FILE);
-        await fetchPart(remote, snap, "manifest", sums, (0,external_node_fs_.createWriteStream)(manifest, { mode: 0o600 }), options);
+        const { plainSha256 } = await fetchPart(remote, snap, "manifest", sums, (0,external_node_fs_.createWriteStream)(manifest, { mode: 0o600 }), options);
         // The local sidecar holds the plaintext's hash: the reader checks the manifest against it as it reads.
-        await writeManifestSum(dir, await sha256OfFile(manifest));
+        await writeManifestSum(dir, plainSha256);
         const where = remote.snapshots.uri(`${snap.name}.index.ndjson`);
         const index = remote_index_ContentIndex.parse(await fetchText(remote, snap, "index", sums, options.keyring, options.signal), where, snap.name);
         const fetched = { requests: 0, bytes: 0 };
@@ -46812,11 +46809,6 @@ async function stageRemoteSnapshot(remote, snap, options) {
         throw err;
     }
 }
-async function sha256OfFile(file) {
-    const hash = new remote_store_HashingCounter();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(file), hash, new external_node_stream_.Writable({ write: (_c, _e, cb) => cb() }));
-    return hash.digest();
-}
 /** Counts what arrives, and fails the stream when nothing arrives for `stallMs` (a black-holed body). */
 function counting(fetched, stallMs, where) {
     let timer;
@@ -46844,19 +46836,7 @@ function counting(fetched, stallMs, where) {
     return t;
 }
 /** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */
-function bounded(limit, where) {
-    let seen = 0;
-    return new external_node_stream_.Transform({
-        transform(chunk, _enc, cb) {
-            seen += chunk.length;
-            if (seen > limit) {
-                cb(new errors/* UserError */.yo(`${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`));
-                return;
-            }
-            cb(null, chunk);
-        },
-    });
-}
+const bounded = (limit, where) => new DigestTap(limit, () => new errors/* UserError */.yo(`${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`));
 
 ;// CONCATENATED MODULE: ./src/media/copy-file.ts
 

@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pipeline as pipelineCb, Readable, Transform, Writable } from "node:stream";
+import { pipeline as pipelineCb, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import { UserError } from "../shared/errors.js";
+import { DigestTap } from "../stream/stream-taps.js";
 import type { MediaEntry } from "./manifest.js";
 import { showPath } from "./media-path.js";
 import { ContentIndex, type ContentLocation } from "./remote-index.js";
@@ -12,7 +13,6 @@ import { fetchText } from "./remote-known.js";
 import { isEncryptedName } from "./remote-layout.js";
 import {
   fetchPart,
-  HashingCounter,
   listRemoteSnapshots,
   type MediaRemote,
   type RemoteSnapshotRef,
@@ -89,9 +89,16 @@ export async function stageRemoteSnapshot(
   try {
     const sums = await readSums(remote, snap);
     const manifest = path.join(dir, MANIFEST_FILE);
-    await fetchPart(remote, snap, "manifest", sums, createWriteStream(manifest, { mode: 0o600 }), options);
+    const { plainSha256 } = await fetchPart(
+      remote,
+      snap,
+      "manifest",
+      sums,
+      createWriteStream(manifest, { mode: 0o600 }),
+      options,
+    );
     // The local sidecar holds the plaintext's hash: the reader checks the manifest against it as it reads.
-    await writeManifestSum(dir, await sha256OfFile(manifest));
+    await writeManifestSum(dir, plainSha256);
     const where = remote.snapshots.uri(`${snap.name}.index.ndjson`);
     const index = ContentIndex.parse(
       await fetchText(remote, snap, "index", sums, options.keyring, options.signal),
@@ -176,12 +183,6 @@ export async function stageRemoteSnapshot(
   }
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = new HashingCounter();
-  await pipeline(createReadStream(file), hash, new Writable({ write: (_c, _e, cb) => cb() }));
-  return hash.digest();
-}
-
 /** Counts what arrives, and fails the stream when nothing arrives for `stallMs` (a black-holed body). */
 function counting(fetched: { bytes: number }, stallMs: number, where: string): Transform {
   let timer: NodeJS.Timeout | undefined;
@@ -218,20 +219,11 @@ function counting(fetched: { bytes: number }, stallMs: number, where: string): T
 }
 
 /** Passes at most `limit` bytes: an object that decrypts to more than its index allows is refused. */
-function bounded(limit: number, where: string): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      seen += chunk.length;
-      if (seen > limit) {
-        cb(
-          new UserError(
-            `${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`,
-          ),
-        );
-        return;
-      }
-      cb(null, chunk);
-    },
-  });
-}
+const bounded = (limit: number, where: string): DigestTap =>
+  new DigestTap(
+    limit,
+    () =>
+      new UserError(
+        `${where} decrypts to more than the ${limit} bytes its index records: it was replaced; run verify`,
+      ),
+  );

@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { Transform, type Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { GpgDecryptKeyring } from "../crypto/gpg-keyring.js";
 import type { Logger } from "../log/logger.js";
@@ -7,6 +6,7 @@ import { UserError } from "../shared/errors.js";
 import { type Destination, withPrefix } from "../storage/destination.js";
 import { openStore } from "../storage/open-store.js";
 import type { BackupStore, StoredObject } from "../storage/store.js";
+import { DigestTap } from "../stream/stream-taps.js";
 import { MAX_INDEX_BYTES, MAX_MANIFEST_BYTES } from "./remote-index.js";
 import {
   DATA_PREFIX,
@@ -124,39 +124,18 @@ export async function readSums(remote: MediaRemote, snap: RemoteSnapshotRef): Pr
   return sums;
 }
 
-/** A Transform that hashes and counts what passes through. */
-export class HashingCounter extends Transform {
-  private readonly hash = createHash("sha256");
-  bytes = 0;
-  constructor(private readonly limit = Number.POSITIVE_INFINITY) {
-    super();
-  }
-  override _transform(
-    chunk: Buffer,
-    _enc: BufferEncoding,
-    cb: (err?: Error | null, data?: Buffer) => void,
-  ): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.limit) {
-      cb(
-        new UserError(
-          `more than ${this.limit} bytes arrived where no more were expected: the object was replaced`,
-        ),
-      );
-      return;
-    }
-    this.hash.update(chunk);
-    cb(null, chunk);
-  }
-  digest(): string {
-    return this.hash.digest("hex");
-  }
-}
+/** Hashes and counts what passes; more than `limit` bytes means the object is not one Lifeline wrote. */
+export const digestTap = (limit?: number): DigestTap =>
+  new DigestTap(
+    limit,
+    () =>
+      new UserError(`more than ${limit} bytes arrived where no more were expected: the object was replaced`),
+  );
 
 /**
  * Downloads one part of a remote snapshot into `sink`, checked against the sums file (the stored bytes),
  * and decrypted with `keyring` when the part is a gpg message. Nothing arrives unchecked: the caller
- * must treat what was written as valid only when this resolves.
+ * must treat what was written as valid only when this resolves. Resolves the SHA-256 of what was written.
  */
 export async function fetchPart(
   remote: MediaRemote,
@@ -165,14 +144,15 @@ export async function fetchPart(
   sums: ReadonlyMap<string, string>,
   sink: Writable,
   options: { keyring?: GpgDecryptKeyring | undefined; signal?: AbortSignal | undefined } = {},
-): Promise<void> {
+): Promise<{ readonly plainSha256: string }> {
   const name = partName(snap.name, part, snap.encrypted && part !== "objects");
   const where = remote.snapshots.uri(name);
   const expected = sums.get(name);
   if (!expected) throw new UserError(`${where} has no checksum in the snapshot's sums file`);
   const body = await remote.snapshots.get(name, options.signal);
   const limit = part === "manifest" ? MAX_MANIFEST_BYTES : MAX_INDEX_BYTES;
-  const check = new HashingCounter(limit);
+  const check = digestTap(limit);
+  let plain = check;
   if (name.endsWith(".gpg")) {
     if (!options.keyring) {
       body.destroy();
@@ -183,9 +163,10 @@ export async function fetchPart(
     // Decrypted output goes to a staging sink the caller discards unless the ciphertext's hash matches.
     const stage = options.keyring.startDecrypt(true);
     // The plaintext is bounded too: a small compressed message can decrypt to gigabytes.
+    plain = digestTap(limit);
     await Promise.all([
       pipeline(body, check, stage.stdin as Writable),
-      pipeline(stage.stdout, new HashingCounter(limit), sink),
+      pipeline(stage.stdout, plain, sink),
       stage.exited,
     ]).catch((err: unknown) => {
       stage.kill();
@@ -196,13 +177,14 @@ export async function fetchPart(
       throw err instanceof UserError ? named(where, err) : err;
     });
   }
-  const actual = check.digest();
+  const actual = check.hex();
   if (actual !== expected) {
     throw new UserError(
       `${where} does not match its checksum (sha256 ${actual}, the sums file says ${expected}): it was changed or ` +
         "damaged in the bucket; use another snapshot, or run verify",
     );
   }
+  return { plainSha256: check === plain ? actual : plain.hex() };
 }
 
 /** An error about an object, with the object's URI in front when the message does not name it. */

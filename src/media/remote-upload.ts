@@ -14,7 +14,7 @@ import { ManifestReader, type MediaEntry } from "./manifest.js";
 import { fsPath, showPath } from "./media-path.js";
 import { ContentIndex, type ContentLocation, encodeObjectsFile } from "./remote-index.js";
 import { blobName, packName, partName, sealKeyOf, sealKeyOfName } from "./remote-layout.js";
-import { encodeSums, HashingCounter, type MediaRemote } from "./remote-store.js";
+import { digestTap, encodeSums, type MediaRemote } from "./remote-store.js";
 import { MANIFEST_FILE, TREE_DIR } from "./snapshot-name.js";
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -377,7 +377,7 @@ async function putObject(
     ...(options.expectedBytes !== undefined ? { expectedBytes: options.expectedBytes } : {}),
     ...(options.readable ? { readable: true } : {}),
   });
-  const counter = new HashingCounter();
+  const counter = digestTap();
   let gpg: ChildStage | undefined;
   try {
     const into = pipeline(counter, upload.stream);
@@ -396,7 +396,7 @@ async function putObject(
       await into;
     }
     await upload.done;
-    return { bytes: counter.bytes, sha256: counter.digest(), existed: false };
+    return { bytes: counter.bytes, sha256: counter.hex(), existed: false };
   } catch (err) {
     gpg?.kill();
     await upload.abort(err as Error);

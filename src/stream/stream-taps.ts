@@ -3,14 +3,28 @@ import { Transform, type TransformCallback } from "node:stream";
 import type { CopyRowCounter } from "./copy-row-counter.js";
 import { MemoryBound } from "./memory-bound.js";
 
-/** Passes bytes through unchanged while computing their SHA-256 and counting them. */
+/**
+ * Passes bytes through unchanged while computing their SHA-256 and counting them. With `limit`, more
+ * than that many bytes fail the stream with `tooMuch()` (a download that is larger than it may be).
+ */
 export class DigestTap extends Transform {
   private readonly hash: Hash = createHash("sha256");
   bytes = 0;
 
+  constructor(
+    private readonly limit = Number.POSITIVE_INFINITY,
+    private readonly tooMuch: () => Error = () => new Error(`more than ${limit} bytes arrived`),
+  ) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
     this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      done(this.tooMuch());
+      return;
+    }
+    this.hash.update(chunk);
     done(null, chunk);
   }
 
